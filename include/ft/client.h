@@ -1,0 +1,87 @@
+/* ft/client.h - the client side of ft: connect, put, get, list, remove.
+ *
+ * One struct ft_client is one connection; requests on it run one after the
+ * other. Every function returns an enum ft_err; after a failure,
+ * ft_client_error() says what failed and why in one line, ready to print. */
+#ifndef FT_CLIENT_H
+#define FT_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ft/error.h"
+
+#define FT_DEFAULT_HOST "127.0.0.1"
+#define FT_DEFAULT_PORT 65432
+#define FT_DIGEST_HEX_BYTES 65
+
+struct ft_client;
+
+struct ft_client_config {
+    const char *host;   /* NULL: FT_DEFAULT_HOST */
+    uint16_t port;      /* 0: FT_DEFAULT_PORT */
+    int timeout_ms;     /* connect and per-frame limit; 0: 30 s, <0: none */
+};
+
+/* The outcome of one put or get. */
+struct ft_transfer {
+    uint64_t bytes;                     /* file content, uncompressed */
+    double seconds;
+    bool verified;                      /* BLAKE2b-256 checked end to end */
+    char digest_hex[FT_DIGEST_HEX_BYTES]; /* when verified */
+};
+
+/* Options of one put or get. */
+struct ft_transfer_options {
+    bool compress;  /* zlib, chunk by chunk; chunks that do not shrink go raw */
+    bool no_verify; /* skip the BLAKE2b-256 check */
+};
+
+/* Connects and performs the handshake. On failure *out is NULL and, when
+ * errbuf is not NULL, it receives the reason. */
+enum ft_err ft_client_connect(struct ft_client **out,
+                              const struct ft_client_config *cfg,
+                              char *errbuf, size_t errlen);
+
+/* Closes the connection and frees the client; NULL is accepted. */
+void ft_client_close(struct ft_client *c);
+
+/* The last failure, as one line ("server refused: invalid name '../x'"). */
+const char *ft_client_error(const struct ft_client *c);
+
+/* Uploads what in_fd yields until end of file under the name remote. size
+ * is the number of bytes that will come, or -1 when unknown (a pipe). */
+enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
+                          const char *remote,
+                          const struct ft_transfer_options *opt,
+                          struct ft_transfer *out);
+
+/* Downloads remote and writes it to out_fd as it arrives. On an integrity
+ * failure the bytes are already written: use ft_client_get_file to publish
+ * only verified content. */
+enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
+                          const struct ft_transfer_options *opt,
+                          struct ft_transfer *out);
+
+/* Downloads remote into a temporary file beside local_path, then renames it
+ * to local_path once the whole file has arrived and been verified. On any
+ * failure the temporary file is removed and local_path is untouched. */
+enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
+                               const char *local_path,
+                               const struct ft_transfer_options *opt,
+                               struct ft_transfer *out);
+
+struct ft_entry {
+    const char *name;
+    uint64_t size;
+    int64_t mtime; /* seconds since the epoch */
+};
+
+/* Calls fn for each file the server holds; fn returns 0 to go on. */
+typedef int (*ft_list_fn)(const struct ft_entry *e, void *ctx);
+enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx);
+
+enum ft_err ft_client_remove(struct ft_client *c, const char *remote);
+
+#endif

@@ -1,0 +1,53 @@
+/* ft/server.h - the server side of ft: serve a directory to many clients.
+ *
+ * Each connection is served by a thread of its own, so one slow client
+ * never holds up the others. Logs go to the log callback, one line per
+ * connection and per request. */
+#ifndef FT_SERVER_H
+#define FT_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ft/error.h"
+
+#define FT_DEFAULT_ROOT "ft-store"
+
+struct ft_server;
+
+struct ft_server_config {
+    const char *root;         /* NULL: FT_DEFAULT_ROOT, created if missing */
+    const char *host;         /* NULL: 127.0.0.1 */
+    uint16_t port;            /* 0: any free port (see ft_server_port) */
+    unsigned max_clients;     /* 0: 64; one more is told "server busy" */
+    uint64_t max_file_size;   /* 0: no limit */
+    int idle_timeout_ms;      /* 0: 300 s; also bounds each frame */
+    int handshake_timeout_ms; /* 0: 10 s */
+    bool read_only;           /* refuse put and rm */
+    /* Receives each log line (no newline); NULL: standard error. */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+};
+
+/* Opens the store and binds the listening socket. On failure errbuf
+ * receives the reason. */
+enum ft_err ft_server_start(struct ft_server **out,
+                            const struct ft_server_config *cfg, char *errbuf,
+                            size_t errlen);
+
+/* The port the server listens on, useful after asking for port 0. */
+uint16_t ft_server_port(const struct ft_server *s);
+
+/* Serves until ft_server_stop; then closes every connection, discards the
+ * uploads they had under way, and returns once all of them are gone. */
+enum ft_err ft_server_run(struct ft_server *s);
+
+/* Asks ft_server_run to return. Async-signal-safe: call it from a SIGINT
+ * or SIGTERM handler, or from another thread. */
+void ft_server_stop(struct ft_server *s);
+
+/* Frees a server that is not running; NULL is accepted. */
+void ft_server_free(struct ft_server *s);
+
+#endif

@@ -1,0 +1,421 @@
+/* client.c - put, get, list and remove over one connection. */
+#define _GNU_SOURCE
+#include "ft/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "ft/net.h"
+#include "hash.h"
+#include "io.h"
+#include "name.h"
+#include "xfer.h"
+
+#define DEFAULT_TIMEOUT_MS 30000
+/* How long to wait for the reason after the server cut a transfer short. */
+#define LAST_WORDS_TIMEOUT_MS 2000
+
+struct ft_client {
+    struct ft_conn conn;
+    uint32_t features;   /* negotiated in the handshake */
+    bool broken;         /* a request died mid-stream: the link is unusable */
+    char err[FT_ERROR_TEXT_MAX + 256];
+};
+
+static void set_error(struct ft_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_error(struct ft_client *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof(c->err), fmt, ap);
+    va_end(ap);
+}
+
+const char *ft_client_error(const struct ft_client *c)
+{
+    return c->err;
+}
+
+/* Records why a request failed and returns err. A refusal from the server
+ * is quoted; a failure mid-stream leaves the connection unusable. */
+static enum ft_err fail(struct ft_client *c, enum ft_err err)
+{
+    int saved = errno;
+
+    if (c->conn.peer_code != FT_OK) {
+        set_error(c, "server refused: %s", c->conn.peer_text);
+        return c->conn.peer_code;
+    }
+    switch (err) {
+    case FT_ERR_IO:
+        set_error(c, "local I/O error: %s", strerror(saved));
+        break;
+    case FT_ERR_TIMEOUT:
+        set_error(c, "the server did not answer within %d s",
+                  c->conn.timeout_ms / 1000);
+        break;
+    case FT_ERR_CLOSED:
+        set_error(c, "the server closed the connection");
+        break;
+    case FT_ERR_INTEGRITY:
+        set_error(c, "integrity check failed: the BLAKE2b-256 digest of the "
+                     "received data does not match the sender's; nothing was kept");
+        break;
+    default:
+        set_error(c, "%s", ft_strerror(err));
+        break;
+    }
+    c->broken = true;
+    return err;
+}
+
+/* After the server cut a stream short, its ERROR frame may still be waiting
+ * in the socket: read it so the user learns why. */
+static enum ft_err last_words(struct ft_client *c, enum ft_err err)
+{
+    struct ft_msg m;
+
+    if (c->conn.peer_code != FT_OK || (err != FT_ERR_CLOSED && err != FT_ERR_IO))
+        return err;
+    if (ft_conn_recv(&c->conn, &m, LAST_WORDS_TIMEOUT_MS) == FT_OK &&
+        m.type == FT_MSG_ERROR)
+        return c->conn.peer_code;
+    return err;
+}
+
+static enum ft_err handshake(struct ft_client *c)
+{
+    struct ft_msg hello = { .type = FT_MSG_HELLO };
+    struct ft_msg m;
+    enum ft_err err;
+
+    hello.u.hello.version = FT_PROTO_VERSION;
+    hello.u.hello.features = FT_FEATURE_ZLIB;
+    err = ft_conn_send(&c->conn, &hello);
+    if (err != FT_OK)
+        return fail(c, err);
+    err = ft_conn_recv(&c->conn, &m, c->conn.timeout_ms);
+    if (err == FT_ERR_FRAME_TOO_BIG || err == FT_ERR_NOT_FT ||
+        err == FT_ERR_PROTOCOL) {
+        set_error(c, "the server does not speak the ft protocol");
+        return FT_ERR_NOT_FT;
+    }
+    if (err != FT_OK)
+        return fail(c, err);
+    if (m.type == FT_MSG_ERROR)
+        return fail(c, c->conn.peer_code);
+    if (m.type != FT_MSG_WELCOME) {
+        set_error(c, "the server does not speak the ft protocol");
+        return FT_ERR_NOT_FT;
+    }
+    if (m.u.welcome.version != FT_PROTO_VERSION) {
+        set_error(c, "the server chose protocol version %u; this client speaks %u",
+                  (unsigned)m.u.welcome.version, FT_PROTO_VERSION);
+        return FT_ERR_VERSION;
+    }
+    c->features = m.u.welcome.features & FT_FEATURE_ZLIB;
+    return FT_OK;
+}
+
+enum ft_err ft_client_connect(struct ft_client **out,
+                              const struct ft_client_config *cfg,
+                              char *errbuf, size_t errlen)
+{
+    const char *host = cfg->host != NULL ? cfg->host : FT_DEFAULT_HOST;
+    uint16_t port = cfg->port != 0 ? cfg->port : FT_DEFAULT_PORT;
+    int timeout = cfg->timeout_ms != 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+    struct ft_client *c = NULL;
+    enum ft_err err;
+    int fd = -1;
+    char scratch[256];
+
+    *out = NULL;
+    if (errbuf == NULL) {
+        errbuf = scratch;
+        errlen = sizeof(scratch);
+    }
+    if (ft_hash_library_init() != 0) {
+        snprintf(errbuf, errlen, "libsodium failed to start");
+        return FT_ERR_NOMEM;
+    }
+    err = ft_net_connect(host, port, timeout, &fd, errbuf, errlen);
+    if (err != FT_OK)
+        return err;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        snprintf(errbuf, errlen, "out of memory");
+        return FT_ERR_NOMEM;
+    }
+    err = ft_conn_init(&c->conn, fd, timeout);
+    if (err == FT_OK)
+        err = handshake(c);
+    if (err != FT_OK) {
+        snprintf(errbuf, errlen, "%s port %u: %s", host, (unsigned)port,
+                 err == FT_ERR_NOMEM ? "out of memory" : c->err);
+        goto out;
+    }
+    *out = c;
+    c = NULL;
+out:
+    ft_client_close(c);
+    return err;
+}
+
+void ft_client_close(struct ft_client *c)
+{
+    if (c == NULL)
+        return;
+    ft_conn_free(&c->conn);
+    free(c);
+}
+
+/* Starts a request: refuses when an earlier one broke the link. Names are
+ * not checked here: the server is the authority on what it accepts. */
+static enum ft_err begin(struct ft_client *c)
+{
+    c->conn.peer_code = FT_OK;
+    c->err[0] = '\0';
+    if (c->broken) {
+        set_error(c, "the connection was lost by an earlier request");
+        return FT_ERR_CLOSED;
+    }
+    return FT_OK;
+}
+
+/* Sends req and waits for the answer of type want (or an ERROR). */
+static enum ft_err request(struct ft_client *c, const struct ft_msg *req,
+                           enum ft_msg_type want, struct ft_msg *reply)
+{
+    enum ft_err err = ft_conn_send(&c->conn, req);
+
+    if (err == FT_OK)
+        err = ft_conn_recv(&c->conn, reply, c->conn.timeout_ms);
+    if (err != FT_OK)
+        return fail(c, last_words(c, err));
+    if (reply->type == FT_MSG_ERROR)
+        return fail(c, c->conn.peer_code);
+    if (reply->type != want)
+        return fail(c, FT_ERR_PROTOCOL);
+    return FT_OK;
+}
+
+static uint32_t xfer_flags(const struct ft_client *c,
+                           const struct ft_transfer_options *opt)
+{
+    uint32_t flags = 0;
+
+    if (opt != NULL && opt->compress && (c->features & FT_FEATURE_ZLIB))
+        flags |= FT_XFER_COMPRESS;
+    if (opt == NULL || !opt->no_verify)
+        flags |= FT_XFER_VERIFY;
+    return flags;
+}
+
+static void report(struct ft_transfer *out, const struct ft_xfer_result *res,
+                   int64_t started_ms)
+{
+    if (out == NULL)
+        return;
+    memset(out, 0, sizeof(*out));
+    out->bytes = res->bytes;
+    out->seconds = (double)(ft_io_now_ms() - started_ms) / 1000.0;
+    out->verified = res->verified;
+    if (res->verified)
+        ft_hash_hex(res->digest, out->digest_hex);
+}
+
+enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
+                          const char *remote,
+                          const struct ft_transfer_options *opt,
+                          struct ft_transfer *out)
+{
+    struct ft_msg req = { .type = FT_MSG_PUT };
+    struct ft_msg reply;
+    struct ft_xfer_result res;
+    int64_t started = ft_io_now_ms();
+    enum ft_err err = begin(c);
+
+    if (err != FT_OK)
+        return err;
+    memset(&res, 0, sizeof(res));
+    req.u.put.flags = xfer_flags(c, opt);
+    req.u.put.size = size < 0 ? FT_SIZE_UNKNOWN : (uint64_t)size;
+    req.u.put.name.ptr = (const uint8_t *)remote;
+    req.u.put.name.len = strlen(remote);
+    err = request(c, &req, FT_MSG_READY, &reply);
+    if (err != FT_OK)
+        return err;
+    errno = 0;
+    err = ft_xfer_send(&c->conn, in_fd, req.u.put.flags, req.u.put.size, &res);
+    if (err != FT_OK)
+        return fail(c, last_words(c, err));
+    err = ft_conn_recv(&c->conn, &reply, c->conn.timeout_ms);
+    if (err != FT_OK)
+        return fail(c, err);
+    if (reply.type == FT_MSG_ERROR)
+        return fail(c, c->conn.peer_code);
+    if (reply.type != FT_MSG_DONE || reply.u.done.count != res.bytes)
+        return fail(c, FT_ERR_PROTOCOL);
+    /* The server compared our digest with its own before it said DONE. */
+    res.verified = (req.u.put.flags & FT_XFER_VERIFY) != 0;
+    report(out, &res, started);
+    return FT_OK;
+}
+
+static enum ft_err write_to_fd(void *ctx, const void *buf, size_t n)
+{
+    return ft_io_write_full(*(int *)ctx, buf, n, FT_IO_NO_DEADLINE);
+}
+
+enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
+                          const struct ft_transfer_options *opt,
+                          struct ft_transfer *out)
+{
+    struct ft_msg req = { .type = FT_MSG_GET };
+    struct ft_msg reply;
+    struct ft_msg ack = { .type = FT_MSG_DONE };
+    struct ft_xfer_result res;
+    int64_t started = ft_io_now_ms();
+    enum ft_err err = begin(c);
+
+    if (err != FT_OK)
+        return err;
+    memset(&res, 0, sizeof(res));
+    req.u.get.flags = xfer_flags(c, opt);
+    req.u.get.name.ptr = (const uint8_t *)remote;
+    req.u.get.name.len = strlen(remote);
+    err = request(c, &req, FT_MSG_READY, &reply);
+    if (err != FT_OK)
+        return err;
+    errno = 0;
+    err = ft_xfer_recv(&c->conn, req.u.get.flags, reply.u.ready.size,
+                       UINT64_MAX, write_to_fd, &out_fd, &res);
+    if (err == FT_ERR_INTEGRITY) {
+        /* The stream ended cleanly: tell the server, which logs it. */
+        ft_conn_send_error(&c->conn, FT_ERR_INTEGRITY,
+                           "client: digest mismatch on '%s'", remote);
+        return fail(c, err);
+    }
+    if (err != FT_OK)
+        return fail(c, err);
+    ack.u.done.count = res.bytes;
+    err = ft_conn_send(&c->conn, &ack);
+    if (err != FT_OK)
+        return fail(c, err);
+    report(out, &res, started);
+    return FT_OK;
+}
+
+/* The temporary name a download is written under: ".NAME.ft-part" in the
+ * directory of the final name, so that the rename stays on one file
+ * system and an interrupted download never sits under the final name. */
+static int partial_path(const char *local, char *out, size_t cap)
+{
+    char *copy_dir = strdup(local);
+    char *copy_base = strdup(local);
+    int n = -1;
+
+    if (copy_dir != NULL && copy_base != NULL)
+        n = snprintf(out, cap, "%s/.%s.ft-part", dirname(copy_dir),
+                     basename(copy_base));
+    free(copy_dir);
+    free(copy_base);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
+                               const char *local_path,
+                               const struct ft_transfer_options *opt,
+                               struct ft_transfer *out)
+{
+    char tmp[4096];
+    enum ft_err err;
+    int fd;
+
+    if (partial_path(local_path, tmp, sizeof(tmp)) != 0) {
+        set_error(c, "%s: name too long", local_path);
+        return FT_ERR_USAGE;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (fd < 0) {
+        set_error(c, "%s: %s", tmp, strerror(errno));
+        return FT_ERR_IO;
+    }
+    err = ft_client_get(c, remote, fd, opt, out);
+    if (close(fd) != 0 && err == FT_OK) {
+        err = FT_ERR_IO;
+        set_error(c, "%s: %s", tmp, strerror(errno));
+    }
+    if (err == FT_OK && rename(tmp, local_path) != 0) {
+        err = FT_ERR_IO;
+        set_error(c, "%s: %s", local_path, strerror(errno));
+    }
+    if (err != FT_OK)
+        unlink(tmp);
+    return err;
+}
+
+enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx)
+{
+    struct ft_msg req = { .type = FT_MSG_LIST };
+    struct ft_msg m;
+    uint64_t seen = 0;
+    enum ft_err err = begin(c);
+
+    if (err != FT_OK)
+        return err;
+    err = ft_conn_send(&c->conn, &req);
+    while (err == FT_OK) {
+        char name[FT_NAME_MAX + 1];
+        struct ft_entry e;
+
+        err = ft_conn_recv(&c->conn, &m, c->conn.timeout_ms);
+        if (err != FT_OK)
+            break;
+        if (m.type == FT_MSG_DONE)
+            return m.u.done.count == seen ? FT_OK : fail(c, FT_ERR_PROTOCOL);
+        if (m.type == FT_MSG_ERROR)
+            return fail(c, c->conn.peer_code);
+        if (m.type != FT_MSG_ENTRY ||
+            ft_name_check(m.u.entry.name.ptr, m.u.entry.name.len) != FT_OK)
+            return fail(c, FT_ERR_PROTOCOL);
+        memcpy(name, m.u.entry.name.ptr, m.u.entry.name.len);
+        name[m.u.entry.name.len] = '\0';
+        e.name = name;
+        e.size = m.u.entry.size;
+        e.mtime = m.u.entry.mtime;
+        seen++;
+        if (fn(&e, ctx) != 0) {
+            /* The rest of the listing is still on its way: drop the link. */
+            set_error(c, "listing stopped by the caller");
+            c->broken = true;
+            return FT_ERR_INTERRUPTED;
+        }
+    }
+    return fail(c, err);
+}
+
+enum ft_err ft_client_remove(struct ft_client *c, const char *remote)
+{
+    struct ft_msg req = { .type = FT_MSG_DELETE };
+    struct ft_msg reply;
+    enum ft_err err = begin(c);
+
+    if (err != FT_OK)
+        return err;
+    req.u.del.name.ptr = (const uint8_t *)remote;
+    req.u.del.name.len = strlen(remote);
+    return request(c, &req, FT_MSG_DONE, &reply);
+}

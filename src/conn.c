@@ -1,0 +1,118 @@
+/* conn.c - ft messages over frames. */
+#include "conn.h"
+
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io.h"
+
+/* Room for any message other than DATA: a name of the longest wire length
+ * plus fixed fields. */
+#define SMALL_MSG_MAX (FT_WIRE_NAME_MAX + 64)
+
+enum ft_err ft_conn_init(struct ft_conn *c, int fd, int timeout_ms)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = fd;
+    c->timeout_ms = timeout_ms;
+    c->max_payload = FT_FRAME_MAX_PAYLOAD;
+    c->buf = malloc(FT_FRAME_MAX_PAYLOAD);
+    return c->buf == NULL ? FT_ERR_NOMEM : FT_OK;
+}
+
+void ft_conn_free(struct ft_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->buf);
+    c->buf = NULL;
+}
+
+enum ft_err ft_conn_send(struct ft_conn *c, const struct ft_msg *m)
+{
+    uint8_t out[SMALL_MSG_MAX];
+    size_t len = 0;
+    enum ft_err err = ft_msg_encode(m, out, sizeof(out), &len);
+
+    if (err != FT_OK)
+        return err;
+    return ft_frame_write(c->fd, (uint8_t)m->type, out, len, c->timeout_ms);
+}
+
+enum ft_err ft_conn_send_error(struct ft_conn *c, enum ft_err code,
+                               const char *fmt, ...)
+{
+    char text[FT_ERROR_TEXT_MAX + 1];
+    struct ft_msg m = { .type = FT_MSG_ERROR };
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    m.u.error.code = (uint16_t)code;
+    m.u.error.text.ptr = (const uint8_t *)text;
+    m.u.error.text.len = strlen(text);
+    return ft_conn_send(c, &m);
+}
+
+enum ft_err ft_conn_send_raw(struct ft_conn *c, enum ft_msg_type type,
+                             const void *payload, size_t len)
+{
+    return ft_frame_write(c->fd, (uint8_t)type, payload, len, c->timeout_ms);
+}
+
+/* Keeps the peer's error as printable text: control bytes would let a
+ * hostile server rewrite the user's terminal. */
+static void keep_peer_error(struct ft_conn *c, const struct ft_msg *m)
+{
+    size_t n = m->u.error.text.len;
+
+    c->peer_code = (enum ft_err)m->u.error.code;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = m->u.error.text.ptr[i];
+
+        c->peer_text[i] = (b < 0x20 || b == 0x7f) ? '?' : (char)b;
+    }
+    c->peer_text[n] = '\0';
+    if (c->peer_code == FT_OK)
+        c->peer_code = FT_ERR_SERVER;
+}
+
+enum ft_err ft_conn_recv(struct ft_conn *c, struct ft_msg *m, int timeout_ms)
+{
+    struct ft_frame f;
+    enum ft_err err;
+
+    err = ft_frame_read(c->fd, c->buf, c->max_payload, &f, timeout_ms);
+    memcpy(c->last_header, f.header, sizeof(c->last_header));
+    if (err != FT_OK)
+        return err;
+    err = ft_msg_decode(f.type, f.payload, f.len, m);
+    if (err != FT_OK)
+        return err;
+    if (m->type == FT_MSG_ERROR)
+        keep_peer_error(c, m);
+    return FT_OK;
+}
+
+enum ft_err ft_conn_poll_error(struct ft_conn *c)
+{
+    struct pollfd p = { .fd = c->fd, .events = POLLIN };
+    struct ft_msg m;
+    enum ft_err err;
+
+    if (poll(&p, 1, 0) <= 0)
+        return FT_OK;
+    err = ft_conn_recv(c, &m, c->timeout_ms);
+    if (err != FT_OK)
+        return err;
+    return m.type == FT_MSG_ERROR ? c->peer_code : FT_ERR_PROTOCOL;
+}

@@ -1,0 +1,49 @@
+/* conn.h - a connection that carries ft messages over the framing layer.
+ *
+ * Shared by client and server: it owns the descriptor and one receive buffer
+ * of the largest frame, so memory per connection is fixed. */
+#ifndef FT_CONN_H
+#define FT_CONN_H
+
+#include <stdint.h>
+
+#include "ft/error.h"
+#include "proto.h"
+
+struct ft_conn {
+    int fd;
+    int timeout_ms;    /* for each frame, sent or received */
+    uint8_t *buf;      /* FT_FRAME_MAX_PAYLOAD bytes for received payloads */
+    size_t max_payload; /* largest payload accepted now: tighter before
+                           the handshake is done */
+    uint8_t last_header[FT_FRAME_HEADER_BYTES]; /* of the last frame read */
+    /* The peer's last ERROR frame: its code and NUL-terminated text. */
+    enum ft_err peer_code;
+    char peer_text[FT_ERROR_TEXT_MAX + 1];
+};
+
+/* Takes ownership of fd (closed by ft_conn_free, even on failure). */
+enum ft_err ft_conn_init(struct ft_conn *c, int fd, int timeout_ms);
+void ft_conn_free(struct ft_conn *c);
+
+enum ft_err ft_conn_send(struct ft_conn *c, const struct ft_msg *m);
+
+/* Sends an ERROR frame; the text is formatted as by printf. */
+enum ft_err ft_conn_send_error(struct ft_conn *c, enum ft_err code,
+                               const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Sends a DATA or DATA_Z frame whose payload the caller built. */
+enum ft_err ft_conn_send_raw(struct ft_conn *c, enum ft_msg_type type,
+                             const void *payload, size_t len);
+
+/* Receives and decodes one message; it points into c->buf until the next
+ * call. An ERROR frame is returned as a message with its code and text
+ * also kept in c->peer_code and c->peer_text. */
+enum ft_err ft_conn_recv(struct ft_conn *c, struct ft_msg *m, int timeout_ms);
+
+/* FT_OK when nothing is waiting to be read; otherwise receives the waiting
+ * message (used to notice an ERROR while streaming). */
+enum ft_err ft_conn_poll_error(struct ft_conn *c);
+
+#endif

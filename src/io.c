@@ -1,0 +1,151 @@
+/* io.c - full reads and writes, EINTR, deadlines. */
+#include "io.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t ft_io_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ft_io_deadline(int timeout_ms)
+{
+    if (timeout_ms < 0)
+        return FT_IO_NO_DEADLINE;
+    return ft_io_now_ms() + timeout_ms;
+}
+
+enum ft_err ft_io_wait(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = events };
+        int timeout = -1;
+        int rc;
+
+        if (deadline != FT_IO_NO_DEADLINE) {
+            int64_t left = deadline - ft_io_now_ms();
+
+            if (left <= 0)
+                return FT_ERR_TIMEOUT;
+            timeout = left > 60000 ? 60000 : (int)left;
+        }
+        rc = poll(&p, 1, timeout);
+        if (rc > 0)
+            return FT_OK;
+        if (rc < 0 && errno != EINTR)
+            return FT_ERR_IO;
+    }
+}
+
+/* A peer that vanished is a closed connection, not a local I/O failure. */
+static enum ft_err classify_errno(void)
+{
+    if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN)
+        return FT_ERR_CLOSED;
+    return FT_ERR_IO;
+}
+
+enum ft_err ft_io_read_full(int fd, void *buf, size_t n, int64_t deadline,
+                            size_t *got)
+{
+    unsigned char *p = buf;
+    size_t done = 0;
+    enum ft_err err = FT_OK;
+
+    while (done < n) {
+        ssize_t r = read(fd, p + done, n - done);
+
+        if (r > 0) {
+            done += (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            err = ft_io_wait(fd, POLLIN, deadline);
+            if (err != FT_OK)
+                break;
+            continue;
+        }
+        err = classify_errno();
+        break;
+    }
+    *got = done;
+    return err;
+}
+
+/* One write attempt. Sockets go through sendmsg with MSG_NOSIGNAL so that a
+ * vanished peer yields EPIPE instead of killing the process with SIGPIPE;
+ * anything else (pipes, files) falls back to writev. */
+static ssize_t write_once(int fd, struct iovec *iov, int iovcnt)
+{
+    struct msghdr msg;
+    ssize_t w;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)iovcnt;
+    w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (w < 0 && errno == ENOTSOCK)
+        w = writev(fd, iov, iovcnt);
+    return w;
+}
+
+enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
+                              int64_t deadline)
+{
+    while (iovcnt > 0) {
+        ssize_t w;
+
+        if (iov->iov_len == 0) {
+            iov++;
+            iovcnt--;
+            continue;
+        }
+        w = write_once(fd, iov, iovcnt);
+        if (w < 0) {
+            enum ft_err err;
+
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return classify_errno();
+            err = ft_io_wait(fd, POLLOUT, deadline);
+            if (err != FT_OK)
+                return err;
+            continue;
+        }
+        /* Advance past what was written, possibly mid-iovec. */
+        while (w > 0 && iovcnt > 0) {
+            if ((size_t)w >= iov->iov_len) {
+                w -= (ssize_t)iov->iov_len;
+                iov->iov_len = 0;
+                iov++;
+                iovcnt--;
+            } else {
+                iov->iov_base = (char *)iov->iov_base + w;
+                iov->iov_len -= (size_t)w;
+                w = 0;
+            }
+        }
+    }
+    return FT_OK;
+}
+
+enum ft_err ft_io_write_full(int fd, const void *buf, size_t n,
+                             int64_t deadline)
+{
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
+
+    return ft_io_writev_full(fd, &iov, 1, deadline);
+}

@@ -1,0 +1,44 @@
+/* io.h - the only loops for full reads and writes.
+ *
+ * Nothing else in ft calls read(2) or write(2) on a socket. These functions
+ * retry EINTR, complete short transfers, and, when the descriptor is
+ * non-blocking, wait with poll(2) until an absolute deadline so that a peer
+ * that stalls cannot hold a caller forever. */
+#ifndef FT_IO_H
+#define FT_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "ft/error.h"
+
+/* No deadline: wait as long as it takes. */
+#define FT_IO_NO_DEADLINE INT64_MAX
+
+/* Milliseconds on the monotonic clock. */
+int64_t ft_io_now_ms(void);
+
+/* The deadline timeout_ms from now; FT_IO_NO_DEADLINE when timeout_ms < 0. */
+int64_t ft_io_deadline(int timeout_ms);
+
+/* Reads until n bytes are in buf or the stream ends. *got receives the count,
+ * which is below n only at end of stream. Returns FT_ERR_TIMEOUT past the
+ * deadline, FT_ERR_CLOSED on a reset connection, FT_ERR_IO with errno set on
+ * any other failure. */
+enum ft_err ft_io_read_full(int fd, void *buf, size_t n, int64_t deadline,
+                            size_t *got);
+
+/* Writes all n bytes; same errors as ft_io_read_full. */
+enum ft_err ft_io_write_full(int fd, const void *buf, size_t n,
+                             int64_t deadline);
+
+/* Writes every byte the iovecs describe. The array is modified. */
+enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
+                              int64_t deadline);
+
+/* Waits until fd has one of the poll(2) events or the deadline passes:
+ * FT_OK when it has, FT_ERR_TIMEOUT otherwise. */
+enum ft_err ft_io_wait(int fd, short events, int64_t deadline);
+
+#endif

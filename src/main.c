@@ -1,0 +1,602 @@
+/* main.c - the ft command: parse, call the library, map errors to exit
+ * codes. Nothing here moves bytes. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ft/ft.h"
+
+/* Exit codes, one per class of failure (documented in README.md). */
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_USAGE = 2,
+    EXIT_CONNECT = 3,
+    EXIT_REFUSED = 4,
+    EXIT_LOCAL_IO = 5,
+    EXIT_INTEGRITY = 6,
+    EXIT_CONNECTION = 7,
+};
+
+static const char usage_text[] =
+    "usage: ft COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  serve            serve a directory (default ./ft-store)\n"
+    "  put LOCAL [REMOTE]   upload a file ('-' reads standard input)\n"
+    "  get REMOTE [LOCAL]   download a file ('-' writes standard output)\n"
+    "  ls               list the files on the server\n"
+    "  rm NAME...       delete files on the server\n"
+    "\n"
+    "Run 'ft COMMAND --help' for a command's options.\n"
+    "Environment: FT_HOST and FT_PORT set the client's default server.\n"
+    "Exit codes: 0 ok, 2 usage, 3 cannot connect, 4 refused by the server,\n"
+    "            5 local I/O error, 6 integrity check failed,\n"
+    "            7 connection lost or protocol error.\n";
+
+static const char client_options_text[] =
+    "  -H, --host ADDR     server address (default $FT_HOST or 127.0.0.1)\n"
+    "  -p, --port N        server port (default $FT_PORT or 65432)\n"
+    "  -q, --quiet         no summary line\n"
+    "  -h, --help          this help\n";
+
+static volatile sig_atomic_t stop_requested;
+static struct ft_server *running_server;
+
+static int fail_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail_usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "ft: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'ft --help')\n");
+    return EXIT_USAGE;
+}
+
+/* The class of a failure, for the exit code. */
+static int exit_code_for(enum ft_err err)
+{
+    switch (err) {
+    case FT_ERR_OK:
+        return EXIT_OK;
+    case FT_ERR_USAGE:
+        return EXIT_USAGE;
+    case FT_ERR_CONNECT:
+    case FT_ERR_NOT_FT:
+    case FT_ERR_VERSION:
+        return EXIT_CONNECT;
+    case FT_ERR_BAD_NAME:
+    case FT_ERR_NOT_FOUND:
+    case FT_ERR_NO_SPACE:
+    case FT_ERR_TOO_LARGE:
+    case FT_ERR_READ_ONLY:
+    case FT_ERR_BUSY:
+    case FT_ERR_DENIED:
+    case FT_ERR_SERVER:
+        return EXIT_REFUSED;
+    case FT_ERR_IO:
+    case FT_ERR_NOMEM:
+    case FT_ERR_CHANGED:
+        return EXIT_LOCAL_IO;
+    case FT_ERR_INTEGRITY:
+        return EXIT_INTEGRITY;
+    case FT_ERR_CLOSED:
+    case FT_ERR_TIMEOUT:
+    case FT_ERR_PROTOCOL:
+    case FT_ERR_FRAME_TOO_BIG:
+    case FT_ERR_INTERRUPTED:
+        return EXIT_CONNECTION;
+    }
+    return EXIT_CONNECTION;
+}
+
+static int parse_port(const char *text, uint16_t *port)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v > 65535)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* A size such as 10M or 1G (powers of 1024); 0 on success. */
+static int parse_size(const char *text, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    unsigned shift = 0;
+
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || text[0] == '-')
+        return -1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: return -1;
+    }
+    if (*end != '\0' || (shift && v > (UINT64_MAX >> shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int parse_seconds_ms(const char *text, int *ms)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v <= 0 || v > INT_MAX / 1000)
+        return -1;
+    *ms = (int)v * 1000;
+    return 0;
+}
+
+/* What every client command shares. */
+struct client_args {
+    struct ft_client_config cfg;
+    struct ft_transfer_options xfer;
+    bool quiet;
+};
+
+static const struct option client_long_options[] = {
+    { "host", required_argument, NULL, 'H' },
+    { "port", required_argument, NULL, 'p' },
+    { "compress", no_argument, NULL, 'z' },
+    { "no-verify", no_argument, NULL, 'V' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Parses the client options of a command. Returns -1 after printing help,
+ * an exit code > 0 on a usage error, 0 to go on. transfer tells whether -z
+ * and --no-verify apply. */
+static int parse_client_args(int argc, char **argv, const char *help,
+                             bool transfer, struct client_args *a)
+{
+    const char *env_port = getenv("FT_PORT");
+    int opt;
+
+    memset(a, 0, sizeof(*a));
+    a->cfg.host = getenv("FT_HOST");
+    if (a->cfg.host != NULL && a->cfg.host[0] == '\0')
+        a->cfg.host = NULL;
+    if (env_port != NULL && env_port[0] != '\0' &&
+        parse_port(env_port, &a->cfg.port) != 0)
+        return fail_usage("FT_PORT is not a port number: '%s'", env_port);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, transfer ? "+H:p:zqh" : "+H:p:qh",
+                              client_long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'H':
+            a->cfg.host = optarg;
+            break;
+        case 'p':
+            if (parse_port(optarg, &a->cfg.port) != 0)
+                return fail_usage("not a port number: '%s'", optarg);
+            break;
+        case 'z':
+            a->xfer.compress = true;
+            break;
+        case 'V':
+            if (!transfer)
+                return fail_usage("%s does not take --no-verify", argv[0]);
+            a->xfer.no_verify = true;
+            break;
+        case 'q':
+            a->quiet = true;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            fputs(client_options_text, stdout);
+            return -1;
+        default:
+            return fail_usage("bad option for %s", argv[0]);
+        }
+    }
+    return 0;
+}
+
+static struct ft_client *connect_or_complain(const struct client_args *a,
+                                             const char *what, int *code)
+{
+    struct ft_client *c = NULL;
+    char err[1024];
+    enum ft_err rc = ft_client_connect(&c, &a->cfg, err, sizeof(err));
+
+    if (rc != FT_OK) {
+        fprintf(stderr, "ft: %s: %s\n", what, err);
+        *code = exit_code_for(rc);
+    }
+    return c;
+}
+
+static void print_summary(const char *op, const char *name,
+                          const struct ft_transfer *t)
+{
+    double mb = (double)t->bytes / 1e6;
+    double rate = t->seconds > 0 ? mb / t->seconds : 0;
+
+    fprintf(stderr, "%s %s: %" PRIu64 " bytes in %.3f s (%.1f MB/s)%s\n", op,
+            name, t->bytes, t->seconds, rate,
+            t->verified ? ", BLAKE2b-256 verified" : ", not verified");
+}
+
+static int cmd_put(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: ft put [OPTIONS] LOCAL [REMOTE]\n"
+        "Uploads LOCAL ('-': standard input) as REMOTE (default: LOCAL's base name).\n"
+        "  -z, --compress      compress with zlib on the way\n"
+        "      --no-verify     skip the end-to-end BLAKE2b-256 check\n";
+    struct client_args a;
+    struct ft_transfer t;
+    struct ft_client *c = NULL;
+    const char *local, *remote;
+    char *base_copy = NULL;
+    struct stat sb;
+    int64_t size = -1;
+    int fd = STDIN_FILENO;
+    int code = parse_client_args(argc, argv, help, true, &a);
+    enum ft_err err;
+
+    if (code != 0)
+        return code < 0 ? EXIT_OK : code;
+    if (argc - optind < 1 || argc - optind > 2)
+        return fail_usage("%s needs LOCAL and at most one REMOTE", "put");
+    local = argv[optind];
+    remote = argv[optind + 1];
+    if (remote == NULL) {
+        if (strcmp(local, "-") == 0)
+            return fail_usage("%s: standard input needs a REMOTE name", "put -");
+        base_copy = strdup(local);
+        if (base_copy == NULL)
+            return EXIT_LOCAL_IO;
+        remote = basename(base_copy);
+    }
+    if (strcmp(local, "-") != 0) {
+        fd = open(local, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &sb) != 0) {
+            fprintf(stderr, "ft: put %s: %s\n", local, strerror(errno));
+            code = EXIT_LOCAL_IO;
+            goto out;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+            fprintf(stderr, "ft: put %s: not a regular file\n", local);
+            code = EXIT_LOCAL_IO;
+            goto out;
+        }
+        size = sb.st_size;
+    }
+    c = connect_or_complain(&a, "put", &code);
+    if (c == NULL)
+        goto out;
+    err = ft_client_put(c, fd, size, remote, &a.xfer, &t);
+    if (err != FT_OK) {
+        fprintf(stderr, "ft: put %s: %s\n", local, ft_client_error(c));
+        code = exit_code_for(err);
+        goto out;
+    }
+    if (!a.quiet)
+        print_summary("put", remote, &t);
+out:
+    ft_client_close(c);
+    if (fd > STDIN_FILENO)
+        close(fd);
+    free(base_copy);
+    return code;
+}
+
+static int cmd_get(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: ft get [OPTIONS] REMOTE [LOCAL]\n"
+        "Downloads REMOTE to LOCAL (default: REMOTE in the current directory;\n"
+        "a directory: into it; '-': standard output). The file appears under\n"
+        "its name only once it has arrived whole and verified.\n"
+        "  -z, --compress      ask the server to compress with zlib\n"
+        "      --no-verify     skip the end-to-end BLAKE2b-256 check\n";
+    struct client_args a;
+    struct ft_transfer t;
+    struct ft_client *c = NULL;
+    const char *remote, *local;
+    char *path = NULL;
+    struct stat sb;
+    int code = parse_client_args(argc, argv, help, true, &a);
+    enum ft_err err;
+
+    if (code != 0)
+        return code < 0 ? EXIT_OK : code;
+    if (argc - optind < 1 || argc - optind > 2)
+        return fail_usage("%s needs REMOTE and at most one LOCAL", "get");
+    remote = argv[optind];
+    local = argv[optind + 1] != NULL ? argv[optind + 1] : remote;
+    if (stat(local, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (asprintf(&path, "%s/%s", local, remote) < 0)
+            return EXIT_LOCAL_IO;
+        local = path;
+    }
+    c = connect_or_complain(&a, "get", &code);
+    if (c == NULL)
+        goto out;
+    if (strcmp(local, "-") == 0)
+        err = ft_client_get(c, remote, STDOUT_FILENO, &a.xfer, &t);
+    else
+        err = ft_client_get_file(c, remote, local, &a.xfer, &t);
+    if (err != FT_OK) {
+        fprintf(stderr, "ft: get %s: %s\n", remote, ft_client_error(c));
+        code = exit_code_for(err);
+        goto out;
+    }
+    if (!a.quiet)
+        print_summary("get", remote, &t);
+out:
+    ft_client_close(c);
+    free(path);
+    return code;
+}
+
+struct listing {
+    struct ft_entry *items;
+    size_t n, cap;
+};
+
+static int collect_entry(const struct ft_entry *e, void *ctx)
+{
+    struct listing *l = ctx;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        struct ft_entry *items = realloc(l->items, cap * sizeof(*items));
+
+        if (items == NULL)
+            return -1;
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n] = *e;
+    l->items[l->n].name = strdup(e->name);
+    if (l->items[l->n].name == NULL)
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct ft_entry *)a)->name,
+                  ((const struct ft_entry *)b)->name);
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: ft ls [OPTIONS]\n"
+        "Lists the server's files: size in bytes, modification time (UTC), name.\n";
+    struct client_args a;
+    struct listing l = { NULL, 0, 0 };
+    struct ft_client *c = NULL;
+    int code = parse_client_args(argc, argv, help, false, &a);
+    enum ft_err err;
+
+    if (code != 0)
+        return code < 0 ? EXIT_OK : code;
+    if (argc != optind)
+        return fail_usage("%s takes no arguments", "ls");
+    c = connect_or_complain(&a, "ls", &code);
+    if (c == NULL)
+        goto out;
+    err = ft_client_list(c, collect_entry, &l);
+    if (err != FT_OK) {
+        fprintf(stderr, "ft: ls: %s\n", ft_client_error(c));
+        code = exit_code_for(err);
+        goto out;
+    }
+    qsort(l.items, l.n, sizeof(*l.items), by_name);
+    for (size_t i = 0; i < l.n; i++) {
+        char when[32];
+        time_t t = (time_t)l.items[i].mtime;
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        printf("%12" PRIu64 "  %s  %s\n", l.items[i].size, when,
+               l.items[i].name);
+    }
+out:
+    for (size_t i = 0; i < l.n; i++)
+        free((char *)l.items[i].name);
+    free(l.items);
+    ft_client_close(c);
+    return code;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: ft rm [OPTIONS] NAME...\n"
+        "Deletes files on the server.\n";
+    struct client_args a;
+    struct ft_client *c = NULL;
+    int code = parse_client_args(argc, argv, help, false, &a);
+
+    if (code != 0)
+        return code < 0 ? EXIT_OK : code;
+    if (argc == optind)
+        return fail_usage("%s needs at least one NAME", "rm");
+    c = connect_or_complain(&a, "rm", &code);
+    for (int i = optind; c != NULL && i < argc; i++) {
+        enum ft_err err = ft_client_remove(c, argv[i]);
+
+        if (err != FT_OK) {
+            fprintf(stderr, "ft: rm %s: %s\n", argv[i], ft_client_error(c));
+            code = exit_code_for(err);
+            if (err != FT_ERR_NOT_FOUND && exit_code_for(err) != EXIT_REFUSED)
+                break;
+        }
+    }
+    ft_client_close(c);
+    return code;
+}
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    if (running_server != NULL)
+        ft_server_stop(running_server);
+}
+
+static void log_to_stderr(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: ft serve [OPTIONS]\n"
+        "Serves a directory to ft clients until SIGINT or SIGTERM.\n"
+        "  -r, --root DIR          directory to serve (default ./ft-store, created)\n"
+        "  -H, --host ADDR         address to listen on (default 127.0.0.1; '::' for all)\n"
+        "  -p, --port N            port (default 65432; 0 picks a free one)\n"
+        "      --max-clients N     connections served at once (default 64)\n"
+        "      --max-file-size N   largest upload accepted, e.g. 10G (default none)\n"
+        "      --idle-timeout S    drop a client silent for S seconds (default 300)\n"
+        "      --read-only         refuse put and rm\n"
+        "  -h, --help              this help\n";
+    static const struct option opts[] = {
+        { "root", required_argument, NULL, 'r' },
+        { "host", required_argument, NULL, 'H' },
+        { "port", required_argument, NULL, 'p' },
+        { "max-clients", required_argument, NULL, 'c' },
+        { "max-file-size", required_argument, NULL, 'm' },
+        { "idle-timeout", required_argument, NULL, 'i' },
+        { "read-only", no_argument, NULL, 'R' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct ft_server_config cfg = { .port = FT_DEFAULT_PORT, .log = log_to_stderr };
+    struct sigaction sa;
+    struct ft_server *srv = NULL;
+    char err[1024];
+    uint64_t n;
+    enum ft_err rc;
+    int opt;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "+r:H:p:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'r':
+            cfg.root = optarg;
+            break;
+        case 'H':
+            cfg.host = optarg;
+            break;
+        case 'p':
+            if (parse_port(optarg, &cfg.port) != 0)
+                return fail_usage("not a port number: '%s'", optarg);
+            break;
+        case 'c':
+            if (parse_size(optarg, &n) != 0 || n == 0 || n > 100000)
+                return fail_usage("--max-clients needs 1 to 100000, not '%s'", optarg);
+            cfg.max_clients = (unsigned)n;
+            break;
+        case 'm':
+            if (parse_size(optarg, &cfg.max_file_size) != 0 || cfg.max_file_size == 0)
+                return fail_usage("--max-file-size needs a size such as 10G, not '%s'",
+                                  optarg);
+            break;
+        case 'i':
+            if (parse_seconds_ms(optarg, &cfg.idle_timeout_ms) != 0)
+                return fail_usage("--idle-timeout needs seconds, not '%s'", optarg);
+            break;
+        case 'R':
+            cfg.read_only = true;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            return EXIT_OK;
+        default:
+            return fail_usage("bad option for %s", "serve");
+        }
+    }
+    if (argc != optind)
+        return fail_usage("serve takes no arguments, not '%s'", argv[optind]);
+    rc = ft_server_start(&srv, &cfg, err, sizeof(err));
+    if (rc != FT_OK) {
+        fprintf(stderr, "ft: serve: %s\n", err);
+        return rc == FT_ERR_CONNECT ? EXIT_CONNECT : EXIT_LOCAL_IO;
+    }
+    running_server = srv;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    fprintf(stderr, "ft %s serving %s on %s port %u%s\n", FT_VERSION,
+            cfg.root ? cfg.root : FT_DEFAULT_ROOT, cfg.host ? cfg.host : "127.0.0.1",
+            (unsigned)ft_server_port(srv), cfg.read_only ? " (read-only)" : "");
+    if (stop_requested)
+        ft_server_stop(srv);
+    rc = ft_server_run(srv);
+    running_server = NULL;
+    ft_server_free(srv);
+    fprintf(stderr, "ft serve: stopped\n");
+    return rc == FT_OK ? EXIT_OK : EXIT_LOCAL_IO;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } commands[] = {
+        { "serve", cmd_serve }, { "put", cmd_put }, { "get", cmd_get },
+        { "ls", cmd_ls },       { "rm", cmd_rm },
+    };
+
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2)
+        return fail_usage("%s", "a COMMAND is needed");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage_text, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("ft %s\n", FT_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    return fail_usage("unknown command '%s'", argv[1]);
+}

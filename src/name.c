@@ -1,0 +1,47 @@
+/* name.c - the rules for names, shared by client and store. */
+#include "name.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+enum ft_err ft_name_check(const void *name, size_t len)
+{
+    const unsigned char *p = name;
+
+    if (len == 0 || len > FT_NAME_MAX)
+        return FT_ERR_BAD_NAME;
+    if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+        return FT_ERR_BAD_NAME;
+    if (len == strlen(FT_NAME_RESERVED) &&
+        memcmp(p, FT_NAME_RESERVED, len) == 0)
+        return FT_ERR_BAD_NAME;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '/' || p[i] < 0x20 || p[i] == 0x7f)
+            return FT_ERR_BAD_NAME;
+    }
+    return FT_OK;
+}
+
+void ft_name_quote(const void *name, size_t len, char *out, size_t cap)
+{
+    const unsigned char *p = name;
+    size_t o = 0;
+
+    /* Invariant: o + 4 <= cap, room for "..." and the terminator. */
+    for (size_t i = 0; i < len; i++) {
+        bool plain = p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\';
+        size_t need = plain ? 1 : 4;
+
+        if (o + need + 4 > cap) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (plain)
+            out[o++] = (char)p[i];
+        else
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", p[i]);
+    }
+    out[o] = '\0';
+}

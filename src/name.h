@@ -1,0 +1,24 @@
+/* name.h - what a file name on the wire may be. */
+#ifndef FT_NAME_H
+#define FT_NAME_H
+
+#include <stddef.h>
+
+#include "ft/error.h"
+
+/* Longest name in bytes, as most file systems allow. */
+#define FT_NAME_MAX 255
+/* The server's hidden metadata folder at the root of its store. */
+#define FT_NAME_RESERVED ".ft"
+
+/* FT_OK if name (len bytes, not NUL-terminated) is acceptable: 1 to
+ * FT_NAME_MAX bytes, no '/', no NUL or other control character, and not
+ * ".", ".." or the reserved metadata folder. FT_ERR_BAD_NAME otherwise. */
+enum ft_err ft_name_check(const void *name, size_t len);
+
+/* Writes name into out (cap bytes) for a message to a person: printable
+ * bytes as they are, others as \xNN, cut with "..." when too long. cap must be at
+ * least 8. */
+void ft_name_quote(const void *name, size_t len, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,286 @@
+/* proto.c - encoding and decoding of ft messages. */
+#include "proto.h"
+
+#include <string.h>
+
+/* A bounded writer: once a put does not fit, every later put is ignored
+ * and the encode fails, so callers check once at the end. */
+struct writer {
+    uint8_t *buf;
+    size_t cap, len;
+    bool overflow;
+};
+
+/* A bounded reader: a get past the end marks it bad and yields zeros. */
+struct reader {
+    const uint8_t *buf;
+    size_t len, pos;
+    bool bad;
+};
+
+void ft_msg_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void put_bytes(struct writer *w, const void *p, size_t n)
+{
+    if (w->overflow || w->cap - w->len < n) {
+        w->overflow = true;
+        return;
+    }
+    if (n > 0)
+        memcpy(w->buf + w->len, p, n);
+    w->len += n;
+}
+
+static void put_uint(struct writer *w, uint64_t v, size_t width)
+{
+    uint8_t b[8];
+
+    for (size_t i = 0; i < width; i++)
+        b[i] = (uint8_t)(v >> (8 * (width - 1 - i)));
+    put_bytes(w, b, width);
+}
+
+/* A string with a 16-bit length before it. */
+static void put_str(struct writer *w, struct ft_bytes s)
+{
+    if (s.len > UINT16_MAX) {
+        w->overflow = true;
+        return;
+    }
+    put_uint(w, s.len, 2);
+    put_bytes(w, s.ptr, s.len);
+}
+
+static const uint8_t *get_bytes(struct reader *r, size_t n)
+{
+    const uint8_t *p;
+
+    if (r->bad || r->len - r->pos < n) {
+        r->bad = true;
+        return NULL;
+    }
+    p = r->buf + r->pos;
+    r->pos += n;
+    return p;
+}
+
+static uint64_t get_uint(struct reader *r, size_t width)
+{
+    const uint8_t *p = get_bytes(r, width);
+    uint64_t v = 0;
+
+    if (p == NULL)
+        return 0;
+    for (size_t i = 0; i < width; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static struct ft_bytes get_str(struct reader *r, size_t max)
+{
+    struct ft_bytes s = { NULL, 0 };
+    size_t n = (size_t)get_uint(r, 2);
+
+    if (n > max) {
+        r->bad = true;
+        return s;
+    }
+    s.ptr = get_bytes(r, n);
+    s.len = s.ptr != NULL ? n : 0;
+    return s;
+}
+
+/* The rest of the payload. */
+static struct ft_bytes get_rest(struct reader *r)
+{
+    struct ft_bytes s = { NULL, 0 };
+
+    if (!r->bad) {
+        s.ptr = r->buf + r->pos;
+        s.len = r->len - r->pos;
+        r->pos = r->len;
+    }
+    return s;
+}
+
+enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
+                          size_t *len)
+{
+    struct writer w = { .buf = buf, .cap = cap };
+    const struct ft_bytes magic = { (const uint8_t *)FT_PROTO_MAGIC,
+                                    FT_PROTO_MAGIC_BYTES };
+
+    switch (msg->type) {
+    case FT_MSG_HELLO:
+        put_bytes(&w, magic.ptr, magic.len);
+        put_uint(&w, msg->u.hello.version, 2);
+        put_uint(&w, msg->u.hello.features, 4);
+        break;
+    case FT_MSG_WELCOME:
+        put_bytes(&w, magic.ptr, magic.len);
+        put_uint(&w, msg->u.welcome.version, 2);
+        put_uint(&w, msg->u.welcome.features, 4);
+        put_uint(&w, msg->u.welcome.max_payload, 4);
+        break;
+    case FT_MSG_ERROR:
+        put_uint(&w, msg->u.error.code, 2);
+        put_bytes(&w, msg->u.error.text.ptr,
+                  msg->u.error.text.len > FT_ERROR_TEXT_MAX
+                      ? FT_ERROR_TEXT_MAX
+                      : msg->u.error.text.len);
+        break;
+    case FT_MSG_PUT:
+        put_uint(&w, msg->u.put.flags, 4);
+        put_uint(&w, msg->u.put.size, 8);
+        put_str(&w, msg->u.put.name);
+        break;
+    case FT_MSG_GET:
+        put_uint(&w, msg->u.get.flags, 4);
+        put_str(&w, msg->u.get.name);
+        break;
+    case FT_MSG_LIST:
+        break;
+    case FT_MSG_DELETE:
+        put_str(&w, msg->u.del.name);
+        break;
+    case FT_MSG_READY:
+        put_uint(&w, msg->u.ready.size, 8);
+        put_uint(&w, (uint64_t)msg->u.ready.mtime, 8);
+        break;
+    case FT_MSG_END:
+        put_uint(&w, msg->u.end.total, 8);
+        if (msg->u.end.has_digest)
+            put_bytes(&w, msg->u.end.digest, FT_DIGEST_BYTES);
+        break;
+    case FT_MSG_DONE:
+        put_uint(&w, msg->u.done.count, 8);
+        break;
+    case FT_MSG_ENTRY:
+        put_uint(&w, msg->u.entry.size, 8);
+        put_uint(&w, (uint64_t)msg->u.entry.mtime, 8);
+        put_str(&w, msg->u.entry.name);
+        break;
+    case FT_MSG_DATA:
+    case FT_MSG_DATA_Z:
+        return FT_ERR_USAGE;
+    }
+    if (w.overflow)
+        return FT_ERR_FRAME_TOO_BIG;
+    *len = w.len;
+    return FT_OK;
+}
+
+enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
+                          struct ft_msg *msg)
+{
+    struct reader r = { .buf = payload, .len = len };
+    const uint8_t *magic;
+    size_t digest_len;
+
+    memset(msg, 0, sizeof(*msg));
+    msg->type = (enum ft_msg_type)type;
+    switch (type) {
+    case FT_MSG_HELLO:
+        magic = get_bytes(&r, FT_PROTO_MAGIC_BYTES);
+        if (magic == NULL || memcmp(magic, FT_PROTO_MAGIC, FT_PROTO_MAGIC_BYTES))
+            return FT_ERR_NOT_FT;
+        msg->u.hello.version = (uint16_t)get_uint(&r, 2);
+        msg->u.hello.features = (uint32_t)get_uint(&r, 4);
+        /* Later versions may append fields; version 1 ignores them. */
+        get_rest(&r);
+        break;
+    case FT_MSG_WELCOME:
+        magic = get_bytes(&r, FT_PROTO_MAGIC_BYTES);
+        if (magic == NULL || memcmp(magic, FT_PROTO_MAGIC, FT_PROTO_MAGIC_BYTES))
+            return FT_ERR_NOT_FT;
+        msg->u.welcome.version = (uint16_t)get_uint(&r, 2);
+        msg->u.welcome.features = (uint32_t)get_uint(&r, 4);
+        msg->u.welcome.max_payload = (uint32_t)get_uint(&r, 4);
+        get_rest(&r);
+        break;
+    case FT_MSG_ERROR:
+        msg->u.error.code = (uint16_t)get_uint(&r, 2);
+        msg->u.error.text = get_rest(&r);
+        if (msg->u.error.text.len > FT_ERROR_TEXT_MAX)
+            return FT_ERR_PROTOCOL;
+        break;
+    case FT_MSG_PUT:
+        msg->u.put.flags = (uint32_t)get_uint(&r, 4);
+        msg->u.put.size = get_uint(&r, 8);
+        msg->u.put.name = get_str(&r, FT_WIRE_NAME_MAX);
+        break;
+    case FT_MSG_GET:
+        msg->u.get.flags = (uint32_t)get_uint(&r, 4);
+        msg->u.get.name = get_str(&r, FT_WIRE_NAME_MAX);
+        break;
+    case FT_MSG_LIST:
+        break;
+    case FT_MSG_DELETE:
+        msg->u.del.name = get_str(&r, FT_WIRE_NAME_MAX);
+        break;
+    case FT_MSG_READY:
+        msg->u.ready.size = get_uint(&r, 8);
+        msg->u.ready.mtime = (int64_t)get_uint(&r, 8);
+        break;
+    case FT_MSG_DATA:
+        msg->u.data.bytes = get_rest(&r);
+        if (msg->u.data.bytes.len > FT_CHUNK_BYTES)
+            return FT_ERR_PROTOCOL;
+        break;
+    case FT_MSG_DATA_Z:
+        msg->u.data_z.raw_len = (uint32_t)get_uint(&r, 4);
+        msg->u.data_z.deflated = get_rest(&r);
+        if (msg->u.data_z.raw_len == 0 || msg->u.data_z.raw_len > FT_CHUNK_BYTES)
+            return FT_ERR_PROTOCOL;
+        break;
+    case FT_MSG_END:
+        msg->u.end.total = get_uint(&r, 8);
+        digest_len = r.bad ? 0 : r.len - r.pos;
+        if (digest_len == FT_DIGEST_BYTES) {
+            msg->u.end.has_digest = true;
+            memcpy(msg->u.end.digest, get_bytes(&r, FT_DIGEST_BYTES),
+                   FT_DIGEST_BYTES);
+        }
+        break;
+    case FT_MSG_DONE:
+        msg->u.done.count = get_uint(&r, 8);
+        break;
+    case FT_MSG_ENTRY:
+        msg->u.entry.size = get_uint(&r, 8);
+        msg->u.entry.mtime = (int64_t)get_uint(&r, 8);
+        msg->u.entry.name = get_str(&r, FT_WIRE_NAME_MAX);
+        break;
+    default:
+        return FT_ERR_PROTOCOL;
+    }
+    /* Every byte must be accounted for: trailing junk is malformed too. */
+    if (r.bad || r.pos != r.len)
+        return FT_ERR_PROTOCOL;
+    return FT_OK;
+}
+
+const char *ft_msg_name(unsigned type)
+{
+    switch (type) {
+    case FT_MSG_HELLO: return "HELLO";
+    case FT_MSG_WELCOME: return "WELCOME";
+    case FT_MSG_ERROR: return "ERROR";
+    case FT_MSG_PUT: return "PUT";
+    case FT_MSG_GET: return "GET";
+    case FT_MSG_LIST: return "LIST";
+    case FT_MSG_DELETE: return "DELETE";
+    case FT_MSG_READY: return "READY";
+    case FT_MSG_DATA: return "DATA";
+    case FT_MSG_DATA_Z: return "DATA_Z";
+    case FT_MSG_END: return "END";
+    case FT_MSG_DONE: return "DONE";
+    case FT_MSG_ENTRY: return "ENTRY";
+    }
+    return "unknown";
+}

@@ -1,0 +1,95 @@
+/* proto.h - ft protocol messages <-> frame payloads. No I/O here.
+ *
+ * docs/PROTOCOL.md is the normative description; this file is its code.
+ * Decoded messages point into the payload they came from (struct ft_bytes),
+ * so they live only as long as that buffer. */
+#ifndef FT_PROTO_H
+#define FT_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ft/error.h"
+#include "ft/frame.h"
+
+#define FT_PROTO_VERSION 1
+#define FT_PROTO_MAGIC "\x89" "FT\n"
+#define FT_PROTO_MAGIC_BYTES 4
+/* Bytes of file content per DATA frame. */
+#define FT_CHUNK_BYTES (256u * 1024u)
+#define FT_DIGEST_BYTES 32
+/* Longest human message an ERROR frame carries. */
+#define FT_ERROR_TEXT_MAX 512
+/* Longest name on the wire; the store applies its own, tighter rules. */
+#define FT_WIRE_NAME_MAX 4096
+/* Size of a PUT whose length is not known in advance (standard input). */
+#define FT_SIZE_UNKNOWN UINT64_MAX
+
+/* Feature bits negotiated by HELLO/WELCOME. */
+#define FT_FEATURE_ZLIB 0x1u
+
+/* Flags of PUT and GET. */
+#define FT_XFER_COMPRESS 0x1u /* the sender may send DATA_Z frames */
+#define FT_XFER_VERIFY 0x2u   /* END carries the BLAKE2b-256 digest */
+#define FT_XFER_KNOWN_FLAGS (FT_XFER_COMPRESS | FT_XFER_VERIFY)
+
+enum ft_msg_type {
+    FT_MSG_HELLO = 1,
+    FT_MSG_WELCOME = 2,
+    FT_MSG_ERROR = 3,
+    FT_MSG_PUT = 4,
+    FT_MSG_GET = 5,
+    FT_MSG_LIST = 6,
+    FT_MSG_DELETE = 7,
+    FT_MSG_READY = 8,
+    FT_MSG_DATA = 9,
+    FT_MSG_DATA_Z = 10,
+    FT_MSG_END = 11,
+    FT_MSG_DONE = 12,
+    FT_MSG_ENTRY = 13,
+};
+
+struct ft_bytes {
+    const uint8_t *ptr;
+    size_t len;
+};
+
+struct ft_msg {
+    enum ft_msg_type type;
+    union {
+        struct { uint16_t version; uint32_t features; } hello;
+        struct { uint16_t version; uint32_t features; uint32_t max_payload; } welcome;
+        struct { uint16_t code; struct ft_bytes text; } error;
+        struct { uint32_t flags; uint64_t size; struct ft_bytes name; } put;
+        struct { uint32_t flags; struct ft_bytes name; } get;
+        struct { struct ft_bytes name; } del;
+        /* Answer to PUT (size and mtime zero) and to GET (the file's). */
+        struct { uint64_t size; int64_t mtime; } ready;
+        struct { struct ft_bytes bytes; } data;
+        struct { uint32_t raw_len; struct ft_bytes deflated; } data_z;
+        struct { uint64_t total; bool has_digest; uint8_t digest[FT_DIGEST_BYTES]; } end;
+        /* PUT published (count = bytes), DELETE done, LIST ended (entries). */
+        struct { uint64_t count; } done;
+        struct { uint64_t size; int64_t mtime; struct ft_bytes name; } entry;
+    } u;
+};
+
+/* Encodes msg into buf (capacity cap); *len receives the payload length.
+ * DATA and DATA_Z are not encoded here: their bytes are sent in place. */
+enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
+                          size_t *len);
+
+/* Decodes a frame's payload. Returns FT_ERR_PROTOCOL for an unknown type or
+ * a payload that is short, long or out of range. */
+enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
+                          struct ft_msg *msg);
+
+/* The name of a message type for diagnostics ("DATA"), or "unknown". */
+const char *ft_msg_name(unsigned type);
+
+/* Header of a DATA_Z frame: the 4-byte raw length before the deflated data. */
+#define FT_DATA_Z_HEADER_BYTES 4
+void ft_msg_put_u32(uint8_t *p, uint32_t v);
+
+#endif

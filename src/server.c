@@ -1,0 +1,684 @@
+/* server.c - accept loop, one thread per connection, request handlers. */
+#define _GNU_SOURCE
+#include "ft/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "ft/net.h"
+#include "io.h"
+#include "name.h"
+#include "store.h"
+#include "xfer.h"
+
+#define DEFAULT_MAX_CLIENTS 64
+#define DEFAULT_IDLE_TIMEOUT_MS (300 * 1000)
+#define DEFAULT_HANDSHAKE_TIMEOUT_MS (10 * 1000)
+/* Before the handshake a peer is unknown: its frames may be small. */
+#define HANDSHAKE_MAX_PAYLOAD 256
+/* After refusing an upload mid-stream, how long and how much to keep
+ * reading so that the client sees the refusal rather than a reset. */
+#define DRAIN_MS 2000
+#define DRAIN_MAX_BYTES (64u * 1024u * 1024u)
+#define BUSY_REPLY_TIMEOUT_MS 200
+
+struct session;
+
+struct ft_server {
+    struct ft_server_config cfg;
+    struct ft_store *store;
+    int listen_fd;
+    uint16_t port;
+    int stop_pipe[2];
+    pthread_mutex_t lock;
+    pthread_cond_t drained;
+    unsigned active;
+    struct session *sessions; /* under lock: to cut them off at stop */
+};
+
+struct session {
+    struct ft_server *srv;
+    struct ft_conn conn;
+    char peer[FT_NET_PEER_MAX];
+    uint32_t features;
+    struct session *prev, *next;
+};
+
+/* What a request did, for its log line. */
+struct outcome {
+    const char *op;
+    char name[FT_NAME_MAX * 4 + 8];
+    uint64_t bytes;
+    enum ft_err err;
+    bool keep_open; /* the stream is still in step: serve the next request */
+};
+
+static void log_line(struct ft_server *srv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void log_line(struct ft_server *srv, const char *fmt, ...)
+{
+    char line[1024];
+    char stamp[32];
+    struct tm tm;
+    time_t now = time(NULL);
+    size_t n;
+    va_list ap;
+
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    n = (size_t)snprintf(line, sizeof(line), "%s ", stamp);
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    va_end(ap);
+    if (srv->cfg.log != NULL)
+        srv->cfg.log(srv->cfg.log_ctx, line);
+    else
+        fprintf(stderr, "%s\n", line);
+}
+
+/* The wire code for a local failure: the client need not know our errno. */
+static enum ft_err wire_code(enum ft_err err)
+{
+    return err == FT_ERR_IO || err == FT_ERR_NOMEM ? FT_ERR_SERVER : err;
+}
+
+/* Tells the client why its request failed, in words it can print. */
+static void refuse(struct session *s, struct outcome *o, enum ft_err err)
+{
+    enum ft_err code = wire_code(err);
+
+    o->err = err;
+    switch (code) {
+    case FT_ERR_BAD_NAME:
+        ft_conn_send_error(&s->conn, code, "invalid name '%s'", o->name);
+        break;
+    case FT_ERR_NOT_FOUND:
+        ft_conn_send_error(&s->conn, code, "no such file '%s'", o->name);
+        break;
+    case FT_ERR_DENIED:
+        ft_conn_send_error(&s->conn, code, "'%s' is not a regular file",
+                           o->name);
+        break;
+    case FT_ERR_TOO_LARGE:
+        ft_conn_send_error(&s->conn, code,
+                           "file too large: this server accepts at most %" PRIu64
+                           " bytes", s->srv->cfg.max_file_size);
+        break;
+    case FT_ERR_INTEGRITY:
+        ft_conn_send_error(&s->conn, code,
+                           "integrity check failed: the BLAKE2b-256 digest of "
+                           "'%s' does not match; the upload was discarded",
+                           o->name);
+        break;
+    case FT_ERR_SERVER:
+        ft_conn_send_error(&s->conn, code, "server-side failure on '%s': %s",
+                           o->name, strerror(errno));
+        break;
+    default:
+        ft_conn_send_error(&s->conn, code, "%s", ft_strerror(code));
+        break;
+    }
+}
+
+/* Reads the request's name, refusing it when the rules say no. */
+static bool take_name(struct session *s, struct outcome *o, struct ft_bytes name,
+                      char *out)
+{
+    ft_name_quote(name.ptr, name.len, o->name, sizeof(o->name));
+    if (ft_name_check(name.ptr, name.len) != FT_OK) {
+        refuse(s, o, FT_ERR_BAD_NAME);
+        o->keep_open = true;
+        return false;
+    }
+    memcpy(out, name.ptr, name.len);
+    out[name.len] = '\0';
+    return true;
+}
+
+/* Flags the request may carry, given what the handshake agreed. */
+static bool flags_ok(const struct session *s, uint32_t flags)
+{
+    if (flags & ~FT_XFER_KNOWN_FLAGS)
+        return false;
+    return !(flags & FT_XFER_COMPRESS) || (s->features & FT_FEATURE_ZLIB);
+}
+
+/* Keeps reading (and discarding) for a moment after a refusal mid-upload,
+ * so the client reads our ERROR instead of a connection reset. */
+static void drain(struct session *s)
+{
+    int64_t deadline = ft_io_deadline(DRAIN_MS);
+    size_t total = 0;
+
+    shutdown(s->conn.fd, SHUT_WR);
+    while (total < DRAIN_MAX_BYTES) {
+        size_t got = 0;
+
+        if (ft_io_read_full(s->conn.fd, s->conn.buf, FT_FRAME_MAX_PAYLOAD,
+                            deadline, &got) != FT_OK || got == 0)
+            break;
+        total += got;
+    }
+}
+
+static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
+{
+    return ft_store_upload_write(ctx, buf, n);
+}
+
+static void handle_put(struct session *s, const struct ft_msg *req,
+                       struct outcome *o)
+{
+    struct ft_server *srv = s->srv;
+    struct ft_upload up = { .fd = -1 };
+    struct ft_msg ready = { .type = FT_MSG_READY };
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    struct ft_xfer_result res;
+    uint64_t limit = srv->cfg.max_file_size ? srv->cfg.max_file_size : UINT64_MAX;
+    char name[FT_NAME_MAX + 1];
+    bool stream_done;
+    enum ft_err err;
+
+    o->op = "put";
+    if (!take_name(s, o, req->u.put.name, name))
+        return;
+    if (!flags_ok(s, req->u.put.flags)) {
+        refuse(s, o, FT_ERR_PROTOCOL);
+        return;
+    }
+    o->keep_open = true;
+    if (req->u.put.size != FT_SIZE_UNKNOWN && req->u.put.size > limit) {
+        refuse(s, o, FT_ERR_TOO_LARGE);
+        return;
+    }
+    err = ft_store_upload_begin(srv->store, name, &up);
+    if (err != FT_OK) {
+        refuse(s, o, err);
+        return;
+    }
+    memset(&res, 0, sizeof(res));
+    err = ft_conn_send(&s->conn, &ready);
+    if (err == FT_OK)
+        err = ft_xfer_recv(&s->conn, req->u.put.flags, req->u.put.size, limit,
+                           upload_sink, &up, &res);
+    o->bytes = up.written;
+    /* After END (a digest mismatch, a failed commit) the stream is still in
+     * step; a failure before it leaves the client's data in flight. */
+    stream_done = err == FT_OK || err == FT_ERR_INTEGRITY;
+    if (err == FT_OK)
+        err = ft_store_upload_commit(srv->store, &up);
+    ft_store_upload_abort(srv->store, &up);
+    if (err == FT_OK) {
+        done.u.done.count = res.bytes;
+        o->err = ft_conn_send(&s->conn, &done);
+        o->keep_open = o->err == FT_OK;
+        return;
+    }
+    o->keep_open = stream_done;
+    if (s->conn.peer_code != FT_OK || err == FT_ERR_CLOSED ||
+        err == FT_ERR_TIMEOUT) {
+        /* The client gave up or vanished: nothing to tell it. */
+        o->err = err;
+        o->keep_open = false;
+        return;
+    }
+    refuse(s, o, err);
+    if (!o->keep_open)
+        drain(s);
+}
+
+static void handle_get(struct session *s, const struct ft_msg *req,
+                       struct outcome *o)
+{
+    struct ft_store_entry info;
+    struct ft_msg ready = { .type = FT_MSG_READY };
+    struct ft_msg ack;
+    struct ft_xfer_result res;
+    char name[FT_NAME_MAX + 1];
+    enum ft_err err;
+    int fd = -1;
+
+    o->op = "get";
+    if (!take_name(s, o, req->u.get.name, name))
+        return;
+    if (!flags_ok(s, req->u.get.flags)) {
+        refuse(s, o, FT_ERR_PROTOCOL);
+        return;
+    }
+    err = ft_store_open_file(s->srv->store, name, &fd, &info);
+    if (err != FT_OK) {
+        o->keep_open = true;
+        refuse(s, o, err);
+        return;
+    }
+    memset(&res, 0, sizeof(res));
+    ready.u.ready.size = info.size;
+    ready.u.ready.mtime = info.mtime;
+    err = ft_conn_send(&s->conn, &ready);
+    if (err == FT_OK)
+        err = ft_xfer_send(&s->conn, fd, req->u.get.flags, info.size, &res);
+    o->bytes = res.bytes;
+    if (err == FT_ERR_IO) {
+        refuse(s, o, err);
+        goto out;
+    }
+    if (err == FT_OK)
+        err = ft_conn_recv(&s->conn, &ack, s->conn.timeout_ms);
+    if (err == FT_OK && ack.type == FT_MSG_ERROR)
+        err = s->conn.peer_code;
+    else if (err == FT_OK && (ack.type != FT_MSG_DONE || ack.u.done.count != res.bytes))
+        err = FT_ERR_PROTOCOL;
+    o->err = err;
+    /* A client that reported a bad digest is still in step. */
+    o->keep_open = err == FT_OK || s->conn.peer_code == FT_ERR_INTEGRITY;
+out:
+    close(fd);
+}
+
+struct list_ctx {
+    struct session *s;
+    uint64_t count;
+};
+
+static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
+{
+    struct list_ctx *lc = ctx;
+    struct ft_msg m = { .type = FT_MSG_ENTRY };
+
+    m.u.entry.size = e->size;
+    m.u.entry.mtime = e->mtime;
+    m.u.entry.name.ptr = (const uint8_t *)e->name;
+    m.u.entry.name.len = strlen(e->name);
+    lc->count++;
+    return ft_conn_send(&lc->s->conn, &m);
+}
+
+static void handle_list(struct session *s, struct outcome *o)
+{
+    struct list_ctx lc = { .s = s, .count = 0 };
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    enum ft_err err;
+
+    o->op = "ls";
+    err = ft_store_list(s->srv->store, send_entry, &lc);
+    o->bytes = lc.count;
+    if (err != FT_OK) {
+        /* Entries may have gone out: an ERROR still ends the reply. */
+        refuse(s, o, err);
+        o->keep_open = true;
+        return;
+    }
+    done.u.done.count = lc.count;
+    o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+}
+
+static void handle_delete(struct session *s, const struct ft_msg *req,
+                          struct outcome *o)
+{
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    char name[FT_NAME_MAX + 1];
+    enum ft_err err;
+
+    o->op = "rm";
+    if (!take_name(s, o, req->u.del.name, name))
+        return;
+    o->keep_open = true;
+    err = ft_store_remove(s->srv->store, name);
+    if (err != FT_OK) {
+        refuse(s, o, err);
+        return;
+    }
+    o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+}
+
+/* A first frame that is not an ft HELLO: tell the peer in a form it can
+ * read. Text-speaking peers (a browser, someone typing into nc) get text,
+ * HTTP clients an HTTP answer, anything else an ERROR frame. */
+static void reject_stranger(struct session *s)
+{
+    static const char *const http_methods[] = { "GET ", "POST", "HEAD",
+                                                "PUT ", "OPTI", "DELE",
+                                                "CONN", "PATC" };
+    static const char http_reply[] =
+        "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n"
+        "Connection: close\r\n\r\n"
+        "This is an ft file server: it speaks the ft protocol, not HTTP.\n";
+    static const char text_reply[] =
+        "ft: this is an ft file server; it speaks the ft protocol "
+        "(docs/PROTOCOL.md), not text. Use the ft client. Bye.\n";
+    const uint8_t *h = s->conn.last_header;
+    bool text = true;
+    int64_t deadline = ft_io_deadline(BUSY_REPLY_TIMEOUT_MS);
+
+    /* A short first line ("hi\n") leaves the rest of the header zero. */
+    for (size_t i = 0; i < FT_FRAME_HEADER_BYTES && h[i] != 0; i++) {
+        if ((h[i] < 0x20 || h[i] > 0x7e) && h[i] != '\r' && h[i] != '\n' &&
+            h[i] != '\t')
+            text = false;
+    }
+    text = text && h[0] != 0;
+    if (!text) {
+        ft_conn_send_error(&s->conn, FT_ERR_NOT_FT,
+                           "not an ft client: expected an ft HELLO frame");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(http_methods) / sizeof(*http_methods); i++) {
+        if (memcmp(h, http_methods[i], 4) == 0) {
+            ft_io_write_full(s->conn.fd, http_reply, sizeof(http_reply) - 1,
+                             deadline);
+            return;
+        }
+    }
+    ft_io_write_full(s->conn.fd, text_reply, sizeof(text_reply) - 1, deadline);
+}
+
+static enum ft_err handshake(struct session *s)
+{
+    struct ft_server *srv = s->srv;
+    struct ft_msg m;
+    struct ft_msg welcome = { .type = FT_MSG_WELCOME };
+    enum ft_err err;
+
+    s->conn.max_payload = HANDSHAKE_MAX_PAYLOAD;
+    err = ft_conn_recv(&s->conn, &m, srv->cfg.handshake_timeout_ms);
+    if (err == FT_OK && m.type != FT_MSG_HELLO)
+        err = FT_ERR_NOT_FT;
+    switch (err) {
+    case FT_OK:
+        break;
+    case FT_ERR_NOT_FT:
+    case FT_ERR_PROTOCOL:
+    case FT_ERR_FRAME_TOO_BIG:
+        reject_stranger(s);
+        return FT_ERR_NOT_FT;
+    case FT_ERR_TIMEOUT:
+        ft_conn_send_error(&s->conn, FT_ERR_TIMEOUT,
+                           "no ft handshake within %d ms",
+                           srv->cfg.handshake_timeout_ms);
+        return err;
+    default:
+        return err;
+    }
+    if (m.u.hello.version < 1) {
+        ft_conn_send_error(&s->conn, FT_ERR_VERSION,
+                           "protocol version %u is not supported; this server "
+                           "speaks %u", (unsigned)m.u.hello.version,
+                           FT_PROTO_VERSION);
+        return FT_ERR_VERSION;
+    }
+    /* A newer client speaks our version too: we answer with ours. */
+    s->features = m.u.hello.features & FT_FEATURE_ZLIB;
+    welcome.u.welcome.version = FT_PROTO_VERSION;
+    welcome.u.welcome.features = s->features;
+    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
+    s->conn.max_payload = FT_FRAME_MAX_PAYLOAD;
+    return ft_conn_send(&s->conn, &welcome);
+}
+
+static void serve_requests(struct session *s)
+{
+    struct ft_server *srv = s->srv;
+
+    for (;;) {
+        struct outcome o = { .op = "?", .err = FT_OK, .keep_open = false };
+        struct ft_msg m;
+        int64_t started;
+        enum ft_err err = ft_conn_recv(&s->conn, &m, srv->cfg.idle_timeout_ms);
+
+        if (err == FT_ERR_CLOSED)
+            return;
+        if (err != FT_OK) {
+            log_line(srv, "%s dropped: %s", s->peer, ft_strerror(err));
+            if (err == FT_ERR_TIMEOUT)
+                ft_conn_send_error(&s->conn, err, "idle for %d ms: goodbye",
+                                   srv->cfg.idle_timeout_ms);
+            else if (err != FT_ERR_IO)
+                ft_conn_send_error(&s->conn, FT_ERR_PROTOCOL,
+                                   "protocol error: %s", ft_strerror(err));
+            return;
+        }
+        s->conn.peer_code = FT_OK;
+        started = ft_io_now_ms();
+        switch (m.type) {
+        case FT_MSG_PUT:
+            handle_put(s, &m, &o);
+            break;
+        case FT_MSG_GET:
+            handle_get(s, &m, &o);
+            break;
+        case FT_MSG_LIST:
+            handle_list(s, &o);
+            break;
+        case FT_MSG_DELETE:
+            handle_delete(s, &m, &o);
+            break;
+        default:
+            log_line(srv, "%s dropped: unexpected %s frame", s->peer,
+                     ft_msg_name(m.type));
+            ft_conn_send_error(&s->conn, FT_ERR_PROTOCOL,
+                               "protocol error: unexpected %s frame",
+                               ft_msg_name(m.type));
+            return;
+        }
+        log_line(srv, "%s %s %s %" PRIu64 " %s %" PRId64 " ms %s%s",
+                 s->peer, o.op, o.name[0] ? o.name : "-", o.bytes,
+                 strcmp(o.op, "ls") == 0 ? "entries" : "bytes",
+                 ft_io_now_ms() - started, o.err == FT_OK ? "ok" : "failed: ",
+                 o.err == FT_OK ? "" : ft_strerror(o.err));
+        if (!o.keep_open)
+            return;
+    }
+}
+
+static void session_end(struct session *s)
+{
+    struct ft_server *srv = s->srv;
+
+    pthread_mutex_lock(&srv->lock);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        srv->sessions = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    srv->active--;
+    pthread_cond_broadcast(&srv->drained);
+    pthread_mutex_unlock(&srv->lock);
+    ft_conn_free(&s->conn);
+    free(s);
+}
+
+static void *session_main(void *arg)
+{
+    struct session *s = arg;
+    int64_t started = ft_io_now_ms();
+    enum ft_err err;
+
+    log_line(s->srv, "%s connected", s->peer);
+    err = handshake(s);
+    if (err == FT_OK)
+        serve_requests(s);
+    else
+        log_line(s->srv, "%s refused at handshake: %s", s->peer,
+                 ft_strerror(err));
+    log_line(s->srv, "%s disconnected after %" PRId64 " ms", s->peer,
+             ft_io_now_ms() - started);
+    session_end(s);
+    return NULL;
+}
+
+/* Turns away a client over the cap with a reason, not a silent drop. */
+static void turn_away(struct ft_server *srv, int fd, const char *peer)
+{
+    struct ft_conn c;
+
+    if (ft_conn_init(&c, fd, BUSY_REPLY_TIMEOUT_MS) == FT_OK)
+        ft_conn_send_error(&c, FT_ERR_BUSY,
+                           "server busy: %u clients connected, try again later",
+                           srv->cfg.max_clients);
+    ft_conn_free(&c);
+    log_line(srv, "%s turned away: server busy", peer);
+}
+
+static void accept_one(struct ft_server *srv)
+{
+    struct session *s = NULL;
+    char peer[FT_NET_PEER_MAX];
+    pthread_attr_t attr;
+    pthread_t tid;
+    int fd = -1;
+
+    if (ft_net_accept(srv->listen_fd, 0, &fd, peer, sizeof(peer)) != FT_OK)
+        return;
+    pthread_mutex_lock(&srv->lock);
+    if (srv->active >= srv->cfg.max_clients) {
+        pthread_mutex_unlock(&srv->lock);
+        turn_away(srv, fd, peer);
+        return;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || ft_conn_init(&s->conn, fd, srv->cfg.idle_timeout_ms) != FT_OK) {
+        pthread_mutex_unlock(&srv->lock);
+        if (s != NULL)
+            ft_conn_free(&s->conn);
+        else
+            close(fd);
+        free(s);
+        return;
+    }
+    s->srv = srv;
+    snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    s->next = srv->sessions;
+    if (s->next != NULL)
+        s->next->prev = s;
+    srv->sessions = s;
+    srv->active++;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&tid, &attr, session_main, s) != 0) {
+        pthread_mutex_unlock(&srv->lock);
+        log_line(srv, "%s dropped: cannot start a thread", peer);
+        session_end(s);
+        pthread_attr_destroy(&attr);
+        return;
+    }
+    pthread_attr_destroy(&attr);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+enum ft_err ft_server_start(struct ft_server **out,
+                            const struct ft_server_config *cfg, char *errbuf,
+                            size_t errlen)
+{
+    struct ft_server *srv = calloc(1, sizeof(*srv));
+    enum ft_err err;
+
+    *out = NULL;
+    if (srv == NULL)
+        return FT_ERR_NOMEM;
+    srv->cfg = *cfg;
+    if (srv->cfg.root == NULL)
+        srv->cfg.root = FT_DEFAULT_ROOT;
+    if (srv->cfg.host == NULL)
+        srv->cfg.host = "127.0.0.1";
+    if (srv->cfg.max_clients == 0)
+        srv->cfg.max_clients = DEFAULT_MAX_CLIENTS;
+    if (srv->cfg.idle_timeout_ms == 0)
+        srv->cfg.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    if (srv->cfg.handshake_timeout_ms == 0)
+        srv->cfg.handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    srv->listen_fd = srv->stop_pipe[0] = srv->stop_pipe[1] = -1;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->drained, NULL);
+    err = ft_store_open(&srv->store, srv->cfg.root, srv->cfg.read_only, errbuf,
+                        errlen);
+    if (err != FT_OK)
+        goto out;
+    if (pipe2(srv->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+        err = FT_ERR_IO;
+        goto out;
+    }
+    err = ft_net_listen(srv->cfg.host, srv->cfg.port, &srv->listen_fd,
+                        &srv->port, errbuf, errlen);
+    if (err != FT_OK)
+        goto out;
+    *out = srv;
+    srv = NULL;
+out:
+    ft_server_free(srv);
+    return err;
+}
+
+uint16_t ft_server_port(const struct ft_server *s)
+{
+    return s->port;
+}
+
+void ft_server_stop(struct ft_server *s)
+{
+    char byte = 1;
+    ssize_t ignored = write(s->stop_pipe[1], &byte, 1);
+
+    (void)ignored; /* a full pipe already holds a stop request */
+}
+
+enum ft_err ft_server_run(struct ft_server *srv)
+{
+    struct pollfd p[2] = {
+        { .fd = srv->listen_fd, .events = POLLIN },
+        { .fd = srv->stop_pipe[0], .events = POLLIN },
+    };
+
+    for (;;) {
+        int rc = poll(p, 2, -1);
+
+        if (rc < 0 && errno != EINTR)
+            return FT_ERR_IO;
+        if (rc <= 0)
+            continue;
+        if (p[1].revents)
+            break;
+        if (p[0].revents)
+            accept_one(srv);
+    }
+    /* Cut every connection: their reads and writes fail at once, their
+     * uploads are discarded, and their threads end. */
+    pthread_mutex_lock(&srv->lock);
+    for (struct session *s = srv->sessions; s != NULL; s = s->next)
+        shutdown(s->conn.fd, SHUT_RDWR);
+    while (srv->active > 0)
+        pthread_cond_wait(&srv->drained, &srv->lock);
+    pthread_mutex_unlock(&srv->lock);
+    return FT_OK;
+}
+
+void ft_server_free(struct ft_server *srv)
+{
+    if (srv == NULL)
+        return;
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
+    if (srv->stop_pipe[0] >= 0)
+        close(srv->stop_pipe[0]);
+    if (srv->stop_pipe[1] >= 0)
+        close(srv->stop_pipe[1]);
+    ft_store_close(srv->store);
+    pthread_cond_destroy(&srv->drained);
+    pthread_mutex_destroy(&srv->lock);
+    free(srv);
+}

@@ -1,0 +1,39 @@
+/* xfer.h - streaming a file's content over a connection, in either
+ * direction: DATA or DATA_Z frames then END, hashed as the bytes pass.
+ * The same code sends for the client's put and the server's get, and
+ * receives for the server's put and the client's get. */
+#ifndef FT_XFER_H
+#define FT_XFER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "hash.h"
+
+struct ft_xfer_result {
+    uint64_t bytes;
+    bool verified;                 /* a digest was sent and matched */
+    uint8_t digest[FT_HASH_BYTES]; /* valid when verified, or when sent */
+};
+
+/* Where received bytes go. Returns FT_OK or the error that ends the
+ * transfer. */
+typedef enum ft_err (*ft_xfer_sink)(void *ctx, const void *buf, size_t n);
+
+/* Sends everything read from in_fd until end of file. flags are the
+ * FT_XFER_* of the request; expect_size, unless FT_SIZE_UNKNOWN, is what the
+ * peer was told, and a file that grew or shrank meanwhile is an error. */
+enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
+                         uint64_t expect_size, struct ft_xfer_result *res);
+
+/* Receives until END, passing bytes to sink. At most limit bytes are
+ * accepted (FT_ERR_TOO_LARGE beyond). When FT_XFER_VERIFY is in flags the
+ * END digest must match (FT_ERR_INTEGRITY otherwise). On an ERROR frame
+ * from the peer, returns its code (c->peer_text says why). */
+enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
+                         uint64_t expect_size, uint64_t limit,
+                         ft_xfer_sink sink, void *ctx,
+                         struct ft_xfer_result *res);
+
+#endif

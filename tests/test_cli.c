@@ -1,0 +1,366 @@
+/* test_cli.c - the ft command as a user runs it: a real `ft serve` process,
+ * put and get through files, standard input and output, and the exit code
+ * and message of each class of failure. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "hash.h"
+#include "proto.h"
+#include "testutil.h"
+
+#define WAIT_MS 20000
+
+/* A `ft serve` child and everything it wrote on standard error. */
+struct served {
+    pid_t pid;
+    int err_fd;
+    char log[1 << 16];
+    size_t log_len;
+    char port[8];
+    char *root;
+    char *work;
+};
+
+/* Reads what the server wrote until want appears or the wait runs out. */
+static bool read_log_until(struct served *s, const char *want, int timeout_ms)
+{
+    time_t deadline = time(NULL) + timeout_ms / 1000 + 1;
+
+    while (strstr(s->log, want) == NULL) {
+        struct pollfd p = { .fd = s->err_fd, .events = POLLIN };
+        ssize_t r;
+
+        if (time(NULL) > deadline)
+            return false;
+        if (poll(&p, 1, 1000) <= 0)
+            continue;
+        r = read(s->err_fd, s->log + s->log_len, sizeof(s->log) - 1 - s->log_len);
+        if (r <= 0)
+            return strstr(s->log, want) != NULL;
+        s->log_len += (size_t)r;
+        s->log[s->log_len] = '\0';
+    }
+    return true;
+}
+
+static int start_server(void **state)
+{
+    struct served *s = calloc(1, sizeof(*s));
+    int pipefd[2];
+    const char *p;
+
+    s->root = tu_tempdir();
+    s->work = tu_tempdir();
+    assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+    s->pid = fork();
+    assert_true(s->pid >= 0);
+    if (s->pid == 0) {
+        dup2(pipefd[1], STDERR_FILENO);
+        execl(FT_BINARY, FT_BINARY, "serve", "--root", s->root, "--port", "0",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    s->err_fd = pipefd[0];
+    /* Ready when it says which port it listens on. */
+    assert_true(read_log_until(s, " port ", WAIT_MS));
+    assert_true(read_log_until(s, "\n", WAIT_MS));
+    p = strstr(s->log, " port ") + 6;
+    snprintf(s->port, sizeof(s->port), "%.*s", (int)strspn(p, "0123456789"), p);
+    *state = s;
+    return 0;
+}
+
+static int stop_server(void **state)
+{
+    struct served *s = *state;
+    int status;
+
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, &status, 0);
+    }
+    close(s->err_fd);
+    tu_rmtree(s->root);
+    tu_rmtree(s->work);
+    free(s->root);
+    free(s->work);
+    free(s);
+    return 0;
+}
+
+static char *work(struct served *s, const char *name)
+{
+    return tu_path(s->work, name);
+}
+
+static void test_put_get_files_and_streams(void **state)
+{
+    struct served *s = *state;
+    char *src = work(s, "notes.txt");
+    char *copy = work(s, "copy.txt");
+    char *piped = work(s, "piped.out");
+    char *stored = tu_path(s->root, "notes.txt");
+    char *stored_stdin = tu_path(s->root, "from-stdin");
+    char *listing = work(s, "ls.out");
+    char err[4096];
+
+    tu_write_text(src, 300000);
+    {
+        const char *args[] = { "put", "-p", s->port, src, NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+        /* One summary line: name, bytes, time, rate. */
+        assert_non_null(strstr(err, "put notes.txt: "));
+        assert_non_null(strstr(err, " bytes in "));
+        assert_non_null(strstr(err, "MB/s"));
+        assert_true(tu_files_equal(src, stored));
+    }
+    {
+        const char *args[] = { "get", "-p", s->port, "-z", "notes.txt", copy, NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(src, copy));
+    }
+    {   /* Standard input, whose size is unknown, and -q. */
+        const char *args[] = { "put", "-q", "-z", "-p", s->port, "-", "from-stdin", NULL };
+        assert_int_equal(tu_run_ft(args, src, NULL, err, sizeof(err)), 0);
+        assert_string_equal(err, "");
+        assert_true(tu_files_equal(src, stored_stdin));
+    }
+    {   /* Standard output. */
+        const char *args[] = { "get", "-p", s->port, "from-stdin", "-", NULL };
+        assert_int_equal(tu_run_ft(args, NULL, piped, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(src, piped));
+    }
+    {   /* FT_HOST and FT_PORT set the defaults. */
+        char env_port[32];
+        const char *env[] = { "FT_HOST=127.0.0.1", env_port, NULL };
+        const char *args[] = { "ls", NULL };
+        FILE *f;
+        char line[512];
+        int names = 0;
+
+        snprintf(env_port, sizeof(env_port), "FT_PORT=%s", s->port);
+        assert_int_equal(tu_run_ft_env(args, env, NULL, listing, err, sizeof(err)), 0);
+        f = fopen(listing, "r");
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f) != NULL) {
+            if (strstr(line, " notes.txt\n") || strstr(line, " from-stdin\n"))
+                names++;
+        }
+        fclose(f);
+        assert_int_equal(names, 2);
+    }
+    {
+        const char *args[] = { "rm", "-p", s->port, "notes.txt", NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+        assert_false(tu_exists(stored));
+    }
+    /* The server logged each transfer: peer, operation, name, bytes, ms, result. */
+    assert_true(read_log_until(s, "rm notes.txt", WAIT_MS));
+    assert_non_null(strstr(s->log, "put notes.txt 300"));
+    assert_non_null(strstr(s->log, " ms ok"));
+    assert_non_null(strstr(s->log, "127.0.0.1:"));
+    free(src);
+    free(copy);
+    free(piped);
+    free(stored);
+    free(stored_stdin);
+    free(listing);
+}
+
+static void test_sigterm_stops_cleanly(void **state)
+{
+    struct served *s = *state;
+    int status = 0;
+    pid_t done = 0;
+
+    assert_int_equal(kill(s->pid, SIGTERM), 0);
+    /* Bounded: the server must be gone within the wait. */
+    for (int i = 0; i < WAIT_MS / 100 && done == 0; i++) {
+        struct pollfd p = { .fd = s->err_fd, .events = POLLIN };
+
+        done = waitpid(s->pid, &status, WNOHANG);
+        if (done == 0)
+            poll(&p, 1, 100); /* wake on its last words, or re-check */
+    }
+    assert_int_equal(done, s->pid);
+    s->pid = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_exit_codes(void **state)
+{
+    struct served *s = *state;
+    char *src = work(s, "a.bin");
+    char *missing = work(s, "does-not-exist");
+    char err[4096];
+
+    tu_write_random(src, 1000, 3);
+    {   /* Usage. */
+        const char *args[] = { "put", NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 2);
+        assert_true(strncmp(err, "ft: ", 4) == 0);
+    }
+    {
+        const char *args[] = { "frobnicate", NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 2);
+    }
+    {   /* Refused by the server, with its reason. */
+        const char *args[] = { "put", "-p", s->port, src, "../x", NULL };
+        char want[512];
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 4);
+        snprintf(want, sizeof(want), "ft: put %s: server refused: invalid name '../x'\n",
+                 src);
+        assert_string_equal(err, want);
+    }
+    {
+        const char *args[] = { "get", "-p", s->port, "nothing-here", missing, NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 4);
+        assert_non_null(strstr(err, "no such file"));
+        assert_false(tu_exists(missing));
+    }
+    {   /* Local I/O. */
+        const char *args[] = { "put", "-p", s->port, missing, NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 5);
+        assert_non_null(strstr(err, "No such file or directory"));
+    }
+    {   /* Cannot connect: a port nobody listens on. */
+        int fd = -1;
+        uint16_t port = 0;
+        char portstr[8], why[128];
+        const char *args[] = { "ls", "-p", portstr, NULL };
+
+        assert_int_equal(ft_net_listen("127.0.0.1", 0, &fd, &port, why, sizeof(why)),
+                         FT_OK);
+        close(fd);
+        snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 3);
+        assert_non_null(strstr(err, "cannot connect"));
+    }
+    free(src);
+    free(missing);
+}
+
+static void test_help_and_version(void **state)
+{
+    char *out_path = work(*state, "help.out");
+    char err[1024];
+    char buf[4096] = "";
+    FILE *f;
+    const char *version[] = { "--version", NULL };
+    const char *help[] = { "--help", NULL };
+    const char *put_help[] = { "put", "--help", NULL };
+
+    assert_int_equal(tu_run_ft(version, NULL, out_path, err, sizeof(err)), 0);
+    f = fopen(out_path, "r");
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_true(strncmp(buf, "ft ", 3) == 0);
+    assert_int_equal(tu_run_ft(help, NULL, out_path, err, sizeof(err)), 0);
+    assert_int_equal(tu_run_ft(put_help, NULL, out_path, err, sizeof(err)), 0);
+    f = fopen(out_path, "r");
+    assert_true(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "--no-verify"));
+    free(out_path);
+}
+
+/* A server that sends one wrong byte with the right file's digest. */
+static void *lying_server(void *arg)
+{
+    int listen_fd = *(int *)arg;
+    static const char content[] = "hellp";
+    struct ft_msg m, welcome = { .type = FT_MSG_WELCOME };
+    struct ft_msg ready = { .type = FT_MSG_READY }, end = { .type = FT_MSG_END };
+    struct ft_hash h;
+    struct ft_conn c;
+    char peer[FT_NET_PEER_MAX];
+    int fd = -1;
+    enum ft_err *seen = malloc(sizeof(*seen));
+
+    *seen = FT_ERR_USAGE;
+    if (ft_net_accept(listen_fd, WAIT_MS, &fd, peer, sizeof(peer)) != FT_OK ||
+        ft_conn_init(&c, fd, WAIT_MS) != FT_OK)
+        return seen;
+    welcome.u.welcome.version = FT_PROTO_VERSION;
+    ready.u.ready.size = 5;
+    ft_hash_init(&h);
+    ft_hash_update(&h, "hello", 5);
+    ft_hash_final(&h, end.u.end.digest);
+    end.u.end.has_digest = true;
+    end.u.end.total = 5;
+    if (ft_conn_recv(&c, &m, WAIT_MS) == FT_OK && m.type == FT_MSG_HELLO &&
+        ft_conn_send(&c, &welcome) == FT_OK &&
+        ft_conn_recv(&c, &m, WAIT_MS) == FT_OK && m.type == FT_MSG_GET &&
+        ft_conn_send(&c, &ready) == FT_OK &&
+        ft_conn_send_raw(&c, FT_MSG_DATA, content, 5) == FT_OK &&
+        ft_conn_send(&c, &end) == FT_OK &&
+        ft_conn_recv(&c, &m, WAIT_MS) == FT_OK && m.type == FT_MSG_ERROR)
+        *seen = c.peer_code;
+    ft_conn_free(&c);
+    return seen;
+}
+
+static void test_integrity_failure_keeps_nothing(void **state)
+{
+    struct served *s = *state;
+    char *out = work(s, "greeting");
+    char *partial = work(s, ".greeting.ft-part");
+    char portstr[8], why[128], err[1024];
+    const char *args[] = { "get", "-p", portstr, "greeting", out, NULL };
+    enum ft_err *seen = NULL;
+    uint16_t port = 0;
+    pthread_t tid;
+    int listen_fd = -1;
+
+    assert_int_equal(ft_net_listen("127.0.0.1", 0, &listen_fd, &port, why,
+                                   sizeof(why)), FT_OK);
+    snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
+    assert_int_equal(pthread_create(&tid, NULL, lying_server, &listen_fd), 0);
+    assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 6);
+    assert_non_null(strstr(err, "integrity check failed"));
+    pthread_join(tid, (void **)&seen);
+    /* The client told the server too. */
+    assert_int_equal(*seen, FT_ERR_INTEGRITY);
+    assert_false(tu_exists(out));
+    assert_false(tu_exists(partial));
+    close(listen_fd);
+    free(seen);
+    free(out);
+    free(partial);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_get_files_and_streams,
+                                        start_server, stop_server),
+        cmocka_unit_test_setup_teardown(test_exit_codes, start_server, stop_server),
+        cmocka_unit_test_setup_teardown(test_sigterm_stops_cleanly, start_server,
+                                        stop_server),
+        cmocka_unit_test_setup_teardown(test_help_and_version, start_server,
+                                        stop_server),
+        cmocka_unit_test_setup_teardown(test_integrity_failure_keeps_nothing,
+                                        start_server, stop_server),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,367 @@
+/* test_e2e.c - real round trips through a server on 127.0.0.1, driven
+ * through the client library, plus hand-built frames for what a well
+ * behaved client never sends. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "hash.h"
+#include "proto.h"
+#include "testutil.h"
+
+struct fixture {
+    struct tu_server server;
+    char *work; /* the client's side */
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    tu_server_start(&f->server, NULL);
+    f->work = tu_tempdir();
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    tu_server_stop(&f->server);
+    tu_rmtree(f->work);
+    free(f->work);
+    free(f);
+    return 0;
+}
+
+static struct ft_client *connect_to(const struct fixture *f)
+{
+    struct ft_client_config cfg = { .host = "127.0.0.1", .port = f->server.port };
+    struct ft_client *c = NULL;
+    char err[256];
+
+    assert_int_equal(ft_client_connect(&c, &cfg, err, sizeof(err)), FT_OK);
+    return c;
+}
+
+/* Puts src as name, gets it back to a new local file, and checks both the
+ * copy and the file in the server's root byte for byte. */
+static void round_trip(struct fixture *f, const char *src, const char *name,
+                       bool compress)
+{
+    struct ft_transfer_options opt = { .compress = compress };
+    struct ft_transfer put, get;
+    struct ft_client *c = connect_to(f);
+    char *back = tu_path(f->work, "back");
+    char *stored = tu_path(f->server.root, name);
+    struct stat sb;
+    int fd = open(src, O_RDONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &sb), 0);
+    assert_int_equal(ft_client_put(c, fd, sb.st_size, name, &opt, &put), FT_OK);
+    close(fd);
+    assert_int_equal(put.bytes, (uint64_t)sb.st_size);
+    assert_true(put.verified);
+    assert_true(tu_files_equal(src, stored));
+
+    assert_int_equal(ft_client_get_file(c, name, back, &opt, &get), FT_OK);
+    assert_int_equal(get.bytes, (uint64_t)sb.st_size);
+    assert_true(get.verified);
+    assert_string_equal(put.digest_hex, get.digest_hex);
+    assert_true(tu_files_equal(src, back));
+    ft_client_close(c);
+    unlink(back);
+    free(back);
+    free(stored);
+}
+
+static void random_round_trip(void **state, uint64_t size, bool compress)
+{
+    struct fixture *f = *state;
+    char *src = tu_path(f->work, "src.bin");
+
+    tu_write_random(src, size, (uint32_t)size);
+    round_trip(f, src, "file.bin", compress);
+    free(src);
+}
+
+static void test_empty_file(void **state) { random_round_trip(state, 0, false); }
+static void test_one_byte(void **state) { random_round_trip(state, 1, false); }
+static void test_one_mib(void **state) { random_round_trip(state, 1 << 20, false); }
+static void test_64_mib(void **state) { random_round_trip(state, 64ull << 20, false); }
+static void test_random_compressed(void **state)
+{
+    random_round_trip(state, 3u << 20, true);
+}
+
+static void test_text_compressed(void **state)
+{
+    struct fixture *f = *state;
+    char *src = tu_path(f->work, "notes.txt");
+
+    tu_write_text(src, 5u << 20);
+    round_trip(f, src, "notes.txt", true);
+    free(src);
+}
+
+/* Several requests on one connection, and an overwrite. */
+static void test_ls_rm_and_overwrite(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_client *c = connect_to(f);
+    char *a = tu_path(f->work, "a");
+    char *stored = tu_path(f->server.root, "x");
+    int fd;
+
+    tu_write_random(a, 1000, 1);
+    fd = open(a, O_RDONLY);
+    assert_int_equal(ft_client_put(c, fd, 1000, "x", NULL, NULL), FT_OK);
+    close(fd);
+    tu_write_random(a, 2000, 2);
+    fd = open(a, O_RDONLY);
+    assert_int_equal(ft_client_put(c, fd, 2000, "x", NULL, NULL), FT_OK);
+    close(fd);
+    assert_true(tu_files_equal(a, stored));
+
+    assert_int_equal(ft_client_remove(c, "x"), FT_OK);
+    assert_false(tu_exists(stored));
+    assert_int_equal(ft_client_remove(c, "x"), FT_ERR_NOT_FOUND);
+    assert_non_null(strstr(ft_client_error(c), "no such file 'x'"));
+    /* A refusal leaves the connection usable. */
+    fd = open(a, O_RDONLY);
+    assert_int_equal(ft_client_put(c, fd, 2000, "y", NULL, NULL), FT_OK);
+    close(fd);
+    ft_client_close(c);
+    free(a);
+    free(stored);
+}
+
+static int count_entry(const struct ft_entry *e, void *ctx)
+{
+    int *seen = ctx;
+
+    if (strcmp(e->name, "one") == 0 && e->size == 1)
+        seen[0]++;
+    else if (strcmp(e->name, "two") == 0 && e->size == 2)
+        seen[1]++;
+    else
+        seen[2]++;
+    return 0;
+}
+
+static void test_list(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_client *c = connect_to(f);
+    char *one = tu_path(f->server.root, "one");
+    char *two = tu_path(f->server.root, "two");
+    char *inflight = tu_path(f->server.root, ".ft/tmp/up-inflight");
+    int seen[3] = { 0, 0, 0 };
+
+    tu_write_bytes(one, "1", 1);
+    tu_write_bytes(two, "22", 2);
+    /* An upload in flight must not show: plant a temporary by hand. */
+    tu_write_bytes(inflight, "partial", 7);
+    assert_int_equal(ft_client_list(c, count_entry, seen), FT_OK);
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(seen[1], 1);
+    assert_int_equal(seen[2], 0);
+    ft_client_close(c);
+    free(one);
+    free(two);
+    free(inflight);
+}
+
+/* The raw side of a conversation: a connection past the handshake. */
+static void raw_handshake(struct ft_conn *conn, uint16_t port)
+{
+    struct ft_msg hello = { .type = FT_MSG_HELLO };
+    struct ft_msg m;
+
+    assert_int_equal(ft_conn_init(conn, tu_connect_raw(port), 5000), FT_OK);
+    hello.u.hello.version = FT_PROTO_VERSION;
+    hello.u.hello.features = FT_FEATURE_ZLIB;
+    assert_int_equal(ft_conn_send(conn, &hello), FT_OK);
+    assert_int_equal(ft_conn_recv(conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_WELCOME);
+}
+
+/* A data byte changed in flight: the digest in END no longer matches. The
+ * server must refuse, keep the earlier version and leave no temporary. */
+static void test_corrupted_upload_not_published(void **state)
+{
+    struct fixture *f = *state;
+    static const char good[] = "the original content";
+    char data[] = "the uploaded content";
+    char *stored = tu_path(f->server.root, "victim");
+    char *tmpdir = tu_path(f->server.root, ".ft/tmp");
+    char *expect = tu_path(f->work, "expect");
+    struct ft_msg put = { .type = FT_MSG_PUT };
+    struct ft_msg end = { .type = FT_MSG_END };
+    struct ft_msg m;
+    struct ft_hash h;
+    struct ft_conn conn;
+
+    tu_write_bytes(stored, good, sizeof(good) - 1);
+    raw_handshake(&conn, f->server.port);
+    put.u.put.flags = FT_XFER_VERIFY;
+    put.u.put.size = sizeof(data) - 1;
+    put.u.put.name.ptr = (const uint8_t *)"victim";
+    put.u.put.name.len = 6;
+    assert_int_equal(ft_conn_send(&conn, &put), FT_OK);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_READY);
+
+    ft_hash_init(&h);
+    ft_hash_update(&h, data, sizeof(data) - 1);
+    ft_hash_final(&h, end.u.end.digest);
+    data[4] ^= 0x01; /* the flipped bit */
+    assert_int_equal(ft_conn_send_raw(&conn, FT_MSG_DATA, data, sizeof(data) - 1),
+                     FT_OK);
+    end.u.end.total = sizeof(data) - 1;
+    end.u.end.has_digest = true;
+    assert_int_equal(ft_conn_send(&conn, &end), FT_OK);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_ERROR);
+    assert_int_equal(m.u.error.code, FT_ERR_INTEGRITY);
+    ft_conn_free(&conn);
+
+    tu_write_bytes(expect, good, sizeof(good) - 1);
+    assert_true(tu_files_equal(stored, expect));
+    assert_int_equal(tu_count_entries(tmpdir), 0);
+    free(expect);
+    free(stored);
+    free(tmpdir);
+}
+
+/* Garbage instead of a handshake: the server answers, drops that peer and
+ * goes on serving the next client. */
+static void test_garbage_then_next_client(void **state)
+{
+    struct fixture *f = *state;
+    static const char junk[] = "Hello, Server! This is Client.\n";
+    static const uint8_t huge[5] = { 0xff, 0xff, 0xff, 0xff, FT_MSG_HELLO };
+    char reply[512];
+    size_t n = 0;
+    ssize_t r;
+    int fd = tu_connect_raw(f->server.port);
+
+    assert_int_equal(write(fd, junk, sizeof(junk) - 1), (ssize_t)sizeof(junk) - 1);
+    /* The server says why, then closes: read to the end. */
+    fcntl(fd, F_SETFL, 0);
+    while ((r = read(fd, reply + n, sizeof(reply) - 1 - n)) > 0)
+        n += (size_t)r;
+    reply[n] = '\0';
+    assert_non_null(strstr(reply, "ft protocol"));
+    close(fd);
+
+    /* A length far over the maximum, then nothing: refused at once. */
+    fd = tu_connect_raw(f->server.port);
+    assert_int_equal(write(fd, huge, sizeof(huge)), (ssize_t)sizeof(huge));
+    fcntl(fd, F_SETFL, 0);
+    n = 0;
+    while ((r = read(fd, reply + n, sizeof(reply) - 1 - n)) > 0)
+        n += (size_t)r;
+    assert_true(n > FT_FRAME_HEADER_BYTES);
+    assert_int_equal(reply[4], FT_MSG_ERROR);
+    close(fd);
+
+    random_round_trip(state, 4096, false);
+}
+
+/* After the handshake: an unknown type and a malformed payload are
+ * protocol errors; the server says so and closes. */
+static void test_bad_frames_after_handshake(void **state)
+{
+    struct fixture *f = *state;
+    static const uint8_t short_put[3] = { 0, 0, 0 };
+    struct ft_conn conn;
+    struct ft_msg m;
+
+    raw_handshake(&conn, f->server.port);
+    assert_int_equal(ft_frame_write(conn.fd, 200, "x", 1, 5000), FT_OK);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_ERROR);
+    assert_int_equal(m.u.error.code, FT_ERR_PROTOCOL);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_ERR_CLOSED);
+    ft_conn_free(&conn);
+
+    raw_handshake(&conn, f->server.port);
+    assert_int_equal(ft_frame_write(conn.fd, FT_MSG_PUT, short_put,
+                                    sizeof(short_put), 5000), FT_OK);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_ERROR);
+    assert_int_equal(m.u.error.code, FT_ERR_PROTOCOL);
+    ft_conn_free(&conn);
+
+    random_round_trip(state, 100, false);
+}
+
+/* Hostile names never reach the file system. */
+static void test_hostile_names_refused(void **state)
+{
+    struct fixture *f = *state;
+    static const struct { const char *name; size_t len; } names[] = {
+        { "../x", 4 }, { "/etc/passwd", 11 }, { "a/../../b", 9 }, { ".", 1 },
+        { "..", 2 }, { "", 0 }, { "a\0b", 3 }, { "bell\a", 5 }, { ".ft", 3 },
+        { NULL, 4096 }, /* a 4 KiB name, filled below */
+    };
+    char long_name[4096];
+    struct ft_conn conn;
+    struct ft_msg m;
+
+    memset(long_name, 'a', sizeof(long_name));
+    raw_handshake(&conn, f->server.port);
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+        struct ft_msg put = { .type = FT_MSG_PUT };
+
+        put.u.put.flags = FT_XFER_VERIFY;
+        put.u.put.size = 1;
+        put.u.put.name.ptr =
+            (const uint8_t *)(names[i].name ? names[i].name : long_name);
+        put.u.put.name.len = names[i].len;
+        assert_int_equal(ft_conn_send(&conn, &put), FT_OK);
+        assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+        assert_int_equal(m.type, FT_MSG_ERROR);
+        assert_int_equal(m.u.error.code, FT_ERR_BAD_NAME);
+    }
+    ft_conn_free(&conn);
+    /* Only the metadata folder exists in the root. */
+    assert_int_equal(tu_count_entries(f->server.root), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_mib, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_64_mib, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_compressed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_compressed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ls_rm_and_overwrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupted_upload_not_published, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_then_next_client, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_frames_after_handshake, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_names_refused, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

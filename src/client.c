@@ -124,34 +124,32 @@ static enum ft_err handshake(struct ft_client *c)
                   (unsigned)m.u.welcome.version, FT_PROTO_VERSION);
         return FT_ERR_VERSION;
     }
+    if (m.u.welcome.max_payload < FT_MIN_MAX_PAYLOAD) {
+        set_error(c, "the server's frame limit (%u bytes) is below the minimum",
+                  (unsigned)m.u.welcome.max_payload);
+        return FT_ERR_PROTOCOL;
+    }
     c->features = m.u.welcome.features & FT_FEATURE_ZLIB;
+    c->conn.send_chunk = m.u.welcome.max_payload - FT_DATA_Z_HEADER_BYTES;
+    if (c->conn.send_chunk > FT_CHUNK_BYTES)
+        c->conn.send_chunk = FT_CHUNK_BYTES;
     return FT_OK;
 }
 
-enum ft_err ft_client_connect(struct ft_client **out,
-                              const struct ft_client_config *cfg,
-                              char *errbuf, size_t errlen)
+enum ft_err ft_client_attach(struct ft_client **out, int fd,
+                             const struct ft_client_config *cfg,
+                             char *errbuf, size_t errlen)
 {
-    const char *host = cfg->host != NULL ? cfg->host : FT_DEFAULT_HOST;
-    uint16_t port = cfg->port != 0 ? cfg->port : FT_DEFAULT_PORT;
     int timeout = cfg->timeout_ms != 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
     struct ft_client *c = NULL;
     enum ft_err err;
-    int fd = -1;
-    char scratch[256];
 
     *out = NULL;
-    if (errbuf == NULL) {
-        errbuf = scratch;
-        errlen = sizeof(scratch);
-    }
     if (ft_hash_library_init() != 0) {
+        close(fd);
         snprintf(errbuf, errlen, "libsodium failed to start");
         return FT_ERR_NOMEM;
     }
-    err = ft_net_connect(host, port, timeout, &fd, errbuf, errlen);
-    if (err != FT_OK)
-        return err;
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
@@ -162,7 +160,7 @@ enum ft_err ft_client_connect(struct ft_client **out,
     if (err == FT_OK)
         err = handshake(c);
     if (err != FT_OK) {
-        snprintf(errbuf, errlen, "%s port %u: %s", host, (unsigned)port,
+        snprintf(errbuf, errlen, "%s",
                  err == FT_ERR_NOMEM ? "out of memory" : c->err);
         goto out;
     }
@@ -170,6 +168,28 @@ enum ft_err ft_client_connect(struct ft_client **out,
     c = NULL;
 out:
     ft_client_close(c);
+    return err;
+}
+
+enum ft_err ft_client_connect(struct ft_client **out,
+                              const struct ft_client_config *cfg,
+                              char *errbuf, size_t errlen)
+{
+    const char *host = cfg->host != NULL ? cfg->host : FT_DEFAULT_HOST;
+    uint16_t port = cfg->port != 0 ? cfg->port : FT_DEFAULT_PORT;
+    int timeout = cfg->timeout_ms != 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+    char why[FT_ERROR_TEXT_MAX + 256];
+    enum ft_err err;
+    int fd = -1;
+
+    *out = NULL;
+    err = ft_net_connect(host, port, timeout, &fd, why, sizeof(why));
+    if (err == FT_OK)
+        err = ft_client_attach(out, fd, cfg, why, sizeof(why));
+    if (err == FT_ERR_CONNECT)
+        snprintf(errbuf, errlen, "%s", why);
+    else if (err != FT_OK)
+        snprintf(errbuf, errlen, "%s port %u: %s", host, (unsigned)port, why);
     return err;
 }
 

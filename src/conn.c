@@ -20,6 +20,7 @@ enum ft_err ft_conn_init(struct ft_conn *c, int fd, int timeout_ms)
     c->fd = fd;
     c->timeout_ms = timeout_ms;
     c->max_payload = FT_FRAME_MAX_PAYLOAD;
+    c->send_chunk = FT_CHUNK_BYTES;
     c->buf = malloc(FT_FRAME_MAX_PAYLOAD);
     return c->buf == NULL ? FT_ERR_NOMEM : FT_OK;
 }

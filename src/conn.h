@@ -16,6 +16,7 @@ struct ft_conn {
     uint8_t *buf;      /* FT_FRAME_MAX_PAYLOAD bytes for received payloads */
     size_t max_payload; /* largest payload accepted now: tighter before
                            the handshake is done */
+    size_t send_chunk;  /* file bytes per DATA frame: what the peer takes */
     uint8_t last_header[FT_FRAME_HEADER_BYTES]; /* of the last frame read */
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
     enum ft_err peer_code;

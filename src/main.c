@@ -489,6 +489,8 @@ static int cmd_serve(int argc, char **argv)
         "      --max-clients N     connections served at once (default 64)\n"
         "      --max-file-size N   largest upload accepted, e.g. 10G (default none)\n"
         "      --idle-timeout S    drop a client silent for S seconds (default 300)\n"
+        "      --handshake-timeout S  drop a client that has not said hello (default 10)\n"
+        "      --max-frame-size N  largest frame payload accepted (4096 to 262208)\n"
         "      --read-only         refuse put and rm\n"
         "  -h, --help              this help\n";
     static const struct option opts[] = {
@@ -498,6 +500,8 @@ static int cmd_serve(int argc, char **argv)
         { "max-clients", required_argument, NULL, 'c' },
         { "max-file-size", required_argument, NULL, 'm' },
         { "idle-timeout", required_argument, NULL, 'i' },
+        { "handshake-timeout", required_argument, NULL, 'k' },
+        { "max-frame-size", required_argument, NULL, 'f' },
         { "read-only", no_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -537,6 +541,17 @@ static int cmd_serve(int argc, char **argv)
             if (parse_seconds_ms(optarg, &cfg.idle_timeout_ms) != 0)
                 return fail_usage("--idle-timeout needs seconds, not '%s'", optarg);
             break;
+        case 'k':
+            if (parse_seconds_ms(optarg, &cfg.handshake_timeout_ms) != 0)
+                return fail_usage("--handshake-timeout needs seconds, not '%s'",
+                                  optarg);
+            break;
+        case 'f':
+            if (parse_size(optarg, &n) != 0 || n < 4096 || n > FT_FRAME_MAX_PAYLOAD)
+                return fail_usage("--max-frame-size needs 4096 to %u, not '%s'",
+                                  FT_FRAME_MAX_PAYLOAD, optarg);
+            cfg.max_frame_payload = (uint32_t)n;
+            break;
         case 'R':
             cfg.read_only = true;
             break;
@@ -552,7 +567,7 @@ static int cmd_serve(int argc, char **argv)
     rc = ft_server_start(&srv, &cfg, err, sizeof(err));
     if (rc != FT_OK) {
         fprintf(stderr, "ft: serve: %s\n", err);
-        return rc == FT_ERR_CONNECT ? EXIT_CONNECT : EXIT_LOCAL_IO;
+        return exit_code_for(rc);
     }
     running_server = srv;
     memset(&sa, 0, sizeof(sa));

@@ -16,8 +16,11 @@
 #define FT_PROTO_VERSION 1
 #define FT_PROTO_MAGIC "\x89" "FT\n"
 #define FT_PROTO_MAGIC_BYTES 4
-/* Bytes of file content per DATA frame. */
+/* Bytes of file content per DATA frame, at most. A peer whose frame limit
+ * is lower (WELCOME's max_payload) gets smaller chunks. */
 #define FT_CHUNK_BYTES (256u * 1024u)
+/* The smallest frame limit a server may announce. */
+#define FT_MIN_MAX_PAYLOAD 4096u
 #define FT_DIGEST_BYTES 32
 /* Longest human message an ERROR frame carries. */
 #define FT_ERROR_TEXT_MAX 512

@@ -424,8 +424,8 @@ static enum ft_err handshake(struct session *s)
     s->features = m.u.hello.features & FT_FEATURE_ZLIB;
     welcome.u.welcome.version = FT_PROTO_VERSION;
     welcome.u.welcome.features = s->features;
-    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
-    s->conn.max_payload = FT_FRAME_MAX_PAYLOAD;
+    welcome.u.welcome.max_payload = srv->cfg.max_frame_payload;
+    s->conn.max_payload = srv->cfg.max_frame_payload;
     return ft_conn_send(&s->conn, &welcome);
 }
 
@@ -534,13 +534,40 @@ static void turn_away(struct ft_server *srv, int fd, const char *peer)
     log_line(srv, "%s turned away: server busy", peer);
 }
 
+/* Registers a session for fd, which it then owns; NULL (fd closed) when
+ * memory is short. The caller holds srv->lock. */
+static struct session *session_add(struct ft_server *srv, int fd,
+                                   const char *peer)
+{
+    struct session *s = calloc(1, sizeof(*s));
+
+    if (s == NULL) {
+        close(fd);
+        return NULL;
+    }
+    if (ft_conn_init(&s->conn, fd, srv->cfg.idle_timeout_ms) != FT_OK) {
+        ft_conn_free(&s->conn);
+        free(s);
+        return NULL;
+    }
+    s->srv = srv;
+    snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    s->next = srv->sessions;
+    if (s->next != NULL)
+        s->next->prev = s;
+    srv->sessions = s;
+    srv->active++;
+    return s;
+}
+
 static void accept_one(struct ft_server *srv)
 {
-    struct session *s = NULL;
+    struct session *s;
     char peer[FT_NET_PEER_MAX];
     pthread_attr_t attr;
     pthread_t tid;
     int fd = -1;
+    int rc;
 
     if (ft_net_accept(srv->listen_fd, 0, &fd, peer, sizeof(peer)) != FT_OK)
         return;
@@ -550,34 +577,29 @@ static void accept_one(struct ft_server *srv)
         turn_away(srv, fd, peer);
         return;
     }
-    s = calloc(1, sizeof(*s));
-    if (s == NULL || ft_conn_init(&s->conn, fd, srv->cfg.idle_timeout_ms) != FT_OK) {
-        pthread_mutex_unlock(&srv->lock);
-        if (s != NULL)
-            ft_conn_free(&s->conn);
-        else
-            close(fd);
-        free(s);
+    s = session_add(srv, fd, peer);
+    pthread_mutex_unlock(&srv->lock);
+    if (s == NULL)
         return;
-    }
-    s->srv = srv;
-    snprintf(s->peer, sizeof(s->peer), "%s", peer);
-    s->next = srv->sessions;
-    if (s->next != NULL)
-        s->next->prev = s;
-    srv->sessions = s;
-    srv->active++;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&tid, &attr, session_main, s) != 0) {
-        pthread_mutex_unlock(&srv->lock);
+    rc = pthread_create(&tid, &attr, session_main, s);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
         log_line(srv, "%s dropped: cannot start a thread", peer);
         session_end(s);
-        pthread_attr_destroy(&attr);
-        return;
     }
-    pthread_attr_destroy(&attr);
+}
+
+void ft_server_serve_fd(struct ft_server *srv, int fd, const char *peer)
+{
+    struct session *s;
+
+    pthread_mutex_lock(&srv->lock);
+    s = session_add(srv, fd, peer);
     pthread_mutex_unlock(&srv->lock);
+    if (s != NULL)
+        session_main(s);
 }
 
 enum ft_err ft_server_start(struct ft_server **out,
@@ -601,6 +623,15 @@ enum ft_err ft_server_start(struct ft_server **out,
         srv->cfg.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
     if (srv->cfg.handshake_timeout_ms == 0)
         srv->cfg.handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    if (srv->cfg.max_frame_payload == 0)
+        srv->cfg.max_frame_payload = FT_FRAME_MAX_PAYLOAD;
+    if (srv->cfg.max_frame_payload < FT_MIN_MAX_PAYLOAD ||
+        srv->cfg.max_frame_payload > FT_FRAME_MAX_PAYLOAD) {
+        snprintf(errbuf, errlen, "the frame limit must be %u to %u bytes",
+                 FT_MIN_MAX_PAYLOAD, FT_FRAME_MAX_PAYLOAD);
+        err = FT_ERR_USAGE;
+        goto out;
+    }
     srv->listen_fd = srv->stop_pipe[0] = srv->stop_pipe[1] = -1;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->drained, NULL);

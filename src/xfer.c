@@ -19,7 +19,8 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
     struct ft_msg end = { .type = FT_MSG_END };
     bool verify = flags & FT_XFER_VERIFY;
     bool compress = flags & FT_XFER_COMPRESS;
-    uint8_t *chunk = malloc(FT_CHUNK_BYTES);
+    size_t chunk_len = c->send_chunk;
+    uint8_t *chunk = malloc(chunk_len);
     uint8_t *zbuf = NULL;
     uint64_t total = 0;
     enum ft_err err = FT_OK;
@@ -27,7 +28,7 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
     if (chunk == NULL)
         return FT_ERR_NOMEM;
     if (compress) {
-        zbuf = malloc(FT_DATA_Z_HEADER_BYTES + FT_CHUNK_BYTES);
+        zbuf = malloc(FT_DATA_Z_HEADER_BYTES + chunk_len);
         err = zbuf == NULL ? FT_ERR_NOMEM : ft_deflater_init(&def, DEFLATE_LEVEL);
         if (err != FT_OK)
             goto out;
@@ -38,7 +39,7 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
         size_t got = 0;
         size_t zlen = 0;
 
-        err = ft_io_read_full(in_fd, chunk, FT_CHUNK_BYTES, FT_IO_NO_DEADLINE,
+        err = ft_io_read_full(in_fd, chunk, chunk_len, FT_IO_NO_DEADLINE,
                               &got);
         if (err != FT_OK)
             goto out;
@@ -58,7 +59,7 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
             goto out;
         if (compress && ft_deflate_chunk(&def, chunk, got,
                                          zbuf + FT_DATA_Z_HEADER_BYTES,
-                                         FT_CHUNK_BYTES, &zlen)) {
+                                         chunk_len, &zlen)) {
             ft_msg_put_u32(zbuf, (uint32_t)got);
             err = ft_conn_send_raw(c, FT_MSG_DATA_Z, zbuf,
                                    FT_DATA_Z_HEADER_BYTES + zlen);

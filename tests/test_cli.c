@@ -294,6 +294,7 @@ static void *lying_server(void *arg)
         ft_conn_init(&c, fd, WAIT_MS) != FT_OK)
         return seen;
     welcome.u.welcome.version = FT_PROTO_VERSION;
+    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
     ready.u.ready.size = 5;
     ft_hash_init(&h);
     ft_hash_update(&h, "hello", 5);

@@ -38,11 +38,18 @@ struct ft_transfer_options {
     bool no_verify; /* skip the BLAKE2b-256 check */
 };
 
-/* Connects and performs the handshake. On failure *out is NULL and, when
- * errbuf is not NULL, it receives the reason. */
+/* Connects and performs the handshake. On failure *out is NULL and errbuf
+ * receives the reason. */
 enum ft_err ft_client_connect(struct ft_client **out,
                               const struct ft_client_config *cfg,
                               char *errbuf, size_t errlen);
+
+/* The same over a descriptor already connected to a server (a socket, one
+ * end of a socketpair, an ssh tunnel): performs the handshake on it. fd
+ * belongs to the client from then on, and is closed on failure. */
+enum ft_err ft_client_attach(struct ft_client **out, int fd,
+                             const struct ft_client_config *cfg,
+                             char *errbuf, size_t errlen);
 
 /* Closes the connection and frees the client; NULL is accepted. */
 void ft_client_close(struct ft_client *c);

@@ -24,6 +24,7 @@ struct ft_server_config {
     uint64_t max_file_size;   /* 0: no limit */
     int idle_timeout_ms;      /* 0: 300 s; also bounds each frame */
     int handshake_timeout_ms; /* 0: 10 s */
+    uint32_t max_frame_payload; /* 0: FT_FRAME_MAX_PAYLOAD; at least 4096 */
     bool read_only;           /* refuse put and rm */
     /* Receives each log line (no newline); NULL: standard error. */
     void (*log)(void *ctx, const char *line);
@@ -42,6 +43,11 @@ uint16_t ft_server_port(const struct ft_server *s);
 /* Serves until ft_server_stop; then closes every connection, discards the
  * uploads they had under way, and returns once all of them are gone. */
 enum ft_err ft_server_run(struct ft_server *s);
+
+/* Serves one connected descriptor in the calling thread until the peer
+ * leaves, then closes it: for inetd-style use, tests and fuzzers. peer
+ * names it in the log. */
+void ft_server_serve_fd(struct ft_server *s, int fd, const char *peer);
 
 /* Asks ft_server_run to return. Async-signal-safe: call it from a SIGINT
  * or SIGTERM handler, or from another thread. */

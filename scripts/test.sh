@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test.sh - installs what is missing, then builds ft with warnings as errors
-# and runs the whole test suite twice: a normal build, then one under
-# AddressSanitizer and UndefinedBehaviorSanitizer.
+# and runs the whole test suite: a normal build, then one under
+# AddressSanitizer and UndefinedBehaviorSanitizer, the end-to-end tests
+# under valgrind, and each fuzz target for about a minute
+# (FT_FUZZ_SECONDS sets how long).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -16,3 +18,28 @@ echo "== build with ASan + UBSan and test"
 ft_build build-asan -DFT_TESTS=ON -DFT_WERROR=ON -DFT_SANITIZE=ON
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j2)
+
+echo "== end-to-end tests under valgrind"
+for t in test_e2e test_cli; do
+    valgrind -q --error-exitcode=99 --leak-check=full --trace-children=yes \
+        --errors-for-leak-kinds=definite,indirect \
+        --show-leak-kinds=definite,indirect "build/tests/$t" >/dev/null
+    echo "   $t: clean under valgrind"
+done
+
+echo "== fuzz: ${FT_FUZZ_SECONDS:-60} s per target (libFuzzer, ASan, UBSan)"
+CC=clang ft_build build-fuzz -DFT_FUZZ=ON -DFT_TESTS=OFF -DFT_WERROR=ON
+mkdir -p fuzz-artifacts
+for t in server client; do
+    corpus=$(mktemp -d)
+    cp tests/fuzz/corpus/$t/* "$corpus/"
+    build-fuzz/fuzz_$t -max_total_time="${FT_FUZZ_SECONDS:-60}" -max_len=65536 \
+        -timeout=10 -artifact_prefix="$PWD/fuzz-artifacts/$t-" "$corpus" \
+        >"fuzz-artifacts/$t.log" 2>&1 || {
+        tail -n 40 "fuzz-artifacts/$t.log"
+        echo "fuzz_$t found a crash: see fuzz-artifacts/" >&2
+        exit 1
+    }
+    echo "   fuzz_$t: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "fuzz-artifacts/$t.log"), no crash"
+    rm -rf "$corpus"
+done

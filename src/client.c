@@ -48,7 +48,9 @@ const char *ft_client_error(const struct ft_client *c)
 }
 
 /* Records why a request failed and returns err. A refusal from the server
- * is quoted; a failure mid-stream leaves the connection unusable. */
+ * is quoted and leaves the connection usable (callers mark it broken when
+ * the refusal cut a stream short); so does a digest mismatch found after a
+ * complete download. Anything else leaves it unusable. */
 static enum ft_err fail(struct ft_client *c, enum ft_err err)
 {
     int saved = errno;
@@ -76,7 +78,8 @@ static enum ft_err fail(struct ft_client *c, enum ft_err err)
         set_error(c, "%s", ft_strerror(err));
         break;
     }
-    c->broken = true;
+    if (err != FT_ERR_INTEGRITY)
+        c->broken = true;
     return err;
 }
 
@@ -279,8 +282,11 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
         return err;
     errno = 0;
     err = ft_xfer_send(&c->conn, in_fd, req.u.put.flags, req.u.put.size, &res);
-    if (err != FT_OK)
+    if (err != FT_OK) {
+        /* The server refused mid-stream and hung up, or the link died. */
+        c->broken = true;
         return fail(c, last_words(c, err));
+    }
     err = ft_conn_recv(&c->conn, &reply, c->conn.timeout_ms);
     if (err != FT_OK)
         return fail(c, err);

@@ -79,6 +79,7 @@ static int exit_code_for(enum ft_err err)
     case FT_ERR_CONNECT:
     case FT_ERR_NOT_FT:
     case FT_ERR_VERSION:
+    case FT_ERR_KEY_CHANGED:
         return EXIT_CONNECT;
     case FT_ERR_BAD_NAME:
     case FT_ERR_NOT_FOUND:
@@ -88,12 +89,14 @@ static int exit_code_for(enum ft_err err)
     case FT_ERR_BUSY:
     case FT_ERR_DENIED:
     case FT_ERR_SERVER:
+    case FT_ERR_TOKEN:
         return EXIT_REFUSED;
     case FT_ERR_IO:
     case FT_ERR_NOMEM:
     case FT_ERR_CHANGED:
         return EXIT_LOCAL_IO;
     case FT_ERR_INTEGRITY:
+    case FT_ERR_TAMPERED:
         return EXIT_INTEGRITY;
     case FT_ERR_CLOSED:
     case FT_ERR_TIMEOUT:

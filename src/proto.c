@@ -166,6 +166,9 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         put_uint(&w, (uint64_t)msg->u.entry.mtime, 8);
         put_str(&w, msg->u.entry.name);
         break;
+    case FT_MSG_NOISE:
+        put_bytes(&w, msg->u.noise.bytes.ptr, msg->u.noise.bytes.len);
+        break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
         return FT_ERR_USAGE;
@@ -256,6 +259,11 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.entry.mtime = (int64_t)get_uint(&r, 8);
         msg->u.entry.name = get_str(&r, FT_WIRE_NAME_MAX);
         break;
+    case FT_MSG_NOISE:
+        msg->u.noise.bytes = get_rest(&r);
+        if (msg->u.noise.bytes.len > FT_NOISE_MSG_MAX)
+            return FT_ERR_PROTOCOL;
+        break;
     default:
         return FT_ERR_PROTOCOL;
     }
@@ -281,6 +289,7 @@ const char *ft_msg_name(unsigned type)
     case FT_MSG_END: return "END";
     case FT_MSG_DONE: return "DONE";
     case FT_MSG_ENTRY: return "ENTRY";
+    case FT_MSG_NOISE: return "NOISE";
     }
     return "unknown";
 }

@@ -29,8 +29,18 @@
 /* Size of a PUT whose length is not known in advance (standard input). */
 #define FT_SIZE_UNKNOWN UINT64_MAX
 
-/* Feature bits negotiated by HELLO/WELCOME. */
+/* Feature bits negotiated by HELLO/WELCOME. The client offers the channels
+ * it can run; the server's WELCOME names exactly one. */
 #define FT_FEATURE_ZLIB 0x1u
+#define FT_FEATURE_CHACHAPOLY 0x2u /* Noise_NX(psk2)_25519_ChaChaPoly_BLAKE2b */
+#define FT_FEATURE_AESGCM 0x4u     /* Noise_NX(psk2)_25519_AESGCM_BLAKE2b */
+#define FT_FEATURE_PLAINTEXT 0x8u  /* no encryption: asked, and allowed */
+#define FT_FEATURE_TOKEN 0x10u     /* the psk2 variant: a token is mixed in */
+#define FT_FEATURE_CHANNELS                                                    \
+    (FT_FEATURE_CHACHAPOLY | FT_FEATURE_AESGCM | FT_FEATURE_PLAINTEXT)
+/* A Noise message, handshake or transport, is at most this long. */
+#define FT_NOISE_MSG_MAX 65535u
+#define FT_NOISE_TAG_BYTES 16u
 
 /* Flags of PUT and GET. */
 #define FT_XFER_COMPRESS 0x1u /* the sender may send DATA_Z frames */
@@ -51,6 +61,7 @@ enum ft_msg_type {
     FT_MSG_END = 11,
     FT_MSG_DONE = 12,
     FT_MSG_ENTRY = 13,
+    FT_MSG_NOISE = 14, /* a Noise handshake message */
 };
 
 struct ft_bytes {
@@ -75,6 +86,7 @@ struct ft_msg {
         /* PUT published (count = bytes), DELETE done, LIST ended (entries). */
         struct { uint64_t count; } done;
         struct { uint64_t size; int64_t mtime; struct ft_bytes name; } entry;
+        struct { struct ft_bytes bytes; } noise;
     } u;
 };
 

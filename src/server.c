@@ -270,7 +270,10 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     if (err == FT_OK)
         err = ft_xfer_send(&s->conn, fd, req->u.get.flags, info.size, &res);
     o->bytes = res.bytes;
-    if (err == FT_ERR_IO) {
+    if (err != FT_OK && err != FT_ERR_CLOSED && err != FT_ERR_TIMEOUT &&
+        s->conn.peer_code == FT_OK) {
+        /* Our side failed (a read error, the file changed): say so, then
+         * hang up, since the client may hold part of the stream. */
         refuse(s, o, err);
         goto out;
     }
@@ -290,6 +293,7 @@ out:
 struct list_ctx {
     struct session *s;
     uint64_t count;
+    bool send_failed;
 };
 
 static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
@@ -302,18 +306,26 @@ static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
     m.u.entry.name.ptr = (const uint8_t *)e->name;
     m.u.entry.name.len = strlen(e->name);
     lc->count++;
-    return ft_conn_send(&lc->s->conn, &m);
+    if (ft_conn_send(&lc->s->conn, &m) != FT_OK) {
+        lc->send_failed = true;
+        return FT_ERR_CLOSED;
+    }
+    return FT_OK;
 }
 
 static void handle_list(struct session *s, struct outcome *o)
 {
-    struct list_ctx lc = { .s = s, .count = 0 };
+    struct list_ctx lc = { .s = s, .count = 0, .send_failed = false };
     struct ft_msg done = { .type = FT_MSG_DONE };
     enum ft_err err;
 
     o->op = "ls";
     err = ft_store_list(s->srv->store, send_entry, &lc);
     o->bytes = lc.count;
+    if (lc.send_failed) {
+        o->err = err; /* the link itself failed: nothing more to say */
+        return;
+    }
     if (err != FT_OK) {
         /* Entries may have gone out: an ERROR still ends the reply. */
         refuse(s, o, err);

@@ -80,8 +80,8 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
         memcpy(res->digest, end.u.end.digest, FT_HASH_BYTES);
     }
     err = ft_conn_send(c, &end);
-    res->bytes = total;
 out:
+    res->bytes = total;
     ft_deflater_free(&def);
     free(zbuf);
     free(chunk);

@@ -30,7 +30,11 @@
     X(DENIED, 18, "permission denied")                                         \
     X(INTERRUPTED, 19, "interrupted")                                          \
     X(SERVER, 20, "server-side failure")                                       \
-    X(CHANGED, 21, "the file changed while being sent")
+    X(CHANGED, 21, "the file changed while being sent")                        \
+    X(TAMPERED, 22,                                                            \
+      "integrity failure on the connection: data was altered in transit")      \
+    X(KEY_CHANGED, 23, "the server's key is not the one pinned for it")        \
+    X(TOKEN, 24, "wrong or missing token")
 
 enum ft_err {
 #define FT_ERR_ENUM(name, num, msg) FT_ERR_##name = num,

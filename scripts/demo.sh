@@ -32,7 +32,10 @@ for _ in $(seq 1 200); do
 done
 [ -n "$port" ] || { echo "ft: the server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
 export FT_PORT=$port
-echo "   listening on 127.0.0.1 port $port"
+# Pin this throwaway server's key in the demo's own config folder, not in
+# the user's ~/.config/ft/known_hosts.
+export XDG_CONFIG_HOME=$work/config
+echo "   listening on 127.0.0.1 port $port, $(grep -o 'server key [^ ]*' "$work/server.log")"
 
 echo "== put"
 for f in samples/files/*; do

@@ -17,6 +17,8 @@
 #include "hash.h"
 #include "io.h"
 #include "name.h"
+#include "noise.h"
+#include "secure.h"
 #include "xfer.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
@@ -26,6 +28,10 @@
 struct ft_client {
     struct ft_conn conn;
     uint32_t features;   /* negotiated in the handshake */
+    bool encrypted;
+    bool pinned_now;     /* the server's key was pinned by this connection */
+    const char *protocol; /* the Noise protocol name, when encrypted */
+    char fingerprint[FT_FINGERPRINT_MAX];
     bool broken;         /* a request died mid-stream: the link is unusable */
     char err[FT_ERROR_TEXT_MAX + 256];
 };
@@ -45,6 +51,26 @@ static void set_error(struct ft_client *c, const char *fmt, ...)
 const char *ft_client_error(const struct ft_client *c)
 {
     return c->err;
+}
+
+bool ft_client_encrypted(const struct ft_client *c)
+{
+    return c->encrypted;
+}
+
+const char *ft_client_protocol(const struct ft_client *c)
+{
+    return c->encrypted ? c->protocol : "plaintext";
+}
+
+const char *ft_client_server_key(const struct ft_client *c)
+{
+    return c->encrypted ? c->fingerprint : NULL;
+}
+
+bool ft_client_pinned_now(const struct ft_client *c)
+{
+    return c->pinned_now;
 }
 
 /* Records why a request failed and returns err. A refusal from the server
@@ -97,46 +123,170 @@ static enum ft_err last_words(struct ft_client *c, enum ft_err err)
     return err;
 }
 
-static enum ft_err handshake(struct ft_client *c)
+/* Sends HELLO and reads WELCOME; hello_out and welcome_out receive their
+ * payloads, which the encrypted channel's prologue binds. */
+static enum ft_err negotiate(struct ft_client *c, const struct ft_client_config *cfg,
+                             struct ft_msg *welcome, uint8_t *hello_out,
+                             size_t *hello_len, uint8_t *welcome_out,
+                             size_t *welcome_len)
 {
     struct ft_msg hello = { .type = FT_MSG_HELLO };
-    struct ft_msg m;
     enum ft_err err;
 
     hello.u.hello.version = FT_PROTO_VERSION;
-    hello.u.hello.features = FT_FEATURE_ZLIB;
-    err = ft_conn_send(&c->conn, &hello);
+    hello.u.hello.features = FT_FEATURE_ZLIB | FT_FEATURE_CHACHAPOLY;
+    if (ft_noise_cipher_available(FT_NOISE_AESGCM))
+        hello.u.hello.features |= FT_FEATURE_AESGCM;
+    if (cfg->plaintext)
+        hello.u.hello.features |= FT_FEATURE_PLAINTEXT;
+    if (cfg->token != NULL)
+        hello.u.hello.features |= FT_FEATURE_TOKEN;
+    err = ft_msg_encode(&hello, hello_out, FT_PROLOGUE_MAX / 2, hello_len);
+    if (err == FT_OK)
+        err = ft_conn_send(&c->conn, &hello);
     if (err != FT_OK)
         return fail(c, err);
-    err = ft_conn_recv(&c->conn, &m, c->conn.timeout_ms);
+    err = ft_conn_recv(&c->conn, welcome, c->conn.timeout_ms);
     if (err == FT_ERR_FRAME_TOO_BIG || err == FT_ERR_NOT_FT ||
-        err == FT_ERR_PROTOCOL) {
+        err == FT_ERR_PROTOCOL ||
+        (err == FT_OK && welcome->type != FT_MSG_WELCOME &&
+         welcome->type != FT_MSG_ERROR)) {
         set_error(c, "the server does not speak the ft protocol");
         return FT_ERR_NOT_FT;
     }
     if (err != FT_OK)
         return fail(c, err);
-    if (m.type == FT_MSG_ERROR)
+    if (welcome->type == FT_MSG_ERROR)
         return fail(c, c->conn.peer_code);
-    if (m.type != FT_MSG_WELCOME) {
-        set_error(c, "the server does not speak the ft protocol");
-        return FT_ERR_NOT_FT;
-    }
-    if (m.u.welcome.version != FT_PROTO_VERSION) {
+    if (welcome->u.welcome.version != FT_PROTO_VERSION) {
         set_error(c, "the server chose protocol version %u; this client speaks %u",
-                  (unsigned)m.u.welcome.version, FT_PROTO_VERSION);
+                  (unsigned)welcome->u.welcome.version, FT_PROTO_VERSION);
         return FT_ERR_VERSION;
     }
-    if (m.u.welcome.max_payload < FT_MIN_MAX_PAYLOAD) {
+    if (welcome->u.welcome.max_payload < FT_MIN_MAX_PAYLOAD) {
         set_error(c, "the server's frame limit (%u bytes) is below the minimum",
-                  (unsigned)m.u.welcome.max_payload);
+                  (unsigned)welcome->u.welcome.max_payload);
         return FT_ERR_PROTOCOL;
     }
-    c->features = m.u.welcome.features & FT_FEATURE_ZLIB;
-    c->conn.send_chunk = m.u.welcome.max_payload - FT_DATA_Z_HEADER_BYTES;
+    if (c->conn.last_len > FT_PROLOGUE_MAX / 2)
+        return fail(c, FT_ERR_PROTOCOL);
+    memcpy(welcome_out, c->conn.buf, c->conn.last_len);
+    *welcome_len = c->conn.last_len;
+    c->features = welcome->u.welcome.features & FT_FEATURE_ZLIB;
+    c->conn.send_chunk = welcome->u.welcome.max_payload - FT_DATA_Z_HEADER_BYTES;
     if (c->conn.send_chunk > FT_CHUNK_BYTES)
         c->conn.send_chunk = FT_CHUNK_BYTES;
     return FT_OK;
+}
+
+/* Checks what WELCOME chose against what we offered and hold. */
+static enum ft_err check_channel(struct ft_client *c,
+                                 const struct ft_client_config *cfg,
+                                 uint32_t chosen, uint32_t offered)
+{
+    uint32_t channel = chosen & FT_FEATURE_CHANNELS;
+
+    if (channel == FT_FEATURE_PLAINTEXT && !cfg->plaintext) {
+        /* We never asked: someone on the path is stripping encryption. */
+        set_error(c, "the server offered an unencrypted connection, which this "
+                     "client did not ask for: refusing");
+        return FT_ERR_TAMPERED;
+    }
+    if ((channel & offered) == 0 || (channel & (channel - 1)) != 0) {
+        set_error(c, "the server chose no channel this client offered");
+        return FT_ERR_PROTOCOL;
+    }
+    if ((chosen & FT_FEATURE_TOKEN) && cfg->token == NULL) {
+        ft_conn_send_error(&c->conn, FT_ERR_TOKEN, "client has no token");
+        set_error(c, "the server requires a token: pass --token-file FILE or "
+                     "set FT_TOKEN_FILE");
+        return FT_ERR_TOKEN;
+    }
+    if (!(chosen & FT_FEATURE_TOKEN) && cfg->token != NULL) {
+        set_error(c, "the server does not use a token, so it cannot prove it "
+                     "knows ours: it may be an impostor; refusing");
+        return FT_ERR_TOKEN;
+    }
+    return FT_OK;
+}
+
+static enum ft_err handshake(struct ft_client *c, const struct ft_client_config *cfg)
+{
+    struct ft_secure_params params;
+    struct ft_msg welcome;
+    uint8_t hello_bytes[FT_PROLOGUE_MAX / 2];
+    uint8_t welcome_bytes[FT_PROLOGUE_MAX / 2];
+    uint8_t server_key[FT_KEY_BYTES];
+    size_t hello_len = 0, welcome_len = 0;
+    uint32_t offered;
+    enum ft_err err;
+
+    err = negotiate(c, cfg, &welcome, hello_bytes, &hello_len, welcome_bytes,
+                    &welcome_len);
+    if (err != FT_OK)
+        return err;
+    offered = FT_FEATURE_CHACHAPOLY |
+              (ft_noise_cipher_available(FT_NOISE_AESGCM) ? FT_FEATURE_AESGCM : 0) |
+              (cfg->plaintext ? FT_FEATURE_PLAINTEXT : 0);
+    err = check_channel(c, cfg, welcome.u.welcome.features, offered);
+    if (err != FT_OK || (welcome.u.welcome.features & FT_FEATURE_PLAINTEXT))
+        return err;
+    memset(&params, 0, sizeof(params));
+    params.cipher = (welcome.u.welcome.features & FT_FEATURE_AESGCM)
+                        ? FT_NOISE_AESGCM : FT_NOISE_CHACHAPOLY;
+    params.psk = cfg->token;
+    err = ft_secure_prologue(&params, hello_bytes, hello_len, welcome_bytes,
+                             welcome_len);
+    if (err == FT_OK)
+        err = ft_secure_client(&c->conn, &params, server_key);
+    if (err == FT_ERR_TOKEN) {
+        /* Tell the server, which cannot know otherwise, then give up. */
+        ft_conn_send_error(&c->conn, FT_ERR_TOKEN, "token mismatch");
+        set_error(c, "wrong token: the server's handshake does not verify "
+                     "with ours (or the connection was tampered with)");
+        return err;
+    }
+    if (err != FT_OK)
+        return fail(c, err);
+    c->encrypted = true;
+    c->protocol = ft_noise_protocol_name(cfg->token != NULL, params.cipher);
+    ft_keys_fingerprint(server_key, c->fingerprint);
+    if (cfg->server_key != NULL && strcmp(cfg->server_key, c->fingerprint) != 0) {
+        set_error(c, "the server's key is %s, not %s as given with --server-key",
+                  c->fingerprint, cfg->server_key);
+        return FT_ERR_KEY_CHANGED;
+    }
+    return FT_OK;
+}
+
+/* Pins the server's key on first use, and refuses a changed one. */
+static enum ft_err check_pin(struct ft_client *c, const struct ft_client_config *cfg,
+                             const char *host, uint16_t port)
+{
+    char old[FT_FINGERPRINT_MAX];
+    char why[512];
+    enum ft_known known;
+    enum ft_err err;
+
+    if (!c->encrypted || cfg->server_key != NULL || cfg->known_hosts == NULL)
+        return FT_OK;
+    err = ft_keys_check_known_host(cfg->known_hosts, host, port, c->fingerprint,
+                                   &known, old, why, sizeof(why));
+    if (err != FT_OK) {
+        set_error(c, "%s", why);
+        return err;
+    }
+    c->pinned_now = known == FT_KNOWN_NEW;
+    if (known != FT_KNOWN_CHANGED)
+        return FT_OK;
+    set_error(c,
+              "THE SERVER'S KEY HAS CHANGED. Pinned for %s port %u: %s; offered "
+              "now: %s. Someone may be intercepting the connection. If the "
+              "server's key was replaced on purpose, delete the line '%s %u' "
+              "from %s, or pass --server-key %s",
+              host, (unsigned)port, old, c->fingerprint, host, (unsigned)port,
+              cfg->known_hosts, c->fingerprint);
+    return FT_ERR_KEY_CHANGED;
 }
 
 enum ft_err ft_client_attach(struct ft_client **out, int fd,
@@ -161,7 +311,7 @@ enum ft_err ft_client_attach(struct ft_client **out, int fd,
     }
     err = ft_conn_init(&c->conn, fd, timeout);
     if (err == FT_OK)
-        err = handshake(c);
+        err = handshake(c, cfg);
     if (err != FT_OK) {
         snprintf(errbuf, errlen, "%s",
                  err == FT_ERR_NOMEM ? "out of memory" : c->err);
@@ -189,6 +339,14 @@ enum ft_err ft_client_connect(struct ft_client **out,
     err = ft_net_connect(host, port, timeout, &fd, why, sizeof(why));
     if (err == FT_OK)
         err = ft_client_attach(out, fd, cfg, why, sizeof(why));
+    if (err == FT_OK) {
+        err = check_pin(*out, cfg, host, port);
+        if (err != FT_OK) {
+            snprintf(why, sizeof(why), "%s", (*out)->err);
+            ft_client_close(*out);
+            *out = NULL;
+        }
+    }
     if (err == FT_ERR_CONNECT)
         snprintf(errbuf, errlen, "%s", why);
     else if (err != FT_OK)

@@ -32,6 +32,62 @@ void ft_conn_free(struct ft_conn *c)
     c->fd = -1;
     free(c->buf);
     c->buf = NULL;
+    free(c->seal_buf);
+    c->seal_buf = NULL;
+    ft_noise_cipherstate_wipe(&c->tx);
+    ft_noise_cipherstate_wipe(&c->rx);
+}
+
+enum ft_err ft_conn_seal(struct ft_conn *c, struct ft_noise_cipherstate *tx,
+                         struct ft_noise_cipherstate *rx)
+{
+    size_t chunk = FT_NOISE_MAX_PAYLOAD_BYTES - FT_DATA_Z_HEADER_BYTES;
+    /* Each sealed frame grows by its tag, which the peer's frame limit
+     * (send_chunk was derived from it) must also hold. */
+    size_t after_tag = c->send_chunk > FT_NOISE_TAG_BYTES
+                           ? c->send_chunk - FT_NOISE_TAG_BYTES : 1;
+
+    c->seal_buf = malloc(FT_NOISE_MAX_MESSAGE_BYTES);
+    if (c->seal_buf == NULL)
+        return FT_ERR_NOMEM;
+    c->tx = *tx;
+    c->rx = *rx;
+    ft_noise_cipherstate_wipe(tx);
+    ft_noise_cipherstate_wipe(rx);
+    c->sealed = true;
+    if (c->max_payload > FT_NOISE_MAX_MESSAGE_BYTES)
+        c->max_payload = FT_NOISE_MAX_MESSAGE_BYTES;
+    c->send_chunk = after_tag < chunk ? after_tag : chunk;
+    return FT_OK;
+}
+
+static void put_header(uint8_t header[FT_FRAME_HEADER_BYTES], uint8_t type,
+                       size_t len)
+{
+    ft_msg_put_u32(header, (uint32_t)len);
+    header[4] = type;
+}
+
+/* Every frame leaves here: sealed when the connection is. The header, in
+ * clear on the wire, is bound to the ciphertext as associated data, so a
+ * changed type or length fails authentication too. */
+static enum ft_err send_frame(struct ft_conn *c, uint8_t type,
+                              const void *payload, size_t len)
+{
+    uint8_t header[FT_FRAME_HEADER_BYTES];
+    enum ft_err err;
+
+    if (!c->sealed)
+        return ft_frame_write(c->fd, type, payload, len, c->timeout_ms);
+    if (len > FT_NOISE_MAX_PAYLOAD_BYTES)
+        return FT_ERR_FRAME_TOO_BIG;
+    put_header(header, type, len + FT_NOISE_TAG_BYTES);
+    err = ft_noise_encrypt(&c->tx, header, sizeof(header), payload, len,
+                           c->seal_buf);
+    if (err != FT_OK)
+        return err;
+    return ft_frame_write(c->fd, type, c->seal_buf, len + FT_NOISE_TAG_BYTES,
+                          c->timeout_ms);
 }
 
 enum ft_err ft_conn_send(struct ft_conn *c, const struct ft_msg *m)
@@ -42,7 +98,7 @@ enum ft_err ft_conn_send(struct ft_conn *c, const struct ft_msg *m)
 
     if (err != FT_OK)
         return err;
-    return ft_frame_write(c->fd, (uint8_t)m->type, out, len, c->timeout_ms);
+    return send_frame(c, (uint8_t)m->type, out, len);
 }
 
 enum ft_err ft_conn_send_error(struct ft_conn *c, enum ft_err code,
@@ -67,7 +123,7 @@ enum ft_err ft_conn_send_error(struct ft_conn *c, enum ft_err code,
 enum ft_err ft_conn_send_raw(struct ft_conn *c, enum ft_msg_type type,
                              const void *payload, size_t len)
 {
-    return ft_frame_write(c->fd, (uint8_t)type, payload, len, c->timeout_ms);
+    return send_frame(c, (uint8_t)type, payload, len);
 }
 
 /* Keeps the peer's error as printable text: control bytes would let a
@@ -96,6 +152,15 @@ enum ft_err ft_conn_recv(struct ft_conn *c, struct ft_msg *m, int timeout_ms)
     memcpy(c->last_header, f.header, sizeof(c->last_header));
     if (err != FT_OK)
         return err;
+    if (c->sealed) {
+        /* Altered, replayed, reordered or unencrypted: all the same. */
+        if (f.len < FT_NOISE_TAG_BYTES ||
+            ft_noise_decrypt(&c->rx, f.header, sizeof(f.header), f.payload,
+                             f.len, f.payload) != FT_OK)
+            return FT_ERR_TAMPERED;
+        f.len -= FT_NOISE_TAG_BYTES;
+    }
+    c->last_len = f.len;
     err = ft_msg_decode(f.type, f.payload, f.len, m);
     if (err != FT_OK)
         return err;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ft/error.h"
+#include "noise.h"
 #include "proto.h"
 
 struct ft_conn {
@@ -18,6 +19,12 @@ struct ft_conn {
                            the handshake is done */
     size_t send_chunk;  /* file bytes per DATA frame: what the peer takes */
     uint8_t last_header[FT_FRAME_HEADER_BYTES]; /* of the last frame read */
+    size_t last_len;    /* payload bytes of the last message received */
+    /* Once sealed, every frame's payload is a Noise transport message
+     * whose associated data is the frame header. */
+    bool sealed;
+    struct ft_noise_cipherstate tx, rx;
+    uint8_t *seal_buf;  /* FT_NOISE_MAX_MESSAGE_BYTES: a frame being sealed */
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
     enum ft_err peer_code;
     char peer_text[FT_ERROR_TEXT_MAX + 1];
@@ -28,6 +35,12 @@ enum ft_err ft_conn_init(struct ft_conn *c, int fd, int timeout_ms);
 void ft_conn_free(struct ft_conn *c);
 
 enum ft_err ft_conn_send(struct ft_conn *c, const struct ft_msg *m);
+
+/* From now on, encrypts and authenticates every frame with the transport
+ * keys of a finished handshake (which it takes over), and sends file data
+ * in chunks that fit a Noise message. */
+enum ft_err ft_conn_seal(struct ft_conn *c, struct ft_noise_cipherstate *tx,
+                         struct ft_noise_cipherstate *rx);
 
 /* Sends an ERROR frame; the text is formatted as by printf. */
 enum ft_err ft_conn_send_error(struct ft_conn *c, enum ft_err code,

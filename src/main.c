@@ -16,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "ft/ft.h"
+#include "ft/keys.h"
 
 /* Exit codes, one per class of failure (documented in README.md). */
 enum exit_code {
@@ -38,9 +41,12 @@ static const char usage_text[] =
     "  get REMOTE [LOCAL]   download a file ('-' writes standard output)\n"
     "  ls               list the files on the server\n"
     "  rm NAME...       delete files on the server\n"
+    "  keygen --token FILE  make an access token\n"
     "\n"
     "Run 'ft COMMAND --help' for a command's options.\n"
-    "Environment: FT_HOST and FT_PORT set the client's default server.\n"
+    "Environment: FT_HOST and FT_PORT set the client's default server;\n"
+    "FT_TOKEN_FILE its token. Server keys are pinned on first use in\n"
+    "~/.config/ft/known_hosts.\n"
     "Exit codes: 0 ok, 2 usage, 3 cannot connect, 4 refused by the server,\n"
     "            5 local I/O error, 6 integrity check failed,\n"
     "            7 connection lost or protocol error.\n";
@@ -48,6 +54,10 @@ static const char usage_text[] =
 static const char client_options_text[] =
     "  -H, --host ADDR     server address (default $FT_HOST or 127.0.0.1)\n"
     "  -p, --port N        server port (default $FT_PORT or 65432)\n"
+    "      --token-file F  the server's access token (default $FT_TOKEN_FILE)\n"
+    "      --server-key FP the server's key fingerprint (b2:...) must be FP\n"
+    "      --plaintext     no encryption, if the server allows it (trusted\n"
+    "                      networks and benchmarks only)\n"
     "  -q, --quiet         no summary line\n"
     "  -h, --help          this help\n";
 
@@ -164,6 +174,9 @@ struct client_args {
     struct ft_client_config cfg;
     struct ft_transfer_options xfer;
     bool quiet;
+    const char *token_file;
+    uint8_t token[FT_TOKEN_BYTES];
+    char *known_hosts; /* owned */
 };
 
 static const struct option client_long_options[] = {
@@ -173,6 +186,9 @@ static const struct option client_long_options[] = {
     { "no-verify", no_argument, NULL, 'V' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
+    { "token-file", required_argument, NULL, 'T' },
+    { "server-key", required_argument, NULL, 'K' },
+    { "plaintext", no_argument, NULL, 'P' },
     { NULL, 0, NULL, 0 },
 };
 
@@ -214,6 +230,15 @@ static int parse_client_args(int argc, char **argv, const char *help,
         case 'q':
             a->quiet = true;
             break;
+        case 'T':
+            a->token_file = optarg;
+            break;
+        case 'K':
+            a->cfg.server_key = optarg;
+            break;
+        case 'P':
+            a->cfg.plaintext = true;
+            break;
         case 'h':
             fputs(help, stdout);
             fputs(client_options_text, stdout);
@@ -225,17 +250,58 @@ static int parse_client_args(int argc, char **argv, const char *help,
     return 0;
 }
 
-static struct ft_client *connect_or_complain(const struct client_args *a,
+/* Reads the token file, if any, and finds the known-hosts file. */
+static int prepare_security(struct client_args *a, const char *what)
+{
+    char err[512];
+    enum ft_err rc;
+
+    if (a->token_file == NULL)
+        a->token_file = getenv("FT_TOKEN_FILE");
+    if (a->token_file != NULL && a->token_file[0] != '\0') {
+        rc = ft_keys_load_token(a->token_file, a->token, err, sizeof(err));
+        if (rc != FT_OK) {
+            fprintf(stderr, "ft: %s: token: %s\n", what, err);
+            return exit_code_for(rc == FT_ERR_DENIED ? FT_ERR_USAGE : rc);
+        }
+        a->cfg.token = a->token;
+    }
+    a->known_hosts = ft_keys_default_known_hosts();
+    a->cfg.known_hosts = a->known_hosts;
+    return 0;
+}
+
+static struct ft_client *connect_or_complain(struct client_args *a,
                                              const char *what, int *code)
 {
     struct ft_client *c = NULL;
-    char err[1024];
-    enum ft_err rc = ft_client_connect(&c, &a->cfg, err, sizeof(err));
+    char err[2048];
+    enum ft_err rc;
 
+    *code = prepare_security(a, what);
+    if (*code != 0)
+        return NULL;
+    rc = ft_client_connect(&c, &a->cfg, err, sizeof(err));
+    sodium_memzero(a->token, sizeof(a->token));
+    free(a->known_hosts);
+    a->known_hosts = NULL;
     if (rc != FT_OK) {
         fprintf(stderr, "ft: %s: %s\n", what, err);
         *code = exit_code_for(rc);
+        return NULL;
     }
+    if (a->quiet)
+        return c;
+    if (ft_client_pinned_now(c))
+        fprintf(stderr, "note: first connection to %s port %u: pinned its key %s\n",
+                a->cfg.host ? a->cfg.host : FT_DEFAULT_HOST,
+                (unsigned)(a->cfg.port ? a->cfg.port : FT_DEFAULT_PORT),
+                ft_client_server_key(c));
+    if (!ft_client_encrypted(c))
+        fprintf(stderr, "note: this connection is NOT encrypted (--plaintext)\n");
+    else if (a->cfg.plaintext)
+        fprintf(stderr, "note: the server does not allow plaintext: the "
+                        "connection is encrypted (%s)\n", ft_client_protocol(c));
     return c;
 }
 
@@ -495,6 +561,11 @@ static int cmd_serve(int argc, char **argv)
         "      --handshake-timeout S  drop a client that has not said hello (default 10)\n"
         "      --max-frame-size N  largest frame payload accepted (4096 to 262208)\n"
         "      --read-only         refuse put and rm\n"
+        "      --key-file FILE     the server's key (default ROOT/.ft/server.key,\n"
+        "                          made on first start)\n"
+        "      --token-file FILE   admit only clients holding this token\n"
+        "                          (make one with 'ft keygen --token FILE')\n"
+        "      --allow-plaintext   grant --plaintext to clients that ask for it\n"
         "  -h, --help              this help\n";
     static const struct option opts[] = {
         { "root", required_argument, NULL, 'r' },
@@ -506,10 +577,15 @@ static int cmd_serve(int argc, char **argv)
         { "handshake-timeout", required_argument, NULL, 'k' },
         { "max-frame-size", required_argument, NULL, 'f' },
         { "read-only", no_argument, NULL, 'R' },
+        { "key-file", required_argument, NULL, 'K' },
+        { "token-file", required_argument, NULL, 'T' },
+        { "allow-plaintext", no_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct ft_server_config cfg = { .port = FT_DEFAULT_PORT, .log = log_to_stderr };
+    uint8_t token[FT_TOKEN_BYTES];
+    const char *token_file = NULL;
     struct sigaction sa;
     struct ft_server *srv = NULL;
     char err[1024];
@@ -558,6 +634,15 @@ static int cmd_serve(int argc, char **argv)
         case 'R':
             cfg.read_only = true;
             break;
+        case 'K':
+            cfg.key_file = optarg;
+            break;
+        case 'T':
+            token_file = optarg;
+            break;
+        case 'P':
+            cfg.allow_plaintext = true;
+            break;
         case 'h':
             fputs(help, stdout);
             return EXIT_OK;
@@ -567,7 +652,16 @@ static int cmd_serve(int argc, char **argv)
     }
     if (argc != optind)
         return fail_usage("serve takes no arguments, not '%s'", argv[optind]);
+    if (token_file != NULL) {
+        rc = ft_keys_load_token(token_file, token, err, sizeof(err));
+        if (rc != FT_OK) {
+            fprintf(stderr, "ft: serve: token: %s\n", err);
+            return EXIT_USAGE;
+        }
+        cfg.token = token;
+    }
     rc = ft_server_start(&srv, &cfg, err, sizeof(err));
+    sodium_memzero(token, sizeof(token));
     if (rc != FT_OK) {
         fprintf(stderr, "ft: serve: %s\n", err);
         return exit_code_for(rc);
@@ -578,6 +672,15 @@ static int cmd_serve(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    fprintf(stderr, "server key %s%s\n", ft_server_fingerprint(srv),
+            ft_server_key_created(srv) ? " (new: made on this first start)" : "");
+    if (token_file == NULL)
+        fprintf(stderr, "warning: no token: anyone who can reach this port may "
+                        "read and write the store (see --token-file)\n");
+    if (cfg.allow_plaintext)
+        fprintf(stderr, "warning: --allow-plaintext: clients that ask get an "
+                        "UNENCRYPTED connection%s\n",
+                token_file != NULL ? " (not while a token is required)" : "");
     fprintf(stderr, "ft %s serving %s on %s port %u%s\n", FT_VERSION,
             cfg.root ? cfg.root : FT_DEFAULT_ROOT, cfg.host ? cfg.host : "127.0.0.1",
             (unsigned)ft_server_port(srv), cfg.read_only ? " (read-only)" : "");
@@ -590,6 +693,47 @@ static int cmd_serve(int argc, char **argv)
     return rc == FT_OK ? EXIT_OK : EXIT_LOCAL_IO;
 }
 
+static int cmd_keygen(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: ft keygen --token FILE\n"
+        "Writes a new access token (32 random bytes) to FILE, readable only by\n"
+        "you. Give it to the server (--token-file) and to each client\n"
+        "(--token-file or FT_TOKEN_FILE).\n";
+    static const struct option opts[] = {
+        { "token", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *path = NULL;
+    char err[512];
+    enum ft_err rc;
+    int opt;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "+t:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 't':
+            path = optarg;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            return EXIT_OK;
+        default:
+            return fail_usage("bad option for %s", "keygen");
+        }
+    }
+    if (path == NULL || argc != optind)
+        return fail_usage("%s", "keygen needs --token FILE");
+    rc = ft_keys_make_token(path, err, sizeof(err));
+    if (rc != FT_OK) {
+        fprintf(stderr, "ft: keygen: %s\n", err);
+        return exit_code_for(rc);
+    }
+    fprintf(stderr, "token written to %s\n", path);
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -597,7 +741,7 @@ int main(int argc, char **argv)
         int (*run)(int argc, char **argv);
     } commands[] = {
         { "serve", cmd_serve }, { "put", cmd_put }, { "get", cmd_get },
-        { "ls", cmd_ls },       { "rm", cmd_rm },
+        { "ls", cmd_ls },       { "rm", cmd_rm },   { "keygen", cmd_keygen },
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "noise.h"
+
 /* A bounded writer: once a put does not fit, every later put is ignored
  * and the encode fails, so callers check once at the end. */
 struct writer {
@@ -261,7 +263,7 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         break;
     case FT_MSG_NOISE:
         msg->u.noise.bytes = get_rest(&r);
-        if (msg->u.noise.bytes.len > FT_NOISE_MSG_MAX)
+        if (msg->u.noise.bytes.len > FT_NOISE_MAX_MESSAGE_BYTES)
             return FT_ERR_PROTOCOL;
         break;
     default:

@@ -38,9 +38,7 @@
 #define FT_FEATURE_TOKEN 0x10u     /* the psk2 variant: a token is mixed in */
 #define FT_FEATURE_CHANNELS                                                    \
     (FT_FEATURE_CHACHAPOLY | FT_FEATURE_AESGCM | FT_FEATURE_PLAINTEXT)
-/* A Noise message, handshake or transport, is at most this long. */
-#define FT_NOISE_MSG_MAX 65535u
-#define FT_NOISE_TAG_BYTES 16u
+
 
 /* Flags of PUT and GET. */
 #define FT_XFER_COMPRESS 0x1u /* the sender may send DATA_Z frames */

@@ -193,7 +193,7 @@ static void raw_handshake(struct ft_conn *conn, uint16_t port)
 
     assert_int_equal(ft_conn_init(conn, tu_connect_raw(port), 5000), FT_OK);
     hello.u.hello.version = FT_PROTO_VERSION;
-    hello.u.hello.features = FT_FEATURE_ZLIB;
+    hello.u.hello.features = FT_FEATURE_ZLIB | FT_FEATURE_PLAINTEXT;
     assert_int_equal(ft_conn_send(conn, &hello), FT_OK);
     assert_int_equal(ft_conn_recv(conn, &m, 5000), FT_OK);
     assert_int_equal(m.type, FT_MSG_WELCOME);

@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "proto.h"
+
 static void die(const char *what)
 {
     fprintf(stderr, "testutil: %s: %s\n", what, strerror(errno));
@@ -200,6 +203,9 @@ void tu_server_start(struct tu_server *t, const struct ft_server_config *cfg)
     c.port = 0;
     if (c.log == NULL)
         c.log = quiet_log;
+    /* Hand-built frames in tests ask for plaintext; library clients do not,
+     * and get the encrypted channel as users do. */
+    c.allow_plaintext = true;
     if (ft_server_start(&t->srv, &c, err, sizeof(err)) != FT_OK) {
         fprintf(stderr, "testutil: server: %s\n", err);
         abort();
@@ -246,6 +252,7 @@ int tu_run_ft_env(const char *const args[], const char *const env[],
     int status = 0;
     pid_t pid;
     time_t deadline = time(NULL) + 120;
+    char *config = NULL, *config_env = NULL;
 
     argv[n++] = FT_BINARY;
     for (size_t i = 0; args[i] != NULL && n < 63; i++)
@@ -253,6 +260,11 @@ int tu_run_ft_env(const char *const args[], const char *const env[],
     argv[n] = NULL;
     if (pipe2(pipefd, O_CLOEXEC) != 0)
         die("pipe");
+    /* A fresh config folder per run: pins of earlier servers on a reused
+     * port must not meet this one. */
+    config = tu_tempdir();
+    if (asprintf(&config_env, "XDG_CONFIG_HOME=%s", config) < 0)
+        die("asprintf");
     pid = fork();
     if (pid < 0)
         die("fork");
@@ -266,6 +278,7 @@ int tu_run_ft_env(const char *const args[], const char *const env[],
         dup2(pipefd[1], STDERR_FILENO);
         unsetenv("FT_HOST");
         unsetenv("FT_PORT");
+        putenv(config_env);
         for (size_t i = 0; env != NULL && env[i] != NULL; i++)
             putenv((char *)env[i]);
         execv(argv[0], (char *const *)argv);
@@ -298,6 +311,9 @@ int tu_run_ft_env(const char *const args[], const char *const env[],
     close(pipefd[0]);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    tu_rmtree(config);
+    free(config);
+    free(config_env);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -311,4 +327,319 @@ int tu_connect_raw(uint16_t port)
         abort();
     }
     return fd;
+}
+
+int64_t tu_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void tu_sleep_ms(int ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int64_t tu_file_size(const char *path)
+{
+    struct stat sb;
+
+    return lstat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+int64_t tu_dir_bytes(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int64_t total = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL) {
+        struct stat sb;
+
+        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(sb.st_mode))
+            total += (int64_t)sb.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+bool tu_wait_count(const char *dir, int n, int timeout_ms)
+{
+    int64_t deadline = tu_now_ms() + timeout_ms;
+
+    while (tu_count_entries(dir) != n) {
+        if (tu_now_ms() > deadline)
+            return false;
+        tu_sleep_ms(10);
+    }
+    return true;
+}
+
+bool tu_wait_dir_bytes(const char *dir, int64_t min_bytes, int timeout_ms)
+{
+    int64_t deadline = tu_now_ms() + timeout_ms;
+
+    while (tu_dir_bytes(dir) <= min_bytes) {
+        if (tu_now_ms() > deadline)
+            return false;
+        tu_sleep_ms(10);
+    }
+    return true;
+}
+
+pid_t tu_spawn_ft(const char *const args[], int in_fd, int out_fd, int err_fd)
+{
+    const char *argv[64];
+    size_t n = 0;
+    pid_t pid;
+
+    argv[n++] = FT_BINARY;
+    for (size_t i = 0; args[i] != NULL && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        int null_fd = open("/dev/null", O_RDWR);
+
+        /* dup2 clears close-on-exec on the copies; the originals may go. */
+        dup2(in_fd >= 0 ? in_fd : null_fd, STDIN_FILENO);
+        dup2(out_fd >= 0 ? out_fd : null_fd, STDOUT_FILENO);
+        dup2(err_fd >= 0 ? err_fd : null_fd, STDERR_FILENO);
+        unsetenv("FT_HOST");
+        unsetenv("FT_PORT");
+        signal(SIGPIPE, SIG_DFL);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+bool tu_wait_pid(pid_t pid, int timeout_ms, int *status)
+{
+    int64_t deadline = tu_now_ms() + timeout_ms;
+
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+
+        if (r == pid)
+            return true;
+        if (r < 0 && errno != EINTR)
+            return false;
+        if (tu_now_ms() > deadline)
+            return false;
+        tu_sleep_ms(10);
+    }
+}
+
+void tu_kill_pid(pid_t *pid)
+{
+    int status;
+
+    if (*pid <= 0)
+        return;
+    kill(*pid, SIGKILL);
+    while (waitpid(*pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    *pid = 0;
+}
+
+/* Appends what the log file gained since the last read. */
+static void served_read_log(struct tu_served *s)
+{
+    for (;;) {
+        ssize_t r;
+
+        if (s->log_cap - s->log_len < 4096) {
+            size_t cap = s->log_cap ? 2 * s->log_cap : 65536;
+            char *p = realloc(s->log, cap);
+
+            if (p == NULL)
+                die("realloc");
+            s->log = p;
+            s->log_cap = cap;
+        }
+        r = read(s->log_fd, s->log + s->log_len, s->log_cap - s->log_len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        s->log_len += (size_t)r;
+    }
+    s->log[s->log_len] = '\0';
+}
+
+bool tu_served_log_until(struct tu_served *s, const char *want, int timeout_ms)
+{
+    int64_t deadline = tu_now_ms() + timeout_ms;
+
+    for (;;) {
+        served_read_log(s);
+        if (strstr(s->log, want) != NULL)
+            return true;
+        if (tu_now_ms() > deadline)
+            return false;
+        tu_sleep_ms(10);
+    }
+}
+
+bool tu_served_start(struct tu_served *s, const char *root,
+                     const char *log_path, const char *const extra[])
+{
+    const char *args[48] = { "serve", "--root", root, "--port", "0" };
+    size_t n = 5;
+    const char *p;
+    int wfd;
+
+    memset(s, 0, sizeof(*s));
+    s->log_fd = -1;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 47; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    wfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (wfd < 0)
+        die(log_path);
+    s->log_fd = open(log_path, O_RDONLY | O_CLOEXEC);
+    if (s->log_fd < 0)
+        die(log_path);
+    s->pid = tu_spawn_ft(args, -1, -1, wfd);
+    close(wfd);
+    /* Ready when it says which port it listens on, on a whole line. */
+    for (int64_t deadline = tu_now_ms() + 20000;;) {
+        int status;
+
+        served_read_log(s);
+        p = strstr(s->log, " serving ");
+        p = p != NULL ? strstr(p, " port ") : NULL;
+        if (p != NULL && strchr(p, '\n') != NULL)
+            break;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+            s->pid = 0; /* it died: its last words are in the log */
+        if (s->pid == 0 || tu_now_ms() > deadline) {
+            fprintf(stderr, "testutil: ft serve did not start:\n%s\n", s->log);
+            tu_kill_pid(&s->pid);
+            return false;
+        }
+        tu_sleep_ms(10);
+    }
+    p += 6;
+    snprintf(s->portstr, sizeof(s->portstr), "%.*s",
+             (int)strspn(p, "0123456789"), p);
+    s->port = (uint16_t)atoi(s->portstr);
+    if (s->port == 0) {
+        tu_kill_pid(&s->pid);
+        return false;
+    }
+    return true;
+}
+
+void tu_served_stop(struct tu_served *s)
+{
+    tu_kill_pid(&s->pid);
+    if (s->log_fd >= 0)
+        close(s->log_fd);
+    s->log_fd = -1;
+    free(s->log);
+    s->log = NULL;
+    s->log_len = s->log_cap = 0;
+}
+
+bool tu_raw_handshake(struct ft_conn *conn, uint16_t port, uint32_t features,
+                      int timeout_ms, uint32_t *max_payload)
+{
+    struct ft_msg hello = { .type = FT_MSG_HELLO };
+    struct ft_msg m;
+
+    if (ft_conn_init(conn, tu_connect_raw(port), timeout_ms) != FT_OK)
+        return false;
+    hello.u.hello.version = FT_PROTO_VERSION;
+    /* Hand-built frames need the plaintext channel, which tu_server_start
+     * allows. */
+    hello.u.hello.features = features | FT_FEATURE_PLAINTEXT;
+    if (ft_conn_send(conn, &hello) != FT_OK ||
+        ft_conn_recv(conn, &m, timeout_ms) != FT_OK ||
+        m.type != FT_MSG_WELCOME)
+        return false;
+    if (max_payload != NULL)
+        *max_payload = m.u.welcome.max_payload;
+    return true;
+}
+
+uint64_t tu_feed(int fd, uint64_t n, uint32_t seed, int timeout_ms)
+{
+    uint8_t buf[16384];
+    uint64_t x = 0x9e3779b97f4a7c15ull ^ seed;
+    uint64_t done = 0;
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    while (done < n) {
+        size_t chunk = n - done < sizeof(buf) ? (size_t)(n - done) : sizeof(buf);
+        size_t off = 0;
+
+        /* The same sequence as tu_write_random: 8 bytes per step. */
+        for (size_t i = 0; i < chunk; i += 8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            memcpy(buf + i, &x, chunk - i < 8 ? chunk - i : 8);
+        }
+        while (off < chunk) {
+            struct pollfd p = { .fd = fd, .events = POLLOUT };
+            int64_t left = deadline - tu_now_ms();
+            ssize_t w;
+
+            if (left <= 0)
+                return done + off;
+            if (poll(&p, 1, (int)(left > 1000 ? 1000 : left)) < 0 && errno != EINTR)
+                return done + off;
+            w = write(fd, buf + off, chunk - off);
+            if (w > 0)
+                off += (size_t)w;
+            else if (w < 0 && errno != EAGAIN && errno != EINTR)
+                return done + off;
+        }
+        done += chunk;
+    }
+    return done;
+}
+
+static void *feeder_main(void *arg)
+{
+    struct tu_feeder *f = arg;
+
+    f->written = tu_feed(f->fd, f->n, f->seed, f->timeout_ms);
+    if (f->close_after)
+        close(f->fd);
+    return NULL;
+}
+
+void tu_feeder_start(struct tu_feeder *f, int fd, uint64_t n, uint32_t seed,
+                     int timeout_ms, bool close_after)
+{
+    f->fd = fd;
+    f->n = n;
+    f->seed = seed;
+    f->timeout_ms = timeout_ms;
+    f->close_after = close_after;
+    f->written = 0;
+    if (pthread_create(&f->thread, NULL, feeder_main, f) != 0)
+        die("pthread_create");
+}
+
+uint64_t tu_feeder_join(struct tu_feeder *f)
+{
+    pthread_join(f->thread, NULL);
+    return f->written;
 }

@@ -22,6 +22,14 @@ struct ft_client_config {
     const char *host;   /* NULL: FT_DEFAULT_HOST */
     uint16_t port;      /* 0: FT_DEFAULT_PORT */
     int timeout_ms;     /* connect and per-frame limit; 0: 30 s, <0: none */
+    /* Every connection is encrypted and the server authenticated, unless
+     * plaintext is asked for and the server allows it (trusted networks
+     * and benchmarks only). */
+    bool plaintext;
+    const uint8_t *token;    /* 32 bytes from ft_keys_load_token, or NULL */
+    const char *server_key;  /* the fingerprint the server must have, or NULL */
+    const char *known_hosts; /* pins keys on first use (ft_client_connect
+                                only); NULL: no pinning */
 };
 
 /* The outcome of one put or get. */
@@ -56,6 +64,16 @@ void ft_client_close(struct ft_client *c);
 
 /* The last failure, as one line ("server refused: invalid name '../x'"). */
 const char *ft_client_error(const struct ft_client *c);
+
+/* Whether the connection is encrypted, and with which Noise protocol
+ * ("plaintext" when not). */
+bool ft_client_encrypted(const struct ft_client *c);
+const char *ft_client_protocol(const struct ft_client *c);
+
+/* The server's key fingerprint (NULL over plaintext), and whether this
+ * connection pinned it for the first time in the known-hosts file. */
+const char *ft_client_server_key(const struct ft_client *c);
+bool ft_client_pinned_now(const struct ft_client *c);
 
 /* Uploads what in_fd yields until end of file under the name remote. size
  * is the number of bytes that will come, or -1 when unknown (a pipe). */

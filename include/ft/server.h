@@ -26,6 +26,11 @@ struct ft_server_config {
     int handshake_timeout_ms; /* 0: 10 s */
     uint32_t max_frame_payload; /* 0: FT_FRAME_MAX_PAYLOAD; at least 4096 */
     bool read_only;           /* refuse put and rm */
+    /* Every connection is encrypted (Noise NX) with the server's long-term
+     * key, made on first start; a token (NXpsk2) decides who may come in. */
+    const char *key_file;     /* NULL: ROOT/.ft/server.key */
+    const uint8_t *token;     /* 32 bytes from ft_keys_load_token, or NULL */
+    bool allow_plaintext;     /* grant clients that ask for plaintext */
     /* Receives each log line (no newline); NULL: standard error. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;
@@ -39,6 +44,10 @@ enum ft_err ft_server_start(struct ft_server **out,
 
 /* The port the server listens on, useful after asking for port 0. */
 uint16_t ft_server_port(const struct ft_server *s);
+
+/* The fingerprint of the server's key, and whether this start made it. */
+const char *ft_server_fingerprint(const struct ft_server *s);
+bool ft_server_key_created(const struct ft_server *s);
 
 /* Serves until ft_server_stop; then closes every connection, discards the
  * uploads they had under way, and returns once all of them are gone. */

@@ -51,7 +51,7 @@ static void run_op(struct ft_client *c, unsigned op)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct ft_client_config cfg = { .timeout_ms = 2000 };
+    struct ft_client_config cfg = { .timeout_ms = 2000, .plaintext = true };
     struct ft_client *c = NULL;
     char err[256];
     unsigned order;

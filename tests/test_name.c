@@ -1,0 +1,264 @@
+/* test_name.c - what a name may be (ft_name_check) and how one is shown to
+ * a person (ft_name_quote). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "name.h"
+
+/* Names with explicit lengths, so that embedded NULs count. */
+struct name_case {
+    const char *name;
+    size_t len;
+};
+
+#define NC(s) { s, sizeof(s) - 1 }
+
+static const struct name_case valid_names[] = {
+    NC("a"),
+    NC("notes.txt"),
+    NC(".hidden"),
+    NC("..."),
+    NC("a b"),
+    NC("na\xc3\xafve.txt"), /* "naïve.txt" in UTF-8 */
+    NC(".ft2"),
+    NC("ft"),
+    NC("..a"),
+    NC("a.."),
+    NC("-rf"),
+    NC("~"),
+    NC("back\\slash"),
+    NC("\xff\xfe"), /* not UTF-8, but no control byte: the store takes bytes */
+};
+
+static const struct name_case invalid_names[] = {
+    NC(""),
+    NC("."),
+    NC(".."),
+    NC(".ft"),
+    NC("../x"),
+    NC("/etc/passwd"),
+    NC("a/../../b"),
+    NC("a/b"),
+    NC("a/"),
+    NC("/"),
+    NC("a\0b"),
+    NC("\0"),
+    NC("abc\0"),
+    NC("\n"),
+    NC("a\nb"),
+    NC("\r"),
+    NC("\t"),
+    NC("x\x1b[2J"),
+    NC("\x7f"),
+    NC("a\x01"),
+    NC("\x1f"),
+};
+
+static void test_valid_names(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(valid_names) / sizeof(valid_names[0]); i++) {
+        if (ft_name_check(valid_names[i].name, valid_names[i].len) != FT_OK)
+            fail_msg("valid name #%zu \"%s\" refused", i, valid_names[i].name);
+    }
+}
+
+static void test_invalid_names(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(invalid_names) / sizeof(invalid_names[0]); i++) {
+        if (ft_name_check(invalid_names[i].name, invalid_names[i].len) !=
+            FT_ERR_BAD_NAME)
+            fail_msg("invalid name #%zu (len %zu) accepted", i,
+                     invalid_names[i].len);
+    }
+}
+
+/* The length is what counts, not the C string: "a\0b" with len 1 is "a",
+ * and a valid name is refused once len reaches past it into a NUL. */
+static void test_len_not_strlen(void **state)
+{
+    (void)state;
+    assert_int_equal(ft_name_check("a\0b", 1), FT_OK);
+    assert_int_equal(ft_name_check("a\0b", 3), FT_ERR_BAD_NAME);
+    assert_int_equal(ft_name_check("..x", 2), FT_ERR_BAD_NAME);
+    assert_int_equal(ft_name_check(".ftx", 3), FT_ERR_BAD_NAME);
+    assert_int_equal(ft_name_check(".ftx", 4), FT_OK);
+}
+
+static void test_length_limits(void **state)
+{
+    size_t big = 4096;
+    char *name = malloc(big);
+
+    (void)state;
+    assert_non_null(name);
+    memset(name, 'x', big);
+    assert_int_equal(ft_name_check(name, FT_NAME_MAX), FT_OK);
+    assert_int_equal(FT_NAME_MAX, 255);
+    assert_int_equal(ft_name_check(name, FT_NAME_MAX + 1), FT_ERR_BAD_NAME);
+    assert_int_equal(ft_name_check(name, big), FT_ERR_BAD_NAME);
+    assert_int_equal(ft_name_check(name, SIZE_MAX), FT_ERR_BAD_NAME);
+    free(name);
+}
+
+/* Every single byte: only control bytes, '/' and '.' are refused alone. */
+static void test_every_single_byte(void **state)
+{
+    (void)state;
+    for (unsigned b = 0; b < 256; b++) {
+        unsigned char c = (unsigned char)b;
+        enum ft_err want = (b < 0x20 || b == 0x7f || b == '/' || b == '.')
+                               ? FT_ERR_BAD_NAME
+                               : FT_OK;
+
+        if (ft_name_check(&c, 1) != want)
+            fail_msg("byte 0x%02x: expected %s", b, ft_err_name(want));
+    }
+}
+
+static void quote(const char *name, size_t len, char *out, size_t cap)
+{
+    ft_name_quote(name, len, out, cap);
+}
+
+static void test_quote_plain(void **state)
+{
+    char out[64];
+
+    (void)state;
+    quote("notes.txt", 9, out, sizeof(out));
+    assert_string_equal(out, "notes.txt");
+    quote("na\xc3\xafve.txt", 10, out, sizeof(out));
+    assert_string_equal(out, "na\xc3\xafve.txt");
+    quote("", 0, out, sizeof(out));
+    assert_string_equal(out, "");
+}
+
+static void test_quote_escapes_control_bytes(void **state)
+{
+    char out[64];
+
+    (void)state;
+    quote("a\nb", 3, out, sizeof(out));
+    assert_string_equal(out, "a\\x0ab");
+    quote("x\x1b[2J", 5, out, sizeof(out));
+    assert_string_equal(out, "x\\x1b[2J");
+    quote("\x7f", 1, out, sizeof(out));
+    assert_string_equal(out, "\\x7f");
+    quote("a\0b", 3, out, sizeof(out));
+    assert_string_equal(out, "a\\x00b");
+    quote("\r\t", 2, out, sizeof(out));
+    assert_string_equal(out, "\\x0d\\x09");
+    /* A backslash is escaped too, so the output reads one way only. */
+    quote("a\\x0a", 5, out, sizeof(out));
+    assert_string_equal(out, "a\\x5cx0a");
+}
+
+/* No byte value ever comes out as a raw control byte. */
+static void test_quote_output_printable(void **state)
+{
+    char out[16];
+
+    (void)state;
+    for (unsigned b = 0; b < 256; b++) {
+        char c = (char)b;
+
+        quote(&c, 1, out, sizeof(out));
+        for (size_t i = 0; out[i] != '\0'; i++) {
+            unsigned char o = (unsigned char)out[i];
+
+            if (o < 0x20 || o == 0x7f)
+                fail_msg("byte 0x%02x quoted with a raw control byte", b);
+        }
+    }
+}
+
+static void test_quote_truncates(void **state)
+{
+    char name[300];
+    char out[32 + 16];
+
+    (void)state;
+    memset(name, 'a', sizeof(name));
+    memset(out, '#', sizeof(out));
+    quote(name, sizeof(name), out, 32);
+    assert_true(strlen(out) < 32);
+    assert_true(strlen(out) >= 3);
+    assert_string_equal(out + strlen(out) - 3, "...");
+    assert_int_equal(strspn(out, "a"), strlen(out) - 3);
+    /* Nothing past cap was touched. */
+    for (size_t i = 32; i < sizeof(out); i++)
+        assert_int_equal(out[i], '#');
+}
+
+/* For every cap, the output fits with its terminator, never touches a byte
+ * past cap, and is either the whole quoted name or a prefix of it
+ * followed by "...". Escapes are never cut in half. */
+static void test_quote_every_cap(void **state)
+{
+    static const char name[] = "ab\x1b[2Jcd\nef\\gh\x7fij-klmnopqrstuvwxyz";
+    const size_t len = sizeof(name) - 1;
+    char full[256];
+    char out[128];
+
+    (void)state;
+    quote(name, len, full, sizeof(full));
+    assert_string_equal(full,
+                        "ab\\x1b[2Jcd\\x0aef\\x5cgh\\x7fij-klmnopqrstuvwxyz");
+    for (size_t cap = 8; cap < 80; cap++) {
+        size_t n;
+
+        memset(out, '#', sizeof(out));
+        quote(name, len, out, cap);
+        n = strlen(out);
+        assert_true(n < cap);
+        for (size_t i = cap; i < sizeof(out); i++)
+            assert_int_equal(out[i], '#');
+        if (strcmp(out, full) == 0)
+            continue;
+        assert_true(n >= 3);
+        assert_string_equal(out + n - 3, "...");
+        assert_memory_equal(out, full, n - 3);
+        /* The cut falls between two quoted bytes: what precedes "..." is
+         * the quoting of some prefix of the name. */
+        {
+            int ok = 0;
+
+            for (size_t k = 0; k <= len && !ok; k++) {
+                char pre[256];
+
+                quote(name, k, pre, sizeof(pre));
+                ok = strlen(pre) == n - 3 && memcmp(pre, out, n - 3) == 0;
+            }
+            assert_true(ok);
+        }
+    }
+    /* With room to spare, nothing is cut. */
+    quote(name, len, out, sizeof(out));
+    assert_string_equal(out, full);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_names),
+        cmocka_unit_test(test_invalid_names),
+        cmocka_unit_test(test_len_not_strlen),
+        cmocka_unit_test(test_length_limits),
+        cmocka_unit_test(test_every_single_byte),
+        cmocka_unit_test(test_quote_plain),
+        cmocka_unit_test(test_quote_escapes_control_bytes),
+        cmocka_unit_test(test_quote_output_printable),
+        cmocka_unit_test(test_quote_truncates),
+        cmocka_unit_test(test_quote_every_cap),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

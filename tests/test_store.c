@@ -1,0 +1,716 @@
+/* test_store.c - the confined store (src/store.c): uploads appear whole or
+ * not at all, readers keep the version they opened, the root's lock, stale
+ * temporaries, and everything a hostile root may hold (symbolic links out,
+ * FIFOs, folders, bad names). */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "testutil.h"
+
+/* A test never waits this long unless the store blocks where it must not;
+ * the alarm then kills the test program, which fails the test. */
+#define WATCHDOG_S 20
+
+struct fixture {
+    char *base;   /* temporary folder holding root and outside files */
+    char *root;   /* base/root, the store */
+    char *tmpdir; /* root/.ft/tmp */
+    struct ft_store *st;
+};
+
+static struct ft_store *open_store(const char *root, bool read_only)
+{
+    struct ft_store *st = NULL;
+    char err[256] = "";
+    enum ft_err e = ft_store_open(&st, root, read_only, err, sizeof(err));
+
+    if (e != FT_OK)
+        fail_msg("ft_store_open(%s): %s: %s", root, ft_err_name(e), err);
+    assert_non_null(st);
+    return st;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return -1;
+    f->base = tu_tempdir();
+    f->root = tu_path(f->base, "root");
+    f->tmpdir = tu_path(f->root, ".ft/tmp");
+    /* The store creates its root. */
+    f->st = open_store(f->root, false);
+    *state = f;
+    alarm(WATCHDOG_S);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    alarm(0);
+    ft_store_close(f->st);
+    tu_rmtree(f->base);
+    free(f->tmpdir);
+    free(f->root);
+    free(f->base);
+    free(f);
+    return 0;
+}
+
+/* Reads a whole descriptor from its current offset. */
+static char *read_fd(int fd, size_t *len)
+{
+    size_t cap = 256, n = 0;
+    char *buf = malloc(cap + 1);
+
+    assert_non_null(buf);
+    for (;;) {
+        ssize_t r;
+
+        if (n == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            assert_non_null(buf);
+        }
+        r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        assert_true(r >= 0);
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *s;
+
+    assert_true(fd >= 0);
+    s = read_fd(fd, len);
+    close(fd);
+    return s;
+}
+
+static void assert_file_is(const char *dir, const char *name, const char *want)
+{
+    char *path = tu_path(dir, name);
+    size_t len = 0;
+    char *got = read_file(path, &len);
+
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(got, want, len);
+    free(got);
+    free(path);
+}
+
+static void put(struct ft_store *st, const char *name, const char *content)
+{
+    struct ft_upload up;
+
+    assert_int_equal(ft_store_upload_begin(st, name, &up), FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, content, strlen(content)), FT_OK);
+    assert_int_equal(ft_store_upload_commit(st, &up), FT_OK);
+}
+
+/* What ft_store_list reported. */
+struct listing {
+    int count;
+    int up_temporaries; /* entries that look like upload temporaries */
+    char names[16][FT_NAME_MAX + 1];
+    uint64_t sizes[16];
+};
+
+static enum ft_err collect(const struct ft_store_entry *e, void *ctx)
+{
+    struct listing *l = ctx;
+
+    if (strncmp(e->name, "up-", 3) == 0)
+        l->up_temporaries++;
+    if (l->count < 16) {
+        snprintf(l->names[l->count], sizeof(l->names[0]), "%s", e->name);
+        l->sizes[l->count] = e->size;
+    }
+    l->count++;
+    return FT_OK;
+}
+
+static struct listing list(struct ft_store *st)
+{
+    struct listing l;
+
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ft_store_list(st, collect, &l), FT_OK);
+    return l;
+}
+
+/* The index of name in the listing, or -1. */
+static int listed(const struct listing *l, const char *name)
+{
+    for (int i = 0; i < l->count && i < 16; i++) {
+        if (strcmp(l->names[i], name) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static void test_upload_commit_visible(void **state)
+{
+    struct fixture *f = *state;
+    char *path = tu_path(f->root, "notes.txt");
+    struct ft_upload up;
+    struct listing l;
+    int i;
+
+    assert_int_equal(ft_store_upload_begin(f->st, "notes.txt", &up), FT_OK);
+    assert_true(up.fd >= 0);
+    assert_int_equal(ft_store_upload_write(&up, "hello, ", 7), FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, "", 0), FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, "world\n", 6), FT_OK);
+    assert_int_equal(up.written, 13);
+
+    /* In flight: the name does not exist, the temporary is not listed. */
+    assert_false(tu_exists(path));
+    assert_int_equal(tu_count_entries(f->tmpdir), 1);
+    l = list(f->st);
+    assert_int_equal(l.count, 0);
+    assert_int_equal(l.up_temporaries, 0);
+
+    assert_int_equal(ft_store_upload_commit(f->st, &up), FT_OK);
+    assert_int_equal(up.fd, -1);
+    assert_file_is(f->root, "notes.txt", "hello, world\n");
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+    l = list(f->st);
+    assert_int_equal(l.count, 1);
+    i = listed(&l, "notes.txt");
+    assert_true(i >= 0);
+    assert_int_equal(l.sizes[i], 13);
+    /* Abort after commit is harmless and removes nothing. */
+    ft_store_upload_abort(f->st, &up);
+    assert_file_is(f->root, "notes.txt", "hello, world\n");
+    free(path);
+}
+
+static void test_upload_empty_file(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_upload up;
+    struct ft_store_entry info;
+    int fd = -1;
+
+    assert_int_equal(ft_store_upload_begin(f->st, "empty", &up), FT_OK);
+    assert_int_equal(ft_store_upload_commit(f->st, &up), FT_OK);
+    assert_int_equal(ft_store_open_file(f->st, "empty", &fd, &info), FT_OK);
+    assert_int_equal(info.size, 0);
+    assert_string_equal(info.name, "empty");
+    close(fd);
+}
+
+/* A large upload written in pieces arrives byte for byte. */
+static void test_upload_large(void **state)
+{
+    struct fixture *f = *state;
+    size_t n = 3u << 20;
+    char *src = tu_path(f->base, "src.bin");
+    char *dst = tu_path(f->root, "big.bin");
+    struct ft_upload up;
+    size_t len = 0;
+    char *data;
+
+    tu_write_random(src, n, 7);
+    data = read_file(src, &len);
+    assert_int_equal(len, n);
+    assert_int_equal(ft_store_upload_begin(f->st, "big.bin", &up), FT_OK);
+    for (size_t off = 0; off < n; off += 100000) {
+        size_t k = n - off < 100000 ? n - off : 100000;
+
+        assert_int_equal(ft_store_upload_write(&up, data + off, k), FT_OK);
+    }
+    assert_int_equal(up.written, n);
+    assert_int_equal(ft_store_upload_commit(f->st, &up), FT_OK);
+    assert_true(tu_files_equal(src, dst));
+    free(data);
+    free(dst);
+    free(src);
+}
+
+static void test_abort_leaves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    char *path = tu_path(f->root, "gone.txt");
+    struct ft_upload up;
+
+    assert_int_equal(ft_store_upload_begin(f->st, "gone.txt", &up), FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, "partial", 7), FT_OK);
+    assert_int_equal(tu_count_entries(f->tmpdir), 1);
+    ft_store_upload_abort(f->st, &up);
+    assert_int_equal(up.fd, -1);
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+    assert_false(tu_exists(path));
+    assert_int_equal(list(f->st).count, 0);
+    /* Twice is harmless. */
+    ft_store_upload_abort(f->st, &up);
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+    free(path);
+}
+
+/* An abort of an upload that replaces a file leaves the old file. */
+static void test_abort_keeps_old_version(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_upload up;
+
+    put(f->st, "doc", "version 1");
+    assert_int_equal(ft_store_upload_begin(f->st, "doc", &up), FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, "version 2!", 10), FT_OK);
+    ft_store_upload_abort(f->st, &up);
+    assert_file_is(f->root, "doc", "version 1");
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+}
+
+/* Aborting an upload that was never begun (fd -1) is safe. */
+static void test_abort_never_begun(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_upload up;
+
+    memset(&up, 0, sizeof(up));
+    up.fd = -1;
+    ft_store_upload_abort(f->st, &up);
+    assert_int_equal(up.fd, -1);
+    /* A refused begin leaves an upload that abort accepts too. */
+    assert_int_equal(ft_store_upload_begin(f->st, "../x", &up), FT_ERR_BAD_NAME);
+    ft_store_upload_abort(f->st, &up);
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+}
+
+/* Readers see the old file or the new one, never a mix: a descriptor
+ * opened before a commit still reads the old content whole. */
+static void test_publication_is_atomic(void **state)
+{
+    struct fixture *f = *state;
+    static const char old_text[] = "the old content, which is long enough to notice";
+    static const char new_text[] = "NEW";
+    struct ft_store_entry info;
+    int old_fd = -1, new_fd = -1;
+    size_t len = 0;
+    char *got;
+
+    put(f->st, "report", old_text);
+    assert_int_equal(ft_store_open_file(f->st, "report", &old_fd, &info), FT_OK);
+    assert_int_equal(info.size, strlen(old_text));
+
+    put(f->st, "report", new_text);
+
+    got = read_fd(old_fd, &len);
+    assert_int_equal(len, strlen(old_text));
+    assert_memory_equal(got, old_text, len);
+    free(got);
+
+    assert_int_equal(ft_store_open_file(f->st, "report", &new_fd, &info), FT_OK);
+    assert_int_equal(info.size, strlen(new_text));
+    got = read_fd(new_fd, &len);
+    assert_int_equal(len, strlen(new_text));
+    assert_memory_equal(got, new_text, len);
+    free(got);
+    close(old_fd);
+    close(new_fd);
+    assert_int_equal(list(f->st).count, 1);
+}
+
+static void test_open_file_info(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_store_entry info;
+    struct stat sb;
+    char *path = tu_path(f->root, "x.bin");
+    int fd = -1;
+
+    put(f->st, "x.bin", "12345");
+    assert_int_equal(stat(path, &sb), 0);
+    memset(&info, 0, sizeof(info));
+    assert_int_equal(ft_store_open_file(f->st, "x.bin", &fd, &info), FT_OK);
+    assert_true(fd >= 0);
+    assert_string_equal(info.name, "x.bin");
+    assert_int_equal(info.size, 5);
+    assert_true(info.mtime == (int64_t)sb.st_mtime);
+    close(fd);
+    free(path);
+}
+
+static void test_stale_temporaries_removed(void **state)
+{
+    struct fixture *f = *state;
+    char *stale = tu_path(f->tmpdir, "up-stale");
+    char *stale2 = tu_path(f->tmpdir, "up-0123456789abcdef");
+
+    ft_store_close(f->st);
+    f->st = NULL;
+    tu_write_bytes(stale, "left by a crash", 15);
+    tu_write_bytes(stale2, "another", 7);
+    assert_int_equal(tu_count_entries(f->tmpdir), 2);
+    f->st = open_store(f->root, false);
+    assert_false(tu_exists(stale));
+    assert_false(tu_exists(stale2));
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+    free(stale2);
+    free(stale);
+}
+
+/* One server per root: a second open fails while the first holds it, and
+ * succeeds once it is closed. */
+static void test_second_open_busy(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_store *second = NULL;
+    char err[256] = "";
+
+    assert_int_equal(ft_store_open(&second, f->root, false, err, sizeof(err)),
+                     FT_ERR_BUSY);
+    assert_null(second);
+    assert_true(strlen(err) > 0);
+    ft_store_close(f->st);
+    f->st = NULL;
+    f->st = open_store(f->root, false);
+}
+
+/* The second open must not clean up temporaries of the first, live,
+ * server's uploads. */
+static void test_busy_open_keeps_live_uploads(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_store *second = NULL;
+    struct ft_upload up;
+    char err[256];
+
+    assert_int_equal(ft_store_upload_begin(f->st, "live", &up), FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, "data", 4), FT_OK);
+    assert_int_equal(ft_store_open(&second, f->root, false, err, sizeof(err)),
+                     FT_ERR_BUSY);
+    assert_int_equal(ft_store_upload_commit(f->st, &up), FT_OK);
+    assert_file_is(f->root, "live", "data");
+}
+
+/* A symbolic link inside the root that points outside it. */
+static void test_symlink_out_refused(void **state)
+{
+    struct fixture *f = *state;
+    char *outside = tu_path(f->base, "secret.txt");
+    char *link = tu_path(f->root, "link");
+    struct ft_store_entry info;
+    struct listing l;
+    struct stat sb;
+    int fd = -1;
+
+    tu_write_bytes(outside, "top secret", 10);
+    assert_int_equal(symlink(outside, link), 0);
+    put(f->st, "plain", "p");
+
+    assert_int_equal(ft_store_open_file(f->st, "link", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(fd, -1);
+    assert_int_equal(ft_store_remove(f->st, "link"), FT_ERR_DENIED);
+    assert_int_equal(lstat(link, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode));
+    assert_file_is(f->base, "secret.txt", "top secret");
+
+    l = list(f->st);
+    assert_int_equal(l.count, 1);
+    assert_true(listed(&l, "plain") >= 0);
+    assert_int_equal(listed(&l, "link"), -1);
+
+    /* An upload under the link's name replaces the link, not its target. */
+    put(f->st, "link", "mine");
+    assert_int_equal(lstat(link, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_file_is(f->root, "link", "mine");
+    assert_file_is(f->base, "secret.txt", "top secret");
+    free(link);
+    free(outside);
+}
+
+/* A relative link to a parent-folder file and a dangling link. */
+static void test_relative_and_dangling_links(void **state)
+{
+    struct fixture *f = *state;
+    char *outside = tu_path(f->base, "outside");
+    char *rel = tu_path(f->root, "rel");
+    char *dangling = tu_path(f->root, "dangling");
+    struct ft_store_entry info;
+    int fd = -1;
+
+    tu_write_bytes(outside, "o", 1);
+    assert_int_equal(symlink("../outside", rel), 0);
+    assert_int_equal(symlink("/nonexistent/ft-test", dangling), 0);
+    assert_int_equal(ft_store_open_file(f->st, "rel", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(ft_store_open_file(f->st, "dangling", &fd, &info),
+                     FT_ERR_DENIED);
+    assert_int_equal(ft_store_remove(f->st, "rel"), FT_ERR_DENIED);
+    assert_int_equal(ft_store_remove(f->st, "dangling"), FT_ERR_DENIED);
+    assert_true(tu_exists(outside));
+    assert_int_equal(list(f->st).count, 0);
+    free(dangling);
+    free(rel);
+    free(outside);
+}
+
+/* A FIFO planted in the root is refused at once: opening it must not wait
+ * for a writer (the watchdog alarm ends the program if it does). */
+static void test_fifo_refused_without_blocking(void **state)
+{
+    struct fixture *f = *state;
+    char *fifo = tu_path(f->root, "fifo");
+    struct ft_store_entry info;
+    int fd = -1;
+
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    assert_int_equal(ft_store_open_file(f->st, "fifo", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(fd, -1);
+    assert_int_equal(ft_store_remove(f->st, "fifo"), FT_ERR_DENIED);
+    assert_true(tu_exists(fifo));
+    assert_int_equal(list(f->st).count, 0);
+    free(fifo);
+}
+
+static void test_directory_refused(void **state)
+{
+    struct fixture *f = *state;
+    char *dir = tu_path(f->root, "sub");
+    struct ft_store_entry info;
+    int fd = -1;
+
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(ft_store_open_file(f->st, "sub", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(fd, -1);
+    assert_int_equal(ft_store_remove(f->st, "sub"), FT_ERR_DENIED);
+    assert_true(tu_exists(dir));
+    assert_int_equal(list(f->st).count, 0);
+    free(dir);
+}
+
+static void test_read_only(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_store *ro;
+    struct ft_store_entry info;
+    struct ft_upload up;
+    struct listing l;
+    size_t len = 0;
+    char *got;
+    int fd = -1;
+
+    put(f->st, "a", "alpha");
+    ft_store_close(f->st);
+    f->st = NULL;
+    ro = open_store(f->root, true);
+
+    assert_int_equal(ft_store_upload_begin(ro, "b", &up), FT_ERR_READ_ONLY);
+    assert_int_equal(up.fd, -1);
+    ft_store_upload_abort(ro, &up);
+    assert_int_equal(ft_store_remove(ro, "a"), FT_ERR_READ_ONLY);
+    assert_file_is(f->root, "a", "alpha");
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+
+    /* Reading still works. */
+    assert_int_equal(ft_store_open_file(ro, "a", &fd, &info), FT_OK);
+    got = read_fd(fd, &len);
+    assert_int_equal(len, 5);
+    assert_memory_equal(got, "alpha", 5);
+    free(got);
+    close(fd);
+    l = list(ro);
+    assert_int_equal(l.count, 1);
+    assert_true(listed(&l, "a") >= 0);
+    ft_store_close(ro);
+}
+
+/* A read-only store never creates its root. */
+static void test_read_only_missing_root(void **state)
+{
+    struct fixture *f = *state;
+    char *missing = tu_path(f->base, "missing");
+    struct ft_store *st = NULL;
+    char err[256] = "";
+
+    assert_int_not_equal(ft_store_open(&st, missing, true, err, sizeof(err)),
+                         FT_OK);
+    assert_null(st);
+    assert_false(tu_exists(missing));
+    free(missing);
+}
+
+static void test_root_is_a_file(void **state)
+{
+    struct fixture *f = *state;
+    char *file = tu_path(f->base, "plainfile");
+    struct ft_store *st = NULL;
+    char err[256] = "";
+
+    tu_write_bytes(file, "x", 1);
+    assert_int_not_equal(ft_store_open(&st, file, false, err, sizeof(err)), FT_OK);
+    assert_null(st);
+    assert_true(strlen(err) > 0);
+    free(file);
+}
+
+static void test_remove(void **state)
+{
+    struct fixture *f = *state;
+    char *path = tu_path(f->root, "victim");
+    struct ft_store_entry info;
+    int fd = -1;
+
+    assert_int_equal(ft_store_remove(f->st, "missing"), FT_ERR_NOT_FOUND);
+    assert_int_equal(ft_store_open_file(f->st, "missing", &fd, &info),
+                     FT_ERR_NOT_FOUND);
+    put(f->st, "victim", "v");
+    assert_int_equal(ft_store_remove(f->st, "victim"), FT_OK);
+    assert_false(tu_exists(path));
+    assert_int_equal(ft_store_remove(f->st, "victim"), FT_ERR_NOT_FOUND);
+    assert_int_equal(list(f->st).count, 0);
+    free(path);
+}
+
+/* Every operation applies the name rules before touching the disk. */
+static void test_invalid_names_refused_everywhere(void **state)
+{
+    static const char *const bad[] = {
+        "", ".", "..", ".ft", "../x", "/etc/passwd", "a/../../b", "a/b",
+        ".ft/lock", ".ft/tmp", "\n", "x\x1b[2J", "\x7f",
+    };
+    struct fixture *f = *state;
+    char longname[FT_NAME_MAX + 2];
+    char *meta = tu_path(f->root, ".ft");
+
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    put(f->st, "keep", "k");
+    for (size_t i = 0; i <= sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *name = i < sizeof(bad) / sizeof(bad[0]) ? bad[i] : longname;
+        struct ft_store_entry info;
+        struct ft_upload up;
+        int fd = -1;
+
+        if (ft_store_open_file(f->st, name, &fd, &info) != FT_ERR_BAD_NAME)
+            fail_msg("open_file accepted bad name #%zu", i);
+        assert_int_equal(fd, -1);
+        if (ft_store_upload_begin(f->st, name, &up) != FT_ERR_BAD_NAME)
+            fail_msg("upload_begin accepted bad name #%zu", i);
+        assert_int_equal(up.fd, -1);
+        if (ft_store_remove(f->st, name) != FT_ERR_BAD_NAME)
+            fail_msg("remove accepted bad name #%zu", i);
+    }
+    /* Nothing was created, removed or left behind. */
+    assert_true(tu_exists(meta));
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+    assert_int_equal(tu_count_entries(f->root), 2); /* .ft and keep */
+    assert_file_is(f->root, "keep", "k");
+    assert_true(tu_exists("/etc/passwd"));
+    free(meta);
+}
+
+/* The metadata folder is never listed; files whose names the rules refuse
+ * (made by hand) are skipped. */
+static void test_list_hides_metadata_and_bad_names(void **state)
+{
+    struct fixture *f = *state;
+    char *ctl = tu_path(f->root, "bad\x1bname");
+    struct listing l;
+
+    put(f->st, "one", "1");
+    put(f->st, "two", "22");
+    tu_write_bytes(ctl, "c", 1);
+    l = list(f->st);
+    assert_int_equal(l.count, 2);
+    assert_true(listed(&l, "one") >= 0);
+    assert_int_equal(l.sizes[listed(&l, "two")], 2);
+    assert_int_equal(listed(&l, ".ft"), -1);
+    free(ctl);
+}
+
+static enum ft_err stop_at_first(const struct ft_store_entry *e, void *ctx)
+{
+    int *calls = ctx;
+
+    (void)e;
+    (*calls)++;
+    return FT_ERR_NO_SPACE;
+}
+
+static void test_list_stops_on_callback_error(void **state)
+{
+    struct fixture *f = *state;
+    int calls = 0;
+
+    put(f->st, "a", "1");
+    put(f->st, "b", "2");
+    put(f->st, "c", "3");
+    assert_int_equal(ft_store_list(f->st, stop_at_first, &calls), FT_ERR_NO_SPACE);
+    assert_int_equal(calls, 1);
+}
+
+/* Committed files are readable by others (0644), not left at the 0600 of
+ * the temporary. */
+static void test_commit_mode(void **state)
+{
+    struct fixture *f = *state;
+    char *path = tu_path(f->root, "m");
+    struct stat sb;
+
+    put(f->st, "m", "mode");
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0644);
+    free(path);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_upload_commit_visible),
+        T(test_upload_empty_file),
+        T(test_upload_large),
+        T(test_abort_leaves_nothing),
+        T(test_abort_keeps_old_version),
+        T(test_abort_never_begun),
+        T(test_publication_is_atomic),
+        T(test_open_file_info),
+        T(test_stale_temporaries_removed),
+        T(test_second_open_busy),
+        T(test_busy_open_keeps_live_uploads),
+        T(test_symlink_out_refused),
+        T(test_relative_and_dangling_links),
+        T(test_fifo_refused_without_blocking),
+        T(test_directory_refused),
+        T(test_read_only),
+        T(test_read_only_missing_root),
+        T(test_root_is_a_file),
+        T(test_remove),
+        T(test_invalid_names_refused_everywhere),
+        T(test_list_hides_metadata_and_bad_names),
+        T(test_list_stops_on_callback_error),
+        T(test_commit_mode),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

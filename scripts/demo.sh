@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 ft_install_deps
 echo "== building ft"
-ft_build build -DFT_TESTS=OFF
+ft_build build
 FT=$PWD/build/ft
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ft-demo.XXXXXX")

@@ -397,6 +397,12 @@ bool tu_wait_dir_bytes(const char *dir, int64_t min_bytes, int timeout_ms)
 
 pid_t tu_spawn_ft(const char *const args[], int in_fd, int out_fd, int err_fd)
 {
+    return tu_spawn_ft_env(args, NULL, in_fd, out_fd, err_fd);
+}
+
+pid_t tu_spawn_ft_env(const char *const args[], const char *const env[],
+                      int in_fd, int out_fd, int err_fd)
+{
     const char *argv[64];
     size_t n = 0;
     pid_t pid;
@@ -417,6 +423,8 @@ pid_t tu_spawn_ft(const char *const args[], int in_fd, int out_fd, int err_fd)
         dup2(err_fd >= 0 ? err_fd : null_fd, STDERR_FILENO);
         unsetenv("FT_HOST");
         unsetenv("FT_PORT");
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+            putenv((char *)env[i]);
         signal(SIGPIPE, SIG_DFL);
         execv(argv[0], (char *const *)argv);
         _exit(127);

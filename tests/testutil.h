@@ -79,6 +79,11 @@ bool tu_wait_dir_bytes(const char *dir, int64_t min_bytes, int timeout_ms);
  * descriptors as its standard input, output and error (-1: /dev/null).
  * FT_HOST/FT_PORT are not inherited. Returns its pid; does not wait. */
 pid_t tu_spawn_ft(const char *const args[], int in_fd, int out_fd, int err_fd);
+/* The same with extra environment entries (NULL-ended). A client should get
+ * "XDG_CONFIG_HOME=DIR" with a folder of the test's, so that the keys it
+ * pins stay out of the user's ~/.config. */
+pid_t tu_spawn_ft_env(const char *const args[], const char *const env[],
+                      int in_fd, int out_fd, int err_fd);
 /* Waits up to timeout_ms for pid to exit: true with its wait status. */
 bool tu_wait_pid(pid_t pid, int timeout_ms, int *status);
 /* SIGKILLs *pid if it is above 0, reaps it, sets *pid to 0. */

@@ -1,0 +1,540 @@
+/* test_limits.c - every limit of the server, each with a test that fails if
+ * the defence is taken away: the client cap, the handshake and idle
+ * timeouts (and the per-frame deadline that stops a slow loris), the file
+ * size limit announced and reached, the frame limit, the inflate bound, the
+ * read-only mode, and the command line's refusal of impossible limits. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "conn.h"
+#include "proto.h"
+#include "testutil.h"
+
+/* Generous bound on anything the server is expected to do "soon". */
+#define WAIT_MS 10000
+#define MIB (1024u * 1024u)
+
+struct fixture {
+    struct tu_server server;
+    bool started;
+    char *work;
+    struct ft_conn conn; /* a raw connection, freed at teardown */
+    bool conn_open;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    f->work = tu_tempdir();
+    f->conn.fd = -1; /* and buf NULL: ft_conn_free is safe at once */
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    if (f->conn_open)
+        ft_conn_free(&f->conn);
+    if (f->started)
+        tu_server_stop(&f->server);
+    tu_rmtree(f->work);
+    free(f->work);
+    free(f);
+    return 0;
+}
+
+static void start(struct fixture *f, const struct ft_server_config *cfg)
+{
+    tu_server_start(&f->server, cfg);
+    f->started = true;
+}
+
+/* The fixture's raw connection, to be freed even if an assertion fails. */
+static struct ft_conn *raw_conn(struct fixture *f)
+{
+    f->conn_open = true;
+    return &f->conn;
+}
+
+static void raw_close(struct fixture *f)
+{
+    ft_conn_free(&f->conn);
+    f->conn_open = false;
+}
+
+static enum ft_err try_connect(const struct fixture *f, struct ft_client **c,
+                               char *err, size_t errlen)
+{
+    struct ft_client_config cfg = { .host = "127.0.0.1",
+                                    .port = f->server.port,
+                                    .timeout_ms = WAIT_MS };
+
+    return ft_client_connect(c, &cfg, err, errlen);
+}
+
+static struct ft_client *connect_ok(const struct fixture *f)
+{
+    struct ft_client *c = NULL;
+    char err[1024];
+    enum ft_err rc = try_connect(f, &c, err, sizeof(err));
+
+    if (rc != FT_OK)
+        print_error("connect: %s\n", err);
+    assert_int_equal(rc, FT_OK);
+    return c;
+}
+
+/* Puts the local file path as name; returns the library's answer. */
+static enum ft_err put_file(struct ft_client *c, const char *path,
+                            const char *name, bool compress)
+{
+    struct ft_transfer_options opt = { .compress = compress };
+    struct stat sb;
+    enum ft_err rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &sb), 0);
+    rc = ft_client_put(c, fd, sb.st_size, name, &opt, NULL);
+    close(fd);
+    return rc;
+}
+
+/* A small upload on a new connection: the server still serves. */
+static void small_put_works(struct fixture *f, const char *name)
+{
+    struct ft_client *c = connect_ok(f);
+    char *src = tu_path(f->work, "small");
+    char *stored = tu_path(f->server.root, name);
+
+    tu_write_random(src, 1000, 77);
+    assert_int_equal(put_file(c, src, name, false), FT_OK);
+    assert_true(tu_files_equal(src, stored));
+    ft_client_close(c);
+    free(src);
+    free(stored);
+}
+
+/* Nothing under name, and the temporaries gone (the server cleans up in its
+ * own time: poll, bounded). */
+static void nothing_left(struct fixture *f, const char *name)
+{
+    char *stored = tu_path(f->server.root, name);
+    char *tmp = tu_path(f->server.root, ".ft/tmp");
+
+    assert_true(tu_wait_count(tmp, 0, WAIT_MS));
+    assert_false(tu_exists(stored));
+    free(stored);
+    free(tmp);
+}
+
+/* Reads frames until the server closes: the first must be an ERROR with
+ * code, and the stream must then end (a generous bound, no timing). */
+static void expect_error_then_eof(struct ft_conn *conn, enum ft_err code)
+{
+    struct ft_msg m;
+
+    assert_int_equal(ft_conn_recv(conn, &m, WAIT_MS), FT_OK);
+    assert_int_equal(m.type, FT_MSG_ERROR);
+    assert_int_equal(m.u.error.code, code);
+    assert_int_equal(ft_conn_recv(conn, &m, WAIT_MS), FT_ERR_CLOSED);
+}
+
+static void test_max_clients_busy_then_served(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .max_clients = 1, .idle_timeout_ms = 60000 };
+    struct ft_client *first, *second = NULL;
+    char err[1024];
+    enum ft_err rc;
+    int64_t deadline;
+
+    start(f, &cfg);
+    first = connect_ok(f);
+    /* The first is past its handshake and idle: the second is turned away
+     * with a reason. */
+    assert_int_equal(try_connect(f, &second, err, sizeof(err)), FT_ERR_BUSY);
+    assert_null(second);
+    assert_non_null(strstr(err, "server busy"));
+
+    /* Once the first leaves, a newcomer is served. The server learns of
+     * the departure in its own time: retry, bounded. */
+    ft_client_close(first);
+    deadline = tu_now_ms() + WAIT_MS;
+    for (;;) {
+        rc = try_connect(f, &second, err, sizeof(err));
+        if (rc == FT_OK || tu_now_ms() > deadline)
+            break;
+        assert_int_equal(rc, FT_ERR_BUSY);
+        tu_sleep_ms(20);
+    }
+    assert_int_equal(rc, FT_OK);
+    assert_int_equal(ft_client_remove(second, "nothing"), FT_ERR_NOT_FOUND);
+    ft_client_close(second);
+}
+
+static void test_handshake_timeout(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .handshake_timeout_ms = 300,
+                                    .idle_timeout_ms = 60000 };
+    struct ft_conn *conn = raw_conn(f);
+
+    start(f, &cfg);
+    /* Connected, and not a byte sent. */
+    assert_int_equal(ft_conn_init(conn, tu_connect_raw(f->server.port), WAIT_MS),
+                     FT_OK);
+    expect_error_then_eof(conn, FT_ERR_TIMEOUT);
+    raw_close(f);
+    small_put_works(f, "after");
+}
+
+static void test_idle_timeout(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .idle_timeout_ms = 300 };
+    struct ft_conn *conn = raw_conn(f);
+
+    start(f, &cfg);
+    assert_true(tu_raw_handshake(conn, f->server.port, 0, WAIT_MS, NULL));
+    /* Handshake done, then silence. */
+    expect_error_then_eof(conn, FT_ERR_TIMEOUT);
+    raw_close(f);
+}
+
+/* A peer that trickles one byte every 100 ms is never idle for 300 ms, yet
+ * its frame never completes: only a deadline per frame cuts it. */
+static void test_slow_loris_cut_mid_frame(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .idle_timeout_ms = 300 };
+    struct ft_msg put = { .type = FT_MSG_PUT };
+    char name[200];
+    uint8_t frame[FT_FRAME_HEADER_BYTES + 512];
+    size_t len = 0, sent = 0;
+    bool cut = false;
+    struct ft_conn *conn = raw_conn(f);
+
+    start(f, &cfg);
+    memset(name, 'n', sizeof(name));
+    put.u.put.flags = FT_XFER_VERIFY;
+    put.u.put.size = 10;
+    put.u.put.name.ptr = (const uint8_t *)name;
+    put.u.put.name.len = sizeof(name);
+    assert_int_equal(ft_msg_encode(&put, frame + FT_FRAME_HEADER_BYTES,
+                                   sizeof(frame) - FT_FRAME_HEADER_BYTES, &len),
+                     FT_OK);
+    frame[0] = (uint8_t)(len >> 24);
+    frame[1] = (uint8_t)(len >> 16);
+    frame[2] = (uint8_t)(len >> 8);
+    frame[3] = (uint8_t)len;
+    frame[4] = FT_MSG_PUT;
+    len += FT_FRAME_HEADER_BYTES; /* 219 bytes: some 22 s at this pace */
+
+    assert_true(tu_raw_handshake(conn, f->server.port, 0, WAIT_MS, NULL));
+    while (sent < len) {
+        struct pollfd p = { .fd = conn->fd, .events = POLLIN };
+
+        /* Anything to read (its ERROR, or the end of the stream) means the
+         * server has given up on us. */
+        if (poll(&p, 1, 0) > 0) {
+            cut = true;
+            break;
+        }
+        if (send(conn->fd, frame + sent, 1, MSG_NOSIGNAL) != 1) {
+            cut = true;
+            break;
+        }
+        sent++;
+        tu_sleep_ms(100); /* pacing, not a wait for readiness */
+    }
+    assert_true(cut);
+    assert_true(sent < len);
+    expect_error_then_eof(conn, FT_ERR_TIMEOUT);
+    raw_close(f);
+}
+
+static void test_max_file_size_announced(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .max_file_size = MIB };
+    struct ft_client *c;
+    char *src = tu_path(f->work, "two-mib");
+    struct stat sb;
+    int fd;
+
+    start(f, &cfg);
+    tu_write_random(src, 2 * MIB, 2);
+    c = connect_ok(f);
+    fd = open(src, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &sb), 0);
+    assert_int_equal(ft_client_put(c, fd, sb.st_size, "big", NULL, NULL),
+                     FT_ERR_TOO_LARGE);
+    assert_non_null(strstr(ft_client_error(c), "file too large"));
+    /* Refused before the data: not a byte of the file was read. */
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
+    close(fd);
+    ft_client_close(c);
+    nothing_left(f, "big");
+    small_put_works(f, "small");
+    free(src);
+}
+
+static void test_max_file_size_reached_mid_stream(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .max_file_size = MIB };
+    struct tu_feeder feeder;
+    struct ft_client *c;
+    enum ft_err rc;
+    int pipefd[2];
+
+    start(f, &cfg);
+    c = connect_ok(f);
+    assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+    tu_feeder_start(&feeder, pipefd[1], 2 * MIB, 3, WAIT_MS, true);
+    /* Size unknown: the server can only count as the bytes come. */
+    rc = ft_client_put(c, pipefd[0], -1, "big", NULL, NULL);
+    close(pipefd[0]); /* the feeder, if still writing, meets EPIPE */
+    tu_feeder_join(&feeder);
+    assert_int_equal(rc, FT_ERR_TOO_LARGE);
+    assert_non_null(strstr(ft_client_error(c), "file too large"));
+    ft_client_close(c);
+    nothing_left(f, "big");
+    small_put_works(f, "small");
+}
+
+static void test_max_frame_payload_followed(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .max_frame_payload = 8192 };
+    char *src = tu_path(f->work, "one-mib");
+    char *text = tu_path(f->work, "text");
+    char *back = tu_path(f->work, "back");
+    char *stored, *stored_text;
+    struct ft_transfer t;
+    struct ft_client *c;
+
+    start(f, &cfg);
+    stored = tu_path(f->server.root, "one-mib");
+    stored_text = tu_path(f->server.root, "text");
+    tu_write_random(src, MIB, 4);
+    tu_write_text(text, MIB);
+    c = connect_ok(f);
+    /* The client cuts its chunks to the limit WELCOME announced. */
+    assert_int_equal(put_file(c, src, "one-mib", false), FT_OK);
+    assert_true(tu_files_equal(src, stored));
+    assert_int_equal(put_file(c, text, "text", true), FT_OK);
+    assert_true(tu_files_equal(text, stored_text));
+    assert_int_equal(ft_client_get_file(c, "one-mib", back, NULL, &t), FT_OK);
+    assert_true(t.verified);
+    assert_true(tu_files_equal(src, back));
+    ft_client_close(c);
+    free(src);
+    free(text);
+    free(back);
+    free(stored);
+    free(stored_text);
+}
+
+/* A raw connection past PUT/READY for name, with the given flags. */
+static void raw_put(struct fixture *f, struct ft_conn *conn, uint32_t features,
+                    uint32_t flags, uint64_t size, const char *name,
+                    uint32_t *max_payload)
+{
+    struct ft_msg put = { .type = FT_MSG_PUT };
+    struct ft_msg m;
+
+    assert_true(tu_raw_handshake(conn, f->server.port, features, WAIT_MS,
+                                 max_payload));
+    put.u.put.flags = flags;
+    put.u.put.size = size;
+    put.u.put.name.ptr = (const uint8_t *)name;
+    put.u.put.name.len = strlen(name);
+    assert_int_equal(ft_conn_send(conn, &put), FT_OK);
+    assert_int_equal(ft_conn_recv(conn, &m, WAIT_MS), FT_OK);
+    assert_int_equal(m.type, FT_MSG_READY);
+}
+
+static void test_max_frame_payload_enforced(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .max_frame_payload = 8192 };
+    static uint8_t data[9000];
+    uint32_t max_payload = 0;
+    struct ft_conn *conn = raw_conn(f);
+    struct ft_msg m;
+    enum ft_err rc;
+
+    start(f, &cfg);
+    memset(data, 'x', sizeof(data));
+    raw_put(f, conn, 0, FT_XFER_VERIFY, sizeof(data), "big", &max_payload);
+    assert_int_equal(max_payload, 8192);
+    /* One DATA frame over the announced limit (but under the protocol's). */
+    assert_int_equal(ft_conn_send_raw(conn, FT_MSG_DATA, data, sizeof(data)),
+                     FT_OK);
+    rc = ft_conn_recv(conn, &m, WAIT_MS);
+    if (rc == FT_OK) {
+        assert_int_equal(m.type, FT_MSG_ERROR);
+        if (m.u.error.code != FT_ERR_PROTOCOL)
+            print_error("ERROR code %u (%s) for an oversized frame: "
+                        "docs/PROTOCOL.md section 12 says it is reported as "
+                        "PROTOCOL (7)\n", (unsigned)m.u.error.code,
+                        ft_err_name((enum ft_err)m.u.error.code));
+        assert_int_equal(m.u.error.code, FT_ERR_PROTOCOL);
+    } else {
+        assert_int_equal(rc, FT_ERR_CLOSED);
+    }
+    raw_close(f);
+    nothing_left(f, "big");
+}
+
+static void test_decompression_bomb(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t *zeros = calloc(1, 256 * 1024);
+    uLongf zlen = compressBound(256 * 1024);
+    uint8_t *payload = malloc(FT_DATA_Z_HEADER_BYTES + zlen);
+    struct ft_conn *conn = raw_conn(f);
+    struct ft_msg m;
+
+    assert_non_null(zeros);
+    assert_non_null(payload);
+    start(f, NULL);
+    assert_int_equal(compress2(payload + FT_DATA_Z_HEADER_BYTES, &zlen, zeros,
+                               256 * 1024, 9), Z_OK);
+    /* It claims 1000 bytes and inflates to 256 KiB. The size is unknown,
+     * so only the inflate bound stands in the way. */
+    ft_msg_put_u32(payload, 1000);
+    raw_put(f, conn, FT_FEATURE_ZLIB, FT_XFER_COMPRESS | FT_XFER_VERIFY,
+            FT_SIZE_UNKNOWN, "bomb", NULL);
+    assert_int_equal(ft_conn_send_raw(conn, FT_MSG_DATA_Z, payload,
+                                      FT_DATA_Z_HEADER_BYTES + zlen), FT_OK);
+    assert_int_equal(ft_conn_recv(conn, &m, WAIT_MS), FT_OK);
+    assert_int_equal(m.type, FT_MSG_ERROR);
+    assert_int_equal(m.u.error.code, FT_ERR_PROTOCOL);
+    raw_close(f);
+    nothing_left(f, "bomb");
+    free(zeros);
+    free(payload);
+}
+
+static int collect_names(const struct ft_entry *e, void *ctx)
+{
+    char *names = ctx;
+
+    strcat(names, e->name);
+    strcat(names, ";");
+    return 0;
+}
+
+static void test_read_only(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .read_only = true };
+    char *seed = NULL, *src = tu_path(f->work, "new");
+    char *back = tu_path(f->work, "back");
+    char *stored_new = NULL;
+    char names[256] = "";
+    struct ft_transfer t;
+    struct ft_client *c;
+
+    tu_write_random(src, 100, 5);
+    start(f, &cfg);
+    /* The server does not write its root: seed it behind its back. */
+    seed = tu_path(f->server.root, "seed");
+    stored_new = tu_path(f->server.root, "new");
+    tu_write_random(seed, 5000, 6);
+    c = connect_ok(f);
+
+    assert_int_equal(put_file(c, src, "new", false), FT_ERR_READ_ONLY);
+    assert_non_null(strstr(ft_client_error(c), "read-only"));
+    assert_false(tu_exists(stored_new));
+    assert_int_equal(ft_client_remove(c, "seed"), FT_ERR_READ_ONLY);
+    assert_non_null(strstr(ft_client_error(c), "read-only"));
+    assert_true(tu_exists(seed));
+    /* Refusals leave the connection usable; reading still works. */
+    assert_int_equal(ft_client_get_file(c, "seed", back, NULL, &t), FT_OK);
+    assert_true(t.verified);
+    assert_true(tu_files_equal(seed, back));
+    assert_int_equal(ft_client_list(c, collect_names, names), FT_OK);
+    assert_string_equal(names, "seed;");
+    ft_client_close(c);
+    free(seed);
+    free(src);
+    free(back);
+    free(stored_new);
+}
+
+/* Impossible limits are usage errors: the server never starts. */
+static void test_cli_refuses_bad_limits(void **state)
+{
+    struct fixture *f = *state;
+    char *root = tu_path(f->work, "root");
+    const char *bad[][2] = {
+        { "--max-clients", "0" },      { "--max-frame-size", "100" },
+        { "--max-frame-size", "4095" }, { "--max-frame-size", "262209" },
+        { "--max-file-size", "0" },    { "--idle-timeout", "0" },
+        { "--handshake-timeout", "-1" },
+    };
+    char err[2048];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        const char *args[] = { "serve", "--root", root, "--port", "0",
+                               bad[i][0], bad[i][1], NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 2);
+        assert_true(strncmp(err, "ft: ", 4) == 0);
+        assert_non_null(strstr(err, bad[i][0]));
+    }
+    /* It never started: it did not even create its root. */
+    assert_false(tu_exists(root));
+    free(root);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_max_clients_busy_then_served, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_loris_cut_mid_frame, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_max_file_size_announced, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_max_file_size_reached_mid_stream,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_frame_payload_followed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_max_frame_payload_enforced, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_decompression_bomb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_refuses_bad_limits, setup,
+                                        teardown),
+    };
+
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

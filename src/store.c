@@ -16,6 +16,8 @@
 #include "io.h"
 
 #define TMP_DIR FT_STORE_META "/tmp"
+/* Uploads are pushed to disk in windows of this size as they arrive. */
+#define WRITEBACK_WINDOW_BYTES (8u * 1024u * 1024u)
 
 struct ft_store {
     int root_fd;
@@ -223,12 +225,19 @@ enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
                                   size_t n)
 {
     enum ft_err err = ft_io_write_full(up->fd, buf, n, FT_IO_NO_DEADLINE);
+    uint64_t window = up->written / WRITEBACK_WINDOW_BYTES;
 
     if (err == FT_ERR_IO)
         return from_errno(errno);
-    if (err == FT_OK)
-        up->written += n;
-    return err;
+    if (err != FT_OK)
+        return err;
+    up->written += n;
+    /* Start writing each finished window to disk now, so that the fsync
+     * before publication does not stall on the whole file at the end. */
+    if (up->written / WRITEBACK_WINDOW_BYTES != window)
+        sync_file_range(up->fd, (off_t)(window * WRITEBACK_WINDOW_BYTES),
+                        WRITEBACK_WINDOW_BYTES, SYNC_FILE_RANGE_WRITE);
+    return FT_OK;
 }
 
 enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)

@@ -486,7 +486,8 @@ static int cmd_ls(int argc, char **argv)
         code = exit_code_for(err);
         goto out;
     }
-    qsort(l.items, l.n, sizeof(*l.items), by_name);
+    if (l.n > 1)
+        qsort(l.items, l.n, sizeof(*l.items), by_name);
     for (size_t i = 0; i < l.n; i++) {
         char when[32];
         time_t t = (time_t)l.items[i].mtime;

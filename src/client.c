@@ -404,6 +404,30 @@ static uint32_t xfer_flags(const struct ft_client *c,
     return flags;
 }
 
+/* Relays the connection's progress to the caller's callback, with the
+ * total the caller cannot see from inside a chunk loop. */
+struct progress_relay {
+    const struct ft_transfer_options *opt;
+    uint64_t total;
+};
+
+static void relay_progress(void *ctx, uint64_t done)
+{
+    const struct progress_relay *r = ctx;
+
+    r->opt->progress(r->opt->progress_ctx, done, r->total);
+}
+
+/* Routes progress reports of the next transfer to opt's callback, if any. */
+static void watch(struct ft_client *c, const struct ft_transfer_options *opt,
+                  struct progress_relay *relay, uint64_t total)
+{
+    relay->opt = opt;
+    relay->total = total;
+    c->conn.progress = opt != NULL && opt->progress != NULL ? relay_progress : NULL;
+    c->conn.progress_ctx = relay;
+}
+
 static void report(struct ft_transfer *out, const struct ft_xfer_result *res,
                    int64_t started_ms)
 {
@@ -425,6 +449,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     struct ft_msg req = { .type = FT_MSG_PUT };
     struct ft_msg reply;
     struct ft_xfer_result res;
+    struct progress_relay relay;
     int64_t started = ft_io_now_ms();
     enum ft_err err = begin(c);
 
@@ -439,7 +464,9 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     if (err != FT_OK)
         return err;
     errno = 0;
+    watch(c, opt, &relay, req.u.put.size);
     err = ft_xfer_send(&c->conn, in_fd, req.u.put.flags, req.u.put.size, &res);
+    c->conn.progress = NULL;
     if (err != FT_OK) {
         /* The server refused mid-stream and hung up, or the link died. */
         c->broken = true;
@@ -471,6 +498,7 @@ enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
     struct ft_msg reply;
     struct ft_msg ack = { .type = FT_MSG_DONE };
     struct ft_xfer_result res;
+    struct progress_relay relay;
     int64_t started = ft_io_now_ms();
     enum ft_err err = begin(c);
 
@@ -484,8 +512,10 @@ enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
     if (err != FT_OK)
         return err;
     errno = 0;
+    watch(c, opt, &relay, reply.u.ready.size);
     err = ft_xfer_recv(&c->conn, req.u.get.flags, reply.u.ready.size,
                        UINT64_MAX, write_to_fd, &out_fd, &res);
+    c->conn.progress = NULL;
     if (err == FT_ERR_INTEGRITY) {
         /* The stream ended cleanly: tell the server, which logs it. */
         ft_conn_send_error(&c->conn, FT_ERR_INTEGRITY,

@@ -25,6 +25,10 @@ struct ft_conn {
     bool sealed;
     struct ft_noise_cipherstate tx, rx;
     uint8_t *seal_buf;  /* FT_NOISE_MAX_MESSAGE_BYTES: a frame being sealed */
+    /* Told the content bytes moved so far after each data frame sent or
+     * received; NULL when nobody watches. */
+    void (*progress)(void *ctx, uint64_t done);
+    void *progress_ctx;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
     enum ft_err peer_code;
     char peer_text[FT_ERROR_TEXT_MAX + 1];

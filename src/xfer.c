@@ -68,6 +68,8 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
         }
         if (err != FT_OK)
             goto out;
+        if (c->progress != NULL)
+            c->progress(c->progress_ctx, total);
     }
     if (expect_size != FT_SIZE_UNKNOWN && total != expect_size) {
         err = FT_ERR_CHANGED; /* it shrank */
@@ -176,6 +178,8 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
         err = sink(ctx, bytes, n);
         if (err != FT_OK)
             goto out;
+        if (c->progress != NULL)
+            c->progress(c->progress_ctx, total);
     }
 out:
     ft_inflater_free(&inf);

@@ -149,6 +149,54 @@ static void test_ls_rm_and_overwrite(void **state)
     free(stored);
 }
 
+struct progress_seen {
+    uint64_t calls, last, total;
+    bool monotonic;
+};
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct progress_seen *p = ctx;
+
+    if (done < p->last)
+        p->monotonic = false;
+    p->calls++;
+    p->last = done;
+    p->total = total;
+}
+
+/* The progress callback sees every chunk, in order, up to the whole size;
+ * with standard input, the total is unknown. */
+static void test_progress_reports(void **state)
+{
+    struct fixture *f = *state;
+    struct progress_seen put = { 0, 0, 0, true }, get = { 0, 0, 0, true };
+    struct ft_transfer_options opt = { .progress = on_progress };
+    struct ft_client *c = connect_to(f);
+    char *src = tu_path(f->work, "src");
+    char *back = tu_path(f->work, "back");
+    int fd;
+
+    tu_write_random(src, 3u << 20, 9);
+    fd = open(src, O_RDONLY);
+    opt.progress_ctx = &put;
+    assert_int_equal(ft_client_put(c, fd, -1, "p", &opt, NULL), FT_OK);
+    close(fd);
+    assert_true(put.calls >= 3);
+    assert_true(put.monotonic);
+    assert_int_equal(put.last, 3u << 20);
+    assert_int_equal(put.total, FT_SIZE_UNKNOWN_TOTAL);
+    opt.progress_ctx = &get;
+    assert_int_equal(ft_client_get_file(c, "p", back, &opt, NULL), FT_OK);
+    assert_true(get.calls >= 3);
+    assert_true(get.monotonic);
+    assert_int_equal(get.last, 3u << 20);
+    assert_int_equal(get.total, 3u << 20);
+    ft_client_close(c);
+    free(src);
+    free(back);
+}
+
 static int count_entry(const struct ft_entry *e, void *ctx)
 {
     int *seen = ctx;
@@ -354,6 +402,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_compressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ls_rm_and_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_upload_not_published, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_garbage_then_next_client, setup,

@@ -44,7 +44,13 @@ struct ft_transfer {
 struct ft_transfer_options {
     bool compress;  /* zlib, chunk by chunk; chunks that do not shrink go raw */
     bool no_verify; /* skip the BLAKE2b-256 check */
+    /* Called after each chunk with the bytes of content moved so far and
+     * the total (FT_SIZE_UNKNOWN_TOTAL when the size is not known); NULL:
+     * no calls. It runs on the transfer's thread: keep it short. */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
 };
+#define FT_SIZE_UNKNOWN_TOTAL UINT64_MAX
 
 /* Connects and performs the handshake. On failure *out is NULL and errbuf
  * receives the reason. */

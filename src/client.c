@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -450,6 +452,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     struct ft_msg reply;
     struct ft_xfer_result res;
     struct progress_relay relay;
+    struct stat sb;
     int64_t started = ft_io_now_ms();
     enum ft_err err = begin(c);
 
@@ -460,6 +463,11 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     req.u.put.size = size < 0 ? FT_SIZE_UNKNOWN : (uint64_t)size;
     req.u.put.name.ptr = (const uint8_t *)remote;
     req.u.put.name.len = strlen(remote);
+    if (fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        req.u.put.flags |= FT_XFER_META;
+        req.u.put.mtime = (int64_t)sb.st_mtime;
+        req.u.put.mode = (uint32_t)(sb.st_mode & 0777);
+    }
     err = request(c, &req, FT_MSG_READY, &reply);
     if (err != FT_OK)
         return err;
@@ -529,6 +537,10 @@ enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
     if (err != FT_OK)
         return fail(c, err);
     report(out, &res, started);
+    if (out != NULL) {
+        out->mtime = reply.u.ready.mtime;
+        out->mode = reply.u.ready.mode;
+    }
     return FT_OK;
 }
 
@@ -549,11 +561,31 @@ static int partial_path(const char *local, char *out, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+/* Gives a download the server's modification time, and its executable bits
+ * where the file is readable, as cp -p would (the rest follows umask). */
+static int keep_metadata(int fd, const struct ft_transfer *t)
+{
+    struct timespec times[2] = {
+        { .tv_sec = 0, .tv_nsec = UTIME_OMIT },
+        { .tv_sec = (time_t)t->mtime, .tv_nsec = 0 },
+    };
+    struct stat sb;
+    mode_t exec;
+
+    if (fstat(fd, &sb) != 0)
+        return -1;
+    exec = (mode_t)(t->mode & 0111) & ((sb.st_mode & 0444) >> 2);
+    if (exec != 0 && fchmod(fd, (sb.st_mode & 07777) | exec) != 0)
+        return -1;
+    return futimens(fd, times);
+}
+
 enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
                                const char *local_path,
                                const struct ft_transfer_options *opt,
                                struct ft_transfer *out)
 {
+    struct ft_transfer t;
     char tmp[4096];
     enum ft_err err;
     int fd;
@@ -567,7 +599,11 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
         set_error(c, "%s: %s", tmp, strerror(errno));
         return FT_ERR_IO;
     }
-    err = ft_client_get(c, remote, fd, opt, out);
+    err = ft_client_get(c, remote, fd, opt, &t);
+    if (err == FT_OK && keep_metadata(fd, &t) != 0) {
+        err = FT_ERR_IO;
+        set_error(c, "%s: %s", tmp, strerror(errno));
+    }
     if (close(fd) != 0 && err == FT_OK) {
         err = FT_ERR_IO;
         set_error(c, "%s: %s", tmp, strerror(errno));
@@ -578,6 +614,8 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
     }
     if (err != FT_OK)
         unlink(tmp);
+    else if (out != NULL)
+        *out = t;
     return err;
 }
 
@@ -632,4 +670,41 @@ enum ft_err ft_client_remove(struct ft_client *c, const char *remote)
     req.u.del.name.ptr = (const uint8_t *)remote;
     req.u.del.name.len = strlen(remote);
     return request(c, &req, FT_MSG_DONE, &reply);
+}
+
+enum ft_err ft_client_move(struct ft_client *c, const char *from,
+                           const char *to)
+{
+    struct ft_msg req = { .type = FT_MSG_MOVE };
+    struct ft_msg reply;
+    enum ft_err err = begin(c);
+
+    if (err != FT_OK)
+        return err;
+    req.u.move.from.ptr = (const uint8_t *)from;
+    req.u.move.from.len = strlen(from);
+    req.u.move.to.ptr = (const uint8_t *)to;
+    req.u.move.to.len = strlen(to);
+    return request(c, &req, FT_MSG_DONE, &reply);
+}
+
+enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
+                           struct ft_stat *out)
+{
+    struct ft_msg req = { .type = FT_MSG_STAT };
+    struct ft_msg reply;
+    enum ft_err err = begin(c);
+
+    if (err != FT_OK)
+        return err;
+    req.u.stat.name.ptr = (const uint8_t *)remote;
+    req.u.stat.name.len = strlen(remote);
+    err = request(c, &req, FT_MSG_STAT_INFO, &reply);
+    if (err != FT_OK)
+        return err;
+    out->size = reply.u.stat_info.size;
+    out->mtime = reply.u.stat_info.mtime;
+    out->mode = reply.u.stat_info.mode;
+    ft_hash_hex(reply.u.stat_info.digest, out->digest_hex);
+    return FT_OK;
 }

@@ -41,6 +41,8 @@ static const char usage_text[] =
     "  get REMOTE [LOCAL]   download a file ('-' writes standard output)\n"
     "  ls               list the files on the server\n"
     "  rm NAME...       delete files on the server\n"
+    "  mv OLD NEW       rename a file on the server, atomically\n"
+    "  stat NAME...     size, time, mode and BLAKE2b-256 digest of files\n"
     "  keygen --token FILE  make an access token\n"
     "\n"
     "Run 'ft COMMAND --help' for a command's options.\n"
@@ -534,6 +536,72 @@ static int cmd_rm(int argc, char **argv)
     return code;
 }
 
+static int cmd_mv(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: ft mv [OPTIONS] OLD NEW\n"
+        "Renames a file on the server, atomically; a file named NEW is replaced.\n";
+    struct client_args a;
+    struct ft_client *c = NULL;
+    int code = parse_client_args(argc, argv, help, false, &a);
+    enum ft_err err;
+
+    if (code != 0)
+        return code < 0 ? EXIT_OK : code;
+    if (argc - optind != 2)
+        return fail_usage("%s needs OLD and NEW", "mv");
+    c = connect_or_complain(&a, "mv", &code);
+    if (c == NULL)
+        return code;
+    err = ft_client_move(c, argv[optind], argv[optind + 1]);
+    if (err != FT_OK) {
+        fprintf(stderr, "ft: mv %s: %s\n", argv[optind], ft_client_error(c));
+        code = exit_code_for(err);
+    }
+    ft_client_close(c);
+    return code;
+}
+
+static int cmd_stat(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: ft stat [OPTIONS] NAME...\n"
+        "Shows a file's size, modification time, mode and the BLAKE2b-256\n"
+        "digest of its content (the hex that 'b2sum -l 256' prints).\n";
+    struct client_args a;
+    struct ft_client *c = NULL;
+    int code = parse_client_args(argc, argv, help, false, &a);
+
+    if (code != 0)
+        return code < 0 ? EXIT_OK : code;
+    if (argc == optind)
+        return fail_usage("%s needs at least one NAME", "stat");
+    c = connect_or_complain(&a, "stat", &code);
+    for (int i = optind; c != NULL && i < argc; i++) {
+        struct ft_stat st;
+        char when[32];
+        time_t t;
+        struct tm tm;
+        enum ft_err err = ft_client_stat(c, argv[i], &st);
+
+        if (err != FT_OK) {
+            fprintf(stderr, "ft: stat %s: %s\n", argv[i], ft_client_error(c));
+            code = exit_code_for(err);
+            if (exit_code_for(err) != EXIT_REFUSED)
+                break;
+            continue;
+        }
+        t = (time_t)st.mtime;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+        printf("name: %s\nsize: %" PRIu64 "\nmtime: %s\nmode: %04o\n"
+               "blake2b-256: %s\n", argv[i], st.size, when,
+               (unsigned)(st.mode & 07777), st.digest_hex);
+    }
+    ft_client_close(c);
+    return code;
+}
+
 static void on_stop_signal(int sig)
 {
     (void)sig;
@@ -743,6 +811,7 @@ int main(int argc, char **argv)
     } commands[] = {
         { "serve", cmd_serve }, { "put", cmd_put }, { "get", cmd_get },
         { "ls", cmd_ls },       { "rm", cmd_rm },   { "keygen", cmd_keygen },
+        { "mv", cmd_mv },       { "stat", cmd_stat },
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -141,6 +141,8 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         put_uint(&w, msg->u.put.flags, 4);
         put_uint(&w, msg->u.put.size, 8);
         put_str(&w, msg->u.put.name);
+        put_uint(&w, (uint64_t)msg->u.put.mtime, 8);
+        put_uint(&w, msg->u.put.mode, 4);
         break;
     case FT_MSG_GET:
         put_uint(&w, msg->u.get.flags, 4);
@@ -154,6 +156,7 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
     case FT_MSG_READY:
         put_uint(&w, msg->u.ready.size, 8);
         put_uint(&w, (uint64_t)msg->u.ready.mtime, 8);
+        put_uint(&w, msg->u.ready.mode, 4);
         break;
     case FT_MSG_END:
         put_uint(&w, msg->u.end.total, 8);
@@ -170,6 +173,19 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         break;
     case FT_MSG_NOISE:
         put_bytes(&w, msg->u.noise.bytes.ptr, msg->u.noise.bytes.len);
+        break;
+    case FT_MSG_STAT:
+        put_str(&w, msg->u.stat.name);
+        break;
+    case FT_MSG_STAT_INFO:
+        put_uint(&w, msg->u.stat_info.size, 8);
+        put_uint(&w, (uint64_t)msg->u.stat_info.mtime, 8);
+        put_uint(&w, msg->u.stat_info.mode, 4);
+        put_bytes(&w, msg->u.stat_info.digest, FT_DIGEST_BYTES);
+        break;
+    case FT_MSG_MOVE:
+        put_str(&w, msg->u.move.from);
+        put_str(&w, msg->u.move.to);
         break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
@@ -219,6 +235,8 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.put.flags = (uint32_t)get_uint(&r, 4);
         msg->u.put.size = get_uint(&r, 8);
         msg->u.put.name = get_str(&r, FT_WIRE_NAME_MAX);
+        msg->u.put.mtime = (int64_t)get_uint(&r, 8);
+        msg->u.put.mode = (uint32_t)get_uint(&r, 4);
         break;
     case FT_MSG_GET:
         msg->u.get.flags = (uint32_t)get_uint(&r, 4);
@@ -232,6 +250,7 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
     case FT_MSG_READY:
         msg->u.ready.size = get_uint(&r, 8);
         msg->u.ready.mtime = (int64_t)get_uint(&r, 8);
+        msg->u.ready.mode = (uint32_t)get_uint(&r, 4);
         break;
     case FT_MSG_DATA:
         msg->u.data.bytes = get_rest(&r);
@@ -260,6 +279,24 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.entry.size = get_uint(&r, 8);
         msg->u.entry.mtime = (int64_t)get_uint(&r, 8);
         msg->u.entry.name = get_str(&r, FT_WIRE_NAME_MAX);
+        break;
+    case FT_MSG_STAT:
+        msg->u.stat.name = get_str(&r, FT_WIRE_NAME_MAX);
+        break;
+    case FT_MSG_STAT_INFO: {
+        const uint8_t *d;
+
+        msg->u.stat_info.size = get_uint(&r, 8);
+        msg->u.stat_info.mtime = (int64_t)get_uint(&r, 8);
+        msg->u.stat_info.mode = (uint32_t)get_uint(&r, 4);
+        d = get_bytes(&r, FT_DIGEST_BYTES);
+        if (d != NULL)
+            memcpy(msg->u.stat_info.digest, d, FT_DIGEST_BYTES);
+        break;
+    }
+    case FT_MSG_MOVE:
+        msg->u.move.from = get_str(&r, FT_WIRE_NAME_MAX);
+        msg->u.move.to = get_str(&r, FT_WIRE_NAME_MAX);
         break;
     case FT_MSG_NOISE:
         msg->u.noise.bytes = get_rest(&r);
@@ -292,6 +329,9 @@ const char *ft_msg_name(unsigned type)
     case FT_MSG_DONE: return "DONE";
     case FT_MSG_ENTRY: return "ENTRY";
     case FT_MSG_NOISE: return "NOISE";
+    case FT_MSG_STAT: return "STAT";
+    case FT_MSG_STAT_INFO: return "STAT_INFO";
+    case FT_MSG_MOVE: return "MOVE";
     }
     return "unknown";
 }

@@ -43,7 +43,11 @@
 /* Flags of PUT and GET. */
 #define FT_XFER_COMPRESS 0x1u /* the sender may send DATA_Z frames */
 #define FT_XFER_VERIFY 0x2u   /* END carries the BLAKE2b-256 digest */
-#define FT_XFER_KNOWN_FLAGS (FT_XFER_COMPRESS | FT_XFER_VERIFY)
+#define FT_XFER_META 0x4u     /* PUT's mtime and mode are the source's */
+#define FT_XFER_KNOWN_FLAGS (FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META)
+/* The permission bits that travel: the executable bits. The rest follow
+ * the receiver's own defaults, as with cp. */
+#define FT_MODE_EXEC 0111u
 
 enum ft_msg_type {
     FT_MSG_HELLO = 1,
@@ -60,6 +64,9 @@ enum ft_msg_type {
     FT_MSG_DONE = 12,
     FT_MSG_ENTRY = 13,
     FT_MSG_NOISE = 14, /* a Noise handshake message */
+    FT_MSG_STAT = 15,
+    FT_MSG_STAT_INFO = 16,
+    FT_MSG_MOVE = 17,
 };
 
 struct ft_bytes {
@@ -73,11 +80,17 @@ struct ft_msg {
         struct { uint16_t version; uint32_t features; } hello;
         struct { uint16_t version; uint32_t features; uint32_t max_payload; } welcome;
         struct { uint16_t code; struct ft_bytes text; } error;
-        struct { uint32_t flags; uint64_t size; struct ft_bytes name; } put;
+        struct {
+            uint32_t flags;
+            uint64_t size;
+            struct ft_bytes name;
+            int64_t mtime;  /* with FT_XFER_META */
+            uint32_t mode;  /* permission bits, with FT_XFER_META */
+        } put;
         struct { uint32_t flags; struct ft_bytes name; } get;
         struct { struct ft_bytes name; } del;
-        /* Answer to PUT (size and mtime zero) and to GET (the file's). */
-        struct { uint64_t size; int64_t mtime; } ready;
+        /* Answer to PUT (all zero) and to GET (the file's). */
+        struct { uint64_t size; int64_t mtime; uint32_t mode; } ready;
         struct { struct ft_bytes bytes; } data;
         struct { uint32_t raw_len; struct ft_bytes deflated; } data_z;
         struct { uint64_t total; bool has_digest; uint8_t digest[FT_DIGEST_BYTES]; } end;
@@ -85,6 +98,14 @@ struct ft_msg {
         struct { uint64_t count; } done;
         struct { uint64_t size; int64_t mtime; struct ft_bytes name; } entry;
         struct { struct ft_bytes bytes; } noise;
+        struct { struct ft_bytes name; } stat;
+        struct {
+            uint64_t size;
+            int64_t mtime;
+            uint32_t mode;
+            uint8_t digest[FT_DIGEST_BYTES];
+        } stat_info;
+        struct { struct ft_bytes from, to; } move;
     } u;
 };
 

@@ -18,6 +18,7 @@
 
 #include "conn.h"
 #include "ft/net.h"
+#include "hash.h"
 #include "io.h"
 #include "ft/keys.h"
 #include "name.h"
@@ -226,6 +227,9 @@ static void handle_put(struct session *s, const struct ft_msg *req,
         refuse(s, o, err);
         return;
     }
+    up.has_meta = (req->u.put.flags & FT_XFER_META) != 0;
+    up.mtime = req->u.put.mtime;
+    up.mode = req->u.put.mode;
     memset(&res, 0, sizeof(res));
     err = ft_conn_send(&s->conn, &ready);
     if (err == FT_OK)
@@ -284,6 +288,7 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     memset(&res, 0, sizeof(res));
     ready.u.ready.size = info.size;
     ready.u.ready.mtime = info.mtime;
+    ready.u.ready.mode = info.mode;
     err = ft_conn_send(&s->conn, &ready);
     if (err == FT_OK)
         err = ft_xfer_send(&s->conn, fd, req->u.get.flags, info.size, &res);
@@ -351,6 +356,78 @@ static void handle_list(struct session *s, struct outcome *o)
         return;
     }
     done.u.done.count = lc.count;
+    o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+}
+
+/* Hashes a stored file for STAT: the digest b2sum -l 256 prints. */
+static enum ft_err hash_file(struct session *s, int fd, uint8_t digest[FT_HASH_BYTES])
+{
+    struct ft_hash h;
+
+    ft_hash_init(&h);
+    for (;;) {
+        size_t got = 0;
+        enum ft_err err = ft_io_read_full(fd, s->conn.buf, FT_FRAME_MAX_PAYLOAD,
+                                          FT_IO_NO_DEADLINE, &got);
+
+        if (err != FT_OK)
+            return err;
+        if (got == 0)
+            break;
+        ft_hash_update(&h, s->conn.buf, got);
+    }
+    ft_hash_final(&h, digest);
+    return FT_OK;
+}
+
+static void handle_stat(struct session *s, const struct ft_msg *req,
+                        struct outcome *o)
+{
+    struct ft_msg info = { .type = FT_MSG_STAT_INFO };
+    struct ft_store_entry e;
+    char name[FT_NAME_MAX + 1];
+    enum ft_err err;
+    int fd = -1;
+
+    o->op = "stat";
+    if (!take_name(s, o, req->u.stat.name, name))
+        return;
+    o->keep_open = true;
+    err = ft_store_open_file(s->srv->store, name, &fd, &e);
+    if (err == FT_OK)
+        err = hash_file(s, fd, info.u.stat_info.digest);
+    if (fd >= 0)
+        close(fd);
+    if (err != FT_OK) {
+        refuse(s, o, err);
+        return;
+    }
+    o->bytes = e.size;
+    info.u.stat_info.size = e.size;
+    info.u.stat_info.mtime = e.mtime;
+    info.u.stat_info.mode = e.mode;
+    o->err = ft_conn_send(&s->conn, &info);
+    o->keep_open = o->err == FT_OK;
+}
+
+static void handle_move(struct session *s, const struct ft_msg *req,
+                        struct outcome *o)
+{
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    char from[FT_NAME_MAX + 1], to[FT_NAME_MAX + 1];
+    enum ft_err err;
+
+    o->op = "mv";
+    if (!take_name(s, o, req->u.move.to, to) ||
+        !take_name(s, o, req->u.move.from, from))
+        return;
+    o->keep_open = true;
+    err = ft_store_move(s->srv->store, from, to);
+    if (err != FT_OK) {
+        refuse(s, o, err);
+        return;
+    }
     o->err = ft_conn_send(&s->conn, &done);
     o->keep_open = o->err == FT_OK;
 }
@@ -570,6 +647,12 @@ static void serve_requests(struct session *s)
             break;
         case FT_MSG_DELETE:
             handle_delete(s, &m, &o);
+            break;
+        case FT_MSG_STAT:
+            handle_stat(s, &m, &o);
+            break;
+        case FT_MSG_MOVE:
+            handle_move(s, &m, &o);
             break;
         default:
             log_line(srv, "%s dropped: unexpected %s frame", s->peer,

@@ -154,6 +154,8 @@ void ft_store_close(struct ft_store *st)
     free(st);
 }
 
+static enum ft_err check_regular(struct ft_store *st, const char *name);
+
 /* Checks a NUL-terminated name. */
 static enum ft_err check_cname(const char *name)
 {
@@ -186,6 +188,7 @@ enum ft_err ft_store_open_file(struct ft_store *st, const char *name, int *fd,
     snprintf(info->name, sizeof(info->name), "%s", name);
     info->size = (uint64_t)sb.st_size;
     info->mtime = (int64_t)sb.st_mtime;
+    info->mode = (uint32_t)(sb.st_mode & 07777);
     *fd = f;
     f = -1;
 out:
@@ -204,6 +207,7 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
     up->fd = -1;
     up->tmp[0] = '\0';
     up->written = 0;
+    up->has_meta = false;
     if (err != FT_OK)
         return err;
     if (st->read_only)
@@ -244,7 +248,22 @@ enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
 {
     enum ft_err err = FT_OK;
 
-    if (fchmod(up->fd, 0644) != 0 || fsync(up->fd) != 0) {
+    if (fchmod(up->fd, 0644 | (up->has_meta ? up->mode & 0111 : 0)) != 0) {
+        err = from_errno(errno);
+        goto out;
+    }
+    if (up->has_meta) {
+        struct timespec times[2] = {
+            { .tv_sec = 0, .tv_nsec = UTIME_OMIT },
+            { .tv_sec = (time_t)up->mtime, .tv_nsec = 0 },
+        };
+
+        if (futimens(up->fd, times) != 0) {
+            err = from_errno(errno);
+            goto out;
+        }
+    }
+    if (fsync(up->fd) != 0) {
         err = from_errno(errno);
         goto out;
     }
@@ -272,19 +291,46 @@ void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up)
 
 enum ft_err ft_store_remove(struct ft_store *st, const char *name)
 {
-    struct stat sb;
     enum ft_err err = check_cname(name);
 
     if (err != FT_OK)
         return err;
     if (st->read_only)
         return FT_ERR_READ_ONLY;
-    if (fstatat(st->root_fd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-        return from_errno(errno);
-    if (!S_ISREG(sb.st_mode))
-        return FT_ERR_DENIED;
+    err = check_regular(st, name);
+    if (err != FT_OK)
+        return err;
     if (unlinkat(st->root_fd, name, 0) != 0)
         return from_errno(errno);
+    return FT_OK;
+}
+
+/* The regular file under name, not followed if a link: FT_OK or why not. */
+static enum ft_err check_regular(struct ft_store *st, const char *name)
+{
+    struct stat sb;
+
+    if (fstatat(st->root_fd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return from_errno(errno);
+    return S_ISREG(sb.st_mode) ? FT_OK : FT_ERR_DENIED;
+}
+
+enum ft_err ft_store_move(struct ft_store *st, const char *from, const char *to)
+{
+    enum ft_err err = check_cname(from);
+
+    if (err == FT_OK)
+        err = check_cname(to);
+    if (err != FT_OK)
+        return err;
+    if (st->read_only)
+        return FT_ERR_READ_ONLY;
+    err = check_regular(st, from);
+    if (err != FT_OK)
+        return err;
+    if (renameat(st->root_fd, from, st->root_fd, to) != 0)
+        return from_errno(errno);
+    fsync(st->root_fd);
     return FT_OK;
 }
 

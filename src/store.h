@@ -24,6 +24,7 @@ struct ft_store_entry {
     char name[FT_NAME_MAX + 1];
     uint64_t size;
     int64_t mtime; /* seconds since the epoch */
+    uint32_t mode; /* permission bits */
 };
 
 struct ft_upload {
@@ -31,6 +32,11 @@ struct ft_upload {
     char tmp[48];              /* name under .ft/tmp */
     char name[FT_NAME_MAX + 1];
     uint64_t written;
+    /* Set before commit to carry the source's metadata: its modification
+     * time, and its executable bits (the rest is 0644, as for any upload). */
+    bool has_meta;
+    int64_t mtime;
+    uint32_t mode;
 };
 
 /* Opens (creating if missing) the store at root, takes its lock so that no
@@ -55,6 +61,11 @@ enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up);
 void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up);
 
 enum ft_err ft_store_remove(struct ft_store *st, const char *name);
+
+/* Renames a stored file, atomically; an existing file under the new name is
+ * replaced. */
+enum ft_err ft_store_move(struct ft_store *st, const char *from,
+                          const char *to);
 
 /* Calls fn for every regular file, in no particular order; stops at the
  * first error fn returns. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -194,6 +195,71 @@ static void test_progress_reports(void **state)
     assert_int_equal(get.total, 3u << 20);
     ft_client_close(c);
     free(src);
+    free(back);
+}
+
+/* Modification time and executable bit travel both ways; stat gives the
+ * digest b2sum -l 256 would print; mv renames atomically. */
+static void test_metadata_stat_and_move(void **state)
+{
+    struct fixture *f = *state;
+    struct timespec old_times[2] = { { 0, UTIME_OMIT }, { 1500000000, 0 } };
+    struct ft_client *c = connect_to(f);
+    char *src = tu_path(f->work, "tool.sh");
+    char *stored = tu_path(f->server.root, "tool.sh");
+    char *moved = tu_path(f->server.root, "renamed.sh");
+    char *back = tu_path(f->work, "back.sh");
+    struct ft_stat st;
+    struct ft_transfer t;
+    struct stat sb;
+    struct ft_hash h;
+    uint8_t digest[FT_HASH_BYTES];
+    char hex[FT_HASH_HEX_BYTES];
+    int fd;
+
+    tu_write_text(src, 100000);
+    assert_int_equal(chmod(src, 0755), 0);
+    assert_int_equal(utimensat(AT_FDCWD, src, old_times, 0), 0);
+    fd = open(src, O_RDONLY);
+    assert_int_equal(ft_client_put(c, fd, -1, "tool.sh", NULL, NULL), FT_OK);
+    close(fd);
+    assert_int_equal(stat(stored, &sb), 0);
+    assert_int_equal(sb.st_mtime, 1500000000);
+    assert_int_equal(sb.st_mode & 0777, 0755);
+
+    assert_int_equal(ft_client_stat(c, "tool.sh", &st), FT_OK);
+    fd = open(src, O_RDONLY);
+    ft_hash_init(&h);
+    for (;;) {
+        char buf[4096];
+        ssize_t n = read(fd, buf, sizeof(buf));
+
+        if (n <= 0)
+            break;
+        ft_hash_update(&h, buf, (size_t)n);
+    }
+    close(fd);
+    ft_hash_final(&h, digest);
+    ft_hash_hex(digest, hex);
+    assert_string_equal(st.digest_hex, hex);
+    assert_int_equal(st.mtime, 1500000000);
+    assert_int_equal(st.size, (uint64_t)sb.st_size);
+
+    assert_int_equal(ft_client_move(c, "tool.sh", "renamed.sh"), FT_OK);
+    assert_false(tu_exists(stored));
+    assert_true(tu_files_equal(src, moved));
+    assert_int_equal(ft_client_move(c, "tool.sh", "x"), FT_ERR_NOT_FOUND);
+    assert_int_equal(ft_client_move(c, "renamed.sh", "../x"), FT_ERR_BAD_NAME);
+
+    assert_int_equal(ft_client_get_file(c, "renamed.sh", back, NULL, &t), FT_OK);
+    assert_int_equal(stat(back, &sb), 0);
+    assert_int_equal(sb.st_mtime, 1500000000);
+    assert_true((sb.st_mode & 0100) != 0);
+    assert_true(tu_files_equal(src, back));
+    ft_client_close(c);
+    free(src);
+    free(stored);
+    free(moved);
     free(back);
 }
 
@@ -403,6 +469,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ls_rm_and_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_reports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metadata_stat_and_move, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_upload_not_published, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_garbage_then_next_client, setup,

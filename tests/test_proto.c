@@ -57,9 +57,11 @@ static struct ft_msg sample(enum ft_msg_type type)
         m.u.error.text = bytes_of("no such file 'x'", 16);
         break;
     case FT_MSG_PUT:
-        m.u.put.flags = FT_XFER_COMPRESS | FT_XFER_VERIFY;
+        m.u.put.flags = FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META;
         m.u.put.size = 0x0102030405060708ull;
         m.u.put.name = bytes_of(name_bytes, NAME_LEN);
+        m.u.put.mtime = -1234567890123ll;
+        m.u.put.mode = 0x01020755u;
         break;
     case FT_MSG_GET:
         m.u.get.flags = 0x80000001u;
@@ -73,6 +75,7 @@ static struct ft_msg sample(enum ft_msg_type type)
     case FT_MSG_READY:
         m.u.ready.size = 0xFFFFFFFFFFFFFFFEull;
         m.u.ready.mtime = -1234567890123ll;
+        m.u.ready.mode = 0xA1B2C3D4u;
         break;
     case FT_MSG_END:
         m.u.end.total = 0x1122334455667788ull;
@@ -90,6 +93,20 @@ static struct ft_msg sample(enum ft_msg_type type)
         break;
     case FT_MSG_NOISE:
         m.u.noise.bytes = bytes_of("\x00\x01noise\xff", 8);
+        break;
+    case FT_MSG_STAT:
+        m.u.stat.name = bytes_of(name_bytes, NAME_LEN);
+        break;
+    case FT_MSG_STAT_INFO:
+        m.u.stat_info.size = 0x0102030405060708ull;
+        m.u.stat_info.mtime = -7;
+        m.u.stat_info.mode = 0100755u;
+        for (size_t i = 0; i < FT_DIGEST_BYTES; i++)
+            m.u.stat_info.digest[i] = (uint8_t)(0x10 + i);
+        break;
+    case FT_MSG_MOVE:
+        m.u.move.from = bytes_of(name_bytes, NAME_LEN);
+        m.u.move.to = bytes_of("new name", 8);
         break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
@@ -119,6 +136,8 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
         assert_int_equal(a->u.put.flags, b->u.put.flags);
         assert_true(a->u.put.size == b->u.put.size);
         assert_bytes_equal(a->u.put.name, b->u.put.name);
+        assert_true(a->u.put.mtime == b->u.put.mtime);
+        assert_int_equal(a->u.put.mode, b->u.put.mode);
         break;
     case FT_MSG_GET:
         assert_int_equal(a->u.get.flags, b->u.get.flags);
@@ -132,6 +151,7 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
     case FT_MSG_READY:
         assert_true(a->u.ready.size == b->u.ready.size);
         assert_true(a->u.ready.mtime == b->u.ready.mtime);
+        assert_int_equal(a->u.ready.mode, b->u.ready.mode);
         break;
     case FT_MSG_END:
         assert_true(a->u.end.total == b->u.end.total);
@@ -151,6 +171,20 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
     case FT_MSG_NOISE:
         assert_bytes_equal(a->u.noise.bytes, b->u.noise.bytes);
         break;
+    case FT_MSG_STAT:
+        assert_bytes_equal(a->u.stat.name, b->u.stat.name);
+        break;
+    case FT_MSG_STAT_INFO:
+        assert_true(a->u.stat_info.size == b->u.stat_info.size);
+        assert_true(a->u.stat_info.mtime == b->u.stat_info.mtime);
+        assert_int_equal(a->u.stat_info.mode, b->u.stat_info.mode);
+        assert_memory_equal(a->u.stat_info.digest, b->u.stat_info.digest,
+                            FT_DIGEST_BYTES);
+        break;
+    case FT_MSG_MOVE:
+        assert_bytes_equal(a->u.move.from, b->u.move.from);
+        assert_bytes_equal(a->u.move.to, b->u.move.to);
+        break;
     case FT_MSG_DATA:
         assert_bytes_equal(a->u.data.bytes, b->u.data.bytes);
         break;
@@ -166,6 +200,7 @@ static const enum ft_msg_type encodable[] = {
     FT_MSG_HELLO, FT_MSG_WELCOME, FT_MSG_ERROR, FT_MSG_PUT,
     FT_MSG_GET,   FT_MSG_LIST,    FT_MSG_DELETE, FT_MSG_READY,
     FT_MSG_END,   FT_MSG_DONE,    FT_MSG_ENTRY,  FT_MSG_NOISE,
+    FT_MSG_STAT,  FT_MSG_STAT_INFO, FT_MSG_MOVE,
 };
 #define N_ENCODABLE (sizeof(encodable) / sizeof(encodable[0]))
 
@@ -250,14 +285,16 @@ static void test_round_trip_variants(void **state)
     free(buf);
 }
 
-/* The bytes of PUT, by hand: flags, size, name length, name; all
- * big-endian. */
+/* The bytes of PUT, by hand: flags, size, name length, name, mtime, mode;
+ * all big-endian. */
 static void test_put_wire_format(void **state)
 {
     static const uint8_t want[] = {
-        0x00, 0x00, 0x00, 0x03,                         /* flags */
+        0x00, 0x00, 0x00, 0x07,                         /* flags */
         0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* size */
         0x00, 0x03, 'a', 'b', 'c',                      /* name */
+        0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, /* mtime */
+        0x00, 0x00, 0x01, 0xED,                         /* mode 0755 */
     };
     struct ft_msg m = sample(FT_MSG_PUT);
     uint8_t buf[64];
@@ -265,6 +302,8 @@ static void test_put_wire_format(void **state)
 
     (void)state;
     m.u.put.name = bytes_of("abc", 3);
+    m.u.put.mtime = 0x1122334455667788ll;
+    m.u.put.mode = 0755;
     assert_int_equal(ft_msg_encode(&m, buf, sizeof(buf), &len), FT_OK);
     assert_int_equal(len, sizeof(want));
     assert_memory_equal(buf, want, sizeof(want));
@@ -372,8 +411,9 @@ static void test_error_text_limit(void **state)
 
 static void test_unknown_types(void **state)
 {
-    /* 14 was unknown until NOISE took it; 15 is the first free number. */
-    static const uint8_t types[] = { 0, 15, 16, 100, 255 };
+    /* 14 to 17 were unknown until NOISE, STAT, STAT_INFO and MOVE took
+     * them; 18 is the first free number. */
+    static const uint8_t types[] = { 0, 18, 19, 100, 255 };
     uint8_t payload[16];
     struct ft_msg m;
 
@@ -593,7 +633,7 @@ static void test_data_z_raw_len(void **state)
 static void test_name_length_field(void **state)
 {
     static const enum ft_msg_type named[] = {
-        FT_MSG_PUT, FT_MSG_GET, FT_MSG_DELETE, FT_MSG_ENTRY,
+        FT_MSG_PUT, FT_MSG_GET, FT_MSG_DELETE, FT_MSG_ENTRY, FT_MSG_STAT,
     };
     size_t big = FT_WIRE_NAME_MAX + 1;
     uint8_t *buf = malloc(BUF_BYTES + big);
@@ -607,8 +647,10 @@ static void test_name_length_field(void **state)
         struct ft_msg m = sample(named[i]);
         struct ft_msg out;
         size_t len = encode(&m, buf);
-        /* The name is last: its 2-byte length sits just before it. */
-        size_t at = len - NAME_LEN - 2;
+        /* The name is last but in PUT, where mtime and mode follow it;
+         * its 2-byte length sits just before it. */
+        size_t after = named[i] == FT_MSG_PUT ? 12 : 0;
+        size_t at = len - after - NAME_LEN - 2;
 
         assert_int_equal(buf[at] << 8 | buf[at + 1], NAME_LEN);
         buf[at + 1] = (uint8_t)(NAME_LEN + 1);
@@ -659,7 +701,9 @@ static void test_msg_name(void **state)
     assert_string_equal(ft_msg_name(FT_MSG_ENTRY), "ENTRY");
     assert_string_equal(ft_msg_name(0), "unknown");
     assert_string_equal(ft_msg_name(FT_MSG_NOISE), "NOISE");
-    assert_string_equal(ft_msg_name(15), "unknown");
+    assert_string_equal(ft_msg_name(FT_MSG_STAT), "STAT");
+    assert_string_equal(ft_msg_name(FT_MSG_MOVE), "MOVE");
+    assert_string_equal(ft_msg_name(18), "unknown");
     assert_string_equal(ft_msg_name(0xFFFFFFFFu), "unknown");
 }
 

@@ -38,6 +38,8 @@ struct ft_transfer {
     double seconds;
     bool verified;                      /* BLAKE2b-256 checked end to end */
     char digest_hex[FT_DIGEST_HEX_BYTES]; /* when verified */
+    int64_t mtime;  /* get: the server's modification time of the file */
+    uint32_t mode;  /* get: its permission bits */
 };
 
 /* Options of one put or get. */
@@ -82,7 +84,9 @@ const char *ft_client_server_key(const struct ft_client *c);
 bool ft_client_pinned_now(const struct ft_client *c);
 
 /* Uploads what in_fd yields until end of file under the name remote. size
- * is the number of bytes that will come, or -1 when unknown (a pipe). */
+ * is the number of bytes that will come, or -1 when unknown (a pipe). When
+ * in_fd is a regular file, its modification time and executable bits go
+ * along and the server sets them on its copy. */
 enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
                           const char *remote,
                           const struct ft_transfer_options *opt,
@@ -96,8 +100,9 @@ enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
                           struct ft_transfer *out);
 
 /* Downloads remote into a temporary file beside local_path, then renames it
- * to local_path once the whole file has arrived and been verified. On any
- * failure the temporary file is removed and local_path is untouched. */
+ * to local_path once the whole file has arrived and been verified, with the
+ * server's modification time and executable bits. On any failure the
+ * temporary file is removed and local_path is untouched. */
 enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
                                const char *local_path,
                                const struct ft_transfer_options *opt,
@@ -114,5 +119,21 @@ typedef int (*ft_list_fn)(const struct ft_entry *e, void *ctx);
 enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx);
 
 enum ft_err ft_client_remove(struct ft_client *c, const char *remote);
+
+/* Renames a file on the server, atomically, replacing any file under the
+ * new name. */
+enum ft_err ft_client_move(struct ft_client *c, const char *from,
+                           const char *to);
+
+struct ft_stat {
+    uint64_t size;
+    int64_t mtime;
+    uint32_t mode;
+    /* BLAKE2b-256 of the content, as `b2sum -l 256` prints it. */
+    char digest_hex[FT_DIGEST_HEX_BYTES];
+};
+
+enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
+                           struct ft_stat *out);
 
 #endif

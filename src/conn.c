@@ -145,10 +145,18 @@ static void keep_peer_error(struct ft_conn *c, const struct ft_msg *m)
 
 enum ft_err ft_conn_recv(struct ft_conn *c, struct ft_msg *m, int timeout_ms)
 {
+    return ft_conn_recv_into(c, c->buf, c->max_payload, m, timeout_ms);
+}
+
+enum ft_err ft_conn_recv_into(struct ft_conn *c, uint8_t *buf, size_t cap,
+                              struct ft_msg *m, int timeout_ms)
+{
     struct ft_frame f;
     enum ft_err err;
 
-    err = ft_frame_read(c->fd, c->buf, c->max_payload, &f, timeout_ms);
+    if (cap > c->max_payload)
+        cap = c->max_payload;
+    err = ft_frame_read(c->fd, buf, cap, &f, timeout_ms);
     memcpy(c->last_header, f.header, sizeof(c->last_header));
     if (err != FT_OK)
         return err;

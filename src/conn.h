@@ -60,6 +60,11 @@ enum ft_err ft_conn_send_raw(struct ft_conn *c, enum ft_msg_type type,
  * also kept in c->peer_code and c->peer_text. */
 enum ft_err ft_conn_recv(struct ft_conn *c, struct ft_msg *m, int timeout_ms);
 
+/* The same into buf (cap bytes) instead of c->buf: the data phase cycles
+ * through buffers of its own. */
+enum ft_err ft_conn_recv_into(struct ft_conn *c, uint8_t *buf, size_t cap,
+                              struct ft_msg *m, int timeout_ms);
+
 /* FT_OK when nothing is waiting to be read; otherwise receives the waiting
  * message (used to notice an ERROR while streaming). */
 enum ft_err ft_conn_poll_error(struct ft_conn *c);

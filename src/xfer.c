@@ -1,46 +1,107 @@
-/* xfer.c - the data phase of put and get. */
+/* xfer.c - the data phase of put and get.
+ *
+ * With verification on, a hashing thread (hasher.c) runs beside the I/O
+ * loop, so reading, hashing and sending (or receiving, hashing and
+ * writing) overlap and the slowest stage alone sets the pace. The loop
+ * cycles through a ring of FT_HASHER_DEPTH buffers and waits for the
+ * hasher only before it reuses one. */
 #include "xfer.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "compress.h"
+#include "hasher.h"
 #include "io.h"
 
 /* zlib level 1: on fast links deflate, not the wire, is the bottleneck,
  * and level 1 keeps most of the gain on text. */
 #define DEFLATE_LEVEL 1
+#define RING FT_HASHER_DEPTH
+
+/* The buffers a transfer cycles through, and the hasher reading them. */
+struct ring {
+    uint8_t *buf[RING];
+    uint64_t ticket[RING];
+    bool pending[RING];
+    size_t count;       /* RING with a hasher, else 1 */
+    size_t size;
+    struct ft_hasher *hasher;
+};
+
+static enum ft_err ring_init(struct ring *r, size_t size, bool verify)
+{
+    memset(r, 0, sizeof(*r));
+    r->count = verify ? RING : 1;
+    r->size = size;
+    for (size_t i = 0; i < r->count; i++) {
+        r->buf[i] = malloc(size);
+        if (r->buf[i] == NULL)
+            return FT_ERR_NOMEM;
+    }
+    return verify ? ft_hasher_start(&r->hasher) : FT_OK;
+}
+
+/* Slot k, once the hasher no longer reads it. */
+static uint8_t *ring_take(struct ring *r, size_t k)
+{
+    if (r->pending[k])
+        ft_hasher_wait(r->hasher, r->ticket[k]);
+    r->pending[k] = false;
+    return r->buf[k];
+}
+
+/* Hands n bytes at p (inside slot k's buffers) to the hasher, if any. */
+static void ring_hash(struct ring *r, size_t k, const void *p, size_t n)
+{
+    if (r->hasher == NULL)
+        return;
+    r->ticket[k] = ft_hasher_submit(r->hasher, p, n);
+    r->pending[k] = true;
+}
+
+static void ring_digest(struct ring *r, uint8_t digest[FT_HASH_BYTES])
+{
+    ft_hasher_finish(r->hasher, digest);
+    r->hasher = NULL;
+}
+
+/* The hasher stops before the buffers it may be reading are freed. */
+static void ring_free(struct ring *r)
+{
+    ft_hasher_free(r->hasher);
+    r->hasher = NULL;
+    for (size_t i = 0; i < RING; i++)
+        free(r->buf[i]);
+}
 
 enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
                          uint64_t expect_size, struct ft_xfer_result *res)
 {
     struct ft_deflater def = { .ready = false };
-    struct ft_hash hash;
     struct ft_msg end = { .type = FT_MSG_END };
+    struct ring ring;
     bool verify = flags & FT_XFER_VERIFY;
     bool compress = flags & FT_XFER_COMPRESS;
     size_t chunk_len = c->send_chunk;
-    uint8_t *chunk = malloc(chunk_len);
     uint8_t *zbuf = NULL;
     uint64_t total = 0;
-    enum ft_err err = FT_OK;
+    enum ft_err err = ring_init(&ring, chunk_len, verify);
 
-    if (chunk == NULL)
-        return FT_ERR_NOMEM;
+    if (err != FT_OK)
+        goto out;
     if (compress) {
         zbuf = malloc(FT_DATA_Z_HEADER_BYTES + chunk_len);
         err = zbuf == NULL ? FT_ERR_NOMEM : ft_deflater_init(&def, DEFLATE_LEVEL);
         if (err != FT_OK)
             goto out;
     }
-    if (verify)
-        ft_hash_init(&hash);
-    for (;;) {
+    for (size_t k = 0;; k = (k + 1) % ring.count) {
+        uint8_t *chunk = ring_take(&ring, k);
         size_t got = 0;
         size_t zlen = 0;
 
-        err = ft_io_read_full(in_fd, chunk, chunk_len, FT_IO_NO_DEADLINE,
-                              &got);
+        err = ft_io_read_full(in_fd, chunk, chunk_len, FT_IO_NO_DEADLINE, &got);
         if (err != FT_OK)
             goto out;
         if (got == 0)
@@ -50,8 +111,7 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
             err = FT_ERR_CHANGED; /* it grew */
             goto out;
         }
-        if (verify)
-            ft_hash_update(&hash, chunk, got);
+        ring_hash(&ring, k, chunk, got);
         /* A refusal from the peer (a full disk, say) ends the stream now
          * rather than after the whole file. */
         err = ft_conn_poll_error(c);
@@ -77,34 +137,34 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
     }
     end.u.end.total = total;
     if (verify) {
-        ft_hash_final(&hash, end.u.end.digest);
+        ring_digest(&ring, end.u.end.digest);
         end.u.end.has_digest = true;
         memcpy(res->digest, end.u.end.digest, FT_HASH_BYTES);
     }
     err = ft_conn_send(c, &end);
 out:
     res->bytes = total;
+    ring_free(&ring);
     ft_deflater_free(&def);
     free(zbuf);
-    free(chunk);
     return err;
 }
 
 /* Checks END against what arrived. */
 static enum ft_err check_end(const struct ft_msg *m, uint64_t total,
-                             uint64_t expect_size, bool verify,
-                             struct ft_hash *hash, struct ft_xfer_result *res)
+                             uint64_t expect_size, struct ring *ring,
+                             struct ft_xfer_result *res)
 {
     if (m->u.end.total != total)
         return FT_ERR_PROTOCOL;
     if (expect_size != FT_SIZE_UNKNOWN && total != expect_size)
         return FT_ERR_PROTOCOL;
     res->bytes = total;
-    if (!verify)
+    if (ring->hasher == NULL)
         return FT_OK;
     if (!m->u.end.has_digest)
         return FT_ERR_PROTOCOL;
-    ft_hash_final(hash, res->digest);
+    ring_digest(ring, res->digest);
     if (!ft_hash_equal(res->digest, m->u.end.digest))
         return FT_ERR_INTEGRITY;
     res->verified = true;
@@ -117,22 +177,21 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
                          struct ft_xfer_result *res)
 {
     struct ft_inflater inf = { .ready = false };
-    struct ft_hash hash;
-    bool verify = flags & FT_XFER_VERIFY;
-    uint8_t *raw = NULL;
+    struct ring ring;
+    uint8_t *raw[RING] = { NULL };
     uint64_t total = 0;
-    enum ft_err err = FT_OK;
+    enum ft_err err = ring_init(&ring, c->max_payload,
+                                (flags & FT_XFER_VERIFY) != 0);
 
-    if (verify)
-        ft_hash_init(&hash);
-    for (;;) {
+    for (size_t k = 0; err == FT_OK; k = (k + 1) % ring.count) {
+        uint8_t *frame_buf = ring_take(&ring, k);
         struct ft_msg m;
         const uint8_t *bytes;
         size_t n;
 
-        err = ft_conn_recv(c, &m, c->timeout_ms);
+        err = ft_conn_recv_into(c, frame_buf, ring.size, &m, c->timeout_ms);
         if (err != FT_OK)
-            goto out;
+            break;
         switch (m.type) {
         case FT_MSG_DATA:
             bytes = m.u.data.bytes.ptr;
@@ -143,22 +202,23 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
                 err = FT_ERR_PROTOCOL;
                 goto out;
             }
-            if (raw == NULL) {
-                raw = malloc(FT_CHUNK_BYTES);
-                err = raw == NULL ? FT_ERR_NOMEM : ft_inflater_init(&inf);
-                if (err != FT_OK)
+            if (raw[k] == NULL) {
+                raw[k] = malloc(FT_CHUNK_BYTES);
+                if (raw[k] == NULL || (!inf.ready && ft_inflater_init(&inf) != FT_OK)) {
+                    err = FT_ERR_NOMEM;
                     goto out;
+                }
             }
             err = ft_inflate_chunk(&inf, m.u.data_z.deflated.ptr,
-                                   m.u.data_z.deflated.len, raw,
+                                   m.u.data_z.deflated.len, raw[k],
                                    m.u.data_z.raw_len);
             if (err != FT_OK)
                 goto out;
-            bytes = raw;
+            bytes = raw[k];
             n = m.u.data_z.raw_len;
             break;
         case FT_MSG_END:
-            err = check_end(&m, total, expect_size, verify, &hash, res);
+            err = check_end(&m, total, expect_size, &ring, res);
             goto out;
         case FT_MSG_ERROR:
             err = c->peer_code;
@@ -173,16 +233,15 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
             goto out;
         }
         total += n;
-        if (verify)
-            ft_hash_update(&hash, bytes, n);
+        ring_hash(&ring, k, bytes, n);
         err = sink(ctx, bytes, n);
-        if (err != FT_OK)
-            goto out;
-        if (c->progress != NULL)
+        if (err == FT_OK && c->progress != NULL)
             c->progress(c->progress_ctx, total);
     }
 out:
+    ring_free(&ring);
     ft_inflater_free(&inf);
-    free(raw);
+    for (size_t i = 0; i < RING; i++)
+        free(raw[i]);
     return err;
 }

@@ -495,7 +495,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
 
 static enum ft_err write_to_fd(void *ctx, const void *buf, size_t n)
 {
-    return ft_io_write_full(*(int *)ctx, buf, n, FT_IO_NO_DEADLINE);
+    return ft_io_write_file(*(int *)ctx, buf, n);
 }
 
 enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,

@@ -2,6 +2,7 @@
 #include "io.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -87,11 +88,13 @@ enum ft_err ft_io_read_full(int fd, void *buf, size_t n, int64_t deadline,
 /* One write attempt. Sockets go through sendmsg with MSG_NOSIGNAL so that a
  * vanished peer yields EPIPE instead of killing the process with SIGPIPE;
  * anything else (pipes, files) falls back to writev. */
-static ssize_t write_once(int fd, struct iovec *iov, int iovcnt)
+static ssize_t write_once(int fd, struct iovec *iov, int iovcnt, bool socket)
 {
     struct msghdr msg;
     ssize_t w;
 
+    if (!socket)
+        return writev(fd, iov, iovcnt);
     memset(&msg, 0, sizeof(msg));
     msg.msg_iov = iov;
     msg.msg_iovlen = (size_t)iovcnt;
@@ -101,8 +104,8 @@ static ssize_t write_once(int fd, struct iovec *iov, int iovcnt)
     return w;
 }
 
-enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
-                              int64_t deadline)
+static enum ft_err writev_full(int fd, struct iovec *iov, int iovcnt,
+                               int64_t deadline, bool socket)
 {
     while (iovcnt > 0) {
         ssize_t w;
@@ -112,7 +115,7 @@ enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
             iovcnt--;
             continue;
         }
-        w = write_once(fd, iov, iovcnt);
+        w = write_once(fd, iov, iovcnt, socket);
         if (w < 0) {
             enum ft_err err;
 
@@ -142,10 +145,23 @@ enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
     return FT_OK;
 }
 
+enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
+                              int64_t deadline)
+{
+    return writev_full(fd, iov, iovcnt, deadline, true);
+}
+
 enum ft_err ft_io_write_full(int fd, const void *buf, size_t n,
                              int64_t deadline)
 {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
 
-    return ft_io_writev_full(fd, &iov, 1, deadline);
+    return writev_full(fd, &iov, 1, deadline, true);
+}
+
+enum ft_err ft_io_write_file(int fd, const void *buf, size_t n)
+{
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
+
+    return writev_full(fd, &iov, 1, FT_IO_NO_DEADLINE, false);
 }

@@ -33,6 +33,10 @@ enum ft_err ft_io_read_full(int fd, void *buf, size_t n, int64_t deadline,
 enum ft_err ft_io_write_full(int fd, const void *buf, size_t n,
                              int64_t deadline);
 
+/* Writes all n bytes to a file or pipe, not a socket: plain write(2),
+ * without the sendmsg attempt that spares sockets SIGPIPE. */
+enum ft_err ft_io_write_file(int fd, const void *buf, size_t n);
+
 /* Writes every byte the iovecs describe. The array is modified. */
 enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
                               int64_t deadline);

@@ -228,7 +228,7 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
 enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
                                   size_t n)
 {
-    enum ft_err err = ft_io_write_full(up->fd, buf, n, FT_IO_NO_DEADLINE);
+    enum ft_err err = ft_io_write_file(up->fd, buf, n);
     uint64_t window = up->written / WRITEBACK_WINDOW_BYTES;
 
     if (err == FT_ERR_IO)

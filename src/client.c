@@ -127,6 +127,21 @@ static enum ft_err last_words(struct ft_client *c, enum ft_err err)
 
 /* Sends HELLO and reads WELCOME; hello_out and welcome_out receive their
  * payloads, which the encrypted channel's prologue binds. */
+/* The channels this client can run and the configuration allows. */
+static uint32_t offered_channels(const struct ft_client_config *cfg)
+{
+    uint32_t offer = 0;
+
+    if (cfg->cipher != FT_CIPHER_AESGCM)
+        offer |= FT_FEATURE_CHACHAPOLY;
+    if (cfg->cipher != FT_CIPHER_CHACHAPOLY &&
+        ft_noise_cipher_available(FT_NOISE_AESGCM))
+        offer |= FT_FEATURE_AESGCM;
+    if (cfg->plaintext)
+        offer |= FT_FEATURE_PLAINTEXT;
+    return offer;
+}
+
 static enum ft_err negotiate(struct ft_client *c, const struct ft_client_config *cfg,
                              struct ft_msg *welcome, uint8_t *hello_out,
                              size_t *hello_len, uint8_t *welcome_out,
@@ -136,11 +151,7 @@ static enum ft_err negotiate(struct ft_client *c, const struct ft_client_config 
     enum ft_err err;
 
     hello.u.hello.version = FT_PROTO_VERSION;
-    hello.u.hello.features = FT_FEATURE_ZLIB | FT_FEATURE_CHACHAPOLY;
-    if (ft_noise_cipher_available(FT_NOISE_AESGCM))
-        hello.u.hello.features |= FT_FEATURE_AESGCM;
-    if (cfg->plaintext)
-        hello.u.hello.features |= FT_FEATURE_PLAINTEXT;
+    hello.u.hello.features = FT_FEATURE_ZLIB | offered_channels(cfg);
     if (cfg->token != NULL)
         hello.u.hello.features |= FT_FEATURE_TOKEN;
     err = ft_msg_encode(&hello, hello_out, FT_PROLOGUE_MAX / 2, hello_len);
@@ -227,9 +238,7 @@ static enum ft_err handshake(struct ft_client *c, const struct ft_client_config 
                     &welcome_len);
     if (err != FT_OK)
         return err;
-    offered = FT_FEATURE_CHACHAPOLY |
-              (ft_noise_cipher_available(FT_NOISE_AESGCM) ? FT_FEATURE_AESGCM : 0) |
-              (cfg->plaintext ? FT_FEATURE_PLAINTEXT : 0);
+    offered = offered_channels(cfg);
     err = check_channel(c, cfg, welcome.u.welcome.features, offered);
     if (err != FT_OK || (welcome.u.welcome.features & FT_FEATURE_PLAINTEXT))
         return err;

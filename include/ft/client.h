@@ -26,6 +26,9 @@ struct ft_client_config {
      * plaintext is asked for and the server allows it (trusted networks
      * and benchmarks only). */
     bool plaintext;
+    /* The cipher to offer: by default both, and the server picks AES-256-GCM
+     * where both have it in hardware. Forcing one is for benchmarks. */
+    enum ft_cipher { FT_CIPHER_ANY, FT_CIPHER_CHACHAPOLY, FT_CIPHER_AESGCM } cipher;
     const uint8_t *token;    /* 32 bytes from ft_keys_load_token, or NULL */
     const char *server_key;  /* the fingerprint the server must have, or NULL */
     const char *known_hosts; /* pins keys on first use (ft_client_connect

@@ -21,6 +21,8 @@
 #include "ft/ft.h"
 #include "ft/keys.h"
 
+#include "cli_report.h"
+
 /* Exit codes, one per class of failure (documented in README.md). */
 enum exit_code {
     EXIT_OK = 0,
@@ -60,7 +62,7 @@ static const char client_options_text[] =
     "      --server-key FP the server's key fingerprint (b2:...) must be FP\n"
     "      --plaintext     no encryption, if the server allows it (trusted\n"
     "                      networks and benchmarks only)\n"
-    "  -q, --quiet         no summary line\n"
+    "  -q, --quiet         no progress line, no summary line, no notes\n"
     "  -h, --help          this help\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -179,6 +181,8 @@ struct client_args {
     const char *token_file;
     uint8_t token[FT_TOKEN_BYTES];
     char *known_hosts; /* owned */
+    bool json;                 /* --json (put, get, ls) */
+    struct cli_report *report; /* put, get: where failures and notes go */
 };
 
 static const struct option client_long_options[] = {
@@ -191,6 +195,7 @@ static const struct option client_long_options[] = {
     { "token-file", required_argument, NULL, 'T' },
     { "server-key", required_argument, NULL, 'K' },
     { "plaintext", no_argument, NULL, 'P' },
+    { "json", no_argument, NULL, 'J' },
     { NULL, 0, NULL, 0 },
 };
 
@@ -241,6 +246,11 @@ static int parse_client_args(int argc, char **argv, const char *help,
         case 'P':
             a->cfg.plaintext = true;
             break;
+        case 'J':
+            if (!transfer && strcmp(argv[0], "ls") != 0)
+                return fail_usage("%s does not take --json", argv[0]);
+            a->json = true;
+            break;
         case 'h':
             fputs(help, stdout);
             fputs(client_options_text, stdout);
@@ -262,10 +272,10 @@ static int prepare_security(struct client_args *a, const char *what)
         a->token_file = getenv("FT_TOKEN_FILE");
     if (a->token_file != NULL && a->token_file[0] != '\0') {
         rc = ft_keys_load_token(a->token_file, a->token, err, sizeof(err));
-        if (rc != FT_OK) {
-            fprintf(stderr, "ft: %s: token: %s\n", what, err);
-            return exit_code_for(rc == FT_ERR_DENIED ? FT_ERR_USAGE : rc);
-        }
+        if (rc != FT_OK)
+            return cli_report_fail(a->report,
+                                   exit_code_for(rc == FT_ERR_DENIED ? FT_ERR_USAGE : rc),
+                                   "%s: token: %s", what, err);
         a->cfg.token = a->token;
     }
     a->known_hosts = ft_keys_default_known_hosts();
@@ -288,34 +298,22 @@ static struct ft_client *connect_or_complain(struct client_args *a,
     free(a->known_hosts);
     a->known_hosts = NULL;
     if (rc != FT_OK) {
-        fprintf(stderr, "ft: %s: %s\n", what, err);
-        *code = exit_code_for(rc);
+        *code = cli_report_fail(a->report, exit_code_for(rc), "%s: %s", what, err);
         return NULL;
     }
     if (a->quiet)
         return c;
     if (ft_client_pinned_now(c))
-        fprintf(stderr, "note: first connection to %s port %u: pinned its key %s\n",
-                a->cfg.host ? a->cfg.host : FT_DEFAULT_HOST,
-                (unsigned)(a->cfg.port ? a->cfg.port : FT_DEFAULT_PORT),
-                ft_client_server_key(c));
+        cli_report_note(a->report, "first connection to %s port %u: pinned its key %s",
+                        a->cfg.host ? a->cfg.host : FT_DEFAULT_HOST,
+                        (unsigned)(a->cfg.port ? a->cfg.port : FT_DEFAULT_PORT),
+                        ft_client_server_key(c));
     if (!ft_client_encrypted(c))
-        fprintf(stderr, "note: this connection is NOT encrypted (--plaintext)\n");
+        cli_report_note(a->report, "this connection is NOT encrypted (--plaintext)");
     else if (a->cfg.plaintext)
-        fprintf(stderr, "note: the server does not allow plaintext: the "
-                        "connection is encrypted (%s)\n", ft_client_protocol(c));
+        cli_report_note(a->report, "the server does not allow plaintext: the "
+                                   "connection is encrypted (%s)", ft_client_protocol(c));
     return c;
-}
-
-static void print_summary(const char *op, const char *name,
-                          const struct ft_transfer *t)
-{
-    double mb = (double)t->bytes / 1e6;
-    double rate = t->seconds > 0 ? mb / t->seconds : 0;
-
-    fprintf(stderr, "%s %s: %" PRIu64 " bytes in %.3f s (%.1f MB/s)%s\n", op,
-            name, t->bytes, t->seconds, rate,
-            t->verified ? ", BLAKE2b-256 verified" : ", not verified");
 }
 
 static int cmd_put(int argc, char **argv)
@@ -323,9 +321,14 @@ static int cmd_put(int argc, char **argv)
     static const char help[] =
         "usage: ft put [OPTIONS] LOCAL [REMOTE]\n"
         "Uploads LOCAL ('-': standard input) as REMOTE (default: LOCAL's base name).\n"
+        "On a terminal, a progress line (bytes, percent, MB/s, time left) shows\n"
+        "on standard error until the summary line replaces it.\n"
         "  -z, --compress      compress with zlib on the way\n"
-        "      --no-verify     skip the end-to-end BLAKE2b-256 check\n";
+        "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"
+        "      --json          JSON on standard output instead of text:\n"
+        CLI_JSON_HELP;
     struct client_args a;
+    struct cli_report rep;
     struct ft_transfer t;
     struct ft_client *c = NULL;
     const char *local, *remote;
@@ -338,28 +341,31 @@ static int cmd_put(int argc, char **argv)
 
     if (code != 0)
         return code < 0 ? EXIT_OK : code;
+    cli_report_init(&rep, "put", a.quiet, a.json ? stdout : NULL);
+    a.report = &rep;
     if (argc - optind < 1 || argc - optind > 2)
-        return fail_usage("%s needs LOCAL and at most one REMOTE", "put");
+        return cli_report_usage(&rep, "%s needs LOCAL and at most one REMOTE", "put");
     local = argv[optind];
     remote = argv[optind + 1];
     if (remote == NULL) {
         if (strcmp(local, "-") == 0)
-            return fail_usage("%s: standard input needs a REMOTE name", "put -");
+            return cli_report_usage(&rep, "%s: standard input needs a REMOTE name",
+                                    "put -");
         base_copy = strdup(local);
         if (base_copy == NULL)
-            return EXIT_LOCAL_IO;
+            return cli_report_fail(&rep, EXIT_LOCAL_IO, "put: out of memory");
         remote = basename(base_copy);
     }
     if (strcmp(local, "-") != 0) {
         fd = open(local, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &sb) != 0) {
-            fprintf(stderr, "ft: put %s: %s\n", local, strerror(errno));
-            code = EXIT_LOCAL_IO;
+            code = cli_report_fail(&rep, EXIT_LOCAL_IO, "put %s: %s", local,
+                                   strerror(errno));
             goto out;
         }
         if (!S_ISREG(sb.st_mode)) {
-            fprintf(stderr, "ft: put %s: not a regular file\n", local);
-            code = EXIT_LOCAL_IO;
+            code = cli_report_fail(&rep, EXIT_LOCAL_IO, "put %s: not a regular file",
+                                   local);
             goto out;
         }
         size = sb.st_size;
@@ -367,14 +373,16 @@ static int cmd_put(int argc, char **argv)
     c = connect_or_complain(&a, "put", &code);
     if (c == NULL)
         goto out;
+    a.xfer.progress = cli_report_progress;
+    a.xfer.progress_ctx = &rep;
+    cli_report_begin(&rep, remote, size);
     err = ft_client_put(c, fd, size, remote, &a.xfer, &t);
     if (err != FT_OK) {
-        fprintf(stderr, "ft: put %s: %s\n", local, ft_client_error(c));
-        code = exit_code_for(err);
+        code = cli_report_fail(&rep, exit_code_for(err), "put %s: %s", local,
+                               ft_client_error(c));
         goto out;
     }
-    if (!a.quiet)
-        print_summary("put", remote, &t);
+    cli_report_done(&rep, &t);
 out:
     ft_client_close(c);
     if (fd > STDIN_FILENO)
@@ -390,9 +398,16 @@ static int cmd_get(int argc, char **argv)
         "Downloads REMOTE to LOCAL (default: REMOTE in the current directory;\n"
         "a directory: into it; '-': standard output). The file appears under\n"
         "its name only once it has arrived whole and verified.\n"
+        "On a terminal, a progress line (bytes, percent, MB/s, time left) shows\n"
+        "on standard error until the summary line replaces it.\n"
         "  -z, --compress      ask the server to compress with zlib\n"
-        "      --no-verify     skip the end-to-end BLAKE2b-256 check\n";
+        "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"
+        "      --json          JSON on standard output (standard error when LOCAL\n"
+        "                      is '-', and notes then too, as {\"event\":\"note\",\n"
+        "                      \"message\":S}) instead of text:\n"
+        CLI_JSON_HELP;
     struct client_args a;
+    struct cli_report rep;
     struct ft_transfer t;
     struct ft_client *c = NULL;
     const char *remote, *local;
@@ -403,29 +418,38 @@ static int cmd_get(int argc, char **argv)
 
     if (code != 0)
         return code < 0 ? EXIT_OK : code;
+    /* The file itself may own standard output: the JSON then goes beside
+     * the text's place, standard error. */
+    cli_report_init(&rep, "get", a.quiet,
+                    !a.json ? NULL
+                    : argc - optind == 2 && strcmp(argv[optind + 1], "-") == 0
+                    ? stderr : stdout);
+    a.report = &rep;
     if (argc - optind < 1 || argc - optind > 2)
-        return fail_usage("%s needs REMOTE and at most one LOCAL", "get");
+        return cli_report_usage(&rep, "%s needs REMOTE and at most one LOCAL", "get");
     remote = argv[optind];
     local = argv[optind + 1] != NULL ? argv[optind + 1] : remote;
     if (stat(local, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         if (asprintf(&path, "%s/%s", local, remote) < 0)
-            return EXIT_LOCAL_IO;
+            return cli_report_fail(&rep, EXIT_LOCAL_IO, "get: out of memory");
         local = path;
     }
     c = connect_or_complain(&a, "get", &code);
     if (c == NULL)
         goto out;
+    a.xfer.progress = cli_report_progress;
+    a.xfer.progress_ctx = &rep;
+    cli_report_begin(&rep, remote, -2);
     if (strcmp(local, "-") == 0)
         err = ft_client_get(c, remote, STDOUT_FILENO, &a.xfer, &t);
     else
         err = ft_client_get_file(c, remote, local, &a.xfer, &t);
     if (err != FT_OK) {
-        fprintf(stderr, "ft: get %s: %s\n", remote, ft_client_error(c));
-        code = exit_code_for(err);
+        code = cli_report_fail(&rep, exit_code_for(err), "get %s: %s", remote,
+                               ft_client_error(c));
         goto out;
     }
-    if (!a.quiet)
-        print_summary("get", remote, &t);
+    cli_report_done(&rep, &t);
 out:
     ft_client_close(c);
     free(path);
@@ -468,7 +492,11 @@ static int cmd_ls(int argc, char **argv)
 {
     static const char help[] =
         "usage: ft ls [OPTIONS]\n"
-        "Lists the server's files: size in bytes, modification time (UTC), name.\n";
+        "Lists the server's files: size in bytes, modification time (UTC), name.\n"
+        "      --json          print one JSON array on standard output instead,\n"
+        "                      [{\"name\":S,\"size\":N,\"mtime\":SECONDS},...] sorted\n"
+        "                      by name (bytes of a name that are not UTF-8 appear\n"
+        "                      as \\u00XX); a failure is still told as text\n";
     struct client_args a;
     struct listing l = { NULL, 0, 0 };
     struct ft_client *c = NULL;
@@ -490,7 +518,9 @@ static int cmd_ls(int argc, char **argv)
     }
     if (l.n > 1)
         qsort(l.items, l.n, sizeof(*l.items), by_name);
-    for (size_t i = 0; i < l.n; i++) {
+    if (a.json)
+        cli_report_list_json(stdout, l.items, l.n);
+    for (size_t i = 0; !a.json && i < l.n; i++) {
         char when[32];
         time_t t = (time_t)l.items[i].mtime;
         struct tm tm;

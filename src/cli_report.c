@@ -1,0 +1,493 @@
+/* cli_report.c - the progress line, the summary line and the --json events
+ * of the ft command (see cli_report.h). Nothing here moves file bytes. */
+#define _GNU_SOURCE
+#include "cli_report.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_WIDTH 80
+#define NAME_MIN_COLUMNS 8 /* a name cut shorter than this is left out */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if the bytes
+ * there are not one: no overlong forms, no surrogates, nothing above
+ * U+10FFFF (RFC 3629). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t len;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4;
+    else
+        return 0;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    }
+    return len;
+}
+
+void cli_json_string(FILE *out, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+
+    putc('"', out);
+    while (i < n) {
+        size_t len = utf8_len(p + i, n - i);
+
+        if (len == 0 || p[i] < 0x20 || p[i] == 0x7F) {
+            /* A control character, or a byte that is not UTF-8: its value
+             * as a code point, so that nothing is lost or invalid. */
+            fprintf(out, "\\u%04x", (unsigned)p[i]);
+            i++;
+        } else if (p[i] == '"' || p[i] == '\\') {
+            putc('\\', out);
+            putc(p[i], out);
+            i++;
+        } else {
+            fwrite(p + i, 1, len, out);
+            i += len;
+        }
+    }
+    putc('"', out);
+}
+
+static void json_cstr(FILE *out, const char *s)
+{
+    cli_json_string(out, s, strlen(s));
+}
+
+/* Each event is one line, sent at once: a reader sees it as it happens. */
+static void json_end(FILE *out)
+{
+    fputs("}\n", out);
+    fflush(out);
+}
+
+const char *cli_error_class(int code)
+{
+    /* The exit codes of README.md's table (main.c's enum exit_code). */
+    switch (code) {
+    case 2:
+        return "usage";
+    case 3:
+        return "connect";
+    case 4:
+        return "refused";
+    case 5:
+        return "local_io";
+    case 6:
+        return "integrity";
+    default:
+        return "connection";
+    }
+}
+
+static void json_start(struct cli_report *r, uint64_t size)
+{
+    fputs("{\"event\":\"start\",\"name\":", r->json);
+    json_cstr(r->json, r->name != NULL ? r->name : "");
+    if (size == FT_SIZE_UNKNOWN_TOTAL)
+        fputs(",\"size\":null", r->json);
+    else
+        fprintf(r->json, ",\"size\":%" PRIu64, size);
+    json_end(r->json);
+    r->started = true;
+}
+
+void cli_report_list_json(FILE *out, const struct ft_entry *items, size_t n)
+{
+    fputs(n == 0 ? "[" : "[\n", out);
+    for (size_t i = 0; i < n; i++) {
+        fputs("  {\"name\":", out);
+        json_cstr(out, items[i].name);
+        fprintf(out, ",\"size\":%" PRIu64 ",\"mtime\":%" PRId64 "}%s\n",
+                items[i].size, items[i].mtime, i + 1 < n ? "," : "");
+    }
+    fputs("]\n", out);
+    fflush(out);
+}
+
+/* ---------------------------------------------------------- formatting */
+
+void cli_format_bytes(char *buf, size_t cap, uint64_t n)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    double v = (double)n;
+    size_t u = 0;
+
+    if (n < 1024) {
+        snprintf(buf, cap, "%" PRIu64 " B", n);
+        return;
+    }
+    v /= 1024;
+    while (v >= 1024 && u + 1 < sizeof(units) / sizeof(*units)) {
+        v /= 1024;
+        u++;
+    }
+    if (v < 9.995)
+        snprintf(buf, cap, "%.2f %s", v, units[u]);
+    else if (v < 99.95)
+        snprintf(buf, cap, "%.1f %s", v, units[u]);
+    else
+        snprintf(buf, cap, "%.0f %s", v, units[u]);
+}
+
+static void format_eta(char *buf, size_t cap, double eta_s)
+{
+    uint64_t s;
+
+    if (eta_s < 0 || eta_s >= 100.0 * 3600) {
+        snprintf(buf, cap, "--:--");
+        return;
+    }
+    s = (uint64_t)(eta_s + 0.5);
+    if (s < 3600)
+        snprintf(buf, cap, "%u:%02u", (unsigned)(s / 60), (unsigned)(s % 60));
+    else
+        snprintf(buf, cap, "%u:%02u:%02u", (unsigned)(s / 3600),
+                 (unsigned)(s / 60 % 60), (unsigned)(s % 60));
+}
+
+/* The columns a name takes on the terminal: any non-ASCII character counts
+ * two, the most it can take, so that the line never wraps. */
+static size_t name_columns(const char *name)
+{
+    const unsigned char *p = (const unsigned char *)name;
+    size_t n = strlen(name), i = 0, cols = 0;
+
+    while (i < n) {
+        size_t len = utf8_len(p + i, n - i);
+
+        cols += len > 1 ? 2 : 1;
+        i += len == 0 ? 1 : len;
+    }
+    return cols;
+}
+
+/* The name as the terminal may show it, in at most max_cols columns
+ * (counted as name_columns does), cut with "..." at the end when longer:
+ * control characters and bytes that are not UTF-8 become '?', so a name
+ * cannot move the cursor or send the terminal an escape. */
+static void display_name(char *out, size_t cap, const char *name,
+                         size_t max_cols)
+{
+    const unsigned char *p = (const unsigned char *)name;
+    size_t n = strlen(name), i = 0, o = 0, cols = 0;
+
+    if (name_columns(name) > max_cols)
+        max_cols = max_cols >= 3 ? max_cols - 3 : 0; /* room for "..." */
+    while (i < n) {
+        size_t len = utf8_len(p + i, n - i);
+        size_t w = len > 1 ? 2 : 1;
+
+        if (cols + w > max_cols || o + (len ? len : 1) + 4 > cap)
+            break;
+        if (len == 0 || p[i] < 0x20 || p[i] == 0x7F) {
+            out[o++] = '?';
+            i++;
+        } else {
+            memcpy(out + o, p + i, len);
+            o += len;
+            i += len;
+        }
+        cols += w;
+    }
+    if (i < n) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+size_t cli_format_progress(char *buf, size_t cap, const char *name,
+                           uint64_t done, uint64_t total, double rate_bps,
+                           double eta_s, int width)
+{
+    char d[32], t[32], rate[32], eta[32], pct[16];
+    char stats[6][160];
+    size_t nstats = 0, avail, len;
+    bool known = total != FT_SIZE_UNKNOWN_TOTAL;
+
+    if (cap == 0)
+        return 0;
+    avail = width > 1 ? (size_t)width - 1 : 0;
+    if (avail > cap - 1)
+        avail = cap - 1;
+    cli_format_bytes(d, sizeof(d), done);
+    if (rate_bps < 0)
+        snprintf(rate, sizeof(rate), "-- MB/s");
+    else
+        snprintf(rate, sizeof(rate), "%.1f MB/s", rate_bps / 1e6);
+    /* The candidates, richest first. */
+    if (known) {
+        unsigned p = total == 0 || done >= total ? 100
+                     : (unsigned)((double)done * 100.0 / (double)total);
+
+        cli_format_bytes(t, sizeof(t), total);
+        format_eta(eta, sizeof(eta), eta_s);
+        snprintf(pct, sizeof(pct), "%3u%%", p);
+        snprintf(stats[nstats++], sizeof(*stats), "%s of %s  %s  %s  ETA %s",
+                 d, t, pct, rate, eta);
+        snprintf(stats[nstats++], sizeof(*stats), "%s  %s  %s  ETA %s", d,
+                 pct, rate, eta);
+        snprintf(stats[nstats++], sizeof(*stats), "%s  %s  ETA %s", pct, rate,
+                 eta);
+        snprintf(stats[nstats++], sizeof(*stats), "%s  ETA %s", pct, eta);
+        snprintf(stats[nstats++], sizeof(*stats), "%s", pct);
+    } else {
+        snprintf(stats[nstats++], sizeof(*stats), "%s  %s", d, rate);
+        snprintf(stats[nstats++], sizeof(*stats), "%s", d);
+    }
+    /* The name with everything, cut if need be, while it keeps a few
+     * columns; otherwise the richest set of fields that fits alone. */
+    len = strlen(stats[0]);
+    if (name != NULL && name[0] != '\0' && len + 3 <= avail) {
+        size_t room = avail - len - 2;
+
+        if (room >= NAME_MIN_COLUMNS || room >= name_columns(name)) {
+            char shown[CLI_LINE_MAX];
+            size_t bytes = cap - len - 2; /* for the name and its NUL */
+
+            display_name(shown, bytes < sizeof(shown) ? bytes : sizeof(shown),
+                         name, room);
+            snprintf(buf, cap, "%s  %s", shown, stats[0]);
+            return strlen(buf);
+        }
+    }
+    for (size_t i = 0; i < nstats; i++) {
+        if (strlen(stats[i]) <= avail) {
+            snprintf(buf, cap, "%s", stats[i]);
+            return strlen(buf);
+        }
+    }
+    /* Narrower than a percentage: what fits of it. */
+    snprintf(buf, avail + 1 < cap ? avail + 1 : cap, "%s", stats[nstats - 1]);
+    return strlen(buf);
+}
+
+/* ------------------------------------------------------------- reports */
+
+void cli_report_init(struct cli_report *r, const char *op, bool quiet,
+                     FILE *json)
+{
+    memset(r, 0, sizeof(*r));
+    r->op = op;
+    r->json = json;
+    r->quiet = quiet;
+    r->tty = json == NULL && !quiet && isatty(STDERR_FILENO);
+    r->total = FT_SIZE_UNKNOWN_TOTAL;
+}
+
+void cli_report_begin(struct cli_report *r, const char *name, int64_t size)
+{
+    r->name = name;
+    r->size_pending = size == -2;
+    r->total = size < 0 ? FT_SIZE_UNKNOWN_TOTAL : (uint64_t)size;
+    r->t0_ms = now_ms();
+    r->last_emit_ms = r->t0_ms;
+    r->samples[0].ms = r->t0_ms;
+    r->samples[0].done = 0;
+    r->nsamples = 1;
+    r->next_sample = 1;
+}
+
+/* Bytes per second since the oldest sample kept, then keeps (now, done). */
+static double sample_rate(struct cli_report *r, int64_t now, uint64_t done)
+{
+    unsigned oldest = (r->next_sample + CLI_RATE_SAMPLES - r->nsamples) %
+                      CLI_RATE_SAMPLES;
+    int64_t dt = now - r->samples[oldest].ms;
+    uint64_t dd = done >= r->samples[oldest].done
+                  ? done - r->samples[oldest].done : 0;
+    double rate = dt > 0 ? (double)dd * 1000.0 / (double)dt : -1;
+
+    r->samples[r->next_sample].ms = now;
+    r->samples[r->next_sample].done = done;
+    r->next_sample = (r->next_sample + 1) % CLI_RATE_SAMPLES;
+    if (r->nsamples < CLI_RATE_SAMPLES)
+        r->nsamples++;
+    return rate;
+}
+
+static int terminal_width(void)
+{
+    struct winsize ws;
+
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0)
+        return DEFAULT_WIDTH;
+    return ws.ws_col;
+}
+
+static void draw(struct cli_report *r, uint64_t done, double rate)
+{
+    char line[CLI_LINE_MAX + 8];
+    double eta = -1;
+    size_t n;
+
+    if (r->total != FT_SIZE_UNKNOWN_TOTAL && rate > 0)
+        eta = done >= r->total ? 0 : (double)(r->total - done) / rate;
+    line[0] = '\r';
+    n = 1 + cli_format_progress(line + 1, CLI_LINE_MAX, r->name, done,
+                                r->total, rate, eta, terminal_width());
+    /* Erase what a longer earlier line left to the right; one write. */
+    memcpy(line + n, "\033[K", 3);
+    fwrite(line, 1, n + 3, stderr);
+    fflush(stderr);
+    r->drawn = true;
+}
+
+void cli_report_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct cli_report *r = ctx;
+    int64_t now;
+    double rate;
+
+    if (r->size_pending) {
+        r->total = total;
+        r->size_pending = false;
+    }
+    if (r->json != NULL && !r->started)
+        json_start(r, r->total);
+    if (r->json == NULL && !r->tty)
+        return;
+    now = now_ms();
+    if (now - r->last_emit_ms <
+        (r->json != NULL ? CLI_JSON_INTERVAL_MS : CLI_LINE_INTERVAL_MS))
+        return;
+    r->last_emit_ms = now;
+    rate = sample_rate(r, now, done);
+    if (r->json == NULL) {
+        draw(r, done, rate);
+        return;
+    }
+    fprintf(r->json, "{\"event\":\"progress\",\"bytes\":%" PRIu64
+                     ",\"rate\":%" PRIu64,
+            done, rate > 0 ? (uint64_t)(rate + 0.5) : 0);
+    json_end(r->json);
+}
+
+static void clear_line(struct cli_report *r)
+{
+    if (r == NULL || !r->drawn)
+        return;
+    fputs("\r\033[K", stderr);
+    r->drawn = false;
+}
+
+void cli_report_done(struct cli_report *r, const struct ft_transfer *t)
+{
+    if (r->json != NULL) {
+        if (!r->started)
+            json_start(r, r->size_pending ? t->bytes : r->total);
+        fprintf(r->json, "{\"event\":\"done\",\"bytes\":%" PRIu64
+                         ",\"seconds\":%.3f,\"digest\":",
+                t->bytes, t->seconds);
+        if (t->verified && t->digest_hex[0] != '\0')
+            fprintf(r->json, "\"%s\"", t->digest_hex);
+        else
+            fputs("null", r->json);
+        fprintf(r->json, ",\"verified\":%s", t->verified ? "true" : "false");
+        json_end(r->json);
+        return;
+    }
+    clear_line(r);
+    if (!r->quiet) {
+        double mb = (double)t->bytes / 1e6;
+        double rate = t->seconds > 0 ? mb / t->seconds : 0;
+
+        fprintf(stderr, "%s %s: %" PRIu64 " bytes in %.3f s (%.1f MB/s)%s\n",
+                r->op, r->name, t->bytes, t->seconds, rate,
+                t->verified ? ", BLAKE2b-256 verified" : ", not verified");
+    }
+}
+
+static int vfail(struct cli_report *r, int code, const char *suffix,
+                 const char *fmt, va_list ap)
+{
+    char msg[4096];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (r != NULL && r->json != NULL) {
+        fprintf(r->json, "{\"event\":\"error\",\"class\":\"%s\",\"message\":",
+                cli_error_class(code));
+        json_cstr(r->json, msg);
+        fprintf(r->json, ",\"exit_code\":%d", code);
+        json_end(r->json);
+        return code;
+    }
+    clear_line(r);
+    fprintf(stderr, "ft: %s%s\n", msg, suffix);
+    return code;
+}
+
+int cli_report_fail(struct cli_report *r, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vfail(r, code, "", fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int cli_report_usage(struct cli_report *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vfail(r, 2, " (see 'ft --help')", fmt, ap);
+    va_end(ap);
+    return 2;
+}
+
+void cli_report_note(struct cli_report *r, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (r != NULL && r->json == stderr) {
+        fputs("{\"event\":\"note\",\"message\":", stderr);
+        json_cstr(stderr, msg);
+        json_end(stderr);
+        return;
+    }
+    clear_line(r);
+    fprintf(stderr, "note: %s\n", msg);
+}

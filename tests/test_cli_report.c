@@ -1,0 +1,995 @@
+/* test_cli_report.c - what the ft command reports about a transfer: the
+ * progress line's formatting (src/cli_report.c, linked in), the JSON
+ * escaping, and --json on put, get and ls through the real binary against
+ * an in-process server, read back with a strict JSON parser of the test's
+ * own. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli_report.h"
+#include "testutil.h"
+
+/* ------------------------------------------------ a strict JSON parser */
+
+enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+
+struct jv {
+    enum jtype type;
+    bool b;
+    char *text;        /* J_NUM: as written; J_STR: decoded, NUL-ended */
+    size_t len;        /* J_STR: decoded bytes (may hold NUL) */
+    size_t n;          /* J_ARR, J_OBJ: members */
+    struct jv *items;  /* values */
+    char **keys;       /* J_OBJ: names */
+};
+
+struct jp {
+    const char *s;
+    size_t i, n;
+    bool bad;
+};
+
+static void jv_free(struct jv *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        jv_free(&v->items[i]);
+        if (v->keys != NULL)
+            free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    free(v->text);
+    memset(v, 0, sizeof(*v));
+}
+
+static void jp_ws(struct jp *p)
+{
+    while (p->i < p->n && strchr(" \t\r\n", p->s[p->i]) != NULL)
+        p->i++;
+}
+
+static bool jp_lit(struct jp *p, const char *lit)
+{
+    size_t l = strlen(lit);
+
+    if (p->n - p->i < l || memcmp(p->s + p->i, lit, l) != 0)
+        return false;
+    p->i += l;
+    return true;
+}
+
+static void put_utf8(char *out, size_t *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        out[(*o)++] = (char)cp;
+    } else if (cp < 0x800) {
+        out[(*o)++] = (char)(0xC0 | cp >> 6);
+        out[(*o)++] = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out[(*o)++] = (char)(0xE0 | cp >> 12);
+        out[(*o)++] = (char)(0x80 | (cp >> 6 & 0x3F));
+        out[(*o)++] = (char)(0x80 | (cp & 0x3F));
+    } else {
+        out[(*o)++] = (char)(0xF0 | cp >> 18);
+        out[(*o)++] = (char)(0x80 | (cp >> 12 & 0x3F));
+        out[(*o)++] = (char)(0x80 | (cp >> 6 & 0x3F));
+        out[(*o)++] = (char)(0x80 | (cp & 0x3F));
+    }
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static bool jp_hex4(struct jp *p, uint32_t *out)
+{
+    *out = 0;
+    if (p->n - p->i < 4)
+        return false;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(p->s[p->i++]);
+
+        if (h < 0)
+            return false;
+        *out = *out << 4 | (uint32_t)h;
+    }
+    return true;
+}
+
+/* Raw bytes of a string must be valid UTF-8 (RFC 8259, section 8.1). */
+static size_t utf8_ok(const unsigned char *s, size_t n)
+{
+    uint32_t cp;
+    size_t len;
+
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xE0) == 0xC0) {
+        len = 2;
+        cp = s[0] & 0x1F;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        len = 3;
+        cp = s[0] & 0x0F;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[k] & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+        (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+static bool jp_string(struct jp *p, char **out, size_t *outlen)
+{
+    char *buf = malloc(p->n - p->i + 1);
+    size_t o = 0;
+
+    assert_non_null(buf);
+    p->i++; /* the opening quote */
+    while (p->i < p->n && p->s[p->i] != '"') {
+        unsigned char c = (unsigned char)p->s[p->i];
+
+        if (c < 0x20)
+            goto bad;
+        if (c == '\\') {
+            char e;
+
+            if (++p->i >= p->n)
+                goto bad;
+            e = p->s[p->i++];
+            switch (e) {
+            case '"': case '\\': case '/': buf[o++] = e; break;
+            case 'b': buf[o++] = '\b'; break;
+            case 'f': buf[o++] = '\f'; break;
+            case 'n': buf[o++] = '\n'; break;
+            case 'r': buf[o++] = '\r'; break;
+            case 't': buf[o++] = '\t'; break;
+            case 'u': {
+                uint32_t cp, lo;
+
+                if (!jp_hex4(p, &cp))
+                    goto bad;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (!jp_lit(p, "\\u") || !jp_hex4(p, &lo) ||
+                        lo < 0xDC00 || lo > 0xDFFF)
+                        goto bad;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    goto bad;
+                }
+                put_utf8(buf, &o, cp);
+                break;
+            }
+            default:
+                goto bad;
+            }
+        } else {
+            size_t len = utf8_ok((const unsigned char *)p->s + p->i, p->n - p->i);
+
+            if (len == 0)
+                goto bad;
+            memcpy(buf + o, p->s + p->i, len);
+            o += len;
+            p->i += len;
+        }
+    }
+    if (p->i >= p->n)
+        goto bad;
+    p->i++;
+    buf[o] = '\0';
+    *out = buf;
+    *outlen = o;
+    return true;
+bad:
+    free(buf);
+    return false;
+}
+
+static bool jp_value(struct jp *p, struct jv *v, int depth);
+
+static bool jp_number(struct jp *p, struct jv *v)
+{
+    size_t start = p->i;
+
+    if (p->i < p->n && p->s[p->i] == '-')
+        p->i++;
+    if (p->i >= p->n || !(p->s[p->i] >= '0' && p->s[p->i] <= '9'))
+        return false;
+    if (p->s[p->i] == '0')
+        p->i++;
+    else
+        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+            p->i++;
+    if (p->i < p->n && p->s[p->i] == '.') {
+        p->i++;
+        if (p->i >= p->n || !(p->s[p->i] >= '0' && p->s[p->i] <= '9'))
+            return false;
+        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+            p->i++;
+    }
+    if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
+        p->i++;
+        if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-'))
+            p->i++;
+        if (p->i >= p->n || !(p->s[p->i] >= '0' && p->s[p->i] <= '9'))
+            return false;
+        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+            p->i++;
+    }
+    v->type = J_NUM;
+    v->text = strndup(p->s + start, p->i - start);
+    assert_non_null(v->text);
+    return true;
+}
+
+static bool jp_members(struct jp *p, struct jv *v, int depth, bool object)
+{
+    char close = object ? '}' : ']';
+
+    v->type = object ? J_OBJ : J_ARR;
+    p->i++;
+    jp_ws(p);
+    if (p->i < p->n && p->s[p->i] == close) {
+        p->i++;
+        return true;
+    }
+    for (;;) {
+        struct jv item;
+        char *key = NULL;
+        size_t keylen;
+
+        memset(&item, 0, sizeof(item));
+        jp_ws(p);
+        if (object) {
+            if (p->i >= p->n || p->s[p->i] != '"' || !jp_string(p, &key, &keylen))
+                return false;
+            jp_ws(p);
+            if (!jp_lit(p, ":")) {
+                free(key);
+                return false;
+            }
+        }
+        if (!jp_value(p, &item, depth + 1)) {
+            free(key);
+            jv_free(&item);
+            return false;
+        }
+        v->items = realloc(v->items, (v->n + 1) * sizeof(*v->items));
+        assert_non_null(v->items);
+        if (object) {
+            v->keys = realloc(v->keys, (v->n + 1) * sizeof(*v->keys));
+            assert_non_null(v->keys);
+            v->keys[v->n] = key;
+        }
+        v->items[v->n++] = item;
+        jp_ws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == close) {
+            p->i++;
+            return true;
+        }
+        return false;
+    }
+}
+
+static bool jp_value(struct jp *p, struct jv *v, int depth)
+{
+    memset(v, 0, sizeof(*v));
+    if (depth > 32)
+        return false;
+    jp_ws(p);
+    if (p->i >= p->n)
+        return false;
+    switch (p->s[p->i]) {
+    case '{':
+        return jp_members(p, v, depth, true);
+    case '[':
+        return jp_members(p, v, depth, false);
+    case '"':
+        v->type = J_STR;
+        return jp_string(p, &v->text, &v->len);
+    case 't':
+        v->type = J_BOOL;
+        v->b = true;
+        return jp_lit(p, "true");
+    case 'f':
+        v->type = J_BOOL;
+        return jp_lit(p, "false");
+    case 'n':
+        v->type = J_NULL;
+        return jp_lit(p, "null");
+    default:
+        return jp_number(p, v);
+    }
+}
+
+/* Parses exactly one JSON text from s[0..n); false if it is not one. */
+static bool json_parse(const char *s, size_t n, struct jv *v)
+{
+    struct jp p = { s, 0, n, false };
+
+    if (!jp_value(&p, v, 0)) {
+        jv_free(v);
+        return false;
+    }
+    jp_ws(&p);
+    if (p.i != n) {
+        jv_free(v);
+        return false;
+    }
+    return true;
+}
+
+static const struct jv *jv_get(const struct jv *o, const char *key)
+{
+    if (o->type != J_OBJ)
+        return NULL;
+    for (size_t i = 0; i < o->n; i++) {
+        if (strcmp(o->keys[i], key) == 0)
+            return &o->items[i];
+    }
+    return NULL;
+}
+
+static const char *jv_str(const struct jv *o, const char *key)
+{
+    const struct jv *v = jv_get(o, key);
+
+    return v != NULL && v->type == J_STR ? v->text : NULL;
+}
+
+/* A member that must be a non-negative integer. */
+static uint64_t jv_u64(const struct jv *o, const char *key)
+{
+    const struct jv *v = jv_get(o, key);
+    char *end;
+    unsigned long long x;
+
+    assert_non_null(v);
+    assert_int_equal(v->type, J_NUM);
+    errno = 0;
+    x = strtoull(v->text, &end, 10);
+    assert_int_equal(errno, 0);
+    assert_true(*end == '\0' && v->text[0] != '-');
+    return x;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+
+    assert_non_null(f);
+    for (;;) {
+        size_t r;
+
+        if (cap - n < 65536) {
+            cap = cap ? 2 * cap : 1 << 20;
+            buf = realloc(buf, cap + 1);
+            assert_non_null(buf);
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        if (r == 0)
+            break;
+        n += r;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return buf;
+}
+
+/* The BLAKE2b-256 of a file, in hex. */
+static void file_digest_hex(const char *path, char hex[65])
+{
+    size_t n;
+    char *data = slurp(path, &n);
+    unsigned char d[32];
+
+    assert_int_equal(crypto_generichash(d, sizeof(d), (const unsigned char *)data,
+                                        n, NULL, 0), 0);
+    sodium_bin2hex(hex, 65, d, sizeof(d));
+    free(data);
+}
+
+/* The JSON lines of text: each must parse as one object. Returns the
+ * count; *out holds them (free each with jv_free, then the array). */
+static size_t json_lines(const char *text, struct jv **out)
+{
+    struct jv *v = NULL;
+    size_t n = 0;
+    const char *p = text;
+
+    while (*p != '\0') {
+        const char *nl = strchr(p, '\n');
+
+        assert_non_null(nl); /* every line is ended */
+        v = realloc(v, (n + 1) * sizeof(*v));
+        assert_non_null(v);
+        if (!json_parse(p, (size_t)(nl - p), &v[n]))
+            fail_msg("not one JSON text: %.*s", (int)(nl - p), p);
+        assert_int_equal(v[n].type, J_OBJ);
+        assert_non_null(jv_str(&v[n], "event"));
+        n++;
+        p = nl + 1;
+    }
+    *out = v;
+    return n;
+}
+
+static void free_lines(struct jv *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        jv_free(&v[i]);
+    free(v);
+}
+
+/* Checks a successful transfer's events, skipping "note" lines: start
+ * (name, size), progress with growing bytes, done with the file's size and
+ * digest. */
+static void check_transfer_events(const char *text, const char *name,
+                                  const char *file, bool size_known)
+{
+    struct jv *v;
+    size_t n = json_lines(text, &v), i = 0;
+    uint64_t size = (uint64_t)tu_file_size(file), last = 0;
+    char hex[65];
+    const struct jv *digest, *verified, *sz;
+
+    file_digest_hex(file, hex);
+    while (i < n && strcmp(jv_str(&v[i], "event"), "note") == 0)
+        i++;
+    assert_true(i < n);
+    assert_string_equal(jv_str(&v[i], "event"), "start");
+    assert_string_equal(jv_str(&v[i], "name"), name);
+    sz = jv_get(&v[i], "size");
+    assert_non_null(sz);
+    if (size_known)
+        assert_int_equal(jv_u64(&v[i], "size"), size);
+    else
+        assert_int_equal(sz->type, J_NULL);
+    for (i++; i < n && strcmp(jv_str(&v[i], "event"), "progress") == 0; i++) {
+        uint64_t b = jv_u64(&v[i], "bytes");
+
+        assert_true(b >= last && b <= size);
+        last = b;
+        (void)jv_u64(&v[i], "rate");
+    }
+    assert_int_equal(i + 1, n); /* done, and nothing after it */
+    assert_string_equal(jv_str(&v[i], "event"), "done");
+    assert_int_equal(jv_u64(&v[i], "bytes"), size);
+    assert_non_null(jv_get(&v[i], "seconds"));
+    assert_int_equal(jv_get(&v[i], "seconds")->type, J_NUM);
+    digest = jv_get(&v[i], "digest");
+    verified = jv_get(&v[i], "verified");
+    assert_non_null(digest);
+    assert_non_null(verified);
+    assert_int_equal(verified->type, J_BOOL);
+    assert_true(verified->b);
+    assert_int_equal(digest->type, J_STR);
+    assert_string_equal(digest->text, hex);
+    free_lines(v, n);
+}
+
+struct fixture {
+    struct tu_server server;
+    char *work;
+    char port[8];
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    tu_server_start(&f->server, NULL);
+    f->work = tu_tempdir();
+    snprintf(f->port, sizeof(f->port), "%u", (unsigned)f->server.port);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    tu_server_stop(&f->server);
+    tu_rmtree(f->work);
+    free(f->work);
+    free(f);
+    return 0;
+}
+
+/* ------------------------------------------------------ formatting */
+
+static void test_format_bytes(void **state)
+{
+    char b[32];
+
+    (void)state;
+    cli_format_bytes(b, sizeof(b), 0);
+    assert_string_equal(b, "0 B");
+    cli_format_bytes(b, sizeof(b), 1023);
+    assert_string_equal(b, "1023 B");
+    cli_format_bytes(b, sizeof(b), 1024);
+    assert_string_equal(b, "1.00 KiB");
+    cli_format_bytes(b, sizeof(b), 1536);
+    assert_string_equal(b, "1.50 KiB");
+    cli_format_bytes(b, sizeof(b), 12900000);
+    assert_string_equal(b, "12.3 MiB");
+    cli_format_bytes(b, sizeof(b), 2ull << 30);
+    assert_string_equal(b, "2.00 GiB");
+    cli_format_bytes(b, sizeof(b), 123ull << 30);
+    assert_string_equal(b, "123 GiB");
+    cli_format_bytes(b, sizeof(b), UINT64_MAX);
+    assert_string_equal(b, "16.0 EiB");
+}
+
+static void test_format_progress_known_size(void **state)
+{
+    char line[CLI_LINE_MAX];
+    size_t n;
+
+    (void)state;
+    /* 1 GiB of 2 GiB at 500 MB/s: 50 %, about 2 s left. */
+    n = cli_format_progress(line, sizeof(line), "big.bin", 1ull << 30, 2ull << 30,
+                            500e6, 2.1, 80);
+    assert_int_equal(n, strlen(line));
+    assert_string_equal(line, "big.bin  1.00 GiB of 2.00 GiB   50%  500.0 MB/s  ETA 0:02");
+    /* Long waits count hours; unknown rate and time are dashes. */
+    cli_format_progress(line, sizeof(line), "x", 0, 10ull << 30, -1, -1, 80);
+    assert_string_equal(line, "x  0 B of 10.0 GiB    0%  -- MB/s  ETA --:--");
+    cli_format_progress(line, sizeof(line), "x", 5, 10, 1, 3725, 80);
+    assert_non_null(strstr(line, " 50%"));
+    assert_non_null(strstr(line, "ETA 1:02:05"));
+    /* Finished, and an empty file, are 100 %. */
+    cli_format_progress(line, sizeof(line), "x", 10, 10, 1e6, 0, 80);
+    assert_non_null(strstr(line, "100%"));
+    cli_format_progress(line, sizeof(line), "x", 0, 0, 1e6, 0, 80);
+    assert_non_null(strstr(line, "100%"));
+}
+
+static void test_format_progress_unknown_size(void **state)
+{
+    char line[CLI_LINE_MAX];
+
+    (void)state;
+    cli_format_progress(line, sizeof(line), "stdin.bin", 3ull << 20,
+                        FT_SIZE_UNKNOWN_TOTAL, 12.5e6, -1, 80);
+    assert_string_equal(line, "stdin.bin  3.00 MiB  12.5 MB/s");
+    assert_null(strchr(line, '%'));
+    assert_null(strstr(line, "ETA"));
+}
+
+/* Whatever the width, the line leaves the last column free, so the
+ * terminal never wraps it; narrow terminals still get the percentage. */
+static void test_format_progress_fits_width(void **state)
+{
+    char name[300];
+    char line[CLI_LINE_MAX];
+
+    (void)state;
+    memset(name, 'n', 255);
+    name[255] = '\0';
+    for (int width = 0; width <= 400; width++) {
+        size_t n = cli_format_progress(line, sizeof(line), name, 123456789,
+                                       987654321, 45.6e6, 19, width);
+
+        assert_int_equal(n, strlen(line));
+        assert_true(n + 1 <= (size_t)(width > 1 ? width : 1));
+        if (width >= 6)
+            assert_non_null(strstr(line, "12%"));
+        n = cli_format_progress(line, sizeof(line), name, 123456789,
+                                FT_SIZE_UNKNOWN_TOTAL, 45.6e6, -1, width);
+        assert_true(n + 1 <= (size_t)(width > 1 ? width : 1));
+    }
+    /* A long name is cut with "..." and keeps the figures. */
+    cli_format_progress(line, sizeof(line), name, 1, 2, 1, 1, 80);
+    assert_int_equal(strlen(line), 79);
+    assert_non_null(strstr(line, "nnn...  "));
+    assert_non_null(strstr(line, "ETA 0:01"));
+    /* Too narrow for the name: the figures alone. */
+    cli_format_progress(line, sizeof(line), name, 1, 2, 1, 1, 40);
+    assert_true(line[0] != 'n');
+    assert_true(strlen(line) <= 39);
+    /* A short name is never cut when it fits. */
+    cli_format_progress(line, sizeof(line), "a.txt", 1, 2, 1, 1, 80);
+    assert_true(strncmp(line, "a.txt  ", 7) == 0);
+}
+
+/* A name cannot drive the terminal: escapes and bytes that are not UTF-8
+ * are shown as '?'; wide characters count two columns. */
+static void test_format_progress_hostile_name(void **state)
+{
+    char line[CLI_LINE_MAX];
+    static const char wide[] = "\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5"
+                               "\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5";
+
+    (void)state;
+    cli_format_progress(line, sizeof(line), "a\033[2Jb\xff\r", 1, 2, 1, 1, 80);
+    assert_true(strncmp(line, "a?[2Jb??  ", 10) == 0);
+    for (const char *p = line; *p != '\0'; p++)
+        assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
+    /* 8 wide characters, 16 columns: with 48 columns of figures, a width
+     * of 60 leaves 9 for the name: 3 characters and "...". */
+    cli_format_progress(line, sizeof(line), wide, 1ull << 30, 2ull << 30, 500e6,
+                        2, 60);
+    assert_true(strncmp(line, "\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5...  1.00 GiB",
+                        22) == 0);
+    cli_format_progress(line, sizeof(line), wide, 1ull << 30, 2ull << 30, 500e6,
+                        2, 67);
+    assert_true(strncmp(line, wide, strlen(wide)) == 0);
+}
+
+static char *json_of(const char *s, size_t n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    assert_non_null(f);
+    cli_json_string(f, s, n);
+    fclose(f);
+    return buf;
+}
+
+static void test_json_string_escapes(void **state)
+{
+    static const struct { const char *in; size_t n; const char *out; } cases[] = {
+        { "plain", 5, "\"plain\"" },
+        { "a\"b\\c", 5, "\"a\\\"b\\\\c\"" },
+        { "\n\t\x01\x1f\x7f", 5, "\"\\u000a\\u0009\\u0001\\u001f\\u007f\"" },
+        { "nul\0x", 5, "\"nul\\u0000x\"" },
+        /* Valid UTF-8 passes: 2, 3 and 4 bytes. */
+        { "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80", 14,
+          "\"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80\"" },
+        /* Not UTF-8: a lone Latin-1 byte, a cut sequence, an overlong '/',
+         * a surrogate, beyond U+10FFFF: each byte as \u00XX. */
+        { "caf\xe9", 4, "\"caf\\u00e9\"" },
+        { "\xe6\x97", 2, "\"\\u00e6\\u0097\"" },
+        { "\xc0\xaf", 2, "\"\\u00c0\\u00af\"" },
+        { "\xed\xa0\x80", 3, "\"\\u00ed\\u00a0\\u0080\"" },
+        { "\xf4\x90\x80\x80", 4, "\"\\u00f4\\u0090\\u0080\\u0080\"" },
+        { "", 0, "\"\"" },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        char *got = json_of(cases[i].in, cases[i].n);
+        struct jv v;
+
+        assert_string_equal(got, cases[i].out);
+        /* And what comes out is JSON a strict parser takes. */
+        assert_true(json_parse(got, strlen(got), &v));
+        assert_int_equal(v.type, J_STR);
+        jv_free(&v);
+        free(got);
+    }
+}
+
+static void test_error_classes(void **state)
+{
+    (void)state;
+    assert_string_equal(cli_error_class(2), "usage");
+    assert_string_equal(cli_error_class(3), "connect");
+    assert_string_equal(cli_error_class(4), "refused");
+    assert_string_equal(cli_error_class(5), "local_io");
+    assert_string_equal(cli_error_class(6), "integrity");
+    assert_string_equal(cli_error_class(7), "connection");
+}
+
+/* ------------------------------------------------- the ft command */
+
+static void test_json_put_and_get(void **state)
+{
+    struct fixture *f = *state;
+    char *src = tu_path(f->work, "data.bin");
+    char *copy = tu_path(f->work, "copy.bin");
+    char *out = tu_path(f->work, "stdout.txt");
+    char err[8192];
+    char *text;
+
+    tu_write_random(src, 12u << 20, 7);
+    {
+        const char *args[] = { "put", "--json", "-p", f->port, src, NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
+        text = slurp(out, NULL);
+        check_transfer_events(text, "data.bin", src, true);
+        free(text);
+        /* No human line: no summary, and never a carriage return. */
+        assert_null(strstr(err, "bytes in"));
+        assert_null(strchr(err, '\r'));
+    }
+    {
+        const char *args[] = { "get", "--json", "-z", "-p", f->port, "data.bin", copy,
+                               NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
+        text = slurp(out, NULL);
+        check_transfer_events(text, "data.bin", src, true);
+        free(text);
+        assert_true(tu_files_equal(src, copy));
+        assert_null(strchr(err, '\r'));
+    }
+    {   /* Standard input: the size is not known. */
+        const char *args[] = { "put", "--json", "-p", f->port, "-", "piped.bin", NULL };
+
+        assert_int_equal(tu_run_ft(args, src, out, err, sizeof(err)), 0);
+        text = slurp(out, NULL);
+        check_transfer_events(text, "piped.bin", src, false);
+        free(text);
+    }
+    free(src);
+    free(copy);
+    free(out);
+}
+
+/* The file on standard output, the JSON on standard error, and nothing
+ * but JSON there (the note about the pinned key comes as an event). */
+static void test_json_get_to_stdout(void **state)
+{
+    struct fixture *f = *state;
+    char *src = tu_path(f->work, "s.bin");
+    char *out = tu_path(f->work, "s.out");
+    char err[8192];
+
+    tu_write_random(src, 3u << 20, 11);
+    {
+        const char *args[] = { "put", "-q", "-p", f->port, src, NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+    }
+    {
+        const char *args[] = { "get", "--json", "-p", f->port, "s.bin", "-", NULL };
+        struct jv *v;
+        size_t n;
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(src, out));
+        check_transfer_events(err, "s.bin", src, true);
+        n = json_lines(err, &v);
+        assert_string_equal(jv_str(&v[0], "event"), "note");
+        assert_non_null(strstr(jv_str(&v[0], "message"), "pinned its key"));
+        free_lines(v, n);
+    }
+    free(src);
+    free(out);
+}
+
+static void test_json_errors(void **state)
+{
+    struct fixture *f = *state;
+    char *out = tu_path(f->work, "err.json");
+    char *missing = tu_path(f->work, "no-such-file");
+    char err[8192];
+    char *text;
+    struct jv *v;
+    size_t n;
+
+    {   /* Refused by the server: only the JSON line says so. */
+        const char *args[] = { "get", "--json", "-p", f->port, "missing", NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 4);
+        text = slurp(out, NULL);
+        n = json_lines(text, &v);
+        assert_int_equal(n, 1);
+        assert_string_equal(jv_str(&v[0], "event"), "error");
+        assert_string_equal(jv_str(&v[0], "class"), "refused");
+        assert_int_equal(jv_u64(&v[0], "exit_code"), 4);
+        assert_non_null(strstr(jv_str(&v[0], "message"), "missing"));
+        free_lines(v, n);
+        free(text);
+        assert_null(strstr(err, "ft: "));
+    }
+    {   /* With the JSON on standard error, the same there. */
+        const char *args[] = { "get", "--json", "-q", "-p", f->port, "missing", "-",
+                               NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 4);
+        n = json_lines(err, &v);
+        assert_int_equal(n, 1);
+        assert_string_equal(jv_str(&v[0], "class"), "refused");
+        free_lines(v, n);
+    }
+    {   /* A local file that is not there. */
+        const char *args[] = { "put", "--json", "-p", f->port, missing, NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 5);
+        text = slurp(out, NULL);
+        n = json_lines(text, &v);
+        assert_int_equal(n, 1);
+        assert_string_equal(jv_str(&v[0], "class"), "local_io");
+        assert_int_equal(jv_u64(&v[0], "exit_code"), 5);
+        free_lines(v, n);
+        free(text);
+    }
+    {   /* Wrong arguments. */
+        const char *args[] = { "put", "--json", NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 2);
+        text = slurp(out, NULL);
+        n = json_lines(text, &v);
+        assert_int_equal(n, 1);
+        assert_string_equal(jv_str(&v[0], "class"), "usage");
+        free_lines(v, n);
+        free(text);
+    }
+    {   /* Nobody there: port 1 on loopback refuses. */
+        const char *args[] = { "put", "--json", "-p", "1", "-", "x", NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 3);
+        text = slurp(out, NULL);
+        n = json_lines(text, &v);
+        assert_int_equal(n, 1);
+        assert_string_equal(jv_str(&v[0], "class"), "connect");
+        free_lines(v, n);
+        free(text);
+    }
+    {   /* Commands that do not report transfers do not take --json. */
+        const char *args[] = { "rm", "--json", "x", NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 2);
+    }
+    free(out);
+    free(missing);
+}
+
+static void test_ls_json(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const names[] = {
+        "plain.txt", "a \"quoted\" \\ name", "caf\xe9", "\xe6\x97\xa5.txt",
+    };
+    static const char *const decoded[] = {
+        "plain.txt", "a \"quoted\" \\ name", "caf\xc3\xa9", "\xe6\x97\xa5.txt",
+    };
+    char *src = tu_path(f->work, "small");
+    char *out = tu_path(f->work, "ls.json");
+    char err[8192];
+    struct jv v;
+    char *text;
+    size_t len;
+
+    {   /* An empty store: an empty array. */
+        const char *args[] = { "ls", "--json", "-p", f->port, NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
+        text = slurp(out, &len);
+        assert_true(json_parse(text, len, &v));
+        assert_int_equal(v.type, J_ARR);
+        assert_int_equal(v.n, 0);
+        jv_free(&v);
+        free(text);
+    }
+    tu_write_text(src, 1000);
+    for (size_t i = 0; i < 4; i++) {
+        const char *args[] = { "put", "-q", "-p", f->port, src, names[i], NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+    }
+    {
+        const char *args[] = { "ls", "--json", "-p", f->port, NULL };
+        bool seen[4] = { false, false, false, false };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
+        text = slurp(out, &len);
+        assert_true(json_parse(text, len, &v));
+        assert_int_equal(v.type, J_ARR);
+        assert_int_equal(v.n, 4);
+        for (size_t i = 0; i < v.n; i++) {
+            const char *name = jv_str(&v.items[i], "name");
+
+            assert_non_null(name);
+            assert_int_equal(jv_u64(&v.items[i], "size"), tu_file_size(src));
+            assert_true(jv_u64(&v.items[i], "mtime") > 1000000000);
+            for (size_t k = 0; k < 4; k++) {
+                if (strcmp(name, decoded[k]) == 0)
+                    seen[k] = true;
+            }
+        }
+        for (size_t k = 0; k < 4; k++)
+            assert_true(seen[k]);
+        /* The byte that is not UTF-8 was written as an escape. */
+        assert_non_null(strstr(text, "\"caf\\u00e9\""));
+        jv_free(&v);
+        free(text);
+    }
+    free(src);
+    free(out);
+}
+
+/* Standard error is not a terminal here: the summary line as before, no
+ * progress line, no carriage return, no escape sequence. */
+static void test_text_mode_off_terminal(void **state)
+{
+    struct fixture *f = *state;
+    char *src = tu_path(f->work, "t.bin");
+    char *copy = tu_path(f->work, "t.copy");
+    char err[8192];
+
+    tu_write_random(src, 20u << 20, 3);
+    {
+        const char *args[] = { "put", "-p", f->port, src, NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "put t.bin: 20971520 bytes in "));
+        assert_null(strchr(err, '\r'));
+        assert_null(strchr(err, '\033'));
+    }
+    {
+        const char *args[] = { "get", "-p", f->port, "t.bin", copy, NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "get t.bin: 20971520 bytes in "));
+        assert_null(strchr(err, '\r'));
+        assert_null(strchr(err, '\033'));
+    }
+    {
+        const char *args[] = { "get", "-p", f->port, "nothing-here", copy, NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 4);
+        assert_non_null(strstr(err, "ft: get nothing-here: "));
+        assert_null(strchr(err, '\r'));
+    }
+    free(src);
+    free(copy);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format_bytes),
+        cmocka_unit_test(test_format_progress_known_size),
+        cmocka_unit_test(test_format_progress_unknown_size),
+        cmocka_unit_test(test_format_progress_fits_width),
+        cmocka_unit_test(test_format_progress_hostile_name),
+        cmocka_unit_test(test_json_string_escapes),
+        cmocka_unit_test(test_error_classes),
+        cmocka_unit_test_setup_teardown(test_json_put_and_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_get_to_stdout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ls_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_mode_off_terminal, setup, teardown),
+    };
+
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -62,6 +62,9 @@ static const char client_options_text[] =
     "      --server-key FP the server's key fingerprint (b2:...) must be FP\n"
     "      --plaintext     no encryption, if the server allows it (trusted\n"
     "                      networks and benchmarks only)\n"
+    "      --cipher C      offer only chacha20-poly1305 or aes-256-gcm\n"
+    "                      (default: both; the server picks AES where both\n"
+    "                      have it in hardware)\n"
     "  -q, --quiet         no progress line, no summary line, no notes\n"
     "  -h, --help          this help\n";
 
@@ -195,6 +198,7 @@ static const struct option client_long_options[] = {
     { "token-file", required_argument, NULL, 'T' },
     { "server-key", required_argument, NULL, 'K' },
     { "plaintext", no_argument, NULL, 'P' },
+    { "cipher", required_argument, NULL, 'C' },
     { "json", no_argument, NULL, 'J' },
     { NULL, 0, NULL, 0 },
 };
@@ -245,6 +249,15 @@ static int parse_client_args(int argc, char **argv, const char *help,
             break;
         case 'P':
             a->cfg.plaintext = true;
+            break;
+        case 'C':
+            if (strcmp(optarg, "chacha20-poly1305") == 0)
+                a->cfg.cipher = FT_CIPHER_CHACHAPOLY;
+            else if (strcmp(optarg, "aes-256-gcm") == 0)
+                a->cfg.cipher = FT_CIPHER_AESGCM;
+            else
+                return fail_usage("--cipher is chacha20-poly1305 or aes-256-gcm, "
+                                  "not '%s'", optarg);
             break;
         case 'J':
             if (!transfer && strcmp(argv[0], "ls") != 0)

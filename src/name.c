@@ -5,20 +5,37 @@
 #include <stdio.h>
 #include <string.h>
 
+/* One component, between slashes. */
+static bool component_ok(const unsigned char *p, size_t len)
+{
+    if (len == 0 || len > FT_NAME_MAX)
+        return false;
+    if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            return false;
+    }
+    return true;
+}
+
 enum ft_err ft_name_check(const void *name, size_t len)
 {
     const unsigned char *p = name;
+    size_t start = 0;
+    size_t depth = 0;
 
-    if (len == 0 || len > FT_NAME_MAX)
+    if (len == 0 || len > FT_PATH_MAX)
         return FT_ERR_BAD_NAME;
-    if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-        return FT_ERR_BAD_NAME;
-    if (len == strlen(FT_NAME_RESERVED) &&
-        memcmp(p, FT_NAME_RESERVED, len) == 0)
-        return FT_ERR_BAD_NAME;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] == '/' || p[i] < 0x20 || p[i] == 0x7f)
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && p[i] != '/')
+            continue;
+        if (!component_ok(p + start, i - start) || ++depth > FT_PATH_DEPTH_MAX)
             return FT_ERR_BAD_NAME;
+        if (depth == 1 && i - start == strlen(FT_NAME_RESERVED) &&
+            memcmp(p, FT_NAME_RESERVED, i - start) == 0)
+            return FT_ERR_BAD_NAME;
+        start = i + 1;
     }
     return FT_OK;
 }

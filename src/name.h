@@ -6,14 +6,19 @@
 
 #include "ft/error.h"
 
-/* Longest name in bytes, as most file systems allow. */
+/* Longest component of a name in bytes, as most file systems allow. */
 #define FT_NAME_MAX 255
+/* Longest name, folders included ("a/b/c.txt"), and the deepest nesting. */
+#define FT_PATH_MAX 1024
+#define FT_PATH_DEPTH_MAX 64
 /* The server's hidden metadata folder at the root of its store. */
 #define FT_NAME_RESERVED ".ft"
 
-/* FT_OK if name (len bytes, not NUL-terminated) is acceptable: 1 to
- * FT_NAME_MAX bytes, no '/', no NUL or other control character, and not
- * ".", ".." or the reserved metadata folder. FT_ERR_BAD_NAME otherwise. */
+/* FT_OK if name (len bytes, not NUL-terminated) is acceptable: at most
+ * FT_PATH_MAX bytes of components joined by single '/' (no leading or
+ * trailing '/'), each 1 to FT_NAME_MAX bytes with no NUL or other control
+ * character and not "." or "..", at most FT_PATH_DEPTH_MAX deep, the first
+ * not the reserved metadata folder. FT_ERR_BAD_NAME otherwise. */
 enum ft_err ft_name_check(const void *name, size_t len);
 
 /* Writes name into out (cap bytes) for a message to a person: printable

@@ -149,8 +149,11 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         put_str(&w, msg->u.get.name);
         break;
     case FT_MSG_LIST:
+        put_uint(&w, msg->u.list.flags, 4);
+        put_str(&w, msg->u.list.folder);
         break;
     case FT_MSG_DELETE:
+        put_uint(&w, msg->u.del.flags, 4);
         put_str(&w, msg->u.del.name);
         break;
     case FT_MSG_READY:
@@ -169,6 +172,7 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
     case FT_MSG_ENTRY:
         put_uint(&w, msg->u.entry.size, 8);
         put_uint(&w, (uint64_t)msg->u.entry.mtime, 8);
+        put_uint(&w, msg->u.entry.mode, 4);
         put_str(&w, msg->u.entry.name);
         break;
     case FT_MSG_NOISE:
@@ -243,8 +247,11 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.get.name = get_str(&r, FT_WIRE_NAME_MAX);
         break;
     case FT_MSG_LIST:
+        msg->u.list.flags = (uint32_t)get_uint(&r, 4);
+        msg->u.list.folder = get_str(&r, FT_WIRE_NAME_MAX);
         break;
     case FT_MSG_DELETE:
+        msg->u.del.flags = (uint32_t)get_uint(&r, 4);
         msg->u.del.name = get_str(&r, FT_WIRE_NAME_MAX);
         break;
     case FT_MSG_READY:
@@ -278,6 +285,7 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
     case FT_MSG_ENTRY:
         msg->u.entry.size = get_uint(&r, 8);
         msg->u.entry.mtime = (int64_t)get_uint(&r, 8);
+        msg->u.entry.mode = (uint32_t)get_uint(&r, 4);
         msg->u.entry.name = get_str(&r, FT_WIRE_NAME_MAX);
         break;
     case FT_MSG_STAT:

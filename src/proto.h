@@ -48,6 +48,13 @@
 /* The permission bits that travel: the executable bits. The rest follow
  * the receiver's own defaults, as with cp. */
 #define FT_MODE_EXEC 0111u
+/* Mode bits of ENTRY and STAT_INFO: the type, as in POSIX st_mode. */
+#define FT_MODE_TYPE 0170000u
+#define FT_MODE_DIR 0040000u
+#define FT_MODE_FILE 0100000u
+
+/* Flags of LIST and DELETE. */
+#define FT_TREE_RECURSIVE 0x1u
 
 enum ft_msg_type {
     FT_MSG_HELLO = 1,
@@ -88,7 +95,8 @@ struct ft_msg {
             uint32_t mode;  /* permission bits, with FT_XFER_META */
         } put;
         struct { uint32_t flags; struct ft_bytes name; } get;
-        struct { struct ft_bytes name; } del;
+        struct { uint32_t flags; struct ft_bytes name; } del;
+        struct { uint32_t flags; struct ft_bytes folder; } list;
         /* Answer to PUT (all zero) and to GET (the file's). */
         struct { uint64_t size; int64_t mtime; uint32_t mode; } ready;
         struct { struct ft_bytes bytes; } data;
@@ -96,7 +104,12 @@ struct ft_msg {
         struct { uint64_t total; bool has_digest; uint8_t digest[FT_DIGEST_BYTES]; } end;
         /* PUT published (count = bytes), DELETE done, LIST ended (entries). */
         struct { uint64_t count; } done;
-        struct { uint64_t size; int64_t mtime; struct ft_bytes name; } entry;
+        struct {
+            uint64_t size;
+            int64_t mtime;
+            uint32_t mode; /* FT_MODE_DIR or FT_MODE_FILE | permissions */
+            struct ft_bytes name;
+        } entry;
         struct { struct ft_bytes bytes; } noise;
         struct { struct ft_bytes name; } stat;
         struct {

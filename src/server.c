@@ -68,7 +68,7 @@ struct session {
 /* What a request did, for its log line. */
 struct outcome {
     const char *op;
-    char name[FT_NAME_MAX * 4 + 8];
+    char name[FT_PATH_MAX * 4 + 8];
     uint64_t bytes;
     enum ft_err err;
     bool keep_open; /* the stream is still in step: serve the next request */
@@ -206,7 +206,7 @@ static void handle_put(struct session *s, const struct ft_msg *req,
     struct ft_msg done = { .type = FT_MSG_DONE };
     struct ft_xfer_result res;
     uint64_t limit = srv->cfg.max_file_size ? srv->cfg.max_file_size : UINT64_MAX;
-    char name[FT_NAME_MAX + 1];
+    char name[FT_PATH_MAX + 1];
     bool stream_done;
     enum ft_err err;
 
@@ -268,7 +268,7 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     struct ft_msg ready = { .type = FT_MSG_READY };
     struct ft_msg ack;
     struct ft_xfer_result res;
-    char name[FT_NAME_MAX + 1];
+    char name[FT_PATH_MAX + 1];
     enum ft_err err;
     int fd = -1;
 
@@ -326,6 +326,7 @@ static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
 
     m.u.entry.size = e->size;
     m.u.entry.mtime = e->mtime;
+    m.u.entry.mode = e->mode;
     m.u.entry.name.ptr = (const uint8_t *)e->name;
     m.u.entry.name.len = strlen(e->name);
     lc->count++;
@@ -336,14 +337,20 @@ static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
     return FT_OK;
 }
 
-static void handle_list(struct session *s, struct outcome *o)
+static void handle_list(struct session *s, const struct ft_msg *req,
+                        struct outcome *o)
 {
     struct list_ctx lc = { .s = s, .count = 0, .send_failed = false };
     struct ft_msg done = { .type = FT_MSG_DONE };
+    char folder[FT_PATH_MAX + 1] = "";
     enum ft_err err;
 
     o->op = "ls";
-    err = ft_store_list(s->srv->store, send_entry, &lc);
+    if (req->u.list.folder.len > 0 && !take_name(s, o, req->u.list.folder, folder))
+        return;
+    err = ft_store_list(s->srv->store, folder,
+                        (req->u.list.flags & FT_TREE_RECURSIVE) != 0, send_entry,
+                        &lc);
     o->bytes = lc.count;
     if (lc.send_failed) {
         o->err = err; /* the link itself failed: nothing more to say */
@@ -386,7 +393,7 @@ static void handle_stat(struct session *s, const struct ft_msg *req,
 {
     struct ft_msg info = { .type = FT_MSG_STAT_INFO };
     struct ft_store_entry e;
-    char name[FT_NAME_MAX + 1];
+    char name[FT_PATH_MAX + 1];
     enum ft_err err;
     int fd = -1;
 
@@ -394,8 +401,11 @@ static void handle_stat(struct session *s, const struct ft_msg *req,
     if (!take_name(s, o, req->u.stat.name, name))
         return;
     o->keep_open = true;
-    err = ft_store_open_file(s->srv->store, name, &fd, &e);
-    if (err == FT_OK)
+    /* A folder has no digest: it reports its type, with zeros. */
+    err = ft_store_stat(s->srv->store, name, &e);
+    if (err == FT_OK && (e.mode & FT_MODE_TYPE) != FT_MODE_DIR)
+        err = ft_store_open_file(s->srv->store, name, &fd, &e);
+    if (err == FT_OK && fd >= 0)
         err = hash_file(s, fd, info.u.stat_info.digest);
     if (fd >= 0)
         close(fd);
@@ -406,7 +416,8 @@ static void handle_stat(struct session *s, const struct ft_msg *req,
     o->bytes = e.size;
     info.u.stat_info.size = e.size;
     info.u.stat_info.mtime = e.mtime;
-    info.u.stat_info.mode = e.mode;
+    info.u.stat_info.mode = (e.mode & FT_MODE_TYPE) == FT_MODE_DIR
+                                ? e.mode : FT_MODE_FILE | (e.mode & 07777);
     o->err = ft_conn_send(&s->conn, &info);
     o->keep_open = o->err == FT_OK;
 }
@@ -415,7 +426,7 @@ static void handle_move(struct session *s, const struct ft_msg *req,
                         struct outcome *o)
 {
     struct ft_msg done = { .type = FT_MSG_DONE };
-    char from[FT_NAME_MAX + 1], to[FT_NAME_MAX + 1];
+    char from[FT_PATH_MAX + 1], to[FT_PATH_MAX + 1];
     enum ft_err err;
 
     o->op = "mv";
@@ -436,14 +447,15 @@ static void handle_delete(struct session *s, const struct ft_msg *req,
                           struct outcome *o)
 {
     struct ft_msg done = { .type = FT_MSG_DONE };
-    char name[FT_NAME_MAX + 1];
+    char name[FT_PATH_MAX + 1];
     enum ft_err err;
 
     o->op = "rm";
     if (!take_name(s, o, req->u.del.name, name))
         return;
     o->keep_open = true;
-    err = ft_store_remove(s->srv->store, name);
+    err = ft_store_remove(s->srv->store, name,
+                          (req->u.del.flags & FT_TREE_RECURSIVE) != 0);
     if (err != FT_OK) {
         refuse(s, o, err);
         return;
@@ -643,7 +655,7 @@ static void serve_requests(struct session *s)
             handle_get(s, &m, &o);
             break;
         case FT_MSG_LIST:
-            handle_list(s, &o);
+            handle_list(s, &m, &o);
             break;
         case FT_MSG_DELETE:
             handle_delete(s, &m, &o);

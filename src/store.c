@@ -154,28 +154,85 @@ void ft_store_close(struct ft_store *st)
     free(st);
 }
 
-static enum ft_err check_regular(struct ft_store *st, const char *name);
+/* A name resolved beneath the root: the open folder that holds it and its
+ * last component. Every folder on the way is opened relative to the one
+ * before with O_NOFOLLOW, so no symbolic link is ever followed and nothing
+ * outside the root can be reached. */
+struct place {
+    int dir_fd;                  /* st->root_fd (not owned) or an open folder */
+    char leaf[FT_NAME_MAX + 1];
+};
 
-/* Checks a NUL-terminated name. */
-static enum ft_err check_cname(const char *name)
+static void place_release(struct ft_store *st, struct place *p)
 {
-    return ft_name_check(name, strlen(name));
+    if (p->dir_fd >= 0 && p->dir_fd != st->root_fd)
+        close(p->dir_fd);
+    p->dir_fd = -1;
+}
+
+/* Resolves name; with create, makes the missing folders on the way. */
+static enum ft_err resolve(struct ft_store *st, const char *name, bool create,
+                           struct place *p)
+{
+    size_t len = strlen(name);
+    const char *start = name;
+    enum ft_err err = ft_name_check(name, len);
+
+    p->dir_fd = -1;
+    if (err != FT_OK)
+        return err;
+    p->dir_fd = st->root_fd;
+    for (;;) {
+        const char *slash = strchr(start, '/');
+        size_t n = slash != NULL ? (size_t)(slash - start) : strlen(start);
+        int next;
+
+        memcpy(p->leaf, start, n);
+        p->leaf[n] = '\0';
+        if (slash == NULL)
+            return FT_OK;
+        if (create && mkdirat(p->dir_fd, p->leaf, 0755) != 0 && errno != EEXIST)
+            goto fail;
+        next = openat(p->dir_fd, p->leaf,
+                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0)
+            goto fail;
+        place_release(st, p);
+        p->dir_fd = next;
+        start = slash + 1;
+    }
+fail:
+    /* A link or a file where a folder should be is refused, not entered. */
+    err = errno == ENOTDIR || errno == ELOOP ? FT_ERR_DENIED : from_errno(errno);
+    place_release(st, p);
+    return err;
+}
+
+/* What is at a place, not followed if a link. */
+static enum ft_err place_stat(struct place *p, struct stat *sb)
+{
+    if (fstatat(p->dir_fd, p->leaf, sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return from_errno(errno);
+    return FT_OK;
 }
 
 enum ft_err ft_store_open_file(struct ft_store *st, const char *name, int *fd,
                                struct ft_store_entry *info)
 {
+    struct place p;
     struct stat sb;
-    enum ft_err err = check_cname(name);
+    enum ft_err err = resolve(st, name, false, &p);
     int f = -1;
 
     if (err != FT_OK)
         return err;
     /* O_NONBLOCK so that a FIFO planted in the root cannot block us. */
-    f = openat(st->root_fd, name,
+    f = openat(p.dir_fd, p.leaf,
                O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (f < 0)
-        return from_errno(errno);
+    if (f < 0) {
+        err = from_errno(errno);
+        goto out;
+    }
     if (fstat(f, &sb) != 0) {
         err = from_errno(errno);
         goto out;
@@ -194,7 +251,29 @@ enum ft_err ft_store_open_file(struct ft_store *st, const char *name, int *fd,
 out:
     if (f >= 0)
         close(f);
+    place_release(st, &p);
     return err;
+}
+
+enum ft_err ft_store_stat(struct ft_store *st, const char *name,
+                          struct ft_store_entry *info)
+{
+    struct place p;
+    struct stat sb;
+    enum ft_err err = resolve(st, name, false, &p);
+
+    if (err == FT_OK)
+        err = place_stat(&p, &sb);
+    place_release(st, &p);
+    if (err != FT_OK)
+        return err;
+    if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+        return FT_ERR_DENIED;
+    snprintf(info->name, sizeof(info->name), "%s", name);
+    info->size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+    info->mtime = (int64_t)sb.st_mtime;
+    info->mode = (uint32_t)(sb.st_mode & (S_IFMT | 07777));
+    return FT_OK;
 }
 
 enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
@@ -202,17 +281,28 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
 {
     uint8_t rnd[8];
     char hex[2 * sizeof(rnd) + 1];
-    enum ft_err err = check_cname(name);
+    struct place p;
+    enum ft_err err;
 
     up->fd = -1;
+    up->dir_fd = -1;
     up->tmp[0] = '\0';
     up->written = 0;
     up->has_meta = false;
+    if (st->read_only)
+        return ft_name_check(name, strlen(name)) != FT_OK ? FT_ERR_BAD_NAME
+                                                           : FT_ERR_READ_ONLY;
+    err = resolve(st, name, true, &p);
     if (err != FT_OK)
         return err;
-    if (st->read_only)
-        return FT_ERR_READ_ONLY;
+    /* The folder stays open until commit: the rename lands in it even if
+     * someone renames the folder meanwhile, and never through a link. */
+    up->dir_fd = p.dir_fd == st->root_fd ? dup(st->root_fd) : p.dir_fd;
+    p.dir_fd = -1;
+    if (up->dir_fd < 0)
+        return from_errno(errno);
     snprintf(up->name, sizeof(up->name), "%s", name);
+    snprintf(up->leaf, sizeof(up->leaf), "%s", p.leaf);
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
     snprintf(up->tmp, sizeof(up->tmp), "up-%s", hex);
@@ -220,11 +310,12 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (up->fd < 0) {
         up->tmp[0] = '\0';
-        return from_errno(errno);
+        err = from_errno(errno);
+        ft_store_upload_abort(st, up);
+        return err;
     }
     return FT_OK;
 }
-
 enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
                                   size_t n)
 {
@@ -267,13 +358,14 @@ enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
         err = from_errno(errno);
         goto out;
     }
-    if (renameat(st->tmp_fd, up->tmp, st->root_fd, up->name) != 0) {
-        err = from_errno(errno);
+    if (renameat(st->tmp_fd, up->tmp, up->dir_fd, up->leaf) != 0) {
+        /* A folder under that name is not replaced by a file. */
+        err = errno == EISDIR ? FT_ERR_DENIED : from_errno(errno);
         goto out;
     }
     up->tmp[0] = '\0';
     /* The rename itself must survive a crash too. */
-    fsync(st->root_fd);
+    fsync(up->dir_fd);
 out:
     ft_store_upload_abort(st, up);
     return err;
@@ -284,79 +376,188 @@ void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up)
     if (up->fd >= 0)
         close(up->fd);
     up->fd = -1;
+    if (up->dir_fd >= 0)
+        close(up->dir_fd);
+    up->dir_fd = -1;
     if (up->tmp[0] != '\0')
         unlinkat(st->tmp_fd, up->tmp, 0);
     up->tmp[0] = '\0';
 }
 
-enum ft_err ft_store_remove(struct ft_store *st, const char *name)
+/* Removes everything inside the open folder dir_fd, never following a
+ * link (a link is removed itself), at most FT_PATH_DEPTH_MAX deep. */
+static enum ft_err empty_folder(int dir_fd, int depth)
 {
-    enum ft_err err = check_cname(name);
+    DIR *dir;
+    struct dirent *de;
+    enum ft_err err = FT_OK;
 
-    if (err != FT_OK)
-        return err;
-    if (st->read_only)
-        return FT_ERR_READ_ONLY;
-    err = check_regular(st, name);
-    if (err != FT_OK)
-        return err;
-    if (unlinkat(st->root_fd, name, 0) != 0)
+    if (depth > FT_PATH_DEPTH_MAX)
+        return FT_ERR_DENIED;
+    dir = open_dir_stream(dir_fd);
+    if (dir == NULL)
         return from_errno(errno);
-    return FT_OK;
+    while (err == FT_OK && (de = readdir(dir)) != NULL) {
+        struct stat sb;
+        int sub;
+
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+            err = from_errno(errno);
+            break;
+        }
+        if (S_ISDIR(sb.st_mode)) {
+            sub = openat(dir_fd, de->d_name,
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                err = from_errno(errno);
+                break;
+            }
+            err = empty_folder(sub, depth + 1);
+            close(sub);
+            if (err == FT_OK && unlinkat(dir_fd, de->d_name, AT_REMOVEDIR) != 0)
+                err = from_errno(errno);
+        } else if (unlinkat(dir_fd, de->d_name, 0) != 0) {
+            err = from_errno(errno);
+        }
+    }
+    closedir(dir);
+    return err;
 }
 
-/* The regular file under name, not followed if a link: FT_OK or why not. */
-static enum ft_err check_regular(struct ft_store *st, const char *name)
+enum ft_err ft_store_remove(struct ft_store *st, const char *name,
+                            bool recursive)
 {
+    struct place p;
     struct stat sb;
+    enum ft_err err = resolve(st, name, false, &p);
+    int sub = -1;
 
-    if (fstatat(st->root_fd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-        return from_errno(errno);
-    return S_ISREG(sb.st_mode) ? FT_OK : FT_ERR_DENIED;
+    if (err == FT_OK && st->read_only)
+        err = FT_ERR_READ_ONLY;
+    if (err == FT_OK)
+        err = place_stat(&p, &sb);
+    if (err != FT_OK)
+        goto out;
+    if (S_ISREG(sb.st_mode)) {
+        if (unlinkat(p.dir_fd, p.leaf, 0) != 0)
+            err = from_errno(errno);
+    } else if (S_ISDIR(sb.st_mode) && recursive) {
+        sub = openat(p.dir_fd, p.leaf,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        err = sub < 0 ? from_errno(errno) : empty_folder(sub, 1);
+        if (err == FT_OK && unlinkat(p.dir_fd, p.leaf, AT_REMOVEDIR) != 0)
+            err = from_errno(errno);
+    } else {
+        err = FT_ERR_DENIED; /* a folder without recursive, or a link */
+    }
+out:
+    if (sub >= 0)
+        close(sub);
+    place_release(st, &p);
+    return err;
 }
 
 enum ft_err ft_store_move(struct ft_store *st, const char *from, const char *to)
 {
-    enum ft_err err = check_cname(from);
+    struct place src, dst;
+    struct stat sb;
+    enum ft_err err = resolve(st, from, false, &src);
 
+    dst.dir_fd = -1;
+    if (err == FT_OK && st->read_only)
+        err = FT_ERR_READ_ONLY;
     if (err == FT_OK)
-        err = check_cname(to);
-    if (err != FT_OK)
-        return err;
-    if (st->read_only)
-        return FT_ERR_READ_ONLY;
-    err = check_regular(st, from);
-    if (err != FT_OK)
-        return err;
-    if (renameat(st->root_fd, from, st->root_fd, to) != 0)
-        return from_errno(errno);
-    fsync(st->root_fd);
-    return FT_OK;
+        err = place_stat(&src, &sb);
+    if (err == FT_OK && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+        err = FT_ERR_DENIED;
+    if (err == FT_OK)
+        err = resolve(st, to, true, &dst);
+    if (err == FT_OK && renameat(src.dir_fd, src.leaf, dst.dir_fd, dst.leaf) != 0)
+        err = errno == EISDIR || errno == ENOTEMPTY || errno == EINVAL
+                  ? FT_ERR_DENIED : from_errno(errno);
+    if (err == FT_OK) {
+        fsync(dst.dir_fd);
+        if (src.dir_fd != dst.dir_fd)
+            fsync(src.dir_fd);
+    }
+    place_release(st, &src);
+    place_release(st, &dst);
+    return err;
 }
 
-enum ft_err ft_store_list(struct ft_store *st, ft_store_list_fn fn, void *ctx)
+/* Lists the folder dir_fd, whose name (relative to the listed folder) is
+ * prefix; descends into subfolders when recursive. */
+static enum ft_err list_folder(int dir_fd, const char *prefix, bool recursive,
+                               int depth, ft_store_list_fn fn, void *ctx)
 {
     struct ft_store_entry e;
     struct dirent *de;
-    struct stat sb;
     enum ft_err err = FT_OK;
-    DIR *dir = open_dir_stream(st->root_fd);
+    DIR *dir = open_dir_stream(dir_fd);
 
     if (dir == NULL)
         return from_errno(errno);
     while (err == FT_OK && (de = readdir(dir)) != NULL) {
-        size_t len = strlen(de->d_name);
+        struct stat sb;
+        int n;
 
-        if (ft_name_check(de->d_name, len) != FT_OK)
+        if (ft_name_check(de->d_name, strlen(de->d_name)) != FT_OK)
+            continue; /* ".", "..", the metadata folder, odd names */
+        if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)))
             continue;
-        if (fstatat(st->root_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(sb.st_mode))
+        n = snprintf(e.name, sizeof(e.name), "%s%s%s", prefix,
+                     prefix[0] ? "/" : "", de->d_name);
+        if (n < 0 || (size_t)n >= sizeof(e.name))
             continue;
-        memcpy(e.name, de->d_name, len + 1);
-        e.size = (uint64_t)sb.st_size;
+        e.size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
         e.mtime = (int64_t)sb.st_mtime;
+        e.mode = (uint32_t)(sb.st_mode & (S_IFMT | 07777));
         err = fn(&e, ctx);
+        if (err == FT_OK && recursive && S_ISDIR(sb.st_mode) &&
+            depth < FT_PATH_DEPTH_MAX) {
+            int sub = openat(dir_fd, de->d_name,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            char sub_prefix[FT_PATH_MAX + 1];
+
+            if (sub < 0)
+                continue;
+            snprintf(sub_prefix, sizeof(sub_prefix), "%s", e.name);
+            err = list_folder(sub, sub_prefix, true, depth + 1, fn, ctx);
+            close(sub);
+        }
     }
     closedir(dir);
+    return err;
+}
+
+enum ft_err ft_store_list(struct ft_store *st, const char *folder,
+                          bool recursive, ft_store_list_fn fn, void *ctx)
+{
+    struct place p;
+    struct stat sb;
+    enum ft_err err;
+    int dir_fd;
+
+    if (folder == NULL || folder[0] == '\0')
+        return list_folder(st->root_fd, "", recursive, 1, fn, ctx);
+    err = resolve(st, folder, false, &p);
+    if (err == FT_OK)
+        err = place_stat(&p, &sb);
+    if (err == FT_OK && !S_ISDIR(sb.st_mode))
+        err = FT_ERR_NOT_FOUND;
+    if (err == FT_OK) {
+        dir_fd = openat(p.dir_fd, p.leaf,
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir_fd < 0) {
+            err = from_errno(errno);
+        } else {
+            err = list_folder(dir_fd, "", recursive, 1, fn, ctx);
+            close(dir_fd);
+        }
+    }
+    place_release(st, &p);
     return err;
 }

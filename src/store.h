@@ -21,16 +21,18 @@
 struct ft_store;
 
 struct ft_store_entry {
-    char name[FT_NAME_MAX + 1];
+    char name[FT_PATH_MAX + 1];
     uint64_t size;
     int64_t mtime; /* seconds since the epoch */
-    uint32_t mode; /* permission bits */
+    uint32_t mode; /* type (S_IFREG or S_IFDIR) and permission bits */
 };
 
 struct ft_upload {
     int fd;
+    int dir_fd;                /* the folder it will be published in */
     char tmp[48];              /* name under .ft/tmp */
-    char name[FT_NAME_MAX + 1];
+    char name[FT_PATH_MAX + 1];
+    char leaf[FT_NAME_MAX + 1]; /* its last component */
     uint64_t written;
     /* Set before commit to carry the source's metadata: its modification
      * time, and its executable bits (the rest is 0644, as for any upload). */
@@ -46,6 +48,9 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
                           bool read_only, char *errbuf, size_t errlen);
 void ft_store_close(struct ft_store *st);
 
+/* Names may hold folders ("a/b/c.txt"): uploads create the folders they
+ * need; every folder is entered without following links. */
+
 /* Opens a stored file for reading. *fd belongs to the caller. */
 enum ft_err ft_store_open_file(struct ft_store *st, const char *name, int *fd,
                                struct ft_store_entry *info);
@@ -60,17 +65,26 @@ enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up);
  * begun (fd -1). */
 void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up);
 
-enum ft_err ft_store_remove(struct ft_store *st, const char *name);
+/* What a name is: a file or a folder (mode tells), its size and time. */
+enum ft_err ft_store_stat(struct ft_store *st, const char *name,
+                          struct ft_store_entry *info);
 
-/* Renames a stored file, atomically; an existing file under the new name is
- * replaced. */
+/* Removes a file, or with recursive a folder and all it holds (links
+ * inside are removed, never followed). */
+enum ft_err ft_store_remove(struct ft_store *st, const char *name,
+                            bool recursive);
+
+/* Renames a stored file or folder, atomically, creating the folders the
+ * new name needs; an existing file under the new name is replaced. */
 enum ft_err ft_store_move(struct ft_store *st, const char *from,
                           const char *to);
 
-/* Calls fn for every regular file, in no particular order; stops at the
- * first error fn returns. */
+/* Calls fn for every file and folder in folder (NULL or "": the root),
+ * with names relative to it, and with recursive for everything below too;
+ * in no particular order; stops at the first error fn returns. */
 typedef enum ft_err (*ft_store_list_fn)(const struct ft_store_entry *e,
                                         void *ctx);
-enum ft_err ft_store_list(struct ft_store *st, ft_store_list_fn fn, void *ctx);
+enum ft_err ft_store_list(struct ft_store *st, const char *folder,
+                          bool recursive, ft_store_list_fn fn, void *ctx);
 
 #endif

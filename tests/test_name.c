@@ -34,6 +34,10 @@ static const struct name_case valid_names[] = {
     NC("~"),
     NC("back\\slash"),
     NC("\xff\xfe"), /* not UTF-8, but no control byte: the store takes bytes */
+    NC("a/b"),       /* folders */
+    NC("a/b/c.txt"),
+    NC("x/.ft"),     /* reserved at the root only */
+    NC("a/.hidden/b"),
 };
 
 static const struct name_case invalid_names[] = {
@@ -44,9 +48,13 @@ static const struct name_case invalid_names[] = {
     NC("../x"),
     NC("/etc/passwd"),
     NC("a/../../b"),
-    NC("a/b"),
     NC("a/"),
     NC("/"),
+    NC("a//b"),
+    NC("a/./b"),
+    NC("a/.."),
+    NC(".ft/tmp"),
+    NC("a/\nb"),
     NC("a\0b"),
     NC("\0"),
     NC("abc\0"),
@@ -104,6 +112,19 @@ static void test_length_limits(void **state)
     assert_int_equal(FT_NAME_MAX, 255);
     assert_int_equal(ft_name_check(name, FT_NAME_MAX + 1), FT_ERR_BAD_NAME);
     assert_int_equal(ft_name_check(name, big), FT_ERR_BAD_NAME);
+    /* Folders: each component up to 255, the whole up to FT_PATH_MAX, at
+     * most FT_PATH_DEPTH_MAX deep. */
+    for (size_t i = 255; i < big; i += 256)
+        name[i] = '/';
+    assert_int_equal(ft_name_check(name, 4 * 256 - 1), FT_OK);
+    assert_int_equal(FT_PATH_MAX, 1024);
+    assert_int_equal(ft_name_check(name, FT_PATH_MAX + 1), FT_ERR_BAD_NAME);
+    memset(name, 'x', big);
+    for (size_t i = 1; i < big; i += 2)
+        name[i] = '/';
+    assert_int_equal(ft_name_check(name, 2 * FT_PATH_DEPTH_MAX - 1), FT_OK);
+    assert_int_equal(ft_name_check(name, 2 * FT_PATH_DEPTH_MAX + 1),
+                     FT_ERR_BAD_NAME);
     assert_int_equal(ft_name_check(name, SIZE_MAX), FT_ERR_BAD_NAME);
     free(name);
 }

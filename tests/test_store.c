@@ -137,7 +137,7 @@ static void put(struct ft_store *st, const char *name, const char *content)
 struct listing {
     int count;
     int up_temporaries; /* entries that look like upload temporaries */
-    char names[16][FT_NAME_MAX + 1];
+    char names[16][FT_PATH_MAX + 1];
     uint64_t sizes[16];
 };
 
@@ -160,7 +160,7 @@ static struct listing list(struct ft_store *st)
     struct listing l;
 
     memset(&l, 0, sizeof(l));
-    assert_int_equal(ft_store_list(st, collect, &l), FT_OK);
+    assert_int_equal(ft_store_list(st, NULL, false, collect, &l), FT_OK);
     return l;
 }
 
@@ -428,7 +428,7 @@ static void test_symlink_out_refused(void **state)
 
     assert_int_equal(ft_store_open_file(f->st, "link", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(fd, -1);
-    assert_int_equal(ft_store_remove(f->st, "link"), FT_ERR_DENIED);
+    assert_int_equal(ft_store_remove(f->st, "link", false), FT_ERR_DENIED);
     assert_int_equal(lstat(link, &sb), 0);
     assert_true(S_ISLNK(sb.st_mode));
     assert_file_is(f->base, "secret.txt", "top secret");
@@ -464,8 +464,8 @@ static void test_relative_and_dangling_links(void **state)
     assert_int_equal(ft_store_open_file(f->st, "rel", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(ft_store_open_file(f->st, "dangling", &fd, &info),
                      FT_ERR_DENIED);
-    assert_int_equal(ft_store_remove(f->st, "rel"), FT_ERR_DENIED);
-    assert_int_equal(ft_store_remove(f->st, "dangling"), FT_ERR_DENIED);
+    assert_int_equal(ft_store_remove(f->st, "rel", false), FT_ERR_DENIED);
+    assert_int_equal(ft_store_remove(f->st, "dangling", false), FT_ERR_DENIED);
     assert_true(tu_exists(outside));
     assert_int_equal(list(f->st).count, 0);
     free(dangling);
@@ -485,7 +485,7 @@ static void test_fifo_refused_without_blocking(void **state)
     assert_int_equal(mkfifo(fifo, 0644), 0);
     assert_int_equal(ft_store_open_file(f->st, "fifo", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(fd, -1);
-    assert_int_equal(ft_store_remove(f->st, "fifo"), FT_ERR_DENIED);
+    assert_int_equal(ft_store_remove(f->st, "fifo", false), FT_ERR_DENIED);
     assert_true(tu_exists(fifo));
     assert_int_equal(list(f->st).count, 0);
     free(fifo);
@@ -501,10 +501,72 @@ static void test_directory_refused(void **state)
     assert_int_equal(mkdir(dir, 0755), 0);
     assert_int_equal(ft_store_open_file(f->st, "sub", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(fd, -1);
-    assert_int_equal(ft_store_remove(f->st, "sub"), FT_ERR_DENIED);
+    assert_int_equal(ft_store_remove(f->st, "sub", false), FT_ERR_DENIED);
     assert_true(tu_exists(dir));
-    assert_int_equal(list(f->st).count, 0);
+    /* Listed as a folder, not served as a file. */
+    assert_int_equal(list(f->st).count, 1);
     free(dir);
+}
+
+/* Names with folders: created on upload, each entered without following
+ * links, listed recursively, moved and removed as trees. */
+static void test_folders(void **state)
+{
+    struct fixture *f = *state;
+    char *outside = tu_tempdir();
+    char *victim = tu_path(outside, "x");
+    char *link = tu_path(f->root, "escape");
+    char *deep = tu_path(f->root, "a/b/c.txt");
+    char *moved = tu_path(f->root, "z/moved/c.txt");
+    char *inner_link = tu_path(f->root, "z/moved/link");
+    char *zdir = tu_path(f->root, "z");
+    struct ft_store_entry info;
+    struct ft_upload up;
+    struct listing l;
+    int fd = -1;
+
+    put(f->st, "a/b/c.txt", "deep");
+    put(f->st, "a/top.txt", "top");
+    assert_true(tu_exists(deep));
+    assert_int_equal(ft_store_open_file(f->st, "a/b/c.txt", &fd, &info), FT_OK);
+    close(fd);
+    assert_int_equal(ft_store_stat(f->st, "a/b", &info), FT_OK);
+    assert_true(S_ISDIR(info.mode));
+
+    /* A link to a folder outside is never entered, for any operation. */
+    assert_int_equal(symlink(outside, link), 0);
+    tu_write_bytes(victim, "outside", 7);
+    assert_int_equal(ft_store_upload_begin(f->st, "escape/x", &up), FT_ERR_DENIED);
+    assert_int_equal(ft_store_open_file(f->st, "escape/x", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(ft_store_remove(f->st, "escape/x", false), FT_ERR_DENIED);
+    assert_int_equal(ft_store_move(f->st, "a/top.txt", "escape/y"), FT_ERR_DENIED);
+    assert_int_equal(ft_store_list(f->st, "escape", false, collect, &l),
+                     FT_ERR_NOT_FOUND);
+
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ft_store_list(f->st, "a", true, collect, &l), FT_OK);
+    assert_int_equal(l.count, 3); /* b, b/c.txt, top.txt */
+    assert_true(listed(&l, "b/c.txt") >= 0);
+
+    assert_int_equal(ft_store_move(f->st, "a/b", "z/moved"), FT_OK);
+    assert_true(tu_exists(moved));
+    /* rm -r of a tree holding a link removes the link, not its target. */
+    assert_int_equal(symlink(outside, inner_link), 0);
+    assert_int_equal(ft_store_remove(f->st, "z", false), FT_ERR_DENIED);
+    assert_int_equal(ft_store_remove(f->st, "z", true), FT_OK);
+    assert_false(tu_exists(zdir));
+    assert_true(tu_exists(victim));
+    /* The link at the root itself goes with a plain rm. */
+    assert_int_equal(ft_store_remove(f->st, "escape", true), FT_ERR_DENIED);
+    assert_true(tu_exists(victim));
+    tu_rmtree(outside);
+    free(outside);
+    free(victim);
+    free(link);
+    free(deep);
+    free(moved);
+    free(inner_link);
+    free(zdir);
 }
 
 static void test_read_only(void **state)
@@ -526,7 +588,7 @@ static void test_read_only(void **state)
     assert_int_equal(ft_store_upload_begin(ro, "b", &up), FT_ERR_READ_ONLY);
     assert_int_equal(up.fd, -1);
     ft_store_upload_abort(ro, &up);
-    assert_int_equal(ft_store_remove(ro, "a"), FT_ERR_READ_ONLY);
+    assert_int_equal(ft_store_remove(ro, "a", false), FT_ERR_READ_ONLY);
     assert_file_is(f->root, "a", "alpha");
     assert_int_equal(tu_count_entries(f->tmpdir), 0);
 
@@ -579,13 +641,13 @@ static void test_remove(void **state)
     struct ft_store_entry info;
     int fd = -1;
 
-    assert_int_equal(ft_store_remove(f->st, "missing"), FT_ERR_NOT_FOUND);
+    assert_int_equal(ft_store_remove(f->st, "missing", false), FT_ERR_NOT_FOUND);
     assert_int_equal(ft_store_open_file(f->st, "missing", &fd, &info),
                      FT_ERR_NOT_FOUND);
     put(f->st, "victim", "v");
-    assert_int_equal(ft_store_remove(f->st, "victim"), FT_OK);
+    assert_int_equal(ft_store_remove(f->st, "victim", false), FT_OK);
     assert_false(tu_exists(path));
-    assert_int_equal(ft_store_remove(f->st, "victim"), FT_ERR_NOT_FOUND);
+    assert_int_equal(ft_store_remove(f->st, "victim", false), FT_ERR_NOT_FOUND);
     assert_int_equal(list(f->st).count, 0);
     free(path);
 }
@@ -594,7 +656,7 @@ static void test_remove(void **state)
 static void test_invalid_names_refused_everywhere(void **state)
 {
     static const char *const bad[] = {
-        "", ".", "..", ".ft", "../x", "/etc/passwd", "a/../../b", "a/b",
+        "", ".", "..", ".ft", "../x", "/etc/passwd", "a/../../b", "a//b",
         ".ft/lock", ".ft/tmp", "\n", "x\x1b[2J", "\x7f",
     };
     struct fixture *f = *state;
@@ -616,7 +678,7 @@ static void test_invalid_names_refused_everywhere(void **state)
         if (ft_store_upload_begin(f->st, name, &up) != FT_ERR_BAD_NAME)
             fail_msg("upload_begin accepted bad name #%zu", i);
         assert_int_equal(up.fd, -1);
-        if (ft_store_remove(f->st, name) != FT_ERR_BAD_NAME)
+        if (ft_store_remove(f->st, name, false) != FT_ERR_BAD_NAME)
             fail_msg("remove accepted bad name #%zu", i);
     }
     /* Nothing was created, removed or left behind. */
@@ -664,7 +726,7 @@ static void test_list_stops_on_callback_error(void **state)
     put(f->st, "a", "1");
     put(f->st, "b", "2");
     put(f->st, "c", "3");
-    assert_int_equal(ft_store_list(f->st, stop_at_first, &calls), FT_ERR_NO_SPACE);
+    assert_int_equal(ft_store_list(f->st, NULL, false, stop_at_first, &calls), FT_ERR_NO_SPACE);
     assert_int_equal(calls, 1);
 }
 
@@ -701,6 +763,7 @@ int main(void)
         T(test_symlink_out_refused),
         T(test_relative_and_dangling_links),
         T(test_fifo_refused_without_blocking),
+        T(test_folders),
         T(test_directory_refused),
         T(test_read_only),
         T(test_read_only_missing_root),

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the fuzz targets from docs/PROTOCOL.md's
+encodings. Run it from tests/fuzz/ after a change to the wire format; the
+corpus it writes is committed, so CI needs no Python."""
+import hashlib
+import os
+import struct
+import zlib
+
+
+def frame(t, p=b''):
+    return struct.pack('>IB', len(p), t) + p
+
+
+MAGIC = b'\x89FT\n'
+PLAIN = 0x9  # ZLIB | PLAINTEXT: the targets run the plaintext channel
+
+
+def hello(feat=PLAIN):
+    return frame(1, MAGIC + struct.pack('>HI', 1, feat))
+
+
+def welcome(feat=PLAIN):
+    return frame(2, MAGIC + struct.pack('>HII', 1, feat, 262208))
+
+
+def s(b):
+    return struct.pack('>H', len(b)) + b
+
+
+def put(name, size, flags=2, mtime=1700000000, mode=0o644):
+    return frame(4, struct.pack('>IQ', flags, size) + s(name) + struct.pack('>qI', mtime, mode))
+
+
+def get(name, flags=2):
+    return frame(5, struct.pack('>I', flags) + s(name))
+
+
+def ls(folder=b'', flags=0):
+    return frame(6, struct.pack('>I', flags) + s(folder))
+
+
+def rm(name, flags=0):
+    return frame(7, struct.pack('>I', flags) + s(name))
+
+
+def data(b):
+    return frame(9, b)
+
+
+def dataz(b):
+    return frame(10, struct.pack('>I', len(b)) + zlib.compress(b))
+
+
+def end(b):
+    return frame(11, struct.pack('>Q', len(b)) + hashlib.blake2b(b, digest_size=32).digest())
+
+
+def ready(size=0, mtime=0, mode=0):
+    return frame(8, struct.pack('>QqI', size, mtime, mode))
+
+
+def done(n):
+    return frame(12, struct.pack('>Q', n))
+
+
+def entry(name, size, mtime, mode=0o100644):
+    return frame(13, struct.pack('>QqI', size, mtime, mode) + s(name))
+
+
+def err(code, text):
+    return frame(3, struct.pack('>H', code) + text)
+
+
+def stat(name):
+    return frame(15, s(name))
+
+
+def move(a, b):
+    return frame(17, s(a) + s(b))
+
+
+def write(folder, seeds):
+    os.makedirs(folder, exist_ok=True)
+    for name, content in seeds.items():
+        with open(os.path.join(folder, name), 'wb') as f:
+            f.write(content)
+
+
+c = b'hello'
+text = b'the quick brown fox jumps over the lazy dog\n' * 50
+write('corpus/server', {
+    'hello': hello(),
+    'list': hello() + ls(),
+    'put-get-rm': hello() + put(b'a', 5) + data(c) + end(c) + get(b'a') + done(5) + rm(b'a') + ls(),
+    'put-z': hello() + put(b'text.txt', len(text), 3 | 4, 1600000000, 0o755) + dataz(text) + end(text)
+             + get(b'text.txt', 3) + done(len(text)),
+    'put-unknown-size': hello() + put(b'b', 2**64 - 1) + data(c) + data(c) + end(c + c),
+    'bad-name': hello() + put(b'../x', 5) + get(b'/etc/passwd') + rm(b'..'),
+    'stat-move': hello() + put(b'a', 5, 6) + data(c) + end(c) + stat(b'a') + move(b'a', b'b')
+                 + stat(b'b') + move(b'b', b'../c'),
+    'folders': hello() + put(b'd/e/f.txt', 5) + data(c) + end(c) + ls(b'd', 1) + stat(b'd')
+               + move(b'd/e', b'g/h') + rm(b'g', 1) + ls(),
+    'http': b'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
+    'text': b'Hello, Server! This is Client.\n',
+    'huge-length': b'\xff\xff\xff\xff\x01',
+})
+up = b'fuzz upload\0'
+write('corpus/client', {
+    # the first byte picks the order of operations: 2 bits each,
+    # 0 list, 1 get, 2 put, 3 rm
+    'list-get-put-rm': bytes([0 | 1 << 2 | 2 << 4 | 3 << 6]) + welcome()
+                       + entry(b'a', 5, 1700000000) + entry(b'd', 0, 1700000000, 0o40755) + done(2)
+                       + ready(5, 1700000000, 0o755) + data(c) + end(c) + ready() + done(len(up)) + done(0),
+    'get-z': bytes([1 | 1 << 2]) + welcome() + ready(len(text), 0, 0o644) + dataz(text) + end(text)
+             + err(13, b"no such file 'name'"),
+    'busy': bytes([0]) + err(17, b'server busy'),
+    'not-ft': bytes([0]) + b'SSH-2.0-OpenSSH_9.2\r\n',
+    'refusals': bytes([2 | 3 << 2]) + welcome() + err(16, b'server is read-only')
+                + err(16, b'server is read-only'),
+})

@@ -315,6 +315,7 @@ void cli_report_init(struct cli_report *r, const char *op, bool quiet,
 void cli_report_begin(struct cli_report *r, const char *name, int64_t size)
 {
     r->name = name;
+    r->started = false; /* one report serves every file of a command */
     r->size_pending = size == -2;
     r->total = size < 0 ? FT_SIZE_UNKNOWN_TOTAL : (uint64_t)size;
     r->t0_ms = now_ms();

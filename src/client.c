@@ -630,6 +630,12 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
 
 enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx)
 {
+    return ft_client_list_folder(c, NULL, false, fn, ctx);
+}
+
+enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
+                                  bool recursive, ft_list_fn fn, void *ctx)
+{
     struct ft_msg req = { .type = FT_MSG_LIST };
     struct ft_msg m;
     uint64_t seen = 0;
@@ -637,9 +643,12 @@ enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx)
 
     if (err != FT_OK)
         return err;
+    req.u.list.flags = recursive ? FT_TREE_RECURSIVE : 0;
+    req.u.list.folder.ptr = (const uint8_t *)(folder != NULL ? folder : "");
+    req.u.list.folder.len = folder != NULL ? strlen(folder) : 0;
     err = ft_conn_send(&c->conn, &req);
     while (err == FT_OK) {
-        char name[FT_NAME_MAX + 1];
+        char name[FT_PATH_MAX + 1];
         struct ft_entry e;
 
         err = ft_conn_recv(&c->conn, &m, c->conn.timeout_ms);
@@ -657,6 +666,8 @@ enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx)
         e.name = name;
         e.size = m.u.entry.size;
         e.mtime = m.u.entry.mtime;
+        e.mode = m.u.entry.mode;
+        e.is_dir = (m.u.entry.mode & FT_MODE_TYPE) == FT_MODE_DIR;
         seen++;
         if (fn(&e, ctx) != 0) {
             /* The rest of the listing is still on its way: drop the link. */
@@ -670,12 +681,19 @@ enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx)
 
 enum ft_err ft_client_remove(struct ft_client *c, const char *remote)
 {
+    return ft_client_remove_tree(c, remote, false);
+}
+
+enum ft_err ft_client_remove_tree(struct ft_client *c, const char *remote,
+                                  bool recursive)
+{
     struct ft_msg req = { .type = FT_MSG_DELETE };
     struct ft_msg reply;
     enum ft_err err = begin(c);
 
     if (err != FT_OK)
         return err;
+    req.u.del.flags = recursive ? FT_TREE_RECURSIVE : 0;
     req.u.del.name.ptr = (const uint8_t *)remote;
     req.u.del.name.len = strlen(remote);
     return request(c, &req, FT_MSG_DONE, &reply);

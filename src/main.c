@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,9 @@
 #include "ft/keys.h"
 
 #include "cli_report.h"
+
+/* Room for one component of a name, with a margin. */
+#define FT_LEAF_BUF 512
 
 /* Exit codes, one per class of failure (documented in README.md). */
 enum exit_code {
@@ -185,11 +189,13 @@ struct client_args {
     uint8_t token[FT_TOKEN_BYTES];
     char *known_hosts; /* owned */
     bool json;                 /* --json (put, get, ls) */
+    bool recursive;            /* -r (put, get, rm) */
     struct cli_report *report; /* put, get: where failures and notes go */
 };
 
 static const struct option client_long_options[] = {
     { "host", required_argument, NULL, 'H' },
+    { "recursive", no_argument, NULL, 'r' },
     { "port", required_argument, NULL, 'p' },
     { "compress", no_argument, NULL, 'z' },
     { "no-verify", no_argument, NULL, 'V' },
@@ -220,9 +226,12 @@ static int parse_client_args(int argc, char **argv, const char *help,
         parse_port(env_port, &a->cfg.port) != 0)
         return fail_usage("FT_PORT is not a port number: '%s'", env_port);
     optind = 1;
-    while ((opt = getopt_long(argc, argv, transfer ? "+H:p:zqh" : "+H:p:qh",
+    while ((opt = getopt_long(argc, argv, transfer ? "+H:p:zqhr" : "+H:p:qhr",
                               client_long_options, NULL)) != -1) {
         switch (opt) {
+        case 'r':
+            a->recursive = true;
+            break;
         case 'H':
             a->cfg.host = optarg;
             break;
@@ -329,78 +338,326 @@ static struct ft_client *connect_or_complain(struct client_args *a,
     return c;
 }
 
+/* The last component of a path, ignoring trailing slashes ("a/b/" -> "b"). */
+static const char *last_component(const char *path, char *buf, size_t cap)
+{
+    size_t n = strlen(path);
+    const char *start;
+
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    start = path + n;
+    while (start > path && start[-1] != '/')
+        start--;
+    snprintf(buf, cap, "%.*s", (int)(path + n - start), start);
+    return buf;
+}
+
+/* folder/leaf, or leaf alone when folder is empty. */
+static char *join(const char *folder, const char *leaf)
+{
+    char *out = NULL;
+    size_t n = strlen(folder);
+
+    while (n > 0 && folder[n - 1] == '/')
+        n--;
+    if (n == 0)
+        return strdup(leaf);
+    if (asprintf(&out, "%.*s/%s", (int)n, folder, leaf) < 0)
+        return NULL;
+    return out;
+}
+
+/* Whether a command over many files goes on after one ended with code:
+ * yes past trouble with that file alone, no once the link is in doubt. */
+static bool keeps_going(int code)
+{
+    return code == EXIT_OK || code == EXIT_LOCAL_IO || code == EXIT_REFUSED;
+}
+
+/* Uploads one local file (or standard input, "-") as remote. Returns an
+ * exit code, 0 on success. */
+static int put_one(struct ft_client *c, struct client_args *a,
+                   struct cli_report *rep, const char *local, const char *remote)
+{
+    struct ft_transfer t;
+    struct stat sb;
+    int64_t size = -1;
+    int fd = STDIN_FILENO;
+    int code = EXIT_OK;
+    enum ft_err err;
+
+    if (strcmp(local, "-") != 0) {
+        fd = open(local, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &sb) != 0) {
+            code = cli_report_fail(rep, EXIT_LOCAL_IO, "put %s: %s", local,
+                                   strerror(errno));
+            goto out;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+            code = cli_report_fail(rep, EXIT_LOCAL_IO, "put %s: %s", local,
+                                   S_ISDIR(sb.st_mode)
+                                       ? "is a folder (use -r to copy it)"
+                                       : "not a regular file");
+            goto out;
+        }
+        size = sb.st_size;
+    }
+    cli_report_begin(rep, remote, size);
+    err = ft_client_put(c, fd, size, remote, &a->xfer, &t);
+    if (err != FT_OK)
+        code = cli_report_fail(rep, exit_code_for(err), "put %s: %s", local,
+                               ft_client_error(c));
+    else
+        cli_report_done(rep, &t);
+out:
+    if (fd > STDIN_FILENO)
+        close(fd);
+    return code;
+}
+
+/* Uploads the tree under the local folder dir into the remote folder
+ * remote, one file after the other over the same connection. Links and
+ * special files are skipped with a note, as they have no place in a store
+ * of files. Returns the first failure's exit code, going on past local
+ * ones. */
+static int put_tree(struct ft_client *c, struct client_args *a,
+                    struct cli_report *rep, const char *dir, const char *remote,
+                    int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int code = EXIT_OK;
+
+    if (d == NULL)
+        return cli_report_fail(rep, EXIT_LOCAL_IO, "put %s: %s", dir,
+                               strerror(errno));
+    if (depth > 64) {
+        closedir(d);
+        return cli_report_fail(rep, EXIT_LOCAL_IO, "put %s: folders nested too deep",
+                               dir);
+    }
+    while (keeps_going(code)) {
+        char *local, *target;
+        struct stat sb;
+        int rc = EXIT_OK;
+
+        de = readdir(d);
+        if (de == NULL)
+            break;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        local = join(dir, de->d_name);
+        target = join(remote, de->d_name);
+        if (local == NULL || target == NULL)
+            rc = cli_report_fail(rep, EXIT_LOCAL_IO, "put: out of memory");
+        else if (lstat(local, &sb) != 0)
+            rc = cli_report_fail(rep, EXIT_LOCAL_IO, "put %s: %s", local,
+                                 strerror(errno));
+        else if (S_ISDIR(sb.st_mode))
+            rc = put_tree(c, a, rep, local, target, depth + 1);
+        else if (S_ISREG(sb.st_mode))
+            rc = put_one(c, a, rep, local, target);
+        else
+            cli_report_note(rep, "skipped %s: not a regular file or folder", local);
+        if (code == EXIT_OK)
+            code = rc;
+        free(local);
+        free(target);
+    }
+    closedir(d);
+    return code;
+}
+
+/* Whether remote names a folder on the server. */
+static bool remote_is_folder(struct ft_client *c, const char *remote)
+{
+    struct ft_stat st;
+
+    return ft_client_stat(c, remote, &st) == FT_OK &&
+           (st.mode & 0170000) == 0040000;
+}
+
 static int cmd_put(int argc, char **argv)
 {
     static const char help[] =
         "usage: ft put [OPTIONS] LOCAL [REMOTE]\n"
-        "Uploads LOCAL ('-': standard input) as REMOTE (default: LOCAL's base name).\n"
+        "       ft put [OPTIONS] LOCAL... REMOTE_FOLDER\n"
+        "       ft put -r [OPTIONS] FOLDER [REMOTE_FOLDER]\n"
+        "Uploads LOCAL ('-': standard input) as REMOTE (default: LOCAL's base\n"
+        "name); when REMOTE is a folder on the server, or ends in '/', into it.\n"
+        "With several LOCALs, the last operand is the folder they go into.\n"
+        "Names may hold folders (a/b/c.txt): the server creates them. Every\n"
+        "file travels over the same connection. The modification time and the\n"
+        "executable bit go along.\n"
         "On a terminal, a progress line (bytes, percent, MB/s, time left) shows\n"
         "on standard error until the summary line replaces it.\n"
+        "  -r, --recursive     copy folders and everything in them\n"
         "  -z, --compress      compress with zlib on the way\n"
         "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"
         "      --json          JSON on standard output instead of text:\n"
         CLI_JSON_HELP;
     struct client_args a;
     struct cli_report rep;
-    struct ft_transfer t;
     struct ft_client *c = NULL;
-    const char *local, *remote;
-    char *base_copy = NULL;
-    struct stat sb;
-    int64_t size = -1;
-    int fd = STDIN_FILENO;
+    const char *dest;
+    char leaf[FT_LEAF_BUF];
+    int nsrc;
+    bool into_folder;
     int code = parse_client_args(argc, argv, help, true, &a);
-    enum ft_err err;
 
     if (code != 0)
         return code < 0 ? EXIT_OK : code;
     cli_report_init(&rep, "put", a.quiet, a.json ? stdout : NULL);
     a.report = &rep;
-    if (argc - optind < 1 || argc - optind > 2)
-        return cli_report_usage(&rep, "%s needs LOCAL and at most one REMOTE", "put");
-    local = argv[optind];
-    remote = argv[optind + 1];
-    if (remote == NULL) {
-        if (strcmp(local, "-") == 0)
-            return cli_report_usage(&rep, "%s: standard input needs a REMOTE name",
-                                    "put -");
-        base_copy = strdup(local);
-        if (base_copy == NULL)
-            return cli_report_fail(&rep, EXIT_LOCAL_IO, "put: out of memory");
-        remote = basename(base_copy);
-    }
-    if (strcmp(local, "-") != 0) {
-        fd = open(local, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, &sb) != 0) {
-            code = cli_report_fail(&rep, EXIT_LOCAL_IO, "put %s: %s", local,
-                                   strerror(errno));
-            goto out;
-        }
-        if (!S_ISREG(sb.st_mode)) {
-            code = cli_report_fail(&rep, EXIT_LOCAL_IO, "put %s: not a regular file",
-                                   local);
-            goto out;
-        }
-        size = sb.st_size;
-    }
+    nsrc = argc - optind - (argc - optind >= 2 ? 1 : 0);
+    if (argc - optind < 1)
+        return cli_report_usage(&rep, "%s needs LOCAL", "put");
+    dest = argc - optind >= 2 ? argv[argc - 1] : NULL;
+    if (strcmp(argv[optind], "-") == 0 && (dest == NULL || nsrc > 1))
+        return cli_report_usage(&rep, "%s: standard input needs a REMOTE name, "
+                                "alone", "put -");
     c = connect_or_complain(&a, "put", &code);
     if (c == NULL)
-        goto out;
+        return code;
     a.xfer.progress = cli_report_progress;
     a.xfer.progress_ctx = &rep;
-    cli_report_begin(&rep, remote, size);
-    err = ft_client_put(c, fd, size, remote, &a.xfer, &t);
-    if (err != FT_OK) {
-        code = cli_report_fail(&rep, exit_code_for(err), "put %s: %s", local,
-                               ft_client_error(c));
-        goto out;
+    /* As cp and scp: several sources, a trailing '/', or an existing folder
+     * mean "into"; otherwise the destination is the new name. */
+    into_folder = dest != NULL &&
+                  (nsrc > 1 || dest[strlen(dest) - 1] == '/' ||
+                   remote_is_folder(c, dest));
+    for (int i = optind; i < optind + nsrc; i++) {
+        const char *local = argv[i];
+        char *target;
+        struct stat sb;
+        int rc;
+
+        last_component(local, leaf, sizeof(leaf));
+        if (dest == NULL)
+            target = strdup(leaf);
+        else if (into_folder)
+            target = join(dest, leaf);
+        else
+            target = strdup(dest);
+        if (target == NULL) {
+            rc = cli_report_fail(&rep, EXIT_LOCAL_IO, "put: out of memory");
+        } else if (a.recursive && stat(local, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            rc = put_tree(c, &a, &rep, local, target, 1);
+        } else {
+            rc = put_one(c, &a, &rep, local, target);
+        }
+        free(target);
+        if (code == EXIT_OK)
+            code = rc;
+        if (!keeps_going(rc))
+            break;
     }
-    cli_report_done(&rep, &t);
-out:
     ft_client_close(c);
-    if (fd > STDIN_FILENO)
-        close(fd);
-    free(base_copy);
+    return code;
+}
+
+/* Downloads one remote file to local ("-": standard output). */
+static int get_one(struct ft_client *c, struct client_args *a,
+                   struct cli_report *rep, const char *remote, const char *local)
+{
+    struct ft_transfer t;
+    enum ft_err err;
+
+    cli_report_begin(rep, remote, -2);
+    if (strcmp(local, "-") == 0)
+        err = ft_client_get(c, remote, STDOUT_FILENO, &a->xfer, &t);
+    else
+        err = ft_client_get_file(c, remote, local, &a->xfer, &t);
+    if (err != FT_OK)
+        return cli_report_fail(rep, exit_code_for(err), "get %s: %s", remote,
+                               ft_client_error(c));
+    cli_report_done(rep, &t);
+    return EXIT_OK;
+}
+
+/* The files of a remote folder, listed before any is fetched: a listing
+ * and a download cannot share the connection at once. */
+struct tree_list {
+    char **names;
+    size_t n, cap;
+};
+
+static int collect_tree(const struct ft_entry *e, void *ctx)
+{
+    struct tree_list *l = ctx;
+    char **grown;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        grown = realloc(l->names, l->cap * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        l->names = grown;
+    }
+    /* Folders come as their own entries; a trailing '/' marks them. */
+    if (asprintf(&l->names[l->n], "%s%s", e->name, e->is_dir ? "/" : "") < 0)
+        return -1;
+    l->n++;
+    return 0;
+}
+
+/* Makes every missing folder of path (a file's path), like mkdir -p. */
+static int make_parents(const char *path)
+{
+    char *copy = strdup(path);
+    int rc = 0;
+
+    if (copy == NULL)
+        return -1;
+    for (char *p = copy + 1; *p != '\0' && rc == 0; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0777) != 0 && errno != EEXIST)
+            rc = -1;
+        *p = '/';
+    }
+    free(copy);
+    return rc;
+}
+
+static int get_tree(struct ft_client *c, struct client_args *a,
+                    struct cli_report *rep, const char *remote, const char *local)
+{
+    struct tree_list l = { NULL, 0, 0 };
+    int code = EXIT_OK;
+    enum ft_err err = ft_client_list_folder(c, remote, true, collect_tree, &l);
+
+    if (err != FT_OK)
+        code = cli_report_fail(rep, exit_code_for(err), "get %s: %s", remote,
+                               ft_client_error(c));
+    if (code == EXIT_OK && mkdir(local, 0777) != 0 && errno != EEXIST)
+        code = cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", local,
+                               strerror(errno));
+    for (size_t i = 0; i < l.n && code == EXIT_OK; i++) {
+        size_t len = strlen(l.names[i]);
+        char *from = join(remote, l.names[i]);
+        char *to = join(local, l.names[i]);
+
+        if (from == NULL || to == NULL)
+            code = cli_report_fail(rep, EXIT_LOCAL_IO, "get: out of memory");
+        else if (make_parents(to) != 0)
+            code = cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
+                                   strerror(errno));
+        else if (l.names[i][len - 1] == '/') /* a folder: made above */
+            code = mkdir(to, 0777) == 0 || errno == EEXIST
+                       ? EXIT_OK
+                       : cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
+                                         strerror(errno));
+        else
+            code = get_one(c, a, rep, from, to);
+        free(from);
+        free(to);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.names[i]);
+    free(l.names);
     return code;
 }
 
@@ -408,11 +665,16 @@ static int cmd_get(int argc, char **argv)
 {
     static const char help[] =
         "usage: ft get [OPTIONS] REMOTE [LOCAL]\n"
-        "Downloads REMOTE to LOCAL (default: REMOTE in the current directory;\n"
-        "a directory: into it; '-': standard output). The file appears under\n"
-        "its name only once it has arrived whole and verified.\n"
+        "       ft get [OPTIONS] REMOTE... LOCAL_FOLDER\n"
+        "       ft get -r [OPTIONS] REMOTE_FOLDER [FOLDER]\n"
+        "Downloads REMOTE to LOCAL (default: REMOTE's base name in the current\n"
+        "directory; an existing folder: into it; '-': standard output). With\n"
+        "several REMOTEs, the last operand is the folder they go into. Each file\n"
+        "appears under its name only once it has arrived whole and verified,\n"
+        "with the server's modification time and executable bit.\n"
         "On a terminal, a progress line (bytes, percent, MB/s, time left) shows\n"
         "on standard error until the summary line replaces it.\n"
+        "  -r, --recursive     copy folders and everything in them\n"
         "  -z, --compress      ask the server to compress with zlib\n"
         "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"
         "      --json          JSON on standard output (standard error when LOCAL\n"
@@ -421,13 +683,13 @@ static int cmd_get(int argc, char **argv)
         CLI_JSON_HELP;
     struct client_args a;
     struct cli_report rep;
-    struct ft_transfer t;
     struct ft_client *c = NULL;
-    const char *remote, *local;
-    char *path = NULL;
+    const char *dest;
+    char leaf[FT_LEAF_BUF];
     struct stat sb;
+    int nsrc;
+    bool into_folder;
     int code = parse_client_args(argc, argv, help, true, &a);
-    enum ft_err err;
 
     if (code != 0)
         return code < 0 ? EXIT_OK : code;
@@ -438,34 +700,44 @@ static int cmd_get(int argc, char **argv)
                     : argc - optind == 2 && strcmp(argv[optind + 1], "-") == 0
                     ? stderr : stdout);
     a.report = &rep;
-    if (argc - optind < 1 || argc - optind > 2)
-        return cli_report_usage(&rep, "%s needs REMOTE and at most one LOCAL", "get");
-    remote = argv[optind];
-    local = argv[optind + 1] != NULL ? argv[optind + 1] : remote;
-    if (stat(local, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        if (asprintf(&path, "%s/%s", local, remote) < 0)
-            return cli_report_fail(&rep, EXIT_LOCAL_IO, "get: out of memory");
-        local = path;
-    }
+    if (argc - optind < 1)
+        return cli_report_usage(&rep, "%s needs REMOTE", "get");
+    nsrc = argc - optind - (argc - optind >= 2 ? 1 : 0);
+    dest = argc - optind >= 2 ? argv[argc - 1] : NULL;
+    into_folder = dest != NULL && stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (nsrc > 1 && !into_folder)
+        return cli_report_usage(&rep, "get: '%s' must be an existing folder when "
+                                "several files are fetched", dest);
     c = connect_or_complain(&a, "get", &code);
     if (c == NULL)
-        goto out;
+        return code;
     a.xfer.progress = cli_report_progress;
     a.xfer.progress_ctx = &rep;
-    cli_report_begin(&rep, remote, -2);
-    if (strcmp(local, "-") == 0)
-        err = ft_client_get(c, remote, STDOUT_FILENO, &a.xfer, &t);
-    else
-        err = ft_client_get_file(c, remote, local, &a.xfer, &t);
-    if (err != FT_OK) {
-        code = cli_report_fail(&rep, exit_code_for(err), "get %s: %s", remote,
-                               ft_client_error(c));
-        goto out;
+    for (int i = optind; i < optind + nsrc; i++) {
+        const char *remote = argv[i];
+        char *target;
+        int rc;
+
+        last_component(remote, leaf, sizeof(leaf));
+        if (dest == NULL)
+            target = strdup(leaf);
+        else if (into_folder)
+            target = join(dest, leaf);
+        else
+            target = strdup(dest);
+        if (target == NULL)
+            rc = cli_report_fail(&rep, EXIT_LOCAL_IO, "get: out of memory");
+        else if (a.recursive)
+            rc = get_tree(c, &a, &rep, remote, target);
+        else
+            rc = get_one(c, &a, &rep, remote, target);
+        free(target);
+        if (code == EXIT_OK)
+            code = rc;
+        if (!keeps_going(rc))
+            break;
     }
-    cli_report_done(&rep, &t);
-out:
     ft_client_close(c);
-    free(path);
     return code;
 }
 
@@ -504,8 +776,10 @@ static int by_name(const void *a, const void *b)
 static int cmd_ls(int argc, char **argv)
 {
     static const char help[] =
-        "usage: ft ls [OPTIONS]\n"
-        "Lists the server's files: size in bytes, modification time (UTC), name.\n"
+        "usage: ft ls [OPTIONS] [FOLDER]\n"
+        "Lists the server's files (or those in FOLDER): size in bytes,\n"
+        "modification time (UTC), name; folders end in '/'.\n"
+        "  -r, --recursive     everything below, with names relative to FOLDER\n"
         "      --json          print one JSON array on standard output instead,\n"
         "                      [{\"name\":S,\"size\":N,\"mtime\":SECONDS},...] sorted\n"
         "                      by name (bytes of a name that are not UTF-8 appear\n"
@@ -518,12 +792,12 @@ static int cmd_ls(int argc, char **argv)
 
     if (code != 0)
         return code < 0 ? EXIT_OK : code;
-    if (argc != optind)
-        return fail_usage("%s takes no arguments", "ls");
+    if (argc - optind > 1)
+        return fail_usage("%s takes at most one FOLDER", "ls");
     c = connect_or_complain(&a, "ls", &code);
     if (c == NULL)
         goto out;
-    err = ft_client_list(c, collect_entry, &l);
+    err = ft_client_list_folder(c, argv[optind], a.recursive, collect_entry, &l);
     if (err != FT_OK) {
         fprintf(stderr, "ft: ls: %s\n", ft_client_error(c));
         code = exit_code_for(err);
@@ -540,8 +814,8 @@ static int cmd_ls(int argc, char **argv)
 
         gmtime_r(&t, &tm);
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-        printf("%12" PRIu64 "  %s  %s\n", l.items[i].size, when,
-               l.items[i].name);
+        printf("%12" PRIu64 "  %s  %s%s\n", l.items[i].size, when,
+               l.items[i].name, l.items[i].is_dir ? "/" : "");
     }
 out:
     for (size_t i = 0; i < l.n; i++)
@@ -555,7 +829,8 @@ static int cmd_rm(int argc, char **argv)
 {
     static const char help[] =
         "usage: ft rm [OPTIONS] NAME...\n"
-        "Deletes files on the server.\n";
+        "Deletes files on the server.\n"
+        "  -r, --recursive     delete folders and everything in them\n";
     struct client_args a;
     struct ft_client *c = NULL;
     int code = parse_client_args(argc, argv, help, false, &a);
@@ -566,7 +841,7 @@ static int cmd_rm(int argc, char **argv)
         return fail_usage("%s needs at least one NAME", "rm");
     c = connect_or_complain(&a, "rm", &code);
     for (int i = optind; c != NULL && i < argc; i++) {
-        enum ft_err err = ft_client_remove(c, argv[i]);
+        enum ft_err err = ft_client_remove_tree(c, argv[i], a.recursive);
 
         if (err != FT_OK) {
             fprintf(stderr, "ft: rm %s: %s\n", argv[i], ft_client_error(c));

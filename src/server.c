@@ -456,6 +456,17 @@ static void handle_delete(struct session *s, const struct ft_msg *req,
     o->keep_open = true;
     err = ft_store_remove(s->srv->store, name,
                           (req->u.del.flags & FT_TREE_RECURSIVE) != 0);
+    if (err == FT_ERR_DENIED) {
+        struct ft_store_entry e;
+
+        if (ft_store_stat(s->srv->store, name, &e) == FT_OK &&
+            (e.mode & FT_MODE_TYPE) == FT_MODE_DIR) {
+            o->err = err;
+            ft_conn_send_error(&s->conn, err,
+                               "'%s' is a folder: remove it with rm -r", o->name);
+            return;
+        }
+    }
     if (err != FT_OK) {
         refuse(s, o, err);
         return;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -186,6 +187,82 @@ static void test_put_get_files_and_streams(void **state)
     free(listing);
 }
 
+/* Folders as cp and scp users expect: -r both ways over one connection,
+ * several operands into a folder, ls of a folder, rm -r. */
+static void test_folders_and_many_files(void **state)
+{
+    struct served *s = *state;
+    char *tree = work(s, "tree");
+    char *sub = work(s, "tree/sub");
+    char *a = work(s, "tree/a.txt");
+    char *b = work(s, "tree/sub/b.bin");
+    char *restored = work(s, "restored");
+    char *restored_b = work(s, "restored/sub/b.bin");
+    char *into = work(s, "into");
+    char *into_a = work(s, "into/a.txt");
+    char *into_b = work(s, "into/b.bin");
+    char *stored_b = tu_path(s->root, "backup/sub/b.bin");
+    char *stored_multi = tu_path(s->root, "multi/b.bin");
+    char *listing = work(s, "ls.out");
+    char err[4096];
+    char line[512];
+    FILE *f;
+    int seen = 0;
+
+    assert_int_equal(mkdir(tree, 0755), 0);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(mkdir(into, 0755), 0);
+    tu_write_text(a, 5000);
+    tu_write_random(b, 700000, 5);
+    {
+        const char *args[] = { "put", "-q", "-r", "-p", s->port, tree, "backup", NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(b, stored_b));
+    }
+    {   /* Several files into a folder, created on the way. */
+        const char *args[] = { "put", "-q", "-p", s->port, a, b, "multi", NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(b, stored_multi));
+    }
+    {
+        const char *args[] = { "ls", "-q", "-r", "-p", s->port, "backup", NULL };
+        assert_int_equal(tu_run_ft(args, NULL, listing, err, sizeof(err)), 0);
+        f = fopen(listing, "r");
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f) != NULL)
+            if (strstr(line, " sub/\n") || strstr(line, " sub/b.bin\n") ||
+                strstr(line, " a.txt\n"))
+                seen++;
+        fclose(f);
+        assert_int_equal(seen, 3);
+    }
+    {
+        const char *args[] = { "get", "-q", "-r", "-p", s->port, "backup", restored, NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(b, restored_b));
+    }
+    {   /* Several files into an existing local folder. */
+        const char *args[] = { "get", "-q", "-p", s->port, "backup/a.txt",
+                               "backup/sub/b.bin", into, NULL };
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(a, into_a));
+        assert_true(tu_files_equal(b, into_b));
+    }
+    {   /* A folder needs -r to go. */
+        const char *plain[] = { "rm", "-q", "-p", s->port, "backup", NULL };
+        const char *rec[] = { "rm", "-q", "-r", "-p", s->port, "backup", NULL };
+
+        assert_int_equal(tu_run_ft(plain, NULL, NULL, err, sizeof(err)), 4);
+        assert_non_null(strstr(err, "rm -r"));
+        assert_true(tu_exists(stored_b));
+        assert_int_equal(tu_run_ft(rec, NULL, NULL, err, sizeof(err)), 0);
+        assert_false(tu_exists(stored_b));
+    }
+    free(tree); free(sub); free(a); free(b); free(restored); free(restored_b);
+    free(into); free(into_a); free(into_b); free(stored_b); free(stored_multi);
+    free(listing);
+}
+
 static void test_sigterm_stops_cleanly(void **state)
 {
     struct served *s = *state;
@@ -354,6 +431,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_get_files_and_streams,
                                         start_server, stop_server),
         cmocka_unit_test_setup_teardown(test_exit_codes, start_server, stop_server),
+        cmocka_unit_test_setup_teardown(test_folders_and_many_files, start_server,
+                                        stop_server),
         cmocka_unit_test_setup_teardown(test_sigterm_stops_cleanly, start_server,
                                         stop_server),
         cmocka_unit_test_setup_teardown(test_help_and_version, start_server,

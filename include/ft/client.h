@@ -112,16 +112,27 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
                                struct ft_transfer *out);
 
 struct ft_entry {
-    const char *name;
+    const char *name; /* relative to the folder listed; may hold folders */
     uint64_t size;
-    int64_t mtime; /* seconds since the epoch */
+    int64_t mtime;    /* seconds since the epoch */
+    uint32_t mode;    /* type and permission bits, as in st_mode */
+    bool is_dir;
 };
 
 /* Calls fn for each file the server holds; fn returns 0 to go on. */
 typedef int (*ft_list_fn)(const struct ft_entry *e, void *ctx);
 enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx);
 
+/* Lists a folder (NULL: the top), and with recursive everything below it,
+ * names relative to the folder. */
+enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
+                                  bool recursive, ft_list_fn fn, void *ctx);
+
 enum ft_err ft_client_remove(struct ft_client *c, const char *remote);
+
+/* Removes a file, or with recursive a folder and everything in it. */
+enum ft_err ft_client_remove_tree(struct ft_client *c, const char *remote,
+                                  bool recursive);
 
 /* Renames a file on the server, atomically, replacing any file under the
  * new name. */

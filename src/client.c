@@ -92,8 +92,8 @@ static enum ft_err fail(struct ft_client *c, enum ft_err err)
         set_error(c, "local I/O error: %s", strerror(saved));
         break;
     case FT_ERR_TIMEOUT:
-        set_error(c, "the server did not answer within %d s",
-                  c->conn.timeout_ms / 1000);
+        set_error(c, "the server stopped answering: nothing from it for %d s "
+                     "(not even a heartbeat)", c->conn.timeout_ms / 1000);
         break;
     case FT_ERR_CLOSED:
         set_error(c, "the server closed the connection");
@@ -347,7 +347,10 @@ enum ft_err ft_client_connect(struct ft_client **out,
     int fd = -1;
 
     *out = NULL;
-    err = ft_net_connect(host, port, timeout, &fd, why, sizeof(why));
+    err = ft_net_connect(host, port,
+                         cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms
+                                                      : timeout,
+                         &fd, why, sizeof(why));
     if (err == FT_OK)
         err = ft_client_attach(out, fd, cfg, why, sizeof(why));
     if (err == FT_OK) {
@@ -437,6 +440,7 @@ static void watch(struct ft_client *c, const struct ft_transfer_options *opt,
     relay->total = total;
     c->conn.progress = opt != NULL && opt->progress != NULL ? relay_progress : NULL;
     c->conn.progress_ctx = relay;
+    c->conn.rate_limit = opt != NULL ? opt->rate_limit : 0;
 }
 
 static void report(struct ft_transfer *out, const struct ft_xfer_result *res,

@@ -1,7 +1,9 @@
 /* conn.c - ft messages over frames. */
 #include "conn.h"
 
+#include <errno.h>
 #include <poll.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +158,7 @@ enum ft_err ft_conn_recv_into(struct ft_conn *c, uint8_t *buf, size_t cap,
 
     if (cap > c->max_payload)
         cap = c->max_payload;
+again:
     err = ft_frame_read(c->fd, buf, cap, &f, timeout_ms);
     memcpy(c->last_header, f.header, sizeof(c->last_header));
     if (err != FT_OK)
@@ -172,9 +175,36 @@ enum ft_err ft_conn_recv_into(struct ft_conn *c, uint8_t *buf, size_t cap,
     err = ft_msg_decode(f.type, f.payload, f.len, m);
     if (err != FT_OK)
         return err;
+    /* A busy peer's heartbeat: the wait for the real answer starts over. */
+    if (m->type == FT_MSG_KEEPALIVE)
+        goto again;
     if (m->type == FT_MSG_ERROR)
         keep_peer_error(c, m);
     return FT_OK;
+}
+
+enum ft_err ft_conn_send_keepalive(struct ft_conn *c)
+{
+    struct ft_msg m = { .type = FT_MSG_KEEPALIVE };
+
+    return ft_conn_send(c, &m);
+}
+
+void ft_conn_pace(const struct ft_conn *c, int64_t started_ms, uint64_t done)
+{
+    int64_t due, wait;
+
+    if (c->rate_limit == 0)
+        return;
+    due = started_ms + (int64_t)(done * 1000 / c->rate_limit);
+    wait = due - ft_io_now_ms();
+    if (wait > 0) {
+        struct timespec ts = { .tv_sec = wait / 1000,
+                               .tv_nsec = (wait % 1000) * 1000000 };
+
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
 }
 
 enum ft_err ft_conn_poll_error(struct ft_conn *c)

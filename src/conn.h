@@ -29,6 +29,8 @@ struct ft_conn {
      * received; NULL when nobody watches. */
     void (*progress)(void *ctx, uint64_t done);
     void *progress_ctx;
+    /* Content bytes per second this side moves at most; 0: no limit. */
+    uint64_t rate_limit;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
     enum ft_err peer_code;
     char peer_text[FT_ERROR_TEXT_MAX + 1];
@@ -64,6 +66,14 @@ enum ft_err ft_conn_recv(struct ft_conn *c, struct ft_msg *m, int timeout_ms);
  * through buffers of its own. */
 enum ft_err ft_conn_recv_into(struct ft_conn *c, uint8_t *buf, size_t cap,
                               struct ft_msg *m, int timeout_ms);
+
+/* Tells the peer we are alive but busy (a long fsync, a hash): it resets
+ * the peer's wait for our next frame. */
+enum ft_err ft_conn_send_keepalive(struct ft_conn *c);
+
+/* Sleeps as long as needed for done bytes, moved since started_ms, not to
+ * exceed c->rate_limit. */
+void ft_conn_pace(const struct ft_conn *c, int64_t started_ms, uint64_t done);
 
 /* FT_OK when nothing is waiting to be read; otherwise receives the waiting
  * message (used to notice an ERROR while streaming). */

@@ -85,6 +85,24 @@ enum ft_err ft_io_read_full(int fd, void *buf, size_t n, int64_t deadline,
     return err;
 }
 
+enum ft_err ft_io_read_some(int fd, void *buf, size_t cap, size_t *got)
+{
+    for (;;) {
+        ssize_t r = read(fd, buf, cap);
+
+        if (r >= 0) {
+            *got = (size_t)r;
+            return FT_OK;
+        }
+        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (errno != EINTR && ft_io_wait(fd, POLLIN, FT_IO_NO_DEADLINE) != FT_OK)
+                return FT_ERR_IO;
+            continue;
+        }
+        return classify_errno();
+    }
+}
+
 /* One write attempt. Sockets go through sendmsg with MSG_NOSIGNAL so that a
  * vanished peer yields EPIPE instead of killing the process with SIGPIPE;
  * anything else (pipes, files) falls back to writev. */

@@ -66,6 +66,9 @@ static const char client_options_text[] =
     "      --server-key FP the server's key fingerprint (b2:...) must be FP\n"
     "      --plaintext     no encryption, if the server allows it (trusted\n"
     "                      networks and benchmarks only)\n"
+    "      --connect-timeout S  give up connecting after S seconds (default 30)\n"
+    "      --timeout S     give up when the server says nothing for S seconds\n"
+    "                      (it sends heartbeats while busy; default 30)\n"
     "      --cipher C      offer only chacha20-poly1305 or aes-256-gcm\n"
     "                      (default: both; the server picks AES where both\n"
     "                      have it in hardware)\n"
@@ -205,6 +208,9 @@ static const struct option client_long_options[] = {
     { "server-key", required_argument, NULL, 'K' },
     { "plaintext", no_argument, NULL, 'P' },
     { "cipher", required_argument, NULL, 'C' },
+    { "limit-rate", required_argument, NULL, 'L' },
+    { "connect-timeout", required_argument, NULL, 'c' },
+    { "timeout", required_argument, NULL, 't' },
     { "json", no_argument, NULL, 'J' },
     { NULL, 0, NULL, 0 },
 };
@@ -258,6 +264,20 @@ static int parse_client_args(int argc, char **argv, const char *help,
             break;
         case 'P':
             a->cfg.plaintext = true;
+            break;
+        case 'L':
+            if (!transfer || parse_size(optarg, &a->xfer.rate_limit) != 0 ||
+                a->xfer.rate_limit == 0)
+                return fail_usage("--limit-rate needs a rate such as 500k or "
+                                  "10M (bytes per second), not '%s'", optarg);
+            break;
+        case 'c':
+            if (parse_seconds_ms(optarg, &a->cfg.connect_timeout_ms) != 0)
+                return fail_usage("--connect-timeout needs seconds, not '%s'", optarg);
+            break;
+        case 't':
+            if (parse_seconds_ms(optarg, &a->cfg.timeout_ms) != 0)
+                return fail_usage("--timeout needs seconds, not '%s'", optarg);
             break;
         case 'C':
             if (strcmp(optarg, "chacha20-poly1305") == 0)
@@ -495,6 +515,8 @@ static int cmd_put(int argc, char **argv)
         "  -r, --recursive     copy folders and everything in them\n"
         "  -z, --compress      compress with zlib on the way\n"
         "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"
+        "      --limit-rate R  move at most R bytes per second, e.g. 500k, 10M\n"
+        "                      (k, M, G: powers of 1024)\n"
         "      --json          JSON on standard output instead of text:\n"
         CLI_JSON_HELP;
     struct client_args a;
@@ -677,6 +699,8 @@ static int cmd_get(int argc, char **argv)
         "  -r, --recursive     copy folders and everything in them\n"
         "  -z, --compress      ask the server to compress with zlib\n"
         "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"
+        "      --limit-rate R  move at most R bytes per second, e.g. 500k, 10M\n"
+        "                      (k, M, G: powers of 1024)\n"
         "      --json          JSON on standard output (standard error when LOCAL\n"
         "                      is '-', and notes then too, as {\"event\":\"note\",\n"
         "                      \"message\":S}) instead of text:\n"
@@ -953,6 +977,8 @@ static int cmd_serve(int argc, char **argv)
         "      --token-file FILE   admit only clients holding this token\n"
         "                          (make one with 'ft keygen --token FILE')\n"
         "      --allow-plaintext   grant --plaintext to clients that ask for it\n"
+        "      --max-rate RATE     bytes per second per client, e.g. 10M (k, M, G:\n"
+        "                          powers of 1024)\n"
         "  -h, --help              this help\n";
     static const struct option opts[] = {
         { "root", required_argument, NULL, 'r' },
@@ -967,6 +993,7 @@ static int cmd_serve(int argc, char **argv)
         { "key-file", required_argument, NULL, 'K' },
         { "token-file", required_argument, NULL, 'T' },
         { "allow-plaintext", no_argument, NULL, 'P' },
+        { "max-rate", required_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1029,6 +1056,11 @@ static int cmd_serve(int argc, char **argv)
             break;
         case 'P':
             cfg.allow_plaintext = true;
+            break;
+        case 'M':
+            if (parse_size(optarg, &cfg.max_rate) != 0 || cfg.max_rate == 0)
+                return fail_usage("--max-rate needs a rate such as 10M, not '%s'",
+                                  optarg);
             break;
         case 'h':
             fputs(help, stdout);

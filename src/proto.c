@@ -148,6 +148,8 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         put_uint(&w, msg->u.get.flags, 4);
         put_str(&w, msg->u.get.name);
         break;
+    case FT_MSG_KEEPALIVE:
+        break;
     case FT_MSG_LIST:
         put_uint(&w, msg->u.list.flags, 4);
         put_str(&w, msg->u.list.folder);
@@ -246,6 +248,8 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.get.flags = (uint32_t)get_uint(&r, 4);
         msg->u.get.name = get_str(&r, FT_WIRE_NAME_MAX);
         break;
+    case FT_MSG_KEEPALIVE:
+        break;
     case FT_MSG_LIST:
         msg->u.list.flags = (uint32_t)get_uint(&r, 4);
         msg->u.list.folder = get_str(&r, FT_WIRE_NAME_MAX);
@@ -340,6 +344,7 @@ const char *ft_msg_name(unsigned type)
     case FT_MSG_STAT: return "STAT";
     case FT_MSG_STAT_INFO: return "STAT_INFO";
     case FT_MSG_MOVE: return "MOVE";
+    case FT_MSG_KEEPALIVE: return "KEEPALIVE";
     }
     return "unknown";
 }

@@ -74,6 +74,7 @@ enum ft_msg_type {
     FT_MSG_STAT = 15,
     FT_MSG_STAT_INFO = 16,
     FT_MSG_MOVE = 17,
+    FT_MSG_KEEPALIVE = 18, /* "still here": sent while busy, skipped by readers */
 };
 
 struct ft_bytes {

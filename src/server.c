@@ -37,6 +37,8 @@
 #define DRAIN_MS 2000
 #define DRAIN_MAX_BYTES (64u * 1024u * 1024u)
 #define BUSY_REPLY_TIMEOUT_MS 200
+/* How often a busy server tells its client it is still there. */
+#define HEARTBEAT_MS 1000
 
 struct session;
 
@@ -192,6 +194,65 @@ static void drain(struct session *s)
     }
 }
 
+/* An upload's commit (fsync, rename) run beside the session's thread,
+ * which meanwhile tells the client every HEARTBEAT_MS that we are alive:
+ * flushing a large file can outlast the client's timeout. */
+struct commit_job {
+    struct ft_store *store;
+    struct ft_upload *up;
+    enum ft_err err;
+    bool done;
+    pthread_mutex_t lock;
+    pthread_cond_t finished;
+};
+
+static void *commit_main(void *arg)
+{
+    struct commit_job *job = arg;
+    enum ft_err err = ft_store_upload_commit(job->store, job->up);
+
+    pthread_mutex_lock(&job->lock);
+    job->err = err;
+    job->done = true;
+    pthread_cond_signal(&job->finished);
+    pthread_mutex_unlock(&job->lock);
+    return NULL;
+}
+
+static enum ft_err commit_with_heartbeats(struct session *s, struct ft_upload *up)
+{
+    struct commit_job job = { .store = s->srv->store, .up = up, .done = false };
+    pthread_t tid;
+    enum ft_err err;
+
+    pthread_mutex_init(&job.lock, NULL);
+    pthread_cond_init(&job.finished, NULL);
+    if (pthread_create(&tid, NULL, commit_main, &job) != 0) {
+        err = ft_store_upload_commit(job.store, up);
+        goto out;
+    }
+    pthread_mutex_lock(&job.lock);
+    while (!job.done) {
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += HEARTBEAT_MS / 1000;
+        if (pthread_cond_timedwait(&job.finished, &job.lock, &until) != 0 &&
+            !job.done) {
+            pthread_mutex_unlock(&job.lock);
+            ft_conn_send_keepalive(&s->conn); /* a dead client: commit anyway */
+            pthread_mutex_lock(&job.lock);
+        }
+    }
+    err = job.err;
+    pthread_mutex_unlock(&job.lock);
+    pthread_join(tid, NULL);
+out:
+    pthread_cond_destroy(&job.finished);
+    pthread_mutex_destroy(&job.lock);
+    return err;
+}
+
 static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
 {
     return ft_store_upload_write(ctx, buf, n);
@@ -240,7 +301,7 @@ static void handle_put(struct session *s, const struct ft_msg *req,
      * step; a failure before it leaves the client's data in flight. */
     stream_done = err == FT_OK || err == FT_ERR_INTEGRITY;
     if (err == FT_OK)
-        err = ft_store_upload_commit(srv->store, &up);
+        err = commit_with_heartbeats(s, &up);
     ft_store_upload_abort(srv->store, &up);
     if (err == FT_OK) {
         done.u.done.count = res.bytes;
@@ -370,6 +431,7 @@ static void handle_list(struct session *s, const struct ft_msg *req,
 /* Hashes a stored file for STAT: the digest b2sum -l 256 prints. */
 static enum ft_err hash_file(struct session *s, int fd, uint8_t digest[FT_HASH_BYTES])
 {
+    int64_t beat = ft_io_now_ms() + HEARTBEAT_MS;
     struct ft_hash h;
 
     ft_hash_init(&h);
@@ -383,6 +445,13 @@ static enum ft_err hash_file(struct session *s, int fd, uint8_t digest[FT_HASH_B
         if (got == 0)
             break;
         ft_hash_update(&h, s->conn.buf, got);
+        /* A large file takes a while: the client must know we live. */
+        if (ft_io_now_ms() >= beat) {
+            err = ft_conn_send_keepalive(&s->conn);
+            if (err != FT_OK)
+                return err;
+            beat = ft_io_now_ms() + HEARTBEAT_MS;
+        }
     }
     ft_hash_final(&h, digest);
     return FT_OK;
@@ -720,6 +789,7 @@ static void *session_main(void *arg)
     enum ft_err err;
 
     log_line(s->srv, "%s connected", s->peer);
+    s->conn.rate_limit = s->srv->cfg.max_rate;
     err = handshake(s);
     if (err == FT_OK) {
         log_line(s->srv, "%s channel %s%s", s->peer, s->protocol,

@@ -7,8 +7,10 @@
  * hasher only before it reuses one. */
 #include "xfer.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "compress.h"
 #include "hasher.h"
@@ -18,6 +20,8 @@
  * and level 1 keeps most of the gain on text. */
 #define DEFLATE_LEVEL 1
 #define RING FT_HASHER_DEPTH
+/* How often a waiting side says it is still there. */
+#define HEARTBEAT_MS 1000
 
 /* The buffers a transfer cycles through, and the hasher reading them. */
 struct ring {
@@ -75,6 +79,40 @@ static void ring_free(struct ring *r)
         free(r->buf[i]);
 }
 
+/* Fills buf from in_fd until cap bytes or end of file. A source that may
+ * stall (a pipe, a terminal) is waited on with heartbeats to the peer, so
+ * that its idle timeout does not cut a slow but live upload. */
+static enum ft_err read_chunk(struct ft_conn *c, int in_fd, uint8_t *buf,
+                              size_t cap, size_t *got)
+{
+    struct stat sb;
+    size_t done = 0;
+
+    if (fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode))
+        return ft_io_read_full(in_fd, buf, cap, FT_IO_NO_DEADLINE, got);
+    while (done < cap) {
+        size_t n = 0;
+        enum ft_err err = ft_io_wait(in_fd, POLLIN, ft_io_deadline(HEARTBEAT_MS));
+
+        if (err == FT_ERR_TIMEOUT) {
+            err = ft_conn_send_keepalive(c);
+            if (err != FT_OK)
+                return err;
+            continue;
+        }
+        if (err != FT_OK)
+            return err;
+        err = ft_io_read_some(in_fd, buf + done, cap - done, &n);
+        if (err != FT_OK)
+            return err;
+        if (n == 0)
+            break;
+        done += n;
+    }
+    *got = done;
+    return FT_OK;
+}
+
 enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
                          uint64_t expect_size, struct ft_xfer_result *res)
 {
@@ -86,6 +124,7 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
     size_t chunk_len = c->send_chunk;
     uint8_t *zbuf = NULL;
     uint64_t total = 0;
+    int64_t started = ft_io_now_ms();
     enum ft_err err = ring_init(&ring, chunk_len, verify);
 
     if (err != FT_OK)
@@ -101,7 +140,7 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
         size_t got = 0;
         size_t zlen = 0;
 
-        err = ft_io_read_full(in_fd, chunk, chunk_len, FT_IO_NO_DEADLINE, &got);
+        err = read_chunk(c, in_fd, chunk, chunk_len, &got);
         if (err != FT_OK)
             goto out;
         if (got == 0)
@@ -130,6 +169,7 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
             goto out;
         if (c->progress != NULL)
             c->progress(c->progress_ctx, total);
+        ft_conn_pace(c, started, total);
     }
     if (expect_size != FT_SIZE_UNKNOWN && total != expect_size) {
         err = FT_ERR_CHANGED; /* it shrank */
@@ -180,6 +220,7 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
     struct ring ring;
     uint8_t *raw[RING] = { NULL };
     uint64_t total = 0;
+    int64_t started = ft_io_now_ms();
     enum ft_err err = ring_init(&ring, c->max_payload,
                                 (flags & FT_XFER_VERIFY) != 0);
 
@@ -237,6 +278,8 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
         err = sink(ctx, bytes, n);
         if (err == FT_OK && c->progress != NULL)
             c->progress(c->progress_ctx, total);
+        /* Reading slower holds the sender back through TCP's window. */
+        ft_conn_pace(c, started, total);
     }
 out:
     ring_free(&ring);

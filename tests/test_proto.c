@@ -68,8 +68,13 @@ static struct ft_msg sample(enum ft_msg_type type)
         m.u.get.name = bytes_of(name_bytes, NAME_LEN);
         break;
     case FT_MSG_LIST:
+        m.u.list.flags = FT_TREE_RECURSIVE;
+        m.u.list.folder = bytes_of("a/b", 3);
+        break;
+    case FT_MSG_KEEPALIVE:
         break;
     case FT_MSG_DELETE:
+        m.u.del.flags = FT_TREE_RECURSIVE;
         m.u.del.name = bytes_of(name_bytes, NAME_LEN);
         break;
     case FT_MSG_READY:
@@ -144,8 +149,13 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
         assert_bytes_equal(a->u.get.name, b->u.get.name);
         break;
     case FT_MSG_LIST:
+        assert_int_equal(a->u.list.flags, b->u.list.flags);
+        assert_bytes_equal(a->u.list.folder, b->u.list.folder);
+        break;
+    case FT_MSG_KEEPALIVE:
         break;
     case FT_MSG_DELETE:
+        assert_int_equal(a->u.del.flags, b->u.del.flags);
         assert_bytes_equal(a->u.del.name, b->u.del.name);
         break;
     case FT_MSG_READY:
@@ -200,7 +210,7 @@ static const enum ft_msg_type encodable[] = {
     FT_MSG_HELLO, FT_MSG_WELCOME, FT_MSG_ERROR, FT_MSG_PUT,
     FT_MSG_GET,   FT_MSG_LIST,    FT_MSG_DELETE, FT_MSG_READY,
     FT_MSG_END,   FT_MSG_DONE,    FT_MSG_ENTRY,  FT_MSG_NOISE,
-    FT_MSG_STAT,  FT_MSG_STAT_INFO, FT_MSG_MOVE,
+    FT_MSG_STAT,  FT_MSG_STAT_INFO, FT_MSG_MOVE, FT_MSG_KEEPALIVE,
 };
 #define N_ENCODABLE (sizeof(encodable) / sizeof(encodable[0]))
 
@@ -411,9 +421,9 @@ static void test_error_text_limit(void **state)
 
 static void test_unknown_types(void **state)
 {
-    /* 14 to 17 were unknown until NOISE, STAT, STAT_INFO and MOVE took
-     * them; 18 is the first free number. */
-    static const uint8_t types[] = { 0, 18, 19, 100, 255 };
+    /* 14 to 18 were unknown until NOISE, STAT, STAT_INFO, MOVE and
+     * KEEPALIVE took them; 19 is the first free number. */
+    static const uint8_t types[] = { 0, 19, 20, 100, 255 };
     uint8_t payload[16];
     struct ft_msg m;
 
@@ -703,7 +713,7 @@ static void test_msg_name(void **state)
     assert_string_equal(ft_msg_name(FT_MSG_NOISE), "NOISE");
     assert_string_equal(ft_msg_name(FT_MSG_STAT), "STAT");
     assert_string_equal(ft_msg_name(FT_MSG_MOVE), "MOVE");
-    assert_string_equal(ft_msg_name(18), "unknown");
+    assert_string_equal(ft_msg_name(19), "unknown");
     assert_string_equal(ft_msg_name(0xFFFFFFFFu), "unknown");
 }
 

@@ -21,7 +21,10 @@ struct ft_client;
 struct ft_client_config {
     const char *host;   /* NULL: FT_DEFAULT_HOST */
     uint16_t port;      /* 0: FT_DEFAULT_PORT */
-    int timeout_ms;     /* connect and per-frame limit; 0: 30 s, <0: none */
+    /* How long the server may stay silent (it sends heartbeats while busy)
+     * before the client gives up; 0: 30 s, <0: no limit. */
+    int timeout_ms;
+    int connect_timeout_ms; /* 0: timeout_ms */
     /* Every connection is encrypted and the server authenticated, unless
      * plaintext is asked for and the server allows it (trusted networks
      * and benchmarks only). */
@@ -49,6 +52,7 @@ struct ft_transfer {
 struct ft_transfer_options {
     bool compress;  /* zlib, chunk by chunk; chunks that do not shrink go raw */
     bool no_verify; /* skip the BLAKE2b-256 check */
+    uint64_t rate_limit; /* bytes of content per second at most; 0: none */
     /* Called after each chunk with the bytes of content moved so far and
      * the total (FT_SIZE_UNKNOWN_TOTAL when the size is not known); NULL:
      * no calls. It runs on the transfer's thread: keep it short. */

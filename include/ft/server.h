@@ -31,6 +31,7 @@ struct ft_server_config {
     const char *key_file;     /* NULL: ROOT/.ft/server.key */
     const uint8_t *token;     /* 32 bytes from ft_keys_load_token, or NULL */
     bool allow_plaintext;     /* grant clients that ask for plaintext */
+    uint64_t max_rate;        /* bytes per second per client; 0: no limit */
     /* Receives each log line (no newline); NULL: standard error. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

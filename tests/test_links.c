@@ -1,0 +1,232 @@
+/* test_links.c - what a link does to a transfer: rate limits, heartbeats
+ * and timeouts, IPv6. Times here are lower bounds (a transfer limited to R
+ * takes at least its size over R) or generous upper bounds, never exact. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "io.h"
+#include "proto.h"
+#include "testutil.h"
+
+#define SIZE (3u * 1024u * 1024u)
+#define RATE (2u * 1024u * 1024u) /* bytes per second */
+
+static struct ft_client *connect_port(uint16_t port, const char *host,
+                                      int timeout_ms)
+{
+    struct ft_client_config cfg = { .host = host, .port = port,
+                                    .timeout_ms = timeout_ms };
+    struct ft_client *c = NULL;
+    char err[256];
+
+    if (ft_client_connect(&c, &cfg, err, sizeof(err)) != FT_OK)
+        fail_msg("connect: %s", err);
+    return c;
+}
+
+/* --limit-rate on put and get, and the server's --max-rate: each transfer
+ * takes at least its size over the rate. */
+static void test_rate_limits_are_lower_bounds(void **state)
+{
+    struct ft_server_config limited = { .max_rate = RATE };
+    struct ft_transfer_options opt = { .rate_limit = RATE };
+    struct tu_server srv, slow;
+    char *dir = tu_tempdir();
+    char *src = tu_path(dir, "src");
+    char *back = tu_path(dir, "back");
+    struct ft_client *c;
+    int64_t t0;
+    int fd;
+
+    (void)state;
+    tu_write_random(src, SIZE, 3);
+    tu_server_start(&srv, NULL);
+    c = connect_port(srv.port, "127.0.0.1", 0);
+    fd = open(src, O_RDONLY);
+    t0 = ft_io_now_ms();
+    assert_int_equal(ft_client_put(c, fd, SIZE, "f", &opt, NULL), FT_OK);
+    assert_true(ft_io_now_ms() - t0 >= (int64_t)SIZE * 1000 / RATE);
+    close(fd);
+    t0 = ft_io_now_ms();
+    assert_int_equal(ft_client_get_file(c, "f", back, &opt, NULL), FT_OK);
+    assert_true(ft_io_now_ms() - t0 >= (int64_t)SIZE * 1000 / RATE);
+    assert_true(tu_files_equal(src, back));
+    ft_client_close(c);
+    tu_server_stop(&srv);
+
+    tu_server_start(&slow, &limited);
+    c = connect_port(slow.port, "127.0.0.1", 0);
+    fd = open(src, O_RDONLY);
+    t0 = ft_io_now_ms();
+    assert_int_equal(ft_client_put(c, fd, SIZE, "f", NULL, NULL), FT_OK);
+    assert_true(ft_io_now_ms() - t0 >= (int64_t)SIZE * 1000 / RATE);
+    close(fd);
+    t0 = ft_io_now_ms();
+    assert_int_equal(ft_client_get_file(c, "f", back, NULL, NULL), FT_OK);
+    assert_true(ft_io_now_ms() - t0 >= (int64_t)SIZE * 1000 / RATE);
+    ft_client_close(c);
+    tu_server_stop(&slow);
+    unlink(src);
+    unlink(back);
+    tu_rmtree(dir);
+    free(src);
+    free(back);
+    free(dir);
+}
+
+/* A fake server: answers the handshake in plaintext, then LIST with
+ * heartbeats for beats_ms before DONE (or with silence when mute). */
+struct fake {
+    int listen_fd;
+    int beats_ms;
+    bool mute;
+};
+
+static void *fake_server(void *arg)
+{
+    struct fake *f = arg;
+    struct ft_msg m, welcome = { .type = FT_MSG_WELCOME };
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    struct ft_conn c;
+    char peer[FT_NET_PEER_MAX];
+    int fd = -1;
+
+    if (ft_net_accept(f->listen_fd, 10000, &fd, peer, sizeof(peer)) != FT_OK ||
+        ft_conn_init(&c, fd, 10000) != FT_OK)
+        return NULL;
+    welcome.u.welcome.version = FT_PROTO_VERSION;
+    welcome.u.welcome.features = FT_FEATURE_PLAINTEXT;
+    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
+    if (ft_conn_recv(&c, &m, 10000) == FT_OK && ft_conn_send(&c, &welcome) == FT_OK &&
+        ft_conn_recv(&c, &m, 10000) == FT_OK && m.type == FT_MSG_LIST) {
+        int64_t until = ft_io_now_ms() + f->beats_ms;
+
+        while (ft_io_now_ms() < until) {
+            struct timespec ts = { 0, 100 * 1000000 };
+
+            if (!f->mute && ft_conn_send_keepalive(&c) != FT_OK)
+                break;
+            nanosleep(&ts, NULL); /* pacing the heartbeats, not readiness */
+        }
+        if (!f->mute)
+            ft_conn_send(&c, &done);
+        else /* stay silent until the client gives up */
+            ft_io_wait(c.fd, POLLIN, ft_io_deadline(10000));
+    }
+    ft_conn_free(&c);
+    return NULL;
+}
+
+static int ignore_entry(const struct ft_entry *e, void *ctx)
+{
+    (void)e;
+    (void)ctx;
+    return 0;
+}
+
+static enum ft_err list_against(struct fake *f, int timeout_ms, char *err,
+                                size_t errlen)
+{
+    struct ft_client_config cfg = { .host = "127.0.0.1", .plaintext = true,
+                                    .timeout_ms = timeout_ms };
+    struct ft_client *c = NULL;
+    uint16_t port = 0;
+    char why[128];
+    pthread_t tid;
+    enum ft_err rc;
+
+    assert_int_equal(ft_net_listen("127.0.0.1", 0, &f->listen_fd, &port, why,
+                                   sizeof(why)), FT_OK);
+    cfg.port = port;
+    assert_int_equal(pthread_create(&tid, NULL, fake_server, f), 0);
+    assert_int_equal(ft_client_connect(&c, &cfg, why, sizeof(why)), FT_OK);
+    rc = ft_client_list(c, ignore_entry, NULL);
+    snprintf(err, errlen, "%s", ft_client_error(c));
+    ft_client_close(c);
+    pthread_join(tid, NULL);
+    close(f->listen_fd);
+    return rc;
+}
+
+/* A server busy for three timeouts but sending heartbeats is waited for; a
+ * silent one is given up on, with a message naming it. */
+static void test_heartbeats_and_timeouts(void **state)
+{
+    struct fake busy = { .beats_ms = 1500, .mute = false };
+    struct fake dead = { .beats_ms = 0, .mute = true };
+    char err[512];
+
+    (void)state;
+    assert_int_equal(list_against(&busy, 500, err, sizeof(err)), FT_OK);
+    assert_int_equal(list_against(&dead, 500, err, sizeof(err)), FT_ERR_TIMEOUT);
+    assert_non_null(strstr(err, "stopped answering"));
+}
+
+static void quiet(void *ctx, const char *line)
+{
+    (void)ctx;
+    (void)line;
+}
+
+static void *run_server(void *srv)
+{
+    ft_server_run(srv);
+    return NULL;
+}
+
+/* Names and IPv6: a server on "::" takes IPv4 and IPv6 clients, and
+ * "localhost" resolves. */
+static void test_ipv6_and_names(void **state)
+{
+    struct ft_server_config cfg = { .host = "::", .port = 0, .log = quiet };
+    struct ft_server *srv = NULL;
+    char *root = tu_tempdir();
+    char err[256];
+    pthread_t tid;
+    const char *hosts[] = { "::1", "127.0.0.1", "localhost" };
+
+    (void)state;
+    cfg.root = root;
+    if (ft_server_start(&srv, &cfg, err, sizeof(err)) != FT_OK) {
+        tu_rmtree(root);
+        free(root);
+        skip(); /* no IPv6 on this machine */
+    }
+    assert_int_equal(pthread_create(&tid, NULL, run_server, srv), 0);
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(*hosts); i++) {
+        struct ft_client *c = connect_port(ft_server_port(srv), hosts[i], 0);
+
+        assert_int_equal(ft_client_list(c, ignore_entry, NULL), FT_OK);
+        ft_client_close(c);
+    }
+    ft_server_stop(srv);
+    pthread_join(tid, NULL);
+    ft_server_free(srv);
+    tu_rmtree(root);
+    free(root);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rate_limits_are_lower_bounds),
+        cmocka_unit_test(test_heartbeats_and_timeouts),
+        cmocka_unit_test(test_ipv6_and_names),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

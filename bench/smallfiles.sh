@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# smallfiles.sh - many small files on 127.0.0.1: a tree of DIRS folders of
+# PER_DIR random files of FILE_SIZE bytes (default 100 x 100 x 4 KiB =
+# 10,000 files, 40 MiB), copied RUNS times (default 3) by:
+#   ft put -r / ft get -r       (default: encrypted, verified, over one connection)
+#   rsync -r push / pull        to an rsync daemon on a loopback port
+#   scp -r put / get            to a private sshd on a loopback port
+#   sftp put -r / get -r        (batch mode, -b) to the same sshd
+# and prints the median seconds, files per second and the ratio of the time
+# to ft's in the same direction. Every copy is compared with the
+# source tree (diff -r); a difference fails the run (exit 1).
+#
+# Peers as in compare.sh: installed as root when missing, else skipped with
+# a line. Environment: RUNS (default 3), DIRS (100), PER_DIR (100),
+# FILE_SIZE (4096), BUILD_DIR, TMPDIR. This measures; it asserts nothing.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+RUNS=${RUNS:-3}
+DIRS=${DIRS:-100}
+PER_DIR=${PER_DIR:-100}
+FILE_SIZE=${FILE_SIZE:-4096}
+case ${1:-} in
+-h | --help)
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+    ;;
+esac
+[[ $# -eq 0 ]] || die "usage: $SELF (no arguments; see --help)"
+for v in RUNS DIRS PER_DIR FILE_SIZE; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
+done
+NFILES=$((DIRS * PER_DIR))
+TOTAL=$((NFILES * FILE_SIZE))
+
+need_basics
+make_work smallfiles
+setup_ft
+avail=$(free_kib "$WORK")
+((avail > 8 * TOTAL / 1024 + 262144)) || die "$WORK has too little space for 8 x $TOTAL bytes (set TMPDIR)"
+
+SRC=$WORK/src          # the tree
+PEER=$WORK/peer        # what rsyncd serves and scp/sftp write to
+DL=$WORK/dl
+mkdir -p "$SRC" "$PEER" "$DL"
+say "making $NFILES files of $FILE_SIZE random bytes in $DIRS folders under $SRC"
+for ((d = 0; d < DIRS; d++)); do
+    mkdir "$SRC/d$d"
+    head -c $((PER_DIR * FILE_SIZE)) /dev/urandom | (cd "$SRC/d$d" && split -b "$FILE_SIZE" -a 4 -d - f)
+done
+n=$(find "$SRC" -type f | wc -l)
+((n == NFILES)) || die "made $n files, not $NFILES"
+# What the peers serve for downloads: the same tree (hard links).
+cp -al "$SRC" "$PEER/pull"
+
+start_ft_server "$WORK/store" "$WORK/ft-server.log" -H 127.0.0.1
+HAVE_RSYNC=0 HAVE_SSH=0
+start_rsyncd "$PEER" 127.0.0.1 && HAVE_RSYNC=1
+start_sshd && HAVE_SSH=1
+# ft get -r reads this copy on the server.
+cp -al "$SRC" "$WORK/store/pull"
+
+FAILED=0
+same_tree() {
+    if ! diff -r -q -- "$SRC" "$2" >"$WORK/diff.out" 2>&1; then
+        say "WRONG COPY: $1: $2 differs from the source tree:"
+        head -n 5 "$WORK/diff.out" >&2
+        FAILED=1
+    fi
+}
+declare -A DIR TOOL
+row() { DIR[$1]=$3; TOOL[$1]=$2; record "$1" "$4" "$5" -; }
+# Each copy starts from the same state: the source and the served tree in
+# page cache, the destination absent.
+warm() { cat "$SRC"/d*/f* "$PEER"/pull/d*/f* >/dev/null; sync; }
+
+run_ft() {
+    local op=$1 status=0
+    ft_server_alive
+    if [[ $op == put ]]; then
+        rm -rf -- "$WORK/store/push"
+        warm
+        timed "$FT" put -r -q -H 127.0.0.1 -p "$FT_PORT" "$SRC" push || status=$?
+        ((status == 0)) || die "ft put -r failed (status $status)"
+        same_tree "ft put -r" "$WORK/store/push"
+    else
+        rm -rf -- "$DL/pull"
+        warm
+        timed "$FT" get -r -q -H 127.0.0.1 -p "$FT_PORT" pull "$DL" || status=$?
+        ((status == 0)) || die "ft get -r failed (status $status)"
+        same_tree "ft get -r" "$DL/pull"
+    fi
+    row "ft $op" "ft -r" "$op" "$ELAPSED" "$RSS_KIB"
+}
+run_rsync() {
+    local op=$1 status=0
+    if [[ $op == put ]]; then
+        rm -rf -- "$PEER/push"
+        warm
+        timed rsync -r "$SRC/" "rsync://127.0.0.1:$RSYNC_PORT/mod/push/" || status=$?
+        ((status == 0)) || die "rsync push failed (status $status)"
+        same_tree "rsync push" "$PEER/push"
+    else
+        rm -rf -- "$DL/pull"
+        warm
+        timed rsync -r "rsync://127.0.0.1:$RSYNC_PORT/mod/pull/" "$DL/pull/" || status=$?
+        ((status == 0)) || die "rsync pull failed (status $status)"
+        same_tree "rsync pull" "$DL/pull"
+    fi
+    row "rsync $op" "rsync -r (daemon)" "$op" "$ELAPSED" "$RSS_KIB"
+}
+run_scp() {
+    local op=$1 status=0 remote=$SSH_USER@127.0.0.1
+    if [[ $op == put ]]; then
+        rm -rf -- "$PEER/push"
+        warm
+        timed scp -q -r "${SSH_OPTS[@]}" -P "$SSH_PORT" "$SRC" "$remote:$PEER/push" || status=$?
+        ((status == 0)) || die "scp -r put failed (status $status)"
+        same_tree "scp -r put" "$PEER/push"
+    else
+        rm -rf -- "$DL/pull"
+        warm
+        timed scp -q -r "${SSH_OPTS[@]}" -P "$SSH_PORT" "$remote:$PEER/pull" "$DL/pull" || status=$?
+        ((status == 0)) || die "scp -r get failed (status $status)"
+        same_tree "scp -r get" "$DL/pull"
+    fi
+    row "scp $op" "scp -r" "$op" "$ELAPSED" "$RSS_KIB"
+}
+run_sftp() {
+    local op=$1 status=0
+    if [[ $op == put ]]; then
+        rm -rf -- "$PEER/push"
+        printf 'put -r %s %s\n' "$SRC" "$PEER/push" >"$WORK/sftp.batch"
+    else
+        rm -rf -- "$DL/pull"
+        printf 'get -r %s %s\n' "$PEER/pull" "$DL/pull" >"$WORK/sftp.batch"
+    fi
+    warm
+    timed sftp -q "${SSH_OPTS[@]}" -P "$SSH_PORT" -b "$WORK/sftp.batch" "$SSH_USER@127.0.0.1" \
+        >/dev/null || status=$?
+    ((status == 0)) || die "sftp $op -r failed (status $status)"
+    if [[ $op == put ]]; then same_tree "sftp put -r" "$PEER/push"; else same_tree "sftp get -r" "$DL/pull"; fi
+    row "sftp $op" "sftp put -r / get -r" "$op" "$ELAPSED" "$RSS_KIB"
+}
+
+START=$SECONDS
+for ((round = 1; round <= RUNS; round++)); do
+    for op in put get; do
+        run_ft "$op"
+        if ((HAVE_RSYNC)); then run_rsync "$op"; fi
+        if ((HAVE_SSH)); then run_scp "$op"; run_sftp "$op"; fi
+    done
+    say "round $round/$RUNS done ($((SECONDS - START)) s)"
+done
+
+declare -A FT_REF=([put]=$(key_median "ft put") [get]=$(key_median "ft get"))
+printf '\nft smallfiles: %d files of %d bytes in %d folders (%d bytes), %d runs each, 127.0.0.1\n' \
+    "$NFILES" "$FILE_SIZE" "$DIRS" "$TOTAL" "$RUNS"
+printf 'ft %s; %s\n' "$TREE" "$(machine_line)"
+printf '%-22s %-4s %9s %15s %9s %7s %7s %10s\n' tool dir 'median s' '(min-max)' 'files/s' 'MB/s' '/ft' 'client KiB'
+for key in "${KEYS[@]}"; do
+    m=$(key_median "$key")
+    read -r lo hi < <(key_min_max "$key")
+    printf '%-22s %-4s %9.3f %15s %9.0f %7.1f %7s %10s\n' "${TOOL[$key]}" "${DIR[$key]}" "$m" "($lo-$hi)" \
+        "$(awk -v n="$NFILES" -v m="$m" 'BEGIN { print n / m }')" \
+        "$(awk -v b="$TOTAL" -v m="$m" 'BEGIN { print b / 1e6 / m }')" \
+        "$(ratio "$m" "${FT_REF[${DIR[$key]}]}")" "${CLIENT_RSS[$key]}"
+done
+cat <<EOF
+
+dir: put = client to server (push), get = server to client (pull).
+median s: wall time of the whole copy, median of $RUNS; files/s = files / median s.
+/ft: median time over ft's in the same direction (above 1.00 = slower than
+  ft, i.e. fewer files/s).
+ft: encrypted and verified (default), every file fsynced and renamed into
+  place by the server on put; rsync, scp and sftp do not fsync.
+scp/sftp: OpenSSH, cipher ${SSH_CIPHER:-unknown}, sshd with internal-sftp.
+client KiB: peak RSS of the client command (largest single process).
+Before each copy the trees are read into page cache and 'sync' is run, so
+write-back of the previous copy does not land in the next one's time.
+EOF
+if ((FAILED)); then
+    say "FAILED: some copy differed from the source; these numbers are void"
+    exit 1
+fi
+say "all copies matched the source (diff -r)"

@@ -85,6 +85,29 @@ enum ft_err ft_io_read_full(int fd, void *buf, size_t n, int64_t deadline,
     return err;
 }
 
+enum ft_err ft_io_pread_full(int fd, void *buf, size_t n, uint64_t off,
+                             size_t *got)
+{
+    unsigned char *p = buf;
+    size_t done = 0;
+
+    while (done < n) {
+        ssize_t r = pread(fd, p + done, n - done, (off_t)(off + done));
+
+        if (r > 0) {
+            done += (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        return FT_ERR_IO;
+    }
+    *got = done;
+    return FT_OK;
+}
+
 enum ft_err ft_io_read_some(int fd, void *buf, size_t cap, size_t *got)
 {
     for (;;) {

@@ -29,6 +29,11 @@ int64_t ft_io_deadline(int timeout_ms);
 enum ft_err ft_io_read_full(int fd, void *buf, size_t n, int64_t deadline,
                             size_t *got);
 
+/* Reads up to n bytes at offset off of a file, without moving its
+ * position; *got is below n only at end of file. */
+enum ft_err ft_io_pread_full(int fd, void *buf, size_t n, uint64_t off,
+                             size_t *got);
+
 /* One read of at most cap bytes (after EINTR); *got is 0 at end of
  * stream. For sources waited on with ft_io_wait first. */
 enum ft_err ft_io_read_some(int fd, void *buf, size_t cap, size_t *got);

@@ -150,6 +150,15 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         break;
     case FT_MSG_KEEPALIVE:
         break;
+    case FT_MSG_SUMS:
+        put_uint(&w, msg->u.sums.chunk, 4);
+        put_uint(&w, msg->u.sums.src_size, 8);
+        put_uint(&w, (uint64_t)msg->u.sums.src_mtime, 8);
+        put_bytes(&w, msg->u.sums.digests.ptr, msg->u.sums.digests.len);
+        break;
+    case FT_MSG_RESUME_AT:
+        put_uint(&w, msg->u.resume_at.offset, 8);
+        break;
     case FT_MSG_LIST:
         put_uint(&w, msg->u.list.flags, 4);
         put_str(&w, msg->u.list.folder);
@@ -162,6 +171,7 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         put_uint(&w, msg->u.ready.size, 8);
         put_uint(&w, (uint64_t)msg->u.ready.mtime, 8);
         put_uint(&w, msg->u.ready.mode, 4);
+        put_uint(&w, msg->u.ready.offset, 8);
         break;
     case FT_MSG_END:
         put_uint(&w, msg->u.end.total, 8);
@@ -250,6 +260,19 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         break;
     case FT_MSG_KEEPALIVE:
         break;
+    case FT_MSG_SUMS:
+        msg->u.sums.chunk = (uint32_t)get_uint(&r, 4);
+        msg->u.sums.src_size = get_uint(&r, 8);
+        msg->u.sums.src_mtime = (int64_t)get_uint(&r, 8);
+        msg->u.sums.digests = get_rest(&r);
+        if (msg->u.sums.digests.len % FT_DIGEST_BYTES != 0 ||
+            msg->u.sums.digests.len > FT_SUMS_PER_FRAME * FT_DIGEST_BYTES ||
+            msg->u.sums.chunk != FT_RESUME_CHUNK_BYTES)
+            return FT_ERR_PROTOCOL;
+        break;
+    case FT_MSG_RESUME_AT:
+        msg->u.resume_at.offset = get_uint(&r, 8);
+        break;
     case FT_MSG_LIST:
         msg->u.list.flags = (uint32_t)get_uint(&r, 4);
         msg->u.list.folder = get_str(&r, FT_WIRE_NAME_MAX);
@@ -262,6 +285,7 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.ready.size = get_uint(&r, 8);
         msg->u.ready.mtime = (int64_t)get_uint(&r, 8);
         msg->u.ready.mode = (uint32_t)get_uint(&r, 4);
+        msg->u.ready.offset = get_uint(&r, 8);
         break;
     case FT_MSG_DATA:
         msg->u.data.bytes = get_rest(&r);
@@ -345,6 +369,8 @@ const char *ft_msg_name(unsigned type)
     case FT_MSG_STAT_INFO: return "STAT_INFO";
     case FT_MSG_MOVE: return "MOVE";
     case FT_MSG_KEEPALIVE: return "KEEPALIVE";
+    case FT_MSG_SUMS: return "SUMS";
+    case FT_MSG_RESUME_AT: return "RESUME_AT";
     }
     return "unknown";
 }

@@ -44,7 +44,13 @@
 #define FT_XFER_COMPRESS 0x1u /* the sender may send DATA_Z frames */
 #define FT_XFER_VERIFY 0x2u   /* END carries the BLAKE2b-256 digest */
 #define FT_XFER_META 0x4u     /* PUT's mtime and mode are the source's */
-#define FT_XFER_KNOWN_FLAGS (FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META)
+#define FT_XFER_RESUME 0x8u   /* continue an interrupted transfer (SUMS) */
+#define FT_XFER_KNOWN_FLAGS                                                    \
+    (FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META | FT_XFER_RESUME)
+/* Resumed transfers compare what is already there in chunks of this size,
+ * by their BLAKE2b-256 digests; SUMS frames carry at most this many. */
+#define FT_RESUME_CHUNK_BYTES (4u * 1024u * 1024u)
+#define FT_SUMS_PER_FRAME 1024u
 /* The permission bits that travel: the executable bits. The rest follow
  * the receiver's own defaults, as with cp. */
 #define FT_MODE_EXEC 0111u
@@ -75,6 +81,8 @@ enum ft_msg_type {
     FT_MSG_STAT_INFO = 16,
     FT_MSG_MOVE = 17,
     FT_MSG_KEEPALIVE = 18, /* "still here": sent while busy, skipped by readers */
+    FT_MSG_SUMS = 19,      /* digests of the chunks a side already holds */
+    FT_MSG_RESUME_AT = 20, /* put: the offset the client sends from */
 };
 
 struct ft_bytes {
@@ -99,7 +107,22 @@ struct ft_msg {
         struct { uint32_t flags; struct ft_bytes name; } del;
         struct { uint32_t flags; struct ft_bytes folder; } list;
         /* Answer to PUT (all zero) and to GET (the file's). */
-        struct { uint64_t size; int64_t mtime; uint32_t mode; } ready;
+        struct {
+            uint64_t size;
+            int64_t mtime;
+            uint32_t mode;
+            uint64_t offset; /* get: where DATA starts; put: what the server holds */
+        } ready;
+        /* The holder's chunk digests; the source's size and mtime when the
+         * holder got its part (get), so a changed source starts over. An
+         * empty list ends them. */
+        struct {
+            uint32_t chunk;
+            uint64_t src_size;
+            int64_t src_mtime;
+            struct ft_bytes digests; /* a multiple of FT_DIGEST_BYTES */
+        } sums;
+        struct { uint64_t offset; } resume_at;
         struct { struct ft_bytes bytes; } data;
         struct { uint32_t raw_len; struct ft_bytes deflated; } data_z;
         struct { uint64_t total; bool has_digest; uint8_t digest[FT_DIGEST_BYTES]; } end;

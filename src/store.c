@@ -10,18 +10,24 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hash.h"
 #include "io.h"
 
 #define TMP_DIR FT_STORE_META "/tmp"
+/* Interrupted uploads kept for a while, under a name derived from what
+ * they are an upload of, so that only the same upload resumes them. */
+#define PARTIAL_DIR FT_STORE_META "/partial"
+#define PARTIAL_PREFIX "part-"
 /* Uploads are pushed to disk in windows of this size as they arrive. */
 #define WRITEBACK_WINDOW_BYTES (8u * 1024u * 1024u)
 
 struct ft_store {
     int root_fd;
     int tmp_fd;
+    int partial_fd;
     int lock_fd;
     bool read_only;
 };
@@ -101,7 +107,7 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
     st = calloc(1, sizeof(*st));
     if (st == NULL)
         return FT_ERR_NOMEM;
-    st->root_fd = st->tmp_fd = st->lock_fd = -1;
+    st->root_fd = st->tmp_fd = st->partial_fd = st->lock_fd = -1;
     st->read_only = read_only;
 
     if (!read_only && mkdir(root, 0755) != 0 && errno != EEXIST)
@@ -112,11 +118,14 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
     if (!read_only) {
         what = FT_STORE_META;
         if (ensure_dir(st->root_fd, FT_STORE_META) != 0 ||
-            ensure_dir(st->root_fd, TMP_DIR) != 0)
+            ensure_dir(st->root_fd, TMP_DIR) != 0 ||
+            ensure_dir(st->root_fd, PARTIAL_DIR) != 0)
             goto fail;
         st->tmp_fd = openat(st->root_fd, TMP_DIR,
                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (st->tmp_fd < 0)
+        st->partial_fd = openat(st->root_fd, PARTIAL_DIR,
+                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (st->tmp_fd < 0 || st->partial_fd < 0)
             goto fail;
         st->lock_fd = openat(st->root_fd, FT_STORE_META "/lock",
                              O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -149,6 +158,8 @@ void ft_store_close(struct ft_store *st)
         close(st->lock_fd);
     if (st->tmp_fd >= 0)
         close(st->tmp_fd);
+    if (st->partial_fd >= 0)
+        close(st->partial_fd);
     if (st->root_fd >= 0)
         close(st->root_fd);
     free(st);
@@ -286,6 +297,7 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
 
     up->fd = -1;
     up->dir_fd = -1;
+    up->tmp_dir_fd = st->tmp_fd;
     up->tmp[0] = '\0';
     up->written = 0;
     up->has_meta = false;
@@ -316,6 +328,82 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
     }
     return FT_OK;
 }
+/* Removes kept uploads older than ttl seconds. */
+static void expire_partials(struct ft_store *st, int64_t ttl)
+{
+    DIR *dir = open_dir_stream(st->partial_fd);
+    struct dirent *de;
+    time_t now = time(NULL);
+
+    while (dir != NULL && (de = readdir(dir)) != NULL) {
+        struct stat sb;
+
+        if (strncmp(de->d_name, PARTIAL_PREFIX, strlen(PARTIAL_PREFIX)) == 0 &&
+            fstatat(st->partial_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            now - sb.st_mtime > ttl)
+            unlinkat(st->partial_fd, de->d_name, 0);
+    }
+    if (dir != NULL)
+        closedir(dir);
+}
+
+void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s)
+{
+    if (st->partial_fd >= 0)
+        expire_partials(st, ttl_s);
+}
+
+enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
+                                       const char *key, int64_t ttl_s,
+                                       struct ft_upload *up, uint64_t *have)
+{
+    struct stat sb;
+    char part[48];
+    enum ft_err err;
+    int fd;
+
+    *have = 0;
+    err = ft_store_upload_begin(st, name, up);
+    if (err != FT_OK)
+        return err;
+    expire_partials(st, ttl_s);
+    snprintf(part, sizeof(part), PARTIAL_PREFIX "%.40s", key);
+    fd = openat(st->partial_fd, part,
+                O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* Another session writing the same upload keeps it: this one then goes
+     * to a plain temporary and cannot be resumed. */
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &sb) != 0 ||
+        !S_ISREG(sb.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return FT_OK;
+    }
+    /* Trade the plain temporary for the kept one. */
+    close(up->fd);
+    unlinkat(up->tmp_dir_fd, up->tmp, 0);
+    up->fd = fd;
+    up->tmp_dir_fd = st->partial_fd;
+    snprintf(up->tmp, sizeof(up->tmp), "%s", part);
+    *have = (uint64_t)sb.st_size;
+    return FT_OK;
+}
+
+enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size)
+{
+    if (ftruncate(up->fd, (off_t)size) != 0 ||
+        lseek(up->fd, (off_t)size, SEEK_SET) < 0)
+        return from_errno(errno);
+    up->written = size;
+    return FT_OK;
+}
+
+void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up)
+{
+    if (up->tmp_dir_fd == st->partial_fd)
+        up->tmp[0] = '\0'; /* so that abort leaves it for a later resume */
+    ft_store_upload_abort(st, up);
+}
+
 enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
                                   size_t n)
 {
@@ -358,7 +446,7 @@ enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
         err = from_errno(errno);
         goto out;
     }
-    if (renameat(st->tmp_fd, up->tmp, up->dir_fd, up->leaf) != 0) {
+    if (renameat(up->tmp_dir_fd, up->tmp, up->dir_fd, up->leaf) != 0) {
         /* A folder under that name is not replaced by a file. */
         err = errno == EISDIR ? FT_ERR_DENIED : from_errno(errno);
         goto out;
@@ -373,6 +461,7 @@ out:
 
 void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up)
 {
+    (void)st; /* the upload holds the folders it needs */
     if (up->fd >= 0)
         close(up->fd);
     up->fd = -1;
@@ -380,7 +469,7 @@ void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up)
         close(up->dir_fd);
     up->dir_fd = -1;
     if (up->tmp[0] != '\0')
-        unlinkat(st->tmp_fd, up->tmp, 0);
+        unlinkat(up->tmp_dir_fd, up->tmp, 0);
     up->tmp[0] = '\0';
 }
 

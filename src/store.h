@@ -30,6 +30,7 @@ struct ft_store_entry {
 struct ft_upload {
     int fd;
     int dir_fd;                /* the folder it will be published in */
+    int tmp_dir_fd;            /* where tmp is: .ft/tmp or .ft/partial */
     char tmp[48];              /* name under .ft/tmp */
     char name[FT_PATH_MAX + 1];
     char leaf[FT_NAME_MAX + 1]; /* its last component */
@@ -59,6 +60,24 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
                                   struct ft_upload *up);
 enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
                                   size_t n);
+/* Begins an upload that an interruption does not lose: it is written to
+ * .ft/partial under key (the hex of what identifies this upload), and
+ * *have says how much an earlier, interrupted run left there (0 when
+ * none, or older than ttl_s seconds). */
+enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
+                                       const char *key, int64_t ttl_s,
+                                       struct ft_upload *up, uint64_t *have);
+
+/* Cuts the upload to size bytes and goes on writing from there. */
+enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size);
+
+/* Releases an interrupted upload, keeping what arrived if it was begun
+ * with ft_store_upload_begin_kept; otherwise the same as abort. */
+void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up);
+
+/* Removes kept uploads older than ttl_s seconds. */
+void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s);
+
 /* Makes the upload durable and visible under its name, and releases it. */
 enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up);
 /* Discards the upload; safe to call on an upload already committed or never

@@ -113,8 +113,37 @@ static enum ft_err read_chunk(struct ft_conn *c, int in_fd, uint8_t *buf,
     return FT_OK;
 }
 
+/* Feeds the first offset bytes of fd to the hasher: a resumed transfer
+ * is verified whole, the part already there included. */
+static enum ft_err hash_prefix(struct ring *r, int fd, uint64_t offset)
+{
+    uint64_t off = 0;
+
+    for (size_t k = 0; r->hasher != NULL && off < offset; k = (k + 1) % r->count) {
+        uint8_t *buf = ring_take(r, k);
+        size_t want = offset - off < r->size ? (size_t)(offset - off) : r->size;
+        size_t got = 0;
+        enum ft_err err = ft_io_pread_full(fd, buf, want, off, &got);
+
+        if (err != FT_OK)
+            return err;
+        if (got != want)
+            return FT_ERR_CHANGED; /* the part on disk shrank meanwhile */
+        ring_hash(r, k, buf, got);
+        off += got;
+    }
+    return FT_OK;
+}
+
 enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
                          uint64_t expect_size, struct ft_xfer_result *res)
+{
+    return ft_xfer_send_from(c, in_fd, flags, expect_size, 0, res);
+}
+
+enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
+                              uint64_t expect_size, uint64_t offset,
+                              struct ft_xfer_result *res)
 {
     struct ft_deflater def = { .ready = false };
     struct ft_msg end = { .type = FT_MSG_END };
@@ -123,10 +152,12 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
     bool compress = flags & FT_XFER_COMPRESS;
     size_t chunk_len = c->send_chunk;
     uint8_t *zbuf = NULL;
-    uint64_t total = 0;
+    uint64_t total = offset;
     int64_t started = ft_io_now_ms();
     enum ft_err err = ring_init(&ring, chunk_len, verify);
 
+    if (err == FT_OK)
+        err = hash_prefix(&ring, in_fd, offset);
     if (err != FT_OK)
         goto out;
     if (compress) {
@@ -169,7 +200,7 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
             goto out;
         if (c->progress != NULL)
             c->progress(c->progress_ctx, total);
-        ft_conn_pace(c, started, total);
+        ft_conn_pace(c, started, total - offset);
     }
     if (expect_size != FT_SIZE_UNKNOWN && total != expect_size) {
         err = FT_ERR_CHANGED; /* it shrank */
@@ -216,13 +247,24 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
                          ft_xfer_sink sink, void *ctx,
                          struct ft_xfer_result *res)
 {
+    return ft_xfer_recv_from(c, flags, expect_size, limit, 0, -1, sink, ctx, res);
+}
+
+enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
+                              uint64_t expect_size, uint64_t limit,
+                              uint64_t offset, int prefix_fd, ft_xfer_sink sink,
+                              void *ctx, struct ft_xfer_result *res)
+{
     struct ft_inflater inf = { .ready = false };
     struct ring ring;
     uint8_t *raw[RING] = { NULL };
-    uint64_t total = 0;
+    uint64_t total = offset;
     int64_t started = ft_io_now_ms();
     enum ft_err err = ring_init(&ring, c->max_payload,
                                 (flags & FT_XFER_VERIFY) != 0);
+
+    if (err == FT_OK)
+        err = hash_prefix(&ring, prefix_fd, offset);
 
     for (size_t k = 0; err == FT_OK; k = (k + 1) % ring.count) {
         uint8_t *frame_buf = ring_take(&ring, k);
@@ -279,7 +321,7 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
         if (err == FT_OK && c->progress != NULL)
             c->progress(c->progress_ctx, total);
         /* Reading slower holds the sender back through TCP's window. */
-        ft_conn_pace(c, started, total);
+        ft_conn_pace(c, started, total - offset);
     }
 out:
     ring_free(&ring);

@@ -27,6 +27,12 @@ typedef enum ft_err (*ft_xfer_sink)(void *ctx, const void *buf, size_t n);
 enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
                          uint64_t expect_size, struct ft_xfer_result *res);
 
+/* The same from offset: in_fd is positioned there, and its first offset
+ * bytes, already with the peer, go into the digest. */
+enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
+                              uint64_t expect_size, uint64_t offset,
+                              struct ft_xfer_result *res);
+
 /* Receives until END, passing bytes to sink. At most limit bytes are
  * accepted (FT_ERR_TOO_LARGE beyond). When FT_XFER_VERIFY is in flags the
  * END digest must match (FT_ERR_INTEGRITY otherwise). On an ERROR frame
@@ -35,5 +41,12 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
                          uint64_t expect_size, uint64_t limit,
                          ft_xfer_sink sink, void *ctx,
                          struct ft_xfer_result *res);
+
+/* The same for a transfer resumed at offset: the first offset bytes,
+ * already received, are read back from prefix_fd for the digest. */
+enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
+                              uint64_t expect_size, uint64_t limit,
+                              uint64_t offset, int prefix_fd, ft_xfer_sink sink,
+                              void *ctx, struct ft_xfer_result *res);
 
 #endif

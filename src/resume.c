@@ -1,0 +1,129 @@
+/* resume.c - chunk digests out, chunk digests compared. */
+#include "resume.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "io.h"
+
+/* Reads a chunk in pieces this size, so memory stays small. */
+#define PIECE_BYTES (256u * 1024u)
+
+/* The digest of the chunk at index i of fd; *whole false when fd ends
+ * before the chunk does. */
+static enum ft_err chunk_digest(int fd, uint64_t i, uint8_t *buf,
+                                uint8_t digest[FT_HASH_BYTES], bool *whole)
+{
+    uint64_t off = i * FT_RESUME_CHUNK_BYTES;
+    size_t done = 0;
+    struct ft_hash h;
+
+    ft_hash_init(&h);
+    while (done < FT_RESUME_CHUNK_BYTES) {
+        size_t got = 0;
+        enum ft_err err = ft_io_pread_full(fd, buf, PIECE_BYTES, off + done, &got);
+
+        if (err != FT_OK)
+            return err;
+        ft_hash_update(&h, buf, got);
+        done += got;
+        if (got < PIECE_BYTES)
+            break;
+    }
+    ft_hash_final(&h, digest);
+    *whole = done == FT_RESUME_CHUNK_BYTES;
+    return FT_OK;
+}
+
+static enum ft_err send_frame(struct ft_conn *c, const uint8_t *digests,
+                              size_t n, uint64_t src_size, int64_t src_mtime)
+{
+    struct ft_msg m = { .type = FT_MSG_SUMS };
+
+    m.u.sums.chunk = FT_RESUME_CHUNK_BYTES;
+    m.u.sums.src_size = src_size;
+    m.u.sums.src_mtime = src_mtime;
+    m.u.sums.digests.ptr = digests;
+    m.u.sums.digests.len = n * FT_HASH_BYTES;
+    return ft_conn_send(c, &m);
+}
+
+enum ft_err ft_resume_send_sums(struct ft_conn *c, int fd, uint64_t have,
+                                uint64_t src_size, int64_t src_mtime)
+{
+    uint8_t *digests = malloc(FT_SUMS_PER_FRAME * FT_HASH_BYTES);
+    uint8_t *buf = malloc(PIECE_BYTES);
+    uint64_t chunks = have / FT_RESUME_CHUNK_BYTES;
+    size_t n = 0;
+    enum ft_err err = FT_OK;
+
+    if (digests == NULL || buf == NULL) {
+        err = FT_ERR_NOMEM;
+        goto out;
+    }
+    for (uint64_t i = 0; i < chunks && err == FT_OK; i++) {
+        bool whole = false;
+
+        err = chunk_digest(fd, i, buf, digests + n * FT_HASH_BYTES, &whole);
+        if (err != FT_OK || !whole)
+            break;
+        if (++n == FT_SUMS_PER_FRAME) {
+            err = send_frame(c, digests, n, src_size, src_mtime);
+            n = 0;
+        }
+    }
+    if (err == FT_OK && n > 0)
+        err = send_frame(c, digests, n, src_size, src_mtime);
+    if (err == FT_OK)
+        err = send_frame(c, NULL, 0, src_size, src_mtime);
+out:
+    free(digests);
+    free(buf);
+    return err;
+}
+
+enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
+                                 uint64_t *src_size, int64_t *src_mtime)
+{
+    uint8_t *buf = malloc(PIECE_BYTES);
+    uint64_t index = 0;
+    bool matching = true;
+    enum ft_err err = buf == NULL ? FT_ERR_NOMEM : FT_OK;
+
+    *offset = 0;
+    while (err == FT_OK) {
+        struct ft_msg m;
+        size_t n;
+
+        err = ft_conn_recv(c, &m, c->timeout_ms);
+        if (err != FT_OK)
+            break;
+        if (m.type == FT_MSG_ERROR) {
+            err = c->peer_code;
+            break;
+        }
+        if (m.type != FT_MSG_SUMS) {
+            err = FT_ERR_PROTOCOL;
+            break;
+        }
+        *src_size = m.u.sums.src_size;
+        *src_mtime = m.u.sums.src_mtime;
+        n = m.u.sums.digests.len / FT_HASH_BYTES;
+        if (n == 0)
+            break;
+        /* Past the first difference the rest only needs reading. */
+        for (size_t i = 0; i < n && matching && err == FT_OK; i++, index++) {
+            uint8_t mine[FT_HASH_BYTES];
+            bool whole = false;
+
+            err = chunk_digest(fd, index, buf, mine, &whole);
+            matching = err == FT_OK && whole &&
+                       ft_hash_equal(mine, m.u.sums.digests.ptr + i * FT_HASH_BYTES);
+            if (matching)
+                *offset = (index + 1) * FT_RESUME_CHUNK_BYTES;
+        }
+    }
+    free(buf);
+    return err;
+}

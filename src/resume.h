@@ -1,0 +1,28 @@
+/* resume.h - what two sides already share of a file, checked not trusted.
+ *
+ * The side that holds part of a file (the client's partial download, the
+ * server's partial upload) sends the BLAKE2b-256 digest of each whole
+ * chunk of it (FT_RESUME_CHUNK_BYTES); the other side reads the same
+ * chunks of its own copy and finds the first that differs. The transfer
+ * goes on from there: never from a size taken on trust (FTP's REST,
+ * sftp -a), and not from zero when only the tail is damaged. */
+#ifndef FT_RESUME_H
+#define FT_RESUME_H
+
+#include <stdint.h>
+
+#include "conn.h"
+
+/* Sends the digests of the whole chunks among the first have bytes of fd,
+ * in SUMS frames ending with an empty one. src_size and src_mtime say what
+ * source the part came from (0 when it does not matter). */
+enum ft_err ft_resume_send_sums(struct ft_conn *c, int fd, uint64_t have,
+                                uint64_t src_size, int64_t src_mtime);
+
+/* Receives the peer's SUMS up to the empty one and compares them with fd
+ * from its start: *offset is the length of the prefix they share, a
+ * multiple of the chunk size. *src_size and *src_mtime are the peer's. */
+enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
+                                 uint64_t *src_size, int64_t *src_mtime);
+
+#endif

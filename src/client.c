@@ -3,6 +3,7 @@
 #include "ft/client.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include "io.h"
 #include "name.h"
 #include "noise.h"
+#include "resume.h"
 #include "secure.h"
 #include "xfer.h"
 
@@ -205,6 +207,14 @@ static enum ft_err check_channel(struct ft_client *c,
                      "client did not ask for: refusing");
         return FT_ERR_TAMPERED;
     }
+    if (channel == FT_FEATURE_PLAINTEXT &&
+        (cfg->token != NULL || cfg->server_key != NULL)) {
+        /* Without the handshake neither a token nor a key can be checked. */
+        set_error(c, "the server offered an unencrypted connection, over which "
+                     "its %s cannot be checked: refusing",
+                  cfg->token != NULL ? "token" : "key");
+        return cfg->token != NULL ? FT_ERR_TOKEN : FT_ERR_KEY_CHANGED;
+    }
     if ((channel & offered) == 0 || (channel & (channel - 1)) != 0) {
         set_error(c, "the server chose no channel this client offered");
         return FT_ERR_PROTOCOL;
@@ -323,6 +333,7 @@ enum ft_err ft_client_attach(struct ft_client **out, int fd,
     err = ft_conn_init(&c->conn, fd, timeout);
     if (err == FT_OK)
         err = handshake(c, cfg);
+    c->conn.keepalives = err == FT_OK;
     if (err != FT_OK) {
         snprintf(errbuf, errlen, "%s",
                  err == FT_ERR_NOMEM ? "out of memory" : c->err);
@@ -456,6 +467,28 @@ static void report(struct ft_transfer *out, const struct ft_xfer_result *res,
         ft_hash_hex(res->digest, out->digest_hex);
 }
 
+/* put --continue: the server holds have bytes of an earlier run; compare
+ * them with ours chunk by chunk and tell it where to go on from. */
+static enum ft_err resume_put(struct ft_client *c, int in_fd, uint64_t have,
+                              uint64_t *offset)
+{
+    struct ft_msg at = { .type = FT_MSG_RESUME_AT };
+    uint64_t src_size = 0;
+    int64_t src_mtime = 0;
+    enum ft_err err = ft_resume_match_sums(&c->conn, in_fd, offset, &src_size,
+                                           &src_mtime);
+
+    if (err == FT_OK && *offset > have)
+        err = FT_ERR_PROTOCOL;
+    if (err != FT_OK)
+        return fail(c, last_words(c, err));
+    at.u.resume_at.offset = *offset;
+    err = ft_conn_send(&c->conn, &at);
+    if (err == FT_OK && lseek(in_fd, (off_t)*offset, SEEK_SET) < 0)
+        err = FT_ERR_IO;
+    return err == FT_OK ? FT_OK : fail(c, err);
+}
+
 enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
                           const char *remote,
                           const struct ft_transfer_options *opt,
@@ -466,6 +499,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     struct ft_xfer_result res;
     struct progress_relay relay;
     struct stat sb;
+    uint64_t offset = 0;
     int64_t started = ft_io_now_ms();
     enum ft_err err = begin(c);
 
@@ -480,13 +514,21 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
         req.u.put.flags |= FT_XFER_META;
         req.u.put.mtime = (int64_t)sb.st_mtime;
         req.u.put.mode = (uint32_t)(sb.st_mode & 0777);
+        if (opt != NULL && opt->resume && size >= 0)
+            req.u.put.flags |= FT_XFER_RESUME;
     }
     err = request(c, &req, FT_MSG_READY, &reply);
     if (err != FT_OK)
         return err;
+    if (req.u.put.flags & FT_XFER_RESUME) {
+        err = resume_put(c, in_fd, reply.u.ready.offset, &offset);
+        if (err != FT_OK)
+            return err;
+    }
     errno = 0;
     watch(c, opt, &relay, req.u.put.size);
-    err = ft_xfer_send(&c->conn, in_fd, req.u.put.flags, req.u.put.size, &res);
+    err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
+                            offset, &res);
     c->conn.progress = NULL;
     if (err != FT_OK) {
         /* The server refused mid-stream and hung up, or the link died. */
@@ -503,6 +545,11 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     /* The server compared our digest with its own before it said DONE. */
     res.verified = (req.u.put.flags & FT_XFER_VERIFY) != 0;
     report(out, &res, started);
+    if (out != NULL) {
+        out->resumed_from = offset;
+        out->restarted = (req.u.put.flags & FT_XFER_RESUME) &&
+                         reply.u.ready.offset > 0 && offset == 0;
+    }
     return FT_OK;
 }
 
@@ -511,31 +558,66 @@ static enum ft_err write_to_fd(void *ctx, const void *buf, size_t n)
     return ft_io_write_file(*(int *)ctx, buf, n);
 }
 
-enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
-                          const struct ft_transfer_options *opt,
-                          struct ft_transfer *out)
+/* What a download resumes from: the part already in its file. */
+struct part {
+    int fd;
+    uint64_t size;
+    uint64_t src_size; /* the remote file's when the part was made */
+    int64_t src_mtime;
+};
+
+/* The download proper. With part, the client first sends the digests of
+ * the part's chunks; the server answers with where the data resumes, and
+ * the part's prefix up to there is hashed into the whole-file check. The
+ * server's READY is copied to *ready for the caller. */
+static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
+                            const struct ft_transfer_options *opt,
+                            struct ft_transfer *out, const struct part *part,
+                            struct ft_msg *ready)
 {
     struct ft_msg req = { .type = FT_MSG_GET };
-    struct ft_msg reply;
     struct ft_msg ack = { .type = FT_MSG_DONE };
     struct ft_xfer_result res;
     struct progress_relay relay;
     int64_t started = ft_io_now_ms();
+    uint64_t offset;
     enum ft_err err = begin(c);
 
     if (err != FT_OK)
         return err;
     memset(&res, 0, sizeof(res));
-    req.u.get.flags = xfer_flags(c, opt);
+    req.u.get.flags = xfer_flags(c, opt) | (part != NULL ? FT_XFER_RESUME : 0);
     req.u.get.name.ptr = (const uint8_t *)remote;
     req.u.get.name.len = strlen(remote);
-    err = request(c, &req, FT_MSG_READY, &reply);
-    if (err != FT_OK)
-        return err;
+    if (part != NULL) {
+        err = ft_conn_send(&c->conn, &req);
+        if (err == FT_OK)
+            err = ft_resume_send_sums(&c->conn, part->fd, part->size,
+                                      part->src_size, part->src_mtime);
+        if (err == FT_OK)
+            err = ft_conn_recv(&c->conn, ready, c->conn.timeout_ms);
+        if (err != FT_OK)
+            return fail(c, last_words(c, err));
+        if (ready->type == FT_MSG_ERROR)
+            return fail(c, c->conn.peer_code);
+        if (ready->type != FT_MSG_READY)
+            return fail(c, FT_ERR_PROTOCOL);
+    } else {
+        err = request(c, &req, FT_MSG_READY, ready);
+        if (err != FT_OK)
+            return err;
+    }
+    offset = ready->u.ready.offset;
+    if (offset > ready->u.ready.size || (part == NULL && offset != 0) ||
+        (part != NULL && offset > part->size))
+        return fail(c, FT_ERR_PROTOCOL);
+    if (part != NULL && (ftruncate(out_fd, (off_t)offset) != 0 ||
+                         lseek(out_fd, (off_t)offset, SEEK_SET) < 0))
+        return fail(c, FT_ERR_IO);
     errno = 0;
-    watch(c, opt, &relay, reply.u.ready.size);
-    err = ft_xfer_recv(&c->conn, req.u.get.flags, reply.u.ready.size,
-                       UINT64_MAX, write_to_fd, &out_fd, &res);
+    watch(c, opt, &relay, ready->u.ready.size);
+    err = ft_xfer_recv_from(&c->conn, req.u.get.flags, ready->u.ready.size,
+                            UINT64_MAX, offset, out_fd, write_to_fd, &out_fd, &res);
     c->conn.progress = NULL;
     if (err == FT_ERR_INTEGRITY) {
         /* The stream ended cleanly: tell the server, which logs it. */
@@ -551,10 +633,20 @@ enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
         return fail(c, err);
     report(out, &res, started);
     if (out != NULL) {
-        out->mtime = reply.u.ready.mtime;
-        out->mode = reply.u.ready.mode;
+        out->mtime = ready->u.ready.mtime;
+        out->mode = ready->u.ready.mode;
+        out->resumed_from = offset;
     }
     return FT_OK;
+}
+
+enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
+                          const struct ft_transfer_options *opt,
+                          struct ft_transfer *out)
+{
+    struct ft_msg ready;
+
+    return get_into(c, remote, out_fd, opt, out, NULL, &ready);
 }
 
 /* The temporary name a download is written under: ".NAME.ft-part" in the
@@ -593,26 +685,94 @@ static int keep_metadata(int fd, const struct ft_transfer *t)
     return futimens(fd, times);
 }
 
+/* The part file's companion, ".NAME.ft-part.src": the size and mtime of
+ * the remote file the part came from, so that a changed source is not
+ * resumed. */
+static void write_source(const char *tmp, uint64_t size, int64_t mtime)
+{
+    char path[4200], line[64];
+    int fd, n;
+
+    snprintf(path, sizeof(path), "%s.src", tmp);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return;
+    n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRId64 "\n", size, mtime);
+    ft_io_write_file(fd, line, (size_t)n);
+    close(fd);
+}
+
+static bool read_source(const char *tmp, uint64_t *size, int64_t *mtime)
+{
+    char path[4200];
+    FILE *f;
+    bool ok;
+
+    snprintf(path, sizeof(path), "%s.src", tmp);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    ok = fscanf(f, "%" SCNu64 " %" SCNd64, size, mtime) == 2;
+    fclose(f);
+    return ok;
+}
+
+static void remove_source(const char *tmp)
+{
+    char path[4200];
+
+    snprintf(path, sizeof(path), "%s.src", tmp);
+    unlink(path);
+}
+
+/* Failures after which the part is worth keeping: the link went, not the
+ * content. */
+static bool worth_resuming(enum ft_err err)
+{
+    return err == FT_ERR_CLOSED || err == FT_ERR_TIMEOUT ||
+           err == FT_ERR_TAMPERED || err == FT_ERR_INTERRUPTED;
+}
+
 enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
                                const char *local_path,
                                const struct ft_transfer_options *opt,
                                struct ft_transfer *out)
 {
     struct ft_transfer t;
+    struct ft_msg ready = { .type = FT_MSG_ERROR };
+    struct part part = { .fd = -1 };
+    struct stat sb;
     char tmp[4096];
+    bool resuming = false;
     enum ft_err err;
     int fd;
 
+    memset(&t, 0, sizeof(t));
     if (partial_path(local_path, tmp, sizeof(tmp)) != 0) {
         set_error(c, "%s: name too long", local_path);
         return FT_ERR_USAGE;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (opt != NULL && opt->resume) {
+        fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        resuming = fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+                   read_source(tmp, &part.src_size, &part.src_mtime);
+        if (!resuming && fd >= 0)
+            close(fd);
+        if (resuming) {
+            part.fd = fd;
+            part.size = (uint64_t)sb.st_size;
+        }
+    }
+    if (!resuming)
+        fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (fd < 0) {
         set_error(c, "%s: %s", tmp, strerror(errno));
         return FT_ERR_IO;
     }
-    err = ft_client_get(c, remote, fd, opt, &t);
+    err = get_into(c, remote, fd, opt, &t, resuming ? &part : NULL, &ready);
+    /* Whatever came, came from this source: a later --continue checks. */
+    if (ready.type == FT_MSG_READY && err != FT_OK)
+        write_source(tmp, ready.u.ready.size, ready.u.ready.mtime);
     if (err == FT_OK && keep_metadata(fd, &t) != 0) {
         err = FT_ERR_IO;
         set_error(c, "%s: %s", tmp, strerror(errno));
@@ -625,10 +785,15 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
         err = FT_ERR_IO;
         set_error(c, "%s: %s", local_path, strerror(errno));
     }
-    if (err != FT_OK)
-        unlink(tmp);
-    else if (out != NULL)
+    if (err == FT_OK || !worth_resuming(err)) {
+        if (err != FT_OK)
+            unlink(tmp);
+        remove_source(tmp);
+    }
+    if (err == FT_OK && out != NULL) {
+        t.restarted = resuming && t.resumed_from == 0 && part.size > 0;
         *out = t;
+    }
     return err;
 }
 

@@ -176,8 +176,11 @@ again:
     if (err != FT_OK)
         return err;
     /* A busy peer's heartbeat: the wait for the real answer starts over. */
-    if (m->type == FT_MSG_KEEPALIVE)
+    if (m->type == FT_MSG_KEEPALIVE) {
+        if (!c->keepalives)
+            return FT_ERR_PROTOCOL;
         goto again;
+    }
     if (m->type == FT_MSG_ERROR)
         keep_peer_error(c, m);
     return FT_OK;

@@ -29,6 +29,9 @@ struct ft_conn {
      * received; NULL when nobody watches. */
     void (*progress)(void *ctx, uint64_t done);
     void *progress_ctx;
+    /* Whether KEEPALIVE frames are taken (and skipped): only once the
+     * handshake is done, or a stranger could hold a slot forever. */
+    bool keepalives;
     /* Content bytes per second this side moves at most; 0: no limit. */
     uint64_t rate_limit;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */

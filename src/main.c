@@ -209,6 +209,7 @@ static const struct option client_long_options[] = {
     { "plaintext", no_argument, NULL, 'P' },
     { "cipher", required_argument, NULL, 'C' },
     { "limit-rate", required_argument, NULL, 'L' },
+    { "continue", no_argument, NULL, 'U' },
     { "connect-timeout", required_argument, NULL, 'c' },
     { "timeout", required_argument, NULL, 't' },
     { "json", no_argument, NULL, 'J' },
@@ -271,6 +272,11 @@ static int parse_client_args(int argc, char **argv, const char *help,
                 return fail_usage("--limit-rate needs a rate such as 500k or "
                                   "10M (bytes per second), not '%s'", optarg);
             break;
+        case 'U':
+            if (!transfer)
+                return fail_usage("%s does not take --continue", argv[0]);
+            a->xfer.resume = true;
+            break;
         case 'c':
             if (parse_seconds_ms(optarg, &a->cfg.connect_timeout_ms) != 0)
                 return fail_usage("--connect-timeout needs seconds, not '%s'", optarg);
@@ -322,6 +328,9 @@ static int prepare_security(struct client_args *a, const char *what)
     }
     a->known_hosts = ft_keys_default_known_hosts();
     a->cfg.known_hosts = a->known_hosts;
+    if (a->known_hosts == NULL && a->cfg.server_key == NULL && !a->quiet)
+        cli_report_note(a->report, "neither HOME nor XDG_CONFIG_HOME is set: the "
+                        "server's key cannot be pinned (use --server-key)");
     return 0;
 }
 
@@ -395,6 +404,22 @@ static bool keeps_going(int code)
     return code == EXIT_OK || code == EXIT_LOCAL_IO || code == EXIT_REFUSED;
 }
 
+/* Says what --continue did with the part that was there. */
+static void note_resume(struct cli_report *rep, const struct client_args *a,
+                        const char *name, const struct ft_transfer *t)
+{
+    if (!a->xfer.resume)
+        return;
+    if (t->resumed_from > 0)
+        cli_report_note(rep, "%s: resumed at %" PRIu64 " bytes (the part already "
+                        "there matched, chunk by chunk)", name, t->resumed_from);
+    else if (t->restarted)
+        cli_report_note(rep, "%s: the part already there does not match (the "
+                        "source changed since?): started from zero", name);
+    else
+        cli_report_note(rep, "%s: nothing to continue: started from zero", name);
+}
+
 /* Uploads one local file (or standard input, "-") as remote. Returns an
  * exit code, 0 on success. */
 static int put_one(struct ft_client *c, struct client_args *a,
@@ -425,11 +450,13 @@ static int put_one(struct ft_client *c, struct client_args *a,
     }
     cli_report_begin(rep, remote, size);
     err = ft_client_put(c, fd, size, remote, &a->xfer, &t);
-    if (err != FT_OK)
+    if (err != FT_OK) {
         code = cli_report_fail(rep, exit_code_for(err), "put %s: %s", local,
                                ft_client_error(c));
-    else
+    } else {
+        note_resume(rep, a, remote, &t);
         cli_report_done(rep, &t);
+    }
 out:
     if (fd > STDIN_FILENO)
         close(fd);
@@ -517,6 +544,10 @@ static int cmd_put(int argc, char **argv)
         "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"
         "      --limit-rate R  move at most R bytes per second, e.g. 500k, 10M\n"
         "                      (k, M, G: powers of 1024)\n"
+        "      --continue      go on with an interrupted transfer: the part\n"
+        "                      already there is checked chunk by chunk (BLAKE2b)\n"
+        "                      and sending resumes at the first chunk that\n"
+        "                      differs; the whole file is verified at the end\n"
         "      --json          JSON on standard output instead of text:\n"
         CLI_JSON_HELP;
     struct client_args a;
@@ -594,6 +625,7 @@ static int get_one(struct ft_client *c, struct client_args *a,
     if (err != FT_OK)
         return cli_report_fail(rep, exit_code_for(err), "get %s: %s", remote,
                                ft_client_error(c));
+    note_resume(rep, a, remote, &t);
     cli_report_done(rep, &t);
     return EXIT_OK;
 }
@@ -624,20 +656,29 @@ static int collect_tree(const struct ft_entry *e, void *ctx)
     return 0;
 }
 
-/* Makes every missing folder of path (a file's path), like mkdir -p. */
-static int make_parents(const char *path)
+/* Makes every missing folder of path (a file's path), like mkdir -p, from
+ * depth start on (the part the user named is theirs to have links in). A
+ * link where the server's names lead is refused, not followed: a
+ * listing must not steer files out of the folder the user chose. */
+static int make_parents(const char *path, size_t start)
 {
     char *copy = strdup(path);
     int rc = 0;
 
     if (copy == NULL)
         return -1;
-    for (char *p = copy + 1; *p != '\0' && rc == 0; p++) {
-        if (*p != '/')
+    for (char *p = copy + start; *p != '\0' && rc == 0; p++) {
+        struct stat sb;
+
+        if (*p != '/' || p == copy)
             continue;
         *p = '\0';
         if (mkdir(copy, 0777) != 0 && errno != EEXIST)
             rc = -1;
+        else if (lstat(copy, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            errno = ELOOP;
+            rc = -1;
+        }
         *p = '/';
     }
     free(copy);
@@ -664,7 +705,7 @@ static int get_tree(struct ft_client *c, struct client_args *a,
 
         if (from == NULL || to == NULL)
             code = cli_report_fail(rep, EXIT_LOCAL_IO, "get: out of memory");
-        else if (make_parents(to) != 0)
+        else if (make_parents(to, strlen(local) + 1) != 0)
             code = cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
                                    strerror(errno));
         else if (l.names[i][len - 1] == '/') /* a folder: made above */
@@ -701,6 +742,10 @@ static int cmd_get(int argc, char **argv)
         "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"
         "      --limit-rate R  move at most R bytes per second, e.g. 500k, 10M\n"
         "                      (k, M, G: powers of 1024)\n"
+        "      --continue      go on with an interrupted transfer: the part\n"
+        "                      already there is checked chunk by chunk (BLAKE2b)\n"
+        "                      and sending resumes at the first chunk that\n"
+        "                      differs; the whole file is verified at the end\n"
         "      --json          JSON on standard output (standard error when LOCAL\n"
         "                      is '-', and notes then too, as {\"event\":\"note\",\n"
         "                      \"message\":S}) instead of text:\n"
@@ -977,6 +1022,8 @@ static int cmd_serve(int argc, char **argv)
         "      --token-file FILE   admit only clients holding this token\n"
         "                          (make one with 'ft keygen --token FILE')\n"
         "      --allow-plaintext   grant --plaintext to clients that ask for it\n"
+        "      --partial-ttl S     keep interrupted uploads S seconds for\n"
+        "                          put --continue (default 86400)\n"
         "      --max-rate RATE     bytes per second per client, e.g. 10M (k, M, G:\n"
         "                          powers of 1024)\n"
         "  -h, --help              this help\n";
@@ -994,6 +1041,7 @@ static int cmd_serve(int argc, char **argv)
         { "token-file", required_argument, NULL, 'T' },
         { "allow-plaintext", no_argument, NULL, 'P' },
         { "max-rate", required_argument, NULL, 'M' },
+        { "partial-ttl", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1057,6 +1105,11 @@ static int cmd_serve(int argc, char **argv)
         case 'P':
             cfg.allow_plaintext = true;
             break;
+        case 'l':
+            if (parse_size(optarg, &n) != 0 || n == 0 || n > INT32_MAX)
+                return fail_usage("--partial-ttl needs seconds, not '%s'", optarg);
+            cfg.partial_ttl_s = (int64_t)n;
+            break;
         case 'M':
             if (parse_size(optarg, &cfg.max_rate) != 0 || cfg.max_rate == 0)
                 return fail_usage("--max-rate needs a rate such as 10M, not '%s'",
@@ -1095,7 +1148,8 @@ static int cmd_serve(int argc, char **argv)
             ft_server_key_created(srv) ? " (new: made on this first start)" : "");
     if (token_file == NULL)
         fprintf(stderr, "warning: no token: anyone who can reach this port may "
-                        "read and write the store (see --token-file)\n");
+                        "%s the store (see --token-file)\n",
+                cfg.read_only ? "read" : "read and write");
     if (cfg.allow_plaintext)
         fprintf(stderr, "warning: --allow-plaintext: clients that ask get an "
                         "UNENCRYPTED connection%s\n",

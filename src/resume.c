@@ -88,7 +88,7 @@ enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
 {
     uint8_t *buf = malloc(PIECE_BYTES);
     uint64_t index = 0;
-    bool matching = true;
+    bool matching = fd >= 0; /* no file of our own: only read the list */
     enum ft_err err = buf == NULL ? FT_ERR_NOMEM : FT_OK;
 
     *offset = 0;

@@ -21,7 +21,8 @@ enum ft_err ft_resume_send_sums(struct ft_conn *c, int fd, uint64_t have,
 
 /* Receives the peer's SUMS up to the empty one and compares them with fd
  * from its start: *offset is the length of the prefix they share, a
- * multiple of the chunk size. *src_size and *src_mtime are the peer's. */
+ * multiple of the chunk size. *src_size and *src_mtime are the peer's.
+ * With fd -1 the list is read and nothing matches. */
 enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
                                  uint64_t *src_size, int64_t *src_mtime);
 

@@ -24,12 +24,14 @@
 #include "name.h"
 #include "noise.h"
 #include "secure.h"
+#include "resume.h"
 #include "store.h"
 #include "xfer.h"
 
 #define DEFAULT_MAX_CLIENTS 64
 #define DEFAULT_IDLE_TIMEOUT_MS (300 * 1000)
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS (10 * 1000)
+#define DEFAULT_PARTIAL_TTL_S (24 * 3600)
 /* Before the handshake a peer is unknown: its frames may be small. */
 #define HANDSHAKE_MAX_PAYLOAD 256
 /* After refusing an upload mid-stream, how long and how much to keep
@@ -258,6 +260,69 @@ static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
     return ft_store_upload_write(ctx, buf, n);
 }
 
+/* Begins an upload. One of a regular file of known size and time is kept
+ * if interrupted, under a key that only the same upload (name, size,
+ * mtime) finds again; *have says what an earlier run left. */
+static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
+                                const char *name, struct ft_upload *up,
+                                uint64_t *have)
+{
+    struct ft_server *srv = s->srv;
+    crypto_generichash_state st;
+    uint8_t key[16];
+    char hex[2 * sizeof(key) + 1];
+    uint8_t fields[16];
+    enum ft_err err;
+
+    *have = 0;
+    if (!(req->u.put.flags & FT_XFER_META) || req->u.put.size == FT_SIZE_UNKNOWN)
+        return ft_store_upload_begin(srv->store, name, up);
+    ft_msg_put_u32(fields, (uint32_t)(req->u.put.size >> 32));
+    ft_msg_put_u32(fields + 4, (uint32_t)req->u.put.size);
+    ft_msg_put_u32(fields + 8, (uint32_t)((uint64_t)req->u.put.mtime >> 32));
+    ft_msg_put_u32(fields + 12, (uint32_t)req->u.put.mtime);
+    crypto_generichash_init(&st, NULL, 0, sizeof(key));
+    crypto_generichash_update(&st, (const uint8_t *)"ft partial v1", 14);
+    crypto_generichash_update(&st, (const uint8_t *)name, strlen(name) + 1);
+    crypto_generichash_update(&st, fields, sizeof(fields));
+    crypto_generichash_final(&st, key, sizeof(key));
+    sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
+    err = ft_store_upload_begin_kept(srv->store, name, hex, srv->cfg.partial_ttl_s,
+                                     up, have);
+    /* Only a put --continue uses what is there; any other starts afresh. */
+    if (err == FT_OK && !(req->u.put.flags & FT_XFER_RESUME)) {
+        *have = 0;
+        err = ft_store_upload_resize(up, 0);
+    }
+    return err;
+}
+
+/* For put --continue: our chunk digests out, the client's choice of where
+ * to go on from back. */
+static enum ft_err agree_offset(struct session *s, const struct ft_msg *req,
+                                struct ft_upload *up, uint64_t have,
+                                uint64_t *offset)
+{
+    struct ft_msg m;
+    enum ft_err err;
+
+    *offset = 0;
+    if (!(req->u.put.flags & FT_XFER_RESUME))
+        return FT_OK;
+    err = ft_resume_send_sums(&s->conn, up->fd, have, req->u.put.size,
+                              req->u.put.mtime);
+    if (err == FT_OK)
+        err = ft_conn_recv(&s->conn, &m, s->conn.timeout_ms);
+    if (err == FT_OK && (m.type != FT_MSG_RESUME_AT || m.u.resume_at.offset > have ||
+                         m.u.resume_at.offset % FT_RESUME_CHUNK_BYTES != 0))
+        err = FT_ERR_PROTOCOL;
+    if (err == FT_OK)
+        err = ft_store_upload_resize(up, m.u.resume_at.offset);
+    if (err == FT_OK)
+        *offset = m.u.resume_at.offset;
+    return err;
+}
+
 static void handle_put(struct session *s, const struct ft_msg *req,
                        struct outcome *o)
 {
@@ -268,6 +333,7 @@ static void handle_put(struct session *s, const struct ft_msg *req,
     struct ft_xfer_result res;
     uint64_t limit = srv->cfg.max_file_size ? srv->cfg.max_file_size : UINT64_MAX;
     char name[FT_PATH_MAX + 1];
+    uint64_t have = 0, offset = 0;
     bool stream_done;
     enum ft_err err;
 
@@ -283,7 +349,7 @@ static void handle_put(struct session *s, const struct ft_msg *req,
         refuse(s, o, FT_ERR_TOO_LARGE);
         return;
     }
-    err = ft_store_upload_begin(srv->store, name, &up);
+    err = begin_upload(s, req, name, &up, &have);
     if (err != FT_OK) {
         refuse(s, o, err);
         return;
@@ -292,11 +358,17 @@ static void handle_put(struct session *s, const struct ft_msg *req,
     up.mtime = req->u.put.mtime;
     up.mode = req->u.put.mode;
     memset(&res, 0, sizeof(res));
+    ready.u.ready.offset = have;
     err = ft_conn_send(&s->conn, &ready);
     if (err == FT_OK)
-        err = ft_xfer_recv(&s->conn, req->u.put.flags, req->u.put.size, limit,
-                           upload_sink, &up, &res);
+        err = agree_offset(s, req, &up, have, &offset);
+    if (err == FT_OK)
+        err = ft_xfer_recv_from(&s->conn, req->u.put.flags, req->u.put.size,
+                                limit, offset, up.fd, upload_sink, &up, &res);
     o->bytes = up.written;
+    if (err == FT_ERR_CLOSED || err == FT_ERR_TIMEOUT || err == FT_ERR_TAMPERED ||
+        s->conn.peer_code != FT_OK)
+        ft_store_upload_keep(srv->store, &up); /* for a later put --continue */
     /* After END (a digest mismatch, a failed commit) the stream is still in
      * step; a failure before it leaves the client's data in flight. */
     stream_done = err == FT_OK || err == FT_ERR_INTEGRITY;
@@ -330,6 +402,7 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     struct ft_msg ack;
     struct ft_xfer_result res;
     char name[FT_PATH_MAX + 1];
+    uint64_t offset = 0;
     enum ft_err err;
     int fd = -1;
 
@@ -341,6 +414,21 @@ static void handle_get(struct session *s, const struct ft_msg *req,
         return;
     }
     err = ft_store_open_file(s->srv->store, name, &fd, &info);
+    if (req->u.get.flags & FT_XFER_RESUME) {
+        /* The client's part comes first, even when we have no file: read
+         * it, and resume only if it is of this very file. */
+        uint64_t src_size = 0;
+        int64_t src_mtime = 0;
+        enum ft_err sums = ft_resume_match_sums(&s->conn, err == FT_OK ? fd : -1,
+                                                &offset, &src_size, &src_mtime);
+
+        if (sums != FT_OK) {
+            o->err = sums;
+            goto out;
+        }
+        if (err == FT_OK && (src_size != info.size || src_mtime != info.mtime))
+            offset = 0;
+    }
     if (err != FT_OK) {
         o->keep_open = true;
         refuse(s, o, err);
@@ -350,9 +438,13 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     ready.u.ready.size = info.size;
     ready.u.ready.mtime = info.mtime;
     ready.u.ready.mode = info.mode;
+    ready.u.ready.offset = offset;
     err = ft_conn_send(&s->conn, &ready);
+    if (err == FT_OK && lseek(fd, (off_t)offset, SEEK_SET) < 0)
+        err = FT_ERR_IO;
     if (err == FT_OK)
-        err = ft_xfer_send(&s->conn, fd, req->u.get.flags, info.size, &res);
+        err = ft_xfer_send_from(&s->conn, fd, req->u.get.flags, info.size,
+                                offset, &res);
     o->bytes = res.bytes;
     if (err != FT_OK && err != FT_ERR_CLOSED && err != FT_ERR_TIMEOUT &&
         s->conn.peer_code == FT_OK) {
@@ -371,7 +463,8 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     /* A client that reported a bad digest is still in step. */
     o->keep_open = err == FT_OK || s->conn.peer_code == FT_ERR_INTEGRITY;
 out:
-    close(fd);
+    if (fd >= 0)
+        close(fd);
 }
 
 struct list_ctx {
@@ -703,7 +796,12 @@ static void serve_requests(struct session *s)
         struct outcome o = { .op = "?", .err = FT_OK, .keep_open = false };
         struct ft_msg m;
         int64_t started;
-        enum ft_err err = ft_conn_recv(&s->conn, &m, srv->cfg.idle_timeout_ms);
+        /* Until its first request proves the handshake (a token checks only
+         * then), a client gets the handshake's shorter time. */
+        enum ft_err err = ft_conn_recv(&s->conn, &m,
+                                       first && srv->cfg.token != NULL
+                                           ? srv->cfg.handshake_timeout_ms
+                                           : srv->cfg.idle_timeout_ms);
 
         if (err == FT_ERR_CLOSED)
             return;
@@ -792,6 +890,7 @@ static void *session_main(void *arg)
     s->conn.rate_limit = s->srv->cfg.max_rate;
     err = handshake(s);
     if (err == FT_OK) {
+        s->conn.keepalives = true;
         log_line(s->srv, "%s channel %s%s", s->peer, s->protocol,
                  s->conn.sealed ? "" : ": NOT ENCRYPTED");
         serve_requests(s);
@@ -933,6 +1032,8 @@ enum ft_err ft_server_start(struct ft_server **out,
         srv->cfg.handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS;
     if (srv->cfg.max_frame_payload == 0)
         srv->cfg.max_frame_payload = FT_FRAME_MAX_PAYLOAD;
+    if (srv->cfg.partial_ttl_s == 0)
+        srv->cfg.partial_ttl_s = DEFAULT_PARTIAL_TTL_S;
     if (srv->cfg.max_frame_payload < FT_MIN_MAX_PAYLOAD ||
         srv->cfg.max_frame_payload > FT_FRAME_MAX_PAYLOAD) {
         snprintf(errbuf, errlen, "the frame limit must be %u to %u bytes",
@@ -954,6 +1055,7 @@ enum ft_err ft_server_start(struct ft_server **out,
     err = load_key(srv, errbuf, errlen);
     if (err != FT_OK)
         goto out;
+    ft_store_expire_partials(srv->store, srv->cfg.partial_ttl_s);
     if (pipe2(srv->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         err = FT_ERR_IO;

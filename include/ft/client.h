@@ -46,6 +46,11 @@ struct ft_transfer {
     char digest_hex[FT_DIGEST_HEX_BYTES]; /* when verified */
     int64_t mtime;  /* get: the server's modification time of the file */
     uint32_t mode;  /* get: its permission bits */
+    /* With resume: where the data started (the part before it was already
+     * there and checked), and whether a part existed but could not be
+     * used (its source changed, or its first chunk differed). */
+    uint64_t resumed_from;
+    bool restarted;
 };
 
 /* Options of one put or get. */
@@ -53,6 +58,12 @@ struct ft_transfer_options {
     bool compress;  /* zlib, chunk by chunk; chunks that do not shrink go raw */
     bool no_verify; /* skip the BLAKE2b-256 check */
     uint64_t rate_limit; /* bytes of content per second at most; 0: none */
+    /* Continue an interrupted transfer: what the other side already holds
+     * is compared chunk by chunk (BLAKE2b-256), and the data goes on from
+     * the first chunk that differs. The whole file is verified at the end.
+     * put: the server keeps interrupted uploads of regular files for a
+     * while; get: the part is ft_client_get_file's temporary file. */
+    bool resume;
     /* Called after each chunk with the bytes of content moved so far and
      * the total (FT_SIZE_UNKNOWN_TOTAL when the size is not known); NULL:
      * no calls. It runs on the transfer's thread: keep it short. */

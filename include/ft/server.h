@@ -32,6 +32,8 @@ struct ft_server_config {
     const uint8_t *token;     /* 32 bytes from ft_keys_load_token, or NULL */
     bool allow_plaintext;     /* grant clients that ask for plaintext */
     uint64_t max_rate;        /* bytes per second per client; 0: no limit */
+    int64_t partial_ttl_s;    /* how long an interrupted upload is kept for
+                                 put --continue; 0: one day */
     /* Receives each log line (no newline); NULL: standard error. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;

@@ -558,133 +558,6 @@ static enum ft_err write_to_fd(void *ctx, const void *buf, size_t n)
     return ft_io_write_file(*(int *)ctx, buf, n);
 }
 
-/* What a download resumes from: the part already in its file. */
-struct part {
-    int fd;
-    uint64_t size;
-    uint64_t src_size; /* the remote file's when the part was made */
-    int64_t src_mtime;
-};
-
-/* The download proper. With part, the client first sends the digests of
- * the part's chunks; the server answers with where the data resumes, and
- * the part's prefix up to there is hashed into the whole-file check. The
- * server's READY is copied to *ready for the caller. */
-static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
-                            const struct ft_transfer_options *opt,
-                            struct ft_transfer *out, const struct part *part,
-                            struct ft_msg *ready)
-{
-    struct ft_msg req = { .type = FT_MSG_GET };
-    struct ft_msg ack = { .type = FT_MSG_DONE };
-    struct ft_xfer_result res;
-    struct progress_relay relay;
-    int64_t started = ft_io_now_ms();
-    uint64_t offset;
-    enum ft_err err = begin(c);
-
-    if (err != FT_OK)
-        return err;
-    memset(&res, 0, sizeof(res));
-    req.u.get.flags = xfer_flags(c, opt) | (part != NULL ? FT_XFER_RESUME : 0);
-    req.u.get.name.ptr = (const uint8_t *)remote;
-    req.u.get.name.len = strlen(remote);
-    if (part != NULL) {
-        err = ft_conn_send(&c->conn, &req);
-        if (err == FT_OK)
-            err = ft_resume_send_sums(&c->conn, part->fd, part->size,
-                                      part->src_size, part->src_mtime);
-        if (err == FT_OK)
-            err = ft_conn_recv(&c->conn, ready, c->conn.timeout_ms);
-        if (err != FT_OK)
-            return fail(c, last_words(c, err));
-        if (ready->type == FT_MSG_ERROR)
-            return fail(c, c->conn.peer_code);
-        if (ready->type != FT_MSG_READY)
-            return fail(c, FT_ERR_PROTOCOL);
-    } else {
-        err = request(c, &req, FT_MSG_READY, ready);
-        if (err != FT_OK)
-            return err;
-    }
-    offset = ready->u.ready.offset;
-    if (offset > ready->u.ready.size || (part == NULL && offset != 0) ||
-        (part != NULL && offset > part->size))
-        return fail(c, FT_ERR_PROTOCOL);
-    if (part != NULL && (ftruncate(out_fd, (off_t)offset) != 0 ||
-                         lseek(out_fd, (off_t)offset, SEEK_SET) < 0))
-        return fail(c, FT_ERR_IO);
-    errno = 0;
-    watch(c, opt, &relay, ready->u.ready.size);
-    err = ft_xfer_recv_from(&c->conn, req.u.get.flags, ready->u.ready.size,
-                            UINT64_MAX, offset, out_fd, write_to_fd, &out_fd, &res);
-    c->conn.progress = NULL;
-    if (err == FT_ERR_INTEGRITY) {
-        /* The stream ended cleanly: tell the server, which logs it. */
-        ft_conn_send_error(&c->conn, FT_ERR_INTEGRITY,
-                           "client: digest mismatch on '%s'", remote);
-        return fail(c, err);
-    }
-    if (err != FT_OK)
-        return fail(c, err);
-    ack.u.done.count = res.bytes;
-    err = ft_conn_send(&c->conn, &ack);
-    if (err != FT_OK)
-        return fail(c, err);
-    report(out, &res, started);
-    if (out != NULL) {
-        out->mtime = ready->u.ready.mtime;
-        out->mode = ready->u.ready.mode;
-        out->resumed_from = offset;
-    }
-    return FT_OK;
-}
-
-enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
-                          const struct ft_transfer_options *opt,
-                          struct ft_transfer *out)
-{
-    struct ft_msg ready;
-
-    return get_into(c, remote, out_fd, opt, out, NULL, &ready);
-}
-
-/* The temporary name a download is written under: ".NAME.ft-part" in the
- * directory of the final name, so that the rename stays on one file
- * system and an interrupted download never sits under the final name. */
-static int partial_path(const char *local, char *out, size_t cap)
-{
-    char *copy_dir = strdup(local);
-    char *copy_base = strdup(local);
-    int n = -1;
-
-    if (copy_dir != NULL && copy_base != NULL)
-        n = snprintf(out, cap, "%s/.%s.ft-part", dirname(copy_dir),
-                     basename(copy_base));
-    free(copy_dir);
-    free(copy_base);
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
-/* Gives a download the server's modification time, and its executable bits
- * where the file is readable, as cp -p would (the rest follows umask). */
-static int keep_metadata(int fd, const struct ft_transfer *t)
-{
-    struct timespec times[2] = {
-        { .tv_sec = 0, .tv_nsec = UTIME_OMIT },
-        { .tv_sec = (time_t)t->mtime, .tv_nsec = 0 },
-    };
-    struct stat sb;
-    mode_t exec;
-
-    if (fstat(fd, &sb) != 0)
-        return -1;
-    exec = (mode_t)(t->mode & 0111) & ((sb.st_mode & 0444) >> 2);
-    if (exec != 0 && fchmod(fd, (sb.st_mode & 07777) | exec) != 0)
-        return -1;
-    return futimens(fd, times);
-}
-
 /* The part file's companion, ".NAME.ft-part.src": the size and mtime of
  * the remote file the part came from, so that a changed source is not
  * resumed. */
@@ -723,6 +596,137 @@ static void remove_source(const char *tmp)
 
     snprintf(path, sizeof(path), "%s.src", tmp);
     unlink(path);
+}
+
+/* What a download resumes from: the part already in its file. */
+struct part {
+    int fd;
+    uint64_t size;
+    uint64_t src_size; /* the remote file's when the part was made */
+    int64_t src_mtime;
+};
+
+/* The download proper. With part, the client first sends the digests of
+ * the part's chunks; the server answers with where the data resumes, and
+ * the part's prefix up to there is hashed into the whole-file check. The
+ * server's READY is copied to *ready for the caller. */
+static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
+                            const struct ft_transfer_options *opt,
+                            struct ft_transfer *out, const struct part *part,
+                            const char *part_path, struct ft_msg *ready)
+{
+    struct ft_msg req = { .type = FT_MSG_GET };
+    struct ft_msg ack = { .type = FT_MSG_DONE };
+    struct ft_xfer_result res;
+    struct progress_relay relay;
+    int64_t started = ft_io_now_ms();
+    uint64_t offset;
+    enum ft_err err = begin(c);
+
+    if (err != FT_OK)
+        return err;
+    memset(&res, 0, sizeof(res));
+    req.u.get.flags = xfer_flags(c, opt) | (part != NULL ? FT_XFER_RESUME : 0);
+    req.u.get.name.ptr = (const uint8_t *)remote;
+    req.u.get.name.len = strlen(remote);
+    if (part != NULL) {
+        err = ft_conn_send(&c->conn, &req);
+        if (err == FT_OK)
+            err = ft_resume_send_sums(&c->conn, part->fd, part->size,
+                                      part->src_size, part->src_mtime);
+        if (err == FT_OK)
+            err = ft_conn_recv(&c->conn, ready, c->conn.timeout_ms);
+        if (err != FT_OK)
+            return fail(c, last_words(c, err));
+        if (ready->type == FT_MSG_ERROR)
+            return fail(c, c->conn.peer_code);
+        if (ready->type != FT_MSG_READY)
+            return fail(c, FT_ERR_PROTOCOL);
+    } else {
+        err = request(c, &req, FT_MSG_READY, ready);
+        if (err != FT_OK)
+            return err;
+    }
+    offset = ready->u.ready.offset;
+    /* Written before any data: a download killed from here on can still be
+     * continued, and only from this source. */
+    if (part_path != NULL)
+        write_source(part_path, ready->u.ready.size, ready->u.ready.mtime);
+    if (offset > ready->u.ready.size || (part == NULL && offset != 0) ||
+        (part != NULL && offset > part->size))
+        return fail(c, FT_ERR_PROTOCOL);
+    if (part != NULL && (ftruncate(out_fd, (off_t)offset) != 0 ||
+                         lseek(out_fd, (off_t)offset, SEEK_SET) < 0))
+        return fail(c, FT_ERR_IO);
+    errno = 0;
+    watch(c, opt, &relay, ready->u.ready.size);
+    err = ft_xfer_recv_from(&c->conn, req.u.get.flags, ready->u.ready.size,
+                            UINT64_MAX, offset, out_fd, write_to_fd, &out_fd, &res);
+    c->conn.progress = NULL;
+    if (err == FT_ERR_INTEGRITY) {
+        /* The stream ended cleanly: tell the server, which logs it. */
+        ft_conn_send_error(&c->conn, FT_ERR_INTEGRITY,
+                           "client: digest mismatch on '%s'", remote);
+        return fail(c, err);
+    }
+    if (err != FT_OK)
+        return fail(c, err);
+    ack.u.done.count = res.bytes;
+    err = ft_conn_send(&c->conn, &ack);
+    if (err != FT_OK)
+        return fail(c, err);
+    report(out, &res, started);
+    if (out != NULL) {
+        out->mtime = ready->u.ready.mtime;
+        out->mode = ready->u.ready.mode;
+        out->resumed_from = offset;
+    }
+    return FT_OK;
+}
+
+enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
+                          const struct ft_transfer_options *opt,
+                          struct ft_transfer *out)
+{
+    struct ft_msg ready;
+
+    return get_into(c, remote, out_fd, opt, out, NULL, NULL, &ready);
+}
+
+/* The temporary name a download is written under: ".NAME.ft-part" in the
+ * directory of the final name, so that the rename stays on one file
+ * system and an interrupted download never sits under the final name. */
+static int partial_path(const char *local, char *out, size_t cap)
+{
+    char *copy_dir = strdup(local);
+    char *copy_base = strdup(local);
+    int n = -1;
+
+    if (copy_dir != NULL && copy_base != NULL)
+        n = snprintf(out, cap, "%s/.%s.ft-part", dirname(copy_dir),
+                     basename(copy_base));
+    free(copy_dir);
+    free(copy_base);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Gives a download the server's modification time, and its executable bits
+ * where the file is readable, as cp -p would (the rest follows umask). */
+static int keep_metadata(int fd, const struct ft_transfer *t)
+{
+    struct timespec times[2] = {
+        { .tv_sec = 0, .tv_nsec = UTIME_OMIT },
+        { .tv_sec = (time_t)t->mtime, .tv_nsec = 0 },
+    };
+    struct stat sb;
+    mode_t exec;
+
+    if (fstat(fd, &sb) != 0)
+        return -1;
+    exec = (mode_t)(t->mode & 0111) & ((sb.st_mode & 0444) >> 2);
+    if (exec != 0 && fchmod(fd, (sb.st_mode & 07777) | exec) != 0)
+        return -1;
+    return futimens(fd, times);
 }
 
 /* Failures after which the part is worth keeping: the link went, not the
@@ -769,10 +773,7 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
         set_error(c, "%s: %s", tmp, strerror(errno));
         return FT_ERR_IO;
     }
-    err = get_into(c, remote, fd, opt, &t, resuming ? &part : NULL, &ready);
-    /* Whatever came, came from this source: a later --continue checks. */
-    if (ready.type == FT_MSG_READY && err != FT_OK)
-        write_source(tmp, ready.u.ready.size, ready.u.ready.mtime);
+    err = get_into(c, remote, fd, opt, &t, resuming ? &part : NULL, tmp, &ready);
     if (err == FT_OK && keep_metadata(fd, &t) != 0) {
         err = FT_ERR_IO;
         set_error(c, "%s: %s", tmp, strerror(errno));

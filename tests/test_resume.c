@@ -1,0 +1,266 @@
+/* test_resume.c - interrupted transfers continued: a get or put killed half
+ * way is resumed with --continue, from the first chunk that differs, and
+ * the result is checked byte for byte; a damaged part resumes from where
+ * the damage is; a changed source starts over. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "testutil.h"
+
+#define SIZE (24u * 1024u * 1024u)
+#define WAIT_MS 30000
+
+struct fixture {
+    struct tu_server server;
+    char *work;
+    char *config_env;
+    char port[8];
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    tu_server_start(&f->server, NULL);
+    f->work = tu_tempdir();
+    if (asprintf(&f->config_env, "XDG_CONFIG_HOME=%s", f->work) < 0)
+        return -1;
+    snprintf(f->port, sizeof(f->port), "%u", (unsigned)f->server.port);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    tu_server_stop(&f->server);
+    tu_rmtree(f->work);
+    free(f->work);
+    free(f->config_env);
+    free(f);
+    return 0;
+}
+
+/* Starts the ft command slowed to 4 MiB/s, waits until path holds more
+ * than min bytes, then kills it: a transfer cut half way. */
+static void run_and_kill(struct fixture *f, const char *const args[],
+                         const char *path, int64_t min)
+{
+    const char *env[] = { f->config_env, NULL };
+    int64_t deadline = tu_now_ms() + WAIT_MS;
+    pid_t pid = tu_spawn_ft_env(args, env, -1, -1, -1);
+    int status;
+
+    while (tu_file_size(path) <= min && tu_now_ms() < deadline &&
+           !tu_wait_pid(pid, 0, &status))
+        tu_sleep_ms(10); /* polling the condition, bounded */
+    assert_true(tu_file_size(path) > min);
+    tu_kill_pid(&pid);
+}
+
+static int run(struct fixture *f, const char *const args[], char *err,
+               size_t errlen)
+{
+    const char *env[] = { f->config_env, NULL };
+
+    return tu_run_ft_env(args, env, NULL, NULL, err, errlen);
+}
+
+static void test_get_continue(void **state)
+{
+    struct fixture *f = *state;
+    char *src = tu_path(f->server.root, "big.bin");
+    char *local = tu_path(f->work, "big.bin");
+    char *part = tu_path(f->work, ".big.bin.ft-part");
+    const char *slow[] = { "get", "-q", "--limit-rate", "4M", "-p", f->port,
+                           "big.bin", local, NULL };
+    const char *resume[] = { "get", "--continue", "-p", f->port, "big.bin",
+                             local, NULL };
+    char err[4096];
+    int fd;
+
+    tu_write_random(src, SIZE, 11);
+    run_and_kill(f, slow, part, 10 * 1024 * 1024);
+    assert_false(tu_exists(local));
+
+    /* Damage the part's second chunk: it must be sent again, not trusted. */
+    fd = open(part, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "X", 1, FT_RESUME_CHUNK_BYTES + 5), 1);
+    close(fd);
+
+    assert_int_equal(run(f, resume, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "resumed at 4194304 bytes"));
+    assert_true(tu_files_equal(src, local));
+    assert_false(tu_exists(part));
+    free(src);
+    free(local);
+    free(part);
+}
+
+static void test_get_continue_changed_source(void **state)
+{
+    struct fixture *f = *state;
+    char *src = tu_path(f->server.root, "big.bin");
+    char *local = tu_path(f->work, "big.bin");
+    char *part = tu_path(f->work, ".big.bin.ft-part");
+    const char *slow[] = { "get", "-q", "--limit-rate", "4M", "-p", f->port,
+                           "big.bin", local, NULL };
+    const char *resume[] = { "get", "--continue", "-p", f->port, "big.bin",
+                             local, NULL };
+    struct timespec later[2] = { { 0, UTIME_OMIT }, { 2000000000, 0 } };
+    char err[4096];
+
+    tu_write_random(src, SIZE, 12);
+    run_and_kill(f, slow, part, 6 * 1024 * 1024);
+    /* The server's file changes meanwhile (same content, a new mtime). */
+    assert_int_equal(utimensat(AT_FDCWD, src, later, 0), 0);
+    assert_int_equal(run(f, resume, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "started from zero"));
+    assert_true(tu_files_equal(src, local));
+    free(src);
+    free(local);
+    free(part);
+}
+
+static void test_put_continue(void **state)
+{
+    struct fixture *f = *state;
+    char *src = tu_path(f->work, "up.bin");
+    char *stored = tu_path(f->server.root, "up.bin");
+    char *partials = tu_path(f->server.root, ".ft/partial");
+    const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->port,
+                           src, NULL };
+    const char *resume[] = { "put", "--continue", "-p", f->port, src, NULL };
+    int64_t deadline;
+    char err[4096];
+
+    tu_write_random(src, SIZE, 13);
+    {   /* Kill the uploader once the server holds over 10 MiB of it. */
+        const char *env[] = { f->config_env, NULL };
+        pid_t pid = tu_spawn_ft_env(slow, env, -1, -1, -1);
+
+        assert_true(tu_wait_dir_bytes(partials, 10 * 1024 * 1024, WAIT_MS));
+        tu_kill_pid(&pid);
+    }
+    assert_false(tu_exists(stored));
+    /* The server notices the cut and keeps what arrived. */
+    deadline = tu_now_ms() + WAIT_MS;
+    while (tu_count_entries(partials) != 1 && tu_now_ms() < deadline)
+        tu_sleep_ms(10);
+    assert_int_equal(tu_count_entries(partials), 1);
+
+    assert_int_equal(run(f, resume, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "resumed at "));
+    assert_null(strstr(err, "resumed at 0 "));
+    assert_true(tu_files_equal(src, stored));
+    assert_int_equal(tu_count_entries(partials), 0);
+    free(src);
+    free(stored);
+    free(partials);
+}
+
+static void test_put_continue_changed_source(void **state)
+{
+    struct fixture *f = *state;
+    char *src = tu_path(f->work, "up.bin");
+    char *stored = tu_path(f->server.root, "up.bin");
+    char *partials = tu_path(f->server.root, ".ft/partial");
+    const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->port,
+                           src, NULL };
+    const char *resume[] = { "put", "--continue", "-p", f->port, src, NULL };
+    struct timespec later[2] = { { 0, UTIME_OMIT }, { 2000000000, 0 } };
+    char err[4096];
+
+    tu_write_random(src, SIZE, 14);
+    {
+        const char *env[] = { f->config_env, NULL };
+        pid_t pid = tu_spawn_ft_env(slow, env, -1, -1, -1);
+
+        assert_true(tu_wait_dir_bytes(partials, 6 * 1024 * 1024, WAIT_MS));
+        tu_kill_pid(&pid);
+    }
+    assert_int_equal(utimensat(AT_FDCWD, src, later, 0), 0);
+    assert_int_equal(run(f, resume, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "started from zero"));
+    assert_true(tu_files_equal(src, stored));
+    free(src);
+    free(stored);
+    free(partials);
+}
+
+/* A kept upload older than --partial-ttl (one day by default) is removed:
+ * age one by hand, and the next upload sweeps it. */
+static void test_partial_expires(void **state)
+{
+    struct fixture *f = *state;
+    char *src = tu_path(f->work, "up.bin");
+    char *small = tu_path(f->work, "small");
+    char *partials = tu_path(f->server.root, ".ft/partial");
+    const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->port,
+                           src, NULL };
+    const char *other[] = { "put", "-q", "-p", f->port, small, NULL };
+    struct timespec old[2] = { { 0, UTIME_OMIT }, { time(NULL) - 2 * 86400, 0 } };
+    int64_t deadline;
+    char err[4096];
+
+    tu_write_random(src, SIZE, 15);
+    tu_write_bytes(small, "small", 5);
+    {
+        const char *env[] = { f->config_env, NULL };
+        pid_t pid = tu_spawn_ft_env(slow, env, -1, -1, -1);
+
+        assert_true(tu_wait_dir_bytes(partials, 1024 * 1024, WAIT_MS));
+        tu_kill_pid(&pid);
+    }
+    deadline = tu_now_ms() + WAIT_MS;
+    while (tu_count_entries(partials) != 1 && tu_now_ms() < deadline)
+        tu_sleep_ms(10);
+    assert_int_equal(tu_count_entries(partials), 1);
+    {
+        DIR *d = opendir(partials);
+        struct dirent *de;
+
+        while ((de = readdir(d)) != NULL) {
+            if (de->d_name[0] != '.')
+                assert_int_equal(utimensat(dirfd(d), de->d_name, old, 0), 0);
+        }
+        closedir(d);
+    }
+    assert_int_equal(run(f, other, err, sizeof(err)), 0);
+    assert_int_equal(tu_count_entries(partials), 0);
+    free(src);
+    free(small);
+    free(partials);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_get_continue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_continue_changed_source, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_put_continue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_continue_changed_source, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_partial_expires, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

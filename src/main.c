@@ -295,7 +295,8 @@ static int parse_client_args(int argc, char **argv, const char *help,
                                   "not '%s'", optarg);
             break;
         case 'J':
-            if (!transfer && strcmp(argv[0], "ls") != 0)
+            if (!transfer && strcmp(argv[0], "ls") != 0 &&
+                strcmp(argv[0], "stat") != 0)
                 return fail_usage("%s does not take --json", argv[0]);
             a->json = true;
             break;
@@ -954,7 +955,10 @@ static int cmd_stat(int argc, char **argv)
     static const char help[] =
         "usage: ft stat [OPTIONS] NAME...\n"
         "Shows a file's size, modification time, mode and the BLAKE2b-256\n"
-        "digest of its content (the hex that 'b2sum -l 256' prints).\n";
+        "digest of its content (the hex that 'b2sum -l 256' prints).\n"
+        "      --json          one JSON object per NAME on standard output:\n"
+        "                      {\"name\":S,\"size\":N,\"mtime\":N,\"mode\":N,\n"
+        "                      \"folder\":B,\"blake2b_256\":\"hex\"|null}\n";
     struct client_args a;
     struct ft_client *c = NULL;
     int code = parse_client_args(argc, argv, help, false, &a);
@@ -969,6 +973,7 @@ static int cmd_stat(int argc, char **argv)
         char when[32];
         time_t t;
         struct tm tm;
+        bool is_dir;
         enum ft_err err = ft_client_stat(c, argv[i], &st);
 
         if (err != FT_OK) {
@@ -978,12 +983,24 @@ static int cmd_stat(int argc, char **argv)
                 break;
             continue;
         }
+        is_dir = (st.mode & 0170000) == 0040000;
+        if (a.json) {
+            fputs("{\"name\":", stdout);
+            cli_json_string(stdout, argv[i], strlen(argv[i]));
+            printf(",\"size\":%" PRIu64 ",\"mtime\":%" PRId64 ",\"mode\":%u,"
+                   "\"folder\":%s,\"blake2b_256\":", st.size, st.mtime,
+                   (unsigned)(st.mode & 07777), is_dir ? "true" : "false");
+            printf(is_dir ? "null}\n" : "\"%s\"}\n", st.digest_hex);
+            continue;
+        }
         t = (time_t)st.mtime;
         gmtime_r(&t, &tm);
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-        printf("name: %s\nsize: %" PRIu64 "\nmtime: %s\nmode: %04o\n"
-               "blake2b-256: %s\n", argv[i], st.size, when,
-               (unsigned)(st.mode & 07777), st.digest_hex);
+        printf("name: %s%s\nsize: %" PRIu64 "\nmtime: %s\nmode: %04o\n",
+               argv[i], is_dir ? "/" : "", st.size, when,
+               (unsigned)(st.mode & 07777));
+        if (!is_dir)
+            printf("blake2b-256: %s\n", st.digest_hex);
     }
     ft_client_close(c);
     return code;

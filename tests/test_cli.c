@@ -248,6 +248,31 @@ static void test_folders_and_many_files(void **state)
         assert_true(tu_files_equal(a, into_a));
         assert_true(tu_files_equal(b, into_b));
     }
+    {   /* stat --json: the digest b2sum -l 256 would print. */
+        const char *args[] = { "stat", "-q", "--json", "-p", s->port,
+                               "backup/sub/b.bin", "backup", NULL };
+        uint8_t digest[FT_HASH_BYTES];
+        char hex[FT_HASH_HEX_BYTES], want[128], out[2048] = "";
+        struct ft_hash h;
+        FILE *in = fopen(b, "rb");
+        size_t n;
+
+        ft_hash_init(&h);
+        while ((n = fread(out, 1, sizeof(out), in)) > 0)
+            ft_hash_update(&h, out, n);
+        fclose(in);
+        ft_hash_final(&h, digest);
+        ft_hash_hex(digest, hex);
+        assert_int_equal(tu_run_ft(args, NULL, listing, err, sizeof(err)), 0);
+        f = fopen(listing, "r");
+        n = fread(out, 1, sizeof(out) - 1, f);
+        out[n] = '\0';
+        fclose(f);
+        snprintf(want, sizeof(want), "\"folder\":false,\"blake2b_256\":\"%s\"}", hex);
+        assert_non_null(strstr(out, want));
+        assert_non_null(strstr(out, "\"name\":\"backup\""));
+        assert_non_null(strstr(out, "\"folder\":true,\"blake2b_256\":null}"));
+    }
     {   /* A folder needs -r to go. */
         const char *plain[] = { "rm", "-q", "-p", s->port, "backup", NULL };
         const char *rec[] = { "rm", "-q", "-r", "-p", s->port, "backup", NULL };

@@ -528,7 +528,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     errno = 0;
     watch(c, opt, &relay, req.u.put.size);
     err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
-                            offset, &res);
+                            offset, NULL, &res);
     c->conn.progress = NULL;
     if (err != FT_OK) {
         /* The server refused mid-stream and hung up, or the link died. */

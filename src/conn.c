@@ -2,7 +2,10 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -184,6 +187,27 @@ again:
     if (m->type == FT_MSG_ERROR)
         keep_peer_error(c, m);
     return FT_OK;
+}
+
+enum ft_err ft_conn_send_file(struct ft_conn *c, int fd, uint64_t off,
+                              size_t len)
+{
+    uint8_t header[FT_FRAME_HEADER_BYTES];
+    int64_t deadline = ft_io_deadline(c->timeout_ms);
+    int more = 1;
+    enum ft_err err;
+
+    if (c->sealed || len > FT_FRAME_MAX_PAYLOAD)
+        return FT_ERR_USAGE;
+    put_header(header, FT_MSG_DATA, len);
+    /* The header waits for the payload in one segment (TCP_CORK). */
+    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &more, sizeof(more));
+    err = ft_io_write_full(c->fd, header, sizeof(header), deadline);
+    if (err == FT_OK)
+        err = ft_io_sendfile_full(c->fd, fd, off, len, deadline);
+    more = 0;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &more, sizeof(more));
+    return err;
 }
 
 enum ft_err ft_conn_send_keepalive(struct ft_conn *c)

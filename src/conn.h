@@ -60,6 +60,11 @@ enum ft_err ft_conn_send_error(struct ft_conn *c, enum ft_err code,
 enum ft_err ft_conn_send_raw(struct ft_conn *c, enum ft_msg_type type,
                              const void *payload, size_t len);
 
+/* Sends a DATA frame of len bytes read from file fd at off, through
+ * sendfile: only on a connection that is not sealed. */
+enum ft_err ft_conn_send_file(struct ft_conn *c, int fd, uint64_t off,
+                              size_t len);
+
 /* Receives and decodes one message; it points into c->buf until the next
  * call. An ERROR frame is returned as a message with its code and text
  * also kept in c->peer_code and c->peer_text. */

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,6 +191,30 @@ enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
                               int64_t deadline)
 {
     return writev_full(fd, iov, iovcnt, deadline, true);
+}
+
+enum ft_err ft_io_sendfile_full(int sock, int in_fd, uint64_t off, size_t n,
+                                int64_t deadline)
+{
+    off_t pos = (off_t)off;
+
+    while (n > 0) {
+        ssize_t w = sendfile(sock, in_fd, &pos, n);
+
+        if (w > 0) {
+            n -= (size_t)w;
+            continue;
+        }
+        if (w == 0)
+            return FT_ERR_CHANGED; /* the file ended early */
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return classify_errno();
+        if (ft_io_wait(sock, POLLOUT, deadline) != FT_OK)
+            return FT_ERR_TIMEOUT;
+    }
+    return FT_OK;
 }
 
 enum ft_err ft_io_write_full(int fd, const void *buf, size_t n,

@@ -46,6 +46,12 @@ enum ft_err ft_io_write_full(int fd, const void *buf, size_t n,
  * without the sendmsg attempt that spares sockets SIGPIPE. */
 enum ft_err ft_io_write_file(int fd, const void *buf, size_t n);
 
+/* Sends n bytes of the file in_fd from offset off to the socket sock with
+ * sendfile(2): no copy through user memory. Same errors as
+ * ft_io_write_full. */
+enum ft_err ft_io_sendfile_full(int sock, int in_fd, uint64_t off, size_t n,
+                                int64_t deadline);
+
 /* Writes every byte the iovecs describe. The array is modified. */
 enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
                               int64_t deadline);

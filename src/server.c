@@ -372,6 +372,8 @@ static void handle_put(struct session *s, const struct ft_msg *req,
     /* After END (a digest mismatch, a failed commit) the stream is still in
      * step; a failure before it leaves the client's data in flight. */
     stream_done = err == FT_OK || err == FT_ERR_INTEGRITY;
+    up.has_digest = res.verified;
+    memcpy(up.digest, res.digest, sizeof(up.digest));
     if (err == FT_OK)
         err = commit_with_heartbeats(s, &up);
     ft_store_upload_abort(srv->store, &up);
@@ -403,6 +405,8 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     struct ft_xfer_result res;
     char name[FT_PATH_MAX + 1];
     uint64_t offset = 0;
+    uint8_t digest[FT_HASH_BYTES];
+    bool known = false;
     enum ft_err err;
     int fd = -1;
 
@@ -439,12 +443,14 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     ready.u.ready.mtime = info.mtime;
     ready.u.ready.mode = info.mode;
     ready.u.ready.offset = offset;
+    /* A digest recorded at upload spares hashing the file again. */
+    known = (req->u.get.flags & FT_XFER_VERIFY) && ft_store_known_digest(fd, digest);
     err = ft_conn_send(&s->conn, &ready);
     if (err == FT_OK && lseek(fd, (off_t)offset, SEEK_SET) < 0)
         err = FT_ERR_IO;
     if (err == FT_OK)
         err = ft_xfer_send_from(&s->conn, fd, req->u.get.flags, info.size,
-                                offset, &res);
+                                offset, known ? digest : NULL, &res);
     o->bytes = res.bytes;
     if (err != FT_OK && err != FT_ERR_CLOSED && err != FT_ERR_TIMEOUT &&
         s->conn.peer_code == FT_OK) {
@@ -567,7 +573,7 @@ static void handle_stat(struct session *s, const struct ft_msg *req,
     err = ft_store_stat(s->srv->store, name, &e);
     if (err == FT_OK && (e.mode & FT_MODE_TYPE) != FT_MODE_DIR)
         err = ft_store_open_file(s->srv->store, name, &fd, &e);
-    if (err == FT_OK && fd >= 0)
+    if (err == FT_OK && fd >= 0 && !ft_store_known_digest(fd, info.u.stat_info.digest))
         err = hash_file(s, fd, info.u.stat_info.digest);
     if (fd >= 0)
         close(fd);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -301,6 +302,7 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
     up->tmp[0] = '\0';
     up->written = 0;
     up->has_meta = false;
+    up->has_digest = false;
     if (st->read_only)
         return ft_name_check(name, strlen(name)) != FT_OK ? FT_ERR_BAD_NAME
                                                            : FT_ERR_READ_ONLY;
@@ -423,6 +425,59 @@ enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
     return FT_OK;
 }
 
+/* Where a published file's digest is kept: an extended attribute, so it
+ * goes with the file through renames and away with it on removal. */
+#define DIGEST_XATTR "user.ft.blake2b256"
+
+/* The record: the digest and what the file was when it was taken. */
+struct digest_record {
+    uint8_t magic[4];
+    uint8_t digest[32];
+    uint64_t size;
+    int64_t mtime_s;
+    int64_t mtime_ns;
+    uint64_t ino;
+};
+
+static void fill_record(struct digest_record *r, const struct stat *sb)
+{
+    memset(r, 0, sizeof(*r));
+    memcpy(r->magic, "ft1", 4);
+    r->size = (uint64_t)sb->st_size;
+    r->mtime_s = (int64_t)sb->st_mtim.tv_sec;
+    r->mtime_ns = (int64_t)sb->st_mtim.tv_nsec;
+    r->ino = (uint64_t)sb->st_ino;
+}
+
+/* Best effort: without extended attributes, gets hash the file instead. */
+static void record_digest(int fd, const uint8_t digest[32])
+{
+    struct digest_record r;
+    struct stat sb;
+
+    if (fstat(fd, &sb) != 0)
+        return;
+    fill_record(&r, &sb);
+    memcpy(r.digest, digest, sizeof(r.digest));
+    fsetxattr(fd, DIGEST_XATTR, &r, sizeof(r), 0);
+}
+
+bool ft_store_known_digest(int fd, uint8_t digest[32])
+{
+    struct digest_record have, want;
+    struct stat sb;
+
+    if (fstat(fd, &sb) != 0 ||
+        fgetxattr(fd, DIGEST_XATTR, &have, sizeof(have)) != (ssize_t)sizeof(have))
+        return false;
+    fill_record(&want, &sb);
+    memcpy(want.digest, have.digest, sizeof(want.digest));
+    if (memcmp(&have, &want, sizeof(have)) != 0)
+        return false;
+    memcpy(digest, have.digest, sizeof(have.digest));
+    return true;
+}
+
 enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
 {
     enum ft_err err = FT_OK;
@@ -442,6 +497,8 @@ enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
             goto out;
         }
     }
+    if (up->has_digest)
+        record_digest(up->fd, up->digest);
     if (fsync(up->fd) != 0) {
         err = from_errno(errno);
         goto out;

@@ -40,6 +40,10 @@ struct ft_upload {
     bool has_meta;
     int64_t mtime;
     uint32_t mode;
+    /* Set before commit when the content's BLAKE2b-256 is known (checked
+     * on arrival): it is recorded with the file, for gets and stats. */
+    bool has_digest;
+    uint8_t digest[32];
 };
 
 /* Opens (creating if missing) the store at root, takes its lock so that no
@@ -77,6 +81,12 @@ void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up);
 
 /* Removes kept uploads older than ttl_s seconds. */
 void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s);
+
+/* The BLAKE2b-256 of an open stored file's content as recorded when it
+ * was published, if the record is there and the file's size, modification
+ * time and inode are still those recorded (a file changed behind ft's back
+ * is not vouched for). */
+bool ft_store_known_digest(int fd, uint8_t digest[32]);
 
 /* Makes the upload durable and visible under its name, and releases it. */
 enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up);

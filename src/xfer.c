@@ -138,17 +138,43 @@ static enum ft_err hash_prefix(struct ring *r, int fd, uint64_t offset)
 enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
                          uint64_t expect_size, struct ft_xfer_result *res)
 {
-    return ft_xfer_send_from(c, in_fd, flags, expect_size, 0, res);
+    return ft_xfer_send_from(c, in_fd, flags, expect_size, 0, NULL, res);
+}
+
+/* The zero-copy path: DATA frames straight from the file with sendfile. */
+static enum ft_err send_file_frames(struct ft_conn *c, int in_fd,
+                                    uint64_t size, uint64_t *total)
+{
+    int64_t started = ft_io_now_ms();
+    uint64_t offset = *total;
+    enum ft_err err = FT_OK;
+
+    while (*total < size && err == FT_OK) {
+        uint64_t left = size - *total;
+        size_t n = left < c->send_chunk ? (size_t)left : c->send_chunk;
+
+        err = ft_conn_poll_error(c);
+        if (err == FT_OK)
+            err = ft_conn_send_file(c, in_fd, *total, n);
+        if (err != FT_OK)
+            break;
+        *total += n;
+        if (c->progress != NULL)
+            c->progress(c->progress_ctx, *total);
+        ft_conn_pace(c, started, *total - offset);
+    }
+    return err;
 }
 
 enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
                               uint64_t expect_size, uint64_t offset,
+                              const uint8_t *known_digest,
                               struct ft_xfer_result *res)
 {
     struct ft_deflater def = { .ready = false };
     struct ft_msg end = { .type = FT_MSG_END };
     struct ring ring;
-    bool verify = flags & FT_XFER_VERIFY;
+    bool verify = (flags & FT_XFER_VERIFY) && known_digest == NULL;
     bool compress = flags & FT_XFER_COMPRESS;
     size_t chunk_len = c->send_chunk;
     uint8_t *zbuf = NULL;
@@ -160,6 +186,13 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
         err = hash_prefix(&ring, in_fd, offset);
     if (err != FT_OK)
         goto out;
+    if (known_digest != NULL && !compress && !c->sealed &&
+        expect_size != FT_SIZE_UNKNOWN) {
+        err = send_file_frames(c, in_fd, expect_size, &total);
+        if (err != FT_OK)
+            goto out;
+        goto finish;
+    }
     if (compress) {
         zbuf = malloc(FT_DATA_Z_HEADER_BYTES + chunk_len);
         err = zbuf == NULL ? FT_ERR_NOMEM : ft_deflater_init(&def, DEFLATE_LEVEL);
@@ -206,12 +239,17 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
         err = FT_ERR_CHANGED; /* it shrank */
         goto out;
     }
+finish:
     end.u.end.total = total;
     if (verify) {
         ring_digest(&ring, end.u.end.digest);
         end.u.end.has_digest = true;
-        memcpy(res->digest, end.u.end.digest, FT_HASH_BYTES);
+    } else if (known_digest != NULL && (flags & FT_XFER_VERIFY)) {
+        memcpy(end.u.end.digest, known_digest, FT_HASH_BYTES);
+        end.u.end.has_digest = true;
     }
+    if (end.u.end.has_digest)
+        memcpy(res->digest, end.u.end.digest, FT_HASH_BYTES);
     err = ft_conn_send(c, &end);
 out:
     res->bytes = total;

@@ -28,9 +28,14 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
                          uint64_t expect_size, struct ft_xfer_result *res);
 
 /* The same from offset: in_fd is positioned there, and its first offset
- * bytes, already with the peer, go into the digest. */
+ * bytes, already with the peer, go into the digest. With known_digest
+ * (the store recorded it when the file was published) nothing is hashed:
+ * the receiver's check then covers the data from upload to its disk, and
+ * on a plaintext connection without compression the file goes out with
+ * sendfile, never through our memory. */
 enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
                               uint64_t expect_size, uint64_t offset,
+                              const uint8_t *known_digest,
                               struct ft_xfer_result *res);
 
 /* Receives until END, passing bytes to sink. At most limit bytes are

@@ -263,6 +263,54 @@ static void test_metadata_stat_and_move(void **state)
     free(back);
 }
 
+/* The server vouches for a file with the digest it recorded at upload only
+ * while the file is as it was; changed behind ft's back, the file is hashed
+ * again, and if the change hid its traces, the client's check catches it. */
+static void test_recorded_digest(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_transfer_options plain = { 0 };
+    struct ft_client *c = connect_to(f);
+    char *src = tu_path(f->work, "src");
+    char *back = tu_path(f->work, "back");
+    char *stored = tu_path(f->server.root, "r.bin");
+    struct timespec times[2];
+    struct stat sb;
+    struct ft_transfer t;
+    int fd;
+
+    tu_write_random(src, 2u << 20, 21);
+    fd = open(src, O_RDONLY);
+    assert_int_equal(ft_client_put(c, fd, 2u << 20, "r.bin", &plain, NULL), FT_OK);
+    close(fd);
+    assert_int_equal(ft_client_get_file(c, "r.bin", back, &plain, &t), FT_OK);
+    assert_true(t.verified);
+    assert_true(tu_files_equal(src, back));
+    assert_int_equal(stat(stored, &sb), 0); /* as recorded at upload */
+
+    /* Rewritten in place (new content, new mtime): hashed again, fine. */
+    tu_write_random(stored, 2u << 20, 22);
+    assert_int_equal(ft_client_get_file(c, "r.bin", back, &plain, &t), FT_OK);
+    assert_true(tu_files_equal(stored, back));
+
+    /* Rewritten with the recorded mtime put back: the stale record is
+     * caught by the client's check, and nothing is kept under the name. */
+    fd = open(stored, O_WRONLY);
+    assert_int_equal(pwrite(fd, "tampered", 8, 1000), 8);
+    close(fd);
+    times[0] = sb.st_atim;
+    times[1] = sb.st_mtim;
+    assert_int_equal(utimensat(AT_FDCWD, stored, times, 0), 0);
+    unlink(back);
+    assert_int_equal(ft_client_get_file(c, "r.bin", back, &plain, &t),
+                     FT_ERR_INTEGRITY);
+    assert_false(tu_exists(back));
+    ft_client_close(c);
+    free(src);
+    free(back);
+    free(stored);
+}
+
 static int count_entry(const struct ft_entry *e, void *ctx)
 {
     int *seen = ctx;
@@ -469,6 +517,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ls_rm_and_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_reports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recorded_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_stat_and_move, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_upload_not_published, setup,

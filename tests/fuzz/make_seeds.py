@@ -56,8 +56,23 @@ def end(b):
     return frame(11, struct.pack('>Q', len(b)) + hashlib.blake2b(b, digest_size=32).digest())
 
 
-def ready(size=0, mtime=0, mode=0):
-    return frame(8, struct.pack('>QqI', size, mtime, mode))
+def ready(size=0, mtime=0, mode=0, offset=0):
+    return frame(8, struct.pack('>QqIQ', size, mtime, mode, offset))
+
+
+CHUNK = 4 * 1024 * 1024
+
+
+def sums(digests=b'', size=0, mtime=0):
+    return frame(19, struct.pack('>IQq', CHUNK, size, mtime) + digests)
+
+
+def resume_at(offset):
+    return frame(20, struct.pack('>Q', offset))
+
+
+def keepalive():
+    return frame(18)
 
 
 def done(n):
@@ -101,6 +116,10 @@ write('corpus/server', {
                  + stat(b'b') + move(b'b', b'../c'),
     'folders': hello() + put(b'd/e/f.txt', 5) + data(c) + end(c) + ls(b'd', 1) + stat(b'd')
                + move(b'd/e', b'g/h') + rm(b'g', 1) + ls(),
+    'resume-get': hello() + put(b'r', 5) + data(c) + end(c)
+                  + get(b'r', 2 | 8) + sums(hashlib.blake2b(c, digest_size=32).digest(), 5, 1700000000)
+                  + sums() + done(5) + keepalive(),
+    'resume-put': hello() + put(b'p', 5, 2 | 4 | 8) + resume_at(0) + data(c) + end(c),
     'http': b'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
     'text': b'Hello, Server! This is Client.\n',
     'huge-length': b'\xff\xff\xff\xff\x01',
@@ -118,4 +137,6 @@ write('corpus/client', {
     'not-ft': bytes([0]) + b'SSH-2.0-OpenSSH_9.2\r\n',
     'refusals': bytes([2 | 3 << 2]) + welcome() + err(16, b'server is read-only')
                 + err(16, b'server is read-only'),
+    'keepalives': bytes([0 | 1 << 2]) + welcome() + keepalive() + done(0) + keepalive()
+                  + ready(5, 0, 0o644) + keepalive() + data(c) + end(c),
 })

@@ -18,6 +18,7 @@ ft_missing_packages() {
     if [ -n "${FT_DEPS_TESTS:-}" ]; then
         command -v clang >/dev/null 2>&1 || pkgs+=(clang)
         command -v valgrind >/dev/null 2>&1 || pkgs+=(valgrind)
+        command -v groff >/dev/null 2>&1 || pkgs+=(groff-base)
         [ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] ||
             [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a 2>/dev/null)" ] ||
             pkgs+=(libclang-rt-dev)

@@ -368,6 +368,18 @@ static struct ft_client *connect_or_complain(struct client_args *a,
     return c;
 }
 
+/* Drops the slashes that end remote names on the command line ("docs/"),
+ * which ls prints for folders: the server's names have none. */
+static void trim_remote_names(char **names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+
+        while (len > 1 && names[i][len - 1] == '/')
+            names[i][--len] = '\0';
+    }
+}
+
 /* The last component of a path, ignoring trailing slashes ("a/b/" -> "b"). */
 static const char *last_component(const char *path, char *buf, size_t cap)
 {
@@ -774,6 +786,7 @@ static int cmd_get(int argc, char **argv)
         return cli_report_usage(&rep, "%s needs REMOTE", "get");
     nsrc = argc - optind - (argc - optind >= 2 ? 1 : 0);
     dest = argc - optind >= 2 ? argv[argc - 1] : NULL;
+    trim_remote_names(argv + optind, nsrc);
     into_folder = dest != NULL && stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode);
     if (nsrc > 1 && !into_folder)
         return cli_report_usage(&rep, "get: '%s' must be an existing folder when "
@@ -864,6 +877,7 @@ static int cmd_ls(int argc, char **argv)
         return code < 0 ? EXIT_OK : code;
     if (argc - optind > 1)
         return fail_usage("%s takes at most one FOLDER", "ls");
+    trim_remote_names(argv + optind, argc - optind);
     c = connect_or_complain(&a, "ls", &code);
     if (c == NULL)
         goto out;
@@ -909,6 +923,7 @@ static int cmd_rm(int argc, char **argv)
         return code < 0 ? EXIT_OK : code;
     if (argc == optind)
         return fail_usage("%s needs at least one NAME", "rm");
+    trim_remote_names(argv + optind, argc - optind);
     c = connect_or_complain(&a, "rm", &code);
     for (int i = optind; c != NULL && i < argc; i++) {
         enum ft_err err = ft_client_remove_tree(c, argv[i], a.recursive);
@@ -938,6 +953,7 @@ static int cmd_mv(int argc, char **argv)
         return code < 0 ? EXIT_OK : code;
     if (argc - optind != 2)
         return fail_usage("%s needs OLD and NEW", "mv");
+    trim_remote_names(argv + optind, 2);
     c = connect_or_complain(&a, "mv", &code);
     if (c == NULL)
         return code;
@@ -967,6 +983,7 @@ static int cmd_stat(int argc, char **argv)
         return code < 0 ? EXIT_OK : code;
     if (argc == optind)
         return fail_usage("%s needs at least one NAME", "stat");
+    trim_remote_names(argv + optind, argc - optind);
     c = connect_or_complain(&a, "stat", &code);
     for (int i = optind; c != NULL && i < argc; i++) {
         struct ft_stat st;

@@ -131,7 +131,9 @@ static void refuse(struct session *s, struct outcome *o, enum ft_err err)
         ft_conn_send_error(&s->conn, code, "no such file '%s'", o->name);
         break;
     case FT_ERR_DENIED:
-        ft_conn_send_error(&s->conn, code, "'%s' is not a regular file",
+        ft_conn_send_error(&s->conn, code,
+                           "'%s': a folder, a link or a file stands in the way "
+                           "(ft moves regular files, and folders with -r)",
                            o->name);
         break;
     case FT_ERR_TOO_LARGE:
@@ -153,6 +155,14 @@ static void refuse(struct session *s, struct outcome *o, enum ft_err err)
         ft_conn_send_error(&s->conn, code, "%s", ft_strerror(err));
         break;
     }
+}
+
+static bool is_folder(struct session *s, const char *name)
+{
+    struct ft_store_entry e;
+
+    return ft_store_stat(s->srv->store, name, &e) == FT_OK &&
+           (e.mode & FT_MODE_TYPE) == FT_MODE_DIR;
 }
 
 /* Reads the request's name, refusing it when the rules say no. */
@@ -418,6 +428,15 @@ static void handle_get(struct session *s, const struct ft_msg *req,
         return;
     }
     err = ft_store_open_file(s->srv->store, name, &fd, &info);
+    if (err == FT_ERR_DENIED && is_folder(s, name)) {
+        o->keep_open = !(req->u.get.flags & FT_XFER_RESUME);
+        o->err = err;
+        ft_conn_send_error(&s->conn, err, "'%s' is a folder: get it with -r",
+                           o->name);
+        if (req->u.get.flags & FT_XFER_RESUME)
+            drain(s);
+        return;
+    }
     if (req->u.get.flags & FT_XFER_RESUME) {
         /* The client's part comes first, even when we have no file: read
          * it, and resume only if it is of this very file. */
@@ -624,16 +643,11 @@ static void handle_delete(struct session *s, const struct ft_msg *req,
     o->keep_open = true;
     err = ft_store_remove(s->srv->store, name,
                           (req->u.del.flags & FT_TREE_RECURSIVE) != 0);
-    if (err == FT_ERR_DENIED) {
-        struct ft_store_entry e;
-
-        if (ft_store_stat(s->srv->store, name, &e) == FT_OK &&
-            (e.mode & FT_MODE_TYPE) == FT_MODE_DIR) {
-            o->err = err;
-            ft_conn_send_error(&s->conn, err,
-                               "'%s' is a folder: remove it with rm -r", o->name);
-            return;
-        }
+    if (err == FT_ERR_DENIED && is_folder(s, name)) {
+        o->err = err;
+        ft_conn_send_error(&s->conn, err, "'%s' is a folder: remove it with rm -r",
+                           o->name);
+        return;
     }
     if (err != FT_OK) {
         refuse(s, o, err);

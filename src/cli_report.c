@@ -437,6 +437,9 @@ void cli_report_done(struct cli_report *r, const struct ft_transfer *t)
 }
 
 static int vfail(struct cli_report *r, int code, const char *suffix,
+                 const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static int vfail(struct cli_report *r, int code, const char *suffix,
                  const char *fmt, va_list ap)
 {
     char msg[4096];

@@ -833,8 +833,12 @@ static void serve_requests(struct session *s)
             return;
         }
         first = false;
-        if (err != FT_OK) {
+        if (err == FT_ERR_TIMEOUT)
+            log_line(srv, "%s dropped: the client stopped answering (nothing "
+                          "for %d ms)", s->peer, srv->cfg.idle_timeout_ms);
+        else if (err != FT_OK)
             log_line(srv, "%s dropped: %s", s->peer, ft_strerror(err));
+        if (err != FT_OK) {
             if (err == FT_ERR_TIMEOUT)
                 ft_conn_send_error(&s->conn, err, "idle for %d ms: goodbye",
                                    srv->cfg.idle_timeout_ms);

@@ -223,8 +223,13 @@ setup_ft() {
     FT=$WORK/bin/ft
     HASHPASS=$WORK/bin/ft-hashpass
     export XDG_CONFIG_HOME=$WORK/config
-    if command -v git >/dev/null && git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1; then
-        TREE=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
+    # The tree the binary was built from: the build's source directory (a
+    # BUILD_DIR of another checkout, say a pinned worktree), else this one.
+    local src
+    src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
+    [[ -n $src && -d $src ]] || src=$REPO
+    if command -v git >/dev/null && git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+        TREE=$(git -C "$src" describe --always --dirty 2>/dev/null || echo unknown)
     fi
     TREE+=", binary built $(date -r "$built_ft" '+%F %T')"
     say "using $built_ft ($("$FT" --version 2>&1 | head -n 1); tree $TREE)"

@@ -499,7 +499,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     struct ft_xfer_result res;
     struct progress_relay relay;
     struct stat sb;
-    uint64_t offset = 0;
+    uint64_t offset = 0, held = 0;
     int64_t started = ft_io_now_ms();
     enum ft_err err = begin(c);
 
@@ -520,8 +520,9 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     err = request(c, &req, FT_MSG_READY, &reply);
     if (err != FT_OK)
         return err;
+    held = reply.u.ready.offset;
     if (req.u.put.flags & FT_XFER_RESUME) {
-        err = resume_put(c, in_fd, reply.u.ready.offset, &offset);
+        err = resume_put(c, in_fd, held, &offset);
         if (err != FT_OK)
             return err;
     }
@@ -547,8 +548,8 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     report(out, &res, started);
     if (out != NULL) {
         out->resumed_from = offset;
-        out->restarted = (req.u.put.flags & FT_XFER_RESUME) &&
-                         reply.u.ready.offset > 0 && offset == 0;
+        out->restarted = (req.u.put.flags & FT_XFER_RESUME) && held > 0 &&
+                         offset == 0;
     }
     return FT_OK;
 }
@@ -663,6 +664,8 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     err = ft_xfer_recv_from(&c->conn, req.u.get.flags, ready->u.ready.size,
                             UINT64_MAX, offset, out_fd, write_to_fd, &out_fd, &res);
     c->conn.progress = NULL;
+    if (err != FT_OK && err != FT_ERR_INTEGRITY && c->conn.peer_code != FT_OK)
+        c->broken = true; /* the server hangs up after an ERROR mid-stream */
     if (err == FT_ERR_INTEGRITY) {
         /* The stream ended cleanly: tell the server, which logs it. */
         ft_conn_send_error(&c->conn, FT_ERR_INTEGRITY,

@@ -15,6 +15,9 @@
 
 #include "io.h"
 
+/* A paced transfer waits in slices this long, with a heartbeat after each. */
+#define PACE_SLICE_MS 1000
+
 /* Room for any message other than DATA: a name of the longest wire length
  * plus fixed fields. */
 #define SMALL_MSG_MAX (FT_WIRE_NAME_MAX + 64)
@@ -141,12 +144,19 @@ static void keep_peer_error(struct ft_conn *c, const struct ft_msg *m)
     for (size_t i = 0; i < n; i++) {
         uint8_t b = m->u.error.text.ptr[i];
 
-        c->peer_text[i] = (b < 0x20 || b == 0x7f) ? '?' : (char)b;
+        bool c1 = b == 0xc2 && i + 1 < n && m->u.error.text.ptr[i + 1] >= 0x80 &&
+                  m->u.error.text.ptr[i + 1] <= 0x9f;
+
+        c->peer_text[i] = (b < 0x20 || b == 0x7f || c1) ? '?' : (char)b;
     }
     c->peer_text[n] = '\0';
     if (c->peer_code == FT_OK)
         c->peer_code = FT_ERR_SERVER;
 }
+
+static enum ft_err recv_frame(struct ft_conn *c, uint8_t *buf, size_t cap,
+                              struct ft_msg *m, int timeout_ms,
+                              bool skip_heartbeats);
 
 enum ft_err ft_conn_recv(struct ft_conn *c, struct ft_msg *m, int timeout_ms)
 {
@@ -155,6 +165,15 @@ enum ft_err ft_conn_recv(struct ft_conn *c, struct ft_msg *m, int timeout_ms)
 
 enum ft_err ft_conn_recv_into(struct ft_conn *c, uint8_t *buf, size_t cap,
                               struct ft_msg *m, int timeout_ms)
+{
+    return recv_frame(c, buf, cap, m, timeout_ms, true);
+}
+
+/* Receives one message; with skip_heartbeats, KEEPALIVEs are taken and the
+ * wait starts over, otherwise a KEEPALIVE is returned like any message. */
+static enum ft_err recv_frame(struct ft_conn *c, uint8_t *buf, size_t cap,
+                              struct ft_msg *m, int timeout_ms,
+                              bool skip_heartbeats)
 {
     struct ft_frame f;
     enum ft_err err;
@@ -182,7 +201,8 @@ again:
     if (m->type == FT_MSG_KEEPALIVE) {
         if (!c->keepalives)
             return FT_ERR_PROTOCOL;
-        goto again;
+        if (skip_heartbeats)
+            goto again;
     }
     if (m->type == FT_MSG_ERROR)
         keep_peer_error(c, m);
@@ -203,8 +223,10 @@ enum ft_err ft_conn_send_file(struct ft_conn *c, int fd, uint64_t off,
     /* The header waits for the payload in one segment (TCP_CORK). */
     setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &more, sizeof(more));
     err = ft_io_write_full(c->fd, header, sizeof(header), deadline);
-    if (err == FT_OK)
+    if (err == FT_OK) {
         err = ft_io_sendfile_full(c->fd, fd, off, len, deadline);
+        c->mid_frame = err != FT_OK;
+    }
     more = 0;
     setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &more, sizeof(more));
     return err;
@@ -217,33 +239,53 @@ enum ft_err ft_conn_send_keepalive(struct ft_conn *c)
     return ft_conn_send(c, &m);
 }
 
-void ft_conn_pace(const struct ft_conn *c, int64_t started_ms, uint64_t done)
+enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
+                         bool sending)
 {
-    int64_t due, wait;
+    int64_t due;
 
     if (c->rate_limit == 0)
-        return;
+        return FT_OK;
     due = started_ms + (int64_t)(done * 1000 / c->rate_limit);
-    wait = due - ft_io_now_ms();
-    if (wait > 0) {
-        struct timespec ts = { .tv_sec = wait / 1000,
-                               .tv_nsec = (wait % 1000) * 1000000 };
+    /* Waits in slices: the peer hears from us every second, and a socket
+     * shut down by a stopping server (or a peer's word) ends the wait. */
+    for (;;) {
+        int64_t wait = due - ft_io_now_ms();
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        enum ft_err err;
 
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-            ;
+        if (wait <= 0)
+            return FT_OK;
+        /* A sender hears its peer's word at once; a receiver's socket is
+         * full of data it is not reading yet, so it only sleeps. */
+        if (!sending)
+            p.fd = -1;
+        if (poll(&p, 1, wait > PACE_SLICE_MS ? PACE_SLICE_MS : (int)wait) > 0)
+            return ft_conn_poll_error(c);
+        if (wait > PACE_SLICE_MS) {
+            err = ft_conn_send_keepalive(c);
+            if (err != FT_OK)
+                return err;
+        }
     }
 }
 
 enum ft_err ft_conn_poll_error(struct ft_conn *c)
 {
-    struct pollfd p = { .fd = c->fd, .events = POLLIN };
-    struct ft_msg m;
-    enum ft_err err;
+    for (;;) {
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        struct ft_msg m;
+        enum ft_err err;
 
-    if (poll(&p, 1, 0) <= 0)
-        return FT_OK;
-    err = ft_conn_recv(c, &m, c->timeout_ms);
-    if (err != FT_OK)
-        return err;
-    return m.type == FT_MSG_ERROR ? c->peer_code : FT_ERR_PROTOCOL;
+        if (poll(&p, 1, 0) <= 0)
+            return FT_OK;
+        /* One frame at a time: a heartbeat is taken and we go on, rather
+         * than block for a frame that is not coming. */
+        err = recv_frame(c, c->buf, c->max_payload, &m, c->timeout_ms, false);
+        if (err != FT_OK)
+            return err;
+        if (m.type == FT_MSG_KEEPALIVE)
+            continue;
+        return m.type == FT_MSG_ERROR ? c->peer_code : FT_ERR_PROTOCOL;
+    }
 }

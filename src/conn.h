@@ -32,6 +32,9 @@ struct ft_conn {
     /* Whether KEEPALIVE frames are taken (and skipped): only once the
      * handshake is done, or a stranger could hold a slot forever. */
     bool keepalives;
+    /* A frame's header went out but not all its payload: nothing more may
+     * be sent on this connection, not even an ERROR. */
+    bool mid_frame;
     /* Content bytes per second this side moves at most; 0: no limit. */
     uint64_t rate_limit;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
@@ -79,9 +82,11 @@ enum ft_err ft_conn_recv_into(struct ft_conn *c, uint8_t *buf, size_t cap,
  * the peer's wait for our next frame. */
 enum ft_err ft_conn_send_keepalive(struct ft_conn *c);
 
-/* Sleeps as long as needed for done bytes, moved since started_ms, not to
- * exceed c->rate_limit. */
-void ft_conn_pace(const struct ft_conn *c, int64_t started_ms, uint64_t done);
+/* Waits as long as needed for done bytes, moved since started_ms, not to
+ * exceed c->rate_limit, telling the peer every second that we live; ends
+ * early with the peer's ERROR, or when the connection is cut. */
+enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
+                         bool sending);
 
 /* FT_OK when nothing is waiting to be read; otherwise receives the waiting
  * message (used to notice an ERROR while streaming). */

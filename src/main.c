@@ -395,6 +395,23 @@ static const char *last_component(const char *path, char *buf, size_t cap)
     return buf;
 }
 
+/* The name a local path goes under: its last component, or for "." and
+ * ".." (which no server name may be) the real folder's name. */
+static const char *local_leaf(const char *path, char *buf, size_t cap)
+{
+    char *real;
+
+    last_component(path, buf, cap);
+    if (strcmp(buf, ".") != 0 && strcmp(buf, "..") != 0)
+        return buf;
+    real = realpath(path, NULL);
+    if (real != NULL) {
+        last_component(real, buf, cap);
+        free(real);
+    }
+    return buf;
+}
+
 /* folder/leaf, or leaf alone when folder is empty. */
 static char *join(const char *folder, const char *leaf)
 {
@@ -446,7 +463,10 @@ static int put_one(struct ft_client *c, struct client_args *a,
     enum ft_err err;
 
     if (strcmp(local, "-") != 0) {
-        fd = open(local, O_RDONLY | O_CLOEXEC);
+        /* O_NONBLOCK: a FIFO named by mistake must not hang the open. */
+        fd = open(local, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd >= 0)
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         if (fd < 0 || fstat(fd, &sb) != 0) {
             code = cli_report_fail(rep, EXIT_LOCAL_IO, "put %s: %s", local,
                                    strerror(errno));
@@ -520,7 +540,8 @@ static int put_tree(struct ft_client *c, struct client_args *a,
             rc = put_one(c, a, rep, local, target);
         else
             cli_report_note(rep, "skipped %s: not a regular file or folder", local);
-        if (code == EXIT_OK)
+        /* One file's trouble does not stop the others; a lost link does. */
+        if (code == EXIT_OK || !keeps_going(rc))
             code = rc;
         free(local);
         free(target);
@@ -580,9 +601,13 @@ static int cmd_put(int argc, char **argv)
     if (argc - optind < 1)
         return cli_report_usage(&rep, "%s needs LOCAL", "put");
     dest = argc - optind >= 2 ? argv[argc - 1] : NULL;
-    if (strcmp(argv[optind], "-") == 0 && (dest == NULL || nsrc > 1))
-        return cli_report_usage(&rep, "%s: standard input needs a REMOTE name, "
-                                "alone", "put -");
+    if (dest != NULL && dest[0] == '\0')
+        return cli_report_usage(&rep, "%s: the REMOTE name is empty", "put");
+    for (int i = optind; i < optind + nsrc; i++) {
+        if (strcmp(argv[i], "-") == 0 && (dest == NULL || nsrc > 1))
+            return cli_report_usage(&rep, "%s: standard input needs a REMOTE "
+                                    "name, alone", "put -");
+    }
     c = connect_or_complain(&a, "put", &code);
     if (c == NULL)
         return code;
@@ -599,7 +624,7 @@ static int cmd_put(int argc, char **argv)
         struct stat sb;
         int rc;
 
-        last_component(local, leaf, sizeof(leaf));
+        local_leaf(local, leaf, sizeof(leaf));
         if (dest == NULL)
             target = strdup(leaf);
         else if (into_folder)
@@ -711,23 +736,27 @@ static int get_tree(struct ft_client *c, struct client_args *a,
     if (code == EXIT_OK && mkdir(local, 0777) != 0 && errno != EEXIST)
         code = cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", local,
                                strerror(errno));
-    for (size_t i = 0; i < l.n && code == EXIT_OK; i++) {
+    for (size_t i = 0; i < l.n && keeps_going(code); i++) {
         size_t len = strlen(l.names[i]);
         char *from = join(remote, l.names[i]);
         char *to = join(local, l.names[i]);
+        int rc;
 
         if (from == NULL || to == NULL)
-            code = cli_report_fail(rep, EXIT_LOCAL_IO, "get: out of memory");
+            rc = cli_report_fail(rep, EXIT_LOCAL_IO, "get: out of memory");
         else if (make_parents(to, strlen(local) + 1) != 0)
-            code = cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
-                                   strerror(errno));
+            rc = cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
+                                 strerror(errno));
         else if (l.names[i][len - 1] == '/') /* a folder: made above */
-            code = mkdir(to, 0777) == 0 || errno == EEXIST
-                       ? EXIT_OK
-                       : cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
-                                         strerror(errno));
+            rc = mkdir(to, 0777) == 0 || errno == EEXIST
+                     ? EXIT_OK
+                     : cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
+                                       strerror(errno));
         else
-            code = get_one(c, a, rep, from, to);
+            rc = get_one(c, a, rep, from, to);
+        /* One file's trouble does not stop the others; a lost link does. */
+        if (code == EXIT_OK || !keeps_going(rc))
+            code = rc;
         free(from);
         free(to);
     }

@@ -15,6 +15,9 @@ static bool component_ok(const unsigned char *p, size_t len)
     for (size_t i = 0; i < len; i++) {
         if (p[i] < 0x20 || p[i] == 0x7f)
             return false;
+        /* U+0080..U+009F in UTF-8: C1 controls, which terminals obey too. */
+        if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+            return false;
     }
     return true;
 }

@@ -50,7 +50,7 @@
 /* Resumed transfers compare what is already there in chunks of this size,
  * by their BLAKE2b-256 digests; SUMS frames carry at most this many. */
 #define FT_RESUME_CHUNK_BYTES (4u * 1024u * 1024u)
-#define FT_SUMS_PER_FRAME 1024u
+#define FT_SUMS_PER_FRAME 120u /* fits any side's small-message buffer */
 /* The permission bits that travel: the executable bits. The rest follow
  * the receiver's own defaults, as with cp. */
 #define FT_MODE_EXEC 0111u

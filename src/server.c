@@ -39,6 +39,7 @@
 #define DRAIN_MS 2000
 #define DRAIN_MAX_BYTES (64u * 1024u * 1024u)
 #define BUSY_REPLY_TIMEOUT_MS 200
+#define ACCEPT_BACKOFF_MS 100
 /* How often a busy server tells its client it is still there. */
 #define HEARTBEAT_MS 1000
 
@@ -421,10 +422,19 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     int fd = -1;
 
     o->op = "get";
-    if (!take_name(s, o, req->u.get.name, name))
-        return;
-    if (!flags_ok(s, req->u.get.flags)) {
-        refuse(s, o, FT_ERR_PROTOCOL);
+    if (!take_name(s, o, req->u.get.name, name) || !flags_ok(s, req->u.get.flags)) {
+        if (o->err == FT_OK)
+            refuse(s, o, FT_ERR_PROTOCOL);
+        /* The client's digests follow its request: read them, so that the
+         * connection stays in step. */
+        if ((req->u.get.flags & FT_XFER_RESUME) && o->keep_open) {
+            uint64_t ignored_size = 0, ignored_offset = 0;
+            int64_t ignored_mtime = 0;
+
+            o->keep_open = ft_resume_match_sums(&s->conn, -1, &ignored_offset,
+                                                &ignored_size,
+                                                &ignored_mtime) == FT_OK;
+        }
         return;
     }
     err = ft_store_open_file(s->srv->store, name, &fd, &info);
@@ -472,7 +482,7 @@ static void handle_get(struct session *s, const struct ft_msg *req,
                                 offset, known ? digest : NULL, &res);
     o->bytes = res.bytes;
     if (err != FT_OK && err != FT_ERR_CLOSED && err != FT_ERR_TIMEOUT &&
-        s->conn.peer_code == FT_OK) {
+        s->conn.peer_code == FT_OK && !s->conn.mid_frame) {
         /* Our side failed (a read error, the file changed): say so, then
          * hang up, since the client may hold part of the stream. */
         refuse(s, o, err);
@@ -979,8 +989,18 @@ static void accept_one(struct ft_server *srv)
     int fd = -1;
     int rc;
 
-    if (ft_net_accept(srv->listen_fd, 0, &fd, peer, sizeof(peer)) != FT_OK)
+    switch (ft_net_accept(srv->listen_fd, 0, &fd, peer, sizeof(peer))) {
+    case FT_OK:
+        break;
+    case FT_ERR_TIMEOUT:
+        return; /* another thread's, or a client that left */
+    default:
+        /* Out of descriptors, say: the listener stays readable, so wait a
+         * moment instead of spinning. */
+        log_line(srv, "accept: %s", strerror(errno));
+        poll(NULL, 0, ACCEPT_BACKOFF_MS);
         return;
+    }
     pthread_mutex_lock(&srv->lock);
     if (srv->active >= srv->cfg.max_clients) {
         pthread_mutex_unlock(&srv->lock);
@@ -1043,6 +1063,10 @@ enum ft_err ft_server_start(struct ft_server **out,
     *out = NULL;
     if (srv == NULL)
         return FT_ERR_NOMEM;
+    /* Everything ft_server_free releases is valid before the first exit. */
+    srv->listen_fd = srv->stop_pipe[0] = srv->stop_pipe[1] = -1;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->drained, NULL);
     srv->cfg = *cfg;
     if (srv->cfg.root == NULL)
         srv->cfg.root = FT_DEFAULT_ROOT;
@@ -1065,9 +1089,6 @@ enum ft_err ft_server_start(struct ft_server **out,
         err = FT_ERR_USAGE;
         goto out;
     }
-    srv->listen_fd = srv->stop_pipe[0] = srv->stop_pipe[1] = -1;
-    pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->drained, NULL);
     if (cfg->token != NULL) {
         memcpy(srv->token, cfg->token, FT_TOKEN_BYTES);
         srv->cfg.token = srv->token;
@@ -1129,8 +1150,10 @@ enum ft_err ft_server_run(struct ft_server *srv)
     for (;;) {
         int rc = poll(p, 2, -1);
 
-        if (rc < 0 && errno != EINTR)
-            return FT_ERR_IO;
+        if (rc < 0 && errno != EINTR) {
+            log_line(srv, "poll: %s: stopping", strerror(errno));
+            break; /* through the shutdown below: sessions still use srv */
+        }
         if (rc <= 0)
             continue;
         if (p[1].revents)

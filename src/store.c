@@ -340,10 +340,18 @@ static void expire_partials(struct ft_store *st, int64_t ttl)
     while (dir != NULL && (de = readdir(dir)) != NULL) {
         struct stat sb;
 
-        if (strncmp(de->d_name, PARTIAL_PREFIX, strlen(PARTIAL_PREFIX)) == 0 &&
-            fstatat(st->partial_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-            now - sb.st_mtime > ttl)
+        int fd;
+
+        if (strncmp(de->d_name, PARTIAL_PREFIX, strlen(PARTIAL_PREFIX)) != 0 ||
+            fstatat(st->partial_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            now - sb.st_mtime <= ttl)
+            continue;
+        /* One a session is still writing (a slow upload) stays. */
+        fd = openat(st->partial_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
             unlinkat(st->partial_fd, de->d_name, 0);
+        if (fd >= 0)
+            close(fd);
     }
     if (dir != NULL)
         closedir(dir);

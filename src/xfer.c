@@ -161,7 +161,7 @@ static enum ft_err send_file_frames(struct ft_conn *c, int in_fd,
         *total += n;
         if (c->progress != NULL)
             c->progress(c->progress_ctx, *total);
-        ft_conn_pace(c, started, *total - offset);
+        err = ft_conn_pace(c, started, *total - offset, true);
     }
     return err;
 }
@@ -233,7 +233,9 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
             goto out;
         if (c->progress != NULL)
             c->progress(c->progress_ctx, total);
-        ft_conn_pace(c, started, total - offset);
+        err = ft_conn_pace(c, started, total - offset, true);
+        if (err != FT_OK)
+            goto out;
     }
     if (expect_size != FT_SIZE_UNKNOWN && total != expect_size) {
         err = FT_ERR_CHANGED; /* it shrank */
@@ -359,7 +361,8 @@ enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
         if (err == FT_OK && c->progress != NULL)
             c->progress(c->progress_ctx, total);
         /* Reading slower holds the sender back through TCP's window. */
-        ft_conn_pace(c, started, total - offset);
+        if (err == FT_OK)
+            err = ft_conn_pace(c, started, total - offset, false);
     }
 out:
     ring_free(&ring);

@@ -156,6 +156,11 @@ static enum ft_err negotiate(struct ft_client *c, const struct ft_client_config 
     hello.u.hello.features = FT_FEATURE_ZLIB | offered_channels(cfg);
     if (cfg->token != NULL)
         hello.u.hello.features |= FT_FEATURE_TOKEN;
+    if ((hello.u.hello.features & FT_FEATURE_CHANNELS) == 0) {
+        set_error(c, "this machine has no AES-GCM in hardware: leave out "
+                     "--cipher aes-256-gcm");
+        return FT_ERR_USAGE;
+    }
     err = ft_msg_encode(&hello, hello_out, FT_PROLOGUE_MAX / 2, hello_len);
     if (err == FT_OK)
         err = ft_conn_send(&c->conn, &hello);
@@ -514,7 +519,9 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
         req.u.put.flags |= FT_XFER_META;
         req.u.put.mtime = (int64_t)sb.st_mtime;
         req.u.put.mode = (uint32_t)(sb.st_mode & 0777);
-        if (opt != NULL && opt->resume && size >= 0)
+        /* A resume is checked whole, or not done at all. */
+        if (opt != NULL && opt->resume && size >= 0 &&
+            (req.u.put.flags & FT_XFER_VERIFY))
             req.u.put.flags |= FT_XFER_RESUME;
     }
     err = request(c, &req, FT_MSG_READY, &reply);

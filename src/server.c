@@ -355,6 +355,12 @@ static void handle_put(struct session *s, const struct ft_msg *req,
         refuse(s, o, FT_ERR_PROTOCOL);
         return;
     }
+    /* Without the whole-file check, a resume could publish a part that
+     * another client (who knew name, size and mtime) left. */
+    if ((req->u.put.flags & FT_XFER_RESUME) && !(req->u.put.flags & FT_XFER_VERIFY)) {
+        refuse(s, o, FT_ERR_PROTOCOL);
+        return;
+    }
     o->keep_open = true;
     if (req->u.put.size != FT_SIZE_UNKNOWN && req->u.put.size > limit) {
         refuse(s, o, FT_ERR_TOO_LARGE);
@@ -407,6 +413,19 @@ static void handle_put(struct session *s, const struct ft_msg *req,
         drain(s);
 }
 
+/* A refused GET --continue: the client's digests follow its request; read
+ * them, so that the connection stays in step. False if it did not. */
+static bool skip_sums(struct session *s, uint32_t flags)
+{
+    uint64_t ignored_size = 0, ignored_offset = 0;
+    int64_t ignored_mtime = 0;
+
+    if (!(flags & FT_XFER_RESUME))
+        return true;
+    return ft_resume_match_sums(&s->conn, -1, &ignored_offset, &ignored_size,
+                                &ignored_mtime) == FT_OK;
+}
+
 static void handle_get(struct session *s, const struct ft_msg *req,
                        struct outcome *o)
 {
@@ -425,26 +444,16 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     if (!take_name(s, o, req->u.get.name, name) || !flags_ok(s, req->u.get.flags)) {
         if (o->err == FT_OK)
             refuse(s, o, FT_ERR_PROTOCOL);
-        /* The client's digests follow its request: read them, so that the
-         * connection stays in step. */
-        if ((req->u.get.flags & FT_XFER_RESUME) && o->keep_open) {
-            uint64_t ignored_size = 0, ignored_offset = 0;
-            int64_t ignored_mtime = 0;
-
-            o->keep_open = ft_resume_match_sums(&s->conn, -1, &ignored_offset,
-                                                &ignored_size,
-                                                &ignored_mtime) == FT_OK;
-        }
+        if (o->keep_open)
+            o->keep_open = skip_sums(s, req->u.get.flags);
         return;
     }
     err = ft_store_open_file(s->srv->store, name, &fd, &info);
     if (err == FT_ERR_DENIED && is_folder(s, name)) {
-        o->keep_open = !(req->u.get.flags & FT_XFER_RESUME);
         o->err = err;
         ft_conn_send_error(&s->conn, err, "'%s' is a folder: get it with -r",
                            o->name);
-        if (req->u.get.flags & FT_XFER_RESUME)
-            drain(s);
+        o->keep_open = skip_sums(s, req->u.get.flags);
         return;
     }
     if (req->u.get.flags & FT_XFER_RESUME) {
@@ -828,10 +837,10 @@ static void serve_requests(struct session *s)
         int64_t started;
         /* Until its first request proves the handshake (a token checks only
          * then), a client gets the handshake's shorter time. */
-        enum ft_err err = ft_conn_recv(&s->conn, &m,
-                                       first && srv->cfg.token != NULL
-                                           ? srv->cfg.handshake_timeout_ms
-                                           : srv->cfg.idle_timeout_ms);
+        int waited_ms = first && srv->cfg.token != NULL
+                            ? srv->cfg.handshake_timeout_ms
+                            : srv->cfg.idle_timeout_ms;
+        enum ft_err err = ft_conn_recv(&s->conn, &m, waited_ms);
 
         if (err == FT_ERR_CLOSED)
             return;
@@ -845,13 +854,13 @@ static void serve_requests(struct session *s)
         first = false;
         if (err == FT_ERR_TIMEOUT)
             log_line(srv, "%s dropped: the client stopped answering (nothing "
-                          "for %d ms)", s->peer, srv->cfg.idle_timeout_ms);
+                          "for %d ms)", s->peer, waited_ms);
         else if (err != FT_OK)
             log_line(srv, "%s dropped: %s", s->peer, ft_strerror(err));
         if (err != FT_OK) {
             if (err == FT_ERR_TIMEOUT)
-                ft_conn_send_error(&s->conn, err, "idle for %d ms: goodbye",
-                                   srv->cfg.idle_timeout_ms);
+                ft_conn_send_error(&s->conn, err, "nothing from you for %d ms: "
+                                   "goodbye", waited_ms);
             else if (err != FT_ERR_IO)
                 ft_conn_send_error(&s->conn, FT_ERR_PROTOCOL,
                                    "protocol error: %s", ft_strerror(err));

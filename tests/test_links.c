@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <time.h>
@@ -210,7 +211,16 @@ static void test_ipv6_and_names(void **state)
     }
     assert_int_equal(pthread_create(&tid, NULL, run_server, srv), 0);
     for (size_t i = 0; i < sizeof(hosts) / sizeof(*hosts); i++) {
-        struct ft_client *c = connect_port(ft_server_port(srv), hosts[i], 0);
+        struct addrinfo *res = NULL;
+        struct ft_client *c;
+
+        /* A bare chroot may have no /etc/hosts: no name to test then. */
+        if (getaddrinfo(hosts[i], NULL, NULL, &res) != 0) {
+            print_message("no address for %s here: not tested\n", hosts[i]);
+            continue;
+        }
+        freeaddrinfo(res);
+        c = connect_port(ft_server_port(srv), hosts[i], 0);
 
         assert_int_equal(ft_client_list(c, ignore_entry, NULL), FT_OK);
         ft_client_close(c);

@@ -72,7 +72,7 @@ start_ft_server "$WORK/store" "$WORK/ft-server.log" -H 127.0.0.1 --allow-plainte
         printf ' %s\n' "$args"
     done
 } >"$WORK/client.sh"
-declare -A FAILS
+declare -A FAILS START_RSS
 FAILED=0
 run_count() {
     local n=$1 i pids=() fails=0 t0 t1 crss=0 r
@@ -80,23 +80,30 @@ run_count() {
     cat "$WORK"/src/c* >/dev/null
     sync
     ft_server_alive
+    # What the server holds before the run (memory kept from earlier runs
+    # counts in its peak too: VmHWM restarts from the current RSS).
+    r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$FT_SERVER_PID/status")
+    START_RSS[$n]=$(max_or_dash "${START_RSS[$n]:--}" "$r")
     hwm_reset "$FT_SERVER_PID"
     t0=$EPOCHREALTIME
     for ((i = 0; i < n; i++)); do
         bash "$WORK/client.sh" "$i" 2>"$WORK/client.$i.log" &
         pids+=($!)
     done
+    local ok=()
     for i in "${!pids[@]}"; do
+        ok[i]=1
         if ! wait "${pids[i]}"; then
+            ok[i]=0
             fails=$((fails + 1))
             say "client $i of $n failed: $(tail -n 2 "$WORK/client.$i.log" | tr '\n' ' ')"
         fi
     done
     t1=$EPOCHREALTIME
     for ((i = 0; i < n; i++)); do
-        if ! cmp -s "$WORK/src/c$i" "$WORK/store/c$i" || ! cmp -s "$WORK/src/c$i" "$WORK/dl/c$i"; then
+        if ((ok[i])) && { ! cmp -s "$WORK/src/c$i" "$WORK/store/c$i" || ! cmp -s "$WORK/src/c$i" "$WORK/dl/c$i"; }; then
             fails=$((fails + 1))
-            say "client $i of $n: a copy differs from its source"
+            say "WRONG BYTES: client $i of $n: a copy differs from its source"
         fi
         for r in $(cat "$WORK/rss.$i".* 2>/dev/null | grep -E '^[0-9]+$' || true); do
             ((r <= crss)) || crss=$r
@@ -122,15 +129,15 @@ channel=plaintext
 printf '\nft clients: each client puts then gets its own %s file (%d bytes); %d runs each, 127.0.0.1\n' \
     "$FILE_SIZE" "$BYTES" "$RUNS"
 printf 'ft %s %s; %s\n' "${EXTRA[*]:-(default options)}" "$TREE" "$(machine_line)"
-printf '%-8s %9s %17s %10s %10s %9s %11s %11s\n' clients 'median s' '(min-max)' 'agg MB/s' 'x 1 client' failures 'client KiB' 'server KiB'
+printf '%-8s %9s %17s %10s %10s %9s %11s %11s %11s\n' clients 'median s' '(min-max)' 'agg MB/s' 'x 1 client' failures 'client KiB' 'server KiB' 'srv before'
 one=-
 for n in "${KEYS[@]}"; do
     m=$(key_median "$n")
     read -r lo hi < <(key_min_max "$n")
     agg=$(awk -v n="$n" -v b="$BYTES" -v m="$m" 'BEGIN { printf "%.1f", 2 * n * b / 1e6 / m }')
     [[ $one != - ]] || [[ $n != 1 ]] || one=$agg
-    printf '%-8s %9.3f %17s %10s %10s %9s %11s %11s\n' "$n" "$m" "($lo-$hi)" "$agg" \
-        "$(ratio "$agg" "$one")" "${FAILS[$n]}" "${CLIENT_RSS[$n]}" "${SERVER_RSS[$n]}"
+    printf '%-8s %9.3f %17s %10s %10s %9s %11s %11s %11s\n' "$n" "$m" "($lo-$hi)" "$agg" \
+        "$(ratio "$agg" "$one")" "${FAILS[$n]}" "${CLIENT_RSS[$n]}" "${SERVER_RSS[$n]}" "${START_RSS[$n]}"
 done
 cat <<EOF
 
@@ -140,7 +147,10 @@ agg MB/s: 2 x clients x $BYTES bytes (each file goes up and comes back) / median
 channel: $channel; every transfer verified (BLAKE2b-256) unless FT_FLAGS says --no-verify;
   every put is fsynced by the server.
 client KiB: the largest peak RSS of any one client (put and get) in any run.
-server KiB: VmHWM of the one ft server process, reset before each run.
+server KiB: VmHWM of the one ft server process, reset before each run,
+  largest over the runs. srv before: the server's VmRSS just before a run
+  (largest over the runs): the reset peak cannot fall below it.
+failures: clients whose put or get failed (their time still counts).
 EOF
 if ((FAILED)); then
     say "FAILED: some client failed or moved wrong bytes (see above)"

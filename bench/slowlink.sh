@@ -87,10 +87,16 @@ awk -v bytes="$BYTES" 'BEGIN {
                 strftime("%Y-%m-%dT%H:%M:%S", t, 1), int(rand() * 1000), lvl[1 + int(rand() * 6)],
                 int(rand() * 16), 3000 + int(rand() * 5000), int(rand() * 2147483647),
                 int(rand() * 5000), int(rand() * 10000), int(rand() * 300), int(rand() * 3))
-        print line
-        n += length(line) + 1
+        line = line "\n"
+        # exactly bytes in all: the last line is cut to fit (no head -c,
+        # whose early exit would kill awk with SIGPIPE).
+        if (n + length(line) > bytes)
+            line = substr(line, 1, bytes - n)
+        printf "%s", line
+        n += length(line)
     }
-}' | head -c "$BYTES" >"$WORK/text.src"
+}' >"$WORK/text.src"
+[[ $(stat -c %s "$WORK/text.src") -eq $BYTES ]] || die "the text is not $BYTES bytes long"
 head -c "$BYTES" /dev/urandom >"$WORK/random.src"
 TEXT_GZ=$(gzip -6 -c "$WORK/text.src" | wc -c)
 say "text: gzip -6 makes it $(ratio "$BYTES" "$TEXT_GZ" %.1f)x smaller"

@@ -38,7 +38,7 @@ need_basics
 make_work smallfiles
 setup_ft
 avail=$(free_kib "$WORK")
-((avail > 8 * TOTAL / 1024 + 262144)) || die "$WORK has too little space for 8 x $TOTAL bytes (set TMPDIR)"
+((avail > (8 * RUNS + 4) * TOTAL / 512 + 262144)) || die "$WORK has too little space for $((8 * RUNS + 4)) copies of $TOTAL bytes (set TMPDIR)"
 
 SRC=$WORK/src          # the tree
 PEER=$WORK/peer        # what rsyncd serves and scp/sftp write to
@@ -72,75 +72,72 @@ same_tree() {
 declare -A DIR TOOL
 row() { DIR[$1]=$3; TOOL[$1]=$2; record "$1" "$4" "$5" -; }
 # Each copy starts from the same state: the source and the served tree in
-# page cache, the destination absent.
+# page cache, the destination absent, and nothing deleted just before. Every
+# copy gets a fresh name and stays until the end: ext4 skips inodes freed
+# in the last 30 s when it allocates, so creating 10,000 files right after
+# deleting 10,000 (as 'rm -rf' of the previous copy would) costs up to ten
+# times more, whichever tool does it.
 warm() { cat "$SRC"/d*/f* "$PEER"/pull/d*/f* >/dev/null; sync; }
 
 run_ft() {
     local op=$1 status=0
     ft_server_alive
     if [[ $op == put ]]; then
-        rm -rf -- "$WORK/store/push"
         warm
-        timed "$FT" put -r -q -H 127.0.0.1 -p "$FT_PORT" "$SRC" push || status=$?
+        timed "$FT" put -r -q -H 127.0.0.1 -p "$FT_PORT" "$SRC" "ft-push$round" || status=$?
         ((status == 0)) || die "ft put -r failed (status $status)"
-        same_tree "ft put -r" "$WORK/store/push"
+        same_tree "ft put -r" "$WORK/store/ft-push$round"
     else
-        rm -rf -- "$DL/pull"
+        mkdir "$DL/ft$round"
         warm
-        timed "$FT" get -r -q -H 127.0.0.1 -p "$FT_PORT" pull "$DL" || status=$?
+        timed "$FT" get -r -q -H 127.0.0.1 -p "$FT_PORT" pull "$DL/ft$round" || status=$?
         ((status == 0)) || die "ft get -r failed (status $status)"
-        same_tree "ft get -r" "$DL/pull"
+        same_tree "ft get -r" "$DL/ft$round/pull"
     fi
     row "ft $op" "ft -r" "$op" "$ELAPSED" "$RSS_KIB"
 }
 run_rsync() {
     local op=$1 status=0
     if [[ $op == put ]]; then
-        rm -rf -- "$PEER/push"
         warm
-        timed rsync -r "$SRC/" "rsync://127.0.0.1:$RSYNC_PORT/mod/push/" || status=$?
+        timed rsync -r "$SRC/" "rsync://127.0.0.1:$RSYNC_PORT/mod/rsync-push$round/" || status=$?
         ((status == 0)) || die "rsync push failed (status $status)"
-        same_tree "rsync push" "$PEER/push"
+        same_tree "rsync push" "$PEER/rsync-push$round"
     else
-        rm -rf -- "$DL/pull"
         warm
-        timed rsync -r "rsync://127.0.0.1:$RSYNC_PORT/mod/pull/" "$DL/pull/" || status=$?
+        timed rsync -r "rsync://127.0.0.1:$RSYNC_PORT/mod/pull/" "$DL/rsync$round/" || status=$?
         ((status == 0)) || die "rsync pull failed (status $status)"
-        same_tree "rsync pull" "$DL/pull"
+        same_tree "rsync pull" "$DL/rsync$round"
     fi
     row "rsync $op" "rsync -r (daemon)" "$op" "$ELAPSED" "$RSS_KIB"
 }
 run_scp() {
     local op=$1 status=0 remote=$SSH_USER@127.0.0.1
     if [[ $op == put ]]; then
-        rm -rf -- "$PEER/push"
         warm
-        timed scp -q -r "${SSH_OPTS[@]}" -P "$SSH_PORT" "$SRC" "$remote:$PEER/push" || status=$?
+        timed scp -q -r "${SSH_OPTS[@]}" -P "$SSH_PORT" "$SRC" "$remote:$PEER/scp-push$round" || status=$?
         ((status == 0)) || die "scp -r put failed (status $status)"
-        same_tree "scp -r put" "$PEER/push"
+        same_tree "scp -r put" "$PEER/scp-push$round"
     else
-        rm -rf -- "$DL/pull"
         warm
-        timed scp -q -r "${SSH_OPTS[@]}" -P "$SSH_PORT" "$remote:$PEER/pull" "$DL/pull" || status=$?
+        timed scp -q -r "${SSH_OPTS[@]}" -P "$SSH_PORT" "$remote:$PEER/pull" "$DL/scp$round" || status=$?
         ((status == 0)) || die "scp -r get failed (status $status)"
-        same_tree "scp -r get" "$DL/pull"
+        same_tree "scp -r get" "$DL/scp$round"
     fi
     row "scp $op" "scp -r" "$op" "$ELAPSED" "$RSS_KIB"
 }
 run_sftp() {
     local op=$1 status=0
     if [[ $op == put ]]; then
-        rm -rf -- "$PEER/push"
-        printf 'put -r %s %s\n' "$SRC" "$PEER/push" >"$WORK/sftp.batch"
+        printf 'put -r %s %s\n' "$SRC" "$PEER/sftp-push$round" >"$WORK/sftp.batch"
     else
-        rm -rf -- "$DL/pull"
-        printf 'get -r %s %s\n' "$PEER/pull" "$DL/pull" >"$WORK/sftp.batch"
+        printf 'get -r %s %s\n' "$PEER/pull" "$DL/sftp$round" >"$WORK/sftp.batch"
     fi
     warm
     timed sftp -q "${SSH_OPTS[@]}" -P "$SSH_PORT" -b "$WORK/sftp.batch" "$SSH_USER@127.0.0.1" \
         >/dev/null || status=$?
     ((status == 0)) || die "sftp $op -r failed (status $status)"
-    if [[ $op == put ]]; then same_tree "sftp put -r" "$PEER/push"; else same_tree "sftp get -r" "$DL/pull"; fi
+    if [[ $op == put ]]; then same_tree "sftp put -r" "$PEER/sftp-push$round"; else same_tree "sftp get -r" "$DL/sftp$round"; fi
     row "sftp $op" "sftp put -r / get -r" "$op" "$ELAPSED" "$RSS_KIB"
 }
 

@@ -409,9 +409,12 @@ log file = $WORK/rsyncd.log
 [mod]
     path = $dir
     read only = no
-    uid = $(id -u)
-    gid = $(id -g)
 EOF
+    # As root the daemon would switch to nobody: keep root, who owns $dir.
+    # (A daemon run by anyone else stays that user and must not ask.)
+    if is_root; then
+        printf '    uid = 0\n    gid = 0\n' >>"$conf"
+    fi
     bg_start "$@" rsync --daemon --no-detach --config="$conf" --address="$addr" --port="$RSYNC_PORT"
     RSYNCD_PID=$BG_PID
     await_port "$addr" "$RSYNC_PORT" "$RSYNCD_PID" "$@" || {
@@ -419,6 +422,14 @@ EOF
         say "skipping rsync: the daemon did not listen on $addr:$RSYNC_PORT"
         return 1
     }
+    # It listens; does it serve? (List the module from the same namespace.)
+    local probe=127.0.0.1
+    [[ $addr == 0.0.0.0 || $addr == 127.0.0.1 ]] || probe=$addr
+    if ! "$@" rsync --contimeout=5 "rsync://$probe:$RSYNC_PORT/mod/" >/dev/null 2>"$WORK/rsync-probe.log"; then
+        cat "$WORK/rsync-probe.log" "$WORK/rsyncd.log" >&2 2>/dev/null || true
+        say "skipping rsync: the daemon on $addr:$RSYNC_PORT does not serve its module"
+        return 1
+    fi
     say "rsync daemon pid $RSYNCD_PID on $addr:$RSYNC_PORT, module mod -> $dir"
 }
 

@@ -22,6 +22,8 @@
 #define RING FT_HASHER_DEPTH
 /* How often a waiting side says it is still there. */
 #define HEARTBEAT_MS 1000
+/* At most this many chunks go raw, untried, after one that did not shrink. */
+#define MAX_RAW_BACKOFF 64u
 
 /* The buffers a transfer cycles through, and the hasher reading them. */
 struct ring {
@@ -180,6 +182,8 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
     uint8_t *zbuf = NULL;
     uint64_t total = offset;
     int64_t started = ft_io_now_ms();
+    unsigned raw_left = 0, backoff = 1;
+    bool try_z;
     enum ft_err err = ring_init(&ring, chunk_len, verify);
 
     if (err == FT_OK)
@@ -220,13 +224,24 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
         err = ft_conn_poll_error(c);
         if (err != FT_OK)
             goto out;
-        if (compress && ft_deflate_chunk(&def, chunk, got,
-                                         zbuf + FT_DATA_Z_HEADER_BYTES,
-                                         chunk_len, &zlen)) {
+        try_z = compress && raw_left == 0;
+        if (compress && raw_left > 0)
+            raw_left--;
+        if (try_z && ft_deflate_chunk(&def, chunk, got,
+                                      zbuf + FT_DATA_Z_HEADER_BYTES, chunk_len,
+                                      &zlen)) {
+            backoff = 1;
             ft_msg_put_u32(zbuf, (uint32_t)got);
             err = ft_conn_send_raw(c, FT_MSG_DATA_Z, zbuf,
                                    FT_DATA_Z_HEADER_BYTES + zlen);
         } else {
+            /* Data that did not shrink (random, already compressed) is
+             * likely to go on so: skip deflate for a while, backing off
+             * further each time, so -z costs little on such files. */
+            if (try_z) {
+                raw_left = backoff;
+                backoff = backoff < MAX_RAW_BACKOFF ? 2 * backoff : MAX_RAW_BACKOFF;
+            }
             err = ft_conn_send_raw(c, FT_MSG_DATA, chunk, got);
         }
         if (err != FT_OK)

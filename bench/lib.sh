@@ -1,15 +1,15 @@
 # shellcheck shell=bash
 # Variables set here are read by the scripts that source this file.
 # shellcheck disable=SC2034
-# lib.sh - shared by compare.sh, smallfiles.sh, clients.sh, slowlink.sh and
-# memory.sh. Sourced, never run. It gives:
+# lib.sh - shared by loopback.sh, compare.sh, smallfiles.sh, clients.sh,
+# slowlink.sh, memory.sh and profile.sh. Sourced, never run. It gives:
 #   - say/die, an ERR trap that names the failing line;
 #   - a workspace ($WORK) removed on exit with every process started through
 #     bg_start (and their children), plus extra cleanup steps (CLEANUP_CMDS);
 #   - private copies of build/ft and build/ft-hashpass ($FT, $HASHPASS) and a
 #     temporary XDG_CONFIG_HOME for the key pins;
 #   - apt installs when run as root (apt-get update once), or a "skipped" line;
-#   - timing (timed, ELAPSED, RSS_KIB), medians, peak RSS of daemons;
+#   - timing (timed, timed_nc, ELAPSED, RSS_KIB), medians, peak RSS of daemons;
 #   - loopback peers: ft serve, rsync daemon, a private sshd, nginx.
 # Everything listens on 127.0.0.1 (or an address passed in, for slowlink.sh's
 # namespaces). Nothing here asserts a speed.
@@ -44,7 +44,8 @@ size_bytes() {
     ((digits > 0 && digits < (1 << (62 - shift)))) || return 1
     echo $((digits << shift))
 }
-# median / min-max of the numbers on stdin, one a line.
+# median / min-max of the numbers on stdin, one a line; min_max [FORMAT]
+# prints "MIN MAX" in FORMAT (default %.3f).
 median() {
     sort -g | awk '{ v[NR] = $1 }
         END { if (NR == 0) { print "-"; exit }
@@ -52,8 +53,8 @@ median() {
               else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 min_max() {
-    sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
-        END { if (NR == 0) print "- -"; else printf "%.3f %.3f\n", lo, hi }'
+    sort -g | awk -v f="${1:-%.3f}" 'NR == 1 { lo = $1 } { hi = $1 }
+        END { if (NR == 0) print "- -"; else printf f " " f "\n", lo, hi }'
 }
 # max of two numbers where "-" means unknown.
 max_or_dash() {
@@ -86,7 +87,7 @@ record() {
     SERVER_RSS[$key]=$(max_or_dash "${SERVER_RSS[$key]}" "$srss")
 }
 key_median() { printf '%s' "${TIMES[$1]-}" | median; }
-key_min_max() { printf '%s' "${TIMES[$1]-}" | min_max; }
+key_min_max() { printf '%s' "${TIMES[$1]-}" | min_max "${2:-}"; } # KEY [FORMAT]
 
 # ---- packages ----------------------------------------------------------------
 
@@ -275,15 +276,18 @@ pick_port() {
     done
 }
 
-# start_ft_server ROOT LOG [ft serve options...]: FT_SERVER_PID, FT_PORT.
-# Set FT_NS_PREFIX (e.g. "ip netns exec NS") to start it in a namespace.
+# start_ft_server ROOT LOG [ft serve options...]: FT_SERVER_PID, FT_PORT,
+# FT_SERVER_LOG. Set FT_NS_PREFIX (e.g. "ip netns exec NS") to start it in a
+# namespace.
 FT_SERVER_PID=
 FT_PORT=
+FT_SERVER_LOG=
 FT_NS_PREFIX=()
 start_ft_server() {
     local root=$1 log=$2
     shift 2
     mkdir -p "$root"
+    FT_SERVER_LOG=$log
     bg_start "${FT_NS_PREFIX[@]}" "$FT" serve --root "$root" --port 0 "$@" 2>"$log"
     FT_SERVER_PID=$BG_PID
     FT_PORT=$(await_line "$log" 'serving .* port [0-9]+' "$FT_SERVER_PID") || {
@@ -294,7 +298,9 @@ start_ft_server() {
     say "ft server pid $FT_SERVER_PID, port $FT_PORT, store $root"
 }
 ft_server_alive() {
-    kill -0 "$FT_SERVER_PID" 2>/dev/null || die "the ft server (pid $FT_SERVER_PID) has died"
+    kill -0 "$FT_SERVER_PID" 2>/dev/null && return 0
+    tail -n 20 -- "$FT_SERVER_LOG" >&2 2>/dev/null || true
+    die "the ft server (pid $FT_SERVER_PID) has died; its log: $FT_SERVER_LOG"
 }
 
 # ---- peak RSS of daemons -----------------------------------------------------
@@ -372,20 +378,68 @@ tree_poll_stop() {
 ELAPSED=0
 RSS_KIB=-
 timed() {
-    local t0 t1 status=0
-    RSS_KIB=-
+    local t0 status=0
+    # Untimed: writeback left by earlier runs would be charged to whichever command next fsyncs (ft put).
+    sync -f "$WORK"
     t0=$EPOCHREALTIME
+    measured "$@" || status=$?
+    set_elapsed "$t0"
+    return "$status"
+}
+# measured CMD...: CMD under CMD_TIMEOUT_S, its peak RSS in RSS_KIB as timed
+# says (read with builtins: no fork on the clock). Returns its status.
+measured() {
+    local status=0 lines=()
+    RSS_KIB=-
     if ((HAVE_TIME)); then
         timeout "$CMD_TIMEOUT_S" /usr/bin/time -f %M -o "$WORK/rss" "$@" || status=$?
     else
         timeout "$CMD_TIMEOUT_S" "$@" || status=$?
     fi
-    t1=$EPOCHREALTIME
-    ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
-    if ((HAVE_TIME && status == 0)); then
-        RSS_KIB=$(tail -n 1 "$WORK/rss")
+    if ((HAVE_TIME && status == 0)) && mapfile -t lines <"$WORK/rss" && ((${#lines[@]})); then
+        RSS_KIB=${lines[-1]}
     fi
     return "$status"
+}
+# set_elapsed T0: ELAPSED = now - T0 (both $EPOCHREALTIME), in seconds.
+set_elapsed() {
+    local t1=$EPOCHREALTIME
+    ELAPSED=$(awk -v a="$1" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
+}
+# timed_nc SRC OUT: nc (netcat-openbsd) sends SRC over 127.0.0.1 to an
+# 'nc -l' that writes OUT. The clock runs from the sender's start to the
+# listener's exit, i.e. until the last byte is written. ELAPSED and RSS_KIB
+# (the sender's) as timed gives them; NC_LISTENER_KIB: the listener's peak
+# RSS ("-" without /usr/bin/time). Dies if either side fails.
+NC_LISTENER_KIB=-
+timed_nc() {
+    local src=$1 out=$2 log=$WORK/nc.log rss=$WORK/nc.rss pid port t0 status=0
+    NC_LISTENER_KIB=-
+    rm -f -- "$out"
+    # -d: the listener never reads its stdin; it exits once the sender has
+    # shut its side down (-N) and the last byte is written to OUT.
+    if ((HAVE_TIME)); then
+        bg_start timeout "$CMD_TIMEOUT_S" /usr/bin/time -f %M -o "$rss" \
+            nc -d -v -l 127.0.0.1 0 >"$out" 2>"$log"
+    else
+        bg_start timeout "$CMD_TIMEOUT_S" nc -d -v -l 127.0.0.1 0 >"$out" 2>"$log"
+    fi
+    pid=$BG_PID
+    port=$(await_line "$log" '^Listening on ' "$pid") || {
+        cat "$log" >&2
+        die "nc -l did not report listening within ${READY_TIMEOUT_S}s"
+    }
+    sync -f "$WORK" # untimed, as in timed
+    t0=$EPOCHREALTIME
+    measured nc -N 127.0.0.1 "$port" <"$src" || status=$?
+    # The copy is complete only when the listener has written it and exited.
+    wait "$pid" || status=$?
+    set_elapsed "$t0"
+    forget_pid "$pid"
+    ((status == 0)) || { cat "$log" >&2; die "nc failed (status $status)"; }
+    if ((HAVE_TIME)); then
+        NC_LISTENER_KIB=$(grep -E '^[0-9]+$' "$rss" | tail -n 1 || echo -)
+    fi
 }
 
 # ---- peers -------------------------------------------------------------------

@@ -18,23 +18,13 @@
 # to ~/.config/ft/known_hosts.
 # This measures, it asserts nothing about speed.
 set -euo pipefail
+# A tighter bound than lib.sh's default for any one timed command.
+CMD_TIMEOUT_S=${CMD_TIMEOUT_S:-900}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
-readonly SELF=${0##*/}
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-readonly REPO
-readonly BUILD_DIR=${BUILD_DIR:-$REPO/build}
-BUILT_FT=$BUILD_DIR/ft
-BUILT_HASHPASS=$BUILD_DIR/ft-hashpass
 readonly RUNS=${RUNS:-5}
 readonly SIZE_ARG=${1:-1G}
-readonly READY_TIMEOUT_S=10    # for a listener to say it listens
-readonly CMD_TIMEOUT_S=900     # for any one timed command
-
-say() { printf '%s: %s\n' "$SELF" "$*" >&2; }
-die() { say "error: $*"; exit 1; }
-# set -e stops at a failing command without a word: name it.
-set -E
-trap 'say "error: line $LINENO: \"$BASH_COMMAND\" failed (status $?)"' ERR
 
 usage() {
     cat <<EOF
@@ -51,130 +41,16 @@ case $SIZE_ARG in
 esac
 [[ $# -le 1 ]] || { usage >&2; exit 2; }
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
-
-# SIZE in bytes: digits and an optional K/M/G/T suffix (powers of 1024).
-size_bytes() {
-    local text=$1 digits unit shift=0
-    [[ $text =~ ^([0-9]+)([kKmMgGtT]?)(i?B)?$ ]] || return 1
-    digits=$((10#${BASH_REMATCH[1]}))
-    unit=${BASH_REMATCH[2]}
-    case $unit in
-    k | K) shift=10 ;;
-    m | M) shift=20 ;;
-    g | G) shift=30 ;;
-    t | T) shift=40 ;;
-    esac
-    ((digits > 0 && digits < (1 << (62 - shift)))) || return 1
-    echo $((digits << shift))
-}
 BYTES=$(size_bytes "$SIZE_ARG") || die "SIZE must look like 64M or 1G, not '$SIZE_ARG'"
 readonly BYTES
 
-# ---- tools -----------------------------------------------------------------
+# ---- tools, workspace, binaries --------------------------------------------
 
-is_root() { [[ $(id -u) -eq 0 ]]; }
-
-APT_UPDATED=0
-apt_install() {
-    if ((APT_UPDATED == 0)); then
-        say "running apt-get update"
-        apt-get update -qq >&2
-        APT_UPDATED=1
-    fi
-    say "installing $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-}
-
-if [[ ! -x $BUILT_FT || ! -x $BUILT_HASHPASS ]]; then
-    say "building ft and ft-hashpass in $BUILD_DIR"
-    cmake -S "$REPO" -B "$BUILD_DIR" >&2
-    cmake --build "$BUILD_DIR" -j2 --target ft ft-hashpass >&2
-fi
-[[ -x $BUILT_FT && -x $BUILT_HASHPASS ]] ||
-    die "no $BUILT_FT or $BUILT_HASHPASS after the build"
-
-# OpenBSD's nc: it has -N (shut down the socket at EOF) and -d; the
-# traditional netcat has neither.
-nc_is_openbsd() { command -v nc >/dev/null && nc -h 2>&1 | grep -q -- '-N'; }
-if ! nc_is_openbsd; then
-    if is_root; then
-        apt_install netcat-openbsd
-    fi
-    nc_is_openbsd ||
-        die "needs OpenBSD netcat (nc with -N): run 'apt-get install netcat-openbsd' as root"
-fi
-
-HAVE_TIME=1
-if [[ ! -x /usr/bin/time ]]; then
-    if is_root; then
-        apt_install time
-    fi
-    if [[ ! -x /usr/bin/time ]]; then
-        HAVE_TIME=0
-        say "note: no /usr/bin/time (package 'time'): client peak RSS is not measured"
-    fi
-fi
-for tool in timeout cmp awk sort head ps; do
-    command -v "$tool" >/dev/null || die "needs '$tool' on PATH"
-done
-
-# ---- workspace and cleanup -------------------------------------------------
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-loopback.XXXXXX")
-readonly WORK
-BG_PIDS=()
-
-# Ends a process and everything below it (a /usr/bin/time wrapper and its
-# nc, say), children first so none is left orphaned and listening.
-kill_tree() {
-    local pid=$1 child
-    # ps fails when there are no children: that is the usual case.
-    for child in $(ps -o pid= --ppid "$pid" 2>/dev/null || true); do
-        kill_tree "$child"
-    done
-    kill -TERM "$pid" 2>/dev/null || true
-}
-
-# Drops a pid that has been waited for from BG_PIDS.
-forget_pid() {
-    local keep=() p
-    for p in "${BG_PIDS[@]}"; do
-        [[ $p == "$1" ]] || keep+=("$p")
-    done
-    BG_PIDS=("${keep[@]}")
-}
-
-cleanup() {
-    local status=$? pid
-    trap - EXIT INT TERM ERR
-    for pid in "${BG_PIDS[@]}"; do
-        kill_tree "$pid"
-    done
-    for pid in "${BG_PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf -- "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Private copies of the binaries: a rebuild during the run (another shell
-# in the same tree) must not mix a new client with the running server.
-mkdir "$WORK/bin"
-cp -- "$BUILT_FT" "$BUILT_HASHPASS" "$WORK/bin/"
-readonly FT=$WORK/bin/ft
-readonly HASHPASS=$WORK/bin/ft-hashpass
-say "using $BUILT_FT ($("$FT" --version 2>&1 | head -n 1)), copied to $WORK/bin"
-TREE=unknown
-if command -v git >/dev/null && git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1; then
-    TREE=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
-fi
-TREE+=", binary built $(date -r "$BUILT_FT" '+%F %T')"
-# Where an encrypting client pins the keys of this run's servers.
-mkdir "$WORK/config"
-export XDG_CONFIG_HOME=$WORK/config
+need_basics
+have nc_is_openbsd netcat-openbsd ||
+    die "needs OpenBSD netcat (nc with -N): run 'apt-get install netcat-openbsd' as root"
+make_work loopback
+setup_ft
 # Builds with encryption (the default there) offer --plaintext: time both.
 if "$FT" put --help 2>&1 | grep -q -- '--plaintext'; then
     CHANNELS=(default plaintext)
@@ -186,83 +62,10 @@ fi
 
 # Roughly: the source, the store (plus the upload's temporary file), the nc
 # copy and a download.
-avail_kib=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
+avail_kib=$(free_kib "$WORK")
 if ((avail_kib / 1024 < 5 * BYTES / 1048576 + 64)); then
     die "$WORK has $((avail_kib / 1024)) MiB free; a $SIZE_ARG run needs about $((5 * BYTES / 1048576)) MiB (set TMPDIR)"
 fi
-
-# Waits until file $1 has a line matching regex $2 while pid $3 lives;
-# prints the line's last field. Bounded by READY_TIMEOUT_S.
-await_line() {
-    local file=$1 regex=$2 pid=$3 line deadline
-    deadline=$((SECONDS + READY_TIMEOUT_S))
-    while ((SECONDS <= deadline)); do
-        line=$(grep -m1 -E "$regex" "$file" 2>/dev/null || true)
-        if [[ -n $line ]]; then
-            echo "${line##* }"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.02
-    done
-    return 1
-}
-
-# ---- measuring -------------------------------------------------------------
-
-# Runs a command, storing its wall time in ELAPSED (seconds) and, with
-# /usr/bin/time, its peak RSS in KiB in RSS_KIB ("-" without).
-# Returns the command's status.
-ELAPSED=0
-RSS_KIB=-
-timed() {
-    local t0 t1 status=0
-    RSS_KIB=-
-    t0=$EPOCHREALTIME
-    if ((HAVE_TIME)); then
-        timeout "$CMD_TIMEOUT_S" /usr/bin/time -f %M -o "$WORK/rss" "$@" || status=$?
-    else
-        timeout "$CMD_TIMEOUT_S" "$@" || status=$?
-    fi
-    t1=$EPOCHREALTIME
-    ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
-    if ((HAVE_TIME && status == 0)); then
-        RSS_KIB=$(tail -n 1 "$WORK/rss")
-    fi
-    return "$status"
-}
-
-# Results: per label, the times (one per line) and the largest client and
-# server peak RSS seen.
-declare -A TIMES CLIENT_RSS SERVER_RSS
-LABELS=()
-record() {
-    local label=$1 secs=$2 crss=$3 srss=$4
-    if [[ -z ${TIMES[$label]+set} ]]; then
-        LABELS+=("$label")
-        TIMES[$label]=
-        CLIENT_RSS[$label]=-
-        SERVER_RSS[$label]=-
-    fi
-    TIMES[$label]+="$secs"$'\n'
-    CLIENT_RSS[$label]=$(max_or_dash "${CLIENT_RSS[$label]}" "$crss")
-    SERVER_RSS[$label]=$(max_or_dash "${SERVER_RSS[$label]}" "$srss")
-}
-max_or_dash() {
-    if [[ $1 == - ]]; then echo "$2"
-    elif [[ $2 == - ]]; then echo "$1"
-    elif (($1 >= $2)); then echo "$1"
-    else echo "$2"; fi
-}
-# min and max of the numbers on stdin, as "MIN MAX".
-min_max() {
-    sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.6f %.6f\n", lo, hi }'
-}
-median() {
-    sort -g | awk '{ v[NR] = $1 }
-        END { if (NR % 2) printf "%.6f", v[(NR + 1) / 2];
-              else printf "%.6f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 FAILED=0
 check_same() {
@@ -287,77 +90,19 @@ cat "$SRC" >/dev/null
 
 # ---- the ft server ---------------------------------------------------------
 
-mkdir "$WORK/store" "$WORK/dl"
-"$FT" serve --root "$WORK/store" -H 127.0.0.1 --port 0 "${SERVE_FLAGS[@]}" \
-    2>"$WORK/server.log" &
-SERVER_PID=$!
-BG_PIDS+=("$SERVER_PID")
-FT_PORT=$(await_line "$WORK/server.log" 'serving .* port [0-9]+' "$SERVER_PID") || {
-    cat "$WORK/server.log" >&2
-    die "the ft server did not report listening within ${READY_TIMEOUT_S}s"
-}
-say "ft server pid $SERVER_PID on 127.0.0.1 port $FT_PORT, store $WORK/store"
-
-# The server's peak RSS is VmHWM in /proc. Writing 5 to clear_refs resets
-# it (Linux >= 4.0), so each run can be charged its own peak; where that
-# is refused, the figure is the peak of the whole session so far.
-SERVER_HWM_RESETS=1
-server_hwm_reset() {
-    if ((SERVER_HWM_RESETS)) && ! { echo 5 >"/proc/$SERVER_PID/clear_refs"; } 2>/dev/null; then
-        SERVER_HWM_RESETS=0
-        say "note: cannot reset the server's VmHWM: its RSS column is the session's peak so far"
-    fi
-}
-server_hwm() {
-    awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo -
-}
-server_alive() {
-    kill -0 "$SERVER_PID" 2>/dev/null || {
-        cat "$WORK/server.log" >&2
-        die "the ft server (pid $SERVER_PID) has died"
-    }
-}
+mkdir "$WORK/dl"
+start_ft_server "$WORK/store" "$WORK/server.log" -H 127.0.0.1 "${SERVE_FLAGS[@]}"
+# The server's peak RSS is its VmHWM, reset before each run (hwm_reset) so
+# that each run is charged its own peak; where that is refused, the figure is
+# the peak of the whole session so far (HWM_RESETS=0).
 
 # ---- one run of each -------------------------------------------------------
 
 run_nc() {
-    local out=$WORK/nc.out log=$WORK/nc.log rss=$WORK/nc.rss pid port t0 t1 status=0
-    local srss=-
-    rm -f -- "$out"
-    # -d: the listener never reads its stdin; it exits once the sender has
-    # shut its side down (-N) and the last byte is written to $out.
-    if ((HAVE_TIME)); then
-        timeout "$CMD_TIMEOUT_S" /usr/bin/time -f %M -o "$rss" \
-            nc -d -v -l 127.0.0.1 0 >"$out" 2>"$log" &
-    else
-        timeout "$CMD_TIMEOUT_S" nc -d -v -l 127.0.0.1 0 >"$out" 2>"$log" &
-    fi
-    pid=$!
-    BG_PIDS+=("$pid")
-    port=$(await_line "$log" '^Listening on ' "$pid") || {
-        cat "$log" >&2
-        die "nc -l did not report listening within ${READY_TIMEOUT_S}s"
-    }
-    t0=$EPOCHREALTIME
-    if ((HAVE_TIME)); then
-        timeout "$CMD_TIMEOUT_S" /usr/bin/time -f %M -o "$WORK/rss" \
-            nc -N 127.0.0.1 "$port" <"$SRC" || status=$?
-    else
-        timeout "$CMD_TIMEOUT_S" nc -N 127.0.0.1 "$port" <"$SRC" || status=$?
-    fi
-    # The copy is complete only when the listener has written it and exited.
-    wait "$pid" || status=$?
-    t1=$EPOCHREALTIME
-    forget_pid "$pid"
-    ((status == 0)) || { cat "$log" >&2; die "nc failed (status $status)"; }
-    ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
-    RSS_KIB=-
-    if ((HAVE_TIME)); then
-        RSS_KIB=$(tail -n 1 "$WORK/rss")
-        srss=$(grep -E '^[0-9]+$' "$rss" | tail -n 1 || echo -)
-    fi
+    local out=$WORK/nc.out
+    timed_nc "$SRC" "$out"
     check_same "nc copy" "$out" || true
-    record "nc (raw copy)" "$ELAPSED" "$RSS_KIB" "$srss"
+    record "nc (raw copy)" "$ELAPSED" "$RSS_KIB" "$NC_LISTENER_KIB"
     rm -f -- "$out"
 }
 
@@ -379,8 +124,8 @@ run_ft() {
         flags+=(--no-verify)
         label+=" --no-verify"
     fi
-    server_alive
-    server_hwm_reset
+    ft_server_alive
+    hwm_reset "$FT_SERVER_PID"
     if [[ $op == put ]]; then
         timed "$FT" put -H 127.0.0.1 -p "$FT_PORT" -q "${flags[@]}" "$SRC" bench.bin ||
             status=$?
@@ -390,7 +135,7 @@ run_ft() {
             "$WORK/dl/bench.bin" || status=$?
     fi
     ((status == 0)) || die "'ft $op ${flags[*]}' failed (status $status); server log: $WORK/server.log"
-    record "$label" "$ELAPSED" "$RSS_KIB" "$(server_hwm)"
+    record "$label" "$ELAPSED" "$RSS_KIB" "$(hwm "$FT_SERVER_PID")"
     if [[ $op == put ]]; then
         check_same "$label: stored copy" "$WORK/store/bench.bin" || true
     else
@@ -419,25 +164,25 @@ for ((round = 1; round <= RUNS; round++)); do
     done
     say "round $round/$RUNS done"
 done
-server_alive
+ft_server_alive
 
 # ---- the table -------------------------------------------------------------
 
-nc_median=$(printf '%s' "${TIMES["nc (raw copy)"]}" | median)
-hash_median=$(printf '%s' "${TIMES["ft-hashpass (BLAKE2b)"]}" | median)
+nc_median=$(key_median "nc (raw copy)")
+hash_median=$(key_median "ft-hashpass (BLAKE2b)")
 
 printf '\n'
 printf 'ft loopback benchmark: %s (%d bytes), %d runs each, 127.0.0.1, %s, %s CPUs\n' \
     "$SIZE_ARG" "$BYTES" "$RUNS" "$(uname -r)" "$(nproc)"
 printf 'ft: %s, source tree %s; load average at the end: %s\n' \
-    "$BUILT_FT" "$TREE" "$(cut -d ' ' -f 1-3 /proc/loadavg)"
+    "$BUILD_DIR/ft" "$TREE" "$(cut -d ' ' -f 1-3 /proc/loadavg)"
 printf '%-30s %9s %15s %8s %7s %7s %11s %11s\n' \
     what 'median s' '(min-max)' 'MB/s' '/ nc' '/ hash' 'client KiB' 'server KiB'
 slow_rows=()
 ceiling=$(awk -v a="$nc_median" -v b="$hash_median" 'BEGIN { print (a > b ? a : b) }')
-for label in "${LABELS[@]}"; do
-    m=$(printf '%s' "${TIMES[$label]}" | median)
-    read -r lo hi < <(printf '%s' "${TIMES[$label]}" | min_max)
+for label in "${KEYS[@]}"; do
+    m=$(key_median "$label")
+    read -r lo hi < <(key_min_max "$label" %.6f)
     awk -v l="$label" -v m="$m" -v lo="$lo" -v hi="$hi" -v b="$BYTES" \
         -v nc="$nc_median" -v h="$hash_median" \
         -v c="${CLIENT_RSS[$label]}" -v s="${SERVER_RSS[$label]}" 'BEGIN {
@@ -469,7 +214,7 @@ ft put: includes the server's fsync and rename of the stored file.
 client KiB: peak RSS from /usr/bin/time -f %M (for nc: the sender), largest over the runs.
 server KiB: VmHWM of the ft server (for nc: the listener's peak RSS), largest over the runs;
 EOF
-if ((SERVER_HWM_RESETS)); then
+if ((HWM_RESETS)); then
     echo "  the ft server's VmHWM was reset before each run, so it is that run's peak."
 else
     echo "  the ft server's VmHWM could not be reset: it is the whole session's peak."

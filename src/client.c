@@ -895,8 +895,8 @@ enum ft_err ft_client_move(struct ft_client *c, const char *from,
     return request(c, &req, FT_MSG_DONE, &reply);
 }
 
-enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
-                           struct ft_stat *out)
+static enum ft_err stat_with(struct ft_client *c, const char *remote,
+                             uint32_t flags, struct ft_stat *out)
 {
     struct ft_msg req = { .type = FT_MSG_STAT };
     struct ft_msg reply;
@@ -906,6 +906,7 @@ enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
         return err;
     req.u.stat.name.ptr = (const uint8_t *)remote;
     req.u.stat.name.len = strlen(remote);
+    req.u.stat.flags = flags;
     err = request(c, &req, FT_MSG_STAT_INFO, &reply);
     if (err != FT_OK)
         return err;
@@ -914,4 +915,16 @@ enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
     out->mode = reply.u.stat_info.mode;
     ft_hash_hex(reply.u.stat_info.digest, out->digest_hex);
     return FT_OK;
+}
+
+enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
+                           struct ft_stat *out)
+{
+    return stat_with(c, remote, 0, out);
+}
+
+enum ft_err ft_client_stat_quick(struct ft_client *c, const char *remote,
+                                 struct ft_stat *out)
+{
+    return stat_with(c, remote, FT_STAT_NO_HASH, out);
 }

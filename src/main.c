@@ -555,7 +555,7 @@ static bool remote_is_folder(struct ft_client *c, const char *remote)
 {
     struct ft_stat st;
 
-    return ft_client_stat(c, remote, &st) == FT_OK &&
+    return ft_client_stat_quick(c, remote, &st) == FT_OK &&
            (st.mode & 0170000) == 0040000;
 }
 

@@ -192,6 +192,8 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         break;
     case FT_MSG_STAT:
         put_str(&w, msg->u.stat.name);
+        if (msg->u.stat.flags != 0)
+            put_uint(&w, msg->u.stat.flags, 4);
         break;
     case FT_MSG_STAT_INFO:
         put_uint(&w, msg->u.stat_info.size, 8);
@@ -318,6 +320,7 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         break;
     case FT_MSG_STAT:
         msg->u.stat.name = get_str(&r, FT_WIRE_NAME_MAX);
+        msg->u.stat.flags = r.pos < r.len ? (uint32_t)get_uint(&r, 4) : 0;
         break;
     case FT_MSG_STAT_INFO: {
         const uint8_t *d;

@@ -135,7 +135,8 @@ struct ft_msg {
             struct ft_bytes name;
         } entry;
         struct { struct ft_bytes bytes; } noise;
-        struct { struct ft_bytes name; } stat;
+        /* flags: FT_STAT_*; sent only when not 0. */
+        struct { struct ft_bytes name; uint32_t flags; } stat;
         struct {
             uint64_t size;
             int64_t mtime;
@@ -160,6 +161,10 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
 const char *ft_msg_name(unsigned type);
 
 /* Header of a DATA_Z frame: the 4-byte raw length before the deflated data. */
+/* STAT flag: answer at once, with the digest only if the server recorded
+ * one (zeros otherwise), never by reading the whole file. */
+#define FT_STAT_NO_HASH 1u
+
 #define FT_DATA_Z_HEADER_BYTES 4
 void ft_msg_put_u32(uint8_t *p, uint32_t v);
 

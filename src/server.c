@@ -611,7 +611,8 @@ static void handle_stat(struct session *s, const struct ft_msg *req,
     err = ft_store_stat(s->srv->store, name, &e);
     if (err == FT_OK && (e.mode & FT_MODE_TYPE) != FT_MODE_DIR)
         err = ft_store_open_file(s->srv->store, name, &fd, &e);
-    if (err == FT_OK && fd >= 0 && !ft_store_known_digest(fd, info.u.stat_info.digest))
+    if (err == FT_OK && fd >= 0 && !ft_store_known_digest(fd, info.u.stat_info.digest) &&
+        !(req->u.stat.flags & FT_STAT_NO_HASH))
         err = hash_file(s, fd, info.u.stat_info.digest);
     if (fd >= 0)
         close(fd);

@@ -244,6 +244,28 @@ static void test_metadata_stat_and_move(void **state)
     assert_string_equal(st.digest_hex, hex);
     assert_int_equal(st.mtime, 1500000000);
     assert_int_equal(st.size, (uint64_t)sb.st_size);
+    /* The digest recorded at upload answers a quick STAT too. */
+    assert_int_equal(ft_client_stat_quick(c, "tool.sh", &st), FT_OK);
+    assert_string_equal(st.digest_hex, hex);
+
+    /* Stored unverified, the file has no recorded digest: a quick STAT
+     * answers zeros without reading it, a full one hashes it. */
+    {
+        struct ft_transfer_options unverified = { .no_verify = true };
+        char zeros[FT_HASH_HEX_BYTES];
+
+        memset(zeros, '0', FT_HASH_HEX_BYTES - 1);
+        zeros[FT_HASH_HEX_BYTES - 1] = '\0';
+        fd = open(src, O_RDONLY);
+        assert_int_equal(ft_client_put(c, fd, -1, "plain.sh", &unverified, NULL),
+                         FT_OK);
+        close(fd);
+        assert_int_equal(ft_client_stat_quick(c, "plain.sh", &st), FT_OK);
+        assert_string_equal(st.digest_hex, zeros);
+        assert_int_equal(st.size, (uint64_t)sb.st_size);
+        assert_int_equal(ft_client_stat(c, "plain.sh", &st), FT_OK);
+        assert_string_equal(st.digest_hex, hex);
+    }
 
     assert_int_equal(ft_client_move(c, "tool.sh", "renamed.sh"), FT_OK);
     assert_false(tu_exists(stored));

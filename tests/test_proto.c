@@ -112,6 +112,7 @@ static struct ft_msg sample(enum ft_msg_type type)
         break;
     case FT_MSG_STAT:
         m.u.stat.name = bytes_of(name_bytes, NAME_LEN);
+        m.u.stat.flags = FT_STAT_NO_HASH;
         break;
     case FT_MSG_STAT_INFO:
         m.u.stat_info.size = 0x0102030405060708ull;
@@ -204,6 +205,7 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
         break;
     case FT_MSG_STAT:
         assert_bytes_equal(a->u.stat.name, b->u.stat.name);
+        assert_int_equal(a->u.stat.flags, b->u.stat.flags);
         break;
     case FT_MSG_STAT_INFO:
         assert_true(a->u.stat_info.size == b->u.stat_info.size);
@@ -489,6 +491,12 @@ static void test_truncated_every_prefix(void **state)
                 assert_int_equal(err, FT_OK);
                 continue;
             }
+            /* STAT without its optional flags: flags 0. */
+            if (m.type == FT_MSG_STAT && n == full - 4) {
+                assert_int_equal(err, FT_OK);
+                assert_int_equal(out.u.stat.flags, 0);
+                continue;
+            }
             if (m.type == FT_MSG_END && n == 8) {
                 assert_int_equal(err, FT_OK);
                 assert_false(out.u.end.has_digest);
@@ -684,9 +692,10 @@ static void test_name_length_field(void **state)
         struct ft_msg m = sample(named[i]);
         struct ft_msg out;
         size_t len = encode(&m, buf);
-        /* The name is last but in PUT, where mtime and mode follow it;
-         * its 2-byte length sits just before it. */
-        size_t after = named[i] == FT_MSG_PUT ? 12 : 0;
+        /* The name is last but in PUT, where mtime and mode follow it,
+         * and STAT, where flags do; its 2-byte length sits just before
+         * it. */
+        size_t after = named[i] == FT_MSG_PUT ? 12 : named[i] == FT_MSG_STAT ? 4 : 0;
         size_t at = len - after - NAME_LEN - 2;
 
         assert_int_equal(buf[at] << 8 | buf[at + 1], NAME_LEN);

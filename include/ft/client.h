@@ -165,4 +165,12 @@ struct ft_stat {
 enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
                            struct ft_stat *out);
 
+/* The same, answered at once: digest_hex is all zeros unless the server
+ * recorded the file's digest when it was published (a file stored with
+ * --no-verify, or changed behind the server's back, has none). For
+ * questions such as "is it a folder?" that must not cost a read of a large
+ * file. */
+enum ft_err ft_client_stat_quick(struct ft_client *c, const char *remote,
+                                 struct ft_stat *out);
+
 #endif

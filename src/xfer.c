@@ -39,18 +39,32 @@ struct ring {
     bool pending[RING];
     size_t count;       /* RING with a hasher, else min_count */
     size_t size;
-    struct ft_hasher *hasher;
+    bool verify;
+    struct ft_hasher *hasher; /* NULL: hashed inline, into inline_hash */
+    struct ft_hash inline_hash;
 };
+
+/* A file that fits in one slot is hashed on the I/O thread: starting a
+ * thread would cost more than the hash, many times over for small files. */
+static bool fits_one_slot(uint64_t expect_size, size_t slot_size)
+{
+    return expect_size != FT_SIZE_UNKNOWN && expect_size <= slot_size;
+}
 
 /* Slots are mapped, not malloc'ed, so that their memory goes back to the
  * system when the transfer ends, rather than staying in a busy server's
  * heap after a burst of clients. */
 static enum ft_err ring_init(struct ring *r, size_t size, bool verify,
-                             size_t min_count)
+                             size_t min_count, bool small)
 {
+    bool threaded = verify && !small;
+
     memset(r, 0, sizeof(*r));
-    r->count = verify ? RING : min_count;
+    r->count = threaded ? RING : min_count;
     r->size = size;
+    r->verify = verify;
+    if (verify && !threaded)
+        ft_hash_init(&r->inline_hash);
     for (size_t i = 0; i < r->count; i++) {
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -59,7 +73,7 @@ static enum ft_err ring_init(struct ring *r, size_t size, bool verify,
             return FT_ERR_NOMEM;
         r->buf[i] = p;
     }
-    return verify ? ft_hasher_start(&r->hasher) : FT_OK;
+    return threaded ? ft_hasher_start(&r->hasher) : FT_OK;
 }
 
 /* Slot k, once the hasher no longer reads it. */
@@ -74,14 +88,22 @@ static uint8_t *ring_take(struct ring *r, size_t k)
 /* Hands n bytes at p (inside slot k's buffers) to the hasher, if any. */
 static void ring_hash(struct ring *r, size_t k, const void *p, size_t n)
 {
-    if (r->hasher == NULL)
+    if (!r->verify)
         return;
+    if (r->hasher == NULL) {
+        ft_hash_update(&r->inline_hash, p, n);
+        return;
+    }
     r->ticket[k] = ft_hasher_submit(r->hasher, p, n);
     r->pending[k] = true;
 }
 
 static void ring_digest(struct ring *r, uint8_t digest[FT_HASH_BYTES])
 {
+    if (r->hasher == NULL) {
+        ft_hash_final(&r->inline_hash, digest);
+        return;
+    }
     ft_hasher_finish(r->hasher, digest);
     r->hasher = NULL;
 }
@@ -136,7 +158,7 @@ static enum ft_err hash_prefix(struct ring *r, int fd, uint64_t offset)
 {
     uint64_t off = 0;
 
-    for (size_t k = 0; r->hasher != NULL && off < offset; k = (k + 1) % r->count) {
+    for (size_t k = 0; r->verify && off < offset; k = (k + 1) % r->count) {
         uint8_t *buf = ring_take(r, k);
         size_t want = offset - off < r->size ? (size_t)(offset - off) : r->size;
         size_t got = 0;
@@ -257,11 +279,11 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
     bool verify = (flags & FT_XFER_VERIFY) && known_digest == NULL;
     bool regular = fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode);
     size_t chunks_per_slot = SLOT_BYTES / c->send_chunk;
+    size_t slot_size = c->send_chunk * (chunks_per_slot > 0 ? chunks_per_slot : 1);
     uint64_t total = offset;
     int64_t started = ft_io_now_ms();
-    enum ft_err err = ring_init(&ring, c->send_chunk *
-                                (chunks_per_slot > 0 ? chunks_per_slot : 1),
-                                verify, 1);
+    enum ft_err err = ring_init(&ring, slot_size, verify, 1,
+                                fits_one_slot(expect_size, slot_size));
 
     if (err == FT_OK)
         err = hash_prefix(&ring, in_fd, offset);
@@ -336,7 +358,7 @@ static enum ft_err check_end(const struct ft_msg *m, uint64_t total,
     if (expect_size != FT_SIZE_UNKNOWN && total != expect_size)
         return FT_ERR_PROTOCOL;
     res->bytes = total;
-    if (ring->hasher == NULL)
+    if (!ring->verify)
         return FT_OK;
     if (!m->u.end.has_digest)
         return FT_ERR_PROTOCOL;
@@ -392,7 +414,7 @@ enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
     /* Two slots at least: a DATA_Z frame is inflated from one into the
      * next. */
     enum ft_err err = ring_init(&ring, SLOT_BYTES, (flags & FT_XFER_VERIFY) != 0,
-                                2);
+                                2, fits_one_slot(expect_size, SLOT_BYTES));
 
     if (err == FT_OK)
         err = hash_prefix(&ring, prefix_fd, offset);

@@ -38,6 +38,12 @@ struct ft_client {
     char fingerprint[FT_FINGERPRINT_MAX];
     bool broken;         /* a request died mid-stream: the link is unusable */
     char err[FT_ERROR_TEXT_MAX + 256];
+    /* Pipelined puts sent whose answers are still to come, oldest first. */
+    struct {
+        struct ft_xfer_result res;
+        int64_t started;
+    } due[FT_PIPELINE_MAX];
+    size_t due_first, due_count;
 };
 
 static void set_error(struct ft_client *c, const char *fmt, ...)
@@ -153,7 +159,8 @@ static enum ft_err negotiate(struct ft_client *c, const struct ft_client_config 
     enum ft_err err;
 
     hello.u.hello.version = FT_PROTO_VERSION;
-    hello.u.hello.features = FT_FEATURE_ZLIB | offered_channels(cfg);
+    hello.u.hello.features = FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE |
+                             offered_channels(cfg);
     if (cfg->token != NULL)
         hello.u.hello.features |= FT_FEATURE_TOKEN;
     if ((hello.u.hello.features & FT_FEATURE_CHANNELS) == 0) {
@@ -192,7 +199,7 @@ static enum ft_err negotiate(struct ft_client *c, const struct ft_client_config 
         return fail(c, FT_ERR_PROTOCOL);
     memcpy(welcome_out, c->conn.buf, c->conn.last_len);
     *welcome_len = c->conn.last_len;
-    c->features = welcome->u.welcome.features & FT_FEATURE_ZLIB;
+    c->features = welcome->u.welcome.features & (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE);
     c->conn.send_chunk = welcome->u.welcome.max_payload - FT_DATA_Z_HEADER_BYTES;
     if (c->conn.send_chunk > FT_CHUNK_BYTES)
         c->conn.send_chunk = FT_CHUNK_BYTES;
@@ -402,6 +409,10 @@ static enum ft_err begin(struct ft_client *c)
         set_error(c, "the connection was lost by an earlier request");
         return FT_ERR_CLOSED;
     }
+    if (c->due_count > 0) {
+        set_error(c, "answers to pipelined puts are still due");
+        return FT_ERR_USAGE;
+    }
     return FT_OK;
 }
 
@@ -558,6 +569,99 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
         out->restarted = (req.u.put.flags & FT_XFER_RESUME) && held > 0 &&
                          offset == 0;
     }
+    return FT_OK;
+}
+
+bool ft_client_can_pipeline(const struct ft_client *c)
+{
+    return (c->features & FT_FEATURE_PIPELINE) != 0;
+}
+
+size_t ft_client_puts_due(const struct ft_client *c)
+{
+    return c->due_count;
+}
+
+enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
+                               const char *remote,
+                               const struct ft_transfer_options *opt)
+{
+    struct ft_msg req = { .type = FT_MSG_PUT };
+    struct ft_xfer_result *res;
+    struct stat sb;
+    enum ft_err err;
+    size_t at = (c->due_first + c->due_count) % FT_PIPELINE_MAX;
+
+    c->conn.peer_code = FT_OK;
+    c->err[0] = '\0';
+    if (c->broken) {
+        set_error(c, "the connection was lost by an earlier request");
+        return FT_ERR_CLOSED;
+    }
+    if (!ft_client_can_pipeline(c) || size < 0 || c->due_count == FT_PIPELINE_MAX ||
+        (opt != NULL && opt->resume)) {
+        set_error(c, "this put cannot be pipelined");
+        return FT_ERR_USAGE;
+    }
+    req.u.put.flags = xfer_flags(c, opt) | FT_XFER_PIPELINE;
+    req.u.put.size = (uint64_t)size;
+    req.u.put.name.ptr = (const uint8_t *)remote;
+    req.u.put.name.len = strlen(remote);
+    if (fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        req.u.put.flags |= FT_XFER_META;
+        req.u.put.mtime = (int64_t)sb.st_mtime;
+        req.u.put.mode = (uint32_t)(sb.st_mode & 0777);
+    }
+    res = &c->due[at].res;
+    memset(res, 0, sizeof(*res));
+    c->due[at].started = ft_io_now_ms();
+    c->conn.answers_due = true;
+    err = ft_conn_send(&c->conn, &req);
+    if (err == FT_OK)
+        err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
+                                0, NULL, res);
+    c->conn.answers_due = c->due_count > 0;
+    if (err != FT_OK) {
+        /* The server waits for the rest of this file: the link is out of
+         * step, though the answers already due can still be read. */
+        c->broken = true;
+        return fail(c, err);
+    }
+    /* The server compares our digest with its own before it says DONE. */
+    res->verified = (req.u.put.flags & FT_XFER_VERIFY) != 0;
+    c->due_count++;
+    c->conn.answers_due = true;
+    return FT_OK;
+}
+
+enum ft_err ft_client_put_wait(struct ft_client *c, struct ft_transfer *out)
+{
+    struct ft_msg reply;
+    size_t at = c->due_first;
+    enum ft_err err;
+
+    c->conn.peer_code = FT_OK;
+    c->err[0] = '\0';
+    if (c->due_count == 0) {
+        set_error(c, "no pipelined put is waiting for its answer");
+        return FT_ERR_USAGE;
+    }
+    c->due_first = (c->due_first + 1) % FT_PIPELINE_MAX;
+    c->due_count--;
+    c->conn.answers_due = c->due_count > 0;
+    if (c->broken) {
+        set_error(c, "the connection was lost before the server answered: the "
+                     "file may or may not be stored");
+        return FT_ERR_CLOSED;
+    }
+    err = ft_conn_recv(&c->conn, &reply, c->conn.timeout_ms);
+    if (err != FT_OK)
+        return fail(c, err);
+    if (reply.type == FT_MSG_ERROR)
+        return fail(c, c->conn.peer_code);
+    if (reply.type != FT_MSG_DONE || reply.u.done.count != c->due[at].res.bytes)
+        return fail(c, FT_ERR_PROTOCOL);
+    report(out, &c->due[at].res, c->due[at].started);
     return FT_OK;
 }
 

@@ -272,7 +272,7 @@ enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
 
 enum ft_err ft_conn_poll_error(struct ft_conn *c)
 {
-    for (;;) {
+    while (!c->answers_due) {
         struct pollfd p = { .fd = c->fd, .events = POLLIN };
         struct ft_msg m;
         enum ft_err err;
@@ -288,4 +288,5 @@ enum ft_err ft_conn_poll_error(struct ft_conn *c)
             continue;
         return m.type == FT_MSG_ERROR ? c->peer_code : FT_ERR_PROTOCOL;
     }
+    return FT_OK;
 }

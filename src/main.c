@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,6 +195,19 @@ struct client_args {
     bool json;                 /* --json (put, get, ls) */
     bool recursive;            /* -r (put, get, rm) */
     struct cli_report *report; /* put, get: where failures and notes go */
+    struct put_pipe *pipe;     /* put -r: the pipelined puts due */
+};
+
+/* put -r sends files up to this size pipelined, without waiting for the
+ * server between them; larger ones go one at a time, with progress. */
+#define PIPELINED_FILE_MAX (1024 * 1024)
+
+/* The names of the pipelined puts whose answers are due, oldest first. */
+struct put_pipe {
+    char *local[FT_PIPELINE_MAX];
+    char *remote[FT_PIPELINE_MAX];
+    int64_t size[FT_PIPELINE_MAX];
+    size_t first, count;
 };
 
 static const struct option client_long_options[] = {
@@ -450,6 +464,26 @@ static void note_resume(struct cli_report *rep, const struct client_args *a,
         cli_report_note(rep, "%s: nothing to continue: started from zero", name);
 }
 
+/* Opens the regular file local for a put. Returns an exit code, 0 with *fd
+ * open on success. */
+static int open_source(struct cli_report *rep, const char *local, int *fd,
+                       struct stat *sb)
+{
+    /* O_NONBLOCK: a FIFO named by mistake must not hang the open. */
+    *fd = open(local, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (*fd >= 0)
+        fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK);
+    if (*fd < 0 || fstat(*fd, sb) != 0)
+        return cli_report_fail(rep, EXIT_LOCAL_IO, "put %s: %s", local,
+                               strerror(errno));
+    if (!S_ISREG(sb->st_mode))
+        return cli_report_fail(rep, EXIT_LOCAL_IO, "put %s: %s", local,
+                               S_ISDIR(sb->st_mode)
+                                   ? "is a folder (use -r to copy it)"
+                                   : "not a regular file");
+    return EXIT_OK;
+}
+
 /* Uploads one local file (or standard input, "-") as remote. Returns an
  * exit code, 0 on success. */
 static int put_one(struct ft_client *c, struct client_args *a,
@@ -463,22 +497,9 @@ static int put_one(struct ft_client *c, struct client_args *a,
     enum ft_err err;
 
     if (strcmp(local, "-") != 0) {
-        /* O_NONBLOCK: a FIFO named by mistake must not hang the open. */
-        fd = open(local, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd >= 0)
-            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        if (fd < 0 || fstat(fd, &sb) != 0) {
-            code = cli_report_fail(rep, EXIT_LOCAL_IO, "put %s: %s", local,
-                                   strerror(errno));
+        code = open_source(rep, local, &fd, &sb);
+        if (code != EXIT_OK)
             goto out;
-        }
-        if (!S_ISREG(sb.st_mode)) {
-            code = cli_report_fail(rep, EXIT_LOCAL_IO, "put %s: %s", local,
-                                   S_ISDIR(sb.st_mode)
-                                       ? "is a folder (use -r to copy it)"
-                                       : "not a regular file");
-            goto out;
-        }
         size = sb.st_size;
     }
     cli_report_begin(rep, remote, size);
@@ -494,6 +515,93 @@ out:
     if (fd > STDIN_FILENO)
         close(fd);
     return code;
+}
+
+/* Folds rc into code as put -r does: the first failure is kept, unless a
+ * later one ends the run. */
+static void keep_code(int *code, int rc)
+{
+    if (*code == EXIT_OK || !keeps_going(rc))
+        *code = rc;
+}
+
+/* Reads the answers to pipelined puts until at most leave are due, and
+ * reports each. Returns an exit code for them all. */
+static int collect_puts(struct ft_client *c, struct client_args *a,
+                        struct cli_report *rep, size_t leave)
+{
+    struct put_pipe *pp = a->pipe;
+    int code = EXIT_OK;
+
+    while (pp->count > leave) {
+        size_t at = pp->first;
+        struct ft_transfer t;
+        enum ft_err err = ft_client_put_wait(c, &t);
+
+        cli_report_begin(rep, pp->remote[at], pp->size[at]);
+        if (err != FT_OK)
+            keep_code(&code, cli_report_fail(rep, exit_code_for(err), "put %s: %s",
+                                             pp->local[at], ft_client_error(c)));
+        else
+            cli_report_done(rep, &t);
+        free(pp->local[at]);
+        free(pp->remote[at]);
+        pp->first = (pp->first + 1) % FT_PIPELINE_MAX;
+        pp->count--;
+    }
+    return code;
+}
+
+/* Sends one small file of a tree pipelined; its answer is read later. */
+static int put_piped(struct ft_client *c, struct client_args *a,
+                     struct cli_report *rep, const char *local,
+                     const char *remote)
+{
+    struct put_pipe *pp = a->pipe;
+    struct stat sb;
+    int code = EXIT_OK, fd = -1;
+    size_t at;
+    enum ft_err err;
+
+    if (pp->count == FT_PIPELINE_MAX)
+        code = collect_puts(c, a, rep, FT_PIPELINE_MAX - 1);
+    if (!keeps_going(code))
+        return code;
+    keep_code(&code, open_source(rep, local, &fd, &sb));
+    if (fd < 0 || code != EXIT_OK)
+        goto out;
+    at = (pp->first + pp->count) % FT_PIPELINE_MAX;
+    pp->local[at] = strdup(local);
+    pp->remote[at] = strdup(remote);
+    pp->size[at] = sb.st_size;
+    if (pp->local[at] == NULL || pp->remote[at] == NULL) {
+        free(pp->local[at]);
+        free(pp->remote[at]);
+        keep_code(&code, cli_report_fail(rep, EXIT_LOCAL_IO, "put: out of memory"));
+        goto out;
+    }
+    err = ft_client_put_send(c, fd, sb.st_size, remote, &a->xfer);
+    if (err == FT_OK) {
+        pp->count++;
+        goto out;
+    }
+    cli_report_begin(rep, remote, sb.st_size);
+    keep_code(&code, cli_report_fail(rep, exit_code_for(err), "put %s: %s", local,
+                                     ft_client_error(c)));
+    free(pp->local[at]);
+    free(pp->remote[at]);
+out:
+    if (fd >= 0)
+        close(fd);
+    return code;
+}
+
+/* Whether put -r sends this file pipelined. */
+static bool pipelines(const struct ft_client *c, const struct client_args *a,
+                      const struct stat *sb)
+{
+    return a->pipe != NULL && !a->xfer.resume && ft_client_can_pipeline(c) &&
+           sb->st_size <= PIPELINED_FILE_MAX;
 }
 
 /* Uploads the tree under the local folder dir into the remote folder
@@ -536,13 +644,16 @@ static int put_tree(struct ft_client *c, struct client_args *a,
                                  strerror(errno));
         else if (S_ISDIR(sb.st_mode))
             rc = put_tree(c, a, rep, local, target, depth + 1);
-        else if (S_ISREG(sb.st_mode))
-            rc = put_one(c, a, rep, local, target);
-        else
+        else if (S_ISREG(sb.st_mode) && pipelines(c, a, &sb))
+            rc = put_piped(c, a, rep, local, target);
+        else if (S_ISREG(sb.st_mode)) {
+            rc = collect_puts(c, a, rep, 0);
+            if (keeps_going(rc))
+                keep_code(&rc, put_one(c, a, rep, local, target));
+        } else
             cli_report_note(rep, "skipped %s: not a regular file or folder", local);
         /* One file's trouble does not stop the others; a lost link does. */
-        if (code == EXIT_OK || !keeps_going(rc))
-            code = rc;
+        keep_code(&code, rc);
         free(local);
         free(target);
     }
@@ -586,6 +697,7 @@ static int cmd_put(int argc, char **argv)
         CLI_JSON_HELP;
     struct client_args a;
     struct cli_report rep;
+    struct put_pipe pipe = { .count = 0 };
     struct ft_client *c = NULL;
     const char *dest;
     char leaf[FT_LEAF_BUF];
@@ -634,7 +746,10 @@ static int cmd_put(int argc, char **argv)
         if (target == NULL) {
             rc = cli_report_fail(&rep, EXIT_LOCAL_IO, "put: out of memory");
         } else if (a.recursive && stat(local, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            a.pipe = &pipe;
             rc = put_tree(c, &a, &rep, local, target, 1);
+            keep_code(&rc, collect_puts(c, &a, &rep, 0));
+            a.pipe = NULL;
         } else {
             rc = put_one(c, &a, &rep, local, target);
         }
@@ -1066,6 +1181,19 @@ static void log_to_stderr(void *ctx, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
+/* A client's pipelined uploads hold two descriptors each until they are
+ * committed: lift the soft limit on open files (often 1024) to the hard
+ * one, as servers commonly do. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const char help[] =
@@ -1195,6 +1323,7 @@ static int cmd_serve(int argc, char **argv)
         }
         cfg.token = token;
     }
+    raise_fd_limit();
     rc = ft_server_start(&srv, &cfg, err, sizeof(err));
     sodium_memzero(token, sizeof(token));
     if (rc != FT_OK) {

@@ -36,6 +36,7 @@
 #define FT_FEATURE_AESGCM 0x4u     /* Noise_NX(psk2)_25519_AESGCM_BLAKE2b */
 #define FT_FEATURE_PLAINTEXT 0x8u  /* no encryption: asked, and allowed */
 #define FT_FEATURE_TOKEN 0x10u     /* the psk2 variant: a token is mixed in */
+#define FT_FEATURE_PIPELINE 0x20u  /* PUT with FT_XFER_PIPELINE is understood */
 #define FT_FEATURE_CHANNELS                                                    \
     (FT_FEATURE_CHACHAPOLY | FT_FEATURE_AESGCM | FT_FEATURE_PLAINTEXT)
 
@@ -45,8 +46,12 @@
 #define FT_XFER_VERIFY 0x2u   /* END carries the BLAKE2b-256 digest */
 #define FT_XFER_META 0x4u     /* PUT's mtime and mode are the source's */
 #define FT_XFER_RESUME 0x8u   /* continue an interrupted transfer (SUMS) */
+/* PUT: the data follows at once, with no READY; the answer may come after
+ * later requests' data (the server commits several uploads together). */
+#define FT_XFER_PIPELINE 0x10u
 #define FT_XFER_KNOWN_FLAGS                                                    \
-    (FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META | FT_XFER_RESUME)
+    (FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META | FT_XFER_RESUME |      \
+     FT_XFER_PIPELINE)
 /* Resumed transfers compare what is already there in chunks of this size,
  * by their BLAKE2b-256 digests; SUMS frames carry at most this many. */
 #define FT_RESUME_CHUNK_BYTES (4u * 1024u * 1024u)

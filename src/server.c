@@ -39,9 +39,14 @@
 #define DRAIN_MS 2000
 #define DRAIN_MAX_BYTES (64u * 1024u * 1024u)
 #define BUSY_REPLY_TIMEOUT_MS 200
+#define BUSY_GRACE_MS 250
 #define ACCEPT_BACKOFF_MS 100
 /* How often a busy server tells its client it is still there. */
 #define HEARTBEAT_MS 1000
+/* Pipelined uploads committed together at most, and how long a quiet
+ * client may leave some waiting before they are committed anyway. */
+#define QUEUE_MAX 64
+#define QUEUE_IDLE_MS 5
 
 struct session;
 
@@ -61,12 +66,22 @@ struct ft_server {
     struct session *sessions; /* under lock: to cut them off at stop */
 };
 
+/* Pipelined uploads received whole and checked, waiting to be committed
+ * together; their answers go out in order once they are. */
+struct put_queue {
+    struct ft_upload ups[QUEUE_MAX];
+    uint64_t bytes[QUEUE_MAX];
+    int64_t started[QUEUE_MAX];
+    size_t count;
+};
+
 struct session {
     struct ft_server *srv;
     struct ft_conn conn;
     char peer[FT_NET_PEER_MAX];
     uint32_t features;
     const char *protocol;  /* the channel, for the log */
+    struct put_queue *queue; /* made at the first pipelined PUT */
     struct session *prev, *next;
 };
 
@@ -77,7 +92,10 @@ struct outcome {
     uint64_t bytes;
     enum ft_err err;
     bool keep_open; /* the stream is still in step: serve the next request */
+    bool queued;    /* a pipelined upload: logged when it is committed */
 };
+
+static void flush_queue(struct session *s);
 
 static void log_line(struct ft_server *srv, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -123,6 +141,8 @@ static void refuse(struct session *s, struct outcome *o, enum ft_err err)
 {
     enum ft_err code = wire_code(err);
 
+    /* Answers go out in the order of the requests. */
+    flush_queue(s);
     o->err = err;
     switch (code) {
     case FT_ERR_BAD_NAME:
@@ -186,7 +206,26 @@ static bool flags_ok(const struct session *s, uint32_t flags)
 {
     if (flags & ~FT_XFER_KNOWN_FLAGS)
         return false;
+    if ((flags & FT_XFER_PIPELINE) &&
+        ((flags & FT_XFER_RESUME) || !(s->features & FT_FEATURE_PIPELINE)))
+        return false;
     return !(flags & FT_XFER_COMPRESS) || (s->features & FT_FEATURE_ZLIB);
+}
+
+/* A refused pipelined PUT's data is already on its way: read and drop it,
+ * up to its END, so that the next request is read in step. */
+static bool skip_upload(struct session *s)
+{
+    for (;;) {
+        struct ft_msg m;
+
+        if (ft_conn_recv(&s->conn, &m, s->conn.timeout_ms) != FT_OK)
+            return false;
+        if (m.type == FT_MSG_END)
+            return true;
+        if (m.type != FT_MSG_DATA && m.type != FT_MSG_DATA_Z)
+            return false;
+    }
 }
 
 /* Keeps reading (and discarding) for a moment after a refusal mid-upload,
@@ -212,8 +251,9 @@ static void drain(struct session *s)
  * flushing a large file can outlast the client's timeout. */
 struct commit_job {
     struct ft_store *store;
-    struct ft_upload *up;
-    enum ft_err err;
+    struct ft_upload *ups;
+    size_t count;
+    enum ft_err *errs;
     bool done;
     pthread_mutex_t lock;
     pthread_cond_t finished;
@@ -222,26 +262,27 @@ struct commit_job {
 static void *commit_main(void *arg)
 {
     struct commit_job *job = arg;
-    enum ft_err err = ft_store_upload_commit(job->store, job->up);
 
+    ft_store_upload_commit_batch(job->store, job->ups, job->count, job->errs);
     pthread_mutex_lock(&job->lock);
-    job->err = err;
     job->done = true;
     pthread_cond_signal(&job->finished);
     pthread_mutex_unlock(&job->lock);
     return NULL;
 }
 
-static enum ft_err commit_with_heartbeats(struct session *s, struct ft_upload *up)
+/* Commits count uploads, errs[i] the result of each. */
+static void commit_with_heartbeats(struct session *s, struct ft_upload *ups,
+                                   size_t count, enum ft_err *errs)
 {
-    struct commit_job job = { .store = s->srv->store, .up = up, .done = false };
+    struct commit_job job = { .store = s->srv->store, .ups = ups, .count = count,
+                              .errs = errs, .done = false };
     pthread_t tid;
-    enum ft_err err;
 
     pthread_mutex_init(&job.lock, NULL);
     pthread_cond_init(&job.finished, NULL);
     if (pthread_create(&tid, NULL, commit_main, &job) != 0) {
-        err = ft_store_upload_commit(job.store, up);
+        ft_store_upload_commit_batch(job.store, ups, count, errs);
         goto out;
     }
     pthread_mutex_lock(&job.lock);
@@ -257,13 +298,74 @@ static enum ft_err commit_with_heartbeats(struct session *s, struct ft_upload *u
             pthread_mutex_lock(&job.lock);
         }
     }
-    err = job.err;
     pthread_mutex_unlock(&job.lock);
     pthread_join(tid, NULL);
 out:
     pthread_cond_destroy(&job.finished);
     pthread_mutex_destroy(&job.lock);
-    return err;
+}
+
+static void log_outcome(struct session *s, const struct outcome *o,
+                        int64_t started)
+{
+    log_line(s->srv, "%s %s %s %" PRIu64 " %s %" PRId64 " ms %s%s", s->peer,
+             o->op, o->name[0] ? o->name : "-", o->bytes,
+             strcmp(o->op, "ls") == 0 ? "entries" : "bytes",
+             ft_io_now_ms() - started, o->err == FT_OK ? "ok" : "failed: ",
+             o->err == FT_OK ? "" : ft_strerror(o->err));
+}
+
+/* Commits the queued uploads and answers each, in order. */
+static void flush_queue(struct session *s)
+{
+    struct put_queue *q = s->queue;
+    enum ft_err errs[QUEUE_MAX];
+    size_t count;
+
+    if (q == NULL || q->count == 0)
+        return;
+    count = q->count;
+    q->count = 0; /* the answers below must not flush again */
+    commit_with_heartbeats(s, q->ups, count, errs);
+    for (size_t i = 0; i < count; i++) {
+        struct outcome o = { .op = "put", .bytes = q->bytes[i], .err = errs[i] };
+
+        ft_name_quote((const uint8_t *)q->ups[i].name, strlen(q->ups[i].name),
+                      o.name, sizeof(o.name));
+        if (errs[i] == FT_OK) {
+            struct ft_msg done = { .type = FT_MSG_DONE };
+
+            done.u.done.count = q->bytes[i];
+            ft_conn_send(&s->conn, &done);
+            ft_store_upload_drop_old(s->srv->store, &q->ups[i]);
+        } else {
+            refuse(s, &o, errs[i]);
+        }
+        log_outcome(s, &o, q->started[i]);
+    }
+}
+
+/* Takes over a pipelined upload received whole; commits the queue once it
+ * is full. */
+static enum ft_err enqueue_upload(struct session *s, struct ft_upload *up,
+                                  uint64_t bytes, int64_t started)
+{
+    struct put_queue *q = s->queue;
+
+    if (q == NULL) {
+        q = s->queue = calloc(1, sizeof(*q));
+        if (q == NULL)
+            return FT_ERR_NOMEM;
+    }
+    q->ups[q->count] = *up;
+    q->bytes[q->count] = bytes;
+    q->started[q->count] = started;
+    q->count++;
+    up->fd = up->dir_fd = -1;
+    up->tmp[0] = '\0';
+    if (q->count == QUEUE_MAX)
+        flush_queue(s);
+    return FT_OK;
 }
 
 static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
@@ -334,8 +436,36 @@ static enum ft_err agree_offset(struct session *s, const struct ft_msg *req,
     return err;
 }
 
+/* A refused pipelined upload: its data is skipped, and the connection
+ * goes on if that works. */
+static void refuse_put(struct session *s, struct outcome *o, enum ft_err err,
+                       bool pipelined)
+{
+    refuse(s, o, err);
+    if (pipelined)
+        o->keep_open = skip_upload(s);
+}
+
+/* Whether a failure while receiving left the connection usable: a local
+ * one (a full disk, a file over the limit) did, a broken or hostile peer
+ * did not. */
+static bool local_failure(enum ft_err err)
+{
+    switch (err) {
+    case FT_ERR_CLOSED:
+    case FT_ERR_TIMEOUT:
+    case FT_ERR_TAMPERED:
+    case FT_ERR_PROTOCOL:
+    case FT_ERR_FRAME_TOO_BIG:
+    case FT_ERR_NOT_FT:
+        return false;
+    default:
+        return true;
+    }
+}
+
 static void handle_put(struct session *s, const struct ft_msg *req,
-                       struct outcome *o)
+                       struct outcome *o, int64_t started)
 {
     struct ft_server *srv = s->srv;
     struct ft_upload up = { .fd = -1 };
@@ -345,14 +475,18 @@ static void handle_put(struct session *s, const struct ft_msg *req,
     uint64_t limit = srv->cfg.max_file_size ? srv->cfg.max_file_size : UINT64_MAX;
     char name[FT_PATH_MAX + 1];
     uint64_t have = 0, offset = 0;
+    bool pipelined = (req->u.put.flags & FT_XFER_PIPELINE) != 0;
     bool stream_done;
     enum ft_err err;
 
     o->op = "put";
-    if (!take_name(s, o, req->u.put.name, name))
-        return;
     if (!flags_ok(s, req->u.put.flags)) {
         refuse(s, o, FT_ERR_PROTOCOL);
+        return;
+    }
+    if (!take_name(s, o, req->u.put.name, name)) {
+        if (pipelined)
+            o->keep_open = skip_upload(s);
         return;
     }
     /* Without the whole-file check, a resume could publish a part that
@@ -363,12 +497,18 @@ static void handle_put(struct session *s, const struct ft_msg *req,
     }
     o->keep_open = true;
     if (req->u.put.size != FT_SIZE_UNKNOWN && req->u.put.size > limit) {
-        refuse(s, o, FT_ERR_TOO_LARGE);
+        refuse_put(s, o, FT_ERR_TOO_LARGE, pipelined);
         return;
     }
     err = begin_upload(s, req, name, &up, &have);
+    if (err != FT_OK && s->queue != NULL && s->queue->count > 0) {
+        /* Queued uploads hold descriptors: out of them, say, commit those
+         * and try once more. */
+        flush_queue(s);
+        err = begin_upload(s, req, name, &up, &have);
+    }
     if (err != FT_OK) {
-        refuse(s, o, err);
+        refuse_put(s, o, err, pipelined);
         return;
     }
     up.has_meta = (req->u.put.flags & FT_XFER_META) != 0;
@@ -376,7 +516,7 @@ static void handle_put(struct session *s, const struct ft_msg *req,
     up.mode = req->u.put.mode;
     memset(&res, 0, sizeof(res));
     ready.u.ready.offset = have;
-    err = ft_conn_send(&s->conn, &ready);
+    err = pipelined ? FT_OK : ft_conn_send(&s->conn, &ready);
     if (err == FT_OK)
         err = agree_offset(s, req, &up, have, &offset);
     if (err == FT_OK)
@@ -391,13 +531,20 @@ static void handle_put(struct session *s, const struct ft_msg *req,
     stream_done = err == FT_OK || err == FT_ERR_INTEGRITY;
     up.has_digest = res.verified;
     memcpy(up.digest, res.digest, sizeof(up.digest));
-    if (err == FT_OK)
-        err = commit_with_heartbeats(s, &up);
+    if (err == FT_OK && pipelined) {
+        err = enqueue_upload(s, &up, res.bytes, started);
+        o->queued = err == FT_OK;
+    } else if (err == FT_OK) {
+        commit_with_heartbeats(s, &up, 1, &err);
+    }
     ft_store_upload_abort(srv->store, &up);
     if (err == FT_OK) {
+        if (o->queued)
+            return;
         done.u.done.count = res.bytes;
         o->err = ft_conn_send(&s->conn, &done);
         o->keep_open = o->err == FT_OK;
+        ft_store_upload_drop_old(srv->store, &up);
         return;
     }
     o->keep_open = stream_done;
@@ -406,6 +553,10 @@ static void handle_put(struct session *s, const struct ft_msg *req,
         /* The client gave up or vanished: nothing to tell it. */
         o->err = err;
         o->keep_open = false;
+        return;
+    }
+    if (pipelined && !stream_done && local_failure(err)) {
+        refuse_put(s, o, err, true);
         return;
     }
     refuse(s, o, err);
@@ -794,7 +945,7 @@ static enum ft_err open_channel(struct session *s, const struct ft_msg *hello)
         return FT_ERR_VERSION;
     }
     memcpy(hello_bytes, s->conn.buf, hello_len);
-    s->features = hello->u.hello.features & FT_FEATURE_ZLIB;
+    s->features = hello->u.hello.features & (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE);
     welcome.u.welcome.version = FT_PROTO_VERSION;
     welcome.u.welcome.features = s->features | channel |
                                  (srv->cfg.token != NULL ? FT_FEATURE_TOKEN : 0);
@@ -827,7 +978,17 @@ static enum ft_err open_channel(struct session *s, const struct ft_msg *hello)
     return FT_OK;
 }
 
-static void serve_requests(struct session *s)
+/* Whether the client has stopped sending for now: then the uploads it
+ * pipelined are committed, not left waiting for company. */
+static bool client_paused(struct session *s)
+{
+    struct pollfd p = { .fd = s->conn.fd, .events = POLLIN };
+
+    return s->queue != NULL && s->queue->count > 0 &&
+           poll(&p, 1, QUEUE_IDLE_MS) == 0;
+}
+
+static void serve_loop(struct session *s)
 {
     struct ft_server *srv = s->srv;
     bool first = true;
@@ -841,7 +1002,11 @@ static void serve_requests(struct session *s)
         int waited_ms = first && srv->cfg.token != NULL
                             ? srv->cfg.handshake_timeout_ms
                             : srv->cfg.idle_timeout_ms;
-        enum ft_err err = ft_conn_recv(&s->conn, &m, waited_ms);
+        enum ft_err err;
+
+        if (client_paused(s))
+            flush_queue(s);
+        err = ft_conn_recv(&s->conn, &m, waited_ms);
 
         if (err == FT_ERR_CLOSED)
             return;
@@ -869,9 +1034,11 @@ static void serve_requests(struct session *s)
         }
         s->conn.peer_code = FT_OK;
         started = ft_io_now_ms();
+        if (m.type != FT_MSG_PUT || !(m.u.put.flags & FT_XFER_PIPELINE))
+            flush_queue(s);
         switch (m.type) {
         case FT_MSG_PUT:
-            handle_put(s, &m, &o);
+            handle_put(s, &m, &o, started);
             break;
         case FT_MSG_GET:
             handle_get(s, &m, &o);
@@ -896,14 +1063,20 @@ static void serve_requests(struct session *s)
                                ft_msg_name(m.type));
             return;
         }
-        log_line(srv, "%s %s %s %" PRIu64 " %s %" PRId64 " ms %s%s",
-                 s->peer, o.op, o.name[0] ? o.name : "-", o.bytes,
-                 strcmp(o.op, "ls") == 0 ? "entries" : "bytes",
-                 ft_io_now_ms() - started, o.err == FT_OK ? "ok" : "failed: ",
-                 o.err == FT_OK ? "" : ft_strerror(o.err));
+        if (!o.queued)
+            log_outcome(s, &o, started);
         if (!o.keep_open)
             return;
     }
+}
+
+static void serve_requests(struct session *s)
+{
+    serve_loop(s);
+    /* Uploads received whole are committed even if the client is gone. */
+    flush_queue(s);
+    free(s->queue);
+    s->queue = NULL;
 }
 
 static void session_end(struct session *s)
@@ -1012,6 +1185,20 @@ static void accept_one(struct ft_server *srv)
         return;
     }
     pthread_mutex_lock(&srv->lock);
+    /* A client that reconnects at once may find its last session still
+     * finishing (committing, freeing a replaced file): give sessions a
+     * moment to end before turning anyone away. */
+    if (srv->active >= srv->cfg.max_clients) {
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += BUSY_GRACE_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (srv->active >= srv->cfg.max_clients &&
+               pthread_cond_timedwait(&srv->drained, &srv->lock, &until) == 0)
+            ;
+    }
     if (srv->active >= srv->cfg.max_clients) {
         pthread_mutex_unlock(&srv->lock);
         turn_away(srv, fd, peer);

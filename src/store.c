@@ -300,6 +300,7 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
     up->dir_fd = -1;
     up->tmp_dir_fd = st->tmp_fd;
     up->tmp[0] = '\0';
+    up->old[0] = '\0';
     up->written = 0;
     up->has_meta = false;
     up->has_digest = false;
@@ -486,41 +487,104 @@ bool ft_store_known_digest(int fd, uint8_t digest[32])
     return true;
 }
 
-enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
+/* The file's final metadata, and its write-back started: the first step of
+ * a commit. */
+static enum ft_err finish_file(struct ft_upload *up)
 {
-    enum ft_err err = FT_OK;
-
-    if (fchmod(up->fd, 0644 | (up->has_meta ? up->mode & 0111 : 0)) != 0) {
-        err = from_errno(errno);
-        goto out;
-    }
+    if (fchmod(up->fd, 0644 | (up->has_meta ? up->mode & 0111 : 0)) != 0)
+        return from_errno(errno);
     if (up->has_meta) {
         struct timespec times[2] = {
             { .tv_sec = 0, .tv_nsec = UTIME_OMIT },
             { .tv_sec = (time_t)up->mtime, .tv_nsec = 0 },
         };
 
-        if (futimens(up->fd, times) != 0) {
-            err = from_errno(errno);
-            goto out;
-        }
+        if (futimens(up->fd, times) != 0)
+            return from_errno(errno);
     }
     if (up->has_digest)
         record_digest(up->fd, up->digest);
-    if (fsync(up->fd) != 0) {
-        err = from_errno(errno);
-        goto out;
-    }
+    sync_file_range(up->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    return FT_OK;
+}
+
+static enum ft_err publish(struct ft_store *st, struct ft_upload *up)
+{
+    uint8_t rnd[8];
+    char hex[2 * sizeof(rnd) + 1];
+    int saved;
+
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+    snprintf(up->old, sizeof(up->old), "old-%s", hex);
+    /* Fails when there is no old version (or it is a folder): fine. */
+    if (linkat(up->dir_fd, up->leaf, st->tmp_fd, up->old, 0) != 0)
+        up->old[0] = '\0';
     if (renameat(up->tmp_dir_fd, up->tmp, up->dir_fd, up->leaf) != 0) {
+        saved = errno;
+        ft_store_upload_drop_old(st, up);
         /* A folder under that name is not replaced by a file. */
-        err = errno == EISDIR ? FT_ERR_DENIED : from_errno(errno);
-        goto out;
+        return saved == EISDIR ? FT_ERR_DENIED : from_errno(saved);
     }
     up->tmp[0] = '\0';
-    /* The rename itself must survive a crash too. */
-    fsync(up->dir_fd);
-out:
-    ft_store_upload_abort(st, up);
+    return FT_OK;
+}
+
+void ft_store_upload_drop_old(struct ft_store *st, struct ft_upload *up)
+{
+    if (up->old[0] != '\0')
+        unlinkat(st->tmp_fd, up->old, 0);
+    up->old[0] = '\0';
+}
+
+/* Whether up's folder is that of an earlier upload of the batch, whose
+ * fsync covers it. */
+static bool folder_synced_before(struct ft_upload *ups, size_t i)
+{
+    struct stat a, b;
+
+    if (fstat(ups[i].dir_fd, &a) != 0)
+        return false;
+    for (size_t j = 0; j < i; j++) {
+        if (ups[j].tmp[0] == '\0' && ups[j].dir_fd >= 0 &&
+            fstat(ups[j].dir_fd, &b) == 0 && a.st_ino == b.st_ino &&
+            a.st_dev == b.st_dev)
+            return true;
+    }
+    return false;
+}
+
+/* Each file is flushed before any is renamed, and each folder is flushed
+ * once after all renames: the journal commits once or twice for the
+ * batch, not twice per file. */
+void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
+                                  size_t n, enum ft_err *errs)
+{
+    for (size_t i = 0; i < n; i++)
+        errs[i] = finish_file(&ups[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (errs[i] == FT_OK && fsync(ups[i].fd) != 0)
+            errs[i] = from_errno(errno);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (errs[i] == FT_OK)
+            errs[i] = publish(st, &ups[i]);
+    }
+    /* The renames themselves must survive a crash too. */
+    for (size_t i = 0; i < n; i++) {
+        if (errs[i] == FT_OK && !folder_synced_before(ups, i))
+            fsync(ups[i].dir_fd);
+    }
+    for (size_t i = 0; i < n; i++)
+        ft_store_upload_abort(st, &ups[i]);
+}
+
+enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
+{
+    enum ft_err err;
+
+    ft_store_upload_commit_batch(st, up, 1, &err);
+    ft_store_upload_drop_old(st, up);
     return err;
 }
 

@@ -44,6 +44,10 @@ struct ft_upload {
      * on arrival): it is recorded with the file, for gets and stats. */
     bool has_digest;
     uint8_t digest[32];
+    /* The version it replaced, linked under .ft/tmp by the commit: freeing
+     * a large file's blocks takes a while, better spent after the client
+     * has its answer (ft_store_upload_drop_old). Empty: none. */
+    char old[48];
 };
 
 /* Opens (creating if missing) the store at root, takes its lock so that no
@@ -88,8 +92,18 @@ void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s);
  * is not vouched for). */
 bool ft_store_known_digest(int fd, uint8_t digest[32]);
 
-/* Makes the upload durable and visible under its name, and releases it. */
+/* Makes the upload durable and visible under its name, and releases it
+ * (the version it replaced too). */
 enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up);
+
+/* Removes the version a committed upload replaced, if any. */
+void ft_store_upload_drop_old(struct ft_store *st, struct ft_upload *up);
+
+/* The same for n uploads at once, in order, for the cost of about one
+ * flush: errs[i] is upload i's result. Every upload is released, but the
+ * versions they replaced are left to ft_store_upload_drop_old. */
+void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
+                                  size_t n, enum ft_err *errs);
 /* Discards the upload; safe to call on an upload already committed or never
  * begun (fd -1). */
 void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up);

@@ -527,6 +527,127 @@ static void test_hostile_names_refused(void **state)
     assert_int_equal(tu_count_entries(f->server.root), 1);
 }
 
+
+/* Sends src pipelined as name. */
+static void send_piped(struct ft_client *c, const char *src, const char *name)
+{
+    struct stat sb;
+    int fd = open(src, O_RDONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &sb), 0);
+    assert_int_equal(ft_client_put_send(c, fd, sb.st_size, name, NULL), FT_OK);
+    close(fd);
+}
+
+/* Many small files pipelined over one connection, more than the client
+ * may have due at once and more than the server commits together: every
+ * answer comes in order, and every file lands whole. */
+static void test_pipelined_puts(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_client *c = connect_to(f);
+    const int files = FT_PIPELINE_MAX + 70;
+    char name[64];
+    int answered = 0;
+
+    assert_true(ft_client_can_pipeline(c));
+    for (int i = 0; i < files; i++) {
+        char *src;
+
+        snprintf(name, sizeof(name), "src%d", i);
+        src = tu_path(f->work, name);
+        tu_write_random(src, (uint64_t)(i * 37 % 5000), (uint32_t)i);
+        if (ft_client_puts_due(c) == FT_PIPELINE_MAX) {
+            struct ft_transfer t;
+
+            assert_int_equal(ft_client_put_wait(c, &t), FT_OK);
+            assert_true(t.verified);
+            assert_int_equal(t.bytes, (uint64_t)(answered * 37 % 5000));
+            answered++;
+        }
+        snprintf(name, sizeof(name), "many/f%d", i);
+        send_piped(c, src, name);
+        free(src);
+    }
+    /* No other request while answers are due. */
+    assert_int_equal(ft_client_remove(c, "many/f0"), FT_ERR_USAGE);
+    while (ft_client_puts_due(c) > 0) {
+        struct ft_transfer t;
+
+        assert_int_equal(ft_client_put_wait(c, &t), FT_OK);
+        assert_int_equal(t.bytes, (uint64_t)(answered * 37 % 5000));
+        answered++;
+    }
+    assert_int_equal(answered, files);
+    for (int i = 0; i < files; i++) {
+        char *src, *stored;
+
+        snprintf(name, sizeof(name), "src%d", i);
+        src = tu_path(f->work, name);
+        snprintf(name, sizeof(name), "many/f%d", i);
+        stored = tu_path(f->server.root, name);
+        assert_true(tu_files_equal(src, stored));
+        free(src);
+        free(stored);
+    }
+    ft_client_close(c);
+}
+
+/* Refusals among pipelined puts: a bad name (refused up front, its data
+ * skipped) and a folder standing in the way (refused at commit). Each gets
+ * its own answer, in its place; the others land and the connection stays
+ * usable. */
+static void test_pipelined_refusals(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_client *c = connect_to(f);
+    char *src = tu_path(f->work, "small");
+    char *ok1 = tu_path(f->server.root, "ok1");
+    char *ok2 = tu_path(f->server.root, "ok2");
+    char *folder = tu_path(f->server.root, "taken");
+    struct ft_stat st;
+
+    tu_write_random(src, 3000, 7);
+    assert_int_equal(mkdir(folder, 0755), 0);
+    send_piped(c, src, "ok1");
+    send_piped(c, src, "../escape");
+    send_piped(c, src, "taken");
+    send_piped(c, src, "ok2");
+    assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
+    assert_int_equal(ft_client_put_wait(c, NULL), FT_ERR_BAD_NAME);
+    assert_int_equal(ft_client_put_wait(c, NULL), FT_ERR_DENIED);
+    assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
+    assert_true(tu_files_equal(src, ok1));
+    assert_true(tu_files_equal(src, ok2));
+    assert_int_equal(ft_client_stat(c, "ok2", &st), FT_OK);
+    assert_int_equal(st.size, 3000);
+    ft_client_close(c);
+    free(src);
+    free(ok1);
+    free(ok2);
+    free(folder);
+}
+
+/* A client that leaves without reading its answers: what the server
+ * received whole is committed all the same. */
+static void test_pipelined_client_gone(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_client *c = connect_to(f);
+    char *src = tu_path(f->work, "small");
+    char *dir = tu_path(f->server.root, "left");
+
+    tu_write_random(src, 1000, 9);
+    send_piped(c, src, "left/a");
+    send_piped(c, src, "left/b");
+    send_piped(c, src, "left/c");
+    ft_client_close(c);
+    assert_true(tu_wait_count(dir, 3, 10000));
+    free(src);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -549,6 +670,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_frames_after_handshake, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hostile_names_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_puts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_client_gone, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

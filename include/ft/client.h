@@ -101,6 +101,24 @@ const char *ft_client_protocol(const struct ft_client *c);
 const char *ft_client_server_key(const struct ft_client *c);
 bool ft_client_pinned_now(const struct ft_client *c);
 
+/* Pipelined puts, for many small files: ft_client_put_send sends the
+ * request and the whole file without waiting for the server, which
+ * commits several such uploads together (one flush for all of them) and
+ * answers each in order; ft_client_put_wait reads the answer to the oldest
+ * one still due. At most FT_PIPELINE_MAX may be due: wait for one before
+ * sending more. While answers are due, no other request may be made.
+ * Only for files of known size, without resume, and only when
+ * ft_client_can_pipeline says the server takes them. */
+#define FT_PIPELINE_MAX 128
+bool ft_client_can_pipeline(const struct ft_client *c);
+size_t ft_client_puts_due(const struct ft_client *c);
+enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
+                               const char *remote,
+                               const struct ft_transfer_options *opt);
+/* out (may be NULL) gets the transfer's figures; its seconds run from the
+ * send to the answer. A refusal leaves the connection usable. */
+enum ft_err ft_client_put_wait(struct ft_client *c, struct ft_transfer *out);
+
 /* Uploads what in_fd yields until end of file under the name remote. size
  * is the number of bytes that will come, or -1 when unknown (a pipe). When
  * in_fd is a regular file, its modification time and executable bits go

@@ -89,35 +89,10 @@ row() { # row KEY TOOL DIR SECONDS CLIENT_KIB SERVER_KIB
 # ---- cases -------------------------------------------------------------------
 
 run_nc() {
-    local out=$WORK/nc.out log=$WORK/nc.log rss=$WORK/nc.rss pid port t0 t1 status=0 srss=-
-    rm -f -- "$out"
-    # -d: the listener never reads stdin; it exits when the sender shuts its
-    # side down (-N) and the last byte is written.
-    if ((HAVE_TIME)); then
-        bg_start timeout "$CMD_TIMEOUT_S" /usr/bin/time -f %M -o "$rss" nc -d -v -l 127.0.0.1 0 >"$out" 2>"$log"
-    else
-        bg_start timeout "$CMD_TIMEOUT_S" nc -d -v -l 127.0.0.1 0 >"$out" 2>"$log"
-    fi
-    pid=$BG_PID
-    port=$(await_line "$log" '^Listening on ' "$pid") || { cat "$log" >&2; die "nc -l did not listen"; }
-    t0=$EPOCHREALTIME
-    if ((HAVE_TIME)); then
-        timeout "$CMD_TIMEOUT_S" /usr/bin/time -f %M -o "$WORK/rss" nc -N 127.0.0.1 "$port" <"$SRC" || status=$?
-    else
-        timeout "$CMD_TIMEOUT_S" nc -N 127.0.0.1 "$port" <"$SRC" || status=$?
-    fi
-    wait "$pid" || status=$?
-    t1=$EPOCHREALTIME
-    forget_pid "$pid"
-    ((status == 0)) || { cat "$log" >&2; die "nc failed (status $status)"; }
-    ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
-    RSS_KIB=-
-    if ((HAVE_TIME)); then
-        RSS_KIB=$(tail -n 1 "$WORK/rss")
-        srss=$(grep -E '^[0-9]+$' "$rss" | tail -n 1 || echo -)
-    fi
+    local out=$WORK/nc.out
+    timed_nc "$SRC" "$out"
     check_same "nc" "$out"
-    row "nc" "nc (raw copy)" "-" "$ELAPSED" "$RSS_KIB" "$srss"
+    row "nc" "nc (raw copy)" "-" "$ELAPSED" "$RSS_KIB" "$NC_LISTENER_KIB"
     rm -f -- "$out"
 }
 

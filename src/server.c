@@ -584,6 +584,7 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     struct ft_msg ready = { .type = FT_MSG_READY };
     struct ft_msg ack;
     struct ft_xfer_result res;
+    struct stat before;
     char name[FT_PATH_MAX + 1];
     uint64_t offset = 0;
     uint8_t digest[FT_HASH_BYTES];
@@ -635,11 +636,15 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     /* A digest recorded at upload spares hashing the file again. */
     known = (req->u.get.flags & FT_XFER_VERIFY) && ft_store_known_digest(fd, digest);
     err = ft_conn_send(&s->conn, &ready);
-    if (err == FT_OK && lseek(fd, (off_t)offset, SEEK_SET) < 0)
+    if (err == FT_OK && (lseek(fd, (off_t)offset, SEEK_SET) < 0 || fstat(fd, &before) != 0))
         err = FT_ERR_IO;
     if (err == FT_OK)
         err = ft_xfer_send_from(&s->conn, fd, req->u.get.flags, info.size,
                                 offset, known ? digest : NULL, &res);
+    /* Hashed whole for this get (stored with --no-verify, say): recorded,
+     * the next get goes out without reading it through us. */
+    if (err == FT_OK && !known && (req->u.get.flags & FT_XFER_VERIFY))
+        ft_store_remember_digest(fd, &before, res.digest);
     o->bytes = res.bytes;
     if (err != FT_OK && err != FT_ERR_CLOSED && err != FT_ERR_TIMEOUT &&
         s->conn.peer_code == FT_OK && !s->conn.mid_frame) {
@@ -763,8 +768,14 @@ static void handle_stat(struct session *s, const struct ft_msg *req,
     if (err == FT_OK && (e.mode & FT_MODE_TYPE) != FT_MODE_DIR)
         err = ft_store_open_file(s->srv->store, name, &fd, &e);
     if (err == FT_OK && fd >= 0 && !ft_store_known_digest(fd, info.u.stat_info.digest) &&
-        !(req->u.stat.flags & FT_STAT_NO_HASH))
-        err = hash_file(s, fd, info.u.stat_info.digest);
+        !(req->u.stat.flags & FT_STAT_NO_HASH)) {
+        struct stat before;
+
+        err = fstat(fd, &before) == 0 ? hash_file(s, fd, info.u.stat_info.digest)
+                                      : FT_ERR_IO;
+        if (err == FT_OK)
+            ft_store_remember_digest(fd, &before, info.u.stat_info.digest);
+    }
     if (fd >= 0)
         close(fd);
     if (err != FT_OK) {

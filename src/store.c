@@ -471,6 +471,23 @@ static void record_digest(int fd, const uint8_t digest[32])
     fsetxattr(fd, DIGEST_XATTR, &r, sizeof(r), 0);
 }
 
+void ft_store_remember_digest(int fd, const struct stat *before,
+                              const uint8_t digest[32])
+{
+    struct digest_record then, now;
+    struct stat sb;
+
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return;
+    fill_record(&then, before);
+    fill_record(&now, &sb);
+    /* Written to while it was hashed: the digest may be of neither. */
+    if (memcmp(&then, &now, sizeof(then)) != 0 || sb.st_ctim.tv_sec != before->st_ctim.tv_sec ||
+        sb.st_ctim.tv_nsec != before->st_ctim.tv_nsec)
+        return;
+    record_digest(fd, digest);
+}
+
 bool ft_store_known_digest(int fd, uint8_t digest[32])
 {
     struct digest_record have, want;

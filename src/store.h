@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "ft/error.h"
 #include "name.h"
@@ -91,6 +92,12 @@ void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s);
  * time and inode are still those recorded (a file changed behind ft's back
  * is not vouched for). */
 bool ft_store_known_digest(int fd, uint8_t digest[32]);
+
+/* Records digest, taken by reading the open stored file fd whole, so that
+ * later gets and stats need not read it again; before is its fstat from
+ * before the reading. Nothing is recorded if the file changed meanwhile. */
+void ft_store_remember_digest(int fd, const struct stat *before,
+                              const uint8_t digest[32]);
 
 /* Makes the upload durable and visible under its name, and releases it
  * (the version it replaced too). */

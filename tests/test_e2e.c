@@ -265,6 +265,20 @@ static void test_metadata_stat_and_move(void **state)
         assert_int_equal(st.size, (uint64_t)sb.st_size);
         assert_int_equal(ft_client_stat(c, "plain.sh", &st), FT_OK);
         assert_string_equal(st.digest_hex, hex);
+        /* That full read recorded the digest: a quick STAT now has it. */
+        assert_int_equal(ft_client_stat_quick(c, "plain.sh", &st), FT_OK);
+        assert_string_equal(st.digest_hex, hex);
+
+        /* So does a verified get of a file stored unverified. */
+        fd = open(src, O_RDONLY);
+        assert_int_equal(ft_client_put(c, fd, -1, "plain2.sh", &unverified, NULL),
+                         FT_OK);
+        close(fd);
+        fd = open(back, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        assert_int_equal(ft_client_get(c, "plain2.sh", fd, NULL, NULL), FT_OK);
+        close(fd);
+        assert_int_equal(ft_client_stat_quick(c, "plain2.sh", &st), FT_OK);
+        assert_string_equal(st.digest_hex, hex);
     }
 
     assert_int_equal(ft_client_move(c, "tool.sh", "renamed.sh"), FT_OK);
@@ -308,12 +322,13 @@ static void test_recorded_digest(void **state)
     assert_int_equal(ft_client_get_file(c, "r.bin", back, &plain, &t), FT_OK);
     assert_true(t.verified);
     assert_true(tu_files_equal(src, back));
-    assert_int_equal(stat(stored, &sb), 0); /* as recorded at upload */
 
-    /* Rewritten in place (new content, new mtime): hashed again, fine. */
+    /* Rewritten in place (new content, new mtime): hashed again, fine,
+     * and that digest is recorded in turn. */
     tu_write_random(stored, 2u << 20, 22);
     assert_int_equal(ft_client_get_file(c, "r.bin", back, &plain, &t), FT_OK);
     assert_true(tu_files_equal(stored, back));
+    assert_int_equal(stat(stored, &sb), 0); /* as recorded by that get */
 
     /* Rewritten with the recorded mtime put back: the stale record is
      * caught by the client's check, and nothing is kept under the name. */

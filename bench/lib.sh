@@ -346,6 +346,8 @@ tree_poll_start() {
     local root=$1 out=$2
     : >"$out"
     (
+        # Stopped by kill_tree, which ends its sleep first: that is no error.
+        trap - ERR
         declare -A peak
         while :; do
             for p in $(descendants "$root"); do
@@ -357,7 +359,7 @@ tree_poll_start() {
             s=0
             for p in "${!peak[@]}"; do s=$((s + peak[$p])); done
             echo "$s" >"$out.tmp" && mv -f "$out.tmp" "$out"
-            sleep 0.1
+            sleep 0.1 || exit 0
         done
     ) &
     POLL_PID=$!

@@ -44,6 +44,7 @@ struct ft_client {
         int64_t started;
     } due[FT_PIPELINE_MAX];
     size_t due_first, due_count;
+    size_t gets_due; /* pipelined gets sent whose answers are still to come */
 };
 
 static void set_error(struct ft_client *c, const char *fmt, ...)
@@ -409,10 +410,25 @@ static enum ft_err begin(struct ft_client *c)
         set_error(c, "the connection was lost by an earlier request");
         return FT_ERR_CLOSED;
     }
-    if (c->due_count > 0) {
-        set_error(c, "answers to pipelined puts are still due");
+    if (c->due_count > 0 || c->gets_due > 0) {
+        set_error(c, "answers to pipelined requests are still due");
         return FT_ERR_USAGE;
     }
+    return FT_OK;
+}
+
+/* Reads the answer to a request already sent: of type want, or an ERROR. */
+static enum ft_err read_answer(struct ft_client *c, enum ft_msg_type want,
+                               struct ft_msg *reply)
+{
+    enum ft_err err = ft_conn_recv(&c->conn, reply, c->conn.timeout_ms);
+
+    if (err != FT_OK)
+        return fail(c, last_words(c, err));
+    if (reply->type == FT_MSG_ERROR)
+        return fail(c, c->conn.peer_code);
+    if (reply->type != want)
+        return fail(c, FT_ERR_PROTOCOL);
     return FT_OK;
 }
 
@@ -422,15 +438,9 @@ static enum ft_err request(struct ft_client *c, const struct ft_msg *req,
 {
     enum ft_err err = ft_conn_send(&c->conn, req);
 
-    if (err == FT_OK)
-        err = ft_conn_recv(&c->conn, reply, c->conn.timeout_ms);
     if (err != FT_OK)
         return fail(c, last_words(c, err));
-    if (reply->type == FT_MSG_ERROR)
-        return fail(c, c->conn.peer_code);
-    if (reply->type != want)
-        return fail(c, FT_ERR_PROTOCOL);
-    return FT_OK;
+    return read_answer(c, want, reply);
 }
 
 static uint32_t xfer_flags(const struct ft_client *c,
@@ -615,12 +625,12 @@ enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
     res = &c->due[at].res;
     memset(res, 0, sizeof(*res));
     c->due[at].started = ft_io_now_ms();
-    c->conn.answers_due = true;
+    c->conn.pipelined = true;
     err = ft_conn_send(&c->conn, &req);
     if (err == FT_OK)
         err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
                                 0, NULL, res);
-    c->conn.answers_due = c->due_count > 0;
+    c->conn.pipelined = c->due_count > 0;
     if (err != FT_OK) {
         /* The server waits for the rest of this file: the link is out of
          * step, though the answers already due can still be read. */
@@ -630,7 +640,7 @@ enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
     /* The server compares our digest with its own before it says DONE. */
     res->verified = (req.u.put.flags & FT_XFER_VERIFY) != 0;
     c->due_count++;
-    c->conn.answers_due = true;
+    c->conn.pipelined = true;
     return FT_OK;
 }
 
@@ -648,7 +658,7 @@ enum ft_err ft_client_put_wait(struct ft_client *c, struct ft_transfer *out)
     }
     c->due_first = (c->due_first + 1) % FT_PIPELINE_MAX;
     c->due_count--;
-    c->conn.answers_due = c->due_count > 0;
+    c->conn.pipelined = c->due_count > 0;
     if (c->broken) {
         set_error(c, "the connection was lost before the server answered: the "
                      "file may or may not be stored");
@@ -720,12 +730,15 @@ struct part {
 
 /* The download proper. With part, the client first sends the digests of
  * the part's chunks; the server answers with where the data resumes, and
- * the part's prefix up to there is hashed into the whole-file check. The
- * server's READY is copied to *ready for the caller. */
+ * the part's prefix up to there is hashed into the whole-file check. With
+ * sent, the request went out earlier, pipelined: only its answer is read,
+ * and no DONE goes back. The server's READY is copied to *ready for the
+ * caller. */
 static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
                             const struct ft_transfer_options *opt,
                             struct ft_transfer *out, const struct part *part,
-                            const char *part_path, struct ft_msg *ready)
+                            const char *part_path, bool sent,
+                            struct ft_msg *ready)
 {
     struct ft_msg req = { .type = FT_MSG_GET };
     struct ft_msg ack = { .type = FT_MSG_DONE };
@@ -733,27 +746,29 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     struct progress_relay relay;
     int64_t started = ft_io_now_ms();
     uint64_t offset;
-    enum ft_err err = begin(c);
+    enum ft_err err = sent ? FT_OK : begin(c);
 
     if (err != FT_OK)
         return err;
     memset(&res, 0, sizeof(res));
-    req.u.get.flags = xfer_flags(c, opt) | (part != NULL ? FT_XFER_RESUME : 0);
+    req.u.get.flags = xfer_flags(c, opt) | (part != NULL ? FT_XFER_RESUME : 0) |
+                      (sent ? FT_XFER_PIPELINE : 0);
     req.u.get.name.ptr = (const uint8_t *)remote;
     req.u.get.name.len = strlen(remote);
-    if (part != NULL) {
+    if (sent) {
+        err = read_answer(c, FT_MSG_READY, ready);
+        if (err != FT_OK)
+            return err;
+    } else if (part != NULL) {
         err = ft_conn_send(&c->conn, &req);
         if (err == FT_OK)
             err = ft_resume_send_sums(&c->conn, part->fd, part->size,
                                       part->src_size, part->src_mtime);
-        if (err == FT_OK)
-            err = ft_conn_recv(&c->conn, ready, c->conn.timeout_ms);
         if (err != FT_OK)
             return fail(c, last_words(c, err));
-        if (ready->type == FT_MSG_ERROR)
-            return fail(c, c->conn.peer_code);
-        if (ready->type != FT_MSG_READY)
-            return fail(c, FT_ERR_PROTOCOL);
+        err = read_answer(c, FT_MSG_READY, ready);
+        if (err != FT_OK)
+            return err;
     } else {
         err = request(c, &req, FT_MSG_READY, ready);
         if (err != FT_OK)
@@ -761,8 +776,10 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     }
     offset = ready->u.ready.offset;
     /* Written before any data: a download killed from here on can still be
-     * continued, and only from this source. */
-    if (part_path != NULL)
+     * continued, and only from this source. A file of one resume chunk or
+     * less could only start over: no note, which spares small files of a
+     * get -r two file-system operations each. */
+    if (part_path != NULL && ready->u.ready.size > FT_RESUME_CHUNK_BYTES)
         write_source(part_path, ready->u.ready.size, ready->u.ready.mtime);
     if (offset > ready->u.ready.size || (part == NULL && offset != 0) ||
         (part != NULL && offset > part->size))
@@ -777,16 +794,15 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     c->conn.progress = NULL;
     if (err != FT_OK && err != FT_ERR_INTEGRITY && c->conn.peer_code != FT_OK)
         c->broken = true; /* the server hangs up after an ERROR mid-stream */
-    if (err == FT_ERR_INTEGRITY) {
-        /* The stream ended cleanly: tell the server, which logs it. */
+    /* The stream ended cleanly: tell the server, which logs it (a
+     * pipelined GET is not answered: the server reads requests only). */
+    if (err == FT_ERR_INTEGRITY && !sent)
         ft_conn_send_error(&c->conn, FT_ERR_INTEGRITY,
                            "client: digest mismatch on '%s'", remote);
-        return fail(c, err);
-    }
     if (err != FT_OK)
         return fail(c, err);
     ack.u.done.count = res.bytes;
-    err = ft_conn_send(&c->conn, &ack);
+    err = sent ? FT_OK : ft_conn_send(&c->conn, &ack);
     if (err != FT_OK)
         return fail(c, err);
     report(out, &res, started);
@@ -804,7 +820,7 @@ enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
 {
     struct ft_msg ready;
 
-    return get_into(c, remote, out_fd, opt, out, NULL, NULL, &ready);
+    return get_into(c, remote, out_fd, opt, out, NULL, NULL, false, &ready);
 }
 
 /* The temporary name a download is written under: ".NAME.ft-part" in the
@@ -851,10 +867,33 @@ static bool worth_resuming(enum ft_err err)
            err == FT_ERR_TAMPERED || err == FT_ERR_INTERRUPTED;
 }
 
-enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
-                               const char *local_path,
+/* A pipelined GET's answer that has nowhere to go is read all the same,
+ * into /dev/null, so that the answers after it stay in step. Returns err. */
+static enum ft_err drop_answer(struct ft_client *c, const char *remote,
                                const struct ft_transfer_options *opt,
-                               struct ft_transfer *out)
+                               enum ft_err err)
+{
+    struct ft_msg ready;
+    char why[sizeof(c->err)];
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+    memcpy(why, c->err, sizeof(why));
+    if (fd >= 0) {
+        /* A failure here that leaves the stream out of step breaks it. */
+        get_into(c, remote, fd, opt, NULL, NULL, NULL, true, &ready);
+        close(fd);
+    } else {
+        c->broken = true;
+    }
+    memcpy(c->err, why, sizeof(why));
+    return err;
+}
+
+/* ft_client_get_file, or with sent the answer to a pipelined GET. */
+static enum ft_err get_file(struct ft_client *c, const char *remote,
+                            const char *local_path,
+                            const struct ft_transfer_options *opt,
+                            struct ft_transfer *out, bool sent)
 {
     struct ft_transfer t;
     struct ft_msg ready = { .type = FT_MSG_ERROR };
@@ -868,9 +907,9 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
     memset(&t, 0, sizeof(t));
     if (partial_path(local_path, tmp, sizeof(tmp)) != 0) {
         set_error(c, "%s: name too long", local_path);
-        return FT_ERR_USAGE;
+        return sent ? drop_answer(c, remote, opt, FT_ERR_USAGE) : FT_ERR_USAGE;
     }
-    if (opt != NULL && opt->resume) {
+    if (!sent && opt != NULL && opt->resume) {
         fd = open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
         resuming = fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
                    read_source(tmp, &part.src_size, &part.src_mtime);
@@ -885,9 +924,10 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
         fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (fd < 0) {
         set_error(c, "%s: %s", tmp, strerror(errno));
-        return FT_ERR_IO;
+        return sent ? drop_answer(c, remote, opt, FT_ERR_IO) : FT_ERR_IO;
     }
-    err = get_into(c, remote, fd, opt, &t, resuming ? &part : NULL, tmp, &ready);
+    err = get_into(c, remote, fd, opt, &t, resuming ? &part : NULL, tmp, sent,
+                   &ready);
     if (err == FT_OK && keep_metadata(fd, &t) != 0) {
         err = FT_ERR_IO;
         set_error(c, "%s: %s", tmp, strerror(errno));
@@ -910,6 +950,74 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
         *out = t;
     }
     return err;
+}
+
+enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
+                               const char *local_path,
+                               const struct ft_transfer_options *opt,
+                               struct ft_transfer *out)
+{
+    return get_file(c, remote, local_path, opt, out, false);
+}
+
+enum ft_err ft_client_get_send(struct ft_client *c, const char *remote,
+                               const struct ft_transfer_options *opt)
+{
+    struct ft_msg req = { .type = FT_MSG_GET };
+    enum ft_err err;
+
+    c->conn.peer_code = FT_OK;
+    c->err[0] = '\0';
+    if (c->broken) {
+        set_error(c, "the connection was lost by an earlier request");
+        return FT_ERR_CLOSED;
+    }
+    if (!ft_client_can_pipeline(c) || c->due_count > 0 ||
+        c->gets_due == FT_PIPELINE_MAX || (opt != NULL && opt->resume)) {
+        set_error(c, "this get cannot be pipelined");
+        return FT_ERR_USAGE;
+    }
+    req.u.get.flags = xfer_flags(c, opt) | FT_XFER_PIPELINE;
+    req.u.get.name.ptr = (const uint8_t *)remote;
+    req.u.get.name.len = strlen(remote);
+    err = ft_conn_send(&c->conn, &req);
+    if (err != FT_OK)
+        return fail(c, err);
+    c->gets_due++;
+    return FT_OK;
+}
+
+size_t ft_client_gets_due(const struct ft_client *c)
+{
+    return c->gets_due;
+}
+
+enum ft_err ft_client_get_drop(struct ft_client *c,
+                               const struct ft_transfer_options *opt)
+{
+    if (c->gets_due == 0)
+        return FT_ERR_USAGE;
+    c->gets_due--;
+    return c->broken ? FT_ERR_CLOSED : drop_answer(c, "", opt, FT_OK);
+}
+
+enum ft_err ft_client_get_file_wait(struct ft_client *c, const char *remote,
+                                    const char *local_path,
+                                    const struct ft_transfer_options *opt,
+                                    struct ft_transfer *out)
+{
+    c->conn.peer_code = FT_OK;
+    c->err[0] = '\0';
+    if (c->gets_due == 0) {
+        set_error(c, "no pipelined get is waiting for its answer");
+        return FT_ERR_USAGE;
+    }
+    c->gets_due--;
+    if (c->broken) {
+        set_error(c, "the connection was lost by an earlier request");
+        return FT_ERR_CLOSED;
+    }
+    return get_file(c, remote, local_path, opt, out, true);
 }
 
 enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx)

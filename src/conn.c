@@ -272,7 +272,7 @@ enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
 
 enum ft_err ft_conn_poll_error(struct ft_conn *c)
 {
-    while (!c->answers_due) {
+    while (!c->pipelined) {
         struct pollfd p = { .fd = c->fd, .events = POLLIN };
         struct ft_msg m;
         enum ft_err err;

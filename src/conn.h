@@ -35,9 +35,9 @@ struct ft_conn {
     /* A frame's header went out but not all its payload: nothing more may
      * be sent on this connection, not even an ERROR. */
     bool mid_frame;
-    /* Answers to pipelined requests are due: a frame waiting to be read is
-     * one of them, not a refusal of what is being sent now. */
-    bool answers_due;
+    /* Requests or answers are pipelined: a frame waiting to be read belongs
+     * to another exchange, not a refusal of what is being sent now. */
+    bool pipelined;
     /* Content bytes per second this side moves at most; 0: no limit. */
     uint64_t rate_limit;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
@@ -91,7 +91,7 @@ enum ft_err ft_conn_send_keepalive(struct ft_conn *c);
 enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
                          bool sending);
 
-/* FT_OK when nothing is waiting to be read (or answers_due is set);
+/* FT_OK when nothing is waiting to be read (or pipelined is set);
  * otherwise receives the waiting message (used to notice an ERROR while
  * streaming). */
 enum ft_err ft_conn_poll_error(struct ft_conn *c);

@@ -786,25 +786,29 @@ static int get_one(struct ft_client *c, struct client_args *a,
 /* The files of a remote folder, listed before any is fetched: a listing
  * and a download cannot share the connection at once. */
 struct tree_list {
-    char **names;
+    struct tree_entry {
+        char *name; /* a folder's ends in '/' */
+        uint64_t size;
+    } *entries;
     size_t n, cap;
 };
 
 static int collect_tree(const struct ft_entry *e, void *ctx)
 {
     struct tree_list *l = ctx;
-    char **grown;
+    struct tree_entry *grown;
 
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 64;
-        grown = realloc(l->names, l->cap * sizeof(*grown));
+        grown = realloc(l->entries, l->cap * sizeof(*grown));
         if (grown == NULL)
             return -1;
-        l->names = grown;
+        l->entries = grown;
     }
     /* Folders come as their own entries; a trailing '/' marks them. */
-    if (asprintf(&l->names[l->n], "%s%s", e->name, e->is_dir ? "/" : "") < 0)
+    if (asprintf(&l->entries[l->n].name, "%s%s", e->name, e->is_dir ? "/" : "") < 0)
         return -1;
+    l->entries[l->n].size = e->size;
     l->n++;
     return 0;
 }
@@ -838,11 +842,67 @@ static int make_parents(const char *path, size_t start)
     return rc;
 }
 
+/* Whether get -r asks for entry e pipelined: a file of at most
+ * PIPELINED_FILE_MAX, when the server takes pipelined requests. */
+static bool get_pipelines(const struct ft_client *c, const struct client_args *a,
+                          const struct tree_entry *e)
+{
+    size_t len = strlen(e->name);
+
+    return !a->xfer.resume && ft_client_can_pipeline(c) && e->name[len - 1] != '/' &&
+           e->size <= PIPELINED_FILE_MAX;
+}
+
+/* Sends the pipelined GETs of the entries from *next on, up to the first
+ * that is not pipelined, keeping at most FT_PIPELINE_MAX due. */
+static void ask_ahead(struct ft_client *c, struct client_args *a,
+                      const struct tree_list *l, const char *remote, size_t *next)
+{
+    while (*next < l->n && ft_client_gets_due(c) < FT_PIPELINE_MAX) {
+        const struct tree_entry *e = &l->entries[*next];
+        char *from;
+
+        if (e->name[strlen(e->name) - 1] == '/') { /* a folder: nothing to ask */
+            (*next)++;
+            continue;
+        }
+        if (!get_pipelines(c, a, e) || (from = join(remote, e->name)) == NULL)
+            return;
+        if (ft_client_get_send(c, from, &a->xfer) != FT_OK) {
+            free(from);
+            return; /* the entry's turn reports why */
+        }
+        free(from);
+        (*next)++;
+    }
+}
+
+/* Fetches one file of a tree: the answer to its pipelined GET when one was
+ * sent, else an ordinary get. */
+static int get_entry(struct ft_client *c, struct client_args *a,
+                     struct cli_report *rep, const char *from, const char *to,
+                     bool asked)
+{
+    struct ft_transfer t;
+    enum ft_err err;
+
+    if (!asked)
+        return get_one(c, a, rep, from, to);
+    cli_report_begin(rep, from, -2);
+    err = ft_client_get_file_wait(c, from, to, &a->xfer, &t);
+    if (err != FT_OK)
+        return cli_report_fail(rep, exit_code_for(err), "get %s: %s", from,
+                               ft_client_error(c));
+    cli_report_done(rep, &t);
+    return EXIT_OK;
+}
+
 static int get_tree(struct ft_client *c, struct client_args *a,
                     struct cli_report *rep, const char *remote, const char *local)
 {
     struct tree_list l = { NULL, 0, 0 };
     int code = EXIT_OK;
+    size_t next = 0; /* the first entry whose GET is not sent yet */
     enum ft_err err = ft_client_list_folder(c, remote, true, collect_tree, &l);
 
     if (err != FT_OK)
@@ -852,32 +912,47 @@ static int get_tree(struct ft_client *c, struct client_args *a,
         code = cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", local,
                                strerror(errno));
     for (size_t i = 0; i < l.n && keeps_going(code); i++) {
-        size_t len = strlen(l.names[i]);
-        char *from = join(remote, l.names[i]);
-        char *to = join(local, l.names[i]);
+        const char *name = l.entries[i].name;
+        size_t len = strlen(name);
+        char *from = join(remote, name);
+        char *to = join(local, name);
+        bool asked;
         int rc;
 
+        if (next <= i && get_pipelines(c, a, &l.entries[i])) {
+            next = i;
+            ask_ahead(c, a, &l, remote, &next);
+        }
+        asked = next > i && name[len - 1] != '/';
+        rc = EXIT_OK;
         if (from == NULL || to == NULL)
             rc = cli_report_fail(rep, EXIT_LOCAL_IO, "get: out of memory");
         else if (make_parents(to, strlen(local) + 1) != 0)
             rc = cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
                                  strerror(errno));
-        else if (l.names[i][len - 1] == '/') /* a folder: made above */
+        if (rc != EXIT_OK) {
+            /* Its answer comes whether or not it can be kept. */
+            if (asked)
+                ft_client_get_drop(c, &a->xfer);
+        } else if (name[len - 1] == '/') { /* a folder: made above */
             rc = mkdir(to, 0777) == 0 || errno == EEXIST
                      ? EXIT_OK
                      : cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
                                        strerror(errno));
-        else
-            rc = get_one(c, a, rep, from, to);
+        } else {
+            rc = get_entry(c, a, rep, from, to, asked);
+        }
         /* One file's trouble does not stop the others; a lost link does. */
-        if (code == EXIT_OK || !keeps_going(rc))
-            code = rc;
+        keep_code(&code, rc);
         free(from);
         free(to);
+        /* Keep the window full while answers are read. */
+        if (next > i + 1)
+            ask_ahead(c, a, &l, remote, &next);
     }
     for (size_t i = 0; i < l.n; i++)
-        free(l.names[i]);
-    free(l.names);
+        free(l.entries[i].name);
+    free(l.entries);
     return code;
 }
 

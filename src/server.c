@@ -638,9 +638,12 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     err = ft_conn_send(&s->conn, &ready);
     if (err == FT_OK && (lseek(fd, (off_t)offset, SEEK_SET) < 0 || fstat(fd, &before) != 0))
         err = FT_ERR_IO;
+    /* The client's next requests may already be waiting. */
+    s->conn.pipelined = (req->u.get.flags & FT_XFER_PIPELINE) != 0;
     if (err == FT_OK)
         err = ft_xfer_send_from(&s->conn, fd, req->u.get.flags, info.size,
                                 offset, known ? digest : NULL, &res);
+    s->conn.pipelined = false;
     /* Hashed whole for this get (stored with --no-verify, say): recorded,
      * the next get goes out without reading it through us. */
     if (err == FT_OK && !known && (req->u.get.flags & FT_XFER_VERIFY))
@@ -651,6 +654,11 @@ static void handle_get(struct session *s, const struct ft_msg *req,
         /* Our side failed (a read error, the file changed): say so, then
          * hang up, since the client may hold part of the stream. */
         refuse(s, o, err);
+        goto out;
+    }
+    /* A pipelined GET is not acknowledged: the next frame is a request. */
+    if (err == FT_OK && (req->u.get.flags & FT_XFER_PIPELINE)) {
+        o->keep_open = true;
         goto out;
     }
     if (err == FT_OK)

@@ -663,6 +663,63 @@ static void test_pipelined_client_gone(void **state)
     free(dir);
 }
 
+
+/* Reads the answer to pipelined get number i of test_pipelined_gets: the
+ * fifth asked for a missing file, the seventh's goes to a folder that does
+ * not exist. */
+static void expect_get(struct ft_client *c, const struct fixture *f, int i)
+{
+    enum ft_err want = i == 5 ? FT_ERR_NOT_FOUND : i == 7 ? FT_ERR_IO : FT_OK;
+    char name[64], *dst;
+
+    snprintf(name, sizeof(name), "g%d", i);
+    dst = i == 7 ? tu_path(f->work, "no/such/folder/g7") : tu_path(f->work, name);
+    assert_int_equal(ft_client_get_file_wait(c, name, dst, NULL, NULL), want);
+    free(dst);
+}
+
+/* Pipelined gets, with a missing file and one that has nowhere to go
+ * among them: each gets its own answer in its place, the others arrive
+ * whole, and the connection stays usable. */
+static void test_pipelined_gets(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_client *c = connect_to(f);
+    const int files = FT_PIPELINE_MAX + 20;
+    char name[64], *src, *dst;
+    int waited = 0;
+
+    for (int i = 0; i < files; i++) {
+        snprintf(name, sizeof(name), "g%d", i);
+        src = tu_path(f->server.root, name);
+        tu_write_random(src, (uint64_t)(i * 53 % 7000), (uint32_t)i + 100);
+        free(src);
+    }
+    for (int i = 0; i < files; i++) {
+        if (ft_client_gets_due(c) == FT_PIPELINE_MAX)
+            expect_get(c, f, waited++);
+        snprintf(name, sizeof(name), "g%d", i);
+        assert_int_equal(ft_client_get_send(c, i == 5 ? "missing" : name, NULL), FT_OK);
+    }
+    /* No other request while answers are due. */
+    assert_int_equal(ft_client_remove(c, "g0"), FT_ERR_USAGE);
+    while (waited < files)
+        expect_get(c, f, waited++);
+    for (int i = 0; i < files; i++) {
+        snprintf(name, sizeof(name), "g%d", i);
+        src = tu_path(f->server.root, name);
+        dst = tu_path(f->work, name);
+        if (i == 5 || i == 7)
+            assert_false(tu_exists(dst));
+        else
+            assert_true(tu_files_equal(src, dst));
+        free(src);
+        free(dst);
+    }
+    assert_int_equal(ft_client_remove(c, "g0"), FT_OK);
+    ft_client_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +745,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipelined_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_client_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_gets, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -144,6 +144,25 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
                                const struct ft_transfer_options *opt,
                                struct ft_transfer *out);
 
+/* Pipelined gets, for many small files: ft_client_get_send asks for remote
+ * without waiting; ft_client_get_file_wait reads the answer to the oldest
+ * get still due (remote must be the name it asked for) into local_path, as
+ * ft_client_get_file does. At most FT_PIPELINE_MAX may be due, and no other
+ * request may be made meanwhile. A refusal (no such file, say) leaves the
+ * connection usable, and so does a local failure (the answer is then read
+ * and dropped). Not with resume; only when ft_client_can_pipeline. */
+enum ft_err ft_client_get_send(struct ft_client *c, const char *remote,
+                               const struct ft_transfer_options *opt);
+size_t ft_client_gets_due(const struct ft_client *c);
+enum ft_err ft_client_get_file_wait(struct ft_client *c, const char *remote,
+                                    const char *local_path,
+                                    const struct ft_transfer_options *opt,
+                                    struct ft_transfer *out);
+/* Reads the answer to the oldest pipelined get and drops it: for a file
+ * that turned out to have nowhere to go. */
+enum ft_err ft_client_get_drop(struct ft_client *c,
+                               const struct ft_transfer_options *opt);
+
 struct ft_entry {
     const char *name; /* relative to the folder listed; may hold folders */
     uint64_t size;

@@ -3,9 +3,10 @@
 #include "ft/client.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,9 @@
 #define DEFAULT_TIMEOUT_MS 30000
 /* How long to wait for the reason after the server cut a transfer short. */
 #define LAST_WORDS_TIMEOUT_MS 2000
+/* A busy server is asked again this many times, after 200, 400, 800 ms. */
+#define BUSY_RETRIES 3
+#define BUSY_RETRY_MS 200
 
 struct ft_client {
     struct ft_conn conn;
@@ -371,12 +375,20 @@ enum ft_err ft_client_connect(struct ft_client **out,
     int fd = -1;
 
     *out = NULL;
-    err = ft_net_connect(host, port,
-                         cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms
-                                                      : timeout,
-                         &fd, why, sizeof(why));
-    if (err == FT_OK)
-        err = ft_client_attach(out, fd, cfg, why, sizeof(why));
+    for (int attempt = 0;; attempt++) {
+        err = ft_net_connect(host, port,
+                             cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms
+                                                          : timeout,
+                             &fd, why, sizeof(why));
+        if (err == FT_OK)
+            err = ft_client_attach(out, fd, cfg, why, sizeof(why));
+        /* A server at its limit of clients is often so for a moment only
+         * (our own last session still closing, say): ask again, a few
+         * times, waiting longer each time. */
+        if (err != FT_ERR_BUSY || attempt == BUSY_RETRIES)
+            break;
+        poll(NULL, 0, BUSY_RETRY_MS << attempt);
+    }
     if (err == FT_OK) {
         err = check_pin(*out, cfg, host, port);
         if (err != FT_OK) {

@@ -9,7 +9,13 @@ enum ft_err ft_deflater_init(struct ft_deflater *d, int level)
     if (deflateInit(&d->z, level) != Z_OK)
         return FT_ERR_NOMEM;
     d->ready = true;
+    d->level = d->applied = level;
     return FT_OK;
+}
+
+void ft_deflater_set_level(struct ft_deflater *d, int level)
+{
+    d->level = level;
 }
 
 void ft_deflater_free(struct ft_deflater *d)
@@ -27,6 +33,12 @@ bool ft_deflate_chunk(struct ft_deflater *d, const void *src, size_t n,
 
     if (n == 0 || room == 0 || deflateReset(&d->z) != Z_OK)
         return false;
+    /* Between chunks the stream is empty: a new level costs nothing. */
+    if (d->level != d->applied) {
+        if (deflateParams(&d->z, d->level, Z_DEFAULT_STRATEGY) != Z_OK)
+            return false;
+        d->applied = d->level;
+    }
     d->z.next_in = (Bytef *)src;
     d->z.avail_in = (uInt)n;
     d->z.next_out = dst;

@@ -16,6 +16,8 @@
 struct ft_deflater {
     z_stream z;
     bool ready;
+    int level; /* for the next chunk */
+    int applied;
 };
 
 struct ft_inflater {
@@ -24,6 +26,8 @@ struct ft_inflater {
 };
 
 enum ft_err ft_deflater_init(struct ft_deflater *d, int level);
+/* The zlib level (1 to 9) for the chunks from now on. */
+void ft_deflater_set_level(struct ft_deflater *d, int level);
 void ft_deflater_free(struct ft_deflater *d);
 
 /* Compresses src into dst. Returns true with *out_len when the result is

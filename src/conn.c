@@ -2,9 +2,11 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <stdarg.h>
@@ -289,4 +291,14 @@ enum ft_err ft_conn_poll_error(struct ft_conn *c)
         return m.type == FT_MSG_ERROR ? c->peer_code : FT_ERR_PROTOCOL;
     }
     return FT_OK;
+}
+
+bool ft_conn_unsent(const struct ft_conn *c, size_t *bytes)
+{
+    int unsent = 0;
+
+    if (ioctl(c->fd, SIOCOUTQNSD, &unsent) != 0 || unsent < 0)
+        return false;
+    *bytes = (size_t)unsent;
+    return true;
 }

@@ -91,6 +91,11 @@ enum ft_err ft_conn_send_keepalive(struct ft_conn *c);
 enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
                          bool sending);
 
+/* How many bytes written to the socket wait there, not yet sent: a link
+ * slower than the sender builds such a backlog. False when that cannot be
+ * told (a socket that is not TCP, a pipe). */
+bool ft_conn_unsent(const struct ft_conn *c, size_t *bytes);
+
 /* FT_OK when nothing is waiting to be read (or pipelined is set);
  * otherwise receives the waiting message (used to notice an ERROR while
  * streaming). */

@@ -10,12 +10,17 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t ft_io_now_ms(void)
+int64_t ft_io_now_us(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t ft_io_now_ms(void)
+{
+    return ft_io_now_us() / 1000;
 }
 
 int64_t ft_io_deadline(int timeout_ms)

@@ -16,8 +16,9 @@
 /* No deadline: wait as long as it takes. */
 #define FT_IO_NO_DEADLINE INT64_MAX
 
-/* Milliseconds on the monotonic clock. */
+/* Milliseconds, and microseconds, on the monotonic clock. */
 int64_t ft_io_now_ms(void);
+int64_t ft_io_now_us(void);
 
 /* The deadline timeout_ms from now; FT_IO_NO_DEADLINE when timeout_ms < 0. */
 int64_t ft_io_deadline(int timeout_ms);

@@ -39,7 +39,7 @@
 #define DRAIN_MS 2000
 #define DRAIN_MAX_BYTES (64u * 1024u * 1024u)
 #define BUSY_REPLY_TIMEOUT_MS 200
-#define BUSY_GRACE_MS 250
+#define BUSY_GRACE_MS 100
 #define ACCEPT_BACKOFF_MS 100
 /* How often a busy server tells its client it is still there. */
 #define HEARTBEAT_MS 1000

@@ -21,14 +21,22 @@
 #include "hasher.h"
 #include "io.h"
 
-/* zlib level 1: on fast links deflate, not the wire, is the bottleneck,
- * and level 1 keeps most of the gain on text. */
+/* zlib level 1 to start with: it keeps most of the gain on text at the
+ * least cost; a link far behind (LAG_LEVEL_UP chunks waiting unsent) earns
+ * a higher one, up to 6, one lagging less than LAG_LEVEL_DOWN a lower one. */
 #define DEFLATE_LEVEL 1
+#define MAX_DEFLATE_LEVEL 6
+#define LAG_LEVEL_UP 4
+#define LAG_LEVEL_DOWN 2
 #define RING FT_HASHER_DEPTH
 /* How often a waiting side says it is still there. */
 #define HEARTBEAT_MS 1000
-/* At most this many chunks go raw, untried, after one that did not shrink. */
-#define MAX_RAW_BACKOFF 64u
+/* -z's epochs, at most this many of them raw untried after deflate did not
+ * pay, and how much faster deflate must move the data to be kept on. */
+#define EPOCH_BYTES (1024u * 1024u)
+#define Z_EPOCH_BYTES (256u * 1024u) /* short: a try that fails costs little */
+#define MAX_RAW_EPOCHS 1024u
+#define Z_GAIN 1.1
 /* File bytes a slot holds: a plaintext frame, or four sealed ones. */
 #define SLOT_BYTES FT_FRAME_MAX_PAYLOAD
 
@@ -205,39 +213,106 @@ static enum ft_err send_file_frames(struct ft_conn *c, int in_fd,
     return err;
 }
 
-/* -z on the sending side. */
+/* -z on the sending side. The stream goes in epochs (EPOCH_BYTES raw,
+ * Z_EPOCH_BYTES through deflate), each sent one way or the other, timed: deflate is tried only while
+ * the link (or the peer) is slower than we are, with bytes waiting unsent
+ * in the socket, and kept only while its epochs move the data at least
+ * Z_GAIN faster than the last raw epoch did (as zstd --adapt). A peer slow
+ * for want of CPU gains nothing from it, a slow link does. Otherwise, and
+ * at once when a chunk does not shrink, the next 1, 2, 4 ... up to
+ * MAX_RAW_EPOCHS epochs go raw untried: the tries cost a few per cent of a
+ * long transfer where they do not pay. */
 struct zsend {
     struct ft_deflater def;
     uint8_t *buf;       /* DATA_Z payload being built; NULL without -z */
-    unsigned raw_left;  /* chunks still to send raw, untried */
-    unsigned backoff;   /* raw_left after the next chunk that does not shrink */
+    bool deflating;     /* this epoch goes through deflate */
+    uint64_t epoch_bytes;
+    int64_t epoch_start_us;
+    double raw_rate;    /* bytes per second of the last raw epoch; 0: none */
+    unsigned raw_left;  /* epochs still to send raw, untried */
+    unsigned backoff;   /* raw_left after the next deflate epoch that did not pay */
+    int level;
 };
 
-/* Sends one chunk as DATA_Z when -z is on and deflate shrinks it, else as
- * DATA. */
+/* How far the link lags behind us, in chunks waiting unsent; "far behind"
+ * when that cannot be told, so that -z then compresses as asked. */
+static size_t link_lag(const struct ft_conn *c)
+{
+    size_t unsent = 0;
+
+    return ft_conn_unsent(c, &unsent) ? unsent / c->send_chunk : SIZE_MAX;
+}
+
+/* Deflate did not pay: raw for a while, longer each time. */
+static void stop_deflating(struct zsend *z)
+{
+    z->deflating = false;
+    z->raw_left = z->backoff;
+    z->backoff = z->backoff < MAX_RAW_EPOCHS ? 2 * z->backoff : MAX_RAW_EPOCHS;
+}
+
+/* Ends an epoch: decides how the next one goes. */
+static void end_epoch(struct ft_conn *c, struct zsend *z)
+{
+    int64_t us = ft_io_now_us() - z->epoch_start_us;
+    double rate = (double)z->epoch_bytes * 1e6 / (double)(us > 0 ? us : 1);
+    size_t lag = link_lag(c);
+    bool was_deflating = z->deflating;
+
+    z->epoch_bytes = 0;
+    if (!was_deflating) {
+        z->raw_rate = rate;
+        if (z->raw_left > 0)
+            z->raw_left--;
+        z->deflating = z->raw_left == 0 && lag >= 1;
+        return;
+    }
+    /* Deflate pays while the link still lags and we move faster than raw. */
+    if (lag >= 1 && (z->raw_rate == 0 || rate >= Z_GAIN * z->raw_rate)) {
+        z->backoff = 1;
+        /* The further behind the link, the harder deflate may work. */
+        if (lag != SIZE_MAX && lag >= LAG_LEVEL_UP && z->level < MAX_DEFLATE_LEVEL)
+            z->level++;
+        else if (lag < LAG_LEVEL_DOWN && z->level > DEFLATE_LEVEL)
+            z->level--;
+        ft_deflater_set_level(&z->def, z->level);
+        return;
+    }
+    stop_deflating(z);
+}
+
+/* Sends one chunk as DATA_Z when this epoch deflates and the chunk
+ * shrinks, else as DATA. */
 static enum ft_err send_chunk(struct ft_conn *c, struct zsend *z,
                               const uint8_t *chunk, size_t n)
 {
-    bool try_z = z->buf != NULL && z->raw_left == 0;
     size_t zlen = 0;
+    enum ft_err err;
 
-    if (z->raw_left > 0)
-        z->raw_left--;
-    if (try_z && ft_deflate_chunk(&z->def, chunk, n, z->buf + FT_DATA_Z_HEADER_BYTES,
-                                  c->send_chunk, &zlen)) {
-        z->backoff = 1;
+    if (z->buf == NULL)
+        return ft_conn_send_raw(c, FT_MSG_DATA, chunk, n);
+    if (z->epoch_bytes == 0)
+        z->epoch_start_us = ft_io_now_us();
+    if (z->deflating && !ft_deflate_chunk(&z->def, chunk, n,
+                                          z->buf + FT_DATA_Z_HEADER_BYTES,
+                                          c->send_chunk, &zlen)) {
+        /* It did not shrink: the data (random, already compressed) is
+         * likely to go on so. */
+        stop_deflating(z);
+        z->epoch_bytes = 0;
+        return ft_conn_send_raw(c, FT_MSG_DATA, chunk, n);
+    }
+    if (z->deflating) {
         ft_msg_put_u32(z->buf, (uint32_t)n);
-        return ft_conn_send_raw(c, FT_MSG_DATA_Z, z->buf,
-                                FT_DATA_Z_HEADER_BYTES + zlen);
+        err = ft_conn_send_raw(c, FT_MSG_DATA_Z, z->buf,
+                               FT_DATA_Z_HEADER_BYTES + zlen);
+    } else {
+        err = ft_conn_send_raw(c, FT_MSG_DATA, chunk, n);
     }
-    /* Data that did not shrink (random, already compressed) is likely to
-     * go on so: skip deflate for a while, backing off further each time,
-     * so -z costs little on such files. */
-    if (try_z) {
-        z->raw_left = z->backoff;
-        z->backoff = z->backoff < MAX_RAW_BACKOFF ? 2 * z->backoff : MAX_RAW_BACKOFF;
-    }
-    return ft_conn_send_raw(c, FT_MSG_DATA, chunk, n);
+    z->epoch_bytes += n;
+    if (z->epoch_bytes >= (z->deflating ? Z_EPOCH_BYTES : EPOCH_BYTES))
+        end_epoch(c, z);
+    return err;
 }
 
 /* Sends a slot's got bytes as frames of at most c->send_chunk; *sent counts
@@ -272,7 +347,7 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
                               const uint8_t *known_digest,
                               struct ft_xfer_result *res)
 {
-    struct zsend z = { .def = { .ready = false }, .backoff = 1 };
+    struct zsend z = { .def = { .ready = false }, .backoff = 1, .level = DEFLATE_LEVEL };
     struct ft_msg end = { .type = FT_MSG_END };
     struct ring ring;
     struct stat sb;
@@ -301,6 +376,8 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
         err = z.buf == NULL ? FT_ERR_NOMEM : ft_deflater_init(&z.def, DEFLATE_LEVEL);
         if (err != FT_OK)
             goto out;
+        /* Where the link's pace cannot be read, deflate from the start. */
+        z.deflating = link_lag(c) == SIZE_MAX;
     }
     for (size_t k = 0;; k = (k + 1) % ring.count) {
         uint8_t *slot = ring_take(&ring, k);

@@ -14,6 +14,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -850,6 +852,49 @@ static void test_peer_hangs_up_mid_frame(void **state)
     assert_int_equal(sink.calls, 0);
 }
 
+/* The backlog that tells -z whether the link holds the sender back: not
+ * known on a socket that is not TCP, none on an idle TCP connection, far
+ * more than a chunk once the peer does not read. */
+static void test_unsent_backlog(void **state)
+{
+    struct fixture *f = *state;
+    struct sockaddr_in addr = { .sin_family = AF_INET };
+    socklen_t len = sizeof(addr);
+    struct ft_conn c;
+    char buf[65536];
+    int lfd, cfd, sfd, small = 65536, big = 1 << 20;
+    size_t unsent = 0;
+
+    assert_false(ft_conn_unsent(&f->snd, &unsent)); /* a socketpair */
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &len), 0);
+    cfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(cfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    sfd = accept(lfd, NULL, NULL);
+    assert_true(sfd >= 0);
+    close(lfd);
+    /* A small receive window fills fast; a large send buffer then holds
+     * far more than a chunk unsent. */
+    setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    assert_int_equal(ft_conn_init(&c, cfd, TIMEOUT_MS), FT_OK);
+    assert_true(ft_conn_unsent(&c, &unsent));
+    assert_int_equal(unsent, 0);
+    memset(buf, 'b', sizeof(buf));
+    fcntl(cfd, F_SETFL, O_NONBLOCK);
+    while (write(cfd, buf, sizeof(buf)) > 0)
+        ;
+    assert_int_equal(errno, EAGAIN);
+    assert_true(ft_conn_unsent(&c, &unsent));
+    assert_true(unsent > 4 * 16384);
+    ft_conn_free(&c);
+    close(sfd);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -862,6 +907,7 @@ int main(void)
         T(test_text),
         T(test_unknown_size),
         T(test_send_compresses_text),
+        T(test_unsent_backlog),
         T(test_send_plain_without_flag),
         T(test_send_random_raw),
         T(test_send_file_shrank),

@@ -2,14 +2,13 @@
 #include "conn.h"
 
 #include <errno.h>
-#include <linux/sockios.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_notsent_bytes, TCP_CORK */
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,10 +294,14 @@ enum ft_err ft_conn_poll_error(struct ft_conn *c)
 
 bool ft_conn_unsent(const struct ft_conn *c, size_t *bytes)
 {
-    int unsent = 0;
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
 
-    if (ioctl(c->fd, SIOCOUTQNSD, &unsent) != 0 || unsent < 0)
+    memset(&info, 0, sizeof(info));
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_notsent_bytes) +
+                  sizeof(info.tcpi_notsent_bytes))
         return false;
-    *bytes = (size_t)unsent;
+    *bytes = info.tcpi_notsent_bytes;
     return true;
 }

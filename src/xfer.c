@@ -127,9 +127,20 @@ static void ring_free(struct ring *r)
     }
 }
 
+/* Whether fd has bytes to read at once. */
+static bool readable_now(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+
+    return poll(&p, 1, 0) > 0;
+}
+
 /* Fills buf from in_fd until cap bytes or end of file. A source that may
- * stall (a pipe, a terminal) is waited on with heartbeats to the peer, so
- * that its idle timeout does not cut a slow but live upload. */
+ * stall (a pipe, a terminal) gives what it has: once some bytes are in,
+ * they go unless more are already waiting, so a slow source's bytes go out
+ * as they come and a fast one's fill the buffer. It is waited on with
+ * heartbeats to the peer, so that the peer's idle timeout does not cut a
+ * slow but live upload. */
 static enum ft_err read_chunk(struct ft_conn *c, int in_fd, bool regular,
                               uint8_t *buf, size_t cap, size_t *got)
 {
@@ -139,8 +150,11 @@ static enum ft_err read_chunk(struct ft_conn *c, int in_fd, bool regular,
         return ft_io_read_full(in_fd, buf, cap, FT_IO_NO_DEADLINE, got);
     while (done < cap) {
         size_t n = 0;
-        enum ft_err err = ft_io_wait(in_fd, POLLIN, ft_io_deadline(HEARTBEAT_MS));
+        enum ft_err err;
 
+        if (done > 0 && !readable_now(in_fd))
+            break;
+        err = ft_io_wait(in_fd, POLLIN, ft_io_deadline(HEARTBEAT_MS));
         if (err == FT_ERR_TIMEOUT) {
             err = ft_conn_send_keepalive(c);
             if (err != FT_OK)
@@ -384,9 +398,7 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
         uint64_t sent = total;
         size_t got = 0;
 
-        /* A pipe's bytes go out as they come, not once a slot is full. */
-        err = read_chunk(c, in_fd, regular, slot,
-                         regular ? ring.size : c->send_chunk, &got);
+        err = read_chunk(c, in_fd, regular, slot, ring.size, &got);
         if (err != FT_OK)
             goto out;
         if (got == 0)

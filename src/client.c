@@ -48,6 +48,9 @@ struct ft_client {
         int64_t started;
     } due[FT_PIPELINE_MAX];
     size_t due_first, due_count;
+    /* A pipelined put was given up with an ERROR to the server, which then
+     * answers the puts before it and closes: those answers can be read. */
+    bool answers_after_break;
     size_t gets_due; /* pipelined gets sent whose answers are still to come */
 };
 
@@ -621,7 +624,7 @@ enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
         return FT_ERR_CLOSED;
     }
     if (!ft_client_can_pipeline(c) || size < 0 || c->due_count == FT_PIPELINE_MAX ||
-        (opt != NULL && opt->resume)) {
+        c->gets_due > 0 || (opt != NULL && opt->resume)) {
         set_error(c, "this put cannot be pipelined");
         return FT_ERR_USAGE;
     }
@@ -645,7 +648,12 @@ enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
     c->conn.pipelined = c->due_count > 0;
     if (err != FT_OK) {
         /* The server waits for the rest of this file: the link is out of
-         * step, though the answers already due can still be read. */
+         * step. Unless it is dead, say we give this file up; the server
+         * then answers the puts before it, and closes. */
+        if (c->conn.peer_code == FT_OK && !c->conn.mid_frame &&
+            ft_conn_send_error(&c->conn, FT_ERR_INTERRUPTED,
+                               "client: gave up on '%s'", remote) == FT_OK)
+            c->answers_after_break = true;
         c->broken = true;
         return fail(c, err);
     }
@@ -671,14 +679,16 @@ enum ft_err ft_client_put_wait(struct ft_client *c, struct ft_transfer *out)
     c->due_first = (c->due_first + 1) % FT_PIPELINE_MAX;
     c->due_count--;
     c->conn.pipelined = c->due_count > 0;
-    if (c->broken) {
+    if (c->broken && !c->answers_after_break) {
         set_error(c, "the connection was lost before the server answered: the "
                      "file may or may not be stored");
         return FT_ERR_CLOSED;
     }
     err = ft_conn_recv(&c->conn, &reply, c->conn.timeout_ms);
-    if (err != FT_OK)
+    if (err != FT_OK) {
+        c->answers_after_break = false;
         return fail(c, err);
+    }
     if (reply.type == FT_MSG_ERROR)
         return fail(c, c->conn.peer_code);
     if (reply.type != FT_MSG_DONE || reply.u.done.count != c->due[at].res.bytes)
@@ -1150,5 +1160,7 @@ enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
 enum ft_err ft_client_stat_quick(struct ft_client *c, const char *remote,
                                  struct ft_stat *out)
 {
-    return stat_with(c, remote, FT_STAT_NO_HASH, out);
+    /* A server from before STAT had flags refuses them; those that know
+     * PIPELINE know NO_HASH too. */
+    return stat_with(c, remote, ft_client_can_pipeline(c) ? FT_STAT_NO_HASH : 0, out);
 }

@@ -258,8 +258,9 @@ enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
         if (wait <= 0)
             return FT_OK;
         /* A sender hears its peer's word at once; a receiver's socket is
-         * full of data it is not reading yet, so it only sleeps. */
-        if (!sending)
+         * full of data it is not reading yet, and a pipelined side's holds
+         * later exchanges, so these only sleep. */
+        if (!sending || c->pipelined)
             p.fd = -1;
         if (poll(&p, 1, wait > PACE_SLICE_MS ? PACE_SLICE_MS : (int)wait) > 0)
             return ft_conn_poll_error(c);

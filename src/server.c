@@ -528,7 +528,7 @@ static void handle_put(struct session *s, const struct ft_msg *req,
         ft_store_upload_keep(srv->store, &up); /* for a later put --continue */
     /* After END (a digest mismatch, a failed commit) the stream is still in
      * step; a failure before it leaves the client's data in flight. */
-    stream_done = err == FT_OK || err == FT_ERR_INTEGRITY;
+    stream_done = err == FT_OK || err == FT_ERR_INTEGRITY || res.end_seen;
     up.has_digest = res.verified;
     memcpy(up.digest, res.digest, sizeof(up.digest));
     if (err == FT_OK && pipelined) {
@@ -1043,6 +1043,8 @@ static void serve_loop(struct session *s)
         else if (err != FT_OK)
             log_line(srv, "%s dropped: %s", s->peer, ft_strerror(err));
         if (err != FT_OK) {
+            /* The answers due go first, in their order. */
+            flush_queue(s);
             if (err == FT_ERR_TIMEOUT)
                 ft_conn_send_error(&s->conn, err, "nothing from you for %d ms: "
                                    "goodbye", waited_ms);

@@ -81,7 +81,8 @@ static DIR *open_dir_stream(int dirfd)
     return dir;
 }
 
-/* Removes every temporary file left by an earlier server. */
+/* Removes every temporary file left by an earlier server: uploads that
+ * never finished, and replaced versions it had no time to remove. */
 static void remove_stale_temporaries(int tmp_fd)
 {
     DIR *dir = open_dir_stream(tmp_fd);
@@ -90,7 +91,7 @@ static void remove_stale_temporaries(int tmp_fd)
     if (dir == NULL)
         return;
     while ((de = readdir(dir)) != NULL) {
-        if (strncmp(de->d_name, "up-", 3) == 0)
+        if (strncmp(de->d_name, "up-", 3) == 0 || strncmp(de->d_name, "old-", 4) == 0)
             unlinkat(tmp_fd, de->d_name, 0);
     }
     closedir(dir);

@@ -390,8 +390,9 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
         err = z.buf == NULL ? FT_ERR_NOMEM : ft_deflater_init(&z.def, DEFLATE_LEVEL);
         if (err != FT_OK)
             goto out;
-        /* Where the link's pace cannot be read, deflate from the start. */
-        z.deflating = link_lag(c) == SIZE_MAX;
+        /* Deflate from the start where the link's pace cannot be read, or
+         * where it already lags (an earlier file of a put -r, say). */
+        z.deflating = link_lag(c) >= 1;
     }
     for (size_t k = 0;; k = (k + 1) % ring.count) {
         uint8_t *slot = ring_take(&ring, k);
@@ -551,6 +552,7 @@ enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
             n = m.u.data_z.raw_len;
             break;
         case FT_MSG_END:
+            res->end_seen = true;
             err = next_slot(&ring, &at, sink, ctx);
             if (err == FT_OK)
                 err = check_end(&m, total, expect_size, &ring, res);

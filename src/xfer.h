@@ -13,6 +13,7 @@
 
 struct ft_xfer_result {
     uint64_t bytes;
+    bool end_seen;                 /* END was read: the stream is in step */
     bool verified;                 /* a digest was sent and matched */
     uint8_t digest[FT_HASH_BYTES]; /* valid when verified, or when sent */
 };

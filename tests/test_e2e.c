@@ -644,6 +644,35 @@ static void test_pipelined_refusals(void **state)
     free(folder);
 }
 
+/* A pipelined put that fails on the client's side (the file is not the
+ * size announced) ends the connection, but the puts before it still get
+ * their answers, and what the server received whole is stored. */
+static void test_pipelined_send_fails(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_client *c = connect_to(f);
+    char *src = tu_path(f->work, "small");
+    char *a = tu_path(f->server.root, "a");
+    char *b = tu_path(f->server.root, "b");
+    int fd;
+
+    tu_write_random(src, 2000, 3);
+    send_piped(c, src, "a");
+    send_piped(c, src, "b");
+    fd = open(src, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(ft_client_put_send(c, fd, 5000, "c", NULL), FT_ERR_CHANGED);
+    close(fd);
+    assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
+    assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
+    assert_true(tu_files_equal(src, a));
+    assert_true(tu_files_equal(src, b));
+    ft_client_close(c);
+    free(src);
+    free(a);
+    free(b);
+}
+
 /* A client that leaves without reading its answers: what the server
  * received whole is committed all the same. */
 static void test_pipelined_client_gone(void **state)
@@ -745,6 +774,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipelined_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_client_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_send_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_gets, setup, teardown),
     };
 

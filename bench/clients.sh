@@ -22,14 +22,8 @@ RUNS=${RUNS:-3}
 read -r -a COUNTS <<<"${COUNTS:-1 8 64}"
 FILE_SIZE=${FILE_SIZE:-64M}
 read -r -a EXTRA <<<"${FT_FLAGS:-}"
-case ${1:-} in
--h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-esac
-[[ $# -eq 0 ]] || die "usage: $SELF (no arguments; see --help)"
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
+no_args_or_help "$@"
+positive_ints RUNS
 BYTES=$(size_bytes "$FILE_SIZE") || die "FILE_SIZE must look like 64M, not '$FILE_SIZE'"
 MAXN=0
 for n in "${COUNTS[@]}"; do

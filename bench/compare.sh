@@ -39,7 +39,7 @@ case $SIZE_ARG in
     ;;
 esac
 [[ $# -le 1 ]] || die "usage: $SELF [SIZE]"
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
+positive_ints RUNS
 BYTES=$(size_bytes "$SIZE_ARG") || die "SIZE must look like 64M or 1G, not '$SIZE_ARG'"
 
 need_basics

@@ -25,6 +25,24 @@ die() { say "error: $*"; exit 1; }
 set -E
 trap 'say "error: line $LINENO: \"$BASH_COMMAND\" failed (status $?)"' ERR
 
+# no_args_or_help "$@": --help prints the script's header comment (the lines
+# from the second to `set -euo`); any argument is a usage error.
+no_args_or_help() {
+    case ${1:-} in
+    -h | --help)
+        sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    esac
+    [[ $# -eq 0 ]] || die "usage: $SELF (no arguments; see --help)"
+}
+# positive_ints NAME...: each variable named must hold a positive integer.
+positive_ints() {
+    local v
+    for v in "$@"; do
+        [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
+    done
+}
 is_root() { [[ $(id -u) -eq 0 ]]; }
 
 # ---- numbers -----------------------------------------------------------------

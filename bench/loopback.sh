@@ -40,7 +40,7 @@ case $SIZE_ARG in
 -h | --help) usage; exit 0 ;;
 esac
 [[ $# -le 1 ]] || { usage >&2; exit 2; }
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
+positive_ints RUNS
 BYTES=$(size_bytes "$SIZE_ARG") || die "SIZE must look like 64M or 1G, not '$SIZE_ARG'"
 readonly BYTES
 

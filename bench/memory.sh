@@ -27,14 +27,8 @@ set -euo pipefail
 RUNS=${RUNS:-3}
 SMALL=${SMALL:-1M}
 BIG=${BIG:-8G}
-case ${1:-} in
--h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-esac
-[[ $# -eq 0 ]] || die "usage: $SELF (no arguments; see --help)"
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
+no_args_or_help "$@"
+positive_ints RUNS
 SMALL_B=$(size_bytes "$SMALL") || die "SMALL must look like 1M, not '$SMALL'"
 BIG_B=$(size_bytes "$BIG") || die "BIG must look like 8G, not '$BIG'"
 

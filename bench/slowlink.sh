@@ -34,14 +34,8 @@ SIZE=${SIZE:-64M}
 read -r -a LINKS <<<"${LINKS:-shaped unshaped}"
 RATE=${RATE:-100mbit}
 DELAY=${DELAY:-20ms}
-case ${1:-} in
--h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-esac
-[[ $# -eq 0 ]] || die "usage: $SELF (no arguments; see --help)"
-[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, not '$RUNS'"
+no_args_or_help "$@"
+positive_ints RUNS
 BYTES=$(size_bytes "$SIZE") || die "SIZE must look like 64M, not '$SIZE'"
 
 if ! is_root; then

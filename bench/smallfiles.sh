@@ -21,16 +21,8 @@ RUNS=${RUNS:-3}
 DIRS=${DIRS:-100}
 PER_DIR=${PER_DIR:-100}
 FILE_SIZE=${FILE_SIZE:-4096}
-case ${1:-} in
--h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-esac
-[[ $# -eq 0 ]] || die "usage: $SELF (no arguments; see --help)"
-for v in RUNS DIRS PER_DIR FILE_SIZE; do
-    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
-done
+no_args_or_help "$@"
+positive_ints RUNS DIRS PER_DIR FILE_SIZE
 NFILES=$((DIRS * PER_DIR))
 TOTAL=$((NFILES * FILE_SIZE))
 

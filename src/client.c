@@ -417,7 +417,7 @@ void ft_client_close(struct ft_client *c)
 
 /* Starts a request: refuses when an earlier one broke the link. Names are
  * not checked here: the server is the authority on what it accepts. */
-static enum ft_err begin(struct ft_client *c)
+static enum ft_err begin_pipelined(struct ft_client *c)
 {
     c->conn.peer_code = FT_OK;
     c->err[0] = '\0';
@@ -425,6 +425,16 @@ static enum ft_err begin(struct ft_client *c)
         set_error(c, "the connection was lost by an earlier request");
         return FT_ERR_CLOSED;
     }
+    return FT_OK;
+}
+
+/* The same for a request that waits for its answer: none may be due. */
+static enum ft_err begin(struct ft_client *c)
+{
+    enum ft_err err = begin_pipelined(c);
+
+    if (err != FT_OK)
+        return err;
     if (c->due_count > 0 || c->gets_due > 0) {
         set_error(c, "answers to pipelined requests are still due");
         return FT_ERR_USAGE;
@@ -530,6 +540,29 @@ static enum ft_err resume_put(struct ft_client *c, int in_fd, uint64_t have,
     return err == FT_OK ? FT_OK : fail(c, err);
 }
 
+/* A PUT of what in_fd holds, with extra_flags; a regular file's time and
+ * mode go along. */
+static void put_request(const struct ft_client *c, int in_fd, int64_t size,
+                        const char *remote, const struct ft_transfer_options *opt,
+                        uint32_t extra_flags, struct ft_msg *req)
+{
+    struct stat sb;
+
+    req->u.put.flags = xfer_flags(c, opt) | extra_flags;
+    req->u.put.size = size < 0 ? FT_SIZE_UNKNOWN : (uint64_t)size;
+    req->u.put.name.ptr = (const uint8_t *)remote;
+    req->u.put.name.len = strlen(remote);
+    if (fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        req->u.put.flags |= FT_XFER_META;
+        req->u.put.mtime = (int64_t)sb.st_mtime;
+        req->u.put.mode = (uint32_t)(sb.st_mode & 0777);
+        /* A resume is checked whole, or not done at all. */
+        if (opt != NULL && opt->resume && size >= 0 &&
+            (req->u.put.flags & FT_XFER_VERIFY))
+            req->u.put.flags |= FT_XFER_RESUME;
+    }
+}
+
 enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
                           const char *remote,
                           const struct ft_transfer_options *opt,
@@ -539,7 +572,6 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     struct ft_msg reply;
     struct ft_xfer_result res;
     struct progress_relay relay;
-    struct stat sb;
     uint64_t offset = 0, held = 0;
     int64_t started = ft_io_now_ms();
     enum ft_err err = begin(c);
@@ -547,19 +579,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     if (err != FT_OK)
         return err;
     memset(&res, 0, sizeof(res));
-    req.u.put.flags = xfer_flags(c, opt);
-    req.u.put.size = size < 0 ? FT_SIZE_UNKNOWN : (uint64_t)size;
-    req.u.put.name.ptr = (const uint8_t *)remote;
-    req.u.put.name.len = strlen(remote);
-    if (fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        req.u.put.flags |= FT_XFER_META;
-        req.u.put.mtime = (int64_t)sb.st_mtime;
-        req.u.put.mode = (uint32_t)(sb.st_mode & 0777);
-        /* A resume is checked whole, or not done at all. */
-        if (opt != NULL && opt->resume && size >= 0 &&
-            (req.u.put.flags & FT_XFER_VERIFY))
-            req.u.put.flags |= FT_XFER_RESUME;
-    }
+    put_request(c, in_fd, size, remote, opt, 0, &req);
     err = request(c, &req, FT_MSG_READY, &reply);
     if (err != FT_OK)
         return err;
@@ -613,30 +633,17 @@ enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
 {
     struct ft_msg req = { .type = FT_MSG_PUT };
     struct ft_xfer_result *res;
-    struct stat sb;
-    enum ft_err err;
     size_t at = (c->due_first + c->due_count) % FT_PIPELINE_MAX;
+    enum ft_err err = begin_pipelined(c);
 
-    c->conn.peer_code = FT_OK;
-    c->err[0] = '\0';
-    if (c->broken) {
-        set_error(c, "the connection was lost by an earlier request");
-        return FT_ERR_CLOSED;
-    }
+    if (err != FT_OK)
+        return err;
     if (!ft_client_can_pipeline(c) || size < 0 || c->due_count == FT_PIPELINE_MAX ||
         c->gets_due > 0 || (opt != NULL && opt->resume)) {
         set_error(c, "this put cannot be pipelined");
         return FT_ERR_USAGE;
     }
-    req.u.put.flags = xfer_flags(c, opt) | FT_XFER_PIPELINE;
-    req.u.put.size = (uint64_t)size;
-    req.u.put.name.ptr = (const uint8_t *)remote;
-    req.u.put.name.len = strlen(remote);
-    if (fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        req.u.put.flags |= FT_XFER_META;
-        req.u.put.mtime = (int64_t)sb.st_mtime;
-        req.u.put.mode = (uint32_t)(sb.st_mode & 0777);
-    }
+    put_request(c, in_fd, size, remote, opt, FT_XFER_PIPELINE, &req);
     res = &c->due[at].res;
     memset(res, 0, sizeof(*res));
     c->due[at].started = ft_io_now_ms();
@@ -986,14 +993,10 @@ enum ft_err ft_client_get_send(struct ft_client *c, const char *remote,
                                const struct ft_transfer_options *opt)
 {
     struct ft_msg req = { .type = FT_MSG_GET };
-    enum ft_err err;
+    enum ft_err err = begin_pipelined(c);
 
-    c->conn.peer_code = FT_OK;
-    c->err[0] = '\0';
-    if (c->broken) {
-        set_error(c, "the connection was lost by an earlier request");
-        return FT_ERR_CLOSED;
-    }
+    if (err != FT_OK)
+        return err;
     if (!ft_client_can_pipeline(c) || c->due_count > 0 ||
         c->gets_due == FT_PIPELINE_MAX || (opt != NULL && opt->resume)) {
         set_error(c, "this get cannot be pipelined");
@@ -1014,13 +1017,23 @@ size_t ft_client_gets_due(const struct ft_client *c)
     return c->gets_due;
 }
 
+/* Takes the oldest pipelined get's answer as the one to read now. */
+static enum ft_err take_get_answer(struct ft_client *c)
+{
+    if (c->gets_due == 0) {
+        set_error(c, "no pipelined get is waiting for its answer");
+        return FT_ERR_USAGE;
+    }
+    c->gets_due--;
+    return begin_pipelined(c);
+}
+
 enum ft_err ft_client_get_drop(struct ft_client *c,
                                const struct ft_transfer_options *opt)
 {
-    if (c->gets_due == 0)
-        return FT_ERR_USAGE;
-    c->gets_due--;
-    return c->broken ? FT_ERR_CLOSED : drop_answer(c, "", opt, FT_OK);
+    enum ft_err err = take_get_answer(c);
+
+    return err != FT_OK ? err : drop_answer(c, "", opt, FT_OK);
 }
 
 enum ft_err ft_client_get_file_wait(struct ft_client *c, const char *remote,
@@ -1028,18 +1041,9 @@ enum ft_err ft_client_get_file_wait(struct ft_client *c, const char *remote,
                                     const struct ft_transfer_options *opt,
                                     struct ft_transfer *out)
 {
-    c->conn.peer_code = FT_OK;
-    c->err[0] = '\0';
-    if (c->gets_due == 0) {
-        set_error(c, "no pipelined get is waiting for its answer");
-        return FT_ERR_USAGE;
-    }
-    c->gets_due--;
-    if (c->broken) {
-        set_error(c, "the connection was lost by an earlier request");
-        return FT_ERR_CLOSED;
-    }
-    return get_file(c, remote, local_path, opt, out, true);
+    enum ft_err err = take_get_answer(c);
+
+    return err != FT_OK ? err : get_file(c, remote, local_path, opt, out, true);
 }
 
 enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx)

@@ -763,15 +763,19 @@ static int cmd_put(int argc, char **argv)
     return code;
 }
 
-/* Downloads one remote file to local ("-": standard output). */
+/* Downloads one remote file to local ("-": standard output); with asked,
+ * reads the answer to the pipelined GET sent for it. */
 static int get_one(struct ft_client *c, struct client_args *a,
-                   struct cli_report *rep, const char *remote, const char *local)
+                   struct cli_report *rep, const char *remote, const char *local,
+                   bool asked)
 {
     struct ft_transfer t;
     enum ft_err err;
 
     cli_report_begin(rep, remote, -2);
-    if (strcmp(local, "-") == 0)
+    if (asked)
+        err = ft_client_get_file_wait(c, remote, local, &a->xfer, &t);
+    else if (strcmp(local, "-") == 0)
         err = ft_client_get(c, remote, STDOUT_FILENO, &a->xfer, &t);
     else
         err = ft_client_get_file(c, remote, local, &a->xfer, &t);
@@ -877,26 +881,6 @@ static void ask_ahead(struct ft_client *c, struct client_args *a,
     }
 }
 
-/* Fetches one file of a tree: the answer to its pipelined GET when one was
- * sent, else an ordinary get. */
-static int get_entry(struct ft_client *c, struct client_args *a,
-                     struct cli_report *rep, const char *from, const char *to,
-                     bool asked)
-{
-    struct ft_transfer t;
-    enum ft_err err;
-
-    if (!asked)
-        return get_one(c, a, rep, from, to);
-    cli_report_begin(rep, from, -2);
-    err = ft_client_get_file_wait(c, from, to, &a->xfer, &t);
-    if (err != FT_OK)
-        return cli_report_fail(rep, exit_code_for(err), "get %s: %s", from,
-                               ft_client_error(c));
-    cli_report_done(rep, &t);
-    return EXIT_OK;
-}
-
 static int get_tree(struct ft_client *c, struct client_args *a,
                     struct cli_report *rep, const char *remote, const char *local)
 {
@@ -919,10 +903,10 @@ static int get_tree(struct ft_client *c, struct client_args *a,
         bool asked;
         int rc;
 
-        if (next <= i && get_pipelines(c, a, &l.entries[i])) {
+        /* Keep the window of pipelined GETs full, from here on. */
+        if (next < i)
             next = i;
-            ask_ahead(c, a, &l, remote, &next);
-        }
+        ask_ahead(c, a, &l, remote, &next);
         asked = next > i && name[len - 1] != '/';
         rc = EXIT_OK;
         if (from == NULL || to == NULL)
@@ -940,15 +924,12 @@ static int get_tree(struct ft_client *c, struct client_args *a,
                      : cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
                                        strerror(errno));
         } else {
-            rc = get_entry(c, a, rep, from, to, asked);
+            rc = get_one(c, a, rep, from, to, asked);
         }
         /* One file's trouble does not stop the others; a lost link does. */
         keep_code(&code, rc);
         free(from);
         free(to);
-        /* Keep the window full while answers are read. */
-        if (next > i + 1)
-            ask_ahead(c, a, &l, remote, &next);
     }
     for (size_t i = 0; i < l.n; i++)
         free(l.entries[i].name);
@@ -1032,7 +1013,7 @@ static int cmd_get(int argc, char **argv)
         else if (a.recursive)
             rc = get_tree(c, &a, &rep, remote, target);
         else
-            rc = get_one(c, &a, &rep, remote, target);
+            rc = get_one(c, &a, &rep, remote, target, false);
         free(target);
         if (code == EXIT_OK)
             code = rc;

@@ -406,6 +406,8 @@ static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
     if (err == FT_OK && !(req->u.put.flags & FT_XFER_RESUME)) {
         *have = 0;
         err = ft_store_upload_resize(up, 0);
+        if (err != FT_OK)
+            ft_store_upload_abort(srv->store, up); /* fails whole: nothing left open */
     }
     return err;
 }

@@ -74,6 +74,18 @@ static void run_and_kill(struct fixture *f, const char *const args[],
     tu_kill_pid(&pid);
 }
 
+/* The same for an upload: killed once the server's folder dir holds more
+ * than min bytes of it. */
+static void upload_and_kill(struct fixture *f, const char *const args[],
+                            const char *dir, int64_t min)
+{
+    const char *env[] = { f->config_env, NULL };
+    pid_t pid = tu_spawn_ft_env(args, env, -1, -1, -1);
+
+    assert_true(tu_wait_dir_bytes(dir, min, WAIT_MS));
+    tu_kill_pid(&pid);
+}
+
 static int run(struct fixture *f, const char *const args[], char *err,
                size_t errlen)
 {
@@ -152,13 +164,8 @@ static void test_put_continue(void **state)
     char err[4096];
 
     tu_write_random(src, SIZE, 13);
-    {   /* Kill the uploader once the server holds over 10 MiB of it. */
-        const char *env[] = { f->config_env, NULL };
-        pid_t pid = tu_spawn_ft_env(slow, env, -1, -1, -1);
-
-        assert_true(tu_wait_dir_bytes(partials, 10 * 1024 * 1024, WAIT_MS));
-        tu_kill_pid(&pid);
-    }
+    /* Kill the uploader once the server holds over 10 MiB of it. */
+    upload_and_kill(f, slow, partials, 10 * 1024 * 1024);
     assert_false(tu_exists(stored));
     /* The server notices the cut and keeps what arrived. */
     deadline = tu_now_ms() + WAIT_MS;
@@ -189,13 +196,7 @@ static void test_put_continue_changed_source(void **state)
     char err[4096];
 
     tu_write_random(src, SIZE, 14);
-    {
-        const char *env[] = { f->config_env, NULL };
-        pid_t pid = tu_spawn_ft_env(slow, env, -1, -1, -1);
-
-        assert_true(tu_wait_dir_bytes(partials, 6 * 1024 * 1024, WAIT_MS));
-        tu_kill_pid(&pid);
-    }
+    upload_and_kill(f, slow, partials, 6 * 1024 * 1024);
     assert_int_equal(utimensat(AT_FDCWD, src, later, 0), 0);
     assert_int_equal(run(f, resume, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "started from zero"));
@@ -222,13 +223,7 @@ static void test_partial_expires(void **state)
 
     tu_write_random(src, SIZE, 15);
     tu_write_bytes(small, "small", 5);
-    {
-        const char *env[] = { f->config_env, NULL };
-        pid_t pid = tu_spawn_ft_env(slow, env, -1, -1, -1);
-
-        assert_true(tu_wait_dir_bytes(partials, 1024 * 1024, WAIT_MS));
-        tu_kill_pid(&pid);
-    }
+    upload_and_kill(f, slow, partials, 1024 * 1024);
     deadline = tu_now_ms() + WAIT_MS;
     while (tu_count_entries(partials) != 1 && tu_now_ms() < deadline)
         tu_sleep_ms(10);

@@ -32,12 +32,7 @@ set -euo pipefail
 
 RUNS=${RUNS:-5}
 SIZE_ARG=${1:-1G}
-case $SIZE_ARG in
--h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-esac
+help_if_asked "$@"
 [[ $# -le 1 ]] || die "usage: $SELF [SIZE]"
 positive_ints RUNS
 BYTES=$(size_bytes "$SIZE_ARG") || die "SIZE must look like 64M or 1G, not '$SIZE_ARG'"

@@ -25,15 +25,19 @@ die() { say "error: $*"; exit 1; }
 set -E
 trap 'say "error: line $LINENO: \"$BASH_COMMAND\" failed (status $?)"' ERR
 
-# no_args_or_help "$@": --help prints the script's header comment (the lines
-# from the second to `set -euo`); any argument is a usage error.
-no_args_or_help() {
+# help_if_asked "$@": -h or --help prints the script's header comment (the
+# lines from the second to `set -euo`) and exits.
+help_if_asked() {
     case ${1:-} in
     -h | --help)
         sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
         exit 0
         ;;
     esac
+}
+# no_args_or_help "$@": the same, and any argument is a usage error.
+no_args_or_help() {
+    help_if_asked "$@"
     [[ $# -eq 0 ]] || die "usage: $SELF (no arguments; see --help)"
 }
 # positive_ints NAME...: each variable named must hold a positive integer.

@@ -18,12 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 SIZE_ARG=${1:-64M}
-case $SIZE_ARG in
--h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-esac
+help_if_asked "$@"
 BYTES=$(size_bytes "$SIZE_ARG") || die "SIZE must look like 64M, not '$SIZE_ARG'"
 read -r -a CASES <<<"${CASES:-put:default get:default put:plaintext get:plaintext get:plain-noverify put:z get:z put:chacha get:chacha put:tree get:tree}"
 have "command -v perf" linux-perf || die "needs perf (apt-get install linux-perf)"

@@ -590,7 +590,7 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     char name[FT_PATH_MAX + 1];
     uint64_t offset = 0;
     uint8_t digest[FT_HASH_BYTES];
-    bool known = false;
+    bool known = false, record;
     enum ft_err err;
     int fd = -1;
 
@@ -637,8 +637,12 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     ready.u.ready.offset = offset;
     /* A digest recorded at upload spares hashing the file again. */
     known = (req->u.get.flags & FT_XFER_VERIFY) && ft_store_known_digest(fd, digest);
+    /* Hashed whole for this get (stored with --no-verify, say): the digest
+     * is recorded, so the next get goes out without reading it through us. */
+    record = (req->u.get.flags & FT_XFER_VERIFY) && !known;
     err = ft_conn_send(&s->conn, &ready);
-    if (err == FT_OK && (lseek(fd, (off_t)offset, SEEK_SET) < 0 || fstat(fd, &before) != 0))
+    if (err == FT_OK && (lseek(fd, (off_t)offset, SEEK_SET) < 0 ||
+                         (record && fstat(fd, &before) != 0)))
         err = FT_ERR_IO;
     /* The client's next requests may already be waiting. */
     s->conn.pipelined = (req->u.get.flags & FT_XFER_PIPELINE) != 0;
@@ -646,9 +650,7 @@ static void handle_get(struct session *s, const struct ft_msg *req,
         err = ft_xfer_send_from(&s->conn, fd, req->u.get.flags, info.size,
                                 offset, known ? digest : NULL, &res);
     s->conn.pipelined = false;
-    /* Hashed whole for this get (stored with --no-verify, say): recorded,
-     * the next get goes out without reading it through us. */
-    if (err == FT_OK && !known && (req->u.get.flags & FT_XFER_VERIFY))
+    if (err == FT_OK && record)
         ft_store_remember_digest(fd, &before, res.digest);
     o->bytes = res.bytes;
     if (err != FT_OK && err != FT_ERR_CLOSED && err != FT_ERR_TIMEOUT &&

@@ -523,7 +523,7 @@ enum ft_err ft_noise_read_message(struct ft_noise_handshake *hs,
 {
     uint8_t rs[DHLEN];
     uint8_t none[1]; /* where an empty payload goes when payload is NULL */
-    size_t overhead, pos, plen;
+    size_t overhead, pos, plen, s_len;
     enum ft_err err;
 
     if (hs == NULL || msg == NULL || payload_len == NULL ||
@@ -546,10 +546,13 @@ enum ft_err ft_noise_read_message(struct ft_noise_handshake *hs,
         err = dh_mix_key(hs, hs->e_priv, hs->re); /* ee */
         if (err != FT_OK)
             return fail(hs, err);
-        err = decrypt_and_hash(hs, msg + pos, DHLEN + TAGLEN, rs); /* s */
+        /* s carries a tag only once a key is set (section 7.3); after ee
+         * one always is, but the length follows the rule, not the pattern. */
+        s_len = DHLEN + (hs->cs.has_key ? TAGLEN : 0);
+        err = decrypt_and_hash(hs, msg + pos, s_len, rs); /* s */
         if (err != FT_OK)
             return fail(hs, err);
-        pos += DHLEN + TAGLEN;
+        pos += s_len;
         memcpy(hs->rs, rs, DHLEN);
         err = dh_mix_key(hs, hs->e_priv, hs->rs); /* es, initiator side */
         if (err != FT_OK)

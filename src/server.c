@@ -375,7 +375,9 @@ static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
 
 /* Begins an upload. One of a regular file of known size and time is kept
  * if interrupted, under a key that only the same upload (name, size,
- * mtime) finds again; *have says what an earlier run left. */
+ * mtime) finds again; *have says what an earlier run left. A pipelined one
+ * (a small file, cheaper to send again than to resume) is not: keeping
+ * costs a scan of the kept uploads per file. */
 static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
                                 const char *name, struct ft_upload *up,
                                 uint64_t *have)
@@ -388,7 +390,8 @@ static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
     enum ft_err err;
 
     *have = 0;
-    if (!(req->u.put.flags & FT_XFER_META) || req->u.put.size == FT_SIZE_UNKNOWN)
+    if (!(req->u.put.flags & FT_XFER_META) || req->u.put.size == FT_SIZE_UNKNOWN ||
+        (req->u.put.flags & FT_XFER_PIPELINE))
         return ft_store_upload_begin(srv->store, name, up);
     ft_msg_put_u32(fields, (uint32_t)(req->u.put.size >> 32));
     ft_msg_put_u32(fields + 4, (uint32_t)req->u.put.size);

@@ -505,8 +505,7 @@ bool ft_store_known_digest(int fd, uint8_t digest[32])
     return true;
 }
 
-/* The file's final metadata, and its write-back started: the first step of
- * a commit. */
+/* The file's final metadata: the first step of a commit. */
 static enum ft_err finish_file(struct ft_upload *up)
 {
     if (fchmod(up->fd, 0644 | (up->has_meta ? up->mode & 0111 : 0)) != 0)
@@ -522,7 +521,6 @@ static enum ft_err finish_file(struct ft_upload *up)
     }
     if (up->has_digest)
         record_digest(up->fd, up->digest);
-    sync_file_range(up->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     return FT_OK;
 }
 
@@ -555,44 +553,44 @@ void ft_store_upload_drop_old(struct ft_store *st, struct ft_upload *up)
     up->old[0] = '\0';
 }
 
-/* Whether up's folder is that of an earlier upload of the batch, whose
- * fsync covers it. */
-static bool folder_synced_before(struct ft_upload *ups, size_t i)
+/* Makes what the batch wrote durable: one file by its fsync (and its
+ * folder's, after the rename), several by syncfs. An fsync per file writes
+ * each file's inode and flushes the disk's cache once per file; syncfs
+ * writes the batch's data and inodes together and flushes once (10,000
+ * files of 4 KiB: 2.5x faster here, docs/PERFORMANCE.md). It also writes
+ * whatever else is dirty on the filesystem: a cost bounded by the kernel's
+ * dirty limits, and the one ext4's journal commit imposes on fsync too. */
+static enum ft_err make_durable(int fd, bool whole_filesystem)
 {
-    struct stat a, b;
-
-    if (fstat(ups[i].dir_fd, &a) != 0)
-        return false;
-    for (size_t j = 0; j < i; j++) {
-        if (ups[j].tmp[0] == '\0' && ups[j].dir_fd >= 0 &&
-            fstat(ups[j].dir_fd, &b) == 0 && a.st_ino == b.st_ino &&
-            a.st_dev == b.st_dev)
-            return true;
-    }
-    return false;
+    if ((whole_filesystem ? syncfs(fd) : fsync(fd)) != 0)
+        return from_errno(errno);
+    return FT_OK;
 }
 
-/* Each file is flushed before any is renamed, and each folder is flushed
- * once after all renames: the journal commits once or twice for the
- * batch, not twice per file. */
+/* Each file is durable before any is renamed, and the renames are made
+ * durable after the last: readers, and a crash, see each name's old file
+ * or its whole new one. */
 void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
                                   size_t n, enum ft_err *errs)
 {
+    bool whole_filesystem = n > 1;
+    enum ft_err synced = FT_OK;
+
     for (size_t i = 0; i < n; i++)
         errs[i] = finish_file(&ups[i]);
+    if (whole_filesystem)
+        synced = make_durable(st->root_fd, true);
     for (size_t i = 0; i < n; i++) {
-        if (errs[i] == FT_OK && fsync(ups[i].fd) != 0)
-            errs[i] = from_errno(errno);
-    }
-    for (size_t i = 0; i < n; i++) {
+        if (errs[i] == FT_OK)
+            errs[i] = whole_filesystem ? synced : make_durable(ups[i].fd, false);
         if (errs[i] == FT_OK)
             errs[i] = publish(st, &ups[i]);
     }
     /* The renames themselves must survive a crash too. */
-    for (size_t i = 0; i < n; i++) {
-        if (errs[i] == FT_OK && !folder_synced_before(ups, i))
-            fsync(ups[i].dir_fd);
-    }
+    if (whole_filesystem)
+        make_durable(st->root_fd, true);
+    else if (n == 1 && errs[0] == FT_OK)
+        make_durable(ups[0].dir_fd, false);
     for (size_t i = 0; i < n; i++)
         ft_store_upload_abort(st, &ups[i]);
 }

@@ -3,8 +3,9 @@
  * The store sees names and bytes, never sockets. Every path is opened
  * relative to the root's descriptor without following symbolic links, so
  * nothing outside the root can be read or written. Uploads go to a
- * temporary file under the hidden metadata folder (.ft/tmp), are fsynced,
- * then renamed into place: readers see the old file or the new one. */
+ * temporary file under the hidden metadata folder (.ft/tmp), are made
+ * durable (fsync, or syncfs for a batch), then renamed into place: readers
+ * see the old file or the new one. */
 #ifndef FT_STORE_H
 #define FT_STORE_H
 

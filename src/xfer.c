@@ -8,18 +8,17 @@
  * encrypted frame carries under 64 KiB): the file is read, hashed and
  * written a slot at a time, so handing a slot to the hasher and the
  * syscalls around it are paid per MiB, not per frame. */
-#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "xfer.h"
 
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "compress.h"
 #include "hasher.h"
 #include "io.h"
+#include "slots.h"
 
 /* zlib level 1 to start with: it keeps most of the gain on text at the
  * least cost; a link far behind (LAG_LEVEL_UP chunks waiting unsent) earns
@@ -59,9 +58,6 @@ static bool fits_one_slot(uint64_t expect_size, size_t slot_size)
     return expect_size != FT_SIZE_UNKNOWN && expect_size <= slot_size;
 }
 
-/* Slots are mapped, not malloc'ed, so that their memory goes back to the
- * system when the transfer ends, rather than staying in a busy server's
- * heap after a burst of clients. */
 static enum ft_err ring_init(struct ring *r, size_t size, bool verify,
                              size_t min_count, bool small)
 {
@@ -74,12 +70,9 @@ static enum ft_err ring_init(struct ring *r, size_t size, bool verify,
     if (verify && !threaded)
         ft_hash_init(&r->inline_hash);
     for (size_t i = 0; i < r->count; i++) {
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-        if (p == MAP_FAILED)
+        r->buf[i] = ft_slot_get(size);
+        if (r->buf[i] == NULL)
             return FT_ERR_NOMEM;
-        r->buf[i] = p;
     }
     return threaded ? ft_hasher_start(&r->hasher) : FT_OK;
 }
@@ -121,10 +114,8 @@ static void ring_free(struct ring *r)
 {
     ft_hasher_free(r->hasher);
     r->hasher = NULL;
-    for (size_t i = 0; i < RING; i++) {
-        if (r->buf[i] != NULL)
-            munmap(r->buf[i], r->size);
-    }
+    for (size_t i = 0; i < RING; i++)
+        ft_slot_put(r->buf[i], r->size);
 }
 
 /* Whether fd has bytes to read at once. */

@@ -648,7 +648,7 @@ enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
     memset(res, 0, sizeof(*res));
     c->due[at].started = ft_io_now_ms();
     c->conn.pipelined = true;
-    err = ft_conn_send(&c->conn, &req);
+    err = ft_conn_send_more(&c->conn, &req); /* its data follows at once */
     if (err == FT_OK)
         err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
                                 0, NULL, res);

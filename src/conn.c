@@ -2,7 +2,7 @@
 #include "conn.h"
 
 #include <errno.h>
-#include <linux/tcp.h> /* struct tcp_info with tcpi_notsent_bytes, TCP_CORK */
+#include <linux/tcp.h> /* struct tcp_info with tcpi_notsent_bytes */
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -86,8 +86,11 @@ static enum ft_err send_frame(struct ft_conn *c, uint8_t type,
     uint8_t header[FT_FRAME_HEADER_BYTES];
     enum ft_err err;
 
+    bool more = c->hold;
+
     if (!c->sealed)
-        return ft_frame_write(c->fd, type, payload, len, c->timeout_ms);
+        return (more ? ft_frame_write_more : ft_frame_write)(c->fd, type, payload,
+                                                             len, c->timeout_ms);
     if (len > FT_NOISE_MAX_PAYLOAD_BYTES)
         return FT_ERR_FRAME_TOO_BIG;
     put_header(header, type, len + FT_NOISE_TAG_BYTES);
@@ -95,8 +98,19 @@ static enum ft_err send_frame(struct ft_conn *c, uint8_t type,
                            c->seal_buf);
     if (err != FT_OK)
         return err;
-    return ft_frame_write(c->fd, type, c->seal_buf, len + FT_NOISE_TAG_BYTES,
-                          c->timeout_ms);
+    return (more ? ft_frame_write_more : ft_frame_write)(
+        c->fd, type, c->seal_buf, len + FT_NOISE_TAG_BYTES, c->timeout_ms);
+}
+
+enum ft_err ft_conn_send_more(struct ft_conn *c, const struct ft_msg *m)
+{
+    bool held = c->hold;
+    enum ft_err err;
+
+    c->hold = true;
+    err = ft_conn_send(c, m);
+    c->hold = held;
+    return err;
 }
 
 enum ft_err ft_conn_send(struct ft_conn *c, const struct ft_msg *m)
@@ -214,22 +228,19 @@ enum ft_err ft_conn_send_file(struct ft_conn *c, int fd, uint64_t off,
                               size_t len)
 {
     uint8_t header[FT_FRAME_HEADER_BYTES];
+    struct iovec iov = { .iov_base = header, .iov_len = sizeof(header) };
     int64_t deadline = ft_io_deadline(c->timeout_ms);
-    int more = 1;
     enum ft_err err;
 
     if (c->sealed || len > FT_FRAME_MAX_PAYLOAD)
         return FT_ERR_USAGE;
     put_header(header, FT_MSG_DATA, len);
-    /* The header waits for the payload in one segment (TCP_CORK). */
-    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &more, sizeof(more));
-    err = ft_io_write_full(c->fd, header, sizeof(header), deadline);
+    /* The header waits for the payload, to leave in one segment with it. */
+    err = ft_io_writev_full(c->fd, &iov, 1, deadline, true);
     if (err == FT_OK) {
         err = ft_io_sendfile_full(c->fd, fd, off, len, deadline);
         c->mid_frame = err != FT_OK;
     }
-    more = 0;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &more, sizeof(more));
     return err;
 }
 

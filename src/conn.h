@@ -38,6 +38,9 @@ struct ft_conn {
     /* Requests or answers are pipelined: a frame waiting to be read belongs
      * to another exchange, not a refusal of what is being sent now. */
     bool pipelined;
+    /* Frames sent while set wait for the next one (MSG_MORE): set only
+     * around frames that another follows at once, cleared before the last. */
+    bool hold;
     /* Content bytes per second this side moves at most; 0: no limit. */
     uint64_t rate_limit;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
@@ -50,6 +53,9 @@ enum ft_err ft_conn_init(struct ft_conn *c, int fd, int timeout_ms);
 void ft_conn_free(struct ft_conn *c);
 
 enum ft_err ft_conn_send(struct ft_conn *c, const struct ft_msg *m);
+
+/* Sends m to leave with the frame that follows it at once (MSG_MORE). */
+enum ft_err ft_conn_send_more(struct ft_conn *c, const struct ft_msg *m);
 
 /* From now on, encrypts and authenticates every frame with the transport
  * keys of a finished handshake (which it takes over), and sends file data

@@ -1,12 +1,13 @@
 /* frame.c - length prefix, type, payload. */
 #include "ft/frame.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "io.h"
 
-enum ft_err ft_frame_write(int fd, uint8_t type, const void *payload,
-                           size_t len, int timeout_ms)
+static enum ft_err write_frame(int fd, uint8_t type, const void *payload,
+                               size_t len, int timeout_ms, bool more)
 {
     uint8_t header[FT_FRAME_HEADER_BYTES];
     struct iovec iov[2];
@@ -23,7 +24,19 @@ enum ft_err ft_frame_write(int fd, uint8_t type, const void *payload,
     iov[0].iov_len = sizeof(header);
     iov[1].iov_base = (void *)payload;
     iov[1].iov_len = len;
-    return ft_io_writev_full(fd, iov, 2, ft_io_deadline(timeout_ms));
+    return ft_io_writev_full(fd, iov, 2, ft_io_deadline(timeout_ms), more);
+}
+
+enum ft_err ft_frame_write(int fd, uint8_t type, const void *payload,
+                           size_t len, int timeout_ms)
+{
+    return write_frame(fd, type, payload, len, timeout_ms, false);
+}
+
+enum ft_err ft_frame_write_more(int fd, uint8_t type, const void *payload,
+                                size_t len, int timeout_ms)
+{
+    return write_frame(fd, type, payload, len, timeout_ms, true);
 }
 
 enum ft_err ft_frame_read(int fd, void *buf, size_t cap, struct ft_frame *out,

@@ -135,7 +135,8 @@ enum ft_err ft_io_read_some(int fd, void *buf, size_t cap, size_t *got)
 /* One write attempt. Sockets go through sendmsg with MSG_NOSIGNAL so that a
  * vanished peer yields EPIPE instead of killing the process with SIGPIPE;
  * anything else (pipes, files) falls back to writev. */
-static ssize_t write_once(int fd, struct iovec *iov, int iovcnt, bool socket)
+static ssize_t write_once(int fd, struct iovec *iov, int iovcnt, bool socket,
+                          bool more)
 {
     struct msghdr msg;
     ssize_t w;
@@ -145,14 +146,14 @@ static ssize_t write_once(int fd, struct iovec *iov, int iovcnt, bool socket)
     memset(&msg, 0, sizeof(msg));
     msg.msg_iov = iov;
     msg.msg_iovlen = (size_t)iovcnt;
-    w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    w = sendmsg(fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     if (w < 0 && errno == ENOTSOCK)
         w = writev(fd, iov, iovcnt);
     return w;
 }
 
 static enum ft_err writev_full(int fd, struct iovec *iov, int iovcnt,
-                               int64_t deadline, bool socket)
+                               int64_t deadline, bool socket, bool more)
 {
     while (iovcnt > 0) {
         ssize_t w;
@@ -162,7 +163,7 @@ static enum ft_err writev_full(int fd, struct iovec *iov, int iovcnt,
             iovcnt--;
             continue;
         }
-        w = write_once(fd, iov, iovcnt, socket);
+        w = write_once(fd, iov, iovcnt, socket, more);
         if (w < 0) {
             enum ft_err err;
 
@@ -193,9 +194,9 @@ static enum ft_err writev_full(int fd, struct iovec *iov, int iovcnt,
 }
 
 enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
-                              int64_t deadline)
+                              int64_t deadline, bool more)
 {
-    return writev_full(fd, iov, iovcnt, deadline, true);
+    return writev_full(fd, iov, iovcnt, deadline, true, more);
 }
 
 enum ft_err ft_io_sendfile_full(int sock, int in_fd, uint64_t off, size_t n,
@@ -227,12 +228,12 @@ enum ft_err ft_io_write_full(int fd, const void *buf, size_t n,
 {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
 
-    return writev_full(fd, &iov, 1, deadline, true);
+    return writev_full(fd, &iov, 1, deadline, true, false);
 }
 
 enum ft_err ft_io_write_file(int fd, const void *buf, size_t n)
 {
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
 
-    return writev_full(fd, &iov, 1, FT_IO_NO_DEADLINE, false);
+    return writev_full(fd, &iov, 1, FT_IO_NO_DEADLINE, false, false);
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <sys/uio.h>
 
 #include "ft/error.h"
@@ -53,9 +54,11 @@ enum ft_err ft_io_write_file(int fd, const void *buf, size_t n);
 enum ft_err ft_io_sendfile_full(int sock, int in_fd, uint64_t off, size_t n,
                                 int64_t deadline);
 
-/* Writes every byte the iovecs describe. The array is modified. */
+/* Writes every byte the iovecs describe. The array is modified. With more,
+ * a socket is told that more follows at once (MSG_MORE): what is written
+ * then leaves with it, in one segment, rather than alone. */
 enum ft_err ft_io_writev_full(int fd, struct iovec *iov, int iovcnt,
-                              int64_t deadline);
+                              int64_t deadline, bool more);
 
 /* Waits until fd has one of the poll(2) events or the deadline passes:
  * FT_OK when it has, FT_ERR_TIMEOUT otherwise. */

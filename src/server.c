@@ -643,7 +643,8 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     /* Hashed whole for this get (stored with --no-verify, say): the digest
      * is recorded, so the next get goes out without reading it through us. */
     record = (req->u.get.flags & FT_XFER_VERIFY) && !known;
-    err = ft_conn_send(&s->conn, &ready);
+    /* The data follows at once: READY leaves with it. */
+    err = ft_conn_send_more(&s->conn, &ready);
     if (err == FT_OK && (lseek(fd, (off_t)offset, SEEK_SET) < 0 ||
                          (record && fstat(fd, &before) != 0)))
         err = FT_ERR_IO;

@@ -369,6 +369,10 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
         err = hash_prefix(&ring, in_fd, offset);
     if (err != FT_OK)
         goto out;
+    /* A small file's frames wait for its END, to leave in one segment: a
+     * put -r or get -r of small files then costs the peer one wake-up per
+     * file, not three. */
+    c->hold = regular && fits_one_slot(expect_size, slot_size);
     if (known_digest != NULL && !(flags & FT_XFER_COMPRESS) && !c->sealed &&
         expect_size != FT_SIZE_UNKNOWN) {
         err = send_file_frames(c, in_fd, expect_size, &total);
@@ -420,8 +424,10 @@ finish:
     }
     if (end.u.end.has_digest)
         memcpy(res->digest, end.u.end.digest, FT_HASH_BYTES);
+    c->hold = false;
     err = ft_conn_send(c, &end);
 out:
+    c->hold = false;
     res->bytes = total;
     ring_free(&ring);
     ft_deflater_free(&z.def);

@@ -29,6 +29,12 @@ struct ft_frame {
 enum ft_err ft_frame_write(int fd, uint8_t type, const void *payload,
                            size_t len, int timeout_ms);
 
+/* The same, for a frame that another follows at once: on a socket it waits
+ * for the next (MSG_MORE), so that small frames sent in a row leave in one
+ * segment. The last of the row goes through ft_frame_write. */
+enum ft_err ft_frame_write_more(int fd, uint8_t type, const void *payload,
+                                size_t len, int timeout_ms);
+
 /* Receives one frame into buf, whose capacity cap is the largest payload
  * accepted: the length is checked against it before any payload byte is
  * read. Returns FT_ERR_CLOSED when the stream ends cleanly before a frame,

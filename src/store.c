@@ -438,6 +438,7 @@ enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
 /* Where a published file's digest is kept: an extended attribute, so it
  * goes with the file through renames and away with it on removal. */
 #define DIGEST_XATTR "user.ft.blake2b256"
+#define DIGEST_RECORD_MIN_BYTES (64 * 1024)
 
 /* The record: the digest and what the file was when it was taken. */
 struct digest_record {
@@ -459,13 +460,15 @@ static void fill_record(struct digest_record *r, const struct stat *sb)
     r->ino = (uint64_t)sb->st_ino;
 }
 
-/* Best effort: without extended attributes, gets hash the file instead. */
+/* Best effort: without extended attributes, gets hash the file instead. A
+ * small file is hashed for less than its record would cost: where the
+ * attribute does not fit in the inode, a block of its own. */
 static void record_digest(int fd, const uint8_t digest[32])
 {
     struct digest_record r;
     struct stat sb;
 
-    if (fstat(fd, &sb) != 0)
+    if (fstat(fd, &sb) != 0 || sb.st_size < DIGEST_RECORD_MIN_BYTES)
         return;
     fill_record(&r, &sb);
     memcpy(r.digest, digest, sizeof(r.digest));

@@ -348,6 +348,44 @@ static void test_recorded_digest(void **state)
     free(stored);
 }
 
+/* A file under 64 KiB gets no record (it would cost a block of its own):
+ * a quick STAT answers zeros, a full one and a verified get hash it, and
+ * still no record is left. */
+static void test_small_file_unrecorded(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_client *c = connect_to(f);
+    char *src = tu_path(f->work, "small");
+    char *back = tu_path(f->work, "small.back");
+    char zeros[FT_HASH_HEX_BYTES];
+    char hex[FT_HASH_HEX_BYTES];
+    struct ft_stat st;
+    struct ft_transfer t;
+    int fd;
+
+    memset(zeros, '0', FT_HASH_HEX_BYTES - 1);
+    zeros[FT_HASH_HEX_BYTES - 1] = '\0';
+    tu_write_random(src, 64 * 1024 - 1, 31);
+    fd = open(src, O_RDONLY);
+    assert_int_equal(ft_client_put(c, fd, -1, "small", NULL, NULL), FT_OK);
+    close(fd);
+    assert_int_equal(ft_client_stat_quick(c, "small", &st), FT_OK);
+    assert_string_equal(st.digest_hex, zeros);
+    assert_int_equal(ft_client_stat(c, "small", &st), FT_OK);
+    assert_string_not_equal(st.digest_hex, zeros);
+    memcpy(hex, st.digest_hex, sizeof(hex));
+    assert_int_equal(ft_client_get_file(c, "small", back, NULL, &t), FT_OK);
+    assert_true(t.verified);
+    assert_true(tu_files_equal(src, back));
+    assert_int_equal(ft_client_stat_quick(c, "small", &st), FT_OK);
+    assert_string_equal(st.digest_hex, zeros);
+    assert_int_equal(ft_client_stat(c, "small", &st), FT_OK);
+    assert_string_equal(st.digest_hex, hex);
+    ft_client_close(c);
+    free(src);
+    free(back);
+}
+
 static int count_entry(const struct ft_entry *e, void *ctx)
 {
     int *seen = ctx;
@@ -762,6 +800,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recorded_digest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_file_unrecorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metadata_stat_and_move, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_corrupted_upload_not_published, setup,

@@ -1017,6 +1017,16 @@ size_t ft_client_gets_due(const struct ft_client *c)
     return c->gets_due;
 }
 
+void ft_client_batch_begin(struct ft_client *c)
+{
+    ft_conn_cork(&c->conn, true);
+}
+
+void ft_client_batch_end(struct ft_client *c)
+{
+    ft_conn_cork(&c->conn, false);
+}
+
 /* Takes the oldest pipelined get's answer as the one to read now. */
 static enum ft_err take_get_answer(struct ft_client *c)
 {

@@ -317,3 +317,10 @@ bool ft_conn_unsent(const struct ft_conn *c, size_t *bytes)
     *bytes = info.tcpi_notsent_bytes;
     return true;
 }
+
+void ft_conn_cork(struct ft_conn *c, bool on)
+{
+    int value = on;
+
+    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
+}

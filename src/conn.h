@@ -102,6 +102,10 @@ enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
  * told (a socket that is not TCP, a pipe). */
 bool ft_conn_unsent(const struct ft_conn *c, size_t *bytes);
 
+/* On, what is sent waits to leave in full segments (TCP_CORK); off sends
+ * what waits. Nothing on a descriptor that is not a TCP socket. */
+void ft_conn_cork(struct ft_conn *c, bool on);
+
 /* FT_OK when nothing is waiting to be read (or pipelined is set);
  * otherwise receives the waiting message (used to notice an ERROR while
  * streaming). */

@@ -862,6 +862,11 @@ static bool get_pipelines(const struct ft_client *c, const struct client_args *a
 static void ask_ahead(struct ft_client *c, struct client_args *a,
                       const struct tree_list *l, const char *remote, size_t *next)
 {
+    /* Asked for in batches of half the window, which leave together, so
+     * that the server wakes up once per batch, not once per file. */
+    if (ft_client_gets_due(c) > FT_PIPELINE_MAX / 2)
+        return;
+    ft_client_batch_begin(c);
     while (*next < l->n && ft_client_gets_due(c) < FT_PIPELINE_MAX) {
         const struct tree_entry *e = &l->entries[*next];
         char *from;
@@ -871,14 +876,15 @@ static void ask_ahead(struct ft_client *c, struct client_args *a,
             continue;
         }
         if (!get_pipelines(c, a, e) || (from = join(remote, e->name)) == NULL)
-            return;
+            break;
         if (ft_client_get_send(c, from, &a->xfer) != FT_OK) {
             free(from);
-            return; /* the entry's turn reports why */
+            break; /* the entry's turn reports why */
         }
         free(from);
         (*next)++;
     }
+    ft_client_batch_end(c);
 }
 
 static int get_tree(struct ft_client *c, struct client_args *a,

@@ -154,6 +154,12 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
 enum ft_err ft_client_get_send(struct ft_client *c, const char *remote,
                                const struct ft_transfer_options *opt);
 size_t ft_client_gets_due(const struct ft_client *c);
+
+/* Requests sent between these wait to leave together, in as few segments
+ * as they fill: a batch of pipelined gets costs the server one wake-up,
+ * not one per file. The end sends them. */
+void ft_client_batch_begin(struct ft_client *c);
+void ft_client_batch_end(struct ft_client *c);
 enum ft_err ft_client_get_file_wait(struct ft_client *c, const char *remote,
                                     const char *local_path,
                                     const struct ft_transfer_options *opt,

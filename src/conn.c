@@ -23,15 +23,23 @@
  * plus fixed fields. */
 #define SMALL_MSG_MAX (FT_WIRE_NAME_MAX + 64)
 
+/* What one read takes beyond the frame asked for: many small frames (the
+ * requests and answers of small files) per system call. */
+#define READAHEAD_BYTES (16u * 1024u)
+
 enum ft_err ft_conn_init(struct ft_conn *c, int fd, int timeout_ms)
 {
+    uint8_t *ahead;
+
     memset(c, 0, sizeof(*c));
     c->fd = fd;
     c->timeout_ms = timeout_ms;
     c->max_payload = FT_FRAME_MAX_PAYLOAD;
     c->send_chunk = FT_CHUNK_BYTES;
     c->buf = malloc(FT_FRAME_MAX_PAYLOAD);
-    return c->buf == NULL ? FT_ERR_NOMEM : FT_OK;
+    ahead = malloc(READAHEAD_BYTES);
+    ft_frame_reader_init(&c->in, fd, ahead, READAHEAD_BYTES);
+    return c->buf == NULL || ahead == NULL ? FT_ERR_NOMEM : FT_OK;
 }
 
 void ft_conn_free(struct ft_conn *c)
@@ -41,6 +49,8 @@ void ft_conn_free(struct ft_conn *c)
     c->fd = -1;
     free(c->buf);
     c->buf = NULL;
+    free(c->in.ahead);
+    c->in.ahead = NULL;
     free(c->seal_buf);
     c->seal_buf = NULL;
     ft_noise_cipherstate_wipe(&c->tx);
@@ -196,7 +206,7 @@ static enum ft_err recv_frame(struct ft_conn *c, uint8_t *buf, size_t cap,
     if (cap > c->max_payload)
         cap = c->max_payload;
 again:
-    err = ft_frame_read(c->fd, buf, cap, &f, timeout_ms);
+    err = ft_frame_reader_next(&c->in, buf, cap, &f, timeout_ms);
     memcpy(c->last_header, f.header, sizeof(c->last_header));
     if (err != FT_OK)
         return err;
@@ -283,14 +293,20 @@ enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
     }
 }
 
+bool ft_conn_input_waits(const struct ft_conn *c, int timeout_ms)
+{
+    struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+    return ft_frame_reader_holds(&c->in) || poll(&p, 1, timeout_ms) > 0;
+}
+
 enum ft_err ft_conn_poll_error(struct ft_conn *c)
 {
     while (!c->pipelined) {
-        struct pollfd p = { .fd = c->fd, .events = POLLIN };
         struct ft_msg m;
         enum ft_err err;
 
-        if (poll(&p, 1, 0) <= 0)
+        if (!ft_conn_input_waits(c, 0))
             return FT_OK;
         /* One frame at a time: a heartbeat is taken and we go on, rather
          * than block for a frame that is not coming. */

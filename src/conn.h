@@ -1,13 +1,15 @@
 /* conn.h - a connection that carries ft messages over the framing layer.
  *
- * Shared by client and server: it owns the descriptor and one receive buffer
- * of the largest frame, so memory per connection is fixed. */
+ * Shared by client and server: it owns the descriptor, one receive buffer
+ * of the largest frame and a small read-ahead buffer, so memory per
+ * connection is fixed. */
 #ifndef FT_CONN_H
 #define FT_CONN_H
 
 #include <stdint.h>
 
 #include "ft/error.h"
+#include "ft/frame.h"
 #include "noise.h"
 #include "proto.h"
 
@@ -15,6 +17,7 @@ struct ft_conn {
     int fd;
     int timeout_ms;    /* for each frame, sent or received */
     uint8_t *buf;      /* FT_FRAME_MAX_PAYLOAD bytes for received payloads */
+    struct ft_frame_reader in; /* every frame received comes through it */
     size_t max_payload; /* largest payload accepted now: tighter before
                            the handshake is done */
     size_t send_chunk;  /* file bytes per DATA frame: what the peer takes */
@@ -101,6 +104,9 @@ enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
  * slower than the sender builds such a backlog. False when that cannot be
  * told (a socket that is not TCP, a pipe). */
 bool ft_conn_unsent(const struct ft_conn *c, size_t *bytes);
+
+/* Whether a frame has come, or begins to within timeout_ms. */
+bool ft_conn_input_waits(const struct ft_conn *c, int timeout_ms);
 
 /* On, what is sent waits to leave in full segments (TCP_CORK); off sends
  * what waits. Nothing on a descriptor that is not a TCP socket. */

@@ -39,6 +39,14 @@ enum ft_err ft_frame_write_more(int fd, uint8_t type, const void *payload,
     return write_frame(fd, type, payload, len, timeout_ms, true);
 }
 
+/* The header's fields, from its five raw bytes. */
+static void parse_header(struct ft_frame *out)
+{
+    out->len = (uint32_t)out->header[0] << 24 | (uint32_t)out->header[1] << 16 |
+               (uint32_t)out->header[2] << 8 | out->header[3];
+    out->type = out->header[4];
+}
+
 enum ft_err ft_frame_read(int fd, void *buf, size_t cap, struct ft_frame *out,
                           int timeout_ms)
 {
@@ -55,9 +63,7 @@ enum ft_err ft_frame_read(int fd, void *buf, size_t cap, struct ft_frame *out,
         return FT_ERR_CLOSED;
     if (got < FT_FRAME_HEADER_BYTES)
         return FT_ERR_PROTOCOL;
-    out->len = (uint32_t)out->header[0] << 24 | (uint32_t)out->header[1] << 16 |
-               (uint32_t)out->header[2] << 8 | out->header[3];
-    out->type = out->header[4];
+    parse_header(out);
     if (out->len > cap)
         return FT_ERR_FRAME_TOO_BIG;
     out->payload = buf;
@@ -65,6 +71,87 @@ enum ft_err ft_frame_read(int fd, void *buf, size_t cap, struct ft_frame *out,
     if (err != FT_OK)
         return err;
     if (got < out->len)
+        return FT_ERR_PROTOCOL;
+    return FT_OK;
+}
+
+void ft_frame_reader_init(struct ft_frame_reader *r, int fd, uint8_t *ahead,
+                          size_t size)
+{
+    r->fd = fd;
+    r->ahead = ahead;
+    r->size = size;
+    r->pos = 0;
+    r->len = 0;
+}
+
+bool ft_frame_reader_holds(const struct ft_frame_reader *r)
+{
+    return r->pos < r->len;
+}
+
+/* Reads until at least need bytes are held, taking what else has come. */
+static enum ft_err fill(struct ft_frame_reader *r, size_t need, int64_t deadline)
+{
+    size_t held = r->len - r->pos;
+    size_t got = 0;
+    enum ft_err err;
+
+    if (held >= need)
+        return FT_OK;
+    memmove(r->ahead, r->ahead + r->pos, held);
+    r->pos = 0;
+    r->len = held;
+    err = ft_io_read_at_least(r->fd, r->ahead + held, need - held,
+                              r->size - held, deadline, &got);
+    r->len += got;
+    return err;
+}
+
+enum ft_err ft_frame_reader_next(struct ft_frame_reader *r, void *buf,
+                                 size_t cap, struct ft_frame *out,
+                                 int timeout_ms)
+{
+    int64_t deadline = ft_io_deadline(timeout_ms);
+    size_t held, got = 0;
+    enum ft_err err;
+
+    memset(out, 0, sizeof(*out));
+    err = fill(r, FT_FRAME_HEADER_BYTES, deadline);
+    held = r->len - r->pos;
+    /* Even a short header is kept, for diagnosis ("hi\n" is not ft). */
+    memcpy(out->header, r->ahead + r->pos,
+           held < FT_FRAME_HEADER_BYTES ? held : FT_FRAME_HEADER_BYTES);
+    if (err != FT_OK)
+        return err;
+    if (held == 0)
+        return FT_ERR_CLOSED;
+    if (held < FT_FRAME_HEADER_BYTES)
+        return FT_ERR_PROTOCOL;
+    r->pos += FT_FRAME_HEADER_BYTES;
+    parse_header(out);
+    if (out->len > cap)
+        return FT_ERR_FRAME_TOO_BIG;
+    out->payload = buf;
+    /* A payload that fits is gathered with whatever follows it. */
+    if (out->len <= r->size) {
+        err = fill(r, out->len, deadline);
+        if (err != FT_OK)
+            return err;
+        if (r->len - r->pos < out->len)
+            return FT_ERR_PROTOCOL;
+        memcpy(buf, r->ahead + r->pos, out->len);
+        r->pos += out->len;
+        return FT_OK;
+    }
+    held = r->len - r->pos;
+    memcpy(buf, r->ahead + r->pos, held);
+    r->pos = r->len = 0;
+    err = ft_io_read_full(r->fd, (uint8_t *)buf + held, out->len - held,
+                          deadline, &got);
+    if (err != FT_OK)
+        return err;
+    if (got < out->len - held)
         return FT_ERR_PROTOCOL;
     return FT_OK;
 }

@@ -63,12 +63,18 @@ static enum ft_err classify_errno(void)
 enum ft_err ft_io_read_full(int fd, void *buf, size_t n, int64_t deadline,
                             size_t *got)
 {
+    return ft_io_read_at_least(fd, buf, n, n, deadline, got);
+}
+
+enum ft_err ft_io_read_at_least(int fd, void *buf, size_t need, size_t cap,
+                                int64_t deadline, size_t *got)
+{
     unsigned char *p = buf;
     size_t done = 0;
     enum ft_err err = FT_OK;
 
-    while (done < n) {
-        ssize_t r = read(fd, p + done, n - done);
+    while (done < need) {
+        ssize_t r = read(fd, p + done, cap - done);
 
         if (r > 0) {
             done += (size_t)r;

@@ -31,6 +31,11 @@ int64_t ft_io_deadline(int timeout_ms);
 enum ft_err ft_io_read_full(int fd, void *buf, size_t n, int64_t deadline,
                             size_t *got);
 
+/* The same, but each read asks for up to cap bytes: it stops once at least
+ * need (<= cap) are in buf, with whatever else had arrived. */
+enum ft_err ft_io_read_at_least(int fd, void *buf, size_t need, size_t cap,
+                                int64_t deadline, size_t *got);
+
 /* Reads up to n bytes at offset off of a file, without moving its
  * position; *got is below n only at end of file. */
 enum ft_err ft_io_pread_full(int fd, void *buf, size_t n, uint64_t off,

@@ -864,7 +864,7 @@ static void ask_ahead(struct ft_client *c, struct client_args *a,
 {
     /* Asked for in batches of half the window, which leave together, so
      * that the server wakes up once per batch, not once per file. */
-    if (ft_client_gets_due(c) > FT_PIPELINE_MAX / 2)
+    if (*next >= l->n || ft_client_gets_due(c) > FT_PIPELINE_MAX / 2)
         return;
     ft_client_batch_begin(c);
     while (*next < l->n && ft_client_gets_due(c) < FT_PIPELINE_MAX) {

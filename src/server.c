@@ -1009,10 +1009,8 @@ static enum ft_err open_channel(struct session *s, const struct ft_msg *hello)
  * pipelined are committed, not left waiting for company. */
 static bool client_paused(struct session *s)
 {
-    struct pollfd p = { .fd = s->conn.fd, .events = POLLIN };
-
     return s->queue != NULL && s->queue->count > 0 &&
-           poll(&p, 1, QUEUE_IDLE_MS) == 0;
+           !ft_conn_input_waits(&s->conn, QUEUE_IDLE_MS);
 }
 
 static void serve_loop(struct session *s)

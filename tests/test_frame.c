@@ -1,7 +1,9 @@
 /* test_frame.c - the framing layer (src/frame.c) over socketpairs and pipes:
  * round trips of every size class, a reader fed one byte at a time, and the
  * hostile cases: a length over the cap, truncated frames, a clean close, a
- * stalled peer. */
+ * stalled peer. Every test runs twice: reading with ft_frame_read, and
+ * through an ft_frame_reader whose read-ahead buffer is smaller than some
+ * payloads and larger than others. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,6 +39,20 @@ struct chan {
     int wr;
 };
 
+/* How frames are read: plainly, or through a reader (one per channel). */
+static bool through_reader;
+static struct ft_frame_reader reader;
+static uint8_t reader_ahead[64];
+
+static enum ft_err read_frame(int fd, void *buf, size_t cap,
+                              struct ft_frame *out, int timeout_ms)
+{
+    if (!through_reader)
+        return ft_frame_read(fd, buf, cap, out, timeout_ms);
+    assert_int_equal(reader.fd, fd);
+    return ft_frame_reader_next(&reader, buf, cap, out, timeout_ms);
+}
+
 static void chan_open(struct chan *ch, enum kind kind)
 {
     int fds[2];
@@ -47,6 +63,7 @@ static void chan_open(struct chan *ch, enum kind kind)
         assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
     ch->rd = fds[0];
     ch->wr = fds[1];
+    ft_frame_reader_init(&reader, ch->rd, reader_ahead, sizeof(reader_ahead));
 }
 
 static void chan_close_writer(struct chan *ch)
@@ -193,7 +210,7 @@ static void round_trip(enum kind kind, size_t len, uint8_t type)
     w.payload = payload;
     w.len = len;
     writer_start(&w);
-    err = ft_frame_read(ch.rd, buf, FT_FRAME_MAX_PAYLOAD, &f, LONG_TIMEOUT_MS);
+    err = read_frame(ch.rd, buf, FT_FRAME_MAX_PAYLOAD, &f, LONG_TIMEOUT_MS);
     reader_done(&ch, err, &w);
     assert_int_equal(err, FT_OK);
     assert_int_equal(w.err, FT_OK);
@@ -206,7 +223,7 @@ static void round_trip(enum kind kind, size_t len, uint8_t type)
     assert_memory_equal(f.header, h, sizeof(h));
     /* Nothing more: the next read sees a clean end of stream. */
     chan_close_writer(&ch);
-    assert_int_equal(ft_frame_read(ch.rd, buf, FT_FRAME_MAX_PAYLOAD, &f,
+    assert_int_equal(read_frame(ch.rd, buf, FT_FRAME_MAX_PAYLOAD, &f,
                                    LONG_TIMEOUT_MS),
                      FT_ERR_CLOSED);
     chan_close(&ch);
@@ -287,7 +304,7 @@ static void test_frames_in_sequence(void **state)
     for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
         uint8_t *p = make_payload(lens[i], (uint32_t)i);
 
-        assert_int_equal(ft_frame_read(ch.rd, buf, sizeof(buf), &f,
+        assert_int_equal(read_frame(ch.rd, buf, sizeof(buf), &f,
                                        LONG_TIMEOUT_MS),
                          FT_OK);
         assert_int_equal(f.type, i + 1);
@@ -318,7 +335,7 @@ static void one_byte_at_a_time(enum kind kind, size_t len)
     w.len = len;
     w.byte_at_a_time = true;
     writer_start(&w);
-    err = ft_frame_read(ch.rd, buf, FT_FRAME_MAX_PAYLOAD, &f, LONG_TIMEOUT_MS);
+    err = read_frame(ch.rd, buf, FT_FRAME_MAX_PAYLOAD, &f, LONG_TIMEOUT_MS);
     reader_done(&ch, err, &w);
     assert_int_equal(err, FT_OK);
     assert_true(w.raw_ok);
@@ -367,13 +384,19 @@ static void over_cap(uint32_t announced, size_t cap)
     assert_true(raw_write(ch.wr, tail, sizeof(tail)));
     chan_close_writer(&ch);
     memset(buf, 0xEE, sizeof(buf));
-    assert_int_equal(ft_frame_read(ch.rd, buf, cap, &f, LONG_TIMEOUT_MS),
+    assert_int_equal(read_frame(ch.rd, buf, cap, &f, LONG_TIMEOUT_MS),
                      FT_ERR_FRAME_TOO_BIG);
     assert_int_equal(f.len, announced);
     assert_memory_equal(f.header, h, sizeof(h));
-    /* Not a byte of the payload was consumed nor stored. */
-    assert_int_equal(read(ch.rd, left, sizeof(left)), (ssize_t)sizeof(tail));
-    assert_memory_equal(left, tail, sizeof(tail));
+    /* Not a byte of the payload was consumed nor stored: it is still in
+     * the stream, or held by the reader for the next call. */
+    if (through_reader) {
+        assert_int_equal(reader.len - reader.pos, sizeof(tail));
+        assert_memory_equal(reader.ahead + reader.pos, tail, sizeof(tail));
+    } else {
+        assert_int_equal(read(ch.rd, left, sizeof(left)), (ssize_t)sizeof(tail));
+        assert_memory_equal(left, tail, sizeof(tail));
+    }
     for (size_t i = 0; i < sizeof(buf); i++)
         assert_int_equal(buf[i], 0xEE);
     chan_close(&ch);
@@ -409,7 +432,7 @@ static void test_len_equal_to_cap(void **state)
     assert_int_equal(ft_frame_write(ch.wr, 3, "0123456789abcdef", 16,
                                     LONG_TIMEOUT_MS),
                      FT_OK);
-    assert_int_equal(ft_frame_read(ch.rd, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
+    assert_int_equal(read_frame(ch.rd, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
                      FT_OK);
     assert_int_equal(f.len, 16);
     assert_memory_equal(buf, "0123456789abcdef", 16);
@@ -433,7 +456,7 @@ static void truncated(enum kind kind, uint32_t len, size_t n)
     chan_open(&ch, kind);
     assert_true(raw_write(ch.wr, frame, n));
     chan_close_writer(&ch);
-    assert_int_equal(ft_frame_read(ch.rd, buf, len, &f, LONG_TIMEOUT_MS),
+    assert_int_equal(read_frame(ch.rd, buf, len, &f, LONG_TIMEOUT_MS),
                      FT_ERR_PROTOCOL);
     chan_close(&ch);
     free(payload);
@@ -480,13 +503,13 @@ static void test_clean_close(void **state)
     (void)state;
     chan_open(&ch, KIND_SOCKETPAIR);
     chan_close_writer(&ch);
-    assert_int_equal(ft_frame_read(ch.rd, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
+    assert_int_equal(read_frame(ch.rd, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
                      FT_ERR_CLOSED);
     chan_close(&ch);
 
     chan_open(&ch, KIND_PIPE);
     chan_close_writer(&ch);
-    assert_int_equal(ft_frame_read(ch.rd, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
+    assert_int_equal(read_frame(ch.rd, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
                      FT_ERR_CLOSED);
     chan_close(&ch);
 }
@@ -502,10 +525,10 @@ static void test_close_after_frame(void **state)
     chan_open(&ch, KIND_SOCKETPAIR);
     assert_int_equal(ft_frame_write(ch.wr, 4, "xy", 2, LONG_TIMEOUT_MS), FT_OK);
     chan_close_writer(&ch);
-    assert_int_equal(ft_frame_read(ch.rd, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
+    assert_int_equal(read_frame(ch.rd, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
                      FT_OK);
     assert_int_equal(f.len, 2);
-    assert_int_equal(ft_frame_read(ch.rd, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
+    assert_int_equal(read_frame(ch.rd, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
                      FT_ERR_CLOSED);
     chan_close(&ch);
 }
@@ -524,7 +547,7 @@ static void stalled(size_t n)
     chan_open(&ch, KIND_SOCKETPAIR);
     set_nonblocking(ch.rd);
     assert_true(raw_write(ch.wr, frame, n));
-    assert_int_equal(ft_frame_read(ch.rd, buf, sizeof(buf), &f, STALL_TIMEOUT_MS),
+    assert_int_equal(read_frame(ch.rd, buf, sizeof(buf), &f, STALL_TIMEOUT_MS),
                      FT_ERR_TIMEOUT);
     chan_close(&ch);
 }
@@ -603,6 +626,79 @@ static void test_write_to_closed_socket(void **state)
     chan_close(&ch);
 }
 
+/* Frames that arrive together are returned one at a time; the reader says
+ * it holds the next while it does. */
+static void test_reader_holds_frames_that_came_together(void **state)
+{
+    static const char both[] = { 0, 0, 0, 2, 7, 'h', 'i', 0, 0, 0, 1, 8, '!' };
+    uint8_t ahead[32], buf[8];
+    struct ft_frame_reader r;
+    struct ft_frame f;
+    struct chan ch;
+
+    (void)state;
+    chan_open(&ch, KIND_SOCKETPAIR);
+    ft_frame_reader_init(&r, ch.rd, ahead, sizeof(ahead));
+    assert_false(ft_frame_reader_holds(&r));
+    assert_true(raw_write(ch.wr, both, sizeof(both)));
+    assert_int_equal(ft_frame_reader_next(&r, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
+                     FT_OK);
+    assert_int_equal(f.type, 7);
+    assert_int_equal(f.len, 2);
+    assert_memory_equal(buf, "hi", 2);
+    assert_true(ft_frame_reader_holds(&r));
+    assert_int_equal(ft_frame_reader_next(&r, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
+                     FT_OK);
+    assert_int_equal(f.type, 8);
+    assert_int_equal(f.len, 1);
+    assert_memory_equal(buf, "!", 1);
+    assert_false(ft_frame_reader_holds(&r));
+    chan_close_writer(&ch);
+    assert_int_equal(ft_frame_reader_next(&r, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
+                     FT_ERR_CLOSED);
+    chan_close(&ch);
+}
+
+/* A timeout between frames loses nothing: part of a header that came
+ * before it is kept, and the frame is whole once the rest arrives. */
+static void test_reader_goes_on_after_timeout(void **state)
+{
+    static const char frame[] = { 0, 0, 0, 3, 9, 'a', 'b', 'c' };
+    uint8_t ahead[16], buf[8];
+    struct ft_frame_reader r;
+    struct ft_frame f;
+    struct chan ch;
+
+    (void)state;
+    chan_open(&ch, KIND_SOCKETPAIR);
+    set_nonblocking(ch.rd);
+    ft_frame_reader_init(&r, ch.rd, ahead, sizeof(ahead));
+    assert_true(raw_write(ch.wr, frame, 3));
+    assert_int_equal(ft_frame_reader_next(&r, buf, sizeof(buf), &f, STALL_TIMEOUT_MS),
+                     FT_ERR_TIMEOUT);
+    assert_true(raw_write(ch.wr, frame + 3, sizeof(frame) - 3));
+    assert_int_equal(ft_frame_reader_next(&r, buf, sizeof(buf), &f, LONG_TIMEOUT_MS),
+                     FT_OK);
+    assert_int_equal(f.type, 9);
+    assert_int_equal(f.len, 3);
+    assert_memory_equal(buf, "abc", 3);
+    chan_close(&ch);
+}
+
+static int plainly(void **state)
+{
+    (void)state;
+    through_reader = false;
+    return 0;
+}
+
+static int with_reader(void **state)
+{
+    (void)state;
+    through_reader = true;
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,10 +729,15 @@ int main(void)
         cmocka_unit_test(test_write_to_stalled_peer_times_out),
         cmocka_unit_test(test_write_refuses_over_max),
         cmocka_unit_test(test_write_to_closed_socket),
+        cmocka_unit_test(test_reader_holds_frames_that_came_together),
+        cmocka_unit_test(test_reader_goes_on_after_timeout),
     };
+    int failed;
 
     /* A pipe has no MSG_NOSIGNAL: a write to a closed one must fail with
      * EPIPE here, not kill the test program. */
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    failed = cmocka_run_group_tests_name("ft_frame_read", tests, plainly, NULL);
+    failed += cmocka_run_group_tests_name("ft_frame_reader", tests, with_reader, NULL);
+    return failed;
 }

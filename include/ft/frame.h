@@ -8,6 +8,7 @@
 #ifndef FT_FRAME_H
 #define FT_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,5 +44,31 @@ enum ft_err ft_frame_write_more(int fd, uint8_t type, const void *payload,
  * when the frame does not arrive in time. */
 enum ft_err ft_frame_read(int fd, void *buf, size_t cap, struct ft_frame *out,
                           int timeout_ms);
+
+/* A reader that takes, in each read, whatever has arrived up to the size of
+ * its own buffer: small frames that come together then cost one system
+ * call between them, not two each. A payload larger than that buffer is
+ * read straight into the caller's. Once a descriptor has a reader, all its
+ * frames must come through it. */
+struct ft_frame_reader {
+    int fd;
+    uint8_t *ahead;   /* the caller's buffer, size bytes */
+    size_t size;
+    size_t pos, len;  /* ahead[pos..len) is read but not taken yet */
+};
+
+/* size must be at least FT_FRAME_HEADER_BYTES; 16 KiB is plenty. */
+void ft_frame_reader_init(struct ft_frame_reader *r, int fd, uint8_t *ahead,
+                          size_t size);
+
+/* As ft_frame_read, from what the reader holds first. After
+ * FT_ERR_TIMEOUT between frames it may be called again. */
+enum ft_err ft_frame_reader_next(struct ft_frame_reader *r, void *buf,
+                                 size_t cap, struct ft_frame *out,
+                                 int timeout_ms);
+
+/* Whether bytes of a frame not yet returned are held: a frame is waiting
+ * even if the descriptor has nothing more to read. */
+bool ft_frame_reader_holds(const struct ft_frame_reader *r);
 
 #endif

@@ -327,6 +327,8 @@ static void flush_queue(struct session *s)
     count = q->count;
     q->count = 0; /* the answers below must not flush again */
     commit_with_heartbeats(s, q->ups, count, errs);
+    /* The answers leave together: one wake-up for the client, not one each. */
+    ft_conn_cork(&s->conn, true);
     for (size_t i = 0; i < count; i++) {
         struct outcome o = { .op = "put", .bytes = q->bytes[i], .err = errs[i] };
 
@@ -343,6 +345,7 @@ static void flush_queue(struct session *s)
         }
         log_outcome(s, &o, q->started[i]);
     }
+    ft_conn_cork(&s->conn, false);
 }
 
 /* Takes over a pipelined upload received whole; commits the queue once it

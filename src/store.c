@@ -533,6 +533,13 @@ static enum ft_err publish(struct ft_store *st, struct ft_upload *up)
     char hex[2 * sizeof(rnd) + 1];
     int saved;
 
+    /* A new name, the common case, is one call. Where it is taken (or the
+     * file system cannot tell), the old version is linked aside first. */
+    if (renameat2(up->tmp_dir_fd, up->tmp, up->dir_fd, up->leaf,
+                  RENAME_NOREPLACE) == 0) {
+        up->tmp[0] = '\0';
+        return FT_OK;
+    }
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
     snprintf(up->old, sizeof(up->old), "old-%s", hex);

@@ -846,6 +846,29 @@ static int make_parents(const char *path, size_t start)
     return rc;
 }
 
+/* make_parents for the entries of a tree in turn: the folder the last one
+ * went into is not made, nor checked, again (four system calls per file
+ * of a get -r, on a deep tree more). */
+struct parents_made {
+    char *folder; /* NULL: none yet */
+};
+
+static int make_parents_once(struct parents_made *m, const char *path, size_t start)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = slash != NULL ? (size_t)(slash - path) : 0;
+
+    if (m->folder != NULL && strlen(m->folder) == len &&
+        strncmp(m->folder, path, len) == 0)
+        return 0;
+    free(m->folder);
+    m->folder = NULL;
+    if (make_parents(path, start) != 0)
+        return -1;
+    m->folder = strndup(path, len); /* out of memory: made again next time */
+    return 0;
+}
+
 /* Whether get -r asks for entry e pipelined: a file of at most
  * PIPELINED_FILE_MAX, when the server takes pipelined requests. */
 static bool get_pipelines(const struct ft_client *c, const struct client_args *a,
@@ -891,6 +914,7 @@ static int get_tree(struct ft_client *c, struct client_args *a,
                     struct cli_report *rep, const char *remote, const char *local)
 {
     struct tree_list l = { NULL, 0, 0 };
+    struct parents_made made = { NULL };
     int code = EXIT_OK;
     size_t next = 0; /* the first entry whose GET is not sent yet */
     enum ft_err err = ft_client_list_folder(c, remote, true, collect_tree, &l);
@@ -917,7 +941,7 @@ static int get_tree(struct ft_client *c, struct client_args *a,
         rc = EXIT_OK;
         if (from == NULL || to == NULL)
             rc = cli_report_fail(rep, EXIT_LOCAL_IO, "get: out of memory");
-        else if (make_parents(to, strlen(local) + 1) != 0)
+        else if (make_parents_once(&made, to, strlen(local) + 1) != 0)
             rc = cli_report_fail(rep, EXIT_LOCAL_IO, "get %s: %s", to,
                                  strerror(errno));
         if (rc != EXIT_OK) {
@@ -940,6 +964,7 @@ static int get_tree(struct ft_client *c, struct client_args *a,
     for (size_t i = 0; i < l.n; i++)
         free(l.entries[i].name);
     free(l.entries);
+    free(made.folder);
     return code;
 }
 

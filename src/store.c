@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@ struct ft_store {
     int partial_fd;
     int lock_fd;
     bool read_only;
+    atomic_uint_fast64_t next_temp; /* the number in the next temporary's name */
 };
 
 /* What a failed system call means to a client of the store. */
@@ -204,10 +207,13 @@ static enum ft_err resolve(struct ft_store *st, const char *name, bool create,
         p->leaf[n] = '\0';
         if (slash == NULL)
             return FT_OK;
-        if (create && mkdirat(p->dir_fd, p->leaf, 0755) != 0 && errno != EEXIST)
-            goto fail;
+        /* Most folders are there already: made only when missing. */
         next = openat(p->dir_fd, p->leaf,
                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0 && errno == ENOENT && create &&
+            (mkdirat(p->dir_fd, p->leaf, 0755) == 0 || errno == EEXIST))
+            next = openat(p->dir_fd, p->leaf,
+                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (next < 0)
             goto fail;
         place_release(st, p);
@@ -289,11 +295,20 @@ enum ft_err ft_store_stat(struct ft_store *st, const char *name,
     return FT_OK;
 }
 
+/* A temporary's name need only be one nobody else holds, not a secret: the
+ * store is served by one process (its lock), which removes stale ones when
+ * it starts, and they are opened with O_EXCL. */
+static void temp_name(struct ft_store *st, const char *prefix, char *out,
+                      size_t cap)
+{
+    uint64_t n = atomic_fetch_add(&st->next_temp, 1);
+
+    snprintf(out, cap, "%s%016" PRIx64, prefix, n);
+}
+
 enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
                                   struct ft_upload *up)
 {
-    uint8_t rnd[8];
-    char hex[2 * sizeof(rnd) + 1];
     struct place p;
     enum ft_err err;
 
@@ -319,9 +334,7 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
         return from_errno(errno);
     snprintf(up->name, sizeof(up->name), "%s", name);
     snprintf(up->leaf, sizeof(up->leaf), "%s", p.leaf);
-    randombytes_buf(rnd, sizeof(rnd));
-    sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
-    snprintf(up->tmp, sizeof(up->tmp), "up-%s", hex);
+    temp_name(st, "up-", up->tmp, sizeof(up->tmp));
     up->fd = openat(st->tmp_fd, up->tmp,
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (up->fd < 0) {
@@ -522,15 +535,13 @@ static enum ft_err finish_file(struct ft_upload *up)
         if (futimens(up->fd, times) != 0)
             return from_errno(errno);
     }
-    if (up->has_digest)
+    if (up->has_digest && up->written >= DIGEST_RECORD_MIN_BYTES)
         record_digest(up->fd, up->digest);
     return FT_OK;
 }
 
 static enum ft_err publish(struct ft_store *st, struct ft_upload *up)
 {
-    uint8_t rnd[8];
-    char hex[2 * sizeof(rnd) + 1];
     int saved;
 
     /* A new name, the common case, is one call. Where it is taken (or the
@@ -540,9 +551,7 @@ static enum ft_err publish(struct ft_store *st, struct ft_upload *up)
         up->tmp[0] = '\0';
         return FT_OK;
     }
-    randombytes_buf(rnd, sizeof(rnd));
-    sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
-    snprintf(up->old, sizeof(up->old), "old-%s", hex);
+    temp_name(st, "old-", up->old, sizeof(up->old));
     /* Fails when there is no old version (or it is a folder): fine. */
     if (linkat(up->dir_fd, up->leaf, st->tmp_fd, up->old, 0) != 0)
         up->old[0] = '\0';

@@ -2,7 +2,7 @@
 #include "conn.h"
 
 #include <errno.h>
-#include <linux/tcp.h> /* struct tcp_info with tcpi_notsent_bytes */
+#include <linux/tcp.h> /* TCP_CORK; struct tcp_info with tcpi_notsent_bytes */
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -87,6 +87,14 @@ static void put_header(uint8_t header[FT_FRAME_HEADER_BYTES], uint8_t type,
     header[4] = type;
 }
 
+/* Held frames wait for the next (MSG_MORE). */
+static enum ft_err write_frame(struct ft_conn *c, uint8_t type,
+                               const void *payload, size_t len)
+{
+    return (c->hold ? ft_frame_write_more : ft_frame_write)(c->fd, type, payload,
+                                                            len, c->timeout_ms);
+}
+
 /* Every frame leaves here: sealed when the connection is. The header, in
  * clear on the wire, is bound to the ciphertext as associated data, so a
  * changed type or length fails authentication too. */
@@ -96,11 +104,8 @@ static enum ft_err send_frame(struct ft_conn *c, uint8_t type,
     uint8_t header[FT_FRAME_HEADER_BYTES];
     enum ft_err err;
 
-    bool more = c->hold;
-
     if (!c->sealed)
-        return (more ? ft_frame_write_more : ft_frame_write)(c->fd, type, payload,
-                                                             len, c->timeout_ms);
+        return write_frame(c, type, payload, len);
     if (len > FT_NOISE_MAX_PAYLOAD_BYTES)
         return FT_ERR_FRAME_TOO_BIG;
     put_header(header, type, len + FT_NOISE_TAG_BYTES);
@@ -108,8 +113,7 @@ static enum ft_err send_frame(struct ft_conn *c, uint8_t type,
                            c->seal_buf);
     if (err != FT_OK)
         return err;
-    return (more ? ft_frame_write_more : ft_frame_write)(
-        c->fd, type, c->seal_buf, len + FT_NOISE_TAG_BYTES, c->timeout_ms);
+    return write_frame(c, type, c->seal_buf, len + FT_NOISE_TAG_BYTES);
 }
 
 enum ft_err ft_conn_send_more(struct ft_conn *c, const struct ft_msg *m)
@@ -283,6 +287,8 @@ enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
          * later exchanges, so these only sleep. */
         if (!sending || c->pipelined)
             p.fd = -1;
+        else if (ft_frame_reader_holds(&c->in))
+            return ft_conn_poll_error(c); /* read already, with a frame before */
         if (poll(&p, 1, wait > PACE_SLICE_MS ? PACE_SLICE_MS : (int)wait) > 0)
             return ft_conn_poll_error(c);
         if (wait > PACE_SLICE_MS) {

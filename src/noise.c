@@ -523,7 +523,7 @@ enum ft_err ft_noise_read_message(struct ft_noise_handshake *hs,
 {
     uint8_t rs[DHLEN];
     uint8_t none[1]; /* where an empty payload goes when payload is NULL */
-    size_t overhead, pos, plen, s_len;
+    size_t overhead, pos, plen;
     enum ft_err err;
 
     if (hs == NULL || msg == NULL || payload_len == NULL ||
@@ -546,13 +546,15 @@ enum ft_err ft_noise_read_message(struct ft_noise_handshake *hs,
         err = dh_mix_key(hs, hs->e_priv, hs->re); /* ee */
         if (err != FT_OK)
             return fail(hs, err);
-        /* s carries a tag only once a key is set (section 7.3); after ee
-         * one always is, but the length follows the rule, not the pattern. */
-        s_len = DHLEN + (hs->cs.has_key ? TAGLEN : 0);
-        err = decrypt_and_hash(hs, msg + pos, s_len, rs); /* s */
+        /* After ee a key is always set, so s carries its tag (as
+         * message_overhead counts); said here so that no keyless copy of
+         * DHLEN + TAGLEN bytes into rs is ever possible. */
+        if (!hs->cs.has_key)
+            return fail(hs, FT_ERR_PROTOCOL);
+        err = decrypt_and_hash(hs, msg + pos, DHLEN + TAGLEN, rs); /* s */
         if (err != FT_OK)
             return fail(hs, err);
-        pos += s_len;
+        pos += DHLEN + TAGLEN;
         memcpy(hs->rs, rs, DHLEN);
         err = dh_mix_key(hs, hs->e_priv, hs->rs); /* es, initiator side */
         if (err != FT_OK)

@@ -24,6 +24,7 @@
 #include "name.h"
 #include "noise.h"
 #include "secure.h"
+#include "slots.h"
 #include "resume.h"
 #include "store.h"
 #include "xfer.h"
@@ -47,6 +48,10 @@
  * client may leave some waiting before they are committed anyway. */
 #define QUEUE_MAX 64
 #define QUEUE_IDLE_MS 5
+/* A session whose client sends nothing for this long gives its transfer
+ * buffers back (slots.c): they are kept between requests only while the
+ * requests keep coming. */
+#define IDLE_RELEASE_MS 100
 
 struct session;
 
@@ -1034,6 +1039,10 @@ static void serve_loop(struct session *s)
 
         if (client_paused(s))
             flush_queue(s);
+        /* A client that goes quiet leaves its session's transfer buffers
+         * to the system, not held until it leaves. */
+        if (!ft_conn_input_waits(&s->conn, IDLE_RELEASE_MS))
+            ft_slot_release_kept();
         err = ft_conn_recv(&s->conn, &m, waited_ms);
 
         if (err == FT_ERR_CLOSED)

@@ -21,13 +21,17 @@ static pthread_key_t kept_key;
 static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
 static int kept_key_made = -1;
 
-static void release_all(void *arg)
+static void unmap_kept(struct kept *k)
 {
-    struct kept *k = arg;
-
     for (size_t i = 0; i < k->count; i++)
         munmap(k->buf[i], k->size);
-    free(k);
+    k->count = 0;
+}
+
+static void release_all(void *arg)
+{
+    unmap_kept(arg);
+    free(arg);
 }
 
 static void make_key(void)
@@ -72,17 +76,20 @@ void ft_slot_put(void *p, size_t size)
 
     if (p == NULL)
         return;
-    if (k != NULL && k->count > 0 && k->size != size) {
-        /* Another size (a plaintext after a sealed transfer): keep the
-         * newer kind. */
-        for (size_t i = 0; i < k->count; i++)
-            munmap(k->buf[i], k->size);
-        k->count = 0;
-    }
+    if (k != NULL && k->count > 0 && k->size != size)
+        unmap_kept(k); /* another size (plaintext after sealed): keep the newer */
     if (k == NULL || k->count == KEPT_MAX) {
         munmap(p, size);
         return;
     }
     k->size = size;
     k->buf[k->count++] = p;
+}
+
+void ft_slot_release_kept(void)
+{
+    struct kept *k = kept_here();
+
+    if (k != NULL)
+        unmap_kept(k);
 }

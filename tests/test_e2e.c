@@ -381,6 +381,13 @@ static void test_small_file_unrecorded(void **state)
     assert_string_equal(st.digest_hex, zeros);
     assert_int_equal(ft_client_stat(c, "small", &st), FT_OK);
     assert_string_equal(st.digest_hex, hex);
+    /* One byte more, 64 KiB: recorded at upload. */
+    tu_write_random(src, 64 * 1024, 32);
+    fd = open(src, O_RDONLY);
+    assert_int_equal(ft_client_put(c, fd, -1, "edge", NULL, NULL), FT_OK);
+    close(fd);
+    assert_int_equal(ft_client_stat_quick(c, "edge", &st), FT_OK);
+    assert_string_not_equal(st.digest_hex, zeros);
     ft_client_close(c);
     free(src);
     free(back);
@@ -682,6 +689,55 @@ static void test_pipelined_refusals(void **state)
     free(folder);
 }
 
+/* A batch large enough to be made durable in one go (syncfs) that
+ * replaces existing files, with a folder in the way among them: the files
+ * are replaced, the folder is refused in its place, and nothing is left
+ * in the store's temporaries or kept for a resume. */
+static void test_pipelined_batch_overwrites(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_client *c = connect_to(f);
+    char *src = tu_path(f->work, "small");
+    char *folder = tu_path(f->server.root, "taken");
+    char *tmp = tu_path(f->server.root, ".ft/tmp");
+    char *partial = tu_path(f->server.root, ".ft/partial");
+    char name[32];
+
+    tu_write_random(src, 5000, 11);
+    assert_int_equal(mkdir(folder, 0755), 0);
+    for (int i = 0; i < 10; i++) {
+        char *stored;
+
+        snprintf(name, sizeof(name), "old%d", i);
+        stored = tu_path(f->server.root, name);
+        tu_write_random(stored, 100, (uint32_t)(100 + i));
+        free(stored);
+        send_piped(c, src, name);
+    }
+    send_piped(c, src, "taken");
+    send_piped(c, src, "new");
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
+    assert_int_equal(ft_client_put_wait(c, NULL), FT_ERR_DENIED);
+    assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
+    for (int i = 0; i < 11; i++) {
+        char *stored;
+
+        snprintf(name, sizeof(name), i < 10 ? "old%d" : "new", i);
+        stored = tu_path(f->server.root, name);
+        assert_true(tu_files_equal(src, stored));
+        free(stored);
+    }
+    /* The replaced versions go after the answers: wait for that. */
+    assert_true(tu_wait_count(tmp, 0, 10000));
+    assert_int_equal(tu_count_entries(partial), 0);
+    ft_client_close(c);
+    free(src);
+    free(folder);
+    free(tmp);
+    free(partial);
+}
+
 /* A pipelined put that fails on the client's side (the file is not the
  * size announced) ends the connection, but the puts before it still get
  * their answers, and what the server received whole is stored. */
@@ -719,6 +775,7 @@ static void test_pipelined_client_gone(void **state)
     struct ft_client *c = connect_to(f);
     char *src = tu_path(f->work, "small");
     char *dir = tu_path(f->server.root, "left");
+    char *partial = tu_path(f->server.root, ".ft/partial");
 
     tu_write_random(src, 1000, 9);
     send_piped(c, src, "left/a");
@@ -726,8 +783,11 @@ static void test_pipelined_client_gone(void **state)
     send_piped(c, src, "left/c");
     ft_client_close(c);
     assert_true(tu_wait_count(dir, 3, 10000));
+    /* Pipelined uploads are never kept for a resume. */
+    assert_int_equal(tu_count_entries(partial), 0);
     free(src);
     free(dir);
+    free(partial);
 }
 
 
@@ -812,6 +872,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_names_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_batch_overwrites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_client_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_send_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined_gets, setup, teardown),

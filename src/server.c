@@ -77,8 +77,11 @@ struct put_queue {
     struct ft_upload ups[QUEUE_MAX];
     uint64_t bytes[QUEUE_MAX];
     int64_t started[QUEUE_MAX];
+    enum ft_err errs[QUEUE_MAX]; /* each upload's commit */
     size_t count;
 };
+
+struct commit_job;
 
 struct session {
     struct ft_server *srv;
@@ -86,7 +89,11 @@ struct session {
     char peer[FT_NET_PEER_MAX];
     uint32_t features;
     const char *protocol;  /* the channel, for the log */
-    struct put_queue *queue; /* made at the first pipelined PUT */
+    /* Pipelined uploads: the queue being filled (made at the first) and
+     * the one being committed meanwhile, on a thread of its own. */
+    struct put_queue *queue;
+    struct put_queue *spare;      /* the other one, when none is committed */
+    struct commit_job *committing; /* NULL: none */
     struct session *prev, *next;
 };
 
@@ -142,12 +149,10 @@ static enum ft_err wire_code(enum ft_err err)
 }
 
 /* Tells the client why its request failed, in words it can print. */
-static void refuse(struct session *s, struct outcome *o, enum ft_err err)
+static void send_refusal(struct session *s, struct outcome *o, enum ft_err err)
 {
     enum ft_err code = wire_code(err);
 
-    /* Answers go out in the order of the requests. */
-    flush_queue(s);
     o->err = err;
     switch (code) {
     case FT_ERR_BAD_NAME:
@@ -181,6 +186,13 @@ static void refuse(struct session *s, struct outcome *o, enum ft_err err)
         ft_conn_send_error(&s->conn, code, "%s", ft_strerror(err));
         break;
     }
+}
+
+/* The same, in its place: after the answers to the uploads before it. */
+static void refuse(struct session *s, struct outcome *o, enum ft_err err)
+{
+    flush_queue(s);
+    send_refusal(s, o, err);
 }
 
 static bool is_folder(struct session *s, const char *name)
@@ -251,15 +263,19 @@ static void drain(struct session *s)
     }
 }
 
-/* An upload's commit (fsync, rename) run beside the session's thread,
- * which meanwhile tells the client every HEARTBEAT_MS that we are alive:
- * flushing a large file can outlast the client's timeout. */
+/* A commit of uploads (flush, rename) on a thread of its own: a batch of
+ * pipelined uploads is committed while the session receives the next (the
+ * second core then works too), and any commit lets the session tell the
+ * client every HEARTBEAT_MS that we are alive, since flushing a large file
+ * can outlast the client's timeout. */
 struct commit_job {
     struct ft_store *store;
     struct ft_upload *ups;
     size_t count;
     enum ft_err *errs;
     bool done;
+    bool threaded; /* false: committed already, on the session's thread */
+    pthread_t tid;
     pthread_mutex_t lock;
     pthread_cond_t finished;
 };
@@ -276,38 +292,54 @@ static void *commit_main(void *arg)
     return NULL;
 }
 
-/* Commits count uploads, errs[i] the result of each. */
-static void commit_with_heartbeats(struct session *s, struct ft_upload *ups,
-                                   size_t count, enum ft_err *errs)
+/* Starts committing count uploads, errs[i] the result of each; without a
+ * thread to spare, commits them before it returns. */
+static void commit_start(struct commit_job *job, struct ft_store *store,
+                         struct ft_upload *ups, size_t count, enum ft_err *errs)
 {
-    struct commit_job job = { .store = s->srv->store, .ups = ups, .count = count,
-                              .errs = errs, .done = false };
-    pthread_t tid;
-
-    pthread_mutex_init(&job.lock, NULL);
-    pthread_cond_init(&job.finished, NULL);
-    if (pthread_create(&tid, NULL, commit_main, &job) != 0) {
-        ft_store_upload_commit_batch(job.store, ups, count, errs);
-        goto out;
+    *job = (struct commit_job){ .store = store, .ups = ups, .count = count,
+                                .errs = errs, .done = false, .threaded = true };
+    pthread_mutex_init(&job->lock, NULL);
+    pthread_cond_init(&job->finished, NULL);
+    if (pthread_create(&job->tid, NULL, commit_main, job) != 0) {
+        job->threaded = false;
+        ft_store_upload_commit_batch(store, ups, count, errs);
+        job->done = true;
     }
-    pthread_mutex_lock(&job.lock);
-    while (!job.done) {
+}
+
+/* Waits for the commit to end, with a heartbeat to the client each
+ * HEARTBEAT_MS. */
+static void commit_wait(struct session *s, struct commit_job *job)
+{
+    pthread_mutex_lock(&job->lock);
+    while (!job->done) {
         struct timespec until;
 
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += HEARTBEAT_MS / 1000;
-        if (pthread_cond_timedwait(&job.finished, &job.lock, &until) != 0 &&
-            !job.done) {
-            pthread_mutex_unlock(&job.lock);
+        if (pthread_cond_timedwait(&job->finished, &job->lock, &until) != 0 &&
+            !job->done) {
+            pthread_mutex_unlock(&job->lock);
             ft_conn_send_keepalive(&s->conn); /* a dead client: commit anyway */
-            pthread_mutex_lock(&job.lock);
+            pthread_mutex_lock(&job->lock);
         }
     }
-    pthread_mutex_unlock(&job.lock);
-    pthread_join(tid, NULL);
-out:
-    pthread_cond_destroy(&job.finished);
-    pthread_mutex_destroy(&job.lock);
+    pthread_mutex_unlock(&job->lock);
+    if (job->threaded)
+        pthread_join(job->tid, NULL);
+    pthread_cond_destroy(&job->finished);
+    pthread_mutex_destroy(&job->lock);
+}
+
+/* Commits count uploads, errs[i] the result of each. */
+static void commit_with_heartbeats(struct session *s, struct ft_upload *ups,
+                                   size_t count, enum ft_err *errs)
+{
+    struct commit_job job;
+
+    commit_start(&job, s->srv->store, ups, count, errs);
+    commit_wait(s, &job);
 }
 
 static void log_outcome(struct session *s, const struct outcome *o,
@@ -320,41 +352,86 @@ static void log_outcome(struct session *s, const struct outcome *o,
              o->err == FT_OK ? "" : ft_strerror(o->err));
 }
 
-/* Commits the queued uploads and answers each, in order. */
-static void flush_queue(struct session *s)
+/* Sends the answers of a committed queue, in order, and empties it. */
+static void answer_queue(struct session *s, struct put_queue *q)
 {
-    struct put_queue *q = s->queue;
-    enum ft_err errs[QUEUE_MAX];
-    size_t count;
-
-    if (q == NULL || q->count == 0)
-        return;
-    count = q->count;
-    q->count = 0; /* the answers below must not flush again */
-    commit_with_heartbeats(s, q->ups, count, errs);
     /* The answers leave together: one wake-up for the client, not one each. */
     ft_conn_cork(&s->conn, true);
-    for (size_t i = 0; i < count; i++) {
-        struct outcome o = { .op = "put", .bytes = q->bytes[i], .err = errs[i] };
+    for (size_t i = 0; i < q->count; i++) {
+        struct outcome o = { .op = "put", .bytes = q->bytes[i], .err = q->errs[i] };
 
         ft_name_quote((const uint8_t *)q->ups[i].name, strlen(q->ups[i].name),
                       o.name, sizeof(o.name));
-        if (errs[i] == FT_OK) {
+        if (q->errs[i] == FT_OK) {
             struct ft_msg done = { .type = FT_MSG_DONE };
 
             done.u.done.count = q->bytes[i];
             ft_conn_send(&s->conn, &done);
             ft_store_upload_drop_old(s->srv->store, &q->ups[i]);
         } else {
-            refuse(s, &o, errs[i]);
+            /* The failed call was made on the commit's thread: its errno
+             * is not ours to quote. */
+            errno = EIO;
+            send_refusal(s, &o, q->errs[i]);
         }
         log_outcome(s, &o, q->started[i]);
     }
     ft_conn_cork(&s->conn, false);
+    q->count = 0;
 }
 
-/* Takes over a pipelined upload received whole; commits the queue once it
- * is full. */
+/* Waits for the queue being committed, if any, and answers it. */
+static void finish_commit(struct session *s)
+{
+    struct commit_job *job = s->committing;
+
+    if (job == NULL)
+        return;
+    s->committing = NULL;
+    commit_wait(s, job);
+    free(job);
+    answer_queue(s, s->spare);
+}
+
+/* Starts committing the filled queue; the spare one is filled meanwhile.
+ * Without memory for that, commits it at once. */
+static void commit_queue(struct session *s)
+{
+    struct put_queue *q = s->queue;
+    struct commit_job *job = malloc(sizeof(*job));
+
+    if (s->spare == NULL)
+        s->spare = calloc(1, sizeof(*s->spare));
+    if (job == NULL || s->spare == NULL) {
+        free(job);
+        commit_with_heartbeats(s, q->ups, q->count, q->errs);
+        answer_queue(s, q);
+        return;
+    }
+    s->queue = s->spare;
+    s->spare = q;
+    s->committing = job;
+    commit_start(job, s->srv->store, q->ups, q->count, q->errs);
+}
+
+/* Commits every queued upload and answers each, in order. */
+static void flush_queue(struct session *s)
+{
+    finish_commit(s);
+    if (s->queue == NULL || s->queue->count == 0)
+        return;
+    commit_queue(s);
+    finish_commit(s);
+}
+
+/* Whether pipelined uploads wait for their commit or their answers. */
+static bool uploads_waiting(const struct session *s)
+{
+    return s->committing != NULL || (s->queue != NULL && s->queue->count > 0);
+}
+
+/* Takes over a pipelined upload received whole. A full queue starts being
+ * committed once the one before it is answered. */
 static enum ft_err enqueue_upload(struct session *s, struct ft_upload *up,
                                   uint64_t bytes, int64_t started)
 {
@@ -371,8 +448,10 @@ static enum ft_err enqueue_upload(struct session *s, struct ft_upload *up,
     q->count++;
     up->fd = up->dir_fd = -1;
     up->tmp[0] = '\0';
-    if (q->count == QUEUE_MAX)
-        flush_queue(s);
+    if (q->count == QUEUE_MAX) {
+        finish_commit(s);
+        commit_queue(s);
+    }
     return FT_OK;
 }
 
@@ -514,7 +593,7 @@ static void handle_put(struct session *s, const struct ft_msg *req,
         return;
     }
     err = begin_upload(s, req, name, &up, &have);
-    if (err != FT_OK && s->queue != NULL && s->queue->count > 0) {
+    if (err != FT_OK && uploads_waiting(s)) {
         /* Queued uploads hold descriptors: out of them, say, commit those
          * and try once more. */
         flush_queue(s);
@@ -1017,8 +1096,7 @@ static enum ft_err open_channel(struct session *s, const struct ft_msg *hello)
  * pipelined are committed, not left waiting for company. */
 static bool client_paused(struct session *s)
 {
-    return s->queue != NULL && s->queue->count > 0 &&
-           !ft_conn_input_waits(&s->conn, QUEUE_IDLE_MS);
+    return uploads_waiting(s) && !ft_conn_input_waits(&s->conn, QUEUE_IDLE_MS);
 }
 
 static void serve_loop(struct session *s)
@@ -1116,6 +1194,8 @@ static void serve_requests(struct session *s)
     flush_queue(s);
     free(s->queue);
     s->queue = NULL;
+    free(s->spare);
+    s->spare = NULL;
 }
 
 static void session_end(struct session *s)

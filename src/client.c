@@ -930,6 +930,7 @@ static enum ft_err get_file(struct ft_client *c, const char *remote,
     struct stat sb;
     char tmp[4096];
     bool resuming = false;
+    bool fresh = false; /* the part file is new: no earlier run's note */
     enum ft_err err;
     int fd;
 
@@ -949,8 +950,12 @@ static enum ft_err get_file(struct ft_client *c, const char *remote,
             part.size = (uint64_t)sb.st_size;
         }
     }
-    if (!resuming)
-        fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (!resuming) {
+        fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+        fresh = fd >= 0;
+        if (fd < 0 && errno == EEXIST)
+            fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+    }
     if (fd < 0) {
         set_error(c, "%s: %s", tmp, strerror(errno));
         return sent ? drop_answer(c, remote, opt, FT_ERR_IO) : FT_ERR_IO;
@@ -972,7 +977,11 @@ static enum ft_err get_file(struct ft_client *c, const char *remote,
     if (err == FT_OK || !worth_resuming(err)) {
         if (err != FT_OK)
             unlink(tmp);
-        remove_source(tmp);
+        /* A note is there only if this run wrote one (get_into: for a file
+         * over one chunk) or an earlier one left it beside its part. */
+        if (!fresh || (ready.type == FT_MSG_READY &&
+                       ready.u.ready.size > FT_RESUME_CHUNK_BYTES))
+            remove_source(tmp);
     }
     if (err == FT_OK && out != NULL) {
         t.restarted = resuming && t.resumed_from == 0 && part.size > 0;

@@ -100,6 +100,7 @@ static void test_get_continue(void **state)
     char *src = tu_path(f->server.root, "big.bin");
     char *local = tu_path(f->work, "big.bin");
     char *part = tu_path(f->work, ".big.bin.ft-part");
+    char *note = tu_path(f->work, ".big.bin.ft-part.src");
     const char *slow[] = { "get", "-q", "--limit-rate", "4M", "-p", f->port,
                            "big.bin", local, NULL };
     const char *resume[] = { "get", "--continue", "-p", f->port, "big.bin",
@@ -110,6 +111,7 @@ static void test_get_continue(void **state)
     tu_write_random(src, SIZE, 11);
     run_and_kill(f, slow, part, 10 * 1024 * 1024);
     assert_false(tu_exists(local));
+    assert_true(tu_exists(note));
 
     /* Damage the part's second chunk: it must be sent again, not trusted. */
     fd = open(part, O_WRONLY);
@@ -121,9 +123,11 @@ static void test_get_continue(void **state)
     assert_non_null(strstr(err, "resumed at 4194304 bytes"));
     assert_true(tu_files_equal(src, local));
     assert_false(tu_exists(part));
+    assert_false(tu_exists(note));
     free(src);
     free(local);
     free(part);
+    free(note);
 }
 
 static void test_get_continue_changed_source(void **state)

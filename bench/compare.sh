@@ -36,6 +36,7 @@ help_if_asked "$@"
 [[ $# -le 1 ]] || die "usage: $SELF [SIZE]"
 positive_ints RUNS
 BYTES=$(size_bytes "$SIZE_ARG") || die "SIZE must look like 64M or 1G, not '$SIZE_ARG'"
+PREFAULT_BYTES=$((BYTES + 64 * 1024 * 1024)) # every copy writes the file once
 
 need_basics
 have nc_is_openbsd netcat-openbsd ||

@@ -397,6 +397,22 @@ tree_poll_stop() {
 
 # ---- timing ------------------------------------------------------------------
 
+# prefault: untimed, before each timed command. A VM may hand memory that
+# stays free for a few seconds back to its host (virtio-balloon free page
+# reporting); the first write to such a page then costs a fault in the
+# host. On the machine of docs/PERFORMANCE.md, dd of 1 GiB into page
+# cache took 2.4 s on such memory and 0.27 s on memory freed just before,
+# a cost every receiver of a copy would pay by the byte it writes.
+# Writing and deleting PREFAULT_BYTES (a script sets the most one timed
+# command writes) just before the clock starts leaves that much memory
+# backed and free for the command, as on a machine that has been busy.
+PREFAULT_BYTES=0
+prefault() {
+    ((PREFAULT_BYTES > 0)) || return 0
+    head -c "$PREFAULT_BYTES" /dev/zero >"$WORK/prefault"
+    rm -f -- "$WORK/prefault"
+}
+
 # timed CMD...: wall time in ELAPSED; with /usr/bin/time, peak RSS (KiB) of
 # the command (its largest single process) in RSS_KIB. Returns its status.
 ELAPSED=0
@@ -405,6 +421,7 @@ timed() {
     local t0 status=0
     # Untimed: writeback left by earlier runs would be charged to whichever command next fsyncs (ft put).
     sync -f "$WORK"
+    prefault
     t0=$EPOCHREALTIME
     measured "$@" || status=$?
     set_elapsed "$t0"
@@ -454,6 +471,7 @@ timed_nc() {
         die "nc -l did not report listening within ${READY_TIMEOUT_S}s"
     }
     sync -f "$WORK" # untimed, as in timed
+    prefault
     t0=$EPOCHREALTIME
     measured nc -N 127.0.0.1 "$port" <"$src" || status=$?
     # The copy is complete only when the listener has written it and exited.

@@ -42,6 +42,7 @@ esac
 [[ $# -le 1 ]] || { usage >&2; exit 2; }
 positive_ints RUNS
 BYTES=$(size_bytes "$SIZE_ARG") || die "SIZE must look like 64M or 1G, not '$SIZE_ARG'"
+PREFAULT_BYTES=$((BYTES + 64 * 1024 * 1024)) # every copy writes the file once
 readonly BYTES
 
 # ---- tools, workspace, binaries --------------------------------------------

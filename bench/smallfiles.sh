@@ -25,6 +25,7 @@ no_args_or_help "$@"
 positive_ints RUNS DIRS PER_DIR FILE_SIZE
 NFILES=$((DIRS * PER_DIR))
 TOTAL=$((NFILES * FILE_SIZE))
+PREFAULT_BYTES=$((2 * TOTAL)) # the copy, and room for its metadata
 
 need_basics
 make_work smallfiles
@@ -162,8 +163,9 @@ dir: put = client to server (push), get = server to client (pull).
 median s: wall time of the whole copy, median of $RUNS; files/s = files / median s.
 /ft: median time over ft's in the same direction (above 1.00 = slower than
   ft, i.e. fewer files/s).
-ft: encrypted and verified (default), every file fsynced and renamed into
-  place by the server on put; rsync, scp and sftp do not fsync.
+ft: encrypted and verified (default); on put the server makes every file
+  durable before it renames it into place (syncfs per batch of 8 or more,
+  else fsync); rsync, scp and sftp flush nothing.
 scp/sftp: OpenSSH, cipher ${SSH_CIPHER:-unknown}, sshd with internal-sftp.
 client KiB: peak RSS of the client command (largest single process).
 Before each copy the trees are read into page cache and 'sync' is run, so

@@ -39,12 +39,22 @@ enum ft_err ft_frame_write_more(int fd, uint8_t type, const void *payload,
     return write_frame(fd, type, payload, len, timeout_ms, true);
 }
 
-/* The header's fields, from its five raw bytes. */
-static void parse_header(struct ft_frame *out)
+/* What a header says once got of its bytes (all there were) are in
+ * out->header: the frame, a clean end, a cut one, or a length over cap. */
+static enum ft_err take_header(struct ft_frame *out, size_t got, size_t cap,
+                               void *buf)
 {
+    if (got == 0)
+        return FT_ERR_CLOSED;
+    if (got < FT_FRAME_HEADER_BYTES)
+        return FT_ERR_PROTOCOL;
     out->len = (uint32_t)out->header[0] << 24 | (uint32_t)out->header[1] << 16 |
                (uint32_t)out->header[2] << 8 | out->header[3];
     out->type = out->header[4];
+    if (out->len > cap)
+        return FT_ERR_FRAME_TOO_BIG;
+    out->payload = buf;
+    return FT_OK;
 }
 
 enum ft_err ft_frame_read(int fd, void *buf, size_t cap, struct ft_frame *out,
@@ -57,16 +67,10 @@ enum ft_err ft_frame_read(int fd, void *buf, size_t cap, struct ft_frame *out,
     memset(out, 0, sizeof(*out));
     err = ft_io_read_full(fd, out->header, FT_FRAME_HEADER_BYTES, deadline,
                           &got);
+    if (err == FT_OK)
+        err = take_header(out, got, cap, buf);
     if (err != FT_OK)
         return err;
-    if (got == 0)
-        return FT_ERR_CLOSED;
-    if (got < FT_FRAME_HEADER_BYTES)
-        return FT_ERR_PROTOCOL;
-    parse_header(out);
-    if (out->len > cap)
-        return FT_ERR_FRAME_TOO_BIG;
-    out->payload = buf;
     err = ft_io_read_full(fd, buf, out->len, deadline, &got);
     if (err != FT_OK)
         return err;
@@ -113,26 +117,23 @@ enum ft_err ft_frame_reader_next(struct ft_frame_reader *r, void *buf,
                                  int timeout_ms)
 {
     int64_t deadline = ft_io_deadline(timeout_ms);
-    size_t held, got = 0;
+    size_t held, head, got = 0;
     enum ft_err err;
 
     memset(out, 0, sizeof(*out));
     err = fill(r, FT_FRAME_HEADER_BYTES, deadline);
     held = r->len - r->pos;
-    /* Even a short header is kept, for diagnosis ("hi\n" is not ft). */
-    memcpy(out->header, r->ahead + r->pos,
-           held < FT_FRAME_HEADER_BYTES ? held : FT_FRAME_HEADER_BYTES);
+    head = held < FT_FRAME_HEADER_BYTES ? held : FT_FRAME_HEADER_BYTES;
+    /* Even a short header is kept, for diagnosis ("hi\n" is not ft); a
+     * whole one is taken (fill fails only short of one). */
+    memcpy(out->header, r->ahead + r->pos, head);
     if (err != FT_OK)
         return err;
-    if (held == 0)
-        return FT_ERR_CLOSED;
-    if (held < FT_FRAME_HEADER_BYTES)
-        return FT_ERR_PROTOCOL;
-    r->pos += FT_FRAME_HEADER_BYTES;
-    parse_header(out);
-    if (out->len > cap)
-        return FT_ERR_FRAME_TOO_BIG;
-    out->payload = buf;
+    if (head == FT_FRAME_HEADER_BYTES)
+        r->pos += FT_FRAME_HEADER_BYTES;
+    err = take_header(out, head, cap, buf);
+    if (err != FT_OK)
+        return err;
     /* A payload that fits is gathered with whatever follows it. */
     if (out->len <= r->size) {
         err = fill(r, out->len, deadline);

@@ -228,7 +228,7 @@ fi
 echo "BLAKE2b-256 of the file: $HASH_DIGEST"
 # The server logs every connection; show only what is not routine.
 UNUSUAL='serving .* port [0-9]+|^server key |^warning: (no token|--allow-plaintext)'
-UNUSUAL+='| connected$| disconnected after [0-9]+ ms$| ok$| channel '
+UNUSUAL+='| connected$| disconnected after [0-9]+ ms$| ok$| answered: no such file$| channel '
 channel=$(grep -m1 -o -E ' channel Noise_[A-Za-z0-9_]+' "$WORK/server.log" || true)
 [[ -z $channel ]] || echo "encrypted rows used:${channel}"
 if grep -v -E "$UNUSUAL" "$WORK/server.log" | grep -q .; then

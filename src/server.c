@@ -345,10 +345,15 @@ static void commit_with_heartbeats(struct session *s, struct ft_upload *ups,
 static void log_outcome(struct session *s, const struct outcome *o,
                         int64_t started)
 {
+    /* "Is there a file of that name?" answered no is no failure: every
+     * `ft put FILE NAME` asks it before a new name. */
+    bool absent = o->err == FT_ERR_NOT_FOUND && strcmp(o->op, "stat") == 0;
+    const char *verdict = o->err == FT_OK ? "ok" : absent ? "answered: " : "failed: ";
+
     log_line(s->srv, "%s %s %s %" PRIu64 " %s %" PRId64 " ms %s%s", s->peer,
              o->op, o->name[0] ? o->name : "-", o->bytes,
              strcmp(o->op, "ls") == 0 ? "entries" : "bytes",
-             ft_io_now_ms() - started, o->err == FT_OK ? "ok" : "failed: ",
+             ft_io_now_ms() - started, verdict,
              o->err == FT_OK ? "" : ft_strerror(o->err));
 }
 

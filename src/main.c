@@ -849,23 +849,18 @@ static int make_parents(const char *path, size_t start)
 /* make_parents for the entries of a tree in turn: the folder the last one
  * went into is not made, nor checked, again (four system calls per file
  * of a get -r, on a deep tree more). */
-struct parents_made {
-    char *folder; /* NULL: none yet */
-};
-
-static int make_parents_once(struct parents_made *m, const char *path, size_t start)
+static int make_parents_once(char **made, const char *path, size_t start)
 {
     const char *slash = strrchr(path, '/');
     size_t len = slash != NULL ? (size_t)(slash - path) : 0;
 
-    if (m->folder != NULL && strlen(m->folder) == len &&
-        strncmp(m->folder, path, len) == 0)
+    if (*made != NULL && strlen(*made) == len && strncmp(*made, path, len) == 0)
         return 0;
-    free(m->folder);
-    m->folder = NULL;
+    free(*made);
+    *made = NULL;
     if (make_parents(path, start) != 0)
         return -1;
-    m->folder = strndup(path, len); /* out of memory: made again next time */
+    *made = strndup(path, len); /* out of memory: made again next time */
     return 0;
 }
 
@@ -914,7 +909,7 @@ static int get_tree(struct ft_client *c, struct client_args *a,
                     struct cli_report *rep, const char *remote, const char *local)
 {
     struct tree_list l = { NULL, 0, 0 };
-    struct parents_made made = { NULL };
+    char *made = NULL; /* the folder the last entry went into */
     int code = EXIT_OK;
     size_t next = 0; /* the first entry whose GET is not sent yet */
     enum ft_err err = ft_client_list_folder(c, remote, true, collect_tree, &l);
@@ -964,7 +959,7 @@ static int get_tree(struct ft_client *c, struct client_args *a,
     for (size_t i = 0; i < l.n; i++)
         free(l.entries[i].name);
     free(l.entries);
-    free(made.folder);
+    free(made);
     return code;
 }
 

@@ -81,7 +81,22 @@ struct put_queue {
     size_t count;
 };
 
-struct commit_job;
+/* A commit of uploads (flush, rename) on a thread of its own: a batch of
+ * pipelined uploads is committed while the session receives the next (the
+ * second core then works too), and any commit lets the session tell the
+ * client every HEARTBEAT_MS that we are alive, since flushing a large file
+ * can outlast the client's timeout. */
+struct commit_job {
+    struct ft_store *store;
+    struct ft_upload *ups;
+    size_t count;
+    enum ft_err *errs;
+    bool done;
+    bool threaded; /* false: committed already, on the session's thread */
+    pthread_t tid;
+    pthread_mutex_t lock;
+    pthread_cond_t finished;
+};
 
 struct session {
     struct ft_server *srv;
@@ -92,8 +107,9 @@ struct session {
     /* Pipelined uploads: the queue being filled (made at the first) and
      * the one being committed meanwhile, on a thread of its own. */
     struct put_queue *queue;
-    struct put_queue *spare;      /* the other one, when none is committed */
-    struct commit_job *committing; /* NULL: none */
+    struct put_queue *spare;  /* the other one: being committed, or empty */
+    struct commit_job commit; /* spare's commit, while committing */
+    bool committing;
     struct session *prev, *next;
 };
 
@@ -263,23 +279,6 @@ static void drain(struct session *s)
     }
 }
 
-/* A commit of uploads (flush, rename) on a thread of its own: a batch of
- * pipelined uploads is committed while the session receives the next (the
- * second core then works too), and any commit lets the session tell the
- * client every HEARTBEAT_MS that we are alive, since flushing a large file
- * can outlast the client's timeout. */
-struct commit_job {
-    struct ft_store *store;
-    struct ft_upload *ups;
-    size_t count;
-    enum ft_err *errs;
-    bool done;
-    bool threaded; /* false: committed already, on the session's thread */
-    pthread_t tid;
-    pthread_mutex_t lock;
-    pthread_cond_t finished;
-};
-
 static void *commit_main(void *arg)
 {
     struct commit_job *job = arg;
@@ -388,13 +387,10 @@ static void answer_queue(struct session *s, struct put_queue *q)
 /* Waits for the queue being committed, if any, and answers it. */
 static void finish_commit(struct session *s)
 {
-    struct commit_job *job = s->committing;
-
-    if (job == NULL)
+    if (!s->committing)
         return;
-    s->committing = NULL;
-    commit_wait(s, job);
-    free(job);
+    s->committing = false;
+    commit_wait(s, &s->commit);
     answer_queue(s, s->spare);
 }
 
@@ -403,20 +399,18 @@ static void finish_commit(struct session *s)
 static void commit_queue(struct session *s)
 {
     struct put_queue *q = s->queue;
-    struct commit_job *job = malloc(sizeof(*job));
 
     if (s->spare == NULL)
         s->spare = calloc(1, sizeof(*s->spare));
-    if (job == NULL || s->spare == NULL) {
-        free(job);
+    if (s->spare == NULL) {
         commit_with_heartbeats(s, q->ups, q->count, q->errs);
         answer_queue(s, q);
         return;
     }
     s->queue = s->spare;
     s->spare = q;
-    s->committing = job;
-    commit_start(job, s->srv->store, q->ups, q->count, q->errs);
+    s->committing = true;
+    commit_start(&s->commit, s->srv->store, q->ups, q->count, q->errs);
 }
 
 /* Commits every queued upload and answers each, in order. */
@@ -432,7 +426,7 @@ static void flush_queue(struct session *s)
 /* Whether pipelined uploads wait for their commit or their answers. */
 static bool uploads_waiting(const struct session *s)
 {
-    return s->committing != NULL || (s->queue != NULL && s->queue->count > 0);
+    return s->committing || (s->queue != NULL && s->queue->count > 0);
 }
 
 /* Takes over a pipelined upload received whole. A full queue starts being

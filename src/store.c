@@ -605,7 +605,7 @@ static enum ft_err make_durable(int fd, bool whole_filesystem)
     return FT_OK;
 }
 
-/* Each file is durable before any is renamed, and the renames are made
+/* Each file is durable before it is renamed, and the renames are made
  * durable after the last: readers, and a crash, see each name's old file
  * or its whole new one. */
 void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,

@@ -313,6 +313,7 @@ static void test_recorded_digest(void **state)
     struct timespec times[2];
     struct stat sb;
     struct ft_transfer t;
+    struct ft_stat st;
     int fd;
 
     tu_write_random(src, 2u << 20, 21);
@@ -324,10 +325,15 @@ static void test_recorded_digest(void **state)
     assert_true(tu_files_equal(src, back));
 
     /* Rewritten in place (new content, new mtime): hashed again, fine,
-     * and that digest is recorded in turn. */
+     * and that digest is recorded in turn. The server records it after
+     * the data has left; the session answers the quick STAT only once
+     * that is done, so the answer both waits for the record and shows it. */
     tu_write_random(stored, 2u << 20, 22);
     assert_int_equal(ft_client_get_file(c, "r.bin", back, &plain, &t), FT_OK);
+    assert_true(t.verified);
     assert_true(tu_files_equal(stored, back));
+    assert_int_equal(ft_client_stat_quick(c, "r.bin", &st), FT_OK);
+    assert_string_equal(st.digest_hex, t.digest_hex);
     assert_int_equal(stat(stored, &sb), 0); /* as recorded by that get */
 
     /* Rewritten with the recorded mtime put back: the stale record is

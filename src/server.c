@@ -46,11 +46,16 @@
 #define HEARTBEAT_MS 1000
 /* Pipelined uploads committed together at most, and how long a quiet
  * client may leave some waiting before they are committed anyway. */
-#define QUEUE_MAX 64
+#define QUEUE_MAX 256
 #define QUEUE_IDLE_MS 5
+/* A pipelined upload of at most HELD_MAX bytes is held in its queue's
+ * HELD_BYTES until the commit's thread writes it: making a file costs
+ * more than receiving it, and so each thread does half the work. */
+#define HELD_MAX (64u * 1024u)
+#define HELD_BYTES (1024u * 1024u)
 /* A session whose client sends nothing for this long gives its transfer
- * buffers back (slots.c): they are kept between requests only while the
- * requests keep coming. */
+ * buffers back (slots.c), and its queues' held bytes: they are kept
+ * between requests only while the requests keep coming. */
 #define IDLE_RELEASE_MS 100
 
 struct session;
@@ -79,6 +84,8 @@ struct put_queue {
     int64_t started[QUEUE_MAX];
     enum ft_err errs[QUEUE_MAX]; /* each upload's commit */
     size_t count;
+    uint8_t *held;    /* HELD_BYTES, made at the first held upload */
+    size_t held_used;
 };
 
 /* A commit of uploads (flush, rename) on a thread of its own: a batch of
@@ -382,6 +389,7 @@ static void answer_queue(struct session *s, struct put_queue *q)
     }
     ft_conn_cork(&s->conn, false);
     q->count = 0;
+    q->held_used = 0;
 }
 
 /* Waits for the queue being committed, if any, and answers it. */
@@ -423,6 +431,26 @@ static void flush_queue(struct session *s)
     finish_commit(s);
 }
 
+static bool commit_running(struct commit_job *job)
+{
+    bool done;
+
+    pthread_mutex_lock(&job->lock);
+    done = job->done;
+    pthread_mutex_unlock(&job->lock);
+    return !done;
+}
+
+/* A full queue waits for the commit before it: meanwhile its held uploads
+ * are written here, so that the commit's thread has less to do. */
+static void write_while_committing(struct session *s, struct put_queue *q)
+{
+    for (size_t i = 0; i < q->count && s->committing && commit_running(&s->commit); i++) {
+        if (q->ups[i].held != NULL)
+            q->errs[i] = ft_store_upload_unhold(s->srv->store, &q->ups[i]);
+    }
+}
+
 /* Whether pipelined uploads wait for their commit or their answers. */
 static bool uploads_waiting(const struct session *s)
 {
@@ -444,14 +472,46 @@ static enum ft_err enqueue_upload(struct session *s, struct ft_upload *up,
     q->ups[q->count] = *up;
     q->bytes[q->count] = bytes;
     q->started[q->count] = started;
+    q->errs[q->count] = FT_OK;
     q->count++;
+    if (up->held != NULL)
+        q->held_used += (size_t)up->written;
     up->fd = up->dir_fd = -1;
     up->tmp[0] = '\0';
     if (q->count == QUEUE_MAX) {
+        write_while_committing(s, q);
         finish_commit(s);
         commit_queue(s);
     }
     return FT_OK;
+}
+
+/* Room in the queue being filled for the bytes of a small pipelined
+ * upload; NULL: it goes to its temporary as it arrives. */
+static uint8_t *held_room(struct session *s, uint64_t size)
+{
+    struct put_queue *q = s->queue;
+
+    if (size > HELD_MAX)
+        return NULL;
+    if (q == NULL && (q = s->queue = calloc(1, sizeof(*q))) == NULL)
+        return NULL;
+    if (q->held == NULL && (q->held = malloc(HELD_BYTES)) == NULL)
+        return NULL;
+    return size <= HELD_BYTES - q->held_used ? q->held + q->held_used : NULL;
+}
+
+/* Frees the queues of pipelined uploads, none waiting. */
+static void free_queues(struct session *s)
+{
+    struct put_queue *both[] = { s->queue, s->spare };
+
+    for (size_t i = 0; i < 2; i++) {
+        if (both[i] != NULL)
+            free(both[i]->held);
+        free(both[i]);
+    }
+    s->queue = s->spare = NULL;
 }
 
 static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
@@ -476,8 +536,14 @@ static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
     enum ft_err err;
 
     *have = 0;
-    if (!(req->u.put.flags & FT_XFER_META) || req->u.put.size == FT_SIZE_UNKNOWN ||
-        (req->u.put.flags & FT_XFER_PIPELINE))
+    if (req->u.put.flags & FT_XFER_PIPELINE) {
+        uint8_t *room = held_room(s, req->u.put.size);
+
+        return room != NULL ? ft_store_upload_begin_held(srv->store, name, room,
+                                                         (size_t)req->u.put.size, up)
+                            : ft_store_upload_begin(srv->store, name, up);
+    }
+    if (!(req->u.put.flags & FT_XFER_META) || req->u.put.size == FT_SIZE_UNKNOWN)
         return ft_store_upload_begin(srv->store, name, up);
     ft_msg_put_u32(fields, (uint32_t)(req->u.put.size >> 32));
     ft_msg_put_u32(fields + 4, (uint32_t)req->u.put.size);
@@ -1118,8 +1184,11 @@ static void serve_loop(struct session *s)
             flush_queue(s);
         /* A client that goes quiet leaves its session's transfer buffers
          * to the system, not held until it leaves. */
-        if (!ft_conn_input_waits(&s->conn, IDLE_RELEASE_MS))
+        if (!ft_conn_input_waits(&s->conn, IDLE_RELEASE_MS)) {
             ft_slot_release_kept();
+            if (!uploads_waiting(s))
+                free_queues(s);
+        }
         err = ft_conn_recv(&s->conn, &m, waited_ms);
 
         if (err == FT_ERR_CLOSED)
@@ -1191,10 +1260,7 @@ static void serve_requests(struct session *s)
     serve_loop(s);
     /* Uploads received whole are committed even if the client is gone. */
     flush_queue(s);
-    free(s->queue);
-    s->queue = NULL;
-    free(s->spare);
-    s->spare = NULL;
+    free_queues(s);
 }
 
 static void session_end(struct session *s)

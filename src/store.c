@@ -325,12 +325,10 @@ static void temp_name(struct ft_store *st, const char *prefix, char *out,
     snprintf(out, cap, "%s%016" PRIx64, prefix, n);
 }
 
-enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
-                                  struct ft_upload *up)
+/* A fresh upload of name, nothing made yet. */
+static enum ft_err upload_init(struct ft_store *st, const char *name,
+                               struct ft_upload *up)
 {
-    struct place p;
-    enum ft_err err;
-
     up->fd = -1;
     up->dir_fd = -1;
     up->tmp_dir_fd = st->tmp_fd;
@@ -339,10 +337,20 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
     up->written = 0;
     up->has_meta = false;
     up->has_digest = false;
+    up->held = NULL;
+    up->held_cap = 0;
     if (st->read_only)
         return ft_name_check(name, strlen(name)) != FT_OK ? FT_ERR_BAD_NAME
                                                            : FT_ERR_READ_ONLY;
-    err = resolve(st, name, true, &p);
+    return ft_name_check(name, strlen(name));
+}
+
+/* Makes the upload's folders and its temporary. */
+static enum ft_err open_temporary(struct ft_store *st, struct ft_upload *up)
+{
+    struct place p;
+    enum ft_err err = resolve(st, up->name, true, &p);
+
     if (err != FT_OK)
         return err;
     /* The folder stays open until commit: the rename lands in it even if
@@ -351,7 +359,6 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
     p.dir_fd = -1;
     if (up->dir_fd < 0)
         return from_errno(errno);
-    snprintf(up->name, sizeof(up->name), "%s", name);
     snprintf(up->leaf, sizeof(up->leaf), "%s", p.leaf);
     temp_name(st, "up-", up->tmp, sizeof(up->tmp));
     up->fd = openat(st->tmp_fd, up->tmp,
@@ -364,6 +371,44 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
     }
     return FT_OK;
 }
+
+enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
+                                  struct ft_upload *up)
+{
+    enum ft_err err = upload_init(st, name, up);
+
+    if (err != FT_OK)
+        return err;
+    snprintf(up->name, sizeof(up->name), "%s", name);
+    return open_temporary(st, up);
+}
+
+enum ft_err ft_store_upload_begin_held(struct ft_store *st, const char *name,
+                                       uint8_t *buf, size_t cap,
+                                       struct ft_upload *up)
+{
+    enum ft_err err = upload_init(st, name, up);
+
+    if (err != FT_OK)
+        return err;
+    snprintf(up->name, sizeof(up->name), "%s", name);
+    up->held = buf;
+    up->held_cap = cap;
+    return FT_OK;
+}
+
+enum ft_err ft_store_upload_unhold(struct ft_store *st, struct ft_upload *up)
+{
+    enum ft_err err = open_temporary(st, up);
+
+    if (err == FT_OK)
+        err = ft_io_write_file(up->fd, up->held, (size_t)up->written);
+    if (err == FT_ERR_IO)
+        err = from_errno(errno);
+    up->held = NULL;
+    return err;
+}
+
 /* Removes kept uploads older than ttl seconds. */
 static void expire_partials(struct ft_store *st, int64_t ttl)
 {
@@ -451,9 +496,17 @@ void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up)
 enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
                                   size_t n)
 {
-    enum ft_err err = ft_io_write_file(up->fd, buf, n);
+    enum ft_err err;
     uint64_t window = up->written / WRITEBACK_WINDOW_BYTES;
 
+    if (up->held != NULL) {
+        if (n > up->held_cap - up->written)
+            return FT_ERR_TOO_LARGE;
+        memcpy(up->held + up->written, buf, n);
+        up->written += n;
+        return FT_OK;
+    }
+    err = ft_io_write_file(up->fd, buf, n);
     if (err == FT_ERR_IO)
         return from_errno(errno);
     if (err != FT_OK)
@@ -614,8 +667,12 @@ void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
     bool whole_filesystem = n >= SYNCFS_MIN_FILES && st->syncfs_reports_errors;
     enum ft_err synced = FT_OK;
 
-    for (size_t i = 0; i < n; i++)
-        errs[i] = finish_file(&ups[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (errs[i] == FT_OK && ups[i].held != NULL)
+            errs[i] = ft_store_upload_unhold(st, &ups[i]);
+        if (errs[i] == FT_OK)
+            errs[i] = finish_file(&ups[i]);
+    }
     /* Through a file of the batch: syncfs reports the write-back errors
      * since that descriptor was opened, so all of the batch's, and another
      * session's syncfs cannot have taken them first. */
@@ -641,7 +698,7 @@ void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
 
 enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
 {
-    enum ft_err err;
+    enum ft_err err = FT_OK;
 
     ft_store_upload_commit_batch(st, up, 1, &err);
     ft_store_upload_drop_old(st, up);

@@ -50,6 +50,10 @@ struct ft_upload {
      * a large file's blocks takes a while, better spent after the client
      * has its answer (ft_store_upload_drop_old). Empty: none. */
     char old[48];
+    /* Held in memory until commit (ft_store_upload_begin_held): not owned;
+     * NULL for an upload written to its temporary as it arrives. */
+    uint8_t *held;
+    size_t held_cap;
 };
 
 /* Opens (creating if missing) the store at root, takes its lock so that no
@@ -70,6 +74,17 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
                                   struct ft_upload *up);
 enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
                                   size_t n);
+/* Begins an upload of at most cap bytes that is held in buf, which stays
+ * the caller's until the commit returns: its folders and temporary are
+ * made, and the bytes written, by the commit. A batch of small uploads is
+ * then received on one thread while the one before is written on another.
+ * An error in name, folders or disk is the commit's. */
+enum ft_err ft_store_upload_begin_held(struct ft_store *st, const char *name,
+                                       uint8_t *buf, size_t cap,
+                                       struct ft_upload *up);
+/* Writes a held upload to its temporary now rather than at its commit:
+ * for a thread that would otherwise wait for the commit before. */
+enum ft_err ft_store_upload_unhold(struct ft_store *st, struct ft_upload *up);
 /* Begins an upload that an interruption does not lose: it is written to
  * .ft/partial under key (the hex of what identifies this upload), and
  * *have says how much an earlier, interrupted run left there (0 when
@@ -108,8 +123,10 @@ enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up);
 void ft_store_upload_drop_old(struct ft_store *st, struct ft_upload *up);
 
 /* The same for n uploads at once, in order, for the cost of about one
- * flush: errs[i] is upload i's result. Every upload is released, but the
- * versions they replaced are left to ft_store_upload_drop_old. */
+ * flush: errs[i] is upload i's result, and on entry FT_OK or a failure
+ * found before (ft_store_upload_unhold's), which stands. Every upload is
+ * released, but the versions they replaced are left to
+ * ft_store_upload_drop_old. */
 void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
                                   size_t n, enum ft_err *errs);
 /* Discards the upload; safe to call on an upload already committed or never

@@ -661,9 +661,9 @@ static void test_pipelined_puts(void **state)
 }
 
 /* Refusals among pipelined puts: a bad name (refused up front, its data
- * skipped) and a folder standing in the way (refused at commit). Each gets
- * its own answer, in its place; the others land and the connection stays
- * usable. */
+ * skipped), a folder standing in the way and a file where a folder should
+ * be (refused at commit). Each gets its own answer, in its place; the
+ * others land and the connection stays usable. */
 static void test_pipelined_refusals(void **state)
 {
     struct fixture *f = *state;
@@ -679,9 +679,11 @@ static void test_pipelined_refusals(void **state)
     send_piped(c, src, "ok1");
     send_piped(c, src, "../escape");
     send_piped(c, src, "taken");
+    send_piped(c, src, "ok1/inside");
     send_piped(c, src, "ok2");
     assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
     assert_int_equal(ft_client_put_wait(c, NULL), FT_ERR_BAD_NAME);
+    assert_int_equal(ft_client_put_wait(c, NULL), FT_ERR_DENIED);
     assert_int_equal(ft_client_put_wait(c, NULL), FT_ERR_DENIED);
     assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
     assert_true(tu_files_equal(src, ok1));

@@ -578,6 +578,7 @@ static void test_read_only(void **state)
     struct listing l;
     size_t len = 0;
     char *got;
+    char got_room[1];
     int fd = -1;
 
     put(f->st, "a", "alpha");
@@ -588,6 +589,8 @@ static void test_read_only(void **state)
     assert_int_equal(ft_store_upload_begin(ro, "b", &up), FT_ERR_READ_ONLY);
     assert_int_equal(up.fd, -1);
     ft_store_upload_abort(ro, &up);
+    assert_int_equal(ft_store_upload_begin_held(ro, "b", (uint8_t *)got_room, 1, &up),
+                     FT_ERR_READ_ONLY);
     assert_int_equal(ft_store_remove(ro, "a", false), FT_ERR_READ_ONLY);
     assert_file_is(f->root, "a", "alpha");
     assert_int_equal(tu_count_entries(f->tmpdir), 0);
@@ -744,6 +747,57 @@ static void test_commit_mode(void **state)
     free(path);
 }
 
+/* A held upload is bytes in the caller's buffer until its commit makes its
+ * folders, its temporary and its file; a failure found on the way (a file
+ * where a folder should be, or one found before, by an early unhold) is
+ * that upload's answer and touches none of the others. */
+static void test_held_uploads(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[4][16];
+    struct ft_upload ups[4];
+    enum ft_err errs[4] = { FT_OK, FT_OK, FT_OK, FT_ERR_NO_SPACE };
+    char *folder = tu_path(f->root, "a");
+    char *lost = tu_path(f->root, "lost");
+
+    put(f->st, "file", "in the way");
+    assert_int_equal(ft_store_upload_begin_held(f->st, "a/b/held.txt", buf[0], 5, &ups[0]),
+                     FT_OK);
+    assert_int_equal(ft_store_upload_write(&ups[0], "hel", 3), FT_OK);
+    assert_int_equal(ft_store_upload_write(&ups[0], "lo", 2), FT_OK);
+    assert_int_equal(ft_store_upload_write(&ups[0], "!", 1), FT_ERR_TOO_LARGE);
+    assert_int_equal(ft_store_upload_begin_held(f->st, "early", buf[1], 2, &ups[1]), FT_OK);
+    assert_int_equal(ft_store_upload_write(&ups[1], "ok", 2), FT_OK);
+    assert_int_equal(ft_store_upload_begin_held(f->st, "file/x", buf[2], 1, &ups[2]), FT_OK);
+    assert_int_equal(ft_store_upload_write(&ups[2], "x", 1), FT_OK);
+    assert_int_equal(ft_store_upload_begin_held(f->st, "../x", buf[3], 1, &ups[3]),
+                     FT_ERR_BAD_NAME);
+    assert_int_equal(ft_store_upload_begin_held(f->st, "lost", buf[3], 1, &ups[3]), FT_OK);
+    assert_int_equal(ft_store_upload_write(&ups[3], "y", 1), FT_OK);
+
+    /* Nothing is made before the commit, or an unhold. */
+    assert_false(tu_exists(folder));
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+    assert_int_equal(ft_store_upload_unhold(f->st, &ups[1]), FT_OK);
+    assert_null(ups[1].held);
+    assert_int_equal(tu_count_entries(f->tmpdir), 1);
+
+    ft_store_upload_commit_batch(f->st, ups, 4, errs);
+    assert_int_equal(errs[0], FT_OK);
+    assert_int_equal(errs[1], FT_OK);
+    assert_int_equal(errs[2], FT_ERR_DENIED);
+    assert_int_equal(errs[3], FT_ERR_NO_SPACE);
+    assert_file_is(f->root, "a/b/held.txt", "hello");
+    assert_file_is(f->root, "early", "ok");
+    assert_file_is(f->root, "file", "in the way");
+    assert_false(tu_exists(lost));
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+    for (int i = 0; i < 4; i++)
+        ft_store_upload_drop_old(f->st, &ups[i]);
+    free(folder);
+    free(lost);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -773,6 +827,7 @@ int main(void)
         T(test_list_hides_metadata_and_bad_names),
         T(test_list_stops_on_callback_error),
         T(test_commit_mode),
+        T(test_held_uploads),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

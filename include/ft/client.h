@@ -109,7 +109,7 @@ bool ft_client_pinned_now(const struct ft_client *c);
  * sending more. While answers are due, no other request may be made.
  * Only for files of known size, without resume, and only when
  * ft_client_can_pipeline says the server takes them. */
-#define FT_PIPELINE_MAX 128
+#define FT_PIPELINE_MAX 512
 bool ft_client_can_pipeline(const struct ft_client *c);
 size_t ft_client_puts_due(const struct ft_client *c);
 enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,

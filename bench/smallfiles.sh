@@ -4,6 +4,8 @@
 # 10,000 files, 40 MiB), copied RUNS times (default 3) by:
 #   ft put -r / ft get -r       (default: encrypted, verified, over one connection)
 #   rsync -r push / pull        to an rsync daemon on a loopback port
+#   rsync -r --fsync push       the same, each file flushed to disk before its
+#                               rename (ft flushes the renames too)
 #   scp -r put / get            to a private sshd on a loopback port
 #   sftp put -r / get -r        (batch mode, -b) to the same sshd
 # and prints the median seconds, files per second and the ratio of the time
@@ -31,7 +33,7 @@ need_basics
 make_work smallfiles
 setup_ft
 avail=$(free_kib "$WORK")
-((avail > (8 * RUNS + 4) * TOTAL / 512 + 262144)) || die "$WORK has too little space for $((8 * RUNS + 4)) copies of $TOTAL bytes (set TMPDIR)"
+((avail > (9 * RUNS + 4) * TOTAL / 512 + 262144)) || die "$WORK has too little space for $((9 * RUNS + 4)) copies of $TOTAL bytes (set TMPDIR)"
 
 SRC=$WORK/src          # the tree
 PEER=$WORK/peer        # what rsyncd serves and scp/sftp write to
@@ -104,6 +106,15 @@ run_rsync() {
     fi
     row "rsync $op" "rsync -r (daemon)" "$op" "$ELAPSED" "$RSS_KIB"
 }
+# rsync's push with ft's durability: each file flushed before it is renamed.
+run_rsync_fsync() {
+    local status=0
+    warm
+    timed rsync -r --fsync "$SRC/" "rsync://127.0.0.1:$RSYNC_PORT/mod/rsync-fsync$round/" || status=$?
+    ((status == 0)) || die "rsync --fsync push failed (status $status)"
+    same_tree "rsync --fsync push" "$PEER/rsync-fsync$round"
+    row "rsync fsync put" "rsync -r --fsync" put "$ELAPSED" "$RSS_KIB"
+}
 run_scp() {
     local op=$1 status=0 remote=$SSH_USER@127.0.0.1
     if [[ $op == put ]]; then
@@ -139,6 +150,7 @@ for ((round = 1; round <= RUNS; round++)); do
     for op in put get; do
         run_ft "$op"
         if ((HAVE_RSYNC)); then run_rsync "$op"; fi
+        if ((HAVE_RSYNC)) && [[ $op == put ]]; then run_rsync_fsync; fi
         if ((HAVE_SSH)); then run_scp "$op"; run_sftp "$op"; fi
     done
     say "round $round/$RUNS done ($((SECONDS - START)) s)"
@@ -165,7 +177,8 @@ median s: wall time of the whole copy, median of $RUNS; files/s = files / median
   ft, i.e. fewer files/s).
 ft: encrypted and verified (default); on put the server makes every file
   durable before it renames it into place (syncfs per batch of 8 or more,
-  else fsync); rsync, scp and sftp flush nothing.
+  else fsync); rsync, scp and sftp flush nothing, but rsync --fsync
+  flushes each file it writes (before its rename).
 scp/sftp: OpenSSH, cipher ${SSH_CIPHER:-unknown}, sshd with internal-sftp.
 client KiB: peak RSS of the client command (largest single process).
 Before each copy the trees are read into page cache and 'sync' is run, so

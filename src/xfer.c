@@ -219,14 +219,16 @@ static enum ft_err send_file_frames(struct ft_conn *c, int in_fd,
 }
 
 /* -z on the sending side. The stream goes in epochs (EPOCH_BYTES raw,
- * Z_EPOCH_BYTES through deflate), each sent one way or the other, timed: deflate is tried only while
- * the link (or the peer) is slower than we are, with bytes waiting unsent
- * in the socket, and kept only while its epochs move the data at least
- * Z_GAIN faster than the last raw epoch did (as zstd --adapt). A peer slow
- * for want of CPU gains nothing from it, a slow link does. Otherwise, and
- * at once when a chunk does not shrink, the next 1, 2, 4 ... up to
- * MAX_RAW_EPOCHS epochs go raw untried: the tries cost a few per cent of a
- * long transfer where they do not pay. */
+ * Z_EPOCH_BYTES through deflate), each sent one way or the other, timed:
+ * deflate is tried only while the link (or the peer) is slower than we
+ * are, with bytes waiting unsent in the socket, and kept only while its
+ * epochs move the data at least Z_GAIN faster than the last raw epoch did
+ * (as zstd --adapt). A peer slow for want of CPU gains nothing from it, a
+ * slow link does. Otherwise, and at once when a chunk does not shrink, the
+ * next 1, 2, 4 ... up to MAX_RAW_EPOCHS epochs go raw untried. Nor is a
+ * try made while the link takes raw data faster than deflate alone last
+ * made it: it could not pay, and on a fast link the tries were most of
+ * what -z cost. */
 struct zsend {
     struct ft_deflater def;
     uint8_t *buf;       /* DATA_Z payload being built; NULL without -z */
@@ -234,6 +236,9 @@ struct zsend {
     uint64_t epoch_bytes;
     int64_t epoch_start_us;
     double raw_rate;    /* bytes per second of the last raw epoch; 0: none */
+    int64_t deflate_us; /* spent in deflate itself this epoch */
+    size_t unsent_at_start; /* bytes waiting in the socket then; SIZE_MAX: unknown */
+    double deflate_rate; /* bytes per second deflate itself took last; 0: none */
     unsigned raw_left;  /* epochs still to send raw, untried */
     unsigned backoff;   /* raw_left after the next deflate epoch that did not pay */
     int level;
@@ -256,11 +261,27 @@ static void stop_deflating(struct zsend *z)
     z->backoff = z->backoff < MAX_RAW_EPOCHS ? 2 * z->backoff : MAX_RAW_EPOCHS;
 }
 
+/* Bytes per second that left the socket for the link during an epoch of
+ * bytes written in us: what the link took, whether the socket's buffer
+ * filled or emptied meanwhile (the rate of the writes alone says more of
+ * the buffer than of the link). 0 when the socket cannot tell. */
+static double drain_rate(const struct ft_conn *c, const struct zsend *z,
+                         uint64_t bytes, int64_t us)
+{
+    size_t unsent = 0;
+
+    if (z->unsent_at_start == SIZE_MAX || !ft_conn_unsent(c, &unsent) ||
+        bytes + z->unsent_at_start < unsent)
+        return 0;
+    return (double)(bytes + z->unsent_at_start - unsent) * 1e6 / (double)(us > 0 ? us : 1);
+}
+
 /* Ends an epoch: decides how the next one goes. */
 static void end_epoch(struct ft_conn *c, struct zsend *z)
 {
     int64_t us = ft_io_now_us() - z->epoch_start_us;
-    double rate = (double)z->epoch_bytes * 1e6 / (double)(us > 0 ? us : 1);
+    uint64_t bytes = z->epoch_bytes;
+    double rate = (double)bytes * 1e6 / (double)(us > 0 ? us : 1);
     size_t lag = link_lag(c);
     bool was_deflating = z->deflating;
 
@@ -270,8 +291,12 @@ static void end_epoch(struct ft_conn *c, struct zsend *z)
         if (z->raw_left > 0)
             z->raw_left--;
         z->deflating = z->raw_left == 0 && lag >= 1;
+        if (z->deflating && z->deflate_rate > 0 &&
+            z->deflate_rate < Z_GAIN * drain_rate(c, z, bytes, us))
+            stop_deflating(z);
         return;
     }
+    z->deflate_rate = (double)bytes * 1e6 / (double)(z->deflate_us > 0 ? z->deflate_us : 1);
     /* Deflate pays while the link still lags and we move faster than raw. */
     if (lag >= 1 && (z->raw_rate == 0 || rate >= Z_GAIN * z->raw_rate)) {
         z->backoff = 1;
@@ -286,6 +311,17 @@ static void end_epoch(struct ft_conn *c, struct zsend *z)
     stop_deflating(z);
 }
 
+static bool deflate_timed(struct ft_conn *c, struct zsend *z,
+                          const uint8_t *chunk, size_t n, size_t *zlen)
+{
+    int64_t start = ft_io_now_us();
+    bool shrank = ft_deflate_chunk(&z->def, chunk, n, z->buf + FT_DATA_Z_HEADER_BYTES,
+                                   c->send_chunk, zlen);
+
+    z->deflate_us += ft_io_now_us() - start;
+    return shrank;
+}
+
 /* Sends one chunk as DATA_Z when this epoch deflates and the chunk
  * shrinks, else as DATA. */
 static enum ft_err send_chunk(struct ft_conn *c, struct zsend *z,
@@ -296,11 +332,13 @@ static enum ft_err send_chunk(struct ft_conn *c, struct zsend *z,
 
     if (z->buf == NULL)
         return ft_conn_send_raw(c, FT_MSG_DATA, chunk, n);
-    if (z->epoch_bytes == 0)
+    if (z->epoch_bytes == 0) {
         z->epoch_start_us = ft_io_now_us();
-    if (z->deflating && !ft_deflate_chunk(&z->def, chunk, n,
-                                          z->buf + FT_DATA_Z_HEADER_BYTES,
-                                          c->send_chunk, &zlen)) {
+        z->deflate_us = 0;
+        if (!ft_conn_unsent(c, &z->unsent_at_start))
+            z->unsent_at_start = SIZE_MAX;
+    }
+    if (z->deflating && !deflate_timed(c, z, chunk, n, &zlen)) {
         /* It did not shrink: the data (random, already compressed) is
          * likely to go on so. */
         stop_deflating(z);

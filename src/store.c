@@ -339,10 +339,12 @@ static enum ft_err upload_init(struct ft_store *st, const char *name,
     up->has_digest = false;
     up->held = NULL;
     up->held_cap = 0;
+    if (ft_name_check(name, strlen(name)) != FT_OK)
+        return FT_ERR_BAD_NAME;
     if (st->read_only)
-        return ft_name_check(name, strlen(name)) != FT_OK ? FT_ERR_BAD_NAME
-                                                           : FT_ERR_READ_ONLY;
-    return ft_name_check(name, strlen(name));
+        return FT_ERR_READ_ONLY;
+    snprintf(up->name, sizeof(up->name), "%s", name);
+    return FT_OK;
 }
 
 /* Makes the upload's folders and its temporary. */
@@ -377,10 +379,7 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
 {
     enum ft_err err = upload_init(st, name, up);
 
-    if (err != FT_OK)
-        return err;
-    snprintf(up->name, sizeof(up->name), "%s", name);
-    return open_temporary(st, up);
+    return err == FT_OK ? open_temporary(st, up) : err;
 }
 
 enum ft_err ft_store_upload_begin_held(struct ft_store *st, const char *name,
@@ -391,7 +390,6 @@ enum ft_err ft_store_upload_begin_held(struct ft_store *st, const char *name,
 
     if (err != FT_OK)
         return err;
-    snprintf(up->name, sizeof(up->name), "%s", name);
     up->held = buf;
     up->held_cap = cap;
     return FT_OK;
@@ -658,6 +656,17 @@ static enum ft_err make_durable(int fd, bool whole_filesystem)
     return FT_OK;
 }
 
+/* The file a batch is flushed through: the first one made (a held upload
+ * that failed has none), so opened before any of the others was written. */
+static int first_file(const struct ft_upload *ups, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ups[i].fd >= 0)
+            return ups[i].fd;
+    }
+    return -1;
+}
+
 /* Each file is durable before it is renamed, and the renames are made
  * durable after the last: readers, and a crash, see each name's old file
  * or its whole new one. */
@@ -666,6 +675,7 @@ void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
 {
     bool whole_filesystem = n >= SYNCFS_MIN_FILES && st->syncfs_reports_errors;
     enum ft_err synced = FT_OK;
+    int through;
 
     for (size_t i = 0; i < n; i++) {
         if (errs[i] == FT_OK && ups[i].held != NULL)
@@ -676,8 +686,9 @@ void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
     /* Through a file of the batch: syncfs reports the write-back errors
      * since that descriptor was opened, so all of the batch's, and another
      * session's syncfs cannot have taken them first. */
-    if (whole_filesystem)
-        synced = make_durable(ups[0].fd, true);
+    through = first_file(ups, n);
+    if (whole_filesystem && through >= 0)
+        synced = make_durable(through, true);
     for (size_t i = 0; i < n; i++) {
         if (errs[i] == FT_OK)
             errs[i] = whole_filesystem ? synced : make_durable(ups[i].fd, false);
@@ -686,8 +697,8 @@ void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
     }
     /* The renames must survive a crash too. If that fails, a crash brings
      * back old versions, never part of a file: the answers stand. */
-    if (whole_filesystem)
-        make_durable(ups[0].fd, true);
+    if (whole_filesystem && through >= 0)
+        make_durable(through, true);
     for (size_t i = 0; i < n && !whole_filesystem; i++) {
         if (errs[i] == FT_OK)
             make_durable(ups[i].dir_fd, false);

@@ -798,6 +798,37 @@ static void test_held_uploads(void **state)
     free(lost);
 }
 
+/* A batch large enough to be flushed with syncfs, whose first upload has
+ * no file (a file stands where its folder should be): the batch is
+ * flushed through another of its files, and only that upload fails. */
+static void test_held_batch_first_fails(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 12 };
+    uint8_t buf[N];
+    struct ft_upload ups[N];
+    enum ft_err errs[N];
+    char name[32];
+
+    put(f->st, "file", "in the way");
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), i == 0 ? "file/x" : "many/f%d", i);
+        errs[i] = FT_OK;
+        assert_int_equal(ft_store_upload_begin_held(f->st, name, &buf[i], 1, &ups[i]),
+                         FT_OK);
+        assert_int_equal(ft_store_upload_write(&ups[i], "z", 1), FT_OK);
+    }
+    ft_store_upload_commit_batch(f->st, ups, N, errs);
+    assert_int_equal(errs[0], FT_ERR_DENIED);
+    for (int i = 1; i < N; i++) {
+        assert_int_equal(errs[i], FT_OK);
+        snprintf(name, sizeof(name), "many/f%d", i);
+        assert_file_is(f->root, name, "z");
+        ft_store_upload_drop_old(f->st, &ups[i]);
+    }
+    assert_int_equal(tu_count_entries(f->tmpdir), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -828,6 +859,7 @@ int main(void)
         T(test_list_stops_on_callback_error),
         T(test_commit_mode),
         T(test_held_uploads),
+        T(test_held_batch_first_fails),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,8 +49,9 @@
 #define QUEUE_MAX 256
 #define QUEUE_IDLE_MS 5
 /* A pipelined upload of at most HELD_MAX bytes is held in its queue's
- * HELD_BYTES until the commit's thread writes it: making a file costs
- * more than receiving it, and so each thread does half the work. */
+ * HELD_BYTES until its batch is committed, and its file made then: by the
+ * session while it waits for the batch before, else by the commit's
+ * thread. Making a file costs more than receiving it; so both share it. */
 #define HELD_MAX (64u * 1024u)
 #define HELD_BYTES (1024u * 1024u)
 /* A session whose client sends nothing for this long gives its transfer

@@ -458,18 +458,23 @@ static bool uploads_waiting(const struct session *s)
     return s->committing || (s->queue != NULL && s->queue->count > 0);
 }
 
+/* The queue being filled, made at the first upload; NULL: out of memory. */
+static struct put_queue *filling_queue(struct session *s)
+{
+    if (s->queue == NULL)
+        s->queue = calloc(1, sizeof(*s->queue));
+    return s->queue;
+}
+
 /* Takes over a pipelined upload received whole. A full queue starts being
  * committed once the one before it is answered. */
 static enum ft_err enqueue_upload(struct session *s, struct ft_upload *up,
                                   uint64_t bytes, int64_t started)
 {
-    struct put_queue *q = s->queue;
+    struct put_queue *q = filling_queue(s);
 
-    if (q == NULL) {
-        q = s->queue = calloc(1, sizeof(*q));
-        if (q == NULL)
-            return FT_ERR_NOMEM;
-    }
+    if (q == NULL)
+        return FT_ERR_NOMEM;
     q->ups[q->count] = *up;
     q->bytes[q->count] = bytes;
     q->started[q->count] = started;
@@ -491,11 +496,9 @@ static enum ft_err enqueue_upload(struct session *s, struct ft_upload *up,
  * upload; NULL: it goes to its temporary as it arrives. */
 static uint8_t *held_room(struct session *s, uint64_t size)
 {
-    struct put_queue *q = s->queue;
+    struct put_queue *q = size <= HELD_MAX ? filling_queue(s) : NULL;
 
-    if (size > HELD_MAX)
-        return NULL;
-    if (q == NULL && (q = s->queue = calloc(1, sizeof(*q))) == NULL)
+    if (q == NULL)
         return NULL;
     if (q->held == NULL && (q->held = malloc(HELD_BYTES)) == NULL)
         return NULL;

@@ -244,13 +244,24 @@ struct zsend {
     int level;
 };
 
-/* How far the link lags behind us, in chunks waiting unsent; "far behind"
- * when that cannot be told, so that -z then compresses as asked. */
-static size_t link_lag(const struct ft_conn *c)
+/* Bytes waiting unsent in the socket; SIZE_MAX when it cannot tell. */
+static size_t socket_unsent(const struct ft_conn *c)
 {
     size_t unsent = 0;
 
-    return ft_conn_unsent(c, &unsent) ? unsent / c->send_chunk : SIZE_MAX;
+    return ft_conn_unsent(c, &unsent) ? unsent : SIZE_MAX;
+}
+
+/* How far the link lags behind us, in chunks of the unsent bytes; "far
+ * behind" when that cannot be told, so that -z then compresses as asked. */
+static size_t link_lag(const struct ft_conn *c, size_t unsent)
+{
+    return unsent == SIZE_MAX ? SIZE_MAX : unsent / c->send_chunk;
+}
+
+static double per_second(uint64_t bytes, int64_t us)
+{
+    return (double)bytes * 1e6 / (double)(us > 0 ? us : 1);
 }
 
 /* Deflate did not pay: raw for a while, longer each time. */
@@ -262,18 +273,17 @@ static void stop_deflating(struct zsend *z)
 }
 
 /* Bytes per second that left the socket for the link during an epoch of
- * bytes written in us: what the link took, whether the socket's buffer
- * filled or emptied meanwhile (the rate of the writes alone says more of
- * the buffer than of the link). 0 when the socket cannot tell. */
-static double drain_rate(const struct ft_conn *c, const struct zsend *z,
-                         uint64_t bytes, int64_t us)
+ * bytes written in us, unsent bytes waiting at its end: what the link took,
+ * whether the socket's buffer filled or emptied meanwhile (the rate of the
+ * writes alone says more of the buffer than of the link). 0 when the
+ * socket cannot tell. */
+static double drain_rate(const struct zsend *z, uint64_t bytes, int64_t us,
+                         size_t unsent)
 {
-    size_t unsent = 0;
-
-    if (z->unsent_at_start == SIZE_MAX || !ft_conn_unsent(c, &unsent) ||
+    if (z->unsent_at_start == SIZE_MAX || unsent == SIZE_MAX ||
         bytes + z->unsent_at_start < unsent)
         return 0;
-    return (double)(bytes + z->unsent_at_start - unsent) * 1e6 / (double)(us > 0 ? us : 1);
+    return per_second(bytes + z->unsent_at_start - unsent, us);
 }
 
 /* Ends an epoch: decides how the next one goes. */
@@ -281,8 +291,9 @@ static void end_epoch(struct ft_conn *c, struct zsend *z)
 {
     int64_t us = ft_io_now_us() - z->epoch_start_us;
     uint64_t bytes = z->epoch_bytes;
-    double rate = (double)bytes * 1e6 / (double)(us > 0 ? us : 1);
-    size_t lag = link_lag(c);
+    double rate = per_second(bytes, us);
+    size_t unsent = socket_unsent(c);
+    size_t lag = link_lag(c, unsent);
     bool was_deflating = z->deflating;
 
     z->epoch_bytes = 0;
@@ -292,11 +303,11 @@ static void end_epoch(struct ft_conn *c, struct zsend *z)
             z->raw_left--;
         z->deflating = z->raw_left == 0 && lag >= 1;
         if (z->deflating && z->deflate_rate > 0 &&
-            z->deflate_rate < Z_GAIN * drain_rate(c, z, bytes, us))
+            z->deflate_rate < Z_GAIN * drain_rate(z, bytes, us, unsent))
             stop_deflating(z);
         return;
     }
-    z->deflate_rate = (double)bytes * 1e6 / (double)(z->deflate_us > 0 ? z->deflate_us : 1);
+    z->deflate_rate = per_second(bytes, z->deflate_us);
     /* Deflate pays while the link still lags and we move faster than raw. */
     if (lag >= 1 && (z->raw_rate == 0 || rate >= Z_GAIN * z->raw_rate)) {
         z->backoff = 1;
@@ -335,8 +346,7 @@ static enum ft_err send_chunk(struct ft_conn *c, struct zsend *z,
     if (z->epoch_bytes == 0) {
         z->epoch_start_us = ft_io_now_us();
         z->deflate_us = 0;
-        if (!ft_conn_unsent(c, &z->unsent_at_start))
-            z->unsent_at_start = SIZE_MAX;
+        z->unsent_at_start = socket_unsent(c);
     }
     if (z->deflating && !deflate_timed(c, z, chunk, n, &zlen)) {
         /* It did not shrink: the data (random, already compressed) is
@@ -425,7 +435,7 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
             goto out;
         /* Deflate from the start where the link's pace cannot be read, or
          * where it already lags (an earlier file of a put -r, say). */
-        z.deflating = link_lag(c) >= 1;
+        z.deflating = link_lag(c, socket_unsent(c)) >= 1;
     }
     for (size_t k = 0;; k = (k + 1) % ring.count) {
         uint8_t *slot = ring_take(&ring, k);

@@ -485,6 +485,7 @@ static uint32_t xfer_flags(const struct ft_client *c,
 struct progress_relay {
     const struct ft_transfer_options *opt;
     uint64_t total;
+    struct ft_xfer_opts xo;
 };
 
 static void relay_progress(void *ctx, uint64_t done)
@@ -494,15 +495,18 @@ static void relay_progress(void *ctx, uint64_t done)
     r->opt->progress(r->opt->progress_ctx, done, r->total);
 }
 
-/* Routes progress reports of the next transfer to opt's callback, if any. */
-static void watch(struct ft_client *c, const struct ft_transfer_options *opt,
-                  struct progress_relay *relay, uint64_t total)
+/* The options of the next transfer: its progress reports routed to opt's
+ * callback, if any, and opt's rate limit. */
+static const struct ft_xfer_opts *watch(const struct ft_transfer_options *opt,
+                                        struct progress_relay *relay,
+                                        uint64_t total)
 {
     relay->opt = opt;
     relay->total = total;
-    c->conn.progress = opt != NULL && opt->progress != NULL ? relay_progress : NULL;
-    c->conn.progress_ctx = relay;
-    c->conn.rate_limit = opt != NULL ? opt->rate_limit : 0;
+    relay->xo.progress = opt != NULL && opt->progress != NULL ? relay_progress : NULL;
+    relay->xo.progress_ctx = relay;
+    relay->xo.rate_limit = opt != NULL ? opt->rate_limit : 0;
+    return &relay->xo;
 }
 
 static void report(struct ft_transfer *out, const struct ft_xfer_result *res,
@@ -590,10 +594,8 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
             return err;
     }
     errno = 0;
-    watch(c, opt, &relay, req.u.put.size);
     err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
-                            offset, NULL, &res);
-    c->conn.progress = NULL;
+                            offset, NULL, watch(opt, &relay, req.u.put.size), &res);
     if (err != FT_OK) {
         /* The server refused mid-stream and hung up, or the link died. */
         c->broken = true;
@@ -633,6 +635,7 @@ enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
 {
     struct ft_msg req = { .type = FT_MSG_PUT };
     struct ft_xfer_result *res;
+    struct ft_xfer_opts xo = { .rate_limit = opt != NULL ? opt->rate_limit : 0 };
     size_t at = (c->due_first + c->due_count) % FT_PIPELINE_MAX;
     enum ft_err err = begin_pipelined(c);
 
@@ -647,12 +650,10 @@ enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
     res = &c->due[at].res;
     memset(res, 0, sizeof(*res));
     c->due[at].started = ft_io_now_ms();
-    c->conn.pipelined = true;
     err = ft_conn_send_more(&c->conn, &req); /* its data follows at once */
     if (err == FT_OK)
         err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
-                                0, NULL, res);
-    c->conn.pipelined = c->due_count > 0;
+                                0, NULL, &xo, res);
     if (err != FT_OK) {
         /* The server waits for the rest of this file: the link is out of
          * step. Unless it is dead, say we give this file up; the server
@@ -667,7 +668,6 @@ enum ft_err ft_client_put_send(struct ft_client *c, int in_fd, int64_t size,
     /* The server compares our digest with its own before it says DONE. */
     res->verified = (req.u.put.flags & FT_XFER_VERIFY) != 0;
     c->due_count++;
-    c->conn.pipelined = true;
     return FT_OK;
 }
 
@@ -685,7 +685,6 @@ enum ft_err ft_client_put_wait(struct ft_client *c, struct ft_transfer *out)
     }
     c->due_first = (c->due_first + 1) % FT_PIPELINE_MAX;
     c->due_count--;
-    c->conn.pipelined = c->due_count > 0;
     if (c->broken && !c->answers_after_break) {
         set_error(c, "the connection was lost before the server answered: the "
                      "file may or may not be stored");
@@ -817,10 +816,9 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
                          lseek(out_fd, (off_t)offset, SEEK_SET) < 0))
         return fail(c, FT_ERR_IO);
     errno = 0;
-    watch(c, opt, &relay, ready->u.ready.size);
     err = ft_xfer_recv_from(&c->conn, req.u.get.flags, ready->u.ready.size,
-                            UINT64_MAX, offset, out_fd, write_to_fd, &out_fd, &res);
-    c->conn.progress = NULL;
+                            UINT64_MAX, offset, out_fd, write_to_fd, &out_fd,
+                            watch(opt, &relay, ready->u.ready.size), &res);
     if (err != FT_OK && err != FT_ERR_INTEGRITY && c->conn.peer_code != FT_OK)
         c->broken = true; /* the server hangs up after an ERROR mid-stream */
     /* The stream ended cleanly: tell the server, which logs it (a

@@ -1,12 +1,7 @@
 /* conn.c - ft messages over frames. */
 #include "conn.h"
 
-#include <errno.h>
-#include <linux/tcp.h> /* TCP_CORK; struct tcp_info with tcpi_notsent_bytes */
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -14,10 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ft/net.h"
 #include "io.h"
-
-/* A paced transfer waits in slices this long, with a heartbeat after each. */
-#define PACE_SLICE_MS 1000
 
 /* Room for any message other than DATA: a name of the longest wire length
  * plus fixed fields. */
@@ -36,6 +29,8 @@ enum ft_err ft_conn_init(struct ft_conn *c, int fd, int timeout_ms)
     c->timeout_ms = timeout_ms;
     c->max_payload = FT_FRAME_MAX_PAYLOAD;
     c->send_chunk = FT_CHUNK_BYTES;
+    c->now_ms = ft_io_now_ms;
+    c->sent_ms = c->now_ms();
     c->buf = malloc(FT_FRAME_MAX_PAYLOAD);
     ahead = malloc(READAHEAD_BYTES);
     ft_frame_reader_init(&c->in, fd, ahead, READAHEAD_BYTES);
@@ -87,25 +82,28 @@ static void put_header(uint8_t header[FT_FRAME_HEADER_BYTES], uint8_t type,
     header[4] = type;
 }
 
-/* Held frames wait for the next (MSG_MORE). */
+/* Held frames (more) wait for the next (MSG_MORE). */
 static enum ft_err write_frame(struct ft_conn *c, uint8_t type,
-                               const void *payload, size_t len)
+                               const void *payload, size_t len, bool more)
 {
-    return (c->hold ? ft_frame_write_more : ft_frame_write)(c->fd, type, payload,
-                                                            len, c->timeout_ms);
+    enum ft_err err = (more ? ft_frame_write_more : ft_frame_write)(
+        c->fd, type, payload, len, c->timeout_ms);
+
+    c->sent_ms = c->now_ms();
+    return err;
 }
 
 /* Every frame leaves here: sealed when the connection is. The header, in
  * clear on the wire, is bound to the ciphertext as associated data, so a
  * changed type or length fails authentication too. */
 static enum ft_err send_frame(struct ft_conn *c, uint8_t type,
-                              const void *payload, size_t len)
+                              const void *payload, size_t len, bool more)
 {
     uint8_t header[FT_FRAME_HEADER_BYTES];
     enum ft_err err;
 
     if (!c->sealed)
-        return write_frame(c, type, payload, len);
+        return write_frame(c, type, payload, len, more);
     if (len > FT_NOISE_MAX_PAYLOAD_BYTES)
         return FT_ERR_FRAME_TOO_BIG;
     put_header(header, type, len + FT_NOISE_TAG_BYTES);
@@ -113,21 +111,10 @@ static enum ft_err send_frame(struct ft_conn *c, uint8_t type,
                            c->seal_buf);
     if (err != FT_OK)
         return err;
-    return write_frame(c, type, c->seal_buf, len + FT_NOISE_TAG_BYTES);
+    return write_frame(c, type, c->seal_buf, len + FT_NOISE_TAG_BYTES, more);
 }
 
-enum ft_err ft_conn_send_more(struct ft_conn *c, const struct ft_msg *m)
-{
-    bool held = c->hold;
-    enum ft_err err;
-
-    c->hold = true;
-    err = ft_conn_send(c, m);
-    c->hold = held;
-    return err;
-}
-
-enum ft_err ft_conn_send(struct ft_conn *c, const struct ft_msg *m)
+static enum ft_err send_msg(struct ft_conn *c, const struct ft_msg *m, bool more)
 {
     uint8_t out[SMALL_MSG_MAX];
     size_t len = 0;
@@ -135,7 +122,17 @@ enum ft_err ft_conn_send(struct ft_conn *c, const struct ft_msg *m)
 
     if (err != FT_OK)
         return err;
-    return send_frame(c, (uint8_t)m->type, out, len);
+    return send_frame(c, (uint8_t)m->type, out, len, more);
+}
+
+enum ft_err ft_conn_send_more(struct ft_conn *c, const struct ft_msg *m)
+{
+    return send_msg(c, m, true);
+}
+
+enum ft_err ft_conn_send(struct ft_conn *c, const struct ft_msg *m)
+{
+    return send_msg(c, m, false);
 }
 
 enum ft_err ft_conn_send_error(struct ft_conn *c, enum ft_err code,
@@ -160,7 +157,13 @@ enum ft_err ft_conn_send_error(struct ft_conn *c, enum ft_err code,
 enum ft_err ft_conn_send_raw(struct ft_conn *c, enum ft_msg_type type,
                              const void *payload, size_t len)
 {
-    return send_frame(c, (uint8_t)type, payload, len);
+    return send_frame(c, (uint8_t)type, payload, len, false);
+}
+
+enum ft_err ft_conn_send_raw_more(struct ft_conn *c, enum ft_msg_type type,
+                                  const void *payload, size_t len)
+{
+    return send_frame(c, (uint8_t)type, payload, len, true);
 }
 
 /* Keeps the peer's error as printable text: control bytes would let a
@@ -255,6 +258,7 @@ enum ft_err ft_conn_send_file(struct ft_conn *c, int fd, uint64_t off,
         err = ft_io_sendfile_full(c->fd, fd, off, len, deadline);
         c->mid_frame = err != FT_OK;
     }
+    c->sent_ms = c->now_ms();
     return err;
 }
 
@@ -265,34 +269,37 @@ enum ft_err ft_conn_send_keepalive(struct ft_conn *c)
     return ft_conn_send(c, &m);
 }
 
-enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
-                         bool sending)
+enum ft_err ft_conn_heartbeat(struct ft_conn *c)
+{
+    if (c->now_ms() - c->sent_ms < FT_HEARTBEAT_MS)
+        return FT_OK;
+    return ft_conn_send_keepalive(c);
+}
+
+enum ft_err ft_conn_pace(struct ft_conn *c, uint64_t rate_limit,
+                         int64_t started_ms, uint64_t done, bool listen)
 {
     int64_t due;
 
-    if (c->rate_limit == 0)
+    if (rate_limit == 0)
         return FT_OK;
-    due = started_ms + (int64_t)(done * 1000 / c->rate_limit);
-    /* Waits in slices: the peer hears from us every second, and a socket
-     * shut down by a stopping server (or a peer's word) ends the wait. */
+    due = started_ms + (int64_t)(done * 1000 / rate_limit);
+    /* Waits in slices: the peer hears from us every heartbeat, and a
+     * socket shut down by a stopping server (or a peer's word) ends the
+     * wait. */
     for (;;) {
         int64_t wait = due - ft_io_now_ms();
-        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        struct pollfd p = { .fd = listen ? c->fd : -1, .events = POLLIN };
         enum ft_err err;
 
         if (wait <= 0)
             return FT_OK;
-        /* A sender hears its peer's word at once; a receiver's socket is
-         * full of data it is not reading yet, and a pipelined side's holds
-         * later exchanges, so these only sleep. */
-        if (!sending || c->pipelined)
-            p.fd = -1;
-        else if (ft_frame_reader_holds(&c->in))
+        if (listen && ft_frame_reader_holds(&c->in))
             return ft_conn_poll_error(c); /* read already, with a frame before */
-        if (poll(&p, 1, wait > PACE_SLICE_MS ? PACE_SLICE_MS : (int)wait) > 0)
+        if (poll(&p, 1, wait > FT_HEARTBEAT_MS ? FT_HEARTBEAT_MS : (int)wait) > 0)
             return ft_conn_poll_error(c);
-        if (wait > PACE_SLICE_MS) {
-            err = ft_conn_send_keepalive(c);
+        if (wait > FT_HEARTBEAT_MS) {
+            err = ft_conn_heartbeat(c);
             if (err != FT_OK)
                 return err;
         }
@@ -308,7 +315,7 @@ bool ft_conn_input_waits(const struct ft_conn *c, int timeout_ms)
 
 enum ft_err ft_conn_poll_error(struct ft_conn *c)
 {
-    while (!c->pipelined) {
+    for (;;) {
         struct ft_msg m;
         enum ft_err err;
 
@@ -323,26 +330,9 @@ enum ft_err ft_conn_poll_error(struct ft_conn *c)
             continue;
         return m.type == FT_MSG_ERROR ? c->peer_code : FT_ERR_PROTOCOL;
     }
-    return FT_OK;
-}
-
-bool ft_conn_unsent(const struct ft_conn *c, size_t *bytes)
-{
-    struct tcp_info info;
-    socklen_t len = sizeof(info);
-
-    memset(&info, 0, sizeof(info));
-    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
-        len < offsetof(struct tcp_info, tcpi_notsent_bytes) +
-                  sizeof(info.tcpi_notsent_bytes))
-        return false;
-    *bytes = info.tcpi_notsent_bytes;
-    return true;
 }
 
 void ft_conn_cork(struct ft_conn *c, bool on)
 {
-    int value = on;
-
-    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
+    ft_net_cork(c->fd, on);
 }

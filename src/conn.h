@@ -6,12 +6,17 @@
 #ifndef FT_CONN_H
 #define FT_CONN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ft/error.h"
 #include "ft/frame.h"
 #include "noise.h"
 #include "proto.h"
+
+/* How often a side that is busy or waiting tells its peer that it lives:
+ * well within any peer's timeout for our next frame. */
+#define FT_HEARTBEAT_MS 1000
 
 struct ft_conn {
     int fd;
@@ -28,24 +33,16 @@ struct ft_conn {
     bool sealed;
     struct ft_noise_cipherstate tx, rx;
     uint8_t *seal_buf;  /* FT_NOISE_MAX_MESSAGE_BYTES: a frame being sealed */
-    /* Told the content bytes moved so far after each data frame sent or
-     * received; NULL when nobody watches. */
-    void (*progress)(void *ctx, uint64_t done);
-    void *progress_ctx;
     /* Whether KEEPALIVE frames are taken (and skipped): only once the
      * handshake is done, or a stranger could hold a slot forever. */
     bool keepalives;
     /* A frame's header went out but not all its payload: nothing more may
      * be sent on this connection, not even an ERROR. */
     bool mid_frame;
-    /* Requests or answers are pipelined: a frame waiting to be read belongs
-     * to another exchange, not a refusal of what is being sent now. */
-    bool pipelined;
-    /* Frames sent while set wait for the next one (MSG_MORE): set only
-     * around frames that another follows at once, cleared before the last. */
-    bool hold;
-    /* Content bytes per second this side moves at most; 0: no limit. */
-    uint64_t rate_limit;
+    /* The heartbeat's clock (ft_io_now_ms, or a test's own), and when by it
+     * this side last sent a frame. */
+    int64_t (*now_ms)(void);
+    int64_t sent_ms;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
     enum ft_err peer_code;
     char peer_text[FT_ERROR_TEXT_MAX + 1];
@@ -75,6 +72,10 @@ enum ft_err ft_conn_send_error(struct ft_conn *c, enum ft_err code,
 enum ft_err ft_conn_send_raw(struct ft_conn *c, enum ft_msg_type type,
                              const void *payload, size_t len);
 
+/* The same, to leave with the frame that follows it at once (MSG_MORE). */
+enum ft_err ft_conn_send_raw_more(struct ft_conn *c, enum ft_msg_type type,
+                                  const void *payload, size_t len);
+
 /* Sends a DATA frame of len bytes read from file fd at off, through
  * sendfile: only on a connection that is not sealed. */
 enum ft_err ft_conn_send_file(struct ft_conn *c, int fd, uint64_t off,
@@ -94,27 +95,31 @@ enum ft_err ft_conn_recv_into(struct ft_conn *c, uint8_t *buf, size_t cap,
  * the peer's wait for our next frame. */
 enum ft_err ft_conn_send_keepalive(struct ft_conn *c);
 
-/* Waits as long as needed for done bytes, moved since started_ms, not to
- * exceed c->rate_limit, telling the peer every second that we live; ends
- * early with the peer's ERROR, or when the connection is cut. */
-enum ft_err ft_conn_pace(struct ft_conn *c, int64_t started_ms, uint64_t done,
-                         bool sending);
+/* Sends a KEEPALIVE when FT_HEARTBEAT_MS have passed since this side last
+ * sent a frame (a KEEPALIVE or any other); cheap enough to call per chunk
+ * of a long task. */
+enum ft_err ft_conn_heartbeat(struct ft_conn *c);
 
-/* How many bytes written to the socket wait there, not yet sent: a link
- * slower than the sender builds such a backlog. False when that cannot be
- * told (a socket that is not TCP, a pipe). */
-bool ft_conn_unsent(const struct ft_conn *c, size_t *bytes);
+/* Waits as long as needed for done bytes, moved since started_ms, not to
+ * exceed rate_limit bytes per second (0: no limit), telling the peer every
+ * FT_HEARTBEAT_MS that we live. With listen (a sender whose peer's next
+ * frame can only be a refusal of this transfer), ends early with the
+ * peer's ERROR, or when the connection is cut; without (a receiver, whose
+ * socket is full of data it is not reading yet, or a pipelined sender,
+ * whose peer's frames belong to later exchanges) it only sleeps. */
+enum ft_err ft_conn_pace(struct ft_conn *c, uint64_t rate_limit,
+                         int64_t started_ms, uint64_t done, bool listen);
 
 /* Whether a frame has come, or begins to within timeout_ms. */
 bool ft_conn_input_waits(const struct ft_conn *c, int timeout_ms);
 
-/* On, what is sent waits to leave in full segments (TCP_CORK); off sends
- * what waits. Nothing on a descriptor that is not a TCP socket. */
+/* On, what is sent waits to leave in full segments; off sends what waits
+ * (ft_net_cork on the connection's socket). */
 void ft_conn_cork(struct ft_conn *c, bool on);
 
-/* FT_OK when nothing is waiting to be read (or pipelined is set);
- * otherwise receives the waiting message (used to notice an ERROR while
- * streaming). */
+/* FT_OK when nothing is waiting to be read; otherwise receives the waiting
+ * message (used to notice an ERROR while streaming, so not by a pipelined
+ * sender: what waits then is the answer to an earlier request). */
 enum ft_err ft_conn_poll_error(struct ft_conn *c);
 
 #endif

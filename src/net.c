@@ -5,10 +5,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/tcp.h> /* TCP_CORK; struct tcp_info with tcpi_notsent_bytes */
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -198,4 +199,25 @@ enum ft_err ft_net_connect(const char *host, uint16_t port, int timeout_ms,
     }
     freeaddrinfo(res);
     return err;
+}
+
+void ft_net_cork(int fd, bool on)
+{
+    int value = on;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
+}
+
+bool ft_net_unsent(int fd, size_t *bytes)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+
+    memset(&info, 0, sizeof(info));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_notsent_bytes) +
+                  sizeof(info.tcpi_notsent_bytes))
+        return false;
+    *bytes = info.tcpi_notsent_bytes;
+    return true;
 }

@@ -9,16 +9,6 @@
 
 /* Reads a chunk in pieces this size, so memory stays small. */
 #define PIECE_BYTES (256u * 1024u)
-/* Hashing a large part takes a while: the peer hears from us this often. */
-#define HEARTBEAT_MS 1000
-
-static enum ft_err heartbeat(struct ft_conn *c, int64_t *next)
-{
-    if (ft_io_now_ms() < *next)
-        return FT_OK;
-    *next = ft_io_now_ms() + HEARTBEAT_MS;
-    return ft_conn_send_keepalive(c);
-}
 
 /* The digest of the chunk at index i of fd; *whole false when fd ends
  * before the chunk does. */
@@ -65,7 +55,6 @@ enum ft_err ft_resume_send_sums(struct ft_conn *c, int fd, uint64_t have,
     uint8_t *digests = malloc(FT_SUMS_PER_FRAME * FT_HASH_BYTES);
     uint8_t *buf = malloc(PIECE_BYTES);
     uint64_t chunks = have / FT_RESUME_CHUNK_BYTES;
-    int64_t next_beat = ft_io_now_ms() + HEARTBEAT_MS;
     size_t n = 0;
     enum ft_err err = FT_OK;
 
@@ -76,7 +65,8 @@ enum ft_err ft_resume_send_sums(struct ft_conn *c, int fd, uint64_t have,
     for (uint64_t i = 0; i < chunks && err == FT_OK; i++) {
         bool whole = false;
 
-        err = heartbeat(c, &next_beat);
+        /* Hashing a large part takes a while: the peer must know we live. */
+        err = ft_conn_heartbeat(c);
         if (err != FT_OK)
             break;
         err = chunk_digest(fd, i, buf, digests + n * FT_HASH_BYTES, &whole);
@@ -102,7 +92,6 @@ enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
 {
     uint8_t *buf = malloc(PIECE_BYTES);
     uint64_t index = 0;
-    int64_t next_beat = ft_io_now_ms() + HEARTBEAT_MS;
     bool matching = fd >= 0; /* no file of our own: only read the list */
     enum ft_err err = buf == NULL ? FT_ERR_NOMEM : FT_OK;
 
@@ -132,7 +121,7 @@ enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
             uint8_t mine[FT_HASH_BYTES];
             bool whole = false;
 
-            err = heartbeat(c, &next_beat);
+            err = ft_conn_heartbeat(c);
             if (err == FT_OK)
                 err = chunk_digest(fd, index, buf, mine, &whole);
             matching = err == FT_OK && whole &&

@@ -633,6 +633,7 @@ static void handle_put(struct session *s, const struct ft_msg *req,
     struct ft_msg ready = { .type = FT_MSG_READY };
     struct ft_msg done = { .type = FT_MSG_DONE };
     struct ft_xfer_result res;
+    struct ft_xfer_opts xo = { .rate_limit = srv->cfg.max_rate };
     uint64_t limit = srv->cfg.max_file_size ? srv->cfg.max_file_size : UINT64_MAX;
     char name[FT_PATH_MAX + 1];
     uint64_t have = 0, offset = 0;
@@ -682,7 +683,7 @@ static void handle_put(struct session *s, const struct ft_msg *req,
         err = agree_offset(s, req, &up, have, &offset);
     if (err == FT_OK)
         err = ft_xfer_recv_from(&s->conn, req->u.put.flags, req->u.put.size,
-                                limit, offset, up.fd, upload_sink, &up, &res);
+                                limit, offset, up.fd, upload_sink, &up, &xo, &res);
     o->bytes = up.written;
     if (err == FT_ERR_CLOSED || err == FT_ERR_TIMEOUT || err == FT_ERR_TAMPERED ||
         s->conn.peer_code != FT_OK)
@@ -745,6 +746,7 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     struct ft_msg ready = { .type = FT_MSG_READY };
     struct ft_msg ack;
     struct ft_xfer_result res;
+    struct ft_xfer_opts xo = { .rate_limit = s->srv->cfg.max_rate };
     struct stat before;
     char name[FT_PATH_MAX + 1];
     uint64_t offset = 0;
@@ -804,12 +806,9 @@ static void handle_get(struct session *s, const struct ft_msg *req,
     if (err == FT_OK && (lseek(fd, (off_t)offset, SEEK_SET) < 0 ||
                          (record && fstat(fd, &before) != 0)))
         err = FT_ERR_IO;
-    /* The client's next requests may already be waiting. */
-    s->conn.pipelined = (req->u.get.flags & FT_XFER_PIPELINE) != 0;
     if (err == FT_OK)
         err = ft_xfer_send_from(&s->conn, fd, req->u.get.flags, info.size,
-                                offset, known ? digest : NULL, &res);
-    s->conn.pipelined = false;
+                                offset, known ? digest : NULL, &xo, &res);
     if (err == FT_OK && record)
         ft_store_remember_digest(fd, &before, res.digest);
     o->bytes = res.bytes;
@@ -1292,7 +1291,6 @@ static void *session_main(void *arg)
     enum ft_err err;
 
     log_line(s->srv, "%s connected", s->peer);
-    s->conn.rate_limit = s->srv->cfg.max_rate;
     err = handshake(s);
     if (err == FT_OK) {
         s->conn.keepalives = true;

@@ -18,15 +18,29 @@ struct ft_xfer_result {
     uint8_t digest[FT_HASH_BYTES]; /* valid when verified, or when sent */
 };
 
+/* What a caller asks of one transfer beyond its flags. A NULL pointer to
+ * it asks for none of it. */
+struct ft_xfer_opts {
+    /* Told the content bytes moved so far after each data frame sent or
+     * received; NULL when nobody watches. */
+    void (*progress)(void *ctx, uint64_t done);
+    void *progress_ctx;
+    /* Content bytes per second this side moves at most; 0: no limit. */
+    uint64_t rate_limit;
+};
+
 /* Where received bytes go. Returns FT_OK or the error that ends the
  * transfer. */
 typedef enum ft_err (*ft_xfer_sink)(void *ctx, const void *buf, size_t n);
 
 /* Sends everything read from in_fd until end of file. flags are the
  * FT_XFER_* of the request; expect_size, unless FT_SIZE_UNKNOWN, is what the
- * peer was told, and a file that grew or shrank meanwhile is an error. */
+ * peer was told, and a file that grew or shrank meanwhile is an error.
+ * Unless the request is pipelined (FT_XFER_PIPELINE), a frame from the
+ * peer meanwhile is its refusal, and ends the transfer. */
 enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
-                         uint64_t expect_size, struct ft_xfer_result *res);
+                         uint64_t expect_size, const struct ft_xfer_opts *opts,
+                         struct ft_xfer_result *res);
 
 /* The same from offset: in_fd is positioned there, and its first offset
  * bytes, already with the peer, go into the digest. With known_digest
@@ -37,6 +51,7 @@ enum ft_err ft_xfer_send(struct ft_conn *c, int in_fd, uint32_t flags,
 enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
                               uint64_t expect_size, uint64_t offset,
                               const uint8_t *known_digest,
+                              const struct ft_xfer_opts *opts,
                               struct ft_xfer_result *res);
 
 /* Receives until END, passing bytes to sink. At most limit bytes are
@@ -46,6 +61,7 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
 enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
                          uint64_t expect_size, uint64_t limit,
                          ft_xfer_sink sink, void *ctx,
+                         const struct ft_xfer_opts *opts,
                          struct ft_xfer_result *res);
 
 /* The same for a transfer resumed at offset: the first offset bytes,
@@ -53,6 +69,7 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
 enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
                               uint64_t expect_size, uint64_t limit,
                               uint64_t offset, int prefix_fd, ft_xfer_sink sink,
-                              void *ctx, struct ft_xfer_result *res);
+                              void *ctx, const struct ft_xfer_opts *opts,
+                              struct ft_xfer_result *res);
 
 #endif

@@ -1,4 +1,4 @@
-/* ft/net.h - TCP sockets: listen, accept, connect.
+/* ft/net.h - TCP sockets: listen, accept, connect, and their options.
  *
  * Every descriptor returned is close-on-exec and non-blocking, so that the
  * framing layer's timeouts apply to it. host may be a name or a numeric IPv4
@@ -6,6 +6,7 @@
 #ifndef FT_NET_H
 #define FT_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,5 +30,14 @@ enum ft_err ft_net_accept(int listen_fd, int timeout_ms, int *fd, char *peer,
  * trying every address the name resolves to. */
 enum ft_err ft_net_connect(const char *host, uint16_t port, int timeout_ms,
                            int *fd, char *errbuf, size_t errlen);
+
+/* On, what is sent waits to leave in full segments (TCP_CORK); off sends
+ * what waits. Nothing on a descriptor that is not a TCP socket. */
+void ft_net_cork(int fd, bool on);
+
+/* How many bytes written to the socket wait there, not yet sent: a link
+ * slower than the sender builds such a backlog. False when that cannot be
+ * told (a socket that is not TCP, a pipe). */
+bool ft_net_unsent(int fd, size_t *bytes);
 
 #endif

@@ -30,33 +30,38 @@ struct pair {
     struct ft_conn a, b;
 };
 
-static int setup_group(void **state)
+/* Connects a and b, each end of a socketpair in a connection. */
+static int pair_open(struct pair *p)
 {
-    (void)state;
-    return ft_hash_library_init();
+    int fds[2];
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+        return -1;
+    if (ft_conn_init(&p->a, fds[0], TIMEOUT_MS) != FT_OK)
+        close(fds[1]);
+    else if (ft_conn_init(&p->b, fds[1], TIMEOUT_MS) == FT_OK)
+        return 0;
+    return -1;
+}
+
+static void pair_close(struct pair *p)
+{
+    ft_conn_free(&p->a);
+    ft_conn_free(&p->b);
 }
 
 static int setup(void **state)
 {
     struct pair *p = calloc(1, sizeof(*p));
-    int fds[2];
 
-    if (p == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
-        return -1;
-    if (ft_conn_init(&p->a, fds[0], TIMEOUT_MS) != FT_OK ||
-        ft_conn_init(&p->b, fds[1], TIMEOUT_MS) != FT_OK)
-        return -1;
     *state = p;
-    return 0;
+    return p == NULL ? -1 : pair_open(p);
 }
 
 static int teardown(void **state)
 {
-    struct pair *p = *state;
-
-    ft_conn_free(&p->a);
-    ft_conn_free(&p->b);
-    free(p);
+    pair_close(*state);
+    free(*state);
     return 0;
 }
 
@@ -531,23 +536,26 @@ static void test_unsent_backlog(void **state)
     close(sfd);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_every_message_kind, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_send_more, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_keepalive_only_after_handshake, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_peer_error_kept, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_poll_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recv_into, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sealed_pair, setup, teardown),
+        T(test_every_message_kind),
+        T(test_send_more),
+        T(test_keepalive_only_after_handshake),
+        T(test_peer_error_kept),
+        T(test_poll_error),
+        T(test_pace),
+        T(test_recv_into),
+        T(test_sealed_pair),
         cmocka_unit_test(test_sealed_refuses_tampering),
-        cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cork_not_tcp, setup, teardown),
+        T(test_heartbeat),
+        T(test_cork_not_tcp),
         cmocka_unit_test(test_unsent_backlog),
     };
 
-    return cmocka_run_group_tests(tests, setup_group, NULL);
+    if (ft_hash_library_init() != 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

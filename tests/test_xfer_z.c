@@ -115,19 +115,23 @@ static size_t send_many(struct ft_xfer_z *z, struct link *l, const struct data *
     return deflated;
 }
 
+/* A 10 Gbit/s link, idle, and text that deflate shrinks to 30% at
+ * 100 MB/s. */
+static const struct link FAST = { .sndbuf = MIB, .link_bps = 1250 * 1e6,
+                                  .write_bps = 4e9, .known = true };
+static const struct data TEXT = { .deflate_bps = 100e6, .ratio = 0.3 };
+
 /* A fast link takes raw data faster than deflate makes it: after one try
  * that did not pay, no chunk goes through deflate again. */
 static void test_fast_link_tries_once(void **state)
 {
-    struct link l = { .sndbuf = MIB, .link_bps = 1250 * 1e6, .write_bps = 4e9,
-                      .known = true };
-    struct data text = { .deflate_bps = 100e6, .ratio = 0.3 };
+    struct link l = FAST;
     struct ft_xfer_z z;
 
     (void)state;
     policy_start(&z, &l);
     assert_false(z.deflating); /* an idle socket: nothing lags yet */
-    assert_int_equal(send_many(&z, &l, &text, 4096), CHUNKS_PER_TRY);
+    assert_int_equal(send_many(&z, &l, &TEXT, 4096), CHUNKS_PER_TRY);
     assert_false(z.deflating);
     assert_int_equal(ft_xfer_z_level(&z), FT_XFER_Z_LEVEL);
 }
@@ -191,28 +195,29 @@ static void test_incompressible_backs_off(void **state)
  * asked, every chunk, at the first level. */
 static void test_unknown_backlog_always_deflates(void **state)
 {
-    struct link l = { .sndbuf = MIB, .link_bps = 1250 * 1e6, .write_bps = 4e9,
-                      .known = false };
-    struct data text = { .deflate_bps = 100e6, .ratio = 0.3 };
+    struct link l = FAST;
     struct ft_xfer_z z;
 
     (void)state;
+    l.known = false;
     policy_start(&z, &l);
-    assert_int_equal(send_many(&z, &l, &text, 512), 512);
+    assert_int_equal(send_many(&z, &l, &TEXT, 512), 512);
     assert_int_equal(ft_xfer_z_level(&z), FT_XFER_Z_LEVEL);
 }
 
-/* One try epoch of chunks deflated, in us each, with unsent bytes
- * waiting in the socket at its end. */
-static void deflate_epoch(struct ft_xfer_z *z, struct link *l, int64_t us,
-                          double unsent)
+/* One epoch of chunks, us each, deflated (in half that time) or raw, as
+ * the policy must say, with unsent bytes waiting in the socket at its end. */
+static void epoch(struct ft_xfer_z *z, struct link *l, bool deflated, int64_t us,
+                  double unsent)
 {
-    for (size_t i = 0; i < CHUNKS_PER_TRY; i++) {
-        assert_true(ft_xfer_z_next(z));
+    size_t chunks = deflated ? CHUNKS_PER_TRY : CHUNKS_PER_EPOCH;
+
+    for (size_t i = 0; i < chunks; i++) {
+        assert_int_equal(ft_xfer_z_next(z), deflated);
         l->now_us += us;
-        if (i == CHUNKS_PER_TRY - 1)
+        if (i == chunks - 1)
             l->unsent = unsent;
-        ft_xfer_z_sent(z, CHUNK, us / 2);
+        ft_xfer_z_sent(z, CHUNK, deflated ? us / 2 : 0);
     }
 }
 
@@ -226,33 +231,20 @@ static void test_level_follows_lag(void **state)
 
     (void)state;
     policy_start(&z, &l);
-    deflate_epoch(&z, &l, 1000, FT_XFER_Z_LAG_UP * CHUNK);
+    epoch(&z, &l, true, 1000, FT_XFER_Z_LAG_UP * CHUNK);
     assert_int_equal(ft_xfer_z_level(&z), FT_XFER_Z_LEVEL + 1);
-    deflate_epoch(&z, &l, 1000, 2.0 * FT_XFER_Z_LAG_UP * CHUNK);
+    epoch(&z, &l, true, 1000, 2.0 * FT_XFER_Z_LAG_UP * CHUNK);
     assert_int_equal(ft_xfer_z_level(&z), FT_XFER_Z_LEVEL + 2);
-    deflate_epoch(&z, &l, 1000, FT_XFER_Z_LAG_DOWN * CHUNK); /* in between */
+    epoch(&z, &l, true, 1000, FT_XFER_Z_LAG_DOWN * CHUNK); /* in between */
     assert_int_equal(ft_xfer_z_level(&z), FT_XFER_Z_LEVEL + 2);
-    deflate_epoch(&z, &l, 1000, CHUNK);
+    epoch(&z, &l, true, 1000, CHUNK);
     assert_int_equal(ft_xfer_z_level(&z), FT_XFER_Z_LEVEL + 1);
-    deflate_epoch(&z, &l, 1000, CHUNK);
-    deflate_epoch(&z, &l, 1000, CHUNK);
+    epoch(&z, &l, true, 1000, CHUNK);
+    epoch(&z, &l, true, 1000, CHUNK);
     assert_int_equal(ft_xfer_z_level(&z), FT_XFER_Z_LEVEL);
     assert_true(z.deflating);
-    deflate_epoch(&z, &l, 1000, 0);
+    epoch(&z, &l, true, 1000, 0);
     assert_false(z.deflating);
-}
-
-/* Chunks sent raw, us each, with unsent bytes waiting at the end. */
-static void raw_epoch(struct ft_xfer_z *z, struct link *l, int64_t us,
-                      double unsent)
-{
-    for (size_t i = 0; i < CHUNKS_PER_EPOCH; i++) {
-        assert_false(ft_xfer_z_next(z));
-        l->now_us += us;
-        if (i == CHUNKS_PER_EPOCH - 1)
-            l->unsent = unsent;
-        ft_xfer_z_sent(z, CHUNK, 0);
-    }
 }
 
 /* A peer slow for want of CPU: the socket stays full, but deflate moves
@@ -266,20 +258,20 @@ static void test_no_gain_over_raw_backs_off(void **state)
 
     (void)state;
     policy_start(&z, &l);
-    raw_epoch(&z, &l, 1000, full);
+    epoch(&z, &l, false, 1000, full);
     for (unsigned gap = 1; gap <= 4; gap *= 2) {
         assert_true(z.deflating);
-        deflate_epoch(&z, &l, 1000, full); /* the same pace as raw */
+        epoch(&z, &l, true, 1000, full); /* the same pace as raw */
         for (unsigned i = 0; i < gap; i++) {
             assert_false(z.deflating);
-            raw_epoch(&z, &l, 1000, full);
+            epoch(&z, &l, false, 1000, full);
         }
     }
-    deflate_epoch(&z, &l, 500, full); /* twice as fast: it pays */
+    epoch(&z, &l, true, 500, full); /* twice as fast: it pays */
     assert_true(z.deflating);
-    deflate_epoch(&z, &l, 1000, full); /* no more: back to raw, for one */
+    epoch(&z, &l, true, 1000, full); /* no more: back to raw, for one */
     assert_false(z.deflating);
-    raw_epoch(&z, &l, 1000, full);
+    epoch(&z, &l, false, 1000, full);
     assert_true(z.deflating);
 }
 

@@ -298,7 +298,7 @@ enum ft_err ft_conn_pace(struct ft_conn *c, uint64_t rate_limit,
             return ft_conn_poll_error(c); /* read already, with a frame before */
         if (poll(&p, 1, wait > FT_HEARTBEAT_MS ? FT_HEARTBEAT_MS : (int)wait) > 0)
             return ft_conn_poll_error(c);
-        if (wait > FT_HEARTBEAT_MS) {
+        if (wait > FT_HEARTBEAT_MS) { /* a whole slice passed, in silence */
             err = ft_conn_heartbeat(c);
             if (err != FT_OK)
                 return err;

@@ -74,6 +74,20 @@ static int teardown(void **state)
 }
 
 /* Reads a whole descriptor from its current offset. */
+/* Opens a stored file, handing out its descriptor (-1 on failure, as the
+ * store leaves it) and what the store says of it. */
+static enum ft_err open_file(struct ft_store *st, const char *name, int *fd,
+                             struct ft_store_entry *info)
+{
+    struct ft_store_file file;
+    enum ft_err err = ft_store_open_file(st, name, &file);
+
+    *fd = file.fd;
+    if (err == FT_OK)
+        *info = file.info;
+    return err;
+}
+
 static char *read_fd(int fd, size_t *len)
 {
     size_t cap = 256, n = 0;
@@ -220,7 +234,7 @@ static void test_upload_empty_file(void **state)
 
     assert_int_equal(ft_store_upload_begin(f->st, "empty", &up), FT_OK);
     assert_int_equal(ft_store_upload_commit(f->st, &up), FT_OK);
-    assert_int_equal(ft_store_open_file(f->st, "empty", &fd, &info), FT_OK);
+    assert_int_equal(open_file(f->st, "empty", &fd, &info), FT_OK);
     assert_int_equal(info.size, 0);
     assert_string_equal(info.name, "empty");
     close(fd);
@@ -317,7 +331,7 @@ static void test_publication_is_atomic(void **state)
     char *got;
 
     put(f->st, "report", old_text);
-    assert_int_equal(ft_store_open_file(f->st, "report", &old_fd, &info), FT_OK);
+    assert_int_equal(open_file(f->st, "report", &old_fd, &info), FT_OK);
     assert_int_equal(info.size, strlen(old_text));
 
     put(f->st, "report", new_text);
@@ -327,7 +341,7 @@ static void test_publication_is_atomic(void **state)
     assert_memory_equal(got, old_text, len);
     free(got);
 
-    assert_int_equal(ft_store_open_file(f->st, "report", &new_fd, &info), FT_OK);
+    assert_int_equal(open_file(f->st, "report", &new_fd, &info), FT_OK);
     assert_int_equal(info.size, strlen(new_text));
     got = read_fd(new_fd, &len);
     assert_int_equal(len, strlen(new_text));
@@ -349,7 +363,7 @@ static void test_open_file_info(void **state)
     put(f->st, "x.bin", "12345");
     assert_int_equal(stat(path, &sb), 0);
     memset(&info, 0, sizeof(info));
-    assert_int_equal(ft_store_open_file(f->st, "x.bin", &fd, &info), FT_OK);
+    assert_int_equal(open_file(f->st, "x.bin", &fd, &info), FT_OK);
     assert_true(fd >= 0);
     assert_string_equal(info.name, "x.bin");
     assert_int_equal(info.size, 5);
@@ -426,7 +440,7 @@ static void test_symlink_out_refused(void **state)
     assert_int_equal(symlink(outside, link), 0);
     put(f->st, "plain", "p");
 
-    assert_int_equal(ft_store_open_file(f->st, "link", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(open_file(f->st, "link", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(fd, -1);
     assert_int_equal(ft_store_remove(f->st, "link", false), FT_ERR_DENIED);
     assert_int_equal(lstat(link, &sb), 0);
@@ -461,8 +475,8 @@ static void test_relative_and_dangling_links(void **state)
     tu_write_bytes(outside, "o", 1);
     assert_int_equal(symlink("../outside", rel), 0);
     assert_int_equal(symlink("/nonexistent/ft-test", dangling), 0);
-    assert_int_equal(ft_store_open_file(f->st, "rel", &fd, &info), FT_ERR_DENIED);
-    assert_int_equal(ft_store_open_file(f->st, "dangling", &fd, &info),
+    assert_int_equal(open_file(f->st, "rel", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(open_file(f->st, "dangling", &fd, &info),
                      FT_ERR_DENIED);
     assert_int_equal(ft_store_remove(f->st, "rel", false), FT_ERR_DENIED);
     assert_int_equal(ft_store_remove(f->st, "dangling", false), FT_ERR_DENIED);
@@ -483,7 +497,7 @@ static void test_fifo_refused_without_blocking(void **state)
     int fd = -1;
 
     assert_int_equal(mkfifo(fifo, 0644), 0);
-    assert_int_equal(ft_store_open_file(f->st, "fifo", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(open_file(f->st, "fifo", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(fd, -1);
     assert_int_equal(ft_store_remove(f->st, "fifo", false), FT_ERR_DENIED);
     assert_true(tu_exists(fifo));
@@ -499,7 +513,7 @@ static void test_directory_refused(void **state)
     int fd = -1;
 
     assert_int_equal(mkdir(dir, 0755), 0);
-    assert_int_equal(ft_store_open_file(f->st, "sub", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(open_file(f->st, "sub", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(fd, -1);
     assert_int_equal(ft_store_remove(f->st, "sub", false), FT_ERR_DENIED);
     assert_true(tu_exists(dir));
@@ -528,7 +542,7 @@ static void test_folders(void **state)
     put(f->st, "a/b/c.txt", "deep");
     put(f->st, "a/top.txt", "top");
     assert_true(tu_exists(deep));
-    assert_int_equal(ft_store_open_file(f->st, "a/b/c.txt", &fd, &info), FT_OK);
+    assert_int_equal(open_file(f->st, "a/b/c.txt", &fd, &info), FT_OK);
     close(fd);
     assert_int_equal(ft_store_stat(f->st, "a/b", &info), FT_OK);
     assert_true(S_ISDIR(info.mode));
@@ -537,7 +551,7 @@ static void test_folders(void **state)
     assert_int_equal(symlink(outside, link), 0);
     tu_write_bytes(victim, "outside", 7);
     assert_int_equal(ft_store_upload_begin(f->st, "escape/x", &up), FT_ERR_DENIED);
-    assert_int_equal(ft_store_open_file(f->st, "escape/x", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(open_file(f->st, "escape/x", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(ft_store_remove(f->st, "escape/x", false), FT_ERR_DENIED);
     assert_int_equal(ft_store_move(f->st, "a/top.txt", "escape/y"), FT_ERR_DENIED);
     assert_int_equal(ft_store_list(f->st, "escape", false, collect, &l),
@@ -596,7 +610,7 @@ static void test_read_only(void **state)
     assert_int_equal(tu_count_entries(f->tmpdir), 0);
 
     /* Reading still works. */
-    assert_int_equal(ft_store_open_file(ro, "a", &fd, &info), FT_OK);
+    assert_int_equal(open_file(ro, "a", &fd, &info), FT_OK);
     got = read_fd(fd, &len);
     assert_int_equal(len, 5);
     assert_memory_equal(got, "alpha", 5);
@@ -645,7 +659,7 @@ static void test_remove(void **state)
     int fd = -1;
 
     assert_int_equal(ft_store_remove(f->st, "missing", false), FT_ERR_NOT_FOUND);
-    assert_int_equal(ft_store_open_file(f->st, "missing", &fd, &info),
+    assert_int_equal(open_file(f->st, "missing", &fd, &info),
                      FT_ERR_NOT_FOUND);
     put(f->st, "victim", "v");
     assert_int_equal(ft_store_remove(f->st, "victim", false), FT_OK);
@@ -675,7 +689,7 @@ static void test_invalid_names_refused_everywhere(void **state)
         struct ft_upload up;
         int fd = -1;
 
-        if (ft_store_open_file(f->st, name, &fd, &info) != FT_ERR_BAD_NAME)
+        if (open_file(f->st, name, &fd, &info) != FT_ERR_BAD_NAME)
             fail_msg("open_file accepted bad name #%zu", i);
         assert_int_equal(fd, -1);
         if (ft_store_upload_begin(f->st, name, &up) != FT_ERR_BAD_NAME)

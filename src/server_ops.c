@@ -192,7 +192,8 @@ void ft_ops_list(struct session *s, const struct ft_msg *req,
     char folder[FT_PATH_MAX + 1] = "";
     enum ft_err err;
 
-    if (req->u.list.folder.len > 0 && !ft_session_take_name(s, o, req->u.list.folder, folder))
+    if (req->u.list.folder.len > 0 &&
+        !ft_session_take_name(s, o, req->u.list.folder, folder))
         return;
     err = ft_store_list(s->srv->store, folder,
                         (req->u.list.flags & FT_TREE_RECURSIVE) != 0, send_entry,

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -845,6 +846,94 @@ static void test_held_batch_first_fails(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* Commits size bytes under name; with digest, as checked on arrival. */
+static void put_sized(struct ft_store *st, const char *name, size_t size,
+                      const uint8_t *digest)
+{
+    struct ft_upload up;
+    char *content = malloc(size);
+
+    assert_non_null(content);
+    memset(content, 'x', size);
+    assert_int_equal(ft_store_upload_begin(st, name, &up), FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, content, size), FT_OK);
+    if (digest != NULL)
+        ft_store_upload_set_digest(&up, digest);
+    assert_int_equal(ft_store_upload_commit(st, &up), FT_OK);
+    free(content);
+}
+
+/* Whether the test's file system keeps user extended attributes, where
+ * the store records digests; without them it records none. */
+static bool xattrs_work(const char *dir)
+{
+    char *path = tu_path(dir, "xattr-probe");
+    bool works;
+
+    tu_write_bytes(path, "x", 1);
+    works = setxattr(path, "user.ft.probe", "1", 1, 0) == 0;
+    unlink(path);
+    free(path);
+    return works;
+}
+
+/* The digest checked on arrival goes out with the file, for a large one;
+ * a small one is cheaper to hash again than to record. */
+static void test_file_digest_recorded_at_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_store_file file;
+    uint8_t digest[32], got[32];
+
+    memset(digest, 0xab, sizeof(digest));
+    put_sized(f->st, "big", 128 * 1024, digest);
+    put_sized(f->st, "small", 1024, digest);
+    if (!xattrs_work(f->base))
+        skip();
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    assert_true(ft_store_file_digest(&file, got));
+    assert_memory_equal(got, digest, sizeof(digest));
+    ft_store_file_close(&file);
+    assert_int_equal(file.fd, -1);
+    assert_int_equal(ft_store_open_file(f->st, "small", &file), FT_OK);
+    assert_false(ft_store_file_digest(&file, got));
+    ft_store_file_close(&file);
+}
+
+/* A digest taken by reading a file is recorded only if the file is as it
+ * was when opened: one written to meanwhile may be of neither version. */
+static void test_file_remember_only_unchanged(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_store_file file;
+    uint8_t digest[32], got[32];
+    char *path;
+    int fd;
+
+    memset(digest, 0xcd, sizeof(digest));
+    put_sized(f->st, "big", 128 * 1024, NULL);
+    if (!xattrs_work(f->base))
+        skip();
+    path = tu_path(f->root, "big");
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    assert_false(ft_store_file_digest(&file, got));
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "y", 1), 1);
+    close(fd);
+    ft_store_file_remember(&file, digest);
+    ft_store_file_close(&file);
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    assert_false(ft_store_file_digest(&file, got));
+    ft_store_file_remember(&file, digest);
+    ft_store_file_close(&file);
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    assert_true(ft_store_file_digest(&file, got));
+    assert_memory_equal(got, digest, sizeof(digest));
+    ft_store_file_close(&file);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -874,6 +963,8 @@ int main(void)
         T(test_commit_mode),
         T(test_held_uploads),
         T(test_held_batch_first_fails),
+        T(test_file_digest_recorded_at_commit),
+        T(test_file_remember_only_unchanged),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -96,7 +96,7 @@ static void commit_wait(struct ft_batch *b, struct commit_job *job)
         if (pthread_cond_timedwait(&job->finished, &job->lock, &until) != 0 &&
             !job->done) {
             pthread_mutex_unlock(&job->lock);
-            r->heartbeat(r->ctx); /* a dead client: commit anyway */
+            r->heartbeat(r->ctx);
             pthread_mutex_lock(&job->lock);
         }
     }

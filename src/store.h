@@ -1,5 +1,10 @@
 /* store.h - a directory of files, confined to its root.
  *
+ * This is all the server knows of where files live: names, byte streams,
+ * entries and digests, never a path below the root, an xattr or an fstat.
+ * Another backend (an object store) would implement these calls and leave
+ * the server as it is.
+ *
  * The store sees names and bytes, never sockets. Every path is opened
  * relative to the root's descriptor without following symbolic links, so
  * nothing outside the root can be read or written. Uploads go to a
@@ -39,13 +44,11 @@ struct ft_upload {
     char name[FT_PATH_MAX + 1];
     char leaf[FT_NAME_MAX + 1]; /* its last component */
     uint64_t written;
-    /* Set before commit to carry the source's metadata: its modification
-     * time, and its executable bits (the rest is 0644, as for any upload). */
+    /* The source's metadata for the commit (ft_store_upload_set_meta). */
     bool has_meta;
     int64_t mtime;
     uint32_t mode;
-    /* Set before commit when the content's BLAKE2b-256 is known (checked
-     * on arrival): it is recorded with the file, for gets and stats. */
+    /* Its checked digest, to record (ft_store_upload_set_digest). */
     bool has_digest;
     uint8_t digest[32];
     /* The version it replaced, linked under .ft/tmp by the commit: freeing

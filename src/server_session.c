@@ -80,43 +80,40 @@ static enum ft_err wire_code(enum ft_err err)
     }
 }
 
+/* The refusals that quote the request's name: the words around it. */
+static const struct {
+    enum ft_err code;
+    const char *before, *after;
+} about_name[] = {
+    { FT_ERR_BAD_NAME, "invalid name ", "" },
+    { FT_ERR_NOT_FOUND, "no such file ", "" },
+    { FT_ERR_DENIED, "", ": a folder, a link or a file stands in the way "
+                         "(ft moves regular files, and folders with -r)" },
+    { FT_ERR_INTEGRITY, "integrity check failed: the BLAKE2b-256 digest of ",
+      " does not match; the upload was discarded" },
+};
+
 void ft_session_refuse(struct session *s, struct outcome *o, enum ft_err err)
 {
     enum ft_err code = wire_code(err);
 
     o->err = err;
-    switch (code) {
-    case FT_ERR_BAD_NAME:
-        ft_conn_send_error(&s->conn, code, "invalid name '%s'", o->name);
-        break;
-    case FT_ERR_NOT_FOUND:
-        ft_conn_send_error(&s->conn, code, "no such file '%s'", o->name);
-        break;
-    case FT_ERR_DENIED:
-        ft_conn_send_error(&s->conn, code,
-                           "'%s': a folder, a link or a file stands in the way "
-                           "(ft moves regular files, and folders with -r)",
-                           o->name);
-        break;
-    case FT_ERR_TOO_LARGE:
+    for (size_t i = 0; i < sizeof(about_name) / sizeof(*about_name); i++) {
+        if (about_name[i].code == code) {
+            ft_conn_send_error(&s->conn, code, "%s'%s'%s", about_name[i].before,
+                               o->name, about_name[i].after);
+            return;
+        }
+    }
+    if (code == FT_ERR_TOO_LARGE)
         ft_conn_send_error(&s->conn, code,
                            "file too large: this server accepts at most %" PRIu64
                            " bytes", s->srv->cfg.max_file_size);
-        break;
-    case FT_ERR_INTEGRITY:
-        ft_conn_send_error(&s->conn, code,
-                           "integrity check failed: the BLAKE2b-256 digest of "
-                           "'%s' does not match; the upload was discarded",
-                           o->name);
-        break;
-    case FT_ERR_SERVER:
+    else if (code == FT_ERR_SERVER)
         ft_conn_send_error(&s->conn, code, "server-side failure on '%s': %s",
                            o->name, strerror(errno));
-        break;
-    default:
+    else
         ft_conn_send_error(&s->conn, code, "%s", ft_strerror(err));
-        break;
-    }
 }
 
 enum ft_err ft_session_name(struct outcome *o, struct ft_bytes name, char *out)

@@ -133,3 +133,39 @@ enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
     free(buf);
     return err;
 }
+
+void ft_resume_upload_key(const char *name, uint64_t size, int64_t mtime,
+                          char hex[FT_RESUME_KEY_HEX_BYTES])
+{
+    crypto_generichash_state st;
+    uint8_t key[(FT_RESUME_KEY_HEX_BYTES - 1) / 2];
+    uint8_t fields[16];
+
+    ft_msg_put_u32(fields, (uint32_t)(size >> 32));
+    ft_msg_put_u32(fields + 4, (uint32_t)size);
+    ft_msg_put_u32(fields + 8, (uint32_t)((uint64_t)mtime >> 32));
+    ft_msg_put_u32(fields + 12, (uint32_t)mtime);
+    crypto_generichash_init(&st, NULL, 0, sizeof(key));
+    crypto_generichash_update(&st, (const uint8_t *)"ft partial v1", 14);
+    crypto_generichash_update(&st, (const uint8_t *)name, strlen(name) + 1);
+    crypto_generichash_update(&st, fields, sizeof(fields));
+    crypto_generichash_final(&st, key, sizeof(key));
+    sodium_bin2hex(hex, FT_RESUME_KEY_HEX_BYTES, key, sizeof(key));
+}
+
+enum ft_err ft_resume_agree_offset(struct ft_conn *c, int fd, uint64_t have,
+                                   uint64_t src_size, int64_t src_mtime,
+                                   uint64_t *offset)
+{
+    struct ft_msg m;
+    enum ft_err err = ft_resume_send_sums(c, fd, have, src_size, src_mtime);
+
+    if (err == FT_OK)
+        err = ft_conn_recv(c, &m, c->timeout_ms);
+    if (err == FT_OK && (m.type != FT_MSG_RESUME_AT || m.u.resume_at.offset > have ||
+                         m.u.resume_at.offset % FT_RESUME_CHUNK_BYTES != 0))
+        err = FT_ERR_PROTOCOL;
+    if (err == FT_OK)
+        *offset = m.u.resume_at.offset;
+    return err;
+}

@@ -26,4 +26,19 @@ enum ft_err ft_resume_send_sums(struct ft_conn *c, int fd, uint64_t have,
 enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
                                  uint64_t *src_size, int64_t *src_mtime);
 
+/* The key an interrupted upload is kept under: 32 hex digits of a
+ * BLAKE2b digest of its name, size and mtime, so that only the same
+ * upload finds it again. */
+#define FT_RESUME_KEY_HEX_BYTES 33
+void ft_resume_upload_key(const char *name, uint64_t size, int64_t mtime,
+                          char hex[FT_RESUME_KEY_HEX_BYTES]);
+
+/* The server's side of put --continue: sends the digests of the first
+ * have bytes of the upload's fd (the part an earlier run left), reads the
+ * client's RESUME_AT and checks it (a chunk boundary within have); *offset
+ * is where the client goes on from. */
+enum ft_err ft_resume_agree_offset(struct ft_conn *c, int fd, uint64_t have,
+                                   uint64_t src_size, int64_t src_mtime,
+                                   uint64_t *offset);
+
 #endif

@@ -1,5 +1,10 @@
 /* store.h - a directory of files, confined to its root.
  *
+ * This is all the server knows of where files live: names, byte streams,
+ * entries and digests, never a path below the root, an xattr or an fstat.
+ * Another backend (an object store) would implement these calls and leave
+ * the server as it is.
+ *
  * The store sees names and bytes, never sockets. Every path is opened
  * relative to the root's descriptor without following symbolic links, so
  * nothing outside the root can be read or written. Uploads go to a
@@ -12,7 +17,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/stat.h>
 
 #include "ft/error.h"
 #include "name.h"
@@ -29,6 +33,9 @@ struct ft_store_entry {
     uint32_t mode; /* type (S_IFREG or S_IFDIR) and permission bits */
 };
 
+/* An upload under way. Its fields are the store's; a caller may read
+ * name, written and fd (to read back what arrived, for resume) and sets
+ * the rest through the calls below. */
 struct ft_upload {
     int fd;
     int dir_fd;                /* the folder it will be published in */
@@ -37,13 +44,11 @@ struct ft_upload {
     char name[FT_PATH_MAX + 1];
     char leaf[FT_NAME_MAX + 1]; /* its last component */
     uint64_t written;
-    /* Set before commit to carry the source's metadata: its modification
-     * time, and its executable bits (the rest is 0644, as for any upload). */
+    /* The source's metadata for the commit (ft_store_upload_set_meta). */
     bool has_meta;
     int64_t mtime;
     uint32_t mode;
-    /* Set before commit when the content's BLAKE2b-256 is known (checked
-     * on arrival): it is recorded with the file, for gets and stats. */
+    /* Its checked digest, to record (ft_store_upload_set_digest). */
     bool has_digest;
     uint8_t digest[32];
     /* The version it replaced, linked under .ft/tmp by the commit: freeing
@@ -66,9 +71,38 @@ void ft_store_close(struct ft_store *st);
 /* Names may hold folders ("a/b/c.txt"): uploads create the folders they
  * need; every folder is entered without following links. */
 
-/* Opens a stored file for reading. *fd belongs to the caller. */
-enum ft_err ft_store_open_file(struct ft_store *st, const char *name, int *fd,
-                               struct ft_store_entry *info);
+/* A stored file open for reading. fd and info are the caller's to read
+ * (fd for read, pread or sendfile); stamp is the store's: what the file
+ * was when opened, so that a digest taken by reading it can be recorded
+ * only if it did not change meanwhile. */
+struct ft_store_stamp {
+    uint64_t size, ino;
+    int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+};
+
+struct ft_store_file {
+    int fd; /* -1: not open */
+    struct ft_store_entry info;
+    struct ft_store_stamp stamp;
+};
+
+/* Opens a stored file for reading; close it with ft_store_file_close. On
+ * failure f->fd is -1, so that the close is still safe. */
+enum ft_err ft_store_open_file(struct ft_store *st, const char *name,
+                               struct ft_store_file *f);
+void ft_store_file_close(struct ft_store_file *f);
+
+/* The BLAKE2b-256 of an open stored file's content as recorded when it
+ * was published, if the record is there and the file's size, modification
+ * time and inode are still those recorded (a file changed behind ft's back
+ * is not vouched for). */
+bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32]);
+
+/* Records digest, taken by reading the open stored file whole, so that
+ * later gets and stats need not read it again. Nothing is recorded if the
+ * file changed since it was opened. */
+void ft_store_file_remember(const struct ft_store_file *f,
+                            const uint8_t digest[32]);
 
 enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
                                   struct ft_upload *up);
@@ -103,17 +137,21 @@ void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up);
 /* Removes kept uploads older than ttl_s seconds. */
 void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s);
 
-/* The BLAKE2b-256 of an open stored file's content as recorded when it
- * was published, if the record is there and the file's size, modification
- * time and inode are still those recorded (a file changed behind ft's back
- * is not vouched for). */
-bool ft_store_known_digest(int fd, uint8_t digest[32]);
+/* Carries the source's modification time and executable bits to the
+ * file the commit publishes (the rest is 0644, as for any upload). */
+void ft_store_upload_set_meta(struct ft_upload *up, int64_t mtime,
+                              uint32_t mode);
+/* The content's BLAKE2b-256, checked on arrival: the commit records it
+ * with the file, for gets and stats. */
+void ft_store_upload_set_digest(struct ft_upload *up, const uint8_t digest[32]);
 
-/* Records digest, taken by reading the open stored file fd whole, so that
- * later gets and stats need not read it again; before is its fstat from
- * before the reading. Nothing is recorded if the file changed meanwhile. */
-void ft_store_remember_digest(int fd, const struct stat *before,
-                              const uint8_t digest[32]);
+/* Hands the upload in from over to to; from is left as if never begun, so
+ * that aborting it does nothing. */
+void ft_store_upload_move(struct ft_upload *to, struct ft_upload *from);
+
+/* How many of the caller's held bytes (ft_store_upload_begin_held) the
+ * upload fills: 0 for one written to its temporary. */
+size_t ft_store_upload_held_bytes(const struct ft_upload *up);
 
 /* Makes the upload durable and visible under its name, and releases it
  * (the version it replaced too). */

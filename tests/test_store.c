@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -74,6 +75,20 @@ static int teardown(void **state)
 }
 
 /* Reads a whole descriptor from its current offset. */
+/* Opens a stored file, handing out its descriptor (-1 on failure, as the
+ * store leaves it) and what the store says of it. */
+static enum ft_err open_file(struct ft_store *st, const char *name, int *fd,
+                             struct ft_store_entry *info)
+{
+    struct ft_store_file file;
+    enum ft_err err = ft_store_open_file(st, name, &file);
+
+    *fd = file.fd;
+    if (err == FT_OK)
+        *info = file.info;
+    return err;
+}
+
 static char *read_fd(int fd, size_t *len)
 {
     size_t cap = 256, n = 0;
@@ -220,7 +235,7 @@ static void test_upload_empty_file(void **state)
 
     assert_int_equal(ft_store_upload_begin(f->st, "empty", &up), FT_OK);
     assert_int_equal(ft_store_upload_commit(f->st, &up), FT_OK);
-    assert_int_equal(ft_store_open_file(f->st, "empty", &fd, &info), FT_OK);
+    assert_int_equal(open_file(f->st, "empty", &fd, &info), FT_OK);
     assert_int_equal(info.size, 0);
     assert_string_equal(info.name, "empty");
     close(fd);
@@ -317,7 +332,7 @@ static void test_publication_is_atomic(void **state)
     char *got;
 
     put(f->st, "report", old_text);
-    assert_int_equal(ft_store_open_file(f->st, "report", &old_fd, &info), FT_OK);
+    assert_int_equal(open_file(f->st, "report", &old_fd, &info), FT_OK);
     assert_int_equal(info.size, strlen(old_text));
 
     put(f->st, "report", new_text);
@@ -327,7 +342,7 @@ static void test_publication_is_atomic(void **state)
     assert_memory_equal(got, old_text, len);
     free(got);
 
-    assert_int_equal(ft_store_open_file(f->st, "report", &new_fd, &info), FT_OK);
+    assert_int_equal(open_file(f->st, "report", &new_fd, &info), FT_OK);
     assert_int_equal(info.size, strlen(new_text));
     got = read_fd(new_fd, &len);
     assert_int_equal(len, strlen(new_text));
@@ -349,7 +364,7 @@ static void test_open_file_info(void **state)
     put(f->st, "x.bin", "12345");
     assert_int_equal(stat(path, &sb), 0);
     memset(&info, 0, sizeof(info));
-    assert_int_equal(ft_store_open_file(f->st, "x.bin", &fd, &info), FT_OK);
+    assert_int_equal(open_file(f->st, "x.bin", &fd, &info), FT_OK);
     assert_true(fd >= 0);
     assert_string_equal(info.name, "x.bin");
     assert_int_equal(info.size, 5);
@@ -426,7 +441,7 @@ static void test_symlink_out_refused(void **state)
     assert_int_equal(symlink(outside, link), 0);
     put(f->st, "plain", "p");
 
-    assert_int_equal(ft_store_open_file(f->st, "link", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(open_file(f->st, "link", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(fd, -1);
     assert_int_equal(ft_store_remove(f->st, "link", false), FT_ERR_DENIED);
     assert_int_equal(lstat(link, &sb), 0);
@@ -461,8 +476,8 @@ static void test_relative_and_dangling_links(void **state)
     tu_write_bytes(outside, "o", 1);
     assert_int_equal(symlink("../outside", rel), 0);
     assert_int_equal(symlink("/nonexistent/ft-test", dangling), 0);
-    assert_int_equal(ft_store_open_file(f->st, "rel", &fd, &info), FT_ERR_DENIED);
-    assert_int_equal(ft_store_open_file(f->st, "dangling", &fd, &info),
+    assert_int_equal(open_file(f->st, "rel", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(open_file(f->st, "dangling", &fd, &info),
                      FT_ERR_DENIED);
     assert_int_equal(ft_store_remove(f->st, "rel", false), FT_ERR_DENIED);
     assert_int_equal(ft_store_remove(f->st, "dangling", false), FT_ERR_DENIED);
@@ -483,7 +498,7 @@ static void test_fifo_refused_without_blocking(void **state)
     int fd = -1;
 
     assert_int_equal(mkfifo(fifo, 0644), 0);
-    assert_int_equal(ft_store_open_file(f->st, "fifo", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(open_file(f->st, "fifo", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(fd, -1);
     assert_int_equal(ft_store_remove(f->st, "fifo", false), FT_ERR_DENIED);
     assert_true(tu_exists(fifo));
@@ -499,7 +514,7 @@ static void test_directory_refused(void **state)
     int fd = -1;
 
     assert_int_equal(mkdir(dir, 0755), 0);
-    assert_int_equal(ft_store_open_file(f->st, "sub", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(open_file(f->st, "sub", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(fd, -1);
     assert_int_equal(ft_store_remove(f->st, "sub", false), FT_ERR_DENIED);
     assert_true(tu_exists(dir));
@@ -528,7 +543,7 @@ static void test_folders(void **state)
     put(f->st, "a/b/c.txt", "deep");
     put(f->st, "a/top.txt", "top");
     assert_true(tu_exists(deep));
-    assert_int_equal(ft_store_open_file(f->st, "a/b/c.txt", &fd, &info), FT_OK);
+    assert_int_equal(open_file(f->st, "a/b/c.txt", &fd, &info), FT_OK);
     close(fd);
     assert_int_equal(ft_store_stat(f->st, "a/b", &info), FT_OK);
     assert_true(S_ISDIR(info.mode));
@@ -537,7 +552,7 @@ static void test_folders(void **state)
     assert_int_equal(symlink(outside, link), 0);
     tu_write_bytes(victim, "outside", 7);
     assert_int_equal(ft_store_upload_begin(f->st, "escape/x", &up), FT_ERR_DENIED);
-    assert_int_equal(ft_store_open_file(f->st, "escape/x", &fd, &info), FT_ERR_DENIED);
+    assert_int_equal(open_file(f->st, "escape/x", &fd, &info), FT_ERR_DENIED);
     assert_int_equal(ft_store_remove(f->st, "escape/x", false), FT_ERR_DENIED);
     assert_int_equal(ft_store_move(f->st, "a/top.txt", "escape/y"), FT_ERR_DENIED);
     assert_int_equal(ft_store_list(f->st, "escape", false, collect, &l),
@@ -596,7 +611,7 @@ static void test_read_only(void **state)
     assert_int_equal(tu_count_entries(f->tmpdir), 0);
 
     /* Reading still works. */
-    assert_int_equal(ft_store_open_file(ro, "a", &fd, &info), FT_OK);
+    assert_int_equal(open_file(ro, "a", &fd, &info), FT_OK);
     got = read_fd(fd, &len);
     assert_int_equal(len, 5);
     assert_memory_equal(got, "alpha", 5);
@@ -645,7 +660,7 @@ static void test_remove(void **state)
     int fd = -1;
 
     assert_int_equal(ft_store_remove(f->st, "missing", false), FT_ERR_NOT_FOUND);
-    assert_int_equal(ft_store_open_file(f->st, "missing", &fd, &info),
+    assert_int_equal(open_file(f->st, "missing", &fd, &info),
                      FT_ERR_NOT_FOUND);
     put(f->st, "victim", "v");
     assert_int_equal(ft_store_remove(f->st, "victim", false), FT_OK);
@@ -675,7 +690,7 @@ static void test_invalid_names_refused_everywhere(void **state)
         struct ft_upload up;
         int fd = -1;
 
-        if (ft_store_open_file(f->st, name, &fd, &info) != FT_ERR_BAD_NAME)
+        if (open_file(f->st, name, &fd, &info) != FT_ERR_BAD_NAME)
             fail_msg("open_file accepted bad name #%zu", i);
         assert_int_equal(fd, -1);
         if (ft_store_upload_begin(f->st, name, &up) != FT_ERR_BAD_NAME)
@@ -831,6 +846,94 @@ static void test_held_batch_first_fails(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* Commits size bytes under name; with digest, as checked on arrival. */
+static void put_sized(struct ft_store *st, const char *name, size_t size,
+                      const uint8_t *digest)
+{
+    struct ft_upload up;
+    char *content = malloc(size);
+
+    assert_non_null(content);
+    memset(content, 'x', size);
+    assert_int_equal(ft_store_upload_begin(st, name, &up), FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, content, size), FT_OK);
+    if (digest != NULL)
+        ft_store_upload_set_digest(&up, digest);
+    assert_int_equal(ft_store_upload_commit(st, &up), FT_OK);
+    free(content);
+}
+
+/* Whether the test's file system keeps user extended attributes, where
+ * the store records digests; without them it records none. */
+static bool xattrs_work(const char *dir)
+{
+    char *path = tu_path(dir, "xattr-probe");
+    bool works;
+
+    tu_write_bytes(path, "x", 1);
+    works = setxattr(path, "user.ft.probe", "1", 1, 0) == 0;
+    unlink(path);
+    free(path);
+    return works;
+}
+
+/* The digest checked on arrival goes out with the file, for a large one;
+ * a small one is cheaper to hash again than to record. */
+static void test_file_digest_recorded_at_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_store_file file;
+    uint8_t digest[32], got[32];
+
+    memset(digest, 0xab, sizeof(digest));
+    put_sized(f->st, "big", 128 * 1024, digest);
+    put_sized(f->st, "small", 1024, digest);
+    if (!xattrs_work(f->base))
+        skip();
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    assert_true(ft_store_file_digest(&file, got));
+    assert_memory_equal(got, digest, sizeof(digest));
+    ft_store_file_close(&file);
+    assert_int_equal(file.fd, -1);
+    assert_int_equal(ft_store_open_file(f->st, "small", &file), FT_OK);
+    assert_false(ft_store_file_digest(&file, got));
+    ft_store_file_close(&file);
+}
+
+/* A digest taken by reading a file is recorded only if the file is as it
+ * was when opened: one written to meanwhile may be of neither version. */
+static void test_file_remember_only_unchanged(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_store_file file;
+    uint8_t digest[32], got[32];
+    char *path;
+    int fd;
+
+    memset(digest, 0xcd, sizeof(digest));
+    put_sized(f->st, "big", 128 * 1024, NULL);
+    if (!xattrs_work(f->base))
+        skip();
+    path = tu_path(f->root, "big");
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    assert_false(ft_store_file_digest(&file, got));
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "y", 1), 1);
+    close(fd);
+    ft_store_file_remember(&file, digest);
+    ft_store_file_close(&file);
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    assert_false(ft_store_file_digest(&file, got));
+    ft_store_file_remember(&file, digest);
+    ft_store_file_close(&file);
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    assert_true(ft_store_file_digest(&file, got));
+    assert_memory_equal(got, digest, sizeof(digest));
+    ft_store_file_close(&file);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -860,6 +963,8 @@ int main(void)
         T(test_commit_mode),
         T(test_held_uploads),
         T(test_held_batch_first_fails),
+        T(test_file_digest_recorded_at_commit),
+        T(test_file_remember_only_unchanged),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,13 +39,27 @@ struct ft_server_config {
     void *log_ctx;
 };
 
-/* Opens the store and binds the listening socket. On failure errbuf
- * receives the reason. */
+/* Opens the store (taking its lock) and loads or makes the server's key,
+ * without listening: such a server can already serve a connected
+ * descriptor (ft_server_serve_fd). It also raises this process's soft
+ * limit on open descriptors to the hard one: pipelined uploads hold theirs
+ * until their batch is committed. On failure errbuf receives the reason. */
+enum ft_err ft_server_open(struct ft_server **out,
+                           const struct ft_server_config *cfg, char *errbuf,
+                           size_t errlen);
+
+/* Binds the listening socket of an opened server (cfg's host and port);
+ * ft_server_run needs it. Calling it again does nothing. On failure
+ * errbuf receives the reason, and the server stays opened. */
+enum ft_err ft_server_listen(struct ft_server *s, char *errbuf, size_t errlen);
+
+/* ft_server_open, then ft_server_listen; on failure nothing is left. */
 enum ft_err ft_server_start(struct ft_server **out,
                             const struct ft_server_config *cfg, char *errbuf,
                             size_t errlen);
 
-/* The port the server listens on, useful after asking for port 0. */
+/* The port the server listens on, useful after asking for port 0; 0
+ * before ft_server_listen. */
 uint16_t ft_server_port(const struct ft_server *s);
 
 /* The fingerprint of the server's key, and whether this start made it. */
@@ -53,12 +67,13 @@ const char *ft_server_fingerprint(const struct ft_server *s);
 bool ft_server_key_created(const struct ft_server *s);
 
 /* Serves until ft_server_stop; then closes every connection, discards the
- * uploads they had under way, and returns once all of them are gone. */
+ * uploads they had under way, and returns once all of them are gone.
+ * FT_ERR_USAGE for a server that is not listening. */
 enum ft_err ft_server_run(struct ft_server *s);
 
 /* Serves one connected descriptor in the calling thread until the peer
- * leaves, then closes it: for inetd-style use, tests and fuzzers. peer
- * names it in the log. */
+ * leaves, then closes it: for inetd-style use, tests and fuzzers. The
+ * server need only be opened (ft_server_open). peer names it in the log. */
 void ft_server_serve_fd(struct ft_server *s, int fd, const char *peer);
 
 /* Asks ft_server_run to return. Async-signal-safe: call it from a SIGINT

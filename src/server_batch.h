@@ -1,0 +1,67 @@
+/* server_batch.h - pipelined uploads committed together, answered in order.
+ *
+ * A session hands each pipelined upload received whole to its batch; the
+ * batch commits them together on a thread of its own while the session
+ * receives the next, and gives each its answer, in order, through the
+ * session's callbacks. It never touches the connection. */
+#ifndef FT_SERVER_BATCH_H
+#define FT_SERVER_BATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct put_queue;
+
+/* How the batch reaches the client, through the session. */
+struct ft_batch_replies {
+    /* The answer to one committed upload (err its commit's result),
+     * called in the order the uploads were enqueued. */
+    void (*answer)(void *ctx, const struct ft_upload *up, uint64_t bytes,
+                   int64_t started, enum ft_err err);
+    /* Around a run of answers: true before, false after, so that they
+     * may leave together. */
+    void (*gather)(void *ctx, bool on);
+    /* Called every heartbeat_ms while a commit is awaited: flushing a
+     * large file can outlast the client's timeout. */
+    void (*heartbeat)(void *ctx);
+    int heartbeat_ms;
+    void *ctx;
+};
+
+struct ft_batch {
+    struct ft_store *store;
+    struct ft_batch_replies replies;
+    /* The queue being filled (made at the first upload) and the other
+     * one: being committed meanwhile, or empty. */
+    struct put_queue *queue;
+    struct put_queue *spare;
+    bool committing;
+};
+
+void ft_batch_init(struct ft_batch *b, struct ft_store *store,
+                   const struct ft_batch_replies *replies);
+
+/* Room for the bytes of a small pipelined upload, held in memory until
+ * its commit; NULL: it goes to its temporary as it arrives. */
+uint8_t *ft_batch_held_room(struct ft_batch *b, uint64_t size);
+
+/* Takes over a pipelined upload received whole (up is left empty); its
+ * answer comes through replies once it is committed. */
+enum ft_err ft_batch_enqueue(struct ft_batch *b, struct ft_upload *up,
+                             uint64_t bytes, int64_t started);
+
+/* Whether uploads wait for their commit or their answers. */
+bool ft_batch_waiting(const struct ft_batch *b);
+
+/* Commits every waiting upload and answers each, in order. */
+void ft_batch_flush(struct ft_batch *b);
+
+/* Commits one upload that is not pipelined, with heartbeats meanwhile. */
+enum ft_err ft_batch_commit_one(struct ft_batch *b, struct ft_upload *up);
+
+/* Gives back the queues' memory; none may be waiting (flush first). */
+void ft_batch_release(struct ft_batch *b);
+
+#endif

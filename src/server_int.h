@@ -1,0 +1,93 @@
+/* server_int.h - what the server's files share: the server, a session,
+ * a request's outcome. */
+#ifndef FT_SERVER_INT_H
+#define FT_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "ft/keys.h"
+#include "ft/net.h"
+#include "ft/server.h"
+#include "name.h"
+#include "server_batch.h"
+#include "xfer.h"
+
+/* How long a reply to a peer we will not serve may take. */
+#define BUSY_REPLY_TIMEOUT_MS 200
+
+struct session;
+
+struct ft_server {
+    struct ft_server_config cfg;
+    uint8_t token[FT_TOKEN_BYTES]; /* cfg.token points here when set */
+    struct ft_keypair key;
+    bool key_created;
+    char fingerprint[FT_FINGERPRINT_MAX];
+    struct ft_store *store;
+    int listen_fd;  /* -1 until ft_server_listen */
+    uint16_t port;
+    int stop_pipe[2];
+    pthread_mutex_t lock;
+    pthread_cond_t drained;
+    unsigned active;
+    struct session *sessions; /* under lock: to cut them off at stop */
+};
+
+struct session {
+    struct ft_server *srv;
+    struct ft_conn conn;
+    char peer[FT_NET_PEER_MAX];
+    uint32_t features;
+    const char *protocol;  /* the channel, for the log */
+    struct ft_batch batch; /* pipelined uploads awaiting commit */
+    struct ft_xfer_opts xfer_opts; /* every transfer's: the rate limit */
+    struct session *prev, *next;
+};
+
+struct operation; /* what a request is, for its log line (server_session.c) */
+
+/* What a request did, for its log line. */
+struct outcome {
+    const struct operation *op;
+    char name[FT_PATH_MAX * 4 + 8];
+    uint64_t bytes;
+    int64_t started; /* ms, when the request arrived */
+    enum ft_err err;
+    bool keep_open; /* the stream is still in step: serve the next request */
+    bool queued;    /* a pipelined upload: logged when it is committed */
+};
+
+/* server.c */
+void ft_server_log(struct ft_server *srv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* server_hello.c: HELLO, WELCOME and the Noise handshake; FT_OK when the
+ * session may serve requests. */
+enum ft_err ft_hello_handshake(struct session *s);
+
+/* server_session.c */
+/* Runs a registered session to its end: handshake, requests, log. */
+void ft_session_main(struct session *s);
+/* Tells the client why its request failed, in words it can print. */
+void ft_session_refuse(struct session *s, struct outcome *o, enum ft_err err);
+/* Quotes the request's name into o->name for the log and checks it; on
+ * FT_OK out holds it, NUL-terminated. */
+enum ft_err ft_session_name(struct outcome *o, struct ft_bytes name, char *out);
+/* The same, refusing a bad name (the stream stays in step). */
+bool ft_session_take_name(struct session *s, struct outcome *o,
+                          struct ft_bytes name, char *out);
+/* Flags the request may carry, given what the handshake agreed. */
+bool ft_session_flags_ok(const struct session *s, uint32_t flags);
+
+/* The request handlers: each answers its request and fills the outcome. */
+void ft_put_handle(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_ops_list(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_ops_move(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_ops_delete(struct session *s, const struct ft_msg *req, struct outcome *o);
+
+#endif

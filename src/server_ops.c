@@ -1,0 +1,322 @@
+/* server_ops.c - the requests on stored names: get, list, stat, move,
+ * delete. */
+#define _GNU_SOURCE
+#include "server_int.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "io.h"
+#include "resume.h"
+#include "store.h"
+#include "xfer.h"
+
+static bool is_folder(struct session *s, const char *name)
+{
+    struct ft_store_entry e;
+
+    return ft_store_stat(s->srv->store, name, &e) == FT_OK &&
+           (e.mode & FT_MODE_TYPE) == FT_MODE_DIR;
+}
+
+/* A refused GET --continue: the client's digests follow its request; read
+ * them, so that the connection stays in step. False if it did not. */
+static bool skip_sums(struct session *s, uint32_t flags)
+{
+    uint64_t ignored_size = 0, ignored_offset = 0;
+    int64_t ignored_mtime = 0;
+
+    if (!(flags & FT_XFER_RESUME))
+        return true;
+    return ft_resume_match_sums(&s->conn, -1, &ignored_offset, &ignored_size,
+                                &ignored_mtime) == FT_OK;
+}
+
+/* The client's part of the file, for get --continue, comes first, even
+ * when we have no file (f->fd -1): read it, and resume only if it is of
+ * this very file. */
+static enum ft_err read_client_part(struct session *s,
+                                    const struct ft_store_file *f,
+                                    uint64_t *offset)
+{
+    uint64_t src_size = 0;
+    int64_t src_mtime = 0;
+    enum ft_err err = ft_resume_match_sums(&s->conn, f->fd, offset, &src_size,
+                                           &src_mtime);
+
+    if (err == FT_OK && f->fd >= 0 &&
+        (src_size != f->info.size || src_mtime != f->info.mtime))
+        *offset = 0;
+    return err;
+}
+
+/* After the file went out (err how): the client's acknowledgement, or our
+ * word on what failed. */
+static void finish_get(struct session *s, uint32_t flags, struct outcome *o,
+                       enum ft_err err, uint64_t bytes)
+{
+    struct ft_msg ack;
+
+    if (err != FT_OK && err != FT_ERR_CLOSED && err != FT_ERR_TIMEOUT &&
+        s->conn.peer_code == FT_OK && !s->conn.mid_frame) {
+        /* Our side failed (a read error, the file changed): say so, then
+         * hang up, since the client may hold part of the stream. */
+        ft_session_refuse(s, o, err);
+        return;
+    }
+    /* A pipelined GET is not acknowledged: the next frame is a request. */
+    if (err == FT_OK && (flags & FT_XFER_PIPELINE)) {
+        o->keep_open = true;
+        return;
+    }
+    if (err == FT_OK)
+        err = ft_conn_recv(&s->conn, &ack, s->conn.timeout_ms);
+    if (err == FT_OK && ack.type == FT_MSG_ERROR)
+        err = s->conn.peer_code;
+    else if (err == FT_OK && (ack.type != FT_MSG_DONE || ack.u.done.count != bytes))
+        err = FT_ERR_PROTOCOL;
+    o->err = err;
+    /* A client that reported a bad digest is still in step. */
+    o->keep_open = err == FT_OK || s->conn.peer_code == FT_ERR_INTEGRITY;
+}
+
+/* Sends the open file from offset: READY, then its data. */
+static void send_file(struct session *s, uint32_t flags,
+                      const struct ft_store_file *f, uint64_t offset,
+                      struct outcome *o)
+{
+    struct ft_msg ready = { .type = FT_MSG_READY };
+    struct ft_xfer_result res;
+    uint8_t digest[FT_HASH_BYTES];
+    bool known, record;
+    enum ft_err err;
+
+    memset(&res, 0, sizeof(res));
+    ready.u.ready.size = f->info.size;
+    ready.u.ready.mtime = f->info.mtime;
+    ready.u.ready.mode = f->info.mode;
+    ready.u.ready.offset = offset;
+    /* A digest recorded at upload spares hashing the file again. */
+    known = (flags & FT_XFER_VERIFY) && ft_store_file_digest(f, digest);
+    /* Hashed whole for this get (stored with --no-verify, say): the digest
+     * is recorded, so the next get goes out without reading it through us. */
+    record = (flags & FT_XFER_VERIFY) && !known;
+    /* The data follows at once: READY leaves with it. */
+    err = ft_conn_send_more(&s->conn, &ready);
+    if (err == FT_OK && lseek(f->fd, (off_t)offset, SEEK_SET) < 0)
+        err = FT_ERR_IO;
+    if (err == FT_OK)
+        err = ft_xfer_send_from(&s->conn, f->fd, flags, f->info.size, offset,
+                                known ? digest : NULL, &s->xfer_opts, &res);
+    if (err == FT_OK && record)
+        ft_store_file_remember(f, res.digest);
+    o->bytes = res.bytes;
+    finish_get(s, flags, o, err, res.bytes);
+}
+
+void ft_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o)
+{
+    struct ft_store_file f = { .fd = -1 };
+    char name[FT_PATH_MAX + 1];
+    uint32_t flags = req->u.get.flags;
+    uint64_t offset = 0;
+    enum ft_err err;
+
+    if (!ft_session_take_name(s, o, req->u.get.name, name) ||
+        !ft_session_flags_ok(s, flags)) {
+        if (o->err == FT_OK)
+            ft_session_refuse(s, o, FT_ERR_PROTOCOL);
+        if (o->keep_open)
+            o->keep_open = skip_sums(s, flags);
+        return;
+    }
+    err = ft_store_open_file(s->srv->store, name, &f);
+    if (err == FT_ERR_DENIED && is_folder(s, name)) {
+        o->err = err;
+        ft_conn_send_error(&s->conn, err, "'%s' is a folder: get it with -r",
+                           o->name);
+        o->keep_open = skip_sums(s, flags);
+        return;
+    }
+    if (flags & FT_XFER_RESUME) {
+        enum ft_err sums = read_client_part(s, &f, &offset);
+
+        if (sums != FT_OK) {
+            o->err = sums;
+            goto out;
+        }
+    }
+    if (err != FT_OK) {
+        o->keep_open = true;
+        ft_session_refuse(s, o, err);
+        goto out;
+    }
+    send_file(s, flags, &f, offset, o);
+out:
+    ft_store_file_close(&f);
+}
+
+struct list_ctx {
+    struct session *s;
+    uint64_t count;
+    bool send_failed;
+};
+
+static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
+{
+    struct list_ctx *lc = ctx;
+    struct ft_msg m = { .type = FT_MSG_ENTRY };
+
+    m.u.entry.size = e->size;
+    m.u.entry.mtime = e->mtime;
+    m.u.entry.mode = e->mode;
+    m.u.entry.name.ptr = (const uint8_t *)e->name;
+    m.u.entry.name.len = strlen(e->name);
+    lc->count++;
+    if (ft_conn_send(&lc->s->conn, &m) != FT_OK) {
+        lc->send_failed = true;
+        return FT_ERR_CLOSED;
+    }
+    return FT_OK;
+}
+
+void ft_ops_list(struct session *s, const struct ft_msg *req,
+                 struct outcome *o)
+{
+    struct list_ctx lc = { .s = s, .count = 0, .send_failed = false };
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    char folder[FT_PATH_MAX + 1] = "";
+    enum ft_err err;
+
+    if (req->u.list.folder.len > 0 &&
+        !ft_session_take_name(s, o, req->u.list.folder, folder))
+        return;
+    err = ft_store_list(s->srv->store, folder,
+                        (req->u.list.flags & FT_TREE_RECURSIVE) != 0, send_entry,
+                        &lc);
+    o->bytes = lc.count;
+    if (lc.send_failed) {
+        o->err = err; /* the link itself failed: nothing more to say */
+        return;
+    }
+    if (err != FT_OK) {
+        /* Entries may have gone out: an ERROR still ends the reply. */
+        ft_session_refuse(s, o, err);
+        o->keep_open = true;
+        return;
+    }
+    done.u.done.count = lc.count;
+    o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+}
+
+/* Hashes a stored file for STAT: the digest b2sum -l 256 prints. */
+static enum ft_err hash_file(struct session *s, int fd, uint8_t digest[FT_HASH_BYTES])
+{
+    struct ft_hash h;
+
+    ft_hash_init(&h);
+    for (;;) {
+        size_t got = 0;
+        enum ft_err err = ft_io_read_full(fd, s->conn.buf, FT_FRAME_MAX_PAYLOAD,
+                                          FT_IO_NO_DEADLINE, &got);
+
+        if (err != FT_OK)
+            return err;
+        if (got == 0)
+            break;
+        ft_hash_update(&h, s->conn.buf, got);
+        /* A large file takes a while: the client must know we live. */
+        err = ft_conn_heartbeat(&s->conn);
+        if (err != FT_OK)
+            return err;
+    }
+    ft_hash_final(&h, digest);
+    return FT_OK;
+}
+
+void ft_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o)
+{
+    struct ft_msg info = { .type = FT_MSG_STAT_INFO };
+    struct ft_store_file f = { .fd = -1 };
+    struct ft_store_entry e;
+    char name[FT_PATH_MAX + 1];
+    uint8_t *digest = info.u.stat_info.digest;
+    enum ft_err err;
+
+    if (!ft_session_take_name(s, o, req->u.stat.name, name))
+        return;
+    o->keep_open = true;
+    /* A folder has no digest: it reports its type, with zeros. */
+    err = ft_store_stat(s->srv->store, name, &e);
+    if (err == FT_OK && (e.mode & FT_MODE_TYPE) != FT_MODE_DIR) {
+        err = ft_store_open_file(s->srv->store, name, &f);
+        if (err == FT_OK)
+            e = f.info;
+    }
+    if (err == FT_OK && f.fd >= 0 && !ft_store_file_digest(&f, digest) &&
+        !(req->u.stat.flags & FT_STAT_NO_HASH)) {
+        err = hash_file(s, f.fd, digest);
+        if (err == FT_OK)
+            ft_store_file_remember(&f, digest);
+    }
+    ft_store_file_close(&f);
+    if (err != FT_OK) {
+        ft_session_refuse(s, o, err);
+        return;
+    }
+    o->bytes = e.size;
+    info.u.stat_info.size = e.size;
+    info.u.stat_info.mtime = e.mtime;
+    info.u.stat_info.mode = (e.mode & FT_MODE_TYPE) == FT_MODE_DIR
+                                ? e.mode : FT_MODE_FILE | (e.mode & 07777);
+    o->err = ft_conn_send(&s->conn, &info);
+    o->keep_open = o->err == FT_OK;
+}
+
+void ft_ops_move(struct session *s, const struct ft_msg *req,
+                 struct outcome *o)
+{
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    char from[FT_PATH_MAX + 1], to[FT_PATH_MAX + 1];
+    enum ft_err err;
+
+    if (!ft_session_take_name(s, o, req->u.move.to, to) ||
+        !ft_session_take_name(s, o, req->u.move.from, from))
+        return;
+    o->keep_open = true;
+    err = ft_store_move(s->srv->store, from, to);
+    if (err != FT_OK) {
+        ft_session_refuse(s, o, err);
+        return;
+    }
+    o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+}
+
+void ft_ops_delete(struct session *s, const struct ft_msg *req,
+                   struct outcome *o)
+{
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    char name[FT_PATH_MAX + 1];
+    enum ft_err err;
+
+    if (!ft_session_take_name(s, o, req->u.del.name, name))
+        return;
+    o->keep_open = true;
+    err = ft_store_remove(s->srv->store, name,
+                          (req->u.del.flags & FT_TREE_RECURSIVE) != 0);
+    if (err == FT_ERR_DENIED && is_folder(s, name)) {
+        o->err = err;
+        ft_conn_send_error(&s->conn, err, "'%s' is a folder: remove it with rm -r",
+                           o->name);
+        return;
+    }
+    if (err != FT_OK) {
+        ft_session_refuse(s, o, err);
+        return;
+    }
+    o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+}

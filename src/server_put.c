@@ -1,0 +1,299 @@
+/* server_put.c - PUT: an upload admitted, received, checked, and committed
+ * or queued with the pipelined ones. */
+#define _GNU_SOURCE
+#include "server_int.h"
+
+#include <string.h>
+#include <sys/socket.h>
+
+#include "io.h"
+#include "resume.h"
+#include "store.h"
+#include "xfer.h"
+
+/* After refusing an upload mid-stream, how long and how much to keep
+ * reading so that the client sees the refusal rather than a reset. */
+#define DRAIN_MS 2000
+#define DRAIN_MAX_BYTES (64u * 1024u * 1024u)
+
+static bool is_pipelined(const struct ft_msg *req)
+{
+    return (req->u.put.flags & FT_XFER_PIPELINE) != 0;
+}
+
+static uint64_t size_limit(const struct session *s)
+{
+    return s->srv->cfg.max_file_size ? s->srv->cfg.max_file_size : UINT64_MAX;
+}
+
+/* A refused pipelined PUT's data is already on its way: read and drop it,
+ * up to its END, so that the next request is read in step. */
+static bool skip_upload(struct session *s)
+{
+    for (;;) {
+        struct ft_msg m;
+
+        if (ft_conn_recv(&s->conn, &m, s->conn.timeout_ms) != FT_OK)
+            return false;
+        if (m.type == FT_MSG_END)
+            return true;
+        if (m.type != FT_MSG_DATA && m.type != FT_MSG_DATA_Z)
+            return false;
+    }
+}
+
+/* Keeps reading (and discarding) for a moment after a refusal mid-upload,
+ * so the client reads our ERROR instead of a connection reset. */
+static void drain(struct session *s)
+{
+    int64_t deadline = ft_io_deadline(DRAIN_MS);
+    size_t total = 0;
+
+    shutdown(s->conn.fd, SHUT_WR);
+    while (total < DRAIN_MAX_BYTES) {
+        size_t got = 0;
+
+        if (ft_io_read_full(s->conn.fd, s->conn.buf, FT_FRAME_MAX_PAYLOAD,
+                            deadline, &got) != FT_OK || got == 0)
+            break;
+        total += got;
+    }
+}
+
+/* Refuses the upload in its place: a pipelined one's answer comes after
+ * those of the uploads before it, which are committed first. */
+static void refuse_put(struct session *s, const struct ft_msg *req,
+                       struct outcome *o, enum ft_err err)
+{
+    if (is_pipelined(req))
+        ft_batch_flush(&s->batch);
+    ft_session_refuse(s, o, err);
+}
+
+/* The same for an upload whose data is on its way: a pipelined one's is
+ * skipped, and the connection goes on if that works. */
+static void refuse_skip(struct session *s, const struct ft_msg *req,
+                        struct outcome *o, enum ft_err err)
+{
+    refuse_put(s, req, o, err);
+    if (is_pipelined(req))
+        o->keep_open = skip_upload(s);
+}
+
+/* Whether a failure while receiving left the connection usable: a local
+ * one (a full disk, a file over the limit) did, a broken or hostile peer
+ * did not. */
+static bool local_failure(enum ft_err err)
+{
+    switch (err) {
+    case FT_ERR_CLOSED:
+    case FT_ERR_TIMEOUT:
+    case FT_ERR_TAMPERED:
+    case FT_ERR_PROTOCOL:
+    case FT_ERR_FRAME_TOO_BIG:
+    case FT_ERR_NOT_FT:
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* Checks the request before anything is stored; false: it was refused. */
+static bool admit(struct session *s, const struct ft_msg *req,
+                  struct outcome *o, char *name)
+{
+    uint32_t flags = req->u.put.flags;
+
+    if (!ft_session_flags_ok(s, flags)) {
+        refuse_put(s, req, o, FT_ERR_PROTOCOL);
+        return false;
+    }
+    if (ft_session_name(o, req->u.put.name, name) != FT_OK) {
+        o->keep_open = true;
+        refuse_skip(s, req, o, FT_ERR_BAD_NAME);
+        return false;
+    }
+    /* Without the whole-file check, a resume could publish a part that
+     * another client (who knew name, size and mtime) left. */
+    if ((flags & FT_XFER_RESUME) && !(flags & FT_XFER_VERIFY)) {
+        refuse_put(s, req, o, FT_ERR_PROTOCOL);
+        return false;
+    }
+    o->keep_open = true;
+    if (req->u.put.size != FT_SIZE_UNKNOWN && req->u.put.size > size_limit(s)) {
+        refuse_skip(s, req, o, FT_ERR_TOO_LARGE);
+        return false;
+    }
+    return true;
+}
+
+/* Begins an upload. One of a regular file of known size and time is kept
+ * if interrupted, under a key that only the same upload (name, size,
+ * mtime) finds again; *have says what an earlier run left. A pipelined one
+ * (a small file, cheaper to send again than to resume) is not: keeping
+ * costs a scan of the kept uploads per file. */
+static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
+                                const char *name, struct ft_upload *up,
+                                uint64_t *have)
+{
+    struct ft_server *srv = s->srv;
+    char key[FT_RESUME_KEY_HEX_BYTES];
+    enum ft_err err;
+
+    *have = 0;
+    if (is_pipelined(req)) {
+        uint8_t *room = ft_batch_held_room(&s->batch, req->u.put.size);
+
+        return room != NULL ? ft_store_upload_begin_held(srv->store, name, room,
+                                                         (size_t)req->u.put.size, up)
+                            : ft_store_upload_begin(srv->store, name, up);
+    }
+    if (!(req->u.put.flags & FT_XFER_META) || req->u.put.size == FT_SIZE_UNKNOWN)
+        return ft_store_upload_begin(srv->store, name, up);
+    ft_resume_upload_key(name, req->u.put.size, req->u.put.mtime, key);
+    err = ft_store_upload_begin_kept(srv->store, name, key, srv->cfg.partial_ttl_s,
+                                     up, have);
+    /* Only a put --continue uses what is there; any other starts afresh. */
+    if (err == FT_OK && !(req->u.put.flags & FT_XFER_RESUME)) {
+        *have = 0;
+        err = ft_store_upload_resize(up, 0);
+        if (err != FT_OK)
+            ft_store_upload_abort(srv->store, up); /* fails whole: nothing left open */
+    }
+    return err;
+}
+
+/* Begins the upload, carrying what the request says of its source. */
+static enum ft_err open_upload(struct session *s, const struct ft_msg *req,
+                               const char *name, struct ft_upload *up,
+                               uint64_t *have)
+{
+    enum ft_err err = begin_upload(s, req, name, up, have);
+
+    if (err != FT_OK && ft_batch_waiting(&s->batch)) {
+        /* Queued uploads hold descriptors: out of them, say, commit those
+         * and try once more. */
+        ft_batch_flush(&s->batch);
+        err = begin_upload(s, req, name, up, have);
+    }
+    if (err == FT_OK && (req->u.put.flags & FT_XFER_META))
+        ft_store_upload_set_meta(up, req->u.put.mtime, req->u.put.mode);
+    return err;
+}
+
+static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
+{
+    return ft_store_upload_write(ctx, buf, n);
+}
+
+/* Receives the data: READY (a pipelined upload's data follows its request
+ * unasked), for put --continue the offset agreed on, then the stream. An
+ * upload cut off is kept for a later put --continue. */
+static enum ft_err receive(struct session *s, const struct ft_msg *req,
+                           struct ft_upload *up, uint64_t have,
+                           struct ft_xfer_result *res)
+{
+    struct ft_msg ready = { .type = FT_MSG_READY };
+    uint64_t offset = 0;
+    enum ft_err err = FT_OK;
+
+    ready.u.ready.offset = have;
+    if (!is_pipelined(req))
+        err = ft_conn_send(&s->conn, &ready);
+    if (err == FT_OK && (req->u.put.flags & FT_XFER_RESUME)) {
+        err = ft_resume_agree_offset(&s->conn, up->fd, have, req->u.put.size,
+                                     req->u.put.mtime, &offset);
+        if (err == FT_OK)
+            err = ft_store_upload_resize(up, offset);
+    }
+    if (err == FT_OK)
+        err = ft_xfer_recv_from(&s->conn, req->u.put.flags, req->u.put.size,
+                                size_limit(s), offset, up->fd, upload_sink, up,
+                                &s->xfer_opts, res);
+    if (err == FT_ERR_CLOSED || err == FT_ERR_TIMEOUT || err == FT_ERR_TAMPERED ||
+        s->conn.peer_code != FT_OK)
+        ft_store_upload_keep(s->srv->store, up); /* for a later put --continue */
+    if (res->verified)
+        ft_store_upload_set_digest(up, res->digest);
+    return err;
+}
+
+/* Commits the upload, or queues a pipelined one to be committed with the
+ * others; its answer then comes from the batch. */
+static enum ft_err commit(struct session *s, const struct ft_msg *req,
+                          struct ft_upload *up, uint64_t bytes,
+                          struct outcome *o)
+{
+    enum ft_err err;
+
+    if (!is_pipelined(req))
+        return ft_batch_commit_one(&s->batch, up);
+    err = ft_batch_enqueue(&s->batch, up, bytes, o->started);
+    o->queued = err == FT_OK;
+    return err;
+}
+
+static void answer_done(struct session *s, struct ft_upload *up,
+                        uint64_t bytes, struct outcome *o)
+{
+    struct ft_msg done = { .type = FT_MSG_DONE };
+
+    done.u.done.count = bytes;
+    o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+    ft_store_upload_drop_old(s->srv->store, up);
+}
+
+/* Tells the client why its upload failed, if it is still there to hear,
+ * and whether the connection goes on. */
+static void answer_failure(struct session *s, const struct ft_msg *req,
+                           struct outcome *o, enum ft_err err, bool stream_done)
+{
+    o->keep_open = stream_done;
+    if (s->conn.peer_code != FT_OK || err == FT_ERR_CLOSED ||
+        err == FT_ERR_TIMEOUT) {
+        /* The client gave up or vanished: nothing to tell it. */
+        o->err = err;
+        o->keep_open = false;
+        return;
+    }
+    if (is_pipelined(req) && !stream_done && local_failure(err)) {
+        refuse_skip(s, req, o, err);
+        return;
+    }
+    refuse_put(s, req, o, err);
+    if (!o->keep_open)
+        drain(s);
+}
+
+void ft_put_handle(struct session *s, const struct ft_msg *req,
+                   struct outcome *o)
+{
+    struct ft_upload up = { .fd = -1 };
+    struct ft_xfer_result res;
+    char name[FT_PATH_MAX + 1];
+    uint64_t have = 0;
+    bool stream_done;
+    enum ft_err err;
+
+    if (!admit(s, req, o, name))
+        return;
+    err = open_upload(s, req, name, &up, &have);
+    if (err != FT_OK) {
+        refuse_skip(s, req, o, err);
+        return;
+    }
+    memset(&res, 0, sizeof(res));
+    err = receive(s, req, &up, have, &res);
+    o->bytes = up.written;
+    /* After END (a digest mismatch, a failed commit) the stream is still in
+     * step; a failure before it leaves the client's data in flight. */
+    stream_done = err == FT_OK || err == FT_ERR_INTEGRITY || res.end_seen;
+    if (err == FT_OK)
+        err = commit(s, req, &up, res.bytes, o);
+    ft_store_upload_abort(s->srv->store, &up);
+    if (err != FT_OK)
+        answer_failure(s, req, o, err, stream_done);
+    else if (!o->queued)
+        answer_done(s, &up, res.bytes, o);
+}

@@ -1,0 +1,321 @@
+/* server_session.c - a session's request loop: one dispatch table, the
+ * outcome log, refusals. */
+#define _GNU_SOURCE
+#include "server_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io.h"
+#include "slots.h"
+#include "xfer.h"
+
+/* How long a quiet client may leave pipelined uploads waiting before they
+ * are committed anyway. */
+#define QUEUE_IDLE_MS 5
+/* A session whose client sends nothing for this long gives its transfer
+ * buffers back (slots.c), and its queues' held bytes: they are kept
+ * between requests only while the requests keep coming. */
+#define IDLE_RELEASE_MS 100
+
+typedef void (*handler_fn)(struct session *s, const struct ft_msg *req,
+                           struct outcome *o);
+
+/* What a request is: its message, its name in the log and what the log's
+ * count is of, and its handler. Access checks belong here, in dispatch,
+ * once for every request. */
+struct operation {
+    enum ft_msg_type type;
+    const char *name;
+    const char *unit;
+    /* "Is there a file of that name?" answered no is no failure: every
+     * `ft put FILE NAME` asks it before a new name. */
+    bool absent_is_answer;
+    handler_fn handle;
+};
+
+static const struct operation operations[] = {
+    { FT_MSG_PUT, "put", "bytes", false, ft_put_handle },
+    { FT_MSG_GET, "get", "bytes", false, ft_ops_get },
+    { FT_MSG_LIST, "ls", "entries", false, ft_ops_list },
+    { FT_MSG_DELETE, "rm", "bytes", false, ft_ops_delete },
+    { FT_MSG_STAT, "stat", "bytes", true, ft_ops_stat },
+    { FT_MSG_MOVE, "mv", "bytes", false, ft_ops_move },
+};
+
+static const struct operation *operation_of(enum ft_msg_type type)
+{
+    for (size_t i = 0; i < sizeof(operations) / sizeof(*operations); i++) {
+        if (operations[i].type == type)
+            return &operations[i];
+    }
+    return NULL;
+}
+
+static void log_outcome(struct session *s, const struct outcome *o)
+{
+    bool absent = o->err == FT_ERR_NOT_FOUND && o->op->absent_is_answer;
+    const char *verdict = o->err == FT_OK ? "ok" : absent ? "answered: " : "failed: ";
+
+    ft_server_log(s->srv, "%s %s %s %" PRIu64 " %s %" PRId64 " ms %s%s", s->peer,
+                  o->op->name, o->name[0] ? o->name : "-", o->bytes, o->op->unit,
+                  ft_io_now_ms() - o->started, verdict,
+                  o->err == FT_OK ? "" : ft_strerror(o->err));
+}
+
+/* The wire code for a local failure: the client need not know our errno. */
+static enum ft_err wire_code(enum ft_err err)
+{
+    switch (err) {
+    case FT_ERR_IO:
+    case FT_ERR_NOMEM:
+        return FT_ERR_SERVER;
+    case FT_ERR_FRAME_TOO_BIG:
+    case FT_ERR_NOT_FT:
+        return FT_ERR_PROTOCOL; /* all the same to the client: a broken peer */
+    default:
+        return err;
+    }
+}
+
+/* The refusals that quote the request's name: the words around it. */
+static const struct {
+    enum ft_err code;
+    const char *before, *after;
+} about_name[] = {
+    { FT_ERR_BAD_NAME, "invalid name ", "" },
+    { FT_ERR_NOT_FOUND, "no such file ", "" },
+    { FT_ERR_DENIED, "", ": a folder, a link or a file stands in the way "
+                         "(ft moves regular files, and folders with -r)" },
+    { FT_ERR_INTEGRITY, "integrity check failed: the BLAKE2b-256 digest of ",
+      " does not match; the upload was discarded" },
+};
+
+void ft_session_refuse(struct session *s, struct outcome *o, enum ft_err err)
+{
+    enum ft_err code = wire_code(err);
+
+    o->err = err;
+    for (size_t i = 0; i < sizeof(about_name) / sizeof(*about_name); i++) {
+        if (about_name[i].code == code) {
+            ft_conn_send_error(&s->conn, code, "%s'%s'%s", about_name[i].before,
+                               o->name, about_name[i].after);
+            return;
+        }
+    }
+    if (code == FT_ERR_TOO_LARGE)
+        ft_conn_send_error(&s->conn, code,
+                           "file too large: this server accepts at most %" PRIu64
+                           " bytes", s->srv->cfg.max_file_size);
+    else if (code == FT_ERR_SERVER)
+        ft_conn_send_error(&s->conn, code, "server-side failure on '%s': %s",
+                           o->name, strerror(errno));
+    else
+        ft_conn_send_error(&s->conn, code, "%s", ft_strerror(err));
+}
+
+enum ft_err ft_session_name(struct outcome *o, struct ft_bytes name, char *out)
+{
+    ft_name_quote(name.ptr, name.len, o->name, sizeof(o->name));
+    if (ft_name_check(name.ptr, name.len) != FT_OK)
+        return FT_ERR_BAD_NAME;
+    memcpy(out, name.ptr, name.len);
+    out[name.len] = '\0';
+    return FT_OK;
+}
+
+bool ft_session_take_name(struct session *s, struct outcome *o,
+                          struct ft_bytes name, char *out)
+{
+    if (ft_session_name(o, name, out) == FT_OK)
+        return true;
+    ft_session_refuse(s, o, FT_ERR_BAD_NAME);
+    o->keep_open = true;
+    return false;
+}
+
+bool ft_session_flags_ok(const struct session *s, uint32_t flags)
+{
+    if (flags & ~FT_XFER_KNOWN_FLAGS)
+        return false;
+    if ((flags & FT_XFER_PIPELINE) &&
+        ((flags & FT_XFER_RESUME) || !(s->features & FT_FEATURE_PIPELINE)))
+        return false;
+    return !(flags & FT_XFER_COMPRESS) || (s->features & FT_FEATURE_ZLIB);
+}
+
+/* The batch's answer to a committed pipelined upload. */
+static void answer_upload(void *ctx, const struct ft_upload *up, uint64_t bytes,
+                          int64_t started, enum ft_err err)
+{
+    struct session *s = ctx;
+    struct outcome o = { .op = operation_of(FT_MSG_PUT), .bytes = bytes,
+                         .started = started, .err = err };
+
+    ft_name_quote((const uint8_t *)up->name, strlen(up->name), o.name,
+                  sizeof(o.name));
+    if (err == FT_OK) {
+        struct ft_msg done = { .type = FT_MSG_DONE };
+
+        done.u.done.count = bytes;
+        ft_conn_send(&s->conn, &done);
+    } else {
+        /* The failed call was made on the commit's thread: its errno is
+         * not ours to quote. */
+        errno = EIO;
+        ft_session_refuse(s, &o, err);
+    }
+    log_outcome(s, &o);
+}
+
+/* The answers leave together: one wake-up for the client, not one each. */
+static void gather_answers(void *ctx, bool on)
+{
+    struct session *s = ctx;
+
+    ft_conn_cork(&s->conn, on);
+}
+
+/* Each heartbeat_ms of a commit awaited. A dead client: commit anyway. */
+static void commit_heartbeat(void *ctx)
+{
+    struct session *s = ctx;
+
+    ft_conn_heartbeat(&s->conn);
+}
+
+/* Whether the client has stopped sending for now: then the uploads it
+ * pipelined are committed, not left waiting for company. */
+static bool client_paused(struct session *s)
+{
+    return ft_batch_waiting(&s->batch) &&
+           !ft_conn_input_waits(&s->conn, QUEUE_IDLE_MS);
+}
+
+/* Says why the session ends when reading a request failed. */
+static void hang_up(struct session *s, enum ft_err err, int waited_ms)
+{
+    struct ft_server *srv = s->srv;
+
+    if (err == FT_ERR_TIMEOUT)
+        ft_server_log(srv, "%s dropped: the client stopped answering (nothing "
+                           "for %d ms)", s->peer, waited_ms);
+    else
+        ft_server_log(srv, "%s dropped: %s", s->peer, ft_strerror(err));
+    /* The answers due go first, in their order. */
+    ft_batch_flush(&s->batch);
+    if (err == FT_ERR_TIMEOUT)
+        ft_conn_send_error(&s->conn, err, "nothing from you for %d ms: "
+                           "goodbye", waited_ms);
+    else if (err != FT_ERR_IO)
+        ft_conn_send_error(&s->conn, FT_ERR_PROTOCOL,
+                           "protocol error: %s", ft_strerror(err));
+}
+
+/* Reads the next request into m; false when the session is over. */
+static bool next_request(struct session *s, bool *first, struct ft_msg *m)
+{
+    struct ft_server *srv = s->srv;
+    /* Until its first request proves the handshake (a token checks only
+     * then), a client gets the handshake's shorter time. */
+    int waited_ms = *first && srv->cfg.token != NULL ? srv->cfg.handshake_timeout_ms
+                                                    : srv->cfg.idle_timeout_ms;
+    enum ft_err err;
+
+    if (client_paused(s))
+        ft_batch_flush(&s->batch);
+    /* A client that goes quiet leaves its session's transfer buffers to
+     * the system, not held until it leaves. */
+    if (!ft_conn_input_waits(&s->conn, IDLE_RELEASE_MS)) {
+        ft_slot_release_kept();
+        if (!ft_batch_waiting(&s->batch))
+            ft_batch_release(&s->batch);
+    }
+    err = ft_conn_recv(&s->conn, m, waited_ms);
+    if (err == FT_ERR_CLOSED)
+        return false;
+    if (err == FT_ERR_TAMPERED && *first && srv->cfg.token != NULL) {
+        /* The client could not verify our half of the handshake. */
+        ft_server_log(srv, "%s dropped: the client did not complete the "
+                           "handshake: wrong or missing token, or data altered "
+                           "in transit", s->peer);
+        return false;
+    }
+    *first = false;
+    if (err != FT_OK) {
+        hang_up(s, err, waited_ms);
+        return false;
+    }
+    return true;
+}
+
+/* Serves one request; false when the session is over. */
+static bool dispatch(struct session *s, const struct ft_msg *m)
+{
+    const struct operation *op;
+    struct outcome o = { .err = FT_OK, .keep_open = false };
+
+    s->conn.peer_code = FT_OK;
+    o.started = ft_io_now_ms();
+    /* Only a pipelined upload joins the ones waiting; any other request is
+     * answered after them, so they are committed and answered first. */
+    if (m->type != FT_MSG_PUT || !(m->u.put.flags & FT_XFER_PIPELINE))
+        ft_batch_flush(&s->batch);
+    op = operation_of(m->type);
+    if (op == NULL) {
+        ft_server_log(s->srv, "%s dropped: unexpected %s frame", s->peer,
+                      ft_msg_name(m->type));
+        ft_conn_send_error(&s->conn, FT_ERR_PROTOCOL,
+                           "protocol error: unexpected %s frame",
+                           ft_msg_name(m->type));
+        return false;
+    }
+    o.op = op;
+    op->handle(s, m, &o);
+    if (!o.queued)
+        log_outcome(s, &o);
+    return o.keep_open;
+}
+
+static void serve_requests(struct session *s)
+{
+    bool first = true;
+    struct ft_msg m;
+
+    while (next_request(s, &first, &m) && dispatch(s, &m))
+        ;
+    /* Uploads received whole are committed even if the client is gone. */
+    ft_batch_flush(&s->batch);
+    ft_batch_release(&s->batch);
+}
+
+void ft_session_main(struct session *s)
+{
+    struct ft_batch_replies replies = {
+        .answer = answer_upload, .gather = gather_answers,
+        .heartbeat = commit_heartbeat, .heartbeat_ms = FT_HEARTBEAT_MS, .ctx = s,
+    };
+    int64_t started = ft_io_now_ms();
+    enum ft_err err;
+
+    ft_batch_init(&s->batch, s->srv->store, &replies);
+    ft_server_log(s->srv, "%s connected", s->peer);
+    s->xfer_opts.rate_limit = s->srv->cfg.max_rate;
+    err = ft_hello_handshake(s);
+    if (err == FT_OK) {
+        s->conn.keepalives = true;
+        ft_server_log(s->srv, "%s channel %s%s", s->peer, s->protocol,
+                      s->conn.sealed ? "" : ": NOT ENCRYPTED");
+        serve_requests(s);
+    } else if (s->conn.peer_code != FT_OK) {
+        ft_server_log(s->srv, "%s gave up at handshake: %s", s->peer,
+                      s->conn.peer_text);
+    } else {
+        ft_server_log(s->srv, "%s refused at handshake: %s", s->peer,
+                      ft_strerror(err));
+    }
+    ft_server_log(s->srv, "%s disconnected after %" PRId64 " ms", s->peer,
+                  ft_io_now_ms() - started);
+}

@@ -1,0 +1,66 @@
+/* store_int.h - what the store's files share: the store, confinement. */
+#ifndef FT_STORE_INT_H
+#define FT_STORE_INT_H
+
+#include <dirent.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+#define TMP_DIR FT_STORE_META "/tmp"
+/* Interrupted uploads kept for a while, under a name derived from what
+ * they are an upload of, so that only the same upload resumes them. */
+#define PARTIAL_DIR FT_STORE_META "/partial"
+#define PARTIAL_PREFIX "part-"
+/* A file smaller than this has no digest record: hashing it again costs
+ * less than the record would (store_digest.c). */
+#define DIGEST_RECORD_MIN_BYTES (64 * 1024)
+
+struct ft_store {
+    int root_fd;
+    int tmp_fd;
+    int partial_fd;
+    int lock_fd;
+    bool read_only;
+    atomic_uint_fast64_t next_temp; /* the number in the next temporary's name */
+    bool syncfs_reports_errors;     /* Linux 5.8 or later */
+};
+
+/* A name resolved beneath the root: the open folder that holds it and its
+ * last component. Every folder on the way is opened relative to the one
+ * before with O_NOFOLLOW, so no symbolic link is ever followed and nothing
+ * outside the root can be reached. */
+struct place {
+    int dir_fd;                  /* st->root_fd (not owned) or an open folder */
+    char leaf[FT_NAME_MAX + 1];
+};
+
+/* Resolves name; with create, makes the missing folders on the way. On
+ * failure p holds nothing to release. */
+enum ft_err ft_store_resolve(struct ft_store *st, const char *name, bool create,
+                             struct place *p);
+void ft_store_place_release(struct ft_store *st, struct place *p);
+/* What is at a place, not followed if a link. */
+enum ft_err ft_store_place_stat(struct place *p, struct stat *sb);
+
+/* What a failed system call means to a client of the store. */
+enum ft_err ft_store_from_errno(int e);
+
+/* A directory stream of dirfd's own; NULL with errno set. */
+DIR *ft_store_dir_stream(int dirfd);
+
+/* Writes a fresh name for a temporary, prefix first, into out. */
+void ft_store_temp_name(struct ft_store *st, const char *prefix, char *out,
+                        size_t cap);
+
+/* What the file sb describes is now, for comparing later. */
+void ft_store_stamp_take(struct ft_store_stamp *s, const struct stat *sb);
+
+/* Records the digest of the open file fd, if it is large enough to be
+ * worth it (store_digest.c). */
+void ft_store_record_digest(int fd, const uint8_t digest[32]);
+
+#endif

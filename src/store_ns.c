@@ -1,0 +1,258 @@
+/* store_ns.c - the store's names: what one is, open one to read, remove,
+ * move, list. */
+#define _GNU_SOURCE
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+enum ft_err ft_store_open_file(struct ft_store *st, const char *name,
+                               struct ft_store_file *file)
+{
+    struct place p;
+    struct stat sb;
+    enum ft_err err;
+    int f = -1;
+
+    file->fd = -1;
+    err = ft_store_resolve(st, name, false, &p);
+    if (err != FT_OK)
+        return err;
+    /* O_NONBLOCK so that a FIFO planted in the root cannot block us. */
+    f = openat(p.dir_fd, p.leaf,
+               O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (f < 0) {
+        err = ft_store_from_errno(errno);
+        goto out;
+    }
+    if (fstat(f, &sb) != 0) {
+        err = ft_store_from_errno(errno);
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        err = FT_ERR_DENIED;
+        goto out;
+    }
+    posix_fadvise(f, 0, 0, POSIX_FADV_SEQUENTIAL);
+    snprintf(file->info.name, sizeof(file->info.name), "%s", name);
+    file->info.size = (uint64_t)sb.st_size;
+    file->info.mtime = (int64_t)sb.st_mtime;
+    file->info.mode = (uint32_t)(sb.st_mode & 07777);
+    ft_store_stamp_take(&file->stamp, &sb);
+    file->fd = f;
+    f = -1;
+out:
+    if (f >= 0)
+        close(f);
+    ft_store_place_release(st, &p);
+    return err;
+}
+
+void ft_store_file_close(struct ft_store_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+}
+
+enum ft_err ft_store_stat(struct ft_store *st, const char *name,
+                          struct ft_store_entry *info)
+{
+    struct place p;
+    struct stat sb;
+    enum ft_err err = ft_store_resolve(st, name, false, &p);
+
+    if (err == FT_OK)
+        err = ft_store_place_stat(&p, &sb);
+    ft_store_place_release(st, &p);
+    if (err != FT_OK)
+        return err;
+    if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+        return FT_ERR_DENIED;
+    snprintf(info->name, sizeof(info->name), "%s", name);
+    info->size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+    info->mtime = (int64_t)sb.st_mtime;
+    info->mode = (uint32_t)(sb.st_mode & (S_IFMT | 07777));
+    return FT_OK;
+}
+
+/* Removes everything inside the open folder dir_fd, never following a
+ * link (a link is removed itself), at most FT_PATH_DEPTH_MAX deep. */
+static enum ft_err empty_folder(int dir_fd, int depth)
+{
+    DIR *dir;
+    struct dirent *de;
+    enum ft_err err = FT_OK;
+
+    if (depth > FT_PATH_DEPTH_MAX)
+        return FT_ERR_DENIED;
+    dir = ft_store_dir_stream(dir_fd);
+    if (dir == NULL)
+        return ft_store_from_errno(errno);
+    while (err == FT_OK && (de = readdir(dir)) != NULL) {
+        struct stat sb;
+        int sub;
+
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+            err = ft_store_from_errno(errno);
+            break;
+        }
+        if (S_ISDIR(sb.st_mode)) {
+            sub = openat(dir_fd, de->d_name,
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                err = ft_store_from_errno(errno);
+                break;
+            }
+            err = empty_folder(sub, depth + 1);
+            close(sub);
+            if (err == FT_OK && unlinkat(dir_fd, de->d_name, AT_REMOVEDIR) != 0)
+                err = ft_store_from_errno(errno);
+        } else if (unlinkat(dir_fd, de->d_name, 0) != 0) {
+            err = ft_store_from_errno(errno);
+        }
+    }
+    closedir(dir);
+    return err;
+}
+
+enum ft_err ft_store_remove(struct ft_store *st, const char *name,
+                            bool recursive)
+{
+    struct place p;
+    struct stat sb;
+    enum ft_err err = ft_store_resolve(st, name, false, &p);
+    int sub = -1;
+
+    if (err == FT_OK && st->read_only)
+        err = FT_ERR_READ_ONLY;
+    if (err == FT_OK)
+        err = ft_store_place_stat(&p, &sb);
+    if (err != FT_OK)
+        goto out;
+    if (S_ISREG(sb.st_mode)) {
+        if (unlinkat(p.dir_fd, p.leaf, 0) != 0)
+            err = ft_store_from_errno(errno);
+    } else if (S_ISDIR(sb.st_mode) && recursive) {
+        sub = openat(p.dir_fd, p.leaf,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        err = sub < 0 ? ft_store_from_errno(errno) : empty_folder(sub, 1);
+        if (err == FT_OK && unlinkat(p.dir_fd, p.leaf, AT_REMOVEDIR) != 0)
+            err = ft_store_from_errno(errno);
+    } else {
+        err = FT_ERR_DENIED; /* a folder without recursive, or a link */
+    }
+out:
+    if (sub >= 0)
+        close(sub);
+    ft_store_place_release(st, &p);
+    return err;
+}
+
+enum ft_err ft_store_move(struct ft_store *st, const char *from, const char *to)
+{
+    struct place src, dst;
+    struct stat sb;
+    enum ft_err err = ft_store_resolve(st, from, false, &src);
+
+    dst.dir_fd = -1;
+    if (err == FT_OK && st->read_only)
+        err = FT_ERR_READ_ONLY;
+    if (err == FT_OK)
+        err = ft_store_place_stat(&src, &sb);
+    if (err == FT_OK && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+        err = FT_ERR_DENIED;
+    if (err == FT_OK)
+        err = ft_store_resolve(st, to, true, &dst);
+    if (err == FT_OK && renameat(src.dir_fd, src.leaf, dst.dir_fd, dst.leaf) != 0)
+        err = errno == EISDIR || errno == ENOTEMPTY || errno == EINVAL
+                  ? FT_ERR_DENIED : ft_store_from_errno(errno);
+    if (err == FT_OK) {
+        fsync(dst.dir_fd);
+        if (src.dir_fd != dst.dir_fd)
+            fsync(src.dir_fd);
+    }
+    ft_store_place_release(st, &src);
+    ft_store_place_release(st, &dst);
+    return err;
+}
+
+/* Lists the folder dir_fd, whose name (relative to the listed folder) is
+ * prefix; descends into subfolders when recursive. */
+static enum ft_err list_folder(int dir_fd, const char *prefix, bool recursive,
+                               int depth, ft_store_list_fn fn, void *ctx)
+{
+    struct ft_store_entry e;
+    struct dirent *de;
+    enum ft_err err = FT_OK;
+    DIR *dir = ft_store_dir_stream(dir_fd);
+
+    if (dir == NULL)
+        return ft_store_from_errno(errno);
+    while (err == FT_OK && (de = readdir(dir)) != NULL) {
+        struct stat sb;
+        int n;
+
+        if (ft_name_check(de->d_name, strlen(de->d_name)) != FT_OK)
+            continue; /* ".", "..", the metadata folder, odd names */
+        if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)))
+            continue;
+        n = snprintf(e.name, sizeof(e.name), "%s%s%s", prefix,
+                     prefix[0] ? "/" : "", de->d_name);
+        if (n < 0 || (size_t)n >= sizeof(e.name))
+            continue;
+        e.size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+        e.mtime = (int64_t)sb.st_mtime;
+        e.mode = (uint32_t)(sb.st_mode & (S_IFMT | 07777));
+        err = fn(&e, ctx);
+        if (err == FT_OK && recursive && S_ISDIR(sb.st_mode) &&
+            depth < FT_PATH_DEPTH_MAX) {
+            int sub = openat(dir_fd, de->d_name,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            char sub_prefix[FT_PATH_MAX + 1];
+
+            if (sub < 0)
+                continue;
+            snprintf(sub_prefix, sizeof(sub_prefix), "%s", e.name);
+            err = list_folder(sub, sub_prefix, true, depth + 1, fn, ctx);
+            close(sub);
+        }
+    }
+    closedir(dir);
+    return err;
+}
+
+enum ft_err ft_store_list(struct ft_store *st, const char *folder,
+                          bool recursive, ft_store_list_fn fn, void *ctx)
+{
+    struct place p;
+    struct stat sb;
+    enum ft_err err;
+    int dir_fd;
+
+    if (folder == NULL || folder[0] == '\0')
+        return list_folder(st->root_fd, "", recursive, 1, fn, ctx);
+    err = ft_store_resolve(st, folder, false, &p);
+    if (err == FT_OK)
+        err = ft_store_place_stat(&p, &sb);
+    if (err == FT_OK && !S_ISDIR(sb.st_mode))
+        err = FT_ERR_NOT_FOUND;
+    if (err == FT_OK) {
+        dir_fd = openat(p.dir_fd, p.leaf,
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir_fd < 0) {
+            err = ft_store_from_errno(errno);
+        } else {
+            err = list_folder(dir_fd, "", recursive, 1, fn, ctx);
+            close(dir_fd);
+        }
+    }
+    ft_store_place_release(st, &p);
+    return err;
+}

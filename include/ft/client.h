@@ -200,7 +200,8 @@ enum ft_err ft_client_move(struct ft_client *c, const char *from,
 struct ft_stat {
     uint64_t size;
     int64_t mtime;
-    uint32_t mode;
+    uint32_t mode;    /* type and permission bits, as in st_mode */
+    bool is_dir;
     /* BLAKE2b-256 of the content, as `b2sum -l 256` prints it. */
     char digest_hex[FT_DIGEST_HEX_BYTES];
 };

@@ -1,0 +1,491 @@
+/* cli_args.c - the options of the ft commands: one table per kind of
+ * command, each option with the function that takes it in. */
+#define _GNU_SOURCE
+#include "cli_args.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_report.h"
+
+static const char client_options_text[] =
+    "  -H, --host ADDR     server address (default $FT_HOST or 127.0.0.1)\n"
+    "  -p, --port N        server port (default $FT_PORT or 65432)\n"
+    "      --token-file F  the server's access token (default $FT_TOKEN_FILE)\n"
+    "      --server-key FP the server's key fingerprint (b2:...) must be FP\n"
+    "      --plaintext     no encryption, if the server allows it (trusted\n"
+    "                      networks and benchmarks only)\n"
+    "      --connect-timeout S  give up connecting after S seconds (default 30)\n"
+    "      --timeout S     give up when the server says nothing for S seconds\n"
+    "                      (it sends heartbeats while busy; default 30)\n"
+    "      --cipher C      offer only chacha20-poly1305 or aes-256-gcm\n"
+    "                      (default: both; the server picks AES where both\n"
+    "                      have it in hardware)\n"
+    "  -q, --quiet         no progress line, no summary line, no notes\n"
+    "  -h, --help          this help\n";
+
+/* One option: how getopt_long knows it (its val is the short letter, or a
+ * letter standing for it) and what takes its argument in. apply returns 0
+ * to go on, or what the parse returns (see cli_args.h). */
+struct cli_option {
+    struct option getopt;
+    int (*apply)(void *args, const char *arg);
+};
+
+#define OPTIONS_MAX 24
+
+/* Runs getopt_long over argv with the options of table. */
+static int parse(int argc, char **argv, const char *shortopts,
+                 const struct cli_option *table, size_t n, void *args)
+{
+    struct option longopts[OPTIONS_MAX + 1];
+    int opt;
+
+    for (size_t i = 0; i < n && i < OPTIONS_MAX; i++)
+        longopts[i] = table[i].getopt;
+    memset(&longopts[n < OPTIONS_MAX ? n : OPTIONS_MAX], 0, sizeof(*longopts));
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        const struct cli_option *o = NULL;
+        int rc;
+
+        for (size_t i = 0; i < n && o == NULL; i++)
+            o = table[i].getopt.val == opt ? &table[i] : NULL;
+        rc = o != NULL ? o->apply(args, optarg)
+                       : cli_report_usage(NULL, "bad option for %s", argv[0]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_port(const char *text, uint16_t *port)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v > 65535)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* A size such as 10M or 1G (powers of 1024); 0 on success. */
+static int parse_size(const char *text, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    unsigned shift = 0;
+
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || text[0] == '-')
+        return -1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: return -1;
+    }
+    if (*end != '\0' || (shift && v > (UINT64_MAX >> shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int parse_seconds_ms(const char *text, int *ms)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v <= 0 || v > INT_MAX / 1000)
+        return -1;
+    *ms = (int)v * 1000;
+    return 0;
+}
+
+/* ---------------------------------------------------- client commands */
+
+static int client_recursive(void *args, const char *arg)
+{
+    (void)arg;
+    ((struct cli_client_args *)args)->recursive = true;
+    return 0;
+}
+
+static int client_host(void *args, const char *arg)
+{
+    ((struct cli_client_args *)args)->cfg.host = arg;
+    return 0;
+}
+
+static int client_port(void *args, const char *arg)
+{
+    struct cli_client_args *a = args;
+
+    if (parse_port(arg, &a->cfg.port) != 0)
+        return cli_report_usage(NULL, "not a port number: '%s'", arg);
+    return 0;
+}
+
+static int client_compress(void *args, const char *arg)
+{
+    (void)arg;
+    ((struct cli_client_args *)args)->xfer.compress = true;
+    return 0;
+}
+
+static int client_no_verify(void *args, const char *arg)
+{
+    struct cli_client_args *a = args;
+
+    (void)arg;
+    if (!a->cmd->transfer)
+        return cli_report_usage(NULL, "%s does not take --no-verify", a->cmd->name);
+    a->xfer.no_verify = true;
+    return 0;
+}
+
+static int client_quiet(void *args, const char *arg)
+{
+    (void)arg;
+    ((struct cli_client_args *)args)->quiet = true;
+    return 0;
+}
+
+static int client_help(void *args, const char *arg)
+{
+    (void)arg;
+    fputs(((struct cli_client_args *)args)->cmd->help, stdout);
+    fputs(client_options_text, stdout);
+    return -1;
+}
+
+static int client_token_file(void *args, const char *arg)
+{
+    ((struct cli_client_args *)args)->token_file = arg;
+    return 0;
+}
+
+static int client_server_key(void *args, const char *arg)
+{
+    ((struct cli_client_args *)args)->cfg.server_key = arg;
+    return 0;
+}
+
+static int client_plaintext(void *args, const char *arg)
+{
+    (void)arg;
+    ((struct cli_client_args *)args)->cfg.plaintext = true;
+    return 0;
+}
+
+static int client_cipher(void *args, const char *arg)
+{
+    struct cli_client_args *a = args;
+
+    if (strcmp(arg, "chacha20-poly1305") == 0)
+        a->cfg.cipher = FT_CIPHER_CHACHAPOLY;
+    else if (strcmp(arg, "aes-256-gcm") == 0)
+        a->cfg.cipher = FT_CIPHER_AESGCM;
+    else
+        return cli_report_usage(NULL, "--cipher is chacha20-poly1305 or "
+                                      "aes-256-gcm, not '%s'", arg);
+    return 0;
+}
+
+static int client_limit_rate(void *args, const char *arg)
+{
+    struct cli_client_args *a = args;
+
+    if (!a->cmd->transfer || parse_size(arg, &a->xfer.rate_limit) != 0 ||
+        a->xfer.rate_limit == 0)
+        return cli_report_usage(NULL, "--limit-rate needs a rate such as 500k or "
+                                      "10M (bytes per second), not '%s'", arg);
+    return 0;
+}
+
+static int client_continue(void *args, const char *arg)
+{
+    struct cli_client_args *a = args;
+
+    (void)arg;
+    if (!a->cmd->transfer)
+        return cli_report_usage(NULL, "%s does not take --continue", a->cmd->name);
+    a->xfer.resume = true;
+    return 0;
+}
+
+static int client_connect_timeout(void *args, const char *arg)
+{
+    struct cli_client_args *a = args;
+
+    if (parse_seconds_ms(arg, &a->cfg.connect_timeout_ms) != 0)
+        return cli_report_usage(NULL, "--connect-timeout needs seconds, not '%s'",
+                                arg);
+    return 0;
+}
+
+static int client_timeout(void *args, const char *arg)
+{
+    struct cli_client_args *a = args;
+
+    if (parse_seconds_ms(arg, &a->cfg.timeout_ms) != 0)
+        return cli_report_usage(NULL, "--timeout needs seconds, not '%s'", arg);
+    return 0;
+}
+
+static int client_json(void *args, const char *arg)
+{
+    struct cli_client_args *a = args;
+
+    (void)arg;
+    if (!a->cmd->transfer && !a->cmd->json)
+        return cli_report_usage(NULL, "%s does not take --json", a->cmd->name);
+    a->json = true;
+    return 0;
+}
+
+static const struct cli_option client_options[] = {
+    { { "host", required_argument, NULL, 'H' }, client_host },
+    { { "recursive", no_argument, NULL, 'r' }, client_recursive },
+    { { "port", required_argument, NULL, 'p' }, client_port },
+    { { "compress", no_argument, NULL, 'z' }, client_compress },
+    { { "no-verify", no_argument, NULL, 'V' }, client_no_verify },
+    { { "quiet", no_argument, NULL, 'q' }, client_quiet },
+    { { "help", no_argument, NULL, 'h' }, client_help },
+    { { "token-file", required_argument, NULL, 'T' }, client_token_file },
+    { { "server-key", required_argument, NULL, 'K' }, client_server_key },
+    { { "plaintext", no_argument, NULL, 'P' }, client_plaintext },
+    { { "cipher", required_argument, NULL, 'C' }, client_cipher },
+    { { "limit-rate", required_argument, NULL, 'L' }, client_limit_rate },
+    { { "continue", no_argument, NULL, 'U' }, client_continue },
+    { { "connect-timeout", required_argument, NULL, 'c' }, client_connect_timeout },
+    { { "timeout", required_argument, NULL, 't' }, client_timeout },
+    { { "json", no_argument, NULL, 'J' }, client_json },
+};
+
+int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
+                          struct cli_client_args *a)
+{
+    const char *env_port = getenv("FT_PORT");
+
+    memset(a, 0, sizeof(*a));
+    a->cmd = cmd;
+    a->cfg.host = getenv("FT_HOST");
+    if (a->cfg.host != NULL && a->cfg.host[0] == '\0')
+        a->cfg.host = NULL;
+    if (env_port != NULL && env_port[0] != '\0' &&
+        parse_port(env_port, &a->cfg.port) != 0)
+        return cli_report_usage(NULL, "FT_PORT is not a port number: '%s'", env_port);
+    /* Only put and get have -z; every command takes --compress. */
+    return parse(argc, argv, cmd->transfer ? "+H:p:zqhr" : "+H:p:qhr",
+                 client_options, sizeof(client_options) / sizeof(*client_options),
+                 a);
+}
+
+void cli_trim_remote_names(char **names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+
+        while (len > 1 && names[i][len - 1] == '/')
+            names[i][--len] = '\0';
+    }
+}
+
+/* ---------------------------------------------------------------- serve */
+
+static int serve_root(void *args, const char *arg)
+{
+    ((struct cli_serve_args *)args)->cfg.root = arg;
+    return 0;
+}
+
+static int serve_host(void *args, const char *arg)
+{
+    ((struct cli_serve_args *)args)->cfg.host = arg;
+    return 0;
+}
+
+static int serve_port(void *args, const char *arg)
+{
+    if (parse_port(arg, &((struct cli_serve_args *)args)->cfg.port) != 0)
+        return cli_report_usage(NULL, "not a port number: '%s'", arg);
+    return 0;
+}
+
+static int serve_max_clients(void *args, const char *arg)
+{
+    uint64_t n;
+
+    if (parse_size(arg, &n) != 0 || n == 0 || n > 100000)
+        return cli_report_usage(NULL, "--max-clients needs 1 to 100000, not '%s'",
+                                arg);
+    ((struct cli_serve_args *)args)->cfg.max_clients = (unsigned)n;
+    return 0;
+}
+
+static int serve_max_file_size(void *args, const char *arg)
+{
+    struct ft_server_config *cfg = &((struct cli_serve_args *)args)->cfg;
+
+    if (parse_size(arg, &cfg->max_file_size) != 0 || cfg->max_file_size == 0)
+        return cli_report_usage(NULL, "--max-file-size needs a size such as 10G, "
+                                      "not '%s'", arg);
+    return 0;
+}
+
+static int serve_idle_timeout(void *args, const char *arg)
+{
+    struct ft_server_config *cfg = &((struct cli_serve_args *)args)->cfg;
+
+    if (parse_seconds_ms(arg, &cfg->idle_timeout_ms) != 0)
+        return cli_report_usage(NULL, "--idle-timeout needs seconds, not '%s'", arg);
+    return 0;
+}
+
+static int serve_handshake_timeout(void *args, const char *arg)
+{
+    struct ft_server_config *cfg = &((struct cli_serve_args *)args)->cfg;
+
+    if (parse_seconds_ms(arg, &cfg->handshake_timeout_ms) != 0)
+        return cli_report_usage(NULL, "--handshake-timeout needs seconds, not '%s'",
+                                arg);
+    return 0;
+}
+
+static int serve_max_frame_size(void *args, const char *arg)
+{
+    uint64_t n;
+
+    if (parse_size(arg, &n) != 0 || n < 4096 || n > FT_FRAME_MAX_PAYLOAD)
+        return cli_report_usage(NULL, "--max-frame-size needs 4096 to %u, not '%s'",
+                                FT_FRAME_MAX_PAYLOAD, arg);
+    ((struct cli_serve_args *)args)->cfg.max_frame_payload = (uint32_t)n;
+    return 0;
+}
+
+static int serve_read_only(void *args, const char *arg)
+{
+    (void)arg;
+    ((struct cli_serve_args *)args)->cfg.read_only = true;
+    return 0;
+}
+
+static int serve_key_file(void *args, const char *arg)
+{
+    ((struct cli_serve_args *)args)->cfg.key_file = arg;
+    return 0;
+}
+
+static int serve_token_file(void *args, const char *arg)
+{
+    ((struct cli_serve_args *)args)->token_file = arg;
+    return 0;
+}
+
+static int serve_allow_plaintext(void *args, const char *arg)
+{
+    (void)arg;
+    ((struct cli_serve_args *)args)->cfg.allow_plaintext = true;
+    return 0;
+}
+
+static int serve_max_rate(void *args, const char *arg)
+{
+    struct ft_server_config *cfg = &((struct cli_serve_args *)args)->cfg;
+
+    if (parse_size(arg, &cfg->max_rate) != 0 || cfg->max_rate == 0)
+        return cli_report_usage(NULL, "--max-rate needs a rate such as 10M, not '%s'",
+                                arg);
+    return 0;
+}
+
+static int serve_partial_ttl(void *args, const char *arg)
+{
+    uint64_t n;
+
+    if (parse_size(arg, &n) != 0 || n == 0 || n > INT32_MAX)
+        return cli_report_usage(NULL, "--partial-ttl needs seconds, not '%s'", arg);
+    ((struct cli_serve_args *)args)->cfg.partial_ttl_s = (int64_t)n;
+    return 0;
+}
+
+static int serve_help(void *args, const char *arg)
+{
+    (void)arg;
+    fputs(((struct cli_serve_args *)args)->help, stdout);
+    return -1;
+}
+
+static const struct cli_option serve_options[] = {
+    { { "root", required_argument, NULL, 'r' }, serve_root },
+    { { "host", required_argument, NULL, 'H' }, serve_host },
+    { { "port", required_argument, NULL, 'p' }, serve_port },
+    { { "max-clients", required_argument, NULL, 'c' }, serve_max_clients },
+    { { "max-file-size", required_argument, NULL, 'm' }, serve_max_file_size },
+    { { "idle-timeout", required_argument, NULL, 'i' }, serve_idle_timeout },
+    { { "handshake-timeout", required_argument, NULL, 'k' }, serve_handshake_timeout },
+    { { "max-frame-size", required_argument, NULL, 'f' }, serve_max_frame_size },
+    { { "read-only", no_argument, NULL, 'R' }, serve_read_only },
+    { { "key-file", required_argument, NULL, 'K' }, serve_key_file },
+    { { "token-file", required_argument, NULL, 'T' }, serve_token_file },
+    { { "allow-plaintext", no_argument, NULL, 'P' }, serve_allow_plaintext },
+    { { "max-rate", required_argument, NULL, 'M' }, serve_max_rate },
+    { { "partial-ttl", required_argument, NULL, 'l' }, serve_partial_ttl },
+    { { "help", no_argument, NULL, 'h' }, serve_help },
+};
+
+int cli_parse_serve_args(int argc, char **argv, struct cli_serve_args *a)
+{
+    return parse(argc, argv, "+r:H:p:h", serve_options,
+                 sizeof(serve_options) / sizeof(*serve_options), a);
+}
+
+/* --------------------------------------------------------------- keygen */
+
+struct keygen_args {
+    const char *help;
+    const char *path;
+};
+
+static int keygen_token(void *args, const char *arg)
+{
+    ((struct keygen_args *)args)->path = arg;
+    return 0;
+}
+
+static int keygen_help(void *args, const char *arg)
+{
+    (void)arg;
+    fputs(((struct keygen_args *)args)->help, stdout);
+    return -1;
+}
+
+static const struct cli_option keygen_options[] = {
+    { { "token", required_argument, NULL, 't' }, keygen_token },
+    { { "help", no_argument, NULL, 'h' }, keygen_help },
+};
+
+int cli_parse_keygen_args(int argc, char **argv, const char *help,
+                          const char **path)
+{
+    struct keygen_args a = { .help = help, .path = NULL };
+    int rc = parse(argc, argv, "+t:h", keygen_options,
+                   sizeof(keygen_options) / sizeof(*keygen_options), &a);
+
+    *path = a.path;
+    return rc;
+}

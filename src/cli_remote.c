@@ -1,0 +1,235 @@
+/* cli_remote.c - ft ls, rm, mv and stat: the commands that look at or
+ * change the server's files without moving their content. */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ft/ft.h"
+
+#include "cli.h"
+#include "cli_args.h"
+#include "cli_connect.h"
+#include "cli_report.h"
+
+static const char ls_help[] =
+    "usage: ft ls [OPTIONS] [FOLDER]\n"
+    "Lists the server's files (or those in FOLDER): size in bytes,\n"
+    "modification time (UTC), name; folders end in '/'.\n"
+    "  -r, --recursive     everything below, with names relative to FOLDER\n"
+    "      --json          print one JSON array on standard output instead,\n"
+    "                      [{\"name\":S,\"size\":N,\"mtime\":SECONDS},...] sorted\n"
+    "                      by name (bytes of a name that are not UTF-8 appear\n"
+    "                      as \\u00XX); a failure is still told as text\n";
+
+static const char rm_help[] =
+    "usage: ft rm [OPTIONS] NAME...\n"
+    "Deletes files on the server.\n"
+    "  -r, --recursive     delete folders and everything in them\n";
+
+static const char mv_help[] =
+    "usage: ft mv [OPTIONS] OLD NEW\n"
+    "Renames a file on the server, atomically; a file named NEW is replaced.\n";
+
+static const char stat_help[] =
+    "usage: ft stat [OPTIONS] NAME...\n"
+    "Shows a file's size, modification time, mode and the BLAKE2b-256\n"
+    "digest of its content (the hex that 'b2sum -l 256' prints).\n"
+    "      --json          one JSON object per NAME on standard output:\n"
+    "                      {\"name\":S,\"size\":N,\"mtime\":N,\"mode\":N,\n"
+    "                      \"folder\":B,\"blake2b_256\":\"hex\"|null}\n";
+
+/* A listing, kept whole to be sorted. */
+struct listing {
+    struct ft_entry *items;
+    size_t n, cap;
+};
+
+static int collect_entry(const struct ft_entry *e, void *ctx)
+{
+    struct listing *l = ctx;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        struct ft_entry *items = realloc(l->items, cap * sizeof(*items));
+
+        if (items == NULL)
+            return -1;
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n] = *e;
+    l->items[l->n].name = strdup(e->name);
+    if (l->items[l->n].name == NULL)
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct ft_entry *)a)->name,
+                  ((const struct ft_entry *)b)->name);
+}
+
+/* One line per entry: size, modification time (UTC), name. */
+static void print_listing(const struct listing *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        char when[32];
+        time_t t = (time_t)l->items[i].mtime;
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        printf("%12" PRIu64 "  %s  %s%s\n", l->items[i].size, when,
+               l->items[i].name, l->items[i].is_dir ? "/" : "");
+    }
+}
+
+int cli_ls(int argc, char **argv)
+{
+    static const struct cli_command cmd = { "ls", ls_help, false, true };
+    struct cli_client_args a;
+    struct listing l = { NULL, 0, 0 };
+    struct ft_client *c = NULL;
+    int code = cli_parse_client_args(argc, argv, &cmd, &a);
+    enum ft_err err;
+
+    if (code != 0)
+        return code < 0 ? CLI_EXIT_OK : code;
+    if (argc - optind > 1)
+        return cli_report_usage(NULL, "%s takes at most one FOLDER", "ls");
+    cli_trim_remote_names(argv + optind, argc - optind);
+    c = cli_connect(&a, "ls", &code);
+    if (c == NULL)
+        goto out;
+    err = ft_client_list_folder(c, argv[optind], a.recursive, collect_entry, &l);
+    if (err != FT_OK) {
+        fprintf(stderr, "ft: ls: %s\n", ft_client_error(c));
+        code = cli_exit_code(err);
+        goto out;
+    }
+    if (l.n > 1)
+        qsort(l.items, l.n, sizeof(*l.items), by_name);
+    if (a.json)
+        cli_report_list_json(stdout, l.items, l.n);
+    else
+        print_listing(&l);
+out:
+    for (size_t i = 0; i < l.n; i++)
+        free((char *)l.items[i].name);
+    free(l.items);
+    ft_client_close(c);
+    return code;
+}
+
+int cli_rm(int argc, char **argv)
+{
+    static const struct cli_command cmd = { "rm", rm_help, false, false };
+    struct cli_client_args a;
+    struct ft_client *c = NULL;
+    int code = cli_parse_client_args(argc, argv, &cmd, &a);
+
+    if (code != 0)
+        return code < 0 ? CLI_EXIT_OK : code;
+    if (argc == optind)
+        return cli_report_usage(NULL, "%s needs at least one NAME", "rm");
+    cli_trim_remote_names(argv + optind, argc - optind);
+    c = cli_connect(&a, "rm", &code);
+    for (int i = optind; c != NULL && i < argc; i++) {
+        enum ft_err err = ft_client_remove_tree(c, argv[i], a.recursive);
+
+        if (err != FT_OK) {
+            fprintf(stderr, "ft: rm %s: %s\n", argv[i], ft_client_error(c));
+            code = cli_exit_code(err);
+            if (err != FT_ERR_NOT_FOUND && cli_exit_code(err) != CLI_EXIT_REFUSED)
+                break;
+        }
+    }
+    ft_client_close(c);
+    return code;
+}
+
+int cli_mv(int argc, char **argv)
+{
+    static const struct cli_command cmd = { "mv", mv_help, false, false };
+    struct cli_client_args a;
+    struct ft_client *c = NULL;
+    int code = cli_parse_client_args(argc, argv, &cmd, &a);
+    enum ft_err err;
+
+    if (code != 0)
+        return code < 0 ? CLI_EXIT_OK : code;
+    if (argc - optind != 2)
+        return cli_report_usage(NULL, "%s needs OLD and NEW", "mv");
+    cli_trim_remote_names(argv + optind, 2);
+    c = cli_connect(&a, "mv", &code);
+    if (c == NULL)
+        return code;
+    err = ft_client_move(c, argv[optind], argv[optind + 1]);
+    if (err != FT_OK) {
+        fprintf(stderr, "ft: mv %s: %s\n", argv[optind], ft_client_error(c));
+        code = cli_exit_code(err);
+    }
+    ft_client_close(c);
+    return code;
+}
+
+/* Prints what stat learnt of name, as text or as one JSON object. */
+static void print_stat(const char *name, const struct ft_stat *st, bool json)
+{
+    char when[32];
+    time_t t = (time_t)st->mtime;
+    struct tm tm;
+
+    if (json) {
+        fputs("{\"name\":", stdout);
+        cli_json_string(stdout, name, strlen(name));
+        printf(",\"size\":%" PRIu64 ",\"mtime\":%" PRId64 ",\"mode\":%u,"
+               "\"folder\":%s,\"blake2b_256\":", st->size, st->mtime,
+               (unsigned)(st->mode & 07777), st->is_dir ? "true" : "false");
+        printf(st->is_dir ? "null}\n" : "\"%s\"}\n", st->digest_hex);
+        return;
+    }
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    printf("name: %s%s\nsize: %" PRIu64 "\nmtime: %s\nmode: %04o\n",
+           name, st->is_dir ? "/" : "", st->size, when,
+           (unsigned)(st->mode & 07777));
+    if (!st->is_dir)
+        printf("blake2b-256: %s\n", st->digest_hex);
+}
+
+int cli_stat(int argc, char **argv)
+{
+    static const struct cli_command cmd = { "stat", stat_help, false, true };
+    struct cli_client_args a;
+    struct ft_client *c = NULL;
+    int code = cli_parse_client_args(argc, argv, &cmd, &a);
+
+    if (code != 0)
+        return code < 0 ? CLI_EXIT_OK : code;
+    if (argc == optind)
+        return cli_report_usage(NULL, "%s needs at least one NAME", "stat");
+    cli_trim_remote_names(argv + optind, argc - optind);
+    c = cli_connect(&a, "stat", &code);
+    for (int i = optind; c != NULL && i < argc; i++) {
+        struct ft_stat st;
+        enum ft_err err = ft_client_stat(c, argv[i], &st);
+
+        if (err == FT_OK) {
+            print_stat(argv[i], &st, a.json);
+            continue;
+        }
+        fprintf(stderr, "ft: stat %s: %s\n", argv[i], ft_client_error(c));
+        code = cli_exit_code(err);
+        if (cli_exit_code(err) != CLI_EXIT_REFUSED)
+            break;
+    }
+    ft_client_close(c);
+    return code;
+}

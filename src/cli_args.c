@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,13 @@ static const char client_options_text[] =
 
 /* One option: how getopt_long knows it (its val is the short letter, or a
  * letter standing for it) and what takes its argument in. apply returns 0
- * to go on, or what the parse returns (see cli_args.h). */
+ * to go on, or what the parse returns (see cli_args.h). The appliers that
+ * serve many options set the field of the command's args at offset field
+ * (of the type the applier says). */
 struct cli_option {
     struct option getopt;
-    int (*apply)(void *args, const char *arg);
+    int (*apply)(void *args, const struct cli_option *o, const char *arg);
+    size_t field;
 };
 
 #define OPTIONS_MAX 24
@@ -56,12 +60,17 @@ static int parse(int argc, char **argv, const char *shortopts,
 
         for (size_t i = 0; i < n && o == NULL; i++)
             o = table[i].getopt.val == opt ? &table[i] : NULL;
-        rc = o != NULL ? o->apply(args, optarg)
+        rc = o != NULL ? o->apply(args, o, optarg)
                        : cli_report_usage(NULL, "bad option for %s", argv[0]);
         if (rc != 0)
             return rc;
     }
     return 0;
+}
+
+static void *field_of(void *args, const struct cli_option *o)
+{
+    return (char *)args + o->field;
 }
 
 static int parse_port(const char *text, uint16_t *port)
@@ -102,99 +111,72 @@ static int parse_size(const char *text, uint64_t *out)
     return 0;
 }
 
-static int parse_seconds_ms(const char *text, int *ms)
+/* bool: the option is given. */
+static int set_flag(void *args, const struct cli_option *o, const char *arg)
+{
+    (void)arg;
+    *(bool *)field_of(args, o) = true;
+    return 0;
+}
+
+/* const char *: the argument itself. */
+static int set_text(void *args, const struct cli_option *o, const char *arg)
+{
+    *(const char **)field_of(args, o) = arg;
+    return 0;
+}
+
+/* uint16_t: a port number. */
+static int set_port(void *args, const struct cli_option *o, const char *arg)
+{
+    if (parse_port(arg, field_of(args, o)) != 0)
+        return cli_report_usage(NULL, "not a port number: '%s'", arg);
+    return 0;
+}
+
+/* int: whole seconds, above 0, kept as milliseconds. */
+static int set_seconds_ms(void *args, const struct cli_option *o, const char *arg)
 {
     char *end;
     long v;
 
     errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v <= 0 || v > INT_MAX / 1000)
-        return -1;
-    *ms = (int)v * 1000;
+    v = strtol(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0' || v <= 0 || v > INT_MAX / 1000)
+        return cli_report_usage(NULL, "--%s needs seconds, not '%s'", o->getopt.name,
+                                arg);
+    *(int *)field_of(args, o) = (int)v * 1000;
     return 0;
 }
 
 /* ---------------------------------------------------- client commands */
 
-static int client_recursive(void *args, const char *arg)
+/* bool, for the options only some commands take: --no-verify and
+ * --continue put and get, --json those and the commands that say so. */
+static int set_own_flag(void *args, const struct cli_option *o, const char *arg)
 {
-    (void)arg;
-    ((struct cli_client_args *)args)->recursive = true;
-    return 0;
+    const struct cli_command *cmd = ((struct cli_client_args *)args)->cmd;
+
+    if (!cmd->transfer && !(o->getopt.val == 'J' && cmd->json))
+        return cli_report_usage(NULL, "%s does not take --%s", cmd->name,
+                                o->getopt.name);
+    return set_flag(args, o, arg);
 }
 
-static int client_host(void *args, const char *arg)
+static int client_help(void *args, const struct cli_option *o, const char *arg)
 {
-    ((struct cli_client_args *)args)->cfg.host = arg;
-    return 0;
-}
-
-static int client_port(void *args, const char *arg)
-{
-    struct cli_client_args *a = args;
-
-    if (parse_port(arg, &a->cfg.port) != 0)
-        return cli_report_usage(NULL, "not a port number: '%s'", arg);
-    return 0;
-}
-
-static int client_compress(void *args, const char *arg)
-{
-    (void)arg;
-    ((struct cli_client_args *)args)->xfer.compress = true;
-    return 0;
-}
-
-static int client_no_verify(void *args, const char *arg)
-{
-    struct cli_client_args *a = args;
-
-    (void)arg;
-    if (!a->cmd->transfer)
-        return cli_report_usage(NULL, "%s does not take --no-verify", a->cmd->name);
-    a->xfer.no_verify = true;
-    return 0;
-}
-
-static int client_quiet(void *args, const char *arg)
-{
-    (void)arg;
-    ((struct cli_client_args *)args)->quiet = true;
-    return 0;
-}
-
-static int client_help(void *args, const char *arg)
-{
+    (void)o;
     (void)arg;
     fputs(((struct cli_client_args *)args)->cmd->help, stdout);
     fputs(client_options_text, stdout);
     return -1;
 }
 
-static int client_token_file(void *args, const char *arg)
-{
-    ((struct cli_client_args *)args)->token_file = arg;
-    return 0;
-}
-
-static int client_server_key(void *args, const char *arg)
-{
-    ((struct cli_client_args *)args)->cfg.server_key = arg;
-    return 0;
-}
-
-static int client_plaintext(void *args, const char *arg)
-{
-    (void)arg;
-    ((struct cli_client_args *)args)->cfg.plaintext = true;
-    return 0;
-}
-
-static int client_cipher(void *args, const char *arg)
+static int client_cipher(void *args, const struct cli_option *o, const char *arg)
 {
     struct cli_client_args *a = args;
 
+    (void)o;
     if (strcmp(arg, "chacha20-poly1305") == 0)
         a->cfg.cipher = FT_CIPHER_CHACHAPOLY;
     else if (strcmp(arg, "aes-256-gcm") == 0)
@@ -205,10 +187,11 @@ static int client_cipher(void *args, const char *arg)
     return 0;
 }
 
-static int client_limit_rate(void *args, const char *arg)
+static int client_limit_rate(void *args, const struct cli_option *o, const char *arg)
 {
     struct cli_client_args *a = args;
 
+    (void)o;
     if (!a->cmd->transfer || parse_size(arg, &a->xfer.rate_limit) != 0 ||
         a->xfer.rate_limit == 0)
         return cli_report_usage(NULL, "--limit-rate needs a rate such as 500k or "
@@ -216,64 +199,27 @@ static int client_limit_rate(void *args, const char *arg)
     return 0;
 }
 
-static int client_continue(void *args, const char *arg)
-{
-    struct cli_client_args *a = args;
-
-    (void)arg;
-    if (!a->cmd->transfer)
-        return cli_report_usage(NULL, "%s does not take --continue", a->cmd->name);
-    a->xfer.resume = true;
-    return 0;
-}
-
-static int client_connect_timeout(void *args, const char *arg)
-{
-    struct cli_client_args *a = args;
-
-    if (parse_seconds_ms(arg, &a->cfg.connect_timeout_ms) != 0)
-        return cli_report_usage(NULL, "--connect-timeout needs seconds, not '%s'",
-                                arg);
-    return 0;
-}
-
-static int client_timeout(void *args, const char *arg)
-{
-    struct cli_client_args *a = args;
-
-    if (parse_seconds_ms(arg, &a->cfg.timeout_ms) != 0)
-        return cli_report_usage(NULL, "--timeout needs seconds, not '%s'", arg);
-    return 0;
-}
-
-static int client_json(void *args, const char *arg)
-{
-    struct cli_client_args *a = args;
-
-    (void)arg;
-    if (!a->cmd->transfer && !a->cmd->json)
-        return cli_report_usage(NULL, "%s does not take --json", a->cmd->name);
-    a->json = true;
-    return 0;
-}
+#define CLIENT(field) offsetof(struct cli_client_args, field)
 
 static const struct cli_option client_options[] = {
-    { { "host", required_argument, NULL, 'H' }, client_host },
-    { { "recursive", no_argument, NULL, 'r' }, client_recursive },
-    { { "port", required_argument, NULL, 'p' }, client_port },
-    { { "compress", no_argument, NULL, 'z' }, client_compress },
-    { { "no-verify", no_argument, NULL, 'V' }, client_no_verify },
-    { { "quiet", no_argument, NULL, 'q' }, client_quiet },
-    { { "help", no_argument, NULL, 'h' }, client_help },
-    { { "token-file", required_argument, NULL, 'T' }, client_token_file },
-    { { "server-key", required_argument, NULL, 'K' }, client_server_key },
-    { { "plaintext", no_argument, NULL, 'P' }, client_plaintext },
-    { { "cipher", required_argument, NULL, 'C' }, client_cipher },
-    { { "limit-rate", required_argument, NULL, 'L' }, client_limit_rate },
-    { { "continue", no_argument, NULL, 'U' }, client_continue },
-    { { "connect-timeout", required_argument, NULL, 'c' }, client_connect_timeout },
-    { { "timeout", required_argument, NULL, 't' }, client_timeout },
-    { { "json", no_argument, NULL, 'J' }, client_json },
+    { { "host", required_argument, NULL, 'H' }, set_text, CLIENT(cfg.host) },
+    { { "recursive", no_argument, NULL, 'r' }, set_flag, CLIENT(recursive) },
+    { { "port", required_argument, NULL, 'p' }, set_port, CLIENT(cfg.port) },
+    { { "compress", no_argument, NULL, 'z' }, set_flag, CLIENT(xfer.compress) },
+    { { "no-verify", no_argument, NULL, 'V' }, set_own_flag, CLIENT(xfer.no_verify) },
+    { { "quiet", no_argument, NULL, 'q' }, set_flag, CLIENT(quiet) },
+    { { "help", no_argument, NULL, 'h' }, client_help, 0 },
+    { { "token-file", required_argument, NULL, 'T' }, set_text, CLIENT(token_file) },
+    { { "server-key", required_argument, NULL, 'K' }, set_text, CLIENT(cfg.server_key) },
+    { { "plaintext", no_argument, NULL, 'P' }, set_flag, CLIENT(cfg.plaintext) },
+    { { "cipher", required_argument, NULL, 'C' }, client_cipher, 0 },
+    { { "limit-rate", required_argument, NULL, 'L' }, client_limit_rate, 0 },
+    { { "continue", no_argument, NULL, 'U' }, set_own_flag, CLIENT(xfer.resume) },
+    { { "connect-timeout", required_argument, NULL, 'c' }, set_seconds_ms,
+      CLIENT(cfg.connect_timeout_ms) },
+    { { "timeout", required_argument, NULL, 't' }, set_seconds_ms,
+      CLIENT(cfg.timeout_ms) },
+    { { "json", no_argument, NULL, 'J' }, set_own_flag, CLIENT(json) },
 };
 
 int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
@@ -307,29 +253,11 @@ void cli_trim_remote_names(char **names, int n)
 
 /* ---------------------------------------------------------------- serve */
 
-static int serve_root(void *args, const char *arg)
-{
-    ((struct cli_serve_args *)args)->cfg.root = arg;
-    return 0;
-}
-
-static int serve_host(void *args, const char *arg)
-{
-    ((struct cli_serve_args *)args)->cfg.host = arg;
-    return 0;
-}
-
-static int serve_port(void *args, const char *arg)
-{
-    if (parse_port(arg, &((struct cli_serve_args *)args)->cfg.port) != 0)
-        return cli_report_usage(NULL, "not a port number: '%s'", arg);
-    return 0;
-}
-
-static int serve_max_clients(void *args, const char *arg)
+static int serve_max_clients(void *args, const struct cli_option *o, const char *arg)
 {
     uint64_t n;
 
+    (void)o;
     if (parse_size(arg, &n) != 0 || n == 0 || n > 100000)
         return cli_report_usage(NULL, "--max-clients needs 1 to 100000, not '%s'",
                                 arg);
@@ -337,39 +265,24 @@ static int serve_max_clients(void *args, const char *arg)
     return 0;
 }
 
-static int serve_max_file_size(void *args, const char *arg)
+static int serve_max_file_size(void *args, const struct cli_option *o,
+                               const char *arg)
 {
     struct ft_server_config *cfg = &((struct cli_serve_args *)args)->cfg;
 
+    (void)o;
     if (parse_size(arg, &cfg->max_file_size) != 0 || cfg->max_file_size == 0)
         return cli_report_usage(NULL, "--max-file-size needs a size such as 10G, "
                                       "not '%s'", arg);
     return 0;
 }
 
-static int serve_idle_timeout(void *args, const char *arg)
-{
-    struct ft_server_config *cfg = &((struct cli_serve_args *)args)->cfg;
-
-    if (parse_seconds_ms(arg, &cfg->idle_timeout_ms) != 0)
-        return cli_report_usage(NULL, "--idle-timeout needs seconds, not '%s'", arg);
-    return 0;
-}
-
-static int serve_handshake_timeout(void *args, const char *arg)
-{
-    struct ft_server_config *cfg = &((struct cli_serve_args *)args)->cfg;
-
-    if (parse_seconds_ms(arg, &cfg->handshake_timeout_ms) != 0)
-        return cli_report_usage(NULL, "--handshake-timeout needs seconds, not '%s'",
-                                arg);
-    return 0;
-}
-
-static int serve_max_frame_size(void *args, const char *arg)
+static int serve_max_frame_size(void *args, const struct cli_option *o,
+                                const char *arg)
 {
     uint64_t n;
 
+    (void)o;
     if (parse_size(arg, &n) != 0 || n < 4096 || n > FT_FRAME_MAX_PAYLOAD)
         return cli_report_usage(NULL, "--max-frame-size needs 4096 to %u, not '%s'",
                                 FT_FRAME_MAX_PAYLOAD, arg);
@@ -377,75 +290,58 @@ static int serve_max_frame_size(void *args, const char *arg)
     return 0;
 }
 
-static int serve_read_only(void *args, const char *arg)
-{
-    (void)arg;
-    ((struct cli_serve_args *)args)->cfg.read_only = true;
-    return 0;
-}
-
-static int serve_key_file(void *args, const char *arg)
-{
-    ((struct cli_serve_args *)args)->cfg.key_file = arg;
-    return 0;
-}
-
-static int serve_token_file(void *args, const char *arg)
-{
-    ((struct cli_serve_args *)args)->token_file = arg;
-    return 0;
-}
-
-static int serve_allow_plaintext(void *args, const char *arg)
-{
-    (void)arg;
-    ((struct cli_serve_args *)args)->cfg.allow_plaintext = true;
-    return 0;
-}
-
-static int serve_max_rate(void *args, const char *arg)
+static int serve_max_rate(void *args, const struct cli_option *o, const char *arg)
 {
     struct ft_server_config *cfg = &((struct cli_serve_args *)args)->cfg;
 
+    (void)o;
     if (parse_size(arg, &cfg->max_rate) != 0 || cfg->max_rate == 0)
         return cli_report_usage(NULL, "--max-rate needs a rate such as 10M, not '%s'",
                                 arg);
     return 0;
 }
 
-static int serve_partial_ttl(void *args, const char *arg)
+static int serve_partial_ttl(void *args, const struct cli_option *o, const char *arg)
 {
     uint64_t n;
 
+    (void)o;
     if (parse_size(arg, &n) != 0 || n == 0 || n > INT32_MAX)
         return cli_report_usage(NULL, "--partial-ttl needs seconds, not '%s'", arg);
     ((struct cli_serve_args *)args)->cfg.partial_ttl_s = (int64_t)n;
     return 0;
 }
 
-static int serve_help(void *args, const char *arg)
+/* serve and keygen: the help text is the args' first field. */
+static int print_help(void *args, const struct cli_option *o, const char *arg)
 {
+    (void)o;
     (void)arg;
-    fputs(((struct cli_serve_args *)args)->help, stdout);
+    fputs(*(const char **)args, stdout);
     return -1;
 }
 
+#define SERVE(field) offsetof(struct cli_serve_args, field)
+
 static const struct cli_option serve_options[] = {
-    { { "root", required_argument, NULL, 'r' }, serve_root },
-    { { "host", required_argument, NULL, 'H' }, serve_host },
-    { { "port", required_argument, NULL, 'p' }, serve_port },
-    { { "max-clients", required_argument, NULL, 'c' }, serve_max_clients },
-    { { "max-file-size", required_argument, NULL, 'm' }, serve_max_file_size },
-    { { "idle-timeout", required_argument, NULL, 'i' }, serve_idle_timeout },
-    { { "handshake-timeout", required_argument, NULL, 'k' }, serve_handshake_timeout },
-    { { "max-frame-size", required_argument, NULL, 'f' }, serve_max_frame_size },
-    { { "read-only", no_argument, NULL, 'R' }, serve_read_only },
-    { { "key-file", required_argument, NULL, 'K' }, serve_key_file },
-    { { "token-file", required_argument, NULL, 'T' }, serve_token_file },
-    { { "allow-plaintext", no_argument, NULL, 'P' }, serve_allow_plaintext },
-    { { "max-rate", required_argument, NULL, 'M' }, serve_max_rate },
-    { { "partial-ttl", required_argument, NULL, 'l' }, serve_partial_ttl },
-    { { "help", no_argument, NULL, 'h' }, serve_help },
+    { { "root", required_argument, NULL, 'r' }, set_text, SERVE(cfg.root) },
+    { { "host", required_argument, NULL, 'H' }, set_text, SERVE(cfg.host) },
+    { { "port", required_argument, NULL, 'p' }, set_port, SERVE(cfg.port) },
+    { { "max-clients", required_argument, NULL, 'c' }, serve_max_clients, 0 },
+    { { "max-file-size", required_argument, NULL, 'm' }, serve_max_file_size, 0 },
+    { { "idle-timeout", required_argument, NULL, 'i' }, set_seconds_ms,
+      SERVE(cfg.idle_timeout_ms) },
+    { { "handshake-timeout", required_argument, NULL, 'k' }, set_seconds_ms,
+      SERVE(cfg.handshake_timeout_ms) },
+    { { "max-frame-size", required_argument, NULL, 'f' }, serve_max_frame_size, 0 },
+    { { "read-only", no_argument, NULL, 'R' }, set_flag, SERVE(cfg.read_only) },
+    { { "key-file", required_argument, NULL, 'K' }, set_text, SERVE(cfg.key_file) },
+    { { "token-file", required_argument, NULL, 'T' }, set_text, SERVE(token_file) },
+    { { "allow-plaintext", no_argument, NULL, 'P' }, set_flag,
+      SERVE(cfg.allow_plaintext) },
+    { { "max-rate", required_argument, NULL, 'M' }, serve_max_rate, 0 },
+    { { "partial-ttl", required_argument, NULL, 'l' }, serve_partial_ttl, 0 },
+    { { "help", no_argument, NULL, 'h' }, print_help, 0 },
 };
 
 int cli_parse_serve_args(int argc, char **argv, struct cli_serve_args *a)
@@ -457,26 +353,14 @@ int cli_parse_serve_args(int argc, char **argv, struct cli_serve_args *a)
 /* --------------------------------------------------------------- keygen */
 
 struct keygen_args {
-    const char *help;
+    const char *help; /* first: print_help's */
     const char *path;
 };
 
-static int keygen_token(void *args, const char *arg)
-{
-    ((struct keygen_args *)args)->path = arg;
-    return 0;
-}
-
-static int keygen_help(void *args, const char *arg)
-{
-    (void)arg;
-    fputs(((struct keygen_args *)args)->help, stdout);
-    return -1;
-}
-
 static const struct cli_option keygen_options[] = {
-    { { "token", required_argument, NULL, 't' }, keygen_token },
-    { { "help", no_argument, NULL, 'h' }, keygen_help },
+    { { "token", required_argument, NULL, 't' }, set_text,
+      offsetof(struct keygen_args, path) },
+    { { "help", no_argument, NULL, 'h' }, print_help, 0 },
 };
 
 int cli_parse_keygen_args(int argc, char **argv, const char *help,

@@ -43,7 +43,7 @@ int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
 
 /* What serve is told. */
 struct cli_serve_args {
-    const char *help;
+    const char *help; /* first, as the help option takes it */
     struct ft_server_config cfg;
     const char *token_file;
 };

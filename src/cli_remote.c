@@ -2,6 +2,7 @@
  * change the server's files without moving their content. */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,35 @@ static const char stat_help[] =
     "      --json          one JSON object per NAME on standard output:\n"
     "                      {\"name\":S,\"size\":N,\"mtime\":N,\"mode\":N,\n"
     "                      \"folder\":B,\"blake2b_256\":\"hex\"|null}\n";
+
+/* A command on remote names: its options, and how many names it takes. */
+struct remote_command {
+    struct cli_command cmd;
+    int min_names, max_names;
+    const char *wrong_count; /* told after the command's name */
+};
+
+/* Parses the options of rc, checks and trims its names, connects. Returns
+ * the client, or NULL with *code the exit code (0 after --help). */
+static struct ft_client *start(int argc, char **argv,
+                               const struct remote_command *rc,
+                               struct cli_client_args *a, int *code)
+{
+    int names;
+
+    *code = cli_parse_client_args(argc, argv, &rc->cmd, a);
+    if (*code != 0) {
+        *code = *code < 0 ? CLI_EXIT_OK : *code;
+        return NULL;
+    }
+    names = argc - optind;
+    if (names < rc->min_names || names > rc->max_names) {
+        *code = cli_report_usage(NULL, "%s %s", rc->cmd.name, rc->wrong_count);
+        return NULL;
+    }
+    cli_trim_remote_names(argv + optind, names);
+    return cli_connect(a, rc->cmd.name, code);
+}
 
 /* A listing, kept whole to be sorted. */
 struct listing {
@@ -92,21 +122,17 @@ static void print_listing(const struct listing *l)
 
 int cli_ls(int argc, char **argv)
 {
-    static const struct cli_command cmd = { "ls", ls_help, false, true };
+    static const struct remote_command this = {
+        { "ls", ls_help, false, true }, 0, 1, "takes at most one FOLDER"
+    };
     struct cli_client_args a;
     struct listing l = { NULL, 0, 0 };
-    struct ft_client *c = NULL;
-    int code = cli_parse_client_args(argc, argv, &cmd, &a);
+    int code;
+    struct ft_client *c = start(argc, argv, &this, &a, &code);
     enum ft_err err;
 
-    if (code != 0)
-        return code < 0 ? CLI_EXIT_OK : code;
-    if (argc - optind > 1)
-        return cli_report_usage(NULL, "%s takes at most one FOLDER", "ls");
-    cli_trim_remote_names(argv + optind, argc - optind);
-    c = cli_connect(&a, "ls", &code);
     if (c == NULL)
-        goto out;
+        return code;
     err = ft_client_list_folder(c, argv[optind], a.recursive, collect_entry, &l);
     if (err != FT_OK) {
         fprintf(stderr, "ft: ls: %s\n", ft_client_error(c));
@@ -127,47 +153,61 @@ out:
     return code;
 }
 
-int cli_rm(int argc, char **argv)
+/* One request on a name: FT_OK, or the failure ft_client_error tells. */
+typedef enum ft_err (*name_request_fn)(struct ft_client *c,
+                                       const struct cli_client_args *a,
+                                       const char *name);
+
+/* Runs the command this: the request on each name given, telling each
+ * failure; goes on past the server's refusals. Returns the exit code of
+ * the last failure. */
+static int each_name(int argc, char **argv, const struct remote_command *this,
+                     name_request_fn request)
 {
-    static const struct cli_command cmd = { "rm", rm_help, false, false };
     struct cli_client_args a;
-    struct ft_client *c = NULL;
-    int code = cli_parse_client_args(argc, argv, &cmd, &a);
+    int code;
+    struct ft_client *c = start(argc, argv, this, &a, &code);
 
-    if (code != 0)
-        return code < 0 ? CLI_EXIT_OK : code;
-    if (argc == optind)
-        return cli_report_usage(NULL, "%s needs at least one NAME", "rm");
-    cli_trim_remote_names(argv + optind, argc - optind);
-    c = cli_connect(&a, "rm", &code);
     for (int i = optind; c != NULL && i < argc; i++) {
-        enum ft_err err = ft_client_remove_tree(c, argv[i], a.recursive);
+        enum ft_err err = request(c, &a, argv[i]);
 
-        if (err != FT_OK) {
-            fprintf(stderr, "ft: rm %s: %s\n", argv[i], ft_client_error(c));
-            code = cli_exit_code(err);
-            if (err != FT_ERR_NOT_FOUND && cli_exit_code(err) != CLI_EXIT_REFUSED)
-                break;
-        }
+        if (err == FT_OK)
+            continue;
+        fprintf(stderr, "ft: %s %s: %s\n", this->cmd.name, argv[i],
+                ft_client_error(c));
+        code = cli_exit_code(err);
+        if (code != CLI_EXIT_REFUSED)
+            break;
     }
     ft_client_close(c);
     return code;
 }
 
+static enum ft_err remove_name(struct ft_client *c, const struct cli_client_args *a,
+                               const char *name)
+{
+    return ft_client_remove_tree(c, name, a->recursive);
+}
+
+int cli_rm(int argc, char **argv)
+{
+    static const struct remote_command this = {
+        { "rm", rm_help, false, false }, 1, INT_MAX, "needs at least one NAME"
+    };
+
+    return each_name(argc, argv, &this, remove_name);
+}
+
 int cli_mv(int argc, char **argv)
 {
-    static const struct cli_command cmd = { "mv", mv_help, false, false };
+    static const struct remote_command this = {
+        { "mv", mv_help, false, false }, 2, 2, "needs OLD and NEW"
+    };
     struct cli_client_args a;
-    struct ft_client *c = NULL;
-    int code = cli_parse_client_args(argc, argv, &cmd, &a);
+    int code;
+    struct ft_client *c = start(argc, argv, &this, &a, &code);
     enum ft_err err;
 
-    if (code != 0)
-        return code < 0 ? CLI_EXIT_OK : code;
-    if (argc - optind != 2)
-        return cli_report_usage(NULL, "%s needs OLD and NEW", "mv");
-    cli_trim_remote_names(argv + optind, 2);
-    c = cli_connect(&a, "mv", &code);
     if (c == NULL)
         return code;
     err = ft_client_move(c, argv[optind], argv[optind + 1]);
@@ -204,32 +244,22 @@ static void print_stat(const char *name, const struct ft_stat *st, bool json)
         printf("blake2b-256: %s\n", st->digest_hex);
 }
 
+static enum ft_err stat_name(struct ft_client *c, const struct cli_client_args *a,
+                             const char *name)
+{
+    struct ft_stat st;
+    enum ft_err err = ft_client_stat(c, name, &st);
+
+    if (err == FT_OK)
+        print_stat(name, &st, a->json);
+    return err;
+}
+
 int cli_stat(int argc, char **argv)
 {
-    static const struct cli_command cmd = { "stat", stat_help, false, true };
-    struct cli_client_args a;
-    struct ft_client *c = NULL;
-    int code = cli_parse_client_args(argc, argv, &cmd, &a);
+    static const struct remote_command this = {
+        { "stat", stat_help, false, true }, 1, INT_MAX, "needs at least one NAME"
+    };
 
-    if (code != 0)
-        return code < 0 ? CLI_EXIT_OK : code;
-    if (argc == optind)
-        return cli_report_usage(NULL, "%s needs at least one NAME", "stat");
-    cli_trim_remote_names(argv + optind, argc - optind);
-    c = cli_connect(&a, "stat", &code);
-    for (int i = optind; c != NULL && i < argc; i++) {
-        struct ft_stat st;
-        enum ft_err err = ft_client_stat(c, argv[i], &st);
-
-        if (err == FT_OK) {
-            print_stat(argv[i], &st, a.json);
-            continue;
-        }
-        fprintf(stderr, "ft: stat %s: %s\n", argv[i], ft_client_error(c));
-        code = cli_exit_code(err);
-        if (cli_exit_code(err) != CLI_EXIT_REFUSED)
-            break;
-    }
-    ft_client_close(c);
-    return code;
+    return each_name(argc, argv, &this, stat_name);
 }

@@ -19,6 +19,16 @@
 /* Room for one component of a name, with a margin. */
 #define LEAF_BUF 512
 
+/* The options put and get share, in their help after -z. */
+#define TRANSFER_OPTIONS_HELP                                                  \
+    "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"              \
+    "      --limit-rate R  move at most R bytes per second, e.g. 500k, 10M\n"   \
+    "                      (k, M, G: powers of 1024)\n"                         \
+    "      --continue      go on with an interrupted transfer: the part\n"      \
+    "                      already there is checked chunk by chunk (BLAKE2b)\n" \
+    "                      and sending resumes at the first chunk that\n"       \
+    "                      differs; the whole file is verified at the end\n"
+
 static const char put_help[] =
     "usage: ft put [OPTIONS] LOCAL [REMOTE]\n"
     "       ft put [OPTIONS] LOCAL... REMOTE_FOLDER\n"
@@ -33,13 +43,7 @@ static const char put_help[] =
     "on standard error until the summary line replaces it.\n"
     "  -r, --recursive     copy folders and everything in them\n"
     "  -z, --compress      compress with zlib on the way\n"
-    "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"
-    "      --limit-rate R  move at most R bytes per second, e.g. 500k, 10M\n"
-    "                      (k, M, G: powers of 1024)\n"
-    "      --continue      go on with an interrupted transfer: the part\n"
-    "                      already there is checked chunk by chunk (BLAKE2b)\n"
-    "                      and sending resumes at the first chunk that\n"
-    "                      differs; the whole file is verified at the end\n"
+    TRANSFER_OPTIONS_HELP
     "      --json          JSON on standard output instead of text:\n"
     CLI_JSON_HELP;
 
@@ -56,13 +60,7 @@ static const char get_help[] =
     "on standard error until the summary line replaces it.\n"
     "  -r, --recursive     copy folders and everything in them\n"
     "  -z, --compress      ask the server to compress with zlib\n"
-    "      --no-verify     skip the end-to-end BLAKE2b-256 check\n"
-    "      --limit-rate R  move at most R bytes per second, e.g. 500k, 10M\n"
-    "                      (k, M, G: powers of 1024)\n"
-    "      --continue      go on with an interrupted transfer: the part\n"
-    "                      already there is checked chunk by chunk (BLAKE2b)\n"
-    "                      and sending resumes at the first chunk that\n"
-    "                      differs; the whole file is verified at the end\n"
+    TRANSFER_OPTIONS_HELP
     "      --json          JSON on standard output (standard error when LOCAL\n"
     "                      is '-', and notes then too, as {\"event\":\"note\",\n"
     "                      \"message\":S}) instead of text:\n"
@@ -186,39 +184,55 @@ static int stream(struct ft_client *c, struct cli_client_args *a,
     return cli_exit_code(err);
 }
 
-/* Copies the n sources, up (put) or down, to dest: as cp and scp do, with
- * into each goes inside dest under its own last component. Returns the
- * exit code. */
-static int copy(struct ft_client *c, struct cli_client_args *a, char **srcs,
-                int n, const char *dest, bool into, bool put)
+/* The operands of put or get: the sources, and where they go. */
+struct operands {
+    char **srcs;
+    int n;
+    const char *dest; /* NULL: each source's last component, here */
+    bool into;        /* each source goes inside dest, as cp and scp do */
+};
+
+static void split_operands(int argc, char **argv, struct operands *o)
+{
+    int left = argc - optind;
+
+    o->srcs = argv + optind;
+    o->n = left - (left >= 2 ? 1 : 0); /* left < 1: none */
+    o->dest = left >= 2 ? argv[argc - 1] : NULL;
+    o->into = false;
+}
+
+/* Copies the sources up (put) or down. Returns the exit code. */
+static int copy(struct ft_client *c, struct cli_client_args *a,
+                const struct operands *o, bool put)
 {
     struct ft_tree_events ev = { on_start, on_done, on_failure, on_skip, a };
-    struct ft_tree_item *items = calloc((size_t)n, sizeof(*items));
+    struct ft_tree_item *items = calloc((size_t)o->n, sizeof(*items));
+    char **targets = calloc((size_t)o->n, sizeof(*targets));
     char leaf[LEAF_BUF];
-    char **targets = calloc((size_t)n, sizeof(*targets));
     int made = 0, code;
 
-    for (; items != NULL && targets != NULL && made < n; made++) {
+    for (; items != NULL && targets != NULL && made < o->n; made++) {
         if (put)
-            local_leaf(srcs[made], leaf, sizeof(leaf));
+            local_leaf(o->srcs[made], leaf, sizeof(leaf));
         else
-            last_component(srcs[made], leaf, sizeof(leaf));
-        targets[made] = target_of(dest, into, leaf);
+            last_component(o->srcs[made], leaf, sizeof(leaf));
+        targets[made] = target_of(o->dest, o->into, leaf);
         if (targets[made] == NULL)
             break;
-        items[made].local = put ? srcs[made] : targets[made];
-        items[made].remote = put ? targets[made] : srcs[made];
+        items[made].local = put ? o->srcs[made] : targets[made];
+        items[made].remote = put ? targets[made] : o->srcs[made];
     }
-    if (made < n)
+    if (made < o->n)
         code = cli_report_fail(a->report, CLI_EXIT_LOCAL_IO, "%s: out of memory",
                                a->report->op);
-    else if (n == 1 && strcmp(items[0].local, "-") == 0 && (put || !a->recursive))
+    else if (o->n == 1 && strcmp(items[0].local, "-") == 0 && (put || !a->recursive))
         code = stream(c, a, &items[0], put);
     else if (put)
-        code = cli_exit_code(ft_client_put_tree(c, items, (size_t)n, a->recursive,
+        code = cli_exit_code(ft_client_put_tree(c, items, (size_t)o->n, a->recursive,
                                                 &a->xfer, &ev));
     else
-        code = cli_exit_code(ft_client_get_tree(c, items, (size_t)n, a->recursive,
+        code = cli_exit_code(ft_client_get_tree(c, items, (size_t)o->n, a->recursive,
                                                 &a->xfer, &ev));
     for (int i = 0; targets != NULL && i < made; i++)
         free(targets[i]);
@@ -235,82 +249,94 @@ static bool remote_is_folder(struct ft_client *c, const char *remote)
     return ft_client_stat_quick(c, remote, &st) == FT_OK && st.is_dir;
 }
 
-int cli_put(int argc, char **argv)
+/* Connects, then copies the operands up (put) or down. */
+static int connect_and_copy(struct cli_client_args *a, struct operands *o,
+                            bool put)
 {
-    static const struct cli_command cmd = { "put", put_help, true, false };
-    struct cli_client_args a;
-    struct cli_report rep;
-    struct ft_client *c;
-    const char *dest;
-    bool into;
-    int nsrc;
-    int code = cli_parse_client_args(argc, argv, &cmd, &a);
+    int code;
+    struct ft_client *c = cli_connect(a, a->cmd->name, &code);
 
-    if (code != 0)
-        return code < 0 ? CLI_EXIT_OK : code;
-    cli_report_init(&rep, "put", a.quiet, a.json ? stdout : NULL);
-    a.report = &rep;
-    nsrc = argc - optind - (argc - optind >= 2 ? 1 : 0);
-    if (argc - optind < 1)
-        return cli_report_usage(&rep, "%s needs LOCAL", "put");
-    dest = argc - optind >= 2 ? argv[argc - 1] : NULL;
-    if (dest != NULL && dest[0] == '\0')
-        return cli_report_usage(&rep, "%s: the REMOTE name is empty", "put");
-    for (int i = optind; i < optind + nsrc; i++) {
-        if (strcmp(argv[i], "-") == 0 && (dest == NULL || nsrc > 1))
-            return cli_report_usage(&rep, "%s: standard input needs a REMOTE "
-                                    "name, alone", "put -");
-    }
-    c = cli_connect(&a, "put", &code);
     if (c == NULL)
         return code;
-    a.xfer.progress = cli_report_progress;
-    a.xfer.progress_ctx = &rep;
+    a->xfer.progress = cli_report_progress;
+    a->xfer.progress_ctx = a->report;
     /* As cp and scp: several sources, a trailing '/', or an existing folder
      * mean "into"; otherwise the destination is the new name. */
-    into = dest != NULL && (nsrc > 1 || dest[strlen(dest) - 1] == '/' ||
-                            remote_is_folder(c, dest));
-    code = copy(c, &a, argv + optind, nsrc, dest, into, true);
+    if (put)
+        o->into = o->dest != NULL &&
+                  (o->n > 1 || o->dest[strlen(o->dest) - 1] == '/' ||
+                   remote_is_folder(c, o->dest));
+    code = copy(c, a, o, put);
     ft_client_close(c);
     return code;
 }
 
-int cli_get(int argc, char **argv)
+/* put's operands: at least one source; standard input ('-') alone and
+ * with a REMOTE name. Returns an exit code, 0 to go on. */
+static int check_put(struct cli_report *rep, const struct operands *o)
 {
-    static const struct cli_command cmd = { "get", get_help, true, false };
+    if (o->n < 1)
+        return cli_report_usage(rep, "%s needs LOCAL", "put");
+    if (o->dest != NULL && o->dest[0] == '\0')
+        return cli_report_usage(rep, "%s: the REMOTE name is empty", "put");
+    for (int i = 0; i < o->n; i++) {
+        if (strcmp(o->srcs[i], "-") == 0 && (o->dest == NULL || o->n > 1))
+            return cli_report_usage(rep, "%s: standard input needs a REMOTE "
+                                    "name, alone", "put -");
+    }
+    return CLI_EXIT_OK;
+}
+
+/* get's operands: at least one source, and an existing folder for
+ * several. Trims the sources; tells whether they go into dest. */
+static int check_get(struct cli_report *rep, struct operands *o)
+{
+    struct stat sb;
+
+    if (o->n < 1)
+        return cli_report_usage(rep, "%s needs REMOTE", "get");
+    cli_trim_remote_names(o->srcs, o->n);
+    o->into = o->dest != NULL && stat(o->dest, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (o->n > 1 && !o->into)
+        return cli_report_usage(rep, "get: '%s' must be an existing folder when "
+                                "several files are fetched", o->dest);
+    return CLI_EXIT_OK;
+}
+
+/* ft put (put) or ft get. */
+static int transfer(int argc, char **argv, bool put)
+{
+    static const struct cli_command commands[] = {
+        { "get", get_help, true, false },
+        { "put", put_help, true, false },
+    };
     struct cli_client_args a;
     struct cli_report rep;
-    struct ft_client *c;
-    const char *dest;
-    struct stat sb;
-    bool into;
-    int nsrc;
-    int code = cli_parse_client_args(argc, argv, &cmd, &a);
+    struct operands o;
+    int code = cli_parse_client_args(argc, argv, &commands[put], &a);
 
     if (code != 0)
         return code < 0 ? CLI_EXIT_OK : code;
-    /* The file itself may own standard output: the JSON then goes beside
-     * the text's place, standard error. */
-    cli_report_init(&rep, "get", a.quiet,
+    /* A get's file itself may own standard output: the JSON then goes
+     * beside the text's place, standard error. */
+    cli_report_init(&rep, commands[put].name, a.quiet,
                     !a.json ? NULL
-                    : argc - optind == 2 && strcmp(argv[optind + 1], "-") == 0
+                    : !put && argc - optind == 2 && strcmp(argv[optind + 1], "-") == 0
                     ? stderr : stdout);
     a.report = &rep;
-    if (argc - optind < 1)
-        return cli_report_usage(&rep, "%s needs REMOTE", "get");
-    nsrc = argc - optind - (argc - optind >= 2 ? 1 : 0);
-    dest = argc - optind >= 2 ? argv[argc - 1] : NULL;
-    cli_trim_remote_names(argv + optind, nsrc);
-    into = dest != NULL && stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode);
-    if (nsrc > 1 && !into)
-        return cli_report_usage(&rep, "get: '%s' must be an existing folder when "
-                                "several files are fetched", dest);
-    c = cli_connect(&a, "get", &code);
-    if (c == NULL)
+    split_operands(argc, argv, &o);
+    code = put ? check_put(&rep, &o) : check_get(&rep, &o);
+    if (code != CLI_EXIT_OK)
         return code;
-    a.xfer.progress = cli_report_progress;
-    a.xfer.progress_ctx = &rep;
-    code = copy(c, &a, argv + optind, nsrc, dest, into, false);
-    ft_client_close(c);
-    return code;
+    return connect_and_copy(&a, &o, put);
+}
+
+int cli_put(int argc, char **argv)
+{
+    return transfer(argc, argv, true);
+}
+
+int cli_get(int argc, char **argv)
+{
+    return transfer(argc, argv, false);
 }

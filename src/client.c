@@ -59,6 +59,45 @@ bool ft_client_pinned_now(const struct ft_client *c)
     return c->pinned_now;
 }
 
+enum ft_failure ft_client_failure(enum ft_err err)
+{
+    switch (err) {
+    case FT_ERR_OK:
+        return FT_FAILURE_NONE;
+    case FT_ERR_USAGE:
+        return FT_FAILURE_USAGE;
+    case FT_ERR_CONNECT:
+    case FT_ERR_NOT_FT:
+    case FT_ERR_VERSION:
+    case FT_ERR_KEY_CHANGED:
+        return FT_FAILURE_CONNECT;
+    case FT_ERR_BAD_NAME:
+    case FT_ERR_NOT_FOUND:
+    case FT_ERR_NO_SPACE:
+    case FT_ERR_TOO_LARGE:
+    case FT_ERR_READ_ONLY:
+    case FT_ERR_BUSY:
+    case FT_ERR_DENIED:
+    case FT_ERR_SERVER:
+    case FT_ERR_TOKEN:
+        return FT_FAILURE_REFUSED;
+    case FT_ERR_IO:
+    case FT_ERR_NOMEM:
+    case FT_ERR_CHANGED:
+        return FT_FAILURE_LOCAL;
+    case FT_ERR_INTEGRITY:
+    case FT_ERR_TAMPERED:
+        return FT_FAILURE_INTEGRITY;
+    case FT_ERR_CLOSED:
+    case FT_ERR_TIMEOUT:
+    case FT_ERR_PROTOCOL:
+    case FT_ERR_FRAME_TOO_BIG:
+    case FT_ERR_INTERRUPTED:
+        return FT_FAILURE_CONNECTION;
+    }
+    return FT_FAILURE_CONNECTION;
+}
+
 enum ft_err ft_client_fail(struct ft_client *c, enum ft_err err)
 {
     int saved = errno;

@@ -60,36 +60,9 @@ static void skip(const struct tree *t, const char *path, const char *why)
  * once the link is in doubt or the data arrived wrong. */
 static bool keeps_going(enum ft_err err)
 {
-    switch (err) {
-    case FT_ERR_OK:
-    case FT_ERR_IO:
-    case FT_ERR_NOMEM:
-    case FT_ERR_CHANGED:
-    case FT_ERR_BAD_NAME:
-    case FT_ERR_NOT_FOUND:
-    case FT_ERR_NO_SPACE:
-    case FT_ERR_TOO_LARGE:
-    case FT_ERR_READ_ONLY:
-    case FT_ERR_BUSY:
-    case FT_ERR_DENIED:
-    case FT_ERR_SERVER:
-    case FT_ERR_TOKEN:
-        return true;
-    case FT_ERR_USAGE:
-    case FT_ERR_CONNECT:
-    case FT_ERR_CLOSED:
-    case FT_ERR_TIMEOUT:
-    case FT_ERR_PROTOCOL:
-    case FT_ERR_FRAME_TOO_BIG:
-    case FT_ERR_NOT_FT:
-    case FT_ERR_VERSION:
-    case FT_ERR_INTEGRITY:
-    case FT_ERR_INTERRUPTED:
-    case FT_ERR_TAMPERED:
-    case FT_ERR_KEY_CHANGED:
-        return false;
-    }
-    return false;
+    enum ft_failure f = ft_client_failure(err);
+
+    return f == FT_FAILURE_NONE || f == FT_FAILURE_LOCAL || f == FT_FAILURE_REFUSED;
 }
 
 /* Folds a file's outcome rc into the tree's err: the first failure is
@@ -278,51 +251,17 @@ static enum ft_err put_dir(const struct tree *t, const char *dir,
     return err;
 }
 
-/* Starts a copy of many files: none of the client's answers may be due. */
-static enum ft_err begin_tree(struct tree *t, struct ft_client *c,
-                              const struct ft_transfer_options *opt,
-                              const struct ft_tree_events *ev)
+/* Uploads one item: with recursive, a folder with everything in it. */
+static enum ft_err put_item(const struct tree *t, const struct ft_tree_item *item,
+                            bool recursive)
 {
-    static const struct ft_tree_events silent = { .ctx = NULL };
+    struct stat sb;
+    enum ft_err err;
 
-    t->c = c;
-    t->opt = opt;
-    t->ev = ev != NULL ? ev : &silent;
-    if (ft_client_puts_due(c) > 0 || ft_client_gets_due(c) > 0) {
-        ft_client_set_error(c, "answers to pipelined requests are still due");
-        return failed(t, NULL, FT_ERR_USAGE, ft_client_error(c));
-    }
-    return FT_OK;
-}
-
-enum ft_err ft_client_put_tree(struct ft_client *c,
-                               const struct ft_tree_item *items, size_t n,
-                               bool recursive,
-                               const struct ft_transfer_options *opt,
-                               const struct ft_tree_events *ev)
-{
-    struct tree t;
-    enum ft_err err = begin_tree(&t, c, opt, ev);
-
-    if (err != FT_OK)
-        return err;
-    /* Each item is told apart: its first failure counts, not a later
-     * one's, unless that ends the copy. */
-    for (size_t i = 0; i < n; i++) {
-        struct stat sb;
-        enum ft_err rc;
-
-        if (recursive && stat(items[i].local, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            rc = put_dir(&t, items[i].local, items[i].remote, 1);
-            keep(&rc, collect(&t, 0));
-        } else {
-            rc = put_file(&t, items[i].local, items[i].remote);
-        }
-        if (err == FT_OK)
-            err = rc;
-        if (!keeps_going(rc))
-            break;
-    }
+    if (!recursive || stat(item->local, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return put_file(t, item->local, item->remote);
+    err = put_dir(t, item->local, item->remote, 1);
+    keep(&err, collect(t, 0));
     return err;
 }
 
@@ -485,21 +424,39 @@ static enum ft_err get_dir(const struct tree *t, const char *remote,
     return err;
 }
 
-enum ft_err ft_client_get_tree(struct ft_client *c,
-                               const struct ft_tree_item *items, size_t n,
-                               bool recursive,
-                               const struct ft_transfer_options *opt,
-                               const struct ft_tree_events *ev)
+/* Downloads one item: with recursive, a folder with everything in it. */
+static enum ft_err get_item(const struct tree *t, const struct ft_tree_item *item,
+                            bool recursive)
 {
-    struct tree t;
-    enum ft_err err = begin_tree(&t, c, opt, ev);
+    if (recursive)
+        return get_dir(t, item->remote, item->local);
+    return get_file(t, item->remote, item->local, false);
+}
 
-    if (err != FT_OK)
-        return err;
+/* put_item or get_item. */
+typedef enum ft_err (*copy_item_fn)(const struct tree *t,
+                                    const struct ft_tree_item *item,
+                                    bool recursive);
+
+/* Copies the items one after the other with copy_item. Each item is told
+ * apart: its first failure counts, not a later one's, unless that ends the
+ * copy. */
+static enum ft_err copy_items(struct ft_client *c, const struct ft_tree_item *items,
+                              size_t n, bool recursive,
+                              const struct ft_transfer_options *opt,
+                              const struct ft_tree_events *ev,
+                              copy_item_fn copy_item)
+{
+    static const struct ft_tree_events silent = { .ctx = NULL };
+    struct tree t = { c, opt, ev != NULL ? ev : &silent };
+    enum ft_err err = FT_OK;
+
+    if (ft_client_puts_due(c) > 0 || ft_client_gets_due(c) > 0) {
+        ft_client_set_error(c, "answers to pipelined requests are still due");
+        return failed(&t, NULL, FT_ERR_USAGE, ft_client_error(c));
+    }
     for (size_t i = 0; i < n; i++) {
-        enum ft_err rc = recursive
-                             ? get_dir(&t, items[i].remote, items[i].local)
-                             : get_file(&t, items[i].remote, items[i].local, false);
+        enum ft_err rc = copy_item(&t, &items[i], recursive);
 
         if (err == FT_OK)
             err = rc;
@@ -507,4 +464,22 @@ enum ft_err ft_client_get_tree(struct ft_client *c,
             break;
     }
     return err;
+}
+
+enum ft_err ft_client_put_tree(struct ft_client *c,
+                               const struct ft_tree_item *items, size_t n,
+                               bool recursive,
+                               const struct ft_transfer_options *opt,
+                               const struct ft_tree_events *ev)
+{
+    return copy_items(c, items, n, recursive, opt, ev, put_item);
+}
+
+enum ft_err ft_client_get_tree(struct ft_client *c,
+                               const struct ft_tree_item *items, size_t n,
+                               bool recursive,
+                               const struct ft_transfer_options *opt,
+                               const struct ft_tree_events *ev)
+{
+    return copy_items(c, items, n, recursive, opt, ev, get_item);
 }

@@ -43,6 +43,30 @@ static struct ft_client_pipeline *pipeline(struct ft_client *c)
     return c->pipeline;
 }
 
+/* Starts a pipelined put (or get): the pipeline, made at the first, or
+ * why the request cannot go pipelined. allowed says whether its own terms
+ * let it; puts and gets are not pipelined together. */
+static enum ft_err begin_piped(struct ft_client *c, bool put, bool allowed,
+                               struct ft_client_pipeline **out)
+{
+    struct ft_client_pipeline *p;
+    enum ft_err err = ft_client_begin_pipelined(c);
+
+    if (err != FT_OK)
+        return err;
+    p = pipeline(c);
+    if (p == NULL)
+        return FT_ERR_NOMEM;
+    if (!allowed || !ft_client_can_pipeline(c) ||
+        (put ? p->due_count == FT_PIPELINE_MAX || p->gets_due > 0
+             : p->gets_due == FT_PIPELINE_MAX || p->due_count > 0)) {
+        ft_client_set_error(c, "this %s cannot be pipelined", put ? "put" : "get");
+        return FT_ERR_USAGE;
+    }
+    *out = p;
+    return FT_OK;
+}
+
 void ft_client_pipeline_free(struct ft_client *c)
 {
     free(c->pipeline);
@@ -219,20 +243,13 @@ enum ft_err ft_client_put_send_tagged(struct ft_client *c, int in_fd,
                                       void *tag)
 {
     struct ft_msg req = { .type = FT_MSG_PUT };
-    struct ft_client_pipeline *p;
+    struct ft_client_pipeline *p = NULL;
     size_t at;
-    enum ft_err err = ft_client_begin_pipelined(c);
+    enum ft_err err = begin_piped(c, true, size >= 0 && !(opt != NULL && opt->resume),
+                                  &p);
 
     if (err != FT_OK)
         return err;
-    p = pipeline(c);
-    if (p == NULL)
-        return FT_ERR_NOMEM;
-    if (!ft_client_can_pipeline(c) || size < 0 || p->due_count == FT_PIPELINE_MAX ||
-        p->gets_due > 0 || (opt != NULL && opt->resume)) {
-        ft_client_set_error(c, "this put cannot be pipelined");
-        return FT_ERR_USAGE;
-    }
     put_request(c, in_fd, size, remote, opt, FT_XFER_PIPELINE, &req);
     at = (p->due_first + p->due_count) % FT_PIPELINE_MAX;
     memset(&p->due[at].res, 0, sizeof(p->due[at].res));
@@ -473,19 +490,11 @@ enum ft_err ft_client_get_send(struct ft_client *c, const char *remote,
                                const struct ft_transfer_options *opt)
 {
     struct ft_msg req = { .type = FT_MSG_GET };
-    struct ft_client_pipeline *p;
-    enum ft_err err = ft_client_begin_pipelined(c);
+    struct ft_client_pipeline *p = NULL;
+    enum ft_err err = begin_piped(c, false, !(opt != NULL && opt->resume), &p);
 
     if (err != FT_OK)
         return err;
-    p = pipeline(c);
-    if (p == NULL)
-        return FT_ERR_NOMEM;
-    if (!ft_client_can_pipeline(c) || p->due_count > 0 ||
-        p->gets_due == FT_PIPELINE_MAX || (opt != NULL && opt->resume)) {
-        ft_client_set_error(c, "this get cannot be pipelined");
-        return FT_ERR_USAGE;
-    }
     req.u.get.flags = xfer_flags(c, opt) | FT_XFER_PIPELINE;
     req.u.get.name.ptr = (const uint8_t *)remote;
     req.u.get.name.len = strlen(remote);

@@ -32,38 +32,20 @@ static const char usage_text[] =
 
 int cli_exit_code(enum ft_err err)
 {
-    switch (err) {
-    case FT_ERR_OK:
+    switch (ft_client_failure(err)) {
+    case FT_FAILURE_NONE:
         return CLI_EXIT_OK;
-    case FT_ERR_USAGE:
+    case FT_FAILURE_USAGE:
         return CLI_EXIT_USAGE;
-    case FT_ERR_CONNECT:
-    case FT_ERR_NOT_FT:
-    case FT_ERR_VERSION:
-    case FT_ERR_KEY_CHANGED:
+    case FT_FAILURE_CONNECT:
         return CLI_EXIT_CONNECT;
-    case FT_ERR_BAD_NAME:
-    case FT_ERR_NOT_FOUND:
-    case FT_ERR_NO_SPACE:
-    case FT_ERR_TOO_LARGE:
-    case FT_ERR_READ_ONLY:
-    case FT_ERR_BUSY:
-    case FT_ERR_DENIED:
-    case FT_ERR_SERVER:
-    case FT_ERR_TOKEN:
+    case FT_FAILURE_REFUSED:
         return CLI_EXIT_REFUSED;
-    case FT_ERR_IO:
-    case FT_ERR_NOMEM:
-    case FT_ERR_CHANGED:
+    case FT_FAILURE_LOCAL:
         return CLI_EXIT_LOCAL_IO;
-    case FT_ERR_INTEGRITY:
-    case FT_ERR_TAMPERED:
+    case FT_FAILURE_INTEGRITY:
         return CLI_EXIT_INTEGRITY;
-    case FT_ERR_CLOSED:
-    case FT_ERR_TIMEOUT:
-    case FT_ERR_PROTOCOL:
-    case FT_ERR_FRAME_TOO_BIG:
-    case FT_ERR_INTERRUPTED:
+    case FT_FAILURE_CONNECTION:
         return CLI_EXIT_CONNECTION;
     }
     return CLI_EXIT_CONNECTION;

@@ -72,6 +72,20 @@ struct ft_transfer_options {
 };
 #define FT_SIZE_UNKNOWN_TOTAL UINT64_MAX
 
+/* What a failure concerns, as a program using the client sees it: whether
+ * a copy of many files goes on past it (ft/tree.h), and the ft command's
+ * exit code. */
+enum ft_failure {
+    FT_FAILURE_NONE,       /* FT_OK */
+    FT_FAILURE_USAGE,      /* a call or an argument the library refuses */
+    FT_FAILURE_CONNECT,    /* no connection, or not to the right server */
+    FT_FAILURE_REFUSED,    /* the server refused this request alone */
+    FT_FAILURE_LOCAL,      /* this side's files or memory */
+    FT_FAILURE_INTEGRITY,  /* data arrived altered */
+    FT_FAILURE_CONNECTION, /* the connection was lost or went out of step */
+};
+enum ft_failure ft_client_failure(enum ft_err err);
+
 /* Connects and performs the handshake. On failure *out is NULL and errbuf
  * receives the reason. */
 enum ft_err ft_client_connect(struct ft_client **out,

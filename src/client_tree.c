@@ -355,7 +355,8 @@ static void ask_ahead(const struct tree *t, const struct listing *l,
             (*next)++;
             continue;
         }
-        if (!get_pipelines(t, e) || (from = join(remote, e->name)) == NULL)
+        from = get_pipelines(t, e) ? join(remote, e->name) : NULL;
+        if (from == NULL)
             break;
         if (ft_client_get_send(t->c, from, t->opt) != FT_OK) {
             free(from);

@@ -1,5 +1,4 @@
-/* cli_args.c - the options of the ft commands: one table per kind of
- * command, each option with the function that takes it in. */
+/* cli_args.c - the options of each ft command, from one table per kind. */
 #define _GNU_SOURCE
 #include "cli_args.h"
 

@@ -1,5 +1,4 @@
-/* cli_connect.c - a client command's connection: its token, the pin of the
- * server's key, and the notes on what the connection turned out to be. */
+/* cli_connect.c - a client command's connection: token, pin, notes. */
 #include <stdio.h>
 #include <stdlib.h>
 

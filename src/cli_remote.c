@@ -1,5 +1,4 @@
-/* cli_remote.c - ft ls, rm, mv and stat: the commands that look at or
- * change the server's files without moving their content. */
+/* cli_remote.c - ft ls, rm, mv and stat: the server's names, not contents. */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <limits.h>

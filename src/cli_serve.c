@@ -1,5 +1,4 @@
-/* cli_serve.c - ft serve and ft keygen: running a server until a signal
- * stops it, and making the token its clients must hold. */
+/* cli_serve.c - ft serve and ft keygen. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>

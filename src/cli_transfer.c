@@ -1,6 +1,4 @@
-/* cli_transfer.c - ft put and ft get: which files go where, told as they
- * go. The copying itself is the library's (ft_client_put_tree and
- * ft_client_get_tree). */
+/* cli_transfer.c - ft put and ft get: which files go where, told as they go. */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>

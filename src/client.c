@@ -1,5 +1,4 @@
-/* client.c - the connection: handshake, pinning, one request at a time,
- * and the requests that move no file (list, remove, move, stat). */
+/* client.c - the connection: handshake, pinning, requests, ls/rm/mv/stat. */
 #define _GNU_SOURCE
 #include "ft/client.h"
 

@@ -1,5 +1,4 @@
-/* client_local.c - the client's own disk: download parts and their
- * publication, the sources of puts, the folders of a tree. */
+/* client_local.c - the client's disk: download parts, put sources, folders. */
 #define _GNU_SOURCE
 #include "client_local.h"
 

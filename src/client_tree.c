@@ -1,6 +1,4 @@
-/* client_tree.c - many files and whole folders over one connection: the
- * walk of a local tree or a remote listing, small files pipelined, and the
- * rule that one file's trouble does not stop the others. */
+/* client_tree.c - many files and whole folders over one connection. */
 #define _GNU_SOURCE
 #include "ft/tree.h"
 

@@ -1,5 +1,4 @@
-/* client_xfer.c - one file up or down, and the pipelined requests: the
- * only part of the client that knows which answers are due. */
+/* client_xfer.c - one file up or down, and the pipelined requests due. */
 #define _GNU_SOURCE
 #include "ft/client.h"
 

@@ -1,5 +1,4 @@
-/* main.c - the ft command: picks the command, and maps the library's
- * errors to exit codes. The commands live in cli_*.c. */
+/* main.c - the ft command: dispatch, and the exit code of each failure. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>

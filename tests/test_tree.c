@@ -26,61 +26,6 @@
 /* The server of test_pipelined_refusals takes files up to this size. */
 #define SMALL_LIMIT 1000
 
-struct fixture {
-    struct tu_server server;
-    char *work; /* the client's side */
-};
-
-static void quiet_log(void *ctx, const char *line)
-{
-    (void)ctx;
-    (void)line;
-}
-
-static int start_with(void **state, uint64_t max_file_size)
-{
-    struct ft_server_config cfg = { .log = quiet_log,
-                                    .max_file_size = max_file_size };
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    assert_non_null(f);
-    tu_server_start(&f->server, &cfg);
-    f->work = tu_tempdir();
-    *state = f;
-    return 0;
-}
-
-static int setup(void **state)
-{
-    return start_with(state, 0);
-}
-
-static int setup_small_limit(void **state)
-{
-    return start_with(state, SMALL_LIMIT);
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    tu_server_stop(&f->server);
-    tu_rmtree(f->work);
-    free(f->work);
-    free(f);
-    return 0;
-}
-
-static struct ft_client *connect_to(const struct fixture *f)
-{
-    struct ft_client_config cfg = { .host = "127.0.0.1", .port = f->server.port };
-    struct ft_client *c = NULL;
-    char err[256];
-
-    assert_int_equal(ft_client_connect(&c, &cfg, err, sizeof(err)), FT_OK);
-    return c;
-}
-
 /* What the callbacks were told. */
 struct told {
     int starts, dones, failures, skips, progress;
@@ -147,28 +92,66 @@ static void on_skip(void *ctx, const char *path, const char *why)
     t->skips++;
 }
 
-static struct ft_tree_events events_for(struct told *t)
-{
-    struct ft_tree_events ev = { on_start, on_done, on_failure, on_skip, t };
+/* A server of this test's, a client connected to it, a folder for the
+ * client's files, and what the copies tell. */
+struct session {
+    struct tu_server server;
+    struct ft_client *c;
+    char *work;
+    struct told told;
+    struct ft_tree_events ev;
+    struct ft_transfer_options opt;
+};
 
-    memset(t, 0, sizeof(*t));
-    return ev;
+static void quiet_log(void *ctx, const char *line)
+{
+    (void)ctx;
+    (void)line;
 }
 
-static struct ft_transfer_options options_for(struct told *t)
+/* Starts the server (taking files up to max_file_size, 0: any) and
+ * connects to it. */
+static void open_session(struct session *s, uint64_t max_file_size)
 {
-    struct ft_transfer_options opt = { .progress = on_progress, .progress_ctx = t };
+    struct ft_server_config server = { .log = quiet_log,
+                                       .max_file_size = max_file_size };
+    struct ft_client_config client = { .host = "127.0.0.1" };
+    char err[256];
 
-    return opt;
+    memset(s, 0, sizeof(*s));
+    tu_server_start(&s->server, &server);
+    s->work = tu_tempdir();
+    client.port = s->server.port;
+    assert_int_equal(ft_client_connect(&s->c, &client, err, sizeof(err)), FT_OK);
+    assert_true(ft_client_can_pipeline(s->c));
+    s->ev = (struct ft_tree_events){ on_start, on_done, on_failure, on_skip,
+                                     &s->told };
+    s->opt.progress = on_progress;
+    s->opt.progress_ctx = &s->told;
 }
 
-/* dir/name, made with its folders; free() the result. */
+/* Forgets what earlier copies told. */
+static void fresh(struct session *s)
+{
+    memset(&s->told, 0, sizeof(s->told));
+}
+
+static void close_session(struct session *s)
+{
+    assert_int_equal(ft_client_puts_due(s->c), 0);
+    assert_int_equal(ft_client_gets_due(s->c), 0);
+    ft_client_close(s->c);
+    tu_server_stop(&s->server);
+    tu_rmtree(s->work);
+    free(s->work);
+}
+
+/* The path dir/name, with the folders name holds made in dir; free() the
+ * result. */
 static char *file_in(const char *dir, const char *name)
 {
     char *path = tu_path(dir, name);
-    char *slash = strrchr(path, '/');
 
-    *slash = '\0';
     for (char *p = path + strlen(dir) + 1; *p != '\0'; p++) {
         if (*p != '/')
             continue;
@@ -176,8 +159,6 @@ static char *file_in(const char *dir, const char *name)
         assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
         *p = '/';
     }
-    assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
-    *slash = '/';
     return path;
 }
 
@@ -251,115 +232,107 @@ static void assert_same_files(const char *src, const char *dir)
 
 static void test_put_tree_and_get_it_back(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
-    char *src = tu_path(f->work, "src");
-    char *back = tu_path(f->work, "back");
-    char *stored = tu_path(f->server.root, "t");
-    char *link = tu_path(stored, "link");
-    struct told t;
-    struct ft_tree_events ev = events_for(&t);
-    struct ft_transfer_options opt = options_for(&t);
-    struct ft_tree_item put = { .local = src, .remote = "t" };
-    struct ft_tree_item get = { .local = back, .remote = "t" };
+    struct session s;
+    char *src, *back, *stored, *link;
+    struct ft_tree_item put, get;
     int failures;
 
+    (void)state;
+    open_session(&s, 0);
+    src = tu_path(s.work, "src");
+    back = tu_path(s.work, "back");
+    stored = tu_path(s.server.root, "t");
+    link = tu_path(stored, "link");
+    put = (struct ft_tree_item){ .local = src, .remote = "t" };
+    get = (struct ft_tree_item){ .local = back, .remote = "t" };
     assert_int_equal(mkdir(src, 0755), 0);
     failures = make_tree(src);
-    assert_true(ft_client_can_pipeline(c));
 
     /* One file's local failure does not stop the others. */
-    assert_int_equal(ft_client_put_tree(c, &put, 1, true, &opt, &ev), FT_ERR_IO);
-    assert_int_equal(t.starts, (int)TREE_FILES);
-    assert_int_equal(t.dones, (int)TREE_FILES);
-    assert_int_equal(t.failures, failures);
-    assert_int_equal(t.first_failure, FT_ERR_IO);
-    assert_true(strstr(t.failed[0], "folders nested too deep") != NULL ||
-                strstr(t.failed[1], "folders nested too deep") != NULL);
-    assert_int_equal(t.skips, 1);
-    assert_non_null(strstr(t.skipped[0], "/link"));
-    assert_true(t.progress > 0);
+    assert_int_equal(ft_client_put_tree(s.c, &put, 1, true, &s.opt, &s.ev),
+                     FT_ERR_IO);
+    assert_int_equal(s.told.starts, (int)TREE_FILES);
+    assert_int_equal(s.told.dones, (int)TREE_FILES);
+    assert_int_equal(s.told.failures, failures);
+    assert_int_equal(s.told.first_failure, FT_ERR_IO);
+    assert_true(strstr(s.told.failed[0], "folders nested too deep") != NULL ||
+                strstr(s.told.failed[1], "folders nested too deep") != NULL);
+    assert_int_equal(s.told.skips, 1);
+    assert_non_null(strstr(s.told.skipped[0], "/link"));
+    assert_true(s.told.progress > 0);
     assert_same_files(src, stored);
     assert_false(tu_exists(link));
-    assert_int_equal(ft_client_puts_due(c), 0);
 
     /* And back into a folder that does not exist yet. */
-    ev = events_for(&t);
-    assert_int_equal(ft_client_get_tree(c, &get, 1, true, &opt, &ev), FT_OK);
-    assert_int_equal(t.starts, (int)TREE_FILES);
-    assert_int_equal(t.dones, (int)TREE_FILES);
-    assert_int_equal(t.failures, 0);
-    assert_int_equal(t.skips, 0);
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, &get, 1, true, &s.opt, &s.ev), FT_OK);
+    assert_int_equal(s.told.starts, (int)TREE_FILES);
+    assert_int_equal(s.told.dones, (int)TREE_FILES);
+    assert_int_equal(s.told.failures, 0);
+    assert_int_equal(s.told.skips, 0);
     assert_same_files(src, back);
-    assert_int_equal(ft_client_gets_due(c), 0);
 
-    ft_client_close(c);
+    close_session(&s);
     free(src);
     free(back);
     free(stored);
     free(link);
 }
 
+/* Fetches a tree into an existing folder, and files one by one. */
 static void test_get_tree_into_folder(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
-    char *src = tu_path(f->work, "src");
-    char *into = tu_path(f->work, "into");
-    char *dest = tu_path(into, "t");
-    char *stale = tu_path(dest, "a.txt");
-    char *one = tu_path(into, "one.txt");
-    char *two = tu_path(into, "two.bin");
-    char *unused = tu_path(into, "unused");
-    struct told t;
-    struct ft_tree_events ev = events_for(&t);
-    struct ft_transfer_options opt = options_for(&t);
-    struct ft_tree_item put = { .local = src, .remote = "t" };
-    struct ft_tree_item get = { .local = dest, .remote = "t" };
-    struct ft_tree_item files[] = {
-        { .local = one, .remote = "t/a.txt" },
-        { .local = unused, .remote = "t/not-there" },
-        { .local = two, .remote = "t/sub/b.bin" },
-    };
+    struct session s;
+    char *src, *dest, *stale, *one, *two, *unused, *b;
+    struct ft_tree_item put, get, files[3];
 
+    (void)state;
+    open_session(&s, 0);
+    src = tu_path(s.work, "src");
+    dest = tu_path(s.work, "into/t");
+    stale = tu_path(dest, "a.txt");
+    one = tu_path(s.work, "into/one.txt");
+    two = tu_path(s.work, "into/two.bin");
+    unused = tu_path(s.work, "into/unused");
+    b = tu_path(src, "sub/b.bin");
+    put = (struct ft_tree_item){ .local = src, .remote = "t" };
+    get = (struct ft_tree_item){ .local = dest, .remote = "t" };
+    files[0] = (struct ft_tree_item){ .local = one, .remote = "t/a.txt" };
+    files[1] = (struct ft_tree_item){ .local = unused, .remote = "t/not-there" };
+    files[2] = (struct ft_tree_item){ .local = two, .remote = "t/sub/b.bin" };
     assert_int_equal(mkdir(src, 0755), 0);
     make_tree(src);
-    ft_client_put_tree(c, &put, 1, true, &opt, &ev);
+    ft_client_put_tree(s.c, &put, 1, true, &s.opt, &s.ev);
+
     /* An older copy in the folder is replaced; the rest is made. */
-    assert_int_equal(mkdir(into, 0755), 0);
-    assert_int_equal(mkdir(dest, 0755), 0);
+    free(file_in(s.work, "into/t/a.txt"));
     tu_write_bytes(stale, "old", 3);
-    ev = events_for(&t);
-    assert_int_equal(ft_client_get_tree(c, &get, 1, true, &opt, &ev), FT_OK);
-    assert_int_equal(t.dones, (int)TREE_FILES);
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, &get, 1, true, &s.opt, &s.ev), FT_OK);
+    assert_int_equal(s.told.dones, (int)TREE_FILES);
     assert_same_files(src, dest);
 
-    /* Files one by one: the server's refusal of one does not stop the
-     * others, and is what the copy returns. */
-    ev = events_for(&t);
-    assert_int_equal(ft_client_get_tree(c, files, 3, false, &opt, &ev),
+    /* The server's refusal of one file does not stop the others, and is
+     * what the copy returns. */
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, files, 3, false, &s.opt, &s.ev),
                      FT_ERR_NOT_FOUND);
-    assert_int_equal(t.starts, 3);
-    assert_int_equal(t.dones, 2);
-    assert_int_equal(t.failures, 1);
-    assert_non_null(strstr(t.failed[0], "t/not-there: server refused"));
+    assert_int_equal(s.told.starts, 3);
+    assert_int_equal(s.told.dones, 2);
+    assert_int_equal(s.told.failures, 1);
+    assert_non_null(strstr(s.told.failed[0], "t/not-there: server refused"));
     assert_true(tu_files_equal(stale, one));
+    assert_true(tu_files_equal(b, two));
     assert_false(tu_exists(unused));
-    {
-        char *b = tu_path(src, "sub/b.bin");
 
-        assert_true(tu_files_equal(b, two));
-        free(b);
-    }
-
-    ft_client_close(c);
+    close_session(&s);
     free(src);
-    free(into);
     free(dest);
     free(stale);
     free(one);
     free(two);
     free(unused);
+    free(b);
 }
 
 /* More small files than the pipeline holds, every other one too large for
@@ -367,53 +340,51 @@ static void test_get_tree_into_folder(void **state)
  * left out. */
 static void test_pipelined_refusals(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
-    char *src = tu_path(f->work, "many");
-    struct told t;
-    struct ft_tree_events ev = events_for(&t);
-    struct ft_transfer_options opt = options_for(&t);
-    struct ft_tree_item put = { .local = src, .remote = "many" };
+    struct session s;
+    struct ft_tree_item put = { .remote = "many" };
+    char *stored;
     char name[64];
 
-    assert_int_equal(mkdir(src, 0755), 0);
+    (void)state;
+    open_session(&s, SMALL_LIMIT);
+    put.local = tu_path(s.work, "many");
+    stored = tu_path(s.server.root, "many");
+    assert_int_equal(mkdir(put.local, 0755), 0);
     for (int i = 0; i < MANY_FILES; i++) {
         char *p;
 
         snprintf(name, sizeof(name), "f%03d", i);
-        p = tu_path(src, name);
+        p = tu_path(put.local, name);
         tu_write_random(p, i % 2 == 0 ? 10 : SMALL_LIMIT + 1, (uint32_t)i);
         free(p);
     }
-    assert_int_equal(ft_client_put_tree(c, &put, 1, true, &opt, &ev),
+    assert_int_equal(ft_client_put_tree(s.c, &put, 1, true, &s.opt, &s.ev),
                      FT_ERR_TOO_LARGE);
-    assert_int_equal(t.starts, MANY_FILES);
-    assert_int_equal(t.failures, MANY_FILES / 2);
-    assert_int_equal(t.dones, MANY_FILES / 2);
+    assert_int_equal(s.told.starts, MANY_FILES);
+    assert_int_equal(s.told.failures, MANY_FILES / 2);
+    assert_int_equal(s.told.dones, MANY_FILES / 2);
     for (int i = 0; i < MANY_FILES; i += 2) {
-        char *a, *b, *stored = tu_path(f->server.root, "many");
+        char *sent, *arrived;
 
         snprintf(name, sizeof(name), "f%03d", i);
-        a = tu_path(src, name);
-        b = tu_path(stored, name);
-        if (!tu_files_equal(a, b))
+        sent = tu_path(put.local, name);
+        arrived = tu_path(stored, name);
+        if (!tu_files_equal(sent, arrived))
             fail_msg("%s did not arrive", name);
-        free(a);
-        free(b);
-        free(stored);
+        free(sent);
+        free(arrived);
     }
-    ft_client_close(c);
-    free(src);
+    close_session(&s);
+    free((char *)put.local);
+    free(stored);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_put_tree_and_get_it_back, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_get_tree_into_folder, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_refusals, setup_small_limit,
-                                        teardown),
+        cmocka_unit_test(test_put_tree_and_get_it_back),
+        cmocka_unit_test(test_get_tree_into_folder),
+        cmocka_unit_test(test_pipelined_refusals),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

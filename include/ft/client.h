@@ -2,7 +2,8 @@
  *
  * One struct ft_client is one connection; requests on it run one after the
  * other. Every function returns an enum ft_err; after a failure,
- * ft_client_error() says what failed and why in one line, ready to print. */
+ * ft_client_error() says what failed and why in one line, ready to print.
+ * Many files and whole folders at once: ft/tree.h. */
 #ifndef FT_CLIENT_H
 #define FT_CLIENT_H
 

@@ -61,6 +61,7 @@ struct ft_client *cli_connect(struct cli_client_args *a, const char *what,
         cli_report_note(a->report, "this connection is NOT encrypted (--plaintext)");
     else if (a->cfg.plaintext)
         cli_report_note(a->report, "the server does not allow plaintext: the "
-                                   "connection is encrypted (%s)", ft_client_protocol(c));
+                                   "connection is encrypted (%s)",
+                        ft_client_protocol(c));
     return c;
 }

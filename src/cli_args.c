@@ -47,11 +47,12 @@ static int parse(int argc, char **argv, const char *shortopts,
                  const struct cli_option *table, size_t n, void *args)
 {
     struct option longopts[OPTIONS_MAX + 1];
+    size_t known = n < OPTIONS_MAX ? n : OPTIONS_MAX;
     int opt;
 
-    for (size_t i = 0; i < n && i < OPTIONS_MAX; i++)
+    for (size_t i = 0; i < known; i++)
         longopts[i] = table[i].getopt;
-    memset(&longopts[n < OPTIONS_MAX ? n : OPTIONS_MAX], 0, sizeof(*longopts));
+    memset(&longopts[known], 0, sizeof(*longopts)); /* the end of the list */
     optind = 1;
     while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         const struct cli_option *o = NULL;

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 #define DEFAULT_WIDTH 80
 #define NAME_MIN_COLUMNS 8 /* a name cut shorter than this is left out */
 
@@ -99,17 +101,16 @@ static void json_end(FILE *out)
 
 const char *cli_error_class(int code)
 {
-    /* The exit codes of README.md's table (main.c's enum exit_code). */
     switch (code) {
-    case 2:
+    case CLI_EXIT_USAGE:
         return "usage";
-    case 3:
+    case CLI_EXIT_CONNECT:
         return "connect";
-    case 4:
+    case CLI_EXIT_REFUSED:
         return "refused";
-    case 5:
+    case CLI_EXIT_LOCAL_IO:
         return "local_io";
-    case 6:
+    case CLI_EXIT_INTEGRITY:
         return "integrity";
     default:
         return "connection";

@@ -275,3 +275,8 @@ enum ft_err ft_keys_check_known_host(const char *file, const char *host,
     *result = FT_KNOWN_NEW;
     return err;
 }
+
+void ft_keys_wipe(void *secret, size_t len)
+{
+    sodium_memzero(secret, len);
+}

@@ -2,7 +2,8 @@
  *
  * One struct ft_client is one connection; requests on it run one after the
  * other. Every function returns an enum ft_err; after a failure,
- * ft_client_error() says what failed and why in one line, ready to print. */
+ * ft_client_error() says what failed and why in one line, ready to print.
+ * Many files and whole folders at once: ft/tree.h. */
 #ifndef FT_CLIENT_H
 #define FT_CLIENT_H
 
@@ -71,6 +72,20 @@ struct ft_transfer_options {
     void *progress_ctx;
 };
 #define FT_SIZE_UNKNOWN_TOTAL UINT64_MAX
+
+/* What a failure concerns, as a program using the client sees it: whether
+ * a copy of many files goes on past it (ft/tree.h), and the ft command's
+ * exit code. */
+enum ft_failure {
+    FT_FAILURE_NONE,       /* FT_OK */
+    FT_FAILURE_USAGE,      /* a call or an argument the library refuses */
+    FT_FAILURE_CONNECT,    /* no connection, or not to the right server */
+    FT_FAILURE_REFUSED,    /* the server refused this request alone */
+    FT_FAILURE_LOCAL,      /* this side's files or memory */
+    FT_FAILURE_INTEGRITY,  /* data arrived altered */
+    FT_FAILURE_CONNECTION, /* the connection was lost or went out of step */
+};
+enum ft_failure ft_client_failure(enum ft_err err);
 
 /* Connects and performs the handshake. On failure *out is NULL and errbuf
  * receives the reason. */
@@ -200,7 +215,8 @@ enum ft_err ft_client_move(struct ft_client *c, const char *from,
 struct ft_stat {
     uint64_t size;
     int64_t mtime;
-    uint32_t mode;
+    uint32_t mode;    /* type and permission bits, as in st_mode */
+    bool is_dir;
     /* BLAKE2b-256 of the content, as `b2sum -l 256` prints it. */
     char digest_hex[FT_DIGEST_HEX_BYTES];
 };

@@ -9,5 +9,6 @@
 #include "ft/frame.h"
 #include "ft/net.h"
 #include "ft/server.h"
+#include "ft/tree.h"
 
 #endif

@@ -57,4 +57,8 @@ enum ft_err ft_keys_check_known_host(const char *file, const char *host,
                                      char old_fingerprint[FT_FINGERPRINT_MAX],
                                      char *errbuf, size_t errlen);
 
+/* Overwrites a secret (a token, a private key) in memory once it is no
+ * longer needed, in a way the compiler does not optimise away. */
+void ft_keys_wipe(void *secret, size_t len);
+
 #endif

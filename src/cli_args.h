@@ -1,0 +1,62 @@
+/* cli_args.h - the options of each ft command, parsed from one table per
+ * kind of command (client, serve, keygen).
+ *
+ * Each parse returns 0 to go on, -1 after printing the command's help (the
+ * command then ends with exit code 0), or the exit code of a usage error
+ * it told on standard error. optind is left at the first operand. */
+#ifndef FT_CLI_ARGS_H
+#define FT_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ft/ft.h"
+#include "ft/keys.h"
+
+struct cli_report;
+
+/* A client command, and the options it takes beyond the common ones. */
+struct cli_command {
+    const char *name;
+    const char *help; /* printed before the common options' help */
+    bool transfer;    /* -z, --no-verify, --limit-rate, --continue */
+    bool json;        /* --json */
+};
+
+/* What every client command shares. */
+struct cli_client_args {
+    const struct cli_command *cmd;
+    struct ft_client_config cfg;
+    struct ft_transfer_options xfer;
+    bool quiet;
+    const char *token_file;
+    uint8_t token[FT_TOKEN_BYTES];
+    char *known_hosts;         /* owned */
+    bool json;                 /* --json (put, get, ls, stat) */
+    bool recursive;            /* -r (put, get, ls, rm) */
+    struct cli_report *report; /* put, get: where failures and notes go */
+};
+
+/* Parses a client command's options, after FT_HOST and FT_PORT. */
+int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
+                          struct cli_client_args *a);
+
+/* What serve is told. */
+struct cli_serve_args {
+    const char *help; /* first, as the help option takes it */
+    struct ft_server_config cfg;
+    const char *token_file;
+};
+
+/* Parses serve's options into a->cfg (whose defaults the caller set). */
+int cli_parse_serve_args(int argc, char **argv, struct cli_serve_args *a);
+
+/* Parses keygen's options: *path is the token file to write, or NULL. */
+int cli_parse_keygen_args(int argc, char **argv, const char *help,
+                          const char **path);
+
+/* Drops the slashes that end remote names on the command line ("docs/"),
+ * which ls prints for folders: the server's names have none. */
+void cli_trim_remote_names(char **names, int n);
+
+#endif

@@ -1,0 +1,264 @@
+/* cli_remote.c - ft ls, rm, mv and stat: the server's names, not contents. */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ft/ft.h"
+
+#include "cli.h"
+#include "cli_args.h"
+#include "cli_connect.h"
+#include "cli_report.h"
+
+static const char ls_help[] =
+    "usage: ft ls [OPTIONS] [FOLDER]\n"
+    "Lists the server's files (or those in FOLDER): size in bytes,\n"
+    "modification time (UTC), name; folders end in '/'.\n"
+    "  -r, --recursive     everything below, with names relative to FOLDER\n"
+    "      --json          print one JSON array on standard output instead,\n"
+    "                      [{\"name\":S,\"size\":N,\"mtime\":SECONDS},...] sorted\n"
+    "                      by name (bytes of a name that are not UTF-8 appear\n"
+    "                      as \\u00XX); a failure is still told as text\n";
+
+static const char rm_help[] =
+    "usage: ft rm [OPTIONS] NAME...\n"
+    "Deletes files on the server.\n"
+    "  -r, --recursive     delete folders and everything in them\n";
+
+static const char mv_help[] =
+    "usage: ft mv [OPTIONS] OLD NEW\n"
+    "Renames a file on the server, atomically; a file named NEW is replaced.\n";
+
+static const char stat_help[] =
+    "usage: ft stat [OPTIONS] NAME...\n"
+    "Shows a file's size, modification time, mode and the BLAKE2b-256\n"
+    "digest of its content (the hex that 'b2sum -l 256' prints).\n"
+    "      --json          one JSON object per NAME on standard output:\n"
+    "                      {\"name\":S,\"size\":N,\"mtime\":N,\"mode\":N,\n"
+    "                      \"folder\":B,\"blake2b_256\":\"hex\"|null}\n";
+
+/* A command on remote names: its options, and how many names it takes. */
+struct remote_command {
+    struct cli_command cmd;
+    int min_names, max_names;
+    const char *wrong_count; /* told after the command's name */
+};
+
+/* Parses the options of rc, checks and trims its names, connects. Returns
+ * the client, or NULL with *code the exit code (0 after --help). */
+static struct ft_client *start(int argc, char **argv,
+                               const struct remote_command *rc,
+                               struct cli_client_args *a, int *code)
+{
+    int names;
+
+    *code = cli_parse_client_args(argc, argv, &rc->cmd, a);
+    if (*code != 0) {
+        *code = *code < 0 ? CLI_EXIT_OK : *code;
+        return NULL;
+    }
+    names = argc - optind;
+    if (names < rc->min_names || names > rc->max_names) {
+        *code = cli_report_usage(NULL, "%s %s", rc->cmd.name, rc->wrong_count);
+        return NULL;
+    }
+    cli_trim_remote_names(argv + optind, names);
+    return cli_connect(a, rc->cmd.name, code);
+}
+
+/* A listing, kept whole to be sorted. */
+struct listing {
+    struct ft_entry *items;
+    size_t n, cap;
+};
+
+static int collect_entry(const struct ft_entry *e, void *ctx)
+{
+    struct listing *l = ctx;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        struct ft_entry *items = realloc(l->items, cap * sizeof(*items));
+
+        if (items == NULL)
+            return -1;
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n] = *e;
+    l->items[l->n].name = strdup(e->name);
+    if (l->items[l->n].name == NULL)
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct ft_entry *)a)->name,
+                  ((const struct ft_entry *)b)->name);
+}
+
+/* One line per entry: size, modification time (UTC), name. */
+static void print_listing(const struct listing *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        char when[32];
+        time_t t = (time_t)l->items[i].mtime;
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        printf("%12" PRIu64 "  %s  %s%s\n", l->items[i].size, when,
+               l->items[i].name, l->items[i].is_dir ? "/" : "");
+    }
+}
+
+int cli_ls(int argc, char **argv)
+{
+    static const struct remote_command this = {
+        { "ls", ls_help, false, true }, 0, 1, "takes at most one FOLDER"
+    };
+    struct cli_client_args a;
+    struct listing l = { NULL, 0, 0 };
+    int code;
+    struct ft_client *c = start(argc, argv, &this, &a, &code);
+    enum ft_err err;
+
+    if (c == NULL)
+        return code;
+    err = ft_client_list_folder(c, argv[optind], a.recursive, collect_entry, &l);
+    if (err != FT_OK) {
+        fprintf(stderr, "ft: ls: %s\n", ft_client_error(c));
+        code = cli_exit_code(err);
+        goto out;
+    }
+    if (l.n > 1)
+        qsort(l.items, l.n, sizeof(*l.items), by_name);
+    if (a.json)
+        cli_report_list_json(stdout, l.items, l.n);
+    else
+        print_listing(&l);
+out:
+    for (size_t i = 0; i < l.n; i++)
+        free((char *)l.items[i].name);
+    free(l.items);
+    ft_client_close(c);
+    return code;
+}
+
+/* One request on a name: FT_OK, or the failure ft_client_error tells. */
+typedef enum ft_err (*name_request_fn)(struct ft_client *c,
+                                       const struct cli_client_args *a,
+                                       const char *name);
+
+/* Runs the command this: the request on each name given, telling each
+ * failure; goes on past the server's refusals. Returns the exit code of
+ * the last failure. */
+static int each_name(int argc, char **argv, const struct remote_command *this,
+                     name_request_fn request)
+{
+    struct cli_client_args a;
+    int code;
+    struct ft_client *c = start(argc, argv, this, &a, &code);
+
+    for (int i = optind; c != NULL && i < argc; i++) {
+        enum ft_err err = request(c, &a, argv[i]);
+
+        if (err == FT_OK)
+            continue;
+        fprintf(stderr, "ft: %s %s: %s\n", this->cmd.name, argv[i],
+                ft_client_error(c));
+        code = cli_exit_code(err);
+        if (code != CLI_EXIT_REFUSED)
+            break;
+    }
+    ft_client_close(c);
+    return code;
+}
+
+static enum ft_err remove_name(struct ft_client *c, const struct cli_client_args *a,
+                               const char *name)
+{
+    return ft_client_remove_tree(c, name, a->recursive);
+}
+
+int cli_rm(int argc, char **argv)
+{
+    static const struct remote_command this = {
+        { "rm", rm_help, false, false }, 1, INT_MAX, "needs at least one NAME"
+    };
+
+    return each_name(argc, argv, &this, remove_name);
+}
+
+int cli_mv(int argc, char **argv)
+{
+    static const struct remote_command this = {
+        { "mv", mv_help, false, false }, 2, 2, "needs OLD and NEW"
+    };
+    struct cli_client_args a;
+    int code;
+    struct ft_client *c = start(argc, argv, &this, &a, &code);
+    enum ft_err err;
+
+    if (c == NULL)
+        return code;
+    err = ft_client_move(c, argv[optind], argv[optind + 1]);
+    if (err != FT_OK) {
+        fprintf(stderr, "ft: mv %s: %s\n", argv[optind], ft_client_error(c));
+        code = cli_exit_code(err);
+    }
+    ft_client_close(c);
+    return code;
+}
+
+/* Prints what stat learnt of name, as text or as one JSON object. */
+static void print_stat(const char *name, const struct ft_stat *st, bool json)
+{
+    char when[32];
+    time_t t = (time_t)st->mtime;
+    struct tm tm;
+
+    if (json) {
+        fputs("{\"name\":", stdout);
+        cli_json_string(stdout, name, strlen(name));
+        printf(",\"size\":%" PRIu64 ",\"mtime\":%" PRId64 ",\"mode\":%u,"
+               "\"folder\":%s,\"blake2b_256\":", st->size, st->mtime,
+               (unsigned)(st->mode & 07777), st->is_dir ? "true" : "false");
+        printf(st->is_dir ? "null}\n" : "\"%s\"}\n", st->digest_hex);
+        return;
+    }
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+    printf("name: %s%s\nsize: %" PRIu64 "\nmtime: %s\nmode: %04o\n",
+           name, st->is_dir ? "/" : "", st->size, when,
+           (unsigned)(st->mode & 07777));
+    if (!st->is_dir)
+        printf("blake2b-256: %s\n", st->digest_hex);
+}
+
+static enum ft_err stat_name(struct ft_client *c, const struct cli_client_args *a,
+                             const char *name)
+{
+    struct ft_stat st;
+    enum ft_err err = ft_client_stat(c, name, &st);
+
+    if (err == FT_OK)
+        print_stat(name, &st, a->json);
+    return err;
+}
+
+int cli_stat(int argc, char **argv)
+{
+    static const struct remote_command this = {
+        { "stat", stat_help, false, true }, 1, INT_MAX, "needs at least one NAME"
+    };
+
+    return each_name(argc, argv, &this, stat_name);
+}

@@ -1,0 +1,155 @@
+/* cli_serve.c - ft serve and ft keygen. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ft/ft.h"
+#include "ft/keys.h"
+
+#include "cli.h"
+#include "cli_args.h"
+#include "cli_report.h"
+
+static const char serve_help[] =
+    "usage: ft serve [OPTIONS]\n"
+    "Serves a directory to ft clients until SIGINT or SIGTERM.\n"
+    "  -r, --root DIR          directory to serve (default ./ft-store, created)\n"
+    "  -H, --host ADDR         address to listen on (default 127.0.0.1; '::' for all)\n"
+    "  -p, --port N            port (default 65432; 0 picks a free one)\n"
+    "      --max-clients N     connections served at once (default 64)\n"
+    "      --max-file-size N   largest upload accepted, e.g. 10G (default none)\n"
+    "      --idle-timeout S    drop a client silent for S seconds (default 300)\n"
+    "      --handshake-timeout S  drop a client that has not said hello (default 10)\n"
+    "      --max-frame-size N  largest frame payload accepted (4096 to 262208)\n"
+    "      --read-only         refuse put and rm\n"
+    "      --key-file FILE     the server's key (default ROOT/.ft/server.key,\n"
+    "                          made on first start)\n"
+    "      --token-file FILE   admit only clients holding this token\n"
+    "                          (make one with 'ft keygen --token FILE')\n"
+    "      --allow-plaintext   grant --plaintext to clients that ask for it\n"
+    "      --partial-ttl S     keep interrupted uploads S seconds for\n"
+    "                          put --continue (default 86400)\n"
+    "      --max-rate RATE     bytes per second per client, e.g. 10M (k, M, G:\n"
+    "                          powers of 1024)\n"
+    "  -h, --help              this help\n";
+
+static const char keygen_help[] =
+    "usage: ft keygen --token FILE\n"
+    "Writes a new access token (32 random bytes) to FILE, readable only by\n"
+    "you. Give it to the server (--token-file) and to each client\n"
+    "(--token-file or FT_TOKEN_FILE).\n";
+
+static volatile sig_atomic_t stop_requested;
+static struct ft_server *running_server;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    if (running_server != NULL)
+        ft_server_stop(running_server);
+}
+
+static void log_to_stderr(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
+
+/* What the server's operator is told once it listens. */
+static void tell_started(const struct cli_serve_args *a, struct ft_server *srv)
+{
+    fprintf(stderr, "server key %s%s\n", ft_server_fingerprint(srv),
+            ft_server_key_created(srv) ? " (new: made on this first start)" : "");
+    if (a->token_file == NULL)
+        fprintf(stderr, "warning: no token: anyone who can reach this port may "
+                        "%s the store (see --token-file)\n",
+                a->cfg.read_only ? "read" : "read and write");
+    if (a->cfg.allow_plaintext)
+        fprintf(stderr, "warning: --allow-plaintext: clients that ask get an "
+                        "UNENCRYPTED connection%s\n",
+                a->token_file != NULL ? " (not while a token is required)" : "");
+    fprintf(stderr, "ft %s serving %s on %s port %u%s\n", FT_VERSION,
+            a->cfg.root ? a->cfg.root : FT_DEFAULT_ROOT,
+            a->cfg.host ? a->cfg.host : "127.0.0.1",
+            (unsigned)ft_server_port(srv), a->cfg.read_only ? " (read-only)" : "");
+}
+
+/* Serves with srv until SIGINT or SIGTERM, then frees it; returns the
+ * exit code. */
+static int run_until_stopped(struct ft_server *srv, const struct cli_serve_args *a)
+{
+    struct sigaction sa;
+    enum ft_err rc;
+
+    running_server = srv;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    tell_started(a, srv);
+    if (stop_requested)
+        ft_server_stop(srv);
+    rc = ft_server_run(srv);
+    running_server = NULL;
+    ft_server_free(srv);
+    fprintf(stderr, "ft serve: stopped\n");
+    return rc == FT_OK ? CLI_EXIT_OK : CLI_EXIT_LOCAL_IO;
+}
+
+int cli_serve(int argc, char **argv)
+{
+    struct cli_serve_args a = {
+        .help = serve_help,
+        .cfg = { .port = FT_DEFAULT_PORT, .log = log_to_stderr },
+    };
+    uint8_t token[FT_TOKEN_BYTES];
+    struct ft_server *srv = NULL;
+    char err[1024];
+    enum ft_err rc;
+    int code = cli_parse_serve_args(argc, argv, &a);
+
+    if (code != 0)
+        return code < 0 ? CLI_EXIT_OK : code;
+    if (argc != optind)
+        return cli_report_usage(NULL, "serve takes no arguments, not '%s'",
+                                argv[optind]);
+    if (a.token_file != NULL) {
+        rc = ft_keys_load_token(a.token_file, token, err, sizeof(err));
+        if (rc != FT_OK) {
+            fprintf(stderr, "ft: serve: token: %s\n", err);
+            return CLI_EXIT_USAGE;
+        }
+        a.cfg.token = token;
+    }
+    rc = ft_server_start(&srv, &a.cfg, err, sizeof(err));
+    ft_keys_wipe(token, sizeof(token));
+    if (rc != FT_OK) {
+        fprintf(stderr, "ft: serve: %s\n", err);
+        return cli_exit_code(rc);
+    }
+    return run_until_stopped(srv, &a);
+}
+
+int cli_keygen(int argc, char **argv)
+{
+    const char *path = NULL;
+    char err[512];
+    enum ft_err rc;
+    int code = cli_parse_keygen_args(argc, argv, keygen_help, &path);
+
+    if (code != 0)
+        return code < 0 ? CLI_EXIT_OK : code;
+    if (path == NULL || argc != optind)
+        return cli_report_usage(NULL, "%s", "keygen needs --token FILE");
+    rc = ft_keys_make_token(path, err, sizeof(err));
+    if (rc != FT_OK) {
+        fprintf(stderr, "ft: keygen: %s\n", err);
+        return cli_exit_code(rc);
+    }
+    fprintf(stderr, "token written to %s\n", path);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,76 @@
+/* client_int.h - what the client's files share: the connection's state and
+ * the request plumbing of client.c.
+ *
+ * client.c makes the connection and runs one request at a time over it;
+ * client_xfer.c moves files, pipelined or not, and alone knows the
+ * requests that are due; client_tree.c copies many files through both. */
+#ifndef FT_CLIENT_INT_H
+#define FT_CLIENT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "ft/client.h"
+#include "ft/keys.h"
+
+struct ft_client_pipeline; /* client_xfer.c's */
+
+struct ft_client {
+    struct ft_conn conn;  /* conn.sealed: the connection is encrypted */
+    uint32_t features;    /* negotiated in the handshake */
+    bool pinned_now;      /* the server's key was pinned by this connection */
+    const char *protocol; /* the Noise protocol name, when encrypted */
+    char fingerprint[FT_FINGERPRINT_MAX];
+    bool broken;          /* a request died mid-stream: the link is unusable */
+    char err[FT_ERROR_TEXT_MAX + 256];
+    /* The pipelined requests whose answers are due; NULL until the first. */
+    struct ft_client_pipeline *pipeline;
+};
+
+/* Sets the text ft_client_error returns. */
+void ft_client_set_error(struct ft_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Records why a request failed and returns err. A refusal from the server
+ * is quoted and leaves the connection usable (callers mark it broken when
+ * the refusal cut a stream short); so does a digest mismatch found after a
+ * complete download. Anything else leaves it unusable. */
+enum ft_err ft_client_fail(struct ft_client *c, enum ft_err err);
+
+/* After the server cut a stream short, its ERROR frame may still be waiting
+ * in the socket: reads it, so that the user learns why. Returns the
+ * server's code when it came, err otherwise. */
+enum ft_err ft_client_last_words(struct ft_client *c, enum ft_err err);
+
+/* Starts a request: refuses when an earlier one broke the link. Names are
+ * not checked here: the server is the authority on what it accepts. */
+enum ft_err ft_client_begin_pipelined(struct ft_client *c);
+
+/* The same for a request that waits for its answer: none may be due. */
+enum ft_err ft_client_begin(struct ft_client *c);
+
+/* Reads the answer to a request already sent: of type want, or an ERROR. */
+enum ft_err ft_client_read_answer(struct ft_client *c, enum ft_msg_type want,
+                                  struct ft_msg *reply);
+
+/* Sends req and waits for the answer of type want (or an ERROR). */
+enum ft_err ft_client_request(struct ft_client *c, const struct ft_msg *req,
+                              enum ft_msg_type want, struct ft_msg *reply);
+
+/* client_xfer.c: frees what the pipelined requests held. */
+void ft_client_pipeline_free(struct ft_client *c);
+
+/* ft_client_put_send with a tag that waits beside the put until
+ * ft_client_put_wait_tagged hands it back with the put's answer: the
+ * caller's note of which file it was, so that it keeps no list of its own
+ * in step with the client's. The tag is the caller's: it is handed back
+ * whatever the answer, and not kept when the send fails. */
+enum ft_err ft_client_put_send_tagged(struct ft_client *c, int in_fd,
+                                      int64_t size, const char *remote,
+                                      const struct ft_transfer_options *opt,
+                                      void *tag);
+enum ft_err ft_client_put_wait_tagged(struct ft_client *c,
+                                      struct ft_transfer *out, void **tag);
+
+#endif

@@ -1,0 +1,391 @@
+/* test_tree.c - copies of many files and whole folders through the library
+ * (ft_client_put_tree, ft_client_get_tree) against a server in this
+ * process: what arrives, byte for byte, and what the callbacks are told. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ft/tree.h"
+#include "testutil.h"
+
+#define MIB (1024 * 1024)
+/* Deeper than a put follows local folders (64). */
+#define TOO_DEEP 66
+/* More small files than the pipeline holds at once (FT_PIPELINE_MAX). */
+#define MANY_FILES 600
+/* The server of test_pipelined_refusals takes files up to this size. */
+#define SMALL_LIMIT 1000
+
+/* What the callbacks were told. */
+struct told {
+    int starts, dones, failures, skips, progress;
+    bool in_file; /* between a start and its done or failure */
+    enum ft_err first_failure;
+    char failed[4][1024];
+    char skipped[4][1024];
+};
+
+static void on_start(void *ctx, const char *name, int64_t size)
+{
+    struct told *t = ctx;
+
+    assert_non_null(name);
+    assert_true(size >= -2);
+    assert_false(t->in_file);
+    t->in_file = true;
+    t->starts++;
+}
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct told *t = ctx;
+
+    assert_true(t->in_file);
+    assert_true(done <= total);
+    t->progress++;
+}
+
+static void on_done(void *ctx, const char *name, const struct ft_transfer *tr)
+{
+    struct told *t = ctx;
+
+    assert_non_null(name);
+    assert_true(tr->verified);
+    assert_true(t->in_file);
+    t->in_file = false;
+    t->dones++;
+}
+
+static void on_failure(void *ctx, const char *path, enum ft_err err,
+                       const char *why)
+{
+    struct told *t = ctx;
+
+    assert_int_not_equal(err, FT_OK);
+    assert_non_null(why);
+    if (t->failures == 0)
+        t->first_failure = err;
+    if (t->failures < 4)
+        snprintf(t->failed[t->failures], sizeof(t->failed[0]), "%s: %s",
+                 path != NULL ? path : "", why);
+    t->in_file = false;
+    t->failures++;
+}
+
+static void on_skip(void *ctx, const char *path, const char *why)
+{
+    struct told *t = ctx;
+
+    assert_non_null(why);
+    if (t->skips < 4)
+        snprintf(t->skipped[t->skips], sizeof(t->skipped[0]), "%s", path);
+    t->skips++;
+}
+
+/* A server of this test's, a client connected to it, a folder for the
+ * client's files, and what the copies tell. */
+struct session {
+    struct tu_server server;
+    struct ft_client *c;
+    char *work;
+    struct told told;
+    struct ft_tree_events ev;
+    struct ft_transfer_options opt;
+};
+
+static void quiet_log(void *ctx, const char *line)
+{
+    (void)ctx;
+    (void)line;
+}
+
+/* Starts the server (taking files up to max_file_size, 0: any) and
+ * connects to it. */
+static void open_session(struct session *s, uint64_t max_file_size)
+{
+    struct ft_server_config server = { .log = quiet_log,
+                                       .max_file_size = max_file_size };
+    struct ft_client_config client = { .host = "127.0.0.1" };
+    char err[256];
+
+    memset(s, 0, sizeof(*s));
+    tu_server_start(&s->server, &server);
+    s->work = tu_tempdir();
+    client.port = s->server.port;
+    assert_int_equal(ft_client_connect(&s->c, &client, err, sizeof(err)), FT_OK);
+    assert_true(ft_client_can_pipeline(s->c));
+    s->ev = (struct ft_tree_events){ on_start, on_done, on_failure, on_skip,
+                                     &s->told };
+    s->opt.progress = on_progress;
+    s->opt.progress_ctx = &s->told;
+}
+
+/* Forgets what earlier copies told. */
+static void fresh(struct session *s)
+{
+    memset(&s->told, 0, sizeof(s->told));
+}
+
+static void close_session(struct session *s)
+{
+    assert_int_equal(ft_client_puts_due(s->c), 0);
+    assert_int_equal(ft_client_gets_due(s->c), 0);
+    ft_client_close(s->c);
+    tu_server_stop(&s->server);
+    tu_rmtree(s->work);
+    free(s->work);
+}
+
+/* The path dir/name, with the folders name holds made in dir; free() the
+ * result. */
+static char *file_in(const char *dir, const char *name)
+{
+    char *path = tu_path(dir, name);
+
+    for (char *p = path + strlen(dir) + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+        *p = '/';
+    }
+    return path;
+}
+
+/* The files of the local tree that travel: small ones (pipelined) and one
+ * of more than 1 MiB (sent on its own, with progress). */
+static const struct {
+    const char *name;
+    uint64_t size;
+} tree_files[] = {
+    { "a.txt", 100 },
+    { "sub/b.bin", 200 * 1024 },
+    { "sub/deeper/c.bin", 3 * MIB + 17 },
+    { "sub/deeper/d.txt", 1 },
+    { "e.bin", MIB },
+};
+#define TREE_FILES (sizeof(tree_files) / sizeof(*tree_files))
+
+/* Makes src with tree_files, a link (skipped), and a folder nested deeper
+ * than a put follows (a local failure). Returns the number of failures to
+ * expect: one more when an unreadable file can be made (not as root). */
+static int make_tree(const char *src)
+{
+    char *p, *deep;
+    int failures = 1;
+
+    for (size_t i = 0; i < TREE_FILES; i++) {
+        p = file_in(src, tree_files[i].name);
+        tu_write_random(p, tree_files[i].size, (uint32_t)i + 1);
+        free(p);
+    }
+    p = tu_path(src, "link");
+    assert_int_equal(symlink("a.txt", p), 0);
+    free(p);
+    deep = strdup("n");
+    for (int i = 0; i < TOO_DEEP; i++) {
+        char *longer = NULL;
+
+        assert_true(asprintf(&longer, "%s/d", deep) > 0);
+        free(deep);
+        deep = longer;
+    }
+    p = tu_path(deep, "lost.txt");
+    free(deep);
+    deep = file_in(src, p);
+    tu_write_bytes(deep, "x", 1);
+    free(deep);
+    free(p);
+    if (geteuid() != 0) {
+        p = tu_path(src, "secret.txt");
+        tu_write_bytes(p, "s", 1);
+        assert_int_equal(chmod(p, 0), 0);
+        free(p);
+        failures++;
+    }
+    return failures;
+}
+
+/* Every file of tree_files is in dir, byte for byte as in src. */
+static void assert_same_files(const char *src, const char *dir)
+{
+    for (size_t i = 0; i < TREE_FILES; i++) {
+        char *a = tu_path(src, tree_files[i].name);
+        char *b = tu_path(dir, tree_files[i].name);
+
+        if (!tu_files_equal(a, b))
+            fail_msg("%s differs from %s", b, a);
+        free(a);
+        free(b);
+    }
+}
+
+static void test_put_tree_and_get_it_back(void **state)
+{
+    struct session s;
+    char *src, *back, *stored, *link;
+    struct ft_tree_item put, get;
+    int failures;
+
+    (void)state;
+    open_session(&s, 0);
+    src = tu_path(s.work, "src");
+    back = tu_path(s.work, "back");
+    stored = tu_path(s.server.root, "t");
+    link = tu_path(stored, "link");
+    put = (struct ft_tree_item){ .local = src, .remote = "t" };
+    get = (struct ft_tree_item){ .local = back, .remote = "t" };
+    assert_int_equal(mkdir(src, 0755), 0);
+    failures = make_tree(src);
+
+    /* One file's local failure does not stop the others. */
+    assert_int_equal(ft_client_put_tree(s.c, &put, 1, true, &s.opt, &s.ev),
+                     FT_ERR_IO);
+    assert_int_equal(s.told.starts, (int)TREE_FILES);
+    assert_int_equal(s.told.dones, (int)TREE_FILES);
+    assert_int_equal(s.told.failures, failures);
+    assert_int_equal(s.told.first_failure, FT_ERR_IO);
+    assert_true(strstr(s.told.failed[0], "folders nested too deep") != NULL ||
+                strstr(s.told.failed[1], "folders nested too deep") != NULL);
+    assert_int_equal(s.told.skips, 1);
+    assert_non_null(strstr(s.told.skipped[0], "/link"));
+    assert_true(s.told.progress > 0);
+    assert_same_files(src, stored);
+    assert_false(tu_exists(link));
+
+    /* And back into a folder that does not exist yet. */
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, &get, 1, true, &s.opt, &s.ev), FT_OK);
+    assert_int_equal(s.told.starts, (int)TREE_FILES);
+    assert_int_equal(s.told.dones, (int)TREE_FILES);
+    assert_int_equal(s.told.failures, 0);
+    assert_int_equal(s.told.skips, 0);
+    assert_same_files(src, back);
+
+    close_session(&s);
+    free(src);
+    free(back);
+    free(stored);
+    free(link);
+}
+
+/* Fetches a tree into an existing folder, and files one by one. */
+static void test_get_tree_into_folder(void **state)
+{
+    struct session s;
+    char *src, *dest, *stale, *one, *two, *unused, *b;
+    struct ft_tree_item put, get, files[3];
+
+    (void)state;
+    open_session(&s, 0);
+    src = tu_path(s.work, "src");
+    dest = tu_path(s.work, "into/t");
+    stale = tu_path(dest, "a.txt");
+    one = tu_path(s.work, "into/one.txt");
+    two = tu_path(s.work, "into/two.bin");
+    unused = tu_path(s.work, "into/unused");
+    b = tu_path(src, "sub/b.bin");
+    put = (struct ft_tree_item){ .local = src, .remote = "t" };
+    get = (struct ft_tree_item){ .local = dest, .remote = "t" };
+    files[0] = (struct ft_tree_item){ .local = one, .remote = "t/a.txt" };
+    files[1] = (struct ft_tree_item){ .local = unused, .remote = "t/not-there" };
+    files[2] = (struct ft_tree_item){ .local = two, .remote = "t/sub/b.bin" };
+    assert_int_equal(mkdir(src, 0755), 0);
+    make_tree(src);
+    ft_client_put_tree(s.c, &put, 1, true, &s.opt, &s.ev);
+
+    /* An older copy in the folder is replaced; the rest is made. */
+    free(file_in(s.work, "into/t/a.txt"));
+    tu_write_bytes(stale, "old", 3);
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, &get, 1, true, &s.opt, &s.ev), FT_OK);
+    assert_int_equal(s.told.dones, (int)TREE_FILES);
+    assert_same_files(src, dest);
+
+    /* The server's refusal of one file does not stop the others, and is
+     * what the copy returns. */
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, files, 3, false, &s.opt, &s.ev),
+                     FT_ERR_NOT_FOUND);
+    assert_int_equal(s.told.starts, 3);
+    assert_int_equal(s.told.dones, 2);
+    assert_int_equal(s.told.failures, 1);
+    assert_non_null(strstr(s.told.failed[0], "t/not-there: server refused"));
+    assert_true(tu_files_equal(stale, one));
+    assert_true(tu_files_equal(b, two));
+    assert_false(tu_exists(unused));
+
+    close_session(&s);
+    free(src);
+    free(dest);
+    free(stale);
+    free(one);
+    free(two);
+    free(unused);
+    free(b);
+}
+
+/* More small files than the pipeline holds, every other one too large for
+ * the server: each refusal is told for its file, and no file after it is
+ * left out. */
+static void test_pipelined_refusals(void **state)
+{
+    struct session s;
+    struct ft_tree_item put = { .remote = "many" };
+    char *stored;
+    char name[64];
+
+    (void)state;
+    open_session(&s, SMALL_LIMIT);
+    put.local = tu_path(s.work, "many");
+    stored = tu_path(s.server.root, "many");
+    assert_int_equal(mkdir(put.local, 0755), 0);
+    for (int i = 0; i < MANY_FILES; i++) {
+        char *p;
+
+        snprintf(name, sizeof(name), "f%03d", i);
+        p = tu_path(put.local, name);
+        tu_write_random(p, i % 2 == 0 ? 10 : SMALL_LIMIT + 1, (uint32_t)i);
+        free(p);
+    }
+    assert_int_equal(ft_client_put_tree(s.c, &put, 1, true, &s.opt, &s.ev),
+                     FT_ERR_TOO_LARGE);
+    assert_int_equal(s.told.starts, MANY_FILES);
+    assert_int_equal(s.told.failures, MANY_FILES / 2);
+    assert_int_equal(s.told.dones, MANY_FILES / 2);
+    for (int i = 0; i < MANY_FILES; i += 2) {
+        char *sent, *arrived;
+
+        snprintf(name, sizeof(name), "f%03d", i);
+        sent = tu_path(put.local, name);
+        arrived = tu_path(stored, name);
+        if (!tu_files_equal(sent, arrived))
+            fail_msg("%s did not arrive", name);
+        free(sent);
+        free(arrived);
+    }
+    close_session(&s);
+    free((char *)put.local);
+    free(stored);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_tree_and_get_it_back),
+        cmocka_unit_test(test_get_tree_into_folder),
+        cmocka_unit_test(test_pipelined_refusals),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

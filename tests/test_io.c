@@ -43,6 +43,12 @@ static void set_nonblocking(int fd)
     assert_int_equal(fcntl(fd, F_SETFL, flags | O_NONBLOCK), 0);
 }
 
+static void close_both(int fds[2])
+{
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* A socketpair whose buffers are small, so that large transfers through it
  * are short reads and writes. */
 static void small_socketpair(int sv[2])
@@ -141,34 +147,58 @@ static void test_read_full_through_short_reads(void **state)
         assert_int_equal(peer_join(&w), n);
         assert_memory_equal(got_buf, sent, n);
     }
-    close(p[0]);
-    close(p[1]);
+    close_both(p);
     free(sent);
+    free(got_buf);
+}
+
+/* Sends what iov describes into a socketpair whose reader takes 1 to step
+ * bytes at a time (ft_io_write_full for one buffer, ft_io_writev_full for
+ * more), and checks that all of it arrives, in order. */
+static void send_through_short_writes(struct iovec *iov, int iovcnt, size_t step)
+{
+    size_t total = 0, off = 0;
+    uint8_t *flat, *got_buf;
+    struct peer r;
+    int sv[2];
+    enum ft_err err;
+
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    flat = malloc(total);
+    got_buf = calloc(1, total);
+    assert_non_null(flat);
+    assert_non_null(got_buf);
+    for (int i = 0; i < iovcnt; i++) {
+        memcpy(flat + off, iov[i].iov_base, iov[i].iov_len);
+        off += iov[i].iov_len;
+    }
+    small_socketpair(sv);
+    set_nonblocking(sv[0]);
+    peer_start(&r, sv[1], got_buf, total, step, false, false);
+    if (iovcnt == 1)
+        err = ft_io_write_full(sv[0], iov[0].iov_base, iov[0].iov_len,
+                               ft_io_deadline(WAIT_MS));
+    else
+        err = ft_io_writev_full(sv[0], iov, iovcnt, ft_io_deadline(WAIT_MS), false);
+    assert_int_equal(err, FT_OK);
+    assert_int_equal(peer_join(&r), total);
+    assert_memory_equal(got_buf, flat, total);
+    close_both(sv);
+    free(flat);
     free(got_buf);
 }
 
 static void test_write_full_through_short_writes(void **state)
 {
     const size_t n = 4 << 20;
-    uint8_t *sent = malloc(n), *got_buf = calloc(1, n);
-    struct peer r;
-    int sv[2];
+    struct iovec iov = { .iov_base = malloc(n), .iov_len = n };
 
     (void)state;
-    assert_non_null(sent);
-    assert_non_null(got_buf);
-    fill(sent, n, 2);
-    small_socketpair(sv);
-    set_nonblocking(sv[0]);
-    peer_start(&r, sv[1], got_buf, n, 1500, false, false);
-    assert_int_equal(ft_io_write_full(sv[0], sent, n, ft_io_deadline(WAIT_MS)),
-                     FT_OK);
-    assert_int_equal(peer_join(&r), n);
-    assert_memory_equal(got_buf, sent, n);
-    close(sv[0]);
-    close(sv[1]);
-    free(sent);
-    free(got_buf);
+    assert_non_null(iov.iov_base);
+    fill(iov.iov_base, n, 2);
+    send_through_short_writes(&iov, 1, 1500);
+    free(iov.iov_base);
 }
 
 /* Several buffers, one empty, each cut mid-way by short writes: the bytes
@@ -176,36 +206,20 @@ static void test_write_full_through_short_writes(void **state)
 static void test_writev_full_keeps_order(void **state)
 {
     const size_t sizes[] = { 100000, 0, 1, 300001, 65536 };
+    uint8_t *bufs[5];
     struct iovec iov[5];
-    size_t total = 0, off = 0;
-    uint8_t *sent, *got_buf;
-    struct peer r;
-    int sv[2];
 
     (void)state;
-    for (size_t i = 0; i < 5; i++)
-        total += sizes[i];
-    sent = malloc(total);
-    got_buf = calloc(1, total);
-    assert_non_null(sent);
-    assert_non_null(got_buf);
-    fill(sent, total, 3);
     for (size_t i = 0; i < 5; i++) {
-        iov[i].iov_base = sent + off;
+        bufs[i] = malloc(sizes[i] + 1);
+        assert_non_null(bufs[i]);
+        fill(bufs[i], sizes[i], (uint32_t)(3 + i));
+        iov[i].iov_base = bufs[i];
         iov[i].iov_len = sizes[i];
-        off += sizes[i];
     }
-    small_socketpair(sv);
-    set_nonblocking(sv[0]);
-    peer_start(&r, sv[1], got_buf, total, 999, false, false);
-    assert_int_equal(ft_io_writev_full(sv[0], iov, 5, ft_io_deadline(WAIT_MS), false),
-                     FT_OK);
-    assert_int_equal(peer_join(&r), total);
-    assert_memory_equal(got_buf, sent, total);
-    close(sv[0]);
-    close(sv[1]);
-    free(sent);
-    free(got_buf);
+    send_through_short_writes(iov, 5, 999);
+    for (size_t i = 0; i < 5; i++)
+        free(bufs[i]);
 }
 
 /* Once need bytes are in, it returns what else had arrived, up to cap. */
@@ -223,8 +237,7 @@ static void test_read_at_least_takes_what_arrived(void **state)
                                          ft_io_deadline(WAIT_MS), &got), FT_OK);
     assert_int_equal(got, sizeof(sent));
     assert_memory_equal(buf, sent, sizeof(sent));
-    close(p[0]);
-    close(p[1]);
+    close_both(p);
 }
 
 /* --- EINTR ------------------------------------------------------------ */
@@ -340,8 +353,7 @@ static void test_read_full_retries_eintr(void **state)
     assert_int_equal(got, sizeof(sent));
     assert_memory_equal(got_buf, sent, sizeof(sent));
     assert_true(it.saw_retry);
-    close(p[0]);
-    close(p[1]);
+    close_both(p);
 }
 
 static void test_write_full_retries_eintr(void **state)
@@ -379,39 +391,42 @@ static void test_write_full_retries_eintr(void **state)
     assert_int_equal(err, FT_OK);
     assert_memory_equal(got_buf + prefilled, sent, n);
     assert_true(it.saw_retry);
-    close(sv[0]);
-    close(sv[1]);
+    close_both(sv);
     free(sent);
     free(got_buf);
 }
 
 /* --- deadlines --------------------------------------------------------- */
 
-static void test_read_deadline_expires(void **state)
+/* Asks ft_io_read_full for 10 bytes of fd by deadline: it must answer want
+ * with the bytes of expect (NUL-ended) and no others. */
+static void expect_read(int fd, int64_t deadline, enum ft_err want,
+                        const char *expect)
 {
     uint8_t buf[10];
     size_t got = 99;
+
+    assert_int_equal(ft_io_read_full(fd, buf, sizeof(buf), deadline, &got), want);
+    assert_int_equal(got, strlen(expect));
+    assert_memory_equal(buf, expect, got);
+}
+
+static void test_read_deadline_expires(void **state)
+{
     int p[2];
 
     (void)state;
     assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
     /* Nothing comes. */
-    assert_int_equal(ft_io_read_full(p[0], buf, sizeof(buf), ft_io_deadline(EXPIRE_MS),
-                                     &got), FT_ERR_TIMEOUT);
-    assert_int_equal(got, 0);
+    expect_read(p[0], ft_io_deadline(EXPIRE_MS), FT_ERR_TIMEOUT, "");
     /* Part comes, the rest never: what came is counted. */
     assert_int_equal(write(p[1], "abc", 3), 3);
-    assert_int_equal(ft_io_read_full(p[0], buf, sizeof(buf), ft_io_deadline(EXPIRE_MS),
-                                     &got), FT_ERR_TIMEOUT);
-    assert_int_equal(got, 3);
-    assert_memory_equal(buf, "abc", 3);
+    expect_read(p[0], ft_io_deadline(EXPIRE_MS), FT_ERR_TIMEOUT, "abc");
     /* A deadline already past. */
-    assert_int_equal(ft_io_read_full(p[0], buf, sizeof(buf), ft_io_now_ms() - 1, &got),
-                     FT_ERR_TIMEOUT);
+    expect_read(p[0], ft_io_now_ms() - 1, FT_ERR_TIMEOUT, "");
     assert_int_equal(ft_io_wait(p[0], POLLIN, ft_io_deadline(EXPIRE_MS)),
                      FT_ERR_TIMEOUT);
-    close(p[0]);
-    close(p[1]);
+    close_both(p);
 }
 
 static void test_write_deadline_expires(void **state)
@@ -430,49 +445,41 @@ static void test_write_deadline_expires(void **state)
     assert_int_equal(ft_io_wait(sv[0], POLLOUT, ft_io_deadline(EXPIRE_MS)),
                      FT_ERR_TIMEOUT);
     assert_true(ft_io_deadline(-1) == FT_IO_NO_DEADLINE);
-    close(sv[0]);
-    close(sv[1]);
+    close_both(sv);
     free(buf);
 }
 
 /* --- the end of a stream ------------------------------------------------ */
 
+/* A pipe that carried text and was closed. */
+static int closed_pipe_with(const char *text)
+{
+    int p[2];
+
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    assert_int_equal(write(p[1], text, strlen(text)), (ssize_t)strlen(text));
+    close(p[1]);
+    return p[0];
+}
+
 static void test_eof_clean_and_truncated(void **state)
 {
-    uint8_t buf[10];
-    size_t got = 99;
-    int p[2];
+    int fd;
 
     (void)state;
     /* Closed with nothing sent: a clean end, no bytes, no error. */
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    close(p[1]);
-    assert_int_equal(ft_io_read_full(p[0], buf, sizeof(buf), ft_io_deadline(WAIT_MS),
-                                     &got), FT_OK);
-    assert_int_equal(got, 0);
-    close(p[0]);
-
+    fd = closed_pipe_with("");
+    expect_read(fd, ft_io_deadline(WAIT_MS), FT_OK, "");
+    close(fd);
     /* Closed part way: the count says the read was cut short. */
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    assert_int_equal(write(p[1], "12345", 5), 5);
-    close(p[1]);
-    assert_int_equal(ft_io_read_full(p[0], buf, sizeof(buf), ft_io_deadline(WAIT_MS),
-                                     &got), FT_OK);
-    assert_int_equal(got, 5);
-    assert_memory_equal(buf, "12345", 5);
-    close(p[0]);
-
+    fd = closed_pipe_with("12345");
+    expect_read(fd, ft_io_deadline(WAIT_MS), FT_OK, "12345");
+    close(fd);
     /* Closed right after a whole message: that message, then the end. */
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    assert_int_equal(write(p[1], "0123456789", 10), 10);
-    close(p[1]);
-    assert_int_equal(ft_io_read_full(p[0], buf, sizeof(buf), ft_io_deadline(WAIT_MS),
-                                     &got), FT_OK);
-    assert_int_equal(got, 10);
-    assert_int_equal(ft_io_read_full(p[0], buf, sizeof(buf), ft_io_deadline(WAIT_MS),
-                                     &got), FT_OK);
-    assert_int_equal(got, 0);
-    close(p[0]);
+    fd = closed_pipe_with("0123456789");
+    expect_read(fd, ft_io_deadline(WAIT_MS), FT_OK, "0123456789");
+    expect_read(fd, ft_io_deadline(WAIT_MS), FT_OK, "");
+    close(fd);
 }
 
 /* A peer that vanishes is a closed connection, not a local I/O failure:

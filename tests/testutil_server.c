@@ -305,7 +305,6 @@ int tu_connect_raw(uint16_t port)
     return fd;
 }
 
-
 bool tu_raw_handshake(struct ft_conn *conn, uint16_t port, uint32_t features,
                       int timeout_ms, uint32_t *max_payload)
 {

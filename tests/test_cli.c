@@ -10,14 +10,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -27,95 +25,15 @@
 
 #define WAIT_MS 20000
 
-/* A `ft serve` child and everything it wrote on standard error. */
-struct served {
-    pid_t pid;
-    int err_fd;
-    char log[1 << 16];
-    size_t log_len;
-    char port[8];
-    char *root;
-    char *work;
-};
-
-/* Reads what the server wrote until want appears or the wait runs out. */
-static bool read_log_until(struct served *s, const char *want, int timeout_ms)
-{
-    time_t deadline = time(NULL) + timeout_ms / 1000 + 1;
-
-    while (strstr(s->log, want) == NULL) {
-        struct pollfd p = { .fd = s->err_fd, .events = POLLIN };
-        ssize_t r;
-
-        if (time(NULL) > deadline)
-            return false;
-        if (poll(&p, 1, 1000) <= 0)
-            continue;
-        r = read(s->err_fd, s->log + s->log_len, sizeof(s->log) - 1 - s->log_len);
-        if (r <= 0)
-            return strstr(s->log, want) != NULL;
-        s->log_len += (size_t)r;
-        s->log[s->log_len] = '\0';
-    }
-    return true;
-}
-
-static int start_server(void **state)
-{
-    struct served *s = calloc(1, sizeof(*s));
-    int pipefd[2];
-    const char *p;
-
-    s->root = tu_tempdir();
-    s->work = tu_tempdir();
-    assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
-    s->pid = fork();
-    assert_true(s->pid >= 0);
-    if (s->pid == 0) {
-        dup2(pipefd[1], STDERR_FILENO);
-        execl(FT_BINARY, FT_BINARY, "serve", "--root", s->root, "--port", "0",
-              (char *)NULL);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    s->err_fd = pipefd[0];
-    /* Ready when it says which port it listens on. */
-    assert_true(read_log_until(s, " serving ", WAIT_MS));
-    p = strstr(s->log, " serving ");
-    assert_true(read_log_until(s, "\n", WAIT_MS));
-    assert_true(read_log_until(s, " port ", WAIT_MS));
-    p = strstr(p, " port ") + 6;
-    snprintf(s->port, sizeof(s->port), "%.*s", (int)strspn(p, "0123456789"), p);
-    *state = s;
-    return 0;
-}
-
-static int stop_server(void **state)
-{
-    struct served *s = *state;
-    int status;
-
-    if (s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        waitpid(s->pid, &status, 0);
-    }
-    close(s->err_fd);
-    tu_rmtree(s->root);
-    tu_rmtree(s->work);
-    free(s->root);
-    free(s->work);
-    free(s);
-    return 0;
-}
-
-static char *work(struct served *s, const char *name)
+static char *work(struct tu_fixture *s, const char *name)
 {
     return tu_path(s->work, name);
 }
 
 static void test_put_get_files_and_streams(void **state)
 {
-    struct served *s = *state;
+    struct tu_fixture *s = *state;
+    const char *port = s->served.portstr;
     char *src = work(s, "notes.txt");
     char *copy = work(s, "copy.txt");
     char *piped = work(s, "piped.out");
@@ -126,7 +44,7 @@ static void test_put_get_files_and_streams(void **state)
 
     tu_write_text(src, 300000);
     {
-        const char *args[] = { "put", "-p", s->port, src, NULL };
+        const char *args[] = { "put", "-p", port, src, NULL };
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
         /* One summary line: name, bytes, time, rate. */
         assert_non_null(strstr(err, "put notes.txt: "));
@@ -135,18 +53,18 @@ static void test_put_get_files_and_streams(void **state)
         assert_true(tu_files_equal(src, stored));
     }
     {
-        const char *args[] = { "get", "-p", s->port, "-z", "notes.txt", copy, NULL };
+        const char *args[] = { "get", "-p", port, "-z", "notes.txt", copy, NULL };
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
         assert_true(tu_files_equal(src, copy));
     }
     {   /* Standard input, whose size is unknown, and -q. */
-        const char *args[] = { "put", "-q", "-z", "-p", s->port, "-", "from-stdin", NULL };
+        const char *args[] = { "put", "-q", "-z", "-p", port, "-", "from-stdin", NULL };
         assert_int_equal(tu_run_ft(args, src, NULL, err, sizeof(err)), 0);
         assert_string_equal(err, "");
         assert_true(tu_files_equal(src, stored_stdin));
     }
     {   /* Standard output. */
-        const char *args[] = { "get", "-p", s->port, "from-stdin", "-", NULL };
+        const char *args[] = { "get", "-p", port, "from-stdin", "-", NULL };
         assert_int_equal(tu_run_ft(args, NULL, piped, err, sizeof(err)), 0);
         assert_true(tu_files_equal(src, piped));
     }
@@ -158,7 +76,7 @@ static void test_put_get_files_and_streams(void **state)
         char line[512];
         int names = 0;
 
-        snprintf(env_port, sizeof(env_port), "FT_PORT=%s", s->port);
+        snprintf(env_port, sizeof(env_port), "FT_PORT=%s", port);
         assert_int_equal(tu_run_ft_env(args, env, NULL, listing, err, sizeof(err)), 0);
         f = fopen(listing, "r");
         assert_non_null(f);
@@ -170,15 +88,15 @@ static void test_put_get_files_and_streams(void **state)
         assert_int_equal(names, 2);
     }
     {
-        const char *args[] = { "rm", "-p", s->port, "notes.txt", NULL };
+        const char *args[] = { "rm", "-p", port, "notes.txt", NULL };
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
         assert_false(tu_exists(stored));
     }
     /* The server logged each transfer: peer, operation, name, bytes, ms, result. */
-    assert_true(read_log_until(s, "rm notes.txt", WAIT_MS));
-    assert_non_null(strstr(s->log, "put notes.txt 300"));
-    assert_non_null(strstr(s->log, " ms ok"));
-    assert_non_null(strstr(s->log, "127.0.0.1:"));
+    assert_true(tu_served_log_until(&s->served, "rm notes.txt", WAIT_MS));
+    assert_non_null(strstr(s->served.log, "put notes.txt 300"));
+    assert_non_null(strstr(s->served.log, " ms ok"));
+    assert_non_null(strstr(s->served.log, "127.0.0.1:"));
     free(src);
     free(copy);
     free(piped);
@@ -191,7 +109,8 @@ static void test_put_get_files_and_streams(void **state)
  * several operands into a folder, ls of a folder, rm -r. */
 static void test_folders_and_many_files(void **state)
 {
-    struct served *s = *state;
+    struct tu_fixture *s = *state;
+    const char *port = s->served.portstr;
     char *tree = work(s, "tree");
     char *sub = work(s, "tree/sub");
     char *a = work(s, "tree/a.txt");
@@ -215,17 +134,17 @@ static void test_folders_and_many_files(void **state)
     tu_write_text(a, 5000);
     tu_write_random(b, 700000, 5);
     {
-        const char *args[] = { "put", "-q", "-r", "-p", s->port, tree, "backup", NULL };
+        const char *args[] = { "put", "-q", "-r", "-p", port, tree, "backup", NULL };
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
         assert_true(tu_files_equal(b, stored_b));
     }
     {   /* Several files into a folder, created on the way. */
-        const char *args[] = { "put", "-q", "-p", s->port, a, b, "multi", NULL };
+        const char *args[] = { "put", "-q", "-p", port, a, b, "multi", NULL };
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
         assert_true(tu_files_equal(b, stored_multi));
     }
     {
-        const char *args[] = { "ls", "-q", "-r", "-p", s->port, "backup", NULL };
+        const char *args[] = { "ls", "-q", "-r", "-p", port, "backup", NULL };
         assert_int_equal(tu_run_ft(args, NULL, listing, err, sizeof(err)), 0);
         f = fopen(listing, "r");
         assert_non_null(f);
@@ -237,19 +156,19 @@ static void test_folders_and_many_files(void **state)
         assert_int_equal(seen, 3);
     }
     {
-        const char *args[] = { "get", "-q", "-r", "-p", s->port, "backup", restored, NULL };
+        const char *args[] = { "get", "-q", "-r", "-p", port, "backup", restored, NULL };
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
         assert_true(tu_files_equal(b, restored_b));
     }
     {   /* Several files into an existing local folder. */
-        const char *args[] = { "get", "-q", "-p", s->port, "backup/a.txt",
+        const char *args[] = { "get", "-q", "-p", port, "backup/a.txt",
                                "backup/sub/b.bin", into, NULL };
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
         assert_true(tu_files_equal(a, into_a));
         assert_true(tu_files_equal(b, into_b));
     }
     {   /* stat --json: the digest b2sum -l 256 would print. */
-        const char *args[] = { "stat", "-q", "--json", "-p", s->port,
+        const char *args[] = { "stat", "-q", "--json", "-p", port,
                                "backup/sub/b.bin", "backup", NULL };
         uint8_t digest[FT_HASH_BYTES];
         char hex[FT_HASH_HEX_BYTES], want[128], out[2048] = "";
@@ -274,8 +193,8 @@ static void test_folders_and_many_files(void **state)
         assert_non_null(strstr(out, "\"folder\":true,\"blake2b_256\":null}"));
     }
     {   /* A folder needs -r to go. */
-        const char *plain[] = { "rm", "-q", "-p", s->port, "backup", NULL };
-        const char *rec[] = { "rm", "-q", "-r", "-p", s->port, "backup", NULL };
+        const char *plain[] = { "rm", "-q", "-p", port, "backup", NULL };
+        const char *rec[] = { "rm", "-q", "-r", "-p", port, "backup", NULL };
 
         assert_int_equal(tu_run_ft(plain, NULL, NULL, err, sizeof(err)), 4);
         assert_non_null(strstr(err, "rm -r"));
@@ -290,21 +209,22 @@ static void test_folders_and_many_files(void **state)
 
 static void test_sigterm_stops_cleanly(void **state)
 {
-    struct served *s = *state;
+    struct tu_fixture *s = *state;
     int status = 0;
 
-    assert_int_equal(kill(s->pid, SIGTERM), 0);
+    assert_int_equal(kill(s->served.pid, SIGTERM), 0);
     /* Bounded: its last words must come within the wait, then it exits. */
-    assert_true(read_log_until(s, "ft serve: stopped", WAIT_MS));
-    assert_int_equal(waitpid(s->pid, &status, 0), s->pid);
-    s->pid = 0;
+    assert_true(tu_served_log_until(&s->served, "ft serve: stopped", WAIT_MS));
+    assert_int_equal(waitpid(s->served.pid, &status, 0), s->served.pid);
+    s->served.pid = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void test_exit_codes(void **state)
 {
-    struct served *s = *state;
+    struct tu_fixture *s = *state;
+    const char *port = s->served.portstr;
     char *src = work(s, "a.bin");
     char *missing = work(s, "does-not-exist");
     char err[4096];
@@ -320,7 +240,7 @@ static void test_exit_codes(void **state)
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 2);
     }
     {   /* Refused by the server, with its reason. */
-        const char *args[] = { "put", "-p", s->port, src, "../x", NULL };
+        const char *args[] = { "put", "-p", port, src, "../x", NULL };
         char want[512];
 
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 4);
@@ -331,26 +251,26 @@ static void test_exit_codes(void **state)
         assert_string_equal(err + strlen(err) - strlen(want), want);
     }
     {
-        const char *args[] = { "get", "-p", s->port, "nothing-here", missing, NULL };
+        const char *args[] = { "get", "-p", port, "nothing-here", missing, NULL };
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 4);
         assert_non_null(strstr(err, "no such file"));
         assert_false(tu_exists(missing));
     }
     {   /* Local I/O. */
-        const char *args[] = { "put", "-p", s->port, missing, NULL };
+        const char *args[] = { "put", "-p", port, missing, NULL };
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 5);
         assert_non_null(strstr(err, "No such file or directory"));
     }
     {   /* Cannot connect: a port nobody listens on. */
         int fd = -1;
-        uint16_t port = 0;
+        uint16_t idle_port = 0;
         char portstr[8], why[128];
         const char *args[] = { "ls", "-p", portstr, NULL };
 
-        assert_int_equal(ft_net_listen("127.0.0.1", 0, &fd, &port, why, sizeof(why)),
+        assert_int_equal(ft_net_listen("127.0.0.1", 0, &fd, &idle_port, why, sizeof(why)),
                          FT_OK);
         close(fd);
-        snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
+        snprintf(portstr, sizeof(portstr), "%u", (unsigned)idle_port);
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 3);
         assert_non_null(strstr(err, "cannot connect"));
     }
@@ -422,7 +342,7 @@ static void *lying_server(void *arg)
 
 static void test_integrity_failure_keeps_nothing(void **state)
 {
-    struct served *s = *state;
+    struct tu_fixture *s = *state;
     char *out = work(s, "greeting");
     char *partial = work(s, ".greeting.ft-part");
     char portstr[8], why[128], err[1024];
@@ -453,17 +373,12 @@ static void test_integrity_failure_keeps_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_put_get_files_and_streams,
-                                        start_server, stop_server),
-        cmocka_unit_test_setup_teardown(test_exit_codes, start_server, stop_server),
-        cmocka_unit_test_setup_teardown(test_folders_and_many_files, start_server,
-                                        stop_server),
-        cmocka_unit_test_setup_teardown(test_sigterm_stops_cleanly, start_server,
-                                        stop_server),
-        cmocka_unit_test_setup_teardown(test_help_and_version, start_server,
-                                        stop_server),
-        cmocka_unit_test_setup_teardown(test_integrity_failure_keeps_nothing,
-                                        start_server, stop_server),
+        TU_TEST_SERVED(test_put_get_files_and_streams),
+        TU_TEST_SERVED(test_exit_codes),
+        TU_TEST_SERVED(test_folders_and_many_files),
+        TU_TEST_SERVED(test_sigterm_stops_cleanly),
+        TU_TEST_FIXTURE(test_help_and_version),
+        TU_TEST_FIXTURE(test_integrity_failure_keeps_nothing),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,50 +21,14 @@
 #include "proto.h"
 #include "testutil.h"
 
-struct fixture {
-    struct tu_server server;
-    char *work; /* the client's side */
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    tu_server_start(&f->server, NULL);
-    f->work = tu_tempdir();
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    tu_server_stop(&f->server);
-    tu_rmtree(f->work);
-    free(f->work);
-    free(f);
-    return 0;
-}
-
-static struct ft_client *connect_to(const struct fixture *f)
-{
-    struct ft_client_config cfg = { .host = "127.0.0.1", .port = f->server.port };
-    struct ft_client *c = NULL;
-    char err[256];
-
-    assert_int_equal(ft_client_connect(&c, &cfg, err, sizeof(err)), FT_OK);
-    return c;
-}
-
 /* Puts src as name, gets it back to a new local file, and checks both the
  * copy and the file in the server's root byte for byte. */
-static void round_trip(struct fixture *f, const char *src, const char *name,
+static void round_trip(struct tu_fixture *f, const char *src, const char *name,
                        bool compress)
 {
     struct ft_transfer_options opt = { .compress = compress };
     struct ft_transfer put, get;
-    struct ft_client *c = connect_to(f);
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *back = tu_path(f->work, "back");
     char *stored = tu_path(f->server.root, name);
     struct stat sb;
@@ -91,7 +55,7 @@ static void round_trip(struct fixture *f, const char *src, const char *name,
 
 static void random_round_trip(void **state, uint64_t size, bool compress)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "src.bin");
 
     tu_write_random(src, size, (uint32_t)size);
@@ -110,7 +74,7 @@ static void test_random_compressed(void **state)
 
 static void test_text_compressed(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "notes.txt");
 
     tu_write_text(src, 5u << 20);
@@ -121,8 +85,8 @@ static void test_text_compressed(void **state)
 /* Several requests on one connection, and an overwrite. */
 static void test_ls_rm_and_overwrite(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *a = tu_path(f->work, "a");
     char *stored = tu_path(f->server.root, "x");
     int fd;
@@ -170,10 +134,10 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
  * with standard input, the total is unknown. */
 static void test_progress_reports(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     struct progress_seen put = { 0, 0, 0, true }, get = { 0, 0, 0, true };
     struct ft_transfer_options opt = { .progress = on_progress };
-    struct ft_client *c = connect_to(f);
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "src");
     char *back = tu_path(f->work, "back");
     int fd;
@@ -202,9 +166,9 @@ static void test_progress_reports(void **state)
  * digest b2sum -l 256 would print; mv renames atomically. */
 static void test_metadata_stat_and_move(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     struct timespec old_times[2] = { { 0, UTIME_OMIT }, { 1500000000, 0 } };
-    struct ft_client *c = connect_to(f);
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "tool.sh");
     char *stored = tu_path(f->server.root, "tool.sh");
     char *moved = tu_path(f->server.root, "renamed.sh");
@@ -304,9 +268,9 @@ static void test_metadata_stat_and_move(void **state)
  * again, and if the change hid its traces, the client's check catches it. */
 static void test_recorded_digest(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     struct ft_transfer_options plain = { 0 };
-    struct ft_client *c = connect_to(f);
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "src");
     char *back = tu_path(f->work, "back");
     char *stored = tu_path(f->server.root, "r.bin");
@@ -359,8 +323,8 @@ static void test_recorded_digest(void **state)
  * still no record is left. */
 static void test_small_file_unrecorded(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "small");
     char *back = tu_path(f->work, "small.back");
     char zeros[FT_HASH_HEX_BYTES];
@@ -414,8 +378,8 @@ static int count_entry(const struct ft_entry *e, void *ctx)
 
 static void test_list(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *one = tu_path(f->server.root, "one");
     char *two = tu_path(f->server.root, "two");
     char *inflight = tu_path(f->server.root, ".ft/tmp/up-inflight");
@@ -453,7 +417,7 @@ static void raw_handshake(struct ft_conn *conn, uint16_t port)
  * server must refuse, keep the earlier version and leave no temporary. */
 static void test_corrupted_upload_not_published(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     static const char good[] = "the original content";
     char data[] = "the uploaded content";
     char *stored = tu_path(f->server.root, "victim");
@@ -501,7 +465,7 @@ static void test_corrupted_upload_not_published(void **state)
  * goes on serving the next client. */
 static void test_garbage_then_next_client(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     static const char junk[] = "Hello, Server! This is Client.\n";
     static const uint8_t huge[5] = { 0xff, 0xff, 0xff, 0xff, FT_MSG_HELLO };
     char reply[512];
@@ -536,7 +500,7 @@ static void test_garbage_then_next_client(void **state)
  * protocol errors; the server says so and closes. */
 static void test_bad_frames_after_handshake(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     static const uint8_t short_put[3] = { 0, 0, 0 };
     struct ft_conn conn;
     struct ft_msg m;
@@ -563,7 +527,7 @@ static void test_bad_frames_after_handshake(void **state)
 /* Hostile names never reach the file system. */
 static void test_hostile_names_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     static const struct { const char *name; size_t len; } names[] = {
         { "../x", 4 }, { "/etc/passwd", 11 }, { "a/../../b", 9 }, { ".", 1 },
         { "..", 2 }, { "", 0 }, { "a\0b", 3 }, { "bell\a", 5 }, { ".ft", 3 },
@@ -611,8 +575,8 @@ static void send_piped(struct ft_client *c, const char *src, const char *name)
  * answer comes in order, and every file lands whole. */
 static void test_pipelined_puts(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     const int files = FT_PIPELINE_MAX + 70;
     char name[64];
     int answered = 0;
@@ -666,8 +630,8 @@ static void test_pipelined_puts(void **state)
  * others land and the connection stays usable. */
 static void test_pipelined_refusals(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "small");
     char *ok1 = tu_path(f->server.root, "ok1");
     char *ok2 = tu_path(f->server.root, "ok2");
@@ -703,8 +667,8 @@ static void test_pipelined_refusals(void **state)
  * in the store's temporaries or kept for a resume. */
 static void test_pipelined_batch_overwrites(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "small");
     char *folder = tu_path(f->server.root, "taken");
     char *tmp = tu_path(f->server.root, ".ft/tmp");
@@ -751,8 +715,8 @@ static void test_pipelined_batch_overwrites(void **state)
  * their answers, and what the server received whole is stored. */
 static void test_pipelined_send_fails(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "small");
     char *a = tu_path(f->server.root, "a");
     char *b = tu_path(f->server.root, "b");
@@ -779,8 +743,8 @@ static void test_pipelined_send_fails(void **state)
  * received whole is committed all the same. */
 static void test_pipelined_client_gone(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "small");
     char *dir = tu_path(f->server.root, "left");
     char *partial = tu_path(f->server.root, ".ft/partial");
@@ -802,7 +766,7 @@ static void test_pipelined_client_gone(void **state)
 /* Reads the answer to pipelined get number i of test_pipelined_gets: the
  * fifth asked for a missing file, the seventh's goes to a folder that does
  * not exist. */
-static void expect_get(struct ft_client *c, const struct fixture *f, int i)
+static void expect_get(struct ft_client *c, const struct tu_fixture *f, int i)
 {
     enum ft_err want = i == 5 ? FT_ERR_NOT_FOUND : i == 7 ? FT_ERR_IO : FT_OK;
     char name[64], *dst;
@@ -818,8 +782,8 @@ static void expect_get(struct ft_client *c, const struct fixture *f, int i)
  * whole, and the connection stays usable. */
 static void test_pipelined_gets(void **state)
 {
-    struct fixture *f = *state;
-    struct ft_client *c = connect_to(f);
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
     const int files = FT_PIPELINE_MAX + 20;
     char name[64], *src, *dst;
     int waited = 0;
@@ -858,32 +822,28 @@ static void test_pipelined_gets(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_one_byte, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_one_mib, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_64_mib, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_random_compressed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_text_compressed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ls_rm_and_overwrite, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_progress_reports, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recorded_digest, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_small_file_unrecorded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metadata_stat_and_move, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_corrupted_upload_not_published, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_garbage_then_next_client, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_bad_frames_after_handshake, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_names_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_puts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_batch_overwrites, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_client_gone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_send_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_gets, setup, teardown),
+        TU_TEST_SERVER(test_empty_file),
+        TU_TEST_SERVER(test_one_byte),
+        TU_TEST_SERVER(test_one_mib),
+        TU_TEST_SERVER(test_64_mib),
+        TU_TEST_SERVER(test_random_compressed),
+        TU_TEST_SERVER(test_text_compressed),
+        TU_TEST_SERVER(test_ls_rm_and_overwrite),
+        TU_TEST_SERVER(test_list),
+        TU_TEST_SERVER(test_progress_reports),
+        TU_TEST_SERVER(test_recorded_digest),
+        TU_TEST_SERVER(test_small_file_unrecorded),
+        TU_TEST_SERVER(test_metadata_stat_and_move),
+        TU_TEST_SERVER(test_corrupted_upload_not_published),
+        TU_TEST_SERVER(test_garbage_then_next_client),
+        TU_TEST_SERVER(test_bad_frames_after_handshake),
+        TU_TEST_SERVER(test_hostile_names_refused),
+        TU_TEST_SERVER(test_pipelined_puts),
+        TU_TEST_SERVER(test_pipelined_refusals),
+        TU_TEST_SERVER(test_pipelined_batch_overwrites),
+        TU_TEST_SERVER(test_pipelined_client_gone),
+        TU_TEST_SERVER(test_pipelined_send_fails),
+        TU_TEST_SERVER(test_pipelined_gets),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

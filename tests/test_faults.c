@@ -52,16 +52,14 @@ struct fake_server {
     enum ft_err last; /* what ended its conversation */
 };
 
+/* Clients wait as long as the tests do. */
+static const struct ft_client_config patient = { .timeout_ms = WAIT_MS };
+
 struct fixture {
-    char *work;          /* the client's side */
-    char *root;          /* the store of a `ft serve` child */
-    char *config_env;    /* XDG_CONFIG_HOME=work/config: client key pins */
-    struct tu_server server;
-    bool server_started; /* in-process server */
-    struct tu_served served; /* `ft serve` child (pid 0: none) */
-    pid_t child;         /* a client child process */
-    int fds[4];          /* descriptors to close at the end (-1: none) */
-    struct pipe_put put; /* an upload in a thread, fed by fds[1] */
+    struct tu_fixture tu; /* work, a root for `ft serve`, both servers */
+    pid_t child;          /* a client child process */
+    int fds[4];           /* descriptors to close at the end (-1: none) */
+    struct pipe_put put;  /* an upload in a thread, fed by fds[1] */
     bool put_running;
     struct fake_server fake;
     bool fake_running;
@@ -71,11 +69,9 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
-    f->work = tu_tempdir();
-    f->root = tu_tempdir();
-    if (asprintf(&f->config_env, "XDG_CONFIG_HOME=%s/config", f->work) < 0)
+    if (f == NULL)
         return -1;
-    f->served.log_fd = -1;
+    tu_fixture_open(&f->tu);
     for (size_t i = 0; i < sizeof(f->fds) / sizeof(*f->fds); i++)
         f->fds[i] = -1;
     *state = f;
@@ -88,7 +84,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     tu_kill_pid(&f->child);
-    tu_served_stop(&f->served);
+    tu_served_stop(&f->tu.served);
     /* Threads first: an upload ends when its input does; the fake server
      * when its peer is gone or its wait runs out. */
     if (f->put_running) {
@@ -103,13 +99,7 @@ static int teardown(void **state)
         if (f->fds[i] >= 0)
             close(f->fds[i]);
     }
-    if (f->server_started)
-        tu_server_stop(&f->server);
-    tu_rmtree(f->work);
-    tu_rmtree(f->root);
-    free(f->work);
-    free(f->root);
-    free(f->config_env);
+    tu_fixture_close(&f->tu);
     free(f);
     return 0;
 }
@@ -120,20 +110,6 @@ static void close_fd(struct fixture *f, int i)
     if (f->fds[i] >= 0)
         close(f->fds[i]);
     f->fds[i] = -1;
-}
-
-static void start_inproc(struct fixture *f)
-{
-    tu_server_start(&f->server, NULL);
-    f->server_started = true;
-}
-
-static void start_served(struct fixture *f)
-{
-    char *log = tu_path(f->work, "serve.log");
-
-    assert_true(tu_served_start(&f->served, f->root, log, NULL));
-    free(log);
 }
 
 static void hash_file(const char *path, uint8_t out[FT_HASH_BYTES])
@@ -156,14 +132,14 @@ static void hash_file(const char *path, uint8_t out[FT_HASH_BYTES])
 static void test_client_killed_mid_upload(void **state)
 {
     struct fixture *f = *state;
-    char *earlier = tu_path(f->work, "earlier");
+    char *earlier = tu_path(f->tu.work, "earlier");
     char *stored, *tmp;
     int pipefd[2];
     int status;
 
-    start_inproc(f);
-    stored = tu_path(f->server.root, "doc");
-    tmp = tu_path(f->server.root, ".ft/tmp");
+    tu_server_start(&f->tu.server, NULL);
+    stored = tu_path(f->tu.server.root, "doc");
+    tmp = tu_path(f->tu.server.root, ".ft/tmp");
     tu_write_random(earlier, 300000, 10);
     tu_write_random(stored, 300000, 10);
 
@@ -171,11 +147,10 @@ static void test_client_killed_mid_upload(void **state)
     f->fds[0] = pipefd[0];
     f->fds[1] = pipefd[1];
     {
-        char port[8];
-        const char *args[] = { "put", "-q", "-p", port, "-", "doc", NULL };
-        const char *env[] = { f->config_env, NULL };
+        const char *args[] = { "put", "-q", "-p", f->tu.server.portstr, "-", "doc",
+                               NULL };
+        const char *env[] = { f->tu.config_env, NULL };
 
-        snprintf(port, sizeof(port), "%u", (unsigned)f->server.port);
         f->child = tu_spawn_ft_env(args, env, pipefd[0], -1, -1);
     }
     close_fd(f, 0);
@@ -199,11 +174,9 @@ static void test_client_killed_mid_upload(void **state)
 static void *pipe_put_main(void *arg)
 {
     struct pipe_put *p = arg;
-    struct ft_client_config cfg = { .host = "127.0.0.1", .port = p->port,
-                                    .timeout_ms = WAIT_MS };
     struct ft_client *c = NULL;
 
-    p->rc = ft_client_connect(&c, &cfg, p->err, sizeof(p->err));
+    p->rc = tu_try_connect(&c, p->port, &patient, p->err, sizeof(p->err));
     if (p->rc == FT_OK) {
         p->rc = ft_client_put(c, p->in_fd, p->size, p->name, NULL, NULL);
         snprintf(p->err, sizeof(p->err), "%s", ft_client_error(c));
@@ -243,25 +216,25 @@ static enum ft_err finish_pipe_put(struct fixture *f)
 static void test_server_killed_mid_upload_then_restarted(void **state)
 {
     struct fixture *f = *state;
-    char *earlier = tu_path(f->work, "earlier");
-    char *stored = tu_path(f->root, "doc");
-    char *tmp = tu_path(f->root, ".ft/tmp");
+    char *earlier = tu_path(f->tu.work, "earlier");
+    char *stored = tu_path(f->tu.root, "doc");
+    char *tmp = tu_path(f->tu.root, ".ft/tmp");
 
     tu_write_random(earlier, 300000, 20);
     tu_write_random(stored, 300000, 20);
-    start_served(f);
-    start_pipe_put(f, f->served.port, "doc");
+    assert_true(tu_fixture_serve(&f->tu, NULL));
+    start_pipe_put(f, f->tu.served.port, "doc");
     assert_int_equal(tu_feed(f->fds[1], MIB, 21, WAIT_MS), MIB);
     assert_true(tu_wait_dir_bytes(tmp, 0, WAIT_MS));
 
-    tu_served_stop(&f->served); /* SIGKILL */
+    tu_served_stop(&f->tu.served); /* SIGKILL */
     assert_true(tu_dir_bytes(tmp) > 0); /* nobody cleaned up: it died */
     assert_int_not_equal(finish_pipe_put(f), FT_OK);
     assert_true(tu_files_equal(earlier, stored));
 
     /* A new server on the same root removes the dead one's temporary
      * before it says it is listening. */
-    start_served(f);
+    assert_true(tu_fixture_serve(&f->tu, NULL));
     assert_int_equal(tu_count_entries(tmp), 0);
     assert_true(tu_files_equal(earlier, stored));
     free(earlier);
@@ -319,14 +292,14 @@ static void *fake_server_main(void *arg)
 static void test_client_killed_mid_download(void **state)
 {
     struct fixture *f = *state;
-    char *out = tu_path(f->work, "big");
-    char *partial = tu_path(f->work, ".big.ft-part");
+    char *out = tu_path(f->tu.work, "big");
+    char *partial = tu_path(f->tu.work, ".big.ft-part");
     struct fake_server *fs = &f->fake;
     char why[256], port[8];
     /* The fake server speaks plaintext, which the client must ask for. */
     const char *args[] = { "get", "-q", "--plaintext", "-p", port, "big", out,
                            NULL };
-    const char *env[] = { f->config_env, NULL };
+    const char *env[] = { f->tu.config_env, NULL };
     int status;
 
     fs->listen_fd = -1;
@@ -398,11 +371,9 @@ static void full_disk_child(const char *mnt, const char *big, const char *small)
     stored = tu_path(t.root, "big");
     tmp = tu_path(t.root, ".ft/tmp");
     {
-        struct ft_client_config ccfg = { .host = "127.0.0.1", .port = t.port,
-                                         .timeout_ms = WAIT_MS };
         char err[1024];
 
-        CHILD_CHECK(ft_client_connect(&c, &ccfg, err, sizeof(err)) == FT_OK);
+        CHILD_CHECK(tu_try_connect(&c, t.port, &patient, err, sizeof(err)) == FT_OK);
         fd = open(big, O_RDONLY | O_CLOEXEC);
         CHILD_CHECK(fd >= 0);
         rc = ft_client_put(c, fd, 4 * MIB, "big", NULL, NULL);
@@ -417,7 +388,7 @@ static void full_disk_child(const char *mnt, const char *big, const char *small)
         CHILD_CHECK(!tu_exists(stored));
 
         /* The space came back: the next client is served. */
-        CHILD_CHECK(ft_client_connect(&c, &ccfg, err, sizeof(err)) == FT_OK);
+        CHILD_CHECK(tu_try_connect(&c, t.port, &patient, err, sizeof(err)) == FT_OK);
         fd = open(small, O_RDONLY | O_CLOEXEC);
         CHILD_CHECK(fd >= 0);
         rc = ft_client_put(c, fd, 1024, "small", NULL, NULL);
@@ -440,9 +411,9 @@ static void full_disk_child(const char *mnt, const char *big, const char *small)
 static void test_full_disk(void **state)
 {
     struct fixture *f = *state;
-    char *mnt = tu_path(f->work, "mnt");
-    char *big = tu_path(f->work, "big");
-    char *small = tu_path(f->work, "small");
+    char *mnt = tu_path(f->tu.work, "mnt");
+    char *big = tu_path(f->tu.work, "big");
+    char *small = tu_path(f->tu.work, "small");
     int status = 0;
 
     assert_int_equal(mkdir(mnt, 0700), 0);
@@ -469,8 +440,8 @@ static void test_flipped_bit_in_compressed_upload(void **state)
 {
     struct fixture *f = *state;
     const size_t n = 64 * 1024;
-    char *earlier = tu_path(f->work, "earlier");
-    char *text = tu_path(f->work, "text");
+    char *earlier = tu_path(f->tu.work, "earlier");
+    char *text = tu_path(f->tu.work, "text");
     char *stored, *tmp;
     uint8_t *data = malloc(n);
     uLongf zlen = compressBound(n);
@@ -485,9 +456,9 @@ static void test_flipped_bit_in_compressed_upload(void **state)
 
     assert_non_null(data);
     assert_non_null(payload);
-    start_inproc(f);
-    stored = tu_path(f->server.root, "victim");
-    tmp = tu_path(f->server.root, ".ft/tmp");
+    tu_server_start(&f->tu.server, NULL);
+    stored = tu_path(f->tu.server.root, "victim");
+    tmp = tu_path(f->tu.server.root, ".ft/tmp");
     tu_write_random(earlier, 5000, 40);
     tu_write_random(stored, 5000, 40);
     tu_write_text(text, n);
@@ -507,7 +478,7 @@ static void test_flipped_bit_in_compressed_upload(void **state)
     assert_true(zlen < n);
     ft_msg_put_u32(payload, (uint32_t)n);
 
-    assert_true(tu_raw_handshake(&conn, f->server.port, FT_FEATURE_ZLIB, WAIT_MS,
+    assert_true(tu_raw_handshake(&conn, f->tu.server.port, FT_FEATURE_ZLIB, WAIT_MS,
                                  NULL));
     put.u.put.flags = FT_XFER_COMPRESS | FT_XFER_VERIFY;
     put.u.put.size = n;
@@ -559,11 +530,9 @@ struct writer {
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
-    struct ft_client_config cfg = { .host = "127.0.0.1", .port = w->port,
-                                    .timeout_ms = WAIT_MS };
     struct ft_client *c = NULL;
 
-    if (ft_client_connect(&c, &cfg, w->err, sizeof(w->err)) != FT_OK) {
+    if (tu_try_connect(&c, w->port, &patient, w->err, sizeof(w->err)) != FT_OK) {
         w->failed = RACE_ROUNDS;
         return NULL;
     }
@@ -622,11 +591,9 @@ static void reader_get(struct reader *r, struct ft_client *c)
 static void *reader_main(void *arg)
 {
     struct reader *r = arg;
-    struct ft_client_config cfg = { .host = "127.0.0.1", .port = r->port,
-                                    .timeout_ms = WAIT_MS };
     struct ft_client *c = NULL;
 
-    if (ft_client_connect(&c, &cfg, r->err, sizeof(r->err)) != FT_OK) {
+    if (tu_try_connect(&c, r->port, &patient, r->err, sizeof(r->err)) != FT_OK) {
         r->failed++;
         return NULL;
     }
@@ -640,19 +607,19 @@ static void *reader_main(void *arg)
 static void test_concurrent_writers_and_reader(void **state)
 {
     struct fixture *f = *state;
-    char *earlier = tu_path(f->work, "earlier");
-    char *a = tu_path(f->work, "a");
-    char *b = tu_path(f->work, "b");
-    char *local = tu_path(f->work, "got");
+    char *earlier = tu_path(f->tu.work, "earlier");
+    char *a = tu_path(f->tu.work, "a");
+    char *b = tu_path(f->tu.work, "b");
+    char *local = tu_path(f->tu.work, "got");
     char *stored, *tmp;
     uint8_t known[3][FT_HASH_BYTES];
     atomic_int done = 0;
     struct writer w[2];
     struct reader r;
 
-    start_inproc(f);
-    stored = tu_path(f->server.root, "shared");
-    tmp = tu_path(f->server.root, ".ft/tmp");
+    tu_server_start(&f->tu.server, NULL);
+    stored = tu_path(f->tu.server.root, "shared");
+    tmp = tu_path(f->tu.server.root, ".ft/tmp");
     tu_write_random(earlier, 1 * MIB, 50);
     tu_write_random(stored, 1 * MIB, 50);
     tu_write_random(a, 8 * MIB, 51);
@@ -662,14 +629,14 @@ static void test_concurrent_writers_and_reader(void **state)
     hash_file(b, known[2]);
 
     memset(&r, 0, sizeof(r));
-    r.port = f->server.port;
+    r.port = f->tu.server.port;
     r.local = local;
     r.known = (const uint8_t (*)[FT_HASH_BYTES])known;
     r.writers_done = &done;
     assert_int_equal(pthread_create(&r.thread, NULL, reader_main, &r), 0);
     for (int i = 0; i < 2; i++) {
         memset(&w[i], 0, sizeof(w[i]));
-        w[i].port = f->server.port;
+        w[i].port = f->tu.server.port;
         w[i].src = i == 0 ? a : b;
         w[i].size = 8 * MIB;
         assert_int_equal(pthread_create(&w[i].thread, NULL, writer_main, &w[i]), 0);
@@ -709,20 +676,20 @@ static void test_concurrent_writers_and_reader(void **state)
 static void test_sigterm_during_upload(void **state)
 {
     struct fixture *f = *state;
-    char *stored = tu_path(f->root, "partial");
-    char *tmp = tu_path(f->root, ".ft/tmp");
+    char *stored = tu_path(f->tu.root, "partial");
+    char *tmp = tu_path(f->tu.root, ".ft/tmp");
     int status = 0;
 
-    start_served(f);
-    start_pipe_put(f, f->served.port, "partial");
+    assert_true(tu_fixture_serve(&f->tu, NULL));
+    start_pipe_put(f, f->tu.served.port, "partial");
     /* Half of a 2 MiB upload, then the feed stops (the pipe stays open). */
     assert_int_equal(tu_feed(f->fds[1], MIB, 60, WAIT_MS), MIB);
     assert_true(tu_wait_dir_bytes(tmp, 0, WAIT_MS));
 
-    assert_int_equal(kill(f->served.pid, SIGTERM), 0);
-    assert_true(tu_served_log_until(&f->served, "ft serve: stopped", WAIT_MS));
-    assert_true(tu_wait_pid(f->served.pid, WAIT_MS, &status));
-    f->served.pid = 0;
+    assert_int_equal(kill(f->tu.served.pid, SIGTERM), 0);
+    assert_true(tu_served_log_until(&f->tu.served, "ft serve: stopped", WAIT_MS));
+    assert_true(tu_wait_pid(f->tu.served.pid, WAIT_MS, &status));
+    f->tu.served.pid = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 

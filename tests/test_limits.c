@@ -30,10 +30,11 @@
 #define WAIT_MS 10000
 #define MIB (1024u * 1024u)
 
+/* Clients wait as long as the tests do. */
+static const struct ft_client_config patient = { .timeout_ms = WAIT_MS };
+
 struct fixture {
-    struct tu_server server;
-    bool started;
-    char *work;
+    struct tu_fixture tu;
     struct ft_conn conn; /* a raw connection, freed at teardown */
     bool conn_open;
 };
@@ -42,7 +43,9 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
-    f->work = tu_tempdir();
+    if (f == NULL)
+        return -1;
+    tu_fixture_open(&f->tu);
     f->conn.fd = -1; /* and buf NULL: ft_conn_free is safe at once */
     *state = f;
     return 0;
@@ -54,18 +57,9 @@ static int teardown(void **state)
 
     if (f->conn_open)
         ft_conn_free(&f->conn);
-    if (f->started)
-        tu_server_stop(&f->server);
-    tu_rmtree(f->work);
-    free(f->work);
+    tu_fixture_close(&f->tu);
     free(f);
     return 0;
-}
-
-static void start(struct fixture *f, const struct ft_server_config *cfg)
-{
-    tu_server_start(&f->server, cfg);
-    f->started = true;
 }
 
 /* The fixture's raw connection, to be freed even if an assertion fails. */
@@ -79,28 +73,6 @@ static void raw_close(struct fixture *f)
 {
     ft_conn_free(&f->conn);
     f->conn_open = false;
-}
-
-static enum ft_err try_connect(const struct fixture *f, struct ft_client **c,
-                               char *err, size_t errlen)
-{
-    struct ft_client_config cfg = { .host = "127.0.0.1",
-                                    .port = f->server.port,
-                                    .timeout_ms = WAIT_MS };
-
-    return ft_client_connect(c, &cfg, err, errlen);
-}
-
-static struct ft_client *connect_ok(const struct fixture *f)
-{
-    struct ft_client *c = NULL;
-    char err[1024];
-    enum ft_err rc = try_connect(f, &c, err, sizeof(err));
-
-    if (rc != FT_OK)
-        print_error("connect: %s\n", err);
-    assert_int_equal(rc, FT_OK);
-    return c;
 }
 
 /* Puts the local file path as name; returns the library's answer. */
@@ -122,9 +94,9 @@ static enum ft_err put_file(struct ft_client *c, const char *path,
 /* A small upload on a new connection: the server still serves. */
 static void small_put_works(struct fixture *f, const char *name)
 {
-    struct ft_client *c = connect_ok(f);
-    char *src = tu_path(f->work, "small");
-    char *stored = tu_path(f->server.root, name);
+    struct ft_client *c = tu_connect(f->tu.server.port, &patient);
+    char *src = tu_path(f->tu.work, "small");
+    char *stored = tu_path(f->tu.server.root, name);
 
     tu_write_random(src, 1000, 77);
     assert_int_equal(put_file(c, src, name, false), FT_OK);
@@ -138,8 +110,8 @@ static void small_put_works(struct fixture *f, const char *name)
  * own time: poll, bounded). */
 static void nothing_left(struct fixture *f, const char *name)
 {
-    char *stored = tu_path(f->server.root, name);
-    char *tmp = tu_path(f->server.root, ".ft/tmp");
+    char *stored = tu_path(f->tu.server.root, name);
+    char *tmp = tu_path(f->tu.server.root, ".ft/tmp");
 
     assert_true(tu_wait_count(tmp, 0, WAIT_MS));
     assert_false(tu_exists(stored));
@@ -168,11 +140,12 @@ static void test_max_clients_busy_then_served(void **state)
     enum ft_err rc;
     int64_t deadline;
 
-    start(f, &cfg);
-    first = connect_ok(f);
+    tu_server_start(&f->tu.server, &cfg);
+    first = tu_connect(f->tu.server.port, &patient);
     /* The first is past its handshake and idle: the second is turned away
      * with a reason. */
-    assert_int_equal(try_connect(f, &second, err, sizeof(err)), FT_ERR_BUSY);
+    assert_int_equal(tu_try_connect(&second, f->tu.server.port, &patient, err,
+                                    sizeof(err)), FT_ERR_BUSY);
     assert_null(second);
     assert_non_null(strstr(err, "server busy"));
 
@@ -181,7 +154,7 @@ static void test_max_clients_busy_then_served(void **state)
     ft_client_close(first);
     deadline = tu_now_ms() + WAIT_MS;
     for (;;) {
-        rc = try_connect(f, &second, err, sizeof(err));
+        rc = tu_try_connect(&second, f->tu.server.port, &patient, err, sizeof(err));
         if (rc == FT_OK || tu_now_ms() > deadline)
             break;
         assert_int_equal(rc, FT_ERR_BUSY);
@@ -199,9 +172,9 @@ static void test_handshake_timeout(void **state)
                                     .idle_timeout_ms = 60000 };
     struct ft_conn *conn = raw_conn(f);
 
-    start(f, &cfg);
+    tu_server_start(&f->tu.server, &cfg);
     /* Connected, and not a byte sent. */
-    assert_int_equal(ft_conn_init(conn, tu_connect_raw(f->server.port), WAIT_MS),
+    assert_int_equal(ft_conn_init(conn, tu_connect_raw(f->tu.server.port), WAIT_MS),
                      FT_OK);
     expect_error_then_eof(conn, FT_ERR_TIMEOUT);
     raw_close(f);
@@ -214,8 +187,8 @@ static void test_idle_timeout(void **state)
     struct ft_server_config cfg = { .idle_timeout_ms = 300 };
     struct ft_conn *conn = raw_conn(f);
 
-    start(f, &cfg);
-    assert_true(tu_raw_handshake(conn, f->server.port, 0, WAIT_MS, NULL));
+    tu_server_start(&f->tu.server, &cfg);
+    assert_true(tu_raw_handshake(conn, f->tu.server.port, 0, WAIT_MS, NULL));
     /* Handshake done, then silence. */
     expect_error_then_eof(conn, FT_ERR_TIMEOUT);
     raw_close(f);
@@ -234,7 +207,7 @@ static void test_slow_loris_cut_mid_frame(void **state)
     bool cut = false;
     struct ft_conn *conn = raw_conn(f);
 
-    start(f, &cfg);
+    tu_server_start(&f->tu.server, &cfg);
     memset(name, 'n', sizeof(name));
     put.u.put.flags = FT_XFER_VERIFY;
     put.u.put.size = 10;
@@ -250,7 +223,7 @@ static void test_slow_loris_cut_mid_frame(void **state)
     frame[4] = FT_MSG_PUT;
     len += FT_FRAME_HEADER_BYTES; /* 219 bytes: some 22 s at this pace */
 
-    assert_true(tu_raw_handshake(conn, f->server.port, 0, WAIT_MS, NULL));
+    assert_true(tu_raw_handshake(conn, f->tu.server.port, 0, WAIT_MS, NULL));
     while (sent < len) {
         struct pollfd p = { .fd = conn->fd, .events = POLLIN };
 
@@ -278,13 +251,13 @@ static void test_max_file_size_announced(void **state)
     struct fixture *f = *state;
     struct ft_server_config cfg = { .max_file_size = MIB };
     struct ft_client *c;
-    char *src = tu_path(f->work, "two-mib");
+    char *src = tu_path(f->tu.work, "two-mib");
     struct stat sb;
     int fd;
 
-    start(f, &cfg);
+    tu_server_start(&f->tu.server, &cfg);
     tu_write_random(src, 2 * MIB, 2);
-    c = connect_ok(f);
+    c = tu_connect(f->tu.server.port, &patient);
     fd = open(src, O_RDONLY | O_CLOEXEC);
     assert_true(fd >= 0);
     assert_int_equal(fstat(fd, &sb), 0);
@@ -309,8 +282,8 @@ static void test_max_file_size_reached_mid_stream(void **state)
     enum ft_err rc;
     int pipefd[2];
 
-    start(f, &cfg);
-    c = connect_ok(f);
+    tu_server_start(&f->tu.server, &cfg);
+    c = tu_connect(f->tu.server.port, &patient);
     assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
     tu_feeder_start(&feeder, pipefd[1], 2 * MIB, 3, WAIT_MS, true);
     /* Size unknown: the server can only count as the bytes come. */
@@ -328,19 +301,19 @@ static void test_max_frame_payload_followed(void **state)
 {
     struct fixture *f = *state;
     struct ft_server_config cfg = { .max_frame_payload = 8192 };
-    char *src = tu_path(f->work, "one-mib");
-    char *text = tu_path(f->work, "text");
-    char *back = tu_path(f->work, "back");
+    char *src = tu_path(f->tu.work, "one-mib");
+    char *text = tu_path(f->tu.work, "text");
+    char *back = tu_path(f->tu.work, "back");
     char *stored, *stored_text;
     struct ft_transfer t;
     struct ft_client *c;
 
-    start(f, &cfg);
-    stored = tu_path(f->server.root, "one-mib");
-    stored_text = tu_path(f->server.root, "text");
+    tu_server_start(&f->tu.server, &cfg);
+    stored = tu_path(f->tu.server.root, "one-mib");
+    stored_text = tu_path(f->tu.server.root, "text");
     tu_write_random(src, MIB, 4);
     tu_write_text(text, MIB);
-    c = connect_ok(f);
+    c = tu_connect(f->tu.server.port, &patient);
     /* The client cuts its chunks to the limit WELCOME announced. */
     assert_int_equal(put_file(c, src, "one-mib", false), FT_OK);
     assert_true(tu_files_equal(src, stored));
@@ -365,7 +338,7 @@ static void raw_put(struct fixture *f, struct ft_conn *conn, uint32_t features,
     struct ft_msg put = { .type = FT_MSG_PUT };
     struct ft_msg m;
 
-    assert_true(tu_raw_handshake(conn, f->server.port, features, WAIT_MS,
+    assert_true(tu_raw_handshake(conn, f->tu.server.port, features, WAIT_MS,
                                  max_payload));
     put.u.put.flags = flags;
     put.u.put.size = size;
@@ -386,7 +359,7 @@ static void test_max_frame_payload_enforced(void **state)
     struct ft_msg m;
     enum ft_err rc;
 
-    start(f, &cfg);
+    tu_server_start(&f->tu.server, &cfg);
     memset(data, 'x', sizeof(data));
     raw_put(f, conn, 0, FT_XFER_VERIFY, sizeof(data), "big", &max_payload);
     assert_int_equal(max_payload, 8192);
@@ -420,7 +393,7 @@ static void test_decompression_bomb(void **state)
 
     assert_non_null(zeros);
     assert_non_null(payload);
-    start(f, NULL);
+    tu_server_start(&f->tu.server, NULL);
     assert_int_equal(compress2(payload + FT_DATA_Z_HEADER_BYTES, &zlen, zeros,
                                256 * 1024, 9), Z_OK);
     /* It claims 1000 bytes and inflates to 256 KiB. The size is unknown,
@@ -452,20 +425,20 @@ static void test_read_only(void **state)
 {
     struct fixture *f = *state;
     struct ft_server_config cfg = { .read_only = true };
-    char *seed = NULL, *src = tu_path(f->work, "new");
-    char *back = tu_path(f->work, "back");
+    char *seed = NULL, *src = tu_path(f->tu.work, "new");
+    char *back = tu_path(f->tu.work, "back");
     char *stored_new = NULL;
     char names[256] = "";
     struct ft_transfer t;
     struct ft_client *c;
 
     tu_write_random(src, 100, 5);
-    start(f, &cfg);
+    tu_server_start(&f->tu.server, &cfg);
     /* The server does not write its root: seed it behind its back. */
-    seed = tu_path(f->server.root, "seed");
-    stored_new = tu_path(f->server.root, "new");
+    seed = tu_path(f->tu.server.root, "seed");
+    stored_new = tu_path(f->tu.server.root, "new");
     tu_write_random(seed, 5000, 6);
-    c = connect_ok(f);
+    c = tu_connect(f->tu.server.port, &patient);
 
     assert_int_equal(put_file(c, src, "new", false), FT_ERR_READ_ONLY);
     assert_non_null(strstr(ft_client_error(c), "read-only"));
@@ -490,7 +463,7 @@ static void test_read_only(void **state)
 static void test_cli_refuses_bad_limits(void **state)
 {
     struct fixture *f = *state;
-    char *root = tu_path(f->work, "root");
+    char *root = tu_path(f->tu.work, "root");
     const char *bad[][2] = {
         { "--max-clients", "0" },      { "--max-frame-size", "100" },
         { "--max-frame-size", "4095" }, { "--max-frame-size", "262209" },

@@ -26,37 +26,21 @@
 #define SIZE (3u * 1024u * 1024u)
 #define RATE (2u * 1024u * 1024u) /* bytes per second */
 
-static struct ft_client *connect_port(uint16_t port, const char *host,
-                                      int timeout_ms)
-{
-    struct ft_client_config cfg = { .host = host, .port = port,
-                                    .timeout_ms = timeout_ms };
-    struct ft_client *c = NULL;
-    char err[256];
-
-    if (ft_client_connect(&c, &cfg, err, sizeof(err)) != FT_OK)
-        fail_msg("connect: %s", err);
-    return c;
-}
-
 /* --limit-rate on put and get, and the server's --max-rate: each transfer
  * takes at least its size over the rate. */
 static void test_rate_limits_are_lower_bounds(void **state)
 {
     struct ft_server_config limited = { .max_rate = RATE };
     struct ft_transfer_options opt = { .rate_limit = RATE };
-    struct tu_server srv, slow;
-    char *dir = tu_tempdir();
-    char *src = tu_path(dir, "src");
-    char *back = tu_path(dir, "back");
+    struct tu_fixture *f = *state;
+    char *src = tu_path(f->work, "src");
+    char *back = tu_path(f->work, "back");
     struct ft_client *c;
     int64_t t0;
     int fd;
 
-    (void)state;
     tu_write_random(src, SIZE, 3);
-    tu_server_start(&srv, NULL);
-    c = connect_port(srv.port, "127.0.0.1", 0);
+    c = tu_connect(f->server.port, NULL);
     fd = open(src, O_RDONLY);
     t0 = ft_io_now_ms();
     assert_int_equal(ft_client_put(c, fd, SIZE, "f", &opt, NULL), FT_OK);
@@ -67,10 +51,10 @@ static void test_rate_limits_are_lower_bounds(void **state)
     assert_true(ft_io_now_ms() - t0 >= (int64_t)SIZE * 1000 / RATE);
     assert_true(tu_files_equal(src, back));
     ft_client_close(c);
-    tu_server_stop(&srv);
+    tu_server_stop(&f->server);
 
-    tu_server_start(&slow, &limited);
-    c = connect_port(slow.port, "127.0.0.1", 0);
+    tu_server_start(&f->server, &limited);
+    c = tu_connect(f->server.port, NULL);
     fd = open(src, O_RDONLY);
     t0 = ft_io_now_ms();
     assert_int_equal(ft_client_put(c, fd, SIZE, "f", NULL, NULL), FT_OK);
@@ -80,13 +64,8 @@ static void test_rate_limits_are_lower_bounds(void **state)
     assert_int_equal(ft_client_get_file(c, "f", back, NULL, NULL), FT_OK);
     assert_true(ft_io_now_ms() - t0 >= (int64_t)SIZE * 1000 / RATE);
     ft_client_close(c);
-    tu_server_stop(&slow);
-    unlink(src);
-    unlink(back);
-    tu_rmtree(dir);
     free(src);
     free(back);
-    free(dir);
 }
 
 /* A fake server: answers the handshake in plaintext, then LIST with
@@ -142,9 +121,8 @@ static int ignore_entry(const struct ft_entry *e, void *ctx)
 static enum ft_err list_against(struct fake *f, int timeout_ms, char *err,
                                 size_t errlen)
 {
-    struct ft_client_config cfg = { .host = "127.0.0.1", .plaintext = true,
-                                    .timeout_ms = timeout_ms };
-    struct ft_client *c = NULL;
+    struct ft_client_config cfg = { .plaintext = true, .timeout_ms = timeout_ms };
+    struct ft_client *c;
     uint16_t port = 0;
     char why[128];
     pthread_t tid;
@@ -152,9 +130,8 @@ static enum ft_err list_against(struct fake *f, int timeout_ms, char *err,
 
     assert_int_equal(ft_net_listen("127.0.0.1", 0, &f->listen_fd, &port, why,
                                    sizeof(why)), FT_OK);
-    cfg.port = port;
     assert_int_equal(pthread_create(&tid, NULL, fake_server, f), 0);
-    assert_int_equal(ft_client_connect(&c, &cfg, why, sizeof(why)), FT_OK);
+    c = tu_connect(port, &cfg);
     rc = ft_client_list(c, ignore_entry, NULL);
     snprintf(err, errlen, "%s", ft_client_error(c));
     ft_client_close(c);
@@ -179,38 +156,19 @@ static void test_heartbeats_and_timeouts(void **state)
     assert_non_null(strstr(err, "stopped answering"));
 }
 
-static void quiet(void *ctx, const char *line)
-{
-    (void)ctx;
-    (void)line;
-}
-
-static void *run_server(void *srv)
-{
-    ft_server_run(srv);
-    return NULL;
-}
-
 /* Names and IPv6: a server on "::" takes IPv4 and IPv6 clients, and
  * "localhost" resolves. */
 static void test_ipv6_and_names(void **state)
 {
-    struct ft_server_config cfg = { .host = "::", .port = 0, .log = quiet };
-    struct ft_server *srv = NULL;
-    char *root = tu_tempdir();
+    struct ft_server_config cfg = { .host = "::" };
+    struct tu_fixture *f = *state;
     char err[256];
-    pthread_t tid;
     const char *hosts[] = { "::1", "127.0.0.1", "localhost" };
 
-    (void)state;
-    cfg.root = root;
-    if (ft_server_start(&srv, &cfg, err, sizeof(err)) != FT_OK) {
-        tu_rmtree(root);
-        free(root);
+    if (!tu_server_try_start(&f->server, &cfg, err, sizeof(err)))
         skip(); /* no IPv6 on this machine */
-    }
-    assert_int_equal(pthread_create(&tid, NULL, run_server, srv), 0);
     for (size_t i = 0; i < sizeof(hosts) / sizeof(*hosts); i++) {
+        struct ft_client_config named = { .host = hosts[i] };
         struct addrinfo *res = NULL;
         struct ft_client *c;
 
@@ -220,24 +178,19 @@ static void test_ipv6_and_names(void **state)
             continue;
         }
         freeaddrinfo(res);
-        c = connect_port(ft_server_port(srv), hosts[i], 0);
+        c = tu_connect(f->server.port, &named);
 
         assert_int_equal(ft_client_list(c, ignore_entry, NULL), FT_OK);
         ft_client_close(c);
     }
-    ft_server_stop(srv);
-    pthread_join(tid, NULL);
-    ft_server_free(srv);
-    tu_rmtree(root);
-    free(root);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rate_limits_are_lower_bounds),
+        TU_TEST_SERVER(test_rate_limits_are_lower_bounds),
         cmocka_unit_test(test_heartbeats_and_timeouts),
-        cmocka_unit_test(test_ipv6_and_names),
+        TU_TEST_FIXTURE(test_ipv6_and_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

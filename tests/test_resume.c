@@ -25,41 +25,9 @@
 #define SIZE (24u * 1024u * 1024u)
 #define WAIT_MS 30000
 
-struct fixture {
-    struct tu_server server;
-    char *work;
-    char *config_env;
-    char port[8];
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    tu_server_start(&f->server, NULL);
-    f->work = tu_tempdir();
-    if (asprintf(&f->config_env, "XDG_CONFIG_HOME=%s", f->work) < 0)
-        return -1;
-    snprintf(f->port, sizeof(f->port), "%u", (unsigned)f->server.port);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    tu_server_stop(&f->server);
-    tu_rmtree(f->work);
-    free(f->work);
-    free(f->config_env);
-    free(f);
-    return 0;
-}
-
 /* Starts the ft command slowed to 4 MiB/s, waits until path holds more
  * than min bytes, then kills it: a transfer cut half way. */
-static void run_and_kill(struct fixture *f, const char *const args[],
+static void run_and_kill(struct tu_fixture *f, const char *const args[],
                          const char *path, int64_t min)
 {
     const char *env[] = { f->config_env, NULL };
@@ -76,7 +44,7 @@ static void run_and_kill(struct fixture *f, const char *const args[],
 
 /* The same for an upload: killed once the server's folder dir holds more
  * than min bytes of it. */
-static void upload_and_kill(struct fixture *f, const char *const args[],
+static void upload_and_kill(struct tu_fixture *f, const char *const args[],
                             const char *dir, int64_t min)
 {
     const char *env[] = { f->config_env, NULL };
@@ -86,7 +54,7 @@ static void upload_and_kill(struct fixture *f, const char *const args[],
     tu_kill_pid(&pid);
 }
 
-static int run(struct fixture *f, const char *const args[], char *err,
+static int run(struct tu_fixture *f, const char *const args[], char *err,
                size_t errlen)
 {
     const char *env[] = { f->config_env, NULL };
@@ -96,14 +64,14 @@ static int run(struct fixture *f, const char *const args[], char *err,
 
 static void test_get_continue(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *src = tu_path(f->server.root, "big.bin");
     char *local = tu_path(f->work, "big.bin");
     char *part = tu_path(f->work, ".big.bin.ft-part");
     char *note = tu_path(f->work, ".big.bin.ft-part.src");
-    const char *slow[] = { "get", "-q", "--limit-rate", "4M", "-p", f->port,
+    const char *slow[] = { "get", "-q", "--limit-rate", "4M", "-p", f->server.portstr,
                            "big.bin", local, NULL };
-    const char *resume[] = { "get", "--continue", "-p", f->port, "big.bin",
+    const char *resume[] = { "get", "--continue", "-p", f->server.portstr, "big.bin",
                              local, NULL };
     char err[4096];
     int fd;
@@ -132,13 +100,13 @@ static void test_get_continue(void **state)
 
 static void test_get_continue_changed_source(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *src = tu_path(f->server.root, "big.bin");
     char *local = tu_path(f->work, "big.bin");
     char *part = tu_path(f->work, ".big.bin.ft-part");
-    const char *slow[] = { "get", "-q", "--limit-rate", "4M", "-p", f->port,
+    const char *slow[] = { "get", "-q", "--limit-rate", "4M", "-p", f->server.portstr,
                            "big.bin", local, NULL };
-    const char *resume[] = { "get", "--continue", "-p", f->port, "big.bin",
+    const char *resume[] = { "get", "--continue", "-p", f->server.portstr, "big.bin",
                              local, NULL };
     struct timespec later[2] = { { 0, UTIME_OMIT }, { 2000000000, 0 } };
     char err[4096];
@@ -157,13 +125,13 @@ static void test_get_continue_changed_source(void **state)
 
 static void test_put_continue(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "up.bin");
     char *stored = tu_path(f->server.root, "up.bin");
     char *partials = tu_path(f->server.root, ".ft/partial");
-    const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->port,
+    const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->server.portstr,
                            src, NULL };
-    const char *resume[] = { "put", "--continue", "-p", f->port, src, NULL };
+    const char *resume[] = { "put", "--continue", "-p", f->server.portstr, src, NULL };
     int64_t deadline;
     char err[4096];
 
@@ -189,13 +157,13 @@ static void test_put_continue(void **state)
 
 static void test_put_continue_changed_source(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "up.bin");
     char *stored = tu_path(f->server.root, "up.bin");
     char *partials = tu_path(f->server.root, ".ft/partial");
-    const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->port,
+    const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->server.portstr,
                            src, NULL };
-    const char *resume[] = { "put", "--continue", "-p", f->port, src, NULL };
+    const char *resume[] = { "put", "--continue", "-p", f->server.portstr, src, NULL };
     struct timespec later[2] = { { 0, UTIME_OMIT }, { 2000000000, 0 } };
     char err[4096];
 
@@ -214,13 +182,13 @@ static void test_put_continue_changed_source(void **state)
  * age one by hand, and the next upload sweeps it. */
 static void test_partial_expires(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "up.bin");
     char *small = tu_path(f->work, "small");
     char *partials = tu_path(f->server.root, ".ft/partial");
-    const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->port,
+    const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->server.portstr,
                            src, NULL };
-    const char *other[] = { "put", "-q", "-p", f->port, small, NULL };
+    const char *other[] = { "put", "-q", "-p", f->server.portstr, small, NULL };
     struct timespec old[2] = { { 0, UTIME_OMIT }, { time(NULL) - 2 * 86400, 0 } };
     int64_t deadline;
     char err[4096];
@@ -252,13 +220,11 @@ static void test_partial_expires(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_get_continue, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_get_continue_changed_source, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_put_continue, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_put_continue_changed_source, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_partial_expires, setup, teardown),
+        TU_TEST_SERVER(test_get_continue),
+        TU_TEST_SERVER(test_get_continue_changed_source),
+        TU_TEST_SERVER(test_put_continue),
+        TU_TEST_SERVER(test_put_continue_changed_source),
+        TU_TEST_SERVER(test_partial_expires),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

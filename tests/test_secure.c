@@ -420,15 +420,15 @@ static bool relay_finish(struct relay *r)
 
 /* --- Fixture ------------------------------------------------------------ */
 
+/* Library clients wait this long. */
+static const struct ft_client_config quick = { .timeout_ms = CLIENT_TIMEOUT_MS };
+
 struct fixture {
-    struct tu_server server;
-    bool server_on;
-    struct tu_served served[2];
-    bool served_on[2];
+    struct tu_fixture tu;        /* work, the in-process server */
+    struct tu_served served[2];  /* `ft serve` children on work/storeN */
     struct relay relay;
     struct ft_client *client;
     pid_t pid; /* a child run by the test itself */
-    char *work;
 };
 
 static int setup(void **state)
@@ -436,7 +436,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
 
     assert_non_null(f);
-    f->work = tu_tempdir();
+    tu_fixture_open(&f->tu);
     *state = f;
     return 0;
 }
@@ -447,38 +447,13 @@ static int teardown(void **state)
 
     ft_client_close(f->client);
     relay_stop(&f->relay);
-    if (f->server_on)
-        tu_server_stop(&f->server);
-    for (int i = 0; i < 2; i++) {
-        if (f->served_on[i])
-            tu_served_stop(&f->served[i]);
-    }
+    tu_server_stop(&f->tu.server);
+    for (int i = 0; i < 2; i++)
+        tu_served_stop(&f->served[i]);
     tu_kill_pid(&f->pid);
-    tu_rmtree(f->work);
-    free(f->work);
+    tu_fixture_close(&f->tu);
     free(f);
     return 0;
-}
-
-static void server_start(struct fixture *f, const struct ft_server_config *cfg)
-{
-    tu_server_start(&f->server, cfg);
-    f->server_on = true;
-}
-
-static struct ft_client *connect_port(uint16_t port, bool plaintext,
-                                      const uint8_t *token)
-{
-    struct ft_client_config cfg = { .host = "127.0.0.1", .port = port,
-                                    .timeout_ms = CLIENT_TIMEOUT_MS,
-                                    .plaintext = plaintext, .token = token };
-    struct ft_client *c = NULL;
-    char err[512];
-    enum ft_err rc = ft_client_connect(&c, &cfg, err, sizeof(err));
-
-    if (rc != FT_OK)
-        fail_msg("connect to port %u: %s", (unsigned)port, err);
-    return c;
 }
 
 static enum ft_err put_file(struct ft_client *c, const char *path,
@@ -498,7 +473,7 @@ static enum ft_err put_file(struct ft_client *c, const char *path,
 /* Connects directly (no relay) and uploads path as name. */
 static void seed(struct fixture *f, const char *path, const char *name)
 {
-    struct ft_client *c = connect_port(f->server.port, false, NULL);
+    struct ft_client *c = tu_connect(f->tu.server.port, &quick);
 
     f->client = c;
     assert_int_equal(put_file(c, path, name), FT_OK);
@@ -529,21 +504,21 @@ static bool contains(const struct buf *b, const void *needle, size_t n)
  * the old version stay, and no temporary remain. */
 static void attack_upload(struct fixture *f, enum relay_mode mode, unsigned nth)
 {
-    char *v1 = tu_path(f->work, "v1");
-    char *v2 = tu_path(f->work, "v2");
+    char *v1 = tu_path(f->tu.work, "v1");
+    char *v2 = tu_path(f->tu.work, "v2");
     char *stored, *tmp;
     enum ft_err err;
 
-    server_start(f, NULL);
-    stored = tu_path(f->server.root, "doc");
-    tmp = tu_path(f->server.root, ".ft/tmp");
+    tu_server_start(&f->tu.server, NULL);
+    stored = tu_path(f->tu.server.root, "doc");
+    tmp = tu_path(f->tu.server.root, ".ft/tmp");
     tu_write_random(v1, 1 << 20, 1);
     tu_write_random(v2, 1 << 20, 2);
     seed(f, v1, "doc");
     assert_true(tu_files_equal(v1, stored));
 
-    relay_start(&f->relay, f->server.port, mode, FT_MSG_DATA, nth);
-    f->client = connect_port(f->relay.port, false, NULL);
+    relay_start(&f->relay, f->tu.server.port, mode, FT_MSG_DATA, nth);
+    f->client = tu_connect(f->relay.port, &quick);
     assert_true(ft_client_encrypted(f->client));
     err = put_file(f->client, v2, "doc");
     assert_int_not_equal(err, FT_OK);
@@ -562,7 +537,7 @@ static void attack_upload(struct fixture *f, enum relay_mode mode, unsigned nth)
 
     assert_true(tu_wait_count(tmp, 0, WAIT_MS));
     assert_true(tu_files_equal(v1, stored));
-    assert_int_equal(tu_count_entries(f->server.root), 2); /* doc, .ft */
+    assert_int_equal(tu_count_entries(f->tu.server.root), 2); /* doc, .ft */
     free(v1);
     free(v2);
     free(stored);
@@ -584,18 +559,18 @@ static void test_replayed_frame_refused(void **state)
 static void test_truncated_download_not_kept(void **state)
 {
     struct fixture *f = *state;
-    char *src = tu_path(f->work, "src");
-    char *local = tu_path(f->work, "copy");
-    char *part = tu_path(f->work, ".copy.ft-part");
+    char *src = tu_path(f->tu.work, "src");
+    char *local = tu_path(f->tu.work, "copy");
+    char *part = tu_path(f->tu.work, ".copy.ft-part");
     struct ft_transfer t;
     enum ft_err err;
 
-    server_start(f, NULL);
+    tu_server_start(&f->tu.server, NULL);
     tu_write_random(src, 300 * 1024, 3);
     seed(f, src, "doc");
 
-    relay_start(&f->relay, f->server.port, RELAY_DROP_LAST, FT_MSG_END, 0);
-    f->client = connect_port(f->relay.port, false, NULL);
+    relay_start(&f->relay, f->tu.server.port, RELAY_DROP_LAST, FT_MSG_END, 0);
+    f->client = tu_connect(f->relay.port, &quick);
     err = ft_client_get_file(f->client, "doc", local, NULL, &t);
     assert_int_not_equal(err, FT_OK);
     /* Nothing under the final name; the part stays aside for --continue. */
@@ -605,7 +580,7 @@ static void test_truncated_download_not_kept(void **state)
     assert_true(relay_finish(&f->relay));
     assert_true(f->relay.acted);
     /* Without the relay the download completes, verified whole. */
-    f->client = connect_port(f->server.port, false, NULL);
+    f->client = tu_connect(f->tu.server.port, &quick);
     {
         struct ft_transfer_options resume = { .resume = true };
 
@@ -630,16 +605,16 @@ static int count_entry(const struct ft_entry *e, void *ctx)
 static void test_truncated_listing_fails(void **state)
 {
     struct fixture *f = *state;
-    char *src = tu_path(f->work, "src");
+    char *src = tu_path(f->tu.work, "src");
     int seen = 0;
 
-    server_start(f, NULL);
+    tu_server_start(&f->tu.server, NULL);
     tu_write_random(src, 1000, 4);
     seed(f, src, "a");
     seed(f, src, "b");
 
-    relay_start(&f->relay, f->server.port, RELAY_DROP_LAST, FT_MSG_DONE, 0);
-    f->client = connect_port(f->relay.port, false, NULL);
+    relay_start(&f->relay, f->tu.server.port, RELAY_DROP_LAST, FT_MSG_DONE, 0);
+    f->client = tu_connect(f->relay.port, &quick);
     assert_int_not_equal(ft_client_list(f->client, count_entry, &seen), FT_OK);
     ft_client_close(f->client);
     f->client = NULL;
@@ -656,13 +631,15 @@ static void test_truncated_listing_fails(void **state)
  * the relay finished and its recording in f->relay.rec. */
 static void record_round_trip(struct fixture *f, bool plaintext)
 {
-    char *src = tu_path(f->work, "pattern");
-    char *back = tu_path(f->work, "back");
+    char *src = tu_path(f->tu.work, "pattern");
+    char *back = tu_path(f->tu.work, "back");
+    struct ft_client_config cfg = { .timeout_ms = CLIENT_TIMEOUT_MS,
+                                    .plaintext = plaintext };
     struct ft_transfer t;
 
     write_pattern(src, 4096); /* 256 KiB: several frames each way */
-    relay_start(&f->relay, f->server.port, RELAY_RECORD, 0, 0);
-    f->client = connect_port(f->relay.port, plaintext, NULL);
+    relay_start(&f->relay, f->tu.server.port, RELAY_RECORD, 0, 0);
+    f->client = tu_connect(f->relay.port, &cfg);
     assert_true(ft_client_encrypted(f->client) == !plaintext);
     assert_int_equal(put_file(f->client, src, "pattern"), FT_OK);
     unlink(back);
@@ -684,7 +661,7 @@ static void test_eavesdropper_sees_no_content(void **state)
     struct fixture *f = *state;
 
     assert_int_equal(strlen(PATTERN), 64);
-    server_start(f, NULL);
+    tu_server_start(&f->tu.server, NULL);
     record_round_trip(f, false);
     assert_false(contains(&f->relay.rec[C2S], PATTERN, 64));
     assert_false(contains(&f->relay.rec[S2C], PATTERN, 64));
@@ -722,11 +699,12 @@ static void served_start(struct fixture *f, int i, bool seed_file,
 {
     char name[32];
     char *root, *log;
+    bool started;
 
     snprintf(name, sizeof(name), "store%d", i);
-    root = tu_path(f->work, name);
+    root = tu_path(f->tu.work, name);
     snprintf(name, sizeof(name), "serve%d.log", i);
-    log = tu_path(f->work, name);
+    log = tu_path(f->tu.work, name);
     if (seed_file) {
         /* Not empty: see test_ls_empty_store for why that matters. */
         char *readme = tu_path(root, "readme");
@@ -735,10 +713,10 @@ static void served_start(struct fixture *f, int i, bool seed_file,
         tu_write_bytes(readme, "hello\n", 6);
         free(readme);
     }
-    f->served_on[i] = tu_served_start(&f->served[i], root, log, extra);
+    started = tu_served_start(&f->served[i], root, log, extra);
     free(root);
     free(log);
-    assert_true(f->served_on[i]);
+    assert_true(started);
 }
 
 /* The fingerprint `ft serve` printed at start ("server key b2:..."). */
@@ -774,51 +752,22 @@ static void expect_in(const char *text, const char *want)
         fail_msg("expected \"%s\" in: %s", want, text);
 }
 
-/* Starts the ft binary with args, its standard error to err_fd; does not
- * wait. */
-static pid_t spawn_ft(const char *const args[], int err_fd)
-{
-    const char *argv[32] = { FT_BINARY };
-    size_t n = 1;
-    pid_t pid;
-
-    for (size_t i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int null_fd = open("/dev/null", O_RDWR);
-
-        dup2(null_fd, STDIN_FILENO);
-        dup2(null_fd, STDOUT_FILENO);
-        dup2(err_fd, STDERR_FILENO);
-        signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
 /* --- 2: key pinning --------------------------------------------------------- */
 
 static void test_key_pinning(void **state)
 {
     struct fixture *f = *state;
     char fp[FT_FINGERPRINT_MAX], fake[FT_FINGERPRINT_MAX];
-    char err[8192], xdg_env[4200], wrong_key[128], right_key[128];
-    char *xdg = tu_path(f->work, "config");
-    char *known = tu_path(xdg, "ft/known_hosts");
-    char *fake_key = tu_path(f->work, "fake.key");
+    char err[8192], wrong_key[128], right_key[128];
+    char *known = tu_path(f->tu.config, "ft/known_hosts");
+    char *fake_key = tu_path(f->tu.work, "fake.key");
     char *text, *line = NULL;
     struct ft_keypair kp;
     bool created = false;
-    const char *env[] = { xdg_env, NULL };
+    const char *env[] = { f->tu.config_env, NULL };
 
     served_start(f, 0, true, NULL);
     served_fingerprint(&f->served[0], fp);
-    assert_int_equal(mkdir(xdg, 0700), 0);
-    snprintf(xdg_env, sizeof(xdg_env), "XDG_CONFIG_HOME=%s", xdg);
     {
         const char *ls[] = { "ls", "--port", f->served[0].portstr, NULL };
 
@@ -870,7 +819,6 @@ static void test_key_pinning(void **state)
         run_expect(0, right, env, err, sizeof(err));
     }
     free(line);
-    free(xdg);
     free(known);
     free(fake_key);
 }
@@ -881,13 +829,13 @@ static void test_tokens_cli(void **state)
 {
     struct fixture *f = *state;
     char err[8192], tok_env[4200];
-    char *tok = tu_path(f->work, "token");
-    char *tok2 = tu_path(f->work, "token2");
-    char *open_tok = tu_path(f->work, "token-open");
-    char *data = tu_path(f->work, "data");
-    char *back = tu_path(f->work, "back");
-    char *root2 = tu_path(f->work, "store-open");
-    char *log2 = tu_path(f->work, "serve-open.log");
+    char *tok = tu_path(f->tu.work, "token");
+    char *tok2 = tu_path(f->tu.work, "token2");
+    char *open_tok = tu_path(f->tu.work, "token-open");
+    char *data = tu_path(f->tu.work, "data");
+    char *back = tu_path(f->tu.work, "back");
+    char *root2 = tu_path(f->tu.work, "store-open");
+    char *log2 = tu_path(f->tu.work, "serve-open.log");
     char *before, *after, *stored;
     struct stat sb;
     const char *env[] = { tok_env, NULL };
@@ -915,7 +863,7 @@ static void test_tokens_cli(void **state)
 
         served_start(f, 0, true, extra);
     }
-    stored = tu_path(f->work, "store0/data");
+    stored = tu_path(f->tu.work, "store0/data");
     tu_write_random(data, 200 * 1024, 5);
     snprintf(tok_env, sizeof(tok_env), "FT_TOKEN_FILE=%s", tok);
     {
@@ -960,7 +908,7 @@ static void test_tokens_cli(void **state)
         char *said;
 
         assert_true(fd >= 0);
-        f->pid = spawn_ft(serve, fd);
+        f->pid = tu_spawn_ft(serve, -1, -1, fd);
         close(fd);
         assert_true(tu_wait_pid(f->pid, WAIT_MS, &status));
         f->pid = 0;
@@ -1007,8 +955,9 @@ static void test_token_never_on_wire(void **state)
 {
     struct fixture *f = *state;
     struct ft_server_config cfg;
-    char *tok = tu_path(f->work, "token");
-    char *src = tu_path(f->work, "small");
+    struct ft_client_config with_token = { .timeout_ms = CLIENT_TIMEOUT_MS };
+    char *tok = tu_path(f->tu.work, "token");
+    char *src = tu_path(f->tu.work, "small");
     char why[512];
     uint8_t psk[FT_TOKEN_BYTES], raw[FT_TOKEN_BYTES];
     char *text;
@@ -1026,11 +975,12 @@ static void test_token_never_on_wire(void **state)
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.token = psk;
-    server_start(f, &cfg);
+    tu_server_start(&f->tu.server, &cfg);
     tu_write_random(src, 4096, 6);
 
-    relay_start(&f->relay, f->server.port, RELAY_RECORD, 0, 0);
-    f->client = connect_port(f->relay.port, false, psk);
+    relay_start(&f->relay, f->tu.server.port, RELAY_RECORD, 0, 0);
+    with_token.token = psk;
+    f->client = tu_connect(f->relay.port, &with_token);
     assert_non_null(strstr(ft_client_protocol(f->client), "NXpsk2"));
     assert_int_equal(put_file(f->client, src, "small"), FT_OK);
     ft_client_close(f->client);
@@ -1099,7 +1049,7 @@ static void test_ls_empty_store(void **state)
     char err[4096], out[4096];
     char *listed;
 
-    snprintf(out, sizeof(out), "%s/ls.out", f->work);
+    snprintf(out, sizeof(out), "%s/ls.out", f->tu.work);
     served_start(f, 0, false, NULL);
     {
         const char *ls[] = { "ls", "--port", f->served[0].portstr, NULL };

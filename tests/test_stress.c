@@ -31,36 +31,6 @@
 #define CLIENT_TIMEOUT_MS 120000
 #define WAIT_MS 20000
 
-struct fixture {
-    char *work;
-    char *root;
-    struct tu_served served;
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    f->work = tu_tempdir();
-    f->root = tu_tempdir();
-    f->served.log_fd = -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    tu_served_stop(&f->served);
-    tu_rmtree(f->work);
-    tu_rmtree(f->root);
-    free(f->work);
-    free(f->root);
-    free(f);
-    return 0;
-}
-
 /* Descriptors the process holds; -1 if it cannot be read. */
 static int count_fds(pid_t pid)
 {
@@ -106,14 +76,13 @@ struct worker {
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct ft_client_config cfg = { .host = "127.0.0.1", .port = w->port,
-                                    .timeout_ms = CLIENT_TIMEOUT_MS };
+    struct ft_client_config cfg = { .timeout_ms = CLIENT_TIMEOUT_MS };
     struct ft_client *c = NULL;
     enum ft_err rc;
     int fd;
 
     w->put_rc = w->get_rc = FT_ERR_USAGE;
-    rc = ft_client_connect(&c, &cfg, w->err, sizeof(w->err));
+    rc = tu_try_connect(&c, w->port, &cfg, w->err, sizeof(w->err));
 
     /* Every client holds its session before any transfer starts, so the
      * server really serves 64 at once. */
@@ -145,10 +114,9 @@ static enum ft_err short_connection(uint16_t port, int i, const char *tiny,
                                     const char *tiny_back, char *err,
                                     size_t errlen)
 {
-    struct ft_client_config cfg = { .host = "127.0.0.1", .port = port,
-                                    .timeout_ms = WAIT_MS };
+    struct ft_client_config cfg = { .timeout_ms = WAIT_MS };
     struct ft_client *c = NULL;
-    enum ft_err rc = ft_client_connect(&c, &cfg, err, errlen);
+    enum ft_err rc = tu_try_connect(&c, port, &cfg, err, errlen);
     int fd;
 
     if (rc != FT_OK)
@@ -175,9 +143,8 @@ static enum ft_err short_connection(uint16_t port, int i, const char *tiny,
 
 static void test_stress(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     const char *extra[] = { "--max-clients", "100", NULL };
-    char *log = tu_path(f->work, "serve.log");
     char *tiny = tu_path(f->work, "tiny");
     char *tiny_back = tu_path(f->work, "tiny.back");
     struct worker *w = calloc(CLIENTS, sizeof(*w));
@@ -188,7 +155,7 @@ static void test_stress(void **state)
     int64_t deadline;
 
     assert_non_null(w);
-    assert_true(tu_served_start(&f->served, f->root, log, extra));
+    assert_true(tu_fixture_serve(f, extra));
     fds_before = count_fds(f->served.pid);
     assert_true(fds_before > 0);
 
@@ -242,12 +209,9 @@ static void test_stress(void **state)
     }
     assert_int_equal(failures, 0);
     {   /* Everything is listed: 64 files and the tiny one. */
-        struct ft_client_config cfg = { .host = "127.0.0.1",
-                                        .port = f->served.port };
-        struct ft_client *c = NULL;
+        struct ft_client *c = tu_connect(f->served.port, NULL);
         int n = 0;
 
-        assert_int_equal(ft_client_connect(&c, &cfg, err, sizeof(err)), FT_OK);
         assert_int_equal(ft_client_list(c, count_one, &n), FT_OK);
         ft_client_close(c);
         assert_int_equal(n, CLIENTS + 1);
@@ -283,7 +247,6 @@ static void test_stress(void **state)
         free(w[i].back);
     }
     free(w);
-    free(log);
     free(tiny);
     free(tiny_back);
 }
@@ -291,7 +254,7 @@ static void test_stress(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
+        TU_TEST_FIXTURE(test_stress),
     };
 
     signal(SIGPIPE, SIG_IGN);

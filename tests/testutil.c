@@ -1,4 +1,5 @@
-/* testutil.c - see testutil.h. */
+/* testutil.c - files, folders and ft children for tests: what testutil.h
+ * declares. */
 #define _GNU_SOURCE
 #include "testutil.h"
 
@@ -16,10 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn.h"
-#include "proto.h"
-
-static void die(const char *what)
+void tu_die(const char *what)
 {
     fprintf(stderr, "testutil: %s: %s\n", what, strerror(errno));
     abort();
@@ -33,9 +31,9 @@ char *tu_tempdir(void)
     if (base == NULL || base[0] == '\0')
         base = "/tmp";
     if (asprintf(&path, "%s/ft-test.XXXXXX", base) < 0)
-        die("asprintf");
+        tu_die("asprintf");
     if (mkdtemp(path) == NULL)
-        die("mkdtemp");
+        tu_die("mkdtemp");
     return path;
 }
 
@@ -59,7 +57,7 @@ char *tu_path(const char *dir, const char *name)
     char *p = NULL;
 
     if (asprintf(&p, "%s/%s", dir, name) < 0)
-        die("asprintf");
+        tu_die("asprintf");
     return p;
 }
 
@@ -73,7 +71,7 @@ static void write_all(int fd, const void *buf, size_t n)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            die("write");
+            tu_die("write");
         p += w;
         n -= (size_t)w;
     }
@@ -86,7 +84,7 @@ void tu_write_random(const char *path, uint64_t n, uint32_t seed)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
     if (fd < 0)
-        die(path);
+        tu_die(path);
     while (n > 0) {
         size_t chunk = n < sizeof(buf) ? (size_t)n : sizeof(buf);
 
@@ -107,7 +105,7 @@ void tu_write_bytes(const char *path, const void *data, size_t n)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
     if (fd < 0)
-        die(path);
+        tu_die(path);
     write_all(fd, data, n);
     close(fd);
 }
@@ -118,7 +116,7 @@ void tu_write_text(const char *path, uint64_t n)
     uint64_t written = 0;
 
     if (f == NULL)
-        die(path);
+        tu_die(path);
     for (unsigned line = 0; written < n; line++) {
         int w = fprintf(f, "line %u: the quick brown fox jumps over the lazy dog\n",
                         line);
@@ -173,67 +171,82 @@ int tu_count_entries(const char *dir)
     return n;
 }
 
-static void *server_main(void *arg)
-{
-    struct tu_server *t = arg;
-
-    ft_server_run(t->srv);
-    return NULL;
-}
-
-static void quiet_log(void *ctx, const char *line)
-{
-    (void)ctx;
-    if (getenv("FT_TEST_VERBOSE") != NULL)
-        fprintf(stderr, "server: %s\n", line);
-}
-
-void tu_server_start(struct tu_server *t, const struct ft_server_config *cfg)
-{
-    struct ft_server_config c;
-    char err[512];
-
-    if (cfg != NULL)
-        c = *cfg;
-    else
-        memset(&c, 0, sizeof(c));
-    t->root = tu_tempdir();
-    c.root = t->root;
-    c.host = "127.0.0.1";
-    c.port = 0;
-    if (c.log == NULL)
-        c.log = quiet_log;
-    /* Hand-built frames in tests ask for plaintext; library clients do not,
-     * and get the encrypted channel as users do. */
-    c.allow_plaintext = true;
-    if (ft_server_start(&t->srv, &c, err, sizeof(err)) != FT_OK) {
-        fprintf(stderr, "testutil: server: %s\n", err);
-        abort();
-    }
-    /* The socket listens once ft_server_start returns: no wait needed. */
-    t->port = ft_server_port(t->srv);
-    if (pthread_create(&t->thread, NULL, server_main, t) != 0)
-        die("pthread_create");
-}
-
-void tu_server_stop(struct tu_server *t)
-{
-    ft_server_stop(t->srv);
-    pthread_join(t->thread, NULL);
-    ft_server_free(t->srv);
-    tu_rmtree(t->root);
-    free(t->root);
-    t->srv = NULL;
-    t->root = NULL;
-}
-
 static int open_or_die(const char *path, int flags)
 {
     int fd = open(path, flags | O_CLOEXEC, 0644);
 
     if (fd < 0)
-        die(path);
+        tu_die(path);
     return fd;
+}
+
+/* The folder the config folders of spawned children go in, removed when
+ * the test program exits (not when a forked child of it does). */
+static char *scratch;
+static pid_t scratch_owner;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_remove(void)
+{
+    if (getpid() == scratch_owner)
+        tu_rmtree(scratch);
+    free(scratch);
+    scratch = NULL;
+}
+
+static void scratch_make(void)
+{
+    scratch = tu_tempdir();
+    scratch_owner = getpid();
+    atexit(scratch_remove);
+}
+
+/* Forks and runs ft with args, its standard streams on the descriptors
+ * given (-1: /dev/null), its environment isolated (see testutil.h) with env
+ * after. *config receives its config folder: free() it. */
+static pid_t spawn_child(const char *const args[], const char *const env[],
+                         int in_fd, int out_fd, int err_fd, char **config)
+{
+    const char *argv[64];
+    size_t n = 0;
+    char *xdg = NULL, *home = NULL;
+    pid_t pid;
+
+    argv[n++] = FT_BINARY;
+    for (size_t i = 0; args[i] != NULL && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pthread_once(&scratch_once, scratch_make);
+    *config = tu_path(scratch, "config.XXXXXX");
+    if (mkdtemp(*config) == NULL)
+        tu_die("mkdtemp");
+    /* Made before fork: the child of a threaded program only puts them. */
+    if (asprintf(&xdg, "XDG_CONFIG_HOME=%s", *config) < 0 ||
+        asprintf(&home, "HOME=%s", *config) < 0)
+        tu_die("asprintf");
+    pid = fork();
+    if (pid < 0)
+        tu_die("fork");
+    if (pid == 0) {
+        int null_fd = open("/dev/null", O_RDWR);
+
+        /* dup2 clears close-on-exec on the copies; the originals may go. */
+        dup2(in_fd >= 0 ? in_fd : null_fd, STDIN_FILENO);
+        dup2(out_fd >= 0 ? out_fd : null_fd, STDOUT_FILENO);
+        dup2(err_fd >= 0 ? err_fd : null_fd, STDERR_FILENO);
+        unsetenv("FT_HOST");
+        unsetenv("FT_PORT");
+        putenv(xdg);
+        putenv(home);
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+            putenv((char *)env[i]);
+        signal(SIGPIPE, SIG_DFL);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    free(xdg);
+    free(home);
+    return pid;
 }
 
 int tu_run_ft(const char *const args[], const char *in_path,
@@ -246,48 +259,25 @@ int tu_run_ft_env(const char *const args[], const char *const env[],
                   const char *in_path, const char *out_path, char *err,
                   size_t errlen)
 {
-    const char *argv[64];
-    size_t n = 0, used = 0;
+    size_t used = 0;
     int pipefd[2];
     int status = 0;
-    pid_t pid;
     time_t deadline = time(NULL) + 120;
-    char *config = NULL, *config_env = NULL;
+    char *config = NULL;
+    int in = open_or_die(in_path ? in_path : "/dev/null", O_RDONLY);
+    int out = open_or_die(out_path ? out_path : "/dev/null",
+                          O_WRONLY | O_CREAT | O_TRUNC);
+    pid_t pid;
 
-    argv[n++] = FT_BINARY;
-    for (size_t i = 0; args[i] != NULL && n < 63; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
     if (pipe2(pipefd, O_CLOEXEC) != 0)
-        die("pipe");
-    /* A fresh config folder per run: pins of earlier servers on a reused
-     * port must not meet this one. */
-    config = tu_tempdir();
-    if (asprintf(&config_env, "XDG_CONFIG_HOME=%s", config) < 0)
-        die("asprintf");
-    pid = fork();
-    if (pid < 0)
-        die("fork");
-    if (pid == 0) {
-        int in = open_or_die(in_path ? in_path : "/dev/null", O_RDONLY);
-        int out = open_or_die(out_path ? out_path : "/dev/null",
-                              O_WRONLY | O_CREAT | O_TRUNC);
-
-        dup2(in, STDIN_FILENO);
-        dup2(out, STDOUT_FILENO);
-        dup2(pipefd[1], STDERR_FILENO);
-        unsetenv("FT_HOST");
-        unsetenv("FT_PORT");
-        putenv(config_env);
-        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
-            putenv((char *)env[i]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
+        tu_die("pipe");
+    pid = spawn_child(args, env, in, out, pipefd[1], &config);
+    close(in);
+    close(out);
     close(pipefd[1]);
     for (;;) {
         struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
-        char scratch[256];
+        char scratch_buf[256];
         ssize_t r;
 
         if (poll(&p, 1, 1000) == 0) {
@@ -298,7 +288,7 @@ int tu_run_ft_env(const char *const args[], const char *const env[],
         if (used + 1 < errlen)
             r = read(pipefd[0], err + used, errlen - used - 1);
         else
-            r = read(pipefd[0], scratch, sizeof(scratch));
+            r = read(pipefd[0], scratch_buf, sizeof(scratch_buf));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -311,22 +301,11 @@ int tu_run_ft_env(const char *const args[], const char *const env[],
     close(pipefd[0]);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    /* A fresh config folder per run: pins of earlier servers on a reused
+     * port must not meet the next one. */
     tu_rmtree(config);
     free(config);
-    free(config_env);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-int tu_connect_raw(uint16_t port)
-{
-    char why[256];
-    int fd = -1;
-
-    if (ft_net_connect("127.0.0.1", port, 5000, &fd, why, sizeof(why)) != FT_OK) {
-        fprintf(stderr, "testutil: %s\n", why);
-        abort();
-    }
-    return fd;
 }
 
 int64_t tu_now_ms(void)
@@ -403,32 +382,10 @@ pid_t tu_spawn_ft(const char *const args[], int in_fd, int out_fd, int err_fd)
 pid_t tu_spawn_ft_env(const char *const args[], const char *const env[],
                       int in_fd, int out_fd, int err_fd)
 {
-    const char *argv[64];
-    size_t n = 0;
-    pid_t pid;
+    char *config = NULL;
+    pid_t pid = spawn_child(args, env, in_fd, out_fd, err_fd, &config);
 
-    argv[n++] = FT_BINARY;
-    for (size_t i = 0; args[i] != NULL && n < 63; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    pid = fork();
-    if (pid < 0)
-        die("fork");
-    if (pid == 0) {
-        int null_fd = open("/dev/null", O_RDWR);
-
-        /* dup2 clears close-on-exec on the copies; the originals may go. */
-        dup2(in_fd >= 0 ? in_fd : null_fd, STDIN_FILENO);
-        dup2(out_fd >= 0 ? out_fd : null_fd, STDOUT_FILENO);
-        dup2(err_fd >= 0 ? err_fd : null_fd, STDERR_FILENO);
-        unsetenv("FT_HOST");
-        unsetenv("FT_PORT");
-        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
-            putenv((char *)env[i]);
-        signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
+    free(config); /* the folder goes when the program exits */
     return pid;
 }
 
@@ -459,127 +416,6 @@ void tu_kill_pid(pid_t *pid)
     while (waitpid(*pid, &status, 0) < 0 && errno == EINTR)
         ;
     *pid = 0;
-}
-
-/* Appends what the log file gained since the last read. */
-static void served_read_log(struct tu_served *s)
-{
-    for (;;) {
-        ssize_t r;
-
-        if (s->log_cap - s->log_len < 4096) {
-            size_t cap = s->log_cap ? 2 * s->log_cap : 65536;
-            char *p = realloc(s->log, cap);
-
-            if (p == NULL)
-                die("realloc");
-            s->log = p;
-            s->log_cap = cap;
-        }
-        r = read(s->log_fd, s->log + s->log_len, s->log_cap - s->log_len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        s->log_len += (size_t)r;
-    }
-    s->log[s->log_len] = '\0';
-}
-
-bool tu_served_log_until(struct tu_served *s, const char *want, int timeout_ms)
-{
-    int64_t deadline = tu_now_ms() + timeout_ms;
-
-    for (;;) {
-        served_read_log(s);
-        if (strstr(s->log, want) != NULL)
-            return true;
-        if (tu_now_ms() > deadline)
-            return false;
-        tu_sleep_ms(10);
-    }
-}
-
-bool tu_served_start(struct tu_served *s, const char *root,
-                     const char *log_path, const char *const extra[])
-{
-    const char *args[48] = { "serve", "--root", root, "--port", "0" };
-    size_t n = 5;
-    const char *p;
-    int wfd;
-
-    memset(s, 0, sizeof(*s));
-    s->log_fd = -1;
-    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 47; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    wfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    if (wfd < 0)
-        die(log_path);
-    s->log_fd = open(log_path, O_RDONLY | O_CLOEXEC);
-    if (s->log_fd < 0)
-        die(log_path);
-    s->pid = tu_spawn_ft(args, -1, -1, wfd);
-    close(wfd);
-    /* Ready when it says which port it listens on, on a whole line. */
-    for (int64_t deadline = tu_now_ms() + 20000;;) {
-        int status;
-
-        served_read_log(s);
-        p = strstr(s->log, " serving ");
-        p = p != NULL ? strstr(p, " port ") : NULL;
-        if (p != NULL && strchr(p, '\n') != NULL)
-            break;
-        if (waitpid(s->pid, &status, WNOHANG) == s->pid)
-            s->pid = 0; /* it died: its last words are in the log */
-        if (s->pid == 0 || tu_now_ms() > deadline) {
-            fprintf(stderr, "testutil: ft serve did not start:\n%s\n", s->log);
-            tu_kill_pid(&s->pid);
-            return false;
-        }
-        tu_sleep_ms(10);
-    }
-    p += 6;
-    snprintf(s->portstr, sizeof(s->portstr), "%.*s",
-             (int)strspn(p, "0123456789"), p);
-    s->port = (uint16_t)atoi(s->portstr);
-    if (s->port == 0) {
-        tu_kill_pid(&s->pid);
-        return false;
-    }
-    return true;
-}
-
-void tu_served_stop(struct tu_served *s)
-{
-    tu_kill_pid(&s->pid);
-    if (s->log_fd >= 0)
-        close(s->log_fd);
-    s->log_fd = -1;
-    free(s->log);
-    s->log = NULL;
-    s->log_len = s->log_cap = 0;
-}
-
-bool tu_raw_handshake(struct ft_conn *conn, uint16_t port, uint32_t features,
-                      int timeout_ms, uint32_t *max_payload)
-{
-    struct ft_msg hello = { .type = FT_MSG_HELLO };
-    struct ft_msg m;
-
-    if (ft_conn_init(conn, tu_connect_raw(port), timeout_ms) != FT_OK)
-        return false;
-    hello.u.hello.version = FT_PROTO_VERSION;
-    /* Hand-built frames need the plaintext channel, which tu_server_start
-     * allows. */
-    hello.u.hello.features = features | FT_FEATURE_PLAINTEXT;
-    if (ft_conn_send(conn, &hello) != FT_OK ||
-        ft_conn_recv(conn, &m, timeout_ms) != FT_OK ||
-        m.type != FT_MSG_WELCOME)
-        return false;
-    if (max_payload != NULL)
-        *max_payload = m.u.welcome.max_payload;
-    return true;
 }
 
 uint64_t tu_feed(int fd, uint64_t n, uint32_t seed, int timeout_ms)
@@ -643,7 +479,7 @@ void tu_feeder_start(struct tu_feeder *f, int fd, uint64_t n, uint32_t seed,
     f->close_after = close_after;
     f->written = 0;
     if (pthread_create(&f->thread, NULL, feeder_main, f) != 0)
-        die("pthread_create");
+        tu_die("pthread_create");
 }
 
 uint64_t tu_feeder_join(struct tu_feeder *f)

@@ -1,6 +1,13 @@
-/* testutil.h - helpers shared by the test programs: temporary folders,
- * files of random bytes, an in-process server on 127.0.0.1 port 0, and a
- * way to run the ft command and capture what it says. */
+/* testutil.h - helpers shared by the test programs: temporary folders and
+ * files, the ft command run as a child, bounded waits, feeding a pipe.
+ * Servers, clients and the cmocka fixture are in testutil_server.h, which
+ * this header includes.
+ *
+ * Config isolation: every ft run or spawned here gets XDG_CONFIG_HOME and
+ * HOME in a fresh folder of the test's, so that the keys it pins never
+ * reach the user's ~/.config, nor meet the pins of an earlier server on a
+ * reused port. A test that wants a folder of its own passes
+ * "XDG_CONFIG_HOME=DIR" in env, which comes after the defaults. */
 #ifndef FT_TESTUTIL_H
 #define FT_TESTUTIL_H
 
@@ -30,24 +37,16 @@ bool tu_exists(const char *path);
 /* Number of entries in a folder, "." and ".." aside; -1 if unreadable. */
 int tu_count_entries(const char *dir);
 
-/* A server running in a thread of the test, on 127.0.0.1, any free port. */
-struct tu_server {
-    struct ft_server *srv;
-    pthread_t thread;
-    uint16_t port;
-    char *root; /* owned */
-};
-/* Starts a server on a new temporary root; cfg may be NULL. Its root and
- * port are filled in by this function. */
-void tu_server_start(struct tu_server *t, const struct ft_server_config *cfg);
-/* Stops it, waits for it, removes its root. */
-void tu_server_stop(struct tu_server *t);
+/* Aborts the test program with what failed and errno: for the harness's
+ * own failures (no memory, no temporary folder), not for assertions. */
+void tu_die(const char *what);
 
 /* Runs the ft binary with args (NULL-terminated, without "ft"), standard
  * input from in_path (NULL: /dev/null), standard output to out_path (NULL:
  * /dev/null), and its standard error captured into err (NUL-terminated).
- * FT_HOST/FT_PORT are not inherited. Kills it after 120 s. Returns its exit
- * status, or -1 if it died by a signal. */
+ * FT_HOST/FT_PORT are not inherited; the config folder is isolated (above).
+ * Kills it after 120 s. Returns its exit status, or -1 if it died by a
+ * signal. */
 int tu_run_ft(const char *const args[], const char *in_path,
               const char *out_path, char *err, size_t errlen);
 
@@ -56,10 +55,7 @@ int tu_run_ft_env(const char *const args[], const char *const env[],
                   const char *in_path, const char *out_path, char *err,
                   size_t errlen);
 
-/* Connects a raw socket to the server, for hand-built frames. */
-int tu_connect_raw(uint16_t port);
-
-/* --- Waiting on conditions, processes, servers in child processes. --- */
+/* --- Waiting on conditions and processes. --- */
 
 /* Milliseconds on the monotonic clock. */
 int64_t tu_now_ms(void);
@@ -77,45 +73,16 @@ bool tu_wait_dir_bytes(const char *dir, int64_t min_bytes, int timeout_ms);
 
 /* Starts the ft binary with args (NULL-ended, without "ft") and the given
  * descriptors as its standard input, output and error (-1: /dev/null).
- * FT_HOST/FT_PORT are not inherited. Returns its pid; does not wait. */
+ * FT_HOST/FT_PORT are not inherited; the config folder is isolated (above;
+ * removed when the test program exits). Returns its pid; does not wait. */
 pid_t tu_spawn_ft(const char *const args[], int in_fd, int out_fd, int err_fd);
-/* The same with extra environment entries (NULL-ended). A client should get
- * "XDG_CONFIG_HOME=DIR" with a folder of the test's, so that the keys it
- * pins stay out of the user's ~/.config. */
+/* The same with extra environment entries (NULL-ended). */
 pid_t tu_spawn_ft_env(const char *const args[], const char *const env[],
                       int in_fd, int out_fd, int err_fd);
 /* Waits up to timeout_ms for pid to exit: true with its wait status. */
 bool tu_wait_pid(pid_t pid, int timeout_ms, int *status);
 /* SIGKILLs *pid if it is above 0, reaps it, sets *pid to 0. */
 void tu_kill_pid(pid_t *pid);
-
-/* An `ft serve` child process, its standard error going to a log file
- * that is read as it grows. */
-struct tu_served {
-    pid_t pid;          /* 0 once reaped */
-    uint16_t port;
-    char portstr[8];
-    int log_fd;         /* reading side of the log file */
-    char *log;          /* everything read so far, NUL-terminated */
-    size_t log_len, log_cap;
-};
-/* Starts `ft serve --root root --port 0 EXTRA...` logging to log_path and
- * waits (bounded) until it prints its port. extra may be NULL. Returns false
- * (the child reaped) if it never does. */
-bool tu_served_start(struct tu_served *s, const char *root,
-                     const char *log_path, const char *const extra[]);
-/* Reads the log until want appears, for up to timeout_ms. */
-bool tu_served_log_until(struct tu_served *s, const char *want, int timeout_ms);
-/* Kills the child if it still runs, reaps it, frees the log. Idempotent. */
-void tu_served_stop(struct tu_served *s);
-
-/* Connects to 127.0.0.1:port and performs a raw HELLO/WELCOME exchange on
- * conn (per-frame timeout timeout_ms) announcing features. *max_payload,
- * when not NULL, receives WELCOME's limit. Returns false on any failure;
- * ft_conn_free(conn) is due afterwards in every case. */
-struct ft_conn;
-bool tu_raw_handshake(struct ft_conn *conn, uint16_t port, uint32_t features,
-                      int timeout_ms, uint32_t *max_payload);
 
 /* Writes n pseudo-random bytes to fd, the same bytes tu_write_random(path,
  * n, seed) writes, waiting at most timeout_ms in all (fd is made
@@ -136,5 +103,7 @@ struct tu_feeder {
 void tu_feeder_start(struct tu_feeder *f, int fd, uint64_t n, uint32_t seed,
                      int timeout_ms, bool close_after);
 uint64_t tu_feeder_join(struct tu_feeder *f);
+
+#include "testutil_server.h"
 
 #endif

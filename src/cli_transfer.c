@@ -206,6 +206,7 @@ static int copy(struct ft_client *c, struct cli_client_args *a,
 {
     struct ft_tree_events ev = { on_start, on_done, on_failure, on_skip, a };
     struct ft_tree_item *items = calloc((size_t)o->n, sizeof(*items));
+    struct ft_tree_copy copy = { items, (size_t)o->n, a->recursive, &a->xfer, &ev };
     char **targets = calloc((size_t)o->n, sizeof(*targets));
     char leaf[LEAF_BUF];
     int made = 0, code;
@@ -226,12 +227,8 @@ static int copy(struct ft_client *c, struct cli_client_args *a,
                                a->report->op);
     else if (o->n == 1 && strcmp(items[0].local, "-") == 0 && (put || !a->recursive))
         code = stream(c, a, &items[0], put);
-    else if (put)
-        code = cli_exit_code(ft_client_put_tree(c, items, (size_t)o->n, a->recursive,
-                                                &a->xfer, &ev));
     else
-        code = cli_exit_code(ft_client_get_tree(c, items, (size_t)o->n, a->recursive,
-                                                &a->xfer, &ev));
+        code = cli_exit_code((put ? ft_client_put_tree : ft_client_get_tree)(c, &copy));
     for (int i = 0; targets != NULL && i < made; i++)
         free(targets[i]);
     free(targets);

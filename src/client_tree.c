@@ -440,22 +440,20 @@ typedef enum ft_err (*copy_item_fn)(const struct tree *t,
 /* Copies the items one after the other with copy_item. Each item is told
  * apart: its first failure counts, not a later one's, unless that ends the
  * copy. */
-static enum ft_err copy_items(struct ft_client *c, const struct ft_tree_item *items,
-                              size_t n, bool recursive,
-                              const struct ft_transfer_options *opt,
-                              const struct ft_tree_events *ev,
+static enum ft_err copy_items(struct ft_client *c, const struct ft_tree_copy *copy,
                               copy_item_fn copy_item)
 {
     static const struct ft_tree_events silent = { .ctx = NULL };
-    struct tree t = { c, opt, ev != NULL ? ev : &silent };
+    struct tree t = { c, copy->transfer,
+                      copy->events != NULL ? copy->events : &silent };
     enum ft_err err = FT_OK;
 
     if (ft_client_puts_due(c) > 0 || ft_client_gets_due(c) > 0) {
         ft_client_set_error(c, "answers to pipelined requests are still due");
         return failed(&t, NULL, FT_ERR_USAGE, ft_client_error(c));
     }
-    for (size_t i = 0; i < n; i++) {
-        enum ft_err rc = copy_item(&t, &items[i], recursive);
+    for (size_t i = 0; i < copy->n; i++) {
+        enum ft_err rc = copy_item(&t, &copy->items[i], copy->recursive);
 
         if (err == FT_OK)
             err = rc;
@@ -465,20 +463,12 @@ static enum ft_err copy_items(struct ft_client *c, const struct ft_tree_item *it
     return err;
 }
 
-enum ft_err ft_client_put_tree(struct ft_client *c,
-                               const struct ft_tree_item *items, size_t n,
-                               bool recursive,
-                               const struct ft_transfer_options *opt,
-                               const struct ft_tree_events *ev)
+enum ft_err ft_client_put_tree(struct ft_client *c, const struct ft_tree_copy *copy)
 {
-    return copy_items(c, items, n, recursive, opt, ev, put_item);
+    return copy_items(c, copy, put_item);
 }
 
-enum ft_err ft_client_get_tree(struct ft_client *c,
-                               const struct ft_tree_item *items, size_t n,
-                               bool recursive,
-                               const struct ft_transfer_options *opt,
-                               const struct ft_tree_events *ev)
+enum ft_err ft_client_get_tree(struct ft_client *c, const struct ft_tree_copy *copy)
 {
-    return copy_items(c, items, n, recursive, opt, ev, get_item);
+    return copy_items(c, copy, get_item);
 }

@@ -131,21 +131,13 @@ static void report(struct ft_transfer *out, const struct ft_xfer_result *res,
 static enum ft_err resume_put(struct ft_client *c, int in_fd, uint64_t have,
                               uint64_t *offset)
 {
-    struct ft_msg at = { .type = FT_MSG_RESUME_AT };
-    uint64_t src_size = 0;
-    int64_t src_mtime = 0;
-    enum ft_err err = ft_resume_match_sums(&c->conn, in_fd, offset, &src_size,
-                                           &src_mtime);
+    enum ft_err err = ft_resume_choose_offset(&c->conn, in_fd, have, offset);
 
-    if (err == FT_OK && *offset > have)
-        err = FT_ERR_PROTOCOL;
     if (err != FT_OK)
         return ft_client_fail(c, ft_client_last_words(c, err));
-    at.u.resume_at.offset = *offset;
-    err = ft_conn_send(&c->conn, &at);
-    if (err == FT_OK && lseek(in_fd, (off_t)*offset, SEEK_SET) < 0)
-        err = FT_ERR_IO;
-    return err == FT_OK ? FT_OK : ft_client_fail(c, err);
+    if (lseek(in_fd, (off_t)*offset, SEEK_SET) < 0)
+        return ft_client_fail(c, FT_ERR_IO);
+    return FT_OK;
 }
 
 /* A PUT of what in_fd holds, with extra_flags; a regular file's time and

@@ -111,6 +111,9 @@ static struct ft_bytes get_rest(struct reader *r)
     return s;
 }
 
+/* One case per message type, in the order of docs/PROTOCOL.md: the
+ * function is long because it is the wire format's table, and read as one
+ * it can be checked against that document line by line. */
 enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
                           size_t *len)
 {
@@ -215,6 +218,8 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
     return FT_OK;
 }
 
+/* The reverse of ft_msg_encode, one case per message type, long for the
+ * same reason: one table of the format, every field bounded as it is read. */
 enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
                           struct ft_msg *msg)
 {

@@ -169,3 +169,19 @@ enum ft_err ft_resume_agree_offset(struct ft_conn *c, int fd, uint64_t have,
         *offset = m.u.resume_at.offset;
     return err;
 }
+
+enum ft_err ft_resume_choose_offset(struct ft_conn *c, int fd, uint64_t have,
+                                    uint64_t *offset)
+{
+    struct ft_msg at = { .type = FT_MSG_RESUME_AT };
+    uint64_t src_size = 0;
+    int64_t src_mtime = 0;
+    enum ft_err err = ft_resume_match_sums(c, fd, offset, &src_size, &src_mtime);
+
+    if (err == FT_OK && *offset > have)
+        err = FT_ERR_PROTOCOL;
+    if (err != FT_OK)
+        return err;
+    at.u.resume_at.offset = *offset;
+    return ft_conn_send(c, &at);
+}

@@ -41,4 +41,10 @@ enum ft_err ft_resume_agree_offset(struct ft_conn *c, int fd, uint64_t have,
                                    uint64_t src_size, int64_t src_mtime,
                                    uint64_t *offset);
 
+/* The client's side: reads the server's digests of its have bytes,
+ * compares them with fd from its start and answers with RESUME_AT;
+ * *offset is where the data goes on from (fd is not moved). */
+enum ft_err ft_resume_choose_offset(struct ft_conn *c, int fd, uint64_t have,
+                                    uint64_t *offset);
+
 #endif

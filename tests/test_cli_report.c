@@ -507,35 +507,6 @@ static void check_transfer_events(const char *text, const char *name,
     free_lines(v, n);
 }
 
-struct fixture {
-    struct tu_server server;
-    char *work;
-    char port[8];
-};
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-
-    assert_non_null(f);
-    tu_server_start(&f->server, NULL);
-    f->work = tu_tempdir();
-    snprintf(f->port, sizeof(f->port), "%u", (unsigned)f->server.port);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    tu_server_stop(&f->server);
-    tu_rmtree(f->work);
-    free(f->work);
-    free(f);
-    return 0;
-}
-
 /* ------------------------------------------------------ formatting */
 
 static void test_format_bytes(void **state)
@@ -718,7 +689,7 @@ static void test_error_classes(void **state)
 
 static void test_json_put_and_get(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "data.bin");
     char *copy = tu_path(f->work, "copy.bin");
     char *out = tu_path(f->work, "stdout.txt");
@@ -727,7 +698,7 @@ static void test_json_put_and_get(void **state)
 
     tu_write_random(src, 12u << 20, 7);
     {
-        const char *args[] = { "put", "--json", "-p", f->port, src, NULL };
+        const char *args[] = { "put", "--json", "-p", f->server.portstr, src, NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
         text = slurp(out, NULL);
@@ -738,7 +709,7 @@ static void test_json_put_and_get(void **state)
         assert_null(strchr(err, '\r'));
     }
     {
-        const char *args[] = { "get", "--json", "-z", "-p", f->port, "data.bin", copy,
+        const char *args[] = { "get", "--json", "-z", "-p", f->server.portstr, "data.bin", copy,
                                NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
@@ -749,7 +720,7 @@ static void test_json_put_and_get(void **state)
         assert_null(strchr(err, '\r'));
     }
     {   /* Standard input: the size is not known. */
-        const char *args[] = { "put", "--json", "-p", f->port, "-", "piped.bin", NULL };
+        const char *args[] = { "put", "--json", "-p", f->server.portstr, "-", "piped.bin", NULL };
 
         assert_int_equal(tu_run_ft(args, src, out, err, sizeof(err)), 0);
         text = slurp(out, NULL);
@@ -765,19 +736,19 @@ static void test_json_put_and_get(void **state)
  * but JSON there (the note about the pinned key comes as an event). */
 static void test_json_get_to_stdout(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "s.bin");
     char *out = tu_path(f->work, "s.out");
     char err[8192];
 
     tu_write_random(src, 3u << 20, 11);
     {
-        const char *args[] = { "put", "-q", "-p", f->port, src, NULL };
+        const char *args[] = { "put", "-q", "-p", f->server.portstr, src, NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
     }
     {
-        const char *args[] = { "get", "--json", "-p", f->port, "s.bin", "-", NULL };
+        const char *args[] = { "get", "--json", "-p", f->server.portstr, "s.bin", "-", NULL };
         struct jv *v;
         size_t n;
 
@@ -795,7 +766,7 @@ static void test_json_get_to_stdout(void **state)
 
 static void test_json_errors(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *out = tu_path(f->work, "err.json");
     char *missing = tu_path(f->work, "no-such-file");
     char err[8192];
@@ -804,7 +775,7 @@ static void test_json_errors(void **state)
     size_t n;
 
     {   /* Refused by the server: only the JSON line says so. */
-        const char *args[] = { "get", "--json", "-p", f->port, "missing", NULL };
+        const char *args[] = { "get", "--json", "-p", f->server.portstr, "missing", NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 4);
         text = slurp(out, NULL);
@@ -819,7 +790,7 @@ static void test_json_errors(void **state)
         assert_null(strstr(err, "ft: "));
     }
     {   /* With the JSON on standard error, the same there. */
-        const char *args[] = { "get", "--json", "-q", "-p", f->port, "missing", "-",
+        const char *args[] = { "get", "--json", "-q", "-p", f->server.portstr, "missing", "-",
                                NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 4);
@@ -829,7 +800,7 @@ static void test_json_errors(void **state)
         free_lines(v, n);
     }
     {   /* A local file that is not there. */
-        const char *args[] = { "put", "--json", "-p", f->port, missing, NULL };
+        const char *args[] = { "put", "--json", "-p", f->server.portstr, missing, NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 5);
         text = slurp(out, NULL);
@@ -873,7 +844,7 @@ static void test_json_errors(void **state)
 
 static void test_ls_json(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     static const char *const names[] = {
         "plain.txt", "a \"quoted\" \\ name", "caf\xe9", "\xe6\x97\xa5.txt",
     };
@@ -888,7 +859,7 @@ static void test_ls_json(void **state)
     size_t len;
 
     {   /* An empty store: an empty array. */
-        const char *args[] = { "ls", "--json", "-p", f->port, NULL };
+        const char *args[] = { "ls", "--json", "-p", f->server.portstr, NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
         text = slurp(out, &len);
@@ -900,12 +871,12 @@ static void test_ls_json(void **state)
     }
     tu_write_text(src, 1000);
     for (size_t i = 0; i < 4; i++) {
-        const char *args[] = { "put", "-q", "-p", f->port, src, names[i], NULL };
+        const char *args[] = { "put", "-q", "-p", f->server.portstr, src, names[i], NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
     }
     {
-        const char *args[] = { "ls", "--json", "-p", f->port, NULL };
+        const char *args[] = { "ls", "--json", "-p", f->server.portstr, NULL };
         bool seen[4] = { false, false, false, false };
 
         assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
@@ -939,14 +910,14 @@ static void test_ls_json(void **state)
  * progress line, no carriage return, no escape sequence. */
 static void test_text_mode_off_terminal(void **state)
 {
-    struct fixture *f = *state;
+    struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "t.bin");
     char *copy = tu_path(f->work, "t.copy");
     char err[8192];
 
     tu_write_random(src, 20u << 20, 3);
     {
-        const char *args[] = { "put", "-p", f->port, src, NULL };
+        const char *args[] = { "put", "-p", f->server.portstr, src, NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
         assert_non_null(strstr(err, "put t.bin: 20971520 bytes in "));
@@ -954,7 +925,7 @@ static void test_text_mode_off_terminal(void **state)
         assert_null(strchr(err, '\033'));
     }
     {
-        const char *args[] = { "get", "-p", f->port, "t.bin", copy, NULL };
+        const char *args[] = { "get", "-p", f->server.portstr, "t.bin", copy, NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
         assert_non_null(strstr(err, "get t.bin: 20971520 bytes in "));
@@ -962,7 +933,7 @@ static void test_text_mode_off_terminal(void **state)
         assert_null(strchr(err, '\033'));
     }
     {
-        const char *args[] = { "get", "-p", f->port, "nothing-here", copy, NULL };
+        const char *args[] = { "get", "-p", f->server.portstr, "nothing-here", copy, NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 4);
         assert_non_null(strstr(err, "ft: get nothing-here: "));
@@ -982,11 +953,11 @@ int main(void)
         cmocka_unit_test(test_format_progress_hostile_name),
         cmocka_unit_test(test_json_string_escapes),
         cmocka_unit_test(test_error_classes),
-        cmocka_unit_test_setup_teardown(test_json_put_and_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_get_to_stdout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ls_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_text_mode_off_terminal, setup, teardown),
+        TU_TEST_SERVER(test_json_put_and_get),
+        TU_TEST_SERVER(test_json_get_to_stdout),
+        TU_TEST_SERVER(test_json_errors),
+        TU_TEST_SERVER(test_ls_json),
+        TU_TEST_SERVER(test_text_mode_off_terminal),
     };
 
     if (sodium_init() < 0)

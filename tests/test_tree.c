@@ -95,34 +95,24 @@ static void on_skip(void *ctx, const char *path, const char *why)
 /* A server of this test's, a client connected to it, a folder for the
  * client's files, and what the copies tell. */
 struct session {
-    struct tu_server server;
+    struct tu_fixture f;
     struct ft_client *c;
-    char *work;
     struct told told;
     struct ft_tree_events ev;
     struct ft_transfer_options opt;
+    struct ft_tree_copy copy;
 };
-
-static void quiet_log(void *ctx, const char *line)
-{
-    (void)ctx;
-    (void)line;
-}
 
 /* Starts the server (taking files up to max_file_size, 0: any) and
  * connects to it. */
 static void open_session(struct session *s, uint64_t max_file_size)
 {
-    struct ft_server_config server = { .log = quiet_log,
-                                       .max_file_size = max_file_size };
-    struct ft_client_config client = { .host = "127.0.0.1" };
-    char err[256];
+    struct ft_server_config server = { .max_file_size = max_file_size };
 
     memset(s, 0, sizeof(*s));
-    tu_server_start(&s->server, &server);
-    s->work = tu_tempdir();
-    client.port = s->server.port;
-    assert_int_equal(ft_client_connect(&s->c, &client, err, sizeof(err)), FT_OK);
+    tu_fixture_open(&s->f);
+    tu_server_start(&s->f.server, &server);
+    s->c = tu_connect(s->f.server.port, NULL);
     assert_true(ft_client_can_pipeline(s->c));
     s->ev = (struct ft_tree_events){ on_start, on_done, on_failure, on_skip,
                                      &s->told };
@@ -141,9 +131,16 @@ static void close_session(struct session *s)
     assert_int_equal(ft_client_puts_due(s->c), 0);
     assert_int_equal(ft_client_gets_due(s->c), 0);
     ft_client_close(s->c);
-    tu_server_stop(&s->server);
-    tu_rmtree(s->work);
-    free(s->work);
+    tu_fixture_close(&s->f);
+}
+
+/* The copy of n items that the session's options and events watch. */
+static const struct ft_tree_copy *copy_of(struct session *s,
+                                          const struct ft_tree_item *items,
+                                          size_t n, bool recursive)
+{
+    s->copy = (struct ft_tree_copy){ items, n, recursive, &s->opt, &s->ev };
+    return &s->copy;
 }
 
 /* The path dir/name, with the folders name holds made in dir; free() the
@@ -239,9 +236,9 @@ static void test_put_tree_and_get_it_back(void **state)
 
     (void)state;
     open_session(&s, 0);
-    src = tu_path(s.work, "src");
-    back = tu_path(s.work, "back");
-    stored = tu_path(s.server.root, "t");
+    src = tu_path(s.f.work, "src");
+    back = tu_path(s.f.work, "back");
+    stored = tu_path(s.f.server.root, "t");
     link = tu_path(stored, "link");
     put = (struct ft_tree_item){ .local = src, .remote = "t" };
     get = (struct ft_tree_item){ .local = back, .remote = "t" };
@@ -249,7 +246,7 @@ static void test_put_tree_and_get_it_back(void **state)
     failures = make_tree(src);
 
     /* One file's local failure does not stop the others. */
-    assert_int_equal(ft_client_put_tree(s.c, &put, 1, true, &s.opt, &s.ev),
+    assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)),
                      FT_ERR_IO);
     assert_int_equal(s.told.starts, (int)TREE_FILES);
     assert_int_equal(s.told.dones, (int)TREE_FILES);
@@ -265,7 +262,7 @@ static void test_put_tree_and_get_it_back(void **state)
 
     /* And back into a folder that does not exist yet. */
     fresh(&s);
-    assert_int_equal(ft_client_get_tree(s.c, &get, 1, true, &s.opt, &s.ev), FT_OK);
+    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &get, 1, true)), FT_OK);
     assert_int_equal(s.told.starts, (int)TREE_FILES);
     assert_int_equal(s.told.dones, (int)TREE_FILES);
     assert_int_equal(s.told.failures, 0);
@@ -288,12 +285,12 @@ static void test_get_tree_into_folder(void **state)
 
     (void)state;
     open_session(&s, 0);
-    src = tu_path(s.work, "src");
-    dest = tu_path(s.work, "into/t");
+    src = tu_path(s.f.work, "src");
+    dest = tu_path(s.f.work, "into/t");
     stale = tu_path(dest, "a.txt");
-    one = tu_path(s.work, "into/one.txt");
-    two = tu_path(s.work, "into/two.bin");
-    unused = tu_path(s.work, "into/unused");
+    one = tu_path(s.f.work, "into/one.txt");
+    two = tu_path(s.f.work, "into/two.bin");
+    unused = tu_path(s.f.work, "into/unused");
     b = tu_path(src, "sub/b.bin");
     put = (struct ft_tree_item){ .local = src, .remote = "t" };
     get = (struct ft_tree_item){ .local = dest, .remote = "t" };
@@ -302,20 +299,20 @@ static void test_get_tree_into_folder(void **state)
     files[2] = (struct ft_tree_item){ .local = two, .remote = "t/sub/b.bin" };
     assert_int_equal(mkdir(src, 0755), 0);
     make_tree(src);
-    ft_client_put_tree(s.c, &put, 1, true, &s.opt, &s.ev);
+    ft_client_put_tree(s.c, copy_of(&s, &put, 1, true));
 
     /* An older copy in the folder is replaced; the rest is made. */
-    free(file_in(s.work, "into/t/a.txt"));
+    free(file_in(s.f.work, "into/t/a.txt"));
     tu_write_bytes(stale, "old", 3);
     fresh(&s);
-    assert_int_equal(ft_client_get_tree(s.c, &get, 1, true, &s.opt, &s.ev), FT_OK);
+    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &get, 1, true)), FT_OK);
     assert_int_equal(s.told.dones, (int)TREE_FILES);
     assert_same_files(src, dest);
 
     /* The server's refusal of one file does not stop the others, and is
      * what the copy returns. */
     fresh(&s);
-    assert_int_equal(ft_client_get_tree(s.c, files, 3, false, &s.opt, &s.ev),
+    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, files, 3, false)),
                      FT_ERR_NOT_FOUND);
     assert_int_equal(s.told.starts, 3);
     assert_int_equal(s.told.dones, 2);
@@ -347,8 +344,8 @@ static void test_pipelined_refusals(void **state)
 
     (void)state;
     open_session(&s, SMALL_LIMIT);
-    put.local = tu_path(s.work, "many");
-    stored = tu_path(s.server.root, "many");
+    put.local = tu_path(s.f.work, "many");
+    stored = tu_path(s.f.server.root, "many");
     assert_int_equal(mkdir(put.local, 0755), 0);
     for (int i = 0; i < MANY_FILES; i++) {
         char *p;
@@ -358,7 +355,7 @@ static void test_pipelined_refusals(void **state)
         tu_write_random(p, i % 2 == 0 ? 10 : SMALL_LIMIT + 1, (uint32_t)i);
         free(p);
     }
-    assert_int_equal(ft_client_put_tree(s.c, &put, 1, true, &s.opt, &s.ev),
+    assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)),
                      FT_ERR_TOO_LARGE);
     assert_int_equal(s.told.starts, MANY_FILES);
     assert_int_equal(s.told.failures, MANY_FILES / 2);

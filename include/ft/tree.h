@@ -44,27 +44,28 @@ struct ft_tree_events {
     void *ctx;
 };
 
+/* A copy of many items, in either direction. */
+struct ft_tree_copy {
+    const struct ft_tree_item *items;
+    size_t n;
+    bool recursive;                         /* folders with all they hold */
+    const struct ft_transfer_options *transfer; /* each file's; NULL: defaults */
+    const struct ft_tree_events *events;    /* NULL: nothing is told */
+};
+
 /* Uploads each item's local file to its remote name, one after the other.
  * With recursive, an item whose local path is a folder (a link to one
  * counts) takes its tree to the remote folder, made as needed; links and
  * special files inside it are skipped. Folders nest at most 64 deep.
  * Returns FT_OK when every file made it; otherwise the first failure's
  * code, or the code of the failure that ended the copy. */
-enum ft_err ft_client_put_tree(struct ft_client *c,
-                               const struct ft_tree_item *items, size_t n,
-                               bool recursive,
-                               const struct ft_transfer_options *opt,
-                               const struct ft_tree_events *ev);
+enum ft_err ft_client_put_tree(struct ft_client *c, const struct ft_tree_copy *copy);
 
 /* Downloads each item's remote file to its local path as
  * ft_client_get_file does. With recursive, each remote name is a folder,
  * listed first and fetched with everything below it into the local folder
  * (made, with the folders inside it; a link where a listed name leads is
  * refused, not followed). Returns as ft_client_put_tree. */
-enum ft_err ft_client_get_tree(struct ft_client *c,
-                               const struct ft_tree_item *items, size_t n,
-                               bool recursive,
-                               const struct ft_transfer_options *opt,
-                               const struct ft_tree_events *ev);
+enum ft_err ft_client_get_tree(struct ft_client *c, const struct ft_tree_copy *copy);
 
 #endif

@@ -426,14 +426,20 @@ static enum ft_err drop_answer(struct ft_client *c, const char *remote,
                                const struct ft_transfer_options *opt,
                                enum ft_err err)
 {
+    struct ft_transfer_options unwatched = { .compress = false };
     struct ft_msg ready;
     char why[sizeof(c->err)];
     int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
+    /* The caller has given this file up: its bytes are no progress. */
+    if (opt != NULL) {
+        unwatched = *opt;
+        unwatched.progress = NULL;
+    }
     memcpy(why, c->err, sizeof(why));
     if (fd >= 0) {
         /* A failure here that leaves the stream out of step breaks it. */
-        get_into(c, remote, fd, opt, NULL, NULL, true, &ready);
+        get_into(c, remote, fd, &unwatched, NULL, NULL, true, &ready);
         close(fd);
     } else {
         c->broken = true;

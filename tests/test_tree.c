@@ -376,11 +376,59 @@ static void test_pipelined_refusals(void **state)
     free(stored);
 }
 
+/* A link in the local folder where a listed name leads is refused, not
+ * followed: a listing must not steer files out of the folder chosen. The
+ * files whose way is clear still arrive. */
+static void test_get_tree_refuses_link_in_the_way(void **state)
+{
+    struct session s;
+    char *src, *dest, *outside, *link, *escaped;
+    struct ft_tree_item put, get;
+
+    (void)state;
+    open_session(&s, 0);
+    src = tu_path(s.f.work, "src");
+    dest = tu_path(s.f.work, "dest");
+    outside = tu_path(s.f.work, "outside");
+    link = tu_path(dest, "sub");
+    escaped = tu_path(outside, "b.bin");
+    put = (struct ft_tree_item){ .local = src, .remote = "t" };
+    get = (struct ft_tree_item){ .local = dest, .remote = "t" };
+    assert_int_equal(mkdir(src, 0755), 0);
+    make_tree(src);
+    ft_client_put_tree(s.c, copy_of(&s, &put, 1, true));
+    assert_int_equal(mkdir(dest, 0755), 0);
+    assert_int_equal(mkdir(outside, 0755), 0);
+    assert_int_equal(symlink(outside, link), 0);
+
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &get, 1, true)), FT_ERR_IO);
+    assert_true(s.told.failures >= 1);
+    assert_non_null(strstr(s.told.failed[0], "dest/sub/"));
+    assert_int_equal(tu_count_entries(outside), 0);
+    assert_false(tu_exists(escaped));
+    {
+        char *a = tu_path(src, "a.txt"), *got = tu_path(dest, "a.txt");
+
+        assert_true(tu_files_equal(a, got));
+        free(a);
+        free(got);
+    }
+
+    close_session(&s);
+    free(src);
+    free(dest);
+    free(outside);
+    free(link);
+    free(escaped);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_tree_and_get_it_back),
         cmocka_unit_test(test_get_tree_into_folder),
+        cmocka_unit_test(test_get_tree_refuses_link_in_the_way),
         cmocka_unit_test(test_pipelined_refusals),
     };
 

@@ -418,6 +418,11 @@ static enum ft_err get_dir(const struct tree *t, const char *remote,
         err = failed(t, local, FT_ERR_IO, strerror(errno));
     for (size_t i = 0; i < l.n && keeps_going(err); i++)
         keep(&err, get_entry(t, &l, i, &next, remote, local, &made));
+    /* A copy that stopped early (a file arrived damaged) leaves GETs asked
+     * ahead: their answers are read and dropped, so that the connection,
+     * still in step, serves its caller's next request. */
+    while (ft_client_gets_due(t->c) > 0)
+        ft_client_get_drop(t->c, t->opt);
     listing_free(&l);
     free(made);
     return err;

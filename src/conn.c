@@ -30,7 +30,7 @@ enum ft_err ft_conn_init(struct ft_conn *c, int fd, int timeout_ms)
     c->max_payload = FT_FRAME_MAX_PAYLOAD;
     c->send_chunk = FT_CHUNK_BYTES;
     c->now_ms = ft_io_now_ms;
-    c->sent_ms = c->now_ms();
+    c->beat_ms = c->now_ms();
     c->buf = malloc(FT_FRAME_MAX_PAYLOAD);
     ahead = malloc(READAHEAD_BYTES);
     ft_frame_reader_init(&c->in, fd, ahead, READAHEAD_BYTES);
@@ -89,7 +89,7 @@ static enum ft_err write_frame(struct ft_conn *c, uint8_t type,
     enum ft_err err = (more ? ft_frame_write_more : ft_frame_write)(
         c->fd, type, payload, len, c->timeout_ms);
 
-    c->sent_ms = c->now_ms();
+    c->beat_ms = c->now_ms();
     return err;
 }
 
@@ -226,6 +226,7 @@ again:
         f.len -= FT_NOISE_TAG_BYTES;
     }
     c->last_len = f.len;
+    c->beat_ms = c->now_ms();
     err = ft_msg_decode(f.type, f.payload, f.len, m);
     if (err != FT_OK)
         return err;
@@ -258,7 +259,7 @@ enum ft_err ft_conn_send_file(struct ft_conn *c, int fd, uint64_t off,
         err = ft_io_sendfile_full(c->fd, fd, off, len, deadline);
         c->mid_frame = err != FT_OK;
     }
-    c->sent_ms = c->now_ms();
+    c->beat_ms = c->now_ms();
     return err;
 }
 
@@ -271,7 +272,7 @@ enum ft_err ft_conn_send_keepalive(struct ft_conn *c)
 
 enum ft_err ft_conn_heartbeat(struct ft_conn *c)
 {
-    if (c->now_ms() - c->sent_ms < FT_HEARTBEAT_MS)
+    if (c->now_ms() - c->beat_ms < FT_HEARTBEAT_MS)
         return FT_OK;
     return ft_conn_send_keepalive(c);
 }

@@ -40,9 +40,10 @@ struct ft_conn {
      * be sent on this connection, not even an ERROR. */
     bool mid_frame;
     /* The heartbeat's clock (ft_io_now_ms, or a test's own), and when by it
-     * this side last sent a frame. */
+     * the peer last had reason to know we live: when we last sent a frame,
+     * or received one (the peer's wait for our answer starts then). */
     int64_t (*now_ms)(void);
-    int64_t sent_ms;
+    int64_t beat_ms;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
     enum ft_err peer_code;
     char peer_text[FT_ERROR_TEXT_MAX + 1];

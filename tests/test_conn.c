@@ -435,6 +435,7 @@ static void test_heartbeat(void **state)
 {
     struct pair *p = *state;
     struct ft_msg done = { .type = FT_MSG_DONE };
+    struct ft_msg m;
     int wire = p->b.fd;
 
     p->a.now_ms = fake_now;
@@ -455,6 +456,17 @@ static void test_heartbeat(void **state)
     fake_ms += FT_HEARTBEAT_MS / 2;
     assert_int_equal(ft_conn_send(&p->a, &done), FT_OK);
     assert_int_equal(frame_type(wire), FT_MSG_DONE);
+    fake_ms += FT_HEARTBEAT_MS - 1;
+    assert_int_equal(ft_conn_heartbeat(&p->a), FT_OK);
+    assert_int_equal(keepalives_waiting(wire), 0);
+    fake_ms += 1;
+    assert_int_equal(ft_conn_heartbeat(&p->a), FT_OK);
+    assert_int_equal(keepalives_waiting(wire), 1);
+    /* Any frame received too: the peer's wait for us starts then. */
+    fake_ms += FT_HEARTBEAT_MS / 2;
+    assert_int_equal(ft_conn_send(&p->b, &done), FT_OK);
+    assert_int_equal(ft_conn_recv(&p->a, &m, 1000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_DONE);
     fake_ms += FT_HEARTBEAT_MS - 1;
     assert_int_equal(ft_conn_heartbeat(&p->a), FT_OK);
     assert_int_equal(keepalives_waiting(wire), 0);

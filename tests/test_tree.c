@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,12 +424,76 @@ static void test_get_tree_refuses_link_in_the_way(void **state)
     free(escaped);
 }
 
+/* A get -r stopped by a damaged file (files rewritten behind the server's
+ * back, their recorded digests put back in force) leaves no GET it asked
+ * ahead unanswered: the connection serves the next request. */
+static void test_get_tree_stopped_leaves_nothing_due(void **state)
+{
+    struct session s;
+    char *src, *dest, *stored;
+    struct ft_tree_item put, get;
+    struct ft_stat st;
+
+    (void)state;
+    open_session(&s, 0);
+    src = tu_path(s.f.work, "src");
+    dest = tu_path(s.f.work, "dest");
+    put = (struct ft_tree_item){ .local = src, .remote = "t" };
+    get = (struct ft_tree_item){ .local = dest, .remote = "t" };
+    assert_int_equal(mkdir(src, 0755), 0);
+    for (int i = 0; i < 8; i++) {
+        char name[16];
+        char *p;
+
+        snprintf(name, sizeof(name), "f%d.bin", i);
+        p = tu_path(src, name);
+        tu_write_random(p, 100 * 1024, (uint32_t)i + 40); /* recorded: >= 64 KiB */
+        free(p);
+    }
+    assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)), FT_OK);
+    stored = tu_path(s.f.server.root, "t");
+    for (int i = 0; i < 8; i++) {
+        char name[16];
+        char *p;
+        struct stat sb;
+        struct timespec times[2];
+        int fd;
+
+        snprintf(name, sizeof(name), "f%d.bin", i);
+        p = tu_path(stored, name);
+        assert_int_equal(stat(p, &sb), 0);
+        fd = open(p, O_WRONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, "tampered", 8, 1000), 8);
+        close(fd);
+        times[0] = sb.st_atim;
+        times[1] = sb.st_mtim;
+        assert_int_equal(utimensat(AT_FDCWD, p, times, 0), 0);
+        free(p);
+    }
+
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &get, 1, true)),
+                     FT_ERR_INTEGRITY);
+    assert_int_equal(s.told.failures, 1);
+    assert_int_equal(s.told.dones, 0);
+    assert_int_equal(ft_client_gets_due(s.c), 0);
+    assert_int_equal(ft_client_stat_quick(s.c, "t", &st), FT_OK);
+    assert_true(st.is_dir);
+
+    close_session(&s);
+    free(src);
+    free(dest);
+    free(stored);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_tree_and_get_it_back),
         cmocka_unit_test(test_get_tree_into_folder),
         cmocka_unit_test(test_get_tree_refuses_link_in_the_way),
+        cmocka_unit_test(test_get_tree_stopped_leaves_nothing_due),
         cmocka_unit_test(test_pipelined_refusals),
     };
 

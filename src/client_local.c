@@ -39,7 +39,7 @@ static bool read_note(const char *part_path, uint64_t *size, int64_t *mtime)
     return ok;
 }
 
-void ft_local_part_note(struct ft_part *p, uint64_t size, int64_t mtime)
+void ft_client_local_part_note(struct ft_part *p, uint64_t size, int64_t mtime)
 {
     char path[FT_LOCAL_PATH_MAX + 8], line[64];
     int fd, n;
@@ -88,8 +88,8 @@ static void reopen_part(struct ft_part *p)
     p->size = (uint64_t)sb.st_size;
 }
 
-enum ft_err ft_local_part_open(struct ft_part *p, const char *local_path,
-                               bool resume, char *why, size_t cap)
+enum ft_err ft_client_local_part_open(struct ft_part *p, const char *local_path,
+                                      bool resume, char *why, size_t cap)
 {
     memset(p, 0, sizeof(*p));
     p->fd = -1;
@@ -150,9 +150,9 @@ static void failed(enum ft_err *err, const char *path, char *why, size_t cap)
     snprintf(why, cap, "%s: %s", path, strerror(errno));
 }
 
-enum ft_err ft_local_part_publish(struct ft_part *p, const char *local_path,
-                                  enum ft_err err, const struct ft_transfer *t,
-                                  char *why, size_t cap)
+enum ft_err ft_client_local_part_publish(struct ft_part *p, const char *local_path,
+                                         enum ft_err err, const struct ft_transfer *t,
+                                         char *why, size_t cap)
 {
     char note[FT_LOCAL_PATH_MAX + 8];
 
@@ -176,8 +176,8 @@ enum ft_err ft_local_part_publish(struct ft_part *p, const char *local_path,
     return err;
 }
 
-enum ft_err ft_local_open_source(const char *path, int *fd, int64_t *size,
-                                 char *why, size_t cap)
+enum ft_err ft_client_local_open_source(const char *path, int *fd, int64_t *size,
+                                        char *why, size_t cap)
 {
     struct stat sb;
 
@@ -202,7 +202,7 @@ enum ft_err ft_local_open_source(const char *path, int *fd, int64_t *size,
 }
 
 /* Makes the missing folders of path from byte start on (see
- * ft_local_make_parents). */
+ * ft_client_local_make_parents). */
 static int make_parents(const char *path, size_t start)
 {
     char *copy = strdup(path);
@@ -228,7 +228,7 @@ static int make_parents(const char *path, size_t start)
     return rc;
 }
 
-int ft_local_make_parents(char **made, const char *path, size_t start)
+int ft_client_local_make_parents(char **made, const char *path, size_t start)
 {
     const char *slash = strrchr(path, '/');
     size_t len = slash != NULL ? (size_t)(slash - path) : 0;

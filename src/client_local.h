@@ -34,30 +34,30 @@ struct ft_part {
 /* Opens the part file for local_path: with resume, an earlier run's part
  * that has its note; otherwise a new, empty one. FT_ERR_USAGE when the
  * name is too long, FT_ERR_IO when the part cannot be opened. */
-enum ft_err ft_local_part_open(struct ft_part *p, const char *local_path,
-                               bool resume, char *why, size_t cap);
+enum ft_err ft_client_local_part_open(struct ft_part *p, const char *local_path,
+                                      bool resume, char *why, size_t cap);
 
 /* Writes the note of the source the part comes from, before any data: a
  * download killed from then on can be continued, and only from that
  * source. A file of one resume chunk or less could only start over: it
  * gets no note, which spares each small file of a get -r two file-system
  * operations. */
-void ft_local_part_note(struct ft_part *p, uint64_t size, int64_t mtime);
+void ft_client_local_part_note(struct ft_part *p, uint64_t size, int64_t mtime);
 
 /* Ends the download that err says how it went: on success gives the part
  * t's modification time and executable bits and renames it to local_path;
  * a part worth continuing (the link failed, not the content) stays with
  * its note, anything else goes. Closes the part. Returns err, or the
  * failure of the publication itself (with why set). */
-enum ft_err ft_local_part_publish(struct ft_part *p, const char *local_path,
-                                  enum ft_err err, const struct ft_transfer *t,
-                                  char *why, size_t cap);
+enum ft_err ft_client_local_part_publish(struct ft_part *p, const char *local_path,
+                                         enum ft_err err, const struct ft_transfer *t,
+                                         char *why, size_t cap);
 
 /* Opens the regular file path for a put: *fd and *size on success. A FIFO
  * named by mistake does not hang the open; a folder or special file is
  * refused (FT_ERR_IO). */
-enum ft_err ft_local_open_source(const char *path, int *fd, int64_t *size,
-                                 char *why, size_t cap);
+enum ft_err ft_client_local_open_source(const char *path, int *fd, int64_t *size,
+                                        char *why, size_t cap);
 
 /* Makes every missing folder of path (a file's path), as mkdir -p, from
  * byte start on (the part before is the caller's to have links in). A link
@@ -66,6 +66,6 @@ enum ft_err ft_local_open_source(const char *path, int *fd, int64_t *size,
  * of a tree in turn: the folder the last one went into (*made, NULL at
  * first; the caller frees it) is not made, nor checked, again (four system
  * calls per file of a get -r, on a deep tree more). 0, or -1 with errno. */
-int ft_local_make_parents(char **made, const char *path, size_t start);
+int ft_client_local_make_parents(char **made, const char *path, size_t start);
 
 #endif

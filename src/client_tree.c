@@ -140,7 +140,7 @@ static enum ft_err put_file(const struct tree *t, const char *local,
     char why[512];
     int64_t size = 0;
     int fd;
-    enum ft_err err = ft_local_open_source(local, &fd, &size, why, sizeof(why));
+    enum ft_err err = ft_client_local_open_source(local, &fd, &size, why, sizeof(why));
 
     if (err != FT_OK)
         return failed(t, local, err, why);
@@ -168,7 +168,7 @@ static enum ft_err put_piped(const struct tree *t, const char *local,
         err = collect(t, FT_PIPELINE_MAX - 1);
     if (!keeps_going(err))
         return err;
-    rc = ft_local_open_source(local, &fd, &size, why, sizeof(why));
+    rc = ft_client_local_open_source(local, &fd, &size, why, sizeof(why));
     if (rc != FT_OK) {
         keep(&err, failed(t, local, rc, why));
         return err;
@@ -386,7 +386,7 @@ static enum ft_err get_entry(const struct tree *t, const struct listing *l,
     asked = *next > i && !is_folder(e);
     if (from == NULL || to == NULL)
         err = failed(t, NULL, FT_ERR_NOMEM, "out of memory");
-    else if (ft_local_make_parents(made, to, strlen(local) + 1) != 0)
+    else if (ft_client_local_make_parents(made, to, strlen(local) + 1) != 0)
         err = failed(t, to, FT_ERR_IO, strerror(errno));
     if (err != FT_OK) {
         /* Its answer comes whether or not it can be kept. */

@@ -378,7 +378,7 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
         return err;
     offset = ready->u.ready.offset;
     if (part != NULL)
-        ft_local_part_note(part, ready->u.ready.size, ready->u.ready.mtime);
+        ft_client_local_part_note(part, ready->u.ready.size, ready->u.ready.mtime);
     if (offset > ready->u.ready.size || (resumed == NULL && offset != 0) ||
         (resumed != NULL && offset > resumed->size))
         return ft_client_fail(c, FT_ERR_PROTOCOL);
@@ -460,12 +460,14 @@ static enum ft_err get_file(struct ft_client *c, const char *remote,
     enum ft_err err;
 
     memset(&t, 0, sizeof(t));
-    err = ft_local_part_open(&part, local_path, !sent && opt != NULL && opt->resume,
-                             c->err, sizeof(c->err));
+    err = ft_client_local_part_open(&part, local_path,
+                                    !sent && opt != NULL && opt->resume, c->err,
+                                    sizeof(c->err));
     if (err != FT_OK)
         return sent ? drop_answer(c, remote, opt, err) : err;
     err = get_into(c, remote, part.fd, opt, &t, &part, sent, &ready);
-    err = ft_local_part_publish(&part, local_path, err, &t, c->err, sizeof(c->err));
+    err = ft_client_local_part_publish(&part, local_path, err, &t, c->err,
+                                       sizeof(c->err));
     if (err == FT_OK && out != NULL) {
         t.restarted = part.resuming && t.resumed_from == 0 && part.size > 0;
         *out = t;

@@ -68,7 +68,7 @@ static void *session_thread(void *arg)
 {
     struct session *s = arg;
 
-    ft_session_main(s);
+    ft_server_session_main(s);
     session_end(s);
     return NULL;
 }
@@ -176,7 +176,7 @@ void ft_server_serve_fd(struct ft_server *srv, int fd, const char *peer)
     pthread_mutex_unlock(&srv->lock);
     if (s == NULL)
         return;
-    ft_session_main(s);
+    ft_server_session_main(s);
     session_end(s);
 }
 

@@ -45,10 +45,10 @@ struct put_queue {
     struct commit_job commit; /* while this queue is being committed */
 };
 
-void ft_batch_init(struct ft_batch *b, struct ft_store *store,
-                   const struct ft_batch_replies *replies)
+void ft_server_batch_init(struct ft_server_batch *b, struct ft_store *store,
+                          const struct ft_server_batch_replies *replies)
 {
-    *b = (struct ft_batch){ .store = store, .replies = *replies };
+    *b = (struct ft_server_batch){ .store = store, .replies = *replies };
 }
 
 static void *commit_main(void *arg)
@@ -80,9 +80,9 @@ static void commit_start(struct commit_job *job, struct ft_store *store,
 }
 
 /* Waits for the commit to end, with a heartbeat each heartbeat_ms. */
-static void commit_wait(struct ft_batch *b, struct commit_job *job)
+static void commit_wait(struct ft_server_batch *b, struct commit_job *job)
 {
-    const struct ft_batch_replies *r = &b->replies;
+    const struct ft_server_batch_replies *r = &b->replies;
 
     pthread_mutex_lock(&job->lock);
     while (!job->done) {
@@ -108,7 +108,7 @@ static void commit_wait(struct ft_batch *b, struct commit_job *job)
 }
 
 /* Commits count uploads, errs[i] the result of each. */
-static void commit_with_heartbeats(struct ft_batch *b, struct ft_upload *ups,
+static void commit_with_heartbeats(struct ft_server_batch *b, struct ft_upload *ups,
                                    size_t count, enum ft_err *errs)
 {
     struct commit_job job;
@@ -117,7 +117,7 @@ static void commit_with_heartbeats(struct ft_batch *b, struct ft_upload *ups,
     commit_wait(b, &job);
 }
 
-enum ft_err ft_batch_commit_one(struct ft_batch *b, struct ft_upload *up)
+enum ft_err ft_server_batch_commit_one(struct ft_server_batch *b, struct ft_upload *up)
 {
     enum ft_err err = FT_OK;
 
@@ -126,9 +126,9 @@ enum ft_err ft_batch_commit_one(struct ft_batch *b, struct ft_upload *up)
 }
 
 /* Gives the answers of a committed queue, in order, and empties it. */
-static void answer_queue(struct ft_batch *b, struct put_queue *q)
+static void answer_queue(struct ft_server_batch *b, struct put_queue *q)
 {
-    const struct ft_batch_replies *r = &b->replies;
+    const struct ft_server_batch_replies *r = &b->replies;
 
     r->gather(r->ctx, true);
     for (size_t i = 0; i < q->count; i++) {
@@ -144,7 +144,7 @@ static void answer_queue(struct ft_batch *b, struct put_queue *q)
 }
 
 /* Waits for the queue being committed, if any, and answers it. */
-static void finish_commit(struct ft_batch *b)
+static void finish_commit(struct ft_server_batch *b)
 {
     if (!b->committing)
         return;
@@ -155,7 +155,7 @@ static void finish_commit(struct ft_batch *b)
 
 /* Starts committing the filled queue; the spare one is filled meanwhile.
  * Without memory for that, commits it at once. */
-static void commit_queue(struct ft_batch *b)
+static void commit_queue(struct ft_server_batch *b)
 {
     struct put_queue *q = b->queue;
 
@@ -172,7 +172,7 @@ static void commit_queue(struct ft_batch *b)
     commit_start(&q->commit, b->store, q->ups, q->count, q->errs);
 }
 
-void ft_batch_flush(struct ft_batch *b)
+void ft_server_batch_flush(struct ft_server_batch *b)
 {
     finish_commit(b);
     if (b->queue == NULL || b->queue->count == 0)
@@ -193,7 +193,7 @@ static bool commit_running(struct commit_job *job)
 
 /* A full queue waits for the commit before it: meanwhile its held uploads
  * are written here, so that the commit's thread has less to do. */
-static void write_while_committing(struct ft_batch *b, struct put_queue *q)
+static void write_while_committing(struct ft_server_batch *b, struct put_queue *q)
 {
     for (size_t i = 0; i < q->count && b->committing &&
                        commit_running(&b->spare->commit); i++) {
@@ -202,13 +202,13 @@ static void write_while_committing(struct ft_batch *b, struct put_queue *q)
     }
 }
 
-bool ft_batch_waiting(const struct ft_batch *b)
+bool ft_server_batch_waiting(const struct ft_server_batch *b)
 {
     return b->committing || (b->queue != NULL && b->queue->count > 0);
 }
 
 /* The queue being filled, made at the first upload; NULL: out of memory. */
-static struct put_queue *filling_queue(struct ft_batch *b)
+static struct put_queue *filling_queue(struct ft_server_batch *b)
 {
     if (b->queue == NULL)
         b->queue = calloc(1, sizeof(*b->queue));
@@ -217,8 +217,8 @@ static struct put_queue *filling_queue(struct ft_batch *b)
 
 /* A full queue starts being committed once the one before it is
  * answered. */
-enum ft_err ft_batch_enqueue(struct ft_batch *b, struct ft_upload *up,
-                             uint64_t bytes, int64_t started)
+enum ft_err ft_server_batch_enqueue(struct ft_server_batch *b, struct ft_upload *up,
+                                    uint64_t bytes, int64_t started)
 {
     struct put_queue *q = filling_queue(b);
 
@@ -238,7 +238,7 @@ enum ft_err ft_batch_enqueue(struct ft_batch *b, struct ft_upload *up,
     return FT_OK;
 }
 
-uint8_t *ft_batch_held_room(struct ft_batch *b, uint64_t size)
+uint8_t *ft_server_batch_held_room(struct ft_server_batch *b, uint64_t size)
 {
     struct put_queue *q = size <= HELD_MAX ? filling_queue(b) : NULL;
 
@@ -249,7 +249,7 @@ uint8_t *ft_batch_held_room(struct ft_batch *b, uint64_t size)
     return size <= HELD_BYTES - q->held_used ? q->held + q->held_used : NULL;
 }
 
-void ft_batch_release(struct ft_batch *b)
+void ft_server_batch_release(struct ft_server_batch *b)
 {
     struct put_queue *both[] = { b->queue, b->spare };
 

@@ -15,7 +15,7 @@
 struct put_queue;
 
 /* How the batch reaches the client, through the session. */
-struct ft_batch_replies {
+struct ft_server_batch_replies {
     /* The answer to one committed upload (err its commit's result),
      * called in the order the uploads were enqueued. */
     void (*answer)(void *ctx, const struct ft_upload *up, uint64_t bytes,
@@ -30,9 +30,9 @@ struct ft_batch_replies {
     void *ctx;
 };
 
-struct ft_batch {
+struct ft_server_batch {
     struct ft_store *store;
-    struct ft_batch_replies replies;
+    struct ft_server_batch_replies replies;
     /* The queue being filled (made at the first upload) and the other
      * one: being committed meanwhile, or empty. */
     struct put_queue *queue;
@@ -40,28 +40,28 @@ struct ft_batch {
     bool committing;
 };
 
-void ft_batch_init(struct ft_batch *b, struct ft_store *store,
-                   const struct ft_batch_replies *replies);
+void ft_server_batch_init(struct ft_server_batch *b, struct ft_store *store,
+                          const struct ft_server_batch_replies *replies);
 
 /* Room for the bytes of a small pipelined upload, held in memory until
  * its commit; NULL: it goes to its temporary as it arrives. */
-uint8_t *ft_batch_held_room(struct ft_batch *b, uint64_t size);
+uint8_t *ft_server_batch_held_room(struct ft_server_batch *b, uint64_t size);
 
 /* Takes over a pipelined upload received whole (up is left empty); its
  * answer comes through replies once it is committed. */
-enum ft_err ft_batch_enqueue(struct ft_batch *b, struct ft_upload *up,
-                             uint64_t bytes, int64_t started);
+enum ft_err ft_server_batch_enqueue(struct ft_server_batch *b, struct ft_upload *up,
+                                    uint64_t bytes, int64_t started);
 
 /* Whether uploads wait for their commit or their answers. */
-bool ft_batch_waiting(const struct ft_batch *b);
+bool ft_server_batch_waiting(const struct ft_server_batch *b);
 
 /* Commits every waiting upload and answers each, in order. */
-void ft_batch_flush(struct ft_batch *b);
+void ft_server_batch_flush(struct ft_server_batch *b);
 
 /* Commits one upload that is not pipelined, with heartbeats meanwhile. */
-enum ft_err ft_batch_commit_one(struct ft_batch *b, struct ft_upload *up);
+enum ft_err ft_server_batch_commit_one(struct ft_server_batch *b, struct ft_upload *up);
 
 /* Gives back the queues' memory; none may be waiting (flush first). */
-void ft_batch_release(struct ft_batch *b);
+void ft_server_batch_release(struct ft_server_batch *b);
 
 #endif

@@ -124,7 +124,7 @@ static enum ft_err open_channel(struct session *s, const struct ft_msg *hello)
     return FT_OK;
 }
 
-enum ft_err ft_hello_handshake(struct session *s)
+enum ft_err ft_server_hello(struct session *s)
 {
     struct ft_server *srv = s->srv;
     struct ft_msg m;

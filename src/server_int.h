@@ -42,7 +42,7 @@ struct session {
     char peer[FT_NET_PEER_MAX];
     uint32_t features;
     const char *protocol;  /* the channel, for the log */
-    struct ft_batch batch; /* pipelined uploads awaiting commit */
+    struct ft_server_batch batch; /* pipelined uploads awaiting commit */
     struct ft_xfer_opts xfer_opts; /* every transfer's: the rate limit */
     struct session *prev, *next;
 };
@@ -66,28 +66,28 @@ void ft_server_log(struct ft_server *srv, const char *fmt, ...)
 
 /* server_hello.c: HELLO, WELCOME and the Noise handshake; FT_OK when the
  * session may serve requests. */
-enum ft_err ft_hello_handshake(struct session *s);
+enum ft_err ft_server_hello(struct session *s);
 
 /* server_session.c */
 /* Runs a registered session to its end: handshake, requests, log. */
-void ft_session_main(struct session *s);
+void ft_server_session_main(struct session *s);
 /* Tells the client why its request failed, in words it can print. */
-void ft_session_refuse(struct session *s, struct outcome *o, enum ft_err err);
+void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err err);
 /* Quotes the request's name into o->name for the log and checks it; on
  * FT_OK out holds it, NUL-terminated. */
-enum ft_err ft_session_name(struct outcome *o, struct ft_bytes name, char *out);
+enum ft_err ft_server_session_name(struct outcome *o, struct ft_bytes name, char *out);
 /* The same, refusing a bad name (the stream stays in step). */
-bool ft_session_take_name(struct session *s, struct outcome *o,
-                          struct ft_bytes name, char *out);
+bool ft_server_session_take_name(struct session *s, struct outcome *o,
+                                 struct ft_bytes name, char *out);
 /* Flags the request may carry, given what the handshake agreed. */
-bool ft_session_flags_ok(const struct session *s, uint32_t flags);
+bool ft_server_session_flags_ok(const struct session *s, uint32_t flags);
 
 /* The request handlers: each answers its request and fills the outcome. */
-void ft_put_handle(struct session *s, const struct ft_msg *req, struct outcome *o);
-void ft_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o);
-void ft_ops_list(struct session *s, const struct ft_msg *req, struct outcome *o);
-void ft_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o);
-void ft_ops_move(struct session *s, const struct ft_msg *req, struct outcome *o);
-void ft_ops_delete(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_server_put(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_server_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_server_ops_list(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_server_ops_move(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_server_ops_delete(struct session *s, const struct ft_msg *req, struct outcome *o);
 
 #endif

@@ -62,7 +62,7 @@ static void finish_get(struct session *s, uint32_t flags, struct outcome *o,
         s->conn.peer_code == FT_OK && !s->conn.mid_frame) {
         /* Our side failed (a read error, the file changed): say so, then
          * hang up, since the client may hold part of the stream. */
-        ft_session_refuse(s, o, err);
+        ft_server_session_refuse(s, o, err);
         return;
     }
     /* A pipelined GET is not acknowledged: the next frame is a request. */
@@ -115,7 +115,7 @@ static void send_file(struct session *s, uint32_t flags,
     finish_get(s, flags, o, err, res.bytes);
 }
 
-void ft_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o)
+void ft_server_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o)
 {
     struct ft_store_file f = { .fd = -1 };
     char name[FT_PATH_MAX + 1];
@@ -123,10 +123,10 @@ void ft_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o)
     uint64_t offset = 0;
     enum ft_err err;
 
-    if (!ft_session_take_name(s, o, req->u.get.name, name) ||
-        !ft_session_flags_ok(s, flags)) {
+    if (!ft_server_session_take_name(s, o, req->u.get.name, name) ||
+        !ft_server_session_flags_ok(s, flags)) {
         if (o->err == FT_OK)
-            ft_session_refuse(s, o, FT_ERR_PROTOCOL);
+            ft_server_session_refuse(s, o, FT_ERR_PROTOCOL);
         if (o->keep_open)
             o->keep_open = skip_sums(s, flags);
         return;
@@ -149,7 +149,7 @@ void ft_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o)
     }
     if (err != FT_OK) {
         o->keep_open = true;
-        ft_session_refuse(s, o, err);
+        ft_server_session_refuse(s, o, err);
         goto out;
     }
     send_file(s, flags, &f, offset, o);
@@ -181,8 +181,8 @@ static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
     return FT_OK;
 }
 
-void ft_ops_list(struct session *s, const struct ft_msg *req,
-                 struct outcome *o)
+void ft_server_ops_list(struct session *s, const struct ft_msg *req,
+                        struct outcome *o)
 {
     struct list_ctx lc = { .s = s, .count = 0, .send_failed = false };
     struct ft_msg done = { .type = FT_MSG_DONE };
@@ -190,7 +190,7 @@ void ft_ops_list(struct session *s, const struct ft_msg *req,
     enum ft_err err;
 
     if (req->u.list.folder.len > 0 &&
-        !ft_session_take_name(s, o, req->u.list.folder, folder))
+        !ft_server_session_take_name(s, o, req->u.list.folder, folder))
         return;
     err = ft_store_list(s->srv->store, folder,
                         (req->u.list.flags & FT_TREE_RECURSIVE) != 0, send_entry,
@@ -202,7 +202,7 @@ void ft_ops_list(struct session *s, const struct ft_msg *req,
     }
     if (err != FT_OK) {
         /* Entries may have gone out: an ERROR still ends the reply. */
-        ft_session_refuse(s, o, err);
+        ft_server_session_refuse(s, o, err);
         o->keep_open = true;
         return;
     }
@@ -236,7 +236,7 @@ static enum ft_err hash_file(struct session *s, int fd, uint8_t digest[FT_HASH_B
     return FT_OK;
 }
 
-void ft_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o)
+void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o)
 {
     struct ft_msg info = { .type = FT_MSG_STAT_INFO };
     struct ft_store_file f = { .fd = -1 };
@@ -245,7 +245,7 @@ void ft_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o)
     uint8_t *digest = info.u.stat_info.digest;
     enum ft_err err;
 
-    if (!ft_session_take_name(s, o, req->u.stat.name, name))
+    if (!ft_server_session_take_name(s, o, req->u.stat.name, name))
         return;
     o->keep_open = true;
     /* A folder has no digest: it reports its type, with zeros. */
@@ -263,7 +263,7 @@ void ft_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o)
     }
     ft_store_file_close(&f);
     if (err != FT_OK) {
-        ft_session_refuse(s, o, err);
+        ft_server_session_refuse(s, o, err);
         return;
     }
     o->bytes = e.size;
@@ -275,34 +275,34 @@ void ft_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o)
     o->keep_open = o->err == FT_OK;
 }
 
-void ft_ops_move(struct session *s, const struct ft_msg *req,
-                 struct outcome *o)
+void ft_server_ops_move(struct session *s, const struct ft_msg *req,
+                        struct outcome *o)
 {
     struct ft_msg done = { .type = FT_MSG_DONE };
     char from[FT_PATH_MAX + 1], to[FT_PATH_MAX + 1];
     enum ft_err err;
 
-    if (!ft_session_take_name(s, o, req->u.move.to, to) ||
-        !ft_session_take_name(s, o, req->u.move.from, from))
+    if (!ft_server_session_take_name(s, o, req->u.move.to, to) ||
+        !ft_server_session_take_name(s, o, req->u.move.from, from))
         return;
     o->keep_open = true;
     err = ft_store_move(s->srv->store, from, to);
     if (err != FT_OK) {
-        ft_session_refuse(s, o, err);
+        ft_server_session_refuse(s, o, err);
         return;
     }
     o->err = ft_conn_send(&s->conn, &done);
     o->keep_open = o->err == FT_OK;
 }
 
-void ft_ops_delete(struct session *s, const struct ft_msg *req,
-                   struct outcome *o)
+void ft_server_ops_delete(struct session *s, const struct ft_msg *req,
+                          struct outcome *o)
 {
     struct ft_msg done = { .type = FT_MSG_DONE };
     char name[FT_PATH_MAX + 1];
     enum ft_err err;
 
-    if (!ft_session_take_name(s, o, req->u.del.name, name))
+    if (!ft_server_session_take_name(s, o, req->u.del.name, name))
         return;
     o->keep_open = true;
     err = ft_store_remove(s->srv->store, name,
@@ -314,7 +314,7 @@ void ft_ops_delete(struct session *s, const struct ft_msg *req,
         return;
     }
     if (err != FT_OK) {
-        ft_session_refuse(s, o, err);
+        ft_server_session_refuse(s, o, err);
         return;
     }
     o->err = ft_conn_send(&s->conn, &done);

@@ -66,8 +66,8 @@ static void refuse_put(struct session *s, const struct ft_msg *req,
                        struct outcome *o, enum ft_err err)
 {
     if (is_pipelined(req))
-        ft_batch_flush(&s->batch);
-    ft_session_refuse(s, o, err);
+        ft_server_batch_flush(&s->batch);
+    ft_server_session_refuse(s, o, err);
 }
 
 /* The same for an upload whose data is on its way: a pipelined one's is
@@ -104,11 +104,11 @@ static bool admit(struct session *s, const struct ft_msg *req,
 {
     uint32_t flags = req->u.put.flags;
 
-    if (!ft_session_flags_ok(s, flags)) {
+    if (!ft_server_session_flags_ok(s, flags)) {
         refuse_put(s, req, o, FT_ERR_PROTOCOL);
         return false;
     }
-    if (ft_session_name(o, req->u.put.name, name) != FT_OK) {
+    if (ft_server_session_name(o, req->u.put.name, name) != FT_OK) {
         o->keep_open = true;
         refuse_skip(s, req, o, FT_ERR_BAD_NAME);
         return false;
@@ -142,7 +142,7 @@ static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
 
     *have = 0;
     if (is_pipelined(req)) {
-        uint8_t *room = ft_batch_held_room(&s->batch, req->u.put.size);
+        uint8_t *room = ft_server_batch_held_room(&s->batch, req->u.put.size);
 
         return room != NULL ? ft_store_upload_begin_held(srv->store, name, room,
                                                          (size_t)req->u.put.size, up)
@@ -170,10 +170,10 @@ static enum ft_err open_upload(struct session *s, const struct ft_msg *req,
 {
     enum ft_err err = begin_upload(s, req, name, up, have);
 
-    if (err != FT_OK && ft_batch_waiting(&s->batch)) {
+    if (err != FT_OK && ft_server_batch_waiting(&s->batch)) {
         /* Queued uploads hold descriptors: out of them, say, commit those
          * and try once more. */
-        ft_batch_flush(&s->batch);
+        ft_server_batch_flush(&s->batch);
         err = begin_upload(s, req, name, up, have);
     }
     if (err == FT_OK && (req->u.put.flags & FT_XFER_META))
@@ -227,8 +227,8 @@ static enum ft_err commit(struct session *s, const struct ft_msg *req,
     enum ft_err err;
 
     if (!is_pipelined(req))
-        return ft_batch_commit_one(&s->batch, up);
-    err = ft_batch_enqueue(&s->batch, up, bytes, o->started);
+        return ft_server_batch_commit_one(&s->batch, up);
+    err = ft_server_batch_enqueue(&s->batch, up, bytes, o->started);
     o->queued = err == FT_OK;
     return err;
 }
@@ -266,7 +266,7 @@ static void answer_failure(struct session *s, const struct ft_msg *req,
         drain(s);
 }
 
-void ft_put_handle(struct session *s, const struct ft_msg *req,
+void ft_server_put(struct session *s, const struct ft_msg *req,
                    struct outcome *o)
 {
     struct ft_upload up = { .fd = -1 };

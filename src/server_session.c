@@ -37,12 +37,12 @@ struct operation {
 };
 
 static const struct operation operations[] = {
-    { FT_MSG_PUT, "put", "bytes", false, ft_put_handle },
-    { FT_MSG_GET, "get", "bytes", false, ft_ops_get },
-    { FT_MSG_LIST, "ls", "entries", false, ft_ops_list },
-    { FT_MSG_DELETE, "rm", "bytes", false, ft_ops_delete },
-    { FT_MSG_STAT, "stat", "bytes", true, ft_ops_stat },
-    { FT_MSG_MOVE, "mv", "bytes", false, ft_ops_move },
+    { FT_MSG_PUT, "put", "bytes", false, ft_server_put },
+    { FT_MSG_GET, "get", "bytes", false, ft_server_ops_get },
+    { FT_MSG_LIST, "ls", "entries", false, ft_server_ops_list },
+    { FT_MSG_DELETE, "rm", "bytes", false, ft_server_ops_delete },
+    { FT_MSG_STAT, "stat", "bytes", true, ft_server_ops_stat },
+    { FT_MSG_MOVE, "mv", "bytes", false, ft_server_ops_move },
 };
 
 static const struct operation *operation_of(enum ft_msg_type type)
@@ -93,7 +93,7 @@ static const struct {
       " does not match; the upload was discarded" },
 };
 
-void ft_session_refuse(struct session *s, struct outcome *o, enum ft_err err)
+void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err err)
 {
     enum ft_err code = wire_code(err);
 
@@ -116,7 +116,7 @@ void ft_session_refuse(struct session *s, struct outcome *o, enum ft_err err)
         ft_conn_send_error(&s->conn, code, "%s", ft_strerror(err));
 }
 
-enum ft_err ft_session_name(struct outcome *o, struct ft_bytes name, char *out)
+enum ft_err ft_server_session_name(struct outcome *o, struct ft_bytes name, char *out)
 {
     ft_name_quote(name.ptr, name.len, o->name, sizeof(o->name));
     if (ft_name_check(name.ptr, name.len) != FT_OK)
@@ -126,17 +126,17 @@ enum ft_err ft_session_name(struct outcome *o, struct ft_bytes name, char *out)
     return FT_OK;
 }
 
-bool ft_session_take_name(struct session *s, struct outcome *o,
-                          struct ft_bytes name, char *out)
+bool ft_server_session_take_name(struct session *s, struct outcome *o,
+                                 struct ft_bytes name, char *out)
 {
-    if (ft_session_name(o, name, out) == FT_OK)
+    if (ft_server_session_name(o, name, out) == FT_OK)
         return true;
-    ft_session_refuse(s, o, FT_ERR_BAD_NAME);
+    ft_server_session_refuse(s, o, FT_ERR_BAD_NAME);
     o->keep_open = true;
     return false;
 }
 
-bool ft_session_flags_ok(const struct session *s, uint32_t flags)
+bool ft_server_session_flags_ok(const struct session *s, uint32_t flags)
 {
     if (flags & ~FT_XFER_KNOWN_FLAGS)
         return false;
@@ -165,7 +165,7 @@ static void answer_upload(void *ctx, const struct ft_upload *up, uint64_t bytes,
         /* The failed call was made on the commit's thread: its errno is
          * not ours to quote. */
         errno = EIO;
-        ft_session_refuse(s, &o, err);
+        ft_server_session_refuse(s, &o, err);
     }
     log_outcome(s, &o);
 }
@@ -190,7 +190,7 @@ static void commit_heartbeat(void *ctx)
  * pipelined are committed, not left waiting for company. */
 static bool client_paused(struct session *s)
 {
-    return ft_batch_waiting(&s->batch) &&
+    return ft_server_batch_waiting(&s->batch) &&
            !ft_conn_input_waits(&s->conn, QUEUE_IDLE_MS);
 }
 
@@ -205,7 +205,7 @@ static void hang_up(struct session *s, enum ft_err err, int waited_ms)
     else
         ft_server_log(srv, "%s dropped: %s", s->peer, ft_strerror(err));
     /* The answers due go first, in their order. */
-    ft_batch_flush(&s->batch);
+    ft_server_batch_flush(&s->batch);
     if (err == FT_ERR_TIMEOUT)
         ft_conn_send_error(&s->conn, err, "nothing from you for %d ms: "
                            "goodbye", waited_ms);
@@ -225,13 +225,13 @@ static bool next_request(struct session *s, bool *first, struct ft_msg *m)
     enum ft_err err;
 
     if (client_paused(s))
-        ft_batch_flush(&s->batch);
+        ft_server_batch_flush(&s->batch);
     /* A client that goes quiet leaves its session's transfer buffers to
      * the system, not held until it leaves. */
     if (!ft_conn_input_waits(&s->conn, IDLE_RELEASE_MS)) {
         ft_slot_release_kept();
-        if (!ft_batch_waiting(&s->batch))
-            ft_batch_release(&s->batch);
+        if (!ft_server_batch_waiting(&s->batch))
+            ft_server_batch_release(&s->batch);
     }
     err = ft_conn_recv(&s->conn, m, waited_ms);
     if (err == FT_ERR_CLOSED)
@@ -262,7 +262,7 @@ static bool dispatch(struct session *s, const struct ft_msg *m)
     /* Only a pipelined upload joins the ones waiting; any other request is
      * answered after them, so they are committed and answered first. */
     if (m->type != FT_MSG_PUT || !(m->u.put.flags & FT_XFER_PIPELINE))
-        ft_batch_flush(&s->batch);
+        ft_server_batch_flush(&s->batch);
     op = operation_of(m->type);
     if (op == NULL) {
         ft_server_log(s->srv, "%s dropped: unexpected %s frame", s->peer,
@@ -287,23 +287,23 @@ static void serve_requests(struct session *s)
     while (next_request(s, &first, &m) && dispatch(s, &m))
         ;
     /* Uploads received whole are committed even if the client is gone. */
-    ft_batch_flush(&s->batch);
-    ft_batch_release(&s->batch);
+    ft_server_batch_flush(&s->batch);
+    ft_server_batch_release(&s->batch);
 }
 
-void ft_session_main(struct session *s)
+void ft_server_session_main(struct session *s)
 {
-    struct ft_batch_replies replies = {
+    struct ft_server_batch_replies replies = {
         .answer = answer_upload, .gather = gather_answers,
         .heartbeat = commit_heartbeat, .heartbeat_ms = FT_HEARTBEAT_MS, .ctx = s,
     };
     int64_t started = ft_io_now_ms();
     enum ft_err err;
 
-    ft_batch_init(&s->batch, s->srv->store, &replies);
+    ft_server_batch_init(&s->batch, s->srv->store, &replies);
     ft_server_log(s->srv, "%s connected", s->peer);
     s->xfer_opts.rate_limit = s->srv->cfg.max_rate;
-    err = ft_hello_handshake(s);
+    err = ft_server_hello(s);
     if (err == FT_OK) {
         s->conn.keepalives = true;
         ft_server_log(s->srv, "%s channel %s%s", s->peer, s->protocol,

@@ -71,33 +71,6 @@ static struct ft_client *start(int argc, char **argv,
     return cli_connect(a, rc->cmd.name, code);
 }
 
-/* A listing, kept whole to be sorted. */
-struct listing {
-    struct ft_entry *items;
-    size_t n, cap;
-};
-
-static int collect_entry(const struct ft_entry *e, void *ctx)
-{
-    struct listing *l = ctx;
-
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        struct ft_entry *items = realloc(l->items, cap * sizeof(*items));
-
-        if (items == NULL)
-            return -1;
-        l->items = items;
-        l->cap = cap;
-    }
-    l->items[l->n] = *e;
-    l->items[l->n].name = strdup(e->name);
-    if (l->items[l->n].name == NULL)
-        return -1;
-    l->n++;
-    return 0;
-}
-
 static int by_name(const void *a, const void *b)
 {
     return strcmp(((const struct ft_entry *)a)->name,
@@ -105,17 +78,17 @@ static int by_name(const void *a, const void *b)
 }
 
 /* One line per entry: size, modification time (UTC), name. */
-static void print_listing(const struct listing *l)
+static void print_listing(const struct ft_listing *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         char when[32];
-        time_t t = (time_t)l->items[i].mtime;
+        time_t t = (time_t)l->entries[i].mtime;
         struct tm tm;
 
         gmtime_r(&t, &tm);
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-        printf("%12" PRIu64 "  %s  %s%s\n", l->items[i].size, when,
-               l->items[i].name, l->items[i].is_dir ? "/" : "");
+        printf("%12" PRIu64 "  %s  %s%s\n", l->entries[i].size, when,
+               l->entries[i].name, l->entries[i].is_dir ? "/" : "");
     }
 }
 
@@ -125,29 +98,27 @@ int cli_ls(int argc, char **argv)
         { "ls", ls_help, false, true }, 0, 1, "takes at most one FOLDER"
     };
     struct cli_client_args a;
-    struct listing l = { NULL, 0, 0 };
+    struct ft_listing l = { NULL, 0, 0 };
     int code;
     struct ft_client *c = start(argc, argv, &this, &a, &code);
     enum ft_err err;
 
     if (c == NULL)
         return code;
-    err = ft_client_list_folder(c, argv[optind], a.recursive, collect_entry, &l);
+    err = ft_client_list_all(c, argv[optind], a.recursive, &l);
     if (err != FT_OK) {
         fprintf(stderr, "ft: ls: %s\n", ft_client_error(c));
         code = cli_exit_code(err);
         goto out;
     }
     if (l.n > 1)
-        qsort(l.items, l.n, sizeof(*l.items), by_name);
+        qsort(l.entries, l.n, sizeof(*l.entries), by_name);
     if (a.json)
-        cli_report_list_json(stdout, l.items, l.n);
+        cli_report_list_json(stdout, l.entries, l.n);
     else
         print_listing(&l);
 out:
-    for (size_t i = 0; i < l.n; i++)
-        free((char *)l.items[i].name);
-    free(l.items);
+    ft_listing_free(&l);
     ft_client_close(c);
     return code;
 }

@@ -474,9 +474,9 @@ int cli_report_usage(struct cli_report *r, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vfail(r, 2, " (see 'ft --help')", fmt, ap);
+    vfail(r, CLI_EXIT_USAGE, " (see 'ft --help')", fmt, ap);
     va_end(ap);
-    return 2;
+    return CLI_EXIT_USAGE;
 }
 
 void cli_report_note(struct cli_report *r, const char *fmt, ...)

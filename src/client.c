@@ -520,6 +520,41 @@ enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
     return ft_client_fail(c, err);
 }
 
+static int hold_entry(const struct ft_entry *e, void *ctx)
+{
+    struct ft_listing *l = ctx;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        struct ft_entry *grown = realloc(l->entries, cap * sizeof(*grown));
+
+        if (grown == NULL)
+            return -1;
+        l->entries = grown;
+        l->cap = cap;
+    }
+    l->entries[l->n] = *e;
+    l->entries[l->n].name = strdup(e->name);
+    if (l->entries[l->n].name == NULL)
+        return -1;
+    l->n++;
+    return 0;
+}
+
+enum ft_err ft_client_list_all(struct ft_client *c, const char *folder,
+                               bool recursive, struct ft_listing *l)
+{
+    return ft_client_list_folder(c, folder, recursive, hold_entry, l);
+}
+
+void ft_listing_free(struct ft_listing *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free((char *)l->entries[i].name);
+    free(l->entries);
+    memset(l, 0, sizeof(*l));
+}
+
 enum ft_err ft_client_remove(struct ft_client *c, const char *remote)
 {
     return ft_client_remove_tree(c, remote, false);

@@ -265,47 +265,19 @@ static enum ft_err put_item(const struct tree *t, const struct ft_tree_item *ite
 
 /* ------------------------------------------------------------------ get */
 
-/* The entries of a remote folder, listed before any is fetched: a listing
- * and a download cannot share the connection at once. */
-struct listing {
-    struct listed {
-        /* A folder's ends in '/': made as the folder of a file would be,
-         * and told by that name when it cannot be. */
-        char *name;
-        uint64_t size;
-    } *entries;
-    size_t n, cap;
-};
-
-static bool is_folder(const struct listed *e)
+/* folder/name for entry e; a folder's ends in '/': it is made as the
+ * folder of a file would be, and told by that name when it cannot be. */
+static char *entry_path(const char *folder, const struct ft_entry *e)
 {
-    return e->name[strlen(e->name) - 1] == '/';
-}
+    char *joined = join(folder, e->name);
+    char *out = NULL;
 
-static int add_listed(const struct ft_entry *e, void *ctx)
-{
-    struct listing *l = ctx;
-    struct listed *grown;
-
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        grown = realloc(l->entries, l->cap * sizeof(*grown));
-        if (grown == NULL)
-            return -1;
-        l->entries = grown;
-    }
-    if (asprintf(&l->entries[l->n].name, "%s%s", e->name, e->is_dir ? "/" : "") < 0)
-        return -1;
-    l->entries[l->n].size = e->size;
-    l->n++;
-    return 0;
-}
-
-static void listing_free(struct listing *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->entries[i].name);
-    free(l->entries);
+    if (joined == NULL || !e->is_dir)
+        return joined;
+    if (asprintf(&out, "%s/", joined) < 0)
+        out = NULL;
+    free(joined);
+    return out;
 }
 
 /* Downloads one remote file to local; with asked, reads the answer to the
@@ -329,15 +301,15 @@ static enum ft_err get_file(const struct tree *t, const char *remote,
 
 /* Whether entry e is asked for pipelined: a file of at most
  * PIPELINED_FILE_MAX, when the server takes pipelined requests. */
-static bool get_pipelines(const struct tree *t, const struct listed *e)
+static bool get_pipelines(const struct tree *t, const struct ft_entry *e)
 {
     return !(t->opt != NULL && t->opt->resume) && ft_client_can_pipeline(t->c) &&
-           !is_folder(e) && e->size <= PIPELINED_FILE_MAX;
+           !e->is_dir && e->size <= PIPELINED_FILE_MAX;
 }
 
 /* Sends the pipelined GETs of the entries from *next on, up to the first
  * that is not pipelined, keeping at most FT_PIPELINE_MAX due. */
-static void ask_ahead(const struct tree *t, const struct listing *l,
+static void ask_ahead(const struct tree *t, const struct ft_listing *l,
                       const char *remote, size_t *next)
 {
     /* Asked for in batches of half the window, which leave together, so
@@ -346,10 +318,10 @@ static void ask_ahead(const struct tree *t, const struct listing *l,
         return;
     ft_client_batch_begin(t->c);
     while (*next < l->n && ft_client_gets_due(t->c) < FT_PIPELINE_MAX) {
-        const struct listed *e = &l->entries[*next];
+        const struct ft_entry *e = &l->entries[*next];
         char *from;
 
-        if (is_folder(e)) { /* nothing to ask */
+        if (e->is_dir) { /* nothing to ask */
             (*next)++;
             continue;
         }
@@ -369,13 +341,13 @@ static void ask_ahead(const struct tree *t, const struct listing *l,
 /* Fetches entry i of the listing of the remote folder into the local one,
  * whose folders made so far *made tracks. *next is the first entry whose
  * GET is not sent yet. */
-static enum ft_err get_entry(const struct tree *t, const struct listing *l,
+static enum ft_err get_entry(const struct tree *t, const struct ft_listing *l,
                              size_t i, size_t *next, const char *remote,
                              const char *local, char **made)
 {
-    const struct listed *e = &l->entries[i];
-    char *from = join(remote, e->name);
-    char *to = join(local, e->name);
+    const struct ft_entry *e = &l->entries[i];
+    char *from = entry_path(remote, e);
+    char *to = entry_path(local, e);
     bool asked;
     enum ft_err err = FT_OK;
 
@@ -383,7 +355,7 @@ static enum ft_err get_entry(const struct tree *t, const struct listing *l,
     if (*next < i)
         *next = i;
     ask_ahead(t, l, remote, next);
-    asked = *next > i && !is_folder(e);
+    asked = *next > i && !e->is_dir;
     if (from == NULL || to == NULL)
         err = failed(t, NULL, FT_ERR_NOMEM, "out of memory");
     else if (ft_client_local_make_parents(made, to, strlen(local) + 1) != 0)
@@ -392,7 +364,7 @@ static enum ft_err get_entry(const struct tree *t, const struct listing *l,
         /* Its answer comes whether or not it can be kept. */
         if (asked)
             ft_client_get_drop(t->c, t->opt);
-    } else if (is_folder(e)) { /* made above, with its parents */
+    } else if (e->is_dir) { /* made above, with its parents */
         if (mkdir(to, 0777) != 0 && errno != EEXIST)
             err = failed(t, to, FT_ERR_IO, strerror(errno));
     } else {
@@ -407,10 +379,10 @@ static enum ft_err get_entry(const struct tree *t, const struct listing *l,
 static enum ft_err get_dir(const struct tree *t, const char *remote,
                            const char *local)
 {
-    struct listing l = { NULL, 0, 0 };
+    struct ft_listing l = { NULL, 0, 0 };
     char *made = NULL; /* the folder the last entry went into */
     size_t next = 0;   /* the first entry whose GET is not sent yet */
-    enum ft_err err = ft_client_list_folder(t->c, remote, true, add_listed, &l);
+    enum ft_err err = ft_client_list_all(t->c, remote, true, &l);
 
     if (err != FT_OK)
         failed(t, remote, err, ft_client_error(t->c));
@@ -423,7 +395,7 @@ static enum ft_err get_dir(const struct tree *t, const char *remote,
      * still in step, serves its caller's next request. */
     while (ft_client_gets_due(t->c) > 0)
         ft_client_get_drop(t->c, t->opt);
-    listing_free(&l);
+    ft_listing_free(&l);
     free(made);
     return err;
 }

@@ -2,8 +2,12 @@
  *
  * This is all the server knows of where files live: names, byte streams,
  * entries and digests, never a path below the root, an xattr or an fstat.
- * Another backend (an object store) would implement these calls and leave
- * the server as it is.
+ * One thing of the directory still shows: a stored file being read or
+ * written is a descriptor (ft_store_file.fd, ft_upload.fd), which the
+ * transfer reads and seeks (sendfile on the way out, the resumed prefix
+ * read back on the way in). Another backend (an object store) would
+ * implement these calls and give the transfer a source in place of the
+ * descriptor; the rest of the server stays as it is.
  *
  * The store sees names and bytes, never sockets. Every path is opened
  * relative to the root's descriptor without following symbolic links, so

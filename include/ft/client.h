@@ -201,6 +201,19 @@ enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx);
 enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
                                   bool recursive, ft_list_fn fn, void *ctx);
 
+/* A whole listing, held in memory: the entries in the server's order,
+ * their names owned by it. Zeroed, it is empty. */
+struct ft_listing {
+    struct ft_entry *entries;
+    size_t n, cap;
+};
+
+/* ft_client_list_folder into l, which the caller frees with
+ * ft_listing_free (after a failure too). */
+enum ft_err ft_client_list_all(struct ft_client *c, const char *folder,
+                               bool recursive, struct ft_listing *l);
+void ft_listing_free(struct ft_listing *l);
+
 enum ft_err ft_client_remove(struct ft_client *c, const char *remote);
 
 /* Removes a file, or with recursive a folder and everything in it. */

@@ -57,8 +57,11 @@ struct ft_tree_copy {
  * With recursive, an item whose local path is a folder (a link to one
  * counts) takes its tree to the remote folder, made as needed; links and
  * special files inside it are skipped. Folders nest at most 64 deep.
- * Returns FT_OK when every file made it; otherwise the first failure's
- * code, or the code of the failure that ended the copy. */
+ * Returns FT_OK when every file made it; otherwise the failure of the
+ * first item that failed: of its files, the first one's, unless a later
+ * one ended the copy. Once it returns no pipelined request is due; after a
+ * failure that lost the link the connection serves nothing more
+ * (ft_client_error says why). */
 enum ft_err ft_client_put_tree(struct ft_client *c, const struct ft_tree_copy *copy);
 
 /* Downloads each item's remote file to its local path as

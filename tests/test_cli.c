@@ -106,7 +106,8 @@ static void test_put_get_files_and_streams(void **state)
 }
 
 /* Folders as cp and scp users expect: -r both ways over one connection,
- * several operands into a folder, ls of a folder, rm -r. */
+ * several operands into a folder, ls of a folder, rm -r. Long because it
+ * is one user's session, each step building on the store the last left. */
 static void test_folders_and_many_files(void **state)
 {
     struct tu_fixture *s = *state;

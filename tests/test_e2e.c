@@ -163,7 +163,8 @@ static void test_progress_reports(void **state)
 }
 
 /* Modification time and executable bit travel both ways; stat gives the
- * digest b2sum -l 256 would print; mv renames atomically. */
+ * digest b2sum -l 256 would print; mv renames atomically. One story, each
+ * step on the file the step before left: hence its length. */
 static void test_metadata_stat_and_move(void **state)
 {
     struct tu_fixture *f = *state;

@@ -285,6 +285,9 @@ static void assert_blob(const uint8_t *got, size_t n, const struct blob *want)
     assert_memory_equal(got, want->b, n);
 }
 
+/* One published vector, run through whole: both sides' handshake messages,
+ * then each transport message in turn. Long because a vector is one
+ * sequence; cut up, its steps would hide their order. */
 static void test_vector(void **state)
 {
     const struct vector *v = *state;

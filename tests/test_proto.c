@@ -35,7 +35,8 @@ static void assert_bytes_equal(struct ft_bytes got, struct ft_bytes want)
 }
 
 /* One sample of every type that ft_msg_encode handles, with values that
- * use every byte of each field (so a byte-order slip shows). */
+ * use every byte of each field (so a byte-order slip shows). One case per
+ * type, like the encoder it checks: long for the same reason. */
 static struct ft_msg sample(enum ft_msg_type type)
 {
     struct ft_msg m;
@@ -132,6 +133,8 @@ static struct ft_msg sample(enum ft_msg_type type)
     return m;
 }
 
+/* Every field of two messages of one type, one case per type: as long as
+ * the message table it follows. */
 static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
 {
     assert_int_equal(a->type, b->type);

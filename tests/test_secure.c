@@ -825,6 +825,9 @@ static void test_key_pinning(void **state)
 
 /* --- 3: tokens -------------------------------------------------------------- */
 
+/* Tokens as users meet them: the right one by option and by environment,
+ * none, another, loose permissions on either side. One server, one
+ * sequence of clients against it: hence its length. */
 static void test_tokens_cli(void **state)
 {
     struct fixture *f = *state;

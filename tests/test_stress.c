@@ -141,9 +141,9 @@ static enum ft_err short_connection(uint16_t port, int i, const char *tiny,
     return rc;
 }
 
-/* Many clients at once against one `ft serve`, then every copy checked and
- * the server's descriptors and threads counted: one run, start to end, is
- * the test, and it reads best whole. */
+/* Many clients at once against one `ft serve`, then many short ones, every
+ * copy checked, the server's descriptors counted back and its clean stop:
+ * one run, start to end, is the test, and it reads best whole. */
 static void test_stress(void **state)
 {
     struct tu_fixture *f = *state;

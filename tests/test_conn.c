@@ -431,6 +431,17 @@ static int keepalives_waiting(int fd)
  * sent, a KEEPALIVE or any other, on a's clock (a fake one here); however
  * often it is asked, at most one per FT_HEARTBEAT_MS. b's end is read as
  * bare frames. */
+/* The next heartbeat of c comes FT_HEARTBEAT_MS after now, not before. */
+static void assert_beat_a_heartbeat_later(struct ft_conn *c, int wire)
+{
+    fake_ms += FT_HEARTBEAT_MS - 1;
+    assert_int_equal(ft_conn_heartbeat(c), FT_OK);
+    assert_int_equal(keepalives_waiting(wire), 0);
+    fake_ms += 1;
+    assert_int_equal(ft_conn_heartbeat(c), FT_OK);
+    assert_int_equal(keepalives_waiting(wire), 1);
+}
+
 static void test_heartbeat(void **state)
 {
     struct pair *p = *state;
@@ -456,23 +467,13 @@ static void test_heartbeat(void **state)
     fake_ms += FT_HEARTBEAT_MS / 2;
     assert_int_equal(ft_conn_send(&p->a, &done), FT_OK);
     assert_int_equal(frame_type(wire), FT_MSG_DONE);
-    fake_ms += FT_HEARTBEAT_MS - 1;
-    assert_int_equal(ft_conn_heartbeat(&p->a), FT_OK);
-    assert_int_equal(keepalives_waiting(wire), 0);
-    fake_ms += 1;
-    assert_int_equal(ft_conn_heartbeat(&p->a), FT_OK);
-    assert_int_equal(keepalives_waiting(wire), 1);
+    assert_beat_a_heartbeat_later(&p->a, wire);
     /* Any frame received too: the peer's wait for us starts then. */
     fake_ms += FT_HEARTBEAT_MS / 2;
     assert_int_equal(ft_conn_send(&p->b, &done), FT_OK);
     assert_int_equal(ft_conn_recv(&p->a, &m, 1000), FT_OK);
     assert_int_equal(m.type, FT_MSG_DONE);
-    fake_ms += FT_HEARTBEAT_MS - 1;
-    assert_int_equal(ft_conn_heartbeat(&p->a), FT_OK);
-    assert_int_equal(keepalives_waiting(wire), 0);
-    fake_ms += 1;
-    assert_int_equal(ft_conn_heartbeat(&p->a), FT_OK);
-    assert_int_equal(keepalives_waiting(wire), 1);
+    assert_beat_a_heartbeat_later(&p->a, wire);
     /* Asked every 7 ms for ten heartbeats' time, from one due: ten. */
     fake_ms += FT_HEARTBEAT_MS;
     for (int64_t end = fake_ms + 10 * FT_HEARTBEAT_MS; fake_ms < end; fake_ms += 7)

@@ -9,7 +9,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,20 +454,10 @@ static void test_get_tree_stopped_leaves_nothing_due(void **state)
     for (int i = 0; i < 8; i++) {
         char name[16];
         char *p;
-        struct stat sb;
-        struct timespec times[2];
-        int fd;
 
         snprintf(name, sizeof(name), "f%d.bin", i);
         p = tu_path(stored, name);
-        assert_int_equal(stat(p, &sb), 0);
-        fd = open(p, O_WRONLY);
-        assert_true(fd >= 0);
-        assert_int_equal(pwrite(fd, "tampered", 8, 1000), 8);
-        close(fd);
-        times[0] = sb.st_atim;
-        times[1] = sb.st_mtim;
-        assert_int_equal(utimensat(AT_FDCWD, p, times, 0), 0);
+        tu_tamper(p);
         free(p);
     }
 

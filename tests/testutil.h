@@ -63,6 +63,10 @@ int64_t tu_now_ms(void);
 void tu_sleep_ms(int ms);
 /* Size of a file, -1 if it does not exist. */
 int64_t tu_file_size(const char *path);
+/* Changes 8 bytes of the file at path in place (from byte 1000) and puts
+ * its times back: a change behind a server's back that neither its size
+ * nor its mtime shows. */
+void tu_tamper(const char *path);
 /* Total size of the files in a folder; -1 if unreadable. */
 int64_t tu_dir_bytes(const char *dir);
 /* Polls dir every 10 ms, up to timeout_ms, until it holds n entries. */

@@ -29,20 +29,87 @@ static const char client_options_text[] =
     "  -q, --quiet         no progress line, no summary line, no notes\n"
     "  -h, --help          this help\n";
 
-/* One option: how getopt_long knows it (its val is the short letter, or a
- * letter standing for it) and what takes its argument in. apply returns 0
- * to go on, or what the parse returns (see cli_args.h). The appliers that
+/* One option: how getopt_long knows it (its val is the short letter, or an
+ * OPT_ value) and what takes its argument in. apply returns 0 to go on,
+ * BAD_VALUE, or what the parse returns (see cli_args.h). The appliers that
  * serve many options set the field of the command's args at offset field
  * (of the type the applier says). */
 struct cli_option {
     struct option getopt;
     int (*apply)(void *args, const struct cli_option *o, const char *arg);
     size_t field;
+    const char *needs; /* what its value must be, told when apply says BAD_VALUE */
 };
+
+/* What apply returns for a value it cannot take: parse tells it. */
+#define BAD_VALUE (-2)
 
 #define OPTIONS_MAX 24
 
-/* Runs getopt_long over argv with the options of table. */
+/* The getopt values of options without a short letter: above any
+ * character, so that getopt's optopt tells "-X" from "--long-option". */
+enum {
+    OPT_NO_VERIFY = 0x100, OPT_TOKEN_FILE, OPT_SERVER_KEY, OPT_PLAINTEXT,
+    OPT_CIPHER, OPT_LIMIT_RATE, OPT_CONTINUE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,
+    OPT_JSON, OPT_MAX_CLIENTS, OPT_MAX_FILE_SIZE, OPT_IDLE_TIMEOUT,
+    OPT_HANDSHAKE_TIMEOUT, OPT_MAX_FRAME_SIZE, OPT_READ_ONLY, OPT_KEY_FILE,
+    OPT_ALLOW_PLAINTEXT, OPT_MAX_RATE, OPT_PARTIAL_TTL,
+};
+
+static const struct cli_option *option_by_val(const struct cli_option *table,
+                                              size_t n, int val)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (table[i].getopt.val == val)
+            return &table[i];
+    }
+    return NULL;
+}
+
+/* The long options of table that begin with the n bytes of text. */
+static size_t long_matches(const struct cli_option *table, size_t n,
+                           const char *text, size_t len)
+{
+    size_t found = 0;
+
+    for (size_t i = 0; i < n; i++)
+        found += strncmp(table[i].getopt.name, text, len) == 0;
+    return found;
+}
+
+/* Tells what getopt_long found wrong (it says nothing itself: opterr is
+ * 0), in one line that names the command. */
+static int bad_option(char **argv, int opt, const char *shortopts,
+                      const struct cli_option *table, size_t n)
+{
+    const char *cmd = argv[0];
+    const struct cli_option *o = option_by_val(table, n, optopt);
+    const char *text;
+    size_t len;
+
+    if (opt == ':' && o != NULL)
+        return cli_report_usage(NULL, cmd, "option --%s needs a value",
+                                o->getopt.name);
+    /* optopt is "-X" that no option has, or an option given a value it
+     * does not take ("--json=1"): only the latter has a short letter
+     * that this command knows, or none. */
+    if (optopt > 0 && optopt < OPT_NO_VERIFY && strchr(shortopts, optopt) == NULL)
+        return cli_report_usage(NULL, cmd, "unknown option '-%c'", optopt);
+    if (o != NULL)
+        return cli_report_usage(NULL, cmd, "option --%s takes no value",
+                                o->getopt.name);
+    /* A long option it does not know: the last argument it read. */
+    text = optind > 0 ? argv[optind - 1] : "";
+    len = strcspn(text, "=");
+    if (strncmp(text, "--", 2) == 0 && len > 2 &&
+        long_matches(table, n, text + 2, len - 2) > 1)
+        return cli_report_usage(NULL, cmd, "option '%.*s' is ambiguous", (int)len,
+                                text);
+    return cli_report_usage(NULL, cmd, "unknown option '%.*s'", (int)len, text);
+}
+
+/* Runs getopt_long over argv with the options of table. Options may come
+ * anywhere among the operands, as with GNU tools; "--" ends them. */
 static int parse(int argc, char **argv, const char *shortopts,
                  const struct cli_option *table, size_t n, void *args)
 {
@@ -54,14 +121,16 @@ static int parse(int argc, char **argv, const char *shortopts,
         longopts[i] = table[i].getopt;
     memset(&longopts[known], 0, sizeof(*longopts)); /* the end of the list */
     optind = 1;
+    opterr = 0;
     while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        const struct cli_option *o = NULL;
-        int rc;
+        const struct cli_option *o =
+            opt == '?' || opt == ':' ? NULL : option_by_val(table, n, opt);
+        int rc = o != NULL ? o->apply(args, o, optarg)
+                           : bad_option(argv, opt, shortopts, table, n);
 
-        for (size_t i = 0; i < n && o == NULL; i++)
-            o = table[i].getopt.val == opt ? &table[i] : NULL;
-        rc = o != NULL ? o->apply(args, o, optarg)
-                       : cli_report_usage(NULL, "bad option for %s", argv[0]);
+        if (rc == BAD_VALUE)
+            rc = cli_report_usage(NULL, argv[0], "--%s needs %s, not '%s'",
+                                  o->getopt.name, o->needs, optarg);
         if (rc != 0)
             return rc;
     }
@@ -129,9 +198,7 @@ static int set_text(void *args, const struct cli_option *o, const char *arg)
 /* uint16_t: a port number. */
 static int set_port(void *args, const struct cli_option *o, const char *arg)
 {
-    if (parse_port(arg, field_of(args, o)) != 0)
-        return cli_report_usage(NULL, "not a port number: '%s'", arg);
-    return 0;
+    return parse_port(arg, field_of(args, o)) == 0 ? 0 : BAD_VALUE;
 }
 
 /* int: whole seconds, above 0, kept as milliseconds. */
@@ -143,8 +210,7 @@ static int set_seconds_ms(void *args, const struct cli_option *o, const char *ar
     errno = 0;
     v = strtol(arg, &end, 10);
     if (errno != 0 || end == arg || *end != '\0' || v <= 0 || v > INT_MAX / 1000)
-        return cli_report_usage(NULL, "--%s needs seconds, not '%s'", o->getopt.name,
-                                arg);
+        return BAD_VALUE;
     *(int *)field_of(args, o) = (int)v * 1000;
     return 0;
 }
@@ -157,8 +223,8 @@ static int set_own_flag(void *args, const struct cli_option *o, const char *arg)
 {
     const struct cli_command *cmd = ((struct cli_client_args *)args)->cmd;
 
-    if (!cmd->transfer && !(o->getopt.val == 'J' && cmd->json))
-        return cli_report_usage(NULL, "%s does not take --%s", cmd->name,
+    if (!cmd->transfer && !(o->getopt.val == OPT_JSON && cmd->json))
+        return cli_report_usage(NULL, cmd->name, "%s does not take --%s", cmd->name,
                                 o->getopt.name);
     return set_flag(args, o, arg);
 }
@@ -182,8 +248,7 @@ static int client_cipher(void *args, const struct cli_option *o, const char *arg
     else if (strcmp(arg, "aes-256-gcm") == 0)
         a->cfg.cipher = FT_CIPHER_AESGCM;
     else
-        return cli_report_usage(NULL, "--cipher is chacha20-poly1305 or "
-                                      "aes-256-gcm, not '%s'", arg);
+        return BAD_VALUE;
     return 0;
 }
 
@@ -191,36 +256,44 @@ static int client_limit_rate(void *args, const struct cli_option *o, const char 
 {
     struct cli_client_args *a = args;
 
-    (void)o;
-    if (!a->cmd->transfer || parse_size(arg, &a->xfer.rate_limit) != 0 ||
-        a->xfer.rate_limit == 0)
-        return cli_report_usage(NULL, "--limit-rate needs a rate such as 500k or "
-                                      "10M (bytes per second), not '%s'", arg);
+    if (!a->cmd->transfer)
+        return cli_report_usage(NULL, a->cmd->name, "%s does not take --%s",
+                                a->cmd->name, o->getopt.name);
+    if (parse_size(arg, &a->xfer.rate_limit) != 0 || a->xfer.rate_limit == 0)
+        return BAD_VALUE;
     return 0;
 }
 
 #define CLIENT(field) offsetof(struct cli_client_args, field)
+#define SECONDS "whole seconds above 0"
 
 static const struct cli_option client_options[] = {
-    { { "host", required_argument, NULL, 'H' }, set_text, CLIENT(cfg.host) },
-    { { "recursive", no_argument, NULL, 'r' }, set_flag, CLIENT(recursive) },
-    { { "port", required_argument, NULL, 'p' }, set_port, CLIENT(cfg.port) },
-    { { "compress", no_argument, NULL, 'z' }, set_flag, CLIENT(xfer.compress) },
-    { { "no-verify", no_argument, NULL, 'V' }, set_own_flag, CLIENT(xfer.no_verify) },
-    { { "quiet", no_argument, NULL, 'q' }, set_flag, CLIENT(quiet) },
-    { { "help", no_argument, NULL, 'h' }, client_help, 0 },
-    { { "token-file", required_argument, NULL, 'T' }, set_text, CLIENT(token_file) },
-    { { "server-key", required_argument, NULL, 'K' }, set_text,
-      CLIENT(cfg.server_key) },
-    { { "plaintext", no_argument, NULL, 'P' }, set_flag, CLIENT(cfg.plaintext) },
-    { { "cipher", required_argument, NULL, 'C' }, client_cipher, 0 },
-    { { "limit-rate", required_argument, NULL, 'L' }, client_limit_rate, 0 },
-    { { "continue", no_argument, NULL, 'U' }, set_own_flag, CLIENT(xfer.resume) },
-    { { "connect-timeout", required_argument, NULL, 'c' }, set_seconds_ms,
-      CLIENT(cfg.connect_timeout_ms) },
-    { { "timeout", required_argument, NULL, 't' }, set_seconds_ms,
-      CLIENT(cfg.timeout_ms) },
-    { { "json", no_argument, NULL, 'J' }, set_own_flag, CLIENT(json) },
+    { { "host", required_argument, NULL, 'H' }, set_text, CLIENT(cfg.host), NULL },
+    { { "recursive", no_argument, NULL, 'r' }, set_flag, CLIENT(recursive), NULL },
+    { { "port", required_argument, NULL, 'p' }, set_port, CLIENT(cfg.port),
+      "a port number (0 to 65535)" },
+    { { "compress", no_argument, NULL, 'z' }, set_flag, CLIENT(xfer.compress), NULL },
+    { { "no-verify", no_argument, NULL, OPT_NO_VERIFY }, set_own_flag,
+      CLIENT(xfer.no_verify), NULL },
+    { { "quiet", no_argument, NULL, 'q' }, set_flag, CLIENT(quiet), NULL },
+    { { "help", no_argument, NULL, 'h' }, client_help, 0, NULL },
+    { { "token-file", required_argument, NULL, OPT_TOKEN_FILE }, set_text,
+      CLIENT(token_file), NULL },
+    { { "server-key", required_argument, NULL, OPT_SERVER_KEY }, set_text,
+      CLIENT(cfg.server_key), NULL },
+    { { "plaintext", no_argument, NULL, OPT_PLAINTEXT }, set_flag,
+      CLIENT(cfg.plaintext), NULL },
+    { { "cipher", required_argument, NULL, OPT_CIPHER }, client_cipher, 0,
+      "chacha20-poly1305 or aes-256-gcm" },
+    { { "limit-rate", required_argument, NULL, OPT_LIMIT_RATE }, client_limit_rate, 0,
+      "a rate such as 500k or 10M (bytes per second)" },
+    { { "continue", no_argument, NULL, OPT_CONTINUE }, set_own_flag,
+      CLIENT(xfer.resume), NULL },
+    { { "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+      set_seconds_ms, CLIENT(cfg.connect_timeout_ms), SECONDS },
+    { { "timeout", required_argument, NULL, OPT_TIMEOUT }, set_seconds_ms,
+      CLIENT(cfg.timeout_ms), SECONDS },
+    { { "json", no_argument, NULL, OPT_JSON }, set_own_flag, CLIENT(json), NULL },
 };
 
 int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
@@ -235,21 +308,13 @@ int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
         a->cfg.host = NULL;
     if (env_port != NULL && env_port[0] != '\0' &&
         parse_port(env_port, &a->cfg.port) != 0)
-        return cli_report_usage(NULL, "FT_PORT is not a port number: '%s'", env_port);
-    /* Only put and get have -z; every command takes --compress. */
-    return parse(argc, argv, cmd->transfer ? "+H:p:zqhr" : "+H:p:qhr",
+        return cli_report_usage(NULL, cmd->name, "FT_PORT is not a port number: "
+                                "'%s'", env_port);
+    /* Only put and get have -z; every command takes --compress. A leading
+     * ':' makes getopt tell a missing value apart. */
+    return parse(argc, argv, cmd->transfer ? ":H:p:zqhr" : ":H:p:qhr",
                  client_options, sizeof(client_options) / sizeof(*client_options),
                  a);
-}
-
-void cli_trim_remote_names(char **names, int n)
-{
-    for (int i = 0; i < n; i++) {
-        size_t len = strlen(names[i]);
-
-        while (len > 1 && names[i][len - 1] == '/')
-            names[i][--len] = '\0';
-    }
 }
 
 /* ---------------------------------------------------------------- serve */
@@ -260,22 +325,17 @@ static int serve_max_clients(void *args, const struct cli_option *o, const char 
 
     (void)o;
     if (parse_size(arg, &n) != 0 || n == 0 || n > 100000)
-        return cli_report_usage(NULL, "--max-clients needs 1 to 100000, not '%s'",
-                                arg);
+        return BAD_VALUE;
     ((struct cli_serve_args *)args)->cfg.max_clients = (unsigned)n;
     return 0;
 }
 
-static int serve_max_file_size(void *args, const struct cli_option *o,
-                               const char *arg)
+/* uint64_t: a size or a rate (k, M, G), above 0. */
+static int set_size(void *args, const struct cli_option *o, const char *arg)
 {
-    struct ft_server_config *cfg = &((struct cli_serve_args *)args)->cfg;
+    uint64_t *v = field_of(args, o);
 
-    (void)o;
-    if (parse_size(arg, &cfg->max_file_size) != 0 || cfg->max_file_size == 0)
-        return cli_report_usage(NULL, "--max-file-size needs a size such as 10G, "
-                                      "not '%s'", arg);
-    return 0;
+    return parse_size(arg, v) == 0 && *v != 0 ? 0 : BAD_VALUE;
 }
 
 static int serve_max_frame_size(void *args, const struct cli_option *o,
@@ -285,20 +345,8 @@ static int serve_max_frame_size(void *args, const struct cli_option *o,
 
     (void)o;
     if (parse_size(arg, &n) != 0 || n < 4096 || n > FT_FRAME_MAX_PAYLOAD)
-        return cli_report_usage(NULL, "--max-frame-size needs 4096 to %u, not '%s'",
-                                FT_FRAME_MAX_PAYLOAD, arg);
+        return BAD_VALUE;
     ((struct cli_serve_args *)args)->cfg.max_frame_payload = (uint32_t)n;
-    return 0;
-}
-
-static int serve_max_rate(void *args, const struct cli_option *o, const char *arg)
-{
-    struct ft_server_config *cfg = &((struct cli_serve_args *)args)->cfg;
-
-    (void)o;
-    if (parse_size(arg, &cfg->max_rate) != 0 || cfg->max_rate == 0)
-        return cli_report_usage(NULL, "--max-rate needs a rate such as 10M, not '%s'",
-                                arg);
     return 0;
 }
 
@@ -308,7 +356,7 @@ static int serve_partial_ttl(void *args, const struct cli_option *o, const char 
 
     (void)o;
     if (parse_size(arg, &n) != 0 || n == 0 || n > INT32_MAX)
-        return cli_report_usage(NULL, "--partial-ttl needs seconds, not '%s'", arg);
+        return BAD_VALUE;
     ((struct cli_serve_args *)args)->cfg.partial_ttl_s = (int64_t)n;
     return 0;
 }
@@ -324,30 +372,41 @@ static int print_help(void *args, const struct cli_option *o, const char *arg)
 
 #define SERVE(field) offsetof(struct cli_serve_args, field)
 
+_Static_assert(FT_FRAME_MAX_PAYLOAD == 262208, "--max-frame-size's range, told");
+
 static const struct cli_option serve_options[] = {
-    { { "root", required_argument, NULL, 'r' }, set_text, SERVE(cfg.root) },
-    { { "host", required_argument, NULL, 'H' }, set_text, SERVE(cfg.host) },
-    { { "port", required_argument, NULL, 'p' }, set_port, SERVE(cfg.port) },
-    { { "max-clients", required_argument, NULL, 'c' }, serve_max_clients, 0 },
-    { { "max-file-size", required_argument, NULL, 'm' }, serve_max_file_size, 0 },
-    { { "idle-timeout", required_argument, NULL, 'i' }, set_seconds_ms,
-      SERVE(cfg.idle_timeout_ms) },
-    { { "handshake-timeout", required_argument, NULL, 'k' }, set_seconds_ms,
-      SERVE(cfg.handshake_timeout_ms) },
-    { { "max-frame-size", required_argument, NULL, 'f' }, serve_max_frame_size, 0 },
-    { { "read-only", no_argument, NULL, 'R' }, set_flag, SERVE(cfg.read_only) },
-    { { "key-file", required_argument, NULL, 'K' }, set_text, SERVE(cfg.key_file) },
-    { { "token-file", required_argument, NULL, 'T' }, set_text, SERVE(token_file) },
-    { { "allow-plaintext", no_argument, NULL, 'P' }, set_flag,
-      SERVE(cfg.allow_plaintext) },
-    { { "max-rate", required_argument, NULL, 'M' }, serve_max_rate, 0 },
-    { { "partial-ttl", required_argument, NULL, 'l' }, serve_partial_ttl, 0 },
-    { { "help", no_argument, NULL, 'h' }, print_help, 0 },
+    { { "root", required_argument, NULL, 'r' }, set_text, SERVE(cfg.root), NULL },
+    { { "host", required_argument, NULL, 'H' }, set_text, SERVE(cfg.host), NULL },
+    { { "port", required_argument, NULL, 'p' }, set_port, SERVE(cfg.port),
+      "a port number (0 to 65535)" },
+    { { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS }, serve_max_clients,
+      0, "1 to 100000" },
+    { { "max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE }, set_size,
+      SERVE(cfg.max_file_size), "a size such as 10G" },
+    { { "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT }, set_seconds_ms,
+      SERVE(cfg.idle_timeout_ms), SECONDS },
+    { { "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
+      set_seconds_ms, SERVE(cfg.handshake_timeout_ms), SECONDS },
+    { { "max-frame-size", required_argument, NULL, OPT_MAX_FRAME_SIZE },
+      serve_max_frame_size, 0, "4096 to 262208" /* FT_FRAME_MAX_PAYLOAD */ },
+    { { "read-only", no_argument, NULL, OPT_READ_ONLY }, set_flag,
+      SERVE(cfg.read_only), NULL },
+    { { "key-file", required_argument, NULL, OPT_KEY_FILE }, set_text,
+      SERVE(cfg.key_file), NULL },
+    { { "token-file", required_argument, NULL, OPT_TOKEN_FILE }, set_text,
+      SERVE(token_file), NULL },
+    { { "allow-plaintext", no_argument, NULL, OPT_ALLOW_PLAINTEXT }, set_flag,
+      SERVE(cfg.allow_plaintext), NULL },
+    { { "max-rate", required_argument, NULL, OPT_MAX_RATE }, set_size,
+      SERVE(cfg.max_rate), "a rate such as 10M" },
+    { { "partial-ttl", required_argument, NULL, OPT_PARTIAL_TTL }, serve_partial_ttl,
+      0, "seconds" },
+    { { "help", no_argument, NULL, 'h' }, print_help, 0, NULL },
 };
 
 int cli_parse_serve_args(int argc, char **argv, struct cli_serve_args *a)
 {
-    return parse(argc, argv, "+r:H:p:h", serve_options,
+    return parse(argc, argv, ":r:H:p:h", serve_options,
                  sizeof(serve_options) / sizeof(*serve_options), a);
 }
 
@@ -360,15 +419,15 @@ struct keygen_args {
 
 static const struct cli_option keygen_options[] = {
     { { "token", required_argument, NULL, 't' }, set_text,
-      offsetof(struct keygen_args, path) },
-    { { "help", no_argument, NULL, 'h' }, print_help, 0 },
+      offsetof(struct keygen_args, path), NULL },
+    { { "help", no_argument, NULL, 'h' }, print_help, 0, NULL },
 };
 
 int cli_parse_keygen_args(int argc, char **argv, const char *help,
                           const char **path)
 {
     struct keygen_args a = { .help = help, .path = NULL };
-    int rc = parse(argc, argv, "+t:h", keygen_options,
+    int rc = parse(argc, argv, ":t:h", keygen_options,
                    sizeof(keygen_options) / sizeof(*keygen_options), &a);
 
     *path = a.path;

@@ -3,7 +3,9 @@
  *
  * Each parse returns 0 to go on, -1 after printing the command's help (the
  * command then ends with exit code 0), or the exit code of a usage error
- * it told on standard error. optind is left at the first operand. */
+ * it told on standard error, in one line. Options may come anywhere among
+ * the operands, as with GNU tools, and "--" ends them; afterwards the
+ * operands are argv[optind..argc), in their order. */
 #ifndef FT_CLI_ARGS_H
 #define FT_CLI_ARGS_H
 
@@ -35,6 +37,7 @@ struct cli_client_args {
     bool json;                 /* --json (put, get, ls, stat) */
     bool recursive;            /* -r (put, get, ls, rm) */
     struct cli_report *report; /* put, get: where failures and notes go */
+    bool resumable;            /* put, get: --continue can take up a failure */
 };
 
 /* Parses a client command's options, after FT_HOST and FT_PORT. */
@@ -54,9 +57,5 @@ int cli_parse_serve_args(int argc, char **argv, struct cli_serve_args *a);
 /* Parses keygen's options: *path is the token file to write, or NULL. */
 int cli_parse_keygen_args(int argc, char **argv, const char *help,
                           const char **path);
-
-/* Drops the slashes that end remote names on the command line ("docs/"),
- * which ls prints for folders: the server's names have none. */
-void cli_trim_remote_names(char **names, int n);
 
 #endif

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ft/ft.h"
@@ -13,6 +12,7 @@
 #include "cli.h"
 #include "cli_args.h"
 #include "cli_connect.h"
+#include "cli_names.h"
 #include "cli_report.h"
 
 static const char ls_help[] =
@@ -32,7 +32,9 @@ static const char rm_help[] =
 
 static const char mv_help[] =
     "usage: ft mv [OPTIONS] OLD NEW\n"
-    "Renames a file on the server, atomically; a file named NEW is replaced.\n";
+    "       ft mv [OPTIONS] OLD FOLDER/\n"
+    "Renames a file on the server, atomically; a file named NEW is replaced.\n"
+    "When NEW ends in '/' or is a folder, OLD moves into it, keeping its name.\n";
 
 static const char stat_help[] =
     "usage: ft stat [OPTIONS] NAME...\n"
@@ -50,10 +52,11 @@ struct remote_command {
 };
 
 /* Parses the options of rc, checks and trims its names, connects. Returns
- * the client, or NULL with *code the exit code (0 after --help). */
+ * the client, or NULL with *code the exit code (0 after --help). *slash
+ * (when not NULL) tells whether the last name ended in '/'. */
 static struct ft_client *start(int argc, char **argv,
                                const struct remote_command *rc,
-                               struct cli_client_args *a, int *code)
+                               struct cli_client_args *a, int *code, bool *slash)
 {
     int names;
 
@@ -64,9 +67,11 @@ static struct ft_client *start(int argc, char **argv,
     }
     names = argc - optind;
     if (names < rc->min_names || names > rc->max_names) {
-        *code = cli_report_usage(NULL, "%s %s", rc->cmd.name, rc->wrong_count);
+        *code = cli_report_usage(NULL, rc->cmd.name, "%s", rc->wrong_count);
         return NULL;
     }
+    if (slash != NULL)
+        *slash = names > 0 && cli_ends_in_slash(argv[argc - 1]);
     cli_trim_remote_names(argv + optind, names);
     return cli_connect(a, rc->cmd.name, code);
 }
@@ -81,12 +86,9 @@ static int by_name(const void *a, const void *b)
 static void print_listing(const struct ft_listing *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        char when[32];
-        time_t t = (time_t)l->entries[i].mtime;
-        struct tm tm;
+        char when[48];
 
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        cli_format_time(when, sizeof(when), l->entries[i].mtime);
         printf("%12" PRIu64 "  %s  %s%s\n", l->entries[i].size, when,
                l->entries[i].name, l->entries[i].is_dir ? "/" : "");
     }
@@ -100,7 +102,7 @@ int cli_ls(int argc, char **argv)
     struct cli_client_args a;
     struct ft_listing l = { NULL, 0, 0 };
     int code;
-    struct ft_client *c = start(argc, argv, &this, &a, &code);
+    struct ft_client *c = start(argc, argv, &this, &a, &code, NULL);
     enum ft_err err;
 
     if (c == NULL)
@@ -136,7 +138,7 @@ static int each_name(int argc, char **argv, const struct remote_command *this,
 {
     struct cli_client_args a;
     int code;
-    struct ft_client *c = start(argc, argv, this, &a, &code);
+    struct ft_client *c = start(argc, argv, this, &a, &code, NULL);
 
     for (int i = optind; c != NULL && i < argc; i++) {
         enum ft_err err = request(c, &a, argv[i]);
@@ -174,17 +176,26 @@ int cli_mv(int argc, char **argv)
         { "mv", mv_help, false, false }, 2, 2, "needs OLD and NEW"
     };
     struct cli_client_args a;
+    char leaf[512]; /* one component: at most 255 bytes */
+    char *to = NULL;
+    bool into = false;
     int code;
-    struct ft_client *c = start(argc, argv, &this, &a, &code);
+    struct ft_client *c = start(argc, argv, &this, &a, &code, &into);
     enum ft_err err;
 
     if (c == NULL)
         return code;
-    err = ft_client_move(c, argv[optind], argv[optind + 1]);
+    /* As mv(1): NEW ending in '/', or an existing folder, means into it. */
+    into = into || cli_remote_is_folder(c, argv[optind + 1]);
+    to = cli_target_of(argv[optind + 1], into,
+                       cli_last_component(argv[optind], leaf, sizeof(leaf)));
+    err = to != NULL ? ft_client_move(c, argv[optind], to) : FT_ERR_NOMEM;
     if (err != FT_OK) {
-        fprintf(stderr, "ft: mv %s: %s\n", argv[optind], ft_client_error(c));
+        fprintf(stderr, "ft: mv %s: %s\n", argv[optind],
+                to != NULL ? ft_client_error(c) : ft_strerror(err));
         code = cli_exit_code(err);
     }
+    free(to);
     ft_client_close(c);
     return code;
 }
@@ -192,9 +203,8 @@ int cli_mv(int argc, char **argv)
 /* Prints what stat learnt of name, as text or as one JSON object. */
 static void print_stat(const char *name, const struct ft_stat *st, bool json)
 {
-    char when[32];
-    time_t t = (time_t)st->mtime;
-    struct tm tm;
+    char when[48];
+    bool in_range;
 
     if (json) {
         fputs("{\"name\":", stdout);
@@ -205,10 +215,9 @@ static void print_stat(const char *name, const struct ft_stat *st, bool json)
         printf(st->is_dir ? "null}\n" : "\"%s\"}\n", st->digest_hex);
         return;
     }
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-    printf("name: %s%s\nsize: %" PRIu64 "\nmtime: %s\nmode: %04o\n",
-           name, st->is_dir ? "/" : "", st->size, when,
+    in_range = cli_format_time(when, sizeof(when), st->mtime);
+    printf("name: %s%s\nsize: %" PRIu64 "\nmtime: %s%s\nmode: %04o\n",
+           name, st->is_dir ? "/" : "", st->size, when, in_range ? " UTC" : "",
            (unsigned)(st->mode & 07777));
     if (!st->is_dir)
         printf("blake2b-256: %s\n", st->digest_hex);

@@ -167,6 +167,20 @@ void cli_format_bytes(char *buf, size_t cap, uint64_t n)
         snprintf(buf, cap, "%.0f %s", v, units[u]);
 }
 
+bool cli_format_time(char *buf, size_t cap, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if ((int64_t)tt != t || gmtime_r(&tt, &tm) == NULL || tm.tm_year < -1900 ||
+        tm.tm_year > 9999 - 1900) {
+        snprintf(buf, cap, "out of range (%" PRId64 ")", t);
+        return false;
+    }
+    strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+    return true;
+}
+
 static void format_eta(char *buf, size_t cap, double eta_s)
 {
     uint64_t s;
@@ -321,19 +335,16 @@ void cli_report_begin(struct cli_report *r, const char *name, int64_t size)
     r->total = size < 0 ? FT_SIZE_UNKNOWN_TOTAL : (uint64_t)size;
     r->t0_ms = now_ms();
     r->last_emit_ms = r->t0_ms;
-    r->samples[0].ms = r->t0_ms;
-    r->samples[0].done = 0;
-    r->nsamples = 1;
-    r->next_sample = 1;
+    r->nsamples = 0;
+    r->next_sample = 0;
 }
 
-/* Bytes per second since the oldest sample kept, then keeps (now, done). */
-static double sample_rate(struct cli_report *r, int64_t now, uint64_t done)
+double cli_report_sample(struct cli_report *r, int64_t now, uint64_t done)
 {
     unsigned oldest = (r->next_sample + CLI_RATE_SAMPLES - r->nsamples) %
                       CLI_RATE_SAMPLES;
-    int64_t dt = now - r->samples[oldest].ms;
-    uint64_t dd = done >= r->samples[oldest].done
+    int64_t dt = r->nsamples > 0 ? now - r->samples[oldest].ms : 0;
+    uint64_t dd = r->nsamples > 0 && done >= r->samples[oldest].done
                   ? done - r->samples[oldest].done : 0;
     double rate = dt > 0 ? (double)dd * 1000.0 / (double)dt : -1;
 
@@ -387,11 +398,13 @@ void cli_report_progress(void *ctx, uint64_t done, uint64_t total)
     if (r->json == NULL && !r->tty)
         return;
     now = now_ms();
+    if (r->nsamples == 0)
+        cli_report_sample(r, now, done); /* the baseline */
     if (now - r->last_emit_ms <
         (r->json != NULL ? CLI_JSON_INTERVAL_MS : CLI_LINE_INTERVAL_MS))
         return;
     r->last_emit_ms = now;
-    rate = sample_rate(r, now, done);
+    rate = cli_report_sample(r, now, done);
     if (r->json == NULL) {
         draw(r, done, rate);
         return;
@@ -408,6 +421,13 @@ static void clear_line(struct cli_report *r)
         return;
     fputs("\r\033[K", stderr);
     r->drawn = false;
+}
+
+double cli_transfer_rate(const struct ft_transfer *t)
+{
+    uint64_t moved = t->bytes > t->resumed_from ? t->bytes - t->resumed_from : 0;
+
+    return t->seconds > 0 ? (double)moved / t->seconds : 0;
 }
 
 void cli_report_done(struct cli_report *r, const struct ft_transfer *t)
@@ -428,19 +448,18 @@ void cli_report_done(struct cli_report *r, const struct ft_transfer *t)
     }
     clear_line(r);
     if (!r->quiet) {
-        double mb = (double)t->bytes / 1e6;
-        double rate = t->seconds > 0 ? mb / t->seconds : 0;
-
         fprintf(stderr, "%s %s: %" PRIu64 " bytes in %.3f s (%.1f MB/s)%s\n",
-                r->op, r->name, t->bytes, t->seconds, rate,
+                r->op, r->name, t->bytes, t->seconds, cli_transfer_rate(t) / 1e6,
                 t->verified ? ", BLAKE2b-256 verified" : ", not verified");
     }
 }
 
-static int vfail(struct cli_report *r, int code, const char *suffix,
+static int vfail(struct cli_report *r, int code, const char *cmd,
                  const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
-static int vfail(struct cli_report *r, int code, const char *suffix,
+/* "ft: MESSAGE"; with cmd, a usage error: "ft CMD: MESSAGE (see 'ft CMD
+ * --help')", or with cmd "" one of ft itself. */
+static int vfail(struct cli_report *r, int code, const char *cmd,
                  const char *fmt, va_list ap)
 {
     char msg[4096];
@@ -449,13 +468,25 @@ static int vfail(struct cli_report *r, int code, const char *suffix,
     if (r != NULL && r->json != NULL) {
         fprintf(r->json, "{\"event\":\"error\",\"class\":\"%s\",\"message\":",
                 cli_error_class(code));
-        json_cstr(r->json, msg);
+        if (cmd != NULL && cmd[0] != '\0') {
+            char full[4200];
+
+            snprintf(full, sizeof(full), "%s: %s", cmd, msg);
+            json_cstr(r->json, full);
+        } else {
+            json_cstr(r->json, msg);
+        }
         fprintf(r->json, ",\"exit_code\":%d", code);
         json_end(r->json);
         return code;
     }
     clear_line(r);
-    fprintf(stderr, "ft: %s%s\n", msg, suffix);
+    if (cmd != NULL && cmd[0] != '\0')
+        fprintf(stderr, "ft %s: %s (see 'ft %s --help')\n", cmd, msg, cmd);
+    else if (cmd != NULL)
+        fprintf(stderr, "ft: %s (see 'ft --help')\n", msg);
+    else
+        fprintf(stderr, "ft: %s\n", msg);
     return code;
 }
 
@@ -464,17 +495,17 @@ int cli_report_fail(struct cli_report *r, int code, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vfail(r, code, "", fmt, ap);
+    vfail(r, code, NULL, fmt, ap);
     va_end(ap);
     return code;
 }
 
-int cli_report_usage(struct cli_report *r, const char *fmt, ...)
+int cli_report_usage(struct cli_report *r, const char *cmd, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    vfail(r, CLI_EXIT_USAGE, " (see 'ft --help')", fmt, ap);
+    vfail(r, CLI_EXIT_USAGE, cmd != NULL ? cmd : "", fmt, ap);
     va_end(ap);
     return CLI_EXIT_USAGE;
 }
@@ -484,6 +515,8 @@ void cli_report_note(struct cli_report *r, const char *fmt, ...)
     char msg[2048];
     va_list ap;
 
+    if (r != NULL && r->quiet && r->json == NULL)
+        return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);

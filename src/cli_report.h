@@ -35,8 +35,9 @@
 #include "ft/client.h"
 
 /* Rates are measured over a moving window: the last CLI_RATE_SAMPLES
- * redraws (about 3 s on a terminal, 7.5 s in JSON), since the start
- * before that. */
+ * redraws (about 3 s on a terminal, 7.5 s in JSON), since the first
+ * progress call before that: the bytes a resumed transfer found already
+ * there, which the first call counts, are not this run's. */
 #define CLI_RATE_SAMPLES 30
 #define CLI_LINE_INTERVAL_MS 100  /* progress line: at most 10 draws/s */
 #define CLI_JSON_INTERVAL_MS 250  /* JSON progress: at most 4 events/s */
@@ -85,6 +86,14 @@ void cli_report_begin(struct cli_report *r, const char *name, int64_t size);
 /* The progress callback of struct ft_transfer_options; ctx is the report. */
 void cli_report_progress(void *ctx, uint64_t done, uint64_t total);
 
+/* Keeps the sample (now_ms, done) and returns the rate in bytes per second
+ * since the oldest one kept (-1 for the first: the baseline). */
+double cli_report_sample(struct cli_report *r, int64_t now_ms, uint64_t done);
+
+/* The rate of a finished transfer in bytes per second: of the bytes this
+ * run moved, not those a resume found already there. */
+double cli_transfer_rate(const struct ft_transfer *t);
+
 /* The transfer succeeded: the summary line, or the "done" event. */
 void cli_report_done(struct cli_report *r, const struct ft_transfer *t);
 
@@ -94,13 +103,15 @@ void cli_report_done(struct cli_report *r, const struct ft_transfer *t);
 int cli_report_fail(struct cli_report *r, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* A usage error: as cli_report_fail with exit code 2; the text form ends in
- * " (see 'ft --help')". */
-int cli_report_usage(struct cli_report *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* A usage error of the command cmd (NULL: of ft itself): as
+ * cli_report_fail with exit code 2, in one line "ft CMD: MESSAGE (see 'ft
+ * CMD --help')"; the JSON message is "CMD: MESSAGE". */
+int cli_report_usage(struct cli_report *r, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* A remark for the user ("note: ..." on standard error), or a "note" event
- * when the JSON goes to standard error. r may be NULL (text). */
+/* A remark for the user ("note: ..." on standard error; nothing with -q),
+ * or a "note" event when the JSON goes to standard error. r may be NULL
+ * (text). */
 void cli_report_note(struct cli_report *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -121,6 +132,11 @@ void cli_format_bytes(char *buf, size_t cap, uint64_t n);
 size_t cli_format_progress(char *buf, size_t cap, const char *name,
                            uint64_t done, uint64_t total, double rate_bps,
                            double eta_s, int width);
+
+/* A server's modification time as "YYYY-MM-DD HH:MM:SS" (UTC), true; or,
+ * when it is outside the years 0 to 9999 (a hostile server may send any
+ * number), "out of range (SECONDS)", false. */
+bool cli_format_time(char *buf, size_t cap, int64_t t);
 
 /* Appends the JSON string literal of the bytes s[0..n) to out, escaped as
  * described above. */

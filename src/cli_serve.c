@@ -14,7 +14,7 @@
 
 static const char serve_help[] =
     "usage: ft serve [OPTIONS]\n"
-    "Serves a directory to ft clients until SIGINT or SIGTERM.\n"
+    "Serves a directory to ft clients until SIGINT, SIGTERM or SIGHUP.\n"
     "  -r, --root DIR          directory to serve (default ./ft-store, created)\n"
     "  -H, --host ADDR         address to listen on (default 127.0.0.1; '::' for all)\n"
     "  -p, --port N            port (default 65432; 0 picks a free one)\n"
@@ -39,15 +39,16 @@ static const char keygen_help[] =
     "usage: ft keygen --token FILE\n"
     "Writes a new access token (32 random bytes) to FILE, readable only by\n"
     "you. Give it to the server (--token-file) and to each client\n"
-    "(--token-file or FT_TOKEN_FILE).\n";
+    "(--token-file or FT_TOKEN_FILE). FILE must not exist yet; its folder\n"
+    "must, and '-' is refused (a secret does not go to standard output).\n";
 
+/* The signal that asked the server to stop (0: none yet). */
 static volatile sig_atomic_t stop_requested;
 static struct ft_server *running_server;
 
 static void on_stop_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    stop_requested = sig;
     if (running_server != NULL)
         ft_server_stop(running_server);
 }
@@ -77,8 +78,8 @@ static void tell_started(const struct cli_serve_args *a, struct ft_server *srv)
             (unsigned)ft_server_port(srv), a->cfg.read_only ? " (read-only)" : "");
 }
 
-/* Serves with srv until SIGINT or SIGTERM, then frees it; returns the
- * exit code. */
+/* Serves with srv until SIGINT, SIGTERM or SIGHUP, then frees it; returns
+ * the exit code. */
 static int run_until_stopped(struct ft_server *srv, const struct cli_serve_args *a)
 {
     struct sigaction sa;
@@ -90,12 +91,19 @@ static int run_until_stopped(struct ft_server *srv, const struct cli_serve_args 
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* The terminal went away (or an operator sent it): stop as on SIGTERM,
+     * not die without a word. */
+    sigaction(SIGHUP, &sa, NULL);
     tell_started(a, srv);
     if (stop_requested)
         ft_server_stop(srv);
     rc = ft_server_run(srv);
     running_server = NULL;
     ft_server_free(srv);
+    if (stop_requested != 0)
+        fprintf(stderr, "ft serve: %s received\n",
+                stop_requested == SIGHUP ? "SIGHUP"
+                : stop_requested == SIGINT ? "SIGINT" : "SIGTERM");
     fprintf(stderr, "ft serve: stopped\n");
     return rc == FT_OK ? CLI_EXIT_OK : CLI_EXIT_LOCAL_IO;
 }
@@ -115,7 +123,7 @@ int cli_serve(int argc, char **argv)
     if (code != 0)
         return code < 0 ? CLI_EXIT_OK : code;
     if (argc != optind)
-        return cli_report_usage(NULL, "serve takes no arguments, not '%s'",
+        return cli_report_usage(NULL, "serve", "takes no arguments, not '%s'",
                                 argv[optind]);
     if (a.token_file != NULL) {
         rc = ft_keys_load_token(a.token_file, token, err, sizeof(err));
@@ -144,7 +152,13 @@ int cli_keygen(int argc, char **argv)
     if (code != 0)
         return code < 0 ? CLI_EXIT_OK : code;
     if (path == NULL || argc != optind)
-        return cli_report_usage(NULL, "%s", "keygen needs --token FILE");
+        return cli_report_usage(NULL, "keygen", "%s", "needs --token FILE");
+    /* Not standard output: a secret on a terminal or in a pipe's log is
+     * one that others may read. */
+    if (strcmp(path, "-") == 0)
+        return cli_report_usage(NULL, "keygen", "%s", "--token needs a FILE, not "
+                                "'-': the token is a secret, kept in a file only "
+                                "you can read");
     rc = ft_keys_make_token(path, err, sizeof(err));
     if (rc != FT_OK) {
         fprintf(stderr, "ft: keygen: %s\n", err);

@@ -1,6 +1,7 @@
 /* cli_transfer.c - ft put and ft get: which files go where, told as they go. */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "cli.h"
 #include "cli_args.h"
 #include "cli_connect.h"
+#include "cli_names.h"
 #include "cli_report.h"
 
 /* Room for one component of a name, with a margin. */
@@ -81,17 +83,83 @@ static void note_resume(const struct cli_client_args *a, const char *name,
         cli_report_note(a->report, "%s: nothing to continue: started from zero", name);
 }
 
+/* What an interrupted transfer's error line adds: the part that made it
+ * is kept (by the server for a put, beside the file for a get), so the
+ * same command with --continue goes on from there. */
+#define CONTINUE_HINT " (the same command with --continue resumes it)"
+
+/* Ctrl-C (or SIGTERM) during a transfer: its error line, made ready before
+ * each file (a handler may only write it), and its length; 0: none. */
+static char interrupted_line[CLI_LINE_MAX + 128];
+static volatile sig_atomic_t interrupted_len;
+
+static void on_interrupt(int sig)
+{
+    if (interrupted_len > 0 &&
+        write(STDERR_FILENO, interrupted_line, (size_t)interrupted_len) < 0)
+        interrupted_len = 0; /* nothing more can be done about it here */
+    /* Ends as the signal would have: the shell sees what stopped us. */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Makes ready the line a Ctrl-C during the transfer of name tells, with
+ * the signals that would tell it held meanwhile. Text mode only: JSON has
+ * no event for it. */
+static void arm_interrupt(const struct cli_client_args *a, const char *name)
+{
+    sigset_t block, old;
+    int n;
+
+    if (a->report->json != NULL)
+        return;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    n = snprintf(interrupted_line, sizeof(interrupted_line),
+                 "%sft: %s %s: interrupted%s\n", a->report->tty ? "\r\033[K" : "",
+                 a->report->op, name, a->resumable ? CONTINUE_HINT : "");
+    interrupted_len = n < 0 ? 0 : n < (int)sizeof(interrupted_line)
+                                  ? n : (int)sizeof(interrupted_line) - 1;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Has Ctrl-C and SIGTERM tell the line arm_interrupt made ready. */
+static void catch_interrupts(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 /* The events of a copy, told through the command's report; ctx is the
  * command's struct cli_client_args. */
 static void on_start(void *ctx, const char *name, int64_t size)
 {
-    cli_report_begin(((struct cli_client_args *)ctx)->report, name, size);
+    struct cli_client_args *a = ctx;
+
+    arm_interrupt(a, name);
+    cli_report_begin(a->report, name, size);
+}
+
+/* Whether a failure cut a transfer off half way: the link went or fell
+ * silent, not a refusal nor the data. */
+static bool interrupted(enum ft_err err)
+{
+    return err == FT_ERR_CLOSED || err == FT_ERR_TIMEOUT ||
+           err == FT_ERR_INTERRUPTED;
 }
 
 static void on_done(void *ctx, const char *name, const struct ft_transfer *t)
 {
     struct cli_client_args *a = ctx;
 
+    interrupted_len = 0;
     note_resume(a, name, t);
     cli_report_done(a->report, t);
 }
@@ -99,12 +167,16 @@ static void on_done(void *ctx, const char *name, const struct ft_transfer *t)
 static void on_failure(void *ctx, const char *path, enum ft_err err,
                        const char *why)
 {
-    struct cli_report *rep = ((struct cli_client_args *)ctx)->report;
+    struct cli_client_args *a = ctx;
+    struct cli_report *rep = a->report;
+    const char *hint = a->resumable && interrupted(err) ? CONTINUE_HINT : "";
 
+    interrupted_len = 0;
     if (path == NULL)
-        cli_report_fail(rep, cli_exit_code(err), "%s: %s", rep->op, why);
+        cli_report_fail(rep, cli_exit_code(err), "%s: %s%s", rep->op, why, hint);
     else
-        cli_report_fail(rep, cli_exit_code(err), "%s %s: %s", rep->op, path, why);
+        cli_report_fail(rep, cli_exit_code(err), "%s %s: %s%s", rep->op, path, why,
+                        hint);
 }
 
 static void on_skip(void *ctx, const char *path, const char *why)
@@ -113,54 +185,21 @@ static void on_skip(void *ctx, const char *path, const char *why)
                     path, why);
 }
 
-/* The last component of a path, ignoring trailing slashes ("a/b/" -> "b"). */
-static const char *last_component(const char *path, char *buf, size_t cap)
-{
-    size_t n = strlen(path);
-    const char *start;
-
-    while (n > 1 && path[n - 1] == '/')
-        n--;
-    start = path + n;
-    while (start > path && start[-1] != '/')
-        start--;
-    snprintf(buf, cap, "%.*s", (int)(path + n - start), start);
-    return buf;
-}
-
 /* The name a local path goes under: its last component, or for "." and
  * ".." (which no server name may be) the real folder's name. */
 static const char *local_leaf(const char *path, char *buf, size_t cap)
 {
     char *real;
 
-    last_component(path, buf, cap);
+    cli_last_component(path, buf, cap);
     if (strcmp(buf, ".") != 0 && strcmp(buf, "..") != 0)
         return buf;
     real = realpath(path, NULL);
     if (real != NULL) {
-        last_component(real, buf, cap);
+        cli_last_component(real, buf, cap);
         free(real);
     }
     return buf;
-}
-
-/* Where a source whose last component is leaf goes: dest itself, or with
- * into the leaf inside dest; without dest, the leaf alone. NULL when out
- * of memory. */
-static char *target_of(const char *dest, bool into, const char *leaf)
-{
-    char *out = NULL;
-    size_t n;
-
-    if (dest == NULL || !into)
-        return strdup(dest != NULL ? dest : leaf);
-    n = strlen(dest);
-    while (n > 0 && dest[n - 1] == '/')
-        n--;
-    if (asprintf(&out, "%.*s%s%s", (int)n, dest, n > 0 ? "/" : "", leaf) < 0)
-        return NULL;
-    return out;
 }
 
 /* put from standard input, or get to standard output ('-'). */
@@ -170,6 +209,7 @@ static int stream(struct ft_client *c, struct cli_client_args *a,
     struct ft_transfer t;
     enum ft_err err;
 
+    arm_interrupt(a, item->remote);
     cli_report_begin(a->report, item->remote, put ? -1 : -2);
     if (put)
         err = ft_client_put(c, STDIN_FILENO, -1, item->remote, &a->xfer, &t);
@@ -215,33 +255,30 @@ static int copy(struct ft_client *c, struct cli_client_args *a,
         if (put)
             local_leaf(o->srcs[made], leaf, sizeof(leaf));
         else
-            last_component(o->srcs[made], leaf, sizeof(leaf));
-        targets[made] = target_of(o->dest, o->into, leaf);
+            cli_last_component(o->srcs[made], leaf, sizeof(leaf));
+        targets[made] = cli_target_of(o->dest, o->into, leaf);
         if (targets[made] == NULL)
             break;
         items[made].local = put ? o->srcs[made] : targets[made];
         items[made].remote = put ? targets[made] : o->srcs[made];
     }
-    if (made < o->n)
+    /* A put --continue is checked whole, or not done at all. */
+    a->resumable = !(put && a->xfer.no_verify);
+    if (made < o->n) {
         code = cli_report_fail(a->report, CLI_EXIT_LOCAL_IO, "%s: out of memory",
                                a->report->op);
-    else if (o->n == 1 && strcmp(items[0].local, "-") == 0 && (put || !a->recursive))
+    } else if (o->n == 1 && strcmp(items[0].local, "-") == 0 &&
+               (put || !a->recursive)) {
+        a->resumable = false; /* a stream cannot be read again */
         code = stream(c, a, &items[0], put);
-    else
+    } else {
         code = cli_exit_code((put ? ft_client_put_tree : ft_client_get_tree)(c, &copy));
+    }
     for (int i = 0; targets != NULL && i < made; i++)
         free(targets[i]);
     free(targets);
     free(items);
     return code;
-}
-
-/* Whether remote names a folder on the server. */
-static bool remote_is_folder(struct ft_client *c, const char *remote)
-{
-    struct ft_stat st;
-
-    return ft_client_stat_quick(c, remote, &st) == FT_OK && st.is_dir;
 }
 
 /* Connects, then copies the operands up (put) or down. */
@@ -255,12 +292,13 @@ static int connect_and_copy(struct cli_client_args *a, struct operands *o,
         return code;
     a->xfer.progress = cli_report_progress;
     a->xfer.progress_ctx = a->report;
+    catch_interrupts();
     /* As cp and scp: several sources, a trailing '/', or an existing folder
      * mean "into"; otherwise the destination is the new name. */
     if (put)
         o->into = o->dest != NULL &&
-                  (o->n > 1 || o->dest[strlen(o->dest) - 1] == '/' ||
-                   remote_is_folder(c, o->dest));
+                  (o->n > 1 || cli_ends_in_slash(o->dest) ||
+                   cli_remote_is_folder(c, o->dest));
     code = copy(c, a, o, put);
     ft_client_close(c);
     return code;
@@ -271,13 +309,13 @@ static int connect_and_copy(struct cli_client_args *a, struct operands *o,
 static int check_put(struct cli_report *rep, const struct operands *o)
 {
     if (o->n < 1)
-        return cli_report_usage(rep, "%s needs LOCAL", "put");
+        return cli_report_usage(rep, "put", "%s", "LOCAL is missing");
     if (o->dest != NULL && o->dest[0] == '\0')
-        return cli_report_usage(rep, "%s: the REMOTE name is empty", "put");
+        return cli_report_usage(rep, "put", "%s", "the REMOTE name is empty");
     for (int i = 0; i < o->n; i++) {
         if (strcmp(o->srcs[i], "-") == 0 && (o->dest == NULL || o->n > 1))
-            return cli_report_usage(rep, "%s: standard input needs a REMOTE "
-                                    "name, alone", "put -");
+            return cli_report_usage(rep, "put", "%s", "standard input ('-') "
+                                    "needs a REMOTE name, and goes alone");
     }
     return CLI_EXIT_OK;
 }
@@ -289,12 +327,12 @@ static int check_get(struct cli_report *rep, struct operands *o)
     struct stat sb;
 
     if (o->n < 1)
-        return cli_report_usage(rep, "%s needs REMOTE", "get");
+        return cli_report_usage(rep, "get", "%s", "REMOTE is missing");
     cli_trim_remote_names(o->srcs, o->n);
     o->into = o->dest != NULL && stat(o->dest, &sb) == 0 && S_ISDIR(sb.st_mode);
     if (o->n > 1 && !o->into)
-        return cli_report_usage(rep, "get: '%s' must be an existing folder when "
-                                "several files are fetched", o->dest);
+        return cli_report_usage(rep, "get", "'%s' must be an existing folder "
+                                "when several files are fetched", o->dest);
     return CLI_EXIT_OK;
 }
 

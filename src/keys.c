@@ -80,19 +80,30 @@ out:
     return err;
 }
 
-/* Writes a new secret file with mode 0600; refuses to replace one. */
+/* Writes a new secret file with mode 0600; refuses to replace one. With
+ * make_folders, the missing folders above it are made (0700); without,
+ * a missing folder is an error that names it. */
 static enum ft_err write_secret_file(const char *path, const void *buf,
-                                     size_t len, char *errbuf, size_t errlen)
+                                     size_t len, bool make_folders,
+                                     char *errbuf, size_t errlen)
 {
     enum ft_err err;
     int fd;
 
-    if (make_parents(path) != 0) {
+    if (make_folders && make_parents(path) != 0) {
         snprintf(errbuf, errlen, "%s: cannot create its folder: %s", path,
                  strerror(errno));
         return FT_ERR_IO;
     }
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno == ENOENT && !make_folders) {
+        char *copy = strdup(path);
+
+        snprintf(errbuf, errlen, "%s: its folder %s does not exist", path,
+                 copy != NULL ? dirname(copy) : "");
+        free(copy);
+        return FT_ERR_IO;
+    }
     if (fd < 0) {
         snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
         return FT_ERR_IO;
@@ -120,8 +131,8 @@ enum ft_err ft_keys_load_or_create(const char *path, struct ft_keypair *kp,
     *created = false;
     if (access(path, F_OK) != 0 && errno == ENOENT) {
         randombytes_buf(kp->private_key, FT_KEY_BYTES);
-        err = write_secret_file(path, kp->private_key, FT_KEY_BYTES, errbuf,
-                                errlen);
+        err = write_secret_file(path, kp->private_key, FT_KEY_BYTES, true,
+                                errbuf, errlen);
         if (err != FT_OK)
             return err;
         *created = true;
@@ -169,7 +180,8 @@ enum ft_err ft_keys_make_token(const char *path, char *errbuf, size_t errlen)
     sodium_bin2hex(hex, sizeof(hex) - 1, token, sizeof(token));
     hex[2 * FT_TOKEN_BYTES] = '\n';
     hex[2 * FT_TOKEN_BYTES + 1] = '\0';
-    err = write_secret_file(path, hex, 2 * FT_TOKEN_BYTES + 1, errbuf, errlen);
+    err = write_secret_file(path, hex, 2 * FT_TOKEN_BYTES + 1, false, errbuf,
+                            errlen);
     sodium_memzero(token, sizeof(token));
     sodium_memzero(hex, sizeof(hex));
     return err;

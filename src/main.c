@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2)
-        return cli_report_usage(NULL, "%s", "a COMMAND is needed");
+        return cli_report_usage(NULL, NULL, "%s", "a COMMAND is needed");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage_text, stdout);
@@ -77,5 +77,5 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     }
-    return cli_report_usage(NULL, "unknown command '%s'", argv[1]);
+    return cli_report_usage(NULL, NULL, "unknown command '%s'", argv[1]);
 }

@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "hash.h"
 #include "proto.h"
+#include "resume.h"
 #include "testutil.h"
 
 #define WAIT_MS 20000
@@ -222,6 +223,142 @@ static void test_sigterm_stops_cleanly(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* SIGHUP (the terminal went away) stops the server as SIGTERM does, and
+ * its log says why. */
+static void test_sighup_stops_cleanly(void **state)
+{
+    struct tu_fixture *s = *state;
+    int status = 0;
+
+    assert_int_equal(kill(s->served.pid, SIGHUP), 0);
+    assert_true(tu_served_log_until(&s->served, "ft serve: stopped", WAIT_MS));
+    assert_non_null(strstr(s->served.log, "ft serve: SIGHUP received\n"));
+    assert_int_equal(waitpid(s->served.pid, &status, 0), s->served.pid);
+    s->served.pid = 0;
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* --plaintext to a server that does not allow it (`ft serve` without
+ * --allow-plaintext): one note says the connection is encrypted, and why. */
+static void test_plaintext_refused_is_told(void **state)
+{
+    struct tu_fixture *s = *state;
+    const char *args[] = { "ls", "--plaintext", "-p", s->served.portstr, NULL };
+    static const char note[] = "note: the server does not allow plaintext: the "
+                               "connection is encrypted (";
+    char err[4096];
+    const char *at;
+
+    assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+    at = strstr(err, note);
+    assert_non_null(at);
+    assert_null(strstr(at + 1, note));
+}
+
+/* Reads a whole small file into buf (NUL-ended). */
+static void read_text(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* A get slowed to 4 MiB/s of a 24 MiB file, giving up after timeout
+ * seconds of silence, its standard error to err_path; returns once its
+ * part file holds more than two whole chunks (what a resume keeps). */
+static pid_t slow_get(const char *port, const char *timeout, const char *local,
+                      const char *part, const char *err_path)
+{
+    const char *args[] = { "get", "--limit-rate", "4M", "--timeout", timeout, "-p",
+                           port, "big.bin", local, NULL };
+    int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int64_t deadline = tu_now_ms() + WAIT_MS;
+    int64_t enough = 2 * FT_RESUME_CHUNK_BYTES;
+    pid_t pid;
+    int status;
+
+    assert_true(fd >= 0);
+    pid = tu_spawn_ft(args, -1, -1, fd);
+    close(fd);
+    while (tu_file_size(part) <= enough && tu_now_ms() < deadline &&
+           !tu_wait_pid(pid, 0, &status))
+        tu_sleep_ms(10); /* polling the condition, bounded */
+    assert_true(tu_file_size(part) > enough);
+    return pid;
+}
+
+/* Ctrl-C half way: the error line says that --continue resumes, and it
+ * does. */
+static void test_interrupt_tells_continue(void **state)
+{
+    struct tu_fixture *s = *state;
+    char *src = tu_path(s->server.root, "big.bin");
+    char *local = work(s, "big.bin");
+    char *part = work(s, ".big.bin.ft-part");
+    char *err_path = work(s, "get.err");
+    const char *resume[] = { "get", "--continue", "-p", s->server.portstr, "big.bin",
+                             local, NULL };
+    char err[4096];
+    int status = 0;
+    pid_t pid;
+
+    tu_write_random(src, 24u << 20, 7);
+    pid = slow_get(s->server.portstr, "30", local, part, err_path);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
+    /* It ends as Ctrl-C ends a program, after its line. */
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGINT);
+    read_text(err_path, err, sizeof(err));
+    assert_non_null(strstr(err, "ft: get big.bin: interrupted (the same command "
+                                "with --continue resumes it)\n"));
+    assert_int_equal(tu_run_ft(resume, NULL, NULL, err, sizeof(err)), 0);
+    if (strstr(err, "big.bin: resumed at ") == NULL)
+        fail_msg("not resumed: %s", err);
+    assert_true(tu_files_equal(src, local));
+    free(src);
+    free(local);
+    free(part);
+    free(err_path);
+}
+
+/* The server falls silent half way (stopped): once the client's timeout
+ * runs out, its error line says that --continue resumes, and the part is
+ * there for it. */
+static void test_timeout_tells_continue(void **state)
+{
+    struct tu_fixture *s = *state;
+    char *src = tu_path(s->root, "big.bin");
+    char *local = work(s, "big.bin");
+    char *part = work(s, ".big.bin.ft-part");
+    char *err_path = work(s, "get.err");
+    char err[4096];
+    int status = 0;
+    pid_t pid;
+
+    tu_write_random(src, 24u << 20, 7);
+    pid = slow_get(s->served.portstr, "2", local, part, err_path);
+    assert_int_equal(kill(s->served.pid, SIGSTOP), 0);
+    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
+    assert_int_equal(kill(s->served.pid, SIGCONT), 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 7);
+    read_text(err_path, err, sizeof(err));
+    if (strstr(err, "ft: get big.bin: ") == NULL ||
+        strstr(err, " (the same command with --continue resumes it)\n") == NULL)
+        fail_msg("no hint: %s", err);
+    assert_true(tu_exists(part));
+    free(src);
+    free(local);
+    free(part);
+    free(err_path);
+}
+
 static void test_exit_codes(void **state)
 {
     struct tu_fixture *s = *state;
@@ -234,7 +371,7 @@ static void test_exit_codes(void **state)
     {   /* Usage. */
         const char *args[] = { "put", NULL };
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 2);
-        assert_true(strncmp(err, "ft: ", 4) == 0);
+        assert_true(strncmp(err, "ft put: ", 8) == 0);
     }
     {
         const char *args[] = { "frobnicate", NULL };
@@ -378,6 +515,10 @@ int main(void)
         TU_TEST_SERVED(test_exit_codes),
         TU_TEST_SERVED(test_folders_and_many_files),
         TU_TEST_SERVED(test_sigterm_stops_cleanly),
+        TU_TEST_SERVED(test_sighup_stops_cleanly),
+        TU_TEST_SERVED(test_plaintext_refused_is_told),
+        TU_TEST_SERVER(test_interrupt_tells_continue),
+        TU_TEST_SERVED(test_timeout_tells_continue),
         TU_TEST_FIXTURE(test_help_and_version),
         TU_TEST_FIXTURE(test_integrity_failure_keeps_nothing),
     };

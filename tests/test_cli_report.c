@@ -532,6 +532,49 @@ static void test_format_bytes(void **state)
     assert_string_equal(b, "16.0 EiB");
 }
 
+/* A hostile server may send any mtime: one gmtime_r cannot take, or one
+ * past the year 9999, prints as out of range, never as garbage. */
+static void test_format_time(void **state)
+{
+    char b[64];
+
+    (void)state;
+    assert_true(cli_format_time(b, sizeof(b), 0));
+    assert_string_equal(b, "1970-01-01 00:00:00");
+    assert_true(cli_format_time(b, sizeof(b), 1700000000));
+    assert_string_equal(b, "2023-11-14 22:13:20");
+    assert_false(cli_format_time(b, sizeof(b), INT64_MAX));
+    assert_string_equal(b, "out of range (9223372036854775807)");
+    assert_false(cli_format_time(b, sizeof(b), INT64_MIN));
+    assert_string_equal(b, "out of range (-9223372036854775808)");
+    assert_false(cli_format_time(b, sizeof(b), 253402300800)); /* year 10000 */
+    assert_true(cli_format_time(b, sizeof(b), 253402300799));
+    assert_string_equal(b, "9999-12-31 23:59:59");
+}
+
+/* A resumed transfer's rate counts what this run moved: the first
+ * progress call, which already counts the part that was there, is the
+ * baseline, and the summary's rate leaves that part out. */
+static void test_resumed_rate(void **state)
+{
+    struct cli_report r;
+    struct ft_transfer t = { .bytes = 100000000, .seconds = 2.0,
+                             .resumed_from = 90000000 };
+    double rate;
+
+    (void)state;
+    cli_report_init(&r, "get", true, NULL);
+    cli_report_begin(&r, "big.bin", 100000000);
+    /* 90 MB were there; 1 MB moved by the first call, 8 MB more 1 s later. */
+    assert_true(cli_report_sample(&r, r.t0_ms + 200, 91000000) < 0);
+    rate = cli_report_sample(&r, r.t0_ms + 1200, 99000000);
+    assert_true(rate > 7.99e6 && rate < 8.01e6);
+    /* 10 MB in 2 s, not 100 MB. */
+    assert_true(cli_transfer_rate(&t) > 4.99e6 && cli_transfer_rate(&t) < 5.01e6);
+    t.resumed_from = 0;
+    assert_true(cli_transfer_rate(&t) > 49.9e6 && cli_transfer_rate(&t) < 50.1e6);
+}
+
 static void test_format_progress_known_size(void **state)
 {
     char line[CLI_LINE_MAX];
@@ -947,6 +990,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_bytes),
+        cmocka_unit_test(test_format_time),
+        cmocka_unit_test(test_resumed_rate),
         cmocka_unit_test(test_format_progress_known_size),
         cmocka_unit_test(test_format_progress_unknown_size),
         cmocka_unit_test(test_format_progress_fits_width),

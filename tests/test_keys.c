@@ -192,6 +192,7 @@ static void test_fingerprint_form(void **state)
 static void test_token_made_and_loaded(void **state)
 {
     struct tu_fixture *f = *state;
+    char *folder = tu_path(f->work, "t");
     char *path = tu_path(f->work, "t/token");
     char *other = tu_path(f->work, "token2");
     uint8_t psk[FT_TOKEN_BYTES], again[FT_TOKEN_BYTES], psk2[FT_TOKEN_BYTES];
@@ -199,6 +200,12 @@ static void test_token_made_and_loaded(void **state)
     char err[512];
     FILE *fp;
 
+    /* A missing folder is named, not made: a typo leaves no secret in a
+     * place nobody meant. */
+    assert_int_equal(ft_keys_make_token(path, err, sizeof(err)), FT_ERR_IO);
+    assert_non_null(strstr(err, "does not exist"));
+    assert_false(tu_exists(folder));
+    assert_int_equal(mkdir(folder, 0700), 0);
     assert_int_equal(ft_keys_make_token(path, err, sizeof(err)), FT_OK);
     assert_int_equal(mode_of(path), 0600);
     fp = fopen(path, "r");
@@ -229,6 +236,7 @@ static void test_token_made_and_loaded(void **state)
     assert_int_equal(ft_keys_make_token(other, err, sizeof(err)), FT_OK);
     assert_int_equal(ft_keys_load_token(other, psk2, err, sizeof(err)), FT_OK);
     assert_memory_not_equal(psk, psk2, FT_TOKEN_BYTES);
+    free(folder);
     free(path);
     free(other);
 }

@@ -477,7 +477,7 @@ static void test_cli_refuses_bad_limits(void **state)
                                bad[i][0], bad[i][1], NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 2);
-        assert_true(strncmp(err, "ft: ", 4) == 0);
+        assert_true(strncmp(err, "ft serve: ", 10) == 0);
         assert_non_null(strstr(err, bad[i][0]));
     }
     /* It never started: it did not even create its root. */

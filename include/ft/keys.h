@@ -30,7 +30,9 @@ void ft_keys_fingerprint(const uint8_t public_key[FT_KEY_BYTES],
                          char out[FT_FINGERPRINT_MAX]);
 
 /* Writes a new token of 32 random bytes, as hex, to path (mode 0600); an
- * existing file is never overwritten. */
+ * existing file is never overwritten, and no folder is made: a path whose
+ * folder does not exist is refused (a typo would otherwise leave a secret
+ * somewhere unexpected). */
 enum ft_err ft_keys_make_token(const char *path, char *errbuf, size_t errlen);
 
 /* Reads a token file and derives the 32-byte pre-shared key both sides mix

@@ -90,7 +90,7 @@ static void note_resume(const struct cli_client_args *a, const char *name,
 
 /* Ctrl-C (or SIGTERM) during a transfer: its error line, made ready before
  * each file (a handler may only write it), and its length; 0: none. */
-static char interrupted_line[CLI_LINE_MAX + 128];
+static char interrupted_line[2048]; /* a name is at most 1024 bytes */
 static volatile sig_atomic_t interrupted_len;
 
 static void on_interrupt(int sig)
@@ -120,8 +120,11 @@ static void arm_interrupt(const struct cli_client_args *a, const char *name)
     n = snprintf(interrupted_line, sizeof(interrupted_line),
                  "%sft: %s %s: interrupted%s\n", a->report->tty ? "\r\033[K" : "",
                  a->report->op, name, a->resumable ? CONTINUE_HINT : "");
-    interrupted_len = n < 0 ? 0 : n < (int)sizeof(interrupted_line)
-                                  ? n : (int)sizeof(interrupted_line) - 1;
+    if (n >= (int)sizeof(interrupted_line)) { /* cut: still one whole line */
+        n = (int)sizeof(interrupted_line) - 1;
+        interrupted_line[n - 1] = '\n';
+    }
+    interrupted_len = n < 0 ? 0 : n;
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 

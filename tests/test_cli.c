@@ -209,34 +209,31 @@ static void test_folders_and_many_files(void **state)
     free(listing);
 }
 
-static void test_sigterm_stops_cleanly(void **state)
+/* Sends sig to the `ft serve` child: it must log that it came, stop
+ * cleanly and exit 0. */
+static void assert_stops_cleanly_on(struct tu_fixture *s, int sig, const char *told)
 {
-    struct tu_fixture *s = *state;
     int status = 0;
 
-    assert_int_equal(kill(s->served.pid, SIGTERM), 0);
+    assert_int_equal(kill(s->served.pid, sig), 0);
     /* Bounded: its last words must come within the wait, then it exits. */
     assert_true(tu_served_log_until(&s->served, "ft serve: stopped", WAIT_MS));
+    assert_non_null(strstr(s->served.log, told));
     assert_int_equal(waitpid(s->served.pid, &status, 0), s->served.pid);
     s->served.pid = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* SIGHUP (the terminal went away) stops the server as SIGTERM does, and
- * its log says why. */
+static void test_sigterm_stops_cleanly(void **state)
+{
+    assert_stops_cleanly_on(*state, SIGTERM, "ft serve: SIGTERM received\n");
+}
+
+/* SIGHUP (the terminal went away) stops the server as SIGTERM does. */
 static void test_sighup_stops_cleanly(void **state)
 {
-    struct tu_fixture *s = *state;
-    int status = 0;
-
-    assert_int_equal(kill(s->served.pid, SIGHUP), 0);
-    assert_true(tu_served_log_until(&s->served, "ft serve: stopped", WAIT_MS));
-    assert_non_null(strstr(s->served.log, "ft serve: SIGHUP received\n"));
-    assert_int_equal(waitpid(s->served.pid, &status, 0), s->served.pid);
-    s->served.pid = 0;
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_stops_cleanly_on(*state, SIGHUP, "ft serve: SIGHUP received\n");
 }
 
 /* --plaintext to a server that does not allow it (`ft serve` without

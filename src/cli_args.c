@@ -66,7 +66,7 @@ static const struct cli_option *option_by_val(const struct cli_option *table,
     return NULL;
 }
 
-/* The long options of table that begin with the n bytes of text. */
+/* How many long options of table begin with the len bytes of text. */
 static size_t long_matches(const struct cli_option *table, size_t n,
                            const char *text, size_t len)
 {

@@ -348,6 +348,14 @@ struct fetch {
     const char *local;   /* the local one, as the user named it */
     int local_fd;        /* ... open */
     size_t next;         /* the first entry whose GET is not sent yet */
+    /* The folder beneath local the last file went into (its name, NULL
+     * when none or out of memory), kept open for the files after it:
+     * two system calls per folder level per file saved. Trusted by its
+     * descriptor, not its name: once the name is swapped for a link, the
+     * files still go into the folder that was opened, never where the
+     * link points. */
+    char *folder;
+    int folder_fd;
 };
 
 /* Whether entry e is asked for pipelined: a file of at most
@@ -388,12 +396,35 @@ static void ask_ahead(const struct tree *t, struct fetch *f)
     ft_client_batch_end(t->c);
 }
 
+/* The folder named by the first len bytes of rel beneath the local one,
+ * open: the one the last file went into, or else opened (and made) from
+ * the local folder down, never through a link. -1 with why. */
+static int enter_folder(struct fetch *f, const char *rel, size_t len, char *why,
+                        size_t cap)
+{
+    int fd;
+
+    if (len == 0)
+        return f->local_fd;
+    if (f->folder != NULL && strlen(f->folder) == len &&
+        memcmp(f->folder, rel, len) == 0)
+        return f->folder_fd;
+    fd = ft_client_local_folder(f->local_fd, f->local, rel, len, why, cap);
+    if (fd < 0)
+        return -1;
+    if (f->folder_fd >= 0)
+        close(f->folder_fd);
+    free(f->folder);
+    f->folder_fd = fd;
+    f->folder = strndup(rel, len); /* out of memory: opened again next time */
+    return fd;
+}
+
 /* Downloads the listed file e (remote from, local to) into its folder
- * beneath the local one. The folder is opened only once the file's start
- * is told, from the local folder down and never through a link: what is
- * there then is what counts. With asked, reads the answer to the
- * pipelined GET sent for it. */
-static enum ft_err get_listed_file(const struct tree *t, const struct fetch *f,
+ * beneath the local one. A folder not entered yet is opened only once the
+ * file's start is told: what is there then is what counts. With asked,
+ * reads the answer to the pipelined GET sent for it. */
+static enum ft_err get_listed_file(const struct tree *t, struct fetch *f,
                                    const struct ft_entry *e, const char *from,
                                    const char *to, bool asked)
 {
@@ -404,9 +435,8 @@ static enum ft_err get_listed_file(const struct tree *t, const struct fetch *f,
     enum ft_err err;
 
     start(t, from, -2);
-    name.dir_fd = ft_client_local_folder(f->local_fd, f->local, e->name,
-                                         slash != NULL ? (size_t)(slash - e->name) : 0,
-                                         why, sizeof(why));
+    name.dir_fd = enter_folder(f, e->name, slash != NULL ? (size_t)(slash - e->name) : 0,
+                               why, sizeof(why));
     if (name.dir_fd < 0) {
         /* Its answer comes whether or not it can be kept. */
         if (asked)
@@ -414,8 +444,6 @@ static enum ft_err get_listed_file(const struct tree *t, const struct fetch *f,
         return failed(t, to, FT_ERR_IO, why);
     }
     err = ft_client_get_file_at(t->c, from, &name, t->opt, &tr, asked);
-    if (name.dir_fd != f->local_fd)
-        close(name.dir_fd);
     return got(t, from, err, &tr);
 }
 
@@ -460,7 +488,8 @@ static enum ft_err get_entry(const struct tree *t, struct fetch *f, size_t i)
 static enum ft_err get_dir(const struct tree *t, const char *remote,
                            const char *local)
 {
-    struct fetch f = { .remote = remote, .local = local, .local_fd = -1 };
+    struct fetch f = { .remote = remote, .local = local, .local_fd = -1,
+                       .folder_fd = -1 };
     enum ft_err err = ft_client_list_all(t->c, remote, true, &f.l);
 
     if (err != FT_OK)
@@ -482,6 +511,9 @@ static enum ft_err get_dir(const struct tree *t, const char *remote,
     ft_listing_free(&f.l);
     if (f.local_fd >= 0)
         close(f.local_fd);
+    if (f.folder_fd >= 0)
+        close(f.folder_fd);
+    free(f.folder);
     return err;
 }
 

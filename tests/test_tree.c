@@ -558,82 +558,112 @@ static void test_local_failure_names_what_the_user_named(void **state)
     free(local);
 }
 
-/* What the copy of test_get_tree_folder_swapped_for_link tells, and the
- * swap its first file of dest/sub makes. */
+/* Files in the folder sub of the remote tree t; one more, top.txt, is
+ * beside it. */
+#define SUB_FILES 3
+
+/* A get -r of t into dest during which a local user who can write in
+ * dest swaps its folder sub, made by then, for a link to outside: as the
+ * swap_at-th file that goes into sub starts. */
 struct swapping {
     struct told told; /* first: the session's callbacks take it */
-    const char *dest, *outside;
-    bool swapped;
+    struct session s;
+    int swap_at, seen;
+    char *stored, *dest, *outside, *was, *top;
 };
 
-/* Swaps dest/sub, made by then, for a link to outside, as the first file
- * that goes into it starts: a local user who can write in DEST. */
 static void on_start_swap_folder(void *ctx, const char *name, int64_t size)
 {
     struct swapping *w = ctx;
 
-    if (!w->swapped && strncmp(name, "t/sub/", 6) == 0) {
-        char *sub = tu_path(w->dest, "sub"), *was = tu_path(w->dest, "sub.was");
+    if (strncmp(name, "t/sub/", 6) == 0 && ++w->seen == w->swap_at) {
+        char *sub = tu_path(w->dest, "sub");
 
-        assert_int_equal(rename(sub, was), 0);
+        assert_int_equal(rename(sub, w->was), 0);
         assert_int_equal(symlink(w->outside, sub), 0);
-        w->swapped = true;
         free(sub);
-        free(was);
     }
     on_start(&w->told, name, size);
 }
 
-/* A folder of DEST swapped for a link while get -r runs: no file lands
- * where the link points; the files below it fail, the rest arrive. */
-static void test_get_tree_folder_swapped_for_link(void **state)
+/* Runs the get -r of struct swapping; returns what it returned. */
+static enum ft_err get_swapping(struct swapping *w, int swap_at)
 {
-    struct session s;
-    struct swapping w;
     struct ft_tree_item get = { .remote = "t" };
-    char *stored, *dest, *outside, *was, *top, *arrived;
 
-    (void)state;
-    open_session(&s, 0);
-    memset(&w, 0, sizeof(w));
-    stored = tu_path(s.f.server.root, "t");
-    w.dest = get.local = dest = tu_path(s.f.work, "dest");
-    w.outside = outside = tu_path(s.f.work, "outside");
-    was = tu_path(dest, "sub.was");
-    assert_int_equal(mkdir(outside, 0755), 0);
-    assert_int_equal(mkdir(stored, 0755), 0);
-    top = file_in(stored, "top.txt");
-    tu_write_bytes(top, "top", 3);
-    for (int i = 0; i < 3; i++) {
+    memset(w, 0, sizeof(*w));
+    open_session(&w->s, 0);
+    w->swap_at = swap_at;
+    w->stored = tu_path(w->s.f.server.root, "t");
+    w->dest = tu_path(w->s.f.work, "dest");
+    w->outside = tu_path(w->s.f.work, "outside");
+    w->was = tu_path(w->dest, "sub.was");
+    assert_int_equal(mkdir(w->outside, 0755), 0);
+    assert_int_equal(mkdir(w->stored, 0755), 0);
+    w->top = file_in(w->stored, "top.txt");
+    tu_write_bytes(w->top, "top", 3);
+    for (int i = 0; i < SUB_FILES; i++) {
         char leaf[16];
         char *p;
 
         snprintf(leaf, sizeof(leaf), "sub/f%d", i);
-        p = file_in(stored, leaf);
+        p = file_in(w->stored, leaf);
         tu_write_random(p, 1000, (uint32_t)i + 50);
         free(p);
     }
-    s.ev.start = on_start_swap_folder;
-    s.ev.ctx = s.opt.progress_ctx = &w;
+    w->s.ev.start = on_start_swap_folder;
+    w->s.ev.ctx = w->s.opt.progress_ctx = w;
+    get.local = w->dest;
+    return ft_client_get_tree(w->s.c, copy_of(&w->s, &get, 1, true));
+}
 
-    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &get, 1, true)), FT_ERR_IO);
-    assert_true(w.swapped);
-    assert_int_equal(tu_count_entries(outside), 0);
-    assert_int_equal(tu_count_entries(was), 0);
-    assert_int_equal(w.told.failures, 3);
-    for (int i = 0; i < 3; i++)
+/* What every swap leaves: nothing where the link points, and top.txt, not
+ * below it, arrived. Closes the session. */
+static void swapping_done(struct swapping *w)
+{
+    char *arrived = tu_path(w->dest, "top.txt");
+
+    assert_int_equal(w->seen, SUB_FILES);
+    assert_int_equal(tu_count_entries(w->outside), 0);
+    assert_true(tu_files_equal(w->top, arrived));
+    close_session(&w->s);
+    free(arrived);
+    free(w->stored);
+    free(w->dest);
+    free(w->outside);
+    free(w->was);
+    free(w->top);
+}
+
+/* sub swapped for a link before its first file: the files below the link
+ * fail, saying where the link is; the rest arrive. */
+static void test_get_tree_folder_swapped_for_link(void **state)
+{
+    struct swapping w;
+
+    (void)state;
+    assert_int_equal(get_swapping(&w, 1), FT_ERR_IO);
+    assert_int_equal(w.told.failures, SUB_FILES);
+    for (int i = 0; i < SUB_FILES; i++)
         assert_non_null(strstr(w.told.failed[i], "dest/sub: a symbolic link, not followed"));
     assert_int_equal(w.told.dones, 1);
-    arrived = tu_path(dest, "top.txt");
-    assert_true(tu_files_equal(top, arrived));
+    assert_int_equal(tu_count_entries(w.was), 0);
+    swapping_done(&w);
+}
 
-    close_session(&s);
-    free(stored);
-    free(dest);
-    free(outside);
-    free(was);
-    free(top);
-    free(arrived);
+/* sub swapped for a link after a file went into it: the copy holds the
+ * folder it opened, not its name, and the files after the swap go on into
+ * that folder (moved, by the swap, to sub.was), never through the link. */
+static void test_get_tree_folder_swapped_midway(void **state)
+{
+    struct swapping w;
+
+    (void)state;
+    assert_int_equal(get_swapping(&w, 2), FT_OK);
+    assert_int_equal(w.told.failures, 0);
+    assert_int_equal(w.told.dones, SUB_FILES + 1);
+    assert_int_equal(tu_count_entries(w.was), SUB_FILES);
+    swapping_done(&w);
 }
 
 /* More small files than the pipeline holds: the first answer read (and
@@ -744,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_longest_name_comes_back),
         cmocka_unit_test(test_local_failure_names_what_the_user_named),
         cmocka_unit_test(test_get_tree_folder_swapped_for_link),
+        cmocka_unit_test(test_get_tree_folder_swapped_midway),
         cmocka_unit_test(test_put_tree_file_swapped_for_link),
     };
 

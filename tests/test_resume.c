@@ -63,6 +63,20 @@ static int run(struct tu_fixture *f, const char *const args[], char *err,
     return tu_run_ft_env(args, env, NULL, NULL, err, errlen);
 }
 
+/* Runs the --continue of args: it resumes after byte 0, the copy of src
+ * at copy is whole, and folder (where the part was) holds left entries. */
+static void resumes(struct tu_fixture *f, const char *const args[], const char *src,
+                    const char *copy, const char *folder, int left)
+{
+    char err[4096];
+
+    assert_int_equal(run(f, args, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "resumed at "));
+    assert_null(strstr(err, "resumed at 0 "));
+    assert_true(tu_files_equal(src, copy));
+    assert_int_equal(tu_count_entries(folder), left);
+}
+
 static void test_get_continue(void **state)
 {
     struct tu_fixture *f = *state;
@@ -135,7 +149,6 @@ static void test_get_continue_long_name(void **state)
                            name, NULL, NULL };
     const char *resume[] = { "get", "--continue", "-p", f->server.portstr, name,
                              NULL, NULL };
-    char err[4096];
 
     memset(name, 'n', 255);
     name[255] = '\0';
@@ -150,11 +163,7 @@ static void test_get_continue_long_name(void **state)
     assert_false(tu_exists(local));
     assert_int_equal(tu_count_entries(into), 2); /* the part and its note */
 
-    assert_int_equal(run(f, resume, err, sizeof(err)), 0);
-    assert_non_null(strstr(err, "resumed at "));
-    assert_null(strstr(err, "resumed at 0 "));
-    assert_true(tu_files_equal(src, local));
-    assert_int_equal(tu_count_entries(into), 1);
+    resumes(f, resume, src, local, into, 1);
     free(src);
     free(into);
     free(local);
@@ -170,7 +179,6 @@ static void test_put_continue(void **state)
                            src, NULL };
     const char *resume[] = { "put", "--continue", "-p", f->server.portstr, src, NULL };
     int64_t deadline;
-    char err[4096];
 
     tu_write_random(src, SIZE, 13);
     /* Kill the uploader once the server holds over 10 MiB of it. */
@@ -182,11 +190,7 @@ static void test_put_continue(void **state)
         tu_sleep_ms(10);
     assert_int_equal(tu_count_entries(partials), 1);
 
-    assert_int_equal(run(f, resume, err, sizeof(err)), 0);
-    assert_non_null(strstr(err, "resumed at "));
-    assert_null(strstr(err, "resumed at 0 "));
-    assert_true(tu_files_equal(src, stored));
-    assert_int_equal(tu_count_entries(partials), 0);
+    resumes(f, resume, src, stored, partials, 0);
     free(src);
     free(stored);
     free(partials);

@@ -666,9 +666,11 @@ static void test_get_tree_folder_swapped_midway(void **state)
     swapping_done(&w);
 }
 
-/* More small files than the pipeline holds: the first answer read (and
- * with it the first start told) comes after the last file that fits was
- * sent and the next one was found in the folder, before it is opened. */
+/* More small files than the pipeline holds: the first answer is read, and
+ * the first start told, only once the pipeline is full and the next file
+ * was found in the folder: a client that looked at it by name there and
+ * opened it by name after the callback sent what the callback swapped in.
+ * The files after it are swapped before anything looks at them. */
 #define SWAPPED_FILES (FT_PIPELINE_MAX + 8)
 
 /* What the copy of test_put_tree_file_swapped_for_link tells, and the swap

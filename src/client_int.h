@@ -15,6 +15,7 @@
 #include "ft/keys.h"
 
 struct ft_client_pipeline; /* client_xfer.c's */
+struct ft_local_name;      /* client_local.h's */
 
 struct ft_client {
     struct ft_conn conn;  /* conn.sealed: the connection is encrypted */
@@ -72,5 +73,14 @@ enum ft_err ft_client_put_send_tagged(struct ft_client *c, int in_fd,
                                       void *tag);
 enum ft_err ft_client_put_wait_tagged(struct ft_client *c,
                                       struct ft_transfer *out, void **tag);
+
+/* ft_client_get_file, or with sent ft_client_get_file_wait, into the
+ * name to->leaf of the folder to->dir_fd, already open: a tree copy's
+ * files go into the folders it opened, never through a path that a link
+ * could redirect. Messages name to->path. */
+enum ft_err ft_client_get_file_at(struct ft_client *c, const char *remote,
+                                  const struct ft_local_name *to,
+                                  const struct ft_transfer_options *opt,
+                                  struct ft_transfer *out, bool sent);
 
 #endif

@@ -5,35 +5,109 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "io.h"
 #include "resume.h"
 
-/* Where the note of the part at part_path is: "PART.src". */
-static void note_path(const char *part_path, char *out, size_t cap)
+#define PART_SUFFIX ".ft-part"
+#define NOTE_SUFFIX ".src"
+/* Bytes of a long name that its part's name keeps, at most. */
+#define PART_PREFIX_MAX 160
+
+/* Writes "PART.src" to out: where the note of the part called part is.
+ * False if it does not fit (part_name makes names for which it does). */
+static bool note_name(const char *part, char out[NAME_MAX + 1])
 {
-    snprintf(out, cap, "%s.src", part_path);
+    int n = snprintf(out, NAME_MAX + 1, "%s" NOTE_SUFFIX, part);
+
+    return n > 0 && n <= NAME_MAX;
+}
+
+/* The part's name for the download called leaf (see struct ft_part). */
+static void part_name(const char *leaf, char out[NAME_MAX + 1])
+{
+    size_t n = strlen(leaf), keep = PART_PREFIX_MAX;
+    uint8_t digest[FT_HASH_BYTES];
+    char hex[FT_HASH_HEX_BYTES];
+    struct ft_hash h;
+
+    if (1 + n + strlen(PART_SUFFIX NOTE_SUFFIX) <= NAME_MAX) {
+        snprintf(out, NAME_MAX + 1, ".%s" PART_SUFFIX, leaf);
+        return;
+    }
+    /* Cut between characters, not inside one: the prefix stays readable. */
+    while (keep > 0 && ((unsigned char)leaf[keep] & 0xC0) == 0x80)
+        keep--;
+    ft_hash_init(&h);
+    ft_hash_update(&h, leaf, n);
+    ft_hash_final(&h, digest);
+    ft_hash_hex(digest, hex);
+    snprintf(out, NAME_MAX + 1, ".%.*s~%s" PART_SUFFIX, (int)keep, leaf, hex);
+}
+
+enum ft_err ft_client_local_name_open(struct ft_local_name *n, const char *path,
+                                      char *why, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    char *folder = NULL;
+    int saved = 0;
+
+    n->dir_fd = -1;
+    n->path = path;
+    n->leaf = slash != NULL ? slash + 1 : path;
+    if (n->leaf[0] == '\0' || strcmp(n->leaf, ".") == 0 || strcmp(n->leaf, "..") == 0)
+        saved = EISDIR;
+    else if (strlen(n->leaf) > NAME_MAX)
+        saved = ENAMETOOLONG;
+    else if (slash == NULL)
+        folder = strdup(".");
+    else
+        folder = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    if (saved == 0 && folder == NULL)
+        saved = ENOMEM;
+    if (saved == 0) {
+        n->dir_fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        saved = n->dir_fd < 0 ? errno : 0;
+    }
+    free(folder);
+    if (saved == 0)
+        return FT_OK;
+    snprintf(why, cap, "%s: %s", path, strerror(saved));
+    return FT_ERR_IO;
+}
+
+void ft_client_local_name_close(struct ft_local_name *n)
+{
+    if (n->dir_fd >= 0)
+        close(n->dir_fd);
+    n->dir_fd = -1;
 }
 
 /* The note holds the size and mtime of the remote file the part came from,
  * so that a changed source is not resumed. */
-static bool read_note(const char *part_path, uint64_t *size, int64_t *mtime)
+static bool read_note(const struct ft_part *p, uint64_t *size, int64_t *mtime)
 {
-    char path[FT_LOCAL_PATH_MAX + 8];
+    char name[NAME_MAX + 1];
     FILE *f;
     bool ok;
+    int fd;
 
-    note_path(part_path, path, sizeof(path));
-    f = fopen(path, "re");
-    if (f == NULL)
+    if (!note_name(p->name, name))
         return false;
+    fd = openat(p->to.dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    f = fdopen(fd, "r");
+    if (f == NULL) {
+        close(fd);
+        return false;
+    }
     ok = fscanf(f, "%" SCNu64 " %" SCNd64, size, mtime) == 2;
     fclose(f);
     return ok;
@@ -41,14 +115,14 @@ static bool read_note(const char *part_path, uint64_t *size, int64_t *mtime)
 
 void ft_client_local_part_note(struct ft_part *p, uint64_t size, int64_t mtime)
 {
-    char path[FT_LOCAL_PATH_MAX + 8], line[64];
+    char name[NAME_MAX + 1], line[64];
     int fd, n;
 
-    if (size <= FT_RESUME_CHUNK_BYTES)
+    if (size <= FT_RESUME_CHUNK_BYTES || !note_name(p->name, name))
         return;
     p->noted = true;
-    note_path(p->path, path, sizeof(path));
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    fd = openat(p->to.dir_fd, name,
+                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return;
     n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRId64 "\n", size, mtime);
@@ -56,29 +130,14 @@ void ft_client_local_part_note(struct ft_part *p, uint64_t size, int64_t mtime)
     close(fd);
 }
 
-/* The part's name: ".NAME.ft-part" in the folder of the final name. */
-static int part_path(const char *local, char *out, size_t cap)
-{
-    char *copy_dir = strdup(local);
-    char *copy_base = strdup(local);
-    int n = -1;
-
-    if (copy_dir != NULL && copy_base != NULL)
-        n = snprintf(out, cap, "%s/.%s.ft-part", dirname(copy_dir),
-                     basename(copy_base));
-    free(copy_dir);
-    free(copy_base);
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
 /* Takes up the part an earlier run left, if it has its note. */
 static void reopen_part(struct ft_part *p)
 {
     struct stat sb;
-    int fd = open(p->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    int fd = openat(p->to.dir_fd, p->name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 
     p->resuming = fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
-                  read_note(p->path, &p->src_size, &p->src_mtime);
+                  read_note(p, &p->src_size, &p->src_mtime);
     if (!p->resuming) {
         if (fd >= 0)
             close(fd);
@@ -88,27 +147,25 @@ static void reopen_part(struct ft_part *p)
     p->size = (uint64_t)sb.st_size;
 }
 
-enum ft_err ft_client_local_part_open(struct ft_part *p, const char *local_path,
+enum ft_err ft_client_local_part_open(struct ft_part *p, const struct ft_local_name *to,
                                       bool resume, char *why, size_t cap)
 {
     memset(p, 0, sizeof(*p));
+    p->to = *to;
     p->fd = -1;
-    if (part_path(local_path, p->path, sizeof(p->path)) != 0) {
-        snprintf(why, cap, "%s: name too long", local_path);
-        return FT_ERR_USAGE;
-    }
+    part_name(to->leaf, p->name);
     if (resume)
         reopen_part(p);
     if (!p->resuming) {
-        p->fd = open(p->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                     0666);
+        p->fd = openat(to->dir_fd, p->name,
+                       O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
         p->fresh = p->fd >= 0;
         if (p->fd < 0 && errno == EEXIST)
-            p->fd = open(p->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                         0666);
+            p->fd = openat(to->dir_fd, p->name,
+                           O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
     }
     if (p->fd < 0) {
-        snprintf(why, cap, "%s: %s", p->path, strerror(errno));
+        snprintf(why, cap, "%s: %s", to->path, strerror(errno));
         return FT_ERR_IO;
     }
     return FT_OK;
@@ -150,95 +207,123 @@ static void failed(enum ft_err *err, const char *path, char *why, size_t cap)
     snprintf(why, cap, "%s: %s", path, strerror(errno));
 }
 
-enum ft_err ft_client_local_part_publish(struct ft_part *p, const char *local_path,
-                                         enum ft_err err, const struct ft_transfer *t,
+enum ft_err ft_client_local_part_publish(struct ft_part *p, enum ft_err err,
+                                         const struct ft_transfer *t,
                                          char *why, size_t cap)
 {
-    char note[FT_LOCAL_PATH_MAX + 8];
+    char note[NAME_MAX + 1];
+    int dir = p->to.dir_fd;
 
     if (err == FT_OK && keep_metadata(p->fd, t) != 0)
-        failed(&err, p->path, why, cap);
+        failed(&err, p->to.path, why, cap);
     if (close(p->fd) != 0)
-        failed(&err, p->path, why, cap);
+        failed(&err, p->to.path, why, cap);
     p->fd = -1;
-    if (err == FT_OK && rename(p->path, local_path) != 0)
-        failed(&err, local_path, why, cap);
+    if (err == FT_OK && renameat(dir, p->name, dir, p->to.leaf) != 0)
+        failed(&err, p->to.path, why, cap);
     if (err == FT_OK || !worth_resuming(err)) {
         if (err != FT_OK)
-            unlink(p->path);
+            unlinkat(dir, p->name, 0);
         /* A note is there only if this run wrote one or an earlier one
          * left it beside its part. */
-        if (!p->fresh || p->noted) {
-            note_path(p->path, note, sizeof(note));
-            unlink(note);
-        }
+        if ((!p->fresh || p->noted) && note_name(p->name, note))
+            unlinkat(dir, note, 0);
     }
     return err;
 }
 
-enum ft_err ft_client_local_open_source(const char *path, int *fd, int64_t *size,
-                                        char *why, size_t cap)
+enum ft_err ft_client_local_open_source(int dir_fd, const char *name, bool follow,
+                                        int *fd, struct stat *sb, char *why,
+                                        size_t cap)
 {
-    struct stat sb;
-
     /* O_NONBLOCK: a FIFO named by mistake must not hang the open. */
-    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (*fd >= 0)
-        fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK);
-    if (*fd < 0 || fstat(*fd, &sb) != 0)
+    int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY |
+                (follow ? 0 : O_NOFOLLOW);
+
+    memset(sb, 0, sizeof(*sb));
+    *fd = openat(dir_fd, name, flags);
+    if (*fd < 0) {
+        /* O_NOFOLLOW: ELOOP only for a link at the end of name. */
+        if (errno == ELOOP && !follow)
+            sb->st_mode = S_IFLNK;
         snprintf(why, cap, "%s", strerror(errno));
-    else if (S_ISDIR(sb.st_mode))
-        snprintf(why, cap, "is a folder (use -r to copy it)");
-    else if (!S_ISREG(sb.st_mode))
-        snprintf(why, cap, "not a regular file");
-    else {
-        *size = (int64_t)sb.st_size;
-        return FT_OK;
+        return FT_ERR_IO;
     }
-    if (*fd >= 0)
-        close(*fd);
+    if (fstat(*fd, sb) != 0) {
+        snprintf(why, cap, "%s", strerror(errno));
+        sb->st_mode = 0;
+    } else if (S_ISDIR(sb->st_mode)) {
+        return FT_OK;
+    } else if (S_ISREG(sb->st_mode)) {
+        fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK);
+        return FT_OK;
+    } else {
+        snprintf(why, cap, "not a regular file");
+    }
+    close(*fd);
     *fd = -1;
     return FT_ERR_IO;
 }
 
-/* Makes the missing folders of path from byte start on (see
- * ft_client_local_make_parents). */
-static int make_parents(const char *path, size_t start)
+/* Opens (making it if missing) the folder leaf in the folder dir_fd,
+ * without following a link; -1 with errno, ELOOP for a link. */
+static int open_folder(int dir_fd, const char *leaf)
 {
-    char *copy = strdup(path);
-    int rc = 0;
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    struct stat sb;
+    int fd = openat(dir_fd, leaf, flags);
 
-    if (copy == NULL)
-        return -1;
-    for (char *p = copy + start; *p != '\0' && rc == 0; p++) {
-        struct stat sb;
-
-        if (*p != '/' || p == copy)
-            continue;
-        *p = '\0';
-        if (mkdir(copy, 0777) != 0 && errno != EEXIST)
-            rc = -1;
-        else if (lstat(copy, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            errno = ELOOP;
-            rc = -1;
-        }
-        *p = '/';
-    }
-    free(copy);
-    return rc;
+    if (fd < 0 && errno == ENOENT &&
+        (mkdirat(dir_fd, leaf, 0777) == 0 || errno == EEXIST))
+        fd = openat(dir_fd, leaf, flags);
+    /* A link fails O_DIRECTORY before O_NOFOLLOW: say which it was. */
+    if (fd < 0 && errno == ENOTDIR &&
+        fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+        errno = ELOOP;
+    return fd;
 }
 
-int ft_client_local_make_parents(char **made, const char *path, size_t start)
+int ft_client_local_folder(int base_fd, const char *base_path, const char *rel,
+                           size_t len, char *why, size_t cap)
 {
-    const char *slash = strrchr(path, '/');
-    size_t len = slash != NULL ? (size_t)(slash - path) : 0;
+    char leaf[NAME_MAX + 1];
+    int fd = base_fd, shown = (int)strlen(base_path);
 
-    if (*made != NULL && strlen(*made) == len && strncmp(*made, path, len) == 0)
-        return 0;
-    free(*made);
-    *made = NULL;
-    if (make_parents(path, start) != 0)
-        return -1;
-    *made = strndup(path, len); /* out of memory: made again next time */
-    return 0;
+    while (shown > 0 && base_path[shown - 1] == '/')
+        shown--;
+
+    for (size_t at = 0, n; at < len; at += n + 1) {
+        const char *slash = memchr(rel + at, '/', len - at);
+        int next;
+
+        n = slash != NULL ? (size_t)(slash - rel - at) : len - at;
+        if (n == 0)
+            continue;
+        if (n > NAME_MAX) {
+            errno = ENAMETOOLONG;
+            next = -1;
+        } else if (rel[at] == '.' && (n == 1 || (n == 2 && rel[at + 1] == '.'))) {
+            errno = EINVAL; /* never up, whatever a listing says */
+            next = -1;
+        } else {
+            memcpy(leaf, rel + at, n);
+            leaf[n] = '\0';
+            next = open_folder(fd, leaf);
+        }
+        if (next < 0) {
+            int saved = errno;
+
+            snprintf(why, cap, "%.*s/%.*s: %s", shown, base_path, (int)(at + n), rel,
+                     saved == ELOOP ? "a symbolic link, not followed"
+                                    : strerror(saved));
+            if (fd != base_fd)
+                close(fd);
+            errno = saved;
+            return -1;
+        }
+        if (fd != base_fd)
+            close(fd);
+        fd = next;
+    }
+    return fd;
 }

@@ -4,6 +4,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,8 @@
 #define PIPELINED_FILE_MAX (1024 * 1024)
 /* How deep local folders may nest in a put. */
 #define DEPTH_MAX 64
+/* Room for why a local file failed: a path and the reason. */
+#define WHY_MAX (PATH_MAX + 512)
 
 struct tree {
     struct ft_client *c;
@@ -132,51 +136,37 @@ static enum ft_err collect(const struct tree *t, size_t leave)
     return err;
 }
 
-/* Uploads one local file as remote, waiting for the answer. */
-static enum ft_err put_file(const struct tree *t, const char *local,
-                            const char *remote)
+/* Uploads the local file fd, opened, as remote, waiting for the answer. */
+static enum ft_err put_file(const struct tree *t, int fd, int64_t size,
+                            const char *local, const char *remote)
 {
     struct ft_transfer tr;
-    char why[512];
-    int64_t size = 0;
-    int fd;
-    enum ft_err err = ft_client_local_open_source(local, &fd, &size, why, sizeof(why));
+    enum ft_err err;
 
-    if (err != FT_OK)
-        return failed(t, local, err, why);
     start(t, remote, size);
     err = ft_client_put(t->c, fd, size, remote, t->opt, &tr);
     if (err != FT_OK)
         failed(t, local, err, ft_client_error(t->c));
     else
         done(t, remote, &tr);
-    close(fd);
     return err;
 }
 
-/* Sends one small file pipelined; its answer is read later. */
-static enum ft_err put_piped(const struct tree *t, const char *local,
-                             const char *remote)
+/* Sends one small file, opened, pipelined; its answer is read later. */
+static enum ft_err put_piped(const struct tree *t, int fd, int64_t size,
+                             const char *local, const char *remote)
 {
     struct due_put *d;
-    char why[512];
-    int64_t size = 0;
-    int fd = -1;
     enum ft_err err = FT_OK, rc;
 
     if (ft_client_puts_due(t->c) == FT_PIPELINE_MAX)
         err = collect(t, FT_PIPELINE_MAX - 1);
     if (!keeps_going(err))
         return err;
-    rc = ft_client_local_open_source(local, &fd, &size, why, sizeof(why));
-    if (rc != FT_OK) {
-        keep(&err, failed(t, local, rc, why));
-        return err;
-    }
     d = due_put_new(local, remote, size);
     if (d == NULL) {
         keep(&err, failed(t, NULL, FT_ERR_NOMEM, "out of memory"));
-        goto out;
+        return err;
     }
     rc = ft_client_put_send_tagged(t->c, fd, size, remote, t->opt, d);
     if (rc != FT_OK) {
@@ -184,55 +174,94 @@ static enum ft_err put_piped(const struct tree *t, const char *local,
         keep(&err, failed(t, local, rc, ft_client_error(t->c)));
         free(d);
     }
-out:
-    close(fd);
     return err;
 }
 
-static enum ft_err put_dir(const struct tree *t, const char *dir,
+/* Uploads a file of a tree, opened: pipelined when it is small. */
+static enum ft_err put_tree_file(const struct tree *t, int fd, int64_t size,
+                                 const char *local, const char *remote)
+{
+    enum ft_err err;
+
+    if (!(t->opt != NULL && t->opt->resume) && ft_client_can_pipeline(t->c) &&
+        size <= PIPELINED_FILE_MAX)
+        return put_piped(t, fd, size, local, remote);
+    err = collect(t, 0);
+    if (keeps_going(err))
+        keep(&err, put_file(t, fd, size, local, remote));
+    return err;
+}
+
+static enum ft_err put_dir(const struct tree *t, int fd, const char *dir,
                            const char *remote, int depth);
 
-/* Uploads the entry leaf of the local folder dir into the remote folder
- * remote: a file, or a folder with everything in it. */
-static enum ft_err put_entry(const struct tree *t, const char *dir,
-                             const char *remote, const char *leaf, int depth)
+/* Whether the entry de of the folder dir_fd may be a file or a folder, by
+ * its type as readdir or lstat saw it: a link or a special file is not
+ * even opened (a device's open can act). What is sent is decided by what
+ * the open finds, never by this. */
+static bool may_be_sent(int dir_fd, const struct dirent *de)
 {
-    char *local = join(dir, leaf);
-    char *target = join(remote, leaf);
     struct stat sb;
+
+    if (de->d_type == DT_REG || de->d_type == DT_DIR)
+        return true;
+    return de->d_type == DT_UNKNOWN &&
+           fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+           (S_ISREG(sb.st_mode) || S_ISDIR(sb.st_mode));
+}
+
+/* Uploads the entry de of the local folder dir (open as dir_fd) into the
+ * remote folder remote: a file, or a folder with everything in it. It is
+ * opened where it is, never through a link, and sent as what the open
+ * found. */
+static enum ft_err put_entry(const struct tree *t, int dir_fd, const char *dir,
+                             const char *remote, const struct dirent *de,
+                             int depth)
+{
+    char *local = join(dir, de->d_name);
+    char *target = join(remote, de->d_name);
+    char why[512];
+    struct stat sb;
+    int fd = -1;
     enum ft_err err = FT_OK;
 
     if (local == NULL || target == NULL)
         err = failed(t, NULL, FT_ERR_NOMEM, "out of memory");
-    else if (lstat(local, &sb) != 0)
-        err = failed(t, local, FT_ERR_IO, strerror(errno));
-    else if (S_ISDIR(sb.st_mode))
-        err = put_dir(t, local, target, depth + 1);
-    else if (S_ISREG(sb.st_mode) && !(t->opt != NULL && t->opt->resume) &&
-             ft_client_can_pipeline(t->c) && sb.st_size <= PIPELINED_FILE_MAX)
-        err = put_piped(t, local, target);
-    else if (S_ISREG(sb.st_mode)) {
-        err = collect(t, 0);
-        if (keeps_going(err))
-            keep(&err, put_file(t, local, target));
-    } else
+    else if (!may_be_sent(dir_fd, de))
         skip(t, local, "not a regular file or folder");
+    else if (ft_client_local_open_source(dir_fd, de->d_name, false, &fd, &sb, why,
+                                         sizeof(why)) != FT_OK) {
+        if (sb.st_mode != 0) /* swapped for a link or a special file */
+            skip(t, local, "not a regular file or folder");
+        else
+            err = failed(t, local, FT_ERR_IO, why);
+    } else if (S_ISDIR(sb.st_mode)) {
+        err = put_dir(t, fd, local, target, depth + 1);
+        fd = -1; /* put_dir's */
+    } else {
+        err = put_tree_file(t, fd, (int64_t)sb.st_size, local, target);
+    }
+    if (fd >= 0)
+        close(fd);
     free(local);
     free(target);
     return err;
 }
 
-/* Uploads the tree under the local folder dir into the remote folder
- * remote, one entry after the other. */
-static enum ft_err put_dir(const struct tree *t, const char *dir,
+/* Uploads the tree under the local folder dir, open as fd (which this
+ * closes), into the remote folder remote, one entry after the other. */
+static enum ft_err put_dir(const struct tree *t, int fd, const char *dir,
                            const char *remote, int depth)
 {
-    DIR *d = opendir(dir);
+    DIR *d = fdopendir(fd);
     struct dirent *de;
     enum ft_err err = FT_OK;
 
-    if (d == NULL)
-        return failed(t, dir, FT_ERR_IO, strerror(errno));
+    if (d == NULL) {
+        err = failed(t, dir, FT_ERR_IO, strerror(errno));
+        close(fd);
+        return err;
+    }
     if (depth > DEPTH_MAX) {
         closedir(d);
         return failed(t, dir, FT_ERR_IO, "folders nested too deep");
@@ -243,30 +272,42 @@ static enum ft_err put_dir(const struct tree *t, const char *dir,
             break;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        keep(&err, put_entry(t, dir, remote, de->d_name, depth));
+        keep(&err, put_entry(t, dirfd(d), dir, remote, de, depth));
     }
     closedir(d);
     return err;
 }
 
-/* Uploads one item: with recursive, a folder with everything in it. */
+/* Uploads one item: with recursive, a folder with everything in it. The
+ * item's own path is the user's: a link there is followed. */
 static enum ft_err put_item(const struct tree *t, const struct ft_tree_item *item,
                             bool recursive)
 {
+    char why[512];
     struct stat sb;
-    enum ft_err err;
+    int fd;
+    enum ft_err err = ft_client_local_open_source(AT_FDCWD, item->local, true, &fd,
+                                                  &sb, why, sizeof(why));
 
-    if (!recursive || stat(item->local, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return put_file(t, item->local, item->remote);
-    err = put_dir(t, item->local, item->remote, 1);
-    keep(&err, collect(t, 0));
+    if (err != FT_OK)
+        return failed(t, item->local, err, why);
+    if (S_ISDIR(sb.st_mode) && recursive) {
+        err = put_dir(t, fd, item->local, item->remote, 1);
+        keep(&err, collect(t, 0));
+        return err;
+    }
+    if (S_ISDIR(sb.st_mode))
+        err = failed(t, item->local, FT_ERR_IO, "is a folder (use -r to copy it)");
+    else
+        err = put_file(t, fd, (int64_t)sb.st_size, item->local, item->remote);
+    close(fd);
     return err;
 }
 
 /* ------------------------------------------------------------------ get */
 
-/* folder/name for entry e; a folder's ends in '/': it is made as the
- * folder of a file would be, and told by that name when it cannot be. */
+/* folder/name for entry e; a folder's ends in '/', as it is told when it
+ * cannot be made. */
 static char *entry_path(const char *folder, const struct ft_entry *e)
 {
     char *joined = join(folder, e->name);
@@ -280,24 +321,42 @@ static char *entry_path(const char *folder, const struct ft_entry *e)
     return out;
 }
 
-/* Downloads one remote file to local; with asked, reads the answer to the
- * pipelined GET sent for it. */
-static enum ft_err get_file(const struct tree *t, const char *remote,
-                            const char *local, bool asked)
+/* Tells how the download of remote ended; returns err. */
+static enum ft_err got(const struct tree *t, const char *remote, enum ft_err err,
+                       const struct ft_transfer *tr)
 {
-    struct ft_transfer tr;
-    enum ft_err err;
-
-    start(t, remote, -2);
-    if (asked)
-        err = ft_client_get_file_wait(t->c, remote, local, t->opt, &tr);
-    else
-        err = ft_client_get_file(t->c, remote, local, t->opt, &tr);
     if (err != FT_OK)
         return failed(t, remote, err, ft_client_error(t->c));
-    done(t, remote, &tr);
+    done(t, remote, tr);
     return FT_OK;
 }
+
+/* Downloads one item's remote file to the local path the user named. */
+static enum ft_err get_file(const struct tree *t, const char *remote,
+                            const char *local)
+{
+    struct ft_transfer tr;
+
+    start(t, remote, -2);
+    return got(t, remote, ft_client_get_file(t->c, remote, local, t->opt, &tr), &tr);
+}
+
+/* A get -r of one remote folder under way. */
+struct fetch {
+    struct ft_listing l; /* everything below the remote folder */
+    const char *remote;  /* the remote folder */
+    const char *local;   /* the local one, as the user named it */
+    int local_fd;        /* ... open */
+    size_t next;         /* the first entry whose GET is not sent yet */
+    /* The folder beneath local the last file went into (its name, NULL
+     * when none or out of memory), kept open for the files after it:
+     * two system calls per folder level per file saved. Trusted by its
+     * descriptor, not its name: once the name is swapped for a link, the
+     * files still go into the folder that was opened, never where the
+     * link points. */
+    char *folder;
+    int folder_fd;
+};
 
 /* Whether entry e is asked for pipelined: a file of at most
  * PIPELINED_FILE_MAX, when the server takes pipelined requests. */
@@ -307,25 +366,24 @@ static bool get_pipelines(const struct tree *t, const struct ft_entry *e)
            !e->is_dir && e->size <= PIPELINED_FILE_MAX;
 }
 
-/* Sends the pipelined GETs of the entries from *next on, up to the first
+/* Sends the pipelined GETs of the entries from f->next on, up to the first
  * that is not pipelined, keeping at most FT_PIPELINE_MAX due. */
-static void ask_ahead(const struct tree *t, const struct ft_listing *l,
-                      const char *remote, size_t *next)
+static void ask_ahead(const struct tree *t, struct fetch *f)
 {
     /* Asked for in batches of half the window, which leave together, so
      * that the server wakes up once per batch, not once per file. */
-    if (*next >= l->n || ft_client_gets_due(t->c) > FT_PIPELINE_MAX / 2)
+    if (f->next >= f->l.n || ft_client_gets_due(t->c) > FT_PIPELINE_MAX / 2)
         return;
     ft_client_batch_begin(t->c);
-    while (*next < l->n && ft_client_gets_due(t->c) < FT_PIPELINE_MAX) {
-        const struct ft_entry *e = &l->entries[*next];
+    while (f->next < f->l.n && ft_client_gets_due(t->c) < FT_PIPELINE_MAX) {
+        const struct ft_entry *e = &f->l.entries[f->next];
         char *from;
 
         if (e->is_dir) { /* nothing to ask */
-            (*next)++;
+            f->next++;
             continue;
         }
-        from = get_pipelines(t, e) ? join(remote, e->name) : NULL;
+        from = get_pipelines(t, e) ? join(f->remote, e->name) : NULL;
         if (from == NULL)
             break;
         if (ft_client_get_send(t->c, from, t->opt) != FT_OK) {
@@ -333,70 +391,129 @@ static void ask_ahead(const struct tree *t, const struct ft_listing *l,
             break; /* the entry's turn tells why */
         }
         free(from);
-        (*next)++;
+        f->next++;
     }
     ft_client_batch_end(t->c);
 }
 
-/* Fetches entry i of the listing of the remote folder into the local one,
- * whose folders made so far *made tracks. *next is the first entry whose
- * GET is not sent yet. */
-static enum ft_err get_entry(const struct tree *t, const struct ft_listing *l,
-                             size_t i, size_t *next, const char *remote,
-                             const char *local, char **made)
+/* The folder named by the first len bytes of rel beneath the local one,
+ * open: the one the last file went into, or else opened (and made) from
+ * the local folder down, never through a link. -1 with why. */
+static int enter_folder(struct fetch *f, const char *rel, size_t len, char *why,
+                        size_t cap)
 {
-    const struct ft_entry *e = &l->entries[i];
-    char *from = entry_path(remote, e);
-    char *to = entry_path(local, e);
-    bool asked;
-    enum ft_err err = FT_OK;
+    int fd;
 
-    /* Keep the window of pipelined GETs full, from here on. */
-    if (*next < i)
-        *next = i;
-    ask_ahead(t, l, remote, next);
-    asked = *next > i && !e->is_dir;
-    if (from == NULL || to == NULL)
-        err = failed(t, NULL, FT_ERR_NOMEM, "out of memory");
-    else if (ft_client_local_make_parents(made, to, strlen(local) + 1) != 0)
-        err = failed(t, to, FT_ERR_IO, strerror(errno));
-    if (err != FT_OK) {
+    if (len == 0)
+        return f->local_fd;
+    if (f->folder != NULL && strlen(f->folder) == len &&
+        memcmp(f->folder, rel, len) == 0)
+        return f->folder_fd;
+    fd = ft_client_local_folder(f->local_fd, f->local, rel, len, why, cap);
+    if (fd < 0)
+        return -1;
+    if (f->folder_fd >= 0)
+        close(f->folder_fd);
+    free(f->folder);
+    f->folder_fd = fd;
+    f->folder = strndup(rel, len); /* out of memory: opened again next time */
+    return fd;
+}
+
+/* Downloads the listed file e (remote from, local to) into its folder
+ * beneath the local one. A folder not entered yet is opened only once the
+ * file's start is told: what is there then is what counts. With asked,
+ * reads the answer to the pipelined GET sent for it. */
+static enum ft_err get_listed_file(const struct tree *t, struct fetch *f,
+                                   const struct ft_entry *e, const char *from,
+                                   const char *to, bool asked)
+{
+    const char *slash = strrchr(e->name, '/');
+    struct ft_local_name name = { -1, slash != NULL ? slash + 1 : e->name, to };
+    struct ft_transfer tr;
+    char why[WHY_MAX];
+    enum ft_err err;
+
+    start(t, from, -2);
+    name.dir_fd = enter_folder(f, e->name, slash != NULL ? (size_t)(slash - e->name) : 0,
+                               why, sizeof(why));
+    if (name.dir_fd < 0) {
         /* Its answer comes whether or not it can be kept. */
         if (asked)
             ft_client_get_drop(t->c, t->opt);
-    } else if (e->is_dir) { /* made above, with its parents */
-        if (mkdir(to, 0777) != 0 && errno != EEXIST)
-            err = failed(t, to, FT_ERR_IO, strerror(errno));
+        return failed(t, to, FT_ERR_IO, why);
+    }
+    err = ft_client_get_file_at(t->c, from, &name, t->opt, &tr, asked);
+    return got(t, from, err, &tr);
+}
+
+/* Fetches entry i of the listing into the local folder: a file, or a
+ * folder made (with the folders above it) even when empty. */
+static enum ft_err get_entry(const struct tree *t, struct fetch *f, size_t i)
+{
+    const struct ft_entry *e = &f->l.entries[i];
+    char *from = entry_path(f->remote, e);
+    char *to = entry_path(f->local, e);
+    char why[WHY_MAX];
+    bool asked;
+    int fd;
+    enum ft_err err = FT_OK;
+
+    /* Keep the window of pipelined GETs full, from here on. */
+    if (f->next < i)
+        f->next = i;
+    ask_ahead(t, f);
+    asked = f->next > i && !e->is_dir;
+    if (from == NULL || to == NULL) {
+        if (asked)
+            ft_client_get_drop(t->c, t->opt);
+        err = failed(t, NULL, FT_ERR_NOMEM, "out of memory");
+    } else if (!e->is_dir) {
+        err = get_listed_file(t, f, e, from, to, asked);
     } else {
-        err = get_file(t, from, to, asked);
+        fd = ft_client_local_folder(f->local_fd, f->local, e->name,
+                                    strlen(e->name), why, sizeof(why));
+        if (fd < 0)
+            err = failed(t, to, FT_ERR_IO, why);
+        else if (fd != f->local_fd)
+            close(fd);
     }
     free(from);
     free(to);
     return err;
 }
 
-/* Fetches the remote folder with everything below it into local. */
+/* Fetches the remote folder with everything below it into local, made if
+ * missing (a link there is the user's to have, and is followed). */
 static enum ft_err get_dir(const struct tree *t, const char *remote,
                            const char *local)
 {
-    struct ft_listing l = { NULL, 0, 0 };
-    char *made = NULL; /* the folder the last entry went into */
-    size_t next = 0;   /* the first entry whose GET is not sent yet */
-    enum ft_err err = ft_client_list_all(t->c, remote, true, &l);
+    struct fetch f = { .remote = remote, .local = local, .local_fd = -1,
+                       .folder_fd = -1 };
+    enum ft_err err = ft_client_list_all(t->c, remote, true, &f.l);
 
     if (err != FT_OK)
         failed(t, remote, err, ft_client_error(t->c));
     if (err == FT_OK && mkdir(local, 0777) != 0 && errno != EEXIST)
         err = failed(t, local, FT_ERR_IO, strerror(errno));
-    for (size_t i = 0; i < l.n && keeps_going(err); i++)
-        keep(&err, get_entry(t, &l, i, &next, remote, local, &made));
+    if (err == FT_OK) {
+        f.local_fd = open(local, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (f.local_fd < 0)
+            err = failed(t, local, FT_ERR_IO, strerror(errno));
+    }
+    for (size_t i = 0; i < f.l.n && keeps_going(err); i++)
+        keep(&err, get_entry(t, &f, i));
     /* A copy that stopped early (a file arrived damaged) leaves GETs asked
      * ahead: their answers are read and dropped, so that the connection,
      * still in step, serves its caller's next request. */
     while (ft_client_gets_due(t->c) > 0)
         ft_client_get_drop(t->c, t->opt);
-    ft_listing_free(&l);
-    free(made);
+    ft_listing_free(&f.l);
+    if (f.local_fd >= 0)
+        close(f.local_fd);
+    if (f.folder_fd >= 0)
+        close(f.folder_fd);
+    free(f.folder);
     return err;
 }
 
@@ -406,7 +523,7 @@ static enum ft_err get_item(const struct tree *t, const struct ft_tree_item *ite
 {
     if (recursive)
         return get_dir(t, item->remote, item->local);
-    return get_file(t, item->remote, item->local, false);
+    return get_file(t, item->remote, item->local);
 }
 
 /* put_item or get_item. */

@@ -448,9 +448,9 @@ static enum ft_err drop_answer(struct ft_client *c, const char *remote,
     return err;
 }
 
-/* ft_client_get_file, or with sent the answer to a pipelined GET. */
+/* ft_client_get_file into to, or with sent the answer to a pipelined GET. */
 static enum ft_err get_file(struct ft_client *c, const char *remote,
-                            const char *local_path,
+                            const struct ft_local_name *to,
                             const struct ft_transfer_options *opt,
                             struct ft_transfer *out, bool sent)
 {
@@ -460,18 +460,33 @@ static enum ft_err get_file(struct ft_client *c, const char *remote,
     enum ft_err err;
 
     memset(&t, 0, sizeof(t));
-    err = ft_client_local_part_open(&part, local_path,
-                                    !sent && opt != NULL && opt->resume, c->err,
-                                    sizeof(c->err));
+    err = ft_client_local_part_open(&part, to, !sent && opt != NULL && opt->resume,
+                                    c->err, sizeof(c->err));
     if (err != FT_OK)
         return sent ? drop_answer(c, remote, opt, err) : err;
     err = get_into(c, remote, part.fd, opt, &t, &part, sent, &ready);
-    err = ft_client_local_part_publish(&part, local_path, err, &t, c->err,
-                                       sizeof(c->err));
+    err = ft_client_local_part_publish(&part, err, &t, c->err, sizeof(c->err));
     if (err == FT_OK && out != NULL) {
         t.restarted = part.resuming && t.resumed_from == 0 && part.size > 0;
         *out = t;
     }
+    return err;
+}
+
+/* get_file to the path local_path. */
+static enum ft_err get_file_named(struct ft_client *c, const char *remote,
+                                  const char *local_path,
+                                  const struct ft_transfer_options *opt,
+                                  struct ft_transfer *out, bool sent)
+{
+    struct ft_local_name to;
+    enum ft_err err = ft_client_local_name_open(&to, local_path, c->err,
+                                                sizeof(c->err));
+
+    if (err != FT_OK)
+        return sent ? drop_answer(c, remote, opt, err) : err;
+    err = get_file(c, remote, &to, opt, out, sent);
+    ft_client_local_name_close(&to);
     return err;
 }
 
@@ -480,7 +495,7 @@ enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
                                const struct ft_transfer_options *opt,
                                struct ft_transfer *out)
 {
-    return get_file(c, remote, local_path, opt, out, false);
+    return get_file_named(c, remote, local_path, opt, out, false);
 }
 
 enum ft_err ft_client_get_send(struct ft_client *c, const char *remote,
@@ -538,5 +553,15 @@ enum ft_err ft_client_get_file_wait(struct ft_client *c, const char *remote,
 {
     enum ft_err err = take_get_answer(c);
 
-    return err != FT_OK ? err : get_file(c, remote, local_path, opt, out, true);
+    return err != FT_OK ? err : get_file_named(c, remote, local_path, opt, out, true);
+}
+
+enum ft_err ft_client_get_file_at(struct ft_client *c, const char *remote,
+                                  const struct ft_local_name *to,
+                                  const struct ft_transfer_options *opt,
+                                  struct ft_transfer *out, bool sent)
+{
+    enum ft_err err = sent ? take_get_answer(c) : FT_OK;
+
+    return err != FT_OK ? err : get_file(c, remote, to, opt, out, sent);
 }

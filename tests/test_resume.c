@@ -42,9 +42,10 @@ static void run_and_kill(struct tu_fixture *f, const char *const args[],
     tu_kill_pid(&pid);
 }
 
-/* The same for an upload: killed once the server's folder dir holds more
- * than min bytes of it. */
-static void upload_and_kill(struct tu_fixture *f, const char *const args[],
+/* The same, killed once the folder dir holds more than min bytes: the
+ * server's for an upload, or for a download whose part's name is not
+ * known beforehand. */
+static void run_and_kill_in(struct tu_fixture *f, const char *const args[],
                             const char *dir, int64_t min)
 {
     const char *env[] = { f->config_env, NULL };
@@ -60,6 +61,20 @@ static int run(struct tu_fixture *f, const char *const args[], char *err,
     const char *env[] = { f->config_env, NULL };
 
     return tu_run_ft_env(args, env, NULL, NULL, err, errlen);
+}
+
+/* Runs the --continue of args: it resumes after byte 0, the copy of src
+ * at copy is whole, and folder (where the part was) holds left entries. */
+static void resumes(struct tu_fixture *f, const char *const args[], const char *src,
+                    const char *copy, const char *folder, int left)
+{
+    char err[4096];
+
+    assert_int_equal(run(f, args, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "resumed at "));
+    assert_null(strstr(err, "resumed at 0 "));
+    assert_true(tu_files_equal(src, copy));
+    assert_int_equal(tu_count_entries(folder), left);
 }
 
 static void test_get_continue(void **state)
@@ -123,6 +138,37 @@ static void test_get_continue_changed_source(void **state)
     free(part);
 }
 
+/* A name too long for ".NAME.ft-part" (255 bytes) gets a shorter part
+ * name, and --continue finds that part again. */
+static void test_get_continue_long_name(void **state)
+{
+    struct tu_fixture *f = *state;
+    char name[256];
+    char *src, *into, *local;
+    const char *slow[] = { "get", "-q", "--limit-rate", "4M", "-p", f->server.portstr,
+                           name, NULL, NULL };
+    const char *resume[] = { "get", "--continue", "-p", f->server.portstr, name,
+                             NULL, NULL };
+
+    memset(name, 'n', 255);
+    name[255] = '\0';
+    src = tu_path(f->server.root, name);
+    into = tu_path(f->work, "into");
+    local = tu_path(into, name);
+    slow[7] = resume[5] = local;
+    assert_int_equal(mkdir(into, 0755), 0);
+    tu_write_random(src, SIZE, 16);
+
+    run_and_kill_in(f, slow, into, 6 * 1024 * 1024);
+    assert_false(tu_exists(local));
+    assert_int_equal(tu_count_entries(into), 2); /* the part and its note */
+
+    resumes(f, resume, src, local, into, 1);
+    free(src);
+    free(into);
+    free(local);
+}
+
 static void test_put_continue(void **state)
 {
     struct tu_fixture *f = *state;
@@ -133,11 +179,10 @@ static void test_put_continue(void **state)
                            src, NULL };
     const char *resume[] = { "put", "--continue", "-p", f->server.portstr, src, NULL };
     int64_t deadline;
-    char err[4096];
 
     tu_write_random(src, SIZE, 13);
     /* Kill the uploader once the server holds over 10 MiB of it. */
-    upload_and_kill(f, slow, partials, 10 * 1024 * 1024);
+    run_and_kill_in(f, slow, partials, 10 * 1024 * 1024);
     assert_false(tu_exists(stored));
     /* The server notices the cut and keeps what arrived. */
     deadline = tu_now_ms() + WAIT_MS;
@@ -145,11 +190,7 @@ static void test_put_continue(void **state)
         tu_sleep_ms(10);
     assert_int_equal(tu_count_entries(partials), 1);
 
-    assert_int_equal(run(f, resume, err, sizeof(err)), 0);
-    assert_non_null(strstr(err, "resumed at "));
-    assert_null(strstr(err, "resumed at 0 "));
-    assert_true(tu_files_equal(src, stored));
-    assert_int_equal(tu_count_entries(partials), 0);
+    resumes(f, resume, src, stored, partials, 0);
     free(src);
     free(stored);
     free(partials);
@@ -168,7 +209,7 @@ static void test_put_continue_changed_source(void **state)
     char err[4096];
 
     tu_write_random(src, SIZE, 14);
-    upload_and_kill(f, slow, partials, 6 * 1024 * 1024);
+    run_and_kill_in(f, slow, partials, 6 * 1024 * 1024);
     assert_int_equal(utimensat(AT_FDCWD, src, later, 0), 0);
     assert_int_equal(run(f, resume, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "started from zero"));
@@ -195,7 +236,7 @@ static void test_partial_expires(void **state)
 
     tu_write_random(src, SIZE, 15);
     tu_write_bytes(small, "small", 5);
-    upload_and_kill(f, slow, partials, 1024 * 1024);
+    run_and_kill_in(f, slow, partials, 1024 * 1024);
     deadline = tu_now_ms() + WAIT_MS;
     while (tu_count_entries(partials) != 1 && tu_now_ms() < deadline)
         tu_sleep_ms(10);
@@ -222,6 +263,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TU_TEST_SERVER(test_get_continue),
         TU_TEST_SERVER(test_get_continue_changed_source),
+        TU_TEST_SERVER(test_get_continue_long_name),
         TU_TEST_SERVER(test_put_continue),
         TU_TEST_SERVER(test_put_continue_changed_source),
         TU_TEST_SERVER(test_partial_expires),

@@ -476,6 +476,295 @@ static void test_get_tree_stopped_leaves_nothing_due(void **state)
     free(stored);
 }
 
+/* A name of 255 bytes, the longest the server takes: its part file's
+ * name (".NAME.ft-part") would not fit, so it is made shorter. A
+ * two-byte character straddles the 160th byte, where a long name's part
+ * name cuts it. */
+static void long_name(char out[256])
+{
+    memset(out, 'a', 159);
+    memcpy(out + 159, "\xc3\xa9", 2);
+    memset(out + 161, 'z', 255 - 161);
+    out[255] = '\0';
+}
+
+/* A file with a name of 255 bytes comes back, alone and with get -r, and
+ * leaves no part file behind. */
+static void test_longest_name_comes_back(void **state)
+{
+    struct session s;
+    char name[256];
+    char *src, *remote, *one, *alone, *back, *stored;
+    struct ft_tree_item get = { .remote = "long" };
+    struct ft_transfer tr;
+
+    (void)state;
+    open_session(&s, 0);
+    long_name(name);
+    src = tu_path(s.f.server.root, "long");
+    assert_int_equal(mkdir(src, 0755), 0);
+    stored = tu_path(src, name);
+    tu_write_random(stored, 5 * MIB, 21); /* over a resume chunk: noted */
+    remote = tu_path("long", name);
+    one = tu_path(s.f.work, "one");
+    assert_int_equal(mkdir(one, 0755), 0);
+    alone = tu_path(one, name);
+    get.local = back = tu_path(s.f.work, "back");
+
+    assert_int_equal(ft_client_get_file(s.c, remote, alone, NULL, &tr), FT_OK);
+    assert_true(tu_files_equal(stored, alone));
+    assert_int_equal(tu_count_entries(one), 1);
+
+    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &get, 1, true)), FT_OK);
+    assert_int_equal(s.told.dones, 1);
+    free(alone);
+    alone = tu_path(back, name);
+    assert_true(tu_files_equal(stored, alone));
+    assert_int_equal(tu_count_entries(back), 1);
+
+    close_session(&s);
+    free(src);
+    free(stored);
+    free(remote);
+    free(one);
+    free(alone);
+    free(back);
+}
+
+/* A download that cannot be kept is told by the name the user gave, not
+ * by the hidden part file's. */
+static void test_local_failure_names_what_the_user_named(void **state)
+{
+    struct session s;
+    char *stored, *local;
+    struct ft_transfer tr;
+
+    (void)state;
+    open_session(&s, 0);
+    stored = tu_path(s.f.server.root, "x");
+    local = tu_path(s.f.work, "x");
+    tu_write_bytes(stored, "x", 1);
+
+    assert_int_equal(ft_client_get_file(s.c, "x", "/nonexistent/dir/x", NULL, &tr),
+                     FT_ERR_IO);
+    assert_string_equal(ft_client_error(s.c),
+                        "/nonexistent/dir/x: No such file or directory");
+    /* Nothing was asked of the server: the connection serves on. */
+    assert_int_equal(ft_client_get_file(s.c, "x", local, NULL, &tr), FT_OK);
+    assert_true(tu_files_equal(stored, local));
+
+    close_session(&s);
+    free(stored);
+    free(local);
+}
+
+/* Files in the folder sub of the remote tree t; one more, top.txt, is
+ * beside it. */
+#define SUB_FILES 3
+
+/* A get -r of t into dest during which a local user who can write in
+ * dest swaps its folder sub, made by then, for a link to outside: as the
+ * swap_at-th file that goes into sub starts. */
+struct swapping {
+    struct told told; /* first: the session's callbacks take it */
+    struct session s;
+    int swap_at, seen;
+    char *stored, *dest, *outside, *was, *top;
+};
+
+static void on_start_swap_folder(void *ctx, const char *name, int64_t size)
+{
+    struct swapping *w = ctx;
+
+    if (strncmp(name, "t/sub/", 6) == 0 && ++w->seen == w->swap_at) {
+        char *sub = tu_path(w->dest, "sub");
+
+        assert_int_equal(rename(sub, w->was), 0);
+        assert_int_equal(symlink(w->outside, sub), 0);
+        free(sub);
+    }
+    on_start(&w->told, name, size);
+}
+
+/* Runs the get -r of struct swapping; returns what it returned. */
+static enum ft_err get_swapping(struct swapping *w, int swap_at)
+{
+    struct ft_tree_item get = { .remote = "t" };
+
+    memset(w, 0, sizeof(*w));
+    open_session(&w->s, 0);
+    w->swap_at = swap_at;
+    w->stored = tu_path(w->s.f.server.root, "t");
+    w->dest = tu_path(w->s.f.work, "dest");
+    w->outside = tu_path(w->s.f.work, "outside");
+    w->was = tu_path(w->dest, "sub.was");
+    assert_int_equal(mkdir(w->outside, 0755), 0);
+    assert_int_equal(mkdir(w->stored, 0755), 0);
+    w->top = file_in(w->stored, "top.txt");
+    tu_write_bytes(w->top, "top", 3);
+    for (int i = 0; i < SUB_FILES; i++) {
+        char leaf[16];
+        char *p;
+
+        snprintf(leaf, sizeof(leaf), "sub/f%d", i);
+        p = file_in(w->stored, leaf);
+        tu_write_random(p, 1000, (uint32_t)i + 50);
+        free(p);
+    }
+    w->s.ev.start = on_start_swap_folder;
+    w->s.ev.ctx = w->s.opt.progress_ctx = w;
+    get.local = w->dest;
+    return ft_client_get_tree(w->s.c, copy_of(&w->s, &get, 1, true));
+}
+
+/* What every swap leaves: nothing where the link points, and top.txt, not
+ * below it, arrived. Closes the session. */
+static void swapping_done(struct swapping *w)
+{
+    char *arrived = tu_path(w->dest, "top.txt");
+
+    assert_int_equal(w->seen, SUB_FILES);
+    assert_int_equal(tu_count_entries(w->outside), 0);
+    assert_true(tu_files_equal(w->top, arrived));
+    close_session(&w->s);
+    free(arrived);
+    free(w->stored);
+    free(w->dest);
+    free(w->outside);
+    free(w->was);
+    free(w->top);
+}
+
+/* sub swapped for a link before its first file: the files below the link
+ * fail, saying where the link is; the rest arrive. */
+static void test_get_tree_folder_swapped_for_link(void **state)
+{
+    struct swapping w;
+
+    (void)state;
+    assert_int_equal(get_swapping(&w, 1), FT_ERR_IO);
+    assert_int_equal(w.told.failures, SUB_FILES);
+    for (int i = 0; i < SUB_FILES; i++)
+        assert_non_null(strstr(w.told.failed[i], "dest/sub: a symbolic link, not followed"));
+    assert_int_equal(w.told.dones, 1);
+    assert_int_equal(tu_count_entries(w.was), 0);
+    swapping_done(&w);
+}
+
+/* sub swapped for a link after a file went into it: the copy holds the
+ * folder it opened, not its name, and the files after the swap go on into
+ * that folder (moved, by the swap, to sub.was), never through the link. */
+static void test_get_tree_folder_swapped_midway(void **state)
+{
+    struct swapping w;
+
+    (void)state;
+    assert_int_equal(get_swapping(&w, 2), FT_OK);
+    assert_int_equal(w.told.failures, 0);
+    assert_int_equal(w.told.dones, SUB_FILES + 1);
+    assert_int_equal(tu_count_entries(w.was), SUB_FILES);
+    swapping_done(&w);
+}
+
+/* More small files than the pipeline holds: the first answer is read, and
+ * the first start told, only once the pipeline is full and the next file
+ * was found in the folder: a client that looked at it by name there and
+ * opened it by name after the callback sent what the callback swapped in.
+ * The files after it are swapped before anything looks at them. */
+#define SWAPPED_FILES (FT_PIPELINE_MAX + 8)
+
+/* What the copy of test_put_tree_file_swapped_for_link tells, and the swap
+ * its first start makes. */
+struct swapping_files {
+    struct told told; /* first: the session's callbacks take it */
+    const char *src, *secret;
+    bool swapped;
+};
+
+/* Swaps every file of src for a link to secret, outside the tree: those
+ * not opened yet must not be sent. */
+static void on_start_swap_files(void *ctx, const char *name, int64_t size)
+{
+    struct swapping_files *w = ctx;
+
+    for (int i = 0; !w->swapped && i < SWAPPED_FILES; i++) {
+        char leaf[16];
+        char *p, *tmp = tu_path(w->src, "swapping");
+
+        snprintf(leaf, sizeof(leaf), "f%03d", i);
+        p = tu_path(w->src, leaf);
+        assert_int_equal(symlink(w->secret, tmp), 0);
+        assert_int_equal(rename(tmp, p), 0);
+        free(p);
+        free(tmp);
+    }
+    w->swapped = true;
+    on_start(&w->told, name, size);
+}
+
+/* Files of a put -r swapped for links to a file outside the tree while the
+ * copy runs: the link is never followed, so what it points to is never
+ * sent. */
+static void test_put_tree_file_swapped_for_link(void **state)
+{
+    static const char secret_text[] = "only the sender may read this";
+    struct session s;
+    struct swapping_files w;
+    struct ft_tree_item put = { .remote = "swap" };
+    char *src, *secret, *stored;
+    int arrived = 0;
+
+    (void)state;
+    open_session(&s, 0);
+    memset(&w, 0, sizeof(w));
+    w.src = put.local = src = tu_path(s.f.work, "swap");
+    w.secret = secret = tu_path(s.f.work, "secret");
+    stored = tu_path(s.f.server.root, "swap");
+    tu_write_bytes(secret, secret_text, sizeof(secret_text) - 1);
+    assert_int_equal(mkdir(src, 0755), 0);
+    for (int i = 0; i < SWAPPED_FILES; i++) {
+        char leaf[16];
+        char *p;
+
+        snprintf(leaf, sizeof(leaf), "f%03d", i);
+        p = tu_path(src, leaf);
+        tu_write_bytes(p, leaf, strlen(leaf));
+        free(p);
+    }
+    s.ev.start = on_start_swap_files;
+    s.ev.ctx = s.opt.progress_ctx = &w;
+
+    assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)), FT_OK);
+    assert_true(w.swapped);
+    assert_int_equal(w.told.failures, 0);
+    assert_int_equal(w.told.dones, FT_PIPELINE_MAX + 1);
+    assert_true(w.told.skips >= SWAPPED_FILES - (FT_PIPELINE_MAX + 1));
+    for (int i = 0; i < SWAPPED_FILES; i++) {
+        char leaf[16], got[64];
+        char *p;
+        FILE *f;
+        size_t n;
+
+        snprintf(leaf, sizeof(leaf), "f%03d", i);
+        p = tu_path(stored, leaf);
+        f = fopen(p, "rb");
+        free(p);
+        if (f == NULL)
+            continue;
+        n = fread(got, 1, sizeof(got), f);
+        fclose(f);
+        if (n != strlen(leaf) || memcmp(got, leaf, n) != 0)
+            fail_msg("%s arrived as %.*s", leaf, (int)n, got);
+        arrived++;
+    }
+    assert_int_equal(arrived, FT_PIPELINE_MAX + 1);
+
+    close_session(&s);
+    free(src);
+    free(secret);
+    free(stored);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,6 +773,11 @@ int main(void)
         cmocka_unit_test(test_get_tree_refuses_link_in_the_way),
         cmocka_unit_test(test_get_tree_stopped_leaves_nothing_due),
         cmocka_unit_test(test_pipelined_refusals),
+        cmocka_unit_test(test_longest_name_comes_back),
+        cmocka_unit_test(test_local_failure_names_what_the_user_named),
+        cmocka_unit_test(test_get_tree_folder_swapped_for_link),
+        cmocka_unit_test(test_get_tree_folder_swapped_midway),
+        cmocka_unit_test(test_put_tree_file_swapped_for_link),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

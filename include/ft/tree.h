@@ -56,7 +56,10 @@ struct ft_tree_copy {
 /* Uploads each item's local file to its remote name, one after the other.
  * With recursive, an item whose local path is a folder (a link to one
  * counts) takes its tree to the remote folder, made as needed; links and
- * special files inside it are skipped. Folders nest at most 64 deep.
+ * special files inside it are skipped. Each file and folder inside is
+ * opened from its folder's descriptor without following a link, and sent
+ * as what was opened: an entry swapped for a link while the copy runs is
+ * skipped too, never followed. Folders nest at most 64 deep.
  * Returns FT_OK when every file made it; otherwise the failure of the
  * first item that failed: of its files, the first one's, unless a later
  * one ended the copy. Once it returns no pipelined request is due; after a
@@ -67,8 +70,12 @@ enum ft_err ft_client_put_tree(struct ft_client *c, const struct ft_tree_copy *c
 /* Downloads each item's remote file to its local path as
  * ft_client_get_file does. With recursive, each remote name is a folder,
  * listed first and fetched with everything below it into the local folder
- * (made, with the folders inside it; a link where a listed name leads is
- * refused, not followed). Returns as ft_client_put_tree. */
+ * (made, with the folders inside it). Those folders are made and opened
+ * from the local folder's descriptor down, never through a link: a link
+ * where a listed name leads, there before or swapped in while the copy
+ * runs, fails the files below it (after their start) and is not followed.
+ * The folder the last file went into is kept open for the files after
+ * it. Returns as ft_client_put_tree. */
 enum ft_err ft_client_get_tree(struct ft_client *c, const struct ft_tree_copy *copy);
 
 #endif

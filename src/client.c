@@ -473,6 +473,23 @@ enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx)
     return ft_client_list_folder(c, NULL, false, fn, ctx);
 }
 
+/* Whether folder means the top of the store: nothing, or nothing but "/"
+ * and "." ("/", ".", "./"), as a user who types `ft ls /` or `ft ls .`
+ * means. On the wire the top is the empty name; those are no names. */
+static bool names_top(const char *folder)
+{
+    const char *p = folder;
+
+    while (p != NULL && *p != '\0') {
+        size_t n = strcspn(p, "/");
+
+        if (n > 1 || (n == 1 && *p != '.'))
+            return false;
+        p += n + (p[n] == '/');
+    }
+    return true;
+}
+
 enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
                                   bool recursive, ft_list_fn fn, void *ctx)
 {
@@ -483,9 +500,11 @@ enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
 
     if (err != FT_OK)
         return err;
+    if (names_top(folder))
+        folder = "";
     req.u.list.flags = recursive ? FT_TREE_RECURSIVE : 0;
-    req.u.list.folder.ptr = (const uint8_t *)(folder != NULL ? folder : "");
-    req.u.list.folder.len = folder != NULL ? strlen(folder) : 0;
+    req.u.list.folder.ptr = (const uint8_t *)folder;
+    req.u.list.folder.len = strlen(folder);
     err = ft_conn_send(&c->conn, &req);
     while (err == FT_OK) {
         char name[FT_PATH_MAX + 1];
@@ -499,8 +518,10 @@ enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
                                           : ft_client_fail(c, FT_ERR_PROTOCOL);
         if (m.type == FT_MSG_ERROR)
             return ft_client_fail(c, c->conn.peer_code);
+        /* Below the top, ".ft" is a name like any other. */
         if (m.type != FT_MSG_ENTRY ||
-            ft_name_check(m.u.entry.name.ptr, m.u.entry.name.len) != FT_OK)
+            (folder[0] == '\0' ? ft_name_check : ft_name_check_below)(
+                m.u.entry.name.ptr, m.u.entry.name.len) != FT_OK)
             return ft_client_fail(c, FT_ERR_PROTOCOL);
         memcpy(name, m.u.entry.name.ptr, m.u.entry.name.len);
         name[m.u.entry.name.len] = '\0';

@@ -22,9 +22,10 @@ static bool component_ok(const unsigned char *p, size_t len)
     return true;
 }
 
-enum ft_err ft_name_check(const void *name, size_t len)
+/* The rules; at_top: name starts at the top of the store, where its first
+ * component must not be the metadata folder. */
+static enum ft_err check(const unsigned char *p, size_t len, bool at_top)
 {
-    const unsigned char *p = name;
     size_t start = 0;
     size_t depth = 0;
 
@@ -35,12 +36,22 @@ enum ft_err ft_name_check(const void *name, size_t len)
             continue;
         if (!component_ok(p + start, i - start) || ++depth > FT_PATH_DEPTH_MAX)
             return FT_ERR_BAD_NAME;
-        if (depth == 1 && i - start == strlen(FT_NAME_RESERVED) &&
+        if (at_top && depth == 1 && i - start == strlen(FT_NAME_RESERVED) &&
             memcmp(p, FT_NAME_RESERVED, i - start) == 0)
             return FT_ERR_BAD_NAME;
         start = i + 1;
     }
     return FT_OK;
+}
+
+enum ft_err ft_name_check(const void *name, size_t len)
+{
+    return check(name, len, true);
+}
+
+enum ft_err ft_name_check_below(const void *name, size_t len)
+{
+    return check(name, len, false);
 }
 
 void ft_name_quote(const void *name, size_t len, char *out, size_t cap)

@@ -53,6 +53,10 @@ struct operation; /* what a request is, for its log line (server_session.c) */
 struct outcome {
     const struct operation *op;
     char name[FT_PATH_MAX * 4 + 8];
+    /* The names as the store knows them, while the handler runs, for a
+     * refusal to say what stood in their way: the request's (the last one
+     * taken), and MOVE's new name. NULL: none. */
+    const char *subject, *other;
     uint64_t bytes;
     int64_t started; /* ms, when the request arrived */
     enum ft_err err;
@@ -71,10 +75,15 @@ enum ft_err ft_server_hello(struct session *s);
 /* server_session.c */
 /* Runs a registered session to its end: handshake, requests, log. */
 void ft_server_session_main(struct session *s);
-/* Tells the client why its request failed, in words it can print. */
+/* Tells the client why its request failed, in words it can print; for
+ * FT_ERR_DENIED, what stood in the way of o->subject or o->other, where. */
 void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err err);
+/* Before the session ends on a refusal: stops sending and reads (and
+ * drops) what the client still sends, for a moment, so that it reads the
+ * refusal rather than a connection reset. */
+void ft_server_session_drain(struct session *s);
 /* Quotes the request's name into o->name for the log and checks it; on
- * FT_OK out holds it, NUL-terminated. */
+ * FT_OK out holds it, NUL-terminated, and o->subject points to it. */
 enum ft_err ft_server_session_name(struct outcome *o, struct ft_bytes name, char *out);
 /* The same, refusing a bad name (the stream stays in step). */
 bool ft_server_session_take_name(struct session *s, struct outcome *o,

@@ -110,7 +110,7 @@ static void send_file(struct session *s, uint32_t flags,
         err = ft_xfer_send_from(&s->conn, f->fd, flags, f->info.size, offset,
                                 known ? digest : NULL, &s->xfer_opts, &res);
     if (err == FT_OK && record)
-        ft_store_file_remember(f, res.digest);
+        ft_store_file_remember(s->srv->store, f, res.digest);
     o->bytes = res.bytes;
     finish_get(s, flags, o, err, res.bytes);
 }
@@ -136,7 +136,11 @@ void ft_server_ops_get(struct session *s, const struct ft_msg *req, struct outco
         o->err = err;
         ft_conn_send_error(&s->conn, err, "'%s' is a folder: get it with -r",
                            o->name);
-        o->keep_open = skip_sums(s, flags);
+        /* A resumed GET of a folder ends the session, as PROTOCOL.md 9.2
+         * says: its SUMS are not read but drained. */
+        if (flags & FT_XFER_RESUME)
+            ft_server_session_drain(s);
+        o->keep_open = !(flags & FT_XFER_RESUME);
         return;
     }
     if (flags & FT_XFER_RESUME) {
@@ -259,7 +263,7 @@ void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outc
         !(req->u.stat.flags & FT_STAT_NO_HASH)) {
         err = hash_file(s, f.fd, digest);
         if (err == FT_OK)
-            ft_store_file_remember(&f, digest);
+            ft_store_file_remember(s->srv->store, &f, digest);
     }
     ft_store_file_close(&f);
     if (err != FT_OK) {
@@ -285,8 +289,15 @@ void ft_server_ops_move(struct session *s, const struct ft_msg *req,
     if (!ft_server_session_take_name(s, o, req->u.move.to, to) ||
         !ft_server_session_take_name(s, o, req->u.move.from, from))
         return;
+    o->other = to;
     o->keep_open = true;
     err = ft_store_move(s->srv->store, from, to);
+    if (err == FT_ERR_DENIED && strncmp(to, from, strlen(from)) == 0 &&
+        to[strlen(from)] == '/') {
+        o->err = err;
+        ft_conn_send_error(&s->conn, err, "'%s' cannot move into itself", o->name);
+        return;
+    }
     if (err != FT_OK) {
         ft_server_session_refuse(s, o, err);
         return;

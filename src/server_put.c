@@ -4,17 +4,10 @@
 #include "server_int.h"
 
 #include <string.h>
-#include <sys/socket.h>
 
-#include "io.h"
 #include "resume.h"
 #include "store.h"
 #include "xfer.h"
-
-/* After refusing an upload mid-stream, how long and how much to keep
- * reading so that the client sees the refusal rather than a reset. */
-#define DRAIN_MS 2000
-#define DRAIN_MAX_BYTES (64u * 1024u * 1024u)
 
 static bool is_pipelined(const struct ft_msg *req)
 {
@@ -39,24 +32,6 @@ static bool skip_upload(struct session *s)
             return true;
         if (m.type != FT_MSG_DATA && m.type != FT_MSG_DATA_Z)
             return false;
-    }
-}
-
-/* Keeps reading (and discarding) for a moment after a refusal mid-upload,
- * so the client reads our ERROR instead of a connection reset. */
-static void drain(struct session *s)
-{
-    int64_t deadline = ft_io_deadline(DRAIN_MS);
-    size_t total = 0;
-
-    shutdown(s->conn.fd, SHUT_WR);
-    while (total < DRAIN_MAX_BYTES) {
-        size_t got = 0;
-
-        if (ft_io_read_full(s->conn.fd, s->conn.buf, FT_FRAME_MAX_PAYLOAD,
-                            deadline, &got) != FT_OK || got == 0)
-            break;
-        total += got;
     }
 }
 
@@ -263,7 +238,7 @@ static void answer_failure(struct session *s, const struct ft_msg *req,
     }
     refuse_put(s, req, o, err);
     if (!o->keep_open)
-        drain(s);
+        ft_server_session_drain(s);
 }
 
 void ft_server_put(struct session *s, const struct ft_msg *req,
@@ -287,8 +262,12 @@ void ft_server_put(struct session *s, const struct ft_msg *req,
     err = receive(s, req, &up, have, &res);
     o->bytes = up.written;
     /* After END (a digest mismatch, a failed commit) the stream is still in
-     * step; a failure before it leaves the client's data in flight. */
-    stream_done = err == FT_OK || err == FT_ERR_INTEGRITY || res.end_seen;
+     * step; a failure before it leaves the client's data in flight. An END
+     * that breaks the rules (a wrong total, no digest under VERIFY) comes
+     * from a client that does not follow them: it is not trusted further
+     * (PROTOCOL.md 11.3). */
+    stream_done = err == FT_OK || err == FT_ERR_INTEGRITY ||
+                  (res.end_seen && err != FT_ERR_PROTOCOL);
     if (err == FT_OK)
         err = commit(s, req, &up, res.bytes, o);
     ft_store_upload_abort(s->srv->store, &up);

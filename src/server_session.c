@@ -7,9 +7,11 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "io.h"
 #include "slots.h"
+#include "store.h"
 #include "xfer.h"
 
 /* How long a quiet client may leave pipelined uploads waiting before they
@@ -19,6 +21,11 @@
  * buffers back (slots.c), and its queues' held bytes: they are kept
  * between requests only while the requests keep coming. */
 #define IDLE_RELEASE_MS 100
+/* After a refusal that ends the session while the client may still be
+ * sending, how long and how much to keep reading so that it sees the
+ * refusal rather than a reset (PROTOCOL.md 11.3). */
+#define DRAIN_MS 2000
+#define DRAIN_MAX_BYTES (64u * 1024u * 1024u)
 
 typedef void (*handler_fn)(struct session *s, const struct ft_msg *req,
                            struct outcome *o);
@@ -87,17 +94,58 @@ static const struct {
 } about_name[] = {
     { FT_ERR_BAD_NAME, "invalid name ", "" },
     { FT_ERR_NOT_FOUND, "no such file ", "" },
-    { FT_ERR_DENIED, "", ": a folder, a link or a file stands in the way "
-                         "(ft moves regular files, and folders with -r)" },
+    /* When the store finds nothing to blame (refuse_obstacle). */
+    { FT_ERR_DENIED, "", ": permission denied" },
     { FT_ERR_INTEGRITY, "integrity check failed: the BLAKE2b-256 digest of ",
       " does not match; the upload was discarded" },
 };
+
+/* What a thing the store met is, and why it stops a request. */
+static const struct {
+    const char *what, *why;
+} kinds[] = {
+    [FT_STORE_FILE] = { "a file", "" },
+    [FT_STORE_FOLDER] = { "a folder", ", which stands in the way" },
+    [FT_STORE_LINK] = { "a symbolic link", " (ft never follows links)" },
+    [FT_STORE_SPECIAL] = { "a special file",
+                           " (ft serves regular files and folders only)" },
+};
+
+/* Says what stands in name's way, as the store finds it: the first thing
+ * on the way that is not a folder ("'a/b': 'a' is a file"), or what is at
+ * the name itself, a folder only if folder_counts (a folder being moved
+ * is no obstacle to its move). False when there is nothing to blame. */
+static bool refuse_obstacle(struct session *s, const char *name, bool folder_counts)
+{
+    char quoted[FT_PATH_MAX * 4 + 8], where[FT_PATH_MAX * 4 + 8];
+    size_t at = 0, len = strlen(name);
+    enum ft_store_kind kind = ft_store_obstacle(s->srv->store, name, &at);
+
+    ft_name_quote(name, len, quoted, sizeof(quoted));
+    if (kind != FT_STORE_NOTHING && at < len) {
+        ft_name_quote(name, at, where, sizeof(where));
+        ft_conn_send_error(&s->conn, FT_ERR_DENIED,
+                           "'%s': '%s' is %s, where a folder should be%s", quoted,
+                           where, kinds[kind].what, kinds[kind].why);
+        return true;
+    }
+    if (kind == FT_STORE_NOTHING || kind == FT_STORE_FILE ||
+        (kind == FT_STORE_FOLDER && !folder_counts))
+        return false;
+    ft_conn_send_error(&s->conn, FT_ERR_DENIED, "'%s' is %s%s", quoted,
+                       kinds[kind].what, kinds[kind].why);
+    return true;
+}
 
 void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err err)
 {
     enum ft_err code = wire_code(err);
 
     o->err = err;
+    if (code == FT_ERR_DENIED &&
+        ((o->subject != NULL && refuse_obstacle(s, o->subject, o->other == NULL)) ||
+         (o->other != NULL && refuse_obstacle(s, o->other, true))))
+        return;
     for (size_t i = 0; i < sizeof(about_name) / sizeof(*about_name); i++) {
         if (about_name[i].code == code) {
             ft_conn_send_error(&s->conn, code, "%s'%s'%s", about_name[i].before,
@@ -116,6 +164,22 @@ void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err 
         ft_conn_send_error(&s->conn, code, "%s", ft_strerror(err));
 }
 
+void ft_server_session_drain(struct session *s)
+{
+    int64_t deadline = ft_io_deadline(DRAIN_MS);
+    size_t total = 0;
+
+    shutdown(s->conn.fd, SHUT_WR);
+    while (total < DRAIN_MAX_BYTES) {
+        size_t got = 0;
+
+        if (ft_io_read_full(s->conn.fd, s->conn.buf, FT_FRAME_MAX_PAYLOAD,
+                            deadline, &got) != FT_OK || got == 0)
+            break;
+        total += got;
+    }
+}
+
 enum ft_err ft_server_session_name(struct outcome *o, struct ft_bytes name, char *out)
 {
     ft_name_quote(name.ptr, name.len, o->name, sizeof(o->name));
@@ -123,6 +187,7 @@ enum ft_err ft_server_session_name(struct outcome *o, struct ft_bytes name, char
         return FT_ERR_BAD_NAME;
     memcpy(out, name.ptr, name.len);
     out[name.len] = '\0';
+    o->subject = out;
     return FT_OK;
 }
 
@@ -151,8 +216,8 @@ static void answer_upload(void *ctx, const struct ft_upload *up, uint64_t bytes,
                           int64_t started, enum ft_err err)
 {
     struct session *s = ctx;
-    struct outcome o = { .op = operation_of(FT_MSG_PUT), .bytes = bytes,
-                         .started = started, .err = err };
+    struct outcome o = { .op = operation_of(FT_MSG_PUT), .subject = up->name,
+                         .bytes = bytes, .started = started, .err = err };
 
     ft_name_quote((const uint8_t *)up->name, strlen(up->name), o.name,
                   sizeof(o.name));

@@ -208,6 +208,56 @@ fail:
     return err;
 }
 
+static enum ft_store_kind kind_of(const struct stat *sb)
+{
+    if (S_ISREG(sb->st_mode))
+        return FT_STORE_FILE;
+    if (S_ISDIR(sb->st_mode))
+        return FT_STORE_FOLDER;
+    return S_ISLNK(sb->st_mode) ? FT_STORE_LINK : FT_STORE_SPECIAL;
+}
+
+enum ft_store_kind ft_store_obstacle(struct ft_store *st, const char *name,
+                                     size_t *at)
+{
+    enum ft_store_kind kind = FT_STORE_NOTHING;
+    size_t start = 0;
+    int dir_fd = st->root_fd;
+
+    *at = 0;
+    if (ft_name_check(name, strlen(name)) != FT_OK)
+        return FT_STORE_NOTHING;
+    for (;;) {
+        size_t n = strcspn(name + start, "/");
+        char leaf[FT_NAME_MAX + 1];
+        struct stat sb;
+        int next;
+
+        memcpy(leaf, name + start, n);
+        leaf[n] = '\0';
+        *at = start + n;
+        if (fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+            kind = FT_STORE_NOTHING;
+            break;
+        }
+        kind = kind_of(&sb);
+        if (name[*at] == '\0' || kind != FT_STORE_FOLDER)
+            break;
+        next = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0) {
+            kind = FT_STORE_NOTHING;
+            break;
+        }
+        if (dir_fd != st->root_fd)
+            close(dir_fd);
+        dir_fd = next;
+        start = *at + 1;
+    }
+    if (dir_fd != st->root_fd)
+        close(dir_fd);
+    return kind;
+}
+
 enum ft_err ft_store_place_stat(struct place *p, struct stat *sb)
 {
     if (fstatat(p->dir_fd, p->leaf, sb, AT_SYMLINK_NOFOLLOW) != 0)

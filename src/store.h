@@ -104,8 +104,8 @@ bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32]);
 
 /* Records digest, taken by reading the open stored file whole, so that
  * later gets and stats need not read it again. Nothing is recorded if the
- * file changed since it was opened. */
-void ft_store_file_remember(const struct ft_store_file *f,
+ * file changed since it was opened, nor on a read-only store. */
+void ft_store_file_remember(struct ft_store *st, const struct ft_store_file *f,
                             const uint8_t digest[32]);
 
 enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
@@ -179,6 +179,22 @@ void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up);
 enum ft_err ft_store_stat(struct ft_store *st, const char *name,
                           struct ft_store_entry *info);
 
+/* What a name met, when a request on it was refused with FT_ERR_DENIED. */
+enum ft_store_kind {
+    FT_STORE_NOTHING, /* nothing there, or nothing to blame */
+    FT_STORE_FILE,
+    FT_STORE_FOLDER,
+    FT_STORE_LINK,    /* a symbolic link, never followed */
+    FT_STORE_SPECIAL  /* a FIFO, a device, a socket */
+};
+/* Walks name as a request would, now, and returns what stands in its way:
+ * the first thing on the way that is not a folder, *at then the length of
+ * the name up to it (less than strlen(name)); otherwise what is at the
+ * name itself, *at strlen(name). For a person: the refusal it explains
+ * happened a moment before, and things may have changed since. */
+enum ft_store_kind ft_store_obstacle(struct ft_store *st, const char *name,
+                                     size_t *at);
+
 /* Removes a file, or with recursive a folder and all it holds (links
  * inside are removed, never followed). */
 enum ft_err ft_store_remove(struct ft_store *st, const char *name,
@@ -191,7 +207,8 @@ enum ft_err ft_store_move(struct ft_store *st, const char *from,
 
 /* Calls fn for every file and folder in folder (NULL or "": the root),
  * with names relative to it, and with recursive for everything below too;
- * in no particular order; stops at the first error fn returns. */
+ * in no particular order; stops at the first error fn returns. A folder
+ * that names a regular file lists that file alone, under folder itself. */
 typedef enum ft_err (*ft_store_list_fn)(const struct ft_store_entry *e,
                                         void *ctx);
 enum ft_err ft_store_list(struct ft_store *st, const char *folder,

@@ -54,13 +54,15 @@ void ft_store_record_digest(int fd, const uint8_t digest[32])
     fsetxattr(fd, DIGEST_XATTR, &r, sizeof(r), 0);
 }
 
-void ft_store_file_remember(const struct ft_store_file *f,
+void ft_store_file_remember(struct ft_store *st, const struct ft_store_file *f,
                             const uint8_t digest[32])
 {
     struct ft_store_stamp now;
     struct stat sb;
 
-    if (fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+    /* A record is a write: it changes the file's ctime, and a read-only
+     * store changes nothing. */
+    if (st->read_only || fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         return;
     ft_store_stamp_take(&now, &sb);
     /* Written to while it was hashed: the digest may be of neither. */

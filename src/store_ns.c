@@ -58,6 +58,15 @@ void ft_store_file_close(struct ft_store_file *f)
     f->fd = -1;
 }
 
+/* An entry's size, time and mode from what fstatat said of a file or a
+ * folder; its name is the caller's to write. */
+static void fill_entry(struct ft_store_entry *e, const struct stat *sb)
+{
+    e->size = S_ISREG(sb->st_mode) ? (uint64_t)sb->st_size : 0;
+    e->mtime = (int64_t)sb->st_mtime;
+    e->mode = (uint32_t)(sb->st_mode & (S_IFMT | 07777));
+}
+
 enum ft_err ft_store_stat(struct ft_store *st, const char *name,
                           struct ft_store_entry *info)
 {
@@ -73,9 +82,7 @@ enum ft_err ft_store_stat(struct ft_store *st, const char *name,
     if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
         return FT_ERR_DENIED;
     snprintf(info->name, sizeof(info->name), "%s", name);
-    info->size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
-    info->mtime = (int64_t)sb.st_mtime;
-    info->mode = (uint32_t)(sb.st_mode & (S_IFMT | 07777));
+    fill_entry(info, &sb);
     return FT_OK;
 }
 
@@ -183,9 +190,11 @@ enum ft_err ft_store_move(struct ft_store *st, const char *from, const char *to)
 }
 
 /* Lists the folder dir_fd, whose name (relative to the listed folder) is
- * prefix; descends into subfolders when recursive. */
-static enum ft_err list_folder(int dir_fd, const char *prefix, bool recursive,
-                               int depth, ft_store_list_fn fn, void *ctx)
+ * prefix; descends into subfolders when recursive. top: dir_fd is the
+ * store's root, the one folder whose ".ft" is not the client's. */
+static enum ft_err list_folder(int dir_fd, bool top, const char *prefix,
+                               bool recursive, int depth, ft_store_list_fn fn,
+                               void *ctx)
 {
     struct ft_store_entry e;
     struct dirent *de;
@@ -198,7 +207,8 @@ static enum ft_err list_folder(int dir_fd, const char *prefix, bool recursive,
         struct stat sb;
         int n;
 
-        if (ft_name_check(de->d_name, strlen(de->d_name)) != FT_OK)
+        if ((top ? ft_name_check : ft_name_check_below)(de->d_name,
+                                                       strlen(de->d_name)) != FT_OK)
             continue; /* ".", "..", the metadata folder, odd names */
         if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
             (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)))
@@ -207,9 +217,7 @@ static enum ft_err list_folder(int dir_fd, const char *prefix, bool recursive,
                      prefix[0] ? "/" : "", de->d_name);
         if (n < 0 || (size_t)n >= sizeof(e.name))
             continue;
-        e.size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
-        e.mtime = (int64_t)sb.st_mtime;
-        e.mode = (uint32_t)(sb.st_mode & (S_IFMT | 07777));
+        fill_entry(&e, &sb);
         err = fn(&e, ctx);
         if (err == FT_OK && recursive && S_ISDIR(sb.st_mode) &&
             depth < FT_PATH_DEPTH_MAX) {
@@ -220,7 +228,7 @@ static enum ft_err list_folder(int dir_fd, const char *prefix, bool recursive,
             if (sub < 0)
                 continue;
             snprintf(sub_prefix, sizeof(sub_prefix), "%s", e.name);
-            err = list_folder(sub, sub_prefix, true, depth + 1, fn, ctx);
+            err = list_folder(sub, false, sub_prefix, true, depth + 1, fn, ctx);
             close(sub);
         }
     }
@@ -228,31 +236,45 @@ static enum ft_err list_folder(int dir_fd, const char *prefix, bool recursive,
     return err;
 }
 
+/* Lists what is at p, asked for as folder: a folder's content, or a
+ * file alone, under the name it was asked by, as ls(1) lists one. */
+static enum ft_err list_place(struct place *p, const char *folder,
+                              bool recursive, ft_store_list_fn fn, void *ctx)
+{
+    struct ft_store_entry e;
+    struct stat sb;
+    enum ft_err err = ft_store_place_stat(p, &sb);
+    int dir_fd;
+
+    if (err != FT_OK)
+        return err;
+    if (S_ISREG(sb.st_mode)) {
+        snprintf(e.name, sizeof(e.name), "%s", folder);
+        fill_entry(&e, &sb);
+        return fn(&e, ctx);
+    }
+    if (!S_ISDIR(sb.st_mode))
+        return FT_ERR_NOT_FOUND;
+    dir_fd = openat(p->dir_fd, p->leaf,
+                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir_fd < 0)
+        return ft_store_from_errno(errno);
+    err = list_folder(dir_fd, false, "", recursive, 1, fn, ctx);
+    close(dir_fd);
+    return err;
+}
+
 enum ft_err ft_store_list(struct ft_store *st, const char *folder,
                           bool recursive, ft_store_list_fn fn, void *ctx)
 {
     struct place p;
-    struct stat sb;
     enum ft_err err;
-    int dir_fd;
 
     if (folder == NULL || folder[0] == '\0')
-        return list_folder(st->root_fd, "", recursive, 1, fn, ctx);
+        return list_folder(st->root_fd, true, "", recursive, 1, fn, ctx);
     err = ft_store_resolve(st, folder, false, &p);
     if (err == FT_OK)
-        err = ft_store_place_stat(&p, &sb);
-    if (err == FT_OK && !S_ISDIR(sb.st_mode))
-        err = FT_ERR_NOT_FOUND;
-    if (err == FT_OK) {
-        dir_fd = openat(p.dir_fd, p.leaf,
-                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dir_fd < 0) {
-            err = ft_store_from_errno(errno);
-        } else {
-            err = list_folder(dir_fd, "", recursive, 1, fn, ctx);
-            close(dir_fd);
-        }
-    }
+        err = list_place(&p, folder, recursive, fn, ctx);
     ft_store_place_release(st, &p);
     return err;
 }

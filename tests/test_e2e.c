@@ -392,6 +392,176 @@ static void test_list(void **state)
     free(inflight);
 }
 
+/* The names of a listing, each followed by ';', in the server's order. */
+static int name_list(const struct ft_entry *e, void *ctx)
+{
+    char *names = ctx;
+
+    if (strlen(names) + strlen(e->name) + 2 > 256)
+        return -1;
+    strcat(names, e->name);
+    strcat(names, e->is_dir ? "/;" : ";");
+    return 0;
+}
+
+/* ls of a file lists that file, as stat shows it; "/" and "." are the
+ * top, through the library and through `ft ls`. */
+static void test_list_file_and_top(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char *two = tu_path(f->server.root, "d/two");
+    char *dir = tu_path(f->server.root, "d");
+    char *out = tu_path(f->work, "ls.out");
+    static const char *const tops[] = { "/", ".", "./", NULL };
+    struct ft_stat st;
+    char names[256] = "";
+    char err[1024], shown[256];
+    int fd;
+    ssize_t n;
+
+    assert_int_equal(mkdir(dir, 0755), 0);
+    tu_write_bytes(two, "22", 2);
+    assert_int_equal(ft_client_stat(c, "d/two", &st), FT_OK);
+    for (int recursive = 0; recursive <= 1; recursive++) {
+        names[0] = '\0';
+        assert_int_equal(ft_client_list_folder(c, "d/two", recursive, name_list,
+                                               names), FT_OK);
+        assert_string_equal(names, "d/two;");
+    }
+    for (size_t i = 0; i < sizeof(tops) / sizeof(*tops); i++) {
+        names[0] = '\0';
+        assert_int_equal(ft_client_list_folder(c, tops[i], false, name_list,
+                                               names), FT_OK);
+        assert_string_equal(names, "d/;");
+    }
+    ft_client_close(c);
+    {
+        const char *args[] = { "ls", "-p", f->server.portstr, "d/two", NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
+        fd = open(out, O_RDONLY);
+        assert_true(fd >= 0);
+        n = read(fd, shown, sizeof(shown) - 1);
+        close(fd);
+        assert_true(n > 0);
+        shown[n] = '\0';
+        assert_non_null(strstr(shown, "  d/two\n"));
+    }
+    {
+        const char *args[] = { "ls", "-p", f->server.portstr, "/", NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
+    }
+    free(two);
+    free(dir);
+    free(out);
+}
+
+/* A ".ft" below the top is an ordinary name: put -r, ls, get -r, mv and
+ * rm all see it. Only the store's own, at the top, stays out of reach. */
+static void test_dot_ft_below_the_top(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char *src = tu_path(f->work, "src");
+    char *d = tu_path(f->work, "src/d");
+    char *deep = tu_path(f->work, "src/d/.ft");
+    char *file = tu_path(f->work, "src/.ft");
+    char *deep_file = tu_path(f->work, "src/d/.ft/x");
+    char *back = tu_path(f->work, "back");
+    char *back_file = tu_path(f->work, "back/.ft");
+    char *back_deep = tu_path(f->work, "back/d/.ft/x");
+    const struct ft_tree_item put = { src, "t" }, get = { back, "t" };
+    struct ft_tree_copy copy = { &put, 1, true, NULL, NULL };
+    char names[256] = "";
+    int fd;
+
+    assert_int_equal(mkdir(src, 0755), 0);
+    assert_int_equal(mkdir(d, 0755), 0);
+    assert_int_equal(mkdir(deep, 0755), 0);
+    tu_write_bytes(file, "top", 3);
+    tu_write_bytes(deep_file, "deep", 4);
+    assert_int_equal(ft_client_put_tree(c, &copy), FT_OK);
+    assert_int_equal(ft_client_list_folder(c, "t/d", true, name_list, names),
+                     FT_OK);
+    assert_string_equal(names, ".ft/;.ft/x;");
+    names[0] = '\0';
+    assert_int_equal(ft_client_list_folder(c, "t", false, name_list, names),
+                     FT_OK);
+    assert_non_null(strstr(names, ".ft;"));
+    copy.items = &get;
+    assert_int_equal(ft_client_get_tree(c, &copy), FT_OK);
+    assert_true(tu_files_equal(file, back_file));
+    assert_true(tu_files_equal(deep_file, back_deep));
+    assert_int_equal(ft_client_move(c, "t/d/.ft", "u/.ft"), FT_OK);
+    assert_int_equal(ft_client_remove(c, "t/.ft"), FT_OK);
+    assert_int_equal(ft_client_remove_tree(c, "u/.ft", true), FT_OK);
+    /* The top's own: refused, the connection still usable. */
+    fd = open(file, O_RDONLY);
+    assert_int_equal(ft_client_put(c, fd, 3, ".ft", NULL, NULL), FT_ERR_BAD_NAME);
+    close(fd);
+    fd = open(file, O_RDONLY);
+    assert_int_equal(ft_client_put(c, fd, 3, ".ft/x", NULL, NULL), FT_ERR_BAD_NAME);
+    close(fd);
+    assert_int_equal(ft_client_list_folder(c, ".ft", false, name_list, names),
+                     FT_ERR_BAD_NAME);
+    ft_client_close(c);
+    free(src);
+    free(d);
+    free(deep);
+    free(file);
+    free(deep_file);
+    free(back);
+    free(back_file);
+    free(back_deep);
+}
+
+/* Whether the last refusal said want. */
+static void assert_refused(struct ft_client *c, enum ft_err got, const char *want)
+{
+    assert_int_equal(got, FT_ERR_DENIED);
+    if (strstr(ft_client_error(c), want) == NULL)
+        fail_msg("'%s' does not say \"%s\"", ft_client_error(c), want);
+}
+
+/* A refusal for something in the way says which one is where. */
+static void test_denied_says_what_is_where(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char *file = tu_path(f->server.root, "f");
+    char *dir = tu_path(f->server.root, "d");
+    char *link = tu_path(f->server.root, "l");
+    char *src = tu_path(f->work, "src");
+    struct ft_stat st;
+    int fd;
+
+    tu_write_bytes(file, "file", 4);
+    tu_write_bytes(src, "new", 3);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(symlink("f", link), 0);
+    fd = open(src, O_RDONLY);
+    assert_refused(c, ft_client_put(c, fd, 3, "f/x/y", NULL, NULL),
+                   "'f/x/y': 'f' is a file, where a folder should be");
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    assert_refused(c, ft_client_put(c, fd, 3, "l/x", NULL, NULL),
+                   "'l/x': 'l' is a symbolic link, where a folder should be");
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    assert_refused(c, ft_client_put(c, fd, 3, "d", NULL, NULL), "'d' is a folder");
+    close(fd);
+    assert_refused(c, ft_client_stat(c, "l", &st), "'l' is a symbolic link");
+    assert_refused(c, ft_client_move(c, "f", "d"), "'d' is a folder");
+    assert_refused(c, ft_client_move(c, "l", "m"), "'l' is a symbolic link");
+    assert_refused(c, ft_client_move(c, "d", "d/e"), "'d' cannot move into itself");
+    assert_refused(c, ft_client_remove(c, "f/x"), "'f/x': 'f' is a file");
+    ft_client_close(c);
+    free(file);
+    free(dir);
+    free(link);
+    free(src);
+}
+
 /* The raw side of a conversation: a connection past the handshake. */
 static void raw_handshake(struct ft_conn *conn, uint16_t port)
 {
@@ -515,6 +685,112 @@ static void test_bad_frames_after_handshake(void **state)
     ft_conn_free(&conn);
 
     random_round_trip(state, 100, false);
+}
+
+/* Sends a PUT of content as name, its DATA and an END that says total
+ * and, with digest, the content's BLAKE2b-256; reads READY first unless
+ * the PUT is pipelined. */
+static void raw_put(struct ft_conn *conn, uint32_t flags, const char *name,
+                    const char *content, uint64_t total, bool digest)
+{
+    struct ft_msg put = { .type = FT_MSG_PUT };
+    struct ft_msg end = { .type = FT_MSG_END };
+    struct ft_msg m;
+    struct ft_hash h;
+
+    put.u.put.flags = flags;
+    put.u.put.size = strlen(content);
+    put.u.put.name.ptr = (const uint8_t *)name;
+    put.u.put.name.len = strlen(name);
+    assert_int_equal(ft_conn_send(conn, &put), FT_OK);
+    if (!(flags & FT_XFER_PIPELINE)) {
+        assert_int_equal(ft_conn_recv(conn, &m, 5000), FT_OK);
+        assert_int_equal(m.type, FT_MSG_READY);
+    }
+    assert_int_equal(ft_conn_send_raw(conn, FT_MSG_DATA, content, strlen(content)),
+                     FT_OK);
+    ft_hash_init(&h);
+    ft_hash_update(&h, content, strlen(content));
+    ft_hash_final(&h, end.u.end.digest);
+    end.u.end.total = total;
+    end.u.end.has_digest = digest;
+    assert_int_equal(ft_conn_send(conn, &end), FT_OK);
+}
+
+/* An END that breaks the rules (a wrong total, no digest under VERIFY),
+ * pipelined or not: ERROR PROTOCOL, nothing stored, and the server closes
+ * (PROTOCOL.md 11.3). */
+static void test_bad_end_closes(void **state)
+{
+    struct tu_fixture *f = *state;
+    static const struct {
+        uint32_t flags;
+        uint64_t total;
+        bool digest;
+    } cases[] = {
+        { FT_XFER_VERIFY, 4, true },   /* one byte short */
+        { FT_XFER_VERIFY, 5, false },  /* no digest */
+        { FT_XFER_VERIFY | FT_XFER_PIPELINE, 6, true },
+        { FT_XFER_VERIFY | FT_XFER_PIPELINE, 5, false },
+    };
+    char *stored = tu_path(f->server.root, "bad");
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        struct ft_conn conn;
+        struct ft_msg m;
+
+        assert_true(tu_raw_handshake(&conn, f->server.port, FT_FEATURE_PIPELINE,
+                                     5000, NULL));
+        raw_put(&conn, cases[i].flags, "bad", "hello", cases[i].total,
+                cases[i].digest);
+        assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+        assert_int_equal(m.type, FT_MSG_ERROR);
+        assert_int_equal(m.u.error.code, FT_ERR_PROTOCOL);
+        assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_ERR_CLOSED);
+        ft_conn_free(&conn);
+        assert_false(tu_exists(stored));
+    }
+    free(stored);
+}
+
+/* A GET of a folder is refused; with RESUME the server closes after it
+ * (PROTOCOL.md 9.2), without it the connection goes on. */
+static void test_resumed_get_of_folder_closes(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_msg get = { .type = FT_MSG_GET };
+    struct ft_msg sums = { .type = FT_MSG_SUMS };
+    struct ft_msg list = { .type = FT_MSG_LIST };
+    char *dir = tu_path(f->server.root, "dir");
+    struct ft_conn conn;
+    struct ft_msg m;
+
+    assert_int_equal(mkdir(dir, 0755), 0);
+    get.u.get.name.ptr = (const uint8_t *)"dir";
+    get.u.get.name.len = 3;
+
+    assert_true(tu_raw_handshake(&conn, f->server.port, 0, 5000, NULL));
+    get.u.get.flags = FT_XFER_VERIFY;
+    assert_int_equal(ft_conn_send(&conn, &get), FT_OK);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_ERROR);
+    assert_int_equal(m.u.error.code, FT_ERR_DENIED);
+    assert_int_equal(ft_conn_send(&conn, &list), FT_OK);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_ENTRY);
+    ft_conn_free(&conn);
+
+    assert_true(tu_raw_handshake(&conn, f->server.port, 0, 5000, NULL));
+    get.u.get.flags = FT_XFER_VERIFY | FT_XFER_RESUME;
+    sums.u.sums.chunk = FT_RESUME_CHUNK_BYTES;
+    assert_int_equal(ft_conn_send(&conn, &get), FT_OK);
+    assert_int_equal(ft_conn_send(&conn, &sums), FT_OK);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_ERROR);
+    assert_int_equal(m.u.error.code, FT_ERR_DENIED);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_ERR_CLOSED);
+    ft_conn_free(&conn);
+    free(dir);
 }
 
 /* Hostile names never reach the file system. */
@@ -823,6 +1099,9 @@ int main(void)
         TU_TEST_SERVER(test_text_compressed),
         TU_TEST_SERVER(test_ls_rm_and_overwrite),
         TU_TEST_SERVER(test_list),
+        TU_TEST_SERVER(test_list_file_and_top),
+        TU_TEST_SERVER(test_dot_ft_below_the_top),
+        TU_TEST_SERVER(test_denied_says_what_is_where),
         TU_TEST_SERVER(test_progress_reports),
         TU_TEST_SERVER(test_recorded_digest),
         TU_TEST_SERVER(test_small_file_unrecorded),
@@ -831,6 +1110,8 @@ int main(void)
         TU_TEST_SERVER(test_garbage_then_next_client),
         TU_TEST_SERVER(test_bad_frames_after_handshake),
         TU_TEST_SERVER(test_hostile_names_refused),
+        TU_TEST_SERVER(test_bad_end_closes),
+        TU_TEST_SERVER(test_resumed_get_of_folder_closes),
         TU_TEST_SERVER(test_pipelined_puts),
         TU_TEST_SERVER(test_pipelined_refusals),
         TU_TEST_SERVER(test_pipelined_batch_overwrites),

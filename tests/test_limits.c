@@ -2,7 +2,7 @@
  * the defence is taken away: the client cap, the handshake and idle
  * timeouts (and the per-frame deadline that stops a slow loris), the file
  * size limit announced and reached, the frame limit, the inflate bound, the
- * read-only mode, and the command line's refusal of impossible limits. */
+ * read-only mode (which writes nothing), and the command line's refusal of impossible limits. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -459,6 +460,44 @@ static void test_read_only(void **state)
     free(stored_new);
 }
 
+/* A read-only server writes nothing, not even the digest record that a
+ * STAT or a verified GET of a file without one would leave (which changes
+ * the file's ctime). */
+static void test_read_only_records_no_digest(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .read_only = true };
+    char *seed = NULL, *back = tu_path(f->tu.work, "back");
+    struct stat before, after;
+    struct ft_transfer t;
+    struct ft_stat info;
+    struct ft_client *c;
+
+    tu_server_start(&f->tu.server, &cfg);
+    /* Large enough to be worth a record (store_int.h). */
+    seed = tu_path(f->tu.server.root, "seed");
+    tu_write_random(seed, 256 * 1024, 7);
+    if (setxattr(seed, "user.ft.probe", "1", 1, 0) != 0) {
+        free(seed);
+        free(back);
+        skip(); /* no extended attributes here: nothing would be recorded */
+    }
+    assert_int_equal(removexattr(seed, "user.ft.probe"), 0);
+    assert_int_equal(stat(seed, &before), 0);
+    c = tu_connect(f->tu.server.port, &patient);
+    assert_int_equal(ft_client_stat(c, "seed", &info), FT_OK);
+    assert_int_equal(ft_client_get_file(c, "seed", back, NULL, &t), FT_OK);
+    assert_true(t.verified);
+    ft_client_close(c);
+    assert_int_equal(stat(seed, &after), 0);
+    assert_int_equal(after.st_ctim.tv_sec, before.st_ctim.tv_sec);
+    assert_int_equal(after.st_ctim.tv_nsec, before.st_ctim.tv_nsec);
+    assert_true(getxattr(seed, "user.ft.blake2b256", NULL, 0) < 0);
+    assert_int_equal(errno, ENODATA);
+    free(seed);
+    free(back);
+}
+
 /* Impossible limits are usage errors: the server never starts. */
 static void test_cli_refuses_bad_limits(void **state)
 {
@@ -504,6 +543,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_decompression_bomb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_records_no_digest, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_cli_refuses_bad_limits, setup,
                                         teardown),
     };

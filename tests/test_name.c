@@ -1,11 +1,12 @@
-/* test_name.c - what a name may be (ft_name_check) and how one is shown to
- * a person (ft_name_quote). */
+/* test_name.c - what a name may be (ft_name_check, ft_name_check_below)
+ * and how one is shown to a person (ft_name_quote). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,27 @@ static void test_invalid_names(void **state)
             FT_ERR_BAD_NAME)
             fail_msg("invalid name #%zu (len %zu) accepted", i,
                      invalid_names[i].len);
+    }
+}
+
+/* Below the top of the store, ".ft" is a name like any other: a listing
+ * of folder "a" holding "a/.ft/b" names it ".ft/b". Every other rule
+ * stands. */
+static void test_names_below_the_top(void **state)
+{
+    (void)state;
+    assert_int_equal(ft_name_check_below(".ft", 3), FT_OK);
+    assert_int_equal(ft_name_check_below(".ft/tmp", 7), FT_OK);
+    assert_int_equal(ft_name_check(".ft", 3), FT_ERR_BAD_NAME);
+    for (size_t i = 0; i < sizeof(valid_names) / sizeof(valid_names[0]); i++)
+        assert_int_equal(ft_name_check_below(valid_names[i].name, valid_names[i].len),
+                         FT_OK);
+    for (size_t i = 0; i < sizeof(invalid_names) / sizeof(invalid_names[0]); i++) {
+        bool reserved = strncmp(invalid_names[i].name, ".ft", 3) == 0;
+
+        assert_int_equal(ft_name_check_below(invalid_names[i].name,
+                                             invalid_names[i].len),
+                         reserved ? FT_OK : FT_ERR_BAD_NAME);
     }
 }
 
@@ -271,6 +293,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_names),
         cmocka_unit_test(test_invalid_names),
+        cmocka_unit_test(test_names_below_the_top),
         cmocka_unit_test(test_len_not_strlen),
         cmocka_unit_test(test_length_limits),
         cmocka_unit_test(test_every_single_byte),

@@ -727,6 +727,106 @@ static void test_list_hides_metadata_and_bad_names(void **state)
     free(ctl);
 }
 
+/* A file lists as itself alone, under the name it was asked by, with or
+ * without recursive; a link still lists as nothing. */
+static void test_list_of_a_file(void **state)
+{
+    struct fixture *f = *state;
+    char *link = tu_path(f->root, "d/link");
+    struct listing l;
+
+    put(f->st, "d/f.txt", "four");
+    put(f->st, "d/g.txt", "other");
+    assert_int_equal(symlink("f.txt", link), 0);
+    for (int recursive = 0; recursive <= 1; recursive++) {
+        memset(&l, 0, sizeof(l));
+        assert_int_equal(ft_store_list(f->st, "d/f.txt", recursive, collect, &l),
+                         FT_OK);
+        assert_int_equal(l.count, 1);
+        assert_string_equal(l.names[0], "d/f.txt");
+        assert_int_equal(l.sizes[0], 4);
+    }
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ft_store_list(f->st, "d/link", false, collect, &l),
+                     FT_ERR_NOT_FOUND);
+    assert_int_equal(ft_store_list(f->st, "d/f.txt/x", false, collect, &l),
+                     FT_ERR_DENIED);
+    assert_int_equal(l.count, 0);
+    free(link);
+}
+
+/* Only the store's own ".ft", at its root, is hidden and refused; below
+ * the root ".ft" is an ordinary name for every operation. */
+static void test_dot_ft_below_the_root(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_store_entry info;
+    struct ft_upload up;
+    struct listing l;
+    int fd = -1;
+
+    put(f->st, "a/.ft", "file");
+    put(f->st, "b/.ft/c", "deep");
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ft_store_list(f->st, NULL, true, collect, &l), FT_OK);
+    assert_int_equal(l.count, 5); /* a, a/.ft, b, b/.ft, b/.ft/c */
+    assert_true(listed(&l, "a/.ft") >= 0);
+    assert_true(listed(&l, "b/.ft/c") >= 0);
+    assert_int_equal(listed(&l, ".ft"), -1);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ft_store_list(f->st, "b", true, collect, &l), FT_OK);
+    assert_int_equal(l.count, 2);
+    assert_true(listed(&l, ".ft") >= 0);
+    assert_true(listed(&l, ".ft/c") >= 0);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ft_store_list(f->st, "b/.ft", false, collect, &l), FT_OK);
+    assert_int_equal(l.count, 1);
+
+    assert_int_equal(open_file(f->st, "a/.ft", &fd, &info), FT_OK);
+    close(fd);
+    assert_int_equal(ft_store_stat(f->st, "b/.ft", &info), FT_OK);
+    assert_true(S_ISDIR(info.mode));
+    assert_int_equal(ft_store_move(f->st, "b/.ft", "c/.ft"), FT_OK);
+    assert_file_is(f->root, "c/.ft/c", "deep");
+    assert_int_equal(ft_store_remove(f->st, "a/.ft", false), FT_OK);
+    assert_int_equal(ft_store_remove(f->st, "c/.ft", true), FT_OK);
+    /* The root's own stays out of reach. */
+    assert_int_equal(ft_store_upload_begin(f->st, ".ft/x", &up), FT_ERR_BAD_NAME);
+    assert_int_equal(ft_store_list(f->st, ".ft", false, collect, &l),
+                     FT_ERR_BAD_NAME);
+    assert_int_equal(ft_store_stat(f->st, ".ft", &info), FT_ERR_BAD_NAME);
+}
+
+/* What a refused name met, and where: the first thing on its way that is
+ * not a folder, or what is at the name itself. */
+static void test_obstacle(void **state)
+{
+    struct fixture *f = *state;
+    char *link = tu_path(f->root, "d/link");
+    char *fifo = tu_path(f->root, "d/fifo");
+    size_t at = 99;
+
+    put(f->st, "d/f", "file");
+    assert_int_equal(symlink("f", link), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(ft_store_obstacle(f->st, "d/f/x/y", &at), FT_STORE_FILE);
+    assert_int_equal(at, 3);
+    assert_int_equal(ft_store_obstacle(f->st, "d/link/x", &at), FT_STORE_LINK);
+    assert_int_equal(at, 6);
+    assert_int_equal(ft_store_obstacle(f->st, "d/fifo/x", &at), FT_STORE_SPECIAL);
+    assert_int_equal(at, 6);
+    assert_int_equal(ft_store_obstacle(f->st, "d/link", &at), FT_STORE_LINK);
+    assert_int_equal(at, 6);
+    assert_int_equal(ft_store_obstacle(f->st, "d", &at), FT_STORE_FOLDER);
+    assert_int_equal(at, 1);
+    assert_int_equal(ft_store_obstacle(f->st, "d/f", &at), FT_STORE_FILE);
+    assert_int_equal(at, 3);
+    assert_int_equal(ft_store_obstacle(f->st, "d/none/x", &at), FT_STORE_NOTHING);
+    assert_int_equal(ft_store_obstacle(f->st, ".ft/tmp", &at), FT_STORE_NOTHING);
+    free(link);
+    free(fifo);
+}
+
 static enum ft_err stop_at_first(const struct ft_store_entry *e, void *ctx)
 {
     int *calls = ctx;
@@ -921,16 +1021,48 @@ static void test_file_remember_only_unchanged(void **state)
     assert_true(fd >= 0);
     assert_int_equal(write(fd, "y", 1), 1);
     close(fd);
-    ft_store_file_remember(&file, digest);
+    ft_store_file_remember(f->st, &file, digest);
     ft_store_file_close(&file);
     assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
     assert_false(ft_store_file_digest(&file, got));
-    ft_store_file_remember(&file, digest);
+    ft_store_file_remember(f->st, &file, digest);
     ft_store_file_close(&file);
     assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
     assert_true(ft_store_file_digest(&file, got));
     assert_memory_equal(got, digest, sizeof(digest));
     ft_store_file_close(&file);
+    free(path);
+}
+
+/* A read-only store records no digest: the record is a write, and it
+ * would change the file's ctime. */
+static void test_read_only_remembers_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_store_file file;
+    struct ft_store *ro;
+    struct stat before, after;
+    uint8_t digest[32], got[32];
+    char *path = tu_path(f->root, "big");
+
+    memset(digest, 0xef, sizeof(digest));
+    put_sized(f->st, "big", 128 * 1024, NULL);
+    if (!xattrs_work(f->base))
+        skip();
+    ft_store_close(f->st);
+    f->st = NULL;
+    ro = open_store(f->root, true);
+    assert_int_equal(stat(path, &before), 0);
+    assert_int_equal(ft_store_open_file(ro, "big", &file), FT_OK);
+    ft_store_file_remember(ro, &file, digest);
+    assert_false(ft_store_file_digest(&file, got));
+    ft_store_file_close(&file);
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(after.st_ctim.tv_sec, before.st_ctim.tv_sec);
+    assert_int_equal(after.st_ctim.tv_nsec, before.st_ctim.tv_nsec);
+    assert_true(getxattr(path, "user.ft.blake2b256", NULL, 0) < 0);
+    assert_int_equal(errno, ENODATA);
+    ft_store_close(ro);
     free(path);
 }
 
@@ -960,11 +1092,15 @@ int main(void)
         T(test_invalid_names_refused_everywhere),
         T(test_list_hides_metadata_and_bad_names),
         T(test_list_stops_on_callback_error),
+        T(test_list_of_a_file),
+        T(test_dot_ft_below_the_root),
+        T(test_obstacle),
         T(test_commit_mode),
         T(test_held_uploads),
         T(test_held_batch_first_fails),
         T(test_file_digest_recorded_at_commit),
         T(test_file_remember_only_unchanged),
+        T(test_read_only_remembers_nothing),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

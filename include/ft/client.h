@@ -196,8 +196,9 @@ struct ft_entry {
 typedef int (*ft_list_fn)(const struct ft_entry *e, void *ctx);
 enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx);
 
-/* Lists a folder (NULL: the top), and with recursive everything below it,
- * names relative to the folder. */
+/* Lists a folder (NULL, "", "/" or ".": the top), and with recursive
+ * everything below it, names relative to the folder; a file lists as
+ * itself alone, named folder. */
 enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
                                   bool recursive, ft_list_fn fn, void *ctx);
 

@@ -517,11 +517,16 @@ static enum ft_err get_dir(const struct tree *t, const char *remote,
     return err;
 }
 
-/* Downloads one item: with recursive, a folder with everything in it. */
+/* Downloads one item: with recursive, a folder with everything in it. A
+ * file named with recursive comes as itself, as put_item sends one (its
+ * LIST would be that file alone, not a folder to make). */
 static enum ft_err get_item(const struct tree *t, const struct ft_tree_item *item,
                             bool recursive)
 {
-    if (recursive)
+    struct ft_stat st;
+
+    if (recursive &&
+        (ft_client_stat_quick(t->c, item->remote, &st) != FT_OK || st.is_dir))
         return get_dir(t, item->remote, item->local);
     return get_file(t, item->remote, item->local);
 }

@@ -411,6 +411,7 @@ static void test_list(void **state)
     char *one = tu_path(f->server.root, "one");
     char *two = tu_path(f->server.root, "two");
     char *inflight = tu_path(f->server.root, ".ft/tmp/up-inflight");
+    char *back = tu_path(f->work, "two");
     static const char *const tops[] = { NULL, "/", ".", "./" };
     struct ft_stat st;
     char names[256];
@@ -437,19 +438,29 @@ static void test_list(void **state)
     }
     ft_client_close(c);
     ls_shows(f, "two", "  two\n");
+    {   /* get -r of a file fetches the file, as put -r sends one. */
+        const char *args[] = { "get", "-q", "-r", "-p", f->server.portstr, "two",
+                               back, NULL };
+        char err[1024];
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(two, back));
+    }
     ls_shows(f, "/", "  one\n");
     ls_shows(f, ".", "  two\n");
     free(one);
     free(two);
     free(inflight);
+    free(back);
 }
 
 /* A ".ft" below the top is an ordinary name: put -r, ls, get -r, mv and
  * rm all see it. Only the store's own, at the top, stays out of reach. */
 static void test_dot_ft_below_the_top(void **state)
 {
+    char names[256] = "";
+    int fd;
     struct tu_fixture *f = *state;
-    struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "src");
     char *d = tu_path(f->work, "src/d");
     char *deep = tu_path(f->work, "src/d/.ft");
@@ -460,8 +471,7 @@ static void test_dot_ft_below_the_top(void **state)
     char *back_deep = tu_path(f->work, "back/d/.ft/x");
     const struct ft_tree_item put = { src, "t" }, get = { back, "t" };
     struct ft_tree_copy copy = { &put, 1, true, NULL, NULL };
-    char names[256] = "";
-    int fd;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
 
     assert_int_equal(mkdir(src, 0755), 0);
     assert_int_equal(mkdir(d, 0755), 0);

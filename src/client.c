@@ -473,10 +473,7 @@ enum ft_err ft_client_list(struct ft_client *c, ft_list_fn fn, void *ctx)
     return ft_client_list_folder(c, NULL, false, fn, ctx);
 }
 
-/* Whether folder means the top of the store: nothing, or nothing but "/"
- * and "." ("/", ".", "./"), as a user who types `ft ls /` or `ft ls .`
- * means. On the wire the top is the empty name; those are no names. */
-static bool names_top(const char *folder)
+bool ft_client_names_top(const char *folder)
 {
     const char *p = folder;
 
@@ -500,7 +497,7 @@ enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
 
     if (err != FT_OK)
         return err;
-    if (names_top(folder))
+    if (ft_client_names_top(folder))
         folder = "";
     req.u.list.flags = recursive ? FT_TREE_RECURSIVE : 0;
     req.u.list.folder.ptr = (const uint8_t *)folder;

@@ -83,4 +83,9 @@ enum ft_err ft_client_get_file_at(struct ft_client *c, const char *remote,
                                   const struct ft_transfer_options *opt,
                                   struct ft_transfer *out, bool sent);
 
+/* Whether folder means the top of the store: nothing, or nothing but "/"
+ * and "." ("/", ".", "./"), as a user who types `ft ls /` or `ft ls .`
+ * means. On the wire the top is the empty name; those are no names. */
+bool ft_client_names_top(const char *folder);
+
 #endif

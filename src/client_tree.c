@@ -75,19 +75,26 @@ static void keep(enum ft_err *err, enum ft_err rc)
         *err = rc;
 }
 
-/* folder/leaf, or leaf alone when folder is empty. */
+/* folder/leaf, or leaf alone when folder is empty ("/" stays the root). */
 static char *join(const char *folder, const char *leaf)
 {
     char *out = NULL;
     size_t n = strlen(folder);
 
-    while (n > 0 && folder[n - 1] == '/')
+    while (n > 1 && folder[n - 1] == '/')
         n--;
     if (n == 0)
         return strdup(leaf);
-    if (asprintf(&out, "%.*s/%s", (int)n, folder, leaf) < 0)
+    if (asprintf(&out, "%.*s%s%s", (int)n, folder, folder[n - 1] == '/' ? "" : "/",
+                 leaf) < 0)
         return NULL;
     return out;
+}
+
+/* The same for a remote folder, where "/" and "." are the top. */
+static char *remote_join(const char *folder, const char *leaf)
+{
+    return ft_client_names_top(folder) ? strdup(leaf) : join(folder, leaf);
 }
 
 /* ------------------------------------------------------------------ put */
@@ -219,7 +226,7 @@ static enum ft_err put_entry(const struct tree *t, int dir_fd, const char *dir,
                              int depth)
 {
     char *local = join(dir, de->d_name);
-    char *target = join(remote, de->d_name);
+    char *target = remote_join(remote, de->d_name);
     char why[512];
     struct stat sb;
     int fd = -1;
@@ -306,11 +313,12 @@ static enum ft_err put_item(const struct tree *t, const struct ft_tree_item *ite
 
 /* ------------------------------------------------------------------ get */
 
-/* folder/name for entry e; a folder's ends in '/', as it is told when it
- * cannot be made. */
-static char *entry_path(const char *folder, const struct ft_entry *e)
+/* folder/name for entry e (through join_fn); a folder's ends in '/', as it
+ * is told when it cannot be made. */
+static char *entry_path(char *(*join_fn)(const char *, const char *),
+                        const char *folder, const struct ft_entry *e)
 {
-    char *joined = join(folder, e->name);
+    char *joined = join_fn(folder, e->name);
     char *out = NULL;
 
     if (joined == NULL || !e->is_dir)
@@ -383,7 +391,7 @@ static void ask_ahead(const struct tree *t, struct fetch *f)
             f->next++;
             continue;
         }
-        from = get_pipelines(t, e) ? join(f->remote, e->name) : NULL;
+        from = get_pipelines(t, e) ? remote_join(f->remote, e->name) : NULL;
         if (from == NULL)
             break;
         if (ft_client_get_send(t->c, from, t->opt) != FT_OK) {
@@ -452,8 +460,8 @@ static enum ft_err get_listed_file(const struct tree *t, struct fetch *f,
 static enum ft_err get_entry(const struct tree *t, struct fetch *f, size_t i)
 {
     const struct ft_entry *e = &f->l.entries[i];
-    char *from = entry_path(f->remote, e);
-    char *to = entry_path(f->local, e);
+    char *from = entry_path(remote_join, f->remote, e);
+    char *to = entry_path(join, f->local, e);
     char why[WHY_MAX];
     bool asked;
     int fd;

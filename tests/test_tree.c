@@ -765,11 +765,48 @@ static void test_put_tree_file_swapped_for_link(void **state)
     free(stored);
 }
 
+/* get -r of the top, named as a user would ("/", ".", "./"): the whole
+ * store arrives, each file under its own name. */
+static void test_get_tree_of_the_top(void **state)
+{
+    static const char *const tops[] = { "/", ".", "./" };
+    struct session s;
+    char *src;
+    struct ft_tree_item put;
+
+    (void)state;
+    open_session(&s, 0);
+    src = tu_path(s.f.work, "src");
+    put = (struct ft_tree_item){ .local = src, .remote = "t" };
+    assert_int_equal(mkdir(src, 0755), 0);
+    make_tree(src);
+    ft_client_put_tree(s.c, copy_of(&s, &put, 1, true));
+    for (size_t i = 0; i < sizeof(tops) / sizeof(*tops); i++) {
+        char name[16];
+        char *dest, *got;
+        struct ft_tree_item get;
+
+        snprintf(name, sizeof(name), "top%zu", i);
+        dest = tu_path(s.f.work, name);
+        got = tu_path(dest, "t");
+        get = (struct ft_tree_item){ .local = dest, .remote = tops[i] };
+        fresh(&s);
+        assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &get, 1, true)), FT_OK);
+        assert_int_equal(s.told.failures, 0);
+        assert_same_files(src, got);
+        free(dest);
+        free(got);
+    }
+    close_session(&s);
+    free(src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_tree_and_get_it_back),
         cmocka_unit_test(test_get_tree_into_folder),
+        cmocka_unit_test(test_get_tree_of_the_top),
         cmocka_unit_test(test_get_tree_refuses_link_in_the_way),
         cmocka_unit_test(test_get_tree_stopped_leaves_nothing_due),
         cmocka_unit_test(test_pipelined_refusals),

@@ -14,6 +14,7 @@
 #include "cli_connect.h"
 #include "cli_names.h"
 #include "cli_report.h"
+#include "name.h"
 
 static const char ls_help[] =
     "usage: ft ls [OPTIONS] [FOLDER]\n"
@@ -82,15 +83,18 @@ static int by_name(const void *a, const void *b)
                   ((const struct ft_entry *)b)->name);
 }
 
-/* One line per entry: size, modification time (UTC), name. */
+/* One line per entry: size, modification time (UTC), name, quoted as
+ * every name shown is (name.c). */
 static void print_listing(const struct ft_listing *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        char when[48];
+        char when[48], name[FT_PATH_MAX * 4 + 8];
 
         cli_format_time(when, sizeof(when), l->entries[i].mtime);
-        printf("%12" PRIu64 "  %s  %s%s\n", l->entries[i].size, when,
-               l->entries[i].name, l->entries[i].is_dir ? "/" : "");
+        ft_name_quote(l->entries[i].name, strlen(l->entries[i].name), name,
+                      sizeof(name));
+        printf("%12" PRIu64 "  %s  %s%s\n", l->entries[i].size, when, name,
+               l->entries[i].is_dir ? "/" : "");
     }
 }
 
@@ -109,8 +113,8 @@ int cli_ls(int argc, char **argv)
         return code;
     err = ft_client_list_all(c, argv[optind], a.recursive, &l);
     if (err != FT_OK) {
-        fprintf(stderr, "ft: ls: %s\n", ft_client_error(c));
-        code = cli_exit_code(err);
+        code = cli_report_fail(NULL, cli_exit_code(err), "ls: %s",
+                               ft_client_error(c));
         goto out;
     }
     if (l.n > 1)
@@ -145,9 +149,8 @@ static int each_name(int argc, char **argv, const struct remote_command *this,
 
         if (err == FT_OK)
             continue;
-        fprintf(stderr, "ft: %s %s: %s\n", this->cmd.name, argv[i],
-                ft_client_error(c));
-        code = cli_exit_code(err);
+        code = cli_report_fail(NULL, cli_exit_code(err), "%s %s: %s",
+                               this->cmd.name, argv[i], ft_client_error(c));
         if (code != CLI_EXIT_REFUSED)
             break;
     }
@@ -191,9 +194,8 @@ int cli_mv(int argc, char **argv)
                        cli_last_component(argv[optind], leaf, sizeof(leaf)));
     err = to != NULL ? ft_client_move(c, argv[optind], to) : FT_ERR_NOMEM;
     if (err != FT_OK) {
-        fprintf(stderr, "ft: mv %s: %s\n", argv[optind],
-                to != NULL ? ft_client_error(c) : ft_strerror(err));
-        code = cli_exit_code(err);
+        code = cli_report_fail(NULL, cli_exit_code(err), "mv %s: %s", argv[optind],
+                               to != NULL ? ft_client_error(c) : ft_strerror(err));
     }
     free(to);
     ft_client_close(c);
@@ -203,7 +205,7 @@ int cli_mv(int argc, char **argv)
 /* Prints what stat learnt of name, as text or as one JSON object. */
 static void print_stat(const char *name, const struct ft_stat *st, bool json)
 {
-    char when[48];
+    char when[48], quoted[FT_PATH_MAX * 4 + 8];
     bool in_range;
 
     if (json) {
@@ -216,8 +218,9 @@ static void print_stat(const char *name, const struct ft_stat *st, bool json)
         return;
     }
     in_range = cli_format_time(when, sizeof(when), st->mtime);
+    ft_name_quote(name, strlen(name), quoted, sizeof(quoted));
     printf("name: %s%s\nsize: %" PRIu64 "\nmtime: %s%s\nmode: %04o\n",
-           name, st->is_dir ? "/" : "", st->size, when, in_range ? " UTC" : "",
+           quoted, st->is_dir ? "/" : "", st->size, when, in_range ? " UTC" : "",
            (unsigned)(st->mode & 07777));
     if (!st->is_dir)
         printf("blake2b-256: %s\n", st->digest_hex);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "name.h"
 
 #define DEFAULT_WIDTH 80
 #define NAME_MIN_COLUMNS 8 /* a name cut shorter than this is left out */
@@ -25,42 +26,6 @@ static int64_t now_ms(void)
 
 /* ---------------------------------------------------------------- JSON */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if the bytes
- * there are not one: no overlong forms, no surrogates, nothing above
- * U+10FFFF (RFC 3629). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t len;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4;
-    else
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    }
-    return len;
-}
-
 void cli_json_string(FILE *out, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -68,13 +33,18 @@ void cli_json_string(FILE *out, const char *s, size_t n)
 
     putc('"', out);
     while (i < n) {
-        size_t len = utf8_len(p + i, n - i);
+        size_t len = ft_utf8_len(p + i, n - i);
 
-        if (len == 0 || p[i] < 0x20 || p[i] == 0x7F) {
-            /* A control character, or a byte that is not UTF-8: its value
-             * as a code point, so that nothing is lost or invalid. */
+        if (len == 0) {
+            /* A byte that is not UTF-8: its value as a code point, so that
+             * the string stays valid. */
             fprintf(out, "\\u%04x", (unsigned)p[i]);
             i++;
+        } else if (ft_printable_len(p + i, n - i) == 0) {
+            /* A control character, C1 included: escaped, and lossless, as
+             * it is valid UTF-8. */
+            fprintf(out, "\\u%04x", p[i] == 0xc2 ? (unsigned)p[i + 1] : (unsigned)p[i]);
+            i += len;
         } else if (p[i] == '"' || p[i] == '\\') {
             putc('\\', out);
             putc(p[i], out);
@@ -205,7 +175,7 @@ static size_t name_columns(const char *name)
     size_t n = strlen(name), i = 0, cols = 0;
 
     while (i < n) {
-        size_t len = utf8_len(p + i, n - i);
+        size_t len = ft_utf8_len(p + i, n - i);
 
         cols += len > 1 ? 2 : 1;
         i += len == 0 ? 1 : len;
@@ -215,7 +185,7 @@ static size_t name_columns(const char *name)
 
 /* The name as the terminal may show it, in at most max_cols columns
  * (counted as name_columns does), cut with "..." at the end when longer:
- * control characters and bytes that are not UTF-8 become '?', so a name
+ * control characters (C1 too) and bytes that are not UTF-8 become '?', so a name
  * cannot move the cursor or send the terminal an escape. */
 static void display_name(char *out, size_t cap, const char *name,
                          size_t max_cols)
@@ -226,12 +196,12 @@ static void display_name(char *out, size_t cap, const char *name,
     if (name_columns(name) > max_cols)
         max_cols = max_cols >= 3 ? max_cols - 3 : 0; /* room for "..." */
     while (i < n) {
-        size_t len = utf8_len(p + i, n - i);
+        size_t len = ft_printable_len(p + i, n - i);
         size_t w = len > 1 ? 2 : 1;
 
         if (cols + w > max_cols || o + (len ? len : 1) + 4 > cap)
             break;
-        if (len == 0 || p[i] < 0x20 || p[i] == 0x7F) {
+        if (len == 0) {
             out[o++] = '?';
             i++;
         } else {
@@ -448,14 +418,30 @@ void cli_report_done(struct cli_report *r, const struct ft_transfer *t)
     }
     clear_line(r);
     if (!r->quiet) {
+        char name[FT_PATH_MAX * 4 + 8];
+
+        ft_name_quote(r->name, strlen(r->name), name, sizeof(name));
         fprintf(stderr, "%s %s: %" PRIu64 " bytes in %.3f s (%.1f MB/s)%s\n",
-                r->op, r->name, t->bytes, t->seconds, cli_transfer_rate(t) / 1e6,
+                r->op, name, t->bytes, t->seconds, cli_transfer_rate(t) / 1e6,
                 t->verified ? ", BLAKE2b-256 verified" : ", not verified");
     }
 }
 
 static int vfail(struct cli_report *r, int code, const char *cmd,
                  const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+/* A message as a line may show it: formatted, then quoted as every line
+ * is (name.c), since it may hold a local name or a server's words. */
+static void vmessage(char *out, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vmessage(char *out, size_t cap, const char *fmt, va_list ap)
+{
+    char raw[4096];
+
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    ft_text_quote(raw, strlen(raw), out, cap);
+}
 
 /* "ft: MESSAGE"; with cmd, a usage error: "ft CMD: MESSAGE (see 'ft CMD
  * --help')", or with cmd "" one of ft itself. */
@@ -464,7 +450,7 @@ static int vfail(struct cli_report *r, int code, const char *cmd,
 {
     char msg[4096];
 
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vmessage(msg, sizeof(msg), fmt, ap);
     if (r != NULL && r->json != NULL) {
         fprintf(r->json, "{\"event\":\"error\",\"class\":\"%s\",\"message\":",
                 cli_error_class(code));
@@ -518,7 +504,7 @@ void cli_report_note(struct cli_report *r, const char *fmt, ...)
     if (r != NULL && r->quiet && r->json == NULL)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vmessage(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (r != NULL && r->json == stderr) {
         fputs("{\"event\":\"note\",\"message\":", stderr);

@@ -15,6 +15,7 @@
 #include "cli_connect.h"
 #include "cli_names.h"
 #include "cli_report.h"
+#include "name.h"
 
 /* Room for one component of a name, with a margin. */
 #define LEAF_BUF 512
@@ -108,18 +109,20 @@ static void on_interrupt(int sig)
  * no event for it. */
 static void arm_interrupt(const struct cli_client_args *a, const char *name)
 {
+    char quoted[FT_PATH_MAX * 4 + 8];
     sigset_t block, old;
     int n;
 
     if (a->report->json != NULL)
         return;
+    ft_name_quote(name, strlen(name), quoted, sizeof(quoted));
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     sigprocmask(SIG_BLOCK, &block, &old);
     n = snprintf(interrupted_line, sizeof(interrupted_line),
                  "%sft: %s %s: interrupted%s\n", a->report->tty ? "\r\033[K" : "",
-                 a->report->op, name, a->resumable ? CONTINUE_HINT : "");
+                 a->report->op, quoted, a->resumable ? CONTINUE_HINT : "");
     if (n >= (int)sizeof(interrupted_line)) { /* cut: still one whole line */
         n = (int)sizeof(interrupted_line) - 1;
         interrupted_line[n - 1] = '\n';

@@ -11,6 +11,7 @@
 
 #include "ft/net.h"
 #include "io.h"
+#include "name.h"
 
 /* Room for any message other than DATA: a name of the longest wire length
  * plus fixed fields. */
@@ -166,22 +167,14 @@ enum ft_err ft_conn_send_raw_more(struct ft_conn *c, enum ft_msg_type type,
     return send_frame(c, (uint8_t)type, payload, len, true);
 }
 
-/* Keeps the peer's error as printable text: control bytes would let a
- * hostile server rewrite the user's terminal. */
+/* Keeps the peer's error as printable text, quoted as every line is
+ * (name.c): control bytes would let a hostile peer rewrite the user's
+ * terminal or forge lines of the server's log. */
 static void keep_peer_error(struct ft_conn *c, const struct ft_msg *m)
 {
-    size_t n = m->u.error.text.len;
-
     c->peer_code = (enum ft_err)m->u.error.code;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t b = m->u.error.text.ptr[i];
-
-        bool c1 = b == 0xc2 && i + 1 < n && m->u.error.text.ptr[i + 1] >= 0x80 &&
-                  m->u.error.text.ptr[i + 1] <= 0x9f;
-
-        c->peer_text[i] = (b < 0x20 || b == 0x7f || c1) ? '?' : (char)b;
-    }
-    c->peer_text[n] = '\0';
+    ft_text_quote(m->u.error.text.ptr, m->u.error.text.len, c->peer_text,
+                  sizeof(c->peer_text));
     if (c->peer_code == FT_OK)
         c->peer_code = FT_ERR_SERVER;
 }

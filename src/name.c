@@ -54,25 +54,84 @@ enum ft_err ft_name_check_below(const void *name, size_t len)
     return check(name, len, false);
 }
 
-void ft_name_quote(const void *name, size_t len, char *out, size_t cap)
+size_t ft_utf8_len(const void *s, size_t n)
 {
-    const unsigned char *p = name;
-    size_t o = 0;
+    const unsigned char *p = s;
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t len;
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        len = 2;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        len = 3;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        len = 4;
+    else
+        return 0;
+    if (p[0] == 0xe0)
+        lo = 0xa0;
+    else if (p[0] == 0xed)
+        hi = 0x9f;
+    else if (p[0] == 0xf0)
+        lo = 0x90;
+    else if (p[0] == 0xf4)
+        hi = 0x8f;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    }
+    return len;
+}
+
+size_t ft_printable_len(const void *s, size_t n)
+{
+    const unsigned char *p = s;
+    size_t len = ft_utf8_len(p, n);
+
+    if (p[0] < 0x20 || p[0] == 0x7f || (p[0] == 0xc2 && len == 2 && p[1] <= 0x9f))
+        return 0;
+    return len;
+}
+
+/* The one quoting of names and text; name: backslash is escaped too. */
+static void quote(const unsigned char *p, size_t len, char *out, size_t cap,
+                  bool name)
+{
+    size_t o = 0, i = 0;
 
     /* Invariant: o + 4 <= cap, room for "..." and the terminator. */
-    for (size_t i = 0; i < len; i++) {
-        bool plain = p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\';
-        size_t need = plain ? 1 : 4;
+    while (i < len) {
+        size_t n = ft_printable_len(p + i, len - i);
+        bool plain = n > 0 && !(name && p[i] == '\\');
+        size_t need = plain ? n : 4;
 
         if (o + need + 4 > cap) {
             memcpy(out + o, "...", 3);
             o += 3;
             break;
         }
-        if (plain)
-            out[o++] = (char)p[i];
-        else
+        if (plain) {
+            memcpy(out + o, p + i, n);
+            o += n;
+            i += n;
+        } else {
             o += (size_t)snprintf(out + o, 5, "\\x%02x", p[i]);
+            i++;
+        }
     }
     out[o] = '\0';
+}
+
+void ft_name_quote(const void *name, size_t len, char *out, size_t cap)
+{
+    quote(name, len, out, cap, true);
+}
+
+void ft_text_quote(const void *text, size_t len, char *out, size_t cap)
+{
+    quote(text, len, out, cap, false);
 }

@@ -25,9 +25,27 @@ enum ft_err ft_name_check(const void *name, size_t len);
  * that folder gives it: there ".ft" is an ordinary name, first or not. */
 enum ft_err ft_name_check_below(const void *name, size_t len);
 
-/* Writes name into out (cap bytes) for a message to a person: printable
- * bytes as they are, others as \xNN, cut with "..." when too long. cap must be at
- * least 8. */
+/* Length of the well-formed UTF-8 sequence at s (n > 0 bytes left), 0
+ * when there is none: no overlong forms, no surrogates, nothing above
+ * U+10FFFF (RFC 3629). */
+size_t ft_utf8_len(const void *s, size_t n);
+
+/* Length of the character at s (n > 0 bytes left) when a terminal may be
+ * given it as it is: well-formed UTF-8 and no control (C0, DEL, or C1
+ * U+0080..U+009F, which terminals obey too). 0 when the byte at s must be
+ * escaped: a control, or a byte that is not part of UTF-8 (a raw 0x9b is
+ * CSI to a terminal in an 8-bit mode). */
+size_t ft_printable_len(const void *s, size_t n);
+
+/* Writes name into out (cap bytes) for a message to a person or a log:
+ * printable characters as they are, each other byte (controls, bytes that
+ * are not UTF-8, and backslash, so that the quote reads one way only) as
+ * \xNN; cut between characters with "..." when too long. cap must be at
+ * least 8. Every name either side prints goes through here. */
 void ft_name_quote(const void *name, size_t len, char *out, size_t cap);
+
+/* The same for a line of text that may hold names already quoted (a
+ * message, a peer's error text): backslashes stay as they are. */
+void ft_text_quote(const void *text, size_t len, char *out, size_t cap);
 
 #endif

@@ -505,11 +505,89 @@ static void test_integrity_failure_keeps_nothing(void **state)
     free(partial);
 }
 
+/* Whether text holds a byte a terminal obeys: C0 (a line's end aside),
+ * DEL, or 0x80..0x9f, a C1 control raw or the second byte of one in
+ * UTF-8 (the test's names hold no other character beyond ASCII). */
+static bool holds_control(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f || (*p >= 0x80 && *p <= 0x9f))
+            return true;
+    }
+    return false;
+}
+
+/* Names with controls, encoded C1 (c2 9b: CSI) and raw (9b), are shown
+ * escaped by every line either side prints: ft's error lines about a
+ * local name, its summary line, ls and stat, and the server's log, of a
+ * request and of a client that gives up during the handshake. */
+static void test_controls_never_printed(void **state)
+{
+    struct tu_fixture *s = *state;
+    char err[4096], out[4096];
+    char *src = work(s, "plain.txt"), *listing = work(s, "ls.out");
+    char *missing = work(s, "gone\x1b[2J\xc2\x9b\x9b");
+    const char *port = s->served.portstr;
+    struct ft_conn raw;
+
+    tu_write_text(src, 100);
+    {   /* A local name in an error line. */
+        const char *args[] = { "put", "-p", port, missing, "x", NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 5);
+        assert_non_null(strstr(err, "gone\\x1b[2J\\xc2\\x9b\\x9b"));
+        assert_false(holds_control(err));
+    }
+    {   /* A raw 0x9b is a valid name: the summary line, ls and stat. */
+        const char *put[] = { "put", "-p", port, src, "r\x9b.txt", NULL };
+        const char *ls[] = { "ls", "-p", port, NULL };
+        const char *stat[] = { "stat", "-p", port, "r\x9b.txt", NULL };
+
+        assert_int_equal(tu_run_ft(put, NULL, NULL, err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "put r\\x9b.txt: "));
+        assert_false(holds_control(err));
+        assert_int_equal(tu_run_ft(ls, NULL, listing, err, sizeof(err)), 0);
+        read_text(listing, out, sizeof(out));
+        assert_non_null(strstr(out, "  r\\x9b.txt\n"));
+        assert_false(holds_control(out));
+        assert_int_equal(tu_run_ft(stat, NULL, listing, err, sizeof(err)), 0);
+        read_text(listing, out, sizeof(out));
+        assert_non_null(strstr(out, "name: r\\x9b.txt\n"));
+        assert_false(holds_control(out));
+    }
+    {   /* C1 encoded is no valid name: refused, and said so, escaped. */
+        const char *put[] = { "put", "-p", port, src, "c\xc2\x9b", NULL };
+        const char *ls[] = { "ls", "-p", port, "d\xc2\x9b", NULL };
+
+        assert_int_equal(tu_run_ft(put, NULL, NULL, err, sizeof(err)), 4);
+        assert_non_null(strstr(err, "c\\xc2\\x9b"));
+        assert_false(holds_control(err));
+        assert_int_equal(tu_run_ft(ls, NULL, NULL, err, sizeof(err)), 4);
+        assert_non_null(strstr(err, "d\\xc2\\x9b"));
+        assert_false(holds_control(err));
+    }
+    /* A client that gives up before its HELLO, with words of its own. */
+    assert_int_equal(ft_conn_init(&raw, tu_connect_raw(s->served.port), WAIT_MS), FT_OK);
+    assert_int_equal(ft_conn_send_error(&raw, FT_ERR_USAGE,
+                                        "bye\x1b]0;owned\x07\xc2\x9b\x9b"), FT_OK);
+    assert_true(tu_served_log_until(&s->served, "gave up at handshake", WAIT_MS));
+    ft_conn_free(&raw);
+    assert_true(tu_served_log_until(&s->served, "bye\\x1b]0;owned\\x07\\xc2\\x9b\\x9b",
+                                    WAIT_MS));
+    assert_non_null(strstr(s->served.log, "put r\\x9b.txt "));
+    assert_non_null(strstr(s->served.log, "put c\\xc2\\x9b 0"));
+    assert_false(holds_control(s->served.log));
+    free(src);
+    free(missing);
+    free(listing);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TU_TEST_SERVED(test_put_get_files_and_streams),
         TU_TEST_SERVED(test_exit_codes),
+        TU_TEST_SERVED(test_controls_never_printed),
         TU_TEST_SERVED(test_folders_and_many_files),
         TU_TEST_SERVED(test_sigterm_stops_cleanly),
         TU_TEST_SERVED(test_sighup_stops_cleanly),

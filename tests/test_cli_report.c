@@ -647,8 +647,8 @@ static void test_format_progress_fits_width(void **state)
     assert_true(strncmp(line, "a.txt  ", 7) == 0);
 }
 
-/* A name cannot drive the terminal: escapes and bytes that are not UTF-8
- * are shown as '?'; wide characters count two columns. */
+/* A name cannot drive the terminal: escapes, C1 controls and bytes that
+ * are not UTF-8 are shown as '?'; wide characters count two columns. */
 static void test_format_progress_hostile_name(void **state)
 {
     char line[CLI_LINE_MAX];
@@ -660,6 +660,9 @@ static void test_format_progress_hostile_name(void **state)
     assert_true(strncmp(line, "a?[2Jb??  ", 10) == 0);
     for (const char *p = line; *p != '\0'; p++)
         assert_true((unsigned char)*p >= 0x20 && *p != 0x7f);
+    /* C1 controls too, encoded (c2 9b, CSI) or raw. */
+    cli_format_progress(line, sizeof(line), "a\xc2\x9b" "2Jb\x9b", 1, 2, 1, 1, 80);
+    assert_true(strncmp(line, "a??2Jb?  ", 9) == 0);
     /* 8 wide characters, 16 columns: with 48 columns of figures, a width
      * of 60 leaves 9 for the name: 3 characters and "...". */
     cli_format_progress(line, sizeof(line), wide, 1ull << 30, 2ull << 30, 500e6,

@@ -1,5 +1,5 @@
 /* test_name.c - what a name may be (ft_name_check, ft_name_check_below)
- * and how one is shown to a person (ft_name_quote). */
+ * and how one is shown to a person (ft_name_quote, ft_text_quote). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,24 +185,37 @@ static void test_quote_plain(void **state)
     assert_string_equal(out, "");
 }
 
+/* Each control byte becomes \xNN: C0, DEL, and C1 controls, which reach
+ * a terminal as two UTF-8 bytes (U+009B, CSI, is c2 9b) or, to one in an
+ * 8-bit mode, as a raw byte; so does any byte that is not UTF-8, and a
+ * backslash, so that the output reads one way only. A character whose
+ * UTF-8 merely holds such a byte (U+015B is c5 9b) is printable. */
 static void test_quote_escapes_control_bytes(void **state)
 {
+    static const struct { const char *in; size_t len; const char *want; } cases[] = {
+        /* C0 and DEL. */
+        { "a\nb", 3, "a\\x0ab" }, { "x\x1b[2J", 5, "x\\x1b[2J" }, { "\x7f", 1, "\\x7f" },
+        { "a\0b", 3, "a\\x00b" }, { "\r\t", 2, "\\x0d\\x09" },
+        /* A backslash, as the start of what looks like an escape. */
+        { "a\\x0a", 5, "a\\x5cx0a" },
+        /* C1, encoded and raw, and other bytes that are not UTF-8. */
+        { "a\xc2\x9b" "31m", 6, "a\\xc2\\x9b" "31m" },
+        { "\xc2\x85\xc2\x80\xc2\x9f", 6, "\\xc2\\x85\\xc2\\x80\\xc2\\x9f" },
+        { "r\x9b" "2J", 4, "r\\x9b" "2J" },
+        { "\xff\xfe", 2, "\\xff\\xfe" },
+        /* Overlong and cut sequences are not UTF-8 either. */
+        { "\xc0\x9b\xe6\x97", 4, "\\xc0\\x9b\\xe6\\x97" },
+        /* Printable beyond ASCII: U+00A0 (c2 a0), U+015B, U+65E5, U+1F600. */
+        { "\xc2\xa0\xc5\x9b\xe6\x97\xa5\xf0\x9f\x98\x80", 11,
+          "\xc2\xa0\xc5\x9b\xe6\x97\xa5\xf0\x9f\x98\x80" },
+    };
     char out[64];
 
     (void)state;
-    quote("a\nb", 3, out, sizeof(out));
-    assert_string_equal(out, "a\\x0ab");
-    quote("x\x1b[2J", 5, out, sizeof(out));
-    assert_string_equal(out, "x\\x1b[2J");
-    quote("\x7f", 1, out, sizeof(out));
-    assert_string_equal(out, "\\x7f");
-    quote("a\0b", 3, out, sizeof(out));
-    assert_string_equal(out, "a\\x00b");
-    quote("\r\t", 2, out, sizeof(out));
-    assert_string_equal(out, "\\x0d\\x09");
-    /* A backslash is escaped too, so the output reads one way only. */
-    quote("a\\x0a", 5, out, sizeof(out));
-    assert_string_equal(out, "a\\x5cx0a");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        quote(cases[i].in, cases[i].len, out, sizeof(out));
+        assert_string_equal(out, cases[i].want);
+    }
 }
 
 /* No byte value ever comes out as a raw control byte. */
@@ -219,6 +233,50 @@ static void test_quote_output_printable(void **state)
 
             if (o < 0x20 || o == 0x7f)
                 fail_msg("byte 0x%02x quoted with a raw control byte", b);
+        }
+    }
+}
+
+/* A line of text is quoted the same way, but its backslashes stay: it may
+ * hold a name quoted already, which is not quoted twice. */
+static void test_text_quote(void **state)
+{
+    char out[64];
+    static const char text[] = "no 'a\\x1b' \x1b[2J\xc2\x9b\x9b";
+
+    (void)state;
+    ft_text_quote(text, sizeof(text) - 1, out, sizeof(out));
+    assert_string_equal(out, "no 'a\\x1b' \\x1b[2J\\xc2\\x9b\\x9b");
+}
+
+/* No byte from 0x80 up is a character alone: each is escaped. After c2,
+ * a byte makes U+0080..U+009F (C1 controls: escaped), U+00A0..U+00BF
+ * (printable: as it is) or nothing (escaped). */
+static void test_quote_high_bytes(void **state)
+{
+    char out[32], want[32];
+
+    (void)state;
+    for (unsigned b = 0x80; b < 256; b++) {
+        const char in[2] = { (char)0xc2, (char)b };
+
+        quote(in + 1, 1, out, sizeof(out));
+        snprintf(want, sizeof(want), "\\x%02x", b);
+        assert_string_equal(out, want);
+    }
+    for (unsigned b = 0; b < 256; b++) {
+        const char in[2] = { (char)0xc2, (char)b };
+
+        quote(in, 2, out, sizeof(out));
+        if (b >= 0xa0 && b <= 0xbf)
+            assert_true(strlen(out) == 2 && memcmp(out, in, 2) == 0);
+        else
+            assert_memory_equal(out, "\\xc2", 4);
+        for (size_t i = 0; out[i] != '\0'; i++) {
+            unsigned char o = (unsigned char)out[i];
+
+            if (o < 0x20 || o == 0x7f || (o >= 0x80 && o <= 0x9f))
+                fail_msg("c2 %02x quoted with a raw control byte", b);
         }
     }
 }
@@ -300,6 +358,8 @@ int main(void)
         cmocka_unit_test(test_quote_plain),
         cmocka_unit_test(test_quote_escapes_control_bytes),
         cmocka_unit_test(test_quote_output_printable),
+        cmocka_unit_test(test_text_quote),
+        cmocka_unit_test(test_quote_high_bytes),
         cmocka_unit_test(test_quote_truncates),
         cmocka_unit_test(test_quote_every_cap),
     };

@@ -786,7 +786,7 @@ static void test_peer_error(void **state)
                                     &sink, &res),
                      FT_ERR_IO);
     /* The text is kept, with its control bytes made harmless. */
-    assert_string_equal(f->rcv.peer_text, "read failed?[2J");
+    assert_string_equal(f->rcv.peer_text, "read failed\\x1b[2J");
 }
 
 static void test_unexpected_message(void **state)

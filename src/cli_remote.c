@@ -22,9 +22,10 @@ static const char ls_help[] =
     "modification time (UTC), name; folders end in '/'.\n"
     "  -r, --recursive     everything below, with names relative to FOLDER\n"
     "      --json          print one JSON array on standard output instead,\n"
-    "                      [{\"name\":S,\"size\":N,\"mtime\":SECONDS},...] sorted\n"
-    "                      by name (bytes of a name that are not UTF-8 appear\n"
-    "                      as \\u00XX); a failure is still told as text\n";
+    "                      [{\"name\":S,\"type\":\"file\"|\"folder\",\"size\":N,\n"
+    "                      \"mtime\":SECONDS},...] sorted by name; a name that\n"
+    "                      is not UTF-8 comes as \"name\":null,\"name_base64\":S,\n"
+    "                      its bytes in base64; a failure is still told as text\n";
 
 static const char rm_help[] =
     "usage: ft rm [OPTIONS] NAME...\n"
@@ -42,8 +43,10 @@ static const char stat_help[] =
     "Shows a file's size, modification time, mode and the BLAKE2b-256\n"
     "digest of its content (the hex that 'b2sum -l 256' prints).\n"
     "      --json          one JSON object per NAME on standard output:\n"
-    "                      {\"name\":S,\"size\":N,\"mtime\":N,\"mode\":N,\n"
-    "                      \"folder\":B,\"blake2b_256\":\"hex\"|null}\n";
+    "                      {\"name\":S,\"type\":\"file\"|\"folder\",\"size\":N,\n"
+    "                      \"mtime\":N,\"mode\":N,\"folder\":B,\n"
+    "                      \"blake2b_256\":\"hex\"|null}; a name that is not\n"
+    "                      UTF-8 comes as \"name\":null,\"name_base64\":S\n";
 
 /* A command on remote names: its options, and how many names it takes. */
 struct remote_command {
@@ -209,10 +212,11 @@ static void print_stat(const char *name, const struct ft_stat *st, bool json)
     bool in_range;
 
     if (json) {
-        fputs("{\"name\":", stdout);
-        cli_json_string(stdout, name, strlen(name));
-        printf(",\"size\":%" PRIu64 ",\"mtime\":%" PRId64 ",\"mode\":%u,"
-               "\"folder\":%s,\"blake2b_256\":", st->size, st->mtime,
+        fputs("{", stdout);
+        cli_json_name(stdout, name);
+        printf(",\"type\":\"%s\",\"size\":%" PRIu64 ",\"mtime\":%" PRId64
+               ",\"mode\":%u,\"folder\":%s,\"blake2b_256\":",
+               st->is_dir ? "folder" : "file", st->size, st->mtime,
                (unsigned)(st->mode & 07777), st->is_dir ? "true" : "false");
         printf(st->is_dir ? "null}\n" : "\"%s\"}\n", st->digest_hex);
         return;

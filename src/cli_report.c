@@ -4,6 +4,7 @@
 #include "cli_report.h"
 
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -36,9 +37,10 @@ void cli_json_string(FILE *out, const char *s, size_t n)
         size_t len = ft_utf8_len(p + i, n - i);
 
         if (len == 0) {
-            /* A byte that is not UTF-8: its value as a code point, so that
-             * the string stays valid. */
-            fprintf(out, "\\u%04x", (unsigned)p[i]);
+            /* A byte that is not UTF-8 has no place in a JSON string: it
+             * shows as what it is, replaced. Names never come here
+             * (cli_json_name), nor messages (quoted first). */
+            fputs("\\ufffd", out);
             i++;
         } else if (ft_printable_len(p + i, n - i) == 0) {
             /* A control character, C1 included: escaped, and lossless, as
@@ -55,6 +57,49 @@ void cli_json_string(FILE *out, const char *s, size_t n)
         }
     }
     putc('"', out);
+}
+
+/* Whether s[0..n) is UTF-8 throughout. */
+static bool utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0, len; i < n; i += len) {
+        len = ft_utf8_len(s + i, n - i);
+        if (len == 0)
+            return false;
+    }
+    return true;
+}
+
+/* The JSON string of p[0..n) in base64 (RFC 4648, padded), made in
+ * chunks of whole 3-byte groups so that no name is too long for it. */
+static void json_base64(FILE *out, const void *p, size_t n)
+{
+    enum { CHUNK = 768 };
+    char text[sodium_base64_ENCODED_LEN(CHUNK, sodium_base64_VARIANT_ORIGINAL)];
+
+    putc('"', out);
+    for (size_t i = 0; i < n; i += CHUNK) {
+        fputs(sodium_bin2base64(text, sizeof(text), (const unsigned char *)p + i,
+                                n - i < CHUNK ? n - i : CHUNK,
+                                sodium_base64_VARIANT_ORIGINAL),
+              out);
+    }
+    putc('"', out);
+}
+
+void cli_json_name(FILE *out, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (utf8_valid(name, n)) {
+        fputs("\"name\":", out);
+        cli_json_string(out, name, n);
+        return;
+    }
+    /* A JSON string holds characters, not bytes: \u00ff\u00fe would read
+     * back as U+00FF U+00FE, the name c3 bf c3 be, another real file. */
+    fputs("\"name\":null,\"name_base64\":", out);
+    json_base64(out, name, n);
 }
 
 static void json_cstr(FILE *out, const char *s)
@@ -89,8 +134,8 @@ const char *cli_error_class(int code)
 
 static void json_start(struct cli_report *r, uint64_t size)
 {
-    fputs("{\"event\":\"start\",\"name\":", r->json);
-    json_cstr(r->json, r->name != NULL ? r->name : "");
+    fputs("{\"event\":\"start\",", r->json);
+    cli_json_name(r->json, r->name != NULL ? r->name : "");
     if (size == FT_SIZE_UNKNOWN_TOTAL)
         fputs(",\"size\":null", r->json);
     else
@@ -103,10 +148,12 @@ void cli_report_list_json(FILE *out, const struct ft_entry *items, size_t n)
 {
     fputs(n == 0 ? "[" : "[\n", out);
     for (size_t i = 0; i < n; i++) {
-        fputs("  {\"name\":", out);
-        json_cstr(out, items[i].name);
-        fprintf(out, ",\"size\":%" PRIu64 ",\"mtime\":%" PRId64 "}%s\n",
-                items[i].size, items[i].mtime, i + 1 < n ? "," : "");
+        fputs("  {", out);
+        cli_json_name(out, items[i].name);
+        fprintf(out, ",\"type\":\"%s\",\"size\":%" PRIu64 ",\"mtime\":%" PRId64
+                     "}%s\n",
+                items[i].is_dir ? "folder" : "file", items[i].size, items[i].mtime,
+                i + 1 < n ? "," : "");
     }
     fputs("]\n", out);
     fflush(out);

@@ -7,7 +7,7 @@
  * line or the "ft: ..." error line at the end. In JSON mode it writes one
  * JSON object per line to a stream instead, and nothing else:
  *
- *   {"event":"start","name":"NAME","size":N|null}
+ *   {"event":"start",NAME,"size":N|null}
  *   {"event":"progress","bytes":N,"rate":BYTES_PER_SECOND}    at most 4/s
  *   {"event":"done","bytes":N,"seconds":S,"digest":"HEX"|null,"verified":B}
  *   {"event":"error","class":"usage"|"connect"|"refused"|"local_io"|
@@ -16,11 +16,16 @@
  *                                      error, which then holds JSON alone
  *
  * "start" comes once the data begins to flow (a get learns the size from
- * the server); a failure before that yields the "error" line alone. Strings
- * are the bytes of the name or message: valid UTF-8 passes through; '"',
- * '\\', control characters and DEL become escapes (\u00XX for the controls),
- * and each byte that is not part of valid UTF-8 becomes \u00XX with the
- * byte's value.
+ * the server); a failure before that yields the "error" line alone.
+ *
+ * NAME, in every JSON output (these events, ls, stat), says a name without
+ * loss: "name":S when the name is UTF-8 throughout, S holding its
+ * characters ('"', '\\', controls C0, DEL and C1 escaped, \uXXXX for the
+ * controls, which reads back as the same bytes); otherwise, as a JSON
+ * string holds characters and not bytes, "name":null,"name_base64":B with
+ * B the name's bytes in base64 (RFC 4648). A message is quoted as every
+ * line is (name.c: \xNN for control bytes and bytes that are not UTF-8),
+ * then escaped the same way.
  *
  * The CLI is single-threaded; the progress callback runs on the transfer's
  * thread, which is the same one. */
@@ -71,9 +76,9 @@ struct cli_report {
     "                        \"exit_code\":N} with C usage, connect, refused,\n" \
     "                        local_io, integrity or connection. A failure is\n" \
     "                        told only there, not as an 'ft: ' line (a bad\n" \
-    "                        option itself is still told as text). Bytes of\n" \
-    "                        a name or message that are not UTF-8 appear as\n" \
-    "                        \\u00XX with the byte's value.\n"
+    "                        option itself is still told as text). A name\n" \
+    "                        that is not UTF-8 comes as \"name\":null,\n"     \
+    "                        \"name_base64\":S, its bytes in base64.\n"
 
 /* Starts a report: json is the stream of JSON events, or NULL for text. */
 void cli_report_init(struct cli_report *r, const char *op, bool quiet,
@@ -115,7 +120,8 @@ int cli_report_usage(struct cli_report *r, const char *cmd, const char *fmt, ...
 void cli_report_note(struct cli_report *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Writes a listing as one JSON array of {"name","size","mtime"}. */
+/* Writes a listing as one JSON array of {NAME,"type":"file"|"folder",
+ * "size","mtime"}. */
 void cli_report_list_json(FILE *out, const struct ft_entry *items, size_t n);
 
 /* --- Formatting, exposed for the tests. --- */
@@ -138,9 +144,14 @@ size_t cli_format_progress(char *buf, size_t cap, const char *name,
  * number), "out of range (SECONDS)", false. */
 bool cli_format_time(char *buf, size_t cap, int64_t t);
 
-/* Appends the JSON string literal of the bytes s[0..n) to out, escaped as
- * described above. */
+/* Appends the JSON string literal of the UTF-8 s[0..n) to out, escaped as
+ * described above; a byte that is not UTF-8 (which a caller should not
+ * pass) becomes \ufffd. */
 void cli_json_string(FILE *out, const char *s, size_t n);
+
+/* Appends NAME, the member or members that say name without loss (above):
+ * "name":S, or "name":null,"name_base64":B. */
+void cli_json_name(FILE *out, const char *name);
 
 /* The "class" of an exit code: "usage", "connect", ...; "connection" for
  * any code it does not know. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check_manual.sh - keeps the manual page honest: every command listed by
 # 'ft --help' and every long option printed by 'ft --help' and
-# 'ft COMMAND --help' must appear in docs/ft.1, and the page must format
+# 'ft COMMAND --help' must appear in docs/ft.1, and so must every JSON
+# member ("name_base64":) a help text names; the page must format
 # without a warning (groff -man -ww, when groff is installed). When the bash
 # completion is there (completions/ft.bash beside docs/, or a third
 # argument), it must offer every command and every long option too.
@@ -76,6 +77,19 @@ for cmd in $commands; do
     done
 done
 echo "check_manual: $(echo $commands | wc -w) commands, $checked long options looked up in $page"
+
+# The --json members a help text names ("name_base64":) are the page's too:
+# a script writer reads either.
+members=0
+for cmd in $commands; do
+    help=$("$ft" "$cmd" --help) || continue
+    for key in $(grep -oE '"[a-z][a-z0-9_]*":' <<<"$help" | sort -u); do
+        grep -qF -- "$key" <<<"$text" ||
+            fail "'ft $cmd --help' names the JSON member $key, but $page does not"
+        members=$((members + 1))
+    done
+done
+echo "check_manual: $members JSON members of the help texts looked up in $page"
 
 # The page must format cleanly.
 if command -v groff >/dev/null 2>&1; then

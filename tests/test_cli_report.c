@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -386,6 +387,33 @@ static uint64_t jv_u64(const struct jv *o, const char *key)
     return x;
 }
 
+/* The name an object says, as a script reads it: "name" when a string,
+ * else (null) the bytes of "name_base64". NUL-ended; free() it. */
+static char *jv_name(const struct jv *o)
+{
+    const struct jv *name = jv_get(o, "name");
+    const char *b64 = jv_str(o, "name_base64");
+    char *out;
+    size_t len = 0;
+
+    assert_non_null(name);
+    if (name->type == J_STR) {
+        assert_null(jv_get(o, "name_base64"));
+        out = strdup(name->text);
+        assert_non_null(out);
+        return out;
+    }
+    assert_int_equal(name->type, J_NULL);
+    assert_non_null(b64);
+    out = malloc(strlen(b64) + 1);
+    assert_non_null(out);
+    assert_int_equal(sodium_base642bin((unsigned char *)out, strlen(b64), b64,
+                                       strlen(b64), NULL, &len, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL), 0);
+    out[len] = '\0';
+    return out;
+}
+
 /* ------------------------------------------------------------ helpers */
 
 static char *slurp(const char *path, size_t *len)
@@ -477,7 +505,12 @@ static void check_transfer_events(const char *text, const char *name,
         i++;
     assert_true(i < n);
     assert_string_equal(jv_str(&v[i], "event"), "start");
-    assert_string_equal(jv_str(&v[i], "name"), name);
+    {
+        char *said = jv_name(&v[i]);
+
+        assert_string_equal(said, name);
+        free(said);
+    }
     sz = jv_get(&v[i], "size");
     assert_non_null(sz);
     if (size_known)
@@ -696,13 +729,17 @@ static void test_json_string_escapes(void **state)
         /* Valid UTF-8 passes: 2, 3 and 4 bytes. */
         { "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80", 14,
           "\"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80\"" },
-        /* Not UTF-8: a lone Latin-1 byte, a cut sequence, an overlong '/',
-         * a surrogate, beyond U+10FFFF: each byte as \u00XX. */
-        { "caf\xe9", 4, "\"caf\\u00e9\"" },
-        { "\xe6\x97", 2, "\"\\u00e6\\u0097\"" },
-        { "\xc0\xaf", 2, "\"\\u00c0\\u00af\"" },
-        { "\xed\xa0\x80", 3, "\"\\u00ed\\u00a0\\u0080\"" },
-        { "\xf4\x90\x80\x80", 4, "\"\\u00f4\\u0090\\u0080\\u0080\"" },
+        /* C1 controls are escaped too: \u009b reads back as c2 9b. */
+        { "\xc2\x9b\xc2\x85", 4, "\"\\u009b\\u0085\"" },
+        /* Not UTF-8 (a name never comes here: cli_json_name): a lone
+         * Latin-1 byte, a cut sequence, an overlong '/', a surrogate,
+         * beyond U+10FFFF: each byte replaced, never passed as a real
+         * character such as \u00e9. */
+        { "caf\xe9", 4, "\"caf\\ufffd\"" },
+        { "\xe6\x97", 2, "\"\\ufffd\\ufffd\"" },
+        { "\xc0\xaf", 2, "\"\\ufffd\\ufffd\"" },
+        { "\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\"" },
+        { "\xf4\x90\x80\x80", 4, "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
         { "", 0, "\"\"" },
     };
 
@@ -718,6 +755,58 @@ static void test_json_string_escapes(void **state)
         jv_free(&v);
         free(got);
     }
+}
+
+/* cli_json_name inside an object, parsed back as a script would. */
+static char *name_said(const char *name, char **json)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct jv v;
+    char *said;
+
+    assert_non_null(f);
+    putc('{', f);
+    cli_json_name(f, name);
+    putc('}', f);
+    fclose(f);
+    assert_true(json_parse(buf, len, &v));
+    said = jv_name(&v);
+    jv_free(&v);
+    *json = buf;
+    return said;
+}
+
+/* A name comes back as the same bytes, whatever they are: UTF-8 as a
+ * string, anything else as base64 (\xff\xfe is not U+00FF U+00FE). */
+static void test_json_name_lossless(void **state)
+{
+    static const struct { const char *name, *json; } cases[] = {
+        { "caf\xc3\xa9", "{\"name\":\"caf\xc3\xa9\"}" },
+        { "\xc3\xbf\xc3\xbe", "{\"name\":\"\xc3\xbf\xc3\xbe\"}" },
+        { "\xff\xfe", "{\"name\":null,\"name_base64\":\"//4=\"}" },
+        { "caf\xe9", "{\"name\":null,\"name_base64\":\"Y2Fm6Q==\"}" },
+        { "a\x1b\xc2\x9b", "{\"name\":\"a\\u001b\\u009b\"}" },
+    };
+    char long_name[1001], *json, *said;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        said = name_said(cases[i].name, &json);
+        assert_string_equal(json, cases[i].json);
+        assert_string_equal(said, cases[i].name);
+        free(json);
+        free(said);
+    }
+    /* Longer than one chunk of the encoding, and not a multiple of 3. */
+    for (size_t i = 0; i < sizeof(long_name) - 1; i++)
+        long_name[i] = (char)(0x80 + i % 120);
+    long_name[sizeof(long_name) - 1] = '\0';
+    said = name_said(long_name, &json);
+    assert_string_equal(said, long_name);
+    free(json);
+    free(said);
 }
 
 static void test_error_classes(void **state)
@@ -891,11 +980,12 @@ static void test_json_errors(void **state)
 static void test_ls_json(void **state)
 {
     struct tu_fixture *f = *state;
+    /* The last is put as "sub/inner": the top lists the folder "sub". */
     static const char *const names[] = {
-        "plain.txt", "a \"quoted\" \\ name", "caf\xe9", "\xe6\x97\xa5.txt",
+        "plain.txt", "a \"quoted\" \\ name", "caf\xe9", "\xe6\x97\xa5.txt", "sub/inner",
     };
-    static const char *const decoded[] = {
-        "plain.txt", "a \"quoted\" \\ name", "caf\xc3\xa9", "\xe6\x97\xa5.txt",
+    static const char *const listed[] = {
+        "plain.txt", "a \"quoted\" \\ name", "caf\xe9", "\xe6\x97\xa5.txt", "sub",
     };
     char *src = tu_path(f->work, "small");
     char *out = tu_path(f->work, "ls.json");
@@ -916,40 +1006,110 @@ static void test_ls_json(void **state)
         free(text);
     }
     tu_write_text(src, 1000);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         const char *args[] = { "put", "-q", "-p", f->server.portstr, src, names[i], NULL };
 
         assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
     }
     {
         const char *args[] = { "ls", "--json", "-p", f->server.portstr, NULL };
-        bool seen[4] = { false, false, false, false };
+        bool seen[5] = { false, false, false, false, false };
 
         assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
         text = slurp(out, &len);
         assert_true(json_parse(text, len, &v));
         assert_int_equal(v.type, J_ARR);
-        assert_int_equal(v.n, 4);
+        assert_int_equal(v.n, 5);
         for (size_t i = 0; i < v.n; i++) {
-            const char *name = jv_str(&v.items[i], "name");
+            char *name = jv_name(&v.items[i]);
+            bool folder = strcmp(name, "sub") == 0;
 
-            assert_non_null(name);
-            assert_int_equal(jv_u64(&v.items[i], "size"), tu_file_size(src));
+            assert_non_null(jv_str(&v.items[i], "type"));
+            assert_string_equal(jv_str(&v.items[i], "type"), folder ? "folder" : "file");
+            if (!folder)
+                assert_int_equal(jv_u64(&v.items[i], "size"), tu_file_size(src));
             assert_true(jv_u64(&v.items[i], "mtime") > 1000000000);
-            for (size_t k = 0; k < 4; k++) {
-                if (strcmp(name, decoded[k]) == 0)
+            for (size_t k = 0; k < 5; k++) {
+                if (strcmp(name, listed[k]) == 0)
                     seen[k] = true;
             }
+            free(name);
         }
-        for (size_t k = 0; k < 4; k++)
+        for (size_t k = 0; k < 5; k++)
             assert_true(seen[k]);
-        /* The byte that is not UTF-8 was written as an escape. */
-        assert_non_null(strstr(text, "\"caf\\u00e9\""));
+        /* The name that is not UTF-8 came as its bytes, in base64. */
+        assert_non_null(strstr(text, "\"name\":null,\"name_base64\":\"Y2Fm6Q==\""));
         jv_free(&v);
         free(text);
     }
     free(src);
     free(out);
+}
+
+/* What a script does: list with --json, decode each name, get that exact
+ * name. With "\xff\xfe" (not UTF-8) beside "\xc3\xbf\xc3\xbe" (U+00FF
+ * U+00FE, the name \u00ff\u00fe used to stand for), each get fetches
+ * its own file; stat --json and get's events say the same names. */
+static void test_json_names_round_trip(void **state)
+{
+    struct tu_fixture *f = *state;
+    static const char *const names[] = { "\xff\xfe", "\xc3\xbf\xc3\xbe" };
+    char *src[2] = { tu_path(f->work, "one"), tu_path(f->work, "two") };
+    char *out = tu_path(f->work, "out.json"), *got = tu_path(f->work, "got");
+    char err[8192];
+    struct jv v, st;
+    bool seen[2] = { false, false };
+    char *text;
+    size_t len;
+
+    tu_write_random(src[0], 1000, 1);
+    tu_write_random(src[1], 2000, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *args[] = { "put", "-q", "-p", f->server.portstr, src[i], names[i], NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+    }
+    {
+        const char *args[] = { "ls", "--json", "-p", f->server.portstr, NULL };
+
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
+        text = slurp(out, &len);
+        assert_true(json_parse(text, len, &v));
+        assert_int_equal(v.n, 2);
+        free(text);
+    }
+    for (size_t i = 0; i < v.n; i++) {
+        char *name = jv_name(&v.items[i]);
+        const char *get[] = { "get", "--json", "-p", f->server.portstr, name, got, NULL };
+        const char *stat[] = { "stat", "--json", "-p", f->server.portstr, name, NULL };
+        size_t which = strcmp(name, names[0]) == 0 ? 0 : 1;
+
+        assert_string_equal(name, names[which]);
+        assert_false(seen[which]); /* two files, two names */
+        seen[which] = true;
+        unlink(got);
+        assert_int_equal(tu_run_ft(get, NULL, out, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(src[which], got));
+        text = slurp(out, NULL);
+        check_transfer_events(text, names[which], src[which], true);
+        free(text);
+        assert_int_equal(tu_run_ft(stat, NULL, out, err, sizeof(err)), 0);
+        text = slurp(out, &len);
+        assert_true(json_parse(text, len, &st));
+        free(text);
+        text = jv_name(&st);
+        assert_string_equal(text, names[which]);
+        assert_non_null(jv_str(&st, "type"));
+        assert_string_equal(jv_str(&st, "type"), "file");
+        free(text);
+        jv_free(&st);
+        free(name);
+    }
+    jv_free(&v);
+    free(src[0]);
+    free(src[1]);
+    free(out);
+    free(got);
 }
 
 /* Standard error is not a terminal here: the summary line as before, no
@@ -1000,11 +1160,13 @@ int main(void)
         cmocka_unit_test(test_format_progress_fits_width),
         cmocka_unit_test(test_format_progress_hostile_name),
         cmocka_unit_test(test_json_string_escapes),
+        cmocka_unit_test(test_json_name_lossless),
         cmocka_unit_test(test_error_classes),
         TU_TEST_SERVER(test_json_put_and_get),
         TU_TEST_SERVER(test_json_get_to_stdout),
         TU_TEST_SERVER(test_json_errors),
         TU_TEST_SERVER(test_ls_json),
+        TU_TEST_SERVER(test_json_names_round_trip),
         TU_TEST_SERVER(test_text_mode_off_terminal),
     };
 

@@ -49,7 +49,7 @@ _ft_pinned_keys()
 
 _ft()
 {
-    local commands="serve put get ls rm mv stat keygen"
+    local commands="serve put get ls rm mv stat mkdir keygen"
     local client_opts="-H --host -p --port --token-file --server-key
         --plaintext --connect-timeout --timeout --cipher -q --quiet -h --help"
     local serve_opts="-r --root -H --host -p --port --max-clients
@@ -117,6 +117,11 @@ _ft()
     rm) opts="-r --recursive $client_opts" ;;
     mv) opts=$client_opts ;;
     stat) opts="--json $client_opts" ;;
+    mkdir)
+        # -p is --parents here: the port is --port alone.
+        opts="-p --parents --json ${client_opts/-p /}"
+        takes_value=${client_values/-p /}
+        ;;
     keygen)
         opts="--token -h --help"
         takes_value="--token"

@@ -13,9 +13,12 @@
 #include "cli.h"
 #include "cli_report.h"
 
+static const char client_host_text[] =
+    "  -H, --host ADDR     server address (default $FT_HOST or 127.0.0.1)\n";
+/* Told from its 7th byte on, after spaces, where -p is not the port. */
+static const char client_port_text[] =
+    "  -p, --port N        server port (default $FT_PORT or 65432)\n";
 static const char client_options_text[] =
-    "  -H, --host ADDR     server address (default $FT_HOST or 127.0.0.1)\n"
-    "  -p, --port N        server port (default $FT_PORT or 65432)\n"
     "      --token-file F  the server's access token (default $FT_TOKEN_FILE)\n"
     "      --server-key FP the server's key fingerprint (b2:...) must be FP\n"
     "      --plaintext     no encryption, if the server allows it (trusted\n"
@@ -53,7 +56,7 @@ enum {
     OPT_CIPHER, OPT_LIMIT_RATE, OPT_CONTINUE, OPT_CONNECT_TIMEOUT, OPT_TIMEOUT,
     OPT_JSON, OPT_MAX_CLIENTS, OPT_MAX_FILE_SIZE, OPT_IDLE_TIMEOUT,
     OPT_HANDSHAKE_TIMEOUT, OPT_MAX_FRAME_SIZE, OPT_READ_ONLY, OPT_KEY_FILE,
-    OPT_ALLOW_PLAINTEXT, OPT_MAX_RATE, OPT_PARTIAL_TTL,
+    OPT_ALLOW_PLAINTEXT, OPT_MAX_RATE, OPT_PARTIAL_TTL, OPT_PORT,
 };
 
 static const struct cli_option *option_by_val(const struct cli_option *table,
@@ -229,11 +232,25 @@ static int set_own_flag(void *args, const struct cli_option *o, const char *arg)
     return set_flag(args, o, arg);
 }
 
+/* Whether cmd is mkdir, whose -p is --parents as mkdir(1)'s: its port
+ * has its long name alone. */
+static bool has_parents(const struct cli_command *cmd)
+{
+    return strcmp(cmd->name, "mkdir") == 0;
+}
+
 static int client_help(void *args, const struct cli_option *o, const char *arg)
 {
+    const struct cli_command *cmd = ((struct cli_client_args *)args)->cmd;
+
     (void)o;
     (void)arg;
-    fputs(((struct cli_client_args *)args)->cmd->help, stdout);
+    fputs(cmd->help, stdout);
+    fputs(client_host_text, stdout);
+    if (has_parents(cmd))
+        printf("      %s", client_port_text + 6);
+    else
+        fputs(client_port_text, stdout);
     fputs(client_options_text, stdout);
     return -1;
 }
@@ -296,10 +313,37 @@ static const struct cli_option client_options[] = {
     { { "json", no_argument, NULL, OPT_JSON }, set_own_flag, CLIENT(json), NULL },
 };
 
+/* mkdir's -p, as mkdir(1)'s. */
+static const struct cli_option parents_option = {
+    { "parents", no_argument, NULL, 'p' }, set_flag, CLIENT(parents), NULL
+};
+
+_Static_assert(sizeof(client_options) / sizeof(*client_options) < OPTIONS_MAX,
+               "room for --parents");
+
+/* The options of cmd into table, their number returned: the common ones,
+ * and mkdir's --parents. */
+static size_t client_table(const struct cli_command *cmd, struct cli_option *table)
+{
+    size_t n = sizeof(client_options) / sizeof(*client_options);
+
+    memcpy(table, client_options, sizeof(client_options));
+    if (!has_parents(cmd))
+        return n;
+    for (size_t i = 0; i < n; i++) {
+        if (table[i].getopt.val == 'p')
+            table[i].getopt.val = OPT_PORT;
+    }
+    table[n] = parents_option;
+    return n + 1;
+}
+
 int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
                           struct cli_client_args *a)
 {
     const char *env_port = getenv("FT_PORT");
+    struct cli_option table[OPTIONS_MAX];
+    size_t n = client_table(cmd, table);
 
     memset(a, 0, sizeof(*a));
     a->cmd = cmd;
@@ -312,9 +356,9 @@ int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
                                 "'%s'", env_port);
     /* Only put and get have -z; every command takes --compress. A leading
      * ':' makes getopt tell a missing value apart. */
-    return parse(argc, argv, cmd->transfer ? ":H:p:zqhr" : ":H:p:qhr",
-                 client_options, sizeof(client_options) / sizeof(*client_options),
-                 a);
+    return parse(argc, argv,
+                 cmd->transfer ? ":H:p:zqhr" : has_parents(cmd) ? ":H:pqhr" : ":H:p:qhr",
+                 table, n, a);
 }
 
 /* ---------------------------------------------------------------- serve */

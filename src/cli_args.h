@@ -36,6 +36,7 @@ struct cli_client_args {
     char *known_hosts;         /* owned */
     bool json;                 /* --json (put, get, ls, stat) */
     bool recursive;            /* -r (put, get, ls, rm) */
+    bool parents;              /* -p (mkdir) */
     struct cli_report *report; /* put, get: where failures and notes go */
     bool resumable;            /* put, get: --continue can take up a failure */
 };

@@ -1,4 +1,5 @@
-/* cli_remote.c - ft ls, rm, mv and stat: the server's names, not contents. */
+/* cli_remote.c - ft ls, rm, mv, stat and mkdir: the server's names, not
+ * contents. */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <limits.h>
@@ -248,4 +249,36 @@ int cli_stat(int argc, char **argv)
     };
 
     return each_name(argc, argv, &this, stat_name);
+}
+
+static const char mkdir_help[] =
+    "usage: ft mkdir [OPTIONS] NAME...\n"
+    "Makes folders on the server (mode 0755).\n"
+    "  -p, --parents       make the folders above as needed too; a folder\n"
+    "                      that is there already is no failure\n"
+    "      --json          one JSON object per NAME on standard output:\n"
+    "                      {\"name\":S,\"made\":B} (false: it was there)\n";
+
+static enum ft_err make_folder(struct ft_client *c, const struct cli_client_args *a,
+                               const char *name)
+{
+    bool made = false;
+    enum ft_err err = ft_client_mkdir(c, name, a->parents, &made);
+
+    if (err == FT_OK && a->json) {
+        fputs("{\"name\":", stdout);
+        cli_json_string(stdout, name, strlen(name));
+        printf(",\"made\":%s}\n", made ? "true" : "false");
+    }
+    return err;
+}
+
+int cli_mkdir(int argc, char **argv)
+{
+    static const struct remote_command this = {
+        { "mkdir", mkdir_help, false, true }, 1, INT_MAX,
+        "needs at least one NAME"
+    };
+
+    return each_name(argc, argv, &this, make_folder);
 }

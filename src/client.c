@@ -169,8 +169,7 @@ static enum ft_err negotiate(struct ft_client *c, const struct ft_client_config 
     enum ft_err err;
 
     hello.u.hello.version = FT_PROTO_VERSION;
-    hello.u.hello.features = FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE |
-                             offered_channels(cfg);
+    hello.u.hello.features = FT_FEATURE_SHARED | offered_channels(cfg);
     if (cfg->token != NULL)
         hello.u.hello.features |= FT_FEATURE_TOKEN;
     if ((hello.u.hello.features & FT_FEATURE_CHANNELS) == 0) {
@@ -210,7 +209,7 @@ static enum ft_err negotiate(struct ft_client *c, const struct ft_client_config 
         return ft_client_fail(c, FT_ERR_PROTOCOL);
     memcpy(welcome_out, c->conn.buf, c->conn.last_len);
     *welcome_len = c->conn.last_len;
-    c->features = welcome->u.welcome.features & (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE);
+    c->features = welcome->u.welcome.features & FT_FEATURE_SHARED;
     c->conn.send_chunk = welcome->u.welcome.max_payload - FT_DATA_Z_HEADER_BYTES;
     if (c->conn.send_chunk > FT_CHUNK_BYTES)
         c->conn.send_chunk = FT_CHUNK_BYTES;
@@ -607,6 +606,30 @@ enum ft_err ft_client_move(struct ft_client *c, const char *from,
     req.u.move.to.ptr = (const uint8_t *)to;
     req.u.move.to.len = strlen(to);
     return ft_client_request(c, &req, FT_MSG_DONE, &reply);
+}
+
+enum ft_err ft_client_mkdir(struct ft_client *c, const char *remote, bool parents,
+                            bool *made)
+{
+    struct ft_msg req = { .type = FT_MSG_MKDIR };
+    struct ft_msg reply;
+    enum ft_err err = ft_client_begin(c);
+
+    if (err != FT_OK)
+        return err;
+    /* An older server would take MKDIR for a broken peer and hang up. */
+    if (!(c->features & FT_FEATURE_MKDIR)) {
+        ft_client_set_error(c, "the server is too old to make folders: it does "
+                               "not know MKDIR");
+        return FT_ERR_VERSION;
+    }
+    req.u.mkdir.flags = parents ? FT_MKDIR_PARENTS : 0;
+    req.u.mkdir.name.ptr = (const uint8_t *)remote;
+    req.u.mkdir.name.len = strlen(remote);
+    err = ft_client_request(c, &req, FT_MSG_DONE, &reply);
+    if (err == FT_OK && made != NULL)
+        *made = reply.u.done.count != 0;
+    return err;
 }
 
 static enum ft_err stat_with(struct ft_client *c, const char *remote,

@@ -220,10 +220,11 @@ static bool may_be_sent(int dir_fd, const struct dirent *de)
 /* Uploads the entry de of the local folder dir (open as dir_fd) into the
  * remote folder remote: a file, or a folder with everything in it. It is
  * opened where it is, never through a link, and sent as what the open
- * found. */
+ * found. *sent becomes true when it was sent (a file or a folder makes
+ * the remote folder), whatever the server said. */
 static enum ft_err put_entry(const struct tree *t, int dir_fd, const char *dir,
                              const char *remote, const struct dirent *de,
-                             int depth)
+                             int depth, bool *sent)
 {
     char *local = join(dir, de->d_name);
     char *target = remote_join(remote, de->d_name);
@@ -243,9 +244,11 @@ static enum ft_err put_entry(const struct tree *t, int dir_fd, const char *dir,
         else
             err = failed(t, local, FT_ERR_IO, why);
     } else if (S_ISDIR(sb.st_mode)) {
+        *sent = true;
         err = put_dir(t, fd, local, target, depth + 1);
         fd = -1; /* put_dir's */
     } else {
+        *sent = true;
         err = put_tree_file(t, fd, (int64_t)sb.st_size, local, target);
     }
     if (fd >= 0)
@@ -255,13 +258,34 @@ static enum ft_err put_entry(const struct tree *t, int dir_fd, const char *dir,
     return err;
 }
 
+/* Makes the remote folder of the local folder dir, which sent nothing:
+ * an empty folder arrives as one. The answers due come first (no other
+ * request may pass them). A server too old to make folders leaves it
+ * out, and that is told. */
+static enum ft_err put_empty_dir(const struct tree *t, const char *dir,
+                                 const char *remote)
+{
+    enum ft_err err = collect(t, 0), rc;
+
+    if (!keeps_going(err) || ft_client_names_top(remote))
+        return err;
+    rc = ft_client_mkdir(t->c, remote, true, NULL);
+    if (rc == FT_ERR_VERSION)
+        skip(t, dir, "an empty folder, which this server is too old to make");
+    else if (rc != FT_OK)
+        keep(&err, failed(t, dir, rc, ft_client_error(t->c)));
+    return err;
+}
+
 /* Uploads the tree under the local folder dir, open as fd (which this
- * closes), into the remote folder remote, one entry after the other. */
+ * closes), into the remote folder remote, one entry after the other; a
+ * folder with nothing to send is made empty. */
 static enum ft_err put_dir(const struct tree *t, int fd, const char *dir,
                            const char *remote, int depth)
 {
     DIR *d = fdopendir(fd);
     struct dirent *de;
+    bool sent = false;
     enum ft_err err = FT_OK;
 
     if (d == NULL) {
@@ -279,9 +303,11 @@ static enum ft_err put_dir(const struct tree *t, int fd, const char *dir,
             break;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        keep(&err, put_entry(t, dirfd(d), dir, remote, de, depth));
+        keep(&err, put_entry(t, dirfd(d), dir, remote, de, depth, &sent));
     }
     closedir(d);
+    if (!sent && keeps_going(err))
+        keep(&err, put_empty_dir(t, dir, remote));
     return err;
 }
 

@@ -19,6 +19,7 @@ static const char usage_text[] =
     "  rm NAME...       delete files on the server\n"
     "  mv OLD NEW       rename a file on the server, atomically\n"
     "  stat NAME...     size, time, mode and BLAKE2b-256 digest of files\n"
+    "  mkdir NAME...    make folders on the server\n"
     "  keygen --token FILE  make an access token\n"
     "\n"
     "Run 'ft COMMAND --help' for a command's options.\n"
@@ -58,7 +59,7 @@ int main(int argc, char **argv)
     } commands[] = {
         { "serve", cli_serve }, { "put", cli_put }, { "get", cli_get },
         { "ls", cli_ls },       { "rm", cli_rm },   { "keygen", cli_keygen },
-        { "mv", cli_mv },       { "stat", cli_stat },
+        { "mv", cli_mv },       { "stat", cli_stat },   { "mkdir", cli_mkdir },
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -208,6 +208,10 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         put_str(&w, msg->u.move.from);
         put_str(&w, msg->u.move.to);
         break;
+    case FT_MSG_MKDIR:
+        put_uint(&w, msg->u.mkdir.flags, 4);
+        put_str(&w, msg->u.mkdir.name);
+        break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
         return FT_ERR_USAGE;
@@ -342,6 +346,10 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.move.from = get_str(&r, FT_WIRE_NAME_MAX);
         msg->u.move.to = get_str(&r, FT_WIRE_NAME_MAX);
         break;
+    case FT_MSG_MKDIR:
+        msg->u.mkdir.flags = (uint32_t)get_uint(&r, 4);
+        msg->u.mkdir.name = get_str(&r, FT_WIRE_NAME_MAX);
+        break;
     case FT_MSG_NOISE:
         msg->u.noise.bytes = get_rest(&r);
         if (msg->u.noise.bytes.len > FT_NOISE_MAX_MESSAGE_BYTES)
@@ -379,6 +387,7 @@ const char *ft_msg_name(unsigned type)
     case FT_MSG_KEEPALIVE: return "KEEPALIVE";
     case FT_MSG_SUMS: return "SUMS";
     case FT_MSG_RESUME_AT: return "RESUME_AT";
+    case FT_MSG_MKDIR: return "MKDIR";
     }
     return "unknown";
 }

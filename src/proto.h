@@ -37,8 +37,12 @@
 #define FT_FEATURE_PLAINTEXT 0x8u  /* no encryption: asked, and allowed */
 #define FT_FEATURE_TOKEN 0x10u     /* the psk2 variant: a token is mixed in */
 #define FT_FEATURE_PIPELINE 0x20u  /* PUT with FT_XFER_PIPELINE is understood */
+#define FT_FEATURE_MKDIR 0x40u     /* the MKDIR request is understood */
 #define FT_FEATURE_CHANNELS                                                    \
     (FT_FEATURE_CHACHAPOLY | FT_FEATURE_AESGCM | FT_FEATURE_PLAINTEXT)
+/* What a session has when both sides do: WELCOME repeats those offered. */
+#define FT_FEATURE_SHARED                                                      \
+    (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE | FT_FEATURE_MKDIR)
 
 
 /* Flags of PUT and GET. */
@@ -66,6 +70,9 @@
 
 /* Flags of LIST and DELETE. */
 #define FT_TREE_RECURSIVE 0x1u
+/* Flag of MKDIR: make the missing folders above too, and take an existing
+ * folder for success, as mkdir -p does. */
+#define FT_MKDIR_PARENTS 0x1u
 
 enum ft_msg_type {
     FT_MSG_HELLO = 1,
@@ -88,6 +95,7 @@ enum ft_msg_type {
     FT_MSG_KEEPALIVE = 18, /* "still here": sent while busy, skipped by readers */
     FT_MSG_SUMS = 19,      /* digests of the chunks a side already holds */
     FT_MSG_RESUME_AT = 20, /* put: the offset the client sends from */
+    FT_MSG_MKDIR = 21,     /* make a folder (with FT_FEATURE_MKDIR) */
 };
 
 struct ft_bytes {
@@ -131,7 +139,8 @@ struct ft_msg {
         struct { struct ft_bytes bytes; } data;
         struct { uint32_t raw_len; struct ft_bytes deflated; } data_z;
         struct { uint64_t total; bool has_digest; uint8_t digest[FT_DIGEST_BYTES]; } end;
-        /* PUT published (count = bytes), DELETE done, LIST ended (entries). */
+        /* PUT published (count = bytes), DELETE done, LIST ended (entries),
+         * MKDIR done (1: the folder was made, 0: it was there). */
         struct { uint64_t count; } done;
         struct {
             uint64_t size;
@@ -149,6 +158,7 @@ struct ft_msg {
             uint8_t digest[FT_DIGEST_BYTES];
         } stat_info;
         struct { struct ft_bytes from, to; } move;
+        struct { uint32_t flags; struct ft_bytes name; } mkdir;
     } u;
 };
 

@@ -91,7 +91,7 @@ static enum ft_err open_channel(struct session *s, const struct ft_msg *hello)
         return FT_ERR_VERSION;
     }
     memcpy(hello_bytes, s->conn.buf, hello_len);
-    s->features = hello->u.hello.features & (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE);
+    s->features = hello->u.hello.features & FT_FEATURE_SHARED;
     welcome.u.welcome.version = FT_PROTO_VERSION;
     welcome.u.welcome.features = s->features | channel |
                                  (srv->cfg.token != NULL ? FT_FEATURE_TOKEN : 0);

@@ -98,5 +98,6 @@ void ft_server_ops_list(struct session *s, const struct ft_msg *req, struct outc
 void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_move(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_delete(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req, struct outcome *o);
 
 #endif

@@ -1,5 +1,5 @@
 /* server_ops.c - the requests on stored names: get, list, stat, move,
- * delete. */
+ * delete, mkdir. */
 #define _GNU_SOURCE
 #include "server_int.h"
 
@@ -328,6 +328,38 @@ void ft_server_ops_delete(struct session *s, const struct ft_msg *req,
         ft_server_session_refuse(s, o, err);
         return;
     }
+    o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+}
+
+void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req,
+                         struct outcome *o)
+{
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    struct ft_store_entry e;
+    char name[FT_PATH_MAX + 1];
+    bool made = false;
+    enum ft_err err;
+
+    if (!ft_server_session_take_name(s, o, req->u.mkdir.name, name))
+        return;
+    o->keep_open = true;
+    err = ft_store_mkdir(s->srv->store, name,
+                         (req->u.mkdir.flags & FT_MKDIR_PARENTS) != 0, &made);
+    /* A link, or a file on the way, is told by the refusal; what is at
+     * the name itself, here. */
+    if (err == FT_ERR_DENIED && ft_store_stat(s->srv->store, name, &e) == FT_OK) {
+        o->err = err;
+        ft_conn_send_error(&s->conn, err, "'%s' exists already, as a %s", o->name,
+                           (e.mode & FT_MODE_TYPE) == FT_MODE_DIR ? "folder" : "file");
+        return;
+    }
+    if (err != FT_OK) {
+        ft_server_session_refuse(s, o, err);
+        return;
+    }
+    o->bytes = made;
+    done.u.done.count = made;
     o->err = ft_conn_send(&s->conn, &done);
     o->keep_open = o->err == FT_OK;
 }

@@ -50,6 +50,7 @@ static const struct operation operations[] = {
     { FT_MSG_DELETE, "rm", "bytes", false, ft_server_ops_delete },
     { FT_MSG_STAT, "stat", "bytes", true, ft_server_ops_stat },
     { FT_MSG_MOVE, "mv", "bytes", false, ft_server_ops_move },
+    { FT_MSG_MKDIR, "mkdir", "folders made", false, ft_server_ops_mkdir },
 };
 
 static const struct operation *operation_of(enum ft_msg_type type)

@@ -205,6 +205,13 @@ enum ft_err ft_store_remove(struct ft_store *st, const char *name,
 enum ft_err ft_store_move(struct ft_store *st, const char *from,
                           const char *to);
 
+/* Makes the folder name (mode 0755); with parents the missing folders
+ * above it too, and an existing folder is no failure. *made says whether
+ * it was made. A file, a link or (without parents) a folder at the name:
+ * FT_ERR_DENIED. */
+enum ft_err ft_store_mkdir(struct ft_store *st, const char *name, bool parents,
+                           bool *made);
+
 /* Calls fn for every file and folder in folder (NULL or "": the root),
  * with names relative to it, and with recursive for everything below too;
  * in no particular order; stops at the first error fn returns. A folder

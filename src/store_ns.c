@@ -1,5 +1,5 @@
 /* store_ns.c - the store's names: what one is, open one to read, remove,
- * move, list. */
+ * move, make a folder, list. */
 #define _GNU_SOURCE
 #include "store_int.h"
 
@@ -186,6 +186,36 @@ enum ft_err ft_store_move(struct ft_store *st, const char *from, const char *to)
     }
     ft_store_place_release(st, &src);
     ft_store_place_release(st, &dst);
+    return err;
+}
+
+enum ft_err ft_store_mkdir(struct ft_store *st, const char *name, bool parents,
+                           bool *made)
+{
+    struct place p = { .dir_fd = -1 };
+    struct stat sb;
+    enum ft_err err = ft_name_check(name, strlen(name));
+
+    *made = false;
+    /* Checked before the folders above are made: a read-only store makes
+     * none. */
+    if (err == FT_OK && st->read_only)
+        err = FT_ERR_READ_ONLY;
+    if (err == FT_OK)
+        err = ft_store_resolve(st, name, parents, &p);
+    if (err != FT_OK)
+        goto out;
+    if (mkdirat(p.dir_fd, p.leaf, 0755) == 0) {
+        *made = true;
+        fsync(p.dir_fd);
+    } else if (errno != EEXIST) {
+        err = ft_store_from_errno(errno);
+    } else if (!parents || ft_store_place_stat(&p, &sb) != FT_OK ||
+               !S_ISDIR(sb.st_mode)) {
+        err = FT_ERR_DENIED; /* a file or a link there, or a folder unasked */
+    }
+out:
+    ft_store_place_release(st, &p);
     return err;
 }
 

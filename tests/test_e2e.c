@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1084,6 +1085,134 @@ static void test_pipelined_gets(void **state)
     ft_client_close(c);
 }
 
+/* Whether dir/name is a folder (not a link to one). */
+static bool is_folder(const char *dir, const char *name)
+{
+    char *path = tu_path(dir, name);
+    struct stat sb;
+    bool yes = lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+
+    free(path);
+    return yes;
+}
+
+/* Runs `ft mkdir --port PORT A [B [C]]` (output into out, NULL: dropped);
+ * returns its exit status, with what it said in err. */
+static int run_mkdir(const char *port, const char *a, const char *b,
+                     const char *c, const char *out, char err[1024])
+{
+    const char *args[] = { "mkdir", "--port", port, a, b, c, NULL };
+
+    return tu_run_ft(args, NULL, out, err, 1024);
+}
+
+/* The file at path holds want, no more. */
+static void assert_output(const char *path, const char *want)
+{
+    char shown[256];
+    ssize_t n;
+    int fd = open(path, O_RDONLY);
+
+    assert_true(fd >= 0);
+    n = read(fd, shown, sizeof(shown) - 1);
+    close(fd);
+    assert_true(n >= 0);
+    shown[n] = '\0';
+    assert_string_equal(shown, want);
+}
+
+/* Whether the refusal err said want. */
+static void assert_said(const char *err, const char *want)
+{
+    if (strstr(err, want) == NULL)
+        fail_msg("'%s' does not say \"%s\"", err, want);
+}
+
+/* ft mkdir, -p and --json, and what it refuses: an existing folder without
+ * -p, missing folders above without -p, a file at the name or above it, a
+ * bad name. */
+static void test_mkdir_command(void **state)
+{
+    struct tu_fixture *f = *state;
+    const char *port = f->server.portstr;
+    char *file = tu_path(f->server.root, "f");
+    char *out = tu_path(f->work, "mkdir.out");
+    char err[1024];
+
+    tu_write_bytes(file, "file", 4);
+    assert_int_equal(run_mkdir(port, "a", NULL, NULL, NULL, err), 0);
+    assert_true(is_folder(f->server.root, "a"));
+    assert_int_equal(run_mkdir(port, "a", NULL, NULL, NULL, err), 4);
+    assert_said(err, "ft: mkdir a: server refused: 'a' exists already, as a folder");
+    assert_int_equal(run_mkdir(port, "-p", "a", NULL, NULL, err), 0);
+    assert_int_equal(run_mkdir(port, "x/y/z", NULL, NULL, NULL, err), 4);
+    assert_said(err, "no such file 'x/y/z'");
+    assert_false(is_folder(f->server.root, "x"));
+    assert_int_equal(run_mkdir(port, "x/y/z", "--parents", NULL, NULL, err), 0);
+    assert_true(is_folder(f->server.root, "x/y/z"));
+    assert_int_equal(run_mkdir(port, "-p", "f", NULL, NULL, err), 4);
+    assert_said(err, "'f' exists already, as a file");
+    assert_int_equal(run_mkdir(port, "-p", "f/g", NULL, NULL, err), 4);
+    assert_said(err, "'f/g': 'f' is a file, where a folder should be");
+    assert_int_equal(run_mkdir(port, "../up", NULL, NULL, NULL, err), 4);
+    assert_said(err, "invalid name '../up'");
+    /* One object per name made, or there already with -p. */
+    assert_int_equal(run_mkdir(port, "--json", "a", "new", out, err), 4);
+    assert_output(out, "{\"name\":\"new\",\"made\":true}\n");
+    assert_int_equal(run_mkdir(port, "--json", "-p", "a", out, err), 0);
+    assert_output(out, "{\"name\":\"a\",\"made\":false}\n");
+    free(file);
+    free(out);
+}
+
+/* A read-only server makes no folder, not even those above the name. */
+static void test_mkdir_read_only(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_server_config cfg = { .read_only = true };
+    struct tu_server ro;
+    char err[1024];
+
+    memset(&ro, 0, sizeof(ro));
+    tu_server_start(&ro, &cfg);
+    assert_int_equal(run_mkdir(ro.portstr, "-p", "x/y", NULL, NULL, err), 4);
+    assert_said(err, "read-only");
+    assert_int_equal(tu_count_entries(ro.root), 1); /* its .ft alone */
+    tu_server_stop(&ro);
+    (void)f;
+}
+
+/* A server from before MKDIR leaves its bit out of WELCOME: the client says
+ * the server is too old and sends nothing, which such a server would take
+ * for a broken peer. */
+static void test_mkdir_to_an_old_server(void **state)
+{
+    struct ft_client_config cfg = { .plaintext = true };
+    struct ft_msg m = { .type = FT_MSG_WELCOME };
+    struct ft_client *c = NULL;
+    struct ft_conn old;
+    char why[256];
+    int sv[2];
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(ft_conn_init(&old, sv[1], 5000), FT_OK);
+    m.u.welcome.version = FT_PROTO_VERSION;
+    m.u.welcome.features = FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE | FT_FEATURE_PLAINTEXT;
+    m.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
+    /* The WELCOME waits in the socket for the client's HELLO. */
+    assert_int_equal(ft_conn_send(&old, &m), FT_OK);
+    assert_int_equal(ft_client_attach(&c, sv[0], &cfg, why, sizeof(why)), FT_OK);
+    assert_int_equal(ft_conn_recv(&old, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_HELLO);
+    assert_true(m.u.hello.features & FT_FEATURE_MKDIR);
+    assert_int_equal(ft_client_mkdir(c, "d", true, NULL), FT_ERR_VERSION);
+    assert_said(ft_client_error(c), "the server is too old to make folders");
+    assert_false(ft_conn_input_waits(&old, 0));
+    ft_client_close(c);
+    ft_conn_free(&old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1113,6 +1242,9 @@ int main(void)
         TU_TEST_SERVER(test_pipelined_client_gone),
         TU_TEST_SERVER(test_pipelined_send_fails),
         TU_TEST_SERVER(test_pipelined_gets),
+        TU_TEST_SERVER(test_mkdir_command),
+        TU_TEST_SERVER(test_mkdir_read_only),
+        cmocka_unit_test(test_mkdir_to_an_old_server),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

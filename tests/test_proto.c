@@ -126,6 +126,10 @@ static struct ft_msg sample(enum ft_msg_type type)
         m.u.move.from = bytes_of(name_bytes, NAME_LEN);
         m.u.move.to = bytes_of("new name", 8);
         break;
+    case FT_MSG_MKDIR:
+        m.u.mkdir.flags = 0x80000000u | FT_MKDIR_PARENTS;
+        m.u.mkdir.name = bytes_of(name_bytes, NAME_LEN);
+        break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
         break;
@@ -221,6 +225,10 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
         assert_bytes_equal(a->u.move.from, b->u.move.from);
         assert_bytes_equal(a->u.move.to, b->u.move.to);
         break;
+    case FT_MSG_MKDIR:
+        assert_int_equal(a->u.mkdir.flags, b->u.mkdir.flags);
+        assert_bytes_equal(a->u.mkdir.name, b->u.mkdir.name);
+        break;
     case FT_MSG_DATA:
         assert_bytes_equal(a->u.data.bytes, b->u.data.bytes);
         break;
@@ -237,7 +245,7 @@ static const enum ft_msg_type encodable[] = {
     FT_MSG_GET,   FT_MSG_LIST,    FT_MSG_DELETE, FT_MSG_READY,
     FT_MSG_END,   FT_MSG_DONE,    FT_MSG_ENTRY,  FT_MSG_NOISE,
     FT_MSG_STAT,  FT_MSG_STAT_INFO, FT_MSG_MOVE, FT_MSG_KEEPALIVE,
-    FT_MSG_SUMS,  FT_MSG_RESUME_AT,
+    FT_MSG_SUMS,  FT_MSG_RESUME_AT, FT_MSG_MKDIR,
 };
 #define N_ENCODABLE (sizeof(encodable) / sizeof(encodable[0]))
 
@@ -346,6 +354,25 @@ static void test_put_wire_format(void **state)
     assert_memory_equal(buf, want, sizeof(want));
 }
 
+/* The bytes of MKDIR, as PROTOCOL.md 5.20 shows them: flags, name. */
+static void test_mkdir_wire_format(void **state)
+{
+    static const uint8_t want[] = {
+        0x00, 0x00, 0x00, 0x01,   /* flags PARENTS */
+        0x00, 0x03, 'a', '/', 'b' /* name */
+    };
+    struct ft_msg m = { .type = FT_MSG_MKDIR };
+    uint8_t buf[64];
+    size_t len = 0;
+
+    (void)state;
+    m.u.mkdir.flags = FT_MKDIR_PARENTS;
+    m.u.mkdir.name = bytes_of("a/b", 3);
+    assert_int_equal(ft_msg_encode(&m, buf, sizeof(buf), &len), FT_OK);
+    assert_int_equal(len, sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+}
+
 static void test_hello_wire_format(void **state)
 {
     static const uint8_t want[] = {
@@ -448,9 +475,9 @@ static void test_error_text_limit(void **state)
 
 static void test_unknown_types(void **state)
 {
-    /* 14 to 20 were unknown until NOISE, STAT, STAT_INFO, MOVE, KEEPALIVE,
-     * SUMS and RESUME_AT took them; 21 is the first free number. */
-    static const uint8_t types[] = { 0, 21, 22, 100, 255 };
+    /* 14 to 21 were unknown until NOISE, STAT, STAT_INFO, MOVE, KEEPALIVE,
+     * SUMS, RESUME_AT and MKDIR took them; 22 is the first free number. */
+    static const uint8_t types[] = { 0, 22, 23, 100, 255 };
     uint8_t payload[16];
     struct ft_msg m;
 
@@ -534,7 +561,7 @@ static void test_trailing_junk(void **state)
 {
     static const enum ft_msg_type strict[] = {
         FT_MSG_PUT, FT_MSG_GET, FT_MSG_LIST, FT_MSG_DELETE,
-        FT_MSG_READY, FT_MSG_END, FT_MSG_DONE, FT_MSG_ENTRY,
+        FT_MSG_READY, FT_MSG_END, FT_MSG_DONE, FT_MSG_ENTRY, FT_MSG_MKDIR,
     };
     uint8_t *buf = malloc(BUF_BYTES);
     struct ft_msg out;
@@ -682,6 +709,7 @@ static void test_name_length_field(void **state)
 {
     static const enum ft_msg_type named[] = {
         FT_MSG_PUT, FT_MSG_GET, FT_MSG_DELETE, FT_MSG_ENTRY, FT_MSG_STAT,
+        FT_MSG_MKDIR,
     };
     size_t big = FT_WIRE_NAME_MAX + 1;
     uint8_t *buf = malloc(BUF_BYTES + big);
@@ -752,7 +780,8 @@ static void test_msg_name(void **state)
     assert_string_equal(ft_msg_name(FT_MSG_NOISE), "NOISE");
     assert_string_equal(ft_msg_name(FT_MSG_STAT), "STAT");
     assert_string_equal(ft_msg_name(FT_MSG_MOVE), "MOVE");
-    assert_string_equal(ft_msg_name(21), "unknown");
+    assert_string_equal(ft_msg_name(FT_MSG_MKDIR), "MKDIR");
+    assert_string_equal(ft_msg_name(22), "unknown");
     assert_string_equal(ft_msg_name(0xFFFFFFFFu), "unknown");
 }
 
@@ -762,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_every_type),
         cmocka_unit_test(test_round_trip_variants),
         cmocka_unit_test(test_put_wire_format),
+        cmocka_unit_test(test_mkdir_wire_format),
         cmocka_unit_test(test_hello_wire_format),
         cmocka_unit_test(test_encode_refuses_data),
         cmocka_unit_test(test_encode_small_buffer),

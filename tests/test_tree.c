@@ -801,6 +801,79 @@ static void test_get_tree_of_the_top(void **state)
     free(src);
 }
 
+/* How many entries the folder dir/name holds; -1 when it is no folder. */
+static int entries_in(const char *dir, const char *name)
+{
+    char *path = tu_path(dir, name);
+    int n = tu_count_entries(path);
+
+    free(path);
+    return n;
+}
+
+/* Empty folders travel both ways: one beside a file, one holding only an
+ * empty folder, one whose only entry is skipped (a link), and a top folder
+ * that is empty itself. */
+static void test_empty_folders_both_ways(void **state)
+{
+    static const char *const empty[] = { "empty", "only/sub", "linked" };
+    struct session s;
+    char *src, *back, *bare, *stored, *p;
+    struct ft_tree_item item; /* what is copied, one way or the other */
+
+    (void)state;
+    open_session(&s, 0);
+    src = tu_path(s.f.work, "src");
+    assert_int_equal(mkdir(src, 0755), 0);
+    p = file_in(src, "full/a.txt");
+    tu_write_bytes(p, "a", 1);
+    free(p);
+    for (size_t i = 0; i < sizeof(empty) / sizeof(*empty); i++) {
+        p = file_in(src, empty[i]); /* makes the folders above */
+        assert_int_equal(mkdir(p, 0755), 0);
+        free(p);
+    }
+    p = tu_path(src, "linked/l");
+    assert_int_equal(symlink("../full/a.txt", p), 0);
+
+    item = (struct ft_tree_item){ .local = src, .remote = "t" };
+    assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &item, 1, true)), FT_OK);
+    assert_int_equal(s.told.failures, 0);
+    assert_int_equal(s.told.dones, 1);
+    stored = tu_path(s.f.server.root, "t");
+    for (size_t i = 0; i < sizeof(empty) / sizeof(*empty); i++)
+        assert_int_equal(entries_in(stored, empty[i]), 0);
+    assert_int_equal(tu_count_entries(stored), 4);
+
+    back = tu_path(s.f.work, "back");
+    item = (struct ft_tree_item){ .local = back, .remote = "t" };
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &item, 1, true)), FT_OK);
+    for (size_t i = 0; i < sizeof(empty) / sizeof(*empty); i++)
+        assert_int_equal(entries_in(back, empty[i]), 0);
+    assert_int_equal(entries_in(back, "full"), 1);
+
+    /* An empty folder named itself: made, and fetched back as one. */
+    bare = tu_path(s.f.work, "bare");
+    assert_int_equal(mkdir(bare, 0755), 0);
+    item = (struct ft_tree_item){ .local = bare, .remote = "e" };
+    fresh(&s);
+    assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &item, 1, true)), FT_OK);
+    assert_int_equal(entries_in(s.f.server.root, "e"), 0);
+    free(p);
+    p = tu_path(back, "e");
+    item = (struct ft_tree_item){ .local = p, .remote = "e" };
+    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &item, 1, true)), FT_OK);
+    assert_int_equal(tu_count_entries(p), 0);
+
+    close_session(&s);
+    free(p);
+    free(src);
+    free(back);
+    free(bare);
+    free(stored);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -815,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_get_tree_folder_swapped_for_link),
         cmocka_unit_test(test_get_tree_folder_swapped_midway),
         cmocka_unit_test(test_put_tree_file_swapped_for_link),
+        cmocka_unit_test(test_empty_folders_both_ways),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -226,6 +226,13 @@ enum ft_err ft_client_remove_tree(struct ft_client *c, const char *remote,
 enum ft_err ft_client_move(struct ft_client *c, const char *from,
                            const char *to);
 
+/* Makes the folder remote; with parents the missing folders above it too,
+ * and an existing folder is no failure (as mkdir -p). *made (may be NULL)
+ * tells whether the folder was made or was there. A server too old to
+ * make folders: FT_ERR_VERSION, and the connection stays usable. */
+enum ft_err ft_client_mkdir(struct ft_client *c, const char *remote, bool parents,
+                            bool *made);
+
 struct ft_stat {
     uint64_t size;
     int64_t mtime;

@@ -95,6 +95,10 @@ def move(a, b):
     return frame(17, s(a) + s(b))
 
 
+def mkdir(name, flags=0):
+    return frame(21, struct.pack('>I', flags) + s(name))
+
+
 def write(folder, seeds):
     os.makedirs(folder, exist_ok=True)
     for name, content in seeds.items():
@@ -120,6 +124,8 @@ write('corpus/server', {
                   + get(b'r', 2 | 8) + sums(hashlib.blake2b(c, digest_size=32).digest(), 5, 1700000000)
                   + sums() + done(5) + keepalive(),
     'resume-put': hello() + put(b'p', 5, 2 | 4 | 8) + resume_at(0) + data(c) + end(c),
+    'mkdir': hello(PLAIN | 0x40) + mkdir(b'd/e/f', 1) + mkdir(b'd') + mkdir(b'd/e/f', 1)
+             + mkdir(b'g/h') + mkdir(b'../x', 1) + mkdir(b'.ft/x', 1) + ls(b'd', 1) + rm(b'd', 1),
     'http': b'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
     'text': b'Hello, Server! This is Client.\n',
     'huge-length': b'\xff\xff\xff\xff\x01',

@@ -684,11 +684,12 @@ static void test_bad_frames_after_handshake(void **state)
     random_round_trip(state, 100, false);
 }
 
-/* Sends a PUT of content as name, its DATA and an END that says total
- * and, with digest, the content's BLAKE2b-256; reads READY first unless
- * the PUT is pipelined. */
+/* Sends a PUT of content as name that announces size, its DATA and an
+ * END that says total and, with digest, the content's BLAKE2b-256; reads
+ * READY first unless the PUT is pipelined. */
 static void raw_put(struct ft_conn *conn, uint32_t flags, const char *name,
-                    const char *content, uint64_t total, bool digest)
+                    const char *content, uint64_t size, uint64_t total,
+                    bool digest)
 {
     struct ft_msg put = { .type = FT_MSG_PUT };
     struct ft_msg end = { .type = FT_MSG_END };
@@ -696,7 +697,7 @@ static void raw_put(struct ft_conn *conn, uint32_t flags, const char *name,
     struct ft_hash h;
 
     put.u.put.flags = flags;
-    put.u.put.size = strlen(content);
+    put.u.put.size = size;
     put.u.put.name.ptr = (const uint8_t *)name;
     put.u.put.name.len = strlen(name);
     assert_int_equal(ft_conn_send(conn, &put), FT_OK);
@@ -738,7 +739,7 @@ static void test_bad_end_closes(void **state)
 
         assert_true(tu_raw_handshake(&conn, f->server.port, FT_FEATURE_PIPELINE,
                                      5000, NULL));
-        raw_put(&conn, cases[i].flags, "bad", "hello", cases[i].total,
+        raw_put(&conn, cases[i].flags, "bad", "hello", 5, cases[i].total,
                 cases[i].digest);
         assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
         assert_int_equal(m.type, FT_MSG_ERROR);
@@ -748,6 +749,59 @@ static void test_bad_end_closes(void **state)
         assert_false(tu_exists(stored));
     }
     free(stored);
+}
+
+/* Reads the next frame: of type want, and for DONE and ERROR with count
+ * or code n. */
+static void expect(struct ft_conn *conn, enum ft_msg_type want, uint64_t n)
+{
+    struct ft_msg m;
+
+    assert_int_equal(ft_conn_recv(conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, want);
+    if (want == FT_MSG_DONE)
+        assert_true(m.u.done.count == n);
+    if (want == FT_MSG_ERROR)
+        assert_int_equal(m.u.error.code, n);
+}
+
+/* A pipelined PUT of unknown size (PROTOCOL.md 9.1.1): its data follows
+ * at once and it is answered in its place among the pipelined ones; one
+ * that grows past the server's limit is refused there, its rest read and
+ * dropped, and the connection goes on. */
+static void test_pipelined_put_of_unknown_size(void **state)
+{
+    struct ft_server_config cfg = { .max_file_size = 8 };
+    struct ft_msg list = { .type = FT_MSG_LIST };
+    struct tu_server small;
+    struct ft_conn conn;
+    char *stored, *refused, *want;
+
+    (void)state;
+    memset(&small, 0, sizeof(small));
+    tu_server_start(&small, &cfg);
+    stored = tu_path(small.root, "u");
+    refused = tu_path(small.root, "v");
+    want = tu_path(small.root, "want");
+    tu_write_bytes(want, "hello", 5);
+    assert_true(tu_raw_handshake(&conn, small.port, FT_FEATURE_PIPELINE, 5000, NULL));
+    raw_put(&conn, FT_XFER_VERIFY | FT_XFER_PIPELINE, "u", "hello", FT_SIZE_UNKNOWN,
+            5, true);
+    raw_put(&conn, FT_XFER_VERIFY | FT_XFER_PIPELINE, "v", "far too long",
+            FT_SIZE_UNKNOWN, 12, true);
+    assert_int_equal(ft_conn_send(&conn, &list), FT_OK);
+    expect(&conn, FT_MSG_DONE, 5);
+    expect(&conn, FT_MSG_ERROR, FT_ERR_TOO_LARGE);
+    expect(&conn, FT_MSG_ENTRY, 0);
+    expect(&conn, FT_MSG_ENTRY, 0);
+    expect(&conn, FT_MSG_DONE, 2);
+    assert_true(tu_files_equal(want, stored));
+    assert_false(tu_exists(refused));
+    ft_conn_free(&conn);
+    tu_server_stop(&small);
+    free(stored);
+    free(refused);
+    free(want);
 }
 
 /* A GET of a folder is refused; with RESUME the server closes after it
@@ -1242,6 +1296,7 @@ int main(void)
         TU_TEST_SERVER(test_pipelined_client_gone),
         TU_TEST_SERVER(test_pipelined_send_fails),
         TU_TEST_SERVER(test_pipelined_gets),
+        cmocka_unit_test(test_pipelined_put_of_unknown_size),
         TU_TEST_SERVER(test_mkdir_command),
         TU_TEST_SERVER(test_mkdir_read_only),
         cmocka_unit_test(test_mkdir_to_an_old_server),

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -769,6 +770,63 @@ static void test_noise_limits(void **state)
     free(buf);
 }
 
+/* The bytes of the first line of the code block after marker in text:
+ * hex pairs, as PROTOCOL.md writes frames; their number. */
+static size_t hex_line_after(const char *text, const char *marker, uint8_t *out,
+                             size_t cap)
+{
+    const char *p = strstr(text, marker);
+    size_t n = 0;
+    unsigned byte;
+    int used;
+
+    assert_non_null(p);
+    p = strstr(p, "```\n");
+    assert_non_null(p);
+    p += 4;
+    while (n < cap && sscanf(p, " %2x%n", &byte, &used) == 1 && p[0] != '\n') {
+        out[n++] = (uint8_t)byte;
+        p += used;
+    }
+    return n;
+}
+
+/* PROTOCOL.md 16.1's session as one byte stream is this code's: its HELLO
+ * is what a reference client with AES-NI offers with --plaintext, its
+ * WELCOME what a reference server chooses for it. */
+static void test_protocol_md_byte_stream(void **state)
+{
+    static const char path[] = FT_SOURCE_DIR "/docs/PROTOCOL.md";
+    struct ft_msg hello = { .type = FT_MSG_HELLO };
+    struct ft_msg welcome = { .type = FT_MSG_WELCOME };
+    uint8_t doc[64], want[64];
+    size_t n, len = 0;
+    char *text = malloc(256 * 1024);
+    FILE *f = fopen(path, "r");
+
+    (void)state;
+    assert_non_null(text);
+    assert_non_null(f);
+    n = fread(text, 1, 256 * 1024 - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    hello.u.hello.version = FT_PROTO_VERSION;
+    hello.u.hello.features = FT_FEATURE_SHARED | FT_FEATURE_CHANNELS;
+    assert_int_equal(ft_msg_encode(&hello, want, sizeof(want), &len), FT_OK);
+    n = hex_line_after(text, "The same PUT as one contiguous client byte stream",
+                       doc, sizeof(doc));
+    assert_int_equal(n, 5 + len);
+    assert_memory_equal(doc + 5, want, len);
+    welcome.u.welcome.version = FT_PROTO_VERSION;
+    welcome.u.welcome.features = FT_FEATURE_SHARED | FT_FEATURE_PLAINTEXT;
+    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
+    assert_int_equal(ft_msg_encode(&welcome, want, sizeof(want), &len), FT_OK);
+    n = hex_line_after(text, "and the server's replies", doc, sizeof(doc));
+    assert_int_equal(n, 5 + len);
+    assert_memory_equal(doc + 5, want, len);
+    free(text);
+}
+
 static void test_msg_name(void **state)
 {
     (void)state;
@@ -792,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_variants),
         cmocka_unit_test(test_put_wire_format),
         cmocka_unit_test(test_mkdir_wire_format),
+        cmocka_unit_test(test_protocol_md_byte_stream),
         cmocka_unit_test(test_hello_wire_format),
         cmocka_unit_test(test_encode_refuses_data),
         cmocka_unit_test(test_encode_small_buffer),

@@ -256,8 +256,10 @@ static const char mkdir_help[] =
     "Makes folders on the server (mode 0755).\n"
     "  -p, --parents       make the folders above as needed too; a folder\n"
     "                      that is there already is no failure\n"
-    "      --json          one JSON object per NAME on standard output:\n"
-    "                      {\"name\":S,\"made\":B} (false: it was there)\n";
+    "      --json          one JSON object per NAME made on standard output:\n"
+    "                      {\"name\":S,\"type\":\"folder\",\"made\":B} (false:\n"
+    "                      it was there); a name that is not UTF-8 comes as\n"
+    "                      \"name\":null,\"name_base64\":S\n";
 
 static enum ft_err make_folder(struct ft_client *c, const struct cli_client_args *a,
                                const char *name)
@@ -266,9 +268,9 @@ static enum ft_err make_folder(struct ft_client *c, const struct cli_client_args
     enum ft_err err = ft_client_mkdir(c, name, a->parents, &made);
 
     if (err == FT_OK && a->json) {
-        fputs("{\"name\":", stdout);
-        cli_json_string(stdout, name, strlen(name));
-        printf(",\"made\":%s}\n", made ? "true" : "false");
+        fputs("{", stdout);
+        cli_json_name(stdout, name);
+        printf(",\"type\":\"folder\",\"made\":%s}\n", made ? "true" : "false");
     }
     return err;
 }

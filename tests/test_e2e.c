@@ -1212,9 +1212,9 @@ static void test_mkdir_command(void **state)
     assert_said(err, "invalid name '../up'");
     /* One object per name made, or there already with -p. */
     assert_int_equal(run_mkdir(port, "--json", "a", "new", out, err), 4);
-    assert_output(out, "{\"name\":\"new\",\"made\":true}\n");
+    assert_output(out, "{\"name\":\"new\",\"type\":\"folder\",\"made\":true}\n");
     assert_int_equal(run_mkdir(port, "--json", "-p", "a", out, err), 0);
-    assert_output(out, "{\"name\":\"a\",\"made\":false}\n");
+    assert_output(out, "{\"name\":\"a\",\"type\":\"folder\",\"made\":false}\n");
     free(file);
     free(out);
 }

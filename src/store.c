@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -36,6 +35,17 @@ enum ft_err ft_store_from_errno(int e)
     default:
         return FT_ERR_IO;
     }
+}
+
+/* Sessions are threads of one process. A flock on NFS is emulated with a
+ * POSIX record lock, and those never conflict within one process; an open
+ * file description lock conflicts between any two opens of the file, in
+ * one process or two, on every file system that has record locks. */
+int ft_store_lock(int fd)
+{
+    struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+    return fcntl(fd, F_OFD_SETLK, &l);
 }
 
 /* mkdir that accepts an existing directory. */
@@ -126,7 +136,7 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
                              O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (st->lock_fd < 0)
             goto fail;
-        if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (ft_store_lock(st->lock_fd) != 0) {
             snprintf(errbuf, errlen, "%s is already served by another ft server",
                      root);
             err = FT_ERR_BUSY;

@@ -46,6 +46,11 @@ void ft_store_place_release(struct ft_store *st, struct place *p);
 /* What is at a place, not followed if a link. */
 enum ft_err ft_store_place_stat(struct place *p, struct stat *sb);
 
+/* Takes an exclusive lock on the whole of fd's file without waiting: 0,
+ * or -1 with errno set when another open of the file holds one. The lock
+ * goes with the open file (not the process), until it is closed. */
+int ft_store_lock(int fd);
+
 /* What a failed system call means to a client of the store. */
 enum ft_err ft_store_from_errno(int e);
 

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,8 +119,8 @@ static void expire_partials(struct ft_store *st, int64_t ttl)
             now - sb.st_mtime <= ttl)
             continue;
         /* One a session is still writing (a slow upload) stays. */
-        fd = openat(st->partial_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+        fd = openat(st->partial_fd, de->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && ft_store_lock(fd) == 0)
             unlinkat(st->partial_fd, de->d_name, 0);
         if (fd >= 0)
             close(fd);
@@ -155,7 +154,7 @@ enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
                 O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     /* Another session writing the same upload keeps it: this one then goes
      * to a plain temporary and cannot be resumed. */
-    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &sb) != 0 ||
+    if (fd < 0 || ft_store_lock(fd) != 0 || fstat(fd, &sb) != 0 ||
         !S_ISREG(sb.st_mode)) {
         if (fd >= 0)
             close(fd);

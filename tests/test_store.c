@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,6 +408,83 @@ static void test_second_open_busy(void **state)
     ft_store_close(f->st);
     f->st = NULL;
     f->st = open_store(f->root, false);
+}
+
+/* Whether another open of path sees a lock on the whole file: an open file
+ * description lock, the kind that holds between threads of one process on
+ * every file system (a flock, which NFS emulates with per-process locks,
+ * is not seen). */
+static bool locked_for_others(const char *path)
+{
+    struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    assert_true(fd >= 0);
+    assert_int_equal(fcntl(fd, F_OFD_GETLK, &l), 0);
+    close(fd);
+    return l.l_type != F_UNLCK;
+}
+
+/* The store's lock is a descriptor lock: two opens of one root in one
+ * process (a server's threads) conflict, as two servers do. */
+static void test_lock_holds_between_threads(void **state)
+{
+    struct fixture *f = *state;
+    char *lock = tu_path(f->root, ".ft/lock");
+    struct ft_store *second = NULL;
+    char err[256] = "";
+
+    assert_true(locked_for_others(lock));
+    assert_int_equal(ft_store_open(&second, f->root, false, err, sizeof(err)),
+                     FT_ERR_BUSY);
+    assert_null(second);
+    ft_store_close(f->st);
+    f->st = NULL;
+    assert_false(locked_for_others(lock));
+    f->st = open_store(f->root, false);
+    free(lock);
+}
+
+struct kept_try {
+    struct ft_store *st;
+    struct ft_upload up;
+    uint64_t have;
+    enum ft_err err;
+};
+
+static void *begin_kept_thread(void *arg)
+{
+    struct kept_try *t = arg;
+
+    t->err = ft_store_upload_begin_kept(t->st, "same", "00ff", 3600, &t->up,
+                                        &t->have);
+    return NULL;
+}
+
+/* A kept upload is locked while a session writes it: a second session (a
+ * thread of the same server) asking for the same one gets a plain
+ * temporary, never the first one's file. */
+static void test_kept_upload_locked_between_threads(void **state)
+{
+    struct fixture *f = *state;
+    char *part = tu_path(f->root, ".ft/partial/part-00ff");
+    struct kept_try first = { .st = f->st }, second = { .st = f->st };
+    pthread_t tid;
+
+    begin_kept_thread(&first);
+    assert_int_equal(first.err, FT_OK);
+    assert_int_equal(ft_store_upload_write(&first.up, "abc", 3), FT_OK);
+    assert_true(locked_for_others(part));
+    assert_int_equal(pthread_create(&tid, NULL, begin_kept_thread, &second), 0);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(second.err, FT_OK);
+    assert_int_equal(second.have, 0);
+    assert_string_not_equal(second.up.tmp, "part-00ff");
+    ft_store_upload_abort(f->st, &second.up);
+    ft_store_upload_keep(f->st, &first.up);
+    assert_false(locked_for_others(part));
+    assert_int_equal(tu_file_size(part), 3);
+    free(part);
 }
 
 /* The second open must not clean up temporaries of the first, live,
@@ -1080,6 +1158,8 @@ int main(void)
         T(test_stale_temporaries_removed),
         T(test_second_open_busy),
         T(test_busy_open_keeps_live_uploads),
+        T(test_lock_holds_between_threads),
+        T(test_kept_upload_locked_between_threads),
         T(test_symlink_out_refused),
         T(test_relative_and_dangling_links),
         T(test_fifo_refused_without_blocking),

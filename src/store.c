@@ -48,12 +48,85 @@ int ft_store_lock(int fd)
     return fcntl(fd, F_OFD_SETLK, &l);
 }
 
-/* mkdir that accepts an existing directory. */
-static int ensure_dir(int dirfd, const char *path)
+/* Opens the metadata folder leaf of parent_fd (shown to a person as
+ * shown), making it (0700) if missing and make. Refused, with errbuf
+ * saying how to fix it: a link, a folder of another user, or one that
+ * others may write in (they could plant a key, or swap a temporary for a
+ * link). */
+static enum ft_err open_meta_dir(int parent_fd, const char *leaf, bool make,
+                                 const char *shown, int *out, char *errbuf,
+                                 size_t errlen)
 {
-    if (mkdirat(dirfd, path, 0700) == 0 || errno == EEXIST)
-        return 0;
-    return -1;
+    struct stat sb;
+    int fd;
+
+    *out = -1;
+    if (make && mkdirat(parent_fd, leaf, 0700) != 0 && errno != EEXIST)
+        goto fail;
+    fd = openat(parent_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
+        fstatat(parent_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        snprintf(errbuf, errlen, "%s is %s, not a folder: remove it (rm %s)",
+                 shown, S_ISLNK(sb.st_mode) ? "a symbolic link" : "a file",
+                 shown);
+        return FT_ERR_DENIED;
+    }
+    if (fd < 0 || fstat(fd, &sb) != 0)
+        goto fail;
+    *out = fd;
+    if (sb.st_uid != geteuid()) {
+        snprintf(errbuf, errlen,
+                 "%s belongs to uid %u, not to this server's user (uid %u): "
+                 "chown %u %s",
+                 shown, (unsigned)sb.st_uid, (unsigned)geteuid(),
+                 (unsigned)geteuid(), shown);
+        return FT_ERR_DENIED;
+    }
+    if (sb.st_mode & 022) {
+        snprintf(errbuf, errlen, "%s is writable by others: chmod 700 %s",
+                 shown, shown);
+        return FT_ERR_DENIED;
+    }
+    return FT_OK;
+fail:
+    snprintf(errbuf, errlen, "%s: %s", shown, strerror(errno));
+    return FT_ERR_IO;
+}
+
+/* The metadata folders: .ft, and for a store that changes, its tmp and
+ * partial (each opened relative to .ft), and the lock. A read-only store
+ * on a file system it cannot write goes without. */
+static enum ft_err open_meta(struct ft_store *st, const char *root,
+                             char *errbuf, size_t errlen)
+{
+    char shown[3][4096];
+    enum ft_err err;
+    struct stat sb;
+
+    snprintf(shown[0], sizeof(shown[0]), "%s/%s", root, FT_STORE_META);
+    snprintf(shown[1], sizeof(shown[1]), "%s/%s", root, TMP_DIR);
+    snprintf(shown[2], sizeof(shown[2]), "%s/%s", root, PARTIAL_DIR);
+    err = open_meta_dir(st->root_fd, FT_STORE_META, true, shown[0], &st->meta_fd,
+                        errbuf, errlen);
+    if (err == FT_ERR_IO && st->read_only &&
+        (errno == EROFS || errno == EACCES || errno == EPERM))
+        return FT_OK;
+    if (err != FT_OK)
+        return err;
+    if (fstat(st->meta_fd, &sb) != 0) {
+        snprintf(errbuf, errlen, "%s: %s", shown[0], strerror(errno));
+        return FT_ERR_IO;
+    }
+    st->meta_dev = sb.st_dev;
+    st->meta_ino = sb.st_ino;
+    if (st->read_only)
+        return FT_OK;
+    err = open_meta_dir(st->meta_fd, "tmp", true, shown[1], &st->tmp_fd,
+                        errbuf, errlen);
+    if (err == FT_OK)
+        err = open_meta_dir(st->meta_fd, "partial", true, shown[2],
+                            &st->partial_fd, errbuf, errlen);
+    return err;
 }
 
 /* A dup() would share the file offset with every other thread reading the
@@ -104,14 +177,13 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
 {
     struct ft_store *st = NULL;
     enum ft_err err = FT_OK;
-    const char *what = root;
 
     if (ft_hash_library_init() != 0)
         return FT_ERR_NOMEM;
     st = calloc(1, sizeof(*st));
     if (st == NULL)
         return FT_ERR_NOMEM;
-    st->root_fd = st->tmp_fd = st->partial_fd = st->lock_fd = -1;
+    st->root_fd = st->meta_fd = st->tmp_fd = st->partial_fd = st->lock_fd = -1;
     st->read_only = read_only;
     st->syncfs_reports_errors = syncfs_reports_errors();
 
@@ -120,22 +192,18 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
     st->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (st->root_fd < 0)
         goto fail;
+    err = open_meta(st, root, errbuf, errlen);
+    if (err != FT_OK)
+        goto out;
     if (!read_only) {
-        what = FT_STORE_META;
-        if (ensure_dir(st->root_fd, FT_STORE_META) != 0 ||
-            ensure_dir(st->root_fd, TMP_DIR) != 0 ||
-            ensure_dir(st->root_fd, PARTIAL_DIR) != 0)
-            goto fail;
-        st->tmp_fd = openat(st->root_fd, TMP_DIR,
-                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        st->partial_fd = openat(st->root_fd, PARTIAL_DIR,
-                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (st->tmp_fd < 0 || st->partial_fd < 0)
-            goto fail;
-        st->lock_fd = openat(st->root_fd, FT_STORE_META "/lock",
+        st->lock_fd = openat(st->meta_fd, "lock",
                              O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (st->lock_fd < 0)
-            goto fail;
+        if (st->lock_fd < 0) {
+            snprintf(errbuf, errlen, "%s/%s/lock: %s", root, FT_STORE_META,
+                     strerror(errno));
+            err = FT_ERR_IO;
+            goto out;
+        }
         if (ft_store_lock(st->lock_fd) != 0) {
             snprintf(errbuf, errlen, "%s is already served by another ft server",
                      root);
@@ -149,10 +217,15 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
     goto out;
 fail:
     err = FT_ERR_IO;
-    snprintf(errbuf, errlen, "%s: %s", what, strerror(errno));
+    snprintf(errbuf, errlen, "%s: %s", root, strerror(errno));
 out:
     ft_store_close(st);
     return err;
+}
+
+int ft_store_meta_fd(const struct ft_store *st)
+{
+    return st->meta_fd;
 }
 
 void ft_store_close(struct ft_store *st)
@@ -165,6 +238,8 @@ void ft_store_close(struct ft_store *st)
         close(st->tmp_fd);
     if (st->partial_fd >= 0)
         close(st->partial_fd);
+    if (st->meta_fd >= 0)
+        close(st->meta_fd);
     if (st->root_fd >= 0)
         close(st->root_fd);
     free(st);

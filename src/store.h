@@ -67,10 +67,18 @@ struct ft_upload {
 
 /* Opens (creating if missing) the store at root, takes its lock so that no
  * second server uses the same root, and removes temporaries left by a
- * server that died. A read_only store refuses every change. */
+ * server that died. A read_only store refuses every change. Refused with
+ * FT_ERR_DENIED (errbuf says how to fix it): a metadata folder (.ft,
+ * .ft/tmp, .ft/partial) that is a link or not a folder, belongs to another
+ * user, or is writable by group or others. */
 enum ft_err ft_store_open(struct ft_store **out, const char *root,
                           bool read_only, char *errbuf, size_t errlen);
 void ft_store_close(struct ft_store *st);
+
+/* The metadata folder, open (the store's; the server keeps its key there,
+ * opened relative to it), or -1 for a read-only store whose file system
+ * let it make none. */
+int ft_store_meta_fd(const struct ft_store *st);
 
 /* Names may hold folders ("a/b/c.txt"): uploads create the folders they
  * need; every folder is entered without following links. */

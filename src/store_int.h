@@ -21,6 +21,12 @@
 
 struct ft_store {
     int root_fd;
+    /* The metadata folder, -1 on a read-only store that has none; what it
+     * is, whatever name reaches it (a case-folding file system, a bind
+     * mount), is never served. */
+    int meta_fd;
+    dev_t meta_dev;
+    ino_t meta_ino;
     int tmp_fd;
     int partial_fd;
     int lock_fd;

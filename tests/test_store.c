@@ -487,6 +487,67 @@ static void test_kept_upload_locked_between_threads(void **state)
     free(part);
 }
 
+/* Whether opening the store is refused with a message that names path
+ * and holds fix (how to mend it); then mend runs and the store opens. */
+static void expect_open_refused(struct fixture *f, const char *path,
+                                const char *fix, const char *mend)
+{
+    struct ft_store *st = NULL;
+    char err[512] = "";
+
+    assert_int_equal(ft_store_open(&st, f->root, false, err, sizeof(err)),
+                     FT_ERR_DENIED);
+    assert_null(st);
+    if (strstr(err, path) == NULL || strstr(err, fix) == NULL)
+        fail_msg("expected %s and \"%s\" in: %s", path, fix, err);
+    assert_int_equal(system(mend), 0);
+    f->st = open_store(f->root, false);
+}
+
+/* A metadata folder (.ft, .ft/tmp, .ft/partial) that others may write in,
+ * that is a link, or that belongs to another user is refused at start,
+ * with a message that says how to fix it: others could plant a key, read
+ * kept uploads, or swap a temporary for a link. */
+static void test_metadata_folder_checked(void **state)
+{
+    struct fixture *f = *state;
+    const char *const folders[] = { ".ft", ".ft/tmp", ".ft/partial" };
+    char *outside = tu_path(f->base, "outside");
+    char cmd[4096], fix[4096];
+
+    assert_int_equal(mkdir(outside, 0700), 0);
+    for (size_t i = 0; i < sizeof(folders) / sizeof(folders[0]); i++) {
+        char *path = tu_path(f->root, folders[i]);
+        char *aside = tu_path(f->base, "aside");
+
+        ft_store_close(f->st);
+        f->st = NULL;
+        assert_int_equal(chmod(path, 0777), 0);
+        snprintf(fix, sizeof(fix), "writable by others: chmod 700 %s", path);
+        snprintf(cmd, sizeof(cmd), "chmod 700 '%s'", path);
+        expect_open_refused(f, path, fix, cmd);
+
+        ft_store_close(f->st);
+        f->st = NULL;
+        assert_int_equal(rename(path, aside), 0);
+        assert_int_equal(symlink(outside, path), 0);
+        snprintf(cmd, sizeof(cmd), "rm '%s' && mv '%s' '%s'", path, aside, path);
+        expect_open_refused(f, path, "symbolic link", cmd);
+
+        if (geteuid() == 0) {
+            ft_store_close(f->st);
+            f->st = NULL;
+            assert_int_equal(chown(path, 1, 1), 0);
+            snprintf(cmd, sizeof(cmd), "chown 0:0 '%s'", path);
+            expect_open_refused(f, path, "chown 0", cmd);
+        }
+        free(aside);
+        free(path);
+    }
+    assert_int_equal(tu_count_entries(outside), 0);
+    free(outside);
+}
+
 /* The second open must not clean up temporaries of the first, live,
  * server's uploads. */
 static void test_busy_open_keeps_live_uploads(void **state)
@@ -1160,6 +1221,7 @@ int main(void)
         T(test_busy_open_keeps_live_uploads),
         T(test_lock_holds_between_threads),
         T(test_kept_upload_locked_between_threads),
+        T(test_metadata_folder_checked),
         T(test_symlink_out_refused),
         T(test_relative_and_dangling_links),
         T(test_fifo_refused_without_blocking),

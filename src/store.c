@@ -245,6 +245,28 @@ void ft_store_close(struct ft_store *st)
     free(st);
 }
 
+bool ft_store_is_meta(const struct ft_store *st, const struct stat *sb)
+{
+    return st->meta_fd >= 0 && S_ISDIR(sb->st_mode) &&
+           sb->st_dev == st->meta_dev && sb->st_ino == st->meta_ino;
+}
+
+/* Opens the folder leaf of dir_fd, to go on resolving beneath it, unless it
+ * is the metadata folder (errno EPERM then). */
+static int open_folder(const struct ft_store *st, int dir_fd, const char *leaf)
+{
+    int fd = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat sb;
+
+    if (fd >= 0 && st->meta_fd >= 0 &&
+        (fstat(fd, &sb) != 0 || ft_store_is_meta(st, &sb))) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
 void ft_store_place_release(struct ft_store *st, struct place *p)
 {
     if (p->dir_fd >= 0 && p->dir_fd != st->root_fd)
@@ -273,12 +295,10 @@ enum ft_err ft_store_resolve(struct ft_store *st, const char *name,
         if (slash == NULL)
             return FT_OK;
         /* Most folders are there already: made only when missing. */
-        next = openat(p->dir_fd, p->leaf,
-                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        next = open_folder(st, p->dir_fd, p->leaf);
         if (next < 0 && errno == ENOENT && create &&
             (mkdirat(p->dir_fd, p->leaf, 0755) == 0 || errno == EEXIST))
-            next = openat(p->dir_fd, p->leaf,
-                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            next = open_folder(st, p->dir_fd, p->leaf);
         if (next < 0)
             goto fail;
         ft_store_place_release(st, p);
@@ -286,9 +306,13 @@ enum ft_err ft_store_resolve(struct ft_store *st, const char *name,
         start = slash + 1;
     }
 fail:
-    /* A link or a file where a folder should be is refused, not entered. */
-    err = errno == ENOTDIR || errno == ELOOP ? FT_ERR_DENIED
-                                             : ft_store_from_errno(errno);
+    /* A link or a file where a folder should be is refused, not entered;
+     * the metadata folder, by another spelling, as by its own. */
+    if (errno == EPERM)
+        err = FT_ERR_BAD_NAME;
+    else
+        err = errno == ENOTDIR || errno == ELOOP ? FT_ERR_DENIED
+                                                 : ft_store_from_errno(errno);
     ft_store_place_release(st, p);
     return err;
 }
@@ -325,10 +349,10 @@ enum ft_store_kind ft_store_obstacle(struct ft_store *st, const char *name,
             kind = FT_STORE_NOTHING;
             break;
         }
-        kind = kind_of(&sb);
+        kind = ft_store_is_meta(st, &sb) ? FT_STORE_NOTHING : kind_of(&sb);
         if (name[*at] == '\0' || kind != FT_STORE_FOLDER)
             break;
-        next = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        next = open_folder(st, dir_fd, leaf);
         if (next < 0) {
             kind = FT_STORE_NOTHING;
             break;
@@ -343,11 +367,12 @@ enum ft_store_kind ft_store_obstacle(struct ft_store *st, const char *name,
     return kind;
 }
 
-enum ft_err ft_store_place_stat(struct place *p, struct stat *sb)
+enum ft_err ft_store_place_stat(const struct ft_store *st, struct place *p,
+                                struct stat *sb)
 {
     if (fstatat(p->dir_fd, p->leaf, sb, AT_SYMLINK_NOFOLLOW) != 0)
         return ft_store_from_errno(errno);
-    return FT_OK;
+    return ft_store_is_meta(st, sb) ? FT_ERR_BAD_NAME : FT_OK;
 }
 
 /* A temporary's name need only be one nobody else holds, not a secret: the

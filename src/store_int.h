@@ -49,13 +49,20 @@ struct place {
 enum ft_err ft_store_resolve(struct ft_store *st, const char *name, bool create,
                              struct place *p);
 void ft_store_place_release(struct ft_store *st, struct place *p);
-/* What is at a place, not followed if a link. */
-enum ft_err ft_store_place_stat(struct place *p, struct stat *sb);
+/* What is at a place, not followed if a link; the metadata folder, under
+ * whatever name, is FT_ERR_BAD_NAME. */
+enum ft_err ft_store_place_stat(const struct ft_store *st, struct place *p,
+                                struct stat *sb);
 
 /* Takes an exclusive lock on the whole of fd's file without waiting: 0,
  * or -1 with errno set when another open of the file holds one. The lock
  * goes with the open file (not the process), until it is closed. */
 int ft_store_lock(int fd);
+
+/* Whether sb is the metadata folder, under whatever name it was reached:
+ * a case-folding file system lets ".FT" reach ".ft", a bind mount another
+ * name; the name alone cannot tell. */
+bool ft_store_is_meta(const struct ft_store *st, const struct stat *sb);
 
 /* What a failed system call means to a client of the store. */
 enum ft_err ft_store_from_errno(int e);

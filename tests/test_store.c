@@ -12,10 +12,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -546,6 +549,99 @@ static void test_metadata_folder_checked(void **state)
     }
     assert_int_equal(tu_count_entries(outside), 0);
     free(outside);
+}
+
+/* What a child reports when it may not make a mount namespace. */
+#define NO_NAMESPACE 77
+
+static enum ft_err count_alias(const struct ft_store_entry *e, void *ctx)
+{
+    if (strstr(e->name, "alias") != NULL)
+        ++*(int *)ctx;
+    return FT_OK;
+}
+
+/* In a private mount namespace, the metadata folder bind-mounted as alias
+ * and d/alias (as a case-folding file system lets .FT reach .ft): 0 if
+ * nothing of it is served through them, else the number of the first
+ * check that failed; NO_NAMESPACE when no namespace could be made. */
+static int served_through_alias(struct fixture *f)
+{
+    char *meta = tu_path(f->root, ".ft");
+    char *alias = tu_path(f->root, "alias");
+    char *deep = tu_path(f->root, "d/alias");
+    char *lock = tu_path(f->root, ".ft/lock");
+    struct ft_store_entry e;
+    struct ft_store_file file;
+    struct ft_upload up;
+    char err[256];
+    int seen = 0, failed = 0;
+
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount(meta, alias, NULL, MS_BIND, NULL) != 0 ||
+        mount(meta, deep, NULL, MS_BIND, NULL) != 0)
+        return NO_NAMESPACE;
+    /* Opened in the namespace: a root opened before sees no mount made
+     * after. */
+    if (ft_store_open(&f->st, f->root, false, err, sizeof(err)) != FT_OK)
+        return 100;
+    if (ft_store_stat(f->st, "alias", &e) == FT_OK)
+        failed = 1;
+    else if (ft_store_stat(f->st, "alias/lock", &e) == FT_OK)
+        failed = 2;
+    else if (ft_store_open_file(f->st, "alias/lock", &file) == FT_OK)
+        failed = 3;
+    else if (ft_store_list(f->st, NULL, true, count_alias, &seen) != FT_OK ||
+             seen != 0)
+        failed = 4;
+    else if (ft_store_list(f->st, "alias", false, count_alias, &seen) == FT_OK)
+        failed = 5;
+    else if (ft_store_remove(f->st, "alias/lock", false) == FT_OK)
+        failed = 6;
+    else if (ft_store_remove(f->st, "d", true) == FT_OK)
+        failed = 7;
+    else if (ft_store_remove(f->st, "alias", true) == FT_OK)
+        failed = 8;
+    else if (ft_store_move(f->st, "alias/lock", "stolen") == FT_OK)
+        failed = 9;
+    else if (ft_store_upload_begin(f->st, "alias/planted", &up) == FT_OK)
+        failed = 10;
+    else if (!tu_exists(lock) || tu_count_entries(meta) < 3)
+        failed = 11;
+    return failed;
+}
+
+/* The metadata folder is known by what it is, not by its name: reached
+ * under another (a bind mount here; ".FT" on a file system that folds
+ * case), it is neither served, listed, removed, moved nor written into. */
+static void test_metadata_folder_by_identity(void **state)
+{
+    struct fixture *f = *state;
+    char *alias = tu_path(f->root, "alias");
+    char *deep = tu_path(f->root, "d/alias");
+    int status = 0;
+    pid_t pid;
+
+    put(f->st, "d/x", "x");
+    assert_int_equal(mkdir(alias, 0700), 0);
+    assert_int_equal(mkdir(deep, 0700), 0);
+    ft_store_close(f->st);
+    f->st = NULL;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(served_through_alias(f));
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    f->st = open_store(f->root, false);
+    free(deep);
+    free(alias);
+    if (WEXITSTATUS(status) == NO_NAMESPACE)
+        skip();
+    if (WEXITSTATUS(status) != 0)
+        fail_msg("check %d served the metadata folder through its alias",
+                 WEXITSTATUS(status));
 }
 
 /* The second open must not clean up temporaries of the first, live,
@@ -1222,6 +1318,7 @@ int main(void)
         T(test_lock_holds_between_threads),
         T(test_kept_upload_locked_between_threads),
         T(test_metadata_folder_checked),
+        T(test_metadata_folder_by_identity),
         T(test_symlink_out_refused),
         T(test_relative_and_dangling_links),
         T(test_fifo_refused_without_blocking),

@@ -567,20 +567,19 @@ static enum ft_err count_alias(const struct ft_store_entry *e, void *ctx)
  * check that failed; NO_NAMESPACE when no namespace could be made. */
 static int served_through_alias(struct fixture *f)
 {
-    char *meta = tu_path(f->root, ".ft");
-    char *alias = tu_path(f->root, "alias");
-    char *deep = tu_path(f->root, "d/alias");
-    char *lock = tu_path(f->root, ".ft/lock");
     struct ft_store_entry e;
     struct ft_store_file file;
     struct ft_upload up;
     char err[256];
     int seen = 0, failed = 0;
+    /* The child's to _exit with: nothing here is freed. */
+    char *meta = tu_path(f->root, ".ft");
+    char *lock = tu_path(meta, "lock");
 
     if (unshare(CLONE_NEWNS) != 0 ||
         mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-        mount(meta, alias, NULL, MS_BIND, NULL) != 0 ||
-        mount(meta, deep, NULL, MS_BIND, NULL) != 0)
+        mount(meta, tu_path(f->root, "alias"), NULL, MS_BIND, NULL) != 0 ||
+        mount(meta, tu_path(f->root, "d/alias"), NULL, MS_BIND, NULL) != 0)
         return NO_NAMESPACE;
     /* Opened in the namespace: a root opened before sees no mount made
      * after. */

@@ -184,6 +184,7 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
     if (st == NULL)
         return FT_ERR_NOMEM;
     st->root_fd = st->meta_fd = st->tmp_fd = st->partial_fd = st->lock_fd = -1;
+    pthread_mutex_init(&st->partial_lock, NULL);
     st->read_only = read_only;
     st->syncfs_reports_errors = syncfs_reports_errors();
 
@@ -242,6 +243,7 @@ void ft_store_close(struct ft_store *st)
         close(st->meta_fd);
     if (st->root_fd >= 0)
         close(st->root_fd);
+    pthread_mutex_destroy(&st->partial_lock);
     free(st);
 }
 

@@ -134,7 +134,9 @@ enum ft_err ft_store_upload_unhold(struct ft_store *st, struct ft_upload *up);
 /* Begins an upload that an interruption does not lose: it is written to
  * .ft/partial under key (the hex of what identifies this upload), and
  * *have says how much an earlier, interrupted run left there (0 when
- * none, or older than ttl_s seconds). */
+ * none, or older than ttl_s seconds). Kept uploads older than ttl_s are
+ * removed at most once a minute (or once per ttl_s, if shorter), not at
+ * every upload. */
 enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
                                        const char *key, int64_t ttl_s,
                                        struct ft_upload *up, uint64_t *have);
@@ -143,10 +145,13 @@ enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
 enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size);
 
 /* Releases an interrupted upload, keeping what arrived if it was begun
- * with ft_store_upload_begin_kept; otherwise the same as abort. */
+ * with ft_store_upload_begin_kept; otherwise the same as abort. Beyond 256
+ * kept uploads or 64 GiB of them, the oldest that no session holds are
+ * removed (the newest is kept, however large). */
 void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up);
 
-/* Removes kept uploads older than ttl_s seconds. */
+/* Removes kept uploads older than ttl_s seconds, and the oldest beyond the
+ * bounds, now: for a server that starts. One a session holds stays. */
 void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s);
 
 /* Carries the source's modification time and executable bits to the

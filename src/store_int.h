@@ -3,6 +3,7 @@
 #define FT_STORE_INT_H
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,6 +33,12 @@ struct ft_store {
     int lock_fd;
     bool read_only;
     atomic_uint_fast64_t next_temp; /* the number in the next temporary's name */
+    /* Kept uploads (store_partial.c): how many and how large at most,
+     * counted afresh by each trim (one at a time, under partial_lock), when
+     * that was, and the expiry age last asked for. */
+    atomic_uint_fast64_t partial_files, partial_bytes;
+    atomic_int_fast64_t partial_scanned_at, partial_ttl_s;
+    pthread_mutex_t partial_lock;
     bool syncfs_reports_errors;     /* Linux 5.8 or later */
 };
 

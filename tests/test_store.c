@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -641,6 +642,96 @@ static void test_metadata_folder_by_identity(void **state)
     if (WEXITSTATUS(status) != 0)
         fail_msg("check %d served the metadata folder through its alias",
                  WEXITSTATUS(status));
+}
+
+/* Keeps an interrupted upload of size bytes (sparse beyond what is
+ * written) under key, its time then set to when (seconds since the epoch). */
+static void keep_part(struct fixture *f, const char *key, uint64_t size,
+                      time_t when)
+{
+    struct timespec times[2] = { { 0, UTIME_OMIT }, { when, 0 } };
+    char name[64];
+    struct ft_upload up;
+    uint64_t have = 1;
+    char *path;
+
+    assert_int_equal(ft_store_upload_begin_kept(f->st, "kept", key, 3600, &up,
+                                                &have), FT_OK);
+    assert_int_equal(have, 0);
+    assert_int_equal(ft_store_upload_write(&up, "k", 1), FT_OK);
+    assert_int_equal(ft_store_upload_resize(&up, size), FT_OK);
+    ft_store_upload_keep(f->st, &up);
+    snprintf(name, sizeof(name), ".ft/partial/part-%s", key);
+    path = tu_path(f->root, name);
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+    free(path);
+}
+
+static bool part_kept(struct fixture *f, const char *key)
+{
+    char name[64];
+    char *path;
+    bool there;
+
+    snprintf(name, sizeof(name), ".ft/partial/part-%s", key);
+    path = tu_path(f->root, name);
+    there = tu_exists(path);
+    free(path);
+    return there;
+}
+
+/* Kept uploads are bounded: 300 clients that each send PUT then ERROR
+ * leave the newest 256, and two of 40 GiB (sparse) leave the newer one. */
+static void test_partials_bounded(void **state)
+{
+    struct fixture *f = *state;
+    char *partials = tu_path(f->root, ".ft/partial");
+    time_t now = time(NULL);
+    char key[16];
+
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof(key), "%08x", i);
+        keep_part(f, key, 1, now - 1000 + i);
+    }
+    assert_int_equal(tu_count_entries(partials), 256);
+    assert_false(part_kept(f, "00000000"));
+    assert_false(part_kept(f, "0000002b"));
+    assert_true(part_kept(f, "0000002c"));
+    assert_true(part_kept(f, "0000012b"));
+
+    keep_part(f, "big1", 40ull << 30, now - 100);
+    assert_true(part_kept(f, "big1"));
+    keep_part(f, "big2", 40ull << 30, now - 50);
+    assert_false(part_kept(f, "big1"));
+    assert_true(part_kept(f, "big2"));
+    free(partials);
+}
+
+/* Expiry reads the folder at start and then at most once a minute, not at
+ * every upload (200,000 kept uploads made a 6-byte put take 0.5 s); a kept
+ * upload a session holds is never removed under it. */
+static void test_partials_expire_not_at_every_upload(void **state)
+{
+    struct fixture *f = *state;
+    struct timespec old[2] = { { 0, UTIME_OMIT }, { time(NULL) - 7200, 0 } };
+    char *held = tu_path(f->root, ".ft/partial/part-4e1d");
+    struct ft_upload up;
+    uint64_t have;
+
+    ft_store_expire_partials(f->st, 3600);
+    keep_part(f, "01d", 1, time(NULL) - 7200);
+    assert_int_equal(ft_store_upload_begin_kept(f->st, "held", "4e1d", 3600,
+                                                &up, &have), FT_OK);
+    assert_true(part_kept(f, "01d"));
+    assert_int_equal(ft_store_upload_write(&up, "held", 4), FT_OK);
+    assert_int_equal(utimensat(AT_FDCWD, held, old, 0), 0);
+
+    ft_store_expire_partials(f->st, 3600);
+    assert_false(part_kept(f, "01d"));
+    assert_true(part_kept(f, "4e1d"));
+    assert_int_equal(ft_store_upload_commit(f->st, &up), FT_OK);
+    assert_file_is(f->root, "held", "held");
+    free(held);
 }
 
 /* The second open must not clean up temporaries of the first, live,
@@ -1318,6 +1409,8 @@ int main(void)
         T(test_kept_upload_locked_between_threads),
         T(test_metadata_folder_checked),
         T(test_metadata_folder_by_identity),
+        T(test_partials_bounded),
+        T(test_partials_expire_not_at_every_upload),
         T(test_symlink_out_refused),
         T(test_relative_and_dangling_links),
         T(test_fifo_refused_without_blocking),

@@ -124,7 +124,8 @@ static void trim_partials(struct ft_store *st, int64_t ttl_s, bool force)
         return;
     atomic_store(&st->partial_scanned_at, now);
     n = read_parts(st, ttl_s, &parts);
-    qsort(parts, n, sizeof(*parts), newest_first);
+    if (n > 0)
+        qsort(parts, n, sizeof(*parts), newest_first);
     for (size_t i = 0; i < n; i++) {
         bool fits = files < PARTIAL_MAX_FILES &&
                     bytes + parts[i].size <= PARTIAL_MAX_BYTES;

@@ -1,5 +1,5 @@
-/* store_upload.c - uploads: temporaries, kept partials, held bytes, and
- * their commit (durable, then renamed into place) or abort. */
+/* store_upload.c - uploads: temporaries, held bytes, and their commit
+ * (durable, then renamed into place) or abort. */
 #define _GNU_SOURCE
 #include "store_int.h"
 

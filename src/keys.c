@@ -54,9 +54,9 @@ static enum ft_err read_secret_at(int dir_fd, const char *name,
     size_t got = 0;
     int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
 
-    if (fd < 0 && errno == ELOOP) {
-        snprintf(errbuf, errlen, "%s is a symbolic link, not a key file: "
-                 "remove it (rm %s)", path, path);
+    if (fd < 0 && errno == ELOOP && (flags & O_NOFOLLOW)) {
+        snprintf(errbuf, errlen, "%s is a symbolic link, never followed to a "
+                 "secret: remove it (rm %s)", path, path);
         err = FT_ERR_DENIED;
         goto out;
     }

@@ -94,8 +94,10 @@ fail:
 }
 
 /* The metadata folders: .ft, and for a store that changes, its tmp and
- * partial (each opened relative to .ft), and the lock. A read-only store
- * on a file system it cannot write goes without. */
+ * partial (each opened relative to .ft). A read-only store makes .ft too
+ * when it is missing, as its first start needs it for the key anyway, so
+ * that it knows the folder to hide from the start; on a file system it
+ * cannot write, it goes without. */
 static enum ft_err open_meta(struct ft_store *st, const char *root,
                              char *errbuf, size_t errlen)
 {

@@ -41,15 +41,25 @@ static int make_parents(const char *path)
     return rc;
 }
 
-/* Reads a whole small secret file, refusing one that others can read. */
-static enum ft_err read_secret_file(const char *path, uint8_t *buf, size_t cap,
-                                    size_t *len, char *errbuf, size_t errlen)
+/* Reads a whole small secret file, name relative to dir_fd (path: how a
+ * person knows it), refusing one that others can read; with flags
+ * O_NOFOLLOW, a link too. */
+static enum ft_err read_secret_at(int dir_fd, const char *name,
+                                  const char *path, int flags, uint8_t *buf,
+                                  size_t cap, size_t *len, char *errbuf,
+                                  size_t errlen)
 {
     struct stat sb;
     enum ft_err err = FT_OK;
     size_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
 
+    if (fd < 0 && errno == ELOOP && (flags & O_NOFOLLOW)) {
+        snprintf(errbuf, errlen, "%s is a symbolic link, never followed to a "
+                 "secret: remove it (rm %s)", path, path);
+        err = FT_ERR_DENIED;
+        goto out;
+    }
     if (fd < 0 || fstat(fd, &sb) != 0) {
         snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
         err = FT_ERR_IO;
@@ -83,9 +93,10 @@ out:
 /* Writes a new secret file with mode 0600; refuses to replace one. With
  * make_folders, the missing folders above it are made (0700); without,
  * a missing folder is an error that names it. */
-static enum ft_err write_secret_file(const char *path, const void *buf,
-                                     size_t len, bool make_folders,
-                                     char *errbuf, size_t errlen)
+static enum ft_err write_secret_at(int dir_fd, const char *name,
+                                   const char *path, const void *buf,
+                                   size_t len, bool make_folders,
+                                   char *errbuf, size_t errlen)
 {
     enum ft_err err;
     int fd;
@@ -95,7 +106,8 @@ static enum ft_err write_secret_file(const char *path, const void *buf,
                  strerror(errno));
         return FT_ERR_IO;
     }
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                0600);
     if (fd < 0 && errno == ENOENT && !make_folders) {
         char *copy = strdup(path);
 
@@ -113,31 +125,39 @@ static enum ft_err write_secret_file(const char *path, const void *buf,
         err = FT_ERR_IO;
     if (err != FT_OK) {
         snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-        unlink(path);
+        unlinkat(dir_fd, name, 0);
     }
     close(fd);
     return err;
 }
 
-enum ft_err ft_keys_load_or_create(const char *path, struct ft_keypair *kp,
-                                   bool *created, char *errbuf, size_t errlen)
+/* The key file name relative to dir_fd, known to a person as path; flags
+ * O_NOFOLLOW refuses a link in its place. */
+static enum ft_err load_or_create_at(int dir_fd, const char *name,
+                                     const char *path, int flags,
+                                     struct ft_keypair *kp, bool *created,
+                                     char *errbuf, size_t errlen)
 {
     uint8_t buf[FT_KEY_BYTES + 1];
     size_t len = 0;
+    struct stat sb;
     enum ft_err err;
 
     if (ft_hash_library_init() != 0)
         return FT_ERR_NOMEM;
     *created = false;
-    if (access(path, F_OK) != 0 && errno == ENOENT) {
+    if (fstatat(dir_fd, name, &sb,
+                flags & O_NOFOLLOW ? AT_SYMLINK_NOFOLLOW : 0) != 0 &&
+        errno == ENOENT) {
         randombytes_buf(kp->private_key, FT_KEY_BYTES);
-        err = write_secret_file(path, kp->private_key, FT_KEY_BYTES, true,
-                                errbuf, errlen);
+        err = write_secret_at(dir_fd, name, path, kp->private_key, FT_KEY_BYTES,
+                              dir_fd == AT_FDCWD, errbuf, errlen);
         if (err != FT_OK)
             return err;
         *created = true;
     } else {
-        err = read_secret_file(path, buf, sizeof(buf), &len, errbuf, errlen);
+        err = read_secret_at(dir_fd, name, path, flags, buf, sizeof(buf), &len,
+                             errbuf, errlen);
         if (err == FT_OK && len != FT_KEY_BYTES) {
             snprintf(errbuf, errlen, "%s: not an ft key file (%zu bytes, not %d)",
                      path, len, FT_KEY_BYTES);
@@ -152,6 +172,22 @@ enum ft_err ft_keys_load_or_create(const char *path, struct ft_keypair *kp,
 out:
     sodium_memzero(buf, sizeof(buf));
     return err;
+}
+
+enum ft_err ft_keys_load_or_create(const char *path, struct ft_keypair *kp,
+                                   bool *created, char *errbuf, size_t errlen)
+{
+    return load_or_create_at(AT_FDCWD, path, path, 0, kp, created, errbuf,
+                             errlen);
+}
+
+enum ft_err ft_keys_load_or_create_at(int dir_fd, const char *name,
+                                      const char *shown, struct ft_keypair *kp,
+                                      bool *created, char *errbuf,
+                                      size_t errlen)
+{
+    return load_or_create_at(dir_fd, name, shown, O_NOFOLLOW, kp, created,
+                             errbuf, errlen);
 }
 
 void ft_keys_fingerprint(const uint8_t public_key[FT_KEY_BYTES],
@@ -180,8 +216,8 @@ enum ft_err ft_keys_make_token(const char *path, char *errbuf, size_t errlen)
     sodium_bin2hex(hex, sizeof(hex) - 1, token, sizeof(token));
     hex[2 * FT_TOKEN_BYTES] = '\n';
     hex[2 * FT_TOKEN_BYTES + 1] = '\0';
-    err = write_secret_file(path, hex, 2 * FT_TOKEN_BYTES + 1, false, errbuf,
-                            errlen);
+    err = write_secret_at(AT_FDCWD, path, path, hex, 2 * FT_TOKEN_BYTES + 1,
+                          false, errbuf, errlen);
     sodium_memzero(token, sizeof(token));
     sodium_memzero(hex, sizeof(hex));
     return err;
@@ -197,7 +233,8 @@ enum ft_err ft_keys_load_token(const char *path, uint8_t psk[FT_TOKEN_BYTES],
 
     if (ft_hash_library_init() != 0)
         return FT_ERR_NOMEM;
-    err = read_secret_file(path, buf, sizeof(buf), &len, errbuf, errlen);
+    err = read_secret_at(AT_FDCWD, path, path, 0, buf, sizeof(buf), &len,
+                         errbuf, errlen);
     if (err != FT_OK)
         goto out;
     /* A trailing newline is the editor's, not the secret's. */

@@ -24,6 +24,7 @@
 #define DEFAULT_PARTIAL_TTL_S (24 * 3600)
 #define BUSY_GRACE_MS 100
 #define ACCEPT_BACKOFF_MS 100
+#define KEY_FILE "server.key" /* in the store's metadata folder */
 
 void ft_server_log(struct ft_server *srv, const char *fmt, ...)
 {
@@ -180,21 +181,29 @@ void ft_server_serve_fd(struct ft_server *srv, int fd, const char *peer)
     session_end(s);
 }
 
-/* The long-term key: --key-file, or the store's metadata folder. */
+/* The long-term key: --key-file, or the store's metadata folder, opened
+ * relative to the folder the store checked (a link put in the key's place
+ * is refused). A read-only store that could make no metadata folder has
+ * only the path. */
 static enum ft_err load_key(struct ft_server *srv, char *errbuf, size_t errlen)
 {
+    int meta_fd = ft_store_meta_fd(srv->store);
     char *path = NULL;
     enum ft_err err;
 
     if (srv->cfg.key_file != NULL)
         path = strdup(srv->cfg.key_file);
-    else if (asprintf(&path, "%s/%s/server.key", srv->cfg.root,
-                      FT_STORE_META) < 0)
+    else if (asprintf(&path, "%s/%s/%s", srv->cfg.root, FT_STORE_META,
+                      KEY_FILE) < 0)
         path = NULL;
     if (path == NULL)
         return FT_ERR_NOMEM;
-    err = ft_keys_load_or_create(path, &srv->key, &srv->key_created, errbuf,
-                                 errlen);
+    if (srv->cfg.key_file == NULL && meta_fd >= 0)
+        err = ft_keys_load_or_create_at(meta_fd, KEY_FILE, path, &srv->key,
+                                        &srv->key_created, errbuf, errlen);
+    else
+        err = ft_keys_load_or_create(path, &srv->key, &srv->key_created,
+                                     errbuf, errlen);
     free(path);
     if (err == FT_OK)
         ft_keys_fingerprint(srv->key.public_key, srv->fingerprint);

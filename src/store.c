@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -38,12 +37,98 @@ enum ft_err ft_store_from_errno(int e)
     }
 }
 
-/* mkdir that accepts an existing directory. */
-static int ensure_dir(int dirfd, const char *path)
+/* Sessions are threads of one process. A flock on NFS is emulated with a
+ * POSIX record lock, and those never conflict within one process; an open
+ * file description lock conflicts between any two opens of the file, in
+ * one process or two, on every file system that has record locks. */
+int ft_store_lock(int fd)
 {
-    if (mkdirat(dirfd, path, 0700) == 0 || errno == EEXIST)
-        return 0;
-    return -1;
+    struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+    return fcntl(fd, F_OFD_SETLK, &l);
+}
+
+/* Opens the metadata folder leaf of parent_fd (shown to a person as
+ * shown), making it (0700) if missing and make. Refused, with errbuf
+ * saying how to fix it: a link, a folder of another user, or one that
+ * others may write in (they could plant a key, or swap a temporary for a
+ * link). */
+static enum ft_err open_meta_dir(int parent_fd, const char *leaf, bool make,
+                                 const char *shown, int *out, char *errbuf,
+                                 size_t errlen)
+{
+    struct stat sb;
+    int fd;
+
+    *out = -1;
+    if (make && mkdirat(parent_fd, leaf, 0700) != 0 && errno != EEXIST)
+        goto fail;
+    fd = openat(parent_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
+        fstatat(parent_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        snprintf(errbuf, errlen, "%s is %s, not a folder: remove it (rm %s)",
+                 shown, S_ISLNK(sb.st_mode) ? "a symbolic link" : "a file",
+                 shown);
+        return FT_ERR_DENIED;
+    }
+    if (fd < 0 || fstat(fd, &sb) != 0)
+        goto fail;
+    *out = fd;
+    if (sb.st_uid != geteuid()) {
+        snprintf(errbuf, errlen,
+                 "%s belongs to uid %u, not to this server's user (uid %u): "
+                 "chown %u %s",
+                 shown, (unsigned)sb.st_uid, (unsigned)geteuid(),
+                 (unsigned)geteuid(), shown);
+        return FT_ERR_DENIED;
+    }
+    if (sb.st_mode & 022) {
+        snprintf(errbuf, errlen, "%s is writable by others: chmod 700 %s",
+                 shown, shown);
+        return FT_ERR_DENIED;
+    }
+    return FT_OK;
+fail:
+    snprintf(errbuf, errlen, "%s: %s", shown, strerror(errno));
+    return FT_ERR_IO;
+}
+
+/* The metadata folders: .ft, and for a store that changes, its tmp and
+ * partial (each opened relative to .ft). A read-only store makes .ft too
+ * when it is missing, as its first start needs it for the key anyway, so
+ * that it knows the folder to hide from the start; on a file system it
+ * cannot write, it goes without. */
+static enum ft_err open_meta(struct ft_store *st, const char *root,
+                             char *errbuf, size_t errlen)
+{
+    char shown[3][4096];
+    enum ft_err err;
+    struct stat sb;
+
+    snprintf(shown[0], sizeof(shown[0]), "%s/%s", root, FT_STORE_META);
+    snprintf(shown[1], sizeof(shown[1]), "%s/%s", root, TMP_DIR);
+    snprintf(shown[2], sizeof(shown[2]), "%s/%s", root, PARTIAL_DIR);
+    err = open_meta_dir(st->root_fd, FT_STORE_META, true, shown[0], &st->meta_fd,
+                        errbuf, errlen);
+    if (err == FT_ERR_IO && st->read_only &&
+        (errno == EROFS || errno == EACCES || errno == EPERM))
+        return FT_OK;
+    if (err != FT_OK)
+        return err;
+    if (fstat(st->meta_fd, &sb) != 0) {
+        snprintf(errbuf, errlen, "%s: %s", shown[0], strerror(errno));
+        return FT_ERR_IO;
+    }
+    st->meta_dev = sb.st_dev;
+    st->meta_ino = sb.st_ino;
+    if (st->read_only)
+        return FT_OK;
+    err = open_meta_dir(st->meta_fd, "tmp", true, shown[1], &st->tmp_fd,
+                        errbuf, errlen);
+    if (err == FT_OK)
+        err = open_meta_dir(st->meta_fd, "partial", true, shown[2],
+                            &st->partial_fd, errbuf, errlen);
+    return err;
 }
 
 /* A dup() would share the file offset with every other thread reading the
@@ -94,14 +179,14 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
 {
     struct ft_store *st = NULL;
     enum ft_err err = FT_OK;
-    const char *what = root;
 
     if (ft_hash_library_init() != 0)
         return FT_ERR_NOMEM;
     st = calloc(1, sizeof(*st));
     if (st == NULL)
         return FT_ERR_NOMEM;
-    st->root_fd = st->tmp_fd = st->partial_fd = st->lock_fd = -1;
+    st->root_fd = st->meta_fd = st->tmp_fd = st->partial_fd = st->lock_fd = -1;
+    pthread_mutex_init(&st->partial_lock, NULL);
     st->read_only = read_only;
     st->syncfs_reports_errors = syncfs_reports_errors();
 
@@ -110,23 +195,19 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
     st->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (st->root_fd < 0)
         goto fail;
+    err = open_meta(st, root, errbuf, errlen);
+    if (err != FT_OK)
+        goto out;
     if (!read_only) {
-        what = FT_STORE_META;
-        if (ensure_dir(st->root_fd, FT_STORE_META) != 0 ||
-            ensure_dir(st->root_fd, TMP_DIR) != 0 ||
-            ensure_dir(st->root_fd, PARTIAL_DIR) != 0)
-            goto fail;
-        st->tmp_fd = openat(st->root_fd, TMP_DIR,
-                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        st->partial_fd = openat(st->root_fd, PARTIAL_DIR,
-                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (st->tmp_fd < 0 || st->partial_fd < 0)
-            goto fail;
-        st->lock_fd = openat(st->root_fd, FT_STORE_META "/lock",
+        st->lock_fd = openat(st->meta_fd, "lock",
                              O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (st->lock_fd < 0)
-            goto fail;
-        if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (st->lock_fd < 0) {
+            snprintf(errbuf, errlen, "%s/%s/lock: %s", root, FT_STORE_META,
+                     strerror(errno));
+            err = FT_ERR_IO;
+            goto out;
+        }
+        if (ft_store_lock(st->lock_fd) != 0) {
             snprintf(errbuf, errlen, "%s is already served by another ft server",
                      root);
             err = FT_ERR_BUSY;
@@ -139,10 +220,15 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
     goto out;
 fail:
     err = FT_ERR_IO;
-    snprintf(errbuf, errlen, "%s: %s", what, strerror(errno));
+    snprintf(errbuf, errlen, "%s: %s", root, strerror(errno));
 out:
     ft_store_close(st);
     return err;
+}
+
+int ft_store_meta_fd(const struct ft_store *st)
+{
+    return st->meta_fd;
 }
 
 void ft_store_close(struct ft_store *st)
@@ -155,9 +241,34 @@ void ft_store_close(struct ft_store *st)
         close(st->tmp_fd);
     if (st->partial_fd >= 0)
         close(st->partial_fd);
+    if (st->meta_fd >= 0)
+        close(st->meta_fd);
     if (st->root_fd >= 0)
         close(st->root_fd);
+    pthread_mutex_destroy(&st->partial_lock);
     free(st);
+}
+
+bool ft_store_is_meta(const struct ft_store *st, const struct stat *sb)
+{
+    return st->meta_fd >= 0 && S_ISDIR(sb->st_mode) &&
+           sb->st_dev == st->meta_dev && sb->st_ino == st->meta_ino;
+}
+
+/* Opens the folder leaf of dir_fd, to go on resolving beneath it, unless it
+ * is the metadata folder (errno EPERM then). */
+static int open_folder(const struct ft_store *st, int dir_fd, const char *leaf)
+{
+    int fd = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat sb;
+
+    if (fd >= 0 && st->meta_fd >= 0 &&
+        (fstat(fd, &sb) != 0 || ft_store_is_meta(st, &sb))) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
 }
 
 void ft_store_place_release(struct ft_store *st, struct place *p)
@@ -188,12 +299,10 @@ enum ft_err ft_store_resolve(struct ft_store *st, const char *name,
         if (slash == NULL)
             return FT_OK;
         /* Most folders are there already: made only when missing. */
-        next = openat(p->dir_fd, p->leaf,
-                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        next = open_folder(st, p->dir_fd, p->leaf);
         if (next < 0 && errno == ENOENT && create &&
             (mkdirat(p->dir_fd, p->leaf, 0755) == 0 || errno == EEXIST))
-            next = openat(p->dir_fd, p->leaf,
-                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            next = open_folder(st, p->dir_fd, p->leaf);
         if (next < 0)
             goto fail;
         ft_store_place_release(st, p);
@@ -201,9 +310,13 @@ enum ft_err ft_store_resolve(struct ft_store *st, const char *name,
         start = slash + 1;
     }
 fail:
-    /* A link or a file where a folder should be is refused, not entered. */
-    err = errno == ENOTDIR || errno == ELOOP ? FT_ERR_DENIED
-                                             : ft_store_from_errno(errno);
+    /* A link or a file where a folder should be is refused, not entered;
+     * the metadata folder, by another spelling, as by its own. */
+    if (errno == EPERM)
+        err = FT_ERR_BAD_NAME;
+    else
+        err = errno == ENOTDIR || errno == ELOOP ? FT_ERR_DENIED
+                                                 : ft_store_from_errno(errno);
     ft_store_place_release(st, p);
     return err;
 }
@@ -240,10 +353,10 @@ enum ft_store_kind ft_store_obstacle(struct ft_store *st, const char *name,
             kind = FT_STORE_NOTHING;
             break;
         }
-        kind = kind_of(&sb);
+        kind = ft_store_is_meta(st, &sb) ? FT_STORE_NOTHING : kind_of(&sb);
         if (name[*at] == '\0' || kind != FT_STORE_FOLDER)
             break;
-        next = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        next = open_folder(st, dir_fd, leaf);
         if (next < 0) {
             kind = FT_STORE_NOTHING;
             break;
@@ -258,11 +371,12 @@ enum ft_store_kind ft_store_obstacle(struct ft_store *st, const char *name,
     return kind;
 }
 
-enum ft_err ft_store_place_stat(struct place *p, struct stat *sb)
+enum ft_err ft_store_place_stat(const struct ft_store *st, struct place *p,
+                                struct stat *sb)
 {
     if (fstatat(p->dir_fd, p->leaf, sb, AT_SYMLINK_NOFOLLOW) != 0)
         return ft_store_from_errno(errno);
-    return FT_OK;
+    return ft_store_is_meta(st, sb) ? FT_ERR_BAD_NAME : FT_OK;
 }
 
 /* A temporary's name need only be one nobody else holds, not a secret: the

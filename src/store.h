@@ -67,10 +67,18 @@ struct ft_upload {
 
 /* Opens (creating if missing) the store at root, takes its lock so that no
  * second server uses the same root, and removes temporaries left by a
- * server that died. A read_only store refuses every change. */
+ * server that died. A read_only store refuses every change. Refused with
+ * FT_ERR_DENIED (errbuf says how to fix it): a metadata folder (.ft,
+ * .ft/tmp, .ft/partial) that is a link or not a folder, belongs to another
+ * user, or is writable by group or others. */
 enum ft_err ft_store_open(struct ft_store **out, const char *root,
                           bool read_only, char *errbuf, size_t errlen);
 void ft_store_close(struct ft_store *st);
+
+/* The metadata folder, open (the store's; the server keeps its key there,
+ * opened relative to it), or -1 for a read-only store whose file system
+ * let it make none. */
+int ft_store_meta_fd(const struct ft_store *st);
 
 /* Names may hold folders ("a/b/c.txt"): uploads create the folders they
  * need; every folder is entered without following links. */
@@ -126,7 +134,9 @@ enum ft_err ft_store_upload_unhold(struct ft_store *st, struct ft_upload *up);
 /* Begins an upload that an interruption does not lose: it is written to
  * .ft/partial under key (the hex of what identifies this upload), and
  * *have says how much an earlier, interrupted run left there (0 when
- * none, or older than ttl_s seconds). */
+ * none, or older than ttl_s seconds). Kept uploads older than ttl_s are
+ * removed at most once a minute (or once per ttl_s, if shorter), not at
+ * every upload. */
 enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
                                        const char *key, int64_t ttl_s,
                                        struct ft_upload *up, uint64_t *have);
@@ -135,10 +145,13 @@ enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
 enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size);
 
 /* Releases an interrupted upload, keeping what arrived if it was begun
- * with ft_store_upload_begin_kept; otherwise the same as abort. */
+ * with ft_store_upload_begin_kept; otherwise the same as abort. Beyond 256
+ * kept uploads or 64 GiB of them, the oldest that no session holds are
+ * removed (the newest is kept, however large). */
 void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up);
 
-/* Removes kept uploads older than ttl_s seconds. */
+/* Removes kept uploads older than ttl_s seconds, and the oldest beyond the
+ * bounds, now: for a server that starts. One a session holds stays. */
 void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s);
 
 /* Carries the source's modification time and executable bits to the

@@ -3,6 +3,7 @@
 #define FT_STORE_INT_H
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,11 +22,23 @@
 
 struct ft_store {
     int root_fd;
+    /* The metadata folder, -1 on a read-only store that has none; what it
+     * is, whatever name reaches it (a case-folding file system, a bind
+     * mount), is never served. */
+    int meta_fd;
+    dev_t meta_dev;
+    ino_t meta_ino;
     int tmp_fd;
     int partial_fd;
     int lock_fd;
     bool read_only;
     atomic_uint_fast64_t next_temp; /* the number in the next temporary's name */
+    /* Kept uploads (store_partial.c): how many and how large at most,
+     * counted afresh by each trim (one at a time, under partial_lock), when
+     * that was, and the expiry age last asked for. */
+    atomic_uint_fast64_t partial_files, partial_bytes;
+    atomic_int_fast64_t partial_scanned_at, partial_ttl_s;
+    pthread_mutex_t partial_lock;
     bool syncfs_reports_errors;     /* Linux 5.8 or later */
 };
 
@@ -43,8 +56,20 @@ struct place {
 enum ft_err ft_store_resolve(struct ft_store *st, const char *name, bool create,
                              struct place *p);
 void ft_store_place_release(struct ft_store *st, struct place *p);
-/* What is at a place, not followed if a link. */
-enum ft_err ft_store_place_stat(struct place *p, struct stat *sb);
+/* What is at a place, not followed if a link; the metadata folder, under
+ * whatever name, is FT_ERR_BAD_NAME. */
+enum ft_err ft_store_place_stat(const struct ft_store *st, struct place *p,
+                                struct stat *sb);
+
+/* Takes an exclusive lock on the whole of fd's file without waiting: 0,
+ * or -1 with errno set when another open of the file holds one. The lock
+ * goes with the open file (not the process), until it is closed. */
+int ft_store_lock(int fd);
+
+/* Whether sb is the metadata folder, under whatever name it was reached:
+ * a case-folding file system lets ".FT" reach ".ft", a bind mount another
+ * name; the name alone cannot tell. */
+bool ft_store_is_meta(const struct ft_store *st, const struct stat *sb);
 
 /* What a failed system call means to a client of the store. */
 enum ft_err ft_store_from_errno(int e);

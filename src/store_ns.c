@@ -75,7 +75,7 @@ enum ft_err ft_store_stat(struct ft_store *st, const char *name,
     enum ft_err err = ft_store_resolve(st, name, false, &p);
 
     if (err == FT_OK)
-        err = ft_store_place_stat(&p, &sb);
+        err = ft_store_place_stat(st, &p, &sb);
     ft_store_place_release(st, &p);
     if (err != FT_OK)
         return err;
@@ -87,8 +87,9 @@ enum ft_err ft_store_stat(struct ft_store *st, const char *name,
 }
 
 /* Removes everything inside the open folder dir_fd, never following a
- * link (a link is removed itself), at most FT_PATH_DEPTH_MAX deep. */
-static enum ft_err empty_folder(int dir_fd, int depth)
+ * link (a link is removed itself), at most FT_PATH_DEPTH_MAX deep; the
+ * metadata folder met inside (a bind mount) stops it. */
+static enum ft_err empty_folder(struct ft_store *st, int dir_fd, int depth)
 {
     DIR *dir;
     struct dirent *de;
@@ -109,14 +110,16 @@ static enum ft_err empty_folder(int dir_fd, int depth)
             err = ft_store_from_errno(errno);
             break;
         }
-        if (S_ISDIR(sb.st_mode)) {
+        if (ft_store_is_meta(st, &sb)) {
+            err = FT_ERR_DENIED;
+        } else if (S_ISDIR(sb.st_mode)) {
             sub = openat(dir_fd, de->d_name,
                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub < 0) {
                 err = ft_store_from_errno(errno);
                 break;
             }
-            err = empty_folder(sub, depth + 1);
+            err = empty_folder(st, sub, depth + 1);
             close(sub);
             if (err == FT_OK && unlinkat(dir_fd, de->d_name, AT_REMOVEDIR) != 0)
                 err = ft_store_from_errno(errno);
@@ -139,7 +142,7 @@ enum ft_err ft_store_remove(struct ft_store *st, const char *name,
     if (err == FT_OK && st->read_only)
         err = FT_ERR_READ_ONLY;
     if (err == FT_OK)
-        err = ft_store_place_stat(&p, &sb);
+        err = ft_store_place_stat(st, &p, &sb);
     if (err != FT_OK)
         goto out;
     if (S_ISREG(sb.st_mode)) {
@@ -148,7 +151,7 @@ enum ft_err ft_store_remove(struct ft_store *st, const char *name,
     } else if (S_ISDIR(sb.st_mode) && recursive) {
         sub = openat(p.dir_fd, p.leaf,
                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        err = sub < 0 ? ft_store_from_errno(errno) : empty_folder(sub, 1);
+        err = sub < 0 ? ft_store_from_errno(errno) : empty_folder(st, sub, 1);
         if (err == FT_OK && unlinkat(p.dir_fd, p.leaf, AT_REMOVEDIR) != 0)
             err = ft_store_from_errno(errno);
     } else {
@@ -171,7 +174,7 @@ enum ft_err ft_store_move(struct ft_store *st, const char *from, const char *to)
     if (err == FT_OK && st->read_only)
         err = FT_ERR_READ_ONLY;
     if (err == FT_OK)
-        err = ft_store_place_stat(&src, &sb);
+        err = ft_store_place_stat(st, &src, &sb);
     if (err == FT_OK && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
         err = FT_ERR_DENIED;
     if (err == FT_OK)
@@ -221,10 +224,11 @@ out:
 
 /* Lists the folder dir_fd, whose name (relative to the listed folder) is
  * prefix; descends into subfolders when recursive. top: dir_fd is the
- * store's root, the one folder whose ".ft" is not the client's. */
-static enum ft_err list_folder(int dir_fd, bool top, const char *prefix,
-                               bool recursive, int depth, ft_store_list_fn fn,
-                               void *ctx)
+ * store's root, the one folder whose ".ft" is not the client's. The
+ * metadata folder is left out under any name. */
+static enum ft_err list_folder(struct ft_store *st, int dir_fd, bool top,
+                               const char *prefix, bool recursive, int depth,
+                               ft_store_list_fn fn, void *ctx)
 {
     struct ft_store_entry e;
     struct dirent *de;
@@ -241,7 +245,8 @@ static enum ft_err list_folder(int dir_fd, bool top, const char *prefix,
                                                        strlen(de->d_name)) != FT_OK)
             continue; /* ".", "..", the metadata folder, odd names */
         if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-            (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)))
+            (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) ||
+            ft_store_is_meta(st, &sb))
             continue;
         n = snprintf(e.name, sizeof(e.name), "%s%s%s", prefix,
                      prefix[0] ? "/" : "", de->d_name);
@@ -258,7 +263,8 @@ static enum ft_err list_folder(int dir_fd, bool top, const char *prefix,
             if (sub < 0)
                 continue;
             snprintf(sub_prefix, sizeof(sub_prefix), "%s", e.name);
-            err = list_folder(sub, false, sub_prefix, true, depth + 1, fn, ctx);
+            err = list_folder(st, sub, false, sub_prefix, true, depth + 1, fn,
+                              ctx);
             close(sub);
         }
     }
@@ -268,12 +274,13 @@ static enum ft_err list_folder(int dir_fd, bool top, const char *prefix,
 
 /* Lists what is at p, asked for as folder: a folder's content, or a
  * file alone, under the name it was asked by, as ls(1) lists one. */
-static enum ft_err list_place(struct place *p, const char *folder,
-                              bool recursive, ft_store_list_fn fn, void *ctx)
+static enum ft_err list_place(struct ft_store *st, struct place *p,
+                              const char *folder, bool recursive,
+                              ft_store_list_fn fn, void *ctx)
 {
     struct ft_store_entry e;
     struct stat sb;
-    enum ft_err err = ft_store_place_stat(p, &sb);
+    enum ft_err err = ft_store_place_stat(st, p, &sb);
     int dir_fd;
 
     if (err != FT_OK)
@@ -289,7 +296,7 @@ static enum ft_err list_place(struct place *p, const char *folder,
                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir_fd < 0)
         return ft_store_from_errno(errno);
-    err = list_folder(dir_fd, false, "", recursive, 1, fn, ctx);
+    err = list_folder(st, dir_fd, false, "", recursive, 1, fn, ctx);
     close(dir_fd);
     return err;
 }
@@ -301,10 +308,10 @@ enum ft_err ft_store_list(struct ft_store *st, const char *folder,
     enum ft_err err;
 
     if (folder == NULL || folder[0] == '\0')
-        return list_folder(st->root_fd, true, "", recursive, 1, fn, ctx);
+        return list_folder(st, st->root_fd, true, "", recursive, 1, fn, ctx);
     err = ft_store_resolve(st, folder, false, &p);
     if (err == FT_OK)
-        err = list_place(&p, folder, recursive, fn, ctx);
+        err = list_place(st, &p, folder, recursive, fn, ctx);
     ft_store_place_release(st, &p);
     return err;
 }

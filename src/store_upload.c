@@ -1,5 +1,5 @@
-/* store_upload.c - uploads: temporaries, kept partials, held bytes, and
- * their commit (durable, then renamed into place) or abort. */
+/* store_upload.c - uploads: temporaries, held bytes, and their commit
+ * (durable, then renamed into place) or abort. */
 #define _GNU_SOURCE
 #include "store_int.h"
 
@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,74 +102,6 @@ enum ft_err ft_store_upload_unhold(struct ft_store *st, struct ft_upload *up)
     return err;
 }
 
-/* Removes kept uploads older than ttl seconds. */
-static void expire_partials(struct ft_store *st, int64_t ttl)
-{
-    DIR *dir = ft_store_dir_stream(st->partial_fd);
-    struct dirent *de;
-    time_t now = time(NULL);
-
-    while (dir != NULL && (de = readdir(dir)) != NULL) {
-        struct stat sb;
-
-        int fd;
-
-        if (strncmp(de->d_name, PARTIAL_PREFIX, strlen(PARTIAL_PREFIX)) != 0 ||
-            fstatat(st->partial_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-            now - sb.st_mtime <= ttl)
-            continue;
-        /* One a session is still writing (a slow upload) stays. */
-        fd = openat(st->partial_fd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
-            unlinkat(st->partial_fd, de->d_name, 0);
-        if (fd >= 0)
-            close(fd);
-    }
-    if (dir != NULL)
-        closedir(dir);
-}
-
-void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s)
-{
-    if (st->partial_fd >= 0)
-        expire_partials(st, ttl_s);
-}
-
-enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
-                                       const char *key, int64_t ttl_s,
-                                       struct ft_upload *up, uint64_t *have)
-{
-    struct stat sb;
-    char part[48];
-    enum ft_err err;
-    int fd;
-
-    *have = 0;
-    err = ft_store_upload_begin(st, name, up);
-    if (err != FT_OK)
-        return err;
-    expire_partials(st, ttl_s);
-    snprintf(part, sizeof(part), PARTIAL_PREFIX "%.40s", key);
-    fd = openat(st->partial_fd, part,
-                O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    /* Another session writing the same upload keeps it: this one then goes
-     * to a plain temporary and cannot be resumed. */
-    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &sb) != 0 ||
-        !S_ISREG(sb.st_mode)) {
-        if (fd >= 0)
-            close(fd);
-        return FT_OK;
-    }
-    /* Trade the plain temporary for the kept one. */
-    close(up->fd);
-    unlinkat(up->tmp_dir_fd, up->tmp, 0);
-    up->fd = fd;
-    up->tmp_dir_fd = st->partial_fd;
-    snprintf(up->tmp, sizeof(up->tmp), "%s", part);
-    *have = (uint64_t)sb.st_size;
-    return FT_OK;
-}
-
 enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size)
 {
     if (ftruncate(up->fd, (off_t)size) != 0 ||
@@ -178,13 +109,6 @@ enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size)
         return ft_store_from_errno(errno);
     up->written = size;
     return FT_OK;
-}
-
-void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up)
-{
-    if (up->tmp_dir_fd == st->partial_fd)
-        up->tmp[0] = '\0'; /* so that abort leaves it for a later resume */
-    ft_store_upload_abort(st, up);
 }
 
 enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
@@ -342,15 +266,17 @@ enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
 void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up)
 {
     (void)st; /* the upload holds the folders it needs */
+    /* Removed before it is closed: a kept upload's name is this session's
+     * only while it holds the file's lock (store_partial.c). */
+    if (up->tmp[0] != '\0')
+        unlinkat(up->tmp_dir_fd, up->tmp, 0);
+    up->tmp[0] = '\0';
     if (up->fd >= 0)
         close(up->fd);
     up->fd = -1;
     if (up->dir_fd >= 0)
         close(up->dir_fd);
     up->dir_fd = -1;
-    if (up->tmp[0] != '\0')
-        unlinkat(up->tmp_dir_fd, up->tmp, 0);
-    up->tmp[0] = '\0';
 }
 
 void ft_store_upload_set_meta(struct ft_upload *up, int64_t mtime,

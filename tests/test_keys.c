@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,55 @@ static void test_key_not_a_file_refused(void **state)
 }
 
 /* --- fingerprints -------------------------------------------------------- */
+
+/* The key in the store's metadata folder is opened relative to that
+ * folder and never through a link: one put in its place (to a key the
+ * attacker made, or to a file it wants overwritten) is refused, and the
+ * file it points to is neither read nor written. */
+static void test_key_at_refuses_a_link(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *meta = tu_path(f->work, "meta");
+    char *key = tu_path(f->work, "meta/server.key");
+    char *planted = tu_path(f->work, "planted.key");
+    struct ft_keypair made, loaded;
+    bool created = false;
+    char err[512] = "";
+    int dir_fd;
+
+    assert_int_equal(mkdir(meta, 0700), 0);
+    dir_fd = open(meta, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dir_fd >= 0);
+    assert_int_equal(ft_keys_load_or_create_at(dir_fd, "server.key", key, &made,
+                                               &created, err, sizeof(err)),
+                     FT_OK);
+    assert_true(created);
+    assert_int_equal(mode_of(key), 0600);
+    assert_int_equal(ft_keys_load_or_create_at(dir_fd, "server.key", key, &loaded,
+                                               &created, err, sizeof(err)),
+                     FT_OK);
+    assert_false(created);
+    assert_memory_equal(loaded.private_key, made.private_key, FT_KEY_BYTES);
+
+    /* A link to a key of the attacker's: not loaded. */
+    assert_int_equal(rename(key, planted), 0);
+    assert_int_equal(symlink(planted, key), 0);
+    assert_int_equal(ft_keys_load_or_create_at(dir_fd, "server.key", key, &loaded,
+                                               &created, err, sizeof(err)),
+                     FT_ERR_DENIED);
+    expect_in(err, "symbolic link");
+    expect_in(err, key);
+    /* A dangling one, to where a new key would land: nothing written. */
+    assert_int_equal(unlink(planted), 0);
+    assert_int_equal(ft_keys_load_or_create_at(dir_fd, "server.key", key, &loaded,
+                                               &created, err, sizeof(err)),
+                     FT_ERR_DENIED);
+    assert_false(tu_exists(planted));
+    close(dir_fd);
+    free(meta);
+    free(key);
+    free(planted);
+}
 
 static void test_fingerprint_form(void **state)
 {
@@ -419,6 +469,7 @@ int main(void)
         TU_TEST_FIXTURE(test_key_others_may_read_refused),
         TU_TEST_FIXTURE(test_key_wrong_size_refused),
         TU_TEST_FIXTURE(test_key_not_a_file_refused),
+        TU_TEST_FIXTURE(test_key_at_refuses_a_link),
         TU_TEST_FIXTURE(test_fingerprint_form),
         TU_TEST_FIXTURE(test_token_made_and_loaded),
         TU_TEST_FIXTURE(test_token_written_by_hand),

@@ -11,11 +11,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -407,6 +412,326 @@ static void test_second_open_busy(void **state)
     ft_store_close(f->st);
     f->st = NULL;
     f->st = open_store(f->root, false);
+}
+
+/* Whether another open of path sees a lock on the whole file: an open file
+ * description lock, the kind that holds between threads of one process on
+ * every file system (a flock, which NFS emulates with per-process locks,
+ * is not seen). */
+static bool locked_for_others(const char *path)
+{
+    struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    assert_true(fd >= 0);
+    assert_int_equal(fcntl(fd, F_OFD_GETLK, &l), 0);
+    close(fd);
+    return l.l_type != F_UNLCK;
+}
+
+/* The store's lock is a descriptor lock: two opens of one root in one
+ * process (a server's threads) conflict, as two servers do. */
+static void test_lock_holds_between_threads(void **state)
+{
+    struct fixture *f = *state;
+    char *lock = tu_path(f->root, ".ft/lock");
+    struct ft_store *second = NULL;
+    char err[256] = "";
+
+    assert_true(locked_for_others(lock));
+    assert_int_equal(ft_store_open(&second, f->root, false, err, sizeof(err)),
+                     FT_ERR_BUSY);
+    assert_null(second);
+    ft_store_close(f->st);
+    f->st = NULL;
+    assert_false(locked_for_others(lock));
+    f->st = open_store(f->root, false);
+    free(lock);
+}
+
+struct kept_try {
+    struct ft_store *st;
+    struct ft_upload up;
+    uint64_t have;
+    enum ft_err err;
+};
+
+static void *begin_kept_thread(void *arg)
+{
+    struct kept_try *t = arg;
+
+    t->err = ft_store_upload_begin_kept(t->st, "same", "00ff", 3600, &t->up,
+                                        &t->have);
+    return NULL;
+}
+
+/* A kept upload is locked while a session writes it: a second session (a
+ * thread of the same server) asking for the same one gets a plain
+ * temporary, never the first one's file. */
+static void test_kept_upload_locked_between_threads(void **state)
+{
+    struct fixture *f = *state;
+    char *part = tu_path(f->root, ".ft/partial/part-00ff");
+    struct kept_try first = { .st = f->st }, second = { .st = f->st };
+    pthread_t tid;
+
+    begin_kept_thread(&first);
+    assert_int_equal(first.err, FT_OK);
+    assert_int_equal(ft_store_upload_write(&first.up, "abc", 3), FT_OK);
+    assert_true(locked_for_others(part));
+    assert_int_equal(pthread_create(&tid, NULL, begin_kept_thread, &second), 0);
+    assert_int_equal(pthread_join(tid, NULL), 0);
+    assert_int_equal(second.err, FT_OK);
+    assert_int_equal(second.have, 0);
+    assert_string_not_equal(second.up.tmp, "part-00ff");
+    ft_store_upload_abort(f->st, &second.up);
+    ft_store_upload_keep(f->st, &first.up);
+    assert_false(locked_for_others(part));
+    assert_int_equal(tu_file_size(part), 3);
+    free(part);
+}
+
+/* Whether opening the store is refused with a message that names path
+ * and holds fix (how to mend it); then mend runs and the store opens. */
+static void expect_open_refused(struct fixture *f, const char *path,
+                                const char *fix, const char *mend)
+{
+    struct ft_store *st = NULL;
+    char err[512] = "";
+
+    assert_int_equal(ft_store_open(&st, f->root, false, err, sizeof(err)),
+                     FT_ERR_DENIED);
+    assert_null(st);
+    if (strstr(err, path) == NULL || strstr(err, fix) == NULL)
+        fail_msg("expected %s and \"%s\" in: %s", path, fix, err);
+    assert_int_equal(system(mend), 0);
+    f->st = open_store(f->root, false);
+}
+
+/* A metadata folder (.ft, .ft/tmp, .ft/partial) that others may write in,
+ * that is a link, or that belongs to another user is refused at start,
+ * with a message that says how to fix it: others could plant a key, read
+ * kept uploads, or swap a temporary for a link. */
+static void test_metadata_folder_checked(void **state)
+{
+    struct fixture *f = *state;
+    const char *const folders[] = { ".ft", ".ft/tmp", ".ft/partial" };
+    char *outside = tu_path(f->base, "outside");
+    char cmd[4096], fix[4096];
+
+    assert_int_equal(mkdir(outside, 0700), 0);
+    for (size_t i = 0; i < sizeof(folders) / sizeof(folders[0]); i++) {
+        char *path = tu_path(f->root, folders[i]);
+        char *aside = tu_path(f->base, "aside");
+
+        ft_store_close(f->st);
+        f->st = NULL;
+        assert_int_equal(chmod(path, 0777), 0);
+        snprintf(fix, sizeof(fix), "writable by others: chmod 700 %s", path);
+        snprintf(cmd, sizeof(cmd), "chmod 700 '%s'", path);
+        expect_open_refused(f, path, fix, cmd);
+
+        ft_store_close(f->st);
+        f->st = NULL;
+        assert_int_equal(rename(path, aside), 0);
+        assert_int_equal(symlink(outside, path), 0);
+        snprintf(cmd, sizeof(cmd), "rm '%s' && mv '%s' '%s'", path, aside, path);
+        expect_open_refused(f, path, "symbolic link", cmd);
+
+        if (geteuid() == 0) {
+            ft_store_close(f->st);
+            f->st = NULL;
+            assert_int_equal(chown(path, 1, 1), 0);
+            snprintf(cmd, sizeof(cmd), "chown 0:0 '%s'", path);
+            expect_open_refused(f, path, "chown 0", cmd);
+        }
+        free(aside);
+        free(path);
+    }
+    assert_int_equal(tu_count_entries(outside), 0);
+    free(outside);
+}
+
+/* What a child reports when it may not make a mount namespace. */
+#define NO_NAMESPACE 77
+
+static enum ft_err count_alias(const struct ft_store_entry *e, void *ctx)
+{
+    if (strstr(e->name, "alias") != NULL)
+        ++*(int *)ctx;
+    return FT_OK;
+}
+
+/* In a private mount namespace, the metadata folder bind-mounted as alias
+ * and d/alias (as a case-folding file system lets .FT reach .ft): 0 if
+ * nothing of it is served through them, else the number of the first
+ * check that failed; NO_NAMESPACE when no namespace could be made. */
+static int served_through_alias(struct fixture *f)
+{
+    struct ft_store_entry e;
+    struct ft_store_file file;
+    struct ft_upload up;
+    char err[256];
+    int seen = 0, failed = 0;
+    /* The child's to _exit with: nothing here is freed. */
+    char *meta = tu_path(f->root, ".ft");
+    char *lock = tu_path(meta, "lock");
+
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount(meta, tu_path(f->root, "alias"), NULL, MS_BIND, NULL) != 0 ||
+        mount(meta, tu_path(f->root, "d/alias"), NULL, MS_BIND, NULL) != 0)
+        return NO_NAMESPACE;
+    /* Opened in the namespace: a root opened before sees no mount made
+     * after. */
+    if (ft_store_open(&f->st, f->root, false, err, sizeof(err)) != FT_OK)
+        return 100;
+    if (ft_store_stat(f->st, "alias", &e) == FT_OK)
+        failed = 1;
+    else if (ft_store_stat(f->st, "alias/lock", &e) == FT_OK)
+        failed = 2;
+    else if (ft_store_open_file(f->st, "alias/lock", &file) == FT_OK)
+        failed = 3;
+    else if (ft_store_list(f->st, NULL, true, count_alias, &seen) != FT_OK ||
+             seen != 0)
+        failed = 4;
+    else if (ft_store_list(f->st, "alias", false, count_alias, &seen) == FT_OK)
+        failed = 5;
+    else if (ft_store_remove(f->st, "alias/lock", false) == FT_OK)
+        failed = 6;
+    else if (ft_store_remove(f->st, "d", true) == FT_OK)
+        failed = 7;
+    else if (ft_store_remove(f->st, "alias", true) == FT_OK)
+        failed = 8;
+    else if (ft_store_move(f->st, "alias/lock", "stolen") == FT_OK)
+        failed = 9;
+    else if (ft_store_upload_begin(f->st, "alias/planted", &up) == FT_OK)
+        failed = 10;
+    else if (!tu_exists(lock) || tu_count_entries(meta) < 3)
+        failed = 11;
+    return failed;
+}
+
+/* The metadata folder is known by what it is, not by its name: reached
+ * under another (a bind mount here; ".FT" on a file system that folds
+ * case), it is neither served, listed, removed, moved nor written into. */
+static void test_metadata_folder_by_identity(void **state)
+{
+    struct fixture *f = *state;
+    char *alias = tu_path(f->root, "alias");
+    char *deep = tu_path(f->root, "d/alias");
+    int status = 0;
+    pid_t pid;
+
+    put(f->st, "d/x", "x");
+    assert_int_equal(mkdir(alias, 0700), 0);
+    assert_int_equal(mkdir(deep, 0700), 0);
+    ft_store_close(f->st);
+    f->st = NULL;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(served_through_alias(f));
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    f->st = open_store(f->root, false);
+    free(deep);
+    free(alias);
+    if (WEXITSTATUS(status) == NO_NAMESPACE)
+        skip();
+    if (WEXITSTATUS(status) != 0)
+        fail_msg("check %d served the metadata folder through its alias",
+                 WEXITSTATUS(status));
+}
+
+/* Keeps an interrupted upload of size bytes (sparse beyond what is
+ * written) under key, its time then set to when (seconds since the epoch). */
+static void keep_part(struct fixture *f, const char *key, uint64_t size,
+                      time_t when)
+{
+    struct timespec times[2] = { { 0, UTIME_OMIT }, { when, 0 } };
+    char name[64];
+    struct ft_upload up;
+    uint64_t have = 1;
+    char *path;
+
+    assert_int_equal(ft_store_upload_begin_kept(f->st, "kept", key, 3600, &up,
+                                                &have), FT_OK);
+    assert_int_equal(have, 0);
+    assert_int_equal(ft_store_upload_write(&up, "k", 1), FT_OK);
+    assert_int_equal(ft_store_upload_resize(&up, size), FT_OK);
+    ft_store_upload_keep(f->st, &up);
+    snprintf(name, sizeof(name), ".ft/partial/part-%s", key);
+    path = tu_path(f->root, name);
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+    free(path);
+}
+
+static bool part_kept(struct fixture *f, const char *key)
+{
+    char name[64];
+    char *path;
+    bool there;
+
+    snprintf(name, sizeof(name), ".ft/partial/part-%s", key);
+    path = tu_path(f->root, name);
+    there = tu_exists(path);
+    free(path);
+    return there;
+}
+
+/* Kept uploads are bounded: 300 clients that each send PUT then ERROR
+ * leave the newest 256, and two of 40 GiB (sparse) leave the newer one. */
+static void test_partials_bounded(void **state)
+{
+    struct fixture *f = *state;
+    char *partials = tu_path(f->root, ".ft/partial");
+    time_t now = time(NULL);
+    char key[16];
+
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof(key), "%08x", i);
+        keep_part(f, key, 1, now - 1000 + i);
+    }
+    assert_int_equal(tu_count_entries(partials), 256);
+    assert_false(part_kept(f, "00000000"));
+    assert_false(part_kept(f, "0000002b"));
+    assert_true(part_kept(f, "0000002c"));
+    assert_true(part_kept(f, "0000012b"));
+
+    keep_part(f, "big1", 40ull << 30, now - 100);
+    assert_true(part_kept(f, "big1"));
+    keep_part(f, "big2", 40ull << 30, now - 50);
+    assert_false(part_kept(f, "big1"));
+    assert_true(part_kept(f, "big2"));
+    free(partials);
+}
+
+/* Expiry reads the folder at start and then at most once a minute, not at
+ * every upload (200,000 kept uploads made a 6-byte put take 0.5 s); a kept
+ * upload a session holds is never removed under it. */
+static void test_partials_expire_not_at_every_upload(void **state)
+{
+    struct fixture *f = *state;
+    struct timespec old[2] = { { 0, UTIME_OMIT }, { time(NULL) - 7200, 0 } };
+    char *held = tu_path(f->root, ".ft/partial/part-4e1d");
+    struct ft_upload up;
+    uint64_t have;
+
+    ft_store_expire_partials(f->st, 3600);
+    keep_part(f, "01d", 1, time(NULL) - 7200);
+    assert_int_equal(ft_store_upload_begin_kept(f->st, "held", "4e1d", 3600,
+                                                &up, &have), FT_OK);
+    assert_true(part_kept(f, "01d"));
+    assert_int_equal(ft_store_upload_write(&up, "held", 4), FT_OK);
+    assert_int_equal(utimensat(AT_FDCWD, held, old, 0), 0);
+
+    ft_store_expire_partials(f->st, 3600);
+    assert_false(part_kept(f, "01d"));
+    assert_true(part_kept(f, "4e1d"));
+    assert_int_equal(ft_store_upload_commit(f->st, &up), FT_OK);
+    assert_file_is(f->root, "held", "held");
+    free(held);
 }
 
 /* The second open must not clean up temporaries of the first, live,
@@ -1080,6 +1405,12 @@ int main(void)
         T(test_stale_temporaries_removed),
         T(test_second_open_busy),
         T(test_busy_open_keeps_live_uploads),
+        T(test_lock_holds_between_threads),
+        T(test_kept_upload_locked_between_threads),
+        T(test_metadata_folder_checked),
+        T(test_metadata_folder_by_identity),
+        T(test_partials_bounded),
+        T(test_partials_expire_not_at_every_upload),
         T(test_symlink_out_refused),
         T(test_relative_and_dangling_links),
         T(test_fifo_refused_without_blocking),

@@ -25,6 +25,14 @@ struct ft_keypair {
 enum ft_err ft_keys_load_or_create(const char *path, struct ft_keypair *kp,
                                    bool *created, char *errbuf, size_t errlen);
 
+/* The same for the key file name in the open folder dir_fd (shown: how a
+ * person finds it, for messages), never following a link: one in the
+ * key's place is refused. No folder is made. */
+enum ft_err ft_keys_load_or_create_at(int dir_fd, const char *name,
+                                      const char *shown, struct ft_keypair *kp,
+                                      bool *created, char *errbuf,
+                                      size_t errlen);
+
 /* The fingerprint a person compares: "b2:" + base64 of BLAKE2b-256. */
 void ft_keys_fingerprint(const uint8_t public_key[FT_KEY_BYTES],
                          char out[FT_FINGERPRINT_MAX]);

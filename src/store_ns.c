@@ -213,7 +213,7 @@ enum ft_err ft_store_mkdir(struct ft_store *st, const char *name, bool parents,
         fsync(p.dir_fd);
     } else if (errno != EEXIST) {
         err = ft_store_from_errno(errno);
-    } else if (!parents || ft_store_place_stat(&p, &sb) != FT_OK ||
+    } else if (!parents || ft_store_place_stat(st, &p, &sb) != FT_OK ||
                !S_ISDIR(sb.st_mode)) {
         err = FT_ERR_DENIED; /* a file or a link there, or a folder unasked */
     }

@@ -212,15 +212,20 @@ static enum ft_err load_key(struct ft_server *srv, char *errbuf, size_t errlen)
 
 /* Uploads pipelined into a batch hold their descriptors until the batch
  * is committed: a server with many clients needs more than the usual soft
- * limit of 1024, and may take up to the hard one. */
-static void raise_fd_limit(void)
+ * limit of 1024, and may take up to the hard one. What it gets, less each
+ * session's own, is what the batches share. */
+static void raise_fd_limit(struct ft_server *srv)
 {
-    struct rlimit rl;
+    struct rlimit rl = { .rlim_cur = 1024 };
 
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
     }
+    ft_server_fd_budget_init(&srv->fds, rl.rlim_cur == RLIM_INFINITY
+                                            ? UINT64_MAX : (uint64_t)rl.rlim_cur,
+                             srv->cfg.max_clients);
 }
 
 /* The configuration with its defaults filled in; FT_ERR_USAGE (errbuf
@@ -280,7 +285,7 @@ enum ft_err ft_server_open(struct ft_server **out,
     if (err != FT_OK)
         goto out;
     ft_store_expire_partials(srv->store, srv->cfg.partial_ttl_s);
-    raise_fd_limit();
+    raise_fd_limit(srv);
     *out = srv;
     srv = NULL;
 out:

@@ -15,6 +15,19 @@
  * thread. Making a file costs more than receiving it; so both share it. */
 #define HELD_MAX (64u * 1024u)
 #define HELD_BYTES (1024u * 1024u)
+/* Descriptors a waiting upload holds: its temporary and its folder (a held
+ * one opens them at its commit). */
+#define UPLOAD_FDS 2
+/* Descriptors kept out of the budget: the process's own (standard
+ * streams, the store's folders, the listener, a program's that embeds the
+ * server), and each session's for its request beyond the batches (its
+ * socket; an upload's temporary, folder and kept part; the expiry of kept
+ * parts; one upload committed without a share of the budget; a file being
+ * sent or a folder being listed). */
+#define FDS_RESERVED 64
+#define FDS_PER_SESSION 10
+/* A session's share, at least: enough for batches worth committing. */
+#define SESSION_FDS_MIN (16 * UPLOAD_FDS)
 
 /* A commit of uploads (flush, rename) on a thread of its own: a batch of
  * pipelined uploads is committed while the session receives the next (the
@@ -42,13 +55,57 @@ struct put_queue {
     size_t count;
     uint8_t *held;    /* HELD_BYTES, made at the first held upload */
     size_t held_used;
+    size_t fds;       /* taken from the budget by its uploads */
     struct commit_job commit; /* while this queue is being committed */
 };
 
+void ft_server_fd_budget_init(struct ft_server_fd_budget *fb, uint64_t limit,
+                              unsigned sessions)
+{
+    uint64_t reserved = FDS_RESERVED + (uint64_t)sessions * FDS_PER_SESSION;
+    uint64_t pool = limit > reserved ? limit - reserved : 0;
+    uint64_t fair = pool / (sessions > 0 ? sessions : 1);
+    /* A session may take more than its even part of the pool, up to a
+     * quarter of it: a lone put -r keeps its batches of QUEUE_MAX, and what
+     * a few hostile clients hold back only makes others' batches smaller
+     * (their own requests never wait on the pool). */
+    uint64_t share = fair > pool / 4 ? fair : pool / 4;
+
+    if (pool > SIZE_MAX / 2)
+        pool = SIZE_MAX / 2;
+    atomic_init(&fb->free, (size_t)pool);
+    /* Two queues a session: one filling while the other is committed. */
+    if (share > 2 * QUEUE_MAX * UPLOAD_FDS)
+        share = 2 * QUEUE_MAX * UPLOAD_FDS;
+    fb->session_max = share > SESSION_FDS_MIN ? (size_t)share : SESSION_FDS_MIN;
+}
+
+/* Takes n descriptors from the budget; false when it has not that many. */
+static bool budget_take(struct ft_server_fd_budget *fb, size_t n)
+{
+    size_t free = atomic_load(&fb->free);
+
+    do {
+        if (free < n)
+            return false;
+    } while (!atomic_compare_exchange_weak(&fb->free, &free, free - n));
+    return true;
+}
+
+/* A committed queue's uploads have closed their files: their descriptors
+ * go back to the budget, before the answers, which may wait long on a
+ * client that does not read them. */
+static void budget_give_back(struct ft_server_batch *b, struct put_queue *q)
+{
+    atomic_fetch_add(&b->fds->free, q->fds);
+    q->fds = 0;
+}
+
 void ft_server_batch_init(struct ft_server_batch *b, struct ft_store *store,
+                          struct ft_server_fd_budget *fds,
                           const struct ft_server_batch_replies *replies)
 {
-    *b = (struct ft_server_batch){ .store = store, .replies = *replies };
+    *b = (struct ft_server_batch){ .store = store, .fds = fds, .replies = *replies };
 }
 
 static void *commit_main(void *arg)
@@ -130,6 +187,7 @@ static void answer_queue(struct ft_server_batch *b, struct put_queue *q)
 {
     const struct ft_server_batch_replies *r = &b->replies;
 
+    budget_give_back(b, q);
     r->gather(r->ctx, true);
     for (size_t i = 0; i < q->count; i++) {
         r->answer(r->ctx, &q->ups[i], q->bytes[i], q->started[i], q->errs[i]);
@@ -215,22 +273,36 @@ static struct put_queue *filling_queue(struct ft_server_batch *b)
     return b->queue;
 }
 
+/* Whether the queue may hold one more upload's descriptors: within its
+ * half of the session's share, and the budget has them. */
+static bool take_fds(struct ft_server_batch *b, struct put_queue *q)
+{
+    if (q->fds + UPLOAD_FDS > b->fds->session_max / 2 ||
+        !budget_take(b->fds, UPLOAD_FDS))
+        return false;
+    q->fds += UPLOAD_FDS;
+    return true;
+}
+
 /* A full queue starts being committed once the one before it is
- * answered. */
+ * answered. An upload for which the budget has no descriptors fills it:
+ * it waits with no share, and the queue is committed now. */
 enum ft_err ft_server_batch_enqueue(struct ft_server_batch *b, struct ft_upload *up,
                                     uint64_t bytes, int64_t started)
 {
     struct put_queue *q = filling_queue(b);
+    bool full;
 
     if (q == NULL)
         return FT_ERR_NOMEM;
+    full = !take_fds(b, q);
     ft_store_upload_move(&q->ups[q->count], up);
     q->bytes[q->count] = bytes;
     q->started[q->count] = started;
     q->errs[q->count] = FT_OK;
     q->held_used += ft_store_upload_held_bytes(&q->ups[q->count]);
     q->count++;
-    if (q->count == QUEUE_MAX) {
+    if (q->count == QUEUE_MAX || full) {
         write_while_committing(b, q);
         finish_commit(b);
         commit_queue(b);

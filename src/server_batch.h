@@ -7,12 +7,30 @@
 #ifndef FT_SERVER_BATCH_H
 #define FT_SERVER_BATCH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
 
 struct put_queue;
+
+/* The descriptors that uploads waiting in batches may hold, shared by all
+ * of a server's sessions: what the process may open beyond what each
+ * session needs for its own request. A batch that cannot take its next
+ * upload's from here, or has taken its session's share, is committed at
+ * once, so that no client, however many uploads it leaves waiting, can
+ * leave the others without descriptors. */
+struct ft_server_fd_budget {
+    atomic_size_t free;
+    size_t session_max; /* the most one session's batches hold */
+};
+
+/* The budget of a server of at most sessions sessions in a process that
+ * may open limit descriptors (RLIMIT_NOFILE). */
+void ft_server_fd_budget_init(struct ft_server_fd_budget *fb, uint64_t limit,
+                              unsigned sessions);
 
 /* How the batch reaches the client, through the session. */
 struct ft_server_batch_replies {
@@ -32,6 +50,7 @@ struct ft_server_batch_replies {
 
 struct ft_server_batch {
     struct ft_store *store;
+    struct ft_server_fd_budget *fds;
     struct ft_server_batch_replies replies;
     /* The queue being filled (made at the first upload) and the other
      * one: being committed meanwhile, or empty. */
@@ -41,6 +60,7 @@ struct ft_server_batch {
 };
 
 void ft_server_batch_init(struct ft_server_batch *b, struct ft_store *store,
+                          struct ft_server_fd_budget *fds,
                           const struct ft_server_batch_replies *replies);
 
 /* Room for the bytes of a small pipelined upload, held in memory until

@@ -27,6 +27,7 @@ struct ft_server {
     bool key_created;
     char fingerprint[FT_FINGERPRINT_MAX];
     struct ft_store *store;
+    struct ft_server_fd_budget fds; /* what pipelined uploads may hold */
     int listen_fd;  /* -1 until ft_server_listen */
     uint16_t port;
     int stop_pipe[2];

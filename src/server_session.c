@@ -366,7 +366,7 @@ void ft_server_session_main(struct session *s)
     int64_t started = ft_io_now_ms();
     enum ft_err err;
 
-    ft_server_batch_init(&s->batch, s->srv->store, &replies);
+    ft_server_batch_init(&s->batch, s->srv->store, &s->srv->fds, &replies);
     ft_server_log(s->srv, "%s connected", s->peer);
     s->xfer_opts.rate_limit = s->srv->cfg.max_rate;
     err = ft_server_hello(s);

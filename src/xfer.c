@@ -502,6 +502,17 @@ static enum ft_err next_slot(struct recv *r)
     return err;
 }
 
+/* After a failure: the bytes the slot holds arrived whole (and, sealed,
+ * authenticated) before it, so they go to the sink too: an upload cut off
+ * is kept with every byte received, not short of a slot's worth. Their
+ * digest no longer matters. */
+static void keep_received(struct recv *r)
+{
+    if (r->fill > 0)
+        (void)r->sink(r->ctx, r->slot, r->fill);
+    r->fill = 0;
+}
+
 /* Takes a DATA or DATA_Z frame, received at the slot's fill; *n receives
  * the file bytes it carried, which then follow the slot's fill. */
 static enum ft_err take_data(struct recv *r, const struct ft_msg *m,
@@ -601,6 +612,8 @@ enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
         err = moved(c, &pace, total);
     }
 out:
+    if (err != FT_OK)
+        keep_received(&r);
     ring_free(&r.ring);
     ft_inflater_free(&r.inf);
     return err;

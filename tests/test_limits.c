@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -499,6 +501,137 @@ static void test_read_only_records_no_digest(void **state)
 }
 
 /* Impossible limits are usage errors: the server never starts. */
+/* The test process's descriptor limit while a hostile client holds its
+ * uploads open: low enough to reach with one connection. */
+#define FD_LIMIT 256
+/* The size of the hostile's last upload as its temporary shows it once the
+ * server is receiving it: no other upload has it. */
+#define MARK_BYTES 12345
+
+/* Descriptors open in this process (the server's included). */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = -1; /* the listing's own */
+
+    assert_non_null(d);
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n - 2; /* "." and ".." */
+}
+
+/* Whether a temporary in dir has MARK_BYTES: the server has taken every
+ * upload before the marked one. Needs one descriptor. */
+static bool marked_upload_begun(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    bool found = false;
+
+    while (d != NULL && !found && (de = readdir(d)) != NULL) {
+        struct stat sb;
+
+        found = fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISREG(sb.st_mode) && sb.st_size == MARK_BYTES;
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+/* A pipelined PUT of unknown size (never held in memory: it has its
+ * temporary and folder open from its first byte) with a frame of n bytes
+ * of data. */
+static void send_pipelined(struct ft_conn *conn, const char *name, size_t n)
+{
+    static const uint8_t data[MARK_BYTES];
+    struct ft_msg put = { .type = FT_MSG_PUT };
+
+    put.u.put.flags = FT_XFER_PIPELINE;
+    put.u.put.size = FT_SIZE_UNKNOWN;
+    put.u.put.name.ptr = (const uint8_t *)name;
+    put.u.put.name.len = strlen(name);
+    assert_int_equal(ft_conn_send(conn, &put), FT_OK);
+    assert_int_equal(ft_conn_send_raw(conn, FT_MSG_DATA, data, n), FT_OK);
+}
+
+/* A client sends pipelined uploads, never reads an answer, and leaves its
+ * last upload unfinished: each upload waiting for its batch holds its
+ * temporary and its folder. As many as the descriptor limit allows, less
+ * one, would leave nothing for anyone else; a session's share of them is
+ * capped (its batch is committed early), and another client's put goes
+ * through. */
+static void test_queued_uploads_leave_descriptors(void **state)
+{
+    struct fixture *f = *state;
+    struct ft_server_config cfg = { .max_clients = 4 };
+    struct rlimit saved, low = { .rlim_cur = FD_LIMIT, .rlim_max = FD_LIMIT };
+    char *src = tu_path(f->tu.work, "honest");
+    char *tmp;
+    char *stored;
+    struct ft_conn *conn = raw_conn(f);
+    struct ft_client *c = NULL;
+    struct ft_msg end = { .type = FT_MSG_END };
+    char err[1024] = "";
+    enum ft_err rc;
+    int src_fd;
+    int uploads;
+
+    tu_write_random(src, 1000, 78);
+    src_fd = open(src, O_RDONLY | O_CLOEXEC);
+    assert_true(src_fd >= 0);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    tu_server_start(&f->tu.server, &cfg);
+    tmp = tu_path(f->tu.server.root, ".ft/tmp");
+    stored = tu_path(f->tu.server.root, "honest");
+    assert_true(tu_raw_handshake(conn, f->tu.server.port, FT_FEATURE_PIPELINE,
+                                 WAIT_MS, NULL));
+    /* Two descriptors an upload, the last one's included, one spare. */
+    uploads = (FD_LIMIT - open_fds() - 2 - 1) / 2;
+    assert_true(uploads > 64);
+    end.u.end.total = 1;
+    /* In one piece: a pause would have the server commit what waits. */
+    ft_conn_cork(conn, true);
+    for (int i = 0; i < uploads; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "h%03d", i);
+        send_pipelined(conn, name, 1);
+        assert_int_equal(ft_conn_send(conn, &end), FT_OK);
+    }
+    /* The last one never ends. */
+    send_pipelined(conn, "last", MARK_BYTES);
+    ft_conn_cork(conn, false);
+    {
+        int64_t deadline = tu_now_ms() + WAIT_MS;
+
+        while (!marked_upload_begun(tmp) && tu_now_ms() < deadline)
+            tu_sleep_ms(10); /* polling the condition, bounded */
+        assert_true(marked_upload_begun(tmp));
+    }
+
+    rc = tu_try_connect(&c, f->tu.server.port, &patient, err, sizeof(err));
+    if (rc == FT_OK) {
+        rc = ft_client_put(c, src_fd, 1000, "honest", NULL, NULL);
+        snprintf(err, sizeof(err), "%s", ft_client_error(c));
+    }
+    ft_client_close(c);
+    close(src_fd);
+    if (rc != FT_OK)
+        fail_msg("the honest put failed: %s", err);
+    assert_true(tu_files_equal(src, stored));
+    raw_close(f);
+    tu_server_stop(&f->tu.server);
+    /* Without the privilege to raise it again, the limit stays low: this
+     * test runs last. */
+    setrlimit(RLIMIT_NOFILE, &saved);
+    free(src);
+    free(tmp);
+    free(stored);
+}
+
 static void test_cli_refuses_bad_limits(void **state)
 {
     struct fixture *f = *state;
@@ -547,6 +680,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cli_refuses_bad_limits, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_queued_uploads_leave_descriptors,
+                                        setup, teardown),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -1,7 +1,8 @@
 /* test_resume.c - interrupted transfers continued: a get or put killed half
  * way is resumed with --continue, from the first chunk that differs, and
  * the result is checked byte for byte; a damaged part resumes from where
- * the damage is; a changed source starts over. */
+ * the damage is; a changed source starts over; an encrypted upload cut
+ * off keeps every frame that arrived. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,14 +12,18 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "client_int.h"
 #include "proto.h"
+#include "resume.h"
 #include "testutil.h"
 
 #define SIZE (24u * 1024u * 1024u)
@@ -218,6 +223,107 @@ static void test_put_continue_changed_source(void **state)
     free(partials);
 }
 
+/* Sessions the server has ended: its log's "disconnected" lines. */
+static atomic_int sessions_ended;
+
+static void count_ended(void *ctx, const char *line)
+{
+    (void)ctx;
+    if (strstr(line, " disconnected after ") != NULL)
+        atomic_fetch_add(&sessions_ended, 1);
+}
+
+/* Sends the first frames whole DATA frames of path's content as an
+ * upload on c's encrypted channel, then cuts the connection: no END, no
+ * ERROR. Returns the bytes sent. */
+static uint64_t put_frames_then_cut(struct ft_client *c, const char *path,
+                                    const char *name, size_t frames)
+{
+    struct ft_msg req = { .type = FT_MSG_PUT }, ready;
+    size_t chunk = c->conn.send_chunk;
+    uint8_t *buf = malloc(chunk);
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    assert_non_null(buf);
+    assert_true(fd >= 0 && fstat(fd, &sb) == 0);
+    req.u.put.flags = FT_XFER_VERIFY | FT_XFER_META;
+    req.u.put.size = (uint64_t)sb.st_size;
+    req.u.put.name.ptr = (const uint8_t *)name;
+    req.u.put.name.len = strlen(name);
+    req.u.put.mtime = (int64_t)sb.st_mtime;
+    req.u.put.mode = 0644;
+    assert_int_equal(ft_conn_send(&c->conn, &req), FT_OK);
+    assert_int_equal(ft_conn_recv(&c->conn, &ready, WAIT_MS), FT_OK);
+    assert_int_equal(ready.type, FT_MSG_READY);
+    for (size_t i = 0; i < frames; i++) {
+        assert_int_equal(read(fd, buf, chunk), (ssize_t)chunk);
+        assert_int_equal(ft_conn_send_raw(&c->conn, FT_MSG_DATA, buf, chunk), FT_OK);
+    }
+    assert_int_equal(shutdown(c->conn.fd, SHUT_RDWR), 0);
+    close(fd);
+    free(buf);
+    return (uint64_t)frames * chunk;
+}
+
+/* An encrypted upload cut off after whole frames keeps every byte that
+ * arrived, each frame authenticated, as a plaintext one does: not only
+ * what the server had passed on from its receive buffers (a frame short
+ * here, up to 256 KiB in all). The cut falls one frame past the first
+ * 4 MiB chunk, so put --continue resumes after that chunk. */
+static void test_put_cut_keeps_every_frame(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_server_config cfg = { .log = count_ended };
+    char *src = tu_path(f->work, "up.bin");
+    char *partials;
+    char *stored;
+    char key[FT_RESUME_KEY_HEX_BYTES];
+    char part[64];
+    char *kept;
+    struct ft_client *c;
+    struct stat sb;
+    uint64_t sent;
+    int64_t deadline;
+
+    atomic_store(&sessions_ended, 0);
+    tu_server_start(&f->server, &cfg);
+    partials = tu_path(f->server.root, ".ft/partial");
+    stored = tu_path(f->server.root, "up.bin");
+    tu_write_random(src, 2 * FT_RESUME_CHUNK_BYTES, 16);
+    assert_int_equal(stat(src, &sb), 0);
+    ft_resume_upload_key("up.bin", (uint64_t)sb.st_size, (int64_t)sb.st_mtime, key);
+    snprintf(part, sizeof(part), "part-%s", key);
+    kept = tu_path(partials, part);
+
+    c = tu_connect(f->server.port, NULL);
+    assert_true(c->conn.sealed);
+    sent = put_frames_then_cut(c, src, "up.bin",
+                               FT_RESUME_CHUNK_BYTES / c->conn.send_chunk + 1);
+    ft_client_close(c);
+    /* The session ends once it has kept the upload. */
+    deadline = tu_now_ms() + WAIT_MS;
+    while (atomic_load(&sessions_ended) < 1 && tu_now_ms() < deadline)
+        tu_sleep_ms(10); /* polling the condition, bounded */
+    assert_int_equal(atomic_load(&sessions_ended), 1);
+    assert_int_equal(tu_file_size(kept), (int64_t)sent);
+
+    {
+        const char *resume[] = { "put", "--continue", "-p", f->server.portstr, src,
+                                 NULL };
+        char err[4096];
+
+        assert_int_equal(run(f, resume, err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "resumed at 4194304 bytes"));
+        assert_true(tu_files_equal(src, stored));
+        assert_int_equal(tu_count_entries(partials), 0);
+    }
+    free(src);
+    free(partials);
+    free(stored);
+    free(kept);
+}
+
 /* A kept upload older than --partial-ttl (one day by default) is removed
  * by a later upload. */
 static void test_partial_expires(void **state)
@@ -263,6 +369,7 @@ int main(void)
         TU_TEST_SERVER(test_get_continue_long_name),
         TU_TEST_SERVER(test_put_continue),
         TU_TEST_SERVER(test_put_continue_changed_source),
+        TU_TEST_FIXTURE(test_put_cut_keeps_every_frame),
         TU_TEST_SERVER(test_partial_expires),
     };
 

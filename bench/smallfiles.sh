@@ -14,7 +14,10 @@
 #
 # Peers as in compare.sh: installed as root when missing, else skipped with
 # a line. Environment: RUNS (default 3), DIRS (100), PER_DIR (100),
-# FILE_SIZE (4096), BUILD_DIR, TMPDIR. This measures; it asserts nothing.
+# FILE_SIZE (4096), BUILD_DIR, TMPDIR, PEERS (default "rsync ssh": which
+# peers run beside ft; "rsync" alone keeps one yardstick and spares the slow
+# scp and sftp rounds, as for a before/after of two ft builds).
+# This measures; it asserts nothing.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -51,8 +54,9 @@ cp -al "$SRC" "$PEER/pull"
 
 start_ft_server "$WORK/store" "$WORK/ft-server.log" -H 127.0.0.1
 HAVE_RSYNC=0 HAVE_SSH=0
-start_rsyncd "$PEER" 127.0.0.1 && HAVE_RSYNC=1
-start_sshd && HAVE_SSH=1
+PEERS=${PEERS-rsync ssh}
+if [[ " $PEERS " == *" rsync "* ]]; then start_rsyncd "$PEER" 127.0.0.1 && HAVE_RSYNC=1; fi
+if [[ " $PEERS " == *" ssh "* ]]; then start_sshd && HAVE_SSH=1; fi
 # ft get -r reads this copy on the server.
 cp -al "$SRC" "$WORK/store/pull"
 

@@ -64,6 +64,10 @@ static void tell_started(const struct cli_serve_args *a, struct ft_server *srv)
 {
     fprintf(stderr, "server key %s%s\n", ft_server_fingerprint(srv),
             ft_server_key_created(srv) ? " (new: made on this first start)" : "");
+    if (ft_server_key_temporary(srv))
+        fprintf(stderr, "note: read-only, and the store holds no key: this key "
+                        "lasts only this run, and clients that pin it will see "
+                        "it change (start once without --read-only to keep one)\n");
     if (a->token_file == NULL)
         fprintf(stderr, "warning: no token: anyone who can reach this port may "
                         "%s the store (see --token-file)\n",

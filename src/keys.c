@@ -149,7 +149,7 @@ static enum ft_err load_or_create_at(int dir_fd, const char *name,
     if (fstatat(dir_fd, name, &sb,
                 flags & O_NOFOLLOW ? AT_SYMLINK_NOFOLLOW : 0) != 0 &&
         errno == ENOENT) {
-        randombytes_buf(kp->private_key, FT_KEY_BYTES);
+        ft_keys_generate(kp);
         err = write_secret_at(dir_fd, name, path, kp->private_key, FT_KEY_BYTES,
                               dir_fd == AT_FDCWD, errbuf, errlen);
         if (err != FT_OK)
@@ -172,6 +172,12 @@ static enum ft_err load_or_create_at(int dir_fd, const char *name,
 out:
     sodium_memzero(buf, sizeof(buf));
     return err;
+}
+
+void ft_keys_generate(struct ft_keypair *kp)
+{
+    randombytes_buf(kp->private_key, FT_KEY_BYTES);
+    crypto_scalarmult_base(kp->public_key, kp->private_key);
 }
 
 enum ft_err ft_keys_load_or_create(const char *path, struct ft_keypair *kp,

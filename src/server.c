@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -185,6 +186,16 @@ void ft_server_serve_fd(struct ft_server *srv, int fd, const char *peer)
  * relative to the folder the store checked (a link put in the key's place
  * is refused). A read-only store that could make no metadata folder has
  * only the path. */
+static bool key_missing(int meta_fd, const char *path)
+{
+    struct stat sb;
+
+    if (meta_fd >= 0)
+        return fstatat(meta_fd, KEY_FILE, &sb, AT_SYMLINK_NOFOLLOW) != 0 &&
+               errno == ENOENT;
+    return stat(path, &sb) != 0 && errno == ENOENT;
+}
+
 static enum ft_err load_key(struct ft_server *srv, char *errbuf, size_t errlen)
 {
     int meta_fd = ft_store_meta_fd(srv->store);
@@ -198,7 +209,14 @@ static enum ft_err load_key(struct ft_server *srv, char *errbuf, size_t errlen)
         path = NULL;
     if (path == NULL)
         return FT_ERR_NOMEM;
-    if (srv->cfg.key_file == NULL && meta_fd >= 0)
+    /* A read-only server writes nothing, not even its first key: it runs
+     * on one that lives as long as it does. */
+    srv->key_temporary = srv->cfg.key_file == NULL && srv->cfg.read_only &&
+                         key_missing(meta_fd, path);
+    if (srv->key_temporary) {
+        ft_keys_generate(&srv->key);
+        err = FT_OK;
+    } else if (srv->cfg.key_file == NULL && meta_fd >= 0)
         err = ft_keys_load_or_create_at(meta_fd, KEY_FILE, path, &srv->key,
                                         &srv->key_created, errbuf, errlen);
     else
@@ -336,6 +354,11 @@ const char *ft_server_fingerprint(const struct ft_server *s)
 bool ft_server_key_created(const struct ft_server *s)
 {
     return s->key_created;
+}
+
+bool ft_server_key_temporary(const struct ft_server *s)
+{
+    return s->key_temporary;
 }
 
 void ft_server_stop(struct ft_server *s)

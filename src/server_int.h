@@ -25,6 +25,7 @@ struct ft_server {
     uint8_t token[FT_TOKEN_BYTES]; /* cfg.token points here when set */
     struct ft_keypair key;
     bool key_created;
+    bool key_temporary; /* read-only, no key stored: made for this run */
     char fingerprint[FT_FINGERPRINT_MAX];
     struct ft_store *store;
     struct ft_server_fd_budget fds; /* what pipelined uploads may hold */

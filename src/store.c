@@ -94,10 +94,9 @@ fail:
 }
 
 /* The metadata folders: .ft, and for a store that changes, its tmp and
- * partial (each opened relative to .ft). A read-only store makes .ft too
- * when it is missing, as its first start needs it for the key anyway, so
- * that it knows the folder to hide from the start; on a file system it
- * cannot write, it goes without. */
+ * partial (each opened relative to .ft). A read-only store writes nothing,
+ * so it makes none: without .ft (or on a file system it cannot write) it
+ * goes without, and .ft at the root is still refused by its name. */
 static enum ft_err open_meta(struct ft_store *st, const char *root,
                              char *errbuf, size_t errlen)
 {
@@ -108,10 +107,10 @@ static enum ft_err open_meta(struct ft_store *st, const char *root,
     snprintf(shown[0], sizeof(shown[0]), "%s/%s", root, FT_STORE_META);
     snprintf(shown[1], sizeof(shown[1]), "%s/%s", root, TMP_DIR);
     snprintf(shown[2], sizeof(shown[2]), "%s/%s", root, PARTIAL_DIR);
-    err = open_meta_dir(st->root_fd, FT_STORE_META, true, shown[0], &st->meta_fd,
-                        errbuf, errlen);
+    err = open_meta_dir(st->root_fd, FT_STORE_META, !st->read_only, shown[0],
+                        &st->meta_fd, errbuf, errlen);
     if (err == FT_ERR_IO && st->read_only &&
-        (errno == EROFS || errno == EACCES || errno == EPERM))
+        (errno == ENOENT || errno == EACCES || errno == EPERM))
         return FT_OK;
     if (err != FT_OK)
         return err;

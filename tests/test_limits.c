@@ -437,6 +437,10 @@ static void test_read_only(void **state)
 
     tu_write_random(src, 100, 5);
     tu_server_start(&f->tu.server, &cfg);
+    /* Started on an empty root, it made nothing there: no metadata folder,
+     * no key (it runs on one that lasts as long as it does). */
+    assert_int_equal(tu_count_entries(f->tu.server.root), 0);
+    assert_true(ft_server_key_temporary(f->tu.server.srv));
     /* The server does not write its root: seed it behind its back. */
     seed = tu_path(f->tu.server.root, "seed");
     stored_new = tu_path(f->tu.server.root, "new");
@@ -456,6 +460,7 @@ static void test_read_only(void **state)
     assert_int_equal(ft_client_list(c, collect_names, names), FT_OK);
     assert_string_equal(names, "seed;");
     ft_client_close(c);
+    assert_int_equal(tu_count_entries(f->tu.server.root), 1);
     free(seed);
     free(src);
     free(back);

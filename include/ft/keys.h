@@ -28,6 +28,9 @@ enum ft_err ft_keys_load_or_create(const char *path, struct ft_keypair *kp,
 /* The same for the key file name in the open folder dir_fd (shown: how a
  * person finds it, for messages), never following a link: one in the
  * key's place is refused. No folder is made. */
+/* A new key pair in memory only, written nowhere. */
+void ft_keys_generate(struct ft_keypair *kp);
+
 enum ft_err ft_keys_load_or_create_at(int dir_fd, const char *name,
                                       const char *shown, struct ft_keypair *kp,
                                       bool *created, char *errbuf,

@@ -65,6 +65,9 @@ uint16_t ft_server_port(const struct ft_server *s);
 /* The fingerprint of the server's key, and whether this start made it. */
 const char *ft_server_fingerprint(const struct ft_server *s);
 bool ft_server_key_created(const struct ft_server *s);
+/* Whether the key lives only as long as this server: a read-only server
+ * writes nothing, and its store held no key yet. */
+bool ft_server_key_temporary(const struct ft_server *s);
 
 /* Serves until ft_server_stop; then closes every connection, discards the
  * uploads they had under way, and returns once all of them are gone.

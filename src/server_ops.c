@@ -279,23 +279,16 @@ void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outc
     o->keep_open = o->err == FT_OK;
 }
 
-void ft_server_ops_move(struct session *s, const struct ft_msg *req,
-                        struct outcome *o)
+/* Ends a request on names: DONE, or its refusal; a DENIED that
+ * denied_why explains (NULL: none does) is told in those words. */
+static void answer_done(struct session *s, struct outcome *o, enum ft_err err,
+                        const char *denied_why)
 {
     struct ft_msg done = { .type = FT_MSG_DONE };
-    char from[FT_PATH_MAX + 1], to[FT_PATH_MAX + 1];
-    enum ft_err err;
 
-    if (!ft_server_session_take_name(s, o, req->u.move.to, to) ||
-        !ft_server_session_take_name(s, o, req->u.move.from, from))
-        return;
-    o->other = to;
-    o->keep_open = true;
-    err = ft_store_move(s->srv->store, from, to);
-    if (err == FT_ERR_DENIED && strncmp(to, from, strlen(from)) == 0 &&
-        to[strlen(from)] == '/') {
+    if (err == FT_ERR_DENIED && denied_why != NULL) {
         o->err = err;
-        ft_conn_send_error(&s->conn, err, "'%s' cannot move into itself", o->name);
+        ft_conn_send_error(&s->conn, err, "'%s' %s", o->name, denied_why);
         return;
     }
     if (err != FT_OK) {
@@ -306,10 +299,26 @@ void ft_server_ops_move(struct session *s, const struct ft_msg *req,
     o->keep_open = o->err == FT_OK;
 }
 
+void ft_server_ops_move(struct session *s, const struct ft_msg *req,
+                        struct outcome *o)
+{
+    char from[FT_PATH_MAX + 1], to[FT_PATH_MAX + 1];
+    bool into_itself;
+    enum ft_err err;
+
+    if (!ft_server_session_take_name(s, o, req->u.move.to, to) ||
+        !ft_server_session_take_name(s, o, req->u.move.from, from))
+        return;
+    o->other = to;
+    o->keep_open = true;
+    err = ft_store_move(s->srv->store, from, to);
+    into_itself = strncmp(to, from, strlen(from)) == 0 && to[strlen(from)] == '/';
+    answer_done(s, o, err, into_itself ? "cannot move into itself" : NULL);
+}
+
 void ft_server_ops_delete(struct session *s, const struct ft_msg *req,
                           struct outcome *o)
 {
-    struct ft_msg done = { .type = FT_MSG_DONE };
     char name[FT_PATH_MAX + 1];
     enum ft_err err;
 
@@ -318,18 +327,9 @@ void ft_server_ops_delete(struct session *s, const struct ft_msg *req,
     o->keep_open = true;
     err = ft_store_remove(s->srv->store, name,
                           (req->u.del.flags & FT_TREE_RECURSIVE) != 0);
-    if (err == FT_ERR_DENIED && is_folder(s, name)) {
-        o->err = err;
-        ft_conn_send_error(&s->conn, err, "'%s' is a folder: remove it with rm -r",
-                           o->name);
-        return;
-    }
-    if (err != FT_OK) {
-        ft_server_session_refuse(s, o, err);
-        return;
-    }
-    o->err = ft_conn_send(&s->conn, &done);
-    o->keep_open = o->err == FT_OK;
+    answer_done(s, o, err,
+                err == FT_ERR_DENIED && is_folder(s, name)
+                    ? "is a folder: remove it with rm -r" : NULL);
 }
 
 void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req,

@@ -71,9 +71,11 @@ static enum ft_err open_meta_dir(int parent_fd, const char *leaf, bool make,
                  shown);
         return FT_ERR_DENIED;
     }
-    if (fd < 0 || fstat(fd, &sb) != 0)
+    if (fd < 0)
         goto fail;
-    *out = fd;
+    *out = fd; /* the caller's to close, whatever comes next */
+    if (fstat(fd, &sb) != 0)
+        goto fail;
     if (sb.st_uid != geteuid()) {
         snprintf(errbuf, errlen,
                  "%s belongs to uid %u, not to this server's user (uid %u): "

@@ -61,8 +61,10 @@ void ft_store_file_remember(struct ft_store *st, const struct ft_store_file *f,
     struct stat sb;
 
     /* A record is a write: it changes the file's ctime, and a read-only
-     * store changes nothing. */
-    if (st->read_only || fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+     * store changes nothing. A small file gets none (see above): its size
+     * when opened says so without asking the disk. */
+    if (st->read_only || f->stamp.size < DIGEST_RECORD_MIN_BYTES ||
+        fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         return;
     ft_store_stamp_take(&now, &sb);
     /* Written to while it was hashed: the digest may be of neither. */
@@ -76,7 +78,8 @@ bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32])
     struct digest_record have, want;
     struct stat sb;
 
-    if (fstat(f->fd, &sb) != 0 ||
+    /* A small file never has a record: no system call to find none. */
+    if (f->stamp.size < DIGEST_RECORD_MIN_BYTES || fstat(f->fd, &sb) != 0 ||
         fgetxattr(f->fd, DIGEST_XATTR, &have, sizeof(have)) != (ssize_t)sizeof(have))
         return false;
     fill_record(&want, &sb);

@@ -376,7 +376,7 @@ enum ft_err ft_client_connect(struct ft_client **out,
     const char *host = cfg->host != NULL ? cfg->host : FT_DEFAULT_HOST;
     uint16_t port = cfg->port != 0 ? cfg->port : FT_DEFAULT_PORT;
     int timeout = cfg->timeout_ms != 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
-    char why[FT_ERROR_TEXT_MAX + 256];
+    char why[FT_CLIENT_ERROR_MAX];
     enum ft_err err;
     int fd = -1;
 

@@ -17,6 +17,10 @@
 struct ft_client_pipeline; /* client_xfer.c's */
 struct ft_local_name;      /* client_local.h's */
 
+/* Room for one failure's line: the server's words quoted (a control byte
+ * takes four) and what the client adds around them. */
+#define FT_CLIENT_ERROR_MAX (4 * FT_ERROR_TEXT_MAX + 256)
+
 struct ft_client {
     struct ft_conn conn;  /* conn.sealed: the connection is encrypted */
     uint32_t features;    /* negotiated in the handshake */
@@ -24,7 +28,7 @@ struct ft_client {
     const char *protocol; /* the Noise protocol name, when encrypted */
     char fingerprint[FT_FINGERPRINT_MAX];
     bool broken;          /* a request died mid-stream: the link is unusable */
-    char err[FT_ERROR_TEXT_MAX + 256];
+    char err[FT_CLIENT_ERROR_MAX];
     /* The pipelined requests whose answers are due; NULL until the first. */
     struct ft_client_pipeline *pipeline;
 };

@@ -46,7 +46,8 @@ struct ft_conn {
     int64_t beat_ms;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
     enum ft_err peer_code;
-    char peer_text[FT_ERROR_TEXT_MAX + 1];
+    /* Quoted: a control byte takes four (\\xNN), so room for all. */
+    char peer_text[4 * FT_ERROR_TEXT_MAX + 1];
 };
 
 /* Takes ownership of fd (closed by ft_conn_free, even on failure). */

@@ -152,9 +152,12 @@ static enum ft_err load_or_create_at(int dir_fd, const char *name,
         ft_keys_generate(kp);
         err = write_secret_at(dir_fd, name, path, kp->private_key, FT_KEY_BYTES,
                               dir_fd == AT_FDCWD, errbuf, errlen);
-        if (err != FT_OK)
+        if (err != FT_OK) {
+            ft_keys_wipe(kp, sizeof(*kp)); /* never saved: not to be used */
             return err;
+        }
         *created = true;
+        return FT_OK;
     } else {
         err = read_secret_at(dir_fd, name, path, flags, buf, sizeof(buf), &len,
                              errbuf, errlen);
@@ -166,9 +169,8 @@ static enum ft_err load_or_create_at(int dir_fd, const char *name,
         if (err != FT_OK)
             goto out;
         memcpy(kp->private_key, buf, FT_KEY_BYTES);
+        crypto_scalarmult_base(kp->public_key, kp->private_key);
     }
-    crypto_scalarmult_base(kp->public_key, kp->private_key);
-    err = FT_OK;
 out:
     sodium_memzero(buf, sizeof(buf));
     return err;

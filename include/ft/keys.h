@@ -25,12 +25,12 @@ struct ft_keypair {
 enum ft_err ft_keys_load_or_create(const char *path, struct ft_keypair *kp,
                                    bool *created, char *errbuf, size_t errlen);
 
-/* The same for the key file name in the open folder dir_fd (shown: how a
- * person finds it, for messages), never following a link: one in the
- * key's place is refused. No folder is made. */
 /* A new key pair in memory only, written nowhere. */
 void ft_keys_generate(struct ft_keypair *kp);
 
+/* The same as ft_keys_load_or_create for the key file name in the open
+ * folder dir_fd (shown: how a person finds it, for messages), never
+ * following a link: one in the key's place is refused. No folder is made. */
 enum ft_err ft_keys_load_or_create_at(int dir_fd, const char *name,
                                       const char *shown, struct ft_keypair *kp,
                                       bool *created, char *errbuf,

@@ -17,17 +17,15 @@
 
 #include "io.h"
 
-/* Large socket buffers let a 256 KiB frame leave in one call. */
-#define SOCKET_BUFFER_BYTES (1024 * 1024)
-
+/* Socket buffers are left to the kernel: setting SO_SNDBUF or SO_RCVBUF
+ * turns its autotuning off, and a fixed size caps the window at that size
+ * per round trip (1 MiB ran a 100 ms path at a quarter of its rate; on
+ * loopback autotuning measured the same, docs/PERFORMANCE.md). */
 static void tune_socket(int fd)
 {
     int one = 1;
-    int size = SOCKET_BUFFER_BYTES;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 }
 
 static enum ft_err resolve(const char *host, uint16_t port, int flags,

@@ -57,6 +57,7 @@ enum {
     OPT_JSON, OPT_MAX_CLIENTS, OPT_MAX_FILE_SIZE, OPT_IDLE_TIMEOUT,
     OPT_HANDSHAKE_TIMEOUT, OPT_MAX_FRAME_SIZE, OPT_READ_ONLY, OPT_KEY_FILE,
     OPT_ALLOW_PLAINTEXT, OPT_MAX_RATE, OPT_PARTIAL_TTL, OPT_PORT,
+    OPT_MAX_STREAMS,
 };
 
 static const struct cli_option *option_by_val(const struct cli_option *table,
@@ -281,6 +282,27 @@ static int client_limit_rate(void *args, const struct cli_option *o, const char 
     return 0;
 }
 
+/* A whole number from 1 to max. */
+static int parse_count(const char *arg, uint64_t max, unsigned *out)
+{
+    uint64_t n;
+
+    if (parse_size(arg, &n) != 0 || n == 0 || n > max)
+        return BAD_VALUE;
+    *out = (unsigned)n;
+    return 0;
+}
+
+static int client_streams(void *args, const struct cli_option *o, const char *arg)
+{
+    struct cli_client_args *a = args;
+
+    if (!a->cmd->transfer)
+        return cli_report_usage(NULL, a->cmd->name, "%s does not take --%s",
+                                a->cmd->name, o->getopt.name);
+    return parse_count(arg, FT_MAX_STREAMS, &a->xfer.streams);
+}
+
 #define CLIENT(field) offsetof(struct cli_client_args, field)
 #define SECONDS "whole seconds above 0"
 
@@ -306,6 +328,7 @@ static const struct cli_option client_options[] = {
       "a rate such as 500k or 10M (bytes per second)" },
     { { "continue", no_argument, NULL, OPT_CONTINUE }, set_own_flag,
       CLIENT(xfer.resume), NULL },
+    { { "streams", required_argument, NULL, 'P' }, client_streams, 0, "1 to 16" },
     { { "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
       set_seconds_ms, CLIENT(cfg.connect_timeout_ms), SECONDS },
     { { "timeout", required_argument, NULL, OPT_TIMEOUT }, set_seconds_ms,
@@ -357,7 +380,7 @@ int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
     /* Only put and get have -z; every command takes --compress. A leading
      * ':' makes getopt tell a missing value apart. */
     return parse(argc, argv,
-                 cmd->transfer ? ":H:p:zqhr" : has_parents(cmd) ? ":H:pqhr" : ":H:p:qhr",
+                 cmd->transfer ? ":H:p:zqhrP:" : has_parents(cmd) ? ":H:pqhr" : ":H:p:qhr",
                  table, n, a);
 }
 
@@ -365,13 +388,15 @@ int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
 
 static int serve_max_clients(void *args, const struct cli_option *o, const char *arg)
 {
-    uint64_t n;
-
     (void)o;
-    if (parse_size(arg, &n) != 0 || n == 0 || n > 100000)
-        return BAD_VALUE;
-    ((struct cli_serve_args *)args)->cfg.max_clients = (unsigned)n;
-    return 0;
+    return parse_count(arg, 100000, &((struct cli_serve_args *)args)->cfg.max_clients);
+}
+
+static int serve_max_streams(void *args, const struct cli_option *o, const char *arg)
+{
+    (void)o;
+    return parse_count(arg, FT_MAX_STREAMS,
+                       &((struct cli_serve_args *)args)->cfg.max_streams);
 }
 
 /* uint64_t: a size or a rate (k, M, G), above 0. */
@@ -425,6 +450,8 @@ static const struct cli_option serve_options[] = {
       "a port number (0 to 65535)" },
     { { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS }, serve_max_clients,
       0, "1 to 100000" },
+    { { "max-streams", required_argument, NULL, OPT_MAX_STREAMS }, serve_max_streams,
+      0, "1 to 16" },
     { { "max-file-size", required_argument, NULL, OPT_MAX_FILE_SIZE }, set_size,
       SERVE(cfg.max_file_size), "a size such as 10G" },
     { { "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT }, set_seconds_ms,

@@ -369,6 +369,20 @@ out:
     return err;
 }
 
+/* What a striped transfer's extra connections need to be made as this
+ * one was. */
+static void remember_how(struct ft_client *c, const struct ft_client_config *cfg,
+                         const char *host, uint16_t port)
+{
+    c->cfg = *cfg;
+    c->cfg.port = port;
+    snprintf(c->host, sizeof(c->host), "%s", host);
+    c->has_token = cfg->token != NULL;
+    if (c->has_token)
+        memcpy(c->token, cfg->token, FT_TOKEN_BYTES);
+    c->joinable = strlen(host) < sizeof(c->host);
+}
+
 enum ft_err ft_client_connect(struct ft_client **out,
                               const struct ft_client_config *cfg,
                               char *errbuf, size_t errlen)
@@ -396,6 +410,7 @@ enum ft_err ft_client_connect(struct ft_client **out,
         poll(NULL, 0, BUSY_RETRY_MS << attempt);
     }
     if (err == FT_OK) {
+        remember_how(*out, cfg, host, port);
         err = check_pin(*out, cfg, host, port);
         if (err != FT_OK) {
             snprintf(why, sizeof(why), "%s", (*out)->err);

@@ -12,6 +12,7 @@
 
 #include "conn.h"
 #include "ft/client.h"
+#include "xfer.h"
 #include "ft/keys.h"
 
 struct ft_client_pipeline; /* client_xfer.c's */
@@ -31,6 +32,13 @@ struct ft_client {
     char err[FT_CLIENT_ERROR_MAX];
     /* The pipelined requests whose answers are due; NULL until the first. */
     struct ft_client_pipeline *pipeline;
+    /* How this connection was made, for the extra connections of a striped
+     * transfer; not joinable: made over a descriptor (ft_client_attach). */
+    bool joinable;
+    struct ft_client_config cfg;
+    char host[256];
+    bool has_token;
+    uint8_t token[FT_TOKEN_BYTES];
 };
 
 /* Sets the text ft_client_error returns. */
@@ -86,6 +94,23 @@ enum ft_err ft_client_get_file_at(struct ft_client *c, const char *remote,
                                   const struct ft_local_name *to,
                                   const struct ft_transfer_options *opt,
                                   struct ft_transfer *out, bool sent);
+
+/* client_stripes.c: whether to ask for a striped transfer of the file fd
+ * (size: FT_SIZE_UNKNOWN for a get, whose size the server tells): asked
+ * for with opt->streams, or by default on a long path. */
+bool ft_client_stripes_wanted(struct ft_client *c,
+                              const struct ft_transfer_options *opt, int fd,
+                              uint64_t size);
+
+/* After READY (and the resume exchange, if any) of a request made with
+ * FT_XFER_STRIPED: reads STREAMS and, when the server stripes the
+ * transfer, moves fd's content from offset over the streams (sending:
+ * then END; receiving: up to END, checked); *striped is false when the
+ * server does not stripe it, and the data then moves as for any request. */
+enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
+                                   uint32_t flags, uint64_t size, uint64_t offset,
+                                   const struct ft_transfer_options *opt,
+                                   struct ft_xfer_result *res, bool *striped);
 
 /* Whether folder means the top of the store: nothing, or nothing but "/"
  * and "." ("/", ".", "./"), as a user who types `ft ls /` or `ft ls .`

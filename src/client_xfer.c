@@ -174,12 +174,16 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     struct progress_relay relay;
     uint64_t offset = 0, held = 0;
     int64_t started = ft_io_now_ms();
+    bool striped = false;
     enum ft_err err = ft_client_begin(c);
 
     if (err != FT_OK)
         return err;
     memset(&res, 0, sizeof(res));
-    put_request(c, in_fd, size, remote, opt, 0, &req);
+    put_request(c, in_fd, size, remote, opt,
+                size >= 0 && ft_client_stripes_wanted(c, opt, in_fd, (uint64_t)size)
+                    ? FT_XFER_STRIPED : 0,
+                &req);
     err = ft_client_request(c, &req, FT_MSG_READY, &reply);
     if (err != FT_OK)
         return err;
@@ -190,8 +194,13 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
             return err;
     }
     errno = 0;
-    err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
-                            offset, NULL, watch(opt, &relay, req.u.put.size), &res);
+    if (req.u.put.flags & FT_XFER_STRIPED)
+        err = ft_client_stripes_move(c, in_fd, true, req.u.put.flags, req.u.put.size,
+                                     offset, opt, &res, &striped);
+    if (err == FT_OK && !striped)
+        err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
+                                offset, NULL, watch(opt, &relay, req.u.put.size),
+                                &res);
     if (err != FT_OK) {
         /* The server refused mid-stream and hung up, or the link died. */
         c->broken = true;
@@ -363,6 +372,7 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     struct progress_relay relay;
     int64_t started = ft_io_now_ms();
     uint64_t offset;
+    bool striped = false;
     enum ft_err err = sent ? FT_OK : ft_client_begin(c);
 
     if (err != FT_OK)
@@ -370,6 +380,8 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     memset(&res, 0, sizeof(res));
     req.u.get.flags = xfer_flags(c, opt) | (resumed != NULL ? FT_XFER_RESUME : 0) |
                       (sent ? FT_XFER_PIPELINE : 0);
+    if (!sent && ft_client_stripes_wanted(c, opt, out_fd, FT_SIZE_UNKNOWN))
+        req.u.get.flags |= FT_XFER_STRIPED;
     req.u.get.name.ptr = (const uint8_t *)remote;
     req.u.get.name.len = strlen(remote);
     err = sent ? ft_client_read_answer(c, FT_MSG_READY, ready)
@@ -386,9 +398,16 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
                             lseek(out_fd, (off_t)offset, SEEK_SET) < 0))
         return ft_client_fail(c, FT_ERR_IO);
     errno = 0;
-    err = ft_xfer_recv_from(&c->conn, req.u.get.flags, ready->u.ready.size,
-                            UINT64_MAX, offset, out_fd, write_to_fd, &out_fd,
-                            watch(opt, &relay, ready->u.ready.size), &res);
+    if (req.u.get.flags & FT_XFER_STRIPED)
+        err = ft_client_stripes_move(c, out_fd, false, req.u.get.flags,
+                                     ready->u.ready.size, offset, opt, &res,
+                                     &striped);
+    if (err == FT_OK && !striped)
+        err = ft_xfer_recv_from(&c->conn, req.u.get.flags, ready->u.ready.size,
+                                UINT64_MAX, offset, out_fd, write_to_fd, &out_fd,
+                                watch(opt, &relay, ready->u.ready.size), &res);
+    if (striped && err != FT_OK && err != FT_ERR_INTEGRITY)
+        c->broken = true; /* the streams' data may still be on its way */
     if (err != FT_OK && err != FT_ERR_INTEGRITY && c->conn.peer_code != FT_OK)
         c->broken = true; /* the server hangs up after an ERROR mid-stream */
     /* The stream ended cleanly: tell the server, which logs it (a

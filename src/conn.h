@@ -32,6 +32,9 @@ struct ft_conn {
      * whose associated data is the frame header. */
     bool sealed;
     struct ft_noise_cipherstate tx, rx;
+    /* The handshake hash of a sealed connection, which no other connection
+     * shares (channel binding); zeros on a plaintext one. */
+    uint8_t channel[FT_NOISE_HASH_BYTES];
     uint8_t *seal_buf;  /* FT_NOISE_MAX_MESSAGE_BYTES: a frame being sealed */
     /* Whether KEEPALIVE frames are taken (and skipped): only once the
      * handshake is done, or a stranger could hold a slot forever. */

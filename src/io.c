@@ -120,6 +120,27 @@ enum ft_err ft_io_pread_full(int fd, void *buf, size_t n, uint64_t off,
     return FT_OK;
 }
 
+enum ft_err ft_io_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+    const unsigned char *p = buf;
+    size_t done = 0;
+
+    while (done < n) {
+        ssize_t r = pwrite(fd, p + done, n - done, (off_t)(off + done));
+
+        if (r > 0) {
+            done += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            errno = ENOSPC;
+        return FT_ERR_IO;
+    }
+    return FT_OK;
+}
+
 enum ft_err ft_io_read_some(int fd, void *buf, size_t cap, size_t *got)
 {
     for (;;) {

@@ -41,6 +41,10 @@ enum ft_err ft_io_read_at_least(int fd, void *buf, size_t need, size_t cap,
 enum ft_err ft_io_pread_full(int fd, void *buf, size_t n, uint64_t off,
                              size_t *got);
 
+/* Writes all n bytes at offset off of a file, without moving its
+ * position; FT_ERR_IO with errno set on failure. */
+enum ft_err ft_io_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
+
 /* One read of at most cap bytes (after EINTR); *got is 0 at end of
  * stream. For sources waited on with ft_io_wait first. */
 enum ft_err ft_io_read_some(int fd, void *buf, size_t cap, size_t *got);

@@ -219,3 +219,19 @@ bool ft_net_unsent(int fd, size_t *bytes)
     *bytes = info.tcpi_notsent_bytes;
     return true;
 }
+
+bool ft_net_rtt_us(int fd, uint32_t *rtt_us)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+
+    memset(&info, 0, sizeof(info));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_min_rtt) + sizeof(info.tcpi_min_rtt))
+        return false;
+    /* The least: a young connection's smoothed figure carries the delayed
+     * acknowledgements of its first small exchanges (tens of ms even on
+     * loopback), its handshake's sample does not. */
+    *rtt_us = info.tcpi_min_rtt;
+    return true;
+}

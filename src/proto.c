@@ -98,6 +98,17 @@ static struct ft_bytes get_str(struct reader *r, size_t max)
     return s;
 }
 
+/* n bytes copied out, or zeros when the payload is short. */
+static void get_into(struct reader *r, uint8_t *out, size_t n)
+{
+    const uint8_t *p = get_bytes(r, n);
+
+    if (p != NULL)
+        memcpy(out, p, n);
+    else
+        memset(out, 0, n);
+}
+
 /* The rest of the payload. */
 static struct ft_bytes get_rest(struct reader *r)
 {
@@ -211,6 +222,19 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
     case FT_MSG_MKDIR:
         put_uint(&w, msg->u.mkdir.flags, 4);
         put_str(&w, msg->u.mkdir.name);
+        break;
+    case FT_MSG_STREAMS:
+        put_uint(&w, msg->u.streams.streams, 4);
+        put_bytes(&w, msg->u.streams.ticket, FT_JOIN_TICKET_BYTES);
+        put_bytes(&w, msg->u.streams.secret, FT_JOIN_SECRET_BYTES);
+        break;
+    case FT_MSG_JOIN:
+        put_bytes(&w, msg->u.join.ticket, FT_JOIN_TICKET_BYTES);
+        put_bytes(&w, msg->u.join.proof, FT_DIGEST_BYTES);
+        break;
+    case FT_MSG_STRIPE:
+        put_uint(&w, msg->u.stripe.offset, 8);
+        put_uint(&w, msg->u.stripe.length, 4);
         break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
@@ -350,6 +374,19 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.mkdir.flags = (uint32_t)get_uint(&r, 4);
         msg->u.mkdir.name = get_str(&r, FT_WIRE_NAME_MAX);
         break;
+    case FT_MSG_STREAMS:
+        msg->u.streams.streams = (uint32_t)get_uint(&r, 4);
+        get_into(&r, msg->u.streams.ticket, FT_JOIN_TICKET_BYTES);
+        get_into(&r, msg->u.streams.secret, FT_JOIN_SECRET_BYTES);
+        break;
+    case FT_MSG_JOIN:
+        get_into(&r, msg->u.join.ticket, FT_JOIN_TICKET_BYTES);
+        get_into(&r, msg->u.join.proof, FT_DIGEST_BYTES);
+        break;
+    case FT_MSG_STRIPE:
+        msg->u.stripe.offset = get_uint(&r, 8);
+        msg->u.stripe.length = (uint32_t)get_uint(&r, 4);
+        break;
     case FT_MSG_NOISE:
         msg->u.noise.bytes = get_rest(&r);
         if (msg->u.noise.bytes.len > FT_NOISE_MAX_MESSAGE_BYTES)
@@ -388,6 +425,9 @@ const char *ft_msg_name(unsigned type)
     case FT_MSG_SUMS: return "SUMS";
     case FT_MSG_RESUME_AT: return "RESUME_AT";
     case FT_MSG_MKDIR: return "MKDIR";
+    case FT_MSG_STREAMS: return "STREAMS";
+    case FT_MSG_JOIN: return "JOIN";
+    case FT_MSG_STRIPE: return "STRIPE";
     }
     return "unknown";
 }

@@ -38,11 +38,13 @@
 #define FT_FEATURE_TOKEN 0x10u     /* the psk2 variant: a token is mixed in */
 #define FT_FEATURE_PIPELINE 0x20u  /* PUT with FT_XFER_PIPELINE is understood */
 #define FT_FEATURE_MKDIR 0x40u     /* the MKDIR request is understood */
+#define FT_FEATURE_STREAMS 0x80u   /* striped transfers, JOIN and STRIPE */
 #define FT_FEATURE_CHANNELS                                                    \
     (FT_FEATURE_CHACHAPOLY | FT_FEATURE_AESGCM | FT_FEATURE_PLAINTEXT)
 /* What a session has when both sides do: WELCOME repeats those offered. */
 #define FT_FEATURE_SHARED                                                      \
-    (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE | FT_FEATURE_MKDIR)
+    (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE | FT_FEATURE_MKDIR |               \
+     FT_FEATURE_STREAMS)
 
 
 /* Flags of PUT and GET. */
@@ -53,9 +55,15 @@
 /* PUT: the data follows at once, with no READY; the answer may come after
  * later requests' data (the server commits several uploads together). */
 #define FT_XFER_PIPELINE 0x10u
+/* PUT and GET: the data may travel striped over connections that JOIN;
+ * STREAMS follows READY and says whether it does (stripe.h). */
+#define FT_XFER_STRIPED 0x20u
 #define FT_XFER_KNOWN_FLAGS                                                    \
     (FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META | FT_XFER_RESUME |      \
-     FT_XFER_PIPELINE)
+     FT_XFER_PIPELINE | FT_XFER_STRIPED)
+/* A striped transfer's ticket and join secret (JOIN, STREAMS). */
+#define FT_JOIN_TICKET_BYTES 16
+#define FT_JOIN_SECRET_BYTES 32
 /* Resumed transfers compare what is already there in chunks of this size,
  * by their BLAKE2b-256 digests; SUMS frames carry at most this many. */
 #define FT_RESUME_CHUNK_BYTES (4u * 1024u * 1024u)
@@ -96,6 +104,10 @@ enum ft_msg_type {
     FT_MSG_SUMS = 19,      /* digests of the chunks a side already holds */
     FT_MSG_RESUME_AT = 20, /* put: the offset the client sends from */
     FT_MSG_MKDIR = 21,     /* make a folder (with FT_FEATURE_MKDIR) */
+    /* With FT_FEATURE_STREAMS: */
+    FT_MSG_STREAMS = 22, /* after READY of a striped request: how to join */
+    FT_MSG_JOIN = 23,    /* a new connection's first request: join a transfer */
+    FT_MSG_STRIPE = 24,  /* the unit whose DATA follows; length 0: no more */
 };
 
 struct ft_bytes {
@@ -159,6 +171,18 @@ struct ft_msg {
         } stat_info;
         struct { struct ft_bytes from, to; } move;
         struct { uint32_t flags; struct ft_bytes name; } mkdir;
+        /* streams: how many connections may join (0: not striped, the
+         * data follows on this one as for any request). */
+        struct {
+            uint32_t streams;
+            uint8_t ticket[FT_JOIN_TICKET_BYTES];
+            uint8_t secret[FT_JOIN_SECRET_BYTES];
+        } streams;
+        struct {
+            uint8_t ticket[FT_JOIN_TICKET_BYTES];
+            uint8_t proof[FT_DIGEST_BYTES];
+        } join;
+        struct { uint64_t offset; uint32_t length; } stripe;
     } u;
 };
 

@@ -57,6 +57,7 @@ static enum ft_err finish(struct ft_conn *c, struct ft_noise_handshake *hs)
     struct ft_noise_cipherstate tx, rx;
     enum ft_err err = ft_noise_split(hs, &tx, &rx);
 
+    ft_noise_handshake_hash(hs, c->channel);
     if (err == FT_OK)
         err = ft_conn_seal(c, &tx, &rx);
     ft_noise_cipherstate_wipe(&tx);

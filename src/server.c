@@ -20,6 +20,7 @@
 #include "store.h"
 
 #define DEFAULT_MAX_CLIENTS 64
+#define DEFAULT_MAX_STREAMS 8
 #define DEFAULT_IDLE_TIMEOUT_MS (300 * 1000)
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS (10 * 1000)
 #define DEFAULT_PARTIAL_TTL_S (24 * 3600)
@@ -259,6 +260,8 @@ static enum ft_err apply_config(struct ft_server *srv,
         srv->cfg.host = "127.0.0.1";
     if (srv->cfg.max_clients == 0)
         srv->cfg.max_clients = DEFAULT_MAX_CLIENTS;
+    if (srv->cfg.max_streams == 0)
+        srv->cfg.max_streams = DEFAULT_MAX_STREAMS;
     if (srv->cfg.idle_timeout_ms == 0)
         srv->cfg.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
     if (srv->cfg.handshake_timeout_ms == 0)
@@ -294,6 +297,7 @@ enum ft_err ft_server_open(struct ft_server **out,
     srv->listen_fd = srv->stop_pipe[0] = srv->stop_pipe[1] = -1;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->drained, NULL);
+    pthread_cond_init(&srv->detached, NULL);
     err = apply_config(srv, cfg, errbuf, errlen);
     if (err == FT_OK)
         err = ft_store_open(&srv->store, srv->cfg.root, srv->cfg.read_only,

@@ -13,6 +13,7 @@
 #include "ft/server.h"
 #include "name.h"
 #include "server_batch.h"
+#include "stripe.h"
 #include "xfer.h"
 
 /* How long a reply to a peer we will not serve may take. */
@@ -36,6 +37,22 @@ struct ft_server {
     pthread_cond_t drained;
     unsigned active;
     struct session *sessions; /* under lock: to cut them off at stop */
+    /* Striped transfers that connections may join, under lock; detached
+     * is signalled when a joined connection leaves one. */
+    struct ft_server_striped *striped;
+    pthread_cond_t detached;
+};
+
+/* A striped transfer as joining connections find it (server_stripes.c). */
+struct ft_server_striped {
+    uint8_t ticket[FT_JOIN_TICKET_BYTES];
+    uint8_t secret[FT_JOIN_SECRET_BYTES];
+    struct ft_stripes *st;
+    bool sending;          /* a get: the server's side sends */
+    bool sealed;           /* joiners must be encrypted as the session is */
+    unsigned joined, max;  /* connections joined now, and at most */
+    int fds[FT_MAX_STREAMS]; /* theirs, to cut them off at the end */
+    struct ft_server_striped *next;
 };
 
 struct session {
@@ -101,5 +118,17 @@ void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outc
 void ft_server_ops_move(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_delete(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req, struct outcome *o);
+
+/* server_stripes.c: a striped transfer's main connection, and the
+ * connections that join it. */
+/* Makes st joinable and sends STREAMS (or STREAMS of 0 when striping is
+ * off: the caller then moves the data as for any request); *on says which. */
+enum ft_err ft_server_stripes_open(struct session *s, struct ft_server_striped *x,
+                                   struct ft_stripes *st, bool sending, bool *on);
+/* No more joins: cuts the joined connections off once they are done, and
+ * returns when none uses st any longer. */
+void ft_server_stripes_close(struct session *s, struct ft_server_striped *x);
+/* JOIN: the connection becomes one stream of another session's transfer. */
+void ft_server_join(struct session *s, const struct ft_msg *req, struct outcome *o);
 
 #endif

@@ -81,6 +81,27 @@ static void finish_get(struct session *s, uint32_t flags, struct outcome *o,
     o->keep_open = err == FT_OK || s->conn.peer_code == FT_ERR_INTEGRITY;
 }
 
+/* A striped get: STREAMS, then the units on this connection and on every
+ * one that joins, then END. *striped is false when the server does not
+ * stripe this one (the data then follows as for any get). */
+static enum ft_err send_striped(struct session *s, uint32_t flags,
+                                const uint8_t *known_digest,
+                                struct ft_server_striped *x, struct ft_stripes *st,
+                                struct ft_xfer_result *res, bool *striped)
+{
+    enum ft_err err = ft_server_stripes_open(s, x, st, true, striped);
+
+    if (err != FT_OK || !*striped)
+        return err;
+    if ((flags & FT_XFER_VERIFY) && known_digest == NULL)
+        err = ft_stripes_hash_start(st);
+    if (err == FT_OK)
+        err = ft_stripes_send(&s->conn, st);
+    if (err == FT_OK)
+        err = ft_stripes_send_end(&s->conn, st, flags, known_digest, res);
+    return err;
+}
+
 /* Sends the open file from offset: READY, then its data. */
 static void send_file(struct session *s, uint32_t flags,
                       const struct ft_store_file *f, uint64_t offset,
@@ -88,8 +109,10 @@ static void send_file(struct session *s, uint32_t flags,
 {
     struct ft_msg ready = { .type = FT_MSG_READY };
     struct ft_xfer_result res;
+    struct ft_server_striped x = { .st = NULL };
+    struct ft_stripes st;
     uint8_t digest[FT_HASH_BYTES];
-    bool known, record;
+    bool known, record, striped = false;
     enum ft_err err;
 
     memset(&res, 0, sizeof(res));
@@ -102,17 +125,26 @@ static void send_file(struct session *s, uint32_t flags,
     /* Hashed whole for this get (stored with --no-verify, say): the digest
      * is recorded, so the next get goes out without reading it through us. */
     record = (flags & FT_XFER_VERIFY) && !known;
+    ft_stripes_init(&st, f->fd, offset, f->info.size, flags, NULL, NULL);
+    st.rate_limit = s->xfer_opts.rate_limit;
     /* The data follows at once: READY leaves with it. */
     err = ft_conn_send_more(&s->conn, &ready);
-    if (err == FT_OK && lseek(f->fd, (off_t)offset, SEEK_SET) < 0)
+    if (err == FT_OK && (flags & FT_XFER_STRIPED))
+        err = send_striped(s, flags, known ? digest : NULL, &x, &st, &res,
+                           &striped);
+    if (err == FT_OK && !striped && lseek(f->fd, (off_t)offset, SEEK_SET) < 0)
         err = FT_ERR_IO;
-    if (err == FT_OK)
+    if (err == FT_OK && !striped)
         err = ft_xfer_send_from(&s->conn, f->fd, flags, f->info.size, offset,
                                 known ? digest : NULL, &s->xfer_opts, &res);
     if (err == FT_OK && record)
         ft_store_file_remember(s->srv->store, f, res.digest);
     o->bytes = res.bytes;
+    if (err != FT_OK)
+        ft_stripes_fail(&st, err);
     finish_get(s, flags, o, err, res.bytes);
+    ft_server_stripes_close(s, &x);
+    ft_stripes_free(&st);
 }
 
 void ft_server_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o)

@@ -90,7 +90,8 @@ static bool admit(struct session *s, const struct ft_msg *req,
     }
     /* Without the whole-file check, a resume could publish a part that
      * another client (who knew name, size and mtime) left. */
-    if ((flags & FT_XFER_RESUME) && !(flags & FT_XFER_VERIFY)) {
+    if (((flags & FT_XFER_RESUME) && !(flags & FT_XFER_VERIFY)) ||
+        ((flags & FT_XFER_STRIPED) && req->u.put.size == FT_SIZE_UNKNOWN)) {
         refuse_put(s, req, o, FT_ERR_PROTOCOL);
         return false;
     }
@@ -161,6 +162,53 @@ static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
     return ft_store_upload_write(ctx, buf, n);
 }
 
+static enum ft_err upload_write_at(void *ctx, const void *buf, size_t n,
+                                   uint64_t off)
+{
+    return ft_store_upload_write_at(ctx, buf, n, off);
+}
+
+/* While the other streams finish: the client, which waits, hears from us. */
+static void heartbeat(void *ctx)
+{
+    struct session *s = ctx;
+
+    ft_conn_heartbeat(&s->conn);
+}
+
+/* A striped upload: STREAMS, then the units from every stream that joins,
+ * written where they belong and hashed in order as they complete.
+ * *striped is false when the server does not stripe this one (the data
+ * then follows as for any upload). */
+static enum ft_err receive_striped(struct session *s, const struct ft_msg *req,
+                                   struct ft_upload *up, uint64_t offset,
+                                   struct ft_xfer_result *res, bool *striped)
+{
+    uint32_t flags = req->u.put.flags;
+    struct ft_server_striped x;
+    struct ft_stripes st;
+    enum ft_err err = ft_stripes_init(&st, up->fd, offset, req->u.put.size, flags,
+                                      upload_write_at, up);
+
+    *striped = false;
+    st.rate_limit = s->xfer_opts.rate_limit;
+    if (err == FT_OK)
+        err = ft_server_stripes_open(s, &x, &st, false, striped);
+    if (err != FT_OK || !*striped)
+        goto out;
+    err = ft_store_upload_resize(up, req->u.put.size);
+    if (err == FT_OK && (flags & FT_XFER_VERIFY))
+        err = ft_stripes_hash_start(&st);
+    if (err == FT_OK)
+        err = ft_stripes_recv_main(&s->conn, &st, flags, heartbeat, s, res);
+    if (err != FT_OK)
+        ft_stripes_fail(&st, err);
+    ft_server_stripes_close(s, &x);
+out:
+    ft_stripes_free(&st);
+    return err;
+}
+
 /* Receives the data: READY (a pipelined upload's data follows its request
  * unasked), for put --continue the offset agreed on, then the stream. An
  * upload cut off is kept for a later put --continue. */
@@ -170,6 +218,7 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
 {
     struct ft_msg ready = { .type = FT_MSG_READY };
     uint64_t offset = 0;
+    bool striped = false;
     enum ft_err err = FT_OK;
 
     ready.u.ready.offset = have;
@@ -181,7 +230,9 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
         if (err == FT_OK)
             err = ft_store_upload_resize(up, offset);
     }
-    if (err == FT_OK)
+    if (err == FT_OK && (req->u.put.flags & FT_XFER_STRIPED))
+        err = receive_striped(s, req, up, offset, res, &striped);
+    if (err == FT_OK && !striped)
         err = ft_xfer_recv_from(&s->conn, req->u.put.flags, req->u.put.size,
                                 size_limit(s), offset, up->fd, upload_sink, up,
                                 &s->xfer_opts, res);

@@ -51,6 +51,7 @@ static const struct operation operations[] = {
     { FT_MSG_STAT, "stat", "bytes", true, ft_server_ops_stat },
     { FT_MSG_MOVE, "mv", "bytes", false, ft_server_ops_move },
     { FT_MSG_MKDIR, "mkdir", "folders made", false, ft_server_ops_mkdir },
+    { FT_MSG_JOIN, "join", "bytes", false, ft_server_join },
 };
 
 static const struct operation *operation_of(enum ft_msg_type type)
@@ -208,6 +209,9 @@ bool ft_server_session_flags_ok(const struct session *s, uint32_t flags)
         return false;
     if ((flags & FT_XFER_PIPELINE) &&
         ((flags & FT_XFER_RESUME) || !(s->features & FT_FEATURE_PIPELINE)))
+        return false;
+    if ((flags & FT_XFER_STRIPED) &&
+        ((flags & FT_XFER_PIPELINE) || !(s->features & FT_FEATURE_STREAMS)))
         return false;
     return !(flags & FT_XFER_COMPRESS) || (s->features & FT_FEATURE_ZLIB);
 }

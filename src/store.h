@@ -120,6 +120,11 @@ enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
                                   struct ft_upload *up);
 enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
                                   size_t n);
+/* Writes n bytes at offset off, for an upload whose parts arrive out of
+ * order (striped): size it first with ft_store_upload_resize. Safe from
+ * several threads at once, for parts that do not overlap. */
+enum ft_err ft_store_upload_write_at(struct ft_upload *up, const void *buf,
+                                     size_t n, uint64_t off);
 /* Begins an upload of at most cap bytes that is held in buf, which stays
  * the caller's until the commit returns: its folders and temporary are
  * made, and the bytes written, by the commit. A batch of small uploads is

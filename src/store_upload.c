@@ -111,6 +111,16 @@ enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size)
     return FT_OK;
 }
 
+enum ft_err ft_store_upload_write_at(struct ft_upload *up, const void *buf,
+                                     size_t n, uint64_t off)
+{
+    if (up->held != NULL)
+        return FT_ERR_USAGE;
+    if (ft_io_pwrite_full(up->fd, buf, n, off) != FT_OK)
+        return ft_store_from_errno(errno);
+    return FT_OK;
+}
+
 enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
                                   size_t n)
 {

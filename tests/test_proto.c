@@ -131,6 +131,23 @@ static struct ft_msg sample(enum ft_msg_type type)
         m.u.mkdir.flags = 0x80000000u | FT_MKDIR_PARENTS;
         m.u.mkdir.name = bytes_of(name_bytes, NAME_LEN);
         break;
+    case FT_MSG_STREAMS:
+        m.u.streams.streams = 0xA1B2C3D4u;
+        for (size_t i = 0; i < FT_JOIN_TICKET_BYTES; i++)
+            m.u.streams.ticket[i] = (uint8_t)(0x30 + i);
+        for (size_t i = 0; i < FT_JOIN_SECRET_BYTES; i++)
+            m.u.streams.secret[i] = (uint8_t)(0x50 + i);
+        break;
+    case FT_MSG_JOIN:
+        for (size_t i = 0; i < FT_JOIN_TICKET_BYTES; i++)
+            m.u.join.ticket[i] = (uint8_t)(0x70 + i);
+        for (size_t i = 0; i < FT_DIGEST_BYTES; i++)
+            m.u.join.proof[i] = (uint8_t)(0x90 + i);
+        break;
+    case FT_MSG_STRIPE:
+        m.u.stripe.offset = 0x0102030405060708ull;
+        m.u.stripe.length = 0xA1B2C3D4u;
+        break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
         break;
@@ -230,6 +247,22 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
         assert_int_equal(a->u.mkdir.flags, b->u.mkdir.flags);
         assert_bytes_equal(a->u.mkdir.name, b->u.mkdir.name);
         break;
+    case FT_MSG_STREAMS:
+        assert_int_equal(a->u.streams.streams, b->u.streams.streams);
+        assert_memory_equal(a->u.streams.ticket, b->u.streams.ticket,
+                            FT_JOIN_TICKET_BYTES);
+        assert_memory_equal(a->u.streams.secret, b->u.streams.secret,
+                            FT_JOIN_SECRET_BYTES);
+        break;
+    case FT_MSG_JOIN:
+        assert_memory_equal(a->u.join.ticket, b->u.join.ticket,
+                            FT_JOIN_TICKET_BYTES);
+        assert_memory_equal(a->u.join.proof, b->u.join.proof, FT_DIGEST_BYTES);
+        break;
+    case FT_MSG_STRIPE:
+        assert_true(a->u.stripe.offset == b->u.stripe.offset);
+        assert_int_equal(a->u.stripe.length, b->u.stripe.length);
+        break;
     case FT_MSG_DATA:
         assert_bytes_equal(a->u.data.bytes, b->u.data.bytes);
         break;
@@ -246,7 +279,8 @@ static const enum ft_msg_type encodable[] = {
     FT_MSG_GET,   FT_MSG_LIST,    FT_MSG_DELETE, FT_MSG_READY,
     FT_MSG_END,   FT_MSG_DONE,    FT_MSG_ENTRY,  FT_MSG_NOISE,
     FT_MSG_STAT,  FT_MSG_STAT_INFO, FT_MSG_MOVE, FT_MSG_KEEPALIVE,
-    FT_MSG_SUMS,  FT_MSG_RESUME_AT, FT_MSG_MKDIR,
+    FT_MSG_SUMS,  FT_MSG_RESUME_AT, FT_MSG_MKDIR, FT_MSG_STREAMS, FT_MSG_JOIN,
+    FT_MSG_STRIPE,
 };
 #define N_ENCODABLE (sizeof(encodable) / sizeof(encodable[0]))
 
@@ -839,7 +873,8 @@ static void test_msg_name(void **state)
     assert_string_equal(ft_msg_name(FT_MSG_STAT), "STAT");
     assert_string_equal(ft_msg_name(FT_MSG_MOVE), "MOVE");
     assert_string_equal(ft_msg_name(FT_MSG_MKDIR), "MKDIR");
-    assert_string_equal(ft_msg_name(22), "unknown");
+    assert_string_equal(ft_msg_name(FT_MSG_STRIPE), "STRIPE");
+    assert_string_equal(ft_msg_name(25), "unknown");
     assert_string_equal(ft_msg_name(0xFFFFFFFFu), "unknown");
 }
 

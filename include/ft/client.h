@@ -70,8 +70,15 @@ struct ft_transfer_options {
      * no calls. It runs on the transfer's thread: keep it short. */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx;
+    /* Connections for one large file: 0 lets ft decide (one on a short
+     * path; on a long one more, while each adds throughput), 1 keeps to
+     * the request's own, N uses up to N at once (the server may cap it).
+     * Only for a client made with ft_client_connect. */
+    unsigned streams;
 };
 #define FT_SIZE_UNKNOWN_TOTAL UINT64_MAX
+/* The most connections one transfer uses, its own included. */
+#define FT_MAX_STREAMS 16
 
 /* What a failure concerns, as a program using the client sees it: whether
  * a copy of many files goes on past it (ft/tree.h), and the ft command's

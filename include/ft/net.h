@@ -40,4 +40,9 @@ void ft_net_cork(int fd, bool on);
  * told (a socket that is not TCP, a pipe). */
 bool ft_net_unsent(int fd, size_t *bytes);
 
+/* The shortest round trip TCP measured on the connection, in
+ * microseconds: the path's own delay, without queues; false when that
+ * cannot be told. */
+bool ft_net_rtt_us(int fd, uint32_t *rtt_us);
+
 #endif

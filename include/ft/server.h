@@ -21,6 +21,9 @@ struct ft_server_config {
     const char *host;         /* NULL: 127.0.0.1 */
     uint16_t port;            /* 0: any free port (see ft_server_port) */
     unsigned max_clients;     /* 0: 64; one more is told "server busy" */
+    /* Connections one transfer may use, its own included (each joined one
+     * counts toward max_clients too); 0: 8, 1: no striped transfers. */
+    unsigned max_streams;
     uint64_t max_file_size;   /* 0: no limit */
     int idle_timeout_ms;      /* 0: 300 s; also bounds each frame */
     int handshake_timeout_ms; /* 0: 10 s */

@@ -1,0 +1,284 @@
+/* client_stripes.c - one large file over several connections: how many,
+ * joining them to the transfer, and the threads that move its units. */
+#include "ft/client.h"
+
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "client_int.h"
+#include "ft/net.h"
+#include "io.h"
+#include "stripe.h"
+
+/* A round trip at least this long is a long path: one TCP stream there
+ * stops short of the link (its window is bounded by the kernel's buffer
+ * limits), while on a LAN or loopback it fills it alone. */
+#define LONG_PATH_US 4000u
+/* By default a file is striped only when it is large enough for the
+ * connections to pay for their handshakes. */
+#define AUTO_MIN_BYTES (16u * FT_STRIPE_UNIT)
+/* Streams by default: a second at once, more while each adds throughput
+ * (measured over a ramp period: a few round trips, a second at least). */
+#define AUTO_FIRST_STREAMS 2u
+#define AUTO_MAX_STREAMS 8u
+#define RAMP_MIN_MS 1000
+#define RAMP_GAIN 1.10
+/* How often the controlling thread reports progress and looks at the
+ * streams. */
+#define TICK_MS 100
+
+struct run;
+
+struct stream {
+    pthread_t tid;
+    struct run *run;
+    bool main;          /* the request's own connection */
+    atomic_bool done;
+    enum ft_err err;
+};
+
+struct run {
+    struct ft_client *c;
+    struct ft_stripes st;
+    bool sending;
+    uint32_t flags;
+    uint8_t ticket[FT_JOIN_TICKET_BYTES];
+    uint8_t secret[FT_JOIN_SECRET_BYTES];
+    struct ft_xfer_result *res;
+    struct stream streams[FT_MAX_STREAMS];
+    unsigned started, cap;
+    atomic_uint running;
+    int out_fd; /* receiving: where the units go */
+};
+
+/* The round trip of the connection's path, as TCP measured it so far. */
+static uint32_t path_rtt_us(const struct ft_client *c)
+{
+    uint32_t rtt = 0;
+
+    return ft_net_rtt_us(c->conn.fd, &rtt) ? rtt : 0;
+}
+
+bool ft_client_stripes_wanted(struct ft_client *c,
+                              const struct ft_transfer_options *opt, int fd,
+                              uint64_t size)
+{
+    unsigned want = opt != NULL ? opt->streams : 0;
+    struct stat sb;
+
+    if (want == 1 || !c->joinable || !(c->features & FT_FEATURE_STREAMS) ||
+        fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return false;
+    if (size != FT_SIZE_UNKNOWN &&
+        size < (want > 1 ? 2 * FT_STRIPE_UNIT : AUTO_MIN_BYTES))
+        return false;
+    return want > 1 || path_rtt_us(c) >= LONG_PATH_US;
+}
+
+static void heartbeat(void *ctx)
+{
+    ft_conn_heartbeat(ctx);
+}
+
+/* A stream of the transfer on a connection of its own: made as the first
+ * one was, to the server that proved the same key, and joined with the
+ * transfer's secret. A stream that cannot join (the server at its limit,
+ * say) only leaves the others more to do: *joined says whether it did. */
+static enum ft_err join_and_move(struct run *r, bool *joined)
+{
+    struct ft_client *c = r->c, *j = NULL;
+    struct ft_client_config cfg = c->cfg;
+    struct ft_msg join = { .type = FT_MSG_JOIN };
+    struct ft_msg m;
+    char why[FT_CLIENT_ERROR_MAX];
+    enum ft_err err;
+
+    cfg.host = c->host;
+    cfg.token = c->has_token ? c->token : NULL;
+    cfg.server_key = c->conn.sealed ? c->fingerprint : NULL;
+    cfg.known_hosts = NULL;
+    *joined = false;
+    if (ft_client_connect(&j, &cfg, why, sizeof(why)) != FT_OK)
+        return FT_OK;
+    memcpy(join.u.join.ticket, r->ticket, sizeof(r->ticket));
+    ft_stripes_join_proof(r->secret, &j->conn, join.u.join.proof);
+    if (ft_client_request(j, &join, FT_MSG_DONE, &m) != FT_OK) {
+        ft_client_close(j);
+        return FT_OK;
+    }
+    *joined = true;
+    if (r->sending) {
+        err = ft_stripes_send(&j->conn, &r->st);
+    } else {
+        /* Units until the server's STRIPE of length 0. */
+        for (;;) {
+            err = ft_conn_recv(&j->conn, &m, j->conn.timeout_ms);
+            if (err == FT_OK && m.type != FT_MSG_STRIPE)
+                err = m.type == FT_MSG_ERROR ? j->conn.peer_code : FT_ERR_PROTOCOL;
+            if (err != FT_OK || m.u.stripe.length == 0)
+                break;
+            err = ft_stripes_recv_unit(&j->conn, &r->st, &m);
+            if (err != FT_OK)
+                break;
+        }
+    }
+    ft_client_close(j);
+    return err;
+}
+
+static void *stream_main(void *arg)
+{
+    struct stream *w = arg;
+    struct run *r = w->run;
+    bool joined = true;
+
+    if (!w->main)
+        w->err = join_and_move(r, &joined);
+    else if (r->sending)
+        w->err = ft_stripes_send(&r->c->conn, &r->st);
+    else
+        w->err = ft_stripes_recv_main(&r->c->conn, &r->st, r->flags, heartbeat,
+                                      &r->c->conn, r->res);
+    if (w->err != FT_OK)
+        ft_stripes_fail(&r->st, w->err);
+    atomic_store(&w->done, true);
+    atomic_fetch_sub(&r->running, 1);
+    return NULL;
+}
+
+static bool add_stream(struct run *r, bool main)
+{
+    struct stream *w = &r->streams[r->started];
+
+    w->run = r;
+    w->main = main;
+    w->err = FT_OK;
+    atomic_store(&w->done, false);
+    atomic_fetch_add(&r->running, 1);
+    if (pthread_create(&w->tid, NULL, stream_main, w) != 0) {
+        atomic_fetch_sub(&r->running, 1);
+        return false;
+    }
+    r->started++;
+    return true;
+}
+
+/* Adding streams while each adds throughput: the rate of the last ramp
+ * period against the best one before. */
+struct ramp {
+    int64_t period_ms, at_ms;
+    uint64_t moved_at;
+    double best;
+};
+
+static void ramp_up(struct run *r, struct ramp *ramp)
+{
+    int64_t now = ft_io_now_ms();
+    uint64_t moved = ft_stripes_moved(&r->st);
+    double rate;
+
+    if (now - ramp->at_ms < ramp->period_ms)
+        return;
+    rate = (double)(moved - ramp->moved_at) * 1000.0 / (double)(now - ramp->at_ms);
+    ramp->at_ms = now;
+    ramp->moved_at = moved;
+    if (rate < ramp->best * RAMP_GAIN)
+        return;
+    ramp->best = rate;
+    if (r->started < r->cap)
+        add_stream(r, false);
+}
+
+/* Runs the transfer's streams to their end: the first on the request's
+ * connection, want in all to begin with, more with adapt while they add
+ * throughput, calling the caller's progress from this thread. */
+static enum ft_err run_streams(struct run *r, unsigned want, bool adapt,
+                               const struct ft_transfer_options *opt)
+{
+    uint32_t rtt_ms = path_rtt_us(r->c) / 1000;
+    struct ramp ramp = { .period_ms = RAMP_MIN_MS, .at_ms = ft_io_now_ms() };
+    enum ft_err err = FT_OK;
+
+    if ((int64_t)rtt_ms * 4 > ramp.period_ms)
+        ramp.period_ms = (int64_t)rtt_ms * 4;
+    if (!add_stream(r, true))
+        return FT_ERR_NOMEM;
+    while (r->started < want && add_stream(r, false))
+        ;
+    while (atomic_load(&r->running) > 0) {
+        poll(NULL, 0, TICK_MS);
+        if (opt != NULL && opt->progress != NULL)
+            opt->progress(opt->progress_ctx, r->st.start + ft_stripes_moved(&r->st),
+                          r->st.size);
+        /* The request's connection is ours again: the server, waiting
+         * for END, hears that we live. */
+        if (r->sending && atomic_load(&r->streams[0].done) && r->streams[0].err == FT_OK)
+            ft_conn_heartbeat(&r->c->conn);
+        if (adapt && ft_stripes_failed(&r->st) == FT_OK)
+            ramp_up(r, &ramp);
+    }
+    for (unsigned i = 0; i < r->started; i++) {
+        pthread_join(r->streams[i].tid, NULL);
+        if (err == FT_OK)
+            err = r->streams[i].err;
+    }
+    return err;
+}
+
+static enum ft_err write_at(void *ctx, const void *buf, size_t n, uint64_t off)
+{
+    return ft_io_pwrite_full(*(int *)ctx, buf, n, off);
+}
+
+enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
+                                    uint32_t flags, uint64_t size, uint64_t offset,
+                                    const struct ft_transfer_options *opt,
+                                    struct ft_xfer_result *res, bool *striped)
+{
+    struct run *r = NULL;
+    struct ft_msg m;
+    unsigned want = opt != NULL ? opt->streams : 0;
+    unsigned first;
+    enum ft_err err = ft_client_read_answer(c, FT_MSG_STREAMS, &m);
+
+    *striped = err == FT_OK && m.u.streams.streams > 0;
+    if (!*striped)
+        return err;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return ft_client_fail(c, FT_ERR_NOMEM);
+    r->c = c;
+    r->sending = sending;
+    r->flags = flags;
+    r->res = res;
+    memcpy(r->ticket, m.u.streams.ticket, sizeof(r->ticket));
+    memcpy(r->secret, m.u.streams.secret, sizeof(r->secret));
+    r->cap = m.u.streams.streams + 1;
+    if (r->cap > (want > 1 ? want : AUTO_MAX_STREAMS))
+        r->cap = want > 1 ? want : AUTO_MAX_STREAMS;
+    if (want == 0 && size - offset < AUTO_MIN_BYTES)
+        r->cap = 1; /* asked for by path, but too small to be worth it */
+    first = want > 1 ? r->cap : AUTO_FIRST_STREAMS;
+    if (first > r->cap)
+        first = r->cap;
+    r->out_fd = fd;
+    err = ft_stripes_init(&r->st, fd, offset, size, flags,
+                          sending ? NULL : write_at, &r->out_fd);
+    r->st.rate_limit = opt != NULL ? opt->rate_limit : 0;
+    if (err == FT_OK && (flags & FT_XFER_VERIFY))
+        err = ft_stripes_hash_start(&r->st);
+    if (err == FT_OK)
+        err = run_streams(r, first, want == 0, opt);
+    if (err == FT_OK && sending)
+        err = ft_stripes_send_end(&c->conn, &r->st, flags, NULL, res);
+    /* The server waits on the request's connection: tell it why not. */
+    if (err != FT_OK && sending && c->conn.peer_code == FT_OK && !c->conn.mid_frame)
+        ft_conn_send_error(&c->conn, err, "client: a stream of the transfer "
+                           "failed: %s", ft_strerror(err));
+    ft_stripes_free(&r->st);
+    free(r);
+    return err;
+}

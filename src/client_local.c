@@ -113,20 +113,31 @@ static bool read_note(const struct ft_part *p, uint64_t *size, int64_t *mtime)
     return ok;
 }
 
+bool ft_client_get_keeps_part(uint64_t size)
+{
+    return size > FT_RESUME_CHUNK_BYTES;
+}
+
 void ft_client_local_part_note(struct ft_part *p, uint64_t size, int64_t mtime)
 {
     char name[NAME_MAX + 1], line[64];
     int fd, n;
 
-    if (size <= FT_RESUME_CHUNK_BYTES || !note_name(p->name, name))
+    if (!note_name(p->name, name))
         return;
-    p->noted = true;
+    if (!ft_client_get_keeps_part(size)) {
+        /* An earlier run's note no longer tells what the part holds. */
+        if (p->noted)
+            unlinkat(p->to.dir_fd, name, 0);
+        p->noted = false;
+        return;
+    }
     fd = openat(p->to.dir_fd, name,
                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return;
     n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRId64 "\n", size, mtime);
-    ft_io_write_file(fd, line, (size_t)n);
+    p->noted = ft_io_write_file(fd, line, (size_t)n) == FT_OK;
     close(fd);
 }
 
@@ -145,6 +156,7 @@ static void reopen_part(struct ft_part *p)
     }
     p->fd = fd;
     p->size = (uint64_t)sb.st_size;
+    p->noted = true;
 }
 
 enum ft_err ft_client_local_part_open(struct ft_part *p, const struct ft_local_name *to,
@@ -221,7 +233,10 @@ enum ft_err ft_client_local_part_publish(struct ft_part *p, enum ft_err err,
     p->fd = -1;
     if (err == FT_OK && renameat(dir, p->name, dir, p->to.leaf) != 0)
         failed(&err, p->to.path, why, cap);
-    if (err == FT_OK || !worth_resuming(err)) {
+    /* A part is kept only with the note that lets a later run continue
+     * it: without one (a small file, or cut off before its READY) --continue
+     * could only start over, and the part would be left for nothing. */
+    if (err == FT_OK || !worth_resuming(err) || !p->noted) {
         if (err != FT_OK)
             unlinkat(dir, p->name, 0);
         /* A note is there only if this run wrote one or an earlier one

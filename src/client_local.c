@@ -61,7 +61,10 @@ enum ft_err ft_client_local_name_open(struct ft_local_name *n, const char *path,
     n->dir_fd = -1;
     n->path = path;
     n->leaf = slash != NULL ? slash + 1 : path;
-    if (n->leaf[0] == '\0' || strcmp(n->leaf, ".") == 0 || strcmp(n->leaf, "..") == 0)
+    /* "x/" that is not there is no folder in the way: say it is missing. */
+    if (n->leaf[0] == '\0' && faccessat(AT_FDCWD, path, F_OK, 0) != 0)
+        saved = errno;
+    else if (n->leaf[0] == '\0' || strcmp(n->leaf, ".") == 0 || strcmp(n->leaf, "..") == 0)
         saved = EISDIR;
     else if (strlen(n->leaf) > NAME_MAX)
         saved = ENAMETOOLONG;
@@ -231,8 +234,14 @@ enum ft_err ft_client_local_part_publish(struct ft_part *p, enum ft_err err,
     if (close(p->fd) != 0)
         failed(&err, p->to.path, why, cap);
     p->fd = -1;
-    if (err == FT_OK && renameat(dir, p->name, dir, p->to.leaf) != 0)
-        failed(&err, p->to.path, why, cap);
+    if (err == FT_OK && renameat(dir, p->name, dir, p->to.leaf) != 0) {
+        if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) {
+            err = FT_ERR_IO;
+            snprintf(why, cap, "%s: a folder, which stands in the way", p->to.path);
+        } else {
+            failed(&err, p->to.path, why, cap);
+        }
+    }
     /* A part is kept only with the note that lets a later run continue
      * it: without one (a small file, or cut off before its READY) --continue
      * could only start over, and the part would be left for nothing. */
@@ -280,6 +289,20 @@ enum ft_err ft_client_local_open_source(int dir_fd, const char *name, bool follo
     return FT_ERR_IO;
 }
 
+/* What stands where a folder should be, told after errno from an open of
+ * leaf in dir_fd: a link, a file, or the failure's own words. */
+static const char *in_the_way(int dir_fd, const char *leaf, int saved)
+{
+    struct stat sb;
+
+    if (saved == ELOOP)
+        return "a symbolic link, not followed";
+    if (saved == ENOTDIR && fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+        return S_ISREG(sb.st_mode) ? "a file, where a folder should be"
+                                   : "a special file, where a folder should be";
+    return strerror(saved);
+}
+
 /* Opens (making it if missing) the folder leaf in the folder dir_fd,
  * without following a link; -1 with errno, ELOOP for a link. */
 static int open_folder(int dir_fd, const char *leaf)
@@ -301,7 +324,7 @@ static int open_folder(int dir_fd, const char *leaf)
 int ft_client_local_folder(int base_fd, const char *base_path, const char *rel,
                            size_t len, char *why, size_t cap)
 {
-    char leaf[NAME_MAX + 1];
+    char leaf[NAME_MAX + 1] = "";
     int fd = base_fd, shown = (int)strlen(base_path);
 
     while (shown > 0 && base_path[shown - 1] == '/')
@@ -329,8 +352,7 @@ int ft_client_local_folder(int base_fd, const char *base_path, const char *rel,
             int saved = errno;
 
             snprintf(why, cap, "%.*s/%.*s: %s", shown, base_path, (int)(at + n), rel,
-                     saved == ELOOP ? "a symbolic link, not followed"
-                                    : strerror(saved));
+                     in_the_way(fd, leaf, saved));
             if (fd != base_fd)
                 close(fd);
             errno = saved;

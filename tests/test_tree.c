@@ -423,6 +423,68 @@ static void test_get_tree_refuses_link_in_the_way(void **state)
     free(escaped);
 }
 
+/* A file where get -r needs a folder, and a folder where it needs a file:
+ * each failure says which stands where (not "Not a directory"), and the
+ * rest arrives. A destination folder that is not there is said to be
+ * missing. */
+static void test_get_tree_says_what_stands_in_the_way(void **state)
+{
+    struct session s;
+    char *src, *dest, *p;
+    struct ft_tree_item put, get;
+    bool file_told = false, folder_told = false;
+
+    (void)state;
+    open_session(&s, 0);
+    src = tu_path(s.f.work, "src");
+    dest = tu_path(s.f.work, "dest");
+    put = (struct ft_tree_item){ .local = src, .remote = "o" };
+    get = (struct ft_tree_item){ .local = dest, .remote = "o" };
+    assert_int_equal(mkdir(src, 0755), 0);
+    p = file_in(src, "sub/x.txt");
+    tu_write_bytes(p, "x", 1);
+    free(p);
+    p = file_in(src, "y.txt");
+    tu_write_bytes(p, "y", 1);
+    free(p);
+    p = file_in(src, "z.txt");
+    tu_write_bytes(p, "z", 1);
+    free(p);
+    assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)), FT_OK);
+    assert_int_equal(mkdir(dest, 0755), 0);
+    p = file_in(dest, "sub");
+    tu_write_bytes(p, "a file", 6);
+    free(p);
+    p = file_in(dest, "y.txt/inside");
+    tu_write_bytes(p, "a folder", 8);
+    free(p);
+
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &get, 1, true)), FT_ERR_IO);
+    for (int i = 0; i < s.told.failures && i < 4; i++) {
+        file_told |= strstr(s.told.failed[i], "dest/sub: a file, where a folder "
+                                              "should be") != NULL;
+        folder_told |= strstr(s.told.failed[i], "dest/y.txt: a folder, which "
+                                                "stands in the way") != NULL;
+    }
+    if (!file_told || !folder_told)
+        fail_msg("not told: %s | %s | %s", s.told.failed[0], s.told.failed[1],
+                 s.told.failed[2]);
+    p = tu_path(dest, "z.txt");
+    assert_int_equal(tu_file_size(p), 1);
+    free(p);
+    /* A folder named with a final '/' that is not there is missing, not
+     * "a directory". */
+    p = tu_path(dest, "missing/");
+    assert_int_equal(ft_client_get_file(s.c, "o/z.txt", p, NULL, NULL), FT_ERR_IO);
+    assert_non_null(strstr(ft_client_error(s.c), "missing/: No such file or directory"));
+    free(p);
+
+    close_session(&s);
+    free(src);
+    free(dest);
+}
+
 /* A get -r stopped by a damaged file (files rewritten behind the server's
  * back, their recorded digests put back in force) leaves no GET it asked
  * ahead unanswered: the connection serves the next request. */
@@ -984,6 +1046,7 @@ int main(void)
         cmocka_unit_test(test_get_tree_folder_swapped_midway),
         cmocka_unit_test(test_put_tree_file_swapped_for_link),
         cmocka_unit_test(test_put_tree_folder_swapped_for_link),
+        cmocka_unit_test(test_get_tree_says_what_stands_in_the_way),
         cmocka_unit_test(test_empty_folders_both_ways),
     };
 

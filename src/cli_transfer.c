@@ -170,12 +170,25 @@ static void on_done(void *ctx, const char *name, const struct ft_transfer *t)
     cli_report_done(a->report, t);
 }
 
+/* Whether the transfer that failed with err can be continued: the link
+ * went, and a get's part was kept (its size, known once data came, says;
+ * a put's upload the server keeps). */
+static bool continuable(const struct cli_client_args *a, enum ft_err err)
+{
+    const struct cli_report *rep = a->report;
+
+    if (!a->resumable || !interrupted(err))
+        return false;
+    return strcmp(rep->op, "put") == 0 ||
+           (rep->total != FT_SIZE_UNKNOWN_TOTAL && ft_client_get_keeps_part(rep->total));
+}
+
 static void on_failure(void *ctx, const char *path, enum ft_err err,
                        const char *why)
 {
     struct cli_client_args *a = ctx;
     struct cli_report *rep = a->report;
-    const char *hint = a->resumable && interrupted(err) ? CONTINUE_HINT : "";
+    const char *hint = continuable(a, err) ? CONTINUE_HINT : "";
 
     interrupted_len = 0;
     if (path == NULL)

@@ -61,7 +61,10 @@ enum ft_err ft_client_local_name_open(struct ft_local_name *n, const char *path,
     n->dir_fd = -1;
     n->path = path;
     n->leaf = slash != NULL ? slash + 1 : path;
-    if (n->leaf[0] == '\0' || strcmp(n->leaf, ".") == 0 || strcmp(n->leaf, "..") == 0)
+    /* "x/" that is not there is no folder in the way: say it is missing. */
+    if (n->leaf[0] == '\0' && faccessat(AT_FDCWD, path, F_OK, 0) != 0)
+        saved = errno;
+    else if (n->leaf[0] == '\0' || strcmp(n->leaf, ".") == 0 || strcmp(n->leaf, "..") == 0)
         saved = EISDIR;
     else if (strlen(n->leaf) > NAME_MAX)
         saved = ENAMETOOLONG;
@@ -113,20 +116,31 @@ static bool read_note(const struct ft_part *p, uint64_t *size, int64_t *mtime)
     return ok;
 }
 
+bool ft_client_get_keeps_part(uint64_t size)
+{
+    return size > FT_RESUME_CHUNK_BYTES;
+}
+
 void ft_client_local_part_note(struct ft_part *p, uint64_t size, int64_t mtime)
 {
     char name[NAME_MAX + 1], line[64];
     int fd, n;
 
-    if (size <= FT_RESUME_CHUNK_BYTES || !note_name(p->name, name))
+    if (!note_name(p->name, name))
         return;
-    p->noted = true;
+    if (!ft_client_get_keeps_part(size)) {
+        /* An earlier run's note no longer tells what the part holds. */
+        if (p->noted)
+            unlinkat(p->to.dir_fd, name, 0);
+        p->noted = false;
+        return;
+    }
     fd = openat(p->to.dir_fd, name,
                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return;
     n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRId64 "\n", size, mtime);
-    ft_io_write_file(fd, line, (size_t)n);
+    p->noted = ft_io_write_file(fd, line, (size_t)n) == FT_OK;
     close(fd);
 }
 
@@ -145,6 +159,7 @@ static void reopen_part(struct ft_part *p)
     }
     p->fd = fd;
     p->size = (uint64_t)sb.st_size;
+    p->noted = true;
 }
 
 enum ft_err ft_client_local_part_open(struct ft_part *p, const struct ft_local_name *to,
@@ -219,9 +234,18 @@ enum ft_err ft_client_local_part_publish(struct ft_part *p, enum ft_err err,
     if (close(p->fd) != 0)
         failed(&err, p->to.path, why, cap);
     p->fd = -1;
-    if (err == FT_OK && renameat(dir, p->name, dir, p->to.leaf) != 0)
-        failed(&err, p->to.path, why, cap);
-    if (err == FT_OK || !worth_resuming(err)) {
+    if (err == FT_OK && renameat(dir, p->name, dir, p->to.leaf) != 0) {
+        if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) {
+            err = FT_ERR_IO;
+            snprintf(why, cap, "%s: a folder, which stands in the way", p->to.path);
+        } else {
+            failed(&err, p->to.path, why, cap);
+        }
+    }
+    /* A part is kept only with the note that lets a later run continue
+     * it: without one (a small file, or cut off before its READY) --continue
+     * could only start over, and the part would be left for nothing. */
+    if (err == FT_OK || !worth_resuming(err) || !p->noted) {
         if (err != FT_OK)
             unlinkat(dir, p->name, 0);
         /* A note is there only if this run wrote one or an earlier one
@@ -265,6 +289,20 @@ enum ft_err ft_client_local_open_source(int dir_fd, const char *name, bool follo
     return FT_ERR_IO;
 }
 
+/* What stands where a folder should be, told after errno from an open of
+ * leaf in dir_fd: a link, a file, or the failure's own words. */
+static const char *in_the_way(int dir_fd, const char *leaf, int saved)
+{
+    struct stat sb;
+
+    if (saved == ELOOP)
+        return "a symbolic link, not followed";
+    if (saved == ENOTDIR && fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+        return S_ISREG(sb.st_mode) ? "a file, where a folder should be"
+                                   : "a special file, where a folder should be";
+    return strerror(saved);
+}
+
 /* Opens (making it if missing) the folder leaf in the folder dir_fd,
  * without following a link; -1 with errno, ELOOP for a link. */
 static int open_folder(int dir_fd, const char *leaf)
@@ -286,7 +324,7 @@ static int open_folder(int dir_fd, const char *leaf)
 int ft_client_local_folder(int base_fd, const char *base_path, const char *rel,
                            size_t len, char *why, size_t cap)
 {
-    char leaf[NAME_MAX + 1];
+    char leaf[NAME_MAX + 1] = "";
     int fd = base_fd, shown = (int)strlen(base_path);
 
     while (shown > 0 && base_path[shown - 1] == '/')
@@ -314,8 +352,7 @@ int ft_client_local_folder(int base_fd, const char *base_path, const char *rel,
             int saved = errno;
 
             snprintf(why, cap, "%.*s/%.*s: %s", shown, base_path, (int)(at + n), rel,
-                     saved == ELOOP ? "a symbolic link, not followed"
-                                    : strerror(saved));
+                     in_the_way(fd, leaf, saved));
             if (fd != base_fd)
                 close(fd);
             errno = saved;

@@ -56,7 +56,7 @@ struct ft_part {
     uint64_t src_size;  /* the remote file's when the part was made */
     int64_t src_mtime;
     bool fresh;  /* made by this run: no earlier run's note is beside it */
-    bool noted;  /* this run wrote a note */
+    bool noted;  /* a note that tells its source is beside it */
 };
 
 /* Opens the part file for the download to *to (which must outlast p):
@@ -67,15 +67,15 @@ enum ft_err ft_client_local_part_open(struct ft_part *p, const struct ft_local_n
 
 /* Writes the note of the source the part comes from, before any data: a
  * download killed from then on can be continued, and only from that
- * source. A file of one resume chunk or less could only start over: it
- * gets no note, which spares each small file of a get -r two file-system
- * operations. */
+ * source. A file that ft_client_get_keeps_part says no to could only start
+ * over: it gets no note (an earlier run's goes), which spares each small
+ * file of a get -r two file-system operations. */
 void ft_client_local_part_note(struct ft_part *p, uint64_t size, int64_t mtime);
 
 /* Ends the download that err says how it went: on success gives the part
  * t's modification time and executable bits and renames it to its final
- * name; a part worth continuing (the link failed, not the content) stays
- * with its note, anything else goes. Closes the part. Returns err, or the
+ * name; a part worth continuing (the link failed, not the content) that
+ * has its note stays with it, anything else goes. Closes the part. Returns err, or the
  * failure of the publication itself (with why set). */
 enum ft_err ft_client_local_part_publish(struct ft_part *p, enum ft_err err,
                                          const struct ft_transfer *t,

@@ -208,6 +208,10 @@ static enum ft_err recv_frame(struct ft_conn *c, uint8_t *buf, size_t cap,
 again:
     err = ft_frame_reader_next(&c->in, buf, cap, &f, timeout_ms);
     memcpy(c->last_header, f.header, sizeof(c->last_header));
+    /* Once the handshake is done a peer is no stranger: a stream that ends
+     * inside a header is a peer that went, as inside a payload. */
+    if (err == FT_ERR_PROTOCOL && c->keepalives)
+        err = FT_ERR_CLOSED;
     if (err != FT_OK)
         return err;
     if (c->sealed) {

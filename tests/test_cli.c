@@ -265,14 +265,12 @@ static void read_text(const char *path, char *buf, size_t cap)
     fclose(f);
 }
 
-/* A get slowed to 4 MiB/s of a 24 MiB file, giving up after timeout
- * seconds of silence, its standard error to err_path; returns once its
- * part file holds more than two whole chunks (what a resume keeps). */
-static pid_t slow_get(const char *port, const char *timeout, const char *local,
-                      const char *part, const char *err_path)
+/* Starts ft with args, its standard error to err_path, and returns once
+ * watched (a file, or with folder the files in a folder) holds more than
+ * two whole chunks (what a resume keeps). */
+static pid_t spawn_until_past(const char *const args[], const char *err_path,
+                              const char *watched, bool folder)
 {
-    const char *args[] = { "get", "--limit-rate", "4M", "--timeout", timeout, "-p",
-                           port, "big.bin", local, NULL };
     int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int64_t deadline = tu_now_ms() + WAIT_MS;
     int64_t enough = 2 * FT_RESUME_CHUNK_BYTES;
@@ -282,11 +280,23 @@ static pid_t slow_get(const char *port, const char *timeout, const char *local,
     assert_true(fd >= 0);
     pid = tu_spawn_ft(args, -1, -1, fd);
     close(fd);
-    while (tu_file_size(part) <= enough && tu_now_ms() < deadline &&
-           !tu_wait_pid(pid, 0, &status))
+    while ((folder ? tu_dir_bytes(watched) : tu_file_size(watched)) <= enough &&
+           tu_now_ms() < deadline && !tu_wait_pid(pid, 0, &status))
         tu_sleep_ms(10); /* polling the condition, bounded */
-    assert_true(tu_file_size(part) > enough);
+    assert_true((folder ? tu_dir_bytes(watched) : tu_file_size(watched)) > enough);
     return pid;
+}
+
+/* A get slowed to 4 MiB/s of a 24 MiB file, giving up after timeout
+ * seconds of silence, its standard error to err_path; returns once its
+ * part file holds more than two whole chunks. */
+static pid_t slow_get(const char *port, const char *timeout, const char *local,
+                      const char *part, const char *err_path)
+{
+    const char *args[] = { "get", "--limit-rate", "4M", "--timeout", timeout, "-p",
+                           port, "big.bin", local, NULL };
+
+    return spawn_until_past(args, err_path, part, false);
 }
 
 /* Ctrl-C half way: the error line says that --continue resumes, and it
@@ -353,6 +363,88 @@ static void test_timeout_tells_continue(void **state)
     free(src);
     free(local);
     free(part);
+    free(err_path);
+}
+
+/* Whether the copy that wrote err_path ended with a lost connection (exit
+ * 7) and an error line that says --continue resumes it. */
+static void expect_continue_hint(pid_t pid, const char *err_path, const char *line)
+{
+    char err[4096];
+    int status = 0;
+
+    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
+    read_text(err_path, err, sizeof(err));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 7 || strstr(err, line) == NULL ||
+        strstr(err, " (the same command with --continue resumes it)\n") == NULL)
+        fail_msg("status %d, no hint: %s", status, err);
+}
+
+/* The server is killed (SIGKILL) half way through a get, so that the
+ * connection ends inside a frame: that is a lost connection, not a
+ * protocol error. The error line says --continue, the part is kept, and
+ * against a server started again the same command with --continue ends
+ * the file. */
+static void test_server_killed_mid_get_tells_continue(void **state)
+{
+    struct tu_fixture *s = *state;
+    char *src = tu_path(s->root, "big.bin");
+    char *local = work(s, "big.bin");
+    char *part = work(s, ".big.bin.ft-part");
+    char *err_path = work(s, "get.err");
+    const char *resume[] = { "get", "--continue", "-p", s->served.portstr,
+                             "big.bin", local, NULL };
+    char err[4096];
+    pid_t pid;
+
+    tu_write_random(src, 24u << 20, 7);
+    pid = slow_get(s->served.portstr, "30", local, part, err_path);
+    tu_served_stop(&s->served); /* SIGKILL */
+    expect_continue_hint(pid, err_path, "ft: get big.bin: ");
+    assert_true(tu_file_size(part) > 2 * FT_RESUME_CHUNK_BYTES);
+    assert_true(tu_fixture_serve(s, NULL));
+    resume[3] = s->served.portstr;
+    assert_int_equal(tu_run_ft(resume, NULL, NULL, err, sizeof(err)), 0);
+    if (strstr(err, "big.bin: resumed at ") == NULL)
+        fail_msg("not resumed: %s", err);
+    assert_true(tu_files_equal(src, local));
+    assert_false(tu_exists(part));
+    free(src);
+    free(local);
+    free(part);
+    free(err_path);
+}
+
+/* The same for a put: the server killed half way through an upload keeps
+ * what it wrote, the error line says --continue, and a server started
+ * again on the same store resumes it. */
+static void test_server_killed_mid_put_tells_continue(void **state)
+{
+    struct tu_fixture *s = *state;
+    char *src = work(s, "big.bin");
+    char *stored = tu_path(s->root, "big.bin");
+    char *partials = tu_path(s->root, ".ft/partial");
+    char *err_path = work(s, "put.err");
+    const char *put[] = { "put", "--limit-rate", "4M", "--timeout", "30", "-p",
+                          s->served.portstr, src, NULL };
+    const char *resume[] = { "put", "--continue", "-p", NULL, src, NULL };
+    char err[4096];
+    pid_t pid;
+
+    tu_write_random(src, 24u << 20, 8);
+    pid = spawn_until_past(put, err_path, partials, true);
+    tu_served_stop(&s->served); /* SIGKILL */
+    expect_continue_hint(pid, err_path, "ft: put ");
+    assert_false(tu_exists(stored));
+    assert_true(tu_fixture_serve(s, NULL));
+    resume[3] = s->served.portstr;
+    assert_int_equal(tu_run_ft(resume, NULL, NULL, err, sizeof(err)), 0);
+    if (strstr(err, "big.bin: resumed at ") == NULL)
+        fail_msg("not resumed: %s", err);
+    assert_true(tu_files_equal(src, stored));
+    free(src);
+    free(stored);
+    free(partials);
     free(err_path);
 }
 
@@ -594,6 +686,8 @@ int main(void)
         TU_TEST_SERVED(test_plaintext_refused_is_told),
         TU_TEST_SERVER(test_interrupt_tells_continue),
         TU_TEST_SERVED(test_timeout_tells_continue),
+        TU_TEST_SERVED(test_server_killed_mid_get_tells_continue),
+        TU_TEST_SERVED(test_server_killed_mid_put_tells_continue),
         TU_TEST_FIXTURE(test_help_and_version),
         TU_TEST_FIXTURE(test_integrity_failure_keeps_nothing),
     };

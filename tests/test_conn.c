@@ -207,6 +207,39 @@ static void test_keepalive_only_after_handshake(void **state)
     assert_int_equal(m.u.done.count, 42);
 }
 
+/* A peer that goes inside a frame, before the handshake is done: too
+ * little of a header to tell it from a stranger (PROTOCOL, which the
+ * server answers as PROTOCOL.md 7.4 says); after it, and inside a payload
+ * at any time, a lost connection (CLOSED), as a reset would be. */
+static void test_cut_frame_is_a_lost_connection(void **state)
+{
+    struct pair *p = *state;
+    static const uint8_t cut_header[3] = { 0, 0, 0 };
+    static const uint8_t cut_payload[7] = { 0, 0, 0, 9, FT_MSG_DONE, 1, 2 };
+    struct pair q;
+    struct ft_msg m;
+
+    assert_int_equal(ft_io_write_full(p->a.fd, cut_header, sizeof(cut_header),
+                                      FT_IO_NO_DEADLINE), FT_OK);
+    assert_int_equal(shutdown(p->a.fd, SHUT_WR), 0);
+    assert_int_equal(ft_conn_recv(&p->b, &m, TIMEOUT_MS), FT_ERR_PROTOCOL);
+
+    assert_int_equal(pair_open(&q), 0);
+    q.b.keepalives = true; /* the handshake is done */
+    assert_int_equal(ft_io_write_full(q.a.fd, cut_header, sizeof(cut_header),
+                                      FT_IO_NO_DEADLINE), FT_OK);
+    assert_int_equal(shutdown(q.a.fd, SHUT_WR), 0);
+    assert_int_equal(ft_conn_recv(&q.b, &m, TIMEOUT_MS), FT_ERR_CLOSED);
+    pair_close(&q);
+
+    assert_int_equal(pair_open(&q), 0);
+    assert_int_equal(ft_io_write_full(q.a.fd, cut_payload, sizeof(cut_payload),
+                                      FT_IO_NO_DEADLINE), FT_OK);
+    assert_int_equal(shutdown(q.a.fd, SHUT_WR), 0);
+    assert_int_equal(ft_conn_recv(&q.b, &m, TIMEOUT_MS), FT_ERR_CLOSED);
+    pair_close(&q);
+}
+
 /* The peer's ERROR is kept as printable text: control bytes, C1 controls
  * included, raw or encoded, become \xNN; a code of 0 is a server failure,
  * not success. */
@@ -558,6 +591,7 @@ int main(void)
         T(test_every_message_kind),
         T(test_send_more),
         T(test_keepalive_only_after_handshake),
+        T(test_cut_frame_is_a_lost_connection),
         T(test_peer_error_kept),
         T(test_poll_error),
         T(test_pace),

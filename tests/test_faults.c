@@ -49,6 +49,8 @@ struct fake_server {
     pthread_t thread;
     int listen_fd;
     uint16_t port;
+    uint64_t size;    /* what its READY announces */
+    bool hang_up;     /* after 1 MiB: closes, rather than fall silent */
     enum ft_err last; /* what ended its conversation */
 };
 
@@ -244,8 +246,8 @@ static void test_server_killed_mid_upload_then_restarted(void **state)
 
 /* --- a client killed mid-download ----------------------------------- */
 
-/* Answers GET with READY(8 MiB), sends 1 MiB, then waits for the client
- * to go away. */
+/* Answers GET with READY(size), sends 1 MiB, then closes (hang_up) or
+ * waits for the client to go away. */
 static void *fake_server_main(void *arg)
 {
     struct fake_server *fs = arg;
@@ -269,7 +271,7 @@ static void *fake_server_main(void *arg)
     welcome.u.welcome.version = FT_PROTO_VERSION;
     welcome.u.welcome.features = FT_FEATURE_PLAINTEXT;
     welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
-    ready.u.ready.size = 8 * MIB;
+    ready.u.ready.size = fs->size;
     err = ft_conn_recv(&c, &m, WAIT_MS);
     if (err == FT_OK && m.type == FT_MSG_HELLO)
         err = ft_conn_send(&c, &welcome);
@@ -282,11 +284,30 @@ static void *fake_server_main(void *arg)
     for (int i = 0; err == FT_OK && i < (int)(MIB / sizeof(chunk)); i++)
         err = ft_conn_send_raw(&c, FT_MSG_DATA, chunk, sizeof(chunk));
     /* Then silence, until the client vanishes (or the wait ends). */
-    if (err == FT_OK)
+    if (err == FT_OK && !fs->hang_up)
         err = ft_conn_recv(&c, &m, WAIT_MS);
     fs->last = err;
     ft_conn_free(&c);
     return NULL;
+}
+
+/* Starts the fake server on a free port (its text in port) for a file
+ * of size bytes. */
+static void start_fake_server(struct fixture *f, uint64_t size, bool hang_up,
+                              char port[8])
+{
+    struct fake_server *fs = &f->fake;
+    char why[256];
+
+    fs->listen_fd = -1;
+    fs->size = size;
+    fs->hang_up = hang_up;
+    assert_int_equal(ft_net_listen("127.0.0.1", 0, &fs->listen_fd, &fs->port, why,
+                                   sizeof(why)), FT_OK);
+    f->fds[2] = fs->listen_fd;
+    assert_int_equal(pthread_create(&fs->thread, NULL, fake_server_main, fs), 0);
+    f->fake_running = true;
+    snprintf(port, 8, "%u", (unsigned)fs->port);
 }
 
 static void test_client_killed_mid_download(void **state)
@@ -295,20 +316,14 @@ static void test_client_killed_mid_download(void **state)
     char *out = tu_path(f->tu.work, "big");
     char *partial = tu_path(f->tu.work, ".big.ft-part");
     struct fake_server *fs = &f->fake;
-    char why[256], port[8];
+    char port[8];
     /* The fake server speaks plaintext, which the client must ask for. */
     const char *args[] = { "get", "-q", "--plaintext", "-p", port, "big", out,
                            NULL };
     const char *env[] = { f->tu.config_env, NULL };
     int status;
 
-    fs->listen_fd = -1;
-    assert_int_equal(ft_net_listen("127.0.0.1", 0, &fs->listen_fd, &fs->port, why,
-                                   sizeof(why)), FT_OK);
-    f->fds[2] = fs->listen_fd;
-    assert_int_equal(pthread_create(&fs->thread, NULL, fake_server_main, fs), 0);
-    f->fake_running = true;
-    snprintf(port, sizeof(port), "%u", (unsigned)fs->port);
+    start_fake_server(f, 8 * MIB, false, port);
     f->child = tu_spawn_ft_env(args, env, -1, -1, -1);
 
     /* Killed once part of the file is on disk. */
@@ -328,6 +343,45 @@ static void test_client_killed_mid_download(void **state)
     assert_false(tu_exists(out));
     free(out);
     free(partial);
+}
+
+/* A download of one resume chunk or less cut off half way (the server
+ * hangs up after 1 MiB of 3): --continue could only fetch it whole again,
+ * so neither its part nor a note is kept, and the error line does not say
+ * that --continue resumes it. A file over one chunk keeps both, and says
+ * so. */
+static void test_cut_off_download_keeps_part_only_if_resumable(void **state)
+{
+    struct fixture *f = *state;
+    char *out = tu_path(f->tu.work, "f");
+    char *part = tu_path(f->tu.work, ".f.ft-part");
+    char *note = tu_path(f->tu.work, ".f.ft-part.src");
+    char port[8], err[4096];
+    const char *args[] = { "get", "--plaintext", "-p", port, "f", out, NULL };
+    const char *env[] = { f->tu.config_env, NULL };
+
+    start_fake_server(f, 3 * MIB, true, port);
+    assert_int_equal(tu_run_ft_env(args, env, NULL, NULL, err, sizeof(err)), 7);
+    pthread_join(f->fake.thread, NULL);
+    f->fake_running = false;
+    close_fd(f, 2);
+    if (strstr(err, "ft: get f: ") == NULL || strstr(err, "--continue") != NULL)
+        fail_msg("%s", err);
+    assert_false(tu_exists(part));
+    assert_false(tu_exists(note));
+    assert_false(tu_exists(out));
+
+    start_fake_server(f, 8 * MIB, true, port);
+    assert_int_equal(tu_run_ft_env(args, env, NULL, NULL, err, sizeof(err)), 7);
+    pthread_join(f->fake.thread, NULL);
+    f->fake_running = false;
+    if (strstr(err, "(the same command with --continue resumes it)") == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(tu_file_size(part), MIB);
+    assert_true(tu_exists(note));
+    free(out);
+    free(part);
+    free(note);
 }
 
 /* --- a full disk ------------------------------------------------------ */
@@ -709,6 +763,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_killed_mid_download, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_cut_off_download_keeps_part_only_if_resumable,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_bit_in_compressed_upload,
                                         setup, teardown),

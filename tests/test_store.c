@@ -734,6 +734,53 @@ static void test_partials_expire_not_at_every_upload(void **state)
     free(held);
 }
 
+/* Session A holds the kept upload of a name; by its time it has expired
+ * when the expiry runs; then session B starts the same name's resumable
+ * upload. A's part is A's to the end: the expiry leaves it, B gets a
+ * temporary of its own, and whatever A does (gives up, or publishes)
+ * touches neither B's upload nor B's bytes. Were the expiry to remove the
+ * part under A, B would make a new one under the same name, and A's abort
+ * would delete it, A's commit publish B's bytes. */
+static void race_expiry(struct fixture *f, const char *key, bool a_publishes)
+{
+    struct timespec old[2] = { { 0, UTIME_OMIT }, { time(NULL) - 7200, 0 } };
+    struct kept_try a = { .st = f->st }, b = { .st = f->st };
+    char name[64];
+    char *part;
+
+    snprintf(name, sizeof(name), ".ft/partial/part-%s", key);
+    part = tu_path(f->root, name);
+    assert_int_equal(ft_store_upload_begin_kept(f->st, "raced", key, 3600, &a.up,
+                                                &a.have), FT_OK);
+    assert_int_equal(ft_store_upload_write(&a.up, "A's bytes", 9), FT_OK);
+    assert_int_equal(utimensat(AT_FDCWD, part, old, 0), 0);
+
+    ft_store_expire_partials(f->st, 3600);
+    assert_true(tu_exists(part));
+    assert_int_equal(ft_store_upload_begin_kept(f->st, "raced", key, 3600, &b.up,
+                                                &b.have), FT_OK);
+    assert_int_equal(b.have, 0);
+    assert_int_equal(ft_store_upload_write(&b.up, "B's", 3), FT_OK);
+
+    if (a_publishes) {
+        assert_int_equal(ft_store_upload_commit(f->st, &a.up), FT_OK);
+        assert_file_is(f->root, "raced", "A's bytes");
+    } else {
+        ft_store_upload_abort(f->st, &a.up);
+    }
+    assert_int_equal(ft_store_upload_commit(f->st, &b.up), FT_OK);
+    assert_file_is(f->root, "raced", "B's");
+    free(part);
+}
+
+static void test_expiry_race_leaves_each_session_its_own(void **state)
+{
+    struct fixture *f = *state;
+
+    race_expiry(f, "a60a", false);
+    race_expiry(f, "a60b", true);
+}
+
 /* The second open must not clean up temporaries of the first, live,
  * server's uploads. */
 static void test_busy_open_keeps_live_uploads(void **state)
@@ -1411,6 +1458,7 @@ int main(void)
         T(test_metadata_folder_by_identity),
         T(test_partials_bounded),
         T(test_partials_expire_not_at_every_upload),
+        T(test_expiry_race_leaves_each_session_its_own),
         T(test_symlink_out_refused),
         T(test_relative_and_dangling_links),
         T(test_fifo_refused_without_blocking),

@@ -423,6 +423,68 @@ static void test_get_tree_refuses_link_in_the_way(void **state)
     free(escaped);
 }
 
+/* A file where get -r needs a folder, and a folder where it needs a file:
+ * each failure says which stands where (not "Not a directory"), and the
+ * rest arrives. A destination folder that is not there is said to be
+ * missing. */
+static void test_get_tree_says_what_stands_in_the_way(void **state)
+{
+    struct session s;
+    char *src, *dest, *p;
+    struct ft_tree_item put, get;
+    bool file_told = false, folder_told = false;
+
+    (void)state;
+    open_session(&s, 0);
+    src = tu_path(s.f.work, "src");
+    dest = tu_path(s.f.work, "dest");
+    put = (struct ft_tree_item){ .local = src, .remote = "o" };
+    get = (struct ft_tree_item){ .local = dest, .remote = "o" };
+    assert_int_equal(mkdir(src, 0755), 0);
+    p = file_in(src, "sub/x.txt");
+    tu_write_bytes(p, "x", 1);
+    free(p);
+    p = file_in(src, "y.txt");
+    tu_write_bytes(p, "y", 1);
+    free(p);
+    p = file_in(src, "z.txt");
+    tu_write_bytes(p, "z", 1);
+    free(p);
+    assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)), FT_OK);
+    assert_int_equal(mkdir(dest, 0755), 0);
+    p = file_in(dest, "sub");
+    tu_write_bytes(p, "a file", 6);
+    free(p);
+    p = file_in(dest, "y.txt/inside");
+    tu_write_bytes(p, "a folder", 8);
+    free(p);
+
+    fresh(&s);
+    assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &get, 1, true)), FT_ERR_IO);
+    for (int i = 0; i < s.told.failures && i < 4; i++) {
+        file_told |= strstr(s.told.failed[i], "dest/sub: a file, where a folder "
+                                              "should be") != NULL;
+        folder_told |= strstr(s.told.failed[i], "dest/y.txt: a folder, which "
+                                                "stands in the way") != NULL;
+    }
+    if (!file_told || !folder_told)
+        fail_msg("not told: %s | %s | %s", s.told.failed[0], s.told.failed[1],
+                 s.told.failed[2]);
+    p = tu_path(dest, "z.txt");
+    assert_int_equal(tu_file_size(p), 1);
+    free(p);
+    /* A folder named with a final '/' that is not there is missing, not
+     * "a directory". */
+    p = tu_path(dest, "missing/");
+    assert_int_equal(ft_client_get_file(s.c, "o/z.txt", p, NULL, NULL), FT_ERR_IO);
+    assert_non_null(strstr(ft_client_error(s.c), "missing/: No such file or directory"));
+    free(p);
+
+    close_session(&s);
+    free(src);
+    free(dest);
+}
+
 /* A get -r stopped by a damaged file (files rewritten behind the server's
  * back, their recorded digests put back in force) leaves no GET it asked
  * ahead unanswered: the connection serves the next request. */
@@ -765,6 +827,101 @@ static void test_put_tree_file_swapped_for_link(void **state)
     free(stored);
 }
 
+#define SWAPPED_FOLDERS 4
+
+struct swapping_folders {
+    struct told told; /* first: the session's callbacks take it */
+    const char *src, *outside, *aside;
+    bool swapped;
+};
+
+/* As the first folder's file starts (sent on its own: its start comes
+ * before the walk goes on), the folders the walk has read but not opened
+ * yet are swapped for links to a folder outside the tree. */
+static void on_start_swap_folders(void *ctx, const char *name, int64_t size)
+{
+    struct swapping_folders *w = ctx;
+
+    for (int i = 0; !w->swapped && i < SWAPPED_FOLDERS; i++) {
+        char leaf[16], moved[32];
+        char *p, *away;
+
+        snprintf(leaf, sizeof(leaf), "d%02d", i);
+        if (strstr(name, leaf) != NULL)
+            continue; /* the one being sent: opened already */
+        snprintf(moved, sizeof(moved), "aside-%s", leaf);
+        p = tu_path(w->src, leaf);
+        away = tu_path(w->aside, moved);
+        assert_int_equal(rename(p, away), 0);
+        assert_int_equal(symlink(w->outside, p), 0);
+        free(p);
+        free(away);
+    }
+    w->swapped = true;
+    on_start(&w->told, name, size);
+}
+
+/* Folders of a put -r swapped for links to a folder outside the tree
+ * after the walk read them and before it opened them: the link is not
+ * followed, so nothing of the folder it points to (a secret there) is
+ * sent, and each is told as skipped. */
+static void test_put_tree_folder_swapped_for_link(void **state)
+{
+    struct session s;
+    struct swapping_folders w;
+    struct ft_tree_item put = { .remote = "swap" };
+    char *src, *outside, *secret, *stored;
+
+    (void)state;
+    open_session(&s, 0);
+    memset(&w, 0, sizeof(w));
+    w.src = put.local = src = tu_path(s.f.work, "swap");
+    w.outside = outside = tu_path(s.f.work, "outside");
+    w.aside = s.f.work;
+    stored = tu_path(s.f.server.root, "swap");
+    assert_int_equal(mkdir(outside, 0700), 0);
+    secret = tu_path(outside, "secret");
+    tu_write_bytes(secret, "only the sender may read this", 29);
+    free(secret);
+    assert_int_equal(mkdir(src, 0755), 0);
+    for (int i = 0; i < SWAPPED_FOLDERS; i++) {
+        char rel[32];
+        char *p;
+
+        snprintf(rel, sizeof(rel), "d%02d/big", i);
+        p = file_in(src, rel);
+        tu_write_random(p, MIB + 1, (uint32_t)i); /* over what is pipelined */
+        free(p);
+    }
+    s.ev.start = on_start_swap_folders;
+    s.ev.ctx = s.opt.progress_ctx = &w;
+
+    assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)), FT_OK);
+    for (int i = 0; i < SWAPPED_FOLDERS; i++) {
+        char rel[32];
+        char *p;
+
+        snprintf(rel, sizeof(rel), "d%02d/secret", i);
+        p = tu_path(stored, rel);
+        assert_false(tu_exists(p));
+        free(p);
+    }
+    assert_true(w.swapped);
+    assert_int_equal(w.told.failures, 0);
+    assert_int_equal(w.told.dones, 1);
+    assert_int_equal(w.told.skips, SWAPPED_FOLDERS - 1);
+    for (int i = 0; i < SWAPPED_FOLDERS - 1; i++) {
+        if (strstr(w.told.skipped[i], "/swap/d") == NULL)
+            fail_msg("skipped: %s", w.told.skipped[i]);
+    }
+    assert_int_equal(tu_count_entries(stored), 1);
+
+    close_session(&s);
+    free(src);
+    free(outside);
+    free(stored);
+}
+
 /* get -r of the top, named as a user would ("/", ".", "./"): the whole
  * store arrives, each file under its own name. */
 static void test_get_tree_of_the_top(void **state)
@@ -888,6 +1045,8 @@ int main(void)
         cmocka_unit_test(test_get_tree_folder_swapped_for_link),
         cmocka_unit_test(test_get_tree_folder_swapped_midway),
         cmocka_unit_test(test_put_tree_file_swapped_for_link),
+        cmocka_unit_test(test_put_tree_folder_swapped_for_link),
+        cmocka_unit_test(test_get_tree_says_what_stands_in_the_way),
         cmocka_unit_test(test_empty_folders_both_ways),
     };
 

@@ -159,12 +159,20 @@ enum ft_err ft_client_get(struct ft_client *c, const char *remote, int out_fd,
 
 /* Downloads remote into a temporary file beside local_path, then renames it
  * to local_path once the whole file has arrived and been verified, with the
- * server's modification time and executable bits. On any failure the
- * temporary file is removed and local_path is untouched. */
+ * server's modification time and executable bits. On any failure
+ * local_path is untouched, and the temporary file is removed unless the
+ * connection was lost (FT_ERR_CLOSED, TIMEOUT, INTERRUPTED, TAMPERED) with
+ * a file that ft_client_get_keeps_part says is kept: a later get with the
+ * resume option continues it. */
 enum ft_err ft_client_get_file(struct ft_client *c, const char *remote,
                                const char *local_path,
                                const struct ft_transfer_options *opt,
                                struct ft_transfer *out);
+
+/* Whether a download of a file of size bytes that is cut off keeps its
+ * part for a later resume: a file of one resume chunk (4 MiB) or less is
+ * fetched whole again, and nothing of it is kept. */
+bool ft_client_get_keeps_part(uint64_t size);
 
 /* Pipelined gets, for many small files: ft_client_get_send asks for remote
  * without waiting; ft_client_get_file_wait reads the answer to the oldest

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "client_int.h"
@@ -38,6 +39,7 @@ struct stream {
     bool main;          /* the request's own connection */
     atomic_bool done;
     enum ft_err err;
+    int fd;             /* a joined one's socket while open, under run.lock */
 };
 
 struct run {
@@ -51,6 +53,7 @@ struct run {
     struct stream streams[FT_MAX_STREAMS];
     unsigned started, cap;
     atomic_uint running;
+    pthread_mutex_t lock;
     int out_fd; /* receiving: where the units go */
 };
 
@@ -83,48 +86,57 @@ static void heartbeat(void *ctx)
     ft_conn_heartbeat(ctx);
 }
 
+/* A joined stream of a get: units until the server's STRIPE of length 0. */
+static enum ft_err receive_units(struct ft_client *j, struct ft_stripes *st)
+{
+    for (;;) {
+        struct ft_msg m;
+        enum ft_err err = ft_conn_recv(&j->conn, &m, j->conn.timeout_ms);
+
+        if (err == FT_OK && m.type != FT_MSG_STRIPE)
+            err = m.type == FT_MSG_ERROR ? j->conn.peer_code : FT_ERR_PROTOCOL;
+        if (err != FT_OK || m.u.stripe.length == 0)
+            return err;
+        err = ft_stripes_recv_unit(&j->conn, st, &m);
+        if (err != FT_OK)
+            return err;
+    }
+}
+
+/* Sets the socket the controller cuts off when the transfer fails. */
+static void stream_fd(struct run *r, struct stream *w, int fd)
+{
+    pthread_mutex_lock(&r->lock);
+    w->fd = fd;
+    pthread_mutex_unlock(&r->lock);
+}
+
 /* A stream of the transfer on a connection of its own: made as the first
  * one was, to the server that proved the same key, and joined with the
- * transfer's secret. A stream that cannot join (the server at its limit,
- * say) only leaves the others more to do: *joined says whether it did. */
-static enum ft_err join_and_move(struct run *r, bool *joined)
+ * transfer's secret. A stream that cannot connect or join (the server at
+ * its limit, say) only leaves the others more to do. */
+static enum ft_err join_and_move(struct run *r, struct stream *w)
 {
     struct ft_client *c = r->c, *j = NULL;
     struct ft_client_config cfg = c->cfg;
     struct ft_msg join = { .type = FT_MSG_JOIN };
     struct ft_msg m;
     char why[FT_CLIENT_ERROR_MAX];
-    enum ft_err err;
+    enum ft_err err = FT_OK;
 
     cfg.host = c->host;
     cfg.token = c->has_token ? c->token : NULL;
     cfg.server_key = c->conn.sealed ? c->fingerprint : NULL;
     cfg.known_hosts = NULL;
-    *joined = false;
     if (ft_client_connect(&j, &cfg, why, sizeof(why)) != FT_OK)
         return FT_OK;
+    stream_fd(r, w, j->conn.fd);
     memcpy(join.u.join.ticket, r->ticket, sizeof(r->ticket));
     ft_stripes_join_proof(r->secret, &j->conn, join.u.join.proof);
-    if (ft_client_request(j, &join, FT_MSG_DONE, &m) != FT_OK) {
-        ft_client_close(j);
-        return FT_OK;
-    }
-    *joined = true;
-    if (r->sending) {
-        err = ft_stripes_send(&j->conn, &r->st);
-    } else {
-        /* Units until the server's STRIPE of length 0. */
-        for (;;) {
-            err = ft_conn_recv(&j->conn, &m, j->conn.timeout_ms);
-            if (err == FT_OK && m.type != FT_MSG_STRIPE)
-                err = m.type == FT_MSG_ERROR ? j->conn.peer_code : FT_ERR_PROTOCOL;
-            if (err != FT_OK || m.u.stripe.length == 0)
-                break;
-            err = ft_stripes_recv_unit(&j->conn, &r->st, &m);
-            if (err != FT_OK)
-                break;
-        }
-    }
+    if (ft_client_request(j, &join, FT_MSG_DONE, &m) == FT_OK)
+        err = r->sending ? ft_stripes_send(&j->conn, &r->st)
+                         : receive_units(j, &r->st);
+    stream_fd(r, w, -1);
     ft_client_close(j);
     return err;
 }
@@ -133,10 +145,9 @@ static void *stream_main(void *arg)
 {
     struct stream *w = arg;
     struct run *r = w->run;
-    bool joined = true;
 
     if (!w->main)
-        w->err = join_and_move(r, &joined);
+        w->err = join_and_move(r, w);
     else if (r->sending)
         w->err = ft_stripes_send(&r->c->conn, &r->st);
     else
@@ -149,6 +160,36 @@ static void *stream_main(void *arg)
     return NULL;
 }
 
+/* A failed transfer: the joined streams stop now, not when a write into a
+ * connection that nobody reads times out. */
+static void cut_streams(struct run *r)
+{
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 1; i < r->started; i++) {
+        if (r->streams[i].fd >= 0)
+            shutdown(r->streams[i].fd, SHUT_RDWR);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Once its own stream is done, a sending client listens on the request's
+ * connection meanwhile: the server's word there (its ERROR, or its
+ * hanging up) ends the transfer. Otherwise tells the server we live. */
+static void watch_request(struct run *r)
+{
+    struct ft_conn *conn = &r->c->conn;
+    enum ft_err err;
+
+    if (!r->sending || !atomic_load(&r->streams[0].done) ||
+        r->streams[0].err != FT_OK)
+        return;
+    err = ft_conn_poll_error(conn);
+    if (err != FT_OK)
+        ft_stripes_fail(&r->st, err);
+    else
+        ft_conn_heartbeat(conn);
+}
+
 static bool add_stream(struct run *r, bool main)
 {
     struct stream *w = &r->streams[r->started];
@@ -156,6 +197,7 @@ static bool add_stream(struct run *r, bool main)
     w->run = r;
     w->main = main;
     w->err = FT_OK;
+    w->fd = -1;
     atomic_store(&w->done, false);
     atomic_fetch_add(&r->running, 1);
     if (pthread_create(&w->tid, NULL, stream_main, w) != 0) {
@@ -213,11 +255,10 @@ static enum ft_err run_streams(struct run *r, unsigned want, bool adapt,
         if (opt != NULL && opt->progress != NULL)
             opt->progress(opt->progress_ctx, r->st.start + ft_stripes_moved(&r->st),
                           r->st.size);
-        /* The request's connection is ours again: the server, waiting
-         * for END, hears that we live. */
-        if (r->sending && atomic_load(&r->streams[0].done) && r->streams[0].err == FT_OK)
-            ft_conn_heartbeat(&r->c->conn);
-        if (adapt && ft_stripes_failed(&r->st) == FT_OK)
+        watch_request(r);
+        if (ft_stripes_failed(&r->st) != FT_OK)
+            cut_streams(r);
+        else if (adapt)
             ramp_up(r, &ramp);
     }
     for (unsigned i = 0; i < r->started; i++) {
@@ -250,6 +291,7 @@ enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
     r = calloc(1, sizeof(*r));
     if (r == NULL)
         return ft_client_fail(c, FT_ERR_NOMEM);
+    pthread_mutex_init(&r->lock, NULL);
     r->c = c;
     r->sending = sending;
     r->flags = flags;
@@ -279,6 +321,7 @@ enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
         ft_conn_send_error(&c->conn, err, "client: a stream of the transfer "
                            "failed: %s", ft_strerror(err));
     ft_stripes_free(&r->st);
+    pthread_mutex_destroy(&r->lock);
     free(r);
     return err;
 }

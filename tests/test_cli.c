@@ -267,13 +267,12 @@ static void read_text(const char *path, char *buf, size_t cap)
 
 /* Starts ft with args, its standard error to err_path, and returns once
  * watched (a file, or with folder the files in a folder) holds more than
- * two whole chunks (what a resume keeps). */
+ * enough bytes. */
 static pid_t spawn_until_past(const char *const args[], const char *err_path,
-                              const char *watched, bool folder)
+                              const char *watched, bool folder, int64_t enough)
 {
     int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int64_t deadline = tu_now_ms() + WAIT_MS;
-    int64_t enough = 2 * FT_RESUME_CHUNK_BYTES;
     pid_t pid;
     int status;
 
@@ -312,13 +311,14 @@ static void big_get_close(struct big_get *g)
 
 /* A get of g slowed to 4 MiB/s, giving up after timeout seconds of
  * silence, its standard error to g's err_path; returns once its part file
- * holds more than two whole chunks. */
+ * holds more than two whole chunks (what a resume keeps). */
 static pid_t slow_get(const struct big_get *g, const char *port, const char *timeout)
 {
     const char *args[] = { "get", "--limit-rate", "4M", "--timeout", timeout, "-p",
                            port, "big.bin", g->local, NULL };
 
-    return spawn_until_past(args, g->err_path, g->part, false);
+    return spawn_until_past(args, g->err_path, g->part, false,
+                            2 * FT_RESUME_CHUNK_BYTES);
 }
 
 /* Whether the copy that wrote err_path ended with a lost connection (exit
@@ -433,7 +433,7 @@ static void test_server_killed_mid_put_tells_continue(void **state)
     pid_t pid;
 
     tu_write_random(src, 24u << 20, 8);
-    pid = spawn_until_past(put, err_path, partials, true);
+    pid = spawn_until_past(put, err_path, partials, true, 2 * FT_RESUME_CHUNK_BYTES);
     tu_served_stop(&s->served); /* SIGKILL */
     expect_continue_hint(pid, err_path, "ft: put ");
     assert_false(tu_exists(stored));
@@ -444,6 +444,35 @@ static void test_server_killed_mid_put_tells_continue(void **state)
     free(stored);
     free(partials);
     free(err_path);
+}
+
+/* Ctrl-C half way through a get of 4 MiB or less: its line does not say
+ * --continue resumes it (a file that small is fetched whole again). */
+static void test_interrupt_of_small_get_tells_no_continue(void **state)
+{
+    struct tu_fixture *s = *state;
+    char *src = tu_path(s->root, "small.bin");
+    char *part = work(s, ".small.bin.ft-part");
+    char *err_path = work(s, "get.err");
+    char *local = work(s, "small.bin");
+    const char *args[] = { "get", "--limit-rate", "256k", "-p", s->served.portstr,
+                           "small.bin", local, NULL };
+    char err[4096];
+    int status = 0;
+    pid_t pid;
+
+    tu_write_random(src, 3u << 20, 9);
+    pid = spawn_until_past(args, err_path, part, false, 256 * 1024);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
+    assert_true(WIFSIGNALED(status));
+    read_text(err_path, err, sizeof(err));
+    if (strstr(err, "ft: get small.bin: interrupted\n") == NULL)
+        fail_msg("%s", err);
+    free(src);
+    free(part);
+    free(err_path);
+    free(local);
 }
 
 static void test_exit_codes(void **state)
@@ -686,6 +715,7 @@ int main(void)
         TU_TEST_SERVED(test_timeout_tells_continue),
         TU_TEST_SERVED(test_server_killed_mid_get_tells_continue),
         TU_TEST_SERVED(test_server_killed_mid_put_tells_continue),
+        TU_TEST_SERVED(test_interrupt_of_small_get_tells_no_continue),
         TU_TEST_FIXTURE(test_help_and_version),
         TU_TEST_FIXTURE(test_integrity_failure_keeps_nothing),
     };

@@ -89,6 +89,27 @@ static void note_resume(const struct cli_client_args *a, const char *name,
  * same command with --continue goes on from there. */
 #define CONTINUE_HINT " (the same command with --continue resumes it)"
 
+/* Whether a failure cut a transfer off half way: the link went or fell
+ * silent, not a refusal nor the data. */
+static bool interrupted(enum ft_err err)
+{
+    return err == FT_ERR_CLOSED || err == FT_ERR_TIMEOUT ||
+           err == FT_ERR_INTERRUPTED;
+}
+
+/* Whether the transfer that failed with err can be continued: the link
+ * went, and a get's part was kept (its size, known once data came, says;
+ * a put's upload the server keeps). */
+static bool continuable(const struct cli_client_args *a, enum ft_err err)
+{
+    const struct cli_report *rep = a->report;
+
+    if (!a->resumable || !interrupted(err))
+        return false;
+    return strcmp(rep->op, "put") == 0 ||
+           (rep->total != FT_SIZE_UNKNOWN_TOTAL && ft_client_get_keeps_part(rep->total));
+}
+
 /* Ctrl-C (or SIGTERM) during a transfer: its error line, made ready before
  * each file (a handler may only write it), and its length; 0: none. */
 static char interrupted_line[2048]; /* a name is at most 1024 bytes */
@@ -105,8 +126,9 @@ static void on_interrupt(int sig)
 }
 
 /* Makes ready the line a Ctrl-C during the transfer of name tells, with
- * the signals that would tell it held meanwhile. Text mode only: JSON has
- * no event for it. */
+ * the signals that would tell it held meanwhile: --continue only where
+ * continuable says (for a get, from its first progress on, when its size
+ * is known). Text mode only: JSON has no event for it. */
 static void arm_interrupt(const struct cli_client_args *a, const char *name)
 {
     char quoted[FT_PATH_MAX * 4 + 8];
@@ -122,7 +144,8 @@ static void arm_interrupt(const struct cli_client_args *a, const char *name)
     sigprocmask(SIG_BLOCK, &block, &old);
     n = snprintf(interrupted_line, sizeof(interrupted_line),
                  "%sft: %s %s: interrupted%s\n", a->report->tty ? "\r\033[K" : "",
-                 a->report->op, quoted, a->resumable ? CONTINUE_HINT : "");
+                 a->report->op, quoted,
+                 continuable(a, FT_ERR_INTERRUPTED) ? CONTINUE_HINT : "");
     if (n >= (int)sizeof(interrupted_line)) { /* cut: still one whole line */
         n = (int)sizeof(interrupted_line) - 1;
         interrupted_line[n - 1] = '\n';
@@ -149,16 +172,20 @@ static void on_start(void *ctx, const char *name, int64_t size)
 {
     struct cli_client_args *a = ctx;
 
-    arm_interrupt(a, name);
     cli_report_begin(a->report, name, size);
+    arm_interrupt(a, name);
 }
 
-/* Whether a failure cut a transfer off half way: the link went or fell
- * silent, not a refusal nor the data. */
-static bool interrupted(enum ft_err err)
+/* Progress, told through the command's report; a get's first tells its
+ * size, and with it whether Ctrl-C leaves a part to continue. */
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
-    return err == FT_ERR_CLOSED || err == FT_ERR_TIMEOUT ||
-           err == FT_ERR_INTERRUPTED;
+    struct cli_client_args *a = ctx;
+    bool size_was_pending = a->report->size_pending;
+
+    cli_report_progress(a->report, done, total);
+    if (size_was_pending && interrupted_len > 0)
+        arm_interrupt(a, a->report->name);
 }
 
 static void on_done(void *ctx, const char *name, const struct ft_transfer *t)
@@ -168,19 +195,6 @@ static void on_done(void *ctx, const char *name, const struct ft_transfer *t)
     interrupted_len = 0;
     note_resume(a, name, t);
     cli_report_done(a->report, t);
-}
-
-/* Whether the transfer that failed with err can be continued: the link
- * went, and a get's part was kept (its size, known once data came, says;
- * a put's upload the server keeps). */
-static bool continuable(const struct cli_client_args *a, enum ft_err err)
-{
-    const struct cli_report *rep = a->report;
-
-    if (!a->resumable || !interrupted(err))
-        return false;
-    return strcmp(rep->op, "put") == 0 ||
-           (rep->total != FT_SIZE_UNKNOWN_TOTAL && ft_client_get_keeps_part(rep->total));
 }
 
 static void on_failure(void *ctx, const char *path, enum ft_err err,
@@ -228,8 +242,8 @@ static int stream(struct ft_client *c, struct cli_client_args *a,
     struct ft_transfer t;
     enum ft_err err;
 
-    arm_interrupt(a, item->remote);
     cli_report_begin(a->report, item->remote, put ? -1 : -2);
+    arm_interrupt(a, item->remote);
     if (put)
         err = ft_client_put(c, STDIN_FILENO, -1, item->remote, &a->xfer, &t);
     else
@@ -309,8 +323,8 @@ static int connect_and_copy(struct cli_client_args *a, struct operands *o,
 
     if (c == NULL)
         return code;
-    a->xfer.progress = cli_report_progress;
-    a->xfer.progress_ctx = a->report;
+    a->xfer.progress = on_progress;
+    a->xfer.progress_ctx = a;
     catch_interrupts();
     /* As cp and scp: several sources, a trailing '/', or an existing folder
      * mean "into"; otherwise the destination is the new name. */

@@ -208,8 +208,10 @@ static enum ft_err recv_frame(struct ft_conn *c, uint8_t *buf, size_t cap,
 again:
     err = ft_frame_reader_next(&c->in, buf, cap, &f, timeout_ms);
     memcpy(c->last_header, f.header, sizeof(c->last_header));
-    /* Once the handshake is done a peer is no stranger: a stream that ends
-     * inside a header is a peer that went, as inside a payload. */
+    /* A frame cut off (the one PROTOCOL the frame layer gives) is, once
+     * the handshake is done, a peer that went (killed, or the link lost),
+     * as a reset would say: the transfer is kept for --continue. Before
+     * it, a stranger's bytes, which the server answers (PROTOCOL.md 7.4). */
     if (err == FT_ERR_PROTOCOL && c->keepalives)
         err = FT_ERR_CLOSED;
     if (err != FT_OK)

@@ -37,7 +37,9 @@ struct ft_conn {
     uint8_t channel[FT_NOISE_HASH_BYTES];
     uint8_t *seal_buf;  /* FT_NOISE_MAX_MESSAGE_BYTES: a frame being sealed */
     /* Whether KEEPALIVE frames are taken (and skipped): only once the
-     * handshake is done, or a stranger could hold a slot forever. */
+     * handshake is done, or a stranger could hold a slot forever. From
+     * then on, too, a frame cut off is a lost connection (FT_ERR_CLOSED),
+     * not a stranger's bytes (FT_ERR_PROTOCOL). */
     bool keepalives;
     /* A frame's header went out but not all its payload: nothing more may
      * be sent on this connection, not even an ERROR. */

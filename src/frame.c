@@ -40,9 +40,7 @@ enum ft_err ft_frame_write_more(int fd, uint8_t type, const void *payload,
 }
 
 /* What a header says once got of its bytes (all there were) are in
- * out->header: the frame, a clean end, a length over cap, or bytes that
- * end before they tell a frame (FT_ERR_PROTOCOL: a stranger's "hi\n" is
- * told from an ft peer by them; see conn.c for a cut after a handshake). */
+ * out->header: the frame, a clean end, a cut one, or a length over cap. */
 static enum ft_err take_header(struct ft_frame *out, size_t got, size_t cap,
                                void *buf)
 {
@@ -76,10 +74,8 @@ enum ft_err ft_frame_read(int fd, void *buf, size_t cap, struct ft_frame *out,
     err = ft_io_read_full(fd, buf, out->len, deadline, &got);
     if (err != FT_OK)
         return err;
-    /* A frame under way that stops: the peer went (killed, or the link
-     * lost), as a reset would say, not a peer that broke the protocol. */
     if (got < out->len)
-        return FT_ERR_CLOSED;
+        return FT_ERR_PROTOCOL;
     return FT_OK;
 }
 
@@ -144,7 +140,7 @@ enum ft_err ft_frame_reader_next(struct ft_frame_reader *r, void *buf,
         if (err != FT_OK)
             return err;
         if (r->len - r->pos < out->len)
-            return FT_ERR_CLOSED; /* as ft_frame_read */
+            return FT_ERR_PROTOCOL;
         memcpy(buf, r->ahead + r->pos, out->len);
         r->pos += out->len;
         return FT_OK;
@@ -157,6 +153,6 @@ enum ft_err ft_frame_reader_next(struct ft_frame_reader *r, void *buf,
     if (err != FT_OK)
         return err;
     if (got < out->len - held)
-        return FT_ERR_CLOSED;
+        return FT_ERR_PROTOCOL;
     return FT_OK;
 }

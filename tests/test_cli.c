@@ -267,13 +267,12 @@ static void read_text(const char *path, char *buf, size_t cap)
 
 /* Starts ft with args, its standard error to err_path, and returns once
  * watched (a file, or with folder the files in a folder) holds more than
- * two whole chunks (what a resume keeps). */
+ * enough bytes. */
 static pid_t spawn_until_past(const char *const args[], const char *err_path,
-                              const char *watched, bool folder)
+                              const char *watched, bool folder, int64_t enough)
 {
     int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int64_t deadline = tu_now_ms() + WAIT_MS;
-    int64_t enough = 2 * FT_RESUME_CHUNK_BYTES;
     pid_t pid;
     int status;
 
@@ -287,83 +286,39 @@ static pid_t spawn_until_past(const char *const args[], const char *err_path,
     return pid;
 }
 
-/* A get slowed to 4 MiB/s of a 24 MiB file, giving up after timeout
- * seconds of silence, its standard error to err_path; returns once its
- * part file holds more than two whole chunks. */
-static pid_t slow_get(const char *port, const char *timeout, const char *local,
-                      const char *part, const char *err_path)
+/* A 24 MiB file on a server's store (root) and where a get of it goes:
+ * the local file, its part, the get's standard error. */
+struct big_get {
+    char *src, *local, *part, *err_path;
+};
+
+static void big_get_open(struct big_get *g, struct tu_fixture *s, const char *root)
+{
+    g->src = tu_path(root, "big.bin");
+    g->local = work(s, "big.bin");
+    g->part = work(s, ".big.bin.ft-part");
+    g->err_path = work(s, "get.err");
+    tu_write_random(g->src, 24u << 20, 7);
+}
+
+static void big_get_close(struct big_get *g)
+{
+    free(g->src);
+    free(g->local);
+    free(g->part);
+    free(g->err_path);
+}
+
+/* A get of g slowed to 4 MiB/s, giving up after timeout seconds of
+ * silence, its standard error to g's err_path; returns once its part file
+ * holds more than two whole chunks (what a resume keeps). */
+static pid_t slow_get(const struct big_get *g, const char *port, const char *timeout)
 {
     const char *args[] = { "get", "--limit-rate", "4M", "--timeout", timeout, "-p",
-                           port, "big.bin", local, NULL };
+                           port, "big.bin", g->local, NULL };
 
-    return spawn_until_past(args, err_path, part, false);
-}
-
-/* Ctrl-C half way: the error line says that --continue resumes, and it
- * does. */
-static void test_interrupt_tells_continue(void **state)
-{
-    struct tu_fixture *s = *state;
-    char *src = tu_path(s->server.root, "big.bin");
-    char *local = work(s, "big.bin");
-    char *part = work(s, ".big.bin.ft-part");
-    char *err_path = work(s, "get.err");
-    const char *resume[] = { "get", "--continue", "-p", s->server.portstr, "big.bin",
-                             local, NULL };
-    char err[4096];
-    int status = 0;
-    pid_t pid;
-
-    tu_write_random(src, 24u << 20, 7);
-    pid = slow_get(s->server.portstr, "30", local, part, err_path);
-    assert_int_equal(kill(pid, SIGINT), 0);
-    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
-    /* It ends as Ctrl-C ends a program, after its line. */
-    assert_true(WIFSIGNALED(status));
-    assert_int_equal(WTERMSIG(status), SIGINT);
-    read_text(err_path, err, sizeof(err));
-    assert_non_null(strstr(err, "ft: get big.bin: interrupted (the same command "
-                                "with --continue resumes it)\n"));
-    assert_int_equal(tu_run_ft(resume, NULL, NULL, err, sizeof(err)), 0);
-    if (strstr(err, "big.bin: resumed at ") == NULL)
-        fail_msg("not resumed: %s", err);
-    assert_true(tu_files_equal(src, local));
-    free(src);
-    free(local);
-    free(part);
-    free(err_path);
-}
-
-/* The server falls silent half way (stopped): once the client's timeout
- * runs out, its error line says that --continue resumes, and the part is
- * there for it. */
-static void test_timeout_tells_continue(void **state)
-{
-    struct tu_fixture *s = *state;
-    char *src = tu_path(s->root, "big.bin");
-    char *local = work(s, "big.bin");
-    char *part = work(s, ".big.bin.ft-part");
-    char *err_path = work(s, "get.err");
-    char err[4096];
-    int status = 0;
-    pid_t pid;
-
-    tu_write_random(src, 24u << 20, 7);
-    pid = slow_get(s->served.portstr, "2", local, part, err_path);
-    assert_int_equal(kill(s->served.pid, SIGSTOP), 0);
-    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
-    assert_int_equal(kill(s->served.pid, SIGCONT), 0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 7);
-    read_text(err_path, err, sizeof(err));
-    if (strstr(err, "ft: get big.bin: ") == NULL ||
-        strstr(err, " (the same command with --continue resumes it)\n") == NULL)
-        fail_msg("no hint: %s", err);
-    assert_true(tu_exists(part));
-    free(src);
-    free(local);
-    free(part);
-    free(err_path);
+    return spawn_until_past(args, g->err_path, g->part, false,
+                            2 * FT_RESUME_CHUNK_BYTES);
 }
 
 /* Whether the copy that wrote err_path ended with a lost connection (exit
@@ -380,6 +335,63 @@ static void expect_continue_hint(pid_t pid, const char *err_path, const char *li
         fail_msg("status %d, no hint: %s", status, err);
 }
 
+/* Runs the copy args (a --continue), which must say it resumed, and
+ * compares the file it made, b, with the source a. */
+static void expect_resumed(const char *const args[], const char *a, const char *b)
+{
+    char err[4096];
+
+    assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+    if (strstr(err, "big.bin: resumed at ") == NULL)
+        fail_msg("not resumed: %s", err);
+    assert_true(tu_files_equal(a, b));
+}
+
+/* Ctrl-C half way: the error line says that --continue resumes, and it
+ * does. */
+static void test_interrupt_tells_continue(void **state)
+{
+    struct tu_fixture *s = *state;
+    struct big_get g;
+    const char *resume[] = { "get", "--continue", "-p", s->server.portstr, "big.bin",
+                             NULL, NULL };
+    char err[4096];
+    int status = 0;
+    pid_t pid;
+
+    big_get_open(&g, s, s->server.root);
+    resume[5] = g.local;
+    pid = slow_get(&g, s->server.portstr, "30");
+    assert_int_equal(kill(pid, SIGINT), 0);
+    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
+    /* It ends as Ctrl-C ends a program, after its line. */
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGINT);
+    read_text(g.err_path, err, sizeof(err));
+    assert_non_null(strstr(err, "ft: get big.bin: interrupted (the same command "
+                                "with --continue resumes it)\n"));
+    expect_resumed(resume, g.src, g.local);
+    big_get_close(&g);
+}
+
+/* The server falls silent half way (stopped): once the client's timeout
+ * runs out, its error line says that --continue resumes, and the part is
+ * there for it. */
+static void test_timeout_tells_continue(void **state)
+{
+    struct tu_fixture *s = *state;
+    struct big_get g;
+    pid_t pid;
+
+    big_get_open(&g, s, s->root);
+    pid = slow_get(&g, s->served.portstr, "2");
+    assert_int_equal(kill(s->served.pid, SIGSTOP), 0);
+    expect_continue_hint(pid, g.err_path, "ft: get big.bin: ");
+    assert_int_equal(kill(s->served.pid, SIGCONT), 0);
+    assert_true(tu_exists(g.part));
+    big_get_close(&g);
+}
+
 /* The server is killed (SIGKILL) half way through a get, so that the
  * connection ends inside a frame: that is a lost connection, not a
  * protocol error. The error line says --continue, the part is kept, and
@@ -388,31 +400,21 @@ static void expect_continue_hint(pid_t pid, const char *err_path, const char *li
 static void test_server_killed_mid_get_tells_continue(void **state)
 {
     struct tu_fixture *s = *state;
-    char *src = tu_path(s->root, "big.bin");
-    char *local = work(s, "big.bin");
-    char *part = work(s, ".big.bin.ft-part");
-    char *err_path = work(s, "get.err");
-    const char *resume[] = { "get", "--continue", "-p", s->served.portstr,
-                             "big.bin", local, NULL };
-    char err[4096];
+    struct big_get g;
+    const char *resume[] = { "get", "--continue", "-p", NULL, "big.bin", NULL, NULL };
     pid_t pid;
 
-    tu_write_random(src, 24u << 20, 7);
-    pid = slow_get(s->served.portstr, "30", local, part, err_path);
+    big_get_open(&g, s, s->root);
+    pid = slow_get(&g, s->served.portstr, "30");
     tu_served_stop(&s->served); /* SIGKILL */
-    expect_continue_hint(pid, err_path, "ft: get big.bin: ");
-    assert_true(tu_file_size(part) > 2 * FT_RESUME_CHUNK_BYTES);
+    expect_continue_hint(pid, g.err_path, "ft: get big.bin: ");
+    assert_true(tu_file_size(g.part) > 2 * FT_RESUME_CHUNK_BYTES);
     assert_true(tu_fixture_serve(s, NULL));
     resume[3] = s->served.portstr;
-    assert_int_equal(tu_run_ft(resume, NULL, NULL, err, sizeof(err)), 0);
-    if (strstr(err, "big.bin: resumed at ") == NULL)
-        fail_msg("not resumed: %s", err);
-    assert_true(tu_files_equal(src, local));
-    assert_false(tu_exists(part));
-    free(src);
-    free(local);
-    free(part);
-    free(err_path);
+    resume[5] = g.local;
+    expect_resumed(resume, g.src, g.local);
+    assert_false(tu_exists(g.part));
+    big_get_close(&g);
 }
 
 /* The same for a put: the server killed half way through an upload keeps
@@ -428,24 +430,49 @@ static void test_server_killed_mid_put_tells_continue(void **state)
     const char *put[] = { "put", "--limit-rate", "4M", "--timeout", "30", "-p",
                           s->served.portstr, src, NULL };
     const char *resume[] = { "put", "--continue", "-p", NULL, src, NULL };
-    char err[4096];
     pid_t pid;
 
     tu_write_random(src, 24u << 20, 8);
-    pid = spawn_until_past(put, err_path, partials, true);
+    pid = spawn_until_past(put, err_path, partials, true, 2 * FT_RESUME_CHUNK_BYTES);
     tu_served_stop(&s->served); /* SIGKILL */
     expect_continue_hint(pid, err_path, "ft: put ");
     assert_false(tu_exists(stored));
     assert_true(tu_fixture_serve(s, NULL));
     resume[3] = s->served.portstr;
-    assert_int_equal(tu_run_ft(resume, NULL, NULL, err, sizeof(err)), 0);
-    if (strstr(err, "big.bin: resumed at ") == NULL)
-        fail_msg("not resumed: %s", err);
-    assert_true(tu_files_equal(src, stored));
+    expect_resumed(resume, src, stored);
     free(src);
     free(stored);
     free(partials);
     free(err_path);
+}
+
+/* Ctrl-C half way through a get of 4 MiB or less: its line does not say
+ * --continue resumes it (a file that small is fetched whole again). */
+static void test_interrupt_of_small_get_tells_no_continue(void **state)
+{
+    struct tu_fixture *s = *state;
+    char *src = tu_path(s->root, "small.bin");
+    char *part = work(s, ".small.bin.ft-part");
+    char *err_path = work(s, "get.err");
+    char *local = work(s, "small.bin");
+    const char *args[] = { "get", "--limit-rate", "256k", "-p", s->served.portstr,
+                           "small.bin", local, NULL };
+    char err[4096];
+    int status = 0;
+    pid_t pid;
+
+    tu_write_random(src, 3u << 20, 9);
+    pid = spawn_until_past(args, err_path, part, false, 256 * 1024);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
+    assert_true(WIFSIGNALED(status));
+    read_text(err_path, err, sizeof(err));
+    if (strstr(err, "ft: get small.bin: interrupted\n") == NULL)
+        fail_msg("%s", err);
+    free(src);
+    free(part);
+    free(err_path);
+    free(local);
 }
 
 static void test_exit_codes(void **state)
@@ -688,6 +715,7 @@ int main(void)
         TU_TEST_SERVED(test_timeout_tells_continue),
         TU_TEST_SERVED(test_server_killed_mid_get_tells_continue),
         TU_TEST_SERVED(test_server_killed_mid_put_tells_continue),
+        TU_TEST_SERVED(test_interrupt_of_small_get_tells_no_continue),
         TU_TEST_FIXTURE(test_help_and_version),
         TU_TEST_FIXTURE(test_integrity_failure_keeps_nothing),
     };

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -734,6 +735,22 @@ static void test_partials_expire_not_at_every_upload(void **state)
     free(held);
 }
 
+/* Session A, which wrote "A's bytes", publishes or gives up; then B, which
+ * wrote "B's", publishes: each publishes its own bytes, and A's end leaves
+ * B's upload whole. */
+static void a_then_b(struct fixture *f, struct ft_upload *a, struct ft_upload *b,
+                     bool a_publishes)
+{
+    if (a_publishes) {
+        assert_int_equal(ft_store_upload_commit(f->st, a), FT_OK);
+        assert_file_is(f->root, "raced", "A's bytes");
+    } else {
+        ft_store_upload_abort(f->st, a);
+    }
+    assert_int_equal(ft_store_upload_commit(f->st, b), FT_OK);
+    assert_file_is(f->root, "raced", "B's");
+}
+
 /* Session A holds the kept upload of a name; by its time it has expired
  * when the expiry runs; then session B starts the same name's resumable
  * upload. A's part is A's to the end: the expiry leaves it, B gets a
@@ -762,14 +779,7 @@ static void race_expiry(struct fixture *f, const char *key, bool a_publishes)
     assert_int_equal(b.have, 0);
     assert_int_equal(ft_store_upload_write(&b.up, "B's", 3), FT_OK);
 
-    if (a_publishes) {
-        assert_int_equal(ft_store_upload_commit(f->st, &a.up), FT_OK);
-        assert_file_is(f->root, "raced", "A's bytes");
-    } else {
-        ft_store_upload_abort(f->st, &a.up);
-    }
-    assert_int_equal(ft_store_upload_commit(f->st, &b.up), FT_OK);
-    assert_file_is(f->root, "raced", "B's");
+    a_then_b(f, &a.up, &b.up, a_publishes);
     free(part);
 }
 
@@ -779,6 +789,100 @@ static void test_expiry_race_leaves_each_session_its_own(void **state)
 
     race_expiry(f, "a60a", false);
     race_expiry(f, "a60b", true);
+}
+
+/* A pause inside the store, between a session's open of a kept upload and
+ * its lock: the test's fcntl stands in for libc's for the whole program,
+ * and calls lock_hook (once) before the first lock taken on the file
+ * whose inode is lock_hook_ino. Every other call goes straight through. */
+static void (*lock_hook)(void *);
+static void *lock_hook_ctx;
+static ino_t lock_hook_ino;
+
+int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    void *arg = NULL;
+    struct stat sb;
+    void (*hook)(void *) = lock_hook;
+
+    /* The commands that take no third argument; every other takes one. */
+    if (cmd != F_GETFD && cmd != F_GETFL && cmd != F_GETOWN && cmd != F_GETSIG &&
+        cmd != F_GETLEASE && cmd != F_GETPIPE_SZ && cmd != F_GET_SEALS) {
+        va_start(ap, cmd);
+        arg = va_arg(ap, void *); /* as glibc's own fcntl reads it */
+        va_end(ap);
+    }
+    if (cmd == F_OFD_SETLK && hook != NULL && fstat(fd, &sb) == 0 &&
+        sb.st_ino == lock_hook_ino) {
+        lock_hook = NULL;
+        hook(lock_hook_ctx);
+    }
+    return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+/* What runs in session A's pause: its kept upload ages past the ttl, the
+ * expiry runs, and session B begins the same upload. */
+struct opened_then_expired {
+    struct fixture *f;
+    const char *part, *key;
+    struct kept_try b;
+};
+
+static void expire_then_begin_b(void *ctx)
+{
+    struct opened_then_expired *r = ctx;
+    struct timespec old[2] = { { 0, UTIME_OMIT }, { time(NULL) - 7200, 0 } };
+
+    assert_int_equal(utimensat(AT_FDCWD, r->part, old, 0), 0);
+    ft_store_expire_partials(r->f->st, 3600);
+    assert_false(tu_exists(r->part)); /* nobody held it yet */
+    r->b.st = r->f->st;
+    assert_int_equal(ft_store_upload_begin_kept(r->f->st, "raced", r->key, 3600,
+                                                &r->b.up, &r->b.have), FT_OK);
+    assert_int_equal(ft_store_upload_write(&r->b.up, "B's", 3), FT_OK);
+}
+
+/* Session A opens a kept upload just before it expires: between A's open
+ * and A's lock, the expiry removes it and session B makes a new one under
+ * the same name. A finds, after its lock, that the name no longer leads to
+ * what it opened, and takes a temporary of its own: whatever A then does
+ * (gives up, or publishes) never deletes B's upload nor publishes B's
+ * bytes. Without that check A would write into the removed file under
+ * B's name, and its abort delete B's upload, its commit publish B's
+ * bytes. */
+static void opened_just_before_expiry(struct fixture *f, const char *key,
+                                      bool a_publishes)
+{
+    struct opened_then_expired r = { .f = f, .key = key };
+    struct ft_upload a;
+    struct stat sb;
+    uint64_t have = 1;
+    char name[64];
+    char *part;
+
+    snprintf(name, sizeof(name), ".ft/partial/part-%s", key);
+    r.part = part = tu_path(f->root, name);
+    keep_part(f, key, 5, time(NULL));
+    assert_int_equal(stat(part, &sb), 0);
+    lock_hook_ino = sb.st_ino;
+    lock_hook_ctx = &r;
+    lock_hook = expire_then_begin_b;
+    assert_int_equal(ft_store_upload_begin_kept(f->st, "raced", key, 3600, &a, &have),
+                     FT_OK);
+    assert_null(lock_hook); /* the pause came */
+    assert_int_equal(have, 0);
+    assert_int_equal(ft_store_upload_write(&a, "A's bytes", 9), FT_OK);
+    a_then_b(f, &a, &r.b.up, a_publishes);
+    free(part);
+}
+
+static void test_opened_just_before_expiry(void **state)
+{
+    struct fixture *f = *state;
+
+    opened_just_before_expiry(f, "b60a", false);
+    opened_just_before_expiry(f, "b60b", true);
 }
 
 /* The second open must not clean up temporaries of the first, live,
@@ -1459,6 +1563,7 @@ int main(void)
         T(test_partials_bounded),
         T(test_partials_expire_not_at_every_upload),
         T(test_expiry_race_leaves_each_session_its_own),
+        T(test_opened_just_before_expiry),
         T(test_symlink_out_refused),
         T(test_relative_and_dangling_links),
         T(test_fifo_refused_without_blocking),

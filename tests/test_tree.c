@@ -423,6 +423,15 @@ static void test_get_tree_refuses_link_in_the_way(void **state)
     free(escaped);
 }
 
+/* Writes text to dir/name, making the folders name holds. */
+static void write_text_in(const char *dir, const char *name, const char *text)
+{
+    char *p = file_in(dir, name);
+
+    tu_write_bytes(p, text, strlen(text));
+    free(p);
+}
+
 /* A file where get -r needs a folder, and a folder where it needs a file:
  * each failure says which stands where (not "Not a directory"), and the
  * rest arrives. A destination folder that is not there is said to be
@@ -430,34 +439,19 @@ static void test_get_tree_refuses_link_in_the_way(void **state)
 static void test_get_tree_says_what_stands_in_the_way(void **state)
 {
     struct session s;
-    char *src, *dest, *p;
-    struct ft_tree_item put, get;
+    struct ft_tree_item get = { .remote = "o" };
     bool file_told = false, folder_told = false;
+    char *dest, *p;
 
     (void)state;
     open_session(&s, 0);
-    src = tu_path(s.f.work, "src");
-    dest = tu_path(s.f.work, "dest");
-    put = (struct ft_tree_item){ .local = src, .remote = "o" };
-    get = (struct ft_tree_item){ .local = dest, .remote = "o" };
-    assert_int_equal(mkdir(src, 0755), 0);
-    p = file_in(src, "sub/x.txt");
-    tu_write_bytes(p, "x", 1);
-    free(p);
-    p = file_in(src, "y.txt");
-    tu_write_bytes(p, "y", 1);
-    free(p);
-    p = file_in(src, "z.txt");
-    tu_write_bytes(p, "z", 1);
-    free(p);
-    assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)), FT_OK);
+    get.local = dest = tu_path(s.f.work, "dest");
+    write_text_in(s.f.server.root, "o/sub/x.txt", "x");
+    write_text_in(s.f.server.root, "o/y.txt", "y");
+    write_text_in(s.f.server.root, "o/z.txt", "z");
     assert_int_equal(mkdir(dest, 0755), 0);
-    p = file_in(dest, "sub");
-    tu_write_bytes(p, "a file", 6);
-    free(p);
-    p = file_in(dest, "y.txt/inside");
-    tu_write_bytes(p, "a folder", 8);
-    free(p);
+    write_text_in(dest, "sub", "a file");
+    write_text_in(dest, "y.txt/inside", "a folder");
 
     fresh(&s);
     assert_int_equal(ft_client_get_tree(s.c, copy_of(&s, &get, 1, true)), FT_ERR_IO);
@@ -481,7 +475,6 @@ static void test_get_tree_says_what_stands_in_the_way(void **state)
     free(p);
 
     close_session(&s);
-    free(src);
     free(dest);
 }
 
@@ -885,13 +878,13 @@ static void test_put_tree_folder_swapped_for_link(void **state)
     free(secret);
     assert_int_equal(mkdir(src, 0755), 0);
     for (int i = 0; i < SWAPPED_FOLDERS; i++) {
-        char rel[32];
-        char *p;
+        char rel[32], *big;
 
         snprintf(rel, sizeof(rel), "d%02d/big", i);
-        p = file_in(src, rel);
-        tu_write_random(p, MIB + 1, (uint32_t)i); /* over what is pipelined */
-        free(p);
+        big = file_in(src, rel);
+        /* over what is pipelined: its start is told before the walk goes on */
+        tu_write_random(big, MIB + 1, (uint32_t)i);
+        free(big);
     }
     s.ev.start = on_start_swap_folders;
     s.ev.ctx = s.opt.progress_ctx = &w;

@@ -844,6 +844,7 @@ static void test_peer_hangs_up_mid_frame(void **state)
     struct file_sink sink;
     static const uint8_t partial[] = { 0, 0, 0, 10, FT_MSG_DATA, 'a', 'b' };
 
+    f->rcv.keepalives = true; /* past the handshake, as a transfer is */
     assert_int_equal(write(f->snd.fd, partial, sizeof(partial)),
                      (ssize_t)sizeof(partial));
     ft_conn_free(&f->snd);

@@ -38,11 +38,8 @@ enum ft_err ft_frame_write_more(int fd, uint8_t type, const void *payload,
 
 /* Receives one frame into buf, whose capacity cap is the largest payload
  * accepted: the length is checked against it before any payload byte is
- * read. Returns FT_ERR_CLOSED when the stream ends before a frame or
- * inside its payload (the peer went: a frame cut off is a lost connection,
- * not a malformed one), FT_ERR_PROTOCOL when it ends inside the 5-byte
- * header (out->header then holds what came, the rest zero: too little to
- * tell an ft peer cut off from a stranger), FT_ERR_FRAME_TOO_BIG when the
+ * read. Returns FT_ERR_CLOSED when the stream ends cleanly before a frame,
+ * FT_ERR_PROTOCOL when it ends inside one, FT_ERR_FRAME_TOO_BIG when the
  * announced length exceeds cap (out->len then holds it), FT_ERR_TIMEOUT
  * when the frame does not arrive in time. */
 enum ft_err ft_frame_read(int fd, void *buf, size_t cap, struct ft_frame *out,

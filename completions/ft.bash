@@ -52,15 +52,15 @@ _ft()
     local commands="serve put get ls rm mv stat mkdir keygen"
     local client_opts="-H --host -p --port --token-file --server-key
         --plaintext --connect-timeout --timeout --cipher -q --quiet -h --help"
-    local serve_opts="-r --root -H --host -p --port --max-clients
+    local serve_opts="-r --root -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
         --read-only --key-file --token-file --allow-plaintext --partial-ttl
         --max-rate -h --help"
     # Options that take a value in the next word (or after '='); -r is
     # serve's --root, elsewhere --recursive.
     local client_values="-H --host -p --port --token-file --server-key
-        --connect-timeout --timeout --cipher --limit-rate"
-    local serve_values="-r --root -H --host -p --port --max-clients
+        --connect-timeout --timeout --cipher --limit-rate -P --streams"
+    local serve_values="-r --root -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
         --key-file --token-file --partial-ttl --max-rate"
 
@@ -111,7 +111,7 @@ _ft()
         ;;
     put | get)
         opts="-r --recursive -z --compress --no-verify --limit-rate --continue
-            --json $client_opts"
+            -P --streams --json $client_opts"
         ;;
     ls) opts="-r --recursive --json $client_opts" ;;
     rm) opts="-r --recursive $client_opts" ;;

@@ -19,6 +19,8 @@ static const char serve_help[] =
     "  -H, --host ADDR         address to listen on (default 127.0.0.1; '::' for all)\n"
     "  -p, --port N            port (default 65432; 0 picks a free one)\n"
     "      --max-clients N     connections served at once (default 64)\n"
+    "      --max-streams N     connections one transfer may use, 1 to 16\n"
+    "                          (default 8; each counts as a client)\n"
     "      --max-file-size N   largest upload accepted, e.g. 10G (default none)\n"
     "      --idle-timeout S    drop a client silent for S seconds (default 300)\n"
     "      --handshake-timeout S  drop a client that has not said hello (default 10)\n"

@@ -28,7 +28,10 @@
     "      --continue      go on with an interrupted transfer: the part\n"      \
     "                      already there is checked chunk by chunk (BLAKE2b)\n" \
     "                      and sending resumes at the first chunk that\n"       \
-    "                      differs; the whole file is verified at the end\n"
+    "                      differs; the whole file is verified at the end\n"   \
+    "  -P, --streams N     connections for one large file (1 to 16); by\n"     \
+    "                      default ft decides: one on a short path, more on\n" \
+    "                      a long one while each adds speed\n"
 
 static const char put_help[] =
     "usage: ft put [OPTIONS] LOCAL [REMOTE]\n"

@@ -99,6 +99,18 @@ def mkdir(name, flags=0):
     return frame(21, struct.pack('>I', flags) + s(name))
 
 
+def stripe(offset, length):
+    return frame(24, struct.pack('>QI', offset, length))
+
+
+def join(ticket=bytes(16), proof=bytes(32)):
+    return frame(23, ticket + proof)
+
+
+UNIT = 1024 * 1024
+STRIPED = 0x20
+
+
 def write(folder, seeds):
     os.makedirs(folder, exist_ok=True)
     for name, content in seeds.items():
@@ -126,6 +138,13 @@ write('corpus/server', {
     'resume-put': hello() + put(b'p', 5, 2 | 4 | 8) + resume_at(0) + data(c) + end(c),
     'mkdir': hello(PLAIN | 0x40) + mkdir(b'd/e/f', 1) + mkdir(b'd') + mkdir(b'd/e/f', 1)
              + mkdir(b'g/h') + mkdir(b'../x', 1) + mkdir(b'.ft/x', 1) + ls(b'd', 1) + rm(b'd', 1),
+    # A file of one unit goes as usual after STREAMS 0; one of two units
+    # takes STRIPEs (its short last unit, then one off the grid); a JOIN
+    # of a transfer that does not exist is refused.
+    'striped': hello(PLAIN | 0x80) + put(b's', 5, 2 | STRIPED) + data(c) + end(c)
+               + put(b't', UNIT + 1, 2 | STRIPED) + stripe(UNIT, 1) + data(b'x')
+               + stripe(3, 1) + data(b'y'),
+    'join': hello(PLAIN | 0x80) + join(),
     'http': b'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
     'text': b'Hello, Server! This is Client.\n',
     'huge-length': b'\xff\xff\xff\xff\x01',

@@ -233,7 +233,8 @@ static void relay_stop(struct relay *r)
 
 /* One joined stream cut mid-transfer: the transfer fails cleanly, nothing
  * is published under the name; put --continue then finishes it from what
- * the server kept, and a get cut the same way leaves no file behind. */
+ * the server kept. A get cut the same way leaves no file behind, and
+ * get --continue finishes it from its part. */
 static void test_stream_cut_then_resumed(void **state)
 {
     struct tu_fixture *f = *state;
@@ -281,6 +282,13 @@ static void test_stream_cut_then_resumed(void **state)
     ft_client_close(c);
     relay_stop(&r);
     assert_false(tu_exists(back));
+    /* get --continue finishes it from the part the cut left. */
+    c = tu_connect(f->server.port, NULL);
+    opt.resume = true;
+    assert_int_equal(ft_client_get_file(c, "cut", back, &opt, &t), FT_OK);
+    assert_true(t.resumed_from >= FT_RESUME_CHUNK_BYTES);
+    assert_true(tu_files_equal(src, back));
+    ft_client_close(c);
     free(src);
     free(back);
 }

@@ -459,17 +459,21 @@ void cli_report_done(struct cli_report *r, const struct ft_transfer *t)
             fprintf(r->json, "\"%s\"", t->digest_hex);
         else
             fputs("null", r->json);
-        fprintf(r->json, ",\"verified\":%s", t->verified ? "true" : "false");
+        fprintf(r->json, ",\"verified\":%s,\"streams\":%u",
+                t->verified ? "true" : "false", t->streams > 0 ? t->streams : 1);
         json_end(r->json);
         return;
     }
     clear_line(r);
     if (!r->quiet) {
         char name[FT_PATH_MAX * 4 + 8];
+        char over[32] = ""; /* a striped transfer's connections */
 
+        if (t->streams > 1)
+            snprintf(over, sizeof(over), " over %u connections", t->streams);
         ft_name_quote(r->name, strlen(r->name), name, sizeof(name));
-        fprintf(stderr, "%s %s: %" PRIu64 " bytes in %.3f s (%.1f MB/s)%s\n",
-                r->op, name, t->bytes, t->seconds, cli_transfer_rate(t) / 1e6,
+        fprintf(stderr, "%s %s: %" PRIu64 " bytes in %.3f s (%.1f MB/s%s)%s\n",
+                r->op, name, t->bytes, t->seconds, cli_transfer_rate(t) / 1e6, over,
                 t->verified ? ", BLAKE2b-256 verified" : ", not verified");
     }
 }

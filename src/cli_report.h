@@ -71,7 +71,8 @@ struct cli_report {
     "                        data flows, {\"event\":\"progress\",\"bytes\":N,\n"  \
     "                        \"rate\":BYTES_PER_S} at most 4 a second, then\n"  \
     "                      {\"event\":\"done\",\"bytes\":N,\"seconds\":S,\n"        \
-    "                        \"digest\":HEX|null,\"verified\":true|false} or\n"  \
+    "                        \"digest\":HEX|null,\"verified\":true|false,\n"  \
+    "                        \"streams\":N} (connections used) or\n"          \
     "                      {\"event\":\"error\",\"class\":C,\"message\":S,\n"      \
     "                        \"exit_code\":N} with C usage, connect, refused,\n" \
     "                        local_io, integrity or connection. A failure is\n" \

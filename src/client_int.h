@@ -105,12 +105,13 @@ bool ft_client_stripes_wanted(struct ft_client *c,
 /* After READY (and the resume exchange, if any) of a request made with
  * FT_XFER_STRIPED: reads STREAMS and, when the server stripes the
  * transfer, moves fd's content from offset over the streams (sending:
- * then END; receiving: up to END, checked); *striped is false when the
- * server does not stripe it, and the data then moves as for any request. */
+ * then END; receiving: up to END, checked), *streams the connections that
+ * carried it; *streams is 0 when the server does not stripe it, and the
+ * data then moves as for any request. */
 enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
                                    uint32_t flags, uint64_t size, uint64_t offset,
                                    const struct ft_transfer_options *opt,
-                                   struct ft_xfer_result *res, bool *striped);
+                                   struct ft_xfer_result *res, unsigned *streams);
 
 /* Whether folder means the top of the store: nothing, or nothing but "/"
  * and "." ("/", ".", "./"), as a user who types `ft ls /` or `ft ls .`

@@ -40,6 +40,7 @@ struct stream {
     atomic_bool done;
     enum ft_err err;
     int fd;             /* a joined one's socket while open, under run.lock */
+    bool joined;        /* it joined: it carried (or could carry) units */
 };
 
 struct run {
@@ -55,6 +56,7 @@ struct run {
     atomic_uint running;
     pthread_mutex_t lock;
     int out_fd; /* receiving: where the units go */
+    unsigned used; /* connections that joined, the request's included */
 };
 
 /* The round trip of the connection's path, as TCP measured it so far. */
@@ -133,7 +135,8 @@ static enum ft_err join_and_move(struct run *r, struct stream *w)
     stream_fd(r, w, j->conn.fd);
     memcpy(join.u.join.ticket, r->ticket, sizeof(r->ticket));
     ft_stripes_join_proof(r->secret, &j->conn, join.u.join.proof);
-    if (ft_client_request(j, &join, FT_MSG_DONE, &m) == FT_OK)
+    w->joined = ft_client_request(j, &join, FT_MSG_DONE, &m) == FT_OK;
+    if (w->joined)
         err = r->sending ? ft_stripes_send(&j->conn, &r->st)
                          : receive_units(j, &r->st);
     stream_fd(r, w, -1);
@@ -198,6 +201,7 @@ static bool add_stream(struct run *r, bool main)
     w->main = main;
     w->err = FT_OK;
     w->fd = -1;
+    w->joined = main;
     atomic_store(&w->done, false);
     atomic_fetch_add(&r->running, 1);
     if (pthread_create(&w->tid, NULL, stream_main, w) != 0) {
@@ -265,6 +269,7 @@ static enum ft_err run_streams(struct run *r, unsigned want, bool adapt,
         pthread_join(r->streams[i].tid, NULL);
         if (err == FT_OK)
             err = r->streams[i].err;
+        r->used += r->streams[i].joined;
     }
     return err;
 }
@@ -277,7 +282,7 @@ static enum ft_err write_at(void *ctx, const void *buf, size_t n, uint64_t off)
 enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
                                     uint32_t flags, uint64_t size, uint64_t offset,
                                     const struct ft_transfer_options *opt,
-                                    struct ft_xfer_result *res, bool *striped)
+                                    struct ft_xfer_result *res, unsigned *streams)
 {
     struct run *r = NULL;
     struct ft_msg m;
@@ -285,8 +290,8 @@ enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
     unsigned first;
     enum ft_err err = ft_client_read_answer(c, FT_MSG_STREAMS, &m);
 
-    *striped = err == FT_OK && m.u.streams.streams > 0;
-    if (!*striped)
+    *streams = 0;
+    if (err != FT_OK || m.u.streams.streams == 0)
         return err;
     r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -316,6 +321,7 @@ enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
         err = run_streams(r, first, want == 0, opt);
     if (err == FT_OK && sending)
         err = ft_stripes_send_end(&c->conn, &r->st, flags, NULL, res);
+    *streams = r->used;
     /* The server waits on the request's connection: tell it why not. */
     if (err != FT_OK && sending && c->conn.peer_code == FT_OK && !c->conn.mid_frame)
         ft_conn_send_error(&c->conn, err, "client: a stream of the transfer "

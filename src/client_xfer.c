@@ -114,11 +114,12 @@ static const struct ft_xfer_opts *watch(const struct ft_transfer_options *opt,
 }
 
 static void report(struct ft_transfer *out, const struct ft_xfer_result *res,
-                   int64_t started_ms)
+                   int64_t started_ms, unsigned streams)
 {
     if (out == NULL)
         return;
     memset(out, 0, sizeof(*out));
+    out->streams = streams > 0 ? streams : 1;
     out->bytes = res->bytes;
     out->seconds = (double)(ft_io_now_ms() - started_ms) / 1000.0;
     out->verified = res->verified;
@@ -174,7 +175,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     struct progress_relay relay;
     uint64_t offset = 0, held = 0;
     int64_t started = ft_io_now_ms();
-    bool striped = false;
+    unsigned streams = 0; /* 0: not striped */
     enum ft_err err = ft_client_begin(c);
 
     if (err != FT_OK)
@@ -196,8 +197,8 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     errno = 0;
     if (req.u.put.flags & FT_XFER_STRIPED)
         err = ft_client_stripes_move(c, in_fd, true, req.u.put.flags, req.u.put.size,
-                                     offset, opt, &res, &striped);
-    if (err == FT_OK && !striped)
+                                     offset, opt, &res, &streams);
+    if (err == FT_OK && streams == 0)
         err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
                                 offset, NULL, watch(opt, &relay, req.u.put.size),
                                 &res);
@@ -215,7 +216,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
         return ft_client_fail(c, FT_ERR_PROTOCOL);
     /* The server compared our digest with its own before it said DONE. */
     res.verified = (req.u.put.flags & FT_XFER_VERIFY) != 0;
-    report(out, &res, started);
+    report(out, &res, started, streams);
     if (out != NULL) {
         out->resumed_from = offset;
         out->restarted = (req.u.put.flags & FT_XFER_RESUME) && held > 0 &&
@@ -319,7 +320,7 @@ enum ft_err ft_client_put_wait_tagged(struct ft_client *c,
         return ft_client_fail(c, c->conn.peer_code);
     if (reply.type != FT_MSG_DONE || reply.u.done.count != p->due[at].res.bytes)
         return ft_client_fail(c, FT_ERR_PROTOCOL);
-    report(out, &p->due[at].res, p->due[at].started);
+    report(out, &p->due[at].res, p->due[at].started, 1);
     return FT_OK;
 }
 
@@ -372,7 +373,7 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     struct progress_relay relay;
     int64_t started = ft_io_now_ms();
     uint64_t offset;
-    bool striped = false;
+    unsigned streams = 0; /* 0: not striped */
     enum ft_err err = sent ? FT_OK : ft_client_begin(c);
 
     if (err != FT_OK)
@@ -401,12 +402,13 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     if (req.u.get.flags & FT_XFER_STRIPED)
         err = ft_client_stripes_move(c, out_fd, false, req.u.get.flags,
                                      ready->u.ready.size, offset, opt, &res,
-                                     &striped);
-    if (err == FT_OK && !striped)
+                                     &streams);
+    if (err == FT_OK && streams == 0)
         err = ft_xfer_recv_from(&c->conn, req.u.get.flags, ready->u.ready.size,
                                 UINT64_MAX, offset, out_fd, write_to_fd, &out_fd,
                                 watch(opt, &relay, ready->u.ready.size), &res);
-    if (striped && err != FT_OK && err != FT_ERR_INTEGRITY)
+    if ((req.u.get.flags & FT_XFER_STRIPED) && err != FT_OK &&
+        err != FT_ERR_INTEGRITY)
         c->broken = true; /* the streams' data may still be on its way */
     if (err != FT_OK && err != FT_ERR_INTEGRITY && c->conn.peer_code != FT_OK)
         c->broken = true; /* the server hangs up after an ERROR mid-stream */
@@ -421,7 +423,7 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     err = sent ? FT_OK : ft_conn_send(&c->conn, &ack);
     if (err != FT_OK)
         return ft_client_fail(c, err);
-    report(out, &res, started);
+    report(out, &res, started, streams);
     if (out != NULL) {
         out->mtime = ready->u.ready.mtime;
         out->mode = ready->u.ready.mode;

@@ -80,6 +80,7 @@ static void test_four_streams_both_ways(void **state)
     char *src = tu_path(f->work, "src");
     char *back = tu_path(f->work, "back");
     char hex[FT_HASH_HEX_BYTES];
+    struct ft_transfer t;
     struct ft_stat st;
     struct ft_client *c;
 
@@ -94,8 +95,10 @@ static void test_four_streams_both_ways(void **state)
     file_digest_hex(src, hex);
     assert_string_equal(st.digest_hex, hex);
     atomic_store(&joins_logged, 0);
-    assert_int_equal(ft_client_get_file(c, "big", back, &opt, NULL), FT_OK);
+    assert_int_equal(ft_client_get_file(c, "big", back, &opt, &t), FT_OK);
     assert_true(atomic_load(&joins_logged) >= 1);
+    assert_true(t.streams >= 2 && t.streams <= 4);
+    assert_true(t.verified);
     assert_true(tu_files_equal(src, back));
     /* Compressed, and over more streams than units at the end. */
     opt.compress = true;

@@ -52,6 +52,7 @@ struct ft_transfer {
      * used (its source changed, or its first chunk differed). */
     uint64_t resumed_from;
     bool restarted;
+    unsigned streams; /* connections that carried it (--streams) */
 };
 
 /* Options of one put or get. */

@@ -270,13 +270,22 @@ static int client_cipher(void *args, const struct cli_option *o, const char *arg
     return 0;
 }
 
+/* Refuses an option of put and get on another command; 0 when it may go on. */
+static int transfer_only(const struct cli_client_args *a, const struct cli_option *o)
+{
+    if (a->cmd->transfer)
+        return 0;
+    return cli_report_usage(NULL, a->cmd->name, "%s does not take --%s",
+                            a->cmd->name, o->getopt.name);
+}
+
 static int client_limit_rate(void *args, const struct cli_option *o, const char *arg)
 {
     struct cli_client_args *a = args;
+    int rc = transfer_only(a, o);
 
-    if (!a->cmd->transfer)
-        return cli_report_usage(NULL, a->cmd->name, "%s does not take --%s",
-                                a->cmd->name, o->getopt.name);
+    if (rc != 0)
+        return rc;
     if (parse_size(arg, &a->xfer.rate_limit) != 0 || a->xfer.rate_limit == 0)
         return BAD_VALUE;
     return 0;
@@ -296,11 +305,9 @@ static int parse_count(const char *arg, uint64_t max, unsigned *out)
 static int client_streams(void *args, const struct cli_option *o, const char *arg)
 {
     struct cli_client_args *a = args;
+    int rc = transfer_only(a, o);
 
-    if (!a->cmd->transfer)
-        return cli_report_usage(NULL, a->cmd->name, "%s does not take --%s",
-                                a->cmd->name, o->getopt.name);
-    return parse_count(arg, FT_MAX_STREAMS, &a->xfer.streams);
+    return rc != 0 ? rc : parse_count(arg, FT_MAX_STREAMS, &a->xfer.streams);
 }
 
 #define CLIENT(field) offsetof(struct cli_client_args, field)

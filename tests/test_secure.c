@@ -356,21 +356,12 @@ out:
 static void relay_start(struct relay *r, uint16_t server_port,
                         enum relay_mode mode, uint8_t type, unsigned nth)
 {
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    socklen_t len = sizeof(sa);
-
     memset(r, 0, sizeof(*r));
     r->mode = mode;
     r->type = type;
     r->nth = nth;
     r->server_port = server_port;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    r->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(r->listen_fd >= 0);
-    assert_int_equal(bind(r->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(r->listen_fd, 1), 0);
-    assert_int_equal(getsockname(r->listen_fd, (struct sockaddr *)&sa, &len), 0);
-    r->port = ntohs(sa.sin_port);
+    r->listen_fd = tu_listen_loopback(1, &r->port);
     assert_int_equal(pipe2(r->stop_pipe, O_CLOEXEC), 0);
     atomic_store(&r->finished, false);
     assert_int_equal(pthread_create(&r->thread, NULL, relay_main, r), 0);

@@ -8,9 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -203,21 +201,12 @@ static void *acceptor_main(void *arg)
 static void relay_start(struct relay *r, uint16_t target, uint64_t hold, int cut,
                         uint64_t cut_after)
 {
-    struct sockaddr_in a = { .sin_family = AF_INET };
-    socklen_t len = sizeof(a);
-
     memset(r, 0, sizeof(*r));
     r->target = target;
     r->hold = hold;
     r->cut = cut;
     r->cut_after = cut_after;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    r->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(r->listen_fd >= 0);
-    assert_int_equal(bind(r->listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(r->listen_fd, 16), 0);
-    assert_int_equal(getsockname(r->listen_fd, (struct sockaddr *)&a, &len), 0);
-    r->port = ntohs(a.sin_port);
+    r->listen_fd = tu_listen_loopback(RELAY_MAX, &r->port);
     assert_int_equal(pthread_create(&r->acceptor, NULL, acceptor_main, r), 0);
 }
 

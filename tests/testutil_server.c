@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -291,6 +294,21 @@ struct ft_client *tu_connect(uint16_t port, const struct ft_client_config *cfg)
     if (tu_try_connect(&c, port, cfg, err, sizeof(err)) != FT_OK)
         fail_msg("connect to port %u: %s", (unsigned)port, err);
     return c;
+}
+
+int tu_listen_loopback(int backlog, uint16_t *port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(fd, backlog) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        tu_die("listen on 127.0.0.1");
+    *port = ntohs(sa.sin_port);
+    return fd;
 }
 
 int tu_connect_raw(uint16_t port)

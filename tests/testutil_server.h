@@ -98,6 +98,10 @@ enum ft_err tu_try_connect(struct ft_client **c, uint16_t port,
 /* The same, failing the test (from its own thread only) when it cannot. */
 struct ft_client *tu_connect(uint16_t port, const struct ft_client_config *cfg);
 
+/* A socket listening on a free port of 127.0.0.1 (blocking, backlog
+ * backlog), *port its number: a test's own relay or fake server. */
+int tu_listen_loopback(int backlog, uint16_t *port);
+
 /* Connects a raw socket to 127.0.0.1:port, for hand-built frames. */
 int tu_connect_raw(uint16_t port);
 

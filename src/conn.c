@@ -194,6 +194,11 @@ enum ft_err ft_conn_recv_into(struct ft_conn *c, uint8_t *buf, size_t cap,
     return recv_frame(c, buf, cap, m, timeout_ms, true);
 }
 
+enum ft_err ft_conn_recv_any(struct ft_conn *c, struct ft_msg *m, int timeout_ms)
+{
+    return recv_frame(c, c->buf, c->max_payload, m, timeout_ms, false);
+}
+
 /* Receives one message; with skip_heartbeats, KEEPALIVEs are taken and the
  * wait starts over, otherwise a KEEPALIVE is returned like any message. */
 static enum ft_err recv_frame(struct ft_conn *c, uint8_t *buf, size_t cap,

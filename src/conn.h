@@ -98,6 +98,11 @@ enum ft_err ft_conn_recv(struct ft_conn *c, struct ft_msg *m, int timeout_ms);
 enum ft_err ft_conn_recv_into(struct ft_conn *c, uint8_t *buf, size_t cap,
                               struct ft_msg *m, int timeout_ms);
 
+/* The same as ft_conn_recv, but a KEEPALIVE is returned like any other
+ * message: for a caller that waits in slices and looks at other things
+ * between them (another stream's failure). */
+enum ft_err ft_conn_recv_any(struct ft_conn *c, struct ft_msg *m, int timeout_ms);
+
 /* Tells the peer we are alive but busy (a long fsync, a hash): it resets
  * the peer's wait for our next frame. */
 enum ft_err ft_conn_send_keepalive(struct ft_conn *c);

@@ -201,6 +201,10 @@ enum ft_err ft_stripes_send(struct ft_conn *c, struct ft_stripes *st)
     }
     while (claim(st, &off, &len)) {
         err = send_unit(c, st, off, len, deflating ? &z : NULL, buf, zbuf);
+        /* The receiver says nothing while units come, unless it fails (a
+         * full disk): then its ERROR is why. */
+        if (err == FT_OK)
+            err = ft_conn_poll_error(c);
         if (err != FT_OK)
             break;
     }
@@ -450,8 +454,13 @@ static enum ft_err next_message(struct ft_conn *c, struct ft_stripes *st,
 
         if (err != FT_OK)
             return err;
-        if (ft_conn_input_waits(c, FAILURE_CHECK_MS))
-            return ft_conn_recv(c, m, c->timeout_ms);
+        if (ft_conn_input_waits(c, FAILURE_CHECK_MS)) {
+            /* A heartbeat is no message, but says the peer lives. */
+            err = ft_conn_recv_any(c, m, c->timeout_ms);
+            if (err != FT_OK || m->type != FT_MSG_KEEPALIVE)
+                return err;
+            deadline = ft_io_deadline(c->timeout_ms);
+        }
         if (c->timeout_ms > 0 && ft_io_now_ms() > deadline)
             return FT_ERR_TIMEOUT;
     }

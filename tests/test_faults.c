@@ -402,6 +402,7 @@ static void test_cut_off_download_keeps_part_only_if_resumable(void **state)
 static void full_disk_child(const char *mnt, const char *big, const char *small)
 {
     struct ft_server_config cfg = { .idle_timeout_ms = WAIT_MS };
+    const struct ft_transfer_options striped = { .streams = 4 };
     struct tu_server t;
     struct ft_client *c;
     char *stored, *tmp;
@@ -434,6 +435,22 @@ static void full_disk_child(const char *mnt, const char *big, const char *small)
         close(fd);
         if (rc != FT_ERR_NO_SPACE)
             fprintf(stderr, "full disk: put: %s (%s)\n", ft_err_name(rc),
+                    ft_client_error(c));
+        CHILD_CHECK(rc == FT_ERR_NO_SPACE);
+        CHILD_CHECK(strstr(ft_client_error(c), "no space left on server") != NULL);
+        ft_client_close(c);
+        CHILD_CHECK(tu_wait_count(tmp, 0, WAIT_MS));
+        CHILD_CHECK(!tu_exists(stored));
+
+        /* The same over four connections: the stream that meets the full
+         * disk is not the one the client hears on, and it still hears why. */
+        CHILD_CHECK(tu_try_connect(&c, t.port, &patient, err, sizeof(err)) == FT_OK);
+        fd = open(big, O_RDONLY | O_CLOEXEC);
+        CHILD_CHECK(fd >= 0);
+        rc = ft_client_put(c, fd, 4 * MIB, "big", &striped, NULL);
+        close(fd);
+        if (rc != FT_ERR_NO_SPACE)
+            fprintf(stderr, "full disk: striped put: %s (%s)\n", ft_err_name(rc),
                     ft_client_error(c));
         CHILD_CHECK(rc == FT_ERR_NO_SPACE);
         CHILD_CHECK(strstr(ft_client_error(c), "no space left on server") != NULL);

@@ -26,13 +26,15 @@
 #define SIZE (3u * 1024u * 1024u)
 #define RATE (2u * 1024u * 1024u) /* bytes per second */
 
-/* --limit-rate on put and get, and the server's --max-rate: each transfer
- * takes at least its size over the rate. */
+/* --limit-rate on put and get (over one connection or several), and the
+ * server's --max-rate: each transfer takes at least its size over the
+ * rate. */
 static void test_rate_limits_are_lower_bounds(void **state)
 {
     struct ft_server_config limited = { .max_rate = RATE };
     struct ft_transfer_options opt = { .rate_limit = RATE };
     struct tu_fixture *f = *state;
+    struct ft_transfer t;
     char *src = tu_path(f->work, "src");
     char *back = tu_path(f->work, "back");
     struct ft_client *c;
@@ -49,6 +51,19 @@ static void test_rate_limits_are_lower_bounds(void **state)
     t0 = ft_io_now_ms();
     assert_int_equal(ft_client_get_file(c, "f", back, &opt, NULL), FT_OK);
     assert_true(ft_io_now_ms() - t0 >= (int64_t)SIZE * 1000 / RATE);
+    assert_true(tu_files_equal(src, back));
+    /* Over four connections the limit holds for all of them together. */
+    opt.streams = 4;
+    fd = open(src, O_RDONLY);
+    t0 = ft_io_now_ms();
+    assert_int_equal(ft_client_put(c, fd, SIZE, "f", &opt, &t), FT_OK);
+    assert_true(ft_io_now_ms() - t0 >= (int64_t)SIZE * 1000 / RATE);
+    assert_true(t.streams > 1);
+    close(fd);
+    t0 = ft_io_now_ms();
+    assert_int_equal(ft_client_get_file(c, "f", back, &opt, &t), FT_OK);
+    assert_true(ft_io_now_ms() - t0 >= (int64_t)SIZE * 1000 / RATE);
+    assert_true(t.streams > 1);
     assert_true(tu_files_equal(src, back));
     ft_client_close(c);
     tu_server_stop(&f->server);

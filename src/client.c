@@ -572,17 +572,30 @@ void ft_listing_free(struct ft_listing *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* Each request on a name: its message, and the flags it carries. */
+static const struct {
+    enum ft_msg_type type;
+    uint32_t flags;
+} name_ops[] = {
+    [FT_NAME_STAT] = { FT_MSG_STAT, 0 },
+    [FT_NAME_STAT_QUICK] = { FT_MSG_STAT, FT_STAT_NO_HASH },
+    [FT_NAME_REMOVE] = { FT_MSG_DELETE, 0 },
+    [FT_NAME_REMOVE_TREE] = { FT_MSG_DELETE, FT_TREE_RECURSIVE },
+    [FT_NAME_MOVE] = { FT_MSG_MOVE, 0 },
+    [FT_NAME_MKDIR] = { FT_MSG_MKDIR, 0 },
+    [FT_NAME_MKDIR_PARENTS] = { FT_MSG_MKDIR, FT_MKDIR_PARENTS },
+};
+
 /* Why the request r is not to be sent at all (the error is then set), or
  * FT_OK: an unknown one, or a MKDIR, which a server too old for it would
  * take for a broken peer. */
 static enum ft_err name_unsendable(struct ft_client *c, const struct ft_name_request *r)
 {
-    if ((unsigned)r->op > FT_NAME_MKDIR_PARENTS) {
+    if ((size_t)r->op >= sizeof(name_ops) / sizeof(*name_ops)) {
         ft_client_set_error(c, "unknown request on a name");
         return FT_ERR_USAGE;
     }
-    if ((r->op == FT_NAME_MKDIR || r->op == FT_NAME_MKDIR_PARENTS) &&
-        !(c->features & FT_FEATURE_MKDIR)) {
+    if (name_ops[r->op].type == FT_MSG_MKDIR && !(c->features & FT_FEATURE_MKDIR)) {
         ft_client_set_error(c, "the server is too old to make folders: it does "
                                "not know MKDIR");
         return FT_ERR_VERSION;
@@ -590,45 +603,40 @@ static enum ft_err name_unsendable(struct ft_client *c, const struct ft_name_req
     return FT_OK;
 }
 
-static void put_name(struct ft_bytes *b, const char *name)
+static struct ft_bytes name_bytes(const char *name)
 {
-    b->ptr = (const uint8_t *)name;
-    b->len = strlen(name);
+    struct ft_bytes b = { (const uint8_t *)name, strlen(name) };
+
+    return b;
 }
 
 /* Sends the request r. */
 static enum ft_err send_name_request(struct ft_client *c, const struct ft_name_request *r)
 {
     struct ft_msg req;
+    uint32_t flags = name_ops[r->op].flags;
     enum ft_err err;
 
     memset(&req, 0, sizeof(req));
-    switch (r->op) {
-    case FT_NAME_STAT:
-    case FT_NAME_STAT_QUICK:
-        req.type = FT_MSG_STAT;
-        put_name(&req.u.stat.name, r->name);
+    req.type = name_ops[r->op].type;
+    switch (req.type) {
+    case FT_MSG_STAT:
         /* A server from before STAT had flags refuses them; those that
          * know PIPELINE know NO_HASH too. */
-        req.u.stat.flags = r->op == FT_NAME_STAT_QUICK && ft_client_can_pipeline(c)
-                               ? FT_STAT_NO_HASH : 0;
+        req.u.stat.flags = ft_client_can_pipeline(c) ? flags : 0;
+        req.u.stat.name = name_bytes(r->name);
         break;
-    case FT_NAME_REMOVE:
-    case FT_NAME_REMOVE_TREE:
-        req.type = FT_MSG_DELETE;
-        put_name(&req.u.del.name, r->name);
-        req.u.del.flags = r->op == FT_NAME_REMOVE_TREE ? FT_TREE_RECURSIVE : 0;
+    case FT_MSG_DELETE:
+        req.u.del.flags = flags;
+        req.u.del.name = name_bytes(r->name);
         break;
-    case FT_NAME_MOVE:
-        req.type = FT_MSG_MOVE;
-        put_name(&req.u.move.from, r->name);
-        put_name(&req.u.move.to, r->to);
+    case FT_MSG_MOVE:
+        req.u.move.from = name_bytes(r->name);
+        req.u.move.to = name_bytes(r->to);
         break;
-    case FT_NAME_MKDIR:
-    case FT_NAME_MKDIR_PARENTS:
-        req.type = FT_MSG_MKDIR;
-        put_name(&req.u.mkdir.name, r->name);
-        req.u.mkdir.flags = r->op == FT_NAME_MKDIR_PARENTS ? FT_MKDIR_PARENTS : 0;
+    default:
+        req.u.mkdir.flags = flags;
+        req.u.mkdir.name = name_bytes(r->name);
         break;
     }
     err = ft_conn_send(&c->conn, &req);
@@ -639,7 +647,7 @@ static enum ft_err send_name_request(struct ft_client *c, const struct ft_name_r
 static enum ft_err read_name_answer(struct ft_client *c, const struct ft_name_request *r,
                                     struct ft_name_answer *a)
 {
-    bool stat = r->op == FT_NAME_STAT || r->op == FT_NAME_STAT_QUICK;
+    bool stat = name_ops[r->op].type == FT_MSG_STAT;
     struct ft_msg reply;
     enum ft_err err;
 

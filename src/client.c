@@ -672,7 +672,8 @@ struct names_run {
     const struct ft_name_request *reqs;
     size_t n, sent, told, window;
     enum ft_err unsent[FT_NAMES_WINDOW];
-    bool stopped; /* by the caller, or by a lost connection */
+    bool stopped;  /* nothing more is sent: the caller stopped, or the link */
+    bool dropping; /* the caller stopped: the answers due are not told */
 };
 
 /* Sends requests ahead until the window is full; they leave together. */
@@ -711,7 +712,8 @@ static enum ft_err names_take(struct names_run *r, struct ft_name_answer *a)
         return why != FT_OK ? why : ft_client_fail(r->c, unsent);
     }
     if (r->c->broken) {
-        ft_client_set_error(r->c, "the connection was lost by an earlier request");
+        ft_client_set_error(r->c, "the connection was lost before the server "
+                                  "answered");
         return FT_ERR_CLOSED;
     }
     return read_name_answer(r->c, q, a);
@@ -734,50 +736,41 @@ enum ft_err ft_client_names(struct ft_client *c, const struct ft_name_request *r
         return first;
     while (r.told < n) {
         struct ft_name_answer a;
-        bool dropped;
         enum ft_err err;
 
         names_send_ahead(&r);
         if (r.told == r.sent)
             break; /* stopped: nothing more is due */
-        dropped = r.stopped;
         err = names_take(&r, &a);
-        if (!dropped && (first == FT_OK || (err != FT_OK && c->broken)))
-            first = err;
-        if (!dropped && fn(ctx, r.told - 1, err, &a) != 0)
-            r.stopped = true;
         if (err != FT_OK && c->broken)
             r.stopped = true;
+        if (r.dropping)
+            continue;
+        if (first == FT_OK || (err != FT_OK && c->broken))
+            first = err;
+        r.dropping = fn(ctx, r.told - 1, err, &a) != 0;
+        r.stopped = r.stopped || r.dropping;
     }
     return first;
 }
 
-/* One request on a name, its answer into *out. */
-struct one_name {
-    enum ft_err err;
-    struct ft_name_answer a;
-};
-
-static int keep_one(void *ctx, size_t i, enum ft_err err, const struct ft_name_answer *a)
+static int keep_answer(void *ctx, size_t i, enum ft_err err,
+                       const struct ft_name_answer *a)
 {
-    struct one_name *one = ctx;
-
     (void)i;
-    one->err = err;
-    one->a = *a;
+    (void)err;
+    *(struct ft_name_answer *)ctx = *a;
     return 0;
 }
 
+/* One request on a name, its answer into *out: a batch of one. */
 static enum ft_err one_name(struct ft_client *c, enum ft_name_op op, const char *name,
                             const char *to, struct ft_name_answer *out)
 {
     struct ft_name_request r = { op, name, to };
-    struct one_name one = { .err = FT_OK };
-    enum ft_err err = ft_client_names(c, &r, 1, keep_one, &one);
 
-    if (err == FT_OK && out != NULL)
-        *out = one.a;
-    return err;
+    memset(out, 0, sizeof(*out));
+    return ft_client_names(c, &r, 1, keep_answer, out);
 }
 
 enum ft_err ft_client_remove(struct ft_client *c, const char *remote)
@@ -788,14 +781,18 @@ enum ft_err ft_client_remove(struct ft_client *c, const char *remote)
 enum ft_err ft_client_remove_tree(struct ft_client *c, const char *remote,
                                   bool recursive)
 {
+    struct ft_name_answer a;
+
     return one_name(c, recursive ? FT_NAME_REMOVE_TREE : FT_NAME_REMOVE, remote,
-                    NULL, NULL);
+                    NULL, &a);
 }
 
 enum ft_err ft_client_move(struct ft_client *c, const char *from,
                            const char *to)
 {
-    return one_name(c, FT_NAME_MOVE, from, to, NULL);
+    struct ft_name_answer a;
+
+    return one_name(c, FT_NAME_MOVE, from, to, &a);
 }
 
 enum ft_err ft_client_mkdir(struct ft_client *c, const char *remote, bool parents,
@@ -810,24 +807,25 @@ enum ft_err ft_client_mkdir(struct ft_client *c, const char *remote, bool parent
     return err;
 }
 
-enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
-                           struct ft_stat *out)
+static enum ft_err stat_by(struct ft_client *c, enum ft_name_op op,
+                           const char *remote, struct ft_stat *out)
 {
     struct ft_name_answer a;
-    enum ft_err err = one_name(c, FT_NAME_STAT, remote, NULL, &a);
+    enum ft_err err = one_name(c, op, remote, NULL, &a);
 
     if (err == FT_OK)
         *out = a.st;
     return err;
 }
 
+enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
+                           struct ft_stat *out)
+{
+    return stat_by(c, FT_NAME_STAT, remote, out);
+}
+
 enum ft_err ft_client_stat_quick(struct ft_client *c, const char *remote,
                                  struct ft_stat *out)
 {
-    struct ft_name_answer a;
-    enum ft_err err = one_name(c, FT_NAME_STAT_QUICK, remote, NULL, &a);
-
-    if (err == FT_OK)
-        *out = a.st;
-    return err;
+    return stat_by(c, FT_NAME_STAT_QUICK, remote, out);
 }

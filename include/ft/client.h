@@ -289,8 +289,10 @@ struct ft_name_answer {
 typedef int (*ft_name_fn)(void *ctx, size_t i, enum ft_err err,
                           const struct ft_name_answer *a);
 /* Runs the n requests. Returns FT_OK when each succeeded; otherwise the
- * first failure, unless a later one lost the connection, which ends the
- * batch there (the requests after it are not reported). */
+ * first failure told, unless a later one lost the connection. A lost
+ * connection ends the batch: the requests sent before it learnt so are
+ * told as lost (FT_ERR_CLOSED; each may or may not have been carried
+ * out), those not sent are not told. */
 enum ft_err ft_client_names(struct ft_client *c, const struct ft_name_request *reqs,
                             size_t n, ft_name_fn fn, void *ctx);
 

@@ -31,6 +31,17 @@ struct tree {
      * and asked is the first item whose GET has not gone out ahead. */
     const struct ft_tree_copy *copy;
     size_t asked;
+    struct empties *empties; /* of the folder item a put sends */
+};
+
+/* The empty local folders of a put -r (nothing in them to send), made
+ * once the item's files are sent: their MKDIRs go in one batch, not a
+ * round trip each. */
+struct empties {
+    struct ft_name_request *reqs; /* MKDIR with parents of each remote folder */
+    char **local;                 /* each local folder, for what is told */
+    size_t n, cap;
+    enum ft_err err;              /* the first failure, as keep() keeps it */
 };
 
 static void start(const struct tree *t, const char *name, int64_t size)
@@ -262,22 +273,72 @@ static enum ft_err put_entry(const struct tree *t, int dir_fd, const char *dir,
     return err;
 }
 
-/* Makes the remote folder of the local folder dir, which sent nothing:
- * an empty folder arrives as one. The answers due come first (no other
- * request may pass them). A server too old to make folders leaves it
- * out, and that is told. */
+/* Notes the local folder dir, which sent nothing, to be made as the remote
+ * folder remote (put_empties): an empty folder arrives as one. */
 static enum ft_err put_empty_dir(const struct tree *t, const char *dir,
                                  const char *remote)
 {
-    enum ft_err err = collect(t, 0), rc;
+    struct empties *e = t->empties;
 
-    if (!keeps_going(err) || ft_client_names_top(remote))
-        return err;
-    rc = ft_client_mkdir(t->c, remote, true, NULL);
-    if (rc == FT_ERR_VERSION)
-        skip(t, dir, "an empty folder, which this server is too old to make");
-    else if (rc != FT_OK)
-        keep(&err, failed(t, dir, rc, ft_client_error(t->c)));
+    if (ft_client_names_top(remote))
+        return FT_OK;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 16;
+        struct ft_name_request *reqs = realloc(e->reqs, cap * sizeof(*reqs));
+        char **local = reqs != NULL ? realloc(e->local, cap * sizeof(*local)) : NULL;
+
+        if (reqs != NULL)
+            e->reqs = reqs;
+        if (local == NULL)
+            return failed(t, NULL, FT_ERR_NOMEM, "out of memory");
+        e->local = local;
+        e->cap = cap;
+    }
+    e->local[e->n] = strdup(dir);
+    e->reqs[e->n] = (struct ft_name_request){ FT_NAME_MKDIR_PARENTS, strdup(remote),
+                                              NULL };
+    if (e->local[e->n] == NULL || e->reqs[e->n].name == NULL) {
+        free(e->local[e->n]);
+        free((char *)e->reqs[e->n].name);
+        return failed(t, NULL, FT_ERR_NOMEM, "out of memory");
+    }
+    e->n++;
+    return FT_OK;
+}
+
+/* Tells how the MKDIR of the i-th empty folder ended: a server too old to
+ * make folders leaves it out, and that is told. */
+static int empty_made(void *ctx, size_t i, enum ft_err err,
+                      const struct ft_name_answer *a)
+{
+    const struct tree *t = ctx;
+    struct empties *e = t->empties;
+
+    (void)a;
+    if (err == FT_ERR_VERSION)
+        skip(t, e->local[i], "an empty folder, which this server is too old to make");
+    else if (err != FT_OK)
+        keep(&e->err, failed(t, e->local[i], err, ft_client_error(t->c)));
+    return !keeps_going(err);
+}
+
+/* Makes the empty folders noted, after the answers due (no other request
+ * may pass them), and forgets them. */
+static enum ft_err put_empties(const struct tree *t)
+{
+    struct empties *e = t->empties;
+    enum ft_err err = collect(t, 0);
+
+    e->err = FT_OK;
+    if (keeps_going(err) && e->n > 0) {
+        ft_client_names(t->c, e->reqs, e->n, empty_made, (void *)t);
+        keep(&err, e->err);
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->local[i]);
+        free((char *)e->reqs[i].name);
+    }
+    e->n = 0;
     return err;
 }
 
@@ -344,7 +405,7 @@ static enum ft_err put_item(struct tree *t, size_t i)
     }
     if (S_ISDIR(sb.st_mode) && t->copy->recursive) {
         keep(&rc, put_dir(t, fd, item->local, item->remote, 1));
-        keep(&rc, collect(t, 0));
+        keep(&rc, put_empties(t));
         return rc;
     }
     if (S_ISDIR(sb.st_mode))
@@ -624,8 +685,10 @@ static enum ft_err copy_items(struct ft_client *c, const struct ft_tree_copy *co
                               copy_item_fn copy_item)
 {
     static const struct ft_tree_events silent = { .ctx = NULL };
+    struct empties empties = { .reqs = NULL };
     struct tree t = { c, copy->transfer,
-                      copy->events != NULL ? copy->events : &silent, copy, 0 };
+                      copy->events != NULL ? copy->events : &silent, copy, 0,
+                      &empties };
     enum ft_err err = FT_OK;
 
     if (ft_client_puts_due(c) > 0 || ft_client_gets_due(c) > 0) {
@@ -643,9 +706,11 @@ static enum ft_err copy_items(struct ft_client *c, const struct ft_tree_copy *co
     /* The answers still due: those of the last puts, or of gets asked
      * ahead of a copy that stopped (read and dropped, so that the
      * connection, if still in step, serves its caller's next request). */
-    keep(&err, collect(&t, 0));
+    keep(&err, put_empties(&t));
     while (ft_client_gets_due(c) > 0)
         ft_client_get_drop(c, t.opt);
+    free(empties.reqs);
+    free(empties.local);
     return err;
 }
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proto.h"
@@ -479,6 +480,33 @@ static void test_get_several_one_missing(void **state)
     assert_int_equal(r.requests, 3);
 }
 
+/* ft put -r of a tree of five empty folders: their MKDIRs all go before
+ * any answer. */
+static void test_put_r_empty_folders(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *src = tu_path(f->work, "tree");
+    const char *args[] = { "-r", src, "dest/", NULL };
+    char err[4096], name[16];
+    struct relay r;
+
+    assert_int_equal(mkdir(src, 0755), 0);
+    for (int i = 0; i < 5; i++) {
+        char *p;
+
+        snprintf(name, sizeof(name), "e%d", i);
+        p = tu_path(src, name);
+        assert_int_equal(mkdir(p, 0755), 0);
+        free(p);
+    }
+    relay_start(&r, f->server.port, 5);
+    assert_int_equal(run_via(&r, NULL, err, sizeof(err), "put", args), 0);
+    assert_int_equal(r.most_due, 5);
+    assert_true(exists_in(f->server.root, "dest/tree/e0"));
+    assert_true(exists_in(f->server.root, "dest/tree/e4"));
+    free(src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -489,6 +517,7 @@ int main(void)
         TU_TEST_SERVER(test_mkdir_and_mv_many),
         TU_TEST_SERVER(test_put_several),
         TU_TEST_SERVER(test_get_several_one_missing),
+        TU_TEST_SERVER(test_put_r_empty_folders),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

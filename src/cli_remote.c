@@ -134,6 +134,10 @@ out:
     return code;
 }
 
+/* Prints what a request's answer told of name. */
+typedef void (*name_print_fn)(const struct cli_client_args *a, const char *name,
+                              const struct ft_name_answer *ans);
+
 /* What a command does with each name: the request, and what is printed
  * of a success (NULL: nothing). */
 struct name_job {
@@ -141,8 +145,7 @@ struct name_job {
     const struct cli_client_args *a;
     struct ft_client *c;
     const struct ft_name_request *reqs;
-    void (*print)(const struct cli_client_args *a, const char *name,
-                  const struct ft_name_answer *ans);
+    name_print_fn print;
     int code;
 };
 
@@ -174,9 +177,7 @@ static int run_names(struct name_job *job, size_t n)
 
 /* Runs the command rc: the request op on each name given. */
 static int each_name(int argc, char **argv, const struct remote_command *rc,
-                     enum ft_name_op op,
-                     void (*print)(const struct cli_client_args *a, const char *name,
-                                   const struct ft_name_answer *ans))
+                     enum ft_name_op op, name_print_fn print)
 {
     struct cli_client_args a;
     struct ft_name_request *reqs = NULL;

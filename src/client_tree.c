@@ -27,10 +27,12 @@ struct tree {
     struct ft_client *c;
     const struct ft_transfer_options *opt;
     const struct ft_tree_events *ev;
-    /* The items of the copy; with several, plain files are pipelined too,
-     * and asked is the first item whose GET has not gone out ahead. */
+    /* The items of the copy; with several, small files are pipelined too
+     * (of a get, those small says), and asked is the first item whose GET
+     * has not gone out ahead. */
     const struct ft_tree_copy *copy;
     size_t asked;
+    bool *small;
     struct empties *empties; /* of the folder item a put sends */
 };
 
@@ -641,12 +643,45 @@ static enum ft_err get_dir(const struct tree *t, const char *remote,
     return err;
 }
 
-/* ask_name_fn of the items of a copy without recursive. */
+/* ask_name_fn of the items of a copy without recursive: the small files. */
 static char *item_to_ask(const struct tree *t, void *ctx, size_t i, bool *skip)
 {
     (void)ctx;
     *skip = false;
-    return strdup(t->copy->items[i].remote);
+    return t->small[i] ? strdup(t->copy->items[i].remote) : NULL;
+}
+
+static int note_small(void *ctx, size_t i, enum ft_err err,
+                      const struct ft_name_answer *a)
+{
+    bool *small = ctx;
+
+    small[i] = err == FT_OK && !a->st.is_dir && a->st.size <= PIPELINED_FILE_MAX;
+    return !keeps_going(err);
+}
+
+/* Which of the items named without recursive are small files, as get -r
+ * knows from its listing: one batch of quick stats (pipelined itself)
+ * tells. A larger file, or a name the stat did not find, goes the
+ * ordinary way, which says why it fails. NULL when out of memory: none is
+ * pipelined then. */
+static bool *find_small(const struct tree *t)
+{
+    const struct ft_tree_copy *copy = t->copy;
+    struct ft_name_request *reqs = calloc(copy->n, sizeof(*reqs));
+    bool *small = calloc(copy->n, sizeof(*small));
+
+    if (reqs == NULL || small == NULL) {
+        free(reqs);
+        free(small);
+        return NULL;
+    }
+    for (size_t i = 0; i < copy->n; i++)
+        reqs[i] = (struct ft_name_request){ FT_NAME_STAT_QUICK, copy->items[i].remote,
+                                            NULL };
+    ft_client_names(t->c, reqs, copy->n, note_small, small);
+    free(reqs);
+    return small;
 }
 
 /* Downloads one item: with recursive, a folder with everything in it. A
@@ -664,8 +699,13 @@ static enum ft_err get_item(struct tree *t, size_t i)
             return get_dir(t, item->remote, item->local);
         return get_file(t, item->remote, item->local);
     }
-    if (t->copy->n > 1 && !(t->opt != NULL && t->opt->resume) &&
+    if (i == 0 && t->copy->n > 1 && !(t->opt != NULL && t->opt->resume) &&
         ft_client_can_pipeline(t->c))
+        t->small = find_small(t);
+    /* Keep the window of pipelined GETs full, from here on. */
+    if (t->asked < i)
+        t->asked = i;
+    if (t->small != NULL)
         ask_ahead(t, &t->asked, t->copy->n, item_to_ask, NULL);
     if (t->asked <= i)
         return get_file(t, item->remote, item->local);
@@ -688,7 +728,7 @@ static enum ft_err copy_items(struct ft_client *c, const struct ft_tree_copy *co
     struct empties empties = { .reqs = NULL };
     struct tree t = { c, copy->transfer,
                       copy->events != NULL ? copy->events : &silent, copy, 0,
-                      &empties };
+                      NULL, &empties };
     enum ft_err err = FT_OK;
 
     if (ft_client_puts_due(c) > 0 || ft_client_gets_due(c) > 0) {
@@ -711,6 +751,7 @@ static enum ft_err copy_items(struct ft_client *c, const struct ft_tree_copy *co
         ft_client_get_drop(c, t.opt);
     free(empties.reqs);
     free(empties.local);
+    free(t.small);
     return err;
 }
 

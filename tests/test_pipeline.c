@@ -4,8 +4,9 @@
  *
  * The relay sits between a client and a server on 127.0.0.1 and reads the
  * frame headers (in clear even on the encrypted channel). Once the first
- * request has passed, it holds the server's bytes until `want` requests
- * have passed, then lets everything through. A client that waits for an
+ * request (of a given type, or any) has passed, it holds the server's
+ * bytes until `want` such requests have passed, then lets everything
+ * through. A client that waits for an
  * answer before its next request stalls until its timeout; a pipelined
  * one finishes. No timing is asserted: only whether it finishes. */
 #define _GNU_SOURCE
@@ -47,10 +48,14 @@ struct relay {
     char portstr[8];
     uint16_t server_port;
     int want;            /* requests seen before the answers go on */
+    uint8_t hold_type;   /* the requests that count for want; 0: all */
     bool strip_pipeline; /* clears PIPELINE in a plaintext WELCOME */
     pthread_t thread;
     /* Read after the join. */
-    int requests, answers, most_due;
+    /* Requests and answers passed, the most requests due at once (counted
+     * from the first request of hold_type on), and those of hold_type. */
+    int requests, answers, most_due, counted;
+    int base; /* requests - answers when the first of hold_type came */
     bool stripped;
 };
 
@@ -101,8 +106,12 @@ static void client_frame(struct relay *r, uint8_t type, uint8_t *at, size_t avai
     if (!is_request(type))
         return;
     r->requests++;
-    if (r->requests - r->answers > r->most_due)
-        r->most_due = r->requests - r->answers;
+    if (r->hold_type == 0 || type == r->hold_type) {
+        if (r->counted++ == 0)
+            r->base = r->requests - 1 - r->answers;
+    }
+    if (r->counted > 0 && r->requests - r->answers - r->base > r->most_due)
+        r->most_due = r->requests - r->answers - r->base;
 }
 
 static void server_frame(struct relay *r, uint8_t type, uint8_t *at, size_t avail)
@@ -139,7 +148,7 @@ static void relay_one(struct relay *r, int cfd, int sfd, int64_t deadline)
     for (;;) {
         struct pollfd p[2] = { { cfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
         int64_t left = deadline - tu_now_ms();
-        bool holding = r->requests > 0 && r->requests < r->want;
+        bool holding = r->counted > 0 && r->counted < r->want;
         ssize_t n;
 
         if (left <= 0 || poll(p, 2, (int)left) <= 0)
@@ -161,7 +170,7 @@ static void relay_one(struct relay *r, int cfd, int sfd, int64_t deadline)
             memcpy(held + held_len, buf, (size_t)n);
             held_len += (size_t)n;
         }
-        holding = r->requests > 0 && r->requests < r->want;
+        holding = r->counted > 0 && r->counted < r->want;
         if (!holding && held_len > 0) {
             frames(r, &down, held, held_len, server_frame);
             if (!write_all(cfd, held, held_len))
@@ -367,7 +376,7 @@ static void middle_one_missing(struct tu_fixture *f, const char *cmd,
         snprintf(other, sizeof(other), "ft: %s %s:", cmd, i == 0 ? "a" : "c");
         assert_null(strstr(err, other));
     }
-    assert_int_equal(r.requests, 3);
+    assert_int_equal(r.most_due, 3);
 }
 
 /* ft rm a b c with b missing: a and c removed. */
@@ -468,6 +477,51 @@ static void test_put_several(void **state)
     assert_int_equal(r.requests, 6);
 }
 
+/* ft get of three small files: their sizes asked first (STATs), then
+ * all three GETs before any answer. */
+static void test_get_several(void **state)
+{
+    struct tu_fixture *f = *state;
+    const char *const args[] = { "a", "b", "c", f->work, NULL };
+    char err[4096], path[4096];
+    struct relay r;
+
+    for (int i = 0; i < 3; i++)
+        make_file(f->server.root, args[i], 100 * (uint64_t)(i + 1));
+    relay_start(&r, f->server.port, 3);
+    r.hold_type = FT_MSG_GET;
+    assert_int_equal(run_via(&r, NULL, err, sizeof(err), "get", args), 0);
+    assert_int_equal(r.most_due, 3);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", f->work, args[i]);
+        assert_int_equal(tu_file_size(path), 100 * (i + 1));
+    }
+}
+
+/* ft get of small files around one of 2 MiB, which goes the ordinary
+ * way (the files after it are asked for ahead again): all arrive whole. */
+static void test_get_mixed_sizes(void **state)
+{
+    struct tu_fixture *f = *state;
+    const char *const args[] = { "s1", "big", "s2", "s3", f->work, NULL };
+    char err[4096], path[4096];
+    struct relay r;
+
+    for (int i = 0; i < 4; i++)
+        make_file(f->server.root, args[i], i == 1 ? 2u << 20 : 10 + (uint64_t)i);
+    relay_start(&r, f->server.port, 1);
+    r.hold_type = FT_MSG_GET;
+    assert_int_equal(run_via(&r, NULL, err, sizeof(err), "get", args), 0);
+    assert_int_equal(r.most_due, 2); /* s2 and s3 */
+    for (int i = 0; i < 4; i++) {
+        char *stored = tu_path(f->server.root, args[i]);
+
+        snprintf(path, sizeof(path), "%s/%s", f->work, args[i]);
+        assert_true(tu_files_equal(stored, path));
+        free(stored);
+    }
+}
+
 /* ft get a b c into a folder with b missing: a and c fetched. */
 static void test_get_several_one_missing(void **state)
 {
@@ -518,6 +572,8 @@ int main(void)
         TU_TEST_SERVER(test_stat_output_in_order),
         TU_TEST_SERVER(test_mkdir_and_mv_many),
         TU_TEST_SERVER(test_put_several),
+        TU_TEST_SERVER(test_get_several),
+        TU_TEST_SERVER(test_get_mixed_sizes),
         TU_TEST_SERVER(test_get_several_one_missing),
         TU_TEST_SERVER(test_put_r_empty_folders),
     };

@@ -35,9 +35,10 @@ static const char rm_help[] =
 
 static const char mv_help[] =
     "usage: ft mv [OPTIONS] OLD NEW\n"
-    "       ft mv [OPTIONS] OLD FOLDER/\n"
+    "       ft mv [OPTIONS] OLD... FOLDER/\n"
     "Renames a file on the server, atomically; a file named NEW is replaced.\n"
-    "When NEW ends in '/' or is a folder, OLD moves into it, keeping its name.\n";
+    "When NEW ends in '/' or is a folder, OLD moves into it, keeping its name;\n"
+    "several OLDs all move into FOLDER, which must be one (or end in '/').\n";
 
 static const char stat_help[] =
     "usage: ft stat [OPTIONS] NAME...\n"
@@ -133,39 +134,77 @@ out:
     return code;
 }
 
-/* One request on a name: FT_OK, or the failure ft_client_error tells. */
-typedef enum ft_err (*name_request_fn)(struct ft_client *c,
-                                       const struct cli_client_args *a,
-                                       const char *name);
+/* Prints what a request's answer told of name. */
+typedef void (*name_print_fn)(const struct cli_client_args *a, const char *name,
+                              const struct ft_name_answer *ans);
 
-/* Runs the command this: the request on each name given, telling each
- * failure; goes on past the server's refusals. Returns the exit code of
- * the last failure. */
-static int each_name(int argc, char **argv, const struct remote_command *this,
-                     name_request_fn request)
-{
-    struct cli_client_args a;
+/* What a command does with each name: the request, and what is printed
+ * of a success (NULL: nothing). */
+struct name_job {
+    const struct remote_command *rc;
+    const struct cli_client_args *a;
+    struct ft_client *c;
+    const struct ft_name_request *reqs;
+    name_print_fn print;
     int code;
-    struct ft_client *c = start(argc, argv, this, &a, &code, NULL);
+};
 
-    for (int i = optind; c != NULL && i < argc; i++) {
-        enum ft_err err = request(c, &a, argv[i]);
+/* Tells how the request on a name ended; stops after a failure that is
+ * more than the server's refusal of that name. */
+static int told(void *ctx, size_t i, enum ft_err err, const struct ft_name_answer *ans)
+{
+    struct name_job *job = ctx;
 
-        if (err == FT_OK)
-            continue;
-        code = cli_report_fail(NULL, cli_exit_code(err), "%s %s: %s",
-                               this->cmd.name, argv[i], ft_client_error(c));
-        if (code != CLI_EXIT_REFUSED)
-            break;
+    if (err == FT_OK) {
+        if (job->print != NULL)
+            job->print(job->a, job->reqs[i].name, ans);
+        return 0;
     }
-    ft_client_close(c);
-    return code;
+    job->code = cli_report_fail(NULL, cli_exit_code(err), "%s %s: %s",
+                                job->rc->cmd.name, job->reqs[i].name,
+                                ft_client_error(job->c));
+    return job->code != CLI_EXIT_REFUSED;
 }
 
-static enum ft_err remove_name(struct ft_client *c, const struct cli_client_args *a,
-                               const char *name)
+/* Runs the requests on the names of a command, all asked at once and told
+ * in order. Returns the exit code of the last failure. */
+static int run_names(struct name_job *job, size_t n)
 {
-    return ft_client_remove_tree(c, name, a->recursive);
+    job->code = CLI_EXIT_OK;
+    ft_client_names(job->c, job->reqs, n, told, job);
+    return job->code;
+}
+
+/* Runs the command rc: the request op on each name given. */
+static int each_name(int argc, char **argv, const struct remote_command *rc,
+                     enum ft_name_op op, name_print_fn print)
+{
+    struct cli_client_args a;
+    struct ft_name_request *reqs = NULL;
+    struct name_job job = { .rc = rc, .a = &a, .print = print };
+    int code;
+
+    job.c = start(argc, argv, rc, &a, &code, NULL);
+    if (job.c == NULL)
+        return code;
+    if (op == FT_NAME_REMOVE && a.recursive)
+        op = FT_NAME_REMOVE_TREE;
+    if (op == FT_NAME_MKDIR && a.parents)
+        op = FT_NAME_MKDIR_PARENTS;
+    reqs = calloc((size_t)(argc - optind), sizeof(*reqs));
+    if (reqs == NULL) {
+        code = cli_report_fail(NULL, CLI_EXIT_LOCAL_IO, "%s: out of memory",
+                               rc->cmd.name);
+        goto out;
+    }
+    for (int i = optind; i < argc; i++)
+        reqs[i - optind] = (struct ft_name_request){ op, argv[i], NULL };
+    job.reqs = reqs;
+    code = run_names(&job, (size_t)(argc - optind));
+out:
+    free(reqs);
+    ft_client_close(job.c);
+    return code;
 }
 
 int cli_rm(int argc, char **argv)
@@ -174,35 +213,66 @@ int cli_rm(int argc, char **argv)
         { "rm", rm_help, false, false }, 1, INT_MAX, "needs at least one NAME"
     };
 
-    return each_name(argc, argv, &this, remove_name);
+    return each_name(argc, argv, &this, FT_NAME_REMOVE, NULL);
+}
+
+/* The moves of OLD... into or onto NEW (the last name), one request each;
+ * NULL when out of memory. The new names are allocated. */
+static struct ft_name_request *moves_of(char **names, int n, bool into)
+{
+    struct ft_name_request *reqs = calloc((size_t)n, sizeof(*reqs));
+    const char *dest = names[n];
+    char leaf[512]; /* one component: at most 255 bytes */
+
+    for (int i = 0; reqs != NULL && i < n; i++) {
+        reqs[i] = (struct ft_name_request){ FT_NAME_MOVE, names[i], NULL };
+        reqs[i].to = cli_target_of(dest, into,
+                                   cli_last_component(names[i], leaf, sizeof(leaf)));
+        if (reqs[i].to == NULL) {
+            for (int j = 0; j < i; j++)
+                free((char *)reqs[j].to);
+            free(reqs);
+            reqs = NULL;
+        }
+    }
+    return reqs;
 }
 
 int cli_mv(int argc, char **argv)
 {
     static const struct remote_command this = {
-        { "mv", mv_help, false, false }, 2, 2, "needs OLD and NEW"
+        { "mv", mv_help, false, false }, 2, INT_MAX, "needs OLD and NEW"
     };
     struct cli_client_args a;
-    char leaf[512]; /* one component: at most 255 bytes */
-    char *to = NULL;
+    struct ft_name_request *reqs = NULL;
+    struct name_job job = { .rc = &this, .a = &a, .print = NULL };
     bool into = false;
-    int code;
-    struct ft_client *c = start(argc, argv, &this, &a, &code, &into);
-    enum ft_err err;
+    int code, n;
 
-    if (c == NULL)
+    job.c = start(argc, argv, &this, &a, &code, &into);
+    if (job.c == NULL)
         return code;
-    /* As mv(1): NEW ending in '/', or an existing folder, means into it. */
-    into = into || cli_remote_is_folder(c, argv[optind + 1]);
-    to = cli_target_of(argv[optind + 1], into,
-                       cli_last_component(argv[optind], leaf, sizeof(leaf)));
-    err = to != NULL ? ft_client_move(c, argv[optind], to) : FT_ERR_NOMEM;
-    if (err != FT_OK) {
-        code = cli_report_fail(NULL, cli_exit_code(err), "mv %s: %s", argv[optind],
-                               to != NULL ? ft_client_error(c) : ft_strerror(err));
+    n = argc - optind - 1;
+    /* As mv(1): NEW ending in '/', or an existing folder, means into it;
+     * several OLDs go into NEW, which must be one. */
+    into = into || cli_remote_is_folder(job.c, argv[argc - 1]);
+    if (n > 1 && !into) {
+        code = cli_report_usage(NULL, "mv", "'%s' must be a folder (or end in "
+                                "'/') when several names are moved", argv[argc - 1]);
+        goto out;
     }
-    free(to);
-    ft_client_close(c);
+    reqs = moves_of(argv + optind, n, into);
+    if (reqs == NULL) {
+        code = cli_report_fail(NULL, CLI_EXIT_LOCAL_IO, "mv: out of memory");
+        goto out;
+    }
+    job.reqs = reqs;
+    code = run_names(&job, (size_t)n);
+    for (int i = 0; i < n; i++)
+        free((char *)reqs[i].to);
+out:
+    free(reqs);
+    ft_client_close(job.c);
     return code;
 }
 
@@ -231,15 +301,10 @@ static void print_stat(const char *name, const struct ft_stat *st, bool json)
         printf("blake2b-256: %s\n", st->digest_hex);
 }
 
-static enum ft_err stat_name(struct ft_client *c, const struct cli_client_args *a,
-                             const char *name)
+static void print_stat_answer(const struct cli_client_args *a, const char *name,
+                              const struct ft_name_answer *ans)
 {
-    struct ft_stat st;
-    enum ft_err err = ft_client_stat(c, name, &st);
-
-    if (err == FT_OK)
-        print_stat(name, &st, a->json);
-    return err;
+    print_stat(name, &ans->st, a->json);
 }
 
 int cli_stat(int argc, char **argv)
@@ -248,7 +313,7 @@ int cli_stat(int argc, char **argv)
         { "stat", stat_help, false, true }, 1, INT_MAX, "needs at least one NAME"
     };
 
-    return each_name(argc, argv, &this, stat_name);
+    return each_name(argc, argv, &this, FT_NAME_STAT, print_stat_answer);
 }
 
 static const char mkdir_help[] =
@@ -261,18 +326,15 @@ static const char mkdir_help[] =
     "                      it was there); a name that is not UTF-8 comes as\n"
     "                      \"name\":null,\"name_base64\":S\n";
 
-static enum ft_err make_folder(struct ft_client *c, const struct cli_client_args *a,
-                               const char *name)
+/* With --json, says whether the folder was made or was there. */
+static void print_made(const struct cli_client_args *a, const char *name,
+                       const struct ft_name_answer *ans)
 {
-    bool made = false;
-    enum ft_err err = ft_client_mkdir(c, name, a->parents, &made);
-
-    if (err == FT_OK && a->json) {
-        fputs("{", stdout);
-        cli_json_name(stdout, name);
-        printf(",\"type\":\"folder\",\"made\":%s}\n", made ? "true" : "false");
-    }
-    return err;
+    if (!a->json)
+        return;
+    fputs("{", stdout);
+    cli_json_name(stdout, name);
+    printf(",\"type\":\"folder\",\"made\":%s}\n", ans->made ? "true" : "false");
 }
 
 int cli_mkdir(int argc, char **argv)
@@ -282,5 +344,5 @@ int cli_mkdir(int argc, char **argv)
         "needs at least one NAME"
     };
 
-    return each_name(argc, argv, &this, make_folder);
+    return each_name(argc, argv, &this, FT_NAME_MKDIR, print_made);
 }

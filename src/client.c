@@ -587,6 +587,207 @@ void ft_listing_free(struct ft_listing *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* Each request on a name: its message, and the flags it carries. */
+static const struct {
+    enum ft_msg_type type;
+    uint32_t flags;
+} name_ops[] = {
+    [FT_NAME_STAT] = { FT_MSG_STAT, 0 },
+    [FT_NAME_STAT_QUICK] = { FT_MSG_STAT, FT_STAT_NO_HASH },
+    [FT_NAME_REMOVE] = { FT_MSG_DELETE, 0 },
+    [FT_NAME_REMOVE_TREE] = { FT_MSG_DELETE, FT_TREE_RECURSIVE },
+    [FT_NAME_MOVE] = { FT_MSG_MOVE, 0 },
+    [FT_NAME_MKDIR] = { FT_MSG_MKDIR, 0 },
+    [FT_NAME_MKDIR_PARENTS] = { FT_MSG_MKDIR, FT_MKDIR_PARENTS },
+};
+
+/* Why the request r is not to be sent at all (the error is then set), or
+ * FT_OK: an unknown one, or a MKDIR, which a server too old for it would
+ * take for a broken peer. */
+static enum ft_err name_unsendable(struct ft_client *c, const struct ft_name_request *r)
+{
+    if ((size_t)r->op >= sizeof(name_ops) / sizeof(*name_ops)) {
+        ft_client_set_error(c, "unknown request on a name");
+        return FT_ERR_USAGE;
+    }
+    if (name_ops[r->op].type == FT_MSG_MKDIR && !(c->features & FT_FEATURE_MKDIR)) {
+        ft_client_set_error(c, "the server is too old to make folders: it does "
+                               "not know MKDIR");
+        return FT_ERR_VERSION;
+    }
+    return FT_OK;
+}
+
+static struct ft_bytes name_bytes(const char *name)
+{
+    struct ft_bytes b = { (const uint8_t *)name, strlen(name) };
+
+    return b;
+}
+
+/* Sends the request r. */
+static enum ft_err send_name_request(struct ft_client *c, const struct ft_name_request *r)
+{
+    struct ft_msg req;
+    uint32_t flags = name_ops[r->op].flags;
+    enum ft_err err;
+
+    memset(&req, 0, sizeof(req));
+    req.type = name_ops[r->op].type;
+    switch (req.type) {
+    case FT_MSG_STAT:
+        /* A server from before STAT had flags refuses them; those that
+         * know PIPELINE know NO_HASH too. */
+        req.u.stat.flags = ft_client_can_pipeline(c) ? flags : 0;
+        req.u.stat.name = name_bytes(r->name);
+        break;
+    case FT_MSG_DELETE:
+        req.u.del.flags = flags;
+        req.u.del.name = name_bytes(r->name);
+        break;
+    case FT_MSG_MOVE:
+        req.u.move.from = name_bytes(r->name);
+        req.u.move.to = name_bytes(r->to);
+        break;
+    default:
+        req.u.mkdir.flags = flags;
+        req.u.mkdir.name = name_bytes(r->name);
+        break;
+    }
+    err = ft_conn_send(&c->conn, &req);
+    return err == FT_OK ? FT_OK : ft_client_fail(c, ft_client_last_words(c, err));
+}
+
+/* Reads the answer to the request r, sent earlier, into *a. */
+static enum ft_err read_name_answer(struct ft_client *c, const struct ft_name_request *r,
+                                    struct ft_name_answer *a)
+{
+    bool stat = name_ops[r->op].type == FT_MSG_STAT;
+    struct ft_msg reply;
+    enum ft_err err;
+
+    memset(a, 0, sizeof(*a));
+    err = ft_client_read_answer(c, stat ? FT_MSG_STAT_INFO : FT_MSG_DONE, &reply);
+    if (err != FT_OK || !stat) {
+        a->made = err == FT_OK && reply.u.done.count != 0;
+        return err;
+    }
+    a->st.size = reply.u.stat_info.size;
+    a->st.mtime = reply.u.stat_info.mtime;
+    a->st.mode = reply.u.stat_info.mode;
+    a->st.is_dir = (a->st.mode & FT_MODE_TYPE) == FT_MODE_DIR;
+    ft_hash_hex(reply.u.stat_info.digest, a->st.digest_hex);
+    return FT_OK;
+}
+
+/* A batch of requests on names under way: which are sent, which answered,
+ * and for those due, how each was sent (FT_OK, or why it was not). */
+struct names_run {
+    struct ft_client *c;
+    const struct ft_name_request *reqs;
+    size_t n, sent, told, window;
+    enum ft_err unsent[FT_NAMES_WINDOW];
+    bool stopped;  /* nothing more is sent: the caller stopped, or the link */
+    bool dropping; /* the caller stopped: the answers due are not told */
+};
+
+/* Sends requests ahead until the window is full; they leave together. */
+static void names_send_ahead(struct names_run *r)
+{
+    if (r->stopped || r->sent == r->n || r->sent - r->told == r->window)
+        return;
+    ft_client_batch_begin(r->c);
+    while (!r->stopped && r->sent < r->n && r->sent - r->told < r->window) {
+        const struct ft_name_request *q = &r->reqs[r->sent];
+        enum ft_err err = name_unsendable(r->c, q);
+
+        if (err == FT_OK)
+            err = send_name_request(r->c, q);
+        /* Unsent for a lost link: no request after it goes either. */
+        r->stopped = err != FT_OK && r->c->broken;
+        r->unsent[r->sent % FT_NAMES_WINDOW] = err;
+        r->sent++;
+    }
+    ft_client_batch_end(r->c);
+}
+
+/* The outcome of the oldest request due, its error text set. */
+static enum ft_err names_take(struct names_run *r, struct ft_name_answer *a)
+{
+    const struct ft_name_request *q = &r->reqs[r->told];
+    enum ft_err unsent = r->unsent[r->told % FT_NAMES_WINDOW];
+
+    r->c->conn.peer_code = FT_OK;
+    r->c->err[0] = '\0';
+    memset(a, 0, sizeof(*a));
+    r->told++;
+    if (unsent != FT_OK) {
+        enum ft_err why = name_unsendable(r->c, q);
+
+        return why != FT_OK ? why : ft_client_fail(r->c, unsent);
+    }
+    if (r->c->broken) {
+        ft_client_set_error(r->c, "the connection was lost before the server "
+                                  "answered");
+        return FT_ERR_CLOSED;
+    }
+    return read_name_answer(r->c, q, a);
+}
+
+/* The window rides on PIPELINE: a server that negotiated it serves
+ * requests strictly in turn, reading the next only once it has answered
+ * the one before, whatever waits in its socket (PROTOCOL.md 9.9). Answers
+ * are at most an ERROR each (about 550 bytes sealed): the window's worth
+ * fits the socket buffers of both sides, so that the server never blocks
+ * on an answer while we block on a request. */
+enum ft_err ft_client_names(struct ft_client *c, const struct ft_name_request *reqs,
+                            size_t n, ft_name_fn fn, void *ctx)
+{
+    struct names_run r = { .c = c, .reqs = reqs, .n = n,
+                           .window = ft_client_can_pipeline(c) ? FT_NAMES_WINDOW : 1 };
+    enum ft_err first = ft_client_begin(c);
+
+    if (first != FT_OK)
+        return first;
+    while (r.told < n) {
+        struct ft_name_answer a;
+        enum ft_err err;
+
+        names_send_ahead(&r);
+        if (r.told == r.sent)
+            break; /* stopped: nothing more is due */
+        err = names_take(&r, &a);
+        if (err != FT_OK && c->broken)
+            r.stopped = true;
+        if (r.dropping)
+            continue;
+        if (first == FT_OK || (err != FT_OK && c->broken))
+            first = err;
+        r.dropping = fn(ctx, r.told - 1, err, &a) != 0;
+        r.stopped = r.stopped || r.dropping;
+    }
+    return first;
+}
+
+static int keep_answer(void *ctx, size_t i, enum ft_err err,
+                       const struct ft_name_answer *a)
+{
+    (void)i;
+    (void)err;
+    *(struct ft_name_answer *)ctx = *a;
+    return 0;
+}
+
+/* One request on a name, its answer into *out: a batch of one. */
+static enum ft_err one_name(struct ft_client *c, enum ft_name_op op, const char *name,
+                            const char *to, struct ft_name_answer *out)
+{
+    struct ft_name_request r = { op, name, to };
+
+    memset(out, 0, sizeof(*out));
+    return ft_client_names(c, &r, 1, keep_answer, out);
+}
+
 enum ft_err ft_client_remove(struct ft_client *c, const char *remote)
 {
     return ft_client_remove_tree(c, remote, false);
@@ -595,91 +796,51 @@ enum ft_err ft_client_remove(struct ft_client *c, const char *remote)
 enum ft_err ft_client_remove_tree(struct ft_client *c, const char *remote,
                                   bool recursive)
 {
-    struct ft_msg req = { .type = FT_MSG_DELETE };
-    struct ft_msg reply;
-    enum ft_err err = ft_client_begin(c);
+    struct ft_name_answer a;
 
-    if (err != FT_OK)
-        return err;
-    req.u.del.flags = recursive ? FT_TREE_RECURSIVE : 0;
-    req.u.del.name.ptr = (const uint8_t *)remote;
-    req.u.del.name.len = strlen(remote);
-    return ft_client_request(c, &req, FT_MSG_DONE, &reply);
+    return one_name(c, recursive ? FT_NAME_REMOVE_TREE : FT_NAME_REMOVE, remote,
+                    NULL, &a);
 }
 
 enum ft_err ft_client_move(struct ft_client *c, const char *from,
                            const char *to)
 {
-    struct ft_msg req = { .type = FT_MSG_MOVE };
-    struct ft_msg reply;
-    enum ft_err err = ft_client_begin(c);
+    struct ft_name_answer a;
 
-    if (err != FT_OK)
-        return err;
-    req.u.move.from.ptr = (const uint8_t *)from;
-    req.u.move.from.len = strlen(from);
-    req.u.move.to.ptr = (const uint8_t *)to;
-    req.u.move.to.len = strlen(to);
-    return ft_client_request(c, &req, FT_MSG_DONE, &reply);
+    return one_name(c, FT_NAME_MOVE, from, to, &a);
 }
 
 enum ft_err ft_client_mkdir(struct ft_client *c, const char *remote, bool parents,
                             bool *made)
 {
-    struct ft_msg req = { .type = FT_MSG_MKDIR };
-    struct ft_msg reply;
-    enum ft_err err = ft_client_begin(c);
+    struct ft_name_answer a;
+    enum ft_err err = one_name(c, parents ? FT_NAME_MKDIR_PARENTS : FT_NAME_MKDIR,
+                               remote, NULL, &a);
 
-    if (err != FT_OK)
-        return err;
-    /* An older server would take MKDIR for a broken peer and hang up. */
-    if (!(c->features & FT_FEATURE_MKDIR)) {
-        ft_client_set_error(c, "the server is too old to make folders: it does "
-                               "not know MKDIR");
-        return FT_ERR_VERSION;
-    }
-    req.u.mkdir.flags = parents ? FT_MKDIR_PARENTS : 0;
-    req.u.mkdir.name.ptr = (const uint8_t *)remote;
-    req.u.mkdir.name.len = strlen(remote);
-    err = ft_client_request(c, &req, FT_MSG_DONE, &reply);
     if (err == FT_OK && made != NULL)
-        *made = reply.u.done.count != 0;
+        *made = a.made;
     return err;
 }
 
-static enum ft_err stat_with(struct ft_client *c, const char *remote,
-                             uint32_t flags, struct ft_stat *out)
+static enum ft_err stat_by(struct ft_client *c, enum ft_name_op op,
+                           const char *remote, struct ft_stat *out)
 {
-    struct ft_msg req = { .type = FT_MSG_STAT };
-    struct ft_msg reply;
-    enum ft_err err = ft_client_begin(c);
+    struct ft_name_answer a;
+    enum ft_err err = one_name(c, op, remote, NULL, &a);
 
-    if (err != FT_OK)
-        return err;
-    req.u.stat.name.ptr = (const uint8_t *)remote;
-    req.u.stat.name.len = strlen(remote);
-    req.u.stat.flags = flags;
-    err = ft_client_request(c, &req, FT_MSG_STAT_INFO, &reply);
-    if (err != FT_OK)
-        return err;
-    out->size = reply.u.stat_info.size;
-    out->mtime = reply.u.stat_info.mtime;
-    out->mode = reply.u.stat_info.mode;
-    out->is_dir = (out->mode & FT_MODE_TYPE) == FT_MODE_DIR;
-    ft_hash_hex(reply.u.stat_info.digest, out->digest_hex);
-    return FT_OK;
+    if (err == FT_OK)
+        *out = a.st;
+    return err;
 }
 
 enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
                            struct ft_stat *out)
 {
-    return stat_with(c, remote, 0, out);
+    return stat_by(c, FT_NAME_STAT, remote, out);
 }
 
 enum ft_err ft_client_stat_quick(struct ft_client *c, const char *remote,
                                  struct ft_stat *out)
 {
-    /* A server from before STAT had flags refuses them; those that know
-     * PIPELINE know NO_HASH too. */
-    return stat_with(c, remote, ft_client_can_pipeline(c) ? FT_STAT_NO_HASH : 0, out);
+    return stat_by(c, FT_NAME_STAT_QUICK, remote, out);
 }

@@ -27,6 +27,23 @@ struct tree {
     struct ft_client *c;
     const struct ft_transfer_options *opt;
     const struct ft_tree_events *ev;
+    /* The items of the copy; with several, small files are pipelined too
+     * (of a get, those small says), and asked is the first item whose GET
+     * has not gone out ahead. */
+    const struct ft_tree_copy *copy;
+    size_t asked;
+    bool *small;
+    struct empties *empties; /* of the folder item a put sends */
+};
+
+/* The empty local folders of a put -r (nothing in them to send), made
+ * once the item's files are sent: their MKDIRs go in one batch, not a
+ * round trip each. */
+struct empties {
+    struct ft_name_request *reqs; /* MKDIR with parents of each remote folder */
+    char **local;                 /* each local folder, for what is told */
+    size_t n, cap;
+    enum ft_err err;              /* the first failure, as keep() keeps it */
 };
 
 static void start(const struct tree *t, const char *name, int64_t size)
@@ -258,22 +275,72 @@ static enum ft_err put_entry(const struct tree *t, int dir_fd, const char *dir,
     return err;
 }
 
-/* Makes the remote folder of the local folder dir, which sent nothing:
- * an empty folder arrives as one. The answers due come first (no other
- * request may pass them). A server too old to make folders leaves it
- * out, and that is told. */
+/* Notes the local folder dir, which sent nothing, to be made as the remote
+ * folder remote (put_empties): an empty folder arrives as one. */
 static enum ft_err put_empty_dir(const struct tree *t, const char *dir,
                                  const char *remote)
 {
-    enum ft_err err = collect(t, 0), rc;
+    struct empties *e = t->empties;
 
-    if (!keeps_going(err) || ft_client_names_top(remote))
-        return err;
-    rc = ft_client_mkdir(t->c, remote, true, NULL);
-    if (rc == FT_ERR_VERSION)
-        skip(t, dir, "an empty folder, which this server is too old to make");
-    else if (rc != FT_OK)
-        keep(&err, failed(t, dir, rc, ft_client_error(t->c)));
+    if (ft_client_names_top(remote))
+        return FT_OK;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 16;
+        struct ft_name_request *reqs = realloc(e->reqs, cap * sizeof(*reqs));
+        char **local = reqs != NULL ? realloc(e->local, cap * sizeof(*local)) : NULL;
+
+        if (reqs != NULL)
+            e->reqs = reqs;
+        if (local == NULL)
+            return failed(t, NULL, FT_ERR_NOMEM, "out of memory");
+        e->local = local;
+        e->cap = cap;
+    }
+    e->local[e->n] = strdup(dir);
+    e->reqs[e->n] = (struct ft_name_request){ FT_NAME_MKDIR_PARENTS, strdup(remote),
+                                              NULL };
+    if (e->local[e->n] == NULL || e->reqs[e->n].name == NULL) {
+        free(e->local[e->n]);
+        free((char *)e->reqs[e->n].name);
+        return failed(t, NULL, FT_ERR_NOMEM, "out of memory");
+    }
+    e->n++;
+    return FT_OK;
+}
+
+/* Tells how the MKDIR of the i-th empty folder ended: a server too old to
+ * make folders leaves it out, and that is told. */
+static int empty_made(void *ctx, size_t i, enum ft_err err,
+                      const struct ft_name_answer *a)
+{
+    const struct tree *t = ctx;
+    struct empties *e = t->empties;
+
+    (void)a;
+    if (err == FT_ERR_VERSION)
+        skip(t, e->local[i], "an empty folder, which this server is too old to make");
+    else if (err != FT_OK)
+        keep(&e->err, failed(t, e->local[i], err, ft_client_error(t->c)));
+    return !keeps_going(err);
+}
+
+/* Makes the empty folders noted, after the answers due (no other request
+ * may pass them), and forgets them. */
+static enum ft_err put_empties(const struct tree *t)
+{
+    struct empties *e = t->empties;
+    enum ft_err err = collect(t, 0);
+
+    e->err = FT_OK;
+    if (keeps_going(err) && e->n > 0) {
+        ft_client_names(t->c, e->reqs, e->n, empty_made, (void *)t);
+        keep(&err, e->err);
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        free(e->local[i]);
+        free((char *)e->reqs[i].name);
+    }
+    e->n = 0;
     return err;
 }
 
@@ -312,29 +379,43 @@ static enum ft_err put_dir(const struct tree *t, int fd, const char *dir,
 }
 
 /* Uploads one item: with recursive, a folder with everything in it. The
- * item's own path is the user's: a link there is followed. */
-static enum ft_err put_item(const struct tree *t, const struct ft_tree_item *item,
-                            bool recursive)
+ * item's own path is the user's: a link there is followed. One of several
+ * items that is a file goes as a tree's file does (pipelined when small);
+ * anything else is told after the answers due to the items before it. */
+static enum ft_err put_item(struct tree *t, size_t i)
 {
+    const struct ft_tree_item *item = &t->copy->items[i];
     char why[512];
     struct stat sb;
     int fd;
     enum ft_err err = ft_client_local_open_source(AT_FDCWD, item->local, true, &fd,
-                                                  &sb, why, sizeof(why));
+                                                  &sb, why, sizeof(why)), rc;
 
-    if (err != FT_OK)
-        return failed(t, item->local, err, why);
-    if (S_ISDIR(sb.st_mode) && recursive) {
-        err = put_dir(t, fd, item->local, item->remote, 1);
-        keep(&err, collect(t, 0));
+    if (err == FT_OK && !S_ISDIR(sb.st_mode) && t->copy->n > 1) {
+        err = put_tree_file(t, fd, (int64_t)sb.st_size, item->local, item->remote);
+        close(fd);
         return err;
     }
+    rc = collect(t, 0);
+    if (err != FT_OK) {
+        keep(&rc, failed(t, item->local, err, why));
+        return rc;
+    }
+    if (!keeps_going(rc)) {
+        close(fd);
+        return rc;
+    }
+    if (S_ISDIR(sb.st_mode) && t->copy->recursive) {
+        keep(&rc, put_dir(t, fd, item->local, item->remote, 1));
+        keep(&rc, put_empties(t));
+        return rc;
+    }
     if (S_ISDIR(sb.st_mode))
-        err = failed(t, item->local, FT_ERR_IO, "is a folder (use -r to copy it)");
+        keep(&rc, failed(t, item->local, FT_ERR_IO, "is a folder (use -r to copy it)"));
     else
-        err = put_file(t, fd, (int64_t)sb.st_size, item->local, item->remote);
+        keep(&rc, put_file(t, fd, (int64_t)sb.st_size, item->local, item->remote));
     close(fd);
-    return err;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ get */
@@ -400,34 +481,45 @@ static bool get_pipelines(const struct tree *t, const struct ft_entry *e)
            !e->is_dir && e->size <= PIPELINED_FILE_MAX;
 }
 
-/* Sends the pipelined GETs of the entries from f->next on, up to the first
- * that is not pipelined, keeping at most FT_PIPELINE_MAX due. */
-static void ask_ahead(const struct tree *t, struct fetch *f)
+/* The remote name of the i-th thing to fetch, to be asked for pipelined,
+ * allocated; NULL, with *skip, for one that needs no GET (a folder), and
+ * without, for one that is not pipelined (or when out of memory). */
+typedef char *(*ask_name_fn)(const struct tree *t, void *ctx, size_t i, bool *skip);
+
+/* Sends the pipelined GETs of what name_of names from *next on (of n), up
+ * to the first that is not pipelined, keeping at most FT_PIPELINE_MAX due. */
+static void ask_ahead(const struct tree *t, size_t *next, size_t n,
+                      ask_name_fn name_of, void *ctx)
 {
     /* Asked for in batches of half the window, which leave together, so
      * that the server wakes up once per batch, not once per file. */
-    if (f->next >= f->l.n || ft_client_gets_due(t->c) > FT_PIPELINE_MAX / 2)
+    if (*next >= n || ft_client_gets_due(t->c) > FT_PIPELINE_MAX / 2)
         return;
     ft_client_batch_begin(t->c);
-    while (f->next < f->l.n && ft_client_gets_due(t->c) < FT_PIPELINE_MAX) {
-        const struct ft_entry *e = &f->l.entries[f->next];
-        char *from;
+    while (*next < n && ft_client_gets_due(t->c) < FT_PIPELINE_MAX) {
+        bool skip = false;
+        char *from = name_of(t, ctx, *next, &skip);
 
-        if (e->is_dir) { /* nothing to ask */
-            f->next++;
-            continue;
-        }
-        from = get_pipelines(t, e) ? remote_join(f->remote, e->name) : NULL;
-        if (from == NULL)
+        if (from == NULL && !skip)
             break;
-        if (ft_client_get_send(t->c, from, t->opt) != FT_OK) {
+        if (from != NULL && ft_client_get_send(t->c, from, t->opt) != FT_OK) {
             free(from);
             break; /* the entry's turn tells why */
         }
         free(from);
-        f->next++;
+        (*next)++;
     }
     ft_client_batch_end(t->c);
+}
+
+/* ask_name_fn of a listing's entries. */
+static char *entry_to_ask(const struct tree *t, void *ctx, size_t i, bool *skip)
+{
+    const struct fetch *f = ctx;
+    const struct ft_entry *e = &f->l.entries[i];
+
+    *skip = e->is_dir; /* nothing to ask */
+    return get_pipelines(t, e) ? remote_join(f->remote, e->name) : NULL;
 }
 
 /* The folder named by the first len bytes of rel beneath the local one,
@@ -496,7 +588,7 @@ static enum ft_err get_entry(const struct tree *t, struct fetch *f, size_t i)
     /* Keep the window of pipelined GETs full, from here on. */
     if (f->next < i)
         f->next = i;
-    ask_ahead(t, f);
+    ask_ahead(t, &f->next, f->l.n, entry_to_ask, f);
     asked = f->next > i && !e->is_dir;
     if (from == NULL || to == NULL) {
         if (asked)
@@ -551,24 +643,80 @@ static enum ft_err get_dir(const struct tree *t, const char *remote,
     return err;
 }
 
-/* Downloads one item: with recursive, a folder with everything in it. A
- * file named with recursive comes as itself, as put_item sends one (its
- * LIST would be that file alone, not a folder to make). */
-static enum ft_err get_item(const struct tree *t, const struct ft_tree_item *item,
-                            bool recursive)
+/* ask_name_fn of the items of a copy without recursive: the small files. */
+static char *item_to_ask(const struct tree *t, void *ctx, size_t i, bool *skip)
 {
-    struct ft_stat st;
-
-    if (recursive &&
-        (ft_client_stat_quick(t->c, item->remote, &st) != FT_OK || st.is_dir))
-        return get_dir(t, item->remote, item->local);
-    return get_file(t, item->remote, item->local);
+    (void)ctx;
+    *skip = false;
+    return t->small[i] ? strdup(t->copy->items[i].remote) : NULL;
 }
 
-/* put_item or get_item. */
-typedef enum ft_err (*copy_item_fn)(const struct tree *t,
-                                    const struct ft_tree_item *item,
-                                    bool recursive);
+static int note_small(void *ctx, size_t i, enum ft_err err,
+                      const struct ft_name_answer *a)
+{
+    bool *small = ctx;
+
+    small[i] = err == FT_OK && !a->st.is_dir && a->st.size <= PIPELINED_FILE_MAX;
+    return !keeps_going(err);
+}
+
+/* Which of the items named without recursive are small files, as get -r
+ * knows from its listing: one batch of quick stats (pipelined itself)
+ * tells. A larger file, or a name the stat did not find, goes the
+ * ordinary way, which says why it fails. NULL when out of memory: none is
+ * pipelined then. */
+static bool *find_small(const struct tree *t)
+{
+    const struct ft_tree_copy *copy = t->copy;
+    struct ft_name_request *reqs = calloc(copy->n, sizeof(*reqs));
+    bool *small = calloc(copy->n, sizeof(*small));
+
+    if (reqs == NULL || small == NULL) {
+        free(reqs);
+        free(small);
+        return NULL;
+    }
+    for (size_t i = 0; i < copy->n; i++)
+        reqs[i] = (struct ft_name_request){ FT_NAME_STAT_QUICK, copy->items[i].remote,
+                                            NULL };
+    ft_client_names(t->c, reqs, copy->n, note_small, small);
+    free(reqs);
+    return small;
+}
+
+/* Downloads one item: with recursive, a folder with everything in it. A
+ * file named with recursive comes as itself, as put_item sends one (its
+ * LIST would be that file alone, not a folder to make). One of several
+ * items without recursive is asked for ahead, pipelined. */
+static enum ft_err get_item(struct tree *t, size_t i)
+{
+    const struct ft_tree_item *item = &t->copy->items[i];
+    struct ft_transfer tr;
+    struct ft_stat st;
+
+    if (t->copy->recursive) {
+        if (ft_client_stat_quick(t->c, item->remote, &st) != FT_OK || st.is_dir)
+            return get_dir(t, item->remote, item->local);
+        return get_file(t, item->remote, item->local);
+    }
+    if (i == 0 && t->copy->n > 1 && !(t->opt != NULL && t->opt->resume) &&
+        ft_client_can_pipeline(t->c))
+        t->small = find_small(t);
+    /* Keep the window of pipelined GETs full, from here on. */
+    if (t->asked < i)
+        t->asked = i;
+    if (t->small != NULL)
+        ask_ahead(t, &t->asked, t->copy->n, item_to_ask, NULL);
+    if (t->asked <= i)
+        return get_file(t, item->remote, item->local);
+    start(t, item->remote, -2);
+    return got(t, item->remote,
+               ft_client_get_file_wait(t->c, item->remote, item->local, t->opt, &tr),
+               &tr);
+}
+
+/* put_item or get_item: the i-th item of t->copy. */
+typedef enum ft_err (*copy_item_fn)(struct tree *t, size_t i);
 
 /* Copies the items one after the other with copy_item. Each item is told
  * apart: its first failure counts, not a later one's, unless that ends the
@@ -577,8 +725,10 @@ static enum ft_err copy_items(struct ft_client *c, const struct ft_tree_copy *co
                               copy_item_fn copy_item)
 {
     static const struct ft_tree_events silent = { .ctx = NULL };
+    struct empties empties = { .reqs = NULL };
     struct tree t = { c, copy->transfer,
-                      copy->events != NULL ? copy->events : &silent };
+                      copy->events != NULL ? copy->events : &silent, copy, 0,
+                      NULL, &empties };
     enum ft_err err = FT_OK;
 
     if (ft_client_puts_due(c) > 0 || ft_client_gets_due(c) > 0) {
@@ -586,13 +736,22 @@ static enum ft_err copy_items(struct ft_client *c, const struct ft_tree_copy *co
         return failed(&t, NULL, FT_ERR_USAGE, ft_client_error(c));
     }
     for (size_t i = 0; i < copy->n; i++) {
-        enum ft_err rc = copy_item(&t, &copy->items[i], copy->recursive);
+        enum ft_err rc = copy_item(&t, i);
 
         if (err == FT_OK)
             err = rc;
         if (!keeps_going(rc))
             break;
     }
+    /* The answers still due: those of the last puts, or of gets asked
+     * ahead of a copy that stopped (read and dropped, so that the
+     * connection, if still in step, serves its caller's next request). */
+    keep(&err, put_empties(&t));
+    while (ft_client_gets_due(c) > 0)
+        ft_client_get_drop(c, t.opt);
+    free(empties.reqs);
+    free(empties.local);
+    free(t.small);
     return err;
 }
 

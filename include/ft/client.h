@@ -269,4 +269,47 @@ enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
 enum ft_err ft_client_stat_quick(struct ft_client *c, const char *remote,
                                  struct ft_stat *out);
 
+/* Many requests on names at once: each is sent without waiting for the
+ * answers to those before it (up to FT_NAMES_WINDOW due at a time, when the
+ * server takes pipelined requests; one at a time otherwise), and the
+ * answers are read in order, each handed to the callback as it comes. A
+ * refusal of one request leaves the connection usable and the others go
+ * on; so does an unsent mkdir (FT_ERR_VERSION, from a server too old to
+ * make folders). */
+#define FT_NAMES_WINDOW 64
+enum ft_name_op {
+    FT_NAME_STAT,          /* as ft_client_stat */
+    FT_NAME_STAT_QUICK,    /* as ft_client_stat_quick */
+    FT_NAME_REMOVE,        /* as ft_client_remove_tree, not recursive */
+    FT_NAME_REMOVE_TREE,   /* ... recursive */
+    FT_NAME_MOVE,          /* name to to, as ft_client_move */
+    FT_NAME_MKDIR,         /* as ft_client_mkdir, without parents */
+    FT_NAME_MKDIR_PARENTS, /* ... with parents */
+};
+struct ft_name_request {
+    enum ft_name_op op;
+    const char *name;
+    const char *to; /* FT_NAME_MOVE's new name; otherwise unused */
+};
+/* What a request's answer told: st for a stat, made for a mkdir. */
+struct ft_name_answer {
+    struct ft_stat st;
+    bool made;
+};
+/* Called once for each request, in order, with its outcome: FT_OK and
+ * what the answer told, or the failure that ft_client_error tells during
+ * the call. Returns 0 to go on; anything else stops the batch: requests
+ * not sent yet are not sent, and the answers still due are read and
+ * dropped, so that the connection stays usable (a request already sent
+ * may have been carried out). */
+typedef int (*ft_name_fn)(void *ctx, size_t i, enum ft_err err,
+                          const struct ft_name_answer *a);
+/* Runs the n requests. Returns FT_OK when each succeeded; otherwise the
+ * first failure told, unless a later one lost the connection. A lost
+ * connection ends the batch: the requests sent before it learnt so are
+ * told as lost (FT_ERR_CLOSED; each may or may not have been carried
+ * out), those not sent are not told. */
+enum ft_err ft_client_names(struct ft_client *c, const struct ft_name_request *reqs,
+                            size_t n, ft_name_fn fn, void *ctx);
+
 #endif

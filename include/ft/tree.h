@@ -68,7 +68,9 @@ struct ft_tree_copy {
 enum ft_err ft_client_put_tree(struct ft_client *c, const struct ft_tree_copy *copy);
 
 /* Downloads each item's remote file to its local path as
- * ft_client_get_file does. With recursive, each remote name is a folder,
+ * ft_client_get_file does; of several items, the small files (a batch of
+ * quick stats tells which) are asked for without waiting for the answers
+ * before them, as with recursive (not with resume). With recursive, each remote name is a folder,
  * listed first and fetched with everything below it into the local folder
  * (made, with the folders inside it). Those folders are made and opened
  * from the local folder's descriptor down, never through a link: a link

@@ -18,9 +18,10 @@
 #include "name.h"
 
 static const char ls_help[] =
-    "usage: ft ls [OPTIONS] [FOLDER]\n"
-    "Lists the server's files (or those in FOLDER): size in bytes,\n"
-    "modification time (UTC), name; folders end in '/'.\n"
+    "usage: ft ls [OPTIONS] [FOLDER | FILE]\n"
+    "Lists the server's files (or those in FOLDER, or FILE itself; '/' and\n"
+    "'.' are the top): size in bytes, modification time (UTC), name;\n"
+    "folders end in '/'.\n"
     "  -r, --recursive     everything below, with names relative to FOLDER\n"
     "      --json          print one JSON array on standard output instead,\n"
     "                      [{\"name\":S,\"type\":\"file\"|\"folder\",\"size\":N,\n"

@@ -125,12 +125,17 @@ static enum ft_err join_and_move(struct run *r, struct stream *w)
     struct ft_msg m;
     char why[FT_CLIENT_ERROR_MAX];
     enum ft_err err = FT_OK;
+    int fd = -1;
 
     cfg.host = c->host;
     cfg.token = c->has_token ? c->token : NULL;
     cfg.server_key = c->conn.sealed ? c->fingerprint : NULL;
     cfg.known_hosts = NULL;
-    if (ft_client_connect(&j, &cfg, why, sizeof(why)) != FT_OK)
+    /* Once, not again and again as a first connection would: a busy
+     * server leaves the transfer to the connections it has. */
+    if (ft_net_connect(c->host, cfg.port, c->conn.timeout_ms, &fd, why,
+                       sizeof(why)) != FT_OK ||
+        ft_client_attach(&j, fd, &cfg, why, sizeof(why)) != FT_OK)
         return FT_OK;
     stream_fd(r, w, j->conn.fd);
     memcpy(join.u.join.ticket, r->ticket, sizeof(r->ticket));

@@ -175,7 +175,13 @@ finish() {
         cmp -s -- "$SRC" "$out" || { say "WRONG BYTES: $key: $out differs from the source"; FAILED=1; }
     fi
     record "$key" "$ELAPSED"
-    rm -rf -- "$out"
+    if [[ -n ${TIMED_OUT[$key]-} ]]; then
+        # The server's side of a copy cut short (sshd's sftp child, say) may
+        # still be writing into it: out of the way, for the cleanup to remove.
+        mv -- "$out" "$WORK/late.${#TIMED_OUT[@]}" 2>/dev/null || true
+    else
+        rm -rf -- "$out"
+    fi
 }
 # xfer KEY OUT CMD...: times CMD in the client namespace, then finish.
 xfer() {

@@ -2,7 +2,7 @@
 # Variables set here are read by the scripts that source this file.
 # shellcheck disable=SC2034
 # lib.sh - shared by loopback.sh, compare.sh, smallfiles.sh, clients.sh,
-# slowlink.sh, memory.sh and profile.sh. Sourced, never run. It gives:
+# slowlink.sh, memory.sh, profile.sh and wan.sh. Sourced, never run. It gives:
 #   - say/die, an ERR trap that names the failing line;
 #   - a workspace ($WORK) removed on exit with every process started through
 #     bg_start (and their children), plus extra cleanup steps (CLEANUP_CMDS);
@@ -223,6 +223,17 @@ stop_pid() {
 }
 # free_kib DIR
 free_kib() { df -Pk "$1" | awk 'NR == 2 { print $4 }'; }
+
+# make_netns NAME...: empty network namespaces with their loopback up,
+# removed on exit (after the processes started in them are ended).
+make_netns() {
+    local ns
+    for ns in "$@"; do
+        CLEANUP_CMDS+=("ip netns del $ns 2>/dev/null")
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+    done
+}
 
 # ---- ft ----------------------------------------------------------------------
 
@@ -529,16 +540,20 @@ EOF
     say "rsync daemon pid $RSYNCD_PID on $addr:$RSYNC_PORT, module mod -> $dir"
 }
 
-# A private sshd on 127.0.0.1: its own host key, a client key made here, its
-# own config. start_sshd: SSHD_PID, SSH_PORT, SSH_OPTS (for ssh/scp/sftp, with
-# the port option left to the caller: -p for ssh, -P for scp and sftp).
+# A private sshd: its own host key, a client key made here, its own config,
+# key logins only. start_sshd [ADDR [NETNS_PREFIX...]] (default 127.0.0.1; a
+# prefix starts it in a namespace): SSHD_PID, SSH_PORT, SSH_OPTS (for
+# ssh/scp/sftp, with the port option left to the caller: -p for ssh, -P for
+# scp and sftp).
 SSHD_PID=
 SSH_PORT=
 SSH_OPTS=()
 SSH_USER=
 SSH_CIPHER=
 start_sshd() {
-    local d=$WORK/ssh
+    local d=$WORK/ssh addr=${1:-127.0.0.1} probe=127.0.0.1
+    shift $(($# > 0 ? 1 : 0))
+    [[ $addr == 0.0.0.0 ]] || probe=$addr
     have "test -x /usr/sbin/sshd" openssh-server || { say "skipping scp/sftp: no /usr/sbin/sshd (apt-get install openssh-server)"; return 1; }
     have "command -v scp && command -v sftp && command -v ssh-keygen" openssh-client ||
         { say "skipping scp/sftp: no scp/sftp/ssh-keygen (apt-get install openssh-client)"; return 1; }
@@ -557,7 +572,7 @@ start_sshd() {
     fi
     cat >"$d/sshd_config" <<EOF
 Port $SSH_PORT
-ListenAddress 127.0.0.1
+ListenAddress $addr
 HostKey $d/host_key
 AuthorizedKeysFile $d/authorized_keys
 PidFile $d/sshd.pid
@@ -569,25 +584,25 @@ PubkeyAuthentication yes
 PermitRootLogin prohibit-password
 Subsystem sftp internal-sftp
 EOF
-    bg_start /usr/sbin/sshd -D -e -f "$d/sshd_config" 2>"$d/sshd.log"
+    bg_start "$@" /usr/sbin/sshd -D -e -f "$d/sshd_config" 2>"$d/sshd.log"
     SSHD_PID=$BG_PID
-    await_port 127.0.0.1 "$SSH_PORT" "$SSHD_PID" || {
+    await_port "$addr" "$SSH_PORT" "$SSHD_PID" "$@" || {
         cat "$d/sshd.log" >&2
-        say "skipping scp/sftp: sshd did not listen on 127.0.0.1:$SSH_PORT"
+        say "skipping scp/sftp: sshd did not listen on $addr:$SSH_PORT"
         return 1
     }
     SSH_OPTS=(-F /dev/null -i "$d/client_key" -o StrictHostKeyChecking=no
         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes)
     # The first LogLevel given wins in ssh: the check asks for DEBUG1 first,
     # to learn the cipher.
-    if ! ssh -o LogLevel=DEBUG1 "${SSH_OPTS[@]}" -p "$SSH_PORT" "$SSH_USER@127.0.0.1" true \
+    if ! "$@" ssh -o LogLevel=DEBUG1 "${SSH_OPTS[@]}" -p "$SSH_PORT" "$SSH_USER@$probe" true \
         2>"$d/ssh-check.log"; then
         cat "$d/ssh-check.log" "$d/sshd.log" >&2
         say "skipping scp/sftp: cannot log in to the private sshd"
         return 1
     fi
     SSH_CIPHER=$(grep -m1 -o 'kex: server->client cipher: [^ ]*' "$d/ssh-check.log" | awk '{ print $NF }' || true)
-    say "sshd pid $SSHD_PID on 127.0.0.1:$SSH_PORT ($(ssh -V 2>&1), cipher ${SSH_CIPHER:-unknown})"
+    say "sshd pid $SSHD_PID on $addr:$SSH_PORT ($(ssh -V 2>&1), cipher ${SSH_CIPHER:-unknown})"
 }
 
 # nginx serving DIR on 127.0.0.1, one worker. start_nginx DIR: NGINX_PID

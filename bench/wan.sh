@@ -334,11 +334,12 @@ rate() {
     m=$(key_median "$1")
     awk -v u="$2" -v m="$m" -v lt="${TIMED_OUT[$1]:+<}" 'BEGIN { printf "%s%.1f\n", lt, u / m }'
 }
+# share RATE CAPACITY, vs RATE REF_RATE: ratios that keep RATE's "<" (a bound).
 share() {
-    if [[ $1 == n/a ]]; then echo -; else ratio "${1#<}" "$2"; fi
+    if [[ $1 == n/a ]]; then echo -; else echo "${1%%[0-9]*}$(ratio "${1#<}" "$2")"; fi
 }
 vs() {
-    if [[ $1 == n/a || $2 == n/a ]]; then echo -; else ratio "${1#<}" "${2#<}"; fi
+    if [[ $1 == n/a || $2 == n/a || $2 == "<"* ]]; then echo -; else echo "${1%%[0-9]*}$(ratio "${1#<}" "$2")"; fi
 }
 # Chart data: one block per tool, "RTT put get" (MB/s) for the rows without loss.
 CHART_DAT=$WORK/chart.dat

@@ -36,7 +36,9 @@
 # longer is ended, and its row shows "<" the rate it would have had at the
 # limit. Every copy is compared with its source (cmp, diff -r); a
 # difference fails the run (exit 1). The namespaces, the link and every
-# daemon are removed or ended on exit, failure or interrupt.
+# daemon are removed or ended on exit, failure or interrupt (Ctrl-C: at
+# once; a TERM sent to the script alone: once the running transfer ends,
+# as bash runs traps between commands).
 #
 # Environment: RATE (400, Mbit/s), RTTS ("20 100", ms), LOSS (0.5, percent;
 # 0: no lossy row), QUEUE (bytes), SIZE (1G), RUNS (3), FILES (1000),

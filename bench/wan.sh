@@ -36,7 +36,9 @@
 # longer is ended, and its row shows "<" the rate it would have had at the
 # limit. Every copy is compared with its source (cmp, diff -r); a
 # difference fails the run (exit 1). The namespaces, the link and every
-# daemon are removed or ended on exit, failure or interrupt.
+# daemon are removed or ended on exit, failure or interrupt (Ctrl-C: at
+# once; a TERM sent to the script alone: once the running transfer ends,
+# as bash runs traps between commands).
 #
 # Environment: RATE (400, Mbit/s), RTTS ("20 100", ms), LOSS (0.5, percent;
 # 0: no lossy row), QUEUE (bytes), SIZE (1G), RUNS (3), FILES (1000),
@@ -334,11 +336,12 @@ rate() {
     m=$(key_median "$1")
     awk -v u="$2" -v m="$m" -v lt="${TIMED_OUT[$1]:+<}" 'BEGIN { printf "%s%.1f\n", lt, u / m }'
 }
+# share RATE CAPACITY, vs RATE REF_RATE: ratios that keep RATE's "<" (a bound).
 share() {
-    if [[ $1 == n/a ]]; then echo -; else ratio "${1#<}" "$2"; fi
+    if [[ $1 == n/a ]]; then echo -; else echo "${1%%[0-9]*}$(ratio "${1#<}" "$2")"; fi
 }
 vs() {
-    if [[ $1 == n/a || $2 == n/a ]]; then echo -; else ratio "${1#<}" "${2#<}"; fi
+    if [[ $1 == n/a || $2 == n/a || $2 == "<"* ]]; then echo -; else echo "${1%%[0-9]*}$(ratio "${1#<}" "$2")"; fi
 }
 # Chart data: one block per tool, "RTT put get" (MB/s) for the rows without loss.
 CHART_DAT=$WORK/chart.dat

@@ -21,11 +21,15 @@
 /* By default a file is striped only when it is large enough for the
  * connections to pay for their handshakes. */
 #define AUTO_MIN_BYTES (16u * FT_STRIPE_UNIT)
-/* Streams by default: a second at once, more while each adds throughput
- * (measured over a ramp period: a few round trips, a second at least). */
+/* Streams by default: a second at once (four on a path of 50 ms or more,
+ * where one stream's window fills too slowly to wait for), then one more
+ * per ramp period (a few round trips, half a second at least) while each
+ * adds throughput. */
 #define AUTO_FIRST_STREAMS 2u
+#define AUTO_FIRST_STREAMS_FAR 4u
+#define FAR_PATH_US 50000u
 #define AUTO_MAX_STREAMS 8u
-#define RAMP_MIN_MS 1000
+#define RAMP_MIN_MS 500
 #define RAMP_GAIN 1.10
 /* How often the controlling thread reports progress and looks at the
  * streams. */
@@ -313,7 +317,9 @@ enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
         r->cap = want > 1 ? want : AUTO_MAX_STREAMS;
     if (want == 0 && size - offset < AUTO_MIN_BYTES)
         r->cap = 1; /* asked for by path, but too small to be worth it */
-    first = want > 1 ? r->cap : AUTO_FIRST_STREAMS;
+    first = want > 1 ? r->cap
+            : path_rtt_us(c) >= FAR_PATH_US ? AUTO_FIRST_STREAMS_FAR
+                                            : AUTO_FIRST_STREAMS;
     if (first > r->cap)
         first = r->cap;
     r->out_fd = fd;

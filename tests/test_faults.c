@@ -397,6 +397,32 @@ static void test_cut_off_download_keeps_part_only_if_resumable(void **state)
     } while (0)
 #define CHILD_SKIP 77
 
+/* A put of big that the full store refuses: the client hears why, and
+ * nothing is left of it. */
+static void put_onto_full_disk(const struct tu_server *t, const char *big,
+                               const struct ft_transfer_options *opt,
+                               const char *stored, const char *tmp)
+{
+    struct ft_client *c;
+    char err[1024];
+    enum ft_err rc;
+    int fd;
+
+    CHILD_CHECK(tu_try_connect(&c, t->port, &patient, err, sizeof(err)) == FT_OK);
+    fd = open(big, O_RDONLY | O_CLOEXEC);
+    CHILD_CHECK(fd >= 0);
+    rc = ft_client_put(c, fd, 4 * MIB, "big", opt, NULL);
+    close(fd);
+    if (rc != FT_ERR_NO_SPACE)
+        fprintf(stderr, "full disk: put: %s (%s)\n", ft_err_name(rc),
+                ft_client_error(c));
+    CHILD_CHECK(rc == FT_ERR_NO_SPACE);
+    CHILD_CHECK(strstr(ft_client_error(c), "no space left on server") != NULL);
+    ft_client_close(c);
+    CHILD_CHECK(tu_wait_count(tmp, 0, WAIT_MS));
+    CHILD_CHECK(!tu_exists(stored));
+}
+
 /* Runs in a child of its own: a private mount namespace with a 2 MiB
  * tmpfs as the server's store. */
 static void full_disk_child(const char *mnt, const char *big, const char *small)
@@ -428,35 +454,10 @@ static void full_disk_child(const char *mnt, const char *big, const char *small)
     {
         char err[1024];
 
-        CHILD_CHECK(tu_try_connect(&c, t.port, &patient, err, sizeof(err)) == FT_OK);
-        fd = open(big, O_RDONLY | O_CLOEXEC);
-        CHILD_CHECK(fd >= 0);
-        rc = ft_client_put(c, fd, 4 * MIB, "big", NULL, NULL);
-        close(fd);
-        if (rc != FT_ERR_NO_SPACE)
-            fprintf(stderr, "full disk: put: %s (%s)\n", ft_err_name(rc),
-                    ft_client_error(c));
-        CHILD_CHECK(rc == FT_ERR_NO_SPACE);
-        CHILD_CHECK(strstr(ft_client_error(c), "no space left on server") != NULL);
-        ft_client_close(c);
-        CHILD_CHECK(tu_wait_count(tmp, 0, WAIT_MS));
-        CHILD_CHECK(!tu_exists(stored));
-
+        put_onto_full_disk(&t, big, NULL, stored, tmp);
         /* The same over four connections: the stream that meets the full
          * disk is not the one the client hears on, and it still hears why. */
-        CHILD_CHECK(tu_try_connect(&c, t.port, &patient, err, sizeof(err)) == FT_OK);
-        fd = open(big, O_RDONLY | O_CLOEXEC);
-        CHILD_CHECK(fd >= 0);
-        rc = ft_client_put(c, fd, 4 * MIB, "big", &striped, NULL);
-        close(fd);
-        if (rc != FT_ERR_NO_SPACE)
-            fprintf(stderr, "full disk: striped put: %s (%s)\n", ft_err_name(rc),
-                    ft_client_error(c));
-        CHILD_CHECK(rc == FT_ERR_NO_SPACE);
-        CHILD_CHECK(strstr(ft_client_error(c), "no space left on server") != NULL);
-        ft_client_close(c);
-        CHILD_CHECK(tu_wait_count(tmp, 0, WAIT_MS));
-        CHILD_CHECK(!tu_exists(stored));
+        put_onto_full_disk(&t, big, &striped, stored, tmp);
 
         /* The space came back: the next client is served. */
         CHILD_CHECK(tu_try_connect(&c, t.port, &patient, err, sizeof(err)) == FT_OK);

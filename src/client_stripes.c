@@ -70,7 +70,6 @@ struct run {
     unsigned started, cap;
     atomic_uint running;
     pthread_mutex_t lock;
-    int out_fd; /* receiving: where the units go */
     unsigned used; /* connections that joined, the request's included */
 };
 
@@ -355,9 +354,8 @@ enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
                                             : AUTO_FIRST_STREAMS;
     if (first > r->cap)
         first = r->cap;
-    r->out_fd = fd;
     err = ft_stripes_init(&r->st, fd, offset, size, flags,
-                          sending ? NULL : write_at, &r->out_fd);
+                          sending ? NULL : write_at, &r->st.fd);
     r->st.rate_limit = opt != NULL ? opt->rate_limit : 0;
     if (err == FT_OK && (flags & FT_XFER_VERIFY))
         err = ft_stripes_hash_start(&r->st);

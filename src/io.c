@@ -30,6 +30,15 @@ int64_t ft_io_deadline(int timeout_ms)
     return ft_io_now_ms() + timeout_ms;
 }
 
+void ft_io_abstime(int ms, struct timespec *out)
+{
+    clock_gettime(CLOCK_REALTIME, out);
+    out->tv_sec += ms / 1000;
+    out->tv_nsec += (long)(ms % 1000) * 1000000L;
+    out->tv_sec += out->tv_nsec / 1000000000L;
+    out->tv_nsec %= 1000000000L;
+}
+
 enum ft_err ft_io_wait(int fd, short events, int64_t deadline)
 {
     for (;;) {

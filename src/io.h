@@ -24,6 +24,10 @@ int64_t ft_io_now_us(void);
 /* The deadline timeout_ms from now; FT_IO_NO_DEADLINE when timeout_ms < 0. */
 int64_t ft_io_deadline(int timeout_ms);
 
+/* The wall-clock time ms from now, as pthread_cond_timedwait takes it. */
+struct timespec;
+void ft_io_abstime(int ms, struct timespec *out);
+
 /* Reads until n bytes are in buf or the stream ends. *got receives the count,
  * which is below n only at end of stream. Returns FT_ERR_TIMEOUT past the
  * deadline, FT_ERR_CLOSED on a reset connection, FT_ERR_IO with errno set on

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "store.h"
 
 #define DEFAULT_MAX_CLIENTS 64
@@ -143,10 +144,7 @@ static void accept_one(struct ft_server *srv)
     if (srv->active >= srv->cfg.max_clients) {
         struct timespec until;
 
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += BUSY_GRACE_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        ft_io_abstime(BUSY_GRACE_MS, &until);
         while (srv->active >= srv->cfg.max_clients &&
                pthread_cond_timedwait(&srv->drained, &srv->lock, &until) == 0)
             ;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "io.h"
+
 /* Pipelined uploads committed together at most. */
 #define QUEUE_MAX 256
 /* A pipelined upload of at most HELD_MAX bytes is held in its queue's
@@ -145,11 +147,7 @@ static void commit_wait(struct ft_server_batch *b, struct commit_job *job)
     while (!job->done) {
         struct timespec until;
 
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += r->heartbeat_ms / 1000;
-        until.tv_nsec += (long)(r->heartbeat_ms % 1000) * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        ft_io_abstime(r->heartbeat_ms, &until);
         if (pthread_cond_timedwait(&job->finished, &job->lock, &until) != 0 &&
             !job->done) {
             pthread_mutex_unlock(&job->lock);

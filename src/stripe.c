@@ -243,7 +243,8 @@ static enum ft_err take_unit(struct ft_stripes *st, const struct ft_msg *m,
 }
 
 /* The content of one DATA or DATA_Z frame of a unit with room bytes still
- * to come: *p, *n (a DATA_Z frame inflated into zbuf). */
+ * to come: *p, *n (a DATA_Z frame inflated into zbuf; without inf, one
+ * not asked for). */
 static enum ft_err frame_content(struct ft_conn *c, const struct ft_msg *d,
                                  struct ft_inflater *inf, uint8_t *zbuf,
                                  size_t room, const uint8_t **p, size_t *n)
@@ -254,7 +255,8 @@ static enum ft_err frame_content(struct ft_conn *c, const struct ft_msg *d,
         *n = d->u.data.bytes.len;
         break;
     case FT_MSG_DATA_Z:
-        if (d->u.data_z.raw_len > room || d->u.data_z.raw_len > BUF_BYTES)
+        if (inf == NULL || d->u.data_z.raw_len > room ||
+            d->u.data_z.raw_len > BUF_BYTES)
             return FT_ERR_PROTOCOL;
         *p = zbuf;
         *n = d->u.data_z.raw_len;
@@ -298,25 +300,28 @@ static enum ft_err recv_frames(struct ft_conn *c, struct ft_stripes *st,
     return err;
 }
 
+/* Only a -z transfer's units need an inflater and its output buffer: the
+ * rest take none per unit. */
 enum ft_err ft_stripes_recv_unit(struct ft_conn *c, struct ft_stripes *st,
                                  const struct ft_msg *m)
 {
     struct ft_inflater inf;
-    bool inflating = false;
+    bool inflating = false, compressed = (st->flags & FT_XFER_COMPRESS) != 0;
     uint8_t *buf = ft_slot_get(BUF_BYTES);
-    uint8_t *zbuf = ft_slot_get(BUF_BYTES);
+    uint8_t *zbuf = compressed ? ft_slot_get(BUF_BYTES) : NULL;
     uint64_t unit = 0;
-    enum ft_err err = buf == NULL || zbuf == NULL ? FT_ERR_NOMEM : FT_OK;
+    enum ft_err err = buf == NULL || (compressed && zbuf == NULL) ? FT_ERR_NOMEM
+                                                                  : FT_OK;
 
     if (err == FT_OK)
         err = take_unit(st, m, &unit);
-    if (err == FT_OK) {
+    if (err == FT_OK && compressed) {
         err = ft_inflater_init(&inf);
         inflating = err == FT_OK;
     }
     if (err == FT_OK)
-        err = recv_frames(c, st, m->u.stripe.offset, m->u.stripe.length, &inf,
-                          buf, zbuf);
+        err = recv_frames(c, st, m->u.stripe.offset, m->u.stripe.length,
+                          inflating ? &inf : NULL, buf, zbuf);
     if (inflating)
         ft_inflater_free(&inf);
     ft_slot_put(buf, BUF_BYTES);
@@ -338,11 +343,7 @@ static void wait_changed(struct ft_stripes *st, int ms)
 {
     struct timespec until;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    ft_io_abstime(ms, &until);
     pthread_cond_timedwait(&st->changed, &st->lock, &until);
 }
 

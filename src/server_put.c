@@ -185,7 +185,7 @@ static enum ft_err receive_striped(struct session *s, const struct ft_msg *req,
                                    struct ft_xfer_result *res, bool *striped)
 {
     uint32_t flags = req->u.put.flags;
-    struct ft_server_striped x;
+    struct ft_server_striped x = { .st = NULL };
     struct ft_stripes st;
     enum ft_err err = ft_stripes_init(&st, up->fd, offset, req->u.put.size, flags,
                                       upload_write_at, up);
@@ -194,6 +194,8 @@ static enum ft_err receive_striped(struct session *s, const struct ft_msg *req,
     st.rate_limit = s->xfer_opts.rate_limit;
     if (err == FT_OK)
         err = ft_server_stripes_open(s, &x, &st, false, striped);
+    /* Registered even if STREAMS could not be sent: the close below
+     * takes it out of the server's list in every case. */
     if (err != FT_OK || !*striped)
         goto out;
     err = ft_store_upload_resize(up, req->u.put.size);
@@ -203,8 +205,8 @@ static enum ft_err receive_striped(struct session *s, const struct ft_msg *req,
         err = ft_stripes_recv_main(&s->conn, &st, flags, heartbeat, s, res);
     if (err != FT_OK)
         ft_stripes_fail(&st, err);
-    ft_server_stripes_close(s, &x);
 out:
+    ft_server_stripes_close(s, &x);
     ft_stripes_free(&st);
     return err;
 }

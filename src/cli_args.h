@@ -34,6 +34,8 @@ struct cli_client_args {
     const char *token_file;
     uint8_t token[FT_TOKEN_BYTES];
     char *known_hosts;         /* owned */
+    const char *identity_file; /* --identity, FT_IDENTITY, or the default */
+    struct ft_keypair identity; /* cfg.identity points here once loaded */
     bool json;                 /* --json (put, get, ls, stat) */
     bool recursive;            /* -r (put, get, ls, rm) */
     bool parents;              /* -p (mkdir) */

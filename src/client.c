@@ -79,6 +79,10 @@ enum ft_failure ft_client_failure(enum ft_err err)
     case FT_ERR_DENIED:
     case FT_ERR_SERVER:
     case FT_ERR_TOKEN:
+    case FT_ERR_UNKNOWN_KEY:
+    case FT_ERR_KEY_REFUSED:
+    case FT_ERR_NOT_ALLOWED:
+    case FT_ERR_QUOTA:
         return FT_FAILURE_REFUSED;
     case FT_ERR_IO:
     case FT_ERR_NOMEM:

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clients.h"
 #include "conn.h"
 #include "ft/keys.h"
 #include "ft/net.h"
@@ -63,6 +64,12 @@ struct session {
     const char *protocol;  /* the channel, for the log */
     struct ft_server_batch batch; /* pipelined uploads awaiting commit */
     struct ft_xfer_opts xfer_opts; /* every transfer's: the rate limit */
+    /* The client's key, as the handshake proved it, and what that key may
+     * do here (ft_server_admit). */
+    uint8_t client_key[FT_KEY_BYTES];
+    bool has_client_key;
+    char client_fingerprint[FT_FINGERPRINT_MAX];
+    struct ft_client_rights rights;
     struct session *prev, *next;
 };
 
@@ -90,6 +97,11 @@ void ft_server_log(struct ft_server *srv, const char *fmt, ...)
 /* server_hello.c: HELLO, WELCOME and the Noise handshake; FT_OK when the
  * session may serve requests. */
 enum ft_err ft_server_hello(struct session *s);
+
+/* server_admit.c: after the handshake, decides whether the client's key
+ * may use this server and fills s->rights; anything but FT_OK ends the
+ * session (the client has been told why). */
+enum ft_err ft_server_admit(struct session *s);
 
 /* server_session.c */
 /* Runs a registered session to its end: handshake, requests, log. */

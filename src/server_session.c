@@ -374,6 +374,8 @@ void ft_server_session_main(struct session *s)
     ft_server_log(s->srv, "%s connected", s->peer);
     s->xfer_opts.rate_limit = s->srv->cfg.max_rate;
     err = ft_server_hello(s);
+    if (err == FT_OK)
+        err = ft_server_admit(s);
     if (err == FT_OK) {
         s->conn.keepalives = true;
         ft_server_log(s->srv, "%s channel %s%s", s->peer, s->protocol,

@@ -13,6 +13,8 @@
 
 #include "ft/error.h"
 
+struct ft_keypair;
+
 #define FT_DEFAULT_HOST "127.0.0.1"
 #define FT_DEFAULT_PORT 65432
 #define FT_DIGEST_HEX_BYTES 65
@@ -37,6 +39,9 @@ struct ft_client_config {
     const char *server_key;  /* the fingerprint the server must have, or NULL */
     const char *known_hosts; /* pins keys on first use (ft_client_connect
                                 only); NULL: no pinning */
+    /* The client's own key pair, which the handshake proves to the server;
+     * NULL: a new one for this connection only. */
+    const struct ft_keypair *identity;
 };
 
 /* The outcome of one put or get. */

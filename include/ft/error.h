@@ -34,7 +34,11 @@
     X(TAMPERED, 22,                                                            \
       "integrity failure on the connection: data was altered in transit")      \
     X(KEY_CHANGED, 23, "the server's key is not the one pinned for it")        \
-    X(TOKEN, 24, "wrong or missing token")
+    X(TOKEN, 24, "wrong or missing token")                                     \
+    X(UNKNOWN_KEY, 25, "this server does not know the client's key")          \
+    X(KEY_REFUSED, 26, "the client's key is refused here")                    \
+    X(NOT_ALLOWED, 27, "not allowed for this client")                         \
+    X(QUOTA, 28, "quota exceeded")
 
 enum ft_err {
 #define FT_ERR_ENUM(name, num, msg) FT_ERR_##name = num,

@@ -35,6 +35,12 @@ struct ft_server_config {
     const uint8_t *token;     /* 32 bytes from ft_keys_load_token, or NULL */
     bool allow_plaintext;     /* grant clients that ask for plaintext */
     uint64_t max_rate;        /* bytes per second per client; 0: no limit */
+    /* Who may connect and with what rights (one line per client key);
+     * NULL: anyone, with every right on the whole store. */
+    const char *clients_file;
+    /* With a clients file: the rights (FT_ALLOW_* of src/clients.h) of a
+     * key it does not name; 0: such a key is refused. */
+    unsigned anonymous_allow;
     int64_t partial_ttl_s;    /* how long an interrupted upload is kept for
                                  put --continue; 0: one day */
     /* Receives each log line (no newline); NULL: standard error. */

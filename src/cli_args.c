@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_report.h"
+#include "clients.h"
 
 static const char client_host_text[] =
     "  -H, --host ADDR     server address (default $FT_HOST or 127.0.0.1)\n";
@@ -159,31 +160,6 @@ static int parse_port(const char *text, uint16_t *port)
     return 0;
 }
 
-/* A size such as 10M or 1G (powers of 1024); 0 on success. */
-static int parse_size(const char *text, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-    unsigned shift = 0;
-
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno != 0 || end == text || text[0] == '-')
-        return -1;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    default: return -1;
-    }
-    if (*end != '\0' || (shift && v > (UINT64_MAX >> shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
 /* bool: the option is given. */
 static int set_flag(void *args, const struct cli_option *o, const char *arg)
 {
@@ -286,7 +262,7 @@ static int client_limit_rate(void *args, const struct cli_option *o, const char 
 
     if (rc != 0)
         return rc;
-    if (parse_size(arg, &a->xfer.rate_limit) != 0 || a->xfer.rate_limit == 0)
+    if (ft_parse_size(arg, &a->xfer.rate_limit) != FT_OK || a->xfer.rate_limit == 0)
         return BAD_VALUE;
     return 0;
 }
@@ -296,7 +272,7 @@ static int parse_count(const char *arg, uint64_t max, unsigned *out)
 {
     uint64_t n;
 
-    if (parse_size(arg, &n) != 0 || n == 0 || n > max)
+    if (ft_parse_size(arg, &n) != FT_OK || n == 0 || n > max)
         return BAD_VALUE;
     *out = (unsigned)n;
     return 0;
@@ -411,7 +387,7 @@ static int set_size(void *args, const struct cli_option *o, const char *arg)
 {
     uint64_t *v = field_of(args, o);
 
-    return parse_size(arg, v) == 0 && *v != 0 ? 0 : BAD_VALUE;
+    return ft_parse_size(arg, v) == FT_OK && *v != 0 ? 0 : BAD_VALUE;
 }
 
 static int serve_max_frame_size(void *args, const struct cli_option *o,
@@ -420,7 +396,7 @@ static int serve_max_frame_size(void *args, const struct cli_option *o,
     uint64_t n;
 
     (void)o;
-    if (parse_size(arg, &n) != 0 || n < 4096 || n > FT_FRAME_MAX_PAYLOAD)
+    if (ft_parse_size(arg, &n) != FT_OK || n < 4096 || n > FT_FRAME_MAX_PAYLOAD)
         return BAD_VALUE;
     ((struct cli_serve_args *)args)->cfg.max_frame_payload = (uint32_t)n;
     return 0;
@@ -431,7 +407,7 @@ static int serve_partial_ttl(void *args, const struct cli_option *o, const char 
     uint64_t n;
 
     (void)o;
-    if (parse_size(arg, &n) != 0 || n == 0 || n > INT32_MAX)
+    if (ft_parse_size(arg, &n) != FT_OK || n == 0 || n > INT32_MAX)
         return BAD_VALUE;
     ((struct cli_serve_args *)args)->cfg.partial_ttl_s = (int64_t)n;
     return 0;

@@ -267,7 +267,7 @@ out:
     return err;
 }
 
-char *ft_keys_default_known_hosts(void)
+char *ft_keys_config_file(const char *name)
 {
     const char *xdg = getenv("XDG_CONFIG_HOME");
     const char *home = getenv("HOME");
@@ -275,12 +275,17 @@ char *ft_keys_default_known_hosts(void)
     int n;
 
     if (xdg != NULL && xdg[0] == '/')
-        n = asprintf(&path, "%s/ft/known_hosts", xdg);
+        n = asprintf(&path, "%s/ft/%s", xdg, name);
     else if (home != NULL && home[0] != '\0')
-        n = asprintf(&path, "%s/.config/ft/known_hosts", home);
+        n = asprintf(&path, "%s/.config/ft/%s", home, name);
     else
         return NULL;
     return n < 0 ? NULL : path;
+}
+
+char *ft_keys_default_known_hosts(void)
+{
+    return ft_keys_config_file("known_hosts");
 }
 
 enum ft_err ft_keys_check_known_host(const char *file, const char *host,

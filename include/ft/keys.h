@@ -1,5 +1,6 @@
-/* ft/keys.h - the server's long-term key, its fingerprint, the client's
- * pins of known servers (as ssh's known_hosts), and access tokens. */
+/* ft/keys.h - the long-term keys of servers and clients, their
+ * fingerprints, the client's pins of known servers (as ssh's known_hosts),
+ * and access tokens. */
 #ifndef FT_KEYS_H
 #define FT_KEYS_H
 
@@ -52,9 +53,17 @@ enum ft_err ft_keys_make_token(const char *path, char *errbuf, size_t errlen);
 enum ft_err ft_keys_load_token(const char *path, uint8_t psk[FT_TOKEN_BYTES],
                                char *errbuf, size_t errlen);
 
-/* The default known-hosts file: $XDG_CONFIG_HOME/ft/known_hosts or
- * ~/.config/ft/known_hosts; NULL when neither can be found. free() it. */
+/* The file name in the client's configuration folder: $XDG_CONFIG_HOME/ft
+ * or ~/.config/ft; NULL when neither can be found. free() it. */
+char *ft_keys_config_file(const char *name);
+
+/* The default known-hosts file: ft_keys_config_file("known_hosts"). */
 char *ft_keys_default_known_hosts(void);
+
+/* The client's own key pair, which proves who it is to servers, lives in
+ * ft_keys_config_file(FT_KEYS_IDENTITY), made on first use
+ * (ft_keys_load_or_create). */
+#define FT_KEYS_IDENTITY "id"
 
 enum ft_known {
     FT_KNOWN_MATCH,   /* pinned, and the same key */

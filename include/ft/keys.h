@@ -71,13 +71,19 @@ enum ft_known {
     FT_KNOWN_CHANGED, /* pinned to another key: *old_fingerprint says which */
 };
 
-/* Looks up "host port" in the known-hosts file and pins fingerprint there
- * on first use. */
+/* Looks up "host port" in the known-hosts file and, with pin_new, pins
+ * fingerprint there on first use. */
 enum ft_err ft_keys_check_known_host(const char *file, const char *host,
                                      uint16_t port, const char *fingerprint,
-                                     enum ft_known *result,
+                                     bool pin_new, enum ft_known *result,
                                      char old_fingerprint[FT_FINGERPRINT_MAX],
                                      char *errbuf, size_t errlen);
+
+/* Appends the line "host port fingerprint" to the known-hosts file (made
+ * mode 0600, with its folder, if missing). */
+enum ft_err ft_keys_pin_known_host(const char *file, const char *host,
+                                   uint16_t port, const char *fingerprint,
+                                   char *errbuf, size_t errlen);
 
 /* Overwrites a secret (a token, a private key) in memory once it is no
  * longer needed, in a way the compiler does not optimise away. */

@@ -31,5 +31,7 @@ int cli_stat(int argc, char **argv);
 int cli_mkdir(int argc, char **argv);
 int cli_serve(int argc, char **argv); /* cli_serve.c */
 int cli_keygen(int argc, char **argv);
+int cli_forget(int argc, char **argv); /* cli_pins.c */
+int cli_trust(int argc, char **argv);
 
 #endif

@@ -312,7 +312,7 @@ static enum ft_err check_pin(struct ft_client *c, const struct ft_client_config 
                              const char *host, uint16_t port)
 {
     char old[FT_FINGERPRINT_MAX];
-    char why[512];
+    char why[512], target[300];
     enum ft_known known;
     enum ft_err err;
 
@@ -327,12 +327,16 @@ static enum ft_err check_pin(struct ft_client *c, const struct ft_client_config 
     c->pinned_now = known == FT_KNOWN_NEW;
     if (known != FT_KNOWN_CHANGED)
         return FT_OK;
+    /* As ft forget and ft trust take it: an IPv6 address in brackets. */
+    snprintf(target, sizeof(target), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+             (unsigned)port);
     ft_client_set_error(c, "THE SERVER'S KEY HAS CHANGED. Pinned for %s port %u: "
                            "%s; offered now: %s. Someone may be intercepting the "
                            "connection. If the server's key was replaced on "
-                           "purpose, delete the line '%s %u' from %s, or pass "
+                           "purpose, pin the new one with 'ft trust %s %s' (or "
+                           "forget the old one with 'ft forget %s'), or pass "
                            "--server-key %s", host, (unsigned)port, old,
-                           c->fingerprint, host, (unsigned)port, cfg->known_hosts,
+                           c->fingerprint, target, c->fingerprint, target,
                            c->fingerprint);
     return FT_ERR_KEY_CHANGED;
 }

@@ -21,8 +21,12 @@ static const char usage_text[] =
     "  stat NAME...     size, time, mode and BLAKE2b-256 digest of files\n"
     "  mkdir NAME...    make folders on the server\n"
     "  keygen --token FILE  make an access token\n"
+    "  forget HOST[:PORT]   forget the server key pinned for HOST\n"
+    "  trust HOST[:PORT] FP pin the server key FP for HOST instead\n"
     "\n"
     "Run 'ft COMMAND --help' for a command's options.\n"
+    "A name on the server may be written REMOTE:NAME (as scp's HOST:PATH),\n"
+    "REMOTE a host or a remote named in ~/.config/ft/config ($FT_CONFIG).\n"
     "Environment: FT_HOST and FT_PORT set the client's default server;\n"
     "FT_TOKEN_FILE its token. Server keys are pinned on first use in\n"
     "~/.config/ft/known_hosts.\n"
@@ -60,6 +64,7 @@ int main(int argc, char **argv)
         { "serve", cli_serve }, { "put", cli_put }, { "get", cli_get },
         { "ls", cli_ls },       { "rm", cli_rm },   { "keygen", cli_keygen },
         { "mv", cli_mv },       { "stat", cli_stat },   { "mkdir", cli_mkdir },
+        { "forget", cli_forget }, { "trust", cli_trust },
     };
 
     signal(SIGPIPE, SIG_IGN);

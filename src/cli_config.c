@@ -317,19 +317,7 @@ void cli_config_free(struct cli_config *c)
 char *cli_config_path(bool *is_default)
 {
     const char *env = getenv("FT_CONFIG");
-    const char *xdg = getenv("XDG_CONFIG_HOME");
-    const char *home = getenv("HOME");
-    char *path = NULL;
-    int n;
 
     *is_default = env == NULL || env[0] == '\0';
-    if (!*is_default)
-        n = asprintf(&path, "%s", env);
-    else if (xdg != NULL && xdg[0] == '/')
-        n = asprintf(&path, "%s/ft/config", xdg);
-    else if (home != NULL && home[0] != '\0')
-        n = asprintf(&path, "%s/.config/ft/config", home);
-    else
-        return NULL;
-    return n < 0 ? NULL : path;
+    return *is_default ? ft_keys_config_file("config") : strdup(env);
 }

@@ -269,18 +269,7 @@ out:
 
 char *ft_keys_default_known_hosts(void)
 {
-    const char *xdg = getenv("XDG_CONFIG_HOME");
-    const char *home = getenv("HOME");
-    char *path = NULL;
-    int n;
-
-    if (xdg != NULL && xdg[0] == '/')
-        n = asprintf(&path, "%s/ft/known_hosts", xdg);
-    else if (home != NULL && home[0] != '\0')
-        n = asprintf(&path, "%s/.config/ft/known_hosts", home);
-    else
-        return NULL;
-    return n < 0 ? NULL : path;
+    return ft_keys_config_file("known_hosts");
 }
 
 enum ft_err ft_keys_check_known_host(const char *file, const char *host,
@@ -428,26 +417,21 @@ out:
 static enum ft_err replace_file(const char *file, const char *text, size_t len,
                                 mode_t mode, char *errbuf, size_t errlen)
 {
-    enum ft_err err = FT_ERR_IO;
+    enum ft_err err = FT_OK;
     char *temp = NULL;
-    int fd = -1;
+    int fd;
 
-    if (asprintf(&temp, "%s.XXXXXX", file) < 0) {
-        temp = NULL;
-        err = FT_ERR_NOMEM;
-        goto out;
-    }
+    if (asprintf(&temp, "%s.XXXXXX", file) < 0)
+        return FT_ERR_NOMEM; /* temp is undefined: nothing to free */
     fd = mkostemp(temp, O_CLOEXEC);
     if (fd < 0 || fchmod(fd, mode) != 0 ||
         ft_io_write_full(fd, text, len, FT_IO_NO_DEADLINE) != FT_OK ||
         fsync(fd) != 0 || rename(temp, file) != 0) {
         snprintf(errbuf, errlen, "%s: %s", fd < 0 ? file : temp, strerror(errno));
+        err = FT_ERR_IO;
         if (fd >= 0)
             unlink(temp);
-        goto out;
     }
-    err = FT_OK;
-out:
     if (fd >= 0)
         close(fd);
     free(temp);
@@ -522,4 +506,20 @@ enum ft_err ft_keys_set_known_host(const char *file, const char *host, int port,
 out:
     free(text);
     return err;
+}
+
+char *ft_keys_config_file(const char *name)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    char *path = NULL;
+    int n;
+
+    if (xdg != NULL && xdg[0] == '/')
+        n = asprintf(&path, "%s/ft/%s", xdg, name);
+    else if (home != NULL && home[0] != '\0')
+        n = asprintf(&path, "%s/.config/ft/%s", home, name);
+    else
+        return NULL;
+    return n < 0 ? NULL : path;
 }

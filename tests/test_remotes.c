@@ -373,46 +373,48 @@ static void run_ok(const char *const args[], const char *const env[],
  * its token file coming from there too. */
 static void test_named_remote_on_a_server(void **state)
 {
+    /* The test's files: in its own folder, then in the server's store. */
+    enum { TOKEN, CONFIG, SRC, COLON, COPY, LISTING, STORED, MOVED, STORED_COLON,
+           PATHS };
+    static const char *const names[PATHS] = {
+        "backup.token", "config", "notes.txt", "a:b", "copy.txt", "listing",
+        "docs/notes.txt", "docs/n2.txt", "a:b",
+    };
     struct tu_fixture *f = *state;
-    char *token = tu_path(f->work, "backup.token");
-    char *config = tu_path(f->work, "config");
-    char *src = tu_path(f->work, "notes.txt");
-    char *colon = tu_path(f->work, "a:b");
-    char *copy = tu_path(f->work, "copy.txt");
-    char *listing = tu_path(f->work, "listing");
-    char *stored = tu_path(f->root, "docs/notes.txt");
-    char *moved = tu_path(f->root, "docs/n2.txt");
-    char *stored_colon = tu_path(f->root, "a:b");
+    char *p[PATHS];
     char config_env[1100], text[1400], err[4096], errbuf[256];
     const char *env[] = { config_env, f->config_env, NULL };
-    const char *serve[] = { "--token-file", token, NULL };
+    const char *serve[] = { "--token-file", NULL, NULL };
 
-    assert_int_equal(ft_keys_make_token(token, errbuf, sizeof(errbuf)), FT_OK);
+    for (int i = 0; i < PATHS; i++)
+        p[i] = tu_path(i < STORED ? f->work : f->root, names[i]);
+    serve[1] = p[TOKEN];
+    assert_int_equal(ft_keys_make_token(p[TOKEN], errbuf, sizeof(errbuf)), FT_OK);
     assert_true(tu_fixture_serve(f, serve));
     snprintf(text, sizeof(text), "# where backups go\nremote backup\n"
              "    host 127.0.0.1\n    port %s\n    token-file %s\n",
-             f->served.portstr, token);
-    tu_write_bytes(config, text, strlen(text));
-    assert_int_equal(chmod(config, 0644), 0);
-    snprintf(config_env, sizeof(config_env), "FT_CONFIG=%s", config);
-    tu_write_text(src, 5000);
-    tu_write_text(colon, 100);
+             f->served.portstr, p[TOKEN]);
+    tu_write_bytes(p[CONFIG], text, strlen(text));
+    assert_int_equal(chmod(p[CONFIG], 0644), 0);
+    snprintf(config_env, sizeof(config_env), "FT_CONFIG=%s", p[CONFIG]);
+    tu_write_text(p[SRC], 5000);
+    tu_write_text(p[COLON], 100);
     {
-        const char *put[] = { "put", "-q", src, "backup:docs/", NULL };
+        const char *put[] = { "put", "-q", p[SRC], "backup:docs/", NULL };
         const char *ls[] = { "ls", "backup:docs", NULL };
-        const char *get[] = { "get", "-q", "backup:docs/notes.txt", copy, NULL };
+        const char *get[] = { "get", "-q", "backup:docs/notes.txt", p[COPY], NULL };
         const char *mv[] = { "mv", "backup:docs/notes.txt", "backup:docs/n2.txt",
                              NULL };
         const char *stat[] = { "stat", "backup:docs/n2.txt", NULL };
         const char *rm[] = { "rm", "backup:docs/n2.txt", NULL };
         /* A local name with a colon after a slash is a local name. */
-        const char *put_colon[] = { "put", "-q", colon, "backup:", NULL };
+        const char *put_colon[] = { "put", "-q", p[COLON], "backup:", NULL };
 
         run_ok(put, env, NULL);
-        assert_true(tu_files_equal(src, stored));
-        run_ok(ls, env, listing);
+        assert_true(tu_files_equal(p[SRC], p[STORED]));
+        run_ok(ls, env, p[LISTING]);
         {
-            FILE *l = fopen(listing, "r");
+            FILE *l = fopen(p[LISTING], "r");
             char line[512] = "";
 
             assert_non_null(l);
@@ -421,14 +423,14 @@ static void test_named_remote_on_a_server(void **state)
             assert_non_null(strstr(line, " notes.txt\n"));
         }
         run_ok(get, env, NULL);
-        assert_true(tu_files_equal(src, copy));
+        assert_true(tu_files_equal(p[SRC], p[COPY]));
         run_ok(mv, env, NULL);
-        assert_true(tu_files_equal(src, moved));
+        assert_true(tu_files_equal(p[SRC], p[MOVED]));
         run_ok(stat, env, NULL);
         run_ok(rm, env, NULL);
-        assert_false(tu_exists(moved));
+        assert_false(tu_exists(p[MOVED]));
         run_ok(put_colon, env, NULL);
-        assert_true(tu_files_equal(colon, stored_colon));
+        assert_true(tu_files_equal(p[COLON], p[STORED_COLON]));
     }
     {   /* The command line wins: --port 1 has no server. */
         const char *ls[] = { "ls", "--port", "1", "backup:", NULL };
@@ -443,8 +445,8 @@ static void test_named_remote_on_a_server(void **state)
         assert_non_null(strstr(err, "token"));
     }
     {   /* The host form, the same server. */
-        const char *ls[] = { "ls", "-p", f->served.portstr, "--token-file", token,
-                             "127.0.0.1:", NULL };
+        const char *ls[] = { "ls", "-p", f->served.portstr, "--token-file",
+                             p[TOKEN], "127.0.0.1:", NULL };
 
         run_ok(ls, env, NULL);
     }
@@ -457,19 +459,12 @@ static void test_named_remote_on_a_server(void **state)
         assert_non_null(strstr(err, "no user names"));
         assert_int_equal(tu_run_ft_env(two, env, NULL, NULL, err, sizeof(err)), 2);
         assert_non_null(strstr(err, "one command talks to one server"));
-        tu_write_bytes(config, "remote backup\n  prot 1\n", 23);
+        tu_write_bytes(p[CONFIG], "remote backup\n  prot 1\n", 23);
         assert_int_equal(tu_run_ft_env(top, env, NULL, NULL, err, sizeof(err)), 2);
         assert_non_null(strstr(err, ":2: unknown key 'prot'"));
     }
-    free(token);
-    free(config);
-    free(src);
-    free(colon);
-    free(copy);
-    free(listing);
-    free(stored);
-    free(moved);
-    free(stored_colon);
+    for (int i = 0; i < PATHS; i++)
+        free(p[i]);
 }
 
 /* The known-hosts file rewritten: the other lines kept, its mode kept, a

@@ -70,6 +70,10 @@ enum ft_err ft_keys_check_known_host(const char *file, const char *host,
                                      char old_fingerprint[FT_FINGERPRINT_MAX],
                                      char *errbuf, size_t errlen);
 
+/* The file name in the client's config folder: $XDG_CONFIG_HOME/ft/NAME
+ * or ~/.config/ft/NAME; NULL when neither can be found. free() it. */
+char *ft_keys_config_file(const char *name);
+
 /* Whether text is a fingerprint as ft_keys_fingerprint writes one. */
 bool ft_keys_fingerprint_valid(const char *text);
 

@@ -434,8 +434,13 @@ static void test_named_remote_on_a_server(void **state)
     }
     {   /* The command line wins: --port 1 has no server. */
         const char *ls[] = { "ls", "--port", "1", "backup:", NULL };
+        const char *guess[] = { "ls", "--port", "1", "127.0.0.1:", NULL };
 
         assert_int_equal(tu_run_ft_env(ls, env, NULL, NULL, err, sizeof(err)), 3);
+        assert_null(strstr(err, "no remote"));
+        /* A name the config file does not know, taken as a host: said. */
+        assert_int_equal(tu_run_ft_env(guess, env, NULL, NULL, err, sizeof(err)), 3);
+        assert_non_null(strstr(err, "'127.0.0.1' is no remote of the config file"));
     }
     {   /* The token came from the config: without the remote, none. */
         const char *ls[] = { "ls", "-p", f->served.portstr, NULL };

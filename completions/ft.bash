@@ -1,7 +1,8 @@
 # ft.bash - bash completion for ft(1): commands, each command's options,
 # option values where they are known (files, folders, hosts, ciphers,
-# pinned fingerprints) and local file names for local operands. Remote
-# names are not completed: that would mean connecting to the server.
+# pinned fingerprints), local file names for local operands, and the
+# remotes of the config file ("backup:") for names on the server. The
+# names inside a remote are not completed: that would mean connecting.
 #
 # Installed as ft in bash-completion's completions folder; to try it
 # without installing: source completions/ft.bash
@@ -47,9 +48,32 @@ _ft_pinned_keys()
     done <"$file"
 }
 
+# The remotes named in the client's config file, each as "NAME:".
+_ft_remotes()
+{
+    local file=${FT_CONFIG:-}
+    if [[ -z $file && ${XDG_CONFIG_HOME:-} == /* ]]; then
+        file=$XDG_CONFIG_HOME/ft/config
+    elif [[ -z $file ]]; then
+        file=${HOME:-}/.config/ft/config
+    fi
+    [[ -r $file ]] || return 0
+    local key name rest
+    while read -r key name rest; do
+        [[ ${key,,} == remote && -n $name ]] && printf '%s:\n' "$name"
+    done <"$file"
+}
+
+# Offers the remotes matching $1, the word going on after one.
+_ft_remote_names()
+{
+    mapfile -t COMPREPLY < <(compgen -W "$(_ft_remotes)" -- "$1")
+    ((${#COMPREPLY[@]})) && compopt -o nospace 2>/dev/null
+}
+
 _ft()
 {
-    local commands="serve put get ls rm mv stat mkdir keygen id"
+    local commands="serve put get ls rm mv stat mkdir keygen id forget trust"
     local client_opts="-H --host -p --port --token-file -i --identity --server-key
         --plaintext --connect-timeout --timeout --cipher -q --quiet -h --help"
     local serve_opts="-r --root -H --host -p --port --max-clients --max-streams
@@ -130,6 +154,10 @@ _ft()
         opts="-i --identity -h --help"
         takes_value="-i --identity"
         ;;
+    forget | trust)
+        opts="-h --help"
+        takes_value=""
+        ;;
     *) return 0 ;;
     esac
 
@@ -192,10 +220,22 @@ _ft()
         # LOCAL... [REMOTE]: all but the last are local files or folders
         # ('-': standard input); which one is last is not known yet.
         _ft_files "$cur"
+        ((operands >= 1)) &&
+            mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W "$(_ft_remotes)" -- "$cur")
         ;;
     get)
         # REMOTE... [LOCAL]: after the first, the local file or folder.
-        ((operands >= 1)) && _ft_files "$cur"
+        if ((operands >= 1)); then
+            _ft_files "$cur"
+        else
+            _ft_remote_names "$cur"
+        fi
+        ;;
+    ls | rm | mv | stat | mkdir)
+        _ft_remote_names "$cur"
+        ;;
+    forget | trust)
+        ((operands == 0)) && _ft_remote_names "$cur"
         ;;
     esac
     return 0

@@ -32,5 +32,7 @@ int cli_mkdir(int argc, char **argv);
 int cli_serve(int argc, char **argv); /* cli_serve.c */
 int cli_keygen(int argc, char **argv);
 int cli_id(int argc, char **argv);     /* cli_id.c */
+int cli_forget(int argc, char **argv); /* cli_pins.c */
+int cli_trust(int argc, char **argv);
 
 #endif

@@ -348,28 +348,65 @@ static size_t client_table(const struct cli_command *cmd, struct cli_option *tab
     return n + 1;
 }
 
+/* The remote the operands name, if any: its settings fill what the
+ * options left unset. The token and identity files left unset still,
+ * their environment variables fill later (cli_connect). */
+static int take_remote(int argc, char **argv, struct cli_client_args *a)
+{
+    struct cli_operand which;
+    char err[1024];
+    enum ft_err rc = cli_operands_take(argv + optind, argc - optind,
+                                       a->cmd->operands, &which, err, sizeof(err));
+    struct cli_remote *r = &a->remote;
+
+    if (rc != FT_OK)
+        return cli_report_usage(NULL, a->cmd->name, "%s", err);
+    if (which.remote[0] == '\0')
+        return 0;
+    rc = cli_remote_lookup(&which, r, err, sizeof(err));
+    if (rc != FT_OK)
+        return cli_report_fail(NULL, CLI_EXIT_USAGE, "%s: %s", a->cmd->name, err);
+    if (a->cfg.host == NULL)
+        a->cfg.host = r->host;
+    if (a->cfg.port == 0)
+        a->cfg.port = r->port;
+    if (a->cfg.server_key == NULL && r->server_key[0] != '\0')
+        a->cfg.server_key = r->server_key;
+    if (a->token_file == NULL && r->token_file[0] != '\0')
+        a->token_file = r->token_file;
+    if (a->identity_file == NULL && r->identity[0] != '\0')
+        a->identity_file = r->identity;
+    return 0;
+}
+
 int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
                           struct cli_client_args *a)
 {
+    const char *env_host = getenv("FT_HOST");
     const char *env_port = getenv("FT_PORT");
     struct cli_option table[OPTIONS_MAX];
     size_t n = client_table(cmd, table);
+    uint16_t port = 0;
+    int rc;
 
     memset(a, 0, sizeof(*a));
     a->cmd = cmd;
-    a->cfg.host = getenv("FT_HOST");
-    if (a->cfg.host != NULL && a->cfg.host[0] == '\0')
-        a->cfg.host = NULL;
-    if (env_port != NULL && env_port[0] != '\0' &&
-        parse_port(env_port, &a->cfg.port) != 0)
+    if (env_port != NULL && env_port[0] != '\0' && parse_port(env_port, &port) != 0)
         return cli_report_usage(NULL, cmd->name, "FT_PORT is not a port number: "
                                 "'%s'", env_port);
     /* Only put and get have -z; every command takes --compress. A leading
      * ':' makes getopt tell a missing value apart. */
-    return parse(argc, argv,
-                 cmd->transfer ? ":H:p:i:zqhrP:"
-                 : has_parents(cmd) ? ":H:pi:qhr" : ":H:p:i:qhr",
-                 table, n, a);
+    rc = parse(argc, argv,
+               cmd->transfer ? ":H:p:i:zqhrP:"
+               : has_parents(cmd) ? ":H:pi:qhr" : ":H:p:i:qhr",
+               table, n, a);
+    if (rc == 0)
+        rc = take_remote(argc, argv, a);
+    if (a->cfg.host == NULL && env_host != NULL && env_host[0] != '\0')
+        a->cfg.host = env_host;
+    if (a->cfg.port == 0)
+        a->cfg.port = port;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- serve */
@@ -508,4 +545,15 @@ int cli_parse_id_args(int argc, char **argv, const char *help, const char **path
 
     *path = a.path;
     return rc;
+}
+
+/* ------------------------------------------------ forget, trust: --help */
+
+int cli_parse_help_only(int argc, char **argv, const char *help)
+{
+    static const struct cli_option options[] = {
+        { { "help", no_argument, NULL, 'h' }, print_help, 0, NULL },
+    };
+
+    return parse(argc, argv, ":h", options, 1, &help);
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cli_operands.h"
 #include "ft/ft.h"
 #include "ft/keys.h"
 
@@ -23,6 +24,7 @@ struct cli_command {
     const char *help; /* printed before the common options' help */
     bool transfer;    /* -z, --no-verify, --limit-rate, --continue */
     bool json;        /* --json */
+    enum cli_operand_roles operands; /* which may be REMOTE:PATH */
 };
 
 /* What every client command shares. */
@@ -41,9 +43,13 @@ struct cli_client_args {
     bool parents;              /* -p (mkdir) */
     struct cli_report *report; /* put, get: where failures and notes go */
     bool resumable;            /* put, get: --continue can take up a failure */
+    struct cli_remote remote;  /* what REMOTE:PATH operands name; cfg's
+                                  strings may point here */
 };
 
-/* Parses a client command's options, after FT_HOST and FT_PORT. */
+/* Parses a client command's options, and takes the REMOTE: off its
+ * operands: what the command line says comes first, then the remote's
+ * lines in the config file, then FT_HOST and FT_PORT. */
 int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
                           struct cli_client_args *a);
 
@@ -62,5 +68,8 @@ int cli_parse_keygen_args(int argc, char **argv, const char *help,
                           const char **path);
 /* Parses id's options: *path is the key file given, or NULL. */
 int cli_parse_id_args(int argc, char **argv, const char *help, const char **path);
+
+/* Parses the options of a command that has only --help (forget, trust). */
+int cli_parse_help_only(int argc, char **argv, const char *help);
 
 #endif

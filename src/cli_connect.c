@@ -1,6 +1,8 @@
 /* cli_connect.c - a client command's connection: token, key, pin, notes. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "cli_args.h"
@@ -57,7 +59,16 @@ struct ft_client *cli_connect(struct cli_client_args *a, const char *what,
     free(a->known_hosts);
     a->known_hosts = NULL;
     if (rc != FT_OK) {
-        *code = cli_report_fail(a->report, cli_exit_code(rc), "%s: %s", what, err);
+        /* REMOTE: that the config file does not name went to a host of
+         * that name: perhaps a typo of a remote's ([ADDR]: is none). */
+        bool guessed = rc == FT_ERR_CONNECT && a->cfg.host == a->remote.host &&
+                       a->remote.line == 0 && strchr(a->remote.host, ':') == NULL;
+
+        *code = cli_report_fail(a->report, cli_exit_code(rc), "%s: %s%s%s%s", what,
+                                err, guessed ? " ('" : "",
+                                guessed ? a->remote.host : "",
+                                guessed ? "' is no remote of the config file: it "
+                                          "was taken as a host)" : "");
         return NULL;
     }
     if (a->quiet)

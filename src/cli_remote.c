@@ -107,7 +107,8 @@ static void print_listing(const struct ft_listing *l)
 int cli_ls(int argc, char **argv)
 {
     static const struct remote_command this = {
-        { "ls", ls_help, false, true }, 0, 1, "takes at most one FOLDER"
+        { "ls", ls_help, false, true, CLI_OPERANDS_REMOTE },
+        0, 1, "takes at most one FOLDER"
     };
     struct cli_client_args a;
     struct ft_listing l = { NULL, 0, 0 };
@@ -211,7 +212,8 @@ out:
 int cli_rm(int argc, char **argv)
 {
     static const struct remote_command this = {
-        { "rm", rm_help, false, false }, 1, INT_MAX, "needs at least one NAME"
+        { "rm", rm_help, false, false, CLI_OPERANDS_REMOTE },
+        1, INT_MAX, "needs at least one NAME"
     };
 
     return each_name(argc, argv, &this, FT_NAME_REMOVE, NULL);
@@ -242,7 +244,8 @@ static struct ft_name_request *moves_of(char **names, int n, bool into)
 int cli_mv(int argc, char **argv)
 {
     static const struct remote_command this = {
-        { "mv", mv_help, false, false }, 2, INT_MAX, "needs OLD and NEW"
+        { "mv", mv_help, false, false, CLI_OPERANDS_REMOTE },
+        2, INT_MAX, "needs OLD and NEW"
     };
     struct cli_client_args a;
     struct ft_name_request *reqs = NULL;
@@ -311,7 +314,8 @@ static void print_stat_answer(const struct cli_client_args *a, const char *name,
 int cli_stat(int argc, char **argv)
 {
     static const struct remote_command this = {
-        { "stat", stat_help, false, true }, 1, INT_MAX, "needs at least one NAME"
+        { "stat", stat_help, false, true, CLI_OPERANDS_REMOTE },
+        1, INT_MAX, "needs at least one NAME"
     };
 
     return each_name(argc, argv, &this, FT_NAME_STAT, print_stat_answer);
@@ -341,7 +345,8 @@ static void print_made(const struct cli_client_args *a, const char *name,
 int cli_mkdir(int argc, char **argv)
 {
     static const struct remote_command this = {
-        { "mkdir", mkdir_help, false, true }, 1, INT_MAX,
+        { "mkdir", mkdir_help, false, true, CLI_OPERANDS_REMOTE },
+        1, INT_MAX,
         "needs at least one NAME"
     };
 

@@ -376,8 +376,8 @@ static int check_get(struct cli_report *rep, struct operands *o)
 static int transfer(int argc, char **argv, bool put)
 {
     static const struct cli_command commands[] = {
-        { "get", get_help, true, false },
-        { "put", put_help, true, false },
+        { "get", get_help, true, false, CLI_OPERANDS_GET },
+        { "put", put_help, true, false, CLI_OPERANDS_PUT },
     };
     struct cli_client_args a;
     struct cli_report rep;

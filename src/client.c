@@ -266,7 +266,7 @@ static enum ft_err check_pin(struct ft_client *c, const struct ft_client_config 
                              const char *host, uint16_t port, bool pin_new)
 {
     char old[FT_FINGERPRINT_MAX];
-    char why[512];
+    char why[512], target[300];
     enum ft_known known;
     enum ft_err err;
 
@@ -282,12 +282,16 @@ static enum ft_err check_pin(struct ft_client *c, const struct ft_client_config 
     c->pin_due = known == FT_KNOWN_NEW && !pin_new;
     if (known != FT_KNOWN_CHANGED)
         return FT_OK;
+    /* As ft forget and ft trust take it: an IPv6 address in brackets. */
+    snprintf(target, sizeof(target), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+             (unsigned)port);
     ft_client_set_error(c, "THE SERVER'S KEY HAS CHANGED. Pinned for %s port %u: "
                            "%s; offered now: %s. Someone may be intercepting the "
                            "connection. If the server's key was replaced on "
-                           "purpose, delete the line '%s %u' from %s, or pass "
+                           "purpose, pin the new one with 'ft trust %s %s' (or "
+                           "forget the old one with 'ft forget %s'), or pass "
                            "--server-key %s", host, (unsigned)port, old,
-                           c->fingerprint, host, (unsigned)port, cfg->known_hosts,
+                           c->fingerprint, target, c->fingerprint, target,
                            c->fingerprint);
     return FT_ERR_KEY_CHANGED;
 }
@@ -362,8 +366,9 @@ static enum ft_err handshake(struct ft_client *c, const struct ft_client_config 
     c->protocol = ft_noise_protocol_name(cfg->token != NULL, params.cipher);
     ft_keys_fingerprint(server_key, c->fingerprint);
     if (cfg->server_key != NULL && strcmp(cfg->server_key, c->fingerprint) != 0) {
-        ft_client_set_error(c, "the server's key is %s, not %s as given with "
-                               "--server-key", c->fingerprint, cfg->server_key);
+        ft_client_set_error(c, "the server's key is %s, not %s as given "
+                               "(--server-key, or the remote's server-key)",
+                            c->fingerprint, cfg->server_key);
         err = FT_ERR_KEY_CHANGED;
     } else if (host != NULL) {
         err = check_pin(c, cfg, host, port, cfg->token == NULL);

@@ -353,3 +353,184 @@ void ft_keys_wipe(void *secret, size_t len)
 {
     sodium_memzero(secret, len);
 }
+
+/* ------------------------------------------------------------------------
+ * Forgetting and replacing pins (ft forget, ft trust): the known-hosts file
+ * rewritten whole, atomically. */
+
+/* A known-hosts file larger than this is not ours to rewrite. */
+#define KNOWN_HOSTS_FILE_MAX (16u << 20)
+
+bool ft_keys_fingerprint_valid(const char *text)
+{
+    static const char base64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    return strncmp(text, "b2:", 3) == 0 && strlen(text) == FT_FINGERPRINT_MAX - 2 &&
+           strspn(text + 3, base64) == FT_FINGERPRINT_MAX - 5;
+}
+
+/* Whether the line of len bytes pins host, on port (or on any port when
+ * port is FT_KEYS_ANY_PORT). */
+static bool pins_host(const char *line, size_t len, const char *host, int port)
+{
+    size_t hlen = strlen(host);
+    size_t digits;
+    char *end;
+    unsigned long p;
+
+    if (len <= hlen + 1 || memcmp(line, host, hlen) != 0 || line[hlen] != ' ')
+        return false;
+    line += hlen + 1;
+    digits = strspn(line, "0123456789");
+    if (digits == 0 || digits > 5 || line[digits] != ' ')
+        return false;
+    p = strtoul(line, &end, 10);
+    return port == FT_KEYS_ANY_PORT || p == (unsigned long)port;
+}
+
+/* Reads the whole known-hosts file, never through a link, into *text
+ * (NULL and *mode 0600 when there is none). */
+static enum ft_err read_known_hosts(const char *file, char **text, size_t *len,
+                                    mode_t *mode, char *errbuf, size_t errlen)
+{
+    struct stat sb;
+    enum ft_err err = FT_OK;
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+
+    *text = NULL;
+    *len = 0;
+    *mode = 0600;
+    if (fd < 0 && errno == ENOENT)
+        return FT_OK;
+    if (fd < 0 && errno == ELOOP) {
+        snprintf(errbuf, errlen, "%s is a symbolic link: not rewritten through "
+                 "it (edit the file it points to)", file);
+        return FT_ERR_DENIED;
+    }
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        snprintf(errbuf, errlen, "%s: %s", file, strerror(errno));
+        err = FT_ERR_IO;
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > KNOWN_HOSTS_FILE_MAX) {
+        snprintf(errbuf, errlen, "%s: not a regular file of at most %u bytes",
+                 file, KNOWN_HOSTS_FILE_MAX);
+        err = FT_ERR_IO;
+        goto out;
+    }
+    *mode = sb.st_mode & 0777;
+    *text = malloc((size_t)sb.st_size + 1);
+    if (*text == NULL) {
+        err = FT_ERR_NOMEM;
+        goto out;
+    }
+    err = ft_io_read_full(fd, *text, (size_t)sb.st_size, FT_IO_NO_DEADLINE, len);
+    if (err != FT_OK)
+        snprintf(errbuf, errlen, "%s: %s", file, strerror(errno));
+out:
+    if (err != FT_OK) {
+        free(*text);
+        *text = NULL;
+    }
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
+/* Writes len bytes of text as file: into a new file beside it, given mode,
+ * synced, then renamed over it, so that a reader sees the old file or the
+ * new one and never half of one. */
+static enum ft_err replace_file(const char *file, const char *text, size_t len,
+                                mode_t mode, char *errbuf, size_t errlen)
+{
+    enum ft_err err = FT_OK;
+    char *temp = NULL;
+    int fd;
+
+    if (asprintf(&temp, "%s.XXXXXX", file) < 0)
+        return FT_ERR_NOMEM; /* temp is undefined: nothing to free */
+    fd = mkostemp(temp, O_CLOEXEC);
+    if (fd < 0 || fchmod(fd, mode) != 0 ||
+        ft_io_write_full(fd, text, len, FT_IO_NO_DEADLINE) != FT_OK ||
+        fsync(fd) != 0 || rename(temp, file) != 0) {
+        snprintf(errbuf, errlen, "%s: %s", fd < 0 ? file : temp, strerror(errno));
+        err = FT_ERR_IO;
+        if (fd >= 0)
+            unlink(temp);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(temp);
+    return err;
+}
+
+/* Drops the lines of text that pin host on port from text itself, then
+ * appends the pin of fingerprint (when not NULL): returns the new length
+ * (text has room for the pin), *removed the lines dropped. */
+static size_t rewrite_pins(char *text, size_t len, const char *host, int port,
+                           const char *fingerprint, size_t *removed)
+{
+    size_t in = 0, out = 0;
+
+    *removed = 0;
+    while (in < len) {
+        const char *nl = memchr(text + in, '\n', len - in);
+        size_t line = nl != NULL ? (size_t)(nl - (text + in)) + 1 : len - in;
+
+        if (pins_host(text + in, line, host, port)) {
+            (*removed)++;
+        } else {
+            memmove(text + out, text + in, line);
+            out += line;
+        }
+        in += line;
+    }
+    if (out > 0 && text[out - 1] != '\n')
+        text[out++] = '\n';
+    if (fingerprint != NULL)
+        out += (size_t)sprintf(text + out, "%s %d %s\n", host, port, fingerprint);
+    return out;
+}
+
+enum ft_err ft_keys_set_known_host(const char *file, const char *host, int port,
+                                   const char *fingerprint, size_t *removed,
+                                   char *errbuf, size_t errlen)
+{
+    char *text = NULL, *grown;
+    size_t len = 0;
+    mode_t mode;
+    enum ft_err err;
+    bool bad_pin = fingerprint != NULL && (port == FT_KEYS_ANY_PORT ||
+                                           !ft_keys_fingerprint_valid(fingerprint));
+
+    *removed = 0;
+    if (host[0] == '\0' || strpbrk(host, " \t\r\n") != NULL ||
+        port < FT_KEYS_ANY_PORT || port > 65535 || bad_pin) {
+        snprintf(errbuf, errlen, "a pin needs a host, a port and a b2: fingerprint");
+        return FT_ERR_USAGE;
+    }
+    err = read_known_hosts(file, &text, &len, &mode, errbuf, errlen);
+    if (err != FT_OK)
+        return err;
+    /* Room for a newline ending the last line, and the new pin. */
+    grown = realloc(text, len + strlen(host) + FT_FINGERPRINT_MAX + 16);
+    if (grown == NULL) {
+        err = FT_ERR_NOMEM;
+        goto out;
+    }
+    text = grown;
+    len = rewrite_pins(text, len, host, port, fingerprint, removed);
+    if (*removed == 0 && fingerprint == NULL)
+        goto out; /* nothing to forget: the file stays as it is */
+    if (make_parents(file) != 0) {
+        snprintf(errbuf, errlen, "%s: cannot create its folder: %s", file,
+                 strerror(errno));
+        err = FT_ERR_IO;
+        goto out;
+    }
+    err = replace_file(file, text, len, mode, errbuf, errlen);
+out:
+    free(text);
+    return err;
+}

@@ -22,8 +22,12 @@ static const char usage_text[] =
     "  mkdir NAME...    make folders on the server\n"
     "  keygen --token FILE  make an access token\n"
     "  id               print your key, for a server's clients file\n"
+    "  forget HOST[:PORT]   forget the server key pinned for HOST\n"
+    "  trust HOST[:PORT] FP pin the server key FP for HOST instead\n"
     "\n"
     "Run 'ft COMMAND --help' for a command's options.\n"
+    "A name on the server may be written REMOTE:NAME (as scp's HOST:PATH),\n"
+    "REMOTE a host or a remote named in ~/.config/ft/config ($FT_CONFIG).\n"
     "Environment: FT_HOST and FT_PORT set the client's default server;\n"
     "FT_TOKEN_FILE its token, FT_IDENTITY your key (default ~/.config/ft/id).\n"
     "Server keys are pinned on first use in ~/.config/ft/known_hosts.\n"
@@ -62,6 +66,7 @@ int main(int argc, char **argv)
         { "ls", cli_ls },       { "rm", cli_rm },   { "keygen", cli_keygen },
         { "mv", cli_mv },       { "stat", cli_stat },   { "mkdir", cli_mkdir },
         { "id", cli_id },
+        { "forget", cli_forget }, { "trust", cli_trust },
     };
 
     signal(SIGPIPE, SIG_IGN);

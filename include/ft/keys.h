@@ -85,6 +85,24 @@ enum ft_err ft_keys_pin_known_host(const char *file, const char *host,
                                    uint16_t port, const char *fingerprint,
                                    char *errbuf, size_t errlen);
 
+/* Whether text is a fingerprint as ft_keys_fingerprint writes one. */
+bool ft_keys_fingerprint_valid(const char *text);
+
+/* ft_keys_set_known_host's port for "every port of the host". */
+#define FT_KEYS_ANY_PORT (-1)
+
+/* Forgets the pins of host on port (FT_KEYS_ANY_PORT: on every port) in
+ * the known-hosts file, and with fingerprint not NULL pins that key instead
+ * (port then a real one): a server's key replaced on purpose, as ssh-keygen
+ * -R. *removed counts the lines dropped. The file is rewritten whole, into
+ * a new file renamed over it with the same mode, so that a reader never
+ * sees half of it; a link in its place is refused, never followed. Nothing
+ * is written when there is nothing to forget. A pin appended by a client
+ * connecting meanwhile may be lost: it is made again on its next use. */
+enum ft_err ft_keys_set_known_host(const char *file, const char *host, int port,
+                                   const char *fingerprint, size_t *removed,
+                                   char *errbuf, size_t errlen);
+
 /* Overwrites a secret (a token, a private key) in memory once it is no
  * longer needed, in a way the compiler does not optimise away. */
 void ft_keys_wipe(void *secret, size_t len);

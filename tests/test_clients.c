@@ -762,6 +762,123 @@ static void test_no_plaintext_with_clients(void **state)
     free(root);
 }
 
+/* --- ft serve ------------------------------------------------------------ */
+
+/* `ft ls` against the fixture's `ft serve`: its exit status, err its
+ * standard error. Each run is a new key (no identity is kept). */
+static int ft_ls(struct tu_fixture *f, char *err, size_t len)
+{
+    const char *args[] = { "ls", "-p", f->served.portstr, NULL };
+
+    return tu_run_ft(args, NULL, NULL, err, len);
+}
+
+static void test_serve_unknown_key_told(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    const char *extra[] = { "--clients", clients, NULL };
+    char err[1024];
+
+    write_text(clients, KEY_11 " name=someone\n");
+    assert_true(tu_fixture_serve(f, extra));
+    assert_true(tu_served_log_until(&f->served, "other keys are refused", WAIT_MS));
+    assert_int_not_equal(ft_ls(f, err, sizeof(err)), 0);
+    expect_in(err, "this server does not know your key b2:");
+    expect_in(err, ": ask its operator to add it (ft id prints the line to give them)");
+    assert_true(tu_served_log_until(&f->served, "refused: unknown key b2:", WAIT_MS));
+    free(clients);
+}
+
+/* --anonymous list,read lets unknown keys list; SIGHUP rereads the file,
+ * a malformed one leaving the old in force; the server never stops. */
+static void test_serve_anonymous_and_sighup(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    const char *extra[] = { "--clients", clients, "--anonymous", "list,read", NULL };
+    char err[1024], want[512];
+
+    write_text(clients, KEY_11 " name=someone\n");
+    assert_true(tu_fixture_serve(f, extra));
+    assert_int_equal(ft_ls(f, err, sizeof(err)), 0);
+    assert_true(tu_served_log_until(&f->served, "is anonymous, key b2:", WAIT_MS));
+    assert_true(tu_served_log_until(&f->served, ": list,read on /\n", WAIT_MS));
+
+    write_text(clients, KEY_11 " name=someone\n" KEY_22 " allow=teleport\n");
+    assert_int_equal(kill(f->served.pid, SIGHUP), 0);
+    snprintf(want, sizeof(want), "reload: %s:2: allow= takes", clients);
+    assert_true(tu_served_log_until(&f->served, want, WAIT_MS));
+    assert_true(tu_served_log_until(&f->served, "the clients file read before stays "
+                                    "in force", WAIT_MS));
+    assert_int_equal(ft_ls(f, err, sizeof(err)), 0);
+
+    write_text(clients, KEY_11 "\n" KEY_22 "\n");
+    assert_int_equal(kill(f->served.pid, SIGHUP), 0);
+    snprintf(want, sizeof(want), "reload: %s read, 2 keys", clients);
+    assert_true(tu_served_log_until(&f->served, want, WAIT_MS));
+    assert_int_equal(ft_ls(f, err, sizeof(err)), 0);
+    assert_int_equal(kill(f->served.pid, 0), 0); /* SIGHUP stopped nothing */
+    free(clients);
+}
+
+/* serve --config: every option of the command line, by its long name; the
+ * command line wins (here its --port 0 over the file's port 1). */
+static void test_serve_config(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    char *config = tu_path(f->work, "serve.conf");
+    const char *extra[] = { "--config", config, NULL };
+    char text[1024], err[1024];
+
+    write_text(clients, KEY_11 "\n");
+    snprintf(text, sizeof(text),
+             "# the server of the test\n"
+             "\n"
+             "port 1\n"
+             "  clients   %s  \n"
+             "anonymous list\n"
+             "max-rate 10M\n"
+             "read-only no\n"
+             "idle-timeout 60\n",
+             clients);
+    write_text(config, text);
+    assert_true(tu_fixture_serve(f, extra));
+    assert_true(tu_served_log_until(&f->served, "other keys may use it", WAIT_MS));
+    assert_int_equal(ft_ls(f, err, sizeof(err)), 0);
+    assert_true(tu_served_log_until(&f->served, "is anonymous, key b2:", WAIT_MS));
+    assert_true(tu_served_log_until(&f->served, ": list on /\n", WAIT_MS));
+    free(clients);
+    free(config);
+}
+
+static void expect_config_refused(struct tu_fixture *f, const char *text,
+                                  const char *want)
+{
+    char *config = tu_path(f->work, "bad.conf");
+    const char *args[] = { "serve", "--config", config, "--port", "0", NULL };
+    char err[1024], full[512];
+
+    write_text(config, text);
+    assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 2);
+    snprintf(full, sizeof(full), "%s:%s", config, want);
+    expect_in(err, full);
+    free(config);
+}
+
+static void test_serve_config_errors(void **state)
+{
+    struct tu_fixture *f = *state;
+
+    expect_config_refused(f, "# x\nmax-rate 10M\ncolour blue\n", "3: unknown option 'colour'");
+    expect_config_refused(f, "port many\n", "1: port needs a port number");
+    expect_config_refused(f, "max-rate\n", "1: max-rate needs a value");
+    expect_config_refused(f, "read-only maybe\n", "1: read-only takes yes, no or nothing");
+    expect_config_refused(f, "\n\nconfig other.conf\n", "3: not an option for a file: 'config'");
+    expect_config_refused(f, "anonymous everything\n", "1: anonymous needs rights");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -780,6 +897,10 @@ int main(void)
         TU_TEST_FIXTURE(test_admit_rights),
         TU_TEST_FIXTURE(test_admit_without_file),
         TU_TEST_FIXTURE(test_no_plaintext_with_clients),
+        TU_TEST_FIXTURE(test_serve_unknown_key_told),
+        TU_TEST_FIXTURE(test_serve_anonymous_and_sighup),
+        TU_TEST_FIXTURE(test_serve_config),
+        TU_TEST_FIXTURE(test_serve_config_errors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

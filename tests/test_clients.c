@@ -327,6 +327,26 @@ static void expect_logged(const char *want)
     pthread_mutex_unlock(&log_lock);
 }
 
+/* The line of the log that says want also says also. */
+static void expect_logged_with(const char *want, const char *also)
+{
+    const char *at, *start, *end;
+    bool found = false;
+
+    pthread_mutex_lock(&log_lock);
+    at = strstr(server_log, want);
+    if (at != NULL) {
+        for (start = at; start > server_log && start[-1] != '\n'; start--)
+            ;
+        end = strchr(at, '\n');
+        found = memmem(start, (size_t)(end - start), also, strlen(also)) != NULL;
+    }
+    pthread_mutex_unlock(&log_lock);
+    if (!found)
+        fail_msg("expected a line with \"%s\" and \"%s\" in the server's log:\n%s",
+                 want, also, server_log);
+}
+
 /* A client's key pair, its line's key text and its fingerprint. */
 struct who {
     struct ft_keypair kp;
@@ -359,6 +379,22 @@ static void serve_clients(struct tu_fixture *f, const char *path, unsigned anony
     tu_server_start(&f->server, &cfg);
 }
 
+/* Makes two clients, the first named in a new clients file with options,
+ * and starts f's in-process server on it; returns the file's path. */
+static char *serve_listed(struct tu_fixture *f, struct who *listed, const char *options,
+                          struct who *other, unsigned anonymous)
+{
+    char *clients = tu_path(f->work, "clients");
+    char line[256];
+
+    who_make(listed);
+    who_make(other);
+    snprintf(line, sizeof(line), "%s %s\n", listed->key, options);
+    write_text(clients, line);
+    serve_clients(f, clients, anonymous);
+    return clients;
+}
+
 static int list_nothing(const struct ft_entry *e, void *ctx)
 {
     (void)ctx;
@@ -384,23 +420,17 @@ static enum ft_err try_as(struct tu_fixture *f, struct who *w, char *msg, size_t
 static void test_unknown_key_refused_both_sides(void **state)
 {
     struct tu_fixture *f = *state;
-    char *clients = tu_path(f->work, "clients");
     struct who known, stranger;
-    char line[256], want[256], msg[512];
+    char *clients = serve_listed(f, &known, "name=known", &stranger, 0);
+    char want[256], msg[512];
 
-    who_make(&known);
-    who_make(&stranger);
-    snprintf(line, sizeof(line), "%s name=known\n", known.key);
-    write_text(clients, line);
-    serve_clients(f, clients, 0);
     assert_int_equal(try_as(f, &stranger, msg, sizeof(msg)), FT_ERR_UNKNOWN_KEY);
     snprintf(want, sizeof(want), "this server does not know your key %s: ask its "
              "operator to add it (ft id prints the line to give them)", stranger.fp);
     expect_in(msg, want);
-    snprintf(want, sizeof(want), "127.0.0.1:"); /* the peer's address */
-    expect_logged(want);
+    /* One line with the peer's address, the fingerprint and the cause. */
     snprintf(want, sizeof(want), "refused: unknown key %s", stranger.fp);
-    expect_logged(want);
+    expect_logged_with(want, "Z 127.0.0.1:");
     /* The key it names is admitted, and named in the log lines after. */
     assert_int_equal(try_as(f, &known, msg, sizeof(msg)), FT_OK);
     snprintf(want, sizeof(want), "is known, key %s: list,read,write,delete on /",
@@ -415,15 +445,11 @@ static void test_unknown_key_refused_both_sides(void **state)
 static void test_anonymous_readers(void **state)
 {
     struct tu_fixture *f = *state;
-    char *clients = tu_path(f->work, "clients");
     struct who named, reader;
-    char line[256], want[256], msg[512];
+    char *clients = serve_listed(f, &named, "name=writer root=w", &reader,
+                                 FT_ALLOW_LIST | FT_ALLOW_READ);
+    char want[256], msg[512];
 
-    who_make(&named);
-    who_make(&reader);
-    snprintf(line, sizeof(line), "%s name=writer root=w\n", named.key);
-    write_text(clients, line);
-    serve_clients(f, clients, FT_ALLOW_LIST | FT_ALLOW_READ);
     assert_int_equal(try_as(f, &reader, msg, sizeof(msg)), FT_OK);
     snprintf(want, sizeof(want), "is anonymous, key %s: list,read on /\n", reader.fp);
     expect_logged(want);

@@ -905,6 +905,79 @@ static void test_serve_config_errors(void **state)
     expect_config_refused(f, "anonymous everything\n", "1: anonymous needs rights");
 }
 
+/* The README's way: each person's `ft id` line goes into the clients file;
+ * they are admitted by it, a stranger is told, and a line removed at a
+ * SIGHUP shuts its key out from its next connection on. */
+static void test_serve_ft_id_lines(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    const char *extra[] = { "--clients", clients, NULL };
+    static const char *const people[] = { "alice", "bob", "stranger" };
+    char *ids[3], *lines[3];
+    char text[1024], err[1024], want[512];
+
+    for (int i = 0; i < 3; i++) {
+        char *out = tu_path(f->work, people[i]);
+        char name[32];
+        const char *args[] = { "id", "-i", NULL, NULL };
+        FILE *in;
+
+        snprintf(name, sizeof(name), "%s.id", people[i]);
+        ids[i] = tu_path(f->work, name);
+        args[2] = ids[i];
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
+        lines[i] = calloc(1, 512);
+        in = fopen(out, "r");
+        assert_non_null(fgets(lines[i], 512, in));
+        fclose(in);
+        lines[i][strcspn(lines[i], "\n")] = '\0';
+        assert_int_equal(strncmp(lines[i], "ft-x25519 ", 10), 0);
+        /* The operator renames them: all three are this machine's
+         * user@host. */
+        assert_non_null(strstr(lines[i], " name="));
+        *strstr(lines[i], " name=") = '\0';
+        free(out);
+    }
+    snprintf(text, sizeof(text), "%s name=alice allow=list,read\n%s name=bob\n",
+             lines[0], lines[1]);
+    write_text(clients, text);
+    assert_true(tu_fixture_serve(f, extra));
+    for (int i = 0; i < 3; i++) {
+        const char *args[] = { "ls", "-i", ids[i], "-p", f->served.portstr, NULL };
+        int rc = tu_run_ft(args, NULL, NULL, err, sizeof(err));
+
+        if (i < 2) {
+            assert_int_equal(rc, 0);
+            snprintf(want, sizeof(want), " is %s, key b2:", people[i]);
+            assert_true(tu_served_log_until(&f->served, want, WAIT_MS));
+        } else {
+            assert_int_not_equal(rc, 0);
+            expect_in(err, "this server does not know your key b2:");
+        }
+    }
+    assert_true(tu_served_log_until(&f->served, ": list,read on /\n", WAIT_MS));
+
+    snprintf(text, sizeof(text), "%s name=bob\n", lines[1]);
+    write_text(clients, text);
+    assert_int_equal(kill(f->served.pid, SIGHUP), 0);
+    snprintf(want, sizeof(want), "reload: %s read, 1 keys", clients);
+    assert_true(tu_served_log_until(&f->served, want, WAIT_MS));
+    {
+        const char *alice[] = { "ls", "-i", ids[0], "-p", f->served.portstr, NULL };
+        const char *bob[] = { "ls", "-i", ids[1], "-p", f->served.portstr, NULL };
+
+        assert_int_not_equal(tu_run_ft(alice, NULL, NULL, err, sizeof(err)), 0);
+        expect_in(err, "this server does not know your key b2:");
+        assert_int_equal(tu_run_ft(bob, NULL, NULL, err, sizeof(err)), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        free(ids[i]);
+        free(lines[i]);
+    }
+    free(clients);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -927,6 +1000,7 @@ int main(void)
         TU_TEST_FIXTURE(test_serve_anonymous_and_sighup),
         TU_TEST_FIXTURE(test_serve_config),
         TU_TEST_FIXTURE(test_serve_config_errors),
+        TU_TEST_FIXTURE(test_serve_ft_id_lines),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

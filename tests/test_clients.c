@@ -866,12 +866,14 @@ static void test_serve_config(void **state)
              "  clients   %s  \n"
              "anonymous list\n"
              "max-rate 10M\n"
-             "read-only no\n"
+             "read-only yes\n"
+             "allow-plaintext no\n" /* yes would not start, with clients */
              "idle-timeout 60\n",
              clients);
     write_text(config, text);
     assert_true(tu_fixture_serve(f, extra));
     assert_true(tu_served_log_until(&f->served, "other keys may use it", WAIT_MS));
+    assert_true(tu_served_log_until(&f->served, " (read-only)\n", WAIT_MS));
     assert_int_equal(ft_ls(f, err, sizeof(err)), 0);
     assert_true(tu_served_log_until(&f->served, "is anonymous, key b2:", WAIT_MS));
     assert_true(tu_served_log_until(&f->served, ": list on /\n", WAIT_MS));

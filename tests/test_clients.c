@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clients.h"
@@ -364,9 +365,12 @@ static void who_make(struct who *w)
     w->cfg.identity = &w->kp;
 }
 
+/* Writes a clients or config file, writable by its owner only whatever
+ * the umask (the server refuses a clients file others may write). */
 static void write_text(const char *path, const char *text)
 {
     tu_write_bytes(path, text, strlen(text));
+    assert_int_equal(chmod(path, 0644), 0);
 }
 
 /* Starts f's in-process server on the clients file at path. */
@@ -788,6 +792,32 @@ static void test_no_plaintext_with_clients(void **state)
     free(root);
 }
 
+/* Whoever may write the file decides who gets in: one that others may
+ * write is refused at start and at a reload. */
+static void test_clients_file_others_may_write(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    char *root = tu_path(f->work, "store");
+    struct ft_server_config cfg = { .root = root, .clients_file = clients,
+                                    .log = record_log };
+    struct ft_server *srv = NULL;
+    char err[512];
+
+    write_text(clients, KEY_11 "\n");
+    assert_int_equal(chmod(clients, 0666), 0);
+    assert_int_equal(ft_server_open(&srv, &cfg, err, sizeof(err)), FT_ERR_DENIED);
+    expect_in(err, "other users may write it");
+    expect_in(err, "chmod go-w");
+    assert_int_equal(chmod(clients, 0640), 0);
+    assert_int_equal(ft_server_open(&srv, &cfg, err, sizeof(err)), FT_OK);
+    assert_int_equal(chmod(clients, 0620), 0);
+    assert_int_equal(ft_server_reload(srv, err, sizeof(err)), FT_ERR_DENIED);
+    ft_server_free(srv);
+    free(clients);
+    free(root);
+}
+
 /* --- ft serve ------------------------------------------------------------ */
 
 /* `ft ls` against the fixture's `ft serve`: its exit status, err its
@@ -998,6 +1028,7 @@ int main(void)
         TU_TEST_FIXTURE(test_admit_rights),
         TU_TEST_FIXTURE(test_admit_without_file),
         TU_TEST_FIXTURE(test_no_plaintext_with_clients),
+        TU_TEST_FIXTURE(test_clients_file_others_may_write),
         TU_TEST_FIXTURE(test_serve_unknown_key_told),
         TU_TEST_FIXTURE(test_serve_anonymous_and_sighup),
         TU_TEST_FIXTURE(test_serve_config),

@@ -66,6 +66,7 @@ enum ft_err ft_clients_parse_allow(const char *text, size_t len, unsigned *allow
 /* Its bounds: a longer line or a longer file is refused as a whole. */
 #define FT_CLIENTS_LINE_MAX 4096
 #define FT_CLIENTS_LINES_MAX 100000
+#define FT_CLIENTS_FILE_MAX (16u << 20)
 /* from= names at most this many networks. */
 #define FT_CLIENTS_FROM_MAX 16
 
@@ -76,13 +77,17 @@ struct ft_client_net {
     uint8_t addr[16];
 };
 
-/* One line of the file. */
+/* One line of the file. root and from point into the table's memory. */
 struct ft_client_entry {
     uint8_t key[32];
-    struct ft_client_rights rights;
-    int64_t expires;  /* Unix time from which the key is refused; 0: never */
-    unsigned nfrom;   /* 0: any address */
-    struct ft_client_net from[FT_CLIENTS_FROM_MAX];
+    char name[FT_CLIENT_NAME_MAX + 1]; /* "": none */
+    const char *root;  /* NULL: the whole store */
+    unsigned allow;
+    uint64_t quota_bytes, quota_files; /* FT_UNLIMITED: none */
+    uint64_t rate;     /* 0: none of its own */
+    int64_t expires;   /* Unix time from which the key is refused; 0: never */
+    unsigned nfrom;    /* 0: any address */
+    const struct ft_client_net *from;
     unsigned line;
 };
 
@@ -97,14 +102,17 @@ enum ft_err ft_clients_parse(const char *name, const char *text, size_t len,
                              struct ft_clients **out, char *errbuf, size_t errlen);
 
 /* Reads and parses the file at path (its size bounded by the bounds
- * above); errors as ft_clients_parse, and FT_ERR_IO for a file that
- * cannot be read. */
+ * above); errors as ft_clients_parse, FT_ERR_IO for a file that cannot be
+ * read, FT_ERR_DENIED for one that group or others may write. */
 enum ft_err ft_clients_load(const char *path, struct ft_clients **out,
                             char *errbuf, size_t errlen);
 
 /* The line of key, or NULL. */
 const struct ft_client_entry *ft_clients_find(const struct ft_clients *c,
                                               const uint8_t key[32]);
+
+/* The rights e gives. */
+void ft_clients_rights(const struct ft_client_entry *e, struct ft_client_rights *out);
 
 /* How many keys the file names. */
 size_t ft_clients_count(const struct ft_clients *c);

@@ -49,7 +49,7 @@ _ft_pinned_keys()
 
 _ft()
 {
-    local commands="serve put get ls rm mv stat mkdir keygen"
+    local commands="serve put get ls rm mv stat mkdir df keygen"
     local client_opts="-H --host -p --port --token-file --server-key
         --plaintext --connect-timeout --timeout --cipher -q --quiet -h --help"
     local serve_opts="-r --root -H --host -p --port --max-clients --max-streams
@@ -116,7 +116,7 @@ _ft()
     ls) opts="-r --recursive --json $client_opts" ;;
     rm) opts="-r --recursive $client_opts" ;;
     mv) opts=$client_opts ;;
-    stat) opts="--json $client_opts" ;;
+    stat | df) opts="--json $client_opts" ;;
     mkdir)
         # -p is --parents here: the port is --port alone.
         opts="-p --parents --json ${client_opts/-p /}"

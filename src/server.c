@@ -302,6 +302,8 @@ enum ft_err ft_server_open(struct ft_server **out,
                             errbuf, errlen);
     if (err == FT_OK)
         err = load_key(srv, errbuf, errlen);
+    if (err == FT_OK)
+        err = ft_quotas_new(srv->store, srv->cfg.partial_ttl_s, &srv->quotas);
     if (err != FT_OK)
         goto out;
     ft_store_expire_partials(srv->store, srv->cfg.partial_ttl_s);
@@ -415,6 +417,7 @@ void ft_server_free(struct ft_server *srv)
         close(srv->stop_pipe[0]);
     if (srv->stop_pipe[1] >= 0)
         close(srv->stop_pipe[1]);
+    ft_quotas_free(srv->quotas);
     ft_store_close(srv->store);
     sodium_memzero(&srv->key, sizeof(srv->key));
     sodium_memzero(srv->token, sizeof(srv->token));

@@ -55,14 +55,15 @@ _ft()
     local serve_opts="-r --root -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
         --read-only --key-file --token-file --allow-plaintext --partial-ttl
-        --max-rate -h --help"
+        --max-rate --clients --anonymous --config -h --help"
     # Options that take a value in the next word (or after '='); -r is
     # serve's --root, elsewhere --recursive.
     local client_values="-H --host -p --port --token-file --server-key
         --connect-timeout --timeout --cipher --limit-rate -P --streams"
     local serve_values="-r --root -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
-        --key-file --token-file --partial-ttl --max-rate"
+        --key-file --token-file --partial-ttl --max-rate --clients --anonymous
+        --config"
 
     local cword=$COMP_CWORD
     local cur=${COMP_WORDS[cword]:-}
@@ -136,7 +137,7 @@ _ft()
         -H | --host)
             mapfile -t COMPREPLY < <(compgen -A hostname -- "$cur")
             ;;
-        --token-file | --key-file | --token)
+        --token-file | --key-file | --token | --clients | --config)
             _ft_files "$cur"
             ;;
         -r | --root)

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_report.h"
+#include "clients.h"
 
 static const char client_host_text[] =
     "  -H, --host ADDR     server address (default $FT_HOST or 127.0.0.1)\n";
@@ -48,6 +49,8 @@ struct cli_option {
 #define BAD_VALUE (-2)
 
 #define OPTIONS_MAX 24
+/* serve --config FILE: at most this many bytes. */
+#define CONFIG_MAX (1 << 16)
 
 /* The getopt values of options without a short letter: above any
  * character, so that getopt's optopt tells "-X" from "--long-option". */
@@ -57,7 +60,7 @@ enum {
     OPT_JSON, OPT_MAX_CLIENTS, OPT_MAX_FILE_SIZE, OPT_IDLE_TIMEOUT,
     OPT_HANDSHAKE_TIMEOUT, OPT_MAX_FRAME_SIZE, OPT_READ_ONLY, OPT_KEY_FILE,
     OPT_ALLOW_PLAINTEXT, OPT_MAX_RATE, OPT_PARTIAL_TTL, OPT_PORT,
-    OPT_MAX_STREAMS,
+    OPT_MAX_STREAMS, OPT_CLIENTS, OPT_ANONYMOUS, OPT_CONFIG,
 };
 
 static const struct cli_option *option_by_val(const struct cli_option *table,
@@ -156,31 +159,6 @@ static int parse_port(const char *text, uint16_t *port)
     if (errno != 0 || end == text || *end != '\0' || v > 65535)
         return -1;
     *port = (uint16_t)v;
-    return 0;
-}
-
-/* A size such as 10M or 1G (powers of 1024); 0 on success. */
-static int parse_size(const char *text, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-    unsigned shift = 0;
-
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno != 0 || end == text || text[0] == '-')
-        return -1;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    default: return -1;
-    }
-    if (*end != '\0' || (shift && v > (UINT64_MAX >> shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
     return 0;
 }
 
@@ -286,7 +264,7 @@ static int client_limit_rate(void *args, const struct cli_option *o, const char 
 
     if (rc != 0)
         return rc;
-    if (parse_size(arg, &a->xfer.rate_limit) != 0 || a->xfer.rate_limit == 0)
+    if (ft_parse_size(arg, &a->xfer.rate_limit) != FT_OK || a->xfer.rate_limit == 0)
         return BAD_VALUE;
     return 0;
 }
@@ -296,7 +274,7 @@ static int parse_count(const char *arg, uint64_t max, unsigned *out)
 {
     uint64_t n;
 
-    if (parse_size(arg, &n) != 0 || n == 0 || n > max)
+    if (ft_parse_size(arg, &n) != FT_OK || n == 0 || n > max)
         return BAD_VALUE;
     *out = (unsigned)n;
     return 0;
@@ -411,7 +389,7 @@ static int set_size(void *args, const struct cli_option *o, const char *arg)
 {
     uint64_t *v = field_of(args, o);
 
-    return parse_size(arg, v) == 0 && *v != 0 ? 0 : BAD_VALUE;
+    return ft_parse_size(arg, v) == FT_OK && *v != 0 ? 0 : BAD_VALUE;
 }
 
 static int serve_max_frame_size(void *args, const struct cli_option *o,
@@ -420,7 +398,7 @@ static int serve_max_frame_size(void *args, const struct cli_option *o,
     uint64_t n;
 
     (void)o;
-    if (parse_size(arg, &n) != 0 || n < 4096 || n > FT_FRAME_MAX_PAYLOAD)
+    if (ft_parse_size(arg, &n) != FT_OK || n < 4096 || n > FT_FRAME_MAX_PAYLOAD)
         return BAD_VALUE;
     ((struct cli_serve_args *)args)->cfg.max_frame_payload = (uint32_t)n;
     return 0;
@@ -431,10 +409,20 @@ static int serve_partial_ttl(void *args, const struct cli_option *o, const char 
     uint64_t n;
 
     (void)o;
-    if (parse_size(arg, &n) != 0 || n == 0 || n > INT32_MAX)
+    if (ft_parse_size(arg, &n) != FT_OK || n == 0 || n > INT32_MAX)
         return BAD_VALUE;
     ((struct cli_serve_args *)args)->cfg.partial_ttl_s = (int64_t)n;
     return 0;
+}
+
+static int serve_anonymous(void *args, const struct cli_option *o, const char *arg)
+{
+    (void)o;
+    return ft_clients_parse_allow(arg, strlen(arg),
+                                  &((struct cli_serve_args *)args)->cfg.anonymous_allow) ==
+                   FT_OK
+               ? 0
+               : BAD_VALUE;
 }
 
 /* serve and keygen: the help text is the args' first field. */
@@ -479,13 +467,109 @@ static const struct cli_option serve_options[] = {
       SERVE(cfg.max_rate), "a rate such as 10M" },
     { { "partial-ttl", required_argument, NULL, OPT_PARTIAL_TTL }, serve_partial_ttl,
       0, "seconds" },
+    { { "clients", required_argument, NULL, OPT_CLIENTS }, set_text,
+      SERVE(cfg.clients_file), NULL },
+    { { "anonymous", required_argument, NULL, OPT_ANONYMOUS }, serve_anonymous, 0,
+      "rights such as list,read (list, read, write, delete; or none)" },
+    { { "config", required_argument, NULL, OPT_CONFIG }, set_text, SERVE(config_file),
+      NULL },
     { { "help", no_argument, NULL, 'h' }, print_help, 0, NULL },
 };
 
+#define SERVE_OPTIONS (sizeof(serve_options) / sizeof(*serve_options))
+
+/* One line of a --config file, "option value" (value: the rest of the
+ * line, blanks around it aside), applied through serve's option table:
+ * the file knows the options the command line knows, by their long names. */
+static int config_line(struct cli_serve_args *a, const char *file, unsigned n,
+                       char *line)
+{
+    size_t klen = strcspn(line, " \t");
+    char *value = line + klen;
+    const struct cli_option *o = NULL;
+    int rc;
+
+    while (*value == ' ' || *value == '\t')
+        *value++ = '\0';
+    for (size_t end = strlen(value); end > 0 && strchr(" \t\r", value[end - 1]); end--)
+        value[end - 1] = '\0';
+    line[klen] = '\0';
+    for (size_t i = 0; i < SERVE_OPTIONS && o == NULL; i++) {
+        if (strcmp(serve_options[i].getopt.name, line) == 0)
+            o = &serve_options[i];
+    }
+    if (o == NULL || o->apply == print_help || o->getopt.val == OPT_CONFIG)
+        return cli_report_usage(NULL, "serve", "%s:%u: %s '%s'", file, n,
+                                o == NULL ? "unknown option" : "not an option for a file:",
+                                line);
+    if (o->getopt.has_arg == no_argument) {
+        if (strcmp(value, "no") == 0)
+            return 0;
+        if (value[0] != '\0' && strcmp(value, "yes") != 0)
+            return cli_report_usage(NULL, "serve", "%s:%u: %s takes yes, no or "
+                                    "nothing, not '%s'", file, n, line, value);
+    } else if (value[0] == '\0') {
+        return cli_report_usage(NULL, "serve", "%s:%u: %s needs a value", file, n, line);
+    }
+    rc = o->apply(a, o, value);
+    if (rc == BAD_VALUE)
+        rc = cli_report_usage(NULL, "serve", "%s:%u: %s needs %s, not '%s'", file, n,
+                              line, o->needs, value);
+    return rc;
+}
+
+/* Applies the options of a->config_file; its text stays in a->config_text,
+ * where the names it gave point. */
+static int apply_config_file(struct cli_serve_args *a)
+{
+    const char *file = a->config_file;
+    FILE *f = fopen(file, "r");
+    size_t len;
+    char *line;
+    unsigned n = 0;
+    int rc = 0;
+
+    if (f == NULL)
+        return cli_report_usage(NULL, "serve", "cannot read %s: %s", file,
+                                strerror(errno));
+    a->config_text = malloc(CONFIG_MAX + 1);
+    if (a->config_text == NULL) {
+        fclose(f);
+        return cli_report_usage(NULL, "serve", "%s: out of memory", file);
+    }
+    len = fread(a->config_text, 1, CONFIG_MAX + 1, f);
+    fclose(f);
+    if (len > CONFIG_MAX)
+        return cli_report_usage(NULL, "serve", "%s: longer than %d bytes", file,
+                                CONFIG_MAX);
+    a->config_text[len] = '\0';
+    if (memchr(a->config_text, '\0', len) != NULL)
+        return cli_report_usage(NULL, "serve", "%s: a NUL byte: not a text file", file);
+    for (line = a->config_text; rc == 0 && line != NULL; n++) {
+        char *next = strchr(line, '\n');
+
+        if (next != NULL)
+            *next++ = '\0';
+        line += strspn(line, " \t\r");
+        if (line[0] != '\0' && line[0] != '#')
+            rc = config_line(a, file, n + 1, line);
+        line = next;
+    }
+    return rc;
+}
+
 int cli_parse_serve_args(int argc, char **argv, struct cli_serve_args *a)
 {
-    return parse(argc, argv, ":r:H:p:h", serve_options,
-                 sizeof(serve_options) / sizeof(*serve_options), a);
+    int rc = parse(argc, argv, ":r:H:p:h", serve_options, SERVE_OPTIONS, a);
+
+    /* The command line was read first only to find --config: now the
+     * file, then the command line again, over it. */
+    if (rc != 0 || a->config_file == NULL)
+        return rc;
+    rc = apply_config_file(a);
+    if (rc != 0)
+        return rc;
+    return parse(argc, argv, ":r:H:p:h", serve_options, SERVE_OPTIONS, a);
 }
 
 /* --------------------------------------------------------------- keygen */

@@ -52,9 +52,13 @@ struct cli_serve_args {
     const char *help; /* first, as the help option takes it */
     struct ft_server_config cfg;
     const char *token_file;
+    const char *config_file; /* --config */
+    char *config_text; /* owned: cfg's names may point into it; free() it */
 };
 
-/* Parses serve's options into a->cfg (whose defaults the caller set). */
+/* Parses serve's options into a->cfg (whose defaults the caller set):
+ * those of --config FILE first, one "option value" a line, then the
+ * command line's, which override them. */
 int cli_parse_serve_args(int argc, char **argv, struct cli_serve_args *a);
 
 /* Parses keygen's options: *path is the token file to write, or NULL. */

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,7 +15,8 @@
 
 static const char serve_help[] =
     "usage: ft serve [OPTIONS]\n"
-    "Serves a directory to ft clients until SIGINT, SIGTERM or SIGHUP.\n"
+    "Serves a directory to ft clients until SIGINT or SIGTERM; SIGHUP rereads\n"
+    "the clients file.\n"
     "  -r, --root DIR          directory to serve (default ./ft-store, created)\n"
     "  -H, --host ADDR         address to listen on (default 127.0.0.1; '::' for all)\n"
     "  -p, --port N            port (default 65432; 0 picks a free one)\n"
@@ -35,6 +37,14 @@ static const char serve_help[] =
     "                          put --continue (default 86400)\n"
     "      --max-rate RATE     bytes per second per client, e.g. 10M (k, M, G:\n"
     "                          powers of 1024)\n"
+    "      --clients FILE      admit only the client keys FILE names, each with\n"
+    "                          its rights (see ft(1): THE CLIENTS FILE)\n"
+    "      --anonymous PERMS   the rights of a key the clients file does not\n"
+    "                          name (without --clients: of everyone), on the\n"
+    "                          whole store: list, read, write, delete joined by\n"
+    "                          commas, e.g. list,read (default: refused)\n"
+    "      --config FILE       options from FILE, one 'option value' a line\n"
+    "                          (long names without --); the command line wins\n"
     "  -h, --help              this help\n";
 
 static const char keygen_help[] =
@@ -55,6 +65,14 @@ static void on_stop_signal(int sig)
         ft_server_stop(running_server);
 }
 
+/* SIGHUP, as daemons take it: reread the clients file, drop no one. */
+static void on_reload_signal(int sig)
+{
+    (void)sig;
+    if (running_server != NULL)
+        ft_server_ask_reload(running_server);
+}
+
 static void log_to_stderr(void *ctx, const char *line)
 {
     (void)ctx;
@@ -70,10 +88,16 @@ static void tell_started(const struct cli_serve_args *a, struct ft_server *srv)
         fprintf(stderr, "note: read-only, and the store holds no key: this key "
                         "lasts only this run, and clients that pin it will see "
                         "it change (start once without --read-only to keep one)\n");
-    if (a->token_file == NULL)
+    if (a->cfg.clients_file != NULL)
+        fprintf(stderr, "clients: the keys of %s; other keys %s\n",
+                a->cfg.clients_file,
+                a->cfg.anonymous_allow != 0 ? "may use it as --anonymous says"
+                                            : "are refused");
+    else if (a->token_file == NULL)
         fprintf(stderr, "warning: no token: anyone who can reach this port may "
                         "%s the store (see --token-file)\n",
-                a->cfg.read_only ? "read" : "read and write");
+                a->cfg.anonymous_allow != 0 ? "use (as --anonymous says)"
+                : a->cfg.read_only ? "read" : "read and write");
     if (a->cfg.allow_plaintext)
         fprintf(stderr, "warning: --allow-plaintext: clients that ask get an "
                         "UNENCRYPTED connection%s\n",
@@ -84,8 +108,8 @@ static void tell_started(const struct cli_serve_args *a, struct ft_server *srv)
             (unsigned)ft_server_port(srv), a->cfg.read_only ? " (read-only)" : "");
 }
 
-/* Serves with srv until SIGINT, SIGTERM or SIGHUP, then frees it; returns
- * the exit code. */
+/* Serves with srv until SIGINT or SIGTERM, then frees it; returns the
+ * exit code. */
 static int run_until_stopped(struct ft_server *srv, const struct cli_serve_args *a)
 {
     struct sigaction sa;
@@ -97,8 +121,8 @@ static int run_until_stopped(struct ft_server *srv, const struct cli_serve_args 
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    /* The terminal went away (or an operator sent it): stop as on SIGTERM,
-     * not die without a word. */
+    /* Not a stop: a server in a closed terminal goes on (as under nohup). */
+    sa.sa_handler = on_reload_signal;
     sigaction(SIGHUP, &sa, NULL);
     tell_started(a, srv);
     if (stop_requested)
@@ -108,8 +132,7 @@ static int run_until_stopped(struct ft_server *srv, const struct cli_serve_args 
     ft_server_free(srv);
     if (stop_requested != 0)
         fprintf(stderr, "ft serve: %s received\n",
-                stop_requested == SIGHUP ? "SIGHUP"
-                : stop_requested == SIGINT ? "SIGINT" : "SIGTERM");
+                stop_requested == SIGINT ? "SIGINT" : "SIGTERM");
     fprintf(stderr, "ft serve: stopped\n");
     return rc == FT_OK ? CLI_EXIT_OK : CLI_EXIT_LOCAL_IO;
 }
@@ -127,15 +150,18 @@ int cli_serve(int argc, char **argv)
     int code = cli_parse_serve_args(argc, argv, &a);
 
     if (code != 0)
-        return code < 0 ? CLI_EXIT_OK : code;
-    if (argc != optind)
-        return cli_report_usage(NULL, "serve", "takes no arguments, not '%s'",
+        goto out;
+    if (argc != optind) {
+        code = cli_report_usage(NULL, "serve", "takes no arguments, not '%s'",
                                 argv[optind]);
+        goto out;
+    }
     if (a.token_file != NULL) {
         rc = ft_keys_load_token(a.token_file, token, err, sizeof(err));
         if (rc != FT_OK) {
             fprintf(stderr, "ft: serve: token: %s\n", err);
-            return CLI_EXIT_USAGE;
+            code = CLI_EXIT_USAGE;
+            goto out;
         }
         a.cfg.token = token;
     }
@@ -143,9 +169,13 @@ int cli_serve(int argc, char **argv)
     ft_keys_wipe(token, sizeof(token));
     if (rc != FT_OK) {
         fprintf(stderr, "ft: serve: %s\n", err);
-        return cli_exit_code(rc);
+        code = cli_exit_code(rc);
+        goto out;
     }
-    return run_until_stopped(srv, &a);
+    code = run_until_stopped(srv, &a);
+out:
+    free(a.config_text);
+    return code < 0 ? CLI_EXIT_OK : code;
 }
 
 int cli_keygen(int argc, char **argv)

@@ -260,9 +260,45 @@ static enum ft_err check_channel(struct ft_client *c,
     return FT_OK;
 }
 
-static enum ft_err handshake(struct ft_client *c, const struct ft_client_config *cfg)
+/* Pins the server's key on first use, and refuses a changed one. */
+static enum ft_err check_pin(struct ft_client *c, const struct ft_client_config *cfg,
+                             const char *host, uint16_t port)
+{
+    char old[FT_FINGERPRINT_MAX];
+    char why[512];
+    enum ft_known known;
+    enum ft_err err;
+
+    if (cfg->server_key != NULL || cfg->known_hosts == NULL)
+        return FT_OK;
+    err = ft_keys_check_known_host(cfg->known_hosts, host, port, c->fingerprint,
+                                   &known, old, why, sizeof(why));
+    if (err != FT_OK) {
+        ft_client_set_error(c, "%s", why);
+        return err;
+    }
+    c->pinned_now = known == FT_KNOWN_NEW;
+    if (known != FT_KNOWN_CHANGED)
+        return FT_OK;
+    ft_client_set_error(c, "THE SERVER'S KEY HAS CHANGED. Pinned for %s port %u: "
+                           "%s; offered now: %s. Someone may be intercepting the "
+                           "connection. If the server's key was replaced on "
+                           "purpose, delete the line '%s %u' from %s, or pass "
+                           "--server-key %s", host, (unsigned)port, old,
+                           c->fingerprint, host, (unsigned)port, cfg->known_hosts,
+                           c->fingerprint);
+    return FT_ERR_KEY_CHANGED;
+}
+
+/* HELLO, WELCOME and the Noise handshake. The server's key is checked
+ * (against --server-key, or pinned for host and port when host is not NULL)
+ * before the client proves its own: a server it does not trust never
+ * learns who it is. */
+static enum ft_err handshake(struct ft_client *c, const struct ft_client_config *cfg,
+                             const char *host, uint16_t port)
 {
     struct ft_secure_params params;
+    struct ft_noise_handshake hs;
     struct ft_msg welcome;
     uint8_t hello_bytes[FT_PROLOGUE_MAX / 2];
     uint8_t welcome_bytes[FT_PROLOGUE_MAX / 2];
@@ -286,15 +322,8 @@ static enum ft_err handshake(struct ft_client *c, const struct ft_client_config 
     err = ft_secure_prologue(&params, hello_bytes, hello_len, welcome_bytes,
                              welcome_len);
     if (err == FT_OK)
-        err = ft_secure_client(&c->conn, &params, server_key);
-    if (err == FT_ERR_TOKEN) {
-        /* Tell the server, which cannot know otherwise, then give up. */
-        ft_conn_send_error(&c->conn, FT_ERR_TOKEN, "token mismatch");
-        ft_client_set_error(c, "wrong token: the server's handshake does not "
-                               "verify with ours (or the connection was tampered "
-                               "with)");
-        return err;
-    }
+        err = ft_secure_client_begin(&c->conn, &hs, &params, &c->identity,
+                                     server_key);
     if (err != FT_OK)
         return ft_client_fail(c, err);
     c->protocol = ft_noise_protocol_name(cfg->token != NULL, params.cipher);
@@ -302,44 +331,23 @@ static enum ft_err handshake(struct ft_client *c, const struct ft_client_config 
     if (cfg->server_key != NULL && strcmp(cfg->server_key, c->fingerprint) != 0) {
         ft_client_set_error(c, "the server's key is %s, not %s as given with "
                                "--server-key", c->fingerprint, cfg->server_key);
-        return FT_ERR_KEY_CHANGED;
+        err = FT_ERR_KEY_CHANGED;
+    } else if (host != NULL) {
+        err = check_pin(c, cfg, host, port);
     }
-    return FT_OK;
-}
-
-/* Pins the server's key on first use, and refuses a changed one. */
-static enum ft_err check_pin(struct ft_client *c, const struct ft_client_config *cfg,
-                             const char *host, uint16_t port)
-{
-    char old[FT_FINGERPRINT_MAX];
-    char why[512];
-    enum ft_known known;
-    enum ft_err err;
-
-    if (!c->conn.sealed || cfg->server_key != NULL || cfg->known_hosts == NULL)
-        return FT_OK;
-    err = ft_keys_check_known_host(cfg->known_hosts, host, port, c->fingerprint,
-                                   &known, old, why, sizeof(why));
     if (err != FT_OK) {
-        ft_client_set_error(c, "%s", why);
+        ft_noise_handshake_wipe(&hs);
         return err;
     }
-    c->pinned_now = known == FT_KNOWN_NEW;
-    if (known != FT_KNOWN_CHANGED)
-        return FT_OK;
-    ft_client_set_error(c, "THE SERVER'S KEY HAS CHANGED. Pinned for %s port %u: "
-                           "%s; offered now: %s. Someone may be intercepting the "
-                           "connection. If the server's key was replaced on "
-                           "purpose, delete the line '%s %u' from %s, or pass "
-                           "--server-key %s", host, (unsigned)port, old,
-                           c->fingerprint, host, (unsigned)port, cfg->known_hosts,
-                           c->fingerprint);
-    return FT_ERR_KEY_CHANGED;
+    err = ft_secure_client_finish(&c->conn, &hs);
+    return err == FT_OK ? FT_OK : ft_client_fail(c, err);
 }
 
-enum ft_err ft_client_attach(struct ft_client **out, int fd,
-                             const struct ft_client_config *cfg,
-                             char *errbuf, size_t errlen)
+/* ft_client_attach, pinning the server's key for host and port when host
+ * is not NULL. */
+static enum ft_err attach(struct ft_client **out, int fd,
+                          const struct ft_client_config *cfg, const char *host,
+                          uint16_t port, char *errbuf, size_t errlen)
 {
     int timeout = cfg->timeout_ms != 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
     struct ft_client *c = NULL;
@@ -357,9 +365,15 @@ enum ft_err ft_client_attach(struct ft_client **out, int fd,
         snprintf(errbuf, errlen, "out of memory");
         return FT_ERR_NOMEM;
     }
+    /* A client without a key of its own is given one for this connection,
+     * which its extra connections (remember_how) share. */
+    if (cfg->identity != NULL)
+        c->identity = *cfg->identity;
+    else
+        ft_keys_generate(&c->identity);
     err = ft_conn_init(&c->conn, fd, timeout);
     if (err == FT_OK)
-        err = handshake(c, cfg);
+        err = handshake(c, cfg, host, port);
     c->conn.keepalives = err == FT_OK;
     if (err != FT_OK) {
         snprintf(errbuf, errlen, "%s",
@@ -373,6 +387,13 @@ out:
     return err;
 }
 
+enum ft_err ft_client_attach(struct ft_client **out, int fd,
+                             const struct ft_client_config *cfg,
+                             char *errbuf, size_t errlen)
+{
+    return attach(out, fd, cfg, NULL, 0, errbuf, errlen);
+}
+
 /* What a striped transfer's extra connections need to be made as this
  * one was. */
 static void remember_how(struct ft_client *c, const struct ft_client_config *cfg,
@@ -380,6 +401,7 @@ static void remember_how(struct ft_client *c, const struct ft_client_config *cfg
 {
     c->cfg = *cfg;
     c->cfg.port = port;
+    c->cfg.identity = &c->identity;
     snprintf(c->host, sizeof(c->host), "%s", host);
     c->has_token = cfg->token != NULL;
     if (c->has_token)
@@ -405,7 +427,7 @@ enum ft_err ft_client_connect(struct ft_client **out,
                                                           : timeout,
                              &fd, why, sizeof(why));
         if (err == FT_OK)
-            err = ft_client_attach(out, fd, cfg, why, sizeof(why));
+            err = attach(out, fd, cfg, host, port, why, sizeof(why));
         /* A server at its limit of clients is often so for a moment only
          * (our own last session still closing, say): ask again, a few
          * times, waiting longer each time. */
@@ -413,15 +435,8 @@ enum ft_err ft_client_connect(struct ft_client **out,
             break;
         poll(NULL, 0, BUSY_RETRY_MS << attempt);
     }
-    if (err == FT_OK) {
+    if (err == FT_OK)
         remember_how(*out, cfg, host, port);
-        err = check_pin(*out, cfg, host, port);
-        if (err != FT_OK) {
-            snprintf(why, sizeof(why), "%s", (*out)->err);
-            ft_client_close(*out);
-            *out = NULL;
-        }
-    }
     if (err == FT_ERR_CONNECT)
         snprintf(errbuf, errlen, "%s", why);
     else if (err != FT_OK)
@@ -435,6 +450,7 @@ void ft_client_close(struct ft_client *c)
         return;
     ft_client_pipeline_free(c);
     ft_conn_free(&c->conn);
+    ft_keys_wipe(&c->identity, sizeof(c->identity));
     free(c);
 }
 

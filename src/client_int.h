@@ -39,6 +39,7 @@ struct ft_client {
     char host[256];
     bool has_token;
     uint8_t token[FT_TOKEN_BYTES];
+    struct ft_keypair identity; /* the key this client proves */
 };
 
 /* Sets the text ft_client_error returns. */

@@ -1,4 +1,4 @@
-/* noise.c - Noise NX and NXpsk2 over X25519, ChaChaPoly or AES-GCM, and
+/* noise.c - Noise XX and XXpsk3 over X25519, ChaChaPoly or AES-GCM, and
  * BLAKE2b, following revision 34 of the specification section by section:
  * CipherState (5.1), SymmetricState (5.2), HandshakeState (5.3), the psk
  * modifier (9), and the 25519 / ChaChaPoly / AESGCM / BLAKE2b functions
@@ -22,7 +22,8 @@
 enum step {
     STEP_NONE = 0,
     STEP_MSG1,   /* -> e: the initiator writes, the responder reads */
-    STEP_MSG2,   /* <- e, ee, s, es[, psk] */
+    STEP_MSG2,   /* <- e, ee, s, es */
+    STEP_MSG3,   /* -> s, se[, psk] */
     STEP_DONE,   /* ready for ft_noise_split */
     STEP_SPLIT,  /* transport keys handed out */
     STEP_FAILED  /* a read or write failed after changing the state */
@@ -324,11 +325,11 @@ const char *ft_noise_protocol_name(bool psk, enum ft_noise_cipher cipher)
 {
     switch (cipher) {
     case FT_NOISE_CHACHAPOLY:
-        return psk ? "Noise_NXpsk2_25519_ChaChaPoly_BLAKE2b"
-                   : "Noise_NX_25519_ChaChaPoly_BLAKE2b";
+        return psk ? "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b"
+                   : "Noise_XX_25519_ChaChaPoly_BLAKE2b";
     case FT_NOISE_AESGCM:
-        return psk ? "Noise_NXpsk2_25519_AESGCM_BLAKE2b"
-                   : "Noise_NX_25519_AESGCM_BLAKE2b";
+        return psk ? "Noise_XXpsk3_25519_AESGCM_BLAKE2b"
+                   : "Noise_XX_25519_AESGCM_BLAKE2b";
     }
     return NULL;
 }
@@ -381,9 +382,9 @@ enum ft_err ft_noise_init(struct ft_noise_handshake *hs, bool initiator,
         return FT_ERR_USAGE;
     sodium_memzero(hs, sizeof(*hs));
     name = ft_noise_protocol_name(psk != NULL, cipher);
-    /* NX gives the initiator no static key and the responder one. */
+    /* XX gives each side a static key. */
     if (name == NULL || (prologue == NULL && prologue_len > 0) ||
-        (initiator != (local_static_private == NULL)))
+        local_static_private == NULL)
         return FT_ERR_USAGE;
     if (ft_hash_library_init() != 0)
         return FT_ERR_NOMEM;
@@ -405,18 +406,16 @@ enum ft_err ft_noise_init(struct ft_noise_handshake *hs, bool initiator,
                            NULL, 0);
     memcpy(hs->ck, hs->h, HASHLEN);
     mix_hash(hs, prologue, prologue_len);
-    /* NX has no pre-messages: nothing else enters h before message 1. */
+    /* XX has no pre-messages: nothing else enters h before message 1. */
 
     if (psk != NULL) {
         memcpy(hs->psk, psk, FT_NOISE_PSK_BYTES);
         hs->has_psk = true;
     }
-    if (local_static_private != NULL) {
-        memcpy(hs->s_priv, local_static_private, DHLEN);
-        if (crypto_scalarmult_base(hs->s_pub, hs->s_priv) != 0) {
-            err = FT_ERR_USAGE;
-            goto out;
-        }
+    memcpy(hs->s_priv, local_static_private, DHLEN);
+    if (crypto_scalarmult_base(hs->s_pub, hs->s_priv) != 0) {
+        err = FT_ERR_USAGE;
+        goto out;
     }
     /* The ephemeral key is drawn now rather than at the "e" token: the same
      * key either way, and the write path then cannot fail for want of it. */
@@ -437,7 +436,7 @@ out:
 }
 
 /* The "e" token, written: send e.public_key, MixHash it, and in a psk
- * handshake also MixKey it (section 9.2), which is why NXpsk2's first
+ * handshake also MixKey it (section 9.2), which is why XXpsk3's first
  * payload is already encrypted. */
 static void write_e(struct ft_noise_handshake *hs, uint8_t *out)
 {
@@ -457,12 +456,53 @@ static void read_e(struct ft_noise_handshake *hs, const uint8_t *msg)
 
 /* Bytes a message adds to its payload. Message 1 is "e" and the payload,
  * encrypted only under psk. Message 2 is "e", the encrypted static key and
- * the payload, the last two always encrypted since "ee" set a key. */
+ * the payload, the last two always encrypted since "ee" set a key; message
+ * 3 the same without "e". */
 static size_t message_overhead(const struct ft_noise_handshake *hs)
 {
     if (hs->step == STEP_MSG1)
         return DHLEN + (hs->has_psk ? TAGLEN : 0);
-    return DHLEN + (DHLEN + TAGLEN) + TAGLEN;
+    if (hs->step == STEP_MSG2)
+        return DHLEN + (DHLEN + TAGLEN) + TAGLEN;
+    return (DHLEN + TAGLEN) + TAGLEN;
+}
+
+/* Whose turn it is: messages 1 and 3 are the initiator's to write. */
+static bool my_turn_to_write(const struct ft_noise_handshake *hs)
+{
+    switch (hs->step) {
+    case STEP_MSG1:
+    case STEP_MSG3:
+        return hs->initiator;
+    case STEP_MSG2:
+        return !hs->initiator;
+    default:
+        return false;
+    }
+}
+
+static bool my_turn_to_read(const struct ft_noise_handshake *hs)
+{
+    return (hs->step == STEP_MSG1 || hs->step == STEP_MSG2 ||
+            hs->step == STEP_MSG3) &&
+           !my_turn_to_write(hs);
+}
+
+/* The "s" token, read: the peer's static key, always encrypted here (a key
+ * is set by then, as message_overhead counts). Said explicitly so that no
+ * keyless copy of DHLEN + TAGLEN bytes into rs is ever possible. */
+static enum ft_err read_s(struct ft_noise_handshake *hs, const uint8_t *msg)
+{
+    uint8_t rs[DHLEN + TAGLEN]; /* room for a keyless copy all the same */
+    enum ft_err err;
+
+    if (!hs->cs.has_key)
+        return FT_ERR_PROTOCOL;
+    err = decrypt_and_hash(hs, msg, DHLEN + TAGLEN, rs);
+    if (err == FT_OK)
+        memcpy(hs->rs, rs, DHLEN);
+    sodium_memzero(rs, sizeof(rs));
+    return err;
 }
 
 enum ft_err ft_noise_write_message(struct ft_noise_handshake *hs,
@@ -475,9 +515,7 @@ enum ft_err ft_noise_write_message(struct ft_noise_handshake *hs,
     if (hs == NULL || out == NULL || out_len == NULL ||
         (payload == NULL && len > 0))
         return FT_ERR_USAGE;
-    /* Message 1 is the initiator's to write, message 2 the responder's. */
-    if (!((hs->step == STEP_MSG1 && hs->initiator) ||
-          (hs->step == STEP_MSG2 && !hs->initiator)))
+    if (!my_turn_to_write(hs))
         return FT_ERR_PROTOCOL;
     /* All checks come before the first change to the state, so that a
      * refused call leaves the handshake as it was. */
@@ -485,20 +523,30 @@ enum ft_err ft_noise_write_message(struct ft_noise_handshake *hs,
     if (len > FT_NOISE_MAX_MESSAGE_BYTES - overhead || overhead + len > cap)
         return FT_ERR_USAGE;
 
-    write_e(hs, out);
-    pos = DHLEN;
+    pos = 0;
+    if (hs->step != STEP_MSG3) {
+        write_e(hs, out);
+        pos = DHLEN;
+    }
     if (hs->step == STEP_MSG2) {
-        /* <- e, ee, s, es[, psk] as the responder. */
+        /* <- e, ee, s, es as the responder. */
         err = dh_mix_key(hs, hs->e_priv, hs->re); /* ee */
-        if (err != FT_OK)
-            return fail(hs, err);
-        err = encrypt_and_hash(hs, hs->s_pub, DHLEN, out + pos, &n); /* s */
+        if (err == FT_OK)
+            err = encrypt_and_hash(hs, hs->s_pub, DHLEN, out + pos, &n); /* s */
         if (err != FT_OK)
             return fail(hs, err);
         pos += n;
         err = dh_mix_key(hs, hs->s_priv, hs->re); /* es, responder side */
         if (err != FT_OK)
             return fail(hs, err);
+    } else if (hs->step == STEP_MSG3) {
+        /* -> s, se[, psk] as the initiator. */
+        err = encrypt_and_hash(hs, hs->s_pub, DHLEN, out, &n); /* s */
+        if (err == FT_OK)
+            err = dh_mix_key(hs, hs->s_priv, hs->re); /* se, initiator side */
+        if (err != FT_OK)
+            return fail(hs, err);
+        pos += n;
         if (hs->has_psk)
             mix_key_and_hash(hs, hs->psk, FT_NOISE_PSK_BYTES);
     }
@@ -508,10 +556,10 @@ enum ft_err ft_noise_write_message(struct ft_noise_handshake *hs,
         return fail(hs, err);
     pos += n;
 
-    if (hs->step == STEP_MSG1)
-        hs->step = STEP_MSG2;
-    else
+    if (hs->step == STEP_MSG3)
         finish(hs);
+    else
+        hs->step++;
     *out_len = pos;
     return FT_OK;
 }
@@ -521,7 +569,6 @@ enum ft_err ft_noise_read_message(struct ft_noise_handshake *hs,
                                   uint8_t *payload, size_t cap,
                                   size_t *payload_len)
 {
-    uint8_t rs[DHLEN];
     uint8_t none[1]; /* where an empty payload goes when payload is NULL */
     size_t overhead, pos, plen;
     enum ft_err err;
@@ -529,8 +576,7 @@ enum ft_err ft_noise_read_message(struct ft_noise_handshake *hs,
     if (hs == NULL || msg == NULL || payload_len == NULL ||
         (payload == NULL && cap > 0))
         return FT_ERR_USAGE;
-    if (!((hs->step == STEP_MSG1 && !hs->initiator) ||
-          (hs->step == STEP_MSG2 && hs->initiator)))
+    if (!my_turn_to_read(hs))
         return FT_ERR_PROTOCOL;
     overhead = message_overhead(hs);
     if (len < overhead || len > FT_NOISE_MAX_MESSAGE_BYTES)
@@ -539,26 +585,29 @@ enum ft_err ft_noise_read_message(struct ft_noise_handshake *hs,
     if (plen > cap)
         return FT_ERR_USAGE;
 
-    read_e(hs, msg);
-    pos = DHLEN;
+    pos = 0;
+    if (hs->step != STEP_MSG3) {
+        read_e(hs, msg);
+        pos = DHLEN;
+    }
     if (hs->step == STEP_MSG2) {
-        /* <- e, ee, s, es[, psk] as the initiator. */
+        /* <- e, ee, s, es as the initiator. */
         err = dh_mix_key(hs, hs->e_priv, hs->re); /* ee */
-        if (err != FT_OK)
-            return fail(hs, err);
-        /* After ee a key is always set, so s carries its tag (as
-         * message_overhead counts); said here so that no keyless copy of
-         * DHLEN + TAGLEN bytes into rs is ever possible. */
-        if (!hs->cs.has_key)
-            return fail(hs, FT_ERR_PROTOCOL);
-        err = decrypt_and_hash(hs, msg + pos, DHLEN + TAGLEN, rs); /* s */
+        if (err == FT_OK)
+            err = read_s(hs, msg + pos); /* s */
+        if (err == FT_OK)
+            err = dh_mix_key(hs, hs->e_priv, hs->rs); /* es, initiator side */
         if (err != FT_OK)
             return fail(hs, err);
         pos += DHLEN + TAGLEN;
-        memcpy(hs->rs, rs, DHLEN);
-        err = dh_mix_key(hs, hs->e_priv, hs->rs); /* es, initiator side */
+    } else if (hs->step == STEP_MSG3) {
+        /* -> s, se[, psk] as the responder. */
+        err = read_s(hs, msg); /* s */
+        if (err == FT_OK)
+            err = dh_mix_key(hs, hs->e_priv, hs->rs); /* se, responder side */
         if (err != FT_OK)
             return fail(hs, err);
+        pos += DHLEN + TAGLEN;
         if (hs->has_psk)
             mix_key_and_hash(hs, hs->psk, FT_NOISE_PSK_BYTES);
     }
@@ -568,13 +617,14 @@ enum ft_err ft_noise_read_message(struct ft_noise_handshake *hs,
     if (err != FT_OK)
         return fail(hs, err);
 
-    if (hs->step == STEP_MSG1) {
-        hs->step = STEP_MSG2;
-    } else {
-        /* Only now, with every tag checked, is the key the responder's. */
+    /* Only now, with every tag of the message checked, is the static key
+     * it carried the peer's. */
+    if (hs->step != STEP_MSG1)
         hs->has_rs = true;
+    if (hs->step == STEP_MSG3)
         finish(hs);
-    }
+    else
+        hs->step++;
     *payload_len = plen;
     return FT_OK;
 }

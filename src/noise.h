@@ -1,19 +1,21 @@
 /* noise.h - the Noise Protocol Framework (revision 34), just the handshakes
  * ft uses, over libsodium:
  *
- *   Noise_NX_25519_ChaChaPoly_BLAKE2b     Noise_NXpsk2_25519_ChaChaPoly_BLAKE2b
- *   Noise_NX_25519_AESGCM_BLAKE2b         Noise_NXpsk2_25519_AESGCM_BLAKE2b
+ *   Noise_XX_25519_ChaChaPoly_BLAKE2b     Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b
+ *   Noise_XX_25519_AESGCM_BLAKE2b         Noise_XXpsk3_25519_AESGCM_BLAKE2b
  *
- *   NX:      -> e
+ *   XX:      -> e
  *            <- e, ee, s, es
- *   NXpsk2:  -> e
- *            <- e, ee, s, es, psk
+ *            -> s, se
+ *   XXpsk3:  the same, with psk at the end of the third message
  *
- * The initiator (the client) has no static key; the responder (the server)
- * sends its static public key encrypted in the second message, and the
- * initiator decides whether to trust it (ft_noise_remote_static). With a
- * pre-shared key both sides must hold the same 32 bytes, or the initiator's
- * reading of the second message fails.
+ * Each side has a static key and sends it encrypted: the responder (the
+ * server) in the second message, which the initiator (the client) reads and
+ * decides whether to trust (ft_noise_remote_static) before it writes the
+ * third, which carries its own. So an onlooker sees neither key, and a
+ * server the client does not trust never learns who it is. With a
+ * pre-shared key both sides must hold the same 32 bytes, or the
+ * responder's reading of the third message fails.
  *
  * Everything lives in plain structs: no allocation. They hold secrets, so
  * callers end with ft_noise_handshake_wipe / ft_noise_cipherstate_wipe. A
@@ -76,13 +78,12 @@ struct ft_noise_handshake {
  * PCLMUL; ChaChaPoly always runs). Initialises libsodium if needed. */
 bool ft_noise_cipher_available(enum ft_noise_cipher cipher);
 
-/* The full Noise protocol name, such as "Noise_NXpsk2_25519_AESGCM_BLAKE2b";
+/* The full Noise protocol name, such as "Noise_XXpsk3_25519_AESGCM_BLAKE2b";
  * NULL for a cipher value outside the enum. */
 const char *ft_noise_protocol_name(bool psk, enum ft_noise_cipher cipher);
 
-/* Starts a handshake. The initiator passes local_static_private NULL; the
- * responder passes its 32-byte X25519 private key. psk (32 bytes) selects
- * NXpsk2, NULL selects NX. Both sides must use the same prologue (bytes the
+/* Starts a handshake with this side's 32-byte X25519 private key. psk (32
+ * bytes) selects XXpsk3, NULL selects XX. Both sides must use the same prologue (bytes the
  * application already agreed on, bound into the handshake hash).
  * fixed_ephemeral_private is for test vectors only: NULL draws a fresh
  * ephemeral key from libsodium's generator, as every real handshake must.
@@ -97,9 +98,9 @@ enum ft_err ft_noise_init(struct ft_noise_handshake *hs, bool initiator,
                           const uint8_t *fixed_ephemeral_private);
 
 /* Writes the next handshake message, carrying payload, into out (cap bytes)
- * and sets *out_len. The message is 32 + len bytes for the initiator's
- * (plus 16 with a psk), 96 + len bytes for the responder's. payload and
- * out must not overlap.
+ * and sets *out_len. The message is 32 + len bytes for the first (plus 16
+ * with a psk), 96 + len bytes for the second, 64 + len for the third.
+ * payload and out must not overlap.
  * FT_ERR_USAGE for bad arguments, a too small out or a message that would
  * exceed 65535 bytes: the handshake is unchanged and the call may be
  * repeated. FT_ERR_PROTOCOL when it is not this side's turn to write, or
@@ -123,7 +124,7 @@ enum ft_err ft_noise_read_message(struct ft_noise_handshake *hs,
                                   uint8_t *payload, size_t cap,
                                   size_t *payload_len);
 
-/* True once both handshake messages went through. */
+/* True once all three handshake messages went through. */
 bool ft_noise_handshake_done(const struct ft_noise_handshake *hs);
 
 /* Hands out the transport CipherStates once the handshake is done: the
@@ -136,9 +137,9 @@ enum ft_err ft_noise_split(struct ft_noise_handshake *hs,
                            struct ft_noise_cipherstate *send,
                            struct ft_noise_cipherstate *recv);
 
-/* The responder's static public key (32 bytes) as the initiator received
- * it in the second message; NULL before, and always NULL on the responder.
- * Authenticated only once ft_noise_read_message returned FT_OK. */
+/* The peer's static public key (32 bytes) once this side has read the
+ * message that carries it (the second for the initiator, the third for the
+ * responder), with every tag checked; NULL before. */
 const uint8_t *ft_noise_remote_static(const struct ft_noise_handshake *hs);
 
 /* The handshake hash h: once the handshake is done, a value both sides share

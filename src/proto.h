@@ -13,7 +13,7 @@
 #include "ft/error.h"
 #include "ft/frame.h"
 
-#define FT_PROTO_VERSION 1
+#define FT_PROTO_VERSION 2
 #define FT_PROTO_MAGIC "\x89" "FT\n"
 #define FT_PROTO_MAGIC_BYTES 4
 /* Bytes of file content per DATA frame, at most. A peer whose frame limit

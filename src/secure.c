@@ -1,4 +1,4 @@
-/* secure.c - NX / NXpsk2 over NOISE frames, then seal the connection. */
+/* secure.c - XX / XXpsk3 over NOISE frames, then seal the connection. */
 #include "secure.h"
 
 #include <string.h>
@@ -65,43 +65,59 @@ static enum ft_err finish(struct ft_conn *c, struct ft_noise_handshake *hs)
     return err;
 }
 
-enum ft_err ft_secure_client(struct ft_conn *c, const struct ft_secure_params *p,
-                             uint8_t server_key[FT_KEY_BYTES])
+enum ft_err ft_secure_client_begin(struct ft_conn *c,
+                                   struct ft_noise_handshake *hs,
+                                   const struct ft_secure_params *p,
+                                   const struct ft_keypair *me,
+                                   uint8_t server_key[FT_KEY_BYTES])
 {
-    struct ft_noise_handshake hs;
     uint8_t out[256];
     size_t len = 0;
     struct ft_msg m;
     enum ft_err err;
 
-    err = ft_noise_init(&hs, true, p->cipher, p->prologue, p->prologue_len,
-                        NULL, p->psk, NULL);
+    err = ft_noise_init(hs, true, p->cipher, p->prologue, p->prologue_len,
+                        me->private_key, p->psk, NULL);
     if (err != FT_OK)
         return err;
-    err = ft_noise_write_message(&hs, NULL, 0, out, sizeof(out), &len);
+    err = ft_noise_write_message(hs, NULL, 0, out, sizeof(out), &len);
     if (err == FT_OK)
         err = send_noise(c, out, len);
     if (err == FT_OK)
         err = recv_noise(c, c->timeout_ms, &m);
-    if (err == FT_OK) {
-        err = ft_noise_read_message(&hs, m.u.noise.bytes.ptr,
+    if (err == FT_OK)
+        err = ft_noise_read_message(hs, m.u.noise.bytes.ptr,
                                     m.u.noise.bytes.len, out, sizeof(out), &len);
-        /* With a token, a failed check most likely means a different one. */
-        if (err == FT_ERR_INTEGRITY)
-            err = p->psk != NULL ? FT_ERR_TOKEN : FT_ERR_TAMPERED;
-    }
-    if (err == FT_OK && ft_noise_remote_static(&hs) == NULL)
+    if (err == FT_ERR_INTEGRITY)
+        err = FT_ERR_TAMPERED;
+    if (err == FT_OK && ft_noise_remote_static(hs) == NULL)
         err = FT_ERR_PROTOCOL;
-    if (err == FT_OK) {
-        memcpy(server_key, ft_noise_remote_static(&hs), FT_KEY_BYTES);
-        err = finish(c, &hs);
-    }
-    ft_noise_handshake_wipe(&hs);
+    if (err == FT_OK)
+        memcpy(server_key, ft_noise_remote_static(hs), FT_KEY_BYTES);
+    else
+        ft_noise_handshake_wipe(hs);
+    return err;
+}
+
+enum ft_err ft_secure_client_finish(struct ft_conn *c,
+                                    struct ft_noise_handshake *hs)
+{
+    uint8_t out[256];
+    size_t len = 0;
+    enum ft_err err;
+
+    err = ft_noise_write_message(hs, NULL, 0, out, sizeof(out), &len);
+    if (err == FT_OK)
+        err = send_noise(c, out, len);
+    if (err == FT_OK)
+        err = finish(c, hs);
+    ft_noise_handshake_wipe(hs);
     return err;
 }
 
 enum ft_err ft_secure_server(struct ft_conn *c, const struct ft_secure_params *p,
-                             const struct ft_keypair *server, int timeout_ms)
+                             const struct ft_keypair *server, int timeout_ms,
+                             uint8_t client_key[FT_KEY_BYTES])
 {
     struct ft_noise_handshake hs;
     uint8_t out[256];
@@ -124,7 +140,18 @@ enum ft_err ft_secure_server(struct ft_conn *c, const struct ft_secure_params *p
     if (err == FT_OK)
         err = send_noise(c, out, len);
     if (err == FT_OK)
+        err = recv_noise(c, timeout_ms, &m);
+    if (err == FT_OK) {
+        err = ft_noise_read_message(&hs, m.u.noise.bytes.ptr,
+                                    m.u.noise.bytes.len, out, sizeof(out), &len);
+        /* With a token, a failed check most likely means a different one. */
+        if (err == FT_ERR_INTEGRITY)
+            err = p->psk != NULL ? FT_ERR_TOKEN : FT_ERR_TAMPERED;
+    }
+    if (err == FT_OK) {
+        memcpy(client_key, ft_noise_remote_static(&hs), FT_KEY_BYTES);
         err = finish(c, &hs);
+    }
     ft_noise_handshake_wipe(&hs);
     return err;
 }

@@ -28,6 +28,9 @@
 #define BUSY_GRACE_MS 100
 #define ACCEPT_BACKOFF_MS 100
 #define KEY_FILE "server.key" /* in the store's metadata folder */
+/* What the stop pipe carries. */
+#define ASK_STOP 1
+#define ASK_RELOAD 2
 
 void ft_server_log(struct ft_server *srv, const char *fmt, ...)
 {
@@ -274,6 +277,11 @@ static enum ft_err apply_config(struct ft_server *srv,
                  FT_MIN_MAX_PAYLOAD, FT_FRAME_MAX_PAYLOAD);
         return FT_ERR_USAGE;
     }
+    if (srv->cfg.clients_file != NULL && srv->cfg.allow_plaintext) {
+        snprintf(errbuf, errlen, "a server with a clients file grants no "
+                 "plaintext connections: a plaintext client cannot prove its key");
+        return FT_ERR_USAGE;
+    }
     if (cfg->token != NULL) {
         memcpy(srv->token, cfg->token, FT_TOKEN_BYTES);
         srv->cfg.token = srv->token;
@@ -304,6 +312,8 @@ enum ft_err ft_server_open(struct ft_server **out,
         err = load_key(srv, errbuf, errlen);
     if (err == FT_OK)
         err = ft_quotas_new(srv->store, srv->cfg.partial_ttl_s, &srv->quotas);
+    if (err == FT_OK && srv->cfg.clients_file != NULL)
+        err = ft_clients_load(srv->cfg.clients_file, &srv->clients, errbuf, errlen);
     if (err != FT_OK)
         goto out;
     ft_store_expire_partials(srv->store, srv->cfg.partial_ttl_s);
@@ -367,10 +377,61 @@ bool ft_server_key_temporary(const struct ft_server *s)
 
 void ft_server_stop(struct ft_server *s)
 {
-    char byte = 1;
+    char byte = ASK_STOP;
     ssize_t ignored = write(s->stop_pipe[1], &byte, 1);
 
-    (void)ignored; /* a full pipe already holds a stop request */
+    (void)ignored; /* a full pipe already holds a request: run reads on */
+}
+
+void ft_server_ask_reload(struct ft_server *s)
+{
+    char byte = ASK_RELOAD;
+    ssize_t ignored = write(s->stop_pipe[1], &byte, 1);
+
+    (void)ignored;
+}
+
+enum ft_err ft_server_reload(struct ft_server *srv, char *errbuf, size_t errlen)
+{
+    struct ft_clients *fresh = NULL, *old;
+    enum ft_err err;
+
+    if (srv->cfg.clients_file == NULL) {
+        ft_server_log(srv, "reload: no clients file to reread");
+        return FT_OK;
+    }
+    err = ft_clients_load(srv->cfg.clients_file, &fresh, errbuf, errlen);
+    if (err != FT_OK) {
+        ft_server_log(srv, "reload: %s; the clients file read before stays in "
+                      "force", errbuf);
+        return err;
+    }
+    ft_server_log(srv, "reload: %s read, %zu keys", srv->cfg.clients_file,
+                  ft_clients_count(fresh));
+    pthread_mutex_lock(&srv->lock);
+    old = srv->clients;
+    srv->clients = fresh;
+    pthread_mutex_unlock(&srv->lock);
+    ft_clients_free(old);
+    return FT_OK;
+}
+
+/* Reads what the stop pipe holds: true to stop. Reloads asked for
+ * meanwhile come to one; a stop makes them moot. */
+static bool take_requests(struct ft_server *srv)
+{
+    char bytes[64];
+    ssize_t n;
+    bool stop = false, reload = false;
+    char err[512];
+
+    while ((n = read(srv->stop_pipe[0], bytes, sizeof(bytes))) > 0) {
+        stop = stop || memchr(bytes, ASK_STOP, (size_t)n) != NULL;
+        reload = reload || memchr(bytes, ASK_RELOAD, (size_t)n) != NULL;
+    }
+    if (!stop && reload)
+        ft_server_reload(srv, err, sizeof(err)); /* it logs what came of it */
+    return stop;
 }
 
 enum ft_err ft_server_run(struct ft_server *srv)
@@ -391,7 +452,7 @@ enum ft_err ft_server_run(struct ft_server *srv)
         }
         if (rc <= 0)
             continue;
-        if (p[1].revents)
+        if (p[1].revents && take_requests(srv))
             break;
         if (p[0].revents)
             accept_one(srv);
@@ -419,6 +480,7 @@ void ft_server_free(struct ft_server *srv)
         close(srv->stop_pipe[1]);
     ft_quotas_free(srv->quotas);
     ft_store_close(srv->store);
+    ft_clients_free(srv->clients);
     sodium_memzero(&srv->key, sizeof(srv->key));
     sodium_memzero(srv->token, sizeof(srv->token));
     pthread_cond_destroy(&srv->drained);

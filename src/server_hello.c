@@ -54,13 +54,14 @@ static void reject_stranger(struct session *s)
 }
 
 /* The channel a client gets: plaintext only when it asks and we allow it
- * (never with a token, which only an encrypted handshake can check);
+ * (never with a token or a clients file: only an encrypted handshake can
+ * check a token or prove a client's key);
  * otherwise AES-256-GCM where both sides have it in hardware (faster
  * here), else ChaCha20-Poly1305. 0 when the client offers nothing we run. */
 static uint32_t choose_channel(const struct ft_server *srv, uint32_t offered)
 {
     if ((offered & FT_FEATURE_PLAINTEXT) && srv->cfg.allow_plaintext &&
-        srv->cfg.token == NULL)
+        srv->cfg.token == NULL && srv->cfg.clients_file == NULL)
         return FT_FEATURE_PLAINTEXT;
     if ((offered & FT_FEATURE_AESGCM) && ft_noise_cipher_available(FT_NOISE_AESGCM))
         return FT_FEATURE_AESGCM;
@@ -116,9 +117,20 @@ static enum ft_err open_channel(struct session *s, const struct ft_msg *hello)
                              welcome_len);
     if (err == FT_OK)
         err = ft_secure_server(&s->conn, &params, &srv->key,
-                               srv->cfg.handshake_timeout_ms);
+                               srv->cfg.handshake_timeout_ms, s->client_key);
+    if (err == FT_ERR_TOKEN) {
+        /* Only we can tell: the client's side of XXpsk3 ends before the
+         * token is checked. In clear, as the channel never came up. */
+        ft_conn_send_error(&s->conn, FT_ERR_TOKEN,
+                           "wrong token: the client's handshake does not "
+                           "verify with this server's token");
+        ft_server_session_drain(s);
+        return err;
+    }
     if (err != FT_OK)
         return err;
+    s->has_client_key = true;
+    ft_keys_fingerprint(s->client_key, s->client_fingerprint);
     s->conn.max_payload = welcome.u.welcome.max_payload;
     s->protocol = ft_noise_protocol_name(params.psk != NULL, params.cipher);
     return FT_OK;
@@ -150,7 +162,7 @@ enum ft_err ft_server_hello(struct session *s)
     default:
         return err;
     }
-    if (m.u.hello.version < 1) {
+    if (m.u.hello.version < FT_PROTO_VERSION) {
         ft_conn_send_error(&s->conn, FT_ERR_VERSION,
                            "protocol version %u is not supported; this server "
                            "speaks %u", (unsigned)m.u.hello.version,

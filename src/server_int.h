@@ -27,6 +27,7 @@ struct ft_server {
     struct ft_server_config cfg;
     uint8_t token[FT_TOKEN_BYTES]; /* cfg.token points here when set */
     struct ft_keypair key;
+    struct ft_clients *clients; /* cfg.clients_file's keys, under lock */
     bool key_created;
     bool key_temporary; /* read-only, no key stored: made for this run */
     char fingerprint[FT_FINGERPRINT_MAX];
@@ -61,7 +62,9 @@ struct ft_server_striped {
 struct session {
     struct ft_server *srv;
     struct ft_conn conn;
-    char peer[FT_NET_PEER_MAX];
+    /* How log lines name it: the address, and once admitted the client's
+     * name or key fingerprint before it ("alice@127.0.0.1:5555"). */
+    char peer[FT_FINGERPRINT_MAX + FT_CLIENT_NAME_MAX + FT_NET_PEER_MAX];
     uint32_t features;
     const char *protocol;  /* the channel, for the log */
     struct ft_server_batch batch; /* pipelined uploads awaiting commit */

@@ -518,8 +518,9 @@ void ft_server_session_main(struct session *s)
         err = enter_world(s);
     if (err == FT_OK) {
         s->conn.keepalives = true;
-        ft_server_log(s->srv, "%s channel %s%s", s->peer, s->protocol,
-                      s->conn.sealed ? "" : ": NOT ENCRYPTED");
+        ft_server_log(s->srv, "%s channel %s%s%s", s->peer, s->protocol,
+                      s->has_client_key ? ", client " : ": NOT ENCRYPTED",
+                      s->has_client_key ? s->client_fingerprint : "");
         serve_requests(s);
     } else if (s->conn.peer_code != FT_OK) {
         ft_server_log(s->srv, "%s gave up at handshake: %s", s->peer,

@@ -230,10 +230,19 @@ static void test_sigterm_stops_cleanly(void **state)
     assert_stops_cleanly_on(*state, SIGTERM, "ft serve: SIGTERM received\n");
 }
 
-/* SIGHUP (the terminal went away) stops the server as SIGTERM does. */
-static void test_sighup_stops_cleanly(void **state)
+/* SIGHUP rereads the clients file (here: there is none, it says so) and
+ * stops nothing: the server goes on serving until SIGTERM. */
+static void test_sighup_does_not_stop(void **state)
 {
-    assert_stops_cleanly_on(*state, SIGHUP, "ft serve: SIGHUP received\n");
+    struct tu_fixture *s = *state;
+    const char *args[] = { "ls", "-p", s->served.portstr, NULL };
+    char err[512];
+
+    assert_int_equal(kill(s->served.pid, SIGHUP), 0);
+    assert_true(tu_served_log_until(&s->served, "reload: no clients file to reread",
+                                    WAIT_MS));
+    assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 0);
+    assert_stops_cleanly_on(s, SIGTERM, "ft serve: SIGTERM received\n");
 }
 
 /* --plaintext to a server that does not allow it (`ft serve` without
@@ -709,7 +718,7 @@ int main(void)
         TU_TEST_SERVED(test_controls_never_printed),
         TU_TEST_SERVED(test_folders_and_many_files),
         TU_TEST_SERVED(test_sigterm_stops_cleanly),
-        TU_TEST_SERVED(test_sighup_stops_cleanly),
+        TU_TEST_SERVED(test_sighup_does_not_stop),
         TU_TEST_SERVED(test_plaintext_refused_is_told),
         TU_TEST_SERVER(test_interrupt_tells_continue),
         TU_TEST_SERVED(test_timeout_tells_continue),

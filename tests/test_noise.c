@@ -1,4 +1,4 @@
-/* test_noise.c - Noise NX / NXpsk2 (src/noise.c) against the cacophony test
+/* test_noise.c - Noise XX / XXpsk3 (src/noise.c) against the cacophony test
  * vectors in tests/noise-vectors.json, byte for byte, then the hostile
  * cases: tampered, truncated, replayed and out-of-turn messages, a wrong
  * pre-shared key, exhausted nonces, bad arguments.
@@ -40,7 +40,7 @@ struct blob {
 
 struct vector {
     char name[NAME_MAX_LEN];
-    struct blob init_prologue, init_ephemeral, init_psk;
+    struct blob init_prologue, init_static, init_ephemeral, init_psk;
     struct blob resp_prologue, resp_static, resp_ephemeral, resp_psk;
     struct blob handshake_hash;
     struct blob payload[MESSAGES_MAX], ciphertext[MESSAGES_MAX];
@@ -122,7 +122,7 @@ static bool jr_hex(struct jr *j, struct blob *out)
     return true;
 }
 
-/* ["hex"]: NXpsk2 has exactly one psk. */
+/* ["hex"]: XXpsk3 has exactly one psk. */
 static bool jr_psks(struct jr *j, struct blob *out)
 {
     return jr_take(j, '[') && jr_hex(j, out) && jr_take(j, ']');
@@ -181,6 +181,7 @@ static bool jr_vector(struct jr *j, struct vector *v)
         {"init_ephemeral", offsetof(struct vector, init_ephemeral)},
         {"resp_prologue", offsetof(struct vector, resp_prologue)},
         {"resp_static", offsetof(struct vector, resp_static)},
+        {"init_static", offsetof(struct vector, init_static)},
         {"resp_ephemeral", offsetof(struct vector, resp_ephemeral)},
         {"handshake_hash", offsetof(struct vector, handshake_hash)},
     };
@@ -297,6 +298,7 @@ static void test_vector(void **state)
     bool psk = v->init_psk.set;
     static uint8_t buf[BLOB_MAX + 64], out[BLOB_MAX + 64];
     uint8_t h[FT_NOISE_HASH_BYTES], pub[FT_NOISE_DH_BYTES];
+    uint8_t ipub[FT_NOISE_DH_BYTES];
     size_t n, m, i;
 
     assert_true(cipher_of(v->name, &cipher));
@@ -308,8 +310,9 @@ static void test_vector(void **state)
                       "CPU\n", v->name);
         skip();
     }
-    assert_true(v->n_messages >= 2);
+    assert_true(v->n_messages >= 3);
     assert_int_equal(v->init_ephemeral.n, 32);
+    assert_int_equal(v->init_static.n, 32);
     assert_int_equal(v->resp_ephemeral.n, 32);
     assert_int_equal(v->resp_static.n, 32);
     assert_int_equal(v->handshake_hash.n, 64);
@@ -319,7 +322,7 @@ static void test_vector(void **state)
     }
 
     assert_int_equal(ft_noise_init(&ini, true, cipher, v->init_prologue.b,
-                                   v->init_prologue.n, NULL,
+                                   v->init_prologue.n, v->init_static.b,
                                    psk ? v->init_psk.b : NULL,
                                    v->init_ephemeral.b),
                      FT_OK);
@@ -341,7 +344,7 @@ static void test_vector(void **state)
     assert_false(ft_noise_handshake_done(&ini));
     assert_null(ft_noise_remote_static(&ini));
 
-    /* <- e, ee, s, es[, psk] */
+    /* <- e, ee, s, es */
     assert_int_equal(ft_noise_write_message(&resp, v->payload[1].b,
                                             v->payload[1].n, buf, sizeof(buf),
                                             &n),
@@ -350,13 +353,28 @@ static void test_vector(void **state)
     assert_int_equal(ft_noise_read_message(&ini, buf, n, out, sizeof(out), &m),
                      FT_OK);
     assert_blob(out, m, &v->payload[1]);
-
-    assert_true(ft_noise_handshake_done(&ini));
-    assert_true(ft_noise_handshake_done(&resp));
+    /* The initiator knows the responder's key before it writes its own. */
+    assert_false(ft_noise_handshake_done(&ini));
     assert_int_equal(crypto_scalarmult_base(pub, v->resp_static.b), 0);
     assert_non_null(ft_noise_remote_static(&ini));
     assert_memory_equal(ft_noise_remote_static(&ini), pub, sizeof(pub));
     assert_null(ft_noise_remote_static(&resp));
+
+    /* -> s, se[, psk] */
+    assert_int_equal(ft_noise_write_message(&ini, v->payload[2].b,
+                                            v->payload[2].n, buf, sizeof(buf),
+                                            &n),
+                     FT_OK);
+    assert_blob(buf, n, &v->ciphertext[2]);
+    assert_int_equal(ft_noise_read_message(&resp, buf, n, out, sizeof(out), &m),
+                     FT_OK);
+    assert_blob(out, m, &v->payload[2]);
+
+    assert_true(ft_noise_handshake_done(&ini));
+    assert_true(ft_noise_handshake_done(&resp));
+    assert_int_equal(crypto_scalarmult_base(ipub, v->init_static.b), 0);
+    assert_non_null(ft_noise_remote_static(&resp));
+    assert_memory_equal(ft_noise_remote_static(&resp), ipub, sizeof(ipub));
     ft_noise_handshake_hash(&ini, h);
     assert_memory_equal(h, v->handshake_hash.b, sizeof(h));
     ft_noise_handshake_hash(&resp, h);
@@ -367,7 +385,7 @@ static void test_vector(void **state)
 
     /* Transport messages alternate, the initiator first (the cacophony
      * convention for interactive patterns). Decryption runs in place. */
-    for (i = 2; i < v->n_messages; i++) {
+    for (i = 3; i < v->n_messages; i++) {
         bool from_ini = i % 2 == 0;
         const struct blob *p = &v->payload[i];
 
@@ -395,10 +413,10 @@ static void test_vector(void **state)
 static void test_vectors_cover_every_protocol(void **state)
 {
     static const char *const names[] = {
-        "Noise_NX_25519_ChaChaPoly_BLAKE2b",
-        "Noise_NXpsk2_25519_ChaChaPoly_BLAKE2b",
-        "Noise_NX_25519_AESGCM_BLAKE2b",
-        "Noise_NXpsk2_25519_AESGCM_BLAKE2b",
+        "Noise_XX_25519_ChaChaPoly_BLAKE2b",
+        "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b",
+        "Noise_XX_25519_AESGCM_BLAKE2b",
+        "Noise_XXpsk3_25519_AESGCM_BLAKE2b",
     };
     size_t i, k, count;
 
@@ -428,6 +446,7 @@ static const uint8_t server_priv[32] = {
     0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,
     0xcc, 0xdd, 0xee, 0xf0, 0x01, 0x12, 0x23, 0x34, 0x45, 0x56, 0x67,
     0x78, 0x89, 0x9a, 0xab, 0xbc, 0xcd, 0xde, 0xef, 0xf1, 0x02};
+static const uint8_t client_priv[32] = "ft test client's private key 01";
 static const uint8_t psk_a[32] = "ft test pre-shared key number 1";
 static const uint8_t psk_b[32] = "ft test pre-shared key number 2";
 static const uint8_t prologue[] = "ft/1";
@@ -459,7 +478,8 @@ static void init_pair(const struct config *c, struct ft_noise_handshake *ini,
                       const uint8_t *resp_psk)
 {
     assert_int_equal(ft_noise_init(ini, true, c->cipher, prologue,
-                                   sizeof(prologue), NULL, ini_psk, NULL),
+                                   sizeof(prologue), client_priv, ini_psk,
+                                   NULL),
                      FT_OK);
     assert_int_equal(ft_noise_init(resp, false, c->cipher, prologue,
                                    sizeof(prologue), server_priv, resp_psk,
@@ -488,18 +508,37 @@ static void first_two(struct ft_noise_handshake *ini,
                      FT_OK);
 }
 
-static void handshake(const struct config *c, struct ft_noise_handshake *ini,
-                      struct ft_noise_handshake *resp)
+/* Runs messages 1 and 2 whole, then writes message 3 into msg3 for the
+ * caller to deliver. */
+static void first_three(struct ft_noise_handshake *ini,
+                        struct ft_noise_handshake *resp, uint8_t *msg3,
+                        size_t *n3)
 {
     uint8_t msg2[256], out[256];
     size_t n, m;
 
-    init_pair(c, ini, resp, c->psk ? psk_a : NULL, c->psk ? psk_a : NULL);
     first_two(ini, resp, msg2, &n);
     assert_int_equal(ft_noise_read_message(ini, msg2, n, out, sizeof(out), &m),
                      FT_OK);
     assert_int_equal(m, 7);
     assert_memory_equal(out, "welcome", 7);
+    assert_int_equal(ft_noise_write_message(ini, (const uint8_t *)"me", 2, msg3,
+                                            256, n3),
+                     FT_OK);
+}
+
+static void handshake(const struct config *c, struct ft_noise_handshake *ini,
+                      struct ft_noise_handshake *resp)
+{
+    uint8_t msg3[256], out[256];
+    size_t n, m;
+
+    init_pair(c, ini, resp, c->psk ? psk_a : NULL, c->psk ? psk_a : NULL);
+    first_three(ini, resp, msg3, &n);
+    assert_int_equal(ft_noise_read_message(resp, msg3, n, out, sizeof(out), &m),
+                     FT_OK);
+    assert_int_equal(m, 2);
+    assert_memory_equal(out, "me", 2);
 }
 
 /* Random ephemerals, both ways, with associated data, in place, empty. */
@@ -507,12 +546,13 @@ static void test_round_trip_random_keys(void **state)
 {
     struct ft_noise_handshake ini, resp;
     struct ft_noise_cipherstate isend, irecv, rsend, rrecv;
-    uint8_t h1[64], h2[64], pub[32], buf[128];
+    uint8_t h1[64], h2[64], pub[32], cpub[32], buf[128];
     static const uint8_t ad[] = "frame header";
     size_t k;
 
     (void)state;
     assert_int_equal(crypto_scalarmult_base(pub, server_priv), 0);
+    assert_int_equal(crypto_scalarmult_base(cpub, client_priv), 0);
     for (k = 0; k < N_CONFIGS; k++) {
         if (!usable(&configs[k]))
             continue;
@@ -521,6 +561,7 @@ static void test_round_trip_random_keys(void **state)
         ft_noise_handshake_hash(&resp, h2);
         assert_memory_equal(h1, h2, sizeof(h1));
         assert_memory_equal(ft_noise_remote_static(&ini), pub, sizeof(pub));
+        assert_memory_equal(ft_noise_remote_static(&resp), cpub, sizeof(cpub));
         assert_int_equal(ft_noise_split(&ini, &isend, &irecv), FT_OK);
         assert_int_equal(ft_noise_split(&resp, &rsend, &rrecv), FT_OK);
 
@@ -600,12 +641,47 @@ static void test_flipped_bit_in_message2(void **state)
     }
 }
 
-/* NXpsk2 mixes the psk at the end of message 2: a mismatch on either side
- * surfaces when the initiator reads it. */
+/* The same for message 3 at the responder: its encrypted static key or the
+ * payload's tag, any bit changed, and no key is taken for the client's. */
+static void test_flipped_bit_in_message3(void **state)
+{
+    struct ft_noise_handshake ini, resp, saved;
+    uint8_t msg3[256], out[256];
+    size_t n, m, k, bit;
+
+    (void)state;
+    for (k = 0; k < N_CONFIGS; k++) {
+        if (!usable(&configs[k]))
+            continue;
+        init_pair(&configs[k], &ini, &saved, configs[k].psk ? psk_a : NULL,
+                  configs[k].psk ? psk_a : NULL);
+        first_three(&ini, &saved, msg3, &n);
+        assert_int_equal(n, 64 + 2);
+        for (bit = 0; bit < 8 * n; bit++) {
+            resp = saved;
+            msg3[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            assert_int_equal(
+                ft_noise_read_message(&resp, msg3, n, out, sizeof(out), &m),
+                FT_ERR_INTEGRITY);
+            msg3[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            assert_null(ft_noise_remote_static(&resp));
+            assert_false(ft_noise_handshake_done(&resp));
+        }
+        resp = saved;
+        assert_int_equal(
+            ft_noise_read_message(&resp, msg3, n, out, sizeof(out), &m), FT_OK);
+        ft_noise_handshake_wipe(&ini);
+        ft_noise_handshake_wipe(&saved);
+        ft_noise_handshake_wipe(&resp);
+    }
+}
+
+/* XXpsk3 mixes the psk at the end of message 3: a mismatch on either side
+ * surfaces when the responder reads it, and the responder learns no key. */
 static void test_wrong_psk(void **state)
 {
     struct ft_noise_handshake ini, resp;
-    uint8_t msg2[256], out[256];
+    uint8_t msg3[256], out[256];
     size_t n, m, k, side;
 
     (void)state;
@@ -615,11 +691,11 @@ static void test_wrong_psk(void **state)
         for (side = 0; side < 2; side++) {
             init_pair(&configs[k], &ini, &resp, side == 0 ? psk_b : psk_a,
                       side == 0 ? psk_a : psk_b);
-            first_two(&ini, &resp, msg2, &n);
+            first_three(&ini, &resp, msg3, &n);
             assert_int_equal(
-                ft_noise_read_message(&ini, msg2, n, out, sizeof(out), &m),
+                ft_noise_read_message(&resp, msg3, n, out, sizeof(out), &m),
                 FT_ERR_INTEGRITY);
-            assert_null(ft_noise_remote_static(&ini));
+            assert_null(ft_noise_remote_static(&resp));
             ft_noise_handshake_wipe(&ini);
             ft_noise_handshake_wipe(&resp);
         }
@@ -726,8 +802,8 @@ static void test_truncated_messages(void **state)
 {
     struct ft_noise_handshake ini, resp, saved;
     struct ft_noise_cipherstate isend, irecv, rsend, rrecv;
-    uint8_t msg1[256], msg2[256], out[256], ct[64];
-    size_t n1, n2, m, k, cut, min1;
+    uint8_t msg1[256], msg2[256], msg3[256], out[256], ct[64];
+    size_t n1, n2, n3, m, k, cut, min1;
 
     (void)state;
     for (k = 0; k < N_CONFIGS; k++) {
@@ -772,6 +848,25 @@ static void test_truncated_messages(void **state)
             ft_noise_handshake_wipe(&saved);
         }
         assert_int_equal(ft_noise_read_message(&ini, msg2, n2, out,
+                                               sizeof(out), &m),
+                         FT_OK);
+
+        assert_int_equal(ft_noise_write_message(&ini, (const uint8_t *)"ok", 2,
+                                                msg3, sizeof(msg3), &n3),
+                         FT_OK);
+        assert_int_equal(n3, 64 + 2);
+        for (cut = 0; cut < 64; cut++)
+            assert_int_equal(ft_noise_read_message(&resp, msg3, cut, out,
+                                                   sizeof(out), &m),
+                             FT_ERR_PROTOCOL);
+        for (cut = 64; cut < n3; cut++) {
+            saved = resp;
+            assert_int_equal(ft_noise_read_message(&saved, msg3, cut, out,
+                                                   sizeof(out), &m),
+                             FT_ERR_INTEGRITY);
+            ft_noise_handshake_wipe(&saved);
+        }
+        assert_int_equal(ft_noise_read_message(&resp, msg3, n3, out,
                                                sizeof(out), &m),
                          FT_OK);
         assert_int_equal(ft_noise_split(&ini, &isend, &irecv), FT_OK);
@@ -837,11 +932,26 @@ static void test_out_of_turn(void **state)
     assert_int_equal(n, 96);
     assert_int_equal(ft_noise_read_message(&ini, buf, n, NULL, 0, &m), FT_OK);
     assert_int_equal(m, 0);
+    assert_int_equal(ft_noise_split(&ini, &a, &b), FT_ERR_PROTOCOL);
 
+    /* Message 3 is the initiator's again. */
+    assert_int_equal(ft_noise_write_message(&resp, NULL, 0, buf, sizeof(buf),
+                                            &n),
+                     FT_ERR_PROTOCOL);
+    assert_int_equal(ft_noise_read_message(&ini, buf, 96, out, sizeof(out),
+                                           &m),
+                     FT_ERR_PROTOCOL);
+    assert_int_equal(ft_noise_write_message(&ini, NULL, 0, buf, sizeof(buf),
+                                            &n),
+                     FT_OK);
+    assert_int_equal(n, 64);
     assert_int_equal(ft_noise_write_message(&ini, NULL, 0, buf, sizeof(buf),
                                             &n),
                      FT_ERR_PROTOCOL);
-    assert_int_equal(ft_noise_read_message(&resp, buf, 96, out, sizeof(out),
+    assert_int_equal(ft_noise_read_message(&resp, buf, 64, out, sizeof(out),
+                                           &m),
+                     FT_OK);
+    assert_int_equal(ft_noise_read_message(&resp, buf, 64, out, sizeof(out),
                                            &m),
                      FT_ERR_PROTOCOL);
     assert_int_equal(ft_noise_split(&ini, &a, &a), FT_ERR_USAGE);
@@ -877,22 +987,22 @@ static void test_bad_arguments(void **state)
     assert_int_equal(ft_noise_init(NULL, true, FT_NOISE_CHACHAPOLY, NULL, 0,
                                    NULL, NULL, NULL),
                      FT_ERR_USAGE);
-    /* NX: no static key for the initiator, one for the responder. */
+    /* XX: each side needs its static key. */
     assert_int_equal(ft_noise_init(&hs, true, FT_NOISE_CHACHAPOLY, NULL, 0,
-                                   server_priv, NULL, NULL),
+                                   NULL, NULL, NULL),
                      FT_ERR_USAGE);
     assert_int_equal(ft_noise_init(&hs, false, FT_NOISE_CHACHAPOLY, NULL, 0,
                                    NULL, NULL, NULL),
                      FT_ERR_USAGE);
     assert_int_equal(ft_noise_init(&hs, true, (enum ft_noise_cipher)7, NULL,
-                                   0, NULL, NULL, NULL),
+                                   0, client_priv, NULL, NULL),
                      FT_ERR_USAGE);
     assert_int_equal(ft_noise_init(&hs, true, FT_NOISE_CHACHAPOLY, NULL, 3,
-                                   NULL, NULL, NULL),
+                                   client_priv, NULL, NULL),
                      FT_ERR_USAGE);
     if (!ft_noise_cipher_available(FT_NOISE_AESGCM))
         assert_int_equal(ft_noise_init(&hs, true, FT_NOISE_AESGCM, NULL, 0,
-                                       NULL, NULL, NULL),
+                                       client_priv, NULL, NULL),
                          FT_ERR_USAGE);
     /* A failed init leaves a state that refuses to run. */
     assert_int_equal(ft_noise_write_message(&hs, NULL, 0, buf, sizeof(buf),
@@ -901,7 +1011,7 @@ static void test_bad_arguments(void **state)
 
     /* An empty prologue is fine; so is a NULL one with length 0. */
     assert_int_equal(ft_noise_init(&hs, true, FT_NOISE_CHACHAPOLY, NULL, 0,
-                                   NULL, NULL, NULL),
+                                   client_priv, NULL, NULL),
                      FT_OK);
     assert_int_equal(ft_noise_init(&resp, false, FT_NOISE_CHACHAPOLY, NULL, 0,
                                    server_priv, NULL, NULL),
@@ -971,6 +1081,17 @@ static void test_message_size_limits(void **state)
                      FT_OK);
     assert_int_equal(n, 65535);
     assert_int_equal(ft_noise_read_message(&ini, out, n, big, 70000, &m),
+                     FT_OK);
+    /* Message 3: the encrypted static key, payload and tag. */
+    memset(big, 0, 70000);
+    assert_int_equal(ft_noise_write_message(&ini, big, 65535 - 64 + 1, out,
+                                            70000, &n),
+                     FT_ERR_USAGE);
+    assert_int_equal(ft_noise_write_message(&ini, big, 65535 - 64, out, 70000,
+                                            &n),
+                     FT_OK);
+    assert_int_equal(n, 65535);
+    assert_int_equal(ft_noise_read_message(&resp, out, n, big, 70000, &m),
                      FT_OK);
     assert_int_equal(ft_noise_split(&ini, &isend, &irecv), FT_OK);
     assert_int_equal(ft_noise_split(&resp, &rsend, &rrecv), FT_OK);
@@ -1069,13 +1190,13 @@ static void test_protocol_names(void **state)
 {
     (void)state;
     assert_string_equal(ft_noise_protocol_name(false, FT_NOISE_CHACHAPOLY),
-                        "Noise_NX_25519_ChaChaPoly_BLAKE2b");
+                        "Noise_XX_25519_ChaChaPoly_BLAKE2b");
     assert_string_equal(ft_noise_protocol_name(true, FT_NOISE_CHACHAPOLY),
-                        "Noise_NXpsk2_25519_ChaChaPoly_BLAKE2b");
+                        "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b");
     assert_string_equal(ft_noise_protocol_name(false, FT_NOISE_AESGCM),
-                        "Noise_NX_25519_AESGCM_BLAKE2b");
+                        "Noise_XX_25519_AESGCM_BLAKE2b");
     assert_string_equal(ft_noise_protocol_name(true, FT_NOISE_AESGCM),
-                        "Noise_NXpsk2_25519_AESGCM_BLAKE2b");
+                        "Noise_XXpsk3_25519_AESGCM_BLAKE2b");
     assert_null(ft_noise_protocol_name(false, (enum ft_noise_cipher)7));
     assert_true(ft_noise_cipher_available(FT_NOISE_CHACHAPOLY));
     print_message("note: AES-GCM is %savailable on this CPU\n",
@@ -1095,6 +1216,7 @@ int main(void)
         cmocka_unit_test(test_vectors_cover_every_protocol),
         cmocka_unit_test(test_round_trip_random_keys),
         cmocka_unit_test(test_flipped_bit_in_message2),
+        cmocka_unit_test(test_flipped_bit_in_message3),
         cmocka_unit_test(test_wrong_psk),
         cmocka_unit_test(test_psk_on_one_side_only),
         cmocka_unit_test(test_transport_replay),

@@ -427,7 +427,7 @@ static void test_mkdir_wire_format(void **state)
 static void test_hello_wire_format(void **state)
 {
     static const uint8_t want[] = {
-        0x89, 'F', 'T', '\n', 0x00, 0x01, 0x00, 0x00, 0x00, 0x01,
+        0x89, 'F', 'T', '\n', 0x00, 0x02, 0x00, 0x00, 0x00, 0x01,
     };
     struct ft_msg m = { .type = FT_MSG_HELLO };
     uint8_t buf[64];

@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -881,12 +882,13 @@ static void test_tokens_cli(void **state)
         run_expect(4, ls, NULL, err, sizeof(err));
         expect_in(err, "requires a token");
 
-        /* Another token: refused by the client, logged by the server. */
+        /* Another token: refused by the server, which tells the client. */
         run_expect(4, ls_other, NULL, err, sizeof(err));
         expect_in(err, "wrong token");
-        if (!tu_served_log_until(&f->served[0], "wrong or missing token", WAIT_MS))
+        if (!tu_served_log_until(&f->served[0],
+                                 "refused at handshake: wrong or missing token",
+                                 WAIT_MS))
             fail_msg("server log: %s", f->served[0].log);
-        expect_in(f->served[0].log, "did not complete the handshake");
 
         /* A token others may read: refused before any connection. */
         tu_write_bytes(open_tok, before, strlen(before));
@@ -943,8 +945,24 @@ static int hex_value(char c)
     return -1;
 }
 
-/* The handshake with a token, recorded: neither the token file's text, nor
- * its bytes, nor the key derived from it ever cross the wire. */
+/* What the server logged, for the test below. */
+static pthread_mutex_t recorded_lock = PTHREAD_MUTEX_INITIALIZER;
+static char recorded_log[8192];
+
+static void record_log(void *ctx, const char *line)
+{
+    size_t n;
+
+    (void)ctx;
+    pthread_mutex_lock(&recorded_lock);
+    n = strlen(recorded_log);
+    snprintf(recorded_log + n, sizeof(recorded_log) - n, "%s\n", line);
+    pthread_mutex_unlock(&recorded_lock);
+}
+
+/* The handshake with a token and a client key, recorded: neither the token
+ * file's text, nor its bytes, nor the key derived from it, nor the client's
+ * public key ever cross the wire in clear. */
 static void test_token_never_on_wire(void **state)
 {
     struct fixture *f = *state;
@@ -954,6 +972,7 @@ static void test_token_never_on_wire(void **state)
     char *src = tu_path(f->tu.work, "small");
     char why[512];
     uint8_t psk[FT_TOKEN_BYTES], raw[FT_TOKEN_BYTES];
+    struct ft_keypair me;
     char *text;
 
     assert_int_equal(ft_keys_make_token(tok, why, sizeof(why)), FT_OK);
@@ -969,13 +988,16 @@ static void test_token_never_on_wire(void **state)
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.token = psk;
+    cfg.log = record_log;
     tu_server_start(&f->tu.server, &cfg);
     tu_write_random(src, 4096, 6);
 
     relay_start(&f->relay, f->tu.server.port, RELAY_RECORD, 0, 0);
     with_token.token = psk;
+    ft_keys_generate(&me);
+    with_token.identity = &me;
     f->client = tu_connect(f->relay.port, &with_token);
-    assert_non_null(strstr(ft_client_protocol(f->client), "NXpsk2"));
+    assert_non_null(strstr(ft_client_protocol(f->client), "XXpsk3"));
     assert_int_equal(put_file(f->client, src, "small"), FT_OK);
     ft_client_close(f->client);
     f->client = NULL;
@@ -986,6 +1008,18 @@ static void test_token_never_on_wire(void **state)
         assert_false(contains(&f->relay.rec[d], text, 16)); /* even a part */
         assert_false(contains(&f->relay.rec[d], raw, sizeof(raw)));
         assert_false(contains(&f->relay.rec[d], psk, sizeof(psk)));
+        assert_false(contains(&f->relay.rec[d], me.public_key, 16));
+    }
+    /* The server did learn it: the handshake proved it. */
+    {
+        char fp[FT_FINGERPRINT_MAX], line[FT_FINGERPRINT_MAX + 16];
+
+        ft_keys_fingerprint(me.public_key, fp);
+        snprintf(line, sizeof(line), "client %s", fp);
+        pthread_mutex_lock(&recorded_lock);
+        if (strstr(recorded_log, line) == NULL)
+            fail_msg("server log lacks \"%s\": %s", line, recorded_log);
+        pthread_mutex_unlock(&recorded_lock);
     }
     free(text);
     free(tok);

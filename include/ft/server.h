@@ -39,7 +39,8 @@ struct ft_server_config {
      * NULL: anyone, with every right on the whole store. */
     const char *clients_file;
     /* With a clients file: the rights (FT_ALLOW_* of src/clients.h) of a
-     * key it does not name; 0: such a key is refused. */
+     * key it does not name, on the whole store; 0: such a key is refused.
+     * Without one: everyone's rights; 0: every right. */
     unsigned anonymous_allow;
     int64_t partial_ttl_s;    /* how long an interrupted upload is kept for
                                  put --continue; 0: one day */
@@ -91,6 +92,18 @@ void ft_server_serve_fd(struct ft_server *s, int fd, const char *peer);
 /* Asks ft_server_run to return. Async-signal-safe: call it from a SIGINT
  * or SIGTERM handler, or from another thread. */
 void ft_server_stop(struct ft_server *s);
+
+/* Rereads cfg.clients_file: connections from now on are admitted by the
+ * new file; those admitted already keep the rights they were given. A
+ * file that cannot be read or parsed leaves the old one in force, and
+ * errbuf says why ("FILE:LINE: what"). Without a clients file it does
+ * nothing. Safe while the server runs, from any thread but not from a
+ * signal handler (see ft_server_ask_reload). */
+enum ft_err ft_server_reload(struct ft_server *s, char *errbuf, size_t errlen);
+
+/* Asks ft_server_run to call ft_server_reload and log what came of it.
+ * Async-signal-safe: call it from a SIGHUP handler. */
+void ft_server_ask_reload(struct ft_server *s);
 
 /* Frees a server that is not running; NULL is accepted. */
 void ft_server_free(struct ft_server *s);

@@ -1,6 +1,6 @@
 /* fuzz_handshake.c - a client's byte stream against the server's encrypted
  * channel: HELLO, the Noise handshake, then sealed frames. The first byte
- * picks a server without a token (NX) or with one (NXpsk2). Every path must
+ * picks a server without a token (XX) or with one (XXpsk3). Every path must
  * end in a clean refusal: a forged or garbled handshake never gets a
  * request served, never crashes, never hangs. */
 #define _GNU_SOURCE

@@ -17,11 +17,11 @@ PLAIN = 0x9  # ZLIB | PLAINTEXT: the targets run the plaintext channel
 
 
 def hello(feat=PLAIN):
-    return frame(1, MAGIC + struct.pack('>HI', 1, feat))
+    return frame(1, MAGIC + struct.pack('>HI', 2, feat))
 
 
 def welcome(feat=PLAIN):
-    return frame(2, MAGIC + struct.pack('>HII', 1, feat, 262208))
+    return frame(2, MAGIC + struct.pack('>HII', 2, feat, 262208))
 
 
 def s(b):

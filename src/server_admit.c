@@ -97,26 +97,27 @@ static enum ft_err refuse(struct session *s, enum verdict v, unsigned line,
 
     if (v == EXPIRED)
         last_day(expires, day);
+    /* The log first: it has the line before the client has its answer. */
     if (v == UNKNOWN && !s->has_client_key) {
+        ft_server_log(srv, "%s refused: no client key (an older client)", s->peer);
         ft_conn_send_error(&s->conn, code, "this server admits only clients that "
                            "prove a key, and this one proved none: use a newer ft "
                            "(ft id prints its key)");
-        ft_server_log(srv, "%s refused: no client key (an older client)", s->peer);
     } else if (v == UNKNOWN) {
+        ft_server_log(srv, "%s refused: unknown key %s", s->peer, fp);
         ft_conn_send_error(&s->conn, code, "this server does not know your key %s: "
                            "ask its operator to add it (ft id prints the line to "
                            "give them)", fp);
-        ft_server_log(srv, "%s refused: unknown key %s", s->peer, fp);
     } else if (v == EXPIRED) {
-        ft_conn_send_error(&s->conn, code, "your key %s expired on %s on this "
-                           "server: ask its operator to renew it", fp, day);
         ft_server_log(srv, "%s refused: key %s (line %u) expired on %s", s->peer, fp,
                       line, day);
+        ft_conn_send_error(&s->conn, code, "your key %s expired on %s on this "
+                           "server: ask its operator to renew it", fp, day);
     } else {
-        ft_conn_send_error(&s->conn, code, "this server does not take your key %s "
-                           "from your address: ask its operator", fp);
         ft_server_log(srv, "%s refused: key %s (line %u) not allowed from this "
                       "address (from=)", s->peer, fp, line);
+        ft_conn_send_error(&s->conn, code, "this server does not take your key %s "
+                           "from your address: ask its operator", fp);
     }
     ft_server_session_drain(s);
     return code;

@@ -9,12 +9,21 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "clients.h"
+#include "ft/keys.h"
+#include "server_int.h"
 #include "testutil.h"
+
+#define WAIT_MS 10000
 
 /* The key 0, 1, ..., 31 in standard base64 (Python's base64.b64encode). */
 #define COUNTING_KEY_TEXT "ft-x25519 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -291,6 +300,468 @@ static void test_file_bounds(void **state)
     expect_in(err, "clients:2: a NUL byte");
 }
 
+/* --- admission, through a server ---------------------------------------- */
+
+/* The log of the in-process server, for both sides' messages. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char server_log[32768];
+
+static void record_log(void *ctx, const char *line)
+{
+    size_t n;
+
+    (void)ctx;
+    pthread_mutex_lock(&log_lock);
+    n = strlen(server_log);
+    snprintf(server_log + n, sizeof(server_log) - n, "%s\n", line);
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void expect_logged(const char *want)
+{
+    pthread_mutex_lock(&log_lock);
+    if (strstr(server_log, want) == NULL) {
+        pthread_mutex_unlock(&log_lock);
+        fail_msg("expected \"%s\" in the server's log:\n%s", want, server_log);
+    }
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* A client's key pair, its line's key text and its fingerprint. */
+struct who {
+    struct ft_keypair kp;
+    char key[FT_CLIENT_KEY_TEXT_MAX];
+    char fp[FT_FINGERPRINT_MAX];
+    struct ft_client_config cfg;
+};
+
+static void who_make(struct who *w)
+{
+    memset(w, 0, sizeof(*w));
+    ft_keys_generate(&w->kp);
+    ft_clients_format_key(w->kp.public_key, w->key);
+    ft_keys_fingerprint(w->kp.public_key, w->fp);
+    w->cfg.identity = &w->kp;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    tu_write_bytes(path, text, strlen(text));
+}
+
+/* Starts f's in-process server on the clients file at path. */
+static void serve_clients(struct tu_fixture *f, const char *path, unsigned anonymous)
+{
+    struct ft_server_config cfg = { .clients_file = path, .anonymous_allow = anonymous,
+                                    .log = record_log };
+
+    server_log[0] = '\0';
+    tu_server_start(&f->server, &cfg);
+}
+
+static int list_nothing(const struct ft_entry *e, void *ctx)
+{
+    (void)ctx;
+    (void)e;
+    return 0;
+}
+
+/* Connects as w and lists the store: FT_OK when the server admits w;
+ * otherwise the client's message goes to msg. */
+static enum ft_err try_as(struct tu_fixture *f, struct who *w, char *msg, size_t len)
+{
+    struct ft_client *c = NULL;
+    enum ft_err err = tu_try_connect(&c, f->server.port, &w->cfg, msg, len);
+
+    if (err != FT_OK)
+        return err;
+    err = ft_client_list(c, list_nothing, NULL);
+    snprintf(msg, len, "%s", ft_client_error(c));
+    ft_client_close(c);
+    return err;
+}
+
+static void test_unknown_key_refused_both_sides(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    struct who known, stranger;
+    char line[256], want[256], msg[512];
+
+    who_make(&known);
+    who_make(&stranger);
+    snprintf(line, sizeof(line), "%s name=known\n", known.key);
+    write_text(clients, line);
+    serve_clients(f, clients, 0);
+    assert_int_equal(try_as(f, &stranger, msg, sizeof(msg)), FT_ERR_UNKNOWN_KEY);
+    snprintf(want, sizeof(want), "this server does not know your key %s: ask its "
+             "operator to add it (ft id prints the line to give them)", stranger.fp);
+    expect_in(msg, want);
+    snprintf(want, sizeof(want), "127.0.0.1:"); /* the peer's address */
+    expect_logged(want);
+    snprintf(want, sizeof(want), "refused: unknown key %s", stranger.fp);
+    expect_logged(want);
+    /* The key it names is admitted, and named in the log lines after. */
+    assert_int_equal(try_as(f, &known, msg, sizeof(msg)), FT_OK);
+    snprintf(want, sizeof(want), "is known, key %s: list,read,write,delete on /",
+             known.fp);
+    expect_logged(want);
+    expect_logged(" known@127.0.0.1:");
+    free(clients);
+}
+
+/* --anonymous list,read: a key the file does not name gets those rights
+ * on the whole store; one it names keeps its own. */
+static void test_anonymous_readers(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    struct who named, reader;
+    char line[256], want[256], msg[512];
+
+    who_make(&named);
+    who_make(&reader);
+    snprintf(line, sizeof(line), "%s name=writer root=w\n", named.key);
+    write_text(clients, line);
+    serve_clients(f, clients, FT_ALLOW_LIST | FT_ALLOW_READ);
+    assert_int_equal(try_as(f, &reader, msg, sizeof(msg)), FT_OK);
+    snprintf(want, sizeof(want), "is anonymous, key %s: list,read on /\n", reader.fp);
+    expect_logged(want);
+    /* Named by its fingerprint, having no name. */
+    snprintf(want, sizeof(want), " %s@127.0.0.1:", reader.fp);
+    expect_logged(want);
+    assert_int_equal(try_as(f, &named, msg, sizeof(msg)), FT_OK);
+    snprintf(want, sizeof(want), "is writer, key %s: list,read,write,delete on /w\n",
+             named.fp);
+    expect_logged(want);
+    free(clients);
+}
+
+static void test_expired_and_wrong_address_refused(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    struct who old, away, here;
+    char text[1024], want[256], msg[512];
+
+    who_make(&old);
+    who_make(&away);
+    who_make(&here);
+    snprintf(text, sizeof(text),
+             "%s name=old expires=2020-01-31\n"
+             "%s name=away from=10.0.0.0/8,2001:db8::/32\n"
+             "%s name=here from=10.0.0.0/8,127.0.0.0/8 expires=9999-12-31\n",
+             old.key, away.key, here.key);
+    write_text(clients, text);
+    /* Anonymous rights do not stand in for a key the file refuses. */
+    serve_clients(f, clients, FT_ALLOW_LIST);
+    assert_int_equal(try_as(f, &old, msg, sizeof(msg)), FT_ERR_KEY_REFUSED);
+    snprintf(want, sizeof(want), "your key %s expired on 2020-01-31 on this server: "
+             "ask its operator to renew it", old.fp);
+    expect_in(msg, want);
+    snprintf(want, sizeof(want), "refused: key %s (line 1) expired on 2020-01-31",
+             old.fp);
+    expect_logged(want);
+    assert_int_equal(try_as(f, &away, msg, sizeof(msg)), FT_ERR_KEY_REFUSED);
+    snprintf(want, sizeof(want), "this server does not take your key %s from your "
+             "address", away.fp);
+    expect_in(msg, want);
+    snprintf(want, sizeof(want), "refused: key %s (line 2) not allowed from this "
+             "address", away.fp);
+    expect_logged(want);
+    assert_int_equal(try_as(f, &here, msg, sizeof(msg)), FT_OK);
+    expect_logged("is here, key ");
+    free(clients);
+}
+
+/* What the slow upload and the test's thread tell each other. */
+struct pause {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool started, go_on;
+};
+
+/* The upload's progress: at its first chunk it says it is under way and
+ * waits (bounded) until the test has reloaded the file. */
+static void pause_once(void *ctx, uint64_t done, uint64_t total)
+{
+    struct pause *p = ctx;
+    struct timespec until;
+
+    (void)done;
+    (void)total;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += WAIT_MS / 1000;
+    pthread_mutex_lock(&p->lock);
+    p->started = true;
+    pthread_cond_broadcast(&p->cond);
+    while (!p->go_on && pthread_cond_timedwait(&p->cond, &p->lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&p->lock);
+}
+
+struct upload {
+    struct ft_client *c;
+    const char *src;
+    struct pause pause;
+    enum ft_err err;
+};
+
+static void *upload_main(void *arg)
+{
+    struct upload *u = arg;
+    struct ft_transfer_options opt = { .progress = pause_once,
+                                       .progress_ctx = &u->pause, .streams = 1 };
+    struct ft_transfer out;
+    int fd = open(u->src, O_RDONLY);
+
+    u->err = ft_client_put(u->c, fd, tu_file_size(u->src), "big", &opt, &out);
+    close(fd);
+    return NULL;
+}
+
+/* A key removed by a reload is refused from its next connection on, while
+ * a transfer another admitted client has under way goes on untouched, as
+ * does the removed key's own open connection (see SECURITY.md). */
+static void test_reload_removes_a_key(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    char *src = tu_path(f->work, "big");
+    char *stored = tu_path(f->server.root ? f->server.root : "", "big");
+    struct who gone, stays;
+    struct upload u = { .err = FT_ERR_INTERRUPTED };
+    char text[512], want[256], msg[512], err[512];
+    pthread_t t;
+    struct timespec until;
+
+    who_make(&gone);
+    who_make(&stays);
+    snprintf(text, sizeof(text), "%s name=gone\n%s name=stays\n", gone.key, stays.key);
+    write_text(clients, text);
+    serve_clients(f, clients, 0);
+    free(stored);
+    stored = tu_path(f->server.root, "big");
+    tu_write_random(src, 4 << 20, 15);
+    pthread_mutex_init(&u.pause.lock, NULL);
+    pthread_cond_init(&u.pause.cond, NULL);
+    u.src = src;
+    u.c = tu_connect(f->server.port, &stays.cfg);
+    assert_int_equal(pthread_create(&t, NULL, upload_main, &u), 0);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += WAIT_MS / 1000;
+    pthread_mutex_lock(&u.pause.lock);
+    while (!u.pause.started &&
+           pthread_cond_timedwait(&u.pause.cond, &u.pause.lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&u.pause.lock);
+    assert_true(u.pause.started);
+
+    /* Both keys go; the file now names someone else. */
+    write_text(clients, "# nobody for now\n" KEY_11 " name=other\n");
+    assert_int_equal(ft_server_reload(f->server.srv, err, sizeof(err)), FT_OK);
+    expect_logged("read, 1 keys");
+    assert_int_equal(try_as(f, &gone, msg, sizeof(msg)), FT_ERR_UNKNOWN_KEY);
+
+    pthread_mutex_lock(&u.pause.lock);
+    u.pause.go_on = true;
+    pthread_cond_broadcast(&u.pause.cond);
+    pthread_mutex_unlock(&u.pause.lock);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(u.err, FT_OK);
+    assert_true(tu_files_equal(src, stored));
+    ft_client_close(u.c);
+    /* Its next connection is refused too. */
+    assert_int_equal(try_as(f, &stays, msg, sizeof(msg)), FT_ERR_UNKNOWN_KEY);
+    snprintf(want, sizeof(want), "refused: unknown key %s", stays.fp);
+    expect_logged(want);
+    pthread_cond_destroy(&u.pause.cond);
+    pthread_mutex_destroy(&u.pause.lock);
+    free(clients);
+    free(src);
+    free(stored);
+}
+
+/* A malformed file at a reload: the old one stays in force, and the
+ * message names the line. */
+static void test_reload_malformed_keeps_old(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    struct who a;
+    char text[512], msg[512], err[512];
+
+    who_make(&a);
+    snprintf(text, sizeof(text), "%s name=a\n", a.key);
+    write_text(clients, text);
+    serve_clients(f, clients, 0);
+    write_text(clients, "# oops\n" KEY_11 " colour=blue\n");
+    assert_int_equal(ft_server_reload(f->server.srv, err, sizeof(err)), FT_ERR_USAGE);
+    expect_in(err, ":2: unknown option 'colour'");
+    expect_logged(":2: unknown option 'colour'");
+    expect_logged("the clients file read before stays in force");
+    assert_int_equal(try_as(f, &a, msg, sizeof(msg)), FT_OK);
+    unlink(clients);
+    assert_int_equal(ft_server_reload(f->server.srv, err, sizeof(err)), FT_ERR_IO);
+    expect_in(err, "cannot read");
+    assert_int_equal(try_as(f, &a, msg, sizeof(msg)), FT_OK);
+    free(clients);
+}
+
+/* --- admission, called directly ----------------------------------------- */
+
+/* A session of srv for a client of key (NULL: none) over a TCP connection
+ * from 127.0.0.1, as the server would have it after the handshake. */
+struct direct {
+    struct session s;
+    int other; /* the client's end */
+};
+
+static void direct_open(struct direct *d, struct ft_server *srv, const uint8_t *key)
+{
+    uint16_t port;
+    int lfd = tu_listen_loopback(1, &port);
+
+    memset(d, 0, sizeof(*d));
+    d->other = tu_connect_raw(port);
+    d->s.srv = srv;
+    assert_int_equal(ft_conn_init(&d->s.conn, accept(lfd, NULL, NULL), 1000), FT_OK);
+    close(lfd);
+    snprintf(d->s.peer, sizeof(d->s.peer), "127.0.0.1:1");
+    d->s.xfer_opts.rate_limit = srv->cfg.max_rate;
+    if (key != NULL) {
+        memcpy(d->s.client_key, key, 32);
+        d->s.has_client_key = true;
+        ft_keys_fingerprint(key, d->s.client_fingerprint);
+    }
+}
+
+static void direct_close(struct direct *d)
+{
+    ft_conn_free(&d->s.conn);
+    close(d->other);
+}
+
+static struct ft_server *open_server(struct tu_fixture *f, const char *clients,
+                                     unsigned anonymous, uint64_t max_rate)
+{
+    char *root = tu_path(f->work, "store");
+    struct ft_server_config cfg = { .root = root, .clients_file = clients,
+                                    .anonymous_allow = anonymous, .max_rate = max_rate,
+                                    .log = record_log };
+    struct ft_server *srv = NULL;
+    char err[512];
+
+    if (ft_server_open(&srv, &cfg, err, sizeof(err)) != FT_OK)
+        fail_msg("%s", err);
+    free(root);
+    return srv;
+}
+
+static void test_admit_rights(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    struct ft_server *srv;
+    struct direct d;
+    uint8_t k11[32], k22[32], k33[32];
+
+    memset(k11, 0x11, 32);
+    memset(k22, 0x22, 32);
+    memset(k33, 0x33, 32);
+    write_text(clients, KEY_11 " name=alice root=/a/ allow=read,write quota=1M "
+                        "files=10 rate=1M from=127.0.0.1\n"
+                        KEY_22 " rate=100M\n");
+    srv = open_server(f, clients, FT_ALLOW_LIST, 10 << 20);
+    direct_open(&d, srv, k11);
+    assert_int_equal(ft_server_admit(&d.s), FT_OK);
+    assert_string_equal(d.s.rights.name, "alice");
+    assert_string_equal(d.s.rights.root, "a");
+    assert_int_equal(d.s.rights.allow, FT_ALLOW_READ | FT_ALLOW_WRITE);
+    assert_true(d.s.rights.quota_bytes == 1 << 20 && d.s.rights.quota_files == 10);
+    assert_true(d.s.xfer_opts.rate_limit == 1 << 20); /* its own, the smaller */
+    assert_string_equal(d.s.peer, "alice@127.0.0.1:1");
+    direct_close(&d);
+    direct_open(&d, srv, k22);
+    assert_int_equal(ft_server_admit(&d.s), FT_OK);
+    assert_true(d.s.xfer_opts.rate_limit == 10 << 20); /* the server's, smaller */
+    assert_int_equal(d.s.rights.allow, FT_ALLOW_ALL);
+    direct_close(&d);
+    direct_open(&d, srv, k33); /* anonymous */
+    assert_int_equal(ft_server_admit(&d.s), FT_OK);
+    assert_int_equal(d.s.rights.allow, FT_ALLOW_LIST);
+    assert_string_equal(d.s.rights.root, "");
+    assert_true(d.s.rights.quota_bytes == FT_UNLIMITED);
+    direct_close(&d);
+    /* No key (an older client): an unknown key, but for anonymous rights. */
+    direct_open(&d, srv, NULL);
+    assert_int_equal(ft_server_admit(&d.s), FT_OK);
+    assert_int_equal(d.s.rights.allow, FT_ALLOW_LIST);
+    assert_string_equal(d.s.peer, "127.0.0.1:1");
+    direct_close(&d);
+    ft_server_free(srv);
+    srv = open_server(f, clients, 0, 0);
+    direct_open(&d, srv, NULL);
+    close(d.other); /* the refusal goes nowhere: no wait for the client */
+    d.other = -1;
+    assert_int_equal(ft_server_admit(&d.s), FT_ERR_UNKNOWN_KEY);
+    expect_logged("127.0.0.1:1 refused: no client key");
+    direct_close(&d);
+    ft_server_free(srv);
+    free(clients);
+}
+
+/* Without a clients file: everyone, with every right (as before), or
+ * with --anonymous's; the log still names the key. */
+static void test_admit_without_file(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_server *srv = open_server(f, NULL, 0, 0);
+    struct direct d;
+    uint8_t k11[32];
+    char want[128];
+
+    memset(k11, 0x11, 32);
+    direct_open(&d, srv, k11);
+    assert_int_equal(ft_server_admit(&d.s), FT_OK);
+    assert_int_equal(d.s.rights.allow, FT_ALLOW_ALL);
+    assert_string_equal(d.s.rights.root, "");
+    snprintf(want, sizeof(want), "%s@127.0.0.1:1", d.s.client_fingerprint);
+    assert_string_equal(d.s.peer, want);
+    direct_close(&d);
+    ft_server_free(srv);
+    srv = open_server(f, NULL, FT_ALLOW_LIST | FT_ALLOW_READ, 0);
+    direct_open(&d, srv, k11);
+    assert_int_equal(ft_server_admit(&d.s), FT_OK);
+    assert_int_equal(d.s.rights.allow, FT_ALLOW_LIST | FT_ALLOW_READ);
+    direct_close(&d);
+    ft_server_free(srv);
+}
+
+/* A clients file and plaintext do not go together: refused at the start. */
+static void test_no_plaintext_with_clients(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    char *root = tu_path(f->work, "store");
+    struct ft_server_config cfg = { .root = root, .clients_file = clients,
+                                    .allow_plaintext = true, .log = record_log };
+    struct ft_server *srv = NULL;
+    char err[512];
+
+    write_text(clients, "");
+    assert_int_equal(ft_server_open(&srv, &cfg, err, sizeof(err)), FT_ERR_USAGE);
+    assert_null(srv);
+    expect_in(err, "grants no plaintext");
+    /* And a malformed file stops the start, naming its line. */
+    write_text(clients, "\n\nft-x25519 nope\n");
+    cfg.allow_plaintext = false;
+    assert_int_equal(ft_server_open(&srv, &cfg, err, sizeof(err)), FT_ERR_USAGE);
+    expect_in(err, "clients:3: the key is not");
+    free(clients);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +772,14 @@ int main(void)
         cmocka_unit_test(test_file_from),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_file_bounds),
+        TU_TEST_FIXTURE(test_unknown_key_refused_both_sides),
+        TU_TEST_FIXTURE(test_anonymous_readers),
+        TU_TEST_FIXTURE(test_expired_and_wrong_address_refused),
+        TU_TEST_FIXTURE(test_reload_removes_a_key),
+        TU_TEST_FIXTURE(test_reload_malformed_keeps_old),
+        TU_TEST_FIXTURE(test_admit_rights),
+        TU_TEST_FIXTURE(test_admit_without_file),
+        TU_TEST_FIXTURE(test_no_plaintext_with_clients),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

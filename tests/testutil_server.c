@@ -55,8 +55,9 @@ bool tu_server_try_start(struct tu_server *t, const struct ft_server_config *cfg
     if (c.log == NULL)
         c.log = quiet_log;
     /* Hand-built frames in tests ask for plaintext; library clients do not,
-     * and get the encrypted channel as users do. */
-    c.allow_plaintext = true;
+     * and get the encrypted channel as users do. A server with a clients
+     * file grants no plaintext (it cannot learn a key over it). */
+    c.allow_plaintext = c.clients_file == NULL;
     if (ft_server_start(&t->srv, &c, err, errlen) != FT_OK) {
         t->srv = NULL;
         tu_server_stop(t);

@@ -1,5 +1,5 @@
 /* server_ops.c - the requests on stored names: get, list, stat, move,
- * delete, mkdir. */
+ * delete, mkdir; and the client's usage (df). */
 #define _GNU_SOURCE
 #include "server_int.h"
 

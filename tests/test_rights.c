@@ -304,6 +304,21 @@ static void test_root_confinement(void **state)
     expect_error(c, ft_client_get_file(c, "l/secret", back, NULL, NULL),
                  FT_ERR_DENIED, "'l/secret': 'l' is a symbolic link");
     expect_error(c, put_sized(f, c, "l/new", 10), FT_ERR_DENIED, "'l' is a symbolic");
+    /* A pipelined upload, refused at its commit, is told the same way. */
+    if (ft_client_can_pipeline(c)) {
+        struct ft_transfer_options opt = { 0 };
+        char *src = tu_path(f->work, "small");
+        int fd;
+
+        tu_write_random(src, 100, 5);
+        fd = open(src, O_RDONLY);
+        assert_int_equal(ft_client_put_send(c, fd, 100, "l/piped", &opt), FT_OK);
+        close(fd);
+        expect_error(c, ft_client_put_wait(c, NULL), FT_ERR_DENIED,
+                     "'l/piped': 'l' is a symbolic link");
+        expect_root_hidden(c);
+        free(src);
+    }
     /* Nothing of b/ or the top moved, changed or came back. */
     assert_int_equal(tu_file_size(stored(f, "b/secret")), 4000);
     assert_int_equal(tu_count_entries(stored(f, "b")), 1);

@@ -230,6 +230,22 @@ static void expect_fails_hidden(struct ft_client *c, enum ft_err got)
     expect_root_hidden(c);
 }
 
+/* Every request that reads, lists, removes or moves name away fails, and
+ * no answer names the root. */
+static void refused_everywhere(struct ft_client *c, const char *name,
+                               const char *back)
+{
+    struct ft_listing l = { NULL, 0, 0 };
+    struct ft_stat st;
+
+    expect_fails_hidden(c, ft_client_get_file(c, name, back, NULL, NULL));
+    expect_fails_hidden(c, ft_client_stat(c, name, &st));
+    expect_fails_hidden(c, ft_client_list_all(c, name, false, &l));
+    ft_listing_free(&l);
+    expect_fails_hidden(c, ft_client_remove(c, name));
+    expect_fails_hidden(c, ft_client_move(c, name, "got"));
+}
+
 /* A client whose root is home-alice/ sees it as its whole store: it cannot
  * reach b/ by any name, by a link planted in its world, or by a move, in
  * or out; no reply names its root; its own names land beneath it. */
@@ -238,7 +254,6 @@ static void test_root_confinement(void **state)
     struct tu_fixture *f = *state;
     struct ft_client *c;
     struct ft_listing l = { NULL, 0, 0 };
-    struct ft_stat st;
     char *back = tu_path(f->work, "back");
     char *link_path;
 
@@ -273,12 +288,7 @@ static void test_root_confinement(void **state)
     static const char *const escaping[] = { "../b/secret", "x/../../b/secret",
                                             "../top", "./../top", "sub/../../top" };
     for (size_t i = 0; i < sizeof(escaping) / sizeof(*escaping); i++) {
-        expect_fails_hidden(c, ft_client_get_file(c, escaping[i], back, NULL, NULL));
-        expect_fails_hidden(c, ft_client_stat(c, escaping[i], &st));
-        expect_fails_hidden(c, ft_client_list_all(c, escaping[i], false, &l));
-        ft_listing_free(&l);
-        expect_fails_hidden(c, ft_client_remove(c, escaping[i]));
-        expect_fails_hidden(c, ft_client_move(c, escaping[i], "got"));
+        refused_everywhere(c, escaping[i], back);
         expect_fails_hidden(c, ft_client_move(c, "own", escaping[i]));
         expect_fails_hidden(c, put_sized(f, c, escaping[i], 10));
         expect_fails_hidden(c, ft_client_mkdir(c, escaping[i], true, NULL));
@@ -287,14 +297,8 @@ static void test_root_confinement(void **state)
      * read, remove or move, in its world. */
     static const char *const elsewhere[] = { "/b/secret", "b/secret", "l/secret",
                                              "top", "/top" };
-    for (size_t i = 0; i < sizeof(elsewhere) / sizeof(*elsewhere); i++) {
-        expect_fails_hidden(c, ft_client_get_file(c, elsewhere[i], back, NULL, NULL));
-        expect_fails_hidden(c, ft_client_stat(c, elsewhere[i], &st));
-        expect_fails_hidden(c, ft_client_list_all(c, elsewhere[i], false, &l));
-        ft_listing_free(&l);
-        expect_fails_hidden(c, ft_client_remove(c, elsewhere[i]));
-        expect_fails_hidden(c, ft_client_move(c, elsewhere[i], "got"));
-    }
+    for (size_t i = 0; i < sizeof(elsewhere) / sizeof(*elsewhere); i++)
+        refused_everywhere(c, elsewhere[i], back);
     expect_fails_hidden(c, ft_client_move(c, "own", "l/own"));
     expect_fails_hidden(c, ft_client_mkdir(c, "l/dir", true, NULL));
     expect_fails_hidden(c, ft_client_list_all(c, "l", false, &l));

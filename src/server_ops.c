@@ -197,6 +197,9 @@ struct list_ctx {
     struct session *s;
     uint64_t count;
     bool send_failed;
+    /* Listing a client's root: what is named as the metadata folder at
+     * the top of the store is left out at the top of its world too. */
+    bool at_top;
 };
 
 static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
@@ -204,6 +207,8 @@ static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
     struct list_ctx *lc = ctx;
     struct ft_msg m = { .type = FT_MSG_ENTRY };
 
+    if (lc->at_top && ft_name_check(e->name, strlen(e->name)) != FT_OK)
+        return FT_OK;
     m.u.entry.size = e->size;
     m.u.entry.mtime = e->mtime;
     m.u.entry.mode = e->mode;
@@ -220,7 +225,8 @@ static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
 void ft_server_ops_list(struct session *s, const struct ft_msg *req,
                         struct outcome *o)
 {
-    struct list_ctx lc = { .s = s, .count = 0, .send_failed = false };
+    struct list_ctx lc = { .s = s, .count = 0, .send_failed = false,
+                           .at_top = req->u.list.folder.len == 0 };
     struct ft_msg done = { .type = FT_MSG_DONE };
     char folder[FT_PATH_MAX + 1];
     enum ft_err err;

@@ -286,6 +286,9 @@ static void test_root_confinement(void **state)
     assert_int_equal(symlink("../b", link_path), 0);
     assert_int_equal(put_sized(f, c, "own", 1000), FT_OK);
     assert_int_equal(put_sized(f, c, "sub/deep", 10), FT_OK);
+    /* A .ft at the top of its world is as hidden as the store's own. */
+    plant_dir(f, "home-alice/.ft");
+    plant(f, "home-alice/.ft/x", 10);
     assert_true(in_store(f, "home-alice/own") && in_store(f, "home-alice/sub/deep"));
 
     /* ls /: its root, and the link is not listed (nor followed). */

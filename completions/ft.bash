@@ -49,8 +49,8 @@ _ft_pinned_keys()
 
 _ft()
 {
-    local commands="serve put get ls rm mv stat mkdir df keygen"
-    local client_opts="-H --host -p --port --token-file --server-key
+    local commands="serve put get ls rm mv stat mkdir df keygen id"
+    local client_opts="-H --host -p --port --token-file -i --identity --server-key
         --plaintext --connect-timeout --timeout --cipher -q --quiet -h --help"
     local serve_opts="-r --root -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
@@ -58,7 +58,7 @@ _ft()
         --max-rate --clients --anonymous --config -h --help"
     # Options that take a value in the next word (or after '='); -r is
     # serve's --root, elsewhere --recursive.
-    local client_values="-H --host -p --port --token-file --server-key
+    local client_values="-H --host -p --port --token-file -i --identity --server-key
         --connect-timeout --timeout --cipher --limit-rate -P --streams"
     local serve_values="-r --root -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
@@ -127,6 +127,10 @@ _ft()
         opts="--token -h --help"
         takes_value="--token"
         ;;
+    id)
+        opts="-i --identity -h --help"
+        takes_value="-i --identity"
+        ;;
     *) return 0 ;;
     esac
 
@@ -137,7 +141,7 @@ _ft()
         -H | --host)
             mapfile -t COMPREPLY < <(compgen -A hostname -- "$cur")
             ;;
-        --token-file | --key-file | --token | --clients | --config)
+        --token-file | --key-file | --token | -i | --identity | --clients | --config)
             _ft_files "$cur"
             ;;
         -r | --root)

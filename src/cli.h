@@ -32,5 +32,6 @@ int cli_df(int argc, char **argv);
 int cli_mkdir(int argc, char **argv);
 int cli_serve(int argc, char **argv); /* cli_serve.c */
 int cli_keygen(int argc, char **argv);
+int cli_id(int argc, char **argv);     /* cli_id.c */
 
 #endif

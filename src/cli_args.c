@@ -21,6 +21,8 @@ static const char client_port_text[] =
     "  -p, --port N        server port (default $FT_PORT or 65432)\n";
 static const char client_options_text[] =
     "      --token-file F  the server's access token (default $FT_TOKEN_FILE)\n"
+    "  -i, --identity F    your key (default $FT_IDENTITY or ~/.config/ft/id,\n"
+    "                      made on first use; 'ft id' prints it)\n"
     "      --server-key FP the server's key fingerprint (b2:...) must be FP\n"
     "      --plaintext     no encryption, if the server allows it (trusted\n"
     "                      networks and benchmarks only)\n"
@@ -303,6 +305,8 @@ static const struct cli_option client_options[] = {
     { { "help", no_argument, NULL, 'h' }, client_help, 0, NULL },
     { { "token-file", required_argument, NULL, OPT_TOKEN_FILE }, set_text,
       CLIENT(token_file), NULL },
+    { { "identity", required_argument, NULL, 'i' }, set_text,
+      CLIENT(identity_file), NULL },
     { { "server-key", required_argument, NULL, OPT_SERVER_KEY }, set_text,
       CLIENT(cfg.server_key), NULL },
     { { "plaintext", no_argument, NULL, OPT_PLAINTEXT }, set_flag,
@@ -365,7 +369,8 @@ int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
     /* Only put and get have -z; every command takes --compress. A leading
      * ':' makes getopt tell a missing value apart. */
     return parse(argc, argv,
-                 cmd->transfer ? ":H:p:zqhrP:" : has_parents(cmd) ? ":H:pqhr" : ":H:p:qhr",
+                 cmd->transfer ? ":H:p:i:zqhrP:"
+                 : has_parents(cmd) ? ":H:pi:qhr" : ":H:p:i:qhr",
                  table, n, a);
 }
 
@@ -572,25 +577,42 @@ int cli_parse_serve_args(int argc, char **argv, struct cli_serve_args *a)
     return parse(argc, argv, ":r:H:p:h", serve_options, SERVE_OPTIONS, a);
 }
 
-/* --------------------------------------------------------------- keygen */
+/* ------------------------------------------------------- keygen and id */
 
-struct keygen_args {
+/* What a command whose one option names a file is told. */
+struct file_args {
     const char *help; /* first: print_help's */
     const char *path;
 };
 
 static const struct cli_option keygen_options[] = {
     { { "token", required_argument, NULL, 't' }, set_text,
-      offsetof(struct keygen_args, path), NULL },
+      offsetof(struct file_args, path), NULL },
+    { { "help", no_argument, NULL, 'h' }, print_help, 0, NULL },
+};
+
+static const struct cli_option id_options[] = {
+    { { "identity", required_argument, NULL, 'i' }, set_text,
+      offsetof(struct file_args, path), NULL },
     { { "help", no_argument, NULL, 'h' }, print_help, 0, NULL },
 };
 
 int cli_parse_keygen_args(int argc, char **argv, const char *help,
                           const char **path)
 {
-    struct keygen_args a = { .help = help, .path = NULL };
+    struct file_args a = { .help = help, .path = NULL };
     int rc = parse(argc, argv, ":t:h", keygen_options,
                    sizeof(keygen_options) / sizeof(*keygen_options), &a);
+
+    *path = a.path;
+    return rc;
+}
+
+int cli_parse_id_args(int argc, char **argv, const char *help, const char **path)
+{
+    struct file_args a = { .help = help, .path = NULL };
+    int rc = parse(argc, argv, ":i:h", id_options,
+                   sizeof(id_options) / sizeof(*id_options), &a);
 
     *path = a.path;
     return rc;

@@ -1,5 +1,5 @@
 /* cli_args.h - the options of each ft command, parsed from one table per
- * kind of command (client, serve, keygen).
+ * kind of command (client, serve, keygen, id).
  *
  * Each parse returns 0 to go on, -1 after printing the command's help (the
  * command then ends with exit code 0), or the exit code of a usage error
@@ -64,5 +64,7 @@ int cli_parse_serve_args(int argc, char **argv, struct cli_serve_args *a);
 /* Parses keygen's options: *path is the token file to write, or NULL. */
 int cli_parse_keygen_args(int argc, char **argv, const char *help,
                           const char **path);
+/* Parses id's options: *path is the key file given, or NULL. */
+int cli_parse_id_args(int argc, char **argv, const char *help, const char **path);
 
 #endif

@@ -1,17 +1,26 @@
-/* cli_connect.c - a client command's connection: token, pin, notes. */
+/* cli_connect.c - a client command's connection: token, key, pin, notes. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli.h"
 #include "cli_args.h"
 #include "cli_connect.h"
+#include "cli_id.h"
 #include "cli_report.h"
 
-/* Reads the token file, if any, and finds the known-hosts file. */
+/* Reads the token file, if any, loads the client's key and finds the
+ * known-hosts file. */
 static int prepare_security(struct cli_client_args *a, const char *what)
 {
     char err[512];
     enum ft_err rc;
+    int code;
+
+    code = cli_identity_load(a->identity_file, &a->identity, a->report, a->quiet);
+    if (code == 0)
+        a->cfg.identity = &a->identity;
+    else if (code != CLI_IDENTITY_NONE)
+        return code;
 
     if (a->token_file == NULL)
         a->token_file = getenv("FT_TOKEN_FILE");
@@ -44,6 +53,7 @@ struct ft_client *cli_connect(struct cli_client_args *a, const char *what,
         return NULL;
     rc = ft_client_connect(&c, &a->cfg, err, sizeof(err));
     ft_keys_wipe(a->token, sizeof(a->token));
+    ft_keys_wipe(&a->identity, sizeof(a->identity));
     free(a->known_hosts);
     a->known_hosts = NULL;
     if (rc != FT_OK) {

@@ -260,9 +260,10 @@ static enum ft_err check_channel(struct ft_client *c,
     return FT_OK;
 }
 
-/* Pins the server's key on first use, and refuses a changed one. */
+/* Refuses a changed key, and pins a new one (with pin_new; otherwise
+ * c->pin_due says one is to be pinned). */
 static enum ft_err check_pin(struct ft_client *c, const struct ft_client_config *cfg,
-                             const char *host, uint16_t port)
+                             const char *host, uint16_t port, bool pin_new)
 {
     char old[FT_FINGERPRINT_MAX];
     char why[512];
@@ -272,12 +273,13 @@ static enum ft_err check_pin(struct ft_client *c, const struct ft_client_config 
     if (cfg->server_key != NULL || cfg->known_hosts == NULL)
         return FT_OK;
     err = ft_keys_check_known_host(cfg->known_hosts, host, port, c->fingerprint,
-                                   &known, old, why, sizeof(why));
+                                   pin_new, &known, old, why, sizeof(why));
     if (err != FT_OK) {
         ft_client_set_error(c, "%s", why);
         return err;
     }
-    c->pinned_now = known == FT_KNOWN_NEW;
+    c->pinned_now = known == FT_KNOWN_NEW && pin_new;
+    c->pin_due = known == FT_KNOWN_NEW && !pin_new;
     if (known != FT_KNOWN_CHANGED)
         return FT_OK;
     ft_client_set_error(c, "THE SERVER'S KEY HAS CHANGED. Pinned for %s port %u: "
@@ -288,6 +290,37 @@ static enum ft_err check_pin(struct ft_client *c, const struct ft_client_config 
                            c->fingerprint, host, (unsigned)port, cfg->known_hosts,
                            c->fingerprint);
     return FT_ERR_KEY_CHANGED;
+}
+
+/* With a token, a first contact's key is pinned only once the server has
+ * shown that it knows the token too, which XXpsk3 leaves to its first
+ * sealed frame: the KEEPALIVE it sends when it admits the client. An
+ * impostor without the token cannot seal it. One round trip, on a first
+ * contact with a token only. */
+static enum ft_err pin_once_proved(struct ft_client *c,
+                                   const struct ft_client_config *cfg,
+                                   const char *host, uint16_t port)
+{
+    char why[512];
+    struct ft_msg m;
+    enum ft_err err;
+
+    c->conn.keepalives = true;
+    err = ft_conn_recv_any(&c->conn, &m, c->conn.timeout_ms);
+    if (err == FT_OK && m.type == FT_MSG_ERROR)
+        err = c->conn.peer_code;
+    else if (err == FT_OK && m.type != FT_MSG_KEEPALIVE)
+        err = FT_ERR_PROTOCOL;
+    if (err != FT_OK)
+        return ft_client_fail(c, err);
+    err = ft_keys_pin_known_host(cfg->known_hosts, host, port, c->fingerprint,
+                                 why, sizeof(why));
+    if (err != FT_OK) {
+        ft_client_set_error(c, "%s", why);
+        return err;
+    }
+    c->pinned_now = true;
+    return FT_OK;
 }
 
 /* HELLO, WELCOME and the Noise handshake. The server's key is checked
@@ -333,14 +366,16 @@ static enum ft_err handshake(struct ft_client *c, const struct ft_client_config 
                                "--server-key", c->fingerprint, cfg->server_key);
         err = FT_ERR_KEY_CHANGED;
     } else if (host != NULL) {
-        err = check_pin(c, cfg, host, port);
+        err = check_pin(c, cfg, host, port, cfg->token == NULL);
     }
     if (err != FT_OK) {
         ft_noise_handshake_wipe(&hs);
         return err;
     }
     err = ft_secure_client_finish(&c->conn, &hs);
-    return err == FT_OK ? FT_OK : ft_client_fail(c, err);
+    if (err != FT_OK)
+        return ft_client_fail(c, err);
+    return c->pin_due ? pin_once_proved(c, cfg, host, port) : FT_OK;
 }
 
 /* ft_client_attach, pinning the server's key for host and port when host

@@ -26,6 +26,7 @@ struct ft_client {
     struct ft_conn conn;  /* conn.sealed: the connection is encrypted */
     uint32_t features;    /* negotiated in the handshake */
     bool pinned_now;      /* the server's key was pinned by this connection */
+    bool pin_due;         /* ... is to be, once the server proved its token */
     const char *protocol; /* the Noise protocol name, when encrypted */
     char fingerprint[FT_FINGERPRINT_MAX];
     bool broken;          /* a request died mid-stream: the link is unusable */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define KEY_BASE64_LEN 44
 #define KIND_LEN (sizeof(FT_CLIENT_KEY_KIND) - 1)
@@ -542,27 +543,64 @@ enum ft_err ft_clients_parse(const char *name, const char *text, size_t len,
     return FT_OK;
 }
 
+/* Whoever may write the clients file decides who gets in: like sshd's
+ * StrictModes, a file (or one behind a link) that group or others may
+ * write is refused; FT_OK, or FT_ERR_DENIED with the reason. */
+static enum ft_err check_mode(int fd, const char *path, size_t *size, char *errbuf,
+                              size_t errlen)
+{
+    struct stat sb;
+
+    if (fstat(fd, &sb) != 0) {
+        snprintf(errbuf, errlen, "cannot read %s: %s", path, strerror(errno));
+        return FT_ERR_IO;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(errbuf, errlen, "%s: not a regular file", path);
+        return FT_ERR_IO;
+    }
+    if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(errbuf, errlen, "%s: other users may write it, and so decide who "
+                 "gets in: chmod go-w %s", path, path);
+        return FT_ERR_DENIED;
+    }
+    *size = (size_t)sb.st_size;
+    return FT_OK;
+}
+
 enum ft_err ft_clients_load(const char *path, struct ft_clients **out,
                             char *errbuf, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     char *text = NULL;
-    size_t len = 0;
-    enum ft_err err = FT_ERR_IO;
+    size_t size = 0, len = 0;
+    enum ft_err err;
 
     if (f == NULL) {
         snprintf(errbuf, errlen, "cannot read %s: %s", path, strerror(errno));
         return FT_ERR_IO;
     }
-    text = malloc(FT_CLIENTS_FILE_MAX + 1);
+    err = check_mode(fileno(f), path, &size, errbuf, errlen);
+    if (err != FT_OK)
+        goto out;
+    /* One byte more than it says, up to the bound, to see it did not grow
+     * past the bound meanwhile. */
+    size = size < FT_CLIENTS_FILE_MAX ? size + 1 : FT_CLIENTS_FILE_MAX + 1;
+    text = malloc(size);
     if (text == NULL) {
         err = FT_ERR_NOMEM;
         snprintf(errbuf, errlen, "%s: out of memory", path);
         goto out;
     }
-    len = fread(text, 1, FT_CLIENTS_FILE_MAX + 1, f);
+    len = fread(text, 1, size, f);
     if (ferror(f)) {
+        err = FT_ERR_IO;
         snprintf(errbuf, errlen, "cannot read %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (len == size && size <= FT_CLIENTS_FILE_MAX) {
+        err = FT_ERR_IO; /* it grew while read: half a file admits no one right */
+        snprintf(errbuf, errlen, "%s changed while it was read: try again", path);
         goto out;
     }
     if (len > FT_CLIENTS_FILE_MAX) {

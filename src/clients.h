@@ -102,8 +102,8 @@ enum ft_err ft_clients_parse(const char *name, const char *text, size_t len,
                              struct ft_clients **out, char *errbuf, size_t errlen);
 
 /* Reads and parses the file at path (its size bounded by the bounds
- * above); errors as ft_clients_parse, and FT_ERR_IO for a file that
- * cannot be read. */
+ * above); errors as ft_clients_parse, FT_ERR_IO for a file that cannot be
+ * read, FT_ERR_DENIED for one that group or others may write. */
 enum ft_err ft_clients_load(const char *path, struct ft_clients **out,
                             char *errbuf, size_t errlen);
 

@@ -267,7 +267,7 @@ out:
     return err;
 }
 
-char *ft_keys_default_known_hosts(void)
+char *ft_keys_config_file(const char *name)
 {
     const char *xdg = getenv("XDG_CONFIG_HOME");
     const char *home = getenv("HOME");
@@ -275,17 +275,47 @@ char *ft_keys_default_known_hosts(void)
     int n;
 
     if (xdg != NULL && xdg[0] == '/')
-        n = asprintf(&path, "%s/ft/known_hosts", xdg);
+        n = asprintf(&path, "%s/ft/%s", xdg, name);
     else if (home != NULL && home[0] != '\0')
-        n = asprintf(&path, "%s/.config/ft/known_hosts", home);
+        n = asprintf(&path, "%s/.config/ft/%s", home, name);
     else
         return NULL;
     return n < 0 ? NULL : path;
 }
 
+char *ft_keys_default_known_hosts(void)
+{
+    return ft_keys_config_file("known_hosts");
+}
+
+enum ft_err ft_keys_pin_known_host(const char *file, const char *host,
+                                   uint16_t port, const char *fingerprint,
+                                   char *errbuf, size_t errlen)
+{
+    char line[KNOWN_HOSTS_LINE_MAX];
+    enum ft_err err = FT_OK;
+    int fd;
+
+    /* O_APPEND keeps concurrent clients' lines whole. */
+    if (make_parents(file) != 0) {
+        snprintf(errbuf, errlen, "%s: cannot create its folder: %s", file,
+                 strerror(errno));
+        return FT_ERR_IO;
+    }
+    fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    snprintf(line, sizeof(line), "%s %u %s\n", host, (unsigned)port, fingerprint);
+    if (fd < 0 || ft_io_write_full(fd, line, strlen(line), FT_IO_NO_DEADLINE) != FT_OK) {
+        snprintf(errbuf, errlen, "%s: %s", file, strerror(errno));
+        err = FT_ERR_IO;
+    }
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
 enum ft_err ft_keys_check_known_host(const char *file, const char *host,
                                      uint16_t port, const char *fingerprint,
-                                     enum ft_known *result,
+                                     bool pin_new, enum ft_known *result,
                                      char old_fingerprint[FT_FINGERPRINT_MAX],
                                      char *errbuf, size_t errlen)
 {
@@ -293,8 +323,6 @@ enum ft_err ft_keys_check_known_host(const char *file, const char *host,
     char key[300];
     size_t key_len;
     FILE *f = NULL;
-    enum ft_err err = FT_OK;
-    int fd;
 
     snprintf(key, sizeof(key), "%s %u ", host, (unsigned)port);
     key_len = strlen(key);
@@ -315,22 +343,10 @@ enum ft_err ft_keys_check_known_host(const char *file, const char *host,
     }
     if (f != NULL)
         fclose(f);
-    /* First use: pin it. O_APPEND keeps concurrent clients' lines whole. */
-    if (make_parents(file) != 0) {
-        snprintf(errbuf, errlen, "%s: cannot create its folder: %s", file,
-                 strerror(errno));
-        return FT_ERR_IO;
-    }
-    fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    snprintf(line, sizeof(line), "%s%s\n", key, fingerprint);
-    if (fd < 0 || ft_io_write_full(fd, line, strlen(line), FT_IO_NO_DEADLINE) != FT_OK) {
-        snprintf(errbuf, errlen, "%s: %s", file, strerror(errno));
-        err = FT_ERR_IO;
-    }
-    if (fd >= 0)
-        close(fd);
     *result = FT_KNOWN_NEW;
-    return err;
+    if (!pin_new)
+        return FT_OK;
+    return ft_keys_pin_known_host(file, host, port, fingerprint, errbuf, errlen);
 }
 
 void ft_keys_wipe(void *secret, size_t len)

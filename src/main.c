@@ -22,11 +22,12 @@ static const char usage_text[] =
     "  mkdir NAME...    make folders on the server\n"
     "  df               what this client holds on the server, and its quota\n"
     "  keygen --token FILE  make an access token\n"
+    "  id               print your key, for a server's clients file\n"
     "\n"
     "Run 'ft COMMAND --help' for a command's options.\n"
     "Environment: FT_HOST and FT_PORT set the client's default server;\n"
-    "FT_TOKEN_FILE its token. Server keys are pinned on first use in\n"
-    "~/.config/ft/known_hosts.\n"
+    "FT_TOKEN_FILE its token, FT_IDENTITY your key (default ~/.config/ft/id).\n"
+    "Server keys are pinned on first use in ~/.config/ft/known_hosts.\n"
     "Exit codes: 0 ok, 2 usage, 3 cannot connect, 4 refused by the server,\n"
     "            5 local I/O error, 6 integrity check failed,\n"
     "            7 connection lost or protocol error.\n";
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
         { "serve", cli_serve }, { "put", cli_put }, { "get", cli_get },
         { "ls", cli_ls },       { "rm", cli_rm },   { "keygen", cli_keygen },
         { "mv", cli_mv },       { "stat", cli_stat },   { "mkdir", cli_mkdir },
-        { "df", cli_df },
+        { "df", cli_df },       { "id", cli_id },
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -140,25 +140,33 @@ static void allow_text(unsigned allow, char out[32])
         strcpy(out, "none");
 }
 
+/* How many characters of a fingerprint name an unnamed client in log
+ * lines: "b2:" and 11 of base64 (66 bits), as a short commit id; the line
+ * that admits it gives the whole. */
+#define SHORT_FINGERPRINT 14
+
 /* Logs who the client is and what it may do, then names it in every log
- * line to come: by its name, else its key's fingerprint. */
+ * line to come: by its name, else the start of its key's fingerprint. */
 static void name_session(struct session *s, bool listed)
 {
     const struct ft_client_rights *r = &s->rights;
     char allow[32];
     char addr[FT_NET_PEER_MAX];
-    const char *who = r->name[0] != '\0' ? r->name : s->client_fingerprint;
 
     allow_text(r->allow, allow);
     ft_server_log(s->srv, "%s is %s%s%s: %s on /%s", s->peer,
                   r->name[0] != '\0' ? r->name : listed ? "unnamed" : "anonymous",
                   s->has_client_key ? ", key " : ", no key",
                   s->has_client_key ? s->client_fingerprint : "", allow, r->root);
-    if (who[0] == '\0')
+    if (r->name[0] == '\0' && !s->has_client_key)
         return;
     memcpy(addr, s->peer, sizeof(addr)); /* before admission: the address alone */
     addr[sizeof(addr) - 1] = '\0';
-    snprintf(s->peer, sizeof(s->peer), "%s@%s", who, addr);
+    if (r->name[0] != '\0')
+        snprintf(s->peer, sizeof(s->peer), "%s@%s", r->name, addr);
+    else
+        snprintf(s->peer, sizeof(s->peer), "%.*s@%s", SHORT_FINGERPRINT,
+                 s->client_fingerprint, addr);
 }
 
 enum ft_err ft_server_admit(struct session *s)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clients.h"
@@ -327,6 +328,26 @@ static void expect_logged(const char *want)
     pthread_mutex_unlock(&log_lock);
 }
 
+/* The line of the log that says want also says also. */
+static void expect_logged_with(const char *want, const char *also)
+{
+    const char *at, *start, *end;
+    bool found = false;
+
+    pthread_mutex_lock(&log_lock);
+    at = strstr(server_log, want);
+    if (at != NULL) {
+        for (start = at; start > server_log && start[-1] != '\n'; start--)
+            ;
+        end = strchr(at, '\n');
+        found = memmem(start, (size_t)(end - start), also, strlen(also)) != NULL;
+    }
+    pthread_mutex_unlock(&log_lock);
+    if (!found)
+        fail_msg("expected a line with \"%s\" and \"%s\" in the server's log:\n%s",
+                 want, also, server_log);
+}
+
 /* A client's key pair, its line's key text and its fingerprint. */
 struct who {
     struct ft_keypair kp;
@@ -344,9 +365,12 @@ static void who_make(struct who *w)
     w->cfg.identity = &w->kp;
 }
 
+/* Writes a clients or config file, writable by its owner only whatever
+ * the umask (the server refuses a clients file others may write). */
 static void write_text(const char *path, const char *text)
 {
     tu_write_bytes(path, text, strlen(text));
+    assert_int_equal(chmod(path, 0644), 0);
 }
 
 /* Starts f's in-process server on the clients file at path. */
@@ -357,6 +381,22 @@ static void serve_clients(struct tu_fixture *f, const char *path, unsigned anony
 
     server_log[0] = '\0';
     tu_server_start(&f->server, &cfg);
+}
+
+/* Makes two clients, the first named in a new clients file with options,
+ * and starts f's in-process server on it; returns the file's path. */
+static char *serve_listed(struct tu_fixture *f, struct who *listed, const char *options,
+                          struct who *other, unsigned anonymous)
+{
+    char *clients = tu_path(f->work, "clients");
+    char line[256];
+
+    who_make(listed);
+    who_make(other);
+    snprintf(line, sizeof(line), "%s %s\n", listed->key, options);
+    write_text(clients, line);
+    serve_clients(f, clients, anonymous);
+    return clients;
 }
 
 static int list_nothing(const struct ft_entry *e, void *ctx)
@@ -384,23 +424,17 @@ static enum ft_err try_as(struct tu_fixture *f, struct who *w, char *msg, size_t
 static void test_unknown_key_refused_both_sides(void **state)
 {
     struct tu_fixture *f = *state;
-    char *clients = tu_path(f->work, "clients");
     struct who known, stranger;
-    char line[256], want[256], msg[512];
+    char *clients = serve_listed(f, &known, "name=known", &stranger, 0);
+    char want[256], msg[512];
 
-    who_make(&known);
-    who_make(&stranger);
-    snprintf(line, sizeof(line), "%s name=known\n", known.key);
-    write_text(clients, line);
-    serve_clients(f, clients, 0);
     assert_int_equal(try_as(f, &stranger, msg, sizeof(msg)), FT_ERR_UNKNOWN_KEY);
     snprintf(want, sizeof(want), "this server does not know your key %s: ask its "
              "operator to add it (ft id prints the line to give them)", stranger.fp);
     expect_in(msg, want);
-    snprintf(want, sizeof(want), "127.0.0.1:"); /* the peer's address */
-    expect_logged(want);
+    /* One line with the peer's address, the fingerprint and the cause. */
     snprintf(want, sizeof(want), "refused: unknown key %s", stranger.fp);
-    expect_logged(want);
+    expect_logged_with(want, "Z 127.0.0.1:");
     /* The key it names is admitted, and named in the log lines after. */
     assert_int_equal(try_as(f, &known, msg, sizeof(msg)), FT_OK);
     snprintf(want, sizeof(want), "is known, key %s: list,read,write,delete on /",
@@ -415,20 +449,16 @@ static void test_unknown_key_refused_both_sides(void **state)
 static void test_anonymous_readers(void **state)
 {
     struct tu_fixture *f = *state;
-    char *clients = tu_path(f->work, "clients");
     struct who named, reader;
-    char line[256], want[256], msg[512];
+    char *clients = serve_listed(f, &named, "name=writer root=w", &reader,
+                                 FT_ALLOW_LIST | FT_ALLOW_READ);
+    char want[256], msg[512];
 
-    who_make(&named);
-    who_make(&reader);
-    snprintf(line, sizeof(line), "%s name=writer root=w\n", named.key);
-    write_text(clients, line);
-    serve_clients(f, clients, FT_ALLOW_LIST | FT_ALLOW_READ);
     assert_int_equal(try_as(f, &reader, msg, sizeof(msg)), FT_OK);
     snprintf(want, sizeof(want), "is anonymous, key %s: list,read on /\n", reader.fp);
     expect_logged(want);
-    /* Named by its fingerprint, having no name. */
-    snprintf(want, sizeof(want), " %s@127.0.0.1:", reader.fp);
+    /* Named by the start of its fingerprint, having no name. */
+    snprintf(want, sizeof(want), " %.14s@127.0.0.1:", reader.fp); /* b2: and 11 */
     expect_logged(want);
     assert_int_equal(try_as(f, &named, msg, sizeof(msg)), FT_OK);
     snprintf(want, sizeof(want), "is writer, key %s: list,read,write,delete on /w\n",
@@ -726,7 +756,7 @@ static void test_admit_without_file(void **state)
     assert_int_equal(ft_server_admit(&d.s), FT_OK);
     assert_int_equal(d.s.rights.allow, FT_ALLOW_ALL);
     assert_string_equal(d.s.rights.root, "");
-    snprintf(want, sizeof(want), "%s@127.0.0.1:1", d.s.client_fingerprint);
+    snprintf(want, sizeof(want), "%.14s@127.0.0.1:1", d.s.client_fingerprint);
     assert_string_equal(d.s.peer, want);
     direct_close(&d);
     ft_server_free(srv);
@@ -762,6 +792,224 @@ static void test_no_plaintext_with_clients(void **state)
     free(root);
 }
 
+/* Whoever may write the file decides who gets in: one that others may
+ * write is refused at start and at a reload. */
+static void test_clients_file_others_may_write(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    char *root = tu_path(f->work, "store");
+    struct ft_server_config cfg = { .root = root, .clients_file = clients,
+                                    .log = record_log };
+    struct ft_server *srv = NULL;
+    char err[512];
+
+    write_text(clients, KEY_11 "\n");
+    assert_int_equal(chmod(clients, 0666), 0);
+    assert_int_equal(ft_server_open(&srv, &cfg, err, sizeof(err)), FT_ERR_DENIED);
+    expect_in(err, "other users may write it");
+    expect_in(err, "chmod go-w");
+    assert_int_equal(chmod(clients, 0640), 0);
+    assert_int_equal(ft_server_open(&srv, &cfg, err, sizeof(err)), FT_OK);
+    assert_int_equal(chmod(clients, 0620), 0);
+    assert_int_equal(ft_server_reload(srv, err, sizeof(err)), FT_ERR_DENIED);
+    ft_server_free(srv);
+    free(clients);
+    free(root);
+}
+
+/* --- ft serve ------------------------------------------------------------ */
+
+/* `ft ls` against the fixture's `ft serve`: its exit status, err its
+ * standard error. Each run is a new key (no identity is kept). */
+static int ft_ls(struct tu_fixture *f, char *err, size_t len)
+{
+    const char *args[] = { "ls", "-p", f->served.portstr, NULL };
+
+    return tu_run_ft(args, NULL, NULL, err, len);
+}
+
+static void test_serve_unknown_key_told(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    const char *extra[] = { "--clients", clients, NULL };
+    char err[1024];
+
+    write_text(clients, KEY_11 " name=someone\n");
+    assert_true(tu_fixture_serve(f, extra));
+    assert_true(tu_served_log_until(&f->served, "other keys are refused", WAIT_MS));
+    assert_int_not_equal(ft_ls(f, err, sizeof(err)), 0);
+    expect_in(err, "this server does not know your key b2:");
+    expect_in(err, ": ask its operator to add it (ft id prints the line to give them)");
+    assert_true(tu_served_log_until(&f->served, "refused: unknown key b2:", WAIT_MS));
+    free(clients);
+}
+
+/* --anonymous list,read lets unknown keys list; SIGHUP rereads the file,
+ * a malformed one leaving the old in force; the server never stops. */
+static void test_serve_anonymous_and_sighup(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    const char *extra[] = { "--clients", clients, "--anonymous", "list,read", NULL };
+    char err[1024], want[512];
+
+    write_text(clients, KEY_11 " name=someone\n");
+    assert_true(tu_fixture_serve(f, extra));
+    assert_int_equal(ft_ls(f, err, sizeof(err)), 0);
+    assert_true(tu_served_log_until(&f->served, "is anonymous, key b2:", WAIT_MS));
+    assert_true(tu_served_log_until(&f->served, ": list,read on /\n", WAIT_MS));
+
+    write_text(clients, KEY_11 " name=someone\n" KEY_22 " allow=teleport\n");
+    assert_int_equal(kill(f->served.pid, SIGHUP), 0);
+    snprintf(want, sizeof(want), "reload: %s:2: allow= takes", clients);
+    assert_true(tu_served_log_until(&f->served, want, WAIT_MS));
+    assert_true(tu_served_log_until(&f->served, "the clients file read before stays "
+                                    "in force", WAIT_MS));
+    assert_int_equal(ft_ls(f, err, sizeof(err)), 0);
+
+    write_text(clients, KEY_11 "\n" KEY_22 "\n");
+    assert_int_equal(kill(f->served.pid, SIGHUP), 0);
+    snprintf(want, sizeof(want), "reload: %s read, 2 keys", clients);
+    assert_true(tu_served_log_until(&f->served, want, WAIT_MS));
+    assert_int_equal(ft_ls(f, err, sizeof(err)), 0);
+    assert_int_equal(kill(f->served.pid, 0), 0); /* SIGHUP stopped nothing */
+    free(clients);
+}
+
+/* serve --config: every option of the command line, by its long name; the
+ * command line wins (here its --port 0 over the file's port 1). */
+static void test_serve_config(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    char *config = tu_path(f->work, "serve.conf");
+    const char *extra[] = { "--config", config, NULL };
+    char text[1024], err[1024];
+
+    write_text(clients, KEY_11 "\n");
+    snprintf(text, sizeof(text),
+             "# the server of the test\n"
+             "\n"
+             "port 1\n"
+             "  clients   %s  \n"
+             "anonymous list\n"
+             "max-rate 10M\n"
+             "read-only yes\n"
+             "allow-plaintext no\n" /* yes would not start, with clients */
+             "idle-timeout 60\n",
+             clients);
+    write_text(config, text);
+    assert_true(tu_fixture_serve(f, extra));
+    assert_true(tu_served_log_until(&f->served, "other keys may use it", WAIT_MS));
+    assert_true(tu_served_log_until(&f->served, " (read-only)\n", WAIT_MS));
+    assert_int_equal(ft_ls(f, err, sizeof(err)), 0);
+    assert_true(tu_served_log_until(&f->served, "is anonymous, key b2:", WAIT_MS));
+    assert_true(tu_served_log_until(&f->served, ": list on /\n", WAIT_MS));
+    free(clients);
+    free(config);
+}
+
+static void expect_config_refused(struct tu_fixture *f, const char *text,
+                                  const char *want)
+{
+    char *config = tu_path(f->work, "bad.conf");
+    const char *args[] = { "serve", "--config", config, "--port", "0", NULL };
+    char err[1024], full[512];
+
+    write_text(config, text);
+    assert_int_equal(tu_run_ft(args, NULL, NULL, err, sizeof(err)), 2);
+    snprintf(full, sizeof(full), "%s:%s", config, want);
+    expect_in(err, full);
+    free(config);
+}
+
+static void test_serve_config_errors(void **state)
+{
+    struct tu_fixture *f = *state;
+
+    expect_config_refused(f, "# x\nmax-rate 10M\ncolour blue\n", "3: unknown option 'colour'");
+    expect_config_refused(f, "port many\n", "1: port needs a port number");
+    expect_config_refused(f, "max-rate\n", "1: max-rate needs a value");
+    expect_config_refused(f, "read-only maybe\n", "1: read-only takes yes, no or nothing");
+    expect_config_refused(f, "\n\nconfig other.conf\n", "3: not an option for a file: 'config'");
+    expect_config_refused(f, "anonymous everything\n", "1: anonymous needs rights");
+}
+
+/* The README's way: each person's `ft id` line goes into the clients file;
+ * they are admitted by it, a stranger is told, and a line removed at a
+ * SIGHUP shuts its key out from its next connection on. */
+static void test_serve_ft_id_lines(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *clients = tu_path(f->work, "clients");
+    const char *extra[] = { "--clients", clients, NULL };
+    static const char *const people[] = { "alice", "bob", "stranger" };
+    char *ids[3], *lines[3];
+    char text[1024], err[1024], want[512];
+
+    for (int i = 0; i < 3; i++) {
+        char *out = tu_path(f->work, people[i]);
+        char name[32];
+        const char *args[] = { "id", "-i", NULL, NULL };
+        FILE *in;
+
+        snprintf(name, sizeof(name), "%s.id", people[i]);
+        ids[i] = tu_path(f->work, name);
+        args[2] = ids[i];
+        assert_int_equal(tu_run_ft(args, NULL, out, err, sizeof(err)), 0);
+        lines[i] = calloc(1, 512);
+        in = fopen(out, "r");
+        assert_non_null(fgets(lines[i], 512, in));
+        fclose(in);
+        lines[i][strcspn(lines[i], "\n")] = '\0';
+        assert_int_equal(strncmp(lines[i], "ft-x25519 ", 10), 0);
+        /* The operator renames them: all three are this machine's
+         * user@host. */
+        assert_non_null(strstr(lines[i], " name="));
+        *strstr(lines[i], " name=") = '\0';
+        free(out);
+    }
+    snprintf(text, sizeof(text), "%s name=alice allow=list,read\n%s name=bob\n",
+             lines[0], lines[1]);
+    write_text(clients, text);
+    assert_true(tu_fixture_serve(f, extra));
+    for (int i = 0; i < 3; i++) {
+        const char *args[] = { "ls", "-i", ids[i], "-p", f->served.portstr, NULL };
+        int rc = tu_run_ft(args, NULL, NULL, err, sizeof(err));
+
+        if (i < 2) {
+            assert_int_equal(rc, 0);
+            snprintf(want, sizeof(want), " is %s, key b2:", people[i]);
+            assert_true(tu_served_log_until(&f->served, want, WAIT_MS));
+        } else {
+            assert_int_not_equal(rc, 0);
+            expect_in(err, "this server does not know your key b2:");
+        }
+    }
+    assert_true(tu_served_log_until(&f->served, ": list,read on /\n", WAIT_MS));
+
+    snprintf(text, sizeof(text), "%s name=bob\n", lines[1]);
+    write_text(clients, text);
+    assert_int_equal(kill(f->served.pid, SIGHUP), 0);
+    snprintf(want, sizeof(want), "reload: %s read, 1 keys", clients);
+    assert_true(tu_served_log_until(&f->served, want, WAIT_MS));
+    {
+        const char *alice[] = { "ls", "-i", ids[0], "-p", f->served.portstr, NULL };
+        const char *bob[] = { "ls", "-i", ids[1], "-p", f->served.portstr, NULL };
+
+        assert_int_not_equal(tu_run_ft(alice, NULL, NULL, err, sizeof(err)), 0);
+        expect_in(err, "this server does not know your key b2:");
+        assert_int_equal(tu_run_ft(bob, NULL, NULL, err, sizeof(err)), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        free(ids[i]);
+        free(lines[i]);
+    }
+    free(clients);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -780,6 +1028,12 @@ int main(void)
         TU_TEST_FIXTURE(test_admit_rights),
         TU_TEST_FIXTURE(test_admit_without_file),
         TU_TEST_FIXTURE(test_no_plaintext_with_clients),
+        TU_TEST_FIXTURE(test_clients_file_others_may_write),
+        TU_TEST_FIXTURE(test_serve_unknown_key_told),
+        TU_TEST_FIXTURE(test_serve_anonymous_and_sighup),
+        TU_TEST_FIXTURE(test_serve_config),
+        TU_TEST_FIXTURE(test_serve_config_errors),
+        TU_TEST_FIXTURE(test_serve_ft_id_lines),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

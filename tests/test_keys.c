@@ -371,7 +371,7 @@ static void run_lookups(const char *file, const struct lookup *l, size_t n)
         enum ft_known result = FT_KNOWN_MATCH;
         char old[FT_FINGERPRINT_MAX] = "", err[512];
 
-        if (ft_keys_check_known_host(file, l[i].host, l[i].port, l[i].fp, &result,
+        if (ft_keys_check_known_host(file, l[i].host, l[i].port, l[i].fp, true, &result,
                                      old, err, sizeof(err)) != FT_OK)
             fail_msg("known hosts: %s", err);
         if (result != l[i].want)
@@ -422,7 +422,7 @@ static void test_known_hosts_unreadable(void **state)
     char old[FT_FINGERPRINT_MAX], err[512] = "";
 
     assert_int_equal(mkdir(file, 0700), 0);
-    assert_int_equal(ft_keys_check_known_host(file, "h", 1, FP_ZERO_KEY, &result,
+    assert_int_equal(ft_keys_check_known_host(file, "h", 1, FP_ZERO_KEY, true, &result,
                                               old, err, sizeof(err)), FT_ERR_IO);
     expect_in(err, file);
     free(file);

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "ft/keys.h"
+#include "clients.h"
 #include "proto.h"
 #include "testutil.h"
 
@@ -815,6 +816,103 @@ static void test_key_pinning(void **state)
     free(fake_key);
 }
 
+/* The key `ft id` prints in a config folder, as the server logs it. */
+static void printed_fingerprint(struct fixture *f, const char *const args[],
+                                const char *const env[],
+                                char out[FT_FINGERPRINT_MAX])
+{
+    char line[512], err[2048];
+    char *path = tu_path(f->tu.work, "id.out");
+    char *text, *name;
+    uint8_t key[FT_KEY_BYTES];
+
+    if (tu_run_ft_env(args, env, NULL, path, err, sizeof(err)) != 0)
+        fail_msg("ft %s: %s", args[0], err);
+    text = read_text(path);
+    assert_non_null(text);
+    snprintf(line, sizeof(line), "%s", text);
+    name = strstr(line, " name=");
+    assert_non_null(name);
+    assert_non_null(strchr(name, '@'));
+    assert_int_equal(ft_clients_parse_key(line, (size_t)(name - line), key), FT_OK);
+    ft_keys_fingerprint(key, out);
+    free(text);
+    free(path);
+}
+
+/* The client's key as users meet it: made on first use, printed by ft id,
+ * chosen with -i or FT_IDENTITY, proved to the server (which logs it), and
+ * never shown to a server whose key the client refuses. */
+static void test_client_key_cli(void **state)
+{
+    struct fixture *f = *state;
+    char fp[FT_FINGERPRINT_MAX], other_fp[FT_FINGERPRINT_MAX];
+    char shy_fp[FT_FINGERPRINT_MAX], line[FT_FINGERPRINT_MAX + 16];
+    char err[8192];
+    char *other = tu_path(f->tu.work, "other.id");
+    char *shy = tu_path(f->tu.work, "shy.id");
+    char *loose = tu_path(f->tu.work, "loose.id");
+    char *other_env = NULL;
+    struct ft_keypair kp;
+    bool created;
+    const char *env[] = { f->tu.config_env, NULL };
+
+    served_start(f, 0, true, NULL);
+    assert_true(asprintf(&other_env, "FT_IDENTITY=%s", other) > 0);
+    {
+        const char *id[] = { "id", NULL };
+        const char *id_other[] = { "id", "-i", other, NULL };
+        const char *env_other[] = { f->tu.config_env, other_env, NULL };
+        const char *ls[] = { "ls", "--port", f->served[0].portstr, NULL };
+        const char *ls_other[] = { "ls", "--port", f->served[0].portstr, "-i",
+                                   other, NULL };
+
+        /* Made once, then the same key every time. */
+        printed_fingerprint(f, id, env, fp);
+        printed_fingerprint(f, id, env, line);
+        assert_string_equal(fp, line);
+        printed_fingerprint(f, id_other, env, other_fp);
+        assert_string_not_equal(fp, other_fp);
+        printed_fingerprint(f, id, env_other, line);
+        assert_string_equal(line, other_fp);
+
+        run_expect(0, ls, env, err, sizeof(err));
+        snprintf(line, sizeof(line), "client %s", fp);
+        if (!tu_served_log_until(&f->served[0], line, WAIT_MS))
+            fail_msg("server log lacks \"%s\": %s", line, f->served[0].log);
+        run_expect(0, ls_other, env, err, sizeof(err));
+        snprintf(line, sizeof(line), "client %s", other_fp);
+        if (!tu_served_log_until(&f->served[0], line, WAIT_MS))
+            fail_msg("server log lacks \"%s\": %s", line, f->served[0].log);
+    }
+    {
+        /* A server the client does not trust never learns who it is. */
+        const char *ls_shy[] = { "ls", "--port", f->served[0].portstr, "-i", shy,
+                                 "--server-key", other_fp, NULL };
+        const char *ls_loose[] = { "ls", "--port", f->served[0].portstr, "-i",
+                                   loose, NULL };
+
+        assert_int_equal(ft_keys_load_or_create(shy, &kp, &created, err,
+                                                sizeof(err)), FT_OK);
+        ft_keys_fingerprint(kp.public_key, shy_fp);
+        run_expect(3, ls_shy, env, err, sizeof(err));
+        if (!tu_served_log_until(&f->served[0], "refused at handshake", WAIT_MS))
+            fail_msg("server log: %s", f->served[0].log);
+        assert_null(strstr(f->served[0].log, shy_fp));
+
+        /* A key file others may read is refused before any connection. */
+        assert_int_equal(ft_keys_load_or_create(loose, &kp, &created, err,
+                                                sizeof(err)), FT_OK);
+        assert_int_equal(chmod(loose, 0644), 0);
+        run_expect(2, ls_loose, env, err, sizeof(err));
+        expect_in(err, "too open");
+    }
+    free(other);
+    free(shy);
+    free(loose);
+    free(other_env);
+}
+
 /* --- 3: tokens -------------------------------------------------------------- */
 
 /* Tokens as users meet them: the right one by option and by environment,
@@ -831,9 +929,16 @@ static void test_tokens_cli(void **state)
     char *back = tu_path(f->tu.work, "back");
     char *root2 = tu_path(f->tu.work, "store-open");
     char *log2 = tu_path(f->tu.work, "serve-open.log");
+    char *fresh_config = tu_path(f->tu.work, "fresh-config");
+    char *fresh_known = tu_path(fresh_config, "ft/known_hosts");
+    char *fresh_xdg = NULL;
     char *before, *after, *stored;
     struct stat sb;
     const char *env[] = { tok_env, NULL };
+    const char *fresh_env[2] = { NULL, NULL };
+
+    assert_true(asprintf(&fresh_xdg, "XDG_CONFIG_HOME=%s", fresh_config) > 0);
+    fresh_env[0] = fresh_xdg;
 
     {
         const char *keygen[] = { "keygen", "--token", tok, NULL };
@@ -882,13 +987,16 @@ static void test_tokens_cli(void **state)
         run_expect(4, ls, NULL, err, sizeof(err));
         expect_in(err, "requires a token");
 
-        /* Another token: refused by the server, which tells the client. */
-        run_expect(4, ls_other, NULL, err, sizeof(err));
+        /* Another token: refused by the server, which tells the client;
+         * on a first contact the server's key is not pinned, since the
+         * server never proved it knows the client's token. */
+        run_expect(4, ls_other, fresh_env, err, sizeof(err));
         expect_in(err, "wrong token");
         if (!tu_served_log_until(&f->served[0],
                                  "refused at handshake: wrong or missing token",
                                  WAIT_MS))
             fail_msg("server log: %s", f->served[0].log);
+        assert_int_equal(tu_file_size(fresh_known), -1);
 
         /* A token others may read: refused before any connection. */
         tu_write_bytes(open_tok, before, strlen(before));
@@ -932,6 +1040,9 @@ static void test_tokens_cli(void **state)
     free(back);
     free(root2);
     free(log2);
+    free(fresh_config);
+    free(fresh_known);
+    free(fresh_xdg);
 }
 
 static int hex_value(char c)
@@ -1105,6 +1216,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eavesdropper_sees_no_content, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_key_pinning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_key_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_never_on_wire, setup,
                                         teardown),

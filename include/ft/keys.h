@@ -1,5 +1,6 @@
-/* ft/keys.h - the server's long-term key, its fingerprint, the client's
- * pins of known servers (as ssh's known_hosts), and access tokens. */
+/* ft/keys.h - the long-term keys of servers and clients, their
+ * fingerprints, the client's pins of known servers (as ssh's known_hosts),
+ * and access tokens. */
 #ifndef FT_KEYS_H
 #define FT_KEYS_H
 
@@ -52,9 +53,17 @@ enum ft_err ft_keys_make_token(const char *path, char *errbuf, size_t errlen);
 enum ft_err ft_keys_load_token(const char *path, uint8_t psk[FT_TOKEN_BYTES],
                                char *errbuf, size_t errlen);
 
-/* The default known-hosts file: $XDG_CONFIG_HOME/ft/known_hosts or
- * ~/.config/ft/known_hosts; NULL when neither can be found. free() it. */
+/* The file name in the client's configuration folder: $XDG_CONFIG_HOME/ft
+ * or ~/.config/ft; NULL when neither can be found. free() it. */
+char *ft_keys_config_file(const char *name);
+
+/* The default known-hosts file: ft_keys_config_file("known_hosts"). */
 char *ft_keys_default_known_hosts(void);
+
+/* The client's own key pair, which proves who it is to servers, lives in
+ * ft_keys_config_file(FT_KEYS_IDENTITY), made on first use
+ * (ft_keys_load_or_create). */
+#define FT_KEYS_IDENTITY "id"
 
 enum ft_known {
     FT_KNOWN_MATCH,   /* pinned, and the same key */
@@ -62,13 +71,19 @@ enum ft_known {
     FT_KNOWN_CHANGED, /* pinned to another key: *old_fingerprint says which */
 };
 
-/* Looks up "host port" in the known-hosts file and pins fingerprint there
- * on first use. */
+/* Looks up "host port" in the known-hosts file and, with pin_new, pins
+ * fingerprint there on first use. */
 enum ft_err ft_keys_check_known_host(const char *file, const char *host,
                                      uint16_t port, const char *fingerprint,
-                                     enum ft_known *result,
+                                     bool pin_new, enum ft_known *result,
                                      char old_fingerprint[FT_FINGERPRINT_MAX],
                                      char *errbuf, size_t errlen);
+
+/* Appends the line "host port fingerprint" to the known-hosts file (made
+ * mode 0600, with its folder, if missing). */
+enum ft_err ft_keys_pin_known_host(const char *file, const char *host,
+                                   uint16_t port, const char *fingerprint,
+                                   char *errbuf, size_t errlen);
 
 /* Overwrites a secret (a token, a private key) in memory once it is no
  * longer needed, in a way the compiler does not optimise away. */

@@ -557,6 +557,30 @@ static void test_quota_kept_partial(void **state)
     free(src);
 }
 
+/* ft df, as the key in the work folder's file "id", prints want. */
+static void expect_df_text(struct tu_fixture *f, const char *want)
+{
+    char *key_file = tu_path(f->work, "id"), *out_path = tu_path(f->work, "df.txt");
+    char *text = NULL, err[1024];
+    size_t len = 0;
+    FILE *in;
+
+    assert_int_equal(tu_run_ft((const char *const[]){ "df", "-i", key_file, "-H",
+                                                      "127.0.0.1", "-p",
+                                                      f->server.portstr, NULL },
+                               NULL, out_path, err, sizeof(err)),
+                     0);
+    in = fopen(out_path, "r");
+    assert_non_null(in);
+    assert_true(getdelim(&text, &len, '\0', in) > 0);
+    fclose(in);
+    if (strstr(text, want) == NULL)
+        fail_msg("ft df printed '%s', not '%s'", text, want);
+    free(text);
+    free(out_path);
+    free(key_file);
+}
+
 /* df's numbers follow puts, replacements, moves and removals; a client
  * without a quota sees its usage and "no quota". */
 static void test_df(void **state)
@@ -565,10 +589,16 @@ static void test_df(void **state)
     struct ft_client *c;
     struct ft_usage u;
     char out[256], err[1024];
-    char *out_path = tu_path(f->work, "df.json");
+    char *out_path = tu_path(f->work, "df.json"), *key_file;
+    bool created;
     ssize_t n;
     int rc, fd;
 
+    /* ft df proves the same key, from its file. */
+    key_file = tu_path(f->work, "id");
+    assert_int_equal(ft_keys_load_or_create(key_file, &me, &created, err,
+                                            sizeof(err)), FT_OK);
+    free(key_file);
     start_server(f, "root=d quota=10M files=20");
     plant_dir(f, "d");
     plant_dir(f, "d/old");
@@ -585,6 +615,7 @@ static void test_df(void **state)
     assert_int_equal(u.files, 2);
     assert_int_equal(u.quota_bytes, 10 * 1024 * KIB);
     assert_int_equal(u.quota_files, 20);
+    expect_df_text(f, "files: 2 used of 20 (10.0%)");
     assert_int_equal(ft_client_move(c, "a", "b"), FT_OK); /* replaces b */
     assert_int_equal(ft_client_usage(c, &u), FT_OK);
     assert_int_equal(u.bytes, 1000);

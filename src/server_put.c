@@ -135,7 +135,8 @@ static bool reserve(struct session *s, const struct ft_msg *req,
 
 /* Begins an upload. One of a regular file of known size and time is kept
  * if interrupted, under a key that only the same upload (name, size,
- * mtime) finds again; *have says what an earlier run left. A pipelined one
+ * mtime) finds again (reserve finds it; "": none); *have says what an
+ * earlier run left. A pipelined one
  * (a small file, cheaper to send again than to resume) is not: keeping
  * costs a scan of the kept uploads per file. */
 static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,

@@ -73,7 +73,7 @@ _ft_remote_names()
 
 _ft()
 {
-    local commands="serve put get ls rm mv stat mkdir keygen id forget trust"
+    local commands="serve put get ls rm mv stat mkdir df keygen id forget trust"
     local client_opts="-H --host -p --port --token-file -i --identity --server-key
         --plaintext --connect-timeout --timeout --cipher -q --quiet -h --help"
     local serve_opts="-r --root -H --host -p --port --max-clients --max-streams
@@ -141,7 +141,7 @@ _ft()
     ls) opts="-r --recursive --json $client_opts" ;;
     rm) opts="-r --recursive $client_opts" ;;
     mv) opts=$client_opts ;;
-    stat) opts="--json $client_opts" ;;
+    stat | df) opts="--json $client_opts" ;;
     mkdir)
         # -p is --parents here: the port is --port alone.
         opts="-p --parents --json ${client_opts/-p /}"

@@ -28,6 +28,7 @@ int cli_ls(int argc, char **argv);    /* cli_remote.c */
 int cli_rm(int argc, char **argv);
 int cli_mv(int argc, char **argv);
 int cli_stat(int argc, char **argv);
+int cli_df(int argc, char **argv);
 int cli_mkdir(int argc, char **argv);
 int cli_serve(int argc, char **argv); /* cli_serve.c */
 int cli_keygen(int argc, char **argv);

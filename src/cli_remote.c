@@ -1,5 +1,5 @@
-/* cli_remote.c - ft ls, rm, mv, stat and mkdir: the server's names, not
- * contents. */
+/* cli_remote.c - ft ls, rm, mv, stat, mkdir and df: the server's names
+ * and usage, not contents. */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <limits.h>
@@ -56,6 +56,7 @@ struct remote_command {
     struct cli_command cmd;
     int min_names, max_names;
     const char *wrong_count; /* told after the command's name */
+    bool server_only; /* its one operand may only name the server: REMOTE: */
 };
 
 /* Parses the options of rc, checks and trims its names, connects. Returns
@@ -80,6 +81,11 @@ static struct ft_client *start(int argc, char **argv,
     if (slash != NULL)
         *slash = names > 0 && cli_ends_in_slash(argv[argc - 1]);
     cli_trim_remote_names(argv + optind, names);
+    if (rc->server_only && names == 1 && strcmp(argv[optind], "") != 0 &&
+        strcmp(argv[optind], "/") != 0) {
+        *code = cli_report_usage(NULL, rc->cmd.name, "%s", rc->wrong_count);
+        return NULL;
+    }
     return cli_connect(a, rc->cmd.name, code);
 }
 
@@ -108,7 +114,7 @@ int cli_ls(int argc, char **argv)
 {
     static const struct remote_command this = {
         { "ls", ls_help, false, true, CLI_OPERANDS_REMOTE },
-        0, 1, "takes at most one FOLDER"
+        0, 1, "takes at most one FOLDER", false
     };
     struct cli_client_args a;
     struct ft_listing l = { NULL, 0, 0 };
@@ -213,7 +219,7 @@ int cli_rm(int argc, char **argv)
 {
     static const struct remote_command this = {
         { "rm", rm_help, false, false, CLI_OPERANDS_REMOTE },
-        1, INT_MAX, "needs at least one NAME"
+        1, INT_MAX, "needs at least one NAME", false
     };
 
     return each_name(argc, argv, &this, FT_NAME_REMOVE, NULL);
@@ -245,7 +251,7 @@ int cli_mv(int argc, char **argv)
 {
     static const struct remote_command this = {
         { "mv", mv_help, false, false, CLI_OPERANDS_REMOTE },
-        2, INT_MAX, "needs OLD and NEW"
+        2, INT_MAX, "needs OLD and NEW", false
     };
     struct cli_client_args a;
     struct ft_name_request *reqs = NULL;
@@ -315,7 +321,7 @@ int cli_stat(int argc, char **argv)
 {
     static const struct remote_command this = {
         { "stat", stat_help, false, true, CLI_OPERANDS_REMOTE },
-        1, INT_MAX, "needs at least one NAME"
+        1, INT_MAX, "needs at least one NAME", false
     };
 
     return each_name(argc, argv, &this, FT_NAME_STAT, print_stat_answer);
@@ -347,8 +353,84 @@ int cli_mkdir(int argc, char **argv)
     static const struct remote_command this = {
         { "mkdir", mkdir_help, false, true, CLI_OPERANDS_REMOTE },
         1, INT_MAX,
-        "needs at least one NAME"
+        "needs at least one NAME", false
     };
 
     return each_name(argc, argv, &this, FT_NAME_MKDIR, print_made);
+}
+
+static const char df_help[] =
+    "usage: ft df [OPTIONS] [REMOTE:]\n"
+    "Shows what this client holds on the server and may hold: the bytes and\n"
+    "files under its folder there, against its quota (quota= and files= of\n"
+    "its line in the server's clients file); uploads under way and\n"
+    "interrupted ones kept for --continue count too.\n"
+    "      --json          one JSON object on standard output:\n"
+    "                      {\"bytes\":N,\"pending_bytes\":N,\"quota_bytes\":N|null,\n"
+    "                      \"files\":N,\"pending_files\":N,\"quota_files\":N|null}\n"
+    "                      (null: no quota)\n";
+
+/* One line of df: used (stored and pending) against quota. */
+static void print_usage_line(const char *what, uint64_t used, uint64_t pending,
+                             uint64_t quota, bool bytes)
+{
+    char shown[32], limit[32];
+
+    if (bytes) {
+        cli_format_bytes(shown, sizeof(shown), used + pending);
+        cli_format_bytes(limit, sizeof(limit), quota);
+    } else {
+        snprintf(shown, sizeof(shown), "%" PRIu64, used + pending);
+        snprintf(limit, sizeof(limit), "%" PRIu64, quota);
+    }
+    if (quota == FT_CLIENT_NO_QUOTA)
+        printf("%s: %s used, no quota", what, shown);
+    else
+        printf("%s: %s used of %s (%.1f%%)", what, shown, limit,
+               quota > 0 ? 100.0 * (double)(used + pending) / (double)quota : 100.0);
+    if (pending > 0)
+        printf(", %" PRIu64 " of it in uploads under way or kept", pending);
+    putchar('\n');
+}
+
+static void print_json_quota(const char *key, uint64_t quota)
+{
+    if (quota == FT_CLIENT_NO_QUOTA)
+        printf(",\"%s\":null", key);
+    else
+        printf(",\"%s\":%" PRIu64, key, quota);
+}
+
+int cli_df(int argc, char **argv)
+{
+    static const struct remote_command this = {
+        { "df", df_help, false, true, CLI_OPERANDS_REMOTE }, 0, 1,
+        "takes no NAME, only the server as REMOTE:", true
+    };
+    struct cli_client_args a;
+    struct ft_usage u;
+    int code;
+    struct ft_client *c = start(argc, argv, &this, &a, &code, NULL);
+    enum ft_err err;
+
+    if (c == NULL)
+        return code;
+    err = ft_client_usage(c, &u);
+    if (err != FT_OK) {
+        code = cli_report_fail(NULL, cli_exit_code(err), "df: %s",
+                               ft_client_error(c));
+    } else if (a.json) {
+        printf("{\"bytes\":%" PRIu64 ",\"pending_bytes\":%" PRIu64, u.bytes,
+               u.pending_bytes);
+        print_json_quota("quota_bytes", u.quota_bytes);
+        printf(",\"files\":%" PRIu64 ",\"pending_files\":%" PRIu64, u.files,
+               u.pending_files);
+        print_json_quota("quota_files", u.quota_files);
+        puts("}");
+    } else {
+        print_usage_line("bytes", u.bytes, u.pending_bytes, u.quota_bytes, true);
+        print_usage_line("files", u.files, u.pending_files, u.quota_files, false);
+    }
+    ft_client_close(c);
+    return code;
 }

@@ -1,4 +1,4 @@
-/* client.c - the connection: handshake, pinning, requests, ls/rm/mv/stat. */
+/* client.c - the connection: handshake, pinning, requests, ls/rm/mv/stat/df. */
 #define _GNU_SOURCE
 #include "ft/client.h"
 
@@ -903,4 +903,30 @@ enum ft_err ft_client_stat_quick(struct ft_client *c, const char *remote,
                                  struct ft_stat *out)
 {
     return stat_by(c, FT_NAME_STAT_QUICK, remote, out);
+}
+
+enum ft_err ft_client_usage(struct ft_client *c, struct ft_usage *out)
+{
+    struct ft_msg req = { .type = FT_MSG_USAGE };
+    struct ft_msg reply;
+    enum ft_err err = ft_client_begin(c);
+
+    memset(out, 0, sizeof(*out));
+    if (err != FT_OK)
+        return err;
+    if (!(c->features & FT_FEATURE_USAGE)) {
+        ft_client_set_error(c, "the server does not support df: it is too old "
+                               "to tell a client its usage");
+        return FT_ERR_VERSION;
+    }
+    err = ft_client_request(c, &req, FT_MSG_USAGE_INFO, &reply);
+    if (err != FT_OK)
+        return err;
+    out->bytes = reply.u.usage_info.bytes;
+    out->pending_bytes = reply.u.usage_info.pending_bytes;
+    out->quota_bytes = reply.u.usage_info.quota_bytes;
+    out->files = reply.u.usage_info.files;
+    out->pending_files = reply.u.usage_info.pending_files;
+    out->quota_files = reply.u.usage_info.quota_files;
+    return FT_OK;
 }

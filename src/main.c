@@ -20,6 +20,7 @@ static const char usage_text[] =
     "  mv OLD NEW       rename a file on the server, atomically\n"
     "  stat NAME...     size, time, mode and BLAKE2b-256 digest of files\n"
     "  mkdir NAME...    make folders on the server\n"
+    "  df               what this client holds on the server, and its quota\n"
     "  keygen --token FILE  make an access token\n"
     "  id               print your key, for a server's clients file\n"
     "  forget HOST[:PORT]   forget the server key pinned for HOST\n"
@@ -65,7 +66,7 @@ int main(int argc, char **argv)
         { "serve", cli_serve }, { "put", cli_put }, { "get", cli_get },
         { "ls", cli_ls },       { "rm", cli_rm },   { "keygen", cli_keygen },
         { "mv", cli_mv },       { "stat", cli_stat },   { "mkdir", cli_mkdir },
-        { "id", cli_id },
+        { "df", cli_df },       { "id", cli_id },
         { "forget", cli_forget }, { "trust", cli_trust },
     };
 

@@ -163,6 +163,7 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         put_str(&w, msg->u.get.name);
         break;
     case FT_MSG_KEEPALIVE:
+    case FT_MSG_USAGE:
         break;
     case FT_MSG_SUMS:
         put_uint(&w, msg->u.sums.chunk, 4);
@@ -236,6 +237,14 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         put_uint(&w, msg->u.stripe.offset, 8);
         put_uint(&w, msg->u.stripe.length, 4);
         break;
+    case FT_MSG_USAGE_INFO:
+        put_uint(&w, msg->u.usage_info.bytes, 8);
+        put_uint(&w, msg->u.usage_info.pending_bytes, 8);
+        put_uint(&w, msg->u.usage_info.quota_bytes, 8);
+        put_uint(&w, msg->u.usage_info.files, 8);
+        put_uint(&w, msg->u.usage_info.pending_files, 8);
+        put_uint(&w, msg->u.usage_info.quota_files, 8);
+        break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
         return FT_ERR_USAGE;
@@ -294,6 +303,7 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.get.name = get_str(&r, FT_WIRE_NAME_MAX);
         break;
     case FT_MSG_KEEPALIVE:
+    case FT_MSG_USAGE:
         break;
     case FT_MSG_SUMS:
         msg->u.sums.chunk = (uint32_t)get_uint(&r, 4);
@@ -387,6 +397,14 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.stripe.offset = get_uint(&r, 8);
         msg->u.stripe.length = (uint32_t)get_uint(&r, 4);
         break;
+    case FT_MSG_USAGE_INFO:
+        msg->u.usage_info.bytes = get_uint(&r, 8);
+        msg->u.usage_info.pending_bytes = get_uint(&r, 8);
+        msg->u.usage_info.quota_bytes = get_uint(&r, 8);
+        msg->u.usage_info.files = get_uint(&r, 8);
+        msg->u.usage_info.pending_files = get_uint(&r, 8);
+        msg->u.usage_info.quota_files = get_uint(&r, 8);
+        break;
     case FT_MSG_NOISE:
         msg->u.noise.bytes = get_rest(&r);
         if (msg->u.noise.bytes.len > FT_NOISE_MAX_MESSAGE_BYTES)
@@ -428,6 +446,8 @@ const char *ft_msg_name(unsigned type)
     case FT_MSG_STREAMS: return "STREAMS";
     case FT_MSG_JOIN: return "JOIN";
     case FT_MSG_STRIPE: return "STRIPE";
+    case FT_MSG_USAGE: return "USAGE";
+    case FT_MSG_USAGE_INFO: return "USAGE_INFO";
     }
     return "unknown";
 }

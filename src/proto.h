@@ -39,12 +39,13 @@
 #define FT_FEATURE_PIPELINE 0x20u  /* PUT with FT_XFER_PIPELINE is understood */
 #define FT_FEATURE_MKDIR 0x40u     /* the MKDIR request is understood */
 #define FT_FEATURE_STREAMS 0x80u   /* striped transfers, JOIN and STRIPE */
+#define FT_FEATURE_USAGE 0x100u    /* the USAGE request is understood (ft df) */
 #define FT_FEATURE_CHANNELS                                                    \
     (FT_FEATURE_CHACHAPOLY | FT_FEATURE_AESGCM | FT_FEATURE_PLAINTEXT)
 /* What a session has when both sides do: WELCOME repeats those offered. */
 #define FT_FEATURE_SHARED                                                      \
     (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE | FT_FEATURE_MKDIR |               \
-     FT_FEATURE_STREAMS)
+     FT_FEATURE_STREAMS | FT_FEATURE_USAGE)
 
 
 /* Flags of PUT and GET. */
@@ -75,6 +76,9 @@
 #define FT_MODE_TYPE 0170000u
 #define FT_MODE_DIR 0040000u
 #define FT_MODE_FILE 0100000u
+
+/* USAGE_INFO's quota when there is none. */
+#define FT_QUOTA_NONE UINT64_MAX
 
 /* Flags of LIST and DELETE. */
 #define FT_TREE_RECURSIVE 0x1u
@@ -108,6 +112,9 @@ enum ft_msg_type {
     FT_MSG_STREAMS = 22, /* after READY of a striped request: how to join */
     FT_MSG_JOIN = 23,    /* a new connection's first request: join a transfer */
     FT_MSG_STRIPE = 24,  /* the unit whose DATA follows; length 0: no more */
+    /* With FT_FEATURE_USAGE: */
+    FT_MSG_USAGE = 25,      /* how much the client holds, and may (ft df) */
+    FT_MSG_USAGE_INFO = 26, /* the answer */
 };
 
 struct ft_bytes {
@@ -183,6 +190,12 @@ struct ft_msg {
             uint8_t proof[FT_DIGEST_BYTES];
         } join;
         struct { uint64_t offset; uint32_t length; } stripe;
+        /* The client's world: stored, under way or kept (pending), and its
+         * quota (FT_QUOTA_NONE: none). USAGE itself carries nothing. */
+        struct {
+            uint64_t bytes, pending_bytes, quota_bytes;
+            uint64_t files, pending_files, quota_files;
+        } usage_info;
     } u;
 };
 

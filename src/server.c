@@ -310,6 +310,8 @@ enum ft_err ft_server_open(struct ft_server **out,
                             errbuf, errlen);
     if (err == FT_OK)
         err = load_key(srv, errbuf, errlen);
+    if (err == FT_OK)
+        err = ft_quotas_new(srv->store, srv->cfg.partial_ttl_s, &srv->quotas);
     if (err == FT_OK && srv->cfg.clients_file != NULL)
         err = ft_clients_load(srv->cfg.clients_file, &srv->clients, errbuf, errlen);
     if (err != FT_OK)
@@ -476,6 +478,7 @@ void ft_server_free(struct ft_server *srv)
         close(srv->stop_pipe[0]);
     if (srv->stop_pipe[1] >= 0)
         close(srv->stop_pipe[1]);
+    ft_quotas_free(srv->quotas);
     ft_store_close(srv->store);
     ft_clients_free(srv->clients);
     sodium_memzero(&srv->key, sizeof(srv->key));

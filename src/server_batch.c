@@ -51,6 +51,7 @@ struct commit_job {
  * together; their answers go out in order once they are. */
 struct put_queue {
     struct ft_upload ups[QUEUE_MAX];
+    struct ft_quota_hold holds[QUEUE_MAX];
     uint64_t bytes[QUEUE_MAX];
     int64_t started[QUEUE_MAX];
     enum ft_err errs[QUEUE_MAX]; /* each upload's commit */
@@ -188,7 +189,8 @@ static void answer_queue(struct ft_server_batch *b, struct put_queue *q)
     budget_give_back(b, q);
     r->gather(r->ctx, true);
     for (size_t i = 0; i < q->count; i++) {
-        r->answer(r->ctx, &q->ups[i], q->bytes[i], q->started[i], q->errs[i]);
+        r->answer(r->ctx, &q->ups[i], &q->holds[i], q->bytes[i], q->started[i],
+                  q->errs[i]);
         /* Freeing a replaced file's blocks waits until its client has the
          * answer. */
         if (q->errs[i] == FT_OK)
@@ -286,7 +288,8 @@ static bool take_fds(struct ft_server_batch *b, struct put_queue *q)
  * answered. An upload for which the budget has no descriptors fills it:
  * it waits with no share, and the queue is committed now. */
 enum ft_err ft_server_batch_enqueue(struct ft_server_batch *b, struct ft_upload *up,
-                                    uint64_t bytes, int64_t started)
+                                    struct ft_quota_hold *hold, uint64_t bytes,
+                                    int64_t started)
 {
     struct put_queue *q = filling_queue(b);
     bool full;
@@ -295,6 +298,8 @@ enum ft_err ft_server_batch_enqueue(struct ft_server_batch *b, struct ft_upload 
         return FT_ERR_NOMEM;
     full = !take_fds(b, q);
     ft_store_upload_move(&q->ups[q->count], up);
+    q->holds[q->count] = *hold;
+    hold->q = NULL;
     q->bytes[q->count] = bytes;
     q->started[q->count] = started;
     q->errs[q->count] = FT_OK;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server_quota.h"
 #include "store.h"
 
 struct put_queue;
@@ -36,8 +37,9 @@ void ft_server_fd_budget_init(struct ft_server_fd_budget *fb, uint64_t limit,
 struct ft_server_batch_replies {
     /* The answer to one committed upload (err its commit's result),
      * called in the order the uploads were enqueued. */
-    void (*answer)(void *ctx, const struct ft_upload *up, uint64_t bytes,
-                   int64_t started, enum ft_err err);
+    void (*answer)(void *ctx, const struct ft_upload *up,
+                   struct ft_quota_hold *hold, uint64_t bytes, int64_t started,
+                   enum ft_err err);
     /* Around a run of answers: true before, false after, so that they
      * may leave together. */
     void (*gather)(void *ctx, bool on);
@@ -67,10 +69,12 @@ void ft_server_batch_init(struct ft_server_batch *b, struct ft_store *store,
  * its commit; NULL: it goes to its temporary as it arrives. */
 uint8_t *ft_server_batch_held_room(struct ft_server_batch *b, uint64_t size);
 
-/* Takes over a pipelined upload received whole (up is left empty); its
- * answer comes through replies once it is committed. */
+/* Takes over a pipelined upload received whole (up is left empty) and
+ * what it holds of its quota (hold too); its answer comes through replies
+ * once it is committed, with that hold to end. */
 enum ft_err ft_server_batch_enqueue(struct ft_server_batch *b, struct ft_upload *up,
-                                    uint64_t bytes, int64_t started);
+                                    struct ft_quota_hold *hold, uint64_t bytes,
+                                    int64_t started);
 
 /* Whether uploads wait for their commit or their answers. */
 bool ft_server_batch_waiting(const struct ft_server_batch *b);

@@ -14,6 +14,7 @@
 #include "ft/server.h"
 #include "name.h"
 #include "server_batch.h"
+#include "server_quota.h"
 #include "stripe.h"
 #include "xfer.h"
 
@@ -31,6 +32,7 @@ struct ft_server {
     bool key_temporary; /* read-only, no key stored: made for this run */
     char fingerprint[FT_FINGERPRINT_MAX];
     struct ft_store *store;
+    struct ft_quotas *quotas; /* the usage of the roots clients have */
     struct ft_server_fd_budget fds; /* what pipelined uploads may hold */
     int listen_fd;  /* -1 until ft_server_listen */
     uint16_t port;
@@ -73,6 +75,8 @@ struct session {
     bool has_client_key;
     char client_fingerprint[FT_FINGERPRINT_MAX];
     struct ft_client_rights rights;
+    /* Its root's usage, when counted: for a quota, or once asked by df. */
+    struct ft_quota *quota;
     struct session *prev, *next;
 };
 
@@ -117,8 +121,12 @@ void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err 
  * refusal rather than a connection reset. */
 void ft_server_session_drain(struct session *s);
 /* Quotes the request's name into o->name for the log and checks it; on
- * FT_OK out holds it, NUL-terminated, and o->subject points to it. */
-enum ft_err ft_server_session_name(struct outcome *o, struct ft_bytes name, char *out);
+ * FT_OK out holds it as the store knows it (beneath the client's root),
+ * NUL-terminated, and o->subject points to it. */
+enum ft_err ft_server_session_name(const struct session *s, struct outcome *o,
+                                   struct ft_bytes name, char *out);
+/* A name as the store knows it, as the client knows it: without its root. */
+const char *ft_server_session_shown(const struct session *s, const char *name);
 /* The same, refusing a bad name (the stream stays in step). */
 bool ft_server_session_take_name(struct session *s, struct outcome *o,
                                  struct ft_bytes name, char *out);
@@ -127,12 +135,18 @@ bool ft_server_session_flags_ok(const struct session *s, uint32_t flags);
 
 /* The request handlers: each answers its request and fills the outcome. */
 void ft_server_put(struct session *s, const struct ft_msg *req, struct outcome *o);
+/* A refused PUT: reads a pipelined one's data, up to its END. */
+bool ft_server_put_skip(struct session *s, const struct ft_msg *req);
 void ft_server_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o);
+/* A refused GET: reads a resumed one's SUMS. */
+bool ft_server_ops_get_skip(struct session *s, const struct ft_msg *req);
 void ft_server_ops_list(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_move(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_delete(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req, struct outcome *o);
+/* USAGE: the client's usage and quota (ft df). */
+void ft_server_ops_usage(struct session *s, const struct ft_msg *req, struct outcome *o);
 
 /* server_stripes.c: a striped transfer's main connection, and the
  * connections that join it. */

@@ -1,5 +1,5 @@
 /* server_ops.c - the requests on stored names: get, list, stat, move,
- * delete, mkdir. */
+ * delete, mkdir; and the client's usage (df). */
 #define _GNU_SOURCE
 #include "server_int.h"
 
@@ -22,12 +22,12 @@ static bool is_folder(struct session *s, const char *name)
 
 /* A refused GET --continue: the client's digests follow its request; read
  * them, so that the connection stays in step. False if it did not. */
-static bool skip_sums(struct session *s, uint32_t flags)
+bool ft_server_ops_get_skip(struct session *s, const struct ft_msg *req)
 {
     uint64_t ignored_size = 0, ignored_offset = 0;
     int64_t ignored_mtime = 0;
 
-    if (!(flags & FT_XFER_RESUME))
+    if (!(req->u.get.flags & FT_XFER_RESUME))
         return true;
     return ft_resume_match_sums(&s->conn, -1, &ignored_offset, &ignored_size,
                                 &ignored_mtime) == FT_OK;
@@ -160,7 +160,7 @@ void ft_server_ops_get(struct session *s, const struct ft_msg *req, struct outco
         if (o->err == FT_OK)
             ft_server_session_refuse(s, o, FT_ERR_PROTOCOL);
         if (o->keep_open)
-            o->keep_open = skip_sums(s, flags);
+            o->keep_open = ft_server_ops_get_skip(s, req);
         return;
     }
     err = ft_store_open_file(s->srv->store, name, &f);
@@ -197,6 +197,9 @@ struct list_ctx {
     struct session *s;
     uint64_t count;
     bool send_failed;
+    /* Listing a client's root: what is named as the metadata folder at
+     * the top of the store is left out at the top of its world too. */
+    bool at_top;
 };
 
 static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
@@ -204,6 +207,8 @@ static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
     struct list_ctx *lc = ctx;
     struct ft_msg m = { .type = FT_MSG_ENTRY };
 
+    if (lc->at_top && ft_name_check(e->name, strlen(e->name)) != FT_OK)
+        return FT_OK;
     m.u.entry.size = e->size;
     m.u.entry.mtime = e->mtime;
     m.u.entry.mode = e->mode;
@@ -220,17 +225,23 @@ static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
 void ft_server_ops_list(struct session *s, const struct ft_msg *req,
                         struct outcome *o)
 {
-    struct list_ctx lc = { .s = s, .count = 0, .send_failed = false };
+    struct list_ctx lc = { .s = s, .count = 0, .send_failed = false,
+                           .at_top = req->u.list.folder.len == 0 };
     struct ft_msg done = { .type = FT_MSG_DONE };
-    char folder[FT_PATH_MAX + 1] = "";
+    char folder[FT_PATH_MAX + 1];
     enum ft_err err;
 
+    /* No name: the client's root, its whole world. */
+    snprintf(folder, sizeof(folder), "%s", s->rights.root);
     if (req->u.list.folder.len > 0 &&
         !ft_server_session_take_name(s, o, req->u.list.folder, folder))
         return;
-    err = ft_store_list(s->srv->store, folder,
-                        (req->u.list.flags & FT_TREE_RECURSIVE) != 0, send_entry,
-                        &lc);
+    /* Entries are named relative to the folder, and a file listed alone
+     * by the client's name for it: never by its root. */
+    err = ft_store_list_as(s->srv->store, folder,
+                           ft_server_session_shown(s, folder),
+                           (req->u.list.flags & FT_TREE_RECURSIVE) != 0,
+                           send_entry, &lc);
     o->bytes = lc.count;
     if (lc.send_failed) {
         o->err = err; /* the link itself failed: nothing more to say */
@@ -331,6 +342,38 @@ static void answer_done(struct session *s, struct outcome *o, enum ft_err err,
     o->keep_open = o->err == FT_OK;
 }
 
+/* What is under name now, for the roots whose usage is counted (nothing
+ * is measured when none is). */
+static void measure(struct session *s, const char *name, int64_t *bytes,
+                    int64_t *files)
+{
+    uint64_t b = 0, f = 0;
+
+    if (ft_quotas_counting(s->srv->quotas))
+        ft_store_usage(s->srv->store, name, &b, &f);
+    *bytes = (int64_t)b;
+    *files = (int64_t)f;
+}
+
+/* A move between names in the same counted roots changes their usage by
+ * what it replaces; otherwise what moves leaves one root for another. */
+static enum ft_err move_counted(struct session *s, const char *from, const char *to)
+{
+    struct ft_quotas *qs = s->srv->quotas;
+    int64_t moved_bytes = 0, moved_files = 0, gone_bytes, gone_files;
+    enum ft_err err;
+
+    measure(s, to, &gone_bytes, &gone_files);
+    if (!ft_quotas_same_roots(qs, from, to))
+        measure(s, from, &moved_bytes, &moved_files);
+    err = ft_store_move(s->srv->store, from, to);
+    if (err != FT_OK)
+        return err;
+    ft_quotas_charge(qs, from, -moved_bytes, -moved_files);
+    ft_quotas_charge(qs, to, moved_bytes - gone_bytes, moved_files - gone_files);
+    return FT_OK;
+}
+
 void ft_server_ops_move(struct session *s, const struct ft_msg *req,
                         struct outcome *o)
 {
@@ -343,7 +386,7 @@ void ft_server_ops_move(struct session *s, const struct ft_msg *req,
         return;
     o->other = to;
     o->keep_open = true;
-    err = ft_store_move(s->srv->store, from, to);
+    err = move_counted(s, from, to);
     into_itself = strncmp(to, from, strlen(from)) == 0 && to[strlen(from)] == '/';
     answer_done(s, o, err, into_itself ? "cannot move into itself" : NULL);
 }
@@ -352,13 +395,17 @@ void ft_server_ops_delete(struct session *s, const struct ft_msg *req,
                           struct outcome *o)
 {
     char name[FT_PATH_MAX + 1];
+    int64_t bytes, files;
     enum ft_err err;
 
     if (!ft_server_session_take_name(s, o, req->u.del.name, name))
         return;
     o->keep_open = true;
+    measure(s, name, &bytes, &files);
     err = ft_store_remove(s->srv->store, name,
                           (req->u.del.flags & FT_TREE_RECURSIVE) != 0);
+    if (err == FT_OK)
+        ft_quotas_charge(s->srv->quotas, name, -bytes, -files);
     answer_done(s, o, err,
                 err == FT_ERR_DENIED && is_folder(s, name)
                     ? "is a folder: remove it with rm -r" : NULL);
@@ -393,5 +440,33 @@ void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req,
     o->bytes = made;
     done.u.done.count = made;
     o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+}
+
+void ft_server_ops_usage(struct session *s, const struct ft_msg *req,
+                         struct outcome *o)
+{
+    struct ft_msg info = { .type = FT_MSG_USAGE_INFO };
+    struct ft_quota_usage u;
+    enum ft_err err = FT_OK;
+
+    (void)req;
+    o->keep_open = true;
+    /* Without a quota, the root is counted at its first df. */
+    if (s->quota == NULL)
+        err = ft_quota_attach(s->srv->quotas, s->rights.root, &s->quota);
+    if (err != FT_OK) {
+        ft_server_session_refuse(s, o, err);
+        return;
+    }
+    ft_quota_usage(s->quota, &u);
+    o->bytes = u.bytes + u.pending_bytes;
+    info.u.usage_info.bytes = u.bytes;
+    info.u.usage_info.pending_bytes = u.pending_bytes;
+    info.u.usage_info.quota_bytes = s->rights.quota_bytes;
+    info.u.usage_info.files = u.files;
+    info.u.usage_info.pending_files = u.pending_files;
+    info.u.usage_info.quota_files = s->rights.quota_files;
+    o->err = ft_conn_send(&s->conn, &info);
     o->keep_open = o->err == FT_OK;
 }

@@ -21,8 +21,10 @@ static uint64_t size_limit(const struct session *s)
 
 /* A refused pipelined PUT's data is already on its way: read and drop it,
  * up to its END, so that the next request is read in step. */
-static bool skip_upload(struct session *s)
+bool ft_server_put_skip(struct session *s, const struct ft_msg *req)
 {
+    if (!is_pipelined(req))
+        return true;
     for (;;) {
         struct ft_msg m;
 
@@ -52,7 +54,7 @@ static void refuse_skip(struct session *s, const struct ft_msg *req,
 {
     refuse_put(s, req, o, err);
     if (is_pipelined(req))
-        o->keep_open = skip_upload(s);
+        o->keep_open = ft_server_put_skip(s, req);
 }
 
 /* Whether a failure while receiving left the connection usable: a local
@@ -83,7 +85,7 @@ static bool admit(struct session *s, const struct ft_msg *req,
         refuse_put(s, req, o, FT_ERR_PROTOCOL);
         return false;
     }
-    if (ft_server_session_name(o, req->u.put.name, name) != FT_OK) {
+    if (ft_server_session_name(s, o, req->u.put.name, name) != FT_OK) {
         o->keep_open = true;
         refuse_skip(s, req, o, FT_ERR_BAD_NAME);
         return false;
@@ -103,17 +105,45 @@ static bool admit(struct session *s, const struct ft_msg *req,
     return true;
 }
 
+/* Holds the upload's room in the client's quota: its announced size (one
+ * of unknown size holds as it arrives) and, unless it replaces a file, a
+ * file. The key under which it would be kept is found here. False: it was
+ * refused. */
+static bool reserve(struct session *s, const struct ft_msg *req,
+                    struct outcome *o, const char *name, struct ft_quota_hold *h)
+{
+    uint64_t size = req->u.put.size;
+    struct ft_store_entry e;
+    bool replaces;
+    enum ft_err err;
+
+    if (!is_pipelined(req) && (req->u.put.flags & FT_XFER_META) &&
+        size != FT_SIZE_UNKNOWN)
+        ft_resume_upload_key(name, size, req->u.put.mtime, h->key);
+    if (s->quota == NULL)
+        return true;
+    replaces = ft_store_stat(s->srv->store, name, &e) == FT_OK &&
+               (e.mode & FT_MODE_TYPE) == FT_MODE_FILE;
+    h->grows = size == FT_SIZE_UNKNOWN;
+    err = ft_quota_reserve(s->quota, &s->rights, h->grows ? 0 : size,
+                           replaces ? 0 : 1, h);
+    if (err == FT_OK)
+        return true;
+    refuse_skip(s, req, o, err);
+    return false;
+}
+
 /* Begins an upload. One of a regular file of known size and time is kept
  * if interrupted, under a key that only the same upload (name, size,
- * mtime) finds again; *have says what an earlier run left. A pipelined one
+ * mtime) finds again (reserve finds it; "": none); *have says what an
+ * earlier run left. A pipelined one
  * (a small file, cheaper to send again than to resume) is not: keeping
  * costs a scan of the kept uploads per file. */
 static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
-                                const char *name, struct ft_upload *up,
-                                uint64_t *have)
+                                const char *name, const char *key,
+                                struct ft_upload *up, uint64_t *have)
 {
     struct ft_server *srv = s->srv;
-    char key[FT_RESUME_KEY_HEX_BYTES];
     enum ft_err err;
 
     *have = 0;
@@ -124,9 +154,8 @@ static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
                                                          (size_t)req->u.put.size, up)
                             : ft_store_upload_begin(srv->store, name, up);
     }
-    if (!(req->u.put.flags & FT_XFER_META) || req->u.put.size == FT_SIZE_UNKNOWN)
+    if (key[0] == '\0')
         return ft_store_upload_begin(srv->store, name, up);
-    ft_resume_upload_key(name, req->u.put.size, req->u.put.mtime, key);
     err = ft_store_upload_begin_kept(srv->store, name, key, srv->cfg.partial_ttl_s,
                                      up, have);
     /* Only a put --continue uses what is there; any other starts afresh. */
@@ -141,25 +170,36 @@ static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
 
 /* Begins the upload, carrying what the request says of its source. */
 static enum ft_err open_upload(struct session *s, const struct ft_msg *req,
-                               const char *name, struct ft_upload *up,
-                               uint64_t *have)
+                               const char *name, const char *key,
+                               struct ft_upload *up, uint64_t *have)
 {
-    enum ft_err err = begin_upload(s, req, name, up, have);
+    enum ft_err err = begin_upload(s, req, name, key, up, have);
 
     if (err != FT_OK && ft_server_batch_waiting(&s->batch)) {
         /* Queued uploads hold descriptors: out of them, say, commit those
          * and try once more. */
         ft_server_batch_flush(&s->batch);
-        err = begin_upload(s, req, name, up, have);
+        err = begin_upload(s, req, name, key, up, have);
     }
     if (err == FT_OK && (req->u.put.flags & FT_XFER_META))
         ft_store_upload_set_meta(up, req->u.put.mtime, req->u.put.mode);
     return err;
 }
 
+/* Where an upload's bytes go as they arrive: its file, once the quota has
+ * room for them if its size was not known. */
+struct sink {
+    struct ft_upload *up;
+    struct ft_quota_hold *hold;
+    const struct ft_client_rights *rights;
+};
+
 static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
 {
-    return ft_store_upload_write(ctx, buf, n);
+    struct sink *k = ctx;
+    enum ft_err err = ft_quota_grow(k->hold, k->rights, n);
+
+    return err == FT_OK ? ft_store_upload_write(k->up, buf, n) : err;
 }
 
 static enum ft_err upload_write_at(void *ctx, const void *buf, size_t n,
@@ -215,9 +255,10 @@ out:
  * unasked), for put --continue the offset agreed on, then the stream. An
  * upload cut off is kept for a later put --continue. */
 static enum ft_err receive(struct session *s, const struct ft_msg *req,
-                           struct ft_upload *up, uint64_t have,
-                           struct ft_xfer_result *res)
+                           struct ft_upload *up, struct ft_quota_hold *hold,
+                           uint64_t have, struct ft_xfer_result *res)
 {
+    struct sink sink = { .up = up, .hold = hold, .rights = &s->rights };
     struct ft_msg ready = { .type = FT_MSG_READY };
     uint64_t offset = 0;
     bool striped = false;
@@ -236,7 +277,7 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
         err = receive_striped(s, req, up, offset, res, &striped);
     if (err == FT_OK && !striped)
         err = ft_xfer_recv_from(&s->conn, req->u.put.flags, req->u.put.size,
-                                size_limit(s), offset, up->fd, upload_sink, up,
+                                size_limit(s), offset, up->fd, upload_sink, &sink,
                                 &s->xfer_opts, res);
     if (err == FT_ERR_CLOSED || err == FT_ERR_TIMEOUT || err == FT_ERR_TAMPERED ||
         s->conn.peer_code != FT_OK)
@@ -249,14 +290,14 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
 /* Commits the upload, or queues a pipelined one to be committed with the
  * others; its answer then comes from the batch. */
 static enum ft_err commit(struct session *s, const struct ft_msg *req,
-                          struct ft_upload *up, uint64_t bytes,
-                          struct outcome *o)
+                          struct ft_upload *up, struct ft_quota_hold *hold,
+                          uint64_t bytes, struct outcome *o)
 {
     enum ft_err err;
 
     if (!is_pipelined(req))
         return ft_server_batch_commit_one(&s->batch, up);
-    err = ft_server_batch_enqueue(&s->batch, up, bytes, o->started);
+    err = ft_server_batch_enqueue(&s->batch, up, hold, bytes, o->started);
     o->queued = err == FT_OK;
     return err;
 }
@@ -298,21 +339,23 @@ void ft_server_put(struct session *s, const struct ft_msg *req,
                    struct outcome *o)
 {
     struct ft_upload up = { .fd = -1 };
+    struct ft_quota_hold hold = { .q = NULL };
     struct ft_xfer_result res;
     char name[FT_PATH_MAX + 1];
     uint64_t have = 0;
     bool stream_done;
     enum ft_err err;
 
-    if (!admit(s, req, o, name))
+    if (!admit(s, req, o, name) || !reserve(s, req, o, name, &hold))
         return;
-    err = open_upload(s, req, name, &up, &have);
+    err = open_upload(s, req, name, hold.key, &up, &have);
     if (err != FT_OK) {
+        ft_quota_finish(s->srv->quotas, &hold, &up, false);
         refuse_skip(s, req, o, err);
         return;
     }
     memset(&res, 0, sizeof(res));
-    err = receive(s, req, &up, have, &res);
+    err = receive(s, req, &up, &hold, have, &res);
     o->bytes = up.written;
     /* After END (a digest mismatch, a failed commit) the stream is still in
      * step; a failure before it leaves the client's data in flight. An END
@@ -322,7 +365,8 @@ void ft_server_put(struct session *s, const struct ft_msg *req,
     stream_done = err == FT_OK || err == FT_ERR_INTEGRITY ||
                   (res.end_seen && err != FT_ERR_PROTOCOL);
     if (err == FT_OK)
-        err = commit(s, req, &up, res.bytes, o);
+        err = commit(s, req, &up, &hold, res.bytes, o);
+    ft_quota_finish(s->srv->quotas, &hold, &up, err == FT_OK && !o->queued);
     ft_store_upload_abort(s->srv->store, &up);
     if (err != FT_OK)
         answer_failure(s, req, o, err, stream_done);

@@ -29,10 +29,13 @@
 
 typedef void (*handler_fn)(struct session *s, const struct ft_msg *req,
                            struct outcome *o);
+/* Reads what follows a request unasked, so that a refused one leaves the
+ * stream in step; false when that failed. */
+typedef bool (*skip_fn)(struct session *s, const struct ft_msg *req);
 
 /* What a request is: its message, its name in the log and what the log's
- * count is of, and its handler. Access checks belong here, in dispatch,
- * once for every request. */
+ * count is of, the rights it needs, and its handler. Access checks belong
+ * here, in dispatch, once for every request. */
 struct operation {
     enum ft_msg_type type;
     const char *name;
@@ -40,18 +43,28 @@ struct operation {
     /* "Is there a file of that name?" answered no is no failure: every
      * `ft put FILE NAME` asks it before a new name. */
     bool absent_is_answer;
+    unsigned needs; /* FT_ALLOW_*: a move takes its source away */
     handler_fn handle;
+    skip_fn skip;   /* NULL: nothing follows the request unasked */
 };
 
 static const struct operation operations[] = {
-    { FT_MSG_PUT, "put", "bytes", false, ft_server_put },
-    { FT_MSG_GET, "get", "bytes", false, ft_server_ops_get },
-    { FT_MSG_LIST, "ls", "entries", false, ft_server_ops_list },
-    { FT_MSG_DELETE, "rm", "bytes", false, ft_server_ops_delete },
-    { FT_MSG_STAT, "stat", "bytes", true, ft_server_ops_stat },
-    { FT_MSG_MOVE, "mv", "bytes", false, ft_server_ops_move },
-    { FT_MSG_MKDIR, "mkdir", "folders made", false, ft_server_ops_mkdir },
-    { FT_MSG_JOIN, "join", "bytes", false, ft_server_join },
+    { FT_MSG_PUT, "put", "bytes", false, FT_ALLOW_WRITE, ft_server_put,
+      ft_server_put_skip },
+    { FT_MSG_GET, "get", "bytes", false, FT_ALLOW_READ, ft_server_ops_get,
+      ft_server_ops_get_skip },
+    { FT_MSG_LIST, "ls", "entries", false, FT_ALLOW_LIST, ft_server_ops_list, NULL },
+    { FT_MSG_DELETE, "rm", "bytes", false, FT_ALLOW_DELETE, ft_server_ops_delete,
+      NULL },
+    { FT_MSG_STAT, "stat", "bytes", true, FT_ALLOW_READ, ft_server_ops_stat, NULL },
+    { FT_MSG_MOVE, "mv", "bytes", false, FT_ALLOW_WRITE | FT_ALLOW_DELETE,
+      ft_server_ops_move, NULL },
+    { FT_MSG_MKDIR, "mkdir", "folders made", false, FT_ALLOW_WRITE,
+      ft_server_ops_mkdir, NULL },
+    /* A joined connection serves a transfer its session was allowed. */
+    { FT_MSG_JOIN, "join", "bytes", false, 0, ft_server_join, NULL },
+    /* Every client may see its own usage. */
+    { FT_MSG_USAGE, "df", "bytes used", false, 0, ft_server_ops_usage, NULL },
 };
 
 static const struct operation *operation_of(enum ft_msg_type type)
@@ -120,23 +133,57 @@ static const struct {
 static bool refuse_obstacle(struct session *s, const char *name, bool folder_counts)
 {
     char quoted[FT_PATH_MAX * 4 + 8], where[FT_PATH_MAX * 4 + 8];
-    size_t at = 0, len = strlen(name);
+    const char *shown = ft_server_session_shown(s, name);
+    size_t at = 0, len = strlen(name), hidden = (size_t)(shown - name);
     enum ft_store_kind kind = ft_store_obstacle(s->srv->store, name, &at);
 
-    ft_name_quote(name, len, quoted, sizeof(quoted));
-    if (kind != FT_STORE_NOTHING && at < len) {
-        ft_name_quote(name, at, where, sizeof(where));
+    ft_name_quote(shown, strlen(shown), quoted, sizeof(quoted));
+    /* What stands at the client's root or above it is not the client's
+     * to see: the refusal then names nothing. */
+    if (kind != FT_STORE_NOTHING && at < len && at > hidden) {
+        ft_name_quote(shown, at - hidden, where, sizeof(where));
         ft_conn_send_error(&s->conn, FT_ERR_DENIED,
                            "'%s': '%s' is %s, where a folder should be%s", quoted,
                            where, kinds[kind].what, kinds[kind].why);
         return true;
     }
-    if (kind == FT_STORE_NOTHING || kind == FT_STORE_FILE ||
+    if (kind == FT_STORE_NOTHING || kind == FT_STORE_FILE || at < len ||
         (kind == FT_STORE_FOLDER && !folder_counts))
         return false;
     ft_conn_send_error(&s->conn, FT_ERR_DENIED, "'%s' is %s%s", quoted,
                        kinds[kind].what, kinds[kind].why);
     return true;
+}
+
+/* The rights in allow, by name: "list,read"; "none" for none. */
+static void rights_text(unsigned allow, const char *sep, char *buf, size_t cap)
+{
+    static const char *const names[] = { "list", "read", "write", "delete" };
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+        if ((allow & (1u << i)) && used < cap)
+            used += (size_t)snprintf(buf + used, cap - used, "%s%s",
+                                     used > 0 ? sep : "", names[i]);
+    }
+    if (used == 0)
+        snprintf(buf, cap, "none");
+}
+
+/* NOT_ALLOWED, saying what the client lacks and what it has. */
+static void refuse_not_allowed(struct session *s, const struct operation *op)
+{
+    char lacks[64], has[64];
+
+    rights_text(op->needs & ~s->rights.allow, " and ", lacks, sizeof(lacks));
+    rights_text(s->rights.allow, ",", has, sizeof(has));
+    ft_conn_send_error(&s->conn, FT_ERR_NOT_ALLOWED,
+                       "not allowed: this client may not %s%s (its allow= is %s)",
+                       lacks, op->needs == (FT_ALLOW_WRITE | FT_ALLOW_DELETE)
+                                  ? ": a move writes its new name and deletes "
+                                    "its old one" : "",
+                       has);
 }
 
 void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err err)
@@ -155,7 +202,12 @@ void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err 
             return;
         }
     }
-    if (code == FT_ERR_TOO_LARGE)
+    if (code == FT_ERR_QUOTA && s->quota != NULL) {
+        char why[FT_ERROR_TEXT_MAX];
+
+        ft_quota_describe(s->quota, &s->rights, why, sizeof(why));
+        ft_conn_send_error(&s->conn, code, "%s", why);
+    } else if (code == FT_ERR_TOO_LARGE)
         ft_conn_send_error(&s->conn, code,
                            "file too large: this server accepts at most %" PRIu64
                            " bytes", s->srv->cfg.max_file_size);
@@ -182,21 +234,41 @@ void ft_server_session_drain(struct session *s)
     }
 }
 
-enum ft_err ft_server_session_name(struct outcome *o, struct ft_bytes name, char *out)
+enum ft_err ft_server_session_name(const struct session *s, struct outcome *o,
+                                   struct ft_bytes name, char *out)
 {
+    size_t root = strlen(s->rights.root);
+    size_t at = root > 0 ? root + 1 : 0;
+
     ft_name_quote(name.ptr, name.len, o->name, sizeof(o->name));
-    if (ft_name_check(name.ptr, name.len) != FT_OK)
+    /* Checked as the client wrote it (no "..", nothing absolute, no
+     * metadata folder), then whole beneath its root. */
+    if (ft_name_check(name.ptr, name.len) != FT_OK || at + name.len > FT_PATH_MAX)
         return FT_ERR_BAD_NAME;
-    memcpy(out, name.ptr, name.len);
-    out[name.len] = '\0';
+    memcpy(out, s->rights.root, root);
+    if (root > 0)
+        out[root] = '/';
+    memcpy(out + at, name.ptr, name.len);
+    out[at + name.len] = '\0';
+    if (ft_name_check(out, at + name.len) != FT_OK)
+        return FT_ERR_BAD_NAME;
     o->subject = out;
     return FT_OK;
+}
+
+const char *ft_server_session_shown(const struct session *s, const char *name)
+{
+    size_t root = strlen(s->rights.root);
+
+    if (root > 0 && strncmp(name, s->rights.root, root) == 0 && name[root] == '/')
+        return name + root + 1;
+    return name;
 }
 
 bool ft_server_session_take_name(struct session *s, struct outcome *o,
                                  struct ft_bytes name, char *out)
 {
-    if (ft_server_session_name(o, name, out) == FT_OK)
+    if (ft_server_session_name(s, o, name, out) == FT_OK)
         return true;
     ft_server_session_refuse(s, o, FT_ERR_BAD_NAME);
     o->keep_open = true;
@@ -217,15 +289,17 @@ bool ft_server_session_flags_ok(const struct session *s, uint32_t flags)
 }
 
 /* The batch's answer to a committed pipelined upload. */
-static void answer_upload(void *ctx, const struct ft_upload *up, uint64_t bytes,
+static void answer_upload(void *ctx, const struct ft_upload *up,
+                          struct ft_quota_hold *hold, uint64_t bytes,
                           int64_t started, enum ft_err err)
 {
     struct session *s = ctx;
     struct outcome o = { .op = operation_of(FT_MSG_PUT), .subject = up->name,
                          .bytes = bytes, .started = started, .err = err };
+    const char *shown = ft_server_session_shown(s, up->name);
 
-    ft_name_quote((const uint8_t *)up->name, strlen(up->name), o.name,
-                  sizeof(o.name));
+    ft_quota_finish(s->srv->quotas, hold, up, err == FT_OK);
+    ft_name_quote((const uint8_t *)shown, strlen(shown), o.name, sizeof(o.name));
     if (err == FT_OK) {
         struct ft_msg done = { .type = FT_MSG_DONE };
 
@@ -321,6 +395,38 @@ static bool next_request(struct session *s, bool *first, struct ft_msg *m)
     return true;
 }
 
+/* The name a request is on, for the log of its refusal. */
+static struct ft_bytes request_name(const struct ft_msg *m)
+{
+    static const struct ft_bytes none = { NULL, 0 };
+
+    switch (m->type) {
+    case FT_MSG_PUT: return m->u.put.name;
+    case FT_MSG_GET: return m->u.get.name;
+    case FT_MSG_LIST: return m->u.list.folder;
+    case FT_MSG_DELETE: return m->u.del.name;
+    case FT_MSG_STAT: return m->u.stat.name;
+    case FT_MSG_MOVE: return m->u.move.from;
+    case FT_MSG_MKDIR: return m->u.mkdir.name;
+    default: return none;
+    }
+}
+
+/* Refuses a request the client's rights do not allow: nothing is done,
+ * what follows it unasked is read, and the session goes on. */
+static void refuse_request(struct session *s, const struct ft_msg *m,
+                           struct outcome *o)
+{
+    struct ft_bytes name = request_name(m);
+
+    ft_name_quote(name.ptr, name.len, o->name, sizeof(o->name));
+    /* A refused pipelined upload is answered after those before it. */
+    ft_server_batch_flush(&s->batch);
+    o->err = FT_ERR_NOT_ALLOWED;
+    refuse_not_allowed(s, o->op);
+    o->keep_open = o->op->skip == NULL || o->op->skip(s, m);
+}
+
 /* Serves one request; false when the session is over. */
 static bool dispatch(struct session *s, const struct ft_msg *m)
 {
@@ -343,7 +449,10 @@ static bool dispatch(struct session *s, const struct ft_msg *m)
         return false;
     }
     o.op = op;
-    op->handle(s, m, &o);
+    if ((op->needs & s->rights.allow) != op->needs)
+        refuse_request(s, m, &o);
+    else
+        op->handle(s, m, &o);
     if (!o.queued)
         log_outcome(s, &o);
     return o.keep_open;
@@ -359,6 +468,35 @@ static void serve_requests(struct session *s)
     /* Uploads received whole are committed even if the client is gone. */
     ft_server_batch_flush(&s->batch);
     ft_server_batch_release(&s->batch);
+}
+
+/* Makes the client's root where it is missing (a writable store), so
+ * that its world is there, empty, from its first session on; and counts
+ * the root's usage when the client has a quota. */
+static enum ft_err enter_world(struct session *s)
+{
+    struct ft_server *srv = s->srv;
+    const char *root = s->rights.root;
+    bool made = false;
+    enum ft_err err = FT_OK;
+
+    if (root[0] != '\0' && !srv->cfg.read_only)
+        err = ft_store_mkdir(srv->store, root, true, &made);
+    if (made)
+        ft_server_log(srv, "%s made its root folder '%s'", s->peer, root);
+    if (err == FT_OK && (s->rights.quota_bytes != FT_UNLIMITED ||
+                         s->rights.quota_files != FT_UNLIMITED))
+        err = ft_quota_attach(srv->quotas, root, &s->quota);
+    else if (err == FT_OK)
+        s->quota = ft_quota_find(srv->quotas, root);
+    if (err == FT_OK)
+        return FT_OK;
+    ft_server_log(srv, "%s refused: its root folder '%s' is unusable: %s", s->peer,
+                  root, ft_strerror(err));
+    ft_conn_send_error(&s->conn, FT_ERR_SERVER, "this server cannot open your "
+                       "folder: ask its operator");
+    ft_server_session_drain(s);
+    return err;
 }
 
 void ft_server_session_main(struct session *s)
@@ -381,6 +519,8 @@ void ft_server_session_main(struct session *s)
      * (PROTOCOL.md 8.9). */
     if (err == FT_OK && s->conn.sealed)
         err = ft_conn_send_keepalive(&s->conn);
+    if (err == FT_OK)
+        err = enter_world(s);
     if (err == FT_OK) {
         s->conn.keepalives = true;
         ft_server_log(s->srv, "%s channel %s%s%s", s->peer, s->protocol,

@@ -59,6 +59,10 @@ struct ft_upload {
      * a large file's blocks takes a while, better spent after the client
      * has its answer (ft_store_upload_drop_old). Empty: none. */
     char old[48];
+    /* What the commit replaced, for a quota: a regular file of that
+     * size (false: the name was new, or held no regular file). */
+    bool replaced;
+    uint64_t replaced_size;
     /* Held in memory until commit (ft_store_upload_begin_held): not owned;
      * NULL for an upload written to its temporary as it arrives. */
     uint8_t *held;
@@ -238,5 +242,22 @@ typedef enum ft_err (*ft_store_list_fn)(const struct ft_store_entry *e,
                                         void *ctx);
 enum ft_err ft_store_list(struct ft_store *st, const char *folder,
                           bool recursive, ft_store_list_fn fn, void *ctx);
+/* The same, but a folder that names a regular file lists it under shown
+ * (a client confined to a folder knows it by a shorter name). */
+enum ft_err ft_store_list_as(struct ft_store *st, const char *folder,
+                             const char *shown, bool recursive,
+                             ft_store_list_fn fn, void *ctx);
+
+/* What is under folder ("": the whole store), for quotas: the bytes of
+ * its regular files and how many there are, links never followed, the
+ * metadata folder left out. Folders do not count. A missing folder holds
+ * nothing. */
+enum ft_err ft_store_usage(struct ft_store *st, const char *folder,
+                           uint64_t *bytes, uint64_t *files);
+
+/* The size of the upload kept under key (ft_store_upload_begin_kept), if
+ * one is there and younger than ttl_s seconds; FT_ERR_NOT_FOUND if not. */
+enum ft_err ft_store_partial_size(struct ft_store *st, const char *key,
+                                  int64_t ttl_s, uint64_t *size);
 
 #endif

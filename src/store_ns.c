@@ -275,7 +275,7 @@ static enum ft_err list_folder(struct ft_store *st, int dir_fd, bool top,
 /* Lists what is at p, asked for as folder: a folder's content, or a
  * file alone, under the name it was asked by, as ls(1) lists one. */
 static enum ft_err list_place(struct ft_store *st, struct place *p,
-                              const char *folder, bool recursive,
+                              const char *shown, bool recursive,
                               ft_store_list_fn fn, void *ctx)
 {
     struct ft_store_entry e;
@@ -286,7 +286,7 @@ static enum ft_err list_place(struct ft_store *st, struct place *p,
     if (err != FT_OK)
         return err;
     if (S_ISREG(sb.st_mode)) {
-        snprintf(e.name, sizeof(e.name), "%s", folder);
+        snprintf(e.name, sizeof(e.name), "%s", shown);
         fill_entry(&e, &sb);
         return fn(&e, ctx);
     }
@@ -301,8 +301,9 @@ static enum ft_err list_place(struct ft_store *st, struct place *p,
     return err;
 }
 
-enum ft_err ft_store_list(struct ft_store *st, const char *folder,
-                          bool recursive, ft_store_list_fn fn, void *ctx)
+enum ft_err ft_store_list_as(struct ft_store *st, const char *folder,
+                             const char *shown, bool recursive,
+                             ft_store_list_fn fn, void *ctx)
 {
     struct place p;
     enum ft_err err;
@@ -311,7 +312,41 @@ enum ft_err ft_store_list(struct ft_store *st, const char *folder,
         return list_folder(st, st->root_fd, true, "", recursive, 1, fn, ctx);
     err = ft_store_resolve(st, folder, false, &p);
     if (err == FT_OK)
-        err = list_place(st, &p, folder, recursive, fn, ctx);
+        err = list_place(st, &p, shown, recursive, fn, ctx);
     ft_store_place_release(st, &p);
+    return err;
+}
+
+enum ft_err ft_store_list(struct ft_store *st, const char *folder,
+                          bool recursive, ft_store_list_fn fn, void *ctx)
+{
+    return ft_store_list_as(st, folder, folder, recursive, fn, ctx);
+}
+
+struct usage {
+    uint64_t bytes, files;
+};
+
+static enum ft_err count_entry(const struct ft_store_entry *e, void *ctx)
+{
+    struct usage *u = ctx;
+
+    if ((e->mode & S_IFMT) == S_IFREG) {
+        u->bytes += e->size;
+        u->files++;
+    }
+    return FT_OK;
+}
+
+enum ft_err ft_store_usage(struct ft_store *st, const char *folder,
+                           uint64_t *bytes, uint64_t *files)
+{
+    struct usage u = { 0, 0 };
+    enum ft_err err = ft_store_list(st, folder, true, count_entry, &u);
+
+    if (err == FT_ERR_NOT_FOUND)
+        err = FT_OK;
+    *bytes = u.bytes;
+    *files = u.files;
     return err;
 }

@@ -146,6 +146,12 @@ void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s)
     trim_partials(st, ttl_s, true);
 }
 
+/* The name under .ft/partial of the upload kept under key. */
+static void part_name(const char *key, char *part, size_t cap)
+{
+    snprintf(part, cap, PARTIAL_PREFIX "%.40s", key);
+}
+
 /* Opens the kept upload part for this session alone, or -1: another
  * session holds it, or it went between the open and the lock. */
 static int open_part(struct ft_store *st, const char *part, struct stat *sb)
@@ -178,7 +184,7 @@ enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
     if (err != FT_OK)
         return err;
     trim_partials(st, ttl_s, false);
-    snprintf(part, sizeof(part), PARTIAL_PREFIX "%.40s", key);
+    part_name(key, part, sizeof(part));
     /* Another session writing the same upload keeps it: this one then goes
      * to a plain temporary and cannot be resumed. */
     fd = open_part(st, part, &sb);
@@ -191,6 +197,22 @@ enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
     up->tmp_dir_fd = st->partial_fd;
     snprintf(up->tmp, sizeof(up->tmp), "%s", part);
     *have = (uint64_t)sb.st_size;
+    return FT_OK;
+}
+
+enum ft_err ft_store_partial_size(struct ft_store *st, const char *key,
+                                  int64_t ttl_s, uint64_t *size)
+{
+    struct stat sb;
+    char part[48];
+
+    *size = 0;
+    part_name(key, part, sizeof(part));
+    if (st->partial_fd < 0 ||
+        fstatat(st->partial_fd, part, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(sb.st_mode) || time(NULL) - sb.st_mtime > ttl_s)
+        return FT_ERR_NOT_FOUND;
+    *size = (uint64_t)sb.st_size;
     return FT_OK;
 }
 

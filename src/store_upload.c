@@ -29,6 +29,8 @@ static enum ft_err upload_init(struct ft_store *st, const char *name,
     up->tmp_dir_fd = st->tmp_fd;
     up->tmp[0] = '\0';
     up->old[0] = '\0';
+    up->replaced = false;
+    up->replaced_size = 0;
     up->written = 0;
     up->has_meta = false;
     up->has_digest = false;
@@ -169,6 +171,7 @@ static enum ft_err finish_file(struct ft_upload *up)
 
 static enum ft_err publish(struct ft_store *st, struct ft_upload *up)
 {
+    struct stat sb;
     int saved;
 
     /* A new name, the common case, is one call. Where it is taken (or the
@@ -177,6 +180,11 @@ static enum ft_err publish(struct ft_store *st, struct ft_upload *up)
                   RENAME_NOREPLACE) == 0) {
         up->tmp[0] = '\0';
         return FT_OK;
+    }
+    if (fstatat(up->dir_fd, up->leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(sb.st_mode)) {
+        up->replaced = true;
+        up->replaced_size = (uint64_t)sb.st_size;
     }
     ft_store_temp_name(st, "old-", up->old, sizeof(up->old));
     /* Fails when there is no old version (or it is a folder): fine. */

@@ -148,6 +148,16 @@ static struct ft_msg sample(enum ft_msg_type type)
         m.u.stripe.offset = 0x0102030405060708ull;
         m.u.stripe.length = 0xA1B2C3D4u;
         break;
+    case FT_MSG_USAGE:
+        break;
+    case FT_MSG_USAGE_INFO:
+        m.u.usage_info.bytes = 0x0102030405060708ull;
+        m.u.usage_info.pending_bytes = 0x1112131415161718ull;
+        m.u.usage_info.quota_bytes = FT_QUOTA_NONE;
+        m.u.usage_info.files = 0x2122232425262728ull;
+        m.u.usage_info.pending_files = 0x3132333435363738ull;
+        m.u.usage_info.quota_files = 0x4142434445464748ull;
+        break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
         break;
@@ -263,6 +273,12 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
         assert_true(a->u.stripe.offset == b->u.stripe.offset);
         assert_int_equal(a->u.stripe.length, b->u.stripe.length);
         break;
+    case FT_MSG_USAGE:
+        break;
+    case FT_MSG_USAGE_INFO:
+        assert_memory_equal(&a->u.usage_info, &b->u.usage_info,
+                            sizeof(a->u.usage_info));
+        break;
     case FT_MSG_DATA:
         assert_bytes_equal(a->u.data.bytes, b->u.data.bytes);
         break;
@@ -280,7 +296,7 @@ static const enum ft_msg_type encodable[] = {
     FT_MSG_END,   FT_MSG_DONE,    FT_MSG_ENTRY,  FT_MSG_NOISE,
     FT_MSG_STAT,  FT_MSG_STAT_INFO, FT_MSG_MOVE, FT_MSG_KEEPALIVE,
     FT_MSG_SUMS,  FT_MSG_RESUME_AT, FT_MSG_MKDIR, FT_MSG_STREAMS, FT_MSG_JOIN,
-    FT_MSG_STRIPE,
+    FT_MSG_STRIPE, FT_MSG_USAGE, FT_MSG_USAGE_INFO,
 };
 #define N_ENCODABLE (sizeof(encodable) / sizeof(encodable[0]))
 
@@ -874,7 +890,9 @@ static void test_msg_name(void **state)
     assert_string_equal(ft_msg_name(FT_MSG_MOVE), "MOVE");
     assert_string_equal(ft_msg_name(FT_MSG_MKDIR), "MKDIR");
     assert_string_equal(ft_msg_name(FT_MSG_STRIPE), "STRIPE");
-    assert_string_equal(ft_msg_name(25), "unknown");
+    assert_string_equal(ft_msg_name(FT_MSG_USAGE), "USAGE");
+    assert_string_equal(ft_msg_name(FT_MSG_USAGE_INFO), "USAGE_INFO");
+    assert_string_equal(ft_msg_name(27), "unknown");
     assert_string_equal(ft_msg_name(0xFFFFFFFFu), "unknown");
 }
 

@@ -274,6 +274,19 @@ enum ft_err ft_client_stat(struct ft_client *c, const char *remote,
 enum ft_err ft_client_stat_quick(struct ft_client *c, const char *remote,
                                  struct ft_stat *out);
 
+/* What the client holds on the server, under its root, and may: stored,
+ * and pending (uploads under way and interrupted ones kept, which count
+ * against the quota too); a quota of FT_CLIENT_NO_QUOTA is none. */
+#define FT_CLIENT_NO_QUOTA UINT64_MAX
+struct ft_usage {
+    uint64_t bytes, pending_bytes, quota_bytes;
+    uint64_t files, pending_files, quota_files;
+};
+
+/* Asks the server for the client's usage and quota (ft df). A server too
+ * old to tell: FT_ERR_VERSION, and the connection stays usable. */
+enum ft_err ft_client_usage(struct ft_client *c, struct ft_usage *out);
+
 /* Many requests on names at once: each is sent without waiting for the
  * answers to those before it (up to FT_NAMES_WINDOW due at a time, when the
  * server takes pipelined requests; one at a time otherwise), and the

@@ -1,6 +1,7 @@
 /* fuzz_client.c - a server's replies, as hostile as the fuzzer makes them,
  * fed to the client: handshake, then list, get, put and remove in an order
- * the first byte picks. The client must fail cleanly, never crash or hang. */
+ * the first byte picks, then df. The client must fail cleanly, never crash
+ * or hang. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -63,8 +64,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fuzz_socketpair_with_input(sv, data + 1, size - 1) != 0)
         return 0;
     if (ft_client_attach(&c, sv[1], &cfg, err, sizeof(err)) == FT_OK) {
+        struct ft_usage usage;
+
         for (unsigned i = 0; i < 4; i++)
             run_op(c, (order >> (2 * i)) & 3);
+        ft_client_usage(c, &usage);
         ft_client_close(c);
     }
     close(sv[0]);

@@ -107,6 +107,17 @@ def join(ticket=bytes(16), proof=bytes(32)):
     return frame(23, ticket + proof)
 
 
+def usage():
+    return frame(25)
+
+
+def usage_info(used=0, pending=0, quota=2**64 - 1, files=0, pending_files=0,
+               quota_files=2**64 - 1):
+    return frame(26, struct.pack('>6Q', used, pending, quota, files, pending_files,
+                                 quota_files))
+
+
+USAGE = 0x100
 UNIT = 1024 * 1024
 STRIPED = 0x20
 
@@ -145,6 +156,8 @@ write('corpus/server', {
                + put(b't', UNIT + 1, 2 | STRIPED) + stripe(UNIT, 1) + data(b'x')
                + stripe(3, 1) + data(b'y'),
     'join': hello(PLAIN | 0x80) + join(),
+    'usage': hello(PLAIN | USAGE) + usage() + put(b'u', 5) + data(c) + end(c) + usage()
+             + frame(25, b'x'),
     'http': b'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
     'text': b'Hello, Server! This is Client.\n',
     'huge-length': b'\xff\xff\xff\xff\x01',
@@ -162,6 +175,14 @@ write('corpus/client', {
     'not-ft': bytes([0]) + b'SSH-2.0-OpenSSH_9.2\r\n',
     'refusals': bytes([2 | 3 << 2]) + welcome() + err(16, b'server is read-only')
                 + err(16, b'server is read-only'),
+    # four lists, then df: its answer, or refusals of the rights
+    'usage': bytes([0]) + welcome(PLAIN | USAGE) + done(0) * 4
+             + usage_info(1000, 5, 1 << 20, 3, 1, 100),
+    'rights': bytes([2 | 3 << 2 | 1 << 4]) + welcome(PLAIN | USAGE)
+              + err(27, b'not allowed: this client may not write (its allow= is list,read)')
+              + err(27, b'not allowed: this client may not delete (its allow= is list,read)')
+              + err(28, b'quota exceeded: 10 of 10 files used') + done(0) + keepalive()
+              + usage_info(),
     'keepalives': bytes([0 | 1 << 2]) + welcome() + keepalive() + done(0) + keepalive()
                   + ready(5, 0, 0o644) + keepalive() + data(c) + end(c),
 })

@@ -304,28 +304,11 @@ static void test_file_bounds(void **state)
 /* --- admission, through a server ---------------------------------------- */
 
 /* The log of the in-process server, for both sides' messages. */
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char server_log[32768];
-
-static void record_log(void *ctx, const char *line)
-{
-    size_t n;
-
-    (void)ctx;
-    pthread_mutex_lock(&log_lock);
-    n = strlen(server_log);
-    snprintf(server_log + n, sizeof(server_log) - n, "%s\n", line);
-    pthread_mutex_unlock(&log_lock);
-}
+static struct tu_log server_log = TU_LOG_INIT;
 
 static void expect_logged(const char *want)
 {
-    pthread_mutex_lock(&log_lock);
-    if (strstr(server_log, want) == NULL) {
-        pthread_mutex_unlock(&log_lock);
-        fail_msg("expected \"%s\" in the server's log:\n%s", want, server_log);
-    }
-    pthread_mutex_unlock(&log_lock);
+    tu_log_expect(&server_log, want);
 }
 
 /* The line of the log that says want also says also. */
@@ -334,18 +317,18 @@ static void expect_logged_with(const char *want, const char *also)
     const char *at, *start, *end;
     bool found = false;
 
-    pthread_mutex_lock(&log_lock);
-    at = strstr(server_log, want);
+    pthread_mutex_lock(&server_log.lock);
+    at = strstr(server_log.text, want);
     if (at != NULL) {
-        for (start = at; start > server_log && start[-1] != '\n'; start--)
+        for (start = at; start > server_log.text && start[-1] != '\n'; start--)
             ;
         end = strchr(at, '\n');
         found = memmem(start, (size_t)(end - start), also, strlen(also)) != NULL;
     }
-    pthread_mutex_unlock(&log_lock);
+    pthread_mutex_unlock(&server_log.lock);
     if (!found)
         fail_msg("expected a line with \"%s\" and \"%s\" in the server's log:\n%s",
-                 want, also, server_log);
+                 want, also, server_log.text);
 }
 
 /* A client's key pair, its line's key text and its fingerprint. */
@@ -377,9 +360,9 @@ static void write_text(const char *path, const char *text)
 static void serve_clients(struct tu_fixture *f, const char *path, unsigned anonymous)
 {
     struct ft_server_config cfg = { .clients_file = path, .anonymous_allow = anonymous,
-                                    .log = record_log };
+                                    .log = tu_log_record, .log_ctx = &server_log };
 
-    server_log[0] = '\0';
+    server_log.text[0] = '\0';
     tu_server_start(&f->server, &cfg);
 }
 
@@ -678,7 +661,7 @@ static struct ft_server *open_server(struct tu_fixture *f, const char *clients,
     char *root = tu_path(f->work, "store");
     struct ft_server_config cfg = { .root = root, .clients_file = clients,
                                     .anonymous_allow = anonymous, .max_rate = max_rate,
-                                    .log = record_log };
+                                    .log = tu_log_record, .log_ctx = &server_log };
     struct ft_server *srv = NULL;
     char err[512];
 
@@ -775,7 +758,8 @@ static void test_no_plaintext_with_clients(void **state)
     char *clients = tu_path(f->work, "clients");
     char *root = tu_path(f->work, "store");
     struct ft_server_config cfg = { .root = root, .clients_file = clients,
-                                    .allow_plaintext = true, .log = record_log };
+                                    .allow_plaintext = true, .log = tu_log_record,
+                                    .log_ctx = &server_log };
     struct ft_server *srv = NULL;
     char err[512];
 
@@ -800,7 +784,7 @@ static void test_clients_file_others_may_write(void **state)
     char *clients = tu_path(f->work, "clients");
     char *root = tu_path(f->work, "store");
     struct ft_server_config cfg = { .root = root, .clients_file = clients,
-                                    .log = record_log };
+                                    .log = tu_log_record, .log_ctx = &server_log };
     struct ft_server *srv = NULL;
     char err[512];
 

@@ -21,7 +21,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1057,19 +1056,7 @@ static int hex_value(char c)
 }
 
 /* What the server logged, for the test below. */
-static pthread_mutex_t recorded_lock = PTHREAD_MUTEX_INITIALIZER;
-static char recorded_log[8192];
-
-static void record_log(void *ctx, const char *line)
-{
-    size_t n;
-
-    (void)ctx;
-    pthread_mutex_lock(&recorded_lock);
-    n = strlen(recorded_log);
-    snprintf(recorded_log + n, sizeof(recorded_log) - n, "%s\n", line);
-    pthread_mutex_unlock(&recorded_lock);
-}
+static struct tu_log recorded = TU_LOG_INIT;
 
 /* The handshake with a token and a client key, recorded: neither the token
  * file's text, nor its bytes, nor the key derived from it, nor the client's
@@ -1099,7 +1086,8 @@ static void test_token_never_on_wire(void **state)
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.token = psk;
-    cfg.log = record_log;
+    cfg.log = tu_log_record;
+    cfg.log_ctx = &recorded;
     tu_server_start(&f->tu.server, &cfg);
     tu_write_random(src, 4096, 6);
 
@@ -1127,10 +1115,7 @@ static void test_token_never_on_wire(void **state)
 
         ft_keys_fingerprint(me.public_key, fp);
         snprintf(line, sizeof(line), "client %s", fp);
-        pthread_mutex_lock(&recorded_lock);
-        if (strstr(recorded_log, line) == NULL)
-            fail_msg("server log lacks \"%s\": %s", line, recorded_log);
-        pthread_mutex_unlock(&recorded_lock);
+        tu_log_expect(&recorded, line);
     }
     free(text);
     free(tok);

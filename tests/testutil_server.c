@@ -345,3 +345,25 @@ bool tu_raw_handshake(struct ft_conn *conn, uint16_t port, uint32_t features,
     return true;
 }
 
+
+void tu_log_record(void *ctx, const char *line)
+{
+    struct tu_log *l = ctx;
+    size_t n;
+
+    pthread_mutex_lock(&l->lock);
+    n = strlen(l->text);
+    snprintf(l->text + n, sizeof(l->text) - n, "%s\n", line);
+    pthread_mutex_unlock(&l->lock);
+}
+
+void tu_log_expect(struct tu_log *l, const char *want)
+{
+    bool found;
+
+    pthread_mutex_lock(&l->lock);
+    found = strstr(l->text, want) != NULL;
+    pthread_mutex_unlock(&l->lock);
+    if (!found)
+        fail_msg("expected \"%s\" in the server's log:\n%s", want, l->text);
+}

@@ -52,6 +52,17 @@ bool tu_served_start(struct tu_served *s, const char *root,
                      const char *log_path, const char *const extra[]);
 /* Reads the log until want appears, for up to timeout_ms. */
 bool tu_served_log_until(struct tu_served *s, const char *want, int timeout_ms);
+
+/* An in-process server's log kept in memory for a test to look into: pass
+ * tu_log_record as cfg.log and the tu_log as cfg.log_ctx. */
+struct tu_log {
+    pthread_mutex_t lock;
+    char text[32768];
+};
+#define TU_LOG_INIT { PTHREAD_MUTEX_INITIALIZER, "" }
+void tu_log_record(void *ctx, const char *line);
+/* Fails the test, showing the log, when want is not in it. */
+void tu_log_expect(struct tu_log *l, const char *want);
 /* Kills the child if it still runs, reaps it, frees the log. Idempotent:
  * safe twice and on a zeroed struct. */
 void tu_served_stop(struct tu_served *s);

@@ -23,19 +23,21 @@
  * connections to pay for their handshakes. */
 #define AUTO_MIN_BYTES (16u * FT_STRIPE_UNIT)
 /* Streams by default. From 50 ms on, one stream's window takes long to
- * fill and stops short of most links: four at once, then one more per ramp
- * period (a few round trips, half a second at least) while the rate still
- * grows. Below, one stream fills a link of hundreds of Mbit/s: it starts
- * alone, and another joins only while those there run near the most their
- * send buffers allow per round trip (more streams there only overflow the
- * router's queue: measured at 20 ms, two streams 0.86 of the link, one
- * 0.92). */
+ * fill and stops short of most links: all eight at once, the seven extra
+ * ones opened while the request travels (at 100 ms and 400 Mbit/s, 1 GiB,
+ * starting four and adding one per ramp period while the rate grew moved
+ * 40.8-42.9 MB/s put, 42.6-43.2 get; starting eight 42.9-44.4 and
+ * 43.1-44.8: each stream spends its first round trips in slow start, and
+ * eight leave it together sooner than four and the late ones). Below, one
+ * stream fills a link of hundreds of Mbit/s: it starts alone, and another
+ * joins each half second (dozens of round trips) only while those there
+ * run near the most their send buffers allow per round trip (more streams there only overflow the router's queue: measured at
+ * 20 ms, two streams 0.86 of the link, one 0.92). */
 #define AUTO_FIRST_STREAMS 1u
-#define AUTO_FIRST_STREAMS_FAR 4u
+#define AUTO_FIRST_STREAMS_FAR 8u
 #define FAR_PATH_US 50000u
 #define AUTO_MAX_STREAMS 8u
-#define RAMP_MIN_MS 500
-#define RAMP_GAIN 1.10
+#define RAMP_PERIOD_MS 500
 /* A stream carries about half its send buffer per round trip (nc over
  * 100 ms: 0.58 of 4 MiB a round trip); streams that move more than this
  * share of that are bound by their windows, not by the link. */
@@ -336,13 +338,13 @@ static void set_phase(struct ft_client_stripes *r, enum phase phase, unsigned fi
     pthread_mutex_unlock(&r->lock);
 }
 
-/* Adding streams while each adds throughput: the rate of the last ramp
- * period against the best one before. */
+/* Adding streams, on a path under 50 ms, while those there are bound by
+ * their windows: the rate of the last ramp period against what their
+ * send buffers carry. */
 struct ramp {
-    int64_t period_ms, at_ms;
+    int64_t at_ms;
     uint64_t moved_at;
-    double best;
-    double window_rate; /* near paths: what one stream's window carries, or 0 */
+    double window_rate; /* what one stream's window carries; 0: no ramp */
 };
 
 /* The most a socket's send buffer may grow to (net.ipv4.tcp_wmem's third
@@ -366,19 +368,12 @@ static void ramp_up(struct ft_client_stripes *r, struct ramp *ramp)
     uint64_t moved = ft_stripes_moved(&r->st);
     double rate;
 
-    if (now - ramp->at_ms < ramp->period_ms)
+    if (ramp->window_rate <= 0 || now - ramp->at_ms < RAMP_PERIOD_MS)
         return;
     rate = (double)(moved - ramp->moved_at) * 1000.0 / (double)(now - ramp->at_ms);
     ramp->at_ms = now;
     ramp->moved_at = moved;
-    if (ramp->window_rate > 0) {
-        if (rate < WINDOW_BOUND * r->started * ramp->window_rate)
-            return;
-    } else if (rate < ramp->best * RAMP_GAIN) {
-        return;
-    }
-    ramp->best = rate;
-    if (r->started < r->cap)
+    if (rate >= WINDOW_BOUND * r->started * ramp->window_rate && r->started < r->cap)
         add_stream(r);
 }
 
@@ -390,11 +385,9 @@ static enum ft_err run_streams(struct ft_client_stripes *r, unsigned want, bool 
                                const struct ft_transfer_options *opt)
 {
     uint32_t rtt_ms = path_rtt_us(r->c) / 1000;
-    struct ramp ramp = { .period_ms = RAMP_MIN_MS, .at_ms = ft_io_now_ms() };
+    struct ramp ramp = { .at_ms = ft_io_now_ms() };
     enum ft_err err = FT_OK;
 
-    if ((int64_t)rtt_ms * 4 > ramp.period_ms)
-        ramp.period_ms = (int64_t)rtt_ms * 4;
     if (rtt_ms > 0 && rtt_ms * 1000u < FAR_PATH_US)
         ramp.window_rate = STREAM_WINDOW_SHARE * wmem_max() * 1000.0 / rtt_ms;
     if (!start_stream(r, 0, true)) {

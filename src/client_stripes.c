@@ -24,15 +24,15 @@
 #define AUTO_MIN_BYTES (16u * FT_STRIPE_UNIT)
 /* Streams by default. From 50 ms on, one stream's window takes long to
  * fill and stops short of most links: all eight at once, the seven extra
- * ones opened while the request travels (at 100 ms and 400 Mbit/s, 1 GiB,
- * starting four and adding one per ramp period while the rate grew moved
- * 40.8-42.9 MB/s put, 42.6-43.2 get; starting eight 42.9-44.4 and
- * 43.1-44.8: each stream spends its first round trips in slow start, and
- * eight leave it together sooner than four and the late ones). Below, one
- * stream fills a link of hundreds of Mbit/s: it starts alone, and another
- * joins each half second (dozens of round trips) only while those there
- * run near the most their send buffers allow per round trip (more streams there only overflow the router's queue: measured at
- * 20 ms, two streams 0.86 of the link, one 0.92). */
+ * ones opened while the request travels. Each stream spends its first
+ * round trips in slow start, and eight that start together leave it
+ * sooner than four followed by late ones (at 100 ms and 400 Mbit/s, 1 GiB:
+ * four and a ramp 40.8-42.9 MB/s put, 42.6-43.2 get; eight 42.9-44.4 and
+ * 43.1-44.8). Below, one stream fills a link of hundreds of Mbit/s: it
+ * starts alone, and another joins each half second only while those there
+ * run near the most their send buffers allow per round trip (more streams
+ * there only overflow the router's queue: measured at 20 ms, two streams
+ * 0.86 of the link, one 0.92). */
 #define AUTO_FIRST_STREAMS 1u
 #define AUTO_FIRST_STREAMS_FAR 8u
 #define FAR_PATH_US 50000u

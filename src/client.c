@@ -489,6 +489,7 @@ void ft_client_close(struct ft_client *c)
     if (c == NULL)
         return;
     ft_client_pipeline_free(c);
+    ft_client_stripes_drop(c);
     ft_conn_free(&c->conn);
     ft_keys_wipe(&c->identity, sizeof(c->identity));
     free(c);

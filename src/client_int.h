@@ -17,6 +17,7 @@
 
 struct ft_client_pipeline; /* client_xfer.c's */
 struct ft_local_name;      /* client_local.h's */
+struct ft_client_stripes;  /* client_stripes.c's */
 
 /* Room for one failure's line: the server's words quoted (a control byte
  * takes four) and what the client adds around them. */
@@ -41,6 +42,9 @@ struct ft_client {
     bool has_token;
     uint8_t token[FT_TOKEN_BYTES];
     struct ft_keypair identity; /* the key this client proves */
+    /* A striped transfer's extra connections, opened while its request
+     * travels (client_stripes.c); NULL when none. */
+    struct ft_client_stripes *stripes;
 };
 
 /* Sets the text ft_client_error returns. */
@@ -99,10 +103,17 @@ enum ft_err ft_client_get_file_at(struct ft_client *c, const char *remote,
 
 /* client_stripes.c: whether to ask for a striped transfer of the file fd
  * (size: FT_SIZE_UNKNOWN for a get, whose size the server tells): asked
- * for with opt->streams, or by default on a long path. */
+ * for with opt->streams, or by default on a long path. Call it just before
+ * sending the request: when it says yes, the connections the transfer
+ * starts with are opened meanwhile (ft_client_stripes_move uses them). */
 bool ft_client_stripes_wanted(struct ft_client *c,
                               const struct ft_transfer_options *opt, int fd,
                               uint64_t size);
+
+/* Closes the connections opened early that no transfer took (the request
+ * failed, say), once their handshakes are done, so that the server sees a
+ * client that came and went; ft_client_close calls it. */
+void ft_client_stripes_drop(struct ft_client *c);
 
 /* After READY (and the resume exchange, if any) of a request made with
  * FT_XFER_STRIPED: reads STREAMS and, when the server stripes the

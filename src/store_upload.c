@@ -120,6 +120,10 @@ enum ft_err ft_store_upload_write_at(struct ft_upload *up, const void *buf,
         return FT_ERR_USAGE;
     if (ft_io_pwrite_full(up->fd, buf, n, off) != FT_OK)
         return ft_store_from_errno(errno);
+    /* As ft_store_upload_write does by windows: pieces land in any order
+     * here, so each goes to disk as it is written, and the fsync before
+     * publication does not write the whole file at the end. */
+    sync_file_range(up->fd, (off_t)off, (off_t)n, SYNC_FILE_RANGE_WRITE);
     return FT_OK;
 }
 

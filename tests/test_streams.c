@@ -359,12 +359,88 @@ static void test_joins_refused(void **state)
     ft_client_close(c);
 }
 
+/* What the server logged about connections: how many came, how many
+ * left, and lines that say something went wrong. */
+static atomic_int came, left, complaints;
+
+static void count_sessions(void *ctx, const char *line)
+{
+    (void)ctx;
+    if (strstr(line, " connected") != NULL)
+        atomic_fetch_add(&came, 1);
+    else if (strstr(line, " disconnected after ") != NULL)
+        atomic_fetch_add(&left, 1);
+    else if ((strstr(line, "dropped") != NULL || strstr(line, "refused") != NULL ||
+              strstr(line, "gave up") != NULL || strstr(line, "failed") != NULL) &&
+             strstr(line, " get absent ") == NULL) {
+        fprintf(stderr, "server: %s\n", line);
+        atomic_fetch_add(&complaints, 1);
+    }
+}
+
+/* A put and a get with four streams asked for on a connection to a server
+ * that allows max_streams; *streams the connections the get used. Returns
+ * the connections the server saw, once it stopped; every one of them came
+ * and went without a complaint in its log. */
+static int transfer_counting(struct tu_fixture *f, unsigned max_streams,
+                             unsigned *streams)
+{
+    struct ft_server_config cfg = { .log = count_sessions, .max_streams = max_streams };
+    struct ft_transfer_options opt = { .streams = 4 };
+    char *src = tu_path(f->work, "src");
+    char *back = tu_path(f->work, "back");
+    struct ft_transfer t;
+    struct ft_client *c;
+
+    tu_server_stop(&f->server);
+    atomic_store(&came, 0);
+    atomic_store(&left, 0);
+    atomic_store(&complaints, 0);
+    tu_server_start(&f->server, &cfg);
+    tu_write_random(src, 4u * FT_STRIPE_UNIT + 99u, 5);
+    c = tu_connect(f->server.port, NULL);
+    put_file(c, src, "few", &opt, FT_OK);
+    assert_int_equal(ft_client_get_file(c, "few", back, &opt, &t), FT_OK);
+    assert_true(t.verified);
+    assert_true(tu_files_equal(src, back));
+    *streams = t.streams; /* 1: not striped */
+    /* A request that fails: what was opened for it is closed all the same. */
+    assert_int_equal(ft_client_get_file(c, "absent", back, &opt, NULL),
+                     FT_ERR_NOT_FOUND);
+    ft_client_close(c);
+    tu_server_stop(&f->server);
+    assert_int_equal(atomic_load(&left), atomic_load(&came));
+    assert_int_equal(atomic_load(&complaints), 0);
+    free(src);
+    free(back);
+    return atomic_load(&came);
+}
+
+/* The connections a transfer starts with are opened while its request
+ * travels. A server that does not stripe (STREAMS 0), or allows fewer
+ * streams than were opened, leaves some unused: they close without a
+ * request, and the server logs no failure for them. */
+static void test_early_connections_not_needed(void **state)
+{
+    struct tu_fixture *f = *state;
+    unsigned streams;
+
+    /* The request's connection, and three more for each of the put, the
+     * get and the failed get. */
+    assert_int_equal(transfer_counting(f, 1, &streams), 1 + 3 * 3);
+    assert_int_equal(streams, 1);
+    /* One more stream allowed: one of the three joins. */
+    assert_int_equal(transfer_counting(f, 2, &streams), 1 + 3 * 3);
+    assert_int_equal(streams, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TU_TEST_SERVER(test_four_streams_both_ways),
         TU_TEST_SERVER(test_stream_cut_then_resumed),
         TU_TEST_SERVER(test_joins_refused),
+        TU_TEST_SERVER(test_early_connections_not_needed),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,9 @@
  * the handshake is done before the next begins. Sequential, as a script
  * or a cron job connects. Uses only the public client API, so that the
  * same source builds against an older libftcore (bench/handshakes.sh
- * compares two builds in one run).
+ * compares two builds in one run); where the library has client keys
+ * (ft/keys.h defines FT_KEYS_IDENTITY), the client proves one key, made
+ * once, as a program that keeps its key does.
  *
  * usage: ft-connect-rate PORT SECONDS NAME
  * Prints "N connections in S s: R per second". Exit 0, 1 when a connection
@@ -15,6 +17,7 @@
 #include <time.h>
 
 #include "ft/client.h"
+#include "ft/keys.h"
 
 static double now_s(void)
 {
@@ -39,6 +42,11 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg.port = (uint16_t)port;
+#ifdef FT_KEYS_IDENTITY
+    static struct ft_keypair me;
+    ft_keys_generate(&me);
+    cfg.identity = &me;
+#endif
     start = now_s();
     while (elapsed < seconds) {
         if (ft_client_connect(&c, &cfg, err, sizeof(err)) != FT_OK) {

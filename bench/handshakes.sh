@@ -4,9 +4,8 @@
 # (default 8297069~1, the last commit with the NX handshake, in which the
 # client proves no key), each client against its own build's server on
 # 127.0.0.1. One connection is the whole handshake and one quick STAT
-# (bench/connect.c, built against each build's library; the new one makes
-# a key pair per connection, as a library client without one does, which
-# the CLI loads from its file instead). Rounds alternate old and new, RUNS
+# (bench/connect.c, built against each build's library; the new one proves
+# one key pair, made once, as a program that keeps its key does). Rounds alternate old and new, RUNS
 # rounds (default 5) of SECONDS_EACH seconds each (default 5), without a
 # token. It prints the median connections per second of each and their
 # ratio new/old. This measures; it asserts nothing about speed.

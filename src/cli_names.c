@@ -7,6 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *cli_below_top(const char *name)
+{
+    const char *p = name;
+
+    for (;;) {
+        if (p[0] == '/')
+            p++;
+        else if (p[0] == '.' && p[1] == '/')
+            p += 2;
+        else
+            break;
+    }
+    return p[0] == '\0' ? name : p;
+}
+
 void cli_trim_remote_names(char **names, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -14,6 +29,7 @@ void cli_trim_remote_names(char **names, int n)
 
         while (len > 1 && names[i][len - 1] == '/')
             names[i][--len] = '\0';
+        names[i] = (char *)cli_below_top(names[i]);
     }
 }
 

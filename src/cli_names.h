@@ -8,8 +8,15 @@
 
 #include "ft/ft.h"
 
+/* A remote name written from the top of the store, as people write it
+ * (and as a client whose root= is its world sees it): "/docs/a" and
+ * "./docs/a" are "docs/a". The top itself ("/", ".", "./") is left as it
+ * is, for the commands that take it. Returns a pointer into name. */
+const char *cli_below_top(const char *name);
+
 /* Drops the slashes that end remote names on the command line ("docs/"),
- * which ls prints for folders: the server's names have none. */
+ * which ls prints for folders: the server's names have none; and takes
+ * each from the top (cli_below_top). */
 void cli_trim_remote_names(char **names, int n);
 
 /* Whether a name given on the command line ends in '/'. */

@@ -394,6 +394,8 @@ static int transfer(int argc, char **argv, bool put)
                     ? stderr : stdout);
     a.report = &rep;
     split_operands(argc, argv, &o);
+    if (put && o.dest != NULL)
+        o.dest = cli_below_top(o.dest);
     code = put ? check_put(&rep, &o) : check_get(&rep, &o);
     if (code != CLI_EXIT_OK)
         return code;

@@ -225,6 +225,44 @@ static void assert_stops_cleanly_on(struct tu_fixture *s, int sig, const char *t
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Names written from the top, as people (and clients whose root= is their
+ * world) write them: "/docs/a" and "./docs/a" are "docs/a"; "/" and "."
+ * stay the top. */
+static void test_names_from_the_top(void **state)
+{
+    struct tu_fixture *s = *state;
+    const char *port = s->served.portstr;
+    char *src = work(s, "a.txt");
+    char *back = work(s, "a.back");
+    char *stored = tu_path(s->root, "docs/a.txt");
+    char *moved = tu_path(s->root, "b.txt");
+    char err[4096];
+
+    tu_write_text(src, 5000);
+    {
+        const char *mkdir_top[] = { "mkdir", "--port", port, "/docs", NULL };
+        const char *put[] = { "put", "-p", port, src, "/docs/", NULL };
+        const char *stat[] = { "stat", "-p", port, "./docs/a.txt", NULL };
+        const char *get[] = { "get", "-p", port, "/./docs/a.txt", back, NULL };
+        const char *mv[] = { "mv", "-p", port, "/docs/a.txt", "./b.txt", NULL };
+        const char *ls[] = { "ls", "-p", port, "/", NULL };
+
+        assert_int_equal(tu_run_ft(mkdir_top, NULL, NULL, err, sizeof(err)), 0);
+        assert_int_equal(tu_run_ft(put, NULL, NULL, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(src, stored));
+        assert_int_equal(tu_run_ft(stat, NULL, NULL, err, sizeof(err)), 0);
+        assert_int_equal(tu_run_ft(get, NULL, NULL, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(src, back));
+        assert_int_equal(tu_run_ft(mv, NULL, NULL, err, sizeof(err)), 0);
+        assert_true(tu_files_equal(src, moved));
+        assert_int_equal(tu_run_ft(ls, NULL, NULL, err, sizeof(err)), 0);
+    }
+    free(src);
+    free(back);
+    free(stored);
+    free(moved);
+}
+
 static void test_sigterm_stops_cleanly(void **state)
 {
     assert_stops_cleanly_on(*state, SIGTERM, "ft serve: SIGTERM received\n");
@@ -717,6 +755,7 @@ int main(void)
         TU_TEST_SERVED(test_exit_codes),
         TU_TEST_SERVED(test_controls_never_printed),
         TU_TEST_SERVED(test_folders_and_many_files),
+        TU_TEST_SERVED(test_names_from_the_top),
         TU_TEST_SERVED(test_sigterm_stops_cleanly),
         TU_TEST_SERVED(test_sighup_does_not_stop),
         TU_TEST_SERVED(test_plaintext_refused_is_told),

@@ -71,9 +71,7 @@ static void default_name(char *out, size_t cap)
         snprintf(host, sizeof(host), "host");
     snprintf(out, cap, "%s@%s", user != NULL && user[0] ? user : "user", host);
     for (n = 0; out[n] != '\0'; n++) {
-        char c = out[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || strchr("._@+-", c) != NULL))
+        if (!ft_clients_name_char(out[n]))
             out[n] = '-';
     }
 }

@@ -178,8 +178,15 @@ static int told(void *ctx, size_t i, enum ft_err err, const struct ft_name_answe
  * in order. Returns the exit code of the last failure. */
 static int run_names(struct name_job *job, size_t n)
 {
+    enum ft_err err;
+
     job->code = CLI_EXIT_OK;
-    ft_client_names(job->c, job->reqs, n, told, job);
+    err = ft_client_names(job->c, job->reqs, n, told, job);
+    /* Refused before any answer (a link lost by an earlier request): no
+     * name was told, so say it here. */
+    if (err != FT_OK && job->code == CLI_EXIT_OK)
+        job->code = cli_report_fail(NULL, cli_exit_code(err), "%s: %s",
+                                    job->rc->cmd.name, ft_client_error(job->c));
     return job->code;
 }
 

@@ -439,13 +439,17 @@ enum ft_err ft_client_attach(struct ft_client **out, int fd,
 static void remember_how(struct ft_client *c, const struct ft_client_config *cfg,
                          const char *host, uint16_t port)
 {
+    /* Nothing of the caller's: it may free or wipe its copies. */
     c->cfg = *cfg;
+    snprintf(c->host, sizeof(c->host), "%s", host);
+    c->cfg.host = c->host;
     c->cfg.port = port;
     c->cfg.identity = &c->identity;
-    snprintf(c->host, sizeof(c->host), "%s", host);
-    c->has_token = cfg->token != NULL;
-    if (c->has_token)
+    c->cfg.known_hosts = NULL;
+    c->cfg.server_key = NULL; /* the key proved, c->fingerprint, is what counts */
+    if (cfg->token != NULL)
         memcpy(c->token, cfg->token, FT_TOKEN_BYTES);
+    c->cfg.token = cfg->token != NULL ? c->token : NULL;
     c->joinable = strlen(host) < sizeof(c->host);
 }
 
@@ -492,6 +496,7 @@ void ft_client_close(struct ft_client *c)
     ft_client_stripes_drop(c);
     ft_conn_free(&c->conn);
     ft_keys_wipe(&c->identity, sizeof(c->identity));
+    ft_keys_wipe(c->token, sizeof(c->token));
     free(c);
 }
 

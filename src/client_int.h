@@ -39,7 +39,6 @@ struct ft_client {
     bool joinable;
     struct ft_client_config cfg;
     char host[256];
-    bool has_token;
     uint8_t token[FT_TOKEN_BYTES];
     struct ft_keypair identity; /* the key this client proves */
     /* A striped transfer's extra connections, opened while its request

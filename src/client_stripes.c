@@ -225,10 +225,7 @@ static enum ft_err join_and_move(struct ft_client_stripes *r, struct stream *w)
     enum ft_err err = FT_OK;
     int fd = -1;
 
-    cfg.host = c->host;
-    cfg.token = c->has_token ? c->token : NULL;
     cfg.server_key = c->conn.sealed ? c->fingerprint : NULL;
-    cfg.known_hosts = NULL;
     /* Once, not again and again as a first connection would: a busy
      * server leaves the transfer to the connections it has. */
     if (ft_net_connect(c->host, cfg.port, c->conn.timeout_ms, &fd, why,

@@ -86,6 +86,20 @@ static const struct {
     { "delete", FT_ALLOW_DELETE },
 };
 
+void ft_clients_allow_text(unsigned allow, const char *sep, char *buf, size_t cap)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(allow_names) / sizeof(*allow_names); i++) {
+        if ((allow & allow_names[i].bit) && used < cap)
+            used += (size_t)snprintf(buf + used, cap - used, "%s%s",
+                                     used > 0 ? sep : "", allow_names[i].name);
+    }
+    if (used == 0)
+        snprintf(buf, cap, "none");
+}
+
 enum ft_err ft_clients_parse_allow(const char *text, size_t len, unsigned *allow)
 {
     unsigned got = 0;
@@ -164,7 +178,7 @@ static const char *shown(const struct value *v, char out[80])
     return out;
 }
 
-static bool name_char(char c)
+bool ft_clients_name_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            strchr("._@+-", c) != NULL;
@@ -175,7 +189,7 @@ static enum ft_err opt_name(struct parse *p, struct ft_client_entry *e,
 {
     size_t good = 0;
 
-    while (good < v->len && name_char(v->text[good]))
+    while (good < v->len && ft_clients_name_char(v->text[good]))
         good++;
     if (good != v->len || v->len == 0 || v->len > FT_CLIENT_NAME_MAX)
         return bad(p, "name= takes 1 to %d letters, digits or . _ @ + -",

@@ -41,6 +41,9 @@ struct ft_client_rights {
 #define FT_CLIENT_KEY_KIND "ft-x25519"
 #define FT_CLIENT_KEY_TEXT_MAX (sizeof(FT_CLIENT_KEY_KIND) + 44 + 1)
 
+/* Whether c may stand in a name= (letters, digits and . _ @ + -). */
+bool ft_clients_name_char(char c);
+
 /* Writes key's text, NUL-terminated. */
 void ft_clients_format_key(const uint8_t key[32], char out[FT_CLIENT_KEY_TEXT_MAX]);
 
@@ -60,6 +63,8 @@ enum ft_err ft_parse_size(const char *text, uint64_t *out);
  * "none" alone for no right; an empty list is refused (a typo, likely),
  * as is an unknown or repeated name. */
 enum ft_err ft_clients_parse_allow(const char *text, size_t len, unsigned *allow);
+/* The rights in allow by name, joined by sep ("list,read"); "none". */
+void ft_clients_allow_text(unsigned allow, const char *sep, char *buf, size_t cap);
 
 /* --- The clients file. --- */
 

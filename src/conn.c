@@ -229,8 +229,10 @@ again:
          * end a connection, but can say nothing else. Kept aside, as a
          * failed decryption wipes the payload. */
         uint8_t clear[FT_ERROR_TEXT_MAX + 16];
-        bool maybe_clear = c->rx.n == 0 && f.type == FT_MSG_ERROR &&
+        bool maybe_clear = c->clear_token_word && f.type == FT_MSG_ERROR &&
                            f.len <= sizeof(clear);
+
+        c->clear_token_word = false;
 
         if (maybe_clear)
             memcpy(clear, f.payload, f.len);

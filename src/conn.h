@@ -31,6 +31,9 @@ struct ft_conn {
     /* Once sealed, every frame's payload is a Noise transport message
      * whose associated data is the frame header. */
     bool sealed;
+    /* The client of an XXpsk3 handshake, until its first frame: the server
+     * may still say in clear that our token is wrong (PROTOCOL.md 8.10). */
+    bool clear_token_word;
     struct ft_noise_cipherstate tx, rx;
     /* The handshake hash of a sealed connection, which no other connection
      * shares (channel binding); zeros on a plaintext one. */

@@ -206,15 +206,22 @@ void ft_net_cork(int fd, bool on)
     setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
 }
 
+/* TCP_INFO, if the kernel fills it at least up to the first need bytes
+ * (older kernels give a shorter struct). */
+static bool tcp_info_upto(int fd, struct tcp_info *info, size_t need)
+{
+    socklen_t len = sizeof(*info);
+
+    memset(info, 0, sizeof(*info));
+    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, &len) == 0 && len >= need;
+}
+
 bool ft_net_unsent(int fd, size_t *bytes)
 {
     struct tcp_info info;
-    socklen_t len = sizeof(info);
 
-    memset(&info, 0, sizeof(info));
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
-        len < offsetof(struct tcp_info, tcpi_notsent_bytes) +
-                  sizeof(info.tcpi_notsent_bytes))
+    if (!tcp_info_upto(fd, &info, offsetof(struct tcp_info, tcpi_notsent_bytes) +
+                                      sizeof(info.tcpi_notsent_bytes)))
         return false;
     *bytes = info.tcpi_notsent_bytes;
     return true;
@@ -223,11 +230,9 @@ bool ft_net_unsent(int fd, size_t *bytes)
 bool ft_net_rtt_us(int fd, uint32_t *rtt_us)
 {
     struct tcp_info info;
-    socklen_t len = sizeof(info);
 
-    memset(&info, 0, sizeof(info));
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
-        len < offsetof(struct tcp_info, tcpi_min_rtt) + sizeof(info.tcpi_min_rtt))
+    if (!tcp_info_upto(fd, &info, offsetof(struct tcp_info, tcpi_min_rtt) +
+                                      sizeof(info.tcpi_min_rtt)))
         return false;
     /* The least: a young connection's smoothed figure carries the delayed
      * acknowledgements of its first small exchanges (tens of ms even on

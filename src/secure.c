@@ -104,6 +104,7 @@ enum ft_err ft_secure_client_finish(struct ft_conn *c,
 {
     uint8_t out[256];
     size_t len = 0;
+    bool psk = hs->has_psk;
     enum ft_err err;
 
     err = ft_noise_write_message(hs, NULL, 0, out, sizeof(out), &len);
@@ -111,6 +112,7 @@ enum ft_err ft_secure_client_finish(struct ft_conn *c,
         err = send_noise(c, out, len);
     if (err == FT_OK)
         err = finish(c, hs);
+    c->clear_token_word = err == FT_OK && psk;
     ft_noise_handshake_wipe(hs);
     return err;
 }

@@ -375,20 +375,22 @@ bool ft_server_key_temporary(const struct ft_server *s)
     return s->key_temporary;
 }
 
-void ft_server_stop(struct ft_server *s)
+/* Tells ft_server_run what to do; safe in a signal handler. */
+static void ask(struct ft_server *s, char what)
 {
-    char byte = ASK_STOP;
-    ssize_t ignored = write(s->stop_pipe[1], &byte, 1);
+    ssize_t ignored = write(s->stop_pipe[1], &what, 1);
 
     (void)ignored; /* a full pipe already holds a request: run reads on */
 }
 
+void ft_server_stop(struct ft_server *s)
+{
+    ask(s, ASK_STOP);
+}
+
 void ft_server_ask_reload(struct ft_server *s)
 {
-    char byte = ASK_RELOAD;
-    ssize_t ignored = write(s->stop_pipe[1], &byte, 1);
-
-    (void)ignored;
+    ask(s, ASK_RELOAD);
 }
 
 enum ft_err ft_server_reload(struct ft_server *srv, char *errbuf, size_t errlen)

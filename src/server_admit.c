@@ -123,23 +123,6 @@ static enum ft_err refuse(struct session *s, enum verdict v, unsigned line,
     return code;
 }
 
-/* allow= as the log shows it. */
-static void allow_text(unsigned allow, char out[32])
-{
-    static const char *const names[] = { "list", "read", "write", "delete" };
-
-    out[0] = '\0';
-    for (unsigned i = 0; i < 4; i++) {
-        if (allow & (1u << i)) {
-            if (out[0] != '\0')
-                strcat(out, ",");
-            strcat(out, names[i]);
-        }
-    }
-    if (out[0] == '\0')
-        strcpy(out, "none");
-}
-
 /* How many characters of a fingerprint name an unnamed client in log
  * lines: "b2:" and 11 of base64 (66 bits), as a short commit id; the line
  * that admits it gives the whole. */
@@ -153,7 +136,7 @@ static void name_session(struct session *s, bool listed)
     char allow[32];
     char addr[FT_NET_PEER_MAX];
 
-    allow_text(r->allow, allow);
+    ft_clients_allow_text(r->allow, ",", allow, sizeof(allow));
     ft_server_log(s->srv, "%s is %s%s%s: %s on /%s", s->peer,
                   r->name[0] != '\0' ? r->name : listed ? "unnamed" : "anonymous",
                   s->has_client_key ? ", key " : ", no key",

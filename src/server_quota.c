@@ -205,7 +205,9 @@ enum ft_err ft_quota_reserve(struct ft_quota *q, const struct ft_client_rights *
     if (q == NULL)
         return FT_OK;
     pthread_mutex_lock(&q->qs->lock);
-    used_bytes = positive(q->bytes) + q->held_bytes + kept_bytes(q, h->key);
+    /* The sweep of kept uploads (a stat each) only where bytes are capped. */
+    used_bytes = positive(q->bytes) + q->held_bytes +
+                 (r->quota_bytes == FT_UNLIMITED ? 0 : kept_bytes(q, h->key));
     used_files = positive(q->files) + q->held_files;
     if (!fits(used_bytes, bytes, r->quota_bytes) ||
         !fits(used_files, files, r->quota_files)) {
@@ -232,7 +234,8 @@ enum ft_err ft_quota_grow(struct ft_quota_hold *h, const struct ft_client_rights
     if (q == NULL || !h->grows)
         return FT_OK;
     pthread_mutex_lock(&q->qs->lock);
-    if (fits(positive(q->bytes) + q->held_bytes + kept_bytes(q, ""), n,
+    if (r->quota_bytes == FT_UNLIMITED ||
+        fits(positive(q->bytes) + q->held_bytes + kept_bytes(q, ""), n,
              r->quota_bytes)) {
         q->held_bytes += n;
         h->bytes += n;

@@ -155,29 +155,13 @@ static bool refuse_obstacle(struct session *s, const char *name, bool folder_cou
     return true;
 }
 
-/* The rights in allow, by name: "list,read"; "none" for none. */
-static void rights_text(unsigned allow, const char *sep, char *buf, size_t cap)
-{
-    static const char *const names[] = { "list", "read", "write", "delete" };
-    size_t used = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
-        if ((allow & (1u << i)) && used < cap)
-            used += (size_t)snprintf(buf + used, cap - used, "%s%s",
-                                     used > 0 ? sep : "", names[i]);
-    }
-    if (used == 0)
-        snprintf(buf, cap, "none");
-}
-
 /* NOT_ALLOWED, saying what the client lacks and what it has. */
 static void refuse_not_allowed(struct session *s, const struct operation *op)
 {
     char lacks[64], has[64];
 
-    rights_text(op->needs & ~s->rights.allow, " and ", lacks, sizeof(lacks));
-    rights_text(s->rights.allow, ",", has, sizeof(has));
+    ft_clients_allow_text(op->needs & ~s->rights.allow, " and ", lacks, sizeof(lacks));
+    ft_clients_allow_text(s->rights.allow, ",", has, sizeof(has));
     ft_conn_send_error(&s->conn, FT_ERR_NOT_ALLOWED,
                        "not allowed: this client may not %s%s (its allow= is %s)",
                        lacks, op->needs == (FT_ALLOW_WRITE | FT_ALLOW_DELETE)

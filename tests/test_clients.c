@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "clients.h"
+#include "io.h"
 #include "ft/keys.h"
 #include "server_int.h"
 #include "testutil.h"
@@ -503,8 +504,7 @@ static void pause_once(void *ctx, uint64_t done, uint64_t total)
 
     (void)done;
     (void)total;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += WAIT_MS / 1000;
+    ft_io_abstime(WAIT_MS, &until);
     pthread_mutex_lock(&p->lock);
     p->started = true;
     pthread_cond_broadcast(&p->cond);
@@ -561,8 +561,7 @@ static void test_reload_removes_a_key(void **state)
     u.src = src;
     u.c = tu_connect(f->server.port, &stays.cfg);
     assert_int_equal(pthread_create(&t, NULL, upload_main, &u), 0);
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += WAIT_MS / 1000;
+    ft_io_abstime(WAIT_MS, &until);
     pthread_mutex_lock(&u.pause.lock);
     while (!u.pause.started &&
            pthread_cond_timedwait(&u.pause.cond, &u.pause.lock, &until) == 0)

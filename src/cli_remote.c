@@ -213,7 +213,7 @@ static int each_name(int argc, char **argv, const struct remote_command *rc,
         goto out;
     }
     for (int i = optind; i < argc; i++)
-        reqs[i - optind] = (struct ft_name_request){ op, argv[i], NULL };
+        reqs[i - optind] = (struct ft_name_request){ .op = op, .name = argv[i] };
     job.reqs = reqs;
     code = run_names(&job, (size_t)(argc - optind));
 out:
@@ -241,7 +241,7 @@ static struct ft_name_request *moves_of(char **names, int n, bool into)
     char leaf[512]; /* one component: at most 255 bytes */
 
     for (int i = 0; reqs != NULL && i < n; i++) {
-        reqs[i] = (struct ft_name_request){ FT_NAME_MOVE, names[i], NULL };
+        reqs[i] = (struct ft_name_request){ .op = FT_NAME_MOVE, .name = names[i] };
         reqs[i].to = cli_target_of(dest, into,
                                    cli_last_component(names[i], leaf, sizeof(leaf)));
         if (reqs[i].to == NULL) {

@@ -848,7 +848,7 @@ static int keep_answer(void *ctx, size_t i, enum ft_err err,
 static enum ft_err one_name(struct ft_client *c, enum ft_name_op op, const char *name,
                             const char *to, struct ft_name_answer *out)
 {
-    struct ft_name_request r = { op, name, to };
+    struct ft_name_request r = { .op = op, .name = name, .to = to };
 
     memset(out, 0, sizeof(*out));
     return ft_client_names(c, &r, 1, keep_answer, out);
@@ -935,4 +935,11 @@ enum ft_err ft_client_usage(struct ft_client *c, struct ft_usage *out)
     out->pending_files = reply.u.usage_info.pending_files;
     out->quota_files = reply.u.usage_info.quota_files;
     return FT_OK;
+}
+
+void ft_client_wire_bytes(const struct ft_client *c, uint64_t *sent,
+                          uint64_t *received)
+{
+    *sent = c->conn.wire_sent;
+    *received = c->conn.wire_received;
 }

@@ -100,6 +100,14 @@ enum ft_err ft_client_get_file_at(struct ft_client *c, const char *remote,
                                   const struct ft_transfer_options *opt,
                                   struct ft_transfer *out, bool sent);
 
+/* client_delta.c: ft_client_get_delta_file into the name to->leaf of the
+ * folder to->dir_fd, already open (a sync's files, as
+ * ft_client_get_file_at's): the old version is the file there now. */
+enum ft_err ft_client_get_delta_at(struct ft_client *c, const char *remote,
+                                   const struct ft_local_name *to,
+                                   const struct ft_transfer_options *opt,
+                                   struct ft_transfer *out);
+
 /* client_stripes.c: whether to ask for a striped transfer of the file fd
  * (size: FT_SIZE_UNKNOWN for a get, whose size the server tells): asked
  * for with opt->streams, or by default on a long path. Call it just before

@@ -297,8 +297,8 @@ static enum ft_err put_empty_dir(const struct tree *t, const char *dir,
         e->cap = cap;
     }
     e->local[e->n] = strdup(dir);
-    e->reqs[e->n] = (struct ft_name_request){ FT_NAME_MKDIR_PARENTS, strdup(remote),
-                                              NULL };
+    e->reqs[e->n] = (struct ft_name_request){ .op = FT_NAME_MKDIR_PARENTS,
+                                              .name = strdup(remote) };
     if (e->local[e->n] == NULL || e->reqs[e->n].name == NULL) {
         free(e->local[e->n]);
         free((char *)e->reqs[e->n].name);
@@ -677,8 +677,8 @@ static bool *find_small(const struct tree *t)
         return NULL;
     }
     for (size_t i = 0; i < copy->n; i++)
-        reqs[i] = (struct ft_name_request){ FT_NAME_STAT_QUICK, copy->items[i].remote,
-                                            NULL };
+        reqs[i] = (struct ft_name_request){ .op = FT_NAME_STAT_QUICK,
+                                            .name = copy->items[i].remote };
     ft_client_names(t->c, reqs, copy->n, note_small, small);
     free(reqs);
     return small;

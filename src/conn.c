@@ -91,6 +91,8 @@ static enum ft_err write_frame(struct ft_conn *c, uint8_t type,
         c->fd, type, payload, len, c->timeout_ms);
 
     c->beat_ms = c->now_ms();
+    if (err == FT_OK)
+        c->wire_sent += FT_FRAME_HEADER_BYTES + len;
     return err;
 }
 
@@ -221,6 +223,7 @@ again:
         err = FT_ERR_CLOSED;
     if (err != FT_OK)
         return err;
+    c->wire_received += FT_FRAME_HEADER_BYTES + f.len;
     if (c->sealed) {
         /* The one frame a sealed connection takes in clear: the server's
          * word that our token is wrong, which it can only say so (XXpsk3
@@ -285,6 +288,8 @@ enum ft_err ft_conn_send_file(struct ft_conn *c, int fd, uint64_t off,
         err = ft_io_sendfile_full(c->fd, fd, off, len, deadline);
         c->mid_frame = err != FT_OK;
     }
+    if (err == FT_OK)
+        c->wire_sent += FT_FRAME_HEADER_BYTES + len;
     c->beat_ms = c->now_ms();
     return err;
 }

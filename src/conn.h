@@ -52,6 +52,8 @@ struct ft_conn {
      * or received one (the peer's wait for our answer starts then). */
     int64_t (*now_ms)(void);
     int64_t beat_ms;
+    /* Bytes of frames sent and received, headers and seals included. */
+    uint64_t wire_sent, wire_received;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
     enum ft_err peer_code;
     /* Quoted: a control byte takes four (\\xNN), so room for all. */

@@ -245,6 +245,38 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
         put_uint(&w, msg->u.usage_info.pending_files, 8);
         put_uint(&w, msg->u.usage_info.quota_files, 8);
         break;
+    case FT_MSG_TOUCH:
+        put_uint(&w, (uint64_t)msg->u.touch.mtime, 8);
+        put_uint(&w, msg->u.touch.mode, 4);
+        put_bytes(&w, msg->u.touch.digest, FT_DIGEST_BYTES);
+        put_str(&w, msg->u.touch.name);
+        break;
+    case FT_MSG_DELTA_PUT:
+        put_uint(&w, msg->u.delta_put.flags, 4);
+        put_uint(&w, msg->u.delta_put.size, 8);
+        put_uint(&w, (uint64_t)msg->u.delta_put.mtime, 8);
+        put_uint(&w, msg->u.delta_put.mode, 4);
+        put_str(&w, msg->u.delta_put.name);
+        break;
+    case FT_MSG_DELTA_GET:
+        put_uint(&w, msg->u.delta_get.flags, 4);
+        put_str(&w, msg->u.delta_get.name);
+        break;
+    case FT_MSG_CHUNKS:
+        if (msg->u.chunks.entries.len % FT_CHUNK_ENTRY_BYTES != 0 ||
+            msg->u.chunks.entries.len >
+                FT_CHUNKS_PER_FRAME * FT_CHUNK_ENTRY_BYTES)
+            return FT_ERR_PROTOCOL;
+        put_uint(&w, msg->u.chunks.level, 1);
+        put_bytes(&w, msg->u.chunks.entries.ptr, msg->u.chunks.entries.len);
+        break;
+    case FT_MSG_DELTA_COPY:
+        put_uint(&w, msg->u.delta_copy.first, 4);
+        put_uint(&w, msg->u.delta_copy.count, 4);
+        break;
+    case FT_MSG_DELTA_CHUNK:
+        put_uint(&w, msg->u.delta_chunk.length, 4);
+        break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
         return FT_ERR_USAGE;
@@ -405,6 +437,38 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         msg->u.usage_info.pending_files = get_uint(&r, 8);
         msg->u.usage_info.quota_files = get_uint(&r, 8);
         break;
+    case FT_MSG_TOUCH:
+        msg->u.touch.mtime = (int64_t)get_uint(&r, 8);
+        msg->u.touch.mode = (uint32_t)get_uint(&r, 4);
+        get_into(&r, msg->u.touch.digest, FT_DIGEST_BYTES);
+        msg->u.touch.name = get_str(&r, FT_WIRE_NAME_MAX);
+        break;
+    case FT_MSG_DELTA_PUT:
+        msg->u.delta_put.flags = (uint32_t)get_uint(&r, 4);
+        msg->u.delta_put.size = get_uint(&r, 8);
+        msg->u.delta_put.mtime = (int64_t)get_uint(&r, 8);
+        msg->u.delta_put.mode = (uint32_t)get_uint(&r, 4);
+        msg->u.delta_put.name = get_str(&r, FT_WIRE_NAME_MAX);
+        break;
+    case FT_MSG_DELTA_GET:
+        msg->u.delta_get.flags = (uint32_t)get_uint(&r, 4);
+        msg->u.delta_get.name = get_str(&r, FT_WIRE_NAME_MAX);
+        break;
+    case FT_MSG_CHUNKS:
+        msg->u.chunks.level = (uint8_t)get_uint(&r, 1);
+        msg->u.chunks.entries = get_rest(&r);
+        if (msg->u.chunks.entries.len % FT_CHUNK_ENTRY_BYTES != 0 ||
+            msg->u.chunks.entries.len >
+                FT_CHUNKS_PER_FRAME * FT_CHUNK_ENTRY_BYTES)
+            return FT_ERR_PROTOCOL;
+        break;
+    case FT_MSG_DELTA_COPY:
+        msg->u.delta_copy.first = (uint32_t)get_uint(&r, 4);
+        msg->u.delta_copy.count = (uint32_t)get_uint(&r, 4);
+        break;
+    case FT_MSG_DELTA_CHUNK:
+        msg->u.delta_chunk.length = (uint32_t)get_uint(&r, 4);
+        break;
     case FT_MSG_NOISE:
         msg->u.noise.bytes = get_rest(&r);
         if (msg->u.noise.bytes.len > FT_NOISE_MAX_MESSAGE_BYTES)
@@ -448,6 +512,12 @@ const char *ft_msg_name(unsigned type)
     case FT_MSG_STRIPE: return "STRIPE";
     case FT_MSG_USAGE: return "USAGE";
     case FT_MSG_USAGE_INFO: return "USAGE_INFO";
+    case FT_MSG_TOUCH: return "TOUCH";
+    case FT_MSG_DELTA_PUT: return "DELTA_PUT";
+    case FT_MSG_DELTA_GET: return "DELTA_GET";
+    case FT_MSG_CHUNKS: return "CHUNKS";
+    case FT_MSG_DELTA_COPY: return "DELTA_COPY";
+    case FT_MSG_DELTA_CHUNK: return "DELTA_CHUNK";
     }
     return "unknown";
 }

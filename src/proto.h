@@ -40,12 +40,13 @@
 #define FT_FEATURE_MKDIR 0x40u     /* the MKDIR request is understood */
 #define FT_FEATURE_STREAMS 0x80u   /* striped transfers, JOIN and STRIPE */
 #define FT_FEATURE_USAGE 0x100u    /* the USAGE request is understood (ft df) */
+#define FT_FEATURE_DELTA 0x200u    /* TOUCH, DELTA_PUT, DELTA_GET (ft sync) */
 #define FT_FEATURE_CHANNELS                                                    \
     (FT_FEATURE_CHACHAPOLY | FT_FEATURE_AESGCM | FT_FEATURE_PLAINTEXT)
 /* What a session has when both sides do: WELCOME repeats those offered. */
 #define FT_FEATURE_SHARED                                                      \
     (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE | FT_FEATURE_MKDIR |               \
-     FT_FEATURE_STREAMS | FT_FEATURE_USAGE)
+     FT_FEATURE_STREAMS | FT_FEATURE_USAGE | FT_FEATURE_DELTA)
 
 
 /* Flags of PUT and GET. */
@@ -59,9 +60,12 @@
 /* PUT and GET: the data may travel striped over connections that JOIN;
  * STREAMS follows READY and says whether it does (stripe.h). */
 #define FT_XFER_STRIPED 0x20u
+/* PUT (with FT_FEATURE_DELTA): the server cuts the file into chunks as it
+ * arrives and records their list with it, for the delta syncs to come. */
+#define FT_XFER_CHUNKS 0x40u
 #define FT_XFER_KNOWN_FLAGS                                                    \
     (FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META | FT_XFER_RESUME |      \
-     FT_XFER_PIPELINE | FT_XFER_STRIPED)
+     FT_XFER_PIPELINE | FT_XFER_STRIPED | FT_XFER_CHUNKS)
 /* A striped transfer's ticket and join secret (JOIN, STREAMS). */
 #define FT_JOIN_TICKET_BYTES 16
 #define FT_JOIN_SECRET_BYTES 32
@@ -76,6 +80,11 @@
 #define FT_MODE_TYPE 0170000u
 #define FT_MODE_DIR 0040000u
 #define FT_MODE_FILE 0100000u
+
+/* CHUNKS: entries per frame at most (1 + 12 * 340 bytes: fits any side's
+ * small-message buffer). */
+#define FT_CHUNKS_PER_FRAME 340u
+#define FT_CHUNK_ENTRY_BYTES 12u
 
 /* USAGE_INFO's quota when there is none. */
 #define FT_QUOTA_NONE UINT64_MAX
@@ -115,6 +124,13 @@ enum ft_msg_type {
     /* With FT_FEATURE_USAGE: */
     FT_MSG_USAGE = 25,      /* how much the client holds, and may (ft df) */
     FT_MSG_USAGE_INFO = 26, /* the answer */
+    /* With FT_FEATURE_DELTA (ft sync; PROTOCOL.md 9.9): */
+    FT_MSG_TOUCH = 27,       /* same content? then take this mtime and mode */
+    FT_MSG_DELTA_PUT = 28,   /* upload as a delta against the stored version */
+    FT_MSG_DELTA_GET = 29,   /* download as a delta against the client's */
+    FT_MSG_CHUNKS = 30,      /* a signature: the receiver's chunk list */
+    FT_MSG_DELTA_COPY = 31,  /* new content: chunks the receiver has */
+    FT_MSG_DELTA_CHUNK = 32, /* new content: one chunk's bytes follow */
 };
 
 struct ft_bytes {
@@ -196,6 +212,29 @@ struct ft_msg {
             uint64_t bytes, pending_bytes, quota_bytes;
             uint64_t files, pending_files, quota_files;
         } usage_info;
+        /* If the stored file's content has this digest, it takes mtime
+         * and mode (DONE 1); otherwise nothing changes (DONE 0). */
+        struct {
+            int64_t mtime;
+            uint32_t mode;
+            uint8_t digest[FT_DIGEST_BYTES];
+            struct ft_bytes name;
+        } touch;
+        /* flags: FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META. */
+        struct {
+            uint32_t flags;
+            uint64_t size;
+            int64_t mtime;
+            uint32_t mode;
+            struct ft_bytes name;
+        } delta_put;
+        struct { uint32_t flags; struct ft_bytes name; } delta_get;
+        /* level: the chunker's (chunker.h), the same in every frame of one
+         * list; entries: FT_CHUNK_ENTRY_BYTES each (length u32, hash u64),
+         * none in the frame that ends the list. */
+        struct { uint8_t level; struct ft_bytes entries; } chunks;
+        struct { uint32_t first, count; } delta_copy;
+        struct { uint32_t length; } delta_chunk;
     } u;
 };
 

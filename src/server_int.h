@@ -148,6 +148,14 @@ void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req, struct out
 /* USAGE: the client's usage and quota (ft df). */
 void ft_server_ops_usage(struct session *s, const struct ft_msg *req, struct outcome *o);
 
+/* server_delta.c: DELTA_PUT and DELTA_GET (ft sync). */
+void ft_server_delta_put(struct session *s, const struct ft_msg *req, struct outcome *o);
+void ft_server_delta_get(struct session *s, const struct ft_msg *req, struct outcome *o);
+/* A refused DELTA_GET: reads the client's CHUNKS that follow it. */
+bool ft_server_delta_get_skip(struct session *s, const struct ft_msg *req);
+/* TOUCH: takes mtime and mode if the content is the one named. */
+void ft_server_ops_touch(struct session *s, const struct ft_msg *req, struct outcome *o);
+
 /* server_stripes.c: a striped transfer's main connection, and the
  * connections that join it. */
 /* Makes st joinable and sends STREAMS (or STREAMS of 0 when striping is

@@ -63,6 +63,9 @@ struct ft_upload {
      * size (false: the name was new, or held no regular file). */
     bool replaced;
     uint64_t replaced_size;
+    /* Its chunk list, recorded by the commit (ft_store_upload_set_chunks);
+     * NULL: none. */
+    struct ft_store_chunks_writer *chunks;
     /* Held in memory until commit (ft_store_upload_begin_held): not owned;
      * NULL for an upload written to its temporary as it arrives. */
     uint8_t *held;
@@ -254,6 +257,43 @@ enum ft_err ft_store_list_as(struct ft_store *st, const char *folder,
  * nothing. */
 enum ft_err ft_store_usage(struct ft_store *st, const char *folder,
                            uint64_t *bytes, uint64_t *files);
+
+/* The chunk list of a stored file (ft sync's delta, chunker.h): its
+ * level and its entries, FT_CHUNK_ENTRY_BYTES each as CHUNKS carries them
+ * (length, hash), in file order. It is kept beside the file under .ft and
+ * trusted only while the file is what it was when the list was taken
+ * (the digest's guard: size, modification time, inode), so a file
+ * changed behind ft's back is cut again. */
+struct ft_store_chunks {
+    int fd;          /* the entries, from offset on: pread them */
+    uint64_t offset;
+    uint64_t count;
+    unsigned level;
+};
+/* Opens the list recorded for an open stored file: FT_ERR_NOT_FOUND when
+ * there is none, or it no longer matches the file. */
+enum ft_err ft_store_chunks_open(struct ft_store *st,
+                                 const struct ft_store_file *f,
+                                 struct ft_store_chunks *out);
+void ft_store_chunks_close(struct ft_store_chunks *c);
+
+/* A chunk list being written, entry by entry, as a file is cut. */
+struct ft_store_chunks_writer;
+enum ft_err ft_store_chunks_begin(struct ft_store *st, unsigned level,
+                                  struct ft_store_chunks_writer **out);
+enum ft_err ft_store_chunks_add(struct ft_store_chunks_writer *w, uint32_t len,
+                                uint64_t hash);
+/* Frees a list not wanted after all; NULL is accepted. */
+void ft_store_chunks_abort(struct ft_store_chunks_writer *w);
+/* The commit of up records w with the file it publishes; the upload owns
+ * w from here on (an abort frees it). */
+void ft_store_upload_set_chunks(struct ft_upload *up,
+                                struct ft_store_chunks_writer *w);
+/* Records w for an open stored file that was cut by reading it, unless
+ * the file changed since it was opened; frees w either way. */
+void ft_store_file_remember_chunks(struct ft_store *st,
+                                   const struct ft_store_file *f,
+                                   struct ft_store_chunks_writer *w);
 
 /* The size of the upload kept under key (ft_store_upload_begin_kept), if
  * one is there and younger than ttl_s seconds; FT_ERR_NOT_FOUND if not. */

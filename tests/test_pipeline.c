@@ -283,7 +283,7 @@ static void test_names_pipelined(void **state)
         snprintf(names[i], sizeof(names[i]), "f%d", i);
         if (i != 5)
             make_file(f->server.root, names[i], 100 + (uint64_t)i);
-        reqs[i] = (struct ft_name_request){ FT_NAME_STAT, names[i], NULL };
+        reqs[i] = (struct ft_name_request){ .op = FT_NAME_STAT, .name = names[i] };
     }
     relay_start(&r, f->server.port, 8);
     relay_run(&r);
@@ -311,8 +311,10 @@ static void test_names_without_pipeline(void **state)
     struct ft_client_config cfg = { .timeout_ms = CLIENT_TIMEOUT_S * 1000,
                                     .plaintext = true };
     struct ft_name_request reqs[4] = {
-        { FT_NAME_MKDIR, "d", NULL }, { FT_NAME_MOVE, "a", "d/a" },
-        { FT_NAME_REMOVE, "nothing", NULL }, { FT_NAME_STAT_QUICK, "d/a", NULL },
+        { .op = FT_NAME_MKDIR, .name = "d" },
+        { .op = FT_NAME_MOVE, .name = "a", .to = "d/a" },
+        { .op = FT_NAME_REMOVE, .name = "nothing" },
+        { .op = FT_NAME_STAT_QUICK, .name = "d/a" },
     };
     struct seen s = { .n = 0 };
     struct relay r;

@@ -158,6 +158,35 @@ static struct ft_msg sample(enum ft_msg_type type)
         m.u.usage_info.pending_files = 0x3132333435363738ull;
         m.u.usage_info.quota_files = 0x4142434445464748ull;
         break;
+    case FT_MSG_TOUCH:
+        m.u.touch.mtime = -1234567890123ll;
+        m.u.touch.mode = 0x01020755u;
+        for (size_t i = 0; i < FT_DIGEST_BYTES; i++)
+            m.u.touch.digest[i] = (uint8_t)(0xB0 + i);
+        m.u.touch.name = bytes_of(name_bytes, NAME_LEN);
+        break;
+    case FT_MSG_DELTA_PUT:
+        m.u.delta_put.flags = FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META;
+        m.u.delta_put.size = 0x0102030405060708ull;
+        m.u.delta_put.mtime = -1234567890123ll;
+        m.u.delta_put.mode = 0x01020755u;
+        m.u.delta_put.name = bytes_of(name_bytes, NAME_LEN);
+        break;
+    case FT_MSG_DELTA_GET:
+        m.u.delta_get.flags = 0x80000001u;
+        m.u.delta_get.name = bytes_of(name_bytes, NAME_LEN);
+        break;
+    case FT_MSG_CHUNKS:
+        m.u.chunks.level = 0xA5;
+        m.u.chunks.entries = bytes_of("0123456789abcdef01234567", 24);
+        break;
+    case FT_MSG_DELTA_COPY:
+        m.u.delta_copy.first = 0x01020304u;
+        m.u.delta_copy.count = 0xA1B2C3D4u;
+        break;
+    case FT_MSG_DELTA_CHUNK:
+        m.u.delta_chunk.length = 0xA1B2C3D4u;
+        break;
     case FT_MSG_DATA:
     case FT_MSG_DATA_Z:
         break;
@@ -279,6 +308,35 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
         assert_memory_equal(&a->u.usage_info, &b->u.usage_info,
                             sizeof(a->u.usage_info));
         break;
+    case FT_MSG_TOUCH:
+        assert_true(a->u.touch.mtime == b->u.touch.mtime);
+        assert_int_equal(a->u.touch.mode, b->u.touch.mode);
+        assert_memory_equal(a->u.touch.digest, b->u.touch.digest,
+                            FT_DIGEST_BYTES);
+        assert_bytes_equal(a->u.touch.name, b->u.touch.name);
+        break;
+    case FT_MSG_DELTA_PUT:
+        assert_int_equal(a->u.delta_put.flags, b->u.delta_put.flags);
+        assert_true(a->u.delta_put.size == b->u.delta_put.size);
+        assert_true(a->u.delta_put.mtime == b->u.delta_put.mtime);
+        assert_int_equal(a->u.delta_put.mode, b->u.delta_put.mode);
+        assert_bytes_equal(a->u.delta_put.name, b->u.delta_put.name);
+        break;
+    case FT_MSG_DELTA_GET:
+        assert_int_equal(a->u.delta_get.flags, b->u.delta_get.flags);
+        assert_bytes_equal(a->u.delta_get.name, b->u.delta_get.name);
+        break;
+    case FT_MSG_CHUNKS:
+        assert_int_equal(a->u.chunks.level, b->u.chunks.level);
+        assert_bytes_equal(a->u.chunks.entries, b->u.chunks.entries);
+        break;
+    case FT_MSG_DELTA_COPY:
+        assert_int_equal(a->u.delta_copy.first, b->u.delta_copy.first);
+        assert_int_equal(a->u.delta_copy.count, b->u.delta_copy.count);
+        break;
+    case FT_MSG_DELTA_CHUNK:
+        assert_int_equal(a->u.delta_chunk.length, b->u.delta_chunk.length);
+        break;
     case FT_MSG_DATA:
         assert_bytes_equal(a->u.data.bytes, b->u.data.bytes);
         break;
@@ -296,7 +354,9 @@ static const enum ft_msg_type encodable[] = {
     FT_MSG_END,   FT_MSG_DONE,    FT_MSG_ENTRY,  FT_MSG_NOISE,
     FT_MSG_STAT,  FT_MSG_STAT_INFO, FT_MSG_MOVE, FT_MSG_KEEPALIVE,
     FT_MSG_SUMS,  FT_MSG_RESUME_AT, FT_MSG_MKDIR, FT_MSG_STREAMS, FT_MSG_JOIN,
-    FT_MSG_STRIPE, FT_MSG_USAGE, FT_MSG_USAGE_INFO,
+    FT_MSG_STRIPE, FT_MSG_USAGE, FT_MSG_USAGE_INFO, FT_MSG_TOUCH,
+    FT_MSG_DELTA_PUT, FT_MSG_DELTA_GET, FT_MSG_CHUNKS, FT_MSG_DELTA_COPY,
+    FT_MSG_DELTA_CHUNK,
 };
 #define N_ENCODABLE (sizeof(encodable) / sizeof(encodable[0]))
 
@@ -569,6 +629,12 @@ static void test_truncated_every_prefix(void **state)
                 continue;
             /* SUMS with fewer whole digests is a shorter list, not a cut. */
             if (m.type == FT_MSG_SUMS && n >= 20 && (n - 20) % FT_DIGEST_BYTES == 0) {
+                assert_int_equal(err, FT_OK);
+                continue;
+            }
+            /* CHUNKS with fewer whole entries is a shorter list. */
+            if (m.type == FT_MSG_CHUNKS && n >= 1 &&
+                (n - 1) % FT_CHUNK_ENTRY_BYTES == 0) {
                 assert_int_equal(err, FT_OK);
                 continue;
             }
@@ -892,7 +958,8 @@ static void test_msg_name(void **state)
     assert_string_equal(ft_msg_name(FT_MSG_STRIPE), "STRIPE");
     assert_string_equal(ft_msg_name(FT_MSG_USAGE), "USAGE");
     assert_string_equal(ft_msg_name(FT_MSG_USAGE_INFO), "USAGE_INFO");
-    assert_string_equal(ft_msg_name(27), "unknown");
+    assert_string_equal(ft_msg_name(FT_MSG_DELTA_CHUNK), "DELTA_CHUNK");
+    assert_string_equal(ft_msg_name(33), "unknown");
     assert_string_equal(ft_msg_name(0xFFFFFFFFu), "unknown");
 }
 

@@ -58,6 +58,11 @@ struct ft_transfer {
     uint64_t resumed_from;
     bool restarted;
     unsigned streams; /* connections that carried it (--streams) */
+    /* A delta transfer (ft_client_put_delta, ft_client_get_delta_file):
+     * the bytes of the new version the receiver took from its old one;
+     * the rest (bytes - matched) travelled. */
+    bool delta;
+    uint64_t matched;
 };
 
 /* Options of one put or get. */
@@ -205,6 +210,38 @@ enum ft_err ft_client_get_file_wait(struct ft_client *c, const char *remote,
 enum ft_err ft_client_get_drop(struct ft_client *c,
                                const struct ft_transfer_options *opt);
 
+/* Delta transfers (ft sync): only the parts of a file that differ from
+ * the version the other side holds travel. Both sides cut files into
+ * content-defined chunks; the receiver sends its old version's chunk
+ * list, the sender sends the chunks the receiver lacks and tells where
+ * the others are; the receiver builds the new version in a temporary from
+ * both, checks the whole file's BLAKE2b-256 and publishes it atomically.
+ * An old version that turns out damaged (the digest does not match) is
+ * not trusted: the file is then sent whole, in the same call. A server
+ * without them: FT_ERR_VERSION, and the connection stays usable. */
+bool ft_client_can_delta(const struct ft_client *c);
+
+/* Uploads in_fd, a regular file of size bytes, to remote as a delta
+ * against the server's version (none: the whole file travels), with the
+ * file's modification time and executable bits. */
+enum ft_err ft_client_put_delta(struct ft_client *c, int in_fd, int64_t size,
+                                const char *remote,
+                                const struct ft_transfer_options *opt,
+                                struct ft_transfer *out);
+
+/* Downloads remote to local_path as a delta against the file now at
+ * local_path (none: the whole file travels), as ft_client_get_file does:
+ * local_path is replaced only by the new version, verified. */
+enum ft_err ft_client_get_delta_file(struct ft_client *c, const char *remote,
+                                     const char *local_path,
+                                     const struct ft_transfer_options *opt,
+                                     struct ft_transfer *out);
+
+/* The bytes this connection has sent and received, frames and their
+ * encryption included: what crossed the wire, for a summary. */
+void ft_client_wire_bytes(const struct ft_client *c, uint64_t *sent,
+                          uint64_t *received);
+
 struct ft_entry {
     const char *name; /* relative to the folder listed; may hold folders */
     uint64_t size;
@@ -303,16 +340,26 @@ enum ft_name_op {
     FT_NAME_MOVE,          /* name to to, as ft_client_move */
     FT_NAME_MKDIR,         /* as ft_client_mkdir, without parents */
     FT_NAME_MKDIR_PARENTS, /* ... with parents */
+    /* If the file's content has digest, it takes mtime and mode (same
+     * says whether it had); nothing changes otherwise. Needs
+     * ft_client_can_delta (FT_ERR_VERSION otherwise, nothing sent). */
+    FT_NAME_TOUCH,
 };
 struct ft_name_request {
     enum ft_name_op op;
     const char *name;
     const char *to; /* FT_NAME_MOVE's new name; otherwise unused */
+    /* FT_NAME_TOUCH's: the content's BLAKE2b-256, and what to set. */
+    const uint8_t *digest;
+    int64_t mtime;
+    uint32_t mode;
 };
-/* What a request's answer told: st for a stat, made for a mkdir. */
+/* What a request's answer told: st for a stat, made for a mkdir, same for
+ * a touch. */
 struct ft_name_answer {
     struct ft_stat st;
     bool made;
+    bool same;
 };
 /* Called once for each request, in order, with its outcome: FT_OK and
  * what the answer told, or the failure that ft_client_error tells during

@@ -79,7 +79,7 @@ _ft()
     local serve_opts="-r --root -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
         --read-only --key-file --token-file --allow-plaintext --partial-ttl
-        --max-rate --clients --anonymous --config -h --help"
+        --max-rate --clients --anonymous --config --user --no-sandbox -h --help"
     # Options that take a value in the next word (or after '='); -r is
     # serve's --root, elsewhere --recursive.
     local client_values="-H --host -p --port --token-file -i --identity --server-key
@@ -87,7 +87,7 @@ _ft()
     local serve_values="-r --root -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
         --key-file --token-file --partial-ttl --max-rate --clients --anonymous
-        --config"
+        --config --user"
 
     local cword=$COMP_CWORD
     local cur=${COMP_WORDS[cword]:-}

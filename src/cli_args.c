@@ -63,6 +63,7 @@ enum {
     OPT_HANDSHAKE_TIMEOUT, OPT_MAX_FRAME_SIZE, OPT_READ_ONLY, OPT_KEY_FILE,
     OPT_ALLOW_PLAINTEXT, OPT_MAX_RATE, OPT_PARTIAL_TTL, OPT_PORT,
     OPT_MAX_STREAMS, OPT_CLIENTS, OPT_ANONYMOUS, OPT_CONFIG,
+    OPT_USER, OPT_NO_SANDBOX,
 };
 
 static const struct cli_option *option_by_val(const struct cli_option *table,
@@ -515,6 +516,9 @@ static const struct cli_option serve_options[] = {
       "rights such as list,read (list, read, write, delete; or none)" },
     { { "config", required_argument, NULL, OPT_CONFIG }, set_text, SERVE(config_file),
       NULL },
+    { { "user", required_argument, NULL, OPT_USER }, set_text, SERVE(user), NULL },
+    { { "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX }, set_flag,
+      SERVE(no_sandbox), NULL },
     { { "help", no_argument, NULL, 'h' }, print_help, 0, NULL },
 };
 

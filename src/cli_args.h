@@ -59,6 +59,8 @@ struct cli_serve_args {
     struct ft_server_config cfg;
     const char *token_file;
     const char *config_file; /* --config */
+    const char *user;        /* --user: run as this user (started as root) */
+    bool no_sandbox;         /* --no-sandbox: no Landlock */
     char *config_text; /* owned: cfg's names may point into it; free() it */
 };
 

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cli_args.h"
 #include "cli_report.h"
+#include "privdrop.h"
 
 static const char serve_help[] =
     "usage: ft serve [OPTIONS]\n"
@@ -45,6 +46,11 @@ static const char serve_help[] =
     "                          commas, e.g. list,read (default: refused)\n"
     "      --config FILE       options from FILE, one 'option value' a line\n"
     "                          (long names without --); the command line wins\n"
+    "      --user NAME         started as root: open the store as NAME, bind the\n"
+    "                          port, then run as NAME for good\n"
+    "      --no-sandbox        do not confine the server (by default it gives up\n"
+    "                          all files but its root's and its clients file's,\n"
+    "                          and every TCP port but its own: Landlock)\n"
     "  -h, --help              this help\n";
 
 static const char keygen_help[] =
@@ -137,6 +143,71 @@ static int run_until_stopped(struct ft_server *srv, const struct cli_serve_args 
     return rc == FT_OK ? CLI_EXIT_OK : CLI_EXIT_LOCAL_IO;
 }
 
+/* Opens the server, acting as --user's user if there is one (what it
+ * makes is the user's; what the user may not open stops it now), binds
+ * its port as root (one below 1024 needs it), then becomes the user for
+ * good, before a byte is read from the network. Returns 0 to go on, or
+ * the exit code, having told what failed. */
+static int open_and_bind(const struct cli_serve_args *a, struct ft_server **srv)
+{
+    const char *root = a->cfg.root != NULL ? a->cfg.root : FT_DEFAULT_ROOT;
+    struct ft_user user;
+    char err[1024];
+    enum ft_err rc = FT_OK;
+
+    *srv = NULL;
+    if (a->user != NULL) {
+        rc = ft_privdrop_lookup(a->user, &user, err, sizeof(err));
+        if (rc == FT_OK)
+            rc = ft_privdrop_act_as(&user, err, sizeof(err));
+        if (rc == FT_OK)
+            rc = ft_privdrop_check_store(&user, root, a->cfg.read_only, err,
+                                         sizeof(err));
+        if (rc != FT_OK)
+            goto out;
+    }
+    rc = ft_server_open(srv, &a->cfg, err, sizeof(err));
+    if (rc == FT_OK && a->user != NULL)
+        rc = ft_privdrop_act_as_root(&user, err, sizeof(err));
+    if (rc == FT_OK)
+        rc = ft_server_listen(*srv, err, sizeof(err));
+    if (rc == FT_OK && a->user != NULL) {
+        rc = ft_privdrop_become(&user, err, sizeof(err));
+        if (rc == FT_OK)
+            fprintf(stderr, "user: %s (uid %u, gid %u) from now on\n", user.name,
+                    (unsigned)user.uid, (unsigned)user.gid);
+    }
+out:
+    if (rc == FT_OK)
+        return 0;
+    fprintf(stderr, "ft: serve: %s\n", err);
+    ft_server_free(*srv);
+    *srv = NULL;
+    return cli_exit_code(rc);
+}
+
+/* Gives up what the server no longer needs, unless told not to; a kernel
+ * without Landlock gets a warning, and the server runs. Returns 0 to go
+ * on, or the exit code. */
+static int confine(const struct cli_serve_args *a, struct ft_server *srv)
+{
+    char report[1024] = "out of memory";
+    bool confined;
+    enum ft_err rc;
+
+    if (a->no_sandbox) {
+        fprintf(stderr, "sandbox: off (--no-sandbox)\n");
+        return 0;
+    }
+    rc = ft_server_confine(srv, &confined, report, sizeof(report));
+    if (rc != FT_OK) {
+        fprintf(stderr, "ft: serve: sandbox: %s\n", report);
+        return cli_exit_code(rc);
+    }
+    fprintf(stderr, "%ssandbox: %s\n", confined ? "" : "warning: ", report);
+    return 0;
+}
+
 int cli_serve(int argc, char **argv)
 {
     struct cli_serve_args a = {
@@ -165,11 +236,12 @@ int cli_serve(int argc, char **argv)
         }
         a.cfg.token = token;
     }
-    rc = ft_server_start(&srv, &a.cfg, err, sizeof(err));
+    code = open_and_bind(&a, &srv);
     ft_keys_wipe(token, sizeof(token));
-    if (rc != FT_OK) {
-        fprintf(stderr, "ft: serve: %s\n", err);
-        code = cli_exit_code(rc);
+    if (code == 0)
+        code = confine(&a, srv);
+    if (code != 0) {
+        ft_server_free(srv);
         goto out;
     }
     code = run_until_stopped(srv, &a);

@@ -232,6 +232,11 @@ int ft_store_meta_fd(const struct ft_store *st)
     return st->meta_fd;
 }
 
+int ft_store_root_fd(const struct ft_store *st)
+{
+    return st->root_fd;
+}
+
 void ft_store_close(struct ft_store *st)
 {
     if (st == NULL)

@@ -87,6 +87,10 @@ void ft_store_close(struct ft_store *st);
  * let it make none. */
 int ft_store_meta_fd(const struct ft_store *st);
 
+/* The root, open: the folder a sandbox lets the server use (its files are
+ * reached through the calls below, never through this). */
+int ft_store_root_fd(const struct ft_store *st);
+
 /* Names may hold folders ("a/b/c.txt"): uploads create the folders they
  * need; every folder is entered without following links. */
 

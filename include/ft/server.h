@@ -68,6 +68,22 @@ enum ft_err ft_server_start(struct ft_server **out,
                             const struct ft_server_config *cfg, char *errbuf,
                             size_t errlen);
 
+/* Gives up, for good, what a listening server no longer needs (Landlock,
+ * the kernel's unprivileged sandbox, at the highest ABI it offers): the
+ * whole file system but read and write beneath the root (only read for a
+ * read_only server) and read beneath the clients file's folder; with ABI 4
+ * or later, TCP bind but on the server's port, and TCP connect; with ABI 6,
+ * signals and abstract unix sockets beyond this process. It also sets
+ * no_new_privs. Call it after ft_server_listen, before ft_server_run, while
+ * the process has one thread: it confines the calling thread and what it
+ * starts later, the whole process so (FT_ERR_USAGE when other threads run,
+ * or before ft_server_listen). *confined tells whether it did: a kernel
+ * without Landlock leaves the process as it was, FT_OK. report receives
+ * what it got, or why not, in one line. Not for a process that does more
+ * than serve: a test embedding a server confines itself with it. */
+enum ft_err ft_server_confine(struct ft_server *s, bool *confined,
+                              char *report, size_t len);
+
 /* The port the server listens on, useful after asking for port 0; 0
  * before ft_server_listen. */
 uint16_t ft_server_port(const struct ft_server *s);

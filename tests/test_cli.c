@@ -1,4 +1,5 @@
-/* test_cli.c - the ft command as a user runs it: a real `ft serve` process,
+/* test_cli.c - the ft command as a user runs it: a real `ft serve` process
+ * (confined by Landlock, as it is by default: test_confine shows it is),
  * put and get through files, standard input and output, and the exit code
  * and message of each class of failure. */
 #define _GNU_SOURCE
@@ -400,15 +401,15 @@ static void test_interrupt_tells_continue(void **state)
 {
     struct tu_fixture *s = *state;
     struct big_get g;
-    const char *resume[] = { "get", "--continue", "-p", s->server.portstr, "big.bin",
+    const char *resume[] = { "get", "--continue", "-p", s->served.portstr, "big.bin",
                              NULL, NULL };
     char err[4096];
     int status = 0;
     pid_t pid;
 
-    big_get_open(&g, s, s->server.root);
+    big_get_open(&g, s, s->root);
     resume[5] = g.local;
-    pid = slow_get(&g, s->server.portstr, "30");
+    pid = slow_get(&g, s->served.portstr, "30");
     assert_int_equal(kill(pid, SIGINT), 0);
     assert_true(tu_wait_pid(pid, WAIT_MS, &status));
     /* It ends as Ctrl-C ends a program, after its line. */
@@ -759,7 +760,7 @@ int main(void)
         TU_TEST_SERVED(test_sigterm_stops_cleanly),
         TU_TEST_SERVED(test_sighup_does_not_stop),
         TU_TEST_SERVED(test_plaintext_refused_is_told),
-        TU_TEST_SERVER(test_interrupt_tells_continue),
+        TU_TEST_SERVED(test_interrupt_tells_continue),
         TU_TEST_SERVED(test_timeout_tells_continue),
         TU_TEST_SERVED(test_server_killed_mid_get_tells_continue),
         TU_TEST_SERVED(test_server_killed_mid_put_tells_continue),

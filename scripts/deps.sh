@@ -19,6 +19,8 @@ ft_missing_packages() {
         command -v clang >/dev/null 2>&1 || pkgs+=(clang)
         command -v valgrind >/dev/null 2>&1 || pkgs+=(valgrind)
         command -v groff >/dev/null 2>&1 || pkgs+=(groff-base)
+        # tests/check_unit.sh rates contrib/ft.service with systemd-analyze.
+        command -v systemd-analyze >/dev/null 2>&1 || pkgs+=(systemd)
         [ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] ||
             [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a 2>/dev/null)" ] ||
             pkgs+=(libclang-rt-dev)

@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <libgen.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,16 +54,24 @@ static enum ft_err failed(const struct ft_user *u, const char *what,
     return FT_ERR_IO;
 }
 
-enum ft_err ft_privdrop_act_as(const struct ft_user *u, char *errbuf,
-                               size_t errlen)
+/* Takes u's groups, then its group and user ids: the effective ones only
+ * (root can come back), or for good, real and saved too. */
+static enum ft_err take_ids(const struct ft_user *u, bool for_good,
+                            char *errbuf, size_t errlen)
 {
     if (initgroups(u->name, u->gid) != 0)
         return failed(u, "initgroups", errbuf, errlen);
-    if (setegid(u->gid) != 0)
-        return failed(u, "setegid", errbuf, errlen);
-    if (seteuid(u->uid) != 0)
-        return failed(u, "seteuid", errbuf, errlen);
+    if ((for_good ? setgid(u->gid) : setegid(u->gid)) != 0)
+        return failed(u, for_good ? "setgid" : "setegid", errbuf, errlen);
+    if ((for_good ? setuid(u->uid) : seteuid(u->uid)) != 0)
+        return failed(u, for_good ? "setuid" : "seteuid", errbuf, errlen);
     return FT_OK;
+}
+
+enum ft_err ft_privdrop_act_as(const struct ft_user *u, char *errbuf,
+                               size_t errlen)
+{
+    return take_ids(u, false, errbuf, errlen);
 }
 
 enum ft_err ft_privdrop_act_as_root(const struct ft_user *u, char *errbuf,
@@ -104,15 +113,13 @@ enum ft_err ft_privdrop_become(const struct ft_user *u, char *errbuf,
 {
     uid_t r, e, s;
     gid_t rg, eg, sg;
+    enum ft_err err;
 
     if (seteuid(0) != 0)
         return failed(u, "seteuid(0)", errbuf, errlen);
-    if (initgroups(u->name, u->gid) != 0)
-        return failed(u, "initgroups", errbuf, errlen);
-    if (setgid(u->gid) != 0)
-        return failed(u, "setgid", errbuf, errlen);
-    if (setuid(u->uid) != 0)
-        return failed(u, "setuid", errbuf, errlen);
+    err = take_ids(u, true, errbuf, errlen);
+    if (err != FT_OK)
+        return err;
     /* Root as the real, effective or saved id, or its group, would let a
      * bug take everything back. */
     if (setuid(0) == 0 || seteuid(0) == 0 || (u->gid != 0 && setgid(0) == 0) ||

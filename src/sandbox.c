@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,8 +67,22 @@ struct net_port_attr {
      LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_REFER |                  \
      LANDLOCK_ACCESS_FS_TRUNCATE)
 
-/* Beneath a path it may only read: files, not even the folders' lists. */
-#define RO_ACCESS LANDLOCK_ACCESS_FS_READ_FILE
+/* Beneath a path it may only read: files, and folders' lists. */
+#define RO_ACCESS (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+
+/* LeakSanitizer, when the process exits, lists its threads and reads its
+ * memory map: a build with it keeps those readable (they tell the process
+ * only of itself). No other build reads them. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_READS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZER_READS 1
+#endif
+#endif
+#ifdef SANITIZER_READS
+static const char *const sanitizer_reads[] = { "/proc/self/task", "/proc/self/maps" };
+#endif
 
 int ft_sandbox_abi(void)
 {
@@ -117,11 +132,31 @@ static int add_path_rule(int ruleset, int fd, uint64_t access)
                         LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
 }
 
+/* Lets path be read, beneath it if a folder (a file takes no folder
+ * right); errbuf says what failed. */
+static enum ft_err add_read_rule(int ruleset, const char *path, char *errbuf,
+                                 size_t errlen)
+{
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    struct stat sb;
+    int rc = fd < 0 || fstat(fd, &sb) != 0
+                 ? -1
+                 : add_path_rule(ruleset, fd, S_ISDIR(sb.st_mode)
+                                                  ? RO_ACCESS
+                                                  : LANDLOCK_ACCESS_FS_READ_FILE);
+
+    if (rc != 0)
+        snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc != 0 ? FT_ERR_IO : FT_OK;
+}
+
 /* Adds the rules of r to ruleset; errbuf says what failed. */
 static enum ft_err add_rules(int ruleset, int abi, const struct ft_sandbox_rules *r,
                              char *errbuf, size_t errlen)
 {
-    uint64_t root = r->root_read_only ? RO_ACCESS | LANDLOCK_ACCESS_FS_READ_DIR
+    uint64_t root = r->root_read_only ? RO_ACCESS
                                       : RW_ACCESS;
 
     if (add_path_rule(ruleset, r->root_fd, root & fs_handled(abi)) != 0) {
@@ -129,16 +164,15 @@ static enum ft_err add_rules(int ruleset, int abi, const struct ft_sandbox_rules
         return FT_ERR_IO;
     }
     for (size_t i = 0; i < r->n_ro; i++) {
-        int fd = open(r->ro_paths[i], O_PATH | O_CLOEXEC);
-        int rc = fd < 0 ? -1 : add_path_rule(ruleset, fd, RO_ACCESS);
-
-        if (fd >= 0)
-            close(fd);
-        if (rc != 0) {
-            snprintf(errbuf, errlen, "%s: %s", r->ro_paths[i], strerror(errno));
+        if (add_read_rule(ruleset, r->ro_paths[i], errbuf, errlen) != FT_OK)
             return FT_ERR_IO;
-        }
     }
+#ifdef SANITIZER_READS
+    for (size_t i = 0; i < sizeof(sanitizer_reads) / sizeof(*sanitizer_reads); i++) {
+        if (add_read_rule(ruleset, sanitizer_reads[i], errbuf, errlen) != FT_OK)
+            return FT_ERR_IO;
+    }
+#endif
     for (size_t i = 0; abi >= 4 && i < r->n_ports; i++) {
         struct net_port_attr np = { .allowed_access = LANDLOCK_ACCESS_NET_BIND_TCP,
                                     .port = r->bind_ports[i] };

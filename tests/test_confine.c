@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -483,6 +484,42 @@ static void test_user_refused_a_store_it_cannot_write(void **state)
         fail_msg("no advice in: %s", err);
 }
 
+/* --user from a server that is not root is refused, saying why. */
+static void test_user_refused_without_root(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct passwd *pw = getpwnam("nobody");
+    char err[4096] = "";
+    int p[2], status;
+    ssize_t n;
+    pid_t pid;
+
+    if (geteuid() != 0 || pw == NULL) {
+        fprintf(stderr, "test_confine: needs root to start as nobody: skipped\n");
+        skip();
+    }
+    assert_int_equal(pipe(p), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (dup2(p[1], STDERR_FILENO) < 0 || setgroups(0, NULL) != 0 ||
+            setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+            _exit(99);
+        execl(FT_BINARY, "ft", "serve", "--root", f->root, "--port", "0",
+              "--user", "nobody", (char *)NULL);
+        _exit(98);
+    }
+    close(p[1]);
+    n = read(p[0], err, sizeof(err) - 1);
+    err[n > 0 ? n : 0] = '\0';
+    close(p[0]);
+    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 2);
+    if (strstr(err, "--user needs a server started as root") == NULL)
+        fail_msg("not told why: %s", err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +530,7 @@ int main(void)
         TU_TEST_FIXTURE(test_ft_serve_confines_itself),
         TU_TEST_FIXTURE(test_user_drops_root_after_binding),
         TU_TEST_FIXTURE(test_user_refused_a_store_it_cannot_write),
+        TU_TEST_FIXTURE(test_user_refused_without_root),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

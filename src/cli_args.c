@@ -62,7 +62,8 @@ enum {
     OPT_JSON, OPT_MAX_CLIENTS, OPT_MAX_FILE_SIZE, OPT_IDLE_TIMEOUT,
     OPT_HANDSHAKE_TIMEOUT, OPT_MAX_FRAME_SIZE, OPT_READ_ONLY, OPT_KEY_FILE,
     OPT_ALLOW_PLAINTEXT, OPT_MAX_RATE, OPT_PARTIAL_TTL, OPT_PORT,
-    OPT_MAX_STREAMS, OPT_CLIENTS, OPT_ANONYMOUS, OPT_CONFIG,
+    OPT_MAX_STREAMS, OPT_CLIENTS, OPT_ANONYMOUS, OPT_CONFIG, OPT_ON_UPLOAD,
+    OPT_ON_DELETE, OPT_METRICS, OPT_LOG_FORMAT, OPT_SCRUB,
 };
 
 static const struct cli_option *option_by_val(const struct cli_option *table,
@@ -467,6 +468,15 @@ static int serve_anonymous(void *args, const struct cli_option *o, const char *a
                : BAD_VALUE;
 }
 
+static int serve_log_format(void *args, const struct cli_option *o, const char *arg)
+{
+    (void)o;
+    if (strcmp(arg, "text") != 0 && strcmp(arg, "json") != 0)
+        return BAD_VALUE;
+    ((struct cli_serve_args *)args)->cfg.log_json = strcmp(arg, "json") == 0;
+    return 0;
+}
+
 /* serve and keygen: the help text is the args' first field. */
 static int print_help(void *args, const struct cli_option *o, const char *arg)
 {
@@ -515,6 +525,17 @@ static const struct cli_option serve_options[] = {
       "rights such as list,read (list, read, write, delete; or none)" },
     { { "config", required_argument, NULL, OPT_CONFIG }, set_text, SERVE(config_file),
       NULL },
+    { { "on-upload", required_argument, NULL, OPT_ON_UPLOAD }, set_text,
+      SERVE(cfg.on_upload), NULL },
+    { { "on-delete", required_argument, NULL, OPT_ON_DELETE }, set_text,
+      SERVE(cfg.on_delete), NULL },
+    { { "metrics", required_argument, NULL, OPT_METRICS }, set_text,
+      SERVE(cfg.metrics), NULL },
+    { { "log-format", required_argument, NULL, OPT_LOG_FORMAT }, serve_log_format, 0,
+      "text or json" },
+    /* The scrub is a run of its own, never a server's setting. */
+    { { "scrub", no_argument, NULL, OPT_SCRUB }, set_flag, SERVE(scrub), NULL },
+    { { "json", no_argument, NULL, OPT_JSON }, set_flag, SERVE(json), NULL },
     { { "help", no_argument, NULL, 'h' }, print_help, 0, NULL },
 };
 
@@ -540,7 +561,8 @@ static int config_line(struct cli_serve_args *a, const char *file, unsigned n,
         if (strcmp(serve_options[i].getopt.name, line) == 0)
             o = &serve_options[i];
     }
-    if (o == NULL || o->apply == print_help || o->getopt.val == OPT_CONFIG)
+    if (o == NULL || o->apply == print_help || o->getopt.val == OPT_CONFIG ||
+        o->getopt.val == OPT_SCRUB || o->getopt.val == OPT_JSON)
         return cli_report_usage(NULL, "serve", "%s:%u: %s '%s'", file, n,
                                 o == NULL ? "unknown option" : "not an option for a file:",
                                 line);

@@ -60,6 +60,8 @@ struct cli_serve_args {
     const char *token_file;
     const char *config_file; /* --config */
     char *config_text; /* owned: cfg's names may point into it; free() it */
+    bool scrub;        /* --scrub: check the store's digests, serve nothing */
+    bool json;         /* --scrub --json */
 };
 
 /* Parses serve's options into a->cfg (whose defaults the caller set):

@@ -15,8 +15,10 @@
 
 static const char serve_help[] =
     "usage: ft serve [OPTIONS]\n"
+    "       ft serve --scrub [--json] [ROOT]\n"
     "Serves a directory to ft clients until SIGINT or SIGTERM; SIGHUP rereads\n"
-    "the clients file.\n"
+    "the clients file. With --scrub, serves nothing: reads every stored file\n"
+    "that has a recorded digest and reports those that no longer match it.\n"
     "  -r, --root DIR          directory to serve (default ./ft-store, created)\n"
     "  -H, --host ADDR         address to listen on (default 127.0.0.1; '::' for all)\n"
     "  -p, --port N            port (default 65432; 0 picks a free one)\n"
@@ -43,6 +45,16 @@ static const char serve_help[] =
     "                          name (without --clients: of everyone), on the\n"
     "                          whole store: list, read, write, delete joined by\n"
     "                          commas, e.g. list,read (default: refused)\n"
+    "      --on-upload PROG    run PROG after each published upload, the name\n"
+    "                          its argument; FT_NAME, FT_SIZE, FT_DIGEST,\n"
+    "                          FT_CLIENT, FT_EVENT in its environment\n"
+    "      --on-delete PROG    the same after each delete\n"
+    "      --metrics ADDR:PORT serve Prometheus metrics (GET /metrics) there;\n"
+    "                          no authentication: keep it on localhost\n"
+    "      --log-format F      text (default) or json: one object a line\n"
+    "      --scrub             check the store's recorded digests (see above);\n"
+    "                          exit 6 when a file does not match\n"
+    "      --json              with --scrub: one JSON object per finding\n"
     "      --config FILE       options from FILE, one 'option value' a line\n"
     "                          (long names without --); the command line wins\n"
     "  -h, --help              this help\n";
@@ -151,6 +163,14 @@ int cli_serve(int argc, char **argv)
 
     if (code != 0)
         goto out;
+    if (a.scrub && argc - optind <= 1) {
+        code = cli_scrub(&a, argc > optind ? argv[optind] : NULL);
+        goto out;
+    }
+    if (a.json && !a.scrub) {
+        code = cli_report_usage(NULL, "serve", "%s", "--json goes with --scrub");
+        goto out;
+    }
     if (argc != optind) {
         code = cli_report_usage(NULL, "serve", "takes no arguments, not '%s'",
                                 argv[optind]);

@@ -1,9 +1,11 @@
 /* cli_serve.c - ft serve and ft keygen. */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ft/ft.h"
@@ -91,33 +93,58 @@ static void log_to_stderr(void *ctx, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
+/* A line for the operator on standard error: as the log's lines are,
+ * text or (--log-format json) a JSON object. */
+static void __attribute__((format(printf, 2, 3)))
+say(const struct cli_serve_args *a, const char *fmt, ...)
+{
+    char line[1024], stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (!a->cfg.log_json) {
+        fprintf(stderr, "%s\n", line);
+        return;
+    }
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", stamp,
+            strncmp(line, "warning: ", 9) == 0 ? "warn" : "info");
+    cli_json_string(stderr, line, strlen(line));
+    fputs("}\n", stderr);
+}
+
 /* What the server's operator is told once it listens. */
 static void tell_started(const struct cli_serve_args *a, struct ft_server *srv)
 {
-    fprintf(stderr, "server key %s%s\n", ft_server_fingerprint(srv),
-            ft_server_key_created(srv) ? " (new: made on this first start)" : "");
+    say(a, "server key %s%s", ft_server_fingerprint(srv),
+        ft_server_key_created(srv) ? " (new: made on this first start)" : "");
     if (ft_server_key_temporary(srv))
-        fprintf(stderr, "note: read-only, and the store holds no key: this key "
-                        "lasts only this run, and clients that pin it will see "
-                        "it change (start once without --read-only to keep one)\n");
+        say(a, "note: read-only, and the store holds no key: this key lasts only "
+               "this run, and clients that pin it will see it change (start once "
+               "without --read-only to keep one)");
     if (a->cfg.clients_file != NULL)
-        fprintf(stderr, "clients: the keys of %s; other keys %s\n",
-                a->cfg.clients_file,
-                a->cfg.anonymous_allow != 0 ? "may use it as --anonymous says"
-                                            : "are refused");
+        say(a, "clients: the keys of %s; other keys %s", a->cfg.clients_file,
+            a->cfg.anonymous_allow != 0 ? "may use it as --anonymous says"
+                                        : "are refused");
     else if (a->token_file == NULL)
-        fprintf(stderr, "warning: no token: anyone who can reach this port may "
-                        "%s the store (see --token-file)\n",
-                a->cfg.anonymous_allow != 0 ? "use (as --anonymous says)"
-                : a->cfg.read_only ? "read" : "read and write");
+        say(a, "warning: no token: anyone who can reach this port may %s the store "
+               "(see --token-file)",
+            a->cfg.anonymous_allow != 0 ? "use (as --anonymous says)"
+            : a->cfg.read_only          ? "read"
+                                        : "read and write");
     if (a->cfg.allow_plaintext)
-        fprintf(stderr, "warning: --allow-plaintext: clients that ask get an "
-                        "UNENCRYPTED connection%s\n",
-                a->token_file != NULL ? " (not while a token is required)" : "");
-    fprintf(stderr, "ft %s serving %s on %s port %u%s\n", FT_VERSION,
-            a->cfg.root ? a->cfg.root : FT_DEFAULT_ROOT,
-            a->cfg.host ? a->cfg.host : "127.0.0.1",
-            (unsigned)ft_server_port(srv), a->cfg.read_only ? " (read-only)" : "");
+        say(a, "warning: --allow-plaintext: clients that ask get an UNENCRYPTED "
+               "connection%s",
+            a->token_file != NULL ? " (not while a token is required)" : "");
+    say(a, "ft %s serving %s on %s port %u%s", FT_VERSION,
+        a->cfg.root ? a->cfg.root : FT_DEFAULT_ROOT,
+        a->cfg.host ? a->cfg.host : "127.0.0.1", (unsigned)ft_server_port(srv),
+        a->cfg.read_only ? " (read-only)" : "");
 }
 
 /* Serves with srv until SIGINT or SIGTERM, then frees it; returns the
@@ -143,9 +170,8 @@ static int run_until_stopped(struct ft_server *srv, const struct cli_serve_args 
     running_server = NULL;
     ft_server_free(srv);
     if (stop_requested != 0)
-        fprintf(stderr, "ft serve: %s received\n",
-                stop_requested == SIGINT ? "SIGINT" : "SIGTERM");
-    fprintf(stderr, "ft serve: stopped\n");
+        say(a, "ft serve: %s received", stop_requested == SIGINT ? "SIGINT" : "SIGTERM");
+    say(a, "ft serve: stopped");
     return rc == FT_OK ? CLI_EXIT_OK : CLI_EXIT_LOCAL_IO;
 }
 

@@ -50,7 +50,7 @@ struct cli_option {
 /* What apply returns for a value it cannot take: parse tells it. */
 #define BAD_VALUE (-2)
 
-#define OPTIONS_MAX 24
+#define OPTIONS_MAX 32
 /* serve --config FILE: at most this many bytes. */
 #define CONFIG_MAX (1 << 16)
 
@@ -540,6 +540,7 @@ static const struct cli_option serve_options[] = {
 };
 
 #define SERVE_OPTIONS (sizeof(serve_options) / sizeof(*serve_options))
+_Static_assert(SERVE_OPTIONS < OPTIONS_MAX, "OPTIONS_MAX holds serve's options");
 
 /* One line of a --config file, "option value" (value: the rest of the
  * line, blanks around it aside), applied through serve's option table:

@@ -48,7 +48,9 @@ enum ft_http_verdict ft_metrics_http_parse(const char *buf, size_t len)
     end = head_end(buf, len);
     if (end == NULL)
         return len >= FT_HTTP_HEAD_MAX ? FT_HTTP_BAD : FT_HTTP_MORE;
-    eol = memchr(buf, '\n', (size_t)(end - buf) + 1);
+    /* The request line ends at or just after the blank line's start
+     * (its CR LF), which head_end found whole within len. */
+    eol = memchr(buf, '\n', (size_t)(end - buf) + 2);
     line = (size_t)(eol - buf);
     if (line > 0 && buf[line - 1] == '\r')
         line--;

@@ -70,7 +70,8 @@ static void emit_json(struct ft_server *srv, const char *level, const char *msg,
         emit(srv, line);
 }
 
-static void vlog(struct ft_server *srv, const char *level, const char *fmt,
+static void __attribute__((format(printf, 3, 0)))
+vlog(struct ft_server *srv, const char *level, const char *fmt,
                  va_list ap)
 {
     char msg[TEXT_LINE_MAX], stamp[32];

@@ -69,7 +69,10 @@ done
 head -c 100000 /dev/urandom >big
 ft put big
 ft rm big
-wait_for 'test "$(count "exited with status 0" serve.log)" -ge 7'
+wait_for 'test "$(count "exited with status" serve.log)" -ge 7'
+[ -z "$(find "$T" / -maxdepth 1 -name 'INJECTED*' 2>/dev/null)" ] || fail "a name ran a command"
+[ -z "$(find "$T" -name 'INJECTED*')" ] || fail "a name ran a command"
+[ "$(count "exited with status 0" serve.log)" = 7 ] || fail "a hook failed"
 for n in "${names[@]}"; do
     rec=$(grep -lxF -- "FT_NAME=$n" rec/*) || fail "no hook record for '$n'"
     [ "$(echo "$rec" | wc -l)" = 1 ] || fail "more than one record for '$n'"
@@ -83,8 +86,6 @@ for n in "${names[@]}"; do
     # A minimal environment: nothing of the server's own.
     ! grep -q "^HOME=\|^XDG_CONFIG_HOME=" "$rec" || fail "'$n': the server's environment leaked"
 done
-[ -z "$(find "$T" / -maxdepth 1 -name 'INJECTED*' 2>/dev/null)" ] || fail "a name ran a command"
-[ -z "$(find "$T" -name 'INJECTED*')" ] || fail "a name ran a command"
 del=$(grep -lxF "FT_EVENT=delete" rec/*) || fail "no on-delete record"
 grep -qxF "arg=big" "$del" && grep -qxF "FT_SIZE=100000" "$del" && grep -qxF "FT_DIGEST=" "$del" ||
     fail "on-delete's record"

@@ -89,6 +89,20 @@ done
 del=$(grep -lxF "FT_EVENT=delete" rec/*) || fail "no on-delete record"
 grep -qxF "arg=big" "$del" && grep -qxF "FT_SIZE=100000" "$del" && grep -qxF "FT_DIGEST=" "$del" ||
     fail "on-delete's record"
+# Every path that publishes tells the hook: pipelined uploads (several
+# small files), and a file striped over 3 connections.
+printf 1 >p1; printf 22 >p2
+ft put p1 p2 multi/
+head -c 12000000 /dev/urandom >striped
+ft put -P 3 striped
+wait_for 'grep -q "put striped 12000000 bytes .* ok" serve.log'
+grep -q " join - " serve.log || fail "the striped upload used one connection"
+for f in multi/p1 multi/p2 striped; do
+    wait_for "grep -qxF 'FT_NAME=$f' rec/*"
+    rec=$(grep -lxF "FT_NAME=$f" rec/*)
+    grep -qxF "FT_DIGEST=$(b2sum -l 256 "${f#multi/}" | cut -d' ' -f1)" "$rec" ||
+        fail "'$f': FT_DIGEST"
+done
 # Its exit status is logged.
 echo x >fail-local
 ft put fail-local fail

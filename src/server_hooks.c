@@ -102,9 +102,8 @@ static void report(int sock, enum report_kind kind, const struct hook_event *e,
 static void exec_hook(const struct queued *q, const char *program, int devnull)
 {
     enum { ENV_MAX = sizeof(q->e.name) + 16 };
-    char name[sizeof(q->e.name)], ev[32], en[ENV_MAX], es[48], ed[96];
-    char ec[sizeof(q->e.client) + 16];
-    char *argv[] = { (char *)program, name, NULL };
+    char ev[32], en[ENV_MAX], es[48], ed[96], ec[sizeof(q->e.client) + 16];
+    char *argv[] = { (char *)program, (char *)q->e.name, NULL };
     char *envp[] = { (char *)"PATH=/usr/local/bin:/usr/bin:/bin",
                      env_pair(ev, sizeof(ev), "FT_EVENT", kind_names[q->e.kind]),
                      env_pair(en, sizeof(en), "FT_NAME", q->e.name),
@@ -115,7 +114,6 @@ static void exec_hook(const struct queued *q, const char *program, int devnull)
     struct sigaction dfl;
     sigset_t none;
 
-    memcpy(name, q->e.name, sizeof(name));
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++)

@@ -79,7 +79,8 @@ _ft()
     local serve_opts="-r --root -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
         --read-only --key-file --token-file --allow-plaintext --partial-ttl
-        --max-rate --clients --anonymous --config --user --no-sandbox -h --help"
+        --max-rate --clients --anonymous --config --user --no-sandbox
+        --on-upload --on-delete --metrics --log-format --scrub --json -h --help"
     # Options that take a value in the next word (or after '='); -r is
     # serve's --root, elsewhere --recursive.
     local client_values="-H --host -p --port --token-file -i --identity --server-key
@@ -87,7 +88,7 @@ _ft()
     local serve_values="-r --root -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
         --key-file --token-file --partial-ttl --max-rate --clients --anonymous
-        --config --user"
+        --config --user --on-upload --on-delete --metrics --log-format"
 
     local cword=$COMP_CWORD
     local cur=${COMP_WORDS[cword]:-}
@@ -169,7 +170,8 @@ _ft()
         -H | --host)
             mapfile -t COMPREPLY < <(compgen -A hostname -- "$cur")
             ;;
-        --token-file | --key-file | --token | -i | --identity | --clients | --config)
+        --token-file | --key-file | --token | -i | --identity | --clients | --config | \
+            --on-upload | --on-delete)
             _ft_files "$cur"
             ;;
         -r | --root)
@@ -177,6 +179,9 @@ _ft()
             ;;
         --cipher)
             mapfile -t COMPREPLY < <(compgen -W "chacha20-poly1305 aes-256-gcm" -- "$cur")
+            ;;
+        --log-format)
+            mapfile -t COMPREPLY < <(compgen -W "text json" -- "$cur")
             ;;
         --server-key)
             mapfile -t COMPREPLY < <(compgen -W "$(_ft_pinned_keys)" -- "$cur")

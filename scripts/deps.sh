@@ -21,6 +21,9 @@ ft_missing_packages() {
         command -v groff >/dev/null 2>&1 || pkgs+=(groff-base)
         # tests/check_unit.sh rates contrib/ft.service with systemd-analyze.
         command -v systemd-analyze >/dev/null 2>&1 || pkgs+=(systemd)
+        # tests/observe.sh scrapes the metrics port and parses JSON lines.
+        command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+        command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
         [ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] ||
             [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a 2>/dev/null)" ] ||
             pkgs+=(libclang-rt-dev)

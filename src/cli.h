@@ -32,6 +32,9 @@ int cli_df(int argc, char **argv);
 int cli_mkdir(int argc, char **argv);
 int cli_serve(int argc, char **argv); /* cli_serve.c */
 int cli_keygen(int argc, char **argv);
+struct cli_serve_args;
+/* ft serve --scrub on root (NULL: a's --root, or the default). */
+int cli_scrub(const struct cli_serve_args *a, const char *root); /* cli_scrub.c */
 int cli_id(int argc, char **argv);     /* cli_id.c */
 int cli_forget(int argc, char **argv); /* cli_pins.c */
 int cli_trust(int argc, char **argv);

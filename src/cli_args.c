@@ -50,7 +50,7 @@ struct cli_option {
 /* What apply returns for a value it cannot take: parse tells it. */
 #define BAD_VALUE (-2)
 
-#define OPTIONS_MAX 24
+#define OPTIONS_MAX 32
 /* serve --config FILE: at most this many bytes. */
 #define CONFIG_MAX (1 << 16)
 
@@ -63,7 +63,8 @@ enum {
     OPT_HANDSHAKE_TIMEOUT, OPT_MAX_FRAME_SIZE, OPT_READ_ONLY, OPT_KEY_FILE,
     OPT_ALLOW_PLAINTEXT, OPT_MAX_RATE, OPT_PARTIAL_TTL, OPT_PORT,
     OPT_MAX_STREAMS, OPT_CLIENTS, OPT_ANONYMOUS, OPT_CONFIG,
-    OPT_USER, OPT_NO_SANDBOX,
+    OPT_USER, OPT_NO_SANDBOX, OPT_ON_UPLOAD, OPT_ON_DELETE, OPT_METRICS,
+    OPT_LOG_FORMAT, OPT_SCRUB,
 };
 
 static const struct cli_option *option_by_val(const struct cli_option *table,
@@ -468,6 +469,15 @@ static int serve_anonymous(void *args, const struct cli_option *o, const char *a
                : BAD_VALUE;
 }
 
+static int serve_log_format(void *args, const struct cli_option *o, const char *arg)
+{
+    (void)o;
+    if (strcmp(arg, "text") != 0 && strcmp(arg, "json") != 0)
+        return BAD_VALUE;
+    ((struct cli_serve_args *)args)->cfg.log_json = strcmp(arg, "json") == 0;
+    return 0;
+}
+
 /* serve and keygen: the help text is the args' first field. */
 static int print_help(void *args, const struct cli_option *o, const char *arg)
 {
@@ -519,10 +529,22 @@ static const struct cli_option serve_options[] = {
     { { "user", required_argument, NULL, OPT_USER }, set_text, SERVE(user), NULL },
     { { "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX }, set_flag,
       SERVE(no_sandbox), NULL },
+    { { "on-upload", required_argument, NULL, OPT_ON_UPLOAD }, set_text,
+      SERVE(cfg.on_upload), NULL },
+    { { "on-delete", required_argument, NULL, OPT_ON_DELETE }, set_text,
+      SERVE(cfg.on_delete), NULL },
+    { { "metrics", required_argument, NULL, OPT_METRICS }, set_text,
+      SERVE(cfg.metrics), NULL },
+    { { "log-format", required_argument, NULL, OPT_LOG_FORMAT }, serve_log_format, 0,
+      "text or json" },
+    /* The scrub is a run of its own, never a server's setting. */
+    { { "scrub", no_argument, NULL, OPT_SCRUB }, set_flag, SERVE(scrub), NULL },
+    { { "json", no_argument, NULL, OPT_JSON }, set_flag, SERVE(json), NULL },
     { { "help", no_argument, NULL, 'h' }, print_help, 0, NULL },
 };
 
 #define SERVE_OPTIONS (sizeof(serve_options) / sizeof(*serve_options))
+_Static_assert(SERVE_OPTIONS < OPTIONS_MAX, "OPTIONS_MAX holds serve's options");
 
 /* One line of a --config file, "option value" (value: the rest of the
  * line, blanks around it aside), applied through serve's option table:
@@ -544,7 +566,8 @@ static int config_line(struct cli_serve_args *a, const char *file, unsigned n,
         if (strcmp(serve_options[i].getopt.name, line) == 0)
             o = &serve_options[i];
     }
-    if (o == NULL || o->apply == print_help || o->getopt.val == OPT_CONFIG)
+    if (o == NULL || o->apply == print_help || o->getopt.val == OPT_CONFIG ||
+        o->getopt.val == OPT_SCRUB || o->getopt.val == OPT_JSON)
         return cli_report_usage(NULL, "serve", "%s:%u: %s '%s'", file, n,
                                 o == NULL ? "unknown option" : "not an option for a file:",
                                 line);

@@ -62,6 +62,8 @@ struct cli_serve_args {
     const char *user;        /* --user: run as this user (started as root) */
     bool no_sandbox;         /* --no-sandbox: no Landlock */
     char *config_text; /* owned: cfg's names may point into it; free() it */
+    bool scrub;        /* --scrub: check the store's digests, serve nothing */
+    bool json;         /* --scrub --json */
 };
 
 /* Parses serve's options into a->cfg (whose defaults the caller set):

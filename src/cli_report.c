@@ -29,34 +29,7 @@ static int64_t now_ms(void)
 
 void cli_json_string(FILE *out, const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-
-    putc('"', out);
-    while (i < n) {
-        size_t len = ft_utf8_len(p + i, n - i);
-
-        if (len == 0) {
-            /* A byte that is not UTF-8 has no place in a JSON string: it
-             * shows as what it is, replaced. Names never come here
-             * (cli_json_name), nor messages (quoted first). */
-            fputs("\\ufffd", out);
-            i++;
-        } else if (ft_printable_len(p + i, n - i) == 0) {
-            /* A control character, C1 included: escaped, and lossless, as
-             * it is valid UTF-8. */
-            fprintf(out, "\\u%04x", p[i] == 0xc2 ? (unsigned)p[i + 1] : (unsigned)p[i]);
-            i += len;
-        } else if (p[i] == '"' || p[i] == '\\') {
-            putc('\\', out);
-            putc(p[i], out);
-            i++;
-        } else {
-            fwrite(p + i, 1, len, out);
-            i += len;
-        }
-    }
-    putc('"', out);
+    ft_json_quote(out, s, n);
 }
 
 /* Whether s[0..n) is UTF-8 throughout. */

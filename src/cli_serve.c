@@ -1,9 +1,11 @@
 /* cli_serve.c - ft serve and ft keygen. */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ft/ft.h"
@@ -16,8 +18,10 @@
 
 static const char serve_help[] =
     "usage: ft serve [OPTIONS]\n"
+    "       ft serve --scrub [--json] [ROOT]\n"
     "Serves a directory to ft clients until SIGINT or SIGTERM; SIGHUP rereads\n"
-    "the clients file.\n"
+    "the clients file. With --scrub, serves nothing: reads every stored file\n"
+    "that has a recorded digest and reports those that no longer match it.\n"
     "  -r, --root DIR          directory to serve (default ./ft-store, created)\n"
     "  -H, --host ADDR         address to listen on (default 127.0.0.1; '::' for all)\n"
     "  -p, --port N            port (default 65432; 0 picks a free one)\n"
@@ -44,6 +48,16 @@ static const char serve_help[] =
     "                          name (without --clients: of everyone), on the\n"
     "                          whole store: list, read, write, delete joined by\n"
     "                          commas, e.g. list,read (default: refused)\n"
+    "      --on-upload PROG    run PROG after each published upload, the name\n"
+    "                          its argument; FT_NAME, FT_SIZE, FT_DIGEST,\n"
+    "                          FT_CLIENT, FT_EVENT in its environment\n"
+    "      --on-delete PROG    the same after each delete\n"
+    "      --metrics ADDR:PORT serve Prometheus metrics (GET /metrics) there;\n"
+    "                          no authentication: keep it on localhost\n"
+    "      --log-format F      text (default) or json: one object a line\n"
+    "      --scrub             check the store's recorded digests (see above);\n"
+    "                          exit 6 when a file does not match\n"
+    "      --json              with --scrub: one JSON object per finding\n"
     "      --config FILE       options from FILE, one 'option value' a line\n"
     "                          (long names without --); the command line wins\n"
     "      --user NAME         started as root: open the store as NAME, bind the\n"
@@ -85,33 +99,58 @@ static void log_to_stderr(void *ctx, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
+/* A line for the operator on standard error: as the log's lines are,
+ * text or (--log-format json) a JSON object. */
+static void __attribute__((format(printf, 2, 3)))
+say(const struct cli_serve_args *a, const char *fmt, ...)
+{
+    char line[1024], stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (!a->cfg.log_json) {
+        fprintf(stderr, "%s\n", line);
+        return;
+    }
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", stamp,
+            strncmp(line, "warning: ", 9) == 0 ? "warn" : "info");
+    cli_json_string(stderr, line, strlen(line));
+    fputs("}\n", stderr);
+}
+
 /* What the server's operator is told once it listens. */
 static void tell_started(const struct cli_serve_args *a, struct ft_server *srv)
 {
-    fprintf(stderr, "server key %s%s\n", ft_server_fingerprint(srv),
-            ft_server_key_created(srv) ? " (new: made on this first start)" : "");
+    say(a, "server key %s%s", ft_server_fingerprint(srv),
+        ft_server_key_created(srv) ? " (new: made on this first start)" : "");
     if (ft_server_key_temporary(srv))
-        fprintf(stderr, "note: read-only, and the store holds no key: this key "
-                        "lasts only this run, and clients that pin it will see "
-                        "it change (start once without --read-only to keep one)\n");
+        say(a, "note: read-only, and the store holds no key: this key lasts only "
+               "this run, and clients that pin it will see it change (start once "
+               "without --read-only to keep one)");
     if (a->cfg.clients_file != NULL)
-        fprintf(stderr, "clients: the keys of %s; other keys %s\n",
-                a->cfg.clients_file,
-                a->cfg.anonymous_allow != 0 ? "may use it as --anonymous says"
-                                            : "are refused");
+        say(a, "clients: the keys of %s; other keys %s", a->cfg.clients_file,
+            a->cfg.anonymous_allow != 0 ? "may use it as --anonymous says"
+                                        : "are refused");
     else if (a->token_file == NULL)
-        fprintf(stderr, "warning: no token: anyone who can reach this port may "
-                        "%s the store (see --token-file)\n",
-                a->cfg.anonymous_allow != 0 ? "use (as --anonymous says)"
-                : a->cfg.read_only ? "read" : "read and write");
+        say(a, "warning: no token: anyone who can reach this port may %s the store "
+               "(see --token-file)",
+            a->cfg.anonymous_allow != 0 ? "use (as --anonymous says)"
+            : a->cfg.read_only          ? "read"
+                                        : "read and write");
     if (a->cfg.allow_plaintext)
-        fprintf(stderr, "warning: --allow-plaintext: clients that ask get an "
-                        "UNENCRYPTED connection%s\n",
-                a->token_file != NULL ? " (not while a token is required)" : "");
-    fprintf(stderr, "ft %s serving %s on %s port %u%s\n", FT_VERSION,
-            a->cfg.root ? a->cfg.root : FT_DEFAULT_ROOT,
-            a->cfg.host ? a->cfg.host : "127.0.0.1",
-            (unsigned)ft_server_port(srv), a->cfg.read_only ? " (read-only)" : "");
+        say(a, "warning: --allow-plaintext: clients that ask get an UNENCRYPTED "
+               "connection%s",
+            a->token_file != NULL ? " (not while a token is required)" : "");
+    say(a, "ft %s serving %s on %s port %u%s", FT_VERSION,
+        a->cfg.root ? a->cfg.root : FT_DEFAULT_ROOT,
+        a->cfg.host ? a->cfg.host : "127.0.0.1", (unsigned)ft_server_port(srv),
+        a->cfg.read_only ? " (read-only)" : "");
 }
 
 /* Serves with srv until SIGINT or SIGTERM, then frees it; returns the
@@ -137,9 +176,8 @@ static int run_until_stopped(struct ft_server *srv, const struct cli_serve_args 
     running_server = NULL;
     ft_server_free(srv);
     if (stop_requested != 0)
-        fprintf(stderr, "ft serve: %s received\n",
-                stop_requested == SIGINT ? "SIGINT" : "SIGTERM");
-    fprintf(stderr, "ft serve: stopped\n");
+        say(a, "ft serve: %s received", stop_requested == SIGINT ? "SIGINT" : "SIGTERM");
+    say(a, "ft serve: stopped");
     return rc == FT_OK ? CLI_EXIT_OK : CLI_EXIT_LOCAL_IO;
 }
 
@@ -174,8 +212,8 @@ static int open_and_bind(const struct cli_serve_args *a, struct ft_server **srv)
     if (rc == FT_OK && a->user != NULL) {
         rc = ft_privdrop_become(&user, err, sizeof(err));
         if (rc == FT_OK)
-            fprintf(stderr, "user: %s (uid %u, gid %u) from now on\n", user.name,
-                    (unsigned)user.uid, (unsigned)user.gid);
+            say(a, "user: %s (uid %u, gid %u) from now on", user.name,
+                (unsigned)user.uid, (unsigned)user.gid);
     }
 out:
     if (rc == FT_OK)
@@ -196,7 +234,7 @@ static int confine(const struct cli_serve_args *a, struct ft_server *srv)
     enum ft_err rc;
 
     if (a->no_sandbox) {
-        fprintf(stderr, "sandbox: off (--no-sandbox)\n");
+        say(a, "sandbox: off (--no-sandbox)");
         return 0;
     }
     rc = ft_server_confine(srv, &confined, report, sizeof(report));
@@ -204,7 +242,7 @@ static int confine(const struct cli_serve_args *a, struct ft_server *srv)
         fprintf(stderr, "ft: serve: sandbox: %s\n", report);
         return cli_exit_code(rc);
     }
-    fprintf(stderr, "%ssandbox: %s\n", confined ? "" : "warning: ", report);
+    say(a, "%ssandbox: %s", confined ? "" : "warning: ", report);
     return 0;
 }
 
@@ -222,6 +260,14 @@ int cli_serve(int argc, char **argv)
 
     if (code != 0)
         goto out;
+    if (a.scrub && argc - optind <= 1) {
+        code = cli_scrub(&a, argc > optind ? argv[optind] : NULL);
+        goto out;
+    }
+    if (a.json && !a.scrub) {
+        code = cli_report_usage(NULL, "serve", "%s", "--json goes with --scrub");
+        goto out;
+    }
     if (argc != optind) {
         code = cli_report_usage(NULL, "serve", "takes no arguments, not '%s'",
                                 argv[optind]);

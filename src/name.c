@@ -135,3 +135,34 @@ void ft_text_quote(const void *text, size_t len, char *out, size_t cap)
 {
     quote(text, len, out, cap, false);
 }
+
+void ft_json_quote(FILE *out, const void *s, size_t n)
+{
+    const unsigned char *p = s;
+    size_t i = 0;
+
+    putc('"', out);
+    while (i < n) {
+        size_t len = ft_utf8_len(p + i, n - i);
+
+        if (len == 0) {
+            /* A byte that is not UTF-8 has no place in a JSON string: it
+             * shows as what it is, replaced. */
+            fputs("\\ufffd", out);
+            i++;
+        } else if (ft_printable_len(p + i, n - i) == 0) {
+            /* A control character, C1 included: escaped, and lossless, as
+             * it is valid UTF-8. */
+            fprintf(out, "\\u%04x", p[i] == 0xc2 ? (unsigned)p[i + 1] : (unsigned)p[i]);
+            i += len;
+        } else if (p[i] == '"' || p[i] == '\\') {
+            putc('\\', out);
+            putc(p[i], out);
+            i++;
+        } else {
+            fwrite(p + i, 1, len, out);
+            i += len;
+        }
+    }
+    putc('"', out);
+}

@@ -3,6 +3,7 @@
 #define FT_NAME_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ft/error.h"
 
@@ -43,6 +44,11 @@ size_t ft_printable_len(const void *s, size_t n);
  * \xNN; cut between characters with "..." when too long. cap must be at
  * least 8. Every name either side prints goes through here. */
 void ft_name_quote(const void *name, size_t len, char *out, size_t cap);
+
+/* Writes the JSON string literal of s[0..n) to out: '"', '\\' and the
+ * controls (C0, DEL, C1, as \uXXXX) escaped, a byte that is not UTF-8 as
+ * \ufffd. */
+void ft_json_quote(FILE *out, const void *s, size_t n);
 
 /* The same for a line of text that may hold names already quoted (a
  * message, a peer's error text): backslashes stay as they are. */

@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <poll.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,27 +31,6 @@
 #define ASK_STOP 1
 #define ASK_RELOAD 2
 
-void ft_server_log(struct ft_server *srv, const char *fmt, ...)
-{
-    char line[1024];
-    char stamp[32];
-    struct tm tm;
-    time_t now = time(NULL);
-    size_t n;
-    va_list ap;
-
-    gmtime_r(&now, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    n = (size_t)snprintf(line, sizeof(line), "%s ", stamp);
-    va_start(ap, fmt);
-    vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-    va_end(ap);
-    if (srv->cfg.log != NULL)
-        srv->cfg.log(srv->cfg.log_ctx, line);
-    else
-        fprintf(stderr, "%s\n", line);
-}
-
 static void session_end(struct session *s)
 {
     struct ft_server *srv = s->srv;
@@ -65,6 +43,7 @@ static void session_end(struct session *s)
     if (s->next != NULL)
         s->next->prev = s->prev;
     srv->active--;
+    ft_metrics_disconnected(&srv->metrics);
     pthread_cond_broadcast(&srv->drained);
     pthread_mutex_unlock(&srv->lock);
     ft_conn_free(&s->conn);
@@ -90,6 +69,7 @@ static void turn_away(struct ft_server *srv, int fd, const char *peer)
                            "server busy: %u clients connected, try again later",
                            srv->cfg.max_clients);
     ft_conn_free(&c);
+    ft_metrics_refused(&srv->metrics, FT_REFUSED_BUSY);
     ft_server_log(srv, "%s turned away: server busy", peer);
 }
 
@@ -116,6 +96,7 @@ static struct session *session_add(struct ft_server *srv, int fd,
         s->next->prev = s;
     srv->sessions = s;
     srv->active++;
+    ft_metrics_connected(&srv->metrics);
     return s;
 }
 
@@ -301,10 +282,14 @@ enum ft_err ft_server_open(struct ft_server **out,
         return FT_ERR_NOMEM;
     /* Everything ft_server_free releases is valid before the first exit. */
     srv->listen_fd = srv->stop_pipe[0] = srv->stop_pipe[1] = -1;
+    srv->hook_fd = srv->metrics_fd = srv->metrics_wake[0] = srv->metrics_wake[1] = -1;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->drained, NULL);
     pthread_cond_init(&srv->detached, NULL);
     err = apply_config(srv, cfg, errbuf, errlen);
+    /* First: the launcher is forked before the store, key and threads. */
+    if (err == FT_OK)
+        err = ft_server_hooks_open(srv, errbuf, errlen);
     if (err == FT_OK)
         err = ft_store_open(&srv->store, srv->cfg.root, srv->cfg.read_only,
                             errbuf, errlen);
@@ -327,6 +312,8 @@ out:
 
 enum ft_err ft_server_listen(struct ft_server *srv, char *errbuf, size_t errlen)
 {
+    enum ft_err err;
+
     if (srv->listen_fd >= 0)
         return FT_OK;
     if (srv->stop_pipe[0] < 0 &&
@@ -334,8 +321,12 @@ enum ft_err ft_server_listen(struct ft_server *srv, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         return FT_ERR_IO;
     }
-    return ft_net_listen(srv->cfg.host, srv->cfg.port, &srv->listen_fd,
-                         &srv->port, errbuf, errlen);
+    /* The metrics port first: a server is listening only once both are. */
+    err = ft_server_metrics_listen(srv, errbuf, errlen);
+    if (err == FT_OK)
+        err = ft_net_listen(srv->cfg.host, srv->cfg.port, &srv->listen_fd,
+                            &srv->port, errbuf, errlen);
+    return err;
 }
 
 enum ft_err ft_server_start(struct ft_server **out,
@@ -445,6 +436,8 @@ enum ft_err ft_server_run(struct ft_server *srv)
 
     if (srv->listen_fd < 0)
         return FT_ERR_USAGE; /* opened, never listening */
+    ft_server_metrics_start(srv);
+    ft_server_hooks_start(srv);
     for (;;) {
         int rc = poll(p, 2, -1);
 
@@ -467,6 +460,7 @@ enum ft_err ft_server_run(struct ft_server *srv)
     while (srv->active > 0)
         pthread_cond_wait(&srv->drained, &srv->lock);
     pthread_mutex_unlock(&srv->lock);
+    ft_server_metrics_stop(srv);
     return FT_OK;
 }
 
@@ -480,6 +474,8 @@ void ft_server_free(struct ft_server *srv)
         close(srv->stop_pipe[0]);
     if (srv->stop_pipe[1] >= 0)
         close(srv->stop_pipe[1]);
+    ft_server_metrics_close(srv);
+    ft_server_hooks_close(srv);
     ft_quotas_free(srv->quotas);
     ft_store_close(srv->store);
     ft_clients_free(srv->clients);

@@ -12,6 +12,7 @@
 #include "ft/keys.h"
 #include "ft/net.h"
 #include "ft/server.h"
+#include "metrics.h"
 #include "name.h"
 #include "server_batch.h"
 #include "server_quota.h"
@@ -45,6 +46,18 @@ struct ft_server {
      * is signalled when a joined connection leaves one. */
     struct ft_server_striped *striped;
     pthread_cond_t detached;
+    /* The hooks' launcher (server_hooks.c): its socket, -1 without hooks. */
+    int hook_fd;
+    pid_t hook_pid;
+    pthread_t hook_reporter;
+    bool hook_reporting;
+    /* The counters, and the metrics port (server_metrics.c): -1 without. */
+    struct ft_metrics metrics;
+    int metrics_fd;
+    int metrics_wake[2];
+    uint16_t metrics_port;
+    pthread_t metrics_thread;
+    bool metrics_running;
 };
 
 /* A striped transfer as joining connections find it (server_stripes.c). */
@@ -77,6 +90,8 @@ struct session {
     struct ft_client_rights rights;
     /* Its root's usage, when counted: for a quota, or once asked by df. */
     struct ft_quota *quota;
+    /* The connection's bytes the metrics have counted so far. */
+    uint64_t counted_in, counted_out;
     struct session *prev, *next;
 };
 
@@ -97,9 +112,42 @@ struct outcome {
     bool queued;    /* a pipelined upload: logged when it is committed */
 };
 
-/* server.c */
+/* server_log.c: a log line, text or JSON (cfg.log_json). */
 void ft_server_log(struct ft_server *srv, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The same for what went wrong (JSON's "level":"warn"). */
+void ft_server_log_warn(struct ft_server *srv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A request's line: its fields apart in JSON. */
+struct ft_log_request {
+    const char *client, *op, *name, *unit; /* name: quoted already */
+    uint64_t bytes;
+    int64_t ms;
+    enum ft_err err;
+    bool answered; /* err is an answer, not a failure ("no such file" to stat) */
+};
+void ft_server_log_request(struct ft_server *srv, const struct ft_log_request *r);
+
+/* server_hooks.c: the launcher, forked by ft_server_open when a hook is
+ * set (errbuf says why not); its end, in ft_server_free. */
+enum ft_err ft_server_hooks_open(struct ft_server *srv, char *errbuf, size_t errlen);
+void ft_server_hooks_start(struct ft_server *srv);
+void ft_server_hooks_close(struct ft_server *srv);
+/* After an upload of name (as the store knows it) is published and the
+ * client answered: runs --on-upload. digest: its BLAKE2b-256, NULL when
+ * the upload was not verified. Never waits. */
+void ft_server_hook_upload(struct session *s, const char *name, uint64_t size,
+                           const uint8_t *digest);
+/* The same after a delete of name, of size bytes. */
+void ft_server_hook_delete(struct session *s, const char *name, uint64_t size);
+
+/* server_metrics.c: the metrics port, bound by ft_server_listen, served
+ * from ft_server_run's start to its end, closed by ft_server_free. */
+enum ft_err ft_server_metrics_listen(struct ft_server *srv, char *errbuf,
+                                     size_t errlen);
+void ft_server_metrics_start(struct ft_server *srv);
+void ft_server_metrics_stop(struct ft_server *srv);
+void ft_server_metrics_close(struct ft_server *srv);
 
 /* server_hello.c: HELLO, WELCOME and the Noise handshake; FT_OK when the
  * session may serve requests. */

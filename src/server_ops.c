@@ -396,12 +396,18 @@ void ft_server_ops_delete(struct session *s, const struct ft_msg *req,
 {
     char name[FT_PATH_MAX + 1];
     int64_t bytes, files;
+    uint64_t hook_bytes = 0, hook_files = 0;
     enum ft_err err;
 
     if (!ft_server_session_take_name(s, o, req->u.del.name, name))
         return;
     o->keep_open = true;
     measure(s, name, &bytes, &files);
+    /* What the hook is told went: the usage above, if it was measured. */
+    if (s->srv->cfg.on_delete != NULL && !ft_quotas_counting(s->srv->quotas))
+        ft_store_usage(s->srv->store, name, &hook_bytes, &hook_files);
+    else
+        hook_bytes = (uint64_t)bytes;
     err = ft_store_remove(s->srv->store, name,
                           (req->u.del.flags & FT_TREE_RECURSIVE) != 0);
     if (err == FT_OK)
@@ -409,6 +415,8 @@ void ft_server_ops_delete(struct session *s, const struct ft_msg *req,
     answer_done(s, o, err,
                 err == FT_ERR_DENIED && is_folder(s, name)
                     ? "is a folder: remove it with rm -r" : NULL);
+    if (err == FT_OK)
+        ft_server_hook_delete(s, name, hook_bytes);
 }
 
 void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req,

@@ -302,6 +302,8 @@ static enum ft_err commit(struct session *s, const struct ft_msg *req,
     return err;
 }
 
+/* The answer, then what follows a publish: the old version's blocks
+ * freed, and the hook told. */
 static void answer_done(struct session *s, struct ft_upload *up,
                         uint64_t bytes, struct outcome *o)
 {
@@ -311,6 +313,7 @@ static void answer_done(struct session *s, struct ft_upload *up,
     o->err = ft_conn_send(&s->conn, &done);
     o->keep_open = o->err == FT_OK;
     ft_store_upload_drop_old(s->srv->store, up);
+    ft_server_hook_upload(s, up->name, bytes, up->has_digest ? up->digest : NULL);
 }
 
 /* Tells the client why its upload failed, if it is still there to hear,

@@ -76,15 +76,27 @@ static const struct operation *operation_of(enum ft_msg_type type)
     return NULL;
 }
 
+/* The connection's bytes since last counted go to the metrics. */
+static void count_bytes(struct session *s)
+{
+    uint64_t in = s->conn.wire_received, out = s->conn.wire_sent;
+
+    ft_metrics_bytes(&s->srv->metrics, in - s->counted_in, out - s->counted_out);
+    s->counted_in = in;
+    s->counted_out = out;
+}
+
 static void log_outcome(struct session *s, const struct outcome *o)
 {
-    bool absent = o->err == FT_ERR_NOT_FOUND && o->op->absent_is_answer;
-    const char *verdict = o->err == FT_OK ? "ok" : absent ? "answered: " : "failed: ";
+    struct ft_log_request r = {
+        .client = s->peer, .op = o->op->name, .name = o->name, .unit = o->op->unit,
+        .bytes = o->bytes, .ms = ft_io_now_ms() - o->started, .err = o->err,
+        .answered = o->err == FT_ERR_NOT_FOUND && o->op->absent_is_answer,
+    };
 
-    ft_server_log(s->srv, "%s %s %s %" PRIu64 " %s %" PRId64 " ms %s%s", s->peer,
-                  o->op->name, o->name[0] ? o->name : "-", o->bytes, o->op->unit,
-                  ft_io_now_ms() - o->started, verdict,
-                  o->err == FT_OK ? "" : ft_strerror(o->err));
+    count_bytes(s);
+    ft_metrics_request(&s->srv->metrics, r.op, r.err, r.ms);
+    ft_server_log_request(s->srv, &r);
 }
 
 /* The wire code for a local failure: the client need not know our errno. */
@@ -289,6 +301,7 @@ static void answer_upload(void *ctx, const struct ft_upload *up,
 
         done.u.done.count = bytes;
         ft_conn_send(&s->conn, &done);
+        ft_server_hook_upload(s, up->name, bytes, up->has_digest ? up->digest : NULL);
     } else {
         /* The failed call was made on the commit's thread: its errno is
          * not ours to quote. */
@@ -483,6 +496,19 @@ static enum ft_err enter_world(struct session *s)
     return err;
 }
 
+/* Why a session was not served, for the metrics: the handshake, or the
+ * key (ft_server_admit's codes). The root's refusal is counted where it
+ * happens. */
+static void count_refusal(struct session *s, enum ft_err hello, enum ft_err admit)
+{
+    if (hello != FT_OK)
+        ft_metrics_refused(&s->srv->metrics, FT_REFUSED_HANDSHAKE);
+    else if (admit == FT_ERR_UNKNOWN_KEY)
+        ft_metrics_refused(&s->srv->metrics, FT_REFUSED_UNKNOWN_KEY);
+    else if (admit != FT_OK)
+        ft_metrics_refused(&s->srv->metrics, FT_REFUSED_KEY);
+}
+
 void ft_server_session_main(struct session *s)
 {
     struct ft_server_batch_replies replies = {
@@ -490,14 +516,16 @@ void ft_server_session_main(struct session *s)
         .heartbeat = commit_heartbeat, .heartbeat_ms = FT_HEARTBEAT_MS, .ctx = s,
     };
     int64_t started = ft_io_now_ms();
-    enum ft_err err;
+    enum ft_err err, hello, admitted = FT_OK;
 
     ft_server_batch_init(&s->batch, s->srv->store, &s->srv->fds, &replies);
     ft_server_log(s->srv, "%s connected", s->peer);
     s->xfer_opts.rate_limit = s->srv->cfg.max_rate;
-    err = ft_server_hello(s);
+    err = hello = ft_server_hello(s);
+    if (hello != FT_OK)
+        ft_metrics_handshake_failed(&s->srv->metrics);
     if (err == FT_OK)
-        err = ft_server_admit(s);
+        err = admitted = ft_server_admit(s);
     /* The first sealed frame, sent at once: a client on its first contact
      * with a token waits for it, as the proof that we know the token
      * (PROTOCOL.md 8.9). A client already gone (a striped transfer's spare
@@ -505,8 +533,8 @@ void ft_server_session_main(struct session *s)
      * handshake: the request loop sees it leave. */
     if (err == FT_OK && s->conn.sealed)
         (void)ft_conn_send_keepalive(&s->conn);
-    if (err == FT_OK)
-        err = enter_world(s);
+    if (err == FT_OK && (err = enter_world(s)) != FT_OK)
+        ft_metrics_refused(&s->srv->metrics, FT_REFUSED_ROOT);
     if (err == FT_OK) {
         s->conn.keepalives = true;
         ft_server_log(s->srv, "%s channel %s%s%s", s->peer, s->protocol,
@@ -520,6 +548,8 @@ void ft_server_session_main(struct session *s)
         ft_server_log(s->srv, "%s refused at handshake: %s", s->peer,
                       ft_strerror(err));
     }
+    count_refusal(s, hello, admitted);
+    count_bytes(s);
     ft_server_log(s->srv, "%s disconnected after %" PRId64 " ms", s->peer,
                   ft_io_now_ms() - started);
 }

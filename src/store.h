@@ -127,6 +127,21 @@ bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32]);
 void ft_store_file_remember(struct ft_store *st, const struct ft_store_file *f,
                             const uint8_t digest[32]);
 
+/* The scrub (ft serve --scrub): reads every stored file beneath root that
+ * has a recorded digest and tells report of each that does not match
+ * (rot), changed since it was recorded (not rot: not checked), or could
+ * not be read (err: the errno). Changes nothing, takes no lock: it may run
+ * beside a server on the same store. Memory stays flat. */
+enum ft_scrub_finding { FT_SCRUB_MISMATCH, FT_SCRUB_CHANGED, FT_SCRUB_UNREADABLE };
+struct ft_scrub_stats {
+    uint64_t files, checked, bytes, mismatched, changed, unrecorded, unreadable;
+};
+typedef void (*ft_scrub_fn)(void *ctx, enum ft_scrub_finding what, const char *name,
+                            uint64_t size, const uint8_t *recorded,
+                            const uint8_t *actual, int err);
+enum ft_err ft_store_scrub(const char *root, ft_scrub_fn report, void *ctx,
+                           struct ft_scrub_stats *stats, char *errbuf, size_t errlen);
+
 enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
                                   struct ft_upload *up);
 enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
@@ -169,6 +184,8 @@ void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up);
 /* Removes kept uploads older than ttl_s seconds, and the oldest beyond the
  * bounds, now: for a server that starts. One a session holds stays. */
 void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s);
+/* How many interrupted uploads are kept now (for the metrics). */
+uint64_t ft_store_partial_count(struct ft_store *st);
 
 /* Carries the source's modification time and executable bits to the
  * file the commit publishes (the rest is 0644, as for any upload). */

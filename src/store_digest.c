@@ -73,19 +73,30 @@ void ft_store_file_remember(struct ft_store *st, const struct ft_store_file *f,
     ft_store_record_digest(f->fd, digest);
 }
 
-bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32])
+enum ft_store_record ft_store_record_read(int fd, const struct stat *sb,
+                                          uint8_t digest[32])
 {
     struct digest_record have, want;
+
+    if (fgetxattr(fd, DIGEST_XATTR, &have, sizeof(have)) != (ssize_t)sizeof(have) ||
+        memcmp(have.magic, "ft1", 4) != 0)
+        return FT_RECORD_NONE;
+    fill_record(&want, sb);
+    memcpy(want.digest, have.digest, sizeof(want.digest));
+    memcpy(digest, have.digest, sizeof(have.digest));
+    return memcmp(&have, &want, sizeof(have)) == 0 ? FT_RECORD_VALID
+                                                   : FT_RECORD_STALE;
+}
+
+bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32])
+{
+    uint8_t have[32];
     struct stat sb;
 
     /* A small file never has a record: no system call to find none. */
     if (f->stamp.size < DIGEST_RECORD_MIN_BYTES || fstat(f->fd, &sb) != 0 ||
-        fgetxattr(f->fd, DIGEST_XATTR, &have, sizeof(have)) != (ssize_t)sizeof(have))
+        ft_store_record_read(f->fd, &sb, have) != FT_RECORD_VALID)
         return false;
-    fill_record(&want, &sb);
-    memcpy(want.digest, have.digest, sizeof(want.digest));
-    if (memcmp(&have, &want, sizeof(have)) != 0)
-        return false;
-    memcpy(digest, have.digest, sizeof(have.digest));
+    memcpy(digest, have, sizeof(have));
     return true;
 }

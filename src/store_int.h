@@ -61,6 +61,14 @@ void ft_store_place_release(struct ft_store *st, struct place *p);
 enum ft_err ft_store_place_stat(const struct ft_store *st, struct place *p,
                                 struct stat *sb);
 
+/* The digest recorded with the open file fd, whose fstat is sb: none (no
+ * record), stale (a record of what the file was: its size, modification
+ * time or inode have changed since, so the digest vouches for nothing), or
+ * valid. digest receives the recorded one unless there is none. */
+enum ft_store_record { FT_RECORD_NONE, FT_RECORD_STALE, FT_RECORD_VALID };
+enum ft_store_record ft_store_record_read(int fd, const struct stat *sb,
+                                          uint8_t digest[32]);
+
 /* Takes an exclusive lock on the whole of fd's file without waiting: 0,
  * or -1 with errno set when another open of the file holds one. The lock
  * goes with the open file (not the process), until it is closed. */

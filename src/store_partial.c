@@ -232,3 +232,16 @@ void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up)
     if (files > PARTIAL_MAX_FILES || bytes > PARTIAL_MAX_BYTES)
         trim_partials(st, atomic_load(&st->partial_ttl_s), true);
 }
+
+uint64_t ft_store_partial_count(struct ft_store *st)
+{
+    DIR *dir = st->partial_fd >= 0 ? ft_store_dir_stream(st->partial_fd) : NULL;
+    struct dirent *de;
+    uint64_t n = 0;
+
+    while (dir != NULL && (de = readdir(dir)) != NULL)
+        n += strncmp(de->d_name, PARTIAL_PREFIX, strlen(PARTIAL_PREFIX)) == 0;
+    if (dir != NULL)
+        closedir(dir);
+    return n;
+}

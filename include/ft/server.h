@@ -47,6 +47,17 @@ struct ft_server_config {
     /* Receives each log line (no newline); NULL: standard error. */
     void (*log)(void *ctx, const char *line);
     void *log_ctx;
+    /* Log lines as JSON objects, one a line, instead of text. */
+    bool log_json;
+    /* Programs run after each published upload and each delete, never
+     * through a shell: the name as their one argument, FT_EVENT, FT_NAME,
+     * FT_SIZE, FT_DIGEST and FT_CLIENT in their environment; a few at a
+     * time, from a launcher process forked by ft_server_open. NULL: none. */
+    const char *on_upload;
+    const char *on_delete;
+    /* "ADDR:PORT" ("[::1]:9100" for IPv6) where GET /metrics answers in
+     * the Prometheus text format, bound by ft_server_listen; NULL: none. */
+    const char *metrics;
 };
 
 /* Opens the store (taking its lock) and loads or makes the server's key,
@@ -87,6 +98,8 @@ enum ft_err ft_server_confine(struct ft_server *s, bool *confined,
 /* The port the server listens on, useful after asking for port 0; 0
  * before ft_server_listen. */
 uint16_t ft_server_port(const struct ft_server *s);
+/* The same for cfg.metrics' port; 0 without one or before listening. */
+uint16_t ft_server_metrics_port(const struct ft_server *s);
 
 /* The fingerprint of the server's key, and whether this start made it. */
 const char *ft_server_fingerprint(const struct ft_server *s);

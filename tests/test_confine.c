@@ -419,8 +419,10 @@ static void test_user_drops_root_after_binding(void **state)
 {
     struct tu_fixture *f = *state;
     struct passwd *pw = getpwnam("nobody");
-    char port[8], want[64], value[128];
-    const char *extra[] = { "--user", "nobody", "--port", port, NULL };
+    char port[8], want[64], value[128], hook_dir[] = "/tmp/ft-hook-XXXXXX";
+    char hook[64], out[64], record[80], script[512];
+    const char *extra[] = { "--user", "nobody", "--port", port, "--on-upload",
+                            hook, NULL };
     char *src = tu_path(f->work, "src"), *back = tu_path(f->work, "back");
     char *stored = tu_path(f->root, "docs/a.txt");
     const char *put[] = { "put", "-p", NULL, src, "docs/a.txt", NULL };
@@ -435,6 +437,20 @@ static void test_user_drops_root_after_binding(void **state)
     snprintf(port, sizeof(port), "%u", (unsigned)free_low_port());
     assert_string_not_equal(port, "0");
     assert_int_equal(chown(f->root, pw->pw_uid, pw->pw_gid), 0);
+    /* A hook records the ids it runs with: the launcher was forked while
+     * the server only acted as nobody, with root as its real id. */
+    assert_non_null(mkdtemp(hook_dir));
+    assert_int_equal(chmod(hook_dir, 0777), 0);
+    snprintf(hook, sizeof(hook), "%s/hook", hook_dir);
+    snprintf(out, sizeof(out), "%s/out", hook_dir);
+    snprintf(record, sizeof(record), "%s/ids", out);
+    assert_int_equal(mkdir(out, 0777), 0);
+    assert_int_equal(chmod(out, 0777), 0);
+    snprintf(script, sizeof(script),
+             "#!/bin/sh\ngrep -E '^(Uid|Gid):' /proc/self/status >%s/ids.tmp && "
+             "mv %s/ids.tmp %s\n", hook_dir, hook_dir, record);
+    tu_write_bytes(hook, script, strlen(script));
+    assert_int_equal(chmod(hook, 0755), 0);
     assert_true(tu_fixture_serve(f, extra));
     assert_string_equal(f->served.portstr, port);
     snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", (unsigned)pw->pw_uid,
@@ -458,6 +474,23 @@ static void test_user_drops_root_after_binding(void **state)
     stored = tu_path(f->root, ".ft/server.key");
     assert_int_equal(stat(stored, &sb), 0);
     assert_int_equal(sb.st_uid, pw->pw_uid);
+    assert_true(tu_wait_count(out, 1, 10000));
+    snprintf(want, sizeof(want), "Uid:\t%u\t%u\t%u\t%u\nGid:\t%u\t%u\t%u\t%u\n",
+             (unsigned)pw->pw_uid, (unsigned)pw->pw_uid, (unsigned)pw->pw_uid,
+             (unsigned)pw->pw_uid, (unsigned)pw->pw_gid, (unsigned)pw->pw_gid,
+             (unsigned)pw->pw_gid, (unsigned)pw->pw_gid);
+    assert_int_equal(tu_file_size(record), (int64_t)strlen(want));
+    {
+        FILE *in = fopen(record, "r");
+        size_t n;
+
+        assert_non_null(in);
+        n = fread(value, 1, sizeof(value) - 1, in);
+        fclose(in);
+        value[n] = '\0';
+    }
+    assert_string_equal(value, want);
+    tu_rmtree(hook_dir);
     free(src);
     free(back);
     free(stored);

@@ -86,6 +86,26 @@ static void *cutter_main(void *arg)
     return NULL;
 }
 
+/* Tells the thread to end (stop: at once), and waits for it. */
+static void join(struct ft_cutter *c, bool stop)
+{
+    pthread_mutex_lock(&c->lock);
+    c->ending = true;
+    c->stop = stop;
+    pthread_cond_broadcast(&c->moved);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+}
+
+static void release(struct ft_cutter *c)
+{
+    ft_store_chunks_abort(c->w);
+    pthread_cond_destroy(&c->moved);
+    pthread_mutex_destroy(&c->lock);
+    free(c->ring);
+    free(c);
+}
+
 enum ft_err ft_cutter_start(struct ft_store *st, uint64_t size,
                             struct ft_cutter **out)
 {
@@ -94,29 +114,21 @@ enum ft_err ft_cutter_start(struct ft_store *st, uint64_t size,
     enum ft_err err = FT_ERR_NOMEM;
 
     *out = NULL;
-    if (c == NULL || (c->ring = malloc(RING_BYTES)) == NULL)
-        goto fail;
-    err = ft_store_chunks_begin(st, level, &c->w);
-    if (err != FT_OK)
-        goto fail;
-    ft_chunker_init(&c->k, level);
-    ft_hash_init(&c->h);
+    if (c == NULL)
+        return FT_ERR_NOMEM;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->moved, NULL);
-    if (pthread_create(&c->thread, NULL, cutter_main, c) != 0) {
-        pthread_cond_destroy(&c->moved);
-        pthread_mutex_destroy(&c->lock);
+    ft_chunker_init(&c->k, level);
+    ft_hash_init(&c->h);
+    c->ring = malloc(RING_BYTES);
+    if (c->ring != NULL)
+        err = ft_store_chunks_begin(st, level, &c->w);
+    if (err == FT_OK && pthread_create(&c->thread, NULL, cutter_main, c) != 0)
         err = FT_ERR_NOMEM;
-        goto fail;
-    }
-    *out = c;
-    return FT_OK;
-fail:
-    if (c != NULL) {
-        ft_store_chunks_abort(c->w);
-        free(c->ring);
-    }
-    free(c);
+    if (err != FT_OK)
+        release(c);
+    else
+        *out = c;
     return err;
 }
 
@@ -146,26 +158,6 @@ void ft_cutter_feed(struct ft_cutter *c, const void *p, size_t n)
         pthread_cond_broadcast(&c->moved);
     }
     pthread_mutex_unlock(&c->lock);
-}
-
-/* Tells the thread to end (stop: at once), and waits for it. */
-static void join(struct ft_cutter *c, bool stop)
-{
-    pthread_mutex_lock(&c->lock);
-    c->ending = true;
-    c->stop = stop;
-    pthread_cond_broadcast(&c->moved);
-    pthread_mutex_unlock(&c->lock);
-    pthread_join(c->thread, NULL);
-}
-
-static void release(struct ft_cutter *c)
-{
-    ft_store_chunks_abort(c->w);
-    pthread_cond_destroy(&c->moved);
-    pthread_mutex_destroy(&c->lock);
-    free(c->ring);
-    free(c);
 }
 
 enum ft_err ft_cutter_finish(struct ft_cutter *c,

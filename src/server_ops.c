@@ -322,6 +322,23 @@ void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outc
     o->keep_open = o->err == FT_OK;
 }
 
+/* Ends a request on names with DONE carrying count (what the log counts
+ * too), or with the refusal of err. */
+static void answer_count(struct session *s, struct outcome *o, enum ft_err err,
+                         uint64_t count)
+{
+    struct ft_msg done = { .type = FT_MSG_DONE };
+
+    if (err != FT_OK) {
+        ft_server_session_refuse(s, o, err);
+        return;
+    }
+    o->bytes = count;
+    done.u.done.count = count;
+    o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+}
+
 /* Whether the open stored file's content has digest want, by its record
  * or by reading it (the digest is then recorded, unless it is the one
  * wanted: the caller records that one with the file's new stamp). */
@@ -343,7 +360,6 @@ static enum ft_err same_content(struct session *s, const struct ft_store_file *f
  * and mode for one small request rather than a transfer. */
 void ft_server_ops_touch(struct session *s, const struct ft_msg *req, struct outcome *o)
 {
-    struct ft_msg done = { .type = FT_MSG_DONE };
     struct ft_store_file f = { .fd = -1 };
     char name[FT_PATH_MAX + 1];
     uint8_t digest[FT_HASH_BYTES];
@@ -365,14 +381,7 @@ void ft_server_ops_touch(struct session *s, const struct ft_msg *req, struct out
         same = false;
     }
     ft_store_file_close(&f);
-    if (err != FT_OK) {
-        ft_server_session_refuse(s, o, err);
-        return;
-    }
-    o->bytes = same;
-    done.u.done.count = same;
-    o->err = ft_conn_send(&s->conn, &done);
-    o->keep_open = o->err == FT_OK;
+    answer_count(s, o, err, same);
 }
 
 /* Ends a request on names: DONE, or its refusal; a DENIED that
@@ -380,19 +389,12 @@ void ft_server_ops_touch(struct session *s, const struct ft_msg *req, struct out
 static void answer_done(struct session *s, struct outcome *o, enum ft_err err,
                         const char *denied_why)
 {
-    struct ft_msg done = { .type = FT_MSG_DONE };
-
     if (err == FT_ERR_DENIED && denied_why != NULL) {
         o->err = err;
         ft_conn_send_error(&s->conn, err, "'%s' %s", o->name, denied_why);
         return;
     }
-    if (err != FT_OK) {
-        ft_server_session_refuse(s, o, err);
-        return;
-    }
-    o->err = ft_conn_send(&s->conn, &done);
-    o->keep_open = o->err == FT_OK;
+    answer_count(s, o, err, 0);
 }
 
 /* What is under name now, for the roots whose usage is counted (nothing
@@ -467,7 +469,6 @@ void ft_server_ops_delete(struct session *s, const struct ft_msg *req,
 void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req,
                          struct outcome *o)
 {
-    struct ft_msg done = { .type = FT_MSG_DONE };
     struct ft_store_entry e;
     char name[FT_PATH_MAX + 1];
     bool made = false;
@@ -486,14 +487,7 @@ void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req,
                            (e.mode & FT_MODE_TYPE) == FT_MODE_DIR ? "folder" : "file");
         return;
     }
-    if (err != FT_OK) {
-        ft_server_session_refuse(s, o, err);
-        return;
-    }
-    o->bytes = made;
-    done.u.done.count = made;
-    o->err = ft_conn_send(&s->conn, &done);
-    o->keep_open = o->err == FT_OK;
+    answer_count(s, o, err, made);
 }
 
 void ft_server_ops_usage(struct session *s, const struct ft_msg *req,

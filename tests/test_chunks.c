@@ -45,10 +45,11 @@ struct list {
     struct entry e[MAX_ENTRIES];
 };
 
+/* A store of the test's own, in a fresh folder. */
 struct fixture {
     char *base;
-    char *root;
-    char *chunks; /* root/.ft/chunks */
+    char root[4096];
+    char chunks[4096 + 16]; /* root/.ft/chunks */
     struct ft_store *st;
     struct list cut, got;
 };
@@ -56,25 +57,21 @@ struct fixture {
 static struct ft_store *open_store(const char *root, bool read_only)
 {
     struct ft_store *st = NULL;
-    char err[256] = "";
-    enum ft_err e = ft_store_open(&st, root, read_only, err, sizeof(err));
+    char why[256];
 
-    if (e != FT_OK)
-        fail_msg("ft_store_open(%s): %s: %s", root, ft_err_name(e), err);
+    assert_int_equal(ft_store_open(&st, root, read_only, why, sizeof(why)), FT_OK);
     return st;
 }
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
+    static struct fixture f;
 
-    if (f == NULL)
-        return -1;
-    f->base = tu_tempdir();
-    f->root = tu_path(f->base, "root");
-    f->chunks = tu_path(f->root, ".ft/chunks");
-    f->st = open_store(f->root, false);
-    *state = f;
+    f.base = tu_tempdir();
+    snprintf(f.root, sizeof(f.root), "%s/root", f.base);
+    snprintf(f.chunks, sizeof(f.chunks), "%s/.ft/chunks", f.root);
+    f.st = open_store(f.root, false);
+    *state = &f;
     return 0;
 }
 
@@ -84,10 +81,7 @@ static int teardown(void **state)
 
     ft_store_close(f->st);
     tu_rmtree(f->base);
-    free(f->chunks);
-    free(f->root);
     free(f->base);
-    free(f);
     return 0;
 }
 
@@ -289,6 +283,22 @@ static void test_changed_file_is_cut_again(void **state)
     free(big);
 }
 
+/* Hashes the file at path whole: the digest records and TOUCH name. */
+static void digest_of(const char *path, uint8_t digest[FT_HASH_BYTES])
+{
+    static uint8_t buf[65536];
+    struct ft_hash h;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    assert_true(fd >= 0);
+    ft_hash_init(&h);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        ft_hash_update(&h, buf, (size_t)n);
+    ft_hash_final(&h, digest);
+    close(fd);
+}
+
 /* The store's own changes of a file's metadata keep its list: a digest
  * recorded after it, and ft_store_file_set_meta (TOUCH). */
 static void test_store_meta_changes_keep_list(void **state)
@@ -298,17 +308,8 @@ static void test_store_meta_changes_keep_list(void **state)
     struct ft_store_file file;
     uint8_t digest[FT_HASH_BYTES], got[FT_HASH_BYTES];
     struct stat sb;
-    int fd = open(big, O_RDONLY | O_CLOEXEC);
-    struct ft_hash h;
-    static uint8_t buf[65536];
-    ssize_t n;
 
-    assert_true(fd >= 0);
-    ft_hash_init(&h);
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        ft_hash_update(&h, buf, (size_t)n);
-    ft_hash_final(&h, digest);
-    close(fd);
+    digest_of(big, digest);
     cut_file(big, &f->cut);
     remember(f->st, "big", &f->cut);
     await_next_tick(big);
@@ -541,22 +542,6 @@ static void test_two_writers(void **state)
 /* --- Through a server. --- */
 
 static struct list seen, want; /* the server tests' lists */
-
-/* Hashes the file at path whole: the digest TOUCH names. */
-static void digest_of(const char *path, uint8_t digest[FT_HASH_BYTES])
-{
-    static uint8_t buf[65536];
-    struct ft_hash h;
-    ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    assert_true(fd >= 0);
-    ft_hash_init(&h);
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        ft_hash_update(&h, buf, (size_t)n);
-    ft_hash_final(&h, digest);
-    close(fd);
-}
 
 /* Uploads a local file of size random bytes (seed) as name, asking for
  * its chunk list with chunks; *src (if not NULL) keeps the local path. */

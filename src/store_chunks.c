@@ -248,15 +248,15 @@ static bool list_whole(int fd, uint8_t header[HEADER_BYTES], uint64_t *count,
            (room - *name_len) / FT_CHUNK_ENTRY_BYTES == *count;
 }
 
-static int open_leaf(struct ft_store *st, const char *leaf)
+static int open_leaf(struct ft_store *st, const char *leaf, int how)
 {
-    return openat(st->chunks_fd, leaf,
-                  O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    return openat(st->chunks_fd, leaf, how | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 }
 
-/* The list of the file whose stamp is s, open, and its header; -1 if
- * there is none that is whole and of that file as it is now. */
-static int open_list(struct ft_store *st, const struct ft_store_stamp *s,
+/* The list of the file whose stamp is s, open (how: O_RDONLY or O_RDWR),
+ * and its header; -1 if there is none that is whole and of that file as it
+ * is now. */
+static int open_list(struct ft_store *st, const struct ft_store_stamp *s, int how,
                      uint8_t header[HEADER_BYTES])
 {
     uint8_t want[6 * 8];
@@ -267,7 +267,7 @@ static int open_list(struct ft_store *st, const struct ft_store_stamp *s,
     if (st->chunks_fd < 0)
         return -1;
     list_name(s->ino, leaf, sizeof(leaf));
-    fd = open_leaf(st, leaf);
+    fd = open_leaf(st, leaf, how);
     if (fd < 0)
         return -1;
     put_stamp(want, s);
@@ -322,7 +322,7 @@ enum ft_err ft_store_chunks_open(struct ft_store *st,
     if (!ft_store_chunks_worth(f->stamp.size) || fstat(f->fd, &sb) != 0)
         return FT_ERR_NOT_FOUND;
     ft_store_stamp_take(&now, &sb);
-    fd = open_list(st, &now, header);
+    fd = open_list(st, &now, O_RDONLY, header);
     if (fd < 0)
         return FT_ERR_NOT_FOUND;
     out->level = header[MAGIC_BYTES];
@@ -349,24 +349,18 @@ void ft_store_chunks_restamp(struct ft_store *st,
     uint8_t header[HEADER_BYTES], stamp[6 * 8];
     struct ft_store_stamp now;
     struct stat sb;
-    char leaf[24];
     int list;
 
     if (st->read_only || !ft_store_chunks_worth(before->size) ||
-        (list = open_list(st, before, header)) < 0)
+        (list = open_list(st, before, O_RDWR, header)) < 0)
         return;
-    close(list);
-    if (fstat(fd, &sb) != 0)
-        return;
-    ft_store_stamp_take(&now, &sb);
-    put_stamp(stamp, &now);
-    list_name(before->ino, leaf, sizeof(leaf));
-    /* In place: the entries stay, and a reader that meets a stamp half
-     * written matches neither version and cuts the file again. */
-    list = openat(st->chunks_fd, leaf, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (list < 0)
-        return;
-    ft_io_pwrite_full(list, stamp, sizeof(stamp), STAMP_AT);
+    if (fstat(fd, &sb) == 0) {
+        ft_store_stamp_take(&now, &sb);
+        put_stamp(stamp, &now);
+        /* In place: the entries stay, and a reader that meets a stamp half
+         * written matches neither version and cuts the file again. */
+        ft_io_pwrite_full(list, stamp, sizeof(stamp), STAMP_AT);
+    }
     close(list);
 }
 
@@ -393,7 +387,7 @@ static bool list_current(struct ft_store *st, const char *leaf)
     struct stat sb;
     uint64_t count, name_len;
     bool current = false;
-    int fd = open_leaf(st, leaf);
+    int fd = open_leaf(st, leaf, O_RDONLY);
 
     if (fd < 0)
         return false;
@@ -410,7 +404,7 @@ static bool list_current(struct ft_store *st, const char *leaf)
         ft_store_stamp_take(&s, &sb);
         list_name(s.ino, want, sizeof(want));
         close(fd);
-        fd = strcmp(leaf, want) == 0 ? open_list(st, &s, header) : -1;
+        fd = strcmp(leaf, want) == 0 ? open_list(st, &s, O_RDONLY, header) : -1;
         current = fd >= 0;
     }
     ft_store_place_release(st, &p);

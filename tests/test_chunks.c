@@ -445,6 +445,31 @@ static void test_sweep_at_open(void **state)
     free(to);
 }
 
+/* A start looks at about 1024 lists, a random sample of more: the rest
+ * go at the starts after. */
+static void test_sweep_bounded(void **state)
+{
+    struct fixture *f = *state;
+    int left;
+
+    for (int i = 0; i < 1500; i++) {
+        char leaf[32];
+        char *path;
+
+        snprintf(leaf, sizeof(leaf), "%016x", i);
+        path = tu_path(f->chunks, leaf);
+        tu_write_bytes(path, "orphan", 6);
+        free(path);
+    }
+    ft_store_close(f->st);
+    f->st = open_store(f->root, false);
+    left = tu_count_entries(f->chunks);
+    assert_true(left > 0 && left < 1500);
+    ft_store_close(f->st);
+    f->st = open_store(f->root, false);
+    assert_int_equal(tu_count_entries(f->chunks), 0);
+}
+
 static void test_read_only_records_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -823,6 +848,7 @@ int main(void)
         STORE_TEST(test_store_meta_changes_keep_list),
         STORE_TEST(test_replace_and_remove_drop_list),
         STORE_TEST(test_sweep_at_open),
+        STORE_TEST(test_sweep_bounded),
         STORE_TEST(test_read_only_records_nothing),
         STORE_TEST(test_damaged_list_refused),
         STORE_TEST(test_two_writers),

@@ -208,11 +208,10 @@ void ft_store_upload_set_chunks(struct ft_upload *up,
     up->chunks = w;
 }
 
-void ft_store_chunks_commit(struct ft_store *st, struct ft_upload *up)
+void ft_store_chunks_commit(struct ft_upload *up)
 {
     struct ft_store_chunks_writer *w = up->chunks;
 
-    (void)st;
     up->chunks = NULL;
     if (w != NULL)
         record(w, up->fd, up->name, NULL);

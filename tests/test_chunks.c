@@ -626,6 +626,31 @@ static void test_put_records_list(void **state)
     ft_client_close(c);
 }
 
+/* PUT's CHUNKS flag belongs to DELTA: without it negotiated, the flag is
+ * a protocol error, as any flag the session did not agree on. */
+static void test_put_chunks_needs_delta(void **state)
+{
+    struct tu_fixture *f = *state;
+    const uint32_t features[2] = { 0, FT_FEATURE_DELTA };
+
+    for (int i = 0; i < 2; i++) {
+        struct ft_msg put = { .type = FT_MSG_PUT }, m;
+        struct ft_conn conn;
+
+        assert_true(tu_raw_handshake(&conn, f->server.port, features[i], 10000, NULL));
+        put.u.put.flags = FT_XFER_VERIFY | FT_XFER_CHUNKS;
+        put.u.put.size = 5;
+        put.u.put.name.ptr = (const uint8_t *)"x";
+        put.u.put.name.len = 1;
+        assert_int_equal(ft_conn_send(&conn, &put), FT_OK);
+        assert_int_equal(ft_conn_recv(&conn, &m, 10000), FT_OK);
+        assert_int_equal(m.type, i == 0 ? FT_MSG_ERROR : FT_MSG_READY);
+        if (i == 0)
+            assert_int_equal(conn.peer_code, FT_ERR_PROTOCOL);
+        ft_conn_free(&conn);
+    }
+}
+
 /* What each TOUCH of a batch came to. */
 struct touched {
     enum ft_err err[8];
@@ -853,6 +878,7 @@ int main(void)
         STORE_TEST(test_damaged_list_refused),
         STORE_TEST(test_two_writers),
         TU_TEST_SERVER(test_put_records_list),
+        TU_TEST_SERVER(test_put_chunks_needs_delta),
         TU_TEST_SERVER(test_touch),
         TU_TEST_FIXTURE(test_touch_needs_write),
         TU_TEST_FIXTURE(test_touch_old_server),

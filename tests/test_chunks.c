@@ -800,6 +800,41 @@ static void test_touch_needs_write(void **state)
     free(stored);
 }
 
+/* A read-only server changes nothing: the same content is refused with
+ * READ_ONLY, another is answered 0 as anywhere. */
+static void test_touch_read_only(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_server_config cfg = { .read_only = true };
+    uint8_t digest[FT_HASH_BYTES], other[FT_HASH_BYTES] = { 1 };
+    struct ft_name_request reqs[2] = {
+        { .op = FT_NAME_TOUCH, .name = "kept", .digest = digest, .mtime = 5 },
+        { .op = FT_NAME_TOUCH, .name = "kept", .digest = other, .mtime = 5 },
+    };
+    struct ft_client *c;
+    struct touched t;
+    char *stored;
+
+    tu_server_start(&f->server, &cfg);
+    stored = tu_path(f->server.root, "kept");
+    tu_write_random(stored, 1000, 42);
+    digest_of(stored, digest);
+    c = tu_connect(f->server.port, NULL);
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(ft_client_names(c, reqs, 2, note_touch, &t), FT_ERR_READ_ONLY);
+    assert_int_equal(t.err[0], FT_ERR_READ_ONLY);
+    assert_int_equal(t.err[1], FT_OK);
+    assert_false(t.same[1]);
+    {
+        struct stat sb;
+
+        assert_int_equal(stat(stored, &sb), 0);
+        assert_true(sb.st_mtime != 5);
+    }
+    ft_client_close(c);
+    free(stored);
+}
+
 /* A server from before ft sync: its WELCOME offers no DELTA. It answers
  * the handshake, then notes the first frame the client sends (CLOSED: the
  * client hung up without sending any). */
@@ -881,6 +916,7 @@ int main(void)
         TU_TEST_SERVER(test_put_chunks_needs_delta),
         TU_TEST_SERVER(test_touch),
         TU_TEST_FIXTURE(test_touch_needs_write),
+        TU_TEST_FIXTURE(test_touch_read_only),
         TU_TEST_FIXTURE(test_touch_old_server),
     };
 

@@ -760,79 +760,72 @@ static void test_touch(void **state)
     free(d);
 }
 
+/* Starts the fixture's server with cfg, with a file "kept" of 1000 bytes
+ * planted in its store (*digest its digest), and connects with ccfg. */
+static struct ft_client *serve_kept(struct tu_fixture *f, const struct ft_server_config *cfg,
+                                    const struct ft_client_config *ccfg,
+                                    uint8_t digest[FT_HASH_BYTES])
+{
+    char *stored;
+
+    tu_server_start(&f->server, cfg);
+    stored = tu_path(f->server.root, "kept");
+    tu_write_random(stored, 1000, 41);
+    digest_of(stored, digest);
+    free(stored);
+    return tu_connect(f->server.port, ccfg);
+}
+
 static void test_touch_needs_write(void **state)
 {
     struct tu_fixture *f = *state;
     struct ft_keypair me;
     char key[FT_CLIENT_KEY_TEXT_MAX], line[512];
-    char *path = tu_path(f->work, "clients"), *stored = tu_path(f->server.root, "kept");
+    char *path = tu_path(f->work, "clients");
     struct ft_server_config cfg = { .clients_file = path };
     struct ft_client_config ccfg = { .identity = &me };
     uint8_t digest[FT_HASH_BYTES];
+    struct ft_name_request r = { .op = FT_NAME_TOUCH, .name = "kept", .digest = digest,
+                                 .mtime = 5 };
     struct ft_client *c;
-    struct touched t;
+    struct touched t = { .same = { true } };
     struct ft_stat st;
-    int n;
 
     ft_keys_generate(&me);
     ft_clients_format_key(me.public_key, key);
-    n = snprintf(line, sizeof(line), "%s allow=read,list\n", key);
-    tu_write_bytes(path, line, (size_t)n);
-    tu_server_start(&f->server, &cfg);
-    free(stored);
-    stored = tu_path(f->server.root, "kept");
-    tu_write_random(stored, 1000, 41);
-    digest_of(stored, digest);
-    c = tu_connect(f->server.port, &ccfg);
-    {
-        const struct ft_name_request r = { .op = FT_NAME_TOUCH, .name = "kept",
-                                           .digest = digest, .mtime = 5 };
-
-        memset(&t, 0, sizeof(t));
-        assert_int_equal(ft_client_names(c, &r, 1, note_touch, &t), FT_ERR_NOT_ALLOWED);
-        assert_false(t.same[0]);
-        assert_non_null(strstr(ft_client_error(c), "may not write"));
-    }
+    tu_write_bytes(path, line, (size_t)snprintf(line, sizeof(line), "%s allow=read,list\n", key));
+    c = serve_kept(f, &cfg, &ccfg, digest);
+    assert_int_equal(ft_client_names(c, &r, 1, note_touch, &t), FT_ERR_NOT_ALLOWED);
+    assert_false(t.same[0]);
+    assert_non_null(strstr(ft_client_error(c), "may not write"));
+    /* Nothing changed, and the session goes on. */
     assert_int_equal(ft_client_stat(c, "kept", &st), FT_OK);
     assert_true(st.mtime != 5);
     ft_client_close(c);
     free(path);
-    free(stored);
 }
 
 /* A read-only server changes nothing: the same content is refused with
  * READ_ONLY, another is answered 0 as anywhere. */
 static void test_touch_read_only(void **state)
 {
-    struct tu_fixture *f = *state;
     struct ft_server_config cfg = { .read_only = true };
     uint8_t digest[FT_HASH_BYTES], other[FT_HASH_BYTES] = { 1 };
     struct ft_name_request reqs[2] = {
         { .op = FT_NAME_TOUCH, .name = "kept", .digest = digest, .mtime = 5 },
         { .op = FT_NAME_TOUCH, .name = "kept", .digest = other, .mtime = 5 },
     };
-    struct ft_client *c;
-    struct touched t;
-    char *stored;
+    struct ft_client *c = serve_kept(*state, &cfg, NULL, digest);
+    struct touched t = { .same = { true, true } };
+    struct ft_stat st;
 
-    tu_server_start(&f->server, &cfg);
-    stored = tu_path(f->server.root, "kept");
-    tu_write_random(stored, 1000, 42);
-    digest_of(stored, digest);
-    c = tu_connect(f->server.port, NULL);
-    memset(&t, 0, sizeof(t));
     assert_int_equal(ft_client_names(c, reqs, 2, note_touch, &t), FT_ERR_READ_ONLY);
     assert_int_equal(t.err[0], FT_ERR_READ_ONLY);
     assert_int_equal(t.err[1], FT_OK);
     assert_false(t.same[1]);
-    {
-        struct stat sb;
-
-        assert_int_equal(stat(stored, &sb), 0);
-        assert_true(sb.st_mtime != 5);
-    }
+    assert_int_equal(ft_client_stat(c, "kept", &st), FT_OK);
+    assert_true(st.mtime != 5);
     ft_client_close(c);
-    free(stored);
 }
 
 /* A server from before ft sync: its WELCOME offers no DELTA. It answers

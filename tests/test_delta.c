@@ -583,9 +583,44 @@ static void test_refusals(void **state)
     free(s);
 }
 
+/* The list's own checks: lengths within the level, ranges within the
+ * list, runs preferred where they go on. */
+static void test_list(void **state)
+{
+    struct ft_delta_list l;
+    uint64_t off = 0, len = 0;
+    uint32_t idx = 0;
+
+    (void)state;
+    ft_delta_list_init(&l, 0);
+    assert_int_equal(ft_delta_list_add(&l, 0, 1), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_list_add(&l, ft_delta_max_chunk(0) + 1, 1),
+                     FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_list_add(&l, 100, 7), FT_OK);
+    assert_int_equal(ft_delta_list_add(&l, 200, 8), FT_OK);
+    assert_int_equal(ft_delta_list_add(&l, 100, 7), FT_OK);
+    assert_int_equal(ft_delta_list_add(&l, 300, 9), FT_OK);
+    assert_int_equal(ft_delta_range(&l, 1, 2, &off, &len), FT_OK);
+    assert_int_equal(off, 100);
+    assert_int_equal(len, 300);
+    assert_int_equal(ft_delta_range(&l, 3, 2, &off, &len), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_range(&l, 4, 1, &off, &len), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_range(&l, 0, 0, &off, &len), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_range(&l, 1, UINT32_MAX, &off, &len), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_list_index(&l), FT_OK);
+    assert_true(ft_delta_find(&l, 7, 100, UINT32_MAX, &idx));
+    assert_int_equal(idx, 0);
+    assert_true(ft_delta_find(&l, 7, 100, 2, &idx));
+    assert_int_equal(idx, 2);
+    assert_false(ft_delta_find(&l, 7, 101, UINT32_MAX, &idx));
+    assert_false(ft_delta_find(&l, 10, 100, UINT32_MAX, &idx));
+    ft_delta_list_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_list),
         TU_TEST_SERVER(test_put_edits),
         TU_TEST_SERVER(test_get_edits),
         TU_TEST_SERVER(test_compressed),

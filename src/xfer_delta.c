@@ -136,34 +136,39 @@ enum ft_err ft_xfer_chunks_out_end(struct ft_xfer_chunks_out *o)
     return err == FT_OK ? chunks_flush(o) : err;
 }
 
-/* A signature being cut: each chunk goes out and into the list. */
-struct signing {
-    struct ft_xfer_chunks_out out;
-    struct ft_delta_list *l;
-};
-
-static enum ft_err sign_chunk(void *ctx, const uint8_t *p, uint32_t len,
-                              uint64_t hash)
+void ft_xfer_signing_init(struct ft_xfer_signing *g, struct ft_conn *c,
+                          unsigned level, struct ft_delta_list *l,
+                          ft_xfer_delta_chunk_fn record, void *record_ctx)
 {
-    struct signing *s = ctx;
-    enum ft_err err = ft_delta_list_add(s->l, len, hash);
+    ft_xfer_chunks_out_init(&g->out, c, level);
+    ft_delta_list_init(l, level);
+    g->l = l;
+    g->record = record;
+    g->record_ctx = record_ctx;
+}
 
-    (void)p;
-    return err == FT_OK ? ft_xfer_chunks_out_add(&s->out, len, hash) : err;
+enum ft_err ft_xfer_signing_add(void *ctx, const uint8_t *p, uint32_t len,
+                                uint64_t hash)
+{
+    struct ft_xfer_signing *g = ctx;
+    enum ft_err err = ft_delta_list_add(g->l, len, hash);
+
+    if (err == FT_OK && g->record != NULL)
+        err = g->record(g->record_ctx, p, len, hash);
+    return err == FT_OK ? ft_xfer_chunks_out_add(&g->out, len, hash) : err;
 }
 
 enum ft_err ft_xfer_delta_send_signature(struct ft_conn *c, int fd,
                                          unsigned level, struct ft_delta_list *l)
 {
-    struct signing s = { .l = l };
+    struct ft_xfer_signing g;
     uint64_t total = 0;
     enum ft_err err = FT_OK;
 
-    ft_delta_list_init(l, level);
-    ft_xfer_chunks_out_init(&s.out, c, level);
+    ft_xfer_signing_init(&g, c, level, l, NULL, NULL);
     if (fd >= 0)
-        err = ft_xfer_delta_cut(c, fd, level, NULL, sign_chunk, &s, &total);
-    return err == FT_OK ? ft_xfer_chunks_out_end(&s.out) : err;
+        err = ft_xfer_delta_cut(c, fd, level, NULL, ft_xfer_signing_add, &g, &total);
+    return err == FT_OK ? ft_xfer_chunks_out_end(&g.out) : err;
 }
 
 enum ft_err ft_xfer_delta_recv_signature(struct ft_conn *c, struct ft_delta_list *l)
@@ -264,20 +269,18 @@ static enum ft_err send_one(void *ctx, const uint8_t *p, uint32_t len,
     return err;
 }
 
-/* The recorded list, read in batches: only the literal chunks' bytes are
- * read from the file. */
-static enum ft_err send_recorded(struct dsend *d)
+enum ft_err ft_xfer_delta_read_list(struct ft_conn *c, int fd, uint64_t off,
+                                    uint64_t count, ft_xfer_delta_chunk_fn fn,
+                                    void *ctx)
 {
-    const struct ft_xfer_delta_source *src = d->src;
     uint8_t *batch = malloc(LIST_BATCH * FT_CHUNK_ENTRY_BYTES);
     enum ft_err err = batch == NULL ? FT_ERR_NOMEM : FT_OK;
 
-    for (uint64_t i = 0; err == FT_OK && i < src->list_count;) {
-        uint64_t n = src->list_count - i < LIST_BATCH ? src->list_count - i : LIST_BATCH;
+    for (uint64_t i = 0; err == FT_OK && i < count;) {
+        uint64_t n = count - i < LIST_BATCH ? count - i : LIST_BATCH;
         size_t want = (size_t)n * FT_CHUNK_ENTRY_BYTES, got = 0;
 
-        err = ft_io_pread_full(src->list_fd, batch, want,
-                               src->list_off + i * FT_CHUNK_ENTRY_BYTES, &got);
+        err = ft_io_pread_full(fd, batch, want, off + i * FT_CHUNK_ENTRY_BYTES, &got);
         if (err == FT_OK && got != want)
             err = FT_ERR_CHANGED;
         for (size_t j = 0; err == FT_OK && j < n; j++) {
@@ -285,11 +288,11 @@ static enum ft_err send_recorded(struct dsend *d)
             uint64_t hash;
 
             ft_delta_entry_get(batch + j * FT_CHUNK_ENTRY_BYTES, &len, &hash);
-            err = len == 0 ? FT_ERR_CHANGED : send_one(d, NULL, len, hash);
+            err = len == 0 ? FT_ERR_CHANGED : fn(ctx, NULL, len, hash);
         }
         i += n;
-        if (err == FT_OK)
-            err = ft_conn_heartbeat(d->c);
+        if (err == FT_OK && c != NULL)
+            err = ft_conn_heartbeat(c);
     }
     free(batch);
     return err;
@@ -329,8 +332,10 @@ enum ft_err ft_xfer_delta_send(struct ft_conn *c, const struct ft_xfer_delta_sou
     if (err != FT_OK)
         goto out;
     ft_conn_cork(c, true);
+    /* From the recorded list, only the literal chunks' bytes are read. */
     if (recorded)
-        err = send_recorded(&d);
+        err = ft_xfer_delta_read_list(c, src->list_fd, src->list_off,
+                                      src->list_count, send_one, &d);
     else
         err = ft_xfer_delta_cut(c, src->fd, sig->level, whole, send_one, &d, &total);
     if (err == FT_OK && d.pos != src->size)

@@ -27,6 +27,13 @@ enum ft_err ft_xfer_delta_cut(struct ft_conn *c, int fd, unsigned level,
                               struct ft_hasher *whole, ft_xfer_delta_chunk_fn fn,
                               void *ctx, uint64_t *total);
 
+/* Tells fn (bytes NULL) each of the count entries of a recorded chunk
+ * list at off of fd, read in batches: FT_ERR_CHANGED if fewer are there
+ * or one is empty. The connection, if any, hears a heartbeat per batch. */
+enum ft_err ft_xfer_delta_read_list(struct ft_conn *c, int fd, uint64_t off,
+                                    uint64_t count, ft_xfer_delta_chunk_fn fn,
+                                    void *ctx);
+
 /* A signature going out: entries are gathered into CHUNKS frames. */
 struct ft_xfer_chunks_out {
     struct ft_conn *c;
@@ -40,6 +47,22 @@ enum ft_err ft_xfer_chunks_out_add(struct ft_xfer_chunks_out *o, uint32_t len,
                                    uint64_t hash);
 /* Sends what is gathered and the empty CHUNKS that ends the list. */
 enum ft_err ft_xfer_chunks_out_end(struct ft_xfer_chunks_out *o);
+
+/* A signature on its way out: each chunk goes to the peer, into the list
+ * kept for the copies to come (initialised here), and to record, if not
+ * NULL. ft_xfer_signing_add is an ft_xfer_delta_chunk_fn; end with
+ * ft_xfer_chunks_out_end(&g->out). */
+struct ft_xfer_signing {
+    struct ft_xfer_chunks_out out;
+    struct ft_delta_list *l;
+    ft_xfer_delta_chunk_fn record;
+    void *record_ctx;
+};
+void ft_xfer_signing_init(struct ft_xfer_signing *g, struct ft_conn *c,
+                          unsigned level, struct ft_delta_list *l,
+                          ft_xfer_delta_chunk_fn record, void *record_ctx);
+enum ft_err ft_xfer_signing_add(void *g, const uint8_t *p, uint32_t len,
+                                uint64_t hash);
 
 /* Cuts fd at level and sends it as a signature, keeping the list in *l
  * (initialised here) for the copies to come. */

@@ -17,7 +17,6 @@
 #include <cmocka.h>
 
 #include "chunker.h"
-#include "clients.h"
 #include "conn.h"
 #include "delta.h"
 #include "ft/ft.h"
@@ -505,20 +504,12 @@ static void test_put_cut_off_and_broken(void **state)
     free(a);
 }
 
-/* A client of the store and its clients file: this test's key with opts. */
+/* A client of a server whose clients file gives this test's key opts. */
 static struct ft_client *serve_as(struct tu_fixture *f, const char *opts)
 {
-    char key[FT_CLIENT_KEY_TEXT_MAX], line[512];
-    char *path = tu_path(f->work, "clients");
-    struct ft_server_config cfg = { .clients_file = path };
     struct ft_client_config ccfg = { .identity = &me };
-    int n;
 
-    ft_clients_format_key(me.public_key, key);
-    n = snprintf(line, sizeof(line), "%s %s\n", key, opts);
-    tu_write_bytes(path, line, (size_t)n);
-    tu_server_start(&f->server, &cfg);
-    free(path);
+    tu_fixture_serve_key(f, me.public_key, opts);
     return tu_connect(f->server.port, &ccfg);
 }
 

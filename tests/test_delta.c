@@ -365,7 +365,7 @@ static void raw_session(struct tu_fixture *f, struct ft_conn *conn)
 }
 
 /* DELTA_PUT of name for a file of size, up to the end of the server's
- * signature, whose level and length are returned. */
+ * signature, which replaces what *sig held. */
 static void raw_put_begin(struct ft_conn *conn, const char *name, uint64_t size,
                           struct ft_delta_list *sig)
 {
@@ -378,7 +378,7 @@ static void raw_put_begin(struct ft_conn *conn, const char *name, uint64_t size,
     assert_int_equal(ft_conn_send(conn, &m), FT_OK);
     assert_int_equal(ft_conn_recv(conn, &m, WAIT_MS), FT_OK);
     assert_int_equal(m.type, FT_MSG_READY);
-    ft_delta_list_init(sig, 0);
+    ft_delta_list_free(sig);
     for (;;) {
         assert_int_equal(ft_conn_recv(conn, &m, WAIT_MS), FT_OK);
         assert_int_equal(m.type, FT_MSG_CHUNKS);
@@ -440,6 +440,7 @@ static void test_put_cut_off_and_broken(void **state)
     struct ft_conn conn;
     struct ft_msg end = { .type = FT_MSG_END };
 
+    ft_delta_list_init(&sig, 0);
     tu_write_random(a, SIZE, 9);
     expect_ok(c, put_delta(c, a, "k", NULL, NULL));
     ft_client_close(c);
@@ -452,7 +453,6 @@ static void test_put_cut_off_and_broken(void **state)
     send_chunk_head(&conn, 1000);
     assert_int_equal(ft_conn_send_raw(&conn, FT_MSG_DATA, bytes, 500), FT_OK);
     ft_conn_free(&conn);
-    ft_delta_list_free(&sig);
     expect_no_temporaries(f);
     expect_stored(f, "k", a);
 

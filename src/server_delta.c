@@ -215,12 +215,7 @@ void ft_server_delta_put(struct session *s, const struct ft_msg *req,
         answer_failure(s, o, err, res.end_seen && err != FT_ERR_PROTOCOL);
         return;
     }
-    struct ft_msg done = { .type = FT_MSG_DONE };
-
-    done.u.done.count = res.bytes;
-    o->err = ft_conn_send(&s->conn, &done);
-    o->keep_open = o->err == FT_OK;
-    ft_store_upload_drop_old(st, &up);
+    ft_server_put_answer_done(s, &up, res.bytes, o);
 }
 
 bool ft_server_delta_get_skip(struct session *s, const struct ft_msg *req)

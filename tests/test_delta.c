@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "chunker.h"
 #include "conn.h"
 #include "delta.h"
+#include "ft/frame.h"
 #include "ft/ft.h"
 #include "ft/keys.h"
 #include "proto.h"
@@ -574,6 +576,49 @@ static void test_refusals(void **state)
     free(s);
 }
 
+/* A server without DELTA: the calls answer VERSION and send nothing, and
+ * the connection is still usable. The server is a socket whose WELCOME
+ * (plaintext, no DELTA) waits before the client says HELLO. */
+static void test_no_delta_feature(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client_config cfg = { .plaintext = true, .timeout_ms = WAIT_MS };
+    struct ft_msg welcome = { .type = FT_MSG_WELCOME };
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    struct ft_client *c = NULL;
+    char *a = tu_path(f->work, "a");
+    uint8_t payload[64];
+    uint64_t sent = 0, received = 0, sent_after = 0;
+    size_t len = 0;
+    char err[256];
+    int sv[2];
+
+    tu_write_random(a, 1000, 13);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    welcome.u.welcome.version = FT_PROTO_VERSION;
+    welcome.u.welcome.features = FT_FEATURE_PLAINTEXT | FT_FEATURE_ZLIB;
+    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
+    assert_int_equal(ft_msg_encode(&welcome, payload, sizeof(payload), &len), FT_OK);
+    assert_int_equal(ft_frame_write(sv[0], FT_MSG_WELCOME, payload, len, WAIT_MS),
+                     FT_OK);
+    assert_int_equal(ft_msg_encode(&done, payload, sizeof(payload), &len), FT_OK);
+    assert_int_equal(ft_frame_write(sv[0], FT_MSG_DONE, payload, len, WAIT_MS),
+                     FT_OK);
+    if (ft_client_attach(&c, sv[1], &cfg, err, sizeof(err)) != FT_OK)
+        fail_msg("attach: %s", err);
+    assert_false(ft_client_can_delta(c));
+    ft_client_wire_bytes(c, &sent, &received);
+    assert_int_equal(put_delta(c, a, "x", NULL, NULL), FT_ERR_VERSION);
+    assert_int_equal(ft_client_get_delta_file(c, "x", a, NULL, NULL), FT_ERR_VERSION);
+    ft_client_wire_bytes(c, &sent_after, &received);
+    assert_int_equal(sent_after, sent);
+    /* Usable: a removal is answered (its DONE waits in the socket). */
+    assert_int_equal(ft_client_remove(c, "x"), FT_OK);
+    ft_client_close(c);
+    close(sv[0]);
+    free(a);
+}
+
 /* The list's own checks: lengths within the level, ranges within the
  * list, runs preferred where they go on. */
 static void test_list(void **state)
@@ -620,6 +665,7 @@ int main(void)
         TU_TEST_SERVER(test_get_damaged_during),
         TU_TEST_SERVER(test_put_cut_off_and_broken),
         TU_TEST_FIXTURE(test_refusals),
+        TU_TEST_FIXTURE(test_no_delta_feature),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -17,6 +17,9 @@
 #define SLOT_BYTES (1024u * 1024u)
 /* Entries of a recorded list read at once. */
 #define LIST_BATCH 4096u
+/* Copied bytes between progress reports: a copy moves nothing on the
+ * wire, but the file advances. */
+#define TELL_BYTES (1024u * 1024u)
 
 static enum ft_err emit_chunk(const uint8_t *p, size_t len,
                               ft_xfer_delta_chunk_fn fn, void *ctx)
@@ -211,8 +214,18 @@ struct dsend {
     uint32_t run_first, run_count;
     uint64_t pos;     /* bytes of the new version done */
     uint64_t matched;
+    uint64_t told;    /* pos when progress was last reported */
+    const struct ft_xfer_opts *opts;
     uint8_t *lit;     /* a literal chunk read from disk */
 };
+
+static void tell(const struct ft_xfer_opts *opts, uint64_t *told, uint64_t pos)
+{
+    if (opts == NULL || opts->progress == NULL || pos - *told < TELL_BYTES)
+        return;
+    *told = pos;
+    opts->progress(opts->progress_ctx, pos);
+}
 
 static enum ft_err flush_run(struct dsend *d)
 {
@@ -266,6 +279,7 @@ static enum ft_err send_one(void *ctx, const uint8_t *p, uint32_t len,
     }
     d->pos += len;
     d->matched += len;
+    tell(d->opts, &d->told, d->pos);
     return err;
 }
 
@@ -314,7 +328,7 @@ enum ft_err ft_xfer_delta_send(struct ft_conn *c, const struct ft_xfer_delta_sou
                                const struct ft_xfer_opts *opts,
                                struct ft_xfer_delta_result *res)
 {
-    struct dsend d = { .c = c, .src = src, .sig = sig };
+    struct dsend d = { .c = c, .src = src, .sig = sig, .opts = opts };
     struct ft_hasher *whole = NULL;
     bool recorded = src->digest != NULL && src->list_fd >= 0;
     uint64_t total = 0;
@@ -382,6 +396,7 @@ struct drecv {
     const struct ft_xfer_opts *opts;
     int64_t started;
     uint64_t literal; /* bytes received, for the rate limit */
+    uint64_t told;    /* bytes when progress was last reported */
     struct ft_xfer_delta_result *res;
 };
 
@@ -435,6 +450,7 @@ static enum ft_err take_copy(struct drecv *r, const struct ft_msg *m)
         len -= got;
         r->res->bytes += got;
         r->res->matched += got;
+        tell(r->opts, &r->told, r->res->bytes);
     }
     return err;
 }

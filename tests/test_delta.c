@@ -234,6 +234,40 @@ static void test_get_edits(void **state)
     free(local);
 }
 
+/* Files of no byte and of a few, growing and shrinking, both ways. */
+static void test_small_files(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char *a = tu_path(f->work, "a"), *local = tu_path(f->work, "local");
+    static const uint64_t sizes[] = { 0, 1, 100, 5000, 0, 300000, 7, 0 };
+    struct timespec when[2] = { { .tv_sec = 1600000000 }, { .tv_sec = 1600000000 } };
+    struct ft_transfer t;
+    struct stat sb;
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+        tu_write_random(a, sizes[i], (uint32_t)i + 20);
+        expect_ok(c, put_delta(c, a, "s", NULL, &t));
+        expect_stored(f, "s", a);
+        assert_int_equal(t.bytes, sizes[i]);
+        expect_ok(c, ft_client_get_delta_file(c, "s", local, NULL, &t));
+        assert_true(tu_files_equal(a, local));
+        assert_int_equal(t.bytes, sizes[i]);
+    }
+    /* Time and executable bits go along, both ways. */
+    assert_int_equal(chmod(a, 0755), 0);
+    assert_int_equal(utimensat(AT_FDCWD, a, when, 0), 0);
+    expect_ok(c, put_delta(c, a, "s", NULL, &t));
+    assert_int_equal(unlink(local), 0);
+    expect_ok(c, ft_client_get_delta_file(c, "s", local, NULL, &t));
+    assert_int_equal(stat(local, &sb), 0);
+    assert_int_equal(sb.st_mtime, 1600000000);
+    assert_int_equal(sb.st_mode & 0111, 0111);
+    ft_client_close(c);
+    free(a);
+    free(local);
+}
+
 /* With -z, literal chunks of text go deflated, both ways. */
 static void test_compressed(void **state)
 {
@@ -660,6 +694,7 @@ int main(void)
         TU_TEST_SERVER(test_put_edits),
         TU_TEST_SERVER(test_get_edits),
         TU_TEST_SERVER(test_compressed),
+        TU_TEST_SERVER(test_small_files),
         TU_TEST_SERVER(test_put_damaged_before),
         TU_TEST_SERVER(test_put_damaged_during),
         TU_TEST_SERVER(test_get_damaged_during),

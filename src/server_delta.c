@@ -70,7 +70,7 @@ static enum ft_err send_signature(struct session *s, const struct ft_store_file 
                                       ft_xfer_signing_add, &g);
         ft_store_chunks_close(&rec);
     } else if (cut) {
-        err = ft_xfer_delta_cut(&s->conn, old->fd, level, NULL, ft_xfer_signing_add,
+        err = ft_delta_cut(&s->conn, old->fd, level, NULL, ft_xfer_signing_add,
                                 &g, &total);
     }
     if (err == FT_OK && w != NULL)

@@ -9,9 +9,6 @@
 #include "compress.h"
 #include "io.h"
 
-/* Bytes a cut reads at once (at least two of the level's largest chunks):
- * the chunk in progress is moved to the front before each read. */
-#define CUT_BYTES (4u * 1024u * 1024u)
 /* The receiver's slots: copies are read from the old file a slot at a
  * time. */
 #define SLOT_BYTES (1024u * 1024u)
@@ -20,91 +17,6 @@
 /* Copied bytes between progress reports: a copy moves nothing on the
  * wire, but the file advances. */
 #define TELL_BYTES (1024u * 1024u)
-
-static enum ft_err emit_chunk(const uint8_t *p, size_t len,
-                              ft_xfer_delta_chunk_fn fn, void *ctx)
-{
-    struct ft_hash h;
-    uint8_t digest[FT_HASH_BYTES];
-
-    ft_hash_init(&h);
-    ft_hash_update(&h, p, len);
-    ft_hash_final(&h, digest);
-    return fn(ctx, p, (uint32_t)len, ft_chunk_hash_of(digest));
-}
-
-/* One buffer's worth of the cut: the chunks that end in it go to fn; the
- * one in progress stays, from *pos on. */
-static enum ft_err cut_buffer(struct ft_chunker *k, const uint8_t *buf,
-                              size_t fill, bool eof, size_t *pos,
-                              ft_xfer_delta_chunk_fn fn, void *ctx)
-{
-    size_t scan = *pos + k->len;
-    enum ft_err err = FT_OK;
-
-    while (scan < fill && err == FT_OK) {
-        bool cut;
-
-        scan += ft_chunker_scan(k, buf + scan, fill - scan, &cut);
-        if (cut) {
-            err = emit_chunk(buf + *pos, scan - *pos, fn, ctx);
-            *pos = scan;
-        }
-    }
-    if (err == FT_OK && eof && *pos < fill) {
-        err = emit_chunk(buf + *pos, fill - *pos, fn, ctx);
-        *pos = fill;
-    }
-    return err;
-}
-
-enum ft_err ft_xfer_delta_cut(struct ft_conn *c, int fd, unsigned level,
-                              struct ft_hasher *whole, ft_xfer_delta_chunk_fn fn,
-                              void *ctx, uint64_t *total)
-{
-    struct ft_chunker k;
-    size_t cap, fill = 0, pos = 0;
-    uint64_t ticket = 0;
-    bool pending = false, eof = false;
-    uint8_t *buf;
-    enum ft_err err = FT_OK;
-
-    ft_chunker_init(&k, level);
-    cap = 2u * k.max > CUT_BYTES ? 2u * k.max : CUT_BYTES;
-    buf = malloc(cap);
-    *total = 0;
-    if (buf == NULL)
-        return FT_ERR_NOMEM;
-    while (err == FT_OK && !eof) {
-        size_t got = 0;
-
-        /* The hasher reads what it was handed in place: let it finish
-         * before the bytes move. */
-        if (pending)
-            ft_hasher_wait(whole, ticket);
-        pending = false;
-        memmove(buf, buf + pos, fill - pos);
-        fill -= pos;
-        pos = 0;
-        err = ft_io_pread_full(fd, buf + fill, cap - fill, *total, &got);
-        if (err != FT_OK)
-            break;
-        eof = got < cap - fill;
-        *total += got;
-        if (whole != NULL && got > 0) {
-            ticket = ft_hasher_submit(whole, buf + fill, got);
-            pending = true;
-        }
-        fill += got;
-        err = cut_buffer(&k, buf, fill, eof, &pos, fn, ctx);
-        if (err == FT_OK && c != NULL)
-            err = ft_conn_heartbeat(c);
-    }
-    if (pending)
-        ft_hasher_wait(whole, ticket);
-    free(buf);
-    return err;
-}
 
 void ft_xfer_chunks_out_init(struct ft_xfer_chunks_out *o, struct ft_conn *c,
                              unsigned level)
@@ -141,7 +53,7 @@ enum ft_err ft_xfer_chunks_out_end(struct ft_xfer_chunks_out *o)
 
 void ft_xfer_signing_init(struct ft_xfer_signing *g, struct ft_conn *c,
                           unsigned level, struct ft_delta_list *l,
-                          ft_xfer_delta_chunk_fn record, void *record_ctx)
+                          ft_delta_chunk_fn record, void *record_ctx)
 {
     ft_xfer_chunks_out_init(&g->out, c, level);
     ft_delta_list_init(l, level);
@@ -170,7 +82,7 @@ enum ft_err ft_xfer_delta_send_signature(struct ft_conn *c, int fd,
 
     ft_xfer_signing_init(&g, c, level, l, NULL, NULL);
     if (fd >= 0)
-        err = ft_xfer_delta_cut(c, fd, level, NULL, ft_xfer_signing_add, &g, &total);
+        err = ft_delta_cut(c, fd, level, NULL, ft_xfer_signing_add, &g, &total);
     return err == FT_OK ? ft_xfer_chunks_out_end(&g.out) : err;
 }
 
@@ -284,7 +196,7 @@ static enum ft_err send_one(void *ctx, const uint8_t *p, uint32_t len,
 }
 
 enum ft_err ft_xfer_delta_read_list(struct ft_conn *c, int fd, uint64_t off,
-                                    uint64_t count, ft_xfer_delta_chunk_fn fn,
+                                    uint64_t count, ft_delta_chunk_fn fn,
                                     void *ctx)
 {
     uint8_t *batch = malloc(LIST_BATCH * FT_CHUNK_ENTRY_BYTES);
@@ -351,7 +263,7 @@ enum ft_err ft_xfer_delta_send(struct ft_conn *c, const struct ft_xfer_delta_sou
         err = ft_xfer_delta_read_list(c, src->list_fd, src->list_off,
                                       src->list_count, send_one, &d);
     else
-        err = ft_xfer_delta_cut(c, src->fd, sig->level, whole, send_one, &d, &total);
+        err = ft_delta_cut(c, src->fd, sig->level, whole, send_one, &d, &total);
     if (err == FT_OK && d.pos != src->size)
         err = FT_ERR_CHANGED; /* it shrank */
     if (err == FT_OK)
@@ -387,7 +299,7 @@ struct drecv {
     uint8_t *slot;
     ft_xfer_sink sink;
     void *sink_ctx;
-    ft_xfer_delta_chunk_fn record;
+    ft_delta_chunk_fn record;
     void *record_ctx;
     uint32_t lit_len, lit_left;
     struct ft_hash lit_hash;
@@ -534,7 +446,7 @@ static enum ft_err take_end(struct drecv *r, const struct ft_msg *m)
 enum ft_err ft_xfer_delta_recv(struct ft_conn *c, const struct ft_delta_list *old,
                                int old_fd, uint32_t flags, uint64_t limit,
                                ft_xfer_sink sink, void *sink_ctx,
-                               ft_xfer_delta_chunk_fn record_fn, void *record_ctx,
+                               ft_delta_chunk_fn record_fn, void *record_ctx,
                                const struct ft_xfer_opts *opts,
                                struct ft_xfer_delta_result *res)
 {

@@ -46,7 +46,7 @@ static void make_old(void)
         abort();
     free(buf);
     ft_delta_list_init(&old_list, 0);
-    if (ft_xfer_delta_cut(NULL, old_fd, 0, NULL, keep_entry, &old_list, &total) != FT_OK)
+    if (ft_delta_cut(NULL, old_fd, 0, NULL, keep_entry, &old_list, &total) != FT_OK)
         abort();
 }
 

@@ -180,6 +180,9 @@ static enum ft_err send_one(void *ctx, const uint8_t *p, uint32_t len,
 
     if (d->pos + len > d->src->size)
         return FT_ERR_CHANGED; /* it grew */
+    if (d->src->record != NULL &&
+        (err = d->src->record(d->src->record_ctx, p, len, hash)) != FT_OK)
+        return err;
     if (!ft_delta_find(d->sig, hash, len, next, &idx))
         return send_literal(d, p, len);
     if (idx == next) {

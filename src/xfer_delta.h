@@ -73,6 +73,10 @@ struct ft_xfer_delta_source {
      * the chunks the receiver lacks are read. list_fd -1: cut as read. */
     int list_fd;
     uint64_t list_off, list_count;
+    /* Told each chunk of a version cut as read, for its list (NULL:
+     * nobody). */
+    ft_delta_chunk_fn record;
+    void *record_ctx;
 };
 
 /* What a delta moved: the new version's bytes, those the receiver took

@@ -268,6 +268,39 @@ static void test_small_files(void **state)
     free(local);
 }
 
+/* A file stored by a plain PUT has no chunk list; the first delta get
+ * cuts it and records one (and its digest), so that the next reads only
+ * what the client lacks; both are right. */
+static void test_get_records_list(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char *a = tu_path(f->work, "a"), *local = tu_path(f->work, "local");
+    char *lists = tu_path(f->server.root, ".ft/chunks");
+    struct ft_transfer t;
+    int fd, before;
+
+    tu_write_random(a, SIZE, 30);
+    fd = open(a, O_RDONLY);
+    assert_true(fd >= 0);
+    expect_ok(c, ft_client_put(c, fd, SIZE, "p", NULL, NULL));
+    close(fd);
+    before = tu_count_entries(lists);
+    edit_file(a, local, CHANGE, SIZE / 2, 100);
+    expect_ok(c, ft_client_get_delta_file(c, "p", local, NULL, &t));
+    assert_true(tu_files_equal(a, local));
+    expect_small(&t);
+    assert_int_equal(tu_count_entries(lists), (before > 0 ? before : 0) + 1);
+    edit_file(a, local, DELETE, 1000, 100);
+    expect_ok(c, ft_client_get_delta_file(c, "p", local, NULL, &t));
+    assert_true(tu_files_equal(a, local));
+    expect_small(&t);
+    ft_client_close(c);
+    free(a);
+    free(local);
+    free(lists);
+}
+
 /* With -z, literal chunks of text go deflated, both ways. */
 static void test_compressed(void **state)
 {
@@ -695,6 +728,7 @@ int main(void)
         TU_TEST_SERVER(test_get_edits),
         TU_TEST_SERVER(test_compressed),
         TU_TEST_SERVER(test_small_files),
+        TU_TEST_SERVER(test_get_records_list),
         TU_TEST_SERVER(test_put_damaged_before),
         TU_TEST_SERVER(test_put_damaged_during),
         TU_TEST_SERVER(test_get_damaged_during),

@@ -278,6 +278,7 @@ static void test_get_records_list(void **state)
     char *a = tu_path(f->work, "a"), *local = tu_path(f->work, "local");
     char *lists = tu_path(f->server.root, ".ft/chunks");
     struct ft_transfer t;
+    struct ft_stat st;
     int fd, before;
 
     tu_write_random(a, SIZE, 30);
@@ -290,6 +291,9 @@ static void test_get_records_list(void **state)
     expect_ok(c, ft_client_get_delta_file(c, "p", local, NULL, &t));
     assert_true(tu_files_equal(a, local));
     expect_small(&t);
+    /* The server records the list once the file went out: the answer to
+     * a later request comes after that. */
+    expect_ok(c, ft_client_stat(c, "p", &st));
     assert_int_equal(tu_count_entries(lists), (before > 0 ? before : 0) + 1);
     edit_file(a, local, DELETE, 1000, 100);
     expect_ok(c, ft_client_get_delta_file(c, "p", local, NULL, &t));

@@ -122,6 +122,14 @@ UNIT = 1024 * 1024
 STRIPED = 0x20
 
 
+DELTA = 0x200
+CHUNKS = 0x40
+
+
+def touch(name, digest, mtime=1700000000, mode=0o755):
+    return frame(27, struct.pack('>qI', mtime, mode) + digest + s(name))
+
+
 def write(folder, seeds):
     os.makedirs(folder, exist_ok=True)
     for name, content in seeds.items():
@@ -158,6 +166,12 @@ write('corpus/server', {
     'join': hello(PLAIN | 0x80) + join(),
     'usage': hello(PLAIN | USAGE) + usage() + put(b'u', 5) + data(c) + end(c) + usage()
              + frame(25, b'x'),
+    # TOUCH of the same content, another, a folder, a missing name; a PUT
+    # that asks for its chunk list (too small to get one)
+    'touch': hello(PLAIN | DELTA) + put(b'a', 5, 2 | CHUNKS) + data(c) + end(c)
+             + touch(b'a', hashlib.blake2b(c, digest_size=32).digest())
+             + touch(b'a', bytes(32), 1, 0) + put(b'd/e', 5) + data(c) + end(c)
+             + touch(b'd', bytes(32)) + touch(b'missing', bytes(32)) + stat(b'a'),
     'http': b'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
     'text': b'Hello, Server! This is Client.\n',
     'huge-length': b'\xff\xff\xff\xff\x01',
@@ -256,4 +270,30 @@ write('corpus/server', {
                  + dchunk(len(c)) + data(c) + end(c),
     'delta-get': hello(DELTA) + frame(29, struct.pack('>I', 0) + s(b'd'))
                  + chunks_frame([(5, chunk_hash(c))]) + chunks_frame([]) + done(5),
+})
+
+
+# A chunk list as the store keeps it (store_chunks.c), for fuzz_chunks: the
+# first byte asks the harness to fix the magic (1) and the stamp (2) of its
+# file of 300 KiB, "f".
+def chunk_list(entries, name=b'f', level=0, count=None, magic=b'ftchunk1'):
+    n = len(entries) if count is None else count
+    head = magic + struct.pack('>B3xIQ', level, len(name), n) + bytes(48)
+    return head + b''.join(struct.pack('>IQ', ln, h) for ln, h in entries) + name
+
+
+even = [(2048, i * 0x9e3779b97f4a7c15 % 2**64) for i in range(150)]
+uneven = [(2048, i) for i in range(148)] + [(3072, 1), (1024, 2)]
+write('corpus/chunks', {
+    'valid': bytes([3]) + chunk_list(even),
+    'uneven': bytes([3]) + chunk_list(uneven),
+    'stale-stamp': bytes([1]) + chunk_list(even),
+    'too-long': bytes([3]) + chunk_list([(20000, 0)] + even[1:]),
+    'short-sum': bytes([3]) + chunk_list(even[1:]),
+    'bad-name': bytes([3]) + chunk_list(even, name=b'../f'),
+    'empty': bytes([3]),
+})
+write('regressions/chunks', {
+    # count * 12 wraps to 8 in 64 bits
+    'count-wraps': bytes([3]) + chunk_list(even[:1], count=0x1555555555555556),
 })

@@ -386,6 +386,7 @@ static void test_put_damaged_during(void **state)
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *a = tu_path(f->work, "a"), *b = tu_path(f->work, "b");
     char *s = stored(f, "d");
+    char *lists = tu_path(f->server.root, ".ft/chunks");
     struct saboteur sab = { .path = s };
     struct ft_transfer_options opt = { .progress = sabotage, .progress_ctx = &sab };
     struct ft_transfer t;
@@ -400,6 +401,8 @@ static void test_put_damaged_during(void **state)
     expect_stored(f, "d", b);
     assert_false(t.delta);
     assert_true(t.verified);
+    /* Sent whole, it was cut on arrival: its list is there for the next. */
+    assert_int_equal(tu_count_entries(lists), 1);
     /* The connection goes on. */
     expect_ok(c, put_delta(c, a, "d", NULL, &t));
     expect_stored(f, "d", a);
@@ -407,6 +410,7 @@ static void test_put_damaged_during(void **state)
     free(a);
     free(b);
     free(s);
+    free(lists);
 }
 
 /* The same downloading: the local old file is damaged after the client

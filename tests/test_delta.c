@@ -506,19 +506,77 @@ static void expect_no_temporaries(struct tu_fixture *f)
     free(tmp);
 }
 
+static const uint8_t junk[1000] = { 1 };
+
+static void send_end(struct ft_conn *conn, uint64_t total)
+{
+    struct ft_msg end = { .type = FT_MSG_END };
+
+    end.u.end.total = total;
+    end.u.end.has_digest = true;
+    assert_int_equal(ft_conn_send(conn, &end), FT_OK);
+}
+
+/* Streams that break the rules, each after DELTA_PUT and the signature. */
+static void copy_beyond_list(struct ft_conn *conn, const struct ft_delta_list *sig)
+{
+    send_copy(conn, sig->count - 1, 2);
+}
+
+static void copy_beyond_size(struct ft_conn *conn, const struct ft_delta_list *sig)
+{
+    (void)sig;
+    send_copy(conn, 0, 1);
+}
+
+static void chunk_too_long(struct ft_conn *conn, const struct ft_delta_list *sig)
+{
+    send_chunk_head(conn, ft_delta_max_chunk(sig->level) + 1);
+}
+
+static void data_beyond_chunk(struct ft_conn *conn, const struct ft_delta_list *sig)
+{
+    (void)sig;
+    send_chunk_head(conn, 400);
+    assert_int_equal(ft_conn_send_raw(conn, FT_MSG_DATA, junk, 500), FT_OK);
+}
+
+static void end_inside_chunk(struct ft_conn *conn, const struct ft_delta_list *sig)
+{
+    (void)sig;
+    send_chunk_head(conn, 1000);
+    assert_int_equal(ft_conn_send_raw(conn, FT_MSG_DATA, junk, 500), FT_OK);
+    send_end(conn, 500);
+}
+
+static void end_wrong_total(struct ft_conn *conn, const struct ft_delta_list *sig)
+{
+    (void)sig;
+    send_chunk_head(conn, 1000);
+    assert_int_equal(ft_conn_send_raw(conn, FT_MSG_DATA, junk, 1000), FT_OK);
+    send_end(conn, 999);
+}
+
 /* A client cut off mid-stream, and clients that break the rules (a copy
- * beyond the list, a chunk longer than the level allows, more bytes than
- * announced, a stream short of its chunk): the stored file stays the old
- * version, whole, and no temporary is left. */
+ * beyond the list or the size announced, a chunk longer than the level
+ * allows or than announced, END inside a chunk or with another total):
+ * each is refused, the stored file stays the old version, whole, and no
+ * temporary is left. */
 static void test_put_cut_off_and_broken(void **state)
 {
+    static const struct {
+        void (*send)(struct ft_conn *conn, const struct ft_delta_list *sig);
+        uint64_t size;
+    } cases[] = {
+        { copy_beyond_list, SIZE },  { chunk_too_long, SIZE },
+        { data_beyond_chunk, SIZE }, { end_inside_chunk, SIZE },
+        { end_wrong_total, SIZE },   { copy_beyond_size, 100 },
+    };
     struct tu_fixture *f = *state;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *a = tu_path(f->work, "a");
-    uint8_t bytes[1000] = { 1 };
     struct ft_delta_list sig;
     struct ft_conn conn;
-    struct ft_msg end = { .type = FT_MSG_END };
 
     ft_delta_list_init(&sig, 0);
     tu_write_random(a, SIZE, 9);
@@ -531,56 +589,21 @@ static void test_put_cut_off_and_broken(void **state)
     assert_true(sig.count > 10);
     send_copy(&conn, 0, 10);
     send_chunk_head(&conn, 1000);
-    assert_int_equal(ft_conn_send_raw(&conn, FT_MSG_DATA, bytes, 500), FT_OK);
+    assert_int_equal(ft_conn_send_raw(&conn, FT_MSG_DATA, junk, 500), FT_OK);
     ft_conn_free(&conn);
     expect_no_temporaries(f);
     expect_stored(f, "k", a);
 
-    /* A copy beyond the old version's list. */
-    raw_session(f, &conn);
-    raw_put_begin(&conn, "k", SIZE, &sig);
-    send_copy(&conn, sig.count - 1, 2);
-    expect_refusal(&conn, FT_ERR_PROTOCOL);
-    ft_conn_free(&conn);
-    expect_no_temporaries(f);
-    expect_stored(f, "k", a);
-
-    /* A chunk longer than the level's largest. */
-    raw_session(f, &conn);
-    raw_put_begin(&conn, "k", SIZE, &sig);
-    send_chunk_head(&conn, ft_delta_max_chunk(sig.level) + 1);
-    expect_refusal(&conn, FT_ERR_PROTOCOL);
-    ft_conn_free(&conn);
-
-    /* More bytes than the chunk announced. */
-    raw_session(f, &conn);
-    raw_put_begin(&conn, "k", SIZE, &sig);
-    send_chunk_head(&conn, 400);
-    assert_int_equal(ft_conn_send_raw(&conn, FT_MSG_DATA, bytes, 500), FT_OK);
-    expect_refusal(&conn, FT_ERR_PROTOCOL);
-    ft_conn_free(&conn);
-
-    /* Copies beyond the size announced. */
-    raw_session(f, &conn);
-    raw_put_begin(&conn, "k", 100, &sig);
-    send_copy(&conn, 0, 1);
-    expect_refusal(&conn, FT_ERR_PROTOCOL);
-    ft_conn_free(&conn);
-
-    /* END in the middle of a chunk. */
-    raw_session(f, &conn);
-    raw_put_begin(&conn, "k", SIZE, &sig);
-    send_chunk_head(&conn, 1000);
-    assert_int_equal(ft_conn_send_raw(&conn, FT_MSG_DATA, bytes, 500), FT_OK);
-    end.u.end.total = 500;
-    end.u.end.has_digest = true;
-    assert_int_equal(ft_conn_send(&conn, &end), FT_OK);
-    expect_refusal(&conn, FT_ERR_PROTOCOL);
-    ft_conn_free(&conn);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        raw_session(f, &conn);
+        raw_put_begin(&conn, "k", cases[i].size, &sig);
+        cases[i].send(&conn, &sig);
+        expect_refusal(&conn, FT_ERR_PROTOCOL);
+        ft_conn_free(&conn);
+        expect_no_temporaries(f);
+        expect_stored(f, "k", a);
+    }
     ft_delta_list_free(&sig);
-
-    expect_no_temporaries(f);
-    expect_stored(f, "k", a);
     free(a);
 }
 

@@ -183,11 +183,19 @@ bool ft_server_session_flags_ok(const struct session *s, uint32_t flags);
 
 /* The request handlers: each answers its request and fills the outcome. */
 void ft_server_put(struct session *s, const struct ft_msg *req, struct outcome *o);
+/* After an upload's commit: DONE with its bytes, the version it replaced
+ * removed, and the upload hook told. */
+void ft_server_put_answer_done(struct session *s, struct ft_upload *up,
+                               uint64_t bytes, struct outcome *o);
 /* A refused PUT: reads a pipelined one's data, up to its END. */
 bool ft_server_put_skip(struct session *s, const struct ft_msg *req);
 void ft_server_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o);
 /* A refused GET: reads a resumed one's SUMS. */
 bool ft_server_ops_get_skip(struct session *s, const struct ft_msg *req);
+/* After a file went out to a GET or DELTA_GET (err how): reads the
+ * client's DONE, or says what failed; fills o's err and keep_open. */
+void ft_server_ops_finish_get(struct session *s, uint32_t flags,
+                              struct outcome *o, enum ft_err err, uint64_t bytes);
 void ft_server_ops_list(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_move(struct session *s, const struct ft_msg *req, struct outcome *o);

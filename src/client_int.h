@@ -76,6 +76,26 @@ enum ft_err ft_client_read_answer(struct ft_client *c, enum ft_msg_type want,
 enum ft_err ft_client_request(struct ft_client *c, const struct ft_msg *req,
                               enum ft_msg_type want, struct ft_msg *reply);
 
+/* client_xfer.c: the FT_XFER_* flags opt asks for (-z, verification). */
+uint32_t ft_client_xfer_flags(const struct ft_client *c,
+                              const struct ft_transfer_options *opt);
+
+/* Relays the connection's progress to the caller's callback, with the
+ * total the caller cannot see from inside a chunk loop. */
+struct ft_client_progress {
+    const struct ft_transfer_options *opt;
+    uint64_t total;
+    struct ft_xfer_opts xo;
+};
+/* The options of the next transfer of total bytes: its progress reports
+ * routed to opt's callback, if any, and opt's rate limit. */
+const struct ft_xfer_opts *ft_client_watch(const struct ft_transfer_options *opt,
+                                          struct ft_client_progress *relay,
+                                          uint64_t total);
+/* Fills *out (if not NULL) with what a transfer moved, from started_ms. */
+void ft_client_report(struct ft_transfer *out, const struct ft_xfer_result *res,
+                      int64_t started_ms, unsigned streams);
+
 /* client_xfer.c: frees what the pipelined requests held. */
 void ft_client_pipeline_free(struct ft_client *c);
 

@@ -72,8 +72,8 @@ void ft_client_pipeline_free(struct ft_client *c)
     c->pipeline = NULL;
 }
 
-static uint32_t xfer_flags(const struct ft_client *c,
-                           const struct ft_transfer_options *opt)
+uint32_t ft_client_xfer_flags(const struct ft_client *c,
+                              const struct ft_transfer_options *opt)
 {
     uint32_t flags = 0;
 
@@ -84,26 +84,18 @@ static uint32_t xfer_flags(const struct ft_client *c,
     return flags;
 }
 
-/* Relays the connection's progress to the caller's callback, with the
- * total the caller cannot see from inside a chunk loop. */
-struct progress_relay {
-    const struct ft_transfer_options *opt;
-    uint64_t total;
-    struct ft_xfer_opts xo;
-};
-
 static void relay_progress(void *ctx, uint64_t done)
 {
-    const struct progress_relay *r = ctx;
+    const struct ft_client_progress *r = ctx;
 
     r->opt->progress(r->opt->progress_ctx, done, r->total);
 }
 
 /* The options of the next transfer: its progress reports routed to opt's
  * callback, if any, and opt's rate limit. */
-static const struct ft_xfer_opts *watch(const struct ft_transfer_options *opt,
-                                        struct progress_relay *relay,
-                                        uint64_t total)
+const struct ft_xfer_opts *ft_client_watch(const struct ft_transfer_options *opt,
+                                          struct ft_client_progress *relay,
+                                          uint64_t total)
 {
     relay->opt = opt;
     relay->total = total;
@@ -113,8 +105,8 @@ static const struct ft_xfer_opts *watch(const struct ft_transfer_options *opt,
     return &relay->xo;
 }
 
-static void report(struct ft_transfer *out, const struct ft_xfer_result *res,
-                   int64_t started_ms, unsigned streams)
+void ft_client_report(struct ft_transfer *out, const struct ft_xfer_result *res,
+                      int64_t started_ms, unsigned streams)
 {
     if (out == NULL)
         return;
@@ -149,7 +141,7 @@ static void put_request(const struct ft_client *c, int in_fd, int64_t size,
 {
     struct stat sb;
 
-    req->u.put.flags = xfer_flags(c, opt) | extra_flags;
+    req->u.put.flags = ft_client_xfer_flags(c, opt) | extra_flags;
     req->u.put.size = size < 0 ? FT_SIZE_UNKNOWN : (uint64_t)size;
     req->u.put.name.ptr = (const uint8_t *)remote;
     req->u.put.name.len = strlen(remote);
@@ -172,7 +164,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
     struct ft_msg req = { .type = FT_MSG_PUT };
     struct ft_msg reply;
     struct ft_xfer_result res;
-    struct progress_relay relay;
+    struct ft_client_progress relay;
     uint64_t offset = 0, held = 0;
     int64_t started = ft_io_now_ms();
     unsigned streams = 0; /* 0: not striped */
@@ -200,7 +192,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
                                      offset, opt, &res, &streams);
     if (err == FT_OK && streams == 0)
         err = ft_xfer_send_from(&c->conn, in_fd, req.u.put.flags, req.u.put.size,
-                                offset, NULL, watch(opt, &relay, req.u.put.size),
+                                offset, NULL, ft_client_watch(opt, &relay, req.u.put.size),
                                 &res);
     if (err != FT_OK) {
         /* The server refused mid-stream and hung up, or the link died. */
@@ -216,7 +208,7 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
         return ft_client_fail(c, FT_ERR_PROTOCOL);
     /* The server compared our digest with its own before it said DONE. */
     res.verified = (req.u.put.flags & FT_XFER_VERIFY) != 0;
-    report(out, &res, started, streams);
+    ft_client_report(out, &res, started, streams);
     if (out != NULL) {
         out->resumed_from = offset;
         out->restarted = (req.u.put.flags & FT_XFER_RESUME) && held > 0 &&
@@ -320,7 +312,7 @@ enum ft_err ft_client_put_wait_tagged(struct ft_client *c,
         return ft_client_fail(c, c->conn.peer_code);
     if (reply.type != FT_MSG_DONE || reply.u.done.count != p->due[at].res.bytes)
         return ft_client_fail(c, FT_ERR_PROTOCOL);
-    report(out, &p->due[at].res, p->due[at].started, 1);
+    ft_client_report(out, &p->due[at].res, p->due[at].started, 1);
     return FT_OK;
 }
 
@@ -370,7 +362,7 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     struct ft_msg req = { .type = FT_MSG_GET };
     struct ft_msg ack = { .type = FT_MSG_DONE };
     struct ft_xfer_result res;
-    struct progress_relay relay;
+    struct ft_client_progress relay;
     int64_t started = ft_io_now_ms();
     uint64_t offset;
     unsigned streams = 0; /* 0: not striped */
@@ -379,7 +371,7 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     if (err != FT_OK)
         return err;
     memset(&res, 0, sizeof(res));
-    req.u.get.flags = xfer_flags(c, opt) | (resumed != NULL ? FT_XFER_RESUME : 0) |
+    req.u.get.flags = ft_client_xfer_flags(c, opt) | (resumed != NULL ? FT_XFER_RESUME : 0) |
                       (sent ? FT_XFER_PIPELINE : 0);
     if (!sent && ft_client_stripes_wanted(c, opt, out_fd, FT_SIZE_UNKNOWN))
         req.u.get.flags |= FT_XFER_STRIPED;
@@ -406,7 +398,7 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     if (err == FT_OK && streams == 0)
         err = ft_xfer_recv_from(&c->conn, req.u.get.flags, ready->u.ready.size,
                                 UINT64_MAX, offset, out_fd, write_to_fd, &out_fd,
-                                watch(opt, &relay, ready->u.ready.size), &res);
+                                ft_client_watch(opt, &relay, ready->u.ready.size), &res);
     if ((req.u.get.flags & FT_XFER_STRIPED) && err != FT_OK &&
         err != FT_ERR_INTEGRITY)
         c->broken = true; /* the streams' data may still be on its way */
@@ -423,7 +415,7 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     err = sent ? FT_OK : ft_conn_send(&c->conn, &ack);
     if (err != FT_OK)
         return ft_client_fail(c, err);
-    report(out, &res, started, streams);
+    ft_client_report(out, &res, started, streams);
     if (out != NULL) {
         out->mtime = ready->u.ready.mtime;
         out->mode = ready->u.ready.mode;
@@ -528,7 +520,7 @@ enum ft_err ft_client_get_send(struct ft_client *c, const char *remote,
 
     if (err != FT_OK)
         return err;
-    req.u.get.flags = xfer_flags(c, opt) | FT_XFER_PIPELINE;
+    req.u.get.flags = ft_client_xfer_flags(c, opt) | FT_XFER_PIPELINE;
     req.u.get.name.ptr = (const uint8_t *)remote;
     req.u.get.name.len = strlen(remote);
     err = ft_conn_send(&c->conn, &req);

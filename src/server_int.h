@@ -140,6 +140,10 @@ bool ft_server_put_skip(struct session *s, const struct ft_msg *req);
 void ft_server_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o);
 /* A refused GET: reads a resumed one's SUMS. */
 bool ft_server_ops_get_skip(struct session *s, const struct ft_msg *req);
+/* After a file went out to a GET or DELTA_GET (err how): reads the
+ * client's DONE, or says what failed; fills o's err and keep_open. */
+void ft_server_ops_finish_get(struct session *s, uint32_t flags,
+                              struct outcome *o, enum ft_err err, uint64_t bytes);
 void ft_server_ops_list(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o);
 void ft_server_ops_move(struct session *s, const struct ft_msg *req, struct outcome *o);

@@ -53,8 +53,8 @@ static enum ft_err read_client_part(struct session *s,
 
 /* After the file went out (err how): the client's acknowledgement, or our
  * word on what failed. */
-static void finish_get(struct session *s, uint32_t flags, struct outcome *o,
-                       enum ft_err err, uint64_t bytes)
+void ft_server_ops_finish_get(struct session *s, uint32_t flags,
+                              struct outcome *o, enum ft_err err, uint64_t bytes)
 {
     struct ft_msg ack;
 
@@ -142,7 +142,7 @@ static void send_file(struct session *s, uint32_t flags,
     o->bytes = res.bytes;
     if (err != FT_OK)
         ft_stripes_fail(&st, err);
-    finish_get(s, flags, o, err, res.bytes);
+    ft_server_ops_finish_get(s, flags, o, err, res.bytes);
     ft_server_stripes_close(s, &x);
     ft_stripes_free(&st);
 }

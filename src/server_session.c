@@ -63,6 +63,10 @@ static const struct operation operations[] = {
       ft_server_ops_mkdir, NULL },
     /* A joined connection serves a transfer its session was allowed. */
     { FT_MSG_JOIN, "join", "bytes", false, 0, ft_server_join, NULL },
+    { FT_MSG_DELTA_PUT, "delta-put", "bytes", false, FT_ALLOW_WRITE,
+      ft_server_delta_put, NULL },
+    { FT_MSG_DELTA_GET, "delta-get", "bytes", false, FT_ALLOW_READ,
+      ft_server_delta_get, ft_server_delta_get_skip },
     /* Every client may see its own usage. */
     { FT_MSG_USAGE, "df", "bytes used", false, 0, ft_server_ops_usage, NULL },
 };
@@ -392,6 +396,8 @@ static struct ft_bytes request_name(const struct ft_msg *m)
     case FT_MSG_STAT: return m->u.stat.name;
     case FT_MSG_MOVE: return m->u.move.from;
     case FT_MSG_MKDIR: return m->u.mkdir.name;
+    case FT_MSG_DELTA_PUT: return m->u.delta_put.name;
+    case FT_MSG_DELTA_GET: return m->u.delta_get.name;
     default: return none;
     }
 }

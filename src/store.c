@@ -102,13 +102,14 @@ fail:
 static enum ft_err open_meta(struct ft_store *st, const char *root,
                              char *errbuf, size_t errlen)
 {
-    char shown[3][4096];
+    char shown[4][4096];
     enum ft_err err;
     struct stat sb;
 
     snprintf(shown[0], sizeof(shown[0]), "%s/%s", root, FT_STORE_META);
     snprintf(shown[1], sizeof(shown[1]), "%s/%s", root, TMP_DIR);
     snprintf(shown[2], sizeof(shown[2]), "%s/%s", root, PARTIAL_DIR);
+    snprintf(shown[3], sizeof(shown[3]), "%s/%s", root, CHUNKS_DIR);
     err = open_meta_dir(st->root_fd, FT_STORE_META, !st->read_only, shown[0],
                         &st->meta_fd, errbuf, errlen);
     if (err == FT_ERR_IO && st->read_only &&
@@ -122,13 +123,25 @@ static enum ft_err open_meta(struct ft_store *st, const char *root,
     }
     st->meta_dev = sb.st_dev;
     st->meta_ino = sb.st_ino;
-    if (st->read_only)
+    /* A read-only store still reads the chunk lists there are. */
+    if (st->read_only) {
+        if (open_meta_dir(st->meta_fd, "chunks", false, shown[3], &st->chunks_fd,
+                          errbuf, errlen) != FT_OK && st->chunks_fd >= 0) {
+            close(st->chunks_fd);
+            st->chunks_fd = -1;
+        }
+        if (errlen > 0)
+            errbuf[0] = '\0';
         return FT_OK;
+    }
     err = open_meta_dir(st->meta_fd, "tmp", true, shown[1], &st->tmp_fd,
                         errbuf, errlen);
     if (err == FT_OK)
         err = open_meta_dir(st->meta_fd, "partial", true, shown[2],
                             &st->partial_fd, errbuf, errlen);
+    if (err == FT_OK)
+        err = open_meta_dir(st->meta_fd, "chunks", true, shown[3],
+                            &st->chunks_fd, errbuf, errlen);
     return err;
 }
 
@@ -148,7 +161,8 @@ DIR *ft_store_dir_stream(int dirfd)
 }
 
 /* Removes every temporary file left by an earlier server: uploads that
- * never finished, and replaced versions it had no time to remove. */
+ * never finished, replaced versions it had no time to remove, and chunk
+ * lists not yet complete. */
 static void remove_stale_temporaries(int tmp_fd)
 {
     DIR *dir = ft_store_dir_stream(tmp_fd);
@@ -157,7 +171,8 @@ static void remove_stale_temporaries(int tmp_fd)
     if (dir == NULL)
         return;
     while ((de = readdir(dir)) != NULL) {
-        if (strncmp(de->d_name, "up-", 3) == 0 || strncmp(de->d_name, "old-", 4) == 0)
+        if (strncmp(de->d_name, "up-", 3) == 0 || strncmp(de->d_name, "old-", 4) == 0 ||
+            strncmp(de->d_name, "chunks-", 7) == 0)
             unlinkat(tmp_fd, de->d_name, 0);
     }
     closedir(dir);
@@ -187,6 +202,7 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
     if (st == NULL)
         return FT_ERR_NOMEM;
     st->root_fd = st->meta_fd = st->tmp_fd = st->partial_fd = st->lock_fd = -1;
+    st->chunks_fd = -1;
     pthread_mutex_init(&st->partial_lock, NULL);
     st->read_only = read_only;
     st->syncfs_reports_errors = syncfs_reports_errors();
@@ -215,6 +231,7 @@ enum ft_err ft_store_open(struct ft_store **out, const char *root,
             goto out;
         }
         remove_stale_temporaries(st->tmp_fd);
+        ft_store_chunks_sweep(st);
     }
     *out = st;
     st = NULL;
@@ -242,6 +259,8 @@ void ft_store_close(struct ft_store *st)
         close(st->tmp_fd);
     if (st->partial_fd >= 0)
         close(st->partial_fd);
+    if (st->chunks_fd >= 0)
+        close(st->chunks_fd);
     if (st->meta_fd >= 0)
         close(st->meta_fd);
     if (st->root_fd >= 0)

@@ -258,12 +258,24 @@ enum ft_err ft_store_list_as(struct ft_store *st, const char *folder,
 enum ft_err ft_store_usage(struct ft_store *st, const char *folder,
                            uint64_t *bytes, uint64_t *files);
 
+/* Sets the modification time (whole seconds) and the executable bits
+ * (the rest 0644) of an open stored file, as an upload's commit does,
+ * where digest is its content's, checked by the caller: the digest is
+ * recorded with the file's new stamp and its chunk list stays valid.
+ * FT_ERR_CHANGED (nothing set) if the file changed since it was opened. */
+enum ft_err ft_store_file_set_meta(struct ft_store *st,
+                                   const struct ft_store_file *f, int64_t mtime,
+                                   uint32_t mode, const uint8_t digest[32]);
+
 /* The chunk list of a stored file (ft sync's delta, chunker.h): its
  * level and its entries, FT_CHUNK_ENTRY_BYTES each as CHUNKS carries them
- * (length, hash), in file order. It is kept beside the file under .ft and
- * trusted only while the file is what it was when the list was taken
- * (the digest's guard: size, modification time, inode), so a file
- * changed behind ft's back is cut again. */
+ * (length, hash), in file order. It is kept beside the file under
+ * .ft/chunks and trusted only while the file is what it was when the list
+ * was taken: size, modification time, inode and the inode's change time
+ * (ctime, which nobody can set back), so a file changed behind ft's back
+ * is cut again. Files under 256 KiB have none (cutting one again costs
+ * less than keeping its list). The entries handed out are checked: each
+ * as long as the chunker cuts at that level, together the file's size. */
 struct ft_store_chunks {
     int fd;          /* the entries, from offset on: pread them */
     uint64_t offset;
@@ -277,7 +289,9 @@ enum ft_err ft_store_chunks_open(struct ft_store *st,
                                  struct ft_store_chunks *out);
 void ft_store_chunks_close(struct ft_store_chunks *c);
 
-/* A chunk list being written, entry by entry, as a file is cut. */
+/* A chunk list being written, entry by entry, as a file is cut, to a
+ * temporary (never held whole in memory). On a read-only store, or for a
+ * file under 256 KiB, nothing is recorded in the end. */
 struct ft_store_chunks_writer;
 enum ft_err ft_store_chunks_begin(struct ft_store *st, unsigned level,
                                   struct ft_store_chunks_writer **out);
@@ -290,7 +304,10 @@ void ft_store_chunks_abort(struct ft_store_chunks_writer *w);
 void ft_store_upload_set_chunks(struct ft_upload *up,
                                 struct ft_store_chunks_writer *w);
 /* Records w for an open stored file that was cut by reading it, unless
- * the file changed since it was opened; frees w either way. */
+ * the file changed since it was opened; frees w either way. Record the
+ * list before the digest (ft_store_file_remember): the digest's record
+ * changes the file's ctime, which keeps a list recorded before valid but
+ * makes the file look changed to a list recorded after. */
 void ft_store_file_remember_chunks(struct ft_store *st,
                                    const struct ft_store_file *f,
                                    struct ft_store_chunks_writer *w);

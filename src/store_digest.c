@@ -71,6 +71,8 @@ void ft_store_file_remember(struct ft_store *st, const struct ft_store_file *f,
     if (memcmp(&now, &f->stamp, sizeof(now)) != 0)
         return;
     ft_store_record_digest(f->fd, digest);
+    /* The record changed the file's ctime: its chunk list stays valid. */
+    ft_store_chunks_restamp(st, &now, f->fd);
 }
 
 bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32])

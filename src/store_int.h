@@ -16,9 +16,14 @@
  * they are an upload of, so that only the same upload resumes them. */
 #define PARTIAL_DIR FT_STORE_META "/partial"
 #define PARTIAL_PREFIX "part-"
+/* The chunk lists of stored files (store_chunks.c). */
+#define CHUNKS_DIR FT_STORE_META "/chunks"
 /* A file smaller than this has no digest record: hashing it again costs
  * less than the record would (store_digest.c). */
 #define DIGEST_RECORD_MIN_BYTES (64 * 1024)
+/* A file smaller than this has no chunk list: cutting it again costs
+ * less than keeping one (store_chunks.c). */
+#define CHUNKS_RECORD_MIN_BYTES (256 * 1024)
 
 struct ft_store {
     int root_fd;
@@ -30,6 +35,7 @@ struct ft_store {
     ino_t meta_ino;
     int tmp_fd;
     int partial_fd;
+    int chunks_fd; /* .ft/chunks: the chunk lists; -1 when there is none */
     int lock_fd;
     bool read_only;
     atomic_uint_fast64_t next_temp; /* the number in the next temporary's name */
@@ -87,5 +93,20 @@ void ft_store_stamp_take(struct ft_store_stamp *s, const struct stat *sb);
 /* Records the digest of the open file fd, if it is large enough to be
  * worth it (store_digest.c). */
 void ft_store_record_digest(int fd, const uint8_t digest[32]);
+
+/* store_chunks.c: whether a file of size bytes gets a chunk list. */
+bool ft_store_chunks_worth(uint64_t size);
+/* Records the chunk list set on a published upload (its file is up->fd);
+ * frees it either way. */
+void ft_store_chunks_commit(struct ft_store *st, struct ft_upload *up);
+/* After the store changed the metadata of the open file fd (its ctime
+ * with it), whose stamp was before: its list, if valid for before, is
+ * stamped with what the file is now. */
+void ft_store_chunks_restamp(struct ft_store *st,
+                             const struct ft_store_stamp *before, int fd);
+/* Removes the list of the file sb describes (removed or replaced). */
+void ft_store_chunks_drop(struct ft_store *st, const struct stat *sb);
+/* Removes lists whose file is gone, for a store that opens. */
+void ft_store_chunks_sweep(struct ft_store *st);
 
 #endif

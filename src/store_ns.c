@@ -1,5 +1,5 @@
-/* store_ns.c - the store's names: what one is, open one to read, remove,
- * move, make a folder, list. */
+/* store_ns.c - the store's names: what one is, open one to read (and set
+ * its time and mode), remove, move, make a folder, list. */
 #define _GNU_SOURCE
 #include "store_int.h"
 
@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum ft_err ft_store_open_file(struct ft_store *st, const char *name,
@@ -56,6 +57,32 @@ void ft_store_file_close(struct ft_store_file *f)
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
+}
+
+enum ft_err ft_store_file_set_meta(struct ft_store *st,
+                                   const struct ft_store_file *f, int64_t mtime,
+                                   uint32_t mode, const uint8_t digest[32])
+{
+    struct timespec times[2] = {
+        { .tv_sec = 0, .tv_nsec = UTIME_OMIT },
+        { .tv_sec = (time_t)mtime, .tv_nsec = 0 },
+    };
+    struct ft_store_stamp now;
+    struct stat sb;
+
+    if (st->read_only)
+        return FT_ERR_READ_ONLY;
+    if (fstat(f->fd, &sb) != 0)
+        return ft_store_from_errno(errno);
+    ft_store_stamp_take(&now, &sb);
+    /* The caller's digest is of the file it opened, perhaps not of this. */
+    if (memcmp(&now, &f->stamp, sizeof(now)) != 0)
+        return FT_ERR_CHANGED;
+    if (fchmod(f->fd, 0644 | (mode & 0111)) != 0 || futimens(f->fd, times) != 0)
+        return ft_store_from_errno(errno);
+    ft_store_record_digest(f->fd, digest);
+    ft_store_chunks_restamp(st, &now, f->fd);
+    return FT_OK;
 }
 
 /* An entry's size, time and mode from what fstatat said of a file or a
@@ -125,6 +152,8 @@ static enum ft_err empty_folder(struct ft_store *st, int dir_fd, int depth)
                 err = ft_store_from_errno(errno);
         } else if (unlinkat(dir_fd, de->d_name, 0) != 0) {
             err = ft_store_from_errno(errno);
+        } else {
+            ft_store_chunks_drop(st, &sb);
         }
     }
     closedir(dir);
@@ -148,6 +177,8 @@ enum ft_err ft_store_remove(struct ft_store *st, const char *name,
     if (S_ISREG(sb.st_mode)) {
         if (unlinkat(p.dir_fd, p.leaf, 0) != 0)
             err = ft_store_from_errno(errno);
+        else
+            ft_store_chunks_drop(st, &sb);
     } else if (S_ISDIR(sb.st_mode) && recursive) {
         sub = openat(p.dir_fd, p.leaf,
                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -36,6 +36,7 @@ static enum ft_err upload_init(struct ft_store *st, const char *name,
     up->has_digest = false;
     up->held = NULL;
     up->held_cap = 0;
+    up->chunks = NULL;
     if (ft_name_check(name, strlen(name)) != FT_OK)
         return FT_ERR_BAD_NAME;
     if (st->read_only)
@@ -201,6 +202,9 @@ static enum ft_err publish(struct ft_store *st, struct ft_upload *up)
         return saved == EISDIR ? FT_ERR_DENIED : ft_store_from_errno(saved);
     }
     up->tmp[0] = '\0';
+    /* The replaced version's chunk list goes with it. */
+    if (up->replaced)
+        ft_store_chunks_drop(st, &sb);
     return FT_OK;
 }
 
@@ -263,6 +267,9 @@ void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
             errs[i] = whole_filesystem ? synced : make_durable(ups[i].fd, false);
         if (errs[i] == FT_OK)
             errs[i] = publish(st, &ups[i]);
+        /* Stamped as published: the rename changed the file's ctime. */
+        if (errs[i] == FT_OK)
+            ft_store_chunks_commit(st, &ups[i]);
     }
     /* The renames must survive a crash too. If that fails, a crash brings
      * back old versions, never part of a file: the answers stand. */
@@ -288,6 +295,8 @@ enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
 void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up)
 {
     (void)st; /* the upload holds the folders it needs */
+    ft_store_chunks_abort(up->chunks);
+    up->chunks = NULL;
     /* Removed before it is closed: a kept upload's name is this session's
      * only while it holds the file's lock (store_partial.c). */
     if (up->tmp[0] != '\0')
@@ -320,6 +329,7 @@ void ft_store_upload_move(struct ft_upload *to, struct ft_upload *from)
     *to = *from;
     from->fd = from->dir_fd = -1;
     from->tmp[0] = '\0';
+    from->chunks = NULL;
 }
 
 size_t ft_store_upload_held_bytes(const struct ft_upload *up)

@@ -26,17 +26,6 @@
 /* File bytes a slot holds: a plaintext frame, or four sealed ones. */
 #define SLOT_BYTES FT_FRAME_MAX_PAYLOAD
 
-/* The buffers a transfer cycles through, and the hasher reading them. */
-struct ring {
-    uint8_t *buf[RING];
-    uint64_t ticket[RING];
-    bool pending[RING];
-    size_t count;       /* RING with a hasher, else min_count */
-    size_t size;
-    bool verify;
-    struct ft_hasher *hasher; /* NULL: hashed inline, into inline_hash */
-    struct ft_hash inline_hash;
-};
 
 /* A file that fits in one slot is hashed on the I/O thread: starting a
  * thread would cost more than the hash, many times over for small files. */
@@ -45,7 +34,7 @@ static bool fits_one_slot(uint64_t expect_size, size_t slot_size)
     return expect_size != FT_SIZE_UNKNOWN && expect_size <= slot_size;
 }
 
-static enum ft_err ring_init(struct ring *r, size_t size, bool verify,
+enum ft_err ft_xfer_ring_init(struct ft_xfer_ring *r, size_t size, bool verify,
                              size_t min_count, bool small)
 {
     bool threaded = verify && !small;
@@ -65,7 +54,7 @@ static enum ft_err ring_init(struct ring *r, size_t size, bool verify,
 }
 
 /* Slot k, once the hasher no longer reads it. */
-static uint8_t *ring_take(struct ring *r, size_t k)
+uint8_t *ft_xfer_ring_take(struct ft_xfer_ring *r, size_t k)
 {
     if (r->pending[k])
         ft_hasher_wait(r->hasher, r->ticket[k]);
@@ -74,7 +63,7 @@ static uint8_t *ring_take(struct ring *r, size_t k)
 }
 
 /* Hands n bytes at p (inside slot k's buffers) to the hasher, if any. */
-static void ring_hash(struct ring *r, size_t k, const void *p, size_t n)
+void ft_xfer_ring_hash(struct ft_xfer_ring *r, size_t k, const void *p, size_t n)
 {
     if (!r->verify)
         return;
@@ -86,7 +75,7 @@ static void ring_hash(struct ring *r, size_t k, const void *p, size_t n)
     r->pending[k] = true;
 }
 
-static void ring_digest(struct ring *r, uint8_t digest[FT_HASH_BYTES])
+void ft_xfer_ring_digest(struct ft_xfer_ring *r, uint8_t digest[FT_HASH_BYTES])
 {
     if (r->hasher == NULL) {
         ft_hash_final(&r->inline_hash, digest);
@@ -97,7 +86,7 @@ static void ring_digest(struct ring *r, uint8_t digest[FT_HASH_BYTES])
 }
 
 /* The hasher stops before the buffers it may be reading are freed. */
-static void ring_free(struct ring *r)
+void ft_xfer_ring_free(struct ft_xfer_ring *r)
 {
     ft_hasher_free(r->hasher);
     r->hasher = NULL;
@@ -154,12 +143,12 @@ static enum ft_err read_chunk(struct ft_conn *c, int in_fd, bool regular,
 
 /* Feeds the first offset bytes of fd to the hasher: a resumed transfer
  * is verified whole, the part already there included. */
-static enum ft_err hash_prefix(struct ring *r, int fd, uint64_t offset)
+static enum ft_err hash_prefix(struct ft_xfer_ring *r, int fd, uint64_t offset)
 {
     uint64_t off = 0;
 
     for (size_t k = 0; r->verify && off < offset; k = (k + 1) % r->count) {
-        uint8_t *buf = ring_take(r, k);
+        uint8_t *buf = ft_xfer_ring_take(r, k);
         size_t want = offset - off < r->size ? (size_t)(offset - off) : r->size;
         size_t got = 0;
         enum ft_err err = ft_io_pread_full(fd, buf, want, off, &got);
@@ -168,7 +157,7 @@ static enum ft_err hash_prefix(struct ring *r, int fd, uint64_t offset)
             return err;
         if (got != want)
             return FT_ERR_CHANGED; /* the part on disk shrank meanwhile */
-        ring_hash(r, k, buf, got);
+        ft_xfer_ring_hash(r, k, buf, got);
         off += got;
     }
     return FT_OK;
@@ -351,17 +340,57 @@ static enum ft_err send_slot(struct send *s, const uint8_t *slot, size_t got,
     return FT_OK;
 }
 
+/* A sender's data frames outside a whole-file stream: the delta
+ * exchange's literal chunks (xfer_delta.c). */
+struct ft_xfer_out {
+    struct send s;
+};
+
+enum ft_err ft_xfer_out_new(struct ft_conn *c, bool compress,
+                            const struct ft_xfer_opts *opts,
+                            struct ft_xfer_out **out)
+{
+    struct ft_xfer_out *o = calloc(1, sizeof(*o));
+    enum ft_err err;
+
+    if (o == NULL)
+        return FT_ERR_NOMEM;
+    o->s.c = c;
+    o->s.pace = pace_start(opts, 0, true);
+    err = compress ? zsend_init(&o->s.z, c) : FT_OK;
+    if (err != FT_OK) {
+        ft_xfer_out_free(o);
+        return err;
+    }
+    *out = o;
+    return FT_OK;
+}
+
+enum ft_err ft_xfer_out_data(struct ft_xfer_out *o, const uint8_t *p, size_t n,
+                             uint64_t *done)
+{
+    return send_slot(&o->s, p, n, done);
+}
+
+void ft_xfer_out_free(struct ft_xfer_out *o)
+{
+    if (o == NULL)
+        return;
+    zsend_free(&o->s.z);
+    free(o);
+}
+
 /* Reads in_fd to its end a slot at a time, hashing and sending each slot
  * (through deflate as -z decides, with compress); *total counts the bytes
  * read. */
-static enum ft_err send_stream(struct send *s, struct ring *ring, int in_fd,
+static enum ft_err send_stream(struct send *s, struct ft_xfer_ring *ring, int in_fd,
                                bool regular, bool compress, uint64_t expect_size,
                                uint64_t *total)
 {
     enum ft_err err = compress ? zsend_init(&s->z, s->c) : FT_OK;
 
     for (size_t k = 0; err == FT_OK; k = (k + 1) % ring->count) {
-        uint8_t *slot = ring_take(ring, k);
+        uint8_t *slot = ft_xfer_ring_take(ring, k);
         uint64_t sent = *total;
         size_t got = 0;
 
@@ -373,7 +402,7 @@ static enum ft_err send_stream(struct send *s, struct ring *ring, int in_fd,
             err = FT_ERR_CHANGED; /* it grew */
             break;
         }
-        ring_hash(ring, k, slot, got);
+        ft_xfer_ring_hash(ring, k, slot, got);
         err = send_slot(s, slot, got, &sent);
     }
     if (err == FT_OK && expect_size != FT_SIZE_UNKNOWN && *total != expect_size)
@@ -384,7 +413,7 @@ static enum ft_err send_stream(struct send *s, struct ring *ring, int in_fd,
 
 /* Ends the stream with END: the bytes sent and, when asked for, the
  * digest (hashed here, or the one known). */
-static enum ft_err send_end(struct ft_conn *c, struct ring *ring, uint32_t flags,
+static enum ft_err send_end(struct ft_conn *c, struct ft_xfer_ring *ring, uint32_t flags,
                             const uint8_t *known_digest, uint64_t total,
                             struct ft_xfer_result *res)
 {
@@ -392,7 +421,7 @@ static enum ft_err send_end(struct ft_conn *c, struct ring *ring, uint32_t flags
 
     end.u.end.total = total;
     if (ring->verify) {
-        ring_digest(ring, end.u.end.digest);
+        ft_xfer_ring_digest(ring, end.u.end.digest);
         end.u.end.has_digest = true;
     } else if (known_digest != NULL && (flags & FT_XFER_VERIFY)) {
         memcpy(end.u.end.digest, known_digest, FT_HASH_BYTES);
@@ -411,14 +440,14 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
 {
     struct send s = { .c = c, .z = { .def = { .ready = false } },
                       .pace = pace_start(opts, offset, !(flags & FT_XFER_PIPELINE)) };
-    struct ring ring;
+    struct ft_xfer_ring ring;
     struct stat sb;
     bool verify = (flags & FT_XFER_VERIFY) && known_digest == NULL;
     bool regular = fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode);
     size_t chunks_per_slot = SLOT_BYTES / c->send_chunk;
     size_t slot_size = c->send_chunk * (chunks_per_slot > 0 ? chunks_per_slot : 1);
     uint64_t total = offset;
-    enum ft_err err = ring_init(&ring, slot_size, verify, 1,
+    enum ft_err err = ft_xfer_ring_init(&ring, slot_size, verify, 1,
                                 fits_one_slot(expect_size, slot_size));
 
     if (err == FT_OK)
@@ -439,13 +468,13 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
         err = send_end(c, &ring, flags, known_digest, total, res);
 out:
     res->bytes = total;
-    ring_free(&ring);
+    ft_xfer_ring_free(&ring);
     return err;
 }
 
 /* Checks END against what arrived. */
 static enum ft_err check_end(const struct ft_msg *m, uint64_t total,
-                             uint64_t expect_size, struct ring *ring,
+                             uint64_t expect_size, struct ft_xfer_ring *ring,
                              struct ft_xfer_result *res)
 {
     if (m->u.end.total != total)
@@ -457,7 +486,7 @@ static enum ft_err check_end(const struct ft_msg *m, uint64_t total,
         return FT_OK;
     if (!m->u.end.has_digest)
         return FT_ERR_PROTOCOL;
-    ring_digest(ring, res->digest);
+    ft_xfer_ring_digest(ring, res->digest);
     if (!ft_hash_equal(res->digest, m->u.end.digest))
         return FT_ERR_INTEGRITY;
     res->verified = true;
@@ -477,7 +506,7 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
 /* One file being received: where the loop is (filling slot k of the
  * ring), where the bytes go, and the inflater of its DATA_Z frames. */
 struct recv {
-    struct ring ring;
+    struct ft_xfer_ring ring;
     size_t k;
     uint8_t *slot;
     size_t fill;
@@ -493,11 +522,11 @@ static enum ft_err next_slot(struct recv *r)
     enum ft_err err = FT_OK;
 
     if (r->fill > 0) {
-        ring_hash(&r->ring, r->k, r->slot, r->fill);
+        ft_xfer_ring_hash(&r->ring, r->k, r->slot, r->fill);
         err = r->sink(r->ctx, r->slot, r->fill);
     }
     r->k = (r->k + 1) % r->ring.count;
-    r->slot = ring_take(&r->ring, r->k);
+    r->slot = ft_xfer_ring_take(&r->ring, r->k);
     r->fill = 0;
     return err;
 }
@@ -563,13 +592,13 @@ enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
     uint64_t total = offset;
     /* Two slots at least: a DATA_Z frame is inflated from one into the
      * next. */
-    enum ft_err err = ring_init(&r.ring, SLOT_BYTES, (flags & FT_XFER_VERIFY) != 0,
+    enum ft_err err = ft_xfer_ring_init(&r.ring, SLOT_BYTES, (flags & FT_XFER_VERIFY) != 0,
                                 2, fits_one_slot(expect_size, SLOT_BYTES));
 
     if (err == FT_OK)
         err = hash_prefix(&r.ring, prefix_fd, offset);
     if (err == FT_OK)
-        r.slot = ring_take(&r.ring, 0);
+        r.slot = ft_xfer_ring_take(&r.ring, 0);
     while (err == FT_OK) {
         struct ft_msg m;
         size_t n = 0;
@@ -614,7 +643,7 @@ enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
 out:
     if (err != FT_OK)
         keep_received(&r);
-    ring_free(&r.ring);
+    ft_xfer_ring_free(&r.ring);
     ft_inflater_free(&r.inf);
     return err;
 }

@@ -10,6 +10,7 @@
 
 #include "conn.h"
 #include "hash.h"
+#include "hasher.h"
 
 struct ft_xfer_result {
     uint64_t bytes;
@@ -71,5 +72,44 @@ enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
                               uint64_t offset, int prefix_fd, ft_xfer_sink sink,
                               void *ctx, const struct ft_xfer_opts *opts,
                               struct ft_xfer_result *res);
+
+/* The pieces of a stream that the delta exchange (xfer_delta.c) shares. */
+
+/* The buffers a transfer cycles through, and the hasher reading them. A
+ * slot handed to the hasher (ft_xfer_ring_hash) is not written again
+ * before ft_xfer_ring_take gives it back. */
+struct ft_xfer_ring {
+    uint8_t *buf[FT_HASHER_DEPTH];
+    uint64_t ticket[FT_HASHER_DEPTH];
+    bool pending[FT_HASHER_DEPTH];
+    size_t count;       /* FT_HASHER_DEPTH with a hasher, else min_count */
+    size_t size;
+    bool verify;
+    struct ft_hasher *hasher; /* NULL: hashed inline, into inline_hash */
+    struct ft_hash inline_hash;
+};
+
+/* count slots of size bytes (min_count without a hasher thread: not
+ * verifying, or small, a stream that fits one slot); free it with
+ * ft_xfer_ring_free even on failure. */
+enum ft_err ft_xfer_ring_init(struct ft_xfer_ring *r, size_t size, bool verify,
+                              size_t min_count, bool small);
+uint8_t *ft_xfer_ring_take(struct ft_xfer_ring *r, size_t k);
+void ft_xfer_ring_hash(struct ft_xfer_ring *r, size_t k, const void *p, size_t n);
+void ft_xfer_ring_digest(struct ft_xfer_ring *r, uint8_t digest[FT_HASH_BYTES]);
+void ft_xfer_ring_free(struct ft_xfer_ring *r);
+
+/* Data frames sent one run of bytes at a time, each as DATA or DATA_Z as
+ * -z (compress) decides, paced, watched, and ended early by the peer's
+ * refusal. */
+struct ft_xfer_out;
+enum ft_err ft_xfer_out_new(struct ft_conn *c, bool compress,
+                            const struct ft_xfer_opts *opts,
+                            struct ft_xfer_out **out);
+/* Sends n bytes at p; *done, the stream's position for progress and the
+ * rate limit, grows by n. */
+enum ft_err ft_xfer_out_data(struct ft_xfer_out *o, const uint8_t *p, size_t n,
+                             uint64_t *done);
+void ft_xfer_out_free(struct ft_xfer_out *o);
 
 #endif

@@ -1,0 +1,553 @@
+/* test_chunks.c - the chunk lists the store keeps beside its files
+ * (src/store_chunks.c): found while the file is as it was, refused once it
+ * changed behind ft's back, gone with the file, swept when orphaned; PUT
+ * with FT_XFER_CHUNKS records one; TOUCH sets mtime and mode only for the
+ * same content, keeping the digest record and the list valid. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chunker.h"
+#include "hash.h"
+#include "proto.h"
+#include "store.h"
+#include "testutil.h"
+
+#define BIG_BYTES (3u * 1024u * 1024u)
+#define SMALL_BYTES (100u * 1024u)
+#define MAX_ENTRIES 8192
+
+struct entry {
+    uint32_t len;
+    uint64_t hash;
+};
+
+/* A list as the test cuts it itself, or reads it from the store. */
+struct list {
+    size_t n;
+    unsigned level;
+    struct entry e[MAX_ENTRIES];
+};
+
+struct fixture {
+    char *base;
+    char *root;
+    char *chunks; /* root/.ft/chunks */
+    struct ft_store *st;
+    struct list cut, got;
+};
+
+static struct ft_store *open_store(const char *root, bool read_only)
+{
+    struct ft_store *st = NULL;
+    char err[256] = "";
+    enum ft_err e = ft_store_open(&st, root, read_only, err, sizeof(err));
+
+    if (e != FT_OK)
+        fail_msg("ft_store_open(%s): %s: %s", root, ft_err_name(e), err);
+    return st;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return -1;
+    f->base = tu_tempdir();
+    f->root = tu_path(f->base, "root");
+    f->chunks = tu_path(f->root, ".ft/chunks");
+    f->st = open_store(f->root, false);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    ft_store_close(f->st);
+    tu_rmtree(f->base);
+    free(f->chunks);
+    free(f->root);
+    free(f->base);
+    free(f);
+    return 0;
+}
+
+/* Cuts the file at path as both sides of a sync must, into l. */
+static void cut_file(const char *path, struct list *l)
+{
+    static uint8_t buf[65536];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct ft_chunker k;
+    struct ft_hash h;
+    struct stat sb;
+    uint8_t digest[FT_HASH_BYTES];
+    uint32_t len = 0;
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &sb), 0);
+    l->level = ft_chunker_level_for((uint64_t)sb.st_size);
+    l->n = 0;
+    ft_chunker_init(&k, l->level);
+    ft_hash_init(&h);
+    for (;;) {
+        ssize_t got = read(fd, buf, sizeof(buf));
+        size_t at = 0;
+
+        assert_true(got >= 0);
+        if (got == 0)
+            break;
+        while (at < (size_t)got) {
+            bool cut;
+            size_t take = ft_chunker_scan(&k, buf + at, (size_t)got - at, &cut);
+
+            ft_hash_update(&h, buf + at, take);
+            at += take;
+            len += (uint32_t)take;
+            if (!cut)
+                continue;
+            assert_true(l->n < MAX_ENTRIES);
+            ft_hash_final(&h, digest);
+            l->e[l->n++] = (struct entry){ len, ft_chunk_hash_of(digest) };
+            ft_hash_init(&h);
+            len = 0;
+        }
+    }
+    if (len > 0) {
+        ft_hash_final(&h, digest);
+        l->e[l->n++] = (struct entry){ len, ft_chunk_hash_of(digest) };
+    }
+    close(fd);
+}
+
+/* The list the store holds for name, or false when it has none. */
+static bool stored_list(struct ft_store *st, const char *name, struct list *l)
+{
+    struct ft_store_file file;
+    struct ft_store_chunks c;
+    enum ft_err err;
+
+    assert_int_equal(ft_store_open_file(st, name, &file), FT_OK);
+    err = ft_store_chunks_open(st, &file, &c);
+    ft_store_file_close(&file);
+    if (err != FT_OK) {
+        assert_int_equal(err, FT_ERR_NOT_FOUND);
+        assert_int_equal(c.fd, -1);
+        return false;
+    }
+    assert_true(c.count <= MAX_ENTRIES);
+    l->n = (size_t)c.count;
+    l->level = c.level;
+    for (size_t i = 0; i < l->n; i++) {
+        uint8_t e[FT_CHUNK_ENTRY_BYTES];
+
+        assert_int_equal(pread(c.fd, e, sizeof(e),
+                               (off_t)(c.offset + i * FT_CHUNK_ENTRY_BYTES)),
+                         (ssize_t)sizeof(e));
+        l->e[i].len = (uint32_t)e[0] << 24 | (uint32_t)e[1] << 16 |
+                      (uint32_t)e[2] << 8 | e[3];
+        l->e[i].hash = 0;
+        for (int b = 4; b < 12; b++)
+            l->e[i].hash = l->e[i].hash << 8 | e[b];
+    }
+    ft_store_chunks_close(&c);
+    return true;
+}
+
+static void assert_lists_equal(const struct list *a, const struct list *b)
+{
+    assert_int_equal(a->level, b->level);
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_int_equal(a->e[i].len, b->e[i].len);
+        assert_true(a->e[i].hash == b->e[i].hash);
+    }
+}
+
+/* Records, for the stored file name, the list l by the store's own call
+ * for a file cut by reading it. */
+static void remember(struct ft_store *st, const char *name, const struct list *l)
+{
+    struct ft_store_chunks_writer *w = NULL;
+    struct ft_store_file file;
+
+    assert_int_equal(ft_store_open_file(st, name, &file), FT_OK);
+    assert_int_equal(ft_store_chunks_begin(st, l->level, &w), FT_OK);
+    for (size_t i = 0; i < l->n; i++)
+        assert_int_equal(ft_store_chunks_add(w, l->e[i].len, l->e[i].hash), FT_OK);
+    ft_store_file_remember_chunks(st, &file, w);
+    ft_store_file_close(&file);
+}
+
+/* Writes a stored file straight into the root, behind the store's back. */
+static char *plant(struct fixture *f, const char *name, uint64_t size, uint32_t seed)
+{
+    char *path = tu_path(f->root, name);
+
+    tu_write_random(path, size, seed);
+    return path;
+}
+
+static void test_remembered_list_is_found(void **state)
+{
+    struct fixture *f = *state;
+    char *big = plant(f, "big", BIG_BYTES, 1), *small = plant(f, "small", SMALL_BYTES, 2);
+
+    cut_file(big, &f->cut);
+    assert_true(f->cut.n > 100);
+    assert_false(stored_list(f->st, "big", &f->got));
+    remember(f->st, "big", &f->cut);
+    assert_true(stored_list(f->st, "big", &f->got));
+    assert_lists_equal(&f->cut, &f->got);
+    assert_int_equal(tu_count_entries(f->chunks), 1);
+    /* A small file's list is not kept: cutting it again costs less. */
+    cut_file(small, &f->cut);
+    remember(f->st, "small", &f->cut);
+    assert_false(stored_list(f->st, "small", &f->got));
+    assert_int_equal(tu_count_entries(f->chunks), 1);
+    free(big);
+    free(small);
+}
+
+/* The list file of the stored file name, under .ft/chunks. */
+static char *list_path(struct fixture *f, const char *name)
+{
+    char *path = tu_path(f->root, name), leaf[32];
+    struct stat sb;
+
+    assert_int_equal(stat(path, &sb), 0);
+    free(path);
+    snprintf(leaf, sizeof(leaf), "%016llx", (unsigned long long)sb.st_ino);
+    return tu_path(f->chunks, leaf);
+}
+
+/* Waits (bounded) until the coarse clock that stamps inodes has moved
+ * past the ctime of path, so that a change now gets a ctime of its own. */
+static void await_next_tick(const char *path)
+{
+    struct stat sb;
+    struct timespec now;
+    int64_t deadline = tu_now_ms() + 2000;
+
+    assert_int_equal(stat(path, &sb), 0);
+    do {
+        clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    } while ((now.tv_sec < sb.st_ctim.tv_sec ||
+              (now.tv_sec == sb.st_ctim.tv_sec && now.tv_nsec <= sb.st_ctim.tv_nsec)) &&
+             tu_now_ms() < deadline);
+}
+
+static void test_changed_file_is_cut_again(void **state)
+{
+    struct fixture *f = *state;
+    char *big = plant(f, "big", BIG_BYTES, 1);
+    struct timespec times[2];
+    struct stat sb;
+    int fd;
+
+    cut_file(big, &f->cut);
+    remember(f->st, "big", &f->cut);
+    assert_true(stored_list(f->st, "big", &f->got));
+    /* New content, new mtime: the stamp's size or mtime tells. */
+    tu_write_random(big, BIG_BYTES, 3);
+    assert_false(stored_list(f->st, "big", &f->got));
+    cut_file(big, &f->cut);
+    remember(f->st, "big", &f->cut);
+    assert_true(stored_list(f->st, "big", &f->got));
+    /* One byte changed in place, then size and mtime put back as they
+     * were (touch -d): only the inode's ctime, which nobody sets, tells. */
+    assert_int_equal(stat(big, &sb), 0);
+    await_next_tick(big);
+    fd = open(big, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "x", 1, BIG_BYTES / 2), 1);
+    times[0] = sb.st_atim;
+    times[1] = sb.st_mtim;
+    assert_int_equal(futimens(fd, times), 0);
+    close(fd);
+    assert_int_equal(stat(big, &sb), 0);
+    assert_int_equal(sb.st_size, BIG_BYTES);
+    assert_false(stored_list(f->st, "big", &f->got));
+    free(big);
+}
+
+/* The store's own changes of a file's metadata keep its list: a digest
+ * recorded after it, and ft_store_file_set_meta (TOUCH). */
+static void test_store_meta_changes_keep_list(void **state)
+{
+    struct fixture *f = *state;
+    char *big = plant(f, "big", BIG_BYTES, 4);
+    struct ft_store_file file;
+    uint8_t digest[FT_HASH_BYTES], got[FT_HASH_BYTES];
+    struct stat sb;
+    int fd = open(big, O_RDONLY | O_CLOEXEC);
+    struct ft_hash h;
+    static uint8_t buf[65536];
+    ssize_t n;
+
+    assert_true(fd >= 0);
+    ft_hash_init(&h);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        ft_hash_update(&h, buf, (size_t)n);
+    ft_hash_final(&h, digest);
+    close(fd);
+    cut_file(big, &f->cut);
+    remember(f->st, "big", &f->cut);
+    await_next_tick(big);
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    ft_store_file_remember(f->st, &file, digest);
+    ft_store_file_close(&file);
+    assert_true(stored_list(f->st, "big", &f->got));
+    assert_lists_equal(&f->cut, &f->got);
+    await_next_tick(big);
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    assert_int_equal(ft_store_file_set_meta(f->st, &file, 1000000007, 0755, digest),
+                     FT_OK);
+    ft_store_file_close(&file);
+    assert_int_equal(stat(big, &sb), 0);
+    assert_int_equal(sb.st_mtime, 1000000007);
+    assert_int_equal(sb.st_mode & 07777, 0755);
+    assert_true(stored_list(f->st, "big", &f->got));
+    assert_lists_equal(&f->cut, &f->got);
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    assert_true(ft_store_file_digest(&file, got));
+    assert_memory_equal(got, digest, sizeof(got));
+    ft_store_file_close(&file);
+    /* A file changed since it was opened takes nothing. */
+    assert_int_equal(ft_store_open_file(f->st, "big", &file), FT_OK);
+    await_next_tick(big);
+    tu_write_random(big, BIG_BYTES, 5);
+    assert_int_equal(ft_store_file_set_meta(f->st, &file, 7, 0644, digest),
+                     FT_ERR_CHANGED);
+    ft_store_file_close(&file);
+    assert_int_equal(stat(big, &sb), 0);
+    assert_true(sb.st_mtime != 7);
+    free(big);
+}
+
+/* Uploads size random bytes (seed) as name; with chunks, cut as they are
+ * written and the list handed to the commit. */
+static void upload(struct fixture *f, const char *name, uint64_t size, uint32_t seed,
+                   bool chunks)
+{
+    char *src = tu_path(f->base, "src");
+    static uint8_t buf[65536];
+    struct ft_store_chunks_writer *w = NULL;
+    struct ft_upload up;
+    ssize_t n;
+    int fd;
+
+    tu_write_random(src, size, seed);
+    cut_file(src, &f->cut);
+    fd = open(src, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(ft_store_upload_begin(f->st, name, &up), FT_OK);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        assert_int_equal(ft_store_upload_write(&up, buf, (size_t)n), FT_OK);
+    close(fd);
+    if (chunks) {
+        assert_int_equal(ft_store_chunks_begin(f->st, f->cut.level, &w), FT_OK);
+        for (size_t i = 0; i < f->cut.n; i++)
+            assert_int_equal(ft_store_chunks_add(w, f->cut.e[i].len, f->cut.e[i].hash),
+                             FT_OK);
+        ft_store_upload_set_chunks(&up, w);
+    }
+    assert_int_equal(ft_store_upload_commit(f->st, &up), FT_OK);
+    ft_store_upload_abort(f->st, &up);
+    unlink(src);
+    free(src);
+}
+
+static void test_replace_and_remove_drop_list(void **state)
+{
+    struct fixture *f = *state;
+    char *d = tu_path(f->root, "d");
+
+    upload(f, "big", BIG_BYTES, 6, true);
+    assert_true(stored_list(f->st, "big", &f->got));
+    assert_lists_equal(&f->cut, &f->got);
+    assert_int_equal(tu_count_entries(f->chunks), 1);
+    /* Replaced by an upload without a list: the old one's goes. */
+    upload(f, "big", BIG_BYTES, 7, false);
+    assert_false(stored_list(f->st, "big", &f->got));
+    assert_int_equal(tu_count_entries(f->chunks), 0);
+    upload(f, "big", BIG_BYTES, 8, true);
+    assert_int_equal(tu_count_entries(f->chunks), 1);
+    assert_int_equal(ft_store_remove(f->st, "big", false), FT_OK);
+    assert_int_equal(tu_count_entries(f->chunks), 0);
+    /* A folder removed with all it holds. */
+    upload(f, "d/e/big", BIG_BYTES, 9, true);
+    upload(f, "d/big", BIG_BYTES, 10, true);
+    assert_int_equal(tu_count_entries(f->chunks), 2);
+    assert_int_equal(ft_store_remove(f->st, "d", true), FT_OK);
+    assert_false(tu_exists(d));
+    assert_int_equal(tu_count_entries(f->chunks), 0);
+    /* An aborted upload records nothing. */
+    {
+        struct ft_store_chunks_writer *w = NULL;
+        struct ft_upload up;
+
+        assert_int_equal(ft_store_upload_begin(f->st, "gone", &up), FT_OK);
+        assert_int_equal(ft_store_chunks_begin(f->st, 0, &w), FT_OK);
+        for (int i = 0; i < 2000; i++)
+            assert_int_equal(ft_store_chunks_add(w, 2048, (uint64_t)i), FT_OK);
+        ft_store_upload_set_chunks(&up, w);
+        ft_store_upload_abort(f->st, &up);
+        assert_int_equal(tu_count_entries(f->chunks), 0);
+    }
+    free(d);
+}
+
+/* Lists whose file went away behind ft's back (removed, moved), and
+ * anything else under .ft/chunks, are removed when the store opens. */
+static void test_sweep_at_open(void **state)
+{
+    struct fixture *f = *state;
+    const char *names[] = { "a", "b", "sub/c" };
+    char *planted = tu_path(f->chunks, "0123456789abcdef");
+    char *gone = tu_path(f->root, "b"), *moved = tu_path(f->root, "sub/c");
+    char *to = tu_path(f->root, "c2");
+
+    for (int i = 0; i < 3; i++)
+        upload(f, names[i], BIG_BYTES / 2, 11 + (uint32_t)i, true);
+    upload(f, "a", BIG_BYTES / 2, 11, true);
+    tu_write_bytes(planted, "not a list", 10);
+    assert_int_equal(tu_count_entries(f->chunks), 4);
+    assert_int_equal(unlink(gone), 0);
+    assert_int_equal(rename(moved, to), 0);
+    ft_store_close(f->st);
+    f->st = open_store(f->root, false);
+    assert_int_equal(tu_count_entries(f->chunks), 1);
+    assert_true(stored_list(f->st, "a", &f->got));
+    assert_lists_equal(&f->cut, &f->got);
+    free(planted);
+    free(gone);
+    free(moved);
+    free(to);
+}
+
+static void test_read_only_records_nothing(void **state)
+{
+    struct fixture *f = *state;
+    char *big = plant(f, "big", BIG_BYTES, 14), *other = plant(f, "other", BIG_BYTES, 15);
+    struct ft_store *ro = open_store(f->root, true);
+
+    cut_file(big, &f->cut);
+    remember(ro, "big", &f->cut);
+    assert_int_equal(tu_count_entries(f->chunks), 0);
+    assert_false(stored_list(ro, "big", &f->got));
+    /* What the writable store recorded, it reads. */
+    remember(f->st, "big", &f->cut);
+    assert_true(stored_list(ro, "big", &f->got));
+    assert_lists_equal(&f->cut, &f->got);
+    ft_store_close(ro);
+    free(big);
+    free(other);
+}
+
+/* Overwrites n bytes of the file path at off. */
+static void poke(const char *path, off_t off, const void *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, p, n, off), (ssize_t)n);
+    close(fd);
+}
+
+/* A list damaged or planted under .ft/chunks, with the right stamp, is
+ * refused unless its entries fit the file. */
+static void test_damaged_list_refused(void **state)
+{
+    struct fixture *f = *state;
+    char *big = plant(f, "big", BIG_BYTES, 16), *list;
+    static const uint8_t zero_len[4] = { 0, 0, 0, 0 };
+    static const uint8_t huge_count[8] = { 0x7f, 0, 0, 0, 0, 0, 0, 1 };
+    static const uint8_t bad_level[1] = { 200 };
+
+    cut_file(big, &f->cut);
+    list = list_path(f, "big");
+    /* 72 bytes of header, then entries: length (u32), hash (u64). */
+    remember(f->st, "big", &f->cut);
+    poke(list, 72, zero_len, sizeof(zero_len));
+    assert_false(stored_list(f->st, "big", &f->got));
+    remember(f->st, "big", &f->cut);
+    poke(list, 72 + 2, "\x7f", 1); /* a chunk longer than its level cuts */
+    assert_false(stored_list(f->st, "big", &f->got));
+    remember(f->st, "big", &f->cut);
+    poke(list, 16, huge_count, sizeof(huge_count));
+    assert_false(stored_list(f->st, "big", &f->got));
+    remember(f->st, "big", &f->cut);
+    poke(list, 8, bad_level, sizeof(bad_level));
+    assert_false(stored_list(f->st, "big", &f->got));
+    remember(f->st, "big", &f->cut);
+    assert_int_equal(truncate(list, 72 + 12), 0);
+    assert_false(stored_list(f->st, "big", &f->got));
+    remember(f->st, "big", &f->cut);
+    assert_true(stored_list(f->st, "big", &f->got));
+    assert_lists_equal(&f->cut, &f->got);
+    free(list);
+    free(big);
+}
+
+/* Two sessions recording the same file's list at once: each writes a
+ * temporary of its own and renames it whole; the list is one of them. */
+static void test_two_writers(void **state)
+{
+    struct fixture *f = *state;
+    char *big = plant(f, "big", BIG_BYTES, 17);
+    struct ft_store_chunks_writer *w[2] = { NULL, NULL };
+    struct ft_store_file file[2];
+
+    cut_file(big, &f->cut);
+    for (int j = 0; j < 2; j++) {
+        assert_int_equal(ft_store_open_file(f->st, "big", &file[j]), FT_OK);
+        assert_int_equal(ft_store_chunks_begin(f->st, f->cut.level, &w[j]), FT_OK);
+    }
+    for (size_t i = 0; i < f->cut.n; i++) {
+        for (int j = 0; j < 2; j++)
+            assert_int_equal(ft_store_chunks_add(w[j], f->cut.e[i].len,
+                                                 f->cut.e[i].hash), FT_OK);
+    }
+    ft_store_file_remember_chunks(f->st, &file[0], w[0]);
+    assert_true(stored_list(f->st, "big", &f->got));
+    ft_store_file_remember_chunks(f->st, &file[1], w[1]);
+    assert_true(stored_list(f->st, "big", &f->got));
+    assert_lists_equal(&f->cut, &f->got);
+    assert_int_equal(tu_count_entries(f->chunks), 1);
+    ft_store_file_close(&file[0]);
+    ft_store_file_close(&file[1]);
+    free(big);
+}
+
+#define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        STORE_TEST(test_remembered_list_is_found),
+        STORE_TEST(test_changed_file_is_cut_again),
+        STORE_TEST(test_store_meta_changes_keep_list),
+        STORE_TEST(test_replace_and_remove_drop_list),
+        STORE_TEST(test_sweep_at_open),
+        STORE_TEST(test_read_only_records_nothing),
+        STORE_TEST(test_damaged_list_refused),
+        STORE_TEST(test_two_writers),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -92,6 +92,7 @@ struct batch {
     size_t *idx;   /* the entry of each request */
     uint8_t (*digest)[FT_HASH_BYTES]; /* the local file's, for a check */
     size_t n;
+    size_t *retry, nretry; /* checks to ask again by STAT */
     int (*answer)(struct batch *b, size_t k, enum ft_err err,
                   const struct ft_name_answer *a);
 };
@@ -142,6 +143,7 @@ static enum ft_err batch_init(struct batch *b, struct sync *s, size_t cap)
 
 static void batch_free(struct batch *b)
 {
+    free(b->retry);
     free(b->reqs);
     free(b->idx);
     free(b->digest);
@@ -305,6 +307,10 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
     bool same;
     int fd;
 
+    if (err == FT_ERR_VERSION && b->reqs[k].op == FT_NAME_TOUCH) {
+        b->retry[b->nretry++] = i; /* a server without TOUCH: asked by STAT */
+        return 0;
+    }
     if (err != FT_OK) {
         ft_sync_keep(s, ft_sync_failed(s, b->reqs[k].name, err, ft_client_error(s->c)));
         return !ft_sync_goes_on(err);
@@ -364,8 +370,19 @@ static void check_add(struct batch *b, size_t i, bool touch)
     r->mode = e->mode;
 }
 
-/* Compares the files of equal size that may have changed by digest, in
- * batches of pipelined requests. */
+/* Checks the n files of SRC that list names, in batches of pipelined
+ * requests: TOUCH, or STAT. */
+static void check_list(struct batch *b, const size_t *list, size_t n, bool touch)
+{
+    for (size_t k = 0; k < n && going(b->s); k++) {
+        check_add(b, list[k], touch);
+        if (b->n == CHECK_BATCH)
+            batch_run(b);
+    }
+    batch_run(b);
+}
+
+/* Compares the files of equal size that may have changed by digest. */
 static void check_all(struct sync *s)
 {
     bool touch = s->o->push && !s->o->dry_run && ft_client_can_delta(s->c);
@@ -373,18 +390,15 @@ static void check_all(struct sync *s)
 
     if (s->ncheck == 0)
         return;
-    if (batch_init(&b, s, CHECK_BATCH) != FT_OK) {
-        ft_sync_keep(s, FT_ERR_NOMEM);
+    if (batch_init(&b, s, CHECK_BATCH) != FT_OK ||
+        (b.retry = malloc(s->ncheck * sizeof(*b.retry))) == NULL) {
+        ft_sync_keep(s, ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory"));
         batch_free(&b);
         return;
     }
     b.answer = check_answer;
-    for (size_t k = 0; k < s->ncheck && going(s); k++) {
-        check_add(&b, s->check[k], touch);
-        if (b.n == CHECK_BATCH)
-            batch_run(&b);
-    }
-    batch_run(&b);
+    check_list(&b, s->check, s->ncheck, touch);
+    check_list(&b, b.retry, b.nretry, false);
     batch_free(&b);
 }
 

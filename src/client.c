@@ -665,11 +665,12 @@ static const struct {
     [FT_NAME_MOVE] = { FT_MSG_MOVE, 0 },
     [FT_NAME_MKDIR] = { FT_MSG_MKDIR, 0 },
     [FT_NAME_MKDIR_PARENTS] = { FT_MSG_MKDIR, FT_MKDIR_PARENTS },
+    [FT_NAME_TOUCH] = { FT_MSG_TOUCH, 0 },
 };
 
 /* Why the request r is not to be sent at all (the error is then set), or
- * FT_OK: an unknown one, or a MKDIR, which a server too old for it would
- * take for a broken peer. */
+ * FT_OK: an unknown one, or a MKDIR or TOUCH, which a server too old for
+ * it would take for a broken peer. */
 static enum ft_err name_unsendable(struct ft_client *c, const struct ft_name_request *r)
 {
     if ((size_t)r->op >= sizeof(name_ops) / sizeof(*name_ops)) {
@@ -680,6 +681,15 @@ static enum ft_err name_unsendable(struct ft_client *c, const struct ft_name_req
         ft_client_set_error(c, "the server is too old to make folders: it does "
                                "not know MKDIR");
         return FT_ERR_VERSION;
+    }
+    if (r->op == FT_NAME_TOUCH && !(c->features & FT_FEATURE_DELTA)) {
+        ft_client_set_error(c, "the server is too old to set a file's time "
+                               "alone: it does not know TOUCH");
+        return FT_ERR_VERSION;
+    }
+    if (r->op == FT_NAME_TOUCH && r->digest == NULL) {
+        ft_client_set_error(c, "a touch needs the content's digest");
+        return FT_ERR_USAGE;
     }
     return FT_OK;
 }
@@ -715,6 +725,12 @@ static enum ft_err send_name_request(struct ft_client *c, const struct ft_name_r
         req.u.move.from = name_bytes(r->name);
         req.u.move.to = name_bytes(r->to);
         break;
+    case FT_MSG_TOUCH:
+        req.u.touch.mtime = r->mtime;
+        req.u.touch.mode = r->mode & 0777;
+        memcpy(req.u.touch.digest, r->digest, FT_DIGEST_BYTES);
+        req.u.touch.name = name_bytes(r->name);
+        break;
     default:
         req.u.mkdir.flags = flags;
         req.u.mkdir.name = name_bytes(r->name);
@@ -736,6 +752,7 @@ static enum ft_err read_name_answer(struct ft_client *c, const struct ft_name_re
     err = ft_client_read_answer(c, stat ? FT_MSG_STAT_INFO : FT_MSG_DONE, &reply);
     if (err != FT_OK || !stat) {
         a->made = err == FT_OK && reply.u.done.count != 0;
+        a->same = a->made && r->op == FT_NAME_TOUCH;
         return err;
     }
     a->st.size = reply.u.stat_info.size;

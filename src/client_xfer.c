@@ -142,6 +142,8 @@ static void put_request(const struct ft_client *c, int in_fd, int64_t size,
     struct stat sb;
 
     req->u.put.flags = ft_client_xfer_flags(c, opt) | extra_flags;
+    if (opt != NULL && opt->chunks && (c->features & FT_FEATURE_DELTA))
+        req->u.put.flags |= FT_XFER_CHUNKS;
     req->u.put.size = size < 0 ? FT_SIZE_UNKNOWN : (uint64_t)size;
     req->u.put.name.ptr = (const uint8_t *)remote;
     req->u.put.name.len = strlen(remote);

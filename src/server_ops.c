@@ -1,5 +1,5 @@
-/* server_ops.c - the requests on stored names: get, list, stat, move,
- * delete, mkdir; and the client's usage (df). */
+/* server_ops.c - the requests on stored names: get, list, stat, touch,
+ * move, delete, mkdir; and the client's usage (df). */
 #define _GNU_SOURCE
 #include "server_int.h"
 
@@ -322,24 +322,79 @@ void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outc
     o->keep_open = o->err == FT_OK;
 }
 
+/* Ends a request on names with DONE carrying count (what the log counts
+ * too), or with the refusal of err. */
+static void answer_count(struct session *s, struct outcome *o, enum ft_err err,
+                         uint64_t count)
+{
+    struct ft_msg done = { .type = FT_MSG_DONE };
+
+    if (err != FT_OK) {
+        ft_server_session_refuse(s, o, err);
+        return;
+    }
+    o->bytes = count;
+    done.u.done.count = count;
+    o->err = ft_conn_send(&s->conn, &done);
+    o->keep_open = o->err == FT_OK;
+}
+
+/* Whether the open stored file's content has digest want, by its record
+ * or by reading it (the digest is then recorded, unless it is the one
+ * wanted: the caller records that one with the file's new stamp). */
+static enum ft_err same_content(struct session *s, const struct ft_store_file *f,
+                                const uint8_t *want, uint8_t digest[FT_HASH_BYTES],
+                                bool *same)
+{
+    bool known = ft_store_file_digest(f, digest);
+    enum ft_err err = known ? FT_OK : hash_file(s, f->fd, digest);
+
+    *same = err == FT_OK && ft_hash_equal(digest, want);
+    if (err == FT_OK && !known && !*same)
+        ft_store_file_remember(s->srv->store, f, digest);
+    return err;
+}
+
+/* A file whose content the client has already, under another mtime (a
+ * tree unpacked again, every file's time new), takes the client's mtime
+ * and mode for one small request rather than a transfer. */
+void ft_server_ops_touch(struct session *s, const struct ft_msg *req, struct outcome *o)
+{
+    struct ft_store_file f = { .fd = -1 };
+    char name[FT_PATH_MAX + 1];
+    uint8_t digest[FT_HASH_BYTES];
+    bool same = false;
+    enum ft_err err;
+
+    if (!ft_server_session_take_name(s, o, req->u.touch.name, name))
+        return;
+    o->keep_open = true;
+    err = ft_store_open_file(s->srv->store, name, &f);
+    if (err == FT_OK)
+        err = same_content(s, &f, req->u.touch.digest, digest, &same);
+    if (err == FT_OK && same)
+        err = ft_store_file_set_meta(s->srv->store, &f, req->u.touch.mtime,
+                                     req->u.touch.mode, digest);
+    /* Changed while we compared: not known to be the same any more. */
+    if (err == FT_ERR_CHANGED) {
+        err = FT_OK;
+        same = false;
+    }
+    ft_store_file_close(&f);
+    answer_count(s, o, err, same);
+}
+
 /* Ends a request on names: DONE, or its refusal; a DENIED that
  * denied_why explains (NULL: none does) is told in those words. */
 static void answer_done(struct session *s, struct outcome *o, enum ft_err err,
                         const char *denied_why)
 {
-    struct ft_msg done = { .type = FT_MSG_DONE };
-
     if (err == FT_ERR_DENIED && denied_why != NULL) {
         o->err = err;
         ft_conn_send_error(&s->conn, err, "'%s' %s", o->name, denied_why);
         return;
     }
-    if (err != FT_OK) {
-        ft_server_session_refuse(s, o, err);
-        return;
-    }
-    o->err = ft_conn_send(&s->conn, &done);
-    o->keep_open = o->err == FT_OK;
+    answer_count(s, o, err, 0);
 }
 
 /* What is under name now, for the roots whose usage is counted (nothing
@@ -414,7 +469,6 @@ void ft_server_ops_delete(struct session *s, const struct ft_msg *req,
 void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req,
                          struct outcome *o)
 {
-    struct ft_msg done = { .type = FT_MSG_DONE };
     struct ft_store_entry e;
     char name[FT_PATH_MAX + 1];
     bool made = false;
@@ -433,14 +487,7 @@ void ft_server_ops_mkdir(struct session *s, const struct ft_msg *req,
                            (e.mode & FT_MODE_TYPE) == FT_MODE_DIR ? "folder" : "file");
         return;
     }
-    if (err != FT_OK) {
-        ft_server_session_refuse(s, o, err);
-        return;
-    }
-    o->bytes = made;
-    done.u.done.count = made;
-    o->err = ft_conn_send(&s->conn, &done);
-    o->keep_open = o->err == FT_OK;
+    answer_count(s, o, err, made);
 }
 
 void ft_server_ops_usage(struct session *s, const struct ft_msg *req,

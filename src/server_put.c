@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "cutter.h"
 #include "resume.h"
 #include "store.h"
 #include "xfer.h"
@@ -192,6 +193,7 @@ struct sink {
     struct ft_upload *up;
     struct ft_quota_hold *hold;
     const struct ft_client_rights *rights;
+    struct ft_cutter *cutter; /* FT_XFER_CHUNKS: cuts what arrives; NULL: none */
 };
 
 static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
@@ -199,7 +201,11 @@ static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
     struct sink *k = ctx;
     enum ft_err err = ft_quota_grow(k->hold, k->rights, n);
 
-    return err == FT_OK ? ft_store_upload_write(k->up, buf, n) : err;
+    if (err == FT_OK)
+        err = ft_store_upload_write(k->up, buf, n);
+    if (err == FT_OK && k->cutter != NULL)
+        ft_cutter_feed(k->cutter, buf, n);
+    return err;
 }
 
 static enum ft_err upload_write_at(void *ctx, const void *buf, size_t n,
@@ -251,6 +257,17 @@ out:
     return err;
 }
 
+/* Whether to cut the upload as it arrives and record its chunk list: asked
+ * for, and of a size that gets one. Only an upload received in order, from
+ * its start (not striped, not resumed: see receive); a pipelined one is
+ * small. */
+static bool wants_chunks(const struct ft_msg *req)
+{
+    return (req->u.put.flags & FT_XFER_CHUNKS) && !is_pipelined(req) &&
+           req->u.put.size != FT_SIZE_UNKNOWN &&
+           req->u.put.size >= FT_STORE_CHUNKS_MIN_BYTES;
+}
+
 /* Receives the data: READY (a pipelined upload's data follows its request
  * unasked), for put --continue the offset agreed on, then the stream. An
  * upload cut off is kept for a later put --continue. */
@@ -260,6 +277,7 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
 {
     struct sink sink = { .up = up, .hold = hold, .rights = &s->rights };
     struct ft_msg ready = { .type = FT_MSG_READY };
+    struct ft_store_chunks_writer *chunks = NULL;
     uint64_t offset = 0;
     bool striped = false;
     enum ft_err err = FT_OK;
@@ -275,10 +293,17 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
     }
     if (err == FT_OK && (req->u.put.flags & FT_XFER_STRIPED))
         err = receive_striped(s, req, up, offset, res, &striped);
+    if (err == FT_OK && !striped && offset == 0 && wants_chunks(req))
+        ft_cutter_start(s->srv->store, req->u.put.size, &sink.cutter);
     if (err == FT_OK && !striped)
         err = ft_xfer_recv_from(&s->conn, req->u.put.flags, req->u.put.size,
                                 size_limit(s), offset, up->fd, upload_sink, &sink,
                                 &s->xfer_opts, res);
+    if (err == FT_OK && sink.cutter != NULL &&
+        ft_cutter_finish(sink.cutter, &chunks) == FT_OK)
+        ft_store_upload_set_chunks(up, chunks);
+    else
+        ft_cutter_free(sink.cutter);
     if (err == FT_ERR_CLOSED || err == FT_ERR_TIMEOUT || err == FT_ERR_TAMPERED ||
         s->conn.peer_code != FT_OK)
         ft_store_upload_keep(s->srv->store, up); /* for a later put --continue */

@@ -57,6 +57,9 @@ static const struct operation operations[] = {
     { FT_MSG_DELETE, "rm", "bytes", false, FT_ALLOW_DELETE, ft_server_ops_delete,
       NULL },
     { FT_MSG_STAT, "stat", "bytes", true, FT_ALLOW_READ, ft_server_ops_stat, NULL },
+    /* It changes the file's time and mode, if its content is the one named. */
+    { FT_MSG_TOUCH, "touch", "files set", false, FT_ALLOW_WRITE, ft_server_ops_touch,
+      NULL },
     { FT_MSG_MOVE, "mv", "bytes", false, FT_ALLOW_WRITE | FT_ALLOW_DELETE,
       ft_server_ops_move, NULL },
     { FT_MSG_MKDIR, "mkdir", "folders made", false, FT_ALLOW_WRITE,
@@ -273,6 +276,8 @@ bool ft_server_session_flags_ok(const struct session *s, uint32_t flags)
     if ((flags & FT_XFER_STRIPED) &&
         ((flags & FT_XFER_PIPELINE) || !(s->features & FT_FEATURE_STREAMS)))
         return false;
+    if ((flags & FT_XFER_CHUNKS) && !(s->features & FT_FEATURE_DELTA))
+        return false;
     return !(flags & FT_XFER_COMPRESS) || (s->features & FT_FEATURE_ZLIB);
 }
 
@@ -398,6 +403,7 @@ static struct ft_bytes request_name(const struct ft_msg *m)
     case FT_MSG_MKDIR: return m->u.mkdir.name;
     case FT_MSG_DELTA_PUT: return m->u.delta_put.name;
     case FT_MSG_DELTA_GET: return m->u.delta_get.name;
+    case FT_MSG_TOUCH: return m->u.touch.name;
     default: return none;
     }
 }

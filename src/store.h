@@ -273,9 +273,11 @@ enum ft_err ft_store_file_set_meta(struct ft_store *st,
  * .ft/chunks and trusted only while the file is what it was when the list
  * was taken: size, modification time, inode and the inode's change time
  * (ctime, which nobody can set back), so a file changed behind ft's back
- * is cut again. Files under 256 KiB have none (cutting one again costs
- * less than keeping its list). The entries handed out are checked: each
- * as long as the chunker cuts at that level, together the file's size. */
+ * is cut again. Files under FT_STORE_CHUNKS_MIN_BYTES have none (cutting
+ * one again costs less than keeping its list). The entries handed out are
+ * checked: each as long as the chunker cuts at that level, together the
+ * file's size. */
+#define FT_STORE_CHUNKS_MIN_BYTES (256u * 1024u)
 struct ft_store_chunks {
     int fd;          /* the entries, from offset on: pread them */
     uint64_t offset;
@@ -291,7 +293,7 @@ void ft_store_chunks_close(struct ft_store_chunks *c);
 
 /* A chunk list being written, entry by entry, as a file is cut, to a
  * temporary (never held whole in memory). On a read-only store, or for a
- * file under 256 KiB, nothing is recorded in the end. */
+ * file under FT_STORE_CHUNKS_MIN_BYTES, nothing is recorded in the end. */
 struct ft_store_chunks_writer;
 enum ft_err ft_store_chunks_begin(struct ft_store *st, unsigned level,
                                   struct ft_store_chunks_writer **out);

@@ -92,7 +92,7 @@ static void list_name(uint64_t ino, char *out, size_t cap)
 
 bool ft_store_chunks_worth(uint64_t size)
 {
-    return size >= CHUNKS_RECORD_MIN_BYTES;
+    return size >= FT_STORE_CHUNKS_MIN_BYTES;
 }
 
 enum ft_err ft_store_chunks_begin(struct ft_store *st, unsigned level,

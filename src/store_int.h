@@ -21,9 +21,6 @@
 /* A file smaller than this has no digest record: hashing it again costs
  * less than the record would (store_digest.c). */
 #define DIGEST_RECORD_MIN_BYTES (64 * 1024)
-/* A file smaller than this has no chunk list: cutting it again costs
- * less than keeping one (store_chunks.c). */
-#define CHUNKS_RECORD_MIN_BYTES (256 * 1024)
 
 struct ft_store {
     int root_fd;

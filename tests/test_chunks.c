@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@
 #include <unistd.h>
 
 #include "chunker.h"
+#include "clients.h"
+#include "conn.h"
+#include "ft/keys.h"
 #include "hash.h"
 #include "proto.h"
 #include "store.h"
@@ -41,10 +45,11 @@ struct list {
     struct entry e[MAX_ENTRIES];
 };
 
+/* A store of the test's own, in a fresh folder. */
 struct fixture {
     char *base;
-    char *root;
-    char *chunks; /* root/.ft/chunks */
+    char root[4096];
+    char chunks[4096 + 16]; /* root/.ft/chunks */
     struct ft_store *st;
     struct list cut, got;
 };
@@ -52,25 +57,21 @@ struct fixture {
 static struct ft_store *open_store(const char *root, bool read_only)
 {
     struct ft_store *st = NULL;
-    char err[256] = "";
-    enum ft_err e = ft_store_open(&st, root, read_only, err, sizeof(err));
+    char why[256];
 
-    if (e != FT_OK)
-        fail_msg("ft_store_open(%s): %s: %s", root, ft_err_name(e), err);
+    assert_int_equal(ft_store_open(&st, root, read_only, why, sizeof(why)), FT_OK);
     return st;
 }
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
+    static struct fixture f;
 
-    if (f == NULL)
-        return -1;
-    f->base = tu_tempdir();
-    f->root = tu_path(f->base, "root");
-    f->chunks = tu_path(f->root, ".ft/chunks");
-    f->st = open_store(f->root, false);
-    *state = f;
+    f.base = tu_tempdir();
+    snprintf(f.root, sizeof(f.root), "%s/root", f.base);
+    snprintf(f.chunks, sizeof(f.chunks), "%s/.ft/chunks", f.root);
+    f.st = open_store(f.root, false);
+    *state = &f;
     return 0;
 }
 
@@ -80,10 +81,7 @@ static int teardown(void **state)
 
     ft_store_close(f->st);
     tu_rmtree(f->base);
-    free(f->chunks);
-    free(f->root);
     free(f->base);
-    free(f);
     return 0;
 }
 
@@ -285,6 +283,22 @@ static void test_changed_file_is_cut_again(void **state)
     free(big);
 }
 
+/* Hashes the file at path whole: the digest records and TOUCH name. */
+static void digest_of(const char *path, uint8_t digest[FT_HASH_BYTES])
+{
+    static uint8_t buf[65536];
+    struct ft_hash h;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    assert_true(fd >= 0);
+    ft_hash_init(&h);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        ft_hash_update(&h, buf, (size_t)n);
+    ft_hash_final(&h, digest);
+    close(fd);
+}
+
 /* The store's own changes of a file's metadata keep its list: a digest
  * recorded after it, and ft_store_file_set_meta (TOUCH). */
 static void test_store_meta_changes_keep_list(void **state)
@@ -294,17 +308,8 @@ static void test_store_meta_changes_keep_list(void **state)
     struct ft_store_file file;
     uint8_t digest[FT_HASH_BYTES], got[FT_HASH_BYTES];
     struct stat sb;
-    int fd = open(big, O_RDONLY | O_CLOEXEC);
-    struct ft_hash h;
-    static uint8_t buf[65536];
-    ssize_t n;
 
-    assert_true(fd >= 0);
-    ft_hash_init(&h);
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        ft_hash_update(&h, buf, (size_t)n);
-    ft_hash_final(&h, digest);
-    close(fd);
+    digest_of(big, digest);
     cut_file(big, &f->cut);
     remember(f->st, "big", &f->cut);
     await_next_tick(big);
@@ -534,6 +539,280 @@ static void test_two_writers(void **state)
     free(big);
 }
 
+/* --- Through a server. --- */
+
+static struct list seen, want; /* the server tests' lists */
+
+/* Uploads a local file of size random bytes (seed) as name, asking for
+ * its chunk list with chunks; *src (if not NULL) keeps the local path. */
+static void put_file(struct tu_fixture *f, struct ft_client *c, const char *name,
+                     uint64_t size, uint32_t seed, bool chunks, char **src)
+{
+    char *path = tu_path(f->work, name);
+    struct ft_transfer_options opt = { .chunks = chunks };
+    enum ft_err err;
+    int fd;
+
+    tu_write_random(path, size, seed);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    err = ft_client_put(c, fd, (int64_t)size, name, &opt, NULL);
+    if (err != FT_OK)
+        fail_msg("put %s: %s", name, ft_client_error(c));
+    close(fd);
+    if (src != NULL)
+        *src = path;
+    else
+        free(path);
+}
+
+/* The running server's store, seen by a read-only store of the test's. */
+static bool served_list(struct tu_fixture *f, const char *name, struct list *l)
+{
+    struct ft_store *ro = open_store(f->server.root, true);
+    bool found = stored_list(ro, name, l);
+
+    ft_store_close(ro);
+    return found;
+}
+
+static void test_put_records_list(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char *src = NULL;
+
+    put_file(f, c, "big", BIG_BYTES, 21, true, &src);
+    cut_file(src, &want);
+    assert_true(served_list(f, "big", &seen));
+    assert_lists_equal(&want, &seen);
+    free(src);
+    /* Not asked, or too small to be worth it: none. */
+    put_file(f, c, "plain", BIG_BYTES, 22, false, NULL);
+    assert_false(served_list(f, "plain", &seen));
+    put_file(f, c, "small", SMALL_BYTES, 23, true, NULL);
+    assert_false(served_list(f, "small", &seen));
+    /* A file one byte into a new chunk level's size, and one replaced. */
+    put_file(f, c, "big", 5 * 1024 * 1024 + 1, 24, true, &src);
+    cut_file(src, &want);
+    assert_true(served_list(f, "big", &seen));
+    assert_lists_equal(&want, &seen);
+    free(src);
+    ft_client_close(c);
+}
+
+/* What each TOUCH of a batch came to. */
+struct touched {
+    enum ft_err err[8];
+    bool same[8];
+};
+
+static int note_touch(void *ctx, size_t i, enum ft_err err, const struct ft_name_answer *a)
+{
+    struct touched *t = ctx;
+
+    t->err[i] = err;
+    t->same[i] = a->same;
+    return 0;
+}
+
+static void assert_stamped(struct tu_fixture *f, const char *name, time_t mtime,
+                           mode_t mode)
+{
+    char *path = tu_path(f->server.root, name);
+    struct stat sb;
+
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mtime, mtime);
+    assert_int_equal(sb.st_mode & 07777, mode);
+    free(path);
+}
+
+/* The digest the server recorded for name, if it did. */
+static bool served_digest(struct tu_fixture *f, const char *name, uint8_t d[32])
+{
+    struct ft_store *ro = open_store(f->server.root, true);
+    struct ft_store_file file;
+    bool known;
+
+    assert_int_equal(ft_store_open_file(ro, name, &file), FT_OK);
+    known = ft_store_file_digest(&file, d);
+    ft_store_file_close(&file);
+    ft_store_close(ro);
+    return known;
+}
+
+static void test_touch(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    uint8_t digest[FT_HASH_BYTES], small_digest[FT_HASH_BYTES], other[FT_HASH_BYTES];
+    uint8_t recorded[FT_HASH_BYTES];
+    char *src = NULL, *small = NULL, *d = tu_path(f->server.root, "d");
+    struct touched t;
+    struct ft_stat st;
+
+    put_file(f, c, "big", BIG_BYTES, 31, true, &src);
+    put_file(f, c, "small", 1000, 32, false, &small);
+    digest_of(src, digest);
+    digest_of(small, small_digest);
+    memset(other, 0x5a, sizeof(other));
+    assert_int_equal(mkdir(d, 0755), 0);
+    {   /* Pipelined as any requests on names; each refusal is its own. */
+        const struct ft_name_request reqs[] = {
+            { .op = FT_NAME_TOUCH, .name = "big", .digest = digest,
+              .mtime = 1500000000, .mode = 0755 },
+            { .op = FT_NAME_TOUCH, .name = "small", .digest = small_digest,
+              .mtime = 1500000001, .mode = 0644 },
+            { .op = FT_NAME_TOUCH, .name = "d", .digest = digest, .mtime = 1 },
+            { .op = FT_NAME_TOUCH, .name = "missing", .digest = digest, .mtime = 1 },
+            { .op = FT_NAME_TOUCH, .name = "../out", .digest = digest, .mtime = 1 },
+            { .op = FT_NAME_TOUCH, .name = "small", .digest = other, .mtime = 2,
+              .mode = 0755 },
+        };
+
+        memset(&t, 0, sizeof(t));
+        /* The batch's outcome is its first failure. */
+        assert_int_equal(ft_client_names(c, reqs, 6, note_touch, &t), FT_ERR_DENIED);
+        assert_int_equal(t.err[0], FT_OK);
+        assert_true(t.same[0]);
+        assert_int_equal(t.err[1], FT_OK);
+        assert_true(t.same[1]);
+        assert_int_equal(t.err[2], FT_ERR_DENIED);
+        assert_int_equal(t.err[3], FT_ERR_NOT_FOUND);
+        assert_int_equal(t.err[4], FT_ERR_BAD_NAME);
+        assert_int_equal(t.err[5], FT_OK);
+        assert_false(t.same[5]);
+    }
+    assert_stamped(f, "big", 1500000000, 0755);
+    assert_stamped(f, "small", 1500000001, 0644);
+    /* The records stay valid under the file's new stamp. */
+    assert_true(served_digest(f, "big", recorded));
+    assert_memory_equal(recorded, digest, sizeof(recorded));
+    cut_file(src, &want);
+    assert_true(served_list(f, "big", &seen));
+    assert_lists_equal(&want, &seen);
+    /* Another content: nothing changes, and the session goes on. */
+    {
+        const struct ft_name_request r = { .op = FT_NAME_TOUCH, .name = "big",
+                                           .digest = other, .mtime = 7, .mode = 0 };
+
+        memset(&t, 0, sizeof(t));
+        assert_int_equal(ft_client_names(c, &r, 1, note_touch, &t), FT_OK);
+        assert_false(t.same[0]);
+    }
+    assert_stamped(f, "big", 1500000000, 0755);
+    assert_int_equal(ft_client_stat(c, "big", &st), FT_OK);
+    assert_int_equal(st.size, BIG_BYTES);
+    ft_client_close(c);
+    free(src);
+    free(small);
+    free(d);
+}
+
+static void test_touch_needs_write(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_keypair me;
+    char key[FT_CLIENT_KEY_TEXT_MAX], line[512];
+    char *path = tu_path(f->work, "clients"), *stored = tu_path(f->server.root, "kept");
+    struct ft_server_config cfg = { .clients_file = path };
+    struct ft_client_config ccfg = { .identity = &me };
+    uint8_t digest[FT_HASH_BYTES];
+    struct ft_client *c;
+    struct touched t;
+    struct ft_stat st;
+    int n;
+
+    ft_keys_generate(&me);
+    ft_clients_format_key(me.public_key, key);
+    n = snprintf(line, sizeof(line), "%s allow=read,list\n", key);
+    tu_write_bytes(path, line, (size_t)n);
+    tu_server_start(&f->server, &cfg);
+    free(stored);
+    stored = tu_path(f->server.root, "kept");
+    tu_write_random(stored, 1000, 41);
+    digest_of(stored, digest);
+    c = tu_connect(f->server.port, &ccfg);
+    {
+        const struct ft_name_request r = { .op = FT_NAME_TOUCH, .name = "kept",
+                                           .digest = digest, .mtime = 5 };
+
+        memset(&t, 0, sizeof(t));
+        assert_int_equal(ft_client_names(c, &r, 1, note_touch, &t), FT_ERR_NOT_ALLOWED);
+        assert_false(t.same[0]);
+        assert_non_null(strstr(ft_client_error(c), "may not write"));
+    }
+    assert_int_equal(ft_client_stat(c, "kept", &st), FT_OK);
+    assert_true(st.mtime != 5);
+    ft_client_close(c);
+    free(path);
+    free(stored);
+}
+
+/* A server from before ft sync: its WELCOME offers no DELTA. It answers
+ * the handshake, then notes the first frame the client sends (CLOSED: the
+ * client hung up without sending any). */
+struct old_server {
+    int listen_fd;
+    enum ft_err got;
+    int type;
+};
+
+static void *old_server_main(void *arg)
+{
+    struct old_server *o = arg;
+    struct ft_msg m, welcome = { .type = FT_MSG_WELCOME };
+    char peer[FT_NET_PEER_MAX];
+    struct ft_conn conn;
+    int fd = -1;
+
+    o->got = FT_ERR_USAGE;
+    if (ft_net_accept(o->listen_fd, 10000, &fd, peer, sizeof(peer)) != FT_OK ||
+        ft_conn_init(&conn, fd, 10000) != FT_OK)
+        return NULL;
+    welcome.u.welcome.version = FT_PROTO_VERSION;
+    welcome.u.welcome.features = FT_FEATURE_PLAINTEXT | FT_FEATURE_PIPELINE |
+                                 FT_FEATURE_MKDIR;
+    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
+    if (ft_conn_recv(&conn, &m, 10000) == FT_OK && m.type == FT_MSG_HELLO &&
+        ft_conn_send(&conn, &welcome) == FT_OK) {
+        o->got = ft_conn_recv(&conn, &m, 10000);
+        o->type = o->got == FT_OK ? (int)m.type : 0;
+    }
+    ft_conn_free(&conn);
+    return NULL;
+}
+
+static void test_touch_old_server(void **state)
+{
+    struct ft_client_config cfg = { .timeout_ms = 10000, .plaintext = true };
+    struct old_server o = { .listen_fd = -1 };
+    uint8_t digest[FT_HASH_BYTES] = { 0 };
+    const struct ft_name_request r = { .op = FT_NAME_TOUCH, .name = "f",
+                                       .digest = digest, .mtime = 1 };
+    struct ft_client *c;
+    struct touched t;
+    char why[128];
+    uint16_t port = 0;
+    pthread_t tid;
+
+    (void)state;
+    assert_int_equal(ft_net_listen("127.0.0.1", 0, &o.listen_fd, &port, why,
+                                   sizeof(why)), FT_OK);
+    assert_int_equal(pthread_create(&tid, NULL, old_server_main, &o), 0);
+    c = tu_connect(port, &cfg);
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(ft_client_names(c, &r, 1, note_touch, &t), FT_ERR_VERSION);
+    assert_int_equal(t.err[0], FT_ERR_VERSION);
+    assert_non_null(strstr(ft_client_error(c), "TOUCH"));
+    ft_client_close(c);
+    pthread_join(tid, NULL);
+    /* Nothing was sent: the server saw the client leave. */
+    assert_int_equal(o.got, FT_ERR_CLOSED);
+    close(o.listen_fd);
+}
+
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -547,6 +826,10 @@ int main(void)
         STORE_TEST(test_read_only_records_nothing),
         STORE_TEST(test_damaged_list_refused),
         STORE_TEST(test_two_writers),
+        TU_TEST_SERVER(test_put_records_list),
+        TU_TEST_SERVER(test_touch),
+        TU_TEST_FIXTURE(test_touch_needs_write),
+        TU_TEST_FIXTURE(test_touch_old_server),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

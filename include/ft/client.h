@@ -86,6 +86,11 @@ struct ft_transfer_options {
      * the request's own, N uses up to N at once (the server may cap it).
      * Only for a client made with ft_client_connect. */
     unsigned streams;
+    /* put: ask the server to record the file's chunk list for later syncs
+     * (it cuts the file as it arrives), so that a delta against it needs
+     * no reading of it. Ignored by a server without ft sync's messages
+     * (ft_client_can_delta), and for striped, pipelined or resumed puts. */
+    bool chunks;
 };
 #define FT_SIZE_UNKNOWN_TOTAL UINT64_MAX
 /* The most connections one transfer uses, its own included. */

@@ -626,15 +626,19 @@ enum ft_err ft_client_sync(struct ft_client *c, const struct ft_sync_options *o,
                            struct ft_sync_stats *stats)
 {
     static const struct ft_sync_events silent = { .ctx = NULL };
-    static const struct ft_transfer_options defaults;
+    struct ft_transfer_options xfer = { .compress = false };
     struct ft_sync_stats scratch;
     struct sync s = { .c = c, .o = o, .ev = o->events != NULL ? o->events : &silent,
-                      .st = stats != NULL ? stats : &scratch,
-                      .xfer = o->transfer != NULL ? o->transfer : &defaults };
+                      .st = stats != NULL ? stats : &scratch, .xfer = &xfer };
     enum ft_err planned = FT_ERR_NOMEM;
     size_t n;
 
     memset(s.st, 0, sizeof(*s.st));
+    if (o->transfer != NULL)
+        xfer = *o->transfer;
+    /* The server records the chunk lists of the files sent whole: the
+     * next sync's deltas against them read nothing there. */
+    xfer.chunks = true;
     s.local = (struct sync_local){ .path = o->local, .root_fd = -1, .folder_fd = -1 };
     s.remote = strdup(o->remote);
     /* "dir/" and "dir" are one folder on the server. */

@@ -84,6 +84,11 @@ enum ft_err ft_sync_list_add(struct sync_list *l, const struct sync_entry *e);
 void ft_sync_list_sort(struct sync_list *l);
 void ft_sync_list_free(struct sync_list *l);
 
+/* sync_plan.c: the entries of out->listing (the server's) into out; a
+ * name a hostile server could use to reach out of DST is told as a
+ * failure (s->err keeps it) and left out. */
+enum ft_err ft_sync_list_take(struct sync *s, struct sync_list *out);
+
 /* sync_plan.c: lists both sides and fills s's plan. */
 enum ft_err ft_sync_plan(struct sync *s);
 

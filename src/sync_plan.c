@@ -77,14 +77,10 @@ void ft_sync_list_free(struct sync_list *l)
     memset(l, 0, sizeof(*l));
 }
 
-/* The entries below the remote folder s->remote into out; names a hostile
- * server could use to reach out of DST are told and left out. */
-static enum ft_err remote_list(struct sync *s, struct sync_list *out)
+enum ft_err ft_sync_list_take(struct sync *s, struct sync_list *out)
 {
-    enum ft_err err = ft_client_list_all(s->c, s->remote, true, &out->listing);
+    enum ft_err err = FT_OK;
 
-    if (err != FT_OK)
-        return ft_sync_failed(s, s->remote, err, ft_client_error(s->c));
     for (size_t i = 0; i < out->listing.n && err == FT_OK; i++) {
         const struct ft_entry *f = &out->listing.entries[i];
         struct sync_entry e = { f->name, f->is_dir ? 0 : f->size, f->mtime, f->mode,
@@ -98,6 +94,16 @@ static enum ft_err remote_list(struct sync *s, struct sync_list *out)
             err = ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
     }
     return err;
+}
+
+/* The entries below the remote folder s->remote into out. */
+static enum ft_err remote_list(struct sync *s, struct sync_list *out)
+{
+    enum ft_err err = ft_client_list_all(s->c, s->remote, true, &out->listing);
+
+    if (err != FT_OK)
+        return ft_sync_failed(s, s->remote, err, ft_client_error(s->c));
+    return ft_sync_list_take(s, out);
 }
 
 /* What the remote root is: *exists, *is_dir, and for a file its entry. */

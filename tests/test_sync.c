@@ -419,6 +419,41 @@ static void test_names_from_a_listing(void **state)
     assert_int_equal(ft_sync_name_cmp("a/b", "a/b"), 0);
 }
 
+static void count_failure(void *ctx, const char *path, enum ft_err err, const char *why)
+{
+    (void)path, (void)why;
+    assert_int_equal(err, FT_ERR_BAD_NAME);
+    ++*(int *)ctx;
+}
+
+/* A listing with names that lead out of DST (a hostile server's) keeps
+ * only the others, and tells each one left out. */
+static void test_hostile_listing_names_left_out(void **state)
+{
+    static const char *const names[] = { "a", "../x", "a/../../y", "/etc/passwd", "a/b",
+                                         "a//c", "." };
+    int failures = 0;
+    struct ft_sync_events ev = { NULL, count_failure, NULL, &failures };
+    struct ft_sync_stats st;
+    struct sync s = { .ev = &ev, .st = &st };
+    struct sync_list l = { 0 };
+    struct ft_entry e[7];
+
+    (void)state;
+    for (size_t i = 0; i < 7; i++)
+        e[i] = (struct ft_entry){ .name = strdup(names[i]), .size = 1 };
+    l.listing = (struct ft_listing){ e, 7, 7 };
+    assert_int_equal(ft_sync_list_take(&s, &l), FT_OK);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.e[0].name, "a");
+    assert_string_equal(l.e[1].name, "a/b");
+    assert_int_equal(failures, 5);
+    assert_int_equal(s.err, FT_ERR_BAD_NAME);
+    for (size_t i = 0; i < 7; i++)
+        free((char *)e[i].name);
+    free(l.e);
+}
+
 /* --dry-run changes nothing on either side, mtimes included, and tells
  * what a sync would do. */
 static void test_dry_run_changes_nothing(void **state)
@@ -609,6 +644,7 @@ int main(void)
         TU_TEST_SERVER(test_push_sends_only_changes),
         TU_TEST_SERVER(test_delete_stays_inside),
         cmocka_unit_test(test_names_from_a_listing),
+        cmocka_unit_test(test_hostile_listing_names_left_out),
         TU_TEST_SERVER(test_dry_run_changes_nothing),
         TU_TEST_SERVER(test_json_lines),
         TU_TEST_SERVER(test_interrupted_sync_finishes),

@@ -639,7 +639,8 @@ enum ft_err ft_client_sync(struct ft_client *c, const struct ft_sync_options *o,
     /* The server records the chunk lists of the files sent whole: the
      * next sync's deltas against them read nothing there. */
     xfer.chunks = true;
-    s.local = (struct sync_local){ .path = o->local, .root_fd = -1, .folder_fd = -1 };
+    s.local = (struct sync_local){ .path = o->local, .root_fd = -1,
+                                   .kept = { NULL, -1 } };
     s.remote = strdup(o->remote);
     /* "dir/" and "dir" are one folder on the server. */
     for (n = s.remote != NULL ? strlen(s.remote) : 0; n > 1 && s.remote[n - 1] == '/';)

@@ -47,8 +47,7 @@ struct sync_local {
     int root_fd;        /* the root folder (-1: none, or a single file) */
     bool single;        /* path is a file: its folder and leaf below */
     struct ft_local_name file; /* single: where path is */
-    char *folder;       /* the folder last entered (relative), or NULL */
-    int folder_fd;
+    struct ft_local_kept kept; /* the folder last entered */
 };
 
 /* A sync under way: sync.c's state, which the plan fills. */

@@ -26,7 +26,7 @@ enum ft_err ft_sync_local_open(struct sync_local *l, bool *exists, bool *is_dir,
     struct stat sb;
 
     l->root_fd = -1;
-    l->folder_fd = -1;
+    l->kept = (struct ft_local_kept){ NULL, -1 };
     l->file.dir_fd = -1;
     *exists = stat(l->path, &sb) == 0;
     *is_dir = *exists && S_ISDIR(sb.st_mode);
@@ -53,13 +53,10 @@ void ft_sync_local_close(struct sync_local *l)
 {
     if (l->root_fd >= 0)
         close(l->root_fd);
-    if (l->folder_fd >= 0)
-        close(l->folder_fd);
+    ft_client_local_kept_close(&l->kept);
     if (l->single)
         ft_client_local_name_close(&l->file);
-    free(l->folder);
-    l->root_fd = l->folder_fd = -1;
-    l->folder = NULL;
+    l->root_fd = -1;
     l->single = false;
 }
 
@@ -169,18 +166,15 @@ int ft_sync_local_dir(struct sync_local *l, const char *name, bool make,
 {
     const char *slash = strrchr(name, '/');
     size_t len = slash != NULL ? (size_t)(slash - name) : 0;
-    int fd;
 
     if (l->single) {
         *leaf = l->file.leaf;
         return l->file.dir_fd;
     }
     *leaf = slash != NULL ? slash + 1 : name;
-    if (len == 0)
-        return l->root_fd;
-    if (l->folder != NULL && strlen(l->folder) == len && memcmp(l->folder, name, len) == 0)
-        return l->folder_fd;
-    if (!make) {
+    if (!make && len > 0 &&
+        !(l->kept.rel != NULL && strlen(l->kept.rel) == len &&
+          memcmp(l->kept.rel, name, len) == 0)) {
         /* Only the folders the plan saw are entered: one that went
          * missing since would be made, which a source must not be. */
         struct stat sb;
@@ -194,15 +188,8 @@ int ft_sync_local_dir(struct sync_local *l, const char *name, bool make,
             return -1;
         }
     }
-    fd = ft_client_local_folder(l->root_fd, l->path, name, len, why, cap);
-    if (fd < 0)
-        return -1;
-    if (l->folder_fd >= 0)
-        close(l->folder_fd);
-    free(l->folder);
-    l->folder_fd = fd;
-    l->folder = strndup(name, len); /* out of memory: opened again next time */
-    return fd;
+    return ft_client_local_folder_kept(&l->kept, l->root_fd, l->path, name, len, why,
+                                       cap);
 }
 
 /* Removes everything in the folder fd (which this closes). */

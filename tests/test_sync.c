@@ -46,23 +46,6 @@ static void manifest_add(struct manifest *m, const char *line)
     m->len += n;
 }
 
-static void file_digest(const char *path, char hex[FT_HASH_HEX_BYTES])
-{
-    uint8_t d[FT_HASH_BYTES], buf[65536];
-    struct ft_hash h;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n;
-
-    if (fd < 0)
-        tu_die(path);
-    ft_hash_init(&h);
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        ft_hash_update(&h, buf, (size_t)n);
-    close(fd);
-    ft_hash_final(&h, d);
-    ft_hash_hex(d, hex);
-}
-
 static int name_sort(const struct dirent **a, const struct dirent **b)
 {
     return strcmp((*a)->d_name, (*b)->d_name);
@@ -99,7 +82,7 @@ static void manifest_walk(struct manifest *m, const char *dir, const char *rel,
             manifest_add(m, line);
             manifest_walk(m, path, sub, times);
         } else {
-            file_digest(path, hex);
+            tu_file_digest_hex(path, hex);
             snprintf(line, sizeof(line), "%s %lld %lld %d %s\n", sub,
                      (long long)sb.st_size, (long long)sb.st_mtime,
                      (sb.st_mode & 0111) != 0, hex);
@@ -287,8 +270,8 @@ static void test_push_pull_tree(void **state)
     free(src), free(dst), free(back), free(r);
 }
 
-/* Changes of content (same size), size, time alone and the executable bit
- * are each told as what they are, and only those files are touched. */
+/* Changes four files of make_tree's: the content alone (size and time as
+ * before), the size, the time alone, the executable bit. */
 static void changes(const char *src)
 {
     char *p = tu_path(src, "a/run.sh");
@@ -303,49 +286,40 @@ static void changes(const char *src)
     free(p);
 }
 
-static void test_pull_itemizes_each_change(void **state)
+/* Expects in out the items of changes() (y: '<' pushed, '>' pulled). */
+static void expect_changes(const char *out, char y)
+{
+    char line[64];
+
+    snprintf(line, sizeof(line), "%cfc........ a/b/same.txt", y);
+    expect_line(out, line);
+    snprintf(line, sizeof(line), "%cf.s....... a/b/grow.txt", y);
+    expect_line(out, line);
+    expect_line(out, ".f..t...... a/b/time.txt");
+    expect_line(out, ".f...p..... a/run.sh");
+}
+
+/* The changes pushed, then pulled: exactly those files each time, and
+ * each side ends up SRC's copy. */
+static void test_changes_itemized_both_ways(void **state)
 {
     struct tu_fixture *f = *state;
     char *src = make_tree(f), *back = tu_path(f->work, "back"), *r = remote("dst");
-    char *out = malloc(OUT_MAX);
+    char *dst = tu_path(f->server.root, "dst"), *out = malloc(OUT_MAX);
 
     assert_int_equal(run_sync(f, (const char *[]){ src, r, NULL }, NULL), 0);
     assert_int_equal(run_sync(f, (const char *[]){ r, back, NULL }, NULL), 0);
     changes(src);
-    assert_int_equal(run_sync(f, (const char *[]){ "-c", src, r, NULL }, NULL), 0);
+    assert_int_equal(run_sync(f, (const char *[]){ "-c", "-i", src, r, NULL }, out), 0);
+    expect_changes(out, '<');
+    assert_int_equal(count_newlines(out), 4);
+    assert_same_tree(src, dst);
     assert_int_equal(run_sync(f, (const char *[]){ "-c", "-i", r, back, NULL }, out), 0);
-    assert_int_equal(count_lines(out, ">fc.t...... a/b/same.txt"), 0);
-    expect_line(out, ">fc........ a/b/same.txt");
-    expect_line(out, ">f.s....... a/b/grow.txt");
-    expect_line(out, ".f..t...... a/b/time.txt");
-    expect_line(out, ".f...p..... a/run.sh");
+    expect_changes(out, '>');
     assert_int_equal(count_newlines(out), 4);
     assert_same_tree(src, back);
     free(out);
-    free(src), free(back), free(r);
-}
-
-/* The same changes pushed: exactly those files, and the server's copy
- * is SRC's. */
-static void test_push_sends_only_changes(void **state)
-{
-    struct tu_fixture *f = *state;
-    char *src = make_tree(f), *dst = tu_path(f->server.root, "dst"), *r = remote("dst");
-    char *out = malloc(OUT_MAX);
-
-    assert_int_equal(run_sync(f, (const char *[]){ src, r, NULL }, NULL), 0);
-    changes(src);
-    assert_int_equal(run_sync(f, (const char *[]){ "-c", "-i", src, r, NULL }, out), 0);
-    expect_line(out, "<fc........ a/b/same.txt");
-    expect_line(out, "<f.s....... a/b/grow.txt");
-    assert_int_equal(count_lines(out, ".f..t...... a/b/time.txt") +
-                     count_lines(out, "<f..t...... a/b/time.txt"), 1);
-    assert_int_equal(count_lines(out, ".f...p..... a/run.sh") +
-                     count_lines(out, "<f...p..... a/run.sh"), 1);
-    assert_int_equal(count_newlines(out), 4);
-    assert_same_tree(src, dst);
-    free(out);
-    free(src), free(dst), free(r);
+    free(src), free(back), free(r), free(dst);
 }
 
 /* --delete removes what SRC lacks on either side, and nothing outside
@@ -480,10 +454,7 @@ static void test_dry_run_changes_nothing(void **state)
     expect_line(out, "<f+++++++++ new.txt");
     expect_line(out, "cd+++++++++ newdir/");
     expect_line(out, "*deleting   top.txt");
-    expect_line(out, "<fc........ a/b/same.txt");
-    expect_line(out, "<f.s....... a/b/grow.txt");
-    expect_line(out, ".f..t...... a/b/time.txt");
-    expect_line(out, ".f...p..... a/run.sh");
+    expect_changes(out, '<');
     assert_int_equal(count_newlines(out), 7);
     after = manifest(dst, true);
     assert_string_equal(before_dst, after);
@@ -640,8 +611,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         TU_TEST_SERVER(test_push_pull_tree),
-        TU_TEST_SERVER(test_pull_itemizes_each_change),
-        TU_TEST_SERVER(test_push_sends_only_changes),
+        TU_TEST_SERVER(test_changes_itemized_both_ways),
         TU_TEST_SERVER(test_delete_stays_inside),
         cmocka_unit_test(test_names_from_a_listing),
         cmocka_unit_test(test_hostile_listing_names_left_out),

@@ -91,7 +91,8 @@ struct batch {
     struct ft_name_request *reqs;
     size_t *idx;   /* the entry of each request */
     uint8_t (*digest)[FT_HASH_BYTES]; /* the local file's, for a check */
-    size_t n;
+    bool *unhashed;                   /* ... which could not be had */
+    size_t n, hashed;                 /* requests; those with their digest */
     size_t *retry, nretry; /* checks to ask again by STAT */
     int (*answer)(struct batch *b, size_t k, enum ft_err err,
                   const struct ft_name_answer *a);
@@ -112,7 +113,7 @@ static void batch_run(struct batch *b)
         ft_client_names(b->s->c, b->reqs, b->n, batch_answer, b);
     for (size_t k = 0; k < b->n; k++)
         free((char *)b->reqs[k].name);
-    b->n = 0;
+    b->n = b->hashed = 0;
 }
 
 /* Adds a request on the entry i named name (remote), or tells why not. */
@@ -136,7 +137,8 @@ static enum ft_err batch_init(struct batch *b, struct sync *s, size_t cap)
     b->reqs = calloc(cap + 1, sizeof(*b->reqs));
     b->idx = calloc(cap + 1, sizeof(*b->idx));
     b->digest = calloc(cap + 1, sizeof(*b->digest));
-    if (b->reqs == NULL || b->idx == NULL || b->digest == NULL)
+    b->unhashed = calloc(cap + 1, sizeof(*b->unhashed));
+    if (b->reqs == NULL || b->idx == NULL || b->digest == NULL || b->unhashed == NULL)
         return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
     return FT_OK;
 }
@@ -144,6 +146,7 @@ static enum ft_err batch_init(struct batch *b, struct sync *s, size_t cap)
 static void batch_free(struct batch *b)
 {
     free(b->retry);
+    free(b->unhashed);
     free(b->reqs);
     free(b->idx);
     free(b->digest);
@@ -179,7 +182,7 @@ static void delete_local(struct sync *s, size_t j)
     const struct sync_entry *e = &s->dst.e[j];
     char why[WHY_MAX];
     const char *leaf;
-    int fd = ft_sync_local_dir(&s->local, e->name, false, &leaf, why, sizeof(why));
+    int fd = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why, sizeof(why));
     enum ft_err err = fd < 0 ? FT_ERR_IO : ft_sync_local_remove(fd, leaf, why, sizeof(why));
     char *path;
 
@@ -293,6 +296,41 @@ static void mkdir_all(struct sync *s)
 
 /* ------------------------------------------------ comparing by digest */
 
+/* How many requests ft_client_names has in flight: request k + this many
+ * goes out only once the answer to request k has been told. */
+static size_t lookahead(const struct sync *s)
+{
+    return ft_client_can_pipeline(s->c) ? FT_NAMES_WINDOW : 1;
+}
+
+/* Takes the local digests of the batch's files up to the upto-th (of
+ * those not taken yet), before their requests go. A file that cannot be
+ * read is told, and its answer ignored. */
+static void hash_ahead(struct batch *b, size_t upto)
+{
+    struct sync *s = b->s;
+    char why[WHY_MAX];
+    const char *leaf;
+
+    for (; b->hashed < upto && b->hashed < b->n; b->hashed++) {
+        const struct sync_entry *e = &s->src.e[b->idx[b->hashed]];
+        int fd = ft_sync_local_dir(&s->local, &s->local.ahead, e->name, false, &leaf, why,
+                                   sizeof(why));
+        enum ft_err err = fd < 0 ? FT_ERR_IO
+                                 : ft_sync_local_hash(fd, leaf, b->digest[b->hashed], why,
+                                                      sizeof(why));
+        char *path;
+
+        if (err == FT_OK)
+            continue;
+        b->unhashed[b->hashed] = true;
+        memset(b->digest[b->hashed], 0, FT_HASH_BYTES); /* matches no content */
+        path = local_path(s, e->name);
+        ft_sync_keep(s, ft_sync_failed(s, path, err, why));
+        free(path);
+    }
+}
+
 /* The answer to the TOUCH or STAT of a file that may have changed: the
  * same content takes the new metadata (a TOUCH did so already); other
  * content is sent. */
@@ -307,6 +345,9 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
     bool same;
     int fd;
 
+    hash_ahead(b, k + 1 + lookahead(s));
+    if (b->unhashed[k])
+        return 0; /* told; a TOUCH with no digest changes nothing */
     if (err == FT_ERR_VERSION && b->reqs[k].op == FT_NAME_TOUCH) {
         b->retry[b->nretry++] = i; /* a server without TOUCH: asked by STAT */
         return 0;
@@ -327,7 +368,7 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
     if (s->why[i] == 0)
         return 0; /* --checksum found it the same: nothing to do */
     if (!s->o->push && !s->o->dry_run) {
-        fd = ft_sync_local_dir(&s->local, e->name, false, &leaf, why, sizeof(why));
+        fd = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why, sizeof(why));
         err = fd < 0 ? FT_ERR_IO
                      : ft_sync_local_set_meta(fd, leaf, a->st.mtime,
                                               (a->st.mode & 0111) != 0, why, sizeof(why));
@@ -341,28 +382,15 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
     return 0;
 }
 
-/* Adds the check of SRC's file i to the batch: the local file's digest,
- * and for a push a TOUCH (STAT for a dry run, or a server without TOUCH;
- * for a pull). */
+/* Adds the check of SRC's file i to the batch: for a push a TOUCH (STAT
+ * for a dry run, or a server without TOUCH; for a pull), its digest to be
+ * filled in by hash_ahead. */
 static void check_add(struct batch *b, size_t i, bool touch)
 {
-    struct sync *s = b->s;
-    const struct sync_entry *e = &s->src.e[i];
-    char why[WHY_MAX];
-    const char *leaf;
-    int fd = ft_sync_local_dir(&s->local, e->name, false, &leaf, why, sizeof(why));
-    enum ft_err err = fd < 0 ? FT_ERR_IO
-                             : ft_sync_local_hash(fd, leaf, b->digest[b->n], why,
-                                                  sizeof(why));
+    const struct sync_entry *e = &b->s->src.e[i];
     struct ft_name_request *r = &b->reqs[b->n];
 
-    if (err != FT_OK) {
-        char *path = local_path(s, e->name);
-
-        ft_sync_keep(s, ft_sync_failed(s, path, err, why));
-        free(path);
-        return;
-    }
+    b->unhashed[b->n] = false;
     if (!batch_add(b, touch ? FT_NAME_TOUCH : FT_NAME_STAT, i, e->name) || !touch)
         return;
     r->digest = b->digest[b->n - 1];
@@ -371,15 +399,18 @@ static void check_add(struct batch *b, size_t i, bool touch)
 }
 
 /* Checks the n files of SRC that list names, in batches of pipelined
- * requests: TOUCH, or STAT. */
+ * requests: TOUCH, or STAT. The first files' digests are taken before
+ * the batch goes; the others', each as an answer comes (hash_ahead),
+ * while the server works on the requests in flight. */
 static void check_list(struct batch *b, const size_t *list, size_t n, bool touch)
 {
     for (size_t k = 0; k < n && going(b->s); k++) {
         check_add(b, list[k], touch);
-        if (b->n == CHECK_BATCH)
+        if (b->n == CHECK_BATCH || k + 1 == n) {
+            hash_ahead(b, lookahead(b->s));
             batch_run(b);
+        }
     }
-    batch_run(b);
 }
 
 /* Compares the files of equal size that may have changed by digest. */
@@ -487,7 +518,7 @@ static void push_one(struct sync *s, size_t i)
     char *remote = remote_name(s, e->name), *path = local_path(s, e->name);
     const char *leaf;
     struct stat sb;
-    int fd = -1, dir = ft_sync_local_dir(&s->local, e->name, false, &leaf, why,
+    int fd = -1, dir = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why,
                                          sizeof(why));
     enum ft_err err = remote == NULL || path == NULL ? FT_ERR_NOMEM
                       : dir < 0 ? FT_ERR_IO
@@ -519,7 +550,7 @@ static enum ft_err pull_place(struct sync *s, size_t i, struct ft_local_name *to
     if (*path == NULL)
         return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
     to->path = *path;
-    to->dir_fd = ft_sync_local_dir(&s->local, s->src.e[i].name, true, &to->leaf, why,
+    to->dir_fd = ft_sync_local_dir(&s->local, &s->local.kept, s->src.e[i].name, true, &to->leaf, why,
                                    sizeof(why));
     return to->dir_fd < 0 ? ft_sync_failed(s, NULL, FT_ERR_IO, why) : FT_OK;
 }
@@ -640,7 +671,7 @@ enum ft_err ft_client_sync(struct ft_client *c, const struct ft_sync_options *o,
      * next sync's deltas against them read nothing there. */
     xfer.chunks = true;
     s.local = (struct sync_local){ .path = o->local, .root_fd = -1,
-                                   .kept = { NULL, -1 } };
+                                   .kept = { NULL, -1 }, .ahead = { NULL, -1 } };
     s.remote = strdup(o->remote);
     /* "dir/" and "dir" are one folder on the server. */
     for (n = s.remote != NULL ? strlen(s.remote) : 0; n > 1 && s.remote[n - 1] == '/';)

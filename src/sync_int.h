@@ -48,6 +48,7 @@ struct sync_local {
     bool single;        /* path is a file: its folder and leaf below */
     struct ft_local_name file; /* single: where path is */
     struct ft_local_kept kept; /* the folder last entered */
+    struct ft_local_kept ahead; /* ... by the hashing ahead of the checks */
 };
 
 /* A sync under way: sync.c's state, which the plan fills. */
@@ -117,10 +118,11 @@ void ft_sync_local_close(struct sync_local *l);
 enum ft_err ft_sync_local_list(struct sync *s, struct sync_list *out, bool tell);
 
 /* The folder that holds name, open (make: made when missing, as the
- * folders of a download are), and name's last component in *leaf. -1 with
- * why when it cannot be had. Do not close what it returns. */
-int ft_sync_local_dir(struct sync_local *l, const char *name, bool make,
-                      const char **leaf, char *why, size_t cap);
+ * folders of a download are) and kept in k (l's kept or ahead), and
+ * name's last component in *leaf. -1 with why when it cannot be had. Do
+ * not close what it returns. */
+int ft_sync_local_dir(struct sync_local *l, struct ft_local_kept *k, const char *name,
+                      bool make, const char **leaf, char *why, size_t cap);
 
 /* Removes leaf from the folder dir_fd: a folder with all it holds, or a
  * file or a link (never followed). */

@@ -26,7 +26,7 @@ enum ft_err ft_sync_local_open(struct sync_local *l, bool *exists, bool *is_dir,
     struct stat sb;
 
     l->root_fd = -1;
-    l->kept = (struct ft_local_kept){ NULL, -1 };
+    l->kept = l->ahead = (struct ft_local_kept){ NULL, -1 };
     l->file.dir_fd = -1;
     *exists = stat(l->path, &sb) == 0;
     *is_dir = *exists && S_ISDIR(sb.st_mode);
@@ -54,6 +54,7 @@ void ft_sync_local_close(struct sync_local *l)
     if (l->root_fd >= 0)
         close(l->root_fd);
     ft_client_local_kept_close(&l->kept);
+    ft_client_local_kept_close(&l->ahead);
     if (l->single)
         ft_client_local_name_close(&l->file);
     l->root_fd = -1;
@@ -161,8 +162,8 @@ enum ft_err ft_sync_local_list(struct sync *s, struct sync_list *out, bool tell)
     return walk(s, fd, "", 1, out, tell);
 }
 
-int ft_sync_local_dir(struct sync_local *l, const char *name, bool make,
-                      const char **leaf, char *why, size_t cap)
+int ft_sync_local_dir(struct sync_local *l, struct ft_local_kept *k, const char *name,
+                      bool make, const char **leaf, char *why, size_t cap)
 {
     const char *slash = strrchr(name, '/');
     size_t len = slash != NULL ? (size_t)(slash - name) : 0;
@@ -173,8 +174,7 @@ int ft_sync_local_dir(struct sync_local *l, const char *name, bool make,
     }
     *leaf = slash != NULL ? slash + 1 : name;
     if (!make && len > 0 &&
-        !(l->kept.rel != NULL && strlen(l->kept.rel) == len &&
-          memcmp(l->kept.rel, name, len) == 0)) {
+        !(k->rel != NULL && strlen(k->rel) == len && memcmp(k->rel, name, len) == 0)) {
         /* Only the folders the plan saw are entered: one that went
          * missing since would be made, which a source must not be. */
         struct stat sb;
@@ -188,8 +188,7 @@ int ft_sync_local_dir(struct sync_local *l, const char *name, bool make,
             return -1;
         }
     }
-    return ft_client_local_folder_kept(&l->kept, l->root_fd, l->path, name, len, why,
-                                       cap);
+    return ft_client_local_folder_kept(k, l->root_fd, l->path, name, len, why, cap);
 }
 
 /* Removes everything in the folder fd (which this closes). */

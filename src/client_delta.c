@@ -100,15 +100,10 @@ static enum ft_err put_delta(struct ft_client *c, int in_fd, uint64_t size,
         c->broken = true;
         return ft_client_fail(c, ft_client_last_words(c, err));
     }
-    err = ft_conn_recv(&c->conn, &reply, c->conn.timeout_ms);
-    if (err != FT_OK)
-        return ft_client_fail(c, err);
-    if (reply.type == FT_MSG_ERROR)
-        return ft_client_fail(c, c->conn.peer_code);
-    if (reply.type != FT_MSG_DONE || reply.u.done.count != res.bytes)
-        return ft_client_fail(c, FT_ERR_PROTOCOL);
-    report(out, &res, started);
-    return FT_OK;
+    err = ft_client_read_done(c, res.bytes);
+    if (err == FT_OK)
+        report(out, &res, started);
+    return err;
 }
 
 enum ft_err ft_client_put_delta(struct ft_client *c, int in_fd, int64_t size,

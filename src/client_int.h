@@ -92,6 +92,9 @@ struct ft_client_progress {
 const struct ft_xfer_opts *ft_client_watch(const struct ft_transfer_options *opt,
                                           struct ft_client_progress *relay,
                                           uint64_t total);
+/* Reads the server's answer to an upload whose stream went out: DONE
+ * with bytes, or its refusal. */
+enum ft_err ft_client_read_done(struct ft_client *c, uint64_t bytes);
 /* Fills *out (if not NULL) with what a transfer moved, from started_ms. */
 void ft_client_report(struct ft_transfer *out, const struct ft_xfer_result *res,
                       int64_t started_ms, unsigned streams);

@@ -201,13 +201,9 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
         c->broken = true;
         return ft_client_fail(c, ft_client_last_words(c, err));
     }
-    err = ft_conn_recv(&c->conn, &reply, c->conn.timeout_ms);
+    err = ft_client_read_done(c, res.bytes);
     if (err != FT_OK)
-        return ft_client_fail(c, err);
-    if (reply.type == FT_MSG_ERROR)
-        return ft_client_fail(c, c->conn.peer_code);
-    if (reply.type != FT_MSG_DONE || reply.u.done.count != res.bytes)
-        return ft_client_fail(c, FT_ERR_PROTOCOL);
+        return err;
     /* The server compared our digest with its own before it said DONE. */
     res.verified = (req.u.put.flags & FT_XFER_VERIFY) != 0;
     ft_client_report(out, &res, started, streams);
@@ -216,6 +212,20 @@ enum ft_err ft_client_put(struct ft_client *c, int in_fd, int64_t size,
         out->restarted = (req.u.put.flags & FT_XFER_RESUME) && held > 0 &&
                          offset == 0;
     }
+    return FT_OK;
+}
+
+enum ft_err ft_client_read_done(struct ft_client *c, uint64_t bytes)
+{
+    struct ft_msg reply;
+    enum ft_err err = ft_conn_recv(&c->conn, &reply, c->conn.timeout_ms);
+
+    if (err != FT_OK)
+        return ft_client_fail(c, err);
+    if (reply.type == FT_MSG_ERROR)
+        return ft_client_fail(c, c->conn.peer_code);
+    if (reply.type != FT_MSG_DONE || reply.u.done.count != bytes)
+        return ft_client_fail(c, FT_ERR_PROTOCOL);
     return FT_OK;
 }
 

@@ -2,7 +2,6 @@
  * differ from the version the receiver holds (ft sync; PROTOCOL.md 9.12). */
 #include "server_int.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "chunker.h"
@@ -12,7 +11,6 @@
 #include "xfer_delta.h"
 
 #define DELTA_PUT_FLAGS (FT_XFER_COMPRESS | FT_XFER_VERIFY | FT_XFER_META)
-#define LIST_BATCH 4096u
 
 /* Whether the request may be served here: the session agreed on deltas
  * and its flags are those of its kind. */
@@ -22,52 +20,11 @@ static bool flags_ok(const struct session *s, uint32_t flags, uint32_t allowed)
            ft_server_session_flags_ok(s, flags);
 }
 
-/* The old version's signature on its way out: each entry goes to the
- * client, into the list the copies are taken from, and, when the file is
- * cut now, into the list recorded for it. */
-struct signing {
-    struct ft_xfer_chunks_out out;
-    struct ft_delta_list *l;
-    struct ft_store_chunks_writer *w;
-};
-
-static enum ft_err sign_entry(void *ctx, const uint8_t *p, uint32_t len,
-                              uint64_t hash)
+static enum ft_err record_chunk(void *ctx, const uint8_t *p, uint32_t len,
+                                uint64_t hash)
 {
-    struct signing *g = ctx;
-    enum ft_err err = ft_delta_list_add(g->l, len, hash);
-
     (void)p;
-    if (err == FT_OK && g->w != NULL)
-        err = ft_store_chunks_add(g->w, len, hash);
-    return err == FT_OK ? ft_xfer_chunks_out_add(&g->out, len, hash) : err;
-}
-
-/* A recorded list, relayed: the old file is not read. */
-static enum ft_err relay_recorded(struct signing *g, const struct ft_store_chunks *rec)
-{
-    uint8_t *batch = malloc(LIST_BATCH * FT_CHUNK_ENTRY_BYTES);
-    enum ft_err err = batch == NULL ? FT_ERR_NOMEM : FT_OK;
-
-    for (uint64_t i = 0; err == FT_OK && i < rec->count;) {
-        uint64_t n = rec->count - i < LIST_BATCH ? rec->count - i : LIST_BATCH;
-        size_t want = (size_t)n * FT_CHUNK_ENTRY_BYTES, got = 0;
-
-        err = ft_io_pread_full(rec->fd, batch, want,
-                               rec->offset + i * FT_CHUNK_ENTRY_BYTES, &got);
-        if (err == FT_OK && got != want)
-            err = FT_ERR_CHANGED;
-        for (size_t j = 0; err == FT_OK && j < n; j++) {
-            uint32_t len;
-            uint64_t hash;
-
-            ft_delta_entry_get(batch + j * FT_CHUNK_ENTRY_BYTES, &len, &hash);
-            err = sign_entry(g, NULL, len, hash);
-        }
-        i += n;
-    }
-    free(batch);
-    return err;
+    return ft_store_chunks_add(ctx, len, hash);
 }
 
 /* The level the new version is cut at: the old one's, unless the new
@@ -84,52 +41,48 @@ static enum ft_err send_signature(struct session *s, const struct ft_store_file 
                                   uint64_t new_size, struct ft_delta_list *l)
 {
     struct ft_store *st = s->srv->store;
-    struct signing g = { .l = l };
+    struct ft_xfer_signing g;
     struct ft_store_chunks rec = { .fd = -1 };
-    unsigned level = ft_chunker_level_for(old->fd >= 0 ? old->info.size : new_size);
+    struct ft_store_chunks_writer *w = NULL;
+    bool cut = old->fd >= 0;
+    unsigned level = ft_chunker_level_for(cut ? old->info.size : new_size);
     uint64_t total = 0;
     enum ft_err err = FT_OK;
 
-    if (old->fd >= 0 && ft_store_chunks_open(st, old, &rec) == FT_OK)
+    if (cut && ft_store_chunks_open(st, old, &rec) == FT_OK)
         level = rec.level;
     else
         rec.fd = -1;
-    if (old->fd >= 0 && !old_level_fits(level, new_size)) {
+    if (cut && !old_level_fits(level, new_size)) {
         if (rec.fd >= 0)
             ft_store_chunks_close(&rec);
         rec.fd = -1;
-        old = NULL;
+        cut = false;
         level = ft_chunker_level_for(new_size);
     }
-    ft_delta_list_init(l, level);
-    ft_xfer_chunks_out_init(&g.out, &s->conn, level);
+    /* A list the store cannot take costs the record, not the sync. */
+    if (cut && rec.fd < 0 && ft_store_chunks_begin(st, level, &w) != FT_OK)
+        w = NULL;
+    ft_xfer_signing_init(&g, &s->conn, level, l, w != NULL ? record_chunk : NULL, w);
     if (rec.fd >= 0) {
-        err = relay_recorded(&g, &rec);
+        /* A recorded list is relayed: the old file is not read. */
+        err = ft_xfer_delta_read_list(&s->conn, rec.fd, rec.offset, rec.count,
+                                      ft_xfer_signing_add, &g);
         ft_store_chunks_close(&rec);
-    } else if (old != NULL && old->fd >= 0) {
-        /* A list the store cannot take costs the record, not the sync. */
-        if (ft_store_chunks_begin(st, level, &g.w) != FT_OK)
-            g.w = NULL;
-        err = ft_xfer_delta_cut(&s->conn, old->fd, level, NULL, sign_entry, &g,
-                                &total);
-        if (err == FT_OK && g.w != NULL)
-            ft_store_file_remember_chunks(st, old, g.w);
-        else
-            ft_store_chunks_abort(g.w);
+    } else if (cut) {
+        err = ft_delta_cut(&s->conn, old->fd, level, NULL, ft_xfer_signing_add,
+                                &g, &total);
     }
+    if (err == FT_OK && w != NULL)
+        ft_store_file_remember_chunks(st, old, w);
+    else
+        ft_store_chunks_abort(w);
     return err == FT_OK ? ft_xfer_chunks_out_end(&g.out) : err;
 }
 
 static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
 {
     return ft_store_upload_write(ctx, buf, n);
-}
-
-static enum ft_err record_chunk(void *ctx, const uint8_t *p, uint32_t len,
-                                uint64_t hash)
-{
-    (void)p;
-    return ft_store_chunks_add(ctx, len, hash);
 }
 
 /* Holds the upload's room in the client's quota, as PUT does. */
@@ -262,12 +215,7 @@ void ft_server_delta_put(struct session *s, const struct ft_msg *req,
         answer_failure(s, o, err, res.end_seen && err != FT_ERR_PROTOCOL);
         return;
     }
-    struct ft_msg done = { .type = FT_MSG_DONE };
-
-    done.u.done.count = res.bytes;
-    o->err = ft_conn_send(&s->conn, &done);
-    o->keep_open = o->err == FT_OK;
-    ft_store_upload_drop_old(st, &up);
+    ft_server_put_answer_done(s, &up, res.bytes, o);
 }
 
 bool ft_server_delta_get_skip(struct session *s, const struct ft_msg *req)

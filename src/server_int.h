@@ -135,6 +135,10 @@ bool ft_server_session_flags_ok(const struct session *s, uint32_t flags);
 
 /* The request handlers: each answers its request and fills the outcome. */
 void ft_server_put(struct session *s, const struct ft_msg *req, struct outcome *o);
+/* After an upload's commit: DONE with its bytes, and the version it
+ * replaced removed. */
+void ft_server_put_answer_done(struct session *s, struct ft_upload *up,
+                               uint64_t bytes, struct outcome *o);
 /* A refused PUT: reads a pipelined one's data, up to its END. */
 bool ft_server_put_skip(struct session *s, const struct ft_msg *req);
 void ft_server_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o);

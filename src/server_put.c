@@ -327,8 +327,8 @@ static enum ft_err commit(struct session *s, const struct ft_msg *req,
     return err;
 }
 
-static void answer_done(struct session *s, struct ft_upload *up,
-                        uint64_t bytes, struct outcome *o)
+void ft_server_put_answer_done(struct session *s, struct ft_upload *up,
+                               uint64_t bytes, struct outcome *o)
 {
     struct ft_msg done = { .type = FT_MSG_DONE };
 
@@ -396,5 +396,5 @@ void ft_server_put(struct session *s, const struct ft_msg *req,
     if (err != FT_OK)
         answer_failure(s, req, o, err, stream_done);
     else if (!o->queued)
-        answer_done(s, &up, res.bytes, o);
+        ft_server_put_answer_done(s, &up, res.bytes, o);
 }

@@ -9,99 +9,14 @@
 #include "compress.h"
 #include "io.h"
 
-/* Bytes a cut reads at once (at least two of the level's largest chunks):
- * the chunk in progress is moved to the front before each read. */
-#define CUT_BYTES (4u * 1024u * 1024u)
 /* The receiver's slots: copies are read from the old file a slot at a
  * time. */
 #define SLOT_BYTES (1024u * 1024u)
 /* Entries of a recorded list read at once. */
 #define LIST_BATCH 4096u
-
-static enum ft_err emit_chunk(const uint8_t *p, size_t len,
-                              ft_xfer_delta_chunk_fn fn, void *ctx)
-{
-    struct ft_hash h;
-    uint8_t digest[FT_HASH_BYTES];
-
-    ft_hash_init(&h);
-    ft_hash_update(&h, p, len);
-    ft_hash_final(&h, digest);
-    return fn(ctx, p, (uint32_t)len, ft_chunk_hash_of(digest));
-}
-
-/* One buffer's worth of the cut: the chunks that end in it go to fn; the
- * one in progress stays, from *pos on. */
-static enum ft_err cut_buffer(struct ft_chunker *k, const uint8_t *buf,
-                              size_t fill, bool eof, size_t *pos,
-                              ft_xfer_delta_chunk_fn fn, void *ctx)
-{
-    size_t scan = *pos + k->len;
-    enum ft_err err = FT_OK;
-
-    while (scan < fill && err == FT_OK) {
-        bool cut;
-
-        scan += ft_chunker_scan(k, buf + scan, fill - scan, &cut);
-        if (cut) {
-            err = emit_chunk(buf + *pos, scan - *pos, fn, ctx);
-            *pos = scan;
-        }
-    }
-    if (err == FT_OK && eof && *pos < fill) {
-        err = emit_chunk(buf + *pos, fill - *pos, fn, ctx);
-        *pos = fill;
-    }
-    return err;
-}
-
-enum ft_err ft_xfer_delta_cut(struct ft_conn *c, int fd, unsigned level,
-                              struct ft_hasher *whole, ft_xfer_delta_chunk_fn fn,
-                              void *ctx, uint64_t *total)
-{
-    struct ft_chunker k;
-    size_t cap, fill = 0, pos = 0;
-    uint64_t ticket = 0;
-    bool pending = false, eof = false;
-    uint8_t *buf;
-    enum ft_err err = FT_OK;
-
-    ft_chunker_init(&k, level);
-    cap = 2u * k.max > CUT_BYTES ? 2u * k.max : CUT_BYTES;
-    buf = malloc(cap);
-    *total = 0;
-    if (buf == NULL)
-        return FT_ERR_NOMEM;
-    while (err == FT_OK && !eof) {
-        size_t got = 0;
-
-        /* The hasher reads what it was handed in place: let it finish
-         * before the bytes move. */
-        if (pending)
-            ft_hasher_wait(whole, ticket);
-        pending = false;
-        memmove(buf, buf + pos, fill - pos);
-        fill -= pos;
-        pos = 0;
-        err = ft_io_pread_full(fd, buf + fill, cap - fill, *total, &got);
-        if (err != FT_OK)
-            break;
-        eof = got < cap - fill;
-        *total += got;
-        if (whole != NULL && got > 0) {
-            ticket = ft_hasher_submit(whole, buf + fill, got);
-            pending = true;
-        }
-        fill += got;
-        err = cut_buffer(&k, buf, fill, eof, &pos, fn, ctx);
-        if (err == FT_OK && c != NULL)
-            err = ft_conn_heartbeat(c);
-    }
-    if (pending)
-        ft_hasher_wait(whole, ticket);
-    free(buf);
-    return err;
-}
+/* Copied bytes between progress reports: a copy moves nothing on the
+ * wire, but the file advances. */
+#define TELL_BYTES (1024u * 1024u)
 
 void ft_xfer_chunks_out_init(struct ft_xfer_chunks_out *o, struct ft_conn *c,
                              unsigned level)
@@ -136,34 +51,39 @@ enum ft_err ft_xfer_chunks_out_end(struct ft_xfer_chunks_out *o)
     return err == FT_OK ? chunks_flush(o) : err;
 }
 
-/* A signature being cut: each chunk goes out and into the list. */
-struct signing {
-    struct ft_xfer_chunks_out out;
-    struct ft_delta_list *l;
-};
-
-static enum ft_err sign_chunk(void *ctx, const uint8_t *p, uint32_t len,
-                              uint64_t hash)
+void ft_xfer_signing_init(struct ft_xfer_signing *g, struct ft_conn *c,
+                          unsigned level, struct ft_delta_list *l,
+                          ft_delta_chunk_fn record, void *record_ctx)
 {
-    struct signing *s = ctx;
-    enum ft_err err = ft_delta_list_add(s->l, len, hash);
+    ft_xfer_chunks_out_init(&g->out, c, level);
+    ft_delta_list_init(l, level);
+    g->l = l;
+    g->record = record;
+    g->record_ctx = record_ctx;
+}
 
-    (void)p;
-    return err == FT_OK ? ft_xfer_chunks_out_add(&s->out, len, hash) : err;
+enum ft_err ft_xfer_signing_add(void *ctx, const uint8_t *p, uint32_t len,
+                                uint64_t hash)
+{
+    struct ft_xfer_signing *g = ctx;
+    enum ft_err err = ft_delta_list_add(g->l, len, hash);
+
+    if (err == FT_OK && g->record != NULL)
+        err = g->record(g->record_ctx, p, len, hash);
+    return err == FT_OK ? ft_xfer_chunks_out_add(&g->out, len, hash) : err;
 }
 
 enum ft_err ft_xfer_delta_send_signature(struct ft_conn *c, int fd,
                                          unsigned level, struct ft_delta_list *l)
 {
-    struct signing s = { .l = l };
+    struct ft_xfer_signing g;
     uint64_t total = 0;
     enum ft_err err = FT_OK;
 
-    ft_delta_list_init(l, level);
-    ft_xfer_chunks_out_init(&s.out, c, level);
+    ft_xfer_signing_init(&g, c, level, l, NULL, NULL);
     if (fd >= 0)
-        err = ft_xfer_delta_cut(c, fd, level, NULL, sign_chunk, &s, &total);
-    return err == FT_OK ? ft_xfer_chunks_out_end(&s.out) : err;
+        err = ft_delta_cut(c, fd, level, NULL, ft_xfer_signing_add, &g, &total);
+    return err == FT_OK ? ft_xfer_chunks_out_end(&g.out) : err;
 }
 
 enum ft_err ft_xfer_delta_recv_signature(struct ft_conn *c, struct ft_delta_list *l)
@@ -206,8 +126,18 @@ struct dsend {
     uint32_t run_first, run_count;
     uint64_t pos;     /* bytes of the new version done */
     uint64_t matched;
+    uint64_t told;    /* pos when progress was last reported */
+    const struct ft_xfer_opts *opts;
     uint8_t *lit;     /* a literal chunk read from disk */
 };
+
+static void tell(const struct ft_xfer_opts *opts, uint64_t *told, uint64_t pos)
+{
+    if (opts == NULL || opts->progress == NULL || pos - *told < TELL_BYTES)
+        return;
+    *told = pos;
+    opts->progress(opts->progress_ctx, pos);
+}
 
 static enum ft_err flush_run(struct dsend *d)
 {
@@ -250,6 +180,9 @@ static enum ft_err send_one(void *ctx, const uint8_t *p, uint32_t len,
 
     if (d->pos + len > d->src->size)
         return FT_ERR_CHANGED; /* it grew */
+    if (d->src->record != NULL &&
+        (err = d->src->record(d->src->record_ctx, p, len, hash)) != FT_OK)
+        return err;
     if (!ft_delta_find(d->sig, hash, len, next, &idx))
         return send_literal(d, p, len);
     if (idx == next) {
@@ -261,23 +194,22 @@ static enum ft_err send_one(void *ctx, const uint8_t *p, uint32_t len,
     }
     d->pos += len;
     d->matched += len;
+    tell(d->opts, &d->told, d->pos);
     return err;
 }
 
-/* The recorded list, read in batches: only the literal chunks' bytes are
- * read from the file. */
-static enum ft_err send_recorded(struct dsend *d)
+enum ft_err ft_xfer_delta_read_list(struct ft_conn *c, int fd, uint64_t off,
+                                    uint64_t count, ft_delta_chunk_fn fn,
+                                    void *ctx)
 {
-    const struct ft_xfer_delta_source *src = d->src;
     uint8_t *batch = malloc(LIST_BATCH * FT_CHUNK_ENTRY_BYTES);
     enum ft_err err = batch == NULL ? FT_ERR_NOMEM : FT_OK;
 
-    for (uint64_t i = 0; err == FT_OK && i < src->list_count;) {
-        uint64_t n = src->list_count - i < LIST_BATCH ? src->list_count - i : LIST_BATCH;
+    for (uint64_t i = 0; err == FT_OK && i < count;) {
+        uint64_t n = count - i < LIST_BATCH ? count - i : LIST_BATCH;
         size_t want = (size_t)n * FT_CHUNK_ENTRY_BYTES, got = 0;
 
-        err = ft_io_pread_full(src->list_fd, batch, want,
-                               src->list_off + i * FT_CHUNK_ENTRY_BYTES, &got);
+        err = ft_io_pread_full(fd, batch, want, off + i * FT_CHUNK_ENTRY_BYTES, &got);
         if (err == FT_OK && got != want)
             err = FT_ERR_CHANGED;
         for (size_t j = 0; err == FT_OK && j < n; j++) {
@@ -285,11 +217,11 @@ static enum ft_err send_recorded(struct dsend *d)
             uint64_t hash;
 
             ft_delta_entry_get(batch + j * FT_CHUNK_ENTRY_BYTES, &len, &hash);
-            err = len == 0 ? FT_ERR_CHANGED : send_one(d, NULL, len, hash);
+            err = len == 0 ? FT_ERR_CHANGED : fn(ctx, NULL, len, hash);
         }
         i += n;
-        if (err == FT_OK)
-            err = ft_conn_heartbeat(d->c);
+        if (err == FT_OK && c != NULL)
+            err = ft_conn_heartbeat(c);
     }
     free(batch);
     return err;
@@ -311,7 +243,7 @@ enum ft_err ft_xfer_delta_send(struct ft_conn *c, const struct ft_xfer_delta_sou
                                const struct ft_xfer_opts *opts,
                                struct ft_xfer_delta_result *res)
 {
-    struct dsend d = { .c = c, .src = src, .sig = sig };
+    struct dsend d = { .c = c, .src = src, .sig = sig, .opts = opts };
     struct ft_hasher *whole = NULL;
     bool recorded = src->digest != NULL && src->list_fd >= 0;
     uint64_t total = 0;
@@ -329,10 +261,12 @@ enum ft_err ft_xfer_delta_send(struct ft_conn *c, const struct ft_xfer_delta_sou
     if (err != FT_OK)
         goto out;
     ft_conn_cork(c, true);
+    /* From the recorded list, only the literal chunks' bytes are read. */
     if (recorded)
-        err = send_recorded(&d);
+        err = ft_xfer_delta_read_list(c, src->list_fd, src->list_off,
+                                      src->list_count, send_one, &d);
     else
-        err = ft_xfer_delta_cut(c, src->fd, sig->level, whole, send_one, &d, &total);
+        err = ft_delta_cut(c, src->fd, sig->level, whole, send_one, &d, &total);
     if (err == FT_OK && d.pos != src->size)
         err = FT_ERR_CHANGED; /* it shrank */
     if (err == FT_OK)
@@ -368,7 +302,7 @@ struct drecv {
     uint8_t *slot;
     ft_xfer_sink sink;
     void *sink_ctx;
-    ft_xfer_delta_chunk_fn record;
+    ft_delta_chunk_fn record;
     void *record_ctx;
     uint32_t lit_len, lit_left;
     struct ft_hash lit_hash;
@@ -377,6 +311,7 @@ struct drecv {
     const struct ft_xfer_opts *opts;
     int64_t started;
     uint64_t literal; /* bytes received, for the rate limit */
+    uint64_t told;    /* bytes when progress was last reported */
     struct ft_xfer_delta_result *res;
 };
 
@@ -430,6 +365,7 @@ static enum ft_err take_copy(struct drecv *r, const struct ft_msg *m)
         len -= got;
         r->res->bytes += got;
         r->res->matched += got;
+        tell(r->opts, &r->told, r->res->bytes);
     }
     return err;
 }
@@ -513,7 +449,7 @@ static enum ft_err take_end(struct drecv *r, const struct ft_msg *m)
 enum ft_err ft_xfer_delta_recv(struct ft_conn *c, const struct ft_delta_list *old,
                                int old_fd, uint32_t flags, uint64_t limit,
                                ft_xfer_sink sink, void *sink_ctx,
-                               ft_xfer_delta_chunk_fn record_fn, void *record_ctx,
+                               ft_delta_chunk_fn record_fn, void *record_ctx,
                                const struct ft_xfer_opts *opts,
                                struct ft_xfer_delta_result *res)
 {

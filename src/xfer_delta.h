@@ -12,20 +12,16 @@
 
 #include "conn.h"
 #include "delta.h"
+#include "delta_cut.h"
 #include "hasher.h"
 #include "xfer.h"
 
-/* Told each chunk, in file order: its bytes (NULL when they were not
- * read), length and hash on the wire. */
-typedef enum ft_err (*ft_xfer_delta_chunk_fn)(void *ctx, const uint8_t *p,
-                                              uint32_t len, uint64_t hash);
-
-/* Cuts fd whole (from offset 0, as pread) at level, telling fn each chunk;
- * with whole, every byte is handed to that hasher too. *total: the bytes
- * read. The connection, if any, hears a heartbeat per buffer. */
-enum ft_err ft_xfer_delta_cut(struct ft_conn *c, int fd, unsigned level,
-                              struct ft_hasher *whole, ft_xfer_delta_chunk_fn fn,
-                              void *ctx, uint64_t *total);
+/* Tells fn (bytes NULL) each of the count entries of a recorded chunk
+ * list at off of fd, read in batches: FT_ERR_CHANGED if fewer are there
+ * or one is empty. The connection, if any, hears a heartbeat per batch. */
+enum ft_err ft_xfer_delta_read_list(struct ft_conn *c, int fd, uint64_t off,
+                                    uint64_t count, ft_delta_chunk_fn fn,
+                                    void *ctx);
 
 /* A signature going out: entries are gathered into CHUNKS frames. */
 struct ft_xfer_chunks_out {
@@ -40,6 +36,22 @@ enum ft_err ft_xfer_chunks_out_add(struct ft_xfer_chunks_out *o, uint32_t len,
                                    uint64_t hash);
 /* Sends what is gathered and the empty CHUNKS that ends the list. */
 enum ft_err ft_xfer_chunks_out_end(struct ft_xfer_chunks_out *o);
+
+/* A signature on its way out: each chunk goes to the peer, into the list
+ * kept for the copies to come (initialised here), and to record, if not
+ * NULL. ft_xfer_signing_add is an ft_delta_chunk_fn; end with
+ * ft_xfer_chunks_out_end(&g->out). */
+struct ft_xfer_signing {
+    struct ft_xfer_chunks_out out;
+    struct ft_delta_list *l;
+    ft_delta_chunk_fn record;
+    void *record_ctx;
+};
+void ft_xfer_signing_init(struct ft_xfer_signing *g, struct ft_conn *c,
+                          unsigned level, struct ft_delta_list *l,
+                          ft_delta_chunk_fn record, void *record_ctx);
+enum ft_err ft_xfer_signing_add(void *g, const uint8_t *p, uint32_t len,
+                                uint64_t hash);
 
 /* Cuts fd at level and sends it as a signature, keeping the list in *l
  * (initialised here) for the copies to come. */
@@ -61,6 +73,10 @@ struct ft_xfer_delta_source {
      * the chunks the receiver lacks are read. list_fd -1: cut as read. */
     int list_fd;
     uint64_t list_off, list_count;
+    /* Told each chunk of a version cut as read, for its list (NULL:
+     * nobody). */
+    ft_delta_chunk_fn record;
+    void *record_ctx;
 };
 
 /* What a delta moved: the new version's bytes, those the receiver took
@@ -85,7 +101,7 @@ enum ft_err ft_xfer_delta_send(struct ft_conn *c, const struct ft_xfer_delta_sou
 enum ft_err ft_xfer_delta_recv(struct ft_conn *c, const struct ft_delta_list *old,
                                int old_fd, uint32_t flags, uint64_t limit,
                                ft_xfer_sink sink, void *sink_ctx,
-                               ft_xfer_delta_chunk_fn record, void *record_ctx,
+                               ft_delta_chunk_fn record, void *record_ctx,
                                const struct ft_xfer_opts *opts,
                                struct ft_xfer_delta_result *res);
 

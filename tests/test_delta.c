@@ -11,15 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "chunker.h"
-#include "clients.h"
 #include "conn.h"
 #include "delta.h"
+#include "ft/frame.h"
 #include "ft/ft.h"
 #include "ft/keys.h"
 #include "proto.h"
@@ -233,6 +234,73 @@ static void test_get_edits(void **state)
     free(local);
 }
 
+/* Files of no byte and of a few, growing and shrinking, both ways. */
+static void test_small_files(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char *a = tu_path(f->work, "a"), *local = tu_path(f->work, "local");
+    static const uint64_t sizes[] = { 0, 1, 100, 5000, 0, 300000, 7, 0 };
+    struct timespec when[2] = { { .tv_sec = 1600000000 }, { .tv_sec = 1600000000 } };
+    struct ft_transfer t;
+    struct stat sb;
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+        tu_write_random(a, sizes[i], (uint32_t)i + 20);
+        expect_ok(c, put_delta(c, a, "s", NULL, &t));
+        expect_stored(f, "s", a);
+        assert_int_equal(t.bytes, sizes[i]);
+        expect_ok(c, ft_client_get_delta_file(c, "s", local, NULL, &t));
+        assert_true(tu_files_equal(a, local));
+        assert_int_equal(t.bytes, sizes[i]);
+    }
+    /* Time and executable bits go along, both ways. */
+    assert_int_equal(chmod(a, 0755), 0);
+    assert_int_equal(utimensat(AT_FDCWD, a, when, 0), 0);
+    expect_ok(c, put_delta(c, a, "s", NULL, &t));
+    assert_int_equal(unlink(local), 0);
+    expect_ok(c, ft_client_get_delta_file(c, "s", local, NULL, &t));
+    assert_int_equal(stat(local, &sb), 0);
+    assert_int_equal(sb.st_mtime, 1600000000);
+    assert_int_equal(sb.st_mode & 0111, 0111);
+    ft_client_close(c);
+    free(a);
+    free(local);
+}
+
+/* A file stored by a plain PUT has no chunk list; the first delta get
+ * cuts it and records one (and its digest), so that the next reads only
+ * what the client lacks; both are right. */
+static void test_get_records_list(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char *a = tu_path(f->work, "a"), *local = tu_path(f->work, "local");
+    char *lists = tu_path(f->server.root, ".ft/chunks");
+    struct ft_transfer t;
+    int fd, before;
+
+    tu_write_random(a, SIZE, 30);
+    fd = open(a, O_RDONLY);
+    assert_true(fd >= 0);
+    expect_ok(c, ft_client_put(c, fd, SIZE, "p", NULL, NULL));
+    close(fd);
+    before = tu_count_entries(lists);
+    edit_file(a, local, CHANGE, SIZE / 2, 100);
+    expect_ok(c, ft_client_get_delta_file(c, "p", local, NULL, &t));
+    assert_true(tu_files_equal(a, local));
+    expect_small(&t);
+    assert_int_equal(tu_count_entries(lists), (before > 0 ? before : 0) + 1);
+    edit_file(a, local, DELETE, 1000, 100);
+    expect_ok(c, ft_client_get_delta_file(c, "p", local, NULL, &t));
+    assert_true(tu_files_equal(a, local));
+    expect_small(&t);
+    ft_client_close(c);
+    free(a);
+    free(local);
+    free(lists);
+}
+
 /* With -z, literal chunks of text go deflated, both ways. */
 static void test_compressed(void **state)
 {
@@ -366,7 +434,7 @@ static void raw_session(struct tu_fixture *f, struct ft_conn *conn)
 }
 
 /* DELTA_PUT of name for a file of size, up to the end of the server's
- * signature, whose level and length are returned. */
+ * signature, which replaces what *sig held. */
 static void raw_put_begin(struct ft_conn *conn, const char *name, uint64_t size,
                           struct ft_delta_list *sig)
 {
@@ -379,7 +447,7 @@ static void raw_put_begin(struct ft_conn *conn, const char *name, uint64_t size,
     assert_int_equal(ft_conn_send(conn, &m), FT_OK);
     assert_int_equal(ft_conn_recv(conn, &m, WAIT_MS), FT_OK);
     assert_int_equal(m.type, FT_MSG_READY);
-    ft_delta_list_init(sig, 0);
+    ft_delta_list_free(sig);
     for (;;) {
         assert_int_equal(ft_conn_recv(conn, &m, WAIT_MS), FT_OK);
         assert_int_equal(m.type, FT_MSG_CHUNKS);
@@ -441,6 +509,7 @@ static void test_put_cut_off_and_broken(void **state)
     struct ft_conn conn;
     struct ft_msg end = { .type = FT_MSG_END };
 
+    ft_delta_list_init(&sig, 0);
     tu_write_random(a, SIZE, 9);
     expect_ok(c, put_delta(c, a, "k", NULL, NULL));
     ft_client_close(c);
@@ -453,7 +522,6 @@ static void test_put_cut_off_and_broken(void **state)
     send_chunk_head(&conn, 1000);
     assert_int_equal(ft_conn_send_raw(&conn, FT_MSG_DATA, bytes, 500), FT_OK);
     ft_conn_free(&conn);
-    ft_delta_list_free(&sig);
     expect_no_temporaries(f);
     expect_stored(f, "k", a);
 
@@ -505,20 +573,12 @@ static void test_put_cut_off_and_broken(void **state)
     free(a);
 }
 
-/* A client of the store and its clients file: this test's key with opts. */
+/* A client of a server whose clients file gives this test's key opts. */
 static struct ft_client *serve_as(struct tu_fixture *f, const char *opts)
 {
-    char key[FT_CLIENT_KEY_TEXT_MAX], line[512];
-    char *path = tu_path(f->work, "clients");
-    struct ft_server_config cfg = { .clients_file = path };
     struct ft_client_config ccfg = { .identity = &me };
-    int n;
 
-    ft_clients_format_key(me.public_key, key);
-    n = snprintf(line, sizeof(line), "%s %s\n", key, opts);
-    tu_write_bytes(path, line, (size_t)n);
-    tu_server_start(&f->server, &cfg);
-    free(path);
+    tu_fixture_serve_key(f, me.public_key, opts);
     return tu_connect(f->server.port, &ccfg);
 }
 
@@ -583,17 +643,98 @@ static void test_refusals(void **state)
     free(s);
 }
 
+/* A server without DELTA: the calls answer VERSION and send nothing, and
+ * the connection is still usable. The server is a socket whose WELCOME
+ * (plaintext, no DELTA) waits before the client says HELLO. */
+static void test_no_delta_feature(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client_config cfg = { .plaintext = true, .timeout_ms = WAIT_MS };
+    struct ft_msg welcome = { .type = FT_MSG_WELCOME };
+    struct ft_msg done = { .type = FT_MSG_DONE };
+    struct ft_client *c = NULL;
+    char *a = tu_path(f->work, "a");
+    uint8_t payload[64];
+    uint64_t sent = 0, received = 0, sent_after = 0;
+    size_t len = 0;
+    char err[256];
+    int sv[2];
+
+    tu_write_random(a, 1000, 13);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    welcome.u.welcome.version = FT_PROTO_VERSION;
+    welcome.u.welcome.features = FT_FEATURE_PLAINTEXT | FT_FEATURE_ZLIB;
+    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
+    assert_int_equal(ft_msg_encode(&welcome, payload, sizeof(payload), &len), FT_OK);
+    assert_int_equal(ft_frame_write(sv[0], FT_MSG_WELCOME, payload, len, WAIT_MS),
+                     FT_OK);
+    assert_int_equal(ft_msg_encode(&done, payload, sizeof(payload), &len), FT_OK);
+    assert_int_equal(ft_frame_write(sv[0], FT_MSG_DONE, payload, len, WAIT_MS),
+                     FT_OK);
+    if (ft_client_attach(&c, sv[1], &cfg, err, sizeof(err)) != FT_OK)
+        fail_msg("attach: %s", err);
+    assert_false(ft_client_can_delta(c));
+    ft_client_wire_bytes(c, &sent, &received);
+    assert_int_equal(put_delta(c, a, "x", NULL, NULL), FT_ERR_VERSION);
+    assert_int_equal(ft_client_get_delta_file(c, "x", a, NULL, NULL), FT_ERR_VERSION);
+    ft_client_wire_bytes(c, &sent_after, &received);
+    assert_int_equal(sent_after, sent);
+    /* Usable: a removal is answered (its DONE waits in the socket). */
+    assert_int_equal(ft_client_remove(c, "x"), FT_OK);
+    ft_client_close(c);
+    close(sv[0]);
+    free(a);
+}
+
+/* The list's own checks: lengths within the level, ranges within the
+ * list, runs preferred where they go on. */
+static void test_list(void **state)
+{
+    struct ft_delta_list l;
+    uint64_t off = 0, len = 0;
+    uint32_t idx = 0;
+
+    (void)state;
+    ft_delta_list_init(&l, 0);
+    assert_int_equal(ft_delta_list_add(&l, 0, 1), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_list_add(&l, ft_delta_max_chunk(0) + 1, 1),
+                     FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_list_add(&l, 100, 7), FT_OK);
+    assert_int_equal(ft_delta_list_add(&l, 200, 8), FT_OK);
+    assert_int_equal(ft_delta_list_add(&l, 100, 7), FT_OK);
+    assert_int_equal(ft_delta_list_add(&l, 300, 9), FT_OK);
+    assert_int_equal(ft_delta_range(&l, 1, 2, &off, &len), FT_OK);
+    assert_int_equal(off, 100);
+    assert_int_equal(len, 300);
+    assert_int_equal(ft_delta_range(&l, 3, 2, &off, &len), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_range(&l, 4, 1, &off, &len), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_range(&l, 0, 0, &off, &len), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_range(&l, 1, UINT32_MAX, &off, &len), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_delta_list_index(&l), FT_OK);
+    assert_true(ft_delta_find(&l, 7, 100, UINT32_MAX, &idx));
+    assert_int_equal(idx, 0);
+    assert_true(ft_delta_find(&l, 7, 100, 2, &idx));
+    assert_int_equal(idx, 2);
+    assert_false(ft_delta_find(&l, 7, 101, UINT32_MAX, &idx));
+    assert_false(ft_delta_find(&l, 10, 100, UINT32_MAX, &idx));
+    ft_delta_list_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_list),
         TU_TEST_SERVER(test_put_edits),
         TU_TEST_SERVER(test_get_edits),
         TU_TEST_SERVER(test_compressed),
+        TU_TEST_SERVER(test_small_files),
+        TU_TEST_SERVER(test_get_records_list),
         TU_TEST_SERVER(test_put_damaged_before),
         TU_TEST_SERVER(test_put_damaged_during),
         TU_TEST_SERVER(test_get_damaged_during),
         TU_TEST_SERVER(test_put_cut_off_and_broken),
         TU_TEST_FIXTURE(test_refusals),
+        TU_TEST_FIXTURE(test_no_delta_feature),
     };
 
     signal(SIGPIPE, SIG_IGN);

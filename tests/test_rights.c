@@ -30,16 +30,7 @@ static struct ft_keypair me; /* the key every client of these tests proves */
  * this test's key with opts. */
 static void start_server(struct tu_fixture *f, const char *opts)
 {
-    char key[FT_CLIENT_KEY_TEXT_MAX], line[512];
-    char *path = tu_path(f->work, "clients");
-    struct ft_server_config cfg = { .clients_file = path };
-    int n;
-
-    ft_clients_format_key(me.public_key, key);
-    n = snprintf(line, sizeof(line), "%s %s\n", key, opts);
-    tu_write_bytes(path, line, (size_t)n);
-    tu_server_start(&f->server, &cfg);
-    free(path);
+    tu_fixture_serve_key(f, me.public_key, opts);
 }
 
 /* Connects as this test's key. */

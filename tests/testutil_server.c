@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "conn.h"
 #include "proto.h"
 #include "testutil.h"
@@ -232,6 +233,21 @@ bool tu_fixture_serve(struct tu_fixture *f, const char *const extra[])
 
     free(log);
     return ok;
+}
+
+void tu_fixture_serve_key(struct tu_fixture *f, const uint8_t *key,
+                          const char *opts)
+{
+    char text[FT_CLIENT_KEY_TEXT_MAX], line[512];
+    char *path = tu_path(f->work, "clients");
+    struct ft_server_config cfg = { .clients_file = path };
+    int n;
+
+    ft_clients_format_key(key, text);
+    n = snprintf(line, sizeof(line), "%s %s\n", text, opts);
+    tu_write_bytes(path, line, (size_t)n);
+    tu_server_start(&f->server, &cfg);
+    free(path);
 }
 
 int tu_fixture_setup(void **state)

@@ -99,6 +99,11 @@ void tu_fixture_close(struct tu_fixture *f);
 /* Starts `ft serve` on f->root with extra arguments (NULL: none). */
 bool tu_fixture_serve(struct tu_fixture *f, const char *const extra[]);
 
+/* Starts f's in-process server with a clients file (in f->work) of one
+ * line: the public key with opts ("allow=read quota=1M"). */
+void tu_fixture_serve_key(struct tu_fixture *f, const uint8_t *key,
+                          const char *opts);
+
 /* Connects a library client to port on cfg->host (NULL: 127.0.0.1), with
  * cfg's other options (cfg may be NULL). Nothing is pinned unless
  * cfg->known_hosts names a file. Returns the library's answer, with the

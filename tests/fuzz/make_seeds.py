@@ -212,3 +212,74 @@ write('regressions/chunks', {
     # count * 12 wraps to 8 in 64 bits
     'count-wraps': bytes([3]) + chunk_list(even[:1], count=0x1555555555555556),
 })
+
+
+# fuzz_delta: its old version (fuzz_delta.c makes the same bytes) and the
+# cut rule of PROTOCOL.md 9.12, so that the seeds copy real chunks.
+def gear_table():
+    x, out = 0x667420676561722e, []
+    for _ in range(256):
+        x = (x + 0x9e3779b97f4a7c15) & (2**64 - 1)
+        z = x
+        z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & (2**64 - 1)
+        z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & (2**64 - 1)
+        out.append(z ^ (z >> 31))
+    return out
+
+
+def cut(b, level=0):
+    gear, bits = gear_table(), 11 + level
+    avg = 1 << bits
+    lo, hi = avg // 4, avg * 8
+    small = ((1 << (bits + 2)) - 1) << (64 - bits - 2)
+    large = ((1 << (bits - 2)) - 1) << (64 - bits + 2)
+    chunks, start = [], 0
+    while start < len(b):
+        end, h = min(start + lo, len(b)), 0
+        while end < len(b):
+            h = ((h << 1) + gear[b[end]]) & (2**64 - 1)
+            end += 1
+            n = end - start
+            if h & (small if n < avg else large) == 0 or n >= hi:
+                break
+        chunks.append(b[start:end])
+        start = end
+    return chunks
+
+
+def chunk_hash(b):
+    return int.from_bytes(hashlib.blake2b(b, digest_size=32).digest()[:8], 'little')
+
+
+def chunks_frame(entries, level=0):
+    return frame(30, bytes([level]) + b''.join(struct.pack('>IQ', n, h) for n, h in entries))
+
+
+def dcopy(first, count):
+    return frame(31, struct.pack('>II', first, count))
+
+
+def dchunk(n):
+    return frame(32, struct.pack('>I', n))
+
+
+old = bytes(((i * 2654435761) & 0xffffffff) >> 13 & 0xff for i in range(96 * 1024))
+old_chunks = cut(old)
+new = old_chunks[0] + b'inserted' * 10 + b''.join(old_chunks[1:3])
+lit = b'inserted' * 10
+write('corpus/delta', {
+    'recv-copy-literal': b'\0' + dcopy(0, 1) + dchunk(len(lit)) + data(lit) + dcopy(1, 2) + end(new),
+    'recv-literal-z': b'\0' + dchunk(len(text)) + dataz(text) + end(text),
+    'recv-bad-digest': b'\0' + dcopy(0, 3) + frame(11, struct.pack('>Q', 0) + bytes(32)),
+    'recv-out-of-range': b'\0' + dcopy(len(old_chunks) - 1, 2),
+    'sign-and-send': b'\1' + chunks_frame([(len(x), chunk_hash(x)) for x in old_chunks[:5]])
+                     + chunks_frame([]),
+    'sign-empty': b'\1' + chunks_frame([], 3),
+})
+DELTA = PLAIN | 0x200
+write('corpus/server', {
+    'delta-put': hello(DELTA) + frame(28, struct.pack('>IQqI', 2, len(c), 0, 0o644) + s(b'd'))
+                 + dchunk(len(c)) + data(c) + end(c),
+    'delta-get': hello(DELTA) + frame(29, struct.pack('>I', 0) + s(b'd'))
+                 + chunks_frame([(5, chunk_hash(c))]) + chunks_frame([]) + done(5),
+})

@@ -299,11 +299,10 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
         err = ft_xfer_recv_from(&s->conn, req->u.put.flags, req->u.put.size,
                                 size_limit(s), offset, up->fd, upload_sink, &sink,
                                 &s->xfer_opts, res);
-    if (err == FT_OK && sink.cutter != NULL &&
-        ft_cutter_finish(sink.cutter, &chunks) == FT_OK)
-        ft_store_upload_set_chunks(up, chunks);
-    else
+    if (err != FT_OK)
         ft_cutter_free(sink.cutter);
+    else if (sink.cutter != NULL && ft_cutter_finish(sink.cutter, &chunks) == FT_OK)
+        ft_store_upload_set_chunks(up, chunks);
     if (err == FT_ERR_CLOSED || err == FT_ERR_TIMEOUT || err == FT_ERR_TAMPERED ||
         s->conn.peer_code != FT_OK)
         ft_store_upload_keep(s->srv->store, up); /* for a later put --continue */

@@ -31,6 +31,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "chunker.h"
 #include "io.h"
 #include "proto.h"
@@ -43,9 +45,8 @@
 #define WRITE_BATCH 512
 /* Entries checked at once by ft_store_chunks_open. */
 #define READ_BATCH 1024
-/* Lists the sweep at ft_store_open looks at, at most: one fstatat each
- * (and a read of its header), well under a second. */
-#define SWEEP_MAX 65536
+/* Lists the sweep at ft_store_open looks at, about (see there). */
+#define SWEEP_MAX 1024
 #define TEMP_PREFIX "chunks-"
 
 struct ft_store_chunks_writer {
@@ -207,11 +208,10 @@ void ft_store_upload_set_chunks(struct ft_upload *up,
     up->chunks = w;
 }
 
-void ft_store_chunks_commit(struct ft_store *st, struct ft_upload *up)
+void ft_store_chunks_commit(struct ft_upload *up)
 {
     struct ft_store_chunks_writer *w = up->chunks;
 
-    (void)st;
     up->chunks = NULL;
     if (w != NULL)
         record(w, up->fd, up->name, NULL);
@@ -248,15 +248,15 @@ static bool list_whole(int fd, uint8_t header[HEADER_BYTES], uint64_t *count,
            (room - *name_len) / FT_CHUNK_ENTRY_BYTES == *count;
 }
 
-static int open_leaf(struct ft_store *st, const char *leaf)
+static int open_leaf(struct ft_store *st, const char *leaf, int how)
 {
-    return openat(st->chunks_fd, leaf,
-                  O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    return openat(st->chunks_fd, leaf, how | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 }
 
-/* The list of the file whose stamp is s, open, and its header; -1 if
- * there is none that is whole and of that file as it is now. */
-static int open_list(struct ft_store *st, const struct ft_store_stamp *s,
+/* The list of the file whose stamp is s, open (how: O_RDONLY or O_RDWR),
+ * and its header; -1 if there is none that is whole and of that file as it
+ * is now. */
+static int open_list(struct ft_store *st, const struct ft_store_stamp *s, int how,
                      uint8_t header[HEADER_BYTES])
 {
     uint8_t want[6 * 8];
@@ -267,7 +267,7 @@ static int open_list(struct ft_store *st, const struct ft_store_stamp *s,
     if (st->chunks_fd < 0)
         return -1;
     list_name(s->ino, leaf, sizeof(leaf));
-    fd = open_leaf(st, leaf);
+    fd = open_leaf(st, leaf, how);
     if (fd < 0)
         return -1;
     put_stamp(want, s);
@@ -322,7 +322,7 @@ enum ft_err ft_store_chunks_open(struct ft_store *st,
     if (!ft_store_chunks_worth(f->stamp.size) || fstat(f->fd, &sb) != 0)
         return FT_ERR_NOT_FOUND;
     ft_store_stamp_take(&now, &sb);
-    fd = open_list(st, &now, header);
+    fd = open_list(st, &now, O_RDONLY, header);
     if (fd < 0)
         return FT_ERR_NOT_FOUND;
     out->level = header[MAGIC_BYTES];
@@ -349,24 +349,18 @@ void ft_store_chunks_restamp(struct ft_store *st,
     uint8_t header[HEADER_BYTES], stamp[6 * 8];
     struct ft_store_stamp now;
     struct stat sb;
-    char leaf[24];
     int list;
 
     if (st->read_only || !ft_store_chunks_worth(before->size) ||
-        (list = open_list(st, before, header)) < 0)
+        (list = open_list(st, before, O_RDWR, header)) < 0)
         return;
-    close(list);
-    if (fstat(fd, &sb) != 0)
-        return;
-    ft_store_stamp_take(&now, &sb);
-    put_stamp(stamp, &now);
-    list_name(before->ino, leaf, sizeof(leaf));
-    /* In place: the entries stay, and a reader that meets a stamp half
-     * written matches neither version and cuts the file again. */
-    list = openat(st->chunks_fd, leaf, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (list < 0)
-        return;
-    ft_io_pwrite_full(list, stamp, sizeof(stamp), STAMP_AT);
+    if (fstat(fd, &sb) == 0) {
+        ft_store_stamp_take(&now, &sb);
+        put_stamp(stamp, &now);
+        /* In place: the entries stay, and a reader that meets a stamp half
+         * written matches neither version and cuts the file again. */
+        ft_io_pwrite_full(list, stamp, sizeof(stamp), STAMP_AT);
+    }
     close(list);
 }
 
@@ -386,14 +380,14 @@ void ft_store_chunks_drop(struct ft_store *st, const struct stat *sb)
  * (by ft mv or behind ft's back) loses its list: it is cut again. */
 static bool list_current(struct ft_store *st, const char *leaf)
 {
-    uint8_t header[HEADER_BYTES];
-    char name[FT_PATH_MAX + 1];
-    struct ft_store_stamp s;
+    uint8_t header[HEADER_BYTES], stamp[6 * 8];
+    char name[FT_PATH_MAX + 1], want[24];
+    struct ft_store_stamp now;
     struct place p;
     struct stat sb;
     uint64_t count, name_len;
     bool current = false;
-    int fd = open_leaf(st, leaf);
+    int fd = open_leaf(st, leaf, O_RDONLY);
 
     if (fd < 0)
         return false;
@@ -405,34 +399,50 @@ static bool list_current(struct ft_store *st, const char *leaf)
     if (strlen(name) != name_len || ft_store_resolve(st, name, false, &p) != FT_OK)
         goto out;
     if (ft_store_place_stat(st, &p, &sb) == FT_OK && S_ISREG(sb.st_mode)) {
-        char want[24];
-
-        ft_store_stamp_take(&s, &sb);
-        list_name(s.ino, want, sizeof(want));
-        close(fd);
-        fd = strcmp(leaf, want) == 0 ? open_list(st, &s, header) : -1;
-        current = fd >= 0;
+        ft_store_stamp_take(&now, &sb);
+        put_stamp(stamp, &now);
+        list_name(now.ino, want, sizeof(want));
+        current = strcmp(leaf, want) == 0 &&
+                  memcmp(header + STAMP_AT, stamp, sizeof(stamp)) == 0;
     }
     ft_store_place_release(st, &p);
 out:
-    if (fd >= 0)
-        close(fd);
+    close(fd);
     return current;
 }
 
+/* How many lists .ft/chunks holds (and anything else there). */
+static uint64_t count_lists(DIR *dir)
+{
+    struct dirent *de;
+    uint64_t n = 0;
+
+    while ((de = readdir(dir)) != NULL)
+        n += de->d_name[0] != '.';
+    rewinddir(dir);
+    return n;
+}
+
+/* Each list costs a few reads, 30 to 300 us (warm or cold cache): a
+ * store with more than SWEEP_MAX lists has a random SWEEP_MAX of them
+ * looked at per start, so that every orphan goes in a few starts. An
+ * orphan costs only its room meanwhile: its inode's next file has
+ * another stamp, and overwrites it with its own list. */
 void ft_store_chunks_sweep(struct ft_store *st)
 {
     DIR *dir;
     struct dirent *de;
-    unsigned seen = 0;
+    uint64_t n;
 
     if (st->read_only || st->chunks_fd < 0 ||
         (dir = ft_store_dir_stream(st->chunks_fd)) == NULL)
         return;
-    while (seen < SWEEP_MAX && (de = readdir(dir)) != NULL) {
-        if (de->d_name[0] == '.')
+    n = count_lists(dir);
+    while ((de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.' ||
+            (n > SWEEP_MAX && randombytes_uniform((uint32_t)(n < UINT32_MAX ? n : UINT32_MAX)) >=
+                                  SWEEP_MAX))
             continue;
-        seen++;
         if (!list_current(st, de->d_name))
             unlinkat(st->chunks_fd, de->d_name, 0);
     }

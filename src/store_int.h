@@ -95,7 +95,7 @@ void ft_store_record_digest(int fd, const uint8_t digest[32]);
 bool ft_store_chunks_worth(uint64_t size);
 /* Records the chunk list set on a published upload (its file is up->fd);
  * frees it either way. */
-void ft_store_chunks_commit(struct ft_store *st, struct ft_upload *up);
+void ft_store_chunks_commit(struct ft_upload *up);
 /* After the store changed the metadata of the open file fd (its ctime
  * with it), whose stamp was before: its list, if valid for before, is
  * stamped with what the file is now. */

@@ -269,7 +269,7 @@ void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
             errs[i] = publish(st, &ups[i]);
         /* Stamped as published: the rename changed the file's ctime. */
         if (errs[i] == FT_OK)
-            ft_store_chunks_commit(st, &ups[i]);
+            ft_store_chunks_commit(&ups[i]);
     }
     /* The renames must survive a crash too. If that fails, a crash brings
      * back old versions, never part of a file: the answers stand. */

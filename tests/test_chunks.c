@@ -445,6 +445,31 @@ static void test_sweep_at_open(void **state)
     free(to);
 }
 
+/* A start looks at about 1024 lists, a random sample of more: the rest
+ * go at the starts after. */
+static void test_sweep_bounded(void **state)
+{
+    struct fixture *f = *state;
+    int left;
+
+    for (int i = 0; i < 1500; i++) {
+        char leaf[32];
+        char *path;
+
+        snprintf(leaf, sizeof(leaf), "%016x", i);
+        path = tu_path(f->chunks, leaf);
+        tu_write_bytes(path, "orphan", 6);
+        free(path);
+    }
+    ft_store_close(f->st);
+    f->st = open_store(f->root, false);
+    left = tu_count_entries(f->chunks);
+    assert_true(left > 0 && left < 1500);
+    ft_store_close(f->st);
+    f->st = open_store(f->root, false);
+    assert_int_equal(tu_count_entries(f->chunks), 0);
+}
+
 static void test_read_only_records_nothing(void **state)
 {
     struct fixture *f = *state;
@@ -601,6 +626,31 @@ static void test_put_records_list(void **state)
     ft_client_close(c);
 }
 
+/* PUT's CHUNKS flag belongs to DELTA: without it negotiated, the flag is
+ * a protocol error, as any flag the session did not agree on. */
+static void test_put_chunks_needs_delta(void **state)
+{
+    struct tu_fixture *f = *state;
+    const uint32_t features[2] = { 0, FT_FEATURE_DELTA };
+
+    for (int i = 0; i < 2; i++) {
+        struct ft_msg put = { .type = FT_MSG_PUT }, m;
+        struct ft_conn conn;
+
+        assert_true(tu_raw_handshake(&conn, f->server.port, features[i], 10000, NULL));
+        put.u.put.flags = FT_XFER_VERIFY | FT_XFER_CHUNKS;
+        put.u.put.size = 5;
+        put.u.put.name.ptr = (const uint8_t *)"x";
+        put.u.put.name.len = 1;
+        assert_int_equal(ft_conn_send(&conn, &put), FT_OK);
+        assert_int_equal(ft_conn_recv(&conn, &m, 10000), FT_OK);
+        assert_int_equal(m.type, i == 0 ? FT_MSG_ERROR : FT_MSG_READY);
+        if (i == 0)
+            assert_int_equal(conn.peer_code, FT_ERR_PROTOCOL);
+        ft_conn_free(&conn);
+    }
+}
+
 /* What each TOUCH of a batch came to. */
 struct touched {
     enum ft_err err[8];
@@ -710,44 +760,72 @@ static void test_touch(void **state)
     free(d);
 }
 
+/* Starts the fixture's server with cfg, with a file "kept" of 1000 bytes
+ * planted in its store (*digest its digest), and connects with ccfg. */
+static struct ft_client *serve_kept(struct tu_fixture *f, const struct ft_server_config *cfg,
+                                    const struct ft_client_config *ccfg,
+                                    uint8_t digest[FT_HASH_BYTES])
+{
+    char *stored;
+
+    tu_server_start(&f->server, cfg);
+    stored = tu_path(f->server.root, "kept");
+    tu_write_random(stored, 1000, 41);
+    digest_of(stored, digest);
+    free(stored);
+    return tu_connect(f->server.port, ccfg);
+}
+
 static void test_touch_needs_write(void **state)
 {
     struct tu_fixture *f = *state;
     struct ft_keypair me;
     char key[FT_CLIENT_KEY_TEXT_MAX], line[512];
-    char *path = tu_path(f->work, "clients"), *stored = tu_path(f->server.root, "kept");
+    char *path = tu_path(f->work, "clients");
     struct ft_server_config cfg = { .clients_file = path };
     struct ft_client_config ccfg = { .identity = &me };
     uint8_t digest[FT_HASH_BYTES];
+    struct ft_name_request r = { .op = FT_NAME_TOUCH, .name = "kept", .digest = digest,
+                                 .mtime = 5 };
     struct ft_client *c;
-    struct touched t;
+    struct touched t = { .same = { true } };
     struct ft_stat st;
-    int n;
 
     ft_keys_generate(&me);
     ft_clients_format_key(me.public_key, key);
-    n = snprintf(line, sizeof(line), "%s allow=read,list\n", key);
-    tu_write_bytes(path, line, (size_t)n);
-    tu_server_start(&f->server, &cfg);
-    free(stored);
-    stored = tu_path(f->server.root, "kept");
-    tu_write_random(stored, 1000, 41);
-    digest_of(stored, digest);
-    c = tu_connect(f->server.port, &ccfg);
-    {
-        const struct ft_name_request r = { .op = FT_NAME_TOUCH, .name = "kept",
-                                           .digest = digest, .mtime = 5 };
-
-        memset(&t, 0, sizeof(t));
-        assert_int_equal(ft_client_names(c, &r, 1, note_touch, &t), FT_ERR_NOT_ALLOWED);
-        assert_false(t.same[0]);
-        assert_non_null(strstr(ft_client_error(c), "may not write"));
-    }
+    tu_write_bytes(path, line, (size_t)snprintf(line, sizeof(line), "%s allow=read,list\n", key));
+    c = serve_kept(f, &cfg, &ccfg, digest);
+    assert_int_equal(ft_client_names(c, &r, 1, note_touch, &t), FT_ERR_NOT_ALLOWED);
+    assert_false(t.same[0]);
+    assert_non_null(strstr(ft_client_error(c), "may not write"));
+    /* Nothing changed, and the session goes on. */
     assert_int_equal(ft_client_stat(c, "kept", &st), FT_OK);
     assert_true(st.mtime != 5);
     ft_client_close(c);
     free(path);
-    free(stored);
+}
+
+/* A read-only server changes nothing: the same content is refused with
+ * READ_ONLY, another is answered 0 as anywhere. */
+static void test_touch_read_only(void **state)
+{
+    struct ft_server_config cfg = { .read_only = true };
+    uint8_t digest[FT_HASH_BYTES], other[FT_HASH_BYTES] = { 1 };
+    struct ft_name_request reqs[2] = {
+        { .op = FT_NAME_TOUCH, .name = "kept", .digest = digest, .mtime = 5 },
+        { .op = FT_NAME_TOUCH, .name = "kept", .digest = other, .mtime = 5 },
+    };
+    struct ft_client *c = serve_kept(*state, &cfg, NULL, digest);
+    struct touched t = { .same = { true, true } };
+    struct ft_stat st;
+
+    assert_int_equal(ft_client_names(c, reqs, 2, note_touch, &t), FT_ERR_READ_ONLY);
+    assert_int_equal(t.err[0], FT_ERR_READ_ONLY);
+    assert_int_equal(t.err[1], FT_OK);
+    assert_false(t.same[1]);
+    assert_int_equal(ft_client_stat(c, "kept", &st), FT_OK);
+    assert_true(st.mtime != 5);
+    ft_client_close(c);
 }
 
 /* A server from before ft sync: its WELCOME offers no DELTA. It answers
@@ -823,12 +901,15 @@ int main(void)
         STORE_TEST(test_store_meta_changes_keep_list),
         STORE_TEST(test_replace_and_remove_drop_list),
         STORE_TEST(test_sweep_at_open),
+        STORE_TEST(test_sweep_bounded),
         STORE_TEST(test_read_only_records_nothing),
         STORE_TEST(test_damaged_list_refused),
         STORE_TEST(test_two_writers),
         TU_TEST_SERVER(test_put_records_list),
+        TU_TEST_SERVER(test_put_chunks_needs_delta),
         TU_TEST_SERVER(test_touch),
         TU_TEST_FIXTURE(test_touch_needs_write),
+        TU_TEST_FIXTURE(test_touch_read_only),
         TU_TEST_FIXTURE(test_touch_old_server),
     };
 

@@ -122,6 +122,14 @@ UNIT = 1024 * 1024
 STRIPED = 0x20
 
 
+DELTA = 0x200
+CHUNKS = 0x40
+
+
+def touch(name, digest, mtime=1700000000, mode=0o755):
+    return frame(27, struct.pack('>qI', mtime, mode) + digest + s(name))
+
+
 def write(folder, seeds):
     os.makedirs(folder, exist_ok=True)
     for name, content in seeds.items():
@@ -158,6 +166,12 @@ write('corpus/server', {
     'join': hello(PLAIN | 0x80) + join(),
     'usage': hello(PLAIN | USAGE) + usage() + put(b'u', 5) + data(c) + end(c) + usage()
              + frame(25, b'x'),
+    # TOUCH of the same content, another, a folder, a missing name; a PUT
+    # that asks for its chunk list (too small to get one)
+    'touch': hello(PLAIN | DELTA) + put(b'a', 5, 2 | CHUNKS) + data(c) + end(c)
+             + touch(b'a', hashlib.blake2b(c, digest_size=32).digest())
+             + touch(b'a', bytes(32), 1, 0) + put(b'd/e', 5) + data(c) + end(c)
+             + touch(b'd', bytes(32)) + touch(b'missing', bytes(32)) + stat(b'a'),
     'http': b'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
     'text': b'Hello, Server! This is Client.\n',
     'huge-length': b'\xff\xff\xff\xff\x01',

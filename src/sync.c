@@ -35,12 +35,65 @@ void ft_sync_keep(struct sync *s, enum ft_err rc)
         s->err = rc;
 }
 
+/* Keeps a note to be told later; out of memory, it is lost (the failure
+ * itself still counts). */
+static void note_keep(struct sync *s, const char *path, enum ft_err err,
+                      const char *why)
+{
+    struct sync_note *n;
+
+    if (s->nnotes == s->capnotes) {
+        size_t cap = s->capnotes ? 2 * s->capnotes : 16;
+
+        n = realloc(s->notes, cap * sizeof(*n));
+        if (n == NULL)
+            return;
+        s->notes = n;
+        s->capnotes = cap;
+    }
+    n = &s->notes[s->nnotes];
+    n->err = err;
+    n->path = path != NULL ? strdup(path) : NULL;
+    n->why = strdup(why);
+    if (n->why != NULL)
+        s->nnotes++;
+    else
+        free(n->path);
+}
+
 enum ft_err ft_sync_failed(struct sync *s, const char *path, enum ft_err err,
                            const char *why)
 {
-    if (s->ev->failure != NULL)
+    if (s->defer)
+        note_keep(s, path, err, why);
+    else if (s->ev->failure != NULL)
         s->ev->failure(s->ev->ctx, path, err, why);
     return err;
+}
+
+void ft_sync_skipped(struct sync *s, const char *path, const char *why)
+{
+    if (s->defer)
+        note_keep(s, path, FT_OK, why);
+    else if (s->ev->skip != NULL)
+        s->ev->skip(s->ev->ctx, path, why);
+}
+
+void ft_sync_notes_flush(struct sync *s, struct sync *from)
+{
+    for (size_t k = 0; k < from->nnotes; k++) {
+        struct sync_note *n = &from->notes[k];
+
+        if (n->err == FT_OK)
+            ft_sync_skipped(s, n->path, n->why);
+        else
+            ft_sync_keep(s, ft_sync_failed(s, n->path, n->err, n->why));
+        free(n->path);
+        free(n->why);
+    }
+    free(from->notes);
+    from->notes = NULL;
+    from->nnotes = from->capnotes = 0;
 }
 
 void ft_sync_tell(struct sync *s, enum ft_sync_what what, size_t i, bool src,

@@ -69,6 +69,17 @@ struct sync {
     size_t nsend, nmkdir, ncheck, ndel;
     unsigned *why;             /* per src entry: FT_SYNC_WHY_* */
     enum ft_err err;           /* the first failure, as keep() keeps it */
+    /* A walk on a thread of its own keeps what it would tell here, told
+     * once it is over (ft_sync_notes_flush). */
+    bool defer;
+    struct sync_note *notes;
+    size_t nnotes, capnotes;
+};
+
+/* A failure (err) or a skip (FT_OK) told late. */
+struct sync_note {
+    enum ft_err err;
+    char *path, *why;
 };
 
 /* Orders names so that a folder's entries come right after it: "a",
@@ -95,6 +106,11 @@ enum ft_err ft_sync_plan(struct sync *s);
 /* sync.c: tells a failure; returns err. */
 enum ft_err ft_sync_failed(struct sync *s, const char *path, enum ft_err err,
                            const char *why);
+/* sync.c: tells that path was left out (a link, a special file). */
+void ft_sync_skipped(struct sync *s, const char *path, const char *why);
+/* Tells what from kept back (its deferred notes), in order, through s,
+ * and frees them. */
+void ft_sync_notes_flush(struct sync *s, struct sync *from);
 /* Folds rc into s->err: the first failure is kept, unless a later one
  * ends the sync. */
 void ft_sync_keep(struct sync *s, enum ft_err rc);

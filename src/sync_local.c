@@ -102,8 +102,7 @@ static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
                              (uint32_t)sb.st_mode, type_of(sb.st_mode) };
     if (e.type == SYNC_OTHER && tell) {
         /* Left out of SRC: DST's entry of that name is an extra. */
-        if (s->ev->skip != NULL)
-            s->ev->skip(s->ev->ctx, name, "not a regular file or folder");
+        ft_sync_skipped(s, name, "not a regular file or folder");
         free(name);
         return FT_OK;
     }

@@ -2,6 +2,7 @@
  * and compared name by name. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +190,7 @@ static enum ft_err local_single(struct sync *s)
     return FT_OK;
 }
 
-/* The source's root: a folder listed, or a single file. */
+/* The source's root: a folder (listed later), or a single file. */
 static enum ft_err src_root(struct sync *s, bool *single)
 {
     struct sync_entry e = { 0 };
@@ -198,16 +199,12 @@ static enum ft_err src_root(struct sync *s, bool *single)
 
     if (s->o->push) {
         err = local_root(s, &exists, &is_dir, &e);
-        if (err == FT_OK && is_dir)
-            err = ft_sync_local_list(s, &s->src, true);
-        else if (err == FT_OK)
+        if (err == FT_OK && !is_dir)
             err = local_single(s);
     } else {
         err = remote_root(s, &exists, &is_dir, &e);
         if (err == FT_OK && !exists)
             err = ft_sync_failed(s, s->remote, FT_ERR_NOT_FOUND, "no such file or folder");
-        if (err == FT_OK && is_dir)
-            err = remote_list(s, &s->src);
     }
     *single = err == FT_OK && !is_dir;
     if (*single && ft_sync_list_add(&s->src, &e) != FT_OK)
@@ -245,14 +242,16 @@ static enum ft_err dst_into(struct sync *s)
     return joined != NULL ? FT_OK : ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
 }
 
-/* Lists the destination: what is there of a single file, or the folder. */
-static enum ft_err dst_list(struct sync *s, bool single)
+/* The destination's root: what is there of a single file, or the folder
+ * (*listed: to be listed). */
+static enum ft_err dst_root(struct sync *s, bool single, bool *listed)
 {
     struct sync_entry e = { 0 };
     bool exists, is_dir;
     enum ft_err err = s->o->push ? remote_root(s, &exists, &is_dir, &e)
                                  : local_root(s, &exists, &is_dir, &e);
 
+    *listed = false;
     if (err != FT_OK)
         return err;
     if (single) {
@@ -266,9 +265,49 @@ static enum ft_err dst_list(struct sync *s, bool single)
         return ft_sync_failed(s, s->o->push ? s->remote : s->local.path, FT_ERR_USAGE,
                               "is a file, and the source a folder");
     s->dst_missing = !exists;
-    if (!exists)
-        return FT_OK;
-    return s->o->push ? remote_list(s, &s->dst) : ft_sync_local_list(s, &s->dst, false);
+    *listed = exists;
+    return FT_OK;
+}
+
+/* The local side's walk, on a thread of its own while the server lists
+ * its side: its notes wait in the copy of the sync it runs with. */
+struct walk_job {
+    struct sync w;
+    struct sync_list *out;
+    bool tell;
+    enum ft_err err;
+};
+
+static void *walk_job_run(void *arg)
+{
+    struct walk_job *j = arg;
+
+    j->err = ft_sync_local_list(&j->w, j->out, j->tell);
+    return NULL;
+}
+
+/* Lists the sides that are folders: the local walk and the server's
+ * listing at once, when both are due (two round trips of work overlap). */
+static enum ft_err list_sides(struct sync *s, bool local_due, bool remote_due)
+{
+    struct sync_list *local = s->o->push ? &s->src : &s->dst;
+    struct sync_list *remote = s->o->push ? &s->dst : &s->src;
+    struct walk_job j = { .w = *s, .out = local, .tell = s->o->push, .err = FT_OK };
+    pthread_t thread;
+    bool threaded = false;
+    enum ft_err err = FT_OK;
+
+    j.w.defer = true;
+    if (local_due && remote_due)
+        threaded = pthread_create(&thread, NULL, walk_job_run, &j) == 0;
+    if (local_due && !threaded)
+        walk_job_run(&j);
+    if (remote_due)
+        err = remote_list(s, remote);
+    if (threaded)
+        pthread_join(thread, NULL);
+    ft_sync_notes_flush(s, &j.w);
+    return err != FT_OK ? err : j.err;
 }
 
 /* How the file a of SRC differs from b, DST's, by what a listing tells. */
@@ -371,13 +410,16 @@ static void compare(struct sync *s)
 
 enum ft_err ft_sync_plan(struct sync *s)
 {
-    bool single = false;
+    bool single = false, dst_listed = false;
     enum ft_err err = src_root(s, &single);
 
     if (err == FT_OK && single)
         err = dst_into(s);
     if (err == FT_OK)
-        err = dst_list(s, single);
+        err = dst_root(s, single, &dst_listed);
+    if (err == FT_OK)
+        err = list_sides(s, s->o->push ? !single : dst_listed,
+                         s->o->push ? dst_listed : !single);
     if (err != FT_OK)
         return err;
     ft_sync_list_sort(&s->src);

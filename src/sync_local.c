@@ -79,6 +79,25 @@ static char *rel_join(const char *prefix, const char *leaf)
 static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
                         struct sync_list *out, bool tell);
 
+/* The local path of rel beneath the root, as the user would write it. */
+static char *walk_path(const struct sync *s, const char *rel)
+{
+    char *out = NULL;
+
+    return asprintf(&out, "%s%s%s", s->local.path, rel[0] ? "/" : "", rel) < 0 ? NULL
+                                                                               : out;
+}
+
+/* Tells that the walk failed at rel; returns FT_ERR_IO. */
+static enum ft_err walk_failed(struct sync *s, const char *rel, const char *why)
+{
+    char *path = walk_path(s, rel);
+
+    ft_sync_failed(s, path != NULL ? path : rel, FT_ERR_IO, why);
+    free(path);
+    return FT_ERR_IO;
+}
+
 /* Adds the entry leaf of the folder dir_fd (rel beneath the root) and,
  * for a folder, all it holds. */
 static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
@@ -94,7 +113,7 @@ static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
     if (name == NULL)
         return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
     if (fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-        err = ft_sync_failed(s, name, FT_ERR_IO, strerror(errno));
+        err = walk_failed(s, name, strerror(errno));
         free(name);
         return err;
     }
@@ -102,7 +121,10 @@ static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
                              (uint32_t)sb.st_mode, type_of(sb.st_mode) };
     if (e.type == SYNC_OTHER && tell) {
         /* Left out of SRC: DST's entry of that name is an extra. */
-        ft_sync_skipped(s, name, "not a regular file or folder");
+        char *path = walk_path(s, name);
+
+        ft_sync_skipped(s, path != NULL ? path : name, "not a regular file or folder");
+        free(path);
         free(name);
         return FT_OK;
     }
@@ -117,7 +139,7 @@ static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
         return FT_OK;
     fd = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return ft_sync_failed(s, name, FT_ERR_IO, strerror(errno));
+        return walk_failed(s, name, strerror(errno));
     return walk(s, fd, name, depth + 1, out, tell);
 }
 
@@ -131,12 +153,12 @@ static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
     enum ft_err err = FT_OK;
 
     if (d == NULL) {
-        err = ft_sync_failed(s, rel, FT_ERR_IO, strerror(errno));
+        err = walk_failed(s, rel, strerror(errno));
         close(fd);
         return err;
     }
     if (depth > DEPTH_MAX)
-        err = ft_sync_failed(s, rel, FT_ERR_IO, "folders nested too deep");
+        err = walk_failed(s, rel, "folders nested too deep");
     while (err == FT_OK && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;

@@ -589,6 +589,28 @@ static void test_changed_behind_the_servers_back(void **state)
     free(src), free(back), free(r), free(dst), free(big);
 }
 
+/* A folder of SRC that cannot be walked (nested deeper than 64) fails the
+ * sync's exit code, and the rest is still synced. */
+static void test_walk_failure_counts(void **state)
+{
+    struct tu_fixture *f = *state;
+    /* Into the top: 64 folders deep is still a name the server takes. */
+    char *src = make_tree(f), *r = remote(""), *top = tu_path(f->server.root, "top.txt");
+    char *deep = strdup(src);
+
+    for (int i = 0; i < 66; i++) {
+        char *next = tu_path(deep, "d");
+
+        free(deep);
+        deep = next;
+        if (mkdir(deep, 0755) != 0)
+            tu_die(deep);
+    }
+    assert_int_equal(run_sync(f, (const char *[]){ "-q", src, r, NULL }, NULL), 5);
+    assert_true(tu_exists(top));
+    free(src), free(r), free(top), free(deep);
+}
+
 /* A single file syncs as itself; usage errors for two local or two
  * remote operands. */
 static void test_single_file_and_operands(void **state)
@@ -619,6 +641,7 @@ int main(void)
         TU_TEST_SERVER(test_json_lines),
         TU_TEST_SERVER(test_interrupted_sync_finishes),
         TU_TEST_SERVER(test_changed_behind_the_servers_back),
+        TU_TEST_SERVER(test_walk_failure_counts),
         TU_TEST_SERVER(test_single_file_and_operands),
     };
 

@@ -1,6 +1,6 @@
 /* sync.c - ft sync carried out: DST's extras removed, folders made, the
- * files that may have changed compared by digest, and what differs sent,
- * every per-file request pipelined. */
+ * files that may have changed compared by digest (sync_send.c sends what
+ * differs), every per-file request pipelined. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +16,6 @@
 
 /* Room for why a local file failed: a path and the reason. */
 #define WHY_MAX (PATH_MAX + 512)
-/* Files up to this size travel pipelined, as a tree copy's do. */
-#define PIPELINED_FILE_MAX (1024 * 1024)
 /* Files compared by digest per batch of TOUCH or STAT requests: the
  * digests of one batch are held at once. */
 #define CHECK_BATCH 4096
@@ -107,8 +105,7 @@ void ft_sync_tell(struct sync *s, enum ft_sync_what what, size_t i, bool src,
         s->ev->change(s->ev->ctx, &ch);
 }
 
-/* The remote name of the entry name, allocated. */
-static char *remote_name(const struct sync *s, const char *name)
+char *ft_sync_remote_name(const struct sync *s, const char *name)
 {
     char *out = NULL;
 
@@ -119,8 +116,7 @@ static char *remote_name(const struct sync *s, const char *name)
     return asprintf(&out, "%s/%s", s->remote, name) < 0 ? NULL : out;
 }
 
-/* The local path of the entry name, for messages, allocated. */
-static char *local_path(const struct sync *s, const char *name)
+char *ft_sync_local_path(const struct sync *s, const char *name)
 {
     char *out = NULL;
 
@@ -129,8 +125,7 @@ static char *local_path(const struct sync *s, const char *name)
     return asprintf(&out, "%s/%s", s->local.path, name) < 0 ? NULL : out;
 }
 
-/* Whether the connection is still worth a request. */
-static bool going(const struct sync *s)
+bool ft_sync_going(const struct sync *s)
 {
     return ft_sync_goes_on(s->err);
 }
@@ -162,7 +157,7 @@ static int batch_answer(void *ctx, size_t k, enum ft_err err,
 /* Runs the batch's requests; frees their names. */
 static void batch_run(struct batch *b)
 {
-    if (b->n > 0 && going(b->s))
+    if (b->n > 0 && ft_sync_going(b->s))
         ft_client_names(b->s->c, b->reqs, b->n, batch_answer, b);
     for (size_t k = 0; k < b->n; k++)
         free((char *)b->reqs[k].name);
@@ -172,7 +167,7 @@ static void batch_run(struct batch *b)
 /* Adds a request on the entry i named name (remote), or tells why not. */
 static bool batch_add(struct batch *b, enum ft_name_op op, size_t i, const char *name)
 {
-    char *remote = remote_name(b->s, name);
+    char *remote = ft_sync_remote_name(b->s, name);
 
     if (remote == NULL) {
         ft_sync_keep(b->s, ft_sync_failed(b->s, NULL, FT_ERR_NOMEM, "out of memory"));
@@ -244,7 +239,7 @@ static void delete_local(struct sync *s, size_t j)
         s->st->deleted++;
         return;
     }
-    path = local_path(s, e->name);
+    path = ft_sync_local_path(s, e->name);
     ft_sync_keep(s, ft_sync_failed(s, path, err, why));
     free(path);
 }
@@ -258,7 +253,7 @@ static void delete_all(struct sync *s)
     if (s->ndel == 0)
         return;
     if (s->o->dry_run || !s->o->push) {
-        for (size_t k = 0; k < s->ndel && going(s); k++) {
+        for (size_t k = 0; k < s->ndel && ft_sync_going(s); k++) {
             if (s->o->dry_run) {
                 ft_sync_tell(s, FT_SYNC_DELETE, s->del[k], false, NULL);
                 s->st->deleted++;
@@ -321,7 +316,7 @@ static void mkdir_all(struct sync *s)
     if (s->o->dry_run || !s->o->push) {
         if (!s->o->dry_run && !s->o->push && s->dst_missing)
             ft_sync_keep(s, local_root_made(s));
-        for (size_t k = 0; k < s->nmkdir && going(s); k++) {
+        for (size_t k = 0; k < s->nmkdir && ft_sync_going(s); k++) {
             if (s->o->dry_run) {
                 ft_sync_tell(s, FT_SYNC_MKDIR, s->mkdir[k], true, NULL);
                 s->st->folders++;
@@ -378,7 +373,7 @@ static void hash_ahead(struct batch *b, size_t upto)
             continue;
         b->unhashed[b->hashed] = true;
         memset(b->digest[b->hashed], 0, FT_HASH_BYTES); /* matches no content */
-        path = local_path(s, e->name);
+        path = ft_sync_local_path(s, e->name);
         ft_sync_keep(s, ft_sync_failed(s, path, err, why));
         free(path);
     }
@@ -457,7 +452,7 @@ static void check_add(struct batch *b, size_t i, bool touch)
  * while the server works on the requests in flight. */
 static void check_list(struct batch *b, const size_t *list, size_t n, bool touch)
 {
-    for (size_t k = 0; k < n && going(b->s); k++) {
+    for (size_t k = 0; k < n && ft_sync_going(b->s); k++) {
         check_add(b, list[k], touch);
         if (b->n == CHECK_BATCH || k + 1 == n) {
             hash_ahead(b, lookahead(b->s));
@@ -484,218 +479,6 @@ static void check_all(struct sync *s)
     check_list(&b, s->check, s->ncheck, touch);
     check_list(&b, b.retry, b.nretry, false);
     batch_free(&b);
-}
-
-/* ------------------------------------------------------------ sending */
-
-/* Changed files smaller than this travel whole: their chunks (512 B
- * smallest, 2 KiB on average) would save next to nothing. */
-#define DELTA_MIN (8 * 1024)
-
-/* Whether SRC's file i travels as a delta: a changed file, to a server
- * that takes them. */
-static bool as_delta(const struct sync *s, size_t i)
-{
-    return !(s->why[i] & SYNC_WHY_NEW) && s->src.e[i].size >= DELTA_MIN &&
-           ft_client_can_delta(s->c);
-}
-
-/* Whether it travels pipelined: small, whole. */
-static bool piped(const struct sync *s, size_t i)
-{
-    return !as_delta(s, i) && s->src.e[i].size <= PIPELINED_FILE_MAX &&
-           ft_client_can_pipeline(s->c);
-}
-
-/* Tells how the sending of SRC's file i ended. */
-static void sent(struct sync *s, size_t i, const char *path, enum ft_err err,
-                 const struct ft_transfer *t)
-{
-    if (err != FT_OK) {
-        ft_sync_keep(s, ft_sync_failed(s, path, err, ft_client_error(s->c)));
-        return;
-    }
-    s->st->sent++;
-    s->st->sent_bytes += t->bytes;
-    s->st->literal_bytes += t->bytes - (t->delta && t->matched <= t->bytes ? t->matched : 0);
-    ft_sync_tell(s, s->why[i] & SYNC_WHY_NEW ? FT_SYNC_NEW : FT_SYNC_SEND, i, true, t);
-}
-
-/* Reads the answers to pipelined puts until at most leave are due. */
-static void collect(struct sync *s, size_t leave)
-{
-    while (ft_client_puts_due(s->c) > leave) {
-        struct ft_transfer t;
-        void *tag;
-        enum ft_err err = ft_client_put_wait_tagged(s->c, &t, &tag);
-        size_t i = (size_t)((struct sync_entry *)tag - s->src.e);
-        char *remote = remote_name(s, s->src.e[i].name);
-
-        sent(s, i, remote != NULL ? remote : s->src.e[i].name, err, &t);
-        free(remote);
-    }
-}
-
-/* Uploads SRC's file i, open as fd: pipelined, as a delta, or whole. */
-static void push_file(struct sync *s, size_t i, int fd, int64_t size,
-                      const char *remote)
-{
-    struct ft_transfer t;
-    enum ft_err err;
-
-    if (piped(s, i)) {
-        if (ft_client_puts_due(s->c) == FT_PIPELINE_MAX)
-            collect(s, FT_PIPELINE_MAX - 1);
-        if (!going(s))
-            return;
-        err = ft_client_put_send_tagged(s->c, fd, size, remote, s->xfer, &s->src.e[i]);
-        if (err != FT_OK)
-            sent(s, i, remote, err, NULL);
-        return;
-    }
-    collect(s, 0);
-    if (!going(s))
-        return;
-    err = as_delta(s, i) ? ft_client_put_delta(s->c, fd, size, remote, s->xfer, &t)
-                         : FT_ERR_VERSION;
-    if (err == FT_ERR_VERSION && lseek(fd, 0, SEEK_SET) == 0)
-        err = ft_client_put(s->c, fd, size, remote, s->xfer, &t);
-    sent(s, i, remote, err, &t);
-}
-
-/* Sends SRC's file i up: opened from its folder, never through a link. */
-static void push_one(struct sync *s, size_t i)
-{
-    const struct sync_entry *e = &s->src.e[i];
-    char why[WHY_MAX];
-    char *remote = remote_name(s, e->name), *path = local_path(s, e->name);
-    const char *leaf;
-    struct stat sb;
-    int fd = -1, dir = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why,
-                                         sizeof(why));
-    enum ft_err err = remote == NULL || path == NULL ? FT_ERR_NOMEM
-                      : dir < 0 ? FT_ERR_IO
-                      : ft_client_local_open_source(dir, leaf, false, &fd, &sb, why,
-                                                    sizeof(why));
-
-    if (err == FT_OK && !S_ISREG(sb.st_mode)) {
-        snprintf(why, sizeof(why), "no longer a regular file");
-        err = FT_ERR_IO;
-    }
-    if (err != FT_OK)
-        ft_sync_keep(s, ft_sync_failed(s, path, err,
-                                       err == FT_ERR_NOMEM ? "out of memory" : why));
-    else
-        push_file(s, i, fd, (int64_t)sb.st_size, remote);
-    if (fd >= 0)
-        close(fd);
-    free(remote);
-    free(path);
-}
-
-/* A download to SRC's file i's place: its folder, made if missing. */
-static enum ft_err pull_place(struct sync *s, size_t i, struct ft_local_name *to,
-                              char **path)
-{
-    char why[WHY_MAX];
-
-    *path = local_path(s, s->src.e[i].name);
-    if (*path == NULL)
-        return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
-    to->path = *path;
-    to->dir_fd = ft_sync_local_dir(&s->local, &s->local.kept, s->src.e[i].name, true, &to->leaf, why,
-                                   sizeof(why));
-    return to->dir_fd < 0 ? ft_sync_failed(s, NULL, FT_ERR_IO, why) : FT_OK;
-}
-
-/* Downloads SRC's file i; asked: its GET went out ahead. */
-static void pull_one(struct sync *s, size_t i, bool asked)
-{
-    char *remote = remote_name(s, s->src.e[i].name), *path = NULL;
-    struct ft_local_name to;
-    struct ft_transfer t;
-    enum ft_err err = pull_place(s, i, &to, &path);
-
-    if (err == FT_OK && remote == NULL)
-        err = ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
-    if (err != FT_OK) {
-        if (asked)
-            ft_client_get_drop(s->c, s->xfer);
-        ft_sync_keep(s, err);
-    } else {
-        err = asked || !as_delta(s, i)
-                  ? FT_ERR_VERSION
-                  : ft_client_get_delta_at(s->c, remote, &to, s->xfer, &t);
-        if (err == FT_ERR_VERSION)
-            err = ft_client_get_file_at(s->c, remote, &to, s->xfer, &t, asked);
-        sent(s, i, remote, err, &t);
-    }
-    free(remote);
-    free(path);
-}
-
-/* Asks for the pipelined files of the send list from *next on, keeping
- * at most FT_PIPELINE_MAX due; each batch leaves together. */
-static void ask_ahead(struct sync *s, size_t *next)
-{
-    if (*next >= s->nsend || ft_client_gets_due(s->c) > FT_PIPELINE_MAX / 2)
-        return;
-    ft_client_batch_begin(s->c);
-    for (; *next < s->nsend && ft_client_gets_due(s->c) < FT_PIPELINE_MAX; (*next)++) {
-        char *remote;
-
-        if (!piped(s, s->send[*next]))
-            continue;
-        remote = remote_name(s, s->src.e[s->send[*next]].name);
-        if (remote == NULL || ft_client_get_send(s->c, remote, s->xfer) != FT_OK) {
-            free(remote);
-            break; /* the file's turn tells why */
-        }
-        free(remote);
-    }
-    ft_client_batch_end(s->c);
-}
-
-/* Downloads the files to send: the small ones pipelined first, then the
- * others one by one. */
-static void pull_all(struct sync *s)
-{
-    size_t next = 0;
-
-    for (size_t k = 0; k < s->nsend && going(s); k++) {
-        if (!piped(s, s->send[k]))
-            continue;
-        if (next < k)
-            next = k;
-        ask_ahead(s, &next);
-        pull_one(s, s->send[k], next > k);
-    }
-    while (ft_client_gets_due(s->c) > 0)
-        ft_client_get_drop(s->c, s->xfer);
-    for (size_t k = 0; k < s->nsend && going(s); k++) {
-        if (!piped(s, s->send[k]))
-            pull_one(s, s->send[k], false);
-    }
-}
-
-/* Sends what the plan and the checks found new or changed. */
-static void send_all(struct sync *s)
-{
-    for (size_t k = 0; s->o->dry_run && k < s->nsend; k++) {
-        s->st->sent++;
-        s->st->sent_bytes += s->src.e[s->send[k]].size;
-        ft_sync_tell(s, s->why[s->send[k]] & SYNC_WHY_NEW ? FT_SYNC_NEW : FT_SYNC_SEND,
-                     s->send[k], true, NULL);
-    }
-    if (s->o->dry_run)
-        return;
-    if (!s->o->push) {
-        pull_all(s);
-        return;
-    }
-    for (size_t k = 0; k < s->nsend && going(s); k++)
-        push_one(s, s->send[k]);
-    collect(s, 0);
 }
 
 static uint64_t wire_total(const struct ft_client *c)
@@ -739,7 +522,7 @@ enum ft_err ft_client_sync(struct ft_client *c, const struct ft_sync_options *o,
         delete_all(&s);
         mkdir_all(&s);
         check_all(&s);
-        send_all(&s);
+        ft_sync_send_all(&s);
     }
     s.st->wire_bytes = wire_total(c);
     ft_sync_local_close(&s.local);

@@ -2,8 +2,9 @@
  * the plan made from them, and the local side's operations.
  *
  * sync_plan.c lists both sides and compares them; sync.c carries the plan
- * out over the connection; sync_local.c does what happens on this side's
- * disk, always from a folder's descriptor and never through a link. */
+ * out over the connection, and sync_send.c sends the files; sync_local.c
+ * does what happens on this side's disk, always from a folder's descriptor
+ * and never through a link. */
 #ifndef FT_SYNC_INT_H
 #define FT_SYNC_INT_H
 
@@ -106,6 +107,18 @@ enum ft_err ft_sync_plan(struct sync *s);
 /* sync.c: tells a failure; returns err. */
 enum ft_err ft_sync_failed(struct sync *s, const char *path, enum ft_err err,
                            const char *why);
+/* sync.c: the remote name of the entry name, allocated (NULL: out of
+ * memory). */
+char *ft_sync_remote_name(const struct sync *s, const char *name);
+/* The local path of the entry name, for messages, allocated. */
+char *ft_sync_local_path(const struct sync *s, const char *name);
+/* Whether the connection is still worth a request. */
+bool ft_sync_going(const struct sync *s);
+
+/* sync_send.c: sends what the plan and the checks found new or changed
+ * (with dry_run: tells it). */
+void ft_sync_send_all(struct sync *s);
+
 /* sync.c: tells that path was left out (a link, a special file). */
 void ft_sync_skipped(struct sync *s, const char *path, const char *why);
 /* Tells what from kept back (its deferred notes), in order, through s,

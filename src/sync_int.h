@@ -32,13 +32,12 @@ struct sync_entry {
     enum sync_type type;
 };
 
-/* A side's entries, sorted by ft_sync_name_cmp once complete. The names
- * are the list's (local: one allocation each) or its listing's. */
+/* A side's entries, sorted by ft_sync_name_cmp once complete; their
+ * names are the list's, one allocation each. */
 struct sync_list {
     struct sync_entry *e;
     size_t n, cap;
     bool owns_names;
-    struct ft_listing listing;
 };
 
 /* The local side of a sync, and the folder last entered beneath it, kept
@@ -96,10 +95,11 @@ enum ft_err ft_sync_list_add(struct sync_list *l, const struct sync_entry *e);
 void ft_sync_list_sort(struct sync_list *l);
 void ft_sync_list_free(struct sync_list *l);
 
-/* sync_plan.c: the entries of out->listing (the server's) into out; a
- * name a hostile server could use to reach out of DST is told as a
- * failure (s->err keeps it) and left out. */
-enum ft_err ft_sync_list_take(struct sync *s, struct sync_list *out);
+/* sync_plan.c: the entry f of the server's listing into out; a name a
+ * hostile server could use to reach out of DST is told as a failure
+ * (s->err keeps it) and left out. FT_ERR_NOMEM when out of memory. */
+enum ft_err ft_sync_list_take(struct sync *s, struct sync_list *out,
+                              const struct ft_entry *f);
 
 /* sync_plan.c: lists both sides and fills s's plan. */
 enum ft_err ft_sync_plan(struct sync *s);

@@ -74,37 +74,55 @@ void ft_sync_list_free(struct sync_list *l)
     for (size_t i = 0; l->owns_names && i < l->n; i++)
         free((char *)l->e[i].name);
     free(l->e);
-    ft_listing_free(&l->listing);
     memset(l, 0, sizeof(*l));
 }
 
-enum ft_err ft_sync_list_take(struct sync *s, struct sync_list *out)
+enum ft_err ft_sync_list_take(struct sync *s, struct sync_list *out,
+                              const struct ft_entry *f)
 {
-    enum ft_err err = FT_OK;
+    struct sync_entry e = { NULL, f->is_dir ? 0 : f->size, f->mtime, f->mode,
+                            f->is_dir ? SYNC_DIR : SYNC_FILE };
 
-    for (size_t i = 0; i < out->listing.n && err == FT_OK; i++) {
-        const struct ft_entry *f = &out->listing.entries[i];
-        struct sync_entry e = { f->name, f->is_dir ? 0 : f->size, f->mtime, f->mode,
-                                f->is_dir ? SYNC_DIR : SYNC_FILE };
-
-        if (!ft_sync_name_safe(f->name))
-            ft_sync_keep(s, ft_sync_failed(s, f->name, FT_ERR_BAD_NAME,
-                                           "a name that leads out of the folder, "
-                                           "left alone"));
-        else if (ft_sync_list_add(out, &e) != FT_OK)
-            err = ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
+    out->owns_names = true;
+    if (!ft_sync_name_safe(f->name)) {
+        ft_sync_keep(s, ft_sync_failed(s, f->name, FT_ERR_BAD_NAME,
+                                       "a name that leads out of the folder, left alone"));
+        return FT_OK;
     }
-    return err;
+    e.name = strdup(f->name);
+    if (e.name != NULL && ft_sync_list_add(out, &e) == FT_OK)
+        return FT_OK;
+    free((char *)e.name);
+    return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
 }
 
-/* The entries below the remote folder s->remote into out. */
+/* A remote listing under way: where its entries go. */
+struct listing {
+    struct sync *s;
+    struct sync_list *out;
+    enum ft_err err;
+};
+
+static int listed(const struct ft_entry *e, void *ctx)
+{
+    struct listing *l = ctx;
+
+    l->err = ft_sync_list_take(l->s, l->out, e);
+    return l->err != FT_OK;
+}
+
+/* The entries below the remote folder s->remote into out, as they come:
+ * no copy of the whole listing is held besides. */
 static enum ft_err remote_list(struct sync *s, struct sync_list *out)
 {
-    enum ft_err err = ft_client_list_all(s->c, s->remote, true, &out->listing);
+    struct listing l = { s, out, FT_OK };
+    enum ft_err err = ft_client_list_folder(s->c, s->remote, true, listed, &l);
 
+    if (l.err != FT_OK)
+        return l.err;
     if (err != FT_OK)
         return ft_sync_failed(s, s->remote, err, ft_client_error(s->c));
-    return ft_sync_list_take(s, out);
+    return FT_OK;
 }
 
 /* What the remote root is: *exists, *is_dir, and for a file its entry. */

@@ -411,21 +411,19 @@ static void test_hostile_listing_names_left_out(void **state)
     struct ft_sync_stats st;
     struct sync s = { .ev = &ev, .st = &st };
     struct sync_list l = { 0 };
-    struct ft_entry e[7];
 
     (void)state;
-    for (size_t i = 0; i < 7; i++)
-        e[i] = (struct ft_entry){ .name = strdup(names[i]), .size = 1 };
-    l.listing = (struct ft_listing){ e, 7, 7 };
-    assert_int_equal(ft_sync_list_take(&s, &l), FT_OK);
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+        struct ft_entry e = { .name = names[i], .size = 1 };
+
+        assert_int_equal(ft_sync_list_take(&s, &l, &e), FT_OK);
+    }
     assert_int_equal(l.n, 2);
     assert_string_equal(l.e[0].name, "a");
     assert_string_equal(l.e[1].name, "a/b");
     assert_int_equal(failures, 5);
     assert_int_equal(s.err, FT_ERR_BAD_NAME);
-    for (size_t i = 0; i < 7; i++)
-        free((char *)e[i].name);
-    free(l.e);
+    ft_sync_list_free(&l);
 }
 
 /* --dry-run changes nothing on either side, mtimes included, and tells

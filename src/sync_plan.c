@@ -65,7 +65,12 @@ static int entry_cmp(const void *a, const void *b)
 
 void ft_sync_list_sort(struct sync_list *l)
 {
-    if (l->n > 1)
+    size_t i = 1;
+
+    /* A listing may come in this order already: one pass tells. */
+    while (i < l->n && entry_cmp(&l->e[i - 1], &l->e[i]) <= 0)
+        i++;
+    if (i < l->n)
         qsort(l->e, l->n, sizeof(*l->e), entry_cmp);
 }
 
@@ -301,6 +306,7 @@ static void *walk_job_run(void *arg)
     struct walk_job *j = arg;
 
     j->err = ft_sync_local_list(&j->w, j->out, j->tell);
+    ft_sync_list_sort(j->out);
     return NULL;
 }
 

@@ -111,6 +111,7 @@ enum ft_err ft_client_put_delta(struct ft_client *c, int in_fd, int64_t size,
                                 const struct ft_transfer_options *opt,
                                 struct ft_transfer *out)
 {
+    struct ft_transfer_options whole = { .compress = false };
     enum ft_err err = begin(c);
 
     if (err == FT_OK && size < 0) {
@@ -123,7 +124,12 @@ enum ft_err ft_client_put_delta(struct ft_client *c, int in_fd, int64_t size,
         return err;
     if (lseek(in_fd, 0, SEEK_SET) < 0)
         return ft_client_fail(c, FT_ERR_IO);
-    return ft_client_put(c, in_fd, size, remote, opt, out);
+    /* The server keeps the list of what it receives whole, for the next
+     * delta. */
+    if (opt != NULL)
+        whole = *opt;
+    whole.chunks = true;
+    return ft_client_put(c, in_fd, size, remote, &whole, out);
 }
 
 /* The local file a download replaces, if it is a regular one: -1 if not. */

@@ -230,7 +230,8 @@ bool ft_server_delta_get_skip(struct session *s, const struct ft_msg *req)
 
 /* Sends f as a delta against the client's signature: from its recorded
  * list and digest when it has them at that level, reading only what the
- * client lacks; otherwise cut as read, and its digest recorded. */
+ * client lacks; otherwise cut as read, and its digest recorded, with its
+ * list when the client's level is the file's own. */
 static enum ft_err send_delta(struct session *s, const struct ft_msg *req,
                               struct ft_store_file *f, struct ft_delta_list *sig,
                               struct ft_xfer_delta_result *res)
@@ -239,21 +240,31 @@ static enum ft_err send_delta(struct session *s, const struct ft_msg *req,
     struct ft_xfer_delta_source src = { .fd = f->fd, .size = f->info.size,
                                         .list_fd = -1 };
     struct ft_store_chunks rec = { .fd = -1 };
+    struct ft_store_chunks_writer *w = NULL;
     uint8_t digest[FT_HASH_BYTES];
     enum ft_err err;
 
-    if (ft_store_file_digest(f, digest)) {
+    if (ft_store_file_digest(f, digest))
         src.digest = digest;
-        if (ft_store_chunks_open(st, f, &rec) != FT_OK)
-            rec.fd = -1;
-        else if (rec.level == sig->level) {
-            src.list_fd = rec.fd;
-            src.list_off = rec.offset;
-            src.list_count = rec.count;
-        }
+    if (ft_store_chunks_open(st, f, &rec) != FT_OK)
+        rec.fd = -1;
+    if (src.digest != NULL && rec.fd >= 0 && rec.level == sig->level) {
+        src.list_fd = rec.fd;
+        src.list_off = rec.offset;
+        src.list_count = rec.count;
+    } else if (rec.fd < 0 && sig->level == ft_chunker_level_for(f->info.size) &&
+               ft_store_chunks_begin(st, sig->level, &w) == FT_OK) {
+        src.record = record_chunk;
+        src.record_ctx = w;
     }
     err = ft_xfer_delta_send(&s->conn, &src, sig, req->u.delta_get.flags,
                              &s->xfer_opts, res);
+    /* The list before the digest: recording the digest changes the file's
+     * ctime, which a list recorded after would take for a change. */
+    if (err == FT_OK && w != NULL)
+        ft_store_file_remember_chunks(st, f, w);
+    else
+        ft_store_chunks_abort(w);
     if (err == FT_OK && src.digest == NULL)
         ft_store_file_remember(st, f, res->digest);
     if (rec.fd >= 0)

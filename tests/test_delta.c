@@ -278,6 +278,7 @@ static void test_get_records_list(void **state)
     char *a = tu_path(f->work, "a"), *local = tu_path(f->work, "local");
     char *lists = tu_path(f->server.root, ".ft/chunks");
     struct ft_transfer t;
+    struct ft_stat st;
     int fd, before;
 
     tu_write_random(a, SIZE, 30);
@@ -290,6 +291,9 @@ static void test_get_records_list(void **state)
     expect_ok(c, ft_client_get_delta_file(c, "p", local, NULL, &t));
     assert_true(tu_files_equal(a, local));
     expect_small(&t);
+    /* The server records the list once the file went out: the answer to
+     * a later request comes after that. */
+    expect_ok(c, ft_client_stat(c, "p", &st));
     assert_int_equal(tu_count_entries(lists), (before > 0 ? before : 0) + 1);
     edit_file(a, local, DELETE, 1000, 100);
     expect_ok(c, ft_client_get_delta_file(c, "p", local, NULL, &t));
@@ -330,8 +334,8 @@ static void test_compressed(void **state)
 }
 
 /* The server's stored old version damaged behind ft's back, keeping its
- * size and mtime, before the delta: the result is the new version all the
- * same, whole and correct. */
+ * size and mtime, before the delta: the result is the new version, whole
+ * and correct, and still a delta. */
 static void test_put_damaged_before(void **state)
 {
     struct tu_fixture *f = *state;
@@ -346,6 +350,9 @@ static void test_put_damaged_before(void **state)
     edit_file(a, b, CHANGE, 10, 10);
     expect_ok(c, put_delta(c, b, "d", NULL, &t));
     expect_stored(f, "d", b);
+    /* Its list was not trusted (the damage changed its ctime): it was cut
+     * again, damage and all, and the delta still carried little. */
+    expect_small(&t);
     ft_client_close(c);
     free(a);
     free(b);
@@ -379,6 +386,7 @@ static void test_put_damaged_during(void **state)
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *a = tu_path(f->work, "a"), *b = tu_path(f->work, "b");
     char *s = stored(f, "d");
+    char *lists = tu_path(f->server.root, ".ft/chunks");
     struct saboteur sab = { .path = s };
     struct ft_transfer_options opt = { .progress = sabotage, .progress_ctx = &sab };
     struct ft_transfer t;
@@ -393,6 +401,8 @@ static void test_put_damaged_during(void **state)
     expect_stored(f, "d", b);
     assert_false(t.delta);
     assert_true(t.verified);
+    /* Sent whole, it was cut on arrival: its list is there for the next. */
+    assert_int_equal(tu_count_entries(lists), 1);
     /* The connection goes on. */
     expect_ok(c, put_delta(c, a, "d", NULL, &t));
     expect_stored(f, "d", a);
@@ -400,6 +410,7 @@ static void test_put_damaged_during(void **state)
     free(a);
     free(b);
     free(s);
+    free(lists);
 }
 
 /* The same downloading: the local old file is damaged after the client

@@ -202,32 +202,6 @@ write('corpus/client', {
 })
 
 
-# A chunk list as the store keeps it (store_chunks.c), for fuzz_chunks: the
-# first byte asks the harness to fix the magic (1) and the stamp (2) of its
-# file of 300 KiB, "f".
-def chunk_list(entries, name=b'f', level=0, count=None, magic=b'ftchunk1'):
-    n = len(entries) if count is None else count
-    head = magic + struct.pack('>B3xIQ', level, len(name), n) + bytes(48)
-    return head + b''.join(struct.pack('>IQ', ln, h) for ln, h in entries) + name
-
-
-even = [(2048, i * 0x9e3779b97f4a7c15 % 2**64) for i in range(150)]
-uneven = [(2048, i) for i in range(148)] + [(3072, 1), (1024, 2)]
-write('corpus/chunks', {
-    'valid': bytes([3]) + chunk_list(even),
-    'uneven': bytes([3]) + chunk_list(uneven),
-    'stale-stamp': bytes([1]) + chunk_list(even),
-    'too-long': bytes([3]) + chunk_list([(20000, 0)] + even[1:]),
-    'short-sum': bytes([3]) + chunk_list(even[1:]),
-    'bad-name': bytes([3]) + chunk_list(even, name=b'../f'),
-    'empty': bytes([3]),
-})
-write('regressions/chunks', {
-    # count * 12 wraps to 8 in 64 bits
-    'count-wraps': bytes([3]) + chunk_list(even[:1], count=0x1555555555555556),
-})
-
-
 # fuzz_delta: its old version (fuzz_delta.c makes the same bytes) and the
 # cut rule of PROTOCOL.md 9.12, so that the seeds copy real chunks.
 def gear_table():
@@ -296,4 +270,30 @@ write('corpus/server', {
                  + dchunk(len(c)) + data(c) + end(c),
     'delta-get': hello(DELTA) + frame(29, struct.pack('>I', 0) + s(b'd'))
                  + chunks_frame([(5, chunk_hash(c))]) + chunks_frame([]) + done(5),
+})
+
+
+# A chunk list as the store keeps it (store_chunks.c), for fuzz_chunks: the
+# first byte asks the harness to fix the magic (1) and the stamp (2) of its
+# file of 300 KiB, "f".
+def chunk_list(entries, name=b'f', level=0, count=None, magic=b'ftchunk1'):
+    n = len(entries) if count is None else count
+    head = magic + struct.pack('>B3xIQ', level, len(name), n) + bytes(48)
+    return head + b''.join(struct.pack('>IQ', ln, h) for ln, h in entries) + name
+
+
+even = [(2048, i * 0x9e3779b97f4a7c15 % 2**64) for i in range(150)]
+uneven = [(2048, i) for i in range(148)] + [(3072, 1), (1024, 2)]
+write('corpus/chunks', {
+    'valid': bytes([3]) + chunk_list(even),
+    'uneven': bytes([3]) + chunk_list(uneven),
+    'stale-stamp': bytes([1]) + chunk_list(even),
+    'too-long': bytes([3]) + chunk_list([(20000, 0)] + even[1:]),
+    'short-sum': bytes([3]) + chunk_list(even[1:]),
+    'bad-name': bytes([3]) + chunk_list(even, name=b'../f'),
+    'empty': bytes([3]),
+})
+write('regressions/chunks', {
+    # count * 12 wraps to 8 in 64 bits
+    'count-wraps': bytes([3]) + chunk_list(even[:1], count=0x1555555555555556),
 })

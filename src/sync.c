@@ -230,7 +230,8 @@ static void delete_local(struct sync *s, size_t j)
     const struct sync_entry *e = &s->dst.e[j];
     char why[WHY_MAX];
     const char *leaf;
-    int fd = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why, sizeof(why));
+    int fd = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why,
+                               sizeof(why));
     enum ft_err err = fd < 0 ? FT_ERR_IO : ft_sync_local_remove(fd, leaf, why, sizeof(why));
     char *path;
 
@@ -244,8 +245,8 @@ static void delete_local(struct sync *s, size_t j)
     free(path);
 }
 
-/* Removes DST's entries that the plan says, deepest last (a folder goes
- * with everything in it, in one request). */
+/* Removes DST's entries that the plan says: the top-most of each extra
+ * tree, a folder with everything in it (one request on the server). */
 static void delete_all(struct sync *s)
 {
     struct batch b;
@@ -416,7 +417,8 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
     if (s->why[i] == 0)
         return 0; /* --checksum found it the same: nothing to do */
     if (!s->o->push && !s->o->dry_run) {
-        fd = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why, sizeof(why));
+        fd = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why,
+                               sizeof(why));
         err = fd < 0 ? FT_ERR_IO
                      : ft_sync_local_set_meta(fd, leaf, a->st.mtime,
                                               (a->st.mode & 0111) != 0, why, sizeof(why));

@@ -97,11 +97,12 @@ static void push_one(struct sync *s, size_t i)
 {
     const struct sync_entry *e = &s->src.e[i];
     char why[WHY_MAX];
-    char *remote = ft_sync_remote_name(s, e->name), *path = ft_sync_local_path(s, e->name);
+    char *remote = ft_sync_remote_name(s, e->name);
+    char *path = ft_sync_local_path(s, e->name);
     const char *leaf;
     struct stat sb;
-    int fd = -1, dir = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why,
-                                         sizeof(why));
+    int fd = -1, dir = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf,
+                                         why, sizeof(why));
     enum ft_err err = remote == NULL || path == NULL ? FT_ERR_NOMEM
                       : dir < 0 ? FT_ERR_IO
                       : ft_client_local_open_source(dir, leaf, false, &fd, &sb, why,
@@ -132,8 +133,8 @@ static enum ft_err pull_place(struct sync *s, size_t i, struct ft_local_name *to
     if (*path == NULL)
         return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
     to->path = *path;
-    to->dir_fd = ft_sync_local_dir(&s->local, &s->local.kept, s->src.e[i].name, true, &to->leaf, why,
-                                   sizeof(why));
+    to->dir_fd = ft_sync_local_dir(&s->local, &s->local.kept, s->src.e[i].name, true,
+                                   &to->leaf, why, sizeof(why));
     return to->dir_fd < 0 ? ft_sync_failed(s, NULL, FT_ERR_IO, why) : FT_OK;
 }
 

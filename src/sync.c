@@ -141,7 +141,6 @@ struct batch {
     uint8_t (*digest)[FT_HASH_BYTES]; /* the local file's, for a check */
     bool *unhashed;                   /* ... which could not be had */
     size_t n, hashed;                 /* requests; those with their digest */
-    size_t *retry, nretry; /* checks to ask again by STAT */
     int (*answer)(struct batch *b, size_t k, enum ft_err err,
                   const struct ft_name_answer *a);
 };
@@ -193,7 +192,6 @@ static enum ft_err batch_init(struct batch *b, struct sync *s, size_t cap)
 
 static void batch_free(struct batch *b)
 {
-    free(b->retry);
     free(b->unhashed);
     free(b->reqs);
     free(b->idx);
@@ -397,10 +395,6 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
     hash_ahead(b, k + 1 + lookahead(s));
     if (b->unhashed[k])
         return 0; /* told; a TOUCH with no digest changes nothing */
-    if (err == FT_ERR_VERSION && b->reqs[k].op == FT_NAME_TOUCH) {
-        b->retry[b->nretry++] = i; /* a server without TOUCH: asked by STAT */
-        return 0;
-    }
     if (err != FT_OK) {
         ft_sync_keep(s, ft_sync_failed(s, b->reqs[k].name, err, ft_client_error(s->c)));
         return !ft_sync_goes_on(err);
@@ -471,15 +465,13 @@ static void check_all(struct sync *s)
 
     if (s->ncheck == 0)
         return;
-    if (batch_init(&b, s, CHECK_BATCH) != FT_OK ||
-        (b.retry = malloc(s->ncheck * sizeof(*b.retry))) == NULL) {
-        ft_sync_keep(s, ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory"));
+    if (batch_init(&b, s, CHECK_BATCH) != FT_OK) {
+        ft_sync_keep(s, FT_ERR_NOMEM);
         batch_free(&b);
         return;
     }
     b.answer = check_answer;
     check_list(&b, s->check, s->ncheck, touch);
-    check_list(&b, b.retry, b.nretry, false);
     batch_free(&b);
 }
 

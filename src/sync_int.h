@@ -33,11 +33,12 @@ struct sync_entry {
 };
 
 /* A side's entries, sorted by ft_sync_name_cmp once complete; their
- * names are the list's, one allocation each. */
+ * names are the list's, packed in blocks (no allocation per name). */
 struct sync_list {
     struct sync_entry *e;
     size_t n, cap;
-    bool owns_names;
+    char **blocks;
+    size_t nblocks, room; /* room: bytes free in the last block */
 };
 
 /* The local side of a sync, and the folder last entered beneath it, kept
@@ -90,6 +91,9 @@ int ft_sync_name_cmp(const char *a, const char *b);
  * empty, no leading '/', no empty, "." or ".." component. */
 bool ft_sync_name_safe(const char *name);
 
+/* A copy of the name prefix/leaf (prefix alone when leaf is NULL or
+ * prefix is empty: leaf alone) kept by l; NULL when out of memory. */
+const char *ft_sync_list_name(struct sync_list *l, const char *prefix, const char *leaf);
 /* Appends an entry to l; FT_ERR_NOMEM when out of memory. */
 enum ft_err ft_sync_list_add(struct sync_list *l, const struct sync_entry *e);
 void ft_sync_list_sort(struct sync_list *l);

@@ -66,16 +66,6 @@ static enum sync_type type_of(mode_t m)
     return S_ISREG(m) ? SYNC_FILE : S_ISDIR(m) ? SYNC_DIR : SYNC_OTHER;
 }
 
-/* prefix/leaf ("leaf" when prefix is empty), allocated. */
-static char *rel_join(const char *prefix, const char *leaf)
-{
-    char *out = NULL;
-
-    if (prefix[0] == '\0')
-        return strdup(leaf);
-    return asprintf(&out, "%s/%s", prefix, leaf) < 0 ? NULL : out;
-}
-
 static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
                         struct sync_list *out, bool tell);
 
@@ -106,17 +96,15 @@ static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
 {
     struct stat sb;
     struct sync_entry e;
-    char *name = rel_join(rel, leaf);
+    /* Kept by out even when left out: a name costs a few bytes. */
+    const char *name = ft_sync_list_name(out, rel, leaf);
     enum ft_err err = FT_OK;
     int fd;
 
     if (name == NULL)
         return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
-    if (fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-        err = walk_failed(s, name, strerror(errno));
-        free(name);
-        return err;
-    }
+    if (fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return walk_failed(s, name, strerror(errno));
     e = (struct sync_entry){ name, (uint64_t)sb.st_size, (int64_t)sb.st_mtime,
                              (uint32_t)sb.st_mode, type_of(sb.st_mode) };
     if (e.type == SYNC_OTHER && tell) {
@@ -125,16 +113,13 @@ static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
 
         ft_sync_skipped(s, path != NULL ? path : name, "not a regular file or folder");
         free(path);
-        free(name);
         return FT_OK;
     }
     if (e.type != SYNC_FILE)
         e.size = 0;
     err = ft_sync_list_add(out, &e);
-    if (err != FT_OK) {
-        free(name);
+    if (err != FT_OK)
         return ft_sync_failed(s, NULL, err, "out of memory");
-    }
     if (e.type != SYNC_DIR)
         return FT_OK;
     fd = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -174,7 +159,6 @@ enum ft_err ft_sync_local_list(struct sync *s, struct sync_list *out, bool tell)
 {
     int fd;
 
-    out->owns_names = true;
     if (s->local.root_fd < 0)
         return FT_OK;
     fd = dup(s->local.root_fd);

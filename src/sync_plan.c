@@ -74,10 +74,43 @@ void ft_sync_list_sort(struct sync_list *l)
         qsort(l->e, l->n, sizeof(*l->e), entry_cmp);
 }
 
+/* The blocks names are packed in; a name is at most FT_PATH_MAX bytes. */
+#define NAME_BLOCK (64 * 1024)
+
+const char *ft_sync_list_name(struct sync_list *l, const char *prefix, const char *leaf)
+{
+    bool both = leaf != NULL && prefix[0] != '\0';
+    const char *one = leaf != NULL && !both ? leaf : prefix;
+    size_t n = strlen(one) + (both ? 1 + strlen(leaf) : 0) + 1;
+    char *at;
+
+    if (n > NAME_BLOCK)
+        return NULL;
+    if (n > l->room) {
+        char **blocks = realloc(l->blocks, (l->nblocks + 1) * sizeof(*blocks));
+
+        if (blocks == NULL)
+            return NULL;
+        l->blocks = blocks;
+        if ((blocks[l->nblocks] = malloc(NAME_BLOCK)) == NULL)
+            return NULL;
+        l->nblocks++;
+        l->room = NAME_BLOCK;
+    }
+    at = l->blocks[l->nblocks - 1] + (NAME_BLOCK - l->room);
+    if (both)
+        snprintf(at, n, "%s/%s", prefix, leaf);
+    else
+        memcpy(at, one, n);
+    l->room -= n;
+    return at;
+}
+
 void ft_sync_list_free(struct sync_list *l)
 {
-    for (size_t i = 0; l->owns_names && i < l->n; i++)
-        free((char *)l->e[i].name);
+    for (size_t i = 0; i < l->nblocks; i++)
+        free(l->blocks[i]);
+    free(l->blocks);
     free(l->e);
     memset(l, 0, sizeof(*l));
 }
@@ -88,16 +121,14 @@ enum ft_err ft_sync_list_take(struct sync *s, struct sync_list *out,
     struct sync_entry e = { NULL, f->is_dir ? 0 : f->size, f->mtime, f->mode,
                             f->is_dir ? SYNC_DIR : SYNC_FILE };
 
-    out->owns_names = true;
     if (!ft_sync_name_safe(f->name)) {
         ft_sync_keep(s, ft_sync_failed(s, f->name, FT_ERR_BAD_NAME,
                                        "a name that leads out of the folder, left alone"));
         return FT_OK;
     }
-    e.name = strdup(f->name);
+    e.name = ft_sync_list_name(out, f->name, NULL);
     if (e.name != NULL && ft_sync_list_add(out, &e) == FT_OK)
         return FT_OK;
-    free((char *)e.name);
     return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
 }
 

@@ -73,7 +73,7 @@ _ft_remote_names()
 
 _ft()
 {
-    local commands="serve put get ls rm mv stat mkdir df keygen id forget trust"
+    local commands="serve put get sync ls rm mv stat mkdir df keygen id forget trust"
     local client_opts="-H --host -p --port --token-file -i --identity --server-key
         --plaintext --connect-timeout --timeout --cipher -q --quiet -h --help"
     local serve_opts="-r --root -H --host -p --port --max-clients --max-streams
@@ -138,6 +138,12 @@ _ft()
     put | get)
         opts="-r --recursive -z --compress --no-verify --limit-rate --continue
             -P --streams --json $client_opts"
+        ;;
+    sync)
+        # -i is --itemize here, as rsync's: the key is --identity alone.
+        opts="--delete -n --dry-run -i --itemize -c --checksum -z --compress
+            --no-verify --limit-rate -P --streams --json ${client_opts/-i /}"
+        takes_value=${client_values/-i /}
         ;;
     ls) opts="-r --recursive --json $client_opts" ;;
     rm) opts="-r --recursive $client_opts" ;;
@@ -236,6 +242,11 @@ _ft()
         else
             _ft_remote_names "$cur"
         fi
+        ;;
+    sync)
+        # SRC DST: one a local file or folder, the other REMOTE:PATH.
+        _ft_files "$cur"
+        mapfile -t -O "${#COMPREPLY[@]}" COMPREPLY < <(compgen -W "$(_ft_remotes)" -- "$cur")
         ;;
     ls | rm | mv | stat | mkdir)
         _ft_remote_names "$cur"

@@ -364,3 +364,31 @@ int ft_client_local_folder(int base_fd, const char *base_path, const char *rel,
     }
     return fd;
 }
+
+int ft_client_local_folder_kept(struct ft_local_kept *k, int base_fd,
+                                const char *base_path, const char *rel, size_t len,
+                                char *why, size_t cap)
+{
+    int fd;
+
+    if (len == 0)
+        return base_fd;
+    if (k->rel != NULL && strlen(k->rel) == len && memcmp(k->rel, rel, len) == 0)
+        return k->fd;
+    fd = ft_client_local_folder(base_fd, base_path, rel, len, why, cap);
+    if (fd < 0)
+        return -1;
+    ft_client_local_kept_close(k);
+    k->fd = fd;
+    k->rel = strndup(rel, len); /* out of memory: opened again next time */
+    return fd;
+}
+
+void ft_client_local_kept_close(struct ft_local_kept *k)
+{
+    if (k->fd >= 0)
+        close(k->fd);
+    free(k->rel);
+    k->fd = -1;
+    k->rel = NULL;
+}

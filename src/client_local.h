@@ -104,4 +104,23 @@ enum ft_err ft_client_local_open_source(int dir_fd, const char *name, bool follo
 int ft_client_local_folder(int base_fd, const char *base_path, const char *rel,
                            size_t len, char *why, size_t cap);
 
+/* A folder of a tree kept open for the files after the one that entered
+ * it: rel its name beneath the tree's top (NULL: none, or out of memory),
+ * fd its descriptor (-1: none). Trusted by its descriptor, not its name:
+ * once the name is swapped for a link, the files still go into the folder
+ * that was opened, never where the link points. Zeroed but for fd = -1,
+ * it holds none. */
+struct ft_local_kept {
+    char *rel;
+    int fd;
+};
+
+/* ft_client_local_folder, unless the folder is the one k keeps: the
+ * folder opened is kept instead (the one before it closed). Returns
+ * base_fd when len is 0. The caller does not close what it returns. */
+int ft_client_local_folder_kept(struct ft_local_kept *k, int base_fd,
+                                const char *base_path, const char *rel, size_t len,
+                                char *why, size_t cap);
+void ft_client_local_kept_close(struct ft_local_kept *k);
+
 #endif

@@ -463,14 +463,9 @@ struct fetch {
     const char *local;   /* the local one, as the user named it */
     int local_fd;        /* ... open */
     size_t next;         /* the first entry whose GET is not sent yet */
-    /* The folder beneath local the last file went into (its name, NULL
-     * when none or out of memory), kept open for the files after it:
-     * two system calls per folder level per file saved. Trusted by its
-     * descriptor, not its name: once the name is swapped for a link, the
-     * files still go into the folder that was opened, never where the
-     * link points. */
-    char *folder;
-    int folder_fd;
+    /* The folder beneath local the last file went into, kept open for the
+     * files after it: two system calls per folder level per file saved. */
+    struct ft_local_kept kept;
 };
 
 /* Whether entry e is asked for pipelined: a file of at most
@@ -528,22 +523,8 @@ static char *entry_to_ask(const struct tree *t, void *ctx, size_t i, bool *skip)
 static int enter_folder(struct fetch *f, const char *rel, size_t len, char *why,
                         size_t cap)
 {
-    int fd;
-
-    if (len == 0)
-        return f->local_fd;
-    if (f->folder != NULL && strlen(f->folder) == len &&
-        memcmp(f->folder, rel, len) == 0)
-        return f->folder_fd;
-    fd = ft_client_local_folder(f->local_fd, f->local, rel, len, why, cap);
-    if (fd < 0)
-        return -1;
-    if (f->folder_fd >= 0)
-        close(f->folder_fd);
-    free(f->folder);
-    f->folder_fd = fd;
-    f->folder = strndup(rel, len); /* out of memory: opened again next time */
-    return fd;
+    return ft_client_local_folder_kept(&f->kept, f->local_fd, f->local, rel, len, why,
+                                       cap);
 }
 
 /* Downloads the listed file e (remote from, local to) into its folder
@@ -615,7 +596,7 @@ static enum ft_err get_dir(const struct tree *t, const char *remote,
                            const char *local)
 {
     struct fetch f = { .remote = remote, .local = local, .local_fd = -1,
-                       .folder_fd = -1 };
+                       .kept = { NULL, -1 } };
     enum ft_err err = ft_client_list_all(t->c, remote, true, &f.l);
 
     if (err != FT_OK)
@@ -637,9 +618,7 @@ static enum ft_err get_dir(const struct tree *t, const char *remote,
     ft_listing_free(&f.l);
     if (f.local_fd >= 0)
         close(f.local_fd);
-    if (f.folder_fd >= 0)
-        close(f.folder_fd);
-    free(f.folder);
+    ft_client_local_kept_close(&f.kept);
     return err;
 }
 

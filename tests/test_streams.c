@@ -28,23 +28,6 @@
 #define SIZE (48u * 1024u * 1024u + 12345u) /* 49 units, the last short */
 #define RELAY_MAX 16
 
-/* The BLAKE2b-256 of a file, as b2sum -l 256 prints it. */
-static void file_digest_hex(const char *path, char hex[FT_HASH_HEX_BYTES])
-{
-    uint8_t buf[65536], digest[FT_HASH_BYTES];
-    struct ft_hash h;
-    int fd = open(path, O_RDONLY);
-    ssize_t n;
-
-    assert_true(fd >= 0);
-    ft_hash_init(&h);
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        ft_hash_update(&h, buf, (size_t)n);
-    close(fd);
-    ft_hash_final(&h, digest);
-    ft_hash_hex(digest, hex);
-}
-
 static void put_file_told(struct ft_client *c, const char *path, const char *remote,
                           const struct ft_transfer_options *opt, enum ft_err want,
                           struct ft_transfer *t)
@@ -84,7 +67,7 @@ static void test_four_streams_both_ways(void **state)
     put_file_told(c, src, "big", &opt, FT_OK, &t);
     assert_true(t.streams >= 2 && t.streams <= 4);
     assert_int_equal(ft_client_stat(c, "big", &st), FT_OK);
-    file_digest_hex(src, hex);
+    tu_file_digest_hex(src, hex);
     assert_string_equal(st.digest_hex, hex);
     assert_int_equal(ft_client_get_file(c, "big", back, &opt, &t), FT_OK);
     assert_true(t.streams >= 2 && t.streams <= 4);

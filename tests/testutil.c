@@ -2,6 +2,7 @@
  * declares. */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "hash.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -123,6 +124,23 @@ void tu_write_text(const char *path, uint64_t n)
         written += (uint64_t)w;
     }
     fclose(f);
+}
+
+void tu_file_digest_hex(const char *path, char hex[FT_HASH_HEX_BYTES])
+{
+    uint8_t buf[65536], digest[FT_HASH_BYTES];
+    struct ft_hash h;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        tu_die(path);
+    ft_hash_init(&h);
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        ft_hash_update(&h, buf, (size_t)n);
+    close(fd);
+    ft_hash_final(&h, digest);
+    ft_hash_hex(digest, hex);
 }
 
 bool tu_files_equal(const char *a, const char *b)

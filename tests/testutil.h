@@ -31,6 +31,9 @@ void tu_write_random(const char *path, uint64_t n, uint32_t seed);
 void tu_write_bytes(const char *path, const void *data, size_t n);
 /* Writes compressible text of about n bytes. */
 void tu_write_text(const char *path, uint64_t n);
+/* The BLAKE2b-256 of the file at path, as b2sum -l 256 prints it (65
+ * bytes with the NUL). */
+void tu_file_digest_hex(const char *path, char hex[65]);
 /* 1 when both files exist and hold the same bytes. */
 bool tu_files_equal(const char *a, const char *b);
 bool tu_exists(const char *path);

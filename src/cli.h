@@ -24,6 +24,7 @@ int cli_exit_code(enum ft_err err);
  * returns the exit code. */
 int cli_put(int argc, char **argv);   /* cli_transfer.c */
 int cli_get(int argc, char **argv);
+int cli_sync(int argc, char **argv);  /* cli_sync.c */
 int cli_ls(int argc, char **argv);    /* cli_remote.c */
 int cli_rm(int argc, char **argv);
 int cli_mv(int argc, char **argv);

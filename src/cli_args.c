@@ -20,9 +20,12 @@ static const char client_host_text[] =
 static const char client_port_text[] =
     "  -p, --port N        server port (default $FT_PORT or 65432)\n";
 static const char client_options_text[] =
-    "      --token-file F  the server's access token (default $FT_TOKEN_FILE)\n"
+    "      --token-file F  the server's access token (default $FT_TOKEN_FILE)\n";
+/* Told from its 7th byte on, after spaces, where -i is not the identity. */
+static const char client_identity_text[] =
     "  -i, --identity F    your key (default $FT_IDENTITY or ~/.config/ft/id,\n"
-    "                      made on first use; 'ft id' prints it)\n"
+    "                      made on first use; 'ft id' prints it)\n";
+static const char client_more_text[] =
     "      --server-key FP the server's key fingerprint (b2:...) must be FP\n"
     "      --plaintext     no encryption, if the server allows it (trusted\n"
     "                      networks and benchmarks only)\n"
@@ -62,7 +65,8 @@ enum {
     OPT_JSON, OPT_MAX_CLIENTS, OPT_MAX_FILE_SIZE, OPT_IDLE_TIMEOUT,
     OPT_HANDSHAKE_TIMEOUT, OPT_MAX_FRAME_SIZE, OPT_READ_ONLY, OPT_KEY_FILE,
     OPT_ALLOW_PLAINTEXT, OPT_MAX_RATE, OPT_PARTIAL_TTL, OPT_PORT,
-    OPT_MAX_STREAMS, OPT_CLIENTS, OPT_ANONYMOUS, OPT_CONFIG,
+    OPT_MAX_STREAMS, OPT_CLIENTS, OPT_ANONYMOUS, OPT_CONFIG, OPT_IDENTITY,
+    OPT_DELETE,
 };
 
 static const struct cli_option *option_by_val(const struct cli_option *table,
@@ -220,6 +224,12 @@ static bool has_parents(const struct cli_command *cmd)
     return strcmp(cmd->name, "mkdir") == 0;
 }
 
+/* Whether cmd is sync, whose -i is --itemize, as rsync's. */
+static bool is_sync(const struct cli_command *cmd)
+{
+    return cmd->operands == CLI_OPERANDS_SYNC;
+}
+
 static int client_help(void *args, const struct cli_option *o, const char *arg)
 {
     const struct cli_command *cmd = ((struct cli_client_args *)args)->cmd;
@@ -233,6 +243,11 @@ static int client_help(void *args, const struct cli_option *o, const char *arg)
     else
         fputs(client_port_text, stdout);
     fputs(client_options_text, stdout);
+    if (is_sync(cmd))
+        printf("      %s", client_identity_text + 6);
+    else
+        fputs(client_identity_text, stdout);
+    fputs(client_more_text, stdout);
     return -1;
 }
 
@@ -330,16 +345,34 @@ static const struct cli_option parents_option = {
     { "parents", no_argument, NULL, 'p' }, set_flag, CLIENT(parents), NULL
 };
 
-_Static_assert(sizeof(client_options) / sizeof(*client_options) < OPTIONS_MAX,
-               "room for --parents");
+/* sync's, as rsync's; its -i is --itemize, and --identity has no letter. */
+static const struct cli_option sync_options[] = {
+    { { "delete", no_argument, NULL, OPT_DELETE }, set_flag, CLIENT(delete_extra), NULL },
+    { { "dry-run", no_argument, NULL, 'n' }, set_flag, CLIENT(dry_run), NULL },
+    { { "itemize", no_argument, NULL, 'i' }, set_flag, CLIENT(itemize), NULL },
+    { { "checksum", no_argument, NULL, 'c' }, set_flag, CLIENT(checksum), NULL },
+};
+#define SYNC_OPTIONS (sizeof(sync_options) / sizeof(*sync_options))
+
+_Static_assert(sizeof(client_options) / sizeof(*client_options) + SYNC_OPTIONS <=
+                   OPTIONS_MAX,
+               "room for --parents and sync's options");
 
 /* The options of cmd into table, their number returned: the common ones,
- * and mkdir's --parents. */
+ * and mkdir's --parents or sync's own. */
 static size_t client_table(const struct cli_command *cmd, struct cli_option *table)
 {
     size_t n = sizeof(client_options) / sizeof(*client_options);
 
     memcpy(table, client_options, sizeof(client_options));
+    if (is_sync(cmd)) {
+        for (size_t i = 0; i < n; i++) {
+            if (table[i].getopt.val == 'i')
+                table[i].getopt.val = OPT_IDENTITY;
+        }
+        memcpy(table + n, sync_options, sizeof(sync_options));
+        return n + SYNC_OPTIONS;
+    }
     if (!has_parents(cmd))
         return n;
     for (size_t i = 0; i < n; i++) {
@@ -363,6 +396,7 @@ static int take_remote(int argc, char **argv, struct cli_client_args *a)
 
     if (rc != FT_OK)
         return cli_report_usage(NULL, a->cmd->name, "%s", err);
+    a->remote_operand = which.index;
     if (which.remote[0] == '\0')
         return 0;
     rc = cli_remote_lookup(&which, r, err, sizeof(err));
@@ -399,7 +433,8 @@ int cli_parse_client_args(int argc, char **argv, const struct cli_command *cmd,
     /* Only put and get have -z; every command takes --compress. A leading
      * ':' makes getopt tell a missing value apart. */
     rc = parse(argc, argv,
-               cmd->transfer ? ":H:p:i:zqhrP:"
+               is_sync(cmd) ? ":H:p:zqhrP:nic"
+               : cmd->transfer ? ":H:p:i:zqhrP:"
                : has_parents(cmd) ? ":H:pi:qhr" : ":H:p:i:qhr",
                table, n, a);
     if (rc == 0)

@@ -24,7 +24,9 @@ struct cli_command {
     const char *help; /* printed before the common options' help */
     bool transfer;    /* -z, --no-verify, --limit-rate, --continue */
     bool json;        /* --json */
-    enum cli_operand_roles operands; /* which may be REMOTE:PATH */
+    /* Which may be REMOTE:PATH; CLI_OPERANDS_SYNC also brings sync's
+     * options: --delete, --dry-run, --itemize (-i), --checksum. */
+    enum cli_operand_roles operands;
 };
 
 /* What every client command shares. */
@@ -41,6 +43,8 @@ struct cli_client_args {
     bool json;                 /* --json (put, get, ls, stat) */
     bool recursive;            /* -r (put, get, ls, rm) */
     bool parents;              /* -p (mkdir) */
+    bool delete_extra, dry_run, itemize, checksum; /* sync's */
+    int remote_operand;        /* sync: which operand is REMOTE:PATH */
     struct cli_report *report; /* put, get: where failures and notes go */
     bool resumable;            /* put, get: --continue can take up a failure */
     struct cli_remote remote;  /* what REMOTE:PATH operands name; cfg's

@@ -74,11 +74,19 @@ enum ft_err cli_operands_take(char **ops, int n, enum cli_operand_roles roles,
     struct cli_operand op;
 
     memset(which, 0, sizeof(*which));
+    which->index = -1;
     for (int i = 0; i < n; i++) {
         enum ft_err err = cli_operand_split(ops[i], &op, errbuf, errlen);
 
         if (err != FT_OK)
             return err;
+        if (roles == CLI_OPERANDS_SYNC && (op.remote[0] == '\0' || first != NULL)) {
+            if (op.remote[0] == '\0')
+                continue;
+            snprintf(errbuf, errlen, "'%s' and '%s' are both remote: one of SRC "
+                     "and DST is local", first, ops[i]);
+            return FT_ERR_USAGE;
+        }
         if (is_local(roles, i, n)) {
             if (op.remote[0] == '\0')
                 continue;
@@ -91,6 +99,7 @@ enum ft_err cli_operands_take(char **ops, int n, enum cli_operand_roles roles,
         if (first == NULL) {
             first = ops[i];
             *which = op;
+            which->index = i;
         } else if (!same_remote(&op, which)) {
             snprintf(errbuf, errlen, "'%s' and '%s' are on %s and %s: one command "
                      "talks to one server", first, ops[i],
@@ -102,6 +111,11 @@ enum ft_err cli_operands_take(char **ops, int n, enum cli_operand_roles roles,
                  : op.remote[0] != '\0' ? top_folder : ops[i];
     }
     which->path = NULL; /* the last operand's, of no use to the caller */
+    if (roles == CLI_OPERANDS_SYNC && n == 2 && first == NULL) {
+        snprintf(errbuf, errlen, "one of SRC and DST must be REMOTE:PATH (HOST:PATH, "
+                 "or a remote of the config file)");
+        return FT_ERR_USAGE;
+    }
     return FT_OK;
 }
 

@@ -16,14 +16,18 @@
 
 /* Which operands of a command are on the server: all (ls, rm, mv, stat,
  * mkdir), or put's and get's, whose last operand of two or more is the
- * destination (put: there; get: here) and the others the sources. */
-enum cli_operand_roles { CLI_OPERANDS_REMOTE, CLI_OPERANDS_PUT, CLI_OPERANDS_GET };
+ * destination (put: there; get: here) and the others the sources; or
+ * sync's, of which exactly one is written REMOTE:PATH. */
+enum cli_operand_roles { CLI_OPERANDS_REMOTE, CLI_OPERANDS_PUT, CLI_OPERANDS_GET,
+                         CLI_OPERANDS_SYNC };
 
 /* The remote an operand names, if any. */
 struct cli_operand {
     char remote[CLI_HOST_MAX]; /* "": none */
     bool bracketed;            /* "[::1]:": an address, never a remote's name */
     const char *path;          /* inside text: after the colon, or all of it */
+    int index;                 /* cli_operands_take: the first operand on the
+                                  server (-1: none) */
 };
 
 /* Splits text. FT_ERR_USAGE, with why in errbuf, for what scp's form

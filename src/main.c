@@ -15,6 +15,7 @@ static const char usage_text[] =
     "  serve            serve a directory (default ./ft-store)\n"
     "  put LOCAL [REMOTE]   upload a file ('-' reads standard input)\n"
     "  get REMOTE [LOCAL]   download a file ('-' writes standard output)\n"
+    "  sync SRC DST     make DST a copy of SRC, sending only what changed\n"
     "  ls               list the files on the server\n"
     "  rm NAME...       delete files on the server\n"
     "  mv OLD NEW       rename a file on the server, atomically\n"
@@ -67,7 +68,7 @@ int main(int argc, char **argv)
         { "ls", cli_ls },       { "rm", cli_rm },   { "keygen", cli_keygen },
         { "mv", cli_mv },       { "stat", cli_stat },   { "mkdir", cli_mkdir },
         { "df", cli_df },       { "id", cli_id },
-        { "forget", cli_forget }, { "trust", cli_trust },
+        { "forget", cli_forget }, { "trust", cli_trust }, { "sync", cli_sync },
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -1,0 +1,318 @@
+/* sync_local.c - ft sync on this side's disk: the local tree listed,
+ * entered, hashed, touched and pruned, from folder descriptors down and
+ * never through a link. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client_local.h"
+#include "sync_int.h"
+
+/* How deep local folders may nest. */
+#define DEPTH_MAX 64
+/* Bytes read at a time while hashing. */
+#define HASH_BUF (256 * 1024)
+
+enum ft_err ft_sync_local_open(struct sync_local *l, bool *exists, bool *is_dir,
+                               char *why, size_t cap)
+{
+    struct stat sb;
+
+    l->root_fd = -1;
+    l->folder_fd = -1;
+    l->file.dir_fd = -1;
+    *exists = stat(l->path, &sb) == 0;
+    *is_dir = *exists && S_ISDIR(sb.st_mode);
+    if (!*exists && errno != ENOENT) {
+        snprintf(why, cap, "%s", strerror(errno));
+        return FT_ERR_IO;
+    }
+    if (*is_dir) {
+        l->root_fd = open(l->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (l->root_fd < 0) {
+            snprintf(why, cap, "%s", strerror(errno));
+            return FT_ERR_IO;
+        }
+        return FT_OK;
+    }
+    if (*exists && !S_ISREG(sb.st_mode)) {
+        snprintf(why, cap, "not a regular file or folder");
+        return FT_ERR_IO;
+    }
+    return FT_OK;
+}
+
+void ft_sync_local_close(struct sync_local *l)
+{
+    if (l->root_fd >= 0)
+        close(l->root_fd);
+    if (l->folder_fd >= 0)
+        close(l->folder_fd);
+    if (l->single)
+        ft_client_local_name_close(&l->file);
+    free(l->folder);
+    l->root_fd = l->folder_fd = -1;
+    l->folder = NULL;
+    l->single = false;
+}
+
+static enum sync_type type_of(mode_t m)
+{
+    return S_ISREG(m) ? SYNC_FILE : S_ISDIR(m) ? SYNC_DIR : SYNC_OTHER;
+}
+
+/* prefix/leaf ("leaf" when prefix is empty), allocated. */
+static char *rel_join(const char *prefix, const char *leaf)
+{
+    char *out = NULL;
+
+    if (prefix[0] == '\0')
+        return strdup(leaf);
+    return asprintf(&out, "%s/%s", prefix, leaf) < 0 ? NULL : out;
+}
+
+static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
+                        struct sync_list *out, bool tell);
+
+/* Adds the entry leaf of the folder dir_fd (rel beneath the root) and,
+ * for a folder, all it holds. */
+static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
+                              const char *leaf, int depth, struct sync_list *out,
+                              bool tell)
+{
+    struct stat sb;
+    struct sync_entry e;
+    char *name = rel_join(rel, leaf);
+    enum ft_err err = FT_OK;
+    int fd;
+
+    if (name == NULL)
+        return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
+    if (fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+        err = ft_sync_failed(s, name, FT_ERR_IO, strerror(errno));
+        free(name);
+        return err;
+    }
+    e = (struct sync_entry){ name, (uint64_t)sb.st_size, (int64_t)sb.st_mtime,
+                             (uint32_t)sb.st_mode, type_of(sb.st_mode) };
+    if (e.type == SYNC_OTHER && tell) {
+        /* Left out of SRC: DST's entry of that name is an extra. */
+        if (s->ev->skip != NULL)
+            s->ev->skip(s->ev->ctx, name, "not a regular file or folder");
+        free(name);
+        return FT_OK;
+    }
+    if (e.type != SYNC_FILE)
+        e.size = 0;
+    err = ft_sync_list_add(out, &e);
+    if (err != FT_OK) {
+        free(name);
+        return ft_sync_failed(s, NULL, err, "out of memory");
+    }
+    if (e.type != SYNC_DIR)
+        return FT_OK;
+    fd = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return ft_sync_failed(s, name, FT_ERR_IO, strerror(errno));
+    return walk(s, fd, name, depth + 1, out, tell);
+}
+
+/* Lists the folder fd (which this closes), rel beneath the root, and
+ * everything below it into out. */
+static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
+                        struct sync_list *out, bool tell)
+{
+    DIR *d = fdopendir(fd);
+    struct dirent *de;
+    enum ft_err err = FT_OK;
+
+    if (d == NULL) {
+        err = ft_sync_failed(s, rel, FT_ERR_IO, strerror(errno));
+        close(fd);
+        return err;
+    }
+    if (depth > DEPTH_MAX)
+        err = ft_sync_failed(s, rel, FT_ERR_IO, "folders nested too deep");
+    while (err == FT_OK && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        err = walk_entry(s, dirfd(d), rel, de->d_name, depth, out, tell);
+        if (ft_sync_goes_on(err))
+            err = FT_OK; /* told; the walk goes on */
+    }
+    closedir(d);
+    return err;
+}
+
+enum ft_err ft_sync_local_list(struct sync *s, struct sync_list *out, bool tell)
+{
+    int fd;
+
+    out->owns_names = true;
+    if (s->local.root_fd < 0)
+        return FT_OK;
+    fd = dup(s->local.root_fd);
+    if (fd < 0)
+        return ft_sync_failed(s, s->local.path, FT_ERR_IO, strerror(errno));
+    return walk(s, fd, "", 1, out, tell);
+}
+
+int ft_sync_local_dir(struct sync_local *l, const char *name, bool make,
+                      const char **leaf, char *why, size_t cap)
+{
+    const char *slash = strrchr(name, '/');
+    size_t len = slash != NULL ? (size_t)(slash - name) : 0;
+    int fd;
+
+    if (l->single) {
+        *leaf = l->file.leaf;
+        return l->file.dir_fd;
+    }
+    *leaf = slash != NULL ? slash + 1 : name;
+    if (len == 0)
+        return l->root_fd;
+    if (l->folder != NULL && strlen(l->folder) == len && memcmp(l->folder, name, len) == 0)
+        return l->folder_fd;
+    if (!make) {
+        /* Only the folders the plan saw are entered: one that went
+         * missing since would be made, which a source must not be. */
+        struct stat sb;
+        char *dir = strndup(name, len);
+        int ok = dir != NULL && fstatat(l->root_fd, dir, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                 S_ISDIR(sb.st_mode);
+
+        free(dir);
+        if (!ok) {
+            snprintf(why, cap, "%s/%.*s: no longer a folder", l->path, (int)len, name);
+            return -1;
+        }
+    }
+    fd = ft_client_local_folder(l->root_fd, l->path, name, len, why, cap);
+    if (fd < 0)
+        return -1;
+    if (l->folder_fd >= 0)
+        close(l->folder_fd);
+    free(l->folder);
+    l->folder_fd = fd;
+    l->folder = strndup(name, len); /* out of memory: opened again next time */
+    return fd;
+}
+
+/* Removes everything in the folder fd (which this closes). */
+static int empty_folder(int fd, int depth)
+{
+    DIR *d = fdopendir(fd);
+    struct dirent *de;
+    int rc = 0;
+
+    if (d == NULL) {
+        close(fd);
+        return -1;
+    }
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        int sub;
+
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+            continue;
+        if (errno != EISDIR && errno != EPERM)
+            rc = -1;
+        else if (depth >= DEPTH_MAX)
+            rc = (errno = ELOOP, -1);
+        else if ((sub = openat(dirfd(d), de->d_name,
+                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+                 empty_folder(sub, depth + 1) != 0 ||
+                 unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) != 0)
+            rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
+enum ft_err ft_sync_local_remove(int dir_fd, const char *leaf, char *why,
+                                 size_t cap)
+{
+    int fd;
+
+    if (unlinkat(dir_fd, leaf, 0) == 0)
+        return FT_OK;
+    if (errno == EISDIR || errno == EPERM) {
+        fd = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && empty_folder(fd, 1) == 0 &&
+            unlinkat(dir_fd, leaf, AT_REMOVEDIR) == 0)
+            return FT_OK;
+    }
+    snprintf(why, cap, "cannot remove: %s", strerror(errno));
+    return FT_ERR_IO;
+}
+
+enum ft_err ft_sync_local_hash(int dir_fd, const char *leaf,
+                               uint8_t out[FT_HASH_BYTES], char *why, size_t cap)
+{
+    int fd = openat(dir_fd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    char *buf = malloc(HASH_BUF);
+    struct ft_hash h;
+    ssize_t n = 0;
+    enum ft_err err = FT_OK;
+
+    if (fd < 0 || buf == NULL) {
+        snprintf(why, cap, "%s", fd < 0 ? strerror(errno) : "out of memory");
+        err = fd < 0 ? FT_ERR_IO : FT_ERR_NOMEM;
+        goto out;
+    }
+    ft_hash_init(&h);
+    while ((n = read(fd, buf, HASH_BUF)) > 0)
+        ft_hash_update(&h, buf, (size_t)n);
+    if (n < 0) {
+        snprintf(why, cap, "%s", strerror(errno));
+        err = FT_ERR_IO;
+        goto out;
+    }
+    ft_hash_final(&h, out);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return err;
+}
+
+enum ft_err ft_sync_local_set_meta(int dir_fd, const char *leaf, int64_t mtime,
+                                   bool exec, char *why, size_t cap)
+{
+    int fd = openat(dir_fd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)mtime, 0 } };
+    struct stat sb;
+    mode_t mode;
+    enum ft_err err = FT_OK;
+
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        snprintf(why, cap, "%s", strerror(errno));
+        err = FT_ERR_IO;
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(why, cap, "not a regular file");
+        err = FT_ERR_IO;
+        goto out;
+    }
+    /* As a download: executable where readable, or not at all. */
+    mode = sb.st_mode & 07666;
+    if (exec)
+        mode |= (sb.st_mode & 0444) >> 2;
+    if (fchmod(fd, mode) != 0 || futimens(fd, ts) != 0) {
+        snprintf(why, cap, "%s", strerror(errno));
+        err = FT_ERR_IO;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    return err;
+}

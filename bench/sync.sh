@@ -12,7 +12,7 @@
 #   ft          ft sync --delete SRC 10.79.0.1:DIR (encrypted, the default)
 #   ftplain     the same with --plaintext (server: --allow-plaintext)
 #   ftz         the same with -z
-#   put         ft put -r SRC 10.79.0.1:DIR/ (first steps only)
+#   put         ft put -r SRC 10.79.0.1:DIR/ (the tree's first step only)
 #   rsyncd      rsync -a --delete SRC/ rsync://10.79.0.1:PORT/mod/DIR/
 #   rsyncdz     the same with -z
 #   ssh         rsync -a --delete -e 'ssh ...' SRC/ root@10.79.0.1:DIR/
@@ -57,8 +57,10 @@
 # tarball, and a 200,000-row database (~50 MB), made in the workspace: no
 # download, a minute or two. For development and smoke runs.
 #
-# Environment: QUICK (0), RUNS (3; QUICK: 1) for tar and db, TREE_RUNS (1)
-# for tree, TOOLS, WORKLOADS, RATE, OLD_VERSION, NEW_VERSION, FT_BENCH_DATA,
+# PREPARE_ONLY=1 fetches and makes the data (into FT_BENCH_DATA) and stops.
+#
+# Environment: QUICK (0), PREPARE_ONLY (0), TREE_RUNS (1), TAR_RUNS and
+# DB_RUNS (default RUNS: 3; QUICK: 1) runs of each workload, TOOLS, WORKLOADS, RATE, OLD_VERSION, NEW_VERSION, FT_BENCH_DATA,
 # DB_ROWS, CHURN (percent), SEED (16), XFER_TIMEOUT (seconds, 1800),
 # TABLE_OUT (a file for the tables; default none), BUILD_DIR (a Release
 # build is what the tables should quote), TMPDIR (about 4 x the tree
@@ -70,6 +72,9 @@ set -euo pipefail
 QUICK=${QUICK:-0}
 if ((QUICK)); then RUNS=${RUNS:-1}; else RUNS=${RUNS:-3}; fi
 TREE_RUNS=${TREE_RUNS:-1}
+TAR_RUNS=${TAR_RUNS:-$RUNS}
+DB_RUNS=${DB_RUNS:-$RUNS}
+PREPARE_ONLY=${PREPARE_ONLY:-0}
 read -r -a TOOLS <<<"${TOOLS:-ft ftplain put rsyncd ssh}"
 read -r -a WORKLOADS <<<"${WORKLOADS:-tree tar db}"
 RATE=${RATE:-}
@@ -82,7 +87,7 @@ QUICK_FILES=2000
 CMD_TIMEOUT_S=${XFER_TIMEOUT:-1800}
 TABLE_OUT=${TABLE_OUT:-}
 no_args_or_help "$@"
-positive_ints RUNS TREE_RUNS DB_ROWS CHURN SEED CMD_TIMEOUT_S
+positive_ints RUNS TREE_RUNS TAR_RUNS DB_RUNS DB_ROWS CHURN SEED CMD_TIMEOUT_S
 [[ -z $RATE ]] || positive_ints RATE
 for t in "${TOOLS[@]}"; do
     [[ " ft ftplain ftz put rsyncd rsyncdz ssh sshz " == *" $t "* ]] || die "unknown tool '$t' in TOOLS"
@@ -191,6 +196,10 @@ else
     DATA_NAME="$PKG $OLD_VERSION -> $NEW_VERSION"
 fi
 make_db "$DATA"
+if ((PREPARE_ONLY)); then
+    say "data ready in $DATA"
+    exit 0
+fi
 
 # The tar and db workloads sync a folder holding one file, linked to the
 # older or the newer version as the step needs (same name, own mtime).
@@ -419,12 +428,12 @@ run_step() {
 
 # ---- the runs ----------------------------------------------------------------
 
+runs_of() { case $1 in tree) echo "$TREE_RUNS" ;; tar) echo "$TAR_RUNS" ;; db) echo "$DB_RUNS" ;; esac; }
 steps_of() { if [[ $1 == tree ]]; then echo "first:old same:old update:new"; else echo "first:old update:new"; fi; }
 declare -A SIZES
 START=$SECONDS
 for w in "${WORKLOADS[@]}"; do
-    runs=$RUNS
-    [[ $w != tree ]] || runs=$TREE_RUNS
+    runs=$(runs_of "$w")
     for ((run = 1; run <= runs; run++)); do
         for tool in "${TOOLS[@]}"; do
             rm -rf -- "${SRV:?}/$tool"
@@ -435,7 +444,7 @@ for w in "${WORKLOADS[@]}"; do
             src=$(source_of "$w" "${sv#*:}")
             SIZES[$w|$step]="$(du_bytes "$src") $(nfiles "$src")"
             for tool in "${TOOLS[@]}"; do
-                [[ $tool != put || $step == first ]] || continue
+                [[ $tool != put || $w:$step == tree:first ]] || continue
                 run_step "$w" "$step" "$src" "$tool"
             done
         done
@@ -469,8 +478,7 @@ table() {
     printf 'ft sync beside rsync: %s; %s; %s\n' "$DATA_NAME" "$LINK_NAME" "$(date -u '+%F %H:%M UTC')"
     printf 'ft %s%s\n%s\n' "$TREE" "$( ((HAVE_SYNC)) || echo '; * no ft sync in this build: ft put -r stood in')" "$(machine_line)"
     for w in "${WORKLOADS[@]}"; do
-        runs=$RUNS
-        [[ $w != tree ]] || runs=$TREE_RUNS
+        runs=$(runs_of "$w")
         case $w in
         tree) printf '\n(a) tree: %s -> %s, median of %d run(s)\n' "${TREE_OLD#"$DATA"/}" "${TREE_NEW#"$DATA"/}" "$runs" ;;
         tar) printf '\n(b) tar: %s -> %s (one file), median of %d run(s)\n' "${TAR_OLD##*/}" "${TAR_NEW##*/}" "$runs" ;;

@@ -115,6 +115,9 @@ fi
 make_work sync
 setup_ft
 export FT_IDENTITY=$WORK/config/id
+BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null || true)
+BUILD_TYPE=${BUILD_TYPE:-unknown}
+[[ $BUILD_TYPE == Release ]] || say "note: $BUILD_DIR is a $BUILD_TYPE build; the tables should quote a Release one"
 HAVE_SYNC=0
 if "$FT" sync --help >/dev/null 2>&1; then HAVE_SYNC=1; else
     say "note: this ft has no 'ft sync': 'ft put -r' stands in for it (no delta, no --delete)"
@@ -474,9 +477,9 @@ ratios() {
         "$(ratio "$(crss "$1")" "$(crss "$2")")" "$(ratio "$(srss "$1")" "$(srss "$2")")"
 }
 table() {
-    local w step sv key tool runs ref
+    local w step sv key tool runs ref pair mine
     printf 'ft sync beside rsync: %s; %s; %s\n' "$DATA_NAME" "$LINK_NAME" "$(date -u '+%F %H:%M UTC')"
-    printf 'ft %s%s\n%s\n' "$TREE" "$( ((HAVE_SYNC)) || echo '; * no ft sync in this build: ft put -r stood in')" "$(machine_line)"
+    printf 'ft %s, %s build%s\n%s\n' "$TREE" "$BUILD_TYPE" "$( ((HAVE_SYNC)) || echo '; * no ft sync in this build: ft put -r stood in')" "$(machine_line)"
     for w in "${WORKLOADS[@]}"; do
         runs=$(runs_of "$w")
         case $w in
@@ -497,9 +500,10 @@ table() {
                     "$(key_min_max "$key" '%.2f' | tr ' ' '-')" "$(mb "$(wire "$key")")" \
                     "$(mib "$(crss "$key")")" "$(mib "$(srss "$key")")" "${META[$key]:--}"
             done
-            for ref in rsyncd ssh; do
-                if ! has "$w|$step|ft" || ! has "$w|$step|$ref"; then continue; fi
-                printf '        ft / %-12s %s\n' "${NAME[$ref]}:" "$(ratios "$w|$step|ft" "$w|$step|$ref")"
+            for pair in ft:rsyncd ft:ssh ftz:rsyncdz ftz:sshz; do
+                mine=${pair%:*} ref=${pair#*:}
+                if ! has "$w|$step|$mine" || ! has "$w|$step|$ref"; then continue; fi
+                printf '        %-29s %s\n' "${NAME[$mine]} / ${NAME[$ref]}:" "$(ratios "$w|$step|$mine" "$w|$step|$ref")"
             done
         done
     done

@@ -174,6 +174,13 @@ make_db() {
     fi
 }
 
+# later_mtime OLD NEW: NEW's mtime at least a day after OLD's, so that no
+# tool could take the two versions for one by size and time to the second.
+later_mtime() {
+    local a b
+    a=$(stat -c %Y -- "$1") b=$(stat -c %Y -- "$2")
+    ((b > a + 1)) || touch -m -d "@$((a + 86400))" -- "$2"
+}
 if ((QUICK)); then
     DATA=$WORK/data
     mkdir -p "$DATA"
@@ -199,6 +206,8 @@ else
     DATA_NAME="$PKG $OLD_VERSION -> $NEW_VERSION"
 fi
 make_db "$DATA"
+later_mtime "$TAR_OLD" "$TAR_NEW"
+later_mtime "$DB_OLD" "$DB_NEW"
 if ((PREPARE_ONLY)); then
     say "data ready in $DATA"
     exit 0

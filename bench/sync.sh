@@ -60,8 +60,9 @@
 # PREPARE_ONLY=1 fetches and makes the data (into FT_BENCH_DATA) and stops.
 #
 # Environment: QUICK (0), PREPARE_ONLY (0), TREE_RUNS (1), TAR_RUNS and
-# DB_RUNS (default RUNS: 3; QUICK: 1) runs of each workload, TOOLS, WORKLOADS, RATE, OLD_VERSION, NEW_VERSION, FT_BENCH_DATA,
-# DB_ROWS, CHURN (percent), SEED (16), XFER_TIMEOUT (seconds, 1800),
+# DB_RUNS (default RUNS: 3; QUICK: 1) runs of each workload, TOOLS,
+# WORKLOADS, RATE, OLD_VERSION, NEW_VERSION, FT_BENCH_DATA, DB_ROWS, CHURN
+# (percent), SEED (16), XFER_TIMEOUT (seconds a step may take, 1800),
 # TABLE_OUT (a file for the tables; default none), BUILD_DIR (a Release
 # build is what the tables should quote), TMPDIR (about 4 x the tree
 # free). This measures; it asserts nothing about speed.

@@ -378,7 +378,8 @@ client_cmd() {
         [[ $tool != rsyncdz ]] || CMD+=(-z)
         CMD+=("$src/" "rsync://$S_ADDR:$RSYNC_PORT/mod/$tool/$w/$name/") ;;
     ssh | sshz)
-        CMD=(rsync -a --delete -e "$SSH_CMD")
+        # The server's rsync under GNU time of its own: its peak apart from sshd's.
+        CMD=(rsync -a --delete -e "$SSH_CMD" --rsync-path="/usr/bin/time -f %M -o $WORK/rsync-server.rss rsync")
         [[ $tool != sshz ]] || CMD+=(-z)
         CMD+=("$src/" "$SSH_USER@$S_ADDR:$SRV/$tool/$w/$name/") ;;
     esac
@@ -388,7 +389,7 @@ client_cmd() {
 # out, and say so): those are counted in LINKS[KEY]. Files (not folders)
 # whose mtime or mode differ are counted in META[KEY].
 FAILED=0
-declare -A META WIRE LINKS
+declare -A META WIRE LINKS SSHD_RSS
 check_copy() {
     local key=$1 out=$WORK/check.out links=0 bad
     if ! rsync -n -rlptc -i --delete -- "$2/" "$3/" >"$out" 2>&1; then
@@ -420,6 +421,7 @@ run_step() {
     local w=$1 step=$2 src=$3 tool=$4 key="$1|$2|$4" w0 w1 t0 status=0 log=$WORK/client.log
     srv_start "$tool"
     client_cmd "$tool" "$w" "$src"
+    rm -f -- "$WORK/rsync-server.rss"
     sync -f "$WORK"
     prefault
     w0=$(wire_bytes)
@@ -432,6 +434,10 @@ run_step() {
     if ((status != 0)); then
         tail -n 20 "$log" >&2
         die "$key failed (status $status): ${CMD[*]}"
+    fi
+    if [[ $tool == ssh* ]]; then
+        SSHD_RSS[$key]=$(max_or_dash "${SSHD_RSS[$key]:--}" "$SRV_KIB")
+        SRV_KIB=$(grep -E '^[0-9]+$' "$WORK/rsync-server.rss" | tail -n 1 || echo -)
     fi
     record "$key" "$ELAPSED" "$(grep -E '^[0-9]+$' "$WORK/client.rss" | tail -n 1)" "$SRV_KIB"
     WIRE[$key]+="$((w1 - w0))"$'\n'
@@ -528,15 +534,18 @@ cli MiB: the client's peak RSS (GNU time %M: its largest process; rsync
   over ssh: rsync or the ssh it runs). srv MiB: the server's, per step (GNU
   time %M of a server started for the step: the largest of the server and
   every child it waited for; rsync daemon: its per-connection child and
-  the receiver that child forks; sshd: its session processes and the
-  'rsync --server' pair; ft serve: one process). Largest across the runs.
-  A process is counted alone, not summed with the others of its side.
+  the receiver that child forks; ft serve: one process; rsync ssh: the
+  'rsync --server' sshd runs, timed alone through --rsync-path, and the
+  receiver it forks). Largest across the runs. A process is counted
+  alone, not summed with the others of its side.
 meta: files whose mtime or mode differ from the source after the step
   (content, missing and extra files fail the run instead).
 ft: encrypted unless --plaintext; rsync daemon: plaintext; rsync ssh:
   OpenSSH, cipher ${SSH_CIPHER:-?}. Sources read from page cache.
 EOF
-    local most=0 k
+    local most=0 k sshd=-
+    for k in "${!SSHD_RSS[@]}"; do sshd=$(max_or_dash "$sshd" "${SSHD_RSS[$k]}"); done
+    [[ $sshd == - ]] || printf 'sshd: its own processes (not in srv MiB) peaked at %s MiB.\n' "$(mib "$sshd")"
     for k in "${!LINKS[@]}"; do ((LINKS[$k] <= most)) || most=${LINKS[$k]}; done
     ((most == 0)) || printf 'links: ft left out the %d symbolic links of the source (it copies no links\n  and says so); rsync -a copies them.\n' "$most"
 }

@@ -516,10 +516,10 @@ table() {
                     "$(key_min_max "$key" '%.2f' | tr ' ' '-')" "$(mb "$(wire "$key")")" \
                     "$(mib "$(crss "$key")")" "$(mib "$(srss "$key")")" "${META[$key]:--}"
             done
-            for pair in ft:rsyncd ft:ssh ftz:rsyncdz ftz:sshz; do
+            for pair in ft:rsyncd ft:ssh ftplain:rsyncd ftz:rsyncdz ftz:sshz; do
                 mine=${pair%:*} ref=${pair#*:}
                 if ! has "$w|$step|$mine" || ! has "$w|$step|$ref"; then continue; fi
-                printf '        %-29s %s\n' "${NAME[$mine]} / ${NAME[$ref]}:" "$(ratios "$w|$step|$mine" "$w|$step|$ref")"
+                printf '        %-36s %s\n' "${NAME[$mine]} / ${NAME[$ref]}:" "$(ratios "$w|$step|$mine" "$w|$step|$ref")"
             done
         done
     done

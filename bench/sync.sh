@@ -64,7 +64,7 @@
 # WORKLOADS, RATE, OLD_VERSION, NEW_VERSION, FT_BENCH_DATA, DB_ROWS, CHURN
 # (percent), SEED (16), XFER_TIMEOUT (seconds a step may take, 1800),
 # TABLE_OUT (a file for the tables; default none), BUILD_DIR (a Release
-# build is what the tables should quote), TMPDIR (about 4 x the tree
+# build is what the tables should quote), TMPDIR (about 6 x the tree
 # free). This measures; it asserts nothing about speed.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -241,7 +241,7 @@ nfiles() { find "$1" -type f | wc -l; }
 TREE_BYTES=$(du_bytes "$TREE_NEW")
 PREFAULT_BYTES=$((TREE_BYTES + 64 * 1048576))
 avail_mib=$(($(free_kib "$WORK") / 1024))
-need_mib=$((TREE_BYTES * 4 / 1048576 + 1024))
+need_mib=$((TREE_BYTES * 6 / 1048576 + 1024)) # five targets and the prefault
 ((avail_mib > need_mib)) || die "$WORK has $avail_mib MiB free; needs about $need_mib (set TMPDIR)"
 # Sources read once into page cache: every tool then reads them from memory.
 for f in "$TREE_OLD" "$TREE_NEW"; do tar -c -f - -C "$f" . | cat >/dev/null; done

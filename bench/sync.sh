@@ -256,7 +256,19 @@ VETH_C=fts$$c0
 S_ADDR=10.79.0.1
 C_ADDR=10.79.0.2
 make_netns "$NS_S" "$NS_C"
-CLEANUP_CMDS+=("ip link del $VETH_S 2>/dev/null")
+# On exit, after every process started is sent TERM: a server's children
+# (rsync's receiver, its log line) may still be writing into $WORK, so the
+# namespaces must be empty before they and $WORK go (10 s at most, then KILL).
+ns_quiet() {
+    local n=0 pids
+    while pids=$(ip netns pids "$NS_S" 2>/dev/null; ip netns pids "$NS_C" 2>/dev/null) &&
+        [[ -n $pids ]] && ((n++ < 100)); do
+        sleep 0.1
+    done
+    # shellcheck disable=SC2086 # one pid a word
+    [[ -z $pids ]] || kill -KILL $pids 2>/dev/null || true
+}
+CLEANUP_CMDS+=("ip link del $VETH_S 2>/dev/null" ns_quiet)
 ip link add "$VETH_S" type veth peer name "$VETH_C"
 ip link set "$VETH_S" netns "$NS_S"
 ip link set "$VETH_C" netns "$NS_C"

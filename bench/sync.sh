@@ -39,9 +39,10 @@
 #   db    the database (first), then its churned copy (update)
 # Each tool syncs into a target of its own, emptied before each run; the
 # steps of a run go in order, each tool in turn (step by step, so a noisy
-# spell hits every tool). Every copy is compared with its source by a
-# local 'rsync -n -c' (content, missing, extra; a difference fails the run,
-# exit 1); mtimes and modes that differ are counted and reported.
+# spell hits every tool; each run starts with the next tool). Every copy
+# is compared with its source by a local 'rsync -n -c' (content, missing,
+# extra; a difference fails the run, exit 1); mtimes and modes that differ
+# are counted and reported.
 #
 # Measured outside the tools, per step: wall time of the client; bytes on
 # the wire (rx + tx of the client's veth end, from /sys/class/net); peak
@@ -474,7 +475,9 @@ for w in "${WORKLOADS[@]}"; do
             step=${sv%%:*}
             src=$(source_of "$w" "${sv#*:}")
             SIZES[$w|$step]="$(du_bytes "$src") $(nfiles "$src")"
-            for tool in "${TOOLS[@]}"; do
+            # Each run starts with another tool: no tool always goes first.
+            k=$(((run - 1) % ${#TOOLS[@]}))
+            for tool in "${TOOLS[@]:k}" "${TOOLS[@]:0:k}"; do
                 [[ $tool != put || $w:$step == tree:first ]] || continue
                 run_step "$w" "$step" "$src" "$tool"
             done

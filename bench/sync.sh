@@ -368,7 +368,7 @@ srv_stop() {
 
 wire_bytes() {
     "${IN_C[@]}" cat "/sys/class/net/$VETH_C/statistics/rx_bytes" \
-        "/sys/class/net/$VETH_C/statistics/tx_bytes" | awk '{ s += $1 } END { print s }'
+        "/sys/class/net/$VETH_C/statistics/tx_bytes" | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 # client_cmd TOOL WORKLOAD SRC: the command, in CMD.
 CMD=()

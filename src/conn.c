@@ -49,6 +49,8 @@ void ft_conn_free(struct ft_conn *c)
     c->in.ahead = NULL;
     free(c->seal_buf);
     c->seal_buf = NULL;
+    free(c->batch);
+    c->batch = NULL;
     ft_noise_cipherstate_wipe(&c->tx);
     ft_noise_cipherstate_wipe(&c->rx);
 }
@@ -83,11 +85,63 @@ static void put_header(uint8_t header[FT_FRAME_HEADER_BYTES], uint8_t type,
     header[4] = type;
 }
 
-/* Held frames (more) wait for the next (MSG_MORE). */
+/* Writes the batched frames. */
+static enum ft_err flush_batch(struct ft_conn *c)
+{
+    struct iovec iov = { .iov_base = c->batch, .iov_len = c->batch_len };
+    enum ft_err err;
+
+    if (c->batch_len == 0)
+        return FT_OK;
+    err = ft_io_writev_full(c->fd, &iov, 1, ft_io_deadline(c->timeout_ms), false);
+    c->mid_frame = err != FT_OK;
+    c->batch_len = 0;
+    c->beat_ms = c->now_ms();
+    return err;
+}
+
+/* A frame joins the batch; a long gap since the peer last heard from us
+ * sends it now. */
+static enum ft_err batch_frame(struct ft_conn *c, uint8_t type,
+                               const void *payload, size_t len)
+{
+    uint8_t *at = c->batch + c->batch_len;
+
+    put_header(at, type, len);
+    memcpy(at + FT_FRAME_HEADER_BYTES, payload, len);
+    c->batch_len += FT_FRAME_HEADER_BYTES + len;
+    c->wire_sent += FT_FRAME_HEADER_BYTES + len;
+    return c->now_ms() - c->beat_ms >= FT_HEARTBEAT_MS ? flush_batch(c) : FT_OK;
+}
+
+enum ft_err ft_conn_batch(struct ft_conn *c, bool on)
+{
+    enum ft_err err = flush_batch(c);
+
+    if (!on || err != FT_OK) {
+        free(c->batch);
+        c->batch = NULL;
+        return err;
+    }
+    if (c->batch == NULL)
+        c->batch = malloc(FT_CONN_BATCH_BYTES);
+    return c->batch == NULL ? FT_ERR_NOMEM : FT_OK;
+}
+
+/* Held frames (more) wait for the next (MSG_MORE); batched ones for the
+ * batch to fill. */
 static enum ft_err write_frame(struct ft_conn *c, uint8_t type,
                                const void *payload, size_t len, bool more)
 {
-    enum ft_err err = (more ? ft_frame_write_more : ft_frame_write)(
+    enum ft_err err = FT_OK;
+
+    if (c->batch != NULL) {
+        if (FT_CONN_BATCH_BYTES - c->batch_len < FT_FRAME_HEADER_BYTES + len)
+            err = flush_batch(c);
+        if (err != FT_OK || FT_FRAME_HEADER_BYTES + len <= FT_CONN_BATCH_BYTES)
+            return err == FT_OK ? batch_frame(c, type, payload, len) : err;
+    }
+    err = (more ? ft_frame_write_more : ft_frame_write)(
         c->fd, type, payload, len, c->timeout_ms);
 
     c->beat_ms = c->now_ms();
@@ -212,6 +266,10 @@ static enum ft_err recv_frame(struct ft_conn *c, uint8_t *buf, size_t cap,
 
     if (cap > c->max_payload)
         cap = c->max_payload;
+    /* The peer may be waiting for what we hold before it answers. */
+    err = flush_batch(c);
+    if (err != FT_OK)
+        return err;
 again:
     err = ft_frame_reader_next(&c->in, buf, cap, &f, timeout_ms);
     memcpy(c->last_header, f.header, sizeof(c->last_header));
@@ -281,6 +339,9 @@ enum ft_err ft_conn_send_file(struct ft_conn *c, int fd, uint64_t off,
 
     if (c->sealed || len > FT_FRAME_MAX_PAYLOAD)
         return FT_ERR_USAGE;
+    err = flush_batch(c);
+    if (err != FT_OK)
+        return err;
     put_header(header, FT_MSG_DATA, len);
     /* The header waits for the payload, to leave in one segment with it. */
     err = ft_io_writev_full(c->fd, &iov, 1, deadline, true);
@@ -305,7 +366,8 @@ enum ft_err ft_conn_heartbeat(struct ft_conn *c)
 {
     if (c->now_ms() - c->beat_ms < FT_HEARTBEAT_MS)
         return FT_OK;
-    return ft_conn_send_keepalive(c);
+    /* Frames held in a batch say it as well as a KEEPALIVE. */
+    return c->batch_len > 0 ? flush_batch(c) : ft_conn_send_keepalive(c);
 }
 
 enum ft_err ft_conn_pace(struct ft_conn *c, uint64_t rate_limit,

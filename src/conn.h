@@ -54,6 +54,10 @@ struct ft_conn {
     int64_t beat_ms;
     /* Bytes of frames sent and received, headers and seals included. */
     uint64_t wire_sent, wire_received;
+    /* Frames held to leave together (ft_conn_batch): FT_CONN_BATCH_BYTES
+     * when on, else NULL; batch_len of them in use. */
+    uint8_t *batch;
+    size_t batch_len;
     /* The peer's last ERROR frame: its code and NUL-terminated text. */
     enum ft_err peer_code;
     /* Quoted: a control byte takes four (\\xNN), so room for all. */
@@ -126,6 +130,13 @@ enum ft_err ft_conn_heartbeat(struct ft_conn *c);
  * whose peer's frames belong to later exchanges) it only sleeps. */
 enum ft_err ft_conn_pace(struct ft_conn *c, uint64_t rate_limit,
                          int64_t started_ms, uint64_t done, bool listen);
+
+/* On, frames are gathered and written FT_CONN_BATCH_BYTES at a time (and
+ * when a heartbeat is due, or before any frame is awaited): a stream of
+ * many small frames, as a delta's literal chunks, costs a few syscalls
+ * instead of one or two a frame. Off writes what is held. */
+#define FT_CONN_BATCH_BYTES (256u * 1024u)
+enum ft_err ft_conn_batch(struct ft_conn *c, bool on);
 
 /* Whether a frame has come, or begins to within timeout_ms. */
 bool ft_conn_input_waits(const struct ft_conn *c, int timeout_ms);

@@ -209,6 +209,7 @@ struct send {
     struct zsend z;
     bool hold; /* its frames wait for its END (MSG_MORE) */
     struct pace pace;
+    uint64_t polled; /* *sent when the peer's word was last looked for */
 };
 
 static int64_t clock_us(void *ctx)
@@ -325,7 +326,15 @@ static enum ft_err send_slot(struct send *s, const uint8_t *slot, size_t got,
 {
     for (size_t off = 0; off < got;) {
         size_t n = got - off < s->c->send_chunk ? got - off : s->c->send_chunk;
-        enum ft_err err = refused(s);
+        enum ft_err err = FT_OK;
+
+        /* A poll per frame of a delta's small literal chunks would cost
+         * more than they do: the peer's word is looked for once in a
+         * while. */
+        if (*sent - s->polled >= FT_CHUNK_BYTES || *sent == 0) {
+            s->polled = *sent;
+            err = refused(s);
+        }
 
         if (err == FT_OK)
             err = send_chunk(s, slot + off, n);

@@ -247,7 +247,7 @@ enum ft_err ft_xfer_delta_send(struct ft_conn *c, const struct ft_xfer_delta_sou
     struct ft_hasher *whole = NULL;
     bool recorded = src->digest != NULL && src->list_fd >= 0;
     uint64_t total = 0;
-    enum ft_err err = ft_delta_list_index(sig);
+    enum ft_err err = ft_delta_list_index(sig), batch_err;
 
     memset(res, 0, sizeof(*res));
     if (err == FT_OK)
@@ -258,6 +258,8 @@ enum ft_err ft_xfer_delta_send(struct ft_conn *c, const struct ft_xfer_delta_sou
     }
     if (err == FT_OK && src->digest == NULL)
         err = ft_hasher_start(&whole);
+    if (err == FT_OK)
+        err = ft_conn_batch(c, true);
     if (err != FT_OK)
         goto out;
     ft_conn_cork(c, true);
@@ -278,6 +280,9 @@ enum ft_err ft_xfer_delta_send(struct ft_conn *c, const struct ft_xfer_delta_sou
     whole = NULL;
     if (err == FT_OK)
         err = send_end(c, d.pos, res->digest);
+    batch_err = ft_conn_batch(c, false);
+    if (err == FT_OK)
+        err = batch_err;
     ft_conn_cork(c, false);
 out:
     res->bytes = d.pos;

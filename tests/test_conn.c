@@ -441,6 +441,63 @@ static int64_t fake_now(void)
     return fake_ms;
 }
 
+/* Whether a frame (or any byte) waits on fd. */
+static bool bytes_wait(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+    return poll(&pfd, 1, 0) > 0;
+}
+
+/* Batched frames leave together: when the batch is turned off, when a
+ * heartbeat is due (in place of a KEEPALIVE), and before a receive (the
+ * peer may wait for them before it answers); each arrives whole and in
+ * order. */
+static void test_batch(void **state)
+{
+    struct pair *p = *state;
+    struct ft_msg chunk = { .type = FT_MSG_DELTA_CHUNK,
+                            .u.delta_chunk = { .length = 3 } };
+    struct ft_msg done = { .type = FT_MSG_DONE, .u.done = { 7 } };
+    struct ft_msg m;
+
+    p->a.now_ms = fake_now;
+    fake_ms = 1000;
+    p->a.beat_ms = fake_ms;
+    assert_int_equal(ft_conn_batch(&p->a, true), FT_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ft_conn_send(&p->a, &chunk), FT_OK);
+        assert_int_equal(ft_conn_send_raw(&p->a, FT_MSG_DATA, "abc", 3), FT_OK);
+    }
+    assert_false(bytes_wait(p->b.fd));
+    fake_ms += FT_HEARTBEAT_MS;
+    assert_int_equal(ft_conn_heartbeat(&p->a), FT_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ft_conn_recv(&p->b, &m, TIMEOUT_MS), FT_OK);
+        assert_int_equal(m.type, FT_MSG_DELTA_CHUNK);
+        assert_int_equal(m.u.delta_chunk.length, 3);
+        assert_int_equal(ft_conn_recv(&p->b, &m, TIMEOUT_MS), FT_OK);
+        assert_int_equal(m.type, FT_MSG_DATA);
+        assert_memory_equal(m.u.data.bytes.ptr, "abc", 3);
+    }
+    assert_false(bytes_wait(p->b.fd)); /* no KEEPALIVE besides */
+    assert_int_equal(ft_conn_send(&p->a, &chunk), FT_OK);
+    assert_false(bytes_wait(p->b.fd));
+    assert_int_equal(ft_conn_send(&p->b, &done), FT_OK);
+    assert_int_equal(ft_conn_recv(&p->a, &m, TIMEOUT_MS), FT_OK);
+    assert_int_equal(m.type, FT_MSG_DONE);
+    assert_int_equal(ft_conn_recv(&p->b, &m, TIMEOUT_MS), FT_OK);
+    assert_int_equal(m.type, FT_MSG_DELTA_CHUNK);
+    assert_int_equal(ft_conn_send(&p->a, &done), FT_OK);
+    assert_false(bytes_wait(p->b.fd));
+    assert_int_equal(ft_conn_batch(&p->a, false), FT_OK);
+    assert_int_equal(ft_conn_recv(&p->b, &m, TIMEOUT_MS), FT_OK);
+    assert_int_equal(m.type, FT_MSG_DONE);
+    assert_int_equal(m.u.done.count, 7);
+    assert_int_equal(ft_conn_send(&p->a, &done), FT_OK); /* off: at once */
+    assert_true(bytes_wait(p->b.fd));
+}
+
 /* Reads the frame waiting on fd, whole, and returns its type. */
 static uint8_t frame_type(int fd)
 {
@@ -600,6 +657,7 @@ int main(void)
         T(test_sealed_pair),
         cmocka_unit_test(test_sealed_refuses_tampering),
         T(test_heartbeat),
+        T(test_batch),
         T(test_cork_not_tcp),
         cmocka_unit_test(test_unsent_backlog),
     };

@@ -78,7 +78,11 @@ enum ft_err ft_store_file_set_meta(struct ft_store *st,
     /* The caller's digest is of the file it opened, perhaps not of this. */
     if (memcmp(&now, &f->stamp, sizeof(now)) != 0)
         return FT_ERR_CHANGED;
-    if (fchmod(f->fd, 0644 | (mode & 0111)) != 0 || futimens(f->fd, times) != 0)
+    /* A tree unpacked again mostly keeps its modes: one syscall less per
+     * file of a resync that only retimes. */
+    if (((sb.st_mode & 07777) != (0644 | (mode & 0111)) &&
+         fchmod(f->fd, 0644 | (mode & 0111)) != 0) ||
+        futimens(f->fd, times) != 0)
         return ft_store_from_errno(errno);
     ft_store_record_digest(f->fd, digest);
     ft_store_chunks_restamp(st, &now, f->fd);

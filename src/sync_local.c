@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client_local.h"
+#include "dirnames.h"
 #include "sync_int.h"
 
 /* How deep local folders may nest. */
@@ -128,46 +129,6 @@ static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
     return walk(s, fd, name, depth + 1, out, tell);
 }
 
-static int leaf_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names in the folder d but "." and "..", allocated, in byte order:
- * walked in that order, folder by folder, the entries come out in
- * ft_sync_name_cmp's order, and the list needs no sort (nor the copy of
- * the whole list a sort makes). *n of them; FT_ERR_NOMEM when out of
- * memory. */
-static enum ft_err read_leaves(DIR *d, char ***out, size_t *n)
-{
-    char **leaves = NULL, **grown;
-    size_t cap = 0;
-    struct dirent *de;
-
-    *n = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            if ((grown = realloc(leaves, cap * sizeof(*leaves))) == NULL)
-                goto nomem;
-            leaves = grown;
-        }
-        if ((leaves[*n] = strdup(de->d_name)) == NULL)
-            goto nomem;
-        (*n)++;
-    }
-    qsort(leaves, *n, sizeof(*leaves), leaf_cmp);
-    *out = leaves;
-    return FT_OK;
-nomem:
-    while (*n > 0)
-        free(leaves[--*n]);
-    free(leaves);
-    return FT_ERR_NOMEM;
-}
-
 /* Lists the folder fd (which this closes), rel beneath the root, and
  * everything below it into out. */
 static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
@@ -185,7 +146,7 @@ static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
     }
     if (depth > DEPTH_MAX)
         err = walk_failed(s, rel, "folders nested too deep");
-    else if (read_leaves(d, &leaves, &n) != FT_OK)
+    else if (ft_dir_names(d, &leaves, &n) != FT_OK)
         err = ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         if (err == FT_OK) {
@@ -193,9 +154,8 @@ static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
             if (ft_sync_goes_on(err))
                 err = FT_OK; /* told; the walk goes on */
         }
-        free(leaves[i]);
     }
-    free(leaves);
+    ft_dir_names_free(leaves, n);
     closedir(d);
     return err;
 }

@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include "store_int.h"
 
+#include "dirnames.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -78,7 +80,11 @@ enum ft_err ft_store_file_set_meta(struct ft_store *st,
     /* The caller's digest is of the file it opened, perhaps not of this. */
     if (memcmp(&now, &f->stamp, sizeof(now)) != 0)
         return FT_ERR_CHANGED;
-    if (fchmod(f->fd, 0644 | (mode & 0111)) != 0 || futimens(f->fd, times) != 0)
+    /* A tree unpacked again mostly keeps its modes: one syscall less per
+     * file of a resync that only retimes. */
+    if (((sb.st_mode & 07777) != (0644 | (mode & 0111)) &&
+         fchmod(f->fd, 0644 | (mode & 0111)) != 0) ||
+        futimens(f->fd, times) != 0)
         return ft_store_from_errno(errno);
     ft_store_record_digest(f->fd, digest);
     ft_store_chunks_restamp(st, &now, f->fd);
@@ -262,32 +268,34 @@ static enum ft_err list_folder(struct ft_store *st, int dir_fd, bool top,
                                ft_store_list_fn fn, void *ctx)
 {
     struct ft_store_entry e;
-    struct dirent *de;
-    enum ft_err err = FT_OK;
+    char **names = NULL;
+    size_t count = 0;
     DIR *dir = ft_store_dir_stream(dir_fd);
+    enum ft_err err = dir != NULL ? FT_OK : ft_store_from_errno(errno);
 
-    if (dir == NULL)
-        return ft_store_from_errno(errno);
-    while (err == FT_OK && (de = readdir(dir)) != NULL) {
+    /* In byte order: a tree comes out in the order a sync compares it. */
+    if (err == FT_OK)
+        err = ft_dir_names(dir, &names, &count);
+    for (size_t i = 0; err == FT_OK && i < count; i++) {
+        const char *leaf = names[i];
         struct stat sb;
         int n;
 
-        if ((top ? ft_name_check : ft_name_check_below)(de->d_name,
-                                                       strlen(de->d_name)) != FT_OK)
-            continue; /* ".", "..", the metadata folder, odd names */
-        if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+        if ((top ? ft_name_check : ft_name_check_below)(leaf, strlen(leaf)) != FT_OK)
+            continue; /* the metadata folder, odd names */
+        if (fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
             (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) ||
             ft_store_is_meta(st, &sb))
             continue;
         n = snprintf(e.name, sizeof(e.name), "%s%s%s", prefix,
-                     prefix[0] ? "/" : "", de->d_name);
+                     prefix[0] ? "/" : "", leaf);
         if (n < 0 || (size_t)n >= sizeof(e.name))
             continue;
         fill_entry(&e, &sb);
         err = fn(&e, ctx);
         if (err == FT_OK && recursive && S_ISDIR(sb.st_mode) &&
             depth < FT_PATH_DEPTH_MAX) {
-            int sub = openat(dir_fd, de->d_name,
+            int sub = openat(dir_fd, leaf,
                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             char sub_prefix[FT_PATH_MAX + 1];
 
@@ -299,7 +307,9 @@ static enum ft_err list_folder(struct ft_store *st, int dir_fd, bool top,
             close(sub);
         }
     }
-    closedir(dir);
+    ft_dir_names_free(names, count);
+    if (dir != NULL)
+        closedir(dir);
     return err;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client_local.h"
+#include "dirnames.h"
 #include "sync_int.h"
 
 /* How deep local folders may nest. */
@@ -134,7 +135,8 @@ static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
                         struct sync_list *out, bool tell)
 {
     DIR *d = fdopendir(fd);
-    struct dirent *de;
+    char **leaves = NULL;
+    size_t n = 0;
     enum ft_err err = FT_OK;
 
     if (d == NULL) {
@@ -144,13 +146,16 @@ static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
     }
     if (depth > DEPTH_MAX)
         err = walk_failed(s, rel, "folders nested too deep");
-    while (err == FT_OK && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        err = walk_entry(s, dirfd(d), rel, de->d_name, depth, out, tell);
-        if (ft_sync_goes_on(err))
-            err = FT_OK; /* told; the walk goes on */
+    else if (ft_dir_names(d, &leaves, &n) != FT_OK)
+        err = ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (err == FT_OK) {
+            err = walk_entry(s, dirfd(d), rel, leaves[i], depth, out, tell);
+            if (ft_sync_goes_on(err))
+                err = FT_OK; /* told; the walk goes on */
+        }
     }
+    ft_dir_names_free(leaves, n);
     closedir(d);
     return err;
 }

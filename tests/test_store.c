@@ -195,6 +195,26 @@ static int listed(const struct listing *l, const char *name)
     return -1;
 }
 
+/* A recursive listing comes in the order ft sync compares names in (a
+ * folder's entries right after it, '/' before every other byte), so a
+ * syncing client need not sort (nor copy) a whole tree's listing. */
+static void test_list_in_tree_order(void **state)
+{
+    static const char *const made[] = { "b", "c/d/e", "a.b", "a/y", "a-c", "a/x" };
+    static const char *const want[] = { "a", "a/x", "a/y", "a-c", "a.b",
+                                        "b", "c", "c/d", "c/d/e" };
+    struct fixture *f = *state;
+    struct listing l;
+
+    for (size_t i = 0; i < sizeof(made) / sizeof(*made); i++)
+        put(f->st, made[i], "x");
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ft_store_list(f->st, NULL, true, collect, &l), FT_OK);
+    assert_int_equal(l.count, 9);
+    for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
+        assert_string_equal(l.names[i], want[i]);
+}
+
 static void test_upload_commit_visible(void **state)
 {
     struct fixture *f = *state;
@@ -1546,6 +1566,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_upload_commit_visible),
+        T(test_list_in_tree_order),
         T(test_upload_empty_file),
         T(test_upload_large),
         T(test_abort_leaves_nothing),

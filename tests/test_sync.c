@@ -426,6 +426,46 @@ static void test_hostile_listing_names_left_out(void **state)
     ft_sync_list_free(&l);
 }
 
+/* The local walk lists a folder's entries in ft_sync_name_cmp's order
+ * as it goes (no sort of the whole list after, nor the sort's copy of
+ * it), whatever order the folders give their names in. */
+static void test_local_walk_in_order(void **state)
+{
+    static const char *const dirs[] = { "a", "a/x", "a-b", "z", "z/y" };
+    struct ft_sync_events ev = { 0 };
+    struct ft_sync_stats st;
+    struct sync s = { .ev = &ev, .st = &st };
+    struct sync_list l = { 0 };
+    char *root = tu_tempdir(), name[64];
+    bool exists = false, is_dir = false;
+    char why[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
+        snprintf(name, sizeof(name), "%s/%s", root, dirs[i]);
+        assert_int_equal(mkdir(name, 0755), 0);
+    }
+    /* Enough names that a folder's own order is not sorted by chance. */
+    for (int i = 0; i < 60; i++) {
+        snprintf(name, sizeof(name), "%s/%s/f%d%s", root, dirs[i % 5], i * 7919 % 97,
+                 i % 3 ? ".c" : "");
+        tu_write_bytes(name, "x", 1);
+    }
+    s.local = (struct sync_local){ .path = root, .root_fd = -1,
+                                   .kept = { NULL, -1 }, .ahead = { NULL, -1 } };
+    assert_int_equal(ft_sync_local_open(&s.local, &exists, &is_dir, why, sizeof(why)),
+                     FT_OK);
+    assert_true(exists && is_dir);
+    assert_int_equal(ft_sync_local_list(&s, &l, false), FT_OK);
+    assert_int_equal(l.n, 65);
+    for (size_t i = 1; i < l.n; i++)
+        assert_true(ft_sync_name_cmp(l.e[i - 1].name, l.e[i].name) < 0);
+    ft_sync_list_free(&l);
+    ft_sync_local_close(&s.local);
+    tu_rmtree(root);
+    free(root);
+}
+
 /* --dry-run changes nothing on either side, mtimes included, and tells
  * what a sync would do. */
 static void test_dry_run_changes_nothing(void **state)
@@ -635,6 +675,7 @@ int main(void)
         TU_TEST_SERVER(test_delete_stays_inside),
         cmocka_unit_test(test_names_from_a_listing),
         cmocka_unit_test(test_hostile_listing_names_left_out),
+        cmocka_unit_test(test_local_walk_in_order),
         TU_TEST_SERVER(test_dry_run_changes_nothing),
         TU_TEST_SERVER(test_json_lines),
         TU_TEST_SERVER(test_interrupted_sync_finishes),

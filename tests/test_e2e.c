@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "ft/net.h"
 #include "hash.h"
 #include "proto.h"
 #include "testutil.h"
@@ -405,6 +407,128 @@ static void ls_shows(struct tu_fixture *f, const char *name, const char *want)
 /* The top lists its files, never what is under way; "/" and "." are the
  * top too; a file lists as itself, as stat shows it. Through the library
  * and through `ft ls`. */
+/* More entries than one ENTRIES frame holds (long names that share a long
+ * prefix, then differ): every one arrives, in order of its own, once. */
+static int count_long(const struct ft_entry *e, void *ctx)
+{
+    unsigned *seen = ctx;
+    unsigned i;
+
+    if (e->is_dir && strcmp(e->name, "d") == 0)
+        return 0;
+    if (sscanf(e->name, "d/%*200[x]-%u", &i) != 1 || i >= 600 ||
+        e->size != i % 7 || e->mtime != 1000000 + (int64_t)i * 3)
+        i = 600; /* counted as a stranger */
+    seen[i]++;
+    return 0;
+}
+
+static void test_list_many_frames(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char pad[201];
+    unsigned seen[601] = { 0 };
+    char *dir = tu_path(f->server.root, "d");
+
+    assert_int_equal(mkdir(dir, 0755), 0);
+    free(dir);
+    memset(pad, 'x', 200);
+    pad[200] = '\0';
+    for (unsigned i = 0; i < 600; i++) {
+        char name[300];
+        char *path;
+        struct timespec t[2] = { { 0, 0 }, { 1000000 + (time_t)i * 3, 0 } };
+
+        snprintf(name, sizeof(name), "d/%s-%u", pad, i);
+        path = tu_path(f->server.root, name);
+        tu_write_bytes(path, "abcdefg", i % 7);
+        t[0] = t[1];
+        assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+        free(path);
+    }
+    /* 600 entries of over 200 bytes: several frames of 63 KiB. */
+    assert_int_equal(ft_client_list_folder(c, "", true, count_long, seen),
+                     FT_OK);
+    for (unsigned i = 0; i < 600; i++)
+        assert_int_equal(seen[i], 1);
+    assert_int_equal(seen[600], 0);
+    ft_client_close(c);
+}
+
+/* A server from before LIST_PACKED: its WELCOME lacks the bit, so the
+ * client asks without PACKED and reads ENTRY frames, as it always did.
+ * The server answers one LIST with a folder and a file in it. */
+struct unpacked_server {
+    int listen_fd;
+    uint32_t list_flags;
+};
+
+static enum ft_err send_plain_entry(struct ft_conn *conn, const char *name,
+                                    uint32_t mode)
+{
+    struct ft_msg m = { .type = FT_MSG_ENTRY };
+
+    m.u.entry.size = strlen(name);
+    m.u.entry.mtime = 7;
+    m.u.entry.mode = mode;
+    m.u.entry.name.ptr = (const uint8_t *)name;
+    m.u.entry.name.len = strlen(name);
+    return ft_conn_send(conn, &m);
+}
+
+static void *unpacked_server_main(void *arg)
+{
+    struct unpacked_server *u = arg;
+    struct ft_msg m, welcome = { .type = FT_MSG_WELCOME };
+    struct ft_msg done = { .type = FT_MSG_DONE, .u.done.count = 2 };
+    char peer[FT_NET_PEER_MAX];
+    struct ft_conn conn;
+    int fd = -1;
+
+    if (ft_net_accept(u->listen_fd, 10000, &fd, peer, sizeof(peer)) != FT_OK ||
+        ft_conn_init(&conn, fd, 10000) != FT_OK)
+        return NULL;
+    welcome.u.welcome.version = FT_PROTO_VERSION;
+    welcome.u.welcome.features = FT_FEATURE_PLAINTEXT | FT_FEATURE_PIPELINE |
+                                 FT_FEATURE_MKDIR | FT_FEATURE_DELTA;
+    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
+    if (ft_conn_recv(&conn, &m, 10000) == FT_OK && m.type == FT_MSG_HELLO &&
+        ft_conn_send(&conn, &welcome) == FT_OK &&
+        ft_conn_recv(&conn, &m, 10000) == FT_OK && m.type == FT_MSG_LIST) {
+        u->list_flags = m.u.list.flags;
+        if (send_plain_entry(&conn, "dir", FT_MODE_DIR | 0755) == FT_OK &&
+            send_plain_entry(&conn, "dir/file", FT_MODE_FILE | 0644) == FT_OK)
+            (void)ft_conn_send(&conn, &done);
+    }
+    ft_conn_free(&conn);
+    return NULL;
+}
+
+static void test_list_old_server(void **state)
+{
+    struct ft_client_config cfg = { .timeout_ms = 10000, .plaintext = true };
+    struct unpacked_server u = { .listen_fd = -1, .list_flags = UINT32_MAX };
+    struct ft_client *c;
+    char names[256] = "";
+    char why[128];
+    uint16_t port = 0;
+    pthread_t tid;
+
+    (void)state;
+    assert_int_equal(ft_net_listen("127.0.0.1", 0, &u.listen_fd, &port, why,
+                                   sizeof(why)), FT_OK);
+    assert_int_equal(pthread_create(&tid, NULL, unpacked_server_main, &u), 0);
+    c = tu_connect(port, &cfg);
+    assert_int_equal(ft_client_list_folder(c, "", true, name_list, names),
+                     FT_OK);
+    assert_string_equal(names, "dir/;dir/file;");
+    ft_client_close(c);
+    pthread_join(tid, NULL);
+    assert_int_equal(u.list_flags, FT_TREE_RECURSIVE);
+    close(u.listen_fd);
+}
+
 static void test_list(void **state)
 {
     struct tu_fixture *f = *state;
@@ -1278,6 +1402,8 @@ int main(void)
         TU_TEST_SERVER(test_text_compressed),
         TU_TEST_SERVER(test_ls_rm_and_overwrite),
         TU_TEST_SERVER(test_list),
+        TU_TEST_SERVER(test_list_many_frames),
+        TU_TEST_FIXTURE(test_list_old_server),
         TU_TEST_SERVER(test_dot_ft_below_the_top),
         TU_TEST_SERVER(test_denied_says_what_is_where),
         TU_TEST_SERVER(test_progress_reports),

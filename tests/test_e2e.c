@@ -429,6 +429,7 @@ static void test_list_many_frames(void **state)
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char pad[201];
     unsigned seen[601] = { 0 };
+    uint64_t sent, before, after;
     char *dir = tu_path(f->server.root, "d");
 
     assert_int_equal(mkdir(dir, 0755), 0);
@@ -447,9 +448,14 @@ static void test_list_many_frames(void **state)
         assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
         free(path);
     }
-    /* 600 entries of over 200 bytes: several frames of 63 KiB. */
+    /* 600 entries of over 200 bytes: several frames of 63 KiB... */
+    ft_client_wire_bytes(c, &sent, &before);
     assert_int_equal(ft_client_list_folder(c, "", true, count_long, seen),
                      FT_OK);
+    /* ...had each name gone whole (ENTRY: over 120 KiB); prefix-coded,
+     * the shared 200 bytes go once. */
+    ft_client_wire_bytes(c, &sent, &after);
+    assert_true(after - before < 600 * 40);
     for (unsigned i = 0; i < 600; i++)
         assert_int_equal(seen[i], 1);
     assert_int_equal(seen[600], 0);

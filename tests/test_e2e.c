@@ -895,6 +895,41 @@ static void expect(struct ft_conn *conn, enum ft_msg_type want, uint64_t n)
         assert_int_equal(m.u.error.code, n);
 }
 
+/* LIST with PACKED is answered with ENTRIES only when LIST_PACKED was
+ * negotiated; without it the server refuses the flag (PROTOCOL) and the
+ * session goes on: a LIST without it still gets ENTRY frames. */
+static void raw_list(struct ft_conn *conn, uint32_t flags)
+{
+    struct ft_msg m = { .type = FT_MSG_LIST };
+
+    m.u.list.flags = flags;
+    assert_int_equal(ft_conn_send(conn, &m), FT_OK);
+}
+
+static void test_list_packed_negotiated(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *one = tu_path(f->server.root, "one");
+    struct ft_conn conn;
+
+    tu_write_bytes(one, "1", 1);
+    free(one);
+    assert_true(tu_raw_handshake(&conn, f->server.port, FT_FEATURE_PIPELINE,
+                                 5000, NULL));
+    raw_list(&conn, FT_TREE_PACKED);
+    expect(&conn, FT_MSG_ERROR, FT_ERR_PROTOCOL);
+    raw_list(&conn, 0);
+    expect(&conn, FT_MSG_ENTRY, 0);
+    expect(&conn, FT_MSG_DONE, 1);
+    ft_conn_free(&conn);
+    assert_true(tu_raw_handshake(&conn, f->server.port,
+                                 FT_FEATURE_LIST_PACKED, 5000, NULL));
+    raw_list(&conn, FT_TREE_PACKED);
+    expect(&conn, FT_MSG_ENTRIES, 0);
+    expect(&conn, FT_MSG_DONE, 1);
+    ft_conn_free(&conn);
+}
+
 /* A pipelined PUT of unknown size (PROTOCOL.md 9.1.1): its data follows
  * at once and it is answered in its place among the pipelined ones; one
  * that grows past the server's limit is refused there, its rest read and
@@ -1410,6 +1445,7 @@ int main(void)
         TU_TEST_SERVER(test_list),
         TU_TEST_SERVER(test_list_many_frames),
         TU_TEST_FIXTURE(test_list_old_server),
+        TU_TEST_SERVER(test_list_packed_negotiated),
         TU_TEST_SERVER(test_dot_ft_below_the_top),
         TU_TEST_SERVER(test_denied_says_what_is_where),
         TU_TEST_SERVER(test_progress_reports),

@@ -486,22 +486,13 @@ static enum ft_err send_plain_entry(struct ft_conn *conn, const char *name,
 static void *unpacked_server_main(void *arg)
 {
     struct unpacked_server *u = arg;
-    struct ft_msg m, welcome = { .type = FT_MSG_WELCOME };
-    struct ft_msg done = { .type = FT_MSG_DONE, .u.done.count = 2 };
-    char peer[FT_NET_PEER_MAX];
+    struct ft_msg m, done = { .type = FT_MSG_DONE, .u.done.count = 2 };
     struct ft_conn conn;
-    int fd = -1;
 
-    if (ft_net_accept(u->listen_fd, 10000, &fd, peer, sizeof(peer)) != FT_OK ||
-        ft_conn_init(&conn, fd, 10000) != FT_OK)
+    if (!tu_raw_welcome(&conn, u->listen_fd,
+                        FT_FEATURE_PIPELINE | FT_FEATURE_DELTA, 10000))
         return NULL;
-    welcome.u.welcome.version = FT_PROTO_VERSION;
-    welcome.u.welcome.features = FT_FEATURE_PLAINTEXT | FT_FEATURE_PIPELINE |
-                                 FT_FEATURE_MKDIR | FT_FEATURE_DELTA;
-    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
-    if (ft_conn_recv(&conn, &m, 10000) == FT_OK && m.type == FT_MSG_HELLO &&
-        ft_conn_send(&conn, &welcome) == FT_OK &&
-        ft_conn_recv(&conn, &m, 10000) == FT_OK && m.type == FT_MSG_LIST) {
+    if (ft_conn_recv(&conn, &m, 10000) == FT_OK && m.type == FT_MSG_LIST) {
         u->list_flags = m.u.list.flags;
         if (send_plain_entry(&conn, "dir", FT_MODE_DIR | 0755) == FT_OK &&
             send_plain_entry(&conn, "dir/file", FT_MODE_FILE | 0644) == FT_OK)
@@ -517,13 +508,11 @@ static void test_list_old_server(void **state)
     struct unpacked_server u = { .listen_fd = -1, .list_flags = UINT32_MAX };
     struct ft_client *c;
     char names[256] = "";
-    char why[128];
-    uint16_t port = 0;
+    uint16_t port;
     pthread_t tid;
 
     (void)state;
-    assert_int_equal(ft_net_listen("127.0.0.1", 0, &u.listen_fd, &port, why,
-                                   sizeof(why)), FT_OK);
+    u.listen_fd = tu_listen_local(&port);
     assert_int_equal(pthread_create(&tid, NULL, unpacked_server_main, &u), 0);
     c = tu_connect(port, &cfg);
     assert_int_equal(ft_client_list_folder(c, "", true, name_list, names),

@@ -1043,23 +1043,22 @@ static void test_entries_hostile(void **state)
     static const uint8_t over_max[] = { 2, 0xff, 0x1f, 'a' }; /* 2 + 4095 */
     static const uint8_t big_mode[] = { 0, 1, 'a', 0, 0, 0x80, 0x80, 0x80, 0x80,
                                         0x10 };
+    static const struct { const uint8_t *p; size_t len; const char *prev; } bad[] = {
+        { long_prefix, sizeof(long_prefix), "ab" },
+        { past_end, sizeof(past_end), "" },
+        { overlong, sizeof(overlong), "" },
+        { tenth_big, sizeof(tenth_big), "" },
+        { over_max, sizeof(over_max), "ab" },
+        { big_mode, sizeof(big_mode), "" },
+    };
     uint8_t *at_max = calloc(1, 3 + FT_WIRE_NAME_MAX + 3);
 
     (void)state;
     assert_non_null(at_max);
     assert_int_equal(decode_one(good, sizeof(good), "ab"), FT_OK);
-    assert_int_equal(decode_one(long_prefix, sizeof(long_prefix), "ab"),
-                     FT_ERR_PROTOCOL);
-    assert_int_equal(decode_one(past_end, sizeof(past_end), ""),
-                     FT_ERR_PROTOCOL);
-    assert_int_equal(decode_one(overlong, sizeof(overlong), ""),
-                     FT_ERR_PROTOCOL);
-    assert_int_equal(decode_one(tenth_big, sizeof(tenth_big), ""),
-                     FT_ERR_PROTOCOL);
-    assert_int_equal(decode_one(over_max, sizeof(over_max), "ab"),
-                     FT_ERR_PROTOCOL);
-    assert_int_equal(decode_one(big_mode, sizeof(big_mode), ""),
-                     FT_ERR_PROTOCOL);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_int_equal(decode_one(bad[i].p, bad[i].len, bad[i].prev),
+                         FT_ERR_PROTOCOL);
     /* Every cut of a good entry is refused too. */
     for (size_t n = 0; n < sizeof(good); n++)
         assert_int_equal(decode_one(good, n, "ab"), FT_ERR_PROTOCOL);

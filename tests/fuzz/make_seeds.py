@@ -195,6 +195,10 @@ write('corpus/server', {
              + touch(b'a', hashlib.blake2b(c, digest_size=32).digest())
              + touch(b'a', bytes(32), 1, 0) + put(b'd/e', 5) + data(c) + end(c)
              + touch(b'd', bytes(32)) + touch(b'missing', bytes(32)) + stat(b'a'),
+    # a packed listing, asked for with the bit and without it (refused)
+    'list-packed': hello(PLAIN | LIST_PACKED) + put(b'd/a', 5) + data(c) + end(c)
+                   + ls(b'', 3) + ls(b'd', 2),
+    'list-packed-refused': hello() + ls(b'', 2) + ls(),
     'http': b'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
     'text': b'Hello, Server! This is Client.\n',
     'huge-length': b'\xff\xff\xff\xff\x01',

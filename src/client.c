@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "client_int.h"
+#include "entries.h"
 #include "ft/net.h"
 #include "hash.h"
 #include "name.h"
@@ -567,55 +568,104 @@ bool ft_client_names_top(const char *folder)
     return true;
 }
 
+/* One entry of a listing, ENTRY's or unpacked from ENTRIES, to the caller.
+ * Below the top, ".ft" is a name like any other. */
+static enum ft_err take_entry(struct ft_client *c, bool top, const char *name,
+                              size_t len, const struct ft_entries_item *it,
+                              ft_list_fn fn, void *ctx)
+{
+    char held[FT_PATH_MAX + 1];
+    struct ft_entry e;
+
+    if ((top ? ft_name_check : ft_name_check_below)(name, len) != FT_OK)
+        return ft_client_fail(c, FT_ERR_PROTOCOL);
+    memcpy(held, name, len);
+    held[len] = '\0';
+    e.name = held;
+    e.size = it->size;
+    e.mtime = it->mtime;
+    e.mode = it->mode;
+    e.is_dir = (it->mode & FT_MODE_TYPE) == FT_MODE_DIR;
+    if (fn(&e, ctx) != 0) {
+        /* The rest of the listing is still on its way: drop the link. */
+        ft_client_set_error(c, "listing stopped by the caller");
+        c->broken = true;
+        return FT_ERR_INTERRUPTED;
+    }
+    return FT_OK;
+}
+
+static enum ft_err take_packed(struct ft_client *c, bool top,
+                               struct ft_entries_state *st,
+                               struct ft_bytes b, uint64_t *seen,
+                               ft_list_fn fn, void *ctx)
+{
+    size_t off = 0;
+    enum ft_err err = FT_OK;
+
+    while (err == FT_OK && off < b.len) {
+        struct ft_entries_item it;
+
+        if (ft_entries_next(st, b.ptr, b.len, &off, &it) != FT_OK)
+            return ft_client_fail(c, FT_ERR_PROTOCOL);
+        (*seen)++;
+        err = take_entry(c, top, st->prev, st->prev_len, &it, fn, ctx);
+    }
+    return err;
+}
+
+/* Asks for the packed form when the server has it: one ENTRIES frame then
+ * carries hundreds of entries, where ENTRY carries one. */
 enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
                                   bool recursive, ft_list_fn fn, void *ctx)
 {
     struct ft_msg req = { .type = FT_MSG_LIST };
     struct ft_msg m;
+    struct ft_entries_state *st = NULL;
     uint64_t seen = 0;
+    bool packed = (c->features & FT_FEATURE_LIST_PACKED) != 0;
     enum ft_err err = ft_client_begin(c);
 
     if (err != FT_OK)
         return err;
     if (ft_client_names_top(folder))
         folder = "";
-    req.u.list.flags = recursive ? FT_TREE_RECURSIVE : 0;
+    if (packed && (st = malloc(sizeof(*st))) == NULL)
+        return FT_ERR_NOMEM;
+    if (st != NULL)
+        ft_entries_start(st);
+    req.u.list.flags = (recursive ? FT_TREE_RECURSIVE : 0) |
+                       (packed ? FT_TREE_PACKED : 0);
     req.u.list.folder.ptr = (const uint8_t *)folder;
     req.u.list.folder.len = strlen(folder);
     err = ft_conn_send(&c->conn, &req);
     while (err == FT_OK) {
-        char name[FT_PATH_MAX + 1];
-        struct ft_entry e;
-
         err = ft_conn_recv(&c->conn, &m, c->conn.timeout_ms);
-        if (err != FT_OK)
+        if (err != FT_OK) {
+            err = ft_client_fail(c, err);
+        } else if (m.type == FT_MSG_DONE) {
+            err = m.u.done.count == seen ? FT_OK
+                                         : ft_client_fail(c, FT_ERR_PROTOCOL);
             break;
-        if (m.type == FT_MSG_DONE)
-            return m.u.done.count == seen ? FT_OK
-                                          : ft_client_fail(c, FT_ERR_PROTOCOL);
-        if (m.type == FT_MSG_ERROR)
-            return ft_client_fail(c, c->conn.peer_code);
-        /* Below the top, ".ft" is a name like any other. */
-        if (m.type != FT_MSG_ENTRY ||
-            (folder[0] == '\0' ? ft_name_check : ft_name_check_below)(
-                m.u.entry.name.ptr, m.u.entry.name.len) != FT_OK)
-            return ft_client_fail(c, FT_ERR_PROTOCOL);
-        memcpy(name, m.u.entry.name.ptr, m.u.entry.name.len);
-        name[m.u.entry.name.len] = '\0';
-        e.name = name;
-        e.size = m.u.entry.size;
-        e.mtime = m.u.entry.mtime;
-        e.mode = m.u.entry.mode;
-        e.is_dir = (m.u.entry.mode & FT_MODE_TYPE) == FT_MODE_DIR;
-        seen++;
-        if (fn(&e, ctx) != 0) {
-            /* The rest of the listing is still on its way: drop the link. */
-            ft_client_set_error(c, "listing stopped by the caller");
-            c->broken = true;
-            return FT_ERR_INTERRUPTED;
+        } else if (m.type == FT_MSG_ERROR) {
+            err = ft_client_fail(c, c->conn.peer_code);
+        } else if (m.type == FT_MSG_ENTRIES && st != NULL) {
+            err = take_packed(c, folder[0] == '\0', st, m.u.entries.bytes,
+                              &seen, fn, ctx);
+        } else if (m.type == FT_MSG_ENTRY) {
+            struct ft_entries_item it = { m.u.entry.size, m.u.entry.mtime,
+                                          m.u.entry.mode };
+
+            seen++;
+            err = take_entry(c, folder[0] == '\0',
+                             (const char *)m.u.entry.name.ptr,
+                             m.u.entry.name.len, &it, fn, ctx);
+        } else {
+            err = ft_client_fail(c, FT_ERR_PROTOCOL);
         }
     }
-    return ft_client_fail(c, err);
+    free(st);
+    return err;
 }
 
 static int hold_entry(const struct ft_entry *e, void *ctx)

@@ -205,6 +205,9 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
     case FT_MSG_NOISE:
         put_bytes(&w, msg->u.noise.bytes.ptr, msg->u.noise.bytes.len);
         break;
+    case FT_MSG_ENTRIES:
+        put_bytes(&w, msg->u.entries.bytes.ptr, msg->u.entries.bytes.len);
+        break;
     case FT_MSG_STAT:
         put_str(&w, msg->u.stat.name);
         if (msg->u.stat.flags != 0)
@@ -474,6 +477,11 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         if (msg->u.noise.bytes.len > FT_NOISE_MAX_MESSAGE_BYTES)
             return FT_ERR_PROTOCOL;
         break;
+    case FT_MSG_ENTRIES:
+        msg->u.entries.bytes = get_rest(&r);
+        if (msg->u.entries.bytes.len == 0)
+            return FT_ERR_PROTOCOL;
+        break;
     default:
         return FT_ERR_PROTOCOL;
     }
@@ -500,6 +508,7 @@ const char *ft_msg_name(unsigned type)
     case FT_MSG_DONE: return "DONE";
     case FT_MSG_ENTRY: return "ENTRY";
     case FT_MSG_NOISE: return "NOISE";
+    case FT_MSG_ENTRIES: return "ENTRIES";
     case FT_MSG_STAT: return "STAT";
     case FT_MSG_STAT_INFO: return "STAT_INFO";
     case FT_MSG_MOVE: return "MOVE";

@@ -41,12 +41,14 @@
 #define FT_FEATURE_STREAMS 0x80u   /* striped transfers, JOIN and STRIPE */
 #define FT_FEATURE_USAGE 0x100u    /* the USAGE request is understood (ft df) */
 #define FT_FEATURE_DELTA 0x200u    /* TOUCH, DELTA_PUT, DELTA_GET (ft sync) */
+#define FT_FEATURE_LIST_PACKED 0x400u /* LIST with FT_TREE_PACKED: ENTRIES */
 #define FT_FEATURE_CHANNELS                                                    \
     (FT_FEATURE_CHACHAPOLY | FT_FEATURE_AESGCM | FT_FEATURE_PLAINTEXT)
 /* What a session has when both sides do: WELCOME repeats those offered. */
 #define FT_FEATURE_SHARED                                                      \
     (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE | FT_FEATURE_MKDIR |               \
-     FT_FEATURE_STREAMS | FT_FEATURE_USAGE | FT_FEATURE_DELTA)
+     FT_FEATURE_STREAMS | FT_FEATURE_USAGE | FT_FEATURE_DELTA |               \
+     FT_FEATURE_LIST_PACKED)
 
 
 /* Flags of PUT and GET. */
@@ -91,6 +93,9 @@
 
 /* Flags of LIST and DELETE. */
 #define FT_TREE_RECURSIVE 0x1u
+/* Flag of LIST (with FT_FEATURE_LIST_PACKED): answer with ENTRIES frames,
+ * many prefix-coded entries each (entries.h), instead of one ENTRY each. */
+#define FT_TREE_PACKED 0x2u
 /* Flag of MKDIR: make the missing folders above too, and take an existing
  * folder for success, as mkdir -p does. */
 #define FT_MKDIR_PARENTS 0x1u
@@ -131,6 +136,8 @@ enum ft_msg_type {
     FT_MSG_CHUNKS = 30,      /* a signature: the receiver's chunk list */
     FT_MSG_DELTA_COPY = 31,  /* new content: chunks the receiver has */
     FT_MSG_DELTA_CHUNK = 32, /* new content: one chunk's bytes follow */
+    /* With FT_FEATURE_LIST_PACKED: */
+    FT_MSG_ENTRIES = 33, /* many entries of a listing, packed (entries.h) */
 };
 
 struct ft_bytes {
@@ -235,6 +242,8 @@ struct ft_msg {
         struct { uint8_t level; struct ft_bytes entries; } chunks;
         struct { uint32_t first, count; } delta_copy;
         struct { uint32_t length; } delta_chunk;
+        /* Packed entries (entries.h); never empty. */
+        struct { struct ft_bytes bytes; } entries;
     } u;
 };
 

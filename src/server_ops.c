@@ -3,10 +3,12 @@
 #define _GNU_SOURCE
 #include "server_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "hash.h"
+#include "entries.h"
 #include "io.h"
 #include "resume.h"
 #include "store.h"
@@ -200,7 +202,46 @@ struct list_ctx {
     /* Listing a client's root: what is named as the metadata folder at
      * the top of the store is left out at the top of its world too. */
     bool at_top;
+    /* FT_TREE_PACKED: entries gather in pack (cap bytes) between frames. */
+    uint8_t *pack;
+    size_t pack_len, pack_cap;
+    struct ft_entries_state st;
 };
+
+/* ENTRIES' payload is the packed bytes as they are: sent in place. */
+static enum ft_err flush_entries(struct list_ctx *lc)
+{
+    size_t len = lc->pack_len;
+
+    if (len == 0)
+        return FT_OK;
+    lc->pack_len = 0;
+    if (ft_conn_send_raw(&lc->s->conn, FT_MSG_ENTRIES, lc->pack, len) !=
+        FT_OK) {
+        lc->send_failed = true;
+        return FT_ERR_CLOSED;
+    }
+    return FT_OK;
+}
+
+/* Names are at most FT_PATH_MAX and a frame at least FT_MIN_MAX_PAYLOAD:
+ * an entry always fits in an empty frame. */
+static enum ft_err pack_entry(struct list_ctx *lc,
+                              const struct ft_store_entry *e)
+{
+    struct ft_entries_item it = { e->size, e->mtime, e->mode };
+    size_t n = strlen(e->name);
+
+    if (ft_entries_put(&lc->st, lc->pack, lc->pack_cap, &lc->pack_len,
+                       e->name, n, &it))
+        return FT_OK;
+    if (flush_entries(lc) != FT_OK)
+        return FT_ERR_CLOSED;
+    return ft_entries_put(&lc->st, lc->pack, lc->pack_cap, &lc->pack_len,
+                          e->name, n, &it)
+               ? FT_OK
+               : FT_ERR_SERVER;
+}
 
 static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
 {
@@ -209,6 +250,10 @@ static enum ft_err send_entry(const struct ft_store_entry *e, void *ctx)
 
     if (lc->at_top && ft_name_check(e->name, strlen(e->name)) != FT_OK)
         return FT_OK;
+    if (lc->pack != NULL) {
+        lc->count++;
+        return pack_entry(lc, e);
+    }
     m.u.entry.size = e->size;
     m.u.entry.mtime = e->mtime;
     m.u.entry.mode = e->mode;
@@ -229,6 +274,7 @@ void ft_server_ops_list(struct session *s, const struct ft_msg *req,
                            .at_top = req->u.list.folder.len == 0 };
     struct ft_msg done = { .type = FT_MSG_DONE };
     char folder[FT_PATH_MAX + 1];
+    uint32_t flags = req->u.list.flags;
     enum ft_err err;
 
     /* No name: the client's root, its whole world. */
@@ -236,12 +282,32 @@ void ft_server_ops_list(struct session *s, const struct ft_msg *req,
     if (req->u.list.folder.len > 0 &&
         !ft_server_session_take_name(s, o, req->u.list.folder, folder))
         return;
+    /* A packed listing only when negotiated, as flags_ok does for PUT's. */
+    if ((flags & FT_TREE_PACKED) &&
+        !(s->features & FT_FEATURE_LIST_PACKED)) {
+        ft_server_session_refuse(s, o, FT_ERR_PROTOCOL);
+        o->keep_open = true;
+        return;
+    }
+    if (flags & FT_TREE_PACKED) {
+        lc.pack_cap = s->conn.max_payload < FT_ENTRIES_FRAME_BYTES
+                          ? s->conn.max_payload
+                          : FT_ENTRIES_FRAME_BYTES;
+        lc.pack = malloc(lc.pack_cap);
+        if (lc.pack == NULL) {
+            o->err = FT_ERR_NOMEM;
+            return;
+        }
+        ft_entries_start(&lc.st);
+    }
     /* Entries are named relative to the folder, and a file listed alone
      * by the client's name for it: never by its root. */
     err = ft_store_list_as(s->srv->store, folder,
                            ft_server_session_shown(s, folder),
-                           (req->u.list.flags & FT_TREE_RECURSIVE) != 0,
-                           send_entry, &lc);
+                           (flags & FT_TREE_RECURSIVE) != 0, send_entry, &lc);
+    if (err == FT_OK && lc.pack != NULL)
+        err = flush_entries(&lc);
+    free(lc.pack);
     o->bytes = lc.count;
     if (lc.send_failed) {
         o->err = err; /* the link itself failed: nothing more to say */

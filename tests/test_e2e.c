@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "ft/net.h"
 #include "hash.h"
 #include "proto.h"
 #include "testutil.h"
@@ -405,6 +407,123 @@ static void ls_shows(struct tu_fixture *f, const char *name, const char *want)
 /* The top lists its files, never what is under way; "/" and "." are the
  * top too; a file lists as itself, as stat shows it. Through the library
  * and through `ft ls`. */
+/* More entries than one ENTRIES frame holds (long names that share a long
+ * prefix, then differ): every one arrives, in order of its own, once. */
+static int count_long(const struct ft_entry *e, void *ctx)
+{
+    unsigned *seen = ctx;
+    unsigned i;
+
+    if (e->is_dir && strcmp(e->name, "d") == 0)
+        return 0;
+    if (sscanf(e->name, "d/%*200[x]-%u", &i) != 1 || i >= 600 ||
+        e->size != i % 7 || e->mtime != 1000000 + (int64_t)i * 3)
+        i = 600; /* counted as a stranger */
+    seen[i]++;
+    return 0;
+}
+
+static void test_list_many_frames(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char pad[201];
+    unsigned seen[601] = { 0 };
+    uint64_t sent, before, after;
+    char *dir = tu_path(f->server.root, "d");
+
+    assert_int_equal(mkdir(dir, 0755), 0);
+    free(dir);
+    memset(pad, 'x', 200);
+    pad[200] = '\0';
+    for (unsigned i = 0; i < 600; i++) {
+        char name[300];
+        char *path;
+        struct timespec t[2] = { { 0, 0 }, { 1000000 + (time_t)i * 3, 0 } };
+
+        snprintf(name, sizeof(name), "d/%s-%u", pad, i);
+        path = tu_path(f->server.root, name);
+        tu_write_bytes(path, "abcdefg", i % 7);
+        t[0] = t[1];
+        assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+        free(path);
+    }
+    /* 600 entries of over 200 bytes: several frames of 63 KiB... */
+    ft_client_wire_bytes(c, &sent, &before);
+    assert_int_equal(ft_client_list_folder(c, "", true, count_long, seen),
+                     FT_OK);
+    /* ...had each name gone whole (ENTRY: over 120 KiB); prefix-coded,
+     * the shared 200 bytes go once. */
+    ft_client_wire_bytes(c, &sent, &after);
+    assert_true(after - before < 600 * 40);
+    for (unsigned i = 0; i < 600; i++)
+        assert_int_equal(seen[i], 1);
+    assert_int_equal(seen[600], 0);
+    ft_client_close(c);
+}
+
+/* A server from before LIST_PACKED: its WELCOME lacks the bit, so the
+ * client asks without PACKED and reads ENTRY frames, as it always did.
+ * The server answers one LIST with a folder and a file in it. */
+struct unpacked_server {
+    int listen_fd;
+    uint32_t list_flags;
+};
+
+static enum ft_err send_plain_entry(struct ft_conn *conn, const char *name,
+                                    uint32_t mode)
+{
+    struct ft_msg m = { .type = FT_MSG_ENTRY };
+
+    m.u.entry.size = strlen(name);
+    m.u.entry.mtime = 7;
+    m.u.entry.mode = mode;
+    m.u.entry.name.ptr = (const uint8_t *)name;
+    m.u.entry.name.len = strlen(name);
+    return ft_conn_send(conn, &m);
+}
+
+static void *unpacked_server_main(void *arg)
+{
+    struct unpacked_server *u = arg;
+    struct ft_msg m, done = { .type = FT_MSG_DONE, .u.done.count = 2 };
+    struct ft_conn conn;
+
+    if (!tu_raw_welcome(&conn, u->listen_fd,
+                        FT_FEATURE_PIPELINE | FT_FEATURE_DELTA, 10000))
+        return NULL;
+    if (ft_conn_recv(&conn, &m, 10000) == FT_OK && m.type == FT_MSG_LIST) {
+        u->list_flags = m.u.list.flags;
+        if (send_plain_entry(&conn, "dir", FT_MODE_DIR | 0755) == FT_OK &&
+            send_plain_entry(&conn, "dir/file", FT_MODE_FILE | 0644) == FT_OK)
+            (void)ft_conn_send(&conn, &done);
+    }
+    ft_conn_free(&conn);
+    return NULL;
+}
+
+static void test_list_old_server(void **state)
+{
+    struct ft_client_config cfg = { .timeout_ms = 10000, .plaintext = true };
+    struct unpacked_server u = { .listen_fd = -1, .list_flags = UINT32_MAX };
+    struct ft_client *c;
+    char names[256] = "";
+    uint16_t port;
+    pthread_t tid;
+
+    (void)state;
+    u.listen_fd = tu_listen_local(&port);
+    assert_int_equal(pthread_create(&tid, NULL, unpacked_server_main, &u), 0);
+    c = tu_connect(port, &cfg);
+    assert_int_equal(ft_client_list_folder(c, "", true, name_list, names),
+                     FT_OK);
+    assert_string_equal(names, "dir/;dir/file;");
+    ft_client_close(c);
+    pthread_join(tid, NULL);
+    assert_int_equal(u.list_flags, FT_TREE_RECURSIVE);
+    close(u.listen_fd);
+}
+
 static void test_list(void **state)
 {
     struct tu_fixture *f = *state;
@@ -763,6 +882,41 @@ static void expect(struct ft_conn *conn, enum ft_msg_type want, uint64_t n)
         assert_true(m.u.done.count == n);
     if (want == FT_MSG_ERROR)
         assert_int_equal(m.u.error.code, n);
+}
+
+/* LIST with PACKED is answered with ENTRIES only when LIST_PACKED was
+ * negotiated; without it the server refuses the flag (PROTOCOL) and the
+ * session goes on: a LIST without it still gets ENTRY frames. */
+static void raw_list(struct ft_conn *conn, uint32_t flags)
+{
+    struct ft_msg m = { .type = FT_MSG_LIST };
+
+    m.u.list.flags = flags;
+    assert_int_equal(ft_conn_send(conn, &m), FT_OK);
+}
+
+static void test_list_packed_negotiated(void **state)
+{
+    struct tu_fixture *f = *state;
+    char *one = tu_path(f->server.root, "one");
+    struct ft_conn conn;
+
+    tu_write_bytes(one, "1", 1);
+    free(one);
+    assert_true(tu_raw_handshake(&conn, f->server.port, FT_FEATURE_PIPELINE,
+                                 5000, NULL));
+    raw_list(&conn, FT_TREE_PACKED);
+    expect(&conn, FT_MSG_ERROR, FT_ERR_PROTOCOL);
+    raw_list(&conn, 0);
+    expect(&conn, FT_MSG_ENTRY, 0);
+    expect(&conn, FT_MSG_DONE, 1);
+    ft_conn_free(&conn);
+    assert_true(tu_raw_handshake(&conn, f->server.port,
+                                 FT_FEATURE_LIST_PACKED, 5000, NULL));
+    raw_list(&conn, FT_TREE_PACKED);
+    expect(&conn, FT_MSG_ENTRIES, 0);
+    expect(&conn, FT_MSG_DONE, 1);
+    ft_conn_free(&conn);
 }
 
 /* A pipelined PUT of unknown size (PROTOCOL.md 9.1.1): its data follows
@@ -1278,6 +1432,9 @@ int main(void)
         TU_TEST_SERVER(test_text_compressed),
         TU_TEST_SERVER(test_ls_rm_and_overwrite),
         TU_TEST_SERVER(test_list),
+        TU_TEST_SERVER(test_list_many_frames),
+        TU_TEST_FIXTURE(test_list_old_server),
+        TU_TEST_SERVER(test_list_packed_negotiated),
         TU_TEST_SERVER(test_dot_ft_below_the_top),
         TU_TEST_SERVER(test_denied_says_what_is_where),
         TU_TEST_SERVER(test_progress_reports),

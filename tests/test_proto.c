@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "entries.h"
 #include "proto.h"
 
 #define BUF_BYTES (FT_WIRE_NAME_MAX + 256)
@@ -111,6 +112,9 @@ static struct ft_msg sample(enum ft_msg_type type)
         break;
     case FT_MSG_NOISE:
         m.u.noise.bytes = bytes_of("\x00\x01noise\xff", 8);
+        break;
+    case FT_MSG_ENTRIES:
+        m.u.entries.bytes = bytes_of("\x00\x01a\x05\x02\x81\x80\x02", 8);
         break;
     case FT_MSG_STAT:
         m.u.stat.name = bytes_of(name_bytes, NAME_LEN);
@@ -267,6 +271,9 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
     case FT_MSG_NOISE:
         assert_bytes_equal(a->u.noise.bytes, b->u.noise.bytes);
         break;
+    case FT_MSG_ENTRIES:
+        assert_bytes_equal(a->u.entries.bytes, b->u.entries.bytes);
+        break;
     case FT_MSG_STAT:
         assert_bytes_equal(a->u.stat.name, b->u.stat.name);
         assert_int_equal(a->u.stat.flags, b->u.stat.flags);
@@ -356,7 +363,7 @@ static const enum ft_msg_type encodable[] = {
     FT_MSG_SUMS,  FT_MSG_RESUME_AT, FT_MSG_MKDIR, FT_MSG_STREAMS, FT_MSG_JOIN,
     FT_MSG_STRIPE, FT_MSG_USAGE, FT_MSG_USAGE_INFO, FT_MSG_TOUCH,
     FT_MSG_DELTA_PUT, FT_MSG_DELTA_GET, FT_MSG_CHUNKS, FT_MSG_DELTA_COPY,
-    FT_MSG_DELTA_CHUNK,
+    FT_MSG_DELTA_CHUNK, FT_MSG_ENTRIES,
 };
 #define N_ENCODABLE (sizeof(encodable) / sizeof(encodable[0]))
 
@@ -625,7 +632,8 @@ static void test_truncated_every_prefix(void **state)
             memcpy(copy, buf, n);
             err = ft_msg_decode((uint8_t)m.type, copy, n, &out);
             free(copy);
-            if ((m.type == FT_MSG_ERROR && n >= 2) || m.type == FT_MSG_NOISE)
+            if ((m.type == FT_MSG_ERROR && n >= 2) || m.type == FT_MSG_NOISE ||
+                (m.type == FT_MSG_ENTRIES && n >= 1))
                 continue;
             /* SUMS with fewer whole digests is a shorter list, not a cut. */
             if (m.type == FT_MSG_SUMS && n >= 20 && (n - 20) % FT_DIGEST_BYTES == 0) {
@@ -943,6 +951,126 @@ static void test_protocol_md_byte_stream(void **state)
     free(text);
 }
 
+/* A listing of names sharing prefixes (and one sharing none, and a folder
+ * earlier than its predecessor in mtime) packs into ENTRIES and comes back
+ * the same, across two frames: the state runs on between them. */
+static void test_entries_round_trip(void **state)
+{
+    static const char *names[] = { "a", "a/b", "a/b/c.txt", "a/b/d.txt",
+                                   "a/bb", "zz/top", "zz/top/x", "" };
+    static const int64_t mtimes[] = { 1700000000, 1700000005, -3, INT64_MAX,
+                                      INT64_MIN, 0, 42 };
+    struct ft_entries_state enc, dec;
+    uint8_t buf[2][256];
+    size_t len[2] = { 0, 0 }, k = 0;
+
+    (void)state;
+    ft_entries_start(&enc);
+    ft_entries_start(&dec);
+    for (size_t i = 0; names[i][0] != '\0'; i++) {
+        struct ft_entries_item it = { i * 1000003u, mtimes[i],
+                                      i % 2 ? 0100644u : 0040755u };
+
+        k = i < 4 ? 0 : 1;
+        assert_true(ft_entries_put(&enc, buf[k], sizeof(buf[k]), &len[k],
+                                   names[i], strlen(names[i]), &it));
+    }
+    k = 0;
+    for (size_t f = 0; f < 2; f++) {
+        size_t off = 0;
+
+        while (off < len[f]) {
+            struct ft_entries_item it;
+
+            assert_int_equal(ft_entries_next(&dec, buf[f], len[f], &off, &it),
+                             FT_OK);
+            assert_string_equal(dec.prev, names[k]);
+            assert_int_equal(dec.prev_len, strlen(names[k]));
+            assert_true(it.size == k * 1000003u);
+            assert_true(it.mtime == mtimes[k]);
+            assert_int_equal(it.mode, k % 2 ? 0100644u : 0040755u);
+            k++;
+        }
+    }
+    assert_int_equal(k, 7);
+}
+
+/* A frame with no room left takes nothing and changes nothing. */
+static void test_entries_full_frame(void **state)
+{
+    struct ft_entries_state st;
+    struct ft_entries_item it = { 1, 2, 3 };
+    uint8_t buf[16];
+    size_t len = 0;
+
+    (void)state;
+    ft_entries_start(&st);
+    assert_true(ft_entries_put(&st, buf, sizeof(buf), &len, "abcdef", 6, &it));
+    assert_int_equal(len, 11);
+    assert_false(ft_entries_put(&st, buf, sizeof(buf), &len, "xyzxyz", 6, &it));
+    assert_int_equal(len, 11);
+    assert_string_equal(st.prev, "abcdef");
+}
+
+static enum ft_err decode_one(const uint8_t *p, size_t len, const char *prev)
+{
+    struct ft_entries_state st;
+    struct ft_entries_item it;
+    size_t off = 0;
+    uint8_t *copy = malloc(len > 0 ? len : 1);
+    enum ft_err err;
+
+    assert_non_null(copy);
+    memcpy(copy, p, len); /* exact size: ASan sees a read past the end */
+    ft_entries_start(&st);
+    st.prev_len = strlen(prev);
+    memcpy(st.prev, prev, st.prev_len + 1);
+    err = ft_entries_next(&st, copy, len, &off, &it);
+    free(copy);
+    return err;
+}
+
+/* Hostile entries: each bound refused as PROTOCOL, never read past. */
+static void test_entries_hostile(void **state)
+{
+    static const uint8_t good[] = { 2, 1, 'x', 5, 0, 1 };
+    static const uint8_t long_prefix[] = { 3, 1, 'x', 5, 0, 1 };
+    static const uint8_t past_end[] = { 0, 5, 'a', 'b' };
+    static const uint8_t overlong[] = { 0, 1, 'a', 0x80, 0x80, 0x80, 0x80, 0x80,
+                                        0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 1 };
+    static const uint8_t tenth_big[] = { 0, 1, 'a', 0xff, 0xff, 0xff, 0xff, 0xff,
+                                         0xff, 0xff, 0xff, 0xff, 0x02, 0, 1 };
+    static const uint8_t over_max[] = { 2, 0xff, 0x1f, 'a' }; /* 2 + 4095 */
+    static const uint8_t big_mode[] = { 0, 1, 'a', 0, 0, 0x80, 0x80, 0x80, 0x80,
+                                        0x10 };
+    static const struct { const uint8_t *p; size_t len; const char *prev; } bad[] = {
+        { long_prefix, sizeof(long_prefix), "ab" },
+        { past_end, sizeof(past_end), "" },
+        { overlong, sizeof(overlong), "" },
+        { tenth_big, sizeof(tenth_big), "" },
+        { over_max, sizeof(over_max), "ab" },
+        { big_mode, sizeof(big_mode), "" },
+    };
+    uint8_t *at_max = calloc(1, 3 + FT_WIRE_NAME_MAX + 3);
+
+    (void)state;
+    assert_non_null(at_max);
+    assert_int_equal(decode_one(good, sizeof(good), "ab"), FT_OK);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_int_equal(decode_one(bad[i].p, bad[i].len, bad[i].prev),
+                         FT_ERR_PROTOCOL);
+    /* Every cut of a good entry is refused too. */
+    for (size_t n = 0; n < sizeof(good); n++)
+        assert_int_equal(decode_one(good, n, "ab"), FT_ERR_PROTOCOL);
+    /* A name of exactly FT_WIRE_NAME_MAX bytes is within bounds. */
+    at_max[0] = 0;
+    at_max[1] = 0x80 | (FT_WIRE_NAME_MAX & 0x7f);
+    at_max[2] = FT_WIRE_NAME_MAX >> 7;
+    memset(at_max + 3, 'n', FT_WIRE_NAME_MAX);
+    assert_int_equal(decode_one(at_max, 3 + FT_WIRE_NAME_MAX + 3, ""), FT_OK);
+    free(at_max);
+}
+
 static void test_msg_name(void **state)
 {
     (void)state;
@@ -952,6 +1080,7 @@ static void test_msg_name(void **state)
     assert_string_equal(ft_msg_name(FT_MSG_ENTRY), "ENTRY");
     assert_string_equal(ft_msg_name(0), "unknown");
     assert_string_equal(ft_msg_name(FT_MSG_NOISE), "NOISE");
+    assert_string_equal(ft_msg_name(FT_MSG_ENTRIES), "ENTRIES");
     assert_string_equal(ft_msg_name(FT_MSG_STAT), "STAT");
     assert_string_equal(ft_msg_name(FT_MSG_MOVE), "MOVE");
     assert_string_equal(ft_msg_name(FT_MSG_MKDIR), "MKDIR");
@@ -959,7 +1088,8 @@ static void test_msg_name(void **state)
     assert_string_equal(ft_msg_name(FT_MSG_USAGE), "USAGE");
     assert_string_equal(ft_msg_name(FT_MSG_USAGE_INFO), "USAGE_INFO");
     assert_string_equal(ft_msg_name(FT_MSG_DELTA_CHUNK), "DELTA_CHUNK");
-    assert_string_equal(ft_msg_name(33), "unknown");
+    assert_string_equal(ft_msg_name(FT_MSG_ENTRIES), "ENTRIES");
+    assert_string_equal(ft_msg_name(34), "unknown");
     assert_string_equal(ft_msg_name(0xFFFFFFFFu), "unknown");
 }
 
@@ -988,6 +1118,9 @@ int main(void)
         cmocka_unit_test(test_name_length_field),
         cmocka_unit_test(test_noise_limits),
         cmocka_unit_test(test_msg_name),
+        cmocka_unit_test(test_entries_round_trip),
+        cmocka_unit_test(test_entries_full_frame),
+        cmocka_unit_test(test_entries_hostile),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -361,6 +361,37 @@ bool tu_raw_handshake(struct ft_conn *conn, uint16_t port, uint32_t features,
     return true;
 }
 
+int tu_listen_local(uint16_t *port)
+{
+    char why[128];
+    int fd = -1;
+
+    *port = 0;
+    if (ft_net_listen("127.0.0.1", 0, &fd, port, why, sizeof(why)) != FT_OK) {
+        fprintf(stderr, "testutil: %s\n", why);
+        abort();
+    }
+    return fd;
+}
+
+bool tu_raw_welcome(struct ft_conn *conn, int listen_fd, uint32_t features,
+                    int timeout_ms)
+{
+    struct ft_msg welcome = { .type = FT_MSG_WELCOME };
+    struct ft_msg m;
+    char peer[FT_NET_PEER_MAX];
+    int fd = -1;
+
+    if (ft_net_accept(listen_fd, timeout_ms, &fd, peer, sizeof(peer)) != FT_OK)
+        return false;
+    if (ft_conn_init(conn, fd, timeout_ms) != FT_OK)
+        return false;
+    welcome.u.welcome.version = FT_PROTO_VERSION;
+    welcome.u.welcome.features = features | FT_FEATURE_PLAINTEXT;
+    welcome.u.welcome.max_payload = FT_FRAME_MAX_PAYLOAD;
+    return ft_conn_recv(conn, &m, timeout_ms) == FT_OK &&
+           m.type == FT_MSG_HELLO && ft_conn_send(conn, &welcome) == FT_OK;
+}
 
 void tu_log_record(void *ctx, const char *line)
 {

@@ -129,4 +129,14 @@ struct ft_conn;
 bool tu_raw_handshake(struct ft_conn *conn, uint16_t port, uint32_t features,
                       int timeout_ms, uint32_t *max_payload);
 
+/* A socket listening on 127.0.0.1 at a port of the kernel's choosing. */
+int tu_listen_local(uint16_t *port);
+
+/* The other side, for a fake server of other days: accepts one connection
+ * on listen_fd into conn, reads HELLO, answers WELCOME with features and
+ * the plaintext channel. False on any failure; ft_conn_free(conn) is due
+ * afterwards once it returned true. */
+bool tu_raw_welcome(struct ft_conn *conn, int listen_fd, uint32_t features,
+                    int timeout_ms);
+
 #endif

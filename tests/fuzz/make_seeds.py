@@ -14,6 +14,7 @@ def frame(t, p=b''):
 
 MAGIC = b'\x89FT\n'
 PLAIN = 0x9  # ZLIB | PLAINTEXT: the targets run the plaintext channel
+LIST_PACKED = 0x400
 
 
 def hello(feat=PLAIN):
@@ -81,6 +82,28 @@ def done(n):
 
 def entry(name, size, mtime, mode=0o100644):
     return frame(13, struct.pack('>QqI', size, mtime, mode) + s(name))
+
+
+def varint(n):
+    out = b''
+    while n >= 0x80:
+        out += bytes([n & 0x7f | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def entries(items, prev=b'', prev_mtime=0):
+    """An ENTRIES frame (PROTOCOL.md 5.29) of (name, size, mtime, mode)."""
+    p = b''
+    for name, size, mtime, mode in items:
+        k = 0
+        while k < min(len(name), len(prev)) and name[k] == prev[k]:
+            k += 1
+        d = (mtime - prev_mtime) & (2**64 - 1)
+        z = ((d << 1) ^ (2**64 - 1 if d >> 63 else 0)) & (2**64 - 1)
+        p += varint(k) + varint(len(name) - k) + name[k:] + varint(size) + varint(z) + varint(mode)
+        prev, prev_mtime = name, mtime
+    return frame(33, p)
 
 
 def err(code, text):
@@ -172,6 +195,10 @@ write('corpus/server', {
              + touch(b'a', hashlib.blake2b(c, digest_size=32).digest())
              + touch(b'a', bytes(32), 1, 0) + put(b'd/e', 5) + data(c) + end(c)
              + touch(b'd', bytes(32)) + touch(b'missing', bytes(32)) + stat(b'a'),
+    # a packed listing, asked for with the bit and without it (refused)
+    'list-packed': hello(PLAIN | LIST_PACKED) + put(b'd/a', 5) + data(c) + end(c)
+                   + ls(b'', 3) + ls(b'd', 2),
+    'list-packed-refused': hello() + ls(b'', 2) + ls(),
     'http': b'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
     'text': b'Hello, Server! This is Client.\n',
     'huge-length': b'\xff\xff\xff\xff\x01',
@@ -199,6 +226,15 @@ write('corpus/client', {
               + usage_info(),
     'keepalives': bytes([0 | 1 << 2]) + welcome() + keepalive() + done(0) + keepalive()
                   + ready(5, 0, 0o644) + keepalive() + data(c) + end(c),
+    # packed listings: two frames whose names share prefixes across them;
+    # then one whose prefix runs past the previous name
+    'entries': bytes([0 | 1 << 2]) + welcome(PLAIN | LIST_PACKED)
+               + entries([(b'd', 0, 1700000000, 0o40755), (b'd/a.c', 5, 1700000003, 0o100644)])
+               + entries([(b'd/b.c', 7, 1699999999, 0o100755)], b'd/a.c', 1700000003) + done(3)
+               + ready(5, 1700000000, 0o644) + data(c) + end(c),
+    'entries-bad-prefix': bytes([0]) + welcome(PLAIN | LIST_PACKED)
+                          + entries([(b'ab', 1, 1, 0o100644)])
+                          + frame(33, b'\x05\x01x\x00\x00\xa4\x83\x02') + done(2),
 })
 
 

@@ -639,6 +639,8 @@ enum ft_err ft_client_list_folder(struct ft_client *c, const char *folder,
     req.u.list.folder.ptr = (const uint8_t *)folder;
     req.u.list.folder.len = strlen(folder);
     err = ft_conn_send(&c->conn, &req);
+    if (err != FT_OK)
+        err = ft_client_fail(c, err);
     while (err == FT_OK) {
         err = ft_conn_recv(&c->conn, &m, c->conn.timeout_ms);
         if (err != FT_OK) {

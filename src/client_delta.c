@@ -171,6 +171,7 @@ static enum ft_err get_delta(struct ft_client *c, const char *remote, int old_fd
     req.u.delta_get.flags = delta_flags(c, opt) & FT_XFER_COMPRESS;
     req.u.delta_get.name.ptr = (const uint8_t *)remote;
     req.u.delta_get.name.len = strlen(remote);
+    ft_delta_list_init(&sig, 0); /* freed below even if never filled */
     err = ft_conn_send(&c->conn, &req);
     if (err == FT_OK)
         err = ft_xfer_delta_send_signature(&c->conn, old_fd,

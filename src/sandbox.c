@@ -106,15 +106,16 @@ static uint64_t fs_handled(int abi)
     return a;
 }
 
-/* The threads of this process, from /proc; 1 when /proc cannot say. */
+/* The threads of this process, from /proc; 0 when /proc cannot say
+ * (which the caller refuses: it must not confine one thread of many). */
 static long thread_count(void)
 {
     FILE *f = fopen("/proc/self/status", "re");
     char line[256];
-    long n = 1;
+    long n = 0;
 
     if (f == NULL)
-        return 1;
+        return 0;
     while (fgets(line, sizeof(line), f) != NULL) {
         if (sscanf(line, "Threads: %ld", &n) == 1)
             break;
@@ -241,9 +242,9 @@ enum ft_err ft_sandbox_apply(const struct ft_sandbox_rules *r, bool *applied,
                               "publishes an upload: not confined");
         return FT_OK;
     }
-    if (thread_count() > 1) {
-        snprintf(report, len, "this process has started threads already: they "
-                              "would stay unconfined");
+    if (thread_count() != 1) {
+        snprintf(report, len, "this process has started threads already (or "
+                              "/proc cannot say): they would stay unconfined");
         return FT_ERR_USAGE;
     }
     /* The log's time stamps read the time zone once, the first time; from

@@ -319,7 +319,9 @@ static void *reporter_main(void *arg)
 static enum ft_err check_program(const char *option, const char *program,
                                  char *errbuf, size_t errlen)
 {
-    if (program == NULL || access(program, X_OK) == 0)
+    /* By the effective ids: a server started with --user opens as that
+     * user, whose hooks these will be, while its real id is still root. */
+    if (program == NULL || faccessat(AT_FDCWD, program, X_OK, AT_EACCESS) == 0)
         return FT_OK;
     snprintf(errbuf, errlen, "%s %s: %s", option, program, strerror(errno));
     return FT_ERR_USAGE;
@@ -335,9 +337,14 @@ enum ft_err ft_server_hooks_open(struct ft_server *srv, char *errbuf, size_t err
         err = check_program("--on-delete", programs[1], errbuf, errlen);
     if (err != FT_OK || (programs[0] == NULL && programs[1] == NULL))
         return err;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0 ||
-        setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
         snprintf(errbuf, errlen, "hooks: socketpair: %s", strerror(errno));
+        return FT_ERR_IO;
+    }
+    if (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0) {
+        snprintf(errbuf, errlen, "hooks: SO_PASSCRED: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
         return FT_ERR_IO;
     }
     srv->hook_pid = fork();

@@ -336,8 +336,8 @@ static void *walk_job_run(void *arg)
 {
     struct walk_job *j = arg;
 
+    /* Sorted as walked (ft_dir_names); ft_sync_plan checks the order. */
     j->err = ft_sync_local_list(&j->w, j->out, j->tell);
-    ft_sync_list_sort(j->out);
     return NULL;
 }
 

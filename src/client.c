@@ -880,8 +880,11 @@ enum ft_err ft_client_names(struct ft_client *c, const struct ft_name_request *r
 {
     struct names_run r = { .c = c, .reqs = reqs, .n = n,
                            .window = ft_client_can_pipeline(c) ? FT_NAMES_WINDOW : 1 };
-    enum ft_err first = ft_client_begin(c);
+    enum ft_err first;
 
+    if (ft_client_touches_fit(c, reqs, n))
+        return ft_client_touches(c, reqs, n, fn, ctx);
+    first = ft_client_begin(c);
     if (first != FT_OK)
         return first;
     while (r.told < n) {
@@ -902,6 +905,15 @@ enum ft_err ft_client_names(struct ft_client *c, const struct ft_name_request *r
         r.stopped = r.stopped || r.dropping;
     }
     return first;
+}
+
+size_t ft_client_names_ahead(const struct ft_client *c, enum ft_name_op op)
+{
+    if (!ft_client_can_pipeline(c))
+        return 1;
+    return op == FT_NAME_TOUCH && (c->features & FT_FEATURE_TOUCH_PACKED)
+               ? FT_TOUCHES_WINDOW
+               : FT_NAMES_WINDOW;
 }
 
 static int keep_answer(void *ctx, size_t i, enum ft_err err,

@@ -161,4 +161,11 @@ enum ft_err ft_client_stripes_move(struct ft_client *c, int fd, bool sending,
  * means. On the wire the top is the empty name; those are no names. */
 bool ft_client_names_top(const char *folder);
 
+/* client_touches.c: whether the n requests are touches the server takes
+ * packed (TOUCHES), and ft_client_names for such a batch. */
+bool ft_client_touches_fit(const struct ft_client *c, const struct ft_name_request *reqs,
+                           size_t n);
+enum ft_err ft_client_touches(struct ft_client *c, const struct ft_name_request *reqs,
+                              size_t n, ft_name_fn fn, void *ctx);
+
 #endif

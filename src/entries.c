@@ -23,7 +23,7 @@ static size_t varint_len(uint64_t v)
     return n;
 }
 
-static size_t put_varint(uint8_t *p, uint64_t v)
+size_t ft_entries_varint_put(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
 
@@ -35,7 +35,7 @@ static size_t put_varint(uint8_t *p, uint64_t v)
     return n;
 }
 
-static bool get_varint(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
+bool ft_entries_varint_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
 {
     uint64_t out = 0;
 
@@ -69,12 +69,14 @@ static int64_t unzigzag(int64_t prev, uint64_t z)
     return (int64_t)((uint64_t)prev + d);
 }
 
-bool ft_entries_put(struct ft_entries_state *st, uint8_t *buf, size_t cap,
-                    size_t *len, const char *name, size_t name_len,
-                    const struct ft_entries_item *item)
+/* One entry, its size left out when size is NULL, tail_len bytes of tail
+ * after it: ENTRIES' coding, and TOUCHES' (touches.h). */
+static bool put_entry(struct ft_entries_state *st, uint8_t *buf, size_t cap, size_t *len,
+                      const char *name, size_t name_len, const uint64_t *size,
+                      int64_t mtime, uint32_t mode, const uint8_t *tail, size_t tail_len)
 {
     size_t prefix = 0, suffix, need, n = *len;
-    uint64_t dt = zigzag(st->prev_mtime, item->mtime);
+    uint64_t dt = zigzag(st->prev_mtime, mtime);
 
     if (name_len > FT_WIRE_NAME_MAX)
         return false;
@@ -83,44 +85,86 @@ bool ft_entries_put(struct ft_entries_state *st, uint8_t *buf, size_t cap,
         prefix++;
     suffix = name_len - prefix;
     need = varint_len(prefix) + varint_len(suffix) + suffix +
-           varint_len(item->size) + varint_len(dt) + varint_len(item->mode);
+           (size != NULL ? varint_len(*size) : 0) + varint_len(dt) + varint_len(mode) +
+           tail_len;
     if (need > cap - n)
         return false;
-    n += put_varint(buf + n, prefix);
-    n += put_varint(buf + n, suffix);
+    n += ft_entries_varint_put(buf + n, prefix);
+    n += ft_entries_varint_put(buf + n, suffix);
     memcpy(buf + n, name + prefix, suffix);
     n += suffix;
-    n += put_varint(buf + n, item->size);
-    n += put_varint(buf + n, dt);
-    n += put_varint(buf + n, item->mode);
-    *len = n;
+    if (size != NULL)
+        n += ft_entries_varint_put(buf + n, *size);
+    n += ft_entries_varint_put(buf + n, dt);
+    n += ft_entries_varint_put(buf + n, mode);
+    if (tail_len > 0)
+        memcpy(buf + n, tail, tail_len);
+    *len = n + tail_len;
     memcpy(st->prev + prefix, name + prefix, suffix);
     st->prev_len = name_len;
     st->prev[name_len] = '\0';
-    st->prev_mtime = item->mtime;
+    st->prev_mtime = mtime;
     return true;
 }
 
-enum ft_err ft_entries_next(struct ft_entries_state *st,
-                            const uint8_t *payload, size_t len, size_t *off,
-                            struct ft_entries_item *item)
+bool ft_entries_put(struct ft_entries_state *st, uint8_t *buf, size_t cap,
+                    size_t *len, const char *name, size_t name_len,
+                    const struct ft_entries_item *item)
+{
+    return put_entry(st, buf, cap, len, name, name_len, &item->size, item->mtime,
+                     item->mode, NULL, 0);
+}
+
+bool ft_entries_put_unsized(struct ft_entries_state *st, uint8_t *buf, size_t cap,
+                            size_t *len, const char *name, size_t name_len,
+                            int64_t mtime, uint32_t mode, const uint8_t *tail,
+                            size_t tail_len)
+{
+    return put_entry(st, buf, cap, len, name, name_len, NULL, mtime, mode, tail,
+                     tail_len);
+}
+
+/* The counterpart of put_entry: item->size is read only when sized. */
+static enum ft_err next_entry(struct ft_entries_state *st, const uint8_t *payload,
+                              size_t len, size_t *off, bool sized,
+                              struct ft_entries_item *item, uint8_t *tail,
+                              size_t tail_len)
 {
     uint64_t prefix, suffix, dt, mode;
 
-    if (!get_varint(payload, len, off, &prefix) || prefix > st->prev_len ||
-        !get_varint(payload, len, off, &suffix) ||
+    if (!ft_entries_varint_get(payload, len, off, &prefix) || prefix > st->prev_len ||
+        !ft_entries_varint_get(payload, len, off, &suffix) ||
         suffix > FT_WIRE_NAME_MAX - prefix || suffix > len - *off)
         return FT_ERR_PROTOCOL;
     memcpy(st->prev + prefix, payload + *off, (size_t)suffix);
     *off += (size_t)suffix;
     st->prev_len = (size_t)(prefix + suffix);
     st->prev[st->prev_len] = '\0';
-    if (!get_varint(payload, len, off, &item->size) ||
-        !get_varint(payload, len, off, &dt) ||
-        !get_varint(payload, len, off, &mode) || mode > UINT32_MAX)
+    item->size = 0;
+    if ((sized && !ft_entries_varint_get(payload, len, off, &item->size)) ||
+        !ft_entries_varint_get(payload, len, off, &dt) ||
+        !ft_entries_varint_get(payload, len, off, &mode) || mode > UINT32_MAX ||
+        tail_len > len - *off)
         return FT_ERR_PROTOCOL;
+    if (tail_len > 0)
+        memcpy(tail, payload + *off, tail_len);
+    *off += tail_len;
     item->mtime = unzigzag(st->prev_mtime, dt);
     item->mode = (uint32_t)mode;
     st->prev_mtime = item->mtime;
     return FT_OK;
+}
+
+enum ft_err ft_entries_next(struct ft_entries_state *st,
+                            const uint8_t *payload, size_t len, size_t *off,
+                            struct ft_entries_item *item)
+{
+    return next_entry(st, payload, len, off, true, item, NULL, 0);
+}
+
+enum ft_err ft_entries_next_unsized(struct ft_entries_state *st, const uint8_t *payload,
+                                    size_t len, size_t *off, struct ft_entries_item *item,
+                                    uint8_t *tail, size_t tail_len)
+{
+    return next_entry(st, payload, len, off, false, item, tail, tail_len);
 }

@@ -48,4 +48,20 @@ enum ft_err ft_entries_next(struct ft_entries_state *st,
                             const uint8_t *payload, size_t len, size_t *off,
                             struct ft_entries_item *item);
 
+/* The varints of the coding (LEB128, at most 10 bytes), for the packed
+ * messages beside ENTRIES. put writes at most 10 bytes; get is false for
+ * one that runs past len or over 10 bytes. */
+size_t ft_entries_varint_put(uint8_t *p, uint64_t v);
+bool ft_entries_varint_get(const uint8_t *p, size_t len, size_t *off, uint64_t *v);
+
+/* The same coding without the size, each entry followed by tail_len bytes
+ * of tail: TOUCHES' entries (touches.h). item->size is read as 0. */
+bool ft_entries_put_unsized(struct ft_entries_state *st, uint8_t *buf, size_t cap,
+                            size_t *len, const char *name, size_t name_len,
+                            int64_t mtime, uint32_t mode, const uint8_t *tail,
+                            size_t tail_len);
+enum ft_err ft_entries_next_unsized(struct ft_entries_state *st, const uint8_t *payload,
+                                    size_t len, size_t *off, struct ft_entries_item *item,
+                                    uint8_t *tail, size_t tail_len);
+
 #endif

@@ -208,6 +208,10 @@ enum ft_err ft_msg_encode(const struct ft_msg *msg, uint8_t *buf, size_t cap,
     case FT_MSG_ENTRIES:
         put_bytes(&w, msg->u.entries.bytes.ptr, msg->u.entries.bytes.len);
         break;
+    case FT_MSG_TOUCHES:
+    case FT_MSG_TOUCHED:
+        put_bytes(&w, msg->u.packed.bytes.ptr, msg->u.packed.bytes.len);
+        break;
     case FT_MSG_STAT:
         put_str(&w, msg->u.stat.name);
         if (msg->u.stat.flags != 0)
@@ -482,6 +486,13 @@ enum ft_err ft_msg_decode(uint8_t type, const uint8_t *payload, size_t len,
         if (msg->u.entries.bytes.len == 0)
             return FT_ERR_PROTOCOL;
         break;
+    /* Their contents are read by touches.c, which checks them. */
+    case FT_MSG_TOUCHES:
+    case FT_MSG_TOUCHED:
+        msg->u.packed.bytes = get_rest(&r);
+        if (msg->u.packed.bytes.len == 0)
+            return FT_ERR_PROTOCOL;
+        break;
     default:
         return FT_ERR_PROTOCOL;
     }
@@ -509,6 +520,8 @@ const char *ft_msg_name(unsigned type)
     case FT_MSG_ENTRY: return "ENTRY";
     case FT_MSG_NOISE: return "NOISE";
     case FT_MSG_ENTRIES: return "ENTRIES";
+    case FT_MSG_TOUCHES: return "TOUCHES";
+    case FT_MSG_TOUCHED: return "TOUCHED";
     case FT_MSG_STAT: return "STAT";
     case FT_MSG_STAT_INFO: return "STAT_INFO";
     case FT_MSG_MOVE: return "MOVE";

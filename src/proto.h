@@ -42,13 +42,14 @@
 #define FT_FEATURE_USAGE 0x100u    /* the USAGE request is understood (ft df) */
 #define FT_FEATURE_DELTA 0x200u    /* TOUCH, DELTA_PUT, DELTA_GET (ft sync) */
 #define FT_FEATURE_LIST_PACKED 0x400u /* LIST with FT_TREE_PACKED: ENTRIES */
+#define FT_FEATURE_TOUCH_PACKED 0x800u /* TOUCHES, answered by TOUCHED */
 #define FT_FEATURE_CHANNELS                                                    \
     (FT_FEATURE_CHACHAPOLY | FT_FEATURE_AESGCM | FT_FEATURE_PLAINTEXT)
 /* What a session has when both sides do: WELCOME repeats those offered. */
 #define FT_FEATURE_SHARED                                                      \
     (FT_FEATURE_ZLIB | FT_FEATURE_PIPELINE | FT_FEATURE_MKDIR |               \
      FT_FEATURE_STREAMS | FT_FEATURE_USAGE | FT_FEATURE_DELTA |               \
-     FT_FEATURE_LIST_PACKED)
+     FT_FEATURE_LIST_PACKED | FT_FEATURE_TOUCH_PACKED)
 
 
 /* Flags of PUT and GET. */
@@ -138,6 +139,9 @@ enum ft_msg_type {
     FT_MSG_DELTA_CHUNK = 32, /* new content: one chunk's bytes follow */
     /* With FT_FEATURE_LIST_PACKED: */
     FT_MSG_ENTRIES = 33, /* many entries of a listing, packed (entries.h) */
+    /* With FT_FEATURE_TOUCH_PACKED: */
+    FT_MSG_TOUCHES = 34, /* many TOUCHes in one request, packed (touches.h) */
+    FT_MSG_TOUCHED = 35, /* their answer: one result each */
 };
 
 struct ft_bytes {
@@ -244,6 +248,8 @@ struct ft_msg {
         struct { uint32_t length; } delta_chunk;
         /* Packed entries (entries.h); never empty. */
         struct { struct ft_bytes bytes; } entries;
+        /* TOUCHES and TOUCHED (touches.h); never empty. */
+        struct { struct ft_bytes bytes; } packed;
     } u;
 };
 

@@ -164,6 +164,8 @@ void ft_server_session_main(struct session *s);
 /* Tells the client why its request failed, in words it can print; for
  * FT_ERR_DENIED, what stood in the way of o->subject or o->other, where. */
 void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err err);
+/* The code the client is told for err: a local failure is the server's. */
+enum ft_err ft_server_session_wire_code(enum ft_err err);
 /* Before the session ends on a refusal: stops sending and reads (and
  * drops) what the client still sends, for a moment, so that it reads the
  * refusal rather than a connection reset. */
@@ -211,6 +213,19 @@ void ft_server_delta_get(struct session *s, const struct ft_msg *req, struct out
 bool ft_server_delta_get_skip(struct session *s, const struct ft_msg *req);
 /* TOUCH: takes mtime and mode if the content is the one named. */
 void ft_server_ops_touch(struct session *s, const struct ft_msg *req, struct outcome *o);
+/* What a client claims a file's content is: its digest, or (TOUCHES) its
+ * tag under the request's salt. */
+struct ft_touch_claim {
+    const uint8_t *digest;
+    const uint8_t *salt, *tag;
+};
+/* The stored file name takes mtime and mode if its content is the one
+ * claimed (*same); FT_OK with *same false for other content. */
+enum ft_err ft_server_ops_touch_file(struct session *s, const char *name, int64_t mtime,
+                                     uint32_t mode, const struct ft_touch_claim *want,
+                                     bool *same);
+/* TOUCHES (server_touches.c): many TOUCHes, one TOUCHED answer. */
+void ft_server_touches(struct session *s, const struct ft_msg *req, struct outcome *o);
 
 /* server_stripes.c: a striped transfer's main connection, and the
  * connections that join it. */

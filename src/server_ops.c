@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "server_int.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "io.h"
 #include "resume.h"
 #include "store.h"
+#include "touches.h"
 #include "xfer.h"
 
 static bool is_folder(struct session *s, const char *name)
@@ -405,19 +407,48 @@ static void answer_count(struct session *s, struct outcome *o, enum ft_err err,
     o->keep_open = o->err == FT_OK;
 }
 
-/* Whether the open stored file's content has digest want, by its record
- * or by reading it (the digest is then recorded, unless it is the one
- * wanted: the caller records that one with the file's new stamp). */
+/* Whether the open stored file's content is the one the client claims,
+ * by its record or by reading it (the digest is then recorded, unless it
+ * is the one claimed: the caller records that one with the file's new
+ * stamp). */
 static enum ft_err same_content(struct session *s, const struct ft_store_file *f,
-                                const uint8_t *want, uint8_t digest[FT_HASH_BYTES],
-                                bool *same)
+                                const struct ft_touch_claim *want,
+                                uint8_t digest[FT_HASH_BYTES], bool *same)
 {
     bool known = ft_store_file_digest(f, digest);
     enum ft_err err = known ? FT_OK : hash_file(s, f->fd, digest);
+    uint8_t tag[FT_TOUCH_TAG_BYTES];
 
-    *same = err == FT_OK && ft_hash_equal(digest, want);
+    if (err == FT_OK && want->tag != NULL) {
+        ft_touch_tag(want->salt, digest, tag);
+        *same = sodium_memcmp(tag, want->tag, sizeof(tag)) == 0;
+    } else {
+        *same = err == FT_OK && ft_hash_equal(digest, want->digest);
+    }
     if (err == FT_OK && !known && !*same)
         ft_store_file_remember(s->srv->store, f, digest);
+    return err;
+}
+
+enum ft_err ft_server_ops_touch_file(struct session *s, const char *name, int64_t mtime,
+                                     uint32_t mode, const struct ft_touch_claim *want,
+                                     bool *same)
+{
+    struct ft_store_file f = { .fd = -1 };
+    uint8_t digest[FT_HASH_BYTES];
+    enum ft_err err = ft_store_open_file(s->srv->store, name, &f);
+
+    *same = false;
+    if (err == FT_OK)
+        err = same_content(s, &f, want, digest, same);
+    if (err == FT_OK && *same)
+        err = ft_store_file_set_meta(s->srv->store, &f, mtime, mode, digest);
+    /* Changed while we compared: not known to be the same any more. */
+    if (err == FT_ERR_CHANGED) {
+        err = FT_OK;
+        *same = false;
+    }
+    ft_store_file_close(&f);
     return err;
 }
 
@@ -426,27 +457,16 @@ static enum ft_err same_content(struct session *s, const struct ft_store_file *f
  * and mode for one small request rather than a transfer. */
 void ft_server_ops_touch(struct session *s, const struct ft_msg *req, struct outcome *o)
 {
-    struct ft_store_file f = { .fd = -1 };
+    struct ft_touch_claim want = { .digest = req->u.touch.digest };
     char name[FT_PATH_MAX + 1];
-    uint8_t digest[FT_HASH_BYTES];
     bool same = false;
     enum ft_err err;
 
     if (!ft_server_session_take_name(s, o, req->u.touch.name, name))
         return;
     o->keep_open = true;
-    err = ft_store_open_file(s->srv->store, name, &f);
-    if (err == FT_OK)
-        err = same_content(s, &f, req->u.touch.digest, digest, &same);
-    if (err == FT_OK && same)
-        err = ft_store_file_set_meta(s->srv->store, &f, req->u.touch.mtime,
-                                     req->u.touch.mode, digest);
-    /* Changed while we compared: not known to be the same any more. */
-    if (err == FT_ERR_CHANGED) {
-        err = FT_OK;
-        same = false;
-    }
-    ft_store_file_close(&f);
+    err = ft_server_ops_touch_file(s, name, req->u.touch.mtime, req->u.touch.mode, &want,
+                                   &same);
     answer_count(s, o, err, same);
 }
 

@@ -60,6 +60,8 @@ static const struct operation operations[] = {
     /* It changes the file's time and mode, if its content is the one named. */
     { FT_MSG_TOUCH, "touch", "files set", false, FT_ALLOW_WRITE, ft_server_ops_touch,
       NULL },
+    { FT_MSG_TOUCHES, "touches", "files set", false, FT_ALLOW_WRITE, ft_server_touches,
+      NULL },
     { FT_MSG_MOVE, "mv", "bytes", false, FT_ALLOW_WRITE | FT_ALLOW_DELETE,
       ft_server_ops_move, NULL },
     { FT_MSG_MKDIR, "mkdir", "folders made", false, FT_ALLOW_WRITE,
@@ -107,7 +109,7 @@ static void log_outcome(struct session *s, const struct outcome *o)
 }
 
 /* The wire code for a local failure: the client need not know our errno. */
-static enum ft_err wire_code(enum ft_err err)
+enum ft_err ft_server_session_wire_code(enum ft_err err)
 {
     switch (err) {
     case FT_ERR_IO:
@@ -191,7 +193,7 @@ static void refuse_not_allowed(struct session *s, const struct operation *op)
 
 void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err err)
 {
-    enum ft_err code = wire_code(err);
+    enum ft_err code = ft_server_session_wire_code(err);
 
     o->err = err;
     if (code == FT_ERR_DENIED &&

@@ -347,7 +347,7 @@ static void mkdir_all(struct sync *s)
  * goes out only once the answer to request k has been told. */
 static size_t lookahead(const struct sync *s)
 {
-    return ft_client_can_pipeline(s->c) ? FT_NAMES_WINDOW : 1;
+    return ft_client_names_ahead(s->c, FT_NAME_TOUCH);
 }
 
 /* Takes the local digests of the batch's files up to the upto-th (of

@@ -116,6 +116,10 @@ static struct ft_msg sample(enum ft_msg_type type)
     case FT_MSG_ENTRIES:
         m.u.entries.bytes = bytes_of("\x00\x01a\x05\x02\x81\x80\x02", 8);
         break;
+    case FT_MSG_TOUCHES:
+    case FT_MSG_TOUCHED:
+        m.u.packed.bytes = bytes_of("\x01\x00\x03", 3);
+        break;
     case FT_MSG_STAT:
         m.u.stat.name = bytes_of(name_bytes, NAME_LEN);
         m.u.stat.flags = FT_STAT_NO_HASH;
@@ -274,6 +278,10 @@ static void assert_msg_equal(const struct ft_msg *a, const struct ft_msg *b)
     case FT_MSG_ENTRIES:
         assert_bytes_equal(a->u.entries.bytes, b->u.entries.bytes);
         break;
+    case FT_MSG_TOUCHES:
+    case FT_MSG_TOUCHED:
+        assert_bytes_equal(a->u.packed.bytes, b->u.packed.bytes);
+        break;
     case FT_MSG_STAT:
         assert_bytes_equal(a->u.stat.name, b->u.stat.name);
         assert_int_equal(a->u.stat.flags, b->u.stat.flags);
@@ -363,7 +371,7 @@ static const enum ft_msg_type encodable[] = {
     FT_MSG_SUMS,  FT_MSG_RESUME_AT, FT_MSG_MKDIR, FT_MSG_STREAMS, FT_MSG_JOIN,
     FT_MSG_STRIPE, FT_MSG_USAGE, FT_MSG_USAGE_INFO, FT_MSG_TOUCH,
     FT_MSG_DELTA_PUT, FT_MSG_DELTA_GET, FT_MSG_CHUNKS, FT_MSG_DELTA_COPY,
-    FT_MSG_DELTA_CHUNK, FT_MSG_ENTRIES,
+    FT_MSG_DELTA_CHUNK, FT_MSG_ENTRIES, FT_MSG_TOUCHES, FT_MSG_TOUCHED,
 };
 #define N_ENCODABLE (sizeof(encodable) / sizeof(encodable[0]))
 
@@ -633,7 +641,8 @@ static void test_truncated_every_prefix(void **state)
             err = ft_msg_decode((uint8_t)m.type, copy, n, &out);
             free(copy);
             if ((m.type == FT_MSG_ERROR && n >= 2) || m.type == FT_MSG_NOISE ||
-                (m.type == FT_MSG_ENTRIES && n >= 1))
+                ((m.type == FT_MSG_ENTRIES || m.type == FT_MSG_TOUCHES ||
+                  m.type == FT_MSG_TOUCHED) && n >= 1))
                 continue;
             /* SUMS with fewer whole digests is a shorter list, not a cut. */
             if (m.type == FT_MSG_SUMS && n >= 20 && (n - 20) % FT_DIGEST_BYTES == 0) {

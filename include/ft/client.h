@@ -337,6 +337,9 @@ enum ft_err ft_client_usage(struct ft_client *c, struct ft_usage *out);
  * on; so does an unsent mkdir (FT_ERR_VERSION, from a server too old to
  * make folders). */
 #define FT_NAMES_WINDOW 64
+/* A batch of touches only, on a server that takes them packed (many files
+ * a request): up to this many due at once. */
+#define FT_TOUCHES_WINDOW 256
 enum ft_name_op {
     FT_NAME_STAT,          /* as ft_client_stat */
     FT_NAME_STAT_QUICK,    /* as ft_client_stat_quick */
@@ -381,5 +384,9 @@ typedef int (*ft_name_fn)(void *ctx, size_t i, enum ft_err err,
  * out), those not sent are not told. */
 enum ft_err ft_client_names(struct ft_client *c, const struct ft_name_request *reqs,
                             size_t n, ft_name_fn fn, void *ctx);
+/* How many requests of a batch of op (ft_client_names) may be due at once:
+ * request k + this many is sent only once request k has been told (so the
+ * caller may fill in a touch's digest until then). */
+size_t ft_client_names_ahead(const struct ft_client *c, enum ft_name_op op);
 
 #endif

@@ -39,7 +39,6 @@ static void send_flight(struct touches_run *r)
     struct flight *f = &r->fl[(r->head + r->flying++) % 2];
     size_t cap = r->c->conn.send_chunk < sizeof(r->buf) ? r->c->conn.send_chunk
                                                         : sizeof(r->buf);
-    struct ft_msg req = { .type = FT_MSG_TOUCHES };
     size_t len;
 
     ft_touches_begin(&r->w, r->buf, &len);
@@ -61,9 +60,8 @@ static void send_flight(struct touches_run *r)
     }
     if (f->packed == 0)
         return;
-    req.u.packed.bytes.ptr = r->buf;
-    req.u.packed.bytes.len = len;
-    f->sent = ft_conn_send(&r->c->conn, &req);
+    /* Sent in place: larger than the messages encoded on the way. */
+    f->sent = ft_conn_send_raw(&r->c->conn, FT_MSG_TOUCHES, r->buf, len);
     if (f->sent != FT_OK)
         f->sent = ft_client_fail(r->c, ft_client_last_words(r->c, f->sent));
 }

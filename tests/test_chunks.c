@@ -28,6 +28,7 @@
 #include "proto.h"
 #include "store.h"
 #include "testutil.h"
+#include "touches.h"
 
 #define BIG_BYTES (3u * 1024u * 1024u)
 #define SMALL_BYTES (100u * 1024u)
@@ -891,6 +892,100 @@ static void test_touch_old_server(void **state)
     close(o.listen_fd);
 }
 
+
+#define MANY 300
+struct many { enum ft_err err[MANY]; bool same[MANY]; size_t told; };
+
+static int note_many(void *ctx, size_t i, enum ft_err err, const struct ft_name_answer *a)
+{
+    struct many *m = ctx;
+
+    m->err[i] = err;
+    m->same[i] = a->same;
+    m->told++;
+    return 0;
+}
+
+/* A batch of touches on a server that takes them packed: more than one
+ * TOUCHES request's worth, the same ones set, another content told so, a
+ * failure its own; far fewer bytes a file than a TOUCH each (~110). */
+static void test_touches_packed(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    uint8_t digest[FT_HASH_BYTES], other[FT_HASH_BYTES];
+    static struct ft_name_request reqs[MANY];
+    static char names[MANY][32];
+    static struct many m;
+    char *src = NULL;
+    uint64_t out0, in0, out1, in1;
+
+    put_file(f, c, "kept", 1000, 33, false, &src);
+    digest_of(src, digest);
+    memset(other, 0x5a, sizeof(other));
+    for (size_t i = 0; i < MANY; i++) {
+        snprintf(names[i], sizeof(names[i]), "%s", i == 7 ? "missing" : "kept");
+        reqs[i] = (struct ft_name_request){ .op = FT_NAME_TOUCH, .name = names[i],
+                                            .digest = i % 3 == 1 ? other : digest,
+                                            .mtime = 1600000000 + (int64_t)(i == MANY - 1),
+                                            .mode = 0644 };
+    }
+    ft_client_wire_bytes(c, &out0, &in0);
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(ft_client_names(c, reqs, MANY, note_many, &m), FT_ERR_NOT_FOUND);
+    ft_client_wire_bytes(c, &out1, &in1);
+    assert_int_equal(m.told, MANY);
+    for (size_t i = 0; i < MANY; i++) {
+        assert_int_equal(m.err[i], i == 7 ? FT_ERR_NOT_FOUND : FT_OK);
+        assert_int_equal(m.same[i], i != 7 && i % 3 != 1);
+    }
+    assert_stamped(f, "kept", 1600000001, 0644);
+    assert_true((out1 - out0) + (in1 - in0) < 30u * MANY);
+    ft_client_close(c);
+    free(src);
+}
+
+/* A hostile TOUCHES (over FT_TOUCHES_MAX entries, or cut short) is refused
+ * with an ERROR, and the session goes on. */
+static void test_touches_hostile(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_conn conn;
+    struct ft_msg m;
+    static uint8_t buf[FT_ENTRIES_FRAME_BYTES];
+    uint8_t digest[FT_HASH_BYTES] = { 0 };
+    struct ft_touches_out w;
+    size_t len, n = 0;
+
+    assert_true(tu_raw_handshake(&conn, f->server.port, FT_FEATURE_SHARED | FT_FEATURE_PLAINTEXT,
+                                 5000, NULL));
+    ft_touches_begin(&w, buf, &len);
+    while (ft_touches_put(&w, buf, sizeof(buf), &len, "a", 1, 1, 0644, digest))
+        n++;
+    assert_int_equal(n, FT_TOUCHES_MAX);
+    /* One more entry, as a hostile client would write it. */
+    buf[len] = 1, buf[len + 1] = 0; /* prefix 1, no suffix: "a" again */
+    memcpy(buf + len + 2, "\x00\x84\x03", 3);
+    memset(buf + len + 5, 0, FT_TOUCH_TAG_BYTES);
+    assert_int_equal(ft_conn_send_raw(&conn, FT_MSG_TOUCHES, buf, len + 5 + FT_TOUCH_TAG_BYTES),
+                     FT_OK);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_ERROR);
+    assert_int_equal(m.u.error.code, FT_ERR_PROTOCOL);
+    /* Cut short: the salt alone and half a tag. */
+    assert_int_equal(ft_conn_send_raw(&conn, FT_MSG_TOUCHES, buf, FT_TOUCHES_SALT_BYTES + 12),
+                     FT_OK);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_ERROR);
+    /* The session goes on: a well-formed one is answered. */
+    ft_touches_begin(&w, buf, &len);
+    assert_true(ft_touches_put(&w, buf, sizeof(buf), &len, "missing", 7, 1, 0644, digest));
+    assert_int_equal(ft_conn_send_raw(&conn, FT_MSG_TOUCHES, buf, len), FT_OK);
+    assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_OK);
+    assert_int_equal(m.type, FT_MSG_TOUCHED);
+    ft_conn_free(&conn);
+}
+
 #define STORE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -911,6 +1006,8 @@ int main(void)
         TU_TEST_FIXTURE(test_touch_needs_write),
         TU_TEST_FIXTURE(test_touch_read_only),
         TU_TEST_FIXTURE(test_touch_old_server),
+        TU_TEST_SERVER(test_touches_packed),
+        TU_TEST_SERVER(test_touches_hostile),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

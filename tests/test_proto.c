@@ -1098,7 +1098,9 @@ static void test_msg_name(void **state)
     assert_string_equal(ft_msg_name(FT_MSG_USAGE_INFO), "USAGE_INFO");
     assert_string_equal(ft_msg_name(FT_MSG_DELTA_CHUNK), "DELTA_CHUNK");
     assert_string_equal(ft_msg_name(FT_MSG_ENTRIES), "ENTRIES");
-    assert_string_equal(ft_msg_name(34), "unknown");
+    assert_string_equal(ft_msg_name(FT_MSG_TOUCHES), "TOUCHES");
+    assert_string_equal(ft_msg_name(FT_MSG_TOUCHED), "TOUCHED");
+    assert_string_equal(ft_msg_name(36), "unknown");
     assert_string_equal(ft_msg_name(0xFFFFFFFFu), "unknown");
 }
 

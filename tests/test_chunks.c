@@ -893,6 +893,73 @@ static void test_touch_old_server(void **state)
 }
 
 
+/* A server with TOUCH but from before TOUCH_PACKED: answers each TOUCH
+ * (DONE 1 when the digest starts with 0), counts the frames of each kind
+ * until the client leaves. */
+struct touch_server {
+    int listen_fd;
+    size_t touches, others;
+};
+
+static void *touch_server_main(void *arg)
+{
+    struct touch_server *o = arg;
+    struct ft_msg m, done = { .type = FT_MSG_DONE };
+    struct ft_conn conn;
+
+    if (!tu_raw_welcome(&conn, o->listen_fd, FT_FEATURE_PLAINTEXT | FT_FEATURE_PIPELINE |
+                                                 FT_FEATURE_MKDIR | FT_FEATURE_DELTA,
+                        10000))
+        return NULL;
+    while (ft_conn_recv(&conn, &m, 10000) == FT_OK) {
+        if (m.type != FT_MSG_TOUCH) {
+            o->others++;
+            break;
+        }
+        o->touches++;
+        done.u.done.count = m.u.touch.digest[0] == 0;
+        if (ft_conn_send(&conn, &done) != FT_OK)
+            break;
+    }
+    ft_conn_free(&conn);
+    return NULL;
+}
+
+/* Against it, a batch of touches goes as one TOUCH each. */
+static void test_touches_old_server(void **state)
+{
+    struct ft_client_config cfg = { .timeout_ms = 10000, .plaintext = true };
+    struct touch_server o = { .listen_fd = -1 };
+    uint8_t same[FT_HASH_BYTES] = { 0 }, other[FT_HASH_BYTES] = { 1 };
+    const struct ft_name_request reqs[] = {
+        { .op = FT_NAME_TOUCH, .name = "a", .digest = same, .mtime = 1 },
+        { .op = FT_NAME_TOUCH, .name = "b", .digest = other, .mtime = 1 },
+        { .op = FT_NAME_TOUCH, .name = "c", .digest = same, .mtime = 1 },
+    };
+    struct ft_client *c;
+    struct touched t;
+    char why[128];
+    uint16_t port = 0;
+    pthread_t tid;
+
+    (void)state;
+    assert_int_equal(ft_net_listen("127.0.0.1", 0, &o.listen_fd, &port, why,
+                                   sizeof(why)), FT_OK);
+    assert_int_equal(pthread_create(&tid, NULL, touch_server_main, &o), 0);
+    c = tu_connect(port, &cfg);
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(ft_client_names_ahead(c, FT_NAME_TOUCH), FT_NAMES_WINDOW);
+    assert_int_equal(ft_client_names(c, reqs, 3, note_touch, &t), FT_OK);
+    assert_true(t.same[0]);
+    assert_false(t.same[1]);
+    assert_true(t.same[2]);
+    ft_client_close(c);
+    pthread_join(tid, NULL);
+    assert_int_equal(o.touches, 3);
+    assert_int_equal(o.others, 0);
+    close(o.listen_fd);
+}
+
 #define MANY 300
 struct many { enum ft_err err[MANY]; bool same[MANY]; size_t told; };
 
@@ -930,6 +997,7 @@ static void test_touches_packed(void **state)
                                             .mtime = 1600000000 + (int64_t)(i == MANY - 1),
                                             .mode = 0644 };
     }
+    assert_int_equal(ft_client_names_ahead(c, FT_NAME_TOUCH), FT_TOUCHES_WINDOW);
     ft_client_wire_bytes(c, &out0, &in0);
     memset(&m, 0, sizeof(m));
     assert_int_equal(ft_client_names(c, reqs, MANY, note_many, &m), FT_ERR_NOT_FOUND);
@@ -1006,6 +1074,7 @@ int main(void)
         TU_TEST_FIXTURE(test_touch_needs_write),
         TU_TEST_FIXTURE(test_touch_read_only),
         TU_TEST_FIXTURE(test_touch_old_server),
+        TU_TEST_FIXTURE(test_touches_old_server),
         TU_TEST_SERVER(test_touches_packed),
         TU_TEST_SERVER(test_touches_hostile),
     };

@@ -30,7 +30,7 @@ done
 echo "== fuzz: ${FT_FUZZ_SECONDS:-40} s per target (libFuzzer, ASan, UBSan)"
 CC=clang ft_build build-fuzz -DFT_FUZZ=ON -DFT_TESTS=OFF -DFT_WERROR=ON
 mkdir -p fuzz-artifacts
-for t in server client handshake config clients metrics delta chunks; do
+for t in server client handshake config clients metrics delta chunks touches; do
     corpus=$(mktemp -d)
     cp tests/fuzz/corpus/$t/* "$corpus/"
     build-fuzz/fuzz_$t -max_total_time="${FT_FUZZ_SECONDS:-40}" -max_len=65536 \

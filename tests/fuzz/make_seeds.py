@@ -153,6 +153,25 @@ def touch(name, digest, mtime=1700000000, mode=0o755):
     return frame(27, struct.pack('>qI', mtime, mode) + digest + s(name))
 
 
+# TOUCHES (touches.h): a salt, then (name, mtime, mode, tag) entries, the
+# names prefix-coded and the mtimes delta-coded as ENTRIES'.
+def touches_payload(items, salt=bytes(16)):
+    out, prev, prev_mtime = salt, b'', 0
+    for name, mtime, mode, tag in items:
+        k = 0
+        while k < min(len(name), len(prev)) and name[k] == prev[k]:
+            k += 1
+        d = (mtime - prev_mtime) % 2**64
+        zz = ((d << 1) ^ (2**64 - 1 if d >> 63 else 0)) % 2**64
+        out += varint(k) + varint(len(name) - k) + name[k:] + varint(zz) + varint(mode) + tag
+        prev, prev_mtime = name, mtime
+    return out
+
+
+def touches(items, salt=bytes(16)):
+    return frame(34, touches_payload(items, salt))
+
+
 def write(folder, seeds):
     os.makedirs(folder, exist_ok=True)
     for name, content in seeds.items():
@@ -328,6 +347,25 @@ write('corpus/chunks', {
     'short-sum': bytes([3]) + chunk_list(even[1:]),
     'bad-name': bytes([3]) + chunk_list(even, name=b'../f'),
     'empty': bytes([3]),
+})
+TOUCH_PACKED = 0x800
+one = [(b'a', 1700000000, 0o644, bytes(16)), (b'ab', 1700000001, 0o755, bytes(16)),
+       (b'missing', 1, 0o644, bytes(16))]
+write('corpus/server', {
+    'touches': hello(PLAIN | DELTA | TOUCH_PACKED) + put(b'a', 5, 2 | CHUNKS) + data(c) + end(c)
+               + touches(one) + ls(),
+    'touches-too-many': hello(PLAIN | DELTA | TOUCH_PACKED)
+                        + touches([(b'a', 1, 0o644, bytes(16))] * 257) + ls(),
+    'touches-cut': hello(PLAIN | DELTA | TOUCH_PACKED) + frame(34, bytes(20)) + ls(),
+    'touches-not-negotiated': hello(PLAIN | DELTA) + touches(one) + ls(),
+})
+# For fuzz_touches: a TOUCHES payload, or (first byte 1) a TOUCHED answer
+# for the number of entries its second byte says.
+write('corpus/touches', {
+    'request': bytes([0]) + touches_payload(one),
+    'request-long-name': bytes([0]) + touches_payload([(b'x' * 300, 5, 0o600, bytes(16))]),
+    'answer': bytes([1, 10]) + bytes([0x05, 0x00]) + varint(1) + varint(13) + varint(9) + varint(12),
+    'answer-stray-bit': bytes([1, 3]) + bytes([0xff]),
 })
 write('regressions/chunks', {
     # count * 12 wraps to 8 in 64 bits

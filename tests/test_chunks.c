@@ -863,24 +863,32 @@ static void *old_server_main(void *arg)
     return NULL;
 }
 
-static void test_touch_old_server(void **state)
+/* A thread running run(arg) that serves the port it listens on, and a
+ * plaintext client connected to it. */
+static struct ft_client *connect_to_thread(int *listen_fd, pthread_t *tid,
+                                           void *(*run)(void *), void *arg)
 {
     struct ft_client_config cfg = { .timeout_ms = 10000, .plaintext = true };
+    char why[128];
+    uint16_t port = 0;
+
+    assert_int_equal(ft_net_listen("127.0.0.1", 0, listen_fd, &port, why, sizeof(why)),
+                     FT_OK);
+    assert_int_equal(pthread_create(tid, NULL, run, arg), 0);
+    return tu_connect(port, &cfg);
+}
+
+static void test_touch_old_server(void **state)
+{
     struct old_server o = { .listen_fd = -1 };
     uint8_t digest[FT_HASH_BYTES] = { 0 };
     const struct ft_name_request r = { .op = FT_NAME_TOUCH, .name = "f",
                                        .digest = digest, .mtime = 1 };
-    struct ft_client *c;
     struct touched t;
-    char why[128];
-    uint16_t port = 0;
     pthread_t tid;
+    struct ft_client *c = connect_to_thread(&o.listen_fd, &tid, old_server_main, &o);
 
     (void)state;
-    assert_int_equal(ft_net_listen("127.0.0.1", 0, &o.listen_fd, &port, why,
-                                   sizeof(why)), FT_OK);
-    assert_int_equal(pthread_create(&tid, NULL, old_server_main, &o), 0);
-    c = tu_connect(port, &cfg);
     memset(&t, 0, sizeof(t));
     assert_int_equal(ft_client_names(c, &r, 1, note_touch, &t), FT_ERR_VERSION);
     assert_int_equal(t.err[0], FT_ERR_VERSION);
@@ -928,7 +936,6 @@ static void *touch_server_main(void *arg)
 /* Against it, a batch of touches goes as one TOUCH each. */
 static void test_touches_old_server(void **state)
 {
-    struct ft_client_config cfg = { .timeout_ms = 10000, .plaintext = true };
     struct touch_server o = { .listen_fd = -1 };
     uint8_t same[FT_HASH_BYTES] = { 0 }, other[FT_HASH_BYTES] = { 1 };
     const struct ft_name_request reqs[] = {
@@ -936,17 +943,11 @@ static void test_touches_old_server(void **state)
         { .op = FT_NAME_TOUCH, .name = "b", .digest = other, .mtime = 1 },
         { .op = FT_NAME_TOUCH, .name = "c", .digest = same, .mtime = 1 },
     };
-    struct ft_client *c;
     struct touched t;
-    char why[128];
-    uint16_t port = 0;
     pthread_t tid;
+    struct ft_client *c = connect_to_thread(&o.listen_fd, &tid, touch_server_main, &o);
 
     (void)state;
-    assert_int_equal(ft_net_listen("127.0.0.1", 0, &o.listen_fd, &port, why,
-                                   sizeof(why)), FT_OK);
-    assert_int_equal(pthread_create(&tid, NULL, touch_server_main, &o), 0);
-    c = tu_connect(port, &cfg);
     memset(&t, 0, sizeof(t));
     assert_int_equal(ft_client_names_ahead(c, FT_NAME_TOUCH), FT_NAMES_WINDOW);
     assert_int_equal(ft_client_names(c, reqs, 3, note_touch, &t), FT_OK);

@@ -60,7 +60,8 @@ static const struct operation operations[] = {
     /* It changes the file's time and mode, if its content is the one named. */
     { FT_MSG_TOUCH, "touch", "files set", false, FT_ALLOW_WRITE, ft_server_ops_touch,
       NULL },
-    { FT_MSG_TOUCHES, "touches", "files set", false, FT_ALLOW_WRITE, ft_server_touches,
+    /* Many touches: logged and counted as one touch, of the files set. */
+    { FT_MSG_TOUCHES, "touch", "files set", false, FT_ALLOW_WRITE, ft_server_touches,
       NULL },
     { FT_MSG_MOVE, "mv", "bytes", false, FT_ALLOW_WRITE | FT_ALLOW_DELETE,
       ft_server_ops_move, NULL },

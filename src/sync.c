@@ -344,7 +344,9 @@ static void mkdir_all(struct sync *s)
 /* ------------------------------------------------ comparing by digest */
 
 /* How many requests ft_client_names has in flight: request k + this many
- * goes out only once the answer to request k has been told. */
+ * goes out only once the answer to request k has been told (a touch's, the
+ * larger when they go packed: a batch of STATs hashes a little further
+ * ahead than it must). */
 static size_t lookahead(const struct sync *s)
 {
     return ft_client_names_ahead(s->c, FT_NAME_TOUCH);

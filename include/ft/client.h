@@ -337,8 +337,9 @@ enum ft_err ft_client_usage(struct ft_client *c, struct ft_usage *out);
  * on; so does an unsent mkdir (FT_ERR_VERSION, from a server too old to
  * make folders). */
 #define FT_NAMES_WINDOW 64
-/* A batch of touches only, on a server that takes them packed (many files
- * a request): up to this many due at once. */
+/* A batch of touches only, on a server that takes them packed (feature
+ * TOUCH_PACKED: many files a request, two requests in flight): up to this
+ * many due at once (ft_client_names_ahead). */
 #define FT_TOUCHES_WINDOW 256
 enum ft_name_op {
     FT_NAME_STAT,          /* as ft_client_stat */

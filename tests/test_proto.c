@@ -14,6 +14,7 @@
 
 #include "entries.h"
 #include "proto.h"
+#include "touches.h"
 
 #define BUF_BYTES (FT_WIRE_NAME_MAX + 256)
 
@@ -1104,6 +1105,87 @@ static void test_msg_name(void **state)
     assert_string_equal(ft_msg_name(0xFFFFFFFFu), "unknown");
 }
 
+/* TOUCHES: names prefix-coded against the one before, the mode's
+ * permission bits, the digest as its tag under the request's salt; at
+ * most FT_TOUCHES_MAX entries. */
+static void test_touches_round_trip(void **state)
+{
+    static uint8_t buf[FT_ENTRIES_FRAME_BYTES];
+    static struct ft_touches_out w;
+    static struct ft_entries_state st;
+    uint8_t d1[FT_DIGEST_BYTES], d2[FT_DIGEST_BYTES], salt[FT_TOUCHES_SALT_BYTES];
+    uint8_t tag[FT_TOUCH_TAG_BYTES];
+    struct ft_touch_entry e;
+    size_t len, first, second, off, n;
+
+    (void)state;
+    memset(d1, 1, sizeof(d1));
+    memset(d2, 2, sizeof(d2));
+    ft_touches_begin(&w, buf, &len);
+    assert_int_equal(len, FT_TOUCHES_SALT_BYTES);
+    assert_true(ft_touches_put(&w, buf, sizeof(buf), &len, "drivers/net/a.c", 15,
+                               1700000000, 0100644, d1));
+    first = len - FT_TOUCHES_SALT_BYTES;
+    assert_true(ft_touches_put(&w, buf, sizeof(buf), &len, "drivers/net/b.c", 15,
+                               1700000000, 0755, d2));
+    second = len - FT_TOUCHES_SALT_BYTES - first;
+    /* 1 + 1 + 3 bytes of name, 1 of mtime, 2 of mode, the tag. */
+    assert_int_equal(second, 8 + FT_TOUCH_TAG_BYTES);
+    assert_true(second < first);
+    assert_int_equal(ft_touches_count(&st, buf, len, &n), FT_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ft_touches_salt(buf, len, &off, salt), FT_OK);
+    ft_entries_start(&st);
+    assert_int_equal(ft_touches_next(&st, buf, len, &off, &e), FT_OK);
+    assert_string_equal(st.prev, "drivers/net/a.c");
+    assert_int_equal(e.mtime, 1700000000);
+    assert_int_equal(e.mode, 0644);
+    ft_touch_tag(salt, d1, tag);
+    assert_memory_equal(e.tag, tag, sizeof(tag));
+    assert_int_equal(ft_touches_next(&st, buf, len, &off, &e), FT_OK);
+    assert_string_equal(st.prev, "drivers/net/b.c");
+    assert_int_equal(e.mode, 0755);
+    ft_touch_tag(salt, d2, tag);
+    assert_memory_equal(e.tag, tag, sizeof(tag));
+    assert_int_equal(off, len);
+    /* Cut anywhere inside the second entry: refused. */
+    assert_int_equal(ft_touches_count(&st, buf, len - 1, &n), FT_ERR_PROTOCOL);
+    assert_int_equal(ft_touches_count(&st, buf, FT_TOUCHES_SALT_BYTES, &n), FT_ERR_PROTOCOL);
+    ft_touches_begin(&w, buf, &len);
+    for (n = 0; ft_touches_put(&w, buf, sizeof(buf), &len, "x", 1, 1, 0644, d1);)
+        n++;
+    assert_int_equal(n, FT_TOUCHES_MAX);
+}
+
+/* TOUCHED: the bitmap and the failures, read back; anything else refused. */
+static void test_touched_round_trip(void **state)
+{
+    bool same[10] = { true, false, true }, got_same[10];
+    enum ft_err err[10] = { [3] = FT_ERR_NOT_FOUND, [9] = FT_ERR_DENIED }, got_err[10];
+    uint8_t buf[FT_TOUCHED_MAX_BYTES];
+    static const struct { uint8_t bytes[6]; size_t len, n; } bad[] = {
+        { { 0x08 }, 1, 3 },                   /* a bit past n */
+        { { 0x00 }, 1, 9 },                   /* the bitmap short */
+        { { 0x00, 3, 13, 2, 13 }, 5, 8 },     /* failures out of order */
+        { { 0x00, 1, 0 }, 3, 8 },             /* code 0 */
+        { { 0x02, 1, 13 }, 3, 8 },            /* set and failed */
+        { { 0x00, 9, 13 }, 3, 8 },            /* an index past n */
+        { { 0x00, 1 }, 2, 8 },                /* a failure cut short */
+    };
+    size_t len;
+
+    (void)state;
+    ft_touched_encode(same, err, 10, buf, &len);
+    assert_int_equal(len, 2 + 2 + 2);
+    assert_int_equal(ft_touched_decode(buf, len, 10, got_same, got_err), FT_OK);
+    assert_memory_equal(got_same, same, sizeof(same));
+    assert_memory_equal(got_err, err, sizeof(err));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_int_equal(ft_touched_decode(bad[i].bytes, bad[i].len, bad[i].n, got_same,
+                                           got_err),
+                         FT_ERR_PROTOCOL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1129,6 +1211,8 @@ int main(void)
         cmocka_unit_test(test_name_length_field),
         cmocka_unit_test(test_noise_limits),
         cmocka_unit_test(test_msg_name),
+        cmocka_unit_test(test_touches_round_trip),
+        cmocka_unit_test(test_touched_round_trip),
         cmocka_unit_test(test_entries_round_trip),
         cmocka_unit_test(test_entries_full_frame),
         cmocka_unit_test(test_entries_hostile),

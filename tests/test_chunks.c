@@ -1018,13 +1018,13 @@ static void test_touches_packed(void **state)
  * with an ERROR, and the session goes on. */
 static void test_touches_hostile(void **state)
 {
-    struct tu_fixture *f = *state;
-    struct ft_conn conn;
-    struct ft_msg m;
     static uint8_t buf[FT_ENTRIES_FRAME_BYTES];
     uint8_t digest[FT_HASH_BYTES] = { 0 };
+    struct tu_fixture *f = *state;
     struct ft_touches_out w;
+    struct ft_conn conn;
     size_t len, n = 0;
+    struct ft_msg m;
 
     assert_true(tu_raw_handshake(&conn, f->server.port, FT_FEATURE_SHARED | FT_FEATURE_PLAINTEXT,
                                  5000, NULL));

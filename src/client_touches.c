@@ -155,14 +155,15 @@ bool ft_client_touches_fit(const struct ft_client *c, const struct ft_name_reque
 enum ft_err ft_client_touches(struct ft_client *c, const struct ft_name_request *reqs,
                               size_t n, ft_name_fn fn, void *ctx)
 {
-    struct touches_run *r = malloc(sizeof(*r));
     enum ft_err first = ft_client_begin(c);
+    struct touches_run *r;
     bool dropping = false;
 
-    if (r == NULL || first != FT_OK) {
-        free(r);
-        return first != FT_OK ? first : FT_ERR_NOMEM;
-    }
+    if (first != FT_OK)
+        return first;
+    r = malloc(sizeof(*r));
+    if (r == NULL)
+        return FT_ERR_NOMEM;
     *r = (struct touches_run){ .c = c, .reqs = reqs, .n = n };
     while (r->next < n || r->flying > 0) {
         ft_client_batch_begin(c);

@@ -24,8 +24,11 @@ conf=$dir/ceph.conf
 # this many seconds before the start is given up.
 limit=${FT_RGW_WAIT:-60}
 
+starting=
 die() {
     echo "radosgw.sh: $*" >&2
+    # A start that fails half-way stops what it started (logs kept).
+    [ -n "$starting" ] && FT_RGW_KEEP=1 stop
     exit 1
 }
 
@@ -92,6 +95,9 @@ osd pool default pgp num = 8
 mon warn on pool no redundancy = false
 [mon]
 mon data = $dir/mon
+# Commit map changes at once, not each second: starting makes many.
+paxos propose interval = 0.05
+paxos min wait = 0.01
 mon initial members = a
 [osd]
 osd data = $dir/osd
@@ -119,6 +125,7 @@ start() {
         command -v "$cmd" >/dev/null || die "$cmd is missing: FT_DEPS_S3=1 scripts/deps.sh installs it"
     done
     mkdir -p "$dir/mon" "$dir/osd" "$dir/rgw"
+    starting=1
     local fsid osd_uuid
     fsid=$(cat /proc/sys/kernel/random/uuid)
     osd_uuid=$(cat /proc/sys/kernel/random/uuid)
@@ -159,6 +166,7 @@ start() {
         --access-key="$access_key" --secret-key="$secret_key" >/dev/null 2>&1 ||
         die "radosgw-admin user create failed"
     print_env >"$dir/env"
+    starting=
     print_env
 }
 
@@ -184,7 +192,11 @@ stop() {
         fi
         rm -f "$dir/$name.pid"
     done
-    rm -rf "$dir"
+    if [ -n "${FT_RGW_KEEP:-}" ]; then
+        rm -f "$dir/osd.block"
+    else
+        rm -rf "$dir"
+    fi
 }
 
 case "${1:-}" in

@@ -47,6 +47,11 @@ static int common_field(struct page *p, const char *name, const char *text)
         p->when = ft_s3_iso_time(text);
     else if (strcmp(name, "IsTruncated") == 0)
         p->truncated = strcmp(text, "true") == 0;
+    else if (strcmp(name, "NextContinuationToken") == 0 ||
+             strcmp(name, "NextPartNumberMarker") == 0 || strcmp(name, "NextKeyMarker") == 0)
+        keep(p->next, sizeof(p->next), text);
+    else if (strcmp(name, "NextUploadIdMarker") == 0)
+        keep(p->next_id, sizeof(p->next_id), text);
     else
         return 0;
     return 1;
@@ -108,16 +113,14 @@ static void on_list_xml(void *arg, const char *parent, const char *name, const c
     int is_prefix = strcmp(name, "CommonPrefixes") == 0;
     if (p->stop)
         return;
-    if (strcmp(name, "NextContinuationToken") == 0) {
-        keep(p->next, sizeof(p->next), text);
-    } else if (strcmp(parent, "ListBucketResult") == 0 &&
-               (is_prefix || strcmp(name, "Contents") == 0)) {
+    if (strcmp(parent, "ListBucketResult") == 0 &&
+        (is_prefix || strcmp(name, "Contents") == 0)) {
         hold_entry(p, is_prefix);
         memset(p->key, 0, sizeof(p->key));
         p->etag[0] = '\0';
         p->size = 0;
         p->when = 0;
-    } else if (strcmp(parent, "ListBucketResult") != 0 || strcmp(name, "IsTruncated") == 0) {
+    } else if (strcmp(name, "Prefix") != 0 || strcmp(parent, "ListBucketResult") != 0) {
         common_field(p, name, text);
     }
 }
@@ -131,34 +134,47 @@ static int add_param(char *q, size_t cap, const char *name, const char *value)
     return ft_s3_encode(q, cap, value, 0);
 }
 
-/* Runs r page after page until S3 says the listing is whole. */
-static enum ft_err all_pages(struct ft_s3 *s, struct ft_s3_req *r, struct page *p,
-                             int (*make_query)(char *, size_t, const struct page *,
-                                               const void *),
-                             const void *ctx, char *q, size_t qcap)
+typedef int (*query_fn)(char *q, size_t cap, const struct page *p, const void *ctx);
+
+/* Runs r page after page until S3 says the listing is whole; the page
+ * starts as the callbacks the caller set. */
+static enum ft_err all_pages(struct ft_s3 *s, struct ft_s3_req r, const struct page *start,
+                             query_fn make_query, const void *ctx)
 {
-    enum ft_err err;
+    size_t qcap = 3 * (FT_S3_XML_TEXT_MAX + FT_S3_UPLOAD_ID_MAX + FT_S3_KEY_MAX) + 256;
+    struct page *p = malloc(sizeof(*p));
+    char *q = malloc(qcap);
+    enum ft_err err = FT_ERR_NOMEM;
+
+    if (!p || !q)
+        goto out;
+    *p = *start;
+    r.query = q;
+    r.xml_arg = p;
     do {
+        err = FT_ERR_USAGE;
         if (make_query(q, qcap, p, ctx) != 0)
-            return FT_ERR_USAGE;
+            goto out;
         p->truncated = 0;
         p->next[0] = p->next_id[0] = '\0';
-        err = ft_s3_perform(s, r, NULL);
+        err = ft_s3_perform(s, &r, NULL);
         if (!err && p->list_cb)
             hand_on_held(p);
         drop_held(p);
-        if (err)
-            return err;
-        if (p->stop < 0) {
+        if (!err && p->stop < 0) {
             snprintf(s->err, sizeof(s->err), "S3 listing: out of memory");
-            return FT_ERR_NOMEM;
-        }
-        if (p->stop) {
+            err = FT_ERR_NOMEM;
+        } else if (!err && p->stop) {
             snprintf(s->err, sizeof(s->err), "S3 listing stopped by its reader");
-            return FT_ERR_INTERRUPTED;
+            err = FT_ERR_INTERRUPTED;
         }
-    } while (p->truncated && (p->next[0] || p->next_id[0]));
-    return FT_ERR_OK;
+    } while (!err && p->truncated && (p->next[0] || p->next_id[0]));
+out:
+    if (p)
+        free(p->held);
+    free(q);
+    free(p);
+    return err;
 }
 
 struct list_args {
@@ -182,39 +198,22 @@ static int list_query(char *q, size_t cap, const struct page *p, const void *ctx
 enum ft_err ft_s3_list(struct ft_s3 *s, const char *prefix, const char *delimiter,
                        unsigned page_keys, ft_s3_list_cb cb, void *arg)
 {
-    size_t qcap = 3 * (FT_S3_XML_TEXT_MAX + FT_S3_KEY_MAX) + 256;
     struct list_args a = {prefix, delimiter, page_keys};
-    struct page *p = calloc(1, sizeof(*p));
-    char *q = malloc(qcap);
-    struct ft_s3_req r = {.method = "GET", .query = q, .on_xml = on_list_xml};
-    enum ft_err err = FT_ERR_NOMEM;
-
-    if (p && q) {
-        p->list_cb = cb;
-        p->arg = arg;
-        r.xml_arg = p;
-        err = all_pages(s, &r, p, list_query, &a, q, qcap);
-        free(p->held);
-    }
-    free(q);
-    free(p);
-    return err;
+    struct ft_s3_req r = {.method = "GET", .on_xml = on_list_xml};
+    struct page start = {.list_cb = cb, .arg = arg};
+    return all_pages(s, r, &start, list_query, &a);
 }
 
 static void on_parts_xml(void *arg, const char *parent, const char *name, const char *text)
 {
     struct page *p = arg;
-    if (p->stop)
-        return;
-    if (strcmp(name, "NextPartNumberMarker") == 0) {
-        keep(p->next, sizeof(p->next), text);
-    } else if (strcmp(name, "Part") == 0) {
+    if (!p->stop && strcmp(name, "Part") == 0) {
         struct ft_s3_part part = {.number = p->number, .size = p->size};
         keep(part.etag, sizeof(part.etag), p->etag);
         p->stop = p->part_cb(p->arg, &part);
     } else if (strcmp(parent, "Part") == 0 && strcmp(name, "PartNumber") == 0) {
         p->number = atoi(text);
-    } else {
+    } else if (!p->stop) {
         common_field(p, name, text);
     }
 }
@@ -230,38 +229,25 @@ static int parts_query(char *q, size_t cap, const struct page *p, const void *ct
 enum ft_err ft_s3_mpu_parts(struct ft_s3 *s, const char *key, const char *upload_id,
                             ft_s3_part_cb cb, void *arg)
 {
-    char q[FT_S3_UPLOAD_ID_MAX * 3 + FT_S3_XML_TEXT_MAX + 64];
-    struct page *p = calloc(1, sizeof(*p));
-    struct ft_s3_req r = {.method = "GET", .key = key, .query = q, .on_xml = on_parts_xml};
-    enum ft_err err = FT_ERR_NOMEM;
-
-    if (p) {
-        p->part_cb = cb;
-        p->arg = arg;
-        r.xml_arg = p;
-        err = all_pages(s, &r, p, parts_query, upload_id, q, sizeof(q));
-    }
-    free(p);
-    return err;
+    struct ft_s3_req r = {.method = "GET", .key = key, .on_xml = on_parts_xml};
+    struct page start = {.part_cb = cb, .arg = arg};
+    return all_pages(s, r, &start, parts_query, upload_id);
 }
 
 static void on_uploads_xml(void *arg, const char *parent, const char *name, const char *text)
 {
     struct page *p = arg;
-    if (p->stop)
+    struct ft_s3_upload u = {p->key, p->id, p->when};
+    /* Only an <Upload>'s own Key counts: the answer's KeyMarker is not one. */
+    if (p->stop || (strcmp(parent, "Upload") != 0 && strcmp(name, "Upload") != 0 &&
+                    strncmp(name, "Next", 4) != 0 && strcmp(name, "IsTruncated") != 0))
         return;
-    if (strcmp(name, "NextKeyMarker") == 0) {
-        keep(p->next, sizeof(p->next), text);
-    } else if (strcmp(name, "NextUploadIdMarker") == 0) {
-        keep(p->next_id, sizeof(p->next_id), text);
-    } else if (strcmp(name, "Upload") == 0) {
-        struct ft_s3_upload u = {p->key, p->id, p->when};
+    if (strcmp(name, "Upload") == 0)
         p->stop = p->upload_cb(p->arg, &u);
-    } else if (strcmp(parent, "Upload") == 0 && strcmp(name, "UploadId") == 0) {
+    else if (strcmp(name, "UploadId") == 0)
         keep(p->id, sizeof(p->id), text);
-    } else if (strcmp(parent, "Upload") == 0 || strcmp(name, "IsTruncated") == 0) {
+    else
         common_field(p, name, text);
-    }
 }
 
 /* key-marker, prefix, upload-id-marker, uploads: sorted. */
@@ -277,21 +263,9 @@ static int uploads_query(char *q, size_t cap, const struct page *p, const void *
 enum ft_err ft_s3_mpu_list(struct ft_s3 *s, const char *prefix,
                            ft_s3_upload_cb cb, void *arg)
 {
-    size_t qcap = 3 * (FT_S3_XML_TEXT_MAX + FT_S3_UPLOAD_ID_MAX + FT_S3_KEY_MAX) + 128;
-    struct page *p = calloc(1, sizeof(*p));
-    char *q = malloc(qcap);
-    struct ft_s3_req r = {.method = "GET", .query = q, .on_xml = on_uploads_xml};
-    enum ft_err err = FT_ERR_NOMEM;
-
-    if (p && q) {
-        p->upload_cb = cb;
-        p->arg = arg;
-        r.xml_arg = p;
-        err = all_pages(s, &r, p, uploads_query, prefix, q, qcap);
-    }
-    free(q);
-    free(p);
-    return err;
+    struct ft_s3_req r = {.method = "GET", .on_xml = on_uploads_xml};
+    struct page start = {.upload_cb = cb, .arg = arg};
+    return all_pages(s, r, &start, uploads_query, prefix);
 }
 
 static void on_nothing(void *arg, const char *parent, const char *name, const char *text)

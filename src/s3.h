@@ -15,7 +15,8 @@
  * "S3 <status> <Code>: <Message> (<METHOD> <key>)" from S3's error answer.
  *
  * What radosgw 16.2 (Debian 12) does, learned against it (tests/test_s3.c
- * checks each of these; scripts/radosgw.sh runs it):
+ * checks what the client's answers show; the rest was seen with curl(1)
+ * against scripts/radosgw.sh's engine):
  * - libcurl 7.88's CURLOPT_AWS_SIGV4 signs the hash of an empty body unless
  *   the request carries x-amz-content-sha256: every request here sends
  *   UNSIGNED-PAYLOAD, which curl then signs. Query strings are signed raw:
@@ -42,7 +43,12 @@
  *   after): ft_s3_list sorts each page, so callers see one key order.
  * - The bucket's pools are made on first use (seconds) unless they exist:
  *   the test engine makes them before radosgw starts.
- * - x-amz-meta-* names come back lower-cased.
+ * - Metadata names are case-insensitive on the wire; ft_s3_head hands them
+ *   on lower-cased. Up to 2 KiB of them per object (S3's limit).
+ * - Upload IDs look like "2~<32 chars>"; "~" is unreserved, sent as is.
+ * - A single PUT from memory ran at about 240 MiB/s, a GET at about 480
+ *   MiB/s, 5 MiB parts at about 100 MiB/s (one handle, one engine on 2
+ *   shared cores): bigger parts, or several handles in parallel, for speed.
  */
 
 #include "ft/error.h"

@@ -101,7 +101,8 @@ static int by_key(const void *a, const void *b)
 static void hand_on_held(struct page *p)
 {
     size_t i;
-    qsort(p->held, p->nheld, sizeof(*p->held), by_key);
+    if (p->nheld > 1)
+        qsort(p->held, p->nheld, sizeof(*p->held), by_key);
     for (i = 0; i < p->nheld && !p->stop; i++)
         p->stop = p->list_cb(p->arg, &p->held[i]);
     drop_held(p);

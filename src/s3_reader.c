@@ -133,8 +133,10 @@ enum ft_err ft_s3_reader_read_at(struct ft_s3_reader *r, void *buf, size_t n,
     r->dst = buf;
     r->want = n;
     r->got = r->spill_len - r->spill_off < n ? r->spill_len - r->spill_off : n;
-    memcpy(buf, r->spill + r->spill_off, r->got);
-    r->spill_off += r->got;
+    if (r->got) {
+        memcpy(buf, r->spill + r->spill_off, r->got);
+        r->spill_off += r->got;
+    }
     if (r->running && r->got < n)
         pump(r);
     *got = r->got;

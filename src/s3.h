@@ -45,6 +45,9 @@
  *   the test engine makes them before radosgw starts.
  * - Metadata names are case-insensitive on the wire; ft_s3_head hands them
  *   on lower-cased. Up to 2 KiB of them per object (S3's limit).
+ * - A GET paused for 80 s (ft_s3_reader, the caller not reading) went on
+ *   afterwards: radosgw does not cut an idle reader that soon. Should a
+ *   GET break anyway, the reader's next read at the same offset restarts it.
  * - Upload IDs look like "2~<32 chars>"; "~" is unreserved, sent as is.
  * - A single PUT from memory ran at about 240 MiB/s, a GET at about 480
  *   MiB/s, 5 MiB parts at about 100 MiB/s (one handle, one engine on 2

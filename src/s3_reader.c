@@ -125,7 +125,8 @@ enum ft_err ft_s3_reader_read_at(struct ft_s3_reader *r, void *buf, size_t n,
     enum ft_err err;
 
     *got = 0;
-    if (off != r->pos || (!r->running && !r->at_end)) {
+    /* A GET that ended in a failure is tried again by the next read. */
+    if (off != r->pos || (!r->running && (!r->at_end || r->ended != FT_ERR_OK))) {
         err = start_get(r, off);
         if (err)
             return err;

@@ -3,14 +3,14 @@
 # monitor and one bluestore OSD on a sparse file, all on 127.0.0.1, all under
 # one run folder ($FT_RGW_DIR, default /tmp/ft-radosgw).
 #
-#   scripts/radosgw.sh start   start it (the packages come from scripts/deps.sh
-#                              with FT_DEPS_S3=1) and print its environment
+#   scripts/radosgw.sh start   start it (scripts/deps.sh installs the packages
+#                              with FT_DEPS_TESTS=1) and print its environment
 #   scripts/radosgw.sh env     print the environment of a running engine:
 #                              eval "$(scripts/radosgw.sh env)"
 #   scripts/radosgw.sh stop    kill exactly the PIDs it started, remove the folder
 #
 # Ports: FT_RGW_PORT (S3, default 7480), FT_RGW_MON_PORT (monitor, 6789).
-# Nothing here is secure: keys in the run folder, known S3 keys. It is a test engine only.
+# Nothing here is secure (keys in the run folder, known S3 keys): a test engine.
 set -euo pipefail
 
 dir=${FT_RGW_DIR:-/tmp/ft-radosgw}
@@ -122,7 +122,8 @@ EOF
 start() {
     [ -e "$dir/mon.pid" ] && die "$dir already holds an engine: stop it first"
     for cmd in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool ceph-authtool; do
-        command -v "$cmd" >/dev/null || die "$cmd is missing: FT_DEPS_S3=1 scripts/deps.sh installs it"
+        command -v "$cmd" >/dev/null ||
+            die "$cmd is missing: scripts/test.sh installs it (deps.sh, FT_DEPS_TESTS=1)"
     done
     mkdir -p "$dir/mon" "$dir/osd" "$dir/rgw"
     starting=1
@@ -138,7 +139,8 @@ start() {
     add_key -n client.rgw --cap mon 'allow rw' --cap osd 'allow rwx' --cap mgr 'allow rw'
     monmaptool --create --fsid "$fsid" --addv a "[v1:127.0.0.1:$mon_port]" \
         "$dir/monmap" >/dev/null
-    ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" >/dev/null 2>&1 ||
+    ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" \
+        >/dev/null 2>&1 ||
         die "ceph-mon --mkfs failed"
     spawn mon ceph-mon -c "$conf" -f -i a
     until_ok "$limit" ceph_cli mon stat || die "the monitor does not answer: $dir/mon.a.log"
@@ -194,8 +196,10 @@ stop() {
     done
     if [ -n "${FT_RGW_KEEP:-}" ]; then
         rm -f "$dir/osd.block"
+    elif [ -e "$dir/ceph.conf" ]; then
+        rm -rf "$dir" # only a folder that start made: it wrote ceph.conf
     else
-        rm -rf "$dir"
+        rmdir "$dir" 2>/dev/null || true
     fi
 }
 

@@ -1,4 +1,4 @@
-/* s3_reader.c - one object read as asked: a GET kept open, paused when the caller's buffer is full. */
+/* s3_reader.c - one object read as asked: one GET kept open, paused while unread. */
 #include "s3_int.h"
 
 #include <stdio.h>

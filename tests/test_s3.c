@@ -79,7 +79,9 @@ static void test_put_get_head(void **state)
     const struct ft_s3_meta meta[] = {{"digest", "0123abcd"}, {"mode", "644"}};
     struct ft_s3 *s = open_s3();
     struct ft_s3_head h;
+    struct ft_s3_reader *r = NULL;
     char etag[FT_S3_ETAG_MAX];
+    size_t got;
     time_t now = time(NULL);
     /* Spaces, a plus, an ampersand, UTF-8: each must be encoded and signed. */
     const char *k = key(0, "dir/a b+c&d \xc3\xa9.txt");
@@ -100,6 +102,18 @@ static void test_put_get_head(void **state)
     assert_string_equal(ft_s3_error(s), "");
     assert_int_equal(ft_s3_delete(s, k), FT_ERR_OK);
     assert_int_equal(ft_s3_head(s, k, &h), FT_ERR_NOT_FOUND);
+
+    /* An empty object: no buffer at all. */
+    assert_int_equal(ft_s3_put(s, k, NULL, 0, NULL, 0, etag), FT_ERR_OK);
+    assert_string_equal(etag, "\"d41d8cd98f00b204e9800998ecf8427e\"");
+    assert_int_equal(ft_s3_head(s, k, &h), FT_ERR_OK);
+    assert_int_equal(h.size, 0);
+    assert_object(s, k, "", 0);
+    assert_int_equal(ft_s3_reader_open(s, k, &r), FT_ERR_OK);
+    assert_int_equal(ft_s3_reader_read_at(r, etag, 10, 0, &got), FT_ERR_OK);
+    assert_int_equal(got, 0);
+    ft_s3_reader_close(r);
+    assert_int_equal(ft_s3_delete(s, k), FT_ERR_OK);
     ft_s3_close(s);
 }
 

@@ -1,6 +1,8 @@
 # deps.sh - sourced by the other scripts: makes sure what ft needs to build
 # (and, with FT_DEPS_TESTS=1, to test) is installed. As root on Debian it
 # installs what is missing with apt-get; otherwise it prints the command.
+# FT_DEPS_TESTS=1 also brings the S3 test engine (scripts/radosgw.sh): Ceph's
+# monitor, OSD and radosgw from Debian (no manager: radosgw needs none).
 
 ft_missing_packages() {
     local pkgs=()
@@ -9,7 +11,8 @@ ft_missing_packages() {
     command -v cmake >/dev/null 2>&1 || pkgs+=(cmake)
     command -v pkg-config >/dev/null 2>&1 || pkgs+=(pkg-config)
     local lib pkg
-    for lib in libsodium:libsodium-dev zlib:zlib1g-dev ${FT_DEPS_TESTS:+cmocka:libcmocka-dev}; do
+    for lib in libsodium:libsodium-dev zlib:zlib1g-dev libcurl:libcurl4-openssl-dev \
+        expat:libexpat1-dev libcrypto:libssl-dev ${FT_DEPS_TESTS:+cmocka:libcmocka-dev}; do
         pkg=${lib#*:}
         if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists "${lib%%:*}"; then
             pkgs+=("$pkg")
@@ -24,6 +27,9 @@ ft_missing_packages() {
         # tests/observe.sh scrapes the metrics port and parses JSON lines.
         command -v curl >/dev/null 2>&1 || pkgs+=(curl)
         command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
+        command -v ceph-mon >/dev/null 2>&1 || pkgs+=(ceph-mon)
+        command -v ceph-osd >/dev/null 2>&1 || pkgs+=(ceph-osd)
+        command -v radosgw >/dev/null 2>&1 || pkgs+=(radosgw)
         [ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] ||
             [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a 2>/dev/null)" ] ||
             pkgs+=(libclang-rt-dev)

@@ -3,12 +3,22 @@
 # and runs the whole test suite: a normal build, then one under
 # AddressSanitizer and UndefinedBehaviorSanitizer, the end-to-end tests
 # under valgrind, and each fuzz target for 40 seconds (FT_FUZZ_SECONDS sets
-# how long: about four minutes in all for the six targets).
+# how long: about four minutes in all for the six targets). The S3 tests
+# run against a radosgw that scripts/radosgw.sh starts here and stops on
+# exit, pass or fail (FT_S3_ENDPOINT already set: that engine is used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 
 FT_DEPS_TESTS=1 ft_install_deps
+
+if [ -z "${FT_S3_ENDPOINT:-}" ]; then
+    echo "== starting the S3 test engine (radosgw)"
+    export FT_RGW_DIR=${FT_RGW_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ft-radosgw.XXXXXX")}
+    trap 'scripts/radosgw.sh stop' EXIT
+    rgw_env=$(scripts/radosgw.sh start)
+    eval "$rgw_env"
+fi
 
 echo "== build (warnings are errors) and test"
 ft_build build -DFT_TESTS=ON -DFT_WERROR=ON

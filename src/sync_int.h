@@ -40,6 +40,7 @@ struct sync_list {
     size_t len, cap, n;
     size_t *groups, capgroups;   /* where each group of entries starts */
     struct ft_entries_state *put; /* the encoder's, between adds */
+    bool unsorted; /* some entry came out of ft_sync_name_cmp's order */
 };
 
 /* Where a reading of a list stands: the next entry's index. */
@@ -111,8 +112,11 @@ bool ft_sync_name_safe(const char *name);
 /* sync_list.c: appends e to l; FT_ERR_NOMEM when out of memory,
  * FT_ERR_BAD_NAME for a name over FT_WIRE_NAME_MAX. */
 enum ft_err ft_sync_list_add(struct sync_list *l, const struct sync_entry *e);
-/* The name last added to l, NULL when none. */
-const char *ft_sync_list_last(const struct sync_list *l);
+/* Puts l in ft_sync_name_cmp's order (a listing from a server that sends
+ * another); FT_ERR_NOMEM leaves it as it was. */
+enum ft_err ft_sync_list_sort(struct sync_list *l);
+/* Room for need items of size bytes in *p, of *cap (first, at first). */
+enum ft_err ft_sync_grow(void **p, size_t *cap, size_t need, size_t size, size_t first);
 /* The entry at c into e (its name valid until c moves), c moved past it;
  * false at the end. Start c with i = 0. */
 bool ft_sync_list_next(const struct sync_list *l, struct sync_cursor *c,
@@ -124,9 +128,7 @@ void ft_sync_list_free(struct sync_list *l);
 
 /* sync_plan.c: the entry f of the server's listing into out; a name a
  * hostile server could use to reach out of DST is told as a failure
- * (s->err keeps it) and left out. FT_ERR_NOMEM when out of memory,
- * FT_ERR_PROTOCOL for a name out of ft_sync_name_cmp's order (the plan
- * merges the listing with the local walk as both come). */
+ * (s->err keeps it) and left out. FT_ERR_NOMEM when out of memory. */
 enum ft_err ft_sync_list_take(struct sync *s, struct sync_list *out,
                               const struct ft_entry *f);
 

@@ -12,7 +12,7 @@
 /* The type rides in the two low bits of the size. */
 #define TYPE_BITS 2
 
-static enum ft_err grow(void **p, size_t *cap, size_t need, size_t size, size_t first)
+enum ft_err ft_sync_grow(void **p, size_t *cap, size_t need, size_t size, size_t first)
 {
     size_t n = *cap ? *cap : first;
     void *grown;
@@ -38,24 +38,57 @@ enum ft_err ft_sync_list_add(struct sync_list *l, const struct sync_entry *e)
         return FT_ERR_BAD_NAME;
     if (l->put == NULL && (l->put = malloc(sizeof(*l->put))) == NULL)
         return FT_ERR_NOMEM;
+    if (l->n > 0 && ft_sync_name_cmp(l->put->prev, e->name) >= 0)
+        l->unsorted = true;
     if (l->n % GROUP == 0) {
-        if (grow((void **)&l->groups, &l->capgroups, l->n / GROUP + 1, sizeof(*l->groups),
+        if (ft_sync_grow((void **)&l->groups, &l->capgroups, l->n / GROUP + 1, sizeof(*l->groups),
                  64) != FT_OK)
             return FT_ERR_NOMEM;
         l->groups[l->n / GROUP] = l->len;
         ft_entries_start(l->put);
     }
     while (!ft_entries_put(l->put, l->bytes, l->cap, &l->len, e->name, len, &it)) {
-        if (grow((void **)&l->bytes, &l->cap, l->cap + 1, 1, 4096) != FT_OK)
+        if (ft_sync_grow((void **)&l->bytes, &l->cap, l->cap + 1, 1, 4096) != FT_OK)
             return FT_ERR_NOMEM;
     }
     l->n++;
     return FT_OK;
 }
 
-const char *ft_sync_list_last(const struct sync_list *l)
+static int entry_cmp(const void *a, const void *b)
 {
-    return l->n > 0 ? l->put->prev : NULL;
+    return ft_sync_name_cmp(((const struct sync_entry *)a)->name,
+                            ((const struct sync_entry *)b)->name);
+}
+
+enum ft_err ft_sync_list_sort(struct sync_list *l)
+{
+    struct sync_list out = { 0 };
+    struct sync_cursor c = { .i = 0 };
+    struct sync_entry *all = calloc(l->n + 1, sizeof(*all));
+    size_t n = 0;
+    enum ft_err err = all != NULL ? FT_OK : FT_ERR_NOMEM;
+
+    while (err == FT_OK && ft_sync_list_next(l, &c, &all[n])) {
+        if ((all[n].name = strdup(all[n].name)) == NULL)
+            err = FT_ERR_NOMEM;
+        else
+            n++;
+    }
+    if (err == FT_OK)
+        qsort(all, n, sizeof(*all), entry_cmp);
+    for (size_t k = 0; k < n && err == FT_OK; k++)
+        err = ft_sync_list_add(&out, &all[k]);
+    for (size_t k = 0; k < n; k++)
+        free((char *)all[k].name);
+    free(all);
+    if (err != FT_OK) {
+        ft_sync_list_free(&out);
+        return err;
+    }
+    ft_sync_list_free(l);
+    *l = out;
+    return FT_OK;
 }
 
 bool ft_sync_list_next(const struct sync_list *l, struct sync_cursor *c,
@@ -71,7 +104,7 @@ bool ft_sync_list_next(const struct sync_list *l, struct sync_cursor *c,
     }
     /* What ft_sync_list_add encoded decodes. */
     if (ft_entries_next(&c->st, l->bytes, l->len, &c->off, &it) != FT_OK)
-        abort();
+        return false;
     *e = (struct sync_entry){ c->st.prev, it.size >> TYPE_BITS, it.mtime, it.mode,
                               (enum sync_type)(it.size & ((1u << TYPE_BITS) - 1)) };
     c->i++;
@@ -84,8 +117,8 @@ const struct sync_entry *ft_sync_list_get(const struct sync_list *l, size_t i,
     /* Onward from where h stands when it can, else from i's group. */
     if (!(h->c.i <= i + 1 && h->c.i > i - i % GROUP))
         h->c.i = i - i % GROUP;
-    while (h->c.i <= i)
-        ft_sync_list_next(l, &h->c, &h->e);
+    while (h->c.i <= i && ft_sync_list_next(l, &h->c, &h->e))
+        ;
     return &h->e;
 }
 

@@ -184,7 +184,9 @@ enum ft_err ft_sync_local_list(struct sync *s, bool tell, sync_walk_fn fn, void 
     if ((w = malloc(sizeof(*w))) == NULL)
         return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
     *w = (struct walk){ .s = s, .tell = tell, .fn = fn, .ctx = ctx, .stop = FT_OK };
-    fd = dup(s->local.root_fd);
+    /* A description of its own: a dup would share the reading offset,
+     * and a second walk (of a listing merged again) find nothing. */
+    fd = openat(s->local.root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     err = fd < 0 ? ft_sync_failed(s, s->local.path, FT_ERR_IO, strerror(errno))
                  : walk(w, fd, 0, 1);
     err = w->stop != FT_OK ? w->stop : err;

@@ -28,6 +28,7 @@ struct merge {
     struct sync_list held;
     struct sync_cursor cur; /* where the merge reads held */
     bool listed;            /* held is complete */
+    bool redo;              /* held came out of order: merged again, sorted */
     pthread_mutex_t lock;
     pthread_cond_t more;
     char gone[FT_WIRE_NAME_MAX + 1]; /* the last folder of DST to be removed */
@@ -39,20 +40,10 @@ struct merge {
 /* Room for n items of size bytes in *p (capacity *cap). */
 static bool grow(struct merge *m, void **p, size_t *cap, size_t n, size_t size)
 {
-    size_t c = *cap ? *cap : 256;
-    void *grown;
-
-    while (c < n)
-        c *= 2;
-    if (c == *cap)
+    if (ft_sync_grow(p, cap, n, size, 256) == FT_OK)
         return true;
-    if ((grown = realloc(*p, c * size)) == NULL) {
-        m->err = ft_sync_failed(m->w, NULL, FT_ERR_NOMEM, "out of memory");
-        return false;
-    }
-    *p = grown;
-    *cap = c;
-    return true;
+    m->err = ft_sync_failed(m->w, NULL, FT_ERR_NOMEM, "out of memory");
+    return false;
 }
 
 static void side_push(struct side *d, const struct sync_entry *e)
@@ -85,9 +76,10 @@ static void remote_fill(struct merge *m)
         bool got;
 
         pthread_mutex_lock(&m->lock);
-        while (m->cur.i == m->held.n && !m->listed)
+        while (m->cur.i == m->held.n && !m->listed && !m->held.unsorted)
             pthread_cond_wait(&m->more, &m->lock);
-        got = ft_sync_list_next(&m->held, &m->cur, &e);
+        m->redo = m->held.unsorted;
+        got = !m->redo && ft_sync_list_next(&m->held, &m->cur, &e);
         if (got)
             side_push(&m->remote, &e);
         pthread_mutex_unlock(&m->lock);
@@ -261,7 +253,8 @@ static enum ft_err walked(void *ctx, const struct sync_entry *e)
         merge_at(m);
         side_pop(&m->local);
     }
-    return m->err;
+    /* Out of order, the listing is merged again once it is over. */
+    return m->redo ? FT_ERR_PROTOCOL : m->err;
 }
 
 /* The local side over: the last local entry and the remote rest planned. */
@@ -296,7 +289,7 @@ static void *walk_job_run(void *arg)
         j->err = ft_sync_local_list(m->w, m->s->o->push, walked, m);
     else if (j->one != NULL)
         j->err = walked(m, j->one);
-    if (m->err == FT_OK)
+    if (m->err == FT_OK && !m->redo)
         merge_end(m);
     return NULL;
 }
@@ -327,6 +320,44 @@ static enum ft_err remote_list(struct merge *m)
     return FT_OK;
 }
 
+/* Forgets what a walk kept to tell (told again by the next). */
+static void notes_drop(struct sync *w)
+{
+    for (size_t k = 0; k < w->nnotes; k++) {
+        free(w->notes[k].path);
+        free(w->notes[k].why);
+    }
+    free(w->notes);
+    w->notes = NULL;
+    w->nnotes = w->capnotes = 0;
+}
+
+/* A listing that came out of order (a server other than ft's may send
+ * one): the plan made from it is dropped, and made again from the
+ * listing sorted, walking the local side once more. */
+static enum ft_err merge_again(struct merge *m, struct walk_job *j)
+{
+    struct sync *s = m->s;
+
+    notes_drop(m->w);
+    ft_sync_list_free(&s->src);
+    ft_sync_list_free(&s->dst);
+    free(s->send), free(s->mkdir), free(s->check), free(s->del), free(s->why);
+    s->send = s->mkdir = s->check = s->del = NULL;
+    s->why = NULL;
+    s->nsend = s->nmkdir = s->ncheck = s->ndel = 0;
+    s->capsend = s->capmkdir = s->capcheck = s->capdel = s->capwhy = 0;
+    s->st->checked = s->st->total_bytes = 0;
+    if (ft_sync_list_sort(&m->held) != FT_OK)
+        return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
+    m->cur.i = 0;
+    m->local.has_at = m->local.has_next = m->remote.has_at = m->remote.has_next = false;
+    m->has_gone = m->redo = false;
+    j->err = FT_OK;
+    walk_job_run(j);
+    return FT_OK;
+}
+
 /* Lists and merges: the walk (walk) or the local single file (local_one),
  * with the listing (list) or the remote single file (remote_one). Both at
  * once when both are due (two round trips of work overlap). */
@@ -353,6 +384,8 @@ static enum ft_err merge_run(struct merge *m, bool walk, bool list,
         pthread_join(thread, NULL);
     else
         walk_job_run(&j);
+    if (err == FT_OK && m->err == FT_OK && m->held.unsorted)
+        err = merge_again(m, &j);
     ft_sync_notes_flush(m->s, m->w);
     if (err != FT_OK)
         return err;

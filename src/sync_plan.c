@@ -46,16 +46,12 @@ enum ft_err ft_sync_list_take(struct sync *s, struct sync_list *out,
 {
     struct sync_entry e = { f->name, f->is_dir ? 0 : f->size, f->mtime, f->mode,
                             f->is_dir ? SYNC_DIR : SYNC_FILE };
-    const char *last = ft_sync_list_last(out);
 
     if (!ft_sync_name_safe(f->name)) {
         ft_sync_keep(s, ft_sync_failed(s, f->name, FT_ERR_BAD_NAME,
                                        "a name that leads out of the folder, left alone"));
         return FT_OK;
     }
-    if (last != NULL && ft_sync_name_cmp(last, f->name) >= 0)
-        return ft_sync_failed(s, f->name, FT_ERR_PROTOCOL,
-                              "the server's listing is out of order");
     if (ft_sync_list_add(out, &e) == FT_OK)
         return FT_OK;
     return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");

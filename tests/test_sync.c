@@ -428,23 +428,42 @@ static void test_hostile_listing_names_left_out(void **state)
     ft_sync_list_free(&l);
 }
 
-/* A listing out of ft_sync_name_cmp's order is refused (the plan merges
- * it with the local walk as it comes: an entry out of order would be
- * taken for one DST lacks, or has in excess). */
-static void test_listing_out_of_order_refused(void **state)
+/* A listing out of ft_sync_name_cmp's order (a server other than ft's
+ * may send one) is known as such, and sorted before the plan merges it
+ * with the local walk: an entry out of order would be taken for one DST
+ * lacks, or has in excess. */
+static void test_listing_out_of_order_sorted(void **state)
 {
+    static const char *const names[] = { "b", "a.b", "a/x", "a", "a/x/y", "c" };
+    static const char *const sorted[] = { "a", "a/x", "a/x/y", "a.b", "b", "c" };
     struct ft_sync_events ev = { 0 };
     struct ft_sync_stats st;
     struct sync s = { .ev = &ev, .st = &st };
     struct sync_list l = { 0 };
-    struct ft_entry a = { .name = "a.b" }, b = { .name = "a/x" }, c = { .name = "b" };
+    struct sync_held h;
 
     (void)state;
-    assert_int_equal(ft_sync_list_take(&s, &l, &a), FT_OK);
-    assert_int_equal(ft_sync_list_take(&s, &l, &b), FT_ERR_PROTOCOL);
-    assert_int_equal(ft_sync_list_take(&s, &l, &a), FT_ERR_PROTOCOL);
-    assert_int_equal(ft_sync_list_take(&s, &l, &c), FT_OK);
-    assert_int_equal(l.n, 2);
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+        struct ft_entry e = { .name = names[i], .size = i, .mtime = (int64_t)i * 1000,
+                              .mode = 0644 };
+
+        assert_int_equal(ft_sync_list_take(&s, &l, &e), FT_OK);
+    }
+    assert_true(l.unsorted);
+    assert_int_equal(ft_sync_list_sort(&l), FT_OK);
+    assert_int_equal(l.n, 6);
+    h.c.i = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        const struct sync_entry *e = ft_sync_list_get(&l, i, &h);
+        size_t was = 0;
+
+        while (strcmp(names[was], sorted[i]) != 0)
+            was++;
+        assert_string_equal(e->name, sorted[i]);
+        assert_int_equal(e->size, was);
+        assert_int_equal(e->mtime, (int64_t)was * 1000);
+    }
+    assert_false(l.unsorted);
     ft_sync_list_free(&l);
 }
 
@@ -713,7 +732,7 @@ int main(void)
         cmocka_unit_test(test_names_from_a_listing),
         cmocka_unit_test(test_hostile_listing_names_left_out),
         cmocka_unit_test(test_local_walk_in_order),
-        cmocka_unit_test(test_listing_out_of_order_refused),
+        cmocka_unit_test(test_listing_out_of_order_sorted),
         TU_TEST_SERVER(test_dry_run_changes_nothing),
         TU_TEST_SERVER(test_json_lines),
         TU_TEST_SERVER(test_interrupted_sync_finishes),

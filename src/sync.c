@@ -98,7 +98,7 @@ void ft_sync_tell(struct sync *s, enum ft_sync_what what, size_t i, bool src,
                   const struct ft_transfer *t)
 {
     struct sync_held h;
-    const struct sync_entry *e = (h.c.i = 0, ft_sync_list_get(src ? &s->src : &s->dst, i, &h));
+    const struct sync_entry *e = ft_sync_list_get(src ? &s->src : &s->dst, i, &h);
     struct ft_sync_change ch = { what, e->name, e->type == SYNC_DIR, e->size,
                                  src ? s->why[i] & ~SYNC_WHY_NEW : 0, t };
 
@@ -227,7 +227,7 @@ static int changed_answer(struct batch *b, size_t k, enum ft_err err,
 static void delete_local(struct sync *s, size_t j)
 {
     struct sync_held h;
-    const struct sync_entry *e = (h.c.i = 0, ft_sync_list_get(&s->dst, j, &h));
+    const struct sync_entry *e = ft_sync_list_get(&s->dst, j, &h);
     char why[WHY_MAX];
     const char *leaf;
     int fd = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why,
@@ -249,7 +249,7 @@ static void delete_local(struct sync *s, size_t j)
  * tree, a folder with everything in it (one request on the server). */
 static void delete_all(struct sync *s)
 {
-    struct sync_held h = { .c.i = 0 };
+    struct sync_held h;
     struct batch b;
 
     if (s->ndel == 0)
@@ -285,7 +285,7 @@ static void delete_all(struct sync *s)
 static void mkdir_local(struct sync *s, size_t i)
 {
     struct sync_held h;
-    const char *name = (h.c.i = 0, ft_sync_list_get(&s->src, i, &h)->name);
+    const char *name = ft_sync_list_get(&s->src, i, &h)->name;
     char why[WHY_MAX];
     int fd = ft_client_local_folder(s->local.root_fd, s->local.path, name, strlen(name),
                                     why, sizeof(why));
@@ -314,7 +314,7 @@ static enum ft_err local_root_made(struct sync *s)
 /* Makes SRC's folders on DST, empty ones too: the DST folder first. */
 static void mkdir_all(struct sync *s)
 {
-    struct sync_held h = { .c.i = 0 };
+    struct sync_held h;
     struct batch b;
 
     if (s->o->dry_run || !s->o->push) {
@@ -363,7 +363,7 @@ static void hash_ahead(struct batch *b, size_t upto)
     struct sync *s = b->s;
     char why[WHY_MAX];
     const char *leaf;
-    struct sync_held h = { .c.i = 0 };
+    struct sync_held h;
 
     for (; b->hashed < upto && b->hashed < b->n; b->hashed++) {
         const struct sync_entry *e = ft_sync_list_get(&s->src, b->idx[b->hashed], &h);
@@ -393,15 +393,13 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
     struct sync *s = b->s;
     size_t i = b->idx[k];
     struct sync_held h;
-    const struct sync_entry *e;
+    const struct sync_entry *e = ft_sync_list_get(&s->src, i, &h);
     char hex[FT_HASH_HEX_BYTES], why[WHY_MAX];
     const char *leaf;
     bool same;
     int fd;
 
     hash_ahead(b, k + 1 + lookahead(s));
-    h.c.i = 0;
-    e = ft_sync_list_get(&s->src, i, &h);
     if (b->unhashed[k])
         return 0; /* told; a TOUCH with no digest changes nothing */
     if (err != FT_OK) {
@@ -441,7 +439,7 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
 static void check_add(struct batch *b, size_t i, bool touch)
 {
     struct sync_held h;
-    const struct sync_entry *e = (h.c.i = 0, ft_sync_list_get(&b->s->src, i, &h));
+    const struct sync_entry *e = ft_sync_list_get(&b->s->src, i, &h);
     struct ft_name_request *r = &b->reqs[b->n];
 
     b->unhashed[b->n] = false;

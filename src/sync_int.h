@@ -1,8 +1,10 @@
 /* sync_int.h - what the files of ft sync share: the two sides' file lists,
  * the plan made from them, and the local side's operations.
  *
- * sync_plan.c lists both sides and compares them; sync.c carries the plan
- * out over the connection, and sync_send.c sends the files; sync_local.c
+ * sync_plan.c finds both sides' roots and sync_merge.c compares their
+ * entries as they come (sync_list.c packs what it keeps); sync.c carries
+ * the plan out over the connection, and sync_send.c sends the files;
+ * sync_local.c
  * does what happens on this side's disk, always from a folder's descriptor
  * and never through a link. */
 #ifndef FT_SYNC_INT_H
@@ -49,8 +51,7 @@ struct sync_cursor {
     struct ft_entries_state st;
 };
 
-/* An entry read by ft_sync_list_get, its name in c; one a list, and
- * zeroed before its first use. */
+/* An entry read by ft_sync_list_get, its name in c. */
 struct sync_held {
     struct sync_cursor c;
     struct sync_entry e;
@@ -121,7 +122,8 @@ enum ft_err ft_sync_grow(void **p, size_t *cap, size_t need, size_t size, size_t
  * false at the end. Start c with i = 0. */
 bool ft_sync_list_next(const struct sync_list *l, struct sync_cursor *c,
                        struct sync_entry *e);
-/* The entry i (< l->n), valid until h is used again. */
+/* The entry i (< l->n), read from its group's start (a few entries),
+ * valid until h is used again. */
 const struct sync_entry *ft_sync_list_get(const struct sync_list *l, size_t i,
                                           struct sync_held *h);
 void ft_sync_list_free(struct sync_list *l);

@@ -114,9 +114,7 @@ bool ft_sync_list_next(const struct sync_list *l, struct sync_cursor *c,
 const struct sync_entry *ft_sync_list_get(const struct sync_list *l, size_t i,
                                           struct sync_held *h)
 {
-    /* Onward from where h stands when it can, else from i's group. */
-    if (!(h->c.i <= i + 1 && h->c.i > i - i % GROUP))
-        h->c.i = i - i % GROUP;
+    h->c.i = i - i % GROUP;
     while (h->c.i <= i && ft_sync_list_next(l, &h->c, &h->e))
         ;
     return &h->e;

@@ -1,5 +1,5 @@
-/* sync_plan.c - what a sync has to do: both sides listed, in one order,
- * and compared name by name. */
+/* sync_plan.c - what a sync has to do: the roots of both sides found,
+ * which is SRC and which DST, and their entries handed to the merge. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>

@@ -27,7 +27,6 @@ static uint64_t size_of(const struct sync *s, size_t i)
 {
     struct sync_held h;
 
-    h.c.i = 0;
     return ft_sync_list_get(&s->src, i, &h)->size;
 }
 
@@ -69,7 +68,7 @@ static void collect(struct sync *s, size_t leave)
         enum ft_err err = ft_client_put_wait_tagged(s->c, &t, &tag);
         size_t i = (size_t)((uintptr_t)tag - 1);
         struct sync_held h;
-        const char *name = (h.c.i = 0, ft_sync_list_get(&s->src, i, &h)->name);
+        const char *name = ft_sync_list_get(&s->src, i, &h)->name;
         char *remote = ft_sync_remote_name(s, name);
 
         sent(s, i, remote != NULL ? remote : name, err, &t);
@@ -109,7 +108,7 @@ static void push_file(struct sync *s, size_t i, int fd, int64_t size,
 static void push_one(struct sync *s, size_t i)
 {
     struct sync_held h;
-    const struct sync_entry *e = (h.c.i = 0, ft_sync_list_get(&s->src, i, &h));
+    const struct sync_entry *e = ft_sync_list_get(&s->src, i, &h);
     char why[WHY_MAX];
     char *remote = ft_sync_remote_name(s, e->name);
     char *path = ft_sync_local_path(s, e->name);
@@ -143,7 +142,7 @@ static enum ft_err pull_place(struct sync *s, size_t i, struct ft_local_name *to
 {
     char why[WHY_MAX];
     struct sync_held h;
-    const char *name = (h.c.i = 0, ft_sync_list_get(&s->src, i, &h)->name);
+    const char *name = ft_sync_list_get(&s->src, i, &h)->name;
 
     *path = ft_sync_local_path(s, name);
     if (*path == NULL)
@@ -158,7 +157,7 @@ static enum ft_err pull_place(struct sync *s, size_t i, struct ft_local_name *to
 static void pull_one(struct sync *s, size_t i, bool asked)
 {
     struct sync_held h;
-    char *remote = ft_sync_remote_name(s, (h.c.i = 0, ft_sync_list_get(&s->src, i, &h))->name);
+    char *remote = ft_sync_remote_name(s, ft_sync_list_get(&s->src, i, &h)->name);
     char *path = NULL;
     struct ft_local_name to;
     struct ft_transfer t;
@@ -186,7 +185,7 @@ static void pull_one(struct sync *s, size_t i, bool asked)
  * at most FT_PIPELINE_MAX due; each batch leaves together. */
 static void ask_ahead(struct sync *s, size_t *next)
 {
-    struct sync_held h = { .c.i = 0 };
+    struct sync_held h;
 
     if (*next >= s->nsend || ft_client_gets_due(s->c) > FT_PIPELINE_MAX / 2)
         return;

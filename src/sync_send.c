@@ -136,13 +136,12 @@ static void push_one(struct sync *s, size_t i)
     free(path);
 }
 
-/* A download to SRC's file i's place: its folder, made if missing. */
-static enum ft_err pull_place(struct sync *s, size_t i, struct ft_local_name *to,
+/* A download to the place of SRC's file name: its folder, made if
+ * missing; to->leaf points into name. */
+static enum ft_err pull_place(struct sync *s, const char *name, struct ft_local_name *to,
                               char **path)
 {
     char why[WHY_MAX];
-    struct sync_held h;
-    const char *name = ft_sync_list_get(&s->src, i, &h)->name;
 
     *path = ft_sync_local_path(s, name);
     if (*path == NULL)
@@ -157,11 +156,11 @@ static enum ft_err pull_place(struct sync *s, size_t i, struct ft_local_name *to
 static void pull_one(struct sync *s, size_t i, bool asked)
 {
     struct sync_held h;
-    char *remote = ft_sync_remote_name(s, ft_sync_list_get(&s->src, i, &h)->name);
-    char *path = NULL;
+    const char *name = ft_sync_list_get(&s->src, i, &h)->name;
+    char *remote = ft_sync_remote_name(s, name), *path = NULL;
     struct ft_local_name to;
     struct ft_transfer t;
-    enum ft_err err = pull_place(s, i, &to, &path);
+    enum ft_err err = pull_place(s, name, &to, &path);
 
     if (err == FT_OK && remote == NULL)
         err = ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");

@@ -41,8 +41,8 @@ enum ft_err ft_sync_list_add(struct sync_list *l, const struct sync_entry *e)
     if (l->n > 0 && ft_sync_name_cmp(l->put->prev, e->name) >= 0)
         l->unsorted = true;
     if (l->n % GROUP == 0) {
-        if (ft_sync_grow((void **)&l->groups, &l->capgroups, l->n / GROUP + 1, sizeof(*l->groups),
-                 64) != FT_OK)
+        if (ft_sync_grow((void **)&l->groups, &l->capgroups, l->n / GROUP + 1,
+                         sizeof(*l->groups), 64) != FT_OK)
             return FT_ERR_NOMEM;
         l->groups[l->n / GROUP] = l->len;
         ft_entries_start(l->put);

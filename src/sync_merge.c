@@ -199,12 +199,14 @@ static void plan_both(struct merge *m, const struct sync_entry *a,
 
 /* Plans one name: the local entry l and the remote r (either NULL when
  * that side lacks it), each with the entry after it. */
-static void plan_pair(struct merge *m, const struct sync_entry *l, const struct sync_entry *lnext,
-                      const struct sync_entry *r, const struct sync_entry *rnext)
+static void plan_pair(struct merge *m, const struct sync_entry *l,
+                      const struct sync_entry *lnext, const struct sync_entry *r,
+                      const struct sync_entry *rnext)
 {
     struct sync *s = m->s;
     bool push = s->o->push;
-    const struct sync_entry *a = push ? l : r, *b = push ? r : l, *bnext = push ? rnext : lnext;
+    const struct sync_entry *a = push ? l : r, *b = push ? r : l;
+    const struct sync_entry *bnext = push ? rnext : lnext;
 
     if (a != NULL && a->type == SYNC_FILE) {
         s->st->checked++;

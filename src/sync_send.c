@@ -194,7 +194,8 @@ static void ask_ahead(struct sync *s, size_t *next)
 
         if (!piped(s, s->send[*next]))
             continue;
-        remote = ft_sync_remote_name(s, ft_sync_list_get(&s->src, s->send[*next], &h)->name);
+        remote = ft_sync_remote_name(s,
+                                     ft_sync_list_get(&s->src, s->send[*next], &h)->name);
         if (remote == NULL || ft_client_get_send(s->c, remote, s->xfer) != FT_OK) {
             free(remote);
             break; /* the file's turn tells why */

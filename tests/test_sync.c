@@ -435,18 +435,14 @@ static void test_listing_out_of_order_sorted(void **state)
 {
     static const char *const names[] = { "b", "a.b", "a/x", "a", "a/x/y", "c" };
     static const char *const sorted[] = { "a", "a/x", "a/x/y", "a.b", "b", "c" };
-    struct ft_sync_events ev = { 0 };
-    struct ft_sync_stats st;
-    struct sync s = { .ev = &ev, .st = &st };
     struct sync_list l = { 0 };
     struct sync_held h;
 
     (void)state;
     for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
-        struct ft_entry e = { .name = names[i], .size = i, .mtime = (int64_t)i * 1000,
-                              .mode = 0644 };
+        struct sync_entry e = { names[i], i, (int64_t)i * 1000, 0644, SYNC_FILE };
 
-        assert_int_equal(ft_sync_list_take(&s, &l, &e), FT_OK);
+        assert_int_equal(ft_sync_list_add(&l, &e), FT_OK);
     }
     assert_true(l.unsorted);
     assert_int_equal(ft_sync_list_sort(&l), FT_OK);
@@ -460,6 +456,7 @@ static void test_listing_out_of_order_sorted(void **state)
         assert_string_equal(e->name, sorted[i]);
         assert_int_equal(e->size, was);
         assert_int_equal(e->mtime, (int64_t)was * 1000);
+        assert_int_equal(e->type, SYNC_FILE);
     }
     assert_false(l.unsorted);
     ft_sync_list_free(&l);

@@ -97,7 +97,8 @@ void ft_sync_notes_flush(struct sync *s, struct sync *from)
 void ft_sync_tell(struct sync *s, enum ft_sync_what what, size_t i, bool src,
                   const struct ft_transfer *t)
 {
-    const struct sync_entry *e = src ? &s->src.e[i] : &s->dst.e[i];
+    struct sync_held h;
+    const struct sync_entry *e = ft_sync_list_get(src ? &s->src : &s->dst, i, &h);
     struct ft_sync_change ch = { what, e->name, e->type == SYNC_DIR, e->size,
                                  src ? s->why[i] & ~SYNC_WHY_NEW : 0, t };
 
@@ -225,7 +226,8 @@ static int changed_answer(struct batch *b, size_t k, enum ft_err err,
 /* Removes the local entry j of DST. */
 static void delete_local(struct sync *s, size_t j)
 {
-    const struct sync_entry *e = &s->dst.e[j];
+    struct sync_held h;
+    const struct sync_entry *e = ft_sync_list_get(&s->dst, j, &h);
     char why[WHY_MAX];
     const char *leaf;
     int fd = ft_sync_local_dir(&s->local, &s->local.kept, e->name, false, &leaf, why,
@@ -247,6 +249,7 @@ static void delete_local(struct sync *s, size_t j)
  * tree, a folder with everything in it (one request on the server). */
 static void delete_all(struct sync *s)
 {
+    struct sync_held h;
     struct batch b;
 
     if (s->ndel == 0)
@@ -265,7 +268,7 @@ static void delete_all(struct sync *s)
     if (batch_init(&b, s, s->ndel) == FT_OK) {
         b.answer = changed_answer;
         for (size_t k = 0; k < s->ndel; k++) {
-            const struct sync_entry *e = &s->dst.e[s->del[k]];
+            const struct sync_entry *e = ft_sync_list_get(&s->dst, s->del[k], &h);
 
             if (!batch_add(&b, e->type == SYNC_DIR ? FT_NAME_REMOVE_TREE : FT_NAME_REMOVE,
                            s->del[k], e->name))
@@ -281,7 +284,8 @@ static void delete_all(struct sync *s)
 /* Makes the local folder of SRC's entry i (with those above it). */
 static void mkdir_local(struct sync *s, size_t i)
 {
-    const char *name = s->src.e[i].name;
+    struct sync_held h;
+    const char *name = ft_sync_list_get(&s->src, i, &h)->name;
     char why[WHY_MAX];
     int fd = ft_client_local_folder(s->local.root_fd, s->local.path, name, strlen(name),
                                     why, sizeof(why));
@@ -310,6 +314,7 @@ static enum ft_err local_root_made(struct sync *s)
 /* Makes SRC's folders on DST, empty ones too: the DST folder first. */
 static void mkdir_all(struct sync *s)
 {
+    struct sync_held h;
     struct batch b;
 
     if (s->o->dry_run || !s->o->push) {
@@ -331,7 +336,7 @@ static void mkdir_all(struct sync *s)
             batch_add(&b, FT_NAME_MKDIR_PARENTS, SIZE_MAX, "");
         for (size_t k = 0; k < s->nmkdir; k++) {
             if (!batch_add(&b, FT_NAME_MKDIR_PARENTS, s->mkdir[k],
-                           s->src.e[s->mkdir[k]].name))
+                           ft_sync_list_get(&s->src, s->mkdir[k], &h)->name))
                 break;
         }
         batch_run(&b);
@@ -360,9 +365,10 @@ static void hash_ahead(struct batch *b, size_t upto)
     struct sync *s = b->s;
     char why[WHY_MAX];
     const char *leaf;
+    struct sync_held h;
 
     for (; b->hashed < upto && b->hashed < b->n; b->hashed++) {
-        const struct sync_entry *e = &s->src.e[b->idx[b->hashed]];
+        const struct sync_entry *e = ft_sync_list_get(&s->src, b->idx[b->hashed], &h);
         int fd = ft_sync_local_dir(&s->local, &s->local.ahead, e->name, false, &leaf, why,
                                    sizeof(why));
         enum ft_err err = fd < 0 ? FT_ERR_IO
@@ -388,7 +394,8 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
 {
     struct sync *s = b->s;
     size_t i = b->idx[k];
-    const struct sync_entry *e = &s->src.e[i];
+    struct sync_held h;
+    const struct sync_entry *e = ft_sync_list_get(&s->src, i, &h);
     char hex[FT_HASH_HEX_BYTES], why[WHY_MAX];
     const char *leaf;
     bool same;
@@ -433,7 +440,8 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
  * filled in by hash_ahead. */
 static void check_add(struct batch *b, size_t i, bool touch)
 {
-    const struct sync_entry *e = &b->s->src.e[i];
+    struct sync_held h;
+    const struct sync_entry *e = ft_sync_list_get(&b->s->src, i, &h);
     struct ft_name_request *r = &b->reqs[b->n];
 
     b->unhashed[b->n] = false;

@@ -1,8 +1,10 @@
 /* sync_int.h - what the files of ft sync share: the two sides' file lists,
  * the plan made from them, and the local side's operations.
  *
- * sync_plan.c lists both sides and compares them; sync.c carries the plan
- * out over the connection, and sync_send.c sends the files; sync_local.c
+ * sync_plan.c finds both sides' roots and sync_merge.c compares their
+ * entries as they come (sync_list.c packs what it keeps); sync.c carries
+ * the plan out over the connection, and sync_send.c sends the files;
+ * sync_local.c
  * does what happens on this side's disk, always from a folder's descriptor
  * and never through a link. */
 #ifndef FT_SYNC_INT_H
@@ -14,6 +16,7 @@
 
 #include "client_local.h"
 #include "ft/sync.h"
+#include "entries.h"
 #include "hash.h"
 
 /* Beside FT_SYNC_WHY_*: a file DST lacks. */
@@ -22,8 +25,7 @@
 enum sync_type { SYNC_FILE, SYNC_DIR, SYNC_OTHER /* a link, a special file */ };
 
 /* One file or folder of a side, named relative to the side's root ("" is
- * the root itself: a single file). Per file, about what rsync's file list
- * holds. */
+ * the root itself: a single file). */
 struct sync_entry {
     const char *name;
     uint64_t size;
@@ -32,13 +34,27 @@ struct sync_entry {
     enum sync_type type;
 };
 
-/* A side's entries, sorted by ft_sync_name_cmp once complete; their
- * names are the list's, packed in blocks (no allocation per name). */
+/* Entries packed one after another (sync_list.c): names prefix-coded,
+ * numbers as varints, some 20 bytes a file where a struct and its name
+ * would take 90. Read in order with a cursor, or one by one (get). */
 struct sync_list {
-    struct sync_entry *e;
-    size_t n, cap;
-    char **blocks;
-    size_t nblocks, room; /* room: bytes free in the last block */
+    uint8_t *bytes;
+    size_t len, cap, n;
+    size_t *groups, capgroups;   /* where each group of entries starts */
+    struct ft_entries_state *put; /* the encoder's, between adds */
+    bool unsorted; /* some entry came out of ft_sync_name_cmp's order */
+};
+
+/* Where a reading of a list stands: the next entry's index. */
+struct sync_cursor {
+    size_t i, off;
+    struct ft_entries_state st;
+};
+
+/* An entry read by ft_sync_list_get, its name in c. */
+struct sync_held {
+    struct sync_cursor c;
+    struct sync_entry e;
 };
 
 /* The local side of a sync, and the folder last entered beneath it, kept
@@ -63,11 +79,14 @@ struct sync {
     char *remote;              /* the remote root, as names are joined to it */
     char *local_owned;         /* local.path, when the sync made it */
     bool dst_missing;          /* DST's root folder is to be made */
+    /* The entries the plan acts on, not whole sides: SRC's to send, make
+     * or check, DST's to remove. */
     struct sync_list src, dst;
     /* The plan: indices into src (files to send, folders to make, files
      * to check by digest) and into dst (what to remove). */
     size_t *send, *mkdir, *check, *del;
     size_t nsend, nmkdir, ncheck, ndel;
+    size_t capsend, capmkdir, capcheck, capdel, capwhy;
     unsigned *why;             /* per src entry: FT_SYNC_WHY_* */
     enum ft_err err;           /* the first failure, as keep() keeps it */
     /* A walk on a thread of its own keeps what it would tell here, told
@@ -91,12 +110,22 @@ int ft_sync_name_cmp(const char *a, const char *b);
  * empty, no leading '/', no empty, "." or ".." component. */
 bool ft_sync_name_safe(const char *name);
 
-/* A copy of the name prefix/leaf (prefix alone when leaf is NULL or
- * prefix is empty: leaf alone) kept by l; NULL when out of memory. */
-const char *ft_sync_list_name(struct sync_list *l, const char *prefix, const char *leaf);
-/* Appends an entry to l; FT_ERR_NOMEM when out of memory. */
+/* sync_list.c: appends e to l; FT_ERR_NOMEM when out of memory,
+ * FT_ERR_BAD_NAME for a name over FT_WIRE_NAME_MAX. */
 enum ft_err ft_sync_list_add(struct sync_list *l, const struct sync_entry *e);
-void ft_sync_list_sort(struct sync_list *l);
+/* Puts l in ft_sync_name_cmp's order (a listing from a server that sends
+ * another); FT_ERR_NOMEM leaves it as it was. */
+enum ft_err ft_sync_list_sort(struct sync_list *l);
+/* Room for need items of size bytes in *p, of *cap (first, at first). */
+enum ft_err ft_sync_grow(void **p, size_t *cap, size_t need, size_t size, size_t first);
+/* The entry at c into e (its name valid until c moves), c moved past it;
+ * false at the end. Start c with i = 0. */
+bool ft_sync_list_next(const struct sync_list *l, struct sync_cursor *c,
+                       struct sync_entry *e);
+/* The entry i (< l->n), read from its group's start (a few entries),
+ * valid until h is used again. */
+const struct sync_entry *ft_sync_list_get(const struct sync_list *l, size_t i,
+                                          struct sync_held *h);
 void ft_sync_list_free(struct sync_list *l);
 
 /* sync_plan.c: the entry f of the server's listing into out; a name a
@@ -107,6 +136,13 @@ enum ft_err ft_sync_list_take(struct sync *s, struct sync_list *out,
 
 /* sync_plan.c: lists both sides and fills s's plan. */
 enum ft_err ft_sync_plan(struct sync *s);
+
+/* sync_merge.c: fills s's plan from the local walk (walk) or the local
+ * single file local_one, and the server's listing (list) or its single
+ * file remote_one, merged as they come. */
+enum ft_err ft_sync_merge(struct sync *s, bool walk, bool list,
+                          const struct sync_entry *local_one,
+                          const struct sync_entry *remote_one);
 
 /* sync.c: tells a failure; returns err. */
 enum ft_err ft_sync_failed(struct sync *s, const char *path, enum ft_err err,
@@ -146,9 +182,11 @@ enum ft_err ft_sync_local_open(struct sync_local *l, bool *exists, bool *is_dir,
                                char *why, size_t cap);
 void ft_sync_local_close(struct sync_local *l);
 
-/* Lists everything below the local root into out, links and special files
- * as SYNC_OTHER (skip, when not NULL, is told of each). */
-enum ft_err ft_sync_local_list(struct sync *s, struct sync_list *out, bool tell);
+/* Each entry below the local root, to fn in ft_sync_name_cmp's order as
+ * the walk finds it; links and special files as SYNC_OTHER, or (tell)
+ * told as skipped and left out. An error fn returns ends the walk. */
+typedef enum ft_err (*sync_walk_fn)(void *ctx, const struct sync_entry *e);
+enum ft_err ft_sync_local_list(struct sync *s, bool tell, sync_walk_fn fn, void *ctx);
 
 /* The folder that holds name, open (make: made when missing, as the
  * folders of a download are) and kept in k (l's kept or ahead), and

@@ -67,8 +67,18 @@ static enum sync_type type_of(mode_t m)
     return S_ISREG(m) ? SYNC_FILE : S_ISDIR(m) ? SYNC_DIR : SYNC_OTHER;
 }
 
-static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
-                        struct sync_list *out, bool tell);
+/* A walk under way: the name of the entry at hand, built in place (a
+ * folder's name is its entries' prefix), and where the entries go. */
+struct walk {
+    struct sync *s;
+    bool tell;
+    sync_walk_fn fn;
+    void *ctx;
+    enum ft_err stop; /* what fn returned, which ends the walk */
+    char name[FT_WIRE_NAME_MAX + 1];
+};
+
+static enum ft_err walk(struct walk *w, int fd, size_t rel_len, int depth);
 
 /* The local path of rel beneath the root, as the user would write it. */
 static char *walk_path(const struct sync *s, const char *rel)
@@ -89,26 +99,30 @@ static enum ft_err walk_failed(struct sync *s, const char *rel, const char *why)
     return FT_ERR_IO;
 }
 
-/* Adds the entry leaf of the folder dir_fd (rel beneath the root) and,
- * for a folder, all it holds. */
-static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
-                              const char *leaf, int depth, struct sync_list *out,
-                              bool tell)
+/* Tells of the entry leaf of the folder dir_fd (w->name's first rel_len
+ * bytes beneath the root) and, for a folder, of all it holds. */
+static enum ft_err walk_entry(struct walk *w, int dir_fd, size_t rel_len,
+                              const char *leaf, int depth)
 {
+    struct sync *s = w->s;
+    char *name = w->name;
+    size_t leaf_len = strlen(leaf), at = rel_len + (rel_len > 0);
     struct stat sb;
     struct sync_entry e;
-    /* Kept by out even when left out: a name costs a few bytes. */
-    const char *name = ft_sync_list_name(out, rel, leaf);
-    enum ft_err err = FT_OK;
     int fd;
 
-    if (name == NULL)
-        return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
+    if (at + leaf_len > FT_WIRE_NAME_MAX) {
+        name[rel_len] = '\0';
+        return walk_failed(s, name, "a name too long below it, left out");
+    }
+    if (rel_len > 0)
+        name[rel_len] = '/';
+    memcpy(name + at, leaf, leaf_len + 1);
     if (fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0)
         return walk_failed(s, name, strerror(errno));
     e = (struct sync_entry){ name, (uint64_t)sb.st_size, (int64_t)sb.st_mtime,
                              (uint32_t)sb.st_mode, type_of(sb.st_mode) };
-    if (e.type == SYNC_OTHER && tell) {
+    if (e.type == SYNC_OTHER && w->tell) {
         /* Left out of SRC: DST's entry of that name is an extra. */
         char *path = walk_path(s, name);
 
@@ -118,40 +132,39 @@ static enum ft_err walk_entry(struct sync *s, int dir_fd, const char *rel,
     }
     if (e.type != SYNC_FILE)
         e.size = 0;
-    err = ft_sync_list_add(out, &e);
-    if (err != FT_OK)
-        return ft_sync_failed(s, NULL, err, "out of memory");
+    if ((w->stop = w->fn(w->ctx, &e)) != FT_OK)
+        return w->stop;
     if (e.type != SYNC_DIR)
         return FT_OK;
     fd = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return walk_failed(s, name, strerror(errno));
-    return walk(s, fd, name, depth + 1, out, tell);
+    return walk(w, fd, at + leaf_len, depth + 1);
 }
 
-/* Lists the folder fd (which this closes), rel beneath the root, and
- * everything below it into out. */
-static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
-                        struct sync_list *out, bool tell)
+/* Walks the folder fd (which this closes), w->name's first rel_len bytes
+ * beneath the root, and everything below it. */
+static enum ft_err walk(struct walk *w, int fd, size_t rel_len, int depth)
 {
     DIR *d = fdopendir(fd);
     char **leaves = NULL;
     size_t n = 0;
     enum ft_err err = FT_OK;
 
+    w->name[rel_len] = '\0';
     if (d == NULL) {
-        err = walk_failed(s, rel, strerror(errno));
+        err = walk_failed(w->s, w->name, strerror(errno));
         close(fd);
         return err;
     }
     if (depth > DEPTH_MAX)
-        err = walk_failed(s, rel, "folders nested too deep");
+        err = walk_failed(w->s, w->name, "folders nested too deep");
     else if (ft_dir_names(d, &leaves, &n) != FT_OK)
-        err = ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
+        err = ft_sync_failed(w->s, NULL, FT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         if (err == FT_OK) {
-            err = walk_entry(s, dirfd(d), rel, leaves[i], depth, out, tell);
-            if (ft_sync_goes_on(err))
+            err = walk_entry(w, dirfd(d), rel_len, leaves[i], depth);
+            if (w->stop == FT_OK && ft_sync_goes_on(err))
                 err = FT_OK; /* told; the walk goes on */
         }
     }
@@ -160,16 +173,25 @@ static enum ft_err walk(struct sync *s, int fd, const char *rel, int depth,
     return err;
 }
 
-enum ft_err ft_sync_local_list(struct sync *s, struct sync_list *out, bool tell)
+enum ft_err ft_sync_local_list(struct sync *s, bool tell, sync_walk_fn fn, void *ctx)
 {
+    struct walk *w;
+    enum ft_err err;
     int fd;
 
     if (s->local.root_fd < 0)
         return FT_OK;
-    fd = dup(s->local.root_fd);
-    if (fd < 0)
-        return ft_sync_failed(s, s->local.path, FT_ERR_IO, strerror(errno));
-    return walk(s, fd, "", 1, out, tell);
+    if ((w = malloc(sizeof(*w))) == NULL)
+        return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
+    *w = (struct walk){ .s = s, .tell = tell, .fn = fn, .ctx = ctx, .stop = FT_OK };
+    /* A description of its own: a dup would share the reading offset,
+     * and a second walk (of a listing merged again) find nothing. */
+    fd = openat(s->local.root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    err = fd < 0 ? ft_sync_failed(s, s->local.path, FT_ERR_IO, strerror(errno))
+                 : walk(w, fd, 0, 1);
+    err = w->stop != FT_OK ? w->stop : err;
+    free(w);
+    return err;
 }
 
 int ft_sync_local_dir(struct sync_local *l, struct ft_local_kept *k, const char *name,

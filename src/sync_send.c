@@ -2,6 +2,7 @@
  * new or changed, up or down; small ones pipelined, changed ones as
  * deltas where the server takes them, whole otherwise. */
 #define _GNU_SOURCE
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +22,26 @@
  * smallest, 2 KiB on average) would save next to nothing. */
 #define DELTA_MIN (8 * 1024)
 
+/* The size of SRC's file i. */
+static uint64_t size_of(const struct sync *s, size_t i)
+{
+    struct sync_held h;
+
+    return ft_sync_list_get(&s->src, i, &h)->size;
+}
+
 /* Whether SRC's file i travels as a delta: a changed file, to a server
  * that takes them. */
 static bool as_delta(const struct sync *s, size_t i)
 {
-    return !(s->why[i] & SYNC_WHY_NEW) && s->src.e[i].size >= DELTA_MIN &&
+    return !(s->why[i] & SYNC_WHY_NEW) && size_of(s, i) >= DELTA_MIN &&
            ft_client_can_delta(s->c);
 }
 
 /* Whether it travels pipelined: small, whole. */
 static bool piped(const struct sync *s, size_t i)
 {
-    return !as_delta(s, i) && s->src.e[i].size <= PIPELINED_FILE_MAX &&
+    return !as_delta(s, i) && size_of(s, i) <= PIPELINED_FILE_MAX &&
            ft_client_can_pipeline(s->c);
 }
 
@@ -57,10 +66,12 @@ static void collect(struct sync *s, size_t leave)
         struct ft_transfer t;
         void *tag;
         enum ft_err err = ft_client_put_wait_tagged(s->c, &t, &tag);
-        size_t i = (size_t)((struct sync_entry *)tag - s->src.e);
-        char *remote = ft_sync_remote_name(s, s->src.e[i].name);
+        size_t i = (size_t)((uintptr_t)tag - 1);
+        struct sync_held h;
+        const char *name = ft_sync_list_get(&s->src, i, &h)->name;
+        char *remote = ft_sync_remote_name(s, name);
 
-        sent(s, i, remote != NULL ? remote : s->src.e[i].name, err, &t);
+        sent(s, i, remote != NULL ? remote : name, err, &t);
         free(remote);
     }
 }
@@ -77,7 +88,8 @@ static void push_file(struct sync *s, size_t i, int fd, int64_t size,
             collect(s, FT_PIPELINE_MAX - 1);
         if (!ft_sync_going(s))
             return;
-        err = ft_client_put_send_tagged(s->c, fd, size, remote, s->xfer, &s->src.e[i]);
+        err = ft_client_put_send_tagged(s->c, fd, size, remote, s->xfer,
+                                        (void *)(uintptr_t)(i + 1));
         if (err != FT_OK)
             sent(s, i, remote, err, NULL);
         return;
@@ -95,7 +107,8 @@ static void push_file(struct sync *s, size_t i, int fd, int64_t size,
 /* Sends SRC's file i up: opened from its folder, never through a link. */
 static void push_one(struct sync *s, size_t i)
 {
-    const struct sync_entry *e = &s->src.e[i];
+    struct sync_held h;
+    const struct sync_entry *e = ft_sync_list_get(&s->src, i, &h);
     char why[WHY_MAX];
     char *remote = ft_sync_remote_name(s, e->name);
     char *path = ft_sync_local_path(s, e->name);
@@ -123,17 +136,18 @@ static void push_one(struct sync *s, size_t i)
     free(path);
 }
 
-/* A download to SRC's file i's place: its folder, made if missing. */
-static enum ft_err pull_place(struct sync *s, size_t i, struct ft_local_name *to,
+/* A download to the place of SRC's file name: its folder, made if
+ * missing; to->leaf points into name. */
+static enum ft_err pull_place(struct sync *s, const char *name, struct ft_local_name *to,
                               char **path)
 {
     char why[WHY_MAX];
 
-    *path = ft_sync_local_path(s, s->src.e[i].name);
+    *path = ft_sync_local_path(s, name);
     if (*path == NULL)
         return ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
     to->path = *path;
-    to->dir_fd = ft_sync_local_dir(&s->local, &s->local.kept, s->src.e[i].name, true,
+    to->dir_fd = ft_sync_local_dir(&s->local, &s->local.kept, name, true,
                                    &to->leaf, why, sizeof(why));
     return to->dir_fd < 0 ? ft_sync_failed(s, NULL, FT_ERR_IO, why) : FT_OK;
 }
@@ -141,10 +155,12 @@ static enum ft_err pull_place(struct sync *s, size_t i, struct ft_local_name *to
 /* Downloads SRC's file i; asked: its GET went out ahead. */
 static void pull_one(struct sync *s, size_t i, bool asked)
 {
-    char *remote = ft_sync_remote_name(s, s->src.e[i].name), *path = NULL;
+    struct sync_held h;
+    const char *name = ft_sync_list_get(&s->src, i, &h)->name;
+    char *remote = ft_sync_remote_name(s, name), *path = NULL;
     struct ft_local_name to;
     struct ft_transfer t;
-    enum ft_err err = pull_place(s, i, &to, &path);
+    enum ft_err err = pull_place(s, name, &to, &path);
 
     if (err == FT_OK && remote == NULL)
         err = ft_sync_failed(s, NULL, FT_ERR_NOMEM, "out of memory");
@@ -168,6 +184,8 @@ static void pull_one(struct sync *s, size_t i, bool asked)
  * at most FT_PIPELINE_MAX due; each batch leaves together. */
 static void ask_ahead(struct sync *s, size_t *next)
 {
+    struct sync_held h;
+
     if (*next >= s->nsend || ft_client_gets_due(s->c) > FT_PIPELINE_MAX / 2)
         return;
     ft_client_batch_begin(s->c);
@@ -176,7 +194,8 @@ static void ask_ahead(struct sync *s, size_t *next)
 
         if (!piped(s, s->send[*next]))
             continue;
-        remote = ft_sync_remote_name(s, s->src.e[s->send[*next]].name);
+        remote = ft_sync_remote_name(s,
+                                     ft_sync_list_get(&s->src, s->send[*next], &h)->name);
         if (remote == NULL || ft_client_get_send(s->c, remote, s->xfer) != FT_OK) {
             free(remote);
             break; /* the file's turn tells why */
@@ -212,7 +231,7 @@ void ft_sync_send_all(struct sync *s)
 {
     for (size_t k = 0; s->o->dry_run && k < s->nsend; k++) {
         s->st->sent++;
-        s->st->sent_bytes += s->src.e[s->send[k]].size;
+        s->st->sent_bytes += size_of(s, s->send[k]);
         ft_sync_tell(s, s->why[s->send[k]] & SYNC_WHY_NEW ? FT_SYNC_NEW : FT_SYNC_SEND,
                      s->send[k], true, NULL);
     }

@@ -411,6 +411,7 @@ static void test_hostile_listing_names_left_out(void **state)
     struct ft_sync_stats st;
     struct sync s = { .ev = &ev, .st = &st };
     struct sync_list l = { 0 };
+    struct sync_held h;
 
     (void)state;
     for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
@@ -419,11 +420,64 @@ static void test_hostile_listing_names_left_out(void **state)
         assert_int_equal(ft_sync_list_take(&s, &l, &e), FT_OK);
     }
     assert_int_equal(l.n, 2);
-    assert_string_equal(l.e[0].name, "a");
-    assert_string_equal(l.e[1].name, "a/b");
+    assert_string_equal(ft_sync_list_get(&l, 0, &h)->name, "a");
+    assert_string_equal(ft_sync_list_get(&l, 1, &h)->name, "a/b");
     assert_int_equal(failures, 5);
     assert_int_equal(s.err, FT_ERR_BAD_NAME);
     ft_sync_list_free(&l);
+}
+
+/* A listing out of ft_sync_name_cmp's order (a server other than ft's
+ * may send one) is known as such, and sorted before the plan merges it
+ * with the local walk: an entry out of order would be taken for one DST
+ * lacks, or has in excess. */
+static void test_listing_out_of_order_sorted(void **state)
+{
+    static const char *const names[] = { "b", "a.b", "a/x", "a", "a/x/y", "c" };
+    static const char *const sorted[] = { "a", "a/x", "a/x/y", "a.b", "b", "c" };
+    struct sync_list l = { 0 };
+    struct sync_held h;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+        struct sync_entry e = { names[i], i, (int64_t)i * 1000, 0644, SYNC_FILE };
+
+        assert_int_equal(ft_sync_list_add(&l, &e), FT_OK);
+    }
+    assert_true(l.unsorted);
+    assert_int_equal(ft_sync_list_sort(&l), FT_OK);
+    assert_int_equal(l.n, 6);
+    for (size_t i = 0; i < l.n; i++) {
+        const struct sync_entry *e = ft_sync_list_get(&l, i, &h);
+        size_t was = 0;
+
+        while (strcmp(names[was], sorted[i]) != 0)
+            was++;
+        assert_string_equal(e->name, sorted[i]);
+        assert_int_equal(e->size, was);
+        assert_int_equal(e->mtime, (int64_t)was * 1000);
+        assert_int_equal(e->type, SYNC_FILE);
+    }
+    assert_false(l.unsorted);
+    ft_sync_list_free(&l);
+}
+
+/* What the walk told so far: how many entries, the last one's name. */
+struct walked {
+    size_t n;
+    char last[64];
+};
+
+static enum ft_err walked_in_order(void *ctx, const struct sync_entry *e)
+{
+    struct walked *w = ctx;
+
+    if (w->n > 0)
+        assert_true(ft_sync_name_cmp(w->last, e->name) < 0);
+    assert_true(strlen(e->name) < sizeof(w->last));
+    strcpy(w->last, e->name);
+    w->n++;
+    return FT_OK;
 }
 
 /* The local walk lists a folder's entries in ft_sync_name_cmp's order
@@ -435,7 +489,7 @@ static void test_local_walk_in_order(void **state)
     struct ft_sync_events ev = { 0 };
     struct ft_sync_stats st;
     struct sync s = { .ev = &ev, .st = &st };
-    struct sync_list l = { 0 };
+    struct walked seen = { 0, "" };
     char *root = tu_tempdir(), name[64];
     bool exists = false, is_dir = false;
     char why[256];
@@ -456,11 +510,8 @@ static void test_local_walk_in_order(void **state)
     assert_int_equal(ft_sync_local_open(&s.local, &exists, &is_dir, why, sizeof(why)),
                      FT_OK);
     assert_true(exists && is_dir);
-    assert_int_equal(ft_sync_local_list(&s, &l, false), FT_OK);
-    assert_int_equal(l.n, 65);
-    for (size_t i = 1; i < l.n; i++)
-        assert_true(ft_sync_name_cmp(l.e[i - 1].name, l.e[i].name) < 0);
-    ft_sync_list_free(&l);
+    assert_int_equal(ft_sync_local_list(&s, false, walked_in_order, &seen), FT_OK);
+    assert_int_equal(seen.n, 65);
     ft_sync_local_close(&s.local);
     tu_rmtree(root);
     free(root);
@@ -676,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_names_from_a_listing),
         cmocka_unit_test(test_hostile_listing_names_left_out),
         cmocka_unit_test(test_local_walk_in_order),
+        cmocka_unit_test(test_listing_out_of_order_sorted),
         TU_TEST_SERVER(test_dry_run_changes_nothing),
         TU_TEST_SERVER(test_json_lines),
         TU_TEST_SERVER(test_interrupted_sync_finishes),

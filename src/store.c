@@ -137,6 +137,24 @@ int ft_store_file_fd(const struct ft_store_file *f)
     return f->be != NULL ? f->be->file_fd(f) : -1;
 }
 
+bool ft_store_file_is_open(const struct ft_store_file *f)
+{
+    return f->be != NULL;
+}
+
+static enum ft_err file_reader_read(const struct ft_reader *r, void *buf, size_t n,
+                                    uint64_t off, size_t *got)
+{
+    return ft_store_file_read_at(r->ctx, buf, n, off, got);
+}
+
+struct ft_reader ft_store_file_reader(struct ft_store_file *f)
+{
+    struct ft_reader r = { .read_at = file_reader_read, .ctx = f, .fd = -1 };
+
+    return r;
+}
+
 bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32])
 {
     return f->be->file_digest(f, digest);
@@ -204,6 +222,19 @@ enum ft_err ft_store_upload_read_at(struct ft_upload *up, void *buf, size_t n,
 int ft_store_upload_fd(const struct ft_upload *up)
 {
     return up->be != NULL ? up->be->upload_fd(up) : -1;
+}
+
+static enum ft_err upload_reader_read(const struct ft_reader *r, void *buf, size_t n,
+                                      uint64_t off, size_t *got)
+{
+    return ft_store_upload_read_at(r->ctx, buf, n, off, got);
+}
+
+struct ft_reader ft_store_upload_reader(struct ft_upload *up)
+{
+    struct ft_reader r = { .read_at = upload_reader_read, .ctx = up, .fd = -1 };
+
+    return r;
 }
 
 void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up)

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "ft/error.h"
+#include "io.h"
 #include "name.h"
 
 /* The hidden metadata folder at the root: never listed, never served. */
@@ -173,6 +174,10 @@ enum ft_err ft_store_file_read_at(struct ft_store_file *f, void *buf, size_t n,
  * has none (read it with ft_store_file_read_at then). Not closed by the
  * caller. */
 int ft_store_file_fd(const struct ft_store_file *f);
+/* Whether f holds an open file. */
+bool ft_store_file_is_open(const struct ft_store_file *f);
+/* A reader of f through ft_store_file_read_at, for as long as f is open. */
+struct ft_reader ft_store_file_reader(struct ft_store_file *f);
 
 /* The BLAKE2b-256 of an open stored file's content as recorded when it
  * was published, if the record is there and the file's size, modification
@@ -243,6 +248,9 @@ enum ft_err ft_store_upload_read_at(struct ft_upload *up, void *buf, size_t n,
 /* The upload's descriptor, for the striped receiver's read back, or -1
  * (a backend without FT_STORE_CAN_WRITE_AT). */
 int ft_store_upload_fd(const struct ft_upload *up);
+/* A reader of up through ft_store_upload_read_at, for as long as it is
+ * under way. */
+struct ft_reader ft_store_upload_reader(struct ft_upload *up);
 
 /* Releases an interrupted upload, keeping what arrived if it was begun
  * with ft_store_upload_begin_kept; otherwise the same as abort. Beyond 256

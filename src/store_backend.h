@@ -18,8 +18,9 @@
  *   root; S3 takes none (several front ends share one bucket: publishing
  *   is atomic per object there). meta_fd and root_fd are -1: the server
  *   key then comes from --key-file (refused without it), and the sandbox
- *   confines without a store path rule (it must let the process connect to
- *   the endpoint's port: Landlock's net rule, for the S3 round).
+ *   must confine without a store path rule (for the S3 round: sandbox.c's
+ *   add_rules skips the path rule when root_fd is -1, and Landlock's net
+ *   rule lets the process connect to the endpoint's port).
  * - open_file/file_read_at/file_fd: a HEAD (size, ETag, x-amz-meta-*:
  *   mtime, mode, digest) then reads at offsets served by one ranged GET
  *   streamed from the first offset asked, reopened only when an offset

@@ -150,9 +150,7 @@ static enum ft_err file_reader_read(const struct ft_reader *r, void *buf, size_t
 
 struct ft_reader ft_store_file_reader(struct ft_store_file *f)
 {
-    struct ft_reader r = { .read_at = file_reader_read, .ctx = f, .fd = -1 };
-
-    return r;
+    return (struct ft_reader){ .read_at = file_reader_read, .ctx = f, .fd = -1 };
 }
 
 bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32])
@@ -232,9 +230,7 @@ static enum ft_err upload_reader_read(const struct ft_reader *r, void *buf, size
 
 struct ft_reader ft_store_upload_reader(struct ft_upload *up)
 {
-    struct ft_reader r = { .read_at = upload_reader_read, .ctx = up, .fd = -1 };
-
-    return r;
+    return (struct ft_reader){ .read_at = upload_reader_read, .ctx = up, .fd = -1 };
 }
 
 void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up)

@@ -119,9 +119,9 @@ enum ft_err ft_store_open_at(struct ft_store **out, const char *location,
                              const struct ft_store_options *opt, char *errbuf,
                              size_t errlen);
 
-/* The directory backend: opens (creating if missing) the store at root, takes its lock so that no
- * second server uses the same root, and removes temporaries left by a
- * server that died. A read_only store refuses every change. Refused with
+/* The directory backend: opens (creating if missing) the store at root,
+ * takes its lock so that no second server uses the same root, and removes
+ * temporaries left by a server that died. A read_only store refuses every change. Refused with
  * FT_ERR_DENIED (errbuf says how to fix it): a metadata folder (.ft,
  * .ft/tmp, .ft/partial) that is a link or not a folder, belongs to another
  * user, or is writable by group or others. */

@@ -97,8 +97,8 @@ bool ft_store_chunks_worth(uint64_t size)
     return size >= FT_STORE_CHUNKS_MIN_BYTES;
 }
 
-enum ft_err ft_store_dir_chunks_begin(struct ft_store *store, unsigned level,
-                                  struct ft_store_chunks_writer **out)
+static enum ft_err dir_chunks_begin(struct ft_store *store, unsigned level,
+                                    struct ft_store_chunks_writer **out)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct dir_writer *w = malloc(sizeof(*w));
@@ -143,8 +143,8 @@ static void flush_entries(struct dir_writer *w)
         w->err = ft_store_from_errno(errno);
 }
 
-enum ft_err ft_store_dir_chunks_add(struct ft_store_chunks_writer *base, uint32_t len,
-                                    uint64_t hash)
+static enum ft_err dir_chunks_add(struct ft_store_chunks_writer *base, uint32_t len,
+                                  uint64_t hash)
 {
     struct dir_writer *w = (struct dir_writer *)base;
     uint8_t *p = w->buf + w->used * FT_CHUNK_ENTRY_BYTES;
@@ -216,9 +216,9 @@ void ft_store_chunks_commit(struct ft_upload *up)
         record(w, up->fd, up->name, NULL);
 }
 
-void ft_store_dir_file_remember_chunks(struct ft_store *store,
-                                   const struct ft_store_file *f,
-                                   struct ft_store_chunks_writer *w)
+static void dir_file_remember_chunks(struct ft_store *store,
+                                     const struct ft_store_file *f,
+                                     struct ft_store_chunks_writer *w)
 {
     (void)store; /* the writer knows its store */
     if (w != NULL)
@@ -307,9 +307,9 @@ static bool entries_fit(int fd, uint64_t count, unsigned level, uint64_t size)
     return total == size;
 }
 
-enum ft_err ft_store_dir_chunks_open(struct ft_store *store,
-                                 const struct ft_store_file *f,
-                                 struct ft_store_chunks *out)
+static enum ft_err dir_chunks_open(struct ft_store *store,
+                                   const struct ft_store_file *f,
+                                   struct ft_store_chunks *out)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     uint8_t header[HEADER_BYTES];
@@ -338,18 +338,18 @@ enum ft_err ft_store_dir_chunks_open(struct ft_store *store,
     return FT_OK;
 }
 
-enum ft_err ft_store_dir_chunks_read(struct ft_store_chunks *c, void *buf, size_t n,
-                                     uint64_t off, size_t *got)
+static enum ft_err dir_chunks_read(struct ft_store_chunks *c, void *buf, size_t n,
+                                   uint64_t off, size_t *got)
 {
     return ft_io_pread_full(c->fd, buf, n, c->offset + off, got);
 }
 
-int ft_store_dir_chunks_fd(const struct ft_store_chunks *c)
+static int dir_chunks_fd(const struct ft_store_chunks *c)
 {
     return c->fd;
 }
 
-void ft_store_dir_chunks_close(struct ft_store_chunks *c)
+static void dir_chunks_close(struct ft_store_chunks *c)
 {
     if (c->fd >= 0)
         close(c->fd);
@@ -461,4 +461,16 @@ void ft_store_chunks_sweep(struct ft_store_dir *st)
             unlinkat(st->chunks_fd, de->d_name, 0);
     }
     closedir(dir);
+}
+
+void ft_store_dir_chunks_ops(struct ft_store_backend *be)
+{
+    be->chunks_begin = dir_chunks_begin;
+    be->chunks_add = dir_chunks_add;
+    be->chunks_abort = ft_store_dir_chunks_abort;
+    be->file_remember_chunks = dir_file_remember_chunks;
+    be->chunks_open = dir_chunks_open;
+    be->chunks_read = dir_chunks_read;
+    be->chunks_fd = dir_chunks_fd;
+    be->chunks_close = dir_chunks_close;
 }

@@ -191,53 +191,43 @@ static bool syncfs_reports_errors(void)
     return major > 5 || (major == 5 && minor >= 8);
 }
 
-static const struct ft_store_backend dir_backend = {
-    .name = "directory",
-    .caps = FT_STORE_CAN_WRITE_AT | FT_STORE_CAN_HOLD | FT_STORE_CAN_CHUNKS |
-            FT_STORE_CAN_KEEP,
-    .close = ft_store_dir_close,
-    .meta_fd = ft_store_dir_meta_fd,
-    .root_fd = ft_store_dir_root_fd,
-    .open_file = ft_store_dir_open_file,
-    .file_close = ft_store_dir_file_close,
-    .file_read_at = ft_store_dir_file_read_at,
-    .file_fd = ft_store_dir_file_fd,
-    .file_digest = ft_store_dir_file_digest,
-    .file_remember = ft_store_dir_file_remember,
-    .file_set_meta = ft_store_dir_file_set_meta,
-    .upload_begin = ft_store_dir_upload_begin,
-    .upload_begin_held = ft_store_dir_upload_begin_held,
-    .upload_unhold = ft_store_dir_upload_unhold,
-    .upload_begin_kept = ft_store_dir_upload_begin_kept,
-    .upload_write = ft_store_dir_upload_write,
-    .upload_write_at = ft_store_dir_upload_write_at,
-    .upload_resize = ft_store_dir_upload_resize,
-    .upload_read_at = ft_store_dir_upload_read_at,
-    .upload_fd = ft_store_dir_upload_fd,
-    .upload_keep = ft_store_dir_upload_keep,
-    .upload_commit = ft_store_dir_upload_commit,
-    .upload_commit_batch = ft_store_dir_upload_commit_batch,
-    .upload_abort = ft_store_dir_upload_abort,
-    .upload_drop_old = ft_store_dir_upload_drop_old,
-    .expire_partials = ft_store_dir_expire_partials,
-    .partial_count = ft_store_dir_partial_count,
-    .partial_size = ft_store_dir_partial_size,
-    .stat = ft_store_dir_stat,
-    .obstacle = ft_store_dir_obstacle,
-    .remove = ft_store_dir_remove,
-    .move = ft_store_dir_move,
-    .mkdir = ft_store_dir_mkdir,
-    .list_as = ft_store_dir_list_as,
-    .usage = ft_store_dir_usage,
-    .chunks_open = ft_store_dir_chunks_open,
-    .chunks_read = ft_store_dir_chunks_read,
-    .chunks_fd = ft_store_dir_chunks_fd,
-    .chunks_close = ft_store_dir_chunks_close,
-    .chunks_begin = ft_store_dir_chunks_begin,
-    .chunks_add = ft_store_dir_chunks_add,
-    .chunks_abort = ft_store_dir_chunks_abort,
-    .file_remember_chunks = ft_store_dir_file_remember_chunks,
-};
+/* The table, filled once by the first open (dir_backend_fill, below). */
+static struct ft_store_backend dir_backend;
+static pthread_once_t dir_backend_once = PTHREAD_ONCE_INIT;
+static void dir_backend_fill(void);
+
+
+static int dir_meta_fd(const struct ft_store *store)
+{
+    return ft_store_dir_of(store)->meta_fd;
+}
+
+static int dir_root_fd(const struct ft_store *store)
+{
+    return ft_store_dir_of(store)->root_fd;
+}
+
+static void dir_close(struct ft_store *store)
+{
+    struct ft_store_dir *st = ft_store_dir_of(store);
+
+    if (st == NULL)
+        return;
+    if (st->lock_fd >= 0)
+        close(st->lock_fd);
+    if (st->tmp_fd >= 0)
+        close(st->tmp_fd);
+    if (st->partial_fd >= 0)
+        close(st->partial_fd);
+    if (st->chunks_fd >= 0)
+        close(st->chunks_fd);
+    if (st->meta_fd >= 0)
+        close(st->meta_fd);
+    if (st->root_fd >= 0)
+        close(st->root_fd);
+    pthread_mutex_destroy(&st->partial_lock);
+    free(st);
+}
 
 enum ft_err ft_store_dir_open(struct ft_store **out, const char *root,
                               const struct ft_store_options *opt, char *errbuf,
@@ -254,6 +244,7 @@ enum ft_err ft_store_dir_open(struct ft_store **out, const char *root,
         return FT_ERR_NOMEM;
     st->root_fd = st->meta_fd = st->tmp_fd = st->partial_fd = st->lock_fd = -1;
     st->chunks_fd = -1;
+    pthread_once(&dir_backend_once, dir_backend_fill);
     st->base.be = &dir_backend;
     pthread_mutex_init(&st->partial_lock, NULL);
     st->read_only = read_only;
@@ -293,41 +284,10 @@ fail:
     snprintf(errbuf, errlen, "%s: %s", root, strerror(errno));
 out:
     if (st != NULL)
-        ft_store_dir_close(&st->base);
+        dir_close(&st->base);
     return err;
 }
 
-int ft_store_dir_meta_fd(const struct ft_store *store)
-{
-    return ft_store_dir_of(store)->meta_fd;
-}
-
-int ft_store_dir_root_fd(const struct ft_store *store)
-{
-    return ft_store_dir_of(store)->root_fd;
-}
-
-void ft_store_dir_close(struct ft_store *store)
-{
-    struct ft_store_dir *st = ft_store_dir_of(store);
-
-    if (st == NULL)
-        return;
-    if (st->lock_fd >= 0)
-        close(st->lock_fd);
-    if (st->tmp_fd >= 0)
-        close(st->tmp_fd);
-    if (st->partial_fd >= 0)
-        close(st->partial_fd);
-    if (st->chunks_fd >= 0)
-        close(st->chunks_fd);
-    if (st->meta_fd >= 0)
-        close(st->meta_fd);
-    if (st->root_fd >= 0)
-        close(st->root_fd);
-    pthread_mutex_destroy(&st->partial_lock);
-    free(st);
-}
 
 bool ft_store_is_meta(const struct ft_store_dir *st, const struct stat *sb)
 {
@@ -410,8 +370,8 @@ static enum ft_store_kind kind_of(const struct stat *sb)
     return S_ISLNK(sb->st_mode) ? FT_STORE_LINK : FT_STORE_SPECIAL;
 }
 
-enum ft_store_kind ft_store_dir_obstacle(struct ft_store *store, const char *name,
-                                     size_t *at)
+static enum ft_store_kind dir_obstacle(struct ft_store *store, const char *name,
+                                       size_t *at)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     enum ft_store_kind kind = FT_STORE_NOTHING;
@@ -469,4 +429,21 @@ void ft_store_temp_name(struct ft_store_dir *st, const char *prefix, char *out,
     uint64_t n = atomic_fetch_add(&st->next_temp, 1);
 
     snprintf(out, cap, "%s%016" PRIx64, prefix, n);
+}
+
+/* This file's operations, then each file's own. */
+static void dir_backend_fill(void)
+{
+    dir_backend.name = "directory";
+    dir_backend.caps = FT_STORE_CAN_WRITE_AT | FT_STORE_CAN_HOLD | FT_STORE_CAN_CHUNKS |
+                       FT_STORE_CAN_KEEP;
+    dir_backend.close = dir_close;
+    dir_backend.meta_fd = dir_meta_fd;
+    dir_backend.root_fd = dir_root_fd;
+    dir_backend.obstacle = dir_obstacle;
+    ft_store_dir_ns_ops(&dir_backend);
+    ft_store_dir_upload_ops(&dir_backend);
+    ft_store_dir_partial_ops(&dir_backend);
+    ft_store_dir_digest_ops(&dir_backend);
+    ft_store_dir_chunks_ops(&dir_backend);
 }

@@ -53,76 +53,18 @@ static inline struct ft_store_dir *ft_store_dir_of(const struct ft_store *st)
     return (struct ft_store_dir *)st;
 }
 
-/* The operations of the directory's table (store_dir.c), each store.h's
- * call of the same name without _dir. */
-void ft_store_dir_close(struct ft_store *st);
-int ft_store_dir_meta_fd(const struct ft_store *st);
-int ft_store_dir_root_fd(const struct ft_store *st);
-enum ft_err ft_store_dir_open_file(struct ft_store *st, const char *name,
-                                   struct ft_store_file *f);
-void ft_store_dir_file_close(struct ft_store_file *f);
-enum ft_err ft_store_dir_file_read_at(struct ft_store_file *f, void *buf, size_t n,
-                                      uint64_t off, size_t *got);
-int ft_store_dir_file_fd(const struct ft_store_file *f);
-bool ft_store_dir_file_digest(const struct ft_store_file *f, uint8_t digest[32]);
-void ft_store_dir_file_remember(struct ft_store *st, const struct ft_store_file *f,
-                                const uint8_t digest[32]);
-enum ft_err ft_store_dir_file_set_meta(struct ft_store *st,
-                                       const struct ft_store_file *f, int64_t mtime,
-                                       uint32_t mode, const uint8_t digest[32]);
+/* Each file's operations, put in the directory's table (store_dir.c). */
+void ft_store_dir_ns_ops(struct ft_store_backend *be);
+void ft_store_dir_upload_ops(struct ft_store_backend *be);
+void ft_store_dir_partial_ops(struct ft_store_backend *be);
+void ft_store_dir_digest_ops(struct ft_store_backend *be);
+void ft_store_dir_chunks_ops(struct ft_store_backend *be);
+
+/* Operations one file of the directory's uses from another. */
 enum ft_err ft_store_dir_upload_begin(struct ft_store *st, const char *name,
                                       struct ft_upload *up);
-enum ft_err ft_store_dir_upload_begin_held(struct ft_store *st, const char *name,
-                                           uint8_t *buf, size_t cap,
-                                           struct ft_upload *up);
-enum ft_err ft_store_dir_upload_unhold(struct ft_store *st, struct ft_upload *up);
-enum ft_err ft_store_dir_upload_begin_kept(struct ft_store *st, const char *name,
-                                           const char *key, int64_t ttl_s,
-                                           struct ft_upload *up, uint64_t *have);
-enum ft_err ft_store_dir_upload_write(struct ft_upload *up, const void *buf, size_t n);
-enum ft_err ft_store_dir_upload_write_at(struct ft_upload *up, const void *buf,
-                                         size_t n, uint64_t off);
-enum ft_err ft_store_dir_upload_resize(struct ft_upload *up, uint64_t size);
-enum ft_err ft_store_dir_upload_read_at(struct ft_upload *up, void *buf, size_t n,
-                                        uint64_t off, size_t *got);
-int ft_store_dir_upload_fd(const struct ft_upload *up);
-void ft_store_dir_upload_keep(struct ft_store *st, struct ft_upload *up);
-enum ft_err ft_store_dir_upload_commit(struct ft_store *st, struct ft_upload *up);
-void ft_store_dir_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
-                                      size_t n, enum ft_err *errs);
 void ft_store_dir_upload_abort(struct ft_store *st, struct ft_upload *up);
-void ft_store_dir_upload_drop_old(struct ft_store *st, struct ft_upload *up);
-void ft_store_dir_expire_partials(struct ft_store *st, int64_t ttl_s);
-uint64_t ft_store_dir_partial_count(struct ft_store *st);
-enum ft_err ft_store_dir_partial_size(struct ft_store *st, const char *key,
-                                      int64_t ttl_s, uint64_t *size);
-enum ft_err ft_store_dir_stat(struct ft_store *st, const char *name,
-                              struct ft_store_entry *info);
-enum ft_store_kind ft_store_dir_obstacle(struct ft_store *st, const char *name,
-                                         size_t *at);
-enum ft_err ft_store_dir_remove(struct ft_store *st, const char *name, bool recursive);
-enum ft_err ft_store_dir_move(struct ft_store *st, const char *from, const char *to);
-enum ft_err ft_store_dir_mkdir(struct ft_store *st, const char *name, bool parents,
-                               bool *made);
-enum ft_err ft_store_dir_list_as(struct ft_store *st, const char *folder,
-                                 const char *shown, bool recursive,
-                                 ft_store_list_fn fn, void *ctx);
-enum ft_err ft_store_dir_usage(struct ft_store *st, const char *folder,
-                               uint64_t *bytes, uint64_t *files);
-enum ft_err ft_store_dir_chunks_open(struct ft_store *st, const struct ft_store_file *f,
-                                     struct ft_store_chunks *out);
-enum ft_err ft_store_dir_chunks_read(struct ft_store_chunks *c, void *buf, size_t n,
-                                     uint64_t off, size_t *got);
-int ft_store_dir_chunks_fd(const struct ft_store_chunks *c);
-void ft_store_dir_chunks_close(struct ft_store_chunks *c);
-enum ft_err ft_store_dir_chunks_begin(struct ft_store *st, unsigned level,
-                                      struct ft_store_chunks_writer **out);
-enum ft_err ft_store_dir_chunks_add(struct ft_store_chunks_writer *w, uint32_t len,
-                                    uint64_t hash);
 void ft_store_dir_chunks_abort(struct ft_store_chunks_writer *w);
-void ft_store_dir_file_remember_chunks(struct ft_store *st,
-                                       const struct ft_store_file *f,
-                                       struct ft_store_chunks_writer *w);
 
 /* A name resolved beneath the root: the open folder that holds it and its
  * last component. Every folder on the way is opened relative to the one

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-enum ft_err ft_store_dir_open_file(struct ft_store *store, const char *name,
-                               struct ft_store_file *file)
+static enum ft_err dir_open_file(struct ft_store *store, const char *name,
+                                 struct ft_store_file *file)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct place p;
@@ -58,7 +58,7 @@ out:
     return err;
 }
 
-void ft_store_dir_file_close(struct ft_store_file *f)
+static void dir_file_close(struct ft_store_file *f)
 {
     if (f->fd >= 0)
         close(f->fd);
@@ -66,20 +66,20 @@ void ft_store_dir_file_close(struct ft_store_file *f)
     f->be = NULL;
 }
 
-enum ft_err ft_store_dir_file_read_at(struct ft_store_file *f, void *buf, size_t n,
-                                      uint64_t off, size_t *got)
+static enum ft_err dir_file_read_at(struct ft_store_file *f, void *buf, size_t n,
+                                    uint64_t off, size_t *got)
 {
     return ft_io_pread_full(f->fd, buf, n, off, got);
 }
 
-int ft_store_dir_file_fd(const struct ft_store_file *f)
+static int dir_file_fd(const struct ft_store_file *f)
 {
     return f->fd;
 }
 
-enum ft_err ft_store_dir_file_set_meta(struct ft_store *store,
-                                   const struct ft_store_file *f, int64_t mtime,
-                                   uint32_t mode, const uint8_t digest[32])
+static enum ft_err dir_file_set_meta(struct ft_store *store,
+                                     const struct ft_store_file *f, int64_t mtime,
+                                     uint32_t mode, const uint8_t digest[32])
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct timespec times[2] = {
@@ -117,8 +117,8 @@ static void fill_entry(struct ft_store_entry *e, const struct stat *sb)
     e->mode = (uint32_t)(sb->st_mode & (S_IFMT | 07777));
 }
 
-enum ft_err ft_store_dir_stat(struct ft_store *store, const char *name,
-                          struct ft_store_entry *info)
+static enum ft_err dir_stat(struct ft_store *store, const char *name,
+                            struct ft_store_entry *info)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct place p;
@@ -184,8 +184,8 @@ static enum ft_err empty_folder(struct ft_store_dir *st, int dir_fd, int depth)
     return err;
 }
 
-enum ft_err ft_store_dir_remove(struct ft_store *store, const char *name,
-                            bool recursive)
+static enum ft_err dir_remove(struct ft_store *store, const char *name,
+                              bool recursive)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct place p;
@@ -220,7 +220,7 @@ out:
     return err;
 }
 
-enum ft_err ft_store_dir_move(struct ft_store *store, const char *from, const char *to)
+static enum ft_err dir_move(struct ft_store *store, const char *from, const char *to)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct place src, dst;
@@ -249,8 +249,8 @@ enum ft_err ft_store_dir_move(struct ft_store *store, const char *from, const ch
     return err;
 }
 
-enum ft_err ft_store_dir_mkdir(struct ft_store *store, const char *name, bool parents,
-                           bool *made)
+static enum ft_err dir_mkdir(struct ft_store *store, const char *name, bool parents,
+                             bool *made)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct place p = { .dir_fd = -1 };
@@ -363,9 +363,9 @@ static enum ft_err list_place(struct ft_store_dir *st, struct place *p,
     return err;
 }
 
-enum ft_err ft_store_dir_list_as(struct ft_store *store, const char *folder,
-                             const char *shown, bool recursive,
-                             ft_store_list_fn fn, void *ctx)
+static enum ft_err dir_list_as(struct ft_store *store, const char *folder,
+                               const char *shown, bool recursive,
+                               ft_store_list_fn fn, void *ctx)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct place p;
@@ -395,16 +395,31 @@ static enum ft_err count_entry(const struct ft_store_entry *e, void *ctx)
     return FT_OK;
 }
 
-enum ft_err ft_store_dir_usage(struct ft_store *store, const char *folder,
-                           uint64_t *bytes, uint64_t *files)
+static enum ft_err dir_usage(struct ft_store *store, const char *folder,
+                             uint64_t *bytes, uint64_t *files)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct usage u = { 0, 0 };
-    enum ft_err err = ft_store_dir_list_as(&st->base, folder, folder, true, count_entry, &u);
+    enum ft_err err = dir_list_as(&st->base, folder, folder, true, count_entry, &u);
 
     if (err == FT_ERR_NOT_FOUND)
         err = FT_OK;
     *bytes = u.bytes;
     *files = u.files;
     return err;
+}
+
+void ft_store_dir_ns_ops(struct ft_store_backend *be)
+{
+    be->open_file = dir_open_file;
+    be->file_close = dir_file_close;
+    be->file_read_at = dir_file_read_at;
+    be->file_fd = dir_file_fd;
+    be->file_set_meta = dir_file_set_meta;
+    be->stat = dir_stat;
+    be->remove = dir_remove;
+    be->move = dir_move;
+    be->mkdir = dir_mkdir;
+    be->list_as = dir_list_as;
+    be->usage = dir_usage;
 }

@@ -141,7 +141,7 @@ static void trim_partials(struct ft_store_dir *st, int64_t ttl_s, bool force)
     free(parts);
 }
 
-void ft_store_dir_expire_partials(struct ft_store *store, int64_t ttl_s)
+static void dir_expire_partials(struct ft_store *store, int64_t ttl_s)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
 
@@ -172,9 +172,9 @@ static int open_part(struct ft_store_dir *st, const char *part, struct stat *sb)
     return fd;
 }
 
-enum ft_err ft_store_dir_upload_begin_kept(struct ft_store *store, const char *name,
-                                       const char *key, int64_t ttl_s,
-                                       struct ft_upload *up, uint64_t *have)
+static enum ft_err dir_upload_begin_kept(struct ft_store *store, const char *name,
+                                         const char *key, int64_t ttl_s,
+                                         struct ft_upload *up, uint64_t *have)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct stat sb;
@@ -203,8 +203,8 @@ enum ft_err ft_store_dir_upload_begin_kept(struct ft_store *store, const char *n
     return FT_OK;
 }
 
-enum ft_err ft_store_dir_partial_size(struct ft_store *store, const char *key,
-                                  int64_t ttl_s, uint64_t *size)
+static enum ft_err dir_partial_size(struct ft_store *store, const char *key,
+                                    int64_t ttl_s, uint64_t *size)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     struct stat sb;
@@ -220,7 +220,7 @@ enum ft_err ft_store_dir_partial_size(struct ft_store *store, const char *key,
     return FT_OK;
 }
 
-void ft_store_dir_upload_keep(struct ft_store *store, struct ft_upload *up)
+static void dir_upload_keep(struct ft_store *store, struct ft_upload *up)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     bool kept = up->fd >= 0 && up->tmp_dir_fd == st->partial_fd;
@@ -238,7 +238,7 @@ void ft_store_dir_upload_keep(struct ft_store *store, struct ft_upload *up)
         trim_partials(st, atomic_load(&st->partial_ttl_s), true);
 }
 
-uint64_t ft_store_dir_partial_count(struct ft_store *store)
+static uint64_t dir_partial_count(struct ft_store *store)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     DIR *dir = st->partial_fd >= 0 ? ft_store_dir_stream(st->partial_fd) : NULL;
@@ -250,4 +250,13 @@ uint64_t ft_store_dir_partial_count(struct ft_store *store)
     if (dir != NULL)
         closedir(dir);
     return n;
+}
+
+void ft_store_dir_partial_ops(struct ft_store_backend *be)
+{
+    be->expire_partials = dir_expire_partials;
+    be->upload_begin_kept = dir_upload_begin_kept;
+    be->partial_size = dir_partial_size;
+    be->upload_keep = dir_upload_keep;
+    be->partial_count = dir_partial_count;
 }

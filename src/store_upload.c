@@ -20,6 +20,8 @@
  * dirty on the filesystem. */
 #define SYNCFS_MIN_FILES 8
 
+static void dir_upload_drop_old(struct ft_store *store, struct ft_upload *up);
+
 /* A fresh upload of name, nothing made yet. */
 static enum ft_err upload_init(struct ft_store_dir *st, const char *name,
                                struct ft_upload *up)
@@ -74,7 +76,7 @@ static enum ft_err open_temporary(struct ft_store_dir *st, struct ft_upload *up)
 }
 
 enum ft_err ft_store_dir_upload_begin(struct ft_store *store, const char *name,
-                                  struct ft_upload *up)
+                                      struct ft_upload *up)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     enum ft_err err = upload_init(st, name, up);
@@ -82,9 +84,9 @@ enum ft_err ft_store_dir_upload_begin(struct ft_store *store, const char *name,
     return err == FT_OK ? open_temporary(st, up) : err;
 }
 
-enum ft_err ft_store_dir_upload_begin_held(struct ft_store *store, const char *name,
-                                       uint8_t *buf, size_t cap,
-                                       struct ft_upload *up)
+static enum ft_err dir_upload_begin_held(struct ft_store *store, const char *name,
+                                         uint8_t *buf, size_t cap,
+                                         struct ft_upload *up)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     enum ft_err err = upload_init(st, name, up);
@@ -96,7 +98,7 @@ enum ft_err ft_store_dir_upload_begin_held(struct ft_store *store, const char *n
     return FT_OK;
 }
 
-enum ft_err ft_store_dir_upload_unhold(struct ft_store *store, struct ft_upload *up)
+static enum ft_err dir_upload_unhold(struct ft_store *store, struct ft_upload *up)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     enum ft_err err = open_temporary(st, up);
@@ -109,7 +111,7 @@ enum ft_err ft_store_dir_upload_unhold(struct ft_store *store, struct ft_upload 
     return err;
 }
 
-enum ft_err ft_store_dir_upload_resize(struct ft_upload *up, uint64_t size)
+static enum ft_err dir_upload_resize(struct ft_upload *up, uint64_t size)
 {
     if (ftruncate(up->fd, (off_t)size) != 0 ||
         lseek(up->fd, (off_t)size, SEEK_SET) < 0)
@@ -118,19 +120,19 @@ enum ft_err ft_store_dir_upload_resize(struct ft_upload *up, uint64_t size)
     return FT_OK;
 }
 
-enum ft_err ft_store_dir_upload_read_at(struct ft_upload *up, void *buf, size_t n,
-                                        uint64_t off, size_t *got)
+static enum ft_err dir_upload_read_at(struct ft_upload *up, void *buf, size_t n,
+                                      uint64_t off, size_t *got)
 {
     return ft_io_pread_full(up->fd, buf, n, off, got);
 }
 
-int ft_store_dir_upload_fd(const struct ft_upload *up)
+static int dir_upload_fd(const struct ft_upload *up)
 {
     return up->fd;
 }
 
-enum ft_err ft_store_dir_upload_write_at(struct ft_upload *up, const void *buf,
-                                     size_t n, uint64_t off)
+static enum ft_err dir_upload_write_at(struct ft_upload *up, const void *buf,
+                                       size_t n, uint64_t off)
 {
     if (up->held != NULL)
         return FT_ERR_USAGE;
@@ -143,8 +145,8 @@ enum ft_err ft_store_dir_upload_write_at(struct ft_upload *up, const void *buf,
     return FT_OK;
 }
 
-enum ft_err ft_store_dir_upload_write(struct ft_upload *up, const void *buf,
-                                  size_t n)
+static enum ft_err dir_upload_write(struct ft_upload *up, const void *buf,
+                                    size_t n)
 {
     enum ft_err err;
     uint64_t window = up->written / WRITEBACK_WINDOW_BYTES;
@@ -212,7 +214,7 @@ static enum ft_err publish(struct ft_store_dir *st, struct ft_upload *up)
         up->old[0] = '\0';
     if (renameat(up->tmp_dir_fd, up->tmp, up->dir_fd, up->leaf) != 0) {
         saved = errno;
-        ft_store_dir_upload_drop_old(&st->base, up);
+        dir_upload_drop_old(&st->base, up);
         /* A folder under that name is not replaced by a file. */
         return saved == EISDIR ? FT_ERR_DENIED : ft_store_from_errno(saved);
     }
@@ -223,7 +225,7 @@ static enum ft_err publish(struct ft_store_dir *st, struct ft_upload *up)
     return FT_OK;
 }
 
-void ft_store_dir_upload_drop_old(struct ft_store *store, struct ft_upload *up)
+static void dir_upload_drop_old(struct ft_store *store, struct ft_upload *up)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
 
@@ -260,8 +262,8 @@ static int first_file(const struct ft_upload *ups, size_t n)
 /* Each file is durable before it is renamed, and the renames are made
  * durable after the last: readers, and a crash, see each name's old file
  * or its whole new one. */
-void ft_store_dir_upload_commit_batch(struct ft_store *store, struct ft_upload *ups,
-                                  size_t n, enum ft_err *errs)
+static void dir_upload_commit_batch(struct ft_store *store, struct ft_upload *ups,
+                                    size_t n, enum ft_err *errs)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     bool whole_filesystem = n >= SYNCFS_MIN_FILES && st->syncfs_reports_errors;
@@ -270,7 +272,7 @@ void ft_store_dir_upload_commit_batch(struct ft_store *store, struct ft_upload *
 
     for (size_t i = 0; i < n; i++) {
         if (errs[i] == FT_OK && ups[i].held != NULL)
-            errs[i] = ft_store_dir_upload_unhold(&st->base, &ups[i]);
+            errs[i] = dir_upload_unhold(&st->base, &ups[i]);
         if (errs[i] == FT_OK)
             errs[i] = finish_file(&ups[i]);
     }
@@ -301,13 +303,13 @@ void ft_store_dir_upload_commit_batch(struct ft_store *store, struct ft_upload *
         ft_store_dir_upload_abort(&st->base, &ups[i]);
 }
 
-enum ft_err ft_store_dir_upload_commit(struct ft_store *store, struct ft_upload *up)
+static enum ft_err dir_upload_commit(struct ft_store *store, struct ft_upload *up)
 {
     struct ft_store_dir *st = ft_store_dir_of(store);
     enum ft_err err = FT_OK;
 
-    ft_store_dir_upload_commit_batch(&st->base, up, 1, &err);
-    ft_store_dir_upload_drop_old(&st->base, up);
+    dir_upload_commit_batch(&st->base, up, 1, &err);
+    dir_upload_drop_old(&st->base, up);
     return err;
 }
 
@@ -356,4 +358,20 @@ void ft_store_upload_move(struct ft_upload *to, struct ft_upload *from)
 size_t ft_store_upload_held_bytes(const struct ft_upload *up)
 {
     return up->held != NULL ? (size_t)up->written : 0;
+}
+
+void ft_store_dir_upload_ops(struct ft_store_backend *be)
+{
+    be->upload_begin = ft_store_dir_upload_begin;
+    be->upload_begin_held = dir_upload_begin_held;
+    be->upload_unhold = dir_upload_unhold;
+    be->upload_resize = dir_upload_resize;
+    be->upload_read_at = dir_upload_read_at;
+    be->upload_fd = dir_upload_fd;
+    be->upload_write_at = dir_upload_write_at;
+    be->upload_write = dir_upload_write;
+    be->upload_drop_old = dir_upload_drop_old;
+    be->upload_commit_batch = dir_upload_commit_batch;
+    be->upload_commit = dir_upload_commit;
+    be->upload_abort = ft_store_dir_upload_abort;
 }

@@ -281,17 +281,19 @@ static void test_serve_s3_options(void **state)
     free(conf);
 }
 
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_locations),
         cmocka_unit_test(test_s3_store_refused),
-        cmocka_unit_test_setup_teardown(test_directory_capabilities, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_file_read_at, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_upload_read_at, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server_s3_needs_key_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server_key_file_used, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_serve_s3_options, setup, teardown),
+        T(test_directory_capabilities),
+        T(test_file_read_at),
+        T(test_upload_read_at),
+        T(test_server_s3_needs_key_file),
+        T(test_server_key_file_used),
+        T(test_serve_s3_options),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -233,9 +233,10 @@ static enum ft_err receive_striped(struct session *s, const struct ft_msg *req,
     uint32_t flags = req->u.put.flags;
     struct ft_server_striped x = { .st = NULL };
     struct ft_stripes st;
-    int fd = ft_store_can(s->srv->store, FT_STORE_CAN_WRITE_AT) ? ft_store_upload_fd(up)
-                                                                : -1;
-    enum ft_err err = ft_stripes_init(&st, fd, offset, req->u.put.size, flags,
+    /* Without a descriptor written at offsets: one stream (ft_server_stripes_open). */
+    bool at_offsets = ft_store_can(s->srv->store, FT_STORE_CAN_WRITE_AT);
+    enum ft_err err = ft_stripes_init(&st, at_offsets ? ft_store_upload_fd(up) : -1,
+                                      offset, req->u.put.size, flags,
                                       upload_write_at, up);
 
     *striped = false;

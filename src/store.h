@@ -57,12 +57,18 @@ struct ft_store_location {
 enum ft_err ft_store_location_parse(const char *loc, struct ft_store_location *out,
                                     char *errbuf, size_t errlen);
 
-/* What a backend can do; without one the server falls back as noted. */
+/* What a backend can do. The server asks for WRITE_AT (a striped upload
+ * to a backend without it is received as one stream, as when striping is
+ * off). A backend without one of the others still answers its calls in a
+ * way the server already handles, so the server needs no branch for them:
+ * begin_held writes as the bytes come, chunks_open finds no list and
+ * chunks_begin records none (the file is cut as read), begin_kept keeps
+ * nothing (*have 0: put --continue starts over). */
 enum ft_store_cap {
-    FT_STORE_CAN_WRITE_AT = 1u << 0, /* striped uploads (else: one stream) */
-    FT_STORE_CAN_HOLD = 1u << 1,     /* held uploads (else: written as they come) */
-    FT_STORE_CAN_CHUNKS = 1u << 2,   /* chunk lists (else: cut as read) */
-    FT_STORE_CAN_KEEP = 1u << 3      /* kept uploads (else: put --continue starts over) */
+    FT_STORE_CAN_WRITE_AT = 1u << 0, /* striped uploads */
+    FT_STORE_CAN_HOLD = 1u << 1,     /* held uploads (the batch path) */
+    FT_STORE_CAN_CHUNKS = 1u << 2,   /* chunk lists (ft sync's delta) */
+    FT_STORE_CAN_KEEP = 1u << 3      /* kept uploads (put --continue) */
 };
 bool ft_store_can(const struct ft_store *st, enum ft_store_cap cap);
 

@@ -84,6 +84,12 @@
  *   written whole at commit from the writer's buffer (spilled to parts
  *   beyond one part); chunks_read reads entries by a ranged GET,
  *   chunks_fd is -1.
+ * - the delta (ft sync): DELTA_PUT cuts the old version through its
+ *   descriptor, and without one sends an empty signature (the client then
+ *   sends the whole file); DELTA_GET still reads the file through
+ *   file_fd (xfer_delta.c and delta_cut.c take descriptors): the S3 round
+ *   gives them a reader (struct ft_reader, io.h) as xfer.c and resume.c
+ *   have now.
  *   FT_STORE_CAN_CHUNKS off until then: the server cuts as it reads. */
 #ifndef FT_STORE_BACKEND_H
 #define FT_STORE_BACKEND_H

@@ -155,7 +155,7 @@ struct ft_reader ft_store_file_reader(struct ft_store_file *f)
 
 bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32])
 {
-    return f->be->file_digest(f, digest);
+    return f->be != NULL && f->be->file_digest(f, digest);
 }
 
 void ft_store_file_remember(struct ft_store *st, const struct ft_store_file *f,

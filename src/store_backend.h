@@ -29,8 +29,10 @@
  *   A read whose object changed since the HEAD (If-Match on the ETag
  *   fails, 412) is FT_ERR_CHANGED: a reader never gets a mix.
  * - file_digest: the digest is recorded in the object's metadata at
- *   publication (x-amz-meta-ft-b2: a multipart upload's is fixed at
- *   create, before the content is known, so the S3 backend publishes with
+ *   publication (x-amz-meta-ft-b2). The mtime and mode come with the PUT
+ *   request, before the first part, so the create carries them; but a
+ *   multipart upload's metadata is fixed at create, before the content
+ *   and its digest are known, so the S3 backend publishes with
  *   a server-side copy onto itself with the metadata replaced (one COPY,
  *   no bytes through ft, UploadPartCopy above 5 GiB), or records the
  *   digest in a sidecar object keyed by the ETag; the S3 round picks).
@@ -83,14 +85,14 @@
  * - chunk lists (ft sync): a sidecar object per file keyed by its ETag,
  *   written whole at commit from the writer's buffer (spilled to parts
  *   beyond one part); chunks_read reads entries by a ranged GET,
- *   chunks_fd is -1.
+ *   chunks_fd is -1. FT_STORE_CAN_CHUNKS off until then: chunks_open
+ *   finds none, chunks_begin records none, the server cuts as it reads.
  * - the delta (ft sync): DELTA_PUT cuts the old version through its
  *   descriptor, and without one sends an empty signature (the client then
  *   sends the whole file); DELTA_GET still reads the file through
  *   file_fd (xfer_delta.c and delta_cut.c take descriptors): the S3 round
  *   gives them a reader (struct ft_reader, io.h) as xfer.c and resume.c
- *   have now.
- *   FT_STORE_CAN_CHUNKS off until then: the server cuts as it reads. */
+ *   have now. */
 #ifndef FT_STORE_BACKEND_H
 #define FT_STORE_BACKEND_H
 

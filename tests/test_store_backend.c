@@ -1,7 +1,8 @@
 /* test_store_backend.c - the store behind its backend table (src/store.c):
  * locations parsed, an S3 store refused plainly while it is not built,
  * the calls an object store can answer (read_at, readers, no descriptor
- * needed), and serve's options and environment for a store on S3. */
+ * needed), a server on a backend without descriptors, and serve's
+ * options for a store on S3. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +19,10 @@
 
 #include "cli_args.h"
 #include "ft/server.h"
-#include "store.h"
+#include "server_int.h"
+#include "store_backend.h"
 #include "testutil.h"
+#include "testutil_server.h"
 
 static struct ft_store_location parsed(const char *loc)
 {
@@ -281,6 +285,85 @@ static void test_serve_s3_options(void **state)
     free(conf);
 }
 
+/* A backend as an object store is: the directory's operations, but no
+ * descriptor for a stored file or an upload and no writes at offsets.
+ * Reads are counted, to see that they came through read_at. */
+static struct ft_store_backend without_fds;
+static const struct ft_store_backend *directory;
+static atomic_uint reads_at;
+
+static int no_file_fd(const struct ft_store_file *f)
+{
+    (void)f;
+    return -1;
+}
+
+static int no_upload_fd(const struct ft_upload *up)
+{
+    (void)up;
+    return -1;
+}
+
+static enum ft_err counted_read_at(struct ft_store_file *f, void *buf, size_t n,
+                                   uint64_t off, size_t *got)
+{
+    atomic_fetch_add(&reads_at, 1);
+    return directory->file_read_at(f, buf, n, off, got);
+}
+
+static void run_ft_ok(const char *const args[])
+{
+    char err[1024] = "";
+
+    if (tu_run_ft(args, NULL, NULL, err, sizeof(err)) != 0)
+        fail_msg("ft %s %s: %s", args[0], args[1], err);
+}
+
+/* A server on a store without descriptors: GET goes through read_at (no
+ * sendfile), and striped transfers, asked for, go as one stream; every
+ * copy arrives whole and checked. */
+static void test_server_without_descriptors(void **state)
+{
+    struct fixture *f = *state;
+    struct tu_server t;
+    char *src = tu_path(f->base, "src.bin"), *out = tu_path(f->base, "out.bin");
+    struct ft_store *st;
+
+    memset(&t, 0, sizeof(t));
+    tu_server_start(&t, NULL);
+    st = t.srv->store;
+    directory = st->be;
+    without_fds = *directory;
+    without_fds.caps &= ~(unsigned)FT_STORE_CAN_WRITE_AT;
+    without_fds.file_fd = no_file_fd;
+    without_fds.upload_fd = no_upload_fd;
+    without_fds.file_read_at = counted_read_at;
+    st->be = &without_fds; /* before any client: nothing else reads it */
+    tu_write_random(src, 9 * 1024 * 1024 + 3, 18);
+    {
+        const char *put[] = { "put", "-q", "-p", t.portstr, "-P", "4", src, "big.bin",
+                              NULL };
+        const char *get[] = { "get", "-q", "-p", t.portstr, "-P", "4", "big.bin", out,
+                              NULL };
+        const char *get_plain[] = { "get", "-q", "-p", t.portstr, "--plaintext",
+                                    "--no-verify", "big.bin", out, NULL };
+
+        run_ft_ok(put);
+        run_ft_ok(get);
+        assert_true(tu_files_equal(src, out));
+        assert_int_equal(unlink(out), 0);
+        assert_true(atomic_load(&reads_at) > 0);
+        atomic_store(&reads_at, 0);
+        run_ft_ok(get_plain);
+        assert_true(tu_files_equal(src, out));
+        assert_true(atomic_load(&reads_at) > 0);
+    }
+    st->be = directory;
+    tu_server_stop(&t);
+    free(out);
+    free(src);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -294,6 +377,7 @@ int main(void)
         T(test_server_s3_needs_key_file),
         T(test_server_key_file_used),
         T(test_serve_s3_options),
+        T(test_server_without_descriptors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

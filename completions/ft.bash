@@ -76,7 +76,7 @@ _ft()
     local commands="serve put get sync ls rm mv stat mkdir df keygen id forget trust"
     local client_opts="-H --host -p --port --token-file -i --identity --server-key
         --plaintext --connect-timeout --timeout --cipher -q --quiet -h --help"
-    local serve_opts="-r --root -H --host -p --port --max-clients --max-streams
+    local serve_opts="-r --root --store --s3-endpoint -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
         --read-only --key-file --token-file --allow-plaintext --partial-ttl
         --max-rate --clients --anonymous --config --user --no-sandbox
@@ -85,7 +85,7 @@ _ft()
     # serve's --root, elsewhere --recursive.
     local client_values="-H --host -p --port --token-file -i --identity --server-key
         --connect-timeout --timeout --cipher --limit-rate -P --streams"
-    local serve_values="-r --root -H --host -p --port --max-clients --max-streams
+    local serve_values="-r --root --store --s3-endpoint -H --host -p --port --max-clients --max-streams
         --max-file-size --idle-timeout --handshake-timeout --max-frame-size
         --key-file --token-file --partial-ttl --max-rate --clients --anonymous
         --config --user --on-upload --on-delete --metrics --log-format"

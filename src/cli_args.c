@@ -53,7 +53,7 @@ struct cli_option {
 /* What apply returns for a value it cannot take: parse tells it. */
 #define BAD_VALUE (-2)
 
-#define OPTIONS_MAX 32
+#define OPTIONS_MAX 40
 /* serve --config FILE: at most this many bytes. */
 #define CONFIG_MAX (1 << 16)
 
@@ -67,7 +67,8 @@ enum {
     OPT_ALLOW_PLAINTEXT, OPT_MAX_RATE, OPT_PARTIAL_TTL, OPT_PORT,
     OPT_MAX_STREAMS, OPT_CLIENTS, OPT_ANONYMOUS, OPT_CONFIG, OPT_IDENTITY,
     OPT_USER, OPT_NO_SANDBOX, OPT_ON_UPLOAD, OPT_ON_DELETE, OPT_METRICS,
-    OPT_LOG_FORMAT, OPT_SCRUB, OPT_DELETE,
+    OPT_LOG_FORMAT, OPT_SCRUB, OPT_DELETE, OPT_STORE, OPT_S3_ENDPOINT,
+    OPT_S3_REGION, OPT_S3_ACCESS_KEY, OPT_S3_SECRET_KEY,
 };
 
 static const struct cli_option *option_by_val(const struct cli_option *table,
@@ -527,6 +528,10 @@ _Static_assert(FT_FRAME_MAX_PAYLOAD == 262208, "--max-frame-size's range, told")
 
 static const struct cli_option serve_options[] = {
     { { "root", required_argument, NULL, 'r' }, set_text, SERVE(cfg.root), NULL },
+    /* --root's other name: the location of a store, a folder or s3://. */
+    { { "store", required_argument, NULL, OPT_STORE }, set_text, SERVE(cfg.root), NULL },
+    { { "s3-endpoint", required_argument, NULL, OPT_S3_ENDPOINT }, set_text,
+      SERVE(cfg.s3_endpoint), NULL },
     { { "host", required_argument, NULL, 'H' }, set_text, SERVE(cfg.host), NULL },
     { { "port", required_argument, NULL, 'p' }, set_port, SERVE(cfg.port),
       "a port number (0 to 65535)" },
@@ -578,6 +583,19 @@ static const struct cli_option serve_options[] = {
 };
 
 #define SERVE_OPTIONS (sizeof(serve_options) / sizeof(*serve_options))
+
+/* What only a --config file sets: keys (a command line is seen by every
+ * user of the machine, in ps), and the region beside them. */
+static const struct cli_option serve_file_options[] = {
+    { { "s3-region", required_argument, NULL, OPT_S3_REGION }, set_text,
+      SERVE(cfg.s3_region), NULL },
+    { { "s3-access-key", required_argument, NULL, OPT_S3_ACCESS_KEY }, set_text,
+      SERVE(cfg.s3_access_key), NULL },
+    { { "s3-secret-key", required_argument, NULL, OPT_S3_SECRET_KEY }, set_text,
+      SERVE(cfg.s3_secret_key), NULL },
+};
+
+#define SERVE_FILE_OPTIONS (sizeof(serve_file_options) / sizeof(*serve_file_options))
 _Static_assert(SERVE_OPTIONS < OPTIONS_MAX, "OPTIONS_MAX holds serve's options");
 
 /* One line of a --config file, "option value" (value: the rest of the
@@ -599,6 +617,10 @@ static int config_line(struct cli_serve_args *a, const char *file, unsigned n,
     for (size_t i = 0; i < SERVE_OPTIONS && o == NULL; i++) {
         if (strcmp(serve_options[i].getopt.name, line) == 0)
             o = &serve_options[i];
+    }
+    for (size_t i = 0; i < SERVE_FILE_OPTIONS && o == NULL; i++) {
+        if (strcmp(serve_file_options[i].getopt.name, line) == 0)
+            o = &serve_file_options[i];
     }
     if (o == NULL || o->apply == print_help || o->getopt.val == OPT_CONFIG ||
         o->getopt.val == OPT_SCRUB || o->getopt.val == OPT_JSON)

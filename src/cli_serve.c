@@ -23,6 +23,12 @@ static const char serve_help[] =
     "the clients file. With --scrub, serves nothing: reads every stored file\n"
     "that has a recorded digest and reports those that no longer match it.\n"
     "  -r, --root DIR          directory to serve (default ./ft-store, created)\n"
+    "      --store LOCATION    the same: a directory, or s3://BUCKET[/PREFIX]\n"
+    "                          (not in this build yet; needs --key-file)\n"
+    "      --s3-endpoint URL   the S3 engine's address (path-style); keys and\n"
+    "                          region from AWS_ACCESS_KEY_ID,\n"
+    "                          AWS_SECRET_ACCESS_KEY, AWS_REGION or --config's\n"
+    "                          s3-access-key, s3-secret-key, s3-region\n"
     "  -H, --host ADDR         address to listen on (default 127.0.0.1; '::' for all)\n"
     "  -p, --port N            port (default 65432; 0 picks a free one)\n"
     "      --max-clients N     connections served at once (default 64)\n"
@@ -246,6 +252,22 @@ static int confine(const struct cli_serve_args *a, struct ft_server *srv)
     return 0;
 }
 
+/* The ecosystem's credentials: the environment over the config file, as
+ * the AWS tools read them. */
+static void s3_from_environment(struct ft_server_config *cfg)
+{
+    const char *id = getenv("AWS_ACCESS_KEY_ID");
+    const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
+    const char *region = getenv("AWS_REGION");
+
+    if (id != NULL && id[0] != '\0')
+        cfg->s3_access_key = id;
+    if (secret != NULL && secret[0] != '\0')
+        cfg->s3_secret_key = secret;
+    if (region != NULL && region[0] != '\0')
+        cfg->s3_region = region;
+}
+
 int cli_serve(int argc, char **argv)
 {
     struct cli_serve_args a = {
@@ -273,6 +295,7 @@ int cli_serve(int argc, char **argv)
                                 argv[optind]);
         goto out;
     }
+    s3_from_environment(&a.cfg);
     if (a.token_file != NULL) {
         rc = ft_keys_load_token(a.token_file, token, err, sizeof(err));
         if (rc != FT_OK) {

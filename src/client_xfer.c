@@ -375,6 +375,7 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
     struct ft_msg ack = { .type = FT_MSG_DONE };
     struct ft_xfer_result res;
     struct ft_client_progress relay;
+    struct ft_reader prefix = ft_io_reader(out_fd); /* the part resumed */
     int64_t started = ft_io_now_ms();
     uint64_t offset;
     unsigned streams = 0; /* 0: not striped */
@@ -409,7 +410,7 @@ static enum ft_err get_into(struct ft_client *c, const char *remote, int out_fd,
                                      &streams);
     if (err == FT_OK && streams == 0)
         err = ft_xfer_recv_from(&c->conn, req.u.get.flags, ready->u.ready.size,
-                                UINT64_MAX, offset, out_fd, write_to_fd, &out_fd,
+                                UINT64_MAX, offset, &prefix, write_to_fd, &out_fd,
                                 ft_client_watch(opt, &relay, ready->u.ready.size), &res);
     if ((req.u.get.flags & FT_XFER_STRIPED) && err != FT_OK &&
         err != FT_ERR_INTEGRITY)

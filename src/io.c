@@ -129,6 +129,19 @@ enum ft_err ft_io_pread_full(int fd, void *buf, size_t n, uint64_t off,
     return FT_OK;
 }
 
+static enum ft_err reader_pread(const struct ft_reader *r, void *buf, size_t n,
+                                uint64_t off, size_t *got)
+{
+    return ft_io_pread_full(r->fd, buf, n, off, got);
+}
+
+struct ft_reader ft_io_reader(int fd)
+{
+    struct ft_reader r = { .read_at = reader_pread, .ctx = NULL, .fd = fd };
+
+    return r;
+}
+
 enum ft_err ft_io_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
 {
     const unsigned char *p = buf;

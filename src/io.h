@@ -45,6 +45,19 @@ enum ft_err ft_io_read_at_least(int fd, void *buf, size_t need, size_t cap,
 enum ft_err ft_io_pread_full(int fd, void *buf, size_t n, uint64_t off,
                              size_t *got);
 
+/* A byte source read at offsets, whatever holds it (a file, a stored
+ * file of any store backend): read_at reads n bytes at off into buf,
+ * *got below n only at its end. ctx and fd are its own. */
+struct ft_reader {
+    enum ft_err (*read_at)(const struct ft_reader *r, void *buf, size_t n,
+                           uint64_t off, size_t *got);
+    void *ctx;
+    int fd;
+};
+
+/* A reader of the file fd (pread: its position does not move). */
+struct ft_reader ft_io_reader(int fd);
+
 /* Writes all n bytes at offset off of a file, without moving its
  * position; FT_ERR_IO with errno set on failure. */
 enum ft_err ft_io_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);

@@ -10,9 +10,9 @@
 /* Reads a chunk in pieces this size, so memory stays small. */
 #define PIECE_BYTES (256u * 1024u)
 
-/* The digest of the chunk at index i of fd; *whole false when fd ends
+/* The digest of the chunk at index i of r; *whole false when r ends
  * before the chunk does. */
-static enum ft_err chunk_digest(int fd, uint64_t i, uint8_t *buf,
+static enum ft_err chunk_digest(const struct ft_reader *r, uint64_t i, uint8_t *buf,
                                 uint8_t digest[FT_HASH_BYTES], bool *whole)
 {
     uint64_t off = i * FT_RESUME_CHUNK_BYTES;
@@ -22,7 +22,7 @@ static enum ft_err chunk_digest(int fd, uint64_t i, uint8_t *buf,
     ft_hash_init(&h);
     while (done < FT_RESUME_CHUNK_BYTES) {
         size_t got = 0;
-        enum ft_err err = ft_io_pread_full(fd, buf, PIECE_BYTES, off + done, &got);
+        enum ft_err err = r->read_at(r, buf, PIECE_BYTES, off + done, &got);
 
         if (err != FT_OK)
             return err;
@@ -49,8 +49,8 @@ static enum ft_err send_frame(struct ft_conn *c, const uint8_t *digests,
     return ft_conn_send(c, &m);
 }
 
-enum ft_err ft_resume_send_sums(struct ft_conn *c, int fd, uint64_t have,
-                                uint64_t src_size, int64_t src_mtime)
+static enum ft_err send_sums(struct ft_conn *c, const struct ft_reader *r,
+                             uint64_t have, uint64_t src_size, int64_t src_mtime)
 {
     uint8_t *digests = malloc(FT_SUMS_PER_FRAME * FT_HASH_BYTES);
     uint8_t *buf = malloc(PIECE_BYTES);
@@ -69,7 +69,7 @@ enum ft_err ft_resume_send_sums(struct ft_conn *c, int fd, uint64_t have,
         err = ft_conn_heartbeat(c);
         if (err != FT_OK)
             break;
-        err = chunk_digest(fd, i, buf, digests + n * FT_HASH_BYTES, &whole);
+        err = chunk_digest(r, i, buf, digests + n * FT_HASH_BYTES, &whole);
         if (err != FT_OK || !whole)
             break;
         if (++n == FT_SUMS_PER_FRAME) {
@@ -87,12 +87,21 @@ out:
     return err;
 }
 
-enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
-                                 uint64_t *src_size, int64_t *src_mtime)
+enum ft_err ft_resume_send_sums(struct ft_conn *c, int fd, uint64_t have,
+                                uint64_t src_size, int64_t src_mtime)
+{
+    struct ft_reader r = ft_io_reader(fd);
+
+    return send_sums(c, &r, have, src_size, src_mtime);
+}
+
+enum ft_err ft_resume_match_sums(struct ft_conn *c, const struct ft_reader *r,
+                                 uint64_t *offset, uint64_t *src_size,
+                                 int64_t *src_mtime)
 {
     uint8_t *buf = malloc(PIECE_BYTES);
     uint64_t index = 0;
-    bool matching = fd >= 0; /* no file of our own: only read the list */
+    bool matching = r != NULL; /* no file of our own: only read the list */
     enum ft_err err = buf == NULL ? FT_ERR_NOMEM : FT_OK;
 
     *offset = 0;
@@ -123,7 +132,7 @@ enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
 
             err = ft_conn_heartbeat(c);
             if (err == FT_OK)
-                err = chunk_digest(fd, index, buf, mine, &whole);
+                err = chunk_digest(r, index, buf, mine, &whole);
             matching = err == FT_OK && whole &&
                        ft_hash_equal(mine, m.u.sums.digests.ptr + i * FT_HASH_BYTES);
             if (matching)
@@ -153,12 +162,12 @@ void ft_resume_upload_key(const char *name, uint64_t size, int64_t mtime,
     sodium_bin2hex(hex, FT_RESUME_KEY_HEX_BYTES, key, sizeof(key));
 }
 
-enum ft_err ft_resume_agree_offset(struct ft_conn *c, int fd, uint64_t have,
-                                   uint64_t src_size, int64_t src_mtime,
-                                   uint64_t *offset)
+enum ft_err ft_resume_agree_offset(struct ft_conn *c, const struct ft_reader *r,
+                                   uint64_t have, uint64_t src_size,
+                                   int64_t src_mtime, uint64_t *offset)
 {
     struct ft_msg m;
-    enum ft_err err = ft_resume_send_sums(c, fd, have, src_size, src_mtime);
+    enum ft_err err = send_sums(c, r, have, src_size, src_mtime);
 
     if (err == FT_OK)
         err = ft_conn_recv(c, &m, c->timeout_ms);
@@ -176,7 +185,9 @@ enum ft_err ft_resume_choose_offset(struct ft_conn *c, int fd, uint64_t have,
     struct ft_msg at = { .type = FT_MSG_RESUME_AT };
     uint64_t src_size = 0;
     int64_t src_mtime = 0;
-    enum ft_err err = ft_resume_match_sums(c, fd, offset, &src_size, &src_mtime);
+    struct ft_reader r = ft_io_reader(fd);
+    enum ft_err err = ft_resume_match_sums(c, fd >= 0 ? &r : NULL, offset, &src_size,
+                                           &src_mtime);
 
     if (err == FT_OK && *offset > have)
         err = FT_ERR_PROTOCOL;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "io.h"
 
 /* Sends the digests of the whole chunks among the first have bytes of fd,
  * in SUMS frames ending with an empty one. src_size and src_mtime say what
@@ -19,12 +20,13 @@
 enum ft_err ft_resume_send_sums(struct ft_conn *c, int fd, uint64_t have,
                                 uint64_t src_size, int64_t src_mtime);
 
-/* Receives the peer's SUMS up to the empty one and compares them with fd
+/* Receives the peer's SUMS up to the empty one and compares them with r
  * from its start: *offset is the length of the prefix they share, a
  * multiple of the chunk size. *src_size and *src_mtime are the peer's.
- * With fd -1 the list is read and nothing matches. */
-enum ft_err ft_resume_match_sums(struct ft_conn *c, int fd, uint64_t *offset,
-                                 uint64_t *src_size, int64_t *src_mtime);
+ * With r NULL the list is read and nothing matches. */
+enum ft_err ft_resume_match_sums(struct ft_conn *c, const struct ft_reader *r,
+                                 uint64_t *offset, uint64_t *src_size,
+                                 int64_t *src_mtime);
 
 /* The key an interrupted upload is kept under: 32 hex digits of a
  * BLAKE2b digest of its name, size and mtime, so that only the same
@@ -34,12 +36,12 @@ void ft_resume_upload_key(const char *name, uint64_t size, int64_t mtime,
                           char hex[FT_RESUME_KEY_HEX_BYTES]);
 
 /* The server's side of put --continue: sends the digests of the first
- * have bytes of the upload's fd (the part an earlier run left), reads the
- * client's RESUME_AT and checks it (a chunk boundary within have); *offset
- * is where the client goes on from. */
-enum ft_err ft_resume_agree_offset(struct ft_conn *c, int fd, uint64_t have,
-                                   uint64_t src_size, int64_t src_mtime,
-                                   uint64_t *offset);
+ * have bytes of the upload, read through r (the part an earlier run
+ * left), reads the client's RESUME_AT and checks it (a chunk boundary
+ * within have); *offset is where the client goes on from. */
+enum ft_err ft_resume_agree_offset(struct ft_conn *c, const struct ft_reader *r,
+                                   uint64_t have, uint64_t src_size,
+                                   int64_t src_mtime, uint64_t *offset);
 
 /* The client's side: reads the server's digests of its have bytes,
  * compares them with fd from its start and answers with RESUME_AT;

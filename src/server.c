@@ -211,6 +211,35 @@ static enum ft_err load_key(struct ft_server *srv, char *errbuf, size_t errlen)
     return err;
 }
 
+/* Opens the store at cfg.root, a folder or an S3 location; one on S3
+ * keeps no key, so the key file must be given (the same on every server
+ * of a bucket, so that clients' pins hold whichever answers). */
+static enum ft_err open_store(struct ft_server *srv, char *errbuf, size_t errlen)
+{
+    struct ft_store_options opt = {
+        .read_only = srv->cfg.read_only,
+        .s3_endpoint = srv->cfg.s3_endpoint,
+        .s3_region = srv->cfg.s3_region,
+        .s3_access_key = srv->cfg.s3_access_key,
+        .s3_secret_key = srv->cfg.s3_secret_key,
+        .s3_path_style = true,
+    };
+    struct ft_store_location loc;
+    enum ft_err err = ft_store_location_parse(srv->cfg.root, &loc, errbuf, errlen);
+
+    if (err != FT_OK)
+        return FT_ERR_USAGE; /* a location no store could be at */
+    if (loc.scheme == FT_STORE_S3 && srv->cfg.key_file == NULL) {
+        snprintf(errbuf, errlen, "%s: a store on S3 has no place for the server's "
+                 "key: give --key-file FILE (the same file on every server of "
+                 "the bucket)", srv->cfg.root);
+        err = FT_ERR_USAGE;
+    }
+    if (err == FT_OK)
+        err = ft_store_open_at(&srv->store, srv->cfg.root, &opt, errbuf, errlen);
+    return err;
+}
+
 /* Uploads pipelined into a batch hold their descriptors until the batch
  * is committed: a server with many clients needs more than the usual soft
  * limit of 1024, and may take up to the hard one. What it gets, less each
@@ -291,8 +320,7 @@ enum ft_err ft_server_open(struct ft_server **out,
     if (err == FT_OK)
         err = ft_server_hooks_open(srv, errbuf, errlen);
     if (err == FT_OK)
-        err = ft_store_open(&srv->store, srv->cfg.root, srv->cfg.read_only,
-                            errbuf, errlen);
+        err = open_store(srv, errbuf, errlen);
     if (err == FT_OK)
         err = load_key(srv, errbuf, errlen);
     if (err == FT_OK)

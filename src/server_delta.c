@@ -42,35 +42,35 @@ static enum ft_err send_signature(struct session *s, const struct ft_store_file 
 {
     struct ft_store *st = s->srv->store;
     struct ft_xfer_signing g;
-    struct ft_store_chunks rec = { .fd = -1 };
+    struct ft_store_chunks rec = FT_STORE_CHUNKS_INIT;
     struct ft_store_chunks_writer *w = NULL;
-    bool cut = old->fd >= 0;
+    /* The old version is cut through its descriptor: without one (a
+     * backend that has none) the signature is empty and the client sends
+     * the whole file. */
+    bool cut = ft_store_file_fd(old) >= 0;
     unsigned level = ft_chunker_level_for(cut ? old->info.size : new_size);
     uint64_t total = 0;
     enum ft_err err = FT_OK;
 
     if (cut && ft_store_chunks_open(st, old, &rec) == FT_OK)
         level = rec.level;
-    else
-        rec.fd = -1;
     if (cut && !old_level_fits(level, new_size)) {
-        if (rec.fd >= 0)
-            ft_store_chunks_close(&rec);
-        rec.fd = -1;
+        ft_store_chunks_close(&rec);
         cut = false;
         level = ft_chunker_level_for(new_size);
     }
     /* A list the store cannot take costs the record, not the sync. */
-    if (cut && rec.fd < 0 && ft_store_chunks_begin(st, level, &w) != FT_OK)
+    if (cut && !ft_store_chunks_is_open(&rec) && ft_store_chunks_begin(st, level, &w) != FT_OK)
         w = NULL;
     ft_xfer_signing_init(&g, &s->conn, level, l, w != NULL ? record_chunk : NULL, w);
-    if (rec.fd >= 0) {
+    if (ft_store_chunks_is_open(&rec)) {
         /* A recorded list is relayed: the old file is not read. */
-        err = ft_xfer_delta_read_list(&s->conn, rec.fd, rec.offset, rec.count,
+        err = ft_xfer_delta_read_list(&s->conn, ft_store_chunks_fd(&rec), rec.offset,
+                                      rec.count,
                                       ft_xfer_signing_add, &g);
         ft_store_chunks_close(&rec);
     } else if (cut) {
-        err = ft_delta_cut(&s->conn, old->fd, level, NULL, ft_xfer_signing_add,
+        err = ft_delta_cut(&s->conn, ft_store_file_fd(old), level, NULL, ft_xfer_signing_add,
                                 &g, &total);
     }
     if (err == FT_OK && w != NULL)
@@ -111,7 +111,7 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
     enum ft_err err;
 
     ft_delta_list_init(&l, 0);
-    if (old->fd >= 0) {
+    if (ft_store_file_is_open(old)) {
         ready.u.ready.size = old->info.size;
         ready.u.ready.mtime = old->info.mtime;
         ready.u.ready.mode = old->info.mode;
@@ -122,7 +122,7 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
     if (err == FT_OK && ft_store_chunks_begin(s->srv->store, l.level, &w) != FT_OK)
         w = NULL;
     if (err == FT_OK)
-        err = ft_xfer_delta_recv(&s->conn, &l, old->fd, req->u.delta_put.flags,
+        err = ft_xfer_delta_recv(&s->conn, &l, ft_store_file_fd(old), req->u.delta_put.flags,
                                  req->u.delta_put.size, upload_sink, up,
                                  w != NULL ? record_chunk : NULL, w,
                                  &s->xfer_opts, res);
@@ -181,8 +181,8 @@ void ft_server_delta_put(struct session *s, const struct ft_msg *req,
                          struct outcome *o)
 {
     struct ft_store *st = s->srv->store;
-    struct ft_store_file old = { .fd = -1 };
-    struct ft_upload up = { .fd = -1 };
+    struct ft_store_file old = FT_STORE_FILE_INIT;
+    struct ft_upload up = FT_UPLOAD_INIT;
     struct ft_quota_hold hold = { .q = NULL };
     struct ft_xfer_delta_result res = { .bytes = 0 };
     char name[FT_PATH_MAX + 1];
@@ -237,22 +237,21 @@ static enum ft_err send_delta(struct session *s, const struct ft_msg *req,
                               struct ft_xfer_delta_result *res)
 {
     struct ft_store *st = s->srv->store;
-    struct ft_xfer_delta_source src = { .fd = f->fd, .size = f->info.size,
-                                        .list_fd = -1 };
-    struct ft_store_chunks rec = { .fd = -1 };
+    struct ft_xfer_delta_source src = { .fd = ft_store_file_fd(f),
+                                        .size = f->info.size, .list_fd = -1 };
+    struct ft_store_chunks rec = FT_STORE_CHUNKS_INIT;
     struct ft_store_chunks_writer *w = NULL;
     uint8_t digest[FT_HASH_BYTES];
     enum ft_err err;
 
     if (ft_store_file_digest(f, digest))
         src.digest = digest;
-    if (ft_store_chunks_open(st, f, &rec) != FT_OK)
-        rec.fd = -1;
-    if (src.digest != NULL && rec.fd >= 0 && rec.level == sig->level) {
-        src.list_fd = rec.fd;
+    ft_store_chunks_open(st, f, &rec); /* none: cut as read */
+    if (src.digest != NULL && ft_store_chunks_is_open(&rec) && rec.level == sig->level) {
+        src.list_fd = ft_store_chunks_fd(&rec);
         src.list_off = rec.offset;
         src.list_count = rec.count;
-    } else if (rec.fd < 0 && sig->level == ft_chunker_level_for(f->info.size) &&
+    } else if (!ft_store_chunks_is_open(&rec) && sig->level == ft_chunker_level_for(f->info.size) &&
                ft_store_chunks_begin(st, sig->level, &w) == FT_OK) {
         src.record = record_chunk;
         src.record_ctx = w;
@@ -267,8 +266,7 @@ static enum ft_err send_delta(struct session *s, const struct ft_msg *req,
         ft_store_chunks_abort(w);
     if (err == FT_OK && src.digest == NULL)
         ft_store_file_remember(st, f, res->digest);
-    if (rec.fd >= 0)
-        ft_store_chunks_close(&rec);
+    ft_store_chunks_close(&rec);
     return err;
 }
 
@@ -293,7 +291,7 @@ static bool open_get(struct session *s, struct outcome *o, const char *name,
 void ft_server_delta_get(struct session *s, const struct ft_msg *req,
                          struct outcome *o)
 {
-    struct ft_store_file f = { .fd = -1 };
+    struct ft_store_file f = FT_STORE_FILE_INIT;
     struct ft_msg ready = { .type = FT_MSG_READY };
     struct ft_xfer_delta_result res = { .bytes = 0 };
     struct ft_delta_list sig;

@@ -33,23 +33,24 @@ bool ft_server_ops_get_skip(struct session *s, const struct ft_msg *req)
 
     if (!(req->u.get.flags & FT_XFER_RESUME))
         return true;
-    return ft_resume_match_sums(&s->conn, -1, &ignored_offset, &ignored_size,
+    return ft_resume_match_sums(&s->conn, NULL, &ignored_offset, &ignored_size,
                                 &ignored_mtime) == FT_OK;
 }
 
 /* The client's part of the file, for get --continue, comes first, even
- * when we have no file (f->fd -1): read it, and resume only if it is of
+ * when we have no file (f not open): read it, and resume only if it is of
  * this very file. */
-static enum ft_err read_client_part(struct session *s,
-                                    const struct ft_store_file *f,
+static enum ft_err read_client_part(struct session *s, struct ft_store_file *f,
                                     uint64_t *offset)
 {
+    struct ft_reader ours = ft_store_file_reader(f);
+    bool open = ft_store_file_is_open(f);
     uint64_t src_size = 0;
     int64_t src_mtime = 0;
-    enum ft_err err = ft_resume_match_sums(&s->conn, f->fd, offset, &src_size,
-                                           &src_mtime);
+    enum ft_err err = ft_resume_match_sums(&s->conn, open ? &ours : NULL, offset,
+                                           &src_size, &src_mtime);
 
-    if (err == FT_OK && f->fd >= 0 &&
+    if (err == FT_OK && open &&
         (src_size != f->info.size || src_mtime != f->info.mtime))
         *offset = 0;
     return err;
@@ -106,10 +107,29 @@ static enum ft_err send_striped(struct session *s, uint32_t flags,
     return err;
 }
 
+/* Sends the open file from offset as one stream: through its descriptor
+ * (sendfile, when nothing is hashed on the way), or read through the
+ * store where the backend has none. */
+static enum ft_err send_stream(struct session *s, uint32_t flags,
+                               struct ft_store_file *f, uint64_t offset,
+                               const uint8_t *known_digest,
+                               struct ft_xfer_result *res)
+{
+    int fd = ft_store_file_fd(f);
+    struct ft_reader r = ft_store_file_reader(f);
+
+    if (fd < 0)
+        return ft_xfer_send_reader(&s->conn, &r, flags, f->info.size, offset,
+                                   known_digest, &s->xfer_opts, res);
+    if (lseek(fd, (off_t)offset, SEEK_SET) < 0)
+        return FT_ERR_IO;
+    return ft_xfer_send_from(&s->conn, fd, flags, f->info.size, offset, known_digest,
+                             &s->xfer_opts, res);
+}
+
 /* Sends the open file from offset: READY, then its data. */
-static void send_file(struct session *s, uint32_t flags,
-                      const struct ft_store_file *f, uint64_t offset,
-                      struct outcome *o)
+static void send_file(struct session *s, uint32_t flags, struct ft_store_file *f,
+                      uint64_t offset, struct outcome *o)
 {
     struct ft_msg ready = { .type = FT_MSG_READY };
     struct ft_xfer_result res;
@@ -129,18 +149,15 @@ static void send_file(struct session *s, uint32_t flags,
     /* Hashed whole for this get (stored with --no-verify, say): the digest
      * is recorded, so the next get goes out without reading it through us. */
     record = (flags & FT_XFER_VERIFY) && !known;
-    ft_stripes_init(&st, f->fd, offset, f->info.size, flags, NULL, NULL);
+    ft_stripes_init(&st, ft_store_file_fd(f), offset, f->info.size, flags, NULL, NULL);
     st.rate_limit = s->xfer_opts.rate_limit;
     /* The data follows at once: READY leaves with it. */
     err = ft_conn_send_more(&s->conn, &ready);
     if (err == FT_OK && (flags & FT_XFER_STRIPED))
         err = send_striped(s, flags, known ? digest : NULL, &x, &st, &res,
                            &striped);
-    if (err == FT_OK && !striped && lseek(f->fd, (off_t)offset, SEEK_SET) < 0)
-        err = FT_ERR_IO;
     if (err == FT_OK && !striped)
-        err = ft_xfer_send_from(&s->conn, f->fd, flags, f->info.size, offset,
-                                known ? digest : NULL, &s->xfer_opts, &res);
+        err = send_stream(s, flags, f, offset, known ? digest : NULL, &res);
     if (err == FT_OK && record)
         ft_store_file_remember(s->srv->store, f, res.digest);
     o->bytes = res.bytes;
@@ -153,7 +170,7 @@ static void send_file(struct session *s, uint32_t flags,
 
 void ft_server_ops_get(struct session *s, const struct ft_msg *req, struct outcome *o)
 {
-    struct ft_store_file f = { .fd = -1 };
+    struct ft_store_file f = FT_STORE_FILE_INIT;
     char name[FT_PATH_MAX + 1];
     uint32_t flags = req->u.get.flags;
     uint64_t offset = 0;
@@ -327,20 +344,22 @@ void ft_server_ops_list(struct session *s, const struct ft_msg *req,
 }
 
 /* Hashes a stored file for STAT: the digest b2sum -l 256 prints. */
-static enum ft_err hash_file(struct session *s, int fd, uint8_t digest[FT_HASH_BYTES])
+static enum ft_err hash_file(struct session *s, struct ft_store_file *f,
+                             uint8_t digest[FT_HASH_BYTES])
 {
     struct ft_hash h;
 
     ft_hash_init(&h);
-    for (;;) {
+    for (uint64_t off = 0;;) {
         size_t got = 0;
-        enum ft_err err = ft_io_read_full(fd, s->conn.buf, FT_FRAME_MAX_PAYLOAD,
-                                          FT_IO_NO_DEADLINE, &got);
+        enum ft_err err = ft_store_file_read_at(f, s->conn.buf, FT_FRAME_MAX_PAYLOAD,
+                                                off, &got);
 
         if (err != FT_OK)
             return err;
         if (got == 0)
             break;
+        off += got;
         ft_hash_update(&h, s->conn.buf, got);
         /* A large file takes a while: the client must know we live. */
         err = ft_conn_heartbeat(&s->conn);
@@ -354,7 +373,7 @@ static enum ft_err hash_file(struct session *s, int fd, uint8_t digest[FT_HASH_B
 void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outcome *o)
 {
     struct ft_msg info = { .type = FT_MSG_STAT_INFO };
-    struct ft_store_file f = { .fd = -1 };
+    struct ft_store_file f = FT_STORE_FILE_INIT;
     struct ft_store_entry e;
     char name[FT_PATH_MAX + 1];
     uint8_t *digest = info.u.stat_info.digest;
@@ -370,9 +389,9 @@ void ft_server_ops_stat(struct session *s, const struct ft_msg *req, struct outc
         if (err == FT_OK)
             e = f.info;
     }
-    if (err == FT_OK && f.fd >= 0 && !ft_store_file_digest(&f, digest) &&
+    if (err == FT_OK && ft_store_file_is_open(&f) && !ft_store_file_digest(&f, digest) &&
         !(req->u.stat.flags & FT_STAT_NO_HASH)) {
-        err = hash_file(s, f.fd, digest);
+        err = hash_file(s, &f, digest);
         if (err == FT_OK)
             ft_store_file_remember(s->srv->store, &f, digest);
     }
@@ -411,12 +430,12 @@ static void answer_count(struct session *s, struct outcome *o, enum ft_err err,
  * by its record or by reading it (the digest is then recorded, unless it
  * is the one claimed: the caller records that one with the file's new
  * stamp). */
-static enum ft_err same_content(struct session *s, const struct ft_store_file *f,
+static enum ft_err same_content(struct session *s, struct ft_store_file *f,
                                 const struct ft_touch_claim *want,
                                 uint8_t digest[FT_HASH_BYTES], bool *same)
 {
     bool known = ft_store_file_digest(f, digest);
-    enum ft_err err = known ? FT_OK : hash_file(s, f->fd, digest);
+    enum ft_err err = known ? FT_OK : hash_file(s, f, digest);
     uint8_t tag[FT_TOUCH_TAG_BYTES];
 
     if (err == FT_OK && want->tag != NULL) {
@@ -434,7 +453,7 @@ enum ft_err ft_server_ops_touch_file(struct session *s, const char *name, int64_
                                      uint32_t mode, const struct ft_touch_claim *want,
                                      bool *same)
 {
-    struct ft_store_file f = { .fd = -1 };
+    struct ft_store_file f = FT_STORE_FILE_INIT;
     uint8_t digest[FT_HASH_BYTES];
     enum ft_err err = ft_store_open_file(s->srv->store, name, &f);
 

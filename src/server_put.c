@@ -233,7 +233,10 @@ static enum ft_err receive_striped(struct session *s, const struct ft_msg *req,
     uint32_t flags = req->u.put.flags;
     struct ft_server_striped x = { .st = NULL };
     struct ft_stripes st;
-    enum ft_err err = ft_stripes_init(&st, up->fd, offset, req->u.put.size, flags,
+    /* Without a descriptor written at offsets: one stream (ft_server_stripes_open). */
+    bool at_offsets = ft_store_can(s->srv->store, FT_STORE_CAN_WRITE_AT);
+    enum ft_err err = ft_stripes_init(&st, at_offsets ? ft_store_upload_fd(up) : -1,
+                                      offset, req->u.put.size, flags,
                                       upload_write_at, up);
 
     *striped = false;
@@ -278,6 +281,7 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
     struct sink sink = { .up = up, .hold = hold, .rights = &s->rights };
     struct ft_msg ready = { .type = FT_MSG_READY };
     struct ft_store_chunks_writer *chunks = NULL;
+    struct ft_reader kept = ft_store_upload_reader(up); /* what arrived before */
     uint64_t offset = 0;
     bool striped = false;
     enum ft_err err = FT_OK;
@@ -286,7 +290,7 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
     if (!is_pipelined(req))
         err = ft_conn_send(&s->conn, &ready);
     if (err == FT_OK && (req->u.put.flags & FT_XFER_RESUME)) {
-        err = ft_resume_agree_offset(&s->conn, up->fd, have, req->u.put.size,
+        err = ft_resume_agree_offset(&s->conn, &kept, have, req->u.put.size,
                                      req->u.put.mtime, &offset);
         if (err == FT_OK)
             err = ft_store_upload_resize(up, offset);
@@ -297,7 +301,7 @@ static enum ft_err receive(struct session *s, const struct ft_msg *req,
         ft_cutter_start(s->srv->store, req->u.put.size, &sink.cutter);
     if (err == FT_OK && !striped)
         err = ft_xfer_recv_from(&s->conn, req->u.put.flags, req->u.put.size,
-                                size_limit(s), offset, up->fd, upload_sink, &sink,
+                                size_limit(s), offset, &kept, upload_sink, &sink,
                                 &s->xfer_opts, res);
     if (err != FT_OK)
         ft_cutter_free(sink.cutter);
@@ -363,7 +367,7 @@ static void answer_failure(struct session *s, const struct ft_msg *req,
 void ft_server_put(struct session *s, const struct ft_msg *req,
                    struct outcome *o)
 {
-    struct ft_upload up = { .fd = -1 };
+    struct ft_upload up = FT_UPLOAD_INIT;
     struct ft_quota_hold hold = { .q = NULL };
     struct ft_xfer_result res;
     char name[FT_PATH_MAX + 1];

@@ -16,7 +16,11 @@ enum ft_err ft_server_stripes_open(struct session *s, struct ft_server_striped *
     struct ft_msg m = { .type = FT_MSG_STREAMS };
 
     memset(x, 0, sizeof(*x));
-    *on = srv->cfg.max_streams > 1 && st->units > 1;
+    /* Stripes read or write a descriptor at offsets from several threads:
+     * a store that has none for this file (ft_store_file_fd, or an upload
+     * to a backend without FT_STORE_CAN_WRITE_AT) sends or takes it as one
+     * stream, as when striping is off. */
+    *on = srv->cfg.max_streams > 1 && st->units > 1 && st->fd >= 0;
     if (!*on)
         return ft_conn_send(&s->conn, &m);
     randombytes_buf(x->ticket, sizeof(x->ticket));

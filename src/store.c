@@ -1,416 +1,381 @@
-/* store.c - the store's root: open, lock, and confinement beneath it. */
-#define _GNU_SOURCE
-#include "store_int.h"
+/* store.c - store.h's calls, sent to the backend the store was opened with. */
+#include "store_backend.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
-#include <unistd.h>
 
-#include "hash.h"
-
-enum ft_err ft_store_from_errno(int e)
+/* S3's bucket names: 3 to 63 lower-case letters, digits, dots and
+ * hyphens, beginning and ending with a letter or digit. */
+static bool bucket_ok(const char *b, size_t n)
 {
-    switch (e) {
-    case ENOSPC:
-    case EDQUOT:
-        return FT_ERR_NO_SPACE;
-    case EFBIG:
-        return FT_ERR_TOO_LARGE;
-    case ENOENT:
-    case ENOTDIR:
-        return FT_ERR_NOT_FOUND;
-    case EACCES:
-    case EPERM:
-    case ELOOP: /* O_NOFOLLOW met a symbolic link */
-        return FT_ERR_DENIED;
-    case EROFS:
-        return FT_ERR_READ_ONLY;
-    case ENOMEM:
-        return FT_ERR_NOMEM;
-    default:
-        return FT_ERR_IO;
+    if (n < 3 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+
+        if (!alnum && ((c != '.' && c != '-') || i == 0 || i == n - 1))
+            return false;
     }
+    return true;
 }
 
-/* Sessions are threads of one process. A flock on NFS is emulated with a
- * POSIX record lock, and those never conflict within one process; an open
- * file description lock conflicts between any two opens of the file, in
- * one process or two, on every file system that has record locks. */
-int ft_store_lock(int fd)
+static enum ft_err parse_s3(const char *loc, struct ft_store_location *out,
+                            char *errbuf, size_t errlen)
 {
-    struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    const char *b = loc + strlen("s3://");
+    const char *slash = strchr(b, '/');
+    size_t blen = slash != NULL ? (size_t)(slash - b) : strlen(b);
+    const char *p = slash != NULL ? slash + 1 : "";
+    size_t plen = strlen(p);
 
-    return fcntl(fd, F_OFD_SETLK, &l);
-}
-
-/* Opens the metadata folder leaf of parent_fd (shown to a person as
- * shown), making it (0700) if missing and make. Refused, with errbuf
- * saying how to fix it: a link, a folder of another user, or one that
- * others may write in (they could plant a key, or swap a temporary for a
- * link). */
-static enum ft_err open_meta_dir(int parent_fd, const char *leaf, bool make,
-                                 const char *shown, int *out, char *errbuf,
-                                 size_t errlen)
-{
-    struct stat sb;
-    int fd;
-
-    *out = -1;
-    if (make && mkdirat(parent_fd, leaf, 0700) != 0 && errno != EEXIST)
-        goto fail;
-    fd = openat(parent_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
-        fstatat(parent_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-        snprintf(errbuf, errlen, "%s is %s, not a folder: remove it (rm %s)",
-                 shown, S_ISLNK(sb.st_mode) ? "a symbolic link" : "a file",
-                 shown);
-        return FT_ERR_DENIED;
-    }
-    if (fd < 0)
-        goto fail;
-    *out = fd; /* the caller's to close, whatever comes next */
-    if (fstat(fd, &sb) != 0)
-        goto fail;
-    if (sb.st_uid != geteuid()) {
+    while (plen > 0 && p[plen - 1] == '/')
+        plen--; /* s3://bucket/dir/ is s3://bucket/dir */
+    if (!bucket_ok(b, blen)) {
         snprintf(errbuf, errlen,
-                 "%s belongs to uid %u, not to this server's user (uid %u): "
-                 "chown %u %s",
-                 shown, (unsigned)sb.st_uid, (unsigned)geteuid(),
-                 (unsigned)geteuid(), shown);
-        return FT_ERR_DENIED;
+                 "%s: not an S3 bucket name (3 to 63 of a-z, 0-9, '.', '-')", loc);
+        return FT_ERR_BAD_NAME;
     }
-    if (sb.st_mode & 022) {
-        snprintf(errbuf, errlen, "%s is writable by others: chmod 700 %s",
-                 shown, shown);
-        return FT_ERR_DENIED;
+    if (plen > 0 && (plen >= sizeof(out->prefix) ||
+                     ft_name_check(p, plen) != FT_OK)) {
+        snprintf(errbuf, errlen, "%s: the prefix after the bucket is not a name "
+                 "ft accepts", loc);
+        return FT_ERR_BAD_NAME;
     }
+    out->scheme = FT_STORE_S3;
+    memcpy(out->bucket, b, blen);
+    out->bucket[blen] = '\0';
+    memcpy(out->prefix, p, plen);
+    out->prefix[plen] = '\0';
     return FT_OK;
-fail:
-    snprintf(errbuf, errlen, "%s: %s", shown, strerror(errno));
-    return FT_ERR_IO;
 }
 
-/* The metadata folders: .ft, and for a store that changes, its tmp and
- * partial (each opened relative to .ft). A read-only store writes nothing,
- * so it makes none: without .ft (or on a file system it cannot write) it
- * goes without, and .ft at the root is still refused by its name. */
-static enum ft_err open_meta(struct ft_store *st, const char *root,
-                             char *errbuf, size_t errlen)
+enum ft_err ft_store_location_parse(const char *loc, struct ft_store_location *out,
+                                    char *errbuf, size_t errlen)
 {
-    char shown[4][4096];
-    enum ft_err err;
-    struct stat sb;
+    memset(out, 0, sizeof(*out));
+    if (loc == NULL || loc[0] == '\0') {
+        snprintf(errbuf, errlen, "the store's location is empty");
+        return FT_ERR_BAD_NAME;
+    }
+    if (strncmp(loc, "s3://", strlen("s3://")) == 0)
+        return parse_s3(loc, out, errbuf, errlen);
+    out->scheme = FT_STORE_DIR;
+    return FT_OK;
+}
 
-    snprintf(shown[0], sizeof(shown[0]), "%s/%s", root, FT_STORE_META);
-    snprintf(shown[1], sizeof(shown[1]), "%s/%s", root, TMP_DIR);
-    snprintf(shown[2], sizeof(shown[2]), "%s/%s", root, PARTIAL_DIR);
-    snprintf(shown[3], sizeof(shown[3]), "%s/%s", root, CHUNKS_DIR);
-    err = open_meta_dir(st->root_fd, FT_STORE_META, !st->read_only, shown[0],
-                        &st->meta_fd, errbuf, errlen);
-    if (err == FT_ERR_IO && st->read_only &&
-        (errno == ENOENT || errno == EACCES || errno == EPERM))
-        return FT_OK;
+enum ft_err ft_store_open_at(struct ft_store **out, const char *location,
+                             const struct ft_store_options *opt, char *errbuf,
+                             size_t errlen)
+{
+    static const struct ft_store_options none = { .read_only = false };
+    struct ft_store_location loc;
+    enum ft_err err = ft_store_location_parse(location, &loc, errbuf, errlen);
+
+    *out = NULL;
     if (err != FT_OK)
         return err;
-    if (fstat(st->meta_fd, &sb) != 0) {
-        snprintf(errbuf, errlen, "%s: %s", shown[0], strerror(errno));
-        return FT_ERR_IO;
+    if (loc.scheme == FT_STORE_S3) {
+        snprintf(errbuf, errlen, "%s: this ft has no S3 store yet (a directory "
+                 "path is the store it serves)", location);
+        return FT_ERR_USAGE;
     }
-    st->meta_dev = sb.st_dev;
-    st->meta_ino = sb.st_ino;
-    /* A read-only store still reads the chunk lists there are. */
-    if (st->read_only) {
-        if (open_meta_dir(st->meta_fd, "chunks", false, shown[3], &st->chunks_fd,
-                          errbuf, errlen) != FT_OK && st->chunks_fd >= 0) {
-            close(st->chunks_fd);
-            st->chunks_fd = -1;
-        }
-        if (errlen > 0)
-            errbuf[0] = '\0';
-        return FT_OK;
-    }
-    err = open_meta_dir(st->meta_fd, "tmp", true, shown[1], &st->tmp_fd,
-                        errbuf, errlen);
-    if (err == FT_OK)
-        err = open_meta_dir(st->meta_fd, "partial", true, shown[2],
-                            &st->partial_fd, errbuf, errlen);
-    if (err == FT_OK)
-        err = open_meta_dir(st->meta_fd, "chunks", true, shown[3],
-                            &st->chunks_fd, errbuf, errlen);
-    return err;
-}
-
-/* A dup() would share the file offset with every other thread reading the
- * same directory. */
-DIR *ft_store_dir_stream(int dirfd)
-{
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *dir;
-
-    if (fd < 0)
-        return NULL;
-    dir = fdopendir(fd);
-    if (dir == NULL)
-        close(fd);
-    return dir;
-}
-
-/* Removes every temporary file left by an earlier server: uploads that
- * never finished, replaced versions it had no time to remove, and chunk
- * lists not yet complete. */
-static void remove_stale_temporaries(int tmp_fd)
-{
-    DIR *dir = ft_store_dir_stream(tmp_fd);
-    struct dirent *de;
-
-    if (dir == NULL)
-        return;
-    while ((de = readdir(dir)) != NULL) {
-        if (strncmp(de->d_name, "up-", 3) == 0 || strncmp(de->d_name, "old-", 4) == 0 ||
-            strncmp(de->d_name, "chunks-", 7) == 0)
-            unlinkat(tmp_fd, de->d_name, 0);
-    }
-    closedir(dir);
-}
-
-/* syncfs reports write-back errors from Linux 5.8 on; before, it may
- * succeed when data was lost, and only fsync can be trusted. */
-static bool syncfs_reports_errors(void)
-{
-    struct utsname u;
-    unsigned major = 0, minor = 0;
-
-    if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
-        return false;
-    return major > 5 || (major == 5 && minor >= 8);
+    return ft_store_dir_open(out, location, opt != NULL ? opt : &none, errbuf,
+                             errlen);
 }
 
 enum ft_err ft_store_open(struct ft_store **out, const char *root,
                           bool read_only, char *errbuf, size_t errlen)
 {
-    struct ft_store *st = NULL;
-    enum ft_err err = FT_OK;
+    struct ft_store_options opt = { .read_only = read_only };
 
-    if (ft_hash_library_init() != 0)
-        return FT_ERR_NOMEM;
-    st = calloc(1, sizeof(*st));
-    if (st == NULL)
-        return FT_ERR_NOMEM;
-    st->root_fd = st->meta_fd = st->tmp_fd = st->partial_fd = st->lock_fd = -1;
-    st->chunks_fd = -1;
-    pthread_mutex_init(&st->partial_lock, NULL);
-    st->read_only = read_only;
-    st->syncfs_reports_errors = syncfs_reports_errors();
-
-    if (!read_only && mkdir(root, 0755) != 0 && errno != EEXIST)
-        goto fail;
-    st->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (st->root_fd < 0)
-        goto fail;
-    err = open_meta(st, root, errbuf, errlen);
-    if (err != FT_OK)
-        goto out;
-    if (!read_only) {
-        st->lock_fd = openat(st->meta_fd, "lock",
-                             O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (st->lock_fd < 0) {
-            snprintf(errbuf, errlen, "%s/%s/lock: %s", root, FT_STORE_META,
-                     strerror(errno));
-            err = FT_ERR_IO;
-            goto out;
-        }
-        if (ft_store_lock(st->lock_fd) != 0) {
-            snprintf(errbuf, errlen, "%s is already served by another ft server",
-                     root);
-            err = FT_ERR_BUSY;
-            goto out;
-        }
-        remove_stale_temporaries(st->tmp_fd);
-        ft_store_chunks_sweep(st);
-    }
-    *out = st;
-    st = NULL;
-    goto out;
-fail:
-    err = FT_ERR_IO;
-    snprintf(errbuf, errlen, "%s: %s", root, strerror(errno));
-out:
-    ft_store_close(st);
-    return err;
-}
-
-int ft_store_meta_fd(const struct ft_store *st)
-{
-    return st->meta_fd;
-}
-
-int ft_store_root_fd(const struct ft_store *st)
-{
-    return st->root_fd;
+    *out = NULL;
+    return ft_store_dir_open(out, root, &opt, errbuf, errlen);
 }
 
 void ft_store_close(struct ft_store *st)
 {
-    if (st == NULL)
-        return;
-    if (st->lock_fd >= 0)
-        close(st->lock_fd);
-    if (st->tmp_fd >= 0)
-        close(st->tmp_fd);
-    if (st->partial_fd >= 0)
-        close(st->partial_fd);
-    if (st->chunks_fd >= 0)
-        close(st->chunks_fd);
-    if (st->meta_fd >= 0)
-        close(st->meta_fd);
-    if (st->root_fd >= 0)
-        close(st->root_fd);
-    pthread_mutex_destroy(&st->partial_lock);
-    free(st);
+    if (st != NULL)
+        st->be->close(st);
 }
 
-bool ft_store_is_meta(const struct ft_store *st, const struct stat *sb)
+bool ft_store_can(const struct ft_store *st, enum ft_store_cap cap)
 {
-    return st->meta_fd >= 0 && S_ISDIR(sb->st_mode) &&
-           sb->st_dev == st->meta_dev && sb->st_ino == st->meta_ino;
+    return (st->be->caps & (unsigned)cap) != 0;
 }
 
-/* Opens the folder leaf of dir_fd, to go on resolving beneath it, unless it
- * is the metadata folder (errno EPERM then). */
-static int open_folder(const struct ft_store *st, int dir_fd, const char *leaf)
+int ft_store_meta_fd(const struct ft_store *st)
 {
-    int fd = openat(dir_fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat sb;
-
-    if (fd >= 0 && st->meta_fd >= 0 &&
-        (fstat(fd, &sb) != 0 || ft_store_is_meta(st, &sb))) {
-        close(fd);
-        errno = EPERM;
-        return -1;
-    }
-    return fd;
+    return st->be->meta_fd(st);
 }
 
-void ft_store_place_release(struct ft_store *st, struct place *p)
+int ft_store_root_fd(const struct ft_store *st)
 {
-    if (p->dir_fd >= 0 && p->dir_fd != st->root_fd)
-        close(p->dir_fd);
-    p->dir_fd = -1;
+    return st->be->root_fd(st);
 }
 
-enum ft_err ft_store_resolve(struct ft_store *st, const char *name,
-                             bool create, struct place *p)
+enum ft_err ft_store_open_file(struct ft_store *st, const char *name,
+                               struct ft_store_file *f)
 {
-    size_t len = strlen(name);
-    const char *start = name;
-    enum ft_err err = ft_name_check(name, len);
-
-    p->dir_fd = -1;
-    if (err != FT_OK)
-        return err;
-    p->dir_fd = st->root_fd;
-    for (;;) {
-        const char *slash = strchr(start, '/');
-        size_t n = slash != NULL ? (size_t)(slash - start) : strlen(start);
-        int next;
-
-        memcpy(p->leaf, start, n);
-        p->leaf[n] = '\0';
-        if (slash == NULL)
-            return FT_OK;
-        /* Most folders are there already: made only when missing. */
-        next = open_folder(st, p->dir_fd, p->leaf);
-        if (next < 0 && errno == ENOENT && create &&
-            (mkdirat(p->dir_fd, p->leaf, 0755) == 0 || errno == EEXIST))
-            next = open_folder(st, p->dir_fd, p->leaf);
-        if (next < 0)
-            goto fail;
-        ft_store_place_release(st, p);
-        p->dir_fd = next;
-        start = slash + 1;
-    }
-fail:
-    /* A link or a file where a folder should be is refused, not entered;
-     * the metadata folder, by another spelling, as by its own. */
-    if (errno == EPERM)
-        err = FT_ERR_BAD_NAME;
-    else
-        err = errno == ENOTDIR || errno == ELOOP ? FT_ERR_DENIED
-                                                 : ft_store_from_errno(errno);
-    ft_store_place_release(st, p);
-    return err;
+    return st->be->open_file(st, name, f);
 }
 
-static enum ft_store_kind kind_of(const struct stat *sb)
+void ft_store_file_close(struct ft_store_file *f)
 {
-    if (S_ISREG(sb->st_mode))
-        return FT_STORE_FILE;
-    if (S_ISDIR(sb->st_mode))
-        return FT_STORE_FOLDER;
-    return S_ISLNK(sb->st_mode) ? FT_STORE_LINK : FT_STORE_SPECIAL;
+    if (f->be != NULL)
+        f->be->file_close(f);
+}
+
+enum ft_err ft_store_file_read_at(struct ft_store_file *f, void *buf, size_t n,
+                                  uint64_t off, size_t *got)
+{
+    return f->be->file_read_at(f, buf, n, off, got);
+}
+
+int ft_store_file_fd(const struct ft_store_file *f)
+{
+    return f->be != NULL ? f->be->file_fd(f) : -1;
+}
+
+bool ft_store_file_is_open(const struct ft_store_file *f)
+{
+    return f->be != NULL;
+}
+
+static enum ft_err file_reader_read(const struct ft_reader *r, void *buf, size_t n,
+                                    uint64_t off, size_t *got)
+{
+    return ft_store_file_read_at(r->ctx, buf, n, off, got);
+}
+
+struct ft_reader ft_store_file_reader(struct ft_store_file *f)
+{
+    return (struct ft_reader){ .read_at = file_reader_read, .ctx = f, .fd = -1 };
+}
+
+bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32])
+{
+    return f->be != NULL && f->be->file_digest(f, digest);
+}
+
+void ft_store_file_remember(struct ft_store *st, const struct ft_store_file *f,
+                            const uint8_t digest[32])
+{
+    st->be->file_remember(st, f, digest);
+}
+
+enum ft_err ft_store_file_set_meta(struct ft_store *st, const struct ft_store_file *f,
+                                   int64_t mtime, uint32_t mode,
+                                   const uint8_t digest[32])
+{
+    return st->be->file_set_meta(st, f, mtime, mode, digest);
+}
+
+enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
+                                  struct ft_upload *up)
+{
+    return st->be->upload_begin(st, name, up);
+}
+
+enum ft_err ft_store_upload_begin_held(struct ft_store *st, const char *name,
+                                       uint8_t *buf, size_t cap, struct ft_upload *up)
+{
+    return st->be->upload_begin_held(st, name, buf, cap, up);
+}
+
+enum ft_err ft_store_upload_unhold(struct ft_store *st, struct ft_upload *up)
+{
+    return st->be->upload_unhold(st, up);
+}
+
+enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
+                                       const char *key, int64_t ttl_s,
+                                       struct ft_upload *up, uint64_t *have)
+{
+    return st->be->upload_begin_kept(st, name, key, ttl_s, up, have);
+}
+
+enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf, size_t n)
+{
+    return up->be->upload_write(up, buf, n);
+}
+
+enum ft_err ft_store_upload_write_at(struct ft_upload *up, const void *buf,
+                                     size_t n, uint64_t off)
+{
+    return up->be->upload_write_at(up, buf, n, off);
+}
+
+enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size)
+{
+    return up->be->upload_resize(up, size);
+}
+
+enum ft_err ft_store_upload_read_at(struct ft_upload *up, void *buf, size_t n,
+                                    uint64_t off, size_t *got)
+{
+    return up->be->upload_read_at(up, buf, n, off, got);
+}
+
+int ft_store_upload_fd(const struct ft_upload *up)
+{
+    return up->be != NULL ? up->be->upload_fd(up) : -1;
+}
+
+static enum ft_err upload_reader_read(const struct ft_reader *r, void *buf, size_t n,
+                                      uint64_t off, size_t *got)
+{
+    return ft_store_upload_read_at(r->ctx, buf, n, off, got);
+}
+
+struct ft_reader ft_store_upload_reader(struct ft_upload *up)
+{
+    return (struct ft_reader){ .read_at = upload_reader_read, .ctx = up, .fd = -1 };
+}
+
+void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up)
+{
+    st->be->upload_keep(st, up);
+}
+
+enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
+{
+    return st->be->upload_commit(st, up);
+}
+
+void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
+                                  size_t n, enum ft_err *errs)
+{
+    st->be->upload_commit_batch(st, ups, n, errs);
+}
+
+void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up)
+{
+    st->be->upload_abort(st, up);
+}
+
+void ft_store_upload_drop_old(struct ft_store *st, struct ft_upload *up)
+{
+    st->be->upload_drop_old(st, up);
+}
+
+void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s)
+{
+    st->be->expire_partials(st, ttl_s);
+}
+
+uint64_t ft_store_partial_count(struct ft_store *st)
+{
+    return st->be->partial_count(st);
+}
+
+enum ft_err ft_store_partial_size(struct ft_store *st, const char *key,
+                                  int64_t ttl_s, uint64_t *size)
+{
+    return st->be->partial_size(st, key, ttl_s, size);
+}
+
+enum ft_err ft_store_stat(struct ft_store *st, const char *name,
+                          struct ft_store_entry *info)
+{
+    return st->be->stat(st, name, info);
 }
 
 enum ft_store_kind ft_store_obstacle(struct ft_store *st, const char *name,
                                      size_t *at)
 {
-    enum ft_store_kind kind = FT_STORE_NOTHING;
-    size_t start = 0;
-    int dir_fd = st->root_fd;
-
-    *at = 0;
-    if (ft_name_check(name, strlen(name)) != FT_OK)
-        return FT_STORE_NOTHING;
-    for (;;) {
-        size_t n = strcspn(name + start, "/");
-        char leaf[FT_NAME_MAX + 1];
-        struct stat sb;
-        int next;
-
-        memcpy(leaf, name + start, n);
-        leaf[n] = '\0';
-        *at = start + n;
-        if (fstatat(dir_fd, leaf, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-            kind = FT_STORE_NOTHING;
-            break;
-        }
-        kind = ft_store_is_meta(st, &sb) ? FT_STORE_NOTHING : kind_of(&sb);
-        if (name[*at] == '\0' || kind != FT_STORE_FOLDER)
-            break;
-        next = open_folder(st, dir_fd, leaf);
-        if (next < 0) {
-            kind = FT_STORE_NOTHING;
-            break;
-        }
-        if (dir_fd != st->root_fd)
-            close(dir_fd);
-        dir_fd = next;
-        start = *at + 1;
-    }
-    if (dir_fd != st->root_fd)
-        close(dir_fd);
-    return kind;
+    return st->be->obstacle(st, name, at);
 }
 
-enum ft_err ft_store_place_stat(const struct ft_store *st, struct place *p,
-                                struct stat *sb)
+enum ft_err ft_store_remove(struct ft_store *st, const char *name, bool recursive)
 {
-    if (fstatat(p->dir_fd, p->leaf, sb, AT_SYMLINK_NOFOLLOW) != 0)
-        return ft_store_from_errno(errno);
-    return ft_store_is_meta(st, sb) ? FT_ERR_BAD_NAME : FT_OK;
+    return st->be->remove(st, name, recursive);
 }
 
-/* A temporary's name need only be one nobody else holds, not a secret: the
- * store is served by one process (its lock), which removes stale ones when
- * it starts, and they are opened with O_EXCL. */
-void ft_store_temp_name(struct ft_store *st, const char *prefix, char *out,
-                        size_t cap)
+enum ft_err ft_store_move(struct ft_store *st, const char *from, const char *to)
 {
-    uint64_t n = atomic_fetch_add(&st->next_temp, 1);
+    return st->be->move(st, from, to);
+}
 
-    snprintf(out, cap, "%s%016" PRIx64, prefix, n);
+enum ft_err ft_store_mkdir(struct ft_store *st, const char *name, bool parents,
+                           bool *made)
+{
+    return st->be->mkdir(st, name, parents, made);
+}
+
+enum ft_err ft_store_list(struct ft_store *st, const char *folder, bool recursive,
+                          ft_store_list_fn fn, void *ctx)
+{
+    return st->be->list_as(st, folder, folder, recursive, fn, ctx);
+}
+
+enum ft_err ft_store_list_as(struct ft_store *st, const char *folder,
+                             const char *shown, bool recursive,
+                             ft_store_list_fn fn, void *ctx)
+{
+    return st->be->list_as(st, folder, shown, recursive, fn, ctx);
+}
+
+enum ft_err ft_store_usage(struct ft_store *st, const char *folder,
+                           uint64_t *bytes, uint64_t *files)
+{
+    return st->be->usage(st, folder, bytes, files);
+}
+
+enum ft_err ft_store_chunks_open(struct ft_store *st, const struct ft_store_file *f,
+                                 struct ft_store_chunks *out)
+{
+    return st->be->chunks_open(st, f, out);
+}
+
+bool ft_store_chunks_is_open(const struct ft_store_chunks *c)
+{
+    return c->be != NULL;
+}
+
+enum ft_err ft_store_chunks_read(struct ft_store_chunks *c, void *buf, size_t n,
+                                 uint64_t off, size_t *got)
+{
+    return c->be->chunks_read(c, buf, n, off, got);
+}
+
+int ft_store_chunks_fd(const struct ft_store_chunks *c)
+{
+    return c->be != NULL ? c->be->chunks_fd(c) : -1;
+}
+
+void ft_store_chunks_close(struct ft_store_chunks *c)
+{
+    if (c->be != NULL)
+        c->be->chunks_close(c);
+}
+
+enum ft_err ft_store_chunks_begin(struct ft_store *st, unsigned level,
+                                  struct ft_store_chunks_writer **out)
+{
+    return st->be->chunks_begin(st, level, out);
+}
+
+enum ft_err ft_store_chunks_add(struct ft_store_chunks_writer *w, uint32_t len,
+                                uint64_t hash)
+{
+    return w->be->chunks_add(w, len, hash);
+}
+
+void ft_store_chunks_abort(struct ft_store_chunks_writer *w)
+{
+    if (w != NULL)
+        w->be->chunks_abort(w);
+}
+
+void ft_store_upload_set_chunks(struct ft_upload *up, struct ft_store_chunks_writer *w)
+{
+    ft_store_chunks_abort(up->chunks);
+    up->chunks = w;
+}
+
+void ft_store_file_remember_chunks(struct ft_store *st, const struct ft_store_file *f,
+                                   struct ft_store_chunks_writer *w)
+{
+    st->be->file_remember_chunks(st, f, w);
 }

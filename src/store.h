@@ -1,15 +1,16 @@
-/* store.h - a directory of files, confined to its root.
+/* store.h - the files the server serves, wherever they are kept.
  *
  * This is all the server knows of where files live: names, byte streams,
  * entries and digests, never a path below the root, an xattr or an fstat.
- * One thing of the directory still shows: a stored file being read or
- * written is a descriptor (ft_store_file.fd, ft_upload.fd), which the
- * transfer reads and seeks (sendfile on the way out, the resumed prefix
- * read back on the way in). Another backend (an object store) would
- * implement these calls and give the transfer a source in place of the
- * descriptor; the rest of the server stays as it is.
+ * Each call dispatches to the backend the store was opened with
+ * (store_backend.h): a directory, the default, or (not built yet) an S3
+ * bucket. A stored file is read through ft_store_file_read_at; its
+ * descriptor (ft_store_file_fd) is a fast path a backend may offer
+ * (sendfile), -1 where it has none. What a backend cannot do is a
+ * capability it lacks (ft_store_can), and the server falls back.
  *
- * The store sees names and bytes, never sockets. Every path is opened
+ * The directory backend: the store sees names and bytes, never sockets.
+ * Every path is opened
  * relative to the root's descriptor without following symbolic links, so
  * nothing outside the root can be read or written. Uploads go to a
  * temporary file under the hidden metadata folder (.ft/tmp), are made
@@ -23,12 +24,53 @@
 #include <stdint.h>
 
 #include "ft/error.h"
+#include "io.h"
 #include "name.h"
 
 /* The hidden metadata folder at the root: never listed, never served. */
 #define FT_STORE_META FT_NAME_RESERVED
 
 struct ft_store;
+struct ft_store_backend;
+
+/* What the S3 backend needs to reach its bucket; the directory backend
+ * ignores them. Strings are borrowed for the call only. */
+struct ft_store_options {
+    bool read_only;
+    const char *s3_endpoint;   /* https://host:port; NULL: none given */
+    const char *s3_region;     /* NULL: us-east-1 */
+    const char *s3_access_key;
+    const char *s3_secret_key;
+    bool s3_path_style;        /* ENDPOINT/BUCKET/KEY (self-hosted engines) */
+};
+
+/* A store's location: a path (the directory backend) or
+ * s3://BUCKET[/PREFIX]. */
+enum ft_store_scheme { FT_STORE_DIR, FT_STORE_S3 };
+struct ft_store_location {
+    enum ft_store_scheme scheme;
+    char bucket[64];             /* S3: 3 to 63 characters */
+    char prefix[FT_PATH_MAX + 1]; /* S3: "" or a name, no slash at either end */
+};
+/* Parses loc: FT_ERR_BAD_NAME (errbuf says why) for an s3:// location
+ * whose bucket or prefix S3 would refuse, or an empty one. */
+enum ft_err ft_store_location_parse(const char *loc, struct ft_store_location *out,
+                                    char *errbuf, size_t errlen);
+
+/* What a backend can do. The server asks for WRITE_AT (a striped upload
+ * to a backend without it is received as one stream, as when striping is
+ * off). A backend without one of the others still answers its calls in a
+ * way the server already handles, so the server needs no branch for them:
+ * begin_held writes as the bytes come, chunks_open finds no list and
+ * chunks_begin records none (the file is cut as read), begin_kept keeps
+ * nothing (*have 0: put --continue starts over). */
+enum ft_store_cap {
+    FT_STORE_CAN_WRITE_AT = 1u << 0, /* striped uploads */
+    FT_STORE_CAN_HOLD = 1u << 1,     /* held uploads (the batch path) */
+    FT_STORE_CAN_CHUNKS = 1u << 2,   /* chunk lists (ft sync's delta) */
+    FT_STORE_CAN_KEEP = 1u << 3      /* kept uploads (put --continue) */
+};
+bool ft_store_can(const struct ft_store *st, enum ft_store_cap cap);
 
 struct ft_store_entry {
     char name[FT_PATH_MAX + 1];
@@ -37,10 +79,12 @@ struct ft_store_entry {
     uint32_t mode; /* type (S_IFREG or S_IFDIR) and permission bits */
 };
 
-/* An upload under way. Its fields are the store's; a caller may read
- * name, written and fd (to read back what arrived, for resume) and sets
- * the rest through the calls below. */
+/* An upload under way. Its fields are the store's (the directory
+ * backend's below be); a caller may read name and written and sets the
+ * rest through the calls below. Start one as FT_UPLOAD_INIT: aborting it
+ * then does nothing. */
 struct ft_upload {
+    const struct ft_store_backend *be; /* NULL: never begun */
     int fd;
     int dir_fd;                /* the folder it will be published in */
     int tmp_dir_fd;            /* where tmp is: .ft/tmp or .ft/partial */
@@ -72,9 +116,18 @@ struct ft_upload {
     size_t held_cap;
 };
 
-/* Opens (creating if missing) the store at root, takes its lock so that no
- * second server uses the same root, and removes temporaries left by a
- * server that died. A read_only store refuses every change. Refused with
+#define FT_UPLOAD_INIT { .be = NULL, .fd = -1 }
+
+/* Opens the store at location (a path, or s3://BUCKET[/PREFIX]) with
+ * opt (NULL: none, read-write). An S3 location is FT_ERR_USAGE
+ * until the S3 backend is built; errbuf says so. */
+enum ft_err ft_store_open_at(struct ft_store **out, const char *location,
+                             const struct ft_store_options *opt, char *errbuf,
+                             size_t errlen);
+
+/* The directory backend: opens (creating if missing) the store at root,
+ * takes its lock so that no second server uses the same root, and removes
+ * temporaries left by a server that died. A read_only store refuses every change. Refused with
  * FT_ERR_DENIED (errbuf says how to fix it): a metadata folder (.ft,
  * .ft/tmp, .ft/partial) that is a link or not a folder, belongs to another
  * user, or is writable by group or others. */
@@ -94,26 +147,43 @@ int ft_store_root_fd(const struct ft_store *st);
 /* Names may hold folders ("a/b/c.txt"): uploads create the folders they
  * need; every folder is entered without following links. */
 
-/* A stored file open for reading. fd and info are the caller's to read
- * (fd for read, pread or sendfile); stamp is the store's: what the file
- * was when opened, so that a digest taken by reading it can be recorded
- * only if it did not change meanwhile. */
+/* A stored file open for reading. info is the caller's to read; the
+ * rest is the backend's (the directory's stamp: what the file was when
+ * opened, so that a digest taken by reading it can be recorded only if it
+ * did not change meanwhile). Start one as FT_STORE_FILE_INIT. */
 struct ft_store_stamp {
     uint64_t size, ino;
     int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
 };
 
 struct ft_store_file {
+    const struct ft_store_backend *be; /* NULL: not open */
     int fd; /* -1: not open */
     struct ft_store_entry info;
     struct ft_store_stamp stamp;
 };
 
+#define FT_STORE_FILE_INIT { .be = NULL, .fd = -1 }
+
 /* Opens a stored file for reading; close it with ft_store_file_close. On
- * failure f->fd is -1, so that the close is still safe. */
+ * failure f is as FT_STORE_FILE_INIT, so that the close is still safe. */
 enum ft_err ft_store_open_file(struct ft_store *st, const char *name,
                                struct ft_store_file *f);
 void ft_store_file_close(struct ft_store_file *f);
+
+/* Reads n bytes at off into buf; *got is less than n only at the end of
+ * the file. Reads in order cost least (an object store streams one
+ * ranged GET). Safe from several threads at once on the directory. */
+enum ft_err ft_store_file_read_at(struct ft_store_file *f, void *buf, size_t n,
+                                  uint64_t off, size_t *got);
+/* The file's descriptor, for sendfile and pread, or -1 when the backend
+ * has none (read it with ft_store_file_read_at then). Not closed by the
+ * caller. */
+int ft_store_file_fd(const struct ft_store_file *f);
+/* Whether f holds an open file. */
+bool ft_store_file_is_open(const struct ft_store_file *f);
+/* A reader of f through ft_store_file_read_at, for as long as f is open. */
+struct ft_reader ft_store_file_reader(struct ft_store_file *f);
 
 /* The BLAKE2b-256 of an open stored file's content as recorded when it
  * was published, if the record is there and the file's size, modification
@@ -174,6 +244,19 @@ enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
 
 /* Cuts the upload to size bytes and goes on writing from there. */
 enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size);
+
+/* Reads back what the upload holds, n bytes at off (*got less than n only
+ * at its end): a kept upload's prefix, for resume (its digests, and the
+ * hash of the part before the offset agreed). See store_backend.h for how
+ * an object store answers it. */
+enum ft_err ft_store_upload_read_at(struct ft_upload *up, void *buf, size_t n,
+                                    uint64_t off, size_t *got);
+/* The upload's descriptor, for the striped receiver's read back, or -1
+ * (a backend without FT_STORE_CAN_WRITE_AT). */
+int ft_store_upload_fd(const struct ft_upload *up);
+/* A reader of up through ft_store_upload_read_at, for as long as it is
+ * under way. */
+struct ft_reader ft_store_upload_reader(struct ft_upload *up);
 
 /* Releases an interrupted upload, keeping what arrived if it was begun
  * with ft_store_upload_begin_kept; otherwise the same as abort. Beyond 256
@@ -300,7 +383,8 @@ enum ft_err ft_store_file_set_meta(struct ft_store *st,
  * file's size. */
 #define FT_STORE_CHUNKS_MIN_BYTES (256u * 1024u)
 struct ft_store_chunks {
-    int fd;          /* the entries, from offset on: pread them */
+    const struct ft_store_backend *be;
+    int fd;          /* the entries, from offset on (ft_store_chunks_read) */
     uint64_t offset;
     uint64_t count;
     unsigned level;
@@ -311,6 +395,15 @@ enum ft_err ft_store_chunks_open(struct ft_store *st,
                                  const struct ft_store_file *f,
                                  struct ft_store_chunks *out);
 void ft_store_chunks_close(struct ft_store_chunks *c);
+#define FT_STORE_CHUNKS_INIT { .be = NULL, .fd = -1 }
+/* Whether c holds an open list. */
+bool ft_store_chunks_is_open(const struct ft_store_chunks *c);
+/* Reads n bytes of the entries at off (from the first entry); *got is
+ * less than n only at the end. */
+enum ft_err ft_store_chunks_read(struct ft_store_chunks *c, void *buf, size_t n,
+                                 uint64_t off, size_t *got);
+/* The list's descriptor, for the delta's batched reads, or -1. */
+int ft_store_chunks_fd(const struct ft_store_chunks *c);
 
 /* A chunk list being written, entry by entry, as a file is cut, to a
  * temporary (never held whole in memory). On a read-only store, or for a

@@ -49,8 +49,9 @@
 #define SWEEP_MAX 1024
 #define TEMP_PREFIX "chunks-"
 
-struct ft_store_chunks_writer {
-    struct ft_store *st;
+struct dir_writer {
+    struct ft_store_chunks_writer base; /* first: handed out as &base */
+    struct ft_store_dir *st;
     int fd;          /* the temporary; -1 until the first batch is written */
     char tmp[48];
     unsigned level;
@@ -96,14 +97,16 @@ bool ft_store_chunks_worth(uint64_t size)
     return size >= FT_STORE_CHUNKS_MIN_BYTES;
 }
 
-enum ft_err ft_store_chunks_begin(struct ft_store *st, unsigned level,
-                                  struct ft_store_chunks_writer **out)
+static enum ft_err dir_chunks_begin(struct ft_store *store, unsigned level,
+                                    struct ft_store_chunks_writer **out)
 {
-    struct ft_store_chunks_writer *w = malloc(sizeof(*w));
+    struct ft_store_dir *st = ft_store_dir_of(store);
+    struct dir_writer *w = malloc(sizeof(*w));
 
     *out = NULL;
     if (w == NULL)
         return FT_ERR_NOMEM;
+    w->base.be = st->base.be;
     w->st = st;
     w->fd = -1;
     w->tmp[0] = '\0';
@@ -112,13 +115,13 @@ enum ft_err ft_store_chunks_begin(struct ft_store *st, unsigned level,
     w->used = 0;
     /* A read-only store records nothing: the entries are counted only. */
     w->err = st->read_only || st->chunks_fd < 0 ? FT_ERR_READ_ONLY : FT_OK;
-    *out = w;
+    *out = &w->base;
     return FT_OK;
 }
 
 /* Writes the buffered entries after those written before. The temporary
  * is made only now: a small file's list, never recorded, costs no file. */
-static void flush_entries(struct ft_store_chunks_writer *w)
+static void flush_entries(struct dir_writer *w)
 {
     size_t n = w->used * FT_CHUNK_ENTRY_BYTES;
     uint64_t at = HEADER_BYTES + (w->count - w->used) * FT_CHUNK_ENTRY_BYTES;
@@ -140,9 +143,10 @@ static void flush_entries(struct ft_store_chunks_writer *w)
         w->err = ft_store_from_errno(errno);
 }
 
-enum ft_err ft_store_chunks_add(struct ft_store_chunks_writer *w, uint32_t len,
-                                uint64_t hash)
+static enum ft_err dir_chunks_add(struct ft_store_chunks_writer *base, uint32_t len,
+                                  uint64_t hash)
 {
+    struct dir_writer *w = (struct dir_writer *)base;
     uint8_t *p = w->buf + w->used * FT_CHUNK_ENTRY_BYTES;
 
     put_be(p, len, 4);
@@ -154,8 +158,10 @@ enum ft_err ft_store_chunks_add(struct ft_store_chunks_writer *w, uint32_t len,
     return w->err == FT_ERR_READ_ONLY ? FT_OK : w->err;
 }
 
-void ft_store_chunks_abort(struct ft_store_chunks_writer *w)
+void ft_store_dir_chunks_abort(struct ft_store_chunks_writer *base)
 {
+    struct dir_writer *w = (struct dir_writer *)base;
+
     if (w == NULL)
         return;
     if (w->tmp[0] != '\0')
@@ -169,7 +175,7 @@ void ft_store_chunks_abort(struct ft_store_chunks_writer *w)
  * in the store, and renames it into place; frees w. Where the file's
  * stamp must be the one the list was taken of (expect), it is checked
  * last, just before the rename. */
-static void record(struct ft_store_chunks_writer *w, int fd, const char *name,
+static void record(struct dir_writer *w, int fd, const char *name,
                    const struct ft_store_stamp *expect)
 {
     uint8_t header[HEADER_BYTES] = MAGIC;
@@ -198,32 +204,25 @@ static void record(struct ft_store_chunks_writer *w, int fd, const char *name,
     if (renameat(w->st->tmp_fd, w->tmp, w->st->chunks_fd, leaf) == 0)
         w->tmp[0] = '\0';
 out:
-    ft_store_chunks_abort(w);
-}
-
-void ft_store_upload_set_chunks(struct ft_upload *up,
-                                struct ft_store_chunks_writer *w)
-{
-    ft_store_chunks_abort(up->chunks);
-    up->chunks = w;
+    ft_store_dir_chunks_abort(&w->base);
 }
 
 void ft_store_chunks_commit(struct ft_upload *up)
 {
-    struct ft_store_chunks_writer *w = up->chunks;
+    struct dir_writer *w = (struct dir_writer *)up->chunks;
 
     up->chunks = NULL;
     if (w != NULL)
         record(w, up->fd, up->name, NULL);
 }
 
-void ft_store_file_remember_chunks(struct ft_store *st,
-                                   const struct ft_store_file *f,
-                                   struct ft_store_chunks_writer *w)
+static void dir_file_remember_chunks(struct ft_store *store,
+                                     const struct ft_store_file *f,
+                                     struct ft_store_chunks_writer *w)
 {
-    (void)st;
+    (void)store; /* the writer knows its store */
     if (w != NULL)
-        record(w, f->fd, f->info.name, &f->stamp);
+        record((struct dir_writer *)w, f->fd, f->info.name, &f->stamp);
 }
 
 /* Reads the header of the open list fd and checks that the list is
@@ -248,7 +247,7 @@ static bool list_whole(int fd, uint8_t header[HEADER_BYTES], uint64_t *count,
            (room - *name_len) / FT_CHUNK_ENTRY_BYTES == *count;
 }
 
-static int open_leaf(struct ft_store *st, const char *leaf, int how)
+static int open_leaf(struct ft_store_dir *st, const char *leaf, int how)
 {
     return openat(st->chunks_fd, leaf, how | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 }
@@ -256,7 +255,7 @@ static int open_leaf(struct ft_store *st, const char *leaf, int how)
 /* The list of the file whose stamp is s, open (how: O_RDONLY or O_RDWR),
  * and its header; -1 if there is none that is whole and of that file as it
  * is now. */
-static int open_list(struct ft_store *st, const struct ft_store_stamp *s, int how,
+static int open_list(struct ft_store_dir *st, const struct ft_store_stamp *s, int how,
                      uint8_t header[HEADER_BYTES])
 {
     uint8_t want[6 * 8];
@@ -308,15 +307,17 @@ static bool entries_fit(int fd, uint64_t count, unsigned level, uint64_t size)
     return total == size;
 }
 
-enum ft_err ft_store_chunks_open(struct ft_store *st,
-                                 const struct ft_store_file *f,
-                                 struct ft_store_chunks *out)
+static enum ft_err dir_chunks_open(struct ft_store *store,
+                                   const struct ft_store_file *f,
+                                   struct ft_store_chunks *out)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     uint8_t header[HEADER_BYTES];
     struct ft_store_stamp now;
     struct stat sb;
     int fd;
 
+    out->be = NULL;
     out->fd = -1;
     /* A small file never has a list: no system call to find none. */
     if (!ft_store_chunks_worth(f->stamp.size) || fstat(f->fd, &sb) != 0)
@@ -332,18 +333,31 @@ enum ft_err ft_store_chunks_open(struct ft_store *st,
         close(fd);
         return FT_ERR_NOT_FOUND;
     }
+    out->be = st->base.be;
     out->fd = fd;
     return FT_OK;
 }
 
-void ft_store_chunks_close(struct ft_store_chunks *c)
+static enum ft_err dir_chunks_read(struct ft_store_chunks *c, void *buf, size_t n,
+                                   uint64_t off, size_t *got)
+{
+    return ft_io_pread_full(c->fd, buf, n, c->offset + off, got);
+}
+
+static int dir_chunks_fd(const struct ft_store_chunks *c)
+{
+    return c->fd;
+}
+
+static void dir_chunks_close(struct ft_store_chunks *c)
 {
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    c->be = NULL;
 }
 
-void ft_store_chunks_restamp(struct ft_store *st,
+void ft_store_chunks_restamp(struct ft_store_dir *st,
                              const struct ft_store_stamp *before, int fd)
 {
     uint8_t header[HEADER_BYTES], stamp[6 * 8];
@@ -364,7 +378,7 @@ void ft_store_chunks_restamp(struct ft_store *st,
     close(list);
 }
 
-void ft_store_chunks_drop(struct ft_store *st, const struct stat *sb)
+void ft_store_chunks_drop(struct ft_store_dir *st, const struct stat *sb)
 {
     char leaf[24];
 
@@ -378,7 +392,7 @@ void ft_store_chunks_drop(struct ft_store *st, const struct stat *sb)
 /* Whether the list leaf still describes a file of the store: its name
  * there holds a regular file of that inode and stamp. A file moved since
  * (by ft mv or behind ft's back) loses its list: it is cut again. */
-static bool list_current(struct ft_store *st, const char *leaf)
+static bool list_current(struct ft_store_dir *st, const char *leaf)
 {
     uint8_t header[HEADER_BYTES], stamp[6 * 8];
     char name[FT_PATH_MAX + 1], want[24];
@@ -428,7 +442,7 @@ static uint64_t count_lists(DIR *dir)
  * looked at per start, so that every orphan goes in a few starts. An
  * orphan costs only its room meanwhile: its inode's next file has
  * another stamp, and overwrites it with its own list. */
-void ft_store_chunks_sweep(struct ft_store *st)
+void ft_store_chunks_sweep(struct ft_store_dir *st)
 {
     DIR *dir;
     struct dirent *de;
@@ -447,4 +461,16 @@ void ft_store_chunks_sweep(struct ft_store *st)
             unlinkat(st->chunks_fd, de->d_name, 0);
     }
     closedir(dir);
+}
+
+void ft_store_dir_chunks_ops(struct ft_store_backend *be)
+{
+    be->chunks_begin = dir_chunks_begin;
+    be->chunks_add = dir_chunks_add;
+    be->chunks_abort = ft_store_dir_chunks_abort;
+    be->file_remember_chunks = dir_file_remember_chunks;
+    be->chunks_open = dir_chunks_open;
+    be->chunks_read = dir_chunks_read;
+    be->chunks_fd = dir_chunks_fd;
+    be->chunks_close = dir_chunks_close;
 }

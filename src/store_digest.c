@@ -54,9 +54,10 @@ void ft_store_record_digest(int fd, const uint8_t digest[32])
     fsetxattr(fd, DIGEST_XATTR, &r, sizeof(r), 0);
 }
 
-void ft_store_file_remember(struct ft_store *st, const struct ft_store_file *f,
-                            const uint8_t digest[32])
+static void dir_file_remember(struct ft_store *store, const struct ft_store_file *f,
+                              const uint8_t digest[32])
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct ft_store_stamp now;
     struct stat sb;
 
@@ -90,7 +91,7 @@ enum ft_store_record ft_store_record_read(int fd, const struct stat *sb,
                                                    : FT_RECORD_STALE;
 }
 
-bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32])
+static bool dir_file_digest(const struct ft_store_file *f, uint8_t digest[32])
 {
     uint8_t have[32];
     struct stat sb;
@@ -101,4 +102,10 @@ bool ft_store_file_digest(const struct ft_store_file *f, uint8_t digest[32])
         return false;
     memcpy(digest, have, sizeof(have));
     return true;
+}
+
+void ft_store_dir_digest_ops(struct ft_store_backend *be)
+{
+    be->file_remember = dir_file_remember;
+    be->file_digest = dir_file_digest;
 }

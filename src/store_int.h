@@ -1,4 +1,5 @@
-/* store_int.h - what the store's files share: the store, confinement. */
+/* store_int.h - what the directory backend's files share: the store,
+ * confinement, its operations for the table (store_backend.h). */
 #ifndef FT_STORE_INT_H
 #define FT_STORE_INT_H
 
@@ -9,7 +10,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "store.h"
+#include "store_backend.h"
 
 #define TMP_DIR FT_STORE_META "/tmp"
 /* Interrupted uploads kept for a while, under a name derived from what
@@ -22,7 +23,8 @@
  * less than the record would (store_digest.c). */
 #define DIGEST_RECORD_MIN_BYTES (64 * 1024)
 
-struct ft_store {
+struct ft_store_dir {
+    struct ft_store base; /* first: the store handed out is &base */
     int root_fd;
     /* The metadata folder, -1 on a read-only store that has none; what it
      * is, whatever name reaches it (a case-folding file system, a bind
@@ -45,6 +47,25 @@ struct ft_store {
     bool syncfs_reports_errors;     /* Linux 5.8 or later */
 };
 
+/* The directory store a store handed out by ft_store_dir_open is. */
+static inline struct ft_store_dir *ft_store_dir_of(const struct ft_store *st)
+{
+    return (struct ft_store_dir *)st;
+}
+
+/* Each file's operations, put in the directory's table (store_dir.c). */
+void ft_store_dir_ns_ops(struct ft_store_backend *be);
+void ft_store_dir_upload_ops(struct ft_store_backend *be);
+void ft_store_dir_partial_ops(struct ft_store_backend *be);
+void ft_store_dir_digest_ops(struct ft_store_backend *be);
+void ft_store_dir_chunks_ops(struct ft_store_backend *be);
+
+/* Operations one file of the directory's uses from another. */
+enum ft_err ft_store_dir_upload_begin(struct ft_store *st, const char *name,
+                                      struct ft_upload *up);
+void ft_store_dir_upload_abort(struct ft_store *st, struct ft_upload *up);
+void ft_store_dir_chunks_abort(struct ft_store_chunks_writer *w);
+
 /* A name resolved beneath the root: the open folder that holds it and its
  * last component. Every folder on the way is opened relative to the one
  * before with O_NOFOLLOW, so no symbolic link is ever followed and nothing
@@ -56,12 +77,12 @@ struct place {
 
 /* Resolves name; with create, makes the missing folders on the way. On
  * failure p holds nothing to release. */
-enum ft_err ft_store_resolve(struct ft_store *st, const char *name, bool create,
+enum ft_err ft_store_resolve(struct ft_store_dir *st, const char *name, bool create,
                              struct place *p);
-void ft_store_place_release(struct ft_store *st, struct place *p);
+void ft_store_place_release(struct ft_store_dir *st, struct place *p);
 /* What is at a place, not followed if a link; the metadata folder, under
  * whatever name, is FT_ERR_BAD_NAME. */
-enum ft_err ft_store_place_stat(const struct ft_store *st, struct place *p,
+enum ft_err ft_store_place_stat(const struct ft_store_dir *st, struct place *p,
                                 struct stat *sb);
 
 /* The digest recorded with the open file fd, whose fstat is sb: none (no
@@ -80,7 +101,7 @@ int ft_store_lock(int fd);
 /* Whether sb is the metadata folder, under whatever name it was reached:
  * a case-folding file system lets ".FT" reach ".ft", a bind mount another
  * name; the name alone cannot tell. */
-bool ft_store_is_meta(const struct ft_store *st, const struct stat *sb);
+bool ft_store_is_meta(const struct ft_store_dir *st, const struct stat *sb);
 
 /* What a failed system call means to a client of the store. */
 enum ft_err ft_store_from_errno(int e);
@@ -89,7 +110,7 @@ enum ft_err ft_store_from_errno(int e);
 DIR *ft_store_dir_stream(int dirfd);
 
 /* Writes a fresh name for a temporary, prefix first, into out. */
-void ft_store_temp_name(struct ft_store *st, const char *prefix, char *out,
+void ft_store_temp_name(struct ft_store_dir *st, const char *prefix, char *out,
                         size_t cap);
 
 /* What the file sb describes is now, for comparing later. */
@@ -107,11 +128,11 @@ void ft_store_chunks_commit(struct ft_upload *up);
 /* After the store changed the metadata of the open file fd (its ctime
  * with it), whose stamp was before: its list, if valid for before, is
  * stamped with what the file is now. */
-void ft_store_chunks_restamp(struct ft_store *st,
+void ft_store_chunks_restamp(struct ft_store_dir *st,
                              const struct ft_store_stamp *before, int fd);
 /* Removes the list of the file sb describes (removed or replaced). */
-void ft_store_chunks_drop(struct ft_store *st, const struct stat *sb);
+void ft_store_chunks_drop(struct ft_store_dir *st, const struct stat *sb);
 /* Removes lists whose file is gone, for a store that opens. */
-void ft_store_chunks_sweep(struct ft_store *st);
+void ft_store_chunks_sweep(struct ft_store_dir *st);
 
 #endif

@@ -4,6 +4,7 @@
 #include "store_int.h"
 
 #include "dirnames.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,14 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
-enum ft_err ft_store_open_file(struct ft_store *st, const char *name,
-                               struct ft_store_file *file)
+static enum ft_err dir_open_file(struct ft_store *store, const char *name,
+                                 struct ft_store_file *file)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct place p;
     struct stat sb;
     enum ft_err err;
     int f = -1;
 
+    file->be = NULL;
     file->fd = -1;
     err = ft_store_resolve(st, name, false, &p);
     if (err != FT_OK)
@@ -45,6 +48,7 @@ enum ft_err ft_store_open_file(struct ft_store *st, const char *name,
     file->info.mtime = (int64_t)sb.st_mtime;
     file->info.mode = (uint32_t)(sb.st_mode & 07777);
     ft_store_stamp_take(&file->stamp, &sb);
+    file->be = st->base.be;
     file->fd = f;
     f = -1;
 out:
@@ -54,17 +58,30 @@ out:
     return err;
 }
 
-void ft_store_file_close(struct ft_store_file *f)
+static void dir_file_close(struct ft_store_file *f)
 {
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
+    f->be = NULL;
 }
 
-enum ft_err ft_store_file_set_meta(struct ft_store *st,
-                                   const struct ft_store_file *f, int64_t mtime,
-                                   uint32_t mode, const uint8_t digest[32])
+static enum ft_err dir_file_read_at(struct ft_store_file *f, void *buf, size_t n,
+                                    uint64_t off, size_t *got)
 {
+    return ft_io_pread_full(f->fd, buf, n, off, got);
+}
+
+static int dir_file_fd(const struct ft_store_file *f)
+{
+    return f->fd;
+}
+
+static enum ft_err dir_file_set_meta(struct ft_store *store,
+                                     const struct ft_store_file *f, int64_t mtime,
+                                     uint32_t mode, const uint8_t digest[32])
+{
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct timespec times[2] = {
         { .tv_sec = 0, .tv_nsec = UTIME_OMIT },
         { .tv_sec = (time_t)mtime, .tv_nsec = 0 },
@@ -100,9 +117,10 @@ static void fill_entry(struct ft_store_entry *e, const struct stat *sb)
     e->mode = (uint32_t)(sb->st_mode & (S_IFMT | 07777));
 }
 
-enum ft_err ft_store_stat(struct ft_store *st, const char *name,
-                          struct ft_store_entry *info)
+static enum ft_err dir_stat(struct ft_store *store, const char *name,
+                            struct ft_store_entry *info)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct place p;
     struct stat sb;
     enum ft_err err = ft_store_resolve(st, name, false, &p);
@@ -122,7 +140,7 @@ enum ft_err ft_store_stat(struct ft_store *st, const char *name,
 /* Removes everything inside the open folder dir_fd, never following a
  * link (a link is removed itself), at most FT_PATH_DEPTH_MAX deep; the
  * metadata folder met inside (a bind mount) stops it. */
-static enum ft_err empty_folder(struct ft_store *st, int dir_fd, int depth)
+static enum ft_err empty_folder(struct ft_store_dir *st, int dir_fd, int depth)
 {
     DIR *dir;
     struct dirent *de;
@@ -166,9 +184,10 @@ static enum ft_err empty_folder(struct ft_store *st, int dir_fd, int depth)
     return err;
 }
 
-enum ft_err ft_store_remove(struct ft_store *st, const char *name,
-                            bool recursive)
+static enum ft_err dir_remove(struct ft_store *store, const char *name,
+                              bool recursive)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct place p;
     struct stat sb;
     enum ft_err err = ft_store_resolve(st, name, false, &p);
@@ -201,8 +220,9 @@ out:
     return err;
 }
 
-enum ft_err ft_store_move(struct ft_store *st, const char *from, const char *to)
+static enum ft_err dir_move(struct ft_store *store, const char *from, const char *to)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct place src, dst;
     struct stat sb;
     enum ft_err err = ft_store_resolve(st, from, false, &src);
@@ -229,9 +249,10 @@ enum ft_err ft_store_move(struct ft_store *st, const char *from, const char *to)
     return err;
 }
 
-enum ft_err ft_store_mkdir(struct ft_store *st, const char *name, bool parents,
-                           bool *made)
+static enum ft_err dir_mkdir(struct ft_store *store, const char *name, bool parents,
+                             bool *made)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct place p = { .dir_fd = -1 };
     struct stat sb;
     enum ft_err err = ft_name_check(name, strlen(name));
@@ -263,7 +284,7 @@ out:
  * prefix; descends into subfolders when recursive. top: dir_fd is the
  * store's root, the one folder whose ".ft" is not the client's. The
  * metadata folder is left out under any name. */
-static enum ft_err list_folder(struct ft_store *st, int dir_fd, bool top,
+static enum ft_err list_folder(struct ft_store_dir *st, int dir_fd, bool top,
                                const char *prefix, bool recursive, int depth,
                                ft_store_list_fn fn, void *ctx)
 {
@@ -315,7 +336,7 @@ static enum ft_err list_folder(struct ft_store *st, int dir_fd, bool top,
 
 /* Lists what is at p, asked for as folder: a folder's content, or a
  * file alone, under the name it was asked by, as ls(1) lists one. */
-static enum ft_err list_place(struct ft_store *st, struct place *p,
+static enum ft_err list_place(struct ft_store_dir *st, struct place *p,
                               const char *shown, bool recursive,
                               ft_store_list_fn fn, void *ctx)
 {
@@ -342,10 +363,11 @@ static enum ft_err list_place(struct ft_store *st, struct place *p,
     return err;
 }
 
-enum ft_err ft_store_list_as(struct ft_store *st, const char *folder,
-                             const char *shown, bool recursive,
-                             ft_store_list_fn fn, void *ctx)
+static enum ft_err dir_list_as(struct ft_store *store, const char *folder,
+                               const char *shown, bool recursive,
+                               ft_store_list_fn fn, void *ctx)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct place p;
     enum ft_err err;
 
@@ -356,12 +378,6 @@ enum ft_err ft_store_list_as(struct ft_store *st, const char *folder,
         err = list_place(st, &p, shown, recursive, fn, ctx);
     ft_store_place_release(st, &p);
     return err;
-}
-
-enum ft_err ft_store_list(struct ft_store *st, const char *folder,
-                          bool recursive, ft_store_list_fn fn, void *ctx)
-{
-    return ft_store_list_as(st, folder, folder, recursive, fn, ctx);
 }
 
 struct usage {
@@ -379,15 +395,31 @@ static enum ft_err count_entry(const struct ft_store_entry *e, void *ctx)
     return FT_OK;
 }
 
-enum ft_err ft_store_usage(struct ft_store *st, const char *folder,
-                           uint64_t *bytes, uint64_t *files)
+static enum ft_err dir_usage(struct ft_store *store, const char *folder,
+                             uint64_t *bytes, uint64_t *files)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct usage u = { 0, 0 };
-    enum ft_err err = ft_store_list(st, folder, true, count_entry, &u);
+    enum ft_err err = dir_list_as(&st->base, folder, folder, true, count_entry, &u);
 
     if (err == FT_ERR_NOT_FOUND)
         err = FT_OK;
     *bytes = u.bytes;
     *files = u.files;
     return err;
+}
+
+void ft_store_dir_ns_ops(struct ft_store_backend *be)
+{
+    be->open_file = dir_open_file;
+    be->file_close = dir_file_close;
+    be->file_read_at = dir_file_read_at;
+    be->file_fd = dir_file_fd;
+    be->file_set_meta = dir_file_set_meta;
+    be->stat = dir_stat;
+    be->remove = dir_remove;
+    be->move = dir_move;
+    be->mkdir = dir_mkdir;
+    be->list_as = dir_list_as;
+    be->usage = dir_usage;
 }

@@ -41,7 +41,7 @@ static bool still_named(int fd, int dir_fd, const char *name)
 /* Removes the kept upload name unless a session holds it. Its name is
  * removed only under its lock, and only if it still leads to the file
  * locked: never another session's upload made meanwhile. */
-static bool drop_part(struct ft_store *st, const char *name)
+static bool drop_part(struct ft_store_dir *st, const char *name)
 {
     int fd = openat(st->partial_fd, name,
                     O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -64,7 +64,7 @@ static int newest_first(const void *a, const void *b)
 
 /* The kept uploads that have not expired, in *parts (the caller's to
  * free); expired ones are dropped on the way. */
-static size_t read_parts(struct ft_store *st, int64_t ttl_s, struct part **parts)
+static size_t read_parts(struct ft_store_dir *st, int64_t ttl_s, struct part **parts)
 {
     DIR *dir = ft_store_dir_stream(st->partial_fd);
     struct dirent *de;
@@ -104,7 +104,7 @@ static size_t read_parts(struct ft_store *st, int64_t ttl_s, struct part **parts
 /* Expires kept uploads older than ttl_s and drops the oldest beyond the
  * bounds; without force, only if the last time was long enough ago. One
  * session at a time does it; the others go on. */
-static void trim_partials(struct ft_store *st, int64_t ttl_s, bool force)
+static void trim_partials(struct ft_store_dir *st, int64_t ttl_s, bool force)
 {
     int64_t interval = ttl_s < PARTIAL_SCAN_INTERVAL_S ? ttl_s
                                                        : PARTIAL_SCAN_INTERVAL_S;
@@ -141,8 +141,10 @@ static void trim_partials(struct ft_store *st, int64_t ttl_s, bool force)
     free(parts);
 }
 
-void ft_store_expire_partials(struct ft_store *st, int64_t ttl_s)
+static void dir_expire_partials(struct ft_store *store, int64_t ttl_s)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
+
     trim_partials(st, ttl_s, true);
 }
 
@@ -154,7 +156,7 @@ static void part_name(const char *key, char *part, size_t cap)
 
 /* Opens the kept upload part for this session alone, or -1: another
  * session holds it, or it went between the open and the lock. */
-static int open_part(struct ft_store *st, const char *part, struct stat *sb)
+static int open_part(struct ft_store_dir *st, const char *part, struct stat *sb)
 {
     int fd = openat(st->partial_fd, part,
                     O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
@@ -170,17 +172,18 @@ static int open_part(struct ft_store *st, const char *part, struct stat *sb)
     return fd;
 }
 
-enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
-                                       const char *key, int64_t ttl_s,
-                                       struct ft_upload *up, uint64_t *have)
+static enum ft_err dir_upload_begin_kept(struct ft_store *store, const char *name,
+                                         const char *key, int64_t ttl_s,
+                                         struct ft_upload *up, uint64_t *have)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct stat sb;
     char part[48];
     enum ft_err err;
     int fd;
 
     *have = 0;
-    err = ft_store_upload_begin(st, name, up);
+    err = ft_store_dir_upload_begin(&st->base, name, up);
     if (err != FT_OK)
         return err;
     trim_partials(st, ttl_s, false);
@@ -200,9 +203,10 @@ enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
     return FT_OK;
 }
 
-enum ft_err ft_store_partial_size(struct ft_store *st, const char *key,
-                                  int64_t ttl_s, uint64_t *size)
+static enum ft_err dir_partial_size(struct ft_store *store, const char *key,
+                                    int64_t ttl_s, uint64_t *size)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     struct stat sb;
     char part[48];
 
@@ -216,8 +220,9 @@ enum ft_err ft_store_partial_size(struct ft_store *st, const char *key,
     return FT_OK;
 }
 
-void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up)
+static void dir_upload_keep(struct ft_store *store, struct ft_upload *up)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     bool kept = up->fd >= 0 && up->tmp_dir_fd == st->partial_fd;
     uint64_t files = 0, bytes = 0;
 
@@ -228,13 +233,14 @@ void ft_store_upload_keep(struct ft_store *st, struct ft_upload *up)
         files = atomic_fetch_add(&st->partial_files, 1) + 1;
         bytes = atomic_fetch_add(&st->partial_bytes, up->written) + up->written;
     }
-    ft_store_upload_abort(st, up);
+    ft_store_dir_upload_abort(&st->base, up);
     if (files > PARTIAL_MAX_FILES || bytes > PARTIAL_MAX_BYTES)
         trim_partials(st, atomic_load(&st->partial_ttl_s), true);
 }
 
-uint64_t ft_store_partial_count(struct ft_store *st)
+static uint64_t dir_partial_count(struct ft_store *store)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     DIR *dir = st->partial_fd >= 0 ? ft_store_dir_stream(st->partial_fd) : NULL;
     struct dirent *de;
     uint64_t n = 0;
@@ -244,4 +250,13 @@ uint64_t ft_store_partial_count(struct ft_store *st)
     if (dir != NULL)
         closedir(dir);
     return n;
+}
+
+void ft_store_dir_partial_ops(struct ft_store_backend *be)
+{
+    be->expire_partials = dir_expire_partials;
+    be->upload_begin_kept = dir_upload_begin_kept;
+    be->partial_size = dir_partial_size;
+    be->upload_keep = dir_upload_keep;
+    be->partial_count = dir_partial_count;
 }

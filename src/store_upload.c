@@ -20,10 +20,13 @@
  * dirty on the filesystem. */
 #define SYNCFS_MIN_FILES 8
 
+static void dir_upload_drop_old(struct ft_store *store, struct ft_upload *up);
+
 /* A fresh upload of name, nothing made yet. */
-static enum ft_err upload_init(struct ft_store *st, const char *name,
+static enum ft_err upload_init(struct ft_store_dir *st, const char *name,
                                struct ft_upload *up)
 {
+    up->be = st->base.be;
     up->fd = -1;
     up->dir_fd = -1;
     up->tmp_dir_fd = st->tmp_fd;
@@ -46,7 +49,7 @@ static enum ft_err upload_init(struct ft_store *st, const char *name,
 }
 
 /* Makes the upload's folders and its temporary. */
-static enum ft_err open_temporary(struct ft_store *st, struct ft_upload *up)
+static enum ft_err open_temporary(struct ft_store_dir *st, struct ft_upload *up)
 {
     struct place p;
     enum ft_err err = ft_store_resolve(st, up->name, true, &p);
@@ -66,24 +69,26 @@ static enum ft_err open_temporary(struct ft_store *st, struct ft_upload *up)
     if (up->fd < 0) {
         up->tmp[0] = '\0';
         err = ft_store_from_errno(errno);
-        ft_store_upload_abort(st, up);
+        ft_store_dir_upload_abort(&st->base, up);
         return err;
     }
     return FT_OK;
 }
 
-enum ft_err ft_store_upload_begin(struct ft_store *st, const char *name,
-                                  struct ft_upload *up)
+enum ft_err ft_store_dir_upload_begin(struct ft_store *store, const char *name,
+                                      struct ft_upload *up)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     enum ft_err err = upload_init(st, name, up);
 
     return err == FT_OK ? open_temporary(st, up) : err;
 }
 
-enum ft_err ft_store_upload_begin_held(struct ft_store *st, const char *name,
-                                       uint8_t *buf, size_t cap,
-                                       struct ft_upload *up)
+static enum ft_err dir_upload_begin_held(struct ft_store *store, const char *name,
+                                         uint8_t *buf, size_t cap,
+                                         struct ft_upload *up)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     enum ft_err err = upload_init(st, name, up);
 
     if (err != FT_OK)
@@ -93,8 +98,9 @@ enum ft_err ft_store_upload_begin_held(struct ft_store *st, const char *name,
     return FT_OK;
 }
 
-enum ft_err ft_store_upload_unhold(struct ft_store *st, struct ft_upload *up)
+static enum ft_err dir_upload_unhold(struct ft_store *store, struct ft_upload *up)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     enum ft_err err = open_temporary(st, up);
 
     if (err == FT_OK)
@@ -105,7 +111,7 @@ enum ft_err ft_store_upload_unhold(struct ft_store *st, struct ft_upload *up)
     return err;
 }
 
-enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size)
+static enum ft_err dir_upload_resize(struct ft_upload *up, uint64_t size)
 {
     if (ftruncate(up->fd, (off_t)size) != 0 ||
         lseek(up->fd, (off_t)size, SEEK_SET) < 0)
@@ -114,8 +120,19 @@ enum ft_err ft_store_upload_resize(struct ft_upload *up, uint64_t size)
     return FT_OK;
 }
 
-enum ft_err ft_store_upload_write_at(struct ft_upload *up, const void *buf,
-                                     size_t n, uint64_t off)
+static enum ft_err dir_upload_read_at(struct ft_upload *up, void *buf, size_t n,
+                                      uint64_t off, size_t *got)
+{
+    return ft_io_pread_full(up->fd, buf, n, off, got);
+}
+
+static int dir_upload_fd(const struct ft_upload *up)
+{
+    return up->fd;
+}
+
+static enum ft_err dir_upload_write_at(struct ft_upload *up, const void *buf,
+                                       size_t n, uint64_t off)
 {
     if (up->held != NULL)
         return FT_ERR_USAGE;
@@ -128,8 +145,8 @@ enum ft_err ft_store_upload_write_at(struct ft_upload *up, const void *buf,
     return FT_OK;
 }
 
-enum ft_err ft_store_upload_write(struct ft_upload *up, const void *buf,
-                                  size_t n)
+static enum ft_err dir_upload_write(struct ft_upload *up, const void *buf,
+                                    size_t n)
 {
     enum ft_err err;
     uint64_t window = up->written / WRITEBACK_WINDOW_BYTES;
@@ -174,7 +191,7 @@ static enum ft_err finish_file(struct ft_upload *up)
     return FT_OK;
 }
 
-static enum ft_err publish(struct ft_store *st, struct ft_upload *up)
+static enum ft_err publish(struct ft_store_dir *st, struct ft_upload *up)
 {
     struct stat sb;
     int saved;
@@ -197,7 +214,7 @@ static enum ft_err publish(struct ft_store *st, struct ft_upload *up)
         up->old[0] = '\0';
     if (renameat(up->tmp_dir_fd, up->tmp, up->dir_fd, up->leaf) != 0) {
         saved = errno;
-        ft_store_upload_drop_old(st, up);
+        dir_upload_drop_old(&st->base, up);
         /* A folder under that name is not replaced by a file. */
         return saved == EISDIR ? FT_ERR_DENIED : ft_store_from_errno(saved);
     }
@@ -208,8 +225,10 @@ static enum ft_err publish(struct ft_store *st, struct ft_upload *up)
     return FT_OK;
 }
 
-void ft_store_upload_drop_old(struct ft_store *st, struct ft_upload *up)
+static void dir_upload_drop_old(struct ft_store *store, struct ft_upload *up)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
+
     if (up->old[0] != '\0')
         unlinkat(st->tmp_fd, up->old, 0);
     up->old[0] = '\0';
@@ -243,16 +262,17 @@ static int first_file(const struct ft_upload *ups, size_t n)
 /* Each file is durable before it is renamed, and the renames are made
  * durable after the last: readers, and a crash, see each name's old file
  * or its whole new one. */
-void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
-                                  size_t n, enum ft_err *errs)
+static void dir_upload_commit_batch(struct ft_store *store, struct ft_upload *ups,
+                                    size_t n, enum ft_err *errs)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     bool whole_filesystem = n >= SYNCFS_MIN_FILES && st->syncfs_reports_errors;
     enum ft_err synced = FT_OK;
     int through;
 
     for (size_t i = 0; i < n; i++) {
         if (errs[i] == FT_OK && ups[i].held != NULL)
-            errs[i] = ft_store_upload_unhold(st, &ups[i]);
+            errs[i] = dir_upload_unhold(&st->base, &ups[i]);
         if (errs[i] == FT_OK)
             errs[i] = finish_file(&ups[i]);
     }
@@ -280,22 +300,25 @@ void ft_store_upload_commit_batch(struct ft_store *st, struct ft_upload *ups,
             make_durable(ups[i].dir_fd, false);
     }
     for (size_t i = 0; i < n; i++)
-        ft_store_upload_abort(st, &ups[i]);
+        ft_store_dir_upload_abort(&st->base, &ups[i]);
 }
 
-enum ft_err ft_store_upload_commit(struct ft_store *st, struct ft_upload *up)
+static enum ft_err dir_upload_commit(struct ft_store *store, struct ft_upload *up)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
     enum ft_err err = FT_OK;
 
-    ft_store_upload_commit_batch(st, up, 1, &err);
-    ft_store_upload_drop_old(st, up);
+    dir_upload_commit_batch(&st->base, up, 1, &err);
+    dir_upload_drop_old(&st->base, up);
     return err;
 }
 
-void ft_store_upload_abort(struct ft_store *st, struct ft_upload *up)
+void ft_store_dir_upload_abort(struct ft_store *store, struct ft_upload *up)
 {
+    struct ft_store_dir *st = ft_store_dir_of(store);
+
     (void)st; /* the upload holds the folders it needs */
-    ft_store_chunks_abort(up->chunks);
+    ft_store_dir_chunks_abort(up->chunks);
     up->chunks = NULL;
     /* Removed before it is closed: a kept upload's name is this session's
      * only while it holds the file's lock (store_partial.c). */
@@ -335,4 +358,20 @@ void ft_store_upload_move(struct ft_upload *to, struct ft_upload *from)
 size_t ft_store_upload_held_bytes(const struct ft_upload *up)
 {
     return up->held != NULL ? (size_t)up->written : 0;
+}
+
+void ft_store_dir_upload_ops(struct ft_store_backend *be)
+{
+    be->upload_begin = ft_store_dir_upload_begin;
+    be->upload_begin_held = dir_upload_begin_held;
+    be->upload_unhold = dir_upload_unhold;
+    be->upload_resize = dir_upload_resize;
+    be->upload_read_at = dir_upload_read_at;
+    be->upload_fd = dir_upload_fd;
+    be->upload_write_at = dir_upload_write_at;
+    be->upload_write = dir_upload_write;
+    be->upload_drop_old = dir_upload_drop_old;
+    be->upload_commit_batch = dir_upload_commit_batch;
+    be->upload_commit = dir_upload_commit;
+    be->upload_abort = ft_store_dir_upload_abort;
 }

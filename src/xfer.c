@@ -141,9 +141,10 @@ static enum ft_err read_chunk(struct ft_conn *c, int in_fd, bool regular,
     return FT_OK;
 }
 
-/* Feeds the first offset bytes of fd to the hasher: a resumed transfer
+/* Feeds the first offset bytes of src to the hasher: a resumed transfer
  * is verified whole, the part already there included. */
-static enum ft_err hash_prefix(struct ft_xfer_ring *r, int fd, uint64_t offset)
+static enum ft_err hash_prefix(struct ft_xfer_ring *r, const struct ft_reader *src,
+                               uint64_t offset)
 {
     uint64_t off = 0;
 
@@ -151,7 +152,7 @@ static enum ft_err hash_prefix(struct ft_xfer_ring *r, int fd, uint64_t offset)
         uint8_t *buf = ft_xfer_ring_take(r, k);
         size_t want = offset - off < r->size ? (size_t)(offset - off) : r->size;
         size_t got = 0;
-        enum ft_err err = ft_io_pread_full(fd, buf, want, off, &got);
+        enum ft_err err = src->read_at(src, buf, want, off, &got);
 
         if (err != FT_OK)
             return err;
@@ -389,12 +390,12 @@ void ft_xfer_out_free(struct ft_xfer_out *o)
     free(o);
 }
 
-/* Reads in_fd to its end a slot at a time, hashing and sending each slot
- * (through deflate as -z decides, with compress); *total counts the bytes
- * read. */
+/* Reads in_fd to its end a slot at a time (or src from *total, when
+ * given), hashing and sending each slot (through deflate as -z decides,
+ * with compress); *total counts the bytes read. */
 static enum ft_err send_stream(struct send *s, struct ft_xfer_ring *ring, int in_fd,
-                               bool regular, bool compress, uint64_t expect_size,
-                               uint64_t *total)
+                               const struct ft_reader *src, bool regular,
+                               bool compress, uint64_t expect_size, uint64_t *total)
 {
     enum ft_err err = compress ? zsend_init(&s->z, s->c) : FT_OK;
 
@@ -403,7 +404,10 @@ static enum ft_err send_stream(struct send *s, struct ft_xfer_ring *ring, int in
         uint64_t sent = *total;
         size_t got = 0;
 
-        err = read_chunk(s->c, in_fd, regular, slot, ring->size, &got);
+        if (src != NULL)
+            err = src->read_at(src, slot, ring->size, *total, &got);
+        else
+            err = read_chunk(s->c, in_fd, regular, slot, ring->size, &got);
         if (err != FT_OK || got == 0)
             break;
         *total += got;
@@ -441,18 +445,21 @@ static enum ft_err send_end(struct ft_conn *c, struct ft_xfer_ring *ring, uint32
     return ft_conn_send(c, &end);
 }
 
-enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
-                              uint64_t expect_size, uint64_t offset,
-                              const uint8_t *known_digest,
-                              const struct ft_xfer_opts *opts,
-                              struct ft_xfer_result *res)
+/* ft_xfer_send_from and ft_xfer_send_reader: from in_fd (src NULL), or
+ * from src (in_fd -1). */
+static enum ft_err send_from(struct ft_conn *c, int in_fd, const struct ft_reader *src,
+                             uint32_t flags, uint64_t expect_size, uint64_t offset,
+                             const uint8_t *known_digest,
+                             const struct ft_xfer_opts *opts,
+                             struct ft_xfer_result *res)
 {
     struct send s = { .c = c, .z = { .def = { .ready = false } },
                       .pace = pace_start(opts, offset, !(flags & FT_XFER_PIPELINE)) };
     struct ft_xfer_ring ring;
+    struct ft_reader fd_reader = ft_io_reader(in_fd);
     struct stat sb;
     bool verify = (flags & FT_XFER_VERIFY) && known_digest == NULL;
-    bool regular = fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    bool regular = src != NULL || (fstat(in_fd, &sb) == 0 && S_ISREG(sb.st_mode));
     size_t chunks_per_slot = SLOT_BYTES / c->send_chunk;
     size_t slot_size = c->send_chunk * (chunks_per_slot > 0 ? chunks_per_slot : 1);
     uint64_t total = offset;
@@ -460,18 +467,18 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
                                 fits_one_slot(expect_size, slot_size));
 
     if (err == FT_OK)
-        err = hash_prefix(&ring, in_fd, offset);
+        err = hash_prefix(&ring, src != NULL ? src : &fd_reader, offset);
     if (err != FT_OK)
         goto out;
     /* A small file's frames wait for its END, to leave in one segment: a
      * put -r or get -r of small files then costs the peer one wake-up per
      * file, not three. */
     s.hold = regular && fits_one_slot(expect_size, slot_size);
-    if (known_digest != NULL && !(flags & FT_XFER_COMPRESS) && !c->sealed &&
-        expect_size != FT_SIZE_UNKNOWN)
+    if (src == NULL && known_digest != NULL && !(flags & FT_XFER_COMPRESS) &&
+        !c->sealed && expect_size != FT_SIZE_UNKNOWN)
         err = send_file_frames(&s, in_fd, expect_size, &total);
     else
-        err = send_stream(&s, &ring, in_fd, regular,
+        err = send_stream(&s, &ring, in_fd, src, regular,
                           (flags & FT_XFER_COMPRESS) != 0, expect_size, &total);
     if (err == FT_OK)
         err = send_end(c, &ring, flags, known_digest, total, res);
@@ -479,6 +486,25 @@ out:
     res->bytes = total;
     ft_xfer_ring_free(&ring);
     return err;
+}
+
+enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
+                              uint64_t expect_size, uint64_t offset,
+                              const uint8_t *known_digest,
+                              const struct ft_xfer_opts *opts,
+                              struct ft_xfer_result *res)
+{
+    return send_from(c, in_fd, NULL, flags, expect_size, offset, known_digest, opts,
+                     res);
+}
+
+enum ft_err ft_xfer_send_reader(struct ft_conn *c, const struct ft_reader *src,
+                                uint32_t flags, uint64_t expect_size, uint64_t offset,
+                                const uint8_t *known_digest,
+                                const struct ft_xfer_opts *opts,
+                                struct ft_xfer_result *res)
+{
+    return send_from(c, -1, src, flags, expect_size, offset, known_digest, opts, res);
 }
 
 /* Checks END against what arrived. */
@@ -508,7 +534,7 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
                          const struct ft_xfer_opts *opts,
                          struct ft_xfer_result *res)
 {
-    return ft_xfer_recv_from(c, flags, expect_size, limit, 0, -1, sink, ctx,
+    return ft_xfer_recv_from(c, flags, expect_size, limit, 0, NULL, sink, ctx,
                              opts, res);
 }
 
@@ -592,8 +618,9 @@ static enum ft_err too_many(size_t n, uint64_t total, uint64_t limit,
 
 enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
                               uint64_t expect_size, uint64_t limit,
-                              uint64_t offset, int prefix_fd, ft_xfer_sink sink,
-                              void *ctx, const struct ft_xfer_opts *opts,
+                              uint64_t offset, const struct ft_reader *prefix,
+                              ft_xfer_sink sink, void *ctx,
+                              const struct ft_xfer_opts *opts,
                               struct ft_xfer_result *res)
 {
     struct recv r = { .k = 0, .sink = sink, .ctx = ctx, .inf = { .ready = false } };
@@ -605,7 +632,7 @@ enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
                                 2, fits_one_slot(expect_size, SLOT_BYTES));
 
     if (err == FT_OK)
-        err = hash_prefix(&r.ring, prefix_fd, offset);
+        err = hash_prefix(&r.ring, prefix, offset);
     if (err == FT_OK)
         r.slot = ft_xfer_ring_take(&r.ring, 0);
     while (err == FT_OK) {

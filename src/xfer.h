@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "hash.h"
 #include "hasher.h"
+#include "io.h"
 
 struct ft_xfer_result {
     uint64_t bytes;
@@ -54,6 +55,13 @@ enum ft_err ft_xfer_send_from(struct ft_conn *c, int in_fd, uint32_t flags,
                               const uint8_t *known_digest,
                               const struct ft_xfer_opts *opts,
                               struct ft_xfer_result *res);
+/* The same read through src from offset on (a stored file without a
+ * descriptor): never sendfile, every byte through our memory. */
+enum ft_err ft_xfer_send_reader(struct ft_conn *c, const struct ft_reader *src,
+                                uint32_t flags, uint64_t expect_size, uint64_t offset,
+                                const uint8_t *known_digest,
+                                const struct ft_xfer_opts *opts,
+                                struct ft_xfer_result *res);
 
 /* Receives until END, passing bytes to sink. At most limit bytes are
  * accepted (FT_ERR_TOO_LARGE beyond). When FT_XFER_VERIFY is in flags the
@@ -66,11 +74,12 @@ enum ft_err ft_xfer_recv(struct ft_conn *c, uint32_t flags,
                          struct ft_xfer_result *res);
 
 /* The same for a transfer resumed at offset: the first offset bytes,
- * already received, are read back from prefix_fd for the digest. */
+ * already received, are read back through prefix for the digest. */
 enum ft_err ft_xfer_recv_from(struct ft_conn *c, uint32_t flags,
                               uint64_t expect_size, uint64_t limit,
-                              uint64_t offset, int prefix_fd, ft_xfer_sink sink,
-                              void *ctx, const struct ft_xfer_opts *opts,
+                              uint64_t offset, const struct ft_reader *prefix,
+                              ft_xfer_sink sink, void *ctx,
+                              const struct ft_xfer_opts *opts,
                               struct ft_xfer_result *res);
 
 /* The pieces of a stream that the delta exchange (xfer_delta.c) shares. */

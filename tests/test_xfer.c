@@ -853,6 +853,106 @@ static void test_peer_hangs_up_mid_frame(void **state)
     assert_int_equal(sink.calls, 0);
 }
 
+/* A source that is no file: bytes in memory, read only at offsets, as a
+ * store backend without a descriptor gives them (ft_store_file_reader). */
+struct memory_source {
+    const uint8_t *bytes;
+    size_t size;
+    unsigned reads;
+};
+
+static enum ft_err memory_read_at(const struct ft_reader *r, void *buf, size_t n,
+                                  uint64_t off, size_t *got)
+{
+    struct memory_source *m = r->ctx;
+    size_t left = off < m->size ? m->size - (size_t)off : 0;
+
+    *got = n < left ? n : left;
+    memcpy(buf, m->bytes + (off < m->size ? off : m->size), *got);
+    m->reads++;
+    return FT_OK;
+}
+
+struct reader_sender {
+    pthread_t thread;
+    struct ft_conn *c;
+    struct ft_reader r;
+    uint32_t flags;
+    uint64_t size, offset;
+    struct ft_xfer_result res;
+    enum ft_err err;
+};
+
+static void *reader_sender_main(void *arg)
+{
+    struct reader_sender *s = arg;
+
+    s->err = ft_xfer_send_reader(s->c, &s->r, s->flags, s->size, s->offset, NULL,
+                                 NULL, &s->res);
+    /* A sender that gave up says so by hanging up: the receiver then ends
+     * at once rather than at its timeout. */
+    if (s->err != FT_OK)
+        shutdown(s->c->fd, SHUT_RDWR);
+    return NULL;
+}
+
+/* A resumed transfer read through readers on both sides: the sender's
+ * data from its offset and the prefix into the digest, the receiver's
+ * prefix read back for the digest; no descriptor anywhere. */
+static void test_send_reader_resumed(void **state)
+{
+    struct fixture *f = *state;
+    const size_t size = 3 * 1024 * 1024 + 17, offset = 1024 * 1024;
+    uint8_t *bytes = malloc(size);
+    struct memory_source src = { .size = size }, prefix = { .size = offset };
+    struct reader_sender s = { .c = &f->snd, .flags = FT_XFER_VERIFY | FT_XFER_COMPRESS,
+                               .size = size, .offset = offset };
+    struct ft_reader prefix_reader = { .read_at = memory_read_at, .ctx = &prefix,
+                                       .fd = -1 };
+    struct ft_xfer_result res;
+    struct file_sink sink;
+    uint8_t want[FT_HASH_BYTES];
+    struct ft_hash h;
+    enum ft_err err;
+
+    assert_non_null(bytes);
+    for (size_t i = 0; i < size; i++)
+        bytes[i] = (uint8_t)(i * 2654435761u >> 13);
+    src.bytes = prefix.bytes = bytes;
+    s.r = (struct ft_reader){ .read_at = memory_read_at, .ctx = &src, .fd = -1 };
+    ft_hash_init(&h);
+    ft_hash_update(&h, bytes, size);
+    ft_hash_final(&h, want);
+    sink_open(&sink, f->dst);
+    memset(&res, 0, sizeof(res));
+    assert_int_equal(pthread_create(&s.thread, NULL, reader_sender_main, &s), 0);
+    err = ft_xfer_recv_from(&f->rcv, s.flags, size, NO_LIMIT, offset, &prefix_reader,
+                            sink_write, &sink, NULL, &res);
+    if (err != FT_OK)
+        ft_conn_free(&f->rcv);
+    assert_int_equal(pthread_join(s.thread, NULL), 0);
+    close(sink.fd);
+    assert_int_equal(err, FT_OK);
+    assert_int_equal(s.err, FT_OK);
+    assert_true(sink.bytes == size - offset);
+    assert_true(res.verified);
+    assert_memory_equal(res.digest, want, FT_HASH_BYTES);
+    assert_memory_equal(s.res.digest, want, FT_HASH_BYTES);
+    assert_true(src.reads > 1 && prefix.reads > 0);
+    {
+        FILE *out = fopen(f->dst, "rb");
+        uint8_t *got = malloc(size - offset);
+
+        assert_non_null(out);
+        assert_non_null(got);
+        assert_int_equal(fread(got, 1, size - offset, out), size - offset);
+        fclose(out);
+        assert_memory_equal(got, bytes + offset, size - offset);
+        free(got);
+    }
+    free(bytes);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -890,6 +990,7 @@ int main(void)
         T(test_sink_error_ends_transfer),
         T(test_peer_hangs_up),
         T(test_peer_hangs_up_mid_frame),
+        T(test_send_reader_resumed),
     };
 
     return cmocka_run_group_tests(tests, setup_group, NULL);

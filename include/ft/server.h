@@ -17,7 +17,16 @@
 struct ft_server;
 
 struct ft_server_config {
-    const char *root;         /* NULL: FT_DEFAULT_ROOT, created if missing */
+    /* The store's location: a folder (NULL: FT_DEFAULT_ROOT, created if
+     * missing) or s3://BUCKET[/PREFIX], which this build refuses (the S3
+     * store is not built yet), and what an S3 store would need: its
+     * endpoint (path-style addressing), region (NULL: us-east-1) and keys.
+     * A store on S3 has no folder for the server's key: key_file then. */
+    const char *root;
+    const char *s3_endpoint;
+    const char *s3_region;
+    const char *s3_access_key;
+    const char *s3_secret_key;
     const char *host;         /* NULL: 127.0.0.1 */
     uint16_t port;            /* 0: any free port (see ft_server_port) */
     unsigned max_clients;     /* 0: 64; one more is told "server busy" */

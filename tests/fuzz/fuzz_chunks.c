@@ -130,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         put_be64(list + STAMP_AT + 32, (uint64_t)s->ctime_ns);
         put_be64(list + STAMP_AT + 40, s->ino);
     }
-    fd = openat(st->chunks_fd, list_leaf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    fd = openat(ft_store_dir_of(st)->chunks_fd, list_leaf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || (n > 0 && write(fd, list, n) != (ssize_t)n))
         abort();
     close(fd);
@@ -141,6 +141,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (c.fd != -1) {
         abort();
     }
-    ft_store_chunks_sweep(st);
+    ft_store_chunks_sweep(ft_store_dir_of(st));
     return 0;
 }

@@ -86,8 +86,7 @@ static void why_text(unsigned why, char *buf, size_t cap)
     }
 }
 
-static void json_change(const struct sync_cli *sc, const struct ft_sync_change *ch,
-                        const char *name)
+static void json_change(const struct ft_sync_change *ch, const char *name)
 {
     static const char *const events[] = { "send", "send", "touch", "mkdir", "delete" };
     FILE *out = stdout;
@@ -109,7 +108,6 @@ static void json_change(const struct sync_cli *sc, const struct ft_sync_change *
         fprintf(out, ",\"type\":\"%s\"", ch->is_dir ? "folder" : "file");
     }
     fputs("}\n", out);
-    (void)sc;
 }
 
 /* One rsync -i line: YXcstpoguax NAME. */
@@ -150,7 +148,7 @@ static void on_change(void *ctx, const struct ft_sync_change *ch)
     const char *name = ch->name[0] != '\0' ? ch->name : sc->single;
 
     if (sc->a->json)
-        json_change(sc, ch, name);
+        json_change(ch, name);
     else if (sc->a->itemize)
         itemize(sc, ch, name);
 }
@@ -207,23 +205,12 @@ static void summary_text(const struct ft_sync_stats *st, bool dry_run)
             literal, st->touched, st->deleted, st->folders, wire, total, speedup(st));
 }
 
-/* The last component of path, for the items of a single file. */
-static const char *last_component(const char *path)
-{
-    size_t n = strlen(path);
-    const char *p;
-
-    while (n > 1 && path[n - 1] == '/')
-        n--;
-    for (p = path + n; p > path && p[-1] != '/';)
-        p--;
-    return p;
-}
-
 /* Connects and syncs SRC onto DST. Returns the exit code. */
 static int run(struct cli_client_args *a, char **ops)
 {
-    struct sync_cli sc = { a, a->remote_operand == 1, last_component(ops[0]) };
+    char leaf[FT_PATH_MAX + 1];
+    struct sync_cli sc = { a, a->remote_operand == 1,
+                           cli_last_component(ops[0], leaf, sizeof(leaf)) };
     struct ft_sync_events ev = { on_change, on_failure, on_skip, &sc };
     struct ft_sync_options o = { .local = ops[sc.push ? 0 : 1],
                                  .remote = ops[sc.push ? 1 : 0], .push = sc.push,

@@ -14,6 +14,7 @@
 
 #include "client_local.h"
 #include "dirnames.h"
+#include "io.h"
 #include "sync_int.h"
 
 /* How deep local folders may nest. */
@@ -278,22 +279,33 @@ enum ft_err ft_sync_local_hash(int dir_fd, const char *leaf,
     int fd = openat(dir_fd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     char *buf = malloc(HASH_BUF);
     struct ft_hash h;
-    ssize_t n = 0;
+    struct stat sb;
+    uint64_t off = 0;
+    size_t got = 0;
     enum ft_err err = FT_OK;
 
-    if (fd < 0 || buf == NULL) {
-        snprintf(why, cap, "%s", fd < 0 ? strerror(errno) : "out of memory");
-        err = fd < 0 ? FT_ERR_IO : FT_ERR_NOMEM;
+    if (fd < 0 || buf == NULL || fstat(fd, &sb) != 0) {
+        snprintf(why, cap, "%s", buf == NULL ? "out of memory" : strerror(errno));
+        err = buf == NULL ? FT_ERR_NOMEM : FT_ERR_IO;
+        goto out;
+    }
+    /* Swapped for a FIFO or a device since the walk saw a file: reading
+     * one would hash whatever it yields, or nothing. */
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(why, cap, "no longer a regular file");
+        err = FT_ERR_CHANGED;
         goto out;
     }
     ft_hash_init(&h);
-    while ((n = read(fd, buf, HASH_BUF)) > 0)
-        ft_hash_update(&h, buf, (size_t)n);
-    if (n < 0) {
-        snprintf(why, cap, "%s", strerror(errno));
-        err = FT_ERR_IO;
-        goto out;
-    }
+    do {
+        err = ft_io_pread_full(fd, buf, HASH_BUF, off, &got);
+        if (err != FT_OK) {
+            snprintf(why, cap, "%s", strerror(errno));
+            goto out;
+        }
+        ft_hash_update(&h, buf, got);
+        off += got;
+    } while (got == HASH_BUF);
     ft_hash_final(&h, out);
 out:
     if (fd >= 0)

@@ -517,6 +517,26 @@ static void test_local_walk_in_order(void **state)
     free(root);
 }
 
+/* A file the walk saw that became a FIFO before it was hashed is refused,
+ * not hashed as whatever the FIFO yields (nothing, with no writer). */
+static void test_local_hash_refuses_a_fifo(void **state)
+{
+    char *root = tu_tempdir(), name[256], why[256];
+    uint8_t digest[FT_HASH_BYTES];
+    int dir_fd;
+
+    (void)state;
+    snprintf(name, sizeof(name), "%s/f", root);
+    assert_int_equal(mkfifo(name, 0644), 0);
+    dir_fd = open(root, O_RDONLY | O_DIRECTORY);
+    assert_true(dir_fd >= 0);
+    assert_int_equal(ft_sync_local_hash(dir_fd, "f", digest, why, sizeof(why)),
+                     FT_ERR_CHANGED);
+    close(dir_fd);
+    tu_rmtree(root);
+    free(root);
+}
+
 /* --dry-run changes nothing on either side, mtimes included, and tells
  * what a sync would do. */
 static void test_dry_run_changes_nothing(void **state)
@@ -727,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_names_from_a_listing),
         cmocka_unit_test(test_hostile_listing_names_left_out),
         cmocka_unit_test(test_local_walk_in_order),
+        cmocka_unit_test(test_local_hash_refuses_a_fifo),
         cmocka_unit_test(test_listing_out_of_order_sorted),
         TU_TEST_SERVER(test_dry_run_changes_nothing),
         TU_TEST_SERVER(test_json_lines),

@@ -142,7 +142,7 @@ static enum ft_err launch(struct ft_upload *up, struct s3_up *u)
     return u->failed;
 }
 
-static enum ft_err s3_upload_write(struct ft_upload *up, const void *buf, size_t n)
+enum ft_err ft_store_s3_upload_write(struct ft_upload *up, const void *buf, size_t n)
 {
     struct s3_up *u = up->priv;
     const uint8_t *p = buf;
@@ -197,26 +197,20 @@ static void up_free(struct ft_store_s3 *st, struct s3_up *u)
  * name (what the directory's rename would refuse). */
 static enum ft_err check_place(struct ft_store_s3 *st, struct ft_s3 *s, const char *name)
 {
-    char up[FT_PATH_MAX + 1], key[FT_S3_KEY_MAX + 1];
     struct ft_store_entry e;
     struct ft_s3_head h;
     enum ft_err err = FT_OK;
 
-    for (const char *p = strchr(name, '/'); err == FT_OK && p != NULL;
-         p = strchr(p + 1, '/')) {
-        snprintf(up, sizeof(up), "%.*s", (int)(p - name), name);
-        err = ft_store_s3_key(st, NULL, up, "", key);
-        if (err == FT_OK)
-            err = ft_s3_head(s, key, &h) == FT_OK ? FT_ERR_DENIED : FT_OK;
-    }
+    if (ft_store_s3_file_above(st, s, name, &err) > 0)
+        err = FT_ERR_DENIED;
     if (err == FT_OK && ft_store_s3_what(st, s, name, &e, &h) == FT_OK &&
         (e.mode & S_IFMT) == S_IFDIR)
         err = FT_ERR_DENIED;
     return err;
 }
 
-static enum ft_err s3_upload_begin(struct ft_store *store, const char *name,
-                                   struct ft_upload *up)
+enum ft_err ft_store_s3_upload_begin(struct ft_store *store, const char *name,
+                                     struct ft_upload *up)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct s3_up *u = NULL;
@@ -246,15 +240,15 @@ static enum ft_err s3_upload_begin(struct ft_store *store, const char *name,
     return FT_OK;
 }
 
-static enum ft_err s3_upload_begin_held(struct ft_store *store, const char *name,
-                                        uint8_t *buf, size_t cap, struct ft_upload *up)
+enum ft_err ft_store_s3_upload_begin_held(struct ft_store *store, const char *name,
+                                          uint8_t *buf, size_t cap, struct ft_upload *up)
 {
     (void)buf;
     (void)cap;
-    return s3_upload_begin(store, name, up); /* no holding: written as it comes */
+    return ft_store_s3_upload_begin(store, name, up); /* no holding: written as it comes */
 }
 
-static enum ft_err s3_upload_unhold(struct ft_store *store, struct ft_upload *up)
+enum ft_err ft_store_s3_upload_unhold(struct ft_store *store, struct ft_upload *up)
 {
     (void)store;
     (void)up;
@@ -264,18 +258,18 @@ static enum ft_err s3_upload_unhold(struct ft_store *store, struct ft_upload *up
 /* Kept uploads are off (FT_STORE_CAN_KEEP): nothing is kept, *have 0,
  * put --continue starts over. Abandoned multipart uploads are aborted by
  * expiry. */
-static enum ft_err s3_upload_begin_kept(struct ft_store *store, const char *name,
-                                        const char *key, int64_t ttl_s,
-                                        struct ft_upload *up, uint64_t *have)
+enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *name,
+                                          const char *key, int64_t ttl_s,
+                                          struct ft_upload *up, uint64_t *have)
 {
     (void)key;
     *have = 0;
     store->be->expire_partials(store, ttl_s);
-    return s3_upload_begin(store, name, up);
+    return ft_store_s3_upload_begin(store, name, up);
 }
 
-static enum ft_err s3_upload_write_at(struct ft_upload *up, const void *buf, size_t n,
-                                      uint64_t off)
+enum ft_err ft_store_s3_upload_write_at(struct ft_upload *up, const void *buf, size_t n,
+                                        uint64_t off)
 {
     (void)up;
     (void)buf;
@@ -286,7 +280,7 @@ static enum ft_err s3_upload_write_at(struct ft_upload *up, const void *buf, siz
 
 /* Only to where it is, or back to nothing (the start over of a kept
  * upload not resumed). */
-static enum ft_err s3_upload_resize(struct ft_upload *up, uint64_t size)
+enum ft_err ft_store_s3_upload_resize(struct ft_upload *up, uint64_t size)
 {
     struct s3_up *u = up->priv;
 
@@ -308,8 +302,8 @@ static enum ft_err s3_upload_resize(struct ft_upload *up, uint64_t size)
 }
 
 /* Nothing is kept, so nothing is read back. */
-static enum ft_err s3_upload_read_at(struct ft_upload *up, void *buf, size_t n,
-                                     uint64_t off, size_t *got)
+enum ft_err ft_store_s3_upload_read_at(struct ft_upload *up, void *buf, size_t n,
+                                       uint64_t off, size_t *got)
 {
     (void)up;
     (void)buf;
@@ -319,13 +313,13 @@ static enum ft_err s3_upload_read_at(struct ft_upload *up, void *buf, size_t n,
     return FT_OK;
 }
 
-static int s3_upload_fd(const struct ft_upload *up)
+int ft_store_s3_upload_fd(const struct ft_upload *up)
 {
     (void)up;
     return -1;
 }
 
-static void s3_upload_abort(struct ft_store *store, struct ft_upload *up)
+void ft_store_s3_upload_abort(struct ft_store *store, struct ft_upload *up)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
 
@@ -372,7 +366,7 @@ static enum ft_err publish(struct ft_upload *up, struct s3_up *u)
     return FT_OK;
 }
 
-static enum ft_err s3_upload_commit(struct ft_store *store, struct ft_upload *up)
+enum ft_err ft_store_s3_upload_commit(struct ft_store *store, struct ft_upload *up)
 {
     struct s3_up *u = up->priv;
     enum ft_err err = u != NULL ? u->failed : FT_ERR_USAGE;
@@ -381,27 +375,27 @@ static enum ft_err s3_upload_commit(struct ft_store *store, struct ft_upload *up
         note_replaced(up, u);
         err = publish(up, u);
     }
-    s3_upload_abort(store, up);
+    ft_store_s3_upload_abort(store, up);
     return err;
 }
 
-static void s3_upload_commit_batch(struct ft_store *store, struct ft_upload *ups,
-                                   size_t n, enum ft_err *errs)
+void ft_store_s3_upload_commit_batch(struct ft_store *store, struct ft_upload *ups,
+                                     size_t n, enum ft_err *errs)
 {
     for (size_t i = 0; i < n; i++) {
         if (errs[i] == FT_OK)
-            errs[i] = s3_upload_commit(store, &ups[i]);
+            errs[i] = ft_store_s3_upload_commit(store, &ups[i]);
         else
-            s3_upload_abort(store, &ups[i]);
+            ft_store_s3_upload_abort(store, &ups[i]);
     }
 }
 
-static void s3_upload_keep(struct ft_store *store, struct ft_upload *up)
+void ft_store_s3_upload_keep(struct ft_store *store, struct ft_upload *up)
 {
-    s3_upload_abort(store, up); /* no FT_STORE_CAN_KEEP */
+    ft_store_s3_upload_abort(store, up); /* no FT_STORE_CAN_KEEP */
 }
 
-static void s3_upload_drop_old(struct ft_store *store, struct ft_upload *up)
+void ft_store_s3_upload_drop_old(struct ft_store *store, struct ft_upload *up)
 {
     (void)store;
     (void)up; /* S3 replaced it: nothing left to drop */
@@ -424,7 +418,7 @@ static int expire_upload(void *arg, const struct ft_s3_upload *x)
 /* Aborts the multipart uploads under the prefix begun more than ttl_s
  * ago (a server that died mid-upload leaves its parts, invisible but
  * stored): at most once a minute, or once per ttl_s if shorter. */
-static void s3_expire_partials(struct ft_store *store, int64_t ttl_s)
+void ft_store_s3_expire_partials(struct ft_store *store, int64_t ttl_s)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     int64_t now = (int64_t)time(NULL);
@@ -448,39 +442,18 @@ static void s3_expire_partials(struct ft_store *store, int64_t ttl_s)
     ft_store_s3_put_back(st, lister);
 }
 
-static uint64_t s3_partial_count(struct ft_store *store)
+uint64_t ft_store_s3_partial_count(struct ft_store *store)
 {
     (void)store;
     return 0;
 }
 
-static enum ft_err s3_partial_size(struct ft_store *store, const char *key, int64_t ttl_s,
-                                   uint64_t *size)
+enum ft_err ft_store_s3_partial_size(struct ft_store *store, const char *key, int64_t ttl_s,
+                                     uint64_t *size)
 {
     (void)store;
     (void)key;
     (void)ttl_s;
     *size = 0;
     return FT_ERR_NOT_FOUND;
-}
-
-void ft_store_s3_upload_ops(struct ft_store_backend *be)
-{
-    be->upload_begin = s3_upload_begin;
-    be->upload_begin_held = s3_upload_begin_held;
-    be->upload_unhold = s3_upload_unhold;
-    be->upload_begin_kept = s3_upload_begin_kept;
-    be->upload_write = s3_upload_write;
-    be->upload_write_at = s3_upload_write_at;
-    be->upload_resize = s3_upload_resize;
-    be->upload_read_at = s3_upload_read_at;
-    be->upload_fd = s3_upload_fd;
-    be->upload_keep = s3_upload_keep;
-    be->upload_commit = s3_upload_commit;
-    be->upload_commit_batch = s3_upload_commit_batch;
-    be->upload_abort = s3_upload_abort;
-    be->upload_drop_old = s3_upload_drop_old;
-    be->expire_partials = s3_expire_partials;
-    be->partial_count = s3_partial_count;
-    be->partial_size = s3_partial_size;
 }

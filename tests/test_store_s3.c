@@ -91,6 +91,11 @@ static void test_small_and_multipart(void **state)
     struct ft_store_file f = FT_STORE_FILE_INIT;
 
     (void)state;
+    /* What S3 cannot do is a capability it lacks (store_backend.h). */
+    assert_false(ft_store_can(st, FT_STORE_CAN_WRITE_AT));
+    assert_false(ft_store_can(st, FT_STORE_CAN_KEEP));
+    assert_false(ft_store_can(st, FT_STORE_CAN_FD));
+    assert_int_equal(ft_store_root_fd(st), -1);
     memset(d, 0xab, sizeof(d));
     upload(st, "small.bin", a, 1000, d, 1700000000);
     upload(st, "dir/big.bin", a, big, d, 1700000001);

@@ -62,24 +62,29 @@
  *   striped PUT as one stream, as when striping is off.
  * - held uploads (the batch path): FT_STORE_CAN_HOLD off: each upload of
  *   a batch is written as it arrives (a PUT at commit for small ones).
- * - kept uploads (put --continue): FT_STORE_CAN_KEEP is off. put
- *   --continue reads the kept prefix back (upload_read_at: its resume
- *   chunks' digests, and its hash for the whole file's digest), and an
- *   unfinished multipart upload's parts cannot be read back. Completing it
- *   into a hidden object at keep would do, but the resumed upload must then
- *   start with that object's bytes: without UploadPartCopy, every byte
- *   again through the server; and keeping every put at a hidden key would
- *   cost a copy at every commit (none at all above 5 GiB). The way left is
- *   to keep the unfinished upload itself with a sidecar of its parts, the
- *   digests of its resume chunks and the hash state at its last part, and
- *   to have resume.c and xfer.c take those instead of the bytes: not done.
- *   So begin_kept keeps nothing (*have 0: put --continue starts over),
- *   upload_read_at reads nothing, keep is abort, partial_count is 0.
- *   expire_partials (at start, and at most once a minute or once per TTL
- *   when a kept upload begins) lists the multipart uploads under PREFIX
- *   (ListMultipartUploads) and aborts those begun more than the TTL ago:
- *   a server that died mid-upload leaves its parts, invisible but stored,
- *   and the bucket does not fill with them.
+ * - kept uploads (put --continue): an unfinished multipart upload's parts
+ *   cannot be read back, and put --continue must read the kept prefix
+ *   (its resume chunks' digests, and its hash for the whole file's
+ *   digest): so a kept upload sends its parts to its own object,
+ *   PREFIX/.ft/partial/KEY (never listed, never served), and keep
+ *   completes that multipart upload (the buffered tail its last part): a
+ *   whole object, read back with ranged GETs through upload_read_at, from
+ *   any server of the bucket. The resumed upload is a new multipart upload
+ *   of the same object whose first parts are the kept object's [0, offset)
+ *   sent again through the server (no UploadPartCopy: the bytes go S3 to
+ *   server to S3, not over the client's link), so resize to any agreed
+ *   offset works. commit completes it, then copies it to the name (a copy
+ *   on the server: 0.44 s for 1 GiB on radosgw, which copies by
+ *   reference), or above 5 GiB sends it again as a new upload of the name;
+ *   then deletes it. A kept upload under one part goes to the name as one
+ *   PUT. abort deletes the kept object. Every put with a key (all but the
+ *   pipelined) is kept, so each pays that copy. expire_partials (at start,
+ *   and at most once a minute or once per TTL when a kept upload begins)
+ *   deletes the kept objects older than the TTL and aborts the multipart
+ *   uploads under PREFIX begun longer ago than that (ListMultipartUploads:
+ *   a server that died mid-upload leaves its parts, invisible but stored):
+ *   the bucket does not fill with invisible parts. The bounds of 256 kept
+ *   uploads and 64 GiB are not applied on S3: the TTL is. upload_fd is -1.
  * - stat: HEAD of NAME, else a listing of NAME/ with max-keys 1 (a folder
  *   is a "NAME/" marker or any key below it). obstacle: a HEAD per name
  *   above, then the same: never a link or special file (S3 has none).

@@ -141,12 +141,11 @@ static int s3_no_fd(const struct ft_store *st)
     return -1;
 }
 
-/* Writes at offsets, held uploads, chunk lists, kept uploads and
- * descriptors are off: the server falls back as store.h says (see
- * store_backend.h). */
+/* Writes at offsets, held uploads, chunk lists and descriptors are off:
+ * the server falls back as store.h says (see store_backend.h). */
 static const struct ft_store_backend s3_backend = {
     .name = "s3",
-    .caps = 0,
+    .caps = FT_STORE_CAN_KEEP,
     .close = s3_close,
     .meta_fd = s3_no_fd,
     .root_fd = s3_no_fd,

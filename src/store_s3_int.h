@@ -64,6 +64,7 @@ enum ft_err ft_store_s3_record(struct ft_store_s3 *st, struct ft_s3 *s,
 #define FT_S3_META_B2 "ft-b2"
 /* Hidden folders below PREFIX/.ft/. */
 #define FT_S3_B2_DIR "b2/"
+#define FT_S3_PARTIAL_DIR "partial/"
 
 /* The operations of the table (store_s3.c), each store.h's call of the
  * same name: the files' (store_s3_file.c), the names' (store_s3_ns.c),

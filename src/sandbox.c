@@ -153,6 +153,23 @@ static enum ft_err add_read_rule(int ruleset, const char *path, char *errbuf,
     return rc != 0 ? FT_ERR_IO : FT_OK;
 }
 
+/* Allows access (bind or connect) to each of ports; errbuf says which
+ * failed. */
+static enum ft_err add_port_rules(int ruleset, const uint16_t *ports, size_t n,
+                                  uint64_t access, char *errbuf, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct net_port_attr np = { .allowed_access = access, .port = ports[i] };
+
+        if (syscall(SYS_landlock_add_rule, ruleset, RULE_NET_PORT, &np, 0) != 0) {
+            snprintf(errbuf, errlen, "tcp port %u: %s", (unsigned)ports[i],
+                     strerror(errno));
+            return FT_ERR_IO;
+        }
+    }
+    return FT_OK;
+}
+
 /* Adds the rules of r to ruleset; errbuf says what failed. */
 static enum ft_err add_rules(int ruleset, int abi, const struct ft_sandbox_rules *r,
                              char *errbuf, size_t errlen)
@@ -160,7 +177,7 @@ static enum ft_err add_rules(int ruleset, int abi, const struct ft_sandbox_rules
     uint64_t root = r->root_read_only ? RO_ACCESS
                                       : RW_ACCESS;
 
-    if (add_path_rule(ruleset, r->root_fd, root & fs_handled(abi)) != 0) {
+    if (r->root_fd >= 0 && add_path_rule(ruleset, r->root_fd, root & fs_handled(abi)) != 0) {
         snprintf(errbuf, errlen, "%s: %s", r->root_shown, strerror(errno));
         return FT_ERR_IO;
     }
@@ -174,16 +191,12 @@ static enum ft_err add_rules(int ruleset, int abi, const struct ft_sandbox_rules
             return FT_ERR_IO;
     }
 #endif
-    for (size_t i = 0; abi >= 4 && i < r->n_ports; i++) {
-        struct net_port_attr np = { .allowed_access = LANDLOCK_ACCESS_NET_BIND_TCP,
-                                    .port = r->bind_ports[i] };
-
-        if (syscall(SYS_landlock_add_rule, ruleset, RULE_NET_PORT, &np, 0) != 0) {
-            snprintf(errbuf, errlen, "tcp port %u: %s", (unsigned)r->bind_ports[i],
-                     strerror(errno));
-            return FT_ERR_IO;
-        }
-    }
+    if (abi >= 4 &&
+        (add_port_rules(ruleset, r->bind_ports, r->n_ports, LANDLOCK_ACCESS_NET_BIND_TCP,
+                        errbuf, errlen) != FT_OK ||
+         add_port_rules(ruleset, r->connect_ports, r->n_connect,
+                        LANDLOCK_ACCESS_NET_CONNECT_TCP, errbuf, errlen) != FT_OK))
+        return FT_ERR_IO;
     return FT_OK;
 }
 
@@ -205,8 +218,12 @@ static void say(char *report, size_t len, const char *fmt, ...)
 static void describe(const struct ft_sandbox_rules *r, int abi, char *report,
                      size_t len)
 {
-    snprintf(report, len, "landlock ABI %d: files beneath %s %s", abi,
-             r->root_shown, r->root_read_only ? "read-only" : "read-write");
+    if (r->root_fd >= 0)
+        snprintf(report, len, "landlock ABI %d: files beneath %s %s", abi,
+                 r->root_shown, r->root_read_only ? "read-only" : "read-write");
+    else
+        snprintf(report, len, "landlock ABI %d: no files of a store (%s)", abi,
+                 r->root_shown);
     for (size_t i = 0; i < r->n_ro; i++)
         say(report, len, ", %s read-only", r->ro_paths[i]);
     say(report, len, ", nothing else");
@@ -217,7 +234,12 @@ static void describe(const struct ft_sandbox_rules *r, int abi, char *report,
     say(report, len, "; tcp bind");
     for (size_t i = 0; i < r->n_ports; i++)
         say(report, len, "%s%u", i == 0 ? " " : ",", (unsigned)r->bind_ports[i]);
-    say(report, len, r->n_ports != 0 ? " only, no connect" : " none, no connect");
+    say(report, len, r->n_ports != 0 ? " only" : " none");
+    say(report, len, r->n_connect != 0 ? ", connect" : ", no connect");
+    for (size_t i = 0; i < r->n_connect; i++)
+        say(report, len, "%s%u", i == 0 ? " " : ",", (unsigned)r->connect_ports[i]);
+    if (r->n_connect != 0)
+        say(report, len, " only");
     if (abi >= 6)
         say(report, len, "; signals and abstract unix sockets: within this "
                          "process only");

@@ -126,7 +126,7 @@ void ft_client_local_part_note(struct ft_part *p, uint64_t size, int64_t mtime)
     char name[NAME_MAX + 1], line[64];
     int fd, n;
 
-    if (!note_name(p->name, name))
+    if (p->direct || !note_name(p->name, name))
         return;
     if (!ft_client_get_keeps_part(size)) {
         /* An earlier run's note no longer tells what the part holds. */
@@ -162,12 +162,45 @@ static void reopen_part(struct ft_part *p)
     p->noted = true;
 }
 
+static bool is_device(const struct stat *sb)
+{
+    return S_ISCHR(sb->st_mode) || S_ISFIFO(sb->st_mode);
+}
+
+/* Opens the name itself when it is a character device or a FIFO (through
+ * a link too: /dev/stdout): 1, or 0 when it is not one, -1 with errno when
+ * it is one that cannot be opened. */
+static int open_device(struct ft_part *p)
+{
+    struct stat sb;
+
+    if (fstatat(p->to.dir_fd, p->to.leaf, &sb, 0) != 0 || !is_device(&sb))
+        return 0;
+    p->fd = openat(p->to.dir_fd, p->to.leaf, O_WRONLY | O_CLOEXEC);
+    if (p->fd >= 0 && (fstat(p->fd, &sb) != 0 || !is_device(&sb))) {
+        close(p->fd); /* swapped since: no rename over what it is now */
+        p->fd = -1;
+        errno = EAGAIN;
+    }
+    p->direct = true;
+    return p->fd >= 0 ? 1 : -1;
+}
+
 enum ft_err ft_client_local_part_open(struct ft_part *p, const struct ft_local_name *to,
                                       bool resume, char *why, size_t cap)
 {
+    int device;
+
     memset(p, 0, sizeof(*p));
     p->to = *to;
     p->fd = -1;
+    device = open_device(p);
+    if (device > 0)
+        return FT_OK;
+    if (device < 0) {
+        snprintf(why, cap, "%s: %s", to->path, strerror(errno));
+        return FT_ERR_IO;
+    }
     part_name(to->leaf, p->name);
     if (resume)
         reopen_part(p);
@@ -229,6 +262,12 @@ enum ft_err ft_client_local_part_publish(struct ft_part *p, enum ft_err err,
     char note[NAME_MAX + 1];
     int dir = p->to.dir_fd;
 
+    if (p->direct) {
+        if (close(p->fd) != 0)
+            failed(&err, p->to.path, why, cap);
+        p->fd = -1;
+        return err;
+    }
     if (err == FT_OK && keep_metadata(p->fd, t) != 0)
         failed(&err, p->to.path, why, cap);
     if (close(p->fd) != 0)

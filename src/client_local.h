@@ -57,6 +57,9 @@ struct ft_part {
     int64_t src_mtime;
     bool fresh;  /* made by this run: no earlier run's note is beside it */
     bool noted;  /* a note that tells its source is beside it */
+    /* No part: the name is a character device or a FIFO (/dev/null, a
+     * pipe), written into as cp would; a rename would replace it. */
+    bool direct;
 };
 
 /* Opens the part file for the download to *to (which must outlast p):

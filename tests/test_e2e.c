@@ -133,6 +133,52 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
     p->total = total;
 }
 
+/* A download into a FIFO (or /dev/null) is written into it: a part
+ * renamed over it would replace the FIFO with a file, and as root
+ * `ft get NAME /dev/null` would replace the device. */
+static void test_get_into_a_fifo(void **state)
+{
+    struct tu_fixture *f = *state;
+    struct ft_client *c = tu_connect(f->server.port, NULL);
+    char *src = tu_path(f->work, "src"), *fifo = tu_path(f->work, "fifo");
+    char *got = tu_path(f->work, "got");
+    struct stat sb;
+    int status = 0;
+    pid_t reader;
+    int fd;
+
+    tu_write_random(src, 1u << 20, 3);
+    fd = open(src, O_RDONLY);
+    assert_int_equal(ft_client_put(c, fd, -1, "p", NULL, NULL), FT_OK);
+    close(fd);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    reader = fork();
+    assert_true(reader >= 0);
+    if (reader == 0) {
+        int in = open(fifo, O_RDONLY), out = open(got, O_WRONLY | O_CREAT, 0600);
+        char buf[65536];
+        ssize_t n;
+
+        while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+            if (write(out, buf, (size_t)n) != n)
+                _exit(1);
+        _exit(in >= 0 && out >= 0 ? 0 : 1);
+    }
+    if (ft_client_get_file(c, "p", fifo, NULL, NULL) != FT_OK ||
+        !tu_wait_pid(reader, 10000, &status)) {
+        tu_kill_pid(&reader); /* still waiting on a FIFO nobody writes */
+        fail_msg("the get did not go into the FIFO: %s", ft_client_error(c));
+    }
+    assert_int_equal(status, 0);
+    assert_int_equal(lstat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    assert_true(tu_files_equal(src, got));
+    ft_client_close(c);
+    free(src);
+    free(fifo);
+    free(got);
+}
+
 /* The progress callback sees every chunk, in order, up to the whole size;
  * with standard input, the total is unknown. */
 static void test_progress_reports(void **state)
@@ -1438,6 +1484,7 @@ int main(void)
         TU_TEST_SERVER(test_dot_ft_below_the_top),
         TU_TEST_SERVER(test_denied_says_what_is_where),
         TU_TEST_SERVER(test_progress_reports),
+        TU_TEST_SERVER(test_get_into_a_fifo),
         TU_TEST_SERVER(test_recorded_digest),
         TU_TEST_SERVER(test_small_file_unrecorded),
         TU_TEST_SERVER(test_metadata_stat_and_move),

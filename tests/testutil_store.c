@@ -1,0 +1,367 @@
+/* testutil_store.c - the store the tests' servers use: a folder, or S3. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ft/server.h"
+#include "s3.h"
+#include "testutil.h"
+#include "testutil_store.h"
+
+static const char *env_or_die(const char *name)
+{
+    const char *v = getenv(name);
+
+    if (v == NULL || *v == '\0') {
+        fprintf(stderr, "testutil: FT_TEST_STORE=s3 needs %s: "
+                "eval \"$(scripts/radosgw.sh env)\"\n", name);
+        abort();
+    }
+    return v;
+}
+
+bool tu_store_s3(void)
+{
+    const char *v = getenv("FT_TEST_STORE");
+
+    if (v == NULL || *v == '\0' || strcmp(v, "dir") == 0)
+        return false;
+    if (strcmp(v, "s3") != 0) {
+        fprintf(stderr, "testutil: FT_TEST_STORE=%s: want dir or s3\n", v);
+        abort();
+    }
+    return true;
+}
+
+/* One prefix per test process, so runs never see each other's files. */
+static const char *run_prefix(void)
+{
+    static char run[64];
+
+    if (run[0] == '\0')
+        snprintf(run, sizeof(run), "ft-tests/%ld-%ld", (long)getpid(),
+                 (long)time(NULL));
+    return run;
+}
+
+/* The key of root's prefix: <run>/<root's name>. */
+static char *root_prefix(const char *root)
+{
+    const char *name = strrchr(root, '/');
+    char *p;
+
+    if (asprintf(&p, "%s/%s", run_prefix(), name != NULL ? name + 1 : root) < 0)
+        tu_die("asprintf");
+    return p;
+}
+
+static struct ft_s3 *s3_open(void)
+{
+    static bool made;
+    struct ft_s3_config c = {
+        .endpoint = env_or_die("FT_S3_ENDPOINT"),
+        .region = getenv("AWS_REGION"),
+        .access_key = env_or_die("AWS_ACCESS_KEY_ID"),
+        .secret_key = env_or_die("AWS_SECRET_ACCESS_KEY"),
+        .bucket = env_or_die("FT_S3_BUCKET"),
+    };
+    struct ft_s3 *s = NULL;
+
+    if (ft_s3_open(&c, &s) != FT_OK)
+        tu_die("ft_s3_open");
+    if (!made) {
+        if (ft_s3_bucket_create(s) != FT_OK) {
+            fprintf(stderr, "testutil: bucket %s: %s\n", c.bucket, ft_s3_error(s));
+            abort();
+        }
+        made = true;
+    }
+    return s;
+}
+
+/* Makes sure the bucket exists: servers on S3 do not make it. */
+static void bucket_ready(void)
+{
+    ft_s3_close(s3_open());
+}
+
+/* root/.ft/server.key: the key file of a server on S3, where the
+ * directory store would keep its own (tests that pin read it there). */
+static char *key_path(const char *root)
+{
+    char *dir = tu_path(root, ".ft");
+    char *path = tu_path(dir, "server.key");
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        tu_die(dir);
+    free(dir);
+    return path;
+}
+
+/* "s3://BUCKET/PREFIX\0KEYFILE" in one allocation: the location and the
+ * key file live as long as the server, and one free releases both. */
+static char *location(const char *root, const char **keyfile)
+{
+    char *prefix = root_prefix(root), *key = key_path(root);
+    char *loc;
+    int n;
+
+    bucket_ready();
+    n = asprintf(&loc, "s3://%s/%s%c%s", env_or_die("FT_S3_BUCKET"), prefix,
+                 '\0', key);
+    if (n < 0)
+        tu_die("asprintf");
+    *keyfile = loc + strlen(loc) + 1;
+    free(prefix);
+    free(key);
+    return loc;
+}
+
+char *tu_store_config(struct ft_server_config *cfg, const char *root)
+{
+    const char *keyfile;
+    char *loc;
+
+    if (!tu_store_s3())
+        return NULL;
+    loc = location(root, &keyfile);
+    cfg->root = loc;
+    cfg->s3_endpoint = env_or_die("FT_S3_ENDPOINT");
+    cfg->s3_region = getenv("AWS_REGION");
+    cfg->s3_access_key = env_or_die("AWS_ACCESS_KEY_ID");
+    cfg->s3_secret_key = env_or_die("AWS_SECRET_ACCESS_KEY");
+    if (cfg->key_file == NULL)
+        cfg->key_file = keyfile;
+    return loc;
+}
+
+size_t tu_store_serve_args(const char *root, const char **args, char **owned)
+{
+    const char *keyfile;
+
+    if (!tu_store_s3()) {
+        *owned = NULL;
+        args[0] = "--root";
+        args[1] = root;
+        return 2;
+    }
+    /* The keys come from the environment the child inherits. */
+    *owned = location(root, &keyfile);
+    args[0] = "--store";
+    args[1] = *owned;
+    args[2] = "--s3-endpoint";
+    args[3] = env_or_die("FT_S3_ENDPOINT");
+    args[4] = "--key-file";
+    args[5] = keyfile;
+    return 6;
+}
+
+static char *object_key(const char *root, const char *name)
+{
+    char *prefix = root_prefix(root), *key;
+
+    if (asprintf(&key, "%s/%s", prefix, name) < 0)
+        tu_die("asprintf");
+    free(prefix);
+    return key;
+}
+
+struct grow {
+    char *buf;
+    size_t len;
+};
+
+static int grow_sink(void *arg, const void *data, size_t n)
+{
+    struct grow *g = arg;
+    char *p = realloc(g->buf, g->len + n + 1);
+
+    if (p == NULL)
+        return 1;
+    memcpy(p + g->len, data, n);
+    g->buf = p;
+    g->len += n;
+    return 0;
+}
+
+char *tu_store_read(const char *root, const char *name, size_t *len)
+{
+    struct grow g = { malloc(1), 0 };
+    enum ft_err err;
+
+    if (g.buf == NULL)
+        tu_die("malloc");
+    if (!tu_store_s3()) {
+        char *path = tu_path(root, name);
+        int64_t size = tu_file_size(path);
+        FILE *fp = size >= 0 ? fopen(path, "rb") : NULL;
+
+        free(path);
+        if (fp == NULL) {
+            free(g.buf);
+            return NULL;
+        }
+        g.buf = realloc(g.buf, (size_t)size + 1);
+        if (g.buf == NULL || fread(g.buf, 1, (size_t)size, fp) != (size_t)size)
+            tu_die("read a stored file");
+        fclose(fp);
+        *len = (size_t)size;
+        return g.buf;
+    }
+    {
+        struct ft_s3 *s = s3_open();
+        char *key = object_key(root, name);
+
+        err = ft_s3_get(s, key, 0, 0, grow_sink, &g);
+        if (err != FT_OK && err != FT_ERR_NOT_FOUND) {
+            fprintf(stderr, "testutil: GET %s: %s\n", key, ft_s3_error(s));
+            abort();
+        }
+        free(key);
+        ft_s3_close(s);
+    }
+    if (err != FT_OK) {
+        free(g.buf);
+        return NULL;
+    }
+    *len = g.len;
+    return g.buf;
+}
+
+void tu_store_write(const char *root, const char *name, const void *data,
+                    size_t len)
+{
+    char etag[FT_S3_ETAG_MAX];
+    struct ft_s3 *s;
+    char *key;
+
+    if (!tu_store_s3()) {
+        char *path = tu_path(root, name);
+
+        tu_write_bytes(path, data, len);
+        free(path);
+        return;
+    }
+    s = s3_open();
+    key = object_key(root, name);
+    if (ft_s3_put(s, key, data, len, NULL, 0, etag) != FT_OK) {
+        fprintf(stderr, "testutil: PUT %s: %s\n", key, ft_s3_error(s));
+        abort();
+    }
+    free(key);
+    ft_s3_close(s);
+}
+
+bool tu_store_exists(const char *root, const char *name)
+{
+    size_t len;
+    char *data = tu_store_read(root, name, &len);
+
+    free(data);
+    return data != NULL;
+}
+
+struct tally {
+    struct ft_s3 *s; /* the parts' own handle: the listing's is busy */
+    int64_t bytes;
+    int count;
+};
+
+static int tally_object(void *arg, const struct ft_s3_entry *e)
+{
+    struct tally *t = arg;
+
+    if (!e->is_prefix) {
+        t->bytes += (int64_t)e->size;
+        t->count++;
+    }
+    return 0;
+}
+
+static int tally_part(void *arg, const struct ft_s3_part *p)
+{
+    ((struct tally *)arg)->bytes += (int64_t)p->size;
+    return 0;
+}
+
+static int tally_upload(void *arg, const struct ft_s3_upload *u)
+{
+    struct tally *t = arg;
+
+    t->count++;
+    /* An upload completed or aborted meanwhile has no parts to list. */
+    (void)ft_s3_mpu_parts(t->s, u->key, u->upload_id, tally_part, t);
+    return 0;
+}
+
+/* What the uploads under root's prefix hold: the kept ones (the hidden
+ * objects under .ft/partial/) and, with in_flight, the parts of the
+ * multipart uploads not completed yet. */
+static struct tally s3_uploads(const char *root, bool in_flight)
+{
+    struct tally t = { s3_open(), 0, 0 };
+    struct ft_s3 *s = s3_open();
+    char *prefix = root_prefix(root), *kept, *all;
+
+    if (asprintf(&kept, "%s/.ft/partial/", prefix) < 0 ||
+        asprintf(&all, "%s/", prefix) < 0)
+        tu_die("asprintf");
+    if (ft_s3_list(s, kept, NULL, 0, tally_object, &t) != FT_OK)
+        t.bytes = t.count = -1;
+    if (in_flight && t.count >= 0 &&
+        ft_s3_mpu_list(s, all, tally_upload, &t) != FT_OK)
+        t.bytes = t.count = -1;
+    ft_s3_close(s);
+    ft_s3_close(t.s);
+    free(all);
+    free(kept);
+    free(prefix);
+    return t;
+}
+
+bool tu_store_wait_upload(const char *root, int64_t min_bytes, int timeout_ms)
+{
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    char *dir;
+    bool ok;
+
+    if (!tu_store_s3()) {
+        dir = tu_path(root, ".ft/partial");
+        ok = tu_wait_dir_bytes(dir, min_bytes, timeout_ms);
+        free(dir);
+        return ok;
+    }
+    while (s3_uploads(root, true).bytes <= min_bytes) {
+        if (tu_now_ms() > deadline)
+            return false;
+        tu_sleep_ms(50);
+    }
+    return true;
+}
+
+int tu_store_kept(const char *root)
+{
+    char *dir;
+    int n;
+
+    if (!tu_store_s3()) {
+        dir = tu_path(root, ".ft/partial");
+        n = tu_count_entries(dir);
+        free(dir);
+        return n;
+    }
+    return s3_uploads(root, false).count;
+}

@@ -1,0 +1,58 @@
+/* testutil_store.h - the store the tests' servers use: a folder, or S3
+ * with FT_TEST_STORE=s3 (the environment scripts/radosgw.sh prints). */
+#ifndef FT_TESTUTIL_STORE_H
+#define FT_TESTUTIL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ft_server_config;
+
+/* Whether FT_TEST_STORE=s3: every server the harness starts then keeps
+ * its files under a fresh prefix of $FT_S3_BUCKET. Unset or "dir": the
+ * folder each test made, as always. Any other value aborts. */
+bool tu_store_s3(void);
+
+/* Points cfg at the store for the test's folder root: under S3 the
+ * location s3://BUCKET/<this run>/<root's name> (the same for the same
+ * root, so a server restarted on it finds its files), the endpoint and
+ * keys, and the key file root/.ft/server.key (where the directory store
+ * keeps it). Returns the location, owned by the caller (free it after
+ * the server stopped); NULL and cfg untouched for the directory. */
+char *tu_store_config(struct ft_server_config *cfg, const char *root);
+
+/* The same as `ft serve` arguments, replacing "--root ROOT": appends the
+ * S3 options to args (at most TU_STORE_ARGS strings) and returns how many,
+ * their strings owned by *owned (free it after the child started). */
+#define TU_STORE_ARGS 8
+size_t tu_store_serve_args(const char *root, const char **args, char **owned);
+
+/* A stored file of the server on root, read or written behind its back
+ * whatever the backend: the file root/name, or the object under root's
+ * prefix. tu_store_read returns a malloc'd buffer (NULL: none such) and
+ * its size in *len; tu_store_write aborts on failure. */
+char *tu_store_read(const char *root, const char *name, size_t *len);
+void tu_store_write(const char *root, const char *name, const void *data,
+                    size_t len);
+bool tu_store_exists(const char *root, const char *name);
+
+/* Uploads on root's server, whatever the backend: waits (bounded) until
+ * the uploads in flight and kept hold more than min_bytes (the folder
+ * root/.ft/partial, or the parts of S3 multipart uploads under root's
+ * prefix and its hidden .ft/partial/ objects); and how many uploads are
+ * kept for put --continue. */
+bool tu_store_wait_upload(const char *root, int64_t min_bytes, int timeout_ms);
+int tu_store_kept(const char *root);
+
+/* A test of the folder itself (links, permissions, .ft/ files, fsync,
+ * files put there behind the server): skipped, saying why, under S3. */
+#define TU_DIRECTORY_ONLY(why) \
+    do { \
+        if (tu_store_s3()) { \
+            print_message("directory-only (%s): skipped under S3\n", why); \
+            skip(); \
+        } \
+    } while (0)
+
+#endif

@@ -8,8 +8,9 @@
 #   scripts/radosgw.sh env     print the environment of a running engine:
 #                              eval "$(scripts/radosgw.sh env)"
 #   scripts/radosgw.sh stop    kill exactly the PIDs it started, remove the folder
-#   scripts/radosgw.sh stop-rgw   stop just radosgw (by its PID; the cluster
-#                              and the data stay): the S3 endpoint goes away
+#   scripts/radosgw.sh stop-rgw   kill just radosgw (SIGKILL to its PID: a
+#                              gateway that dies at once, mid-request; the
+#                              cluster and the data stay)
 #   scripts/radosgw.sh start-rgw  start radosgw again on the same port and
 #                              wait until it answers (the fault tests)
 #
@@ -198,10 +199,15 @@ stop_one() {
     rm -f "$dir/$1.pid"
 }
 
-# Just the gateway, for the faults: the cluster and the data stay.
+# Just the gateway, for the faults: killed at once, as a crash would (a
+# SIGTERM lets it drain for seconds); the cluster and the data stay.
 stop_rgw() {
-    [ -e "$dir/env" ] || die "no engine running under $dir"
-    stop_one rgw
+    local pid
+    [ -e "$dir/env" ] && [ -e "$dir/rgw.pid" ] || die "no radosgw running under $dir"
+    pid=$(cat "$dir/rgw.pid")
+    kill -9 "$pid" 2>/dev/null || true
+    until_ok 20 eval "! kill -0 $pid" || die "radosgw ($pid) outlived SIGKILL"
+    rm -f "$dir/rgw.pid"
 }
 
 start_rgw() {

@@ -197,42 +197,49 @@ static int grow_sink(void *arg, const void *data, size_t n)
     return 0;
 }
 
+/* The whole of a local file, or NULL when there is none. */
+static char *tu_store_read_local(const char *path, size_t *len)
+{
+    int64_t size = tu_file_size(path);
+    FILE *fp = size >= 0 ? fopen(path, "rb") : NULL;
+    char *buf;
+
+    if (fp == NULL)
+        return NULL;
+    buf = malloc((size_t)size + 1);
+    if (buf == NULL || fread(buf, 1, (size_t)size, fp) != (size_t)size)
+        tu_die(path);
+    fclose(fp);
+    *len = (size_t)size;
+    return buf;
+}
+
 char *tu_store_read(const char *root, const char *name, size_t *len)
 {
-    struct grow g = { malloc(1), 0 };
+    struct grow g = { NULL, 0 };
+    struct ft_s3 *s;
     enum ft_err err;
+    char *key;
 
-    if (g.buf == NULL)
-        tu_die("malloc");
     if (!tu_store_s3()) {
         char *path = tu_path(root, name);
-        int64_t size = tu_file_size(path);
-        FILE *fp = size >= 0 ? fopen(path, "rb") : NULL;
 
+        g.buf = tu_store_read_local(path, len);
         free(path);
-        if (fp == NULL) {
-            free(g.buf);
-            return NULL;
-        }
-        g.buf = realloc(g.buf, (size_t)size + 1);
-        if (g.buf == NULL || fread(g.buf, 1, (size_t)size, fp) != (size_t)size)
-            tu_die("read a stored file");
-        fclose(fp);
-        *len = (size_t)size;
         return g.buf;
     }
-    {
-        struct ft_s3 *s = s3_open();
-        char *key = object_key(root, name);
-
-        err = ft_s3_get(s, key, 0, 0, grow_sink, &g);
-        if (err != FT_OK && err != FT_ERR_NOT_FOUND) {
-            fprintf(stderr, "testutil: GET %s: %s\n", key, ft_s3_error(s));
-            abort();
-        }
-        free(key);
-        ft_s3_close(s);
+    s = s3_open();
+    key = object_key(root, name);
+    g.buf = malloc(1);
+    if (g.buf == NULL)
+        tu_die("malloc");
+    err = ft_s3_get(s, key, 0, 0, grow_sink, &g);
+    if (err != FT_OK && err != FT_ERR_NOT_FOUND) {
+        fprintf(stderr, "testutil: GET %s: %s\n", key, ft_s3_error(s));
+        abort();
     }
+    free(key);
+    ft_s3_close(s);
     if (err != FT_OK) {
         free(g.buf);
         return NULL;
@@ -364,4 +371,36 @@ int tu_store_kept(const char *root)
         return n;
     }
     return s3_uploads(root, false).count;
+}
+
+bool tu_store_same(const char *root, const char *name, const char *local)
+{
+    size_t len, got;
+    char *stored = tu_store_read(root, name, &len);
+    char *want = tu_store_read_local(local, &got);
+    bool same = stored != NULL && want != NULL && len == got &&
+                memcmp(stored, want, len) == 0;
+
+    free(stored);
+    free(want);
+    return same;
+}
+
+void tu_store_mkdir(const char *root, const char *name)
+{
+    char *marker;
+
+    if (!tu_store_s3()) {
+        char *path = tu_path(root, name);
+
+        if (mkdir(path, 0755) != 0)
+            tu_die(path);
+        free(path);
+        return;
+    }
+    /* A folder on S3 is its "NAME/" marker, as the backend makes it. */
+    if (asprintf(&marker, "%s/", name) < 0)
+        tu_die("asprintf");
+    tu_store_write(root, marker, "", 0);
+    free(marker);
 }

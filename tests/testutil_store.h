@@ -36,6 +36,10 @@ char *tu_store_read(const char *root, const char *name, size_t *len);
 void tu_store_write(const char *root, const char *name, const void *data,
                     size_t len);
 bool tu_store_exists(const char *root, const char *name);
+/* Makes the folder name (its parent exists) behind the server's back. */
+void tu_store_mkdir(const char *root, const char *name);
+/* Whether the stored name holds exactly the local file's bytes. */
+bool tu_store_same(const char *root, const char *name, const char *local);
 
 /* Uploads on root's server, whatever the backend: waits (bounded) until
  * the uploads in flight and kept hold more than min_bytes (the folder

@@ -68,7 +68,10 @@ enum ft_store_cap {
     FT_STORE_CAN_WRITE_AT = 1u << 0, /* striped uploads */
     FT_STORE_CAN_HOLD = 1u << 1,     /* held uploads (the batch path) */
     FT_STORE_CAN_CHUNKS = 1u << 2,   /* chunk lists (ft sync's delta) */
-    FT_STORE_CAN_KEEP = 1u << 3      /* kept uploads (put --continue) */
+    FT_STORE_CAN_KEEP = 1u << 3,     /* kept uploads (put --continue) */
+    FT_STORE_CAN_FD = 1u << 4        /* files have descriptors: ft sync's
+                                        DELTA_GET cuts through them, so the
+                                        server offers deltas only with it */
 };
 bool ft_store_can(const struct ft_store *st, enum ft_store_cap cap);
 

@@ -379,8 +379,9 @@ static int list_entry(void *arg, const struct ft_s3_entry *e)
         l->err = emit_folders(l, path, e->mtime);
     else {
         slash = strrchr(path, '/');
-        l->open[0] = '\0'; /* the listed folder itself */
-        if (slash != NULL) {
+        if (slash == NULL)
+            l->open[0] = '\0'; /* the listed folder itself */
+        else {
             char dir[FT_PATH_MAX + 1];
 
             snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);

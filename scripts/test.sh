@@ -5,7 +5,9 @@
 # under valgrind, and each fuzz target for 40 seconds (FT_FUZZ_SECONDS sets
 # how long: about four minutes in all for the six targets). The S3 tests
 # run against a radosgw that scripts/radosgw.sh starts here and stops on
-# exit, pass or fail (FT_S3_ENDPOINT already set: that engine is used).
+# exit, pass or fail (FT_S3_ENDPOINT already set: that engine is used), and
+# the end-to-end programs run a second time with their servers on it
+# (FT_TEST_STORE=s3), with the S3 fault tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -23,6 +25,18 @@ fi
 echo "== build (warnings are errors) and test"
 ft_build build -DFT_TESTS=ON -DFT_WERROR=ON
 (cd build && ctest --output-on-failure -j2)
+
+# The second pass under S3: the programs whose servers' store is what they
+# test end to end (transfers, resume, trees, sync, rights and quotas,
+# limits, pipelining, streams, deltas), and the faults. Programs of one
+# concern below the store (frames, Noise, keys, hashing, config) or of the
+# folder itself (links, confinement, chunk lists) gain nothing from it.
+s3_programs=(test_e2e test_cli test_resume test_tree test_remotes test_rights
+    test_sync test_xfer test_xfer_z test_streams test_delta test_limits
+    test_pipeline test_faults test_clients test_hooks test_s3_faults)
+echo "== the end-to-end tests again, on S3 (FT_TEST_STORE=s3)"
+(cd build && FT_TEST_STORE=s3 ctest --output-on-failure -j2 \
+    -R "^($(IFS='|'; echo "${s3_programs[*]}"))\$")
 
 echo "== build with ASan + UBSan and test"
 ft_build build-asan -DFT_TESTS=ON -DFT_WERROR=ON -DFT_SANITIZE=ON

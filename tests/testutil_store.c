@@ -404,3 +404,14 @@ void tu_store_mkdir(const char *root, const char *name)
     tu_store_write(root, marker, "", 0);
     free(marker);
 }
+
+void tu_store_put_file(const char *root, const char *name, const char *local)
+{
+    size_t len;
+    char *data = tu_store_read_local(local, &len);
+
+    if (data == NULL)
+        tu_die(local);
+    tu_store_write(root, name, data, len);
+    free(data);
+}

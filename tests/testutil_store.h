@@ -36,6 +36,8 @@ char *tu_store_read(const char *root, const char *name, size_t *len);
 void tu_store_write(const char *root, const char *name, const void *data,
                     size_t len);
 bool tu_store_exists(const char *root, const char *name);
+/* Stores the local file as name, behind the server's back. */
+void tu_store_put_file(const char *root, const char *name, const char *local);
 /* Makes the folder name (its parent exists) behind the server's back. */
 void tu_store_mkdir(const char *root, const char *name);
 /* Whether the stored name holds exactly the local file's bytes. */

@@ -169,6 +169,19 @@ size_t tu_store_serve_args(const char *root, const char **args, char **owned)
     return 6;
 }
 
+/* Makes the folders of path below its first from bytes (a folder that
+ * exists). */
+static void make_parents(char *path, size_t from)
+{
+    for (char *slash = strchr(path + from + 1, '/'); slash != NULL;
+         slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            tu_die(path);
+        *slash = '/';
+    }
+}
+
 static char *object_key(const char *root, const char *name)
 {
     char *prefix = root_prefix(root), *key;
@@ -258,6 +271,8 @@ void tu_store_write(const char *root, const char *name, const void *data,
     if (!tu_store_s3()) {
         char *path = tu_path(root, name);
 
+        /* The folders on the way, as a key below them implies on S3. */
+        make_parents(path, strlen(root));
         tu_write_bytes(path, data, len);
         free(path);
         return;
@@ -414,4 +429,69 @@ void tu_store_put_file(const char *root, const char *name, const char *local)
         tu_die(local);
     tu_store_write(root, name, data, len);
     free(data);
+}
+
+struct view {
+    struct ft_s3 *s;
+    const char *prefix; /* "<root's prefix>/", cut from each key */
+    const char *dir;
+};
+
+/* Copies one object into the view: "NAME/" markers as folders. */
+static int view_object(void *arg, const struct ft_s3_entry *e)
+{
+    struct view *v = arg;
+    const char *rel = e->key + strlen(v->prefix);
+    char *path = tu_path(v->dir, rel);
+    struct grow g;
+
+    if (strncmp(rel, ".ft/", 4) == 0)
+        return 0; /* the backend's own, never a stored file */
+    g = (struct grow){ malloc(1), 0 };
+    /* Every folder on the way, whether or not it has a marker. */
+    make_parents(path, strlen(v->dir));
+    if (g.buf == NULL)
+        tu_die("malloc");
+    if (*rel != '\0' && rel[strlen(rel) - 1] != '/') {
+        if (ft_s3_get(v->s, e->key, 0, 0, grow_sink, &g) != FT_OK) {
+            fprintf(stderr, "testutil: GET %s: %s\n", e->key, ft_s3_error(v->s));
+            abort();
+        }
+        tu_write_bytes(path, g.buf, g.len);
+    }
+    free(g.buf);
+    free(path);
+    return 0;
+}
+
+char *tu_store_view(const char *root, const char *name)
+{
+    struct view v;
+    struct ft_s3 *list;
+    char *prefix, *top, *dir;
+
+    if (!tu_store_s3())
+        return tu_path(root, name);
+    dir = tu_tempdir();
+    prefix = root_prefix(root);
+    if (asprintf(&top, "%s/%s%s", prefix, name, *name != '\0' ? "/" : "") < 0)
+        tu_die("asprintf");
+    v = (struct view){ s3_open(), top, dir };
+    list = s3_open();
+    if (ft_s3_list(list, top, NULL, 0, view_object, &v) != FT_OK) {
+        fprintf(stderr, "testutil: list %s: %s\n", top, ft_s3_error(list));
+        abort();
+    }
+    ft_s3_close(list);
+    ft_s3_close(v.s);
+    free(top);
+    free(prefix);
+    return dir;
+}
+
+void tu_store_view_done(char *view)
+{
+    if (tu_store_s3())
+        tu_rmtree(view);
+    free(view);
 }

@@ -36,6 +36,12 @@ char *tu_store_read(const char *root, const char *name, size_t *len);
 void tu_store_write(const char *root, const char *name, const void *data,
                     size_t len);
 bool tu_store_exists(const char *root, const char *name);
+/* The stored folder name ("": the whole store) as a local folder to
+ * compare with: root/name itself, or under S3 a copy of its objects made
+ * now (folder markers as folders; the .ft/ sidecars left out). Release it
+ * with tu_store_view_done. */
+char *tu_store_view(const char *root, const char *name);
+void tu_store_view_done(char *view);
 /* Stores the local file as name, behind the server's back. */
 void tu_store_put_file(const char *root, const char *name, const char *local);
 /* Makes the folder name (its parent exists) behind the server's back. */

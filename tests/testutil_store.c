@@ -287,13 +287,40 @@ void tu_store_write(const char *root, const char *name, const void *data,
     ft_s3_close(s);
 }
 
+static int stop_at_first(void *arg, const struct ft_s3_entry *e)
+{
+    (void)e;
+    *(bool *)arg = true;
+    return 1;
+}
+
 bool tu_store_exists(const char *root, const char *name)
 {
-    size_t len;
-    char *data = tu_store_read(root, name, &len);
+    struct ft_s3_head h;
+    struct ft_s3 *s;
+    char *key, *below;
+    bool there = false;
 
-    free(data);
-    return data != NULL;
+    if (!tu_store_s3()) {
+        char *path = tu_path(root, name);
+        struct stat sb;
+
+        there = lstat(path, &sb) == 0;
+        free(path);
+        return there;
+    }
+    /* A file, or a folder: its marker or any key below it. */
+    s = s3_open();
+    key = object_key(root, name);
+    if (asprintf(&below, "%s/", key) < 0)
+        tu_die("asprintf");
+    there = ft_s3_head(s, key, &h) == FT_OK;
+    if (!there)
+        (void)ft_s3_list(s, below, NULL, 1, stop_at_first, &there);
+    free(below);
+    free(key);
+    ft_s3_close(s);
+    return there;
 }
 
 struct tally {

@@ -31,10 +31,13 @@ size_t tu_store_serve_args(const char *root, const char **args, char **owned);
 /* A stored file of the server on root, read or written behind its back
  * whatever the backend: the file root/name, or the object under root's
  * prefix. tu_store_read returns a malloc'd buffer (NULL: none such) and
- * its size in *len; tu_store_write aborts on failure. */
+ * its size in *len; tu_store_write makes the folders on the way and
+ * aborts on failure. */
 char *tu_store_read(const char *root, const char *name, size_t *len);
 void tu_store_write(const char *root, const char *name, const void *data,
                     size_t len);
+/* Whether name is stored: a file, or a folder (on S3 its marker or any
+ * key below it). */
 bool tu_store_exists(const char *root, const char *name);
 /* The stored folder name ("": the whole store) as a local folder to
  * compare with: root/name itself, or under S3 a copy of its objects made

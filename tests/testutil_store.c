@@ -522,3 +522,23 @@ void tu_store_view_done(char *view)
         tu_rmtree(view);
     free(view);
 }
+
+bool tu_store_wait_clean(const char *root, int timeout_ms)
+{
+    int64_t deadline = tu_now_ms() + timeout_ms;
+    char *dir;
+    bool ok;
+
+    if (!tu_store_s3()) {
+        dir = tu_path(root, ".ft/tmp");
+        ok = tu_wait_count(dir, 0, timeout_ms);
+        free(dir);
+        return ok;
+    }
+    while (s3_uploads(root, true).count != 0) {
+        if (tu_now_ms() > deadline)
+            return false;
+        tu_sleep_ms(50);
+    }
+    return true;
+}

@@ -59,6 +59,10 @@ bool tu_store_same(const char *root, const char *name, const char *local);
  * kept for put --continue. */
 bool tu_store_wait_upload(const char *root, int64_t min_bytes, int timeout_ms);
 int tu_store_kept(const char *root);
+/* Waits (bounded) until nothing of an unfinished upload is left: no
+ * temporary in root/.ft/tmp, or no multipart upload nor kept object under
+ * root's prefix. */
+bool tu_store_wait_clean(const char *root, int timeout_ms);
 
 /* A test of the folder itself (links, permissions, .ft/ files, fsync,
  * files put there behind the server): skipped, saying why, under S3. */

@@ -557,11 +557,12 @@ static void test_longest_name_comes_back(void **state)
     (void)state;
     open_session(&s, 0);
     long_name(name);
-    src = tu_path(s.f.server.root, "long");
+    src = tu_path(s.f.work, "long");
     assert_int_equal(mkdir(src, 0755), 0);
-    stored = tu_path(src, name);
+    stored = tu_path(src, name); /* what the store holds, as a local copy */
     tu_write_random(stored, 5 * MIB, 21); /* over a resume chunk: noted */
     remote = tu_path("long", name);
+    tu_store_put_file(s.f.server.root, remote, stored);
     one = tu_path(s.f.work, "one");
     assert_int_equal(mkdir(one, 0755), 0);
     alone = tu_path(one, name);

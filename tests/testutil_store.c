@@ -18,6 +18,7 @@
 
 #include "ft/server.h"
 #include "s3.h"
+#include "store_s3_int.h"
 #include "testutil.h"
 #include "testutil_store.h"
 
@@ -464,6 +465,26 @@ struct view {
     const char *dir;
 };
 
+/* Gives the view's file the mtime and mode the server reports for the
+ * object (its metadata; without it, S3's time and 0644). */
+static void view_meta(struct ft_s3 *s, const char *key, const char *path)
+{
+    struct timespec t[2] = { { 0, UTIME_OMIT }, { 0, 0 } };
+    struct ft_s3_head h;
+    const char *mtime, *mode;
+
+    if (ft_s3_head(s, key, &h) != FT_OK) {
+        fprintf(stderr, "testutil: HEAD %s: %s\n", key, ft_s3_error(s));
+        abort();
+    }
+    mtime = ft_s3_head_meta(&h, FT_S3_META_MTIME);
+    mode = ft_s3_head_meta(&h, FT_S3_META_MODE);
+    t[1].tv_sec = mtime != NULL ? (time_t)strtoll(mtime, NULL, 10) : h.mtime;
+    if (utimensat(AT_FDCWD, path, t, 0) != 0 ||
+        chmod(path, 0644 | (mode != NULL ? (mode_t)strtoul(mode, NULL, 8) & 0111 : 0)) != 0)
+        tu_die(path);
+}
+
 /* Copies one object into the view: "NAME/" markers as folders. */
 static int view_object(void *arg, const struct ft_s3_entry *e)
 {
@@ -485,6 +506,7 @@ static int view_object(void *arg, const struct ft_s3_entry *e)
             abort();
         }
         tu_write_bytes(path, g.buf, g.len);
+        view_meta(v->s, e->key, path);
     }
     free(g.buf);
     free(path);

@@ -41,7 +41,8 @@ void tu_store_write(const char *root, const char *name, const void *data,
 bool tu_store_exists(const char *root, const char *name);
 /* The stored folder name ("": the whole store) as a local folder to
  * compare with: root/name itself, or under S3 a copy of its objects made
- * now (folder markers as folders; the .ft/ sidecars left out). Release it
+ * now (folder markers as folders, each file with the mtime and mode the
+ * server reports; the .ft/ sidecars left out). Release it
  * with tu_store_view_done. */
 char *tu_store_view(const char *root, const char *name);
 void tu_store_view_done(char *view);

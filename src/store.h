@@ -3,7 +3,7 @@
  * This is all the server knows of where files live: names, byte streams,
  * entries and digests, never a path below the root, an xattr or an fstat.
  * Each call dispatches to the backend the store was opened with
- * (store_backend.h): a directory, the default, or (not built yet) an S3
+ * (store_backend.h): a directory, the default, or an S3
  * bucket. A stored file is read through ft_store_file_read_at; its
  * descriptor (ft_store_file_fd) is a fast path a backend may offer
  * (sendfile), -1 where it has none. What a backend cannot do is a

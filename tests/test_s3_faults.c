@@ -139,14 +139,47 @@ static void test_rgw_stopped_mid_upload(void **state)
     free(errlog);
 }
 
-/* A second `ft serve` on the fixture's store: the same bucket and prefix,
- * the same key file. */
-static void serve_second(struct tu_fixture *f, struct tu_served *two)
+/* Two `ft serve` on one store: the fixture's, and a second on the same
+ * bucket and prefix with the same key file; "doc" published through the
+ * first in its old version, which the second serves; then the new one on
+ * its way through the first, past min bytes. */
+struct pair {
+    struct tu_served two;
+    char *old, *src;
+    pid_t put; /* the upload of the new version */
+};
+
+static void two_servers_upload(struct tu_fixture *f, struct pair *p, int64_t min)
 {
     char *log = tu_path(f->work, "serve2.log");
 
-    assert_true(tu_served_start(two, f->root, log, NULL));
+    versions(f, &p->old, &p->src);
+    assert_true(tu_served_start(&p->two, f->root, log, NULL));
     free(log);
+    put(f, f->served.portstr, p->old, "doc");
+    get_is(f, p->two.portstr, "doc", p->old);
+    p->put = put_slowly(f, f->served.portstr, p->src, "doc", min, -1);
+}
+
+/* put --continue of the new version through the second server, which
+ * then serves it; err gets what the client said. */
+static void continue_through_two(struct tu_fixture *f, struct pair *p, char *err,
+                                 size_t errlen)
+{
+    const char *resume[] = { "put", "--continue", "-p", p->two.portstr, p->src,
+                             "doc", NULL };
+
+    if (run(f, resume, err, errlen) != 0)
+        fail_msg("put --continue through the second server: %s", err);
+    get_is(f, p->two.portstr, "doc", p->src);
+}
+
+static void pair_close(struct pair *p)
+{
+    tu_kill_pid(&p->put);
+    tu_served_stop(&p->two);
+    free(p->old);
+    free(p->src);
 }
 
 /* Server one is killed (SIGKILL) mid-upload: server two, on the same
@@ -155,32 +188,19 @@ static void serve_second(struct tu_fixture *f, struct tu_served *two)
 static void test_server_killed_mid_upload(void **state)
 {
     struct tu_fixture *f = *state;
-    struct tu_served two;
-    char *old, *src;
-    const char *resume[] = { "put", "--continue", "-p", NULL, NULL, "doc", NULL };
+    struct pair p;
     char err[4096];
     int status;
-    pid_t pid;
 
-    versions(f, &old, &src);
-    serve_second(f, &two);
-    resume[3] = two.portstr;
-    resume[4] = src;
-    put(f, f->served.portstr, old, "doc");
-    get_is(f, two.portstr, "doc", old); /* one published, two serves it */
-
-    pid = put_slowly(f, f->served.portstr, src, "doc", 0, -1);
+    two_servers_upload(f, &p, 0);
     tu_served_stop(&f->served);
-    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
+    assert_true(tu_wait_pid(p.put, WAIT_MS, &status));
+    p.put = 0;
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 
-    get_is(f, two.portstr, "doc", old);
-    if (run(f, resume, err, sizeof(err)) != 0)
-        fail_msg("put --continue through the second server: %s", err);
-    get_is(f, two.portstr, "doc", src);
-    tu_served_stop(&two);
-    free(old);
-    free(src);
+    get_is(f, p.two.portstr, "doc", p.old);
+    continue_through_two(f, &p, err, sizeof(err));
+    pair_close(&p);
 }
 
 /* A client cut mid-upload: server one keeps the upload (on the bucket),
@@ -188,37 +208,24 @@ static void test_server_killed_mid_upload(void **state)
 static void test_kept_upload_resumes_elsewhere(void **state)
 {
     struct tu_fixture *f = *state;
-    struct tu_served two;
-    char *old, *src;
-    const char *resume[] = { "put", "--continue", "-p", NULL, NULL, "doc", NULL };
-    char err[4096];
+    struct pair p;
     int64_t deadline;
-    pid_t pid;
+    char err[4096];
 
-    versions(f, &old, &src);
-    serve_second(f, &two);
-    resume[3] = two.portstr;
-    resume[4] = src;
-    put(f, f->served.portstr, old, "doc");
-
-    pid = put_slowly(f, f->served.portstr, src, "doc", 6 * 1024 * 1024, -1);
-    tu_kill_pid(&pid);
+    two_servers_upload(f, &p, 6 * 1024 * 1024);
+    tu_kill_pid(&p.put);
     deadline = tu_now_ms() + WAIT_MS;
     while (tu_store_kept(f->root) != 1 && tu_now_ms() < deadline)
         tu_sleep_ms(50); /* polling the condition, bounded */
     assert_int_equal(tu_store_kept(f->root), 1);
-    get_is(f, two.portstr, "doc", old);
+    get_is(f, p.two.portstr, "doc", p.old);
 
-    if (run(f, resume, err, sizeof(err)) != 0)
-        fail_msg("put --continue through the second server: %s", err);
+    continue_through_two(f, &p, err, sizeof(err));
     print_message("%s", err);
     assert_non_null(strstr(err, "resumed at "));
     assert_null(strstr(err, "resumed at 0 "));
-    get_is(f, two.portstr, "doc", src);
     assert_int_equal(tu_store_kept(f->root), 0);
-    tu_served_stop(&two);
-    free(old);
-    free(src);
+    pair_close(&p);
 }
 
 int main(void)

@@ -26,17 +26,18 @@ echo "== build (warnings are errors) and test"
 ft_build build -DFT_TESTS=ON -DFT_WERROR=ON
 (cd build && ctest --output-on-failure -j2)
 
-# The second pass under S3: the programs that test the store end to end
-# through servers the harness starts (transfers, the CLI, resume, trees,
-# sync, remotes, rights and quotas, limits, pipelining, clients, faults)
-# and the S3 faults. Not again: programs without servers, or below the
-# store (frames, Noise, keys, hashing), of the folder itself (links,
-# confinement, chunk lists), of what S3 cannot do (striped uploads need
-# writes at offsets, deltas need descriptors: the server offers neither),
-# and test_stress (its load is the folder's). Directory-only tests inside
-# these programs say so and skip.
-s3_programs=(test_e2e test_cli test_resume test_tree test_remotes test_rights
-    test_sync test_pipeline test_limits test_faults test_clients test_s3_faults)
+# The second pass under S3: the harness's own test, the programs that
+# test the store end to end through servers the harness starts
+# (transfers, the CLI, resume, trees, sync, remotes, rights and quotas,
+# limits, pipelining, clients, faults) and the S3 faults. Not again:
+# programs without servers, or below the store (frames, Noise, keys,
+# hashing), of the folder itself (links, confinement, chunk lists), of
+# what S3 cannot do (striped uploads need writes at offsets, deltas need
+# descriptors: the server offers neither), and test_stress (its load is
+# the folder's). Directory-only tests inside these say so and skip.
+s3_programs=(test_testutil test_e2e test_cli test_resume test_tree test_remotes
+    test_rights test_sync test_pipeline test_limits test_faults test_clients
+    test_s3_faults)
 echo "== the end-to-end tests again, on S3 (FT_TEST_STORE=s3)"
 (cd build && FT_TEST_STORE=s3 ctest --output-on-failure -j2 \
     -R "^($(IFS='|'; echo "${s3_programs[*]}"))\$")

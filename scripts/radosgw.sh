@@ -8,6 +8,11 @@
 #   scripts/radosgw.sh env     print the environment of a running engine:
 #                              eval "$(scripts/radosgw.sh env)"
 #   scripts/radosgw.sh stop    kill exactly the PIDs it started, remove the folder
+#   scripts/radosgw.sh stop-rgw   kill just radosgw (SIGKILL to its PID: a
+#                              gateway that dies at once, mid-request; the
+#                              cluster and the data stay)
+#   scripts/radosgw.sh start-rgw  start radosgw again on the same port and
+#                              wait until it answers (the fault tests)
 #
 # Ports: FT_RGW_PORT (S3, default 7480), FT_RGW_MON_PORT (monitor, 6789).
 # Nothing here is secure (keys in the run folder, known S3 keys): a test engine.
@@ -182,17 +187,41 @@ rgw_answers() {
     curl -sf -o /dev/null "http://127.0.0.1:$rgw_port/"
 }
 
-# Stops rgw, then the OSD, then the monitor: each by its recorded PID, waiting
-# (bounded) for it to exit, then SIGKILL if it did not.
+# Stops one process by its recorded PID, waiting (bounded) for it to exit,
+# then SIGKILL if it did not.
+stop_one() {
+    local pid
+    [ -e "$dir/$1.pid" ] || return 0
+    pid=$(cat "$dir/$1.pid")
+    if kill "$pid" 2>/dev/null; then
+        until_ok 20 eval "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$dir/$1.pid"
+}
+
+# Just the gateway, for the faults: killed at once, as a crash would (a
+# SIGTERM lets it drain for seconds); the cluster and the data stay.
+stop_rgw() {
+    local pid
+    [ -e "$dir/env" ] && [ -e "$dir/rgw.pid" ] || die "no radosgw running under $dir"
+    pid=$(cat "$dir/rgw.pid")
+    kill -9 "$pid" 2>/dev/null || true
+    until_ok 20 eval "! kill -0 $pid" || die "radosgw ($pid) outlived SIGKILL"
+    rm -f "$dir/rgw.pid"
+}
+
+start_rgw() {
+    [ -e "$dir/env" ] || die "no engine running under $dir"
+    [ -e "$dir/rgw.pid" ] && alive rgw && die "radosgw already runs under $dir"
+    spawn rgw radosgw -c "$conf" -f -n client.rgw
+    until_ok "$limit" rgw_answers || die "radosgw does not answer: $dir/client.rgw.log"
+}
+
+# Stops rgw, then the OSD, then the monitor.
 stop() {
-    local name pid
+    local name
     for name in rgw osd mon; do
-        [ -e "$dir/$name.pid" ] || continue
-        pid=$(cat "$dir/$name.pid")
-        if kill "$pid" 2>/dev/null; then
-            until_ok 20 eval "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null || true
-        fi
-        rm -f "$dir/$name.pid"
+        stop_one "$name"
     done
     if [ -n "${FT_RGW_KEEP:-}" ]; then
         rm -f "$dir/osd.block"
@@ -206,9 +235,11 @@ stop() {
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
+stop-rgw) stop_rgw ;;
+start-rgw) start_rgw ;;
 env)
     [ -e "$dir/env" ] || die "no engine running under $dir"
     cat "$dir/env"
     ;;
-*) die "usage: radosgw.sh start|stop|env" ;;
+*) die "usage: radosgw.sh start|stop|env|stop-rgw|start-rgw" ;;
 esac

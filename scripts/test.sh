@@ -5,7 +5,9 @@
 # under valgrind, and each fuzz target for 40 seconds (FT_FUZZ_SECONDS sets
 # how long: about four minutes in all for the six targets). The S3 tests
 # run against a radosgw that scripts/radosgw.sh starts here and stops on
-# exit, pass or fail (FT_S3_ENDPOINT already set: that engine is used).
+# exit, pass or fail (FT_S3_ENDPOINT already set: that engine is used), and
+# the end-to-end programs run a second time with their servers on it
+# (FT_TEST_STORE=s3), with the S3 fault tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -23,6 +25,22 @@ fi
 echo "== build (warnings are errors) and test"
 ft_build build -DFT_TESTS=ON -DFT_WERROR=ON
 (cd build && ctest --output-on-failure -j2)
+
+# The second pass under S3: the harness's own test, the programs that
+# test the store end to end through servers the harness starts
+# (transfers, the CLI, resume, trees, sync, remotes, rights and quotas,
+# limits, pipelining, clients, faults) and the S3 faults. Not again:
+# programs without servers, or below the store (frames, Noise, keys,
+# hashing), of the folder itself (links, confinement, chunk lists), of
+# what S3 cannot do (striped uploads need writes at offsets, deltas need
+# descriptors: the server offers neither), and test_stress (its load is
+# the folder's). Directory-only tests inside these say so and skip.
+s3_programs=(test_testutil test_e2e test_cli test_resume test_tree test_remotes
+    test_rights test_sync test_pipeline test_limits test_faults test_clients
+    test_s3_faults)
+echo "== the end-to-end tests again, on S3 (FT_TEST_STORE=s3)"
+(cd build && FT_TEST_STORE=s3 ctest --output-on-failure -j2 \
+    -R "^($(IFS='|'; echo "${s3_programs[*]}"))\$")
 
 echo "== build with ASan + UBSan and test"
 ft_build build-asan -DFT_TESTS=ON -DFT_WERROR=ON -DFT_SANITIZE=ON

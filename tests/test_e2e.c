@@ -33,7 +33,6 @@ static void round_trip(struct tu_fixture *f, const char *src, const char *name,
     struct ft_transfer put, get;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *back = tu_path(f->work, "back");
-    char *stored = tu_path(f->server.root, name);
     struct stat sb;
     int fd = open(src, O_RDONLY);
 
@@ -43,7 +42,7 @@ static void round_trip(struct tu_fixture *f, const char *src, const char *name,
     close(fd);
     assert_int_equal(put.bytes, (uint64_t)sb.st_size);
     assert_true(put.verified);
-    assert_true(tu_files_equal(src, stored));
+    assert_true(tu_store_same(f->server.root, name, src));
 
     assert_int_equal(ft_client_get_file(c, name, back, &opt, &get), FT_OK);
     assert_int_equal(get.bytes, (uint64_t)sb.st_size);
@@ -53,7 +52,6 @@ static void round_trip(struct tu_fixture *f, const char *src, const char *name,
     ft_client_close(c);
     unlink(back);
     free(back);
-    free(stored);
 }
 
 static void random_round_trip(void **state, uint64_t size, bool compress)
@@ -91,7 +89,6 @@ static void test_ls_rm_and_overwrite(void **state)
     struct tu_fixture *f = *state;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *a = tu_path(f->work, "a");
-    char *stored = tu_path(f->server.root, "x");
     int fd;
 
     tu_write_random(a, 1000, 1);
@@ -102,10 +99,10 @@ static void test_ls_rm_and_overwrite(void **state)
     fd = open(a, O_RDONLY);
     assert_int_equal(ft_client_put(c, fd, 2000, "x", NULL, NULL), FT_OK);
     close(fd);
-    assert_true(tu_files_equal(a, stored));
+    assert_true(tu_store_same(f->server.root, "x", a));
 
     assert_int_equal(ft_client_remove(c, "x"), FT_OK);
-    assert_false(tu_exists(stored));
+    assert_false(tu_store_exists(f->server.root, "x"));
     assert_int_equal(ft_client_remove(c, "x"), FT_ERR_NOT_FOUND);
     assert_non_null(strstr(ft_client_error(c), "no such file 'x'"));
     /* A refusal leaves the connection usable. */
@@ -114,7 +111,6 @@ static void test_ls_rm_and_overwrite(void **state)
     close(fd);
     ft_client_close(c);
     free(a);
-    free(stored);
 }
 
 struct progress_seen {
@@ -216,6 +212,7 @@ static void test_progress_reports(void **state)
  * step on the file the step before left: hence its length. */
 static void test_metadata_stat_and_move(void **state)
 {
+    TU_DIRECTORY_ONLY("stat(2) of the stored file's mode and mtime");
     struct tu_fixture *f = *state;
     struct timespec old_times[2] = { { 0, UTIME_OMIT }, { 1500000000, 0 } };
     struct ft_client *c = tu_connect(f->server.port, NULL);
@@ -318,6 +315,7 @@ static void test_metadata_stat_and_move(void **state)
  * again, and if the change hid its traces, the client's check catches it. */
 static void test_recorded_digest(void **state)
 {
+    TU_DIRECTORY_ONLY("rewrites the stored file in place behind the server");
     struct tu_fixture *f = *state;
     struct ft_transfer_options plain = { 0 };
     struct ft_client *c = tu_connect(f->server.port, NULL);
@@ -365,6 +363,7 @@ static void test_recorded_digest(void **state)
  * still no record is left. */
 static void test_small_file_unrecorded(void **state)
 {
+    TU_DIRECTORY_ONLY("no record under 64 KiB is the folder's cost of a block; S3 keeps every digest with its object");
     struct tu_fixture *f = *state;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "small");
@@ -471,6 +470,7 @@ static int count_long(const struct ft_entry *e, void *ctx)
 
 static void test_list_many_frames(void **state)
 {
+    TU_DIRECTORY_ONLY("600 files with set mtimes written into the folder");
     struct tu_fixture *f = *state;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char pad[201];
@@ -572,6 +572,7 @@ static void test_list_old_server(void **state)
 
 static void test_list(void **state)
 {
+    TU_DIRECTORY_ONLY("lists files and .ft/tmp entries written into the folder behind the server");
     struct tu_fixture *f = *state;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *one = tu_path(f->server.root, "one");
@@ -690,6 +691,7 @@ static void assert_refused(struct ft_client *c, enum ft_err got, const char *wan
 /* A refusal for something in the way says which one is where. */
 static void test_denied_says_what_is_where(void **state)
 {
+    TU_DIRECTORY_ONLY("permissions and a symbolic link in the folder");
     struct ft_stat st;
     int fd;
     struct tu_fixture *f = *state;
@@ -742,6 +744,7 @@ static void raw_handshake(struct ft_conn *conn, uint16_t port)
  * server must refuse, keep the earlier version and leave no temporary. */
 static void test_corrupted_upload_not_published(void **state)
 {
+    TU_DIRECTORY_ONLY("looks into .ft/tmp");
     struct tu_fixture *f = *state;
     static const char good[] = "the original content";
     char data[] = "the uploaded content";
@@ -896,8 +899,6 @@ static void test_bad_end_closes(void **state)
         { FT_XFER_VERIFY | FT_XFER_PIPELINE, 6, true },
         { FT_XFER_VERIFY | FT_XFER_PIPELINE, 5, false },
     };
-    char *stored = tu_path(f->server.root, "bad");
-
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         struct ft_conn conn;
         struct ft_msg m;
@@ -911,9 +912,8 @@ static void test_bad_end_closes(void **state)
         assert_int_equal(m.u.error.code, FT_ERR_PROTOCOL);
         assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_ERR_CLOSED);
         ft_conn_free(&conn);
-        assert_false(tu_exists(stored));
+        assert_false(tu_store_exists(f->server.root, "bad"));
     }
-    free(stored);
 }
 
 /* Reads the next frame: of type want, and for DONE and ERROR with count
@@ -944,11 +944,9 @@ static void raw_list(struct ft_conn *conn, uint32_t flags)
 static void test_list_packed_negotiated(void **state)
 {
     struct tu_fixture *f = *state;
-    char *one = tu_path(f->server.root, "one");
     struct ft_conn conn;
 
-    tu_write_bytes(one, "1", 1);
-    free(one);
+    tu_store_write(f->server.root, "one", "1", 1);
     assert_true(tu_raw_handshake(&conn, f->server.port, FT_FEATURE_PIPELINE,
                                  5000, NULL));
     raw_list(&conn, FT_TREE_PACKED);
@@ -975,15 +973,13 @@ static void test_pipelined_put_of_unknown_size(void **state)
     struct ft_msg list = { .type = FT_MSG_LIST };
     struct tu_server small;
     struct ft_conn conn;
-    char *stored, *refused, *want;
+    char *stored;
+    size_t len;
 
     (void)state;
     memset(&small, 0, sizeof(small));
     tu_server_start(&small, &cfg);
-    stored = tu_path(small.root, "u");
-    refused = tu_path(small.root, "v");
-    want = tu_path(small.root, "want");
-    tu_write_bytes(want, "hello", 5);
+    tu_store_write(small.root, "want", "hello", 5);
     assert_true(tu_raw_handshake(&conn, small.port, FT_FEATURE_PIPELINE, 5000, NULL));
     raw_put(&conn, FT_XFER_VERIFY | FT_XFER_PIPELINE, "u", "hello", FT_SIZE_UNKNOWN,
             5, true);
@@ -995,13 +991,14 @@ static void test_pipelined_put_of_unknown_size(void **state)
     expect(&conn, FT_MSG_ENTRY, 0);
     expect(&conn, FT_MSG_ENTRY, 0);
     expect(&conn, FT_MSG_DONE, 2);
-    assert_true(tu_files_equal(want, stored));
-    assert_false(tu_exists(refused));
+    stored = tu_store_read(small.root, "u", &len);
+    assert_non_null(stored);
+    assert_memory_equal(stored, "hello", 5);
+    assert_int_equal(len, 5);
+    assert_false(tu_store_exists(small.root, "v"));
     ft_conn_free(&conn);
     tu_server_stop(&small);
     free(stored);
-    free(refused);
-    free(want);
 }
 
 /* A GET of a folder is refused; with RESUME the server closes after it
@@ -1012,11 +1009,10 @@ static void test_resumed_get_of_folder_closes(void **state)
     struct ft_msg get = { .type = FT_MSG_GET };
     struct ft_msg sums = { .type = FT_MSG_SUMS };
     struct ft_msg list = { .type = FT_MSG_LIST };
-    char *dir = tu_path(f->server.root, "dir");
     struct ft_conn conn;
     struct ft_msg m;
 
-    assert_int_equal(mkdir(dir, 0755), 0);
+    tu_store_mkdir(f->server.root, "dir");
     get.u.get.name.ptr = (const uint8_t *)"dir";
     get.u.get.name.len = 3;
 
@@ -1041,12 +1037,12 @@ static void test_resumed_get_of_folder_closes(void **state)
     assert_int_equal(m.u.error.code, FT_ERR_DENIED);
     assert_int_equal(ft_conn_recv(&conn, &m, 5000), FT_ERR_CLOSED);
     ft_conn_free(&conn);
-    free(dir);
 }
 
 /* Hostile names never reach the file system. */
 static void test_hostile_names_refused(void **state)
 {
+    TU_DIRECTORY_ONLY("counts the folder's entries");
     struct tu_fixture *f = *state;
     static const struct { const char *name; size_t len; } names[] = {
         { "../x", 4 }, { "/etc/passwd", 11 }, { "a/../../b", 9 }, { ".", 1 },
@@ -1131,15 +1127,13 @@ static void test_pipelined_puts(void **state)
     }
     assert_int_equal(answered, files);
     for (int i = 0; i < files; i++) {
-        char *src, *stored;
+        char *src;
 
         snprintf(name, sizeof(name), "src%d", i);
         src = tu_path(f->work, name);
         snprintf(name, sizeof(name), "many/f%d", i);
-        stored = tu_path(f->server.root, name);
-        assert_true(tu_files_equal(src, stored));
+        assert_true(tu_store_same(f->server.root, name, src));
         free(src);
-        free(stored);
     }
     ft_client_close(c);
 }
@@ -1153,13 +1147,10 @@ static void test_pipelined_refusals(void **state)
     struct tu_fixture *f = *state;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "small");
-    char *ok1 = tu_path(f->server.root, "ok1");
-    char *ok2 = tu_path(f->server.root, "ok2");
-    char *folder = tu_path(f->server.root, "taken");
     struct ft_stat st;
 
     tu_write_random(src, 3000, 7);
-    assert_int_equal(mkdir(folder, 0755), 0);
+    tu_store_mkdir(f->server.root, "taken");
     send_piped(c, src, "ok1");
     send_piped(c, src, "../escape");
     send_piped(c, src, "taken");
@@ -1170,15 +1161,12 @@ static void test_pipelined_refusals(void **state)
     assert_int_equal(ft_client_put_wait(c, NULL), FT_ERR_DENIED);
     assert_int_equal(ft_client_put_wait(c, NULL), FT_ERR_DENIED);
     assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
-    assert_true(tu_files_equal(src, ok1));
-    assert_true(tu_files_equal(src, ok2));
+    assert_true(tu_store_same(f->server.root, "ok1", src));
+    assert_true(tu_store_same(f->server.root, "ok2", src));
     assert_int_equal(ft_client_stat(c, "ok2", &st), FT_OK);
     assert_int_equal(st.size, 3000);
     ft_client_close(c);
     free(src);
-    free(ok1);
-    free(ok2);
-    free(folder);
 }
 
 /* A batch large enough to be made durable in one go (syncfs) that
@@ -1187,6 +1175,7 @@ static void test_pipelined_refusals(void **state)
  * in the store's temporaries or kept for a resume. */
 static void test_pipelined_batch_overwrites(void **state)
 {
+    TU_DIRECTORY_ONLY("overwrites files in the folder, counts .ft/tmp and .ft/partial");
     struct tu_fixture *f = *state;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "small");
@@ -1238,8 +1227,6 @@ static void test_pipelined_send_fails(void **state)
     struct tu_fixture *f = *state;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "small");
-    char *a = tu_path(f->server.root, "a");
-    char *b = tu_path(f->server.root, "b");
     int fd;
 
     tu_write_random(src, 2000, 3);
@@ -1251,18 +1238,17 @@ static void test_pipelined_send_fails(void **state)
     close(fd);
     assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
     assert_int_equal(ft_client_put_wait(c, NULL), FT_OK);
-    assert_true(tu_files_equal(src, a));
-    assert_true(tu_files_equal(src, b));
+    assert_true(tu_store_same(f->server.root, "a", src));
+    assert_true(tu_store_same(f->server.root, "b", src));
     ft_client_close(c);
     free(src);
-    free(a);
-    free(b);
 }
 
 /* A client that leaves without reading its answers: what the server
  * received whole is committed all the same. */
 static void test_pipelined_client_gone(void **state)
 {
+    TU_DIRECTORY_ONLY("counts the folder's entries and .ft/partial");
     struct tu_fixture *f = *state;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     char *src = tu_path(f->work, "small");
@@ -1302,6 +1288,7 @@ static void expect_get(struct ft_client *c, const struct tu_fixture *f, int i)
  * whole, and the connection stays usable. */
 static void test_pipelined_gets(void **state)
 {
+    TU_DIRECTORY_ONLY("files written into the folder behind the server");
     struct tu_fixture *f = *state;
     struct ft_client *c = tu_connect(f->server.port, NULL);
     const int files = FT_PIPELINE_MAX + 20;
@@ -1387,6 +1374,7 @@ static void assert_said(const char *err, const char *want)
  * bad name. */
 static void test_mkdir_command(void **state)
 {
+    TU_DIRECTORY_ONLY("stat(2) of the folders made");
     struct tu_fixture *f = *state;
     const char *port = f->server.portstr;
     char *file = tu_path(f->server.root, "f");
@@ -1422,6 +1410,7 @@ static void test_mkdir_command(void **state)
 /* A read-only server makes no folder, not even those above the name. */
 static void test_mkdir_read_only(void **state)
 {
+    TU_DIRECTORY_ONLY("counts the folder's entries");
     struct tu_fixture *f = *state;
     struct ft_server_config cfg = { .read_only = true };
     struct tu_server ro;

@@ -99,27 +99,20 @@ static void small_put_works(struct fixture *f, const char *name)
 {
     struct ft_client *c = tu_connect(f->tu.server.port, &patient);
     char *src = tu_path(f->tu.work, "small");
-    char *stored = tu_path(f->tu.server.root, name);
 
     tu_write_random(src, 1000, 77);
     assert_int_equal(put_file(c, src, name, false), FT_OK);
-    assert_true(tu_files_equal(src, stored));
+    assert_true(tu_store_same(f->tu.server.root, name, src));
     ft_client_close(c);
     free(src);
-    free(stored);
 }
 
 /* Nothing under name, and the temporaries gone (the server cleans up in its
  * own time: poll, bounded). */
 static void nothing_left(struct fixture *f, const char *name)
 {
-    char *stored = tu_path(f->tu.server.root, name);
-    char *tmp = tu_path(f->tu.server.root, ".ft/tmp");
-
-    assert_true(tu_wait_count(tmp, 0, WAIT_MS));
-    assert_false(tu_exists(stored));
-    free(stored);
-    free(tmp);
+    assert_true(tu_store_wait_clean(f->tu.server.root, WAIT_MS));
+    assert_false(tu_store_exists(f->tu.server.root, name));
 }
 
 /* Reads frames until the server closes: the first must be an ERROR with
@@ -307,21 +300,18 @@ static void test_max_frame_payload_followed(void **state)
     char *src = tu_path(f->tu.work, "one-mib");
     char *text = tu_path(f->tu.work, "text");
     char *back = tu_path(f->tu.work, "back");
-    char *stored, *stored_text;
     struct ft_transfer t;
     struct ft_client *c;
 
     tu_server_start(&f->tu.server, &cfg);
-    stored = tu_path(f->tu.server.root, "one-mib");
-    stored_text = tu_path(f->tu.server.root, "text");
     tu_write_random(src, MIB, 4);
     tu_write_text(text, MIB);
     c = tu_connect(f->tu.server.port, &patient);
     /* The client cuts its chunks to the limit WELCOME announced. */
     assert_int_equal(put_file(c, src, "one-mib", false), FT_OK);
-    assert_true(tu_files_equal(src, stored));
+    assert_true(tu_store_same(f->tu.server.root, "one-mib", src));
     assert_int_equal(put_file(c, text, "text", true), FT_OK);
-    assert_true(tu_files_equal(text, stored_text));
+    assert_true(tu_store_same(f->tu.server.root, "text", text));
     assert_int_equal(ft_client_get_file(c, "one-mib", back, NULL, &t), FT_OK);
     assert_true(t.verified);
     assert_true(tu_files_equal(src, back));
@@ -329,8 +319,6 @@ static void test_max_frame_payload_followed(void **state)
     free(src);
     free(text);
     free(back);
-    free(stored);
-    free(stored_text);
 }
 
 /* A raw connection past PUT/READY for name, with the given flags. */
@@ -426,6 +414,7 @@ static int collect_names(const struct ft_entry *e, void *ctx)
 
 static void test_read_only(void **state)
 {
+    TU_DIRECTORY_ONLY("a read-only server on a folder writes nothing there, not even .ft; files seeded behind it");
     struct fixture *f = *state;
     struct ft_server_config cfg = { .read_only = true };
     char *seed = NULL, *src = tu_path(f->tu.work, "new");
@@ -472,6 +461,7 @@ static void test_read_only(void **state)
  * the file's ctime). */
 static void test_read_only_records_no_digest(void **state)
 {
+    TU_DIRECTORY_ONLY("seeds and counts the folder behind a read-only server");
     struct fixture *f = *state;
     struct ft_server_config cfg = { .read_only = true };
     char *seed = NULL, *back = tu_path(f->tu.work, "back");
@@ -569,6 +559,7 @@ static void send_pipelined(struct ft_conn *conn, const char *name, size_t n)
  * through. */
 static void test_queued_uploads_leave_descriptors(void **state)
 {
+    TU_DIRECTORY_ONLY("watches the temporaries in .ft/tmp and the server's descriptors");
     struct fixture *f = *state;
     struct ft_server_config cfg = { .max_clients = 4 };
     struct rlimit saved, low = { .rlim_cur = FD_LIMIT, .rlim_max = FD_LIMIT };

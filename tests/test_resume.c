@@ -59,6 +59,18 @@ static void run_and_kill_in(struct tu_fixture *f, const char *const args[],
     tu_kill_pid(&pid);
 }
 
+/* The same for an upload, killed once the server's store holds more than
+ * min bytes of it, whatever the store. */
+static void run_and_kill_upload(struct tu_fixture *f, const char *const args[],
+                                int64_t min)
+{
+    const char *env[] = { f->config_env, NULL };
+    pid_t pid = tu_spawn_ft_env(args, env, -1, -1, -1);
+
+    assert_true(tu_store_wait_upload(f->server.root, min, WAIT_MS));
+    tu_kill_pid(&pid);
+}
+
 static int run(struct tu_fixture *f, const char *const args[], char *err,
                size_t errlen)
 {
@@ -84,7 +96,7 @@ static void resumes(struct tu_fixture *f, const char *const args[], const char *
 static void test_get_continue(void **state)
 {
     struct tu_fixture *f = *state;
-    char *src = tu_path(f->server.root, "big.bin");
+    char *src = tu_path(f->work, "big.src");
     char *local = tu_path(f->work, "big.bin");
     char *part = tu_path(f->work, ".big.bin.ft-part");
     char *note = tu_path(f->work, ".big.bin.ft-part.src");
@@ -96,6 +108,7 @@ static void test_get_continue(void **state)
     int fd;
 
     tu_write_random(src, SIZE, 11);
+    tu_store_put_file(f->server.root, "big.bin", src);
     run_and_kill(f, slow, part, 10 * 1024 * 1024);
     assert_false(tu_exists(local));
     assert_true(tu_exists(note));
@@ -119,6 +132,7 @@ static void test_get_continue(void **state)
 
 static void test_get_continue_changed_source(void **state)
 {
+    TU_DIRECTORY_ONLY("changes the stored file's mtime behind the server");
     struct tu_fixture *f = *state;
     char *src = tu_path(f->server.root, "big.bin");
     char *local = tu_path(f->work, "big.bin");
@@ -156,12 +170,13 @@ static void test_get_continue_long_name(void **state)
 
     memset(name, 'n', 255);
     name[255] = '\0';
-    src = tu_path(f->server.root, name);
+    src = tu_path(f->work, "src");
     into = tu_path(f->work, "into");
     local = tu_path(into, name);
     slow[7] = resume[5] = local;
     assert_int_equal(mkdir(into, 0755), 0);
     tu_write_random(src, SIZE, 16);
+    tu_store_put_file(f->server.root, name, src);
 
     run_and_kill_in(f, slow, into, 6 * 1024 * 1024);
     assert_false(tu_exists(local));
@@ -177,35 +192,34 @@ static void test_put_continue(void **state)
 {
     struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "up.bin");
-    char *stored = tu_path(f->server.root, "up.bin");
-    char *partials = tu_path(f->server.root, ".ft/partial");
     const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->server.portstr,
                            src, NULL };
     const char *resume[] = { "put", "--continue", "-p", f->server.portstr, src, NULL };
     int64_t deadline;
+    char err[4096];
 
     tu_write_random(src, SIZE, 13);
     /* Kill the uploader once the server holds over 10 MiB of it. */
-    run_and_kill_in(f, slow, partials, 10 * 1024 * 1024);
-    assert_false(tu_exists(stored));
+    run_and_kill_upload(f, slow, 10 * 1024 * 1024);
+    assert_false(tu_store_exists(f->server.root, "up.bin"));
     /* The server notices the cut and keeps what arrived. */
     deadline = tu_now_ms() + WAIT_MS;
-    while (tu_count_entries(partials) != 1 && tu_now_ms() < deadline)
+    while (tu_store_kept(f->server.root) != 1 && tu_now_ms() < deadline)
         tu_sleep_ms(10);
-    assert_int_equal(tu_count_entries(partials), 1);
+    assert_int_equal(tu_store_kept(f->server.root), 1);
 
-    resumes(f, resume, src, stored, partials, 0);
+    assert_int_equal(run(f, resume, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "resumed at "));
+    assert_null(strstr(err, "resumed at 0 "));
+    assert_true(tu_store_same(f->server.root, "up.bin", src));
+    assert_int_equal(tu_store_kept(f->server.root), 0);
     free(src);
-    free(stored);
-    free(partials);
 }
 
 static void test_put_continue_changed_source(void **state)
 {
     struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "up.bin");
-    char *stored = tu_path(f->server.root, "up.bin");
-    char *partials = tu_path(f->server.root, ".ft/partial");
     const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->server.portstr,
                            src, NULL };
     const char *resume[] = { "put", "--continue", "-p", f->server.portstr, src, NULL };
@@ -213,14 +227,12 @@ static void test_put_continue_changed_source(void **state)
     char err[4096];
 
     tu_write_random(src, SIZE, 14);
-    run_and_kill_in(f, slow, partials, 6 * 1024 * 1024);
+    run_and_kill_upload(f, slow, 6 * 1024 * 1024);
     assert_int_equal(utimensat(AT_FDCWD, src, later, 0), 0);
     assert_int_equal(run(f, resume, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "started from zero"));
-    assert_true(tu_files_equal(src, stored));
+    assert_true(tu_store_same(f->server.root, "up.bin", src));
     free(src);
-    free(stored);
-    free(partials);
 }
 
 /* Sessions the server has ended: its log's "disconnected" lines. */
@@ -273,6 +285,7 @@ static uint64_t put_frames_then_cut(struct ft_client *c, const char *path,
  * 4 MiB chunk, so put --continue resumes after that chunk. */
 static void test_put_cut_keeps_every_frame(void **state)
 {
+    TU_DIRECTORY_ONLY("the kept part file's size on disk, frame by frame");
     struct tu_fixture *f = *state;
     struct ft_server_config cfg = { .log = count_ended };
     char *src = tu_path(f->work, "up.bin");
@@ -332,7 +345,6 @@ static void test_partial_expires(void **state)
     struct ft_server_config cfg = { .partial_ttl_s = 1 };
     char *src = tu_path(f->work, "up.bin");
     char *small = tu_path(f->work, "small");
-    char *partials;
     const char *slow[] = { "put", "-q", "--limit-rate", "4M", "-p", f->server.portstr,
                            src, NULL };
     const char *other[] = { "put", "-q", "-p", f->server.portstr, small, NULL };
@@ -343,22 +355,20 @@ static void test_partial_expires(void **state)
      * second, not at every upload. */
     tu_server_stop(&f->server);
     tu_server_start(&f->server, &cfg);
-    partials = tu_path(f->server.root, ".ft/partial");
     tu_write_random(src, SIZE, 15);
     tu_write_bytes(small, "small", 5);
-    run_and_kill_in(f, slow, partials, 1024 * 1024);
+    run_and_kill_upload(f, slow, 1024 * 1024);
     deadline = tu_now_ms() + WAIT_MS;
-    while (tu_count_entries(partials) != 1 && tu_now_ms() < deadline)
+    while (tu_store_kept(f->server.root) != 1 && tu_now_ms() < deadline)
         tu_sleep_ms(10);
-    assert_int_equal(tu_count_entries(partials), 1);
+    assert_int_equal(tu_store_kept(f->server.root), 1);
     /* A later upload, once the part is old enough, removes it. */
     do
         assert_int_equal(run(f, other, err, sizeof(err)), 0);
-    while (tu_count_entries(partials) != 0 && tu_now_ms() < deadline);
-    assert_int_equal(tu_count_entries(partials), 0);
+    while (tu_store_kept(f->server.root) != 0 && tu_now_ms() < deadline);
+    assert_int_equal(tu_store_kept(f->server.root), 0);
     free(src);
     free(small);
-    free(partials);
 }
 
 int main(void)

@@ -53,20 +53,21 @@ static char *stored(struct tu_fixture *f, const char *name)
     return tu_path(f->server.root, name);
 }
 
+/* A file or a folder put into the store behind the server, whatever the
+ * store. */
 static void plant(struct tu_fixture *f, const char *name, uint64_t size)
 {
-    char *p = stored(f, name);
+    char *p = tu_path(f->work, ".plant");
 
     tu_write_random(p, size, 7);
+    tu_store_put_file(f->server.root, name, p);
+    unlink(p);
     free(p);
 }
 
 static void plant_dir(struct tu_fixture *f, const char *name)
 {
-    char *p = stored(f, name);
-
-    assert_int_equal(mkdir(p, 0755), 0);
-    free(p);
+    tu_store_mkdir(f->server.root, name);
 }
 
 /* What of the store's name fn measures (tu_file_size, tu_dir_bytes...). */
@@ -87,12 +88,7 @@ static int64_t entries_of(const char *path)
 
 static bool in_store(struct tu_fixture *f, const char *name)
 {
-    char *p = stored(f, name);
-    struct stat sb;
-    bool there = lstat(p, &sb) == 0;
-
-    free(p);
-    return there;
+    return tu_store_exists(f->server.root, name);
 }
 
 /* Uploads a local file of size random bytes as name. */
@@ -178,7 +174,14 @@ static void test_read_only_client(void **state)
     assert_int_equal(ft_client_get_file(c, "keep", back, NULL, NULL), FT_OK);
     assert_true(in_store(f, "keep") && !in_store(f, "new") && !in_store(f, "d") &&
                 !in_store(f, "moved") && !in_store(f, "p1") && !in_store(f, "p2"));
-    assert_int_equal(measured(f, "keep", tu_file_size), 5000);
+    {   /* untouched */
+        size_t len = 0;
+        char *kept = tu_store_read(f->server.root, "keep", &len);
+
+        assert_non_null(kept);
+        assert_int_equal(len, 5000);
+        free(kept);
+    }
     ft_client_close(c);
     free(src);
     free(back);
@@ -258,6 +261,7 @@ static void refused_everywhere(struct ft_client *c, const char *name,
  * or out; no reply names its root; its own names land beneath it. */
 static void test_root_confinement(void **state)
 {
+    TU_DIRECTORY_ONLY("a symbolic link planted in the store");
     struct tu_fixture *f = *state;
     struct ft_client *c;
     struct ft_listing l = { NULL, 0, 0 };
@@ -374,6 +378,7 @@ static void *race_put(void *arg)
  * order, and the store holds what df says, within the quota. */
 static void test_quota_concurrent_uploads(void **state)
 {
+    TU_DIRECTORY_ONLY("measures the stored folder's bytes on disk");
     struct tu_fixture *f = *state;
     struct racer r[8];
     pthread_t t[8];
@@ -485,6 +490,7 @@ static void *put_slowly(void *arg)
  * would fit only without it is refused; the resumed one completes. */
 static void test_quota_kept_partial(void **state)
 {
+    TU_DIRECTORY_ONLY("measures .ft/partial on disk");
     struct tu_fixture *f = *state;
     struct ft_transfer_options resume = { .resume = true };
     struct slow_put p = { .size = 900 * KIB };

@@ -115,6 +115,16 @@ static void assert_same_tree(const char *a, const char *b)
     free(mb);
 }
 
+/* The tree a is the server's folder name, whatever the store. */
+static void assert_same_as_stored(const char *a, const struct tu_fixture *f,
+                                  const char *name)
+{
+    char *view = tu_store_view(f->server.root, name);
+
+    assert_same_tree(a, view);
+    tu_store_view_done(view);
+}
+
 /* Runs `ft sync ARGS... -p PORT`, standard output into out (may be NULL);
  * returns the exit status. */
 static int run_sync(const struct tu_fixture *f, const char *const args[], char *out)
@@ -249,15 +259,15 @@ static int count_newlines(const char *out)
 static void test_push_pull_tree(void **state)
 {
     struct tu_fixture *f = *state;
-    char *src = make_tree(f), *dst = tu_path(f->server.root, "dst");
+    char *src = make_tree(f);
     char *back = tu_path(f->work, "back"), *r = remote("dst");
     char *out = malloc(OUT_MAX);
 
     assert_int_equal(run_sync(f, (const char *[]){ src, r, NULL }, NULL), 0);
-    assert_same_tree(src, dst);
+    assert_same_as_stored(src, f, "dst");
     assert_int_equal(run_sync(f, (const char *[]){ r, back, NULL }, NULL), 0);
     assert_same_tree(src, back);
-    assert_true(tu_exists(dst) && tu_count_entries(back) == 3); /* a, empty, top.txt */
+    assert_true(tu_store_exists(f->server.root, "dst") && tu_count_entries(back) == 3); /* a, empty, top.txt */
 
     assert_int_equal(run_sync(f, (const char *[]){ "--json", src, r, NULL }, out), 0);
     assert_non_null(strstr(out, "\"event\":\"summary\",\"checked\":7,\"sent\":0,"
@@ -267,7 +277,7 @@ static void test_push_pull_tree(void **state)
     assert_non_null(strstr(out, "\"checked\":7,\"sent\":0,\"touched\":0"));
     assert_int_equal(count_newlines(out), 1);
     free(out);
-    free(src), free(dst), free(back), free(r);
+    free(src), free(back), free(r);
 }
 
 /* Changes four files of make_tree's: the content alone (size and time as
@@ -305,7 +315,7 @@ static void test_changes_itemized_both_ways(void **state)
 {
     struct tu_fixture *f = *state;
     char *src = make_tree(f), *back = tu_path(f->work, "back"), *r = remote("dst");
-    char *dst = tu_path(f->server.root, "dst"), *out = malloc(OUT_MAX);
+    char *out = malloc(OUT_MAX);
 
     assert_int_equal(run_sync(f, (const char *[]){ src, r, NULL }, NULL), 0);
     assert_int_equal(run_sync(f, (const char *[]){ r, back, NULL }, NULL), 0);
@@ -313,13 +323,13 @@ static void test_changes_itemized_both_ways(void **state)
     assert_int_equal(run_sync(f, (const char *[]){ "-c", "-i", src, r, NULL }, out), 0);
     expect_changes(out, '<');
     assert_int_equal(count_newlines(out), 4);
-    assert_same_tree(src, dst);
+    assert_same_as_stored(src, f, "dst");
     assert_int_equal(run_sync(f, (const char *[]){ "-c", "-i", r, back, NULL }, out), 0);
     expect_changes(out, '>');
     assert_int_equal(count_newlines(out), 4);
     assert_same_tree(src, back);
     free(out);
-    free(src), free(back), free(r), free(dst);
+    free(src), free(back), free(r);
 }
 
 /* --delete removes what SRC lacks on either side, and nothing outside
@@ -327,6 +337,7 @@ static void test_changes_itemized_both_ways(void **state)
  * link; what it points to survives. */
 static void test_delete_stays_inside(void **state)
 {
+    TU_DIRECTORY_ONLY("links planted in the stored folder");
     struct tu_fixture *f = *state;
     char *src = make_tree(f), *back = tu_path(f->work, "back"), *r = remote("dst");
     char *outside = tu_path(f->work, "outside"), *p, *q;
@@ -541,6 +552,7 @@ static void test_local_hash_refuses_a_fifo(void **state)
  * what a sync would do. */
 static void test_dry_run_changes_nothing(void **state)
 {
+    TU_DIRECTORY_ONLY("compares the stored folder's mtimes, folders' included, before and after");
     struct tu_fixture *f = *state;
     char *src = make_tree(f), *back = tu_path(f->work, "back"), *r = remote("dst");
     char *dst = tu_path(f->server.root, "dst"), *out = malloc(OUT_MAX);
@@ -604,6 +616,7 @@ static void test_json_lines(void **state)
  * finishes the job. */
 static void test_interrupted_sync_finishes(void **state)
 {
+    TU_DIRECTORY_ONLY("edits the stored files behind the server");
     struct tu_fixture *f = *state;
     char *src = tu_path(f->work, "src"), *old = tu_path(f->work, "old");
     char *dst = tu_path(f->server.root, "dst"), *r = remote("dst");
@@ -678,6 +691,7 @@ static void edit_in_place(const char *path)
  * for it. */
 static void test_changed_behind_the_servers_back(void **state)
 {
+    TU_DIRECTORY_ONLY("edits a stored file in place behind the server");
     struct tu_fixture *f = *state;
     char *src = make_tree(f), *back = tu_path(f->work, "back"), *r = remote("dst");
     char *dst = tu_path(f->server.root, "dst"), *big = tu_path(dst, "a/b/big");
@@ -704,7 +718,7 @@ static void test_walk_failure_counts(void **state)
 {
     struct tu_fixture *f = *state;
     /* Into the top: 64 folders deep is still a name the server takes. */
-    char *src = make_tree(f), *r = remote(""), *top = tu_path(f->server.root, "top.txt");
+    char *src = make_tree(f), *r = remote("");
     char *deep = strdup(src);
 
     for (int i = 0; i < 66; i++) {
@@ -716,8 +730,8 @@ static void test_walk_failure_counts(void **state)
             tu_die(deep);
     }
     assert_int_equal(run_sync(f, (const char *[]){ "-q", src, r, NULL }, NULL), 5);
-    assert_true(tu_exists(top));
-    free(src), free(r), free(top), free(deep);
+    assert_true(tu_store_exists(f->server.root, "top.txt"));
+    free(src), free(r), free(deep);
 }
 
 /* A single file syncs as itself; usage errors for two local or two
@@ -726,16 +740,16 @@ static void test_single_file_and_operands(void **state)
 {
     struct tu_fixture *f = *state;
     char *src = make_tree(f), *file = tu_path(src, "a/b/big"), *r = remote("one/big.bin");
-    char *r2 = remote("x"), *stored = tu_path(f->server.root, "one/big.bin");
+    char *r2 = remote("x");
     char *back = tu_path(f->work, "got.bin");
 
     assert_int_equal(run_sync(f, (const char *[]){ file, r, NULL }, NULL), 0);
-    assert_true(tu_files_equal(file, stored));
+    assert_true(tu_store_same(f->server.root, "one/big.bin", file));
     assert_int_equal(run_sync(f, (const char *[]){ r, back, NULL }, NULL), 0);
     assert_true(tu_files_equal(file, back));
     assert_int_equal(run_sync(f, (const char *[]){ src, back, NULL }, NULL), 2);
     assert_int_equal(run_sync(f, (const char *[]){ r, r2, NULL }, NULL), 2);
-    free(src), free(file), free(r), free(r2), free(stored), free(back);
+    free(src), free(file), free(r), free(r2), free(back);
 }
 
 int main(void)

@@ -1,5 +1,6 @@
 /* test_testutil.c - the harness's own promises: stops that are safe twice
- * and on zeroed structs, and ft children kept out of the user's config. */
+ * and on zeroed structs, ft children kept out of the user's config, and
+ * servers on the store FT_TEST_STORE names. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -139,6 +140,47 @@ static void test_connect_pins_nothing(void **state)
     free(pins);
 }
 
+/* What both kinds of server store lands where FT_TEST_STORE says: in the
+ * test's folder, or under S3 in the bucket and not in the folder; and
+ * what is written behind the server's back is what it serves. */
+static void test_servers_use_the_store_named(void **state)
+{
+    struct tu_fixture *f = *state;
+    const char *const s3 = tu_store_s3() ? "s3" : NULL;
+    char *src = tu_path(f->work, "src"), *back = tu_path(f->work, "back");
+    char *in_folder = tu_path(f->root, "up"), *in_server;
+    char err[4096];
+
+    tu_write_random(src, 3000, 5);
+    tu_server_start(&f->server, NULL);
+    in_server = tu_path(f->server.root, "up");
+    assert_true(tu_fixture_serve(f, NULL));
+    {
+        const char *child[] = { "put", "-q", "-p", f->served.portstr, src, "up", NULL };
+        const char *thread[] = { "put", "-q", "-p", f->server.portstr, src, "up", NULL };
+
+        assert_int_equal(tu_run_ft(child, NULL, NULL, err, sizeof(err)), 0);
+        assert_int_equal(tu_run_ft(thread, NULL, NULL, err, sizeof(err)), 0);
+    }
+    assert_true(tu_store_same(f->root, "up", src));
+    assert_true(tu_store_same(f->server.root, "up", src));
+    assert_true(tu_exists(in_folder) == (s3 == NULL));
+    assert_true(tu_exists(in_server) == (s3 == NULL));
+
+    tu_store_write(f->root, "sub/behind", "behind", 6);
+    {
+        const char *get[] = { "get", "-q", "-p", f->served.portstr, "sub/behind", back,
+                              NULL };
+
+        assert_int_equal(tu_run_ft(get, NULL, NULL, err, sizeof(err)), 0);
+        assert_int_equal(tu_file_size(back), 6);
+    }
+    free(src);
+    free(back);
+    free(in_folder);
+    free(in_server);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +188,7 @@ int main(void)
         TU_TEST_FIXTURE(test_served_stops_are_idempotent),
         TU_TEST_SERVED(test_ft_children_keep_out_of_user_config),
         TU_TEST_SERVER(test_connect_pins_nothing),
+        TU_TEST_FIXTURE(test_servers_use_the_store_named),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -238,8 +238,6 @@ static void test_put_tree_and_get_it_back(void **state)
     open_session(&s, 0);
     src = tu_path(s.f.work, "src");
     back = tu_path(s.f.work, "back");
-    stored = tu_path(s.f.server.root, "t");
-    link = tu_path(stored, "link");
     put = (struct ft_tree_item){ .local = src, .remote = "t" };
     get = (struct ft_tree_item){ .local = back, .remote = "t" };
     assert_int_equal(mkdir(src, 0755), 0);
@@ -257,6 +255,8 @@ static void test_put_tree_and_get_it_back(void **state)
     assert_int_equal(s.told.skips, 1);
     assert_non_null(strstr(s.told.skipped[0], "/link"));
     assert_true(s.told.progress > 0);
+    stored = tu_store_view(s.f.server.root, "t");
+    link = tu_path(stored, "link");
     assert_same_files(src, stored);
     assert_false(tu_exists(link));
 
@@ -272,7 +272,7 @@ static void test_put_tree_and_get_it_back(void **state)
     close_session(&s);
     free(src);
     free(back);
-    free(stored);
+    tu_store_view_done(stored);
     free(link);
 }
 
@@ -345,7 +345,6 @@ static void test_pipelined_refusals(void **state)
     (void)state;
     open_session(&s, SMALL_LIMIT);
     put.local = tu_path(s.f.work, "many");
-    stored = tu_path(s.f.server.root, "many");
     assert_int_equal(mkdir(put.local, 0755), 0);
     for (int i = 0; i < MANY_FILES; i++) {
         char *p;
@@ -360,6 +359,7 @@ static void test_pipelined_refusals(void **state)
     assert_int_equal(s.told.starts, MANY_FILES);
     assert_int_equal(s.told.failures, MANY_FILES / 2);
     assert_int_equal(s.told.dones, MANY_FILES / 2);
+    stored = tu_store_view(s.f.server.root, "many");
     for (int i = 0; i < MANY_FILES; i += 2) {
         char *sent, *arrived;
 
@@ -373,7 +373,7 @@ static void test_pipelined_refusals(void **state)
     }
     close_session(&s);
     free((char *)put.local);
-    free(stored);
+    tu_store_view_done(stored);
 }
 
 /* A link in the local folder where a listed name leads is refused, not
@@ -446,9 +446,9 @@ static void test_get_tree_says_what_stands_in_the_way(void **state)
     (void)state;
     open_session(&s, 0);
     get.local = dest = tu_path(s.f.work, "dest");
-    write_text_in(s.f.server.root, "o/sub/x.txt", "x");
-    write_text_in(s.f.server.root, "o/y.txt", "y");
-    write_text_in(s.f.server.root, "o/z.txt", "z");
+    tu_store_write(s.f.server.root, "o/sub/x.txt", "x", 1);
+    tu_store_write(s.f.server.root, "o/y.txt", "y", 1);
+    tu_store_write(s.f.server.root, "o/z.txt", "z", 1);
     assert_int_equal(mkdir(dest, 0755), 0);
     write_text_in(dest, "sub", "a file");
     write_text_in(dest, "y.txt/inside", "a folder");
@@ -483,6 +483,7 @@ static void test_get_tree_says_what_stands_in_the_way(void **state)
  * ahead unanswered: the connection serves the next request. */
 static void test_get_tree_stopped_leaves_nothing_due(void **state)
 {
+    TU_DIRECTORY_ONLY("tampers with the stored files in place");
     struct session s;
     char *src, *dest, *stored;
     struct ft_tree_item put, get;
@@ -556,11 +557,12 @@ static void test_longest_name_comes_back(void **state)
     (void)state;
     open_session(&s, 0);
     long_name(name);
-    src = tu_path(s.f.server.root, "long");
+    src = tu_path(s.f.work, "long");
     assert_int_equal(mkdir(src, 0755), 0);
-    stored = tu_path(src, name);
+    stored = tu_path(src, name); /* what the store holds, as a local copy */
     tu_write_random(stored, 5 * MIB, 21); /* over a resume chunk: noted */
     remote = tu_path("long", name);
+    tu_store_put_file(s.f.server.root, remote, stored);
     one = tu_path(s.f.work, "one");
     assert_int_equal(mkdir(one, 0755), 0);
     alone = tu_path(one, name);
@@ -591,14 +593,13 @@ static void test_longest_name_comes_back(void **state)
 static void test_local_failure_names_what_the_user_named(void **state)
 {
     struct session s;
-    char *stored, *local;
+    char *local;
     struct ft_transfer tr;
 
     (void)state;
     open_session(&s, 0);
-    stored = tu_path(s.f.server.root, "x");
     local = tu_path(s.f.work, "x");
-    tu_write_bytes(stored, "x", 1);
+    tu_store_write(s.f.server.root, "x", "x", 1);
 
     assert_int_equal(ft_client_get_file(s.c, "x", "/nonexistent/dir/x", NULL, &tr),
                      FT_ERR_IO);
@@ -606,10 +607,9 @@ static void test_local_failure_names_what_the_user_named(void **state)
                         "/nonexistent/dir/x: No such file or directory");
     /* Nothing was asked of the server: the connection serves on. */
     assert_int_equal(ft_client_get_file(s.c, "x", local, NULL, &tr), FT_OK);
-    assert_true(tu_files_equal(stored, local));
+    assert_true(tu_store_same(s.f.server.root, "x", local));
 
     close_session(&s);
-    free(stored);
     free(local);
 }
 
@@ -624,7 +624,7 @@ struct swapping {
     struct told told; /* first: the session's callbacks take it */
     struct session s;
     int swap_at, seen;
-    char *stored, *dest, *outside, *was, *top;
+    char *dest, *outside, *was, *top; /* top: top.txt's source */
 };
 
 static void on_start_swap_folder(void *ctx, const char *name, int64_t size)
@@ -649,21 +649,21 @@ static enum ft_err get_swapping(struct swapping *w, int swap_at)
     memset(w, 0, sizeof(*w));
     open_session(&w->s, 0);
     w->swap_at = swap_at;
-    w->stored = tu_path(w->s.f.server.root, "t");
     w->dest = tu_path(w->s.f.work, "dest");
     w->outside = tu_path(w->s.f.work, "outside");
     w->was = tu_path(w->dest, "sub.was");
     assert_int_equal(mkdir(w->outside, 0755), 0);
-    assert_int_equal(mkdir(w->stored, 0755), 0);
-    w->top = file_in(w->stored, "top.txt");
+    w->top = tu_path(w->s.f.work, "top.txt");
     tu_write_bytes(w->top, "top", 3);
+    tu_store_put_file(w->s.f.server.root, "t/top.txt", w->top);
     for (int i = 0; i < SUB_FILES; i++) {
         char leaf[16];
-        char *p;
+        char *p = tu_path(w->s.f.work, "sub.src");
 
-        snprintf(leaf, sizeof(leaf), "sub/f%d", i);
-        p = file_in(w->stored, leaf);
+        snprintf(leaf, sizeof(leaf), "t/sub/f%d", i);
         tu_write_random(p, 1000, (uint32_t)i + 50);
+        tu_store_put_file(w->s.f.server.root, leaf, p);
+        unlink(p);
         free(p);
     }
     w->s.ev.start = on_start_swap_folder;
@@ -683,7 +683,6 @@ static void swapping_done(struct swapping *w)
     assert_true(tu_files_equal(w->top, arrived));
     close_session(&w->s);
     free(arrived);
-    free(w->stored);
     free(w->dest);
     free(w->outside);
     free(w->was);
@@ -774,7 +773,6 @@ static void test_put_tree_file_swapped_for_link(void **state)
     memset(&w, 0, sizeof(w));
     w.src = put.local = src = tu_path(s.f.work, "swap");
     w.secret = secret = tu_path(s.f.work, "secret");
-    stored = tu_path(s.f.server.root, "swap");
     tu_write_bytes(secret, secret_text, sizeof(secret_text) - 1);
     assert_int_equal(mkdir(src, 0755), 0);
     for (int i = 0; i < SWAPPED_FILES; i++) {
@@ -790,6 +788,7 @@ static void test_put_tree_file_swapped_for_link(void **state)
     s.ev.ctx = s.opt.progress_ctx = &w;
 
     assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)), FT_OK);
+    stored = tu_store_view(s.f.server.root, "swap");
     assert_true(w.swapped);
     assert_int_equal(w.told.failures, 0);
     assert_int_equal(w.told.dones, FT_PIPELINE_MAX + 1);
@@ -817,7 +816,7 @@ static void test_put_tree_file_swapped_for_link(void **state)
     close_session(&s);
     free(src);
     free(secret);
-    free(stored);
+    tu_store_view_done(stored);
 }
 
 #define SWAPPED_FOLDERS 4
@@ -871,7 +870,6 @@ static void test_put_tree_folder_swapped_for_link(void **state)
     w.src = put.local = src = tu_path(s.f.work, "swap");
     w.outside = outside = tu_path(s.f.work, "outside");
     w.aside = s.f.work;
-    stored = tu_path(s.f.server.root, "swap");
     assert_int_equal(mkdir(outside, 0700), 0);
     secret = tu_path(outside, "secret");
     tu_write_bytes(secret, "only the sender may read this", 29);
@@ -890,6 +888,7 @@ static void test_put_tree_folder_swapped_for_link(void **state)
     s.ev.ctx = s.opt.progress_ctx = &w;
 
     assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)), FT_OK);
+    stored = tu_store_view(s.f.server.root, "swap");
     for (int i = 0; i < SWAPPED_FOLDERS; i++) {
         char rel[32];
         char *p;
@@ -912,7 +911,7 @@ static void test_put_tree_folder_swapped_for_link(void **state)
     close_session(&s);
     free(src);
     free(outside);
-    free(stored);
+    tu_store_view_done(stored);
 }
 
 /* get -r of the top, named as a user would ("/", ".", "./"): the whole
@@ -990,7 +989,7 @@ static void test_empty_folders_both_ways(void **state)
     assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &item, 1, true)), FT_OK);
     assert_int_equal(s.told.failures, 0);
     assert_int_equal(s.told.dones, 1);
-    stored = tu_path(s.f.server.root, "t");
+    stored = tu_store_view(s.f.server.root, "t");
     for (size_t i = 0; i < sizeof(empty) / sizeof(*empty); i++)
         assert_int_equal(entries_in(stored, empty[i]), 0);
     assert_int_equal(tu_count_entries(stored), 4);
@@ -1009,7 +1008,12 @@ static void test_empty_folders_both_ways(void **state)
     item = (struct ft_tree_item){ .local = bare, .remote = "e" };
     fresh(&s);
     assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &item, 1, true)), FT_OK);
-    assert_int_equal(entries_in(s.f.server.root, "e"), 0);
+    {
+        char *e = tu_store_view(s.f.server.root, "e");
+
+        assert_int_equal(tu_count_entries(e), 0);
+        tu_store_view_done(e);
+    }
     free(p);
     p = tu_path(back, "e");
     item = (struct ft_tree_item){ .local = p, .remote = "e" };
@@ -1021,7 +1025,7 @@ static void test_empty_folders_both_ways(void **state)
     free(src);
     free(back);
     free(bare);
-    free(stored);
+    tu_store_view_done(stored);
 }
 
 int main(void)

@@ -51,6 +51,7 @@ bool tu_server_try_start(struct tu_server *t, const struct ft_server_config *cfg
     snprintf(t->host, sizeof(t->host), "%s", c.host != NULL ? c.host : "127.0.0.1");
     t->root = tu_tempdir();
     c.root = t->root;
+    t->store = tu_store_config(&c, t->root);
     c.host = t->host;
     c.port = 0;
     if (c.log == NULL)
@@ -92,6 +93,7 @@ void tu_server_stop(struct tu_server *t)
     if (t->root != NULL)
         tu_rmtree(t->root);
     free(t->root);
+    free(t->store);
     memset(t, 0, sizeof(*t));
 }
 
@@ -137,13 +139,17 @@ bool tu_served_log_until(struct tu_served *s, const char *want, int timeout_ms)
 bool tu_served_start(struct tu_served *s, const char *root,
                      const char *log_path, const char *const extra[])
 {
-    const char *args[48] = { "serve", "--root", root, "--port", "0" };
-    size_t n = 5;
+    const char *args[48] = { "serve" };
+    size_t n = 1;
     const char *p;
+    char *store;
     int wfd;
 
     memset(s, 0, sizeof(*s));
     s->log_fd = -1;
+    n += tu_store_serve_args(root, args + n, &store);
+    args[n++] = "--port";
+    args[n++] = "0";
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 47; i++)
         args[n++] = extra[i];
     args[n] = NULL;
@@ -155,6 +161,7 @@ bool tu_served_start(struct tu_served *s, const char *root,
         tu_die(log_path);
     s->pid = tu_spawn_ft(args, -1, -1, wfd);
     close(wfd);
+    free(store);
     /* Ready when it says which port it listens on, on a whole line. */
     for (int64_t deadline = tu_now_ms() + 20000;;) {
         int status;

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "ft/ft.h"
+#include "testutil_store.h"
 
 /* A server running in a thread of the test, on any free port. A zeroed
  * struct is a stopped one. */
@@ -21,6 +22,8 @@ struct tu_server {
     uint16_t port;
     char portstr[8];       /* port as text, for ft's -p */
     char *root;            /* owned; made under $TMPDIR */
+    char *store;           /* owned: its S3 location (FT_TEST_STORE=s3),
+                              NULL on the folder root */
 };
 /* Starts a server on a new temporary root; cfg may be NULL. It listens on
  * cfg->host, or 127.0.0.1 when that is NULL; port, root and log are the

@@ -55,13 +55,14 @@ STORE=s3://$FT_S3_BUCKET/$PREFIX
 } >clients
 
 # serve NAME: ft serve on the bucket with the shared key and clients files;
-# its port in the variable PORT_NAME.
+# its port in PORT[NAME].
+declare -A PORT
 serve() {
     "$FT" serve --store "$STORE" --s3-endpoint "$FT_S3_ENDPOINT" \
         --key-file "$T/server.key" --clients "$T/clients" --port 0 2>"$1.log" &
     PIDS+=($!)
     wait_for "grep -q 'serving .* port [0-9]*' $1.log"
-    printf -v "PORT_$1" '%s' "$(grep -o 'serving .* port [0-9]*' "$1.log" | grep -o '[0-9]*$')"
+    PORT[$1]=$(grep -o 'serving .* port [0-9]*' "$1.log" | grep -o '[0-9]*$')
 }
 # The first server makes the key file; the second reads it.
 serve a
@@ -69,10 +70,10 @@ serve b
 key_a=$(grep -o 'server key b2:[^ ]*' a.log)
 key_b=$(grep -o 'server key b2:[^ ]*' b.log)
 [ "$key_a" = "$key_b" ] || fail "the two servers have different keys: $key_a, $key_b"
-eval "$("$REPO/scripts/haproxy.sh" start "127.0.0.1:$PORT_a" "127.0.0.1:$PORT_b")"
+eval "$("$REPO/scripts/haproxy.sh" start "127.0.0.1:${PORT[a]}" "127.0.0.1:${PORT[b]}")"
 
 lb() { "$FT" "$1" -q -p "$FT_HAPROXY_PORT" "${@:2}"; }
-on() { local p="PORT_$1"; "$FT" "$2" -q -p "${!p}" "${@:3}"; }
+on() { "$FT" "$2" -q -p "${PORT[$1]}" "${@:3}"; }
 
 # Published through the balancer: every later connection lists and serves
 # it, whichever server it lands on (round robin: they alternate).

@@ -160,7 +160,7 @@ static enum ft_err add_rules(int ruleset, int abi, const struct ft_sandbox_rules
     uint64_t root = r->root_read_only ? RO_ACCESS
                                       : RW_ACCESS;
 
-    if (add_path_rule(ruleset, r->root_fd, root & fs_handled(abi)) != 0) {
+    if (r->root_fd >= 0 && add_path_rule(ruleset, r->root_fd, root & fs_handled(abi)) != 0) {
         snprintf(errbuf, errlen, "%s: %s", r->root_shown, strerror(errno));
         return FT_ERR_IO;
     }
@@ -180,6 +180,16 @@ static enum ft_err add_rules(int ruleset, int abi, const struct ft_sandbox_rules
 
         if (syscall(SYS_landlock_add_rule, ruleset, RULE_NET_PORT, &np, 0) != 0) {
             snprintf(errbuf, errlen, "tcp port %u: %s", (unsigned)r->bind_ports[i],
+                     strerror(errno));
+            return FT_ERR_IO;
+        }
+    }
+    for (size_t i = 0; abi >= 4 && i < r->n_connect; i++) {
+        struct net_port_attr np = { .allowed_access = LANDLOCK_ACCESS_NET_CONNECT_TCP,
+                                    .port = r->connect_ports[i] };
+
+        if (syscall(SYS_landlock_add_rule, ruleset, RULE_NET_PORT, &np, 0) != 0) {
+            snprintf(errbuf, errlen, "tcp port %u: %s", (unsigned)r->connect_ports[i],
                      strerror(errno));
             return FT_ERR_IO;
         }
@@ -205,8 +215,12 @@ static void say(char *report, size_t len, const char *fmt, ...)
 static void describe(const struct ft_sandbox_rules *r, int abi, char *report,
                      size_t len)
 {
-    snprintf(report, len, "landlock ABI %d: files beneath %s %s", abi,
-             r->root_shown, r->root_read_only ? "read-only" : "read-write");
+    if (r->root_fd >= 0)
+        snprintf(report, len, "landlock ABI %d: files beneath %s %s", abi,
+                 r->root_shown, r->root_read_only ? "read-only" : "read-write");
+    else
+        snprintf(report, len, "landlock ABI %d: no files of a store (%s)", abi,
+                 r->root_shown);
     for (size_t i = 0; i < r->n_ro; i++)
         say(report, len, ", %s read-only", r->ro_paths[i]);
     say(report, len, ", nothing else");
@@ -217,7 +231,12 @@ static void describe(const struct ft_sandbox_rules *r, int abi, char *report,
     say(report, len, "; tcp bind");
     for (size_t i = 0; i < r->n_ports; i++)
         say(report, len, "%s%u", i == 0 ? " " : ",", (unsigned)r->bind_ports[i]);
-    say(report, len, r->n_ports != 0 ? " only, no connect" : " none, no connect");
+    say(report, len, r->n_ports != 0 ? " only" : " none");
+    say(report, len, r->n_connect != 0 ? ", connect" : ", no connect");
+    for (size_t i = 0; i < r->n_connect; i++)
+        say(report, len, "%s%u", i == 0 ? " " : ",", (unsigned)r->connect_ports[i]);
+    if (r->n_connect != 0)
+        say(report, len, " only");
     if (abi >= 6)
         say(report, len, "; signals and abstract unix sockets: within this "
                          "process only");

@@ -18,13 +18,16 @@
  * system, and TCP bind and connect where the kernel can restrict them, is
  * refused. */
 struct ft_sandbox_rules {
-    int root_fd;                   /* a folder: read and write beneath it */
+    int root_fd;                   /* a folder: read and write beneath it;
+                                      -1: none (a store on S3) */
     const char *root_shown;        /* its name, for the report */
     bool root_read_only;           /* only read beneath it */
     const char *const *ro_paths;   /* files or folders: read beneath each */
     size_t n_ro;
     const uint16_t *bind_ports;    /* the only TCP ports it may bind */
     size_t n_ports;
+    const uint16_t *connect_ports; /* the only TCP ports it may connect to */
+    size_t n_connect;
 };
 
 /* The highest Landlock ABI this kernel offers; 0 when it has none (errno

@@ -75,11 +75,8 @@ enum ft_err ft_store_open_at(struct ft_store **out, const char *location,
     *out = NULL;
     if (err != FT_OK)
         return err;
-    if (loc.scheme == FT_STORE_S3) {
-        snprintf(errbuf, errlen, "%s: this ft has no S3 store yet (a directory "
-                 "path is the store it serves)", location);
-        return FT_ERR_USAGE;
-    }
+    if (loc.scheme == FT_STORE_S3)
+        return ft_store_s3_open(out, &loc, opt != NULL ? opt : &none, errbuf, errlen);
     return ft_store_dir_open(out, location, opt != NULL ? opt : &none, errbuf,
                              errlen);
 }

@@ -114,13 +114,16 @@ struct ft_upload {
      * NULL for an upload written to its temporary as it arrives. */
     uint8_t *held;
     size_t held_cap;
+    /* A backend's own state (the S3 backend's parts in flight); NULL for
+     * the directory's. */
+    void *priv;
 };
 
 #define FT_UPLOAD_INIT { .be = NULL, .fd = -1 }
 
 /* Opens the store at location (a path, or s3://BUCKET[/PREFIX]) with
- * opt (NULL: none, read-write). An S3 location is FT_ERR_USAGE
- * until the S3 backend is built; errbuf says so. */
+ * opt (NULL: none, read-write). An S3 location needs opt's endpoint and
+ * credentials (FT_ERR_USAGE without them; errbuf says so). */
 enum ft_err ft_store_open_at(struct ft_store **out, const char *location,
                              const struct ft_store_options *opt, char *errbuf,
                              size_t errlen);
@@ -161,6 +164,7 @@ struct ft_store_file {
     int fd; /* -1: not open */
     struct ft_store_entry info;
     struct ft_store_stamp stamp;
+    void *priv; /* a backend's own state (S3: the HEAD and the GET); NULL */
 };
 
 #define FT_STORE_FILE_INIT { .be = NULL, .fd = -1 }

@@ -188,5 +188,9 @@ struct ft_store_backend {
 enum ft_err ft_store_dir_open(struct ft_store **out, const char *root,
                               const struct ft_store_options *opt, char *errbuf,
                               size_t errlen);
+/* The S3 backend (store_s3.c): opens the store at loc's bucket and prefix. */
+enum ft_err ft_store_s3_open(struct ft_store **out, const struct ft_store_location *loc,
+                             const struct ft_store_options *opt, char *errbuf,
+                             size_t errlen);
 
 #endif

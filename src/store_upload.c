@@ -353,6 +353,7 @@ void ft_store_upload_move(struct ft_upload *to, struct ft_upload *from)
     from->fd = from->dir_fd = -1;
     from->tmp[0] = '\0';
     from->chunks = NULL;
+    from->priv = NULL;
 }
 
 size_t ft_store_upload_held_bytes(const struct ft_upload *up)

@@ -1,0 +1,211 @@
+/* store_s3.c - the S3 backend: opening a bucket, its handles, names as keys. */
+#define _GNU_SOURCE
+#include "store_s3_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum ft_err ft_store_s3_take(struct ft_store_s3 *st, struct ft_s3 **out)
+{
+    struct ft_s3 *s = NULL;
+
+    pthread_mutex_lock(&st->lock);
+    if (st->nidle > 0)
+        s = st->idle[--st->nidle];
+    pthread_mutex_unlock(&st->lock);
+    *out = s;
+    return s != NULL ? FT_OK : ft_s3_open(&st->cfg, out);
+}
+
+void ft_store_s3_put_back(struct ft_store_s3 *st, struct ft_s3 *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&st->lock);
+    if (st->nidle < FT_S3_IDLE_MAX) {
+        st->idle[st->nidle++] = s;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&st->lock);
+    ft_s3_close(s);
+}
+
+enum ft_err ft_store_s3_key(const struct ft_store_s3 *st, const char *below,
+                            const char *name, const char *suffix,
+                            char out[FT_S3_KEY_MAX + 1])
+{
+    int n = snprintf(out, FT_S3_KEY_MAX + 1, "%s%s%s%s%s", st->prefix,
+                     below != NULL ? FT_STORE_META "/" : "",
+                     below != NULL ? below : "", name, suffix);
+
+    return n < 0 || n > FT_S3_KEY_MAX ? FT_ERR_BAD_NAME : FT_OK;
+}
+
+void ft_store_s3_entry(const struct ft_s3_head *h, struct ft_store_entry *e)
+{
+    const char *mtime = ft_s3_head_meta(h, FT_S3_META_MTIME);
+    const char *mode = ft_s3_head_meta(h, FT_S3_META_MODE);
+
+    e->size = h->size;
+    e->mtime = mtime != NULL ? strtoll(mtime, NULL, 10) : (int64_t)h->mtime;
+    e->mode = S_IFREG | (mode != NULL ? (0644 | ((uint32_t)strtoul(mode, NULL, 8) & 0111))
+                                      : 0644);
+}
+
+static int any_key(void *arg, const struct ft_s3_entry *e)
+{
+    *(time_t *)arg = e->mtime;
+    return 1; /* one is enough */
+}
+
+enum ft_err ft_store_s3_what(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
+                             struct ft_store_entry *info, struct ft_s3_head *head)
+{
+    char key[FT_S3_KEY_MAX + 1];
+    time_t when = 0;
+    enum ft_err err;
+
+    memset(info, 0, sizeof(*info));
+    if (name == NULL || name[0] == '\0') {
+        info->mode = S_IFDIR | 0755; /* the root is always there */
+        return FT_OK;
+    }
+    snprintf(info->name, sizeof(info->name), "%s", name);
+    err = ft_store_s3_key(st, NULL, name, "", key);
+    if (err == FT_OK)
+        err = ft_s3_head(s, key, head);
+    if (err == FT_OK) {
+        ft_store_s3_entry(head, info);
+        return FT_OK;
+    }
+    if (err != FT_ERR_NOT_FOUND)
+        return err;
+    err = ft_store_s3_key(st, NULL, name, "/", key);
+    if (err == FT_OK)
+        err = ft_s3_list(s, key, "/", 1, any_key, &when);
+    if (err == FT_ERR_INTERRUPTED) { /* a marker, or a key below */
+        info->mode = S_IFDIR | 0755;
+        info->mtime = (int64_t)when;
+        return FT_OK;
+    }
+    return err == FT_OK ? FT_ERR_NOT_FOUND : err;
+}
+
+static void s3_close(struct ft_store *store)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+
+    for (size_t i = 0; i < st->nidle; i++)
+        ft_s3_close(st->idle[i]);
+    pthread_mutex_destroy(&st->lock);
+    free((char *)st->cfg.endpoint);
+    free((char *)st->cfg.region);
+    free((char *)st->cfg.access_key);
+    free((char *)st->cfg.secret_key);
+    free((char *)st->cfg.bucket);
+    free(st);
+}
+
+/* No folder on disk: the key comes from --key-file, the sandbox has no
+ * path to allow (store_backend.h). */
+static int s3_no_fd(const struct ft_store *st)
+{
+    (void)st;
+    return -1;
+}
+
+static struct ft_store_backend s3_backend;
+static pthread_once_t s3_backend_once = PTHREAD_ONCE_INIT;
+
+/* Writes at offsets, held uploads, chunk lists and kept uploads are off:
+ * the server falls back as store.h says (see store_backend.h). */
+static void s3_backend_fill(void)
+{
+    s3_backend.name = "s3";
+    s3_backend.caps = 0;
+    s3_backend.close = s3_close;
+    s3_backend.meta_fd = s3_no_fd;
+    s3_backend.root_fd = s3_no_fd;
+    ft_store_s3_file_ops(&s3_backend);
+    ft_store_s3_upload_ops(&s3_backend);
+    ft_store_s3_ns_ops(&s3_backend);
+    ft_store_s3_chunks_ops(&s3_backend);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+static enum ft_err take_config(struct ft_store_s3 *st, const struct ft_store_location *loc,
+                               const struct ft_store_options *opt, char *errbuf,
+                               size_t errlen)
+{
+    if (opt->s3_endpoint == NULL || opt->s3_access_key == NULL ||
+        opt->s3_secret_key == NULL) {
+        snprintf(errbuf, errlen, "s3://%s: give the endpoint (--s3-endpoint) and the "
+                 "credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)", loc->bucket);
+        return FT_ERR_USAGE;
+    }
+    st->cfg.endpoint = strdup(opt->s3_endpoint);
+    st->cfg.region = dup_or_null(opt->s3_region);
+    st->cfg.access_key = strdup(opt->s3_access_key);
+    st->cfg.secret_key = strdup(opt->s3_secret_key);
+    st->cfg.bucket = strdup(loc->bucket);
+    if (st->cfg.endpoint == NULL || st->cfg.access_key == NULL ||
+        st->cfg.secret_key == NULL || st->cfg.bucket == NULL ||
+        (opt->s3_region != NULL && st->cfg.region == NULL))
+        return FT_ERR_NOMEM;
+    if (loc->prefix[0] != '\0')
+        snprintf(st->prefix, sizeof(st->prefix), "%s/", loc->prefix);
+    return FT_OK;
+}
+
+/* Reaches the bucket once, so that a wrong endpoint, key or bucket is
+ * told at start; a bucket not there yet is made (not on a read-only
+ * store). */
+static enum ft_err reach(struct ft_store_s3 *st, char *errbuf, size_t errlen)
+{
+    struct ft_s3 *s = NULL;
+    time_t when;
+    enum ft_err err = ft_store_s3_take(st, &s);
+
+    if (err == FT_OK)
+        err = ft_s3_list(s, st->prefix, "/", 1, any_key, &when);
+    if (err == FT_ERR_NOT_FOUND && !st->read_only)
+        err = ft_s3_bucket_create(s);
+    if (err == FT_ERR_INTERRUPTED)
+        err = FT_OK;
+    if (err != FT_OK)
+        snprintf(errbuf, errlen, "s3://%s: %s", st->cfg.bucket,
+                 s != NULL && ft_s3_error(s)[0] ? ft_s3_error(s) : ft_strerror(err));
+    ft_store_s3_put_back(st, s);
+    return err;
+}
+
+enum ft_err ft_store_s3_open(struct ft_store **out, const struct ft_store_location *loc,
+                             const struct ft_store_options *opt, char *errbuf,
+                             size_t errlen)
+{
+    struct ft_store_s3 *st = calloc(1, sizeof(*st));
+    enum ft_err err;
+
+    *out = NULL;
+    if (st == NULL)
+        return FT_ERR_NOMEM;
+    pthread_once(&s3_backend_once, s3_backend_fill);
+    st->base.be = &s3_backend;
+    pthread_mutex_init(&st->lock, NULL);
+    st->read_only = opt->read_only;
+    err = take_config(st, loc, opt, errbuf, errlen);
+    if (err == FT_OK)
+        err = reach(st, errbuf, errlen);
+    if (err != FT_OK) {
+        s3_close(&st->base);
+        return err;
+    }
+    *out = &st->base;
+    return FT_OK;
+}

@@ -1,0 +1,522 @@
+/* store_s3_ns.c - the S3 backend's names: stat, listings, folders as markers, rm, mv. */
+#define _GNU_SOURCE
+#include "store_s3_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static enum ft_err s3_stat(struct ft_store *store, const char *name,
+                           struct ft_store_entry *info)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct ft_s3_head h;
+    struct ft_s3 *s = NULL;
+    enum ft_err err = ft_store_s3_take(st, &s);
+
+    if (err == FT_OK)
+        err = ft_store_s3_what(st, s, name, info, &h);
+    ft_store_s3_put_back(st, s);
+    return err;
+}
+
+/* The first name above name (a prefix of it, cut at a '/') that is a file:
+ * its length, or 0 when every one above is a folder or nothing. */
+static size_t file_above(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
+                         enum ft_err *err)
+{
+    char up[FT_PATH_MAX + 1];
+    struct ft_s3_head h;
+
+    *err = FT_OK;
+    for (const char *p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/')) {
+        char key[FT_S3_KEY_MAX + 1];
+
+        snprintf(up, sizeof(up), "%.*s", (int)(p - name), name);
+        *err = ft_store_s3_key(st, NULL, up, "", key);
+        if (*err == FT_OK)
+            *err = ft_s3_head(s, key, &h);
+        if (*err == FT_OK)
+            return (size_t)(p - name);
+        if (*err != FT_ERR_NOT_FOUND)
+            return 0;
+        *err = FT_OK;
+    }
+    return 0;
+}
+
+static enum ft_store_kind s3_obstacle(struct ft_store *store, const char *name,
+                                      size_t *at)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct ft_store_entry e;
+    struct ft_s3_head h;
+    struct ft_s3 *s = NULL;
+    enum ft_store_kind kind = FT_STORE_NOTHING;
+    enum ft_err err = ft_store_s3_take(st, &s);
+    size_t above = err == FT_OK ? file_above(st, s, name, &err) : 0;
+
+    *at = strlen(name);
+    if (err == FT_OK && above > 0) {
+        *at = above;
+        kind = FT_STORE_FILE;
+    } else if (err == FT_OK && ft_store_s3_what(st, s, name, &e, &h) == FT_OK) {
+        kind = (e.mode & S_IFMT) == S_IFDIR ? FT_STORE_FOLDER : FT_STORE_FILE;
+    }
+    ft_store_s3_put_back(st, s);
+    return kind;
+}
+
+static enum ft_err put_marker(struct ft_store_s3 *st, struct ft_s3 *s, const char *name)
+{
+    char key[FT_S3_KEY_MAX + 1];
+    enum ft_err err = ft_store_s3_key(st, NULL, name, "/", key);
+
+    return err == FT_OK ? ft_s3_put(s, key, "", 0, NULL, 0, NULL) : err;
+}
+
+/* Markers for the folders above name that have none (with parents). */
+static enum ft_err make_above(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
+                              bool parents)
+{
+    char up[FT_PATH_MAX + 1];
+    struct ft_store_entry e;
+    struct ft_s3_head h;
+    enum ft_err err = FT_OK;
+
+    for (const char *p = strchr(name, '/'); err == FT_OK && p != NULL;
+         p = strchr(p + 1, '/')) {
+        snprintf(up, sizeof(up), "%.*s", (int)(p - name), name);
+        err = ft_store_s3_what(st, s, up, &e, &h);
+        if (err == FT_OK && (e.mode & S_IFMT) != S_IFDIR)
+            err = FT_ERR_DENIED;
+        else if (err == FT_ERR_NOT_FOUND && parents)
+            err = put_marker(st, s, up);
+    }
+    return err;
+}
+
+static enum ft_err s3_mkdir(struct ft_store *store, const char *name, bool parents,
+                            bool *made)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct ft_store_entry e;
+    struct ft_s3_head h;
+    struct ft_s3 *s = NULL;
+    enum ft_err err = ft_name_check(name, strlen(name));
+
+    *made = false;
+    if (err == FT_OK && st->read_only)
+        err = FT_ERR_READ_ONLY;
+    if (err == FT_OK)
+        err = ft_store_s3_take(st, &s);
+    if (err == FT_OK)
+        err = make_above(st, s, name, parents);
+    if (err == FT_OK)
+        err = ft_store_s3_what(st, s, name, &e, &h);
+    if (err == FT_OK) {
+        err = parents && (e.mode & S_IFMT) == S_IFDIR ? FT_OK : FT_ERR_DENIED;
+    } else if (err == FT_ERR_NOT_FOUND) {
+        err = put_marker(st, s, name);
+        *made = err == FT_OK;
+    }
+    ft_store_s3_put_back(st, s);
+    return err;
+}
+
+/* Keys gathered for DeleteObjects, sent a batch at a time. */
+struct doomed {
+    struct ft_s3 *s;
+    char *keys[FT_S3_BATCH_MAX];
+    size_t n;
+    enum ft_err err;
+};
+
+static enum ft_err doomed_flush(struct doomed *d)
+{
+    enum ft_err err = FT_OK;
+
+    if (d->n > 0)
+        err = ft_s3_delete_batch(d->s, (const char *const *)d->keys, d->n);
+    for (size_t i = 0; i < d->n; i++)
+        free(d->keys[i]);
+    d->n = 0;
+    if (d->err == FT_OK)
+        d->err = err;
+    return err;
+}
+
+static enum ft_err doomed_add(struct doomed *d, const char *key)
+{
+    if (d->n == FT_S3_BATCH_MAX && doomed_flush(d) != FT_OK)
+        return d->err;
+    d->keys[d->n] = strdup(key);
+    if (d->keys[d->n] == NULL)
+        return d->err = FT_ERR_NOMEM;
+    d->n++;
+    return FT_OK;
+}
+
+/* A move copies each key before the batch deletes it. */
+struct walk {
+    struct ft_store_s3 *st;
+    struct doomed d;
+    size_t from_len;     /* the part of each key that is replaced */
+    const char *to;      /* by this (a move), or NULL (a remove) */
+    struct ft_s3 *s;     /* the listing's handle */
+};
+
+static int doom_entry(void *arg, const struct ft_s3_entry *e)
+{
+    struct walk *w = arg;
+    char dst[FT_S3_KEY_MAX + 1];
+
+    if (w->to != NULL) {
+        int n = snprintf(dst, sizeof(dst), "%s%s", w->to, e->key + w->from_len);
+
+        if (n < 0 || (size_t)n >= sizeof(dst))
+            w->d.err = FT_ERR_BAD_NAME;
+        else if (e->size > FT_S3_PART_MAX)
+            w->d.err = FT_ERR_TOO_LARGE; /* no UploadPartCopy (s3.h) */
+        else
+            w->d.err = ft_s3_copy(w->d.s, e->key, dst);
+    }
+    if (w->d.err == FT_OK)
+        doomed_add(&w->d, e->key);
+    return w->d.err != FT_OK;
+}
+
+/* Copies (to: non-NULL) and deletes every key under from_key (a prefix),
+ * in batches. */
+static enum ft_err walk_prefix(struct ft_store_s3 *st, struct ft_s3 *s, const char *from_key,
+                               const char *to_key)
+{
+    struct walk w = { .st = st, .from_len = strlen(from_key), .to = to_key, .s = s };
+    enum ft_err err = ft_store_s3_take(st, &w.d.s);
+
+    if (err == FT_OK)
+        err = ft_s3_list(s, from_key, NULL, 0, doom_entry, &w);
+    if (err == FT_ERR_INTERRUPTED)
+        err = w.d.err;
+    if (err == FT_OK)
+        err = doomed_flush(&w.d);
+    else
+        doomed_flush(&w.d); /* what was copied whole is not left twice */
+    ft_store_s3_put_back(st, w.d.s);
+    return err;
+}
+
+/* Moves (to non-NULL) or removes the file or folder name: its keys, and
+ * its digest sidecars beside them. */
+static enum ft_err shift(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
+                         bool folder, const char *to)
+{
+    char from_key[FT_S3_KEY_MAX + 1], to_key[FT_S3_KEY_MAX + 1];
+    const char *suffix = folder ? "/" : "";
+    enum ft_err err = FT_OK;
+
+    for (int side = 0; err == FT_OK && side < 2; side++) {
+        const char *below = side == 0 ? NULL : FT_S3_B2_DIR;
+
+        err = ft_store_s3_key(st, below, name, suffix, from_key);
+        if (err == FT_OK && to != NULL)
+            err = ft_store_s3_key(st, below, to, suffix, to_key);
+        if (err != FT_OK)
+            break;
+        if (folder)
+            err = walk_prefix(st, s, from_key, to != NULL ? to_key : NULL);
+        else if (to != NULL)
+            err = ft_s3_copy(s, from_key, to_key);
+        if (!folder && (err == FT_OK || side == 1))
+            err = ft_s3_delete(s, from_key);
+        if (side == 1 && err == FT_ERR_NOT_FOUND)
+            err = FT_OK; /* no sidecar */
+    }
+    return err;
+}
+
+static enum ft_err s3_remove(struct ft_store *store, const char *name, bool recursive)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct ft_store_entry e;
+    struct ft_s3_head h;
+    struct ft_s3 *s = NULL;
+    enum ft_err err = ft_name_check(name, strlen(name));
+
+    if (err == FT_OK && st->read_only)
+        err = FT_ERR_READ_ONLY;
+    if (err == FT_OK)
+        err = ft_store_s3_take(st, &s);
+    if (err == FT_OK)
+        err = ft_store_s3_what(st, s, name, &e, &h);
+    if (err == FT_OK && (e.mode & S_IFMT) == S_IFDIR && !recursive)
+        err = FT_ERR_DENIED;
+    if (err == FT_OK)
+        err = shift(st, s, name, (e.mode & S_IFMT) == S_IFDIR, NULL);
+    ft_store_s3_put_back(st, s);
+    return err;
+}
+
+/* Copy then delete, key by key below a folder: not atomic (a reader sees
+ * the old name, the new, or both for a while), but every object is whole
+ * under either name. */
+static enum ft_err s3_move(struct ft_store *store, const char *from, const char *to)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct ft_store_entry src, dst;
+    struct ft_s3_head h;
+    struct ft_s3 *s = NULL;
+    size_t from_len = strlen(from);
+    enum ft_err err = ft_name_check(from, from_len);
+    bool folder;
+
+    if (err == FT_OK)
+        err = ft_name_check(to, strlen(to));
+    if (err == FT_OK && st->read_only)
+        err = FT_ERR_READ_ONLY;
+    if (err == FT_OK)
+        err = ft_store_s3_take(st, &s);
+    if (err == FT_OK)
+        err = ft_store_s3_what(st, s, from, &src, &h);
+    if (err != FT_OK)
+        goto out;
+    folder = (src.mode & S_IFMT) == S_IFDIR;
+    if (!folder && h.size > FT_S3_PART_MAX)
+        err = FT_ERR_TOO_LARGE; /* no UploadPartCopy (s3.h) */
+    /* Into itself, or over a folder (a file) or a file (a folder). */
+    if (err == FT_OK && strncmp(to, from, from_len) == 0 && to[from_len] == '/')
+        err = FT_ERR_DENIED;
+    if (err == FT_OK && file_above(st, s, to, &err) > 0)
+        err = FT_ERR_DENIED; /* the folders it needs are implicit, files are not */
+    if (err == FT_OK) {
+        err = ft_store_s3_what(st, s, to, &dst, &h);
+        if (err == FT_OK)
+            err = folder || (dst.mode & S_IFMT) == S_IFDIR ? FT_ERR_DENIED : FT_OK;
+        else if (err == FT_ERR_NOT_FOUND)
+            err = FT_OK;
+    }
+    if (err == FT_OK && strcmp(from, to) != 0)
+        err = shift(st, s, from, folder, to);
+out:
+    ft_store_s3_put_back(st, s);
+    return err;
+}
+
+/* One listing handed to the caller as entries. */
+struct lister {
+    struct ft_store_s3 *st;
+    struct ft_s3 *head; /* a second handle: each file's HEAD (mtime, mode) */
+    size_t base_len;    /* the listed prefix, cut from each key */
+    bool top;           /* listing the root: .ft is left out */
+    bool recursive;
+    char open[FT_PATH_MAX + 1]; /* the folder the last key was in */
+    ft_store_list_fn fn;
+    void *ctx;
+    enum ft_err err;
+};
+
+static enum ft_err emit_folder(struct lister *l, const char *rel, size_t len, time_t when)
+{
+    struct ft_store_entry e = { .mode = S_IFDIR | 0755, .mtime = (int64_t)when };
+
+    snprintf(e.name, sizeof(e.name), "%.*s", (int)len, rel);
+    return l->fn(&e, l->ctx);
+}
+
+/* The folders of path (a folder) not handed out yet: keys come in order,
+ * so a folder's keys are together, and each is told once. */
+static enum ft_err emit_folders(struct lister *l, const char *path, time_t when)
+{
+    size_t len = strlen(path), open_len = strlen(l->open);
+    enum ft_err err = FT_OK;
+
+    for (size_t i = 1; err == FT_OK && i <= len; i++) {
+        if (i < len && path[i] != '/')
+            continue;
+        if (i <= open_len && memcmp(l->open, path, i) == 0 &&
+            (i == open_len || l->open[i] == '/'))
+            continue; /* told before */
+        err = emit_folder(l, path, i, when);
+    }
+    snprintf(l->open, sizeof(l->open), "%s", path);
+    return err;
+}
+
+static enum ft_err emit_file(struct lister *l, const struct ft_s3_entry *e, const char *rel)
+{
+    struct ft_store_entry out = { .size = e->size, .mtime = (int64_t)e->mtime,
+                                  .mode = S_IFREG | 0644 };
+    struct ft_s3_head h;
+    enum ft_err err = ft_s3_head(l->head, e->key, &h);
+
+    if (err == FT_ERR_NOT_FOUND)
+        return FT_OK; /* gone since it was listed */
+    if (err != FT_OK)
+        return err;
+    ft_store_s3_entry(&h, &out);
+    snprintf(out.name, sizeof(out.name), "%s", rel);
+    return l->fn(&out, l->ctx);
+}
+
+static int list_entry(void *arg, const struct ft_s3_entry *e)
+{
+    struct lister *l = arg;
+    const char *rel = e->key + l->base_len;
+    size_t len = strlen(rel);
+    bool folder = e->is_prefix || (len > 0 && rel[len - 1] == '/');
+    char path[FT_PATH_MAX + 1];
+    const char *slash;
+
+    if (len == 0 || len > FT_PATH_MAX)
+        return 0; /* the listed folder's own marker */
+    snprintf(path, sizeof(path), "%.*s", (int)(folder ? len - 1 : len), rel);
+    if ((l->top ? ft_name_check : ft_name_check_below)(path, strlen(path)) != FT_OK)
+        return 0; /* the metadata folder, names ft does not serve */
+    if (!l->recursive)
+        l->err = folder ? emit_folder(l, path, strlen(path), e->mtime) : emit_file(l, e, path);
+    else if (folder)
+        l->err = emit_folders(l, path, e->mtime);
+    else {
+        slash = strrchr(path, '/');
+        if (slash == NULL)
+            l->open[0] = '\0'; /* the listed folder itself */
+        else {
+            char dir[FT_PATH_MAX + 1];
+
+            snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+            l->err = emit_folders(l, dir, e->mtime);
+        }
+        if (l->err == FT_OK)
+            l->err = emit_file(l, e, path);
+    }
+    return l->err != FT_OK;
+}
+
+/* Lists folder's keys (ListObjectsV2 with a delimiter, or without one
+ * for recursive), page by page; a file's mtime and mode are its
+ * metadata, a HEAD each (see store_backend.h for the cost). */
+static enum ft_err list_keys(struct ft_store_s3 *st, struct ft_s3 *s, const char *base,
+                             bool top, bool recursive, ft_store_list_fn fn, void *ctx)
+{
+    struct lister *l = calloc(1, sizeof(*l));
+    enum ft_err err = l != NULL ? FT_OK : FT_ERR_NOMEM;
+
+    if (err == FT_OK) {
+        *l = (struct lister){ .st = st, .base_len = strlen(base), .top = top,
+                              .recursive = recursive, .fn = fn, .ctx = ctx };
+        err = ft_store_s3_take(st, &l->head);
+    }
+    if (err == FT_OK)
+        err = ft_s3_list(s, base, recursive ? NULL : "/", 0, list_entry, l);
+    if (err == FT_ERR_INTERRUPTED)
+        err = l->err;
+    if (l != NULL)
+        ft_store_s3_put_back(st, l->head);
+    free(l);
+    return err;
+}
+
+static enum ft_err s3_list_as(struct ft_store *store, const char *folder, const char *shown,
+                              bool recursive, ft_store_list_fn fn, void *ctx)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct ft_store_entry e;
+    struct ft_s3_head h;
+    char base[FT_S3_KEY_MAX + 1];
+    struct ft_s3 *s = NULL;
+    bool top = folder == NULL || folder[0] == '\0';
+    enum ft_err err = top ? FT_OK : ft_name_check(folder, strlen(folder));
+
+    if (err == FT_OK)
+        err = ft_store_s3_take(st, &s);
+    if (err == FT_OK && !top)
+        err = ft_store_s3_what(st, s, folder, &e, &h);
+    if (err == FT_OK && !top && (e.mode & S_IFMT) == S_IFREG) {
+        snprintf(e.name, sizeof(e.name), "%s", shown);
+        err = fn(&e, ctx); /* a file lists itself, as ls(1) does */
+        goto out;
+    }
+    if (err == FT_OK)
+        err = top ? ft_store_s3_key(st, NULL, "", "", base)
+                  : ft_store_s3_key(st, NULL, folder, "/", base);
+    if (err == FT_OK)
+        err = list_keys(st, s, base, top, recursive, fn, ctx);
+out:
+    ft_store_s3_put_back(st, s);
+    return err;
+}
+
+struct usage {
+    uint64_t bytes, files;
+};
+
+static int count_key(void *arg, const struct ft_s3_entry *e)
+{
+    struct usage *u = arg;
+    size_t len = strlen(e->key);
+
+    if (len > 0 && e->key[len - 1] != '/') { /* not a folder's marker */
+        u->bytes += e->size;
+        u->files++;
+    }
+    return 0;
+}
+
+/* A folder that names a file counts that file. */
+static enum ft_err usage_file(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
+                              struct usage *u)
+{
+    char key[FT_S3_KEY_MAX + 1];
+    struct ft_s3_head h;
+    enum ft_err err = ft_store_s3_key(st, NULL, name, "", key);
+
+    if (err == FT_OK)
+        err = ft_s3_head(s, key, &h);
+    if (err == FT_OK) {
+        u->bytes += h.size;
+        u->files++;
+    }
+    return err == FT_ERR_NOT_FOUND ? FT_OK : err;
+}
+
+/* Sizes come with the listing: no HEAD per file. At the root, the
+ * metadata folder is listed apart and taken off. */
+static enum ft_err s3_usage(struct ft_store *store, const char *folder, uint64_t *bytes,
+                            uint64_t *files)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct usage all = { 0, 0 }, meta = { 0, 0 };
+    char base[FT_S3_KEY_MAX + 1];
+    struct ft_s3 *s = NULL;
+    bool top = folder == NULL || folder[0] == '\0';
+    enum ft_err err = ft_store_s3_take(st, &s);
+
+    if (err == FT_OK && !top)
+        err = usage_file(st, s, folder, &all);
+    if (err == FT_OK)
+        err = ft_store_s3_key(st, NULL, top ? "" : folder, top ? "" : "/", base);
+    if (err == FT_OK)
+        err = ft_s3_list(s, base, NULL, 0, count_key, &all);
+    if (err == FT_OK && top)
+        err = ft_store_s3_key(st, NULL, FT_STORE_META, "/", base);
+    if (err == FT_OK && top)
+        err = ft_s3_list(s, base, NULL, 0, count_key, &meta);
+    ft_store_s3_put_back(st, s);
+    if (err == FT_ERR_NOT_FOUND)
+        err = FT_OK;
+    *bytes = all.bytes - meta.bytes;
+    *files = all.files - meta.files;
+    return err;
+}
+
+void ft_store_s3_ns_ops(struct ft_store_backend *be)
+{
+    be->stat = s3_stat;
+    be->obstacle = s3_obstacle;
+    be->remove = s3_remove;
+    be->move = s3_move;
+    be->mkdir = s3_mkdir;
+    be->list_as = s3_list_as;
+    be->usage = s3_usage;
+}

@@ -1,0 +1,486 @@
+/* store_s3_upload.c - the S3 backend's uploads: parts sent while the next fills, published at commit. */
+#define _GNU_SOURCE
+#include "store_s3_int.h"
+#include "proto.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* The part size: two resume chunks. One part is ~70 ms on the test engine,
+ * two are sent at once (one thread each, each its own connection) while a
+ * third fills: 24 MiB per transfer at most, and the client's stream does
+ * not wait for S3's answers. Grown (doubled every PART_GROW_EVERY parts)
+ * so that a file of any size stays under S3's 10000 parts: 8 MiB parts
+ * carry 20 GiB, then 16, 32 and 64 MiB ones up to 300 GiB. */
+#define PART_BYTES (2u * FT_RESUME_CHUNK_BYTES)
+#define PART_GROW_EVERY 2500
+#define SLOTS 3
+
+struct s3_up;
+
+/* One part's buffer, and the thread sending it. */
+struct slot {
+    struct s3_up *u;
+    uint8_t *buf;
+    size_t cap, len;
+    int number;
+    struct ft_s3 *s; /* its own connection */
+    pthread_t th;
+    bool busy;
+    enum ft_err err;
+    char etag[FT_S3_ETAG_MAX];
+};
+
+struct s3_up {
+    struct ft_store_s3 *st;
+    char key[FT_S3_KEY_MAX + 1];
+    char upload_id[FT_S3_UPLOAD_ID_MAX]; /* "": not created yet */
+    struct ft_s3 *s;                     /* create, complete, the single PUT */
+    struct slot slots[SLOTS];
+    size_t cur; /* the slot filling */
+    struct ft_s3_part *parts;
+    size_t nparts, parts_cap;
+    int next_number;
+    enum ft_err failed; /* a part that failed fails the upload */
+};
+
+static size_t part_size(int number)
+{
+    int grow = (number - 1) / PART_GROW_EVERY;
+
+    return (size_t)PART_BYTES << (grow < 3 ? grow : 3);
+}
+
+static void *send_part(void *arg)
+{
+    struct slot *sl = arg;
+
+    sl->err = ft_s3_mpu_part(sl->s, sl->u->key, sl->u->upload_id, sl->number, sl->buf,
+                             sl->len, sl->etag);
+    return NULL;
+}
+
+/* Waits for the slot's part, recording it (or its failure). */
+static void settle(struct s3_up *u, struct slot *sl)
+{
+    if (!sl->busy)
+        return;
+    pthread_join(sl->th, NULL);
+    sl->busy = false;
+    sl->len = 0;
+    if (sl->err == FT_OK && u->nparts == u->parts_cap) {
+        size_t cap = u->parts_cap ? 2 * u->parts_cap : 64;
+        struct ft_s3_part *p = realloc(u->parts, cap * sizeof(*p));
+
+        if (p == NULL)
+            sl->err = FT_ERR_NOMEM;
+        else {
+            u->parts = p;
+            u->parts_cap = cap;
+        }
+    }
+    if (sl->err != FT_OK) {
+        if (u->failed == FT_OK)
+            u->failed = sl->err;
+        return;
+    }
+    u->parts[u->nparts].number = sl->number;
+    u->parts[u->nparts].size = 0;
+    snprintf(u->parts[u->nparts].etag, FT_S3_ETAG_MAX, "%s", sl->etag);
+    u->nparts++;
+}
+
+/* The metadata ft puts on an object: its mtime and mode, and (known only
+ * for a single PUT, at commit) its digest. */
+static size_t object_meta(const struct ft_upload *up, struct ft_s3_meta meta[3],
+                          char mtime[24], char mode[8], char hex[65])
+{
+    size_t n = 0;
+
+    if (up->has_meta) {
+        snprintf(mtime, 24, "%lld", (long long)up->mtime);
+        snprintf(mode, 8, "%o", (unsigned)(up->mode & 0111));
+        meta[n++] = (struct ft_s3_meta){ FT_S3_META_MTIME, mtime };
+        meta[n++] = (struct ft_s3_meta){ FT_S3_META_MODE, mode };
+    }
+    if (hex != NULL && up->has_digest) {
+        sodium_bin2hex(hex, 65, up->digest, 32);
+        meta[n++] = (struct ft_s3_meta){ FT_S3_META_B2, hex };
+    }
+    return n;
+}
+
+/* Sends the filling slot as the next part, creating the multipart upload
+ * at the first (the source's mtime and mode are known by then). */
+static enum ft_err launch(struct ft_upload *up, struct s3_up *u)
+{
+    struct slot *sl = &u->slots[u->cur];
+    struct ft_s3_meta meta[3];
+    char mtime[24], mode[8];
+    enum ft_err err = u->failed;
+
+    if (err == FT_OK && u->upload_id[0] == '\0')
+        err = ft_s3_mpu_create(u->s, u->key, meta, object_meta(up, meta, mtime, mode, NULL),
+                               u->upload_id);
+    if (err == FT_OK && sl->s == NULL)
+        err = ft_store_s3_take(u->st, &sl->s);
+    if (err == FT_OK && u->next_number >= FT_S3_PARTS_MAX)
+        err = FT_ERR_TOO_LARGE;
+    if (err != FT_OK)
+        return u->failed = err;
+    sl->u = u;
+    sl->number = ++u->next_number;
+    if (pthread_create(&sl->th, NULL, send_part, sl) != 0)
+        return u->failed = FT_ERR_NOMEM;
+    sl->busy = true;
+    u->cur = (u->cur + 1) % SLOTS;
+    settle(u, &u->slots[u->cur]); /* the next to fill: its part sent */
+    return u->failed;
+}
+
+static enum ft_err s3_upload_write(struct ft_upload *up, const void *buf, size_t n)
+{
+    struct s3_up *u = up->priv;
+    const uint8_t *p = buf;
+
+    while (n > 0 && u->failed == FT_OK) {
+        struct slot *sl = &u->slots[u->cur];
+        size_t want = part_size(u->next_number + 1), take;
+
+        if (sl->cap < want) {
+            uint8_t *b = realloc(sl->buf, want);
+
+            if (b == NULL)
+                return u->failed = FT_ERR_NOMEM;
+            sl->buf = b;
+            sl->cap = want;
+        }
+        take = n < want - sl->len ? n : want - sl->len;
+        memcpy(sl->buf + sl->len, p, take);
+        sl->len += take;
+        up->written += take;
+        p += take;
+        n -= take;
+        if (sl->len == want)
+            launch(up, u);
+    }
+    return u->failed;
+}
+
+/* Waits for every part in flight; the upload's failure, if any. */
+static enum ft_err settle_all(struct s3_up *u)
+{
+    for (size_t i = 0; i < SLOTS; i++)
+        settle(u, &u->slots[i]);
+    return u->failed;
+}
+
+static void up_free(struct ft_store_s3 *st, struct s3_up *u)
+{
+    settle_all(u);
+    if (u->upload_id[0] != '\0')
+        ft_s3_mpu_abort(u->s, u->key, u->upload_id);
+    for (size_t i = 0; i < SLOTS; i++) {
+        free(u->slots[i].buf);
+        ft_store_s3_put_back(st, u->slots[i].s);
+    }
+    ft_store_s3_put_back(st, u->s);
+    free(u->parts);
+    free(u);
+}
+
+/* Refuses an upload where a file stands on the way or a folder at the
+ * name (what the directory's rename would refuse). */
+static enum ft_err check_place(struct ft_store_s3 *st, struct ft_s3 *s, const char *name)
+{
+    char up[FT_PATH_MAX + 1], key[FT_S3_KEY_MAX + 1];
+    struct ft_store_entry e;
+    struct ft_s3_head h;
+    enum ft_err err = FT_OK;
+
+    for (const char *p = strchr(name, '/'); err == FT_OK && p != NULL;
+         p = strchr(p + 1, '/')) {
+        snprintf(up, sizeof(up), "%.*s", (int)(p - name), name);
+        err = ft_store_s3_key(st, NULL, up, "", key);
+        if (err == FT_OK)
+            err = ft_s3_head(s, key, &h) == FT_OK ? FT_ERR_DENIED : FT_OK;
+    }
+    if (err == FT_OK && ft_store_s3_what(st, s, name, &e, &h) == FT_OK &&
+        (e.mode & S_IFMT) == S_IFDIR)
+        err = FT_ERR_DENIED;
+    return err;
+}
+
+static enum ft_err s3_upload_begin(struct ft_store *store, const char *name,
+                                   struct ft_upload *up)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct s3_up *u = NULL;
+    enum ft_err err = ft_name_check(name, strlen(name));
+
+    *up = (struct ft_upload)FT_UPLOAD_INIT;
+    if (err == FT_OK && st->read_only)
+        err = FT_ERR_READ_ONLY;
+    if (err == FT_OK && (u = calloc(1, sizeof(*u))) == NULL)
+        err = FT_ERR_NOMEM;
+    if (err == FT_OK) {
+        u->st = st;
+        err = ft_store_s3_key(st, NULL, name, "", u->key);
+    }
+    if (err == FT_OK)
+        err = ft_store_s3_take(st, &u->s);
+    if (err == FT_OK)
+        err = check_place(st, u->s, name);
+    if (err != FT_OK) {
+        if (u != NULL)
+            up_free(st, u);
+        return err;
+    }
+    up->be = store->be;
+    up->priv = u;
+    snprintf(up->name, sizeof(up->name), "%s", name);
+    return FT_OK;
+}
+
+static enum ft_err s3_upload_begin_held(struct ft_store *store, const char *name,
+                                        uint8_t *buf, size_t cap, struct ft_upload *up)
+{
+    (void)buf;
+    (void)cap;
+    return s3_upload_begin(store, name, up); /* no holding: written as it comes */
+}
+
+static enum ft_err s3_upload_unhold(struct ft_store *store, struct ft_upload *up)
+{
+    (void)store;
+    (void)up;
+    return FT_OK;
+}
+
+/* Kept uploads are off (FT_STORE_CAN_KEEP): nothing is kept, *have 0,
+ * put --continue starts over. Abandoned multipart uploads are aborted by
+ * expiry. */
+static enum ft_err s3_upload_begin_kept(struct ft_store *store, const char *name,
+                                        const char *key, int64_t ttl_s,
+                                        struct ft_upload *up, uint64_t *have)
+{
+    (void)key;
+    *have = 0;
+    store->be->expire_partials(store, ttl_s);
+    return s3_upload_begin(store, name, up);
+}
+
+static enum ft_err s3_upload_write_at(struct ft_upload *up, const void *buf, size_t n,
+                                      uint64_t off)
+{
+    (void)up;
+    (void)buf;
+    (void)n;
+    (void)off;
+    return FT_ERR_USAGE; /* no FT_STORE_CAN_WRITE_AT */
+}
+
+/* Only to where it is, or back to nothing (the start over of a kept
+ * upload not resumed). */
+static enum ft_err s3_upload_resize(struct ft_upload *up, uint64_t size)
+{
+    struct s3_up *u = up->priv;
+
+    if (size == up->written)
+        return FT_OK;
+    if (size != 0)
+        return FT_ERR_USAGE;
+    settle_all(u);
+    if (u->upload_id[0] != '\0')
+        ft_s3_mpu_abort(u->s, u->key, u->upload_id);
+    u->upload_id[0] = '\0';
+    for (size_t i = 0; i < SLOTS; i++)
+        u->slots[i].len = 0;
+    u->nparts = 0;
+    u->next_number = 0;
+    u->failed = FT_OK;
+    up->written = 0;
+    return FT_OK;
+}
+
+/* Nothing is kept, so nothing is read back. */
+static enum ft_err s3_upload_read_at(struct ft_upload *up, void *buf, size_t n,
+                                     uint64_t off, size_t *got)
+{
+    (void)up;
+    (void)buf;
+    (void)n;
+    (void)off;
+    *got = 0;
+    return FT_OK;
+}
+
+static int s3_upload_fd(const struct ft_upload *up)
+{
+    (void)up;
+    return -1;
+}
+
+static void s3_upload_abort(struct ft_store *store, struct ft_upload *up)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+
+    if (up->priv != NULL)
+        up_free(st, up->priv);
+    up->priv = NULL;
+    ft_store_chunks_abort(up->chunks);
+    up->chunks = NULL;
+}
+
+/* What the commit replaces, for a quota. */
+static void note_replaced(struct ft_upload *up, struct s3_up *u)
+{
+    struct ft_s3_head h;
+
+    up->replaced = ft_s3_head(u->s, u->key, &h) == FT_OK;
+    up->replaced_size = up->replaced ? h.size : 0;
+}
+
+/* Publishes: one PUT for a file under one part (its digest in its
+ * metadata), else the multipart upload completed, then the digest in the
+ * sidecar keyed by the new ETag (its metadata was fixed at create). */
+static enum ft_err publish(struct ft_upload *up, struct s3_up *u)
+{
+    struct ft_s3_meta meta[3];
+    char mtime[24], mode[8], hex[65];
+    struct slot *sl = &u->slots[u->cur];
+    struct ft_s3_head h;
+    enum ft_err err;
+
+    if (u->upload_id[0] == '\0')
+        return ft_s3_put(u->s, u->key, sl->buf != NULL ? sl->buf : (const uint8_t *)"",
+                         sl->len, meta, object_meta(up, meta, mtime, mode, hex), NULL);
+    if (sl->len > 0)
+        launch(up, u);
+    err = settle_all(u);
+    if (err == FT_OK)
+        err = ft_s3_mpu_complete(u->s, u->key, u->upload_id, u->parts, u->nparts);
+    if (err != FT_OK)
+        return err;
+    u->upload_id[0] = '\0'; /* completed: nothing to abort */
+    if (up->has_digest && ft_s3_head(u->s, u->key, &h) == FT_OK)
+        ft_store_s3_record(u->st, u->s, up->name, h.etag, up->digest);
+    return FT_OK;
+}
+
+static enum ft_err s3_upload_commit(struct ft_store *store, struct ft_upload *up)
+{
+    struct s3_up *u = up->priv;
+    enum ft_err err = u != NULL ? u->failed : FT_ERR_USAGE;
+
+    if (err == FT_OK) {
+        note_replaced(up, u);
+        err = publish(up, u);
+    }
+    s3_upload_abort(store, up);
+    return err;
+}
+
+static void s3_upload_commit_batch(struct ft_store *store, struct ft_upload *ups,
+                                   size_t n, enum ft_err *errs)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (errs[i] == FT_OK)
+            errs[i] = s3_upload_commit(store, &ups[i]);
+        else
+            s3_upload_abort(store, &ups[i]);
+    }
+}
+
+static void s3_upload_keep(struct ft_store *store, struct ft_upload *up)
+{
+    s3_upload_abort(store, up); /* no FT_STORE_CAN_KEEP */
+}
+
+static void s3_upload_drop_old(struct ft_store *store, struct ft_upload *up)
+{
+    (void)store;
+    (void)up; /* S3 replaced it: nothing left to drop */
+}
+
+struct expiry {
+    struct ft_s3 *s;
+    time_t before;
+};
+
+static int expire_upload(void *arg, const struct ft_s3_upload *x)
+{
+    struct expiry *e = arg;
+
+    if (x->initiated < e->before)
+        ft_s3_mpu_abort(e->s, x->key, x->upload_id);
+    return 0;
+}
+
+/* Aborts the multipart uploads under the prefix begun more than ttl_s
+ * ago (a server that died mid-upload leaves its parts, invisible but
+ * stored): at most once a minute, or once per ttl_s if shorter. */
+static void s3_expire_partials(struct ft_store *store, int64_t ttl_s)
+{
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    int64_t now = (int64_t)time(NULL);
+    int64_t every = ttl_s < 60 ? ttl_s : 60;
+    struct expiry e = { .s = NULL, .before = (time_t)(now - ttl_s) };
+    struct ft_s3 *lister = NULL;
+    bool due;
+
+    if (st->read_only)
+        return;
+    pthread_mutex_lock(&st->lock);
+    due = st->expired_at == 0 || now - st->expired_at >= every;
+    if (due)
+        st->expired_at = now;
+    pthread_mutex_unlock(&st->lock);
+    if (!due || ft_store_s3_take(st, &lister) != FT_OK)
+        return;
+    if (ft_store_s3_take(st, &e.s) == FT_OK)
+        ft_s3_mpu_list(lister, st->prefix, expire_upload, &e);
+    ft_store_s3_put_back(st, e.s);
+    ft_store_s3_put_back(st, lister);
+}
+
+static uint64_t s3_partial_count(struct ft_store *store)
+{
+    (void)store;
+    return 0;
+}
+
+static enum ft_err s3_partial_size(struct ft_store *store, const char *key, int64_t ttl_s,
+                                   uint64_t *size)
+{
+    (void)store;
+    (void)key;
+    (void)ttl_s;
+    *size = 0;
+    return FT_ERR_NOT_FOUND;
+}
+
+void ft_store_s3_upload_ops(struct ft_store_backend *be)
+{
+    be->upload_begin = s3_upload_begin;
+    be->upload_begin_held = s3_upload_begin_held;
+    be->upload_unhold = s3_upload_unhold;
+    be->upload_begin_kept = s3_upload_begin_kept;
+    be->upload_write = s3_upload_write;
+    be->upload_write_at = s3_upload_write_at;
+    be->upload_resize = s3_upload_resize;
+    be->upload_read_at = s3_upload_read_at;
+    be->upload_fd = s3_upload_fd;
+    be->upload_keep = s3_upload_keep;
+    be->upload_commit = s3_upload_commit;
+    be->upload_commit_batch = s3_upload_commit_batch;
+    be->upload_abort = s3_upload_abort;
+    be->upload_drop_old = s3_upload_drop_old;
+    be->expire_partials = s3_expire_partials;
+    be->partial_count = s3_partial_count;
+    be->partial_size = s3_partial_size;
+}

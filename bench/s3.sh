@@ -59,6 +59,16 @@ if [[ -z ${FT_S3_ENDPOINT:-} ]]; then
     eval "$rgw_env"
 fi
 : "${FT_S3_BUCKET:?}" "${AWS_ACCESS_KEY_ID:?}" "${AWS_SECRET_ACCESS_KEY:?}"
+# radosgw frees a replaced or deleted object's data two hours later (its
+# garbage collector's wait): 1 GiB overwritten each round would fill the
+# test engine's 20 GiB OSD (a full OSD blocks every write). Between rounds,
+# untimed, the collector runs now, on an engine whose ceph.conf is here.
+collect() {
+    local conf=${FT_RGW_DIR:-/tmp/ft-radosgw}/ceph.conf
+    [[ -r $conf ]] || return 0
+    timeout 120 radosgw-admin -c "$conf" gc process --include-all >/dev/null 2>&1 ||
+        say "note: radosgw-admin gc process failed"
+}
 EP=$FT_S3_ENDPOINT
 B=$FT_S3_BUCKET
 PREFIX=bench-s3-$(date +%s)-$$
@@ -117,6 +127,21 @@ check_copy() { # check_copy FILE WHAT
     rm -f -- "$1"
 }
 ft1() { "$FT" "$1" -q -H 127.0.0.1 -p "${SRV_PORT[a]}" "${@:2}"; }
+# VmRSS of the servers, summed (KiB): what a reset VmHWM starts from.
+rss_now() {
+    local pid sum=0
+    for pid in "$@"; do
+        sum=$((sum + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")))
+    done
+    echo "$sum"
+}
+# added KEY PEAK BEFORE N: the largest (PEAK - BEFORE) / N seen for KEY, in
+# KiB: the memory each of N transfers at once added to the servers.
+declare -A ADDED
+added() {
+    local v=$((($2 - $3) / $4))
+    [[ -n ${ADDED[$1]+set} ]] && ((ADDED[$1] >= v)) || ADDED[$1]=$v
+}
 single_round() {
     local a=${SRV_PID[a]}
     timed "${CURL[@]}" -T "$WORK/src" -o /dev/null "$EP/$B/$PREFIX/direct" ||
@@ -125,17 +150,25 @@ single_round() {
     timed "${CURL[@]}" -o "$WORK/dl" "$EP/$B/$PREFIX/direct" || die "curl GET failed"
     record "curl get" "$ELAPSED" "$RSS_KIB"
     check_copy "$WORK/dl" "curl's download"
+    local before peak
     hwm_reset "$a"
+    before=$(rss_now "$a")
     timed "$FT" put -q -H 127.0.0.1 -p "${SRV_PORT[a]}" "$WORK/src" big || die "ft put failed"
-    record "ft put" "$ELAPSED" "$RSS_KIB" "$(hwm "$a")"
+    peak=$(hwm "$a")
+    record "ft put" "$ELAPSED" "$RSS_KIB" "$peak"
+    added "ft put" "$peak" "$before" 1
     hwm_reset "$a"
+    before=$(rss_now "$a")
     timed "$FT" get -q -H 127.0.0.1 -p "${SRV_PORT[a]}" big "$WORK/dl" || die "ft get failed"
-    record "ft get" "$ELAPSED" "$RSS_KIB" "$(hwm "$a")"
+    peak=$(hwm "$a")
+    record "ft get" "$ELAPSED" "$RSS_KIB" "$peak"
+    added "ft get" "$peak" "$before" 1
     check_copy "$WORK/dl" "ft's download"
 }
-IDLE_KIB=$(awk '/^VmRSS:/ { print $2 }' "/proc/${SRV_PID[a]}/status")
+IDLE_KIB=$(rss_now "${SRV_PID[a]}")
 START=$SECONDS
 for ((round = 1; round <= RUNS; round++)); do
+    collect
     single_round
     say "$SIZE round $round/$RUNS done ($((SECONDS - START)) s)"
 done
@@ -149,14 +182,14 @@ say "writing $CLIENTS random files of $CLIENT_SIZE"
 for ((i = 0; i < CLIENTS; i++)); do
     head -c "$CBYTES" /dev/urandom >"$WORK/csrc/c$i"
 done
-declare -A NSRV
 # multi_round KEY PORT PID...: CLIENTS clients at once on PORT, each a put
 # then a get of its file; wall time, every copy compared, the servers' peak.
 multi_round() {
-    local key=$1 port=$2 i pids=() t0 fails=0
+    local key=$1 port=$2 i pids=() t0 fails=0 before peak
     shift 2
     rm -f -- "$WORK"/cdl/c*
     hwm_reset "$@"
+    before=$(rss_now "$@")
     t0=$EPOCHREALTIME
     for ((i = 0; i < CLIENTS; i++)); do
         {
@@ -179,12 +212,16 @@ multi_round() {
         }
     done
     ((fails == 0)) || FAILED=1
-    record "$key" "$ELAPSED" - "$(hwm "$@")"
-    NSRV[$key]=$#
+    peak=$(hwm "$@")
+    record "$key" "$ELAPSED" - "$peak"
+    added "$key" "$peak" "$before" "$CLIENTS"
 }
 for ((round = 1; round <= MULTI_RUNS; round++)); do
+    collect
     multi_round "1 server" "${SRV_PORT[a]}" "${SRV_PID[a]}"
+    collect
     multi_round "1 server, haproxy" "${LB_PORT[one]}" "${SRV_PID[a]}"
+    collect
     multi_round "2 servers, haproxy" "${LB_PORT[two]}" "${SRV_PID[a]}" "${SRV_PID[b]}"
     say "$CLIENTS-client round $round/$MULTI_RUNS done ($((SECONDS - START)) s)"
 done
@@ -202,7 +239,7 @@ mbs() { awk -v b="$1" -v m="$2" 'BEGIN { printf "%.1f", b / 1e6 / m }'; }
 printf '\nft on S3 (radosgw 16.2 at %s) beside curl --aws-sigv4, all on 127.0.0.1\n' "$EP"
 printf 'ft %s; %s\n' "$TREE" "$(machine_line)"
 printf '(a shared machine: other work ran beside this; the load average above is at the end)\n\n'
-printf '%-22s %9s %17s %9s %9s %12s\n' "$SIZE, one transfer" 'median s' '(min-max)' 'MB/s' 'x curl' 'server KiB'
+printf '%-22s %9s %17s %9s %9s %12s %12s\n' "$SIZE, one transfer" 'median s' '(min-max)' 'MB/s' 'x curl' 'server KiB' 'KiB/transfer'
 for op in put get; do
     for tool in curl ft; do
         key="$tool $op"
@@ -210,8 +247,8 @@ for op in put get; do
         read -r lo hi < <(key_min_max "$key")
         r=
         [[ $tool != ft ]] || r=$(ratio "$(key_median "curl $op")" "$m")
-        printf '%-22s %9.3f %17s %9s %9s %12s\n' "$key" "$m" "($lo-$hi)" "$(mbs "$BYTES" "$m")" \
-            "$r" "${SERVER_RSS[$key]}"
+        printf '%-22s %9.3f %17s %9s %9s %12s %12s\n' "$key" "$m" "($lo-$hi)" "$(mbs "$BYTES" "$m")" \
+            "$r" "${SERVER_RSS[$key]}" "${ADDED[$key]:--}"
     done
 done
 printf '\n%-22s %9s %17s %9s %9s %12s %12s\n' "$CLIENTS clients x $CLIENT_SIZE" 'median s' '(min-max)' 'agg MB/s' 'x 1 srv' 'server KiB' 'KiB/transfer'
@@ -219,11 +256,9 @@ one_m=$(key_median "1 server")
 for key in "1 server" "1 server, haproxy" "2 servers, haproxy"; do
     m=$(key_median "$key")
     read -r lo hi < <(key_min_max "$key")
-    s=${SERVER_RSS[$key]}
-    per=-
-    [[ $s == - ]] || per=$(((s - IDLE_KIB * NSRV[$key]) / CLIENTS))
     printf '%-22s %9.3f %17s %9s %9s %12s %12s\n' "$key" "$m" "($lo-$hi)" \
-        "$(mbs "$((2 * CLIENTS * CBYTES))" "$m")" "$(ratio "$one_m" "$m")" "$s" "$per"
+        "$(mbs "$((2 * CLIENTS * CBYTES))" "$m")" "$(ratio "$one_m" "$m")" \
+        "${SERVER_RSS[$key]}" "${ADDED[$key]}"
 done
 cat <<EOF
 
@@ -232,9 +267,10 @@ x curl: curl's median time over ft's (ft's speed as a share of curl's); curl PUT
   the file in one request and GETs it into a file; ft is encrypted and verified
   (BLAKE2b-256) and its server writes multipart uploads.
 server KiB: the ft server's VmHWM during the transfer (reset before each, the
-  largest over the rounds; for 2 servers, the two summed); it started at
-  $IDLE_KIB KiB idle. KiB/transfer: (peak - idle) / $CLIENTS, the memory each of the
-  $CLIENTS transfers at once added.
+  largest over the rounds; for 2 servers, the two summed); server a held
+  $IDLE_KIB KiB before the first transfer (libcurl and its TLS library loaded).
+KiB/transfer: (peak - VmRSS just before) / transfers at once (1, or $CLIENTS),
+  the largest over the rounds: the memory each transfer added.
 agg MB/s: 2 x $CLIENTS x $CBYTES bytes (each file up and back) / median s;
   x 1 srv: the 1-server row's median time over this row's.
 EOF

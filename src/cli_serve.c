@@ -24,7 +24,7 @@ static const char serve_help[] =
     "that has a recorded digest and reports those that no longer match it.\n"
     "  -r, --root DIR          directory to serve (default ./ft-store, created)\n"
     "      --store LOCATION    the same: a directory, or s3://BUCKET[/PREFIX]\n"
-    "                          (not in this build yet; needs --key-file)\n"
+    "                          (S3: needs --key-file and --s3-endpoint)\n"
     "      --s3-endpoint URL   the S3 engine's address (path-style); keys and\n"
     "                          region from AWS_ACCESS_KEY_ID,\n"
     "                          AWS_SECRET_ACCESS_KEY, AWS_REGION or --config's\n"

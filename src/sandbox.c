@@ -153,6 +153,23 @@ static enum ft_err add_read_rule(int ruleset, const char *path, char *errbuf,
     return rc != 0 ? FT_ERR_IO : FT_OK;
 }
 
+/* Allows access (bind or connect) to each of ports; errbuf says which
+ * failed. */
+static enum ft_err add_port_rules(int ruleset, const uint16_t *ports, size_t n,
+                                  uint64_t access, char *errbuf, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct net_port_attr np = { .allowed_access = access, .port = ports[i] };
+
+        if (syscall(SYS_landlock_add_rule, ruleset, RULE_NET_PORT, &np, 0) != 0) {
+            snprintf(errbuf, errlen, "tcp port %u: %s", (unsigned)ports[i],
+                     strerror(errno));
+            return FT_ERR_IO;
+        }
+    }
+    return FT_OK;
+}
+
 /* Adds the rules of r to ruleset; errbuf says what failed. */
 static enum ft_err add_rules(int ruleset, int abi, const struct ft_sandbox_rules *r,
                              char *errbuf, size_t errlen)
@@ -174,26 +191,12 @@ static enum ft_err add_rules(int ruleset, int abi, const struct ft_sandbox_rules
             return FT_ERR_IO;
     }
 #endif
-    for (size_t i = 0; abi >= 4 && i < r->n_ports; i++) {
-        struct net_port_attr np = { .allowed_access = LANDLOCK_ACCESS_NET_BIND_TCP,
-                                    .port = r->bind_ports[i] };
-
-        if (syscall(SYS_landlock_add_rule, ruleset, RULE_NET_PORT, &np, 0) != 0) {
-            snprintf(errbuf, errlen, "tcp port %u: %s", (unsigned)r->bind_ports[i],
-                     strerror(errno));
-            return FT_ERR_IO;
-        }
-    }
-    for (size_t i = 0; abi >= 4 && i < r->n_connect; i++) {
-        struct net_port_attr np = { .allowed_access = LANDLOCK_ACCESS_NET_CONNECT_TCP,
-                                    .port = r->connect_ports[i] };
-
-        if (syscall(SYS_landlock_add_rule, ruleset, RULE_NET_PORT, &np, 0) != 0) {
-            snprintf(errbuf, errlen, "tcp port %u: %s", (unsigned)r->connect_ports[i],
-                     strerror(errno));
-            return FT_ERR_IO;
-        }
-    }
+    if (abi >= 4 &&
+        (add_port_rules(ruleset, r->bind_ports, r->n_ports, LANDLOCK_ACCESS_NET_BIND_TCP,
+                        errbuf, errlen) != FT_OK ||
+         add_port_rules(ruleset, r->connect_ports, r->n_connect,
+                        LANDLOCK_ACCESS_NET_CONNECT_TCP, errbuf, errlen) != FT_OK))
+        return FT_ERR_IO;
     return FT_OK;
 }
 

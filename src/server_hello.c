@@ -93,6 +93,8 @@ static enum ft_err open_channel(struct session *s, const struct ft_msg *hello)
     }
     memcpy(hello_bytes, s->conn.buf, hello_len);
     s->features = hello->u.hello.features & FT_FEATURE_SHARED;
+    if (!ft_store_can(srv->store, FT_STORE_CAN_FD))
+        s->features &= ~FT_FEATURE_DELTA; /* its DELTA_GET needs descriptors */
     welcome.u.welcome.version = FT_PROTO_VERSION;
     welcome.u.welcome.features = s->features | channel |
                                  (srv->cfg.token != NULL ? FT_FEATURE_TOKEN : 0);

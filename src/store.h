@@ -3,7 +3,7 @@
  * This is all the server knows of where files live: names, byte streams,
  * entries and digests, never a path below the root, an xattr or an fstat.
  * Each call dispatches to the backend the store was opened with
- * (store_backend.h): a directory, the default, or (not built yet) an S3
+ * (store_backend.h): a directory, the default, or an S3
  * bucket. A stored file is read through ft_store_file_read_at; its
  * descriptor (ft_store_file_fd) is a fast path a backend may offer
  * (sendfile), -1 where it has none. What a backend cannot do is a
@@ -68,7 +68,10 @@ enum ft_store_cap {
     FT_STORE_CAN_WRITE_AT = 1u << 0, /* striped uploads */
     FT_STORE_CAN_HOLD = 1u << 1,     /* held uploads (the batch path) */
     FT_STORE_CAN_CHUNKS = 1u << 2,   /* chunk lists (ft sync's delta) */
-    FT_STORE_CAN_KEEP = 1u << 3      /* kept uploads (put --continue) */
+    FT_STORE_CAN_KEEP = 1u << 3,     /* kept uploads (put --continue) */
+    FT_STORE_CAN_FD = 1u << 4        /* files have descriptors: ft sync's
+                                        DELTA_GET cuts through them, so the
+                                        server offers deltas only with it */
 };
 bool ft_store_can(const struct ft_store *st, enum ft_store_cap cap);
 

@@ -3,96 +3,115 @@
  * store.h is the one interface the server uses; its calls land here, in
  * the table of the backend the store was opened with (its location: a
  * path is the directory backend, store_dir.c and the store_*.c files
- * beside it; s3://BUCKET[/PREFIX] the S3 backend, store_s3*.c, not built
- * yet). Nothing above the store knows which it talks to: what a backend
- * cannot do is a capability it lacks (ft_store_can), and the server falls
- * back to what the protocol already allows.
+ * beside it; s3://BUCKET[/PREFIX] the S3 backend, store_s3*.c). Nothing
+ * above the store knows which it talks to: what a backend cannot do is a
+ * capability it lacks (ft_store_can), and the server falls back to what
+ * the protocol already allows.
  *
- * How each operation maps onto S3 (no rename, no append, no fsync; parts
- * of a multipart upload are >= 5 MiB except the last, and the parts of an
- * unfinished upload cannot be read back; GETs take ranges; listings take
- * a prefix and a delimiter; an object's metadata headers are fixed when it
- * is put, for a multipart upload when it is created):
+ * How each operation maps onto S3, as store_s3*.c does it (no rename, no
+ * append, no fsync; parts of a multipart upload are >= 5 MiB except the
+ * last, and the parts of an unfinished upload cannot be read back; GETs
+ * take ranges; listings take a prefix and a delimiter; an object's
+ * metadata headers are fixed when it is put, for a multipart upload when
+ * it is created; the client of s3.h has no UploadPartCopy):
  *
  * - open/close: the directory takes a lock so that one server owns a
  *   root; S3 takes none (several front ends share one bucket: publishing
- *   is atomic per object there). meta_fd and root_fd are -1: the server
- *   key then comes from --key-file (refused without it), and the sandbox
- *   must confine without a store path rule (for the S3 round: sandbox.c's
- *   add_rules skips the path rule when root_fd is -1, and Landlock's net
- *   rule lets the process connect to the endpoint's port).
+ *   is atomic per object there). Open lists the prefix once, so a wrong
+ *   endpoint, key or bucket is told at start, and makes a missing bucket
+ *   (not read-only). meta_fd and root_fd are -1: the server key comes from
+ *   --key-file (refused without it), and the sandbox confines without a
+ *   store path rule; Landlock's net rule lets the process connect to the
+ *   endpoint's port only (server_confine.c). Each thread's call takes a
+ *   handle (one kept-alive connection) from the store's idle ones.
  * - open_file/file_read_at/file_fd: a HEAD (size, ETag, x-amz-meta-*:
- *   mtime, mode, digest) then reads at offsets served by one ranged GET
- *   streamed from the first offset asked, reopened only when an offset
+ *   ft-mtime, ft-mode, ft-b2) then reads at offsets served by one ranged
+ *   GET streamed from the first offset asked, reopened only when an offset
  *   jumps (the pull reader of s3.h: memory bounded by the caller's
- *   buffer). file_fd is -1: GET sends through read_at, not sendfile.
- *   A read whose object changed since the HEAD (If-Match on the ETag
- *   fails, 412) is FT_ERR_CHANGED: a reader never gets a mix.
- * - file_digest: the digest is recorded in the object's metadata at
- *   publication (x-amz-meta-ft-b2). The mtime and mode come with the PUT
- *   request, before the first part, so the create carries them; but a
- *   multipart upload's metadata is fixed at create, before the content
- *   and its digest are known, so the S3 backend publishes with
- *   a server-side copy onto itself with the metadata replaced (one COPY,
- *   no bytes through ft, UploadPartCopy above 5 GiB), or records the
- *   digest in a sidecar object keyed by the ETag; the S3 round picks).
- *   file_remember (a digest taken by reading) goes the same way only if
- *   the ETag is still the one opened. file_set_meta: the same copy.
- * - uploads (begin, write, commit, abort): write buffers to one part
- *   (>= 5 MiB; the part size a multiple of FT_RESUME_CHUNK_BYTES) and
- *   uploads each part when full, so memory is one part per transfer;
- *   commit completes the multipart upload only after the server checked
- *   the digest: until then nothing is visible, a reader sees the old
- *   object or the new one. A file under one part is one PUT at commit.
- *   There is no fsync: a completed upload is durable. abort aborts the
- *   multipart upload. drop_old has nothing to drop (S3 replaces).
- *   commit_batch commits one by one (no syncfs to share).
+ *   buffer). file_fd is -1: GET sends through read_at, not sendfile. One
+ *   GET is one version; a read that finds the object shorter than its
+ *   HEAD said (replaced since) is FT_ERR_CHANGED. The reader sends no
+ *   If-Match, so a replacement of the same size between two jumps is not
+ *   seen: the client's digest check catches it.
+ * - file_digest: a file under one part is one PUT at commit, when its
+ *   digest is known: it goes in its metadata (x-amz-meta-ft-b2). A
+ *   multipart upload's metadata is fixed at create, before the digest is
+ *   known, and a copy onto itself needs UploadPartCopy above 5 GiB, so the
+ *   digest goes to a sidecar object PREFIX/.ft/b2/NAME holding the ETag it
+ *   is for and the digest: trusted only while the object's ETag (HEAD) is
+ *   that one (one small GET more per open of a multipart object).
+ *   file_remember writes the same sidecar for the ETag opened.
+ *   file_set_meta cannot change metadata without a copy: the same mtime
+ *   and mode is no change, any other is FT_ERR_CHANGED (the client sends
+ *   the file again).
+ * - uploads (begin, write, commit, abort): begin refuses a name with a
+ *   file above it or a folder at it (FT_ERR_DENIED). write fills parts of
+ *   8 MiB (two FT_RESUME_CHUNK_BYTES; doubled every 2500 parts up to 64
+ *   MiB, so 10000 parts hold 300 GiB): a full part is sent on its own
+ *   thread and connection while the next fills, two in flight, three
+ *   buffers: 24 MiB per transfer at most. The multipart upload is created
+ *   at the first full part (the source's mtime and mode, set after begin,
+ *   go into its metadata). commit completes it only after the server
+ *   checked the digest: until then nothing is visible, a reader sees the
+ *   old object or the new one; then the digest's sidecar. A file under one
+ *   part is one PUT at commit. There is no fsync: a completed upload is
+ *   durable. abort aborts the multipart upload. drop_old has nothing to
+ *   drop (S3 replaces). commit_batch commits one by one.
  * - write_at (striped uploads): S3 cannot write at offsets into one
- *   object: the capability FT_STORE_CAN_WRITE_AT is off and the server
- *   receives a striped PUT as one stream, as when striping is off.
+ *   object: FT_STORE_CAN_WRITE_AT is off and the server receives a
+ *   striped PUT as one stream, as when striping is off.
  * - held uploads (the batch path): FT_STORE_CAN_HOLD off: each upload of
  *   a batch is written as it arrives (a PUT at commit for small ones).
- * - kept uploads (put --continue): an unfinished multipart upload's
- *   parts cannot be read back, and put --continue must read the kept
- *   prefix (its resume chunks' digests, and its hash for the whole file's
- *   digest). So the S3 backend's keep uploads what it buffered as the last
- *   part and completes the multipart upload into a hidden object,
- *   PREFIX/.ft/partial/KEY (never listed, never served): a whole object,
- *   read back with ranged GETs through upload_read_at, like any file. The
- *   resumed upload is a new multipart upload whose first parts are
- *   UploadPartCopy ranges of that object ([0, offset), server side, no
- *   bytes through ft; a range under 5 MiB is read back and sent as the
- *   start of the first part instead), so resize to any chunk boundary
- *   works; the hidden object is deleted at commit or abort. This is why
- *   the interface reads the prefix back (upload_read_at) rather than
- *   asking the backend for digests it recorded: both backends can answer
- *   it, and nothing but the store knows how. expire_partials lists the
- *   hidden objects (and ListMultipartUploads, for uploads of a server that
- *   died before its keep) and deletes or aborts those older than the TTL,
- *   so the bucket does not fill with invisible parts. upload_fd is -1.
+ * - kept uploads (put --continue): an unfinished multipart upload's parts
+ *   cannot be read back, and put --continue must read the kept prefix
+ *   (its resume chunks' digests, and its hash for the whole file's
+ *   digest): so a kept upload sends its parts to its own object,
+ *   PREFIX/.ft/partial/KEY (never listed, never served), and keep
+ *   completes that multipart upload (the buffered tail its last part): a
+ *   whole object, read back with ranged GETs through upload_read_at, from
+ *   any server of the bucket. The resumed upload is a new multipart upload
+ *   of the same object whose first parts are the kept object's [0, offset)
+ *   sent again through the server (no UploadPartCopy: the bytes go S3 to
+ *   server to S3, not over the client's link), so resize to any agreed
+ *   offset works. commit completes it, then copies it to the name (a copy
+ *   on the server: 0.44 s for 1 GiB on radosgw, which copies by
+ *   reference), or above 5 GiB sends it again as a new upload of the name;
+ *   then deletes it. A kept upload under one part goes to the name as one
+ *   PUT. abort deletes the kept object. Every put with a key (all but the
+ *   pipelined) is kept, so each pays that copy. expire_partials (at start,
+ *   and at most once a minute or once per TTL when a kept upload begins)
+ *   deletes the kept objects older than the TTL and aborts the multipart
+ *   uploads under PREFIX begun longer ago than that (ListMultipartUploads:
+ *   a server that died mid-upload leaves its parts, invisible but stored):
+ *   the bucket does not fill with invisible parts. The bounds of 256 kept
+ *   uploads and 64 GiB are not applied on S3: the TTL is. upload_fd is -1.
  * - stat: HEAD of NAME, else a listing of NAME/ with max-keys 1 (a folder
- *   is a "NAME/" marker or any key below it). obstacle: the same walk,
- *   never a link or special file (S3 has none).
+ *   is a "NAME/" marker or any key below it). obstacle: a HEAD per name
+ *   above, then the same: never a link or special file (S3 has none).
  * - list/list_as: ListObjectsV2 with prefix FOLDER/ and delimiter "/"
- *   (recursive: no delimiter), streamed page by page; common prefixes are
- *   folders; the .ft/ sidecars are left out.
- * - mkdir: a zero-byte "NAME/" marker (with parents, one per level).
- * - remove: DELETE; recursive: list without delimiter and DeleteObjects
- *   in batches of up to 1000 keys.
- * - move: COPY then DELETE (per key below a folder): not atomic (a reader
- *   sees the old name, the new, or both, never a half object): documented.
- * - usage: a listing without delimiter, summing sizes.
- * - chunk lists (ft sync): a sidecar object per file keyed by its ETag,
- *   written whole at commit from the writer's buffer (spilled to parts
- *   beyond one part); chunks_read reads entries by a ranged GET,
- *   chunks_fd is -1. FT_STORE_CAN_CHUNKS off until then: chunks_open
- *   finds none, chunks_begin records none, the server cuts as it reads.
- * - the delta (ft sync): DELTA_PUT cuts the old version through its
- *   descriptor, and without one sends an empty signature (the client then
- *   sends the whole file); DELTA_GET still reads the file through
- *   file_fd (xfer_delta.c and delta_cut.c take descriptors): the S3 round
- *   gives them a reader (struct ft_reader, io.h) as xfer.c and resume.c
- *   have now. */
+ *   (recursive: no delimiter, and the folders implied by the keys told
+ *   once each), streamed page by page, in key order; common prefixes are
+ *   folders; the .ft/ sidecars are left out. A listing carries no
+ *   metadata: each file's mtime and mode cost a HEAD (on a second handle,
+ *   one at a time): 1,000 files 1,000 HEADs, 78,000 files 78,000 (0.9 s
+ *   for `ft ls -r` of 1,000 files on radosgw over loopback, so ~70 s for
+ *   78,000: a HEAD pool on curl multi, or the metadata kept in a listing
+ *   sidecar per folder, would cut that; usage needs no HEAD).
+ * - mkdir: a zero-byte "NAME/" marker (with parents, one per missing
+ *   level); a file above or at the name: FT_ERR_DENIED.
+ * - remove: DELETE (and its sidecar); recursive: list without delimiter
+ *   and DeleteObjects in batches of up to 1000 keys, sidecars too.
+ * - move: COPY then DELETE (per key below a folder, in batches): not
+ *   atomic (a reader sees the old name, the new, or both, never a half
+ *   object). An object over 5 GiB is not moved (FT_ERR_TOO_LARGE: no
+ *   UploadPartCopy).
+ * - usage: a listing without delimiter, summing sizes (no HEAD).
+ * - chunk lists (ft sync): FT_STORE_CAN_CHUNKS off: chunks_open finds
+ *   none, chunks_begin records none, the server cuts as it reads.
+ * - the delta (ft sync): DELTA_GET reads the file through file_fd
+ *   (xfer_delta.c and delta_cut.c take descriptors), so a backend without
+ *   FT_STORE_CAN_FD (S3) makes the server offer no deltas at all
+ *   (FT_FEATURE_DELTA, with TOUCH): ft sync then sends files whole. */
 #ifndef FT_STORE_BACKEND_H
 #define FT_STORE_BACKEND_H
 

@@ -436,7 +436,7 @@ static void dir_backend_fill(void)
 {
     dir_backend.name = "directory";
     dir_backend.caps = FT_STORE_CAN_WRITE_AT | FT_STORE_CAN_HOLD | FT_STORE_CAN_CHUNKS |
-                       FT_STORE_CAN_KEEP;
+                       FT_STORE_CAN_KEEP | FT_STORE_CAN_FD;
     dir_backend.close = dir_close;
     dir_backend.meta_fd = dir_meta_fd;
     dir_backend.root_fd = dir_root_fd;

@@ -93,6 +93,31 @@ enum ft_err ft_store_s3_what(struct ft_store_s3 *st, struct ft_s3 *s, const char
     return err == FT_OK ? FT_ERR_NOT_FOUND : err;
 }
 
+/* The first name above name (a prefix of it, cut at a '/') that is a file:
+ * its length, or 0 when every one above is a folder or nothing. */
+size_t ft_store_s3_file_above(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
+                              enum ft_err *err)
+{
+    char up[FT_PATH_MAX + 1];
+    struct ft_s3_head h;
+
+    *err = FT_OK;
+    for (const char *p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/')) {
+        char key[FT_S3_KEY_MAX + 1];
+
+        snprintf(up, sizeof(up), "%.*s", (int)(p - name), name);
+        *err = ft_store_s3_key(st, NULL, up, "", key);
+        if (*err == FT_OK)
+            *err = ft_s3_head(s, key, &h);
+        if (*err == FT_OK)
+            return (size_t)(p - name);
+        if (*err != FT_ERR_NOT_FOUND)
+            return 0;
+        *err = FT_OK;
+    }
+    return 0;
+}
+
 static void s3_close(struct ft_store *store)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
@@ -116,23 +141,54 @@ static int s3_no_fd(const struct ft_store *st)
     return -1;
 }
 
-static struct ft_store_backend s3_backend;
-static pthread_once_t s3_backend_once = PTHREAD_ONCE_INIT;
-
-/* Writes at offsets, held uploads, chunk lists and kept uploads are off:
+/* Writes at offsets, held uploads, chunk lists and descriptors are off:
  * the server falls back as store.h says (see store_backend.h). */
-static void s3_backend_fill(void)
-{
-    s3_backend.name = "s3";
-    s3_backend.caps = 0;
-    s3_backend.close = s3_close;
-    s3_backend.meta_fd = s3_no_fd;
-    s3_backend.root_fd = s3_no_fd;
-    ft_store_s3_file_ops(&s3_backend);
-    ft_store_s3_upload_ops(&s3_backend);
-    ft_store_s3_ns_ops(&s3_backend);
-    ft_store_s3_chunks_ops(&s3_backend);
-}
+static const struct ft_store_backend s3_backend = {
+    .name = "s3",
+    .caps = FT_STORE_CAN_KEEP,
+    .close = s3_close,
+    .meta_fd = s3_no_fd,
+    .root_fd = s3_no_fd,
+    .open_file = ft_store_s3_open_file,
+    .file_close = ft_store_s3_file_close,
+    .file_read_at = ft_store_s3_file_read_at,
+    .file_fd = ft_store_s3_file_fd,
+    .file_digest = ft_store_s3_file_digest,
+    .file_remember = ft_store_s3_file_remember,
+    .file_set_meta = ft_store_s3_file_set_meta,
+    .stat = ft_store_s3_stat,
+    .obstacle = ft_store_s3_obstacle,
+    .remove = ft_store_s3_remove,
+    .move = ft_store_s3_move,
+    .mkdir = ft_store_s3_mkdir,
+    .list_as = ft_store_s3_list_as,
+    .usage = ft_store_s3_usage,
+    .upload_begin = ft_store_s3_upload_begin,
+    .upload_begin_held = ft_store_s3_upload_begin_held,
+    .upload_unhold = ft_store_s3_upload_unhold,
+    .upload_begin_kept = ft_store_s3_upload_begin_kept,
+    .upload_write = ft_store_s3_upload_write,
+    .upload_write_at = ft_store_s3_upload_write_at,
+    .upload_resize = ft_store_s3_upload_resize,
+    .upload_read_at = ft_store_s3_upload_read_at,
+    .upload_fd = ft_store_s3_upload_fd,
+    .upload_keep = ft_store_s3_upload_keep,
+    .upload_commit = ft_store_s3_upload_commit,
+    .upload_commit_batch = ft_store_s3_upload_commit_batch,
+    .upload_abort = ft_store_s3_upload_abort,
+    .upload_drop_old = ft_store_s3_upload_drop_old,
+    .expire_partials = ft_store_s3_expire_partials,
+    .partial_count = ft_store_s3_partial_count,
+    .partial_size = ft_store_s3_partial_size,
+    .chunks_open = ft_store_s3_chunks_open,
+    .chunks_read = ft_store_s3_chunks_read,
+    .chunks_fd = ft_store_s3_chunks_fd,
+    .chunks_close = ft_store_s3_chunks_close,
+    .chunks_begin = ft_store_s3_chunks_begin,
+    .chunks_add = ft_store_s3_chunks_add,
+    .chunks_abort = ft_store_s3_chunks_abort,
+    .file_remember_chunks = ft_store_s3_file_remember_chunks,
+};
 
 static char *dup_or_null(const char *s)
 {
@@ -190,22 +246,20 @@ enum ft_err ft_store_s3_open(struct ft_store **out, const struct ft_store_locati
                              size_t errlen)
 {
     struct ft_store_s3 *st = calloc(1, sizeof(*st));
-    enum ft_err err;
+    enum ft_err err = st != NULL ? FT_OK : FT_ERR_NOMEM;
 
     *out = NULL;
-    if (st == NULL)
-        return FT_ERR_NOMEM;
-    pthread_once(&s3_backend_once, s3_backend_fill);
-    st->base.be = &s3_backend;
-    pthread_mutex_init(&st->lock, NULL);
-    st->read_only = opt->read_only;
-    err = take_config(st, loc, opt, errbuf, errlen);
-    if (err == FT_OK)
-        err = reach(st, errbuf, errlen);
-    if (err != FT_OK) {
-        s3_close(&st->base);
-        return err;
+    if (err == FT_OK) {
+        st->base.be = &s3_backend;
+        pthread_mutex_init(&st->lock, NULL);
+        st->read_only = opt->read_only;
+        err = take_config(st, loc, opt, errbuf, errlen);
+        if (err == FT_OK)
+            err = reach(st, errbuf, errlen);
+        if (err != FT_OK)
+            s3_close(&st->base);
+        else
+            *out = &st->base;
     }
-    *out = &st->base;
-    return FT_OK;
+    return err;
 }

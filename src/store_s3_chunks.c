@@ -6,8 +6,8 @@
 
 /* FT_STORE_CAN_CHUNKS is off (store_backend.h): no list is found, and a
  * writer takes entries and records none. */
-static enum ft_err s3_chunks_open(struct ft_store *st, const struct ft_store_file *f,
-                                  struct ft_store_chunks *out)
+enum ft_err ft_store_s3_chunks_open(struct ft_store *st, const struct ft_store_file *f,
+                                    struct ft_store_chunks *out)
 {
     (void)st;
     (void)f;
@@ -15,30 +15,28 @@ static enum ft_err s3_chunks_open(struct ft_store *st, const struct ft_store_fil
     return FT_ERR_NOT_FOUND;
 }
 
-static enum ft_err s3_chunks_read(struct ft_store_chunks *c, void *buf, size_t n,
-                                  uint64_t off, size_t *got)
+enum ft_err ft_store_s3_chunks_read(struct ft_store_chunks *c, void *buf, size_t n,
+                                    uint64_t off, size_t *got)
 {
-    (void)c;
-    (void)buf;
-    (void)n;
-    (void)off;
+    /* Never open (chunks_open finds none), so never read. */
+    (void)c, (void)buf, (void)n, (void)off;
     *got = 0;
-    return FT_ERR_USAGE; /* never open */
+    return FT_ERR_USAGE;
 }
 
-static int s3_chunks_fd(const struct ft_store_chunks *c)
+int ft_store_s3_chunks_fd(const struct ft_store_chunks *c)
 {
     (void)c;
     return -1;
 }
 
-static void s3_chunks_close(struct ft_store_chunks *c)
+void ft_store_s3_chunks_close(struct ft_store_chunks *c)
 {
     *c = (struct ft_store_chunks)FT_STORE_CHUNKS_INIT;
 }
 
-static enum ft_err s3_chunks_begin(struct ft_store *st, unsigned level,
-                                   struct ft_store_chunks_writer **out)
+enum ft_err ft_store_s3_chunks_begin(struct ft_store *st, unsigned level,
+                                     struct ft_store_chunks_writer **out)
 {
     (void)level;
     *out = malloc(sizeof(**out));
@@ -48,8 +46,8 @@ static enum ft_err s3_chunks_begin(struct ft_store *st, unsigned level,
     return FT_OK;
 }
 
-static enum ft_err s3_chunks_add(struct ft_store_chunks_writer *w, uint32_t len,
-                                 uint64_t hash)
+enum ft_err ft_store_s3_chunks_add(struct ft_store_chunks_writer *w, uint32_t len,
+                                   uint64_t hash)
 {
     (void)w;
     (void)len;
@@ -57,27 +55,15 @@ static enum ft_err s3_chunks_add(struct ft_store_chunks_writer *w, uint32_t len,
     return FT_OK;
 }
 
-static void s3_chunks_abort(struct ft_store_chunks_writer *w)
+void ft_store_s3_chunks_abort(struct ft_store_chunks_writer *w)
 {
     free(w);
 }
 
-static void s3_file_remember_chunks(struct ft_store *st, const struct ft_store_file *f,
-                                    struct ft_store_chunks_writer *w)
+void ft_store_s3_file_remember_chunks(struct ft_store *st, const struct ft_store_file *f,
+                                      struct ft_store_chunks_writer *w)
 {
     (void)st;
     (void)f;
     free(w);
-}
-
-void ft_store_s3_chunks_ops(struct ft_store_backend *be)
-{
-    be->chunks_open = s3_chunks_open;
-    be->chunks_read = s3_chunks_read;
-    be->chunks_fd = s3_chunks_fd;
-    be->chunks_close = s3_chunks_close;
-    be->chunks_begin = s3_chunks_begin;
-    be->chunks_add = s3_chunks_add;
-    be->chunks_abort = s3_chunks_abort;
-    be->file_remember_chunks = s3_file_remember_chunks;
 }

@@ -87,8 +87,8 @@ enum ft_err ft_store_s3_record(struct ft_store_s3 *st, struct ft_s3 *s,
     return ft_s3_put(s, key, text, (size_t)n, NULL, 0, NULL);
 }
 
-static enum ft_err s3_open_file(struct ft_store *store, const char *name,
-                                struct ft_store_file *f)
+enum ft_err ft_store_s3_open_file(struct ft_store *store, const char *name,
+                                  struct ft_store_file *f)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct s3_file *o = calloc(1, sizeof(*o));
@@ -124,7 +124,7 @@ out:
     return err;
 }
 
-static void s3_file_close(struct ft_store_file *f)
+void ft_store_s3_file_close(struct ft_store_file *f)
 {
     struct s3_file *o = f->priv;
 
@@ -138,8 +138,8 @@ static void s3_file_close(struct ft_store_file *f)
 }
 
 /* Reads from the one GET kept open (reopened where an offset jumps). */
-static enum ft_err s3_file_read_at(struct ft_store_file *f, void *buf, size_t n,
-                                   uint64_t off, size_t *got)
+enum ft_err ft_store_s3_file_read_at(struct ft_store_file *f, void *buf, size_t n,
+                                     uint64_t off, size_t *got)
 {
     struct s3_file *o = f->priv;
     enum ft_err err = FT_OK;
@@ -170,13 +170,13 @@ static enum ft_err s3_file_read_at(struct ft_store_file *f, void *buf, size_t n,
     return err;
 }
 
-static int s3_file_fd(const struct ft_store_file *f)
+int ft_store_s3_file_fd(const struct ft_store_file *f)
 {
     (void)f;
     return -1;
 }
 
-static bool s3_file_digest(const struct ft_store_file *f, uint8_t digest[32])
+bool ft_store_s3_file_digest(const struct ft_store_file *f, uint8_t digest[32])
 {
     const struct s3_file *o = f->priv;
 
@@ -186,8 +186,8 @@ static bool s3_file_digest(const struct ft_store_file *f, uint8_t digest[32])
     return true;
 }
 
-static void s3_file_remember(struct ft_store *store, const struct ft_store_file *f,
-                             const uint8_t digest[32])
+void ft_store_s3_file_remember(struct ft_store *store, const struct ft_store_file *f,
+                               const uint8_t digest[32])
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct s3_file *o = f->priv;
@@ -202,9 +202,9 @@ static void s3_file_remember(struct ft_store *store, const struct ft_store_file 
  * changes it, which the client (no metadata-replacing copy) does not do.
  * An unchanged mtime and mode is no change; any other is answered as a
  * file that changed, so the client sends it again. */
-static enum ft_err s3_file_set_meta(struct ft_store *store, const struct ft_store_file *f,
-                                    int64_t mtime, uint32_t mode,
-                                    const uint8_t digest[32])
+enum ft_err ft_store_s3_file_set_meta(struct ft_store *store, const struct ft_store_file *f,
+                                      int64_t mtime, uint32_t mode,
+                                      const uint8_t digest[32])
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
 
@@ -212,17 +212,6 @@ static enum ft_err s3_file_set_meta(struct ft_store *store, const struct ft_stor
         return FT_ERR_READ_ONLY;
     if (f->info.mtime != mtime || (f->info.mode & 0111) != (mode & 0111))
         return FT_ERR_CHANGED;
-    s3_file_remember(store, f, digest);
+    ft_store_s3_file_remember(store, f, digest);
     return FT_OK;
-}
-
-void ft_store_s3_file_ops(struct ft_store_backend *be)
-{
-    be->open_file = s3_open_file;
-    be->file_close = s3_file_close;
-    be->file_read_at = s3_file_read_at;
-    be->file_fd = s3_file_fd;
-    be->file_digest = s3_file_digest;
-    be->file_remember = s3_file_remember;
-    be->file_set_meta = s3_file_set_meta;
 }

@@ -42,6 +42,10 @@ enum ft_err ft_store_s3_key(const struct ft_store_s3 *st, const char *below,
  * or any key below), or nothing (NOT_FOUND). head gets the file's HEAD. */
 enum ft_err ft_store_s3_what(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
                              struct ft_store_entry *info, struct ft_s3_head *head);
+/* The first name above name (a prefix of it, cut at a '/') that is a
+ * file: its length; 0 when each is a folder or nothing (or *err failed). */
+size_t ft_store_s3_file_above(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
+                              enum ft_err *err);
 /* A file's entry from its HEAD: ft's mtime and mode if it carries them. */
 void ft_store_s3_entry(const struct ft_s3_head *h, struct ft_store_entry *e);
 
@@ -60,10 +64,72 @@ enum ft_err ft_store_s3_record(struct ft_store_s3 *st, struct ft_s3 *s,
 #define FT_S3_META_B2 "ft-b2"
 /* Hidden folders below PREFIX/.ft/. */
 #define FT_S3_B2_DIR "b2/"
+#define FT_S3_PARTIAL_DIR "partial/"
 
-void ft_store_s3_file_ops(struct ft_store_backend *be);
-void ft_store_s3_upload_ops(struct ft_store_backend *be);
-void ft_store_s3_ns_ops(struct ft_store_backend *be);
-void ft_store_s3_chunks_ops(struct ft_store_backend *be);
+/* The operations of the table (store_s3.c), each store.h's call of the
+ * same name: the files' (store_s3_file.c), the names' (store_s3_ns.c),
+ * the uploads' (store_s3_upload.c), the chunk lists' (store_s3_chunks.c). */
+int ft_store_s3_file_fd(const struct ft_store_file *f);
+bool ft_store_s3_file_digest(const struct ft_store_file *f, uint8_t digest[32]);
+enum ft_err ft_store_s3_open_file(struct ft_store *store, const char *name,
+                                  struct ft_store_file *f);
+void ft_store_s3_file_close(struct ft_store_file *f);
+enum ft_err ft_store_s3_file_read_at(struct ft_store_file *f, void *buf, size_t n,
+                                     uint64_t off, size_t *got);
+void ft_store_s3_file_remember(struct ft_store *store, const struct ft_store_file *f,
+                               const uint8_t digest[32]);
+enum ft_err ft_store_s3_file_set_meta(struct ft_store *store, const struct ft_store_file *f,
+                                      int64_t mtime, uint32_t mode,
+                                      const uint8_t digest[32]);
+enum ft_err ft_store_s3_stat(struct ft_store *store, const char *name,
+                             struct ft_store_entry *info);
+enum ft_store_kind ft_store_s3_obstacle(struct ft_store *store, const char *name,
+                                        size_t *at);
+enum ft_err ft_store_s3_remove(struct ft_store *store, const char *name, bool recursive);
+enum ft_err ft_store_s3_move(struct ft_store *store, const char *from, const char *to);
+enum ft_err ft_store_s3_mkdir(struct ft_store *store, const char *name, bool parents,
+                              bool *made);
+enum ft_err ft_store_s3_list_as(struct ft_store *store, const char *folder, const char *shown,
+                                bool recursive, ft_store_list_fn fn, void *ctx);
+enum ft_err ft_store_s3_usage(struct ft_store *store, const char *folder, uint64_t *bytes,
+                              uint64_t *files);
+enum ft_err ft_store_s3_upload_begin(struct ft_store *store, const char *name,
+                                     struct ft_upload *up);
+enum ft_err ft_store_s3_upload_begin_held(struct ft_store *store, const char *name,
+                                          uint8_t *buf, size_t cap, struct ft_upload *up);
+enum ft_err ft_store_s3_upload_unhold(struct ft_store *store, struct ft_upload *up);
+enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *name,
+                                          const char *key, int64_t ttl_s,
+                                          struct ft_upload *up, uint64_t *have);
+enum ft_err ft_store_s3_upload_write(struct ft_upload *up, const void *buf, size_t n);
+enum ft_err ft_store_s3_upload_write_at(struct ft_upload *up, const void *buf, size_t n,
+                                        uint64_t off);
+enum ft_err ft_store_s3_upload_resize(struct ft_upload *up, uint64_t size);
+enum ft_err ft_store_s3_upload_read_at(struct ft_upload *up, void *buf, size_t n,
+                                       uint64_t off, size_t *got);
+int ft_store_s3_upload_fd(const struct ft_upload *up);
+void ft_store_s3_upload_keep(struct ft_store *store, struct ft_upload *up);
+enum ft_err ft_store_s3_upload_commit(struct ft_store *store, struct ft_upload *up);
+void ft_store_s3_upload_commit_batch(struct ft_store *store, struct ft_upload *ups,
+                                     size_t n, enum ft_err *errs);
+void ft_store_s3_upload_abort(struct ft_store *store, struct ft_upload *up);
+void ft_store_s3_upload_drop_old(struct ft_store *store, struct ft_upload *up);
+void ft_store_s3_expire_partials(struct ft_store *store, int64_t ttl_s);
+uint64_t ft_store_s3_partial_count(struct ft_store *store);
+enum ft_err ft_store_s3_partial_size(struct ft_store *store, const char *key, int64_t ttl_s,
+                                     uint64_t *size);
+enum ft_err ft_store_s3_chunks_open(struct ft_store *st, const struct ft_store_file *f,
+                                    struct ft_store_chunks *out);
+enum ft_err ft_store_s3_chunks_read(struct ft_store_chunks *c, void *buf, size_t n,
+                                    uint64_t off, size_t *got);
+int ft_store_s3_chunks_fd(const struct ft_store_chunks *c);
+void ft_store_s3_chunks_close(struct ft_store_chunks *c);
+enum ft_err ft_store_s3_chunks_begin(struct ft_store *st, unsigned level,
+                                     struct ft_store_chunks_writer **out);
+enum ft_err ft_store_s3_chunks_add(struct ft_store_chunks_writer *w, uint32_t len,
+                                   uint64_t hash);
+void ft_store_s3_chunks_abort(struct ft_store_chunks_writer *w);
+void ft_store_s3_file_remember_chunks(struct ft_store *st, const struct ft_store_file *f,
+                                      struct ft_store_chunks_writer *w);
 
 #endif

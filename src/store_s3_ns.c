@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static enum ft_err s3_stat(struct ft_store *store, const char *name,
-                           struct ft_store_entry *info)
+enum ft_err ft_store_s3_stat(struct ft_store *store, const char *name,
+                             struct ft_store_entry *info)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct ft_s3_head h;
@@ -21,33 +21,8 @@ static enum ft_err s3_stat(struct ft_store *store, const char *name,
     return err;
 }
 
-/* The first name above name (a prefix of it, cut at a '/') that is a file:
- * its length, or 0 when every one above is a folder or nothing. */
-static size_t file_above(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
-                         enum ft_err *err)
-{
-    char up[FT_PATH_MAX + 1];
-    struct ft_s3_head h;
-
-    *err = FT_OK;
-    for (const char *p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/')) {
-        char key[FT_S3_KEY_MAX + 1];
-
-        snprintf(up, sizeof(up), "%.*s", (int)(p - name), name);
-        *err = ft_store_s3_key(st, NULL, up, "", key);
-        if (*err == FT_OK)
-            *err = ft_s3_head(s, key, &h);
-        if (*err == FT_OK)
-            return (size_t)(p - name);
-        if (*err != FT_ERR_NOT_FOUND)
-            return 0;
-        *err = FT_OK;
-    }
-    return 0;
-}
-
-static enum ft_store_kind s3_obstacle(struct ft_store *store, const char *name,
-                                      size_t *at)
+enum ft_store_kind ft_store_s3_obstacle(struct ft_store *store, const char *name,
+                                        size_t *at)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct ft_store_entry e;
@@ -55,7 +30,7 @@ static enum ft_store_kind s3_obstacle(struct ft_store *store, const char *name,
     struct ft_s3 *s = NULL;
     enum ft_store_kind kind = FT_STORE_NOTHING;
     enum ft_err err = ft_store_s3_take(st, &s);
-    size_t above = err == FT_OK ? file_above(st, s, name, &err) : 0;
+    size_t above = err == FT_OK ? ft_store_s3_file_above(st, s, name, &err) : 0;
 
     *at = strlen(name);
     if (err == FT_OK && above > 0) {
@@ -97,28 +72,37 @@ static enum ft_err make_above(struct ft_store_s3 *st, struct ft_s3 *s, const cha
     return err;
 }
 
-static enum ft_err s3_mkdir(struct ft_store *store, const char *name, bool parents,
-                            bool *made)
+/* The start of every change to name: a name ft takes, a store that may
+ * change, a handle (*s, for the caller to give back), what is there now. */
+static enum ft_err begin_change(struct ft_store_s3 *st, const char *name, struct ft_s3 **s,
+                                struct ft_store_entry *e, struct ft_s3_head *h)
+{
+    enum ft_err err = ft_name_check(name, strlen(name));
+
+    *s = NULL;
+    if (err == FT_OK && st->read_only)
+        err = FT_ERR_READ_ONLY;
+    if (err == FT_OK)
+        err = ft_store_s3_take(st, s);
+    return err == FT_OK ? ft_store_s3_what(st, *s, name, e, h) : err;
+}
+
+enum ft_err ft_store_s3_mkdir(struct ft_store *store, const char *name, bool parents,
+                              bool *made)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct ft_store_entry e;
     struct ft_s3_head h;
-    struct ft_s3 *s = NULL;
-    enum ft_err err = ft_name_check(name, strlen(name));
+    struct ft_s3 *s;
+    enum ft_err err = begin_change(st, name, &s, &e, &h);
 
     *made = false;
-    if (err == FT_OK && st->read_only)
-        err = FT_ERR_READ_ONLY;
-    if (err == FT_OK)
-        err = ft_store_s3_take(st, &s);
-    if (err == FT_OK)
-        err = make_above(st, s, name, parents);
-    if (err == FT_OK)
-        err = ft_store_s3_what(st, s, name, &e, &h);
     if (err == FT_OK) {
         err = parents && (e.mode & S_IFMT) == S_IFDIR ? FT_OK : FT_ERR_DENIED;
     } else if (err == FT_ERR_NOT_FOUND) {
-        err = put_marker(st, s, name);
+        err = make_above(st, s, name, parents);
+        if (err == FT_OK)
+            err = put_marker(st, s, name);
         *made = err == FT_OK;
     }
     ft_store_s3_put_back(st, s);
@@ -236,20 +220,14 @@ static enum ft_err shift(struct ft_store_s3 *st, struct ft_s3 *s, const char *na
     return err;
 }
 
-static enum ft_err s3_remove(struct ft_store *store, const char *name, bool recursive)
+enum ft_err ft_store_s3_remove(struct ft_store *store, const char *name, bool recursive)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct ft_store_entry e;
     struct ft_s3_head h;
-    struct ft_s3 *s = NULL;
-    enum ft_err err = ft_name_check(name, strlen(name));
+    struct ft_s3 *s;
+    enum ft_err err = begin_change(st, name, &s, &e, &h);
 
-    if (err == FT_OK && st->read_only)
-        err = FT_ERR_READ_ONLY;
-    if (err == FT_OK)
-        err = ft_store_s3_take(st, &s);
-    if (err == FT_OK)
-        err = ft_store_s3_what(st, s, name, &e, &h);
     if (err == FT_OK && (e.mode & S_IFMT) == S_IFDIR && !recursive)
         err = FT_ERR_DENIED;
     if (err == FT_OK)
@@ -261,24 +239,18 @@ static enum ft_err s3_remove(struct ft_store *store, const char *name, bool recu
 /* Copy then delete, key by key below a folder: not atomic (a reader sees
  * the old name, the new, or both for a while), but every object is whole
  * under either name. */
-static enum ft_err s3_move(struct ft_store *store, const char *from, const char *to)
+enum ft_err ft_store_s3_move(struct ft_store *store, const char *from, const char *to)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct ft_store_entry src, dst;
     struct ft_s3_head h;
-    struct ft_s3 *s = NULL;
+    struct ft_s3 *s;
     size_t from_len = strlen(from);
-    enum ft_err err = ft_name_check(from, from_len);
+    enum ft_err err = begin_change(st, from, &s, &src, &h);
     bool folder;
 
     if (err == FT_OK)
         err = ft_name_check(to, strlen(to));
-    if (err == FT_OK && st->read_only)
-        err = FT_ERR_READ_ONLY;
-    if (err == FT_OK)
-        err = ft_store_s3_take(st, &s);
-    if (err == FT_OK)
-        err = ft_store_s3_what(st, s, from, &src, &h);
     if (err != FT_OK)
         goto out;
     folder = (src.mode & S_IFMT) == S_IFDIR;
@@ -287,7 +259,7 @@ static enum ft_err s3_move(struct ft_store *store, const char *from, const char 
     /* Into itself, or over a folder (a file) or a file (a folder). */
     if (err == FT_OK && strncmp(to, from, from_len) == 0 && to[from_len] == '/')
         err = FT_ERR_DENIED;
-    if (err == FT_OK && file_above(st, s, to, &err) > 0)
+    if (err == FT_OK && ft_store_s3_file_above(st, s, to, &err) > 0)
         err = FT_ERR_DENIED; /* the folders it needs are implicit, files are not */
     if (err == FT_OK) {
         err = ft_store_s3_what(st, s, to, &dst, &h);
@@ -417,8 +389,8 @@ static enum ft_err list_keys(struct ft_store_s3 *st, struct ft_s3 *s, const char
     return err;
 }
 
-static enum ft_err s3_list_as(struct ft_store *store, const char *folder, const char *shown,
-                              bool recursive, ft_store_list_fn fn, void *ctx)
+enum ft_err ft_store_s3_list_as(struct ft_store *store, const char *folder, const char *shown,
+                                bool recursive, ft_store_list_fn fn, void *ctx)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct ft_store_entry e;
@@ -482,8 +454,8 @@ static enum ft_err usage_file(struct ft_store_s3 *st, struct ft_s3 *s, const cha
 
 /* Sizes come with the listing: no HEAD per file. At the root, the
  * metadata folder is listed apart and taken off. */
-static enum ft_err s3_usage(struct ft_store *store, const char *folder, uint64_t *bytes,
-                            uint64_t *files)
+enum ft_err ft_store_s3_usage(struct ft_store *store, const char *folder, uint64_t *bytes,
+                              uint64_t *files)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct usage all = { 0, 0 }, meta = { 0, 0 };
@@ -508,15 +480,4 @@ static enum ft_err s3_usage(struct ft_store *store, const char *folder, uint64_t
     *bytes = all.bytes - meta.bytes;
     *files = all.files - meta.files;
     return err;
-}
-
-void ft_store_s3_ns_ops(struct ft_store_backend *be)
-{
-    be->stat = s3_stat;
-    be->obstacle = s3_obstacle;
-    be->remove = s3_remove;
-    be->move = s3_move;
-    be->mkdir = s3_mkdir;
-    be->list_as = s3_list_as;
-    be->usage = s3_usage;
 }

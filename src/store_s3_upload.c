@@ -1,4 +1,4 @@
-/* store_s3_upload.c - the S3 backend's uploads: parts sent while the next fills, published at commit. */
+/* store_s3_upload.c - the S3 backend's uploads: parts sent while the next fills, kept for resume, published at commit. */
 #define _GNU_SOURCE
 #include "store_s3_int.h"
 #include "proto.h"
@@ -37,7 +37,16 @@ struct slot {
 
 struct s3_up {
     struct ft_store_s3 *st;
-    char key[FT_S3_KEY_MAX + 1];
+    char key[FT_S3_KEY_MAX + 1];   /* where the parts go: final, or pkey */
+    char final[FT_S3_KEY_MAX + 1]; /* the name's */
+    /* A kept upload: its object, .ft/partial/KEY, what an earlier run
+     * left there (have), and how much of that is still to be sent again
+     * as this upload's first parts (pending: until the offset is agreed). */
+    bool kept;
+    char pkey[FT_S3_KEY_MAX + 1];
+    uint64_t have, pending;
+    struct ft_s3 *rs; /* reads the kept object back */
+    struct ft_s3_reader *r;
     char upload_id[FT_S3_UPLOAD_ID_MAX]; /* "": not created yet */
     struct ft_s3 *s;                     /* create, complete, the single PUT */
     struct slot slots[SLOTS];
@@ -142,11 +151,13 @@ static enum ft_err launch(struct ft_upload *up, struct s3_up *u)
     return u->failed;
 }
 
-static enum ft_err s3_upload_write(struct ft_upload *up, const void *buf, size_t n)
+enum ft_err ft_store_s3_upload_write(struct ft_upload *up, const void *buf, size_t n)
 {
     struct s3_up *u = up->priv;
     const uint8_t *p = buf;
 
+    if (u->pending > 0 && u->failed == FT_OK)
+        u->failed = ft_store_s3_upload_resize(up, up->written);
     while (n > 0 && u->failed == FT_OK) {
         struct slot *sl = &u->slots[u->cur];
         size_t want = part_size(u->next_number + 1), take;
@@ -181,6 +192,8 @@ static enum ft_err settle_all(struct s3_up *u)
 
 static void up_free(struct ft_store_s3 *st, struct s3_up *u)
 {
+    ft_s3_reader_close(u->r);
+    ft_store_s3_put_back(st, u->rs);
     settle_all(u);
     if (u->upload_id[0] != '\0')
         ft_s3_mpu_abort(u->s, u->key, u->upload_id);
@@ -197,26 +210,20 @@ static void up_free(struct ft_store_s3 *st, struct s3_up *u)
  * name (what the directory's rename would refuse). */
 static enum ft_err check_place(struct ft_store_s3 *st, struct ft_s3 *s, const char *name)
 {
-    char up[FT_PATH_MAX + 1], key[FT_S3_KEY_MAX + 1];
     struct ft_store_entry e;
     struct ft_s3_head h;
     enum ft_err err = FT_OK;
 
-    for (const char *p = strchr(name, '/'); err == FT_OK && p != NULL;
-         p = strchr(p + 1, '/')) {
-        snprintf(up, sizeof(up), "%.*s", (int)(p - name), name);
-        err = ft_store_s3_key(st, NULL, up, "", key);
-        if (err == FT_OK)
-            err = ft_s3_head(s, key, &h) == FT_OK ? FT_ERR_DENIED : FT_OK;
-    }
+    if (ft_store_s3_file_above(st, s, name, &err) > 0)
+        err = FT_ERR_DENIED;
     if (err == FT_OK && ft_store_s3_what(st, s, name, &e, &h) == FT_OK &&
         (e.mode & S_IFMT) == S_IFDIR)
         err = FT_ERR_DENIED;
     return err;
 }
 
-static enum ft_err s3_upload_begin(struct ft_store *store, const char *name,
-                                   struct ft_upload *up)
+enum ft_err ft_store_s3_upload_begin(struct ft_store *store, const char *name,
+                                     struct ft_upload *up)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct s3_up *u = NULL;
@@ -229,7 +236,8 @@ static enum ft_err s3_upload_begin(struct ft_store *store, const char *name,
         err = FT_ERR_NOMEM;
     if (err == FT_OK) {
         u->st = st;
-        err = ft_store_s3_key(st, NULL, name, "", u->key);
+        err = ft_store_s3_key(st, NULL, name, "", u->final);
+        memcpy(u->key, u->final, sizeof(u->key));
     }
     if (err == FT_OK)
         err = ft_store_s3_take(st, &u->s);
@@ -246,36 +254,61 @@ static enum ft_err s3_upload_begin(struct ft_store *store, const char *name,
     return FT_OK;
 }
 
-static enum ft_err s3_upload_begin_held(struct ft_store *store, const char *name,
-                                        uint8_t *buf, size_t cap, struct ft_upload *up)
+enum ft_err ft_store_s3_upload_begin_held(struct ft_store *store, const char *name,
+                                          uint8_t *buf, size_t cap, struct ft_upload *up)
 {
     (void)buf;
     (void)cap;
-    return s3_upload_begin(store, name, up); /* no holding: written as it comes */
+    return ft_store_s3_upload_begin(store, name, up); /* no holding: written as it comes */
 }
 
-static enum ft_err s3_upload_unhold(struct ft_store *store, struct ft_upload *up)
+enum ft_err ft_store_s3_upload_unhold(struct ft_store *store, struct ft_upload *up)
 {
     (void)store;
     (void)up;
     return FT_OK;
 }
 
-/* Kept uploads are off (FT_STORE_CAN_KEEP): nothing is kept, *have 0,
- * put --continue starts over. Abandoned multipart uploads are aborted by
- * expiry. */
-static enum ft_err s3_upload_begin_kept(struct ft_store *store, const char *name,
-                                        const char *key, int64_t ttl_s,
-                                        struct ft_upload *up, uint64_t *have)
+/* A kept upload's parts go to its own object, .ft/partial/KEY, which an
+ * interruption completes (ft_store_s3_upload_keep): a whole object, read
+ * back by ranged GETs, on any server of the bucket. One younger than ttl_s
+ * is what an earlier run left (*have). */
+enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *name,
+                                          const char *key, int64_t ttl_s,
+                                          struct ft_upload *up, uint64_t *have)
 {
-    (void)key;
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct ft_s3_head h;
+    struct s3_up *u;
+    enum ft_err err;
+
     *have = 0;
-    store->be->expire_partials(store, ttl_s);
-    return s3_upload_begin(store, name, up);
+    ft_store_s3_expire_partials(store, ttl_s);
+    err = ft_store_s3_upload_begin(store, name, up);
+    if (err != FT_OK)
+        return err;
+    u = up->priv;
+    err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, "", u->pkey);
+    if (err == FT_OK)
+        err = ft_s3_head(u->s, u->pkey, &h);
+    if (err == FT_OK && (int64_t)time(NULL) - (int64_t)h.mtime < ttl_s)
+        u->have = h.size;
+    if (err == FT_ERR_NOT_FOUND || err == FT_OK)
+        err = FT_OK; /* none, or too old: this run's replaces it */
+    if (err != FT_OK) {
+        ft_store_s3_upload_abort(store, up);
+        return err;
+    }
+    u->kept = true;
+    memcpy(u->key, u->pkey, sizeof(u->key));
+    u->pending = u->have;
+    up->written = u->have;
+    *have = u->have;
+    return FT_OK;
 }
 
-static enum ft_err s3_upload_write_at(struct ft_upload *up, const void *buf, size_t n,
-                                      uint64_t off)
+enum ft_err ft_store_s3_upload_write_at(struct ft_upload *up, const void *buf, size_t n,
+                                        uint64_t off)
 {
     (void)up;
     (void)buf;
@@ -284,15 +317,58 @@ static enum ft_err s3_upload_write_at(struct ft_upload *up, const void *buf, siz
     return FT_ERR_USAGE; /* no FT_STORE_CAN_WRITE_AT */
 }
 
-/* Only to where it is, or back to nothing (the start over of a kept
- * upload not resumed). */
-static enum ft_err s3_upload_resize(struct ft_upload *up, uint64_t size)
+/* Reads the kept object (what an earlier run left) at off. */
+static enum ft_err kept_read(struct s3_up *u, void *buf, size_t n, uint64_t off, size_t *got)
+{
+    enum ft_err err = FT_OK;
+    size_t step = 0;
+
+    *got = 0;
+    if (off >= u->have)
+        return FT_OK;
+    if (n > u->have - off)
+        n = (size_t)(u->have - off);
+    if (u->r == NULL) {
+        err = ft_store_s3_take(u->st, &u->rs);
+        if (err == FT_OK)
+            err = ft_s3_reader_open(u->rs, u->pkey, &u->r);
+    }
+    while (err == FT_OK && *got < n) {
+        err = ft_s3_reader_read_at(u->r, (uint8_t *)buf + *got, n - *got, off + *got, &step);
+        if (step == 0)
+            break;
+        *got += step;
+    }
+    return err == FT_OK && *got < n ? FT_ERR_CHANGED : err;
+}
+
+/* Sends the kept object's first size bytes again, into to: S3 has no
+ * part made of another object's range here (no UploadPartCopy), so they
+ * come back through the server, read and written a piece at a time. */
+static enum ft_err resend(struct s3_up *u, struct ft_upload *to, uint64_t size)
+{
+    size_t piece = 1u << 20, got = 0;
+    uint8_t *buf = malloc(piece);
+    enum ft_err err = buf != NULL ? FT_OK : FT_ERR_NOMEM;
+
+    for (uint64_t off = 0; err == FT_OK && off < size; off += got) {
+        err = kept_read(u, buf, size - off < piece ? (size_t)(size - off) : piece, off, &got);
+        if (err == FT_OK)
+            err = ft_store_s3_upload_write(to, buf, got);
+    }
+    free(buf);
+    return err;
+}
+
+/* Back to nothing, or (a kept upload) to the offset agreed within what
+ * the earlier run left; otherwise only to where it is. */
+enum ft_err ft_store_s3_upload_resize(struct ft_upload *up, uint64_t size)
 {
     struct s3_up *u = up->priv;
 
-    if (size == up->written)
+    if (u->pending == 0 && size == up->written)
         return FT_OK;
-    if (size != 0)
+    if (u->pending > 0 ? size > u->have : size != 0)
         return FT_ERR_USAGE;
     settle_all(u);
     if (u->upload_id[0] != '\0')
@@ -303,34 +379,35 @@ static enum ft_err s3_upload_resize(struct ft_upload *up, uint64_t size)
     u->nparts = 0;
     u->next_number = 0;
     u->failed = FT_OK;
+    u->pending = 0;
     up->written = 0;
-    return FT_OK;
+    return size > 0 ? resend(u, up, size) : FT_OK;
 }
 
-/* Nothing is kept, so nothing is read back. */
-static enum ft_err s3_upload_read_at(struct ft_upload *up, void *buf, size_t n,
-                                     uint64_t off, size_t *got)
+enum ft_err ft_store_s3_upload_read_at(struct ft_upload *up, void *buf, size_t n,
+                                       uint64_t off, size_t *got)
 {
-    (void)up;
-    (void)buf;
-    (void)n;
-    (void)off;
+    struct s3_up *u = up->priv;
+
     *got = 0;
-    return FT_OK;
+    return u->kept ? kept_read(u, buf, n, off, got) : FT_OK;
 }
 
-static int s3_upload_fd(const struct ft_upload *up)
+int ft_store_s3_upload_fd(const struct ft_upload *up)
 {
     (void)up;
     return -1;
 }
 
-static void s3_upload_abort(struct ft_store *store, struct ft_upload *up)
+void ft_store_s3_upload_abort(struct ft_store *store, struct ft_upload *up)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct s3_up *u = up->priv;
 
-    if (up->priv != NULL)
-        up_free(st, up->priv);
+    if (u != NULL && u->kept)
+        ft_s3_delete(u->s, u->pkey); /* done with, or given up */
+    if (u != NULL)
+        up_free(st, u);
     up->priv = NULL;
     ft_store_chunks_abort(up->chunks);
     up->chunks = NULL;
@@ -341,67 +418,127 @@ static void note_replaced(struct ft_upload *up, struct s3_up *u)
 {
     struct ft_s3_head h;
 
-    up->replaced = ft_s3_head(u->s, u->key, &h) == FT_OK;
+    up->replaced = ft_s3_head(u->s, u->final, &h) == FT_OK;
     up->replaced_size = up->replaced ? h.size : 0;
 }
 
-/* Publishes: one PUT for a file under one part (its digest in its
- * metadata), else the multipart upload completed, then the digest in the
- * sidecar keyed by the new ETag (its metadata was fixed at create). */
-static enum ft_err publish(struct ft_upload *up, struct s3_up *u)
+/* Puts what the upload holds at u->key: one PUT (with its digest in its
+ * metadata, when asked and known), or the multipart upload completed. */
+static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest)
 {
     struct ft_s3_meta meta[3];
     char mtime[24], mode[8], hex[65];
     struct slot *sl = &u->slots[u->cur];
-    struct ft_s3_head h;
     enum ft_err err;
 
     if (u->upload_id[0] == '\0')
         return ft_s3_put(u->s, u->key, sl->buf != NULL ? sl->buf : (const uint8_t *)"",
-                         sl->len, meta, object_meta(up, meta, mtime, mode, hex), NULL);
+                         sl->len, meta,
+                         object_meta(up, meta, mtime, mode, digest ? hex : NULL), NULL);
     if (sl->len > 0)
         launch(up, u);
     err = settle_all(u);
     if (err == FT_OK)
         err = ft_s3_mpu_complete(u->s, u->key, u->upload_id, u->parts, u->nparts);
-    if (err != FT_OK)
-        return err;
-    u->upload_id[0] = '\0'; /* completed: nothing to abort */
-    if (up->has_digest && ft_s3_head(u->s, u->key, &h) == FT_OK)
-        ft_store_s3_record(u->st, u->s, up->name, h.etag, up->digest);
-    return FT_OK;
+    if (err == FT_OK)
+        u->upload_id[0] = '\0'; /* completed: nothing to abort */
+    return err;
 }
 
-static enum ft_err s3_upload_commit(struct ft_store *store, struct ft_upload *up)
+/* A kept upload completed as its own object goes to its name: a copy on
+ * the server up to 5 GiB; beyond (no UploadPartCopy), sent again through
+ * this server as a new upload of the name. */
+static enum ft_err publish_kept(struct ft_store *store, struct ft_upload *up,
+                                struct s3_up *u)
+{
+    struct ft_upload big = FT_UPLOAD_INIT;
+    struct ft_s3_head h;
+    enum ft_err err = ft_s3_head(u->s, u->pkey, &h);
+
+    if (err == FT_OK && h.size <= FT_S3_PART_MAX)
+        return ft_s3_copy(u->s, u->pkey, u->final);
+    if (err == FT_OK)
+        err = ft_store_s3_upload_begin(store, up->name, &big);
+    if (err == FT_OK) {
+        big.has_meta = up->has_meta;
+        big.mtime = up->mtime;
+        big.mode = up->mode;
+        u->have = h.size;
+        err = resend(u, &big, h.size);
+    }
+    if (err == FT_OK)
+        err = flush(&big, big.priv, false);
+    ft_store_s3_upload_abort(store, &big);
+    return err;
+}
+
+/* Publishes the upload under its name, then records its digest in the
+ * sidecar keyed by the new ETag where its metadata could not carry it. A
+ * kept upload small enough for one PUT goes straight to the name. */
+static enum ft_err publish(struct ft_store *store, struct ft_upload *up, struct s3_up *u)
+{
+    bool parts = u->upload_id[0] != '\0';
+    struct ft_s3_head h;
+    enum ft_err err;
+
+    if (!parts)
+        memcpy(u->key, u->final, sizeof(u->key));
+    err = flush(up, u, true);
+    if (err == FT_OK && parts && u->kept)
+        err = publish_kept(store, up, u);
+    if (err == FT_OK && parts && up->has_digest && ft_s3_head(u->s, u->final, &h) == FT_OK)
+        ft_store_s3_record(u->st, u->s, up->name, h.etag, up->digest);
+    return err;
+}
+
+enum ft_err ft_store_s3_upload_commit(struct ft_store *store, struct ft_upload *up)
 {
     struct s3_up *u = up->priv;
     enum ft_err err = u != NULL ? u->failed : FT_ERR_USAGE;
 
+    /* Resumed with nothing more to send: the kept part is the file. */
+    if (err == FT_OK && u->pending > 0)
+        err = ft_store_s3_upload_resize(up, up->written);
     if (err == FT_OK) {
         note_replaced(up, u);
-        err = publish(up, u);
+        err = publish(store, up, u);
     }
-    s3_upload_abort(store, up);
+    ft_store_s3_upload_abort(store, up);
     return err;
 }
 
-static void s3_upload_commit_batch(struct ft_store *store, struct ft_upload *ups,
-                                   size_t n, enum ft_err *errs)
+void ft_store_s3_upload_commit_batch(struct ft_store *store, struct ft_upload *ups,
+                                     size_t n, enum ft_err *errs)
 {
     for (size_t i = 0; i < n; i++) {
         if (errs[i] == FT_OK)
-            errs[i] = s3_upload_commit(store, &ups[i]);
+            errs[i] = ft_store_s3_upload_commit(store, &ups[i]);
         else
-            s3_upload_abort(store, &ups[i]);
+            ft_store_s3_upload_abort(store, &ups[i]);
     }
 }
 
-static void s3_upload_keep(struct ft_store *store, struct ft_upload *up)
+/* Completes what arrived into the kept object (.ft/partial/KEY), for a
+ * later put --continue; an upload not begun kept is aborted. */
+void ft_store_s3_upload_keep(struct ft_store *store, struct ft_upload *up)
 {
-    s3_upload_abort(store, up); /* no FT_STORE_CAN_KEEP */
+    struct s3_up *u = up->priv;
+
+    if (u == NULL || !u->kept) {
+        ft_store_s3_upload_abort(store, up);
+        return;
+    }
+    /* Nothing new (pending: still the earlier run's), or nothing at all:
+     * the kept object stays as it is. */
+    if (u->pending == 0 && up->written > 0 && u->failed == FT_OK)
+        flush(up, u, false);
+    up_free(ft_store_s3_of(store), u);
+    up->priv = NULL;
+    ft_store_chunks_abort(up->chunks);
+    up->chunks = NULL;
 }
 
-static void s3_upload_drop_old(struct ft_store *store, struct ft_upload *up)
+void ft_store_s3_upload_drop_old(struct ft_store *store, struct ft_upload *up)
 {
     (void)store;
     (void)up; /* S3 replaced it: nothing left to drop */
@@ -410,6 +547,7 @@ static void s3_upload_drop_old(struct ft_store *store, struct ft_upload *up)
 struct expiry {
     struct ft_s3 *s;
     time_t before;
+    uint64_t count; /* kept objects young enough to stay */
 };
 
 static int expire_upload(void *arg, const struct ft_s3_upload *x)
@@ -421,10 +559,31 @@ static int expire_upload(void *arg, const struct ft_s3_upload *x)
     return 0;
 }
 
-/* Aborts the multipart uploads under the prefix begun more than ttl_s
- * ago (a server that died mid-upload leaves its parts, invisible but
- * stored): at most once a minute, or once per ttl_s if shorter. */
-static void s3_expire_partials(struct ft_store *store, int64_t ttl_s)
+static int expire_kept(void *arg, const struct ft_s3_entry *x)
+{
+    struct expiry *e = arg;
+
+    if (x->mtime < e->before && e->s != NULL)
+        ft_s3_delete(e->s, x->key);
+    else
+        e->count++;
+    return 0;
+}
+
+/* Lists the kept objects; with e->s, deletes those older than e->before. */
+static enum ft_err walk_kept(struct ft_store_s3 *st, struct ft_s3 *lister, struct expiry *e)
+{
+    char prefix[FT_S3_KEY_MAX + 1];
+    enum ft_err err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, "", "", prefix);
+
+    return err == FT_OK ? ft_s3_list(lister, prefix, NULL, 0, expire_kept, e) : err;
+}
+
+/* Deletes the kept objects older than ttl_s, and aborts the multipart
+ * uploads under the prefix begun more than ttl_s ago (a server that died
+ * mid-upload leaves its parts, invisible but stored): at most once a
+ * minute, or once per ttl_s if shorter. */
+void ft_store_s3_expire_partials(struct ft_store *store, int64_t ttl_s)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     int64_t now = (int64_t)time(NULL);
@@ -442,45 +601,44 @@ static void s3_expire_partials(struct ft_store *store, int64_t ttl_s)
     pthread_mutex_unlock(&st->lock);
     if (!due || ft_store_s3_take(st, &lister) != FT_OK)
         return;
-    if (ft_store_s3_take(st, &e.s) == FT_OK)
+    if (ft_store_s3_take(st, &e.s) == FT_OK) {
         ft_s3_mpu_list(lister, st->prefix, expire_upload, &e);
+        walk_kept(st, lister, &e);
+    }
     ft_store_s3_put_back(st, e.s);
     ft_store_s3_put_back(st, lister);
 }
 
-static uint64_t s3_partial_count(struct ft_store *store)
+uint64_t ft_store_s3_partial_count(struct ft_store *store)
 {
-    (void)store;
-    return 0;
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    struct expiry e = { .s = NULL, .before = 0 };
+    struct ft_s3 *lister = NULL;
+
+    if (ft_store_s3_take(st, &lister) == FT_OK)
+        walk_kept(st, lister, &e);
+    ft_store_s3_put_back(st, lister);
+    return e.count;
 }
 
-static enum ft_err s3_partial_size(struct ft_store *store, const char *key, int64_t ttl_s,
-                                   uint64_t *size)
+enum ft_err ft_store_s3_partial_size(struct ft_store *store, const char *key, int64_t ttl_s,
+                                     uint64_t *size)
 {
-    (void)store;
-    (void)key;
-    (void)ttl_s;
+    struct ft_store_s3 *st = ft_store_s3_of(store);
+    char pkey[FT_S3_KEY_MAX + 1];
+    struct ft_s3_head h;
+    struct ft_s3 *s = NULL;
+    enum ft_err err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, "", pkey);
+
     *size = 0;
-    return FT_ERR_NOT_FOUND;
-}
-
-void ft_store_s3_upload_ops(struct ft_store_backend *be)
-{
-    be->upload_begin = s3_upload_begin;
-    be->upload_begin_held = s3_upload_begin_held;
-    be->upload_unhold = s3_upload_unhold;
-    be->upload_begin_kept = s3_upload_begin_kept;
-    be->upload_write = s3_upload_write;
-    be->upload_write_at = s3_upload_write_at;
-    be->upload_resize = s3_upload_resize;
-    be->upload_read_at = s3_upload_read_at;
-    be->upload_fd = s3_upload_fd;
-    be->upload_keep = s3_upload_keep;
-    be->upload_commit = s3_upload_commit;
-    be->upload_commit_batch = s3_upload_commit_batch;
-    be->upload_abort = s3_upload_abort;
-    be->upload_drop_old = s3_upload_drop_old;
-    be->expire_partials = s3_expire_partials;
-    be->partial_count = s3_partial_count;
-    be->partial_size = s3_partial_size;
+    if (err == FT_OK)
+        err = ft_store_s3_take(st, &s);
+    if (err == FT_OK)
+        err = ft_s3_head(s, pkey, &h);
+    if (err == FT_OK && (int64_t)time(NULL) - (int64_t)h.mtime >= ttl_s)
+        err = FT_ERR_NOT_FOUND;
+    if (err == FT_OK)
+        *size = h.size;
+    ft_store_s3_put_back(st, s);
+    return err;
 }

@@ -576,6 +576,49 @@ static void test_user_refused_without_root(void **state)
         fail_msg("not told why: %s", err);
 }
 
+/* A server without a store folder (S3): no file rule at all, and TCP
+ * connect to the endpoint's port only. */
+static void test_no_store_folder_connects_to_one_port(void **state)
+{
+    uint16_t allowed = 0, other = 0;
+    int l1 = tu_listen_loopback(4, &allowed), l2 = tu_listen_loopback(4, &other);
+    int out[3], p[2], status;
+    pid_t pid;
+
+    (void)state;
+    if (ft_sandbox_abi() < 4) {
+        fprintf(stderr, "test_confine: no Landlock ABI 4 (network) here: skipped\n");
+        close(l1);
+        close(l2);
+        skip();
+    }
+    assert_int_equal(pipe(p), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct ft_sandbox_rules r = { .root_fd = -1, .root_shown = "s3://bucket",
+                                      .connect_ports = &allowed, .n_connect = 1 };
+        char report[512];
+        bool applied = false;
+
+        out[0] = ft_sandbox_apply(&r, &applied, report, sizeof(report)) == FT_OK && applied
+                     ? tcp_errno(true, allowed) : -1;
+        out[1] = tcp_errno(true, other);
+        out[2] = open_errno("/etc/passwd", O_RDONLY);
+        _exit(write(p[1], out, sizeof(out)) == (ssize_t)sizeof(out) ? 0 : 1);
+    }
+    close(p[1]);
+    assert_int_equal(read(p[0], out, sizeof(out)), (ssize_t)sizeof(out));
+    close(p[0]);
+    assert_true(tu_wait_pid(pid, WAIT_MS, &status));
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(out[0], 0);
+    assert_int_equal(out[1], EACCES);
+    assert_int_equal(out[2], EACCES);
+    close(l1);
+    close(l2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +630,7 @@ int main(void)
         TU_TEST_FIXTURE(test_user_drops_root_after_binding),
         TU_TEST_FIXTURE(test_user_refused_a_store_it_cannot_write),
         TU_TEST_FIXTURE(test_user_refused_without_root),
+        cmocka_unit_test(test_no_store_folder_connects_to_one_port),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,18 +74,24 @@ static void test_locations(void **state)
 }
 
 /* A location S3 would take is refused for what it is: not built yet. */
-static void test_s3_store_refused(void **state)
+/* An S3 location needs an endpoint and keys; one it cannot reach is told
+ * at open, naming the bucket. */
+static void test_s3_store_unreachable(void **state)
 {
     struct ft_store_options opt = { .s3_endpoint = "http://127.0.0.1:1",
                                     .s3_access_key = "a", .s3_secret_key = "s" };
+    struct ft_store_options none = { .read_only = false };
     struct ft_store *st = (struct ft_store *)&opt; /* set to NULL on failure */
     char err[256] = "";
 
     (void)state;
     assert_int_equal(ft_store_open_at(&st, "s3://bucket/p", &opt, err, sizeof(err)),
-                     FT_ERR_USAGE);
+                     FT_ERR_CONNECT);
     assert_null(st);
-    assert_non_null(strstr(err, "no S3 store yet"));
+    assert_non_null(strstr(err, "s3://bucket"));
+    assert_int_equal(ft_store_open_at(&st, "s3://bucket/p", &none, err, sizeof(err)),
+                     FT_ERR_USAGE);
+    assert_non_null(strstr(err, "--s3-endpoint"));
 }
 
 struct fixture {
@@ -140,6 +146,7 @@ static void test_directory_capabilities(void **state)
     assert_true(ft_store_can(f->st, FT_STORE_CAN_HOLD));
     assert_true(ft_store_can(f->st, FT_STORE_CAN_CHUNKS));
     assert_true(ft_store_can(f->st, FT_STORE_CAN_KEEP));
+    assert_true(ft_store_can(f->st, FT_STORE_CAN_FD));
 }
 
 /* Reads at offsets, in and out of order and past the end, without the
@@ -220,7 +227,7 @@ static void test_server_s3_needs_key_file(void **state)
     err[0] = '\0';
     assert_int_equal(ft_server_open(&srv, &cfg, err, sizeof(err)), FT_ERR_USAGE);
     assert_null(srv);
-    assert_non_null(strstr(err, "no S3 store yet"));
+    assert_non_null(strstr(err, "--s3-endpoint"));
     assert_int_not_equal(stat(key, &sb), 0);
     cfg.root = "s3://No_Such";
     assert_int_equal(ft_server_open(&srv, &cfg, err, sizeof(err)), FT_ERR_USAGE);
@@ -320,8 +327,8 @@ static void run_ft_ok(const char *const args[])
 }
 
 /* A server on a store without descriptors: GET goes through read_at (no
- * sendfile), and striped transfers, asked for, go as one stream; every
- * copy arrives whole and checked. */
+ * sendfile), striped transfers, asked for, go as one stream, and ft sync
+ * pulls without deltas; every copy arrives whole and checked. */
 static void test_server_without_descriptors(void **state)
 {
     struct fixture *f = *state;
@@ -334,7 +341,7 @@ static void test_server_without_descriptors(void **state)
     st = t.srv->store;
     directory = st->be;
     without_fds = *directory;
-    without_fds.caps &= ~(unsigned)FT_STORE_CAN_WRITE_AT;
+    without_fds.caps &= ~(unsigned)(FT_STORE_CAN_WRITE_AT | FT_STORE_CAN_FD);
     without_fds.file_fd = no_file_fd;
     without_fds.upload_fd = no_upload_fd;
     without_fds.file_read_at = counted_read_at;
@@ -354,9 +361,17 @@ static void test_server_without_descriptors(void **state)
         assert_int_equal(unlink(out), 0);
         assert_true(atomic_load(&reads_at) > 0);
         atomic_store(&reads_at, 0);
+        const char *pull[] = { "sync", "-q", "-p", t.portstr, "127.0.0.1:big.bin", out,
+                               NULL };
+
         run_ft_ok(get_plain);
         assert_true(tu_files_equal(src, out));
         assert_true(atomic_load(&reads_at) > 0);
+        /* ft sync: no deltas offered (DELTA_GET cuts through a descriptor),
+         * the changed file comes whole. */
+        tu_write_random(out, 9 * 1024 * 1024 + 5, 19); /* not the same size */
+        run_ft_ok(pull);
+        assert_true(tu_files_equal(src, out));
     }
     st->be = directory;
     tu_server_stop(&t);
@@ -370,7 +385,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_locations),
-        cmocka_unit_test(test_s3_store_refused),
+        cmocka_unit_test(test_s3_store_unreachable),
         T(test_directory_capabilities),
         T(test_file_read_at),
         T(test_upload_read_at),

@@ -91,6 +91,10 @@ static void test_small_and_multipart(void **state)
     struct ft_store_file f = FT_STORE_FILE_INIT;
 
     (void)state;
+    /* What S3 cannot do is a capability it lacks (store_backend.h). */
+    assert_false(ft_store_can(st, FT_STORE_CAN_WRITE_AT));
+    assert_false(ft_store_can(st, FT_STORE_CAN_FD));
+    assert_int_equal(ft_store_root_fd(st), -1);
     memset(d, 0xab, sizeof(d));
     upload(st, "small.bin", a, 1000, d, 1700000000);
     upload(st, "dir/big.bin", a, big, d, 1700000001);
@@ -327,6 +331,70 @@ static void test_digest_keyed_by_etag(void **state)
     ft_store_close(st);
 }
 
+/* put --continue: what arrived is kept as .ft/partial/KEY (never
+ * visible under the name), read back, resumed from an earlier offset,
+ * published whole; abort and expiry leave nothing. */
+static void test_kept_upload_resumed(void **state)
+{
+    struct ft_store *st = open_store();
+    size_t n = 20 * MIB;
+    uint8_t *a = pattern(n, 8), buf[4096];
+    struct ft_upload up = FT_UPLOAD_INIT;
+    struct ft_store_entry e;
+    uint64_t have = 99, size = 0;
+    size_t got;
+
+    (void)state;
+    assert_true(ft_store_can(st, FT_STORE_CAN_KEEP));
+    assert_int_equal(ft_store_upload_begin_kept(st, "kept.bin", "abc1", 3600, &up, &have),
+                     FT_OK);
+    assert_int_equal(have, 0);
+    ft_store_upload_set_meta(&up, 1234, 0644);
+    assert_int_equal(ft_store_upload_write(&up, a, 13 * MIB), FT_OK); /* a part and a tail */
+    ft_store_upload_keep(st, &up);
+    assert_int_equal(ft_store_stat(st, "kept.bin", &e), FT_ERR_NOT_FOUND);
+    assert_int_equal(ft_store_partial_count(st), 1);
+    assert_int_equal(ft_store_partial_size(st, "abc1", 3600, &size), FT_OK);
+    assert_int_equal(size, 13 * MIB);
+    up = (struct ft_upload)FT_UPLOAD_INIT;
+    assert_int_equal(ft_store_upload_begin_kept(st, "kept.bin", "abc1", 3600, &up, &have),
+                     FT_OK);
+    assert_int_equal(have, 13 * MIB);
+    assert_int_equal(ft_store_upload_read_at(&up, buf, sizeof(buf), 9 * MIB, &got), FT_OK);
+    assert_int_equal(got, sizeof(buf));
+    assert_memory_equal(buf, a + 9 * MIB, sizeof(buf));
+    ft_store_upload_set_meta(&up, 1234, 0644);
+    assert_int_equal(ft_store_upload_resize(&up, 12 * MIB), FT_OK); /* agreed lower */
+    assert_int_equal(ft_store_upload_write(&up, a + 12 * MIB, n - 12 * MIB), FT_OK);
+    assert_int_equal(ft_store_upload_commit(st, &up), FT_OK);
+    read_all(st, "kept.bin", a, n);
+    assert_int_equal(ft_store_stat(st, "kept.bin", &e), FT_OK);
+    assert_int_equal(e.mtime, 1234);
+    assert_int_equal(ft_store_partial_count(st), 0);
+    assert_int_equal(mpu_count(), 0);
+    /* Aborted: nothing kept. */
+    up = (struct ft_upload)FT_UPLOAD_INIT;
+    assert_int_equal(ft_store_upload_begin_kept(st, "k2.bin", "abc2", 3600, &up, &have),
+                     FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, a, 9 * MIB), FT_OK);
+    ft_store_upload_abort(st, &up);
+    assert_int_equal(ft_store_partial_size(st, "abc2", 3600, &size), FT_ERR_NOT_FOUND);
+    assert_int_equal(mpu_count(), 0);
+    /* Kept, then expired. */
+    up = (struct ft_upload)FT_UPLOAD_INIT;
+    assert_int_equal(ft_store_upload_begin_kept(st, "k3.bin", "abc3", 3600, &up, &have),
+                     FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, a, 100), FT_OK);
+    ft_store_upload_keep(st, &up);
+    assert_int_equal(ft_store_partial_count(st), 1);
+    ft_store_close(st);
+    st = open_store();
+    ft_store_expire_partials(st, -1);
+    assert_int_equal(ft_store_partial_count(st), 0);
+    free(a);
+    ft_store_close(st);
+}
+
 /* An upload a dead server left is aborted by expiry. */
 static void test_expiry_aborts_abandoned(void **state)
 {
@@ -358,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_ranges_and_old_or_new),
         cmocka_unit_test(test_list_mkdir_rm_mv),
         cmocka_unit_test(test_digest_keyed_by_etag),
+        cmocka_unit_test(test_kept_upload_resumed),
         cmocka_unit_test(test_expiry_aborts_abandoned),
     };
     const char *bucket = getenv("FT_S3_BUCKET") ? getenv("FT_S3_BUCKET") : "ft-test";

@@ -2,7 +2,8 @@
 # (and, with FT_DEPS_TESTS=1, to test) is installed. As root on Debian it
 # installs what is missing with apt-get; otherwise it prints the command.
 # FT_DEPS_TESTS=1 also brings the S3 test engine (scripts/radosgw.sh): Ceph's
-# monitor, OSD and radosgw from Debian (no manager: radosgw needs none).
+# monitor, OSD and radosgw from Debian (no manager: radosgw needs none),
+# and HAProxy for the test of several servers on one bucket.
 
 ft_missing_packages() {
     local pkgs=()
@@ -30,6 +31,8 @@ ft_missing_packages() {
         command -v ceph-mon >/dev/null 2>&1 || pkgs+=(ceph-mon)
         command -v ceph-osd >/dev/null 2>&1 || pkgs+=(ceph-osd)
         command -v radosgw >/dev/null 2>&1 || pkgs+=(radosgw)
+        # tests/s3_frontends.sh: two servers behind scripts/haproxy.sh.
+        command -v haproxy >/dev/null 2>&1 || pkgs+=(haproxy)
         [ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] ||
             [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a 2>/dev/null)" ] ||
             pkgs+=(libclang-rt-dev)

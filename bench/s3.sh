@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# s3.sh - ft on a store in S3 beside the direct tool, on one machine: Ceph's
+# radosgw (scripts/radosgw.sh, started here under the workspace unless
+# FT_S3_ENDPOINT names a running engine), curl --aws-sigv4 for the direct
+# upload and download, ft serve --store s3://BUCKET/PREFIX for ft's.
+#
+#   1. SIZE (default 1G) of random bytes: curl PUT (one request) and GET,
+#      ft put and ft get through one server; RUNS (3) rounds, interleaved;
+#      medians, and ft over curl both ways. Every download is compared with
+#      the source (cmp); ft's put is verified by ft (BLAKE2b-256).
+#   2. The server's peak RSS per transfer: VmHWM reset before each
+#      transfer of step 1, and under CLIENTS at once in step 3 (peak over
+#      clients).
+#   3. CLIENTS (16) clients at once, each putting its own CLIENT_SIZE (64M)
+#      file and getting it back, every copy compared with its source: to
+#      one server directly, to that server alone behind HAProxy (the hop),
+#      and to two servers on the bucket behind HAProxy (scripts/haproxy.sh);
+#      MULTI_RUNS (RUNS) rounds, medians, aggregates over one server's.
+# Before each timed single transfer, lib.sh's prefault step (SIZE bytes).
+# The machine is shared by the engine, the servers and the clients: the
+# load average is printed with the table. This measures; it asserts nothing
+# about speed, and exits 1 if any copy differs or any transfer fails.
+#
+# Environment: SIZE, RUNS, CLIENTS, CLIENT_SIZE, MULTI_RUNS, BUILD_DIR,
+# TMPDIR (needs about 3 x SIZE + 2 x CLIENTS x CLIENT_SIZE free, and the
+# engine's sparse OSD file when started here), FT_S3_ENDPOINT with
+# FT_S3_BUCKET and AWS_* (an engine already running; objects under a fresh
+# prefix, removed at the end).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+RUNS=${RUNS:-3}
+SIZE=${SIZE:-1G}
+CLIENTS=${CLIENTS:-16}
+CLIENT_SIZE=${CLIENT_SIZE:-64M}
+MULTI_RUNS=${MULTI_RUNS:-$RUNS}
+no_args_or_help "$@"
+positive_ints RUNS CLIENTS MULTI_RUNS
+BYTES=$(size_bytes "$SIZE") || die "SIZE must look like 1G, not '$SIZE'"
+CBYTES=$(size_bytes "$CLIENT_SIZE") || die "CLIENT_SIZE must look like 64M, not '$CLIENT_SIZE'"
+
+need_basics
+have "command -v curl" curl || die "needs curl (apt-get install curl)"
+have "command -v haproxy" haproxy || die "needs haproxy (apt-get install haproxy)"
+make_work s3
+setup_ft
+need_mib=$(((3 * BYTES + 2 * CLIENTS * CBYTES) / 1048576 + 512))
+avail_mib=$(($(free_kib "$WORK") / 1024))
+((avail_mib > need_mib)) || die "$WORK has $avail_mib MiB free, needs about $need_mib: set TMPDIR"
+
+# ---- the engine --------------------------------------------------------------
+if [[ -z ${FT_S3_ENDPOINT:-} ]]; then
+    export FT_RGW_DIR=$WORK/rgw FT_RGW_PORT=${FT_RGW_PORT:-$(pick_port)}
+    export FT_RGW_MON_PORT=${FT_RGW_MON_PORT:-$(pick_port)}
+    CLEANUP_CMDS+=("FT_RGW_DIR=$FT_RGW_DIR '$REPO/scripts/radosgw.sh' stop")
+    say "starting radosgw under $FT_RGW_DIR (S3 port $FT_RGW_PORT)"
+    rgw_env=$("$REPO/scripts/radosgw.sh" start) || die "radosgw did not start"
+    eval "$rgw_env"
+fi
+: "${FT_S3_BUCKET:?}" "${AWS_ACCESS_KEY_ID:?}" "${AWS_SECRET_ACCESS_KEY:?}"
+# radosgw frees a replaced or deleted object's data two hours later (its
+# garbage collector's wait): 1 GiB overwritten each round would fill the
+# test engine's 20 GiB OSD (a full OSD blocks every write). Between rounds,
+# untimed, the collector runs now, on an engine whose ceph.conf is here.
+collect() {
+    local conf=${FT_RGW_DIR:-/tmp/ft-radosgw}/ceph.conf
+    [[ -r $conf ]] || return 0
+    timeout 120 radosgw-admin -c "$conf" gc process --include-all >/dev/null 2>&1 ||
+        say "note: radosgw-admin gc process failed"
+}
+EP=$FT_S3_ENDPOINT
+B=$FT_S3_BUCKET
+PREFIX=bench-s3-$(date +%s)-$$
+# curl signs with SigV4; UNSIGNED-PAYLOAD, or it signs an empty body's hash.
+CURL=(curl -sS -f --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3"
+    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+# The bucket: made if missing (409: it is there already, ours).
+code=$(curl -sS -o /dev/null -w '%{http_code}' "${CURL[@]:2}" -X PUT "$EP/$B") || true
+[[ $code == 200 || $code == 409 ]] || die "cannot make bucket $B at $EP (HTTP $code)"
+say "engine $EP, bucket $B, prefix $PREFIX"
+
+# ---- servers -----------------------------------------------------------------
+# start_s3_server NAME: ft serve on the bucket's prefix, the one key file;
+# its pid and port in SRV_PID[NAME], SRV_PORT[NAME].
+declare -A SRV_PID SRV_PORT
+start_s3_server() {
+    local log=$WORK/ft-$1.log
+    bg_start "$FT" serve --store "s3://$B/$PREFIX" --s3-endpoint "$EP" \
+        --key-file "$WORK/server.key" --anonymous list,read,write,delete \
+        --max-clients 64 -H 127.0.0.1 --port 0 2>"$log"
+    SRV_PID[$1]=$BG_PID
+    SRV_PORT[$1]=$(await_line "$log" 'serving .* port [0-9]+' "$BG_PID") || {
+        cat "$log" >&2
+        die "ft serve --store s3://... did not start (a build without the S3 store?)"
+    }
+    say "ft server $1: pid ${SRV_PID[$1]}, port ${SRV_PORT[$1]}"
+}
+start_s3_server a
+start_s3_server b
+export FT_HAPROXY_PORT=0
+# One balancer per layout: a before the hop alone, a and b before the pair.
+declare -A LB_PORT
+start_lb() {
+    local name=$1 env
+    shift
+    FT_HAPROXY_DIR=$WORK/haproxy-$name
+    CLEANUP_CMDS+=("FT_HAPROXY_DIR=$FT_HAPROXY_DIR '$REPO/scripts/haproxy.sh' stop")
+    env=$(FT_HAPROXY_DIR=$FT_HAPROXY_DIR "$REPO/scripts/haproxy.sh" start "$@") ||
+        die "haproxy did not start"
+    LB_PORT[$name]=$(sed -n 's/^export FT_HAPROXY_PORT=//p' <<<"$env")
+}
+start_lb one "127.0.0.1:${SRV_PORT[a]}"
+start_lb two "127.0.0.1:${SRV_PORT[a]}" "127.0.0.1:${SRV_PORT[b]}"
+
+# ---- 1. one large file -------------------------------------------------------
+say "writing $SIZE of random bytes"
+head -c "$BYTES" /dev/urandom >"$WORK/src"
+PREFAULT_BYTES=$BYTES
+FAILED=0
+check_copy() { # check_copy FILE WHAT
+    if ! cmp -s "$WORK/src" "$1"; then
+        say "WRONG BYTES: $2"
+        FAILED=1
+    fi
+    rm -f -- "$1"
+}
+ft1() { "$FT" "$1" -q -H 127.0.0.1 -p "${SRV_PORT[a]}" "${@:2}"; }
+# VmRSS of the servers, summed (KiB): what a reset VmHWM starts from.
+rss_now() {
+    local pid sum=0
+    for pid in "$@"; do
+        sum=$((sum + $(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")))
+    done
+    echo "$sum"
+}
+# added KEY PEAK BEFORE N: the largest (PEAK - BEFORE) / N seen for KEY, in
+# KiB: the memory each of N transfers at once added to the servers.
+declare -A ADDED
+added() {
+    local v=$((($2 - $3) / $4))
+    [[ -n ${ADDED[$1]+set} ]] && ((ADDED[$1] >= v)) || ADDED[$1]=$v
+}
+single_round() {
+    local a=${SRV_PID[a]}
+    timed "${CURL[@]}" -T "$WORK/src" -o /dev/null "$EP/$B/$PREFIX/direct" ||
+        die "curl PUT failed"
+    record "curl put" "$ELAPSED" "$RSS_KIB"
+    timed "${CURL[@]}" -o "$WORK/dl" "$EP/$B/$PREFIX/direct" || die "curl GET failed"
+    record "curl get" "$ELAPSED" "$RSS_KIB"
+    check_copy "$WORK/dl" "curl's download"
+    local before peak
+    hwm_reset "$a"
+    before=$(rss_now "$a")
+    timed "$FT" put -q -H 127.0.0.1 -p "${SRV_PORT[a]}" "$WORK/src" big || die "ft put failed"
+    peak=$(hwm "$a")
+    record "ft put" "$ELAPSED" "$RSS_KIB" "$peak"
+    added "ft put" "$peak" "$before" 1
+    hwm_reset "$a"
+    before=$(rss_now "$a")
+    timed "$FT" get -q -H 127.0.0.1 -p "${SRV_PORT[a]}" big "$WORK/dl" || die "ft get failed"
+    peak=$(hwm "$a")
+    record "ft get" "$ELAPSED" "$RSS_KIB" "$peak"
+    added "ft get" "$peak" "$before" 1
+    check_copy "$WORK/dl" "ft's download"
+}
+IDLE_KIB=$(rss_now "${SRV_PID[a]}")
+START=$SECONDS
+for ((round = 1; round <= RUNS; round++)); do
+    collect
+    single_round
+    say "$SIZE round $round/$RUNS done ($((SECONDS - START)) s)"
+done
+rm -f -- "$WORK/src"
+# shellcheck disable=SC2034 # read by lib.sh's prefault
+PREFAULT_BYTES=0
+
+# ---- 3. many clients ---------------------------------------------------------
+mkdir -p "$WORK/csrc" "$WORK/cdl"
+say "writing $CLIENTS random files of $CLIENT_SIZE"
+for ((i = 0; i < CLIENTS; i++)); do
+    head -c "$CBYTES" /dev/urandom >"$WORK/csrc/c$i"
+done
+# multi_round KEY PORT PID...: CLIENTS clients at once on PORT, each a put
+# then a get of its file; wall time, every copy compared, the servers' peak.
+multi_round() {
+    local key=$1 port=$2 i pids=() t0 fails=0 before peak
+    shift 2
+    rm -f -- "$WORK"/cdl/c*
+    hwm_reset "$@"
+    before=$(rss_now "$@")
+    t0=$EPOCHREALTIME
+    for ((i = 0; i < CLIENTS; i++)); do
+        {
+            "$FT" put -q -H 127.0.0.1 -p "$port" "$WORK/csrc/c$i" "c$i" &&
+                "$FT" get -q -H 127.0.0.1 -p "$port" "c$i" "$WORK/cdl/c$i"
+        } 2>"$WORK/client.$i.log" &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+        wait "${pids[i]}" || {
+            fails=$((fails + 1))
+            say "client $i ($key) failed: $(tail -n 2 "$WORK/client.$i.log" | tr '\n' ' ')"
+        }
+    done
+    set_elapsed "$t0"
+    for ((i = 0; i < CLIENTS; i++)); do
+        cmp -s "$WORK/csrc/c$i" "$WORK/cdl/c$i" || {
+            fails=$((fails + 1))
+            say "WRONG BYTES or none: client $i ($key)"
+        }
+    done
+    ((fails == 0)) || FAILED=1
+    peak=$(hwm "$@")
+    record "$key" "$ELAPSED" - "$peak"
+    added "$key" "$peak" "$before" "$CLIENTS"
+}
+for ((round = 1; round <= MULTI_RUNS; round++)); do
+    collect
+    multi_round "1 server" "${SRV_PORT[a]}" "${SRV_PID[a]}"
+    collect
+    multi_round "1 server, haproxy" "${LB_PORT[one]}" "${SRV_PID[a]}"
+    collect
+    multi_round "2 servers, haproxy" "${LB_PORT[two]}" "${SRV_PID[a]}" "${SRV_PID[b]}"
+    say "$CLIENTS-client round $round/$MULTI_RUNS done ($((SECONDS - START)) s)"
+done
+for pid in "${SRV_PID[@]}"; do
+    kill -0 "$pid" 2>/dev/null || die "an ft server (pid $pid) died during the run"
+done
+# What this run stored, removed (the engine may be someone else's).
+names=(big)
+for ((i = 0; i < CLIENTS; i++)); do names+=("c$i"); done
+ft1 rm "${names[@]}" || say "note: could not remove ft's objects"
+"${CURL[@]}" -X DELETE -o /dev/null "$EP/$B/$PREFIX/direct" || say "note: could not remove the direct object"
+
+# ---- the table ---------------------------------------------------------------
+mbs() { awk -v b="$1" -v m="$2" 'BEGIN { printf "%.1f", b / 1e6 / m }'; }
+printf '\nft on S3 (radosgw 16.2 at %s) beside curl --aws-sigv4, all on 127.0.0.1\n' "$EP"
+printf 'ft %s; %s\n' "$TREE" "$(machine_line)"
+printf '(a shared machine: other work ran beside this; the load average above is at the end)\n\n'
+printf '%-22s %9s %17s %9s %9s %12s %12s\n' "$SIZE, one transfer" 'median s' '(min-max)' 'MB/s' 'x curl' 'server KiB' 'KiB/transfer'
+for op in put get; do
+    for tool in curl ft; do
+        key="$tool $op"
+        m=$(key_median "$key")
+        read -r lo hi < <(key_min_max "$key")
+        r=
+        [[ $tool != ft ]] || r=$(ratio "$(key_median "curl $op")" "$m")
+        printf '%-22s %9.3f %17s %9s %9s %12s %12s\n' "$key" "$m" "($lo-$hi)" "$(mbs "$BYTES" "$m")" \
+            "$r" "${SERVER_RSS[$key]}" "${ADDED[$key]:--}"
+    done
+done
+printf '\n%-22s %9s %17s %9s %9s %12s %12s\n' "$CLIENTS clients x $CLIENT_SIZE" 'median s' '(min-max)' 'agg MB/s' 'x 1 srv' 'server KiB' 'KiB/transfer'
+one_m=$(key_median "1 server")
+for key in "1 server" "1 server, haproxy" "2 servers, haproxy"; do
+    m=$(key_median "$key")
+    read -r lo hi < <(key_min_max "$key")
+    printf '%-22s %9.3f %17s %9s %9s %12s %12s\n' "$key" "$m" "($lo-$hi)" \
+        "$(mbs "$((2 * CLIENTS * CBYTES))" "$m")" "$(ratio "$one_m" "$m")" \
+        "${SERVER_RSS[$key]}" "${ADDED[$key]}"
+done
+cat <<EOF
+
+median s: wall time, median of $RUNS ($MULTI_RUNS for the clients' rows); MB/s: 10^6 bytes/s.
+x curl: curl's median time over ft's (ft's speed as a share of curl's); curl PUTs
+  the file in one request and GETs it into a file; ft is encrypted and verified
+  (BLAKE2b-256) and its server writes multipart uploads.
+server KiB: the ft server's VmHWM during the transfer (reset before each, the
+  largest over the rounds; for 2 servers, the two summed); server a held
+  $IDLE_KIB KiB before the first transfer (libcurl and its TLS library loaded).
+KiB/transfer: (peak - VmRSS just before) / transfers at once (1, or $CLIENTS),
+  the largest over the rounds: the memory each transfer added.
+agg MB/s: 2 x $CLIENTS x $CBYTES bytes (each file up and back) / median s;
+  x 1 srv: the 1-server row's median time over this row's.
+EOF
+if ((FAILED)); then
+    say "FAILED: a transfer failed or a copy differs (see above)"
+    exit 1
+fi
+say "every copy matched its source (cmp)"

@@ -331,7 +331,7 @@ static enum ft_err kept_read(struct s3_up *u, void *buf, size_t n, uint64_t off,
     if (u->r == NULL) {
         err = ft_store_s3_take(u->st, &u->rs);
         if (err == FT_OK)
-            err = ft_s3_reader_open(u->rs, u->pkey, &u->r);
+            err = ft_s3_reader_open(u->rs, u->pkey, NULL, &u->r);
     }
     while (err == FT_OK && *got < n) {
         err = ft_s3_reader_read_at(u->r, (uint8_t *)buf + *got, n - *got, off + *got, &step);
@@ -423,8 +423,10 @@ static void note_replaced(struct ft_upload *up, struct s3_up *u)
 }
 
 /* Puts what the upload holds at u->key: one PUT (with its digest in its
- * metadata, when asked and known), or the multipart upload completed. */
-static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest)
+ * metadata, when asked and known), or the multipart upload completed;
+ * etag (may be NULL) gets the new object's, as S3 answered or computed. */
+static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest,
+                         char etag[FT_S3_ETAG_MAX])
 {
     struct ft_s3_meta meta[3];
     char mtime[24], mode[8], hex[65];
@@ -434,12 +436,12 @@ static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest)
     if (u->upload_id[0] == '\0')
         return ft_s3_put(u->s, u->key, sl->buf != NULL ? sl->buf : (const uint8_t *)"",
                          sl->len, meta,
-                         object_meta(up, meta, mtime, mode, digest ? hex : NULL), NULL);
+                         object_meta(up, meta, mtime, mode, digest ? hex : NULL), etag);
     if (sl->len > 0)
         launch(up, u);
     err = settle_all(u);
     if (err == FT_OK)
-        err = ft_s3_mpu_complete(u->s, u->key, u->upload_id, u->parts, u->nparts);
+        err = ft_s3_mpu_complete(u->s, u->key, u->upload_id, u->parts, u->nparts, etag);
     if (err == FT_OK)
         u->upload_id[0] = '\0'; /* completed: nothing to abort */
     return err;
@@ -449,14 +451,14 @@ static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest)
  * the server up to 5 GiB; beyond (no UploadPartCopy), sent again through
  * this server as a new upload of the name. */
 static enum ft_err publish_kept(struct ft_store *store, struct ft_upload *up,
-                                struct s3_up *u)
+                                struct s3_up *u, char etag[FT_S3_ETAG_MAX])
 {
     struct ft_upload big = FT_UPLOAD_INIT;
     struct ft_s3_head h;
     enum ft_err err = ft_s3_head(u->s, u->pkey, &h);
 
     if (err == FT_OK && h.size <= FT_S3_PART_MAX)
-        return ft_s3_copy(u->s, u->pkey, u->final);
+        return ft_s3_copy(u->s, u->pkey, u->final, etag);
     if (err == FT_OK)
         err = ft_store_s3_upload_begin(store, up->name, &big);
     if (err == FT_OK) {
@@ -467,27 +469,29 @@ static enum ft_err publish_kept(struct ft_store *store, struct ft_upload *up,
         err = resend(u, &big, h.size);
     }
     if (err == FT_OK)
-        err = flush(&big, big.priv, false);
+        err = flush(&big, big.priv, false, etag);
     ft_store_s3_upload_abort(store, &big);
     return err;
 }
 
 /* Publishes the upload under its name, then records its digest in the
- * sidecar keyed by the new ETag where its metadata could not carry it. A
+ * sidecar keyed by the new object's ETag where its metadata could not
+ * carry it: the ETag S3 gave or ft computed for this object, never a HEAD's
+ * afterwards, which may be another writer's that replaced it meanwhile. A
  * kept upload small enough for one PUT goes straight to the name. */
 static enum ft_err publish(struct ft_store *store, struct ft_upload *up, struct s3_up *u)
 {
     bool parts = u->upload_id[0] != '\0';
-    struct ft_s3_head h;
+    char etag[FT_S3_ETAG_MAX] = "";
     enum ft_err err;
 
     if (!parts)
         memcpy(u->key, u->final, sizeof(u->key));
-    err = flush(up, u, true);
+    err = flush(up, u, true, etag);
     if (err == FT_OK && parts && u->kept)
-        err = publish_kept(store, up, u);
-    if (err == FT_OK && parts && up->has_digest && ft_s3_head(u->s, u->final, &h) == FT_OK)
-        ft_store_s3_record(u->st, u->s, up->name, h.etag, up->digest);
+        err = publish_kept(store, up, u, etag);
+    if (err == FT_OK && parts && up->has_digest)
+        ft_store_s3_record(u->st, u->s, up->name, etag, up->digest);
     return err;
 }
 
@@ -531,7 +535,7 @@ void ft_store_s3_upload_keep(struct ft_store *store, struct ft_upload *up)
     /* Nothing new (pending: still the earlier run's), or nothing at all:
      * the kept object stays as it is. */
     if (u->pending == 0 && up->written > 0 && u->failed == FT_OK)
-        flush(up, u, false);
+        flush(up, u, false, NULL);
     up_free(ft_store_s3_of(store), u);
     up->priv = NULL;
     ft_store_chunks_abort(up->chunks);

@@ -39,10 +39,11 @@ struct s3_up {
     struct ft_store_s3 *st;
     char key[FT_S3_KEY_MAX + 1];   /* where the parts go: final, or pkey */
     char final[FT_S3_KEY_MAX + 1]; /* the name's */
-    /* A kept upload: its object, .ft/partial/KEY, what an earlier run
-     * left there (have), and how much of that is still to be sent again
-     * as this upload's first parts (pending: until the offset is agreed). */
-    bool kept;
+    /* A kept upload: its object, .ft/partial/KEY.RANDOM (claimed: this
+     * session's alone), what an earlier run left there (have), and how much
+     * of that is still to be sent again as this upload's first parts
+     * (pending: until the offset is agreed). */
+    bool kept, claimed;
     char pkey[FT_S3_KEY_MAX + 1];
     uint64_t have, pending;
     struct ft_s3 *rs; /* reads the kept object back */
@@ -190,8 +191,53 @@ static enum ft_err settle_all(struct s3_up *u)
     return u->failed;
 }
 
+/* Claims key for this session; false when another of this server has it. */
+static bool claim(struct ft_store_s3 *st, const char *key)
+{
+    struct ft_s3_claim *c = NULL, **at;
+
+    pthread_mutex_lock(&st->lock);
+    for (at = &st->claims; *at != NULL && strcmp((*at)->key, key) != 0; at = &(*at)->next)
+        ;
+    if (*at == NULL && (c = malloc(sizeof(*c))) != NULL) {
+        c->next = NULL;
+        snprintf(c->key, sizeof(c->key), "%s", key);
+        *at = c;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return c != NULL;
+}
+
+static bool claimed(struct ft_store_s3 *st, const char *key)
+{
+    struct ft_s3_claim *c;
+
+    pthread_mutex_lock(&st->lock);
+    for (c = st->claims; c != NULL && strcmp(c->key, key) != 0; c = c->next)
+        ;
+    pthread_mutex_unlock(&st->lock);
+    return c != NULL;
+}
+
+static void unclaim(struct ft_store_s3 *st, const char *key)
+{
+    struct ft_s3_claim *c = NULL, **at;
+
+    pthread_mutex_lock(&st->lock);
+    for (at = &st->claims; *at != NULL && strcmp((*at)->key, key) != 0; at = &(*at)->next)
+        ;
+    if (*at != NULL) {
+        c = *at;
+        *at = c->next;
+    }
+    pthread_mutex_unlock(&st->lock);
+    free(c);
+}
+
 static void up_free(struct ft_store_s3 *st, struct s3_up *u)
 {
+    if (u->claimed)
+        unclaim(st, u->pkey);
     ft_s3_reader_close(u->r);
     ft_store_s3_put_back(st, u->rs);
     settle_all(u);
@@ -269,16 +315,54 @@ enum ft_err ft_store_s3_upload_unhold(struct ft_store *store, struct ft_upload *
     return FT_OK;
 }
 
-/* A kept upload's parts go to its own object, .ft/partial/KEY, which an
- * interruption completes (ft_store_s3_upload_keep): a whole object, read
- * back by ranged GETs, on any server of the bucket. One younger than ttl_s
- * is what an earlier run left (*have). */
+/* The kept objects of KEY, .ft/partial/KEY.RANDOM: the newest one
+ * younger than the TTL that no session of this server has. */
+struct kept_find {
+    struct ft_store_s3 *st;
+    time_t after;
+    bool any;
+    time_t mtime;
+    uint64_t size;
+    char key[FT_S3_KEY_MAX + 1];
+};
+
+static int pick_kept(void *arg, const struct ft_s3_entry *e)
+{
+    struct kept_find *k = arg;
+
+    if (!e->is_prefix && e->mtime > k->after && (!k->any || e->mtime > k->mtime) &&
+        !claimed(k->st, e->key)) {
+        k->any = true;
+        k->mtime = e->mtime;
+        k->size = e->size;
+        snprintf(k->key, sizeof(k->key), "%s", e->key);
+    }
+    return 0;
+}
+
+/* prefix gets .ft/partial/KEY. (the kept objects' common start). */
+static enum ft_err find_kept(struct ft_store_s3 *st, struct ft_s3 *s, const char *key,
+                             int64_t ttl_s, char prefix[FT_S3_KEY_MAX + 1],
+                             struct kept_find *k)
+{
+    enum ft_err err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, ".", prefix);
+
+    *k = (struct kept_find){ .st = st, .after = (time_t)((int64_t)time(NULL) - ttl_s) };
+    return err == FT_OK ? ft_s3_list(s, prefix, NULL, 0, pick_kept, k) : err;
+}
+
+/* A kept upload's parts go to its own object, .ft/partial/KEY.RANDOM,
+ * which an interruption completes (ft_store_s3_upload_keep): a whole
+ * object, read back by ranged GETs, on any server of the bucket. KEY (the
+ * name, size and mtime) only finds what an earlier run left (*have): the
+ * newest one younger than ttl_s that no other session has taken; two
+ * sessions of the same KEY at once never share an object. */
 enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *name,
                                           const char *key, int64_t ttl_s,
                                           struct ft_upload *up, uint64_t *have)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
-    struct ft_s3_head h;
+    struct kept_find k;
     struct s3_up *u;
     enum ft_err err;
 
@@ -288,13 +372,25 @@ enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *na
     if (err != FT_OK)
         return err;
     u = up->priv;
-    err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, "", u->pkey);
-    if (err == FT_OK)
-        err = ft_s3_head(u->s, u->pkey, &h);
-    if (err == FT_OK && (int64_t)time(NULL) - (int64_t)h.mtime < ttl_s)
-        u->have = h.size;
-    if (err == FT_ERR_NOT_FOUND || err == FT_OK)
-        err = FT_OK; /* none, or too old: this run's replaces it */
+    err = find_kept(st, u->s, key, ttl_s, u->pkey, &k);
+    if (err == FT_OK && k.any && claim(st, k.key)) {
+        memcpy(u->pkey, k.key, sizeof(u->pkey));
+        u->have = k.size;
+        u->claimed = true;
+    }
+    while (err == FT_OK && !u->claimed) { /* none left: this run's own */
+        uint8_t rnd[8];
+        char hex[17];
+
+        randombytes_buf(rnd, sizeof(rnd));
+        sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+        err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, ".", u->pkey);
+        if (err == FT_OK && strlen(u->pkey) + sizeof(hex) > sizeof(u->pkey))
+            err = FT_ERR_BAD_NAME;
+        if (err == FT_OK)
+            strcat(u->pkey, hex);
+        u->claimed = err == FT_OK && claim(st, u->pkey);
+    }
     if (err != FT_OK) {
         ft_store_s3_upload_abort(store, up);
         return err;
@@ -629,20 +725,18 @@ enum ft_err ft_store_s3_partial_size(struct ft_store *store, const char *key, in
                                      uint64_t *size)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
-    char pkey[FT_S3_KEY_MAX + 1];
-    struct ft_s3_head h;
+    char prefix[FT_S3_KEY_MAX + 1];
+    struct kept_find k;
     struct ft_s3 *s = NULL;
-    enum ft_err err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, "", pkey);
+    enum ft_err err = ft_store_s3_take(st, &s);
 
     *size = 0;
     if (err == FT_OK)
-        err = ft_store_s3_take(st, &s);
-    if (err == FT_OK)
-        err = ft_s3_head(s, pkey, &h);
-    if (err == FT_OK && (int64_t)time(NULL) - (int64_t)h.mtime >= ttl_s)
+        err = find_kept(st, s, key, ttl_s, prefix, &k);
+    if (err == FT_OK && !k.any)
         err = FT_ERR_NOT_FOUND;
     if (err == FT_OK)
-        *size = h.size;
+        *size = k.size;
     ft_store_s3_put_back(st, s);
     return err;
 }

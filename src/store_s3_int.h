@@ -46,6 +46,9 @@ enum ft_err ft_store_s3_key(const struct ft_store_s3 *st, const char *below,
                             const char *name, const char *suffix,
                             char out[FT_S3_KEY_MAX + 1]);
 
+/* "S3 names must be UTF-8" for a name that is not; NULL for one that is. */
+const char *ft_store_s3_name_refusal(const char *name);
+
 /* What a name is on S3: a file (HEAD answers), a folder (a "name/" marker
  * or any key below), or nothing (NOT_FOUND). head gets the file's HEAD. */
 enum ft_err ft_store_s3_what(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,

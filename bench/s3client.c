@@ -52,7 +52,7 @@ static enum ft_err put_parts(struct ft_s3 *s, const char *data, size_t n, size_t
                              n - i < part ? n - i : part, parts[np].etag);
     }
     if (!err)
-        err = ft_s3_mpu_complete(s, "bench-s3client-parts", id, parts, np);
+        err = ft_s3_mpu_complete(s, "bench-s3client-parts", id, parts, np, NULL);
     free(parts);
     return err;
 }
@@ -62,7 +62,7 @@ static enum ft_err read_all(struct ft_s3 *s, size_t *total)
     struct ft_s3_reader *r = NULL;
     char *buf = malloc(1 << 20);
     size_t got = 0;
-    enum ft_err err = buf ? ft_s3_reader_open(s, "bench-s3client", &r) : FT_ERR_NOMEM;
+    enum ft_err err = buf ? ft_s3_reader_open(s, "bench-s3client", NULL, &r) : FT_ERR_NOMEM;
 
     *total = 0;
     do {

@@ -153,8 +153,10 @@ enum ft_err ft_s3_delete_batch(struct ft_s3 *s, const char *const *keys, size_t 
  * There is no UploadPartCopy (the > 5 GiB copy): curl 7.88 sorts the
  * headers it signs as "name:value" lines, so x-amz-copy-source-range is
  * signed before x-amz-copy-source and radosgw refuses the signature. A
- * larger object is copied through ft_s3_reader and ft_s3_mpu_part. */
-enum ft_err ft_s3_copy(struct ft_s3 *s, const char *src_key, const char *dst_key);
+ * larger object is copied through ft_s3_reader and ft_s3_mpu_part. etag
+ * (may be NULL) gets the copy's ETag, from the answer. */
+enum ft_err ft_s3_copy(struct ft_s3 *s, const char *src_key, const char *dst_key,
+                       char etag[FT_S3_ETAG_MAX]);
 
 /* Lists keys under prefix (NULL: all), rolled up at delimiter (NULL: none),
  * page by page (page_keys 0: S3's 1000), in key order. */
@@ -168,9 +170,13 @@ enum ft_err ft_s3_mpu_create(struct ft_s3 *s, const char *key,
 enum ft_err ft_s3_mpu_part(struct ft_s3 *s, const char *key, const char *upload_id,
                            int number, const void *data, size_t n,
                            char etag[FT_S3_ETAG_MAX]);
-/* parts in ascending number order. */
+/* parts in ascending number order. etag (may be NULL) gets the object's
+ * ETag: the answer's, or where the answer's is empty (radosgw) S3's rule
+ * applied to the parts' ETags: never a HEAD's, which may be a later
+ * writer's. */
 enum ft_err ft_s3_mpu_complete(struct ft_s3 *s, const char *key, const char *upload_id,
-                               const struct ft_s3_part *parts, size_t n);
+                               const struct ft_s3_part *parts, size_t n,
+                               char etag[FT_S3_ETAG_MAX]);
 enum ft_err ft_s3_mpu_abort(struct ft_s3 *s, const char *key, const char *upload_id);
 enum ft_err ft_s3_mpu_parts(struct ft_s3 *s, const char *key, const char *upload_id,
                             ft_s3_part_cb cb, void *arg);
@@ -180,9 +186,11 @@ enum ft_err ft_s3_mpu_list(struct ft_s3 *s, const char *prefix,
 
 /* A pull-style reader of one object: one GET kept open and read as asked,
  * so memory stays one curl buffer whatever the size; a read at another
- * offset than the last one ended restarts the GET there. Own connection. */
+ * offset than the last one ended restarts the GET there. Own connection.
+ * With etag, every GET is If-Match: an object replaced since (even by one
+ * of the same size) fails the read with CHANGED instead of mixing in. */
 struct ft_s3_reader;
-enum ft_err ft_s3_reader_open(struct ft_s3 *s, const char *key,
+enum ft_err ft_s3_reader_open(struct ft_s3 *s, const char *key, const char *etag,
                               struct ft_s3_reader **out);
 /* Reads up to n bytes at off; *got 0 at the end. Errors as ft_s3_get; the
  * message is ft_s3_reader_error's. */

@@ -1,6 +1,9 @@
 /* s3_ops.c - S3's calls on one object: head, put, get, delete, copy, multipart. */
 #include "s3_int.h"
 
+#include <openssl/evp.h>
+#include <sodium.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +101,8 @@ static enum ft_err copy_source(const struct ft_s3 *s, const char *src_key,
     return FT_ERR_OK;
 }
 
-/* Copy answers carry <ETag> in their body, not in a header. */
+/* Copy answers carry <ETag> in their body, not in a header; radosgw's is
+ * bare, quoted here as every other ETag is (HEAD's, listings'). */
 struct etag_xml {
     char *etag;
 };
@@ -108,15 +112,19 @@ static void on_copy_xml(void *arg, const char *parent, const char *name, const c
     struct etag_xml *x = arg;
     (void)parent;
     if (x->etag && strcmp(name, "ETag") == 0)
-        snprintf(x->etag, FT_S3_ETAG_MAX, "%s", text);
+        snprintf(x->etag, FT_S3_ETAG_MAX, text[0] == '"' || text[0] == '\0' ? "%s" : "\"%s\"",
+                 text);
 }
 
-enum ft_err ft_s3_copy(struct ft_s3 *s, const char *src_key, const char *dst_key)
+enum ft_err ft_s3_copy(struct ft_s3 *s, const char *src_key, const char *dst_key,
+                       char etag[FT_S3_ETAG_MAX])
 {
-    struct etag_xml x = {NULL};
+    struct etag_xml x = {etag};
     struct ft_s3_req r = {.method = "PUT", .key = dst_key, .has_body = 1,
                           .on_xml = on_copy_xml, .xml_arg = &x};
     enum ft_err err = copy_source(s, src_key, &r.headers);
+    if (etag)
+        etag[0] = '\0';
     if (!err)
         err = ft_s3_perform(s, &r, NULL);
     curl_slist_free_all(r.headers);
@@ -209,8 +217,38 @@ static char *complete_body(const struct ft_s3_part *parts, size_t n, size_t *len
     return b;
 }
 
+/* S3's ETag of a completed multipart upload: the MD5 of the parts' binary
+ * MD5s one after another, in hex, then "-<parts>", in quotes. */
+static enum ft_err mpu_etag(const struct ft_s3_part *parts, size_t n,
+                            char etag[FT_S3_ETAG_MAX])
+{
+    unsigned char md5[16], all[16];
+    char hex[33];
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    enum ft_err err = c && EVP_DigestInit_ex(c, EVP_md5(), NULL) == 1 ? FT_ERR_OK
+                                                                       : FT_ERR_NOMEM;
+
+    for (size_t i = 0; !err && i < n; i++) {
+        const char *e = parts[i].etag + (parts[i].etag[0] == '"');
+
+        if (strlen(e) < 32 || sodium_hex2bin(md5, sizeof(md5), e, 32, NULL, NULL, NULL) != 0)
+            err = FT_ERR_PROTOCOL; /* not an MD5: no ETag to compute */
+        else if (EVP_DigestUpdate(c, md5, sizeof(md5)) != 1)
+            err = FT_ERR_NOMEM;
+    }
+    if (!err && EVP_DigestFinal_ex(c, all, NULL) != 1)
+        err = FT_ERR_NOMEM;
+    if (!err) {
+        sodium_bin2hex(hex, sizeof(hex), all, sizeof(all));
+        snprintf(etag, FT_S3_ETAG_MAX, "\"%s-%zu\"", hex, n);
+    }
+    EVP_MD_CTX_free(c);
+    return err;
+}
+
 enum ft_err ft_s3_mpu_complete(struct ft_s3 *s, const char *key, const char *upload_id,
-                               const struct ft_s3_part *parts, size_t n)
+                               const struct ft_s3_part *parts, size_t n,
+                               char etag[FT_S3_ETAG_MAX])
 {
     char q[FT_S3_UPLOAD_ID_MAX * 3 + 64];
     struct ft_s3_req r = {.method = "POST", .key = key, .query = q, .has_body = 1};
@@ -226,8 +264,14 @@ enum ft_err ft_s3_mpu_complete(struct ft_s3 *s, const char *key, const char *upl
     r.body = body;
     /* An <Error> in a 200 answer fails the call (ft_s3_call_end). */
     r.on_xml = on_copy_xml;
-    r.xml_arg = &(struct etag_xml){NULL};
+    r.xml_arg = &(struct etag_xml){etag};
+    if (etag)
+        etag[0] = '\0';
     err = ft_s3_perform(s, &r, NULL);
+    /* radosgw answers an empty <ETag>: the one S3 computes, computed here
+     * (a HEAD afterwards may already see another writer's object). */
+    if (!err && etag && etag[0] == '\0')
+        err = mpu_etag(parts, n, etag);
 out:
     free(body);
     return err;

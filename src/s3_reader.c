@@ -8,6 +8,7 @@
 struct ft_s3_reader {
     struct ft_s3 *s;
     char *key;
+    struct curl_slist *if_match; /* NULL: whatever the key holds */
     CURL *h;
     CURLM *m;
     struct ft_s3_req req;
@@ -73,7 +74,7 @@ static enum ft_err start_get(struct ft_s3_reader *r, uint64_t off)
     r->ended = FT_ERR_OK;
     r->pos = off;
     r->req = (struct ft_s3_req){.method = "GET", .key = r->key, .ranged = off > 0,
-                                .range_off = off};
+                                .range_off = off, .headers = r->if_match};
     err = ft_s3_call_setup(r->s, r->h, &r->req, &r->call);
     if (err) {
         ft_s3_call_end(&r->call, CURLE_OUT_OF_MEMORY, r->err, sizeof(r->err));
@@ -149,16 +150,22 @@ enum ft_err ft_s3_reader_read_at(struct ft_s3_reader *r, void *buf, size_t n,
     return FT_ERR_OK;
 }
 
-enum ft_err ft_s3_reader_open(struct ft_s3 *s, const char *key, struct ft_s3_reader **out)
+enum ft_err ft_s3_reader_open(struct ft_s3 *s, const char *key, const char *etag,
+                              struct ft_s3_reader **out)
 {
     struct ft_s3_reader *r = calloc(1, sizeof(*r));
+    char line[FT_S3_ETAG_MAX + 16];
     if (!r)
         return FT_ERR_NOMEM;
     r->s = s;
     r->key = strdup(key);
     r->h = curl_easy_init();
     r->m = curl_multi_init();
-    if (!r->key || !r->h || !r->m) {
+    if (etag) {
+        snprintf(line, sizeof(line), "If-Match: %s", etag);
+        r->if_match = curl_slist_append(NULL, line);
+    }
+    if (!r->key || !r->h || !r->m || (etag && !r->if_match)) {
         ft_s3_reader_close(r);
         return FT_ERR_NOMEM;
     }
@@ -180,6 +187,7 @@ void ft_s3_reader_close(struct ft_s3_reader *r)
         curl_multi_cleanup(r->m);
     if (r->h)
         curl_easy_cleanup(r->h);
+    curl_slist_free_all(r->if_match);
     free(r->spill);
     free(r->key);
     free(r);

@@ -195,12 +195,19 @@ static void refuse_not_allowed(struct session *s, const struct operation *op)
 void ft_server_session_refuse(struct session *s, struct outcome *o, enum ft_err err)
 {
     enum ft_err code = ft_server_session_wire_code(err);
+    const char *rule;
 
     o->err = err;
     if (code == FT_ERR_DENIED &&
         ((o->subject != NULL && refuse_obstacle(s, o->subject, o->other == NULL)) ||
          (o->other != NULL && refuse_obstacle(s, o->other, true))))
         return;
+    /* A valid name the store cannot hold: the store says why. */
+    if (code == FT_ERR_BAD_NAME && o->subject != NULL &&
+        (rule = ft_store_name_refusal(s->srv->store, o->subject)) != NULL) {
+        ft_conn_send_error(&s->conn, code, "invalid name '%s': %s", o->name, rule);
+        return;
+    }
     for (size_t i = 0; i < sizeof(about_name) / sizeof(*about_name); i++) {
         if (about_name[i].code == code) {
             ft_conn_send_error(&s->conn, code, "%s'%s'%s", about_name[i].before,

@@ -284,6 +284,11 @@ enum ft_store_kind ft_store_obstacle(struct ft_store *st, const char *name,
     return st->be->obstacle(st, name, at);
 }
 
+const char *ft_store_name_refusal(struct ft_store *st, const char *name)
+{
+    return st->be->name_refusal != NULL ? st->be->name_refusal(name) : NULL;
+}
+
 enum ft_err ft_store_remove(struct ft_store *st, const char *name, bool recursive)
 {
     return st->be->remove(st, name, recursive);

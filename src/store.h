@@ -331,6 +331,10 @@ enum ft_store_kind {
 enum ft_store_kind ft_store_obstacle(struct ft_store *st, const char *name,
                                      size_t *at);
 
+/* Why this store cannot hold name (a valid ft name it refused with
+ * FT_ERR_BAD_NAME): "S3 names must be UTF-8"; NULL when it can. */
+const char *ft_store_name_refusal(struct ft_store *st, const char *name);
+
 /* Removes a file, or with recursive a folder and all it holds (links
  * inside are removed, never followed). */
 enum ft_err ft_store_remove(struct ft_store *st, const char *name,

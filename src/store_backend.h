@@ -179,6 +179,8 @@ struct ft_store_backend {
     enum ft_err (*stat)(struct ft_store *st, const char *name,
                         struct ft_store_entry *info);
     enum ft_store_kind (*obstacle)(struct ft_store *st, const char *name, size_t *at);
+    /* NULL (the op or its answer): the backend can store name. */
+    const char *(*name_refusal)(const char *name);
     enum ft_err (*remove)(struct ft_store *st, const char *name, bool recursive);
     enum ft_err (*move)(struct ft_store *st, const char *from, const char *to);
     enum ft_err (*mkdir)(struct ft_store *st, const char *name, bool parents,

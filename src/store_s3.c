@@ -1,6 +1,7 @@
 /* store_s3.c - the S3 backend: opening a bucket, its handles, names as keys. */
 #define _GNU_SOURCE
 #include "store_s3_int.h"
+#include "name.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,13 +33,29 @@ void ft_store_s3_put_back(struct ft_store_s3 *st, struct ft_s3 *s)
     ft_s3_close(s);
 }
 
+const char *ft_store_s3_name_refusal(const char *name)
+{
+    size_t n = strlen(name);
+
+    for (size_t i = 0, len; i < n; i += len) {
+        if ((len = ft_utf8_len(name + i, n - i)) == 0)
+            return "S3 names must be UTF-8";
+    }
+    return NULL;
+}
+
 enum ft_err ft_store_s3_key(const struct ft_store_s3 *st, const char *below,
                             const char *name, const char *suffix,
                             char out[FT_S3_KEY_MAX + 1])
 {
-    int n = snprintf(out, FT_S3_KEY_MAX + 1, "%s%s%s%s%s", st->prefix,
-                     below != NULL ? FT_STORE_META "/" : "",
-                     below != NULL ? below : "", name, suffix);
+    int n;
+
+    /* S3 keys are UTF-8: another name would be refused as a bad request. */
+    if (ft_store_s3_name_refusal(name) != NULL)
+        return FT_ERR_BAD_NAME;
+    n = snprintf(out, FT_S3_KEY_MAX + 1, "%s%s%s%s%s", st->prefix,
+                 below != NULL ? FT_STORE_META "/" : "", below != NULL ? below : "", name,
+                 suffix);
 
     return n < 0 || n > FT_S3_KEY_MAX ? FT_ERR_BAD_NAME : FT_OK;
 }
@@ -158,6 +175,7 @@ static const struct ft_store_backend s3_backend = {
     .file_set_meta = ft_store_s3_file_set_meta,
     .stat = ft_store_s3_stat,
     .obstacle = ft_store_s3_obstacle,
+    .name_refusal = ft_store_s3_name_refusal,
     .remove = ft_store_s3_remove,
     .move = ft_store_s3_move,
     .mkdir = ft_store_s3_mkdir,

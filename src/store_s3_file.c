@@ -154,7 +154,7 @@ enum ft_err ft_store_s3_file_read_at(struct ft_store_file *f, void *buf, size_t 
 
         err = ft_store_s3_key(o->st, NULL, o->name, "", key);
         if (err == FT_OK)
-            err = ft_s3_reader_open(o->s, key, &o->r);
+            err = ft_s3_reader_open(o->s, key, o->etag, &o->r);
     }
     while (err == FT_OK && *got < n) {
         err = ft_s3_reader_read_at(o->r, (uint8_t *)buf + *got, n - *got, off + *got,

@@ -7,6 +7,13 @@
 
 #include <pthread.h>
 
+/* A kept upload's object one session of this server works on: no other
+ * session of this server takes it (S3 has no lock for two servers). */
+struct ft_s3_claim {
+    struct ft_s3_claim *next;
+    char key[FT_S3_KEY_MAX + 1];
+};
+
 /* Idle handles (one kept-alive connection each) a store keeps for reuse. */
 #define FT_S3_IDLE_MAX 16
 
@@ -15,10 +22,11 @@ struct ft_store_s3 {
     struct ft_s3_config cfg; /* strings owned */
     char prefix[FT_PATH_MAX + 2]; /* "" or "PREFIX/" */
     bool read_only;
-    pthread_mutex_t lock; /* guards idle and expired_at */
+    pthread_mutex_t lock; /* guards idle, expired_at and claims */
     struct ft_s3 *idle[FT_S3_IDLE_MAX];
     size_t nidle;
     int64_t expired_at; /* when kept uploads were last expired */
+    struct ft_s3_claim *claims;
 };
 
 static inline struct ft_store_s3 *ft_store_s3_of(struct ft_store *st)
@@ -37,6 +45,9 @@ void ft_store_s3_put_back(struct ft_store_s3 *st, struct ft_s3 *s);
 enum ft_err ft_store_s3_key(const struct ft_store_s3 *st, const char *below,
                             const char *name, const char *suffix,
                             char out[FT_S3_KEY_MAX + 1]);
+
+/* "S3 names must be UTF-8" for a name that is not; NULL for one that is. */
+const char *ft_store_s3_name_refusal(const char *name);
 
 /* What a name is on S3: a file (HEAD answers), a folder (a "name/" marker
  * or any key below), or nothing (NOT_FOUND). head gets the file's HEAD. */

@@ -164,7 +164,7 @@ static int doom_entry(void *arg, const struct ft_s3_entry *e)
         else if (e->size > FT_S3_PART_MAX)
             w->d.err = FT_ERR_TOO_LARGE; /* no UploadPartCopy (s3.h) */
         else
-            w->d.err = ft_s3_copy(w->d.s, e->key, dst);
+            w->d.err = ft_s3_copy(w->d.s, e->key, dst, NULL);
     }
     if (w->d.err == FT_OK)
         doomed_add(&w->d, e->key);
@@ -211,7 +211,7 @@ static enum ft_err shift(struct ft_store_s3 *st, struct ft_s3 *s, const char *na
         if (folder)
             err = walk_prefix(st, s, from_key, to != NULL ? to_key : NULL);
         else if (to != NULL)
-            err = ft_s3_copy(s, from_key, to_key);
+            err = ft_s3_copy(s, from_key, to_key, NULL);
         if (!folder && (err == FT_OK || side == 1))
             err = ft_s3_delete(s, from_key);
         if (side == 1 && err == FT_ERR_NOT_FOUND)

@@ -39,10 +39,11 @@ struct s3_up {
     struct ft_store_s3 *st;
     char key[FT_S3_KEY_MAX + 1];   /* where the parts go: final, or pkey */
     char final[FT_S3_KEY_MAX + 1]; /* the name's */
-    /* A kept upload: its object, .ft/partial/KEY, what an earlier run
-     * left there (have), and how much of that is still to be sent again
-     * as this upload's first parts (pending: until the offset is agreed). */
-    bool kept;
+    /* A kept upload: its object, .ft/partial/KEY.RANDOM (claimed: this
+     * session's alone), what an earlier run left there (have), and how much
+     * of that is still to be sent again as this upload's first parts
+     * (pending: until the offset is agreed). */
+    bool kept, claimed;
     char pkey[FT_S3_KEY_MAX + 1];
     uint64_t have, pending;
     struct ft_s3 *rs; /* reads the kept object back */
@@ -190,8 +191,53 @@ static enum ft_err settle_all(struct s3_up *u)
     return u->failed;
 }
 
+/* Claims key for this session; false when another of this server has it. */
+static bool claim(struct ft_store_s3 *st, const char *key)
+{
+    struct ft_s3_claim *c = NULL, **at;
+
+    pthread_mutex_lock(&st->lock);
+    for (at = &st->claims; *at != NULL && strcmp((*at)->key, key) != 0; at = &(*at)->next)
+        ;
+    if (*at == NULL && (c = malloc(sizeof(*c))) != NULL) {
+        c->next = NULL;
+        snprintf(c->key, sizeof(c->key), "%s", key);
+        *at = c;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return c != NULL;
+}
+
+static bool claimed(struct ft_store_s3 *st, const char *key)
+{
+    struct ft_s3_claim *c;
+
+    pthread_mutex_lock(&st->lock);
+    for (c = st->claims; c != NULL && strcmp(c->key, key) != 0; c = c->next)
+        ;
+    pthread_mutex_unlock(&st->lock);
+    return c != NULL;
+}
+
+static void unclaim(struct ft_store_s3 *st, const char *key)
+{
+    struct ft_s3_claim *c = NULL, **at;
+
+    pthread_mutex_lock(&st->lock);
+    for (at = &st->claims; *at != NULL && strcmp((*at)->key, key) != 0; at = &(*at)->next)
+        ;
+    if (*at != NULL) {
+        c = *at;
+        *at = c->next;
+    }
+    pthread_mutex_unlock(&st->lock);
+    free(c);
+}
+
 static void up_free(struct ft_store_s3 *st, struct s3_up *u)
 {
+    if (u->claimed)
+        unclaim(st, u->pkey);
     ft_s3_reader_close(u->r);
     ft_store_s3_put_back(st, u->rs);
     settle_all(u);
@@ -269,16 +315,54 @@ enum ft_err ft_store_s3_upload_unhold(struct ft_store *store, struct ft_upload *
     return FT_OK;
 }
 
-/* A kept upload's parts go to its own object, .ft/partial/KEY, which an
- * interruption completes (ft_store_s3_upload_keep): a whole object, read
- * back by ranged GETs, on any server of the bucket. One younger than ttl_s
- * is what an earlier run left (*have). */
+/* The kept objects of KEY, .ft/partial/KEY.RANDOM: the newest one
+ * younger than the TTL that no session of this server has. */
+struct kept_find {
+    struct ft_store_s3 *st;
+    time_t after;
+    bool any;
+    time_t mtime;
+    uint64_t size;
+    char key[FT_S3_KEY_MAX + 1];
+};
+
+static int pick_kept(void *arg, const struct ft_s3_entry *e)
+{
+    struct kept_find *k = arg;
+
+    if (!e->is_prefix && e->mtime > k->after && (!k->any || e->mtime > k->mtime) &&
+        !claimed(k->st, e->key)) {
+        k->any = true;
+        k->mtime = e->mtime;
+        k->size = e->size;
+        snprintf(k->key, sizeof(k->key), "%s", e->key);
+    }
+    return 0;
+}
+
+/* prefix gets .ft/partial/KEY. (the kept objects' common start). */
+static enum ft_err find_kept(struct ft_store_s3 *st, struct ft_s3 *s, const char *key,
+                             int64_t ttl_s, char prefix[FT_S3_KEY_MAX + 1],
+                             struct kept_find *k)
+{
+    enum ft_err err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, ".", prefix);
+
+    *k = (struct kept_find){ .st = st, .after = (time_t)((int64_t)time(NULL) - ttl_s) };
+    return err == FT_OK ? ft_s3_list(s, prefix, NULL, 0, pick_kept, k) : err;
+}
+
+/* A kept upload's parts go to its own object, .ft/partial/KEY.RANDOM,
+ * which an interruption completes (ft_store_s3_upload_keep): a whole
+ * object, read back by ranged GETs, on any server of the bucket. KEY (the
+ * name, size and mtime) only finds what an earlier run left (*have): the
+ * newest one younger than ttl_s that no other session has taken; two
+ * sessions of the same KEY at once never share an object. */
 enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *name,
                                           const char *key, int64_t ttl_s,
                                           struct ft_upload *up, uint64_t *have)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
-    struct ft_s3_head h;
+    struct kept_find k;
     struct s3_up *u;
     enum ft_err err;
 
@@ -288,13 +372,25 @@ enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *na
     if (err != FT_OK)
         return err;
     u = up->priv;
-    err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, "", u->pkey);
-    if (err == FT_OK)
-        err = ft_s3_head(u->s, u->pkey, &h);
-    if (err == FT_OK && (int64_t)time(NULL) - (int64_t)h.mtime < ttl_s)
-        u->have = h.size;
-    if (err == FT_ERR_NOT_FOUND || err == FT_OK)
-        err = FT_OK; /* none, or too old: this run's replaces it */
+    err = find_kept(st, u->s, key, ttl_s, u->pkey, &k);
+    if (err == FT_OK && k.any && claim(st, k.key)) {
+        memcpy(u->pkey, k.key, sizeof(u->pkey));
+        u->have = k.size;
+        u->claimed = true;
+    }
+    while (err == FT_OK && !u->claimed) { /* none left: this run's own */
+        uint8_t rnd[8];
+        char hex[17];
+
+        randombytes_buf(rnd, sizeof(rnd));
+        sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+        err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, ".", u->pkey);
+        if (err == FT_OK && strlen(u->pkey) + sizeof(hex) > sizeof(u->pkey))
+            err = FT_ERR_BAD_NAME;
+        if (err == FT_OK)
+            strcat(u->pkey, hex);
+        u->claimed = err == FT_OK && claim(st, u->pkey);
+    }
     if (err != FT_OK) {
         ft_store_s3_upload_abort(store, up);
         return err;
@@ -331,7 +427,7 @@ static enum ft_err kept_read(struct s3_up *u, void *buf, size_t n, uint64_t off,
     if (u->r == NULL) {
         err = ft_store_s3_take(u->st, &u->rs);
         if (err == FT_OK)
-            err = ft_s3_reader_open(u->rs, u->pkey, &u->r);
+            err = ft_s3_reader_open(u->rs, u->pkey, NULL, &u->r);
     }
     while (err == FT_OK && *got < n) {
         err = ft_s3_reader_read_at(u->r, (uint8_t *)buf + *got, n - *got, off + *got, &step);
@@ -423,8 +519,10 @@ static void note_replaced(struct ft_upload *up, struct s3_up *u)
 }
 
 /* Puts what the upload holds at u->key: one PUT (with its digest in its
- * metadata, when asked and known), or the multipart upload completed. */
-static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest)
+ * metadata, when asked and known), or the multipart upload completed;
+ * etag (may be NULL) gets the new object's, as S3 answered or computed. */
+static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest,
+                         char etag[FT_S3_ETAG_MAX])
 {
     struct ft_s3_meta meta[3];
     char mtime[24], mode[8], hex[65];
@@ -434,12 +532,12 @@ static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest)
     if (u->upload_id[0] == '\0')
         return ft_s3_put(u->s, u->key, sl->buf != NULL ? sl->buf : (const uint8_t *)"",
                          sl->len, meta,
-                         object_meta(up, meta, mtime, mode, digest ? hex : NULL), NULL);
+                         object_meta(up, meta, mtime, mode, digest ? hex : NULL), etag);
     if (sl->len > 0)
         launch(up, u);
     err = settle_all(u);
     if (err == FT_OK)
-        err = ft_s3_mpu_complete(u->s, u->key, u->upload_id, u->parts, u->nparts);
+        err = ft_s3_mpu_complete(u->s, u->key, u->upload_id, u->parts, u->nparts, etag);
     if (err == FT_OK)
         u->upload_id[0] = '\0'; /* completed: nothing to abort */
     return err;
@@ -449,14 +547,14 @@ static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest)
  * the server up to 5 GiB; beyond (no UploadPartCopy), sent again through
  * this server as a new upload of the name. */
 static enum ft_err publish_kept(struct ft_store *store, struct ft_upload *up,
-                                struct s3_up *u)
+                                struct s3_up *u, char etag[FT_S3_ETAG_MAX])
 {
     struct ft_upload big = FT_UPLOAD_INIT;
     struct ft_s3_head h;
     enum ft_err err = ft_s3_head(u->s, u->pkey, &h);
 
     if (err == FT_OK && h.size <= FT_S3_PART_MAX)
-        return ft_s3_copy(u->s, u->pkey, u->final);
+        return ft_s3_copy(u->s, u->pkey, u->final, etag);
     if (err == FT_OK)
         err = ft_store_s3_upload_begin(store, up->name, &big);
     if (err == FT_OK) {
@@ -467,27 +565,29 @@ static enum ft_err publish_kept(struct ft_store *store, struct ft_upload *up,
         err = resend(u, &big, h.size);
     }
     if (err == FT_OK)
-        err = flush(&big, big.priv, false);
+        err = flush(&big, big.priv, false, etag);
     ft_store_s3_upload_abort(store, &big);
     return err;
 }
 
 /* Publishes the upload under its name, then records its digest in the
- * sidecar keyed by the new ETag where its metadata could not carry it. A
+ * sidecar keyed by the new object's ETag where its metadata could not
+ * carry it: the ETag S3 gave or ft computed for this object, never a HEAD's
+ * afterwards, which may be another writer's that replaced it meanwhile. A
  * kept upload small enough for one PUT goes straight to the name. */
 static enum ft_err publish(struct ft_store *store, struct ft_upload *up, struct s3_up *u)
 {
     bool parts = u->upload_id[0] != '\0';
-    struct ft_s3_head h;
+    char etag[FT_S3_ETAG_MAX] = "";
     enum ft_err err;
 
     if (!parts)
         memcpy(u->key, u->final, sizeof(u->key));
-    err = flush(up, u, true);
+    err = flush(up, u, true, etag);
     if (err == FT_OK && parts && u->kept)
-        err = publish_kept(store, up, u);
-    if (err == FT_OK && parts && up->has_digest && ft_s3_head(u->s, u->final, &h) == FT_OK)
-        ft_store_s3_record(u->st, u->s, up->name, h.etag, up->digest);
+        err = publish_kept(store, up, u, etag);
+    if (err == FT_OK && parts && up->has_digest)
+        ft_store_s3_record(u->st, u->s, up->name, etag, up->digest);
     return err;
 }
 
@@ -531,7 +631,7 @@ void ft_store_s3_upload_keep(struct ft_store *store, struct ft_upload *up)
     /* Nothing new (pending: still the earlier run's), or nothing at all:
      * the kept object stays as it is. */
     if (u->pending == 0 && up->written > 0 && u->failed == FT_OK)
-        flush(up, u, false);
+        flush(up, u, false, NULL);
     up_free(ft_store_s3_of(store), u);
     up->priv = NULL;
     ft_store_chunks_abort(up->chunks);
@@ -625,20 +725,18 @@ enum ft_err ft_store_s3_partial_size(struct ft_store *store, const char *key, in
                                      uint64_t *size)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
-    char pkey[FT_S3_KEY_MAX + 1];
-    struct ft_s3_head h;
+    char prefix[FT_S3_KEY_MAX + 1];
+    struct kept_find k;
     struct ft_s3 *s = NULL;
-    enum ft_err err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, "", pkey);
+    enum ft_err err = ft_store_s3_take(st, &s);
 
     *size = 0;
     if (err == FT_OK)
-        err = ft_store_s3_take(st, &s);
-    if (err == FT_OK)
-        err = ft_s3_head(s, pkey, &h);
-    if (err == FT_OK && (int64_t)time(NULL) - (int64_t)h.mtime >= ttl_s)
+        err = find_kept(st, s, key, ttl_s, prefix, &k);
+    if (err == FT_OK && !k.any)
         err = FT_ERR_NOT_FOUND;
     if (err == FT_OK)
-        *size = h.size;
+        *size = k.size;
     ft_store_s3_put_back(st, s);
     return err;
 }

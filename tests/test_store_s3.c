@@ -395,6 +395,51 @@ static void test_kept_upload_resumed(void **state)
     ft_store_close(st);
 }
 
+/* Two sessions uploading the same name, size and mtime at once (one
+ * resume key) each send into an object of their own: one kept, the other
+ * committed, the kept one stays for its --continue. A kept upload is then
+ * taken by one session, not two; both commit, the last wins whole. */
+static void test_concurrent_kept_uploads(void **state)
+{
+    struct ft_store *st = open_store();
+    size_t n = 9 * MIB;
+    uint8_t *a = pattern(n, 11), *b = pattern(n, 12);
+    struct ft_upload x = FT_UPLOAD_INIT, y = FT_UPLOAD_INIT;
+    uint64_t have = 99, size = 0;
+
+    (void)state;
+    assert_int_equal(ft_store_upload_begin_kept(st, "twice.bin", "abc9", 3600, &x, &have),
+                     FT_OK);
+    assert_int_equal(ft_store_upload_begin_kept(st, "twice.bin", "abc9", 3600, &y, &have),
+                     FT_OK);
+    assert_int_equal(ft_store_upload_write(&x, a, n), FT_OK);
+    assert_int_equal(ft_store_upload_write(&y, b, n), FT_OK);
+    ft_store_upload_keep(st, &x);
+    assert_int_equal(ft_store_upload_commit(st, &y), FT_OK);
+    read_all(st, "twice.bin", b, n);
+    assert_int_equal(ft_store_partial_count(st), 1);
+    assert_int_equal(ft_store_partial_size(st, "abc9", 3600, &size), FT_OK);
+    assert_int_equal(size, n);
+    /* The next two: one resumes it, the other starts afresh. */
+    x = (struct ft_upload)FT_UPLOAD_INIT;
+    assert_int_equal(ft_store_upload_begin_kept(st, "twice.bin", "abc9", 3600, &x, &have),
+                     FT_OK);
+    assert_int_equal(have, n);
+    assert_int_equal(ft_store_upload_begin_kept(st, "twice.bin", "abc9", 3600, &y, &have),
+                     FT_OK);
+    assert_int_equal(have, 0);
+    assert_int_equal(ft_store_upload_write(&y, b, n), FT_OK);
+    assert_int_equal(ft_store_upload_commit(st, &x), FT_OK);
+    read_all(st, "twice.bin", a, n);
+    assert_int_equal(ft_store_upload_commit(st, &y), FT_OK);
+    read_all(st, "twice.bin", b, n);
+    assert_int_equal(ft_store_partial_count(st), 0);
+    assert_int_equal(mpu_count(), 0);
+    free(a);
+    free(b);
+    ft_store_close(st);
+}
+
 /* An upload a dead server left is aborted by expiry. */
 static void test_expiry_aborts_abandoned(void **state)
 {
@@ -427,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_list_mkdir_rm_mv),
         cmocka_unit_test(test_digest_keyed_by_etag),
         cmocka_unit_test(test_kept_upload_resumed),
+        cmocka_unit_test(test_concurrent_kept_uploads),
         cmocka_unit_test(test_expiry_aborts_abandoned),
     };
     const char *bucket = getenv("FT_S3_BUCKET") ? getenv("FT_S3_BUCKET") : "ft-test";

@@ -299,14 +299,20 @@ static void changes(const char *src)
 /* Expects in out the items of changes() (y: '<' pushed, '>' pulled). */
 static void expect_changes(const char *out, char y)
 {
+    /* A store on S3 cannot set a stored file's time or mode alone (an
+     * object's metadata is fixed when it is written: ft(1)): pushed there,
+     * such a file is sent again. */
+    char touch = y == '<' && tu_store_s3() ? '<' : '.';
     char line[64];
 
     snprintf(line, sizeof(line), "%cfc........ a/b/same.txt", y);
     expect_line(out, line);
     snprintf(line, sizeof(line), "%cf.s....... a/b/grow.txt", y);
     expect_line(out, line);
-    expect_line(out, ".f..t...... a/b/time.txt");
-    expect_line(out, ".f...p..... a/run.sh");
+    snprintf(line, sizeof(line), "%cf..t...... a/b/time.txt", touch);
+    expect_line(out, line);
+    snprintf(line, sizeof(line), "%cf...p..... a/run.sh", touch);
+    expect_line(out, line);
 }
 
 /* The changes pushed, then pulled: exactly those files each time, and

@@ -31,8 +31,11 @@ ft_missing_packages() {
         command -v ceph-mon >/dev/null 2>&1 || pkgs+=(ceph-mon)
         command -v ceph-osd >/dev/null 2>&1 || pkgs+=(ceph-osd)
         command -v radosgw >/dev/null 2>&1 || pkgs+=(radosgw)
-        # tests/s3_frontends.sh: two servers behind scripts/haproxy.sh.
+        # tests/s3_frontends.sh: two servers behind scripts/haproxy.sh,
+        # which waits for the balancer's port with ss (iproute2: not in a
+        # minimal Debian).
         command -v haproxy >/dev/null 2>&1 || pkgs+=(haproxy)
+        command -v ss >/dev/null 2>&1 || pkgs+=(iproute2)
         [ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] ||
             [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a 2>/dev/null)" ] ||
             pkgs+=(libclang-rt-dev)

@@ -80,6 +80,8 @@ start() {
     [ $# -ge 1 ] || die "usage: haproxy.sh start HOST:PORT..."
     command -v haproxy >/dev/null ||
         die "haproxy is missing: apt-get install haproxy (scripts/deps.sh, FT_DEPS_TESTS=1)"
+    command -v ss >/dev/null ||
+        die "ss is missing (it tells when the balancer listens): apt-get install iproute2"
     [ -e "$dir/haproxy.pid" ] && die "$dir already holds a balancer: stop it first"
     local s
     for s in "$@"; do

@@ -645,6 +645,7 @@ void ft_store_s3_upload_drop_old(struct ft_store *store, struct ft_upload *up)
 }
 
 struct expiry {
+    struct ft_store_s3 *st;
     struct ft_s3 *s;
     time_t before;
     uint64_t count; /* kept objects young enough to stay */
@@ -654,7 +655,7 @@ static int expire_upload(void *arg, const struct ft_s3_upload *x)
 {
     struct expiry *e = arg;
 
-    if (x->initiated < e->before)
+    if (x->initiated < e->before && !claimed(e->st, x->key))
         ft_s3_mpu_abort(e->s, x->key, x->upload_id);
     return 0;
 }
@@ -663,7 +664,8 @@ static int expire_kept(void *arg, const struct ft_s3_entry *x)
 {
     struct expiry *e = arg;
 
-    if (x->mtime < e->before && e->s != NULL)
+    /* One a session of this server holds stays, however old. */
+    if (x->mtime < e->before && e->s != NULL && !claimed(e->st, x->key))
         ft_s3_delete(e->s, x->key);
     else
         e->count++;
@@ -688,7 +690,7 @@ void ft_store_s3_expire_partials(struct ft_store *store, int64_t ttl_s)
     struct ft_store_s3 *st = ft_store_s3_of(store);
     int64_t now = (int64_t)time(NULL);
     int64_t every = ttl_s < 60 ? ttl_s : 60;
-    struct expiry e = { .s = NULL, .before = (time_t)(now - ttl_s) };
+    struct expiry e = { .st = st, .s = NULL, .before = (time_t)(now - ttl_s) };
     struct ft_s3 *lister = NULL;
     bool due;
 
@@ -712,7 +714,7 @@ void ft_store_s3_expire_partials(struct ft_store *store, int64_t ttl_s)
 uint64_t ft_store_s3_partial_count(struct ft_store *store)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
-    struct expiry e = { .s = NULL, .before = 0 };
+    struct expiry e = { .st = st, .s = NULL, .before = 0 };
     struct ft_s3 *lister = NULL;
 
     if (ft_store_s3_take(st, &lister) == FT_OK)

@@ -429,6 +429,8 @@ static void test_concurrent_kept_uploads(void **state)
                      FT_OK);
     assert_int_equal(have, 0);
     assert_int_equal(ft_store_upload_write(&y, b, n), FT_OK);
+    /* An expiry that finds every kept object old spares the one x took. */
+    ft_store_expire_partials(st, -1);
     assert_int_equal(ft_store_upload_commit(st, &x), FT_OK);
     read_all(st, "twice.bin", a, n);
     assert_int_equal(ft_store_upload_commit(st, &y), FT_OK);

@@ -311,14 +311,18 @@ enum ft_err ft_s3_call_setup(struct ft_s3 *s, CURL *h, const struct ft_s3_req *r
     if (!c->url)
         return FT_ERR_NOMEM;
     err = make_headers(r, c);
+    if (!err && r->sign_here)
+        err = ft_s3_sign(s, r->method, c->url, &c->hdrs, time(NULL));
     if (err)
         return err;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, c->url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
-    curl_easy_setopt(h, CURLOPT_USERNAME, s->access_key);
-    curl_easy_setopt(h, CURLOPT_PASSWORD, s->secret_key);
+    if (!r->sign_here) {
+        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
+        curl_easy_setopt(h, CURLOPT_USERNAME, s->access_key);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, s->secret_key);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, c);

@@ -149,12 +149,9 @@ enum ft_err ft_s3_delete(struct ft_s3 *s, const char *key);
 /* Deletes up to FT_S3_BATCH_MAX keys in one request; a key that does not
  * exist counts as deleted. A key S3 refused fails the call, naming it. */
 enum ft_err ft_s3_delete_batch(struct ft_s3 *s, const char *const *keys, size_t n);
-/* Server-side copy of a whole object of up to 5 GiB, metadata included.
- * There is no UploadPartCopy (the > 5 GiB copy): curl 7.88 sorts the
- * headers it signs as "name:value" lines, so x-amz-copy-source-range is
- * signed before x-amz-copy-source and radosgw refuses the signature. A
- * larger object is copied through ft_s3_reader and ft_s3_mpu_part. etag
- * (may be NULL) gets the copy's ETag, from the answer. */
+/* Server-side copy of a whole object of up to 5 GiB, metadata included
+ * (a larger one is copied part by part: ft_s3_mpu_part_copy). etag (may be
+ * NULL) gets the copy's ETag, from the answer. */
 enum ft_err ft_s3_copy(struct ft_s3 *s, const char *src_key, const char *dst_key,
                        char etag[FT_S3_ETAG_MAX]);
 
@@ -170,6 +167,12 @@ enum ft_err ft_s3_mpu_create(struct ft_s3 *s, const char *key,
 enum ft_err ft_s3_mpu_part(struct ft_s3 *s, const char *key, const char *upload_id,
                            int number, const void *data, size_t n,
                            char etag[FT_S3_ETAG_MAX]);
+/* UploadPartCopy: part number made on the engine of src_key's bytes
+ * [off, off + len), len at most FT_S3_PART_MAX (and at least
+ * FT_S3_PART_MIN unless it is the last part); etag gets the part's. */
+enum ft_err ft_s3_mpu_part_copy(struct ft_s3 *s, const char *key, const char *upload_id,
+                                int number, const char *src_key, uint64_t off, uint64_t len,
+                                char etag[FT_S3_ETAG_MAX]);
 /* parts in ascending number order. etag (may be NULL) gets the object's
  * ETag: the answer's, or where the answer's is empty (radosgw) S3's rule
  * applied to the parts' ETags: never a HEAD's, which may be a later

@@ -5,6 +5,7 @@
 #include "s3.h"
 
 #include <curl/curl.h>
+#include <time.h>
 
 #define FT_S3_XML_TEXT_MAX 4096
 
@@ -44,6 +45,7 @@ struct ft_s3_req {
     void *sink_arg;
     ft_s3xml_end on_xml; /* a 2xx body, as XML */
     void *xml_arg;
+    int sign_here; /* signed by ft_s3_sign, not curl (see s3_sign.c) */
 };
 
 /* One request in flight: its easy handle's options point into it. */
@@ -74,6 +76,12 @@ size_t ft_s3_call_body(char *data, size_t size, size_t n, void *arg);
 /* setup, perform, end on the handle's own connection. */
 enum ft_err ft_s3_perform(struct ft_s3 *s, const struct ft_s3_req *r,
                           struct ft_s3_head *head);
+
+/* Appends x-amz-date and Authorization (AWS Signature Version 4 at now)
+ * to hdrs, the request's "Name: value" lines, which must hold
+ * x-amz-content-sha256; url as make_url builds it (query sorted). */
+enum ft_err ft_s3_sign(const struct ft_s3 *s, const char *method, const char *url,
+                       struct curl_slist **hdrs, time_t now);
 
 /* Appends src to dst (capacity cap) percent-encoded as S3 wants: keep_slash
  * for a key in a path, not for a query value. -1 when it does not fit. */

@@ -193,6 +193,39 @@ enum ft_err ft_s3_mpu_part(struct ft_s3 *s, const char *key, const char *upload_
     return err;
 }
 
+enum ft_err ft_s3_mpu_part_copy(struct ft_s3 *s, const char *key, const char *upload_id,
+                                int number, const char *src_key, uint64_t off, uint64_t len,
+                                char etag[FT_S3_ETAG_MAX])
+{
+    char q[FT_S3_UPLOAD_ID_MAX * 3 + 64], range[80];
+    struct etag_xml x = {etag};
+    /* Two header names, one the start of the other: signed by ft (s3_sign.c). */
+    struct ft_s3_req r = {.method = "PUT", .key = key, .query = q, .has_body = 1,
+                          .on_xml = on_copy_xml, .xml_arg = &x, .sign_here = 1};
+    struct curl_slist *l;
+    enum ft_err err;
+
+    if (number < 1 || number > FT_S3_PARTS_MAX || len == 0 || len > FT_S3_PART_MAX ||
+        upload_query(q, sizeof(q), number, upload_id))
+        return FT_ERR_USAGE;
+    etag[0] = '\0';
+    err = copy_source(s, src_key, &r.headers);
+    snprintf(range, sizeof(range), "x-amz-copy-source-range: bytes=%llu-%llu",
+             (unsigned long long)off, (unsigned long long)(off + len - 1));
+    if (!err && (l = curl_slist_append(r.headers, range)) == NULL)
+        err = FT_ERR_NOMEM;
+    else if (!err)
+        r.headers = l;
+    if (!err)
+        err = ft_s3_perform(s, &r, NULL);
+    if (!err && etag[0] == '\0') {
+        snprintf(s->err, sizeof(s->err), "S3 PUT %s (part %d copied): no ETag", key, number);
+        err = FT_ERR_PROTOCOL;
+    }
+    curl_slist_free_all(r.headers);
+    return err;
+}
+
 /* <CompleteMultipartUpload><Part><PartNumber>N</PartNumber><ETag>E</ETag>
  * </Part>...: an ETag's quotes stand in XML text as they are. NULL when an
  * ETag holds markup (no S3 ETag does) or memory is short. */

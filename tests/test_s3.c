@@ -1,6 +1,6 @@
 /* test_s3.c - the S3 client (src/s3*.c) against a real radosgw: round trips
- * with metadata, ranges and the pull reader, multipart, listings, batch
- * delete, copy and errors. Skipped (77) when FT_S3_ENDPOINT is unset:
+ * with metadata, ranges and the pull reader, multipart (parts sent and
+ * parts copied), listings, batch delete, copy and errors. Skipped (77) when FT_S3_ENDPOINT is unset:
  * scripts/test.sh starts the engine (scripts/radosgw.sh) and sets it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -252,6 +252,45 @@ static void test_multipart(void **state)
     free(data);
 }
 
+/* Parts made on the engine of another object's ranges (UploadPartCopy,
+ * signed by ft: s3_sign.c), beside a part sent: the object is the ranges
+ * in order, and complete computes its ETag from the copies' ETags. */
+static void test_part_copy(void **state)
+{
+    const size_t n = 12 * MIB;
+    unsigned char *data = random_bytes(n, 5);
+    struct ft_s3 *s = open_s3();
+    struct ft_s3_part parts[3] = {{.number = 1}, {.number = 2}, {.number = 3}};
+    struct ft_s3_head h;
+    const char *src = key(0, "part copy src"), *dst = key(1, "part copy/dst");
+    char id[FT_S3_UPLOAD_ID_MAX], etag[FT_S3_ETAG_MAX], bad[FT_S3_ETAG_MAX];
+    unsigned char *want = malloc(n + MIB);
+    (void)state;
+
+    assert_non_null(want);
+    assert_int_equal(ft_s3_put(s, src, data, n, NULL, 0, NULL), FT_ERR_OK);
+    assert_int_equal(ft_s3_mpu_create(s, dst, NULL, 0, id), FT_ERR_OK);
+    /* [6, 12) MiB, then [0, 6) MiB, then 1 MiB sent. */
+    assert_int_equal(ft_s3_mpu_part_copy(s, dst, id, 1, src, 6 * MIB, 6 * MIB, parts[0].etag),
+                     FT_ERR_OK);
+    assert_int_equal(ft_s3_mpu_part_copy(s, dst, id, 2, src, 0, 6 * MIB, parts[1].etag),
+                     FT_ERR_OK);
+    assert_int_equal(ft_s3_mpu_part(s, dst, id, 3, data, MIB, parts[2].etag), FT_ERR_OK);
+    assert_int_equal(ft_s3_mpu_part_copy(s, dst, id, 4, key(2, "no such source"), 0, MIB, bad),
+                     FT_ERR_NOT_FOUND);
+    assert_int_equal(ft_s3_mpu_complete(s, dst, id, parts, 3, etag), FT_ERR_OK);
+    assert_int_equal(ft_s3_head(s, dst, &h), FT_ERR_OK);
+    assert_string_equal(etag, h.etag);
+    memcpy(want, data + 6 * MIB, 6 * MIB);
+    memcpy(want + 6 * MIB, data, 6 * MIB);
+    memcpy(want + n, data, MIB);
+    assert_object(s, dst, want, n + MIB);
+    assert_int_equal(ft_s3_delete_batch(s, (const char *const[]){src, dst}, 2), FT_ERR_OK);
+    ft_s3_close(s);
+    free(want);
+    free(data);
+}
+
 static void test_abort_and_small_parts(void **state)
 {
     unsigned char *data = random_bytes(MIB, 3);
@@ -415,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_put_get_head),
         cmocka_unit_test(test_ranges_and_reader),
         cmocka_unit_test(test_multipart),
+        cmocka_unit_test(test_part_copy),
         cmocka_unit_test(test_abort_and_small_parts),
         cmocka_unit_test(test_list_and_batch_delete),
         cmocka_unit_test(test_copy),

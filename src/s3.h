@@ -173,6 +173,15 @@ enum ft_err ft_s3_mpu_part(struct ft_s3 *s, const char *key, const char *upload_
 enum ft_err ft_s3_mpu_part_copy(struct ft_s3 *s, const char *key, const char *upload_id,
                                 int number, const char *src_key, uint64_t off, uint64_t len,
                                 char etag[FT_S3_ETAG_MAX]);
+/* The next piece of a copy in parts with left bytes to go: at most max,
+ * and never leaving less than FT_S3_PART_MIN behind it. */
+uint64_t ft_s3_copy_piece(uint64_t left, uint64_t max);
+/* Copies src_key's size bytes to dst_key as a multipart upload of parts
+ * copied on the engine (pieces of at most piece, between 10 MiB and 5
+ * GiB), with meta; aborted on failure. etag (may be NULL) gets the copy's. */
+enum ft_err ft_s3_copy_parts(struct ft_s3 *s, const char *src_key, uint64_t size,
+                             const char *dst_key, const struct ft_s3_meta *meta, size_t nmeta,
+                             uint64_t piece, char etag[FT_S3_ETAG_MAX]);
 /* parts in ascending number order. etag (may be NULL) gets the object's
  * ETag: the answer's, or where the answer's is empty (radosgw) S3's rule
  * applied to the parts' ETags: never a HEAD's, which may be a later

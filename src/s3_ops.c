@@ -226,6 +226,16 @@ enum ft_err ft_s3_mpu_part_copy(struct ft_s3 *s, const char *key, const char *up
     return err;
 }
 
+uint64_t ft_s3_copy_piece(uint64_t left, uint64_t max)
+{
+    uint64_t len = left < max ? left : max;
+
+    /* A part under S3's smallest may only be the last: leave it a whole one. */
+    if (left - len > 0 && left - len < FT_S3_PART_MIN)
+        len = left - FT_S3_PART_MIN;
+    return len;
+}
+
 /* <CompleteMultipartUpload><Part><PartNumber>N</PartNumber><ETag>E</ETag>
  * </Part>...: an ETag's quotes stand in XML text as they are. NULL when an
  * ETag holds markup (no S3 ETag does) or memory is short. */
@@ -317,4 +327,44 @@ enum ft_err ft_s3_mpu_abort(struct ft_s3 *s, const char *key, const char *upload
     if (upload_query(q, sizeof(q), 0, upload_id))
         return FT_ERR_USAGE;
     return ft_s3_perform(s, &r, NULL);
+}
+
+enum ft_err ft_s3_copy_parts(struct ft_s3 *s, const char *src_key, uint64_t size,
+                             const char *dst_key, const struct ft_s3_meta *meta, size_t nmeta,
+                             uint64_t piece, char etag[FT_S3_ETAG_MAX])
+{
+    size_t n = (size_t)((size + FT_S3_PART_MIN - 1) / FT_S3_PART_MIN);
+    struct ft_s3_part *parts = NULL;
+    char id[FT_S3_UPLOAD_ID_MAX];
+    enum ft_err err = FT_ERR_USAGE;
+    size_t np = 0;
+
+    if (size == 0 || piece < 2 * FT_S3_PART_MIN || piece > FT_S3_PART_MAX ||
+        size / piece >= FT_S3_PARTS_MAX)
+        return err;
+    if (n > FT_S3_PARTS_MAX)
+        n = FT_S3_PARTS_MAX;
+    parts = calloc(n, sizeof(*parts));
+    if (parts == NULL)
+        return FT_ERR_NOMEM;
+    err = ft_s3_mpu_create(s, dst_key, meta, nmeta, id);
+    if (err)
+        goto out;
+    for (uint64_t off = 0, len; !err && off < size; off += len, np++) {
+        if (np == n) {
+            err = FT_ERR_TOO_LARGE;
+            break;
+        }
+        len = ft_s3_copy_piece(size - off, piece);
+        parts[np].number = (int)np + 1;
+        err = ft_s3_mpu_part_copy(s, dst_key, id, parts[np].number, src_key, off, len,
+                                  parts[np].etag);
+    }
+    if (!err)
+        err = ft_s3_mpu_complete(s, dst_key, id, parts, np, etag);
+    if (err)
+        ft_s3_mpu_abort(s, dst_key, id);
+out:
+    free(parts);
+    return err;
 }

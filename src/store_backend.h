@@ -13,7 +13,8 @@
  * last, and the parts of an unfinished upload cannot be read back; GETs
  * take ranges; listings take a prefix and a delimiter; an object's
  * metadata headers are fixed when it is put, for a multipart upload when
- * it is created; the client of s3.h has no UploadPartCopy):
+ * it is created; UploadPartCopy makes a part of another object's range on
+ * the engine, signed by ft itself where curl 7.88 signs it wrong):
  *
  * - open/close: the directory takes a lock so that one server owns a
  *   root; S3 takes none (several front ends share one bucket: publishing
@@ -36,7 +37,7 @@
  * - file_digest: a file under one part is one PUT at commit, when its
  *   digest is known: it goes in its metadata (x-amz-meta-ft-b2). A
  *   multipart upload's metadata is fixed at create, before the digest is
- *   known, and a copy onto itself needs UploadPartCopy above 5 GiB, so the
+ *   known, and a copy onto itself would change its ETag anyway, so the
  *   digest goes to a sidecar object PREFIX/.ft/b2/NAME holding the ETag it
  *   is for and the digest: trusted only while the object's ETag (HEAD) is
  *   that one (one small GET more per open of a multipart object).
@@ -69,13 +70,22 @@
  *   PREFIX/.ft/partial/KEY (never listed, never served), and keep
  *   completes that multipart upload (the buffered tail its last part): a
  *   whole object, read back with ranged GETs through upload_read_at, from
- *   any server of the bucket. The resumed upload is a new multipart upload
+ *   any server of the bucket. (Keeping the unfinished multipart upload
+ *   itself would need what it holds recorded as its parts complete, since
+ *   they cannot be read back: each resume chunk's digest, a second BLAKE2b
+ *   pass over every upload, and the hash's state at each chunk, a
+ *   libsodium-internal layout; and a resume could start only on a part
+ *   boundary, 5 MiB at least, where the protocol agrees on 4 MiB chunks.
+ *   Not done: a server killed mid-upload leaves nothing to resume.) The
+ *   resumed upload is a new multipart upload
  *   of the same object whose first parts are the kept object's [0, offset)
- *   sent again through the server (no UploadPartCopy: the bytes go S3 to
- *   server to S3, not over the client's link), so resize to any agreed
+ *   copied on the engine (UploadPartCopy, pieces of up to 5 GiB: nothing
+ *   crosses the server; an offset of one resume chunk, under S3's 5 MiB
+ *   smallest part, is read back and sent again), so resize to any agreed
  *   offset works. commit completes it, then copies it to the name (a copy
- *   on the server: 0.44 s for 1 GiB on radosgw, which copies by
- *   reference), or above 5 GiB sends it again as a new upload of the name;
+ *   on the engine: 0.44 s for 1 GiB on radosgw, which copies by
+ *   reference; above 5 GiB a multipart upload of the name made of its
+ *   ranges, copied on the engine too);
  *   then deletes it. A kept upload under one part goes to the name as one
  *   PUT. abort deletes the kept object. Every put with a key (all but the
  *   pipelined) is kept, so each pays that copy. expire_partials (at start,
@@ -103,8 +113,10 @@
  *   and DeleteObjects in batches of up to 1000 keys, sidecars too.
  * - move: COPY then DELETE (per key below a folder, in batches): not
  *   atomic (a reader sees the old name, the new, or both, never a half
- *   object). An object over 5 GiB is not moved (FT_ERR_TOO_LARGE: no
- *   UploadPartCopy).
+ *   object). An object over 5 GiB is copied part by part on the engine
+ *   (a new ETag: a moved file's digest sidecar is written for it; below a
+ *   folder the sidecars are copied as they are, and such a file's digest
+ *   is computed again at its first read).
  * - usage: a listing without delimiter, summing sizes (no HEAD).
  * - chunk lists (ft sync): FT_STORE_CAN_CHUNKS off: chunks_open finds
  *   none, chunks_begin records none, the server cuts as it reads.

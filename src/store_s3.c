@@ -271,6 +271,7 @@ enum ft_err ft_store_s3_open(struct ft_store **out, const struct ft_store_locati
         st->base.be = &s3_backend;
         pthread_mutex_init(&st->lock, NULL);
         st->read_only = opt->read_only;
+        st->copy_max = FT_S3_PART_MAX;
         err = take_config(st, loc, opt, errbuf, errlen);
         if (err == FT_OK)
             err = reach(st, errbuf, errlen);

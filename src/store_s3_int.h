@@ -27,6 +27,9 @@ struct ft_store_s3 {
     size_t nidle;
     int64_t expired_at; /* when kept uploads were last expired */
     struct ft_s3_claim *claims;
+    /* The largest object one CopyObject copies, and the largest piece of
+     * one UploadPartCopy: S3's 5 GiB (FT_S3_PART_MAX); tests lower it. */
+    uint64_t copy_max;
 };
 
 static inline struct ft_store_s3 *ft_store_s3_of(struct ft_store *st)
@@ -68,6 +71,12 @@ bool ft_store_s3_digest_of(struct ft_store_s3 *st, struct ft_s3 *s, const char *
 enum ft_err ft_store_s3_record(struct ft_store_s3 *st, struct ft_s3 *s,
                                const char *name, const char *etag,
                                const uint8_t digest[32]);
+
+/* Copies one object on the engine: one CopyObject up to copy_max, else a
+ * multipart upload of its ranges with its metadata (a new ETag). etag
+ * (may be NULL) gets the copy's. */
+enum ft_err ft_store_s3_copy(struct ft_store_s3 *st, struct ft_s3 *s, const char *from_key,
+                             const char *to_key, uint64_t size, char etag[FT_S3_ETAG_MAX]);
 
 /* The metadata names ft puts on objects (x-amz-meta-...). */
 #define FT_S3_META_MTIME "ft-mtime"

@@ -142,6 +142,47 @@ static enum ft_err doomed_add(struct doomed *d, const char *key)
     return FT_OK;
 }
 
+enum ft_err ft_store_s3_copy(struct ft_store_s3 *st, struct ft_s3 *s, const char *from_key,
+                             const char *to_key, uint64_t size, char etag[FT_S3_ETAG_MAX])
+{
+    static const char *const kept[] = { FT_S3_META_MTIME, FT_S3_META_MODE, FT_S3_META_B2 };
+    struct ft_s3_meta meta[3];
+    struct ft_s3_head h;
+    size_t n = 0;
+    enum ft_err err;
+
+    if (size <= st->copy_max)
+        return ft_s3_copy(s, from_key, to_key, etag);
+    /* A multipart upload takes its metadata at create: the source's. */
+    err = ft_s3_head(s, from_key, &h);
+    for (size_t i = 0; err == FT_OK && i < sizeof(kept) / sizeof(kept[0]); i++) {
+        const char *v = ft_s3_head_meta(&h, kept[i]);
+
+        if (v != NULL)
+            meta[n++] = (struct ft_s3_meta){ kept[i], v };
+    }
+    if (err == FT_OK)
+        err = ft_s3_copy_parts(s, from_key, h.size, to_key, meta, n, st->copy_max, etag);
+    return err;
+}
+
+/* A file's digest sidecar follows it to its new name: copied as it is
+ * while the copy kept the ETag it vouches for, written anew for the copy's
+ * own ETag otherwise (a copy in parts has one of its own). */
+static enum ft_err follow_digest(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
+                                 const char *to, const struct ft_s3_head *src,
+                                 const char *new_etag, const char *from_key,
+                                 const char *to_key)
+{
+    uint8_t digest[32];
+
+    if (new_etag[0] == '\0' || strcmp(new_etag, src->etag) == 0)
+        return ft_s3_copy(s, from_key, to_key, NULL);
+    if (!ft_store_s3_digest_of(st, s, name, src, digest))
+        return FT_ERR_NOT_FOUND; /* none to follow */
+    return ft_store_s3_record(st, s, to, new_etag, digest);
+}
+
 /* A move copies each key before the batch deletes it. */
 struct walk {
     struct ft_store_s3 *st;
@@ -161,10 +202,8 @@ static int doom_entry(void *arg, const struct ft_s3_entry *e)
 
         if (n < 0 || (size_t)n >= sizeof(dst))
             w->d.err = FT_ERR_BAD_NAME;
-        else if (e->size > FT_S3_PART_MAX)
-            w->d.err = FT_ERR_TOO_LARGE; /* no UploadPartCopy (s3.h) */
         else
-            w->d.err = ft_s3_copy(w->d.s, e->key, dst, NULL);
+            w->d.err = ft_store_s3_copy(w->st, w->d.s, e->key, dst, e->size, NULL);
     }
     if (w->d.err == FT_OK)
         doomed_add(&w->d, e->key);
@@ -192,11 +231,15 @@ static enum ft_err walk_prefix(struct ft_store_s3 *st, struct ft_s3 *s, const ch
 }
 
 /* Moves (to non-NULL) or removes the file or folder name: its keys, and
- * its digest sidecars beside them. */
+ * its digest sidecars beside them (a file's HEAD is src). Below a folder
+ * the sidecars are copied as they are: one whose object was copied in
+ * parts (over copy_max) no longer matches its ETag, and that file's
+ * digest is computed again at its first read. */
 static enum ft_err shift(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
-                         bool folder, const char *to)
+                         bool folder, const struct ft_s3_head *src, const char *to)
 {
     char from_key[FT_S3_KEY_MAX + 1], to_key[FT_S3_KEY_MAX + 1];
+    char etag[FT_S3_ETAG_MAX] = "";
     const char *suffix = folder ? "/" : "";
     enum ft_err err = FT_OK;
 
@@ -210,8 +253,10 @@ static enum ft_err shift(struct ft_store_s3 *st, struct ft_s3 *s, const char *na
             break;
         if (folder)
             err = walk_prefix(st, s, from_key, to != NULL ? to_key : NULL);
+        else if (to != NULL && side == 0)
+            err = ft_store_s3_copy(st, s, from_key, to_key, src->size, etag);
         else if (to != NULL)
-            err = ft_s3_copy(s, from_key, to_key, NULL);
+            err = follow_digest(st, s, name, to, src, etag, from_key, to_key);
         if (!folder && (err == FT_OK || side == 1))
             err = ft_s3_delete(s, from_key);
         if (side == 1 && err == FT_ERR_NOT_FOUND)
@@ -231,7 +276,7 @@ enum ft_err ft_store_s3_remove(struct ft_store *store, const char *name, bool re
     if (err == FT_OK && (e.mode & S_IFMT) == S_IFDIR && !recursive)
         err = FT_ERR_DENIED;
     if (err == FT_OK)
-        err = shift(st, s, name, (e.mode & S_IFMT) == S_IFDIR, NULL);
+        err = shift(st, s, name, (e.mode & S_IFMT) == S_IFDIR, &h, NULL);
     ft_store_s3_put_back(st, s);
     return err;
 }
@@ -247,6 +292,7 @@ enum ft_err ft_store_s3_move(struct ft_store *store, const char *from, const cha
     struct ft_s3 *s;
     size_t from_len = strlen(from);
     enum ft_err err = begin_change(st, from, &s, &src, &h);
+    struct ft_s3_head src_head = h;
     bool folder;
 
     if (err == FT_OK)
@@ -254,8 +300,6 @@ enum ft_err ft_store_s3_move(struct ft_store *store, const char *from, const cha
     if (err != FT_OK)
         goto out;
     folder = (src.mode & S_IFMT) == S_IFDIR;
-    if (!folder && h.size > FT_S3_PART_MAX)
-        err = FT_ERR_TOO_LARGE; /* no UploadPartCopy (s3.h) */
     /* Into itself, or over a folder (a file) or a file (a folder). */
     if (err == FT_OK && strncmp(to, from, from_len) == 0 && to[from_len] == '/')
         err = FT_ERR_DENIED;
@@ -269,7 +313,7 @@ enum ft_err ft_store_s3_move(struct ft_store *store, const char *from, const cha
             err = FT_OK;
     }
     if (err == FT_OK && strcmp(from, to) != 0)
-        err = shift(st, s, from, folder, to);
+        err = shift(st, s, from, folder, &src_head, to);
 out:
     ft_store_s3_put_back(st, s);
     return err;

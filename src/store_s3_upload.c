@@ -74,6 +74,26 @@ static void *send_part(void *arg)
     return NULL;
 }
 
+/* Adds a part sent or copied to the list complete takes (in number order:
+ * parts are recorded as they were numbered). */
+static enum ft_err record_part(struct s3_up *u, int number, const char *etag)
+{
+    if (u->nparts == u->parts_cap) {
+        size_t cap = u->parts_cap ? 2 * u->parts_cap : 64;
+        struct ft_s3_part *p = realloc(u->parts, cap * sizeof(*p));
+
+        if (p == NULL)
+            return FT_ERR_NOMEM;
+        u->parts = p;
+        u->parts_cap = cap;
+    }
+    u->parts[u->nparts].number = number;
+    u->parts[u->nparts].size = 0;
+    snprintf(u->parts[u->nparts].etag, FT_S3_ETAG_MAX, "%s", etag);
+    u->nparts++;
+    return FT_OK;
+}
+
 /* Waits for the slot's part, recording it (or its failure). */
 static void settle(struct s3_up *u, struct slot *sl)
 {
@@ -82,26 +102,10 @@ static void settle(struct s3_up *u, struct slot *sl)
     pthread_join(sl->th, NULL);
     sl->busy = false;
     sl->len = 0;
-    if (sl->err == FT_OK && u->nparts == u->parts_cap) {
-        size_t cap = u->parts_cap ? 2 * u->parts_cap : 64;
-        struct ft_s3_part *p = realloc(u->parts, cap * sizeof(*p));
-
-        if (p == NULL)
-            sl->err = FT_ERR_NOMEM;
-        else {
-            u->parts = p;
-            u->parts_cap = cap;
-        }
-    }
-    if (sl->err != FT_OK) {
-        if (u->failed == FT_OK)
-            u->failed = sl->err;
-        return;
-    }
-    u->parts[u->nparts].number = sl->number;
-    u->parts[u->nparts].size = 0;
-    snprintf(u->parts[u->nparts].etag, FT_S3_ETAG_MAX, "%s", sl->etag);
-    u->nparts++;
+    if (sl->err == FT_OK)
+        sl->err = record_part(u, sl->number, sl->etag);
+    if (sl->err != FT_OK && u->failed == FT_OK)
+        u->failed = sl->err;
 }
 
 /* The metadata ft puts on an object: its mtime and mode, and (known only
@@ -124,18 +128,27 @@ static size_t object_meta(const struct ft_upload *up, struct ft_s3_meta meta[3],
     return n;
 }
 
-/* Sends the filling slot as the next part, creating the multipart upload
- * at the first (the source's mtime and mode are known by then). */
+/* Creates the multipart upload at its first part (the source's mtime and
+ * mode are known by then). */
+static enum ft_err create_once(struct ft_upload *up, struct s3_up *u)
+{
+    struct ft_s3_meta meta[3];
+    char mtime[24], mode[8];
+
+    if (u->upload_id[0] != '\0')
+        return FT_OK;
+    return ft_s3_mpu_create(u->s, u->key, meta, object_meta(up, meta, mtime, mode, NULL),
+                            u->upload_id);
+}
+
+/* Sends the filling slot as the next part. */
 static enum ft_err launch(struct ft_upload *up, struct s3_up *u)
 {
     struct slot *sl = &u->slots[u->cur];
-    struct ft_s3_meta meta[3];
-    char mtime[24], mode[8];
     enum ft_err err = u->failed;
 
-    if (err == FT_OK && u->upload_id[0] == '\0')
-        err = ft_s3_mpu_create(u->s, u->key, meta, object_meta(up, meta, mtime, mode, NULL),
-                               u->upload_id);
+    if (err == FT_OK)
+        err = create_once(up, u);
     if (err == FT_OK && sl->s == NULL)
         err = ft_store_s3_take(u->st, &sl->s);
     if (err == FT_OK && u->next_number >= FT_S3_PARTS_MAX)
@@ -183,11 +196,15 @@ enum ft_err ft_store_s3_upload_write(struct ft_upload *up, const void *buf, size
     return u->failed;
 }
 
-/* Waits for every part in flight; the upload's failure, if any. */
+/* Waits for every part in flight, oldest first (the slot after the one
+ * filling), so that parts are recorded in number order: complete must
+ * list them so (S3 refuses another order; radosgw sorts them but its ETag
+ * then differs from the one computed from the list, and the digest's
+ * sidecar, keyed by that ETag, would never be trusted). */
 static enum ft_err settle_all(struct s3_up *u)
 {
-    for (size_t i = 0; i < SLOTS; i++)
-        settle(u, &u->slots[i]);
+    for (size_t i = 1; i <= SLOTS; i++)
+        settle(u, &u->slots[(u->cur + i) % SLOTS]);
     return u->failed;
 }
 
@@ -438,22 +455,54 @@ static enum ft_err kept_read(struct s3_up *u, void *buf, size_t n, uint64_t off,
     return err == FT_OK && *got < n ? FT_ERR_CHANGED : err;
 }
 
-/* Sends the kept object's first size bytes again, into to: S3 has no
- * part made of another object's range here (no UploadPartCopy), so they
- * come back through the server, read and written a piece at a time. */
-static enum ft_err resend(struct s3_up *u, struct ft_upload *to, uint64_t size)
+/* Sends the kept object's first size bytes again through the server: for
+ * a prefix too small to be a part of its own (see carry). */
+static enum ft_err resend(struct ft_upload *up, uint64_t size)
 {
     size_t piece = 1u << 20, got = 0;
     uint8_t *buf = malloc(piece);
     enum ft_err err = buf != NULL ? FT_OK : FT_ERR_NOMEM;
 
     for (uint64_t off = 0; err == FT_OK && off < size; off += got) {
-        err = kept_read(u, buf, size - off < piece ? (size_t)(size - off) : piece, off, &got);
+        err = kept_read(up->priv, buf, size - off < piece ? (size_t)(size - off) : piece, off,
+                        &got);
         if (err == FT_OK)
-            err = ft_store_s3_upload_write(to, buf, got);
+            err = ft_store_s3_upload_write(up, buf, got);
     }
     free(buf);
     return err;
+}
+
+/* Makes the kept object's first size bytes (the offset agreed) the first
+ * parts of the resumed upload, copied on the engine (UploadPartCopy):
+ * nothing crosses the server. Pieces of at most copy_max, each at least
+ * S3's smallest part, as more parts follow (ft_s3_copy_piece). A prefix
+ * under the smallest part (one resume chunk, 4 MiB) cannot be a part:
+ * resent. The new upload is of the kept object's own key: it stays
+ * readable until this one completes. */
+static enum ft_err carry(struct ft_upload *up, uint64_t size)
+{
+    struct s3_up *u = up->priv;
+    enum ft_err err = FT_OK;
+    char etag[FT_S3_ETAG_MAX];
+    uint64_t len;
+
+    if (size < FT_S3_PART_MIN)
+        return resend(up, size);
+    for (uint64_t off = 0; err == FT_OK && off < size; off += len) {
+        len = ft_s3_copy_piece(size - off, u->st->copy_max);
+        err = create_once(up, u);
+        if (err == FT_OK && u->next_number >= FT_S3_PARTS_MAX)
+            err = FT_ERR_TOO_LARGE;
+        if (err == FT_OK)
+            err = ft_s3_mpu_part_copy(u->s, u->key, u->upload_id, u->next_number + 1,
+                                      u->pkey, off, len, etag);
+        if (err == FT_OK)
+            err = record_part(u, ++u->next_number, etag);
+        if (err == FT_OK)
+            up->written += len;
+    }
+    return u->failed = err;
 }
 
 /* Back to nothing, or (a kept upload) to the offset agreed within what
@@ -477,7 +526,7 @@ enum ft_err ft_store_s3_upload_resize(struct ft_upload *up, uint64_t size)
     u->failed = FT_OK;
     u->pending = 0;
     up->written = 0;
-    return size > 0 ? resend(u, up, size) : FT_OK;
+    return size > 0 ? carry(up, size) : FT_OK;
 }
 
 enum ft_err ft_store_s3_upload_read_at(struct ft_upload *up, void *buf, size_t n,
@@ -543,31 +592,14 @@ static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest,
     return err;
 }
 
-/* A kept upload completed as its own object goes to its name: a copy on
- * the server up to 5 GiB; beyond (no UploadPartCopy), sent again through
- * this server as a new upload of the name. */
-static enum ft_err publish_kept(struct ft_store *store, struct ft_upload *up,
-                                struct s3_up *u, char etag[FT_S3_ETAG_MAX])
+/* A kept upload completed as its own object goes to its name, copied on
+ * the engine (ft_store_s3_copy: in parts above copy_max, 5 GiB). */
+static enum ft_err publish_kept(struct s3_up *u, char etag[FT_S3_ETAG_MAX])
 {
-    struct ft_upload big = FT_UPLOAD_INIT;
     struct ft_s3_head h;
     enum ft_err err = ft_s3_head(u->s, u->pkey, &h);
 
-    if (err == FT_OK && h.size <= FT_S3_PART_MAX)
-        return ft_s3_copy(u->s, u->pkey, u->final, etag);
-    if (err == FT_OK)
-        err = ft_store_s3_upload_begin(store, up->name, &big);
-    if (err == FT_OK) {
-        big.has_meta = up->has_meta;
-        big.mtime = up->mtime;
-        big.mode = up->mode;
-        u->have = h.size;
-        err = resend(u, &big, h.size);
-    }
-    if (err == FT_OK)
-        err = flush(&big, big.priv, false, etag);
-    ft_store_s3_upload_abort(store, &big);
-    return err;
+    return err == FT_OK ? ft_store_s3_copy(u->st, u->s, u->pkey, u->final, h.size, etag) : err;
 }
 
 /* Publishes the upload under its name, then records its digest in the
@@ -575,7 +607,7 @@ static enum ft_err publish_kept(struct ft_store *store, struct ft_upload *up,
  * carry it: the ETag S3 gave or ft computed for this object, never a HEAD's
  * afterwards, which may be another writer's that replaced it meanwhile. A
  * kept upload small enough for one PUT goes straight to the name. */
-static enum ft_err publish(struct ft_store *store, struct ft_upload *up, struct s3_up *u)
+static enum ft_err publish(struct ft_upload *up, struct s3_up *u)
 {
     bool parts = u->upload_id[0] != '\0';
     char etag[FT_S3_ETAG_MAX] = "";
@@ -585,7 +617,7 @@ static enum ft_err publish(struct ft_store *store, struct ft_upload *up, struct 
         memcpy(u->key, u->final, sizeof(u->key));
     err = flush(up, u, true, etag);
     if (err == FT_OK && parts && u->kept)
-        err = publish_kept(store, up, u, etag);
+        err = publish_kept(u, etag);
     if (err == FT_OK && parts && up->has_digest)
         ft_store_s3_record(u->st, u->s, up->name, etag, up->digest);
     return err;
@@ -601,7 +633,7 @@ enum ft_err ft_store_s3_upload_commit(struct ft_store *store, struct ft_upload *
         err = ft_store_s3_upload_resize(up, up->written);
     if (err == FT_OK) {
         note_replaced(up, u);
-        err = publish(store, up, u);
+        err = publish(up, u);
     }
     ft_store_s3_upload_abort(store, up);
     return err;

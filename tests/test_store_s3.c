@@ -18,6 +18,7 @@
 
 #include "s3.h"
 #include "store.h"
+#include "store_s3_int.h"
 
 #define MIB (1024 * 1024)
 
@@ -395,6 +396,101 @@ static void test_kept_upload_resumed(void **state)
     ft_store_close(st);
 }
 
+/* A kept upload's bytes are copied on the engine, never sent again
+ * through the server: resumed at an offset of at least S3's smallest part
+ * they are the new upload's first part, and published above copy_max
+ * (5 GiB; 11 MiB here) the name is made of the kept object's ranges, in
+ * pieces of at most copy_max, none under the smallest part (11, 11, 8 MiB
+ * of 30: an ETag of three parts, where sending it again through the
+ * server made four of 8 MiB). A prefix of one resume chunk (4 MiB), too
+ * small for a part, is still read back and resent. */
+static void test_kept_copied_on_engine(void **state)
+{
+    struct ft_store *st = open_store();
+    size_t n = 30 * MIB;
+    uint8_t *a = pattern(n, 11);
+    struct ft_upload up = FT_UPLOAD_INIT;
+    struct ft_s3 *s = NULL;
+    struct ft_s3_head h;
+    char key[FT_S3_KEY_MAX];
+    uint64_t have = 0;
+
+    (void)state;
+    ft_store_s3_of(st)->copy_max = 11 * MIB;
+    for (int round = 0; round < 2; round++) {
+        size_t from = round == 0 ? 4 * MIB : 12 * MIB;
+
+        up = (struct ft_upload)FT_UPLOAD_INIT;
+        assert_int_equal(ft_store_upload_begin_kept(st, "carried.bin", "abc5", 3600, &up,
+                                                    &have), FT_OK);
+        assert_int_equal(have, 0);
+        ft_store_upload_set_meta(&up, 4321, 0644);
+        assert_int_equal(ft_store_upload_write(&up, a, 17 * MIB), FT_OK);
+        ft_store_upload_keep(st, &up);
+        up = (struct ft_upload)FT_UPLOAD_INIT;
+        assert_int_equal(ft_store_upload_begin_kept(st, "carried.bin", "abc5", 3600, &up,
+                                                    &have), FT_OK);
+        assert_int_equal(have, 17 * MIB);
+        ft_store_upload_set_meta(&up, 4321, 0644);
+        assert_int_equal(ft_store_upload_resize(&up, from), FT_OK);
+        assert_int_equal(ft_store_upload_write(&up, a + from, n - from), FT_OK);
+        assert_int_equal(ft_store_upload_commit(st, &up), FT_OK);
+        read_all(st, "carried.bin", a, n);
+        assert_int_equal(ft_store_partial_count(st), 0);
+        assert_int_equal(mpu_count(), 0);
+    }
+    snprintf(key, sizeof(key), "%scarried.bin", prefix);
+    assert_int_equal(ft_s3_open(&cfg, &s), FT_OK);
+    assert_int_equal(ft_s3_head(s, key, &h), FT_OK);
+    assert_non_null(strstr(h.etag, "-3\""));
+    assert_string_equal(ft_s3_head_meta(&h, FT_S3_META_MTIME), "4321");
+    ft_s3_close(s);
+    free(a);
+    ft_store_close(st);
+}
+
+/* mv of a file over copy_max (5 GiB; 11 MiB here) copies it in parts on
+ * the engine (it was refused before UploadPartCopy): whole under the new
+ * name, with its mtime, and its digest follows it to the copy's new ETag;
+ * below a folder too. */
+static void test_move_in_parts(void **state)
+{
+    struct ft_store *st = open_store();
+    size_t n = 30 * MIB;
+    uint8_t *a = pattern(n, 12), d[32], got[32];
+    struct ft_store_file f = FT_STORE_FILE_INIT;
+    struct ft_store_entry e;
+    struct ft_s3 *s = NULL;
+    struct ft_s3_head h;
+    char key[FT_S3_KEY_MAX];
+    bool made = false;
+
+    (void)state;
+    memset(d, 0x3c, sizeof(d));
+    ft_store_s3_of(st)->copy_max = 11 * MIB;
+    upload(st, "huge.bin", a, n, d, 777);
+    assert_int_equal(ft_store_move(st, "huge.bin", "moved.bin"), FT_OK);
+    assert_int_equal(ft_store_stat(st, "huge.bin", &e), FT_ERR_NOT_FOUND);
+    read_all(st, "moved.bin", a, n);
+    assert_int_equal(ft_store_open_file(st, "moved.bin", &f), FT_OK);
+    assert_int_equal(f.info.mtime, 777);
+    assert_true(ft_store_file_digest(&f, got));
+    assert_memory_equal(got, d, 32);
+    ft_store_file_close(&f);
+    snprintf(key, sizeof(key), "%smoved.bin", prefix);
+    assert_int_equal(ft_s3_open(&cfg, &s), FT_OK);
+    assert_int_equal(ft_s3_head(s, key, &h), FT_OK);
+    assert_non_null(strstr(h.etag, "-3\""));
+    ft_s3_close(s);
+    assert_int_equal(ft_store_mkdir(st, "pdir", false, &made), FT_OK);
+    assert_int_equal(ft_store_move(st, "moved.bin", "pdir/in.bin"), FT_OK);
+    assert_int_equal(ft_store_move(st, "pdir", "pdir2"), FT_OK);
+    read_all(st, "pdir2/in.bin", a, n);
+    assert_int_equal(ft_store_remove(st, "pdir2", true), FT_OK);
+    free(a);
+    ft_store_close(st);
+}
+
 /* Two sessions uploading the same name, size and mtime at once (one
  * resume key) each send into an object of their own: one kept, the other
  * committed, the kept one stays for its --continue. A kept upload is then
@@ -474,6 +570,8 @@ int main(void)
         cmocka_unit_test(test_list_mkdir_rm_mv),
         cmocka_unit_test(test_digest_keyed_by_etag),
         cmocka_unit_test(test_kept_upload_resumed),
+        cmocka_unit_test(test_kept_copied_on_engine),
+        cmocka_unit_test(test_move_in_parts),
         cmocka_unit_test(test_concurrent_kept_uploads),
         cmocka_unit_test(test_expiry_aborts_abandoned),
     };

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# s3.sh - ft on a store in S3 beside the direct tool, on one machine: Ceph's
+# s3.sh - ft on a store in S3 beside the direct tools, on one machine: Ceph's
 # radosgw (scripts/radosgw.sh, started here under the workspace unless
-# FT_S3_ENDPOINT names a running engine), curl --aws-sigv4 for the direct
-# upload and download, ft serve --store s3://BUCKET/PREFIX for ft's.
+# FT_S3_ENDPOINT names a running engine), curl --aws-sigv4 and s3cmd for the
+# direct upload and download, ft serve --store s3://BUCKET/PREFIX for ft's.
 #
-#   1. SIZE (default 1G) of random bytes: curl PUT (one request) and GET,
-#      ft put and ft get through one server; RUNS (3) rounds, interleaved;
-#      medians, and ft over curl both ways. Every download is compared with
-#      the source (cmp); ft's put is verified by ft (BLAKE2b-256).
+#   1. SIZE (default 1G) of random bytes: curl PUT (one request) and GET;
+#      s3cmd put (multipart, 15 MiB parts, its default) and get, each
+#      checking its MD5, with a config file of its own in the workspace
+#      (never ~/.s3cfg); ft put and ft get through one server; RUNS (3)
+#      rounds, interleaved; medians, and ft over each direct tool both ways.
+#      Every download is compared with the source (cmp); ft's put is
+#      verified by ft (BLAKE2b-256). Without s3cmd (installed as root when
+#      missing), its rows are skipped with a line saying so.
 #   2. The server's peak RSS per transfer: VmHWM reset before each
 #      transfer of step 1, and under CLIENTS at once in step 3 (peak over
 #      clients).
@@ -42,6 +46,16 @@ CBYTES=$(size_bytes "$CLIENT_SIZE") || die "CLIENT_SIZE must look like 64M, not 
 
 need_basics
 have "command -v curl" curl || die "needs curl (apt-get install curl)"
+# The direct tools of step 1, in the table's order: curl always, s3cmd when
+# it can be had.
+DIRECT=(curl)
+HAVE_S3CMD=0
+if have "command -v s3cmd" s3cmd; then
+    HAVE_S3CMD=1
+    DIRECT+=(s3cmd)
+else
+    say "skipping s3cmd: not installed (apt-get install s3cmd)"
+fi
 have "command -v haproxy" haproxy || die "needs haproxy (apt-get install haproxy)"
 make_work s3
 setup_ft
@@ -79,6 +93,28 @@ CURL=(curl -sS -f --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3"
 # The bucket: made if missing (409: it is there already, ours).
 code=$(curl -sS -o /dev/null -w '%{http_code}' "${CURL[@]:2}" -X PUT "$EP/$B") || true
 [[ $code == 200 || $code == 409 ]] || die "cannot make bucket $B at $EP (HTTP $code)"
+# s3cmd reads ~/.s3cfg unless told otherwise: a config of its own here, for
+# this engine, SigV4, path-style names (host_bucket without %(bucket)s).
+if ((HAVE_S3CMD)); then
+    S3CMD=(s3cmd -c "$WORK/s3cfg" --no-progress)
+    host=${EP#*://}
+    host=${host%%/*}
+    https=False
+    [[ $EP != https://* ]] || https=True
+    # The secret key goes in: readable by this user alone before it does.
+    : >"$WORK/s3cfg"
+    chmod 600 "$WORK/s3cfg"
+    cat >"$WORK/s3cfg" <<EOF
+[default]
+access_key = $AWS_ACCESS_KEY_ID
+secret_key = $AWS_SECRET_ACCESS_KEY
+host_base = $host
+host_bucket = $host
+use_https = $https
+signature_v2 = False
+bucket_location = ${AWS_REGION:-us-east-1}
+EOF
+fi
 say "engine $EP, bucket $B, prefix $PREFIX"
 
 # ---- servers -----------------------------------------------------------------
@@ -144,12 +180,22 @@ added() {
 }
 single_round() {
     local a=${SRV_PID[a]}
-    timed "${CURL[@]}" -T "$WORK/src" -o /dev/null "$EP/$B/$PREFIX/direct" ||
+    timed "${CURL[@]}" -T "$WORK/src" -o /dev/null "$EP/$B/$PREFIX/curl" ||
         die "curl PUT failed"
     record "curl put" "$ELAPSED" "$RSS_KIB"
-    timed "${CURL[@]}" -o "$WORK/dl" "$EP/$B/$PREFIX/direct" || die "curl GET failed"
+    timed "${CURL[@]}" -o "$WORK/dl" "$EP/$B/$PREFIX/curl" || die "curl GET failed"
     record "curl get" "$ELAPSED" "$RSS_KIB"
     check_copy "$WORK/dl" "curl's download"
+    if ((HAVE_S3CMD)); then
+        # stdout: one "upload:"/"download:" line per file, not the table's.
+        timed "${S3CMD[@]}" put "$WORK/src" "s3://$B/$PREFIX/s3cmd" >/dev/null ||
+            die "s3cmd put failed"
+        record "s3cmd put" "$ELAPSED" "$RSS_KIB"
+        timed "${S3CMD[@]}" get "s3://$B/$PREFIX/s3cmd" "$WORK/dl" >/dev/null ||
+            die "s3cmd get failed"
+        record "s3cmd get" "$ELAPSED" "$RSS_KIB"
+        check_copy "$WORK/dl" "s3cmd's download"
+    fi
     local before peak
     hwm_reset "$a"
     before=$(rss_now "$a")
@@ -232,23 +278,35 @@ done
 names=(big)
 for ((i = 0; i < CLIENTS; i++)); do names+=("c$i"); done
 ft1 rm "${names[@]}" || say "note: could not remove ft's objects"
-"${CURL[@]}" -X DELETE -o /dev/null "$EP/$B/$PREFIX/direct" || say "note: could not remove the direct object"
+for tool in "${DIRECT[@]}"; do
+    "${CURL[@]}" -X DELETE -o /dev/null "$EP/$B/$PREFIX/$tool" ||
+        say "note: could not remove $tool's object"
+done
 
 # ---- the table ---------------------------------------------------------------
 mbs() { awk -v b="$1" -v m="$2" 'BEGIN { printf "%.1f", b / 1e6 / m }'; }
-printf '\nft on S3 (radosgw 16.2 at %s) beside curl --aws-sigv4, all on 127.0.0.1\n' "$EP"
+s3cmd_version=
+((HAVE_S3CMD == 0)) || s3cmd_version=" and $(s3cmd --version)"
+printf '\nft on S3 (radosgw 16.2 at %s) beside curl --aws-sigv4%s, all on 127.0.0.1\n' \
+    "$EP" "$s3cmd_version"
 printf 'ft %s; %s\n' "$TREE" "$(machine_line)"
 printf '(a shared machine: other work ran beside this; the load average above is at the end)\n\n'
-printf '%-22s %9s %17s %9s %9s %12s %12s\n' "$SIZE, one transfer" 'median s' '(min-max)' 'MB/s' 'x curl' 'server KiB' 'KiB/transfer'
+# One "x TOOL" column per direct tool, filled on ft's rows.
+printf '%-22s %9s %17s %9s' "$SIZE, one transfer" 'median s' '(min-max)' 'MB/s'
+printf ' %9s' "${DIRECT[@]/#/x }"
+printf ' %12s %12s\n' 'server KiB' 'KiB/transfer'
 for op in put get; do
-    for tool in curl ft; do
+    for tool in "${DIRECT[@]}" ft; do
         key="$tool $op"
         m=$(key_median "$key")
         read -r lo hi < <(key_min_max "$key")
-        r=
-        [[ $tool != ft ]] || r=$(ratio "$(key_median "curl $op")" "$m")
-        printf '%-22s %9.3f %17s %9s %9s %12s %12s\n' "$key" "$m" "($lo-$hi)" "$(mbs "$BYTES" "$m")" \
-            "$r" "${SERVER_RSS[$key]}" "${ADDED[$key]:--}"
+        printf '%-22s %9.3f %17s %9s' "$key" "$m" "($lo-$hi)" "$(mbs "$BYTES" "$m")"
+        for peer in "${DIRECT[@]}"; do
+            r=
+            [[ $tool != ft ]] || r=$(ratio "$(key_median "$peer $op")" "$m")
+            printf ' %9s' "$r"
+        done
+        printf ' %12s %12s\n' "${SERVER_RSS[$key]}" "${ADDED[$key]:--}"
     done
 done
 printf '\n%-22s %9s %17s %9s %9s %12s %12s\n' "$CLIENTS clients x $CLIENT_SIZE" 'median s' '(min-max)' 'agg MB/s' 'x 1 srv' 'server KiB' 'KiB/transfer'
@@ -263,9 +321,11 @@ done
 cat <<EOF
 
 median s: wall time, median of $RUNS ($MULTI_RUNS for the clients' rows); MB/s: 10^6 bytes/s.
-x curl: curl's median time over ft's (ft's speed as a share of curl's); curl PUTs
-  the file in one request and GETs it into a file; ft is encrypted and verified
-  (BLAKE2b-256) and its server writes multipart uploads.
+x TOOL: TOOL's median time over ft's (ft's speed as a share of TOOL's); curl PUTs
+  the file in one request and GETs it into a file; s3cmd puts it as a multipart
+  upload of 15 MiB parts (its default), GETs it into a file, and checks its MD5
+  both ways; ft is encrypted and verified (BLAKE2b-256) and its server writes
+  multipart uploads.
 server KiB: the ft server's VmHWM during the transfer (reset before each, the
   largest over the rounds; for 2 servers, the two summed); server a held
   $IDLE_KIB KiB before the first transfer (libcurl and its TLS library loaded).

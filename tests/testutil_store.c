@@ -629,6 +629,19 @@ int tu_store_kept(const char *root)
     return s3_uploads(root, false).count;
 }
 
+int64_t tu_store_kept_bytes(const char *root)
+{
+    char *dir;
+    int64_t n;
+
+    if (tu_store_s3())
+        return s3_uploads(root, false).bytes;
+    dir = tu_path(root, ".ft/partial");
+    n = tu_dir_bytes(dir);
+    free(dir);
+    return n;
+}
+
 bool tu_store_same(const char *root, const char *name, const char *local)
 {
     size_t len, got;

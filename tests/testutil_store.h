@@ -86,6 +86,8 @@ bool tu_store_same(const char *root, const char *name, const char *local);
  * kept for put --continue. */
 bool tu_store_wait_upload(const char *root, int64_t min_bytes, int timeout_ms);
 int tu_store_kept(const char *root);
+/* The bytes those kept uploads hold. */
+int64_t tu_store_kept_bytes(const char *root);
 /* How many unfinished uploads there are now: temporaries in root/.ft/tmp,
  * or multipart uploads and kept objects under root's prefix; and a wait
  * (bounded) until there are none. */

@@ -96,8 +96,11 @@
  *   the bucket does not fill with invisible parts. The bounds of 256 kept
  *   uploads and 64 GiB are not applied on S3: the TTL is. upload_fd is -1.
  * - stat: HEAD of NAME, else a listing of NAME/ with max-keys 1 (a folder
- *   is a "NAME/" marker or any key below it). obstacle: a HEAD per name
- *   above, then the same: never a link or special file (S3 has none).
+ *   is a "NAME/" marker or any key below it); nothing there, a HEAD per
+ *   name above: a file among them refuses NAME (FT_ERR_DENIED), as the
+ *   directory's walk does, for stat, open_file, remove, move and mkdir.
+ *   obstacle: a HEAD per name above, then the same: never a link or
+ *   special file (S3 has none).
  * - list/list_as: ListObjectsV2 with prefix FOLDER/ and delimiter "/"
  *   (recursive: no delimiter, and the folders implied by the keys told
  *   once each), streamed page by page, in key order; common prefixes are

@@ -135,6 +135,21 @@ size_t ft_store_s3_file_above(struct ft_store_s3 *st, struct ft_s3 *s, const cha
     return 0;
 }
 
+enum ft_err ft_store_s3_find(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
+                             struct ft_store_entry *info, struct ft_s3_head *head)
+{
+    enum ft_err err = ft_store_s3_what(st, s, name, info, head);
+    size_t at;
+
+    /* Only a miss pays for the HEADs above: a hit needs none. */
+    if (err == FT_ERR_NOT_FOUND) {
+        at = ft_store_s3_file_above(st, s, name, &err);
+        if (err == FT_OK)
+            err = at > 0 ? FT_ERR_DENIED : FT_ERR_NOT_FOUND;
+    }
+    return err;
+}
+
 static void s3_close(struct ft_store *store)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);

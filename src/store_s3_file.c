@@ -102,7 +102,7 @@ enum ft_err ft_store_s3_open_file(struct ft_store *store, const char *name,
     if (err == FT_OK)
         err = ft_store_s3_take(st, &o->s);
     if (err == FT_OK)
-        err = ft_store_s3_what(st, o->s, name, &info, h);
+        err = ft_store_s3_find(st, o->s, name, &info, h);
     if (err == FT_OK && (info.mode & S_IFMT) != S_IFREG)
         err = FT_ERR_DENIED; /* a folder is not read as a file */
     if (err != FT_OK)

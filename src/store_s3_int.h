@@ -56,6 +56,12 @@ const char *ft_store_s3_name_refusal(const char *name);
  * or any key below), or nothing (NOT_FOUND). head gets the file's HEAD. */
 enum ft_err ft_store_s3_what(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
                              struct ft_store_entry *info, struct ft_s3_head *head);
+/* ft_store_s3_what for a request on name: where nothing is there, a file
+ * on the way refuses the name (FT_ERR_DENIED, which the server explains
+ * with ft_store_obstacle) rather than hiding it (NOT_FOUND), as the
+ * directory's walk does: 'f/x': 'f' is a file, on either backend. */
+enum ft_err ft_store_s3_find(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,
+                             struct ft_store_entry *info, struct ft_s3_head *head);
 /* The first name above name (a prefix of it, cut at a '/') that is a
  * file: its length; 0 when each is a folder or nothing (or *err failed). */
 size_t ft_store_s3_file_above(struct ft_store_s3 *st, struct ft_s3 *s, const char *name,

@@ -16,7 +16,7 @@ enum ft_err ft_store_s3_stat(struct ft_store *store, const char *name,
     enum ft_err err = ft_store_s3_take(st, &s);
 
     if (err == FT_OK)
-        err = ft_store_s3_what(st, s, name, info, &h);
+        err = ft_store_s3_find(st, s, name, info, &h);
     ft_store_s3_put_back(st, s);
     return err;
 }
@@ -84,7 +84,7 @@ static enum ft_err begin_change(struct ft_store_s3 *st, const char *name, struct
         err = FT_ERR_READ_ONLY;
     if (err == FT_OK)
         err = ft_store_s3_take(st, s);
-    return err == FT_OK ? ft_store_s3_what(st, *s, name, e, h) : err;
+    return err == FT_OK ? ft_store_s3_find(st, *s, name, e, h) : err;
 }
 
 enum ft_err ft_store_s3_mkdir(struct ft_store *store, const char *name, bool parents,

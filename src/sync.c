@@ -410,9 +410,9 @@ static int check_answer(struct batch *b, size_t k, enum ft_err err,
     }
     ft_hash_hex(b->digest[k], hex);
     same = b->reqs[k].op == FT_NAME_TOUCH ? a->same : strcmp(hex, a->st.digest_hex) == 0;
-    if (!same || (s->o->push && !s->o->dry_run && b->reqs[k].op != FT_NAME_TOUCH &&
-                  s->why[i] != 0)) {
-        /* Without TOUCH, a put alone sets the server's metadata. */
+    if (!same || (s->o->push && !ft_client_can_delta(s->c) && s->why[i] != 0)) {
+        /* Without TOUCH, a put alone sets the server's metadata: a dry
+         * run (which asks STAT of any server) tells that put too. */
         s->why[i] |= same ? 0 : FT_SYNC_WHY_CONTENT;
         s->send[s->nsend++] = i;
         return 0;

@@ -483,9 +483,8 @@ static void test_get_tree_says_what_stands_in_the_way(void **state)
  * ahead unanswered: the connection serves the next request. */
 static void test_get_tree_stopped_leaves_nothing_due(void **state)
 {
-    TU_DIRECTORY_ONLY("tampers with the stored files in place");
     struct session s;
-    char *src, *dest, *stored;
+    char *src, *dest;
     struct ft_tree_item put, get;
     struct ft_stat st;
 
@@ -506,15 +505,11 @@ static void test_get_tree_stopped_leaves_nothing_due(void **state)
         free(p);
     }
     assert_int_equal(ft_client_put_tree(s.c, copy_of(&s, &put, 1, true)), FT_OK);
-    stored = tu_path(s.f.server.root, "t");
     for (int i = 0; i < 8; i++) {
         char name[16];
-        char *p;
 
-        snprintf(name, sizeof(name), "f%d.bin", i);
-        p = tu_path(stored, name);
-        tu_tamper(p);
-        free(p);
+        snprintf(name, sizeof(name), "t/f%d.bin", i);
+        tu_store_tamper(s.f.server.root, name);
     }
 
     fresh(&s);
@@ -529,7 +524,6 @@ static void test_get_tree_stopped_leaves_nothing_due(void **state)
     close_session(&s);
     free(src);
     free(dest);
-    free(stored);
 }
 
 /* A name of 255 bytes, the longest the server takes: its part file's

@@ -262,13 +262,24 @@ char *tu_store_read(const char *root, const char *name, size_t *len)
     return g.buf;
 }
 
+/* PUTs the object of name under root's prefix with nmeta metadata pairs. */
+static void s3_write(const char *root, const char *name, const void *data,
+                     size_t len, const struct ft_s3_meta *meta, size_t nmeta)
+{
+    struct ft_s3 *s = s3_open();
+    char *key = object_key(root, name);
+
+    if (ft_s3_put(s, key, data, len, meta, nmeta, NULL) != FT_OK) {
+        fprintf(stderr, "testutil: PUT %s: %s\n", key, ft_s3_error(s));
+        abort();
+    }
+    free(key);
+    ft_s3_close(s);
+}
+
 void tu_store_write(const char *root, const char *name, const void *data,
                     size_t len)
 {
-    char etag[FT_S3_ETAG_MAX];
-    struct ft_s3 *s;
-    char *key;
-
     if (!tu_store_s3()) {
         char *path = tu_path(root, name);
 
@@ -278,12 +289,114 @@ void tu_store_write(const char *root, const char *name, const void *data,
         free(path);
         return;
     }
+    s3_write(root, name, data, len, NULL, 0);
+}
+
+void tu_store_write_dated(const char *root, const char *name, const void *data,
+                          size_t len, int64_t mtime)
+{
+    char when[24];
+    const struct ft_s3_meta meta = { FT_S3_META_MTIME, when };
+
+    if (!tu_store_s3()) {
+        tu_store_write(root, name, data, len);
+        tu_store_touch(root, name, mtime);
+        return;
+    }
+    snprintf(when, sizeof(when), "%lld", (long long)mtime);
+    s3_write(root, name, data, len, &meta, 1);
+}
+
+void tu_store_touch(const char *root, const char *name, int64_t mtime)
+{
+    struct timespec t[2] = { { 0, UTIME_OMIT }, { (time_t)mtime, 0 } };
+    char *path, *data;
+    size_t len;
+
+    if (tu_store_s3()) {
+        /* Metadata is fixed when an object is put: written again, as any
+         * S3 tool would, with none but that time. */
+        data = tu_store_read(root, name, &len);
+        if (data == NULL)
+            tu_die(name);
+        tu_store_write_dated(root, name, data, len, mtime);
+        free(data);
+        return;
+    }
+    path = tu_path(root, name);
+    if (utimensat(AT_FDCWD, path, t, 0) != 0)
+        tu_die(path);
+    free(path);
+}
+
+/* The digest the S3 store records for the object whose HEAD is h, in hex:
+ * its metadata's, or its sidecar's while written for its ETag (what
+ * store_s3_file.c trusts). NULL: none. */
+static char *s3_recorded(struct ft_s3 *s, const char *root, const char *name,
+                         const struct ft_s3_head *h)
+{
+    const char *meta = ft_s3_head_meta(h, FT_S3_META_B2);
+    struct grow g = { malloc(1), 0 };
+    char *key, *sidecar, *nl, *hex = NULL;
+    size_t tag = strlen(h->etag);
+
+    if (meta != NULL) {
+        free(g.buf);
+        return strdup(meta);
+    }
+    if (asprintf(&sidecar, ".ft/%s%s", FT_S3_B2_DIR, name) < 0 || g.buf == NULL)
+        tu_die("asprintf");
+    key = object_key(root, sidecar);
+    if (ft_s3_get(s, key, 0, 0, grow_sink, &g) == FT_OK) {
+        g.buf[g.len] = '\0';
+        nl = strchr(g.buf, '\n');
+        if (nl != NULL && (size_t)(nl - g.buf) == tag &&
+            memcmp(g.buf, h->etag, tag) == 0)
+            hex = strndup(nl + 1, strcspn(nl + 1, "\n"));
+    }
+    free(g.buf);
+    free(key);
+    free(sidecar);
+    return hex;
+}
+
+void tu_store_tamper(const char *root, const char *name)
+{
+    struct ft_s3_meta meta[3] = { { FT_S3_META_B2, NULL } };
+    const char *mtime, *mode;
+    struct ft_s3_head h;
+    struct ft_s3 *s;
+    char *key, *data;
+    size_t len, n = 1;
+
+    if (!tu_store_s3()) {
+        char *path = tu_path(root, name);
+
+        tu_tamper(path);
+        free(path);
+        return;
+    }
+    /* Written again with the bytes changed where tu_tamper changes them,
+     * and what the store knew the object by: its mtime, its mode, and the
+     * digest recorded for the old bytes, now carried as its own. */
     s = s3_open();
     key = object_key(root, name);
-    if (ft_s3_put(s, key, data, len, NULL, 0, etag) != FT_OK) {
-        fprintf(stderr, "testutil: PUT %s: %s\n", key, ft_s3_error(s));
-        abort();
-    }
+    data = tu_store_read(root, name, &len);
+    if (data == NULL || len < 1008 || ft_s3_head(s, key, &h) != FT_OK)
+        tu_die(name);
+    meta[0].value = s3_recorded(s, root, name, &h);
+    if (meta[0].value == NULL)
+        tu_die("tu_store_tamper: no digest recorded");
+    mtime = ft_s3_head_meta(&h, FT_S3_META_MTIME);
+    mode = ft_s3_head_meta(&h, FT_S3_META_MODE);
+    if (mtime != NULL)
+        meta[n++] = (struct ft_s3_meta){ FT_S3_META_MTIME, mtime };
+    if (mode != NULL)
+        meta[n++] = (struct ft_s3_meta){ FT_S3_META_MODE, mode };
+    memcpy(data + 1000, "tampered", 8);
+    s3_write(root, name, data, len, meta, n);
+    free((char *)meta[0].value);
+    free(data);
     free(key);
     ft_s3_close(s);
 }
@@ -322,6 +435,106 @@ bool tu_store_exists(const char *root, const char *name)
     free(key);
     ft_s3_close(s);
     return there;
+}
+
+bool tu_store_is_folder(const char *root, const char *name)
+{
+    struct ft_s3_head h;
+    struct ft_s3 *s;
+    struct stat sb;
+    char *path, *key;
+    bool yes;
+
+    if (!tu_store_s3()) {
+        path = tu_path(root, name);
+        yes = lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+        free(path);
+        return yes;
+    }
+    /* No object of that name, but its marker or keys below it. */
+    s = s3_open();
+    key = object_key(root, name);
+    yes = ft_s3_head(s, key, &h) != FT_OK;
+    free(key);
+    ft_s3_close(s);
+    return yes && tu_store_exists(root, name);
+}
+
+/* What is right below a listed prefix: its entries and its files' bytes. */
+struct below {
+    const char *prefix; /* its own key (a folder's marker) is not below it */
+    int count;
+    int64_t bytes;
+};
+
+static int below_entry(void *arg, const struct ft_s3_entry *e)
+{
+    struct below *b = arg;
+
+    if (strcmp(e->key, b->prefix) != 0) {
+        b->count++;
+        if (!e->is_prefix)
+            b->bytes += (int64_t)e->size;
+    }
+    return 0;
+}
+
+static struct below s3_below(const char *root, const char *name)
+{
+    char *top = root_prefix(root), *prefix;
+    struct ft_s3 *s = s3_open();
+    struct below b = { NULL, 0, 0 };
+
+    if (asprintf(&prefix, "%s/%s%s", top, name, *name != '\0' ? "/" : "") < 0)
+        tu_die("asprintf");
+    b.prefix = prefix;
+    if (ft_s3_list(s, prefix, "/", 0, below_entry, &b) != FT_OK) {
+        fprintf(stderr, "testutil: list %s: %s\n", prefix, ft_s3_error(s));
+        abort();
+    }
+    ft_s3_close(s);
+    free(prefix);
+    free(top);
+    b.prefix = NULL;
+    return b;
+}
+
+int tu_store_count(const char *root, const char *name)
+{
+    char *path;
+    int n;
+
+    if (tu_store_s3())
+        return s3_below(root, name).count;
+    path = tu_path(root, name);
+    n = tu_count_entries(path);
+    free(path);
+    return n;
+}
+
+int64_t tu_store_bytes(const char *root, const char *name)
+{
+    char *path;
+    int64_t n;
+
+    if (tu_store_s3())
+        return s3_below(root, name).bytes;
+    path = tu_path(root, name);
+    n = tu_dir_bytes(path);
+    free(path);
+    return n;
+}
+
+bool tu_store_wait_count(const char *root, const char *name, int n, int timeout_ms)
+{
+    int64_t deadline = tu_now_ms() + timeout_ms;
+
+    while (tu_store_count(root, name) != n) {
+        if (tu_now_ms() > deadline)
+            return false;
+        tu_sleep_ms(10);
+    }
+    return true;
 }
 
 struct tally {
@@ -414,6 +627,19 @@ int tu_store_kept(const char *root)
         return n;
     }
     return s3_uploads(root, false).count;
+}
+
+int64_t tu_store_kept_bytes(const char *root)
+{
+    char *dir;
+    int64_t n;
+
+    if (tu_store_s3())
+        return s3_uploads(root, false).bytes;
+    dir = tu_path(root, ".ft/partial");
+    n = tu_dir_bytes(dir);
+    free(dir);
+    return n;
 }
 
 bool tu_store_same(const char *root, const char *name, const char *local)
@@ -545,22 +771,28 @@ void tu_store_view_done(char *view)
     free(view);
 }
 
+int tu_store_unfinished(const char *root)
+{
+    char *dir;
+    int n;
+
+    if (tu_store_s3())
+        return s3_uploads(root, true).count;
+    dir = tu_path(root, ".ft/tmp");
+    n = tu_count_entries(dir);
+    free(dir);
+    return n;
+}
+
 bool tu_store_wait_clean(const char *root, int timeout_ms)
 {
     int64_t deadline = tu_now_ms() + timeout_ms;
-    char *dir;
-    bool ok;
 
-    if (!tu_store_s3()) {
-        dir = tu_path(root, ".ft/tmp");
-        ok = tu_wait_count(dir, 0, timeout_ms);
-        free(dir);
-        return ok;
-    }
-    while (s3_uploads(root, true).count != 0) {
+    while (tu_store_unfinished(root) != 0) {
         if (tu_now_ms() > deadline)
             return false;
-        tu_sleep_ms(50);
+        /* Each look on S3 is two listings and more. */
+        tu_sleep_ms(tu_store_s3() ? 50 : 10);
     }
     return true;
 }

@@ -46,6 +46,32 @@ bool tu_store_exists(const char *root, const char *name);
  * with tu_store_view_done. */
 char *tu_store_view(const char *root, const char *name);
 void tu_store_view_done(char *view);
+/* tu_store_write with the modification time mtime: the file's on the
+ * folder, the object's ft-mtime metadata on S3. */
+void tu_store_write_dated(const char *root, const char *name, const void *data,
+                          size_t len, int64_t mtime);
+/* Sets the stored file's modification time behind the server's back: on
+ * S3 the object is written again with that ft-mtime and no other
+ * metadata (its digest, its mode), as a tool other than ft would. */
+void tu_store_touch(const char *root, const char *name, int64_t mtime);
+/* tu_tamper for a stored file: 8 bytes changed from byte 1000, and
+ * nothing the server knows a file by shows it. On the folder its size and
+ * times stay; on S3 the object is written again with its mtime, its mode,
+ * and the digest recorded for its old bytes as its own metadata. */
+void tu_store_tamper(const char *root, const char *name);
+/* Whether the stored name is a folder: on S3 no object of that name, but
+ * its "NAME/" marker or keys below it. */
+bool tu_store_is_folder(const char *root, const char *name);
+/* Right below the stored folder name ("": the top): how many entries (on
+ * the folder, root/.ft at the top among them; on S3 each key and common
+ * prefix, the hidden .ft/ at the top among them once the backend wrote
+ * there) and the bytes of its files. A missing folder: -1 on the folder,
+ * 0 on S3 (nothing holds its keys). */
+int tu_store_count(const char *root, const char *name);
+int64_t tu_store_bytes(const char *root, const char *name);
+/* Polls, up to timeout_ms, until tu_store_count(root, name) is n. */
+bool tu_store_wait_count(const char *root, const char *name, int n,
+                         int timeout_ms);
 /* Stores the local file as name, behind the server's back. */
 void tu_store_put_file(const char *root, const char *name, const char *local);
 /* Makes the folder name (its parent exists) behind the server's back. */
@@ -60,9 +86,12 @@ bool tu_store_same(const char *root, const char *name, const char *local);
  * kept for put --continue. */
 bool tu_store_wait_upload(const char *root, int64_t min_bytes, int timeout_ms);
 int tu_store_kept(const char *root);
-/* Waits (bounded) until nothing of an unfinished upload is left: no
- * temporary in root/.ft/tmp, or no multipart upload nor kept object under
- * root's prefix. */
+/* The bytes those kept uploads hold. */
+int64_t tu_store_kept_bytes(const char *root);
+/* How many unfinished uploads there are now: temporaries in root/.ft/tmp,
+ * or multipart uploads and kept objects under root's prefix; and a wait
+ * (bounded) until there are none. */
+int tu_store_unfinished(const char *root);
 bool tu_store_wait_clean(const char *root, int timeout_ms);
 
 /* A test of the folder itself (links, permissions, .ft/ files, fsync,

@@ -121,6 +121,15 @@ struct ft_s3_upload {
 typedef int (*ft_s3_sink)(void *arg, const void *data, size_t n);
 /* Called for each listed entry; nonzero stops the listing (INTERRUPTED). */
 typedef int (*ft_s3_list_cb)(void *arg, const struct ft_s3_entry *e);
+/* Called with each page of a listing, its n entries in key order (valid
+ * during the call); nonzero stops the listing (INTERRUPTED). */
+typedef int (*ft_s3_page_cb)(void *arg, const struct ft_s3_entry *e, size_t n);
+/* Called once per key of ft_s3_heads_run as its answer comes, in any
+ * order: i is its index in keys, err its outcome (NOT_FOUND: no such key
+ * now), h its headers when err is OK (valid during the call). Nonzero
+ * stops the run (INTERRUPTED). */
+typedef int (*ft_s3_head_cb)(void *arg, size_t i, enum ft_err err,
+                             const struct ft_s3_head *h);
 typedef int (*ft_s3_part_cb)(void *arg, const struct ft_s3_part *p);
 typedef int (*ft_s3_upload_cb)(void *arg, const struct ft_s3_upload *u);
 
@@ -159,6 +168,28 @@ enum ft_err ft_s3_copy(struct ft_s3 *s, const char *src_key, const char *dst_key
  * page by page (page_keys 0: S3's 1000), in key order. */
 enum ft_err ft_s3_list(struct ft_s3 *s, const char *prefix, const char *delimiter,
                        unsigned page_keys, ft_s3_list_cb cb, void *arg);
+/* The same, handed on a page at a time (at most page_keys entries, or
+ * 1000): for a caller that works on a page's entries together. */
+enum ft_err ft_s3_list_pages(struct ft_s3 *s, const char *prefix, const char *delimiter,
+                             unsigned page_keys, ft_s3_page_cb cb, void *arg);
+
+/* HEADs of many keys at once (a listing's files, whose metadata no listing
+ * carries): up to FT_S3_HEADS_MAX in flight, each on a connection of its
+ * own, kept alive from one run to the next. Signed and mapped as every
+ * request of s (its endpoint and keys: s must outlive the set); the set
+ * is one thread's, as a handle is. */
+#define FT_S3_HEADS_MAX 16
+struct ft_s3_heads;
+enum ft_err ft_s3_heads_open(struct ft_s3 *s, struct ft_s3_heads **out);
+/* HEADs keys[0..n), each answer to cb as it comes. A HEAD that fails is
+ * cb's to judge (its message: ft_s3_heads_error); the call itself fails
+ * only when cb stops it (INTERRUPTED: the HEADs in flight are dropped) or
+ * memory runs short. */
+enum ft_err ft_s3_heads_run(struct ft_s3_heads *hs, const char *const *keys, size_t n,
+                            ft_s3_head_cb cb, void *arg);
+/* The last failed HEAD's message, as ft_s3_error's. */
+const char *ft_s3_heads_error(const struct ft_s3_heads *hs);
+void ft_s3_heads_close(struct ft_s3_heads *hs);
 
 /* Multipart upload. Nothing is visible under key until complete succeeds. */
 enum ft_err ft_s3_mpu_create(struct ft_s3 *s, const char *key,

@@ -20,7 +20,7 @@ struct page {
     char next[FT_S3_XML_TEXT_MAX]; /* continuation token or key marker */
     char next_id[FT_S3_UPLOAD_ID_MAX];
     int stop;
-    ft_s3_list_cb list_cb;
+    ft_s3_page_cb page_cb;
     ft_s3_part_cb part_cb;
     ft_s3_upload_cb upload_cb;
     void *arg;
@@ -100,11 +100,10 @@ static int by_key(const void *a, const void *b)
 
 static void hand_on_held(struct page *p)
 {
-    size_t i;
     if (p->nheld > 1)
         qsort(p->held, p->nheld, sizeof(*p->held), by_key);
-    for (i = 0; i < p->nheld && !p->stop; i++)
-        p->stop = p->list_cb(p->arg, &p->held[i]);
+    if (!p->stop && p->nheld > 0)
+        p->stop = p->page_cb(p->arg, p->held, p->nheld);
     drop_held(p);
 }
 
@@ -159,7 +158,7 @@ static enum ft_err all_pages(struct ft_s3 *s, struct ft_s3_req r, const struct p
         p->truncated = 0;
         p->next[0] = p->next_id[0] = '\0';
         err = ft_s3_perform(s, &r, NULL);
-        if (!err && p->list_cb)
+        if (!err && p->page_cb)
             hand_on_held(p);
         drop_held(p);
         if (!err && p->stop < 0) {
@@ -196,13 +195,35 @@ static int list_query(char *q, size_t cap, const struct page *p, const void *ctx
            (a->prefix && add_param(q, cap, "prefix", a->prefix));
 }
 
-enum ft_err ft_s3_list(struct ft_s3 *s, const char *prefix, const char *delimiter,
-                       unsigned page_keys, ft_s3_list_cb cb, void *arg)
+enum ft_err ft_s3_list_pages(struct ft_s3 *s, const char *prefix, const char *delimiter,
+                             unsigned page_keys, ft_s3_page_cb cb, void *arg)
 {
     struct list_args a = {prefix, delimiter, page_keys};
     struct ft_s3_req r = {.method = "GET", .on_xml = on_list_xml};
-    struct page start = {.list_cb = cb, .arg = arg};
+    struct page start = {.page_cb = cb, .arg = arg};
     return all_pages(s, r, &start, list_query, &a);
+}
+
+/* ft_s3_list's callback, entry by entry. */
+struct each {
+    ft_s3_list_cb cb;
+    void *arg;
+};
+
+static int each_entry(void *arg, const struct ft_s3_entry *e, size_t n)
+{
+    const struct each *x = arg;
+    int stop = 0;
+    for (size_t i = 0; i < n && !stop; i++)
+        stop = x->cb(x->arg, &e[i]);
+    return stop;
+}
+
+enum ft_err ft_s3_list(struct ft_s3 *s, const char *prefix, const char *delimiter,
+                       unsigned page_keys, ft_s3_list_cb cb, void *arg)
+{
+    struct each x = {cb, arg};
+    return ft_s3_list_pages(s, prefix, delimiter, page_keys, each_entry, &x);
 }
 
 static void on_parts_xml(void *arg, const char *parent, const char *name, const char *text)

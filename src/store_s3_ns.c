@@ -319,10 +319,19 @@ out:
     return err;
 }
 
-/* One listing handed to the caller as entries. */
+/* What a file's HEAD found: enough for its entry. */
+struct found {
+    enum ft_err err; /* INTERRUPTED: no answer (dropped when another failed) */
+    uint64_t size;
+    int64_t mtime;
+    uint32_t mode;
+};
+
+/* One listing handed to the caller as entries, a page at a time: the
+ * HEADs of a page's files (their mtime and mode) go out together first,
+ * then the page is handed on in key order. */
 struct lister {
-    struct ft_store_s3 *st;
-    struct ft_s3 *head; /* a second handle: each file's HEAD (mtime, mode) */
+    struct ft_s3_heads *heads;
     size_t base_len;    /* the listed prefix, cut from each key */
     bool top;           /* listing the root: .ft is left out */
     bool recursive;
@@ -330,6 +339,11 @@ struct lister {
     ft_store_list_fn fn;
     void *ctx;
     enum ft_err err;
+    enum ft_err failed; /* the first HEAD that failed (not NOT_FOUND) */
+    /* The page's files: their keys (the page's strings) and HEADs. */
+    const char **keys;
+    struct found *found;
+    size_t cap;
 };
 
 static enum ft_err emit_folder(struct lister *l, const char *rel, size_t len, time_t when)
@@ -359,76 +373,142 @@ static enum ft_err emit_folders(struct lister *l, const char *path, time_t when)
     return err;
 }
 
-static enum ft_err emit_file(struct lister *l, const struct ft_s3_entry *e, const char *rel)
+static enum ft_err emit_file(struct lister *l, const char *rel, const struct found *f)
 {
-    struct ft_store_entry out = { .size = e->size, .mtime = (int64_t)e->mtime,
-                                  .mode = S_IFREG | 0644 };
-    struct ft_s3_head h;
-    enum ft_err err = ft_s3_head(l->head, e->key, &h);
+    struct ft_store_entry out = { .size = f->size, .mtime = f->mtime, .mode = f->mode };
 
-    if (err == FT_ERR_NOT_FOUND)
+    if (f->err == FT_ERR_NOT_FOUND)
         return FT_OK; /* gone since it was listed */
-    if (err != FT_OK)
-        return err;
-    ft_store_s3_entry(&h, &out);
+    if (f->err == FT_ERR_INTERRUPTED)
+        return l->failed;
+    if (f->err != FT_OK)
+        return f->err;
     snprintf(out.name, sizeof(out.name), "%s", rel);
     return l->fn(&out, l->ctx);
 }
 
-static int list_entry(void *arg, const struct ft_s3_entry *e)
+/* What a listed entry is to the caller: its name below the listed folder
+ * (path) and whether it is a folder; false for one it is not shown (the
+ * listed folder's own marker, the metadata folder, names ft does not
+ * serve). */
+static bool shown(const struct lister *l, const struct ft_s3_entry *e,
+                  char path[FT_PATH_MAX + 1], bool *folder)
 {
-    struct lister *l = arg;
     const char *rel = e->key + l->base_len;
     size_t len = strlen(rel);
-    bool folder = e->is_prefix || (len > 0 && rel[len - 1] == '/');
-    char path[FT_PATH_MAX + 1];
-    const char *slash;
 
+    *folder = e->is_prefix || (len > 0 && rel[len - 1] == '/');
     if (len == 0 || len > FT_PATH_MAX)
-        return 0; /* the listed folder's own marker */
-    snprintf(path, sizeof(path), "%.*s", (int)(folder ? len - 1 : len), rel);
-    if ((l->top ? ft_name_check : ft_name_check_below)(path, strlen(path)) != FT_OK)
-        return 0; /* the metadata folder, names ft does not serve */
-    if (!l->recursive)
-        l->err = folder ? emit_folder(l, path, strlen(path), e->mtime) : emit_file(l, e, path);
-    else if (folder)
-        l->err = emit_folders(l, path, e->mtime);
-    else {
-        slash = strrchr(path, '/');
-        if (slash == NULL)
-            l->open[0] = '\0'; /* the listed folder itself */
-        else {
-            char dir[FT_PATH_MAX + 1];
+        return false;
+    snprintf(path, FT_PATH_MAX + 1, "%.*s", (int)(*folder ? len - 1 : len), rel);
+    return (l->top ? ft_name_check : ft_name_check_below)(path, strlen(path)) == FT_OK;
+}
 
-            snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-            l->err = emit_folders(l, dir, e->mtime);
-        }
-        if (l->err == FT_OK)
-            l->err = emit_file(l, e, path);
+static enum ft_err emit(struct lister *l, const struct ft_s3_entry *e, const char *path,
+                        bool folder, const struct found *f)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[FT_PATH_MAX + 1];
+    enum ft_err err = FT_OK;
+
+    if (!l->recursive)
+        return folder ? emit_folder(l, path, strlen(path), e->mtime) : emit_file(l, path, f);
+    if (folder)
+        return emit_folders(l, path, e->mtime);
+    if (slash == NULL) {
+        l->open[0] = '\0'; /* the listed folder itself */
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+        err = emit_folders(l, dir, e->mtime);
     }
-    return l->err != FT_OK;
+    return err == FT_OK ? emit_file(l, path, f) : err;
+}
+
+static int head_found(void *arg, size_t i, enum ft_err err, const struct ft_s3_head *h)
+{
+    struct lister *l = arg;
+    struct ft_store_entry e;
+
+    l->found[i].err = err;
+    if (err == FT_OK) {
+        ft_store_s3_entry(h, &e);
+        l->found[i] = (struct found){ FT_OK, e.size, e.mtime, e.mode };
+    } else if (err != FT_ERR_NOT_FOUND && l->failed == FT_OK) {
+        l->failed = err;
+    }
+    /* A failure ends the listing: the rest of the page is not asked. */
+    return err != FT_OK && err != FT_ERR_NOT_FOUND;
+}
+
+/* Room for n files' keys and HEADs (a page's worth at most). */
+static enum ft_err room(struct lister *l, size_t n)
+{
+    const char **keys;
+    struct found *found;
+
+    if (n <= l->cap)
+        return FT_OK;
+    keys = realloc(l->keys, n * sizeof(*keys));
+    if (keys != NULL)
+        l->keys = keys;
+    found = keys != NULL ? realloc(l->found, n * sizeof(*found)) : NULL;
+    if (found == NULL)
+        return FT_ERR_NOMEM;
+    l->found = found;
+    l->cap = n;
+    return FT_OK;
+}
+
+static int list_page(void *arg, const struct ft_s3_entry *e, size_t n)
+{
+    struct lister *l = arg;
+    char path[FT_PATH_MAX + 1];
+    size_t files = 0;
+    bool folder;
+    enum ft_err err = room(l, n);
+
+    for (size_t i = 0; err == FT_OK && i < n; i++) {
+        if (shown(l, &e[i], path, &folder) && !folder) {
+            l->keys[files] = e[i].key;
+            l->found[files++].err = FT_ERR_INTERRUPTED;
+        }
+    }
+    if (err == FT_OK)
+        err = ft_s3_heads_run(l->heads, l->keys, files, head_found, l);
+    if (err == FT_ERR_INTERRUPTED)
+        err = FT_OK; /* a HEAD failed: the listing stops at its file */
+    files = 0;
+    for (size_t i = 0; err == FT_OK && i < n; i++) {
+        if (shown(l, &e[i], path, &folder))
+            err = emit(l, &e[i], path, folder, folder ? NULL : &l->found[files++]);
+    }
+    l->err = err;
+    return err != FT_OK;
 }
 
 /* Lists folder's keys (ListObjectsV2 with a delimiter, or without one
  * for recursive), page by page; a file's mtime and mode are its
- * metadata, a HEAD each (see store_backend.h for the cost). */
-static enum ft_err list_keys(struct ft_store_s3 *st, struct ft_s3 *s, const char *base,
+ * metadata, a HEAD each, a page's at once (see store_backend.h). */
+static enum ft_err list_keys(struct ft_s3 *s, const char *base,
                              bool top, bool recursive, ft_store_list_fn fn, void *ctx)
 {
     struct lister *l = calloc(1, sizeof(*l));
     enum ft_err err = l != NULL ? FT_OK : FT_ERR_NOMEM;
 
     if (err == FT_OK) {
-        *l = (struct lister){ .st = st, .base_len = strlen(base), .top = top,
+        *l = (struct lister){ .base_len = strlen(base), .top = top,
                               .recursive = recursive, .fn = fn, .ctx = ctx };
-        err = ft_store_s3_take(st, &l->head);
+        err = ft_s3_heads_open(s, &l->heads);
     }
     if (err == FT_OK)
-        err = ft_s3_list(s, base, recursive ? NULL : "/", 0, list_entry, l);
+        err = ft_s3_list_pages(s, base, recursive ? NULL : "/", 0, list_page, l);
     if (err == FT_ERR_INTERRUPTED)
         err = l->err;
-    if (l != NULL)
-        ft_store_s3_put_back(st, l->head);
+    if (l != NULL) {
+        ft_s3_heads_close(l->heads);
+        free(l->keys);
+        free(l->found);
+    }
     free(l);
     return err;
 }
@@ -457,7 +537,7 @@ enum ft_err ft_store_s3_list_as(struct ft_store *store, const char *folder, cons
         err = top ? ft_store_s3_key(st, NULL, "", "", base)
                   : ft_store_s3_key(st, NULL, folder, "/", base);
     if (err == FT_OK)
-        err = list_keys(st, s, base, top, recursive, fn, ctx);
+        err = list_keys(s, base, top, recursive, fn, ctx);
 out:
     ft_store_s3_put_back(st, s);
     return err;

@@ -1,6 +1,7 @@
 /* test_store_s3.c - the S3 store backend (src/store_s3*.c) through store.h, against a
  * real radosgw: publish only at commit, abort, old-or-new, ranged reads, listings
- * with folders, mkdir/rm -r/mv, the digest's record, expiry. Skipped (77) when
+ * with folders (and their files' HEADs, many at once, through a relay that
+ * plays deleted objects), mkdir/rm -r/mv, the digest's record, expiry. Skipped (77) when
  * FT_S3_ENDPOINT is unset: scripts/test.sh starts the engine (scripts/radosgw.sh). */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -9,9 +10,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -538,6 +544,380 @@ static void test_concurrent_kept_uploads(void **state)
     ft_store_close(st);
 }
 
+/* A relay on 127.0.0.1 between a store and the engine. It passes every
+ * request on, byte for byte (the signature covers the Host header, which
+ * the engine takes as sent), but answers itself the HEAD of a key holding
+ * "gone" with 404, as S3 does for an object deleted between the listing
+ * and its HEAD, and of one holding "denied" with 403. It holds each 404
+ * until a second such HEAD waits beside it: HEADs sent one at a time
+ * never see their answer that way, so after RELAY_HOLD_MS the relay gives
+ * it alone and holds no more (alone counts those). Requests come one at
+ * a time per connection (curl sends no pipeline), so an answer written
+ * here never crosses one relayed from the engine. */
+#define RELAY_CONNS 64
+#define RELAY_HOLD_MS 3000
+
+struct relay_conn {
+    int c, u; /* the store's side and the engine's; c -1: free */
+    char req[16384];
+    size_t len;
+    size_t body_left; /* of the request being passed on */
+    bool held;        /* a "gone" HEAD waiting for its answer */
+    int64_t held_at;
+};
+
+struct relay {
+    int lfd, wake[2];
+    struct sockaddr_in engine;
+    char endpoint[64];
+    pthread_t thread;
+    struct relay_conn conns[RELAY_CONNS];
+    bool hold_off;
+    int max_held; /* the most "gone" HEADs waiting at once */
+    int alone, gone, denied;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w <= 0)
+            return; /* the other side went: its reader sees the close */
+        p = (const char *)p + w;
+        n -= (size_t)w;
+    }
+}
+
+static void relay_drop(struct relay_conn *k)
+{
+    close(k->c);
+    close(k->u);
+    k->c = k->u = -1;
+    k->len = k->body_left = 0;
+    k->held = false;
+}
+
+static void relay_answer(struct relay_conn *k, int status)
+{
+    char line[96];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n\r\n",
+                     status, status == 404 ? "Not Found" : "Forbidden");
+
+    write_all(k->c, line, (size_t)n);
+    k->held = false;
+}
+
+/* Passes on or answers each whole request in k's buffer. */
+static void relay_requests(struct relay *r, struct relay_conn *k)
+{
+    for (;;) {
+        char method[16] = "", path[2048] = "";
+        const char *end, *cl;
+        size_t head, take;
+
+        if (k->body_left > 0 && k->len > 0) {
+            take = k->len < k->body_left ? k->len : k->body_left;
+            write_all(k->u, k->req, take);
+        } else {
+            end = memmem(k->req, k->len, "\r\n\r\n", 4);
+            if (end == NULL)
+                return;
+            head = (size_t)(end + 4 - k->req);
+            k->req[head - 1] = '\0'; /* the head's last '\n': ends the string */
+            sscanf(k->req, "%15s %2047s", method, path);
+            cl = strcasestr(k->req, "\r\nContent-Length:");
+            k->body_left = cl != NULL ? strtoul(cl + 17, NULL, 10) : 0;
+            k->req[head - 1] = '\n';
+            if (strcmp(method, "HEAD") == 0 && strstr(path, "denied") != NULL) {
+                r->denied++;
+                relay_answer(k, 403);
+            } else if (strcmp(method, "HEAD") == 0 && strstr(path, "gone") != NULL) {
+                r->gone++;
+                k->held = true;
+                k->held_at = now_ms();
+                if (r->hold_off)
+                    relay_answer(k, 404);
+            } else {
+                write_all(k->u, k->req, head);
+            }
+            take = head;
+        }
+        memmove(k->req, k->req + take, k->len - take);
+        k->len -= take;
+    }
+}
+
+/* Answers the held HEADs when two or more wait, or one waited too long. */
+static void relay_release(struct relay *r)
+{
+    int held = 0;
+    bool late = false;
+
+    for (int i = 0; i < RELAY_CONNS; i++) {
+        if (r->conns[i].c >= 0 && r->conns[i].held) {
+            held++;
+            late = late || now_ms() - r->conns[i].held_at > RELAY_HOLD_MS;
+        }
+    }
+    if (held > r->max_held)
+        r->max_held = held;
+    if (held < 2 && !late)
+        return;
+    if (held < 2) {
+        r->alone++;
+        r->hold_off = true; /* the test fails: no more waiting for it */
+    }
+    for (int i = 0; i < RELAY_CONNS; i++)
+        if (r->conns[i].c >= 0 && r->conns[i].held)
+            relay_answer(&r->conns[i], 404);
+}
+
+static void relay_accept(struct relay *r)
+{
+    int c = accept(r->lfd, NULL, NULL), u = socket(AF_INET, SOCK_STREAM, 0);
+
+    for (int i = 0; c >= 0 && u >= 0 && i < RELAY_CONNS; i++) {
+        struct relay_conn *k = &r->conns[i];
+
+        if (k->c >= 0)
+            continue;
+        if (connect(u, (struct sockaddr *)&r->engine, sizeof(r->engine)) != 0)
+            break;
+        k->c = c;
+        k->u = u;
+        return;
+    }
+    close(c);
+    close(u);
+}
+
+static void *relay_run(void *arg)
+{
+    struct relay *r = arg;
+    struct pollfd p[2 + 2 * RELAY_CONNS];
+
+    for (;;) {
+        int n = 2, at[2 + 2 * RELAY_CONNS];
+
+        p[0] = (struct pollfd){ .fd = r->wake[0], .events = POLLIN };
+        p[1] = (struct pollfd){ .fd = r->lfd, .events = POLLIN };
+        for (int i = 0; i < RELAY_CONNS; i++) {
+            if (r->conns[i].c < 0)
+                continue;
+            at[n] = i;
+            p[n++] = (struct pollfd){ .fd = r->conns[i].c, .events = POLLIN };
+            at[n] = i;
+            p[n++] = (struct pollfd){ .fd = r->conns[i].u, .events = POLLIN };
+        }
+        if (poll(p, (nfds_t)n, 100) < 0 || (p[0].revents & POLLIN))
+            break;
+        if (p[1].revents & POLLIN)
+            relay_accept(r);
+        for (int j = 2; j < n; j++) {
+            struct relay_conn *k = &r->conns[at[j]];
+            char buf[65536];
+            ssize_t got;
+
+            if (!(p[j].revents & (POLLIN | POLLHUP | POLLERR)) || k->c < 0)
+                continue;
+            if (p[j].fd == k->c) {
+                got = read(k->c, k->req + k->len, sizeof(k->req) - k->len);
+                if (got > 0) {
+                    k->len += (size_t)got;
+                    relay_requests(r, k);
+                }
+            } else {
+                got = read(k->u, buf, sizeof(buf));
+                if (got > 0)
+                    write_all(k->c, buf, (size_t)got);
+            }
+            if (got <= 0)
+                relay_drop(k);
+        }
+        relay_release(r);
+    }
+    return NULL;
+}
+
+static struct relay *relay_start(void)
+{
+    struct relay *r = calloc(1, sizeof(*r));
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t alen = sizeof(a);
+    unsigned port = 0;
+
+    assert_non_null(r);
+    for (int i = 0; i < RELAY_CONNS; i++)
+        r->conns[i].c = r->conns[i].u = -1;
+    assert_int_equal(sscanf(cfg.endpoint, "http://127.0.0.1:%u", &port), 1);
+    r->engine = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(r->lfd >= 0);
+    assert_int_equal(bind(r->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(r->lfd, 64), 0);
+    assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&a, &alen), 0);
+    snprintf(r->endpoint, sizeof(r->endpoint), "http://127.0.0.1:%u", ntohs(a.sin_port));
+    assert_int_equal(pipe(r->wake), 0);
+    assert_int_equal(pthread_create(&r->thread, NULL, relay_run, r), 0);
+    return r;
+}
+
+static void relay_stop(struct relay *r)
+{
+    write_all(r->wake[1], "x", 1);
+    pthread_join(r->thread, NULL);
+    for (int i = 0; i < RELAY_CONNS; i++)
+        if (r->conns[i].c >= 0)
+            relay_drop(&r->conns[i]);
+    close(r->lfd);
+    close(r->wake[0]);
+    close(r->wake[1]);
+    free(r);
+}
+
+/* A listing's entries, in the order they came. */
+struct listed {
+    struct ft_store_entry *e;
+    size_t n, cap;
+};
+
+static enum ft_err keep_entry(const struct ft_store_entry *e, void *ctx)
+{
+    struct listed *l = ctx;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        l->e = realloc(l->e, l->cap * sizeof(*l->e));
+        assert_non_null(l->e);
+    }
+    l->e[l->n++] = *e;
+    return FT_OK;
+}
+
+#define MANY 1100 /* two pages of keys */
+
+/* many/a/ holds files 0-549, many/b/ the rest; pairs of them, on both
+ * pages, are "gone" (the relay's 404), and many/c is an empty folder.
+ * bad/ holds 40 files, one of them "denied" (the relay's 403). */
+static bool many_gone(int i)
+{
+    return i == 100 || i == 101 || i == 400 || i == 401 || i == 1040 || i == 1041;
+}
+
+static void many_name(int i, char *name, size_t cap)
+{
+    snprintf(name, cap, "%s/f%04d%s", i < 550 ? "a" : "b", i, many_gone(i) ? "-gone" : "");
+}
+
+/* The objects as the store writes them, its metadata on each (one PUT
+ * each, without the store's checks: 1,100 of them in a few seconds). */
+static void put_many(void)
+{
+    struct ft_s3 *s = NULL;
+    char key[FT_S3_KEY_MAX], name[64], mtime[32], mode[16];
+    struct ft_s3_meta meta[2] = { { FT_S3_META_MTIME, mtime }, { FT_S3_META_MODE, mode } };
+
+    assert_int_equal(ft_s3_open(&cfg, &s), FT_OK);
+    for (int i = 0; i < MANY; i++) {
+        many_name(i, name, sizeof(name));
+        snprintf(key, sizeof(key), "%smany/%s", prefix, name);
+        snprintf(mtime, sizeof(mtime), "%d", 1600000000 + i);
+        snprintf(mode, sizeof(mode), "%o", i % 3 == 0 ? 0755 : 0644);
+        assert_int_equal(ft_s3_put(s, key, "x", 1, meta, 2, NULL), FT_OK);
+    }
+    snprintf(key, sizeof(key), "%smany/c/", prefix);
+    assert_int_equal(ft_s3_put(s, key, "", 0, NULL, 0, NULL), FT_OK);
+    for (int i = 0; i < 40; i++) { /* the relay refuses the HEAD of f30 */
+        snprintf(key, sizeof(key), "%sbad/f%02d%s", prefix, i, i == 30 ? "-denied" : "");
+        assert_int_equal(ft_s3_put(s, key, "y", 1, NULL, 0, NULL), FT_OK);
+    }
+    ft_s3_close(s);
+}
+
+/* Checks l against files [from, to) of many, below "a/" and "b/" when
+ * recursive (each folder once, before its files), then folder c. */
+static void check_many(const struct listed *l, int from, int to, bool recursive)
+{
+    size_t at = 0;
+    char name[64];
+
+    for (int i = from; i < to; i++) {
+        if (recursive && (i == 0 || i == 550)) {
+            assert_true(at < l->n);
+            assert_string_equal(l->e[at].name, i == 0 ? "a" : "b");
+            assert_int_equal(l->e[at++].mode, S_IFDIR | 0755);
+        }
+        if (many_gone(i))
+            continue;
+        many_name(i, name, sizeof(name));
+        assert_true(at < l->n);
+        assert_string_equal(l->e[at].name, recursive ? name : name + 2);
+        assert_int_equal(l->e[at].size, 1);
+        assert_int_equal(l->e[at].mtime, 1600000000 + i);
+        assert_int_equal(l->e[at++].mode, S_IFREG | (i % 3 == 0 ? 0755 : 0644));
+    }
+    if (recursive) {
+        assert_true(at < l->n);
+        assert_string_equal(l->e[at].name, "c");
+        assert_int_equal(l->e[at++].mode, S_IFDIR | 0755);
+    }
+    assert_int_equal(l->n, at);
+}
+
+/* Two pages of files listed through the relay: every entry in key order
+ * with its own mtime and mode, the ones deleted before their HEAD left
+ * out; the HEADs go out several at once (the relay saw two "gone" HEADs
+ * waiting together: one at a time, each waits alone); a HEAD that fails
+ * otherwise fails the listing with its error, after entries in order. */
+static void test_list_heads_at_once(void **state)
+{
+    struct relay *r = relay_start();
+    struct ft_store_options via = opt;
+    struct ft_store *st = NULL, *direct = open_store();
+    struct listed l = { NULL, 0, 0 };
+    char errbuf[256] = "", name[64];
+
+    (void)state;
+    put_many();
+    via.s3_endpoint = r->endpoint;
+    assert_int_equal(ft_store_open_at(&st, location, &via, errbuf, sizeof(errbuf)), FT_OK);
+    assert_int_equal(ft_store_list(st, "many", true, keep_entry, &l), FT_OK);
+    check_many(&l, 0, MANY, true);
+    assert_int_equal(r->gone, 6);
+    l.n = 0;
+    assert_int_equal(ft_store_list(st, "many/b", false, keep_entry, &l), FT_OK);
+    check_many(&l, 550, MANY, false);
+    assert_int_equal(r->gone, 8);
+    assert_int_equal(r->alone, 0);
+    assert_true(r->max_held >= 2);
+    /* A HEAD refused: the listing fails with DENIED; what came before it
+     * came in order. */
+    l.n = 0;
+    assert_int_equal(ft_store_list(st, "bad", false, keep_entry, &l), FT_ERR_DENIED);
+    assert_int_equal(r->denied, 1);
+    assert_true(l.n <= 30);
+    for (size_t i = 0; i < l.n; i++) {
+        snprintf(name, sizeof(name), "f%02zu", i);
+        assert_string_equal(l.e[i].name, name);
+    }
+    ft_store_close(st);
+    relay_stop(r);
+    assert_int_equal(ft_store_remove(direct, "many", true), FT_OK);
+    assert_int_equal(ft_store_remove(direct, "bad", true), FT_OK);
+    ft_store_close(direct);
+    free(l.e);
+}
+
 /* An upload a dead server left is aborted by expiry. */
 static void test_expiry_aborts_abandoned(void **state)
 {
@@ -568,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_visible_at_commit_abort_leaves_nothing),
         cmocka_unit_test(test_ranges_and_old_or_new),
         cmocka_unit_test(test_list_mkdir_rm_mv),
+        cmocka_unit_test(test_list_heads_at_once),
         cmocka_unit_test(test_digest_keyed_by_etag),
         cmocka_unit_test(test_kept_upload_resumed),
         cmocka_unit_test(test_kept_copied_on_engine),

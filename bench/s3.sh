@@ -73,10 +73,12 @@ if [[ -z ${FT_S3_ENDPOINT:-} ]]; then
     eval "$rgw_env"
 fi
 : "${FT_S3_BUCKET:?}" "${AWS_ACCESS_KEY_ID:?}" "${AWS_SECRET_ACCESS_KEY:?}"
-# radosgw frees a replaced or deleted object's data two hours later (its
-# garbage collector's wait): 1 GiB overwritten each round would fill the
-# test engine's 20 GiB OSD (a full OSD blocks every write). Between rounds,
-# untimed, the collector runs now, on an engine whose ceph.conf is here.
+# radosgw frees a replaced or deleted object's data once its garbage
+# collector's wait is over (two hours by default, about a minute on
+# scripts/radosgw.sh's engine): a round overwrites 1 GiB in seconds, and the
+# test engine's OSD holds 20 GiB (a full OSD blocks every write). Between
+# rounds, untimed, the collector runs now, on an engine whose ceph.conf is
+# here, so that no round starts on the last one's garbage.
 collect() {
     local conf=${FT_RGW_DIR:-/tmp/ft-radosgw}/ceph.conf
     [[ -r $conf ]] || return 0

@@ -118,7 +118,11 @@ bluestore cache size = 134217728
 osd op num shards = 2
 osd op num threads per shard = 1
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+# tcp_nodelay: without it the requests of one small put came ~45 ms apart
+# in the log though each took 0-12 ms there (Nagle's algorithm holding the
+# end of an answer until the client's delayed ACK): ft put -r of 1,000
+# files of 100 bytes took 53 s, 11.7 s with it; S3 services answer at once.
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw data = $dir/rgw
 rgw thread pool size = 64
 # The garbage collector frees a replaced or deleted object's data after

@@ -30,12 +30,19 @@ die() {
 }
 
 listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+# Any TCP socket on the port, a client's among them: one may not listen there.
+in_use() { ss -Htan "sport = :$1" 2>/dev/null | grep -q .; }
 
+# A port below the kernel's range for clients' ports, so that no
+# connection a test opens meanwhile takes it (seen: haproxy failing to bind
+# a random port in that range during a parallel test run).
 free_port() {
-    local p
+    local low p
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+    ((low > 12000)) || low=32768
     for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 40000))
-        listening "$p" || { echo "$p"; return 0; }
+        p=$((10000 + RANDOM % (low - 10000)))
+        in_use "$p" || { echo "$p"; return 0; }
     done
     die "no free port found"
 }
@@ -76,6 +83,29 @@ export FT_HAPROXY_LOG=$dir/haproxy.log
 EOF
 }
 
+# Starts haproxy on $port for the servers given; false when it ends
+# before it listens (its log stays), dies when it neither listens nor ends.
+launch() {
+    write_conf "$@" >"$dir/haproxy.cfg"
+    haproxy -c -q -f "$dir/haproxy.cfg" >"$dir/check.out" 2>&1 ||
+        die "haproxy rejects its configuration: $dir/check.out"
+    # -db: in the foreground, so that $! is haproxy's own PID.
+    haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
+    echo $! >"$dir/haproxy.pid"
+    local deadline=$((SECONDS + limit))
+    until listening "$port"; do
+        if ! kill -0 "$(cat "$dir/haproxy.pid")" 2>/dev/null; then
+            rm -f "$dir/haproxy.pid"
+            return 1
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            FT_HAPROXY_KEEP=1 stop
+            die "haproxy does not listen on 127.0.0.1:$port: $dir/haproxy.log"
+        fi
+        sleep 0.05
+    done
+}
+
 start() {
     [ $# -ge 1 ] || die "usage: haproxy.sh start HOST:PORT..."
     command -v haproxy >/dev/null ||
@@ -87,23 +117,17 @@ start() {
     for s in "$@"; do
         [[ $s =~ ^[^:]+:[0-9]+$ ]] || die "not HOST:PORT: '$s'"
     done
-    [ "$port" != 0 ] || port=$(free_port)
-    listening "$port" && die "port $port is taken"
+    local picked=
+    [ "$port" != 0 ] || picked=1
     mkdir -p "$dir"
-    write_conf "$@" >"$dir/haproxy.cfg"
-    haproxy -c -q -f "$dir/haproxy.cfg" >"$dir/check.out" 2>&1 ||
-        die "haproxy rejects its configuration: $dir/check.out"
-    # -db: in the foreground, so that $! is haproxy's own PID.
-    haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
-    echo $! >"$dir/haproxy.pid"
-    local deadline=$((SECONDS + limit))
-    until listening "$port"; do
-        if ! kill -0 "$(cat "$dir/haproxy.pid")" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-            FT_HAPROXY_KEEP=1 stop
-            die "haproxy does not listen on 127.0.0.1:$port: $dir/haproxy.log"
-        fi
-        sleep 0.05
+    # A port picked here and taken in the meantime is picked again.
+    for _ in 1 2 3; do
+        [ -z "$picked" ] || port=$(free_port)
+        listening "$port" && die "port $port is taken"
+        launch "$@" && break
+        [ -n "$picked" ] || die "haproxy does not listen on 127.0.0.1:$port: $dir/haproxy.log"
     done
+    listening "$port" || die "haproxy does not listen on 127.0.0.1:$port: $dir/haproxy.log"
     print_env >"$dir/env"
     print_env
 }

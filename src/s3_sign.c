@@ -86,6 +86,7 @@ static void hmac(unsigned char out[32], const unsigned char *key, size_t key_len
     crypto_auth_hmacsha256_init(&st, key, key_len);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, strlen(msg));
     crypto_auth_hmacsha256_final(&st, out);
+    sodium_memzero(&st, sizeof(st)); /* keyed by the secret */
 }
 
 /* The URL's authority (less a default port), path and query. */

@@ -31,11 +31,48 @@
 #define ASK_STOP 1
 #define ASK_RELOAD 2
 
+/* Lists the calling session thread for reap; one that cannot be listed
+ * (no memory) is detached instead, as all were before. Under srv->lock. */
+static void list_ended(struct ft_server *srv)
+{
+    if (srv->nended == srv->ended_cap) {
+        size_t cap = srv->ended_cap ? 2 * srv->ended_cap : 16;
+        pthread_t *grown = realloc(srv->ended, cap * sizeof(*grown));
+
+        if (grown == NULL) {
+            pthread_detach(pthread_self());
+            return;
+        }
+        srv->ended = grown;
+        srv->ended_cap = cap;
+    }
+    srv->ended[srv->nended++] = pthread_self();
+}
+
+/* Joins the session threads that ended. */
+static void reap(struct ft_server *srv)
+{
+    pthread_t *ended;
+    size_t n;
+
+    pthread_mutex_lock(&srv->lock);
+    ended = srv->ended;
+    n = srv->nended;
+    srv->ended = NULL;
+    srv->nended = srv->ended_cap = 0;
+    pthread_mutex_unlock(&srv->lock);
+    for (size_t i = 0; i < n; i++)
+        pthread_join(ended[i], NULL);
+    free(ended);
+}
+
 static void session_end(struct session *s)
 {
     struct ft_server *srv = s->srv;
 
     pthread_mutex_lock(&srv->lock);
+    if (s->own_thread)
+        list_ended(srv);
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -104,11 +141,11 @@ static void accept_one(struct ft_server *srv)
 {
     struct session *s;
     char peer[FT_NET_PEER_MAX];
-    pthread_attr_t attr;
     pthread_t tid;
     int fd = -1;
     int rc;
 
+    reap(srv); /* the sessions that ended since: their threads do not pile up */
     switch (ft_net_accept(srv->listen_fd, 0, &fd, peer, sizeof(peer))) {
     case FT_OK:
         break;
@@ -139,15 +176,15 @@ static void accept_one(struct ft_server *srv)
         return;
     }
     s = session_add(srv, fd, peer);
+    if (s != NULL)
+        s->own_thread = true;
     pthread_mutex_unlock(&srv->lock);
     if (s == NULL)
         return;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&tid, &attr, session_thread, s);
-    pthread_attr_destroy(&attr);
+    rc = pthread_create(&tid, NULL, session_thread, s);
     if (rc != 0) {
         ft_server_log(srv, "%s dropped: cannot start a thread", peer);
+        s->own_thread = false;
         session_end(s);
     }
 }
@@ -488,6 +525,7 @@ enum ft_err ft_server_run(struct ft_server *srv)
     while (srv->active > 0)
         pthread_cond_wait(&srv->drained, &srv->lock);
     pthread_mutex_unlock(&srv->lock);
+    reap(srv);
     ft_server_metrics_stop(srv);
     return FT_OK;
 }
@@ -509,6 +547,7 @@ void ft_server_free(struct ft_server *srv)
     ft_clients_free(srv->clients);
     sodium_memzero(&srv->key, sizeof(srv->key));
     sodium_memzero(srv->token, sizeof(srv->token));
+    reap(srv);
     pthread_cond_destroy(&srv->drained);
     pthread_mutex_destroy(&srv->lock);
     free(srv);

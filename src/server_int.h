@@ -42,6 +42,12 @@ struct ft_server {
     pthread_cond_t drained;
     unsigned active;
     struct session *sessions; /* under lock: to cut them off at stop */
+    /* Session threads that ended, to join (under lock): a thread is gone
+     * only once joined, after its thread-local destructors (OpenSSL's
+     * among them: one still running while the process exited crashed it
+     * in OpenSSL's freed lock). */
+    pthread_t *ended;
+    size_t nended, ended_cap;
     /* Striped transfers that connections may join, under lock; detached
      * is signalled when a joined connection leaves one. */
     struct ft_server_striped *striped;
@@ -92,6 +98,7 @@ struct session {
     struct ft_quota *quota;
     /* The connection's bytes the metrics have counted so far. */
     uint64_t counted_in, counted_out;
+    bool own_thread; /* started by accept_one: joined once it ends */
     struct session *prev, *next;
 };
 

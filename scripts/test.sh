@@ -3,7 +3,7 @@
 # and runs the whole test suite: a normal build, then one under
 # AddressSanitizer and UndefinedBehaviorSanitizer, the end-to-end tests
 # under valgrind, and each fuzz target for 40 seconds (FT_FUZZ_SECONDS sets
-# how long: about four minutes in all for the six targets). The S3 tests
+# how long: about seven minutes in all for the ten targets). The S3 tests
 # run against a radosgw that scripts/radosgw.sh starts here and stops on
 # exit, pass or fail (FT_S3_ENDPOINT already set: that engine is used), and
 # the end-to-end programs run a second time with their servers on it
@@ -58,7 +58,7 @@ done
 echo "== fuzz: ${FT_FUZZ_SECONDS:-40} s per target (libFuzzer, ASan, UBSan)"
 CC=clang ft_build build-fuzz -DFT_FUZZ=ON -DFT_TESTS=OFF -DFT_WERROR=ON
 mkdir -p fuzz-artifacts
-for t in server client handshake config clients metrics delta chunks touches; do
+for t in server client handshake config clients metrics delta chunks touches s3; do
     corpus=$(mktemp -d)
     cp tests/fuzz/corpus/$t/* "$corpus/"
     build-fuzz/fuzz_$t -max_total_time="${FT_FUZZ_SECONDS:-40}" -max_len=65536 \

@@ -137,16 +137,18 @@ static int add_param(char *q, size_t cap, const char *name, const char *value)
 typedef int (*query_fn)(char *q, size_t cap, const struct page *p, const void *ctx);
 
 /* Runs r page after page until S3 says the listing is whole; the page
- * starts as the callbacks the caller set. */
+ * starts as the callbacks the caller set. An engine that answers "more"
+ * with the marker it was just given would loop forever: refused. */
 static enum ft_err all_pages(struct ft_s3 *s, struct ft_s3_req r, const struct page *start,
                              query_fn make_query, const void *ctx)
 {
     size_t qcap = 3 * (FT_S3_XML_TEXT_MAX + FT_S3_UPLOAD_ID_MAX + FT_S3_KEY_MAX) + 256;
     struct page *p = malloc(sizeof(*p));
     char *q = malloc(qcap);
+    char *asked = malloc(sizeof(p->next) + sizeof(p->next_id));
     enum ft_err err = FT_ERR_NOMEM;
 
-    if (!p || !q)
+    if (!p || !q || !asked)
         goto out;
     *p = *start;
     r.query = q;
@@ -155,6 +157,8 @@ static enum ft_err all_pages(struct ft_s3 *s, struct ft_s3_req r, const struct p
         err = FT_ERR_USAGE;
         if (make_query(q, qcap, p, ctx) != 0)
             goto out;
+        memcpy(asked, p->next, sizeof(p->next));
+        memcpy(asked + sizeof(p->next), p->next_id, sizeof(p->next_id));
         p->truncated = 0;
         p->next[0] = p->next_id[0] = '\0';
         err = ft_s3_perform(s, &r, NULL);
@@ -167,11 +171,18 @@ static enum ft_err all_pages(struct ft_s3 *s, struct ft_s3_req r, const struct p
         } else if (!err && p->stop) {
             snprintf(s->err, sizeof(s->err), "S3 listing stopped by its reader");
             err = FT_ERR_INTERRUPTED;
+        } else if (!err && p->truncated && (p->next[0] || p->next_id[0]) &&
+                   memcmp(asked, p->next, sizeof(p->next)) == 0 &&
+                   memcmp(asked + sizeof(p->next), p->next_id, sizeof(p->next_id)) == 0) {
+            snprintf(s->err, sizeof(s->err),
+                     "S3 listing: the engine answered more to come from where it was asked");
+            err = FT_ERR_PROTOCOL;
         }
     } while (!err && p->truncated && (p->next[0] || p->next_id[0]));
 out:
     if (p)
         free(p->held);
+    free(asked);
     free(q);
     free(p);
     return err;

@@ -30,6 +30,7 @@ struct answer {
     const uint8_t *data;
     size_t len;
     int wake; /* readable once the call returned: stop serving */
+    int answered; /* requests the server read */
 };
 
 static int listen_loopback(uint16_t *port)
@@ -101,7 +102,6 @@ static void answer_one(int fd, const struct answer *a, int answered)
 static void *serve(void *arg)
 {
     struct answer *a = arg;
-    int answered = 0;
 
     for (;;) {
         struct pollfd p[2] = { { .fd = listen_fd, .events = POLLIN },
@@ -113,7 +113,7 @@ static void *serve(void *arg)
             int fd = accept(listen_fd, NULL, NULL);
 
             if (fd >= 0)
-                answer_one(fd, a, answered++);
+                answer_one(fd, a, a->answered++);
         }
     }
     return NULL;
@@ -213,12 +213,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     a.data = data + 1;
     a.len = size - 1;
     a.wake = stop[0];
+    a.answered = 0;
     if (pthread_create(&server, NULL, serve, &a) != 0)
         abort();
     call(data[0]);
     if (write(stop[1], "", 1) != 1)
         abort();
     pthread_join(server, NULL);
+    /* Every answer is the same: a listing it says is not whole repeats its
+     * marker, which the client refuses at the second page. */
+    if (a.answered > 2 && (data[0] % 9 == 0 || data[0] % 9 == 5 || data[0] % 9 == 6))
+        abort();
     close(stop[0]);
     close(stop[1]);
     return 0;

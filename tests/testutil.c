@@ -219,6 +219,54 @@ static void scratch_make(void)
     atexit(scratch_remove);
 }
 
+/* Whether entry ("NAME=value") sets a name of env or one of names. */
+static bool overridden(const char *entry, const char *const env[], const char *const names[])
+{
+    size_t len = strcspn(entry, "=");
+
+    for (size_t i = 0; names[i] != NULL; i++)
+        if (strncmp(entry, names[i], len) == 0 && names[i][len] == '\0')
+            return true;
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+        if (strncmp(entry, env[i], len) == 0 && env[i][len] == '=')
+            return true;
+    return false;
+}
+
+/* The child's environment, made before fork: the child of a threaded
+ * program must not allocate or take the environment's lock, which another
+ * thread may have held at fork (ft children of test_cli hung until killed
+ * under ASan, on a loaded machine). Ours less FT_HOST, FT_PORT and what is
+ * set here, then xdg, home and env. */
+static char **child_env(char *xdg, char *home, const char *const env[])
+{
+    static const char *const names[] = { "FT_HOST", "FT_PORT", "XDG_CONFIG_HOME", "HOME",
+                                         NULL };
+    static const char *const none[] = { NULL };
+    size_t n = 0, extra = 0, k = 0;
+    char **out;
+
+    while (environ[n] != NULL)
+        n++;
+    while (env != NULL && env[extra] != NULL)
+        extra++;
+    out = calloc(n + extra + 3, sizeof(*out));
+    if (out == NULL)
+        tu_die("calloc");
+    for (size_t i = 0; i < n; i++)
+        if (!overridden(environ[i], env, names))
+            out[k++] = environ[i];
+    /* env has the last word, as putenv after ours gave it. */
+    if (!overridden(xdg, env, none))
+        out[k++] = xdg;
+    if (!overridden(home, env, none))
+        out[k++] = home;
+    for (size_t i = 0; i < extra; i++)
+        out[k++] = (char *)env[i];
+    out[k] = NULL;
+    return out;
+}
+
 /* Forks and runs ft with args, its standard streams on the descriptors
  * given (-1: /dev/null), its environment isolated (see testutil.h) with env
  * after. *config receives its config folder: free() it. */
@@ -228,6 +276,7 @@ static pid_t spawn_child(const char *const args[], const char *const env[],
     const char *argv[64];
     size_t n = 0;
     char *xdg = NULL, *home = NULL;
+    char **envp;
     pid_t pid;
 
     argv[n++] = FT_BINARY;
@@ -238,10 +287,10 @@ static pid_t spawn_child(const char *const args[], const char *const env[],
     *config = tu_path(scratch, "config.XXXXXX");
     if (mkdtemp(*config) == NULL)
         tu_die("mkdtemp");
-    /* Made before fork: the child of a threaded program only puts them. */
     if (asprintf(&xdg, "XDG_CONFIG_HOME=%s", *config) < 0 ||
         asprintf(&home, "HOME=%s", *config) < 0)
         tu_die("asprintf");
+    envp = child_env(xdg, home, env);
     pid = fork();
     if (pid < 0)
         tu_die("fork");
@@ -252,16 +301,11 @@ static pid_t spawn_child(const char *const args[], const char *const env[],
         dup2(in_fd >= 0 ? in_fd : null_fd, STDIN_FILENO);
         dup2(out_fd >= 0 ? out_fd : null_fd, STDOUT_FILENO);
         dup2(err_fd >= 0 ? err_fd : null_fd, STDERR_FILENO);
-        unsetenv("FT_HOST");
-        unsetenv("FT_PORT");
-        putenv(xdg);
-        putenv(home);
-        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
-            putenv((char *)env[i]);
         signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], (char *const *)argv);
+        execve(argv[0], (char *const *)argv, envp);
         _exit(127);
     }
+    free(envp);
     free(xdg);
     free(home);
     return pid;

@@ -222,6 +222,22 @@ static void heartbeat(void *ctx)
     ft_conn_heartbeat(&s->conn);
 }
 
+/* The cause of a striped upload's failure. A joined stream's own failure
+ * (a full disk) cuts the client's streams, and the client's ERROR about
+ * that can reach the request's connection before this thread looked at
+ * the stripes again: the failure recorded first is ours then, and the
+ * client waits to hear it (ft_client_last_words). */
+static enum ft_err first_cause(struct session *s, struct ft_stripes *st,
+                               enum ft_err err)
+{
+    enum ft_err first = ft_stripes_failed(st);
+
+    if (s->conn.peer_code == FT_OK || first == err || !local_failure(first))
+        return err;
+    s->conn.peer_code = FT_OK;
+    return first;
+}
+
 /* A striped upload: STREAMS, then the units from every stream that joins,
  * written where they belong and hashed in order as they complete.
  * *striped is false when the server does not stripe this one (the data
@@ -252,8 +268,10 @@ static enum ft_err receive_striped(struct session *s, const struct ft_msg *req,
         err = ft_stripes_hash_start(&st);
     if (err == FT_OK)
         err = ft_stripes_recv_main(&s->conn, &st, flags, heartbeat, s, res);
-    if (err != FT_OK)
+    if (err != FT_OK) {
         ft_stripes_fail(&st, err);
+        err = first_cause(s, &st, err);
+    }
 out:
     ft_server_stripes_close(s, &x);
     ft_stripes_free(&st);

@@ -25,9 +25,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "client_int.h"
 #include "conn.h"
 #include "hash.h"
 #include "proto.h"
+#include "stripe.h"
 #include "testutil.h"
 
 #define WAIT_MS 20000
@@ -428,6 +430,54 @@ static void put_onto_full_disk(const struct tu_server *t, const char *big,
     CHILD_CHECK(!tu_exists(stored));
 }
 
+/* A striped put by hand, one joined stream carrying it all, and then
+ * what the library's client does when the server cuts that stream off:
+ * its ERROR on the request's connection, at once. The server's thread
+ * there is waiting for input then, and reads that ERROR before it looks
+ * at the stripes again; its answer is still why the stream was cut. */
+static void striped_put_told_why(const struct tu_server *t, const char *big,
+                                 const char *stored, const char *tmp)
+{
+    struct ft_msg req = { .type = FT_MSG_PUT }, join = { .type = FT_MSG_JOIN };
+    struct ft_msg m;
+    struct ft_client *c, *j;
+    struct ft_stripes st;
+    char err[1024];
+    int fd;
+
+    CHILD_CHECK(tu_try_connect(&c, t->port, &patient, err, sizeof(err)) == FT_OK);
+    req.u.put.flags = FT_XFER_STRIPED;
+    req.u.put.size = 4 * MIB;
+    req.u.put.name.ptr = (const uint8_t *)"big";
+    req.u.put.name.len = strlen("big");
+    CHILD_CHECK(ft_client_request(c, &req, FT_MSG_READY, &m) == FT_OK);
+    CHILD_CHECK(ft_client_read_answer(c, FT_MSG_STREAMS, &m) == FT_OK);
+    CHILD_CHECK(m.u.streams.streams > 0);
+    CHILD_CHECK(tu_try_connect(&j, t->port, &patient, err, sizeof(err)) == FT_OK);
+    memcpy(join.u.join.ticket, m.u.streams.ticket, FT_JOIN_TICKET_BYTES);
+    ft_stripes_join_proof(m.u.streams.secret, &j->conn, join.u.join.proof);
+    CHILD_CHECK(ft_client_request(j, &join, FT_MSG_DONE, &m) == FT_OK);
+    fd = open(big, O_RDONLY | O_CLOEXEC);
+    CHILD_CHECK(fd >= 0);
+    CHILD_CHECK(ft_stripes_init(&st, fd, 0, 4 * MIB, FT_XFER_STRIPED, NULL, NULL) == FT_OK);
+    (void)ft_stripes_send(&j->conn, &st); /* all of it may fit in the socket's buffers */
+    ft_stripes_free(&st);
+    close(fd);
+    /* The server cuts the stream off once the disk is full. */
+    CHILD_CHECK(ft_conn_recv(&j->conn, &m, WAIT_MS) != FT_OK || m.type == FT_MSG_ERROR);
+    CHILD_CHECK(ft_conn_send_error(&c->conn, FT_ERR_CLOSED,
+                                   "client: a stream of the transfer failed") == FT_OK);
+    CHILD_CHECK(ft_conn_recv(&c->conn, &m, WAIT_MS) == FT_OK);
+    CHILD_CHECK(m.type == FT_MSG_ERROR);
+    if (c->conn.peer_code != FT_ERR_NO_SPACE)
+        fprintf(stderr, "full disk: striped by hand: %s\n", c->conn.peer_text);
+    CHILD_CHECK(c->conn.peer_code == FT_ERR_NO_SPACE);
+    ft_client_close(j);
+    ft_client_close(c);
+    CHILD_CHECK(tu_wait_count(tmp, 0, WAIT_MS));
+    CHILD_CHECK(!tu_exists(stored));
+}
+
 /* Runs in a child of its own: a private mount namespace with a 2 MiB
  * tmpfs as the server's store. */
 static void full_disk_child(const char *mnt, const char *big, const char *small)
@@ -463,6 +513,7 @@ static void full_disk_child(const char *mnt, const char *big, const char *small)
         /* The same over four connections: the stream that meets the full
          * disk is not the one the client hears on, and it still hears why. */
         put_onto_full_disk(&t, big, &striped, stored, tmp);
+        striped_put_told_why(&t, big, stored, tmp);
 
         /* The space came back: the next client is served. */
         CHILD_CHECK(tu_try_connect(&c, t.port, &patient, err, sizeof(err)) == FT_OK);

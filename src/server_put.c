@@ -157,6 +157,8 @@ static enum ft_err begin_upload(struct session *s, const struct ft_msg *req,
     }
     if (key[0] == '\0')
         return ft_store_upload_begin(srv->store, name, up);
+    if (req->u.put.flags & FT_XFER_RESUME)
+        ft_store_upload_recover(srv->store, key, srv->cfg.partial_ttl_s);
     err = ft_store_upload_begin_kept(srv->store, name, key, srv->cfg.partial_ttl_s,
                                      up, have);
     /* Only a put --continue uses what is there; any other starts afresh. */

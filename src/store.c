@@ -185,6 +185,12 @@ enum ft_err ft_store_upload_unhold(struct ft_store *st, struct ft_upload *up)
     return st->be->upload_unhold(st, up);
 }
 
+void ft_store_upload_recover(struct ft_store *st, const char *key, int64_t ttl_s)
+{
+    if (st->be->upload_recover != NULL)
+        st->be->upload_recover(st, key, ttl_s);
+}
+
 enum ft_err ft_store_upload_begin_kept(struct ft_store *st, const char *name,
                                        const char *key, int64_t ttl_s,
                                        struct ft_upload *up, uint64_t *have)

@@ -239,6 +239,11 @@ enum ft_err ft_store_upload_begin_held(struct ft_store *st, const char *name,
 /* Writes a held upload to its temporary now rather than at its commit:
  * for a thread that would otherwise wait for the commit before. */
 enum ft_err ft_store_upload_unhold(struct ft_store *st, struct ft_upload *up);
+/* For a put --continue, before ft_store_upload_begin_kept: what a server
+ * killed mid-upload left of key's kept upload becomes one begin_kept
+ * finds (S3: its unfinished multipart upload, completed; see
+ * store_backend.h). The directory's partial file already is. */
+void ft_store_upload_recover(struct ft_store *st, const char *key, int64_t ttl_s);
 /* Begins an upload that an interruption does not lose: it is written to
  * .ft/partial under key (the hex of what identifies this upload), and
  * *have says how much an earlier, interrupted run left there (0 when

@@ -70,13 +70,17 @@
  *   PREFIX/.ft/partial/KEY (never listed, never served), and keep
  *   completes that multipart upload (the buffered tail its last part): a
  *   whole object, read back with ranged GETs through upload_read_at, from
- *   any server of the bucket. (Keeping the unfinished multipart upload
- *   itself would need what it holds recorded as its parts complete, since
- *   they cannot be read back: each resume chunk's digest, a second BLAKE2b
- *   pass over every upload, and the hash's state at each chunk, a
- *   libsodium-internal layout; and a resume could start only on a part
- *   boundary, 5 MiB at least, where the protocol agrees on 4 MiB chunks.
- *   Not done: a server killed mid-upload leaves nothing to resume.) The
+ *   any server of the bucket. A server killed mid-upload completes
+ *   nothing: its multipart upload of .ft/partial/KEY.RANDOM stays
+ *   unfinished. upload_recover, which the server calls for a put
+ *   --continue only (its client says the upload was cut off), completes
+ *   the newest such upload of KEY that no session of this server holds,
+ *   with every part it lists (radosgw refuses a list that leaves one out;
+ *   a part missing among them, one still on its way at the kill, puts a
+ *   later part's bytes in its place, where the resume's chunk sums stop
+ *   the offset agreed): the kept object begin_kept then finds. A live
+ *   upload of the same file through another server, taken so, fails at
+ *   its next part; what it had sent is in the kept object. The
  *   resumed upload is a new multipart upload
  *   of the same object whose first parts are the kept object's [0, offset)
  *   copied on the engine (UploadPartCopy, pieces of up to 5 GiB: nothing
@@ -181,6 +185,7 @@ struct ft_store_backend {
     enum ft_err (*upload_begin_held)(struct ft_store *st, const char *name,
                                      uint8_t *buf, size_t cap, struct ft_upload *up);
     enum ft_err (*upload_unhold)(struct ft_store *st, struct ft_upload *up);
+    void (*upload_recover)(struct ft_store *st, const char *key, int64_t ttl_s); /* or NULL */
     enum ft_err (*upload_begin_kept)(struct ft_store *st, const char *name,
                                      const char *key, int64_t ttl_s,
                                      struct ft_upload *up, uint64_t *have);

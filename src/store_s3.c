@@ -199,6 +199,7 @@ static const struct ft_store_backend s3_backend = {
     .upload_begin = ft_store_s3_upload_begin,
     .upload_begin_held = ft_store_s3_upload_begin_held,
     .upload_unhold = ft_store_s3_upload_unhold,
+    .upload_recover = ft_store_s3_upload_recover,
     .upload_begin_kept = ft_store_s3_upload_begin_kept,
     .upload_write = ft_store_s3_upload_write,
     .upload_write_at = ft_store_s3_upload_write_at,

@@ -32,6 +32,12 @@ struct ft_store_s3 {
     uint64_t copy_max;
 };
 
+/* Claims a kept upload's key for this session; false when another
+ * session of this server has it. Given back with ft_store_s3_unclaim. */
+bool ft_store_s3_claim(struct ft_store_s3 *st, const char *key);
+bool ft_store_s3_claimed(struct ft_store_s3 *st, const char *key);
+void ft_store_s3_unclaim(struct ft_store_s3 *st, const char *key);
+
 static inline struct ft_store_s3 *ft_store_s3_of(struct ft_store *st)
 {
     return (struct ft_store_s3 *)st;
@@ -124,6 +130,7 @@ enum ft_err ft_store_s3_upload_begin(struct ft_store *store, const char *name,
 enum ft_err ft_store_s3_upload_begin_held(struct ft_store *store, const char *name,
                                           uint8_t *buf, size_t cap, struct ft_upload *up);
 enum ft_err ft_store_s3_upload_unhold(struct ft_store *store, struct ft_upload *up);
+void ft_store_s3_upload_recover(struct ft_store *store, const char *key, int64_t ttl_s);
 enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *name,
                                           const char *key, int64_t ttl_s,
                                           struct ft_upload *up, uint64_t *have);

@@ -208,8 +208,7 @@ static enum ft_err settle_all(struct s3_up *u)
     return u->failed;
 }
 
-/* Claims key for this session; false when another of this server has it. */
-static bool claim(struct ft_store_s3 *st, const char *key)
+bool ft_store_s3_claim(struct ft_store_s3 *st, const char *key)
 {
     struct ft_s3_claim *c = NULL, **at;
 
@@ -225,7 +224,7 @@ static bool claim(struct ft_store_s3 *st, const char *key)
     return c != NULL;
 }
 
-static bool claimed(struct ft_store_s3 *st, const char *key)
+bool ft_store_s3_claimed(struct ft_store_s3 *st, const char *key)
 {
     struct ft_s3_claim *c;
 
@@ -236,7 +235,7 @@ static bool claimed(struct ft_store_s3 *st, const char *key)
     return c != NULL;
 }
 
-static void unclaim(struct ft_store_s3 *st, const char *key)
+void ft_store_s3_unclaim(struct ft_store_s3 *st, const char *key)
 {
     struct ft_s3_claim *c = NULL, **at;
 
@@ -254,7 +253,7 @@ static void unclaim(struct ft_store_s3 *st, const char *key)
 static void up_free(struct ft_store_s3 *st, struct s3_up *u)
 {
     if (u->claimed)
-        unclaim(st, u->pkey);
+        ft_store_s3_unclaim(st, u->pkey);
     ft_s3_reader_close(u->r);
     ft_store_s3_put_back(st, u->rs);
     settle_all(u);
@@ -348,7 +347,7 @@ static int pick_kept(void *arg, const struct ft_s3_entry *e)
     struct kept_find *k = arg;
 
     if (!e->is_prefix && e->mtime > k->after && (!k->any || e->mtime > k->mtime) &&
-        !claimed(k->st, e->key)) {
+        !ft_store_s3_claimed(k->st, e->key)) {
         k->any = true;
         k->mtime = e->mtime;
         k->size = e->size;
@@ -390,7 +389,7 @@ enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *na
         return err;
     u = up->priv;
     err = find_kept(st, u->s, key, ttl_s, u->pkey, &k);
-    if (err == FT_OK && k.any && claim(st, k.key)) {
+    if (err == FT_OK && k.any && ft_store_s3_claim(st, k.key)) {
         memcpy(u->pkey, k.key, sizeof(u->pkey));
         u->have = k.size;
         u->claimed = true;
@@ -406,7 +405,7 @@ enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *na
             err = FT_ERR_BAD_NAME;
         if (err == FT_OK)
             strcat(u->pkey, hex);
-        u->claimed = err == FT_OK && claim(st, u->pkey);
+        u->claimed = err == FT_OK && ft_store_s3_claim(st, u->pkey);
     }
     if (err != FT_OK) {
         ft_store_s3_upload_abort(store, up);
@@ -687,7 +686,7 @@ static int expire_upload(void *arg, const struct ft_s3_upload *x)
 {
     struct expiry *e = arg;
 
-    if (x->initiated < e->before && !claimed(e->st, x->key))
+    if (x->initiated < e->before && !ft_store_s3_claimed(e->st, x->key))
         ft_s3_mpu_abort(e->s, x->key, x->upload_id);
     return 0;
 }
@@ -697,7 +696,7 @@ static int expire_kept(void *arg, const struct ft_s3_entry *x)
     struct expiry *e = arg;
 
     /* One a session of this server holds stays, however old. */
-    if (x->mtime < e->before && e->s != NULL && !claimed(e->st, x->key))
+    if (x->mtime < e->before && e->s != NULL && !ft_store_s3_claimed(e->st, x->key))
         ft_s3_delete(e->s, x->key);
     else
         e->count++;

@@ -461,7 +461,7 @@ static void test_server_killed_mid_get_tells_continue(void **state)
  * again on the same store resumes it. */
 static void test_server_killed_mid_put_tells_continue(void **state)
 {
-    TU_DIRECTORY_ONLY("a server killed by SIGKILL leaves its partial file on disk; on S3 its multipart upload cannot be read back, so nothing resumes (test_s3_faults covers S3)");
+    TU_DIRECTORY_ONLY("waits on the partial file in .ft/partial; on S3 test_s3_faults kills a server mid-upload and resumes through another");
     struct tu_fixture *s = *state;
     char *src = work(s, "big.bin");
     char *stored = tu_path(s->root, "big.bin");

@@ -182,9 +182,11 @@ static void pair_close(struct pair *p)
     free(p->src);
 }
 
-/* Server one is killed (SIGKILL) mid-upload: server two, on the same
- * bucket, serves the old version meanwhile, and put --continue through it
- * publishes the new one. */
+/* Server one is killed (SIGKILL) mid-upload, a part of it on the bucket:
+ * server two, on the same bucket, serves the old version meanwhile, and
+ * put --continue through it resumes from what server one had sent (its
+ * unfinished multipart upload) and publishes the new one, leaving nothing
+ * unfinished behind. */
 static void test_server_killed_mid_upload(void **state)
 {
     struct tu_fixture *f = *state;
@@ -192,7 +194,7 @@ static void test_server_killed_mid_upload(void **state)
     char err[4096];
     int status;
 
-    two_servers_upload(f, &p, 0);
+    two_servers_upload(f, &p, 6 * 1024 * 1024);
     tu_served_stop(&f->served);
     assert_true(tu_wait_pid(p.put, WAIT_MS, &status));
     p.put = 0;
@@ -200,6 +202,10 @@ static void test_server_killed_mid_upload(void **state)
 
     get_is(f, p.two.portstr, "doc", p.old);
     continue_through_two(f, &p, err, sizeof(err));
+    print_message("%s", err);
+    assert_non_null(strstr(err, "resumed at "));
+    assert_null(strstr(err, "resumed at 0 "));
+    assert_int_equal(tu_store_unfinished(f->root), 0);
     pair_close(&p);
 }
 

@@ -918,6 +918,68 @@ static void test_list_heads_at_once(void **state)
     free(l.e);
 }
 
+/* What a server killed mid-upload leaves of a kept upload: its multipart
+ * upload on .ft/partial/KEY.RANDOM, with the parts that had arrived (1, 2
+ * and 4 here: 3 was on its way). A put without --continue leaves it
+ * alone; another server's put --continue of the same file (recover, then
+ * begin_kept) completes it into the kept object. Part 4's bytes then
+ * stand where 3's belonged: the resume's chunk sums agree on 16 MiB,
+ * which the upload goes on from. */
+static void test_dead_servers_upload_taken_over(void **state)
+{
+    struct ft_store *st = open_store();
+    struct ft_store_s3 *s3 = ft_store_s3_of(st);
+    size_t n = 30 * MIB;
+    uint8_t *a = pattern(n, 13), *back;
+    struct ft_upload up = FT_UPLOAD_INIT;
+    struct ft_s3 *s = NULL;
+    char key[FT_S3_KEY_MAX + 1], id[FT_S3_UPLOAD_ID_MAX], etag[FT_S3_ETAG_MAX];
+    uint64_t have = 1;
+
+    (void)state;
+    assert_int_equal(ft_store_s3_key(s3, FT_S3_PARTIAL_DIR, "dead7", ".0123456789abcdef",
+                                     key), FT_OK);
+    assert_int_equal(ft_s3_open(&cfg, &s), FT_OK);
+    assert_int_equal(ft_s3_mpu_create(s, key, NULL, 0, id), FT_OK);
+    for (int part = 1; part <= 4; part++) {
+        if (part != 3)
+            assert_int_equal(ft_s3_mpu_part(s, key, id, part, a + (size_t)(part - 1) * 8 * MIB,
+                                            8 * MIB, etag), FT_OK);
+    }
+    ft_s3_close(s);
+
+    assert_int_equal(ft_store_upload_begin_kept(st, "dead.bin", "dead7", 3600, &up, &have),
+                     FT_OK);
+    assert_int_equal(have, 0);
+    ft_store_upload_abort(st, &up);
+    assert_int_equal(mpu_count(), 1);
+
+    up = (struct ft_upload)FT_UPLOAD_INIT;
+    ft_store_upload_recover(st, "dead7", 3600);
+    assert_int_equal(ft_store_upload_begin_kept(st, "dead.bin", "dead7", 3600, &up, &have),
+                     FT_OK);
+    assert_int_equal(have, 24 * MIB);
+    back = malloc(8 * MIB);
+    assert_non_null(back);
+    for (size_t part = 0; part < 3; part++) {
+        size_t got = 0;
+
+        assert_int_equal(ft_store_upload_read_at(&up, back, 8 * MIB, part * 8 * MIB, &got),
+                         FT_OK);
+        assert_int_equal(got, 8 * MIB);
+        assert_memory_equal(back, a + (part < 2 ? part : 3) * 8 * MIB, 8 * MIB);
+    }
+    free(back);
+    assert_int_equal(ft_store_upload_resize(&up, 16 * MIB), FT_OK);
+    assert_int_equal(ft_store_upload_write(&up, a + 16 * MIB, n - 16 * MIB), FT_OK);
+    assert_int_equal(ft_store_upload_commit(st, &up), FT_OK);
+    read_all(st, "dead.bin", a, n);
+    assert_int_equal(ft_store_partial_count(st), 0);
+    assert_int_equal(mpu_count(), 0);
+    free(a);
+    ft_store_close(st);
+}
+
 /* An upload a dead server left is aborted by expiry. */
 static void test_expiry_aborts_abandoned(void **state)
 {
@@ -954,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_kept_copied_on_engine),
         cmocka_unit_test(test_move_in_parts),
         cmocka_unit_test(test_concurrent_kept_uploads),
+        cmocka_unit_test(test_dead_servers_upload_taken_over),
         cmocka_unit_test(test_expiry_aborts_abandoned),
     };
     const char *bucket = getenv("FT_S3_BUCKET") ? getenv("FT_S3_BUCKET") : "ft-test";

@@ -161,7 +161,8 @@ static int count_head(void *arg, size_t i, enum ft_err err, const struct ft_s3_h
 
 static void call(uint8_t op)
 {
-    static const struct ft_s3_part parts[2] = { { 1, "\"a\"", 0 }, { 2, "\"b\"", 0 } };
+    static const struct ft_s3_part parts[2] = { { .number = 1, .etag = "\"a\"" },
+                                                { .number = 2, .etag = "\"b\"" } };
     static const char *const keys[3] = { "p/a", "p/b", "p/c" };
     char id[FT_S3_UPLOAD_ID_MAX], etag[FT_S3_ETAG_MAX];
     struct ft_s3_heads *hs = NULL;

@@ -425,9 +425,11 @@ prefault() {
 }
 
 # timed CMD...: wall time in ELAPSED; with /usr/bin/time, peak RSS (KiB) of
-# the command (its largest single process) in RSS_KIB. Returns its status.
+# the command (its largest single process) in RSS_KIB and its CPU time (user
+# plus system, seconds) in CPU_S. Returns its status.
 ELAPSED=0
 RSS_KIB=-
+CPU_S=-
 timed() {
     local t0 status=0
     # Untimed: writeback left by earlier runs would be charged to whichever command next fsyncs (ft put).
@@ -438,18 +440,22 @@ timed() {
     set_elapsed "$t0"
     return "$status"
 }
-# measured CMD...: CMD under CMD_TIMEOUT_S, its peak RSS in RSS_KIB as timed
-# says (read with builtins: no fork on the clock). Returns its status.
+# measured CMD...: CMD under CMD_TIMEOUT_S, its peak RSS in RSS_KIB and its
+# CPU time in CPU_S as timed says (read with builtins: no fork on the
+# clock). Returns its status.
 measured() {
-    local status=0 lines=()
+    local status=0 lines=() user sys cs
     RSS_KIB=-
+    CPU_S=-
     if ((HAVE_TIME)); then
-        timeout "$CMD_TIMEOUT_S" /usr/bin/time -f %M -o "$WORK/rss" "$@" || status=$?
+        timeout "$CMD_TIMEOUT_S" /usr/bin/time -f '%M %U %S' -o "$WORK/rss" "$@" || status=$?
     else
         timeout "$CMD_TIMEOUT_S" "$@" || status=$?
     fi
     if ((HAVE_TIME && status == 0)) && mapfile -t lines <"$WORK/rss" && ((${#lines[@]})); then
-        RSS_KIB=${lines[-1]}
+        read -r RSS_KIB user sys <<<"${lines[-1]}"
+        cs=$((10#${user/./} + 10#${sys/./})) # time prints hundredths
+        printf -v CPU_S '%d.%02d' $((cs / 100)) $((cs % 100))
     fi
     return "$status"
 }

@@ -15,6 +15,12 @@
 #   2. The server's peak RSS per transfer: VmHWM reset before each
 #      transfer of step 1, and under CLIENTS at once in step 3 (peak over
 #      clients).
+#   2b. The CPU time (user + system) each side spent on each transfer of
+#      step 1: the client (/usr/bin/time), the ft server and the engine's
+#      daemons (/proc/PID/stat of those scripts/radosgw.sh started, from
+#      its pid files; none for an engine it did not start), and that total
+#      over the machine's CPUs: the least wall time the transfer could take
+#      here, where every side shares the cores.
 #   3. CLIENTS (16) clients at once, each putting its own CLIENT_SIZE (64M)
 #      file and getting it back, every copy compared with its source: to
 #      one server directly, to that server alone behind HAProxy (the hop),
@@ -165,6 +171,47 @@ check_copy() { # check_copy FILE WHAT
     rm -f -- "$1"
 }
 ft1() { "$FT" "$1" -q -H 127.0.0.1 -p "${SRV_PORT[a]}" "${@:2}"; }
+# ---- CPU per side ------------------------------------------------------------
+ENGINE_PIDS=()
+for daemon in mon osd rgw; do
+    pidfile=${FT_RGW_DIR:-/tmp/ft-radosgw}/$daemon.pid
+    [[ ! -r $pidfile ]] || ENGINE_PIDS+=("$(<"$pidfile")")
+done
+TICKS=$(getconf CLK_TCK)
+# cpu_ticks VAR PID...: VAR = their CPU time so far (utime + stime), in
+# clock ticks; fields after "pid (comm) ", which may hold spaces.
+cpu_ticks() {
+    local var=$1 pid stat f sum=0
+    shift
+    for pid in "$@"; do
+        { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || continue
+        read -ra f <<<"${stat##*) }"
+        sum=$((sum + f[11] + f[12]))
+    done
+    printf -v "$var" '%d' "$sum"
+}
+declare -A CPU_CLIENT CPU_SERVER CPU_ENGINE
+CPU0_SERVER=0
+CPU0_ENGINE=0
+ticks_s() { awk -v t="$1" -v hz="$TICKS" 'BEGIN { printf "%.2f", t / hz }'; }
+# cpu_mark before a timed transfer, cpu_record KEY SERVER after it (SERVER
+# 1 when ft's server a took part): each side's CPU seconds, kept per KEY.
+cpu_mark() {
+    cpu_ticks CPU0_SERVER "${SRV_PID[a]}"
+    cpu_ticks CPU0_ENGINE "${ENGINE_PIDS[@]}"
+}
+cpu_record() {
+    local now
+    CPU_CLIENT[$1]+="$CPU_S"$'\n'
+    if (($2)); then
+        cpu_ticks now "${SRV_PID[a]}"
+        CPU_SERVER[$1]+="$(ticks_s $((now - CPU0_SERVER)))"$'\n'
+    fi
+    if ((${#ENGINE_PIDS[@]})); then
+        cpu_ticks now "${ENGINE_PIDS[@]}"
+        CPU_ENGINE[$1]+="$(ticks_s $((now - CPU0_ENGINE)))"$'\n'
+    fi
+}
 # VmRSS of the servers, summed (KiB): what a reset VmHWM starts from.
 rss_now() {
     local pid sum=0
@@ -182,32 +229,44 @@ added() {
 }
 single_round() {
     local a=${SRV_PID[a]}
+    cpu_mark
     timed "${CURL[@]}" -T "$WORK/src" -o /dev/null "$EP/$B/$PREFIX/curl" ||
         die "curl PUT failed"
     record "curl put" "$ELAPSED" "$RSS_KIB"
+    cpu_record "curl put" 0
+    cpu_mark
     timed "${CURL[@]}" -o "$WORK/dl" "$EP/$B/$PREFIX/curl" || die "curl GET failed"
     record "curl get" "$ELAPSED" "$RSS_KIB"
+    cpu_record "curl get" 0
     check_copy "$WORK/dl" "curl's download"
     if ((HAVE_S3CMD)); then
         # stdout: one "upload:"/"download:" line per file, not the table's.
+        cpu_mark
         timed "${S3CMD[@]}" put "$WORK/src" "s3://$B/$PREFIX/s3cmd" >/dev/null ||
             die "s3cmd put failed"
         record "s3cmd put" "$ELAPSED" "$RSS_KIB"
+        cpu_record "s3cmd put" 0
+        cpu_mark
         timed "${S3CMD[@]}" get "s3://$B/$PREFIX/s3cmd" "$WORK/dl" >/dev/null ||
             die "s3cmd get failed"
         record "s3cmd get" "$ELAPSED" "$RSS_KIB"
+        cpu_record "s3cmd get" 0
         check_copy "$WORK/dl" "s3cmd's download"
     fi
     local before peak
     hwm_reset "$a"
     before=$(rss_now "$a")
+    cpu_mark
     timed "$FT" put -q -H 127.0.0.1 -p "${SRV_PORT[a]}" "$WORK/src" big || die "ft put failed"
+    cpu_record "ft put" 1
     peak=$(hwm "$a")
     record "ft put" "$ELAPSED" "$RSS_KIB" "$peak"
     added "ft put" "$peak" "$before" 1
     hwm_reset "$a"
     before=$(rss_now "$a")
+    cpu_mark
     timed "$FT" get -q -H 127.0.0.1 -p "${SRV_PORT[a]}" big "$WORK/dl" || die "ft get failed"
+    cpu_record "ft get" 1
     peak=$(hwm "$a")
     record "ft get" "$ELAPSED" "$RSS_KIB" "$peak"
     added "ft get" "$peak" "$before" 1
@@ -311,6 +370,22 @@ for op in put get; do
         printf ' %12s %12s\n' "${SERVER_RSS[$key]}" "${ADDED[$key]:--}"
     done
 done
+cpus=$(nproc)
+# sum_or_dash A B C: their sum, "-" standing for nothing spent.
+sum_or_dash() { awk 'BEGIN { for (i = 1; i < ARGC; i++) if (ARGV[i] != "-") s += ARGV[i]; printf "%.2f", s }' "$@"; }
+cpu_median() { [[ -n $1 ]] && printf '%s' "$1" | median | awk '{ printf "%.2f", $1 }' || printf -- -; }
+printf '\n%-22s %9s %9s %9s %9s %12s\n' "CPU s, $SIZE" 'client' 'ft server' 'engine' 'all' "all / $cpus CPUs"
+for op in put get; do
+    for tool in "${DIRECT[@]}" ft; do
+        key="$tool $op"
+        c=$(cpu_median "${CPU_CLIENT[$key]-}")
+        s=$(cpu_median "${CPU_SERVER[$key]-}")
+        e=$(cpu_median "${CPU_ENGINE[$key]-}")
+        all=$(sum_or_dash "$c" "$s" "$e")
+        printf '%-22s %9s %9s %9s %9s %12s\n' "$key" "$c" "$s" "$e" "$all" \
+            "$(awk -v a="$all" -v n="$cpus" 'BEGIN { printf "%.2f", a / n }')"
+    done
+done
 printf '\n%-22s %9s %17s %9s %9s %12s %12s\n' "$CLIENTS clients x $CLIENT_SIZE" 'median s' '(min-max)' 'agg MB/s' 'x 1 srv' 'server KiB' 'KiB/transfer'
 one_m=$(key_median "1 server")
 for key in "1 server" "1 server, haproxy" "2 servers, haproxy"; do
@@ -328,6 +403,11 @@ x TOOL: TOOL's median time over ft's (ft's speed as a share of TOOL's); curl PUT
   upload of 15 MiB parts (its default), GETs it into a file, and checks its MD5
   both ways; ft is encrypted and verified (BLAKE2b-256) and its server writes
   multipart uploads.
+CPU s: user + system seconds each side spent on the transfer, median of $RUNS: the
+  client (/usr/bin/time), the ft server, the engine's daemons (radosgw, its OSD
+  and monitor: "-" for an engine this run did not start); all / $cpus CPUs: the
+  least wall time that CPU allows on this machine, where all sides share the
+  cores: the best ratio ft can reach against a tool is their floors' ratio.
 server KiB: the ft server's VmHWM during the transfer (reset before each, the
   largest over the rounds; for 2 servers, the two summed); server a held
   $IDLE_KIB KiB before the first transfer (libcurl and its TLS library loaded).

@@ -28,6 +28,7 @@ enum ft_err ft_s3_open(const struct ft_s3_config *cfg, struct ft_s3 **out)
 {
     enum ft_err err = FT_ERR_NOMEM;
     struct ft_s3 *s = NULL;
+    const char *region = cfg->region && cfg->region[0] ? cfg->region : "us-east-1";
     size_t len;
 
     if (!cfg->endpoint || !cfg->bucket || !cfg->access_key || !cfg->secret_key ||
@@ -50,12 +51,14 @@ enum ft_err ft_s3_open(const struct ft_s3_config *cfg, struct ft_s3 **out)
     len = strlen(s->endpoint);
     while (len > 0 && s->endpoint[len - 1] == '/')
         s->endpoint[--len] = '\0';
-    if (snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3",
-                 cfg->region && cfg->region[0] ? cfg->region : "us-east-1") >=
-        (int)sizeof(s->sigv4)) {
+    /* curl's sigv4 string is split at its ':'s: a region holding one
+     * would be signed for by curl as another. */
+    if (snprintf(s->region, sizeof(s->region), "%s", region) >= (int)sizeof(s->region) ||
+        strchr(region, ':') != NULL) {
         err = FT_ERR_USAGE;
         goto out;
     }
+    snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", s->region);
     *out = s;
     s = NULL;
     err = FT_ERR_OK;

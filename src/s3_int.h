@@ -26,7 +26,8 @@ struct ft_s3 {
     char *bucket;
     char *access_key;
     char *secret_key;
-    char sigv4[96];
+    char region[64];
+    char sigv4[96]; /* "aws:amz:REGION:s3", for curl */
     char err[512];
 };
 

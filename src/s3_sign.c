@@ -192,8 +192,7 @@ enum ft_err ft_s3_sign(const struct ft_s3 *s, const char *method, const char *ur
     struct sign_header h[SIGN_HEADERS_MAX];
     const char *auth, *path, *query;
     size_t auth_len, path_len, n = 0;
-    const char *region = s->sigv4 + strlen("aws:amz:");
-    char amz_date[17], day[9], reg[64], scope[128], line[64], hex[65], to_sign[256];
+    char amz_date[17], day[9], scope[128], line[64], hex[65], to_sign[256];
     char names[256], authz[640];
     struct tm tm;
     enum ft_err err = split_url(url, &auth, &auth_len, &path, &path_len, &query);
@@ -201,8 +200,7 @@ enum ft_err ft_s3_sign(const struct ft_s3 *s, const char *method, const char *ur
     gmtime_r(&now, &tm);
     strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ", &tm);
     snprintf(day, sizeof(day), "%.8s", amz_date);
-    snprintf(reg, sizeof(reg), "%.*s", (int)strcspn(region, ":"), region);
-    snprintf(scope, sizeof(scope), "%s/%s/s3/aws4_request", day, reg);
+    snprintf(scope, sizeof(scope), "%s/%s/s3/aws4_request", day, s->region);
     snprintf(line, sizeof(line), "x-amz-date: %s", amz_date);
     if (err == FT_OK)
         err = append(hdrs, line);
@@ -213,7 +211,7 @@ enum ft_err ft_s3_sign(const struct ft_s3 *s, const char *method, const char *ur
     if (err == FT_OK) {
         snprintf(to_sign, sizeof(to_sign), "AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date, scope,
                  hex);
-        err = signature(s->secret_key, day, reg, to_sign, hex);
+        err = signature(s->secret_key, day, s->region, to_sign, hex);
     }
     if (err == FT_OK &&
         snprintf(authz, sizeof(authz),

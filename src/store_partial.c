@@ -73,11 +73,12 @@ static size_t read_parts(struct ft_store_dir *st, int64_t ttl_s, struct part **p
 
     *parts = NULL;
     while (dir != NULL && (de = readdir(dir)) != NULL) {
+        size_t len = strlen(de->d_name);
         struct stat sb;
         struct part *grown;
 
         if (strncmp(de->d_name, PARTIAL_PREFIX, strlen(PARTIAL_PREFIX)) != 0 ||
-            strlen(de->d_name) >= sizeof((*parts)->name) ||
+            len >= sizeof((*parts)->name) ||
             fstatat(st->partial_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISREG(sb.st_mode))
             continue;
@@ -90,7 +91,7 @@ static size_t read_parts(struct ft_store_dir *st, int64_t ttl_s, struct part **p
                 break;
             *parts = grown;
         }
-        snprintf((*parts)[n].name, sizeof((*parts)[n].name), "%s", de->d_name);
+        memcpy((*parts)[n].name, de->d_name, len + 1); /* fits: checked above */
         (*parts)[n].mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 +
                                sb.st_mtim.tv_nsec;
         (*parts)[n].size = (uint64_t)sb.st_size;

@@ -85,10 +85,13 @@ enum ft_err ft_store_s3_record(struct ft_store_s3 *st, struct ft_s3 *s,
                                const uint8_t digest[32]);
 
 /* Copies one object on the engine: one CopyObject up to copy_max, else a
- * multipart upload of its ranges with its metadata (a new ETag). etag
- * (may be NULL) gets the copy's. */
+ * multipart upload of its ranges with its metadata (a new ETag). src is
+ * the source's HEAD, as the caller made it: its size (a listing's will do
+ * up to copy_max) and, above, the metadata carried over; no HEAD here.
+ * etag (may be NULL) gets the copy's. */
 enum ft_err ft_store_s3_copy(struct ft_store_s3 *st, struct ft_s3 *s, const char *from_key,
-                             const char *to_key, uint64_t size, char etag[FT_S3_ETAG_MAX]);
+                             const char *to_key, const struct ft_s3_head *src,
+                             char etag[FT_S3_ETAG_MAX]);
 
 /* The metadata names ft puts on objects (x-amz-meta-...). */
 #define FT_S3_META_MTIME "ft-mtime"

@@ -143,27 +143,23 @@ static enum ft_err doomed_add(struct doomed *d, const char *key)
 }
 
 enum ft_err ft_store_s3_copy(struct ft_store_s3 *st, struct ft_s3 *s, const char *from_key,
-                             const char *to_key, uint64_t size, char etag[FT_S3_ETAG_MAX])
+                             const char *to_key, const struct ft_s3_head *src,
+                             char etag[FT_S3_ETAG_MAX])
 {
     static const char *const kept[] = { FT_S3_META_MTIME, FT_S3_META_MODE, FT_S3_META_B2 };
     struct ft_s3_meta meta[3];
-    struct ft_s3_head h;
     size_t n = 0;
-    enum ft_err err;
 
-    if (size <= st->copy_max)
+    if (src->size <= st->copy_max)
         return ft_s3_copy(s, from_key, to_key, etag);
     /* A multipart upload takes its metadata at create: the source's. */
-    err = ft_s3_head(s, from_key, &h);
-    for (size_t i = 0; err == FT_OK && i < sizeof(kept) / sizeof(kept[0]); i++) {
-        const char *v = ft_s3_head_meta(&h, kept[i]);
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        const char *v = ft_s3_head_meta(src, kept[i]);
 
         if (v != NULL)
             meta[n++] = (struct ft_s3_meta){ kept[i], v };
     }
-    if (err == FT_OK)
-        err = ft_s3_copy_parts(s, from_key, h.size, to_key, meta, n, st->copy_max, etag);
-    return err;
+    return ft_s3_copy_parts(s, from_key, src->size, to_key, meta, n, st->copy_max, etag);
 }
 
 /* A file's digest sidecar follows it to its new name: copied as it is
@@ -198,12 +194,17 @@ static int doom_entry(void *arg, const struct ft_s3_entry *e)
     char dst[FT_S3_KEY_MAX + 1];
 
     if (w->to != NULL) {
+        /* The listing gives the size; only a copy in parts needs the
+         * metadata, which takes a HEAD. */
+        struct ft_s3_head h = { .size = e->size };
         int n = snprintf(dst, sizeof(dst), "%s%s", w->to, e->key + w->from_len);
 
         if (n < 0 || (size_t)n >= sizeof(dst))
             w->d.err = FT_ERR_BAD_NAME;
-        else
-            w->d.err = ft_store_s3_copy(w->st, w->d.s, e->key, dst, e->size, NULL);
+        else if (e->size > w->st->copy_max)
+            w->d.err = ft_s3_head(w->d.s, e->key, &h);
+        if (w->d.err == FT_OK)
+            w->d.err = ft_store_s3_copy(w->st, w->d.s, e->key, dst, &h, NULL);
     }
     if (w->d.err == FT_OK)
         doomed_add(&w->d, e->key);
@@ -254,7 +255,7 @@ static enum ft_err shift(struct ft_store_s3 *st, struct ft_s3 *s, const char *na
         if (folder)
             err = walk_prefix(st, s, from_key, to != NULL ? to_key : NULL);
         else if (to != NULL && side == 0)
-            err = ft_store_s3_copy(st, s, from_key, to_key, src->size, etag);
+            err = ft_store_s3_copy(st, s, from_key, to_key, src, etag);
         else if (to != NULL)
             err = follow_digest(st, s, name, to, src, etag, from_key, to_key);
         if (!folder && (err == FT_OK || side == 1))

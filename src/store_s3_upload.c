@@ -598,7 +598,7 @@ static enum ft_err publish_kept(struct s3_up *u, char etag[FT_S3_ETAG_MAX])
     struct ft_s3_head h;
     enum ft_err err = ft_s3_head(u->s, u->pkey, &h);
 
-    return err == FT_OK ? ft_store_s3_copy(u->st, u->s, u->pkey, u->final, h.size, etag) : err;
+    return err == FT_OK ? ft_store_s3_copy(u->st, u->s, u->pkey, u->final, &h, etag) : err;
 }
 
 /* Publishes the upload under its name, then records its digest in the

@@ -98,12 +98,48 @@ static void test_needs_payload_header(void **state)
     ft_s3_close(s);
 }
 
+/* The scope holds the region the handle was opened with (us-east-1 when
+ * none); one that curl's "aws:amz:REGION:s3" cannot carry (a ':') or that
+ * is too long is refused at open. */
+static void test_region(void **state)
+{
+    struct ft_s3_config cfg = { .endpoint = "http://127.0.0.1:7480", .bucket = "b",
+                                .region = "eu-west-3", .access_key = "k", .secret_key = "s" };
+    const char *want[] = { "Credential=k/20130524/eu-west-3/s3/aws4_request,",
+                           "Credential=k/20130524/us-east-1/s3/aws4_request," };
+    char region[66];
+    struct ft_s3 *s = NULL;
+    (void)state;
+
+    for (int i = 0; i < 2; i++) {
+        struct curl_slist *h = curl_slist_append(NULL, "x-amz-content-sha256: " EMPTY_SHA256);
+
+        cfg.region = i == 0 ? "eu-west-3" : NULL;
+        assert_int_equal(ft_s3_open(&cfg, &s), FT_ERR_OK);
+        assert_int_equal(ft_s3_sign(s, "GET", "http://127.0.0.1:7480/b/k", &h, EXAMPLE_TIME),
+                         FT_ERR_OK);
+        assert_non_null(strstr(find_line(h, "Authorization:"), want[i]));
+        curl_slist_free_all(h);
+        ft_s3_close(s);
+    }
+    cfg.region = "eu:west-3";
+    assert_int_equal(ft_s3_open(&cfg, &s), FT_ERR_USAGE);
+    memset(region, 'r', sizeof(region) - 1);
+    region[sizeof(region) - 1] = '\0';
+    cfg.region = region;
+    assert_int_equal(ft_s3_open(&cfg, &s), FT_ERR_USAGE);
+    region[63] = '\0'; /* the longest kept */
+    assert_int_equal(ft_s3_open(&cfg, &s), FT_ERR_OK);
+    ft_s3_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_aws_example),
         cmocka_unit_test(test_prefix_names_sorted),
         cmocka_unit_test(test_needs_payload_header),
+        cmocka_unit_test(test_region),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

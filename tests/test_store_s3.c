@@ -1,7 +1,8 @@
 /* test_store_s3.c - the S3 store backend (src/store_s3*.c) through store.h, against a
  * real radosgw: publish only at commit, abort, old-or-new, ranged reads, listings
  * with folders (and their files' HEADs, many at once, through a relay that
- * plays deleted objects), mkdir/rm -r/mv, the digest's record, expiry. Skipped (77) when
+ * plays deleted objects), mkdir/rm -r/mv, copies in parts (one HEAD of
+ * their source, the relay counts), the digest's record, expiry. Skipped (77) when
  * FT_S3_ENDPOINT is unset: scripts/test.sh starts the engine (scripts/radosgw.sh). */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -455,6 +456,14 @@ static void test_kept_copied_on_engine(void **state)
     ft_store_close(st);
 }
 
+static int64_t mtime_of(struct ft_store *st, const char *name)
+{
+    struct ft_store_entry e;
+
+    assert_int_equal(ft_store_stat(st, name, &e), FT_OK);
+    return e.mtime;
+}
+
 /* mv of a file over copy_max (5 GiB; 11 MiB here) copies it in parts on
  * the engine (it was refused before UploadPartCopy): whole under the new
  * name, with its mtime, and its digest follows it to the copy's new ETag;
@@ -492,6 +501,7 @@ static void test_move_in_parts(void **state)
     assert_int_equal(ft_store_move(st, "moved.bin", "pdir/in.bin"), FT_OK);
     assert_int_equal(ft_store_move(st, "pdir", "pdir2"), FT_OK);
     read_all(st, "pdir2/in.bin", a, n);
+    assert_int_equal(mtime_of(st, "pdir2/in.bin"), 777);
     assert_int_equal(ft_store_remove(st, "pdir2", true), FT_OK);
     free(a);
     ft_store_close(st);
@@ -553,7 +563,8 @@ static void test_concurrent_kept_uploads(void **state)
  * never see their answer that way, so after RELAY_HOLD_MS the relay gives
  * it alone and holds no more (alone counts those). Requests come one at
  * a time per connection (curl sends no pipeline), so an answer written
- * here never crosses one relayed from the engine. */
+ * here never crosses one relayed from the engine. It counts the HEADs of
+ * a key holding "counted" (counted) and passes them on. */
 #define RELAY_CONNS 64
 #define RELAY_HOLD_MS 3000
 
@@ -574,7 +585,7 @@ struct relay {
     struct relay_conn conns[RELAY_CONNS];
     bool hold_off;
     int max_held; /* the most "gone" HEADs waiting at once */
-    int alone, gone, denied;
+    int alone, gone, denied, counted;
 };
 
 static int64_t now_ms(void)
@@ -627,6 +638,7 @@ static void relay_requests(struct relay *r, struct relay_conn *k)
         if (k->body_left > 0 && k->len > 0) {
             take = k->len < k->body_left ? k->len : k->body_left;
             write_all(k->u, k->req, take);
+            k->body_left -= take;
         } else {
             end = memmem(k->req, k->len, "\r\n\r\n", 4);
             if (end == NULL)
@@ -647,6 +659,7 @@ static void relay_requests(struct relay *r, struct relay_conn *k)
                 if (r->hold_off)
                     relay_answer(k, 404);
             } else {
+                r->counted += strcmp(method, "HEAD") == 0 && strstr(path, "counted") != NULL;
                 write_all(k->u, k->req, head);
             }
             take = head;
@@ -980,6 +993,47 @@ static void test_dead_servers_upload_taken_over(void **state)
     ft_store_close(st);
 }
 
+/* A copy in parts on the engine (above copy_max: 5 GiB, 11 MiB here)
+ * carries over the metadata of the HEAD its caller made, and HEADs its
+ * source no more (the relay counts): mv of a file, and the publish of a
+ * kept upload (.ft/partial/counted.RANDOM), each HEAD their source once,
+ * and the copy has the source's mtime. */
+static void test_copy_heads_source_once(void **state)
+{
+    struct relay *r = relay_start();
+    struct ft_store_options via = opt;
+    struct ft_store *st = NULL;
+    struct ft_upload up = FT_UPLOAD_INIT;
+    size_t n = 12 * MIB;
+    uint8_t *a = pattern(n, 13);
+    char errbuf[256] = "";
+    uint64_t have = 0;
+
+    (void)state;
+    via.s3_endpoint = r->endpoint;
+    assert_int_equal(ft_store_open_at(&st, location, &via, errbuf, sizeof(errbuf)), FT_OK);
+    ft_store_s3_of(st)->copy_max = 11 * MIB;
+    upload(st, "counted.bin", a, n, NULL, 888);
+    r->counted = 0;
+    assert_int_equal(ft_store_move(st, "counted.bin", "moved-once.bin"), FT_OK);
+    assert_int_equal(r->counted, 1);
+    assert_int_equal(mtime_of(st, "moved-once.bin"), 888);
+    assert_int_equal(ft_store_upload_begin_kept(st, "kept-once.bin", "counted", 3600, &up,
+                                                &have), FT_OK);
+    ft_store_upload_set_meta(&up, 999, 0644);
+    assert_int_equal(ft_store_upload_write(&up, a, n), FT_OK);
+    r->counted = 0;
+    assert_int_equal(ft_store_upload_commit(st, &up), FT_OK);
+    assert_int_equal(r->counted, 1);
+    assert_int_equal(mtime_of(st, "kept-once.bin"), 999);
+    read_all(st, "kept-once.bin", a, n);
+    assert_int_equal(ft_store_remove(st, "moved-once.bin", false), FT_OK);
+    assert_int_equal(ft_store_remove(st, "kept-once.bin", false), FT_OK);
+    ft_store_close(st);
+    relay_stop(r);
+    free(a);
+}
+
 /* An upload a dead server left is aborted by expiry. */
 static void test_expiry_aborts_abandoned(void **state)
 {
@@ -1017,6 +1071,7 @@ int main(void)
         cmocka_unit_test(test_move_in_parts),
         cmocka_unit_test(test_concurrent_kept_uploads),
         cmocka_unit_test(test_dead_servers_upload_taken_over),
+        cmocka_unit_test(test_copy_heads_source_once),
         cmocka_unit_test(test_expiry_aborts_abandoned),
     };
     const char *bucket = getenv("FT_S3_BUCKET") ? getenv("FT_S3_BUCKET") : "ft-test";

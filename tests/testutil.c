@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-void tu_die(const char *what)
+_Noreturn void tu_die(const char *what)
 {
     fprintf(stderr, "testutil: %s: %s\n", what, strerror(errno));
     abort();

@@ -42,7 +42,7 @@ int tu_count_entries(const char *dir);
 
 /* Aborts the test program with what failed and errno: for the harness's
  * own failures (no memory, no temporary folder), not for assertions. */
-void tu_die(const char *what);
+_Noreturn void tu_die(const char *what);
 
 /* Runs the ft binary with args (NULL-terminated, without "ft"), standard
  * input from in_path (NULL: /dev/null), standard output to out_path (NULL:

@@ -942,7 +942,7 @@ static void test_dead_servers_upload_taken_over(void **state)
 {
     struct ft_store *st = open_store();
     struct ft_store_s3 *s3 = ft_store_s3_of(st);
-    size_t n = 30 * MIB;
+    size_t n = 36 * MIB; /* past the 4 parts of 8 MiB the dead server sent */
     uint8_t *a = pattern(n, 13), *back;
     struct ft_upload up = FT_UPLOAD_INIT;
     struct ft_s3 *s = NULL;

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "server_int.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "cutter.h"
@@ -210,10 +211,23 @@ static enum ft_err upload_sink(void *ctx, const void *buf, size_t n)
     return err;
 }
 
+/* Where a striped upload's units go, from every stream's thread, and the
+ * store's own first failure (a full disk): not the network's. */
+struct striped_sink {
+    struct ft_upload *up;
+    atomic_int store_err;
+};
+
 static enum ft_err upload_write_at(void *ctx, const void *buf, size_t n,
                                    uint64_t off)
 {
-    return ft_store_upload_write_at(ctx, buf, n, off);
+    struct striped_sink *k = ctx;
+    enum ft_err err = ft_store_upload_write_at(k->up, buf, n, off);
+    int none = FT_OK;
+
+    if (err != FT_OK)
+        atomic_compare_exchange_strong(&k->store_err, &none, (int)err);
+    return err;
 }
 
 /* While the other streams finish: the client, which waits, hears from us. */
@@ -224,20 +238,22 @@ static void heartbeat(void *ctx)
     ft_conn_heartbeat(&s->conn);
 }
 
-/* The cause of a striped upload's failure. A joined stream's own failure
- * (a full disk) cuts the client's streams, and the client's ERROR about
- * that can reach the request's connection before this thread looked at
- * the stripes again: the failure recorded first is ours then, and the
- * client waits to hear it (ft_client_last_words). */
-static enum ft_err first_cause(struct session *s, struct ft_stripes *st,
+/* The cause of a striped upload's failure. The store's failure on a
+ * joined stream (a full disk) cuts the client's streams, and the client's
+ * ERROR about that (CLOSED) can reach the request's connection before
+ * this thread looked at the stripes again: the store's failure is the
+ * cause then, and the client, which sent CLOSED, waits to hear it
+ * (ft_client_last_words). A stream the network cut is the client's to
+ * tell: its upload is kept for --continue. */
+static enum ft_err first_cause(struct session *s, struct striped_sink *k,
                                enum ft_err err)
 {
-    enum ft_err first = ft_stripes_failed(st);
+    enum ft_err store_err = (enum ft_err)atomic_load(&k->store_err);
 
-    if (s->conn.peer_code == FT_OK || first == err || !local_failure(first))
+    if (s->conn.peer_code == FT_OK || store_err == FT_OK)
         return err;
     s->conn.peer_code = FT_OK;
-    return first;
+    return store_err;
 }
 
 /* A striped upload: STREAMS, then the units from every stream that joins,
@@ -250,12 +266,13 @@ static enum ft_err receive_striped(struct session *s, const struct ft_msg *req,
 {
     uint32_t flags = req->u.put.flags;
     struct ft_server_striped x = { .st = NULL };
+    struct striped_sink sink = { .up = up, .store_err = FT_OK };
     struct ft_stripes st;
     /* Without a descriptor written at offsets: one stream (ft_server_stripes_open). */
     bool at_offsets = ft_store_can(s->srv->store, FT_STORE_CAN_WRITE_AT);
     enum ft_err err = ft_stripes_init(&st, at_offsets ? ft_store_upload_fd(up) : -1,
                                       offset, req->u.put.size, flags,
-                                      upload_write_at, up);
+                                      upload_write_at, &sink);
 
     *striped = false;
     st.rate_limit = s->xfer_opts.rate_limit;
@@ -272,7 +289,7 @@ static enum ft_err receive_striped(struct session *s, const struct ft_msg *req,
         err = ft_stripes_recv_main(&s->conn, &st, flags, heartbeat, s, res);
     if (err != FT_OK) {
         ft_stripes_fail(&st, err);
-        err = first_cause(s, &st, err);
+        err = first_cause(s, &sink, err);
     }
 out:
     ft_server_stripes_close(s, &x);

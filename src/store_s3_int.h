@@ -133,7 +133,7 @@ enum ft_err ft_store_s3_upload_begin(struct ft_store *store, const char *name,
 enum ft_err ft_store_s3_upload_begin_held(struct ft_store *store, const char *name,
                                           uint8_t *buf, size_t cap, struct ft_upload *up);
 enum ft_err ft_store_s3_upload_unhold(struct ft_store *store, struct ft_upload *up);
-void ft_store_s3_upload_recover(struct ft_store *store, const char *key, int64_t ttl_s);
+void ft_store_s3_recover(struct ft_store *store, const char *key, int64_t ttl_s);
 enum ft_err ft_store_s3_upload_begin_kept(struct ft_store *store, const char *name,
                                           const char *key, int64_t ttl_s,
                                           struct ft_upload *up, uint64_t *have);

@@ -289,7 +289,7 @@ enum ft_err ft_store_s3_move(struct ft_store *store, const char *from, const cha
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct ft_store_entry src, dst;
-    struct ft_s3_head h;
+    struct ft_s3_head h = { .size = 0 }; /* copied below even if begin_change failed */
     struct ft_s3 *s;
     size_t from_len = strlen(from);
     enum ft_err err = begin_change(st, from, &s, &src, &h);

@@ -56,6 +56,10 @@ struct s3_up {
     size_t nparts, parts_cap;
     int next_number;
     enum ft_err failed; /* a part that failed fails the upload */
+    /* The multipart upload is gone (S3's 404 to a part or the complete):
+     * another server's put --continue took it over (upload_recover), and
+     * the kept object is that one's now, not this upload's to delete. */
+    bool taken;
 };
 
 static size_t part_size(int number)
@@ -104,6 +108,8 @@ static void settle(struct s3_up *u, struct slot *sl)
     sl->len = 0;
     if (sl->err == FT_OK)
         sl->err = record_part(u, sl->number, sl->etag);
+    if (sl->err == FT_ERR_NOT_FOUND)
+        u->taken = true;
     if (sl->err != FT_OK && u->failed == FT_OK)
         u->failed = sl->err;
 }
@@ -548,7 +554,7 @@ void ft_store_s3_upload_abort(struct ft_store *store, struct ft_upload *up)
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct s3_up *u = up->priv;
 
-    if (u != NULL && u->kept)
+    if (u != NULL && u->kept && !u->taken)
         ft_s3_delete(u->s, u->pkey); /* done with, or given up */
     if (u != NULL)
         up_free(st, u);
@@ -586,6 +592,8 @@ static enum ft_err flush(struct ft_upload *up, struct s3_up *u, bool digest,
     err = settle_all(u);
     if (err == FT_OK)
         err = ft_s3_mpu_complete(u->s, u->key, u->upload_id, u->parts, u->nparts, etag);
+    if (err == FT_ERR_NOT_FOUND)
+        u->taken = true;
     if (err == FT_OK)
         u->upload_id[0] = '\0'; /* completed: nothing to abort */
     return err;

@@ -1034,6 +1034,86 @@ static void test_copy_heads_source_once(void **state)
     free(a);
 }
 
+/* The parts that reached the multipart uploads under the prefix. */
+struct first_upload {
+    char key[FT_S3_KEY_MAX + 1];
+    char id[FT_S3_UPLOAD_ID_MAX];
+};
+
+static int note_upload(void *arg, const struct ft_s3_upload *u)
+{
+    struct first_upload *f = arg;
+
+    snprintf(f->key, sizeof(f->key), "%s", u->key);
+    snprintf(f->id, sizeof(f->id), "%s", u->upload_id);
+    return 1;
+}
+
+static int count_part(void *arg, const struct ft_s3_part *p)
+{
+    (void)p;
+    ((struct counter *)arg)->n++;
+    return 0;
+}
+
+static int parts_under(const char *below)
+{
+    char key[FT_S3_KEY_MAX + 1];
+    struct first_upload f = { .key = "" };
+    struct counter c = { 0 };
+    struct ft_s3 *s = NULL;
+
+    snprintf(key, sizeof(key), "%s%s", prefix, below);
+    assert_int_equal(ft_s3_open(&cfg, &s), FT_OK);
+    ft_s3_mpu_list(s, key, note_upload, &f);
+    if (f.key[0] != '\0')
+        assert_int_equal(ft_s3_mpu_parts(s, f.key, f.id, count_part, &c), FT_OK);
+    ft_s3_close(s);
+    return c.n;
+}
+
+/* Two servers, each with an upload of the same file, the second a put
+ * --continue: its recover completes the first's multipart upload (one
+ * that is alive: a client still sending). The first then fails at its
+ * next part, and leaves the kept object to the second, which resumes
+ * from its two parts (the first deleted it at its abort before). */
+static void test_taken_upload_left_to_its_taker(void **state)
+{
+    struct ft_store *a = open_store(), *b = open_store();
+    size_t n = 40 * MIB;
+    uint8_t *d = pattern(n, 14);
+    struct ft_upload ua = FT_UPLOAD_INIT, ub = FT_UPLOAD_INIT;
+    int64_t deadline = now_ms() + 60000;
+    uint64_t have = 1;
+
+    (void)state;
+    assert_int_equal(ft_store_upload_begin_kept(a, "taken.bin", "taken9", 3600, &ua, &have),
+                     FT_OK);
+    assert_int_equal(ft_store_upload_write(&ua, d, 17 * MIB), FT_OK);
+    while (parts_under(".ft/partial/taken9.") < 2 && now_ms() < deadline)
+        poll(NULL, 0, 20); /* polling the condition, bounded */
+    assert_int_equal(parts_under(".ft/partial/taken9."), 2);
+
+    ft_store_upload_recover(b, "taken9", 3600);
+    /* Its parts go out while the next fills: the 404 comes at the latest
+     * when the commit waits for them. */
+    (void)ft_store_upload_write(&ua, d + 17 * MIB, n - 17 * MIB);
+    assert_int_equal(ft_store_upload_commit(a, &ua), FT_ERR_NOT_FOUND);
+
+    assert_int_equal(ft_store_upload_begin_kept(b, "taken.bin", "taken9", 3600, &ub, &have),
+                     FT_OK);
+    assert_int_equal(have, 16 * MIB);
+    assert_int_equal(ft_store_upload_resize(&ub, have), FT_OK);
+    assert_int_equal(ft_store_upload_write(&ub, d + have, n - have), FT_OK);
+    assert_int_equal(ft_store_upload_commit(b, &ub), FT_OK);
+    read_all(b, "taken.bin", d, n);
+    assert_int_equal(ft_store_partial_count(b), 0);
+    assert_int_equal(mpu_count(), 0);
+    free(d);
+    ft_store_close(a);
+    ft_store_close(b);
+}
+
 /* An upload a dead server left is aborted by expiry. */
 static void test_expiry_aborts_abandoned(void **state)
 {
@@ -1071,6 +1151,7 @@ int main(void)
         cmocka_unit_test(test_move_in_parts),
         cmocka_unit_test(test_concurrent_kept_uploads),
         cmocka_unit_test(test_dead_servers_upload_taken_over),
+        cmocka_unit_test(test_taken_upload_left_to_its_taker),
         cmocka_unit_test(test_copy_heads_source_once),
         cmocka_unit_test(test_expiry_aborts_abandoned),
     };

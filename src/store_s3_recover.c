@@ -1,4 +1,4 @@
-/* store_s3_abandoned.c - a kept upload whose server died mid-upload: its
+/* store_s3_recover.c - a kept upload whose server died mid-upload: its
  * multipart upload, completed into the kept object it was going to be,
  * for the put --continue that comes for it. */
 #define _GNU_SOURCE
@@ -45,8 +45,11 @@ static int add_part(void *arg, const struct ft_s3_part *p)
 
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 64;
-        struct ft_s3_part *v = cap <= FT_S3_PARTS_MAX ? realloc(l->v, cap * sizeof(*v)) : NULL;
+        struct ft_s3_part *v;
 
+        if (cap > FT_S3_PARTS_MAX)
+            cap = FT_S3_PARTS_MAX;
+        v = l->n < cap ? realloc(l->v, cap * sizeof(*v)) : NULL; /* no more than S3 makes */
         if (v == NULL)
             return -1;
         l->v = v;
@@ -74,7 +77,7 @@ static int by_number(const void *a, const void *b)
  * offset agreed at the first chunk that differs from the client's file,
  * as for any kept upload. Each part is at least S3's smallest: ft sends
  * no short part but an upload's last, which it completes at once. */
-void ft_store_s3_upload_recover(struct ft_store *store, const char *key, int64_t ttl_s)
+void ft_store_s3_recover(struct ft_store *store, const char *key, int64_t ttl_s)
 {
     struct ft_store_s3 *st = ft_store_s3_of(store);
     struct abandoned a = { .st = st, .after = (time_t)((int64_t)time(NULL) - ttl_s) };

@@ -454,8 +454,10 @@ measured() {
     fi
     if ((HAVE_TIME && status == 0)) && mapfile -t lines <"$WORK/rss" && ((${#lines[@]})); then
         read -r RSS_KIB user sys <<<"${lines[-1]}"
-        cs=$((10#${user/./} + 10#${sys/./})) # time prints hundredths
-        printf -v CPU_S '%d.%02d' $((cs / 100)) $((cs % 100))
+        if [[ $user =~ ^[0-9]+\.[0-9]{2}$ && $sys =~ ^[0-9]+\.[0-9]{2}$ ]]; then
+            cs=$((10#${user/./} + 10#${sys/./})) # time prints hundredths
+            printf -v CPU_S '%d.%02d' $((cs / 100)) $((cs % 100))
+        fi
     fi
     return "$status"
 }

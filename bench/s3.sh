@@ -17,8 +17,8 @@
 #      clients).
 #   2b. The CPU time (user + system) each side spent on each transfer of
 #      step 1: the client (/usr/bin/time), the ft server and the engine's
-#      daemons (/proc/PID/stat of those scripts/radosgw.sh started, from
-#      its pid files; none for an engine it did not start), and that total
+#      daemons (/proc/PID/stat of those of scripts/radosgw.sh in FT_RGW_DIR,
+#      from its pid files; none for an engine elsewhere), and that total
 #      over the machine's CPUs: the least wall time the transfer could take
 #      here, where every side shares the cores.
 #   3. CLIENTS (16) clients at once, each putting its own CLIENT_SIZE (64M)
@@ -172,11 +172,15 @@ check_copy() { # check_copy FILE WHAT
 }
 ft1() { "$FT" "$1" -q -H 127.0.0.1 -p "${SRV_PORT[a]}" "${@:2}"; }
 # ---- CPU per side ------------------------------------------------------------
+# The engine's daemons: those of scripts/radosgw.sh in FT_RGW_DIR (this
+# run's, or one named so), each checked to be a Ceph daemon still.
 ENGINE_PIDS=()
-for daemon in mon osd rgw; do
-    pidfile=${FT_RGW_DIR:-/tmp/ft-radosgw}/$daemon.pid
-    [[ ! -r $pidfile ]] || ENGINE_PIDS+=("$(<"$pidfile")")
-done
+if [[ -n ${FT_RGW_DIR:-} ]]; then
+    for daemon in mon osd rgw; do
+        pid=$(cat "$FT_RGW_DIR/$daemon.pid" 2>/dev/null) || continue
+        [[ $(cat "/proc/$pid/comm" 2>/dev/null) =~ ^(radosgw|ceph-) ]] && ENGINE_PIDS+=("$pid")
+    done
+fi
 TICKS=$(getconf CLK_TCK)
 # cpu_ticks VAR PID...: VAR = their CPU time so far (utime + stime), in
 # clock ticks; fields after "pid (comm) ", which may hold spaces.
@@ -202,7 +206,7 @@ cpu_mark() {
 }
 cpu_record() {
     local now
-    CPU_CLIENT[$1]+="$CPU_S"$'\n'
+    [[ $CPU_S == - ]] || CPU_CLIENT[$1]+="$CPU_S"$'\n'
     if (($2)); then
         cpu_ticks now "${SRV_PID[a]}"
         CPU_SERVER[$1]+="$(ticks_s $((now - CPU0_SERVER)))"$'\n'
@@ -373,7 +377,13 @@ done
 cpus=$(nproc)
 # sum_or_dash A B C: their sum, "-" standing for nothing spent.
 sum_or_dash() { awk 'BEGIN { for (i = 1; i < ARGC; i++) if (ARGV[i] != "-") s += ARGV[i]; printf "%.2f", s }' "$@"; }
-cpu_median() { [[ -n $1 ]] && printf '%s' "$1" | median | awk '{ printf "%.2f", $1 }' || printf -- -; }
+cpu_median() {
+    if [[ -n $1 ]]; then
+        printf '%s' "$1" | median | awk '{ printf "%.2f", $1 }'
+    else
+        printf -- -
+    fi
+}
 printf '\n%-22s %9s %9s %9s %9s %12s\n' "CPU s, $SIZE" 'client' 'ft server' 'engine' 'all' "all / $cpus CPUs"
 for op in put get; do
     for tool in "${DIRECT[@]}" ft; do
@@ -405,9 +415,10 @@ x TOOL: TOOL's median time over ft's (ft's speed as a share of TOOL's); curl PUT
   multipart uploads.
 CPU s: user + system seconds each side spent on the transfer, median of $RUNS: the
   client (/usr/bin/time), the ft server, the engine's daemons (radosgw, its OSD
-  and monitor: "-" for an engine this run did not start); all / $cpus CPUs: the
-  least wall time that CPU allows on this machine, where all sides share the
-  cores: the best ratio ft can reach against a tool is their floors' ratio.
+  and monitor: "-" without FT_RGW_DIR, for an engine this run did not start);
+  all: the sides' medians summed; all / $cpus CPUs: the least wall time that CPU
+  allows on this machine, where all sides share the cores: the best ratio ft
+  can reach against a tool is their floors' ratio.
 server KiB: the ft server's VmHWM during the transfer (reset before each, the
   largest over the rounds; for 2 servers, the two summed); server a held
   $IDLE_KIB KiB before the first transfer (libcurl and its TLS library loaded).

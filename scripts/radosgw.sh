@@ -4,7 +4,8 @@
 # one run folder ($FT_RGW_DIR, default /tmp/ft-radosgw).
 #
 #   scripts/radosgw.sh start   start it (scripts/deps.sh installs the packages
-#                              with FT_DEPS_TESTS=1) and print its environment
+#                              with FT_DEPS_TESTS=1), make the bucket ft-test
+#                              and print its environment
 #   scripts/radosgw.sh env     print the environment of a running engine:
 #                              eval "$(scripts/radosgw.sh env)"
 #   scripts/radosgw.sh stop    kill exactly the PIDs it started, remove the folder
@@ -186,6 +187,10 @@ start() {
     timeout 30 radosgw-admin -c "$conf" user create --uid=ft --display-name=ft \
         --access-key="$access_key" --secret-key="$secret_key" >/dev/null 2>&1 ||
         die "radosgw-admin user create failed"
+    # The bucket the tests and README's examples use (ft serve makes none).
+    curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" \
+        --user "$access_key:$secret_key" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+        "http://127.0.0.1:$rgw_port/$bucket" || die "cannot make the bucket $bucket"
     print_env >"$dir/env"
     starting=
     print_env

@@ -264,11 +264,13 @@ static enum ft_err reach(struct ft_store_s3 *st, char *errbuf, size_t errlen)
 
     if (err == FT_OK)
         err = ft_s3_list(s, st->prefix, "/", 1, any_key, &when);
-    if (err == FT_ERR_NOT_FOUND && !st->read_only)
-        err = ft_s3_bucket_create(s);
     if (err == FT_ERR_INTERRUPTED)
         err = FT_OK;
-    if (err != FT_OK)
+    /* Never made here: a name mistyped would get a bucket of its own. */
+    if (err == FT_ERR_NOT_FOUND)
+        snprintf(errbuf, errlen, "s3://%s: no such bucket (ft makes none: make it with "
+                 "the engine's tools)", st->cfg.bucket);
+    else if (err != FT_OK)
         snprintf(errbuf, errlen, "s3://%s: %s", st->cfg.bucket,
                  s != NULL && ft_s3_error(s)[0] ? ft_s3_error(s) : ft_strerror(err));
     ft_store_s3_put_back(st, s);

@@ -1114,6 +1114,29 @@ static void test_taken_upload_left_to_its_taker(void **state)
     ft_store_close(b);
 }
 
+/* A bucket that is not there is refused, saying so: never made (a name
+ * mistyped would get a bucket of its own). */
+static void test_no_such_bucket_refused(void **state)
+{
+    struct ft_store *st = NULL;
+    char where[160], errbuf[256] = "";
+    struct ft_s3 *s = NULL;
+    struct ft_s3_config other = cfg;
+    struct counter c = { 0 };
+
+    (void)state;
+    snprintf(where, sizeof(where), "s3://ft-absent-%ld/files", (long)getpid());
+    assert_int_equal(ft_store_open_at(&st, where, &opt, errbuf, sizeof(errbuf)),
+                     FT_ERR_NOT_FOUND);
+    assert_null(st);
+    assert_non_null(strstr(errbuf, "no such bucket"));
+    other.bucket = where + strlen("s3://");
+    *strchr((char *)other.bucket, '/') = '\0';
+    assert_int_equal(ft_s3_open(&other, &s), FT_OK);
+    assert_int_equal(ft_s3_mpu_list(s, "", count_upload, &c), FT_ERR_NOT_FOUND);
+    ft_s3_close(s);
+}
+
 /* An upload a dead server left is aborted by expiry. */
 static void test_expiry_aborts_abandoned(void **state)
 {
@@ -1152,6 +1175,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_kept_uploads),
         cmocka_unit_test(test_dead_servers_upload_taken_over),
         cmocka_unit_test(test_taken_upload_left_to_its_taker),
+        cmocka_unit_test(test_no_such_bucket_refused),
         cmocka_unit_test(test_copy_heads_source_once),
         cmocka_unit_test(test_expiry_aborts_abandoned),
     };

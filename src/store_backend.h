@@ -74,7 +74,9 @@
  *   nothing: its multipart upload of .ft/partial/KEY.RANDOM stays
  *   unfinished. upload_recover, which the server calls for a put
  *   --continue only (its client says the upload was cut off), completes
- *   the newest such upload of KEY that no session of this server holds,
+ *   the newest such upload of KEY that no session of this server holds
+ *   (one that does, its client just interrupted, is given up to 5 s to
+ *   keep its upload first: then begin_kept finds that),
  *   with every part it lists (radosgw refuses a list that leaves one out;
  *   a part missing among them, one still on its way at the kill, puts a
  *   later part's bytes in its place, where the resume's chunk sums stop

@@ -156,6 +156,7 @@ static void s3_close(struct ft_store *store)
 
     for (size_t i = 0; i < st->nidle; i++)
         ft_s3_close(st->idle[i]);
+    pthread_cond_destroy(&st->released);
     pthread_mutex_destroy(&st->lock);
     free((char *)st->cfg.endpoint);
     free((char *)st->cfg.region);
@@ -288,6 +289,7 @@ enum ft_err ft_store_s3_open(struct ft_store **out, const struct ft_store_locati
     if (err == FT_OK) {
         st->base.be = &s3_backend;
         pthread_mutex_init(&st->lock, NULL);
+        pthread_cond_init(&st->released, NULL);
         st->read_only = opt->read_only;
         st->copy_max = FT_S3_PART_MAX;
         err = take_config(st, loc, opt, errbuf, errlen);

@@ -23,6 +23,7 @@ struct ft_store_s3 {
     char prefix[FT_PATH_MAX + 2]; /* "" or "PREFIX/" */
     bool read_only;
     pthread_mutex_t lock; /* guards idle, expired_at and claims */
+    pthread_cond_t released; /* a claim given back */
     struct ft_s3 *idle[FT_S3_IDLE_MAX];
     size_t nidle;
     int64_t expired_at; /* when kept uploads were last expired */
@@ -37,6 +38,9 @@ struct ft_store_s3 {
 bool ft_store_s3_claim(struct ft_store_s3 *st, const char *key);
 bool ft_store_s3_claimed(struct ft_store_s3 *st, const char *key);
 void ft_store_s3_unclaim(struct ft_store_s3 *st, const char *key);
+/* Waits, up to ms, until no session of this server holds a key that
+ * starts with prefix; false when one still does. */
+bool ft_store_s3_wait_unclaimed(struct ft_store_s3 *st, const char *prefix, int ms);
 
 static inline struct ft_store_s3 *ft_store_s3_of(struct ft_store *st)
 {

@@ -8,6 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+/* How long a put --continue waits for a session of this server to keep
+ * the upload it continues (its last part sent, and completed). */
+#define KEEP_WAIT_MS 5000
+
 /* The newest multipart upload under the prefix begun after `after` that
  * no session of this server works on. */
 struct abandoned {
@@ -86,6 +90,12 @@ void ft_store_s3_recover(struct ft_store *store, const char *key, int64_t ttl_s)
     struct ft_s3 *s = NULL;
     enum ft_err err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, ".", prefix);
 
+    /* A session of this server that still holds an upload of KEY is one
+     * whose client just went (a put interrupted, then run again at once
+     * with --continue): what it keeps is found once it has, a moment on;
+     * an upload that is alive is waited for no longer than that. */
+    if (err == FT_OK && !st->read_only)
+        (void)ft_store_s3_wait_unclaimed(st, prefix, KEEP_WAIT_MS);
     if (err == FT_OK && !st->read_only)
         err = ft_store_s3_take(st, &s);
     if (err == FT_OK && s != NULL)

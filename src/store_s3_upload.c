@@ -252,8 +252,41 @@ void ft_store_s3_unclaim(struct ft_store_s3 *st, const char *key)
         c = *at;
         *at = c->next;
     }
+    pthread_cond_broadcast(&st->released);
     pthread_mutex_unlock(&st->lock);
     free(c);
+}
+
+static bool claimed_below(const struct ft_store_s3 *st, const char *prefix)
+{
+    size_t len = strlen(prefix);
+
+    for (const struct ft_s3_claim *c = st->claims; c != NULL; c = c->next) {
+        if (strncmp(c->key, prefix, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool ft_store_s3_wait_unclaimed(struct ft_store_s3 *st, const char *prefix, int ms)
+{
+    struct timespec until;
+    bool held;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&st->lock);
+    while ((held = claimed_below(st, prefix)) &&
+           pthread_cond_timedwait(&st->released, &st->lock, &until) == 0)
+        ;
+    held = held && claimed_below(st, prefix);
+    pthread_mutex_unlock(&st->lock);
+    return !held;
 }
 
 static void up_free(struct ft_store_s3 *st, struct s3_up *u)

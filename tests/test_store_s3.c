@@ -1114,6 +1114,57 @@ static void test_taken_upload_left_to_its_taker(void **state)
     ft_store_close(b);
 }
 
+/* A session whose client just went: it keeps its upload a moment later. */
+struct late_keep {
+    struct ft_store *st;
+    struct ft_upload *up;
+};
+
+static void *keep_late(void *arg)
+{
+    struct late_keep *k = arg;
+
+    /* Later than the put --continue's recover begins, on any machine that
+     * runs the next lines within 300 ms (if not, the test passes without
+     * the wait too: it cannot fail for a slow machine). */
+    poll(NULL, 0, 300);
+    ft_store_upload_keep(k->st, k->up);
+    return NULL;
+}
+
+/* put --continue at once after Ctrl-C: the session of the interrupted put
+ * still holds its upload, and has not kept it yet. The recover waits for
+ * it (bounded), so the new session resumes from what it kept, not from
+ * zero (and does not leave that to the TTL). */
+static void test_continue_waits_for_keep(void **state)
+{
+    struct ft_store *st = open_store();
+    size_t n = 20 * MIB;
+    uint8_t *d = pattern(n, 15);
+    struct ft_upload ua = FT_UPLOAD_INIT, ub = FT_UPLOAD_INIT;
+    struct late_keep k = { .st = st, .up = &ua };
+    uint64_t have = 1;
+    pthread_t th;
+
+    (void)state;
+    assert_int_equal(ft_store_upload_begin_kept(st, "late.bin", "late3", 3600, &ua, &have),
+                     FT_OK);
+    assert_int_equal(ft_store_upload_write(&ua, d, 12 * MIB), FT_OK);
+    assert_int_equal(pthread_create(&th, NULL, keep_late, &k), 0);
+    ft_store_upload_recover(st, "late3", 3600);
+    assert_int_equal(ft_store_upload_begin_kept(st, "late.bin", "late3", 3600, &ub, &have),
+                     FT_OK);
+    pthread_join(th, NULL);
+    assert_int_equal(have, 12 * MIB);
+    assert_int_equal(ft_store_upload_resize(&ub, have), FT_OK);
+    assert_int_equal(ft_store_upload_write(&ub, d + have, n - have), FT_OK);
+    assert_int_equal(ft_store_upload_commit(st, &ub), FT_OK);
+    read_all(st, "late.bin", d, n);
+    assert_int_equal(ft_store_partial_count(st), 0);
+    free(d);
+    ft_store_close(st);
+}
+
 /* A bucket that is not there is refused, saying so: never made (a name
  * mistyped would get a bucket of its own). */
 static void test_no_such_bucket_refused(void **state)
@@ -1176,6 +1227,7 @@ int main(void)
         cmocka_unit_test(test_dead_servers_upload_taken_over),
         cmocka_unit_test(test_taken_upload_left_to_its_taker),
         cmocka_unit_test(test_no_such_bucket_refused),
+        cmocka_unit_test(test_continue_waits_for_keep),
         cmocka_unit_test(test_copy_heads_source_once),
         cmocka_unit_test(test_expiry_aborts_abandoned),
     };

@@ -110,7 +110,9 @@
  * - list/list_as: ListObjectsV2 with prefix FOLDER/ and delimiter "/"
  *   (recursive: no delimiter, and the folders implied by the keys told
  *   once each), streamed page by page, in key order; common prefixes are
- *   folders; the .ft/ sidecars are left out. A listing carries no
+ *   folders (with their "NAME/" marker's time, a HEAD each in the page's
+ *   batch; a folder only implied by keys below it has no time: 0); the
+ *   .ft/ sidecars are left out. A listing carries no
  *   metadata: each file's mtime and mode cost a HEAD, 1,000 files 1,000
  *   HEADs. A page's HEADs go out together before the page is handed on,
  *   16 in flight at once, each on a connection of its own (ft_s3_heads:

@@ -405,6 +405,21 @@ static bool shown(const struct lister *l, const struct ft_s3_entry *e,
     return (l->top ? ft_name_check : ft_name_check_below)(path, strlen(path)) == FT_OK;
 }
 
+/* A folder of a listing with a delimiter (a common prefix, which has no
+ * time): its marker's time, from the HEAD of NAME/ that went with the
+ * page's files; one only implied by the keys below it has none. */
+static enum ft_err emit_listed_folder(struct lister *l, const char *path,
+                                      const struct found *f)
+{
+    if (f->err == FT_ERR_INTERRUPTED)
+        return l->failed;
+    if (f->err != FT_OK && f->err != FT_ERR_NOT_FOUND)
+        return f->err;
+    return emit_folder(l, path, strlen(path), f->err == FT_OK ? (time_t)f->mtime : 0);
+}
+
+/* One entry; f is its HEAD's answer: a file's, or (not recursive) a
+ * folder's marker's. */
 static enum ft_err emit(struct lister *l, const struct ft_s3_entry *e, const char *path,
                         bool folder, const struct found *f)
 {
@@ -413,7 +428,7 @@ static enum ft_err emit(struct lister *l, const struct ft_s3_entry *e, const cha
     enum ft_err err = FT_OK;
 
     if (!l->recursive)
-        return folder ? emit_folder(l, path, strlen(path), e->mtime) : emit_file(l, path, f);
+        return folder ? emit_listed_folder(l, path, f) : emit_file(l, path, f);
     if (folder)
         return emit_folders(l, path, e->mtime);
     if (slash == NULL) {
@@ -460,28 +475,37 @@ static enum ft_err room(struct lister *l, size_t n)
     return FT_OK;
 }
 
+/* Whether an entry of the page gets a HEAD: a file (its mtime and mode),
+ * and, not recursive, a folder (its marker's time: the prefix is the
+ * marker's key). */
+static bool headed(const struct lister *l, bool folder)
+{
+    return !folder || !l->recursive;
+}
+
 static int list_page(void *arg, const struct ft_s3_entry *e, size_t n)
 {
     struct lister *l = arg;
     char path[FT_PATH_MAX + 1];
-    size_t files = 0;
+    size_t heads = 0;
     bool folder;
     enum ft_err err = room(l, n);
 
     for (size_t i = 0; err == FT_OK && i < n; i++) {
-        if (shown(l, &e[i], path, &folder) && !folder) {
-            l->keys[files] = e[i].key;
-            l->found[files++].err = FT_ERR_INTERRUPTED;
+        if (shown(l, &e[i], path, &folder) && headed(l, folder)) {
+            l->keys[heads] = e[i].key;
+            l->found[heads++].err = FT_ERR_INTERRUPTED;
         }
     }
     if (err == FT_OK)
-        err = ft_s3_heads_run(l->heads, l->keys, files, head_found, l);
+        err = ft_s3_heads_run(l->heads, l->keys, heads, head_found, l);
     if (err == FT_ERR_INTERRUPTED)
-        err = FT_OK; /* a HEAD failed: the listing stops at its file */
-    files = 0;
+        err = FT_OK; /* a HEAD failed: the listing stops at its entry */
+    heads = 0;
     for (size_t i = 0; err == FT_OK && i < n; i++) {
         if (shown(l, &e[i], path, &folder))
-            err = emit(l, &e[i], path, folder, folder ? NULL : &l->found[files++]);
+            err = emit(l, &e[i], path, folder,
+                       headed(l, folder) ? &l->found[heads++] : NULL);
     }
     l->err = err;
     return err != FT_OK;

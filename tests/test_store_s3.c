@@ -224,6 +224,7 @@ static void test_ranges_and_old_or_new(void **state)
 struct seen {
     char names[32][FT_PATH_MAX + 1];
     uint32_t modes[32];
+    int64_t mtimes[32];
     int n;
 };
 
@@ -233,8 +234,18 @@ static enum ft_err note(const struct ft_store_entry *e, void *ctx)
 
     assert_true(s->n < 32);
     snprintf(s->names[s->n], sizeof(s->names[0]), "%s", e->name);
+    s->mtimes[s->n] = e->mtime;
     s->modes[s->n++] = e->mode & S_IFMT;
     return FT_OK;
+}
+
+/* The time listed for name; -1 when it was not listed. */
+static int64_t listed_mtime(const struct seen *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0)
+            return s->mtimes[i];
+    return -1;
 }
 
 static bool has(const struct seen *s, const char *name, uint32_t type)
@@ -270,6 +281,10 @@ static void test_list_mkdir_rm_mv(void **state)
     assert_true(has(&s, "sub", S_IFDIR));
     assert_true(has(&s, "empty", S_IFDIR));
     assert_true(has(&s, "x", S_IFDIR));
+    /* A folder made by mkdir has its marker's time (the listing's common
+     * prefix has none); one implied by a file below it, none. */
+    assert_true(llabs(listed_mtime(&s, "empty") - (int64_t)time(NULL)) < 600);
+    assert_int_equal(listed_mtime(&s, "sub"), 0);
     s.n = 0;
     upload(st, "t/empty/c.txt", a, 10, NULL, 7); /* a marker, then a key below */
     assert_int_equal(ft_store_list(st, "t", true, note, &s), FT_OK);

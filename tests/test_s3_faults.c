@@ -149,9 +149,18 @@ struct pair {
     pid_t put; /* the upload of the new version */
 };
 
+/* The pair of the test running, outside its stack: a failed assertion
+ * leaves the test at once (longjmp), and the teardown stops what it
+ * started. */
+static struct pair the_pair;
+static struct pair *running;
+
 static void two_servers_upload(struct tu_fixture *f, struct pair *p, int64_t min)
 {
     char *log = tu_path(f->work, "serve2.log");
+
+    memset(p, 0, sizeof(*p));
+    running = p;
 
     versions(f, &p->old, &p->src);
     assert_true(tu_served_start(&p->two, f->root, log, NULL));
@@ -180,6 +189,14 @@ static void pair_close(struct pair *p)
     tu_served_stop(&p->two);
     free(p->old);
     free(p->src);
+    running = NULL;
+}
+
+static int pair_teardown(void **state)
+{
+    if (running != NULL)
+        pair_close(running);
+    return tu_fixture_teardown(state);
 }
 
 /* Server one is killed (SIGKILL) mid-upload, a part of it on the bucket:
@@ -190,23 +207,23 @@ static void pair_close(struct pair *p)
 static void test_server_killed_mid_upload(void **state)
 {
     struct tu_fixture *f = *state;
-    struct pair p;
+    struct pair *p = &the_pair;
     char err[4096];
     int status;
 
-    two_servers_upload(f, &p, 6 * 1024 * 1024);
+    two_servers_upload(f, p, 6 * 1024 * 1024);
     tu_served_stop(&f->served);
-    assert_true(tu_wait_pid(p.put, WAIT_MS, &status));
-    p.put = 0;
+    assert_true(tu_wait_pid(p->put, WAIT_MS, &status));
+    p->put = 0;
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 
-    get_is(f, p.two.portstr, "doc", p.old);
-    continue_through_two(f, &p, err, sizeof(err));
+    get_is(f, p->two.portstr, "doc", p->old);
+    continue_through_two(f, p, err, sizeof(err));
     print_message("%s", err);
     assert_non_null(strstr(err, "resumed at "));
     assert_null(strstr(err, "resumed at 0 "));
     assert_int_equal(tu_store_unfinished(f->root), 0);
-    pair_close(&p);
+    pair_close(p);
 }
 
 /* A client cut mid-upload: server one keeps the upload (on the bucket),
@@ -214,32 +231,34 @@ static void test_server_killed_mid_upload(void **state)
 static void test_kept_upload_resumes_elsewhere(void **state)
 {
     struct tu_fixture *f = *state;
-    struct pair p;
+    struct pair *p = &the_pair;
     int64_t deadline;
     char err[4096];
 
-    two_servers_upload(f, &p, 6 * 1024 * 1024);
-    tu_kill_pid(&p.put);
+    two_servers_upload(f, p, 6 * 1024 * 1024);
+    tu_kill_pid(&p->put);
     deadline = tu_now_ms() + WAIT_MS;
     while (tu_store_kept(f->root) != 1 && tu_now_ms() < deadline)
         tu_sleep_ms(50); /* polling the condition, bounded */
     assert_int_equal(tu_store_kept(f->root), 1);
-    get_is(f, p.two.portstr, "doc", p.old);
+    get_is(f, p->two.portstr, "doc", p->old);
 
-    continue_through_two(f, &p, err, sizeof(err));
+    continue_through_two(f, p, err, sizeof(err));
     print_message("%s", err);
     assert_non_null(strstr(err, "resumed at "));
     assert_null(strstr(err, "resumed at 0 "));
     assert_int_equal(tu_store_kept(f->root), 0);
-    pair_close(&p);
+    pair_close(p);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TU_TEST_SERVED(test_rgw_stopped_mid_upload),
-        TU_TEST_SERVED(test_server_killed_mid_upload),
-        TU_TEST_SERVED(test_kept_upload_resumes_elsewhere),
+        cmocka_unit_test_setup_teardown(test_server_killed_mid_upload,
+                                        tu_fixture_served_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_kept_upload_resumes_elsewhere,
+                                        tu_fixture_served_setup, pair_teardown),
     };
 
     if (!tu_store_s3() || getenv("FT_RGW_DIR") == NULL) {

@@ -171,15 +171,18 @@ static void two_servers_upload(struct tu_fixture *f, struct pair *p, int64_t min
 }
 
 /* put --continue of the new version through the second server, which
- * then serves it; err gets what the client said. */
-static void continue_through_two(struct tu_fixture *f, struct pair *p, char *err,
-                                 size_t errlen)
+ * resumes it past its start and then serves it. */
+static void continue_through_two(struct tu_fixture *f, struct pair *p)
 {
     const char *resume[] = { "put", "--continue", "-p", p->two.portstr, p->src,
                              "doc", NULL };
+    char err[4096];
 
-    if (run(f, resume, err, errlen) != 0)
+    if (run(f, resume, err, sizeof(err)) != 0)
         fail_msg("put --continue through the second server: %s", err);
+    print_message("%s", err);
+    assert_non_null(strstr(err, "resumed at "));
+    assert_null(strstr(err, "resumed at 0 "));
     get_is(f, p->two.portstr, "doc", p->src);
 }
 
@@ -208,7 +211,6 @@ static void test_server_killed_mid_upload(void **state)
 {
     struct tu_fixture *f = *state;
     struct pair *p = &the_pair;
-    char err[4096];
     int status;
 
     two_servers_upload(f, p, 6 * 1024 * 1024);
@@ -218,10 +220,7 @@ static void test_server_killed_mid_upload(void **state)
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 
     get_is(f, p->two.portstr, "doc", p->old);
-    continue_through_two(f, p, err, sizeof(err));
-    print_message("%s", err);
-    assert_non_null(strstr(err, "resumed at "));
-    assert_null(strstr(err, "resumed at 0 "));
+    continue_through_two(f, p);
     assert_int_equal(tu_store_unfinished(f->root), 0);
     pair_close(p);
 }
@@ -233,7 +232,6 @@ static void test_kept_upload_resumes_elsewhere(void **state)
     struct tu_fixture *f = *state;
     struct pair *p = &the_pair;
     int64_t deadline;
-    char err[4096];
 
     two_servers_upload(f, p, 6 * 1024 * 1024);
     tu_kill_pid(&p->put);
@@ -243,10 +241,7 @@ static void test_kept_upload_resumes_elsewhere(void **state)
     assert_int_equal(tu_store_kept(f->root), 1);
     get_is(f, p->two.portstr, "doc", p->old);
 
-    continue_through_two(f, p, err, sizeof(err));
-    print_message("%s", err);
-    assert_non_null(strstr(err, "resumed at "));
-    assert_null(strstr(err, "resumed at 0 "));
+    continue_through_two(f, p);
     assert_int_equal(tu_store_kept(f->root), 0);
     pair_close(p);
 }

@@ -946,6 +946,19 @@ static void test_list_heads_at_once(void **state)
     free(l.e);
 }
 
+/* Goes on with up (begun kept, resumed) from offset: the rest of d, the
+ * commit, then name holds d whole and nothing is left unfinished. */
+static void finish_resumed(struct ft_store *st, struct ft_upload *up, const char *name,
+                           const uint8_t *d, size_t n, uint64_t offset)
+{
+    assert_int_equal(ft_store_upload_resize(up, offset), FT_OK);
+    assert_int_equal(ft_store_upload_write(up, d + offset, n - offset), FT_OK);
+    assert_int_equal(ft_store_upload_commit(st, up), FT_OK);
+    read_all(st, name, d, n);
+    assert_int_equal(ft_store_partial_count(st), 0);
+    assert_int_equal(mpu_count(), 0);
+}
+
 /* What a server killed mid-upload leaves of a kept upload: its multipart
  * upload on .ft/partial/KEY.RANDOM, with the parts that had arrived (1, 2
  * and 4 here: 3 was on its way). A put without --continue leaves it
@@ -998,12 +1011,7 @@ static void test_dead_servers_upload_taken_over(void **state)
         assert_memory_equal(back, a + (part < 2 ? part : 3) * 8 * MIB, 8 * MIB);
     }
     free(back);
-    assert_int_equal(ft_store_upload_resize(&up, 16 * MIB), FT_OK);
-    assert_int_equal(ft_store_upload_write(&up, a + 16 * MIB, n - 16 * MIB), FT_OK);
-    assert_int_equal(ft_store_upload_commit(st, &up), FT_OK);
-    read_all(st, "dead.bin", a, n);
-    assert_int_equal(ft_store_partial_count(st), 0);
-    assert_int_equal(mpu_count(), 0);
+    finish_resumed(st, &up, "dead.bin", a, n, 16 * MIB);
     free(a);
     ft_store_close(st);
 }
@@ -1118,12 +1126,7 @@ static void test_taken_upload_left_to_its_taker(void **state)
     assert_int_equal(ft_store_upload_begin_kept(b, "taken.bin", "taken9", 3600, &ub, &have),
                      FT_OK);
     assert_int_equal(have, 16 * MIB);
-    assert_int_equal(ft_store_upload_resize(&ub, have), FT_OK);
-    assert_int_equal(ft_store_upload_write(&ub, d + have, n - have), FT_OK);
-    assert_int_equal(ft_store_upload_commit(b, &ub), FT_OK);
-    read_all(b, "taken.bin", d, n);
-    assert_int_equal(ft_store_partial_count(b), 0);
-    assert_int_equal(mpu_count(), 0);
+    finish_resumed(b, &ub, "taken.bin", d, n, have);
     free(d);
     ft_store_close(a);
     ft_store_close(b);
@@ -1171,11 +1174,7 @@ static void test_continue_waits_for_keep(void **state)
                      FT_OK);
     pthread_join(th, NULL);
     assert_int_equal(have, 12 * MIB);
-    assert_int_equal(ft_store_upload_resize(&ub, have), FT_OK);
-    assert_int_equal(ft_store_upload_write(&ub, d + have, n - have), FT_OK);
-    assert_int_equal(ft_store_upload_commit(st, &ub), FT_OK);
-    read_all(st, "late.bin", d, n);
-    assert_int_equal(ft_store_partial_count(st), 0);
+    finish_resumed(st, &ub, "late.bin", d, n, have);
     free(d);
     ft_store_close(st);
 }

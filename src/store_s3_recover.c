@@ -88,19 +88,20 @@ void ft_store_s3_recover(struct ft_store *store, const char *key, int64_t ttl_s)
     struct part_list parts = { .v = NULL };
     char prefix[FT_S3_KEY_MAX + 1];
     struct ft_s3 *s = NULL;
-    enum ft_err err = ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, ".", prefix);
+    enum ft_err err = st->read_only ? FT_ERR_READ_ONLY
+                                    : ft_store_s3_key(st, FT_S3_PARTIAL_DIR, key, ".", prefix);
 
     /* A session of this server that still holds an upload of KEY is one
      * whose client just went (a put interrupted, then run again at once
      * with --continue): what it keeps is found once it has, a moment on;
      * an upload that is alive is waited for no longer than that. */
-    if (err == FT_OK && !st->read_only)
+    if (err == FT_OK)
         (void)ft_store_s3_wait_unclaimed(st, prefix, KEEP_WAIT_MS);
-    if (err == FT_OK && !st->read_only)
+    if (err == FT_OK)
         err = ft_store_s3_take(st, &s);
-    if (err == FT_OK && s != NULL)
+    if (err == FT_OK)
         err = ft_s3_mpu_list(s, prefix, pick_upload, &a);
-    if (err != FT_OK || s == NULL || !a.any || !ft_store_s3_claim(st, a.key))
+    if (err != FT_OK || !a.any || !ft_store_s3_claim(st, a.key))
         goto out;
     err = ft_s3_mpu_parts(s, a.key, a.upload_id, add_part, &parts);
     if (err == FT_OK && parts.n > 0) {

@@ -281,10 +281,10 @@ bool ft_store_s3_wait_unclaimed(struct ft_store_s3 *st, const char *prefix, int 
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&st->lock);
-    while ((held = claimed_below(st, prefix)) &&
+    while (claimed_below(st, prefix) &&
            pthread_cond_timedwait(&st->released, &st->lock, &until) == 0)
         ;
-    held = held && claimed_below(st, prefix);
+    held = claimed_below(st, prefix);
     pthread_mutex_unlock(&st->lock);
     return !held;
 }
